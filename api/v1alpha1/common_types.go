@@ -1,0 +1,69 @@
+package v1alpha1
+
+// ReplicationGroupID identifies one replication group on the array, as SMS
+// ReplicationGroupId does: a fault domain and a device group inside it.
+type ReplicationGroupID struct {
+	// faultDomainId is the fault domain that holds the group.
+	// +required
+	FaultDomainID FaultDomainID `json:"faultDomainId"`
+
+	// deviceGroupId is the device group inside the fault domain.
+	// +required
+	DeviceGroupID DeviceGroupID `json:"deviceGroupId"`
+}
+
+// FaultDomainID is the SMS FaultDomainId.
+type FaultDomainID struct {
+	// id is the fault domain's identifier as the VASA provider reports it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="faultDomainId.id must not be blank"
+	ID string `json:"id"`
+}
+
+// DeviceGroupID is the SMS DeviceGroupId.
+type DeviceGroupID struct {
+	// id is the device group's identifier as the VASA provider reports it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="deviceGroupId.id must not be blank"
+	ID string `json:"id"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// name of the referenced object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SecretKeySelector names one key of a Secret in the same namespace.
+type SecretKeySelector struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret's data. Defaults to "ca.crt".
+	// +optional
+	// +kubebuilder:default="ca.crt"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// Condition types and reasons shared by all kinds. They follow kstatus:
+// Ready=True means Current, Reconciling=True means InProgress, Stalled=True means Failed.
+const (
+	// ReadyCondition is True when the object has reached its goal.
+	ReadyCondition = "Ready"
+	// ReconcilingCondition is True while the operator still has work to do.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is True when the object cannot progress without a human.
+	StalledCondition = "Stalled"
+)

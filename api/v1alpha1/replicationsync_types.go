@@ -1,0 +1,270 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ReplicationSyncSpec is one sync run: which groups, which PiT name, through which provider.
+type ReplicationSyncSpec struct {
+	// providerRef names the VasaProvider in the same namespace to sync through. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="providerRef is immutable: create a new ReplicationSync instead"
+	ProviderRef LocalObjectReference `json:"providerRef"`
+
+	// groupIds lists the replication groups to sync, 1 to 1000 unique entries. Immutable.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, a.faultDomainId.id == b.faultDomainId.id && a.deviceGroupId.id == b.deviceGroupId.id))",message="groupIds must not contain duplicates"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupIds is immutable: create a new ReplicationSync instead"
+	GroupIDs []ReplicationGroupID `json:"groupIds"`
+
+	// pitName is the name of the point-in-time replica the sync creates, 1 to 255 characters,
+	// not blank. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="pitName must not be blank"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="pitName is immutable: create a new ReplicationSync instead"
+	PitName string `json:"pitName"`
+
+	// backoffLimit is how many provider-side failures are tolerated per group before the
+	// sync fails. Defaults to 6, as for a Job.
+	// +optional
+	// +kubebuilder:default=6
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+
+	// activeDeadlineSeconds bounds the whole run, busy waits included; when it passes the
+	// sync fails with reason DeadlineExceeded. Unset means no deadline.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// ttlSecondsAfterFinished deletes the object this many seconds after it finished
+	// (0 = at once). Meant for objects stamped out by schedules or cron, not for objects
+	// kept in Git. Unset means keep it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// maxBatchSize caps the groups per SMS call for this sync only; 0 (default) means the
+	// provider's limits decide.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	MaxBatchSize int32 `json:"maxBatchSize,omitempty"`
+}
+
+// SyncPhase is the phase of a ReplicationSync.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+type SyncPhase string
+
+const (
+	// SyncPending: not started yet, e.g. waiting for its provider to be Ready.
+	SyncPending SyncPhase = "Pending"
+	// SyncRunning: groups are being synced.
+	SyncRunning SyncPhase = "Running"
+	// SyncSucceeded: every group synced.
+	SyncSucceeded SyncPhase = "Succeeded"
+	// SyncFailed: the run ended with groups not synced.
+	SyncFailed SyncPhase = "Failed"
+)
+
+// GroupState is the state of one replication group within a run.
+// +kubebuilder:validation:Enum=Pending;Syncing;Synced;Failed
+type GroupState string
+
+const (
+	// GroupPending: not issued yet, or waiting to be retried.
+	GroupPending GroupState = "Pending"
+	// GroupSyncing: an SMS task for the group is in flight.
+	GroupSyncing GroupState = "Syncing"
+	// GroupSynced: a PiT with the sync's pitName exists for the group.
+	GroupSynced GroupState = "Synced"
+	// GroupFailed: the group failed more often than backoffLimit allows, or cannot be synced.
+	GroupFailed GroupState = "Failed"
+)
+
+// GroupStatus is the outcome of one replication group.
+type GroupStatus struct {
+	ReplicationGroupID `json:",inline"`
+
+	// state of the group in this run.
+	// +required
+	State GroupState `json:"state"`
+
+	// task is the SMS task (SmsTask moId) that syncs the group now or did last.
+	// +optional
+	Task string `json:"task,omitempty"`
+
+	// provider is the SMS provider moId the group was issued to (differs from the
+	// VasaProvider's own after an InactiveProvider re-route).
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// pitId is the PiT id the provider returned (unset if the array has no PiT support).
+	// +optional
+	PitID string `json:"pitId,omitempty"`
+
+	// pitName is the PiT name the provider returned.
+	// +optional
+	PitName string `json:"pitName,omitempty"`
+
+	// timeStamp is the provider's time of the PiT.
+	// +optional
+	TimeStamp *metav1.Time `json:"timeStamp,omitempty"`
+
+	// attempts counts the provider-side failures of this group.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// message is the provider's error or warnings, human readable.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// SyncSummary counts groups by state.
+type SyncSummary struct {
+	// total number of groups.
+	Total int32 `json:"total"`
+	// synced groups.
+	Synced int32 `json:"synced"`
+	// failed groups.
+	Failed int32 `json:"failed"`
+	// pending groups (not yet synced, including those in flight).
+	Pending int32 `json:"pending"`
+}
+
+// FaultRecord describes a provider fault.
+type FaultRecord struct {
+	// type is the SMS fault name, e.g. ProviderBusy.
+	// +optional
+	Type string `json:"type,omitempty"`
+	// message is the fault's text.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// time the fault was received.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// RetryStatus describes provider-wide retries (busy, out of resource, unavailable).
+type RetryStatus struct {
+	// attempts counts consecutive provider-wide faults; reset by a successful call.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// nextRetryTime is when the next call will be made.
+	// +optional
+	NextRetryTime *metav1.Time `json:"nextRetryTime,omitempty"`
+	// lastFault is the most recent provider fault.
+	// +optional
+	LastFault *FaultRecord `json:"lastFault,omitempty"`
+}
+
+// ReplicationSyncStatus is the observed state of a ReplicationSync.
+type ReplicationSyncStatus struct {
+	// phase is Pending, Running, Succeeded or Failed.
+	// +optional
+	Phase SyncPhase `json:"phase,omitempty"`
+
+	// conditions: Ready (every group synced), Reconciling (work left), Stalled (needs a human).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// startTime is when the first call was made.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the run finished, successfully or not.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// summary counts the groups by state.
+	// +optional
+	Summary *SyncSummary `json:"summary,omitempty"`
+
+	// syncedDisplay is summary.synced/summary.total, for the printer column.
+	// +optional
+	SyncedDisplay string `json:"syncedDisplay,omitempty"`
+
+	// batchSize is the number of groups per SMS call currently used.
+	// +optional
+	BatchSize int32 `json:"batchSize,omitempty"`
+
+	// groups has one entry per spec group, in the same order.
+	// +optional
+	// +listType=atomic
+	Groups []GroupStatus `json:"groups,omitempty"`
+
+	// retry describes provider-wide backoff.
+	// +optional
+	Retry *RetryStatus `json:"retry,omitempty"`
+
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// ReplicationSync condition reasons.
+const (
+	// SucceededReason (Ready=True): every group synced.
+	SucceededReason = "Succeeded"
+	// FailedReason (Ready=False, Stalled=True): groups failed beyond backoffLimit.
+	FailedReason = "Failed"
+	// SubmittingReason (Reconciling): groups are being issued to the provider.
+	SubmittingReason = "Submitting"
+	// WaitingForTaskReason (Reconciling): SMS tasks are in flight.
+	WaitingForTaskReason = "WaitingForTask"
+	// BackingOffReason (Reconciling): the provider is busy, out of resources or unavailable.
+	BackingOffReason = "BackingOff"
+	// WaitingForProviderCapacityReason (Reconciling): the provider's maxConcurrentTasks is reached.
+	WaitingForProviderCapacityReason = "WaitingForProviderCapacity"
+	// WaitingForProviderReason (Reconciling): the VasaProvider is missing or not Ready.
+	WaitingForProviderReason = "WaitingForProvider"
+	// DeadlineExceededReason (Stalled): activeDeadlineSeconds passed.
+	DeadlineExceededReason = "DeadlineExceeded"
+	// NotImplementedReason (Stalled): the provider does not implement the sync.
+	NotImplementedReason = "NotImplemented"
+	// InvalidArgumentReason (Stalled): the provider rejected the request as invalid.
+	InvalidArgumentReason = "InvalidArgument"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rsync,categories=vasa
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.providerRef.name`
+// +kubebuilder:printcolumn:name="PiT",type=string,JSONPath=`.spec.pitName`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.syncedDisplay`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// ReplicationSync is one sync of a set of replication groups to a named PiT, like a Job.
+type ReplicationSync struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what to sync.
+	// +required
+	Spec ReplicationSyncSpec `json:"spec"`
+	// status is how the run went.
+	// +optional
+	Status ReplicationSyncStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ReplicationSyncList is a list of ReplicationSyncs.
+type ReplicationSyncList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ReplicationSync `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ReplicationSync{}, &ReplicationSyncList{})
+}

@@ -1,0 +1,232 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ConcurrencyPolicy says what a schedule does when a run is due while an earlier one is active.
+// +kubebuilder:validation:Enum=Forbid;Allow;Replace
+type ConcurrencyPolicy string
+
+const (
+	// ForbidConcurrent skips the new run while one is active (default).
+	ForbidConcurrent ConcurrencyPolicy = "Forbid"
+	// AllowConcurrent starts the new run anyway.
+	AllowConcurrent ConcurrencyPolicy = "Allow"
+	// ReplaceConcurrent deletes the active run and starts the new one.
+	ReplaceConcurrent ConcurrencyPolicy = "Replace"
+)
+
+// ReplicationSyncScheduleSpec stamps out ReplicationSyncs on a cron schedule, as a CronJob stamps out Jobs.
+type ReplicationSyncScheduleSpec struct {
+	// schedule in cron format ("0 2 * * *") or a descriptor (@hourly, @daily, @every 1h).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every ([0-9]+(ms|s|m|h))+$') || self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$')",message="schedule must be a 5-field cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @hourly or @every 1h; set the zone in timeZone, not in schedule"
+	Schedule string `json:"schedule"`
+
+	// timeZone is the IANA time zone the schedule is read in, e.g. Europe/Berlin. Defaults to UTC.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self != 'Local' && (self == 'UTC' || timestamp('2000-01-01T00:00:00Z').getFullYear(self) == 2000)",message="timeZone must be an IANA time zone name such as Europe/Berlin"
+	TimeZone *string `json:"timeZone,omitempty"`
+
+	// concurrencyPolicy: Forbid (default), Allow or Replace.
+	// +optional
+	// +kubebuilder:default=Forbid
+	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
+
+	// startingDeadlineSeconds: a run that could not start within this many seconds of its
+	// scheduled time is reported as missed and not started. Unset means no deadline.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
+
+	// suspend stops new runs; active ones go on. Defaults to false.
+	// +optional
+	Suspend *bool `json:"suspend,omitempty"`
+
+	// successfulHistoryLimit is how many succeeded ReplicationSyncs to keep. Defaults to 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	SuccessfulHistoryLimit *int32 `json:"successfulHistoryLimit,omitempty"`
+
+	// failedHistoryLimit is how many failed ReplicationSyncs to keep. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	FailedHistoryLimit *int32 `json:"failedHistoryLimit,omitempty"`
+
+	// template is the ReplicationSync each run creates.
+	// +required
+	Template ReplicationSyncTemplate `json:"template"`
+}
+
+// ReplicationSyncTemplate describes the ReplicationSync a schedule creates.
+type ReplicationSyncTemplate struct {
+	// metadata: labels and annotations copied to each ReplicationSync.
+	// +optional
+	Metadata TemplateMetadata `json:"metadata,omitempty"`
+
+	// pitNameTemplate is a Go text/template rendered per run into the PiT name, with
+	// .ScheduleName, .Namespace and .ScheduledTime (a time.Time in the schedule's zone).
+	// Defaults to "{{ .ScheduleName }}-{{ .ScheduledTime.Format \"20060102-1504\" }}".
+	// +optional
+	// +kubebuilder:default=`{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-1504" }}`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	PitNameTemplate string `json:"pitNameTemplate,omitempty"`
+
+	// spec of each ReplicationSync; pitName comes from pitNameTemplate.
+	// +required
+	Spec ReplicationSyncTemplateSpec `json:"spec"`
+}
+
+// TemplateMetadata is the metadata a schedule copies to each ReplicationSync.
+type TemplateMetadata struct {
+	// labels to set.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// annotations to set.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// ReplicationSyncTemplateSpec is a ReplicationSyncSpec without pitName.
+type ReplicationSyncTemplateSpec struct {
+	// providerRef names the VasaProvider in the same namespace.
+	// +required
+	ProviderRef LocalObjectReference `json:"providerRef"`
+
+	// groupIds lists the replication groups to sync, 1 to 1000 unique entries.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, a.faultDomainId.id == b.faultDomainId.id && a.deviceGroupId.id == b.deviceGroupId.id))",message="groupIds must not contain duplicates"
+	GroupIDs []ReplicationGroupID `json:"groupIds"`
+
+	// backoffLimit per group; defaults to 6.
+	// +optional
+	// +kubebuilder:default=6
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+
+	// activeDeadlineSeconds bounds each run.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// ttlSecondsAfterFinished for each run; history limits usually suffice.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// maxBatchSize caps the groups per SMS call for each run; 0 means the provider decides.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	MaxBatchSize int32 `json:"maxBatchSize,omitempty"`
+}
+
+// ReplicationSyncScheduleStatus is the observed state of a schedule.
+type ReplicationSyncScheduleStatus struct {
+	// conditions: Ready is False with a reason when the schedule or template is invalid.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// active lists the ReplicationSyncs of this schedule that are still running.
+	// +optional
+	// +listType=atomic
+	Active []corev1.ObjectReference `json:"active,omitempty"`
+
+	// lastScheduleTime is the scheduled time of the last run started.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+
+	// lastSuccessfulTime is when the last run succeeded.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+
+	// nextScheduleTime is the next time a run is due.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+
+	// missedRuns counts runs not started because startingDeadlineSeconds passed.
+	// +optional
+	MissedRuns int32 `json:"missedRuns,omitempty"`
+
+	// lastMissedTime is the scheduled time of the most recent missed run.
+	// +optional
+	LastMissedTime *metav1.Time `json:"lastMissedTime,omitempty"`
+
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// ReplicationSyncSchedule condition reasons.
+const (
+	// ScheduledReason (Ready=True): the schedule is valid and runs are created on time.
+	ScheduledReason = "Scheduled"
+	// SuspendedReason (Ready=True): the schedule is suspended.
+	SuspendedReason = "Suspended"
+	// InvalidScheduleReason (Stalled): the cron expression or time zone does not parse.
+	InvalidScheduleReason = "InvalidSchedule"
+	// InvalidTemplateReason (Stalled): pitNameTemplate does not render to a valid PiT name.
+	InvalidTemplateReason = "InvalidTemplate"
+	// MissedScheduleReason: a run was not started within startingDeadlineSeconds.
+	MissedScheduleReason = "MissedSchedule"
+)
+
+// ScheduleLabel is set on every ReplicationSync a schedule creates, with the schedule's name.
+const ScheduleLabel = "replication.vasa.io/schedule"
+
+// ScheduledTimeAnnotation records the scheduled time (RFC 3339) of a run on its ReplicationSync.
+const ScheduledTimeAnnotation = "replication.vasa.io/scheduled-time"
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rsched,categories=vasa
+// +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
+// +kubebuilder:printcolumn:name="TimeZone",type=string,JSONPath=`.spec.timeZone`
+// +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=`.spec.suspend`
+// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.active.length()`,priority=1
+// +kubebuilder:printcolumn:name="Last Schedule",type=date,JSONPath=`.status.lastScheduleTime`
+// +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// ReplicationSyncSchedule creates ReplicationSyncs on a cron schedule.
+type ReplicationSyncSchedule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the schedule and the template of each run.
+	// +required
+	Spec ReplicationSyncScheduleSpec `json:"spec"`
+	// status is the schedule's observed state.
+	// +optional
+	Status ReplicationSyncScheduleStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ReplicationSyncScheduleList is a list of ReplicationSyncSchedules.
+type ReplicationSyncScheduleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ReplicationSyncSchedule `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ReplicationSyncSchedule{}, &ReplicationSyncScheduleList{})
+}

@@ -1,0 +1,211 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Binding is the SMS API encoding used on the wire.
+// +kubebuilder:validation:Enum=SOAP;JSON
+type Binding string
+
+const (
+	// BindingSOAP is the SOAP/XML binding at /sms/sdk.
+	BindingSOAP Binding = "SOAP"
+	// BindingJSON is the VI/JSON binding (vCenter 8.0U1 and later).
+	BindingJSON Binding = "JSON"
+)
+
+// VasaProviderSpec says how to reach one VASA provider registered in a vCenter.
+// +kubebuilder:validation:XValidation:rule="has(self.provider.name) != has(self.provider.uid)",message="provider: set exactly one of provider.name and provider.uid"
+type VasaProviderSpec struct {
+	// vcenter is the vCenter whose Storage Monitoring Service (SMS) the provider is registered in.
+	// +required
+	VCenter VCenterSpec `json:"vcenter"`
+
+	// provider selects the provider by VasaProviderInfo.name or uid; exactly one must be set.
+	// +required
+	Provider ProviderSelector `json:"provider"`
+
+	// binding is the wire encoding: SOAP (default) or JSON (vCenter 8.0U1 and later).
+	// +optional
+	// +kubebuilder:default=SOAP
+	Binding Binding `json:"binding,omitempty"`
+
+	// maxBatchSize caps the replication groups per SyncReplicationGroup_Task call.
+	// 0 (default) means no cap of our own: the size is learned from the provider's TooMany fault.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	MaxBatchSize int32 `json:"maxBatchSize,omitempty"`
+
+	// maxConcurrentTasks limits the SMS sync tasks in flight on this provider, shared by every
+	// ReplicationSync that uses it. Defaults to 4.
+	// +optional
+	// +kubebuilder:default=4
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	MaxConcurrentTasks int32 `json:"maxConcurrentTasks,omitempty"`
+}
+
+// VCenterSpec is the vCenter endpoint and how to authenticate to it.
+type VCenterSpec struct {
+	// url of the vCenter, https only, e.g. https://vc.example.com.
+	// +required
+	// +kubebuilder:validation:MinLength=9
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://')",message="vcenter.url must start with https://"
+	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="vcenter.url must be a valid URL"
+	URL string `json:"url"`
+
+	// credentialsSecretRef names a Secret in the same namespace with keys "username" and "password".
+	// +required
+	CredentialsSecretRef LocalObjectReference `json:"credentialsSecretRef"`
+
+	// tls controls server certificate verification; verification is on by default
+	// against the system roots.
+	// +optional
+	TLS TLSSpec `json:"tls,omitempty"`
+}
+
+// TLSSpec sets how the vCenter certificate is verified. At most one field may be set.
+// +kubebuilder:validation:XValidation:rule="(has(self.caBundleSecretRef) ? 1 : 0) + (has(self.thumbprint) ? 1 : 0) + (has(self.insecureSkipVerify) && self.insecureSkipVerify ? 1 : 0) <= 1",message="vcenter.tls: set at most one of caBundleSecretRef, thumbprint and insecureSkipVerify"
+type TLSSpec struct {
+	// caBundleSecretRef names a Secret key holding PEM CA certificates to trust (key defaults to ca.crt).
+	// +optional
+	CABundleSecretRef *SecretKeySelector `json:"caBundleSecretRef,omitempty"`
+
+	// thumbprint pins the server certificate by its SHA-256 fingerprint, written
+	// "SHA256:AA:BB:..." (32 colon-separated hex bytes).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^SHA256:([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$`
+	Thumbprint string `json:"thumbprint,omitempty"`
+
+	// insecureSkipVerify turns certificate verification off. Strongly discouraged; defaults to false.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+}
+
+// ProviderSelector picks one provider registered in the vCenter.
+type ProviderSelector struct {
+	// name is the provider's VasaProviderInfo.name.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	Name string `json:"name,omitempty"`
+
+	// uid is the provider's VasaProviderInfo.uid.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	UID string `json:"uid,omitempty"`
+}
+
+// ManagedObjectReference is a vSphere managed object reference.
+type ManagedObjectReference struct {
+	// type of the managed object, e.g. VasaProvider.
+	// +optional
+	Type string `json:"type,omitempty"`
+	// value is the managed object id, e.g. vasaprovider-7.
+	// +optional
+	Value string `json:"value,omitempty"`
+}
+
+// ProviderInfo is what the provider reports about itself.
+type ProviderInfo struct {
+	// name is VasaProviderInfo.name.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// uid is VasaProviderInfo.uid.
+	// +optional
+	UID string `json:"uid,omitempty"`
+	// version is the provider's software version.
+	// +optional
+	Version string `json:"version,omitempty"`
+	// status is the provider's status as SMS reports it (e.g. online).
+	// +optional
+	Status string `json:"status,omitempty"`
+}
+
+// VasaProviderStatus is the observed state of a VasaProvider.
+type VasaProviderStatus struct {
+	// conditions: Ready is True when the provider was reached and found.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// providerRef is the provider's managed object reference in SMS.
+	// +optional
+	ProviderRef *ManagedObjectReference `json:"providerRef,omitempty"`
+
+	// providerInfo is what the provider reports about itself.
+	// +optional
+	ProviderInfo *ProviderInfo `json:"providerInfo,omitempty"`
+
+	// learnedMaxBatchSize is the batch size the provider's TooMany fault taught; 0 until learned.
+	// +optional
+	LearnedMaxBatchSize int32 `json:"learnedMaxBatchSize,omitempty"`
+
+	// lastCheckedTime is when the connection was last verified.
+	// +optional
+	LastCheckedTime *metav1.Time `json:"lastCheckedTime,omitempty"`
+
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// VasaProvider Ready condition reasons.
+const (
+	// ConnectedReason: logged in and found the provider.
+	ConnectedReason = "Connected"
+	// SecretNotFoundReason: the credentials or CA Secret (or a key of it) is missing.
+	SecretNotFoundReason = "SecretNotFound"
+	// InvalidCredentialsReason: vCenter refused the username or password.
+	InvalidCredentialsReason = "InvalidCredentials"
+	// TLSVerificationFailedReason: the server certificate did not verify.
+	TLSVerificationFailedReason = "TLSVerificationFailed"
+	// ProviderNotFoundReason: no provider with that name or uid is registered.
+	ProviderNotFoundReason = "ProviderNotFound"
+	// UnreachableReason: vCenter could not be reached.
+	UnreachableReason = "Unreachable"
+	// ProviderInactiveReason is reserved for a provider that reports an inactive status.
+	ProviderInactiveReason = "ProviderInactive"
+)
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=vp,categories=vasa
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="vCenter",type=string,JSONPath=`.spec.vcenter.url`,priority=1
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.status.providerInfo.name`
+// +kubebuilder:printcolumn:name="Batch",type=integer,JSONPath=`.status.learnedMaxBatchSize`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// VasaProvider says how to reach one VASA provider through a vCenter's SMS.
+type VasaProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired connection.
+	// +required
+	Spec VasaProviderSpec `json:"spec"`
+	// status is the observed connection state.
+	// +optional
+	Status VasaProviderStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// VasaProviderList is a list of VasaProviders.
+type VasaProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VasaProvider `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&VasaProvider{}, &VasaProviderList{})
+}
