@@ -18,7 +18,7 @@ type FaultDomainID struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="faultDomainId.id must not be blank"
+	// +kubebuilder:validation:Pattern=`\S`
 	ID string `json:"id"`
 }
 
@@ -28,7 +28,7 @@ type DeviceGroupID struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="deviceGroupId.id must not be blank"
+	// +kubebuilder:validation:Pattern=`\S`
 	ID string `json:"id"`
 }
 

@@ -16,7 +16,7 @@ type ReplicationSyncSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
-	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, a.faultDomainId.id == b.faultDomainId.id && a.deviceGroupId.id == b.deviceGroupId.id))",message="groupIds must not contain duplicates"
+	// +kubebuilder:validation:XValidation:rule="self.map(g, [g.faultDomainId.id, g.deviceGroupId.id]).distinct().size() == self.size()",message="groupIds must not contain duplicates"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupIds is immutable: create a new ReplicationSync instead"
 	GroupIDs []ReplicationGroupID `json:"groupIds"`
 
@@ -198,6 +198,7 @@ type ReplicationSyncStatus struct {
 
 	// groups has one entry per spec group, in the same order.
 	// +optional
+	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	Groups []GroupStatus `json:"groups,omitempty"`
 

@@ -109,7 +109,7 @@ type ReplicationSyncTemplateSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
-	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, a.faultDomainId.id == b.faultDomainId.id && a.deviceGroupId.id == b.deviceGroupId.id))",message="groupIds must not contain duplicates"
+	// +kubebuilder:validation:XValidation:rule="self.map(g, [g.faultDomainId.id, g.deviceGroupId.id]).distinct().size() == self.size()",message="groupIds must not contain duplicates"
 	GroupIDs []ReplicationGroupID `json:"groupIds"`
 
 	// backoffLimit per group; defaults to 6.

@@ -1,0 +1,139 @@
+package sms
+
+import (
+	"context"
+	"time"
+)
+
+// Binding selects the wire encoding used to talk to SMS.
+type Binding string
+
+const (
+	// BindingSOAP is the SOAP binding at /sms/sdk (the default).
+	BindingSOAP Binding = "SOAP"
+	// BindingJSON is the VI/JSON binding at /sdk/vim25/{release}/sms (vCenter 8.0U1+).
+	BindingJSON Binding = "JSON"
+)
+
+// DefaultVersion is the SMS API version sent when Config.Version is empty (see the package doc).
+const DefaultVersion = "8.0.1.0"
+
+// DefaultTimeout is the per round trip timeout used when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Config says how to reach and authenticate to a vCenter.
+type Config struct {
+	// URL of the vCenter, e.g. https://vc.example.com (path optional; /sdk is implied).
+	URL string
+	// Username and Password of the vCenter account.
+	Username, Password string
+	// CABundle holds PEM encoded CA certificates to trust; optional.
+	CABundle []byte
+	// Thumbprint pins the server certificate by SHA-256 ("SHA256:AA:BB:..." or bare hex); optional.
+	Thumbprint string
+	// InsecureSkipVerify disables certificate verification; only when asked.
+	InsecureSkipVerify bool
+	// Binding selects SOAP or JSON; "" means SOAP.
+	Binding Binding
+	// Version is the SMS API version to send; "" means DefaultVersion.
+	Version string
+	// Timeout bounds each HTTP round trip; 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// GroupID identifies a replication group; it is comparable and used as a map key.
+type GroupID struct {
+	// FaultDomainID is the id of the group's fault domain.
+	FaultDomainID string
+	// DeviceGroupID is the id of the device group within the fault domain.
+	DeviceGroupID string
+}
+
+// ProviderInfo describes a VASA provider registered in vCenter.
+type ProviderInfo struct {
+	// Ref is the moId value of the VasaProvider, e.g. "vasaprovider-7".
+	Ref string
+	// Name, UID, Version and Status come from VasaProviderInfo.
+	Name, UID, Version, Status string
+}
+
+// TaskState is the state of an SmsTask.
+type TaskState string
+
+const (
+	// TaskQueued means the task has not started.
+	TaskQueued TaskState = "queued"
+	// TaskRunning means the task is in progress.
+	TaskRunning TaskState = "running"
+	// TaskSuccess means the task finished; per-group results may still hold errors.
+	TaskSuccess TaskState = "success"
+	// TaskError means the task failed as a whole; TaskInfo.Err says why.
+	TaskError TaskState = "error"
+)
+
+// GroupResult is the outcome of a sync for one group.
+type GroupResult struct {
+	// Group is the group the result is for.
+	Group GroupID
+	// Succeeded is true for a SyncReplicationGroupSuccessResult.
+	Succeeded bool
+	// PitID and PitName name the point-in-time replica created (PitID is empty without PiT support).
+	PitID, PitName string
+	// TimeStamp is the time of the sync.
+	TimeStamp time.Time
+	// Warnings are human-readable warnings.
+	Warnings []string
+	// Errors are human-readable errors of a GroupErrorResult.
+	Errors []string
+}
+
+// TaskInfo is the decoded SmsTaskInfo of a task.
+type TaskInfo struct {
+	// Ref is the moId value of the SmsTask.
+	Ref string
+	// State is the task state.
+	State TaskState
+	// Progress is the completion percentage.
+	Progress int32
+	// Err is the decoded typed fault when State is TaskError.
+	Err error
+	// Results holds one entry per group once the task succeeded.
+	Results []GroupResult
+}
+
+// PointInTime is a point-in-time replica of a group.
+type PointInTime struct {
+	// Group is the group the replica belongs to.
+	Group GroupID
+	// ID and Name identify the replica.
+	ID, Name string
+	// TimeStamp is when the replica was taken.
+	TimeStamp time.Time
+}
+
+// ReplicationGroup is the replication state of a group.
+type ReplicationGroup struct {
+	// Group identifies the group.
+	Group GroupID
+	// State is TARGET, SOURCE, INTEST, FAILEDOVER, REMOTE_FAILEDOVER or "ERROR" with the error when the provider failed the query.
+	State string
+}
+
+// Client is the SMS client the controllers hold. It is safe for concurrent use.
+type Client interface {
+	// FindProvider returns the provider whose name (or uid) matches; exactly one of name and uid must be set.
+	// It returns an error wrapping ErrProviderNotFound when none matches.
+	FindProvider(ctx context.Context, name, uid string) (ProviderInfo, error)
+	// Providers lists all VASA providers registered in this vCenter.
+	Providers(ctx context.Context) ([]ProviderInfo, error)
+	// ReplicationGroups queries the replication state of groups at the provider.
+	ReplicationGroups(ctx context.Context, providerRef string, groups []GroupID) ([]ReplicationGroup, error)
+	// PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
+	PointInTimeReplicas(ctx context.Context, providerRef string, groups []GroupID, pitName string) ([]PointInTime, error)
+	// SyncReplicationGroups starts SyncReplicationGroup_Task and returns the SmsTask moId value.
+	SyncReplicationGroups(ctx context.Context, providerRef string, groups []GroupID, pitName string) (taskRef string, err error)
+	// TaskInfo reads the state, progress and results of an SmsTask.
+	TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error)
+	// Close logs out of vCenter.
+	Close(ctx context.Context) error
+}
