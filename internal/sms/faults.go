@@ -386,12 +386,8 @@ func DecodeFault(f any, message string) error {
 }
 
 func isReplicationFault(b vimtypes.BaseMethodFault) bool {
-	v := reflect.ValueOf(b).Elem()
-	if v.Type() == reflect.TypeOf(smstypes.SmsReplicationFault{}) ||
-		v.Type() == reflect.TypeOf((*smstypes.SmsReplicationFaultFault)(nil)).Elem() {
-		return true
-	}
-	return v.Kind() == reflect.Struct && v.FieldByName("SmsReplicationFault").IsValid()
+	_, ok := b.(smstypes.BaseSmsReplicationFault)
+	return ok
 }
 
 func clampInt32(n int64) int32 {

@@ -1,0 +1,94 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+const namespace = "vasa_sync"
+
+// Label names shared by the metrics. "provider" is the VasaProvider object's name.
+const (
+	LabelNamespace = "namespace"
+	LabelProvider  = "provider"
+	LabelSchedule  = "schedule"
+	LabelResult    = "result"
+	LabelFault     = "fault"
+)
+
+var (
+	// SyncsTotal counts finished ReplicationSyncs by result (succeeded, failed).
+	SyncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "syncs_total",
+		Help: "Finished ReplicationSyncs by result (succeeded, failed).",
+	}, []string{LabelNamespace, LabelProvider, LabelResult})
+
+	// GroupsTotal counts replication groups that reached a final state, by result (synced, failed).
+	GroupsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "groups_total",
+		Help: "Replication groups that reached a final state, by result (synced, failed).",
+	}, []string{LabelNamespace, LabelProvider, LabelResult})
+
+	// SyncDurationSeconds observes the duration of finished ReplicationSyncs, from start to completion.
+	SyncDurationSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "sync_duration_seconds",
+		Help:    "Duration of finished ReplicationSyncs from start to completion.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1s .. ~2.3h
+	}, []string{LabelNamespace, LabelProvider, LabelResult})
+
+	// ProviderFaultsTotal counts faults answered by providers, by SMS fault type.
+	ProviderFaultsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "provider_faults_total",
+		Help: "Faults answered by VASA providers, by SMS fault type.",
+	}, []string{LabelNamespace, LabelProvider, LabelFault})
+
+	// TasksInFlight is the number of SMS sync tasks in flight per provider.
+	TasksInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "tasks_in_flight",
+		Help: "SMS sync tasks in flight per provider.",
+	}, []string{LabelNamespace, LabelProvider})
+
+	// LearnedBatchSize is the batch size learned from the provider's TooMany fault (0 = not learned).
+	LearnedBatchSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "learned_batch_size",
+		Help: "Batch size learned from the provider's TooMany fault (0 = not learned).",
+	}, []string{LabelNamespace, LabelProvider})
+
+	// LastSuccessTimestampSeconds is the Unix time of the last succeeded ReplicationSync per provider.
+	LastSuccessTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "last_success_timestamp_seconds",
+		Help: "Unix time of the last succeeded ReplicationSync per provider.",
+	}, []string{LabelNamespace, LabelProvider})
+
+	// ProviderReady is 1 when the VasaProvider is Ready, else 0.
+	ProviderReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "provider_ready",
+		Help: "1 when the VasaProvider is Ready, else 0.",
+	}, []string{LabelNamespace, LabelProvider})
+
+	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run.
+	ScheduleLastSuccessTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "schedule_last_success_timestamp_seconds",
+		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule.",
+	}, []string{LabelNamespace, LabelSchedule})
+
+	// ScheduleIntervalSeconds is the time between a schedule's last two scheduled times, for RPO alerts.
+	ScheduleIntervalSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "schedule_interval_seconds",
+		Help: "Seconds between consecutive scheduled times of a ReplicationSyncSchedule.",
+	}, []string{LabelNamespace, LabelSchedule})
+
+	// ScheduleMissedRunsTotal counts runs not started within startingDeadlineSeconds.
+	ScheduleMissedRunsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "schedule_missed_runs_total",
+		Help: "Runs of a ReplicationSyncSchedule not started within startingDeadlineSeconds.",
+	}, []string{LabelNamespace, LabelSchedule})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(
+		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
+		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady,
+		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal,
+	)
+}
