@@ -28,7 +28,7 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, probeAddr, watchNamespace string
+		metricsAddr, probeAddr, watchNamespace  string
 		leaderElect, secureMetrics, enableHTTP2 bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")

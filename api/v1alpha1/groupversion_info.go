@@ -1,8 +1,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -10,8 +11,18 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "replication.vasa.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the kinds of this API with a runtime scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the kinds of this API to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&VasaProvider{}, &VasaProviderList{},
+		&ReplicationSync{}, &ReplicationSyncList{},
+		&ReplicationSyncSchedule{}, &ReplicationSyncScheduleList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -265,7 +265,3 @@ type ReplicationSyncList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ReplicationSync `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ReplicationSync{}, &ReplicationSyncList{})
-}

@@ -226,7 +226,3 @@ type ReplicationSyncScheduleList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ReplicationSyncSchedule `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ReplicationSyncSchedule{}, &ReplicationSyncScheduleList{})
-}

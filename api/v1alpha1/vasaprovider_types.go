@@ -205,7 +205,3 @@ type VasaProviderList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []VasaProvider `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&VasaProvider{}, &VasaProviderList{})
-}
