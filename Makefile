@@ -11,6 +11,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+CRD_REF_DOCS_VERSION ?= v0.3.0
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -count 5
@@ -34,6 +36,10 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the markers.
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
+.PHONY: api-docs
+api-docs: $(CRD_REF_DOCS) ## Generate docs/api-reference.md from the API types.
+	$(CRD_REF_DOCS) --source-path=./api --config=hack/api-docs/config.yaml --renderer=markdown --output-path=docs/api-reference.md >/dev/null
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	go fmt ./...
@@ -47,8 +53,8 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify-generated
-verify-generated: generate manifests ## Fail when generated files are not committed.
-	@git diff --exit-code -- api config/crd config/rbac || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
+verify-generated: generate manifests api-docs ## Fail when generated files are not committed.
+	@git diff --exit-code -- api config/crd config/rbac docs/api-reference.md || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver, etcd and kubectl for tests (cached in bin/k8s).
@@ -88,6 +94,11 @@ $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+$(CRD_REF_DOCS):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
+	mv $(LOCALBIN)/crd-ref-docs $(CRD_REF_DOCS)
 
 $(GOLANGCI_LINT):
 	@mkdir -p $(LOCALBIN)
