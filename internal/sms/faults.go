@@ -236,6 +236,7 @@ func (e *OtherFaultError) FaultMessage() string { return e.Message }
 // notAuthenticatedError marks an expired session; the client handles it by logging in again.
 type notAuthenticatedError struct{ Message string }
 
+// Error implements error.
 func (e *notAuthenticatedError) Error() string {
 	return faultText("NotAuthenticated", "", e.Message)
 }
@@ -378,7 +379,11 @@ func DecodeFault(f any, message string) error {
 		return &SyncOngoingError{TaskRef: t.Task.Value, Message: message}
 	}
 	name := reflect.TypeOf(b).Elem().Name()
-	name = strings.TrimSuffix(name, "Fault")
+	if trimmed := strings.TrimSuffix(name, "Fault"); trimmed != name {
+		if _, ok := SMSTypeFunc(trimmed); ok {
+			name = trimmed // e.g. PeerNotReachableFault is the fault wrapper of PeerNotReachable
+		}
+	}
 	if isReplicationFault(b) {
 		return &ReplicationFaultError{Type: name, Message: message}
 	}

@@ -1,0 +1,248 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/sms/methods"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+)
+
+const (
+	// Path is the SOAP endpoint of SMS.
+	Path = "/sms/sdk"
+	// Namespace is the SMS namespace (sent as urn:sms).
+	Namespace = "sms"
+)
+
+// serviceInstance is the SMS service instance reference.
+var serviceInstance = vimtypes.ManagedObjectReference{Type: "SmsServiceInstance", Value: "ServiceInstance"}
+
+// client implements Client over one vCenter session that is re-established when it expires.
+type client struct {
+	cfg     Config
+	baseURL *url.URL // scheme://host
+	vimURL  *url.URL // scheme://host/sdk
+
+	mu  sync.RWMutex // guards the fields below
+	gen uint64       // incremented at each login
+	vc  *vim25.Client
+	rt  soap.RoundTripper // SMS round tripper (SOAP service client or JSON transport)
+	sm  vimtypes.ManagedObjectReference
+
+	closed bool
+}
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("sms client is closed")
+
+// Dial logs in to the vCenter described by cfg and opens its SMS service.
+// It returns *LoginError, *TLSError or *UnreachableError when that is the cause.
+func Dial(ctx context.Context, cfg Config) (Client, error) {
+	if cfg.Binding == "" {
+		cfg.Binding = BindingSOAP
+	}
+	if cfg.Binding != BindingSOAP && cfg.Binding != BindingJSON {
+		return nil, fmt.Errorf("unknown binding %q (want SOAP or JSON)", cfg.Binding)
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	base, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	vimURL := *base
+	vimURL.Path = vim25.Path
+	c := &client{cfg: cfg, baseURL: base, vimURL: &vimURL}
+	if err := c.login(ctx, 0); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseURL(raw string) (*url.URL, error) {
+	s := strings.TrimSpace(raw)
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("parsing vcenter url: %w", err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("vcenter url scheme %q is not https", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("vcenter url has no host")
+	}
+	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
+}
+
+// newSOAPClient builds a soap.Client for /sdk with our TLS and timeout settings.
+func (c *client) newSOAPClient() (*soap.Client, error) {
+	sc := soap.NewClient(c.vimURL, c.cfg.InsecureSkipVerify)
+	tc, err := tlsConfig(c.cfg, c.baseURL.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("tls configuration: %w", err)
+	}
+	t := sc.DefaultTransport()
+	t.TLSClientConfig = tc
+	t.DialTLS = nil //nolint:staticcheck // soap.NewClient sets it; our DialTLSContext replaces it
+	t.DialTLSContext = tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout})
+	t.ResponseHeaderTimeout = c.cfg.Timeout
+	sc.Client.Timeout = c.cfg.Timeout
+	return sc, nil
+}
+
+// login creates a new session unless another goroutine already replaced generation gen.
+func (c *client) login(ctx context.Context, gen uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.gen != gen {
+		return nil // someone else logged in meanwhile
+	}
+	sc, err := c.newSOAPClient()
+	if err != nil {
+		return err
+	}
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		return c.classify(err)
+	}
+	if err := session.NewManager(vc).Login(ctx, url.UserPassword(c.cfg.Username, c.cfg.Password)); err != nil {
+		if isInvalidLogin(err) {
+			return &LoginError{Username: c.cfg.Username, Err: errors.New("invalid username or password")}
+		}
+		return c.classify(err)
+	}
+	rt, err := c.smsRoundTripper(vc)
+	if err != nil {
+		return err
+	}
+	res, err := methods.QueryStorageManager(ctx, rt, &smstypes.QueryStorageManager{This: serviceInstance})
+	if err != nil {
+		return c.classify(decodeCallError(err))
+	}
+	c.vc, c.rt, c.sm = vc, rt, res.Returnval
+	c.gen++
+	return nil
+}
+
+// smsRoundTripper returns the SMS round tripper for the configured binding.
+func (c *client) smsRoundTripper(vc *vim25.Client) (soap.RoundTripper, error) {
+	if c.cfg.Binding == BindingJSON {
+		hc := &http.Client{Transport: vc.DefaultTransport(), Timeout: c.cfg.Timeout}
+		return &jsonTransport{
+			base:    c.baseURL,
+			release: c.cfg.Version,
+			http:    hc,
+			session: func() string {
+				if ck := vc.SessionCookie(); ck != nil {
+					return ck.Value
+				}
+				return ""
+			},
+		}, nil
+	}
+	sc := vc.NewServiceClient(Path, Namespace)
+	sc.Version = c.cfg.Version
+	sc.Cookie = vc.SessionCookie // sent as the vcSessionCookie header
+	sc.Client.Timeout = c.cfg.Timeout
+	return sc, nil
+}
+
+func isInvalidLogin(err error) bool {
+	if !soap.IsSoapFault(err) {
+		return false
+	}
+	switch soap.ToSoapFault(err).VimFault().(type) {
+	case vimtypes.InvalidLogin, *vimtypes.InvalidLogin:
+		return true
+	}
+	return false
+}
+
+// classify wraps transport errors as *TLSError or *UnreachableError; faults pass through.
+func (c *client) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var f Fault
+	if errors.As(err, &f) {
+		return err
+	}
+	if isTLSError(err) {
+		return &TLSError{Host: c.baseURL.Host, Err: err}
+	}
+	if soap.IsSoapFault(err) || soap.IsVimFault(err) {
+		return err
+	}
+	var ne net.Error
+	var ue *url.Error
+	if errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {
+		return &UnreachableError{URL: c.baseURL.String(), Err: err}
+	}
+	return err
+}
+
+// current returns the SMS round tripper of the current session and its generation.
+func (c *client) current() (soap.RoundTripper, vimtypes.ManagedObjectReference, uint64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, vimtypes.ManagedObjectReference{}, 0, ErrClosed
+	}
+	return c.rt, c.sm, c.gen, nil
+}
+
+// call runs f with the current session; on NotAuthenticated it logs in again and retries once.
+func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error) error {
+	rt, sm, gen, err := c.current()
+	if err != nil {
+		return err
+	}
+	err = c.classify(decodeCallError(f(rt, sm)))
+	var na *notAuthenticatedError
+	if !errors.As(err, &na) {
+		return err
+	}
+	if lerr := c.login(ctx, gen); lerr != nil {
+		return fmt.Errorf("re-establishing expired session: %w", lerr)
+	}
+	if rt, sm, _, err = c.current(); err != nil {
+		return err
+	}
+	return c.classify(decodeCallError(f(rt, sm)))
+}
+
+// Close logs out of vCenter.
+func (c *client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	vc := c.vc
+	c.vc, c.closed = nil, true
+	c.mu.Unlock()
+	if vc == nil {
+		return nil
+	}
+	if err := session.NewManager(vc).Logout(ctx); err != nil {
+		return fmt.Errorf("logging out: %w", c.classify(decodeCallError(err)))
+	}
+	return nil
+}

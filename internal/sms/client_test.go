@@ -1,0 +1,401 @@
+package sms_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+func TestClient(t *testing.T) {
+	ctx := context.Background()
+	all, _ := groups("fd-1", 40)
+	cases := map[string]struct {
+		setup func(sim *smssim.Sim)
+		run   func(g *WithT, sim *smssim.Sim, c sms.Client)
+	}{
+		"finds providers by name and uid": {
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				p, err := c.FindProvider(ctx, "array-b", "")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(p).To(Equal(sms.ProviderInfo{Ref: "vasaprovider-2", Name: "array-b", UID: "uid-b", Version: "3.0", Status: "online"}))
+				p, err = c.FindProvider(ctx, "", "uid-a")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(p.Name).To(Equal("array-a"))
+				ps, err := c.Providers(ctx)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(ps).To(HaveLen(2))
+			},
+		},
+		"reports a missing provider": {
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				_, err := c.FindProvider(ctx, "nope", "")
+				g.Expect(errors.Is(err, sms.ErrProviderNotFound)).To(BeTrue())
+				_, err = c.FindProvider(ctx, "", "uid-nope")
+				g.Expect(errors.Is(err, sms.ErrProviderNotFound)).To(BeTrue())
+				_, err = c.FindProvider(ctx, "a", "b")
+				g.Expect(err).To(HaveOccurred())
+			},
+		},
+		"syncs one group": {
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "pit-one")
+				g.Expect(err).NotTo(HaveOccurred())
+				info := waitTask(t, c, ref)
+				g.Expect(info.State).To(Equal(sms.TaskSuccess))
+				g.Expect(info.Progress).To(BeEquivalentTo(100))
+				g.Expect(info.Results).To(HaveLen(1))
+				r := info.Results[0]
+				g.Expect(r.Group).To(Equal(all[0]))
+				g.Expect(r.Succeeded).To(BeTrue())
+				g.Expect(r.PitName).To(Equal("pit-one"))
+				g.Expect(r.PitID).NotTo(BeEmpty())
+				g.Expect(r.TimeStamp).NotTo(BeZero())
+				g.Expect(sim.PiTs()).To(HaveLen(1))
+			},
+		},
+		"syncs many groups and finds their PiTs by name": {
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all, "nightly")
+				g.Expect(err).NotTo(HaveOccurred())
+				info := waitTask(t, c, ref)
+				g.Expect(info.State).To(Equal(sms.TaskSuccess))
+				g.Expect(info.Results).To(HaveLen(40))
+				pits, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:5], "nightly")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(pits).To(HaveLen(5))
+				g.Expect(pits[0].Group).To(Equal(all[0]))
+				g.Expect(pits[0].Name).To(Equal("nightly"))
+				pits, err = c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:5], "other")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(pits).To(BeEmpty())
+				g.Expect(sim.PiTs()).To(HaveLen(40))
+			},
+		},
+		"reports task progress while running": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetTaskDuration(400 * time.Millisecond) },
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "p")
+				g.Expect(err).NotTo(HaveOccurred())
+				info, err := c.TaskInfo(ctx, ref)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(info.State).To(BeElementOf(sms.TaskQueued, sms.TaskRunning))
+				g.Expect(info.Results).To(BeEmpty())
+				g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+			},
+		},
+		"TooMany carries maxBatchSize and batching then works": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetMaxBatchSize(7) },
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:37], "b")
+				var tm *sms.TooManyError
+				g.Expect(errors.As(err, &tm)).To(BeTrue())
+				g.Expect(tm.MaxBatchSize).To(BeEquivalentTo(7))
+				g.Expect(tm.EffectiveBatchSize()).To(Equal(7))
+				g.Expect(tm.FaultMessage()).NotTo(BeEmpty())
+				for i := 0; i < 37; i += 7 {
+					_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[i:min(i+7, 37)], "b")
+					g.Expect(err).NotTo(HaveOccurred())
+				}
+				var sizes []int
+				for _, call := range sim.SyncCalls() {
+					sizes = append(sizes, call.GroupCount())
+				}
+				g.Expect(sizes).To(Equal([]int{37, 7, 7, 7, 7, 7, 2}))
+				g.Expect(sim.SyncCalls()[0].Fault).To(Equal("TooMany"))
+			},
+		},
+		"TooMany without maxBatchSize means one": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetTooManyWithoutSize(true) },
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "b")
+				var tm *sms.TooManyError
+				g.Expect(errors.As(err, &tm)).To(BeTrue())
+				g.Expect(tm.MaxBatchSize).To(BeNumerically("<=", 0))
+				g.Expect(tm.EffectiveBatchSize()).To(Equal(1))
+			},
+		},
+		"provider faults are typed and carry their message": {
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				p := sim.Provider("array-a")
+				kinds := []struct {
+					kind   smssim.FaultKind
+					target sms.Fault
+				}{
+					{smssim.FaultBusy, &sms.ProviderBusyError{}},
+					{smssim.FaultOutOfResource, &sms.ProviderOutOfResourceError{}},
+					{smssim.FaultUnavailable, &sms.ProviderUnavailableError{}},
+					{smssim.FaultNotImplemented, &sms.NotImplementedError{}},
+					{smssim.FaultReplication, &sms.ReplicationFaultError{}},
+					{smssim.FaultInvalidArgument, &sms.InvalidArgumentError{}},
+				}
+				for _, k := range kinds {
+					p.AddFault(smssim.FaultRule{Method: "SyncReplicationGroup_Task", Fault: k.kind, Times: 1, Message: "msg-" + string(k.kind)})
+					_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "f")
+					var f sms.Fault
+					g.Expect(errors.As(err, &f)).To(BeTrue(), string(k.kind))
+					g.Expect(f.FaultType()).To(Equal(k.target.FaultType()))
+					g.Expect(f.FaultMessage()).To(Equal("msg-" + string(k.kind)))
+				}
+				// the rules were used up: the next call succeeds
+				_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "f")
+				g.Expect(err).NotTo(HaveOccurred())
+			},
+		},
+		"busy twice then success": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").FailNext("", smssim.FaultBusy, 2) },
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				var busy *sms.ProviderBusyError
+				for range 2 {
+					_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "x")
+					g.Expect(errors.As(err, &busy)).To(BeTrue())
+				}
+				_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "x")
+				g.Expect(err).NotTo(HaveOccurred())
+			},
+		},
+		"NotImplemented": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetNotImplemented(true) },
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "x")
+				var ni *sms.NotImplementedError
+				g.Expect(errors.As(err, &ni)).To(BeTrue())
+			},
+		},
+		"InvalidArgument for bad input": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetGroupState(all[3], "INTEST") },
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				for name, tc := range map[string]struct {
+					groups []sms.GroupID
+					pit    string
+					prop   string
+				}{
+					"empty groups":    {nil, "p", "groupId"},
+					"empty pitName":   {all[:1], "", "pitName"},
+					"unknown group":   {[]sms.GroupID{{FaultDomainID: "fd-1", DeviceGroupID: "nope"}}, "p", "groupId"},
+					"not TARGET":      {all[3:4], "p", "groupId"},
+					"duplicate group": {[]sms.GroupID{all[0], all[0]}, "p", "groupId"},
+				} {
+					_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", tc.groups, tc.pit)
+					var ia *sms.InvalidArgumentError
+					g.Expect(errors.As(err, &ia)).To(BeTrue(), name)
+					g.Expect(ia.Property).To(Equal(tc.prop), name)
+				}
+			},
+		},
+		"InactiveProvider names the active provider": {
+			setup: func(sim *smssim.Sim) {
+				_, b := groups("fd-1", 40)
+				sim.Provider("array-b").AddGroups(b...)
+				sim.Provider("array-a").SetInactive("array-b", "fd-1")
+			},
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:3], "x")
+				var ip *sms.InactiveProviderError
+				g.Expect(errors.As(err, &ip)).To(BeTrue())
+				g.Expect(ip.Mapping).To(Equal([]sms.FaultDomainMapping{{ActiveProviderRef: "vasaprovider-2", FaultDomainIDs: []string{"fd-1"}}}))
+				ref, err := c.SyncReplicationGroups(ctx, ip.Mapping[0].ActiveProviderRef, all[:3], "x")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+			},
+		},
+		"SyncOngoing names the running task": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetTaskDuration(300 * time.Millisecond) },
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				other := sim.Provider("array-a").StartSync(all[:1], "someone-else")
+				_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "mine")
+				var so *sms.SyncOngoingError
+				g.Expect(errors.As(err, &so)).To(BeTrue())
+				g.Expect(so.TaskRef).To(Equal(other))
+				var rf sms.Fault
+				g.Expect(errors.As(err, &rf)).To(BeTrue())
+				g.Expect(waitTask(t, c, so.TaskRef).State).To(Equal(sms.TaskSuccess))
+				_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "mine")
+				g.Expect(err).NotTo(HaveOccurred())
+			},
+		},
+		"task ends in error": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").FailTasks(1) },
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "x")
+				g.Expect(err).NotTo(HaveOccurred())
+				info := waitTask(t, c, ref)
+				g.Expect(info.State).To(Equal(sms.TaskError))
+				var rf *sms.ReplicationFaultError
+				g.Expect(errors.As(info.Err, &rf)).To(BeTrue())
+				g.Expect(rf.Message).To(ContainSubstring("simulated task failure"))
+				g.Expect(sim.PiTs()).To(BeEmpty())
+			},
+		},
+		"mixed per-group results": {
+			setup: func(sim *smssim.Sim) {
+				sim.Provider("array-a").SetGroupErrors(all[1], 1, "disk on fire")
+			},
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:3], "mixed")
+				g.Expect(err).NotTo(HaveOccurred())
+				info := waitTask(t, c, ref)
+				g.Expect(info.State).To(Equal(sms.TaskSuccess))
+				g.Expect(info.Results).To(HaveLen(3))
+				g.Expect(info.Results[0].Succeeded).To(BeTrue())
+				g.Expect(info.Results[1].Succeeded).To(BeFalse())
+				g.Expect(info.Results[1].Group).To(Equal(all[1]))
+				g.Expect(info.Results[1].Errors).To(ConsistOf(ContainSubstring("disk on fire")))
+				g.Expect(info.Results[2].Succeeded).To(BeTrue())
+				g.Expect(sim.PiTs()).To(HaveLen(2))
+				// second attempt succeeds (error only once)
+				ref, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", all[1:2], "mixed")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(waitTask(t, c, ref).Results[0].Succeeded).To(BeTrue())
+			},
+		},
+		"replication group states": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetGroupState(all[2], "FAILEDOVER") },
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				rgs, err := c.ReplicationGroups(ctx, "vasaprovider-1", all[:3])
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(rgs).To(Equal([]sms.ReplicationGroup{
+					{Group: all[0], State: "TARGET"}, {Group: all[1], State: "TARGET"}, {Group: all[2], State: "FAILEDOVER"},
+				}))
+			},
+		},
+		"expired session is re-established transparently": {
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				sim.ExpireSessions()
+				_, err := c.FindProvider(ctx, "array-a", "")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(sim.ExpiredSessions()).To(Equal(1))
+				sim.SetSessionExpiresAfterCalls(3)
+				for range 10 {
+					ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "s")
+					g.Expect(err).NotTo(HaveOccurred())
+					g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+				}
+				g.Expect(sim.ExpiredSessions()).To(BeNumerically(">", 2))
+			},
+		},
+		"concurrent use with expiring sessions": {
+			setup: func(sim *smssim.Sim) { sim.SetSessionExpiresAfterCalls(30) },
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				var wg sync.WaitGroup
+				errs := make(chan error, 40)
+				for i := range 8 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for j := range 5 {
+							id := all[i*5+j]
+							ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", []sms.GroupID{id}, "conc")
+							if err != nil {
+								errs <- err
+								return
+							}
+							if _, err := c.TaskInfo(ctx, ref); err != nil {
+								errs <- err
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					g.Expect(err).NotTo(HaveOccurred())
+				}
+				g.Eventually(func() []smssim.PiTRecord { return sim.PiTs() }).Should(HaveLen(40))
+			},
+		},
+	}
+	for _, b := range bindings {
+		for name, tc := range cases {
+			t.Run(string(b)+"/"+name, func(t *testing.T) {
+				g := NewWithT(t)
+				sim := startSim(t)
+				if tc.setup != nil {
+					tc.setup(sim)
+				}
+				c := dial(t, sim, b)
+				tc.run(g, sim, c)
+			})
+		}
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	ctx := context.Background()
+	sim := startSim(t)
+	for _, b := range bindings {
+		t.Run(string(b)+"/wrong password", func(t *testing.T) {
+			g := NewWithT(t)
+			cfg := clientConfig(sim, b)
+			cfg.Password = "wrong-horse-battery"
+			_, err := sms.Dial(ctx, cfg)
+			var le *sms.LoginError
+			g.Expect(errors.As(err, &le)).To(BeTrue())
+			g.Expect(err.Error()).NotTo(ContainSubstring("wrong-horse-battery"))
+			// fixing the credentials on the server side makes the same config work
+			sim.SetPassword("wrong-horse-battery")
+			defer sim.SetPassword("s3cret")
+			c, err := sms.Dial(ctx, cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(c.Close(ctx)).To(Succeed())
+		})
+	}
+	tlsCases := map[string]struct {
+		mutate func(*sms.Config)
+		ok     bool
+	}{
+		"right thumbprint": {func(*sms.Config) {}, true},
+		"right thumbprint as bare lowercase hex": {func(c *sms.Config) {
+			c.Thumbprint = strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(c.Thumbprint, "SHA256:"), ":", ""))
+		}, true},
+		"wrong thumbprint": {func(c *sms.Config) {
+			c.Thumbprint = "SHA256:" + strings.Repeat("AB:", 31) + "AB"
+		}, false},
+		"untrusted without CA": {func(c *sms.Config) { c.Thumbprint = "" }, false},
+		"CA bundle":            {func(c *sms.Config) { c.Thumbprint = ""; c.CABundle = sim.CACertPEM() }, true},
+		"insecure":             {func(c *sms.Config) { c.Thumbprint = ""; c.InsecureSkipVerify = true }, true},
+	}
+	for name, tc := range tlsCases {
+		t.Run("tls/"+name, func(t *testing.T) {
+			g := NewWithT(t)
+			cfg := clientConfig(sim, sms.BindingSOAP)
+			tc.mutate(&cfg)
+			c, err := sms.Dial(ctx, cfg)
+			if tc.ok {
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(c.Close(ctx)).To(Succeed())
+				return
+			}
+			var te *sms.TLSError
+			g.Expect(errors.As(err, &te)).To(BeTrue(), "%v", err)
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		g := NewWithT(t)
+		cfg := clientConfig(sim, sms.BindingSOAP)
+		cfg.URL = "https://127.0.0.1:1"
+		cfg.Timeout = 2 * time.Second
+		_, err := sms.Dial(ctx, cfg)
+		var ue *sms.UnreachableError
+		g.Expect(errors.As(err, &ue)).To(BeTrue(), "%v", err)
+	})
+}
+
+func TestClosedClient(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	c, err := sms.Dial(context.Background(), clientConfig(sim, sms.BindingSOAP))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.Close(context.Background())).To(Succeed())
+	_, err = c.Providers(context.Background())
+	g.Expect(errors.Is(err, sms.ErrClosed)).To(BeTrue())
+	g.Expect(c.Close(context.Background())).To(Succeed())
+}

@@ -1,0 +1,84 @@
+package sms_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+var bindings = []sms.Binding{sms.BindingSOAP, sms.BindingJSON}
+
+// groups returns n groups in fault domain fd, and their simulator configs.
+func groups(fd string, n int) ([]sms.GroupID, []smssim.GroupConfig) {
+	ids := make([]sms.GroupID, n)
+	cfgs := make([]smssim.GroupConfig, n)
+	for i := range n {
+		ids[i] = sms.GroupID{FaultDomainID: fd, DeviceGroupID: fmt.Sprintf("dg-%d", i+1)}
+		cfgs[i] = smssim.GroupConfig{FaultDomain: fd, DeviceGroup: ids[i].DeviceGroupID}
+	}
+	return ids, cfgs
+}
+
+// startSim starts a simulator with providers "array-a" (fd-1, 40 groups) and "array-b" (fd-2, 5 groups).
+func startSim(t *testing.T, mutate ...func(*smssim.Config)) *smssim.Sim {
+	t.Helper()
+	_, a := groups("fd-1", 40)
+	_, b := groups("fd-2", 5)
+	cfg := smssim.Config{
+		Username: "admin@vsphere.local",
+		Password: "s3cret",
+		Providers: []smssim.ProviderConfig{
+			{Name: "array-a", UID: "uid-a", TaskDuration: smssim.Duration{Duration: 40 * time.Millisecond}, Groups: a},
+			{Name: "array-b", UID: "uid-b", Groups: b},
+		},
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	sim, err := smssim.Start(cfg)
+	if err != nil {
+		t.Fatalf("starting simulator: %v", err)
+	}
+	t.Cleanup(sim.Close)
+	return sim
+}
+
+func clientConfig(sim *smssim.Sim, b sms.Binding) sms.Config {
+	return sms.Config{
+		URL:        sim.URL(),
+		Username:   sim.Username(),
+		Password:   sim.Password(),
+		Thumbprint: sim.Thumbprint(),
+		Binding:    b,
+		Timeout:    10 * time.Second,
+	}
+}
+
+func dial(t *testing.T, sim *smssim.Sim, b sms.Binding) sms.Client {
+	t.Helper()
+	g := NewWithT(t)
+	c, err := sms.Dial(context.Background(), clientConfig(sim, b))
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// waitTask polls a task until it is finished and returns its info.
+func waitTask(t *testing.T, c sms.Client, ref string) sms.TaskInfo {
+	t.Helper()
+	g := NewWithT(t)
+	var info sms.TaskInfo
+	g.Eventually(func(g Gomega) {
+		var err error
+		info, err = c.TaskInfo(context.Background(), ref)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(info.State).To(BeElementOf(sms.TaskSuccess, sms.TaskError))
+	}).WithTimeout(10 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
+	return info
+}

@@ -1,0 +1,224 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vmware/govmomi/sms/methods"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+)
+
+// errEmptyResponse is returned when a call succeeded without a response body.
+var errEmptyResponse = errors.New("empty response from sms")
+
+func providerRef(ref string) vimtypes.ManagedObjectReference {
+	return vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: ref}
+}
+
+// Providers lists all VASA providers registered in this vCenter.
+func (c *client) Providers(ctx context.Context) ([]ProviderInfo, error) {
+	var out []ProviderInfo
+	err := c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error {
+		out = nil
+		res, err := methods.QueryProvider(ctx, rt, &smstypes.QueryProvider{This: sm})
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		for _, ref := range res.Returnval {
+			if ref.Type != "VasaProvider" {
+				continue
+			}
+			info, err := methods.QueryProviderInfo(ctx, rt, &smstypes.QueryProviderInfo{This: ref})
+			if err != nil {
+				return err
+			}
+			if info == nil {
+				return errEmptyResponse
+			}
+			out = append(out, decodeProviderInfo(ref, info.Returnval))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing vasa providers: %w", err)
+	}
+	return out, nil
+}
+
+func decodeProviderInfo(ref vimtypes.ManagedObjectReference, info smstypes.BaseSmsProviderInfo) ProviderInfo {
+	p := ProviderInfo{Ref: ref.Value}
+	switch v := info.(type) {
+	case *smstypes.VasaProviderInfo:
+		p.Name, p.UID, p.Version, p.Status = v.Name, v.Uid, v.Version, v.Status
+	case nil:
+	default:
+		if b := v.GetSmsProviderInfo(); b != nil {
+			p.Name, p.UID, p.Version = b.Name, b.Uid, b.Version
+		}
+	}
+	return p
+}
+
+// FindProvider returns the provider whose name (or uid) matches.
+func (c *client) FindProvider(ctx context.Context, name, uid string) (ProviderInfo, error) {
+	if (name == "") == (uid == "") {
+		return ProviderInfo{}, errors.New("exactly one of provider name and uid must be set")
+	}
+	all, err := c.Providers(ctx)
+	if err != nil {
+		return ProviderInfo{}, err
+	}
+	for _, p := range all {
+		if (name != "" && p.Name == name) || (uid != "" && p.UID == uid) {
+			return p, nil
+		}
+	}
+	if name != "" {
+		return ProviderInfo{}, fmt.Errorf("provider with name %q: %w", name, ErrProviderNotFound)
+	}
+	return ProviderInfo{}, fmt.Errorf("provider with uid %q: %w", uid, ErrProviderNotFound)
+}
+
+// ReplicationGroups queries the replication state of groups at the provider.
+func (c *client) ReplicationGroups(ctx context.Context, ref string, groups []GroupID) ([]ReplicationGroup, error) {
+	var out []ReplicationGroup
+	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+		res, err := methods.QueryReplicationGroup(ctx, rt, &smstypes.QueryReplicationGroup{
+			This: providerRef(ref), GroupId: groupsToWire(groups),
+		})
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		out = DecodeReplicationGroups(res.Returnval)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querying replication groups at %s: %w", ref, err)
+	}
+	return out, nil
+}
+
+// DecodeReplicationGroups converts QueryReplicationGroup results. It never panics.
+func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []ReplicationGroup {
+	out := make([]ReplicationGroup, 0, len(in))
+	for _, r := range in {
+		switch v := r.(type) {
+		case *smstypes.QueryReplicationGroupSuccessResult:
+			if v == nil {
+				continue
+			}
+			rg := ReplicationGroup{Group: groupFromWire(v.GroupId)}
+			switch gi := v.RgInfo.(type) {
+			case *smstypes.TargetGroupInfo:
+				rg.State = gi.State
+			case *smstypes.SourceGroupInfo:
+				rg.State = gi.State
+			}
+			out = append(out, rg)
+		case *smstypes.GroupErrorResult:
+			if v == nil {
+				continue
+			}
+			out = append(out, ReplicationGroup{Group: groupFromWire(v.GroupId), State: "ERROR"})
+		}
+	}
+	return out
+}
+
+// PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
+func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []GroupID, pitName string) ([]PointInTime, error) {
+	var out []PointInTime
+	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+		res, err := methods.QueryPointInTimeReplica(ctx, rt, &smstypes.QueryPointInTimeReplica{
+			This:       providerRef(ref),
+			GroupId:    groupsToWire(groups),
+			QueryParam: &smstypes.QueryPointInTimeReplicaParam{PitName: pitName},
+		})
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		out = DecodePointInTimeReplicas(res.Returnval, pitName)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querying point-in-time replicas %q at %s: %w", pitName, ref, err)
+	}
+	return out, nil
+}
+
+// DecodePointInTimeReplicas converts QueryPointInTimeReplica results, keeping
+// only replicas named pitName (all when pitName is empty). It never panics.
+func DecodePointInTimeReplicas(in []smstypes.BaseGroupOperationResult, pitName string) []PointInTime {
+	var out []PointInTime
+	for _, r := range in {
+		v, ok := r.(*smstypes.QueryPointInTimeReplicaSuccessResult)
+		if !ok || v == nil {
+			continue
+		}
+		for _, ri := range v.ReplicaInfo {
+			if pitName != "" && ri.PitName != pitName {
+				continue
+			}
+			out = append(out, PointInTime{
+				Group: groupFromWire(v.GroupId), ID: ri.Id.Id, Name: ri.PitName, TimeStamp: ri.TimeStamp,
+			})
+		}
+	}
+	return out
+}
+
+// SyncReplicationGroups starts SyncReplicationGroup_Task and returns the SmsTask moId value.
+func (c *client) SyncReplicationGroups(ctx context.Context, ref string, groups []GroupID, pitName string) (string, error) {
+	var task string
+	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+		res, err := methods.SyncReplicationGroup_Task(ctx, rt, &smstypes.SyncReplicationGroup_Task{
+			This: providerRef(ref), GroupId: groupsToWire(groups), PitName: pitName,
+		})
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		task = res.Returnval.Value
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("syncing %d replication groups at %s: %w", len(groups), ref, err)
+	}
+	return task, nil
+}
+
+// TaskInfo reads the state, progress and results of an SmsTask.
+func (c *client) TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error) {
+	var out TaskInfo
+	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+		res, err := methods.QuerySmsTaskInfo(ctx, rt, &smstypes.QuerySmsTaskInfo{
+			This: vimtypes.ManagedObjectReference{Type: "SmsTask", Value: taskRef},
+		})
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		out = DecodeTaskInfo(res.Returnval)
+		return nil
+	})
+	if err != nil {
+		return TaskInfo{}, fmt.Errorf("querying task %s: %w", taskRef, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package smssim
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Duration is a time.Duration that reads and writes as a Go duration string ("50ms") in YAML/JSON.
+type Duration struct{ time.Duration }
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	if len(s) >= 2 && s[0] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("parsing duration %q: %w", s, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Config is the whole simulator configuration; the same struct is used from Go and from YAML.
+type Config struct {
+	// Listen is the address to serve on; "" means 127.0.0.1:0.
+	Listen string `json:"listen,omitempty"`
+	// Username that may log in; "" means "administrator@vsphere.local".
+	Username string `json:"username,omitempty"`
+	// Password of Username; "" means "pass".
+	Password string `json:"password,omitempty"`
+	// SessionExpiresAfterCalls expires every session after that many SMS calls; 0 means never.
+	SessionExpiresAfterCalls int `json:"sessionExpiresAfterCalls,omitempty"`
+	// Providers are the VASA providers registered in this vCenter.
+	Providers []ProviderConfig `json:"providers"`
+}
+
+// ProviderConfig describes one VASA provider and its knobs.
+type ProviderConfig struct {
+	// Name is VasaProviderInfo.name (required, unique).
+	Name string `json:"name"`
+	// UID is VasaProviderInfo.uid; "" means a generated one.
+	UID string `json:"uid,omitempty"`
+	// Version is VasaProviderInfo.version; "" means "3.0".
+	Version string `json:"version,omitempty"`
+	// Status is VasaProviderInfo.status; "" means "online".
+	Status string `json:"status,omitempty"`
+	// MaxBatchSize answers TooMany{maxBatchSize} to syncs of more groups; 0 means no limit.
+	MaxBatchSize int32 `json:"maxBatchSize,omitempty"`
+	// TooManyWithoutSize answers TooMany with maxBatchSize unset to any sync of more than one group.
+	TooManyWithoutSize bool `json:"tooManyWithoutSize,omitempty"`
+	// NotImplemented answers NotImplemented to SyncReplicationGroup_Task.
+	NotImplemented bool `json:"notImplemented,omitempty"`
+	// NoPitSupport leaves pitId unset in sync results (an array without PiT support).
+	NoPitSupport bool `json:"noPitSupport,omitempty"`
+	// TaskDuration is how long a sync task takes (queued for the first quarter, then running); 0 means instant.
+	TaskDuration Duration `json:"taskDuration,omitempty"`
+	// Latency is added to every call to this provider.
+	Latency Duration `json:"latency,omitempty"`
+	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
+	TaskErrors int `json:"taskErrors,omitempty"`
+	// Faults answer calls with faults (busy, out of resource, ...), N times or with a probability.
+	Faults []FaultRule `json:"faults,omitempty"`
+	// Inactive makes the provider answer InactiveProvider for groups of the listed fault domains.
+	Inactive *InactiveConfig `json:"inactive,omitempty"`
+	// Groups are the replication groups this provider knows.
+	Groups []GroupConfig `json:"groups,omitempty"`
+}
+
+// FaultKind names a fault the simulator can answer with.
+type FaultKind string
+
+const (
+	// FaultBusy is ProviderBusy.
+	FaultBusy FaultKind = "ProviderBusy"
+	// FaultOutOfResource is ProviderOutOfResource.
+	FaultOutOfResource FaultKind = "ProviderOutOfResource"
+	// FaultUnavailable is ProviderUnavailable.
+	FaultUnavailable FaultKind = "ProviderUnavailable"
+	// FaultNotImplemented is NotImplemented.
+	FaultNotImplemented FaultKind = "NotImplemented"
+	// FaultReplication is a plain SmsReplicationFault.
+	FaultReplication FaultKind = "SmsReplicationFault"
+	// FaultInvalidArgument is InvalidArgument.
+	FaultInvalidArgument FaultKind = "InvalidArgument"
+	// FaultTooMany is TooMany without maxBatchSize.
+	FaultTooMany FaultKind = "TooMany"
+)
+
+// FaultRule answers calls of Method with Fault.
+type FaultRule struct {
+	// Method is the SMS method, e.g. "SyncReplicationGroup_Task"; "" means every method of the provider.
+	Method string `json:"method,omitempty"`
+	// Fault is the fault to answer.
+	Fault FaultKind `json:"fault"`
+	// Times is how many calls get the fault; 0 means every call (subject to Probability).
+	Times int `json:"times,omitempty"`
+	// Probability in (0,1] answers the fault at random; 0 means always.
+	Probability float64 `json:"probability,omitempty"`
+	// Message is the fault's localized message.
+	Message string `json:"message,omitempty"`
+}
+
+// InactiveConfig makes a provider inactive for some fault domains.
+type InactiveConfig struct {
+	// FaultDomains are the fault domain ids the provider is inactive for; empty means all.
+	FaultDomains []string `json:"faultDomains,omitempty"`
+	// ActiveProvider is the name of the provider that is active for them.
+	ActiveProvider string `json:"activeProvider"`
+}
+
+// GroupConfig describes a replication group and its knobs.
+type GroupConfig struct {
+	// FaultDomain is the fault domain id.
+	FaultDomain string `json:"faultDomain"`
+	// DeviceGroup is the device group id.
+	DeviceGroup string `json:"deviceGroup"`
+	// State is the replication state; "" means TARGET.
+	State string `json:"state,omitempty"`
+	// Errors makes that many next syncs of the group end with a GroupErrorResult; -1 means always.
+	Errors int `json:"errors,omitempty"`
+	// ErrorMessage is the message of those errors.
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	// Warning adds this warning to every successful sync result of the group.
+	Warning string `json:"warning,omitempty"`
+	// SyncOngoing starts a sync of this group (pitName "external-sync") when the simulator starts,
+	// so the first syncs get SyncOngoing until its task ends.
+	SyncOngoing bool `json:"syncOngoing,omitempty"`
+}
+
+// ParseConfig reads a Config from YAML (or JSON).
+func ParseConfig(data []byte) (Config, error) {
+	var cfg Config
+	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+		return Config{}, fmt.Errorf("parsing simulator config: %w", err)
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads a Config from a YAML file.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading simulator config: %w", err)
+	}
+	return ParseConfig(data)
+}

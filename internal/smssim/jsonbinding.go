@@ -1,0 +1,216 @@
+package smssim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+
+	"github.com/vmware/govmomi/sms/methods"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	vimjson "github.com/vmware/govmomi/vim25/json"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// jsonHandler serves the VI/JSON binding of SMS:
+// POST /sdk/vim25/{release}/sms/{moType}/{moId}/{method}. It translates each call into a SOAP call
+// to /sms/sdk in process, so both bindings share sessions, fault injection and state.
+type jsonHandler struct {
+	sim *Sim
+	mux http.Handler
+}
+
+// muxTransport sends requests to an http.Handler in process.
+type muxTransport struct{ h http.Handler }
+
+// RoundTrip implements http.RoundTripper.
+func (t muxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *jsonHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	// sdk, vim25, release, sms, type, id, method
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if len(parts) != 7 || parts[0] != "sdk" || parts[1] != "vim25" || parts[3] != Namespace {
+		http.Error(w, "not an SMS JSON path: want /sdk/vim25/{release}/sms/{type}/{id}/{method}", http.StatusNotFound)
+		return
+	}
+	release, method := parts[2], parts[6]
+	this := vimtypes.ManagedObjectReference{Type: parts[4], Value: parts[5]}
+	data, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	session := r.Header.Get("vmware-api-session-id")
+	sc := soap.NewClient(&url.URL{Scheme: "http", Host: "smssim.invalid", Path: Path}, true)
+	sc.Client.Transport = muxTransport{h.mux}
+	sc.Namespace = "urn:" + Namespace
+	sc.Version = release
+	sc.Types = sms.SMSTypeFunc
+	sc.Cookie = func() *soap.HeaderElement { return &soap.HeaderElement{Value: session} }
+	result, err := h.dispatch(r.Context(), sc, this, method, data)
+	if err != nil {
+		writeJSONError(w, err)
+		return
+	}
+	if result == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var buf bytes.Buffer
+	if err := newJSONEncoder(&buf).Encode(result); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// newJSONEncoder encodes like the VI/JSON API: every object carries _typeName, arrays stay plain arrays.
+func newJSONEncoder(w io.Writer) *vimjson.Encoder {
+	enc := vimjson.NewEncoder(w)
+	enc.SetDiscriminator("_typeName", "_value", vimjson.DiscriminatorEncodeTypeNameAllObjects)
+	enc.SetTypeToDiscriminatorFunc(vimtypes.VmomiTypeName)
+	return enc
+}
+
+// decodeInto decodes the JSON parameters into req, whose This is then set.
+func decodeInto(data []byte, req any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	if err := sms.NewJSONDecoder(bytes.NewReader(data)).Decode(req); err != nil {
+		return &badRequest{err}
+	}
+	return nil
+}
+
+type badRequest struct{ err error }
+
+// Error implements error.
+func (b *badRequest) Error() string { return "invalid request body: " + b.err.Error() }
+
+func (h *jsonHandler) dispatch(ctx context.Context, sc *soap.Client, this vimtypes.ManagedObjectReference, method string, data []byte) (any, error) {
+	switch method {
+	case "QueryStorageManager":
+		req := smstypes.QueryStorageManager{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.QueryStorageManager(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	case "QueryProvider":
+		req := smstypes.QueryProvider{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.QueryProvider(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	case "QueryProviderInfo":
+		req := smstypes.QueryProviderInfo{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.QueryProviderInfo(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	case "QueryReplicationGroup":
+		req := smstypes.QueryReplicationGroup{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.QueryReplicationGroup(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	case "QueryPointInTimeReplica":
+		req := smstypes.QueryPointInTimeReplica{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.QueryPointInTimeReplica(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	case "SyncReplicationGroup_Task":
+		req := smstypes.SyncReplicationGroup_Task{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.SyncReplicationGroup_Task(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	case "QuerySmsTaskInfo":
+		req := smstypes.QuerySmsTaskInfo{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.QuerySmsTaskInfo(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	}
+	return nil, soap.WrapVimFault(&vimtypes.MethodNotFound{Receiver: this, Method: method})
+}
+
+// writeJSONError writes a fault as HTTP 500 with a JSON fault body, as the VI/JSON API does.
+func writeJSONError(w http.ResponseWriter, err error) {
+	var f vimtypes.AnyType
+	switch {
+	case soap.IsSoapFault(err):
+		f = soap.ToSoapFault(err).VimFault()
+	case soap.IsVimFault(err):
+		f = soap.ToVimFault(err)
+	}
+	if b, ok := err.(*badRequest); ok {
+		http.Error(w, b.Error(), http.StatusBadRequest)
+		return
+	}
+	if f == nil {
+		http.Error(w, fmt.Sprintf("internal error: %v", err), http.StatusBadGateway)
+		return
+	}
+	var buf bytes.Buffer
+	if eerr := newJSONEncoder(&buf).Encode(f); eerr != nil {
+		http.Error(w, eerr.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,136 @@
+package smssim
+
+import (
+	"slices"
+	"time"
+)
+
+// Provider is a handle on one simulated VASA provider; its setters are safe while the simulator runs.
+type Provider struct {
+	sim *Sim
+	p   *providerState
+}
+
+func (h *Provider) with(f func(p *providerState)) {
+	h.sim.mu.Lock()
+	defer h.sim.mu.Unlock()
+	f(h.p)
+}
+
+// Ref returns the provider's moId value, e.g. "vasaprovider-1".
+func (h *Provider) Ref() string { return h.p.ref }
+
+// Config returns a snapshot of the provider's current configuration (group knobs included).
+func (h *Provider) Config() ProviderConfig {
+	var c ProviderConfig
+	h.with(func(p *providerState) {
+		p.syncGroups()
+		c = p.cfg
+		c.Faults = slices.Clone(c.Faults)
+		c.Groups = slices.Clone(c.Groups)
+	})
+	return c
+}
+
+// SetMaxBatchSize answers TooMany{maxBatchSize: n} to syncs of more than n groups; 0 removes the limit.
+func (h *Provider) SetMaxBatchSize(n int32) {
+	h.with(func(p *providerState) { p.cfg.MaxBatchSize = n })
+}
+
+// SetTooManyWithoutSize answers TooMany without maxBatchSize to syncs of more than one group.
+func (h *Provider) SetTooManyWithoutSize(on bool) {
+	h.with(func(p *providerState) { p.cfg.TooManyWithoutSize = on })
+}
+
+// SetNotImplemented makes SyncReplicationGroup_Task answer NotImplemented.
+func (h *Provider) SetNotImplemented(on bool) {
+	h.with(func(p *providerState) { p.cfg.NotImplemented = on })
+}
+
+// SetTaskDuration sets how long new sync tasks take.
+func (h *Provider) SetTaskDuration(d time.Duration) {
+	h.with(func(p *providerState) { p.cfg.TaskDuration = Duration{d} })
+}
+
+// SetLatency adds d to every call to the provider.
+func (h *Provider) SetLatency(d time.Duration) {
+	h.with(func(p *providerState) { p.cfg.Latency = Duration{d} })
+}
+
+// FailTasks makes the next n sync tasks end in state error; -1 means all.
+func (h *Provider) FailTasks(n int) { h.with(func(p *providerState) { p.cfg.TaskErrors = n }) }
+
+// AddFault adds a fault rule (see FaultRule).
+func (h *Provider) AddFault(r FaultRule) {
+	h.with(func(p *providerState) {
+		p.cfg.Faults = append(p.cfg.Faults, r)
+		p.ruleTimes = append(p.ruleTimes, 0)
+	})
+}
+
+// FailNext answers the next n calls of method ("" = any) with the fault kind.
+func (h *Provider) FailNext(method string, kind FaultKind, n int) {
+	h.AddFault(FaultRule{Method: method, Fault: kind, Times: n})
+}
+
+// ClearFaults removes every fault rule.
+func (h *Provider) ClearFaults() {
+	h.with(func(p *providerState) { p.cfg.Faults, p.ruleTimes = nil, nil })
+}
+
+// SetInactive makes the provider answer InactiveProvider, mapping the fault domains (all when none given)
+// to the provider named active; an empty active clears it.
+func (h *Provider) SetInactive(active string, faultDomains ...string) {
+	h.with(func(p *providerState) {
+		if active == "" || h.sim.byName[active] == nil {
+			p.cfg.Inactive = nil
+			return
+		}
+		p.cfg.Inactive = &InactiveConfig{ActiveProvider: active, FaultDomains: slices.Clone(faultDomains)}
+	})
+}
+
+// AddGroups adds replication groups (replacing ones with the same id).
+func (h *Provider) AddGroups(groups ...GroupConfig) {
+	h.with(func(p *providerState) {
+		for _, g := range groups {
+			if g.State == "" {
+				g.State = "TARGET"
+			}
+			id := GroupID{FaultDomainID: g.FaultDomain, DeviceGroupID: g.DeviceGroup}
+			if _, ok := p.groups[id]; !ok {
+				p.order = append(p.order, id)
+			}
+			p.groups[id] = &groupState{cfg: g}
+		}
+		p.syncGroups()
+	})
+}
+
+// SetGroupState sets a group's replication state (TARGET, SOURCE, INTEST, FAILEDOVER, ...).
+func (h *Provider) SetGroupState(id GroupID, state string) {
+	h.with(func(p *providerState) {
+		if g := p.groups[id]; g != nil {
+			g.cfg.State = state
+		}
+	})
+}
+
+// SetGroupErrors makes the next n syncs of the group end with a GroupErrorResult (-1 = always, 0 = never).
+func (h *Provider) SetGroupErrors(id GroupID, n int, message string) {
+	h.with(func(p *providerState) {
+		if g := p.groups[id]; g != nil {
+			g.cfg.Errors, g.cfg.ErrorMessage = n, message
+		}
+	})
+}
+
+// StartSync starts a sync as another client would (so syncs of these groups get SyncOngoing while
+// it runs) and returns its task reference.
+func (h *Provider) StartSync(groups []GroupID, pitName string) string {
+	var ref string
+	h.with(func(p *providerState) {
+		ref = h.sim.newTask(p, groups, pitName, h.sim.now()).ref
+	})
+	return ref
+}
