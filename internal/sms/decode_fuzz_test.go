@@ -1,6 +1,7 @@
 package sms_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -35,7 +36,8 @@ func TestDecodeSeeds(t *testing.T) {
 		t.Fatalf("unexpected %+v", info)
 	}
 	err = sms.DecodeFaultJSON([]byte(`{"_typeName":"TooMany","maxBatchSize":4}`))
-	if tm, ok := err.(*sms.TooManyError); !ok || tm.EffectiveBatchSize() != 4 {
+	var tm *sms.TooManyError
+	if !errors.As(err, &tm) || tm.EffectiveBatchSize() != 4 {
 		t.Fatalf("unexpected %v", err)
 	}
 }

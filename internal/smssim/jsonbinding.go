@@ -3,6 +3,7 @@ package smssim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -197,7 +198,8 @@ func writeJSONError(w http.ResponseWriter, err error) {
 	case soap.IsVimFault(err):
 		f = soap.ToVimFault(err)
 	}
-	if b, ok := err.(*badRequest); ok {
+	var b *badRequest
+	if errors.As(err, &b) {
 		http.Error(w, b.Error(), http.StatusBadRequest)
 		return
 	}

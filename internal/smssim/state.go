@@ -2,9 +2,10 @@ package smssim
 
 import (
 	"fmt"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"slices"
 	"time"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 // GroupID identifies a replication group; it is the client's type, so tests compare them directly.
