@@ -64,6 +64,10 @@ envtest-assets: ## Build kube-apiserver, etcd and kubectl for tests (cached in b
 test: generate manifests vet lint envtest-assets ## Run the whole suite (vet, lint, unit, envtest, e2e) with the race detector.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: demo
+demo: manifests build envtest-assets ## Run a sync end to end: local control plane, simulator over HTTPS, the manager.
+	go run ./hack/demo --manager bin/manager
+
 .PHONY: bench
 bench: envtest-assets ## Run the benchmarks.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(BENCH_FLAGS) ./...
