@@ -26,7 +26,7 @@ func groups(fd string, n int) ([]sms.GroupID, []smssim.GroupConfig) {
 }
 
 // startSim starts a simulator with providers "array-a" (fd-1, 40 groups) and "array-b" (fd-2, 5 groups).
-func startSim(t *testing.T, mutate ...func(*smssim.Config)) *smssim.Sim {
+func startSim(t testing.TB, mutate ...func(*smssim.Config)) *smssim.Sim {
 	t.Helper()
 	_, a := groups("fd-1", 40)
 	_, b := groups("fd-2", 5)
@@ -60,7 +60,7 @@ func clientConfig(sim *smssim.Sim, b sms.Binding) sms.Config {
 	}
 }
 
-func dial(t *testing.T, sim *smssim.Sim, b sms.Binding) sms.Client {
+func dial(t testing.TB, sim *smssim.Sim, b sms.Binding) sms.Client {
 	t.Helper()
 	g := NewWithT(t)
 	c, err := sms.Dial(context.Background(), clientConfig(sim, b))
@@ -70,7 +70,7 @@ func dial(t *testing.T, sim *smssim.Sim, b sms.Binding) sms.Client {
 }
 
 // waitTask polls a task until it is finished and returns its info.
-func waitTask(t *testing.T, c sms.Client, ref string) sms.TaskInfo {
+func waitTask(t testing.TB, c sms.Client, ref string) sms.TaskInfo {
 	t.Helper()
 	g := NewWithT(t)
 	var info sms.TaskInfo
