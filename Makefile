@@ -11,6 +11,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM_VERSION ?= 3.22.0
 CRD_REF_DOCS_VERSION ?= v0.3.0
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 
@@ -31,6 +32,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	hack/sync-chart.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
@@ -54,14 +56,18 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 
 .PHONY: verify-generated
 verify-generated: generate manifests api-docs ## Fail when generated files are not committed.
-	@git diff --exit-code -- api config/crd config/rbac docs/api-reference.md || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- api config/crd config/rbac charts/vasa-sync-operator/crds charts/vasa-sync-operator/files docs/api-reference.md || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
 
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver, etcd and kubectl for tests (cached in bin/k8s).
 	@hack/envtest-assets.sh >/dev/null
 
+.PHONY: helm
+helm: ## Build helm from the Go module proxy (cached in bin/helm).
+	@HELM_VERSION=$(HELM_VERSION) hack/helm.sh >/dev/null
+
 .PHONY: test
-test: generate manifests vet lint envtest-assets ## Run the whole suite (vet, lint, unit, envtest, e2e) with the race detector.
+test: generate manifests vet lint envtest-assets helm ## Run the whole suite (vet, lint, unit, envtest, e2e) with the race detector.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: demo

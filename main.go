@@ -17,6 +17,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 )
 
 var scheme = runtime.NewScheme()
@@ -70,6 +72,33 @@ func main() {
 	}
 
 	// Controllers are wired here.
+	sessions := session.New()
+	if err := (&controllers.VasaProviderReconciler{
+		Client:   mgr.GetClient(),
+		Sessions: sessions,
+		Recorder: mgr.GetEventRecorder("vasaprovider-controller"),
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "Unable to create controller", "controller", "VasaProvider")
+		os.Exit(1)
+	}
+	if err := (&controllers.ReplicationSyncReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Sessions:  sessions,
+		Recorder:  mgr.GetEventRecorder("replicationsync-controller"),
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSync")
+		os.Exit(1)
+	}
+	// Clock defaults to clock.RealClock{} in SetupWithManager.
+	if err := (&controllers.ReplicationSyncScheduleReconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("replicationsyncschedule-controller"),
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSyncSchedule")
+		os.Exit(1)
+	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Unable to set up health check")

@@ -1,0 +1,2 @@
+// Package controllers holds the reconcilers of VasaProvider, ReplicationSync and ReplicationSyncSchedule.
+package controllers

@@ -1,0 +1,206 @@
+package controllers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// maxNamedGroups bounds how many failed groups a message names.
+const maxNamedGroups = 10
+
+// initSyncStatus fills the per-group status from the spec on the first reconcile.
+func initSyncStatus(rs *replicationv1alpha1.ReplicationSync) {
+	if rs.Status.Phase == "" {
+		rs.Status.Phase = replicationv1alpha1.SyncPending
+	}
+	if len(rs.Status.Groups) == len(rs.Spec.GroupIDs) {
+		return
+	}
+	groups := make([]replicationv1alpha1.GroupStatus, len(rs.Spec.GroupIDs))
+	for i, id := range rs.Spec.GroupIDs {
+		groups[i] = replicationv1alpha1.GroupStatus{ReplicationGroupID: id, State: replicationv1alpha1.GroupPending}
+		if i < len(rs.Status.Groups) && rs.Status.Groups[i].ReplicationGroupID == id {
+			groups[i] = rs.Status.Groups[i]
+		}
+	}
+	rs.Status.Groups = groups
+}
+
+// isFinished reports whether the run has ended.
+func isFinished(rs *replicationv1alpha1.ReplicationSync) bool {
+	return rs.Status.Phase == replicationv1alpha1.SyncSucceeded || rs.Status.Phase == replicationv1alpha1.SyncFailed
+}
+
+// isFinalGroup reports whether a group reached a final state.
+func isFinalGroup(g replicationv1alpha1.GroupStatus) bool {
+	return g.State == replicationv1alpha1.GroupSynced || g.State == replicationv1alpha1.GroupFailed
+}
+
+// allGroupsFinal reports whether every group is Synced or Failed.
+func allGroupsFinal(rs *replicationv1alpha1.ReplicationSync) bool {
+	for _, g := range rs.Status.Groups {
+		if !isFinalGroup(g) {
+			return false
+		}
+	}
+	return true
+}
+
+// syncingTasks maps each task ref recorded in Syncing groups to the indexes of those groups.
+func syncingTasks(rs *replicationv1alpha1.ReplicationSync) map[string][]int {
+	out := map[string][]int{}
+	for i, g := range rs.Status.Groups {
+		if g.State == replicationv1alpha1.GroupSyncing && g.Task != "" {
+			out[g.Task] = append(out[g.Task], i)
+		}
+	}
+	return out
+}
+
+// taskRefs returns the sorted keys of syncingTasks.
+func taskRefs(tasks map[string][]int) []string {
+	refs := make([]string, 0, len(tasks))
+	for ref := range tasks {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	return refs
+}
+
+// updateSummary derives summary and syncedDisplay from the groups.
+func updateSummary(rs *replicationv1alpha1.ReplicationSync) {
+	s := replicationv1alpha1.SyncSummary{Total: int32(len(rs.Status.Groups))}
+	for _, g := range rs.Status.Groups {
+		switch g.State {
+		case replicationv1alpha1.GroupSynced:
+			s.Synced++
+		case replicationv1alpha1.GroupFailed:
+			s.Failed++
+		default:
+			s.Pending++
+		}
+	}
+	rs.Status.Summary = &s
+	rs.Status.SyncedDisplay = fmt.Sprintf("%d/%d", s.Synced, s.Total)
+}
+
+// groupName renders a group as faultDomain/deviceGroup.
+func groupName(id replicationv1alpha1.ReplicationGroupID) string {
+	return id.FaultDomainID.ID + "/" + id.DeviceGroupID.ID
+}
+
+// failedGroupsMessage names the failed groups (up to maxNamedGroups) with their last error.
+func failedGroupsMessage(rs *replicationv1alpha1.ReplicationSync) string {
+	var names []string
+	failed := 0
+	for _, g := range rs.Status.Groups {
+		if g.State != replicationv1alpha1.GroupFailed {
+			continue
+		}
+		failed++
+		if len(names) < maxNamedGroups {
+			n := groupName(g.ReplicationGroupID)
+			if g.Message != "" {
+				n += " (" + g.Message + ")"
+			}
+			names = append(names, n)
+		}
+	}
+	msg := fmt.Sprintf("%d of %d groups failed: %s", failed, len(rs.Status.Groups), strings.Join(names, ", "))
+	if failed > len(names) {
+		msg += fmt.Sprintf(" and %d more", failed-len(names))
+	}
+	return msg
+}
+
+// markInProgress sets the conditions of a run that still has work to do.
+func markInProgress(rs *replicationv1alpha1.ReplicationSync, reason, message string) {
+	setSyncReadyCondition(rs, false, reason, message)
+	setSyncReconcilingCondition(rs, true, reason, message)
+	setSyncStalledCondition(rs, false, reason, "")
+}
+
+// markSucceeded sets the conditions of a run in which every group synced.
+func markSucceeded(rs *replicationv1alpha1.ReplicationSync) {
+	msg := fmt.Sprintf("All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
+	setSyncReadyCondition(rs, true, replicationv1alpha1.SucceededReason, msg)
+	setSyncReconcilingCondition(rs, false, replicationv1alpha1.SucceededReason, "")
+	setSyncStalledCondition(rs, false, replicationv1alpha1.SucceededReason, "")
+}
+
+// markFailed sets the conditions of a run that ended without every group synced.
+func markFailed(rs *replicationv1alpha1.ReplicationSync, reason, message string) {
+	setSyncReadyCondition(rs, false, reason, message)
+	setSyncReconcilingCondition(rs, false, reason, "")
+	setSyncStalledCondition(rs, true, reason, message)
+}
+
+func setSyncReadyCondition(rs *replicationv1alpha1.ReplicationSync, ready bool, reason, message string) {
+	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.ReadyCondition, conditionStatus(ready), reason, message)
+}
+
+func setSyncReconcilingCondition(rs *replicationv1alpha1.ReplicationSync, reconciling bool, reason, message string) {
+	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.ReconcilingCondition, conditionStatus(reconciling), reason, message)
+}
+
+func setSyncStalledCondition(rs *replicationv1alpha1.ReplicationSync, stalled bool, reason, message string) {
+	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.StalledCondition, conditionStatus(stalled), reason, message)
+}
+
+// recordFault notes a provider fault in status.retry.lastFault.
+func recordFault(rs *replicationv1alpha1.ReplicationSync, faultType, message string, now time.Time) {
+	if rs.Status.Retry == nil {
+		rs.Status.Retry = &replicationv1alpha1.RetryStatus{}
+	}
+	t := metav1.NewTime(now)
+	rs.Status.Retry.LastFault = &replicationv1alpha1.FaultRecord{Type: faultType, Message: message, Time: &t}
+}
+
+// resetRetry clears the provider-wide backoff after a successful call; lastFault stays for the record.
+func resetRetry(rs *replicationv1alpha1.ReplicationSync) {
+	if rs.Status.Retry == nil {
+		return
+	}
+	rs.Status.Retry.Attempts = 0
+	rs.Status.Retry.NextRetryTime = nil
+}
+
+// deadline returns when activeDeadlineSeconds expires, counted from startTime (or creation while
+// Pending); ok is false without a deadline.
+func deadline(rs *replicationv1alpha1.ReplicationSync) (time.Time, bool) {
+	if rs.Spec.ActiveDeadlineSeconds == nil {
+		return time.Time{}, false
+	}
+	start := rs.CreationTimestamp.Time
+	if rs.Status.StartTime != nil {
+		start = rs.Status.StartTime.Time
+	}
+	return start.Add(time.Duration(*rs.Spec.ActiveDeadlineSeconds) * time.Second), true
+}
+
+// backoffLimit returns spec.backoffLimit or the Job default 6.
+func backoffLimit(rs *replicationv1alpha1.ReplicationSync) int32 {
+	if rs.Spec.BackoffLimit == nil {
+		return 6
+	}
+	return *rs.Spec.BackoffLimit
+}
+
+// pollInterval is the adaptive task poll interval: half the age of the youngest task in flight,
+// within [initial, max]. Fresh tasks are polled soon, long ones rarely.
+func pollInterval(age, initial, max time.Duration) time.Duration {
+	d := age / 2
+	if d < initial {
+		d = initial
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}

@@ -1,0 +1,197 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+func testSync(n int) *replicationv1alpha1.ReplicationSync {
+	rs := &replicationv1alpha1.ReplicationSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "rs", Generation: 1},
+		Spec:       replicationv1alpha1.ReplicationSyncSpec{PitName: "pit", ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "vp"}},
+	}
+	for i := 0; i < n; i++ {
+		rs.Spec.GroupIDs = append(rs.Spec.GroupIDs, replicationv1alpha1.ReplicationGroupID{
+			FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd"},
+			DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: fmt.Sprintf("dg-%d", i)},
+		})
+	}
+	initSyncStatus(rs)
+	return rs
+}
+
+func TestInitAndSummary(t *testing.T) {
+	g := NewWithT(t)
+	rs := testSync(4)
+	g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncPending))
+	g.Expect(rs.Status.Groups).To(HaveLen(4))
+	rs.Status.Groups[0].State = replicationv1alpha1.GroupSynced
+	rs.Status.Groups[1].State = replicationv1alpha1.GroupFailed
+	rs.Status.Groups[2].State = replicationv1alpha1.GroupSyncing
+	initSyncStatus(rs)
+	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced), "init keeps existing group status")
+	updateSummary(rs)
+	g.Expect(*rs.Status.Summary).To(Equal(replicationv1alpha1.SyncSummary{Total: 4, Synced: 1, Failed: 1, Pending: 2}))
+	g.Expect(rs.Status.SyncedDisplay).To(Equal("1/4"))
+	g.Expect(allGroupsFinal(rs)).To(BeFalse())
+}
+
+func TestNextBatch(t *testing.T) {
+	tests := map[string]struct {
+		setup func(rs *replicationv1alpha1.ReplicationSync)
+		size  int
+		want  []int
+	}{
+		"first chunk of pending": {func(*replicationv1alpha1.ReplicationSync) {}, 3, []int{0, 1, 2}},
+		"no limit":               {func(*replicationv1alpha1.ReplicationSync) {}, 0, []int{0, 1, 2, 3, 4, 5}},
+		"skips non-pending": {func(rs *replicationv1alpha1.ReplicationSync) {
+			rs.Status.Groups[0].State = replicationv1alpha1.GroupSyncing
+			rs.Status.Groups[2].State = replicationv1alpha1.GroupSynced
+		}, 3, []int{1, 3, 4}},
+		"one provider per batch": {func(rs *replicationv1alpha1.ReplicationSync) {
+			rs.Status.Groups[1].Provider = "vasaprovider-2"
+			rs.Status.Groups[4].Provider = "vasaprovider-2"
+		}, 10, []int{0, 2, 3, 5}},
+		"rerouted first": {func(rs *replicationv1alpha1.ReplicationSync) {
+			rs.Status.Groups[0].Provider = "vasaprovider-2"
+			rs.Status.Groups[4].Provider = "vasaprovider-2"
+		}, 10, []int{0, 4}},
+		"nothing pending": {func(rs *replicationv1alpha1.ReplicationSync) {
+			for i := range rs.Status.Groups {
+				rs.Status.Groups[i].State = replicationv1alpha1.GroupSynced
+			}
+		}, 3, nil},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			rs := testSync(6)
+			tt.setup(rs)
+			NewWithT(t).Expect(nextBatch(rs, tt.size, "vasaprovider-1")).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestFailedGroupsMessage(t *testing.T) {
+	g := NewWithT(t)
+	rs := testSync(15)
+	for i := 0; i < 12; i++ {
+		rs.Status.Groups[i].State = replicationv1alpha1.GroupFailed
+		rs.Status.Groups[i].Message = "boom"
+	}
+	msg := failedGroupsMessage(rs)
+	g.Expect(msg).To(HavePrefix("12 of 15 groups failed: fd/dg-0 (boom), fd/dg-1 (boom)"))
+	g.Expect(msg).To(HaveSuffix("and 2 more"))
+	g.Expect(msg).NotTo(ContainSubstring("dg-13"))
+}
+
+func TestConditionsFollowKstatus(t *testing.T) {
+	g := NewWithT(t)
+	rs := testSync(1)
+	markInProgress(rs, replicationv1alpha1.WaitingForTaskReason, "1 task")
+	g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)).To(BeTrue())
+	g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.ReadyCondition)).To(BeFalse())
+	markSucceeded(rs)
+	g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.ReadyCondition)).To(BeTrue())
+	g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)).To(BeFalse())
+	markFailed(rs, replicationv1alpha1.DeadlineExceededReason, "late")
+	st := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	g.Expect(st.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(st.Reason).To(Equal(replicationv1alpha1.DeadlineExceededReason))
+	g.Expect(st.ObservedGeneration).To(BeEquivalentTo(1))
+}
+
+func TestPollInterval(t *testing.T) {
+	tests := map[string]struct {
+		age, want time.Duration
+	}{
+		"fresh task polled at the initial interval": {0, 2 * time.Second},
+		"grows with the task's age":                 {20 * time.Second, 10 * time.Second},
+		"capped":                                    {10 * time.Minute, 30 * time.Second},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			NewWithT(t).Expect(pollInterval(tt.age, DefaultPollInitial, DefaultPollMax)).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestDeadlineAndBackoffLimit(t *testing.T) {
+	g := NewWithT(t)
+	rs := testSync(1)
+	_, ok := deadline(rs)
+	g.Expect(ok).To(BeFalse())
+	start := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rs.Status.StartTime = &start
+	rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](60)
+	d, ok := deadline(rs)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(d).To(Equal(start.Add(time.Minute)))
+	g.Expect(backoffLimit(rs)).To(BeEquivalentTo(6))
+	rs.Spec.BackoffLimit = ptr.To[int32](0)
+	g.Expect(backoffLimit(rs)).To(BeZero())
+}
+
+// TestApplyResults drives the group transitions of a finished task.
+func TestApplyResults(t *testing.T) {
+	g := NewWithT(t)
+	r := &ReplicationSyncReconciler{Sessions: session.New()}
+	rs := testSync(4)
+	rs.Spec.BackoffLimit = ptr.To[int32](1)
+	for i := range rs.Status.Groups {
+		rs.Status.Groups[i].State, rs.Status.Groups[i].Task = replicationv1alpha1.GroupSyncing, "t1"
+	}
+	rs.Status.Groups[3].Attempts = 1
+	run := &syncRun{rs: rs, now: time.Now()}
+	ts := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
+	id := func(i int) sms.GroupID { return toSMSGroup(rs.Status.Groups[i].ReplicationGroupID) }
+	r.applyResults(run, "t1", []int{0, 1, 2, 3}, []sms.GroupResult{
+		{Group: id(0), Succeeded: true, PitID: "pit-1", PitName: "pit", TimeStamp: ts, Warnings: []string{"slow"}},
+		{Group: id(1), Errors: []string{"journal full"}},
+		{Group: id(3), Errors: []string{"link down"}},
+	})
+	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
+	g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-1"))
+	g.Expect(rs.Status.Groups[0].TimeStamp.Time).To(Equal(ts))
+	g.Expect(rs.Status.Groups[0].Message).To(Equal("slow"))
+	g.Expect(rs.Status.Groups[1].State).To(Equal(replicationv1alpha1.GroupPending), "retried while attempts <= backoffLimit")
+	g.Expect(rs.Status.Groups[1].Attempts).To(BeEquivalentTo(1))
+	g.Expect(rs.Status.Groups[1].Task).To(BeEmpty())
+	g.Expect(rs.Status.Groups[2].State).To(Equal(replicationv1alpha1.GroupPending), "missing result counts as a failure")
+	g.Expect(rs.Status.Groups[3].State).To(Equal(replicationv1alpha1.GroupFailed))
+	g.Expect(rs.Status.Groups[3].Message).To(Equal("link down"))
+}
+
+func TestClassifyConnectError(t *testing.T) {
+	vp := &replicationv1alpha1.VasaProvider{Spec: replicationv1alpha1.VasaProviderSpec{VCenter: replicationv1alpha1.VCenterSpec{
+		URL: "https://vc", CredentialsSecretRef: replicationv1alpha1.LocalObjectReference{Name: "creds"},
+	}}}
+	tests := map[string]struct {
+		err    error
+		reason string
+	}{
+		"secret":      {&secretError{"missing"}, replicationv1alpha1.SecretNotFoundReason},
+		"login":       {fmt.Errorf("dial: %w", &sms.LoginError{Username: "u", Err: errors.New("bad")}), replicationv1alpha1.InvalidCredentialsReason},
+		"tls":         {&sms.TLSError{Host: "vc", Err: errors.New("x509")}, replicationv1alpha1.TLSVerificationFailedReason},
+		"unreachable": {&sms.UnreachableError{URL: "https://vc", Err: errors.New("refused")}, replicationv1alpha1.UnreachableReason},
+		"other":       {errors.New("??"), replicationv1alpha1.UnreachableReason},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			reason, msg := classifyConnectError(vp, tt.err)
+			g := NewWithT(t)
+			g.Expect(reason).To(Equal(tt.reason))
+			g.Expect(msg).NotTo(BeEmpty())
+		})
+	}
+}

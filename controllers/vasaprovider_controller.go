@@ -1,0 +1,341 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+const (
+	// ProviderRecheckInterval is how often a VasaProvider's connection is verified again.
+	ProviderRecheckInterval = 5 * time.Minute
+	// ProviderUnreachableRetryInterval is how soon an unreachable vCenter is tried again.
+	ProviderUnreachableRetryInterval = 30 * time.Second
+
+	// vasaProviderSecretIndex indexes VasaProviders by the names of the Secrets they reference.
+	vasaProviderSecretIndex = "vasaprovider.secretNames"
+
+	secretUsernameKey = "username"
+	secretPasswordKey = "password"
+)
+
+// DialFunc opens an SMS session; sms.Dial in production.
+type DialFunc func(ctx context.Context, cfg sms.Config) (sms.Client, error)
+
+// Sessions is the per-VasaProvider state shared by the reconcilers of one manager: the cached SMS session,
+// the in-flight task accounting and the learned batch size. *session.Cache implements it.
+type Sessions interface {
+	// Client returns the cached session for key if it was opened with fingerprint, otherwise dials a new one.
+	Client(ctx context.Context, key types.NamespacedName, fingerprint string, dial session.Dialer) (sms.Client, error)
+	// Invalidate logs out and drops the session for key.
+	Invalidate(key types.NamespacedName)
+	// Forget drops everything known about key.
+	Forget(key types.NamespacedName)
+	// LearnedBatchSize returns the batch size the provider taught (0 = none).
+	LearnedBatchSize(key types.NamespacedName) int32
+	// LoadLearnedBatchSize seeds the learned size from status unless one is known in memory.
+	LoadLearnedBatchSize(key types.NamespacedName, size int32)
+	// Learn records a size from a TooMany fault and reports whether it changed.
+	Learn(key types.NamespacedName, size int32) bool
+	// Primed reports whether the task accounting of key was rebuilt from status.
+	Primed(key types.NamespacedName) bool
+	// Prime rebuilds the task accounting of key from status (owner -> task refs).
+	Prime(key types.NamespacedName, tasks map[string][]string)
+	// SetTasks records the tasks one owner has in flight on key.
+	SetTasks(key types.NamespacedName, owner string, refs []string)
+	// ForgetOwner removes one owner's tasks from every provider.
+	ForgetOwner(owner string)
+	// InFlight counts the tasks in flight on key.
+	InFlight(key types.NamespacedName) int
+	// Reserve takes one in-flight slot on key if fewer than limit are in use.
+	Reserve(key types.NamespacedName, owner string, limit int) (session.Slot, bool)
+}
+
+// VasaProviderReconciler verifies the connection to a VASA provider and keeps its session.
+type VasaProviderReconciler struct {
+	client.Client
+	// Sessions is shared with the ReplicationSyncReconciler.
+	Sessions Sessions
+	// Dial opens SMS sessions; nil means sms.Dial.
+	Dial DialFunc
+	// Clock is the time source; nil means the real clock.
+	Clock clock.PassiveClock
+	// Recorder records events; nil means none.
+	Recorder events.EventRecorder
+	// RecheckInterval overrides ProviderRecheckInterval when > 0.
+	RecheckInterval time.Duration
+}
+
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile checks one VasaProvider: Secrets, login, provider lookup.
+func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	log := ctrl.LoggerFrom(ctx)
+	vp := &replicationv1alpha1.VasaProvider{}
+	if err := r.Get(ctx, req.NamespacedName, vp); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Sessions.Forget(req.NamespacedName)
+			metrics.ProviderReady.DeleteLabelValues(req.Namespace, req.Name)
+			metrics.TasksInFlight.DeleteLabelValues(req.Namespace, req.Name)
+			metrics.LearnedBatchSize.DeleteLabelValues(req.Namespace, req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !vp.DeletionTimestamp.IsZero() {
+		r.Sessions.Forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+
+	before := vp.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(before.Status, vp.Status) {
+			return
+		}
+		if err := r.Status().Patch(ctx, vp, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			reterr = errors.Join(reterr, fmt.Errorf("patching VasaProvider status: %w", err))
+		}
+	}()
+
+	key := req.NamespacedName
+	r.Sessions.LoadLearnedBatchSize(key, vp.Status.LearnedMaxBatchSize)
+	if learned := r.Sessions.LearnedBatchSize(key); learned > 0 {
+		vp.Status.LearnedMaxBatchSize = learned
+	}
+	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(float64(vp.Status.LearnedMaxBatchSize))
+
+	res := r.connect(ctx, vp)
+	setProviderConditions(vp, res)
+	if res.reason == replicationv1alpha1.ConnectedReason {
+		vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: res.info.Ref}
+		vp.Status.ProviderInfo = &replicationv1alpha1.ProviderInfo{
+			Name: res.info.Name, UID: res.info.UID, Version: res.info.Version, Status: res.info.Status,
+		}
+		now := metaNow(r.clock())
+		vp.Status.LastCheckedTime = &now
+	}
+	if before.Status.ObservedGeneration != vp.Generation || readyReason(before) != res.reason {
+		log.Info("Checked VasaProvider", "vasaProvider", klog.KObj(vp), "reason", res.reason)
+	}
+	vp.Status.ObservedGeneration = vp.Generation
+
+	ready := 0.0
+	if res.reason == replicationv1alpha1.ConnectedReason {
+		ready = 1
+	}
+	metrics.ProviderReady.WithLabelValues(vp.Namespace, vp.Name).Set(ready)
+
+	if res.reason == replicationv1alpha1.UnreachableReason {
+		return ctrl.Result{RequeueAfter: min(ProviderUnreachableRetryInterval, r.recheck())}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.recheck()}, nil
+}
+
+func (r *VasaProviderReconciler) recheck() time.Duration {
+	if r.RecheckInterval > 0 {
+		return r.RecheckInterval
+	}
+	return ProviderRecheckInterval
+}
+
+func (r *VasaProviderReconciler) clock() clock.PassiveClock {
+	if r.Clock == nil {
+		return clock.RealClock{}
+	}
+	return r.Clock
+}
+
+// connectResult is the outcome of one connection check.
+type connectResult struct {
+	reason  string
+	message string
+	info    sms.ProviderInfo
+}
+
+// connect reads the Secrets, opens (or reuses) the session and looks the provider up.
+func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1alpha1.VasaProvider) connectResult {
+	key := client.ObjectKeyFromObject(vp)
+	cl, err := providerClient(ctx, r.Client, r.Sessions, r.Dial, vp)
+	if err != nil {
+		reason, msg := classifyConnectError(vp, err)
+		if reason == replicationv1alpha1.InvalidCredentialsReason || reason == replicationv1alpha1.TLSVerificationFailedReason {
+			r.Sessions.Invalidate(key)
+		}
+		return connectResult{reason: reason, message: msg}
+	}
+	info, err := cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
+	if err != nil {
+		if errors.Is(err, sms.ErrProviderNotFound) {
+			return connectResult{reason: replicationv1alpha1.ProviderNotFoundReason, message: providerNotFoundMessage(vp)}
+		}
+		r.Sessions.Invalidate(key)
+		reason, msg := classifyConnectError(vp, err)
+		return connectResult{reason: reason, message: msg}
+	}
+	return connectResult{
+		reason:  replicationv1alpha1.ConnectedReason,
+		message: fmt.Sprintf("Connected to %s, provider %s (%s) is %s", vp.Spec.VCenter.URL, info.Name, info.Ref, orUnknown(info.Status)),
+		info:    info,
+	}
+}
+
+// secretError says a referenced Secret or one of its keys is missing.
+type secretError struct{ msg string }
+
+func (e *secretError) Error() string { return e.msg }
+
+// providerConfig builds the SMS config of a VasaProvider from its Secrets and returns a fingerprint of
+// everything the session depends on (generation and Secret resourceVersions, never the values).
+func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha1.VasaProvider) (sms.Config, string, error) {
+	creds := &corev1.Secret{}
+	name := vp.Spec.VCenter.CredentialsSecretRef.Name
+	if err := c.Get(ctx, types.NamespacedName{Namespace: vp.Namespace, Name: name}, creds); err != nil {
+		if apierrors.IsNotFound(err) {
+			return sms.Config{}, "", &secretError{fmt.Sprintf("credentials Secret %q not found in namespace %s: create it with keys %q and %q", name, vp.Namespace, secretUsernameKey, secretPasswordKey)}
+		}
+		return sms.Config{}, "", fmt.Errorf("reading credentials Secret %s: %w", name, err)
+	}
+	user, pass := string(creds.Data[secretUsernameKey]), string(creds.Data[secretPasswordKey])
+	if user == "" || pass == "" {
+		return sms.Config{}, "", &secretError{fmt.Sprintf("credentials Secret %q must have non-empty keys %q and %q", name, secretUsernameKey, secretPasswordKey)}
+	}
+	cfg := sms.Config{
+		URL:                vp.Spec.VCenter.URL,
+		Username:           user,
+		Password:           pass,
+		Thumbprint:         vp.Spec.VCenter.TLS.Thumbprint,
+		InsecureSkipVerify: vp.Spec.VCenter.TLS.InsecureSkipVerify,
+		Binding:            sms.Binding(vp.Spec.Binding),
+	}
+	fp := fmt.Sprintf("gen=%d;creds=%s", vp.Generation, creds.ResourceVersion)
+	if ref := vp.Spec.VCenter.TLS.CABundleSecretRef; ref != nil {
+		ca := &corev1.Secret{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: vp.Namespace, Name: ref.Name}, ca); err != nil {
+			if apierrors.IsNotFound(err) {
+				return sms.Config{}, "", &secretError{fmt.Sprintf("CA Secret %q not found in namespace %s", ref.Name, vp.Namespace)}
+			}
+			return sms.Config{}, "", fmt.Errorf("reading CA Secret %s: %w", ref.Name, err)
+		}
+		k := ref.Key
+		if k == "" {
+			k = "ca.crt"
+		}
+		if len(ca.Data[k]) == 0 {
+			return sms.Config{}, "", &secretError{fmt.Sprintf("CA Secret %q has no key %q with PEM certificates", ref.Name, k)}
+		}
+		cfg.CABundle = ca.Data[k]
+		fp += ";ca=" + ca.ResourceVersion
+	}
+	return cfg, fp, nil
+}
+
+// providerClient returns the cached session of a VasaProvider, dialing when its fingerprint changed.
+func providerClient(ctx context.Context, c client.Reader, sessions Sessions, dial DialFunc, vp *replicationv1alpha1.VasaProvider) (sms.Client, error) {
+	cfg, fp, err := providerConfig(ctx, c, vp)
+	if err != nil {
+		return nil, err
+	}
+	if dial == nil {
+		dial = sms.Dial
+	}
+	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), fp, func(ctx context.Context) (sms.Client, error) {
+		return dial(ctx, cfg)
+	})
+}
+
+// classifyConnectError maps a connection error to a Ready reason and a message telling the user what to fix.
+func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (string, string) {
+	var (
+		se *secretError
+		le *sms.LoginError
+		te *sms.TLSError
+		ue *sms.UnreachableError
+	)
+	switch {
+	case errors.As(err, &se):
+		return replicationv1alpha1.SecretNotFoundReason, se.msg
+	case errors.As(err, &le):
+		return replicationv1alpha1.InvalidCredentialsReason, fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q",
+			vp.Spec.VCenter.URL, le.Username, vp.Spec.VCenter.CredentialsSecretRef.Name)
+	case errors.As(err, &te):
+		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint",
+			vp.Spec.VCenter.URL, te.Err)
+	case errors.As(err, &ue):
+		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", vp.Spec.VCenter.URL, ue.Err)
+	}
+	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", vp.Spec.VCenter.URL, err)
+}
+
+func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider) string {
+	if vp.Spec.Provider.UID != "" {
+		return fmt.Sprintf("No VASA provider with uid %q is registered in vCenter %s: check spec.provider.uid", vp.Spec.Provider.UID, vp.Spec.VCenter.URL)
+	}
+	return fmt.Sprintf("No VASA provider named %q is registered in vCenter %s: check spec.provider.name", vp.Spec.Provider.Name, vp.Spec.VCenter.URL)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// SetupWithManager registers the controller, the Secret index and the Secret watch.
+func (r *VasaProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &replicationv1alpha1.VasaProvider{}, vasaProviderSecretIndex,
+		func(o client.Object) []string {
+			vp := o.(*replicationv1alpha1.VasaProvider)
+			names := []string{vp.Spec.VCenter.CredentialsSecretRef.Name}
+			if ref := vp.Spec.VCenter.TLS.CABundleSecretRef; ref != nil && ref.Name != names[0] {
+				names = append(names, ref.Name)
+			}
+			return names
+		}); err != nil {
+		return fmt.Errorf("indexing VasaProviders by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.providersForSecret),
+			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Named("vasaprovider").
+		Complete(r)
+}
+
+// providersForSecret maps a Secret to the VasaProviders that reference it.
+func (r *VasaProviderReconciler) providersForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &replicationv1alpha1.VasaProviderList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{vasaProviderSecretIndex: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing VasaProviders for Secret", "secret", klog.KObj(o))
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}

@@ -1,0 +1,66 @@
+package controllers
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// setProviderConditions sets Ready, Reconciling and Stalled of a VasaProvider from a connection check.
+// Unreachable is transient (Reconciling); the other failures need a human (Stalled).
+func setProviderConditions(vp *replicationv1alpha1.VasaProvider, res connectResult) {
+	setProviderReadyCondition(vp, res)
+	setProviderReconcilingCondition(vp, res)
+	setProviderStalledCondition(vp, res)
+}
+
+func setProviderReadyCondition(vp *replicationv1alpha1.VasaProvider, res connectResult) {
+	setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.ReadyCondition,
+		conditionStatus(res.reason == replicationv1alpha1.ConnectedReason), res.reason, res.message)
+}
+
+func setProviderReconcilingCondition(vp *replicationv1alpha1.VasaProvider, res connectResult) {
+	if res.reason == replicationv1alpha1.UnreachableReason {
+		setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.ReconcilingCondition, metav1.ConditionTrue, res.reason, res.message)
+		return
+	}
+	setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.ReconcilingCondition, metav1.ConditionFalse, res.reason, "")
+}
+
+func setProviderStalledCondition(vp *replicationv1alpha1.VasaProvider, res connectResult) {
+	stalled := res.reason != replicationv1alpha1.ConnectedReason && res.reason != replicationv1alpha1.UnreachableReason
+	msg := ""
+	if stalled {
+		msg = res.message
+	}
+	setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.StalledCondition, conditionStatus(stalled), res.reason, msg)
+}
+
+// readyReason returns the reason of the Ready condition, "" when unset.
+func readyReason(vp *replicationv1alpha1.VasaProvider) string {
+	if c := meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+// providerReady reports whether a VasaProvider is Ready for its current generation, and the Ready message.
+func providerReady(vp *replicationv1alpha1.VasaProvider) (bool, string) {
+	c := meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition)
+	if c == nil {
+		return false, "has not been checked yet"
+	}
+	if c.Status != metav1.ConditionTrue {
+		return false, c.Message
+	}
+	if c.ObservedGeneration != vp.Generation {
+		return false, "is being checked after a spec change"
+	}
+	return true, c.Message
+}
+
+func metaNow(c clock.PassiveClock) metav1.Time {
+	return metav1.NewTime(c.Now().Truncate(1e9))
+}

@@ -1,0 +1,107 @@
+package install
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+)
+
+const (
+	chartDir      = "charts/vasa-sync-operator"
+	helmNamespace = "vso-system"
+)
+
+// helmBinary returns $HELM, or the helm that hack/helm.sh builds from the Go module proxy (or has cached).
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	if h := os.Getenv("HELM"); h != "" {
+		return h
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "hack", "helm.sh"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("building helm with hack/helm.sh: %v\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestChartInSync keeps the chart's copies of generated manifests identical to config/: run
+// hack/sync-chart.sh after make manifests when it fails.
+func TestChartInSync(t *testing.T) {
+	requireRole(t)
+	g := NewWithT(t)
+	same := func(chartFile, configFile string) {
+		a, err := os.ReadFile(filepath.Join(root, chartDir, chartFile))
+		g.Expect(err).NotTo(HaveOccurred(), "run hack/sync-chart.sh")
+		b, err := os.ReadFile(filepath.Join(root, configFile))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(a)).To(Equal(string(b)), "%s/%s differs from %s: run hack/sync-chart.sh", chartDir, chartFile, configFile)
+	}
+	bases, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(bases).To(HaveLen(3))
+	copies, err := filepath.Glob(filepath.Join(root, chartDir, "crds", "*.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(copies).To(HaveLen(len(bases)), "chart CRDs: run hack/sync-chart.sh")
+	for _, b := range bases {
+		same(filepath.Join("crds", filepath.Base(b)), filepath.Join("config", "crd", "bases", filepath.Base(b)))
+	}
+	same("files/role.yaml", "config/rbac/role.yaml")
+	same("files/prometheus-rules.yaml", "config/prometheus/rules.yaml")
+}
+
+func TestHelmLint(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	runTool(t, nil, helm, "lint", "--strict", chartDir)
+	runTool(t, nil, helm, "lint", "--strict", chartDir,
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr")
+}
+
+func TestHelmTemplate(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace, "--include-crds",
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true")
+	m := manifests{objs: decode(t, out)}
+
+	t.Run("objects", func(t *testing.T) {
+		expectManagerInstall(t, m, helmNamespace, "vasa-sync-operator:latest")
+		rules := m.all("PrometheusRule")
+		NewWithT(t).Expect(rules).To(HaveLen(1))
+		expectAlerts(t, rules[0])
+	})
+
+	t.Run("server-side dry run", func(t *testing.T) {
+		g := NewWithT(t)
+		ensureNamespace(t, helmNamespace)
+		applied := dryRunApply(t, out)
+		g.Expect(strings.Count(applied, "(server dry run)")).To(Equal(len(m.objs)), applied)
+	})
+}
+
+func TestHelmValues(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace,
+		"--set", "leaderElection.enabled=false,watchNamespace=dr,image.tag=v1.2.3,replicaCount=2")
+	m := manifests{objs: decode(t, out)}
+	g.Expect(m.all("ServiceMonitor")).To(BeEmpty(), "monitoring is off by default")
+	g.Expect(m.all("PrometheusRule")).To(BeEmpty(), "monitoring is off by default")
+	g.Expect(m.all("CustomResourceDefinition")).To(BeEmpty(), "CRDs come from crds/, not templates")
+	dep := into[appsv1.Deployment](t, m.all("Deployment")[0])
+	c := dep.Spec.Template.Spec.Containers[0]
+	g.Expect(c.Image).To(Equal("vasa-sync-operator:v1.2.3"))
+	g.Expect(c.Args).NotTo(ContainElement("--leader-elect"))
+	g.Expect(c.Args).To(ContainElement("--watch-namespace=dr"))
+	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(int32(2))))
+}
