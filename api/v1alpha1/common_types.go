@@ -14,21 +14,21 @@ type ReplicationGroupID struct {
 
 // FaultDomainID is the SMS FaultDomainId.
 type FaultDomainID struct {
-	// id is the fault domain's identifier as the VASA provider reports it.
+	// id is the fault domain's identifier as the VASA provider reports it; 1 to 255 characters, not blank.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:Pattern=`\S`
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="id must not be blank"
 	ID string `json:"id"`
 }
 
 // DeviceGroupID is the SMS DeviceGroupId.
 type DeviceGroupID struct {
-	// id is the device group's identifier as the VASA provider reports it.
+	// id is the device group's identifier as the VASA provider reports it; 1 to 255 characters, not blank.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:Pattern=`\S`
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="id must not be blank"
 	ID string `json:"id"`
 }
 

@@ -16,7 +16,7 @@ type ReplicationSyncSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
-	// +kubebuilder:validation:XValidation:rule="self.map(g, [g.faultDomainId.id, g.deviceGroupId.id]).distinct().size() == self.size()",message="groupIds must not contain duplicates"
+	// +kubebuilder:validation:XValidation:rule="self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupIds is immutable: create a new ReplicationSync instead"
 	GroupIDs []ReplicationGroupID `json:"groupIds"`
 

@@ -25,13 +25,14 @@ type ReplicationSyncScheduleSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every ([0-9]+(ms|s|m|h))+$') || self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$')",message="schedule must be a 5-field cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @hourly or @every 1h; set the zone in timeZone, not in schedule"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('TZ=')",message="schedule must not contain TZ= or CRON_TZ=: set the zone in spec.timeZone"
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in, e.g. Europe/Berlin. Defaults to UTC.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self != 'Local' && (self == 'UTC' || timestamp('2000-01-01T00:00:00Z').getFullYear(self) == 2000)",message="timeZone must be an IANA time zone name such as Europe/Berlin"
+	// +kubebuilder:validation:XValidation:rule="self != 'Local' && !self.contains(':') && timestamp('2000-06-15T12:00:00Z').getFullYear(self) == 2000",message="timeZone must be an IANA time zone name such as Europe/Berlin"
 	TimeZone *string `json:"timeZone,omitempty"`
 
 	// concurrencyPolicy: Forbid (default), Allow or Replace.
@@ -109,7 +110,7 @@ type ReplicationSyncTemplateSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
-	// +kubebuilder:validation:XValidation:rule="self.map(g, [g.faultDomainId.id, g.deviceGroupId.id]).distinct().size() == self.size()",message="groupIds must not contain duplicates"
+	// +kubebuilder:validation:XValidation:rule="self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates"
 	GroupIDs []ReplicationGroupID `json:"groupIds"`
 
 	// backoffLimit per group; defaults to 6.
@@ -200,7 +201,7 @@ const ScheduledTimeAnnotation = "replication.vasa.io/scheduled-time"
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
 // +kubebuilder:printcolumn:name="TimeZone",type=string,JSONPath=`.spec.timeZone`
 // +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=`.spec.suspend`
-// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.active.length()`,priority=1
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.active[0].name`,priority=1
 // +kubebuilder:printcolumn:name="Last Schedule",type=date,JSONPath=`.status.lastScheduleTime`
 // +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

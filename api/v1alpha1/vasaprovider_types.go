@@ -16,7 +16,7 @@ const (
 )
 
 // VasaProviderSpec says how to reach one VASA provider registered in a vCenter.
-// +kubebuilder:validation:XValidation:rule="has(self.provider.name) != has(self.provider.uid)",message="provider: set exactly one of provider.name and provider.uid"
+// +kubebuilder:validation:XValidation:rule="has(self.provider.name) != has(self.provider.uid)",message="provider: set exactly one of provider.name and provider.uid",fieldPath=".provider"
 type VasaProviderSpec struct {
 	// vcenter is the vCenter whose Storage Monitoring Service (SMS) the provider is registered in.
 	// +required

@@ -1,0 +1,265 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
+)
+
+// crdFiles are the generated CRDs, by kind.
+var crdFiles = map[string]string{
+	"VasaProvider":            "replication.vasa.io_vasaproviders.yaml",
+	"ReplicationSync":         "replication.vasa.io_replicationsyncs.yaml",
+	"ReplicationSyncSchedule": "replication.vasa.io_replicationsyncschedules.yaml",
+}
+
+// loadCRD reads a generated CRD from config/crd/bases.
+func loadCRD(g Gomega, kind string) *apiextensionsv1.CustomResourceDefinition {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", crdFiles[kind]))
+	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	g.ExpectWithOffset(1, yaml.UnmarshalStrict(raw, crd)).To(Succeed())
+	g.ExpectWithOffset(1, crd.Spec.Names.Kind).To(Equal(kind))
+	g.ExpectWithOffset(1, crd.Spec.Versions).To(HaveLen(1))
+	return crd
+}
+
+// undocumented returns the paths of the properties below s that have no description.
+func undocumented(path string, s *apiextensionsv1.JSONSchemaProps) []string {
+	var missing []string
+	for name, prop := range s.Properties {
+		p := path + "." + name
+		// The root metadata is ObjectMeta; kubectl explain documents it from the API server.
+		if p == ".metadata" {
+			continue
+		}
+		if strings.TrimSpace(prop.Description) == "" {
+			missing = append(missing, p)
+		}
+		missing = append(missing, undocumented(p, &prop)...)
+	}
+	if s.Items != nil && s.Items.Schema != nil {
+		missing = append(missing, undocumented(path+"[]", s.Items.Schema)...)
+	}
+	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+		missing = append(missing, undocumented(path+"{}", s.AdditionalProperties.Schema)...)
+	}
+	return missing
+}
+
+// TestCRDFieldsHaveDescriptions keeps `kubectl explain` useful: every property of every CRD
+// (status included) has a description.
+func TestCRDFieldsHaveDescriptions(t *testing.T) {
+	for kind := range crdFiles {
+		t.Run(kind, func(t *testing.T) {
+			g := NewWithT(t)
+			schema := loadCRD(g, kind).Spec.Versions[0].Schema.OpenAPIV3Schema
+			g.Expect(schema.Description).NotTo(BeEmpty(), "the kind itself")
+			g.Expect(schema.Properties).To(HaveKey("spec"))
+			g.Expect(schema.Properties).To(HaveKey("status"))
+			missing := undocumented("", schema)
+			sort.Strings(missing)
+			g.Expect(missing).To(BeEmpty(), "properties without description")
+		})
+	}
+}
+
+// TestUndocumentedFindsMissingDescriptions shows that the walk above can fail.
+func TestUndocumentedFindsMissingDescriptions(t *testing.T) {
+	g := NewWithT(t)
+	schema := &apiextensionsv1.JSONSchemaProps{Properties: map[string]apiextensionsv1.JSONSchemaProps{
+		"spec": {Description: "spec", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+			"list": {Description: "list", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{
+				Properties: map[string]apiextensionsv1.JSONSchemaProps{"id": {}},
+			}}},
+			"labels": {Description: "labels", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Schema: &apiextensionsv1.JSONSchemaProps{
+				Properties: map[string]apiextensionsv1.JSONSchemaProps{"x": {}},
+			}}},
+			"plain": {},
+		}},
+	}}
+	g.Expect(undocumented("", schema)).To(ConsistOf(".spec.list[].id", ".spec.labels{}.x", ".spec.plain"))
+}
+
+// column is a printer column as the tests expect it.
+type column struct {
+	name, jsonPath string
+}
+
+func TestCRDNamesAndPrinterColumns(t *testing.T) {
+	tests := map[string]struct {
+		shortName string
+		columns   []column
+	}{
+		"VasaProvider": {
+			shortName: "vp",
+			columns: []column{
+				{"Ready", `.status.conditions[?(@.type=="Ready")].status`},
+				{"Reason", `.status.conditions[?(@.type=="Ready")].reason`},
+				{"vCenter", ".spec.vcenter.url"},
+				{"Provider", ".status.providerInfo.name"},
+				{"Batch", ".status.learnedMaxBatchSize"},
+				{"Age", ".metadata.creationTimestamp"},
+			},
+		},
+		"ReplicationSync": {
+			shortName: "rsync",
+			columns: []column{
+				{"Phase", ".status.phase"},
+				{"Provider", ".spec.providerRef.name"},
+				{"PiT", ".spec.pitName"},
+				{"Synced", ".status.syncedDisplay"},
+				{"Age", ".metadata.creationTimestamp"},
+			},
+		},
+		"ReplicationSyncSchedule": {
+			shortName: "rsched",
+			columns: []column{
+				{"Schedule", ".spec.schedule"},
+				{"TimeZone", ".spec.timeZone"},
+				{"Suspend", ".spec.suspend"},
+				// JSONPath cannot count; with the default Forbid policy at most one run is active.
+				{"Active", ".status.active[0].name"},
+				{"Last Schedule", ".status.lastScheduleTime"},
+				{"Last Success", ".status.lastSuccessfulTime"},
+				{"Age", ".metadata.creationTimestamp"},
+			},
+		},
+	}
+	for kind, tt := range tests {
+		t.Run(kind, func(t *testing.T) {
+			g := NewWithT(t)
+			crd := loadCRD(g, kind)
+			g.Expect(crd.Spec.Scope).To(Equal(apiextensionsv1.NamespaceScoped))
+			g.Expect(crd.Spec.Names.ShortNames).To(ConsistOf(tt.shortName))
+			g.Expect(crd.Spec.Names.Categories).To(ContainElement("vasa"))
+
+			version := crd.Spec.Versions[0]
+			g.Expect(version.Subresources).NotTo(BeNil())
+			g.Expect(version.Subresources.Status).NotTo(BeNil(), "status is a subresource")
+
+			var got []column
+			for _, c := range version.AdditionalPrinterColumns {
+				got = append(got, column{c.Name, c.JSONPath})
+				if !strings.HasPrefix(c.JSONPath, ".metadata.") {
+					g.Expect(schemaHasPath(version.Schema.OpenAPIV3Schema, c.JSONPath)).To(BeTrue(),
+						"column %s: %s is not a field of the schema", c.Name, c.JSONPath)
+				}
+			}
+			g.Expect(got).To(Equal(tt.columns))
+		})
+	}
+}
+
+// jsonPathFilter matches a JSONPath filter or wildcard index, e.g. [?(@.type=="Ready")] or [*].
+var jsonPathFilter = regexp.MustCompile(`\[[^\]]*\]`)
+
+// schemaHasPath reports whether a simple JSONPath (fields, filters, wildcards) names a
+// property of the schema.
+func schemaHasPath(s *apiextensionsv1.JSONSchemaProps, jsonPath string) bool {
+	for _, field := range strings.Split(strings.TrimPrefix(jsonPathFilter.ReplaceAllString(jsonPath, ""), "."), ".") {
+		for s.Items != nil && s.Items.Schema != nil {
+			s = s.Items.Schema
+		}
+		prop, ok := s.Properties[field]
+		if !ok {
+			return false
+		}
+		s = &prop
+	}
+	return true
+}
+
+// tableCells lists kind's objects in ns as the API server's Table (what kubectl get prints)
+// and returns the cells by object name and column name.
+func tableCells(g Gomega, resource, ns string) map[string]map[string]any {
+	httpClient, err := rest.HTTPClientFor(cfg)
+	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	url := fmt.Sprintf("%s/apis/replication.vasa.io/v1alpha1/namespaces/%s/%s", strings.TrimSuffix(cfg.Host, "/"), ns, resource)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	resp, err := httpClient.Do(req)
+	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	g.ExpectWithOffset(1, resp.StatusCode).To(Equal(http.StatusOK))
+	table := &metav1.Table{}
+	g.ExpectWithOffset(1, json.NewDecoder(resp.Body).Decode(table)).To(Succeed())
+
+	cells := map[string]map[string]any{}
+	for _, row := range table.Rows {
+		obj := &metav1.PartialObjectMetadata{}
+		g.ExpectWithOffset(1, json.Unmarshal(row.Object.Raw, obj)).To(Succeed())
+		byColumn := map[string]any{}
+		for i, c := range table.ColumnDefinitions {
+			byColumn[c.Name] = row.Cells[i]
+		}
+		cells[obj.Name] = byColumn
+	}
+	return cells
+}
+
+// TestPrinterColumnsRender lists objects with status as kubectl get would and checks the cells.
+func TestPrinterColumnsRender(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+
+	withStatus := func(obj *unstructured.Unstructured, status map[string]any) {
+		g.ExpectWithOffset(1, k8sClient.Create(ctx, obj)).To(Succeed())
+		set(status, "status")(obj.Object)
+		g.ExpectWithOffset(1, k8sClient.Status().Update(ctx, obj)).To(Succeed())
+	}
+
+	withStatus(validProvider(ns, "array-a"), map[string]any{
+		"conditions": []any{map[string]any{
+			"type": "Ready", "status": "False", "reason": "InvalidCredentials", "message": "vCenter refused the login",
+			"lastTransitionTime": "2026-11-23T02:00:00Z", "observedGeneration": int64(1),
+		}},
+		"providerInfo":        map[string]any{"name": "array-a-vp"},
+		"learnedMaxBatchSize": int64(16),
+	})
+	vp := tableCells(g, "vasaproviders", ns)["array-a"]
+	g.Expect(vp).To(HaveKeyWithValue("Ready", "False"))
+	g.Expect(vp).To(HaveKeyWithValue("Reason", "InvalidCredentials"))
+	g.Expect(vp).To(HaveKeyWithValue("vCenter", "https://vcenter.example.com"))
+	g.Expect(vp).To(HaveKeyWithValue("Provider", "array-a-vp"))
+	g.Expect(vp).To(HaveKeyWithValue("Batch", BeNumerically("==", 16)))
+
+	withStatus(validSync(ns, "nightly"), map[string]any{"phase": "Running", "syncedDisplay": "1/2"})
+	rs := tableCells(g, "replicationsyncs", ns)["nightly"]
+	g.Expect(rs).To(HaveKeyWithValue("Phase", "Running"))
+	g.Expect(rs).To(HaveKeyWithValue("Provider", "array-a"))
+	g.Expect(rs).To(HaveKeyWithValue("PiT", "nightly-2026-11-23"))
+	g.Expect(rs).To(HaveKeyWithValue("Synced", "1/2"))
+
+	withStatus(validSchedule(ns, "nightly", set(true, "spec", "suspend")), map[string]any{
+		"active": []any{
+			map[string]any{"kind": "ReplicationSync", "namespace": ns, "name": "nightly-20261123-0200"},
+			map[string]any{"kind": "ReplicationSync", "namespace": ns, "name": "nightly-20261124-0200"},
+		},
+		"lastScheduleTime": "2026-11-24T01:00:00Z",
+	})
+	sched := tableCells(g, "replicationsyncschedules", ns)["nightly"]
+	g.Expect(sched).To(HaveKeyWithValue("Schedule", "0 2 * * *"))
+	g.Expect(sched).To(HaveKeyWithValue("TimeZone", "Europe/Berlin"))
+	g.Expect(sched).To(HaveKeyWithValue("Suspend", true))
+	g.Expect(sched).To(HaveKeyWithValue("Active", "nightly-20261123-0200"))
+	g.Expect(sched).To(HaveKeyWithValue("Last Schedule", Not(BeNil())))
+}

@@ -1,0 +1,639 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
+)
+
+const (
+	// scheduleRequeueSlack is added to the wait for the next scheduled time so the reconcile lands just after it.
+	scheduleRequeueSlack = 100 * time.Millisecond
+	// statusConflictRequeue is the wait before retrying when the schedule changed between read and status patch.
+	statusConflictRequeue = time.Second
+
+	// defaultSuccessfulHistoryLimit and defaultFailedHistoryLimit are CronJob's defaults (the CRD sets them too).
+	defaultSuccessfulHistoryLimit = 3
+	defaultFailedHistoryLimit     = 1
+
+	// maxObjectNameLength is the longest object name (DNS subdomain); maxLabelValueLength the longest label value.
+	maxObjectNameLength = 253
+	maxLabelValueLength = 63
+)
+
+// Event reasons of ReplicationSyncSchedule (MissedSchedule is replicationv1alpha1.MissedScheduleReason).
+const (
+	// EventRunCreated: a ReplicationSync was created for a scheduled time.
+	EventRunCreated = "RunCreated"
+	// EventRunReplaced: an active ReplicationSync was deleted because concurrencyPolicy is Replace.
+	EventRunReplaced = "RunReplaced"
+)
+
+// ReplicationSyncScheduleReconciler stamps out ReplicationSyncs on a cron schedule, as the CronJob
+// controller stamps out Jobs.
+type ReplicationSyncScheduleReconciler struct {
+	client.Client
+	// Scheme resolves the schedule's kind for owner references.
+	Scheme *runtime.Scheme
+	// Recorder emits events.k8s.io Events.
+	Recorder events.EventRecorder
+	// Clock tells the time; tests use a fake one.
+	Clock clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules,verbs=get;list;watch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules/finalizers,verbs=update
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager watches schedules (spec changes only: status writes are our own) and the
+// ReplicationSyncs they own (created, deleted, or changed phase).
+func (r *ReplicationSyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("replicationsyncschedule").
+		For(&replicationv1alpha1.ReplicationSyncSchedule{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(runPhaseChanged())).
+		Complete(r)
+}
+
+// runPhaseChanged lets through ReplicationSync updates that change the phase; creates and deletes always pass.
+func runPhaseChanged() predicate.Funcs {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldRun, okOld := e.ObjectOld.(*replicationv1alpha1.ReplicationSync)
+			newRun, okNew := e.ObjectNew.(*replicationv1alpha1.ReplicationSync)
+			if !okOld || !okNew {
+				return true
+			}
+			return oldRun.Status.Phase != newRun.Status.Phase || !oldRun.DeletionTimestamp.Equal(newRun.DeletionTimestamp)
+		},
+	}
+}
+
+// scheduleScope is what one reconcile of a schedule works with.
+type scheduleScope struct {
+	sched *replicationv1alpha1.ReplicationSyncSchedule
+	now   time.Time
+	// active, succeeded and failed are the ReplicationSyncs the schedule controls, by phase.
+	active, succeeded, failed []*replicationv1alpha1.ReplicationSync
+	// names holds the names of all of them, deleting ones included.
+	names map[string]bool
+	// latestRun is the latest scheduled time among them.
+	latestRun time.Time
+	// afterPatch runs once the status is stored, so events and counters match what status says.
+	afterPatch []func()
+}
+
+// Reconcile creates the ReplicationSync that is due, reports runs that were missed, enforces the
+// concurrency policy and history limits, and requeues for the next scheduled time.
+func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
+	log := ctrl.LoggerFrom(ctx)
+	sched := &replicationv1alpha1.ReplicationSyncSchedule{}
+	if err := r.Get(ctx, req.NamespacedName, sched); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetScheduleMetrics(req.Namespace, req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("getting ReplicationSyncSchedule %s: %w", req.NamespacedName, err)
+	}
+	if !sched.DeletionTimestamp.IsZero() {
+		// The garbage collector deletes the owned ReplicationSyncs.
+		return ctrl.Result{}, nil
+	}
+
+	before := sched.DeepCopy()
+	s := &scheduleScope{sched: sched, now: r.now(), names: map[string]bool{}}
+	defer func() {
+		err := r.patchStatus(ctx, before, sched)
+		switch {
+		case err == nil:
+			for _, f := range s.afterPatch {
+				f()
+			}
+		case apierrors.IsConflict(err) && reterr == nil:
+			log.V(1).Info("Schedule changed since it was read, retrying", "schedule", klog.KObj(sched))
+			result = ctrl.Result{RequeueAfter: statusConflictRequeue}
+		default:
+			reterr = errors.Join(reterr, fmt.Errorf("patching status of ReplicationSyncSchedule %s: %w", req.NamespacedName, err))
+			result = ctrl.Result{}
+		}
+	}()
+
+	sched.Status.ObservedGeneration = sched.Generation
+	if err := r.observeRuns(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.deleteOldRuns(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	schedule, err := cronschedule.Parse(sched.Spec.Schedule, ptr.Deref(sched.Spec.TimeZone, ""))
+	if err != nil {
+		return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidScheduleReason, err)
+	}
+	tmpl, err := r.validTemplate(s, schedule)
+	if err != nil {
+		return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, err)
+	}
+	if ptr.Deref(sched.Spec.Suspend, false) {
+		return r.reconcileSuspended(ctx, s)
+	}
+	return r.reconcileScheduled(ctx, s, schedule, tmpl)
+}
+
+func (r *ReplicationSyncScheduleReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+// patchStatus writes the status once, if it changed, failing on a concurrent change so that counters
+// (missedRuns) are never computed twice from a stale read.
+func (r *ReplicationSyncScheduleReconciler) patchStatus(ctx context.Context, before, after *replicationv1alpha1.ReplicationSyncSchedule) error {
+	if equality.Semantic.DeepEqual(before.Status, after.Status) {
+		return nil
+	}
+	return r.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// observeRuns lists the ReplicationSyncs the schedule controls and derives status.active,
+// status.lastSuccessfulTime, the success metric and (if it lags) status.lastScheduleTime from them.
+func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *scheduleScope) error {
+	sched := s.sched
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	if err := r.List(ctx, list, client.InNamespace(sched.Namespace),
+		client.MatchingLabels{replicationv1alpha1.ScheduleLabel: scheduleLabelValue(sched.Name)}); err != nil {
+		return fmt.Errorf("listing ReplicationSyncs of schedule %s: %w", klog.KObj(sched), err)
+	}
+	for i := range list.Items {
+		run := &list.Items[i]
+		if !metav1.IsControlledBy(run, sched) {
+			continue
+		}
+		s.names[run.Name] = true
+		if t, ok := scheduledTimeOf(run); ok && t.After(s.latestRun) {
+			s.latestRun = t
+		}
+		switch {
+		case run.Status.Phase == replicationv1alpha1.SyncSucceeded:
+			s.succeeded = append(s.succeeded, run)
+		case run.Status.Phase == replicationv1alpha1.SyncFailed:
+			s.failed = append(s.failed, run)
+		case run.DeletionTimestamp.IsZero():
+			// Runs being deleted (e.g. replaced) no longer count as active.
+			s.active = append(s.active, run)
+		}
+	}
+	for _, runs := range [][]*replicationv1alpha1.ReplicationSync{s.active, s.succeeded, s.failed} {
+		slices.SortFunc(runs, compareRuns)
+	}
+
+	// A run exists whose start was not recorded (a crash between creating it and storing status).
+	if last := sched.Status.LastScheduleTime; !s.latestRun.IsZero() && (last == nil || s.latestRun.After(last.Time)) {
+		sched.Status.LastScheduleTime = &metav1.Time{Time: s.latestRun}
+	}
+	sched.Status.Active = nil
+	for _, run := range s.active {
+		sched.Status.Active = append(sched.Status.Active, runReference(run))
+	}
+	for _, run := range s.succeeded {
+		t := finishTime(run)
+		if sched.Status.LastSuccessfulTime == nil || t.After(sched.Status.LastSuccessfulTime.Time) {
+			sched.Status.LastSuccessfulTime = &metav1.Time{Time: t}
+		}
+	}
+	if t := sched.Status.LastSuccessfulTime; t != nil {
+		metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(float64(t.Unix()))
+	}
+	return nil
+}
+
+// deleteOldRuns keeps the newest successfulHistoryLimit succeeded and failedHistoryLimit failed
+// ReplicationSyncs and deletes the older ones, oldest first.
+func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s *scheduleScope) error {
+	spec := s.sched.Spec
+	for _, h := range []struct {
+		runs  []*replicationv1alpha1.ReplicationSync
+		limit int32
+	}{
+		{s.succeeded, ptr.Deref(spec.SuccessfulHistoryLimit, defaultSuccessfulHistoryLimit)},
+		{s.failed, ptr.Deref(spec.FailedHistoryLimit, defaultFailedHistoryLimit)},
+	} {
+		excess := len(h.runs) - int(max(h.limit, 0))
+		for _, run := range h.runs[:max(excess, 0)] {
+			if !run.DeletionTimestamp.IsZero() {
+				continue
+			}
+			if err := r.deleteRun(ctx, run); err != nil {
+				return err
+			}
+			ctrl.LoggerFrom(ctx).V(1).Info("Deleted finished ReplicationSync beyond the history limit",
+				"replicationSync", klog.KObj(run), "phase", run.Status.Phase)
+		}
+	}
+	return nil
+}
+
+func (r *ReplicationSyncScheduleReconciler) deleteRun(ctx context.Context, run *replicationv1alpha1.ReplicationSync) error {
+	err := r.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting ReplicationSync %s: %w", klog.KObj(run), err)
+	}
+	return nil
+}
+
+// validTemplate parses pitNameTemplate and renders it for the next two runs, so a template that
+// cannot produce distinct valid PiT names stalls the schedule before anything is created.
+func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
+	tmpl, err := pitname.Parse(s.sched.Spec.Template.PitNameTemplate)
+	if err != nil {
+		return nil, err
+	}
+	first := schedule.Next(s.now)
+	if first.IsZero() {
+		first = s.now.In(schedule.Location())
+	}
+	if second := schedule.Next(first); second.IsZero() {
+		_, err = tmpl.RenderRun(s.pitData(first), time.Time{})
+	} else {
+		// Renders both runs and checks they differ.
+		_, err = tmpl.RenderRun(s.pitData(second), first)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tmpl, nil
+}
+
+func (s *scheduleScope) pitData(at time.Time) pitname.Data {
+	return pitname.Data{ScheduleName: s.sched.Name, Namespace: s.sched.Namespace, ScheduledTime: at}
+}
+
+// reconcileInvalid: the schedule or its template is invalid; nothing runs until the spec changes.
+func (r *ReplicationSyncScheduleReconciler) reconcileInvalid(ctx context.Context, s *scheduleScope, reason string, err error) (ctrl.Result, error) {
+	ctrl.LoggerFrom(ctx).Info("Schedule cannot run", "schedule", klog.KObj(s.sched), "reason", reason, "problem", err.Error())
+	markScheduleStalled(s.sched, reason, err.Error(), s.now)
+	return ctrl.Result{}, nil
+}
+
+// reconcileSuspended: no new runs; active ones go on. Runs due meanwhile count as missed on resume,
+// as for a CronJob.
+func (r *ReplicationSyncScheduleReconciler) reconcileSuspended(_ context.Context, s *scheduleScope) (ctrl.Result, error) {
+	s.sched.Status.NextScheduleTime = nil
+	markScheduleReady(s.sched, replicationv1alpha1.SuspendedReason,
+		fmt.Sprintf("Suspended: no new runs start (%d active)", len(s.active)), s.now)
+	return ctrl.Result{}, nil
+}
+
+// reconcileScheduled starts the run that is due, if any, reports the ones that were missed, and
+// requeues for the next scheduled time.
+func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Context, s *scheduleScope, schedule *cronschedule.Schedule, tmpl *pitname.Template) (ctrl.Result, error) {
+	sched, st := s.sched, &s.sched.Status
+	w := schedule.Window(s.watermark(), s.now)
+
+	missed := missedRuns{count: w.Skipped, last: w.LastSkipped, superseded: w.Skipped, tooMany: w.TooMany}
+	due := w.MostRecent
+	if deadline := sched.Spec.StartingDeadlineSeconds; !due.IsZero() && deadline != nil &&
+		s.now.After(due.Add(time.Duration(*deadline)*time.Second)) {
+		missed.count++
+		missed.last = due
+		missed.deadline = deadline
+		due = time.Time{}
+	}
+	if missed.count > 0 {
+		r.recordMissed(ctx, s, missed)
+	}
+
+	var message string
+	requeueAt := w.Next
+	if !due.IsZero() {
+		started, waiting, err := r.startRun(ctx, s, schedule, tmpl, due)
+		if err != nil {
+			var invalid *pitNameError
+			if errors.As(err, &invalid) {
+				return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, invalid.err)
+			}
+			return ctrl.Result{}, err
+		}
+		if !started {
+			message = waiting
+			if deadline := sched.Spec.StartingDeadlineSeconds; deadline != nil {
+				// Wake up when the waiting run turns into a missed one.
+				if expiry := due.Add(time.Duration(*deadline) * time.Second); requeueAt.IsZero() || expiry.Before(requeueAt) {
+					requeueAt = expiry
+				}
+			}
+		}
+	}
+
+	st.NextScheduleTime = nil
+	if !w.Next.IsZero() {
+		st.NextScheduleTime = &metav1.Time{Time: w.Next}
+		if after := schedule.Next(w.Next); !after.IsZero() {
+			metrics.ScheduleIntervalSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(after.Sub(w.Next).Seconds())
+		}
+		if message == "" {
+			message = "Next run at " + w.Next.Format(time.RFC3339)
+		}
+	}
+	if message == "" {
+		message = "The schedule fires no more runs"
+	}
+	markScheduleReady(sched, replicationv1alpha1.ScheduledReason, message, s.now)
+	if requeueAt.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: max(requeueAt.Sub(s.now), 0) + scheduleRequeueSlack}, nil
+}
+
+// watermark is the latest scheduled time already accounted for: started (status or an existing
+// run, which covers a crash between creating a run and storing status) or reported missed. A new
+// schedule starts counting at its creation, as a CronJob does.
+func (s *scheduleScope) watermark() time.Time {
+	w := s.sched.CreationTimestamp.Time
+	for _, t := range []*metav1.Time{s.sched.Status.LastScheduleTime, s.sched.Status.LastMissedTime} {
+		if t != nil && t.After(w) {
+			w = t.Time
+		}
+	}
+	if s.latestRun.After(w) {
+		w = s.latestRun
+	}
+	return w
+}
+
+// missedRuns describes the runs a reconcile found were not started.
+type missedRuns struct {
+	// count of missed runs (an estimate when tooMany), the latest at last.
+	count int
+	last  time.Time
+	// superseded of them were overtaken by a later scheduled time.
+	superseded int
+	// tooMany: more than cronschedule.MaxMissed, not enumerated.
+	tooMany bool
+	// deadline is startingDeadlineSeconds when the most recent run missed it, else nil.
+	deadline *int64
+}
+
+func (m missedRuns) message() string {
+	var causes []string
+	if m.superseded > 0 {
+		causes = append(causes, "overtaken by a later scheduled time (the operator was down, the schedule suspended, or concurrencyPolicy Forbid held it back)")
+	}
+	if m.deadline != nil {
+		causes = append(causes, fmt.Sprintf("not started within startingDeadlineSeconds (%ds)", *m.deadline))
+	}
+	last := m.last.Format(time.RFC3339)
+	if m.tooMany {
+		return fmt.Sprintf("More than %d runs were missed (about %d), the latest scheduled for %s: not counting them one by one. Check the operator's downtime and clock, or set startingDeadlineSeconds; %s",
+			cronschedule.MaxMissed, m.count, last, strings.Join(causes, "; "))
+	}
+	return fmt.Sprintf("%d run(s) missed, the latest scheduled for %s: %s", m.count, last, strings.Join(causes, "; "))
+}
+
+// recordMissed adds missed runs to status; the Warning event and the counter follow once the
+// status is stored, so a retried reconcile never reports them twice.
+func (r *ReplicationSyncScheduleReconciler) recordMissed(ctx context.Context, s *scheduleScope, m missedRuns) {
+	sched, st := s.sched, &s.sched.Status
+	st.MissedRuns = int32(min(int64(st.MissedRuns)+int64(m.count), math.MaxInt32))
+	st.LastMissedTime = &metav1.Time{Time: m.last}
+	msg := m.message()
+	ctrl.LoggerFrom(ctx).Info("Runs missed", "schedule", klog.KObj(sched), "missed", m.count, "lastMissed", m.last, "tooMany", m.tooMany)
+	s.afterPatch = append(s.afterPatch, func() {
+		metrics.ScheduleMissedRunsTotal.WithLabelValues(sched.Namespace, sched.Name).Add(float64(m.count))
+		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.MissedScheduleReason, "Schedule", "%s", msg)
+	})
+}
+
+// pitNameError is a pitNameTemplate that fails for one particular run.
+type pitNameError struct{ err error }
+
+func (e *pitNameError) Error() string { return e.err.Error() }
+
+// startRun starts the run scheduled at due unless concurrencyPolicy Forbid holds it back; then it
+// returns started=false and a message saying what it waits for.
+func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *scheduleScope, schedule *cronschedule.Schedule, tmpl *pitname.Template, due time.Time) (started bool, waiting string, err error) {
+	sched, st := s.sched, &s.sched.Status
+	name := runName(sched.Name, due)
+	if s.names[name] {
+		// Created earlier; its status was not stored (a crash or a conflict).
+		st.LastScheduleTime = &metav1.Time{Time: due}
+		return true, "", nil
+	}
+	pit, err := tmpl.RenderRun(s.pitData(due), schedule.Previous(due))
+	if err != nil {
+		return false, "", &pitNameError{err: err}
+	}
+
+	if len(s.active) > 0 {
+		switch sched.Spec.ConcurrencyPolicy {
+		case replicationv1alpha1.AllowConcurrent:
+		case replicationv1alpha1.ReplaceConcurrent:
+			for _, run := range s.active {
+				if err := r.deleteRun(ctx, run); err != nil {
+					return false, "", err
+				}
+				r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
+					"Deleted active ReplicationSync %s to start the run scheduled for %s (concurrencyPolicy Replace)", run.Name, due.Format(time.RFC3339))
+			}
+			s.active = nil
+			st.Active = nil
+		default: // Forbid
+			ctrl.LoggerFrom(ctx).V(1).Info("Run waits for the active one (concurrencyPolicy Forbid)",
+				"schedule", klog.KObj(sched), "scheduledTime", due, "active", s.active[0].Name)
+			return false, fmt.Sprintf("The run scheduled for %s waits: ReplicationSync %s is still active and concurrencyPolicy is Forbid",
+				due.Format(time.RFC3339), s.active[0].Name), nil
+		}
+	}
+
+	run, err := r.newRun(sched, name, pit, due)
+	if err != nil {
+		return false, "", err
+	}
+	if err := r.Create(ctx, run); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return false, "", fmt.Errorf("creating ReplicationSync %s: %w", klog.KObj(run), err)
+		}
+		if err := r.checkOwnRun(ctx, sched, run); err != nil {
+			return false, "", err
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("ReplicationSync for this run exists already", "replicationSync", klog.KObj(run))
+	} else {
+		ctrl.LoggerFrom(ctx).Info("Created ReplicationSync", "replicationSync", klog.KObj(run), "scheduledTime", due, "pitName", pit)
+		r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunCreated, "Create",
+			"Created ReplicationSync %s for the run scheduled for %s (PiT %s)", run.Name, due.Format(time.RFC3339), pit)
+	}
+	st.LastScheduleTime = &metav1.Time{Time: due}
+	st.Active = append(st.Active, runReference(run))
+	return true, "", nil
+}
+
+// checkOwnRun makes sure an existing ReplicationSync with a run's name is this schedule's run
+// (AlreadyExists is success only then).
+func (r *ReplicationSyncScheduleReconciler) checkOwnRun(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, run *replicationv1alpha1.ReplicationSync) error {
+	existing := &replicationv1alpha1.ReplicationSync{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil // Not in the cache yet: ours, created by an earlier attempt.
+		}
+		return fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
+	}
+	if !metav1.IsControlledBy(existing, sched) {
+		return fmt.Errorf("ReplicationSync %s exists but is not controlled by schedule %s: delete or rename it", klog.KObj(run), sched.Name)
+	}
+	run.UID = existing.UID
+	return nil
+}
+
+// newRun builds the ReplicationSync of the run at due from the schedule's template.
+func (r *ReplicationSyncScheduleReconciler) newRun(sched *replicationv1alpha1.ReplicationSyncSchedule, name, pit string, due time.Time) (*replicationv1alpha1.ReplicationSync, error) {
+	tmpl := sched.Spec.Template
+	labels := make(map[string]string, len(tmpl.Metadata.Labels)+1)
+	for k, v := range tmpl.Metadata.Labels {
+		labels[k] = v
+	}
+	labels[replicationv1alpha1.ScheduleLabel] = scheduleLabelValue(sched.Name)
+	annotations := make(map[string]string, len(tmpl.Metadata.Annotations)+1)
+	for k, v := range tmpl.Metadata.Annotations {
+		annotations[k] = v
+	}
+	annotations[replicationv1alpha1.ScheduledTimeAnnotation] = due.Format(time.RFC3339)
+
+	spec := tmpl.Spec.DeepCopy()
+	run := &replicationv1alpha1.ReplicationSync{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   sched.Namespace,
+			Labels:      labels,
+			Annotations: annotations,
+		},
+		Spec: replicationv1alpha1.ReplicationSyncSpec{
+			ProviderRef:             spec.ProviderRef,
+			GroupIDs:                spec.GroupIDs,
+			PitName:                 pit,
+			BackoffLimit:            spec.BackoffLimit,
+			ActiveDeadlineSeconds:   spec.ActiveDeadlineSeconds,
+			TTLSecondsAfterFinished: spec.TTLSecondsAfterFinished,
+			MaxBatchSize:            spec.MaxBatchSize,
+		},
+	}
+	if err := controllerutil.SetControllerReference(sched, run, r.Scheme); err != nil {
+		return nil, fmt.Errorf("setting owner of ReplicationSync %s: %w", name, err)
+	}
+	return run, nil
+}
+
+// runName names the run of a schedule at a scheduled time, like CronJob's "<name>-<unix minutes>",
+// so that a retry finds the same name. Names that would exceed 253 characters keep a prefix of
+// the schedule name plus a hash of all of it.
+func runName(scheduleName string, scheduledTime time.Time) string {
+	suffix := strconv.FormatInt(scheduledTime.Unix()/60, 10)
+	if len(scheduleName)+1+len(suffix) <= maxObjectNameLength {
+		return scheduleName + "-" + suffix
+	}
+	hash := shortHash(scheduleName)
+	keep := maxObjectNameLength - len(suffix) - len(hash) - 2
+	return strings.TrimRight(scheduleName[:keep], "-.") + "-" + hash + "-" + suffix
+}
+
+// scheduleLabelValue is the ScheduleLabel value: the schedule's name, or for names longer than a
+// label value may be, a prefix of it plus a hash of all of it.
+func scheduleLabelValue(scheduleName string) string {
+	if len(scheduleName) <= maxLabelValueLength {
+		return scheduleName
+	}
+	hash := shortHash(scheduleName)
+	return strings.TrimRight(scheduleName[:maxLabelValueLength-len(hash)-1], "-.") + "-" + hash
+}
+
+func shortHash(s string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// scheduledTimeOf reads a run's ScheduledTimeAnnotation.
+func scheduledTimeOf(run *replicationv1alpha1.ReplicationSync) (time.Time, bool) {
+	v, ok := run.Annotations[replicationv1alpha1.ScheduledTimeAnnotation]
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return t, err == nil
+}
+
+// compareRuns orders runs oldest first: by scheduled time, then creation, then name.
+func compareRuns(a, b *replicationv1alpha1.ReplicationSync) int {
+	ta, oka := scheduledTimeOf(a)
+	tb, okb := scheduledTimeOf(b)
+	if !oka {
+		ta = a.CreationTimestamp.Time
+	}
+	if !okb {
+		tb = b.CreationTimestamp.Time
+	}
+	if c := ta.Compare(tb); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// finishTime is when a finished run completed, or its scheduled time when it does not say.
+func finishTime(run *replicationv1alpha1.ReplicationSync) time.Time {
+	if run.Status.CompletionTime != nil {
+		return run.Status.CompletionTime.Time
+	}
+	if t, ok := scheduledTimeOf(run); ok {
+		return t
+	}
+	return run.CreationTimestamp.Time
+}
+
+func runReference(run *replicationv1alpha1.ReplicationSync) corev1.ObjectReference {
+	return corev1.ObjectReference{
+		APIVersion: replicationv1alpha1.GroupVersion.String(),
+		Kind:       "ReplicationSync",
+		Namespace:  run.Namespace,
+		Name:       run.Name,
+		UID:        run.UID,
+	}
+}
+
+// forgetScheduleMetrics drops the series of a deleted schedule.
+func forgetScheduleMetrics(namespace, name string) {
+	metrics.ScheduleLastSuccessTimestampSeconds.DeleteLabelValues(namespace, name)
+	metrics.ScheduleIntervalSeconds.DeleteLabelValues(namespace, name)
+	metrics.ScheduleMissedRunsTotal.DeleteLabelValues(namespace, name)
+}

@@ -1,0 +1,56 @@
+package controllers
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// setScheduleCondition sets one condition of a schedule, stamped with its generation; the transition
+// time comes from the reconciler's clock and only moves when the status flips.
+func setScheduleCondition(s *replicationv1alpha1.ReplicationSyncSchedule, condType string, status metav1.ConditionStatus, reason, message string, now time.Time) {
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type:               condType,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: s.Generation,
+		LastTransitionTime: metav1.NewTime(now.Truncate(time.Second)),
+	})
+}
+
+// setScheduleReadyCondition: True while the schedule is valid (running or suspended), False with the
+// reason when it cannot run.
+func setScheduleReadyCondition(s *replicationv1alpha1.ReplicationSyncSchedule, status metav1.ConditionStatus, reason, message string, now time.Time) {
+	setScheduleCondition(s, replicationv1alpha1.ReadyCondition, status, reason, message, now)
+}
+
+// setScheduleReconcilingCondition: a schedule has no long-running work of its own (its runs report
+// their progress themselves), so it is False with the Ready reason.
+func setScheduleReconcilingCondition(s *replicationv1alpha1.ReplicationSyncSchedule, status metav1.ConditionStatus, reason, message string, now time.Time) {
+	setScheduleCondition(s, replicationv1alpha1.ReconcilingCondition, status, reason, message, now)
+}
+
+// setScheduleStalledCondition: True when the spec is invalid and nothing happens until a human fixes it.
+func setScheduleStalledCondition(s *replicationv1alpha1.ReplicationSyncSchedule, status metav1.ConditionStatus, reason, message string, now time.Time) {
+	setScheduleCondition(s, replicationv1alpha1.StalledCondition, status, reason, message, now)
+}
+
+// markScheduleReady records a valid schedule (reason Scheduled or Suspended): kstatus Current.
+func markScheduleReady(s *replicationv1alpha1.ReplicationSyncSchedule, reason, message string, now time.Time) {
+	setScheduleReadyCondition(s, metav1.ConditionTrue, reason, message, now)
+	setScheduleReconcilingCondition(s, metav1.ConditionFalse, reason, "", now)
+	setScheduleStalledCondition(s, metav1.ConditionFalse, reason, "", now)
+}
+
+// markScheduleStalled records a schedule that cannot run (reason InvalidSchedule or InvalidTemplate):
+// kstatus Failed. The message says what to fix.
+func markScheduleStalled(s *replicationv1alpha1.ReplicationSyncSchedule, reason, message string, now time.Time) {
+	setScheduleReadyCondition(s, metav1.ConditionFalse, reason, message, now)
+	setScheduleReconcilingCondition(s, metav1.ConditionFalse, reason, "", now)
+	setScheduleStalledCondition(s, metav1.ConditionTrue, reason, message, now)
+	s.Status.NextScheduleTime = nil
+}

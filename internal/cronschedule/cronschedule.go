@@ -1,0 +1,214 @@
+package cronschedule
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	// The manager image (distroless/static) has no zoneinfo: embed it so timeZone always resolves.
+	_ "time/tzdata"
+
+	"github.com/robfig/cron/v3"
+)
+
+const (
+	// MaxMissed is how many skipped runs Window enumerates one by one. Beyond it the count is an
+	// estimate and Window.TooMany is set, as CronJob does for more than 100 missed start times.
+	MaxMissed = 100
+
+	// MinInterval is the shortest interval of an @every schedule. Runs are named after the
+	// minute they were scheduled for, so two runs must never fall into the same minute.
+	MinInterval = time.Minute
+
+	// maxLookback bounds the backwards search for the latest scheduled time; robfig/cron gives
+	// up after five years when searching forward, so nothing can be found farther back either.
+	maxLookback = 6 * 366 * 24 * time.Hour
+)
+
+// parser is the standard five-field parser with descriptors (@hourly, @every 1h), as CronJob uses.
+var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// neverFiresReference is the instant from which Parse checks that a schedule fires at all.
+var neverFiresReference = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// Schedule is a parsed cron schedule read in a time zone.
+type Schedule struct {
+	sched cron.Schedule
+	loc   *time.Location
+	// every is the interval of an @every schedule, zero for calendar schedules.
+	every time.Duration
+}
+
+// Parse parses a cron expression or descriptor and an IANA time zone ("" means UTC).
+// Errors say what to change.
+func Parse(spec, timeZone string) (*Schedule, error) {
+	loc, err := LoadLocation(timeZone)
+	if err != nil {
+		return nil, err
+	}
+	if strings.Contains(spec, "TZ=") {
+		return nil, fmt.Errorf("schedule %q sets a time zone with TZ= or CRON_TZ=: remove it and set spec.timeZone instead", spec)
+	}
+	sched, err := parser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q does not parse (%w): use five fields (minute hour day-of-month month day-of-week) or a descriptor such as @hourly or @every 1h", spec, err)
+	}
+	s := &Schedule{sched: sched, loc: loc}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok {
+		if every.Delay < MinInterval {
+			return nil, fmt.Errorf("schedule %q runs more often than once a minute: use an interval of at least %s", spec, MinInterval)
+		}
+		s.every = every.Delay
+	}
+	if s.Next(neverFiresReference).IsZero() {
+		return nil, fmt.Errorf("schedule %q never fires (no such date): fix the day-of-month and month fields", spec)
+	}
+	return s, nil
+}
+
+// LoadLocation resolves an IANA time zone name; "" means UTC and "Local" is refused because it
+// would depend on the machine the operator runs on.
+func LoadLocation(name string) (*time.Location, error) {
+	switch name {
+	case "":
+		return time.UTC, nil
+	case "Local":
+		return nil, errors.New(`timeZone "Local" depends on the operator's machine: name an IANA time zone such as Europe/Berlin`)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("timeZone %q is not a known IANA time zone (%w): use a name such as Europe/Berlin or UTC", name, err)
+	}
+	return loc, nil
+}
+
+// Location is the time zone the schedule is read in.
+func (s *Schedule) Location() *time.Location { return s.loc }
+
+// Next is the first scheduled time after t, in the schedule's zone; zero if there is none within
+// five years. For @every schedules the times are counted from t.
+func (s *Schedule) Next(t time.Time) time.Time {
+	n := s.sched.Next(t.In(s.loc))
+	if n.IsZero() {
+		return n
+	}
+	return n.In(s.loc)
+}
+
+// Previous is the latest scheduled time before t, in the schedule's zone; zero if there is none.
+// For @every schedules it is t minus the interval (t is taken to be a scheduled time).
+func (s *Schedule) Previous(t time.Time) time.Time {
+	if s.every > 0 {
+		return t.Add(-s.every).In(s.loc)
+	}
+	return s.latestAtOrBefore(t.Add(-time.Nanosecond))
+}
+
+// latestAtOrBefore finds the latest scheduled time <= t of a calendar schedule by looking back
+// over doubling windows, so it costs a few dozen Next calls however long ago that was.
+func (s *Schedule) latestAtOrBefore(t time.Time) time.Time {
+	for d := time.Minute; d <= maxLookback; d *= 2 {
+		found := s.Next(t.Add(-d))
+		if found.IsZero() || found.After(t) {
+			continue
+		}
+		// The window (t-d/2, t] held no scheduled time, so this walk stays within (t-d, t-d/2].
+		for {
+			n := s.Next(found)
+			if n.IsZero() || n.After(t) {
+				return found
+			}
+			found = n
+		}
+	}
+	return time.Time{}
+}
+
+// Window is what is due between a watermark (the last scheduled time already accounted for) and now.
+// All times are in the schedule's zone.
+type Window struct {
+	// MostRecent is the latest scheduled time in (after, now]; zero when none is due.
+	MostRecent time.Time
+	// Skipped counts the scheduled times in (after, MostRecent): runs superseded by MostRecent.
+	// When TooMany is set it is an estimate (at least MaxMissed+1).
+	Skipped int
+	// LastSkipped is the latest of the skipped times; zero when Skipped is 0.
+	LastSkipped time.Time
+	// TooMany is set when more than MaxMissed runs were skipped; they were not enumerated.
+	TooMany bool
+	// Next is the first scheduled time after now; zero when the schedule never fires again.
+	Next time.Time
+}
+
+// Window computes the runs due in (after, now].
+func (s *Schedule) Window(after, now time.Time) Window {
+	if s.every > 0 {
+		return s.everyWindow(after, now)
+	}
+	var (
+		w     Window
+		times []time.Time
+		t     = after
+	)
+	for {
+		t = s.Next(t)
+		if t.IsZero() || t.After(now) {
+			break
+		}
+		if len(times) == MaxMissed+2 {
+			return s.tooManyWindow(times, now)
+		}
+		times = append(times, t)
+	}
+	w.Next = t
+	if n := len(times); n > 0 {
+		w.MostRecent = times[n-1]
+		w.Skipped = n - 1
+		if n > 1 {
+			w.LastSkipped = times[n-2]
+		}
+		w.TooMany = w.Skipped > MaxMissed
+	}
+	return w
+}
+
+// tooManyWindow finds the most recent run without enumerating every skipped one, and estimates
+// how many were skipped from the interval between the first two.
+func (s *Schedule) tooManyWindow(first []time.Time, now time.Time) Window {
+	w := Window{TooMany: true}
+	w.MostRecent = s.latestAtOrBefore(now)
+	w.LastSkipped = s.Previous(w.MostRecent)
+	w.Next = s.Next(w.MostRecent)
+	w.Skipped = MaxMissed + 1
+	if interval := first[1].Sub(first[0]); interval > 0 {
+		if est := int(w.MostRecent.Sub(first[0]) / interval); est > w.Skipped {
+			w.Skipped = est
+		}
+	}
+	return w
+}
+
+// everyWindow is Window for @every schedules, whose times are after + k*interval: exact arithmetic.
+func (s *Schedule) everyWindow(after, now time.Time) Window {
+	// robfig/cron's ConstantDelaySchedule drops the sub-second part of its argument.
+	base := after.Add(-time.Duration(after.Nanosecond())).In(s.loc)
+	var w Window
+	if !now.Before(base) {
+		k := int64(now.Sub(base) / s.every)
+		if k > 0 {
+			w.MostRecent = base.Add(time.Duration(k) * s.every)
+			w.Skipped = int(k - 1)
+			if k > 1 {
+				w.LastSkipped = w.MostRecent.Add(-s.every)
+			}
+			w.TooMany = w.Skipped > MaxMissed
+		}
+	}
+	if w.MostRecent.IsZero() {
+		w.Next = base.Add(s.every)
+	} else {
+		w.Next = w.MostRecent.Add(s.every)
+	}
+	return w
+}

@@ -1,0 +1,115 @@
+package pitname
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+func TestRender(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 23, 2, 0, 0, 0, berlin)
+	data := Data{ScheduleName: "nightly", Namespace: "storage", ScheduledTime: at}
+	tests := map[string]struct {
+		template string
+		data     Data
+		want     string
+		wantErr  string // substring of the error; "" means success
+	}{
+		"default (empty)":            {template: "", want: "nightly-20261123-0200"},
+		"default spelled out":        {template: DefaultTemplate, want: "nightly-20261123-0200"},
+		"namespace and zone":         {template: `{{ .Namespace }}/{{ .ScheduleName }}@{{ .ScheduledTime.Format "2006-01-02T15:04Z07:00" }}`, want: "storage/nightly@2026-11-23T02:00+01:00"},
+		"UTC conversion in template": {template: `{{ .ScheduleName }}-{{ .ScheduledTime.UTC.Format "20060102-1504" }}Z`, want: "nightly-20261123-0100Z"},
+		"unix seconds":               {template: `pit-{{ .ScheduledTime.Unix }}`, want: "pit-1795395600"},
+		"surrounding space trimmed":  {template: "  {{ .ScheduleName }}\n", want: "nightly"},
+		"does not parse":             {template: `{{ .ScheduleName `, wantErr: "does not parse"},
+		"unknown function":           {template: `{{ lower .ScheduleName }}`, wantErr: "does not parse"},
+		"unknown field":              {template: `{{ .Schedule }}-x`, wantErr: "does not render"},
+		"bad method call":            {template: `{{ .ScheduledTime.Format }}`, wantErr: "does not render"},
+		"empty result":               {template: `{{ if false }}x{{ end }}`, wantErr: "empty PiT name"},
+		"blank result":               {template: "   {{/* nothing */}}  ", wantErr: "empty PiT name"},
+		"too long":                   {template: strings.Repeat("x", 250) + `{{ .ScheduleName }}`, wantErr: "257 characters, more than 255"},
+		"exactly 255":                {template: strings.Repeat("x", 248) + `{{ .ScheduleName }}`, want: strings.Repeat("x", 248) + "nightly"},
+		"control character inside":   {template: "{{ .ScheduleName }}\n{{ .Namespace }}", wantErr: "control character"},
+		"error message names fields": {template: `{{ .Nope }}`, wantErr: ".ScheduleName, .Namespace and .ScheduledTime"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			d := data
+			if tc.data != (Data{}) {
+				d = tc.data
+			}
+			got, err := func() (string, error) {
+				tmpl, err := Parse(tc.template)
+				if err != nil {
+					return "", err
+				}
+				return tmpl.Render(d)
+			}()
+			if tc.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestRenderRun(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 25 October 2026: 02:00 CEST (00:00 UTC) and, an hour later, 02:00 CET (01:00 UTC).
+	firstTwo := time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC).In(berlin)
+	secondTwo := time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC).In(berlin)
+	tests := map[string]struct {
+		template      string
+		at, previous  time.Time
+		want, wantErr string
+	}{
+		"no previous run": {
+			at: secondTwo, want: "nightly-20261025-0200",
+		},
+		"distinct from the previous run": {
+			at: firstTwo, previous: firstTwo.AddDate(0, 0, -1), want: "nightly-20261025-0200",
+		},
+		"repeated wall-clock time gets the zone": {
+			at: secondTwo, previous: firstTwo, want: "nightly-20261025-0200-CET",
+		},
+		"template with the offset needs no repair": {
+			template: `{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-1504-0700" }}`,
+			at:       secondTwo, previous: firstTwo, want: "nightly-20261025-0200+0100",
+		},
+		"too coarse for the schedule": {
+			template: `{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102" }}`,
+			at:       firstTwo.Add(3 * time.Hour), previous: firstTwo.Add(2 * time.Hour),
+			wantErr: `renders the same PiT name "nightly-20261025"`,
+		},
+		"constant name": {
+			template: `nightly`, at: secondTwo.AddDate(0, 0, 1), previous: secondTwo,
+			wantErr: "precisely enough to tell runs apart",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			tmpl, err := Parse(tc.template)
+			g.Expect(err).NotTo(HaveOccurred())
+			got, err := tmpl.RenderRun(Data{ScheduleName: "nightly", Namespace: "ns", ScheduledTime: tc.at}, tc.previous)
+			if tc.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got).To(Equal(tc.want))
+		})
+	}
+}
