@@ -272,24 +272,23 @@ func kstatusOf(g Gomega, obj runtime.Object) status.Status {
 	return res.Status
 }
 
-// pitsFor returns the simulator's PiTs with pitName.
-func pitsFor(sim *smssim.Sim, pitName string) []smssim.PiTRecord {
-	var out []smssim.PiTRecord
-	for _, p := range sim.PiTs() {
-		if p.PitName == pitName {
-			out = append(out, p)
+// withPitName keeps the records whose pitName is pitName.
+func withPitName[T any](records []T, pitName string, nameOf func(T) string) []T {
+	var out []T
+	for _, r := range records {
+		if nameOf(r) == pitName {
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
+// pitsFor returns the simulator's PiTs with pitName.
+func pitsFor(sim *smssim.Sim, pitName string) []smssim.PiTRecord {
+	return withPitName(sim.PiTs(), pitName, func(p smssim.PiTRecord) string { return p.PitName })
+}
+
 // syncCallsFor returns the simulator's sync calls with pitName.
 func syncCallsFor(sim *smssim.Sim, pitName string) []smssim.SyncCall {
-	var out []smssim.SyncCall
-	for _, c := range sim.SyncCalls() {
-		if c.PitName == pitName {
-			out = append(out, c)
-		}
-	}
-	return out
+	return withPitName(sim.SyncCalls(), pitName, func(c smssim.SyncCall) string { return c.PitName })
 }

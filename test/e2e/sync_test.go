@@ -2,13 +2,14 @@ package e2e
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -23,134 +24,134 @@ import (
 const syncTimeout = 60 * time.Second
 
 func TestBatchSizeLearnedFromTooMany(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
-	simGroups, ids := groups("fd-1", 40)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "array-a", MaxBatchSize: 7, TaskDuration: smssim.Duration{Duration: 30 * time.Millisecond}, Groups: simGroups,
-	}}})
-	ns := newNamespace(t)
-	startManager(t, ns, fast)
-	createProvider(t, ns, "array", sim, "array-a", "")
+	for name, tc := range map[string]struct {
+		binding replicationv1alpha1.Binding
+		// isSyncCall tells a SyncReplicationGroup_Task request of this binding; isOther one of the other binding.
+		isSyncCall, isOther func(req string) bool
+	}{
+		"SOAP": {
+			binding:    replicationv1alpha1.BindingSOAP,
+			isSyncCall: func(req string) bool { return req == "POST "+sms.Path },
+			isOther:    func(req string) bool { return strings.HasPrefix(req, "POST /sdk/vim25/") },
+		},
+		"JSON": {
+			binding: replicationv1alpha1.BindingJSON,
+			isSyncCall: func(req string) bool {
+				return req == "POST /sdk/vim25/"+sms.DefaultVersion+"/sms/VasaProvider/vasaprovider-1/SyncReplicationGroup_Task"
+			},
+			isOther: func(req string) bool { return req == "POST "+sms.Path },
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			simGroups, ids := groups("fd-1", 40)
+			w := newWorld(t, arrayA(simGroups, 30*time.Millisecond, func(pc *smssim.ProviderConfig) { pc.MaxBatchSize = 7 }), fast)
+			wire := newPathRecorder(t, w.sim)
+			w.array(wire.via(t, w.ns), func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = tc.binding })
 
-	rs := newSync(ns, "nightly", "array", "nightly-1", ids)
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	rs = waitPhase(t, client.ObjectKeyFromObject(rs), replicationv1alpha1.SyncSucceeded, syncTimeout)
+			key := w.createSync("nightly", "nightly-1", ids)
+			rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
 
-	calls := syncCallsFor(sim, "nightly-1")
-	g.Expect(calls).NotTo(BeEmpty())
-	g.Expect(calls[0].Fault).To(Equal("TooMany"))
-	g.Expect(calls[0].GroupCount()).To(Equal(40))
-	var sizes []int
-	for _, c := range calls[1:] {
-		g.Expect(c.Fault).To(BeEmpty())
-		sizes = append(sizes, c.GroupCount())
-	}
-	g.Expect(sizes).To(Equal([]int{7, 7, 7, 7, 7, 5}))
+			calls := syncCallsFor(w.sim, "nightly-1")
+			g.Expect(calls).NotTo(BeEmpty())
+			g.Expect(calls[0].Fault).To(Equal("TooMany"))
+			g.Expect(calls[0].GroupCount()).To(Equal(40))
+			var sizes []int
+			for _, c := range calls[1:] {
+				g.Expect(c.Fault).To(BeEmpty())
+				sizes = append(sizes, c.GroupCount())
+			}
+			g.Expect(sizes).To(Equal([]int{7, 7, 7, 7, 7, 5}))
 
-	pits := map[sms.GroupID]smssim.PiTRecord{}
-	for _, p := range pitsFor(sim, "nightly-1") {
-		g.Expect(pits).NotTo(HaveKey(p.Group), "one PiT per group")
-		pits[p.Group] = p
-	}
-	g.Expect(pits).To(HaveLen(40))
-	for _, gs := range rs.Status.Groups {
-		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupSynced))
-		p := pits[sms.GroupID{FaultDomainID: gs.FaultDomainID.ID, DeviceGroupID: gs.DeviceGroupID.ID}]
-		g.Expect(gs.PitID).To(Equal(p.PitID))
-		g.Expect(gs.PitName).To(Equal("nightly-1"))
-		g.Expect(gs.TimeStamp).NotTo(BeNil())
-		g.Expect(gs.TimeStamp.Time).To(BeTemporally("~", p.TimeStamp, time.Second))
-	}
-	g.Expect(rs.Status.SyncedDisplay).To(Equal("40/40"))
-	g.Expect(rs.Status.BatchSize).To(BeEquivalentTo(7))
-	g.Expect(rs.Status.StartTime).NotTo(BeNil())
-	g.Expect(rs.Status.CompletionTime).NotTo(BeNil())
-	g.Expect(kstatusOf(g, rs)).To(Equal(status.CurrentStatus))
+			pits := expectOnePiTPerGroup(g, w.sim, "nightly-1", ids)
+			expectGroupsSyncedTo(g, rs, pits)
+			for _, gs := range rs.Status.Groups {
+				g.Expect(gs.TimeStamp).NotTo(BeNil())
+				g.Expect(gs.TimeStamp.Time).To(BeTemporally("~", pits[sms.GroupID{FaultDomainID: gs.FaultDomainID.ID, DeviceGroupID: gs.DeviceGroupID.ID}].TimeStamp, time.Second))
+			}
+			g.Expect(rs.Status.SyncedDisplay).To(Equal("40/40"))
+			g.Expect(rs.Status.BatchSize).To(BeEquivalentTo(7))
+			g.Expect(rs.Status.StartTime).NotTo(BeNil())
+			g.Expect(rs.Status.CompletionTime).NotTo(BeNil())
+			g.Expect(kstatusOf(g, rs)).To(Equal(status.CurrentStatus))
+			g.Eventually(func(g Gomega) []string { return eventReasons(g, rs) }).WithTimeout(syncTimeout).
+				Should(ContainElements("BatchSizeReduced", "Synced"))
 
-	vp := &replicationv1alpha1.VasaProvider{}
-	g.Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "array"}, vp)).To(Succeed())
-	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(7))
-	g.Expect(kstatusOf(g, vp)).To(Equal(status.CurrentStatus))
+			vp := getProvider(g, w.ns, "array")
+			g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(7))
+			g.Expect(kstatusOf(g, vp)).To(Equal(status.CurrentStatus))
 
-	// Once learned, no call is oversize.
-	rs2 := newSync(ns, "nightly-2", "array", "nightly-2", ids)
-	g.Expect(adminClient.Create(ctx, rs2)).To(Succeed())
-	waitPhase(t, client.ObjectKeyFromObject(rs2), replicationv1alpha1.SyncSucceeded, syncTimeout)
-	calls = syncCallsFor(sim, "nightly-2")
-	g.Expect(calls).To(HaveLen(6))
-	for _, c := range calls {
-		g.Expect(c.Fault).To(BeEmpty())
-		g.Expect(c.GroupCount()).To(BeNumerically("<=", 7))
+			// Once learned, no call is oversize.
+			rs2 := waitPhase(t, w.createSync("nightly-2", "nightly-2", ids), replicationv1alpha1.SyncSucceeded, syncTimeout)
+			calls2 := syncCallsFor(w.sim, "nightly-2")
+			g.Expect(calls2).To(HaveLen(6))
+			for _, c := range calls2 {
+				g.Expect(c.Fault).To(BeEmpty())
+				g.Expect(c.GroupCount()).To(BeNumerically("<=", 7))
+			}
+			g.Expect(eventReasons(g, rs2)).NotTo(ContainElement("BatchSizeReduced"), "the size was known")
+
+			// Every sync call went over the configured binding, none over the other.
+			g.Expect(wire.count(tc.isSyncCall)).To(BeNumerically(">=", len(calls)+len(calls2)))
+			g.Expect(wire.count(tc.isOther)).To(BeZero())
+		})
 	}
 }
 
-func TestBusyThenSuccess(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
-	simGroups, ids := groups("fd-1", 3)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "array-a", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: simGroups,
-	}}})
-	sim.Provider("array-a").FailNext("SyncReplicationGroup_Task", smssim.FaultBusy, 3)
-	ns := newNamespace(t)
-	tm := fast
-	tm.backoff.Base = 300 * time.Millisecond // long enough to see the backoff in status
-	tm.backoff.Max = time.Second
-	startManager(t, ns, tm)
-	createProvider(t, ns, "array", sim, "array-a", "")
-	busyBefore := testutil.ToFloat64(metrics.ProviderFaultsTotal.WithLabelValues(ns, "array", "ProviderBusy"))
+func TestRetryableProviderFaultsThenSuccess(t *testing.T) {
+	for _, fault := range []smssim.FaultKind{smssim.FaultBusy, smssim.FaultOutOfResource, smssim.FaultUnavailable} {
+		t.Run(string(fault), func(t *testing.T) {
+			g := NewWithT(t)
+			simGroups, ids := groups("fd-1", 3)
+			tm := fast
+			tm.backoff.Base = 300 * time.Millisecond // long enough to see the backoff in status
+			tm.backoff.Max = time.Second
+			w := newWorld(t, arrayA(simGroups, 20*time.Millisecond), tm)
+			w.sim.Provider("array-a").FailNext("SyncReplicationGroup_Task", fault, 3)
+			w.array()
+			faultsBefore := testutil.ToFloat64(metrics.ProviderFaultsTotal.WithLabelValues(w.ns, "array", string(fault)))
 
-	rs := newSync(ns, "busy", "array", "busy-1", ids)
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	key := client.ObjectKeyFromObject(rs)
+			key := w.createSync("retry", "retry-1", ids)
+			g.Eventually(func(g Gomega) {
+				rs := getSync(g, key)
+				g.Expect(reconcilingReason(rs)).To(Equal(replicationv1alpha1.BackingOffReason))
+				g.Expect(rs.Status.Retry).NotTo(BeNil())
+				g.Expect(rs.Status.Retry.Attempts).To(BeNumerically(">=", 1))
+				g.Expect(rs.Status.Retry.NextRetryTime).NotTo(BeNil())
+				g.Expect(rs.Status.Retry.LastFault.Type).To(Equal(string(fault)))
+				for _, gs := range rs.Status.Groups {
+					g.Expect(gs.Attempts).To(BeZero(), "%s is not a group failure", fault)
+				}
+				g.Expect(kstatusOf(g, rs)).To(Equal(status.InProgressStatus))
+			}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
 
-	g.Eventually(func(g Gomega) {
-		rs := getSync(g, key)
-		c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Reason).To(Equal(replicationv1alpha1.BackingOffReason))
-		g.Expect(rs.Status.Retry).NotTo(BeNil())
-		g.Expect(rs.Status.Retry.Attempts).To(BeNumerically(">=", 1))
-		g.Expect(rs.Status.Retry.NextRetryTime).NotTo(BeNil())
-		g.Expect(rs.Status.Retry.LastFault.Type).To(Equal("ProviderBusy"))
-		g.Expect(kstatusOf(g, rs)).To(Equal(status.InProgressStatus))
-	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
-
-	rs = waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
-	g.Expect(rs.Status.Retry.LastFault.Type).To(Equal("ProviderBusy"), "the last fault stays on record")
-	g.Expect(rs.Status.Retry.Attempts).To(BeZero(), "reset by the successful call")
-	for _, gs := range rs.Status.Groups {
-		g.Expect(gs.Attempts).To(BeZero(), "busy is not a group failure")
+			rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+			g.Expect(rs.Status.Retry.LastFault.Type).To(Equal(string(fault)), "the last fault stays on record")
+			g.Expect(rs.Status.Retry.Attempts).To(BeZero(), "reset by the successful call")
+			expectGroupsSyncedTo(g, rs, expectOnePiTPerGroup(g, w.sim, "retry-1", ids))
+			calls := syncCallsFor(w.sim, "retry-1")
+			g.Expect(calls).To(HaveLen(4))
+			for _, c := range calls[:3] {
+				g.Expect(c.Fault).To(Equal(string(fault)))
+			}
+			g.Expect(calls[3].Fault).To(BeEmpty())
+			g.Expect(testutil.ToFloat64(metrics.ProviderFaultsTotal.WithLabelValues(w.ns, "array", string(fault))) - faultsBefore).To(BeEquivalentTo(3))
+			// The retries were spaced by the backoff.
+			g.Expect(calls[3].Time.Sub(calls[0].Time)).To(BeNumerically(">=", 3*300*time.Millisecond))
+		})
 	}
-	calls := syncCallsFor(sim, "busy-1")
-	g.Expect(calls).To(HaveLen(4))
-	for _, c := range calls[:3] {
-		g.Expect(c.Fault).To(Equal("ProviderBusy"))
-	}
-	g.Expect(calls[3].Fault).To(BeEmpty())
-	g.Expect(testutil.ToFloat64(metrics.ProviderFaultsTotal.WithLabelValues(ns, "array", "ProviderBusy")) - busyBefore).To(BeEquivalentTo(3))
-	// The retries were spaced by the backoff.
-	g.Expect(calls[3].Time.Sub(calls[0].Time)).To(BeNumerically(">=", 3*300*time.Millisecond))
 }
 
 func TestMixedGroupResults(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	simGroups, ids := groups("fd-1", 4)
 	simGroups[1].Errors, simGroups[1].ErrorMessage = -1, "journal full"
 	simGroups[3].Errors, simGroups[3].ErrorMessage = -1, "link down"
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "array-a", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: simGroups,
-	}}})
-	ns := newNamespace(t)
-	startManager(t, ns, fast)
-	createProvider(t, ns, "array", sim, "array-a", "")
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond), fast)
+	w.array()
 
-	rs := newSync(ns, "mixed", "array", "mixed-1", ids)
-	rs.Spec.BackoffLimit = ptr.To[int32](2)
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	rs = waitPhase(t, client.ObjectKeyFromObject(rs), replicationv1alpha1.SyncFailed, syncTimeout)
+	key := w.createSync("mixed", "mixed-1", ids, func(rs *replicationv1alpha1.ReplicationSync) { rs.Spec.BackoffLimit = ptr.To[int32](2) })
+	rs := waitPhase(t, key, replicationv1alpha1.SyncFailed, syncTimeout)
 
 	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
 	g.Expect(rs.Status.Groups[2].State).To(Equal(replicationv1alpha1.GroupSynced))
@@ -172,7 +173,7 @@ func TestMixedGroupResults(t *testing.T) {
 
 	// Each failing group was sent 3 times, each good one once.
 	count := map[sms.GroupID]int{}
-	for _, c := range syncCallsFor(sim, "mixed-1") {
+	for _, c := range syncCallsFor(w.sim, "mixed-1") {
 		for _, id := range c.Groups {
 			count[id]++
 		}
@@ -184,20 +185,10 @@ func TestMixedGroupResults(t *testing.T) {
 
 func TestRestartResumesWithoutSecondPiT(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	simGroups, ids := groups("fd-1", 20)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "array-a", TaskDuration: smssim.Duration{Duration: 1500 * time.Millisecond}, Groups: simGroups,
-	}}})
-	ns := newNamespace(t)
-	stop := startManager(t, ns, fast)
-	createProvider(t, ns, "array", sim, "array-a", "", func(vp *replicationv1alpha1.VasaProvider) {
-		vp.Spec.MaxBatchSize = 5
-		vp.Spec.MaxConcurrentTasks = 2
-	})
-	rs := newSync(ns, "restart", "array", "restart-1", ids)
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	key := client.ObjectKeyFromObject(rs)
+	w := newWorld(t, arrayA(simGroups, 1500*time.Millisecond), fast)
+	w.array(limits(5, 2))
+	key := w.createSync("restart", "restart-1", ids)
 
 	// Wait for two tasks recorded in status (the provider allows two at a time), then stop the manager.
 	g.Eventually(func(g Gomega) {
@@ -212,55 +203,36 @@ func TestRestartResumesWithoutSecondPiT(t *testing.T) {
 		g.Expect(tasks).To(HaveLen(2))
 		g.Expect(kstatusOf(g, rs)).To(Equal(status.InProgressStatus))
 	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
-	stop()
-	g.Expect(len(syncCallsFor(sim, "restart-1"))).To(BeNumerically("<=", 2), "the capacity limit held")
+	w.stopManager()
+	g.Expect(len(syncCallsFor(w.sim, "restart-1"))).To(BeNumerically("<=", 2), "the capacity limit held")
 
-	startManager(t, ns, fast)
+	startManager(t, w.ns, fast)
 	waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
 
-	pits := pitsFor(sim, "restart-1")
-	perGroup := map[sms.GroupID]int{}
-	for _, p := range pits {
-		perGroup[p.Group]++
-	}
-	g.Expect(perGroup).To(HaveLen(20))
-	for id, n := range perGroup {
-		g.Expect(n).To(Equal(1), "group %v synced twice", id)
-	}
-	calls := syncCallsFor(sim, "restart-1")
+	expectOnePiTPerGroup(g, w.sim, "restart-1", ids)
+	calls := syncCallsFor(w.sim, "restart-1")
 	g.Expect(calls).To(HaveLen(4), "20 groups in batches of 5, none issued again")
-	for _, c := range calls {
-		g.Expect(c.Fault).To(BeEmpty())
-	}
+	expectEachGroupIssuedOnce(g, calls, ids)
 }
 
 func TestRecreatedSyncCreatesNoNewPiT(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	simGroups, ids := groups("fd-1", 5)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "array-a", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: simGroups,
-	}}})
-	ns := newNamespace(t)
-	startManager(t, ns, fast)
-	createProvider(t, ns, "array", sim, "array-a", "")
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond), fast)
+	w.array()
 
-	rs := newSync(ns, "gitops", "array", "gitops-1", ids)
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	waitPhase(t, client.ObjectKeyFromObject(rs), replicationv1alpha1.SyncSucceeded, syncTimeout)
-	pitsBefore, callsBefore := len(pitsFor(sim, "gitops-1")), len(syncCallsFor(sim, "gitops-1"))
+	key := w.createSync("gitops", "gitops-1", ids)
+	waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+	pitsBefore, callsBefore := len(pitsFor(w.sim, "gitops-1")), len(syncCallsFor(w.sim, "gitops-1"))
 	g.Expect(pitsBefore).To(Equal(5))
 
-	g.Expect(adminClient.Delete(ctx, rs)).To(Succeed())
-	g.Eventually(func() bool {
-		return apierrors.IsNotFound(adminClient.Get(ctx, client.ObjectKeyFromObject(rs), &replicationv1alpha1.ReplicationSync{}))
-	}).Should(BeTrue())
+	g.Expect(adminClient.Delete(ctx, getSync(g, key))).To(Succeed())
+	waitGone(t, key)
 
-	again := newSync(ns, "gitops", "array", "gitops-1", ids)
-	g.Expect(adminClient.Create(ctx, again)).To(Succeed())
-	again = waitPhase(t, client.ObjectKeyFromObject(again), replicationv1alpha1.SyncSucceeded, syncTimeout)
-	g.Expect(pitsFor(sim, "gitops-1")).To(HaveLen(pitsBefore))
-	g.Expect(syncCallsFor(sim, "gitops-1")).To(HaveLen(callsBefore))
+	again := waitPhase(t, w.createSync("gitops", "gitops-1", ids), replicationv1alpha1.SyncSucceeded, syncTimeout)
+	g.Expect(pitsFor(w.sim, "gitops-1")).To(HaveLen(pitsBefore))
+	g.Expect(syncCallsFor(w.sim, "gitops-1")).To(HaveLen(callsBefore))
 	for _, gs := range again.Status.Groups {
 		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupSynced))
 		g.Expect(gs.PitID).NotTo(BeEmpty())
@@ -269,27 +241,20 @@ func TestRecreatedSyncCreatesNoNewPiT(t *testing.T) {
 
 func TestInactiveProviderReroutes(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	fd1, ids1 := groups("fd-1", 3)
 	fd2, ids2 := groups("fd-2", 3)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{
-		{Name: "array-a", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: append(append([]smssim.GroupConfig{}, fd1...), fd2...),
+	w := newWorld(t, smssim.Config{Providers: []smssim.ProviderConfig{
+		{Name: "array-a", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: slices.Concat(fd1, fd2),
 			Inactive: &smssim.InactiveConfig{FaultDomains: []string{"fd-2"}, ActiveProvider: "array-b"}},
 		{Name: "array-b", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: fd2},
-	}})
-	ns := newNamespace(t)
-	startManager(t, ns, fast)
-	createProvider(t, ns, "array", sim, "array-a", "")
+	}}, fast)
+	w.array()
 
-	rs := newSync(ns, "ha", "array", "ha-1", append(append(ids1[:0:0], ids1...), ids2...))
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	rs = waitPhase(t, client.ObjectKeyFromObject(rs), replicationv1alpha1.SyncSucceeded, syncTimeout)
+	rs := waitPhase(t, w.createSync("ha", "ha-1", slices.Concat(ids1, ids2)), replicationv1alpha1.SyncSucceeded, syncTimeout)
 
-	vp := &replicationv1alpha1.VasaProvider{}
-	g.Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "array"}, vp)).To(Succeed())
-	own := vp.Status.ProviderRef.Value
+	own := getProvider(g, w.ns, "array").Status.ProviderRef.Value
 	byProvider := map[string]string{}
-	for _, p := range pitsFor(sim, "ha-1") {
+	for _, p := range pitsFor(w.sim, "ha-1") {
 		byProvider[p.Group.FaultDomainID+"/"+p.Group.DeviceGroupID] = p.ProviderName
 	}
 	g.Expect(byProvider).To(HaveLen(6))
@@ -311,19 +276,12 @@ func TestBadCredentialsThenFixed(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	simGroups, ids := groups("fd-1", 2)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "array-a", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: simGroups,
-	}}})
-	ns := newNamespace(t)
-	startManager(t, ns, fast)
-	createProvider(t, ns, "array", sim, "array-a", "wrong-password")
-	rs := newSync(ns, "creds", "array", "creds-1", ids)
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	key := client.ObjectKeyFromObject(rs)
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond), fast)
+	createProvider(t, w.ns, "array", w.sim, "array-a", "wrong-password")
+	key := w.createSync("creds", "creds-1", ids)
 
 	g.Eventually(func(g Gomega) {
-		vp := &replicationv1alpha1.VasaProvider{}
-		g.Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "array"}, vp)).To(Succeed())
+		vp := getProvider(g, w.ns, "array")
 		ready := meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition)
 		g.Expect(ready).NotTo(BeNil())
 		g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
@@ -339,57 +297,47 @@ func TestBadCredentialsThenFixed(t *testing.T) {
 		g.Expect(rc.Message).To(ContainSubstring("rejected the login"))
 		g.Expect(kstatusOf(g, rs)).To(Equal(status.InProgressStatus))
 	}).WithTimeout(syncTimeout).Should(Succeed())
-	g.Expect(syncCallsFor(sim, "creds-1")).To(BeEmpty())
+	g.Expect(syncCallsFor(w.sim, "creds-1")).To(BeEmpty())
 
 	secret := &corev1.Secret{}
-	g.Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "array-creds"}, secret)).To(Succeed())
-	secret.StringData = map[string]string{"password": sim.Password()}
+	g.Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "array-creds"}, secret)).To(Succeed())
+	secret.StringData = map[string]string{"password": w.sim.Password()}
 	g.Expect(adminClient.Update(ctx, secret)).To(Succeed())
 
-	rs = waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+	rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
 	g.Expect(rs.Generation).To(BeEquivalentTo(1), "the ReplicationSync was not touched")
 }
 
 func TestTTLDeletesFinishedSync(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	simGroups, ids := groups("fd-1", 2)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "array-a", TaskDuration: smssim.Duration{Duration: 20 * time.Millisecond}, Groups: simGroups,
-	}}})
-	ns := newNamespace(t)
-	startManager(t, ns, fast)
-	createProvider(t, ns, "array", sim, "array-a", "")
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond), fast)
+	w.array()
 
-	rs := newSync(ns, "", "array", "cron-1", ids)
-	rs.GenerateName = "cron-"
-	rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](1)
-	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
-	g.Expect(rs.Name).To(HavePrefix("cron-"))
-	key := client.ObjectKeyFromObject(rs)
+	key := w.createSync("", "cron-1", ids, func(rs *replicationv1alpha1.ReplicationSync) {
+		rs.GenerateName = "cron-"
+		rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](1)
+	})
+	g.Expect(key.Name).To(HavePrefix("cron-"))
 	waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
-	g.Eventually(func() bool {
-		return apierrors.IsNotFound(adminClient.Get(ctx, key, &replicationv1alpha1.ReplicationSync{}))
-	}).WithTimeout(syncTimeout).Should(BeTrue())
-	g.Expect(pitsFor(sim, "cron-1")).To(HaveLen(2))
+	waitGone(t, key)
+	g.Expect(pitsFor(w.sim, "cron-1")).To(HaveLen(2))
 }
 
 func TestTerminalFaultsStall(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	simGroups, ids := groups("fd-1", 2)
-	sim := startSim(t, smssim.Config{Providers: []smssim.ProviderConfig{
+	w := newWorld(t, smssim.Config{Providers: []smssim.ProviderConfig{
 		{Name: "old-array", NotImplemented: true, Groups: simGroups},
 		{Name: "slow-array", TaskDuration: smssim.Duration{Duration: time.Minute}, Groups: simGroups},
-	}})
-	ns := newNamespace(t)
-	startManager(t, ns, fast)
-	createProvider(t, ns, "old", sim, "old-array", "")
-	createProvider(t, ns, "slow", sim, "slow-array", "")
+	}}, fast)
+	createProvider(t, w.ns, "old", w.sim, "old-array", "")
+	createProvider(t, w.ns, "slow", w.sim, "slow-array", "")
 
-	ni := newSync(ns, "not-implemented", "old", "ni-1", ids)
+	ni := newSync(w.ns, "not-implemented", "old", "ni-1", ids)
 	g.Expect(adminClient.Create(ctx, ni)).To(Succeed())
-	late := newSync(ns, "late", "slow", "late-1", ids)
+	late := newSync(w.ns, "late", "slow", "late-1", ids)
 	late.Spec.ActiveDeadlineSeconds = ptr.To[int64](1)
 	g.Expect(adminClient.Create(ctx, late)).To(Succeed())
 
@@ -408,5 +356,5 @@ func TestTerminalFaultsStall(t *testing.T) {
 			g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupFailed))
 		}
 	}
-	g.Expect(syncCallsFor(sim, "ni-1")).To(HaveLen(1), "a terminal fault is not retried")
+	g.Expect(syncCallsFor(w.sim, "ni-1")).To(HaveLen(1), "a terminal fault is not retried")
 }
