@@ -229,7 +229,12 @@ func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimty
 	if rt, sm, _, err = c.current(); err != nil {
 		return err
 	}
-	return c.classify(decodeCallError(f(rt, sm)))
+	err = c.classify(decodeCallError(f(rt, sm)))
+	if errors.As(err, &na) {
+		// Not a provider fault: callers must retry later, not count it against the groups.
+		return fmt.Errorf("session expired again right after logging in: %s", na.Error())
+	}
+	return err
 }
 
 // Close logs out of vCenter.
