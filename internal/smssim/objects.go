@@ -126,8 +126,9 @@ type vasaProvider struct {
 	sim *Sim
 }
 
-// enter runs the common checks of a provider method: session, latency and fault rules.
-func (o *vasaProvider) enter(ctx *simulator.Context, method string) (*providerState, *soap.Fault) {
+// enter runs the common checks of a provider method (session, then latency) and takes sim.mu.
+// On a nil fault the caller holds sim.mu and must unlock it.
+func (o *vasaProvider) enter(ctx *simulator.Context) (*providerState, *soap.Fault) {
 	if f := o.sim.begin(ctx); f != nil {
 		return nil, f
 	}
@@ -137,6 +138,20 @@ func (o *vasaProvider) enter(ctx *simulator.Context, method string) (*providerSt
 	o.sim.mu.Unlock()
 	if latency > 0 {
 		time.Sleep(latency)
+	}
+	o.sim.mu.Lock()
+	return p, nil
+}
+
+// enterQuery is enter plus the configured fault rules of a query method.
+func (o *vasaProvider) enterQuery(ctx *simulator.Context, method string) (*providerState, *soap.Fault) {
+	p, f := o.enter(ctx)
+	if f != nil {
+		return nil, f
+	}
+	if _, rf := o.ruleFault(p, method); rf != nil {
+		o.sim.mu.Unlock()
+		return nil, rf
 	}
 	return p, nil
 }
@@ -175,12 +190,11 @@ func faultOfKind(k FaultKind, msg string) *soap.Fault {
 // QueryProviderInfo returns the VasaProviderInfo.
 func (o *vasaProvider) QueryProviderInfo(ctx *simulator.Context, _ *smstypes.QueryProviderInfo) soap.HasFault {
 	body := new(methods.QueryProviderInfoBody)
-	p, f := o.enter(ctx, "QueryProviderInfo")
+	p, f := o.enter(ctx)
 	if f != nil {
 		body.Fault_ = f
 		return body
 	}
-	o.sim.mu.Lock()
 	defer o.sim.mu.Unlock()
 	info := &smstypes.VasaProviderInfo{
 		SmsProviderInfo: smstypes.SmsProviderInfo{Uid: p.cfg.UID, Name: p.cfg.Name, Version: p.cfg.Version},
@@ -215,17 +229,12 @@ func localized(msg string, f vimtypes.BaseMethodFault) vimtypes.LocalizedMethodF
 // QueryReplicationGroup returns the state of the requested groups (all groups when none is given).
 func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstypes.QueryReplicationGroup) soap.HasFault {
 	body := new(methods.QueryReplicationGroupBody)
-	p, f := o.enter(ctx, "QueryReplicationGroup")
+	p, f := o.enterQuery(ctx, "QueryReplicationGroup")
 	if f != nil {
 		body.Fault_ = f
 		return body
 	}
-	o.sim.mu.Lock()
 	defer o.sim.mu.Unlock()
-	if _, rf := o.ruleFault(p, "QueryReplicationGroup"); rf != nil {
-		body.Fault_ = rf
-		return body
-	}
 	ids := groupIDs(req.GroupId)
 	if len(ids) == 0 {
 		ids = p.order
@@ -262,17 +271,12 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 // QueryPointInTimeReplica returns the PiTs of the groups, filtered by queryParam.pitName when set.
 func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smstypes.QueryPointInTimeReplica) soap.HasFault {
 	body := new(methods.QueryPointInTimeReplicaBody)
-	p, f := o.enter(ctx, "QueryPointInTimeReplica")
+	p, f := o.enterQuery(ctx, "QueryPointInTimeReplica")
 	if f != nil {
 		body.Fault_ = f
 		return body
 	}
-	o.sim.mu.Lock()
 	defer o.sim.mu.Unlock()
-	if _, rf := o.ruleFault(p, "QueryPointInTimeReplica"); rf != nil {
-		body.Fault_ = rf
-		return body
-	}
 	ids := groupIDs(req.GroupId)
 	if len(ids) == 0 {
 		body.Fault_ = fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
@@ -309,13 +313,12 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 // SyncReplicationGroupTask implements SyncReplicationGroup_Task with every rule of the API and the knobs.
 func (o *vasaProvider) SyncReplicationGroupTask(ctx *simulator.Context, req *smstypes.SyncReplicationGroup_Task) soap.HasFault {
 	body := new(methods.SyncReplicationGroup_TaskBody)
-	p, f := o.enter(ctx, "SyncReplicationGroup_Task")
+	p, f := o.enter(ctx)
 	if f != nil {
 		body.Fault_ = f
 		return body
 	}
 	s := o.sim
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.advance(now)

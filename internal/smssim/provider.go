@@ -94,14 +94,7 @@ func (h *Provider) SetInactive(active string, faultDomains ...string) {
 func (h *Provider) AddGroups(groups ...GroupConfig) {
 	h.with(func(p *providerState) {
 		for _, g := range groups {
-			if g.State == "" {
-				g.State = "TARGET"
-			}
-			id := GroupID{FaultDomainID: g.FaultDomain, DeviceGroupID: g.DeviceGroup}
-			if _, ok := p.groups[id]; !ok {
-				p.order = append(p.order, id)
-			}
-			p.groups[id] = &groupState{cfg: g}
+			p.addGroup(g)
 		}
 		p.syncGroups()
 	})

@@ -123,15 +123,20 @@ func (p *providerState) setConfig(cfg ProviderConfig) {
 	p.groups = map[GroupID]*groupState{}
 	p.order = nil
 	for _, g := range cfg.Groups {
-		if g.State == "" {
-			g.State = "TARGET"
-		}
-		id := GroupID{FaultDomainID: g.FaultDomain, DeviceGroupID: g.DeviceGroup}
-		if _, dup := p.groups[id]; !dup {
-			p.order = append(p.order, id)
-		}
-		p.groups[id] = &groupState{cfg: g}
+		p.addGroup(g)
 	}
+}
+
+// addGroup adds a replication group, replacing one with the same id; the state defaults to TARGET.
+func (p *providerState) addGroup(g GroupConfig) {
+	if g.State == "" {
+		g.State = "TARGET"
+	}
+	id := GroupID{FaultDomainID: g.FaultDomain, DeviceGroupID: g.DeviceGroup}
+	if _, ok := p.groups[id]; !ok {
+		p.order = append(p.order, id)
+	}
+	p.groups[id] = &groupState{cfg: g}
 }
 
 // syncGroups keeps cfg.Groups in step with the runtime group state (for Config()).
