@@ -66,6 +66,9 @@ type ReplicationSyncScheduleReconciler struct {
 	Recorder events.EventRecorder
 	// Clock tells the time; tests use a fake one.
 	Clock clock.PassiveClock
+	// APIReader reads past the cache where a stale read would adopt someone else's object;
+	// SetupWithManager defaults it to the manager's API reader.
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules,verbs=get;list;watch
@@ -79,6 +82,9 @@ type ReplicationSyncScheduleReconciler struct {
 func (r *ReplicationSyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("replicationsyncschedule").
@@ -503,10 +509,14 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 // checkOwnRun makes sure an existing ReplicationSync with a run's name is this schedule's run
 // (AlreadyExists is success only then).
 func (r *ReplicationSyncScheduleReconciler) checkOwnRun(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, run *replicationv1alpha1.ReplicationSync) error {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
 	existing := &replicationv1alpha1.ReplicationSync{}
-	if err := r.Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil // Not in the cache yet: ours, created by an earlier attempt.
+			return fmt.Errorf("ReplicationSync %s was deleted right after Create found it; retrying", klog.KObj(run))
 		}
 		return fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
 	}
