@@ -41,6 +41,10 @@ type client struct {
 	sm  vimtypes.ManagedObjectReference
 
 	closed bool
+	// broken is the *LoginError of a failed re-login. Once set, every call fails fast with it and
+	// the client never contacts vCenter again: retrying rejected credentials on each call would
+	// lock the SSO account. Callers Dial a new client when the credentials change.
+	broken *LoginError
 }
 
 // ErrClosed is returned by calls made after Close.
@@ -115,6 +119,9 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	if c.closed {
 		return ErrClosed
 	}
+	if c.broken != nil {
+		return c.broken // another goroutine's re-login was rejected: do not try again
+	}
 	if c.gen != gen {
 		return nil // someone else logged in meanwhile
 	}
@@ -128,7 +135,13 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	}
 	if err := session.NewManager(vc).Login(ctx, url.UserPassword(c.cfg.Username, c.cfg.Password)); err != nil {
 		if isInvalidLogin(err) {
-			return &LoginError{Username: c.cfg.Username, Err: errors.New("invalid username or password")}
+			le := &LoginError{Username: c.cfg.Username, Err: errors.New("invalid username or password")}
+			if gen != 0 {
+				// A re-login: the credentials no longer work. Mark the client broken; the expired
+				// session needs no logout, so Close does not contact vCenter either.
+				c.broken, c.vc, c.rt = le, nil, nil
+			}
+			return le
 		}
 		return c.classify(err)
 	}
@@ -209,6 +222,9 @@ func (c *client) current() (soap.RoundTripper, vimtypes.ManagedObjectReference, 
 	if c.closed {
 		return nil, vimtypes.ManagedObjectReference{}, 0, ErrClosed
 	}
+	if c.broken != nil {
+		return nil, vimtypes.ManagedObjectReference{}, 0, brokenError(c.broken)
+	}
 	return c.rt, c.sm, c.gen, nil
 }
 
@@ -224,6 +240,10 @@ func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimty
 		return err
 	}
 	if lerr := c.login(ctx, gen); lerr != nil {
+		var le *LoginError
+		if errors.As(lerr, &le) {
+			return brokenError(le)
+		}
 		return fmt.Errorf("re-establishing expired session: %w", lerr)
 	}
 	if rt, sm, _, err = c.current(); err != nil {
@@ -235,6 +255,11 @@ func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimty
 		return fmt.Errorf("session expired again right after logging in: %s", na.Error())
 	}
 	return err
+}
+
+// brokenError wraps the LoginError of a failed re-login for the caller.
+func brokenError(le *LoginError) error {
+	return fmt.Errorf("re-establishing expired session (the client is unusable until a new one is dialed): %w", le)
 }
 
 // Close logs out of vCenter.

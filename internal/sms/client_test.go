@@ -256,6 +256,46 @@ func TestClient(t *testing.T) {
 				g.Expect(waitTask(t, c, ref).Results[0].Succeeded).To(BeTrue())
 			},
 		},
+		"finds a PiT whose name has XSD regex metacharacters": {
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				const name = `db+nightly(1).[x]$`
+				// A PiT the unescaped pattern would match, which must not be taken for it.
+				for _, n := range []string{name, `dbbnightly1Zx$`} {
+					ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], n)
+					g.Expect(err).NotTo(HaveOccurred())
+					g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+				}
+				pits, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:3], name)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(pits).To(HaveLen(2))
+				for i, p := range pits {
+					g.Expect(p.Group).To(Equal(all[i]))
+					g.Expect(p.Name).To(Equal(name))
+					g.Expect(p.ID).NotTo(BeEmpty())
+				}
+			},
+		},
+		"PiT summaries from a provider that ignores preferDetails": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetPiTSummaries(true) },
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				const name = `weekly.(2)`
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], name)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+				pits, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:3], name)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(pits).To(HaveLen(2))
+				for i, p := range pits {
+					g.Expect(p.Group).To(Equal(all[i]))
+					g.Expect(p.Name).To(Equal(name))
+					g.Expect(p.ID).To(BeEmpty())
+					g.Expect(p.TimeStamp).NotTo(BeZero())
+				}
+				pits, err = c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:3], "weeklyX(2)")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(pits).To(BeEmpty())
+			},
+		},
 		"replication group states": {
 			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetGroupState(all[2], "FAILEDOVER") },
 			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
@@ -279,6 +319,41 @@ func TestClient(t *testing.T) {
 					g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
 				}
 				g.Expect(sim.ExpiredSessions()).To(BeNumerically(">", 2))
+			},
+		},
+		"failed re-login is not retried (no SSO lockout storm)": {
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				// The password was rotated in vCenter but not in the Secret, then the session expired.
+				sim.SetPassword("rotated-in-vcenter")
+				sim.ExpireSessions()
+				attempts, failed := sim.LoginAttempts(), sim.FailedLogins()
+				_, err := c.Providers(ctx)
+				var le *sms.LoginError
+				g.Expect(errors.As(err, &le)).To(BeTrue(), "%v", err)
+				g.Expect(sim.FailedLogins() - failed).To(Equal(1))
+				// Later calls, of any method and concurrently, fail fast with the same LoginError.
+				var wg sync.WaitGroup
+				errs := make(chan error, 8)
+				for range 8 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:1], "x")
+						errs <- err
+					}()
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					var le2 *sms.LoginError
+					g.Expect(errors.As(err, &le2)).To(BeTrue(), "%v", err)
+					g.Expect(le2).To(BeIdenticalTo(le))
+				}
+				_, err = c.TaskInfo(ctx, "smstask-1")
+				g.Expect(errors.As(err, &le)).To(BeTrue(), "%v", err)
+				g.Expect(sim.LoginAttempts() - attempts).To(Equal(1))
+				g.Expect(sim.FailedLogins() - failed).To(Equal(1))
+				g.Expect(c.Close(ctx)).To(Succeed())
 			},
 		},
 		"concurrent use with expiring sessions": {

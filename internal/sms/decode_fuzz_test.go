@@ -2,7 +2,12 @@ package sms_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
+	"time"
+
+	smstypes "github.com/vmware/govmomi/sms/types"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
@@ -39,5 +44,69 @@ func TestDecodeSeeds(t *testing.T) {
 	var tm *sms.TooManyError
 	if !errors.As(err, &tm) || tm.EffectiveBatchSize() != 4 {
 		t.Fatalf("unexpected %v", err)
+	}
+}
+
+// TestDecodeInvalidSession checks that the sms InvalidSession faults mean an expired session
+// (decoded like NotAuthenticated, which makes the client log in again).
+func TestDecodeInvalidSession(t *testing.T) {
+	isNotAuthenticated := func(err error) bool {
+		var f sms.Fault
+		return errors.As(err, &f) && f.FaultType() == "NotAuthenticated"
+	}
+	cases := map[string]error{
+		"InvalidSession":             sms.DecodeFault(&smstypes.InvalidSession{SessionCookie: "c"}, "bad cookie"),
+		"InvalidSession value":       sms.DecodeFault(smstypes.InvalidSession{}, "bad cookie"),
+		"InvalidSessionFault":        sms.DecodeFault(&smstypes.InvalidSessionFault{}, "bad cookie"),
+		"InvalidSession JSON":        sms.DecodeFaultJSON([]byte(`{"_typeName":"InvalidSession","sessionCookie":"c"}`)),
+		"InvalidSessionFault JSON":   sms.DecodeFaultJSON([]byte(`{"_typeName":"InvalidSessionFault"}`)),
+		"NotAuthenticated (control)": sms.DecodeFault(&vimtypes.NotAuthenticated{}, ""),
+	}
+	for name, err := range cases {
+		if !isNotAuthenticated(err) {
+			t.Errorf("%s: got %T %v, want the NotAuthenticated fault", name, err, err)
+		}
+	}
+}
+
+func TestQuoteXSDRegex(t *testing.T) {
+	for in, want := range map[string]string{
+		"nightly":            "nightly",
+		`db+nightly(1).[x]$`: `db\+nightly\(1\)\.\[x\]$`,
+		`\|.?*+(){}-[]^$`:    `\\\|\.\?\*\+\(\)\{\}\-\[\]\^$`,
+		"ünïcode-ok":         `ünïcode\-ok`,
+	} {
+		if got := sms.QuoteXSDRegex(in); got != want {
+			t.Errorf("QuoteXSDRegex(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDecodePointInTimeReplicaSummaries(t *testing.T) {
+	gid := func(dg string) vimtypes.ReplicationGroupId {
+		return vimtypes.ReplicationGroupId{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: dg}}
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	in := []smstypes.BaseGroupOperationResult{
+		&smstypes.QueryPointInTimeReplicaSummaryResult{GroupOperationResult: smstypes.GroupOperationResult{GroupId: gid("a")},
+			IntervalResults: []smstypes.ReplicaIntervalQueryResult{
+				{FromDate: t0, ToDate: t0.Add(time.Hour), Number: 1},
+				{FromDate: t0.Add(2 * time.Hour), ToDate: t0.Add(3 * time.Hour), Number: 2},
+				{FromDate: t0.Add(5 * time.Hour), ToDate: t0.Add(6 * time.Hour), Number: 0},
+			}},
+		&smstypes.QueryPointInTimeReplicaSummaryResult{GroupOperationResult: smstypes.GroupOperationResult{GroupId: gid("none")},
+			IntervalResults: []smstypes.ReplicaIntervalQueryResult{{FromDate: t0, ToDate: t0.Add(time.Hour)}}},
+		&smstypes.QueryPointInTimeReplicaSummaryResult{GroupOperationResult: smstypes.GroupOperationResult{GroupId: gid("empty")}},
+		(*smstypes.QueryPointInTimeReplicaSummaryResult)(nil),
+		&smstypes.QueryPointInTimeReplicaSuccessResult{GroupOperationResult: smstypes.GroupOperationResult{GroupId: gid("d")},
+			ReplicaInfo: []smstypes.PointInTimeReplicaInfo{{Id: smstypes.PointInTimeReplicaId{Id: "p1"}, PitName: "n", TimeStamp: t0}}},
+	}
+	got := sms.DecodePointInTimeReplicas(in, "n")
+	want := []sms.PointInTime{
+		{Group: sms.GroupID{FaultDomainID: "fd", DeviceGroupID: "a"}, Name: "n", TimeStamp: t0.Add(2 * time.Hour)},
+		{Group: sms.GroupID{FaultDomainID: "fd", DeviceGroupID: "d"}, ID: "p1", Name: "n", TimeStamp: t0},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }

@@ -349,6 +349,11 @@ func DecodeFault(f any, message string) error {
 	switch t := b.(type) {
 	case *vimtypes.NotAuthenticated:
 		return &notAuthenticatedError{Message: message}
+	case *smstypes.InvalidSession:
+		// SMS rejected the vCenter session cookie: the session expired like NotAuthenticated.
+		return &notAuthenticatedError{Message: message}
+	case *smstypes.InvalidSessionFault:
+		return &notAuthenticatedError{Message: message}
 	case *vimtypes.InvalidArgument:
 		return &InvalidArgumentError{Property: t.InvalidProperty, Message: message}
 	case *vimtypes.NotImplemented:

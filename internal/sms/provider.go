@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/sms/methods"
 	smstypes "github.com/vmware/govmomi/sms/types"
@@ -134,14 +136,39 @@ func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []Replicati
 	return out
 }
 
+// xsdRegexMeta are the characters with a single-character escape in XML Schema regular
+// expressions (https://www.w3.org/TR/xmlschema-2/#regexs). '$' is not one of them: it is an
+// ordinary character there, and "\$" is not a valid XSD escape.
+const xsdRegexMeta = `\|.?*+(){}-[]^`
+
+// QuoteXSDRegex returns an XML Schema regular expression that matches exactly the literal s
+// (XSD expressions are implicitly anchored to the whole string). Unlike regexp.QuoteMeta it does
+// not escape '$', which XSD treats literally and for which it has no escape.
+func QuoteXSDRegex(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		if strings.ContainsRune(xsdRegexMeta, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
 func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []GroupID, pitName string) ([]PointInTime, error) {
 	var out []PointInTime
+	param := &smstypes.QueryPointInTimeReplicaParam{PreferDetails: vimtypes.NewBool(true)}
+	if pitName != "" {
+		// queryParam.pitName is an XSD regular expression, not a name.
+		param.PitName = QuoteXSDRegex(pitName)
+	}
 	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
 		res, err := methods.QueryPointInTimeReplica(ctx, rt, &smstypes.QueryPointInTimeReplica{
 			This:       providerRef(ref),
 			GroupId:    groupsToWire(groups),
-			QueryParam: &smstypes.QueryPointInTimeReplicaParam{PitName: pitName},
+			QueryParam: param,
 		})
 		if err != nil {
 			return err
@@ -160,9 +187,22 @@ func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []G
 
 // DecodePointInTimeReplicas converts QueryPointInTimeReplica results, keeping
 // only replicas named pitName (all when pitName is empty). It never panics.
+//
+// A provider may answer a QueryPointInTimeReplicaSummaryResult (replica counts per time
+// interval) even though the client asks for details. Such a result for a group whose counts
+// add up to more than zero yields one PointInTime for that group with Name pitName, an empty
+// ID (the summary carries none), and TimeStamp the start (fromDate) of the latest interval
+// holding a replica (zero when unknown). The counts are of the replicas the provider matched
+// against the query's pitName, which PointInTimeReplicas sends as an exact-match expression.
 func DecodePointInTimeReplicas(in []smstypes.BaseGroupOperationResult, pitName string) []PointInTime {
 	var out []PointInTime
 	for _, r := range in {
+		if s, ok := r.(*smstypes.QueryPointInTimeReplicaSummaryResult); ok && s != nil {
+			if pit, ok := summaryPointInTime(s, pitName); ok {
+				out = append(out, pit)
+			}
+			continue
+		}
 		v, ok := r.(*smstypes.QueryPointInTimeReplicaSuccessResult)
 		if !ok || v == nil {
 			continue
@@ -221,4 +261,24 @@ func (c *client) TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error)
 		return TaskInfo{}, fmt.Errorf("querying task %s: %w", taskRef, err)
 	}
 	return out, nil
+}
+
+// summaryPointInTime reports a group of a summary result as having a PiT named pitName when
+// its interval counts add up to more than zero (see DecodePointInTimeReplicas).
+func summaryPointInTime(s *smstypes.QueryPointInTimeReplicaSummaryResult, pitName string) (PointInTime, bool) {
+	var total int64
+	var latest time.Time
+	for _, iv := range s.IntervalResults {
+		if iv.Number <= 0 {
+			continue
+		}
+		total += int64(iv.Number)
+		if iv.FromDate.After(latest) {
+			latest = iv.FromDate
+		}
+	}
+	if total == 0 {
+		return PointInTime{}, false
+	}
+	return PointInTime{Group: groupFromWire(s.GroupId), Name: pitName, TimeStamp: latest}, true
 }

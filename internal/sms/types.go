@@ -102,12 +102,16 @@ type TaskInfo struct {
 }
 
 // PointInTime is a point-in-time replica of a group.
+//
+// When the provider only answers a summary (replica counts, no details), ID is empty and
+// TimeStamp is the start of the latest interval holding the replica (zero when unknown);
+// see DecodePointInTimeReplicas.
 type PointInTime struct {
 	// Group is the group the replica belongs to.
 	Group GroupID
-	// ID and Name identify the replica.
+	// ID and Name identify the replica; ID is empty when the provider answered a summary.
 	ID, Name string
-	// TimeStamp is when the replica was taken.
+	// TimeStamp is when the replica was taken (see above for summary answers).
 	TimeStamp time.Time
 }
 
@@ -120,6 +124,13 @@ type ReplicationGroup struct {
 }
 
 // Client is the SMS client the controllers hold. It is safe for concurrent use.
+//
+// An expired vCenter session is re-established transparently (once per call). If that re-login is
+// rejected (*LoginError, e.g. the password was rotated in vCenter but not in the Secret), the client
+// is broken for good: it never logs in again, and every later call fails fast with an error wrapping
+// that same *LoginError without contacting vCenter, so that a reconcile loop cannot lock the SSO
+// account. Callers must Dial a new client when the credentials change (Close on a broken client
+// does not contact vCenter either).
 type Client interface {
 	// FindProvider returns the provider whose name (or uid) matches; exactly one of name and uid must be set.
 	// It returns an error wrapping ErrProviderNotFound when none matches.

@@ -63,6 +63,9 @@ type ProviderConfig struct {
 	NotImplemented bool `json:"notImplemented,omitempty"`
 	// NoPitSupport leaves pitId unset in sync results (an array without PiT support).
 	NoPitSupport bool `json:"noPitSupport,omitempty"`
+	// PiTSummaries answers QueryPointInTimeReplica with summaries (counts) even when
+	// queryParam.preferDetails is true, as a provider may (it is only a hint).
+	PiTSummaries bool `json:"pitSummaries,omitempty"`
 	// TaskDuration is how long a sync task takes (queued for the first quarter, then running); 0 means instant.
 	TaskDuration Duration `json:"taskDuration,omitempty"`
 	// Latency is added to every call to this provider.

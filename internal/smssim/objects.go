@@ -2,6 +2,8 @@ package smssim
 
 import (
 	"fmt"
+	"math"
+	"regexp"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -268,7 +270,8 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	return body
 }
 
-// QueryPointInTimeReplica returns the PiTs of the groups, filtered by queryParam.pitName when set.
+// QueryPointInTimeReplica returns the PiTs of the groups, filtered by the queryParam.pitName regular
+// expression when set, as details when queryParam.preferDetails is true and as summaries otherwise.
 func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smstypes.QueryPointInTimeReplica) soap.HasFault {
 	body := new(methods.QueryPointInTimeReplicaBody)
 	p, f := o.enterQuery(ctx, "QueryPointInTimeReplica")
@@ -282,11 +285,23 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 		body.Fault_ = fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
 		return body
 	}
-	o.sim.advance(o.sim.now())
-	pitName := ""
-	if req.QueryParam != nil {
-		pitName = req.QueryParam.PitName
+	// queryParam.pitName is an XSD regular expression anchored to the whole name; without
+	// preferDetails=true the simulator answers summaries (counts), as a provider may.
+	var nameRE *regexp.Regexp
+	details := false
+	if q := req.QueryParam; q != nil {
+		details = q.PreferDetails != nil && *q.PreferDetails && !p.cfg.PiTSummaries
+		if q.PitName != "" {
+			re, err := compileXSDRegex(q.PitName)
+			if err != nil {
+				body.Fault_ = fault(fmt.Sprintf("queryParam.pitName %q: %v", q.PitName, err),
+					&vimtypes.InvalidArgument{InvalidProperty: "queryParam.pitName"})
+				return body
+			}
+			nameRE = re
+		}
 	}
+	o.sim.advance(o.sim.now())
 	res := &smstypes.QueryPointInTimeReplicaResponse{}
 	for _, id := range ids {
 		if p.groups[id] == nil {
@@ -296,18 +311,41 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 			})
 			continue
 		}
-		r := &smstypes.QueryPointInTimeReplicaSuccessResult{GroupOperationResult: smstypes.GroupOperationResult{GroupId: wireGroup(id)}}
+		var infos []smstypes.PointInTimeReplicaInfo
 		for _, pit := range o.sim.pits {
-			if pit.ProviderName == p.cfg.Name && pit.Group == id && (pitName == "" || pit.PitName == pitName) {
-				r.ReplicaInfo = append(r.ReplicaInfo, smstypes.PointInTimeReplicaInfo{
+			if pit.ProviderName == p.cfg.Name && pit.Group == id && (nameRE == nil || nameRE.MatchString(pit.PitName)) {
+				infos = append(infos, smstypes.PointInTimeReplicaInfo{
 					Id: smstypes.PointInTimeReplicaId{Id: pit.PitID}, PitName: pit.PitName, TimeStamp: pit.TimeStamp,
 				})
 			}
 		}
-		res.Returnval = append(res.Returnval, r)
+		base := smstypes.GroupOperationResult{GroupId: wireGroup(id)}
+		if details {
+			res.Returnval = append(res.Returnval, &smstypes.QueryPointInTimeReplicaSuccessResult{GroupOperationResult: base, ReplicaInfo: infos})
+		} else {
+			res.Returnval = append(res.Returnval, &smstypes.QueryPointInTimeReplicaSummaryResult{GroupOperationResult: base, IntervalResults: summarize(infos)})
+		}
 	}
 	body.Res = res
 	return body
+}
+
+// summarize counts replicas in one interval spanning them all (from the first, inclusive, to just
+// after the last, exclusive); no interval when there are none.
+func summarize(infos []smstypes.PointInTimeReplicaInfo) []smstypes.ReplicaIntervalQueryResult {
+	if len(infos) == 0 {
+		return nil
+	}
+	from, to := infos[0].TimeStamp, infos[0].TimeStamp
+	for _, in := range infos[1:] {
+		if in.TimeStamp.Before(from) {
+			from = in.TimeStamp
+		}
+		if in.TimeStamp.After(to) {
+			to = in.TimeStamp
+		}
+	}
+	return []smstypes.ReplicaIntervalQueryResult{{FromDate: from, ToDate: to.Add(time.Nanosecond), Number: int32(min(len(infos), math.MaxInt32))}}
 }
 
 // SyncReplicationGroupTask implements SyncReplicationGroup_Task with every rule of the API and the knobs.

@@ -47,6 +47,11 @@ func (h *Provider) SetNotImplemented(on bool) {
 	h.with(func(p *providerState) { p.cfg.NotImplemented = on })
 }
 
+// SetPiTSummaries makes QueryPointInTimeReplica answer summaries even when details are preferred.
+func (h *Provider) SetPiTSummaries(on bool) {
+	h.with(func(p *providerState) { p.cfg.PiTSummaries = on })
+}
+
 // SetTaskDuration sets how long new sync tasks take.
 func (h *Provider) SetTaskDuration(d time.Duration) {
 	h.with(func(p *providerState) { p.cfg.TaskDuration = Duration{d} })

@@ -45,6 +45,8 @@ type Sim struct {
 	expireBefore time.Time
 	sessCalls    map[string]int
 	expiredCount int
+	logins       int // login attempts checked against the credentials
+	failedLogins int // login attempts rejected
 	providers    []*providerState
 	byName       map[string]*providerState
 	byRef        map[string]*providerState
@@ -227,7 +229,26 @@ func (s *Sim) SetPassword(p string) {
 func (s *Sim) validLogin(req *vimtypes.Login) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return req.UserName == s.username && req.Password == s.password
+	s.logins++
+	ok := req.UserName == s.username && req.Password == s.password
+	if !ok {
+		s.failedLogins++
+	}
+	return ok
+}
+
+// LoginAttempts returns how many vCenter logins were attempted so far (successful or not).
+func (s *Sim) LoginAttempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins
+}
+
+// FailedLogins returns how many vCenter logins were rejected for bad credentials so far.
+func (s *Sim) FailedLogins() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failedLogins
 }
 
 // ExpireSessions expires every session that exists now; their next SMS call gets NotAuthenticated.

@@ -1,0 +1,88 @@
+package smssim_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/vmware/govmomi/sms/methods"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestQueryPointInTimeReplicaPitNameIsXSDRegex checks that queryParam.pitName is an anchored XSD
+// regular expression and that summaries are answered unless preferDetails is true.
+func TestQueryPointInTimeReplicaPitNameIsXSDRegex(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	const name = `db+nightly(1).[x]$`
+	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
+		Name: "p", TaskDuration: smssim.Duration{Duration: time.Millisecond},
+		Groups: []smssim.GroupConfig{{FaultDomain: "fd", DeviceGroup: "dg"}},
+	}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer sim.Close()
+	group := smssim.GroupID{FaultDomainID: "fd", DeviceGroupID: "dg"}
+	for _, n := range []string{name, "nightly-1", "nightly-12"} {
+		sim.Provider("p").StartSync([]smssim.GroupID{group}, n)
+	}
+	g.Eventually(sim.PiTs).Should(HaveLen(3))
+
+	c := govmomiSMS(t, sim)
+	query := func(pitName string, details *bool) ([]smstypes.BaseGroupOperationResult, error) {
+		res, err := methods.QueryPointInTimeReplica(ctx, c, &smstypes.QueryPointInTimeReplica{
+			This:       vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: sim.Provider("p").Ref()},
+			GroupId:    []vimtypes.ReplicationGroupId{{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: "dg"}}},
+			QueryParam: &smstypes.QueryPointInTimeReplicaParam{PitName: pitName, PreferDetails: details},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
+	}
+	names := func(pitName string) []string {
+		r, err := query(pitName, vimtypes.NewBool(true))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(r).To(HaveLen(1))
+		d, ok := r[0].(*smstypes.QueryPointInTimeReplicaSuccessResult)
+		g.Expect(ok).To(BeTrue(), "%T", r[0])
+		var out []string
+		for _, ri := range d.ReplicaInfo {
+			out = append(out, ri.PitName)
+		}
+		return out
+	}
+
+	g.Expect(names(name)).To(BeEmpty(), "the unescaped name is a regex that does not match itself")
+	g.Expect(names(`db\+nightly\(1\)\.\[x\]$`)).To(Equal([]string{name}))
+	g.Expect(names(`nightly-\d`)).To(Equal([]string{"nightly-1"}), "anchored to the whole name")
+	g.Expect(names(`nightly.*`)).To(ConsistOf("nightly-1", "nightly-12"))
+	g.Expect(names("")).To(HaveLen(3))
+
+	// Not a valid XSD regular expression ("\$" is no XSD escape): InvalidArgument.
+	for _, bad := range []string{`db\$`, `(a`, `(?i)x`, `x\`} {
+		_, err = query(bad, vimtypes.NewBool(true))
+		g.Expect(soap.IsSoapFault(err)).To(BeTrue(), "%q: %v", bad, err)
+		g.Expect(soap.ToSoapFault(err).VimFault()).To(BeAssignableToTypeOf(vimtypes.InvalidArgument{}), bad)
+	}
+
+	// Without preferDetails=true the provider answers a summary.
+	for _, details := range []*bool{nil, vimtypes.NewBool(false)} {
+		r, err := query(`nightly-.*`, details)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(r).To(HaveLen(1))
+		s, ok := r[0].(*smstypes.QueryPointInTimeReplicaSummaryResult)
+		g.Expect(ok).To(BeTrue(), "%T", r[0])
+		g.Expect(s.GroupId.DeviceGroupId.Id).To(Equal("dg"))
+		g.Expect(s.IntervalResults).To(HaveLen(1))
+		g.Expect(s.IntervalResults[0].Number).To(BeEquivalentTo(2))
+		r, err = query("none", details)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(r[0]).To(BeAssignableToTypeOf(&smstypes.QueryPointInTimeReplicaSummaryResult{}))
+		g.Expect(r[0].(*smstypes.QueryPointInTimeReplicaSummaryResult).IntervalResults).To(BeEmpty())
+	}
+}
