@@ -75,7 +75,7 @@ type ReplicationSyncReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one ReplicationSync by one step of its state machine.
-func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, reterr error) {
 	rs := &replicationv1alpha1.ReplicationSync{}
 	if err := r.reader().Get(ctx, req.NamespacedName, rs); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -92,6 +92,12 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("replicationSync", klog.KObj(rs)))
 
 	before := rs.DeepCopy()
+	defer func() {
+		// An error or a result, never both: the status patch may add an error to a step's result.
+		if reterr != nil {
+			res = ctrl.Result{}
+		}
+	}()
 	defer func() {
 		if equality.Semantic.DeepEqual(before.Status, rs.Status) {
 			return

@@ -318,6 +318,12 @@ func (r *ReplicationSyncReconciler) pollTasks(ctx context.Context, run *syncRun)
 			if !errors.As(err, &f) {
 				return false, fmt.Errorf("querying task %s: %w", ref, err)
 			}
+			if !taskGone(f) {
+				// Busy, unavailable or anything else: the task may still run. Keep its groups Syncing
+				// (issuing them again could create a second PiT) and ask again later.
+				r.taskQueryFault(ctx, run, ref, f)
+				continue
+			}
 			// The provider no longer knows the task: issue again (the PiT check comes first).
 			log.Info("Task is gone, groups will be re-checked", "task", ref, "fault", f.FaultType())
 			for _, i := range idx {
@@ -328,7 +334,7 @@ func (r *ReplicationSyncReconciler) pollTasks(ctx context.Context, run *syncRun)
 		}
 		switch info.State {
 		case sms.TaskSuccess:
-			r.applyResults(run, ref, idx, info.Results)
+			r.applyResults(ctx, run, ref, idx, info.Results)
 		case sms.TaskError:
 			taskErr := info.Err
 			if taskErr == nil {
@@ -347,8 +353,15 @@ func (r *ReplicationSyncReconciler) pollTasks(ctx context.Context, run *syncRun)
 }
 
 // applyResults applies the per-group results of a finished task.
-func (r *ReplicationSyncReconciler) applyResults(run *syncRun, ref string, idx []int, results []sms.GroupResult) {
+func (r *ReplicationSyncReconciler) applyResults(ctx context.Context, run *syncRun, ref string, idx []int, results []sms.GroupResult) {
 	rs := run.rs
+	var retried []int
+	defer func() {
+		if len(retried) > 0 {
+			recordFault(rs, groupErrorFault, fmt.Sprintf("Task %s: %s", ref, rs.Status.Groups[retried[0]].Message), run.now)
+			r.backOffGroups(ctx, run, retried)
+		}
+	}()
 	byGroup := make(map[sms.GroupID]sms.GroupResult, len(results))
 	for _, res := range results {
 		byGroup[res.Group] = res
@@ -363,15 +376,15 @@ func (r *ReplicationSyncReconciler) applyResults(run *syncRun, ref string, idx [
 		case foreign:
 			r.groupPending(run, i, fmt.Sprintf("Ongoing task %s finished; issuing ours", ref))
 		case !ok:
-			r.groupError(run, i, fmt.Sprintf("Task %s returned no result for the group", ref))
+			retried = r.appendRetried(retried, run, i, fmt.Sprintf("Task %s returned no result for the group", ref))
 		case res.Succeeded:
-			r.groupError(run, i, fmt.Sprintf("Task %s created PiT %q, not %q", ref, res.PitName, rs.Spec.PitName))
+			retried = r.appendRetried(retried, run, i, fmt.Sprintf("Task %s created PiT %q, not %q", ref, res.PitName, rs.Spec.PitName))
 		default:
 			msg := strings.Join(res.Errors, "; ")
 			if msg == "" {
 				msg = "the provider reported an error without a message"
 			}
-			r.groupError(run, i, msg)
+			retried = r.appendRetried(retried, run, i, msg)
 		}
 	}
 }
@@ -508,7 +521,9 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 	)
 	switch {
 	case errors.As(err, &tooMany):
-		size := int32(tooMany.EffectiveBatchSize())
+		// The batch that got TooMany must shrink even when the provider names a size it already had:
+		// otherwise the same batch is issued again and again.
+		size := int32(max(1, min(tooMany.EffectiveBatchSize(), len(idx)-1)))
 		for _, i := range idx {
 			r.groupPending(run, i, "")
 		}
@@ -519,14 +534,15 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 			r.groupPending(run, i, "")
 		}
 		retry := rs.Status.Retry
-		retry.Attempts++
-		next := metav1.NewTime(r.Backoff.Next(retry.Attempts, run.now))
-		retry.NextRetryTime = &next
+		next := r.startBackOff(run, 0)
 		r.event(rs, corev1.EventTypeNormal, "ProviderBusy", "BackOff", "Provider answered %s; retrying in %s", faultType, next.Sub(run.now).Round(time.Millisecond))
-		log.Info("Provider busy, backing off", "fault", faultType, "attempts", retry.Attempts, "nextRetryTime", next.Time)
+		log.Info("Provider busy, backing off", "fault", faultType, "attempts", retry.Attempts, "nextRetryTime", next)
 		return outcomeBackOff
 	case errors.As(err, &inactive):
-		r.reroute(ctx, run, idx, inactive)
+		if retried := r.reroute(ctx, run, idx, inactive); len(retried) > 0 {
+			r.backOffGroups(ctx, run, retried)
+			return outcomeBackOff
+		}
 		return outcomeContinue
 	case errors.As(err, &ongoing):
 		for _, i := range idx {
@@ -544,20 +560,90 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		r.completed(ctx, run)
 		return outcomeStalled
 	}
+	var retried []int
 	for _, i := range idx {
 		if strings.HasPrefix(rs.Status.Groups[i].Message, syncOngoingPrefix) {
 			r.groupPending(run, i, "Ongoing task failed; issuing ours")
 			continue
 		}
-		r.groupError(run, i, faultMsg)
+		retried = r.appendRetried(retried, run, i, faultMsg)
+	}
+	if len(retried) > 0 {
+		// A counted failure is retried after a backoff, not in this reconcile: backoffLimit bounds
+		// attempts spread over time, not a burst of calls.
+		r.backOffGroups(ctx, run, retried)
+		return outcomeBackOff
 	}
 	return outcomeContinue
 }
 
+// groupErrorFault is the lastFault type recorded for per-group errors of a task result.
+const groupErrorFault = "GroupErrorResult"
+
+// appendRetried counts a provider-side failure of group i (groupError) and appends i to retried when
+// the group is to be issued again.
+func (r *ReplicationSyncReconciler) appendRetried(retried []int, run *syncRun, i int, message string) []int {
+	r.groupError(run, i, message)
+	if run.rs.Status.Groups[i].State == replicationv1alpha1.GroupPending {
+		retried = append(retried, i)
+	}
+	return retried
+}
+
+// backOffGroups delays the next call after a counted failure of the groups at idx (which are Pending
+// again): status.retry.nextRetryTime holds every new call until then (the BackingOff state). The delay
+// grows with the groups' attempts.
+func (r *ReplicationSyncReconciler) backOffGroups(ctx context.Context, run *syncRun, idx []int) {
+	var attempts int32
+	for _, i := range idx {
+		attempts = max(attempts, run.rs.Status.Groups[i].Attempts)
+	}
+	next := r.startBackOff(run, attempts)
+	ctrl.LoggerFrom(ctx).Info("Groups failed, backing off before issuing them again", "groups", len(idx), "attempts", attempts, "nextRetryTime", next)
+}
+
+// startBackOff counts one more consecutive fault in status.retry (lastFault recorded by the caller)
+// and sets nextRetryTime from the backoff policy, with at least minAttempts as the exponent.
+func (r *ReplicationSyncReconciler) startBackOff(run *syncRun, minAttempts int32) time.Time {
+	rs := run.rs
+	if rs.Status.Retry == nil {
+		rs.Status.Retry = &replicationv1alpha1.RetryStatus{}
+	}
+	retry := rs.Status.Retry
+	retry.Attempts++
+	next := metav1.NewTime(r.Backoff.Next(max(retry.Attempts, minAttempts), run.now))
+	retry.NextRetryTime = &next
+	return next.Time
+}
+
+// taskGone reports whether a fault answered for a task query means the provider no longer knows the task.
+func taskGone(f sms.Fault) bool {
+	var other *sms.OtherFaultError
+	return errors.As(f, &other) && other.Type == "ManagedObjectNotFound"
+}
+
+// taskQueryFault records a fault answered for a task query that does not mean the task is gone.
+// Provider-wide faults (busy, out of resource, unavailable) also hold new calls for a backoff.
+func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syncRun, ref string, f sms.Fault) {
+	rs := run.rs
+	metrics.ProviderFaultsTotal.WithLabelValues(rs.Namespace, rs.Spec.ProviderRef.Name, f.FaultType()).Inc()
+	recordFault(rs, f.FaultType(), f.Error(), run.now)
+	var (
+		busy    *sms.ProviderBusyError
+		oor     *sms.ProviderOutOfResourceError
+		unavail *sms.ProviderUnavailableError
+	)
+	if errors.As(f, &busy) || errors.As(f, &oor) || errors.As(f, &unavail) {
+		r.startBackOff(run, 0)
+	}
+	ctrl.LoggerFrom(ctx).Info("Querying the task failed, polling it again later", "task", ref, "fault", f.FaultType())
+}
+
 // reroute moves the groups of the fault domains named by an InactiveProvider fault to the active
 // provider. The other groups of the batch were refused only because they shared the call: they stay
-// Pending without an attempt counted, unless nothing could be moved (then the fault is theirs).
-func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, idx []int, fault *sms.InactiveProviderError) {
+// Pending without an attempt counted, unless nothing could be moved (then the fault is theirs). It returns
+// the groups whose counted failure leaves them to be issued again.
+func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, idx []int, fault *sms.InactiveProviderError) []int {
 	rs := run.rs
 	active := map[string]string{}
 	for _, m := range fault.Mapping {
@@ -565,7 +651,7 @@ func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, i
 			active[fd] = m.ActiveProviderRef
 		}
 	}
-	var moved, stay []int
+	var moved, stay, retried []int
 	for _, i := range idx {
 		g := &rs.Status.Groups[i]
 		current := groupProvider(*g, run.vp.Status.ProviderRef.Value)
@@ -579,12 +665,13 @@ func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, i
 	}
 	for _, i := range stay {
 		if len(moved) == 0 {
-			r.groupError(run, i, fmt.Sprintf("Provider is inactive for fault domain %s and named no other active provider", rs.Status.Groups[i].FaultDomainID.ID))
+			retried = r.appendRetried(retried, run, i, fmt.Sprintf("Provider is inactive for fault domain %s and named no other active provider", rs.Status.Groups[i].FaultDomainID.ID))
 			continue
 		}
 		r.groupPending(run, i, "")
 	}
 	ctrl.LoggerFrom(ctx).Info("Re-routed groups to the active provider", "groups", len(moved))
+	return retried
 }
 
 // learnBatchSize remembers a TooMany size in memory and on the VasaProvider's status.
@@ -606,7 +693,7 @@ func (r *ReplicationSyncReconciler) learnBatchSize(ctx context.Context, run *syn
 // groupSynced marks a group Synced with its PiT.
 func (r *ReplicationSyncReconciler) groupSynced(run *syncRun, i int, pitID, pitName string, ts time.Time, message string) {
 	g := &run.rs.Status.Groups[i]
-	g.State, g.PitID, g.Message = replicationv1alpha1.GroupSynced, pitID, message
+	g.State, g.PitID, g.Message = replicationv1alpha1.GroupSynced, pitID, truncateMessage(message)
 	g.PitName = pitName
 	if g.PitName == "" {
 		g.PitName = run.rs.Spec.PitName
@@ -632,14 +719,14 @@ func (r *ReplicationSyncReconciler) groupError(run *syncRun, i int, message stri
 // groupFailed marks a group Failed.
 func (r *ReplicationSyncReconciler) groupFailed(run *syncRun, i int, message string) {
 	g := &run.rs.Status.Groups[i]
-	g.State, g.Message = replicationv1alpha1.GroupFailed, message
+	g.State, g.Message = replicationv1alpha1.GroupFailed, truncateMessage(message)
 	metrics.GroupsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, "failed").Inc()
 }
 
 // groupPending puts a group back to Pending, to be issued again.
 func (r *ReplicationSyncReconciler) groupPending(run *syncRun, i int, message string) {
 	g := &run.rs.Status.Groups[i]
-	g.State, g.Task, g.Message = replicationv1alpha1.GroupPending, "", message
+	g.State, g.Task, g.Message = replicationv1alpha1.GroupPending, "", truncateMessage(message)
 }
 
 // batchSize is min(spec.maxBatchSize, provider spec.maxBatchSize, learned), each only when > 0.

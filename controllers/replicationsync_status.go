@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -13,6 +14,25 @@ import (
 
 // maxNamedGroups bounds how many failed groups a message names.
 const maxNamedGroups = 10
+
+// maxMessageBytes bounds a provider message (or a condition message built from them) written to
+// status, so a verbose array cannot get the status patch rejected.
+const maxMessageBytes = 1024
+
+// truncatedMarker ends a message cut to maxMessageBytes.
+const truncatedMarker = "... [truncated]"
+
+// truncateMessage cuts s to at most maxMessageBytes (on a UTF-8 boundary), ending with truncatedMarker.
+func truncateMessage(s string) string {
+	if len(s) <= maxMessageBytes {
+		return s
+	}
+	cut := maxMessageBytes - len(truncatedMarker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + truncatedMarker
+}
 
 // initSyncStatus fills the per-group status from the spec on the first reconcile.
 func initSyncStatus(rs *replicationv1alpha1.ReplicationSync) {
@@ -142,15 +162,15 @@ func markFailed(rs *replicationv1alpha1.ReplicationSync, reason, message string)
 }
 
 func setSyncReadyCondition(rs *replicationv1alpha1.ReplicationSync, ready bool, reason, message string) {
-	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.ReadyCondition, conditionStatus(ready), reason, message)
+	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.ReadyCondition, conditionStatus(ready), reason, truncateMessage(message))
 }
 
 func setSyncReconcilingCondition(rs *replicationv1alpha1.ReplicationSync, reconciling bool, reason, message string) {
-	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.ReconcilingCondition, conditionStatus(reconciling), reason, message)
+	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.ReconcilingCondition, conditionStatus(reconciling), reason, truncateMessage(message))
 }
 
 func setSyncStalledCondition(rs *replicationv1alpha1.ReplicationSync, stalled bool, reason, message string) {
-	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.StalledCondition, conditionStatus(stalled), reason, message)
+	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.StalledCondition, conditionStatus(stalled), reason, truncateMessage(message))
 }
 
 // recordFault notes a provider fault in status.retry.lastFault.
@@ -159,7 +179,7 @@ func recordFault(rs *replicationv1alpha1.ReplicationSync, faultType, message str
 		rs.Status.Retry = &replicationv1alpha1.RetryStatus{}
 	}
 	t := metav1.NewTime(now)
-	rs.Status.Retry.LastFault = &replicationv1alpha1.FaultRecord{Type: faultType, Message: message, Time: &t}
+	rs.Status.Retry.LastFault = &replicationv1alpha1.FaultRecord{Type: faultType, Message: truncateMessage(message), Time: &t}
 }
 
 // resetRetry clears the provider-wide backoff after a successful call; lastFault stays for the record.
@@ -171,14 +191,15 @@ func resetRetry(rs *replicationv1alpha1.ReplicationSync) {
 	rs.Status.Retry.NextRetryTime = nil
 }
 
-// deadline returns when activeDeadlineSeconds expires, counted from startTime (or creation while
-// Pending); ok is false without a deadline.
+// deadline returns when activeDeadlineSeconds expires, counted from creation so that it bounds the
+// whole run, the time Pending included (startTime only when there is no creation time); ok is false
+// without a deadline.
 func deadline(rs *replicationv1alpha1.ReplicationSync) (time.Time, bool) {
 	if rs.Spec.ActiveDeadlineSeconds == nil {
 		return time.Time{}, false
 	}
 	start := rs.CreationTimestamp.Time
-	if rs.Status.StartTime != nil {
+	if start.IsZero() && rs.Status.StartTime != nil {
 		start = rs.Status.StartTime.Time
 	}
 	return start.Add(time.Duration(*rs.Spec.ActiveDeadlineSeconds) * time.Second), true

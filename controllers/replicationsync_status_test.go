@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
@@ -136,7 +138,12 @@ func TestDeadlineAndBackoffLimit(t *testing.T) {
 	rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](60)
 	d, ok := deadline(rs)
 	g.Expect(ok).To(BeTrue())
-	g.Expect(d).To(Equal(start.Add(time.Minute)))
+	g.Expect(d).To(Equal(start.Add(time.Minute)), "without a creation time, from startTime")
+	// The deadline bounds the whole run: the time Pending (before startTime) counts.
+	rs.CreationTimestamp = metav1.NewTime(start.Add(-10 * time.Minute))
+	d, ok = deadline(rs)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(d).To(Equal(start.Add(-9 * time.Minute)))
 	g.Expect(backoffLimit(rs)).To(BeEquivalentTo(6))
 	rs.Spec.BackoffLimit = ptr.To[int32](0)
 	g.Expect(backoffLimit(rs)).To(BeZero())
@@ -155,7 +162,7 @@ func TestApplyResults(t *testing.T) {
 	run := &syncRun{rs: rs, now: time.Now()}
 	ts := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
 	id := func(i int) sms.GroupID { return toSMSGroup(rs.Status.Groups[i].ReplicationGroupID) }
-	r.applyResults(run, "t1", []int{0, 1, 2, 3}, []sms.GroupResult{
+	r.applyResults(context.Background(), run, "t1", []int{0, 1, 2, 3}, []sms.GroupResult{
 		{Group: id(0), Succeeded: true, PitID: "pit-1", PitName: "pit", TimeStamp: ts, Warnings: []string{"slow"}},
 		{Group: id(1), Errors: []string{"journal full"}},
 		{Group: id(3), Errors: []string{"link down"}},
@@ -170,6 +177,10 @@ func TestApplyResults(t *testing.T) {
 	g.Expect(rs.Status.Groups[2].State).To(Equal(replicationv1alpha1.GroupPending), "missing result counts as a failure")
 	g.Expect(rs.Status.Groups[3].State).To(Equal(replicationv1alpha1.GroupFailed))
 	g.Expect(rs.Status.Groups[3].Message).To(Equal("link down"))
+	g.Expect(rs.Status.Retry).NotTo(BeNil(), "retried groups back off before they are issued again")
+	g.Expect(rs.Status.Retry.NextRetryTime).NotTo(BeNil())
+	g.Expect(rs.Status.Retry.NextRetryTime.Time).To(BeTemporally(">=", run.now.Add(backoff.DefaultBase)))
+	g.Expect(rs.Status.Retry.LastFault.Type).To(Equal(groupErrorFault))
 }
 
 func TestClassifyConnectError(t *testing.T) {

@@ -147,7 +147,10 @@ func TestMixedGroupResults(t *testing.T) {
 	simGroups, ids := groups("fd-1", 4)
 	simGroups[1].Errors, simGroups[1].ErrorMessage = -1, "journal full"
 	simGroups[3].Errors, simGroups[3].ErrorMessage = -1, "link down"
-	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond), fast)
+	tm := fast
+	tm.backoff.Base = 300 * time.Millisecond // well above a task round trip, so an immediate re-issue shows
+	tm.backoff.Max = time.Second
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond), tm)
 	w.array()
 
 	key := w.createSync("mixed", "mixed-1", ids, func(rs *replicationv1alpha1.ReplicationSync) { rs.Spec.BackoffLimit = ptr.To[int32](2) })
@@ -173,9 +176,17 @@ func TestMixedGroupResults(t *testing.T) {
 
 	// Each failing group was sent 3 times, each good one once.
 	count := map[sms.GroupID]int{}
+	sent := map[sms.GroupID][]time.Time{}
 	for _, c := range syncCallsFor(w.sim, "mixed-1") {
 		for _, id := range c.Groups {
 			count[id]++
+			sent[id] = append(sent[id], c.Time)
+		}
+	}
+	// A failed group is issued again only after the backoff, not in the same reconcile.
+	for _, id := range []sms.GroupID{{FaultDomainID: "fd-1", DeviceGroupID: "dg-02"}, {FaultDomainID: "fd-1", DeviceGroupID: "dg-04"}} {
+		for n := 1; n < len(sent[id]); n++ {
+			g.Expect(sent[id][n].Sub(sent[id][n-1])).To(BeNumerically(">=", tm.backoff.Base), "attempt %d of %v", n+1, id)
 		}
 	}
 	g.Expect(count[sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-01"}]).To(Equal(1))
@@ -357,4 +368,44 @@ func TestTerminalFaultsStall(t *testing.T) {
 		}
 	}
 	g.Expect(syncCallsFor(w.sim, "ni-1")).To(HaveLen(1), "a terminal fault is not retried")
+}
+
+// TestDeadlineBoundsPendingTime: activeDeadlineSeconds bounds the whole run, the time waiting for a
+// provider that is not Ready included.
+func TestDeadlineBoundsPendingTime(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	simGroups, ids := groups("fd-1", 2)
+	w := newWorld(t, arrayA(simGroups, time.Minute), fast)
+	w.array(func(vp *replicationv1alpha1.VasaProvider) {
+		vp.Spec.VCenter.CredentialsSecretRef.Name = "no-such-secret"
+	})
+	never := w.createSync("never", "never-1", ids, func(rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](2)
+	})
+	rs := waitPhase(t, never, replicationv1alpha1.SyncFailed, syncTimeout)
+	st := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	g.Expect(st).NotTo(BeNil())
+	g.Expect(st.Status).To(BeEquivalentTo("True"))
+	g.Expect(st.Reason).To(Equal(replicationv1alpha1.DeadlineExceededReason))
+	g.Expect(kstatusOf(g, rs)).To(Equal(status.FailedStatus))
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupFailed))
+	}
+	g.Expect(syncCallsFor(w.sim, "never-1")).To(BeEmpty())
+
+	// Pending for about 2s, then the provider becomes Ready: the deadline still counts from creation.
+	late := w.createSync("late", "late-1", ids, func(rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](3)
+	})
+	<-time.After(2 * time.Second) // time spent Pending is the input of this test, not a synchronisation
+	g.Expect(getSync(g, late).Status.Phase).To(Equal(replicationv1alpha1.SyncPending))
+	vp := getProvider(g, w.ns, "array")
+	vp.Spec.VCenter.CredentialsSecretRef.Name = "array-creds"
+	g.Expect(adminClient.Update(ctx, vp)).To(Succeed())
+	rs = waitPhase(t, late, replicationv1alpha1.SyncFailed, syncTimeout)
+	g.Expect(meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition).Reason).To(Equal(replicationv1alpha1.DeadlineExceededReason))
+	g.Expect(rs.Status.StartTime).NotTo(BeNil(), "the run started before the deadline")
+	g.Expect(rs.Status.CompletionTime.Sub(rs.CreationTimestamp.Time)).To(BeNumerically("<", 4500*time.Millisecond),
+		"deadline counted from creation, not from startTime")
 }

@@ -1,0 +1,189 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// fakeSMS answers TaskInfo with taskErr (or a running task) and counts sync calls.
+type fakeSMS struct {
+	sms.Client
+	taskErr   error
+	syncCalls int
+}
+
+func (f *fakeSMS) TaskInfo(context.Context, string) (sms.TaskInfo, error) {
+	if f.taskErr != nil {
+		return sms.TaskInfo{}, f.taskErr
+	}
+	return sms.TaskInfo{State: sms.TaskRunning}, nil
+}
+
+func (f *fakeSMS) SyncReplicationGroups(context.Context, string, []sms.GroupID, string) (string, error) {
+	f.syncCalls++
+	return "t2", nil
+}
+
+func syncingRun(cl sms.Client) *syncRun {
+	rs := testSync(2)
+	for i := range rs.Status.Groups {
+		rs.Status.Groups[i].State, rs.Status.Groups[i].Task = replicationv1alpha1.GroupSyncing, "t1"
+	}
+	return &syncRun{rs: rs, now: time.Now(), cl: cl}
+}
+
+// TestPollTasksOnlyGoneTaskIsReissued: only ManagedObjectNotFound means the task is gone; any other
+// fault keeps the groups Syncing on their task (issuing again could create a second PiT).
+func TestPollTasksOnlyGoneTaskIsReissued(t *testing.T) {
+	tests := map[string]struct {
+		err         error
+		wantState   replicationv1alpha1.GroupState
+		wantBackOff bool
+	}{
+		"unavailable":   {&sms.ProviderUnavailableError{Message: "down"}, replicationv1alpha1.GroupSyncing, true},
+		"busy":          {&sms.ProviderBusyError{}, replicationv1alpha1.GroupSyncing, true},
+		"out of res":    {&sms.ProviderOutOfResourceError{}, replicationv1alpha1.GroupSyncing, true},
+		"other fault":   {&sms.OtherFaultError{Type: "InvalidState"}, replicationv1alpha1.GroupSyncing, false},
+		"gone":          {&sms.OtherFaultError{Type: "ManagedObjectNotFound"}, replicationv1alpha1.GroupPending, false},
+		"still running": {nil, replicationv1alpha1.GroupSyncing, false},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			cl := &fakeSMS{taskErr: tt.err}
+			r := &ReplicationSyncReconciler{Sessions: session.New(), Backoff: backoff.Policy{Base: time.Second}}
+			run := syncingRun(cl)
+			stalled, err := r.pollTasks(context.Background(), run)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(stalled).To(BeFalse())
+			for _, gs := range run.rs.Status.Groups {
+				g.Expect(gs.State).To(Equal(tt.wantState))
+				g.Expect(gs.Attempts).To(BeZero())
+				if tt.wantState == replicationv1alpha1.GroupSyncing {
+					g.Expect(gs.Task).To(Equal("t1"))
+				}
+			}
+			g.Expect(cl.syncCalls).To(BeZero())
+			if tt.wantBackOff {
+				g.Expect(run.rs.Status.Retry.NextRetryTime).NotTo(BeNil())
+				g.Expect(run.rs.Status.Retry.NextRetryTime.Time).To(BeTemporally(">=", run.now.Add(time.Second)))
+			} else if run.rs.Status.Retry != nil {
+				g.Expect(run.rs.Status.Retry.NextRetryTime).To(BeNil())
+			}
+		})
+	}
+}
+
+// TestGroupFaultBacksOff: a counted per-group fault answered for a call is not retried in the same
+// reconcile: the run backs off first.
+func TestGroupFaultBacksOff(t *testing.T) {
+	g := NewWithT(t)
+	r := &ReplicationSyncReconciler{Sessions: session.New(), Backoff: backoff.Policy{Base: time.Second, Max: time.Minute, Factor: 2, Jitter: 0}}
+	run := syncingRun(nil)
+	run.rs.Status.Groups[1].Attempts = 2
+	out := r.applyFault(context.Background(), run, []int{0, 1}, &sms.ReplicationFaultError{Message: "journal full"})
+	g.Expect(out).To(Equal(outcomeBackOff))
+	for _, gs := range run.rs.Status.Groups {
+		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupPending))
+	}
+	g.Expect(run.rs.Status.Groups[0].Attempts).To(BeEquivalentTo(1))
+	g.Expect(run.rs.Status.Retry.LastFault.Type).To(Equal("SmsReplicationFault"))
+	// The delay grows with the group's attempts (3rd failure: 4x base).
+	g.Expect(run.rs.Status.Retry.NextRetryTime.Time).To(BeTemporally("==", run.now.Add(4*time.Second)))
+}
+
+// TestTooManyAlwaysShrinks: a TooMany whose maxBatchSize is not below the batch still shrinks it.
+func TestTooManyAlwaysShrinks(t *testing.T) {
+	tests := map[string]struct {
+		max   int32
+		batch int
+		want  int32
+	}{
+		"size above the batch": {10, 4, 3},
+		"size equal to batch":  {4, 4, 3},
+		"size below the batch": {2, 4, 2},
+		"unset means one":      {0, 4, 1},
+		"batch of two":         {5, 2, 1},
+		"never below one":      {5, 1, 1},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			sessions := session.New()
+			r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: sessions}
+			run := &syncRun{rs: testSync(tt.batch), now: time.Now()}
+			run.vp = &replicationv1alpha1.VasaProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "does-not-exist"}}
+			run.key = client.ObjectKeyFromObject(run.vp)
+			idx := make([]int, tt.batch)
+			for i := range idx {
+				idx[i] = i
+			}
+			g.Expect(r.applyFault(context.Background(), run, idx, &sms.TooManyError{MaxBatchSize: tt.max})).To(Equal(outcomeContinue))
+			g.Expect(sessions.LearnedBatchSize(run.key)).To(Equal(tt.want))
+		})
+	}
+}
+
+// TestReconcileReturnsErrorOrResult: when the status patch fails, Reconcile returns the error and a zero result.
+func TestReconcileReturnsErrorOrResult(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	rs := testSync(1)
+	rs.Name = "patch-fails"
+	rs.Namespace = "default"
+	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	t.Cleanup(func() { _ = k8sClient.Delete(ctx, rs) })
+
+	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	failing := interceptor.NewClient(watching, interceptor.Funcs{
+		SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+			return errors.New("apiserver says no")
+		},
+	})
+	r := &ReplicationSyncReconciler{Client: failing, Sessions: session.New()}
+	res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)})
+	g.Expect(err).To(MatchError(ContainSubstring("apiserver says no")))
+	g.Expect(res).To(Equal(ctrl.Result{}), "an error or a result, never both")
+}
+
+// TestProviderMessagesTruncated: provider text written to status is capped at 1 KiB with a marker.
+func TestProviderMessagesTruncated(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(truncateMessage("short")).To(Equal("short"))
+	long := strings.Repeat("é", 2000)
+	got := truncateMessage(long)
+	g.Expect(len(got)).To(BeNumerically("<=", maxMessageBytes))
+	g.Expect(got).To(HaveSuffix(truncatedMarker))
+	g.Expect(strings.ToValidUTF8(got, "?")).To(Equal(got))
+
+	r := &ReplicationSyncReconciler{Sessions: session.New()}
+	run := syncingRun(nil)
+	run.rs.Spec.BackoffLimit = ptr.To[int32](0)
+	r.applyFault(context.Background(), run, []int{0, 1}, &sms.ReplicationFaultError{Message: long})
+	r.stall(run, replicationv1alpha1.FailedReason, failedGroupsMessage(run.rs))
+	for _, gs := range run.rs.Status.Groups {
+		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupFailed))
+		g.Expect(len(gs.Message)).To(BeNumerically("<=", maxMessageBytes))
+	}
+	g.Expect(len(run.rs.Status.Retry.LastFault.Message)).To(BeNumerically("<=", maxMessageBytes))
+	for _, c := range run.rs.Status.Conditions {
+		g.Expect(len(c.Message)).To(BeNumerically("<=", maxMessageBytes), c.Type)
+	}
+}
