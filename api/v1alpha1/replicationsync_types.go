@@ -37,8 +37,9 @@ type ReplicationSyncSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 
-	// activeDeadlineSeconds bounds the whole run, busy waits included; when it passes the
-	// sync fails with reason DeadlineExceeded. Unset means no deadline.
+	// activeDeadlineSeconds bounds the whole run, counted from the object's creation, so time spent
+	// waiting for the provider and busy waits are included; when it passes the sync fails with reason
+	// DeadlineExceeded. Unset means no deadline.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
