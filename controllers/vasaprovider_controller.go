@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -74,6 +75,9 @@ type Sessions interface {
 // VasaProviderReconciler verifies the connection to a VASA provider and keeps its session.
 type VasaProviderReconciler struct {
 	client.Client
+	// APIReader reads the Secrets uncached, so the manager never holds Secret values in memory (it only
+	// watches their metadata). nil means mgr.GetAPIReader(), set by SetupWithManager.
+	APIReader client.Reader
 	// Sessions is shared with the ReplicationSyncReconciler.
 	Sessions Sessions
 	// Dial opens SMS sessions; nil means sms.Dial.
@@ -180,7 +184,7 @@ type connectResult struct {
 // connect reads the Secrets, opens (or reuses) the session and looks the provider up.
 func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1alpha1.VasaProvider) connectResult {
 	key := client.ObjectKeyFromObject(vp)
-	cl, err := providerClient(ctx, r.Client, r.Sessions, r.Dial, vp)
+	cl, err := providerClient(ctx, r.APIReader, r.Sessions, r.Dial, vp)
 	if err != nil {
 		reason, msg := classifyConnectError(vp, err)
 		if reason == replicationv1alpha1.InvalidCredentialsReason || reason == replicationv1alpha1.TLSVerificationFailedReason {
@@ -211,6 +215,8 @@ func (e *secretError) Error() string { return e.msg }
 
 // providerConfig builds the SMS config of a VasaProvider from its Secrets and returns a fingerprint of
 // everything the session depends on (generation and Secret resourceVersions, never the values).
+// c should be an uncached reader (mgr.GetAPIReader()): a Secret read through the cached client starts
+// an informer holding the values of every Secret in the watched namespaces.
 func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha1.VasaProvider) (sms.Config, string, error) {
 	creds := &corev1.Secret{}
 	name := vp.Spec.VCenter.CredentialsSecretRef.Name
@@ -305,8 +311,12 @@ func orUnknown(s string) string {
 	return s
 }
 
-// SetupWithManager registers the controller, the Secret index and the Secret watch.
+// SetupWithManager registers the controller, the Secret index and the Secret watch. The watch caches
+// only the metadata of Secrets; their values are read on demand through APIReader.
 func (r *VasaProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &replicationv1alpha1.VasaProvider{}, vasaProviderSecretIndex,
 		func(o client.Object) []string {
 			vp := o.(*replicationv1alpha1.VasaProvider)
@@ -321,12 +331,12 @@ func (r *VasaProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.providersForSecret),
-			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		Named("vasaprovider").
 		Complete(r)
 }
 
-// providersForSecret maps a Secret to the VasaProviders that reference it.
+// providersForSecret maps a Secret (a *metav1.PartialObjectMetadata) to the VasaProviders that reference it.
 func (r *VasaProviderReconciler) providersForSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &replicationv1alpha1.VasaProviderList{}
 	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{vasaProviderSecretIndex: o.GetName()}); err != nil {
@@ -338,4 +348,20 @@ func (r *VasaProviderReconciler) providersForSecret(ctx context.Context, o clien
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
+}
+
+// StripSecretMetadata is the cache transform for Secrets (cache.ByObject): it drops the annotations and
+// managed fields of a Secret before it is cached. The metadata watch would otherwise still keep values in
+// memory: kubectl apply copies the whole Secret, data included, into the
+// kubectl.kubernetes.io/last-applied-configuration annotation.
+func StripSecretMetadata(in any) (any, error) {
+	if obj, err := meta.Accessor(in); err == nil {
+		if obj.GetAnnotations() != nil {
+			obj.SetAnnotations(nil)
+		}
+		if obj.GetManagedFields() != nil {
+			obj.SetManagedFields(nil)
+		}
+	}
+	return in, nil
 }
