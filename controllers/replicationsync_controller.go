@@ -35,6 +35,9 @@ const (
 	// ProviderWaitInterval is how often a sync waiting for its provider looks again (VasaProvider
 	// changes also wake it up).
 	ProviderWaitInterval = time.Minute
+	// ProviderMissingGrace is how long a sync waits for a VasaProvider that does not exist before it also
+	// reports Stalled=True (reason WaitingForProvider); it keeps retrying after.
+	ProviderMissingGrace = 5 * time.Minute
 	// MaxConcurrentSyncReconciles bounds parallel ReplicationSync reconciles.
 	MaxConcurrentSyncReconciles = 4
 
@@ -64,6 +67,29 @@ type ReplicationSyncReconciler struct {
 
 	// taskSeen remembers when this process first saw each in-flight task, for the adaptive poll interval.
 	taskSeen sync.Map // string -> time.Time
+	// memory holds what this process knows about a sync beyond its status.
+	memory sync.Map // owner (namespace/name) -> *syncMemory
+}
+
+// syncMemory is what this process remembers about one ReplicationSync between reconciles. Reconciles
+// of one object never run concurrently, so its maps need no lock.
+type syncMemory struct {
+	// unpersisted maps a group index to the task issued for it whose ref no status patch has written
+	// yet (the patch failed): the next reconcile adopts it instead of issuing the group again.
+	unpersisted map[int]issuedTask
+	// reroutes counts a group's consecutive InactiveProvider re-routes since it was last issued.
+	reroutes map[int]int32
+}
+
+// issuedTask is a task ref returned for a group, with the provider it was issued to.
+type issuedTask struct {
+	task, provider string
+}
+
+// memoryOf returns the memory of one sync, creating it.
+func (r *ReplicationSyncReconciler) memoryOf(owner string) *syncMemory {
+	m, _ := r.memory.LoadOrStore(owner, &syncMemory{unpersisted: map[int]issuedTask{}, reroutes: map[int]int32{}})
+	return m.(*syncMemory)
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
@@ -82,6 +108,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			// The sync is gone: its tasks no longer count against the provider (they may still run, but
 			// no one waits for them; re-creating the sync finds their PiTs).
 			r.Sessions.ForgetOwner(req.String())
+			r.memory.Delete(req.String())
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -99,18 +126,32 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 	}()
 	defer func() {
-		if equality.Semantic.DeepEqual(before.Status, rs.Status) {
-			return
+		if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
+			// One status write per reconcile. It also persists a task ref issued in this reconcile before
+			// anyone waits on it: the reconcile that issues a batch returns right after the call.
+			if err := r.Status().Patch(ctx, rs, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+				// Task refs issued in this reconcile stay in memory for the next one to adopt.
+				reterr = errors.Join(reterr, fmt.Errorf("patching ReplicationSync status: %w", err))
+				return
+			}
 		}
-		// One status write per reconcile. It also persists a task ref issued in this reconcile before
-		// anyone waits on it: the reconcile that issues a batch returns right after the call.
-		if err := r.Status().Patch(ctx, rs, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-			reterr = errors.Join(reterr, fmt.Errorf("patching ReplicationSync status: %w", err))
-		}
+		r.persisted(rs)
 	}()
 
 	run := &syncRun{rs: rs, now: r.clock().Now()}
 	return r.step(ctx, run)
+}
+
+// persisted drops what memory held only until status recorded it.
+func (r *ReplicationSyncReconciler) persisted(rs *replicationv1alpha1.ReplicationSync) {
+	owner := client.ObjectKeyFromObject(rs).String()
+	if isFinished(rs) {
+		r.memory.Delete(owner)
+		return
+	}
+	if m, ok := r.memory.Load(owner); ok {
+		clear(m.(*syncMemory).unpersisted)
+	}
 }
 
 func (r *ReplicationSyncReconciler) reader() client.Reader {

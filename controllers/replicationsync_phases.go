@@ -34,6 +34,10 @@ import (
 // PiT-only batches and per-call group faults continue in the same reconcile).
 const maxSubmitRounds = 20
 
+// maxConsecutiveReroutes is how many InactiveProvider re-routes in a row a group gets for free; each
+// further one counts as an attempt (with backoff), so two providers pointing at each other end in Failed.
+const maxConsecutiveReroutes = 3
+
 // syncOngoingPrefix marks groups that wait for someone else's task (SyncOngoing): its failure is not ours.
 const syncOngoingPrefix = "Waiting for the ongoing sync task "
 
@@ -45,6 +49,8 @@ type syncRun struct {
 	vp  *replicationv1alpha1.VasaProvider
 	key types.NamespacedName // the VasaProvider's key in Sessions
 	cl  sms.Client
+
+	providerMissing bool // connectProvider found no VasaProvider (NotFound)
 }
 
 func (run *syncRun) owner() string { return client.ObjectKeyFromObject(run.rs).String() }
@@ -84,8 +90,7 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 		return r.deadlineExceeded(ctx, run)
 	}
 	if msg, ok := r.connectProvider(ctx, run); !ok {
-		markInProgress(run.rs, replicationv1alpha1.WaitingForProviderReason, msg)
-		return r.requeueWithinDeadline(run, ProviderWaitInterval), nil
+		return r.waitForProvider(run, msg), nil
 	}
 	start := metav1.NewTime(run.now)
 	run.rs.Status.StartTime = &start
@@ -101,9 +106,9 @@ func (r *ReplicationSyncReconciler) running(ctx context.Context, run *syncRun) (
 		return r.deadlineExceeded(ctx, run)
 	}
 	if msg, ok := r.connectProvider(ctx, run); !ok {
-		markInProgress(rs, replicationv1alpha1.WaitingForProviderReason, msg)
-		return r.requeueWithinDeadline(run, ProviderWaitInterval), nil
+		return r.waitForProvider(run, msg), nil
 	}
+	r.adoptUnpersisted(ctx, run)
 	r.primeTasks(ctx, run)
 	defer r.accountTasks(run)
 
@@ -145,6 +150,18 @@ func (r *ReplicationSyncReconciler) running(ctx context.Context, run *syncRun) (
 	}
 	markInProgress(rs, replicationv1alpha1.WaitingForTaskReason, r.progressMessage(run))
 	return r.requeueWithinDeadline(run, r.pollEvery(run)), nil
+}
+
+// waitForProvider keeps looking for a VasaProvider that is missing or not Ready. One that stays NotFound
+// beyond ProviderMissingGrace also sets Stalled=True: a human has to re-create it (or the sync).
+func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ctrl.Result {
+	wait := ProviderWaitInterval
+	if !run.providerMissing {
+		markInProgress(run.rs, replicationv1alpha1.WaitingForProviderReason, msg)
+	} else if left := markProviderMissing(run.rs, msg, run.now); left > 0 {
+		wait = min(wait, left)
+	}
+	return r.requeueWithinDeadline(run, wait)
 }
 
 // backingOff waits for status.retry.nextRetryTime, polling tasks in flight meanwhile.
@@ -189,6 +206,10 @@ func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *s
 // finished is the terminal state: nothing runs again; the object is deleted after its TTL.
 func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) (ctrl.Result, error) {
 	rs := run.rs
+	for i := range rs.Status.Conditions {
+		// A spec edit after the end (e.g. ttlSecondsAfterFinished) is observed too.
+		rs.Status.Conditions[i].ObservedGeneration = rs.Generation
+	}
 	if rs.Spec.TTLSecondsAfterFinished == nil || rs.Status.CompletionTime == nil {
 		return ctrl.Result{}, nil
 	}
@@ -226,6 +247,9 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 	rs := run.rs
 	now := metav1.NewTime(run.now)
 	rs.Status.CompletionTime = &now
+	// Also on the provider's key, which exists before priming even when this run never connected: a
+	// later Prime from an older list must not bring the finished run's tasks back.
+	r.Sessions.SetTasks(providerKey(rs), run.owner(), nil)
 	r.Sessions.ForgetOwner(run.owner())
 	provider := rs.Spec.ProviderRef.Name
 	result := "succeeded"
@@ -249,6 +273,7 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	vp := &replicationv1alpha1.VasaProvider{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: name}, vp); err != nil {
 		if apierrors.IsNotFound(err) {
+			run.providerMissing = true
 			return fmt.Sprintf("VasaProvider %q not found in namespace %s", name, rs.Namespace), false
 		}
 		return fmt.Sprintf("Reading VasaProvider %q: %v", name, err), false
@@ -261,7 +286,7 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	}
 	run.vp, run.key = vp, client.ObjectKeyFromObject(vp)
 	r.Sessions.LoadLearnedBatchSize(run.key, vp.Status.LearnedMaxBatchSize)
-	cl, err := providerClient(ctx, r.Client, r.Sessions, r.Dial, vp)
+	cl, err := providerClient(ctx, r.reader(), r.Sessions, r.Dial, vp)
 	if err != nil {
 		_, msg := classifyConnectError(vp, err)
 		return fmt.Sprintf("VasaProvider %q: %s", name, msg), false
@@ -270,24 +295,49 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	return "", true
 }
 
-// primeTasks rebuilds the provider's in-flight accounting from the status of every ReplicationSync
-// using it, once per process and provider (after a restart nothing is in memory).
+// adoptUnpersisted puts groups back on the tasks issued for them by an earlier reconcile whose status
+// patch failed: issuing them again would start a second sync (and a second PiT).
+func (r *ReplicationSyncReconciler) adoptUnpersisted(ctx context.Context, run *syncRun) {
+	m, ok := r.memory.Load(run.owner())
+	if !ok {
+		return
+	}
+	groups := run.rs.Status.Groups
+	for i, t := range m.(*syncMemory).unpersisted {
+		if i >= len(groups) || groups[i].State != replicationv1alpha1.GroupPending {
+			continue
+		}
+		g := &groups[i]
+		g.State, g.Task, g.Provider, g.Message = replicationv1alpha1.GroupSyncing, t.task, t.provider, ""
+		ctrl.LoggerFrom(ctx).Info("Adopting a task whose ref was not persisted", "task", t.task, "group", groupName(g.ReplicationGroupID))
+	}
+}
+
+// primeTasks rebuilds the provider's in-flight accounting from the status of every unfinished
+// ReplicationSync using it, once per process and provider (after a restart nothing is in memory).
+// It lists with the API reader when there is one: a cached list may still show a sync Running that
+// finished since. Prime takes effect once and never overwrites an owner already set in this process.
 func (r *ReplicationSyncReconciler) primeTasks(ctx context.Context, run *syncRun) {
 	if r.Sessions.Primed(run.key) {
 		return
 	}
 	list := &replicationv1alpha1.ReplicationSyncList{}
-	if err := r.List(ctx, list, client.InNamespace(run.key.Namespace), client.MatchingFields{replicationSyncProviderIndex: run.key.Name}); err != nil {
+	// No field selector: the provider index exists only in the cache, so filter here.
+	if err := r.reader().List(ctx, list, client.InNamespace(run.key.Namespace)); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing ReplicationSyncs to count tasks in flight")
 		return
 	}
 	tasks := map[string][]string{}
 	for i := range list.Items {
-		if refs := taskRefs(syncingTasks(&list.Items[i])); len(refs) > 0 {
-			tasks[client.ObjectKeyFromObject(&list.Items[i]).String()] = refs
+		rs := &list.Items[i]
+		if rs.Spec.ProviderRef.Name != run.key.Name || isFinished(rs) {
+			continue
+		}
+		if refs := taskRefs(syncingTasks(rs)); len(refs) > 0 {
+			tasks[client.ObjectKeyFromObject(rs).String()] = refs
 		}
 	}
-	// This reconcile's object is fresher than the cache.
+	// This reconcile's object is fresher than the list.
 	tasks[run.owner()] = taskRefs(syncingTasks(run.rs))
 	r.Sessions.Prime(run.key, tasks)
 }
@@ -448,9 +498,12 @@ func (r *ReplicationSyncReconciler) submit(ctx context.Context, run *syncRun) (s
 		}
 		slot.Commit(task)
 		r.taskSeen.Store(task, run.now)
+		mem := r.memoryOf(run.owner())
 		for _, i := range remaining {
 			g := &rs.Status.Groups[i]
 			g.State, g.Task, g.Provider, g.Message = replicationv1alpha1.GroupSyncing, task, provider, ""
+			mem.unpersisted[i] = issuedTask{task: task, provider: provider}
+			delete(mem.reroutes, i)
 		}
 		resetRetry(rs)
 		r.event(rs, corev1.EventTypeNormal, "BatchSubmitted", "Sync", "Submitted %d groups to %s as task %s", len(remaining), provider, task)
@@ -652,6 +705,7 @@ func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, i
 		}
 	}
 	var moved, stay, retried []int
+	mem := r.memoryOf(run.owner())
 	for _, i := range idx {
 		g := &rs.Status.Groups[i]
 		current := groupProvider(*g, run.vp.Status.ProviderRef.Value)
@@ -659,6 +713,10 @@ func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, i
 			g.Provider, g.State, g.Task = to, replicationv1alpha1.GroupPending, ""
 			g.Message = fmt.Sprintf("Re-routed from inactive provider %s to %s", current, to)
 			moved = append(moved, i)
+			mem.reroutes[i]++
+			if n := mem.reroutes[i]; n > maxConsecutiveReroutes {
+				retried = r.appendRetried(retried, run, i, fmt.Sprintf("Re-routed %d times in a row between inactive providers (last from %s to %s)", n, current, to))
+			}
 			continue
 		}
 		stay = append(stay, i)
@@ -775,6 +833,11 @@ func groupIDs(rs *replicationv1alpha1.ReplicationSync, idx []int) []sms.GroupID 
 
 func toSMSGroup(id replicationv1alpha1.ReplicationGroupID) sms.GroupID {
 	return sms.GroupID{FaultDomainID: id.FaultDomainID.ID, DeviceGroupID: id.DeviceGroupID.ID}
+}
+
+// providerKey is the Sessions key of the sync's VasaProvider.
+func providerKey(rs *replicationv1alpha1.ReplicationSync) types.NamespacedName {
+	return types.NamespacedName{Namespace: rs.Namespace, Name: rs.Spec.ProviderRef.Name}
 }
 
 func maxConcurrentTasks(vp *replicationv1alpha1.VasaProvider) int32 {

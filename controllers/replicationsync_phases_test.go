@@ -8,7 +8,10 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -186,4 +189,143 @@ func TestProviderMessagesTruncated(t *testing.T) {
 	for _, c := range run.rs.Status.Conditions {
 		g.Expect(len(c.Message)).To(BeNumerically("<=", maxMessageBytes), c.Type)
 	}
+}
+
+// issuingSMS answers PiT queries with NotImplemented and counts sync calls per group.
+type issuingSMS struct {
+	sms.Client
+	calls map[sms.GroupID]int
+}
+
+func (f *issuingSMS) PointInTimeReplicas(context.Context, string, []sms.GroupID, string) ([]sms.PointInTime, error) {
+	return nil, &sms.NotImplementedError{}
+}
+
+func (f *issuingSMS) SyncReplicationGroups(_ context.Context, _ string, groups []sms.GroupID, _ string) (string, error) {
+	for _, g := range groups {
+		f.calls[g]++
+	}
+	return "task-1", nil
+}
+
+func (f *issuingSMS) TaskInfo(context.Context, string) (sms.TaskInfo, error) {
+	return sms.TaskInfo{State: sms.TaskRunning}, nil
+}
+
+// readyProvider creates a namespace with a VasaProvider whose status is Ready (no reconciler runs here).
+func readyProvider(t *testing.T, g Gomega) *replicationv1alpha1.VasaProvider {
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rsync-"}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	t.Cleanup(func() { _ = k8sClient.Delete(ctx, ns) })
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "creds"},
+		StringData: map[string]string{secretUsernameKey: "admin", secretPasswordKey: "secret"},
+	}
+	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	vp := &replicationv1alpha1.VasaProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "vp"},
+		Spec: replicationv1alpha1.VasaProviderSpec{
+			VCenter: replicationv1alpha1.VCenterSpec{
+				URL:                  "https://vcenter.example.com/sdk",
+				CredentialsSecretRef: replicationv1alpha1.LocalObjectReference{Name: secret.Name},
+			},
+			Provider: replicationv1alpha1.ProviderSelector{Name: "array-a"},
+		},
+	}
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: "p1"}
+	meta.SetStatusCondition(&vp.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition,
+		Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, ObservedGeneration: vp.Generation})
+	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
+	return vp
+}
+
+// TestUnpersistedTaskRefAdopted: when the status patch fails after SyncReplicationGroups returned a task,
+// the next reconcile adopts that task instead of issuing the groups a second time.
+func TestUnpersistedTaskRefAdopted(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	vp := readyProvider(t, g)
+	rs := testSync(2)
+	rs.Namespace, rs.Name = vp.Namespace, "patch-fails-once"
+	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+
+	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	fails := 0
+	failing := interceptor.NewClient(watching, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && fails == 0 {
+				fails++
+				return errors.New("apiserver says no")
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	cl := &issuingSMS{calls: map[sms.GroupID]int{}}
+	r := &ReplicationSyncReconciler{Client: failing, Sessions: session.New(),
+		Dial: func(context.Context, sms.Config) (sms.Client, error) { return cl, nil }}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)}
+
+	_, err = r.Reconcile(ctx, req)
+	g.Expect(err).To(MatchError(ContainSubstring("apiserver says no")))
+	g.Expect(cl.calls).To(HaveLen(2))
+
+	_, err = r.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	for grp, n := range cl.calls {
+		g.Expect(n).To(Equal(1), "group %v issued again", grp)
+	}
+	got := &replicationv1alpha1.ReplicationSync{}
+	g.Expect(k8sClient.Get(ctx, req.NamespacedName, got)).To(Succeed())
+	for _, gs := range got.Status.Groups {
+		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupSyncing))
+		g.Expect(gs.Task).To(Equal("task-1"))
+	}
+}
+
+// pingPongSMS: each provider answers InactiveProvider naming the other as active for every fault domain.
+type pingPongSMS struct {
+	sms.Client
+	calls int
+}
+
+func (f *pingPongSMS) PointInTimeReplicas(context.Context, string, []sms.GroupID, string) ([]sms.PointInTime, error) {
+	return nil, &sms.NotImplementedError{}
+}
+
+func (f *pingPongSMS) SyncReplicationGroups(_ context.Context, provider string, _ []sms.GroupID, _ string) (string, error) {
+	f.calls++
+	other := map[string]string{"p1": "p2", "p2": "p1"}[provider]
+	return "", &sms.InactiveProviderError{Mapping: []sms.FaultDomainMapping{{ActiveProviderRef: other, FaultDomainIDs: []string{"fd"}}}}
+}
+
+// TestInactiveProviderPingPongCounted: two providers naming each other as active do not bounce a group
+// forever: after maxConsecutiveReroutes each re-route counts as an attempt, with backoff, up to Failed.
+func TestInactiveProviderPingPongCounted(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cl := &pingPongSMS{}
+	r := &ReplicationSyncReconciler{Sessions: session.New(), Backoff: backoff.Policy{Base: time.Second, Max: time.Minute, Factor: 2}}
+	rs := testSync(1)
+	rs.Spec.BackoffLimit = ptr.To[int32](1)
+	run := &syncRun{rs: rs, now: time.Now(), cl: cl, key: types.NamespacedName{Namespace: "ns", Name: "vp"},
+		vp: &replicationv1alpha1.VasaProvider{Status: replicationv1alpha1.VasaProviderStatus{
+			ProviderRef: &replicationv1alpha1.ManagedObjectReference{Value: "p1"}}}}
+
+	out, err := r.submit(ctx, run)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(submitBackOff))
+	g.Expect(cl.calls).To(Equal(maxConsecutiveReroutes + 1))
+	g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(1))
+	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupPending))
+	g.Expect(rs.Status.Retry.NextRetryTime).NotTo(BeNil())
+
+	out, err = r.submit(ctx, run)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(submitNothing))
+	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupFailed), "beyond backoffLimit")
+	g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("Re-routed"))
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -144,6 +145,39 @@ func markInProgress(rs *replicationv1alpha1.ReplicationSync, reason, message str
 	setSyncReadyCondition(rs, false, reason, message)
 	setSyncReconcilingCondition(rs, true, reason, message)
 	setSyncStalledCondition(rs, false, reason, "")
+}
+
+// markProviderMissing sets the conditions of a run whose VasaProvider is NotFound and returns how much
+// of ProviderMissingGrace is left. The grace starts when Stalled first gets reason WaitingForProvider with
+// a message (the provider merely not Ready leaves the message empty): that reason change is stamped as
+// Stalled's lastTransitionTime, so the grace survives a restart. After it Stalled is True; the run keeps
+// retrying and clears Stalled when the provider is back.
+func markProviderMissing(rs *replicationv1alpha1.ReplicationSync, message string, now time.Time) time.Duration {
+	reason := replicationv1alpha1.WaitingForProviderReason
+	prev := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	tracked := prev != nil && prev.Reason == reason && prev.Message != ""
+	var since time.Time
+	if tracked {
+		since = prev.LastTransitionTime.Time
+	}
+	setSyncReadyCondition(rs, false, reason, message)
+	setSyncReconcilingCondition(rs, true, reason, message)
+	if !tracked {
+		setSyncStalledCondition(rs, false, reason, message)
+		meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition).LastTransitionTime = metav1.NewTime(now)
+		return ProviderMissingGrace
+	}
+	if prev.Status == metav1.ConditionTrue {
+		setSyncStalledCondition(rs, true, reason, prev.Message)
+		return 0
+	}
+	left := ProviderMissingGrace - now.Sub(since)
+	if left > 0 {
+		setSyncStalledCondition(rs, false, reason, message)
+		return left
+	}
+	setSyncStalledCondition(rs, true, reason, fmt.Sprintf("%s for more than %s: re-create it or delete this sync (still retrying)", message, ProviderMissingGrace))
+	return 0
 }
 
 // markSucceeded sets the conditions of a run in which every group synced.

@@ -206,3 +206,56 @@ func TestClassifyConnectError(t *testing.T) {
 		})
 	}
 }
+
+// TestProviderMissingStallsAfterGrace: a sync whose VasaProvider stays NotFound reports Stalled=True
+// (reason WaitingForProvider) after ProviderMissingGrace, keeps retrying, and clears Stalled once the
+// provider is back.
+func TestProviderMissingStallsAfterGrace(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New()}
+	rs := testSync(1)
+	rs.Namespace, rs.Spec.ProviderRef.Name = "default", "deleted-provider"
+	start := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	for _, phase := range []replicationv1alpha1.SyncPhase{replicationv1alpha1.SyncPending, replicationv1alpha1.SyncRunning} {
+		rs.Status.Phase = phase
+		rs.Status.Conditions = nil
+		stalled := func(now time.Time) *metav1.Condition {
+			res, err := r.step(ctx, &syncRun{rs: rs, now: now})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "keeps retrying")
+			g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)).To(BeTrue())
+			return meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+		}
+		g.Expect(stalled(start).Status).To(Equal(metav1.ConditionFalse), phase)
+		g.Expect(stalled(start.Add(ProviderMissingGrace-time.Second)).Status).To(Equal(metav1.ConditionFalse), phase)
+		c := stalled(start.Add(ProviderMissingGrace))
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), phase)
+		g.Expect(c.Reason).To(Equal(replicationv1alpha1.WaitingForProviderReason))
+		g.Expect(stalled(start.Add(2*ProviderMissingGrace)).Status).To(Equal(metav1.ConditionTrue), phase)
+		g.Expect(rs.Status.Phase).To(Equal(phase))
+
+		// The provider is back (here: it exists but is not Ready yet): Stalled clears.
+		markInProgress(rs, replicationv1alpha1.WaitingForProviderReason, "not Ready")
+		g.Expect(meta.IsStatusConditionFalse(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeTrue())
+	}
+}
+
+// TestFinishedConditionsFollowGeneration: editing a finished sync (e.g. ttlSecondsAfterFinished) bumps
+// its generation; every condition's observedGeneration follows, not only status.observedGeneration.
+func TestFinishedConditionsFollowGeneration(t *testing.T) {
+	g := NewWithT(t)
+	r := &ReplicationSyncReconciler{Sessions: session.New()}
+	rs := testSync(1)
+	rs.Status.Groups[0].State = replicationv1alpha1.GroupSynced
+	rs.Status.Phase = replicationv1alpha1.SyncSucceeded
+	markSucceeded(rs)
+	rs.Generation = 2
+	_, err := r.step(context.Background(), &syncRun{rs: rs, now: time.Now()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rs.Status.ObservedGeneration).To(BeEquivalentTo(2))
+	g.Expect(rs.Status.Conditions).To(HaveLen(3))
+	for _, c := range rs.Status.Conditions {
+		g.Expect(c.ObservedGeneration).To(BeEquivalentTo(2), c.Type)
+	}
+}

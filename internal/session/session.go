@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ type entry struct {
 
 	primed   bool
 	tasks    map[string]map[string]struct{} // owner (ReplicationSync namespace/name) -> task refs in flight
+	settled  map[string]struct{}            // owners set in this process before priming: Prime leaves them alone
 	reserved int                            // slots handed out by Reserve and not yet committed or released
 }
 
@@ -173,15 +175,23 @@ func (c *Cache) Primed(key types.NamespacedName) bool {
 }
 
 // Prime rebuilds the task accounting for key from status: owner -> task refs recorded in Syncing groups.
-// It replaces what was known for those owners and marks the key primed.
+// Only the first call per key takes effect (check and prime are one step), and it never overwrites an
+// owner this process already set (SetTasks, a committed Slot, ForgetOwner): status read before that
+// is older than what the owner itself recorded, and writing it back would leak a slot.
 func (c *Cache) Prime(key types.NamespacedName, tasks map[string][]string) {
 	e := c.entry(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e.primed {
+		return
+	}
 	for owner, refs := range tasks {
+		if _, ok := e.settled[owner]; ok {
+			continue
+		}
 		e.setTasks(owner, refs)
 	}
-	e.primed = true
+	e.primed, e.settled = true, nil
 }
 
 // SetTasks records the tasks one owner (a ReplicationSync) has in flight on key; empty removes the owner.
@@ -189,7 +199,19 @@ func (c *Cache) SetTasks(key types.NamespacedName, owner string, refs []string) 
 	e := c.entry(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e.settle(owner)
 	e.setTasks(owner, refs)
+}
+
+// settle remembers, until the key is primed, that owner's accounting was set in this process.
+func (e *entry) settle(owner string) {
+	if e.primed {
+		return
+	}
+	if e.settled == nil {
+		e.settled = map[string]struct{}{}
+	}
+	e.settled[owner] = struct{}{}
 }
 
 func (e *entry) setTasks(owner string, refs []string) {
@@ -218,7 +240,11 @@ func (e *entry) inFlight() int {
 func (c *Cache) ForgetOwner(owner string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.entries {
+	ns, _, _ := strings.Cut(owner, "/")
+	for key, e := range c.entries {
+		if key.Namespace == ns {
+			e.settle(owner) // a sync only uses providers of its namespace
+		}
 		delete(e.tasks, owner)
 	}
 }
@@ -284,6 +310,7 @@ func (s *slot) Commit(taskRef string) {
 	}
 	s.done = true
 	s.e.reserved--
+	s.e.settle(s.owner)
 	set, ok := s.e.tasks[s.owner]
 	if !ok {
 		set = map[string]struct{}{}

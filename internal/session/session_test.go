@@ -138,3 +138,42 @@ func TestForgetOwner(t *testing.T) {
 	g.Expect(c.InFlight(key)).To(BeZero())
 	g.Expect(c.InFlight(other)).To(Equal(1))
 }
+
+// TestPrimeNeverResurrectsAnOwner reproduces the restart race: sync Y reads a cached list that still
+// shows sync X Running, X finishes (and forgets itself), then Y primes from its stale list. X is never
+// reconciled again, so a task written back for it would hold a slot until the next restart.
+func TestPrimeNeverResurrectsAnOwner(t *testing.T) {
+	tests := map[string]struct {
+		settle func(c *Cache)
+	}{
+		"owner forgot itself": {func(c *Cache) {
+			c.SetTasks(key, "ns/x", []string{"tx"})
+			c.ForgetOwner("ns/x")
+		}},
+		"owner set no tasks":        {func(c *Cache) { c.SetTasks(key, "ns/x", nil) }},
+		"another primer came first": {func(c *Cache) { c.Prime(key, map[string][]string{"ns/y": {"ty"}}) }},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			c := New()
+			g.Expect(c.Primed(key)).To(BeFalse()) // Y checks, then lists: X Running with tx, Y with ty
+			stale := map[string][]string{"ns/x": {"tx"}, "ns/y": {"ty"}}
+			tt.settle(c) // meanwhile
+			c.Prime(key, stale)
+			g.Expect(c.Primed(key)).To(BeTrue())
+			g.Expect(c.Tasks(key, "ns/x")).To(BeEmpty())
+			g.Expect(c.InFlight(key)).To(Equal(1))
+		})
+	}
+}
+
+// TestPrimeOnce: a second Prime (a concurrent reconcile that also saw Primed false) changes nothing.
+func TestPrimeOnce(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	c.Prime(key, map[string][]string{"ns/y": {"ty"}})
+	c.SetTasks(key, "ns/y", nil)
+	c.Prime(key, map[string][]string{"ns/y": {"ty"}, "ns/z": {"tz"}})
+	g.Expect(c.InFlight(key)).To(BeZero())
+}
