@@ -122,6 +122,8 @@ func (r *ReplicationSyncReconciler) running(ctx context.Context, run *syncRun) (
 	if allGroupsFinal(rs) {
 		return r.finish(ctx, run)
 	}
+	// Free the slots of the tasks that just finished, so this reconcile can issue the next batches.
+	r.accountTasks(run)
 
 	inFlight := len(syncingTasks(rs)) > 0
 	if rs.Status.Retry != nil && rs.Status.Retry.NextRetryTime != nil && rs.Status.Retry.NextRetryTime.After(run.now) {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -328,4 +329,61 @@ func TestInactiveProviderPingPongCounted(t *testing.T) {
 	g.Expect(out).To(Equal(submitNothing))
 	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupFailed), "beyond backoffLimit")
 	g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("Re-routed"))
+}
+
+// finishingSMS runs one task per call that has already succeeded when first polled.
+type finishingSMS struct {
+	sms.Client
+	tasks map[string][]sms.GroupID
+}
+
+func (f *finishingSMS) PointInTimeReplicas(context.Context, string, []sms.GroupID, string) ([]sms.PointInTime, error) {
+	return nil, nil
+}
+
+func (f *finishingSMS) SyncReplicationGroups(_ context.Context, _ string, groups []sms.GroupID, _ string) (string, error) {
+	ref := fmt.Sprintf("task-%d", len(f.tasks)+1)
+	f.tasks[ref] = groups
+	return ref, nil
+}
+
+func (f *finishingSMS) TaskInfo(_ context.Context, ref string) (sms.TaskInfo, error) {
+	info := sms.TaskInfo{Ref: ref, State: sms.TaskSuccess}
+	for _, grp := range f.tasks[ref] {
+		info.Results = append(info.Results, sms.GroupResult{Group: grp, Succeeded: true, PitID: "pit-" + grp.DeviceGroupID, PitName: "pit", TimeStamp: time.Now()})
+	}
+	return info, nil
+}
+
+// TestFinishedTaskFreesSlotForNextBatch: with maxConcurrentTasks 1, the reconcile that sees a task
+// finish issues the next batch at once instead of waiting a poll interval for the slot.
+func TestFinishedTaskFreesSlotForNextBatch(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	vp := readyProvider(t, g)
+	vp.Spec.MaxConcurrentTasks, vp.Spec.MaxBatchSize = 1, 1
+	g.Expect(k8sClient.Update(ctx, vp)).To(Succeed())
+	vp.Status.ObservedGeneration = vp.Generation // the provider controller would confirm the new spec
+	for i := range vp.Status.Conditions {
+		vp.Status.Conditions[i].ObservedGeneration = vp.Generation
+	}
+	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
+	rs := testSync(2)
+	rs.Namespace, rs.Name = vp.Namespace, "one-slot"
+	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+
+	cl := &finishingSMS{tasks: map[string][]sms.GroupID{}}
+	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(),
+		Dial: func(context.Context, sms.Config) (sms.Client, error) { return cl, nil }}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)}
+
+	for i := 0; i < 5 && len(cl.tasks) == 0; i++ { // Pending -> Running, then the first batch
+		_, err := r.Reconcile(ctx, req)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(cl.tasks).To(HaveLen(1))
+	_, err := r.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cl.tasks).To(HaveLen(2), "the finished task's slot was not freed for the next batch")
 }
