@@ -138,7 +138,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		r.persisted(rs)
 	}()
 
-	run := &syncRun{rs: rs, now: r.clock().Now()}
+	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
 	return r.step(ctx, run)
 }
 
@@ -159,13 +159,6 @@ func (r *ReplicationSyncReconciler) reader() client.Reader {
 		return r.APIReader
 	}
 	return r.Client
-}
-
-func (r *ReplicationSyncReconciler) clock() clock.PassiveClock {
-	if r.Clock == nil {
-		return clock.RealClock{}
-	}
-	return r.Clock
 }
 
 func (r *ReplicationSyncReconciler) event(obj *replicationv1alpha1.ReplicationSync, eventType, reason, action, format string, args ...any) {

@@ -344,7 +344,8 @@ func (r *ReplicationSyncReconciler) primeTasks(ctx context.Context, run *syncRun
 	r.Sessions.Prime(run.key, tasks)
 }
 
-// accountTasks records this sync's tasks in flight after the reconcile changed them.
+// accountTasks records this sync's tasks in flight as its status now shows them: once polling has
+// freed the slots of finished tasks (before the next batch is issued), and again when the reconcile ends.
 func (r *ReplicationSyncReconciler) accountTasks(run *syncRun) {
 	if isFinished(run.rs) {
 		r.Sessions.ForgetOwner(run.owner())

@@ -224,16 +224,7 @@ func readyProvider(t *testing.T, g Gomega) *replicationv1alpha1.VasaProvider {
 		StringData: map[string]string{secretUsernameKey: "admin", secretPasswordKey: "secret"},
 	}
 	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
-	vp := &replicationv1alpha1.VasaProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "vp"},
-		Spec: replicationv1alpha1.VasaProviderSpec{
-			VCenter: replicationv1alpha1.VCenterSpec{
-				URL:                  "https://vcenter.example.com/sdk",
-				CredentialsSecretRef: replicationv1alpha1.LocalObjectReference{Name: secret.Name},
-			},
-			Provider: replicationv1alpha1.ProviderSelector{Name: "array-a"},
-		},
-	}
+	vp := newProvider(ns.Name, "vp", secret.Name)
 	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
 	vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: "p1"}
 	meta.SetStatusCondition(&vp.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition,

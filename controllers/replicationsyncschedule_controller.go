@@ -139,7 +139,7 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 	}
 
 	before := sched.DeepCopy()
-	s := &scheduleScope{sched: sched, now: r.now(), names: map[string]bool{}}
+	s := &scheduleScope{sched: sched, now: clockNow(r.Clock), names: map[string]bool{}}
 	defer func() {
 		err := r.patchStatus(ctx, before, sched)
 		switch {
@@ -176,13 +176,6 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 		return r.reconcileSuspended(ctx, s)
 	}
 	return r.reconcileScheduled(ctx, s, schedule, tmpl)
-}
-
-func (r *ReplicationSyncScheduleReconciler) now() time.Time {
-	if r.Clock == nil {
-		return time.Now()
-	}
-	return r.Clock.Now()
 }
 
 // patchStatus writes the status once, if it changed, failing on a concurrent change so that counters

@@ -1,13 +1,15 @@
 package controllers
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
 
@@ -18,20 +20,25 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	env, c, err := testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	os.Exit(testenv.Run(m, func(_ *envtest.Environment, c *rest.Config) error {
+		cfg = c
+		var err error
+		k8sClient, err = client.New(cfg, client.Options{Scheme: testenv.Scheme})
+		return err
+	}))
+}
+
+// newProvider returns a VasaProvider for provider array-a on a vCenter, logging in with the Secret named
+// secret.
+func newProvider(namespace, name, secret string) *replicationv1alpha1.VasaProvider {
+	return &replicationv1alpha1.VasaProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: replicationv1alpha1.VasaProviderSpec{
+			VCenter: replicationv1alpha1.VCenterSpec{
+				URL:                  "https://vcenter.example.com/sdk",
+				CredentialsSecretRef: replicationv1alpha1.LocalObjectReference{Name: secret},
+			},
+			Provider: replicationv1alpha1.ProviderSelector{Name: "array-a"},
+		},
 	}
-	cfg = c
-	code := 1
-	if k8sClient, err = client.New(cfg, client.Options{Scheme: testenv.Scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		code = m.Run()
-	}
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
 }

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -84,8 +83,6 @@ type VasaProviderReconciler struct {
 	Dial DialFunc
 	// Clock is the time source; nil means the real clock.
 	Clock clock.PassiveClock
-	// Recorder records events; nil means none.
-	Recorder events.EventRecorder
 	// RecheckInterval overrides ProviderRecheckInterval when > 0.
 	RecheckInterval time.Duration
 }
@@ -93,8 +90,6 @@ type VasaProviderReconciler struct {
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile checks one VasaProvider: Secrets, login, provider lookup.
@@ -140,7 +135,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		vp.Status.ProviderInfo = &replicationv1alpha1.ProviderInfo{
 			Name: res.info.Name, UID: res.info.UID, Version: res.info.Version, Status: res.info.Status,
 		}
-		now := metaNow(r.clock())
+		now := metaNow(r.Clock)
 		vp.Status.LastCheckedTime = &now
 	}
 	if before.Status.ObservedGeneration != vp.Generation || readyReason(before) != res.reason {
@@ -165,13 +160,6 @@ func (r *VasaProviderReconciler) recheck() time.Duration {
 		return r.RecheckInterval
 	}
 	return ProviderRecheckInterval
-}
-
-func (r *VasaProviderReconciler) clock() clock.PassiveClock {
-	if r.Clock == nil {
-		return clock.RealClock{}
-	}
-	return r.Clock
 }
 
 // connectResult is the outcome of one connection check.

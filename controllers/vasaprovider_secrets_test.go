@@ -151,16 +151,7 @@ func TestVasaProviderCachesNoSecretValues(t *testing.T) {
 		StringData: map[string]string{secretUsernameKey: "admin", secretPasswordKey: "wrong"},
 	}
 	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
-	vp := &replicationv1alpha1.VasaProvider{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "array"},
-		Spec: replicationv1alpha1.VasaProviderSpec{
-			VCenter: replicationv1alpha1.VCenterSpec{
-				URL:                  "https://vcenter.example.com/sdk",
-				CredentialsSecretRef: replicationv1alpha1.LocalObjectReference{Name: secret.Name},
-			},
-			Provider: replicationv1alpha1.ProviderSelector{Name: "array-a"},
-		},
-	}
+	vp := newProvider(ns.Name, "array", secret.Name)
 	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
 
 	readyReason := func(g Gomega) string {

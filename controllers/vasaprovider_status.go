@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -61,6 +63,7 @@ func providerReady(vp *replicationv1alpha1.VasaProvider) (bool, string) {
 	return true, c.Message
 }
 
+// metaNow is the time of c (nil means the real clock) to the second, as status times are written.
 func metaNow(c clock.PassiveClock) metav1.Time {
-	return metav1.NewTime(c.Now().Truncate(1e9))
+	return metav1.NewTime(clockNow(c).Truncate(time.Second))
 }

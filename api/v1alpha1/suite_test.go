@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
@@ -23,27 +24,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	env, c, err := testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	os.Exit(testenv.Run(m, func(_ *envtest.Environment, c *rest.Config) error {
+		cfg = c
+		var err error
+		if k8sClient, err = client.New(cfg, client.Options{Scheme: testenv.Scheme}); err != nil {
+			return fmt.Errorf("creating client: %w", err)
 		}
-	}()
-	cfg = c
-	k8sClient, err = client.New(cfg, client.Options{Scheme: testenv.Scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-	return m.Run()
+		return nil
+	}))
 }
 
 // newNamespace creates a namespace of its own for the calling test.

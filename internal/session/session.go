@@ -305,11 +305,9 @@ type slot struct {
 func (s *slot) Commit(taskRef string) {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
-	if s.done {
+	if !s.end() {
 		return
 	}
-	s.done = true
-	s.e.reserved--
 	s.e.settle(s.owner)
 	set, ok := s.e.tasks[s.owner]
 	if !ok {
@@ -322,9 +320,16 @@ func (s *slot) Commit(taskRef string) {
 func (s *slot) Release() {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
+	s.end()
+}
+
+// end gives the reserved slot back the first time it is called and reports whether it did; callers
+// hold c.mu.
+func (s *slot) end() bool {
 	if s.done {
-		return
+		return false
 	}
 	s.done = true
 	s.e.reserved--
+	return true
 }

@@ -201,9 +201,7 @@ func TestClient(t *testing.T) {
 				var ip *sms.InactiveProviderError
 				g.Expect(errors.As(err, &ip)).To(BeTrue())
 				g.Expect(ip.Mapping).To(Equal([]sms.FaultDomainMapping{{ActiveProviderRef: "vasaprovider-2", FaultDomainIDs: []string{"fd-1"}}}))
-				ref, err := c.SyncReplicationGroups(ctx, ip.Mapping[0].ActiveProviderRef, all[:3], "x")
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+				syncDone(t, g, c, ip.Mapping[0].ActiveProviderRef, all[:3], "x")
 			},
 		},
 		"SyncOngoing names the running task": {
@@ -261,9 +259,7 @@ func TestClient(t *testing.T) {
 				const name = `db+nightly(1).[x]$`
 				// A PiT the unescaped pattern would match, which must not be taken for it.
 				for _, n := range []string{name, `dbbnightly1Zx$`} {
-					ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], n)
-					g.Expect(err).NotTo(HaveOccurred())
-					g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+					syncDone(t, g, c, "vasaprovider-1", all[:2], n)
 				}
 				pits, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:3], name)
 				g.Expect(err).NotTo(HaveOccurred())
@@ -279,9 +275,7 @@ func TestClient(t *testing.T) {
 			setup: func(sim *smssim.Sim) { sim.Provider("array-a").SetPiTSummaries(true) },
 			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
 				const name = `weekly.(2)`
-				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], name)
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+				syncDone(t, g, c, "vasaprovider-1", all[:2], name)
 				pits, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", all[:3], name)
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(pits).To(HaveLen(2))
@@ -314,9 +308,7 @@ func TestClient(t *testing.T) {
 				g.Expect(sim.ExpiredSessions()).To(Equal(1))
 				sim.SetSessionExpiresAfterCalls(3)
 				for range 10 {
-					ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "s")
-					g.Expect(err).NotTo(HaveOccurred())
-					g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+					syncDone(t, g, c, "vasaprovider-1", all[:1], "s")
 				}
 				g.Expect(sim.ExpiredSessions()).To(BeNumerically(">", 2))
 			},

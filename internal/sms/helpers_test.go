@@ -82,3 +82,11 @@ func waitTask(t testing.TB, c sms.Client, ref string) sms.TaskInfo {
 	}).WithTimeout(10 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
 	return info
 }
+
+// syncDone syncs groups of provider to a PiT named pit and expects the task to succeed.
+func syncDone(t testing.TB, g Gomega, c sms.Client, provider string, groups []sms.GroupID, pit string) {
+	t.Helper()
+	ref, err := c.SyncReplicationGroups(context.Background(), provider, groups, pit)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+}

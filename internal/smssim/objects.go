@@ -223,6 +223,14 @@ func wireGroup(g GroupID) vimtypes.ReplicationGroupId {
 	}
 }
 
+// unknownGroup is the per-group error a query answers for a group the provider does not have.
+func unknownGroup(id GroupID) *smstypes.GroupErrorResult {
+	return &smstypes.GroupErrorResult{
+		GroupOperationResult: smstypes.GroupOperationResult{GroupId: wireGroup(id)},
+		Error:                []vimtypes.LocalizedMethodFault{localized("unknown replication group", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})},
+	}
+}
+
 func localized(msg string, f vimtypes.BaseMethodFault) vimtypes.LocalizedMethodFault {
 	f.GetMethodFault().FaultMessage = []vimtypes.LocalizableMessage{{Key: "com.vasa-sync-operator.smssim", Message: msg}}
 	return vimtypes.LocalizedMethodFault{Fault: f, LocalizedMessage: msg}
@@ -245,10 +253,7 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	for _, id := range ids {
 		g := p.groups[id]
 		if g == nil {
-			res.Returnval = append(res.Returnval, &smstypes.GroupErrorResult{
-				GroupOperationResult: smstypes.GroupOperationResult{GroupId: wireGroup(id)},
-				Error:                []vimtypes.LocalizedMethodFault{localized("unknown replication group", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})},
-			})
+			res.Returnval = append(res.Returnval, unknownGroup(id))
 			continue
 		}
 		var info smstypes.BaseGroupInfo
@@ -305,10 +310,7 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 	res := &smstypes.QueryPointInTimeReplicaResponse{}
 	for _, id := range ids {
 		if p.groups[id] == nil {
-			res.Returnval = append(res.Returnval, &smstypes.GroupErrorResult{
-				GroupOperationResult: smstypes.GroupOperationResult{GroupId: wireGroup(id)},
-				Error:                []vimtypes.LocalizedMethodFault{localized("unknown replication group", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})},
-			})
+			res.Returnval = append(res.Returnval, unknownGroup(id))
 			continue
 		}
 		var infos []smstypes.PointInTimeReplicaInfo

@@ -47,21 +47,7 @@ var (
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
-	env, cfg, err := testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := 1
-	if err := setup(env, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		code = m.Run()
-	}
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
+	os.Exit(testenv.Run(m, setup))
 }
 
 // zapLevel logs errors only unless E2E_VERBOSE is set.
@@ -135,7 +121,6 @@ func startManager(t *testing.T, ns string, tm timings) func() {
 	g.Expect((&controllers.VasaProviderReconciler{
 		Client:   mgr.GetClient(),
 		Sessions: sessions,
-		Recorder: mgr.GetEventRecorder("vasaprovider-controller"),
 	}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&controllers.ReplicationSyncReconciler{
 		Client:      mgr.GetClient(),
