@@ -576,9 +576,10 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		invalid  *sms.InvalidArgumentError
 	)
 	switch {
-	case errors.As(err, &tooMany):
+	case errors.As(err, &tooMany) && len(idx) > 1:
 		// The batch that got TooMany must shrink even when the provider names a size it already had:
-		// otherwise the same batch is issued again and again.
+		// otherwise the same batch is issued again and again. A single group that gets TooMany cannot
+		// shrink: it is counted as a failure of that group below.
 		size := int32(max(1, min(tooMany.EffectiveBatchSize(), len(idx)-1)))
 		for _, i := range idx {
 			r.groupPending(run, i, "")

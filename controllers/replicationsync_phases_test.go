@@ -123,7 +123,6 @@ func TestTooManyAlwaysShrinks(t *testing.T) {
 		"size below the batch": {2, 4, 2},
 		"unset means one":      {0, 4, 1},
 		"batch of two":         {5, 2, 1},
-		"never below one":      {5, 1, 1},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -141,6 +140,19 @@ func TestTooManyAlwaysShrinks(t *testing.T) {
 			g.Expect(sessions.LearnedBatchSize(run.key)).To(Equal(tt.want))
 		})
 	}
+}
+
+// TestTooManyOnOneGroupCountsAFailure: a single group that gets TooMany cannot be split; issuing it
+// again at once would loop, so it counts as a failure of the group and backs off.
+func TestTooManyOnOneGroupCountsAFailure(t *testing.T) {
+	g := NewWithT(t)
+	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(), Backoff: backoff.Policy{Base: time.Second}}
+	run := &syncRun{rs: testSync(1), now: time.Now()}
+	run.vp = &replicationv1alpha1.VasaProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "does-not-exist"}}
+	run.key = client.ObjectKeyFromObject(run.vp)
+	g.Expect(r.applyFault(context.Background(), run, []int{0}, &sms.TooManyError{MaxBatchSize: 5})).To(Equal(outcomeBackOff))
+	g.Expect(run.rs.Status.Groups[0].Attempts).To(Equal(int32(1)))
+	g.Expect(run.rs.Status.Retry.NextRetryTime.After(run.now)).To(BeTrue())
 }
 
 // TestReconcileReturnsErrorOrResult: when the status patch fails, Reconcile returns the error and a zero result.
