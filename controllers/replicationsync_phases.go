@@ -114,7 +114,7 @@ func (r *ReplicationSyncReconciler) running(ctx context.Context, run *syncRun) (
 
 	stalled, err := r.pollTasks(ctx, run)
 	if err != nil {
-		return ctrl.Result{}, err
+		return r.unreachable(ctx, run, err), nil
 	}
 	if stalled {
 		return r.finished(ctx, run)
@@ -132,7 +132,7 @@ func (r *ReplicationSyncReconciler) running(ctx context.Context, run *syncRun) (
 
 	outcome, err := r.submit(ctx, run)
 	if err != nil {
-		return ctrl.Result{}, err
+		return r.unreachable(ctx, run, err), nil
 	}
 	switch outcome {
 	case submitStalled:
@@ -177,6 +177,21 @@ func (r *ReplicationSyncReconciler) backingOff(run *syncRun, inFlight bool) ctrl
 		wait = min(wait, r.pollEvery(run))
 	}
 	return r.requeueWithinDeadline(run, max(wait, time.Millisecond))
+}
+
+// unreachableFault is the lastFault type recorded when a call failed without a provider fault.
+const unreachableFault = "Unreachable"
+
+// unreachable backs off after an SMS call failed without a provider fault (vCenter unreachable, a
+// session that cannot be re-established): the run keeps its groups as they are, says why in its
+// conditions and retries within activeDeadlineSeconds. Returning the error would leave the retry to
+// controller-runtime's rate limiter, which knows nothing of the deadline.
+func (r *ReplicationSyncReconciler) unreachable(ctx context.Context, run *syncRun, err error) ctrl.Result {
+	ctrl.LoggerFrom(ctx).Error(err, "Calling the provider failed, backing off")
+	metrics.ProviderFaultsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, unreachableFault).Inc()
+	recordFault(run.rs, unreachableFault, err.Error(), run.now)
+	r.startBackOff(run, 0)
+	return r.backingOff(run, len(syncingTasks(run.rs)) > 0)
 }
 
 // finish ends a run whose groups are all final: Succeeded if all synced, else Failed.

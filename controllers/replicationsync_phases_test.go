@@ -390,3 +390,49 @@ func TestFinishedTaskFreesSlotForNextBatch(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cl.tasks).To(HaveLen(2), "the finished task's slot was not freed for the next batch")
 }
+
+// unreachableSMS fails every sync call without a provider fault, as a dropped connection does.
+type unreachableSMS struct{ sms.Client }
+
+func (unreachableSMS) PointInTimeReplicas(context.Context, string, []sms.GroupID, string) ([]sms.PointInTime, error) {
+	return nil, nil
+}
+
+func (unreachableSMS) SyncReplicationGroups(context.Context, string, []sms.GroupID, string) (string, error) {
+	return "", errors.New("dial tcp 192.0.2.1:443: connect: connection refused")
+}
+
+// TestUnreachableBacksOffWithinDeadline: a call that fails without a provider fault is reported in the
+// conditions and retried on the run's own backoff, never past activeDeadlineSeconds.
+func TestUnreachableBacksOffWithinDeadline(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	vp := readyProvider(t, g)
+	rs := testSync(1)
+	rs.Namespace, rs.Name = vp.Namespace, "unreachable"
+	rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](3)
+	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(), Backoff: backoff.Policy{Base: time.Minute},
+		Dial: func(context.Context, sms.Config) (sms.Client, error) { return unreachableSMS{}, nil }}
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)}
+
+	got := &replicationv1alpha1.ReplicationSync{}
+	var res ctrl.Result
+	for i := 0; i < 5; i++ {
+		var err error
+		res, err = r.Reconcile(ctx, req)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(k8sClient.Get(ctx, req.NamespacedName, got)).To(Succeed())
+		if got.Status.Retry != nil && got.Status.Retry.LastFault != nil {
+			break
+		}
+	}
+	g.Expect(got.Status.Retry.LastFault.Type).To(Equal(unreachableFault))
+	g.Expect(got.Status.Retry.LastFault.Message).To(ContainSubstring("connection refused"))
+	reconciling := meta.FindStatusCondition(got.Status.Conditions, replicationv1alpha1.ReconcilingCondition)
+	g.Expect(reconciling.Reason).To(Equal(replicationv1alpha1.BackingOffReason))
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+	g.Expect(res.RequeueAfter).To(BeNumerically("<=", 3*time.Second), "the retry must not wait past the deadline")
+	g.Expect(got.Status.Groups[0].Attempts).To(BeZero())
+}
