@@ -155,15 +155,23 @@ func TestTooManyOnOneGroupCountsAFailure(t *testing.T) {
 	g.Expect(run.rs.Status.Retry.NextRetryTime.After(run.now)).To(BeTrue())
 }
 
+// createTestSync creates a ReplicationSync of n groups in the API server, with no status yet.
+func createTestSync(g Gomega, namespace, name string, n int, mutate ...func(*replicationv1alpha1.ReplicationSync)) *replicationv1alpha1.ReplicationSync {
+	rs := testSync(n)
+	rs.Namespace, rs.Name = namespace, name
+	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	for _, m := range mutate {
+		m(rs)
+	}
+	g.Expect(k8sClient.Create(context.Background(), rs)).To(Succeed())
+	return rs
+}
+
 // TestReconcileReturnsErrorOrResult: when the status patch fails, Reconcile returns the error and a zero result.
 func TestReconcileReturnsErrorOrResult(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	rs := testSync(1)
-	rs.Name = "patch-fails"
-	rs.Namespace = "default"
-	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
-	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	rs := createTestSync(g, "default", "patch-fails", 1)
 	t.Cleanup(func() { _ = k8sClient.Delete(ctx, rs) })
 
 	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
@@ -251,10 +259,7 @@ func TestUnpersistedTaskRefAdopted(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	vp := readyProvider(t, g)
-	rs := testSync(2)
-	rs.Namespace, rs.Name = vp.Namespace, "patch-fails-once"
-	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
-	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	rs := createTestSync(g, vp.Namespace, "patch-fails-once", 2)
 
 	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
@@ -371,10 +376,7 @@ func TestFinishedTaskFreesSlotForNextBatch(t *testing.T) {
 		vp.Status.Conditions[i].ObservedGeneration = vp.Generation
 	}
 	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
-	rs := testSync(2)
-	rs.Namespace, rs.Name = vp.Namespace, "one-slot"
-	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
-	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	rs := createTestSync(g, vp.Namespace, "one-slot", 2)
 
 	cl := &finishingSMS{tasks: map[string][]sms.GroupID{}}
 	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(),
@@ -408,11 +410,9 @@ func TestUnreachableBacksOffWithinDeadline(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	vp := readyProvider(t, g)
-	rs := testSync(1)
-	rs.Namespace, rs.Name = vp.Namespace, "unreachable"
-	rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](3)
-	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
-	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	rs := createTestSync(g, vp.Namespace, "unreachable", 1, func(rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](3)
+	})
 	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(), Backoff: backoff.Policy{Base: time.Minute},
 		Dial: func(context.Context, sms.Config) (sms.Client, error) { return unreachableSMS{}, nil }}
 	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)}
