@@ -170,7 +170,7 @@ func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ct
 func (r *ReplicationSyncReconciler) backingOff(run *syncRun, inFlight bool) ctrl.Result {
 	rs := run.rs
 	wait := backoff.Remaining(rs.Status.Retry.NextRetryTime.Time, run.now)
-	msg := fmt.Sprintf("Provider answered %s %d times in a row; next call at %s",
+	msg := fmt.Sprintf("Last fault %s, %d in a row; next call at %s",
 		rs.Status.Retry.LastFault.Type, rs.Status.Retry.Attempts, rs.Status.Retry.NextRetryTime.UTC().Format(time.RFC3339))
 	markInProgress(rs, replicationv1alpha1.BackingOffReason, msg)
 	if inFlight {
