@@ -277,4 +277,3 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	body.Res = res
 	return body
 }
-

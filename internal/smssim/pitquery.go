@@ -97,4 +97,3 @@ func summarize(infos []smstypes.PointInTimeReplicaInfo) []smstypes.ReplicaInterv
 	}
 	return []smstypes.ReplicaIntervalQueryResult{{FromDate: from, ToDate: to.Add(time.Nanosecond), Number: int32(min(len(infos), math.MaxInt32))}}
 }
-

@@ -90,4 +90,3 @@ func (s *Sim) syncFault(o *vasaProvider, p *providerState, ids []GroupID, pitNam
 	}
 	return s.taskLimitFault(p)
 }
-
