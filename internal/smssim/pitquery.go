@@ -63,7 +63,9 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 		}
 		var infos []smstypes.PointInTimeReplicaInfo
 		for _, pit := range o.sim.pits {
-			if pit.ProviderName == p.cfg.Name && pit.Group == id && (nameRE == nil || nameRE.MatchString(pit.PitName)) {
+			// A sync done without PiT support left no PiT (no id) to list.
+			if pit.PitID != "" && pit.ProviderName == p.cfg.Name && pit.Group == id &&
+				(nameRE == nil || nameRE.MatchString(pit.PitName)) {
 				infos = append(infos, smstypes.PointInTimeReplicaInfo{
 					Id: smstypes.PointInTimeReplicaId{Id: pit.PitID}, PitName: pit.PitName, TimeStamp: pit.TimeStamp,
 				})
