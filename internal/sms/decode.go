@@ -178,10 +178,11 @@ func DecodeTaskInfoXML(data []byte) (TaskInfo, error) {
 	return DecodeTaskInfo(env.Returnval), nil
 }
 
-// DecodeTaskInfoJSON decodes a VI/JSON SmsTaskInfo into a TaskInfo. It never panics.
+// DecodeTaskInfoJSON decodes a VI/JSON SmsTaskInfo, whose error may be a bare fault or a
+// LocalizedMethodFault, into a TaskInfo. It never panics.
 func DecodeTaskInfoJSON(data []byte) (TaskInfo, error) {
 	var info smstypes.SmsTaskInfo
-	if err := NewJSONDecoder(bytes.NewReader(data)).Decode(&info); err != nil {
+	if err := NewJSONDecoder(bytes.NewReader(wrapBareTaskError(data))).Decode(&info); err != nil {
 		return TaskInfo{}, fmt.Errorf("decoding task info: %w", err)
 	}
 	return DecodeTaskInfo(info), nil

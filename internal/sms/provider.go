@@ -159,7 +159,11 @@ func QuoteXSDRegex(s string) string {
 // PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
 func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []GroupID, pitName string) ([]PointInTime, error) {
 	var out []PointInTime
-	param := &smstypes.QueryPointInTimeReplicaParam{PreferDetails: vimtypes.NewBool(true)}
+	param := &smstypes.QueryPointInTimeReplicaParam{}
+	if knowsPreferDetails(c.ServerInfo().SMSVersion) {
+		// preferDetails exists from SMS 7.0.0.1; older servers refuse the unknown element.
+		param.PreferDetails = vimtypes.NewBool(true)
+	}
 	if pitName != "" {
 		// queryParam.pitName is an XSD regular expression, not a name.
 		param.PitName = QuoteXSDRegex(pitName)

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -58,6 +59,15 @@ type Sim struct {
 	calls        []SyncCall
 	rnd          *mrand.Rand
 	now          func() time.Time
+
+	release    Release
+	profile    releaseProfile
+	initFrom   time.Time // SMS service start-up window (see SetServiceInitializing)
+	initUntil  time.Time
+	wireOn     bool
+	wire       []WireRequest
+	jsonStrict bool
+	jsonSess   map[string]string // VI/JSON session id -> vCenter SOAP session cookie (strict mode)
 }
 
 // Start builds a vcsim VPX model with an SMS endpoint for cfg and serves it over HTTPS with a
@@ -73,6 +83,26 @@ func Start(cfg Config) (*Sim, error) {
 		tasks:       map[string]*task{},
 		rnd:         mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7)),
 		now:         time.Now,
+		release:     cfg.Release,
+		jsonSess:    map[string]string{},
+	}
+	if s.release == "" {
+		s.release = DefaultRelease
+	}
+	prof, err := profileOf(s.release)
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	s.profile = prof
+	switch cfg.JSONSessions {
+	case "", JSONSessionsStrict:
+		s.jsonStrict = true
+	case JSONSessionsShared:
+	default:
+		return nil, fmt.Errorf("jsonSessions %q is not %q or %q", cfg.JSONSessions, JSONSessionsStrict, JSONSessionsShared)
+	}
+	if d := cfg.ServiceInitializingFor.Duration; d > 0 {
+		s.SetServiceInitializing(d)
 	}
 	if s.username == "" {
 		s.username = DefaultUsername
@@ -125,6 +155,7 @@ func (s *Sim) serve(listen string) error {
 		return err
 	}
 	m := simulator.VPX()
+	m.ServiceContent.About = s.profile.about
 	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine = 1, 0, 0, 1, 0
 	if err := m.Create(); err != nil {
 		return fmt.Errorf("creating vcsim model: %w", err)
@@ -134,8 +165,16 @@ func (s *Sim) serve(listen string) error {
 	// A non-default user makes vcsim consult SessionManager.ValidLogin.
 	svc.Listen = &url.URL{Host: listen, User: url.UserPassword("smssim", "")}
 	svc.Context.Map.SessionManager().ValidLogin = s.validLogin
+	// vcsim's handler for /sms/sdk goes on a mux of its own, behind the gate that plays the release.
+	if svc.ServeMux == nil {
+		svc.ServeMux = http.NewServeMux()
+	}
+	outer, inner := svc.ServeMux, http.NewServeMux()
+	svc.ServeMux = inner
 	svc.RegisterSDK(s.newRegistry())
-	svc.ServeMux.Handle("/sdk/vim25/", &jsonHandler{sim: s, mux: svc.ServeMux})
+	svc.ServeMux = outer
+	outer.Handle(Path, &soapGate{sim: s, next: inner})
+	outer.Handle("/sdk/vim25/", &jsonHandler{sim: s, mux: outer})
 	s.model = m
 	s.server = svc.NewServer()
 	u := *s.server.URL
