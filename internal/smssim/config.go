@@ -44,6 +44,9 @@ type Config struct {
 	// Release is the vCenter release played (6.7U3, 7.0U3, 8.0GA, 8.0U1, 8.0U2, 8.0U3); "" means 8.0U3.
 	// It decides the SMS versions accepted, the VI/JSON release paths served and AboutInfo.
 	Release Release `json:"release,omitempty"`
+	// NewestSMSVersion lowers the newest SMS version the release accepts, as on a patch level whose SMS
+	// lags behind its AboutInfo.apiVersion; "" means the release's own.
+	NewestSMSVersion string `json:"newestSMSVersion,omitempty"`
 	// JSONSessions is how the VI/JSON binding authenticates: "strict" (default) accepts only session ids
 	// issued by the VI/JSON SessionManager login and answers HTTP 401 to others and to expired ones;
 	// "shared" also accepts a SOAP session cookie as the id and answers an expired session with the

@@ -93,6 +93,12 @@ func Start(cfg Config) (*Sim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
+	if v := cfg.NewestSMSVersion; v != "" {
+		if !slices.Contains(smsVersions, v) || compareVersions(v, prof.newestSMS) > 0 {
+			return nil, fmt.Errorf("newestSMSVersion %q is not an SMS version of release %s (at most %s)", v, s.release, prof.newestSMS)
+		}
+		prof.newestSMS = v
+	}
 	s.profile = prof
 	switch cfg.JSONSessions {
 	case "", JSONSessionsStrict:
