@@ -34,8 +34,8 @@ type client struct {
 	baseURL *url.URL // scheme://host
 	vimURL  *url.URL // scheme://host/sdk
 
-	mu   sync.RWMutex // guards the fields below
-	gen  uint64       // incremented at each login
+	mu   sync.RWMutex      // guards the fields below
+	gen  uint64            // incremented at each login
 	vc   *vim25.Client     // SOAP binding: the vim25 session
 	js   *jsonTransport    // JSON binding: the VI/JSON session
 	rt   soap.RoundTripper // SMS round tripper (SOAP service client or JSON transport)
