@@ -120,7 +120,7 @@ func (t *jsonTransport) about(ctx context.Context) (types.AboutInfo, error) {
 		return types.AboutInfo{}, err
 	}
 	var sc types.ServiceContent
-	if err := NewJSONDecoder(bytes.NewReader(data)).Decode(&sc); err != nil {
+	if err := DecodeJSON(data, &sc); err != nil {
 		return types.AboutInfo{}, fmt.Errorf("decoding RetrieveServiceContent response: %w", err)
 	}
 	return sc.About, nil
@@ -188,7 +188,7 @@ func (t *jsonTransport) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 	if method == "QuerySmsTaskInfo" {
 		data = wrapBareTaskError(data)
 	}
-	if err := NewJSONDecoder(bytes.NewReader(data)).Decode(result); err != nil {
+	if err := DecodeJSON(data, result); err != nil {
 		return fmt.Errorf("decoding %s response: %w", method, err)
 	}
 	return nil
@@ -202,7 +202,7 @@ func isJSON(resp *http.Response) bool {
 // jsonFault decodes a VI/JSON fault body into a soap fault error, so SOAP and JSON share decoding.
 func jsonFault(data []byte) error {
 	var f any
-	if err := NewJSONDecoder(bytes.NewReader(data)).Decode(&f); err != nil {
+	if err := DecodeJSON(data, &f); err != nil {
 		return fmt.Errorf("decoding fault: %w", err)
 	}
 	if _, ok := asBaseMethodFault(f); !ok {
@@ -289,4 +289,15 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// DecodeJSON decodes VMOMI JSON into v. govmomi's decoder can panic on malformed discriminator input
+// (found by fuzzing), so a panic becomes an error: a provider's answer must never crash the manager.
+func DecodeJSON(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed VI/JSON (decoder panicked: %v)", r)
+		}
+	}()
+	return NewJSONDecoder(bytes.NewReader(data)).Decode(v)
 }

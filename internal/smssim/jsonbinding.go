@@ -139,7 +139,7 @@ func decodeInto(data []byte, req any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if err := sms.NewJSONDecoder(bytes.NewReader(data)).Decode(req); err != nil {
+	if err := sms.DecodeJSON(data, req); err != nil {
 		return &badRequest{err}
 	}
 	return nil
