@@ -82,6 +82,7 @@ func main() {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Sessions:  sessions,
+		Recorder:  mgr.GetEventRecorder("vasaprovider-controller"),
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "VasaProvider")
 		os.Exit(1)

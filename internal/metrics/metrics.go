@@ -66,6 +66,12 @@ var (
 		Help: "1 when the VasaProvider is Ready, else 0.",
 	}, []string{LabelNamespace, LabelProvider})
 
+	// ProviderInsecureTLS is 1 when a VasaProvider skips certificate verification (insecureSkipVerify).
+	ProviderInsecureTLS = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "provider_insecure_tls",
+		Help: "1 when the VasaProvider does not verify the vCenter certificate (spec.vcenter.tls.insecureSkipVerify), else 0.",
+	}, []string{LabelNamespace, LabelProvider})
+
 	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run.
 	ScheduleLastSuccessTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "schedule_last_success_timestamp_seconds",
@@ -88,7 +94,7 @@ var (
 func init() {
 	ctrlmetrics.Registry.MustRegister(
 		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
-		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady,
+		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady, ProviderInsecureTLS,
 		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal,
 	)
 }
