@@ -114,6 +114,8 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 				{"Reason", `.status.conditions[?(@.type=="Ready")].reason`},
 				{"vCenter", ".spec.vcenter.url"},
 				{"Provider", ".status.providerInfo.name"},
+				{"TLS", ".status.tlsVerification"},
+				{"SMS", ".status.smsVersion"},
 				{"Batch", ".status.learnedMaxBatchSize"},
 				{"Age", ".metadata.creationTimestamp"},
 			},
