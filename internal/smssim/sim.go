@@ -58,6 +58,7 @@ type Sim struct {
 	calls        []SyncCall
 	rnd          *mrand.Rand
 	now          func() time.Time
+	arrays       arrayState // PiTs the arrays take on their own (arrayschedule.go)
 }
 
 // Start builds a vcsim VPX model with an SMS endpoint for cfg and serves it over HTTPS with a
@@ -105,6 +106,7 @@ func Start(cfg Config) (*Sim, error) {
 			}
 		}
 	}
+	s.arrays.start = now
 	listen := cfg.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"

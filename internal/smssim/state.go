@@ -219,6 +219,7 @@ func (s *Sim) finalize(t *task, end time.Time) {
 
 // advance finalizes every task whose time is up. Callers hold s.mu.
 func (s *Sim) advance(now time.Time) {
+	s.runArraySchedules(now)
 	for _, t := range s.taskOrder {
 		if !t.done && now.Sub(t.start) >= t.duration {
 			s.finalize(t, t.start.Add(t.duration))
