@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -140,12 +141,12 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, u *unstructure
 	}
 	switch {
 	case iv <= 0:
-		w("Discovery", "off, %d ReplicationGroups", groups)
+		w("Discovery", "off; ReplicationGroups: %d", groups)
 		if groups == 0 {
 			fixes = append(fixes, "discovery is off (spec.discovery.interval: 0s), so no ReplicationGroups exist and sync -l matches nothing: set an interval to use selectors")
 		}
 	default:
-		w("Discovery", "every %s, %d ReplicationGroups", iv, groups)
+		w("Discovery", "every %s; ReplicationGroups: %d", duration.HumanDuration(iv), groups)
 		if groups == 0 && ready != nil && ready.Status == "True" && a.clock().Sub(vp.CreationTimestamp.Time) > iv {
 			fixes = append(fixes, fmt.Sprintf("no replication groups discovered: see the events of the provider (kubectl get events -n %s --field-selector involvedObject.name=%s)", vp.Namespace, vp.Name))
 		}

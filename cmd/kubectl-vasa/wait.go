@@ -14,12 +14,18 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
 
+// runbookURL is where the runbooks are published.
+const runbookURL = "https://github.com/vasa-sync-operator/vasa-sync-operator/blob/main/docs/runbooks.md#"
+
 // waitFor follows a ReplicationSync until it finished, printing a progress line: redrawn in place on a
 // terminal, one line per change otherwise (logs, CI, tests).
 func (a *app) waitFor(ctx context.Context, c client.Reader, key client.ObjectKey, timeout time.Duration) error {
+	// Reads use the caller's context; only the loop has the timeout, so that a read cut short by it is not
+	// mistaken for an API error.
+	readCtx, loopCtx := ctx, ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+		loopCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	interval := a.pollInterval
@@ -28,9 +34,9 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, key client.ObjectKey
 	}
 	var last string
 	rs := &replicationv1alpha1.ReplicationSync{}
-	err := wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
-		if err := c.Get(ctx, key, rs); err != nil {
-			if ctx.Err() != nil {
+	err := wait.PollUntilContextCancel(loopCtx, interval, true, func(context.Context) (bool, error) {
+		if err := c.Get(readCtx, key, rs); err != nil {
+			if readCtx.Err() != nil {
 				return false, nil
 			}
 			return false, fmt.Errorf("reading ReplicationSync %s: %w", key.Name, err)
@@ -50,8 +56,8 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, key client.ObjectKey
 		fmt.Fprintln(a.out)
 	}
 	switch {
-	case err != nil && errors.Is(err, context.DeadlineExceeded) || err != nil && ctx.Err() != nil:
-		return fmt.Errorf("stopped waiting for ReplicationSync %s (%v); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", key.Name, ctx.Err(), key.Name, key.Namespace)
+	case err != nil && loopCtx.Err() != nil:
+		return fmt.Errorf("stopped waiting for ReplicationSync %s (%v); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", key.Name, loopCtx.Err(), key.Name, key.Namespace)
 	case err != nil:
 		return err
 	case rs.Status.Phase == replicationv1alpha1.SyncFailed:
@@ -98,6 +104,6 @@ func failedError(rs *replicationv1alpha1.ReplicationSync) error {
 			fmt.Fprintf(&b, "\n  %s/%s: %s", g.FaultDomainID.ID, g.DeviceGroupID.ID, g.Message)
 		}
 	}
-	fmt.Fprintf(&b, "\nsee 'kubectl describe rsync %s -n %s' and docs/runbooks.md#replicationsyncfailed", rs.Name, rs.Namespace)
+	fmt.Fprintf(&b, "\nsee 'kubectl describe rsync %s -n %s' and "+runbookURL+"replicationsyncfailed", rs.Name, rs.Namespace)
 	return errors.New(b.String())
 }
