@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -15,7 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -164,15 +167,40 @@ func (r *ReplicationGroupReconciler) event(vp *replicationv1alpha1.VasaProvider,
 }
 
 // SetupWithManager registers the discovery. It is triggered by a VasaProvider's creation, a change of its
-// spec and a change of its Ready condition, then runs on its interval.
+// spec and a change of its Ready condition, and by a ReplicationSync of the provider that finished (its PiTs
+// and the groups' last sync show at once instead of an interval later); then it runs on its interval.
 func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged()))).
+		Watches(&replicationv1alpha1.ReplicationSync{}, handler.EnqueueRequestsFromMapFunc(providerOfSync), builder.WithPredicates(syncFinished())).
 		Named("replicationgroup-discovery").
 		Complete(r)
+}
+
+// providerOfSync maps a ReplicationSync to its VasaProvider.
+func providerOfSync(_ context.Context, o client.Object) []reconcile.Request {
+	rs, ok := o.(*replicationv1alpha1.ReplicationSync)
+	if !ok || rs.Spec.ProviderRef.Name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: rs.Namespace, Name: rs.Spec.ProviderRef.Name}}}
+}
+
+// syncFinished passes only the update that gives a ReplicationSync its completionTime.
+func syncFinished() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldRS, ok1 := e.ObjectOld.(*replicationv1alpha1.ReplicationSync)
+			newRS, ok2 := e.ObjectNew.(*replicationv1alpha1.ReplicationSync)
+			return ok1 && ok2 && oldRS.Status.CompletionTime == nil && newRS.Status.CompletionTime != nil
+		},
+	}
 }
 
 // readyChanged passes updates that flip a VasaProvider's Ready condition.

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,9 +10,12 @@ import (
 	. "github.com/onsi/gomega/gstruct"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -181,4 +185,26 @@ func TestDiscoveryAt5000Groups(t *testing.T) {
 	h.discover()
 	t.Logf("second discovery of 5,000 unchanged groups took %s", time.Since(start))
 	g.Expect(h.resourceVersions()).To(Equal(before))
+}
+
+// TestDiscoveryTriggers: a ReplicationSync that finishes asks for a discovery of its provider; other
+// changes of a ReplicationSync do not.
+func TestDiscoveryTriggers(t *testing.T) {
+	g := NewWithT(t)
+	running := newSelectorSync("ns", "run", "array-a", nil)
+	done := running.DeepCopy()
+	now := metav1.Now()
+	done.Status.CompletionTime = &now
+	p := syncFinished()
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: running, ObjectNew: done})).To(BeTrue())
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: done, ObjectNew: done})).To(BeFalse())
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: running, ObjectNew: running})).To(BeFalse())
+	g.Expect(p.Create(event.CreateEvent{Object: done})).To(BeFalse())
+	g.Expect(providerOfSync(context.Background(), done)).To(Equal([]reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "array-a"}}}))
+
+	notReady := &replicationv1alpha1.VasaProvider{}
+	ready := notReady.DeepCopy()
+	setStatusCondition(&ready.Status.Conditions, 1, replicationv1alpha1.ReadyCondition, metav1.ConditionTrue, "Connected", "")
+	g.Expect(readyChanged().Update(event.UpdateEvent{ObjectOld: notReady, ObjectNew: ready})).To(BeTrue())
+	g.Expect(readyChanged().Update(event.UpdateEvent{ObjectOld: ready, ObjectNew: ready})).To(BeFalse())
 }
