@@ -106,11 +106,14 @@ func TestSyncFromSchedule(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	golden(t, "sync-from-schedule", out)
 	rs := &replicationv1alpha1.ReplicationSync{}
-	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nightly-manual-20261123-120000"}, rs)).To(Succeed())
-	g.Expect(rs.Spec.PitName).To(Equal("nightly-20261123-1200-manual"))
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nightly-manual-20261123120000"}, rs)).To(Succeed())
+	g.Expect(rs.Spec.PitName).To(Equal("nightly-manual-20261123120000"))
 	g.Expect(rs.Spec.GroupSelector).To(Equal(sched.Spec.Template.Spec.GroupSelector))
-	g.Expect(rs.Labels).To(Equal(map[string]string{"team": "dba"}))
-	g.Expect(rs.Annotations).To(HaveKeyWithValue(FromScheduleAnnotation, "nightly"))
+	g.Expect(rs.Labels).To(Equal(map[string]string{"team": "dba", replicationv1alpha1.ScheduleLabel: "nightly"}))
+	g.Expect(rs.Annotations).To(HaveKeyWithValue(InstantiateAnnotation, "manual"))
+	g.Expect(rs.OwnerReferences).To(HaveLen(1))
+	g.Expect(rs.OwnerReferences[0].UID).To(Equal(sched.UID))
+	g.Expect(sched.Spec.Template.Metadata.Labels).To(HaveLen(1), "the schedule's template is not changed")
 }
 
 // TestSyncWait drives the run's status from the test, as the operator would, and checks each progress

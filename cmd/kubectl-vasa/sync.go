@@ -14,13 +14,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
 )
 
-// FromScheduleAnnotation names the schedule a ReplicationSync was made from by `kubectl vasa sync
-// --from-schedule`. The run gets no schedule label, so it does not count against the schedule's
-// concurrency policy or history, as `kubectl create job --from=cronjob` does not.
-const FromScheduleAnnotation = "replication.vasa.io/from-schedule"
+// InstantiateAnnotation marks a run started by hand from a schedule, as the Argo CD "Sync now" action of
+// config/gitops does: the run carries the schedule's label and an owner reference to it, so it shows in
+// the schedule's history like a CronJob's `kubectl create job --from=cronjob` run.
+const InstantiateAnnotation = "replication.vasa.io/instantiate"
+
+// maxLabelValue is the longest label value Kubernetes accepts.
+const maxLabelValue = 63
 
 type syncOptions struct {
 	provider, selector, pitName, name, fromSchedule string
@@ -89,29 +91,30 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 			return nil, fmt.Errorf("reading ReplicationSyncSchedule %s: %w", o.fromSchedule, err)
 		}
 		t := sched.Spec.Template
-		rs.Labels, rs.Annotations = t.Metadata.Labels, map[string]string{FromScheduleAnnotation: sched.Name}
+		rs.Labels, rs.Annotations = map[string]string{}, map[string]string{}
+		for k, v := range t.Metadata.Labels {
+			rs.Labels[k] = v
+		}
 		for k, v := range t.Metadata.Annotations {
 			rs.Annotations[k] = v
 		}
+		if len(sched.Name) <= maxLabelValue {
+			rs.Labels[replicationv1alpha1.ScheduleLabel] = sched.Name
+		}
+		rs.Annotations[InstantiateAnnotation] = "manual"
+		rs.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSyncSchedule", Name: sched.Name, UID: sched.UID,
+		}}
 		rs.Spec = replicationv1alpha1.ReplicationSyncSpec{
 			ProviderRef: t.Spec.ProviderRef, GroupIDs: t.Spec.GroupIDs, GroupSelector: t.Spec.GroupSelector,
 			BackoffLimit: t.Spec.BackoffLimit, ActiveDeadlineSeconds: t.Spec.ActiveDeadlineSeconds,
 			TTLSecondsAfterFinished: t.Spec.TTLSecondsAfterFinished, MaxBatchSize: t.Spec.MaxBatchSize,
 		}
-		if o.pitName == "" {
-			tmpl, err := pitname.Parse(t.PitNameTemplate)
-			if err != nil {
-				return nil, fmt.Errorf("schedule %s: template.pitNameTemplate: %w", sched.Name, err)
-			}
-			// Unlike scheduled runs, a manual run is "scheduled" now; the suffix keeps it apart from them.
-			p, err := tmpl.Render(pitname.Data{ScheduleName: sched.Name, Namespace: ns, ScheduledTime: a.clock()})
-			if err != nil {
-				return nil, fmt.Errorf("schedule %s: rendering template.pitNameTemplate: %w", sched.Name, err)
-			}
-			o.pitName = p + "-manual"
-		}
 		if o.name == "" {
-			o.name = sched.Name + "-manual-" + stamp
+			o.name = sched.Name + "-manual-" + a.clock().UTC().Format("20060102150405")
+		}
+		if o.pitName == "" {
+			o.pitName = o.name
 		}
 	} else {
 		if o.provider == "" {
