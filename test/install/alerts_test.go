@@ -22,6 +22,7 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"ReplicationSyncFailed":            {`increase(vasa_sync_syncs_total{result="failed"}[15m]) > 0`, ""},
 	"ReplicationSyncScheduleRPOMissed": {`(time() - vasa_sync_schedule_last_success_timestamp_seconds) / vasa_sync_schedule_interval_seconds > 2`, ""},
 	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"})`, "10m"},
+	"ReplicationGroupRPOExceeded":      {`time() - vasa_sync_group_newest_pit_timestamp_seconds > 3600`, "15m"},
 }
 
 type alertRule struct {
@@ -79,6 +80,7 @@ func exportedMetricNames() map[string]bool {
 			metrics.SyncsTotal, metrics.GroupsTotal, metrics.SyncDurationSeconds, metrics.ProviderFaultsTotal,
 			metrics.TasksInFlight, metrics.LearnedBatchSize, metrics.LastSuccessTimestampSeconds, metrics.ProviderReady,
 			metrics.ScheduleLastSuccessTimestampSeconds, metrics.ScheduleIntervalSeconds, metrics.ScheduleMissedRunsTotal,
+			metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
 		} {
 			c.Describe(ch)
 		}
