@@ -9,26 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
-
-// smsVersionPaths are where a VasaProvider's status may report the SMS API version spoken with its
-// vCenter, newest layout first. doctor prints the first one present and nothing when none is.
-var smsVersionPaths = [][]string{
-	{"status", "sms", "version"},
-	{"status", "smsVersion"},
-	{"status", "vcenter", "smsVersion"},
-}
-
-// vcenterVersionPaths are where the status may report the vCenter's version.
-var vcenterVersionPaths = [][]string{
-	{"status", "vcenter", "version"},
-	{"status", "vcenterVersion"},
-}
 
 func (a *app) doctorCommand() *cobra.Command {
 	return &cobra.Command{
@@ -53,11 +38,6 @@ func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
 	if len(list.Items) == 0 {
 		return fmt.Errorf("no VasaProvider in namespace %s: create one (see config/samples/replication_v1alpha1_vasaprovider.yaml) or pick the namespace with -n", ns)
 	}
-	raw := &unstructured.UnstructuredList{}
-	raw.SetGroupVersionKind(replicationv1alpha1.GroupVersion.WithKind("VasaProviderList"))
-	if err := c.List(ctx, raw, client.InNamespace(ns)); err != nil {
-		return fmt.Errorf("listing VasaProviders in namespace %s: %w", ns, err)
-	}
 	groups := &replicationv1alpha1.ReplicationGroupList{}
 	if err := c.List(ctx, groups, client.InNamespace(ns)); err != nil {
 		return fmt.Errorf("listing ReplicationGroups in namespace %s: %w", ns, err)
@@ -66,19 +46,13 @@ func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
 	bad := 0
 	for i := range list.Items {
 		vp := &list.Items[i]
-		var u *unstructured.Unstructured
-		for j := range raw.Items {
-			if raw.Items[j].GetName() == vp.Name {
-				u = &raw.Items[j]
-			}
-		}
 		count := 0
 		for _, rg := range groups.Items {
 			if rg.Spec.ProviderRef.Name == vp.Name {
 				count++
 			}
 		}
-		fixes := a.checkProvider(vp, u, count)
+		fixes := a.checkProvider(vp, count)
 		if len(fixes) > 0 {
 			bad++
 		}
@@ -95,7 +69,7 @@ func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
 }
 
 // checkProvider prints what is known about one provider and returns what to fix.
-func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, u *unstructured.Unstructured, groups int) []string {
+func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []string {
 	var fixes []string
 	w := func(k, f string, args ...any) { fmt.Fprintf(a.out, "  %-11s %s\n", k+":", fmt.Sprintf(f, args...)) }
 	fmt.Fprintf(a.out, "VasaProvider %s/%s\n", vp.Namespace, vp.Name)
@@ -126,11 +100,8 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, u *unstructure
 	default:
 		w("TLS", "system trust roots")
 	}
-	if v := firstString(u, vcenterVersionPaths); v != "" {
-		w("vCenter ver", "%s", v)
-	}
-	if v := firstString(u, smsVersionPaths); v != "" {
-		w("SMS", "API version %s", v)
+	if st := vp.Status; st.VCenterVersion != "" || st.SMSVersion != "" {
+		w("Versions", "vCenter %s, SMS API %s", orDash(st.VCenterVersion), orDash(st.SMSVersion))
 	}
 	if p := vp.Status.ProviderInfo; p != nil {
 		w("Provider", "%s version %s (%s)", orDash(p.Name), orDash(p.Version), orDash(p.Status))
@@ -154,14 +125,3 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, u *unstructure
 	return fixes
 }
 
-func firstString(u *unstructured.Unstructured, paths [][]string) string {
-	if u == nil {
-		return ""
-	}
-	for _, p := range paths {
-		if v, ok, _ := unstructured.NestedString(u.Object, p...); ok && v != "" {
-			return v
-		}
-	}
-	return ""
-}

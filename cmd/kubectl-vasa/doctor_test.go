@@ -6,7 +6,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -60,16 +59,4 @@ func repeatHex() string {
 		s += ":AB"
 	}
 	return s
-}
-
-// TestVersionPaths: the versions are read from whichever status field reports them.
-func TestVersionPaths(t *testing.T) {
-	g := NewWithT(t)
-	u := &unstructured.Unstructured{Object: map[string]any{}}
-	g.Expect(firstString(u, smsVersionPaths)).To(BeEmpty())
-	g.Expect(firstString(nil, smsVersionPaths)).To(BeEmpty())
-	_ = unstructured.SetNestedField(u.Object, "8.0.2.0", "status", "smsVersion")
-	g.Expect(firstString(u, smsVersionPaths)).To(Equal("8.0.2.0"))
-	_ = unstructured.SetNestedField(u.Object, "8.0.3.0", "status", "sms", "version")
-	g.Expect(firstString(u, smsVersionPaths)).To(Equal("8.0.3.0"))
 }
