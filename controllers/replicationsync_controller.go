@@ -51,8 +51,8 @@ const (
 // (replicationsync_machine.go) around claim -> call -> commit.
 type ReplicationSyncReconciler struct {
 	client.Client
-	// APIReader reads ReplicationSyncs uncached; nil means the cached client. Every status write carries
-	// the resourceVersion it was computed from, so a stale read costs a conflict, never a second call.
+	// APIReader reads Secret values and, after a lost commit, the ReplicationSync uncached; nil means the
+	// cached client.
 	APIReader client.Reader
 	// Sessions is shared with the VasaProviderReconciler.
 	Sessions Sessions
@@ -85,8 +85,10 @@ type ReplicationSyncReconciler struct {
 // Reconcile advances one ReplicationSync by one step of its state machine. A step that claims a wave
 // writes twice: the claim (groups Issuing) before any call, the task refs after.
 func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// The cache is enough: every write names the resourceVersion it was planned on, so a stale read
+	// costs a conflict and a retry, never a second call.
 	rs := &replicationv1alpha1.ReplicationSync{}
-	if err := r.reader().Get(ctx, req.NamespacedName, rs); err != nil {
+	if err := r.Get(ctx, req.NamespacedName, rs); err != nil {
 		if apierrors.IsNotFound(err) {
 			// Its tasks no longer count against the provider (they may still run, but no one waits for
 			// them; re-creating the sync finds their PiTs).
@@ -109,7 +111,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
 	// writer (a second manager, a user) changed the object: call nothing, re-read, plan again.
-	if werr := r.Status().Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); werr != nil {
+	if werr := r.patchStatus(ctx, before, rs); werr != nil {
 		r.holdSlotsAfterLostClaim(run, before)
 		return r.lostWrite(werr)
 	}
@@ -131,7 +133,7 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	defer cancel()
 	base, want := claimed, rs
 	for {
-		err := r.Status().Patch(ctx, want, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		err := r.patchStatus(ctx, base, want)
 		if err == nil {
 			return r.requeue(run), nil
 		}
@@ -176,7 +178,7 @@ func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSy
 // writeStatus writes a reconcile's status if it changed, based on the resourceVersion it was read at.
 func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync, res ctrl.Result, stepErr error) (ctrl.Result, error) {
 	if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
-		if err := r.Status().Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := r.patchStatus(ctx, before, rs); err != nil {
 			return r.lostWrite(err)
 		}
 	}
@@ -184,6 +186,16 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs 
 		return ctrl.Result{}, stepErr
 	}
 	return res, nil
+}
+
+// patchStatus writes the change from before to rs (replicationsync_patch.go), refused when the object
+// changed since before was read.
+func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync) error {
+	patch, err := statusPatch(before, rs)
+	if err != nil {
+		return err
+	}
+	return r.Status().Patch(ctx, rs, patch)
 }
 
 // lostWrite handles a status write that failed: a conflict (or a gone object) is retried soon from a

@@ -46,8 +46,9 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	if d := vp.Status.ObservedTaskDuration; d != nil {
 		r.Capacity.LoadTaskDuration(run.key, d.Duration)
 	}
-	if run.cl != nil {
-		return "", true // a test's provider
+	if cl, ok := cachedSession(ctx, r.Client, r.Sessions, vp); ok {
+		run.cl = cl
+		return "", true
 	}
 	cl, err := providerClient(ctx, r.reader(), r.Sessions, r.Dial, vp)
 	if err != nil {
