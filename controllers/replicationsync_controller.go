@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -19,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
@@ -40,6 +44,8 @@ const (
 	ProviderMissingGrace = 5 * time.Minute
 	// DefaultMaxConcurrentSyncReconciles bounds parallel ReplicationSync reconciles.
 	DefaultMaxConcurrentSyncReconciles = 16
+	// wakeupBuffer bounds the wake-ups of waiting runs not yet taken by the controller.
+	wakeupBuffer = 4096
 	// conflictRetry is how soon a reconcile whose write lost to another writer runs again.
 	conflictRetry = 50 * time.Millisecond
 
@@ -72,6 +78,10 @@ type ReplicationSyncReconciler struct {
 	PollInitial, PollMax time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 means DefaultMaxConcurrentSyncReconciles.
 	MaxConcurrentReconciles int
+
+	// pollDue caches when each task in flight is next worth querying (task ref -> time.Time); losing it
+	// costs an early query, nothing else.
+	pollDue sync.Map
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
@@ -212,7 +222,7 @@ func (r *ReplicationSyncReconciler) lostWrite(err error) (ctrl.Result, error) {
 
 // holdSlotsAfterLostClaim gives back the slots reserved for a wave whose claim was not written.
 func (r *ReplicationSyncReconciler) holdSlotsAfterLostClaim(run *syncRun, before *replicationv1alpha1.ReplicationSync) {
-	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run)))
+	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run)), int(maxConcurrentTasks(run.vp)))
 }
 
 func (r *ReplicationSyncReconciler) reader() client.Reader {
@@ -239,6 +249,16 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Capacity == nil {
 		r.Capacity = capacity.New()
 	}
+	// A slot freed on a provider wakes the oldest runs waiting for one at once (no polling).
+	wakeups := make(chan event.GenericEvent, wakeupBuffer)
+	r.Capacity.SetWake(func(owner string) {
+		ns, name, _ := strings.Cut(owner, "/")
+		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		select {
+		case wakeups <- event.GenericEvent{Object: obj}:
+		default: // full: the run's own requeue (idleWake) comes soon enough
+		}
+	})
 	concurrency := r.MaxConcurrentReconciles
 	if concurrency <= 0 {
 		concurrency = DefaultMaxConcurrentSyncReconciles
@@ -246,6 +266,7 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&replicationv1alpha1.VasaProvider{}, handler.EnqueueRequestsFromMapFunc(r.syncsForProvider)).
+		WatchesRawSource(source.Channel(wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Named("replicationsync").
 		Complete(r)

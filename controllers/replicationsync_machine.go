@@ -252,6 +252,9 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 	rs := run.rs
 	now := metav1.NewTime(run.now)
 	rs.Status.CompletionTime = &now
+	for ref := range tasksOf(rs) {
+		r.pollDue.Delete(ref)
+	}
 	r.Capacity.ForgetOwner(run.owner())
 	metrics.ForgetRun(rs.Namespace, rs.Name)
 	provider := rs.Spec.ProviderRef.Name

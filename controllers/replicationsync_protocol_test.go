@@ -146,7 +146,7 @@ func TestStatusWritesCarryResourceVersion(t *testing.T) {
 	h.reconcile() // claim + commit
 	stale := h.get()
 	h.fake.FinishAll(h.clock.Now())
-	h.reconcile() // Synced, written
+	h.runFor(time.Second) // Synced, written
 	stale.Status.Groups[0].State = replicationv1alpha1.GroupPending
 	err := k8sClient.Status().Patch(h.ctx, stale, client.MergeFromWithOptions(stale.DeepCopy(), client.MergeFromWithOptimisticLock{}))
 	h.g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "the reconciler's own patches use the same lock: %v", err)

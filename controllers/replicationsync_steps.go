@@ -28,8 +28,13 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 	if len(tasks) == 0 {
 		return nil
 	}
+
 	refs := make([]string, 0, len(tasks))
 	for ref := range tasks {
+		if due, ok := r.pollDue.Load(ref); ok && due.(time.Time).After(run.now) {
+			run.wakeAt(due.(time.Time)) // not expected to have ended yet
+			continue
+		}
 		refs = append(refs, ref)
 	}
 	slices.Sort(refs)
@@ -51,9 +56,12 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 		}
 		switch p.info.State {
 		case sms.TaskSuccess, sms.TaskError:
+			r.pollDue.Delete(ref)
 			r.taskEnded(ctx, run, ref, idx, p.info)
 		default:
-			run.wakeAt(r.nextPoll(run, claimOf(run.rs, idx)))
+			next := r.repoll(run, claimOf(run.rs, idx), p.info.Progress)
+			r.pollDue.Store(ref, next)
+			run.wakeAt(next)
 		}
 	}
 	return unreachable
@@ -107,6 +115,7 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 	waiting := rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupWaiting
 	switch decideTaskQueryFault(err) {
 	case pollGone:
+		r.pollDue.Delete(ref)
 		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
 		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are checked for their PiT and issued again", "task", ref)
 		var retried []int
@@ -226,7 +235,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	if want == 0 {
 		return nil
 	}
-	granted := r.Capacity.Reserve(run.key, run.owner(), want, int(maxConcurrentTasks(run.vp)))
+	granted := r.Capacity.Reserve(run.key, run.owner(), rs.CreationTimestamp.Time, want, int(maxConcurrentTasks(run.vp)))
 	if granted == 0 {
 		run.waitingForCapacity = true
 		run.wakeAt(r.nextCapacityCheck(run))
@@ -280,7 +289,9 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 			}
 			issued += len(res.batch.groups)
 			calls++
-			run.wakeAt(r.nextPoll(run, run.now))
+			due := r.nextPoll(run, claimOf(rs, res.batch.groups))
+			r.pollDue.Store(res.task, due)
+			run.wakeAt(due)
 		case res.err == nil:
 			// Answered, but without a task: whether a task started is unknown.
 			r.applyFault(ctx, run, res.batch.groups, errEmptyTaskRef, false)
