@@ -9,6 +9,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
@@ -308,6 +310,20 @@ func TestNoProgressSaysSo(t *testing.T) {
 	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.ProgressDeadlineExceededReason))
 	h.g.Expect(c.Message).To(ContainSubstring("ProviderBusy"))
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning))
+	// The ReplicationSyncStuck alert (config/prometheus) fires on this gauge.
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+
+	// Progress resumes: Stalled clears and the gauge drops to 0; a finished run removes its series.
+	h.fake.Sync = nil
+	h.runFor(15 * time.Second)
+	rs = h.get()
+	h.g.Expect(h.states()).To(Equal([]replicationv1alpha1.GroupState{replicationv1alpha1.GroupSyncing}))
+	h.g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(BeZero())
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(metrics.RunWithoutProgress.DeleteLabelValues(rs.Namespace, rs.Name)).To(BeFalse(), "the series of a finished run is removed")
 }
 
 func stateStrings(states []replicationv1alpha1.GroupState) []string {
