@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -332,4 +333,31 @@ func stateStrings(states []replicationv1alpha1.GroupState) []string {
 		out[i] = string(s)
 	}
 	return out
+}
+
+// TestPiTQueryGroupFaultHoldsOnlyThatGroup: a per-group fault in the PiT answer keeps that group from
+// being issued blind (counted, retried later) while the other groups proceed.
+func TestPiTQueryGroupFaultHoldsOnlyThatGroup(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	failing := true
+	h.fake.PiTs = func(groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		if failing && slices.Contains(groups, h.group(0)) {
+			return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{h.group(0): &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}}}
+		}
+		return nil, nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupPending))
+	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(1))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("journal offline"))
+	h.g.Expect(rs.Status.Groups[1].State).To(Equal(replicationv1alpha1.GroupSyncing))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(BeZero())
+
+	failing = false
+	h.runFor(5 * time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
 }

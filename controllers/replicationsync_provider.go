@@ -42,6 +42,8 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 		return fmt.Sprintf("VasaProvider %q has no providerRef yet", name), false
 	}
 	run.vp, run.key = vp, client.ObjectKeyFromObject(vp)
+	// The counter exists from the start, so an alert on its increase sees the first re-issue.
+	metrics.InDoubtReissuesTotal.WithLabelValues(rs.Namespace, name).Add(0)
 	r.Capacity.LoadLearnedBatchSize(run.key, vp.Status.LearnedMaxBatchSize)
 	if d := vp.Status.ObservedTaskDuration; d != nil {
 		r.Capacity.LoadTaskDuration(run.key, d.Duration)

@@ -174,7 +174,8 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 	window := r.inDoubtWindow(run)
 	for _, provider := range providers {
 		idx := byProvider[provider]
-		found, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+		// A group the provider could not answer for is treated as without PiT: it waits out the window.
+		found, _, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 		if err != nil && !pitQueryUnsupported(err) {
 			var f sms.Fault
 			if !errors.As(err, &f) {
@@ -247,7 +248,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		}
 		idx := byProvider[provider]
 		idx = idx[:min(len(idx), granted*size)]
-		found, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+		found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 		if err != nil && !pitQueryUnsupported(err) {
 			var f sms.Fault
 			if !errors.As(err, &f) {
@@ -256,14 +257,27 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 			r.applyFault(ctx, run, nil, err, false)
 			return nil
 		}
-		var remaining []int
+		var remaining, retried []int
 		for _, i := range idx {
-			if p, ok := found[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]; ok {
+			id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
+			if p, ok := found[id]; ok {
 				rs.Status.Groups[i].Provider = provider
 				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
 				continue
 			}
+			if qerr, ok := unknown[id]; ok {
+				// Whether its PiT exists is unknown: never issued blind. Counted, so a group the provider
+				// can never answer for ends Failed instead of holding the run.
+				if run.groupCountFailure(i, "Looking for its PiT failed: "+qerr.Error()) {
+					retried = append(retried, i)
+				}
+				continue
+			}
 			remaining = append(remaining, i)
+		}
+		if len(retried) > 0 {
+			r.recordFault(run, faultType(unknown[toSMSGroup(rs.Status.Groups[retried[0]].ReplicationGroupID)]), rs.Status.Groups[retried[0]].Message)
+			r.backOffGroups(ctx, run, retried)
 		}
 		for start := 0; start < len(remaining) && granted > 0; start += size {
 			batch := remaining[start:min(start+size, len(remaining))]
