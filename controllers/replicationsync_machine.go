@@ -228,6 +228,7 @@ func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) 
 		rs.Status.Conditions[i].ObservedGeneration = rs.Generation
 	}
 	run.wave = nil
+	r.Capacity.ForgetOwner(run.owner()) // also when another manager ended the run
 	if rs.Spec.TTLSecondsAfterFinished == nil || rs.Status.CompletionTime == nil {
 		return ctrl.Result{}, nil
 	}

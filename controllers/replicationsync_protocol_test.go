@@ -361,3 +361,17 @@ func TestPiTQueryGroupFaultHoldsOnlyThatGroup(t *testing.T) {
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
 }
+
+// TestTaskQueryWithoutAnswerEnds: a task query that never gets an answer (connection dropped) backs the
+// run off and, past a bound, counts toward backoffLimit: the run ends instead of hanging.
+func TestTaskQueryWithoutAnswerEnds(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.BackoffLimit = ptr.To[int32](1)
+	})
+	h.fake.Task = func(string) (sms.TaskInfo, error) { return sms.TaskInfo{}, timeoutErr }
+	h.runFor(2 * time.Hour)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("could not be queried"))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}

@@ -43,12 +43,12 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 	for _, ref := range refs {
 		idx, p := tasks[ref], polls[ref]
 		if p.err != nil {
+			r.taskQueryFault(ctx, run, ref, idx, p.err)
 			var f sms.Fault
 			if !errors.As(p.err, &f) {
+				// No answer at all: the run also backs off as a whole (callFailed).
 				unreachable = cmpErr(unreachable, fmt.Errorf("querying task %s: %w", ref, p.err))
-				continue
 			}
-			r.taskQueryFault(ctx, run, ref, idx, p.err)
 			continue
 		}
 		for _, i := range idx {
@@ -113,7 +113,7 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syncRun, ref string, idx []int, err error) {
 	rs := run.rs
 	waiting := rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupWaiting
-	switch decideTaskQueryFault(err) {
+	switch d := decideTaskQueryFault(err); d {
 	case pollGone:
 		r.pollDue.Delete(ref)
 		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
@@ -133,19 +133,19 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		if len(retried) > 0 {
 			r.backOffGroups(ctx, run, retried)
 		}
-	case pollBackOff:
-		r.recordFault(run, faultType(err), err.Error())
-		r.startBackOff(run, 0)
-	case pollCount:
+	default:
 		r.recordFault(run, faultType(err), fmt.Sprintf("Querying task %s: %v", ref, err))
+		if d == pollBackOff {
+			r.startBackOff(run, 0)
+		}
+		// Busy, restarting, unreachable or any other fault: the task may still run, so its groups stay
+		// on it; but a task that cannot be read forever must not hold the run forever.
 		for _, i := range idx {
 			g := &rs.Status.Groups[i]
 			g.PollFaults++
 			if g.PollFaults%maxPollFaults != 0 {
 				continue
 			}
-			// The task may still run: its groups stay on it, but a task that cannot be read forever
-			// must not hold the run forever.
 			g.Attempts++
 			if g.Attempts > backoffLimit(rs) {
 				run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, g.PollFaults, err))

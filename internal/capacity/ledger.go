@@ -19,10 +19,15 @@ type Ledger struct {
 	wake      func(owner string)
 }
 
+// waiterTTL drops a waiter that has not asked again for that long (its run ended elsewhere, e.g. in
+// another manager): a live waiter asks at least every minute.
+const waiterTTL = 3 * time.Minute
+
 // waiter is an owner waiting for a free slot, since its creation: the oldest is served first.
 type waiter struct {
 	owner string
 	since time.Time
+	asked time.Time // when it last asked
 }
 
 func (w waiter) before(o waiter) bool {
@@ -204,7 +209,9 @@ func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time
 	defer l.mu.Unlock()
 	p := l.get(key)
 	p.limit = limit
-	me := waiter{owner: owner, since: since}
+	now := time.Now()
+	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return now.Sub(w.asked) > waiterTTL })
+	me := waiter{owner: owner, since: since, asked: now}
 	older := 0
 	for _, w := range p.waiters {
 		if w.owner != owner && w.before(me) {
