@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,6 +21,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 )
 
@@ -34,6 +36,8 @@ func main() {
 	var (
 		metricsAddr, probeAddr, watchNamespace  string
 		leaderElect, secureMetrics, enableHTTP2 bool
+		syncBackoff                             backoff.Policy
+		pollInitial, pollMax                    time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
@@ -41,6 +45,10 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch this namespace; empty watches all namespaces.")
+	flag.DurationVar(&syncBackoff.Base, "provider-backoff-base", backoff.DefaultBase, "Delay after a provider's first busy, out-of-resource or unavailable fault.")
+	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
+	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "First interval between SMS task polls.")
+	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between SMS task polls.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -87,10 +95,13 @@ func main() {
 		os.Exit(1)
 	}
 	if err := (&controllers.ReplicationSyncReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Sessions:  sessions,
-		Recorder:  mgr.GetEventRecorder("replicationsync-controller"),
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Sessions:    sessions,
+		Recorder:    mgr.GetEventRecorder("replicationsync-controller"),
+		Backoff:     syncBackoff,
+		PollInitial: pollInitial,
+		PollMax:     pollMax,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSync")
 		os.Exit(1)
