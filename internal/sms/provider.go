@@ -177,10 +177,14 @@ func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []G
 			return errEmptyResponse
 		}
 		out = DecodePointInTimeReplicas(res.Returnval, pitName)
+		if failed := DecodePointInTimeReplicaErrors(res.Returnval); failed != nil {
+			return &GroupQueryError{Groups: failed}
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("querying point-in-time replicas %q at %s: %w", pitName, ref, err)
+		// out holds the PiTs of the groups the provider did answer (see GroupQueryError).
+		return out, fmt.Errorf("querying point-in-time replicas %q at %s: %w", pitName, ref, err)
 	}
 	return out, nil
 }
@@ -230,7 +234,10 @@ func (c *client) SyncReplicationGroups(ctx context.Context, ref string, groups [
 			return err
 		}
 		if res == nil {
-			return errEmptyResponse
+			return ErrEmptyTaskRef
+		}
+		if res.Returnval.Value == "" {
+			return ErrEmptyTaskRef
 		}
 		task = res.Returnval.Value
 		return nil

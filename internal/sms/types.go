@@ -139,9 +139,12 @@ type Client interface {
 	Providers(ctx context.Context) ([]ProviderInfo, error)
 	// ReplicationGroups queries the replication state of groups at the provider.
 	ReplicationGroups(ctx context.Context, providerRef string, groups []GroupID) ([]ReplicationGroup, error)
-	// PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
+	// PointInTimeReplicas returns the PiTs with exactly pitName for these groups. When the provider
+	// failed the query for some groups, it returns the PiTs of the others with an error wrapping
+	// *GroupQueryError.
 	PointInTimeReplicas(ctx context.Context, providerRef string, groups []GroupID, pitName string) ([]PointInTime, error)
 	// SyncReplicationGroups starts SyncReplicationGroup_Task and returns the SmsTask moId value.
+	// A success without a task reference is an error wrapping ErrEmptyTaskRef.
 	SyncReplicationGroups(ctx context.Context, providerRef string, groups []GroupID, pitName string) (taskRef string, err error)
 	// TaskInfo reads the state, progress and results of an SmsTask.
 	TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error)

@@ -41,6 +41,9 @@ type Config struct {
 	Password string `json:"password,omitempty"`
 	// SessionExpiresAfterCalls expires every session after that many SMS calls; 0 means never.
 	SessionExpiresAfterCalls int `json:"sessionExpiresAfterCalls,omitempty"`
+	// RestartSMSAfterCalls restarts the SMS service after every that many SMS calls (see
+	// Sim.RestartSMS); 0 means never.
+	RestartSMSAfterCalls int `json:"restartSMSAfterCalls,omitempty"`
 	// Providers are the VASA providers registered in this vCenter.
 	Providers []ProviderConfig `json:"providers"`
 }
@@ -61,13 +64,32 @@ type ProviderConfig struct {
 	TooManyWithoutSize bool `json:"tooManyWithoutSize,omitempty"`
 	// NotImplemented answers NotImplemented to SyncReplicationGroup_Task.
 	NotImplemented bool `json:"notImplemented,omitempty"`
-	// NoPitSupport leaves pitId unset in sync results (an array without PiT support).
+	// NoPitSupport models an array without PiT support: sync results leave pitId unset and
+	// QueryPointInTimeReplica answers NotImplemented. Syncs are still recorded (Sim.PiTs, Sim.Calls).
 	NoPitSupport bool `json:"noPitSupport,omitempty"`
 	// PiTSummaries answers QueryPointInTimeReplica with summaries (counts) even when
 	// queryParam.preferDetails is true, as a provider may (it is only a hint).
 	PiTSummaries bool `json:"pitSummaries,omitempty"`
 	// TaskDuration is how long a sync task takes (queued for the first quarter, then running); 0 means instant.
+	// It is the median when TaskDurationJitter is set.
 	TaskDuration Duration `json:"taskDuration,omitempty"`
+	// TaskDurationJitter spreads task durations around TaskDuration (see TaskDurationDistribution); 0 means none.
+	TaskDurationJitter Duration `json:"taskDurationJitter,omitempty"`
+	// TaskDurationDistribution is "uniform" (the default: TaskDuration ± TaskDurationJitter) or "lognormal"
+	// (median TaskDuration, sigma TaskDurationJitter/TaskDuration: a long tail, as real arrays show).
+	TaskDurationDistribution string `json:"taskDurationDistribution,omitempty"`
+	// MaxConcurrentTasks answers ProviderBusy to a sync while that many sync tasks of the provider
+	// (any client's) are queued or running; 0 means no limit.
+	MaxConcurrentTasks int `json:"maxConcurrentTasks,omitempty"`
+	// LostResponses drops the HTTP response of SyncReplicationGroup_Task calls that created a task:
+	// the server closes the connection without answering (both bindings).
+	LostResponses *ResponseRule `json:"lostResponses,omitempty"`
+	// LateResponses holds back the HTTP response of SyncReplicationGroup_Task calls that created a
+	// task for Delay, so it arrives after the client's timeout (both bindings).
+	LateResponses *LateResponseRule `json:"lateResponses,omitempty"`
+	// EmptyTaskRefs answers SyncReplicationGroup_Task calls on the VI/JSON binding that created a
+	// task with HTTP 200 and an empty body, so the client never learns the task.
+	EmptyTaskRefs *ResponseRule `json:"emptyTaskRefs,omitempty"`
 	// Latency is added to every call to this provider.
 	Latency Duration `json:"latency,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
@@ -114,6 +136,22 @@ type FaultRule struct {
 	Message string `json:"message,omitempty"`
 }
 
+// ResponseRule picks SyncReplicationGroup_Task responses to tamper with, like FaultRule picks calls.
+// Only calls that created a task count: the case where the client is left in doubt.
+type ResponseRule struct {
+	// Times is how many responses are affected; 0 means every one (subject to Probability).
+	Times int `json:"times,omitempty"`
+	// Probability in (0,1] picks responses at random; 0 means always.
+	Probability float64 `json:"probability,omitempty"`
+}
+
+// LateResponseRule is a ResponseRule whose responses are sent after Delay.
+type LateResponseRule struct {
+	ResponseRule `json:",inline"`
+	// Delay is how long the response is held back; 0 means DefaultLateResponseDelay.
+	Delay Duration `json:"delay,omitempty"`
+}
+
 // InactiveConfig makes a provider inactive for some fault domains.
 type InactiveConfig struct {
 	// FaultDomains are the fault domain ids the provider is inactive for; empty means all.
@@ -139,6 +177,12 @@ type GroupConfig struct {
 	// SyncOngoing starts a sync of this group (pitName "external-sync") when the simulator starts,
 	// so the first syncs get SyncOngoing until its task ends.
 	SyncOngoing bool `json:"syncOngoing,omitempty"`
+	// SyncOngoingWithoutPitName makes that foreign sync carry no pitName (its results have none),
+	// as a sync started on the array itself may.
+	SyncOngoingWithoutPitName bool `json:"syncOngoingWithoutPitName,omitempty"`
+	// PiTQueryFaults answer this group's entry of QueryPointInTimeReplica with a GroupErrorResult
+	// carrying the rule's fault (the other groups of the query are answered normally). Method must be empty.
+	PiTQueryFaults []FaultRule `json:"pitQueryFaults,omitempty"`
 }
 
 // ParseConfig reads a Config from YAML (or JSON).

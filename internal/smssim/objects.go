@@ -1,9 +1,6 @@
 package smssim
 
 import (
-	"fmt"
-	"math"
-	"regexp"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -58,6 +55,7 @@ func fault(msg string, f vimtypes.BaseMethodFault) *soap.Fault {
 
 // begin applies session expiry; it returns a NotAuthenticated fault for an expired session.
 func (s *Sim) begin(ctx *simulator.Context) *soap.Fault {
+	s.countSMSCall()
 	if ctx.Session == nil {
 		return fault("not authenticated", &vimtypes.NotAuthenticated{})
 	}
@@ -171,21 +169,26 @@ func faultOfKind(k FaultKind, msg string) *soap.Fault {
 	if msg == "" {
 		msg = "simulated " + string(k)
 	}
+	return fault(msg, faultOfKindValue(k))
+}
+
+// faultOfKindValue returns a new fault object of kind k.
+func faultOfKindValue(k FaultKind) vimtypes.BaseMethodFault {
 	switch k {
 	case FaultBusy:
-		return fault(msg, &smstypes.ProviderBusy{})
+		return &smstypes.ProviderBusy{}
 	case FaultOutOfResource:
-		return fault(msg, &smstypes.ProviderOutOfResource{})
+		return &smstypes.ProviderOutOfResource{}
 	case FaultUnavailable:
-		return fault(msg, &smstypes.ProviderUnavailable{})
+		return &smstypes.ProviderUnavailable{}
 	case FaultNotImplemented:
-		return fault(msg, &vimtypes.NotImplemented{})
+		return &vimtypes.NotImplemented{}
 	case FaultInvalidArgument:
-		return fault(msg, &vimtypes.InvalidArgument{})
+		return &vimtypes.InvalidArgument{}
 	case FaultTooMany:
-		return fault(msg, &smstypes.TooMany{})
+		return &smstypes.TooMany{}
 	default:
-		return fault(msg, &smstypes.SmsReplicationFault{})
+		return &smstypes.SmsReplicationFault{}
 	}
 }
 
@@ -273,229 +276,4 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	}
 	body.Res = res
 	return body
-}
-
-// QueryPointInTimeReplica returns the PiTs of the groups, filtered by the queryParam.pitName regular
-// expression when set, as details when queryParam.preferDetails is true and as summaries otherwise.
-func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smstypes.QueryPointInTimeReplica) soap.HasFault {
-	body := new(methods.QueryPointInTimeReplicaBody)
-	p, f := o.enterQuery(ctx, "QueryPointInTimeReplica")
-	if f != nil {
-		body.Fault_ = f
-		return body
-	}
-	defer o.sim.mu.Unlock()
-	ids := groupIDs(req.GroupId)
-	if len(ids) == 0 {
-		body.Fault_ = fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
-		return body
-	}
-	// queryParam.pitName is an XSD regular expression anchored to the whole name; without
-	// preferDetails=true the simulator answers summaries (counts), as a provider may.
-	var nameRE *regexp.Regexp
-	details := false
-	if q := req.QueryParam; q != nil {
-		details = q.PreferDetails != nil && *q.PreferDetails && !p.cfg.PiTSummaries
-		if q.PitName != "" {
-			re, err := compileXSDRegex(q.PitName)
-			if err != nil {
-				body.Fault_ = fault(fmt.Sprintf("queryParam.pitName %q: %v", q.PitName, err),
-					&vimtypes.InvalidArgument{InvalidProperty: "queryParam.pitName"})
-				return body
-			}
-			nameRE = re
-		}
-	}
-	o.sim.advance(o.sim.now())
-	res := &smstypes.QueryPointInTimeReplicaResponse{}
-	for _, id := range ids {
-		if p.groups[id] == nil {
-			res.Returnval = append(res.Returnval, unknownGroup(id))
-			continue
-		}
-		var infos []smstypes.PointInTimeReplicaInfo
-		for _, pit := range o.sim.pits {
-			if pit.ProviderName == p.cfg.Name && pit.Group == id && (nameRE == nil || nameRE.MatchString(pit.PitName)) {
-				infos = append(infos, smstypes.PointInTimeReplicaInfo{
-					Id: smstypes.PointInTimeReplicaId{Id: pit.PitID}, PitName: pit.PitName, TimeStamp: pit.TimeStamp,
-				})
-			}
-		}
-		base := smstypes.GroupOperationResult{GroupId: wireGroup(id)}
-		if details {
-			res.Returnval = append(res.Returnval, &smstypes.QueryPointInTimeReplicaSuccessResult{GroupOperationResult: base, ReplicaInfo: infos})
-		} else {
-			res.Returnval = append(res.Returnval, &smstypes.QueryPointInTimeReplicaSummaryResult{GroupOperationResult: base, IntervalResults: summarize(infos)})
-		}
-	}
-	body.Res = res
-	return body
-}
-
-// summarize counts replicas in one interval spanning them all (from the first, inclusive, to just
-// after the last, exclusive); no interval when there are none.
-func summarize(infos []smstypes.PointInTimeReplicaInfo) []smstypes.ReplicaIntervalQueryResult {
-	if len(infos) == 0 {
-		return nil
-	}
-	from, to := infos[0].TimeStamp, infos[0].TimeStamp
-	for _, in := range infos[1:] {
-		if in.TimeStamp.Before(from) {
-			from = in.TimeStamp
-		}
-		if in.TimeStamp.After(to) {
-			to = in.TimeStamp
-		}
-	}
-	return []smstypes.ReplicaIntervalQueryResult{{FromDate: from, ToDate: to.Add(time.Nanosecond), Number: int32(min(len(infos), math.MaxInt32))}}
-}
-
-// SyncReplicationGroupTask implements SyncReplicationGroup_Task with every rule of the API and the knobs.
-func (o *vasaProvider) SyncReplicationGroupTask(ctx *simulator.Context, req *smstypes.SyncReplicationGroup_Task) soap.HasFault {
-	body := new(methods.SyncReplicationGroup_TaskBody)
-	p, f := o.enter(ctx)
-	if f != nil {
-		body.Fault_ = f
-		return body
-	}
-	s := o.sim
-	defer s.mu.Unlock()
-	now := s.now()
-	s.advance(now)
-	ids := groupIDs(req.GroupId)
-	call := SyncCall{ProviderName: p.cfg.Name, Groups: ids, PitName: req.PitName, Time: now}
-	kind, sf := s.syncFault(o, p, ids, req.PitName)
-	if sf != nil {
-		call.Fault = kind
-		s.calls = append(s.calls, call)
-		body.Fault_ = sf
-		return body
-	}
-	t := s.newTask(p, ids, req.PitName, now)
-	call.TaskRef = t.ref
-	s.calls = append(s.calls, call)
-	body.Res = &smstypes.SyncReplicationGroup_TaskResponse{Returnval: vimtypes.ManagedObjectReference{Type: "SmsTask", Value: t.ref}}
-	return body
-}
-
-// syncFault decides the fault a sync request gets, in the order a provider would check. Callers hold s.mu.
-func (s *Sim) syncFault(o *vasaProvider, p *providerState, ids []GroupID, pitName string) (string, *soap.Fault) {
-	if p.cfg.NotImplemented {
-		return string(FaultNotImplemented), faultOfKind(FaultNotImplemented, "SyncReplicationGroup is not implemented by this provider")
-	}
-	if kind, rf := o.ruleFault(p, "SyncReplicationGroup_Task"); rf != nil {
-		return kind, rf
-	}
-	if len(ids) == 0 {
-		return "InvalidArgument", fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
-	}
-	if pitName == "" {
-		return "InvalidArgument", fault("pitName must be set", &vimtypes.InvalidArgument{InvalidProperty: "pitName"})
-	}
-	if fds := p.inactiveFor(ids); len(fds) > 0 {
-		active := s.byName[p.cfg.Inactive.ActiveProvider]
-		m := smstypes.FaultDomainProviderMapping{ActiveProvider: vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: active.ref}}
-		for _, fd := range fds {
-			m.FaultDomainId = append(m.FaultDomainId, vimtypes.FaultDomainId{Id: fd})
-		}
-		return "InactiveProvider", fault("provider is inactive for fault domains "+fmt.Sprint(fds),
-			&smstypes.InactiveProvider{Mapping: []smstypes.FaultDomainProviderMapping{m}})
-	}
-	if p.cfg.MaxBatchSize > 0 && len(ids) > int(p.cfg.MaxBatchSize) {
-		return "TooMany", fault(fmt.Sprintf("at most %d groups per call", p.cfg.MaxBatchSize),
-			&smstypes.TooMany{MaxBatchSize: int64(p.cfg.MaxBatchSize)})
-	}
-	if p.cfg.TooManyWithoutSize && len(ids) > 1 {
-		return "TooMany", fault("one group per call", &smstypes.TooMany{})
-	}
-	seen := map[GroupID]bool{}
-	for _, id := range ids {
-		g := p.groups[id]
-		switch {
-		case g == nil:
-			return "InvalidArgument", fault(fmt.Sprintf("unknown replication group %s/%s", id.FaultDomainID, id.DeviceGroupID),
-				&vimtypes.InvalidArgument{InvalidProperty: "groupId"})
-		case g.cfg.State != "TARGET":
-			return "InvalidArgument", fault(fmt.Sprintf("replication group %s/%s is %s, not TARGET", id.FaultDomainID, id.DeviceGroupID, g.cfg.State),
-				&vimtypes.InvalidArgument{InvalidProperty: "groupId"})
-		case seen[id]:
-			return "InvalidArgument", fault(fmt.Sprintf("replication group %s/%s is listed twice", id.FaultDomainID, id.DeviceGroupID),
-				&vimtypes.InvalidArgument{InvalidProperty: "groupId"})
-		}
-		seen[id] = true
-	}
-	if t := s.runningTaskFor(p, ids); t != nil {
-		return "SyncOngoing", fault("a sync of this group is already running",
-			&smstypes.SyncOngoing{Task: vimtypes.ManagedObjectReference{Type: "SmsTask", Value: t.ref}})
-	}
-	return "", nil
-}
-
-type smsTask struct {
-	vimtypes.ManagedObjectReference
-	sim *Sim
-}
-
-// QuerySmsTaskInfo returns the task's state, progress, error and results.
-func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsTaskInfo) soap.HasFault {
-	body := new(methods.QuerySmsTaskInfoBody)
-	if f := o.sim.begin(ctx); f != nil {
-		body.Fault_ = f
-		return body
-	}
-	s := o.sim
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	s.advance(now)
-	t := s.tasks[o.Value]
-	if t == nil {
-		body.Fault_ = fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
-		return body
-	}
-	state, progress := t.status(now)
-	start := t.start
-	info := smstypes.SmsTaskInfo{
-		Key:       t.ref,
-		Task:      o.ManagedObjectReference,
-		Object:    &vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: t.provider.ref},
-		StartTime: &start,
-		State:     state,
-		Progress:  progress,
-	}
-	if t.done {
-		end := t.end
-		info.CompletionTime = &end
-		if t.fail != "" {
-			lf := localized(t.fail, &smstypes.SmsReplicationFault{})
-			info.Error = &lf
-		} else {
-			info.Result = taskResultValue(t, t.provider.cfg.NoPitSupport)
-		}
-	}
-	body.Res = &smstypes.QuerySmsTaskInfoResponse{Returnval: info}
-	return body
-}
-
-func taskResultValue(t *task, noPit bool) smstypes.ArrayOfGroupOperationResult {
-	var arr smstypes.ArrayOfGroupOperationResult
-	for _, r := range t.results {
-		base := smstypes.GroupOperationResult{GroupId: wireGroup(r.group)}
-		if !r.ok {
-			arr.GroupOperationResult = append(arr.GroupOperationResult, &smstypes.GroupErrorResult{
-				GroupOperationResult: base,
-				Error:                []vimtypes.LocalizedMethodFault{localized(r.errMsg, &smstypes.SmsReplicationFault{})},
-			})
-			continue
-		}
-		if r.warning != "" {
-			base.Warning = []vimtypes.LocalizedMethodFault{localized(r.warning, &smstypes.SmsReplicationFault{})}
-		}
-		sr := &smstypes.SyncReplicationGroupSuccessResult{GroupOperationResult: base, TimeStamp: t.end, PitName: t.pitName}
-		if !noPit {
-			sr.PitId = &smstypes.PointInTimeReplicaId{Id: r.pitID}
-		}
-		arr.GroupOperationResult = append(arr.GroupOperationResult, sr)
-	}
-	return arr
 }

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -58,11 +59,16 @@ type Sim struct {
 	calls        []SyncCall
 	rnd          *mrand.Rand
 	now          func() time.Time
+	restart      restartState // SMS restarts (restart.go)
+	wire         wireState    // tampering with HTTP responses (wire.go)
 }
 
 // Start builds a vcsim VPX model with an SMS endpoint for cfg and serves it over HTTPS with a
 // self-signed certificate on cfg.Listen (default 127.0.0.1:0).
 func Start(cfg Config) (*Sim, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("simulator config: %w", err)
+	}
 	s := &Sim{
 		username:    cfg.Username,
 		password:    cfg.Password,
@@ -73,6 +79,7 @@ func Start(cfg Config) (*Sim, error) {
 		tasks:       map[string]*task{},
 		rnd:         mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7)),
 		now:         time.Now,
+		restart:     restartState{after: cfg.RestartSMSAfterCalls},
 	}
 	if s.username == "" {
 		s.username = DefaultUsername
@@ -97,14 +104,7 @@ func Start(cfg Config) (*Sim, error) {
 			return nil, fmt.Errorf("provider %q: inactive.activeProvider %q is not a provider", p.cfg.Name, in.ActiveProvider)
 		}
 	}
-	now := s.now()
-	for _, p := range s.providers {
-		for _, id := range p.order {
-			if p.groups[id].cfg.SyncOngoing {
-				s.newTask(p, []GroupID{id}, "external-sync", now)
-			}
-		}
-	}
+	s.startConfiguredForeignSyncs(s.now())
 	listen := cfg.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -135,7 +135,9 @@ func (s *Sim) serve(listen string) error {
 	svc.Listen = &url.URL{Host: listen, User: url.UserPassword("smssim", "")}
 	svc.Context.Map.SessionManager().ValidLogin = s.validLogin
 	svc.RegisterSDK(s.newRegistry())
-	svc.ServeMux.Handle("/sdk/vim25/", &jsonHandler{sim: s, mux: svc.ServeMux})
+	// The more specific "POST /sms/sdk" wins over the "/sms/sdk" RegisterSDK added.
+	svc.ServeMux.Handle(http.MethodPost+" "+Path, s.wireHandler(http.HandlerFunc(svc.ServeSDK)))
+	svc.ServeMux.Handle("/sdk/vim25/", s.wireHandler(&jsonHandler{sim: s, mux: svc.ServeMux}))
 	s.model = m
 	s.server = svc.NewServer()
 	u := *s.server.URL
@@ -188,6 +190,7 @@ func selfSigned(host string) (tls.Certificate, []byte, error) {
 
 // Close stops the server and removes the model.
 func (s *Sim) Close() {
+	s.wire.stop()
 	if s.server != nil {
 		s.server.Close()
 	}

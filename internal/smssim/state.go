@@ -11,7 +11,7 @@ import (
 // GroupID identifies a replication group; it is the client's type, so tests compare them directly.
 type GroupID = sms.GroupID
 
-// PiTRecord is a point-in-time replica the simulator created.
+// PiTRecord is a point-in-time replica the simulator created (one per group of a successful sync).
 type PiTRecord struct {
 	// ProviderName is the provider that created it.
 	ProviderName string
@@ -19,7 +19,8 @@ type PiTRecord struct {
 	Group GroupID
 	// PitName is the name given in the sync request.
 	PitName string
-	// PitID is the replica id.
+	// PitID is the replica id; empty for a provider without PiT support (its syncs are recorded
+	// all the same, so tests can count them, but SMS never shows them).
 	PitID string
 	// TimeStamp is when the sync completed.
 	TimeStamp time.Time
@@ -27,28 +28,10 @@ type PiTRecord struct {
 	TaskRef string
 }
 
-// SyncCall is one SyncReplicationGroup_Task request the simulator received.
-type SyncCall struct {
-	// ProviderName is the provider called.
-	ProviderName string
-	// Groups are the requested groups, in request order.
-	Groups []GroupID
-	// PitName is the requested pitName.
-	PitName string
-	// Fault is the fault answered ("" when a task was created), e.g. "TooMany".
-	Fault string
-	// TaskRef is the created task ("" on fault).
-	TaskRef string
-	// Time is when the call arrived.
-	Time time.Time
-}
-
-// GroupCount returns the number of groups in the call.
-func (c SyncCall) GroupCount() int { return len(c.Groups) }
-
 // groupState is the runtime state of one replication group.
 type groupState struct {
-	cfg GroupConfig
+	cfg           GroupConfig
+	pitQueryTimes []int // answers so far per cfg.PiTQueryFaults rule
 }
 
 // taskResult is the outcome of one group of a finished task.
@@ -74,7 +57,9 @@ type task struct {
 	results  []taskResult
 }
 
-// status reports the task state and progress at now (without finalizing it).
+// status reports the task state and progress at now (without finalizing it). A task is queued
+// for the first quarter of its duration; while running, its progress grows from 0 to 99 with the
+// time it has run, as the API reference describes progress (percent done, while running).
 func (t *task) status(now time.Time) (string, int32) {
 	if t.done {
 		if t.fail != "" {
@@ -82,12 +67,12 @@ func (t *task) status(now time.Time) (string, int32) {
 		}
 		return "success", 100
 	}
-	el := now.Sub(t.start)
+	el, queued := now.Sub(t.start), t.duration/4
 	switch {
-	case el < t.duration/4:
+	case el < queued:
 		return "queued", 0
 	case el < t.duration:
-		return "running", int32(el * 100 / t.duration)
+		return "running", int32(min((el-queued)*100/(t.duration-queued), 99))
 	}
 	return "success", 100
 }
@@ -98,7 +83,8 @@ type providerState struct {
 	cfg       ProviderConfig
 	groups    map[GroupID]*groupState
 	order     []GroupID
-	ruleTimes []int // calls answered so far per cfg.Faults rule
+	ruleTimes []int            // calls answered so far per cfg.Faults rule
+	responses responseCounters // responses tampered with so far per response rule
 }
 
 func newProviderState(ref string, cfg ProviderConfig) *providerState {
@@ -120,6 +106,7 @@ func (p *providerState) setConfig(cfg ProviderConfig) {
 	}
 	p.cfg = cfg
 	p.ruleTimes = make([]int, len(cfg.Faults))
+	p.responses = responseCounters{}
 	p.groups = map[GroupID]*groupState{}
 	p.order = nil
 	for _, g := range cfg.Groups {
@@ -136,7 +123,7 @@ func (p *providerState) addGroup(g GroupConfig) {
 	if _, ok := p.groups[id]; !ok {
 		p.order = append(p.order, id)
 	}
-	p.groups[id] = &groupState{cfg: g}
+	p.groups[id] = &groupState{cfg: g, pitQueryTimes: make([]int, len(g.PiTQueryFaults))}
 }
 
 // syncGroups keeps cfg.Groups in step with the runtime group state (for Config()).
@@ -206,9 +193,12 @@ func (s *Sim) finalize(t *task, end time.Time) {
 			t.results = append(t.results, taskResult{group: id, errMsg: msg})
 			continue
 		}
-		s.pitSeq++
 		r := taskResult{group: id, ok: true, warning: g.cfg.Warning}
-		r.pitID = fmt.Sprintf("pit-%d", s.pitSeq)
+		if !p.cfg.NoPitSupport {
+			s.pitSeq++
+			r.pitID = fmt.Sprintf("pit-%d", s.pitSeq)
+		}
+		// An array without PiT support still synced the group: recorded (without an id) for tests.
 		s.pits = append(s.pits, PiTRecord{
 			ProviderName: p.cfg.Name, Group: id, PitName: t.pitName, PitID: r.pitID, TimeStamp: end, TaskRef: t.ref,
 		})
@@ -217,13 +207,15 @@ func (s *Sim) finalize(t *task, end time.Time) {
 	p.syncGroups()
 }
 
-// advance finalizes every task whose time is up. Callers hold s.mu.
+// advance finalizes every task whose time is up and drops it from s.taskOrder, which thus holds
+// the unfinished tasks only (s.tasks keeps every task for queries). Callers hold s.mu.
 func (s *Sim) advance(now time.Time) {
-	for _, t := range s.taskOrder {
+	s.taskOrder = slices.DeleteFunc(s.taskOrder, func(t *task) bool {
 		if !t.done && now.Sub(t.start) >= t.duration {
 			s.finalize(t, t.start.Add(t.duration))
 		}
-	}
+		return t.done
+	})
 }
 
 // runningTaskFor returns an unfinished task of p that includes one of groups.
@@ -241,8 +233,13 @@ func (s *Sim) runningTaskFor(p *providerState, groups []GroupID) *task {
 	return nil
 }
 
-// newTask creates a sync task. Callers hold s.mu.
+// newTask creates a sync task whose duration is drawn from the provider's knobs. Callers hold s.mu.
 func (s *Sim) newTask(p *providerState, groups []GroupID, pitName string, now time.Time) *task {
+	return s.newTaskTaking(p, groups, pitName, now, s.drawTaskDuration(p))
+}
+
+// newTaskTaking creates a sync task that takes d. Callers hold s.mu.
+func (s *Sim) newTaskTaking(p *providerState, groups []GroupID, pitName string, now time.Time, d time.Duration) *task {
 	s.taskSeq++
 	t := &task{
 		ref:      fmt.Sprintf("smstask-%d", s.taskSeq),
@@ -250,7 +247,7 @@ func (s *Sim) newTask(p *providerState, groups []GroupID, pitName string, now ti
 		groups:   slices.Clone(groups),
 		pitName:  pitName,
 		start:    now,
-		duration: p.cfg.TaskDuration.Duration,
+		duration: d,
 	}
 	if p.cfg.TaskErrors != 0 {
 		if p.cfg.TaskErrors > 0 {

@@ -1,0 +1,101 @@
+package smssim
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/sms/methods"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+)
+
+// QueryPointInTimeReplica returns the PiTs of the groups, filtered by the queryParam.pitName regular
+// expression when set, as details when queryParam.preferDetails is true and as summaries otherwise.
+func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smstypes.QueryPointInTimeReplica) soap.HasFault {
+	body := new(methods.QueryPointInTimeReplicaBody)
+	p, f := o.enterQuery(ctx, "QueryPointInTimeReplica")
+	if f != nil {
+		body.Fault_ = f
+		return body
+	}
+	defer o.sim.mu.Unlock()
+	if p.cfg.NoPitSupport {
+		// An array without PiT support does not implement the query (VASA makes it optional).
+		body.Fault_ = faultOfKind(FaultNotImplemented, "QueryPointInTimeReplica is not implemented by this provider")
+		return body
+	}
+	ids := groupIDs(req.GroupId)
+	if len(ids) == 0 {
+		body.Fault_ = fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
+		return body
+	}
+	// queryParam.pitName is an XSD regular expression anchored to the whole name; without
+	// preferDetails=true the simulator answers summaries (counts), as a provider may.
+	var nameRE *regexp.Regexp
+	details := false
+	if q := req.QueryParam; q != nil {
+		details = q.PreferDetails != nil && *q.PreferDetails && !p.cfg.PiTSummaries
+		if q.PitName != "" {
+			re, err := compileXSDRegex(q.PitName)
+			if err != nil {
+				body.Fault_ = fault(fmt.Sprintf("queryParam.pitName %q: %v", q.PitName, err),
+					&vimtypes.InvalidArgument{InvalidProperty: "queryParam.pitName"})
+				return body
+			}
+			nameRE = re
+		}
+	}
+	o.sim.advance(o.sim.now())
+	res := &smstypes.QueryPointInTimeReplicaResponse{}
+	for _, id := range ids {
+		g := p.groups[id]
+		if g == nil {
+			res.Returnval = append(res.Returnval, unknownGroup(id))
+			continue
+		}
+		if ge := o.sim.pitQueryGroupFault(id, g); ge != nil {
+			res.Returnval = append(res.Returnval, ge)
+			continue
+		}
+		var infos []smstypes.PointInTimeReplicaInfo
+		for _, pit := range o.sim.pits {
+			// A sync done without PiT support left no PiT (no id) to list.
+			if pit.PitID != "" && pit.ProviderName == p.cfg.Name && pit.Group == id &&
+				(nameRE == nil || nameRE.MatchString(pit.PitName)) {
+				infos = append(infos, smstypes.PointInTimeReplicaInfo{
+					Id: smstypes.PointInTimeReplicaId{Id: pit.PitID}, PitName: pit.PitName, TimeStamp: pit.TimeStamp,
+				})
+			}
+		}
+		base := smstypes.GroupOperationResult{GroupId: wireGroup(id)}
+		if details {
+			res.Returnval = append(res.Returnval, &smstypes.QueryPointInTimeReplicaSuccessResult{GroupOperationResult: base, ReplicaInfo: infos})
+		} else {
+			res.Returnval = append(res.Returnval, &smstypes.QueryPointInTimeReplicaSummaryResult{GroupOperationResult: base, IntervalResults: summarize(infos)})
+		}
+	}
+	body.Res = res
+	return body
+}
+
+// summarize counts replicas in one interval spanning them all (from the first, inclusive, to just
+// after the last, exclusive); no interval when there are none.
+func summarize(infos []smstypes.PointInTimeReplicaInfo) []smstypes.ReplicaIntervalQueryResult {
+	if len(infos) == 0 {
+		return nil
+	}
+	from, to := infos[0].TimeStamp, infos[0].TimeStamp
+	for _, in := range infos[1:] {
+		if in.TimeStamp.Before(from) {
+			from = in.TimeStamp
+		}
+		if in.TimeStamp.After(to) {
+			to = in.TimeStamp
+		}
+	}
+	return []smstypes.ReplicaIntervalQueryResult{{FromDate: from, ToDate: to.Add(time.Nanosecond), Number: int32(min(len(infos), math.MaxInt32))}}
+}

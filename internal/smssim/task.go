@@ -1,0 +1,78 @@
+package smssim
+
+import (
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/sms/methods"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+)
+
+type smsTask struct {
+	vimtypes.ManagedObjectReference
+	sim *Sim
+}
+
+// QuerySmsTaskInfo returns the task's state, progress, error and results.
+func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsTaskInfo) soap.HasFault {
+	body := new(methods.QuerySmsTaskInfoBody)
+	if f := o.sim.begin(ctx); f != nil {
+		body.Fault_ = f
+		return body
+	}
+	s := o.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.advance(now)
+	t := s.tasks[o.Value]
+	if t == nil {
+		body.Fault_ = fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
+		return body
+	}
+	state, progress := t.status(now)
+	start := t.start
+	info := smstypes.SmsTaskInfo{
+		Key:       t.ref,
+		Task:      o.ManagedObjectReference,
+		Object:    &vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: t.provider.ref},
+		StartTime: &start,
+		State:     state,
+		Progress:  progress,
+	}
+	if t.done {
+		end := t.end
+		info.CompletionTime = &end
+		if t.fail != "" {
+			lf := localized(t.fail, &smstypes.SmsReplicationFault{})
+			info.Error = &lf
+		} else {
+			info.Result = taskResultValue(t, t.provider.cfg.NoPitSupport)
+		}
+	}
+	body.Res = &smstypes.QuerySmsTaskInfoResponse{Returnval: info}
+	return body
+}
+
+func taskResultValue(t *task, noPit bool) smstypes.ArrayOfGroupOperationResult {
+	var arr smstypes.ArrayOfGroupOperationResult
+	for _, r := range t.results {
+		base := smstypes.GroupOperationResult{GroupId: wireGroup(r.group)}
+		if !r.ok {
+			arr.GroupOperationResult = append(arr.GroupOperationResult, &smstypes.GroupErrorResult{
+				GroupOperationResult: base,
+				Error:                []vimtypes.LocalizedMethodFault{localized(r.errMsg, &smstypes.SmsReplicationFault{})},
+			})
+			continue
+		}
+		if r.warning != "" {
+			base.Warning = []vimtypes.LocalizedMethodFault{localized(r.warning, &smstypes.SmsReplicationFault{})}
+		}
+		sr := &smstypes.SyncReplicationGroupSuccessResult{GroupOperationResult: base, TimeStamp: t.end, PitName: t.pitName}
+		if !noPit {
+			sr.PitId = &smstypes.PointInTimeReplicaId{Id: r.pitID}
+		}
+		arr.GroupOperationResult = append(arr.GroupOperationResult, sr)
+	}
+	return arr
+}

@@ -1,0 +1,107 @@
+package smssim
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Task duration distributions (ProviderConfig.TaskDurationDistribution).
+const (
+	// DistributionUniform draws durations uniformly from TaskDuration ± TaskDurationJitter.
+	DistributionUniform = "uniform"
+	// DistributionLognormal draws durations with median TaskDuration and a long tail.
+	DistributionLognormal = "lognormal"
+)
+
+// Validate checks the knobs Start cannot interpret, naming the field at fault.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SessionExpiresAfterCalls < 0 {
+		errs = append(errs, errors.New("sessionExpiresAfterCalls must not be negative"))
+	}
+	if c.RestartSMSAfterCalls < 0 {
+		errs = append(errs, errors.New("restartSMSAfterCalls must not be negative"))
+	}
+	for i, p := range c.Providers {
+		if err := p.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("providers[%d] (%s): %w", i, p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p ProviderConfig) validate() error {
+	var errs []error
+	if p.TaskDuration.Duration < 0 || p.TaskDurationJitter.Duration < 0 || p.Latency.Duration < 0 {
+		errs = append(errs, errors.New("taskDuration, taskDurationJitter and latency must not be negative"))
+	}
+	switch p.TaskDurationDistribution {
+	case "", DistributionUniform, DistributionLognormal:
+	default:
+		errs = append(errs, fmt.Errorf("taskDurationDistribution %q: want %s or %s",
+			p.TaskDurationDistribution, DistributionUniform, DistributionLognormal))
+	}
+	if p.MaxConcurrentTasks < 0 {
+		errs = append(errs, errors.New("maxConcurrentTasks must not be negative"))
+	}
+	if err := p.LostResponses.validate("lostResponses"); err != nil {
+		errs = append(errs, err)
+	}
+	if p.LateResponses != nil {
+		if err := p.LateResponses.ResponseRule.validate("lateResponses"); err != nil {
+			errs = append(errs, err)
+		}
+		if p.LateResponses.Delay.Duration < 0 {
+			errs = append(errs, errors.New("lateResponses.delay must not be negative"))
+		}
+	}
+	if err := p.EmptyTaskRefs.validate("emptyTaskRefs"); err != nil {
+		errs = append(errs, err)
+	}
+	for i, r := range p.Faults {
+		if err := r.validate(fmt.Sprintf("faults[%d]", i)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i, g := range p.Groups {
+		for j, r := range g.PiTQueryFaults {
+			field := fmt.Sprintf("groups[%d].pitQueryFaults[%d]", i, j)
+			if r.Method != "" {
+				errs = append(errs, fmt.Errorf("%s.method must be empty (the rule only answers QueryPointInTimeReplica)", field))
+			}
+			if err := r.validate(field); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *ResponseRule) validate(field string) error {
+	if r == nil {
+		return nil
+	}
+	if r.Times < 0 {
+		return fmt.Errorf("%s.times must not be negative", field)
+	}
+	if r.Probability < 0 || r.Probability > 1 {
+		return fmt.Errorf("%s.probability %v is not in [0,1]", field, r.Probability)
+	}
+	return nil
+}
+
+func (r FaultRule) validate(field string) error {
+	if r.Times < 0 {
+		return fmt.Errorf("%s.times must not be negative", field)
+	}
+	if r.Probability < 0 || r.Probability > 1 {
+		return fmt.Errorf("%s.probability %v is not in [0,1]", field, r.Probability)
+	}
+	switch r.Fault {
+	case FaultBusy, FaultOutOfResource, FaultUnavailable, FaultNotImplemented, FaultReplication,
+		FaultInvalidArgument, FaultTooMany:
+	default:
+		return fmt.Errorf("%s.fault %q is not a fault the simulator knows", field, r.Fault)
+	}
+	return nil
+}
