@@ -60,7 +60,7 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 		g.Expect(callLog(w.sim)).To(HaveLen(1))
 		g.Expect(w.proxy.InFlight(syncMethod)).To(Equal(1))
 	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
-	task := callLog(w.sim)[0].TaskRef
+	task := callLog(w.sim)[0].Task
 	w.mgr.Terminate()
 
 	rs := getSync(g, runs[0].key)

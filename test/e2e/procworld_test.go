@@ -190,7 +190,7 @@ func tallyCalls(sim *smssim.Sim, runs []syncRun) callTally {
 }
 
 // callLog is the simulator's log of sync calls.
-func callLog(sim *smssim.Sim) []smssim.SyncCall { return sim.SyncCalls() }
+func callLog(sim *smssim.Sim) []smssim.SyncCall { return sim.Calls() }
 
 // expectExactlyOnce asserts one task-creating sync call per (group, pitName) of the runs and no call
 // answered SyncOngoing; the message counts every group that broke it.

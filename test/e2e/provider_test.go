@@ -114,7 +114,7 @@ func TestSharedProviderCapacity(t *testing.T) {
 	g.Expect(issued).To(HaveLen(4), "one task per group (maxBatchSize 1)")
 	for i := 1; i < len(issued); i++ {
 		g.Expect(issued[i].Time.Sub(issued[i-1].Time)).To(BeNumerically(">=", taskDuration),
-			"task %s started while %s was still running", issued[i].TaskRef, issued[i-1].TaskRef)
+			"task %s started while %s was still running", issued[i].Task, issued[i-1].Task)
 	}
 }
 

@@ -68,13 +68,13 @@ func TestRulesActOnSyncResponsesOfBothBindings(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(time.Since(start)).To(BeNumerically("<", 300*time.Millisecond))
 
-			calls := sim.SyncCalls()
+			calls := sim.Calls()
 			g.Expect(calls).To(HaveLen(4))
 			for _, call := range calls {
 				g.Expect(call.Fault).To(BeEmpty())
-				g.Expect(call.TaskRef).NotTo(BeEmpty())
+				g.Expect(call.Task).NotTo(BeEmpty())
 			}
-			g.Expect(calls[2].TaskRef).To(Equal(task))
+			g.Expect(calls[2].Task).To(Equal(task))
 
 			st := p.Count(syncMethod)
 			g.Expect(st.Requests).To(Equal(4))
