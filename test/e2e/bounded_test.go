@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
+)
+
+// endTimeout bounds how long a run may take to end when tasks vanish, answers carry no task or task
+// queries keep failing; no activeDeadlineSeconds is set, so only the operator's own bounds end it.
+const endTimeout = 2 * time.Minute
+
+// TestEverySyncEnds: when SMS forgets its tasks, a sync answer carries no task ref, or every task query
+// fails, each run still ends in bounded time: Succeeded, or Failed with conditions that say why.
+func TestEverySyncEnds(t *testing.T) {
+	for name, tc := range map[string]struct {
+		provider func(*smssim.ProviderConfig)
+		vpSpec   map[string]any
+		// before runs before the manager starts.
+		before func(w *procWorld)
+		// during runs once the runs exist.
+		during func(t *testing.T, w *procWorld, runs []syncRun)
+	}{
+		"SMS restart forgets tasks": {
+			during: func(t *testing.T, w *procWorld, runs []syncRun) {
+				// Restart SMS once every run has a task in status: all of them vanish.
+				NewWithT(t).Eventually(func(g Gomega) {
+					for _, r := range runs {
+						g.Expect(syncingTaskCount(getSync(g, r.key))).To(BeNumerically(">", 0), r.key.Name)
+					}
+				}).WithTimeout(syncTimeout).WithPolling(20 * time.Millisecond).Should(Succeed())
+				NewWithT(t).Expect(w.sim.RestartSMS()).NotTo(BeEmpty(), "tasks were running")
+			},
+		},
+		"empty task refs": {
+			provider: func(pc *smssim.ProviderConfig) { pc.EmptyTaskRefs = &smssim.ResponseRule{} },
+			vpSpec:   map[string]any{"binding": string(replicationv1alpha1.BindingJSON)},
+		},
+		"task query always faults": {
+			before: func(w *procWorld) { w.rule(faultproxy.Rule{Method: "QuerySmsTaskInfo", Action: faultproxy.Drop}) },
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			const syncs, size = 3, 5
+			mutate := []func(*smssim.ProviderConfig){}
+			if tc.provider != nil {
+				mutate = append(mutate, tc.provider)
+			}
+			w := newProcWorld(t, arrayA(syncGroups(syncs, size), 3*time.Second, mutate...), 1)
+			vpSpec := map[string]any{"inDoubtWindow": "5s"}
+			for k, v := range tc.vpSpec {
+				vpSpec[k] = v
+			}
+			w.array(8, vpSpec)
+			if tc.before != nil {
+				tc.before(w)
+			}
+			w.startManager(procOptions{})
+			runs := w.createSyncs(syncs, size, map[string]any{"backoffLimit": int64(2)})
+			if tc.during != nil {
+				tc.during(t, w, runs)
+			}
+			waitAllEnded(t, runs, endTimeout)
+		})
+	}
+}
+
+// waitAllEnded waits until every run has ended; a Failed run must say in its Ready condition why.
+func waitAllEnded(t *testing.T, runs []syncRun, timeout time.Duration) {
+	t.Helper()
+	start := time.Now()
+	NewWithT(t).Eventually(func(g Gomega) {
+		var open []string
+		for _, r := range runs {
+			rs := getSync(g, r.key)
+			if rs.Status.Phase != replicationv1alpha1.SyncSucceeded && rs.Status.Phase != replicationv1alpha1.SyncFailed {
+				c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)
+				open = append(open, fmt.Sprintf("%s %s groups=%s reconciling=%+v", r.key.Name, rs.Status.Phase, groupStates(rs), c))
+			}
+		}
+		g.Expect(open).To(BeEmpty(), "runs not ended after %v", time.Since(start).Round(time.Second))
+	}).WithTimeout(timeout).WithPolling(250 * time.Millisecond).Should(Succeed())
+	g := NewWithT(t)
+	for _, r := range runs {
+		rs := getSync(g, r.key)
+		t.Logf("%s ended %s after %v", r.key.Name, rs.Status.Phase, time.Since(rs.CreationTimestamp.Time).Round(time.Second))
+		if rs.Status.Phase == replicationv1alpha1.SyncSucceeded {
+			continue
+		}
+		ready := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReadyCondition)
+		g.Expect(ready).NotTo(BeNil(), r.key.Name)
+		g.Expect(ready.Status).To(BeEquivalentTo("False"))
+		g.Expect(strings.ToLower(ready.Message)).To(ContainSubstring("task"), "%s: the reason names what happened", r.key.Name)
+		t.Logf("%s: %s: %s", r.key.Name, ready.Reason, ready.Message)
+	}
+}
