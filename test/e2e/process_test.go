@@ -82,8 +82,12 @@ type managerProcess struct {
 	bin  string
 	args []string
 
+	// restartMu serialises KillAndRestart, which a proxy and a test may call at once.
+	restartMu sync.Mutex
+
 	mu          sync.Mutex
 	cur         *run // nil when stopped
+	closed      bool // set at the end of the test: nothing starts any more
 	generation  int
 	metricsAddr string
 	probeAddr   string
@@ -107,6 +111,9 @@ func startManagerProcess(t *testing.T, name, ns string, opts procOptions) *manag
 		"--zap-log-level=info",
 	}, opts.args...)
 	t.Cleanup(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
 		m.Kill()
 		if t.Failed() || os.Getenv("E2E_VERBOSE") != "" {
 			t.Logf("manager %s logs:\n%s", m.name, m.logs.String())
@@ -137,6 +144,9 @@ func (r *run) done() bool {
 func (m *managerProcess) Start() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
 	if m.cur != nil && !m.cur.done() {
 		m.t.Errorf("manager %s: started while running", m.name)
 		return
@@ -191,6 +201,8 @@ func (m *managerProcess) Kill() {
 
 // KillAndRestart kills the process with SIGKILL and starts the next generation.
 func (m *managerProcess) KillAndRestart() {
+	m.restartMu.Lock()
+	defer m.restartMu.Unlock()
 	m.Kill()
 	m.Start()
 }
