@@ -116,7 +116,7 @@ func startManagerProcess(t *testing.T, name, ns string, opts procOptions) *manag
 		m.mu.Unlock()
 		m.Kill()
 		if t.Failed() || os.Getenv("E2E_VERBOSE") != "" {
-			t.Logf("manager %s logs:\n%s", m.name, m.logs.String())
+			t.Logf("manager %s logs:\n%s", m.name, tail(m.logs.String(), logLines))
 		}
 	})
 	m.Start()
@@ -301,6 +301,18 @@ func freeAddr(t *testing.T) string {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String()
+}
+
+// logLines is how many of a manager's last log lines a failed test shows.
+const logLines = 400
+
+// tail returns the last n lines of s, saying how many it left out.
+func tail(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) <= n {
+		return s
+	}
+	return fmt.Sprintf("(%d earlier lines left out)\n%s", len(lines)-n, strings.Join(lines[len(lines)-n:], ""))
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.
