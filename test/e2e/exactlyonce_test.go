@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
 )
 
@@ -75,10 +76,13 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 }
 
 // TestTwoManagersAtOnce: two managers without leader election (a slow leader hand-over) run the same
-// ReplicationSyncs: no group is called twice, every run Succeeds.
+// ReplicationSyncs: no group is called twice, every run Succeeds. The provider answers with a vCenter's
+// usual latency, so the managers' reconciles of one object overlap.
 func TestTwoManagersAtOnce(t *testing.T) {
-	const syncs, size = 12, 5
-	w := newProcWorld(t, arrayA(syncGroups(syncs, size), time.Second), 1)
+	const syncs, size = 30, 5
+	w := newProcWorld(t, arrayA(syncGroups(syncs, size), time.Second, func(pc *smssim.ProviderConfig) {
+		pc.Latency = smssim.Duration{Duration: 200 * time.Millisecond}
+	}), 1)
 	w.array(8, map[string]any{"inDoubtWindow": longInDoubt})
 	w.startManager(procOptions{})
 	other := startManagerProcess(t, "other", w.ns, procOptions{})

@@ -137,6 +137,11 @@ func (w *procWorld) createSyncs(n, size int, extraSpec map[string]any) []syncRun
 		r.key = client.ObjectKeyFromObject(rs)
 		runs = append(runs, r)
 	}
+	w.t.Cleanup(func() {
+		if w.t.Failed() {
+			w.t.Log(tallyCalls(w.sim, runs).summary())
+		}
+	})
 	return runs
 }
 
@@ -187,6 +192,18 @@ func tallyCalls(sim *smssim.Sim, runs []syncRun) callTally {
 		}
 	}
 	return t
+}
+
+// summary says how many (group, pitName) got more than one call, for a failed test's log.
+func (t callTally) summary() string {
+	twice := 0
+	for _, n := range t.tasks {
+		if n > 1 {
+			twice++
+		}
+	}
+	return fmt.Sprintf("sync calls so far: %d (group, pitName) called, %d of them more than once with a task created, %d answered SyncOngoing",
+		len(t.tasks), twice, len(t.ongoing))
 }
 
 // callLog is the simulator's log of sync calls.
