@@ -28,6 +28,8 @@ func TestEverySyncEnds(t *testing.T) {
 		before func(w *procWorld)
 		// during runs once the runs exist.
 		during func(t *testing.T, w *procWorld, runs []syncRun)
+		// check runs after the runs ended: the fault did happen.
+		check func(g Gomega, w *procWorld, runs []syncRun)
 	}{
 		"SMS restart forgets tasks": {
 			during: func(t *testing.T, w *procWorld, runs []syncRun) {
@@ -39,13 +41,28 @@ func TestEverySyncEnds(t *testing.T) {
 				}).WithTimeout(syncTimeout).WithPolling(20 * time.Millisecond).Should(Succeed())
 				NewWithT(t).Expect(w.sim.RestartSMS()).NotTo(BeEmpty(), "tasks were running")
 			},
+			check: func(g Gomega, w *procWorld, _ []syncRun) { g.Expect(w.sim.SMSRestarts()).To(Equal(1)) },
 		},
 		"empty task refs": {
 			provider: func(pc *smssim.ProviderConfig) { pc.EmptyTaskRefs = &smssim.ResponseRule{} },
 			vpSpec:   map[string]any{"binding": string(replicationv1alpha1.BindingJSON)},
+			check: func(g Gomega, w *procWorld, runs []syncRun) {
+				var responses []string
+				for _, c := range callLog(w.sim) {
+					responses = append(responses, c.Response)
+				}
+				g.Expect(responses).To(ContainElement(smssim.ResponseEmpty))
+				// With PiT support the in-doubt groups are found Synced by their PiT: no second call.
+				expectExactlyOnce(g, w.sim, runs)
+			},
 		},
 		"task query always faults": {
 			before: func(w *procWorld) { w.rule(faultproxy.Rule{Method: "QuerySmsTaskInfo", Action: faultproxy.Drop}) },
+			check: func(g Gomega, w *procWorld, _ []syncRun) {
+				st := w.proxy.Count("QuerySmsTaskInfo")
+				g.Expect(st.Dropped).To(BeNumerically(">", 0))
+				g.Expect(st.Delivered).To(BeZero())
+			},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -69,6 +86,7 @@ func TestEverySyncEnds(t *testing.T) {
 				tc.during(t, w, runs)
 			}
 			waitAllEnded(t, runs, endTimeout)
+			tc.check(NewWithT(t), w, runs)
 		})
 	}
 }
