@@ -51,7 +51,7 @@ func TestChaos(t *testing.T) {
 	})
 	cfg.SessionExpiresAfterCalls = 40
 	w := newProcWorld(t, cfg, seed)
-	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 4, Probability: 0.1, OnlySuccess: true})
+	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 5, Probability: 0.15, OnlySuccess: true})
 	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Drop, Probability: 0.05, OnlySuccess: true})
 	w.array(8, map[string]any{"inDoubtWindow": "5s"})
 	w.startManager(procOptions{})
