@@ -120,3 +120,31 @@ func waitAllEnded(t *testing.T, runs []syncRun, timeout time.Duration) {
 		t.Logf("%s: %s: %s", r.key.Name, ready.Reason, ready.Message)
 	}
 }
+
+// TestProgressDeadline: a run that makes no progress (the provider is busy for good) says so with
+// Stalled=True, reason ProgressDeadlineExceeded, keeps trying, and finishes once the provider is free.
+func TestProgressDeadline(t *testing.T) {
+	g := NewWithT(t)
+	w := newProcWorld(t, arrayA(syncGroups(1, 5), 200*time.Millisecond), 1)
+	w.sim.Provider("array-a").AddFault(smssim.FaultRule{Method: syncMethod, Fault: smssim.FaultBusy})
+	w.array(8, map[string]any{"inDoubtWindow": "5s"})
+	w.startManager(procOptions{})
+	runs := w.createSyncs(1, 5, map[string]any{"progressDeadlineSeconds": int64(3)})
+
+	g.Eventually(func(g Gomega) {
+		rs := getSync(g, runs[0].key)
+		st := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+		g.Expect(st).NotTo(BeNil())
+		g.Expect(st.Status).To(BeEquivalentTo("True"))
+		g.Expect(st.Reason).To(Equal("ProgressDeadlineExceeded"))
+		g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning), "the run keeps trying")
+	}).WithTimeout(syncTimeout).WithPolling(100 * time.Millisecond).Should(Succeed())
+	busy := len(callLog(w.sim))
+	g.Eventually(func() int { return len(callLog(w.sim)) }).WithTimeout(syncTimeout).Should(BeNumerically(">", busy), "still calling")
+
+	w.sim.Provider("array-a").ClearFaults()
+	waitAllSucceeded(t, runs, syncTimeout)
+	rs := getSync(g, runs[0].key)
+	g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
+	expectExactlyOnce(g, w.sim, runs)
+}
