@@ -11,9 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -22,6 +24,7 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 )
 
@@ -38,6 +41,7 @@ func main() {
 		leaderElect, secureMetrics, enableHTTP2 bool
 		syncBackoff                             backoff.Policy
 		pollInitial, pollMax                    time.Duration
+		syncConcurrency                         int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
@@ -49,6 +53,7 @@ func main() {
 	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
 	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "First interval between SMS task polls.")
 	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between SMS task polls.")
+	flag.IntVar(&syncConcurrency, "sync-concurrency", controllers.DefaultMaxConcurrentSyncReconciles, "ReplicationSyncs reconciled at once.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -78,30 +83,40 @@ func main() {
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "vasa-sync-operator.replication.vasa.io",
 		Cache:                  cacheOpts,
+		// Sync calls in flight at SIGTERM finish and their task refs are written before the process
+		// exits (controllers.ShutdownGrace); the Deployment's terminationGracePeriodSeconds is longer.
+		GracefulShutdownTimeout: ptr.To(controllers.ShutdownGrace),
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")
 		os.Exit(1)
 	}
 
-	// Controllers are wired here.
-	sessions := session.New()
+	// Controllers are wired here. Both reconcilers share the sessions and what was learned about each
+	// provider's capacity; the ReplicationSync reconciler wakes the VasaProvider one to record it.
+	sessions, ledger := session.New(), capacity.New()
+	capacityEvents := make(chan event.GenericEvent, 64)
 	if err := (&controllers.VasaProviderReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Sessions:  sessions,
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		Sessions:       sessions,
+		Capacity:       ledger,
+		CapacityEvents: capacityEvents,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "VasaProvider")
 		os.Exit(1)
 	}
 	if err := (&controllers.ReplicationSyncReconciler{
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Sessions:    sessions,
-		Recorder:    mgr.GetEventRecorder("replicationsync-controller"),
-		Backoff:     syncBackoff,
-		PollInitial: pollInitial,
-		PollMax:     pollMax,
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Sessions:                sessions,
+		Capacity:                ledger,
+		ProviderEvents:          capacityEvents,
+		Recorder:                mgr.GetEventRecorder("replicationsync-controller"),
+		MaxConcurrentReconciles: syncConcurrency,
+		Backoff:                 syncBackoff,
+		PollInitial:             pollInitial,
+		PollMax:                 pollMax,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSync")
 		os.Exit(1)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -16,80 +15,63 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 const (
-	// DefaultPollInitial is the first interval between task polls.
-	DefaultPollInitial = 2 * time.Second
-	// DefaultPollMax caps the interval between task polls.
+	// DefaultPollInitial is the shortest interval between two queries of a task.
+	DefaultPollInitial = 250 * time.Millisecond
+	// DefaultPollMax caps the interval between two queries of a task.
 	DefaultPollMax = 30 * time.Second
-	// SubmitInterval is the pause between two batches of one sync: each batch is persisted by the
-	// reconcile that issued it, then the next reconcile issues the next one.
-	SubmitInterval = 10 * time.Millisecond
 	// ProviderWaitInterval is how often a sync waiting for its provider looks again (VasaProvider
 	// changes also wake it up).
 	ProviderWaitInterval = time.Minute
 	// ProviderMissingGrace is how long a sync waits for a VasaProvider that does not exist before it also
 	// reports Stalled=True (reason WaitingForProvider); it keeps retrying after.
 	ProviderMissingGrace = 5 * time.Minute
-	// MaxConcurrentSyncReconciles bounds parallel ReplicationSync reconciles.
-	MaxConcurrentSyncReconciles = 4
+	// DefaultMaxConcurrentSyncReconciles bounds parallel ReplicationSync reconciles.
+	DefaultMaxConcurrentSyncReconciles = 16
+	// conflictRetry is how soon a reconcile whose write lost to another writer runs again.
+	conflictRetry = 50 * time.Millisecond
 
 	// replicationSyncProviderIndex indexes ReplicationSyncs by spec.providerRef.name.
 	replicationSyncProviderIndex = "replicationsync.providerRef"
 )
 
 // ReplicationSyncReconciler runs ReplicationSyncs: a state machine derived from status
-// (see replicationsync_phases.go).
+// (replicationsync_machine.go) around claim -> call -> commit.
 type ReplicationSyncReconciler struct {
 	client.Client
-	// APIReader reads ReplicationSyncs uncached, so a reconcile never acts on a status older than the
-	// one the previous reconcile wrote (which could issue a batch twice). nil means the cached client.
+	// APIReader reads ReplicationSyncs uncached; nil means the cached client. Every status write carries
+	// the resourceVersion it was computed from, so a stale read costs a conflict, never a second call.
 	APIReader client.Reader
 	// Sessions is shared with the VasaProviderReconciler.
 	Sessions Sessions
+	// Capacity is shared with the VasaProviderReconciler, which writes what it learns to status.
+	Capacity *capacity.Ledger
+	// ProviderEvents wakes the VasaProviderReconciler when Capacity learned something; nil means none.
+	ProviderEvents chan<- event.GenericEvent
 	// Dial opens SMS sessions; nil means sms.Dial.
 	Dial DialFunc
 	// Clock is the time source; nil means the real clock.
 	Clock clock.PassiveClock
 	// Recorder records events; nil means none.
 	Recorder events.EventRecorder
-	// Backoff is the provider-wide backoff for busy, out-of-resource and unavailable faults.
+	// Backoff is the backoff for provider-wide faults and retried groups.
 	Backoff backoff.Policy
-	// PollInitial and PollMax bound the adaptive task poll interval; 0 means the defaults.
+	// PollInitial and PollMax bound the task poll interval; 0 means the defaults.
 	PollInitial, PollMax time.Duration
-
-	// taskSeen remembers when this process first saw each in-flight task, for the adaptive poll interval.
-	taskSeen sync.Map // string -> time.Time
-	// memory holds what this process knows about a sync beyond its status.
-	memory sync.Map // owner (namespace/name) -> *syncMemory
-}
-
-// syncMemory is what this process remembers about one ReplicationSync between reconciles. Reconciles
-// of one object never run concurrently, so its maps need no lock.
-type syncMemory struct {
-	// unpersisted maps a group index to the task issued for it whose ref no status patch has written
-	// yet (the patch failed): the next reconcile adopts it instead of issuing the group again.
-	unpersisted map[int]issuedTask
-	// reroutes counts a group's consecutive InactiveProvider re-routes since it was last issued.
-	reroutes map[int]int32
-}
-
-// issuedTask is a task ref returned for a group, with the provider it was issued to.
-type issuedTask struct {
-	task, provider string
-}
-
-// memoryOf returns the memory of one sync, creating it.
-func (r *ReplicationSyncReconciler) memoryOf(owner string) *syncMemory {
-	m, _ := r.memory.LoadOrStore(owner, &syncMemory{unpersisted: map[int]issuedTask{}, reroutes: map[int]int32{}})
-	return m.(*syncMemory)
+	// MaxConcurrentReconciles bounds parallel reconciles; 0 means DefaultMaxConcurrentSyncReconciles.
+	MaxConcurrentReconciles int
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
@@ -100,15 +82,16 @@ func (r *ReplicationSyncReconciler) memoryOf(owner string) *syncMemory {
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile advances one ReplicationSync by one step of its state machine.
-func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, reterr error) {
+// Reconcile advances one ReplicationSync by one step of its state machine. A step that claims a wave
+// writes twice: the claim (groups Issuing) before any call, the task refs after.
+func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rs := &replicationv1alpha1.ReplicationSync{}
 	if err := r.reader().Get(ctx, req.NamespacedName, rs); err != nil {
 		if apierrors.IsNotFound(err) {
-			// The sync is gone: its tasks no longer count against the provider (they may still run, but
-			// no one waits for them; re-creating the sync finds their PiTs).
-			r.Sessions.ForgetOwner(req.String())
-			r.memory.Delete(req.String())
+			// Its tasks no longer count against the provider (they may still run, but no one waits for
+			// them; re-creating the sync finds their PiTs).
+			r.Capacity.ForgetOwner(req.String())
+			metrics.ForgetRun(req.Namespace, req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -119,39 +102,105 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("replicationSync", klog.KObj(rs)))
 
 	before := rs.DeepCopy()
-	defer func() {
-		// An error or a result, never both: the status patch may add an error to a step's result.
-		if reterr != nil {
-			res = ctrl.Result{}
-		}
-	}()
-	defer func() {
-		if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
-			// One status write per reconcile. It also persists a task ref issued in this reconcile before
-			// anyone waits on it: the reconcile that issues a batch returns right after the call.
-			if err := r.Status().Patch(ctx, rs, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-				// Task refs issued in this reconcile stay in memory for the next one to adopt.
-				reterr = errors.Join(reterr, fmt.Errorf("patching ReplicationSync status: %w", err))
-				return
-			}
-		}
-		r.persisted(rs)
-	}()
-
 	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
-	return r.step(ctx, run)
+	res, err := r.advance(ctx, run)
+	if len(run.wave) == 0 {
+		return r.writeStatus(ctx, before, rs, res, err)
+	}
+	// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
+	// writer (a second manager, a user) changed the object: call nothing, re-read, plan again.
+	if werr := r.Status().Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); werr != nil {
+		r.holdSlotsAfterLostClaim(run, before)
+		return r.lostWrite(werr)
+	}
+	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
+	claimed := rs.DeepCopy()
+	run.now = clockNow(r.Clock)
+	run.wake = time.Time{}
+	wave := run.wave
+	r.applyCallResults(ctx, run, results)
+	r.settle(ctx, run)
+	return r.commit(ctx, req, claimed, rs, run, wave)
 }
 
-// persisted drops what memory held only until status recorded it.
-func (r *ReplicationSyncReconciler) persisted(rs *replicationv1alpha1.ReplicationSync) {
-	owner := client.ObjectKeyFromObject(rs).String()
-	if isFinished(rs) {
-		r.memory.Delete(owner)
+// commit writes what the wave's calls returned, with a context that outlives a manager shutdown for
+// commitGrace. On a conflict it re-reads and applies the answers to the groups still claimed by this
+// wave (same claimTime), so a concurrent write never loses a task ref.
+func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request, claimed, rs *replicationv1alpha1.ReplicationSync, run *syncRun, wave []syncBatch) (ctrl.Result, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitGrace)
+	defer cancel()
+	base, want := claimed, rs
+	for {
+		err := r.Status().Patch(ctx, want, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		if err == nil {
+			return r.requeue(run), nil
+		}
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		if !apierrors.IsConflict(err) || ctx.Err() != nil {
+			// The claim stays in status: the groups are in doubt and resolved by their PiT or window.
+			return ctrl.Result{}, fmt.Errorf("recording the task refs of %d calls: %w", len(wave), err)
+		}
+		fresh := &replicationv1alpha1.ReplicationSync{}
+		if gerr := r.reader().Get(ctx, req.NamespacedName, fresh); gerr != nil {
+			return ctrl.Result{}, errors.Join(err, gerr)
+		}
+		base, want = fresh, fresh.DeepCopy()
+		mergeWaveOutcome(want, claimed, rs, wave)
+	}
+}
+
+// mergeWaveOutcome copies, into a fresher object, the outcome of the wave's groups that are still in
+// the state this wave claimed them in (Issuing at the same claimTime).
+func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSync, wave []syncBatch) {
+	if len(fresh.Status.Groups) != len(outcome.Status.Groups) {
 		return
 	}
-	if m, ok := r.memory.Load(owner); ok {
-		clear(m.(*syncMemory).unpersisted)
+	for _, b := range wave {
+		for _, i := range b.groups {
+			f, c := fresh.Status.Groups[i], claimed.Status.Groups[i]
+			if f.State != replicationv1alpha1.GroupIssuing || !claimTimeOf(f).Equal(claimTimeOf(c)) {
+				continue
+			}
+			fresh.Status.Groups[i] = outcome.Status.Groups[i]
+		}
 	}
+	fresh.Status.BatchSize = outcome.Status.BatchSize
+	if outcome.Status.LastProgressTime != nil {
+		fresh.Status.LastProgressTime = outcome.Status.LastProgressTime
+	}
+	updateSummary(fresh)
+}
+
+// writeStatus writes a reconcile's status if it changed, based on the resourceVersion it was read at.
+func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync, res ctrl.Result, stepErr error) (ctrl.Result, error) {
+	if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
+		if err := r.Status().Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return r.lostWrite(err)
+		}
+	}
+	if stepErr != nil {
+		return ctrl.Result{}, stepErr
+	}
+	return res, nil
+}
+
+// lostWrite handles a status write that failed: a conflict (or a gone object) is retried soon from a
+// fresh read; anything else goes to the rate limiter.
+func (r *ReplicationSyncReconciler) lostWrite(err error) (ctrl.Result, error) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return ctrl.Result{}, nil
+	case apierrors.IsConflict(err):
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return ctrl.Result{}, fmt.Errorf("patching ReplicationSync status: %w", err)
+}
+
+// holdSlotsAfterLostClaim gives back the slots reserved for a wave whose claim was not written.
+func (r *ReplicationSyncReconciler) holdSlotsAfterLostClaim(run *syncRun, before *replicationv1alpha1.ReplicationSync) {
+	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run)))
 }
 
 func (r *ReplicationSyncReconciler) reader() client.Reader {
@@ -175,10 +224,17 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return fmt.Errorf("indexing ReplicationSyncs by provider: %w", err)
 	}
+	if r.Capacity == nil {
+		r.Capacity = capacity.New()
+	}
+	concurrency := r.MaxConcurrentReconciles
+	if concurrency <= 0 {
+		concurrency = DefaultMaxConcurrentSyncReconciles
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&replicationv1alpha1.VasaProvider{}, handler.EnqueueRequestsFromMapFunc(r.syncsForProvider)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: MaxConcurrentSyncReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Named("replicationsync").
 		Complete(r)
 }

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -71,27 +70,6 @@ func allGroupsFinal(rs *replicationv1alpha1.ReplicationSync) bool {
 		}
 	}
 	return true
-}
-
-// syncingTasks maps each task ref recorded in Syncing groups to the indexes of those groups.
-func syncingTasks(rs *replicationv1alpha1.ReplicationSync) map[string][]int {
-	out := map[string][]int{}
-	for i, g := range rs.Status.Groups {
-		if g.State == replicationv1alpha1.GroupSyncing && g.Task != "" {
-			out[g.Task] = append(out[g.Task], i)
-		}
-	}
-	return out
-}
-
-// taskRefs returns the sorted keys of syncingTasks.
-func taskRefs(tasks map[string][]int) []string {
-	refs := make([]string, 0, len(tasks))
-	for ref := range tasks {
-		refs = append(refs, ref)
-	}
-	sort.Strings(refs)
-	return refs
 }
 
 // updateSummary derives summary and syncedDisplay from the groups.
@@ -207,15 +185,6 @@ func setSyncStalledCondition(rs *replicationv1alpha1.ReplicationSync, stalled bo
 	setStatusCondition(&rs.Status.Conditions, rs.Generation, replicationv1alpha1.StalledCondition, conditionStatus(stalled), reason, truncateMessage(message))
 }
 
-// recordFault notes a provider fault in status.retry.lastFault.
-func recordFault(rs *replicationv1alpha1.ReplicationSync, faultType, message string, now time.Time) {
-	if rs.Status.Retry == nil {
-		rs.Status.Retry = &replicationv1alpha1.RetryStatus{}
-	}
-	t := metav1.NewTime(now)
-	rs.Status.Retry.LastFault = &replicationv1alpha1.FaultRecord{Type: faultType, Message: truncateMessage(message), Time: &t}
-}
-
 // resetRetry clears the provider-wide backoff after a successful call; lastFault stays for the record.
 func resetRetry(rs *replicationv1alpha1.ReplicationSync) {
 	if rs.Status.Retry == nil {
@@ -245,17 +214,4 @@ func backoffLimit(rs *replicationv1alpha1.ReplicationSync) int32 {
 		return 6
 	}
 	return *rs.Spec.BackoffLimit
-}
-
-// pollInterval is the adaptive task poll interval: half the age of the youngest task in flight,
-// within [initial, max]. Fresh tasks are polled soon, long ones rarely.
-func pollInterval(age, initial, max time.Duration) time.Duration {
-	d := age / 2
-	if d < initial {
-		d = initial
-	}
-	if d > max {
-		d = max
-	}
-	return d
 }

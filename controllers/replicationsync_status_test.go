@@ -13,7 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
@@ -49,41 +49,6 @@ func TestInitAndSummary(t *testing.T) {
 	g.Expect(allGroupsFinal(rs)).To(BeFalse())
 }
 
-func TestNextBatch(t *testing.T) {
-	tests := map[string]struct {
-		setup func(rs *replicationv1alpha1.ReplicationSync)
-		size  int
-		want  []int
-	}{
-		"first chunk of pending": {func(*replicationv1alpha1.ReplicationSync) {}, 3, []int{0, 1, 2}},
-		"no limit":               {func(*replicationv1alpha1.ReplicationSync) {}, 0, []int{0, 1, 2, 3, 4, 5}},
-		"skips non-pending": {func(rs *replicationv1alpha1.ReplicationSync) {
-			rs.Status.Groups[0].State = replicationv1alpha1.GroupSyncing
-			rs.Status.Groups[2].State = replicationv1alpha1.GroupSynced
-		}, 3, []int{1, 3, 4}},
-		"one provider per batch": {func(rs *replicationv1alpha1.ReplicationSync) {
-			rs.Status.Groups[1].Provider = "vasaprovider-2"
-			rs.Status.Groups[4].Provider = "vasaprovider-2"
-		}, 10, []int{0, 2, 3, 5}},
-		"rerouted first": {func(rs *replicationv1alpha1.ReplicationSync) {
-			rs.Status.Groups[0].Provider = "vasaprovider-2"
-			rs.Status.Groups[4].Provider = "vasaprovider-2"
-		}, 10, []int{0, 4}},
-		"nothing pending": {func(rs *replicationv1alpha1.ReplicationSync) {
-			for i := range rs.Status.Groups {
-				rs.Status.Groups[i].State = replicationv1alpha1.GroupSynced
-			}
-		}, 3, nil},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			rs := testSync(6)
-			tt.setup(rs)
-			NewWithT(t).Expect(nextBatch(rs, tt.size, "vasaprovider-1")).To(Equal(tt.want))
-		})
-	}
-}
-
 func TestFailedGroupsMessage(t *testing.T) {
 	g := NewWithT(t)
 	rs := testSync(15)
@@ -113,21 +78,6 @@ func TestConditionsFollowKstatus(t *testing.T) {
 	g.Expect(st.ObservedGeneration).To(BeEquivalentTo(1))
 }
 
-func TestPollInterval(t *testing.T) {
-	tests := map[string]struct {
-		age, want time.Duration
-	}{
-		"fresh task polled at the initial interval": {0, 2 * time.Second},
-		"grows with the task's age":                 {20 * time.Second, 10 * time.Second},
-		"capped":                                    {10 * time.Minute, 30 * time.Second},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			NewWithT(t).Expect(pollInterval(tt.age, DefaultPollInitial, DefaultPollMax)).To(Equal(tt.want))
-		})
-	}
-}
-
 func TestDeadlineAndBackoffLimit(t *testing.T) {
 	g := NewWithT(t)
 	rs := testSync(1)
@@ -149,10 +99,9 @@ func TestDeadlineAndBackoffLimit(t *testing.T) {
 	g.Expect(backoffLimit(rs)).To(BeZero())
 }
 
-// TestApplyResults drives the group transitions of a finished task.
-func TestApplyResults(t *testing.T) {
+// TestApplyGroupResult drives the group transitions of a finished task.
+func TestApplyGroupResult(t *testing.T) {
 	g := NewWithT(t)
-	r := &ReplicationSyncReconciler{Sessions: session.New()}
 	rs := testSync(4)
 	rs.Spec.BackoffLimit = ptr.To[int32](1)
 	for i := range rs.Status.Groups {
@@ -162,11 +111,10 @@ func TestApplyResults(t *testing.T) {
 	run := &syncRun{rs: rs, now: time.Now()}
 	ts := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
 	id := func(i int) sms.GroupID { return toSMSGroup(rs.Status.Groups[i].ReplicationGroupID) }
-	r.applyResults(context.Background(), run, "t1", []int{0, 1, 2, 3}, []sms.GroupResult{
-		{Group: id(0), Succeeded: true, PitID: "pit-1", PitName: "pit", TimeStamp: ts, Warnings: []string{"slow"}},
-		{Group: id(1), Errors: []string{"journal full"}},
-		{Group: id(3), Errors: []string{"link down"}},
-	})
+	g.Expect(run.applyGroupResult(0, sms.GroupResult{Group: id(0), Succeeded: true, PitID: "pit-1", PitName: "pit", TimeStamp: ts, Warnings: []string{"slow"}}, true, "t1")).To(BeFalse())
+	g.Expect(run.applyGroupResult(1, sms.GroupResult{Group: id(1), Errors: []string{"journal full"}}, true, "t1")).To(BeTrue())
+	g.Expect(run.applyGroupResult(2, sms.GroupResult{}, false, "t1")).To(BeTrue())
+	g.Expect(run.applyGroupResult(3, sms.GroupResult{Group: id(3), Errors: []string{"link down"}}, true, "t1")).To(BeFalse())
 	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
 	g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-1"))
 	g.Expect(rs.Status.Groups[0].TimeStamp.Time).To(Equal(ts))
@@ -177,10 +125,6 @@ func TestApplyResults(t *testing.T) {
 	g.Expect(rs.Status.Groups[2].State).To(Equal(replicationv1alpha1.GroupPending), "missing result counts as a failure")
 	g.Expect(rs.Status.Groups[3].State).To(Equal(replicationv1alpha1.GroupFailed))
 	g.Expect(rs.Status.Groups[3].Message).To(Equal("link down"))
-	g.Expect(rs.Status.Retry).NotTo(BeNil(), "retried groups back off before they are issued again")
-	g.Expect(rs.Status.Retry.NextRetryTime).NotTo(BeNil())
-	g.Expect(rs.Status.Retry.NextRetryTime.Time).To(BeTemporally(">=", run.now.Add(backoff.DefaultBase)))
-	g.Expect(rs.Status.Retry.LastFault.Type).To(Equal(groupErrorFault))
 }
 
 func TestClassifyConnectError(t *testing.T) {
@@ -213,7 +157,7 @@ func TestClassifyConnectError(t *testing.T) {
 func TestProviderMissingStallsAfterGrace(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New()}
+	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(), Capacity: capacity.New()}
 	rs := testSync(1)
 	rs.Namespace, rs.Spec.ProviderRef.Name = "default", "deleted-provider"
 	start := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
@@ -221,7 +165,7 @@ func TestProviderMissingStallsAfterGrace(t *testing.T) {
 		rs.Status.Phase = phase
 		rs.Status.Conditions = nil
 		stalled := func(now time.Time) *metav1.Condition {
-			res, err := r.step(ctx, &syncRun{rs: rs, now: now})
+			res, err := r.advance(ctx, &syncRun{rs: rs, now: now})
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "keeps retrying")
 			g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)).To(BeTrue())
@@ -245,13 +189,13 @@ func TestProviderMissingStallsAfterGrace(t *testing.T) {
 // its generation; every condition's observedGeneration follows, not only status.observedGeneration.
 func TestFinishedConditionsFollowGeneration(t *testing.T) {
 	g := NewWithT(t)
-	r := &ReplicationSyncReconciler{Sessions: session.New()}
+	r := &ReplicationSyncReconciler{Sessions: session.New(), Capacity: capacity.New()}
 	rs := testSync(1)
 	rs.Status.Groups[0].State = replicationv1alpha1.GroupSynced
 	rs.Status.Phase = replicationv1alpha1.SyncSucceeded
 	markSucceeded(rs)
 	rs.Generation = 2
-	_, err := r.step(context.Background(), &syncRun{rs: rs, now: time.Now()})
+	_, err := r.advance(context.Background(), &syncRun{rs: rs, now: time.Now()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(rs.Status.ObservedGeneration).To(BeEquivalentTo(2))
 	g.Expect(rs.Status.Conditions).To(HaveLen(3))

@@ -10,17 +10,21 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -42,33 +46,15 @@ const (
 // DialFunc opens an SMS session; sms.Dial in production.
 type DialFunc func(ctx context.Context, cfg sms.Config) (sms.Client, error)
 
-// Sessions is the per-VasaProvider state shared by the reconcilers of one manager: the cached SMS session,
-// the in-flight task accounting and the learned batch size. *session.Cache implements it.
+// Sessions holds one SMS session per VasaProvider, shared by the reconcilers of one manager.
+// *session.Cache implements it.
 type Sessions interface {
 	// Client returns the cached session for key if it was opened with fingerprint, otherwise dials a new one.
 	Client(ctx context.Context, key types.NamespacedName, fingerprint string, dial session.Dialer) (sms.Client, error)
 	// Invalidate logs out and drops the session for key.
 	Invalidate(key types.NamespacedName)
-	// Forget drops everything known about key.
+	// Forget logs out and drops the session for key (the VasaProvider was deleted).
 	Forget(key types.NamespacedName)
-	// LearnedBatchSize returns the batch size the provider taught (0 = none).
-	LearnedBatchSize(key types.NamespacedName) int32
-	// LoadLearnedBatchSize seeds the learned size from status unless one is known in memory.
-	LoadLearnedBatchSize(key types.NamespacedName, size int32)
-	// Learn records a size from a TooMany fault and reports whether it changed.
-	Learn(key types.NamespacedName, size int32) bool
-	// Primed reports whether the task accounting of key was rebuilt from status.
-	Primed(key types.NamespacedName) bool
-	// Prime rebuilds the task accounting of key from status (owner -> task refs).
-	Prime(key types.NamespacedName, tasks map[string][]string)
-	// SetTasks records the tasks one owner has in flight on key.
-	SetTasks(key types.NamespacedName, owner string, refs []string)
-	// ForgetOwner removes one owner's tasks from every provider.
-	ForgetOwner(owner string)
-	// InFlight counts the tasks in flight on key.
-	InFlight(key types.NamespacedName) int
-	// Reserve takes one in-flight slot on key if fewer than limit are in use.
-	Reserve(key types.NamespacedName, owner string, limit int) (session.Slot, bool)
 }
 
 // VasaProviderReconciler verifies the connection to a VASA provider and keeps its session.
@@ -79,6 +65,11 @@ type VasaProviderReconciler struct {
 	APIReader client.Reader
 	// Sessions is shared with the ReplicationSyncReconciler.
 	Sessions Sessions
+	// Capacity is what the ReplicationSyncReconciler learned about the provider; this reconciler is
+	// the one writer of it to status (learnedMaxBatchSize, observedTaskDuration).
+	Capacity *capacity.Ledger
+	// CapacityEvents wakes this reconciler when Capacity learned something; nil means none.
+	CapacityEvents <-chan event.GenericEvent
 	// Dial opens SMS sessions; nil means sms.Dial.
 	Dial DialFunc
 	// Clock is the time source; nil means the real clock.
@@ -99,6 +90,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, vp); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Sessions.Forget(req.NamespacedName)
+			r.Capacity.Forget(req.NamespacedName)
 			metrics.ProviderReady.DeleteLabelValues(req.Namespace, req.Name)
 			metrics.TasksInFlight.DeleteLabelValues(req.Namespace, req.Name)
 			metrics.LearnedBatchSize.DeleteLabelValues(req.Namespace, req.Name)
@@ -121,11 +113,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}()
 
-	key := req.NamespacedName
-	r.Sessions.LoadLearnedBatchSize(key, vp.Status.LearnedMaxBatchSize)
-	if learned := r.Sessions.LearnedBatchSize(key); learned > 0 {
-		vp.Status.LearnedMaxBatchSize = learned
-	}
+	r.recordCapacity(vp)
 	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(float64(vp.Status.LearnedMaxBatchSize))
 
 	res := r.connect(ctx, vp)
@@ -299,11 +287,30 @@ func orUnknown(s string) string {
 	return s
 }
 
+// recordCapacity writes what the ledger learned about the provider to its status; after a restart the
+// ledger is seeded from that status first.
+func (r *VasaProviderReconciler) recordCapacity(vp *replicationv1alpha1.VasaProvider) {
+	key := client.ObjectKeyFromObject(vp)
+	r.Capacity.LoadLearnedBatchSize(key, vp.Status.LearnedMaxBatchSize)
+	if learned := r.Capacity.LearnedBatchSize(key); learned > 0 {
+		vp.Status.LearnedMaxBatchSize = learned
+	}
+	if d := vp.Status.ObservedTaskDuration; d != nil && r.Capacity.TaskDuration(key) == 0 {
+		r.Capacity.LoadTaskDuration(key, d.Duration)
+	}
+	if d := r.Capacity.TaskDuration(key); d > 0 {
+		vp.Status.ObservedTaskDuration = &metav1.Duration{Duration: d.Round(time.Millisecond)}
+	}
+}
+
 // SetupWithManager registers the controller, the Secret index and the Secret watch. The watch caches
 // only the metadata of Secrets; their values are read on demand through APIReader.
 func (r *VasaProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Capacity == nil {
+		r.Capacity = capacity.New()
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &replicationv1alpha1.VasaProvider{}, vasaProviderSecretIndex,
 		func(o client.Object) []string {
@@ -316,12 +323,14 @@ func (r *VasaProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return fmt.Errorf("indexing VasaProviders by Secret: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.providersForSecret),
-			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
-		Named("vasaprovider").
-		Complete(r)
+			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+	if r.CapacityEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.CapacityEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Named("vasaprovider").Complete(r)
 }
 
 // providersForSecret maps a Secret (a *metav1.PartialObjectMetadata) to the VasaProviders that reference it.

@@ -57,6 +57,14 @@ type ReplicationSyncSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
 	MaxBatchSize int32 `json:"maxBatchSize,omitempty"`
+
+	// progressDeadlineSeconds is how long a run may go without progress (a group synced or failed,
+	// a task started) before it reports Stalled=True with reason ProgressDeadlineExceeded. The run
+	// keeps trying; Stalled clears when progress resumes. Defaults to 600, as for a Deployment.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=1
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 }
 
 // SyncPhase is the phase of a ReplicationSync.
@@ -75,14 +83,19 @@ const (
 )
 
 // GroupState is the state of one replication group within a run.
-// +kubebuilder:validation:Enum=Pending;Syncing;Synced;Failed
+// +kubebuilder:validation:Enum=Pending;Issuing;Syncing;Waiting;Synced;Failed
 type GroupState string
 
 const (
 	// GroupPending: not issued yet, or waiting to be retried.
 	GroupPending GroupState = "Pending"
-	// GroupSyncing: an SMS task for the group is in flight.
+	// GroupIssuing: claimed for a sync call whose task ref is not recorded yet. Found without a call
+	// in progress (a crash, a timeout, a lost response), the group is in doubt: see claimTime.
+	GroupIssuing GroupState = "Issuing"
+	// GroupSyncing: our SMS task for the group is in flight (task).
 	GroupSyncing GroupState = "Syncing"
+	// GroupWaiting: someone else's sync of the group is running (task); ours is issued after it.
+	GroupWaiting GroupState = "Waiting"
 	// GroupSynced: a PiT with the sync's pitName exists for the group.
 	GroupSynced GroupState = "Synced"
 	// GroupFailed: the group failed more often than backoffLimit allows, or cannot be synced.
@@ -122,6 +135,24 @@ type GroupStatus struct {
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 
+	// claimTime is when the group was last claimed for a sync call (state Issuing). A group still
+	// Issuing after the provider's in-doubt window is issued again, once per claim.
+	// +optional
+	ClaimTime *metav1.MicroTime `json:"claimTime,omitempty"`
+
+	// reissues counts the calls made again for this group because an earlier call's outcome was
+	// unknown (in doubt).
+	// +optional
+	Reissues int32 `json:"reissues,omitempty"`
+
+	// reroutes counts the InactiveProvider re-routes in a row since the group was last issued.
+	// +optional
+	Reroutes int32 `json:"reroutes,omitempty"`
+
+	// pollFaults counts the faults in a row answered when its task was queried.
+	// +optional
+	PollFaults int32 `json:"pollFaults,omitempty"`
+
 	// message is the provider's error or warnings, human readable.
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -159,7 +190,7 @@ type RetryStatus struct {
 	Attempts int32 `json:"attempts,omitempty"`
 	// nextRetryTime is when the next call will be made.
 	// +optional
-	NextRetryTime *metav1.Time `json:"nextRetryTime,omitempty"`
+	NextRetryTime *metav1.MicroTime `json:"nextRetryTime,omitempty"`
 	// lastFault is the most recent provider fault.
 	// +optional
 	LastFault *FaultRecord `json:"lastFault,omitempty"`
@@ -203,6 +234,10 @@ type ReplicationSyncStatus struct {
 	// +listType=atomic
 	Groups []GroupStatus `json:"groups,omitempty"`
 
+	// lastProgressTime is when a group last synced or failed, or a task was last started.
+	// +optional
+	LastProgressTime *metav1.Time `json:"lastProgressTime,omitempty"`
+
 	// retry describes provider-wide backoff.
 	// +optional
 	Retry *RetryStatus `json:"retry,omitempty"`
@@ -234,6 +269,10 @@ const (
 	NotImplementedReason = "NotImplemented"
 	// InvalidArgumentReason (Stalled): the provider rejected the request as invalid.
 	InvalidArgumentReason = "InvalidArgument"
+	// InDoubtReason (Reconciling): a sync call got no answer; its groups wait out the in-doubt window.
+	InDoubtReason = "InDoubt"
+	// ProgressDeadlineExceededReason (Stalled): no progress for progressDeadlineSeconds; still trying.
+	ProgressDeadlineExceededReason = "ProgressDeadlineExceeded"
 )
 
 // +kubebuilder:object:root=true

@@ -46,6 +46,14 @@ type VasaProviderSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=64
 	MaxConcurrentTasks int32 `json:"maxConcurrentTasks,omitempty"`
+
+	// inDoubtWindow is the least time a group whose sync call got no answer (a timeout, a lost
+	// response, a crash before its task ref was written) waits before it is issued again: the first
+	// call may have started a task that is still running. The window used is the larger of this and
+	// twice the task duration the provider has shown (status.observedTaskDuration). During the window
+	// the operator only looks for the group's PiT. Defaults to 2m.
+	// +optional
+	InDoubtWindow *metav1.Duration `json:"inDoubtWindow,omitempty"`
 }
 
 // VCenterSpec is the vCenter endpoint and how to authenticate to it.
@@ -146,6 +154,11 @@ type VasaProviderStatus struct {
 	// learnedMaxBatchSize is the batch size the provider's TooMany fault taught; 0 until learned.
 	// +optional
 	LearnedMaxBatchSize int32 `json:"learnedMaxBatchSize,omitempty"`
+
+	// observedTaskDuration is the longest sync task duration recently seen on this provider; it
+	// widens the in-doubt window (spec.inDoubtWindow). Unset until a task finished.
+	// +optional
+	ObservedTaskDuration *metav1.Duration `json:"observedTaskDuration,omitempty"`
 
 	// lastCheckedTime is when the connection was last verified.
 	// +optional

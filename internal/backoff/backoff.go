@@ -26,7 +26,8 @@ type Policy struct {
 	Max time.Duration
 	// Factor multiplies the delay per further fault.
 	Factor float64
-	// Jitter is the fraction of the delay added at random, in [0,1].
+	// Jitter is the fraction of the delay added at random, in (0,1]; 0 means DefaultJitter, so a
+	// zero Policy spreads retries too. Tests that need exact delays set Rand.
 	Jitter float64
 	// Rand returns a number in [0,1); nil uses math/rand/v2. Tests set it to make jitter deterministic.
 	Rand func() float64
@@ -45,7 +46,7 @@ func (p Policy) withDefaults() Policy {
 	if p.Factor < 1 {
 		p.Factor = DefaultFactor
 	}
-	if p.Jitter < 0 || p.Jitter > 1 {
+	if p.Jitter <= 0 || p.Jitter > 1 {
 		p.Jitter = DefaultJitter
 	}
 	if p.Rand == nil {

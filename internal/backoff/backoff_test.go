@@ -23,6 +23,7 @@ func TestDelay(t *testing.T) {
 		"jitter adds a fraction":         {Policy{Base: time.Second, Max: time.Minute, Factor: 2, Jitter: 0.5, Rand: fixed(0.5)}, 1, 1250 * time.Millisecond},
 		"jitter applies after the cap":   {Policy{Base: time.Second, Max: 2 * time.Second, Factor: 2, Jitter: 0.5, Rand: fixed(0.5)}, 5, 2500 * time.Millisecond},
 		"zero policy uses defaults":      {Policy{Rand: fixed(0)}, 1, DefaultBase},
+		"zero policy has jitter":         {Policy{Rand: fixed(0.5)}, 1, DefaultBase + time.Duration(float64(DefaultBase)*DefaultJitter*0.5)},
 		"out of range random ignored":    {Policy{Base: time.Second, Jitter: 0.5, Rand: fixed(7)}, 1, time.Second},
 	}
 	for name, tt := range tests {

@@ -14,6 +14,7 @@ const (
 	LabelSchedule  = "schedule"
 	LabelResult    = "result"
 	LabelFault     = "fault"
+	LabelName      = "name"
 )
 
 var (
@@ -85,10 +86,28 @@ var (
 	}, []string{LabelNamespace, LabelSchedule})
 )
 
+// InDoubtReissuesTotal counts groups issued again because an earlier sync call's outcome was unknown.
+var InDoubtReissuesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: namespace, Name: "in_doubt_reissues_total",
+	Help: "Replication groups issued a second time after a sync call without an answer and no PiT within the in-doubt window.",
+}, []string{LabelNamespace, LabelProvider})
+
+// RunWithoutProgress is 1 for a running ReplicationSync without progress for its progressDeadlineSeconds.
+var RunWithoutProgress = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Namespace: namespace, Name: "run_without_progress",
+	Help: "1 when a running ReplicationSync made no progress for progressDeadlineSeconds, else 0; removed when it ends.",
+}, []string{LabelNamespace, LabelName})
+
+// ForgetRun drops the per-run series of a ReplicationSync that ended or was deleted.
+func ForgetRun(namespace, name string) {
+	RunWithoutProgress.DeleteLabelValues(namespace, name)
+}
+
 func init() {
 	ctrlmetrics.Registry.MustRegister(
 		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
 		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady,
 		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal,
+		InDoubtReissuesTotal, RunWithoutProgress,
 	)
 }

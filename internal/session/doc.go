@@ -1,3 +1,2 @@
-// Package session keeps one cached SMS session per VasaProvider, the provider's in-flight task
-// accounting and the batch size it taught us.
+// Package session keeps one cached SMS session per VasaProvider, shared by every reconciler of a manager.
 package session

@@ -30,7 +30,7 @@ func TestSyncOngoingWaitsForForeignTask(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		rs := getSync(g, key)
 		g.Expect(rs.Status.Groups).To(HaveLen(len(ids)))
-		g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSyncing))
+		g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupWaiting))
 		g.Expect(rs.Status.Groups[0].Task).To(Equal(foreign))
 		g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring(foreign))
 		g.Expect(rs.Status.Groups[0].Attempts).To(BeZero())

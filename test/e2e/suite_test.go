@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
@@ -30,6 +31,7 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
@@ -122,19 +124,24 @@ func startManager(t *testing.T, ns string, tm timings) func() {
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	sessions := session.New()
+	sessions, ledger := session.New(), capacity.New()
+	capacityEvents := make(chan event.GenericEvent, 64)
 	g.Expect((&controllers.VasaProviderReconciler{
-		Client:   mgr.GetClient(),
-		Sessions: sessions,
+		Client:         mgr.GetClient(),
+		Sessions:       sessions,
+		Capacity:       ledger,
+		CapacityEvents: capacityEvents,
 	}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&controllers.ReplicationSyncReconciler{
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Sessions:    sessions,
-		Recorder:    mgr.GetEventRecorder("replicationsync-controller"),
-		Backoff:     tm.backoff,
-		PollInitial: tm.pollInitial,
-		PollMax:     tm.pollMax,
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		Sessions:       sessions,
+		Capacity:       ledger,
+		ProviderEvents: capacityEvents,
+		Recorder:       mgr.GetEventRecorder("replicationsync-controller"),
+		Backoff:        tm.backoff,
+		PollInitial:    tm.pollInitial,
+		PollMax:        tm.pollMax,
 	}).SetupWithManager(mgr)).To(Succeed())
 
 	ctx, cancel := context.WithCancel(context.Background())

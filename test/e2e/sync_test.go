@@ -61,7 +61,7 @@ func TestBatchSizeLearnedFromTooMany(t *testing.T) {
 				g.Expect(c.Fault).To(BeEmpty())
 				sizes = append(sizes, c.GroupCount())
 			}
-			g.Expect(sizes).To(Equal([]int{7, 7, 7, 7, 7, 5}))
+			g.Expect(sizes).To(ConsistOf(7, 7, 7, 7, 7, 5), "a wave's calls run at once and arrive in any order")
 
 			pits := expectOnePiTPerGroup(g, w.sim, "nightly-1", ids)
 			expectGroupsSyncedTo(g, rs, pits)

@@ -1,0 +1,136 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// The SMS work of a run: this file is the only one of the ReplicationSync controller that calls the
+// provider. It makes calls and returns what came back; the state machine decides what that means.
+
+const (
+	// callTimeout bounds the calls of a wave. They run detached from the reconcile's context, so on a
+	// manager shutdown (SIGTERM) calls already sent get their answers and their task refs are written.
+	// It covers one round trip, a re-login and the retry (sms.DefaultTimeout each, at most).
+	callTimeout = 40 * time.Second
+	// commitGrace bounds the status write that records the task refs after the calls returned, also
+	// when the manager is shutting down.
+	commitGrace = 10 * time.Second
+	// ShutdownGrace is how long a stopping manager waits for its reconciles: a wave's calls and commit.
+	ShutdownGrace = callTimeout + commitGrace
+	// maxParallelCalls bounds the calls (polls or syncs) one reconcile makes at once.
+	maxParallelCalls = 16
+	// groupQueryChunk is how many groups one QueryReplicationGroup or QueryPointInTimeReplica asks about.
+	groupQueryChunk = 100
+)
+
+// syncProvider is what a run needs from an SMS session (sms.Client implements it).
+type syncProvider interface {
+	// ReplicationGroups queries the replication state of groups at the provider.
+	ReplicationGroups(ctx context.Context, providerRef string, groups []sms.GroupID) ([]sms.ReplicationGroup, error)
+	// PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
+	PointInTimeReplicas(ctx context.Context, providerRef string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error)
+	// SyncReplicationGroups starts SyncReplicationGroup_Task and returns the SmsTask ref.
+	SyncReplicationGroups(ctx context.Context, providerRef string, groups []sms.GroupID, pitName string) (string, error)
+	// TaskInfo reads the state, progress and results of an SmsTask.
+	TaskInfo(ctx context.Context, taskRef string) (sms.TaskInfo, error)
+}
+
+// syncBatch is one planned call: groups (indexes into status.groups) issued to one provider.
+type syncBatch struct {
+	provider string
+	groups   []int
+}
+
+// callResult is what one sync call returned.
+type callResult struct {
+	batch syncBatch
+	task  string
+	err   error
+}
+
+// issueWave makes the calls of a wave at once and returns their results in the order of batches.
+func issueWave(ctx context.Context, cl syncProvider, ids func([]int) []sms.GroupID, pitName string, batches []syncBatch) []callResult {
+	// Detached: a call already sent must get its answer recorded even when the manager stops now.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+	defer cancel()
+	out := make([]callResult, len(batches))
+	parallel(len(batches), func(i int) {
+		b := batches[i]
+		task, err := cl.SyncReplicationGroups(ctx, b.provider, ids(b.groups), pitName)
+		out[i] = callResult{batch: b, task: task, err: err}
+	})
+	return out
+}
+
+// taskPoll is what one task query returned.
+type taskPoll struct {
+	info sms.TaskInfo
+	err  error
+}
+
+// pollTasks queries the tasks at once and returns their answers by ref.
+func pollTasks(ctx context.Context, cl syncProvider, refs []string) map[string]taskPoll {
+	out := make([]taskPoll, len(refs))
+	parallel(len(refs), func(i int) {
+		info, err := cl.TaskInfo(ctx, refs[i])
+		out[i] = taskPoll{info: info, err: err}
+	})
+	byRef := make(map[string]taskPoll, len(refs))
+	for i, ref := range refs {
+		byRef[ref] = out[i]
+	}
+	return byRef
+}
+
+// findPiTs asks the provider for PiTs named pitName of the groups and returns those found by group.
+func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sms.GroupID, pitName string) (map[sms.GroupID]sms.PointInTime, error) {
+	found := map[sms.GroupID]sms.PointInTime{}
+	for start := 0; start < len(groups); start += groupQueryChunk {
+		chunk := groups[start:min(start+groupQueryChunk, len(groups))]
+		pits, err := cl.PointInTimeReplicas(ctx, provider, chunk, pitName)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pits {
+			if p.Name == "" || p.Name == pitName {
+				found[p.Group] = p
+			}
+		}
+	}
+	return found, nil
+}
+
+// queryGroups asks the provider for the replication state of the groups.
+func queryGroups(ctx context.Context, cl syncProvider, provider string, groups []sms.GroupID) (map[sms.GroupID]string, error) {
+	states := make(map[sms.GroupID]string, len(groups))
+	for start := 0; start < len(groups); start += groupQueryChunk {
+		chunk := groups[start:min(start+groupQueryChunk, len(groups))]
+		rgs, err := cl.ReplicationGroups(ctx, provider, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("checking %d replication groups at %s: %w", len(chunk), provider, err)
+		}
+		for _, rg := range rgs {
+			states[rg.Group] = rg.State
+		}
+	}
+	return states, nil
+}
+
+// parallel runs f(0..n-1) with at most maxParallelCalls at once.
+func parallel(n int, f func(i int)) {
+	sem := make(chan struct{}, maxParallelCalls)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,152 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// What a Running run says about itself (conditions) and when it runs next.
+
+// idleWake is the longest a run with work left sleeps: every unfinished group has a next action.
+const idleWake = time.Minute
+
+// markRunning sets the Reconciling reason of a run with work left, and Stalled when it has made no
+// progress for progressDeadlineSeconds (it keeps trying).
+func (r *ReplicationSyncReconciler) markRunning(run *syncRun) {
+	rs := run.rs
+	counts := map[replicationv1alpha1.GroupState]int{}
+	for _, g := range rs.Status.Groups {
+		counts[g.State]++
+	}
+	reason := replicationv1alpha1.WaitingForTaskReason
+	switch {
+	case counts[replicationv1alpha1.GroupIssuing] > 0 && len(run.wave) == 0:
+		reason = replicationv1alpha1.InDoubtReason
+	case run.waitingForCapacity:
+		reason = replicationv1alpha1.WaitingForProviderCapacityReason
+	case counts[replicationv1alpha1.GroupIssuing] > 0:
+		reason = replicationv1alpha1.SubmittingReason
+	}
+	updateSummary(rs)
+	s := rs.Status.Summary
+	msg := fmt.Sprintf("%d/%d groups synced, %d failed, %d syncing, %d waiting for another task, %d in doubt or being issued",
+		s.Synced, s.Total, s.Failed, counts[replicationv1alpha1.GroupSyncing], counts[replicationv1alpha1.GroupWaiting], counts[replicationv1alpha1.GroupIssuing])
+	if run.waitingForCapacity {
+		msg += fmt.Sprintf("; VasaProvider %q has %d tasks in flight (maxConcurrentTasks %d)", run.vp.Name, r.Capacity.InFlight(run.key), maxConcurrentTasks(run.vp))
+	}
+	markInProgress(rs, reason, msg)
+	r.checkProgress(run)
+}
+
+// markBackingOff says the run waits for status.retry.nextRetryTime.
+func (r *ReplicationSyncReconciler) markBackingOff(run *syncRun) {
+	retry := run.rs.Status.Retry
+	msg := fmt.Sprintf("Last fault %s, %d in a row; next call at %s", retry.LastFault.Type, retry.Attempts, retry.NextRetryTime.UTC().Format(time.RFC3339))
+	markInProgress(run.rs, replicationv1alpha1.BackingOffReason, msg)
+	run.wakeAt(retry.NextRetryTime.Time)
+	r.checkProgress(run)
+}
+
+// checkProgress turns Stalled on (reason ProgressDeadlineExceeded) for a run without progress for
+// progressDeadlineSeconds, and exports it for the stuck-run alert.
+func (r *ReplicationSyncReconciler) checkProgress(run *syncRun) {
+	rs := run.rs
+	since := rs.Status.LastProgressTime
+	if since == nil {
+		since = rs.Status.StartTime
+	}
+	if since == nil {
+		return
+	}
+	limit := time.Duration(progressDeadlineSeconds(rs)) * time.Second
+	idle := run.now.Sub(since.Time)
+	if idle < limit {
+		metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(0)
+		run.wakeAt(since.Add(limit))
+		return
+	}
+	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(1)
+	setSyncStalledCondition(rs, true, replicationv1alpha1.ProgressDeadlineExceededReason,
+		fmt.Sprintf("No group synced or failed and no task started for %s (progressDeadlineSeconds %d); still trying. Last fault: %s",
+			idle.Round(time.Second), progressDeadlineSeconds(rs), lastFaultText(rs)))
+}
+
+// waitForProvider keeps looking for a VasaProvider that is missing or not Ready. One that stays NotFound
+// beyond ProviderMissingGrace also sets Stalled=True: a human has to re-create it (or the sync).
+func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ctrl.Result {
+	wait := ProviderWaitInterval
+	if !run.providerMissing {
+		markInProgress(run.rs, replicationv1alpha1.WaitingForProviderReason, msg)
+	} else if left := markProviderMissing(run.rs, msg, run.now); left > 0 {
+		wait = min(wait, left)
+	}
+	run.wakeAt(run.now.Add(wait))
+	return r.requeue(run)
+}
+
+// requeue asks for the run's next reconcile at its wake time, idleWake at the latest, and never after
+// the deadline.
+func (r *ReplicationSyncReconciler) requeue(run *syncRun) ctrl.Result {
+	wake := run.now.Add(idleWake)
+	if !run.wake.IsZero() && run.wake.Before(wake) {
+		wake = run.wake
+	}
+	if dl, ok := deadline(run.rs); ok && dl.Before(wake) {
+		wake = dl
+	}
+	return ctrl.Result{RequeueAfter: max(wake.Sub(run.now), time.Millisecond)}
+}
+
+// deadlinePassed reports whether activeDeadlineSeconds has passed.
+func (r *ReplicationSyncReconciler) deadlinePassed(run *syncRun) bool {
+	d, ok := deadline(run.rs)
+	return ok && !run.now.Before(d)
+}
+
+// backingOff reports whether status.retry holds new calls until a later time.
+func backingOff(rs *replicationv1alpha1.ReplicationSync, now time.Time) bool {
+	retry := rs.Status.Retry
+	return retry != nil && retry.NextRetryTime != nil && backoff.Remaining(retry.NextRetryTime.Time, now) > 0
+}
+
+func lastFaultText(rs *replicationv1alpha1.ReplicationSync) string {
+	if rs.Status.Retry == nil || rs.Status.Retry.LastFault == nil {
+		return "none"
+	}
+	return rs.Status.Retry.LastFault.Type + ": " + rs.Status.Retry.LastFault.Message
+}
+
+// progressDeadlineSeconds returns spec.progressDeadlineSeconds or its default 600.
+func progressDeadlineSeconds(rs *replicationv1alpha1.ReplicationSync) int32 {
+	if rs.Spec.ProgressDeadlineSeconds == nil {
+		return 600
+	}
+	return *rs.Spec.ProgressDeadlineSeconds
+}
+
+func allIndexes(rs *replicationv1alpha1.ReplicationSync) []int {
+	out := make([]int, len(rs.Status.Groups))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func groupIDs(rs *replicationv1alpha1.ReplicationSync, idx []int) []sms.GroupID {
+	out := make([]sms.GroupID, len(idx))
+	for n, i := range idx {
+		out[n] = toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
+	}
+	return out
+}
+
+func toSMSGroup(id replicationv1alpha1.ReplicationGroupID) sms.GroupID {
+	return sms.GroupID{FaultDomainID: id.FaultDomainID.ID, DeviceGroupID: id.DeviceGroupID.ID}
+}

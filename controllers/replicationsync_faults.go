@@ -1,0 +1,269 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// maxConsecutiveReroutes is how many InactiveProvider re-routes in a row a group gets for free; each
+// further one counts as an attempt, so two providers pointing at each other end in Failed.
+const maxConsecutiveReroutes = 3
+
+// applyFault applies the decision for a fault answered for the groups at idx: by a sync call, or by
+// their task when it ended in error (fromTask). With no groups (a PiT query before a wave) only
+// provider-wide decisions apply.
+func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun, idx []int, err error, fromTask bool) {
+	rs := run.rs
+	d := decideSyncFault(err, len(idx))
+	if errors.Is(err, errEmptyTaskRef) {
+		d.fault = faultEmptyTaskRef
+	}
+	if fromTask && d.action == actionInDoubt {
+		d.action = actionCount // a task that ended in error made no PiT
+	}
+	r.recordFault(run, d.fault, err.Error())
+	switch d.action {
+	case actionInDoubt:
+		// The groups stay Issuing with their claim: inDoubtStep resolves them.
+		for _, i := range idx {
+			rs.Status.Groups[i].Message = truncateMessage("No answer to the sync call, in doubt: " + err.Error())
+		}
+		run.wakeAt(run.now.Add(time.Second))
+	case actionRetry:
+		for _, i := range idx {
+			run.groupPending(i, "")
+		}
+	case actionSplit:
+		for _, i := range idx {
+			run.groupPending(i, "")
+		}
+		r.learnBatchSize(ctx, run, d.batchSize)
+		run.wakeAt(run.now)
+	case actionBackOff:
+		for _, i := range idx {
+			run.groupPending(i, "")
+		}
+		next := r.startBackOff(run, 0)
+		r.event(rs, corev1.EventTypeNormal, "ProviderBusy", "BackOff", "Provider answered %s; retrying in %s", d.fault, next.Sub(run.now).Round(time.Millisecond))
+	case actionReroute:
+		var inactive *sms.InactiveProviderError
+		errors.As(err, &inactive)
+		if retried := r.reroute(ctx, run, idx, inactive); len(retried) > 0 {
+			r.backOffGroups(ctx, run, retried)
+		}
+		run.wakeAt(run.now)
+	case actionWait:
+		var ongoing *sms.SyncOngoingError
+		errors.As(err, &ongoing)
+		r.waitForOngoing(ctx, run, idx, ongoing.TaskRef)
+	case actionCount, actionCheckGroups:
+		r.countFailures(ctx, run, idx, err, d.action == actionCheckGroups)
+	case actionFailRun:
+		r.failRun(ctx, run, replicationv1alpha1.NotImplementedReason,
+			fmt.Sprintf("The provider does not implement SyncReplicationGroup: %v", err))
+	}
+}
+
+// waitForOngoing parks the groups on someone else's task; without a task ref there is nothing to wait
+// on, so they are issued again after a backoff (SyncOngoing means our call started nothing).
+func (r *ReplicationSyncReconciler) waitForOngoing(ctx context.Context, run *syncRun, idx []int, task string) {
+	if task == "" {
+		for _, i := range idx {
+			run.groupPending(i, "A sync of the group is already running (the provider named no task)")
+		}
+		r.startBackOff(run, 0)
+		return
+	}
+	for _, i := range idx {
+		run.groupWaiting(i, task)
+	}
+	run.wakeAt(r.nextPoll(run, run.now))
+	ctrl.LoggerFrom(ctx).Info("A sync of these groups is already running, waiting for it", "task", task, "groups", len(idx))
+}
+
+// countFailures counts a provider-side failure of each group. Groups waiting for someone else's task
+// are issued again without counting. After InvalidArgument (check), the provider is asked which
+// groups it cannot sync: those fail alone, naming their state.
+func (r *ReplicationSyncReconciler) countFailures(ctx context.Context, run *syncRun, idx []int, err error, check bool) {
+	rs := run.rs
+	if check && len(idx) > 0 {
+		provider := groupProvider(rs.Status.Groups[idx[0]], run.vp.Status.ProviderRef.Value)
+		if states, qerr := queryGroups(ctx, run.cl, provider, groupIDs(rs, idx)); qerr == nil {
+			var left []int
+			for _, i := range idx {
+				if msg, bad := unsyncable(states, rs.Status.Groups[i]); bad {
+					run.groupFailed(i, msg)
+					continue
+				}
+				left = append(left, i)
+			}
+			if len(left) < len(idx) {
+				for _, i := range left {
+					run.groupPending(i, "") // refused only because they shared the call
+				}
+				run.wakeAt(run.now)
+				return
+			}
+		}
+	}
+	var retried []int
+	for _, i := range idx {
+		if rs.Status.Groups[i].State == replicationv1alpha1.GroupWaiting {
+			run.groupPending(i, "The ongoing sync task failed; issuing ours")
+			continue
+		}
+		if run.groupCountFailure(i, err.Error()) {
+			retried = append(retried, i)
+		}
+	}
+	if len(retried) > 0 {
+		// Retried after a backoff, not now: backoffLimit bounds attempts spread over time.
+		r.backOffGroups(ctx, run, retried)
+	}
+}
+
+// unsyncable reports why the provider cannot sync a group (unknown to it, or not a replication target).
+func unsyncable(states map[sms.GroupID]string, g replicationv1alpha1.GroupStatus) (string, bool) {
+	state, ok := states[toSMSGroup(g.ReplicationGroupID)]
+	switch {
+	case !ok:
+		return "The provider does not know the group", true
+	case state == "ERROR":
+		return "The provider answered an error for the group (is the id right?)", true
+	case state != "TARGET":
+		return fmt.Sprintf("The group is in state %s at this provider; a sync needs a replication target (TARGET)", state), true
+	}
+	return "", false
+}
+
+// checkGroups fails, before the first call, the groups the provider cannot sync; the others proceed.
+// A provider that cannot answer the query (NotImplemented) is not checked.
+func (r *ReplicationSyncReconciler) checkGroups(ctx context.Context, run *syncRun) error {
+	rs := run.rs
+	provider := run.vp.Status.ProviderRef.Value
+	states, err := queryGroups(ctx, run.cl, provider, groupIDs(rs, allIndexes(rs)))
+	if err != nil {
+		var f sms.Fault
+		if !errors.As(err, &f) {
+			return err
+		}
+		ctrl.LoggerFrom(ctx).Info("The provider did not answer the group check; issuing every group", "fault", f.FaultType())
+		return nil
+	}
+	for i, g := range rs.Status.Groups {
+		if msg, bad := unsyncable(states, g); bad && g.State == replicationv1alpha1.GroupPending {
+			run.groupFailed(i, msg)
+			r.event(rs, corev1.EventTypeWarning, "GroupRejected", "Sync", "Group %s: %s", groupName(g.ReplicationGroupID), msg)
+		}
+	}
+	return nil
+}
+
+// reroute moves the groups of the fault domains an InactiveProvider fault names to their active
+// provider. The other groups of the batch were refused only because they shared the call: they go back
+// to Pending uncounted, unless nothing could be moved (then the fault is theirs). It returns the groups
+// whose counted failure leaves them to be issued again.
+func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, idx []int, fault *sms.InactiveProviderError) []int {
+	rs := run.rs
+	active := map[string]string{}
+	for _, m := range fault.Mapping {
+		for _, fd := range m.FaultDomainIDs {
+			active[fd] = m.ActiveProviderRef
+		}
+	}
+	var moved, stay, retried []int
+	for _, i := range idx {
+		g := &rs.Status.Groups[i]
+		current := groupProvider(*g, run.vp.Status.ProviderRef.Value)
+		to, ok := active[g.FaultDomainID.ID]
+		if !ok || to == "" || to == current {
+			stay = append(stay, i)
+			continue
+		}
+		moved = append(moved, i)
+		run.groupPending(i, fmt.Sprintf("Re-routed from inactive provider %s to %s", current, to))
+		g.Provider = to
+		g.Reroutes++
+		if g.Reroutes > maxConsecutiveReroutes && run.groupCountFailure(i, fmt.Sprintf("Re-routed %d times in a row between inactive providers (last from %s to %s)", g.Reroutes, current, to)) {
+			retried = append(retried, i)
+		}
+	}
+	for _, i := range stay {
+		if len(moved) == 0 {
+			if run.groupCountFailure(i, fmt.Sprintf("Provider is inactive for fault domain %s and named no other active provider", rs.Status.Groups[i].FaultDomainID.ID)) {
+				retried = append(retried, i)
+			}
+			continue
+		}
+		run.groupPending(i, "")
+	}
+	ctrl.LoggerFrom(ctx).Info("Re-routed groups to the active provider", "groups", len(moved))
+	return retried
+}
+
+// backOffGroups delays the next call after a counted failure of the groups at idx; the delay grows
+// with the groups' attempts.
+func (r *ReplicationSyncReconciler) backOffGroups(ctx context.Context, run *syncRun, idx []int) {
+	var attempts int32
+	for _, i := range idx {
+		attempts = max(attempts, run.rs.Status.Groups[i].Attempts)
+	}
+	next := r.startBackOff(run, attempts)
+	ctrl.LoggerFrom(ctx).Info("Groups failed, backing off before issuing them again", "groups", len(idx), "attempts", attempts, "nextRetryTime", next)
+}
+
+// startBackOff counts one more consecutive fault in status.retry and sets nextRetryTime from the
+// backoff policy (with jitter), with at least minAttempts as the exponent.
+func (r *ReplicationSyncReconciler) startBackOff(run *syncRun, minAttempts int32) time.Time {
+	rs := run.rs
+	if rs.Status.Retry == nil {
+		rs.Status.Retry = &replicationv1alpha1.RetryStatus{}
+	}
+	retry := rs.Status.Retry
+	retry.Attempts++
+	next := metav1.NewMicroTime(r.Backoff.Next(max(retry.Attempts, minAttempts), run.now))
+	retry.NextRetryTime = &next
+	run.wakeAt(next.Time)
+	return next.Time
+}
+
+// callFailed backs off after a call that failed without a provider fault (vCenter unreachable, a
+// session that cannot be re-established): groups stay as they are, the conditions say why, and the
+// retry stays within activeDeadlineSeconds (controller-runtime's rate limiter knows no deadline).
+func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun, err error) ctrl.Result {
+	ctrl.LoggerFrom(ctx).Error(err, "Calling the provider failed, backing off")
+	r.recordFault(run, faultUnreachable, err.Error())
+	r.startBackOff(run, 0)
+	r.markBackingOff(run)
+	return r.requeue(run)
+}
+
+// recordFault notes a fault in status.retry.lastFault and the faults metric.
+func (r *ReplicationSyncReconciler) recordFault(run *syncRun, fault, message string) {
+	rs := run.rs
+	metrics.ProviderFaultsTotal.WithLabelValues(rs.Namespace, rs.Spec.ProviderRef.Name, fault).Inc()
+	if rs.Status.Retry == nil {
+		rs.Status.Retry = &replicationv1alpha1.RetryStatus{}
+	}
+	t := metav1.NewTime(run.now)
+	rs.Status.Retry.LastFault = &replicationv1alpha1.FaultRecord{Type: fault, Message: truncateMessage(message), Time: &t}
+}
+
+// faultType names err for status and metrics.
+func faultType(err error) string {
+	var f sms.Fault
+	if errors.As(err, &f) {
+		return f.FaultType()
+	}
+	return faultUnreachable
+}

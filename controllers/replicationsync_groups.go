@@ -1,0 +1,105 @@
+package controllers
+
+import (
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// The transitions of one group of a run, and nothing else: every change of status.groups[i].state is
+// made by a function of this file.
+//
+//	Pending --claim--> Issuing --task ref--> Syncing --result--> Synced | Pending (counted) | Failed
+//	Issuing --no answer--> Issuing (in doubt) --PiT found--> Synced
+//	                                          --window passed--> Pending (re-issued once per claim)
+//	Issuing --SyncOngoing--> Waiting --that task ended--> Pending
+//	any unfinished --deadline, NotImplemented, bad group--> Failed
+
+// groupIssuing claims group i for a call to provider at claim.
+func (run *syncRun) groupIssuing(i int, provider string, claim time.Time) {
+	g := &run.rs.Status.Groups[i]
+	t := metav1.NewMicroTime(claim)
+	g.State, g.Provider, g.Task, g.ClaimTime, g.Message = replicationv1alpha1.GroupIssuing, provider, "", &t, ""
+}
+
+// groupSyncing records our task for group i; claimTime stays, to measure the task's duration.
+func (run *syncRun) groupSyncing(i int, task string) {
+	g := &run.rs.Status.Groups[i]
+	g.State, g.Task, g.Message, g.Reroutes, g.PollFaults = replicationv1alpha1.GroupSyncing, task, "", 0, 0
+	run.progressed()
+}
+
+// groupWaiting parks group i on someone else's task.
+func (run *syncRun) groupWaiting(i int, task string) {
+	g := &run.rs.Status.Groups[i]
+	g.State, g.Task, g.ClaimTime, g.PollFaults = replicationv1alpha1.GroupWaiting, task, nil, 0
+	g.Message = "Waiting for the ongoing sync task " + task + "; ours is issued after it"
+}
+
+// groupSynced marks group i Synced with its PiT.
+func (run *syncRun) groupSynced(i int, pitID, pitName string, ts time.Time, message string) {
+	g := &run.rs.Status.Groups[i]
+	g.State, g.PitID, g.Message, g.ClaimTime, g.PollFaults = replicationv1alpha1.GroupSynced, pitID, truncateMessage(message), nil, 0
+	g.PitName = pitName
+	if g.PitName == "" {
+		g.PitName = run.rs.Spec.PitName
+	}
+	if !ts.IsZero() {
+		t := metav1.NewTime(ts)
+		g.TimeStamp = &t
+	}
+	metrics.GroupsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, "synced").Inc()
+	run.progressed()
+}
+
+// groupPending puts group i back to Pending, to be issued again (after the PiT check).
+func (run *syncRun) groupPending(i int, message string) {
+	g := &run.rs.Status.Groups[i]
+	g.State, g.Task, g.ClaimTime, g.Message, g.PollFaults = replicationv1alpha1.GroupPending, "", nil, truncateMessage(message), 0
+}
+
+// groupFailed marks group i Failed.
+func (run *syncRun) groupFailed(i int, message string) {
+	g := &run.rs.Status.Groups[i]
+	g.State, g.Message, g.ClaimTime = replicationv1alpha1.GroupFailed, truncateMessage(message), nil
+	metrics.GroupsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, "failed").Inc()
+	run.progressed()
+}
+
+// groupCountFailure counts a provider-side failure of group i: Pending for a retry, or Failed beyond
+// backoffLimit. It reports whether the group is to be retried.
+func (run *syncRun) groupCountFailure(i int, message string) bool {
+	g := &run.rs.Status.Groups[i]
+	g.Attempts++
+	if g.Attempts > backoffLimit(run.rs) {
+		run.groupFailed(i, message)
+		return false
+	}
+	run.groupPending(i, message)
+	return true
+}
+
+// applyGroupResult applies a finished task's result for group i (ours: state Syncing).
+func (run *syncRun) applyGroupResult(i int, res sms.GroupResult, found bool, task string) (retry bool) {
+	pitName := run.rs.Spec.PitName
+	switch {
+	case !found:
+		return run.groupCountFailure(i, "Task "+task+" returned no result for the group")
+	case res.Succeeded && (res.PitName == "" || res.PitName == pitName):
+		run.groupSynced(i, res.PitID, res.PitName, res.TimeStamp, strings.Join(res.Warnings, "; "))
+		return false
+	case res.Succeeded:
+		return run.groupCountFailure(i, "Task "+task+" created PiT \""+res.PitName+"\", not \""+pitName+"\"")
+	default:
+		msg := strings.Join(res.Errors, "; ")
+		if msg == "" {
+			msg = "the provider reported an error without a message"
+		}
+		return run.groupCountFailure(i, msg)
+	}
+}

@@ -1,0 +1,195 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
+)
+
+// runHarness drives one ReplicationSync through the real reconciler against the envtest API server,
+// with a scriptable provider (smsfake) and a fake clock. Status patches can be intercepted.
+type runHarness struct {
+	t     *testing.T
+	g     *WithT
+	ctx   context.Context
+	fake  *smsfake.Fake
+	clock *clocktesting.FakeClock
+	r     *ReplicationSyncReconciler
+	vp    *replicationv1alpha1.VasaProvider
+	key   client.ObjectKey
+
+	mu sync.Mutex
+	// onPatch, when set, runs before each status patch of a ReplicationSync; an error fails the patch.
+	onPatch func(n int, obj client.Object) error
+	patches int
+	events  []string
+}
+
+// newRunHarness creates a Ready VasaProvider and a ReplicationSync of n groups (mutate may change both).
+func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync)) *runHarness {
+	g := NewWithT(t)
+	h := &runHarness{t: t, g: g, ctx: context.Background(), fake: smsfake.New(),
+		clock: clocktesting.NewFakeClock(time.Now().Truncate(time.Second))}
+	h.vp = readyProvider(t, g)
+	rs := testSync(n)
+	rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name = h.vp.Namespace, "run", h.vp.Name
+	if mutate != nil {
+		vp := h.vp.DeepCopy()
+		mutate(vp, rs)
+		if vp.Spec.MaxBatchSize != h.vp.Spec.MaxBatchSize || vp.Spec.MaxConcurrentTasks != h.vp.Spec.MaxConcurrentTasks || vp.Spec.InDoubtWindow != nil {
+			g.Expect(k8sClient.Update(h.ctx, vp)).To(Succeed())
+			vp.Status = h.vp.Status
+			meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition).ObservedGeneration = vp.Generation
+			g.Expect(k8sClient.Status().Update(h.ctx, vp)).To(Succeed())
+		}
+		h.vp = vp
+	}
+	g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
+	h.key = client.ObjectKeyFromObject(rs)
+
+	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	c := interceptor.NewClient(watching, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
+				h.mu.Lock()
+				h.patches++
+				n, hook := h.patches, h.onPatch
+				h.mu.Unlock()
+				if hook != nil {
+					if err := hook(n, obj); err != nil {
+						return err
+					}
+				}
+			}
+			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	h.r = &ReplicationSyncReconciler{
+		Client: c, APIReader: c, Sessions: session.New(), Capacity: capacity.New(), Clock: h.clock,
+		Dial:     func(context.Context, sms.Config) (sms.Client, error) { return h.fake, nil },
+		Backoff:  backoff.Policy{Base: time.Second, Max: 10 * time.Second, Factor: 2, Rand: func() float64 { return 0 }},
+		Recorder: recorderFunc(func(reason, msg string) { h.mu.Lock(); h.events = append(h.events, reason+": "+msg); h.mu.Unlock() }),
+	}
+	return h
+}
+
+// reconcile runs one reconcile and returns its result.
+func (h *runHarness) reconcile() ctrl.Result {
+	h.t.Helper()
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	return res
+}
+
+// runFor reconciles, moving the clock to each requested requeue, until d has passed on the clock or
+// the run finished; it returns the last result.
+func (h *runHarness) runFor(d time.Duration) ctrl.Result {
+	h.t.Helper()
+	end := h.clock.Now().Add(d)
+	var res ctrl.Result
+	for i := 0; i < 10000 && h.clock.Now().Before(end); i++ {
+		res = h.reconcile()
+		if isFinished(h.get()) {
+			return res
+		}
+		step := res.RequeueAfter
+		if step <= 0 || h.clock.Now().Add(step).After(end) {
+			step = max(time.Millisecond, min(step, end.Sub(h.clock.Now())))
+		}
+		h.clock.Step(step)
+	}
+	return res
+}
+
+// get reads the ReplicationSync.
+func (h *runHarness) get() *replicationv1alpha1.ReplicationSync {
+	rs := &replicationv1alpha1.ReplicationSync{}
+	h.g.Expect(k8sClient.Get(h.ctx, h.key, rs)).To(Succeed())
+	return rs
+}
+
+// states returns the group states.
+func (h *runHarness) states() []replicationv1alpha1.GroupState {
+	var out []replicationv1alpha1.GroupState
+	for _, g := range h.get().Status.Groups {
+		out = append(out, g.State)
+	}
+	return out
+}
+
+// group returns the sms id of group i.
+func (h *runHarness) group(i int) sms.GroupID {
+	return sms.GroupID{FaultDomainID: "fd", DeviceGroupID: fmt.Sprintf("dg-%d", i)}
+}
+
+// maxCallsPerGroup is the most sync calls any group got.
+func (h *runHarness) maxCallsPerGroup(n int) int {
+	most := 0
+	for i := range n {
+		most = max(most, h.fake.CallsOf(h.group(i)))
+	}
+	return most
+}
+
+func (h *runHarness) eventReasons() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.events...)
+}
+
+// recorderFunc is an events.EventRecorder that hands reason and message to a function.
+type recorderFunc func(reason, msg string)
+
+func (f recorderFunc) Eventf(_ runtime.Object, _ runtime.Object, _, reason, _, note string, args ...any) {
+	f(reason, fmt.Sprintf(note, args...))
+}
+
+// all returns n copies of s.
+func all[T any](n int, s T) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// readyProvider creates a namespace with a VasaProvider whose status is Ready (no reconciler runs here).
+func readyProvider(t *testing.T, g *WithT) *replicationv1alpha1.VasaProvider {
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rsync-"}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	t.Cleanup(func() { _ = k8sClient.Delete(ctx, ns) })
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "creds"},
+		StringData: map[string]string{secretUsernameKey: "admin", secretPasswordKey: "secret"},
+	}
+	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	vp := newProvider(ns.Name, "vp", secret.Name)
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: "p1"}
+	meta.SetStatusCondition(&vp.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition,
+		Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, ObservedGeneration: vp.Generation})
+	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
+	return vp
+}

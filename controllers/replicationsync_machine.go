@@ -1,0 +1,242 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+)
+
+// The run of a ReplicationSync is a state machine derived from status.phase, one function per state:
+//
+//	Pending  --provider Ready, groups checked-->  Running  --every group final-->  Succeeded | Failed
+//	Pending/Running --activeDeadlineSeconds--> Failed (DeadlineExceeded)
+//	Running --NotImplemented--> Failed (Stalled)
+//
+// Inside Running every group follows replicationsync_groups.go. No function here calls the provider:
+// the steps in replicationsync_steps.go do, through replicationsync_calls.go.
+
+// syncRun is what one reconcile knows about a ReplicationSync.
+type syncRun struct {
+	rs  *replicationv1alpha1.ReplicationSync
+	now time.Time
+
+	vp  *replicationv1alpha1.VasaProvider
+	key types.NamespacedName // the VasaProvider
+	cl  syncProvider
+
+	providerMissing    bool // connectProvider found no VasaProvider (NotFound)
+	waitingForCapacity bool // the provider had no free slot for this run's Pending groups
+	// wave holds the batches claimed in this reconcile: written as Issuing, then called.
+	wave []syncBatch
+	// wake is when this run wants its next reconcile (zero: no wish).
+	wake time.Time
+}
+
+func (run *syncRun) owner() string { return client.ObjectKeyFromObject(run.rs).String() }
+
+// progressed stamps lastProgressTime: a group synced or failed, or a task started.
+func (run *syncRun) progressed() {
+	t := metav1.NewTime(run.now)
+	run.rs.Status.LastProgressTime = &t
+}
+
+// wakeAt asks for a reconcile at t at the latest.
+func (run *syncRun) wakeAt(t time.Time) {
+	if run.wake.IsZero() || t.Before(run.wake) {
+		run.wake = t
+	}
+}
+
+// advance runs the function of the current state.
+func (r *ReplicationSyncReconciler) advance(ctx context.Context, run *syncRun) (ctrl.Result, error) {
+	rs := run.rs
+	initSyncStatus(rs)
+	rs.Status.ObservedGeneration = rs.Generation
+	defer updateSummary(rs)
+
+	switch rs.Status.Phase {
+	case replicationv1alpha1.SyncSucceeded, replicationv1alpha1.SyncFailed:
+		return r.finished(ctx, run)
+	case replicationv1alpha1.SyncRunning:
+		return r.running(ctx, run)
+	default:
+		return r.pending(ctx, run)
+	}
+}
+
+// pending waits for the provider, fails the groups it cannot sync (unknown, not a replication target)
+// and starts the run.
+func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (ctrl.Result, error) {
+	if r.deadlinePassed(run) {
+		return r.deadlineExceeded(ctx, run)
+	}
+	if msg, ok := r.connectProvider(ctx, run); !ok {
+		return r.waitForProvider(run, msg), nil
+	}
+	if err := r.checkGroups(ctx, run); err != nil {
+		return r.callFailed(ctx, run, err), nil
+	}
+	start := metav1.NewTime(run.now)
+	run.rs.Status.StartTime = &start
+	run.rs.Status.Phase = replicationv1alpha1.SyncRunning
+	run.progressed()
+	ctrl.LoggerFrom(ctx).Info("Starting sync", "groups", len(run.rs.Status.Groups), "pitName", run.rs.Spec.PitName)
+	return r.running(ctx, run)
+}
+
+// running polls the tasks, resolves groups in doubt and claims the next wave.
+func (r *ReplicationSyncReconciler) running(ctx context.Context, run *syncRun) (ctrl.Result, error) {
+	rs := run.rs
+	if r.deadlinePassed(run) {
+		return r.deadlineExceeded(ctx, run)
+	}
+	if msg, ok := r.connectProvider(ctx, run); !ok {
+		return r.waitForProvider(run, msg), nil
+	}
+	r.primeSlots(ctx, run)
+	defer r.holdSlots(run)
+
+	if err := r.pollStep(ctx, run); err != nil {
+		return r.callFailed(ctx, run, err), nil
+	}
+	if isFinished(rs) {
+		return r.finished(ctx, run)
+	}
+	if err := r.inDoubtStep(ctx, run); err != nil {
+		return r.callFailed(ctx, run, err), nil
+	}
+	if allGroupsFinal(rs) {
+		return r.finish(ctx, run)
+	}
+	r.holdSlots(run) // free the slots of tasks that just ended before claiming new ones
+	if backingOff(rs, run.now) {
+		r.markBackingOff(run)
+		return r.requeue(run), nil
+	}
+	if err := r.waveStep(ctx, run); err != nil {
+		return r.callFailed(ctx, run, err), nil
+	}
+	if isFinished(rs) {
+		return r.finished(ctx, run)
+	}
+	if allGroupsFinal(rs) {
+		return r.finish(ctx, run)
+	}
+	r.markRunning(run)
+	return r.requeue(run), nil
+}
+
+// settle brings the conditions up to date after a wave's answers were applied.
+func (r *ReplicationSyncReconciler) settle(ctx context.Context, run *syncRun) {
+	rs := run.rs
+	switch {
+	case isFinished(rs):
+		_, _ = r.finished(ctx, run)
+	case allGroupsFinal(rs):
+		_, _ = r.finish(ctx, run)
+	case backingOff(rs, run.now):
+		r.markBackingOff(run)
+	default:
+		r.markRunning(run)
+	}
+	r.holdSlots(run)
+	updateSummary(rs)
+}
+
+// finish ends a run whose groups are all final: Succeeded if all synced, else Failed.
+func (r *ReplicationSyncReconciler) finish(ctx context.Context, run *syncRun) (ctrl.Result, error) {
+	rs := run.rs
+	updateSummary(rs)
+	if rs.Status.Summary.Failed == 0 {
+		rs.Status.Phase = replicationv1alpha1.SyncSucceeded
+		markSucceeded(rs)
+		r.event(rs, corev1.EventTypeNormal, "Synced", "Sync", "All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
+	} else {
+		rs.Status.Phase = replicationv1alpha1.SyncFailed
+		msg := failedGroupsMessage(rs)
+		markFailed(rs, replicationv1alpha1.FailedReason, msg)
+		r.event(rs, corev1.EventTypeWarning, "Failed", "Sync", "%s", msg)
+	}
+	r.completed(ctx, run)
+	return r.finished(ctx, run)
+}
+
+// deadlineExceeded fails every unfinished group when activeDeadlineSeconds passed.
+func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *syncRun) (ctrl.Result, error) {
+	msg := fmt.Sprintf("activeDeadlineSeconds (%d) passed", *run.rs.Spec.ActiveDeadlineSeconds)
+	r.failRun(ctx, run, replicationv1alpha1.DeadlineExceededReason, msg)
+	return r.finished(ctx, run)
+}
+
+// failRun ends the run at once: every unfinished group fails with the reason.
+func (r *ReplicationSyncReconciler) failRun(ctx context.Context, run *syncRun, reason, message string) {
+	rs := run.rs
+	for i := range rs.Status.Groups {
+		if !isFinalGroup(rs.Status.Groups[i]) {
+			run.groupFailed(i, message)
+		}
+	}
+	rs.Status.Phase = replicationv1alpha1.SyncFailed
+	markFailed(rs, reason, message)
+	r.event(rs, corev1.EventTypeWarning, "Failed", "Sync", "%s", message)
+	r.completed(ctx, run)
+}
+
+// finished is the terminal state: nothing runs again; the object is deleted after its TTL.
+func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) (ctrl.Result, error) {
+	rs := run.rs
+	for i := range rs.Status.Conditions {
+		// A spec edit after the end (e.g. ttlSecondsAfterFinished) is observed too.
+		rs.Status.Conditions[i].ObservedGeneration = rs.Generation
+	}
+	run.wave = nil
+	if rs.Spec.TTLSecondsAfterFinished == nil || rs.Status.CompletionTime == nil {
+		return ctrl.Result{}, nil
+	}
+	expires := rs.Status.CompletionTime.Add(time.Duration(*rs.Spec.TTLSecondsAfterFinished) * time.Second)
+	if wait := expires.Sub(run.now); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if rs.Status.CompletionTime.Time.Equal(run.now) {
+		// Finished in this very reconcile: let the final status be written (and seen) first.
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	uid := rs.UID
+	if err := r.Delete(ctx, rs, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("deleting finished ReplicationSync after its TTL: %w", err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Deleted finished sync after its TTL", "ttlSecondsAfterFinished", *rs.Spec.TTLSecondsAfterFinished)
+	return ctrl.Result{}, nil
+}
+
+// completed stamps completionTime, releases the provider slots and records the run's metrics.
+func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun) {
+	rs := run.rs
+	now := metav1.NewTime(run.now)
+	rs.Status.CompletionTime = &now
+	r.Capacity.ForgetOwner(run.owner())
+	metrics.ForgetRun(rs.Namespace, rs.Name)
+	provider := rs.Spec.ProviderRef.Name
+	result := "succeeded"
+	if rs.Status.Phase == replicationv1alpha1.SyncFailed {
+		result = "failed"
+	}
+	metrics.SyncsTotal.WithLabelValues(rs.Namespace, provider, result).Inc()
+	if rs.Status.StartTime != nil {
+		metrics.SyncDurationSeconds.WithLabelValues(rs.Namespace, provider, result).Observe(run.now.Sub(rs.Status.StartTime.Time).Seconds())
+	}
+	if result == "succeeded" {
+		metrics.LastSuccessTimestampSeconds.WithLabelValues(rs.Namespace, provider).Set(float64(run.now.Unix()))
+	}
+	ctrl.LoggerFrom(ctx).Info("Sync finished", "phase", rs.Status.Phase, "synced", rs.Status.SyncedDisplay)
+}

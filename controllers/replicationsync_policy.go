@@ -1,0 +1,142 @@
+package controllers
+
+import (
+	"errors"
+	"net"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// Every fault of a ReplicationSync run is decided here, without side effects, the way Kubernetes'
+// matchPodFailurePolicy decides a pod failure: the fault -> what happens to the groups it concerns.
+// The state machine applies the decision (replicationsync_groups.go).
+
+// faultAction is what the run does with the groups a fault concerns.
+type faultAction int
+
+const (
+	// actionInDoubt: the call got no answer; a task may have started. The groups stay Issuing
+	// and wait out the in-doubt window (never re-issued blindly).
+	actionInDoubt faultAction = iota
+	// actionRetry: the call was refused before doing anything; the groups go back to Pending and may be
+	// issued again at once (not counted).
+	actionRetry
+	// actionSplit: TooMany; the batch shrinks to batchSize and the groups go back to Pending.
+	actionSplit
+	// actionBackOff: the provider is busy, out of resources, unavailable or restarting; the groups go back
+	// to Pending and no call is made until the provider-wide backoff passes (not counted).
+	actionBackOff
+	// actionReroute: InactiveProvider; the groups move to the active provider of their fault domain.
+	actionReroute
+	// actionWait: SyncOngoing; the groups wait for that task, then ours is issued.
+	actionWait
+	// actionCount: a provider-side failure of these groups; counted toward backoffLimit, retried after a backoff.
+	actionCount
+	// actionCheckGroups: InvalidArgument; some group is unknown or not a target: find which, fail them alone.
+	actionCheckGroups
+	// actionFailRun: the provider cannot do this at all (NotImplemented); the run fails.
+	actionFailRun
+)
+
+// faultDecision is the outcome of deciding one fault.
+type faultDecision struct {
+	action faultAction
+	// fault names the fault for status.retry.lastFault and the faults metric.
+	fault string
+	// batchSize is the size to split to (actionSplit).
+	batchSize int32
+}
+
+// Fault names for answers that are not SMS faults.
+const (
+	// faultNoAnswer: the call got no answer (timeout, reset, lost response).
+	faultNoAnswer = "NoAnswer"
+	// faultEmptyTaskRef: the call was answered without a task reference.
+	faultEmptyTaskRef = "EmptyTaskRef"
+	// faultUnreachable: the call was not sent (vCenter unreachable, TLS, login).
+	faultUnreachable = "Unreachable"
+	// faultGroupError: a task reported a per-group error.
+	faultGroupError = "GroupErrorResult"
+	// faultTaskGone: the provider no longer knows a task (an SMS restart).
+	faultTaskGone = "TaskGone"
+)
+
+// decideSyncFault decides what a SyncReplicationGroup_Task call of batchLen groups that failed with err means.
+func decideSyncFault(err error, batchLen int) faultDecision {
+	var f sms.Fault
+	if !errors.As(err, &f) {
+		if notSent(err) {
+			return faultDecision{action: actionBackOff, fault: faultUnreachable}
+		}
+		return faultDecision{action: actionInDoubt, fault: faultNoAnswer}
+	}
+	d := faultDecision{fault: f.FaultType()}
+	var (
+		tooMany  *sms.TooManyError
+		inactive *sms.InactiveProviderError
+		ongoing  *sms.SyncOngoingError
+		notImpl  *sms.NotImplementedError
+		invalid  *sms.InvalidArgumentError
+	)
+	switch {
+	case errors.As(err, &tooMany) && batchLen > 1:
+		// The batch must shrink even when the provider names a size it already had, or the same batch
+		// goes out again and again. One group that gets TooMany cannot shrink: it counts as its failure.
+		d.action, d.batchSize = actionSplit, int32(max(1, min(tooMany.EffectiveBatchSize(), batchLen-1)))
+	case sms.IsTransient(err):
+		d.action = actionBackOff
+	case errors.As(err, &inactive):
+		d.action = actionReroute
+	case errors.As(err, &ongoing):
+		d.action = actionWait
+	case errors.As(err, &notImpl):
+		d.action = actionFailRun
+	case errors.As(err, &invalid):
+		d.action = actionCheckGroups
+	default:
+		d.action = actionCount
+	}
+	return d
+}
+
+// pollDecision is what a fault answered to a task query means.
+type pollDecision int
+
+const (
+	// pollGone: the provider no longer knows the task; its groups are back in doubt.
+	pollGone pollDecision = iota
+	// pollBackOff: the provider is busy or restarting; ask again after a backoff (not counted).
+	pollBackOff
+	// pollCount: any other fault; the task may still run. Counted in pollFaults, and every
+	// maxPollFaults in a row count one attempt toward backoffLimit.
+	pollCount
+)
+
+// decideTaskQueryFault decides what a failed QuerySmsTaskInfo means.
+func decideTaskQueryFault(err error) pollDecision {
+	var other *sms.OtherFaultError
+	switch {
+	case errors.As(err, &other) && other.Type == "ManagedObjectNotFound":
+		return pollGone
+	case sms.IsTransient(err):
+		return pollBackOff
+	default:
+		return pollCount
+	}
+}
+
+// notSent reports whether a call failed before any request reached vCenter, so no task can exist.
+func notSent(err error) bool {
+	var (
+		le  *sms.LoginError
+		tls *sms.TLSError
+		op  *net.OpError
+	)
+	switch {
+	case errors.Is(err, sms.ErrClosed), errors.As(err, &le), errors.As(err, &tls):
+		return true
+	case errors.As(err, &op) && op.Op == "dial":
+		return true
+	}
+	return false
+}

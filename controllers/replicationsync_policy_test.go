@@ -1,0 +1,70 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+func TestDecideSyncFault(t *testing.T) {
+	tests := map[string]struct {
+		err      error
+		batch    int
+		action   faultAction
+		fault    string
+		newBatch int32
+	}{
+		"timeout":                  {&net.OpError{Op: "read", Err: errors.New("i/o timeout")}, 4, actionInDoubt, faultNoAnswer, 0},
+		"reset":                    {fmt.Errorf("wrapped: %w", errors.New("connection reset by peer")), 4, actionInDoubt, faultNoAnswer, 0},
+		"empty task ref":           {errEmptyTaskRef, 4, actionInDoubt, faultNoAnswer, 0},
+		"dial refused":             {&sms.UnreachableError{Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, 4, actionBackOff, faultUnreachable, 0},
+		"login rejected":           {&sms.LoginError{Username: "u"}, 4, actionBackOff, faultUnreachable, 0},
+		"tls":                      {&sms.TLSError{Host: "vc"}, 4, actionBackOff, faultUnreachable, 0},
+		"closed client":            {sms.ErrClosed, 4, actionBackOff, faultUnreachable, 0},
+		"too many":                 {&sms.TooManyError{MaxBatchSize: 2}, 4, actionSplit, "TooMany", 2},
+		"too many, same size":      {&sms.TooManyError{MaxBatchSize: 4}, 4, actionSplit, "TooMany", 3},
+		"too many, no size":        {&sms.TooManyError{}, 4, actionSplit, "TooMany", 1},
+		"too many, single group":   {&sms.TooManyError{MaxBatchSize: 1}, 1, actionCount, "TooMany", 0},
+		"busy":                     {&sms.ProviderBusyError{}, 4, actionBackOff, "ProviderBusy", 0},
+		"out of resource":          {&sms.ProviderOutOfResourceError{}, 4, actionBackOff, "ProviderOutOfResource", 0},
+		"unavailable":              {&sms.ProviderUnavailableError{}, 4, actionBackOff, "ProviderUnavailable", 0},
+		"inactive":                 {&sms.InactiveProviderError{}, 4, actionReroute, "InactiveProvider", 0},
+		"sync ongoing":             {&sms.SyncOngoingError{TaskRef: "t"}, 4, actionWait, "SyncOngoing", 0},
+		"not implemented":          {&sms.NotImplementedError{}, 4, actionFailRun, "NotImplemented", 0},
+		"invalid argument":         {&sms.InvalidArgumentError{}, 4, actionCheckGroups, "InvalidArgument", 0},
+		"replication fault":        {&sms.ReplicationFaultError{Message: "journal full"}, 4, actionCount, "SmsReplicationFault", 0},
+		"unknown fault":            {&sms.OtherFaultError{Type: "SystemError"}, 4, actionCount, "SystemError", 0},
+		"wrapped fault is a fault": {fmt.Errorf("syncing: %w", &sms.ProviderBusyError{}), 4, actionBackOff, "ProviderBusy", 0},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			d := decideSyncFault(tt.err, tt.batch)
+			g.Expect(d.action).To(Equal(tt.action))
+			g.Expect(d.fault).To(Equal(tt.fault))
+			g.Expect(d.batchSize).To(Equal(tt.newBatch))
+		})
+	}
+}
+
+func TestDecideTaskQueryFault(t *testing.T) {
+	tests := map[string]struct {
+		err  error
+		want pollDecision
+	}{
+		"gone":        {&sms.OtherFaultError{Type: "ManagedObjectNotFound"}, pollGone},
+		"busy":        {&sms.ProviderBusyError{}, pollBackOff},
+		"unavailable": {&sms.ProviderUnavailableError{}, pollBackOff},
+		"other":       {&sms.OtherFaultError{Type: "InvalidState"}, pollCount},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			NewWithT(t).Expect(decideTaskQueryFault(tt.err)).To(Equal(tt.want))
+		})
+	}
+}

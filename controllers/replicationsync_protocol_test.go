@@ -1,0 +1,319 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
+)
+
+// Each test here is one of the ways a run used to call a group twice or hang; every one counts the
+// calls the provider received per group.
+
+var (
+	timeoutErr = &net.OpError{Op: "read", Net: "tcp", Err: errors.New("i/o timeout")}
+	window     = 30 * time.Second
+)
+
+// shortWindow sets the provider's in-doubt window.
+func shortWindow(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+	vp.Spec.InDoubtWindow = &metav1.Duration{Duration: window}
+}
+
+// answerOnce makes the first sync call start a task but fail with err (a lost or late answer).
+func answerOnce(f *smsfake.Fake, err error) {
+	first := true
+	f.Sync = func(c smsfake.SyncCall) (string, error) {
+		ref := f.CreateTask(c.Groups, c.PitName)
+		if first {
+			first = false
+			return "", err
+		}
+		return ref, nil
+	}
+}
+
+// TestNoAnswerIsInDoubtNotReissued: a timeout after the task started leaves the groups Issuing; within
+// the window only PiTs are looked for, and the first task's PiT makes them Synced with one call each.
+func TestNoAnswerIsInDoubtNotReissued(t *testing.T) {
+	h := newRunHarness(t, 3, shortWindow)
+	answerOnce(h.fake, timeoutErr)
+	h.runFor(window - time.Second)
+	h.g.Expect(h.states()).To(Equal(all(3, replicationv1alpha1.GroupIssuing)))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	c := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.ReconcilingCondition)
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.InDoubtReason))
+
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "the PiT of the unanswered call was found: no second call")
+}
+
+// TestNoPiTSupportReissuedOnceAfterWindow: without PiT support nothing can be learned in the window;
+// after it, each group is called exactly once more, announced by an event.
+func TestNoPiTSupportReissuedOnceAfterWindow(t *testing.T) {
+	h := newRunHarness(t, 2, shortWindow)
+	answerOnce(h.fake, timeoutErr)
+	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.runFor(window - time.Second)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "nothing is called again inside the in-doubt window")
+	h.runFor(2 * time.Second)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(2))
+	for _, gs := range rs.Status.Groups {
+		h.g.Expect(gs.Reissues).To(BeEquivalentTo(1))
+	}
+	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("InDoubtReissued")))
+}
+
+// TestLostCommitThenProviderNotReady: the write of the task refs fails, the next reconcile returns early
+// because the provider is briefly not Ready; the claim in status keeps the groups in doubt.
+func TestLostCommitThenProviderNotReady(t *testing.T) {
+	h := newRunHarness(t, 2, shortWindow)
+	h.onPatch = func(n int, _ client.Object) error {
+		if n == 2 { // 1: claim, 2: commit
+			return errors.New("etcdserver: request timed out")
+		}
+		return nil
+	}
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(err).To(MatchError(ContainSubstring("request timed out")))
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupIssuing)))
+	h.onPatch = nil
+
+	vp := h.vp.DeepCopy()
+	h.g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(vp), vp)).To(Succeed())
+	ready := meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition).DeepCopy()
+	meta.SetStatusCondition(&vp.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: "Unreachable", ObservedGeneration: vp.Generation})
+	h.g.Expect(k8sClient.Status().Update(h.ctx, vp)).To(Succeed())
+	h.reconcile()
+	meta.SetStatusCondition(&vp.Status.Conditions, *ready)
+	h.g.Expect(k8sClient.Status().Update(h.ctx, vp)).To(Succeed())
+
+	h.runFor(window / 2)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
+// TestClaimLostToAnotherWriterCallsNothing: the claim carries the resourceVersion it was planned on; when
+// another writer got there first, no call is made.
+func TestClaimLostToAnotherWriterCallsNothing(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.onPatch = func(n int, _ client.Object) error {
+		if n == 1 {
+			return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+		}
+		return nil
+	}
+	res := h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	h.g.Expect(res.RequeueAfter).To(Equal(conflictRetry))
+	h.onPatch = nil
+	h.runFor(time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
+}
+
+// TestStatusWritesCarryResourceVersion: every status write fails on a stale resourceVersion instead of
+// overwriting another writer's task refs.
+func TestStatusWritesCarryResourceVersion(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.reconcile() // claim + commit
+	stale := h.get()
+	h.fake.FinishAll(h.clock.Now())
+	h.reconcile() // Synced, written
+	stale.Status.Groups[0].State = replicationv1alpha1.GroupPending
+	err := k8sClient.Status().Patch(h.ctx, stale, client.MergeFromWithOptions(stale.DeepCopy(), client.MergeFromWithOptimisticLock{}))
+	h.g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "the reconciler's own patches use the same lock: %v", err)
+	h.g.Expect(h.get().Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
+}
+
+// TestShutdownDuringSubmitStillCommits: the reconcile's context ends (SIGTERM) while the call is in
+// flight; the call's answer is still written.
+func TestShutdownDuringSubmitStillCommits(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	ctx, cancel := context.WithCancel(h.ctx)
+	h.ctx = ctx
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		cancel() // the manager stops while the provider answers
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	_, _ = h.r.Reconcile(ctx, ctrl.Request{NamespacedName: h.key})
+	h.ctx = context.Background()
+	rs := h.get()
+	for _, gs := range rs.Status.Groups {
+		h.g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupSyncing))
+		h.g.Expect(gs.Task).To(Equal("smstask-1"))
+	}
+}
+
+// TestEmptyTaskRefIsInDoubt: a 200 without a task ref never leaves groups Syncing on nothing.
+func TestEmptyTaskRefIsInDoubt(t *testing.T) {
+	h := newRunHarness(t, 2, shortWindow)
+	calls := 0
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		calls++
+		if calls == 1 {
+			return "", nil // no task was started by this answer in this test
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupIssuing)))
+	h.g.Expect(rs.Status.Retry.LastFault.Type).To(Equal(faultEmptyTaskRef))
+	h.runFor(window + time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+}
+
+// TestTaskQueryAlwaysFaultingEnds: a task that can never be read counts toward backoffLimit and the
+// run ends Failed with a message that says so, instead of waiting forever.
+func TestTaskQueryAlwaysFaultingEnds(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.BackoffLimit = ptr.To[int32](1)
+	})
+	h.fake.Task = func(string) (sms.TaskInfo, error) {
+		return sms.TaskInfo{}, &sms.OtherFaultError{Type: "InvalidState", Message: "task store corrupt"}
+	}
+	h.runFor(time.Hour)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("could not be queried"))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "a task that may still run is never issued again")
+}
+
+// TestGoneTaskIsCheckedForItsPiT: after an SMS restart the task is unknown; a PiT it made is found,
+// otherwise the group is issued again (counted).
+func TestGoneTaskIsCheckedForItsPiT(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.reconcile()
+	h.fake.Finish("smstask-1", h.clock.Now())
+	h.fake.Task = func(string) (sms.TaskInfo, error) {
+		return sms.TaskInfo{}, &sms.OtherFaultError{Type: "ManagedObjectNotFound"}
+	}
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
+// TestSyncOngoingForeignResultWithoutPitName: a foreign task whose result has no pitName is not ours;
+// ours is issued after it ended.
+func TestSyncOngoingForeignResultWithoutPitName(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	foreign := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1)}, "")
+	first := true
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		if first {
+			first = false
+			return "", &sms.SyncOngoingError{TaskRef: foreign}
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	h.runFor(time.Second)
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupWaiting)))
+	h.fake.Finish(foreign, h.clock.Now())
+	h.runFor(5 * time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	h.g.Expect(rs.Status.Groups[0].PitName).To(Equal("pit"))
+	h.g.Expect(rs.Status.Groups[0].PitID).To(HavePrefix("pit-smstask-"))
+	h.g.Expect(rs.Status.Groups[0].PitID).NotTo(Equal("pit-" + foreign + "-dg-0"))
+}
+
+// TestBadGroupsFailAlone: unknown and non-TARGET groups fail with their state named before the first
+// call; an InvalidArgument later fails only the group the provider then refuses.
+func TestBadGroupsFailAlone(t *testing.T) {
+	h := newRunHarness(t, 5, nil)
+	h.fake.SetGroupState(h.group(0), "SOURCE")
+	h.fake.SetGroupState(h.group(1), "")
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		for _, g := range c.Groups {
+			if g == h.group(2) {
+				h.fake.SetGroupState(g, "FAILEDOVER")
+				return "", &sms.InvalidArgumentError{Message: "group not in a valid state"}
+			}
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	h.reconcile()
+	h.fake.Sync = nil
+	h.runFor(5 * time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(h.states()).To(Equal([]replicationv1alpha1.GroupState{
+		replicationv1alpha1.GroupFailed, replicationv1alpha1.GroupFailed, replicationv1alpha1.GroupFailed,
+		replicationv1alpha1.GroupSynced, replicationv1alpha1.GroupSynced,
+	}))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("SOURCE"))
+	h.g.Expect(rs.Status.Groups[1].Message).To(ContainSubstring("does not know"))
+	h.g.Expect(rs.Status.Groups[2].Message).To(ContainSubstring("FAILEDOVER"))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(BeZero())
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+}
+
+// TestWaveFillsEverySlotInTwoWrites: one reconcile issues a batch per free slot, concurrently, with one
+// write before the calls and one after.
+func TestWaveFillsEverySlotInTwoWrites(t *testing.T) {
+	h := newRunHarness(t, 10, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 2, 4
+	})
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(4))
+	h.g.Expect(h.patches).To(Equal(2))
+	h.g.Expect(strings.Count(strings.Join(stateStrings(h.states()), ","), "Syncing")).To(Equal(8))
+}
+
+// TestNoProgressSaysSo: a run whose provider stays busy reports Stalled=ProgressDeadlineExceeded but keeps trying.
+func TestNoProgressSaysSo(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+	})
+	h.fake.Sync = func(smsfake.SyncCall) (string, error) { return "", &sms.ProviderBusyError{} }
+	h.runFor(2 * time.Minute)
+	rs := h.get()
+	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.ProgressDeadlineExceededReason))
+	h.g.Expect(c.Message).To(ContainSubstring("ProviderBusy"))
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning))
+}
+
+func stateStrings(states []replicationv1alpha1.GroupState) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = string(s)
+	}
+	return out
+}

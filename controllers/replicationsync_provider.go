@@ -1,0 +1,190 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/batching"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+)
+
+// What a run needs from its VasaProvider: the session, the provider's capacity (slots, learned batch
+// size, task durations) and the timing that follows from them.
+
+// DefaultInDoubtWindow is the floor of the in-doubt window when the VasaProvider sets none.
+const DefaultInDoubtWindow = 2 * time.Minute
+
+// connectProvider loads the VasaProvider and its session; it returns why not when it cannot.
+func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *syncRun) (string, bool) {
+	rs := run.rs
+	name := rs.Spec.ProviderRef.Name
+	vp := &replicationv1alpha1.VasaProvider{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: name}, vp); err != nil {
+		if apierrors.IsNotFound(err) {
+			run.providerMissing = true
+			return fmt.Sprintf("VasaProvider %q not found in namespace %s", name, rs.Namespace), false
+		}
+		return fmt.Sprintf("Reading VasaProvider %q: %v", name, err), false
+	}
+	if ready, msg := providerReady(vp); !ready {
+		return fmt.Sprintf("VasaProvider %q is not Ready: %s", name, msg), false
+	}
+	if vp.Status.ProviderRef == nil || vp.Status.ProviderRef.Value == "" {
+		return fmt.Sprintf("VasaProvider %q has no providerRef yet", name), false
+	}
+	run.vp, run.key = vp, client.ObjectKeyFromObject(vp)
+	r.Capacity.LoadLearnedBatchSize(run.key, vp.Status.LearnedMaxBatchSize)
+	if d := vp.Status.ObservedTaskDuration; d != nil {
+		r.Capacity.LoadTaskDuration(run.key, d.Duration)
+	}
+	if run.cl != nil {
+		return "", true // a test's provider
+	}
+	cl, err := providerClient(ctx, r.reader(), r.Sessions, r.Dial, vp)
+	if err != nil {
+		_, msg := classifyConnectError(vp, err)
+		return fmt.Sprintf("VasaProvider %q: %s", name, msg), false
+	}
+	run.cl = cl
+	return "", true
+}
+
+// primeSlots counts, once per process and provider, the slots every unfinished ReplicationSync of the
+// provider holds according to its status (after a restart nothing is in memory).
+func (r *ReplicationSyncReconciler) primeSlots(ctx context.Context, run *syncRun) {
+	if r.Capacity.Primed(run.key) {
+		return
+	}
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	if err := r.List(ctx, list, client.InNamespace(run.key.Namespace), client.MatchingFields{replicationSyncProviderIndex: run.key.Name}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing ReplicationSyncs to count tasks in flight")
+		return
+	}
+	held := map[string]int{}
+	for i := range list.Items {
+		if rs := &list.Items[i]; !isFinished(rs) {
+			held[client.ObjectKeyFromObject(rs).String()] = slotsHeld(rs, r.batchSize(run))
+		}
+	}
+	held[run.owner()] = slotsHeld(run.rs, r.batchSize(run)) // this reconcile's object is fresher than the list
+	r.Capacity.Prime(run.key, held)
+}
+
+// holdSlots records the slots this run holds as its status now shows them.
+func (r *ReplicationSyncReconciler) holdSlots(run *syncRun) {
+	if isFinished(run.rs) {
+		r.Capacity.ForgetOwner(run.owner())
+	} else {
+		r.Capacity.Hold(run.key, run.owner(), slotsHeld(run.rs, r.batchSize(run)))
+	}
+	metrics.TasksInFlight.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(r.Capacity.InFlight(run.key)))
+}
+
+// slotsHeld counts our tasks in flight: one per task ref of Syncing groups, and for groups Issuing
+// without a task (claimed, or in doubt) as many as their batches may have started.
+func slotsHeld(rs *replicationv1alpha1.ReplicationSync, batchSize int32) int {
+	tasks := map[string]struct{}{}
+	issuing := 0
+	for _, g := range rs.Status.Groups {
+		switch g.State {
+		case replicationv1alpha1.GroupSyncing:
+			tasks[g.Task] = struct{}{}
+		case replicationv1alpha1.GroupIssuing:
+			issuing++
+		}
+	}
+	size := int(max(batchSize, 1))
+	return len(tasks) + (issuing+size-1)/size
+}
+
+// unlimitedBatch is the batch size when nothing limits it: every group of a run in one call.
+const unlimitedBatch = 1000
+
+// batchSize is min(spec.maxBatchSize, provider spec.maxBatchSize, learned), each only when > 0.
+func (r *ReplicationSyncReconciler) batchSize(run *syncRun) int32 {
+	if size := batching.Size(run.rs.Spec.MaxBatchSize, run.vp.Spec.MaxBatchSize, r.Capacity.LearnedBatchSize(run.key)); size > 0 {
+		return size
+	}
+	return unlimitedBatch
+}
+
+// learnBatchSize records a TooMany size; the VasaProvider reconciler writes it to the VasaProvider's status.
+func (r *ReplicationSyncReconciler) learnBatchSize(ctx context.Context, run *syncRun, size int32) {
+	if !r.Capacity.LearnBatchSize(run.key, size) {
+		return
+	}
+	metrics.LearnedBatchSize.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(size))
+	r.event(run.rs, corev1.EventTypeNormal, "BatchSizeReduced", "Sync", "Provider %s accepts at most %d groups per call; splitting batches", run.vp.Name, size)
+	ctrl.LoggerFrom(ctx).Info("Learned the provider's batch size", "vasaProvider", run.key.Name, "batchSize", size)
+	r.notifyProvider(run)
+}
+
+// notifyProvider asks the VasaProvider reconciler to record what the ledger learned about the provider.
+func (r *ReplicationSyncReconciler) notifyProvider(run *syncRun) {
+	if r.ProviderEvents == nil || run.vp == nil {
+		return
+	}
+	select {
+	case r.ProviderEvents <- event.GenericEvent{Object: run.vp}:
+	default: // a notification is pending already; it reads the ledger when it runs
+	}
+}
+
+// inDoubtWindow is how long a group whose call got no answer waits before it is issued again: the
+// VasaProvider's floor, or twice the longest task the provider has shown recently, whichever is longer.
+func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
+	floor := DefaultInDoubtWindow
+	if w := run.vp.Spec.InDoubtWindow; w != nil {
+		floor = w.Duration
+	}
+	return max(floor, 2*r.Capacity.TaskDuration(run.key))
+}
+
+// nextPoll is when to query a task issued at since: near its predicted end from the durations the
+// provider has shown; without history (or past it), at a quarter of its age within [PollInitial, PollMax].
+func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
+	initial, maxd := r.PollInitial, r.PollMax
+	if initial <= 0 {
+		initial = DefaultPollInitial
+	}
+	if maxd <= 0 {
+		maxd = DefaultPollMax
+	}
+	if since.IsZero() {
+		since = run.now
+	}
+	if d := r.Capacity.TaskDuration(run.key); d > 0 && run.now.Before(since.Add(d)) {
+		return since.Add(d)
+	}
+	return run.now.Add(min(max(run.now.Sub(since)/4, initial), maxd))
+}
+
+// nextCapacityCheck is when a run waiting for a free slot looks again; a slot freed by another run of
+// this manager also wakes it (replicationsync_controller.go).
+func (r *ReplicationSyncReconciler) nextCapacityCheck(run *syncRun) time.Time {
+	return r.nextPoll(run, run.now)
+}
+
+func maxConcurrentTasks(vp *replicationv1alpha1.VasaProvider) int32 {
+	if vp.Spec.MaxConcurrentTasks <= 0 {
+		return 4
+	}
+	return vp.Spec.MaxConcurrentTasks
+}
+
+// groupProvider is the SMS provider a group is issued to: its re-routed provider or the default.
+func groupProvider(g replicationv1alpha1.GroupStatus, defaultProvider string) string {
+	if g.Provider != "" {
+		return g.Provider
+	}
+	return defaultProvider
+}

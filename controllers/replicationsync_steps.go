@@ -1,0 +1,364 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// The steps of a Running run: each calls the provider through replicationsync_calls.go and applies
+// what came back through the group transitions and the fault policy.
+
+// maxPollFaults is how many faulted task queries in a row count as one failed attempt of the task's groups.
+const maxPollFaults = 5
+
+// pollStep queries the tasks of Syncing and Waiting groups and applies those that ended. It returns an
+// error only when the provider could not be asked (no fault answered).
+func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) error {
+	tasks := tasksOf(run.rs)
+	if len(tasks) == 0 {
+		return nil
+	}
+	refs := make([]string, 0, len(tasks))
+	for ref := range tasks {
+		refs = append(refs, ref)
+	}
+	slices.Sort(refs)
+	polls := pollTasks(ctx, run.cl, refs)
+	var unreachable error
+	for _, ref := range refs {
+		idx, p := tasks[ref], polls[ref]
+		if p.err != nil {
+			var f sms.Fault
+			if !errors.As(p.err, &f) {
+				unreachable = cmpErr(unreachable, fmt.Errorf("querying task %s: %w", ref, p.err))
+				continue
+			}
+			r.taskQueryFault(ctx, run, ref, idx, p.err)
+			continue
+		}
+		for _, i := range idx {
+			run.rs.Status.Groups[i].PollFaults = 0
+		}
+		switch p.info.State {
+		case sms.TaskSuccess, sms.TaskError:
+			r.taskEnded(ctx, run, ref, idx, p.info)
+		default:
+			run.wakeAt(r.nextPoll(run, claimOf(run.rs, idx)))
+		}
+	}
+	return unreachable
+}
+
+// taskEnded applies a task that ended: ours (Syncing groups) or someone else's (Waiting groups).
+func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun, ref string, idx []int, info sms.TaskInfo) {
+	rs := run.rs
+	if rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupWaiting {
+		results := resultsByGroup(info.Results)
+		for _, i := range idx {
+			res, ok := results[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]
+			if info.State == sms.TaskSuccess && ok && res.Succeeded && res.PitName == rs.Spec.PitName {
+				run.groupSynced(i, res.PitID, res.PitName, res.TimeStamp, "Synced by the ongoing task "+ref)
+				continue
+			}
+			// A result without our pitName is not ours: we never issued our sync.
+			run.groupPending(i, "The ongoing sync task "+ref+" ended; issuing ours")
+		}
+		run.wakeAt(run.now)
+		return
+	}
+	if claim := claimOf(rs, idx); !claim.IsZero() && r.Capacity.ObserveTask(run.key, run.now.Sub(claim)) {
+		r.notifyProvider(run)
+	}
+	if info.State == sms.TaskError {
+		err := info.Err
+		if err == nil {
+			err = &sms.ReplicationFaultError{Message: "task " + ref + " failed without a fault"}
+		}
+		r.applyFault(ctx, run, idx, err, true)
+		return
+	}
+	results := resultsByGroup(info.Results)
+	var retried []int
+	for _, i := range idx {
+		res, ok := results[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]
+		if run.applyGroupResult(i, res, ok, ref) {
+			retried = append(retried, i)
+		}
+	}
+	if len(retried) > 0 {
+		r.recordFault(run, faultGroupError, fmt.Sprintf("Task %s: %s", ref, rs.Status.Groups[retried[0]].Message))
+		r.backOffGroups(ctx, run, retried)
+	}
+}
+
+// taskQueryFault applies a fault answered to a task query (decideTaskQueryFault).
+func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syncRun, ref string, idx []int, err error) {
+	rs := run.rs
+	waiting := rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupWaiting
+	switch decideTaskQueryFault(err) {
+	case pollGone:
+		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
+		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are checked for their PiT and issued again", "task", ref)
+		var retried []int
+		for _, i := range idx {
+			if waiting {
+				run.groupPending(i, "The ongoing sync task "+ref+" is gone; issuing ours")
+				continue
+			}
+			// The provider forgot the task (an SMS restart). A PiT it made is found before the
+			// group is issued again; counted, so a provider that keeps forgetting ends the run.
+			if run.groupCountFailure(i, "Task "+ref+" is gone (the SMS service no longer knows it)") {
+				retried = append(retried, i)
+			}
+		}
+		if len(retried) > 0 {
+			r.backOffGroups(ctx, run, retried)
+		}
+	case pollBackOff:
+		r.recordFault(run, faultType(err), err.Error())
+		r.startBackOff(run, 0)
+	case pollCount:
+		r.recordFault(run, faultType(err), fmt.Sprintf("Querying task %s: %v", ref, err))
+		for _, i := range idx {
+			g := &rs.Status.Groups[i]
+			g.PollFaults++
+			if g.PollFaults%maxPollFaults != 0 {
+				continue
+			}
+			// The task may still run: its groups stay on it, but a task that cannot be read forever
+			// must not hold the run forever.
+			g.Attempts++
+			if g.Attempts > backoffLimit(rs) {
+				run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, g.PollFaults, err))
+			}
+		}
+		run.wakeAt(run.now.Add(r.Backoff.Next(rs.Status.Groups[idx[0]].PollFaults, run.now).Sub(run.now)))
+	}
+}
+
+// inDoubtStep resolves groups left Issuing by a call without an answer (or a crash before its task ref
+// was written): a PiT of our name makes them Synced; after the in-doubt window they are issued again.
+func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRun) error {
+	rs := run.rs
+	byProvider := map[string][]int{}
+	var providers []string
+	for i, g := range rs.Status.Groups {
+		if g.State != replicationv1alpha1.GroupIssuing {
+			continue
+		}
+		p := groupProvider(g, run.vp.Status.ProviderRef.Value)
+		if _, ok := byProvider[p]; !ok {
+			providers = append(providers, p)
+		}
+		byProvider[p] = append(byProvider[p], i)
+	}
+	window := r.inDoubtWindow(run)
+	for _, provider := range providers {
+		idx := byProvider[provider]
+		found, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+		if err != nil && !pitQueryUnsupported(err) {
+			var f sms.Fault
+			if !errors.As(err, &f) {
+				return err
+			}
+			// No answer about PiTs: nothing is issued again until the provider can tell.
+			r.recordFault(run, faultType(err), err.Error())
+			run.wakeAt(r.Backoff.Next(1, run.now))
+			continue
+		}
+		for _, i := range idx {
+			g := &rs.Status.Groups[i]
+			if p, ok := found[toSMSGroup(g.ReplicationGroupID)]; ok {
+				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT found after a sync call without an answer")
+				continue
+			}
+			until := claimTimeOf(*g).Add(window)
+			if run.now.Before(until) {
+				run.wakeAt(until)
+				run.wakeAt(run.now.Add(min(max(window/8, time.Second), 30*time.Second)))
+				continue
+			}
+			r.reissue(ctx, run, i, window)
+		}
+	}
+	return nil
+}
+
+// reissue puts an in-doubt group whose window passed without a PiT back to Pending: the one case in
+// which a group is called a second time. Harmless: a task of the first call still running answers the
+// second with SyncOngoing, which we then wait for; a first call that reached nothing left no PiT.
+func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i int, window time.Duration) {
+	g := &run.rs.Status.Groups[i]
+	g.Reissues++
+	msg := fmt.Sprintf("No answer to the sync call claimed at %s and no PiT after the in-doubt window (%s): issuing it again",
+		claimTimeOf(*g).UTC().Format(time.RFC3339), window)
+	if g.Reissues > 1 && !run.groupCountFailure(i, msg) {
+		return // re-issued before: every further time counts toward backoffLimit
+	}
+	run.groupPending(i, msg)
+	metrics.InDoubtReissuesTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name).Inc()
+	r.event(run.rs, corev1.EventTypeWarning, "InDoubtReissued", "Sync", "Group %s: %s", groupName(g.ReplicationGroupID), msg)
+	ctrl.LoggerFrom(ctx).Info("Issuing an in-doubt group again", "group", groupName(g.ReplicationGroupID), "reissues", g.Reissues)
+	run.wakeAt(run.now)
+}
+
+// waveStep claims the next wave: as many batches of Pending groups as the provider has free slots,
+// after asking for PiTs of our name (a group that has one is Synced, never issued again).
+func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) error {
+	rs := run.rs
+	size := int(r.batchSize(run))
+	rs.Status.BatchSize = int32(size)
+	byProvider, providers := pendingByProvider(rs, run.vp.Status.ProviderRef.Value)
+	want := 0
+	for _, p := range providers {
+		want += (len(byProvider[p]) + size - 1) / size
+	}
+	if want == 0 {
+		return nil
+	}
+	granted := r.Capacity.Reserve(run.key, run.owner(), want, int(maxConcurrentTasks(run.vp)))
+	if granted == 0 {
+		run.waitingForCapacity = true
+		run.wakeAt(r.nextCapacityCheck(run))
+		return nil
+	}
+	for _, provider := range providers {
+		if granted == 0 {
+			break
+		}
+		idx := byProvider[provider]
+		idx = idx[:min(len(idx), granted*size)]
+		found, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+		if err != nil && !pitQueryUnsupported(err) {
+			var f sms.Fault
+			if !errors.As(err, &f) {
+				return err
+			}
+			r.applyFault(ctx, run, nil, err, false)
+			return nil
+		}
+		var remaining []int
+		for _, i := range idx {
+			if p, ok := found[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]; ok {
+				rs.Status.Groups[i].Provider = provider
+				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
+				continue
+			}
+			remaining = append(remaining, i)
+		}
+		for start := 0; start < len(remaining) && granted > 0; start += size {
+			batch := remaining[start:min(start+size, len(remaining))]
+			for _, i := range batch {
+				run.groupIssuing(i, provider, run.now)
+			}
+			run.wave = append(run.wave, syncBatch{provider: provider, groups: batch})
+			granted--
+		}
+	}
+	return nil
+}
+
+// applyCallResults applies the answers of a wave's calls to the claimed groups.
+func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *syncRun, results []callResult) {
+	rs := run.rs
+	issued, calls := 0, 0
+	for _, res := range results {
+		switch {
+		case res.err == nil && res.task != "":
+			for _, i := range res.batch.groups {
+				run.groupSyncing(i, res.task)
+			}
+			issued += len(res.batch.groups)
+			calls++
+			run.wakeAt(r.nextPoll(run, run.now))
+		case res.err == nil:
+			// Answered, but without a task: whether a task started is unknown.
+			r.applyFault(ctx, run, res.batch.groups, errEmptyTaskRef, false)
+		default:
+			r.applyFault(ctx, run, res.batch.groups, res.err, false)
+		}
+	}
+	if calls > 0 {
+		resetRetry(rs)
+		r.event(rs, corev1.EventTypeNormal, "BatchSubmitted", "Sync", "Submitted %d groups in %d tasks", issued, calls)
+		ctrl.LoggerFrom(ctx).V(1).Info("Submitted wave", "groups", issued, "tasks", calls)
+	}
+}
+
+// errEmptyTaskRef is the answer to a sync call that came back without a task reference.
+var errEmptyTaskRef = errors.New("the provider answered the sync call without a task reference")
+
+// tasksOf maps each task ref of Syncing and Waiting groups to their indexes.
+func tasksOf(rs *replicationv1alpha1.ReplicationSync) map[string][]int {
+	out := map[string][]int{}
+	for i, g := range rs.Status.Groups {
+		if (g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting) && g.Task != "" {
+			out[g.Task] = append(out[g.Task], i)
+		}
+	}
+	return out
+}
+
+// pendingByProvider returns the Pending groups by the provider they go to, providers in spec order.
+func pendingByProvider(rs *replicationv1alpha1.ReplicationSync, defaultProvider string) (map[string][]int, []string) {
+	out := map[string][]int{}
+	var providers []string
+	for i, g := range rs.Status.Groups {
+		if g.State != replicationv1alpha1.GroupPending {
+			continue
+		}
+		p := groupProvider(g, defaultProvider)
+		if _, ok := out[p]; !ok {
+			providers = append(providers, p)
+		}
+		out[p] = append(out[p], i)
+	}
+	return out, providers
+}
+
+func resultsByGroup(results []sms.GroupResult) map[sms.GroupID]sms.GroupResult {
+	out := make(map[sms.GroupID]sms.GroupResult, len(results))
+	for _, res := range results {
+		out[res.Group] = res
+	}
+	return out
+}
+
+// claimOf returns the claim time of the first of the groups (zero if none).
+func claimOf(rs *replicationv1alpha1.ReplicationSync, idx []int) time.Time {
+	if len(idx) == 0 {
+		return time.Time{}
+	}
+	return claimTimeOf(rs.Status.Groups[idx[0]])
+}
+
+func claimTimeOf(g replicationv1alpha1.GroupStatus) time.Time {
+	if g.ClaimTime == nil {
+		return time.Time{}
+	}
+	return g.ClaimTime.Time
+}
+
+// pitQueryUnsupported reports whether the provider cannot answer PiT queries (an array without PiT support).
+func pitQueryUnsupported(err error) bool {
+	var ni *sms.NotImplementedError
+	return errors.As(err, &ni)
+}
+
+// cmpErr keeps the first error.
+func cmpErr(first, next error) error {
+	if first != nil {
+		return first
+	}
+	return next
+}

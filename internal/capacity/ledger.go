@@ -1,0 +1,221 @@
+package capacity
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// recentTasks is how many task durations per provider the ledger remembers.
+const recentTasks = 16
+
+// Ledger is safe for concurrent use. The zero value is not usable; call New.
+type Ledger struct {
+	mu        sync.Mutex
+	providers map[types.NamespacedName]*provider
+}
+
+type provider struct {
+	learned   int32
+	durations []time.Duration // the most recent task durations, oldest first
+	loadedDur time.Duration   // seeded from status after a restart
+
+	primed  bool
+	held    map[string]int      // owner (ReplicationSync namespace/name) -> slots it holds
+	settled map[string]struct{} // owners set in this process before priming: Prime leaves them alone
+}
+
+// New returns an empty ledger.
+func New() *Ledger {
+	return &Ledger{providers: map[types.NamespacedName]*provider{}}
+}
+
+// get returns the provider entry, creating it; callers hold l.mu.
+func (l *Ledger) get(key types.NamespacedName) *provider {
+	p, ok := l.providers[key]
+	if !ok {
+		p = &provider{held: map[string]int{}}
+		l.providers[key] = p
+	}
+	return p
+}
+
+// Forget drops everything known about a provider (its VasaProvider was deleted).
+func (l *Ledger) Forget(key types.NamespacedName) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.providers, key)
+}
+
+// LearnedBatchSize returns the batch size the provider taught (0 = none yet).
+func (l *Ledger) LearnedBatchSize(key types.NamespacedName) int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p, ok := l.providers[key]; ok {
+		return p.learned
+	}
+	return 0
+}
+
+// LoadLearnedBatchSize seeds the learned size from status after a restart; a size learned in memory wins.
+func (l *Ledger) LoadLearnedBatchSize(key types.NamespacedName, size int32) {
+	if size <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.get(key); p.learned == 0 {
+		p.learned = size
+	}
+}
+
+// LearnBatchSize records a size from a TooMany fault (<= 0 means 1) and reports whether it changed.
+func (l *Ledger) LearnBatchSize(key types.NamespacedName, size int32) bool {
+	size = max(size, 1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.get(key)
+	if p.learned == size {
+		return false
+	}
+	p.learned = size
+	return true
+}
+
+// ObserveTask records how long a finished task took and reports whether the longest recent duration changed.
+func (l *Ledger) ObserveTask(key types.NamespacedName, d time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.get(key)
+	before := p.longest()
+	p.durations = append(p.durations, d)
+	if len(p.durations) > recentTasks {
+		p.durations = p.durations[1:]
+	}
+	return p.longest() != before
+}
+
+// LoadTaskDuration seeds the longest task duration from status after a restart.
+func (l *Ledger) LoadTaskDuration(key types.NamespacedName, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.get(key).loadedDur = d
+}
+
+// TaskDuration returns the longest recent task duration of the provider (0 = none seen).
+func (l *Ledger) TaskDuration(key types.NamespacedName) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p, ok := l.providers[key]; ok {
+		return p.longest()
+	}
+	return 0
+}
+
+func (p *provider) longest() time.Duration {
+	if len(p.durations) == 0 {
+		return p.loadedDur
+	}
+	return slices.Max(p.durations)
+}
+
+// Primed reports whether the slots of key were counted from status since the process started.
+func (l *Ledger) Primed(key types.NamespacedName) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.providers[key]
+	return ok && p.primed
+}
+
+// Prime counts the slots held on key from status: owner -> slots. Only the first call per key takes
+// effect, and it never overwrites an owner this process already set (Hold, Reserve, ForgetOwner):
+// status read before that is older than what the owner itself recorded.
+func (l *Ledger) Prime(key types.NamespacedName, held map[string]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.get(key)
+	if p.primed {
+		return
+	}
+	for owner, n := range held {
+		if _, ok := p.settled[owner]; !ok && n > 0 {
+			p.held[owner] = n
+		}
+	}
+	p.primed, p.settled = true, nil
+}
+
+// Hold records the slots one owner holds on key as its status shows them; 0 removes the owner.
+func (l *Ledger) Hold(key types.NamespacedName, owner string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.get(key)
+	p.settle(owner)
+	p.hold(owner, n)
+}
+
+// Reserve gives owner up to want more slots on key while fewer than limit are held in all, and returns
+// how many it gave. The owner's next Hold replaces them with what its status then shows.
+func (l *Ledger) Reserve(key types.NamespacedName, owner string, want, limit int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.get(key)
+	free := limit - p.inFlight()
+	n := max(0, min(want, free))
+	p.settle(owner)
+	p.hold(owner, p.held[owner]+n)
+	return n
+}
+
+// InFlight returns the slots held on key.
+func (l *Ledger) InFlight(key types.NamespacedName) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p, ok := l.providers[key]; ok {
+		return p.inFlight()
+	}
+	return 0
+}
+
+// ForgetOwner releases one owner's slots on every provider (its run finished or was deleted).
+func (l *Ledger) ForgetOwner(owner string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ns, _, _ := strings.Cut(owner, "/")
+	for key, p := range l.providers {
+		if key.Namespace == ns {
+			p.settle(owner) // a sync only uses providers of its namespace
+		}
+		delete(p.held, owner)
+	}
+}
+
+// settle remembers, until the provider is primed, that owner's slots were set in this process.
+func (p *provider) settle(owner string) {
+	if p.primed {
+		return
+	}
+	if p.settled == nil {
+		p.settled = map[string]struct{}{}
+	}
+	p.settled[owner] = struct{}{}
+}
+
+func (p *provider) hold(owner string, n int) {
+	if n <= 0 {
+		delete(p.held, owner)
+		return
+	}
+	p.held[owner] = n
+}
+
+func (p *provider) inFlight() int {
+	total := 0
+	for _, n := range p.held {
+		total += n
+	}
+	return total
+}

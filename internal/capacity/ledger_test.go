@@ -1,0 +1,98 @@
+package capacity
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+var key = types.NamespacedName{Namespace: "ns", Name: "array-a"}
+
+func TestLearnedBatchSize(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	g.Expect(l.LearnedBatchSize(key)).To(BeZero())
+	l.LoadLearnedBatchSize(key, 16)
+	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(16))
+	g.Expect(l.LearnBatchSize(key, 7)).To(BeTrue())
+	g.Expect(l.LearnBatchSize(key, 7)).To(BeFalse())
+	l.LoadLearnedBatchSize(key, 16)
+	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(7), "memory wins over a stale status")
+	g.Expect(l.LearnBatchSize(key, 0)).To(BeTrue())
+	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(1), "TooMany without a size means 1")
+}
+
+func TestTaskDurationIsTheLongestRecent(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	g.Expect(l.TaskDuration(key)).To(BeZero())
+	l.LoadTaskDuration(key, time.Minute)
+	g.Expect(l.TaskDuration(key)).To(Equal(time.Minute), "seeded from status until a task is seen")
+	g.Expect(l.ObserveTask(key, 2*time.Second)).To(BeTrue())
+	g.Expect(l.ObserveTask(key, time.Second)).To(BeFalse())
+	g.Expect(l.TaskDuration(key)).To(Equal(2 * time.Second))
+	for range recentTasks {
+		l.ObserveTask(key, 500*time.Millisecond)
+	}
+	g.Expect(l.TaskDuration(key)).To(Equal(500*time.Millisecond), "old durations age out")
+}
+
+func TestReserveAndHold(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	g.Expect(l.Primed(key)).To(BeFalse())
+	l.Prime(key, map[string]int{"ns/a": 2, "ns/b": 1})
+	g.Expect(l.Primed(key)).To(BeTrue())
+	g.Expect(l.InFlight(key)).To(Equal(3))
+
+	g.Expect(l.Reserve(key, "ns/a", 3, 4)).To(Equal(1), "only the free slot is given")
+	g.Expect(l.Reserve(key, "ns/b", 1, 4)).To(BeZero())
+	l.Hold(key, "ns/a", 1) // a's status shows one task after the wave
+	g.Expect(l.InFlight(key)).To(Equal(2))
+	g.Expect(l.Reserve(key, "ns/b", 5, 4)).To(Equal(2))
+
+	l.Forget(key)
+	g.Expect(l.InFlight(key)).To(BeZero())
+	g.Expect(l.Primed(key)).To(BeFalse())
+}
+
+func TestForgetOwner(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	other := types.NamespacedName{Namespace: "ns", Name: "array-b"}
+	l.Hold(key, "ns/a", 1)
+	l.Hold(other, "ns/a", 1)
+	l.Hold(other, "ns/b", 1)
+	l.ForgetOwner("ns/a")
+	g.Expect(l.InFlight(key)).To(BeZero())
+	g.Expect(l.InFlight(other)).To(Equal(1))
+}
+
+// TestPrimeNeverResurrectsAnOwner reproduces the restart race: sync Y reads a list that still shows sync X
+// running, X finishes (and forgets itself), then Y primes from its stale list. X is never reconciled
+// again, so slots written back for it would be held until the next restart.
+func TestPrimeNeverResurrectsAnOwner(t *testing.T) {
+	tests := map[string]struct {
+		settle func(l *Ledger)
+	}{
+		"owner forgot itself": {func(l *Ledger) {
+			l.Hold(key, "ns/x", 1)
+			l.ForgetOwner("ns/x")
+		}},
+		"owner holds nothing":       {func(l *Ledger) { l.Hold(key, "ns/x", 0) }},
+		"another primer came first": {func(l *Ledger) { l.Prime(key, map[string]int{"ns/y": 1}) }},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			l := New()
+			stale := map[string]int{"ns/x": 1, "ns/y": 1}
+			tt.settle(l)
+			l.Prime(key, stale)
+			g.Expect(l.Primed(key)).To(BeTrue())
+			g.Expect(l.InFlight(key)).To(Equal(1))
+		})
+	}
+}
