@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +49,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
-	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch this namespace; empty watches all namespaces.")
+	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch these namespaces (comma-separated); empty watches all namespaces.")
 	flag.DurationVar(&syncBackoff.Base, "provider-backoff-base", backoff.DefaultBase, "Delay after a provider's first busy, out-of-resource or unavailable fault.")
 	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
 	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "First interval between SMS task polls.")
@@ -72,8 +73,13 @@ func main() {
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Transform: controllers.StripSecretMetadata},
 	}}
-	if watchNamespace != "" {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{watchNamespace: {}}
+	for _, ns := range strings.Split(watchNamespace, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			if cacheOpts.DefaultNamespaces == nil {
+				cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+			}
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
@@ -102,6 +108,7 @@ func main() {
 		Sessions:       sessions,
 		Capacity:       ledger,
 		CapacityEvents: capacityEvents,
+		Recorder:       mgr.GetEventRecorder("vasaprovider-controller"),
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "VasaProvider")
 		os.Exit(1)

@@ -1,18 +1,24 @@
 package controllers
 
 import (
+	"unicode/utf8"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// MaxConditionMessage bounds every condition message the operator writes, on every kind, in bytes: a
+// provider's fault text or a long list must not bloat objects (or their watchers).
+const MaxConditionMessage = 1024
+
 // setStatusCondition sets one condition, stamped with the object's generation. The transition time only
-// moves when the status flips.
+// moves when the status flips. The message is cut to MaxConditionMessage bytes.
 func setStatusCondition(conds *[]metav1.Condition, generation int64, condType string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(conds, metav1.Condition{
 		Type:               condType,
 		Status:             status,
 		Reason:             reason,
-		Message:            message,
+		Message:            boundMessage(message),
 		ObservedGeneration: generation,
 	})
 }
@@ -23,4 +29,17 @@ func conditionStatus(b bool) metav1.ConditionStatus {
 		return metav1.ConditionTrue
 	}
 	return metav1.ConditionFalse
+}
+
+// boundMessage cuts s to at most MaxConditionMessage bytes on a rune boundary, marking the cut with "...".
+func boundMessage(s string) string {
+	if len(s) <= MaxConditionMessage {
+		return s
+	}
+	const mark = "..."
+	cut := MaxConditionMessage - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }

@@ -16,7 +16,7 @@ func setScheduleCondition(s *replicationv1alpha1.ReplicationSyncSchedule, condTy
 		Type:               condType,
 		Status:             status,
 		Reason:             reason,
-		Message:            message,
+		Message:            boundMessage(message),
 		ObservedGeneration: s.Generation,
 		LastTransitionTime: metav1.NewTime(now.Truncate(time.Second)),
 	})

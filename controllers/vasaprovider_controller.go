@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -76,12 +78,13 @@ type VasaProviderReconciler struct {
 	Clock clock.PassiveClock
 	// RecheckInterval overrides ProviderRecheckInterval when > 0.
 	RecheckInterval time.Duration
+	// Recorder records events (the Warning about disabled TLS verification); nil means none.
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile checks one VasaProvider: Secrets, login, provider lookup.
 func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
@@ -94,6 +97,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			metrics.ProviderReady.DeleteLabelValues(req.Namespace, req.Name)
 			metrics.TasksInFlight.DeleteLabelValues(req.Namespace, req.Name)
 			metrics.LearnedBatchSize.DeleteLabelValues(req.Namespace, req.Name)
+			metrics.ProviderInsecureTLS.DeleteLabelValues(req.Namespace, req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -116,12 +120,17 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	r.recordCapacity(vp)
 	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(float64(vp.Status.LearnedMaxBatchSize))
 
+	r.reportTLSVerification(ctx, vp, before)
 	res := r.connect(ctx, vp)
 	setProviderConditions(vp, res)
 	if res.reason == replicationv1alpha1.ConnectedReason {
 		vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: res.info.Ref}
 		vp.Status.ProviderInfo = &replicationv1alpha1.ProviderInfo{
 			Name: res.info.Name, UID: res.info.UID, Version: res.info.Version, Status: res.info.Status,
+		}
+		if res.server.SMSVersion != "" {
+			vp.Status.SMSVersion = res.server.SMSVersion
+			vp.Status.VCenterVersion = vcenterVersion(res.server)
 		}
 		now := metaNow(r.Clock)
 		vp.Status.LastCheckedTime = &now
@@ -137,7 +146,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	metrics.ProviderReady.WithLabelValues(vp.Namespace, vp.Name).Set(ready)
 
-	if res.reason == replicationv1alpha1.UnreachableReason {
+	if transientReason(res.reason) {
 		return ctrl.Result{RequeueAfter: min(ProviderUnreachableRetryInterval, r.recheck())}, nil
 	}
 	return ctrl.Result{RequeueAfter: r.recheck()}, nil
@@ -155,6 +164,7 @@ type connectResult struct {
 	reason  string
 	message string
 	info    sms.ProviderInfo
+	server  sms.ServerInfo
 }
 
 // connect reads the Secrets, opens (or reuses) the session and looks the provider up.
@@ -177,11 +187,15 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		reason, msg := classifyConnectError(vp, err)
 		return connectResult{reason: reason, message: msg}
 	}
-	return connectResult{
-		reason:  replicationv1alpha1.ConnectedReason,
-		message: fmt.Sprintf("Connected to %s, provider %s (%s) is %s", vp.Spec.VCenter.URL, info.Name, info.Ref, orUnknown(info.Status)),
-		info:    info,
+	res := connectResult{reason: replicationv1alpha1.ConnectedReason, info: info}
+	if sr, ok := cl.(sms.ServerInfoReporter); ok {
+		res.server = sr.ServerInfo()
 	}
+	res.message = fmt.Sprintf("Connected to %s, provider %s (%s) is %s", safeURL(vp.Spec.VCenter.URL), info.Name, info.Ref, orUnknown(info.Status))
+	if res.server.SMSVersion != "" {
+		res.message += fmt.Sprintf("; vCenter %s, SMS %s over %s", orUnknown(res.server.VCenterVersion), res.server.SMSVersion, res.server.Binding)
+	}
+	return res
 }
 
 // secretError says a referenced Secret or one of its keys is missing.
@@ -213,6 +227,7 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 		Thumbprint:         vp.Spec.VCenter.TLS.Thumbprint,
 		InsecureSkipVerify: vp.Spec.VCenter.TLS.InsecureSkipVerify,
 		Binding:            sms.Binding(vp.Spec.Binding),
+		Version:            vp.Spec.VCenter.SMSVersion,
 	}
 	fp := fmt.Sprintf("gen=%d;creds=%s", vp.Generation, creds.ResourceVersion)
 	if ref := vp.Spec.VCenter.TLS.CABundleSecretRef; ref != nil {
@@ -229,6 +244,9 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 		}
 		if len(ca.Data[k]) == 0 {
 			return sms.Config{}, "", &secretError{fmt.Sprintf("CA Secret %q has no key %q with PEM certificates", ref.Name, k)}
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(ca.Data[k]) {
+			return sms.Config{}, "", &caBundleError{fmt.Sprintf("key %q of CA Secret %q holds no PEM certificate: put the vCenter's CA certificates there, PEM encoded (-----BEGIN CERTIFICATE-----)", k, ref.Name)}
 		}
 		cfg.CABundle = ca.Data[k]
 		fp += ";ca=" + ca.ResourceVersion
@@ -248,43 +266,6 @@ func providerClient(ctx context.Context, c client.Reader, sessions Sessions, dia
 	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), fp, func(ctx context.Context) (sms.Client, error) {
 		return dial(ctx, cfg)
 	})
-}
-
-// classifyConnectError maps a connection error to a Ready reason and a message telling the user what to fix.
-func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (string, string) {
-	var (
-		se *secretError
-		le *sms.LoginError
-		te *sms.TLSError
-		ue *sms.UnreachableError
-	)
-	switch {
-	case errors.As(err, &se):
-		return replicationv1alpha1.SecretNotFoundReason, se.msg
-	case errors.As(err, &le):
-		return replicationv1alpha1.InvalidCredentialsReason, fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q",
-			vp.Spec.VCenter.URL, le.Username, vp.Spec.VCenter.CredentialsSecretRef.Name)
-	case errors.As(err, &te):
-		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint",
-			vp.Spec.VCenter.URL, te.Err)
-	case errors.As(err, &ue):
-		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", vp.Spec.VCenter.URL, ue.Err)
-	}
-	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", vp.Spec.VCenter.URL, err)
-}
-
-func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider) string {
-	if vp.Spec.Provider.UID != "" {
-		return fmt.Sprintf("No VASA provider with uid %q is registered in vCenter %s: check spec.provider.uid", vp.Spec.Provider.UID, vp.Spec.VCenter.URL)
-	}
-	return fmt.Sprintf("No VASA provider named %q is registered in vCenter %s: check spec.provider.name", vp.Spec.Provider.Name, vp.Spec.VCenter.URL)
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // recordCapacity writes what the ledger learned about the provider to its status; after a restart the

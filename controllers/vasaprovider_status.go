@@ -11,7 +11,7 @@ import (
 )
 
 // setProviderConditions sets Ready, Reconciling and Stalled of a VasaProvider from a connection check.
-// Unreachable is transient (Reconciling); the other failures need a human (Stalled).
+// Unreachable and ServiceInitializing are transient (Reconciling); the other failures need a human (Stalled).
 func setProviderConditions(vp *replicationv1alpha1.VasaProvider, res connectResult) {
 	setProviderReadyCondition(vp, res)
 	setProviderReconcilingCondition(vp, res)
@@ -24,7 +24,7 @@ func setProviderReadyCondition(vp *replicationv1alpha1.VasaProvider, res connect
 }
 
 func setProviderReconcilingCondition(vp *replicationv1alpha1.VasaProvider, res connectResult) {
-	if res.reason == replicationv1alpha1.UnreachableReason {
+	if transientReason(res.reason) {
 		setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.ReconcilingCondition, metav1.ConditionTrue, res.reason, res.message)
 		return
 	}
@@ -32,7 +32,7 @@ func setProviderReconcilingCondition(vp *replicationv1alpha1.VasaProvider, res c
 }
 
 func setProviderStalledCondition(vp *replicationv1alpha1.VasaProvider, res connectResult) {
-	stalled := res.reason != replicationv1alpha1.ConnectedReason && res.reason != replicationv1alpha1.UnreachableReason
+	stalled := res.reason != replicationv1alpha1.ConnectedReason && !transientReason(res.reason)
 	msg := ""
 	if stalled {
 		msg = res.message

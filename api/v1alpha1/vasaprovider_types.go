@@ -64,7 +64,15 @@ type VCenterSpec struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://')",message="vcenter.url must start with https://"
 	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="vcenter.url must be a valid URL"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="vcenter.url must not carry a user or password (user:password@host): put them in the Secret named by vcenter.credentialsSecretRef"
 	URL string `json:"url"`
+
+	// smsVersion pins the SMS API version: the "urn:sms/<version>" of the SOAP binding or the release path
+	// of the JSON binding, e.g. 7.0.3.2. Empty (default) negotiates the newest version the vCenter accepts.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+){1,3}$`
+	SMSVersion string `json:"smsVersion,omitempty"`
 
 	// credentialsSecretRef names a Secret in the same namespace with keys "username" and "password".
 	// +required
@@ -151,6 +159,20 @@ type VasaProviderStatus struct {
 	// +optional
 	ProviderInfo *ProviderInfo `json:"providerInfo,omitempty"`
 
+	// vcenterVersion is the vCenter's version and build as it reports them (AboutInfo), e.g.
+	// "8.0.3 build-24022515".
+	// +optional
+	VCenterVersion string `json:"vcenterVersion,omitempty"`
+
+	// smsVersion is the SMS API version in use: negotiated with the vCenter, or spec.vcenter.smsVersion.
+	// +optional
+	SMSVersion string `json:"smsVersion,omitempty"`
+
+	// tlsVerification says how the vCenter certificate is verified: CABundle, Thumbprint, SystemRoots, or
+	// Disabled when spec.vcenter.tls.insecureSkipVerify is set (the connection can be intercepted).
+	// +optional
+	TLSVerification TLSVerification `json:"tlsVerification,omitempty"`
+
 	// learnedMaxBatchSize is the batch size the provider's TooMany fault taught; 0 until learned.
 	// +optional
 	LearnedMaxBatchSize int32 `json:"learnedMaxBatchSize,omitempty"`
@@ -185,6 +207,29 @@ const (
 	UnreachableReason = "Unreachable"
 	// ProviderInactiveReason is reserved for a provider that reports an inactive status.
 	ProviderInactiveReason = "ProviderInactive"
+	// InvalidCABundleReason: the CA bundle Secret key holds no PEM certificate.
+	InvalidCABundleReason = "InvalidCABundle"
+	// SMSVersionUnsupportedReason: the vCenter accepts none of the SMS versions offered (or the pinned one).
+	SMSVersionUnsupportedReason = "SMSVersionUnsupported"
+	// JSONBindingUnsupportedReason: the vCenter does not serve the VI/JSON binding; use SOAP.
+	JSONBindingUnsupportedReason = "JSONBindingUnsupported"
+	// ServiceInitializingReason: the vCenter's SMS service is starting (HTTP 503 or ServiceNotInitialized).
+	ServiceInitializingReason = "ServiceInitializing"
+)
+
+// TLSVerification is how the vCenter certificate is verified.
+// +kubebuilder:validation:Enum=CABundle;Thumbprint;SystemRoots;Disabled
+type TLSVerification string
+
+const (
+	// TLSVerificationCABundle verifies against spec.vcenter.tls.caBundleSecretRef.
+	TLSVerificationCABundle TLSVerification = "CABundle"
+	// TLSVerificationThumbprint pins the certificate by spec.vcenter.tls.thumbprint.
+	TLSVerificationThumbprint TLSVerification = "Thumbprint"
+	// TLSVerificationSystemRoots verifies against the system roots.
+	TLSVerificationSystemRoots TLSVerification = "SystemRoots"
+	// TLSVerificationDisabled means spec.vcenter.tls.insecureSkipVerify: no verification at all.
+	TLSVerificationDisabled TLSVerification = "Disabled"
 )
 
 // +kubebuilder:object:root=true
@@ -194,6 +239,8 @@ const (
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="vCenter",type=string,JSONPath=`.spec.vcenter.url`,priority=1
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.status.providerInfo.name`
+// +kubebuilder:printcolumn:name="TLS",type=string,JSONPath=`.status.tlsVerification`
+// +kubebuilder:printcolumn:name="SMS",type=string,JSONPath=`.status.smsVersion`,priority=1
 // +kubebuilder:printcolumn:name="Batch",type=integer,JSONPath=`.status.learnedMaxBatchSize`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 

@@ -67,6 +67,12 @@ var (
 		Help: "1 when the VasaProvider is Ready, else 0.",
 	}, []string{LabelNamespace, LabelProvider})
 
+	// ProviderInsecureTLS is 1 when a VasaProvider skips certificate verification (insecureSkipVerify).
+	ProviderInsecureTLS = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "provider_insecure_tls",
+		Help: "1 when the VasaProvider does not verify the vCenter certificate (spec.vcenter.tls.insecureSkipVerify), else 0.",
+	}, []string{LabelNamespace, LabelProvider})
+
 	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run.
 	ScheduleLastSuccessTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "schedule_last_success_timestamp_seconds",
@@ -106,7 +112,7 @@ func ForgetRun(namespace, name string) {
 func init() {
 	ctrlmetrics.Registry.MustRegister(
 		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
-		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady,
+		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady, ProviderInsecureTLS,
 		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal,
 		InDoubtReissuesTotal, RunWithoutProgress,
 	)

@@ -34,11 +34,13 @@ type client struct {
 	baseURL *url.URL // scheme://host
 	vimURL  *url.URL // scheme://host/sdk
 
-	mu  sync.RWMutex // guards the fields below
-	gen uint64       // incremented at each login
-	vc  *vim25.Client
-	rt  soap.RoundTripper // SMS round tripper (SOAP service client or JSON transport)
-	sm  vimtypes.ManagedObjectReference
+	mu   sync.RWMutex      // guards the fields below
+	gen  uint64            // incremented at each login
+	vc   *vim25.Client     // SOAP binding: the vim25 session
+	js   *jsonTransport    // JSON binding: the VI/JSON session
+	rt   soap.RoundTripper // SMS round tripper (SOAP service client or JSON transport)
+	sm   vimtypes.ManagedObjectReference
+	info ServerInfo
 
 	closed bool
 	// broken is the *LoginError of a failed re-login. Once set, every call fails fast with it and
@@ -58,9 +60,6 @@ func Dial(ctx context.Context, cfg Config) (Client, error) {
 	}
 	if cfg.Binding != BindingSOAP && cfg.Binding != BindingJSON {
 		return nil, fmt.Errorf("unknown binding %q (want SOAP or JSON)", cfg.Binding)
-	}
-	if cfg.Version == "" {
-		cfg.Version = DefaultVersion
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -109,6 +108,7 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	t.DialTLSContext = tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout})
 	t.ResponseHeaderTimeout = c.cfg.Timeout
 	sc.Client.Timeout = c.cfg.Timeout
+	sc.Client.Transport = statusTransport{t}
 	return sc, nil
 }
 
@@ -125,6 +125,32 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	if c.gen != gen {
 		return nil // someone else logged in meanwhile
 	}
+	var err error
+	if c.cfg.Binding == BindingJSON {
+		err = c.loginJSON(ctx)
+	} else {
+		err = c.loginSOAP(ctx)
+	}
+	if err == nil {
+		c.gen++
+		return nil
+	}
+	var le *LoginError
+	if errors.As(err, &le) && gen != 0 {
+		// A re-login: the credentials no longer work. Mark the client broken; the expired
+		// session needs no logout, so Close does not contact vCenter either.
+		c.broken, c.vc, c.js, c.rt = le, nil, nil, nil
+	}
+	return err
+}
+
+// invalidLogin is the LoginError of rejected credentials.
+func (c *client) invalidLogin() *LoginError {
+	return &LoginError{Username: c.cfg.Username, Err: errors.New("invalid username or password")}
+}
+
+// loginSOAP logs in on /sdk and negotiates the SMS version on /sms/sdk, newest first.
+func (c *client) loginSOAP(ctx context.Context) error {
 	sc, err := c.newSOAPClient()
 	if err != nil {
 		return err
@@ -135,50 +161,105 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	}
 	if err := session.NewManager(vc).Login(ctx, url.UserPassword(c.cfg.Username, c.cfg.Password)); err != nil {
 		if isInvalidLogin(err) {
-			le := &LoginError{Username: c.cfg.Username, Err: errors.New("invalid username or password")}
-			if gen != 0 {
-				// A re-login: the credentials no longer work. Mark the client broken; the expired
-				// session needs no logout, so Close does not contact vCenter either.
-				c.broken, c.vc, c.rt = le, nil, nil
-			}
-			return le
+			return c.invalidLogin()
 		}
 		return c.classify(err)
 	}
-	rt, err := c.smsRoundTripper(vc)
-	if err != nil {
-		return err
+	about := vc.ServiceContent.About
+	tried := candidates(Versions, c.cfg.Version, about.ApiVersion)
+	var last error
+	for _, v := range tried {
+		rt := c.smsSOAP(vc, v)
+		res, err := methods.QueryStorageManager(ctx, rt, &smstypes.QueryStorageManager{This: serviceInstance})
+		if isVersionFault(err) {
+			last = err
+			continue
+		}
+		if err != nil {
+			c.logoutQuietly(ctx, vc)
+			return c.classify(decodeCallError(err))
+		}
+		c.vc, c.js, c.rt, c.sm = vc, nil, rt, res.Returnval
+		c.info = serverInfo(BindingSOAP, v, about)
+		return nil
 	}
-	res, err := methods.QueryStorageManager(ctx, rt, &smstypes.QueryStorageManager{This: serviceInstance})
-	if err != nil {
-		return c.classify(decodeCallError(err))
-	}
-	c.vc, c.rt, c.sm = vc, rt, res.Returnval
-	c.gen++
-	return nil
+	c.logoutQuietly(ctx, vc)
+	return &VersionError{Tried: tried, Pinned: c.cfg.Version != "", Err: last}
 }
 
-// smsRoundTripper returns the SMS round tripper for the configured binding.
-func (c *client) smsRoundTripper(vc *vim25.Client) (soap.RoundTripper, error) {
-	if c.cfg.Binding == BindingJSON {
-		hc := &http.Client{Transport: vc.DefaultTransport(), Timeout: c.cfg.Timeout}
-		return &jsonTransport{
-			base:    c.baseURL,
-			release: c.cfg.Version,
-			http:    hc,
-			session: func() string {
-				if ck := vc.SessionCookie(); ck != nil {
-					return ck.Value
-				}
-				return ""
-			},
-		}, nil
-	}
+// logoutQuietly ends a session that is of no use (no SMS version agreed), so it does not linger in vCenter.
+func (c *client) logoutQuietly(ctx context.Context, vc *vim25.Client) {
+	_ = session.NewManager(vc).Logout(ctx)
+}
+
+// smsSOAP returns the SOAP service client of /sms/sdk sending SMS version v.
+func (c *client) smsSOAP(vc *vim25.Client, version string) *soap.Client {
 	sc := vc.NewServiceClient(Path, Namespace)
-	sc.Version = c.cfg.Version
+	sc.Version = version
 	sc.Cookie = vc.SessionCookie // sent as the vcSessionCookie header
 	sc.Client.Timeout = c.cfg.Timeout
-	return sc, nil
+	sc.Client.Transport = statusTransport{sc.Client.Transport}
+	return sc
+}
+
+// loginJSON logs in through the VI/JSON SessionManager on the newest release path the server serves.
+func (c *client) loginJSON(ctx context.Context) error {
+	tc, err := tlsConfig(c.cfg, c.baseURL.Hostname())
+	if err != nil {
+		return fmt.Errorf("tls configuration: %w", err)
+	}
+	t := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialTLSContext:        tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout}),
+		ResponseHeaderTimeout: c.cfg.Timeout,
+		TLSHandshakeTimeout:   c.cfg.Timeout,
+		MaxIdleConnsPerHost:   8,
+	}
+	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout}
+	tried := candidates(JSONReleases, c.cfg.Version, "")
+	for _, release := range tried {
+		js := &jsonTransport{base: c.baseURL, release: release, http: hc}
+		err := js.login(ctx, c.cfg.Username, c.cfg.Password)
+		if errors.Is(err, errNotServed) {
+			continue
+		}
+		if err != nil {
+			if isInvalidLogin(err) {
+				return c.invalidLogin()
+			}
+			return c.classify(decodeCallError(err))
+		}
+		about, err := js.about(ctx)
+		if err == nil {
+			var res *smstypes.QueryStorageManagerResponse
+			res, err = methods.QueryStorageManager(ctx, js, &smstypes.QueryStorageManager{This: serviceInstance})
+			if err == nil {
+				c.vc, c.js, c.rt, c.sm = nil, js, js, res.Returnval
+				c.info = serverInfo(BindingJSON, release, about)
+				return nil
+			}
+		}
+		_ = js.logout(ctx)
+		return c.classify(decodeCallError(err))
+	}
+	if c.cfg.Version != "" {
+		return &VersionError{Tried: tried, Pinned: true, Err: ErrJSONUnsupported}
+	}
+	return &UnsupportedBindingError{URL: c.baseURL.String(), Err: ErrJSONUnsupported}
+}
+
+func serverInfo(b Binding, version string, about vimtypes.AboutInfo) ServerInfo {
+	return ServerInfo{
+		Binding: b, SMSVersion: version, VCenterVersion: about.Version, VCenterBuild: about.Build,
+		VCenterAPIVersion: about.ApiVersion, VCenterFullName: about.FullName,
+	}
+}
+
+// ServerInfo implements ServerInfoReporter.
+func (c *client) ServerInfo() ServerInfo {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.info
 }
 
 func isInvalidLogin(err error) bool {
@@ -265,13 +346,17 @@ func brokenError(le *LoginError) error {
 // Close logs out of vCenter.
 func (c *client) Close(ctx context.Context) error {
 	c.mu.Lock()
-	vc := c.vc
-	c.vc, c.closed = nil, true
+	vc, js := c.vc, c.js
+	c.vc, c.js, c.closed = nil, nil, true
 	c.mu.Unlock()
-	if vc == nil {
-		return nil
+	var err error
+	switch {
+	case vc != nil:
+		err = session.NewManager(vc).Logout(ctx)
+	case js != nil:
+		err = js.logout(ctx)
 	}
-	if err := session.NewManager(vc).Logout(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("logging out: %w", c.classify(decodeCallError(err)))
 	}
 	return nil

@@ -3,6 +3,7 @@ package sms
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 
 	smstypes "github.com/vmware/govmomi/sms/types"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
@@ -147,7 +148,7 @@ func decodeGroupResult(it smstypes.BaseGroupOperationResult) (GroupResult, bool)
 		}
 		return gr, true
 	}
-	if it == nil {
+	if isNilPointer(it) {
 		return GroupResult{}, false
 	}
 	base := it.GetGroupOperationResult()
@@ -178,10 +179,11 @@ func DecodeTaskInfoXML(data []byte) (TaskInfo, error) {
 	return DecodeTaskInfo(env.Returnval), nil
 }
 
-// DecodeTaskInfoJSON decodes a VI/JSON SmsTaskInfo into a TaskInfo. It never panics.
+// DecodeTaskInfoJSON decodes a VI/JSON SmsTaskInfo, whose error may be a bare fault or a
+// LocalizedMethodFault, into a TaskInfo. It never panics.
 func DecodeTaskInfoJSON(data []byte) (TaskInfo, error) {
 	var info smstypes.SmsTaskInfo
-	if err := NewJSONDecoder(bytes.NewReader(data)).Decode(&info); err != nil {
+	if err := DecodeJSON(wrapBareTaskError(data), &info); err != nil {
 		return TaskInfo{}, fmt.Errorf("decoding task info: %w", err)
 	}
 	return DecodeTaskInfo(info), nil
@@ -191,4 +193,14 @@ func DecodeTaskInfoJSON(data []byte) (TaskInfo, error) {
 func DecodeFaultJSON(data []byte) error {
 	err := jsonFault(data)
 	return decodeCallError(err)
+}
+
+// isNilPointer reports whether v is nil or a typed nil pointer in an interface (calling a method on one
+// may dereference it).
+func isNilPointer(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

@@ -4,28 +4,36 @@
 //
 // # Protocol version
 //
-// The client sends the SMS API version DefaultVersion ("8.0.1.0") unless
-// Config.Version says otherwise. On the SOAP binding it goes into the
-// SOAPAction header as "urn:sms/8.0.1.0"; on the JSON binding it is the
-// release segment of the URL. govmomi's generated sms/types carry no version
-// of their own (the service client it builds leaves Client.Version empty), and
-// pyvmomi's "sms.version.version14" is a VMODL version name, not a wire
-// string. 8.0.1.0 is the first release that serves the VI/JSON binding, so one
-// string is valid for both bindings, and every method this package calls
-// (SyncReplicationGroup_Task, QueryPointInTimeReplica, QuerySmsTaskInfo) is
-// older than that release. vCenter answers an unknown version with a fault, so
-// set Config.Version to the release of an older or newer vCenter if needed.
+// vCenter refuses an SMS API version it does not know, so Dial negotiates one
+// per session: on the SOAP binding it offers the versions of Versions newest
+// first (skipping those newer than the vCenter's AboutInfo.apiVersion) in the
+// SOAPAction header "urn:sms/<version>" of QueryStorageManager, and falls back
+// on the version fault. Config.Version pins one instead. Request fields are gated
+// by the version in use (queryParam.preferDetails only from 7.0.0.1). The
+// version and the vCenter's AboutInfo are reported through ServerInfoReporter.
 //
 // # JSON binding
 //
-// With BindingJSON the session is still created by a SOAP Login on /sdk (the
-// vmware-api-session-id header carries that session's key, which is what the
-// VI/JSON API accepts), and every SMS call is a
+// With BindingJSON the session is opened by the VI/JSON SessionManager
+//
+//	POST https://{vc}/sdk/vim25/{release}/SessionManager/SessionManager/Login
+//
+// on the newest release path of JSONReleases the server serves (404 means not
+// served); the vmware-api-session-id header of the answer carries the session
+// id, sent back on every call. Every SMS call is a
 //
 //	POST https://{vc}/sdk/vim25/{release}/sms/{moType}/{moId}/{method}
 //
 // request. govmomi's soap.Client.UseJSON builds "{url}/{ns}/{version}/..." from
 // the service client's URL ("/sms/sdk/sms/{version}/..."), which is not the
 // documented path, so this package uses its own small JSON round tripper
-// (jsontransport.go) built on govmomi's VMOMI JSON encoder and decoder.
+// (jsontransport.go) built on govmomi's VMOMI JSON encoder and decoder. HTTP 401
+// means the session expired, faults come as HTTP 500 with a JSON body whose text
+// is in faultstring, and SmsTaskInfo.error may be a bare fault or wrapped.
+//
+// # Errors
+//
+// An expired session (NotAuthenticated, InvalidSession, HTTP 401) is re-opened
+// once per call. IsTransient says which errors pass by themselves
+// (ServiceNotInitialized, HTTP 503, busy providers).
 package sms

@@ -382,6 +382,8 @@ func DecodeFault(f any, message string) error {
 		return &SyncOngoingError{TaskRef: t.Task.Value, Message: message}
 	case *smstypes.SyncOngoingFault:
 		return &SyncOngoingError{TaskRef: t.Task.Value, Message: message}
+	case *smstypes.ServiceNotInitialized, *smstypes.ServiceNotInitializedFault:
+		return &ServiceUnavailableError{Message: message}
 	}
 	name := reflect.TypeOf(b).Elem().Name()
 	if trimmed := strings.TrimSuffix(name, "Fault"); trimmed != name {

@@ -67,12 +67,101 @@ var primitiveTypes = map[string]reflect.Type{
 	"dateTime": reflect.TypeOf(time.Time{}),
 }
 
-// jsonTransport is a soap.RoundTripper speaking the VI/JSON binding of SMS.
+// jsonTransport is a soap.RoundTripper speaking the VI/JSON binding of SMS over one VI/JSON session.
 type jsonTransport struct {
 	base    *url.URL // scheme://host
 	release string
 	http    *http.Client
-	session func() string
+	session string // vmware-api-session-id issued by the login
+}
+
+// errNotServed means the server has nothing at a VI/JSON path (HTTP 404): that release path is not served.
+var errNotServed = errors.New("VI/JSON release path not served")
+
+var (
+	sessionManager = types.ManagedObjectReference{Type: "SessionManager", Value: "SessionManager"}
+	vimService     = types.ManagedObjectReference{Type: "ServiceInstance", Value: "ServiceInstance"}
+)
+
+// vimPath returns the VI/JSON path of a vim25 method, e.g. /sdk/vim25/8.0.3.0/SessionManager/SessionManager/Login.
+func vimPath(release string, this types.ManagedObjectReference, method string) string {
+	return fmt.Sprintf("/sdk/vim25/%s/%s/%s/%s",
+		url.PathEscape(release), url.PathEscape(this.Type), url.PathEscape(this.Value), url.PathEscape(method))
+}
+
+// login opens a VI/JSON session through the SessionManager and keeps the id the server returns.
+func (t *jsonTransport) login(ctx context.Context, user, pass string) error {
+	body, err := encodeParams(&types.Login{UserName: user, Password: pass})
+	if err != nil {
+		return err
+	}
+	resp, _, err := t.post(ctx, vimPath(t.release, sessionManager, "Login"), body)
+	if err != nil {
+		return err
+	}
+	id := resp.Header.Get(sessionHeader)
+	if id == "" {
+		return fmt.Errorf("VI/JSON login answered no %s header", sessionHeader)
+	}
+	t.session = id
+	return nil
+}
+
+// logout ends the VI/JSON session.
+func (t *jsonTransport) logout(ctx context.Context) error {
+	_, _, err := t.post(ctx, vimPath(t.release, sessionManager, "Logout"), nil)
+	return err
+}
+
+// about reads the vCenter's AboutInfo (RetrieveServiceContent).
+func (t *jsonTransport) about(ctx context.Context) (types.AboutInfo, error) {
+	_, data, err := t.post(ctx, vimPath(t.release, vimService, "RetrieveServiceContent"), nil)
+	if err != nil {
+		return types.AboutInfo{}, err
+	}
+	var sc types.ServiceContent
+	if err := DecodeJSON(data, &sc); err != nil {
+		return types.AboutInfo{}, fmt.Errorf("decoding RetrieveServiceContent response: %w", err)
+	}
+	return sc.About, nil
+}
+
+// post sends one VI/JSON request and turns HTTP errors into typed errors: 401 is an expired session,
+// 503 the SMS service starting, 404 a path not served, 500 with a JSON body a fault.
+func (t *jsonTransport) post(ctx context.Context, path string, body []byte) (*http.Response, []byte, error) {
+	u := *t.base
+	u.Path, u.RawPath = path, ""
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	if t.session != "" {
+		hreq.Header.Set(sessionHeader, t.session)
+	}
+	resp, err := t.http.Do(hreq)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusInternalServerError && isJSON(resp):
+		return nil, nil, jsonFault(data)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, nil, &notAuthenticatedError{Message: "HTTP " + resp.Status}
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		return nil, nil, &ServiceUnavailableError{StatusCode: resp.StatusCode, Message: resp.Status}
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, nil, fmt.Errorf("%s %s: %w", http.MethodPost, path, errNotServed)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return nil, nil, fmt.Errorf("%s %s: HTTP %s", http.MethodPost, path, resp.Status)
+	}
+	return resp, data, nil
 }
 
 // RoundTrip implements soap.RoundTripper for the generated sms/methods bodies.
@@ -85,24 +174,7 @@ func (t *jsonTransport) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 	if err != nil {
 		return fmt.Errorf("encoding %s request: %w", method, err)
 	}
-	u := *t.base
-	u.Path = JSONPath(t.release, this, method)
-	u.RawPath = ""
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	if id := t.session(); id != "" {
-		hreq.Header.Set(sessionHeader, id)
-	}
-	resp, err := t.http.Do(hreq)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	_, data, err := t.post(ctx, JSONPath(t.release, this, method), body)
 	if err != nil {
 		return err
 	}
@@ -110,18 +182,13 @@ func (t *jsonTransport) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 	if err != nil {
 		return err
 	}
-	switch {
-	case resp.StatusCode == http.StatusInternalServerError && isJSON(resp):
-		return jsonFault(data)
-	case resp.StatusCode == http.StatusNoContent:
-		return nil
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return fmt.Errorf("%s %s: HTTP %s", http.MethodPost, u.Path, resp.Status)
-	}
 	if result == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if err := NewJSONDecoder(bytes.NewReader(data)).Decode(result); err != nil {
+	if method == "QuerySmsTaskInfo" {
+		data = wrapBareTaskError(data)
+	}
+	if err := DecodeJSON(data, result); err != nil {
 		return fmt.Errorf("decoding %s response: %w", method, err)
 	}
 	return nil
@@ -135,7 +202,7 @@ func isJSON(resp *http.Response) bool {
 // jsonFault decodes a VI/JSON fault body into a soap fault error, so SOAP and JSON share decoding.
 func jsonFault(data []byte) error {
 	var f any
-	if err := NewJSONDecoder(bytes.NewReader(data)).Decode(&f); err != nil {
+	if err := DecodeJSON(data, &f); err != nil {
 		return fmt.Errorf("decoding fault: %w", err)
 	}
 	if _, ok := asBaseMethodFault(f); !ok {
@@ -143,16 +210,23 @@ func jsonFault(data []byte) error {
 	}
 	msg := ""
 	var plain struct {
-		FaultMessage []struct {
+		FaultString      string `json:"faultstring"`
+		LocalizedMessage string `json:"localizedMessage"`
+		Message          string `json:"message"`
+		FaultMessage     []struct {
 			Message string `json:"message"`
 		} `json:"faultMessage"`
-		Message string `json:"message"`
 	}
 	if json.Unmarshal(data, &plain) == nil {
-		msg = plain.Message
+		msg = firstNonEmpty(plain.FaultString, plain.LocalizedMessage, plain.Message)
+		for _, m := range plain.FaultMessage {
+			msg = firstNonEmpty(msg, m.Message)
+		}
 	}
 	sf := &soap.Fault{Code: "ServerFaultCode", String: msg}
-	sf.XMLName = xml.Name{Local: reflect.TypeOf(f).Name()}
+	if t := reflect.TypeOf(f); t != nil {
+		sf.XMLName = xml.Name{Local: t.Name()}
+	}
 	sf.Detail.Fault = f
 	return soap.WrapSoapFault(sf)
 }
@@ -206,4 +280,24 @@ func resultPtr(res soap.HasFault) (any, error) {
 		return nil, nil
 	}
 	return rv.Addr().Interface(), nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// DecodeJSON decodes VMOMI JSON into v. govmomi's decoder can panic on malformed discriminator input
+// (found by fuzzing), so a panic becomes an error: a provider's answer must never crash the manager.
+func DecodeJSON(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed VI/JSON (decoder panicked: %v)", r)
+		}
+	}()
+	return NewJSONDecoder(bytes.NewReader(data)).Decode(v)
 }

@@ -55,10 +55,12 @@ func (c *client) Providers(ctx context.Context) ([]ProviderInfo, error) {
 
 func decodeProviderInfo(ref vimtypes.ManagedObjectReference, info smstypes.BaseSmsProviderInfo) ProviderInfo {
 	p := ProviderInfo{Ref: ref.Value}
+	if isNilPointer(info) {
+		return p
+	}
 	switch v := info.(type) {
 	case *smstypes.VasaProviderInfo:
 		p.Name, p.UID, p.Version, p.Status = v.Name, v.Uid, v.Version, v.Status
-	case nil:
 	default:
 		if b := v.GetSmsProviderInfo(); b != nil {
 			p.Name, p.UID, p.Version = b.Name, b.Uid, b.Version
@@ -121,9 +123,13 @@ func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []Replicati
 			rg := ReplicationGroup{Group: groupFromWire(v.GroupId)}
 			switch gi := v.RgInfo.(type) {
 			case *smstypes.TargetGroupInfo:
-				rg.State = gi.State
+				if gi != nil {
+					rg.State = gi.State
+				}
 			case *smstypes.SourceGroupInfo:
-				rg.State = gi.State
+				if gi != nil {
+					rg.State = gi.State
+				}
 			}
 			out = append(out, rg)
 		case *smstypes.GroupErrorResult:
@@ -159,7 +165,11 @@ func QuoteXSDRegex(s string) string {
 // PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
 func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []GroupID, pitName string) ([]PointInTime, error) {
 	var out []PointInTime
-	param := &smstypes.QueryPointInTimeReplicaParam{PreferDetails: vimtypes.NewBool(true)}
+	param := &smstypes.QueryPointInTimeReplicaParam{}
+	if knowsPreferDetails(c.ServerInfo().SMSVersion) {
+		// preferDetails exists from SMS 7.0.0.1; older servers refuse the unknown element.
+		param.PreferDetails = vimtypes.NewBool(true)
+	}
 	if pitName != "" {
 		// queryParam.pitName is an XSD regular expression, not a name.
 		param.PitName = QuoteXSDRegex(pitName)

@@ -15,8 +15,9 @@ const (
 	BindingJSON Binding = "JSON"
 )
 
-// DefaultVersion is the SMS API version sent when Config.Version is empty (see the package doc).
-const DefaultVersion = "8.0.1.0"
+// DefaultVersion is the newest SMS API version this client knows, the first one it offers when
+// Config.Version is empty (see the package doc).
+const DefaultVersion = "8.0.3.0"
 
 // DefaultTimeout is the per round trip timeout used when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
@@ -35,7 +36,8 @@ type Config struct {
 	InsecureSkipVerify bool
 	// Binding selects SOAP or JSON; "" means SOAP.
 	Binding Binding
-	// Version is the SMS API version to send; "" means DefaultVersion.
+	// Version pins the SMS API version (SOAP) or VI/JSON release path (JSON); "" negotiates the newest
+	// one the server accepts.
 	Version string
 	// Timeout bounds each HTTP round trip; 0 means DefaultTimeout.
 	Timeout time.Duration

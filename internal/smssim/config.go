@@ -44,9 +44,33 @@ type Config struct {
 	// RestartSMSAfterCalls restarts the SMS service after every that many SMS calls (see
 	// Sim.RestartSMS); 0 means never.
 	RestartSMSAfterCalls int `json:"restartSMSAfterCalls,omitempty"`
+	// Release is the vCenter release played (6.7U3, 7.0U3, 8.0GA, 8.0U1, 8.0U2, 8.0U3); "" means 8.0U3.
+	// It decides the SMS versions accepted, the VI/JSON release paths served and AboutInfo.
+	Release Release `json:"release,omitempty"`
+	// NewestSMSVersion lowers the newest SMS version the release accepts, as on a patch level whose SMS
+	// lags behind its AboutInfo.apiVersion; "" means the release's own.
+	NewestSMSVersion string `json:"newestSMSVersion,omitempty"`
+	// JSONSessions is how the VI/JSON binding authenticates: "strict" (default) accepts only session ids
+	// issued by the VI/JSON SessionManager login and answers HTTP 401 to others and to expired ones;
+	// "shared" also accepts a SOAP session cookie as the id and answers an expired session with the
+	// NotAuthenticated fault.
+	JSONSessions JSONSessionMode `json:"jsonSessions,omitempty"`
+	// ServiceInitializingFor makes the SMS service initialize for that long after start (HTTP 503, then
+	// ServiceNotInitialized), as after a vCenter upgrade; 0 means it is up at once.
+	ServiceInitializingFor Duration `json:"serviceInitializingFor,omitempty"`
 	// Providers are the VASA providers registered in this vCenter.
 	Providers []ProviderConfig `json:"providers"`
 }
+
+// JSONSessionMode selects how VI/JSON sessions are checked.
+type JSONSessionMode string
+
+const (
+	// JSONSessionsStrict accepts only ids issued by the VI/JSON login.
+	JSONSessionsStrict JSONSessionMode = "strict"
+	// JSONSessionsShared also accepts a SOAP session cookie as the VI/JSON session id.
+	JSONSessionsShared JSONSessionMode = "shared"
+)
 
 // ProviderConfig describes one VASA provider and its knobs.
 type ProviderConfig struct {

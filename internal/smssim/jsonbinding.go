@@ -40,32 +40,61 @@ func (t muxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *jsonHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	// sdk, vim25, release, sms, type, id, method
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if len(parts) != 7 || parts[0] != "sdk" || parts[1] != "vim25" || parts[3] != Namespace {
-		http.Error(w, "not an SMS JSON path: want /sdk/vim25/{release}/sms/{type}/{id}/{method}", http.StatusNotFound)
-		return
-	}
-	release, method := parts[2], parts[6]
-	this := vimtypes.ManagedObjectReference{Type: parts[4], Value: parts[5]}
 	data, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	session := r.Header.Get("vmware-api-session-id")
+	session := r.Header.Get(sessionHeader)
+	h.sim.logWire(WireRequest{
+		Binding: "JSON", Method: r.Method, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"),
+		Accept: r.Header.Get("Accept"), Session: session, Body: string(data),
+	})
+	// sdk, vim25, release, [sms,] type, id, method
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if len(parts) < 6 || parts[0] != "sdk" || parts[1] != "vim25" || !h.sim.profile.servesJSON(parts[2]) {
+		// A release without VI/JSON, or a release path it does not serve: nothing answers there.
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	release := parts[2]
+	if len(parts) == 6 {
+		h.serveVim(w, r, vimtypes.ManagedObjectReference{Type: parts[3], Value: parts[4]}, parts[5], data)
+		return
+	}
+	if len(parts) != 7 || parts[3] != Namespace {
+		http.Error(w, "not an SMS JSON path: want /sdk/vim25/{release}/sms/{type}/{id}/{method}", http.StatusNotFound)
+		return
+	}
+	if h.sim.initPhase() == phaseUnavailable {
+		http.Error(w, "503 Service Unavailable (the storage monitoring service is starting)", http.StatusServiceUnavailable)
+		return
+	}
+	cookie, ok := h.sim.jsonCookie(session)
+	if !ok {
+		http.Error(w, "not authenticated", http.StatusUnauthorized)
+		return
+	}
+	method := parts[6]
+	this := vimtypes.ManagedObjectReference{Type: parts[4], Value: parts[5]}
 	sc := soap.NewClient(&url.URL{Scheme: "http", Host: "smssim.invalid", Path: Path}, true)
 	sc.Client.Transport = muxTransport{h.mux}
 	sc.Namespace = "urn:" + Namespace
 	sc.Version = release
 	sc.Types = sms.SMSTypeFunc
-	sc.Cookie = func() *soap.HeaderElement { return &soap.HeaderElement{Value: session} }
-	result, err := h.dispatch(r.Context(), sc, this, method, data)
+	sc.Cookie = func() *soap.HeaderElement { return &soap.HeaderElement{Value: cookie} }
+	result, err := h.dispatch(withInternal(r.Context()), sc, this, method, data)
 	if err != nil {
+		if h.sim.jsonStrict && isNotAuthenticated(err) {
+			// An expired VI/JSON session is an HTTP 401, not a fault body.
+			h.sim.dropJSONSession(session)
+			http.Error(w, "not authenticated", http.StatusUnauthorized)
+			return
+		}
 		writeJSONError(w, err)
 		return
 	}
@@ -78,8 +107,23 @@ func (h *jsonHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	out := buf.Bytes()
+	if method == "QuerySmsTaskInfo" && bareTaskErrors(release) {
+		out = bareTaskError(out)
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(out)
+}
+
+func isNotAuthenticated(err error) bool {
+	if !soap.IsSoapFault(err) {
+		return false
+	}
+	switch soap.ToSoapFault(err).VimFault().(type) {
+	case vimtypes.NotAuthenticated, *vimtypes.NotAuthenticated:
+		return true
+	}
+	return false
 }
 
 // newJSONEncoder encodes like the VI/JSON API: every object carries _typeName, arrays stay plain arrays.
@@ -95,7 +139,7 @@ func decodeInto(data []byte, req any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if err := sms.NewJSONDecoder(bytes.NewReader(data)).Decode(req); err != nil {
+	if err := sms.DecodeJSON(data, req); err != nil {
 		return &badRequest{err}
 	}
 	return nil
@@ -212,7 +256,11 @@ func writeJSONError(w http.ResponseWriter, err error) {
 		http.Error(w, eerr.Error(), http.StatusInternalServerError)
 		return
 	}
+	out := buf.Bytes()
+	if soap.IsSoapFault(err) {
+		out = withFaultString(out, soap.ToSoapFault(err).String)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(out)
 }

@@ -61,6 +61,15 @@ type Sim struct {
 	now          func() time.Time
 	restart      restartState // SMS restarts (restart.go)
 	wire         wireState    // tampering with HTTP responses (wire.go)
+
+	release    Release
+	profile    releaseProfile
+	initFrom   time.Time // SMS service start-up window (see SetServiceInitializing)
+	initUntil  time.Time
+	wireOn     bool
+	wireLog    []WireRequest
+	jsonStrict bool
+	jsonSess   map[string]string // VI/JSON session id -> vCenter SOAP session cookie (strict mode)
 }
 
 // Start builds a vcsim VPX model with an SMS endpoint for cfg and serves it over HTTPS with a
@@ -80,6 +89,32 @@ func Start(cfg Config) (*Sim, error) {
 		rnd:         mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7)),
 		now:         time.Now,
 		restart:     restartState{after: cfg.RestartSMSAfterCalls},
+		release:     cfg.Release,
+		jsonSess:    map[string]string{},
+	}
+	if s.release == "" {
+		s.release = DefaultRelease
+	}
+	prof, err := profileOf(s.release)
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	if v := cfg.NewestSMSVersion; v != "" {
+		if !slices.Contains(smsVersions, v) || compareVersions(v, prof.newestSMS) > 0 {
+			return nil, fmt.Errorf("newestSMSVersion %q is not an SMS version of release %s (at most %s)", v, s.release, prof.newestSMS)
+		}
+		prof.newestSMS = v
+	}
+	s.profile = prof
+	switch cfg.JSONSessions {
+	case "", JSONSessionsStrict:
+		s.jsonStrict = true
+	case JSONSessionsShared:
+	default:
+		return nil, fmt.Errorf("jsonSessions %q is not %q or %q", cfg.JSONSessions, JSONSessionsStrict, JSONSessionsShared)
+	}
+	if d := cfg.ServiceInitializingFor.Duration; d > 0 {
+		s.SetServiceInitializing(d)
 	}
 	if s.username == "" {
 		s.username = DefaultUsername
@@ -125,6 +160,7 @@ func (s *Sim) serve(listen string) error {
 		return err
 	}
 	m := simulator.VPX()
+	m.ServiceContent.About = s.profile.about
 	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine = 1, 0, 0, 1, 0
 	if err := m.Create(); err != nil {
 		return fmt.Errorf("creating vcsim model: %w", err)
@@ -134,10 +170,18 @@ func (s *Sim) serve(listen string) error {
 	// A non-default user makes vcsim consult SessionManager.ValidLogin.
 	svc.Listen = &url.URL{Host: listen, User: url.UserPassword("smssim", "")}
 	svc.Context.Map.SessionManager().ValidLogin = s.validLogin
+	// vcsim's handler for /sms/sdk goes on a mux of its own, behind the gate that plays the release.
+	if svc.ServeMux == nil {
+		svc.ServeMux = http.NewServeMux()
+	}
+	outer, inner := svc.ServeMux, http.NewServeMux()
+	svc.ServeMux = inner
 	svc.RegisterSDK(s.newRegistry())
-	// The more specific "POST /sms/sdk" wins over the "/sms/sdk" RegisterSDK added.
-	svc.ServeMux.Handle(http.MethodPost+" "+Path, s.wireHandler(http.HandlerFunc(svc.ServeSDK)))
-	svc.ServeMux.Handle("/sdk/vim25/", s.wireHandler(&jsonHandler{sim: s, mux: svc.ServeMux}))
+	svc.ServeMux = outer
+	// Lost, late and empty answers (wire.go) wrap both bindings; the JSON handler's in-process SOAP
+	// call passes through the wrapper once more, which it recognises and lets by.
+	outer.Handle(Path, s.wireHandler(&soapGate{sim: s, next: inner}))
+	outer.Handle("/sdk/vim25/", s.wireHandler(&jsonHandler{sim: s, mux: outer}))
 	s.model = m
 	s.server = svc.NewServer()
 	u := *s.server.URL

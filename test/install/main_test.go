@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -28,6 +29,7 @@ var (
 	kubectl    string // kubectl built by hack/envtest-assets.sh
 	kubeconfig string // admin kubeconfig for the test API server
 	k8sClient  client.Client
+	restConfig *rest.Config // admin config for the test API server
 )
 
 // TestMain starts one API server for the package with only the monitoring.coreos.com stand-in CRDs
@@ -76,6 +78,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	restConfig = cfg
 	k8sClient, err = client.New(cfg, client.Options{Scheme: testenv.Scheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

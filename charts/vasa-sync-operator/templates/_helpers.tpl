@@ -34,3 +34,12 @@ control-plane: controller-manager
 {{- default "default" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
+
+{{/*
+The watched namespaces (watchNamespaces plus watchNamespace), as a list; empty means all namespaces.
+*/}}
+{{- define "vasa-sync-operator.watchNamespaces" -}}
+{{- $all := .Values.watchNamespaces | default list -}}
+{{- with .Values.watchNamespace }}{{ $all = append $all . }}{{ end -}}
+{{- toJson ($all | uniq) -}}
+{{- end }}

@@ -1,0 +1,92 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// caBundleError says the CA bundle Secret key holds no PEM certificate.
+type caBundleError struct{ msg string }
+
+func (e *caBundleError) Error() string { return e.msg }
+
+// classifyConnectError maps a connection error to a Ready reason and a message telling the user what to fix.
+func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (string, string) {
+	var (
+		se *secretError
+		ce *caBundleError
+		le *sms.LoginError
+		te *sms.TLSError
+		ue *sms.UnreachableError
+		ve *sms.VersionError
+		su *sms.ServiceUnavailableError
+	)
+	switch {
+	case errors.As(err, &se):
+		return replicationv1alpha1.SecretNotFoundReason, se.msg
+	case errors.As(err, &ce):
+		return replicationv1alpha1.InvalidCABundleReason, ce.msg
+	case errors.Is(err, sms.ErrJSONUnsupported) && !errors.As(err, &ve):
+		return replicationv1alpha1.JSONBindingUnsupportedReason, fmt.Sprintf("vCenter %s does not serve the VI/JSON binding for SMS (it needs vCenter 8.0U1 or later): set spec.binding to SOAP",
+			safeURL(vp.Spec.VCenter.URL))
+	case errors.As(err, &ve) && ve.Pinned:
+		return replicationv1alpha1.SMSVersionUnsupportedReason, fmt.Sprintf("vCenter %s does not accept the SMS version %s pinned in spec.vcenter.smsVersion: clear it to negotiate, or pin a version this vCenter has",
+			safeURL(vp.Spec.VCenter.URL), vp.Spec.VCenter.SMSVersion)
+	case errors.As(err, &ve):
+		return replicationv1alpha1.SMSVersionUnsupportedReason, fmt.Sprintf("vCenter %s accepts none of the SMS versions %v: it is older than vSphere 6.5 or newer than this operator",
+			safeURL(vp.Spec.VCenter.URL), ve.Tried)
+	case errors.As(err, &su):
+		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying", safeURL(vp.Spec.VCenter.URL), su)
+	case errors.As(err, &le):
+		return replicationv1alpha1.InvalidCredentialsReason, fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q",
+			safeURL(vp.Spec.VCenter.URL), le.Username, vp.Spec.VCenter.CredentialsSecretRef.Name)
+	case errors.As(err, &te):
+		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint",
+			safeURL(vp.Spec.VCenter.URL), te.Err)
+	case errors.As(err, &ue):
+		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
+	}
+	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", safeURL(vp.Spec.VCenter.URL), err)
+}
+
+func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider) string {
+	if vp.Spec.Provider.UID != "" {
+		return fmt.Sprintf("No VASA provider with uid %q is registered in vCenter %s: check spec.provider.uid", vp.Spec.Provider.UID, safeURL(vp.Spec.VCenter.URL))
+	}
+	return fmt.Sprintf("No VASA provider named %q is registered in vCenter %s: check spec.provider.name", vp.Spec.Provider.Name, safeURL(vp.Spec.VCenter.URL))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// safeURL returns the vCenter URL without any user or password, for messages, events and logs. Admission
+// refuses a URL with userinfo, but objects stored before that rule may still carry one.
+func safeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable vcenter.url)"
+	}
+	u.User = nil
+	return u.String()
+}
+
+// vcenterVersion renders the vCenter's version and build, e.g. "8.0.3 build-24022515".
+func vcenterVersion(s sms.ServerInfo) string {
+	if s.VCenterBuild == "" {
+		return s.VCenterVersion
+	}
+	return s.VCenterVersion + " build-" + s.VCenterBuild
+}
+
+// transientReason reports whether a Ready reason passes by itself (retry soon, no human needed).
+func transientReason(reason string) bool {
+	return reason == replicationv1alpha1.UnreachableReason || reason == replicationv1alpha1.ServiceInitializingReason
+}

@@ -1,0 +1,190 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// vpWorld is one namespace with credentials for a simulator and a reconciler that dials it for real.
+type vpWorld struct {
+	ns       string
+	sim      *smssim.Sim
+	r        *VasaProviderReconciler
+	recorder *events.FakeRecorder
+}
+
+func newVPWorld(t *testing.T, cfg smssim.Config) *vpWorld {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	cfg.Providers = []smssim.ProviderConfig{{Name: "array-a"}}
+	sim, err := smssim.Start(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(sim.Close)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vp-wire-"}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	g.Expect(k8sClient.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "creds"},
+		StringData: map[string]string{secretUsernameKey: sim.Username(), secretPasswordKey: sim.Password()},
+	})).To(Succeed())
+	rec := events.NewFakeRecorder(10)
+	sessions := session.New()
+	return &vpWorld{ns: ns.Name, sim: sim, recorder: rec, r: &VasaProviderReconciler{
+		Client: k8sClient, APIReader: k8sClient, Sessions: sessions, Recorder: rec,
+	}}
+}
+
+// reconcile creates the VasaProvider (mutated), reconciles it once and returns it re-read.
+func (w *vpWorld) reconcile(t *testing.T, mutate func(*replicationv1alpha1.VasaProvider)) (*replicationv1alpha1.VasaProvider, ctrl.Result) {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	vp := newProvider(w.ns, "array", "creds")
+	vp.Spec.VCenter.URL = w.sim.URL()
+	vp.Spec.VCenter.TLS.Thumbprint = w.sim.Thumbprint()
+	if mutate != nil {
+		mutate(vp)
+	}
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	t.Cleanup(func() { w.r.Sessions.Forget(client.ObjectKeyFromObject(vp)) })
+	res, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
+	return got, res
+}
+
+func vpCondition(vp *replicationv1alpha1.VasaProvider, typ string) metav1.Condition {
+	if c := meta.FindStatusCondition(vp.Status.Conditions, typ); c != nil {
+		return *c
+	}
+	return metav1.Condition{}
+}
+
+func TestVasaProviderShowsVersions(t *testing.T) {
+	for _, b := range []replicationv1alpha1.Binding{replicationv1alpha1.BindingSOAP, replicationv1alpha1.BindingJSON} {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			w := newVPWorld(t, smssim.Config{Release: smssim.Release80U2})
+			vp, _ := w.reconcile(t, func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = b })
+			g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+			g.Expect(vp.Status.SMSVersion).To(Equal("8.0.2.0"))
+			g.Expect(vp.Status.VCenterVersion).To(Equal("8.0.2 build-22385739"))
+			g.Expect(vp.Status.TLSVerification).To(Equal(replicationv1alpha1.TLSVerificationThumbprint))
+		})
+	}
+}
+
+func TestVasaProviderWireFailures(t *testing.T) {
+	for name, tc := range map[string]struct {
+		cfg       smssim.Config
+		mutate    func(*replicationv1alpha1.VasaProvider)
+		reason    string
+		stalled   bool
+		inMessage string
+	}{
+		"JSON on a vCenter without VI/JSON": {
+			cfg:    smssim.Config{Release: smssim.Release70U3},
+			mutate: func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = replicationv1alpha1.BindingJSON },
+			reason: replicationv1alpha1.JSONBindingUnsupportedReason, stalled: true, inMessage: "set spec.binding to SOAP",
+		},
+		"pinned version the vCenter refuses": {
+			cfg:    smssim.Config{Release: smssim.Release70U3},
+			mutate: func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.VCenter.SMSVersion = "8.0.1.0" },
+			reason: replicationv1alpha1.SMSVersionUnsupportedReason, stalled: true, inMessage: "spec.vcenter.smsVersion",
+		},
+		"SMS starting after an upgrade": {
+			cfg:    smssim.Config{ServiceInitializingFor: smssim.Duration{Duration: time.Minute}},
+			reason: replicationv1alpha1.ServiceInitializingReason, stalled: false, inMessage: "starting",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			w := newVPWorld(t, tc.cfg)
+			vp, res := w.reconcile(t, tc.mutate)
+			ready := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(ready.Reason).To(Equal(tc.reason))
+			g.Expect(ready.Message).To(ContainSubstring(tc.inMessage))
+			g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(conditionStatus(tc.stalled)))
+			g.Expect(vpCondition(vp, replicationv1alpha1.ReconcilingCondition).Status).To(Equal(conditionStatus(!tc.stalled)))
+			if !tc.stalled {
+				g.Expect(res.RequeueAfter).To(Equal(ProviderUnreachableRetryInterval))
+			}
+		})
+	}
+}
+
+func TestVasaProviderCABundleNotPEM(t *testing.T) {
+	g := NewWithT(t)
+	w := newVPWorld(t, smssim.Config{})
+	g.Expect(k8sClient.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "vc-ca"},
+		StringData: map[string]string{"bundle.der": "this is not PEM"},
+	})).To(Succeed())
+	vp, _ := w.reconcile(t, func(vp *replicationv1alpha1.VasaProvider) {
+		vp.Spec.VCenter.TLS.Thumbprint = ""
+		vp.Spec.VCenter.TLS.CABundleSecretRef = &replicationv1alpha1.SecretKeySelector{Name: "vc-ca", Key: "bundle.der"}
+	})
+	ready := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCABundleReason))
+	g.Expect(ready.Message).To(And(ContainSubstring(`"vc-ca"`), ContainSubstring(`"bundle.der"`), ContainSubstring("PEM")))
+	g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(w.sim.LoginAttempts()).To(BeZero(), "nothing is dialed with an unusable CA bundle")
+}
+
+func TestVasaProviderInsecureIsVisible(t *testing.T) {
+	g := NewWithT(t)
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, func(vp *replicationv1alpha1.VasaProvider) {
+		vp.Spec.VCenter.TLS = replicationv1alpha1.TLSSpec{InsecureSkipVerify: true}
+	})
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	g.Expect(vp.Status.TLSVerification).To(Equal(replicationv1alpha1.TLSVerificationDisabled))
+	g.Expect(testutil.ToFloat64(metrics.ProviderInsecureTLS.WithLabelValues(w.ns, "array"))).To(Equal(1.0))
+	g.Expect(w.recorder.Events).To(Receive(And(HavePrefix("Warning "+InsecureTLSEventReason), ContainSubstring("insecureSkipVerify"))))
+
+	// A second reconcile of the same generation does not repeat the event.
+	_, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(w.recorder.Events).NotTo(Receive())
+}
+
+func TestConditionMessagesAreBounded(t *testing.T) {
+	g := NewWithT(t)
+	long := strings.Repeat("é", 2000) // 4000 bytes of two-byte runes
+	var conds []metav1.Condition
+	setStatusCondition(&conds, 1, replicationv1alpha1.ReadyCondition, metav1.ConditionFalse, "X", long)
+	msg := conds[0].Message
+	g.Expect(len(msg)).To(BeNumerically("<=", MaxConditionMessage))
+	g.Expect(msg).To(HaveSuffix("..."))
+	g.Expect(strings.ToValidUTF8(msg, "?")).To(Equal(msg), "cut on a rune boundary")
+	g.Expect(boundMessage("short")).To(Equal("short"))
+}
+
+func TestMessagesNeverCarryUserinfo(t *testing.T) {
+	g := NewWithT(t)
+	vp := newProvider("ns", "vp", "creds")
+	vp.Spec.VCenter.URL = "https://admin:s3cret@vcenter.example.com/sdk" // stored before admission refused it
+	for _, msg := range []string{providerNotFoundMessage(vp), func() string { _, m := classifyConnectError(vp, context.DeadlineExceeded); return m }()} {
+		g.Expect(msg).To(ContainSubstring("https://vcenter.example.com/sdk"))
+		g.Expect(msg).NotTo(Or(ContainSubstring("s3cret"), ContainSubstring("admin")))
+	}
+}

@@ -1,0 +1,86 @@
+package sms
+
+import (
+	"bytes"
+	"fmt"
+
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/xml"
+)
+
+// groupResultsEnvelope matches the SOAP body of a response whose returnval is GroupOperationResult[].
+type groupResultsEnvelope struct {
+	Returnval []smstypes.BaseGroupOperationResult `xml:"returnval,typeattr"`
+}
+
+// decodeGroupResultsXML decodes the returnval list of a QueryPointInTimeReplica or QueryReplicationGroup
+// response element.
+func decodeGroupResultsXML(data []byte) ([]smstypes.BaseGroupOperationResult, error) {
+	var env groupResultsEnvelope
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.TypeFunc = SMSTypeFunc
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("decoding group results: %w", err)
+	}
+	return env.Returnval, nil
+}
+
+// decodeGroupResultsJSON decodes a VI/JSON GroupOperationResult[] answer.
+func decodeGroupResultsJSON(data []byte) ([]smstypes.BaseGroupOperationResult, error) {
+	var out []smstypes.BaseGroupOperationResult
+	if err := DecodeJSON(data, &out); err != nil {
+		return nil, fmt.Errorf("decoding group results: %w", err)
+	}
+	return out, nil
+}
+
+// DecodePointInTimeReplicasXML decodes a QueryPointInTimeReplicaResponse element like
+// DecodePointInTimeReplicas. It never panics.
+func DecodePointInTimeReplicasXML(data []byte, pitName string) ([]PointInTime, error) {
+	in, err := decodeGroupResultsXML(data)
+	if err != nil {
+		return nil, err
+	}
+	return DecodePointInTimeReplicas(in, pitName), nil
+}
+
+// DecodePointInTimeReplicasJSON decodes a VI/JSON QueryPointInTimeReplica answer. It never panics.
+func DecodePointInTimeReplicasJSON(data []byte, pitName string) ([]PointInTime, error) {
+	in, err := decodeGroupResultsJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	return DecodePointInTimeReplicas(in, pitName), nil
+}
+
+// DecodeReplicationGroupsJSON decodes a VI/JSON QueryReplicationGroup answer. It never panics.
+func DecodeReplicationGroupsJSON(data []byte) ([]ReplicationGroup, error) {
+	in, err := decodeGroupResultsJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeReplicationGroups(in), nil
+}
+
+// soapFaultEnvelope matches a SOAP envelope whose body is a fault.
+type soapFaultEnvelope struct {
+	Body struct {
+		Fault *soap.Fault
+	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
+}
+
+// DecodeFaultXML decodes a SOAP fault envelope into a typed error (nil when the body holds no fault). It
+// never panics.
+func DecodeFaultXML(data []byte) error {
+	var env soapFaultEnvelope
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.TypeFunc = SMSTypeFunc
+	if err := dec.Decode(&env); err != nil {
+		return fmt.Errorf("decoding fault: %w", err)
+	}
+	if env.Body.Fault == nil {
+		return nil
+	}
+	return decodeCallError(soap.WrapSoapFault(env.Body.Fault))
+}

@@ -1,0 +1,125 @@
+package sms_test
+
+import (
+	"errors"
+	"testing"
+
+	smstypes "github.com/vmware/govmomi/sms/types"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+const (
+	pitXML = `<QueryPointInTimeReplicaResponse xmlns="urn:sms" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+		`<returnval xsi:type="QueryPointInTimeReplicaSuccessResult"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg</id></deviceGroupId></groupId>` +
+		`<replicaInfo><id><id>p1</id></id><pitName>nightly</pitName><timeStamp>2026-01-01T00:00:00Z</timeStamp></replicaInfo></returnval>` +
+		`<returnval xsi:type="QueryPointInTimeReplicaSummaryResult"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg2</id></deviceGroupId></groupId>` +
+		`<intervalResults><fromDate>2026-01-01T00:00:00Z</fromDate><toDate>2026-01-02T00:00:00Z</toDate><number>2</number></intervalResults></returnval>` +
+		`<returnval xsi:type="GroupErrorResult"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg3</id></deviceGroupId></groupId>` +
+		`<error><fault xsi:type="InvalidArgument"><invalidProperty>groupId</invalidProperty></fault><localizedMessage>unknown</localizedMessage></error></returnval>` +
+		`</QueryPointInTimeReplicaResponse>`
+	pitJSON = `[{"_typeName":"QueryPointInTimeReplicaSuccessResult","groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg"}},` +
+		`"replicaInfo":[{"_typeName":"PointInTimeReplicaInfo","id":{"_typeName":"PointInTimeReplicaId","id":"p1"},"pitName":"nightly","timeStamp":"2026-01-01T00:00:00Z"}]},` +
+		`{"_typeName":"QueryPointInTimeReplicaSummaryResult","groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg2"}},` +
+		`"intervalResults":[{"_typeName":"ReplicaIntervalQueryResult","fromDate":"2026-01-01T00:00:00Z","toDate":"2026-01-02T00:00:00Z","number":2}]}]`
+	faultXML = `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+		`<soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>at most 4 groups</faultstring>` +
+		`<detail><TooManyFault xsi:type="TooMany" xmlns="urn:sms"><maxBatchSize>4</maxBatchSize></TooManyFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`
+	bareTaskJSON = `{"_typeName":"SmsTaskInfo","key":"k","task":{"_typeName":"ManagedObjectReference","type":"SmsTask","value":"smstask-3"},"state":"error",` +
+		`"error":{"_typeName":"TooMany","maxBatchSize":4,"faultstring":"at most 4 groups"}}`
+	wrappedTaskJSON = `{"_typeName":"SmsTaskInfo","key":"k","task":{"_typeName":"ManagedObjectReference","type":"SmsTask","value":"smstask-3"},"state":"error",` +
+		`"error":{"_typeName":"LocalizedMethodFault","fault":{"_typeName":"TooMany","maxBatchSize":4},"localizedMessage":"at most 4 groups"}}`
+)
+
+func FuzzDecodePointInTimeReplicas(f *testing.F) {
+	f.Add([]byte(pitXML))
+	f.Add([]byte(pitJSON))
+	f.Add([]byte(`[{"_typeName":"QueryPointInTimeReplicaSuccessResult"},null,{"_typeName":"GroupErrorResult","error":[null]}]`))
+	f.Add([]byte(`<r><returnval xsi:type="QueryPointInTimeReplicaSummaryResult" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/></r>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = sms.DecodePointInTimeReplicasXML(data, "nightly")
+		_, _ = sms.DecodePointInTimeReplicasJSON(data, "")
+		_, _ = sms.DecodeReplicationGroupsJSON(data)
+	})
+}
+
+func FuzzDecodeFault(f *testing.F) {
+	f.Add([]byte(faultXML))
+	f.Add([]byte(`{"_typeName":"TooMany","maxBatchSize":4,"faultstring":"x"}`))
+	f.Add([]byte(`{"_typeName":"ServiceNotInitialized","faultstring":"starting"}`))
+	f.Add([]byte(`{"_typeName":"SyncOngoing","task":null}`))
+	f.Add([]byte(`<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><Fault><detail/></Fault></Body></Envelope>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = sms.DecodeFaultXML(data)
+		_ = sms.DecodeFaultJSON(data)
+	})
+}
+
+func FuzzDecodeTaskInfoShapes(f *testing.F) {
+	f.Add([]byte(bareTaskJSON))
+	f.Add([]byte(wrappedTaskJSON))
+	f.Add([]byte(`{"_typeName":"SmsTaskInfo","error":{"_typeName":"NoSuchFault"}}`))
+	f.Add([]byte(`{"_typeName":"SmsTaskInfo","error":{"_typeName":"LocalizedMethodFault","fault":null}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if info, err := sms.DecodeTaskInfoJSON(data); err == nil && info.State == sms.TaskError && info.Err == nil {
+			t.Fatalf("a task in error decoded without an error: %s", data)
+		}
+	})
+}
+
+// TestTaskErrorShapesDecodeAlike: a bare fault and a LocalizedMethodFault decode to the same typed error.
+func TestTaskErrorShapesDecodeAlike(t *testing.T) {
+	for name, body := range map[string]string{"bare": bareTaskJSON, "wrapped": wrappedTaskJSON} {
+		info, err := sms.DecodeTaskInfoJSON([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var tm *sms.TooManyError
+		if !errors.As(info.Err, &tm) || tm.MaxBatchSize != 4 || tm.Message != "at most 4 groups" {
+			t.Errorf("%s: got %#v", name, info.Err)
+		}
+	}
+}
+
+// TestDecodeWireSeeds checks the raw decoders on real-shaped answers.
+func TestDecodeWireSeeds(t *testing.T) {
+	pits, err := sms.DecodePointInTimeReplicasXML([]byte(pitXML), "nightly")
+	if err != nil || len(pits) != 2 || pits[0].ID != "p1" || pits[1].Group.DeviceGroupID != "dg2" {
+		t.Fatalf("XML PiTs: %+v %v", pits, err)
+	}
+	pits, err = sms.DecodePointInTimeReplicasJSON([]byte(pitJSON), "nightly")
+	if err != nil || len(pits) != 2 {
+		t.Fatalf("JSON PiTs: %+v %v", pits, err)
+	}
+	var tm *sms.TooManyError
+	if err := sms.DecodeFaultXML([]byte(faultXML)); !errors.As(err, &tm) || tm.MaxBatchSize != 4 || tm.Message != "at most 4 groups" {
+		t.Fatalf("SOAP fault: %#v", err)
+	}
+	var su *sms.ServiceUnavailableError
+	if err := sms.DecodeFaultJSON([]byte(`{"_typeName":"ServiceNotInitialized","faultstring":"starting"}`)); !errors.As(err, &su) || su.Message != "starting" {
+		t.Fatalf("JSON fault: %#v", err)
+	}
+}
+
+// TestTypedNilResults: typed nil pointers in provider answers are skipped, never dereferenced.
+func TestTypedNilResults(t *testing.T) {
+	results := []smstypes.BaseGroupOperationResult{
+		(*smstypes.QueryReplicationGroupSuccessResult)(nil),
+		(*smstypes.GroupErrorResult)(nil),
+		(*smstypes.SyncReplicationGroupSuccessResult)(nil),
+		(*smstypes.QueryPointInTimeReplicaSuccessResult)(nil),
+		(*smstypes.QueryPointInTimeReplicaSummaryResult)(nil),
+		(*smstypes.GroupOperationResult)(nil),
+		&smstypes.QueryReplicationGroupSuccessResult{RgInfo: (*smstypes.TargetGroupInfo)(nil)},
+		&smstypes.QueryReplicationGroupSuccessResult{RgInfo: (*smstypes.SourceGroupInfo)(nil)},
+	}
+	_ = sms.DecodeReplicationGroups(results)
+	_ = sms.DecodePointInTimeReplicas(results, "")
+	_ = sms.DecodeGroupResults(results)
+	_ = sms.DecodeGroupResults(smstypes.ArrayOfGroupOperationResult{GroupOperationResult: results})
+	_ = sms.DecodeTaskInfo(smstypes.SmsTaskInfo{Error: &vimtypes.LocalizedMethodFault{Fault: (*smstypes.TooMany)(nil)}})
+	if err := sms.DecodeFault((*smstypes.SyncOngoing)(nil), ""); err == nil {
+		t.Error("a typed nil fault decoded to no error")
+	}
+}

@@ -1,0 +1,158 @@
+package sms_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestReleaseProfiles runs the operator's whole use of SMS against every simulated vCenter release and
+// both bindings where the release has them, over HTTPS: connect, sync 40 groups that first get TooMany,
+// recover an expired session, and send only SMS versions (SOAPAction or VI/JSON release path) that the
+// release accepts.
+func TestReleaseProfiles(t *testing.T) {
+	for _, rel := range smssim.Releases() {
+		for _, b := range bindings {
+			t.Run(string(rel)+"/"+string(b), func(t *testing.T) {
+				g := NewWithT(t)
+				ctx := context.Background()
+				sim := startSim(t, func(c *smssim.Config) {
+					c.Release = rel
+					c.JSONSessions = smssim.JSONSessionsStrict
+					c.Providers[0].MaxBatchSize = 16
+				})
+				sim.SetWireLog(true)
+				if b == sms.BindingJSON && len(sim.JSONReleases()) == 0 {
+					_, err := sms.Dial(ctx, clientConfig(sim, b))
+					var ub *sms.UnsupportedBindingError
+					g.Expect(errors.As(err, &ub)).To(BeTrue(), "got %v", err)
+					g.Expect(errors.Is(err, sms.ErrJSONUnsupported)).To(BeTrue())
+					g.Expect(err.Error()).To(ContainSubstring("use the SOAP binding"))
+					return
+				}
+				c := dial(t, sim, b)
+				info := c.(sms.ServerInfoReporter).ServerInfo()
+				g.Expect(info.Binding).To(Equal(b))
+				g.Expect(info.VCenterVersion).To(Equal(sim.About().Version))
+				g.Expect(info.VCenterBuild).To(Equal(sim.About().Build))
+				if b == sms.BindingSOAP {
+					accepted := sim.AcceptedSMSVersions()
+					g.Expect(info.SMSVersion).To(Equal(accepted[len(accepted)-1]), "the newest version the release accepts")
+				} else {
+					served := sim.JSONReleases()
+					g.Expect(info.SMSVersion).To(Equal(served[len(served)-1]), "the newest release path served")
+				}
+
+				p, err := c.FindProvider(ctx, "array-a", "")
+				g.Expect(err).NotTo(HaveOccurred())
+				ids, _ := groups("fd-1", 40)
+				_, err = c.SyncReplicationGroups(ctx, p.Ref, ids, "nightly")
+				var tm *sms.TooManyError
+				g.Expect(errors.As(err, &tm)).To(BeTrue(), "got %v", err)
+				size := tm.EffectiveBatchSize()
+				g.Expect(size).To(Equal(16))
+
+				logins := sim.LoginAttempts()
+				for start := 0; start < len(ids); start += size {
+					if start == size {
+						sim.ExpireSessions() // the second batch meets an expired session
+					}
+					syncDone(t, g, c, p.Ref, ids[start:min(start+size, len(ids))], "nightly")
+				}
+				g.Expect(sim.ExpiredSessions()).To(BeNumerically(">=", 1))
+				g.Expect(sim.LoginAttempts()-logins).To(Equal(1), "one re-login after the expiry")
+				pits, err := c.PointInTimeReplicas(ctx, p.Ref, ids, "nightly")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(pits).To(HaveLen(40))
+
+				expectAcceptedOnWire(t, sim, b)
+			})
+		}
+	}
+}
+
+// expectAcceptedOnWire checks every SMS request on the wire used a version the release accepts.
+func expectAcceptedOnWire(t *testing.T, sim *smssim.Sim, b sms.Binding) {
+	t.Helper()
+	g := NewWithT(t)
+	n := 0
+	for _, r := range sim.WireLog() {
+		switch {
+		case r.Binding == "SOAP" && b == sms.BindingSOAP:
+			version := strings.TrimPrefix(strings.Trim(r.SOAPAction, `"`), "urn:sms/")
+			g.Expect(sim.AcceptedSMSVersions()).To(ContainElement(version), "SOAPAction %s", r.SOAPAction)
+			n++
+		case r.Binding == "JSON" && b == sms.BindingJSON && !strings.Contains(r.Path, "/sms/"):
+			// VI/JSON logins probe the release paths newest first; a path not served answers 404.
+		case r.Binding == "JSON" && b == sms.BindingJSON:
+			release := strings.Split(r.Path, "/")[3]
+			g.Expect(sim.JSONReleases()).To(ContainElement(release), "path %s", r.Path)
+			n++
+		default:
+			t.Errorf("a %s request on the %s binding: %s", r.Binding, b, r.Path)
+		}
+	}
+	g.Expect(n).To(BeNumerically(">", 10))
+}
+
+// TestVersionFallback: a 7.0U3 whose SMS lags behind its AboutInfo refuses 7.0.3.2; the client falls back
+// to the next older version and keeps it for the session.
+func TestVersionFallback(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t, func(c *smssim.Config) { c.Release = smssim.Release70U3; c.NewestSMSVersion = "7.0.0.1" })
+	sim.SetWireLog(true)
+	c := dial(t, sim, sms.BindingSOAP)
+	g.Expect(c.(sms.ServerInfoReporter).ServerInfo().SMSVersion).To(Equal("7.0.0.1"))
+	_, err := c.Providers(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+	var actions []string
+	for _, r := range sim.WireLog() {
+		actions = append(actions, r.SOAPAction)
+	}
+	g.Expect(actions[0]).To(Equal(`urn:sms/7.0.3.2`))
+	g.Expect(slices.Compact(actions[1:])).To(Equal([]string{`urn:sms/7.0.0.1`}))
+}
+
+// TestPinnedVersion: a pinned version is the only one offered; one the server refuses is a VersionError.
+func TestPinnedVersion(t *testing.T) {
+	for name, tc := range map[string]struct {
+		release smssim.Release
+		binding sms.Binding
+		pin     string
+		ok      bool
+	}{
+		"SOAP accepted":          {smssim.Release80U3, sms.BindingSOAP, "6.7.2", true},
+		"SOAP refused":           {smssim.Release67U3, sms.BindingSOAP, "8.0.1.0", false},
+		"JSON accepted":          {smssim.Release80U3, sms.BindingJSON, "8.0.1.0", true},
+		"JSON release not known": {smssim.Release80U1, sms.BindingJSON, "8.0.3.0", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			sim := startSim(t, func(c *smssim.Config) { c.Release = tc.release })
+			cfg := clientConfig(sim, tc.binding)
+			cfg.Version = tc.pin
+			c, err := sms.Dial(context.Background(), cfg)
+			if !tc.ok {
+				var ve *sms.VersionError
+				g.Expect(errors.As(err, &ve)).To(BeTrue(), "got %v", err)
+				g.Expect(ve.Pinned).To(BeTrue())
+				g.Expect(ve.Tried).To(Equal([]string{tc.pin}))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = c.Close(context.Background()) }()
+			g.Expect(c.(sms.ServerInfoReporter).ServerInfo().SMSVersion).To(Equal(tc.pin))
+			// Below 7.0.0.1 the PiT query must not carry preferDetails, which the server would refuse.
+			ids, _ := groups("fd-1", 2)
+			_, err = c.PointInTimeReplicas(context.Background(), "vasaprovider-1", ids, "x")
+			g.Expect(err).NotTo(HaveOccurred())
+		})
+	}
+}
