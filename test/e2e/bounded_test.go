@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -23,7 +24,7 @@ const endTimeout = 2 * time.Minute
 func TestEverySyncEnds(t *testing.T) {
 	for name, tc := range map[string]struct {
 		provider func(*smssim.ProviderConfig)
-		vpSpec   map[string]any
+		vp       func(*replicationv1alpha1.VasaProvider)
 		// before runs before the manager starts.
 		before func(w *procWorld)
 		// during runs once the runs exist.
@@ -45,7 +46,7 @@ func TestEverySyncEnds(t *testing.T) {
 		},
 		"empty task refs": {
 			provider: func(pc *smssim.ProviderConfig) { pc.EmptyTaskRefs = &smssim.ResponseRule{} },
-			vpSpec:   map[string]any{"binding": string(replicationv1alpha1.BindingJSON)},
+			vp:       func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = replicationv1alpha1.BindingJSON },
 			check: func(g Gomega, w *procWorld, runs []syncRun) {
 				var responses []string
 				for _, c := range callLog(w.sim) {
@@ -72,16 +73,16 @@ func TestEverySyncEnds(t *testing.T) {
 				mutate = append(mutate, tc.provider)
 			}
 			w := newProcWorld(t, arrayA(syncGroups(syncs, size), 3*time.Second, mutate...), 1)
-			vpSpec := map[string]any{"inDoubtWindow": "5s"}
-			for k, v := range tc.vpSpec {
-				vpSpec[k] = v
+			var vpMutate []func(*replicationv1alpha1.VasaProvider)
+			if tc.vp != nil {
+				vpMutate = append(vpMutate, tc.vp)
 			}
-			w.array(8, vpSpec)
+			w.array(8, 5*time.Second, vpMutate...)
 			if tc.before != nil {
 				tc.before(w)
 			}
 			w.startManager(procOptions{})
-			runs := w.createSyncs(syncs, size, map[string]any{"backoffLimit": int64(2)})
+			runs := w.createSyncs(syncs, size, func(rs *replicationv1alpha1.ReplicationSync) { rs.Spec.BackoffLimit = ptr.To[int32](2) })
 			if tc.during != nil {
 				tc.during(t, w, runs)
 			}
@@ -127,16 +128,16 @@ func TestProgressDeadline(t *testing.T) {
 	g := NewWithT(t)
 	w := newProcWorld(t, arrayA(syncGroups(1, 5), 200*time.Millisecond), 1)
 	w.sim.Provider("array-a").AddFault(smssim.FaultRule{Method: syncMethod, Fault: smssim.FaultBusy})
-	w.array(8, map[string]any{"inDoubtWindow": "5s"})
+	w.array(8, 5*time.Second)
 	w.startManager(procOptions{})
-	runs := w.createSyncs(1, 5, map[string]any{"progressDeadlineSeconds": int64(3)})
+	runs := w.createSyncs(1, 5, func(rs *replicationv1alpha1.ReplicationSync) { rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](3) })
 
 	g.Eventually(func(g Gomega) {
 		rs := getSync(g, runs[0].key)
 		st := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
 		g.Expect(st).NotTo(BeNil())
 		g.Expect(st.Status).To(BeEquivalentTo("True"))
-		g.Expect(st.Reason).To(Equal("ProgressDeadlineExceeded"))
+		g.Expect(st.Reason).To(Equal(replicationv1alpha1.ProgressDeadlineExceededReason))
 		g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning), "the run keeps trying")
 	}).WithTimeout(syncTimeout).WithPolling(100 * time.Millisecond).Should(Succeed())
 	busy := len(callLog(w.sim))

@@ -53,9 +53,9 @@ func TestChaos(t *testing.T) {
 	w := newProcWorld(t, cfg, seed)
 	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 5, Probability: 0.15, OnlySuccess: true})
 	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Drop, Probability: 0.05, OnlySuccess: true})
-	w.array(8, map[string]any{"inDoubtWindow": "5s"})
+	w.array(8, 5*time.Second)
 	w.startManager(procOptions{})
-	runs := w.createSyncs(syncs, size, nil)
+	runs := w.createSyncs(syncs, size)
 
 	stop := randomKills(w, rand.New(rand.NewPCG(seed, 1)), 3)
 	waitAllSucceeded(t, runs, chaosTimeout)

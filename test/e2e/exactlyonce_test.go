@@ -15,7 +15,7 @@ import (
 // inside the window.
 const (
 	slowTask      = 4 * time.Second
-	longInDoubt   = "20s"
+	longInDoubt   = 20 * time.Second
 	exactlyOnceTO = 2 * time.Minute
 )
 
@@ -27,9 +27,9 @@ func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
 			const syncs, size, losses = 6, 5, 3
 			w := newProcWorld(t, arrayA(syncGroups(syncs, size), slowTask), 1)
 			w.rule(faultproxy.Rule{Method: syncMethod, Action: action, Times: losses, OnlySuccess: true})
-			w.array(8, map[string]any{"inDoubtWindow": longInDoubt})
+			w.array(8, longInDoubt)
 			w.startManager(procOptions{})
-			runs := w.createSyncs(syncs, size, nil)
+			runs := w.createSyncs(syncs, size)
 
 			waitAllSucceeded(t, runs, exactlyOnceTO)
 			g := NewWithT(t)
@@ -52,9 +52,9 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 	g := NewWithT(t)
 	w := newProcWorld(t, arrayA(syncGroups(1, 5), slowTask), 1)
 	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Delay, Times: 1, Delay: 2 * time.Second})
-	w.array(8, map[string]any{"inDoubtWindow": longInDoubt})
+	w.array(8, longInDoubt)
 	w.startManager(procOptions{})
-	runs := w.createSyncs(1, 5, nil)
+	runs := w.createSyncs(1, 5)
 
 	// The call has reached the simulator (a task runs) and its response is held by the proxy.
 	g.Eventually(func(g Gomega) {
@@ -83,12 +83,12 @@ func TestTwoManagersAtOnce(t *testing.T) {
 	w := newProcWorld(t, arrayA(syncGroups(syncs, size), time.Second, func(pc *smssim.ProviderConfig) {
 		pc.Latency = smssim.Duration{Duration: 200 * time.Millisecond}
 	}), 1)
-	w.array(8, map[string]any{"inDoubtWindow": longInDoubt})
+	w.array(8, longInDoubt)
 	w.startManager(procOptions{})
 	other := startManagerProcess(t, "other", w.ns, procOptions{})
 	w.mgr.WaitReady()
 	other.WaitReady()
-	runs := w.createSyncs(syncs, size, nil)
+	runs := w.createSyncs(syncs, size)
 
 	waitAllSucceeded(t, runs, exactlyOnceTO)
 	g := NewWithT(t)

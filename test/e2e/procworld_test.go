@@ -12,8 +12,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -65,9 +63,9 @@ func (w *procWorld) rule(r faultproxy.Rule) {
 }
 
 // array creates the VasaProvider "array" for the simulator's provider "array-a", reached through the proxy
-// with its certificate pinned by thumbprint. extraSpec sets spec fields by their JSON names (fields the
-// typed API may not have yet, e.g. inDoubtWindow), so the test also shows whether the API server keeps them.
-func (w *procWorld) array(maxConcurrentTasks int32, extraSpec map[string]any) {
+// with its certificate pinned by thumbprint, at most maxConcurrentTasks tasks at once and the floor of the
+// in-doubt window set to inDoubt.
+func (w *procWorld) array(maxConcurrentTasks int32, inDoubt time.Duration, mutate ...func(*replicationv1alpha1.VasaProvider)) {
 	w.t.Helper()
 	g := NewWithT(w.t)
 	g.Expect(adminClient.Create(context.Background(), &corev1.Secret{
@@ -83,27 +81,11 @@ func (w *procWorld) array(maxConcurrentTasks int32, extraSpec map[string]any) {
 	}
 	vp.Spec.Provider.Name = "array-a"
 	vp.Spec.MaxConcurrentTasks = maxConcurrentTasks
-	g.Expect(createWithExtraSpec(vp, extraSpec)).To(Succeed())
-}
-
-// createWithExtraSpec creates obj with extra spec fields set by JSON name.
-func createWithExtraSpec(obj client.Object, extra map[string]any) error {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return err
+	vp.Spec.InDoubtWindow = &metav1.Duration{Duration: inDoubt}
+	for _, m := range mutate {
+		m(vp)
 	}
-	for k, v := range extra {
-		if err := unstructured.SetNestedField(u, v, "spec", k); err != nil {
-			return err
-		}
-	}
-	gvk, err := adminClient.GroupVersionKindFor(obj)
-	if err != nil {
-		return err
-	}
-	us := &unstructured.Unstructured{Object: u}
-	us.SetGroupVersionKind(gvk)
-	return adminClient.Create(context.Background(), us)
+	g.Expect(adminClient.Create(context.Background(), vp)).To(Succeed())
 }
 
 // run is one ReplicationSync of a test with its groups.
@@ -125,7 +107,7 @@ func syncGroups(n, size int) []smssim.GroupConfig {
 }
 
 // createSyncs creates n ReplicationSyncs of size groups each (the groups of syncGroups) on "array".
-func (w *procWorld) createSyncs(n, size int, extraSpec map[string]any) []syncRun {
+func (w *procWorld) createSyncs(n, size int, mutate ...func(*replicationv1alpha1.ReplicationSync)) []syncRun {
 	w.t.Helper()
 	g := NewWithT(w.t)
 	var runs []syncRun
@@ -133,7 +115,10 @@ func (w *procWorld) createSyncs(n, size int, extraSpec map[string]any) []syncRun
 		_, ids := groups(fmt.Sprintf("fd-%d", i), size)
 		r := syncRun{pitName: fmt.Sprintf("pit-%d", i), ids: ids}
 		rs := newSync(w.ns, fmt.Sprintf("sync-%d", i), "array", r.pitName, ids)
-		g.Expect(createWithExtraSpec(rs, extraSpec)).To(Succeed())
+		for _, m := range mutate {
+			m(rs)
+		}
+		g.Expect(adminClient.Create(context.Background(), rs)).To(Succeed())
 		r.key = client.ObjectKeyFromObject(rs)
 		runs = append(runs, r)
 	}
