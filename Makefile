@@ -71,8 +71,8 @@ test: generate manifests vet lint envtest-assets helm ## Run the whole suite (ve
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: demo
-demo: manifests build envtest-assets ## Run a sync end to end: local control plane, simulator over HTTPS, the manager.
-	go run ./hack/demo --manager bin/manager
+demo: manifests build plugin envtest-assets ## Run a sync end to end: local control plane, simulator over HTTPS, the manager.
+	go run ./hack/demo --manager bin/manager --plugin bin/kubectl-vasa
 
 .PHONY: bench
 bench: envtest-assets ## Run the benchmarks.
@@ -83,6 +83,10 @@ bench: envtest-assets ## Run the benchmarks.
 .PHONY: build
 build: generate ## Build the manager binary.
 	go build -trimpath -o bin/manager .
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin (kubectl vasa) into bin/kubectl-vasa.
+	go build -trimpath -o bin/kubectl-vasa ./cmd/kubectl-vasa
 
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig.

@@ -128,6 +128,15 @@ func main() {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSync")
 		os.Exit(1)
 	}
+	if err := (&controllers.ReplicationGroupReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Sessions:  sessions,
+		Recorder:  mgr.GetEventRecorder("replicationgroup-discovery"),
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationGroup")
+		os.Exit(1)
+	}
 	// Clock defaults to clock.RealClock{} in SetupWithManager.
 	if err := (&controllers.ReplicationSyncScheduleReconciler{
 		Client:   mgr.GetClient(),

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -83,6 +84,9 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 	if msg, ok := r.connectProvider(ctx, run); !ok {
 		return r.waitForProvider(run, msg), nil
 	}
+	if done, err := r.selectMembers(ctx, run); done || err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.checkGroups(ctx, run); err != nil {
 		return r.callFailed(ctx, run, err), nil
 	}
@@ -92,6 +96,30 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 	run.progressed()
 	ctrl.LoggerFrom(ctx).Info("Starting sync", "groups", len(run.rs.Status.Groups), "pitName", run.rs.Spec.PitName)
 	return r.running(ctx, run)
+}
+
+// selectMembers freezes the groups a selector matches into status.groups, once, when the run starts:
+// re-applying from Git or a group discovered later never changes a run's membership. A selector that
+// matches nothing (or too much, or does not parse) ends the run with a reason that says so (done).
+func (r *ReplicationSyncReconciler) selectMembers(ctx context.Context, run *syncRun) (bool, error) {
+	rs := run.rs
+	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 {
+		return false, nil
+	}
+	ids, err := selectGroups(ctx, r.Client, rs)
+	switch {
+	case errors.Is(err, errNoGroupsSelected), errors.Is(err, errTooManyGroupsSelected), errors.Is(err, errInvalidGroupSelector):
+		r.failRun(ctx, run, replicationv1alpha1.NoGroupsSelectedReason, err.Error()+": fix spec.groupSelector in a new ReplicationSync")
+		return true, nil
+	case err != nil:
+		return true, fmt.Errorf("selecting the groups of the run: %w", err)
+	}
+	rs.Status.Groups = make([]replicationv1alpha1.GroupStatus, len(ids))
+	for i, id := range ids {
+		rs.Status.Groups[i] = replicationv1alpha1.GroupStatus{ReplicationGroupID: id, State: replicationv1alpha1.GroupPending}
+	}
+	ctrl.LoggerFrom(ctx).Info("Selected the run's groups", "groups", len(ids))
+	return false, nil
 }
 
 // running polls the tasks, resolves groups in doubt and claims the next wave.
@@ -224,6 +252,9 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 	rs := run.rs
 	now := metav1.NewTime(run.now)
 	rs.Status.CompletionTime = &now
+	for ref := range tasksOf(rs) {
+		r.pollDue.Delete(ref)
+	}
 	r.Capacity.ForgetOwner(run.owner())
 	metrics.ForgetRun(rs.Namespace, rs.Name)
 	provider := rs.Spec.ProviderRef.Name

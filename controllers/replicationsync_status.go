@@ -39,8 +39,8 @@ func initSyncStatus(rs *replicationv1alpha1.ReplicationSync) {
 	if rs.Status.Phase == "" {
 		rs.Status.Phase = replicationv1alpha1.SyncPending
 	}
-	if len(rs.Status.Groups) == len(rs.Spec.GroupIDs) {
-		return
+	if rs.Spec.GroupSelector != nil || len(rs.Status.Groups) == len(rs.Spec.GroupIDs) {
+		return // a run by selector has its membership frozen into status when it starts
 	}
 	groups := make([]replicationv1alpha1.GroupStatus, len(rs.Spec.GroupIDs))
 	for i, id := range rs.Spec.GroupIDs {

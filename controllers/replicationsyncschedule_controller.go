@@ -545,6 +545,7 @@ func (r *ReplicationSyncScheduleReconciler) newRun(sched *replicationv1alpha1.Re
 		Spec: replicationv1alpha1.ReplicationSyncSpec{
 			ProviderRef:             spec.ProviderRef,
 			GroupIDs:                spec.GroupIDs,
+			GroupSelector:           spec.GroupSelector,
 			PitName:                 pit,
 			BackoffLimit:            spec.BackoffLimit,
 			ActiveDeadlineSeconds:   spec.ActiveDeadlineSeconds,

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -47,7 +48,7 @@ func newVPWorld(t *testing.T, cfg smssim.Config) *vpWorld {
 	rec := events.NewFakeRecorder(10)
 	sessions := session.New()
 	return &vpWorld{ns: ns.Name, sim: sim, recorder: rec, r: &VasaProviderReconciler{
-		Client: k8sClient, APIReader: k8sClient, Sessions: sessions, Recorder: rec,
+		Client: k8sClient, APIReader: k8sClient, Sessions: sessions, Capacity: capacity.New(), Recorder: rec,
 	}}
 }
 

@@ -27,6 +27,7 @@ var crdFiles = map[string]string{
 	"VasaProvider":            "replication.vasa.io_vasaproviders.yaml",
 	"ReplicationSync":         "replication.vasa.io_replicationsyncs.yaml",
 	"ReplicationSyncSchedule": "replication.vasa.io_replicationsyncschedules.yaml",
+	"ReplicationGroup":        "replication.vasa.io_replicationgroups.yaml",
 }
 
 // loadCRD reads a generated CRD from config/crd/bases.
@@ -114,6 +115,8 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 				{"Reason", `.status.conditions[?(@.type=="Ready")].reason`},
 				{"vCenter", ".spec.vcenter.url"},
 				{"Provider", ".status.providerInfo.name"},
+				{"TLS", ".status.tlsVerification"},
+				{"SMS", ".status.smsVersion"},
 				{"Batch", ".status.learnedMaxBatchSize"},
 				{"Age", ".metadata.creationTimestamp"},
 			},

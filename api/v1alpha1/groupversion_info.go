@@ -22,6 +22,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&VasaProvider{}, &VasaProviderList{},
 		&ReplicationSync{}, &ReplicationSyncList{},
 		&ReplicationSyncSchedule{}, &ReplicationSyncScheduleList{},
+		&ReplicationGroup{}, &ReplicationGroupList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -5,20 +5,32 @@ import (
 )
 
 // ReplicationSyncSpec is one sync run: which groups, which PiT name, through which provider.
+// +kubebuilder:validation:XValidation:rule="has(self.groupIds) != has(self.groupSelector)",message="set exactly one of spec.groupIds and spec.groupSelector"
+// +kubebuilder:validation:XValidation:rule="has(self.groupIds) == has(oldSelf.groupIds)",message="spec.groupIds and spec.groupSelector cannot be swapped: create a new ReplicationSync instead"
 type ReplicationSyncSpec struct {
 	// providerRef names the VasaProvider in the same namespace to sync through. Immutable.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="providerRef is immutable: create a new ReplicationSync instead"
 	ProviderRef LocalObjectReference `json:"providerRef"`
 
-	// groupIds lists the replication groups to sync, 1 to 1000 unique entries. Immutable.
-	// +required
+	// groupIds lists the replication groups to sync, 1 to 1000 unique entries. Immutable. Exactly one
+	// of groupIds and groupSelector must be set.
+	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +kubebuilder:validation:XValidation:rule="self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupIds is immutable: create a new ReplicationSync instead"
-	GroupIDs []ReplicationGroupID `json:"groupIds"`
+	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
+
+	// groupSelector chooses the groups to sync by the labels of the provider's ReplicationGroups (see
+	// ReplicationGroup's labels), as an alternative to groupIds. It is resolved once, when the run starts,
+	// and the groups it matched then are frozen into status.groups: groups appearing later or a
+	// re-applied object never change a run. Immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupSelector is immutable: create a new ReplicationSync instead"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
+	GroupSelector *metav1.LabelSelector `json:"groupSelector,omitempty"`
 
 	// pitName is the name of the point-in-time replica the sync creates, 1 to 255 characters,
 	// not blank. Immutable.
@@ -183,7 +195,8 @@ type FaultRecord struct {
 	Time *metav1.Time `json:"time,omitempty"`
 }
 
-// RetryStatus describes provider-wide retries (busy, out of resource, unavailable).
+// RetryStatus describes the run's backoff: after provider faults (busy, out of resource, unavailable,
+// unreachable) and after counted group failures, no call is made before nextRetryTime.
 type RetryStatus struct {
 	// attempts counts consecutive provider-wide faults; reset by a successful call.
 	// +optional
@@ -267,12 +280,13 @@ const (
 	DeadlineExceededReason = "DeadlineExceeded"
 	// NotImplementedReason (Stalled): the provider does not implement the sync.
 	NotImplementedReason = "NotImplemented"
-	// InvalidArgumentReason (Stalled): the provider rejected the request as invalid.
-	InvalidArgumentReason = "InvalidArgument"
 	// InDoubtReason (Reconciling): a sync call got no answer; its groups wait out the in-doubt window.
 	InDoubtReason = "InDoubt"
 	// ProgressDeadlineExceededReason (Stalled): no progress for progressDeadlineSeconds; still trying.
 	ProgressDeadlineExceededReason = "ProgressDeadlineExceeded"
+	// NoGroupsSelectedReason (Stalled): spec.groupSelector matched no ReplicationGroup of the provider
+	// when the run started.
+	NoGroupsSelectedReason = "NoGroupsSelected"
 )
 
 // +kubebuilder:object:root=true

@@ -100,18 +100,26 @@ type TemplateMetadata struct {
 }
 
 // ReplicationSyncTemplateSpec is a ReplicationSyncSpec without pitName.
+// +kubebuilder:validation:XValidation:rule="has(self.groupIds) != has(self.groupSelector)",message="set exactly one of template.spec.groupIds and template.spec.groupSelector"
 type ReplicationSyncTemplateSpec struct {
 	// providerRef names the VasaProvider in the same namespace.
 	// +required
 	ProviderRef LocalObjectReference `json:"providerRef"`
 
-	// groupIds lists the replication groups to sync, 1 to 1000 unique entries.
-	// +required
+	// groupIds lists the replication groups to sync, 1 to 1000 unique entries. Exactly one of groupIds
+	// and groupSelector must be set.
+	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +kubebuilder:validation:XValidation:rule="self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates"
-	GroupIDs []ReplicationGroupID `json:"groupIds"`
+	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
+
+	// groupSelector chooses each run's groups by the labels of the provider's ReplicationGroups; every
+	// run resolves it when it starts.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
+	GroupSelector *metav1.LabelSelector `json:"groupSelector,omitempty"`
 
 	// backoffLimit per group; defaults to 6.
 	// +optional

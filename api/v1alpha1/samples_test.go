@@ -78,6 +78,8 @@ func TestSamplesAreAccepted(t *testing.T) {
 		"replication_v1alpha1_replicationsyncschedule.yaml",
 		"vcenter-credentials-secret.yaml",
 		"cronjob-kubectl-create.yaml",
+		"replication_v1alpha1_replicationsync_selector.yaml",
+		"replication_v1alpha1_replicationgroup.yaml",
 	))
 
 	kinds := map[string]int{}
@@ -90,7 +92,8 @@ func TestSamplesAreAccepted(t *testing.T) {
 		}
 	}
 	g.Expect(kinds).To(HaveKeyWithValue("VasaProvider", 1))
-	g.Expect(kinds).To(HaveKeyWithValue("ReplicationSync", 1))
+	g.Expect(kinds).To(HaveKeyWithValue("ReplicationSync", 2))
+	g.Expect(kinds).To(HaveKeyWithValue("ReplicationGroup", 1))
 	g.Expect(kinds).To(HaveKeyWithValue("ReplicationSyncSchedule", 1))
 	g.Expect(kinds).To(HaveKeyWithValue("Secret", 1))
 	for _, kind := range []string{"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "CronJob"} {
@@ -108,9 +111,19 @@ func TestSamplesAreAccepted(t *testing.T) {
 
 	syncs := &replicationv1alpha1.ReplicationSyncList{}
 	g.Expect(k8sClient.List(ctx, syncs, client.InNamespace(ns))).To(Succeed())
-	g.Expect(syncs.Items).To(HaveLen(1))
-	g.Expect(syncs.Items[0].Spec.ProviderRef.Name).To(Equal(provider.Name))
-	g.Expect(syncs.Items[0].Spec.GroupIDs).To(HaveLen(3))
+	g.Expect(syncs.Items).To(HaveLen(2))
+	for _, rs := range syncs.Items {
+		g.Expect(rs.Spec.ProviderRef.Name).To(Equal(provider.Name))
+		if rs.Name == "oracle-2026-11-23" {
+			g.Expect(rs.Spec.GroupSelector.MatchLabels).To(HaveKeyWithValue(replicationv1alpha1.StateLabel, "TARGET"))
+			continue
+		}
+		g.Expect(rs.Spec.GroupIDs).To(HaveLen(3))
+	}
+	rg := &replicationv1alpha1.ReplicationGroup{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "array-a-dg-oracle-prod-3f1c2a9b0d"}, rg)).To(Succeed())
+	g.Expect(rg.Status.NewestPiT.Name).To(Equal("array-hourly-20261123-0100"))
+	g.Expect(rg.Labels).To(HaveKeyWithValue(replicationv1alpha1.SourceGroupLabel, "oracle-prod"))
 
 	schedule := &replicationv1alpha1.ReplicationSyncSchedule{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nightly-array-a"}, schedule)).To(Succeed())
@@ -183,7 +196,7 @@ func TestKustomizationListsTheSamples(t *testing.T) {
 
 	want := []string{}
 	for _, f := range sampleFiles(g) {
-		if f != "cronjob-kubectl-create.yaml" {
+		if f != "cronjob-kubectl-create.yaml" && f != "replication_v1alpha1_replicationgroup.yaml" {
 			want = append(want, f)
 		}
 	}

@@ -73,7 +73,7 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 	runRejected(t, validSync, map[string]rejected{
 		"groupIds missing": {
 			mutations: []mutation{unset("spec", "groupIds")},
-			field:     "spec.groupIds", message: required,
+			field:     "spec", message: "set exactly one of spec.groupIds and spec.groupSelector",
 		},
 		"groupIds empty": {
 			mutations: []mutation{set([]any{}, "spec", "groupIds")},

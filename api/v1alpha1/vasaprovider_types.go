@@ -54,6 +54,24 @@ type VasaProviderSpec struct {
 	// the operator only looks for the group's PiT. Defaults to 2m.
 	// +optional
 	InDoubtWindow *metav1.Duration `json:"inDoubtWindow,omitempty"`
+
+	// discovery sets how the provider's replication groups are discovered into ReplicationGroup objects.
+	// Defaults to an interval of 5m.
+	// +optional
+	// +kubebuilder:default={interval: "5m"}
+	Discovery DiscoverySpec `json:"discovery,omitempty"`
+}
+
+// DiscoverySpec sets how often the provider's replication groups and their newest PiTs are read.
+type DiscoverySpec struct {
+	// interval between two discoveries of the provider's replication groups; defaults to 5m. "0s" turns
+	// discovery off (existing ReplicationGroups are then left as they are). At least 30s otherwise.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('30s')",message="discovery.interval must be 0s (off) or at least 30s"
+	Interval *metav1.Duration `json:"interval,omitempty"`
 }
 
 // VCenterSpec is the vCenter endpoint and how to authenticate to it.

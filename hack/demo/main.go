@@ -1,6 +1,7 @@
 // Command demo runs the operator's main job end to end on one machine: a local control plane (envtest),
 // the VASA provider simulator over HTTPS and the manager binary, then a ReplicationSync of a few dozen
-// groups and a schedule. It shows progress live and exits non-zero when the sync does not succeed.
+// groups and a schedule, then the ReplicationGroups discovered from the provider and a sync chosen by label
+// selector. It shows progress live and exits non-zero when a sync does not succeed.
 package main
 
 import (
@@ -36,6 +37,7 @@ func main() {
 	groups := flag.Int("groups", 36, "Replication groups to sync.")
 	timeout := flag.Duration("timeout", 3*time.Minute, "Give up after this long.")
 	managerBin := flag.String("manager", "bin/manager", "Path of the manager binary.")
+	flag.StringVar(&pluginBin, "plugin", "", "Path of the kubectl-vasa binary; empty skips its output.")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -77,6 +79,7 @@ func run(ctx context.Context, groupCount int, managerBin string) error {
 		simCfg.Providers[0].Groups = append(simCfg.Providers[0].Groups,
 			smssim.GroupConfig{FaultDomain: id.FaultDomainID.ID, DeviceGroup: id.DeviceGroupID.ID})
 	}
+	nameGroups(&simCfg.Providers[0])
 	sim, err := smssim.Start(simCfg)
 	if err != nil {
 		return err
@@ -109,9 +112,15 @@ func run(ctx context.Context, groupCount int, managerBin string) error {
 		return err
 	}
 	step("PiTs the simulator created")
-	printPiTs(sim.PiTs())
-	return verify(final, sim.PiTs(), groupCount)
+	printPiTs(madeBySync(sim.PiTs()))
+	if err := verify(final, sim.PiTs(), groupCount); err != nil {
+		return err
+	}
+	return showGroupsAndSyncBySelector(ctx, c, kubeconfig, pluginBin, groupCount)
 }
+
+// pluginBin is the kubectl-vasa binary (--plugin).
+var pluginBin string
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
 
@@ -248,7 +257,7 @@ func progressLine(rs *replicationv1alpha1.ReplicationSync) string {
 	}
 	synced, total := int32(0), int32(len(rs.Spec.GroupIDs))
 	if st.Summary != nil {
-		synced = st.Summary.Synced
+		synced, total = st.Summary.Synced, st.Summary.Total // a run by selector knows its groups once started
 	}
 	line := fmt.Sprintf("phase %-9s synced %d/%d  in flight %d  batch size %d", orDash(string(st.Phase)), synced, total, syncing, st.BatchSize)
 	if c := findCondition(st.Conditions, replicationv1alpha1.ReconcilingCondition); c != nil && c.Status == metav1.ConditionTrue {

@@ -134,6 +134,7 @@ type ReplicationGroup struct {
 // account. Callers must Dial a new client when the credentials change (Close on a broken client
 // does not contact vCenter either).
 type Client interface {
+	Discovery
 	// FindProvider returns the provider whose name (or uid) matches; exactly one of name and uid must be set.
 	// It returns an error wrapping ErrProviderNotFound when none matches.
 	FindProvider(ctx context.Context, name, uid string) (ProviderInfo, error)

@@ -124,6 +124,9 @@ type ProviderConfig struct {
 	Inactive *InactiveConfig `json:"inactive,omitempty"`
 	// Groups are the replication groups this provider knows.
 	Groups []GroupConfig `json:"groups,omitempty"`
+	// ArraySchedule makes the array take PiTs of its TARGET groups on its own schedule (see
+	// ArrayScheduleConfig in arrayschedule.go).
+	ArraySchedule *ArrayScheduleConfig `json:"arraySchedule,omitempty"`
 }
 
 // FaultKind names a fault the simulator can answer with.
@@ -207,6 +210,12 @@ type GroupConfig struct {
 	// PiTQueryFaults answer this group's entry of QueryPointInTimeReplica with a GroupErrorResult
 	// carrying the rule's fault (the other groups of the query are answered normally). Method must be empty.
 	PiTQueryFaults []FaultRule `json:"pitQueryFaults,omitempty"`
+	// Name is the group's name (TargetGroupInfo.name / SourceGroupInfo.name); optional.
+	Name string `json:"name,omitempty"`
+	// Agreement is the replication agreement description (sourceInfo.replicationAgreementDescription).
+	Agreement string `json:"agreement,omitempty"`
+	// PiTs are replicas the group already has when the simulator starts (see PiTConfig).
+	PiTs []PiTConfig `json:"pits,omitempty"`
 }
 
 // ParseConfig reads a Config from YAML (or JSON).

@@ -261,12 +261,13 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 		}
 		var info smstypes.BaseGroupInfo
 		if g.cfg.State == "SOURCE" {
-			info = &smstypes.SourceGroupInfo{GroupInfo: smstypes.GroupInfo{GroupId: wireGroup(id)}, State: g.cfg.State}
+			info = &smstypes.SourceGroupInfo{GroupInfo: smstypes.GroupInfo{GroupId: wireGroup(id)}, State: g.cfg.State, Name: g.cfg.Name}
 		} else {
 			info = &smstypes.TargetGroupInfo{
 				GroupInfo:  smstypes.GroupInfo{GroupId: wireGroup(id)},
-				SourceInfo: smstypes.TargetToSourceInfo{SourceGroupId: wireGroup(id)},
+				SourceInfo: smstypes.TargetToSourceInfo{SourceGroupId: wireGroup(id), ReplicationAgreementDescription: g.cfg.Agreement},
 				State:      g.cfg.State,
+				Name:       g.cfg.Name,
 			}
 		}
 		res.Returnval = append(res.Returnval, &smstypes.QueryReplicationGroupSuccessResult{

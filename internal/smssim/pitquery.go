@@ -71,6 +71,7 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 				})
 			}
 		}
+		infos = limitReplicas(infos, req.QueryParam)
 		base := smstypes.GroupOperationResult{GroupId: wireGroup(id)}
 		if details {
 			res.Returnval = append(res.Returnval, &smstypes.QueryPointInTimeReplicaSuccessResult{GroupOperationResult: base, ReplicaInfo: infos})

@@ -70,6 +70,7 @@ type Sim struct {
 	wireLog    []WireRequest
 	jsonStrict bool
 	jsonSess   map[string]string // VI/JSON session id -> vCenter SOAP session cookie (strict mode)
+	arrays     arrayState        // PiTs the arrays take on their own (arrayschedule.go)
 }
 
 // Start builds a vcsim VPX model with an SMS endpoint for cfg and serves it over HTTPS with a
@@ -139,7 +140,9 @@ func Start(cfg Config) (*Sim, error) {
 			return nil, fmt.Errorf("provider %q: inactive.activeProvider %q is not a provider", p.cfg.Name, in.ActiveProvider)
 		}
 	}
-	s.startConfiguredForeignSyncs(s.now())
+	now := s.now()
+	s.startConfiguredForeignSyncs(now)
+	s.arrays.start = now
 	listen := cfg.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"

@@ -210,6 +210,7 @@ func (s *Sim) finalize(t *task, end time.Time) {
 // advance finalizes every task whose time is up and drops it from s.taskOrder, which thus holds
 // the unfinished tasks only (s.tasks keeps every task for queries). Callers hold s.mu.
 func (s *Sim) advance(now time.Time) {
+	s.runArraySchedules(now)
 	s.taskOrder = slices.DeleteFunc(s.taskOrder, func(t *task) bool {
 		if !t.done && now.Sub(t.start) >= t.duration {
 			s.finalize(t, t.start.Add(t.duration))

@@ -82,7 +82,7 @@ func expectManagerInstall(t *testing.T, m manifests, namespace, image string) {
 		}
 	}
 
-	// CRDs: the three kinds, as generated.
+	// CRDs: the four kinds, as generated.
 	crds := map[string]bool{}
 	for _, o := range m.all("CustomResourceDefinition") {
 		crds[o.GetName()] = true
@@ -91,6 +91,7 @@ func expectManagerInstall(t *testing.T, m manifests, namespace, image string) {
 		"vasaproviders.replication.vasa.io":            true,
 		"replicationsyncs.replication.vasa.io":         true,
 		"replicationsyncschedules.replication.vasa.io": true,
+		"replicationgroups.replication.vasa.io":        true,
 	}))
 
 	// The Deployment.

@@ -201,3 +201,28 @@ func (f *Fake) Providers(ctx context.Context) ([]sms.ProviderInfo, error) {
 
 // Close implements sms.Client.
 func (f *Fake) Close(context.Context) error { return nil }
+
+// AllReplicationGroups implements sms.Discovery: the groups whose state was set, known ones only.
+func (f *Fake) AllReplicationGroups(context.Context, string) ([]sms.GroupInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sms.GroupInfo
+	for g, state := range f.states {
+		if state != "" {
+			out = append(out, sms.GroupInfo{Group: g, State: state})
+		}
+	}
+	return out, nil
+}
+
+// FaultDomains implements sms.Discovery.
+func (f *Fake) FaultDomains(context.Context, string) ([]string, error) { return nil, nil }
+
+// NewestPointInTimes implements sms.Discovery: groups without PiTs are answered without one.
+func (f *Fake) NewestPointInTimes(_ context.Context, _ string, groups []sms.GroupID) ([]sms.NewestPiT, error) {
+	out := make([]sms.NewestPiT, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, sms.NewestPiT{Group: g})
+	}
+	return out, nil
+}

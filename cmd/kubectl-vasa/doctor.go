@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+func (a *app) doctorCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "Check every VasaProvider of the namespace and say what to fix",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ns, err := a.client()
+			if err != nil {
+				return err
+			}
+			return a.doctor(cmd.Context(), c, ns)
+		},
+	}
+}
+
+func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
+	list := &replicationv1alpha1.VasaProviderList{}
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("listing VasaProviders in namespace %s: %w", ns, err)
+	}
+	if len(list.Items) == 0 {
+		return fmt.Errorf("no VasaProvider in namespace %s: create one (see config/samples/replication_v1alpha1_vasaprovider.yaml) or pick the namespace with -n", ns)
+	}
+	groups := &replicationv1alpha1.ReplicationGroupList{}
+	if err := c.List(ctx, groups, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("listing ReplicationGroups in namespace %s: %w", ns, err)
+	}
+	slices.SortFunc(list.Items, func(x, y replicationv1alpha1.VasaProvider) int { return strings.Compare(x.Name, y.Name) })
+	bad := 0
+	for i := range list.Items {
+		vp := &list.Items[i]
+		count := 0
+		for _, rg := range groups.Items {
+			if rg.Spec.ProviderRef.Name == vp.Name {
+				count++
+			}
+		}
+		fixes := a.checkProvider(vp, count)
+		if len(fixes) > 0 {
+			bad++
+		}
+		for _, f := range fixes {
+			_, _ = fmt.Fprintf(a.out, "  Fix:        %s\n", f)
+		}
+		_, _ = fmt.Fprintln(a.out)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d VasaProviders need attention (see Fix above)", bad, len(list.Items))
+	}
+	_, _ = fmt.Fprintf(a.out, "All %d VasaProviders are fine.\n", len(list.Items))
+	return nil
+}
+
+// checkProvider prints what is known about one provider and returns what to fix.
+func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []string {
+	var fixes []string
+	w := func(k, f string, args ...any) {
+		_, _ = fmt.Fprintf(a.out, "  %-11s %s\n", k+":", fmt.Sprintf(f, args...))
+	}
+	_, _ = fmt.Fprintf(a.out, "VasaProvider %s/%s\n", vp.Namespace, vp.Name)
+	ready := meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition)
+	switch {
+	case ready == nil:
+		w("Ready", "Unknown")
+		fixes = append(fixes, "the operator has not checked this provider yet: is the manager running? (kubectl get deploy -A -l app.kubernetes.io/name=vasa-sync-operator)")
+	case ready.Status == "True":
+		w("Ready", "True (%s)", ready.Reason)
+	default:
+		w("Ready", "%s (%s)", ready.Status, ready.Reason)
+		fixes = append(fixes, ready.Message)
+	}
+	if vp.Status.ObservedGeneration != 0 && vp.Status.ObservedGeneration < vp.Generation {
+		fixes = append(fixes, "the operator has not seen the latest spec yet: is the manager running?")
+	}
+	w("vCenter", "%s", vp.Spec.VCenter.URL)
+	tls := vp.Spec.VCenter.TLS
+	switch {
+	case tls.InsecureSkipVerify:
+		w("TLS", "verification OFF (insecureSkipVerify)")
+		fixes = append(fixes, "certificate verification is off: set spec.vcenter.tls.caBundleSecretRef (the vCenter CA) or spec.vcenter.tls.thumbprint instead of insecureSkipVerify")
+	case tls.CABundleSecretRef != nil:
+		w("TLS", "CA bundle from Secret %s (key %s)", tls.CABundleSecretRef.Name, tls.CABundleSecretRef.Key)
+	case tls.Thumbprint != "":
+		w("TLS", "certificate pinned by thumbprint")
+	default:
+		w("TLS", "system trust roots")
+	}
+	if st := vp.Status; st.VCenterVersion != "" || st.SMSVersion != "" {
+		w("Versions", "vCenter %s, SMS API %s", orDash(st.VCenterVersion), orDash(st.SMSVersion))
+	}
+	if p := vp.Status.ProviderInfo; p != nil {
+		w("Provider", "%s version %s (%s)", orDash(p.Name), orDash(p.Version), orDash(p.Status))
+	}
+	iv := 5 * time.Minute
+	if vp.Spec.Discovery.Interval != nil {
+		iv = vp.Spec.Discovery.Interval.Duration
+	}
+	switch {
+	case iv <= 0:
+		w("Discovery", "off; ReplicationGroups: %d", groups)
+		if groups == 0 {
+			fixes = append(fixes, "discovery is off (spec.discovery.interval: 0s), so no ReplicationGroups exist and sync -l matches nothing: set an interval to use selectors")
+		}
+	default:
+		w("Discovery", "every %s; ReplicationGroups: %d", duration.HumanDuration(iv), groups)
+		if groups == 0 && ready != nil && ready.Status == "True" && a.clock().Sub(vp.CreationTimestamp.Time) > iv {
+			fixes = append(fixes, fmt.Sprintf("no replication groups discovered: see the events of the provider (kubectl get events -n %s --field-selector involvedObject.name=%s)", vp.Namespace, vp.Name))
+		}
+	}
+	return fixes
+}

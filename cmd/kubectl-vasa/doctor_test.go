@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// provider creates a VasaProvider with the given TLS settings and Ready condition (nil: never checked).
+func provider(g *WithT, ns, name string, tls replicationv1alpha1.TLSSpec, ready *metav1.Condition, info *replicationv1alpha1.ProviderInfo) {
+	ctx := context.Background()
+	vp := &replicationv1alpha1.VasaProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: replicationv1alpha1.VasaProviderSpec{
+			VCenter: replicationv1alpha1.VCenterSpec{
+				URL: "https://vc-" + name + ".example.com", CredentialsSecretRef: replicationv1alpha1.LocalObjectReference{Name: "vc-creds"}, TLS: tls,
+			},
+			Provider: replicationv1alpha1.ProviderSelector{Name: name + "-vp"},
+		},
+	}
+	g.ExpectWithOffset(1, k8sClient.Create(ctx, vp)).To(Succeed())
+	if ready == nil {
+		return
+	}
+	ready.LastTransitionTime = metav1.NewTime(now)
+	vp.Status.Conditions = []metav1.Condition{*ready}
+	vp.Status.ProviderInfo = info
+	vp.Status.ObservedGeneration = vp.Generation
+	g.ExpectWithOffset(1, k8sClient.Status().Update(ctx, vp)).To(Succeed())
+}
+
+func TestDoctor(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, g, "plugin-doctor")
+	provider(g, ns, "array-a", replicationv1alpha1.TLSSpec{Thumbprint: "SHA256:" + repeatHex()},
+		&metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, Message: "Connected"},
+		&replicationv1alpha1.ProviderInfo{Name: "array-a-vp", Version: "3.0", Status: "online"})
+	provider(g, ns, "array-b", replicationv1alpha1.TLSSpec{InsecureSkipVerify: true},
+		&metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: replicationv1alpha1.InvalidCredentialsReason,
+			Message: `vCenter https://vc-array-b.example.com rejected the login of user "admin": fix the username and password in Secret "vc-creds"`}, nil)
+	provider(g, ns, "array-c", replicationv1alpha1.TLSSpec{}, nil, nil)
+	group(g, ns, "array-a", "fd-1", "dg-1", "TARGET", "oracle", 0, nil)
+
+	out, err := run("doctor", "-n", ns)
+	g.Expect(err).To(MatchError("2 of 3 VasaProviders need attention (see Fix above)"))
+	golden(t, "doctor", out)
+
+	_, err = run("doctor", "-n", "plugin-nothing")
+	g.Expect(err).To(MatchError(ContainSubstring("no VasaProvider in namespace plugin-nothing: create one")))
+}
+
+func repeatHex() string {
+	s := "AB"
+	for range 31 {
+		s += ":AB"
+	}
+	return s
+}

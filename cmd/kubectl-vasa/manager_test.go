@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestAgainstManagerAndSimulator runs the plugin against the operator's controllers (in process, as
+// main.go wires them) and the simulator: the groups the discovery found, a sync with --wait, and the
+// status that shows the sync's PiT and the groups' last sync.
+func TestAgainstManagerAndSimulator(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns := namespace(t, g, "plugin-live")
+
+	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
+		Name: "array-a-vp", TaskDuration: smssim.Duration{Duration: 200 * time.Millisecond},
+		Groups: []smssim.GroupConfig{
+			{FaultDomain: "fd-1", DeviceGroup: "dg-1", Name: "oracle-prod", PiTs: []smssim.PiTConfig{{Name: "array-hourly", Age: smssim.Duration{Duration: 90*time.Minute + 30*time.Second}}}},
+			{FaultDomain: "fd-1", DeviceGroup: "dg-2", Name: "oracle-prod"},
+			{FaultDomain: "fd-2", DeviceGroup: "dg-1", Name: "sap-prod", State: "INTEST"},
+		},
+	}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer sim.Close()
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	sessions := session.New()
+	g.Expect((&controllers.VasaProviderReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&controllers.ReplicationGroupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&controllers.ReplicationSyncReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions, Recorder: mgr.GetEventRecorder("replicationsync-controller"),
+	}).SetupWithManager(mgr)).To(Succeed())
+	go func() { _ = mgr.Start(ctx) }()
+
+	g.Expect(k8sClient.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vc-creds"},
+		StringData: map[string]string{"username": sim.Username(), "password": sim.Password()},
+	})).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, &replicationv1alpha1.VasaProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "array-a"},
+		Spec: replicationv1alpha1.VasaProviderSpec{
+			VCenter: replicationv1alpha1.VCenterSpec{
+				URL: sim.URL(), CredentialsSecretRef: replicationv1alpha1.LocalObjectReference{Name: "vc-creds"},
+				TLS: replicationv1alpha1.TLSSpec{Thumbprint: sim.Thumbprint()},
+			},
+			Provider: replicationv1alpha1.ProviderSelector{Name: "array-a-vp"},
+		},
+	})).To(Succeed())
+	g.Eventually(func() int {
+		list := &replicationv1alpha1.ReplicationGroupList{}
+		_ = k8sClient.List(ctx, list, client.InNamespace(ns))
+		return len(list.Items)
+	}).WithTimeout(30 * time.Second).Should(Equal(3))
+
+	live := func(args ...string) (string, error) {
+		out := &syncBuffer{}
+		a := &app{out: out, errOut: out, restConfig: cfg, pollInterval: 20 * time.Millisecond}
+		cmd := a.rootCommand()
+		cmd.SetArgs(args)
+		err := cmd.ExecuteContext(ctx)
+		return out.String(), err
+	}
+	out, err := live("groups", "-n", ns)
+	g.Expect(err).NotTo(HaveOccurred())
+	golden(t, "live-groups", out)
+
+	out, err = live("doctor", "-n", ns)
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	golden(t, "live-doctor", strings.ReplaceAll(out, sim.URL(), "https://simulator")) // its port changes per run
+
+	out, err = live("sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--group", "fd-1/dg-2", "--pit-name", "now", "--wait", "--timeout", "60s")
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	g.Expect(lines[0]).To(Equal("replicationsync.replication.vasa.io/now created (provider array-a, PiT now, 2 groups)"))
+	g.Expect(lines[len(lines)-2]).To(Equal("now: Succeeded 2/2 synced, 0 failed, 0 pending"))
+	g.Expect(lines[len(lines)-1]).To(Equal("Synced 2 groups to PiT now"))
+
+	// The finished sync triggers a discovery: its PiT is the groups' newest and it is their last sync.
+	g.Eventually(func() string {
+		out, _ := live("status", "-n", ns, "-l", "replication.vasa.io/source-group=oracle-prod")
+		return out
+	}).WithTimeout(30 * time.Second).Should(MatchRegexp(`(?m)^\d+s\s+array-a-dg-1-\w+\s+array-a\s+TARGET\s+now\s+now \(Synced, \d+s ago\)$`))
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// InstantiateAnnotation marks a run started by hand from a schedule, as the Argo CD "Sync now" action of
+// config/gitops does: the run carries the schedule's label and an owner reference to it, so it shows in
+// the schedule's history like a CronJob's `kubectl create job --from=cronjob` run.
+const InstantiateAnnotation = "replication.vasa.io/instantiate"
+
+// maxLabelValue is the longest label value Kubernetes accepts.
+const maxLabelValue = 63
+
+type syncOptions struct {
+	provider, selector, pitName, name, fromSchedule string
+	groups                                          []string
+	wait                                            bool
+	timeout                                         time.Duration
+}
+
+func (a *app) syncCommand() *cobra.Command {
+	o := &syncOptions{}
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Create a ReplicationSync from group ids, a label selector or a schedule's template",
+		Example: `  kubectl vasa sync -n storage --provider array-a --group fd-1/dg-1 --group fd-1/dg-2
+  kubectl vasa sync -n storage --provider array-a -l replication.vasa.io/source-group=oracle,replication.vasa.io/state=TARGET --wait
+  kubectl vasa sync -n storage --from-schedule nightly --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, ns, err := a.client()
+			if err != nil {
+				return err
+			}
+			rs, err := a.buildSync(cmd.Context(), c, ns, o)
+			if err != nil {
+				return err
+			}
+			if err := c.Create(cmd.Context(), rs); err != nil {
+				if apierrors.IsAlreadyExists(err) {
+					return fmt.Errorf("ReplicationSync %s already exists in namespace %s: choose another --name or --pit-name", rs.Name, ns)
+				}
+				return fmt.Errorf("creating ReplicationSync %s: %w", rs.Name, err)
+			}
+			_, _ = fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s created (provider %s, PiT %s, %s)\n",
+				rs.Name, rs.Spec.ProviderRef.Name, rs.Spec.PitName, describeGroups(rs))
+			if !o.wait {
+				return nil
+			}
+			return a.waitFor(cmd.Context(), c, client.ObjectKeyFromObject(rs), o.timeout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.provider, "provider", "", "the VasaProvider to sync through (required unless --from-schedule)")
+	f.StringArrayVar(&o.groups, "group", nil, "a group as FAULT_DOMAIN/DEVICE_GROUP (split at the first /); repeat for more")
+	f.StringVarP(&o.selector, "selector", "l", "", "choose the groups by ReplicationGroup labels; resolved when the run starts")
+	f.StringVar(&o.pitName, "pit-name", "", "name of the PiT to create (default manual-<UTC time>)")
+	f.StringVar(&o.name, "name", "", "name of the ReplicationSync (default derived from the PiT name)")
+	f.StringVar(&o.fromSchedule, "from-schedule", "", "copy the template of this ReplicationSyncSchedule, like kubectl create job --from=cronjob")
+	f.BoolVar(&o.wait, "wait", false, "wait until the sync finished, showing its progress")
+	f.DurationVar(&o.timeout, "timeout", 0, "with --wait, give up waiting after this long (0 = no limit); the sync goes on")
+	return cmd
+}
+
+// buildSync turns the flags into a ReplicationSync, checking what the API server cannot.
+func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *syncOptions) (*replicationv1alpha1.ReplicationSync, error) {
+	stamp := a.clock().UTC().Format("20060102-150405")
+	rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns}}
+	if o.fromSchedule != "" {
+		if o.provider != "" || len(o.groups) > 0 || o.selector != "" {
+			return nil, errors.New("--from-schedule takes provider and groups from the schedule: drop --provider, --group and -l")
+		}
+		sched := &replicationv1alpha1.ReplicationSyncSchedule{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.fromSchedule}, sched); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("no ReplicationSyncSchedule %q in namespace %s: list them with 'kubectl get rsched -n %s'", o.fromSchedule, ns, ns)
+			}
+			return nil, fmt.Errorf("reading ReplicationSyncSchedule %s: %w", o.fromSchedule, err)
+		}
+		t := sched.Spec.Template
+		rs.Labels, rs.Annotations = map[string]string{}, map[string]string{}
+		for k, v := range t.Metadata.Labels {
+			rs.Labels[k] = v
+		}
+		for k, v := range t.Metadata.Annotations {
+			rs.Annotations[k] = v
+		}
+		if len(sched.Name) <= maxLabelValue {
+			rs.Labels[replicationv1alpha1.ScheduleLabel] = sched.Name
+		}
+		rs.Annotations[InstantiateAnnotation] = "manual"
+		rs.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSyncSchedule", Name: sched.Name, UID: sched.UID,
+		}}
+		rs.Spec = replicationv1alpha1.ReplicationSyncSpec{
+			ProviderRef: t.Spec.ProviderRef, GroupIDs: t.Spec.GroupIDs, GroupSelector: t.Spec.GroupSelector,
+			BackoffLimit: t.Spec.BackoffLimit, ActiveDeadlineSeconds: t.Spec.ActiveDeadlineSeconds,
+			TTLSecondsAfterFinished: t.Spec.TTLSecondsAfterFinished, MaxBatchSize: t.Spec.MaxBatchSize,
+		}
+		if o.name == "" {
+			o.name = sched.Name + "-manual-" + a.clock().UTC().Format("20060102150405")
+		}
+		if o.pitName == "" {
+			o.pitName = o.name
+		}
+	} else {
+		if o.provider == "" {
+			return nil, errors.New("--provider is required: name the VasaProvider to sync through (kubectl get vp -n " + ns + ")")
+		}
+		if (len(o.groups) > 0) == (o.selector != "") {
+			return nil, errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
+		}
+		rs.Spec.ProviderRef.Name = o.provider
+		for _, g := range o.groups {
+			fd, dg, ok := strings.Cut(g, "/")
+			if !ok || strings.TrimSpace(fd) == "" || strings.TrimSpace(dg) == "" {
+				return nil, fmt.Errorf("--group %q: write FAULT_DOMAIN/DEVICE_GROUP, e.g. --group fd-1/dg-1", g)
+			}
+			rs.Spec.GroupIDs = append(rs.Spec.GroupIDs, replicationv1alpha1.ReplicationGroupID{
+				FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
+			})
+		}
+		if o.selector != "" {
+			sel, err := metav1.ParseToLabelSelector(o.selector)
+			if err != nil {
+				return nil, fmt.Errorf("-l %q is not a label selector: %w", o.selector, err)
+			}
+			matched, err := listGroups(ctx, c, ns, o.provider, o.selector)
+			if err != nil {
+				return nil, err
+			}
+			if len(matched) == 0 {
+				return nil, fmt.Errorf("nothing created: %w", noGroupsError(ns, o.provider, o.selector))
+			}
+			rs.Spec.GroupSelector = sel
+		}
+		if o.pitName == "" {
+			o.pitName = "manual-" + stamp
+		}
+	}
+	rs.Spec.PitName = o.pitName
+	rs.Name = o.name
+	if rs.Name == "" {
+		rs.Name = dnsName(o.pitName)
+	}
+	if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
+		return nil, fmt.Errorf("--name %q: %s", rs.Name, strings.Join(errs, "; "))
+	}
+	return rs, nil
+}
+
+// dnsName makes a ReplicationSync name from a PiT name.
+func dnsName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	out := b.String()
+	if len(out) > 63 {
+		out = out[:63]
+	}
+	return strings.Trim(out, "-.")
+}
+
+func describeGroups(rs *replicationv1alpha1.ReplicationSync) string {
+	if rs.Spec.GroupSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector)
+		if err == nil {
+			return "groups matching " + sel.String() + " when it starts"
+		}
+	}
+	return fmt.Sprintf("%d groups", len(rs.Spec.GroupIDs))
+}

@@ -1,0 +1,123 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// groupPlan is what one discovery writes: only objects that are new, changed or gone.
+type groupPlan struct {
+	create []*replicationv1alpha1.ReplicationGroup
+	update []*replicationv1alpha1.ReplicationGroup // desired content with the stored resourceVersion
+	remove []*replicationv1alpha1.ReplicationGroup
+	// desired holds every group the provider reported, written or not (for the metrics).
+	desired []*replicationv1alpha1.ReplicationGroup
+}
+
+// planWrites compares what the provider reported with the stored objects. Objects of groups the provider
+// failed to describe are left alone; every other stored object of this provider that the provider no
+// longer reports is deleted, whoever created it.
+func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observedGroup, failed map[string]bool,
+	last map[sms.GroupID]*replicationv1alpha1.LastSync, stored []replicationv1alpha1.ReplicationGroup) groupPlan {
+	byName := make(map[string]*replicationv1alpha1.ReplicationGroup, len(stored))
+	for i := range stored {
+		byName[stored[i].Name] = &stored[i]
+	}
+	var p groupPlan
+	names := make([]string, 0, len(observed))
+	for name := range observed {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		obs := observed[name]
+		cur := byName[name]
+		want := desiredGroup(vp, obs, last[obs.info.Group], cur)
+		p.desired = append(p.desired, want)
+		switch {
+		case cur == nil:
+			p.create = append(p.create, want)
+		case !groupUpToDate(cur, want):
+			want.ResourceVersion = cur.ResourceVersion
+			want.UID = cur.UID
+			want.Annotations = cur.Annotations
+			want.Finalizers = cur.Finalizers
+			p.update = append(p.update, want)
+		}
+	}
+	for i := range stored {
+		name := stored[i].Name
+		if _, ok := observed[name]; !ok && !failed[name] {
+			p.remove = append(p.remove, &stored[i])
+		}
+	}
+	return p
+}
+
+// apply writes a plan with a few writers at a time. An update that conflicts (someone wrote meanwhile) or a
+// create that finds the object exists fails the discovery, which is retried with backoff and then sees
+// the current objects.
+func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(discoveryWriters)
+	for _, rg := range p.create {
+		eg.Go(func() error {
+			if err := r.Create(ctx, rg); err != nil {
+				return fmt.Errorf("creating ReplicationGroup %s: %w", rg.Name, err)
+			}
+			return nil
+		})
+	}
+	for _, rg := range p.update {
+		eg.Go(func() error {
+			if err := r.Update(ctx, rg); err != nil {
+				return fmt.Errorf("updating ReplicationGroup %s: %w", rg.Name, err)
+			}
+			return nil
+		})
+	}
+	for _, rg := range p.remove {
+		eg.Go(func() error {
+			uid := rg.UID
+			if err := r.Delete(ctx, rg, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting ReplicationGroup %s: %w", rg.Name, err)
+			}
+			return nil
+		})
+	}
+	return eg.Wait()
+}
+
+// recordDiscoveryMetrics publishes the newest PiT time of every group and drops the series of groups that
+// are gone or have no PiT.
+func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int, now time.Time) {
+	for _, rg := range p.remove {
+		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
+	}
+	for _, rg := range p.desired {
+		if pit := rg.Status.NewestPiT; pit != nil {
+			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
+		} else {
+			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
+		}
+	}
+	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(float64(groups))
+	metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(now.Unix()))
+}
+
+// forgetDiscoveryMetrics drops every series of a deleted VasaProvider.
+func forgetDiscoveryMetrics(namespace, name string) {
+	l := map[string]string{metrics.LabelNamespace: namespace, metrics.LabelProvider: name}
+	metrics.GroupNewestPiTTimestampSeconds.DeletePartialMatch(l)
+	metrics.DiscoveredGroups.DeletePartialMatch(l)
+	metrics.DiscoveryLastSuccessTimestampSeconds.DeletePartialMatch(l)
+}

@@ -1,0 +1,223 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+const (
+	// DefaultDiscoveryInterval is spec.discovery.interval's default.
+	DefaultDiscoveryInterval = 5 * time.Minute
+	// discoveryWriters bounds the concurrent writes of one discovery; the client's rate limit paces them.
+	discoveryWriters = 8
+)
+
+// ReplicationGroup discovery event reasons.
+const (
+	// GroupsDiscoveredReason: a discovery created or deleted ReplicationGroups.
+	GroupsDiscoveredReason = "GroupsDiscovered"
+	// DiscoveryFailedReason: a discovery could not list the provider's groups.
+	DiscoveryFailedReason = "DiscoveryFailed"
+	// PiTQueryFailedReason: the newest PiTs could not be read; the stored ones were kept.
+	PiTQueryFailedReason = "PiTQueryFailed"
+)
+
+// errProviderNotReady is returned inside a discovery that has no provider to ask yet.
+var errProviderNotReady = errors.New("the VasaProvider is not Ready")
+
+// ReplicationGroupReconciler discovers a VasaProvider's replication groups on spec.discovery.interval and
+// keeps one ReplicationGroup per group. It reconciles VasaProviders: one discovery per provider at a time.
+type ReplicationGroupReconciler struct {
+	client.Client
+	// APIReader reads Secrets uncached; nil means mgr.GetAPIReader().
+	APIReader client.Reader
+	// Sessions is shared with the other reconcilers.
+	Sessions Sessions
+	// Dial opens SMS sessions; nil means sms.Dial.
+	Dial DialFunc
+	// Clock is the time source; nil means the real clock.
+	Clock clock.PassiveClock
+	// Recorder records events on the VasaProvider; nil records none.
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch
+
+// Reconcile runs one discovery of a VasaProvider and schedules the next.
+func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	vp := &replicationv1alpha1.VasaProvider{}
+	if err := r.Get(ctx, req.NamespacedName, vp); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			forgetDiscoveryMetrics(req.Namespace, req.Name)
+		}
+		// The ReplicationGroups go with the VasaProvider: it owns them.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	interval := discoveryInterval(vp)
+	if interval == 0 {
+		return ctrl.Result{}, nil
+	}
+	if !meta.IsStatusConditionTrue(vp.Status.Conditions, replicationv1alpha1.ReadyCondition) || vp.Status.ProviderRef == nil {
+		// The Ready watch brings the provider back here when it connects.
+		return ctrl.Result{RequeueAfter: interval}, nil
+	}
+	if err := r.discover(ctx, vp); err != nil {
+		r.event(vp, "Warning", DiscoveryFailedReason, "Discovering replication groups failed: %v", err)
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: interval}, nil
+}
+
+// discoveryInterval is spec.discovery.interval with its default; 0 means off.
+func discoveryInterval(vp *replicationv1alpha1.VasaProvider) time.Duration {
+	if iv := vp.Spec.Discovery.Interval; iv != nil {
+		return max(iv.Duration, 0)
+	}
+	return DefaultDiscoveryInterval
+}
+
+// discover asks the provider for its groups and their newest PiTs and brings the ReplicationGroups in
+// line: create the new, update the changed, delete the gone; nothing is written for an unchanged group.
+func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicationv1alpha1.VasaProvider) error {
+	log := ctrl.LoggerFrom(ctx)
+	cl, err := providerClient(ctx, r.APIReader, r.Sessions, r.Dial, vp)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errProviderNotReady, err)
+	}
+	ref := vp.Status.ProviderRef.Value
+	infos, err := cl.AllReplicationGroups(ctx, ref)
+	if err != nil {
+		return err
+	}
+	ids := make([]sms.GroupID, 0, len(infos))
+	observed := make(map[string]observedGroup, len(infos))
+	failed := map[string]bool{} // groups the provider failed: keep their objects as they are
+	for _, in := range infos {
+		name := groupObjectName(vp.Name, in.Group)
+		if in.Err != "" {
+			failed[name] = true
+			continue
+		}
+		ids = append(ids, in.Group)
+		observed[name] = observedGroup{info: in}
+	}
+	pits, err := cl.NewestPointInTimes(ctx, ref, ids)
+	if err != nil {
+		r.event(vp, "Warning", PiTQueryFailedReason, "Reading the newest PiTs failed, the stored ones are kept: %v", err)
+		log.Error(err, "Reading the newest PiTs failed", "vasaProvider", klog.KObj(vp))
+	}
+	for i := range pits {
+		name := groupObjectName(vp.Name, pits[i].Group)
+		if o, ok := observed[name]; ok {
+			o.pit = &pits[i]
+			observed[name] = o
+		}
+	}
+
+	runs := &replicationv1alpha1.ReplicationSyncList{}
+	if err := r.List(ctx, runs, client.InNamespace(vp.Namespace)); err != nil {
+		return fmt.Errorf("listing ReplicationSyncs: %w", err)
+	}
+	last := lastSyncs(vp.Name, runs.Items)
+
+	stored := &replicationv1alpha1.ReplicationGroupList{}
+	if err := r.List(ctx, stored, client.InNamespace(vp.Namespace),
+		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
+		return fmt.Errorf("listing ReplicationGroups: %w", err)
+	}
+	plan := planWrites(vp, observed, failed, last, stored.Items)
+	if err := r.apply(ctx, plan); err != nil {
+		return err
+	}
+	if n := len(plan.create) + len(plan.remove); n > 0 {
+		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",
+			len(observed), len(plan.create), len(plan.update), len(plan.remove))
+	}
+	log.V(1).Info("Discovered replication groups", "vasaProvider", klog.KObj(vp), "groups", len(observed),
+		"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove))
+	recordDiscoveryMetrics(vp, plan, len(observed)+len(failed), clockNow(r.Clock))
+	return nil
+}
+
+func (r *ReplicationGroupReconciler) event(vp *replicationv1alpha1.VasaProvider, kind, reason, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(vp, nil, kind, reason, "Discover", format, args...)
+	}
+}
+
+// SetupWithManager registers the discovery. It is triggered by a VasaProvider's creation, a change of its
+// spec and a change of its Ready condition, and by a ReplicationSync of the provider that finished (its PiTs
+// and the groups' last sync show at once instead of an interval later); then it runs on its interval.
+func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged()))).
+		Watches(&replicationv1alpha1.ReplicationSync{}, handler.EnqueueRequestsFromMapFunc(providerOfSync), builder.WithPredicates(syncFinished())).
+		Named("replicationgroup-discovery").
+		Complete(r)
+}
+
+// providerOfSync maps a ReplicationSync to its VasaProvider.
+func providerOfSync(_ context.Context, o client.Object) []reconcile.Request {
+	rs, ok := o.(*replicationv1alpha1.ReplicationSync)
+	if !ok || rs.Spec.ProviderRef.Name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: rs.Namespace, Name: rs.Spec.ProviderRef.Name}}}
+}
+
+// syncFinished passes only the update that gives a ReplicationSync its completionTime.
+func syncFinished() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldRS, ok1 := e.ObjectOld.(*replicationv1alpha1.ReplicationSync)
+			newRS, ok2 := e.ObjectNew.(*replicationv1alpha1.ReplicationSync)
+			return ok1 && ok2 && oldRS.Status.CompletionTime == nil && newRS.Status.CompletionTime != nil
+		},
+	}
+}
+
+// readyChanged passes updates that flip a VasaProvider's Ready condition.
+func readyChanged() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		oldVP, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
+		newVP, ok2 := e.ObjectNew.(*replicationv1alpha1.VasaProvider)
+		if !ok1 || !ok2 {
+			return false
+		}
+		return readyStatus(oldVP.Status.Conditions) != readyStatus(newVP.Status.Conditions)
+	}}
+}
+
+func readyStatus(conds []metav1.Condition) metav1.ConditionStatus {
+	if c := meta.FindStatusCondition(conds, replicationv1alpha1.ReadyCondition); c != nil {
+		return c.Status
+	}
+	return metav1.ConditionUnknown
+}

@@ -1,0 +1,210 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
+)
+
+// TestDiscoveryFollowsTheProvider: groups appear with labels and their newest PiT, change state, get
+// the last sync of this operator, and disappear with the simulator's; unchanged groups are not written;
+// objects changed or created by others are put back or deleted.
+func TestDiscoveryFollowsTheProvider(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1", Name: "oracle prod", Agreement: "async, RPO 15m"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2", State: "INTEST"},
+		{FaultDomain: "fd-2", DeviceGroup: "dg-1"},
+	}})
+	a := h.sim.Provider("array-a")
+	dg1 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"}
+	pitTime := time.Now().Add(-90 * time.Minute).UTC().Truncate(time.Second)
+	a.AddPiT(dg1, "array-hourly-1", pitTime.Add(-time.Hour))
+	pitID := a.AddPiT(dg1, "array-hourly-2", pitTime)
+
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(3))
+	rg := h.group("fd-1", "dg-1")
+	g.Expect(rg.Name).To(MatchRegexp(`^array-a-dg-1-[0-9a-f]{10}$`))
+	g.Expect(rg.Labels).To(Equal(map[string]string{
+		replicationv1alpha1.ProviderLabel:    "array-a",
+		replicationv1alpha1.FaultDomainLabel: "fd-1",
+		replicationv1alpha1.StateLabel:       "TARGET",
+		replicationv1alpha1.SourceGroupLabel: replicationv1alpha1.LabelValue("oracle prod"),
+	}))
+	g.Expect(rg.OwnerReferences).To(HaveLen(1))
+	g.Expect(rg.OwnerReferences[0].UID).To(Equal(h.vp.UID))
+	g.Expect(rg.Spec.GroupID.DeviceGroupID.ID).To(Equal("dg-1"))
+	g.Expect(rg.Status.State).To(Equal("TARGET"))
+	g.Expect(rg.Status.ReplicationAgreement).To(Equal("async, RPO 15m"))
+	g.Expect(rg.Status.NewestPiT).NotTo(BeNil())
+	g.Expect(rg.Status.NewestPiT.TimeStamp.Time).To(BeTemporally("==", pitTime))
+	g.Expect(*rg.Status.NewestPiT).To(MatchFields(IgnoreExtras, Fields{"Name": Equal("array-hourly-2"), "ID": Equal(pitID), "Summary": BeFalse()}))
+	g.Expect(h.group("fd-1", "dg-2").Labels[replicationv1alpha1.StateLabel]).To(Equal("INTEST"))
+	g.Expect(h.group("fd-1", "dg-2").Status.NewestPiT).To(BeNil())
+	g.Expect(testutil.ToFloat64(metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(h.ns, "array-a", rg.Name))).To(BeEquivalentTo(pitTime.Unix()))
+	g.Expect(testutil.ToFloat64(metrics.DiscoveredGroups.WithLabelValues(h.ns, "array-a"))).To(BeEquivalentTo(3))
+
+	// Nothing changed at the provider: nothing is written.
+	before := h.resourceVersions()
+	h.discover()
+	g.Expect(h.resourceVersions()).To(Equal(before))
+
+	// The provider changes: a state, a new PiT, a group gone, a group new.
+	a.SetGroupState(sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}, "TARGET")
+	newer := pitTime.Add(time.Hour)
+	a.AddPiT(dg1, "array-hourly-3", newer)
+	a.RemoveGroups(sms.GroupID{FaultDomainID: "fd-2", DeviceGroupID: "dg-1"})
+	a.AddGroups(smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: "dg-9"})
+	h.discover()
+	got := h.groups()
+	g.Expect(got).To(HaveLen(3))
+	g.Expect(got).NotTo(HaveKey(groupObjectName("array-a", sms.GroupID{FaultDomainID: "fd-2", DeviceGroupID: "dg-1"})))
+	g.Expect(h.group("fd-1", "dg-9").Status.State).To(Equal("TARGET"))
+	g.Expect(h.group("fd-1", "dg-2").Labels[replicationv1alpha1.StateLabel]).To(Equal("TARGET"))
+	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT.Name).To(Equal("array-hourly-3"))
+	g.Expect(testutil.ToFloat64(metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(h.ns, "array-a", rg.Name))).To(BeEquivalentTo(newer.Unix()))
+
+	// A finished ReplicationSync of this provider is the groups' last sync.
+	done := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
+	rs := newSelectorSync(h.ns, "nightly", "array-a", nil)
+	rs.Spec.GroupIDs = []replicationv1alpha1.ReplicationGroupID{*apiGroupID(dg1)}
+	rs.Spec.GroupSelector = nil
+	g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
+	rs.Status.CompletionTime = &done
+	rs.Status.Phase = replicationv1alpha1.SyncSucceeded
+	rs.Status.Groups = []replicationv1alpha1.GroupStatus{{ReplicationGroupID: *apiGroupID(dg1), State: replicationv1alpha1.GroupSynced}}
+	g.Expect(k8sClient.Status().Update(h.ctx, rs)).To(Succeed())
+	h.discover()
+	lastSync := h.group("fd-1", "dg-1").Status.LastSync
+	g.Expect(lastSync).NotTo(BeNil())
+	g.Expect(lastSync.CompletionTime.Time).To(BeTemporally("==", done.Time))
+	g.Expect(*lastSync).To(MatchFields(IgnoreExtras, Fields{"Name": Equal("nightly"), "PitName": Equal(rs.Spec.PitName), "State": Equal(replicationv1alpha1.GroupSynced)}))
+	g.Expect(h.group("fd-1", "dg-2").Status.LastSync).To(BeNil())
+
+	// Someone edits an object and creates one: discovery puts the first back and deletes the second.
+	edited := h.group("fd-1", "dg-1")
+	edited.Labels[replicationv1alpha1.StateLabel] = "FAILEDOVER"
+	edited.Status.NewestPiT = nil
+	g.Expect(k8sClient.Update(h.ctx, &edited)).To(Succeed())
+	fake := &replicationv1alpha1.ReplicationGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "fake", Labels: map[string]string{replicationv1alpha1.ProviderLabel: "array-a"}},
+		Spec:       replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: *apiGroupID(sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "nope"})},
+	}
+	g.Expect(k8sClient.Create(h.ctx, fake)).To(Succeed())
+	h.discover()
+	g.Expect(h.groups()).NotTo(HaveKey("fake"))
+	g.Expect(h.group("fd-1", "dg-1").Labels[replicationv1alpha1.StateLabel]).To(Equal("TARGET"))
+	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT.Name).To(Equal("array-hourly-3"))
+
+	// The PiT query fails as a whole: the stored newest PiTs are kept, and an event says why.
+	a.FailNext("QueryPointInTimeReplica", smssim.FaultUnavailable, 1)
+	before = h.resourceVersions()
+	h.discover()
+	g.Expect(h.resourceVersions()).To(Equal(before))
+	g.Eventually(h.recorder.Events).Should(Receive(ContainSubstring(PiTQueryFailedReason)))
+
+	// The whole provider query fails: the discovery fails, nothing is deleted.
+	a.FailNext("QueryReplicationGroup", smssim.FaultBusy, 1)
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(h.groups()).To(HaveLen(3))
+}
+
+// TestDiscoveryOffAndNotReady: interval 0 discovers nothing and schedules nothing; a provider that is not
+// Ready is tried again after the interval.
+func TestDiscoveryOffAndNotReady(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	key := client.ObjectKeyFromObject(h.vp)
+
+	h.vp.Spec.Discovery.Interval = &metav1.Duration{}
+	g.Expect(k8sClient.Update(h.ctx, h.vp)).To(Succeed())
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res).To(Equal(ctrl.Result{}))
+	g.Expect(h.groups()).To(BeEmpty())
+
+	h.vp.Spec.Discovery.Interval = &metav1.Duration{Duration: time.Minute}
+	g.Expect(k8sClient.Update(h.ctx, h.vp)).To(Succeed())
+	setStatusCondition(&h.vp.Status.Conditions, h.vp.Generation, replicationv1alpha1.ReadyCondition, metav1.ConditionFalse, replicationv1alpha1.UnreachableReason, "down")
+	g.Expect(k8sClient.Status().Update(h.ctx, h.vp)).To(Succeed())
+	res, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(time.Minute))
+	g.Expect(h.groups()).To(BeEmpty())
+}
+
+// TestDiscoveryAt5000Groups discovers 5,000 groups with summary PiT answers, then finds nothing to write.
+func TestDiscoveryAt5000Groups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 5,000 objects")
+	}
+	g := NewWithT(t)
+	fast := rest.CopyConfig(cfg)
+	fast.QPS, fast.Burst = 500, 1000
+	c, err := client.New(fast, client.Options{Scheme: testenv.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	groups := make([]smssim.GroupConfig, 5000)
+	for i := range groups {
+		groups[i] = smssim.GroupConfig{FaultDomain: fmt.Sprintf("fd-%d", i%4), DeviceGroup: fmt.Sprintf("dg-%04d", i)}
+	}
+	h := newDiscoveryHarness(t, g, c, smssim.ProviderConfig{Groups: groups, PiTSummaries: true})
+	last := sms.GroupID{FaultDomainID: "fd-3", DeviceGroupID: "dg-4999"}
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	h.sim.Provider("array-a").AddPiT(last, "array-hourly", at)
+
+	start := time.Now()
+	h.discover()
+	t.Logf("first discovery of 5,000 groups took %s", time.Since(start))
+	g.Expect(h.groups()).To(HaveLen(5000))
+	pit := h.group("fd-3", "dg-4999").Status.NewestPiT
+	g.Expect(pit.TimeStamp.Time).To(BeTemporally("==", at))
+	g.Expect(*pit).To(MatchFields(IgnoreExtras, Fields{"Name": BeEmpty(), "ID": BeEmpty(), "Summary": BeTrue()}))
+
+	before := h.resourceVersions()
+	start = time.Now()
+	h.discover()
+	t.Logf("second discovery of 5,000 unchanged groups took %s", time.Since(start))
+	g.Expect(h.resourceVersions()).To(Equal(before))
+}
+
+// TestDiscoveryTriggers: a ReplicationSync that finishes asks for a discovery of its provider; other
+// changes of a ReplicationSync do not.
+func TestDiscoveryTriggers(t *testing.T) {
+	g := NewWithT(t)
+	running := newSelectorSync("ns", "run", "array-a", nil)
+	done := running.DeepCopy()
+	now := metav1.Now()
+	done.Status.CompletionTime = &now
+	p := syncFinished()
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: running, ObjectNew: done})).To(BeTrue())
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: done, ObjectNew: done})).To(BeFalse())
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: running, ObjectNew: running})).To(BeFalse())
+	g.Expect(p.Create(event.CreateEvent{Object: done})).To(BeFalse())
+	g.Expect(providerOfSync(context.Background(), done)).To(Equal([]reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "array-a"}}}))
+
+	notReady := &replicationv1alpha1.VasaProvider{}
+	ready := notReady.DeepCopy()
+	setStatusCondition(&ready.Status.Conditions, 1, replicationv1alpha1.ReadyCondition, metav1.ConditionTrue, "Connected", "")
+	g.Expect(readyChanged().Update(event.UpdateEvent{ObjectOld: notReady, ObjectNew: ready})).To(BeTrue())
+	g.Expect(readyChanged().Update(event.UpdateEvent{ObjectOld: ready, ObjectNew: ready})).To(BeFalse())
+}

@@ -1,0 +1,70 @@
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// maxSelectedGroups is the most groups one run may hold (status.groups has at most 1000 entries).
+const maxSelectedGroups = 1000
+
+var (
+	// errNoGroupsSelected: spec.groupSelector matched no ReplicationGroup of the provider. The run should
+	// stop with reason NoGroupsSelected and a message naming the selector.
+	errNoGroupsSelected = errors.New("spec.groupSelector matched no ReplicationGroup of the provider")
+	// errTooManyGroupsSelected: spec.groupSelector matched more groups than one run may hold.
+	errTooManyGroupsSelected = fmt.Errorf("spec.groupSelector matched more than %d ReplicationGroups", maxSelectedGroups)
+	// errInvalidGroupSelector: spec.groupSelector does not parse as a label selector.
+	errInvalidGroupSelector = errors.New("spec.groupSelector is not a valid label selector")
+)
+
+// selectGroups resolves spec.groupSelector: the ids of the ReplicationGroups in rs's namespace that the
+// provider of spec.providerRef reported and whose labels match the selector, sorted by fault domain and
+// device group id. A ReplicationSync with groupIds gets them back unchanged. Errors wrap
+// errNoGroupsSelected, errTooManyGroupsSelected or errInvalidGroupSelector (all terminal: the selector must
+// change, which means a new ReplicationSync) or are API errors (retry).
+func selectGroups(ctx context.Context, c client.Reader, rs *replicationv1alpha1.ReplicationSync) ([]replicationv1alpha1.ReplicationGroupID, error) {
+	if rs.Spec.GroupSelector == nil {
+		return slices.Clone(rs.Spec.GroupIDs), nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidGroupSelector, err)
+	}
+	provider := rs.Spec.ProviderRef.Name
+	req, err := labels.NewRequirement(replicationv1alpha1.ProviderLabel, selection.Equals, []string{replicationv1alpha1.LabelValue(provider)})
+	if err != nil {
+		return nil, fmt.Errorf("selecting the groups of provider %q: %w", provider, err)
+	}
+	list := &replicationv1alpha1.ReplicationGroupList{}
+	if err := c.List(ctx, list, client.InNamespace(rs.Namespace), client.MatchingLabelsSelector{Selector: sel.Add(*req)}); err != nil {
+		return nil, fmt.Errorf("listing ReplicationGroups for spec.groupSelector: %w", err)
+	}
+	out := make([]replicationv1alpha1.ReplicationGroupID, 0, len(list.Items))
+	for i := range list.Items {
+		if rg := &list.Items[i]; rg.Spec.ProviderRef.Name == provider {
+			out = append(out, rg.Spec.GroupID)
+		}
+	}
+	switch {
+	case len(out) == 0:
+		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, sel.String())
+	case len(out) > maxSelectedGroups:
+		return nil, fmt.Errorf("%w (%d): narrow the selector or split the sync", errTooManyGroupsSelected, len(out))
+	}
+	slices.SortFunc(out, func(a, b replicationv1alpha1.ReplicationGroupID) int {
+		return cmp.Or(cmp.Compare(a.FaultDomainID.ID, b.FaultDomainID.ID), cmp.Compare(a.DeviceGroupID.ID, b.DeviceGroupID.ID))
+	})
+	out = slices.Compact(out)
+	return out, nil
+}

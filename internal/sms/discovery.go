@@ -1,0 +1,239 @@
+package sms
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/sms/methods"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+)
+
+// NewestPiTBatchSize is how many groups one QueryPointInTimeReplica call of NewestPointInTimes asks
+// about. A provider answers at most one PiT per group (number: 1), so a batch's answer stays small while
+// 5,000 groups take 50 calls instead of 5,000.
+const NewestPiTBatchSize = 100
+
+// Discovery reads what a provider has: its replication groups, fault domains and newest PiTs.
+type Discovery interface {
+	// AllReplicationGroups lists every replication group the provider reports (QueryReplicationGroup
+	// with an empty groupId list), with names and source information.
+	AllReplicationGroups(ctx context.Context, providerRef string) ([]GroupInfo, error)
+	// FaultDomains lists the fault domain ids SMS knows for the provider with this uid (QueryFaultDomain).
+	FaultDomains(ctx context.Context, providerUID string) ([]string, error)
+	// NewestPointInTimes asks for the newest PiT of each group (queryParam number: 1), in batches of
+	// NewestPiTBatchSize; groups the provider failed or has no PiT for are in the answer with Err or
+	// without PiT.
+	NewestPointInTimes(ctx context.Context, providerRef string, groups []GroupID) ([]NewestPiT, error)
+}
+
+// GroupInfo is one replication group as QueryReplicationGroup describes it.
+type GroupInfo struct {
+	// Group identifies the group.
+	Group GroupID
+	// State is the replication state (TARGET, SOURCE, INTEST, FAILEDOVER, ...).
+	State string
+	// Name is the group's name, if the provider reports one.
+	Name string
+	// Source is the group this target replicates from (nil for a source group).
+	Source *GroupID
+	// Agreement is the provider's description of the replication agreement.
+	Agreement string
+	// Err is the provider's error for this group (a GroupErrorResult); the other fields are then empty.
+	Err string
+}
+
+// NewestPiT is the newest point-in-time replica of one group, or why there is none.
+type NewestPiT struct {
+	// Group is the group asked about.
+	Group GroupID
+	// PiT is the newest replica; nil when the group has none or the provider failed the group.
+	PiT *PointInTime
+	// Summary is true when the provider answered counts only: PiT then has no ID or Name and its
+	// TimeStamp is the start of the newest interval holding a replica.
+	Summary bool
+	// Err is the provider's error for this group.
+	Err string
+}
+
+// AllReplicationGroups lists every replication group the provider reports.
+func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupInfo, error) {
+	var out []GroupInfo
+	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+		res, err := methods.QueryReplicationGroup(ctx, rt, &smstypes.QueryReplicationGroup{This: providerRef(ref)})
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		out = DecodeGroupInfos(res.Returnval)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing replication groups at %s: %w", ref, err)
+	}
+	return out, nil
+}
+
+// DecodeGroupInfos converts a QueryReplicationGroup answer. It never panics; results without a group id
+// are dropped.
+func DecodeGroupInfos(in []smstypes.BaseGroupOperationResult) []GroupInfo {
+	out := make([]GroupInfo, 0, len(in))
+	for _, r := range in {
+		switch v := r.(type) {
+		case *smstypes.QueryReplicationGroupSuccessResult:
+			if v == nil {
+				continue
+			}
+			gi := GroupInfo{Group: groupFromWire(v.GroupId)}
+			switch info := v.RgInfo.(type) {
+			case *smstypes.TargetGroupInfo:
+				if info == nil {
+					break
+				}
+				gi.State, gi.Name = info.State, info.Name
+				gi.Agreement = info.SourceInfo.ReplicationAgreementDescription
+				if src := groupFromWire(info.SourceInfo.SourceGroupId); src != (GroupID{}) {
+					gi.Source = &src
+				}
+			case *smstypes.SourceGroupInfo:
+				if info != nil {
+					gi.State, gi.Name = info.State, info.Name
+				}
+			}
+			if gi.Group != (GroupID{}) {
+				out = append(out, gi)
+			}
+		case *smstypes.GroupErrorResult:
+			if v == nil || groupFromWire(v.GroupId) == (GroupID{}) {
+				continue
+			}
+			msg := strings.Join(localizedTexts(v.Error), "; ")
+			if msg == "" {
+				msg = "the provider answered an error without a message"
+			}
+			out = append(out, GroupInfo{Group: groupFromWire(v.GroupId), Err: msg})
+		}
+	}
+	return out
+}
+
+// FaultDomains lists the fault domain ids SMS knows for the provider with this uid.
+func (c *client) FaultDomains(ctx context.Context, providerUID string) ([]string, error) {
+	var out []string
+	err := c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error {
+		req := &smstypes.QueryFaultDomain{This: sm}
+		if providerUID != "" {
+			req.Filter = &smstypes.FaultDomainFilter{ProviderId: providerUID}
+		}
+		res, err := methods.QueryFaultDomain(ctx, rt, req)
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		out = out[:0]
+		for _, fd := range res.Returnval {
+			if fd.Id != "" {
+				out = append(out, fd.Id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing fault domains of provider %q: %w", providerUID, err)
+	}
+	return out, nil
+}
+
+// NewestPointInTimes asks for the newest PiT of each group, NewestPiTBatchSize groups per call.
+func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []GroupID) ([]NewestPiT, error) {
+	out := make([]NewestPiT, 0, len(groups))
+	for start := 0; start < len(groups); start += NewestPiTBatchSize {
+		batch := groups[start:min(start+NewestPiTBatchSize, len(groups))]
+		var answer []NewestPiT
+		err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+			res, err := methods.QueryPointInTimeReplica(ctx, rt, &smstypes.QueryPointInTimeReplica{
+				This:    providerRef(ref),
+				GroupId: groupsToWire(batch),
+				QueryParam: &smstypes.QueryPointInTimeReplicaParam{
+					ReplicaTimeQueryParam: &smstypes.ReplicaQueryIntervalParam{Number: 1},
+					PreferDetails:         vimtypes.NewBool(true),
+				},
+			})
+			if err != nil {
+				return err
+			}
+			if res == nil {
+				return errEmptyResponse
+			}
+			answer = DecodeNewestPointInTimes(res.Returnval, batch)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("querying the newest point-in-time replicas of %d groups at %s: %w", len(batch), ref, err)
+		}
+		out = append(out, answer...)
+	}
+	return out, nil
+}
+
+// DecodeNewestPointInTimes converts a QueryPointInTimeReplica answer into one NewestPiT per asked group,
+// in the order asked. It keeps the newest replica of each group even when the provider sends more than
+// asked for, and ignores results for groups not asked about. A group missing from the answer gets Err.
+// It never panics.
+func DecodeNewestPointInTimes(in []smstypes.BaseGroupOperationResult, asked []GroupID) []NewestPiT {
+	byGroup := make(map[GroupID]*NewestPiT, len(asked))
+	out := make([]NewestPiT, len(asked))
+	for i, g := range asked {
+		out[i] = NewestPiT{Group: g, Err: "the provider did not answer for this group"}
+		byGroup[g] = &out[i]
+	}
+	for _, r := range in {
+		switch v := r.(type) {
+		case *smstypes.QueryPointInTimeReplicaSuccessResult:
+			if v == nil || byGroup[groupFromWire(v.GroupId)] == nil {
+				continue
+			}
+			n := byGroup[groupFromWire(v.GroupId)]
+			n.Err, n.Summary, n.PiT = "", false, nil
+			for _, ri := range v.ReplicaInfo {
+				if n.PiT == nil || ri.TimeStamp.After(n.PiT.TimeStamp) {
+					n.PiT = &PointInTime{Group: n.Group, ID: ri.Id.Id, Name: ri.PitName, TimeStamp: ri.TimeStamp}
+				}
+			}
+		case *smstypes.QueryPointInTimeReplicaSummaryResult:
+			if v == nil || byGroup[groupFromWire(v.GroupId)] == nil {
+				continue
+			}
+			n := byGroup[groupFromWire(v.GroupId)]
+			n.Err, n.Summary, n.PiT = "", true, nil
+			var latest time.Time
+			found := false
+			for _, iv := range v.IntervalResults {
+				if iv.Number > 0 && (!found || iv.FromDate.After(latest)) {
+					latest, found = iv.FromDate, true
+				}
+			}
+			if found {
+				n.PiT = &PointInTime{Group: n.Group, TimeStamp: latest}
+			}
+		case *smstypes.GroupErrorResult:
+			if v == nil || byGroup[groupFromWire(v.GroupId)] == nil {
+				continue
+			}
+			n := byGroup[groupFromWire(v.GroupId)]
+			n.PiT, n.Summary = nil, false
+			n.Err = strings.Join(localizedTexts(v.Error), "; ")
+			if n.Err == "" {
+				n.Err = "the provider answered an error without a message"
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,98 @@
+package sms_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestDiscovery lists every group with its name, lists fault domains per provider and reads the newest PiT
+// of 250 groups (three batches) over both bindings, as details and as summaries.
+func TestDiscovery(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			ids, cfgs := groups("fd-1", 250)
+			cfgs[0].Name, cfgs[0].Agreement = "oracle-prod", "async, RPO 15m"
+			cfgs[1].State = "INTEST"
+			sim := startSim(t, func(c *smssim.Config) { c.Providers[0].Groups = cfgs })
+			c := dial(t, sim, b)
+			a := sim.Provider("array-a")
+
+			all, err := c.AllReplicationGroups(ctx, a.Ref())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(all).To(HaveLen(250))
+			g.Expect(all[0]).To(Equal(sms.GroupInfo{Group: ids[0], State: "TARGET", Name: "oracle-prod", Source: &ids[0], Agreement: "async, RPO 15m"}))
+			g.Expect(all[1].State).To(Equal("INTEST"))
+
+			fds, err := c.FaultDomains(ctx, "uid-b")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(fds).To(Equal([]string{"fd-2"}))
+			fds, err = c.FaultDomains(ctx, "")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(fds).To(ConsistOf("fd-1", "fd-2"))
+
+			base := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+			a.AddPiT(ids[0], "hourly-1", base)
+			newest := a.AddPiT(ids[0], "hourly-3", base.Add(2*time.Hour))
+			a.AddPiT(ids[0], "hourly-2", base.Add(time.Hour))
+			a.AddPiT(ids[249], "hourly-1", base)
+
+			got, err := c.NewestPointInTimes(ctx, a.Ref(), append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "gone"}))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got).To(HaveLen(251))
+			g.Expect(got[0].PiT).NotTo(BeNil())
+			g.Expect(got[0].PiT.ID).To(Equal(newest))
+			g.Expect(got[0].PiT.Name).To(Equal("hourly-3"))
+			g.Expect(got[0].PiT.TimeStamp).To(BeTemporally("==", base.Add(2*time.Hour)))
+			g.Expect(got[0].Summary).To(BeFalse())
+			g.Expect(got[1].PiT).To(BeNil())
+			g.Expect(got[1].Err).To(BeEmpty())
+			g.Expect(got[249].PiT.Name).To(Equal("hourly-1"))
+			g.Expect(got[250].Err).To(ContainSubstring("unknown replication group"))
+
+			a.SetPiTSummaries(true)
+			got, err = c.NewestPointInTimes(ctx, a.Ref(), ids[:1])
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got[0].Summary).To(BeTrue())
+			g.Expect(got[0].PiT.TimeStamp).To(BeTemporally("==", base.Add(2*time.Hour)), "number: 1 leaves only the newest in the summary")
+			g.Expect(got[0].PiT.ID).To(BeEmpty())
+		})
+	}
+}
+
+// TestDecodeNewestPointInTimes covers answers a provider may send that the simulator does not: more PiTs
+// than asked for, results for groups not asked about, missing groups and errors without text.
+func TestDecodeNewestPointInTimes(t *testing.T) {
+	g := NewWithT(t)
+	wire := func(dg string) vimtypes.ReplicationGroupId {
+		return vimtypes.ReplicationGroupId{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: dg}}
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	asked := []sms.GroupID{{FaultDomainID: "fd", DeviceGroupID: "a"}, {FaultDomainID: "fd", DeviceGroupID: "b"}, {FaultDomainID: "fd", DeviceGroupID: "c"}}
+	got := sms.DecodeNewestPointInTimes([]smstypes.BaseGroupOperationResult{
+		&smstypes.QueryPointInTimeReplicaSuccessResult{
+			GroupOperationResult: smstypes.GroupOperationResult{GroupId: wire("a")},
+			ReplicaInfo: []smstypes.PointInTimeReplicaInfo{
+				{Id: smstypes.PointInTimeReplicaId{Id: "1"}, PitName: "old", TimeStamp: t0},
+				{Id: smstypes.PointInTimeReplicaId{Id: "2"}, PitName: "new", TimeStamp: t0.Add(time.Hour)},
+			},
+		},
+		&smstypes.GroupErrorResult{GroupOperationResult: smstypes.GroupOperationResult{GroupId: wire("b")}},
+		&smstypes.QueryPointInTimeReplicaSuccessResult{GroupOperationResult: smstypes.GroupOperationResult{GroupId: wire("other")}},
+		nil,
+		(*smstypes.QueryPointInTimeReplicaSummaryResult)(nil),
+	}, asked)
+	g.Expect(got).To(HaveLen(3))
+	g.Expect(got[0].PiT.Name).To(Equal("new"))
+	g.Expect(got[1].Err).To(Equal("the provider answered an error without a message"))
+	g.Expect(got[2].Err).To(Equal("the provider did not answer for this group"))
+}
