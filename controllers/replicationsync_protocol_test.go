@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -374,4 +375,49 @@ func TestTaskQueryWithoutAnswerEnds(t *testing.T) {
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
 	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("could not be queried"))
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
+// TestSelectorMembershipFrozenAtStart: a run by selector takes the groups that match when it starts; a
+// ReplicationGroup that matches later does not join it.
+func TestSelectorMembershipFrozenAtStart(t *testing.T) {
+	rg := func(ns string, i int) *replicationv1alpha1.ReplicationGroup {
+		id := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: fmt.Sprintf("dg-%d", i)}}
+		obj := &replicationv1alpha1.ReplicationGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("rg-%d", i),
+			Labels: map[string]string{replicationv1alpha1.ProviderLabel: "vp", replicationv1alpha1.SourceGroupLabel: "db"}}}
+		obj.Spec.ProviderRef.Name, obj.Spec.GroupID = "vp", id
+		return obj
+	}
+	var ns string
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		ns = vp.Namespace
+		for i := range 2 {
+			NewWithT(t).Expect(k8sClient.Create(context.Background(), rg(ns, i))).To(Succeed())
+		}
+		rs.Spec.GroupIDs = nil
+		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+	})
+	h.reconcile()
+	h.g.Expect(h.get().Status.Groups).To(HaveLen(2))
+	h.g.Expect(k8sClient.Create(h.ctx, rg(ns, 2))).To(Succeed())
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(rs.Status.Groups).To(HaveLen(2))
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero())
+}
+
+// TestSelectorMatchingNothingSaysSo: a selector that matches no group ends the run with a reason.
+func TestSelectorMatchingNothingSaysSo(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.GroupIDs = nil
+		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "none"}}
+	})
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.NoGroupsSelectedReason))
+	h.g.Expect(c.Message).To(ContainSubstring("groupSelector"))
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 }
