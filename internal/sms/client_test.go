@@ -105,11 +105,11 @@ func TestClient(t *testing.T) {
 					g.Expect(err).NotTo(HaveOccurred())
 				}
 				var sizes []int
-				for _, call := range sim.SyncCalls() {
+				for _, call := range sim.Calls() {
 					sizes = append(sizes, call.GroupCount())
 				}
 				g.Expect(sizes).To(Equal([]int{37, 7, 7, 7, 7, 7, 2}))
-				g.Expect(sim.SyncCalls()[0].Fault).To(Equal("TooMany"))
+				g.Expect(sim.Calls()[0].Fault).To(Equal("TooMany"))
 			},
 		},
 		"TooMany without maxBatchSize means one": {

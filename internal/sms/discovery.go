@@ -61,22 +61,11 @@ type NewestPiT struct {
 
 // AllReplicationGroups lists every replication group the provider reports.
 func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupInfo, error) {
-	var out []GroupInfo
-	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
-		res, err := methods.QueryReplicationGroup(ctx, rt, &smstypes.QueryReplicationGroup{This: providerRef(ref)})
-		if err != nil {
-			return err
-		}
-		if res == nil {
-			return errEmptyResponse
-		}
-		out = DecodeGroupInfos(res.Returnval)
-		return nil
-	})
+	res, err := c.queryReplicationGroups(ctx, ref, nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing replication groups at %s: %w", ref, err)
 	}
-	return out, nil
+	return DecodeGroupInfos(res), nil
 }
 
 // DecodeGroupInfos converts a QueryReplicationGroup answer. It never panics; results without a group id

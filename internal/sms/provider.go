@@ -91,53 +91,45 @@ func (c *client) FindProvider(ctx context.Context, name, uid string) (ProviderIn
 
 // ReplicationGroups queries the replication state of groups at the provider.
 func (c *client) ReplicationGroups(ctx context.Context, ref string, groups []GroupID) ([]ReplicationGroup, error) {
-	var out []ReplicationGroup
+	res, err := c.queryReplicationGroups(ctx, ref, groups)
+	if err != nil {
+		return nil, fmt.Errorf("querying replication groups at %s: %w", ref, err)
+	}
+	return DecodeReplicationGroups(res), nil
+}
+
+// queryReplicationGroups calls QueryReplicationGroup for groups (none: every group of the provider).
+func (c *client) queryReplicationGroups(ctx context.Context, ref string, groups []GroupID) ([]smstypes.BaseGroupOperationResult, error) {
+	var out []smstypes.BaseGroupOperationResult
 	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
-		res, err := methods.QueryReplicationGroup(ctx, rt, &smstypes.QueryReplicationGroup{
-			This: providerRef(ref), GroupId: groupsToWire(groups),
-		})
+		req := &smstypes.QueryReplicationGroup{This: providerRef(ref)}
+		if len(groups) > 0 {
+			req.GroupId = groupsToWire(groups)
+		}
+		res, err := methods.QueryReplicationGroup(ctx, rt, req)
 		if err != nil {
 			return err
 		}
 		if res == nil {
 			return errEmptyResponse
 		}
-		out = DecodeReplicationGroups(res.Returnval)
+		out = res.Returnval
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("querying replication groups at %s: %w", ref, err)
-	}
-	return out, nil
+	return out, err
 }
 
-// DecodeReplicationGroups converts QueryReplicationGroup results. It never panics.
+// DecodeReplicationGroups converts QueryReplicationGroup results to states; a group the provider
+// answered with an error has state "ERROR". It never panics.
 func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []ReplicationGroup {
-	out := make([]ReplicationGroup, 0, len(in))
-	for _, r := range in {
-		switch v := r.(type) {
-		case *smstypes.QueryReplicationGroupSuccessResult:
-			if v == nil {
-				continue
-			}
-			rg := ReplicationGroup{Group: groupFromWire(v.GroupId)}
-			switch gi := v.RgInfo.(type) {
-			case *smstypes.TargetGroupInfo:
-				if gi != nil {
-					rg.State = gi.State
-				}
-			case *smstypes.SourceGroupInfo:
-				if gi != nil {
-					rg.State = gi.State
-				}
-			}
-			out = append(out, rg)
-		case *smstypes.GroupErrorResult:
-			if v == nil {
-				continue
-			}
-			out = append(out, ReplicationGroup{Group: groupFromWire(v.GroupId), State: "ERROR"})
+	infos := DecodeGroupInfos(in)
+	out := make([]ReplicationGroup, 0, len(infos))
+	for _, gi := range infos {
+		state := gi.State
+		if gi.Err != "" {
+			state = "ERROR"
 		}
+		out = append(out, ReplicationGroup{Group: gi.Group, State: state})
 	}
 	return out
 }

@@ -352,18 +352,6 @@ func (s *Sim) PiTs() []PiTRecord {
 	return slices.Clone(s.pits)
 }
 
-// SyncCalls returns every SyncReplicationGroup_Task request received, in arrival order.
-func (s *Sim) SyncCalls() []SyncCall {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]SyncCall, len(s.calls))
-	for i, c := range s.calls {
-		c.Groups = slices.Clone(c.Groups)
-		out[i] = c
-	}
-	return out
-}
-
 // TaskState returns the state ("queued", "running", "success", "error") of a task.
 func (s *Sim) TaskState(ref string) (string, error) {
 	s.mu.Lock()

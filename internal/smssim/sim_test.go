@@ -86,8 +86,8 @@ func TestSampleConfigWithGovmomiMethods(t *testing.T) {
 		g.Expect(sr.PitName).To(Equal("from-govmomi"))
 	}).WithTimeout(5 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
 	g.Expect(sim.PiTs()).To(HaveLen(1))
-	g.Expect(sim.SyncCalls()).To(HaveLen(3))
-	g.Expect(sim.SyncCalls()[0].Fault).To(Equal("ProviderBusy"))
+	g.Expect(sim.Calls()).To(HaveLen(3))
+	g.Expect(sim.Calls()[0].Fault).To(Equal("ProviderBusy"))
 
 	// dg-4 has an external sync running: SyncOngoing names its task
 	sync.GroupId[0].DeviceGroupId.Id = "dg-4"
@@ -128,7 +128,7 @@ func TestSimulatorsAreIndependent(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(a.PiTs()).To(HaveLen(1))
 	g.Expect(b.PiTs()).To(BeEmpty())
-	g.Expect(b.SyncCalls()).To(BeEmpty())
+	g.Expect(b.Calls()).To(BeEmpty())
 }
 
 func TestTaskLifecycle(t *testing.T) {

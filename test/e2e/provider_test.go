@@ -106,7 +106,7 @@ func TestSharedProviderCapacity(t *testing.T) {
 
 	// Tasks last exactly taskDuration from their call: no call may come before the previous task ended.
 	var issued []smssim.SyncCall
-	for _, c := range w.sim.SyncCalls() {
+	for _, c := range w.sim.Calls() {
 		if c.Fault == "" {
 			issued = append(issued, c)
 		}

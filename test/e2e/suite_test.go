@@ -287,5 +287,5 @@ func pitsFor(sim *smssim.Sim, pitName string) []smssim.PiTRecord {
 
 // syncCallsFor returns the simulator's sync calls with pitName.
 func syncCallsFor(sim *smssim.Sim, pitName string) []smssim.SyncCall {
-	return withPitName(sim.SyncCalls(), pitName, func(c smssim.SyncCall) string { return c.PitName })
+	return withPitName(sim.Calls(), pitName, func(c smssim.SyncCall) string { return c.PitName })
 }
