@@ -265,11 +265,29 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&replicationv1alpha1.VasaProvider{}, handler.EnqueueRequestsFromMapFunc(r.syncsForProvider)).
+		Watches(&replicationv1alpha1.VasaProvider{}, handler.EnqueueRequestsFromMapFunc(r.syncsForProvider),
+			builder.WithPredicates(providerUsabilityChanged())).
 		WatchesRawSource(source.Channel(wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Named("replicationsync").
 		Complete(r)
+}
+
+// providerUsabilityChanged passes VasaProvider events that can change what a waiting run does: its spec,
+// its Ready condition or its provider reference. Status the runs themselves taught it (learned batch
+// size, task durations) or a periodic re-check must not wake every run of the provider.
+func providerUsabilityChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
+		after, ok2 := e.ObjectNew.(*replicationv1alpha1.VasaProvider)
+		if !ok1 || !ok2 {
+			return true
+		}
+		readyBefore, _ := providerReady(before)
+		readyAfter, _ := providerReady(after)
+		return before.Generation != after.Generation || readyBefore != readyAfter ||
+			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef)
+	}}
 }
 
 // syncsForProvider maps a VasaProvider to the unfinished ReplicationSyncs that use it.

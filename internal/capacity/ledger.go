@@ -38,6 +38,7 @@ type provider struct {
 	learned   int32
 	durations []time.Duration // the most recent task durations, oldest first
 	loadedDur time.Duration   // seeded from status after a restart
+	reported  time.Duration   // the longest duration ObserveTask last reported as changed
 
 	primed  bool
 	held    map[string]int      // owner (ReplicationSync namespace/name) -> slots it holds
@@ -103,17 +104,27 @@ func (l *Ledger) LearnBatchSize(key types.NamespacedName, size int32) bool {
 	return true
 }
 
-// ObserveTask records how long a finished task took and reports whether the longest recent duration changed.
+// ObserveTask records how long a finished task took and reports whether the longest recent duration
+// moved by more than a quarter from what it last reported, so that status follows it without a write
+// per task.
 func (l *Ledger) ObserveTask(key types.NamespacedName, d time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.get(key)
-	before := p.longest()
 	p.durations = append(p.durations, d)
 	if len(p.durations) > recentTasks {
 		p.durations = p.durations[1:]
 	}
-	return p.longest() != before
+	longest := p.longest()
+	diff := longest - p.reported
+	if diff < 0 {
+		diff = -diff
+	}
+	if p.reported > 0 && diff <= p.reported/4 {
+		return false
+	}
+	p.reported = longest
+	return true
 }
 
 // LoadTaskDuration seeds the longest task duration from status after a restart.

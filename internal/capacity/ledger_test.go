@@ -36,8 +36,10 @@ func TestTaskDurationIsTheLongestRecent(t *testing.T) {
 	g.Expect(l.ObserveTask(key, 2*time.Second)).To(BeTrue())
 	g.Expect(l.ObserveTask(key, time.Second)).To(BeFalse())
 	g.Expect(l.TaskDuration(key)).To(Equal(2 * time.Second))
-	l.ObserveTask(key, 1500*time.Millisecond)
-	g.Expect(l.TypicalTaskDuration(key)).To(Equal(1500 * time.Millisecond))
+	g.Expect(l.ObserveTask(key, 2200*time.Millisecond)).To(BeFalse(), "a small move is not worth a status write")
+	g.Expect(l.TaskDuration(key)).To(Equal(2200 * time.Millisecond))
+	g.Expect(l.ObserveTask(key, 3*time.Second)).To(BeTrue())
+	g.Expect(l.TypicalTaskDuration(key)).To(Equal(2200 * time.Millisecond))
 	for range recentTasks {
 		l.ObserveTask(key, 500*time.Millisecond)
 	}
