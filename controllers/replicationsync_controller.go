@@ -273,9 +273,9 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// providerUsabilityChanged passes VasaProvider events that can change what a waiting run does: its spec,
-// its Ready condition or its provider reference. Status the runs themselves taught it (learned batch
-// size, task durations) or a periodic re-check must not wake every run of the provider.
+// providerUsabilityChanged passes VasaProvider events that can change what a waiting run does or says:
+// its spec, its Ready condition (and why) or its provider reference. Status the runs themselves taught
+// it (learned batch size, task durations) or a periodic re-check must not wake every run of the provider.
 func providerUsabilityChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		before, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
@@ -283,9 +283,9 @@ func providerUsabilityChanged() predicate.Predicate {
 		if !ok1 || !ok2 {
 			return true
 		}
-		readyBefore, _ := providerReady(before)
-		readyAfter, _ := providerReady(after)
-		return before.Generation != after.Generation || readyBefore != readyAfter ||
+		readyBefore, whyBefore := providerReady(before)
+		readyAfter, whyAfter := providerReady(after)
+		return before.Generation != after.Generation || readyBefore != readyAfter || whyBefore != whyAfter ||
 			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef)
 	}}
 }

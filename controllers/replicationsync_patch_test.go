@@ -60,4 +60,7 @@ func TestProviderEventsThatWakeRuns(t *testing.T) {
 		meta.SetStatusCondition(&v.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: "Unreachable", ObservedGeneration: 1})
 	})).To(BeTrue())
 	g.Expect(update(func(v *replicationv1alpha1.VasaProvider) { v.Generation = 2 })).To(BeTrue())
+	g.Expect(update(func(v *replicationv1alpha1.VasaProvider) {
+		meta.SetStatusCondition(&v.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: "Connected", Message: "now via a new path", ObservedGeneration: 1})
+	})).To(BeTrue(), "why it is (not) Ready is in the runs' conditions too")
 }
