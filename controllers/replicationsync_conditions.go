@@ -14,8 +14,12 @@ import (
 
 // What a Running run says about itself (conditions) and when it runs next.
 
-// idleWake is the longest a run with work left sleeps: every unfinished group has a next action.
-const idleWake = time.Minute
+const (
+	// idleWake is the longest a run with work left sleeps: every unfinished group has a next action.
+	idleWake = time.Minute
+	// capacityWake is the longest a run waiting in line for a slot sleeps; a freed slot wakes it first.
+	capacityWake = 5 * time.Minute
+)
 
 // markRunning sets the Reconciling reason of a run with work left, and Stalled when it has made no
 // progress for progressDeadlineSeconds (it keeps trying).
@@ -39,7 +43,8 @@ func (r *ReplicationSyncReconciler) markRunning(run *syncRun) {
 	msg := fmt.Sprintf("%d/%d groups synced, %d failed, %d syncing, %d waiting for another task, %d in doubt or being issued",
 		s.Synced, s.Total, s.Failed, counts[replicationv1alpha1.GroupSyncing], counts[replicationv1alpha1.GroupWaiting], counts[replicationv1alpha1.GroupIssuing])
 	if run.waitingForCapacity {
-		msg += fmt.Sprintf("; VasaProvider %q has %d tasks in flight (maxConcurrentTasks %d)", run.vp.Name, r.Capacity.InFlight(run.key), maxConcurrentTasks(run.vp))
+		// No running count here: a changing message would rewrite the status of every waiting run.
+		msg += fmt.Sprintf("; waiting in line for a free slot of VasaProvider %q (maxConcurrentTasks %d)", run.vp.Name, maxConcurrentTasks(run.vp))
 	}
 	markInProgress(rs, reason, msg)
 	r.checkProgress(run)
@@ -95,6 +100,9 @@ func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ct
 // the deadline.
 func (r *ReplicationSyncReconciler) requeue(run *syncRun) ctrl.Result {
 	wake := run.now.Add(idleWake)
+	if run.waitingForCapacity {
+		wake = run.now.Add(capacityWake)
+	}
 	if !run.wake.IsZero() && run.wake.Before(wake) {
 		wake = run.wake
 	}

@@ -208,7 +208,7 @@ func laterOf(a, b time.Time) time.Time {
 // run of this manager wakes it long before (the ledger's queue), so this is only a safety net, e.g. for
 // slots held by another manager.
 func (r *ReplicationSyncReconciler) nextCapacityCheck(run *syncRun) time.Time {
-	return run.now.Add(idleWake)
+	return run.now.Add(capacityWake)
 }
 
 func maxConcurrentTasks(vp *replicationv1alpha1.VasaProvider) int32 {
