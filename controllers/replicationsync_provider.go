@@ -173,9 +173,13 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 func (r *ReplicationSyncReconciler) repoll(run *syncRun, since time.Time, progress int32) time.Time {
 	age := run.now.Sub(since)
 	wait := max(age/4, r.pollInitial())
-	if since.IsZero() {
+	typical := r.Capacity.TypicalTaskDuration(run.key)
+	switch {
+	case since.IsZero():
 		wait = r.pollInitial()
-	} else if progress > 0 && progress < 100 {
+	case progress == 0 && age < typical:
+		wait = typical - age // queued: a typical task is done by then
+	case progress > 0 && progress < 100:
 		// Progress counts from the task's start, which may be after the call (queued): the prediction
 		// errs late by the queued time at most.
 		wait = time.Duration(float64(age) * float64(100-progress) / float64(progress))

@@ -84,7 +84,7 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		run.wakeAt(run.now)
 		return
 	}
-	if claim := claimOf(rs, idx); !claim.IsZero() && r.Capacity.ObserveTask(run.key, run.now.Sub(claim)) {
+	if d, ok := taskDuration(info, claimOf(rs, idx), run.now); ok && r.Capacity.ObserveTask(run.key, d) {
 		r.notifyProvider(run)
 	}
 	if info.State == sms.TaskError {
@@ -107,6 +107,18 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		r.recordFault(run, faultGroupError, fmt.Sprintf("Task %s: %s", ref, rs.Status.Groups[retried[0]].Message))
 		r.backOffGroups(ctx, run, retried)
 	}
+}
+
+// taskDuration is how long a task took: by the provider's own times when it reports them, else from our
+// claim to now (which also counts our polling delay, so it errs long).
+func taskDuration(info sms.TaskInfo, claim, now time.Time) (time.Duration, bool) {
+	if !info.StartTime.IsZero() && info.CompletionTime.After(info.StartTime) {
+		return info.CompletionTime.Sub(info.StartTime), true
+	}
+	if claim.IsZero() {
+		return 0, false
+	}
+	return now.Sub(claim), true
 }
 
 // taskQueryFault applies a fault answered to a task query (decideTaskQueryFault).

@@ -62,6 +62,12 @@ func DecodeTaskInfo(in smstypes.SmsTaskInfo) TaskInfo {
 		out.Err = &OtherFaultError{Type: "MethodFault", Message: "task failed without a fault"}
 	}
 	out.Results = DecodeGroupResults(in.Result)
+	if in.StartTime != nil {
+		out.StartTime = *in.StartTime
+	}
+	if in.CompletionTime != nil {
+		out.CompletionTime = *in.CompletionTime
+	}
 	return out
 }
 

@@ -101,6 +101,8 @@ type TaskInfo struct {
 	Err error
 	// Results holds one entry per group once the task succeeded.
 	Results []GroupResult
+	// StartTime and CompletionTime are the provider's times of the task (zero when not reported).
+	StartTime, CompletionTime time.Time
 }
 
 // PointInTime is a point-in-time replica of a group.
