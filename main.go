@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,6 +24,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 )
@@ -38,6 +40,8 @@ func main() {
 	var (
 		metricsAddr, probeAddr, watchNamespace  string
 		leaderElect, secureMetrics, enableHTTP2 bool
+		syncBackoff                             backoff.Policy
+		pollInitial, pollMax                    time.Duration
 		syncConcurrency                         int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
@@ -46,6 +50,10 @@ func main() {
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch these namespaces (comma-separated); empty watches all namespaces.")
+	flag.DurationVar(&syncBackoff.Base, "provider-backoff-base", backoff.DefaultBase, "Delay after a provider's first busy, out-of-resource or unavailable fault.")
+	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
+	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "First interval between SMS task polls.")
+	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between SMS task polls.")
 	flag.IntVar(&syncConcurrency, "sync-concurrency", controllers.DefaultMaxConcurrentSyncReconciles, "ReplicationSyncs reconciled at once.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -113,6 +121,9 @@ func main() {
 		ProviderEvents:          capacityEvents,
 		Recorder:                mgr.GetEventRecorder("replicationsync-controller"),
 		MaxConcurrentReconciles: syncConcurrency,
+		Backoff:                 syncBackoff,
+		PollInitial:             pollInitial,
+		PollMax:                 pollMax,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSync")
 		os.Exit(1)

@@ -1,3 +1,4 @@
 // Package e2e holds whole-system tests: a real control plane, the SMS simulator over HTTPS and the
-// manager running with the RBAC generated from the controllers' markers.
+// manager running with the RBAC generated from the controllers' markers, either in process or as the
+// built manager binary behind a fault proxy (test/faultproxy) that kills it, drops or delays responses.
 package e2e

@@ -45,11 +45,15 @@ var (
 	adminClient client.Client
 	// managerConfig is restricted to config/rbac/role.yaml.
 	managerConfig *rest.Config
+	// managerKubeconfig is the same identity as a kubeconfig, for the manager binary.
+	managerKubeconfig []byte
 )
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
-	os.Exit(testenv.Run(m, setup))
+	code := testenv.Run(m, setup)
+	removeBuild()
+	os.Exit(code)
 }
 
 // zapLevel logs errors only unless E2E_VERBOSE is set.
@@ -91,7 +95,8 @@ func setup(env *envtest.Environment, cfg *rest.Config) error {
 		return err
 	}
 	managerConfig = user.Config()
-	return nil
+	managerKubeconfig, err = user.KubeConfig()
+	return err
 }
 
 // fastTimings keeps the suite quick: short polls and backoff.

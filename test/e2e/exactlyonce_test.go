@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
+)
+
+// Timings of the exactly-once tests. A task outlasts a manager restart, so a resumed manager finds its
+// groups' tasks still running (no PiT yet); the in-doubt window outlasts the task, so the PiT shows up
+// inside the window.
+const (
+	slowTask      = 4 * time.Second
+	longInDoubt   = 20 * time.Second
+	exactlyOnceTO = 2 * time.Minute
+)
+
+// TestExactlyOnceWhenSyncResponsesAreLost: the manager is killed the moment a sync response passes (before
+// it is delivered), or the response is dropped. After restarts, every group was called exactly once.
+func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
+	for _, action := range []faultproxy.Action{faultproxy.Kill, faultproxy.Drop} {
+		t.Run(string(action), func(t *testing.T) {
+			const syncs, size, losses = 6, 5, 3
+			w := newProcWorld(t, arrayA(syncGroups(syncs, size), slowTask), 1)
+			w.rule(faultproxy.Rule{Method: syncMethod, Action: action, Times: losses, OnlySuccess: true})
+			w.array(8, longInDoubt)
+			w.startManager(procOptions{})
+			runs := w.createSyncs(syncs, size)
+
+			waitAllSucceeded(t, runs, exactlyOnceTO)
+			g := NewWithT(t)
+			st := w.proxy.Count(syncMethod)
+			if action == faultproxy.Kill {
+				g.Expect(st.Killed).To(Equal(losses))
+				g.Expect(w.mgr.Generation()).To(Equal(losses + 1))
+			} else {
+				g.Expect(st.Dropped).To(Equal(losses))
+			}
+			expectExactlyOnce(g, w.sim, runs)
+			expectAllSynced(g, w.sim, runs)
+		})
+	}
+}
+
+// TestSIGTERMDuringSubmit: a rollout's SIGTERM arrives while a sync call is in flight (its response is
+// late). The manager records the task refs before it exits, and the next manager does not call again.
+func TestSIGTERMDuringSubmit(t *testing.T) {
+	g := NewWithT(t)
+	w := newProcWorld(t, arrayA(syncGroups(1, 5), slowTask), 1)
+	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Delay, Times: 1, Delay: 2 * time.Second})
+	w.array(8, longInDoubt)
+	w.startManager(procOptions{})
+	runs := w.createSyncs(1, 5)
+
+	// The call has reached the simulator (a task runs) and its response is held by the proxy.
+	g.Eventually(func(g Gomega) {
+		g.Expect(callLog(w.sim)).To(HaveLen(1))
+		g.Expect(w.proxy.InFlight(syncMethod)).To(Equal(1))
+	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
+	task := callLog(w.sim)[0].Task
+	w.mgr.Terminate()
+
+	rs := getSync(g, runs[0].key)
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.Task).To(Equal(task), "group %s/%s (%s) after SIGTERM", gs.FaultDomainID.ID, gs.DeviceGroupID.ID, gs.State)
+	}
+
+	w.mgr.Start()
+	waitAllSucceeded(t, runs, exactlyOnceTO)
+	expectExactlyOnce(g, w.sim, runs)
+	expectAllSynced(g, w.sim, runs)
+}
+
+// TestTwoManagersAtOnce: two managers without leader election (a slow leader hand-over) run the same
+// ReplicationSyncs: no group is called twice, every run Succeeds. The provider answers with a vCenter's
+// usual latency, so the managers' reconciles of one object overlap.
+func TestTwoManagersAtOnce(t *testing.T) {
+	const syncs, size = 30, 5
+	w := newProcWorld(t, arrayA(syncGroups(syncs, size), time.Second, func(pc *smssim.ProviderConfig) {
+		pc.Latency = smssim.Duration{Duration: 200 * time.Millisecond}
+	}), 1)
+	w.array(8, longInDoubt)
+	w.startManager(procOptions{})
+	other := startManagerProcess(t, "other", w.ns, procOptions{})
+	w.mgr.WaitReady()
+	other.WaitReady()
+	runs := w.createSyncs(syncs, size)
+
+	waitAllSucceeded(t, runs, exactlyOnceTO)
+	g := NewWithT(t)
+	expectExactlyOnce(g, w.sim, runs)
+	expectAllSynced(g, w.sim, runs)
+}

@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
+)
+
+// TestInDoubtReissueWithoutPiTSupport: on an array without PiT support nothing can tell whether a call
+// whose response was lost started a task. The manager is killed the moment the sync response passes:
+// no second call inside the in-doubt window, then exactly one re-issue per group, announced by an Event
+// and counted in status and in vasa_sync_in_doubt_reissues_total.
+func TestInDoubtReissueWithoutPiTSupport(t *testing.T) {
+	g := NewWithT(t)
+	const window = 5 * time.Second
+	w := newProcWorld(t, arrayA(syncGroups(1, 5), time.Second, func(pc *smssim.ProviderConfig) { pc.NoPitSupport = true }), 1)
+	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 1, OnlySuccess: true})
+	w.array(8, window)
+	w.startManager(procOptions{})
+	runs := w.createSyncs(1, 5)
+
+	waitAllSucceeded(t, runs, exactlyOnceTO)
+	g.Expect(w.proxy.Count(syncMethod).Killed).To(Equal(1))
+
+	// Each group: the killed call, then one re-issue after the window.
+	var calls []smssim.SyncCall
+	for _, c := range callLog(w.sim) {
+		if c.PitName == runs[0].pitName {
+			calls = append(calls, c)
+		}
+	}
+	g.Expect(calls).To(HaveLen(2), "the killed call and one re-issue")
+	g.Expect(calls[0].Fault).To(BeEmpty())
+	g.Expect(calls[1].Groups).To(ConsistOf(calls[0].Groups))
+	// The window counts from the claim, written just before the first call.
+	g.Expect(calls[1].Time.Sub(calls[0].Time)).To(BeNumerically(">=", window-500*time.Millisecond),
+		"re-issued inside the in-doubt window")
+
+	rs := getSync(g, runs[0].key)
+	g.Eventually(func(g Gomega) []string { return eventReasons(g, rs) }).WithTimeout(syncTimeout).Should(ContainElement("InDoubtReissued"))
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.Reissues).To(BeEquivalentTo(1), "group %s/%s", gs.FaultDomainID.ID, gs.DeviceGroupID.ID)
+	}
+	// The counter counts groups; the manager that re-issued them is the one running now.
+	g.Expect(w.mgr.MetricSum(g, "vasa_sync_in_doubt_reissues_total", map[string]string{"namespace": w.ns, "provider": "array"})).
+		To(BeEquivalentTo(len(runs[0].ids)))
+}
