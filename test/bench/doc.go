@@ -1,0 +1,23 @@
+// Package bench measures the operator end to end at a provider's limit: a control plane (envtest), the
+// SMS simulator over HTTPS, a counting proxy between the two (test/faultproxy), the manager binary run as
+// in production with the RBAC of config/rbac/role.yaml, a counting proxy in front of the API server for
+// the manager's requests, and a watch on ReplicationSyncs that records every status write.
+//
+// Each scenario prints one row: the makespan against the provider's limit ⌈groups / (B·C)⌉ × T, a naive
+// client (one call per group, sequential, polling until done) measured in the same process against the
+// same simulator, task polls per task, the lag between a task's end in the simulator and its group
+// turning Synced in status (median and p95), status writes and bytes per synced group, and the
+// manager's peak RSS and CPU with the API server's and etcd's CPU. Results are ratios and counts;
+// nothing here asserts an absolute time.
+//
+// Commands (from the repository root):
+//
+//	make bench                                   # the sweep (BenchmarkSweep), about 10 minutes on 2 cores
+//	make bench BENCH=Goals                       # the goals of issue 10 (tens of minutes)
+//	make bench BENCH=Goals/wave-1000             # one goal row; see BenchmarkGoals for the names
+//	BENCH_SYNCS=1000,5000,10000 make bench BENCH=Goals/many
+//	go test ./test/bench -run TestInstrument     # the instrument's own check (under a minute)
+//
+// Environment: BENCH_MANAGER_ARGS adds flags to the manager; BENCH_SYNCS lists the sizes of the
+// many-syncs run (default 10000); BENCH_MANY_TIMEOUT caps it (default 20m).
+package bench
