@@ -12,11 +12,14 @@
 //
 // Commands (from the repository root):
 //
-//	make bench                                   # the sweep (BenchmarkSweep), about 10 minutes on 2 cores
-//	make bench BENCH=Goals                       # the goals of issue 10 (tens of minutes)
-//	make bench BENCH=Goals/wave-1000             # one goal row; see BenchmarkGoals for the names
-//	BENCH_SYNCS=1000,5000,10000 make bench BENCH=Goals/many
-//	go test ./test/bench -run TestInstrument     # the instrument's own check (under a minute)
+//	make bench                                  # the packages' benchmarks, then this sweep (BenchmarkSweep)
+//	make bench-e2e                              # the sweep only, about 10 minutes on 2 cores
+//	make bench-e2e BENCH=Goals                  # the goals rows of issue 10 (tens of minutes)
+//	make bench-e2e BENCH=Goals/wave-1000        # one goals row; see BenchmarkGoals for the names
+//	BENCH_SYNCS=1000,5000,10000 make bench-e2e BENCH=Goals/many
+//	go test ./test/bench -run TestInstrument    # the instrument's own check (under a minute)
+//
+// The table is printed when the run ends; its columns are explained in README.md beside this file.
 //
 // Environment: BENCH_MANAGER_ARGS adds flags to the manager; BENCH_SYNCS lists the sizes of the
 // many-syncs run (default 10000); BENCH_MANY_TIMEOUT caps it (default 20m).
