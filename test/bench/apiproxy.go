@@ -45,8 +45,9 @@ func StartAPIProxy(user *rest.Config) (*APIProxy, error) {
 	}
 	p := &APIProxy{
 		resolver: &request.RequestInfoFactory{
-			APIPrefixes:          sets.String(sets.New("api", "apis")),
-			GrouplessAPIPrefixes: sets.String(sets.New("api")),
+			// The resolver's fields still have the old set type; a plain map literal fills them.
+			APIPrefixes:          map[string]sets.Empty{"api": {}, "apis": {}},
+			GrouplessAPIPrefixes: map[string]sets.Empty{"api": {}},
 		},
 		counts: map[string]int{},
 	}

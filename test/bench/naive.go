@@ -66,7 +66,7 @@ func (n Naive) wait(ctx context.Context, ref string) error {
 		case sms.TaskSuccess:
 			return nil
 		case sms.TaskError:
-			return fmt.Errorf("naive task %s failed: %v", ref, info.Err)
+			return fmt.Errorf("naive task %s failed: %w", ref, info.Err)
 		}
 		if err := sleep(ctx, NaivePoll); err != nil {
 			return err
