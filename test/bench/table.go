@@ -64,8 +64,13 @@ func fmtLag(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
 // writeDetails writes the per-method and per-verb counts of one run.
 func writeDetails(w io.Writer, r Result) {
 	sc := r.Scenario
-	_, _ = fmt.Fprintf(w, "%s: %d tasks (fewest possible %d), %d sync calls, %d failed syncs, created in %.1fs, RSS at end %.0f MiB\n",
-		sc.Name, r.Tasks, sc.Tasks(), r.SyncCalls, r.Failed, r.Created.Seconds(), float64(r.RSS)/(1<<20))
+	throughput := 0.0
+	if r.Makespan > 0 {
+		throughput = float64(r.Finished) / r.Makespan.Seconds()
+	}
+	_, _ = fmt.Fprintf(w, "%s: %d tasks (fewest possible %d), %d sync calls, %d of %d syncs finished (%d failed, %.1f syncs/s), created in %.1fs, RSS at end %.0f MiB\n",
+		sc.Name, r.Tasks, sc.Tasks(), r.SyncCalls, r.Finished, sc.syncs(), r.Failed, throughput,
+		r.Created.Seconds(), float64(r.RSS)/(1<<20))
 	_, _ = fmt.Fprintf(w, "  provider calls: %s\n", formatCounts(r.ProviderCalls, 0))
 	_, _ = fmt.Fprintf(w, "  API requests per sync: %s\n", formatCounts(r.APIRequests, float64(sc.syncs())))
 	if r.IdleCalls != nil {
