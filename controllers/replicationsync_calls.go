@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -87,14 +89,20 @@ func pollTasks(ctx context.Context, cl syncProvider, refs []string) map[string]t
 	return byRef
 }
 
-// findPiTs asks the provider for PiTs named pitName of the groups and returns those found by group.
-func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sms.GroupID, pitName string) (map[sms.GroupID]sms.PointInTime, error) {
-	found := map[sms.GroupID]sms.PointInTime{}
+// findPiTs asks the provider for PiTs named pitName of the groups. It returns those found by group, and
+// the groups the provider could not answer for (a per-group fault in the answer) with their fault.
+func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sms.GroupID, pitName string) (map[sms.GroupID]sms.PointInTime, map[sms.GroupID]error, error) {
+	found, unknown := map[sms.GroupID]sms.PointInTime{}, map[sms.GroupID]error{}
 	for start := 0; start < len(groups); start += groupQueryChunk {
 		chunk := groups[start:min(start+groupQueryChunk, len(groups))]
 		pits, err := cl.PointInTimeReplicas(ctx, provider, chunk, pitName)
+		var partial *sms.GroupQueryError
+		if errors.As(err, &partial) {
+			maps.Copy(unknown, partial.Groups)
+			err = nil
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, p := range pits {
 			if p.Name == "" || p.Name == pitName {
@@ -102,7 +110,7 @@ func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sm
 			}
 		}
 	}
-	return found, nil
+	return found, unknown, nil
 }
 
 // queryGroups asks the provider for the replication state of the groups.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -19,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
@@ -40,6 +44,8 @@ const (
 	ProviderMissingGrace = 5 * time.Minute
 	// DefaultMaxConcurrentSyncReconciles bounds parallel ReplicationSync reconciles.
 	DefaultMaxConcurrentSyncReconciles = 16
+	// wakeupBuffer bounds the wake-ups of waiting runs not yet taken by the controller.
+	wakeupBuffer = 4096
 	// conflictRetry is how soon a reconcile whose write lost to another writer runs again.
 	conflictRetry = 50 * time.Millisecond
 
@@ -51,8 +57,8 @@ const (
 // (replicationsync_machine.go) around claim -> call -> commit.
 type ReplicationSyncReconciler struct {
 	client.Client
-	// APIReader reads ReplicationSyncs uncached; nil means the cached client. Every status write carries
-	// the resourceVersion it was computed from, so a stale read costs a conflict, never a second call.
+	// APIReader reads Secret values and, after a lost commit, the ReplicationSync uncached; nil means the
+	// cached client.
 	APIReader client.Reader
 	// Sessions is shared with the VasaProviderReconciler.
 	Sessions Sessions
@@ -72,6 +78,10 @@ type ReplicationSyncReconciler struct {
 	PollInitial, PollMax time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 means DefaultMaxConcurrentSyncReconciles.
 	MaxConcurrentReconciles int
+
+	// pollDue caches when each task in flight is next worth querying (task ref -> time.Time); losing it
+	// costs an early query, nothing else.
+	pollDue sync.Map
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
@@ -85,8 +95,10 @@ type ReplicationSyncReconciler struct {
 // Reconcile advances one ReplicationSync by one step of its state machine. A step that claims a wave
 // writes twice: the claim (groups Issuing) before any call, the task refs after.
 func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// The cache is enough: every write names the resourceVersion it was planned on, so a stale read
+	// costs a conflict and a retry, never a second call.
 	rs := &replicationv1alpha1.ReplicationSync{}
-	if err := r.reader().Get(ctx, req.NamespacedName, rs); err != nil {
+	if err := r.Get(ctx, req.NamespacedName, rs); err != nil {
 		if apierrors.IsNotFound(err) {
 			// Its tasks no longer count against the provider (they may still run, but no one waits for
 			// them; re-creating the sync finds their PiTs).
@@ -109,7 +121,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
 	// writer (a second manager, a user) changed the object: call nothing, re-read, plan again.
-	if werr := r.Status().Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); werr != nil {
+	if werr := r.patchStatus(ctx, before, rs); werr != nil {
 		r.holdSlotsAfterLostClaim(run, before)
 		return r.lostWrite(werr)
 	}
@@ -131,7 +143,7 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	defer cancel()
 	base, want := claimed, rs
 	for {
-		err := r.Status().Patch(ctx, want, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		err := r.patchStatus(ctx, base, want)
 		if err == nil {
 			return r.requeue(run), nil
 		}
@@ -176,7 +188,7 @@ func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSy
 // writeStatus writes a reconcile's status if it changed, based on the resourceVersion it was read at.
 func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync, res ctrl.Result, stepErr error) (ctrl.Result, error) {
 	if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
-		if err := r.Status().Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := r.patchStatus(ctx, before, rs); err != nil {
 			return r.lostWrite(err)
 		}
 	}
@@ -184,6 +196,16 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs 
 		return ctrl.Result{}, stepErr
 	}
 	return res, nil
+}
+
+// patchStatus writes the change from before to rs (replicationsync_patch.go), refused when the object
+// changed since before was read.
+func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync) error {
+	patch, err := statusPatch(before, rs)
+	if err != nil {
+		return err
+	}
+	return r.Status().Patch(ctx, rs, patch)
 }
 
 // lostWrite handles a status write that failed: a conflict (or a gone object) is retried soon from a
@@ -200,7 +222,7 @@ func (r *ReplicationSyncReconciler) lostWrite(err error) (ctrl.Result, error) {
 
 // holdSlotsAfterLostClaim gives back the slots reserved for a wave whose claim was not written.
 func (r *ReplicationSyncReconciler) holdSlotsAfterLostClaim(run *syncRun, before *replicationv1alpha1.ReplicationSync) {
-	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run)))
+	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run)), int(maxConcurrentTasks(run.vp)))
 }
 
 func (r *ReplicationSyncReconciler) reader() client.Reader {
@@ -227,6 +249,16 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Capacity == nil {
 		r.Capacity = capacity.New()
 	}
+	// A slot freed on a provider wakes the oldest runs waiting for one at once (no polling).
+	wakeups := make(chan event.GenericEvent, wakeupBuffer)
+	r.Capacity.SetWake(func(owner string) {
+		ns, name, _ := strings.Cut(owner, "/")
+		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		select {
+		case wakeups <- event.GenericEvent{Object: obj}:
+		default: // full: the run's own requeue (idleWake) comes soon enough
+		}
+	})
 	concurrency := r.MaxConcurrentReconciles
 	if concurrency <= 0 {
 		concurrency = DefaultMaxConcurrentSyncReconciles
@@ -234,6 +266,7 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&replicationv1alpha1.VasaProvider{}, handler.EnqueueRequestsFromMapFunc(r.syncsForProvider)).
+		WatchesRawSource(source.Channel(wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Named("replicationsync").
 		Complete(r)

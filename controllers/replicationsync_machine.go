@@ -228,6 +228,7 @@ func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) 
 		rs.Status.Conditions[i].ObservedGeneration = rs.Generation
 	}
 	run.wave = nil
+	r.Capacity.ForgetOwner(run.owner()) // also when another manager ended the run
 	if rs.Spec.TTLSecondsAfterFinished == nil || rs.Status.CompletionTime == nil {
 		return ctrl.Result{}, nil
 	}
@@ -252,6 +253,9 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 	rs := run.rs
 	now := metav1.NewTime(run.now)
 	rs.Status.CompletionTime = &now
+	for ref := range tasksOf(rs) {
+		r.pollDue.Delete(ref)
+	}
 	r.Capacity.ForgetOwner(run.owner())
 	metrics.ForgetRun(rs.Namespace, rs.Name)
 	provider := rs.Spec.ProviderRef.Name

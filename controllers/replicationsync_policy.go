@@ -105,10 +105,10 @@ type pollDecision int
 const (
 	// pollGone: the provider no longer knows the task; its groups are back in doubt.
 	pollGone pollDecision = iota
-	// pollBackOff: the provider is busy or restarting; ask again after a backoff (not counted).
+	// pollBackOff: the provider is busy or restarting; the run backs off. Counted like pollCount.
 	pollBackOff
-	// pollCount: any other fault; the task may still run. Counted in pollFaults, and every
-	// maxPollFaults in a row count one attempt toward backoffLimit.
+	// pollCount: any other fault or no answer; the task may still run. Counted in pollFaults, and
+	// every maxPollFaults in a row count one attempt toward backoffLimit.
 	pollCount
 )
 

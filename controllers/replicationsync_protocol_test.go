@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
@@ -146,7 +149,7 @@ func TestStatusWritesCarryResourceVersion(t *testing.T) {
 	h.reconcile() // claim + commit
 	stale := h.get()
 	h.fake.FinishAll(h.clock.Now())
-	h.reconcile() // Synced, written
+	h.runFor(time.Second) // Synced, written
 	stale.Status.Groups[0].State = replicationv1alpha1.GroupPending
 	err := k8sClient.Status().Patch(h.ctx, stale, client.MergeFromWithOptions(stale.DeepCopy(), client.MergeFromWithOptimisticLock{}))
 	h.g.Expect(apierrors.IsConflict(err)).To(BeTrue(), "the reconciler's own patches use the same lock: %v", err)
@@ -308,6 +311,20 @@ func TestNoProgressSaysSo(t *testing.T) {
 	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.ProgressDeadlineExceededReason))
 	h.g.Expect(c.Message).To(ContainSubstring("ProviderBusy"))
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning))
+	// The ReplicationSyncStuck alert (config/prometheus) fires on this gauge.
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+
+	// Progress resumes: Stalled clears and the gauge drops to 0; a finished run removes its series.
+	h.fake.Sync = nil
+	h.runFor(15 * time.Second)
+	rs = h.get()
+	h.g.Expect(h.states()).To(Equal([]replicationv1alpha1.GroupState{replicationv1alpha1.GroupSyncing}))
+	h.g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(BeZero())
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(metrics.RunWithoutProgress.DeleteLabelValues(rs.Namespace, rs.Name)).To(BeFalse(), "the series of a finished run is removed")
 }
 
 func stateStrings(states []replicationv1alpha1.GroupState) []string {
@@ -316,4 +333,45 @@ func stateStrings(states []replicationv1alpha1.GroupState) []string {
 		out[i] = string(s)
 	}
 	return out
+}
+
+// TestPiTQueryGroupFaultHoldsOnlyThatGroup: a per-group fault in the PiT answer keeps that group from
+// being issued blind (counted, retried later) while the other groups proceed.
+func TestPiTQueryGroupFaultHoldsOnlyThatGroup(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	failing := true
+	h.fake.PiTs = func(groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		if failing && slices.Contains(groups, h.group(0)) {
+			return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{h.group(0): &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}}}
+		}
+		return nil, nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupPending))
+	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(1))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("journal offline"))
+	h.g.Expect(rs.Status.Groups[1].State).To(Equal(replicationv1alpha1.GroupSyncing))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(BeZero())
+
+	failing = false
+	h.runFor(5 * time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
+}
+
+// TestTaskQueryWithoutAnswerEnds: a task query that never gets an answer (connection dropped) backs the
+// run off and, past a bound, counts toward backoffLimit: the run ends instead of hanging.
+func TestTaskQueryWithoutAnswerEnds(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.BackoffLimit = ptr.To[int32](1)
+	})
+	h.fake.Task = func(string) (sms.TaskInfo, error) { return sms.TaskInfo{}, timeoutErr }
+	h.runFor(2 * time.Hour)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("could not be queried"))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }

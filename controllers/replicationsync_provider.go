@@ -42,12 +42,15 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 		return fmt.Sprintf("VasaProvider %q has no providerRef yet", name), false
 	}
 	run.vp, run.key = vp, client.ObjectKeyFromObject(vp)
+	// The counter exists from the start, so an alert on its increase sees the first re-issue.
+	metrics.InDoubtReissuesTotal.WithLabelValues(rs.Namespace, name).Add(0)
 	r.Capacity.LoadLearnedBatchSize(run.key, vp.Status.LearnedMaxBatchSize)
 	if d := vp.Status.ObservedTaskDuration; d != nil {
 		r.Capacity.LoadTaskDuration(run.key, d.Duration)
 	}
-	if run.cl != nil {
-		return "", true // a test's provider
+	if cl, ok := cachedSession(ctx, r.Client, r.Sessions, vp); ok {
+		run.cl = cl
+		return "", true
 	}
 	cl, err := providerClient(ctx, r.reader(), r.Sessions, r.Dial, vp)
 	if err != nil {
@@ -84,7 +87,7 @@ func (r *ReplicationSyncReconciler) holdSlots(run *syncRun) {
 	if isFinished(run.rs) {
 		r.Capacity.ForgetOwner(run.owner())
 	} else {
-		r.Capacity.Hold(run.key, run.owner(), slotsHeld(run.rs, r.batchSize(run)))
+		r.Capacity.Hold(run.key, run.owner(), slotsHeld(run.rs, r.batchSize(run)), int(maxConcurrentTasks(run.vp)))
 	}
 	metrics.TasksInFlight.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(r.Capacity.InFlight(run.key)))
 }
@@ -149,29 +152,63 @@ func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 	return max(floor, 2*r.Capacity.TaskDuration(run.key))
 }
 
-// nextPoll is when to query a task issued at since: near its predicted end from the durations the
-// provider has shown; without history (or past it), at a quarter of its age within [PollInitial, PollMax].
+// minPollGap is the least time between two queries of one task.
+const minPollGap = 50 * time.Millisecond
+
+// nextPoll is when to first query a task issued at since: when a typical task of the provider ends
+// (the median of the recent ones); without history, at PollInitial.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
-	initial, maxd := r.PollInitial, r.PollMax
-	if initial <= 0 {
-		initial = DefaultPollInitial
-	}
-	if maxd <= 0 {
-		maxd = DefaultPollMax
-	}
 	if since.IsZero() {
 		since = run.now
 	}
-	if d := r.Capacity.TaskDuration(run.key); d > 0 && run.now.Before(since.Add(d)) {
-		return since.Add(d)
+	if d := r.Capacity.TypicalTaskDuration(run.key); d > 0 {
+		return laterOf(since.Add(d), run.now.Add(minPollGap))
 	}
-	return run.now.Add(min(max(run.now.Sub(since)/4, initial), maxd))
+	return run.now.Add(r.pollInitial())
 }
 
-// nextCapacityCheck is when a run waiting for a free slot looks again; a slot freed by another run of
-// this manager also wakes it (replicationsync_controller.go).
+// repoll is when to query again a task issued at since that reported progress (percent) now: at the end
+// its progress predicts, so a task is queried about twice whatever it takes; without progress, at a
+// quarter of its age. Within [minPollGap, PollMax] from now.
+func (r *ReplicationSyncReconciler) repoll(run *syncRun, since time.Time, progress int32) time.Time {
+	age := run.now.Sub(since)
+	wait := max(age/4, r.pollInitial())
+	if since.IsZero() {
+		wait = r.pollInitial()
+	} else if progress > 0 && progress < 100 {
+		// Progress counts from the task's start, which may be after the call (queued): the prediction
+		// errs late by the queued time at most.
+		wait = time.Duration(float64(age) * float64(100-progress) / float64(progress))
+	}
+	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
+}
+
+func (r *ReplicationSyncReconciler) pollInitial() time.Duration {
+	if r.PollInitial > 0 {
+		return r.PollInitial
+	}
+	return DefaultPollInitial
+}
+
+func (r *ReplicationSyncReconciler) pollMax() time.Duration {
+	if r.PollMax > 0 {
+		return r.PollMax
+	}
+	return DefaultPollMax
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// nextCapacityCheck is when a run waiting for a free slot looks again by itself: a slot freed by another
+// run of this manager wakes it long before (the ledger's queue), so this is only a safety net, e.g. for
+// slots held by another manager.
 func (r *ReplicationSyncReconciler) nextCapacityCheck(run *syncRun) time.Time {
-	return r.nextPoll(run, run.now)
+	return run.now.Add(idleWake)
 }
 
 func maxConcurrentTasks(vp *replicationv1alpha1.VasaProvider) int32 {

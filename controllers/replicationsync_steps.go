@@ -28,8 +28,13 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 	if len(tasks) == 0 {
 		return nil
 	}
+
 	refs := make([]string, 0, len(tasks))
 	for ref := range tasks {
+		if due, ok := r.pollDue.Load(ref); ok && due.(time.Time).After(run.now) {
+			run.wakeAt(due.(time.Time)) // not expected to have ended yet
+			continue
+		}
 		refs = append(refs, ref)
 	}
 	slices.Sort(refs)
@@ -38,12 +43,12 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 	for _, ref := range refs {
 		idx, p := tasks[ref], polls[ref]
 		if p.err != nil {
+			r.taskQueryFault(ctx, run, ref, idx, p.err)
 			var f sms.Fault
 			if !errors.As(p.err, &f) {
+				// No answer at all: the run also backs off as a whole (callFailed).
 				unreachable = cmpErr(unreachable, fmt.Errorf("querying task %s: %w", ref, p.err))
-				continue
 			}
-			r.taskQueryFault(ctx, run, ref, idx, p.err)
 			continue
 		}
 		for _, i := range idx {
@@ -51,9 +56,12 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 		}
 		switch p.info.State {
 		case sms.TaskSuccess, sms.TaskError:
+			r.pollDue.Delete(ref)
 			r.taskEnded(ctx, run, ref, idx, p.info)
 		default:
-			run.wakeAt(r.nextPoll(run, claimOf(run.rs, idx)))
+			next := r.repoll(run, claimOf(run.rs, idx), p.info.Progress)
+			r.pollDue.Store(ref, next)
+			run.wakeAt(next)
 		}
 	}
 	return unreachable
@@ -105,8 +113,9 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syncRun, ref string, idx []int, err error) {
 	rs := run.rs
 	waiting := rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupWaiting
-	switch decideTaskQueryFault(err) {
+	switch d := decideTaskQueryFault(err); d {
 	case pollGone:
+		r.pollDue.Delete(ref)
 		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
 		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are checked for their PiT and issued again", "task", ref)
 		var retried []int
@@ -124,19 +133,19 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		if len(retried) > 0 {
 			r.backOffGroups(ctx, run, retried)
 		}
-	case pollBackOff:
-		r.recordFault(run, faultType(err), err.Error())
-		r.startBackOff(run, 0)
-	case pollCount:
+	default:
 		r.recordFault(run, faultType(err), fmt.Sprintf("Querying task %s: %v", ref, err))
+		if d == pollBackOff {
+			r.startBackOff(run, 0)
+		}
+		// Busy, restarting, unreachable or any other fault: the task may still run, so its groups stay
+		// on it; but a task that cannot be read forever must not hold the run forever.
 		for _, i := range idx {
 			g := &rs.Status.Groups[i]
 			g.PollFaults++
 			if g.PollFaults%maxPollFaults != 0 {
 				continue
 			}
-			// The task may still run: its groups stay on it, but a task that cannot be read forever
-			// must not hold the run forever.
 			g.Attempts++
 			if g.Attempts > backoffLimit(rs) {
 				run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, g.PollFaults, err))
@@ -165,7 +174,8 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 	window := r.inDoubtWindow(run)
 	for _, provider := range providers {
 		idx := byProvider[provider]
-		found, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+		// A group the provider could not answer for is treated as without PiT: it waits out the window.
+		found, _, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 		if err != nil && !pitQueryUnsupported(err) {
 			var f sms.Fault
 			if !errors.As(err, &f) {
@@ -226,7 +236,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	if want == 0 {
 		return nil
 	}
-	granted := r.Capacity.Reserve(run.key, run.owner(), want, int(maxConcurrentTasks(run.vp)))
+	granted := r.Capacity.Reserve(run.key, run.owner(), rs.CreationTimestamp.Time, want, int(maxConcurrentTasks(run.vp)))
 	if granted == 0 {
 		run.waitingForCapacity = true
 		run.wakeAt(r.nextCapacityCheck(run))
@@ -238,7 +248,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		}
 		idx := byProvider[provider]
 		idx = idx[:min(len(idx), granted*size)]
-		found, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+		found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 		if err != nil && !pitQueryUnsupported(err) {
 			var f sms.Fault
 			if !errors.As(err, &f) {
@@ -247,14 +257,27 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 			r.applyFault(ctx, run, nil, err, false)
 			return nil
 		}
-		var remaining []int
+		var remaining, retried []int
 		for _, i := range idx {
-			if p, ok := found[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]; ok {
+			id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
+			if p, ok := found[id]; ok {
 				rs.Status.Groups[i].Provider = provider
 				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
 				continue
 			}
+			if qerr, ok := unknown[id]; ok {
+				// Whether its PiT exists is unknown: never issued blind. Counted, so a group the provider
+				// can never answer for ends Failed instead of holding the run.
+				if run.groupCountFailure(i, "Looking for its PiT failed: "+qerr.Error()) {
+					retried = append(retried, i)
+				}
+				continue
+			}
 			remaining = append(remaining, i)
+		}
+		if len(retried) > 0 {
+			r.recordFault(run, faultType(unknown[toSMSGroup(rs.Status.Groups[retried[0]].ReplicationGroupID)]), rs.Status.Groups[retried[0]].Message)
+			r.backOffGroups(ctx, run, retried)
 		}
 		for start := 0; start < len(remaining) && granted > 0; start += size {
 			batch := remaining[start:min(start+size, len(remaining))]
@@ -280,7 +303,9 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 			}
 			issued += len(res.batch.groups)
 			calls++
-			run.wakeAt(r.nextPoll(run, run.now))
+			due := r.nextPoll(run, claimOf(rs, res.batch.groups))
+			r.pollDue.Store(res.task, due)
+			run.wakeAt(due)
 		case res.err == nil:
 			// Answered, but without a task: whether a task started is unknown.
 			r.applyFault(ctx, run, res.batch.groups, errEmptyTaskRef, false)

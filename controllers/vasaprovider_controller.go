@@ -57,6 +57,8 @@ type Sessions interface {
 	Invalidate(key types.NamespacedName)
 	// Forget logs out and drops the session for key (the VasaProvider was deleted).
 	Forget(key types.NamespacedName)
+	// Cached returns the session for key if one is open with fingerprint, without dialing.
+	Cached(key types.NamespacedName, fingerprint string) (sms.Client, bool)
 }
 
 // VasaProviderReconciler verifies the connection to a VASA provider and keeps its session.
@@ -229,7 +231,7 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 		Binding:            sms.Binding(vp.Spec.Binding),
 		Version:            vp.Spec.VCenter.SMSVersion,
 	}
-	fp := fmt.Sprintf("gen=%d;creds=%s", vp.Generation, creds.ResourceVersion)
+	fp := sessionFingerprint(vp, creds.ResourceVersion, "")
 	if ref := vp.Spec.VCenter.TLS.CABundleSecretRef; ref != nil {
 		ca := &corev1.Secret{}
 		if err := c.Get(ctx, types.NamespacedName{Namespace: vp.Namespace, Name: ref.Name}, ca); err != nil {
@@ -249,9 +251,43 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 			return sms.Config{}, "", &caBundleError{fmt.Sprintf("key %q of CA Secret %q holds no PEM certificate: put the vCenter's CA certificates there, PEM encoded (-----BEGIN CERTIFICATE-----)", k, ref.Name)}
 		}
 		cfg.CABundle = ca.Data[k]
-		fp += ";ca=" + ca.ResourceVersion
+		fp = sessionFingerprint(vp, creds.ResourceVersion, ca.ResourceVersion)
 	}
 	return cfg, fp, nil
+}
+
+// sessionFingerprint names everything a session depends on, never the Secret values: the VasaProvider's
+// generation and the resourceVersions of its Secrets.
+func sessionFingerprint(vp *replicationv1alpha1.VasaProvider, credsVersion, caVersion string) string {
+	fp := fmt.Sprintf("gen=%d;creds=%s", vp.Generation, credsVersion)
+	if vp.Spec.VCenter.TLS.CABundleSecretRef != nil {
+		fp += ";ca=" + caVersion
+	}
+	return fp
+}
+
+// cachedSession returns the open session of a VasaProvider when its Secrets did not change, judged by
+// their metadata in the manager's cache: the Secret values are read only when a session is built.
+func cachedSession(ctx context.Context, c client.Reader, sessions Sessions, vp *replicationv1alpha1.VasaProvider) (sms.Client, bool) {
+	version := func(name string) (string, bool) {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		if err := c.Get(ctx, types.NamespacedName{Namespace: vp.Namespace, Name: name}, m); err != nil {
+			return "", false
+		}
+		return m.ResourceVersion, true
+	}
+	creds, ok := version(vp.Spec.VCenter.CredentialsSecretRef.Name)
+	if !ok {
+		return nil, false
+	}
+	ca := ""
+	if ref := vp.Spec.VCenter.TLS.CABundleSecretRef; ref != nil {
+		if ca, ok = version(ref.Name); !ok {
+			return nil, false
+		}
+	}
+	return sessions.Cached(client.ObjectKeyFromObject(vp), sessionFingerprint(vp, creds, ca))
 }
 
 // providerClient returns the cached session of a VasaProvider, dialing when its fingerprint changed.

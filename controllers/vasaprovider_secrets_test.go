@@ -23,6 +23,7 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
 
@@ -87,18 +88,9 @@ func passwordDialer(password string) DialFunc {
 		if cfg.Password != password {
 			return nil, &sms.LoginError{Username: cfg.Username, Err: fmt.Errorf("cannot complete login")}
 		}
-		return fakeProviderClient{}, nil
+		return smsfake.New(), nil
 	}
 }
-
-// fakeProviderClient finds every provider; the VasaProvider controller calls nothing else.
-type fakeProviderClient struct{ sms.Client }
-
-func (fakeProviderClient) FindProvider(_ context.Context, name, _ string) (sms.ProviderInfo, error) {
-	return sms.ProviderInfo{Name: name, Ref: "vasa-1", UID: "uid-1", Status: "online"}, nil
-}
-
-func (fakeProviderClient) Close(context.Context) error { return nil }
 
 // TestVasaProviderCachesNoSecretValues wires the VasaProvider controller as main.go does and checks that
 // the manager's cache only ever holds Secret metadata (stripped of annotations), while a fixed password

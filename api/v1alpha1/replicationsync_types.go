@@ -195,7 +195,8 @@ type FaultRecord struct {
 	Time *metav1.Time `json:"time,omitempty"`
 }
 
-// RetryStatus describes provider-wide retries (busy, out of resource, unavailable).
+// RetryStatus describes the run's backoff: after provider faults (busy, out of resource, unavailable,
+// unreachable) and after counted group failures, no call is made before nextRetryTime.
 type RetryStatus struct {
 	// attempts counts consecutive provider-wide faults; reset by a successful call.
 	// +optional
@@ -279,8 +280,6 @@ const (
 	DeadlineExceededReason = "DeadlineExceeded"
 	// NotImplementedReason (Stalled): the provider does not implement the sync.
 	NotImplementedReason = "NotImplemented"
-	// InvalidArgumentReason (Stalled): the provider rejected the request as invalid.
-	InvalidArgumentReason = "InvalidArgument"
 	// InDoubtReason (Reconciling): a sync call got no answer; its groups wait out the in-doubt window.
 	InDoubtReason = "InDoubt"
 	// ProgressDeadlineExceededReason (Stalled): no progress for progressDeadlineSeconds; still trying.

@@ -57,22 +57,24 @@ func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
 			bad++
 		}
 		for _, f := range fixes {
-			fmt.Fprintf(a.out, "  Fix:        %s\n", f)
+			_, _ = fmt.Fprintf(a.out, "  Fix:        %s\n", f)
 		}
-		fmt.Fprintln(a.out)
+		_, _ = fmt.Fprintln(a.out)
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d of %d VasaProviders need attention (see Fix above)", bad, len(list.Items))
 	}
-	fmt.Fprintf(a.out, "All %d VasaProviders are fine.\n", len(list.Items))
+	_, _ = fmt.Fprintf(a.out, "All %d VasaProviders are fine.\n", len(list.Items))
 	return nil
 }
 
 // checkProvider prints what is known about one provider and returns what to fix.
 func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []string {
 	var fixes []string
-	w := func(k, f string, args ...any) { fmt.Fprintf(a.out, "  %-11s %s\n", k+":", fmt.Sprintf(f, args...)) }
-	fmt.Fprintf(a.out, "VasaProvider %s/%s\n", vp.Namespace, vp.Name)
+	w := func(k, f string, args ...any) {
+		_, _ = fmt.Fprintf(a.out, "  %-11s %s\n", k+":", fmt.Sprintf(f, args...))
+	}
+	_, _ = fmt.Fprintf(a.out, "VasaProvider %s/%s\n", vp.Namespace, vp.Name)
 	ready := meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition)
 	switch {
 	case ready == nil:
@@ -124,4 +126,3 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 	}
 	return fixes
 }
-

@@ -137,5 +137,3 @@ func fleet(g *WithT, ns string) {
 	group(g, ns, "array-a", "fd-2", "dg-1", "TARGET", "sap", 3*time.Minute, nil)
 	group(g, ns, "array-b", "fd-9", "dg-1", "TARGET", "", 2*time.Hour, nil)
 }
-
-func keyOf(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }

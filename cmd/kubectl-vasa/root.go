@@ -106,5 +106,5 @@ func explain(err error) error {
 }
 
 func (a *app) printError(err error) {
-	fmt.Fprintf(a.errOut, "error: %v\n", explain(err))
+	_, _ = fmt.Fprintf(a.errOut, "error: %v\n", explain(err))
 }

@@ -43,9 +43,9 @@ func (a *app) statusCommand() *cobra.Command {
 				return cmp.Compare(x.Name, y.Name)
 			})
 			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "RPO\tGROUP\tPROVIDER\tSTATE\tNEWEST PIT\tLAST SYNC")
+			_, _ = fmt.Fprintln(w, "RPO\tGROUP\tPROVIDER\tSTATE\tNEWEST PIT\tLAST SYNC")
 			for _, rg := range groups {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.rpo(rg.Status.NewestPiT), rg.Name, rg.Spec.ProviderRef.Name,
+				_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.rpo(rg.Status.NewestPiT), rg.Name, rg.Spec.ProviderRef.Name,
 					orDash(rg.Status.State), pitName(rg.Status.NewestPiT), a.lastSync(rg.Status.LastSync))
 			}
 			return w.Flush()

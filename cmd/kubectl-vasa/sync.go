@@ -55,7 +55,7 @@ func (a *app) syncCommand() *cobra.Command {
 				}
 				return fmt.Errorf("creating ReplicationSync %s: %w", rs.Name, err)
 			}
-			fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s created (provider %s, PiT %s, %s)\n",
+			_, _ = fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s created (provider %s, PiT %s, %s)\n",
 				rs.Name, rs.Spec.ProviderRef.Name, rs.Spec.PitName, describeGroups(rs))
 			if !o.wait {
 				return nil

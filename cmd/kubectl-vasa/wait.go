@@ -44,26 +44,26 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, key client.ObjectKey
 		line := progressLine(rs)
 		if line != last {
 			if a.live {
-				fmt.Fprintf(a.out, "\r\033[K%s", line)
+				_, _ = fmt.Fprintf(a.out, "\r\033[K%s", line)
 			} else {
-				fmt.Fprintln(a.out, line)
+				_, _ = fmt.Fprintln(a.out, line)
 			}
 			last = line
 		}
 		return rs.Status.Phase == replicationv1alpha1.SyncSucceeded || rs.Status.Phase == replicationv1alpha1.SyncFailed, nil
 	})
 	if a.live && last != "" {
-		fmt.Fprintln(a.out)
+		_, _ = fmt.Fprintln(a.out)
 	}
 	switch {
 	case err != nil && loopCtx.Err() != nil:
-		return fmt.Errorf("stopped waiting for ReplicationSync %s (%v); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", key.Name, loopCtx.Err(), key.Name, key.Namespace)
+		return fmt.Errorf("stopped waiting for ReplicationSync %s (%w); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", key.Name, loopCtx.Err(), key.Name, key.Namespace)
 	case err != nil:
 		return err
 	case rs.Status.Phase == replicationv1alpha1.SyncFailed:
 		return failedError(rs)
 	}
-	fmt.Fprintf(a.out, "Synced %d groups to PiT %s\n", summaryOf(rs).Synced, rs.Spec.PitName)
+	_, _ = fmt.Fprintf(a.out, "Synced %d groups to PiT %s\n", summaryOf(rs).Synced, rs.Spec.PitName)
 	return nil
 }
 
@@ -91,19 +91,19 @@ func summaryOf(rs *replicationv1alpha1.ReplicationSync) replicationv1alpha1.Sync
 // failedError says why a run failed and which groups did.
 func failedError(rs *replicationv1alpha1.ReplicationSync) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ReplicationSync %s failed", rs.Name)
+	_, _ = fmt.Fprintf(&b, "ReplicationSync %s failed", rs.Name)
 	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
 	if c == nil || c.Status != "True" {
 		c = meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReadyCondition)
 	}
 	if c != nil {
-		fmt.Fprintf(&b, ": %s: %s", c.Reason, c.Message)
+		_, _ = fmt.Fprintf(&b, ": %s: %s", c.Reason, c.Message)
 	}
 	for _, g := range rs.Status.Groups {
 		if g.State == replicationv1alpha1.GroupFailed {
-			fmt.Fprintf(&b, "\n  %s/%s: %s", g.FaultDomainID.ID, g.DeviceGroupID.ID, g.Message)
+			_, _ = fmt.Fprintf(&b, "\n  %s/%s: %s", g.FaultDomainID.ID, g.DeviceGroupID.ID, g.Message)
 		}
 	}
-	fmt.Fprintf(&b, "\nsee 'kubectl describe rsync %s -n %s' and "+runbookURL+"replicationsyncfailed", rs.Name, rs.Namespace)
+	_, _ = fmt.Fprintf(&b, "\nsee 'kubectl describe rsync %s -n %s' and "+runbookURL+"replicationsyncfailed", rs.Name, rs.Namespace)
 	return errors.New(b.String())
 }

@@ -257,7 +257,7 @@ func progressLine(rs *replicationv1alpha1.ReplicationSync) string {
 	}
 	synced, total := int32(0), int32(len(rs.Spec.GroupIDs))
 	if st.Summary != nil {
-		synced = st.Summary.Synced
+		synced, total = st.Summary.Synced, st.Summary.Total // a run by selector knows its groups once started
 	}
 	line := fmt.Sprintf("phase %-9s synced %d/%d  in flight %d  batch size %d", orDash(string(st.Phase)), synced, total, syncing, st.BatchSize)
 	if c := findCondition(st.Conditions, replicationv1alpha1.ReconcilingCondition); c != nil && c.Status == metav1.ConditionTrue {

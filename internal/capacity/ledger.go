@@ -16,6 +16,22 @@ const recentTasks = 16
 type Ledger struct {
 	mu        sync.Mutex
 	providers map[types.NamespacedName]*provider
+	wake      func(owner string)
+}
+
+// waiterTTL drops a waiter that has not asked again for that long (its run ended elsewhere, e.g. in
+// another manager): a live waiter asks at least every minute.
+const waiterTTL = 3 * time.Minute
+
+// waiter is an owner waiting for a free slot, since its creation: the oldest is served first.
+type waiter struct {
+	owner string
+	since time.Time
+	asked time.Time // when it last asked
+}
+
+func (w waiter) before(o waiter) bool {
+	return w.since.Before(o.since) || (w.since.Equal(o.since) && w.owner < o.owner)
 }
 
 type provider struct {
@@ -26,6 +42,8 @@ type provider struct {
 	primed  bool
 	held    map[string]int      // owner (ReplicationSync namespace/name) -> slots it holds
 	settled map[string]struct{} // owners set in this process before priming: Prime leaves them alone
+	waiters []waiter            // oldest first
+	limit   int                 // maxConcurrentTasks as last given to Hold or Reserve
 }
 
 // New returns an empty ledger.
@@ -115,6 +133,18 @@ func (l *Ledger) TaskDuration(key types.NamespacedName) time.Duration {
 	return 0
 }
 
+// TypicalTaskDuration returns the median of the provider's recent task durations (0 = none seen).
+func (l *Ledger) TypicalTaskDuration(key types.NamespacedName) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.providers[key]
+	if !ok || len(p.durations) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(p.durations))
+	return sorted[len(sorted)/2]
+}
+
 func (p *provider) longest() time.Duration {
 	if len(p.durations) == 0 {
 		return p.loadedDur
@@ -148,26 +178,92 @@ func (l *Ledger) Prime(key types.NamespacedName, held map[string]int) {
 	p.primed, p.settled = true, nil
 }
 
-// Hold records the slots one owner holds on key as its status shows them; 0 removes the owner.
-func (l *Ledger) Hold(key types.NamespacedName, owner string, n int) {
+// SetWake sets the function told, outside the ledger's lock, which waiting owners a freed slot may serve.
+func (l *Ledger) SetWake(wake func(owner string)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := l.get(key)
-	p.settle(owner)
-	p.hold(owner, n)
+	l.wake = wake
 }
 
-// Reserve gives owner up to want more slots on key while fewer than limit are held in all, and returns
-// how many it gave. The owner's next Hold replaces them with what its status then shows.
-func (l *Ledger) Reserve(key types.NamespacedName, owner string, want, limit int) int {
+// Hold records the slots one owner holds on key as its status shows them; 0 removes the owner. Slots
+// it gives back wake as many waiting owners, oldest first.
+func (l *Ledger) Hold(key types.NamespacedName, owner string, n int, limit int) {
+	l.mu.Lock()
+	p := l.get(key)
+	p.settle(owner)
+	p.limit = limit
+	freed := p.held[owner] - n
+	p.hold(owner, n)
+	woken := p.toWake(freed, limit)
+	wake := l.wake
+	l.mu.Unlock()
+	notify(wake, woken)
+}
+
+// Reserve gives owner (waiting since since) up to want more slots on key while fewer than limit are held
+// in all, and returns how many it gave. Waiting is a queue: owners waiting longer are served first, and
+// an owner given nothing waits until a freed slot wakes it. The owner's next Hold replaces the slots
+// with what its status then shows.
+func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time, want, limit int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.get(key)
-	free := limit - p.inFlight()
-	n := max(0, min(want, free))
+	p.limit = limit
+	now := time.Now()
+	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return now.Sub(w.asked) > waiterTTL })
+	me := waiter{owner: owner, since: since, asked: now}
+	older := 0
+	for _, w := range p.waiters {
+		if w.owner != owner && w.before(me) {
+			older++
+		}
+	}
+	n := max(0, min(want, limit-p.inFlight()-older))
 	p.settle(owner)
 	p.hold(owner, p.held[owner]+n)
+	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
+	if n == 0 && want > 0 {
+		i, _ := slices.BinarySearchFunc(p.waiters, me, func(a, b waiter) int {
+			if a.before(b) {
+				return -1
+			}
+			return 1
+		})
+		p.waiters = slices.Insert(p.waiters, i, me)
+	}
 	return n
+}
+
+// Waiting returns how many owners wait for a slot on key.
+func (l *Ledger) Waiting(key types.NamespacedName) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p, ok := l.providers[key]; ok {
+		return len(p.waiters)
+	}
+	return 0
+}
+
+// toWake returns the oldest waiters that freed slots can serve; callers hold l.mu.
+func (p *provider) toWake(freed, limit int) []string {
+	if freed <= 0 || len(p.waiters) == 0 {
+		return nil
+	}
+	n := min(len(p.waiters), max(0, limit-p.inFlight()))
+	out := make([]string, 0, n)
+	for _, w := range p.waiters[:n] {
+		out = append(out, w.owner)
+	}
+	return out
+}
+
+func notify(wake func(string), owners []string) {
+	if wake == nil {
+		return
+	}
+	for _, o := range owners {
+		wake(o)
+	}
 }
 
 // InFlight returns the slots held on key.
@@ -180,17 +276,24 @@ func (l *Ledger) InFlight(key types.NamespacedName) int {
 	return 0
 }
 
-// ForgetOwner releases one owner's slots on every provider (its run finished or was deleted).
+// ForgetOwner releases one owner's slots on every provider (its run finished or was deleted) and wakes
+// the oldest waiters.
 func (l *Ledger) ForgetOwner(owner string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	ns, _, _ := strings.Cut(owner, "/")
+	var woken []string
 	for key, p := range l.providers {
 		if key.Namespace == ns {
 			p.settle(owner) // a sync only uses providers of its namespace
 		}
+		freed := p.held[owner]
 		delete(p.held, owner)
+		p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
+		woken = append(woken, p.toWake(freed, p.limit)...)
 	}
+	wake := l.wake
+	l.mu.Unlock()
+	notify(wake, woken)
 }
 
 // settle remembers, until the provider is primed, that owner's slots were set in this process.

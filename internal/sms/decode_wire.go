@@ -11,7 +11,7 @@ import (
 
 // groupResultsEnvelope matches the SOAP body of a response whose returnval is GroupOperationResult[].
 type groupResultsEnvelope struct {
-	Returnval []smstypes.BaseGroupOperationResult `xml:"returnval,typeattr"`
+	Returnval []smstypes.BaseGroupOperationResult `xml:"returnval,typeattr"` //nolint:staticcheck // govmomi's XML decoder knows typeattr
 }
 
 // decodeGroupResultsXML decodes the returnval list of a QueryPointInTimeReplica or QueryReplicationGroup

@@ -95,7 +95,7 @@ func (t *jsonTransport) login(ctx context.Context, user, pass string) error {
 	if err != nil {
 		return err
 	}
-	resp, _, err := t.post(ctx, vimPath(t.release, sessionManager, "Login"), body)
+	resp, _, err := t.post(ctx, vimPath(t.release, sessionManager, "Login"), body) //nolint:bodyclose // post closes it
 	if err != nil {
 		return err
 	}
@@ -109,13 +109,13 @@ func (t *jsonTransport) login(ctx context.Context, user, pass string) error {
 
 // logout ends the VI/JSON session.
 func (t *jsonTransport) logout(ctx context.Context) error {
-	_, _, err := t.post(ctx, vimPath(t.release, sessionManager, "Logout"), nil)
+	_, _, err := t.post(ctx, vimPath(t.release, sessionManager, "Logout"), nil) //nolint:bodyclose // post closes it
 	return err
 }
 
 // about reads the vCenter's AboutInfo (RetrieveServiceContent).
 func (t *jsonTransport) about(ctx context.Context) (types.AboutInfo, error) {
-	_, data, err := t.post(ctx, vimPath(t.release, vimService, "RetrieveServiceContent"), nil)
+	_, data, err := t.post(ctx, vimPath(t.release, vimService, "RetrieveServiceContent"), nil) //nolint:bodyclose // post closes it
 	if err != nil {
 		return types.AboutInfo{}, err
 	}
@@ -128,6 +128,7 @@ func (t *jsonTransport) about(ctx context.Context) (types.AboutInfo, error) {
 
 // post sends one VI/JSON request and turns HTTP errors into typed errors: 401 is an expired session,
 // 503 the SMS service starting, 404 a path not served, 500 with a JSON body a fault.
+// The response it returns has its body read and closed already: callers use its headers only.
 func (t *jsonTransport) post(ctx context.Context, path string, body []byte) (*http.Response, []byte, error) {
 	u := *t.base
 	u.Path, u.RawPath = path, ""
@@ -174,7 +175,7 @@ func (t *jsonTransport) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 	if err != nil {
 		return fmt.Errorf("encoding %s request: %w", method, err)
 	}
-	_, data, err := t.post(ctx, JSONPath(t.release, this, method), body)
+	_, data, err := t.post(ctx, JSONPath(t.release, this, method), body) //nolint:bodyclose // post closes it
 	if err != nil {
 		return err
 	}

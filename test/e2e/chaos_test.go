@@ -51,7 +51,9 @@ func TestChaos(t *testing.T) {
 	})
 	cfg.SessionExpiresAfterCalls = 40
 	w := newProcWorld(t, cfg, seed)
-	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 5, Probability: 0.15, OnlySuccess: true})
+	// Aimed kills: the first sync response that created a task, then some at random.
+	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 1, OnlySuccess: true})
+	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 4, Probability: 0.15, OnlySuccess: true})
 	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Drop, Probability: 0.05, OnlySuccess: true})
 	w.array(8, 5*time.Second)
 	w.startManager(procOptions{})
@@ -70,11 +72,13 @@ func TestChaos(t *testing.T) {
 		faults[c.Fault+"/"+c.Response]++
 	}
 	t.Logf("sync calls by fault/response: %v", faults)
+	g.Expect(st.Killed).To(BeNumerically(">=", 1), "aimed kills happened")
+	g.Expect(randomKilled).To(BeNumerically(">=", 1), "random kills happened")
 	expectExactlyOnce(g, w.sim, runs)
 	expectAllSynced(g, w.sim, runs)
 }
 
-// randomKills kills and restarts the manager up to n times at random moments 2-8 s apart; the returned
+// randomKills kills and restarts the manager up to n times at random moments 1-5 s apart; the returned
 // function stops it and returns how many kills it made.
 func randomKills(w *procWorld, rnd *rand.Rand, n int) func() int {
 	done := make(chan struct{})
@@ -84,7 +88,7 @@ func randomKills(w *procWorld, rnd *rand.Rand, n int) func() int {
 	go func() {
 		defer wg.Done()
 		for kills < n {
-			t := time.NewTimer(2*time.Second + time.Duration(rnd.Int64N(int64(6*time.Second))))
+			t := time.NewTimer(time.Second + time.Duration(rnd.Int64N(int64(4*time.Second))))
 			select {
 			case <-done:
 				t.Stop()

@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -143,7 +144,8 @@ func waitAllSucceeded(t *testing.T, runs []syncRun, timeout time.Duration) {
 			case replicationv1alpha1.SyncFailed:
 				StopTrying(fmt.Sprintf("%s failed: %+v", r.key.Name, rs.Status.Conditions)).Now()
 			}
-			notDone = append(notDone, fmt.Sprintf("%s %s %s", r.key.Name, rs.Status.Phase, rs.Status.SyncedDisplay))
+			c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)
+			notDone = append(notDone, fmt.Sprintf("%s %s %s groups=%s reconciling=%+v", r.key.Name, rs.Status.Phase, rs.Status.SyncedDisplay, groupStates(rs), c))
 		}
 		g.Expect(notDone).To(BeEmpty(), "runs not Succeeded yet")
 	}).WithTimeout(timeout).WithPolling(250 * time.Millisecond).Should(Succeed())

@@ -23,6 +23,8 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"ReplicationSyncScheduleRPOMissed": {`(time() - vasa_sync_schedule_last_success_timestamp_seconds) / vasa_sync_schedule_interval_seconds > 2`, ""},
 	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"})`, "10m"},
 	"ReplicationGroupRPOExceeded":      {`time() - vasa_sync_group_newest_pit_timestamp_seconds > 3600`, "15m"},
+	"ReplicationSyncStuck":             {`vasa_sync_run_without_progress == 1`, "5m"},
+	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0`, ""},
 }
 
 type alertRule struct {
@@ -34,7 +36,8 @@ type alertRule struct {
 }
 
 // expectAlerts checks a rendered PrometheusRule: the required alerts, metric names that the manager
-// really exports, and runbook links that resolve to a section of docs/runbooks.md.
+// really exports, annotations that name only labels those metrics carry, and runbook links that resolve
+// to a section of docs/runbooks.md.
 func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 	t.Helper()
 	g := NewWithT(t)
@@ -53,9 +56,10 @@ func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 	}
 	g.Expect(got).To(HaveLen(len(wantAlerts)))
 
-	exported := exportedMetricNames()
+	exported := exportedMetrics()
 	anchors := runbookAnchors(t)
 	metricName := regexp.MustCompile(`vasa_sync_[a-z_]+`)
+	labelRef := regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
 	for name, want := range wantAlerts {
 		r, ok := got[name]
 		g.Expect(ok).To(BeTrue(), "alert %s", name)
@@ -63,8 +67,17 @@ func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 		g.Expect(r.For).To(Equal(want.forDuration), name)
 		g.Expect(r.Labels).To(HaveKey("severity"), name)
 		g.Expect(r.Annotations).To(HaveKey("summary"), name)
+		carried := map[string]bool{}
 		for _, m := range metricName.FindAllString(r.Expr, -1) {
 			g.Expect(exported).To(HaveKey(m), "%s uses %s, which internal/metrics does not export", name, m)
+			for _, l := range exported[m] {
+				carried[l] = true
+			}
+		}
+		for key, text := range r.Annotations {
+			for _, ref := range labelRef.FindAllStringSubmatch(text, -1) {
+				g.Expect(carried).To(HaveKey(ref[1]), "%s: annotation %s names $labels.%s, which the metrics of its expression do not carry", name, key, ref[1])
+			}
 		}
 		url := r.Annotations["runbook_url"]
 		g.Expect(url).To(HavePrefix(runbookBase), name)
@@ -72,8 +85,8 @@ func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 	}
 }
 
-// exportedMetricNames returns the fully qualified names of the manager's metrics.
-func exportedMetricNames() map[string]bool {
+// exportedMetrics returns the fully qualified names of the manager's metrics with their variable labels.
+func exportedMetrics() map[string][]string {
 	ch := make(chan *prometheus.Desc, 64)
 	go func() {
 		for _, c := range []prometheus.Collector{
@@ -81,17 +94,25 @@ func exportedMetricNames() map[string]bool {
 			metrics.TasksInFlight, metrics.LearnedBatchSize, metrics.LastSuccessTimestampSeconds, metrics.ProviderReady,
 			metrics.ScheduleLastSuccessTimestampSeconds, metrics.ScheduleIntervalSeconds, metrics.ScheduleMissedRunsTotal,
 			metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
+			metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress,
 		} {
 			c.Describe(ch)
 		}
 		close(ch)
 	}()
-	names := map[string]bool{}
+	names := map[string][]string{}
 	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
+	variable := regexp.MustCompile(`variableLabels: \{([^}]*)\}`)
 	for d := range ch {
-		if m := fq.FindStringSubmatch(d.String()); m != nil {
-			names[m[1]] = true
+		m := fq.FindStringSubmatch(d.String())
+		if m == nil {
+			continue
 		}
+		var labels []string
+		if v := variable.FindStringSubmatch(d.String()); v != nil && v[1] != "" {
+			labels = strings.Split(v[1], ",")
+		}
+		names[m[1]] = labels
 	}
 	return names
 }
