@@ -16,6 +16,7 @@
 //	make bench-e2e                              # the sweep only, about 10 minutes on 2 cores
 //	make bench-e2e BENCH=Goals                  # the goals rows of issue 10 (tens of minutes)
 //	make bench-e2e BENCH=Goals/wave-1000        # one goals row; see BenchmarkGoals for the names
+//	make bench-e2e BENCH='Goals/(wave-1000|tasks-60s|many-2000)'   # several (make needs $$ for a $)
 //	BENCH_SYNCS=1000,5000,10000 make bench-e2e BENCH=Goals/many
 //	go test ./test/bench -run TestInstrument    # the instrument's own check (under a minute)
 //
