@@ -17,6 +17,9 @@ CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -count 5
+# BENCH selects the end-to-end benchmarks of test/bench: Sweep (default), Goals, Goals/<row>.
+BENCH ?= Sweep
+BENCH_E2E_FLAGS ?= -run '^$$' -bench '$(BENCH)' -benchtime=1x -count=1 -timeout 180m
 
 .PHONY: all
 all: build
@@ -75,8 +78,13 @@ demo: manifests build plugin envtest-assets ## Run a sync end to end: local cont
 	go run ./hack/demo --manager bin/manager --plugin bin/kubectl-vasa
 
 .PHONY: bench
-bench: envtest-assets ## Run the benchmarks.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(BENCH_FLAGS) ./...
+bench: envtest-assets ## Run the benchmarks: the packages' own, then the end-to-end sweep (test/bench).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(BENCH_FLAGS) $$(go list ./... | grep -v '/test/bench$$')
+	$(MAKE) bench-e2e
+
+.PHONY: bench-e2e
+bench-e2e: envtest-assets ## Run only the end-to-end benchmarks; BENCH=Goals runs issue 10's goals rows.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(BENCH_E2E_FLAGS) ./test/bench
 
 ##@ Build
 

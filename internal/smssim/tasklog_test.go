@@ -1,0 +1,49 @@
+package smssim_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestTasksRecordStartAndEnd checks the task log against what the wire shows: one record per task,
+// in start order, ended at start plus its drawn duration once the task is over.
+func TestTasksRecordStartAndEnd(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim, ids := startOne(t, 3, func(p *smssim.ProviderConfig) {
+		p.TaskDuration = smssim.Duration{Duration: 80 * time.Millisecond}
+		p.TaskDurationJitter = smssim.Duration{Duration: 30 * time.Millisecond}
+	})
+	c := dialSim(t, sim, sms.BindingSOAP, 5*time.Second)
+	ref := sim.Provider("p").Ref()
+	var refs []string
+	for i, id := range ids {
+		task, err := c.SyncReplicationGroups(ctx, ref, []sms.GroupID{id}, "log")
+		g.Expect(err).NotTo(HaveOccurred(), "call %d", i)
+		refs = append(refs, task)
+	}
+	running := sim.Tasks()
+	g.Expect(running).To(HaveLen(3))
+	for i, r := range running {
+		g.Expect(r.Ref).To(Equal(refs[i]))
+		g.Expect(r.Groups).To(Equal([]sms.GroupID{ids[i]}))
+		g.Expect(r.PitName).To(Equal("log"))
+		g.Expect(r.Provider).To(Equal("p"))
+		g.Expect(r.Duration).To(And(BeNumerically(">=", 50*time.Millisecond), BeNumerically("<=", 110*time.Millisecond)))
+	}
+	for _, task := range refs {
+		info := waitDone(t, c, task)
+		g.Expect(info.State).To(Equal(sms.TaskSuccess))
+	}
+	for _, r := range sim.Tasks() {
+		g.Expect(r.Done).To(BeTrue())
+		g.Expect(r.Failed).To(BeFalse())
+		g.Expect(r.End).To(Equal(r.Start.Add(r.Duration)))
+	}
+}

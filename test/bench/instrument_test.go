@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+// TestInstrument runs one tiny scenario end to end and checks that every figure was measured, so
+// that a broken instrument fails here rather than printing zeros in a benchmark.
+func TestInstrument(t *testing.T) {
+	g := NewWithT(t)
+	sc := Scenario{Name: "tiny", Groups: 24, BatchSize: 4, Slots: 2, Task: 300 * time.Millisecond,
+		Jitter: 100 * time.Millisecond, NaiveGroups: 3, Timeout: 2 * time.Minute, Idle: time.Second}
+	res, err := env.Run(context.Background(), sc)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	g.Expect(env.APIServerPID).NotTo(BeZero(), "kube-apiserver is a child of the test")
+	g.Expect(env.EtcdPID).NotTo(BeZero(), "etcd is a child of the test")
+	g.Expect(res.Finished).To(Equal(1))
+	g.Expect(res.Failed).To(BeZero())
+	g.Expect(res.SyncedGroups).To(Equal(24))
+	g.Expect(res.Tasks).To(BeNumerically(">=", sc.Tasks()), "at most 4 groups per task")
+	g.Expect(res.SyncCalls).To(BeNumerically(">=", res.Tasks))
+	g.Expect(res.Polls).To(BeNumerically(">", 0))
+	g.Expect(res.Makespan).To(BeNumerically(">", 0))
+	g.Expect(res.Ratio()).To(And(BeNumerically(">", 0), BeNumerically("<", math.Inf(1))))
+	g.Expect(res.SlotsBusy).To(And(BeNumerically(">", 0), BeNumerically("<=", 1)))
+	g.Expect(res.Naive).To(BeNumerically(">", 0))
+	g.Expect(res.NaiveRatio()).To(BeNumerically(">", 0))
+	// A group is seen Synced after its task ended, never before.
+	g.Expect(res.LagP50).To(BeNumerically(">=", 0))
+	g.Expect(res.LagP95).To(BeNumerically(">=", res.LagP50))
+	g.Expect(res.Writes).To(BeNumerically(">", 0))
+	g.Expect(res.Bytes).To(BeNumerically(">", res.Writes), "each version weighs more than a byte")
+	g.Expect(res.SentBytes).To(BeNumerically(">", 0))
+	g.Expect(res.PeakRSS).To(BeNumerically(">=", res.RSS))
+	g.Expect(res.RSS).To(BeNumerically(">", 0))
+	g.Expect(res.ManagerCPU).To(BeNumerically(">", 0))
+	g.Expect(res.APIServerCPU).To(BeNumerically(">", 0))
+	g.Expect(res.APIRequests).To(HaveKey(ContainSubstring("replicationsyncs")))
+	g.Expect(res.IdleCalls).NotTo(BeNil())
+	g.Expect(res.RestartCalls).NotTo(BeNil())
+
+	var out bytes.Buffer
+	WriteTable(&out, []Result{res})
+	t.Log("\n" + out.String())
+	g.Expect(out.String()).To(ContainSubstring("| tiny | 24×1 | 4 | 2 |"))
+	g.Expect(strings.Count(out.String(), "\n|")).To(Equal(2), "a header, a rule and one row")
+}
+
+// TestLimitAndPercentile checks the pure arithmetic of the table.
+func TestLimitAndPercentile(t *testing.T) {
+	cases := map[string]struct {
+		sc    Scenario
+		tasks int
+		limit time.Duration
+	}{
+		"issue 10's wave":  {Scenario{Groups: 1000, BatchSize: 16, Slots: 4, Task: 2 * time.Second}, 63, 32 * time.Second},
+		"no batch limit":   {Scenario{Groups: 40, Slots: 4, Task: time.Second}, 1, time.Second},
+		"one-group syncs":  {Scenario{Groups: 1, Syncs: 2000, BatchSize: 16, Slots: 64, Task: 50 * time.Millisecond}, 2000, 32 * 50 * time.Millisecond},
+		"partial last one": {Scenario{Groups: 65, BatchSize: 16, Slots: 4, Task: time.Second}, 5, 2 * time.Second},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(tc.sc.Tasks()).To(Equal(tc.tasks))
+			g.Expect(tc.sc.Limit()).To(Equal(tc.limit))
+		})
+	}
+	g := NewWithT(t)
+	ds := []time.Duration{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	g.Expect(percentile(ds, 0.5)).To(Equal(time.Duration(5)))
+	g.Expect(percentile(ds, 0.95)).To(Equal(time.Duration(10)))
+	g.Expect(percentile(nil, 0.5)).To(BeZero())
+}
