@@ -25,16 +25,9 @@ func (a *app) groupsCommand() *cobra.Command {
   kubectl vasa groups -n storage -l replication.vasa.io/source-group=oracle,replication.vasa.io/state=TARGET`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ns, err := a.client()
+			groups, err := a.matchingGroups(cmd.Context(), provider, selector)
 			if err != nil {
 				return err
-			}
-			groups, err := listGroups(cmd.Context(), c, ns, provider, selector)
-			if err != nil {
-				return err
-			}
-			if len(groups) == 0 {
-				return noGroupsError(ns, provider, selector)
 			}
 			slices.SortFunc(groups, func(x, y replicationv1alpha1.ReplicationGroup) int {
 				return cmp.Or(cmp.Compare(x.Spec.ProviderRef.Name, y.Spec.ProviderRef.Name),
@@ -108,4 +101,21 @@ func (a *app) rpo(p *replicationv1alpha1.PointInTime) string {
 		return "-"
 	}
 	return duration.HumanDuration(max(a.clock().Sub(p.TimeStamp.Time), time.Duration(0)))
+}
+
+// matchingGroups lists the namespace's ReplicationGroups of provider (all when empty) matching selector;
+// none is an error that says what to check.
+func (a *app) matchingGroups(ctx context.Context, provider, selector string) ([]replicationv1alpha1.ReplicationGroup, error) {
+	c, ns, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	groups, err := listGroups(ctx, c, ns, provider, selector)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) == 0 {
+		return nil, noGroupsError(ns, provider, selector)
+	}
+	return groups, nil
 }

@@ -18,16 +18,9 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show the replication groups by RPO (age of the newest PiT), worst first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ns, err := a.client()
+			groups, err := a.matchingGroups(cmd.Context(), provider, selector)
 			if err != nil {
 				return err
-			}
-			groups, err := listGroups(cmd.Context(), c, ns, provider, selector)
-			if err != nil {
-				return err
-			}
-			if len(groups) == 0 {
-				return noGroupsError(ns, provider, selector)
 			}
 			// Worst first: no PiT at all, then the oldest newest PiT; ties by name.
 			slices.SortFunc(groups, func(x, y replicationv1alpha1.ReplicationGroup) int {
