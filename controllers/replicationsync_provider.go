@@ -208,13 +208,6 @@ func laterOf(a, b time.Time) time.Time {
 	return b
 }
 
-// nextCapacityCheck is when a run waiting for a free slot looks again by itself: a slot freed by another
-// run of this manager wakes it long before (the ledger's queue), so this is only a safety net, e.g. for
-// slots held by another manager.
-func (r *ReplicationSyncReconciler) nextCapacityCheck(run *syncRun) time.Time {
-	return run.now.Add(capacityWake)
-}
-
 func maxConcurrentTasks(vp *replicationv1alpha1.VasaProvider) int32 {
 	if vp.Spec.MaxConcurrentTasks <= 0 {
 		return 4

@@ -171,18 +171,7 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 // was written): a PiT of our name makes them Synced; after the in-doubt window they are issued again.
 func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRun) error {
 	rs := run.rs
-	byProvider := map[string][]int{}
-	var providers []string
-	for i, g := range rs.Status.Groups {
-		if g.State != replicationv1alpha1.GroupIssuing {
-			continue
-		}
-		p := groupProvider(g, run.vp.Status.ProviderRef.Value)
-		if _, ok := byProvider[p]; !ok {
-			providers = append(providers, p)
-		}
-		byProvider[p] = append(byProvider[p], i)
-	}
+	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupIssuing, run.vp.Status.ProviderRef.Value)
 	window := r.inDoubtWindow(run)
 	for _, provider := range providers {
 		idx := byProvider[provider]
@@ -240,7 +229,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	rs := run.rs
 	size := int(r.batchSize(run))
 	rs.Status.BatchSize = int32(size)
-	byProvider, providers := pendingByProvider(rs, run.vp.Status.ProviderRef.Value)
+	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupPending, run.vp.Status.ProviderRef.Value)
 	want := 0
 	for _, p := range providers {
 		want += (len(byProvider[p]) + size - 1) / size
@@ -250,8 +239,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	}
 	granted := r.Capacity.Reserve(run.key, run.owner(), rs.CreationTimestamp.Time, want, int(maxConcurrentTasks(run.vp)))
 	if granted == 0 {
-		run.waitingForCapacity = true
-		run.wakeAt(r.nextCapacityCheck(run))
+		run.waitingForCapacity = true // requeue sleeps capacityWake at most; a freed slot wakes it first
 		return nil
 	}
 	for _, provider := range providers {
@@ -346,12 +334,12 @@ func tasksOf(rs *replicationv1alpha1.ReplicationSync) map[string][]int {
 	return out
 }
 
-// pendingByProvider returns the Pending groups by the provider they go to, providers in spec order.
-func pendingByProvider(rs *replicationv1alpha1.ReplicationSync, defaultProvider string) (map[string][]int, []string) {
+// groupsByProvider returns the groups in state by the provider they go to, providers in spec order.
+func groupsByProvider(rs *replicationv1alpha1.ReplicationSync, state replicationv1alpha1.GroupState, defaultProvider string) (map[string][]int, []string) {
 	out := map[string][]int{}
 	var providers []string
 	for i, g := range rs.Status.Groups {
-		if g.State != replicationv1alpha1.GroupPending {
+		if g.State != state {
 			continue
 		}
 		p := groupProvider(g, defaultProvider)
