@@ -84,9 +84,14 @@ func NewEnv(env *envtest.Environment, cfg *rest.Config, managerArgs []string) (*
 	return e, nil
 }
 
-// Close stops the API proxy and removes Dir.
+// Close stops the API proxy and removes Dir, unless BENCH_KEEP_LOGS is set: then it says where the
+// manager logs are.
 func (e *Env) Close() {
 	e.API.Close()
+	if os.Getenv("BENCH_KEEP_LOGS") != "" {
+		fmt.Fprintf(os.Stderr, "manager logs kept in %s\n", e.Dir)
+		return
+	}
 	_ = os.RemoveAll(e.Dir)
 }
 

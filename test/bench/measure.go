@@ -33,11 +33,16 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 	// The end of each group's task, by sync: the last successful task that held it.
 	ends := map[string]map[GroupKey]time.Time{}
 	var busy time.Duration
+	var starts, stops []time.Time
 	for _, t := range sim.Tasks() {
 		if !strings.HasPrefix(t.PitName, "bench-") {
 			continue
 		}
 		res.Tasks++
+		starts = append(starts, t.Start)
+		if t.Done {
+			stops = append(stops, t.End)
+		}
 		busy += min(t.Duration, res.Makespan)
 		if !t.Done || t.Failed {
 			continue
@@ -67,6 +72,20 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 		}
 	}
 	res.LagP50, res.LagP95 = percentile(lags, 0.50), percentile(lags, 0.95)
+	idle := slotIdle(starts, stops, sc.Slots)
+	res.IdleP50, res.IdleP95 = percentile(idle, 0.50), percentile(idle, 0.95)
+}
+
+// slotIdle is, for each task that started after the first C, how long the slot it took stood free:
+// the k-th start (in time order) takes the slot the (k-C)-th end (in time order) freed.
+func slotIdle(starts, ends []time.Time, slots int) []time.Duration {
+	slices.SortFunc(starts, time.Time.Compare)
+	slices.SortFunc(ends, time.Time.Compare)
+	var out []time.Duration
+	for k := slots; k < len(starts) && k-slots < len(ends); k++ {
+		out = append(out, max(starts[k].Sub(ends[k-slots]), 0))
+	}
+	return out
 }
 
 // keyOf is the GroupKey of an SMS group id.

@@ -88,6 +88,8 @@ type Result struct {
 	Polls int
 	// LagP50 and LagP95 are the delays from a task's end to its group seen Synced.
 	LagP50, LagP95 time.Duration
+	// IdleP50 and IdleP95 are how long a slot freed by a task stood free before the next task took it.
+	IdleP50, IdleP95 time.Duration
 	// SyncedGroups is how many groups were seen Synced.
 	SyncedGroups int
 	// Writes and Bytes are the ReplicationSync versions the watch saw and their JSON size.
