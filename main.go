@@ -70,9 +70,14 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	// Secrets are only watched by metadata (values are read uncached); strip what could carry values.
-	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Transform: controllers.StripSecretMetadata},
-	}}
+	// Nothing reads managedFields (status is written as a JSON patch): keeping them would double what
+	// 10,000 cached ReplicationSyncs weigh.
+	cacheOpts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Transform: controllers.StripSecretMetadata},
+		},
+	}
 	for _, ns := range strings.Split(watchNamespace, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			if cacheOpts.DefaultNamespaces == nil {

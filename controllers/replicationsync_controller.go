@@ -79,8 +79,8 @@ type ReplicationSyncReconciler struct {
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 means DefaultMaxConcurrentSyncReconciles.
 	MaxConcurrentReconciles int
 
-	// pollDue caches when each task in flight is next worth querying (task ref -> time.Time); losing it
-	// costs an early query, nothing else.
+	// pollDue caches, per task in flight, when it was issued and is next worth querying (task ref ->
+	// taskTiming); losing it costs an early query, nothing else.
 	pollDue sync.Map
 }
 
@@ -125,14 +125,38 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		r.holdSlotsAfterLostClaim(run, before)
 		return r.lostWrite(werr)
 	}
+	run.calledAt = clockNow(r.Clock)
 	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
 	claimed := rs.DeepCopy()
 	run.now = clockNow(r.Clock)
 	run.wake = time.Time{}
 	wave := run.wave
 	r.applyCallResults(ctx, run, results)
+	r.pollSoonEnded(ctx, run)
 	r.settle(ctx, run)
 	return r.commit(ctx, req, claimed, rs, run, wave)
+}
+
+// pollSoonEnded waits for the wave's tasks while they are expected to end within foldRefsWithin of
+// their call, and queries them, so that a fast task's ref and result go out in one write. A query that
+// fails leaves the groups Syncing on their task, as if it had not been asked.
+func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *syncRun) {
+	until := clockNow(r.Clock).Add(foldRefsWithin)
+	for range maxFoldPolls {
+		if run.wake.IsZero() || run.wake.After(until) || isFinished(run.rs) || len(tasksOf(run.rs)) == 0 {
+			return
+		}
+		if wait := run.wake.Sub(clockNow(r.Clock)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return
+			}
+		}
+		run.now = clockNow(r.Clock)
+		run.wake = time.Time{}
+		_ = r.pollStep(ctx, run)
+	}
 }
 
 // commit writes what the wave's calls returned, with a context that outlives a manager shutdown for

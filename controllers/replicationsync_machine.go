@@ -37,8 +37,9 @@ type syncRun struct {
 
 	providerMissing    bool // connectProvider found no VasaProvider (NotFound)
 	waitingForCapacity bool // the provider had no free slot for this run's Pending groups
-	// wave holds the batches claimed in this reconcile: written as Issuing, then called.
-	wave []syncBatch
+	// wave holds the batches claimed in this reconcile: written as Issuing, then called at calledAt.
+	wave     []syncBatch
+	calledAt time.Time
 	// wake is when this run wants its next reconcile (zero: no wish).
 	wake time.Time
 }

@@ -152,24 +152,45 @@ func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 	return max(floor, 2*r.Capacity.TaskDuration(run.key))
 }
 
+// taskTiming is what the process knows about a task in flight: when it was issued, when it is next
+// worth querying, and the last progress it showed (at which age).
+type taskTiming struct {
+	issued, due    time.Time
+	sampleAge      time.Duration
+	sampleProgress int32
+}
+
+// timingOf returns what is known about the task ref of the groups idx; a task issued by an earlier
+// process counts from its claim and is due at once.
+func (r *ReplicationSyncReconciler) timingOf(run *syncRun, ref string, idx []int) taskTiming {
+	if t, ok := r.pollDue.Load(ref); ok {
+		return t.(taskTiming)
+	}
+	return taskTiming{issued: claimOf(run.rs, idx)}
+}
+
 // minPollGap is the least time between two queries of one task.
 const minPollGap = 50 * time.Millisecond
 
-// nextPoll is when to first query a task issued at since: when a typical task of the provider ends
-// (the median of the recent ones); without history, at PollInitial.
+// nextPoll is when to first query a task issued at since: when the first quarter of the provider's
+// recent tasks had ended, so that most tasks still running report progress to extrapolate from (repoll);
+// without history, at PollInitial.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
 	}
-	if d := r.Capacity.TypicalTaskDuration(run.key); d > 0 {
+	if d := r.Capacity.EarlyTaskDuration(run.key); d > 0 {
 		return laterOf(since.Add(d), run.now.Add(minPollGap))
 	}
 	return run.now.Add(r.pollInitial())
 }
 
 // repoll is when to query again a task issued at since that reported progress (percent) now: at the end
-// its progress predicts, so a task is queried about twice whatever it takes; without progress, at a
-// quarter of its age. Within [minPollGap, PollMax] from now.
+// its progress predicts, so a task is queried about twice whatever it takes; without progress, when a
+// typical task would have ended, or at a quarter of its age. Within [minPollGap, PollMax] from now.
+//
+// Progress may count from the task's start after a time queued at 0 %: with the provider's learned
+// queued share q of a task's duration d, progress p at age a means a = d·(q + p·(1-q)).
 func (r *ReplicationSyncReconciler) repoll(run *syncRun, since time.Time, progress int32) time.Time {
 	age := run.now.Sub(since)
 	wait := max(age/4, r.pollInitial())
@@ -180,9 +201,10 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, since time.Time, progre
 	case progress == 0 && age < typical:
 		wait = typical - age // queued: a typical task is done by then
 	case progress > 0 && progress < 100:
-		// Progress counts from the task's start, which may be after the call (queued): the prediction
-		// errs late by the queued time at most.
-		wait = time.Duration(float64(age) * float64(100-progress) / float64(progress))
+		// Progress is whole percents, rounded down: the prediction errs late by at most 1 % of d.
+		q, p := r.Capacity.QueuedShare(run.key), float64(progress)/100
+		d := time.Duration(float64(age) / (q + p*(1-q)))
+		wait = d - age
 	}
 	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
 }

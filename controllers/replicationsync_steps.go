@@ -31,8 +31,8 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 
 	refs := make([]string, 0, len(tasks))
 	for ref := range tasks {
-		if due, ok := r.pollDue.Load(ref); ok && due.(time.Time).After(run.now) {
-			run.wakeAt(due.(time.Time)) // not expected to have ended yet
+		if t := r.timingOf(run, ref, tasks[ref]); t.due.After(run.now) {
+			run.wakeAt(t.due) // not expected to have ended yet
 			continue
 		}
 		refs = append(refs, ref)
@@ -54,14 +54,19 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 		for _, i := range idx {
 			run.rs.Status.Groups[i].PollFaults = 0
 		}
+		t := r.timingOf(run, ref, idx)
 		switch p.info.State {
 		case sms.TaskSuccess, sms.TaskError:
-			r.pollDue.Delete(ref)
+			if d, ok := taskDuration(p.info, t.issued, run.now); ok {
+				r.Capacity.ObserveQueuedShare(run.key, t.sampleAge, d, t.sampleProgress)
+			}
 			r.taskEnded(ctx, run, ref, idx, p.info)
+			r.pollDue.Delete(ref)
 		default:
-			next := r.repoll(run, claimOf(run.rs, idx), p.info.Progress)
-			r.pollDue.Store(ref, next)
-			run.wakeAt(next)
+			t.sampleAge, t.sampleProgress = run.now.Sub(t.issued), p.info.Progress
+			t.due = r.repoll(run, t.issued, p.info.Progress)
+			r.pollDue.Store(ref, t)
+			run.wakeAt(t.due)
 		}
 	}
 	return unreachable
@@ -84,7 +89,7 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		run.wakeAt(run.now)
 		return
 	}
-	if d, ok := taskDuration(info, claimOf(rs, idx), run.now); ok && r.Capacity.ObserveTask(run.key, d) {
+	if d, ok := taskDuration(info, r.timingOf(run, ref, idx).issued, run.now); ok && r.Capacity.ObserveTask(run.key, d) {
 		r.notifyProvider(run)
 	}
 	if info.State == sms.TaskError {
@@ -303,8 +308,10 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 			}
 			issued += len(res.batch.groups)
 			calls++
-			due := r.nextPoll(run, claimOf(rs, res.batch.groups))
-			r.pollDue.Store(res.task, due)
+			// The task started when the call reached the provider, not at the claim (a status write
+			// earlier): counting from the claim would poll before a fast task could have ended.
+			due := r.nextPoll(run, run.calledAt)
+			r.pollDue.Store(res.task, taskTiming{issued: run.calledAt, due: due})
 			run.wakeAt(due)
 		case res.err == nil:
 			// Answered, but without a task: whether a task started is unknown.
@@ -315,7 +322,10 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 	}
 	if calls > 0 {
 		resetRetry(rs)
-		r.event(rs, corev1.EventTypeNormal, "BatchSubmitted", "Sync", "Submitted %d groups in %d tasks", issued, calls)
+		if issued < len(rs.Status.Groups) {
+			// A run done in one wave says so once, when it ends; an event per wave costs a write each.
+			r.event(rs, corev1.EventTypeNormal, "BatchSubmitted", "Sync", "Submitted %d groups in %d tasks", issued, calls)
+		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Submitted wave", "groups", issued, "tasks", calls)
 	}
 }

@@ -39,6 +39,7 @@ type provider struct {
 	durations []time.Duration // the most recent task durations, oldest first
 	loadedDur time.Duration   // seeded from status after a restart
 	reported  time.Duration   // the longest duration ObserveTask last reported as changed
+	queued    []float64       // the most recent queued shares (prediction.go), oldest first
 
 	primed  bool
 	held    map[string]int      // owner (ReplicationSync namespace/name) -> slots it holds
@@ -142,18 +143,6 @@ func (l *Ledger) TaskDuration(key types.NamespacedName) time.Duration {
 		return p.longest()
 	}
 	return 0
-}
-
-// TypicalTaskDuration returns the median of the provider's recent task durations (0 = none seen).
-func (l *Ledger) TypicalTaskDuration(key types.NamespacedName) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p, ok := l.providers[key]
-	if !ok || len(p.durations) == 0 {
-		return 0
-	}
-	sorted := slices.Sorted(slices.Values(p.durations))
-	return sorted[len(sorted)/2]
 }
 
 func (p *provider) longest() time.Duration {

@@ -23,6 +23,8 @@ const (
 	Path = "/sms/sdk"
 	// Namespace is the SMS namespace (sent as urn:sms).
 	Namespace = "sms"
+	// maxIdleConnsPerHost keeps a connection per concurrent caller of a session (reconcile workers).
+	maxIdleConnsPerHost = 32
 )
 
 // serviceInstance is the SMS service instance reference.
@@ -107,6 +109,9 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	t.DialTLS = nil //nolint:staticcheck // soap.NewClient sets it; our DialTLSContext replaces it
 	t.DialTLSContext = tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout})
 	t.ResponseHeaderTimeout = c.cfg.Timeout
+	// One session serves every run of the provider at once: with Go's default of 2 idle connections,
+	// most calls would pay a new TLS handshake (on both ends).
+	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	sc.Client.Timeout = c.cfg.Timeout
 	sc.Client.Transport = statusTransport{t}
 	return sc, nil
@@ -213,7 +218,7 @@ func (c *client) loginJSON(ctx context.Context) error {
 		DialTLSContext:        tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout}),
 		ResponseHeaderTimeout: c.cfg.Timeout,
 		TLSHandshakeTimeout:   c.cfg.Timeout,
-		MaxIdleConnsPerHost:   8,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 	}
 	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout}
 	tried := candidates(JSONReleases, c.cfg.Version, "")

@@ -1,0 +1,65 @@
+package capacity
+
+import (
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// What the ledger learned about when a provider's tasks end, for polling them near that moment.
+
+// EarlyTaskDuration returns the first quartile of the provider's recent task durations (0 = none
+// seen): by then a quarter of the tasks have ended and the rest report progress to extrapolate from.
+func (l *Ledger) EarlyTaskDuration(key types.NamespacedName) time.Duration {
+	return l.durationQuantile(key, 4)
+}
+
+// TypicalTaskDuration returns the median of the provider's recent task durations (0 = none seen).
+func (l *Ledger) TypicalTaskDuration(key types.NamespacedName) time.Duration {
+	return l.durationQuantile(key, 2)
+}
+
+// durationQuantile returns the recent duration at rank len/div.
+func (l *Ledger) durationQuantile(key types.NamespacedName, div int) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.providers[key]
+	if !ok || len(p.durations) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(p.durations))
+	return sorted[len(sorted)/div]
+}
+
+// ObserveQueuedShare records which share of a finished task's duration passed before its progress
+// started to count: a task of duration d that showed progress pct (1-99) at age a was queued for
+// (a - pct·d) / (1 - pct) of it. Providers that queue tasks report 0 % for a while, so progress alone
+// predicts their end late.
+func (l *Ledger) ObserveQueuedShare(key types.NamespacedName, age, d time.Duration, pct int32) {
+	if d <= 0 || pct <= 0 || pct >= 100 || age <= 0 {
+		return
+	}
+	f := float64(pct) / 100
+	share := (age.Seconds() - f*d.Seconds()) / (d.Seconds() * (1 - f))
+	share = min(max(share, 0), 0.9)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.get(key)
+	p.queued = append(p.queued, share)
+	if len(p.queued) > recentTasks {
+		p.queued = p.queued[1:]
+	}
+}
+
+// QueuedShare returns the median queued share of the provider's recent tasks (0 = none seen).
+func (l *Ledger) QueuedShare(key types.NamespacedName) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.providers[key]
+	if !ok || len(p.queued) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(p.queued))
+	return sorted[len(sorted)/2]
+}
