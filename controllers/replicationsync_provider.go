@@ -173,21 +173,20 @@ func (r *ReplicationSyncReconciler) timingOf(run *syncRun, ref string, idx []int
 const minPollGap = 50 * time.Millisecond
 
 // nextPoll is when to first query a task issued at since: when the first quarter of the provider's
-// recent tasks had ended, so that most tasks still running report progress to extrapolate from (repoll);
-// without history, at PollInitial.
+// recent tasks had ended, so that most tasks still running report progress to extrapolate from (repoll).
+// Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
+// (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the wait from there.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
 	}
-	if d := r.Capacity.EarlyTaskDuration(run.key); d > 0 {
-		return laterOf(since.Add(d), run.now.Add(minPollGap))
-	}
-	return run.now.Add(r.pollInitial())
+	return laterOf(since.Add(r.Capacity.EarlyTaskDuration(run.key)), run.now.Add(minPollGap))
 }
 
 // repoll is when to query again a task issued at since that reported progress (percent) now: at the end
 // its progress predicts, so a task is queried about twice whatever it takes; without progress, when a
-// typical task would have ended, or at a quarter of its age. Within [minPollGap, PollMax] from now.
+// typical task would have ended, at twice its age before any task ended, or at a quarter of its age.
+// Within [minPollGap, PollMax] from now.
 //
 // Progress may count from the task's start after a time queued at 0 %: with the provider's learned
 // queued share q of a task's duration d, progress p at age a means a = d·(q + p·(1-q)).
@@ -198,6 +197,8 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, since time.Time, progre
 	switch {
 	case since.IsZero():
 		wait = r.pollInitial()
+	case typical == 0 && progress == 0:
+		wait = age // no history yet: learn the provider's pace by doubling
 	case progress == 0 && age < typical:
 		wait = typical - age // queued: a typical task is done by then
 	case progress > 0 && progress < 100:

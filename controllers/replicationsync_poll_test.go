@@ -1,0 +1,45 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+)
+
+// The sim's tasks (and, we assume, some arrays') sit at 0 % while queued: a poll predicted from progress
+// alone lands late by the queued time; with the learned queued share it lands at the end.
+func TestRepollLandsAtTheEndProgressPredicts(t *testing.T) {
+	g := NewWithT(t)
+	key := types.NamespacedName{Namespace: "ns", Name: "vp"}
+	r := &ReplicationSyncReconciler{Capacity: capacity.New()}
+	issued := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	// A 2.4-s task queued for its first 0.6 s shows (1.5-0.6)/1.8 = 50 % at 1.5 s.
+	run := &syncRun{now: issued.Add(1500 * time.Millisecond), key: key}
+
+	g.Expect(r.repoll(run, issued, 50).Sub(issued)).To(Equal(3*time.Second), "without a learned share: 1.5 s / 50 %")
+
+	for range 3 {
+		r.Capacity.ObserveQueuedShare(key, 1500*time.Millisecond, 2400*time.Millisecond, 50)
+	}
+	g.Expect(r.repoll(run, issued, 50).Sub(issued)).To(BeNumerically("~", 2400*time.Millisecond, 10*time.Millisecond))
+}
+
+func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
+	g := NewWithT(t)
+	key := types.NamespacedName{Namespace: "ns", Name: "vp"}
+	r := &ReplicationSyncReconciler{Capacity: capacity.New()}
+	called := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	run := &syncRun{now: called.Add(30 * time.Millisecond), key: key}
+	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(minPollGap)), "no history: soon")
+	g.Expect(r.repoll(run, called, 0)).To(Equal(run.now.Add(minPollGap)), "no history: at twice the age")
+	later := &syncRun{now: called.Add(400 * time.Millisecond), key: key}
+	g.Expect(r.repoll(later, called, 0)).To(Equal(later.now.Add(400*time.Millisecond)), "no history: at twice the age")
+	for _, ms := range []int{1500, 1700, 2000, 2300, 2500} {
+		r.Capacity.ObserveTask(key, time.Duration(ms)*time.Millisecond)
+	}
+	g.Expect(r.nextPoll(run, called)).To(Equal(called.Add(1700 * time.Millisecond)))
+}
