@@ -144,6 +144,19 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 // fails leaves the groups Syncing on their task, as if it had not been asked.
 func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *syncRun) {
 	until := clockNow(r.Clock).Add(foldRefsWithin)
+	inFlight := len(tasksOf(run.rs))
+	defer func() {
+		// Tasks that ended here freed slots: the groups still Pending go out in the next reconcile.
+		if len(tasksOf(run.rs)) == inFlight {
+			return
+		}
+		for _, g := range run.rs.Status.Groups {
+			if g.State == replicationv1alpha1.GroupPending {
+				run.wakeAt(run.now)
+				return
+			}
+		}
+	}()
 	for range maxFoldPolls {
 		if run.wake.IsZero() || run.wake.After(until) || isFinished(run.rs) || len(tasksOf(run.rs)) == 0 {
 			return
