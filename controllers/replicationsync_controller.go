@@ -183,6 +183,10 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	base, want := claimed, rs
 	for {
 		err := r.patchStatus(ctx, base, want)
+		if err == nil && isFinished(want) {
+			run.rs = want
+			return r.finished(ctx, run) // the wave's tasks ended in it: ttlSecondsAfterFinished counts now
+		}
 		if err == nil {
 			return r.requeue(run), nil
 		}
