@@ -132,6 +132,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	claimed := rs.DeepCopy()
 	run.now = clockNow(r.Clock)
 	run.wake = time.Time{}
+	r.wakeForTasks(run) // the tasks already in flight keep their due polls
 	wave := run.wave
 	r.applyCallResults(ctx, run, results)
 	r.pollSoonEnded(ctx, run)

@@ -72,6 +72,14 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 	return unreachable
 }
 
+// wakeForTasks asks for a reconcile when the next task in flight is due (at once for one this process
+// does not know).
+func (r *ReplicationSyncReconciler) wakeForTasks(run *syncRun) {
+	for ref, idx := range tasksOf(run.rs) {
+		run.wakeAt(laterOf(r.timingOf(run, ref, idx).due, run.now))
+	}
+}
+
 // taskEnded applies a task that ended: ours (Syncing groups) or someone else's (Waiting groups).
 func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun, ref string, idx []int, info sms.TaskInfo) {
 	rs := run.rs
