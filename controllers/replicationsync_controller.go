@@ -81,6 +81,8 @@ type ReplicationSyncReconciler struct {
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 means DefaultMaxConcurrentSyncReconciles.
 	MaxConcurrentReconciles int
 
+	// replaced tells a cache read that is behind this process's own writes (replicationsync_stale.go).
+	replaced replacedVersions
 	// pollDue caches, per task in flight, when it was issued and is next worth querying (task ref ->
 	// taskTiming); losing it costs an early query, nothing else.
 	pollDue sync.Map
@@ -106,9 +108,13 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			// them; re-creating the sync finds their PiTs).
 			r.Capacity.ForgetOwner(req.String())
 			metrics.ForgetRun(req.Namespace, req.Name)
+			r.replaced.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
+	}
+	if r.replaced.stale(req.NamespacedName, rs.ResourceVersion) {
+		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	if !rs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -249,7 +255,11 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	if err != nil {
 		return err
 	}
-	return r.Status().Patch(ctx, rs, patch)
+	if err := r.Status().Patch(ctx, rs, patch); err != nil {
+		return err
+	}
+	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
+	return nil
 }
 
 // lostWrite handles a status write that failed: a conflict (or a gone object) is retried soon from a
