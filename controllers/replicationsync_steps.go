@@ -330,12 +330,25 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 	}
 	if calls > 0 {
 		resetRetry(rs)
-		if issued < len(rs.Status.Groups) {
-			// A run done in one wave says so once, when it ends; an event per wave costs a write each.
-			r.event(rs, corev1.EventTypeNormal, "BatchSubmitted", "Sync", "Submitted %d groups in %d tasks", issued, calls)
+		if issued < len(rs.Status.Groups) && firstWave(rs, issued) {
+			// Once per run of several waves (a run of one says so when it ends): an event per wave
+			// costs the API server a write each and says little more.
+			r.event(rs, corev1.EventTypeNormal, "BatchSubmitted", "Sync", "Submitted %d of %d groups in %d tasks of up to %d; the rest follow as tasks end",
+				issued, len(rs.Status.Groups), calls, rs.Status.BatchSize)
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Submitted wave", "groups", issued, "tasks", calls)
 	}
+}
+
+// firstWave reports whether the issued groups are the only ones the run ever claimed.
+func firstWave(rs *replicationv1alpha1.ReplicationSync, issued int) bool {
+	claimed := 0
+	for _, g := range rs.Status.Groups {
+		if g.ClaimTime != nil {
+			claimed++
+		}
+	}
+	return claimed <= issued
 }
 
 // errEmptyTaskRef is the answer to a sync call that came back without a task reference.
