@@ -38,21 +38,22 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, probeAddr, watchNamespace  string
-		leaderElect, secureMetrics, enableHTTP2 bool
-		syncBackoff                             backoff.Policy
-		pollInitial, pollMax                    time.Duration
-		syncConcurrency                         int
+		metricsAddr, probeAddr, watchNamespace, pprofAddr string
+		leaderElect, secureMetrics, enableHTTP2           bool
+		syncBackoff                                       backoff.Policy
+		pollInitial, pollMax                              time.Duration
+		syncConcurrency                                   int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint binds to, for profiling; empty disables it.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch these namespaces (comma-separated); empty watches all namespaces.")
 	flag.DurationVar(&syncBackoff.Base, "provider-backoff-base", backoff.DefaultBase, "Delay after a provider's first busy, out-of-resource or unavailable fault.")
 	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
-	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "First interval between SMS task polls.")
+	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "Wait between SMS task polls when neither the provider's recent task durations nor the task's progress predict its end.")
 	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between SMS task polls.")
 	flag.IntVar(&syncConcurrency, "sync-concurrency", controllers.DefaultMaxConcurrentSyncReconciles, "ReplicationSyncs reconciled at once.")
 	opts := zap.Options{}
@@ -91,6 +92,7 @@ func main() {
 		Scheme:                 scheme,
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "vasa-sync-operator.replication.vasa.io",
 		Cache:                  cacheOpts,

@@ -258,7 +258,9 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	if err := r.Status().Patch(ctx, rs, patch); err != nil {
 		return err
 	}
-	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
+	if !isFinished(rs) { // a finished run is not planned on again: nothing to tell
+		r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
+	}
 	return nil
 }
 
