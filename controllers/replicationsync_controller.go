@@ -258,9 +258,7 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	if err := r.Status().Patch(ctx, rs, patch); err != nil {
 		return err
 	}
-	if !isFinished(rs) { // a finished run is not planned on again: nothing to tell
-		r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
-	}
+	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package controllers
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -21,7 +22,14 @@ const (
 // seen those writes yet. Acting on it would be safe (every write is conditional) but wasteful: queries
 // for groups already settled and a write that can only conflict. A version this process did not replace
 // (another writer's, or its own newest) is acted on as usual.
-type replacedVersions struct{ m sync.Map } // types.NamespacedName -> replacedRecord
+type replacedVersions struct {
+	m      sync.Map // types.NamespacedName -> replacedRecord
+	writes atomic.Uint64
+}
+
+// sweepEvery is how many writes pass between two sweeps of records past staleCacheLimit (a finished
+// run's last record is never read again).
+const sweepEvery = 1024
 
 type replacedRecord struct {
 	versions []string
@@ -46,6 +54,14 @@ func (v *replacedVersions) replaced(key types.NamespacedName, rv string) {
 	old, _ := v.m.Load(key)
 	rec, _ := old.(replacedRecord)
 	v.m.Store(key, replacedRecord{versions: append(slices.Clone(rec.versions), rv), at: time.Now()})
+	if v.writes.Add(1)%sweepEvery == 0 {
+		v.m.Range(func(k, r any) bool {
+			if time.Since(r.(replacedRecord).at) >= staleCacheLimit {
+				v.m.Delete(k)
+			}
+			return true
+		})
+	}
 }
 
 // forget drops what is known about key (the object is gone).
