@@ -299,6 +299,29 @@ func TestWaveFillsEverySlotInTwoWrites(t *testing.T) {
 	h.g.Expect(strings.Count(strings.Join(stateStrings(h.states()), ","), "Syncing")).To(Equal(8))
 }
 
+// TestOneBatchSubmittedEventPerRun: a run of several waves says once that it submitted batches; each
+// further wave would cost the API server an event and say little more.
+func TestOneBatchSubmittedEventPerRun(t *testing.T) {
+	h := newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 2, 1
+	})
+	for range 3 {
+		h.reconcile()
+		h.fake.FinishAll(h.clock.Now())
+		h.clock.Step(time.Second)
+	}
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(3))
+	submitted := 0
+	for _, e := range h.eventReasons() {
+		if strings.HasPrefix(e, "BatchSubmitted") {
+			submitted++
+		}
+	}
+	h.g.Expect(submitted).To(Equal(1), "events: %v", h.eventReasons())
+}
+
 // TestNoProgressSaysSo: a run whose provider stays busy reports Stalled=ProgressDeadlineExceeded but keeps trying.
 func TestNoProgressSaysSo(t *testing.T) {
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {

@@ -340,15 +340,16 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 	}
 }
 
-// firstWave reports whether the issued groups are the only ones the run ever claimed.
+// firstWave reports whether the groups just issued are the only ones with a task (a group keeps its
+// task ref once synced or failed).
 func firstWave(rs *replicationv1alpha1.ReplicationSync, issued int) bool {
-	claimed := 0
+	withTask := 0
 	for _, g := range rs.Status.Groups {
-		if g.ClaimTime != nil {
-			claimed++
+		if g.Task != "" {
+			withTask++
 		}
 	}
-	return claimed <= issued
+	return withTask <= issued
 }
 
 // errEmptyTaskRef is the answer to a sync call that came back without a task reference.
