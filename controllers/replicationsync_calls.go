@@ -53,6 +53,9 @@ type syncProvider interface {
 type syncBatch struct {
 	provider string
 	groups   []int
+	// armed is the claim time of a batch pre-claimed by an earlier commit (replicationsync_preclaim.go);
+	// zero for a batch claimed in this reconcile.
+	armed time.Time
 }
 
 // callResult is what one sync call returned.

@@ -30,8 +30,9 @@ func (r *ReplicationSyncReconciler) markRunning(run *syncRun) {
 		counts[g.State]++
 	}
 	reason := replicationv1alpha1.WaitingForTaskReason
+	inDoubt := counts[replicationv1alpha1.GroupIssuing] - len(r.armedIndexes(rs, run.preclaimed))
 	switch {
-	case counts[replicationv1alpha1.GroupIssuing] > 0 && len(run.wave) == 0:
+	case inDoubt > 0 && len(run.wave) == 0:
 		reason = replicationv1alpha1.InDoubtReason
 	case run.waitingForCapacity:
 		reason = replicationv1alpha1.WaitingForProviderCapacityReason

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -20,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -83,6 +86,10 @@ type ReplicationSyncReconciler struct {
 
 	// replaced tells a cache read that is behind this process's own writes (replicationsync_stale.go).
 	replaced replacedVersions
+	// armed are the batches this process pre-claimed and has not called (replicationsync_preclaim.go).
+	armedMu  sync.Mutex
+	armed    map[types.NamespacedName]*armedRun
+	stopping bool // the manager stops: nothing more is armed
 	// pollDue caches, per task in flight, when it was issued and is next worth querying (task ref ->
 	// taskTiming); losing it costs an early query, nothing else.
 	pollDue sync.Map
@@ -109,6 +116,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			r.Capacity.ForgetOwner(req.String())
 			metrics.ForgetRun(req.Namespace, req.Name)
 			r.replaced.forget(req.NamespacedName)
+			r.disarm(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -128,22 +136,42 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return r.writeStatus(ctx, before, rs, res, err)
 	}
 	// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
-	// writer (a second manager, a user) changed the object: call nothing, re-read, plan again.
-	if werr := r.patchStatus(ctx, before, rs); werr != nil {
-		r.holdSlotsAfterLostClaim(run, before)
-		return r.lostWrite(werr)
+	// writer (a second manager, a user) changed the object: call nothing, re-read, plan again. Batches
+	// pre-claimed by an earlier commit are in status already.
+	claimed := before
+	if slices.ContainsFunc(run.wave, func(b syncBatch) bool { return b.armed.IsZero() }) {
+		if werr := r.patchStatus(ctx, before, rs); werr != nil {
+			r.holdSlotsAfterLostClaim(run, before)
+			return r.lostWrite(werr)
+		}
+		claimed = rs.DeepCopy()
+	}
+	r.takeArmed(run)
+	if len(run.wave) == 0 {
+		return r.writeStatus(ctx, claimed, rs, res, err)
 	}
 	run.calledAt = clockNow(r.Clock)
 	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
-	claimed := rs.DeepCopy()
 	run.now = clockNow(r.Clock)
 	run.wake = time.Time{}
 	r.wakeForTasks(run) // the tasks already in flight keep their due polls
 	wave := run.wave
 	r.applyCallResults(ctx, run, results)
 	r.pollSoonEnded(ctx, run)
+	r.preclaim(run, startedBatches(rs, wave))
 	r.settle(ctx, run)
 	return r.commit(ctx, req, claimed, rs, run, wave)
+}
+
+// startedBatches are the batches of the wave whose call started a task.
+func startedBatches(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) []syncBatch {
+	var out []syncBatch
+	for _, b := range wave {
+		if rs.Status.Groups[b.groups[0]].Task != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // pollSoonEnded waits for the wave's tasks while they are expected to end within foldRefsWithin of
@@ -190,6 +218,9 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	base, want := claimed, rs
 	for {
 		err := r.patchStatus(ctx, base, want)
+		if err == nil && want == rs {
+			r.arm(run) // the pre-claims are written (a merged retry leaves them out)
+		}
 		if err == nil && isFinished(want) {
 			run.rs = want
 			return r.finished(ctx, run) // the wave's tasks ended in it: ttlSecondsAfterFinished counts now
@@ -276,7 +307,7 @@ func (r *ReplicationSyncReconciler) lostWrite(err error) (ctrl.Result, error) {
 
 // holdSlotsAfterLostClaim gives back the slots reserved for a wave whose claim was not written.
 func (r *ReplicationSyncReconciler) holdSlotsAfterLostClaim(run *syncRun, before *replicationv1alpha1.ReplicationSync) {
-	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run)), int(maxConcurrentTasks(run.vp)))
+	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run), r.armedIndexes(before, nil)), int(maxConcurrentTasks(run.vp)))
 }
 
 func (r *ReplicationSyncReconciler) reader() client.Reader {
@@ -313,6 +344,9 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		default: // full: the run's own requeue (idleWake) comes soon enough
 		}
 	})
+	if err := mgr.Add(manager.RunnableFunc(r.releaseArmedOnStop)); err != nil {
+		return fmt.Errorf("adding the release of pre-claims at shutdown: %w", err)
+	}
 	concurrency := r.MaxConcurrentReconciles
 	if concurrency <= 0 {
 		concurrency = DefaultMaxConcurrentSyncReconciles

@@ -40,6 +40,8 @@ type syncRun struct {
 	// wave holds the batches claimed in this reconcile: written as Issuing, then called at calledAt.
 	wave     []syncBatch
 	calledAt time.Time
+	// preclaimed are the batches the commit claims for the next waves (replicationsync_preclaim.go).
+	preclaimed []syncBatch
 	// wake is when this run wants its next reconcile (zero: no wish).
 	wake time.Time
 }
@@ -230,6 +232,7 @@ func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) 
 	}
 	run.wave = nil
 	r.Capacity.ForgetOwner(run.owner()) // also when another manager ended the run
+	r.disarm(client.ObjectKeyFromObject(rs))
 	if rs.Spec.TTLSecondsAfterFinished == nil || rs.Status.CompletionTime == nil {
 		return ctrl.Result{}, nil
 	}

@@ -75,10 +75,10 @@ func (r *ReplicationSyncReconciler) primeSlots(ctx context.Context, run *syncRun
 	held := map[string]int{}
 	for i := range list.Items {
 		if rs := &list.Items[i]; !isFinished(rs) {
-			held[client.ObjectKeyFromObject(rs).String()] = slotsHeld(rs, r.batchSize(run))
+			held[client.ObjectKeyFromObject(rs).String()] = slotsHeld(rs, r.batchSize(run), r.armedIndexes(rs, nil))
 		}
 	}
-	held[run.owner()] = slotsHeld(run.rs, r.batchSize(run)) // this reconcile's object is fresher than the list
+	held[run.owner()] = r.runSlotsHeld(run) // this reconcile's object is fresher than the list
 	r.Capacity.Prime(run.key, held)
 }
 
@@ -87,22 +87,30 @@ func (r *ReplicationSyncReconciler) holdSlots(run *syncRun) {
 	if isFinished(run.rs) {
 		r.Capacity.ForgetOwner(run.owner())
 	} else {
-		r.Capacity.Hold(run.key, run.owner(), slotsHeld(run.rs, r.batchSize(run)), int(maxConcurrentTasks(run.vp)))
+		r.Capacity.Hold(run.key, run.owner(), r.runSlotsHeld(run), int(maxConcurrentTasks(run.vp)))
 	}
 	metrics.TasksInFlight.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(r.Capacity.InFlight(run.key)))
 }
 
+// runSlotsHeld counts the slots of the run as its status now shows them.
+func (r *ReplicationSyncReconciler) runSlotsHeld(run *syncRun) int {
+	return slotsHeld(run.rs, r.batchSize(run), r.armedIndexes(run.rs, run.preclaimed))
+}
+
 // slotsHeld counts our tasks in flight: one per task ref of Syncing groups, and for groups Issuing
-// without a task (claimed, or in doubt) as many as their batches may have started.
-func slotsHeld(rs *replicationv1alpha1.ReplicationSync, batchSize int32) int {
+// without a task (claimed, or in doubt) as many as their batches may have started; armed groups
+// (pre-claimed by this process, not called) hold none.
+func slotsHeld(rs *replicationv1alpha1.ReplicationSync, batchSize int32, armed map[int]struct{}) int {
 	tasks := map[string]struct{}{}
 	issuing := 0
-	for _, g := range rs.Status.Groups {
+	for i, g := range rs.Status.Groups {
 		switch g.State {
 		case replicationv1alpha1.GroupSyncing:
 			tasks[g.Task] = struct{}{}
 		case replicationv1alpha1.GroupIssuing:
-			issuing++
+			if _, ok := armed[i]; !ok {
+				issuing++
+			}
 		}
 	}
 	size := int(max(batchSize, 1))

@@ -185,9 +185,13 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRun) error {
 	rs := run.rs
 	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupIssuing, run.vp.Status.ProviderRef.Value)
+	armed := r.armedIndexes(rs, nil) // claimed by this process, not called: not in doubt
 	window := r.inDoubtWindow(run)
 	for _, provider := range providers {
-		idx := byProvider[provider]
+		idx := slices.DeleteFunc(byProvider[provider], func(i int) bool { _, ok := armed[i]; return ok })
+		if len(idx) == 0 {
+			continue
+		}
 		// A group the provider could not answer for is treated as without PiT: it waits out the window.
 		found, _, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 		if err != nil && !pitQueryUnsupported(err) {
@@ -224,7 +228,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i int, window time.Duration) {
 	g := &run.rs.Status.Groups[i]
 	g.Reissues++
-	msg := fmt.Sprintf("No answer to the sync call claimed at %s and no PiT after the in-doubt window (%s): issuing it again",
+	msg := fmt.Sprintf("No task recorded for the claim at %s (its call got no answer, or the manager stopped before or during it) and no PiT after the in-doubt window (%s): issuing it again",
 		claimTimeOf(*g).UTC().Format(time.RFC3339), window)
 	if g.Reissues > 1 && !run.groupCountFailure(i, msg) {
 		return // re-issued before: every further time counts toward backoffLimit
@@ -236,14 +240,16 @@ func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i
 	run.wakeAt(run.now)
 }
 
-// waveStep claims the next wave: as many batches of Pending groups as the provider has free slots,
-// after asking for PiTs of our name (a group that has one is Synced, never issued again).
+// waveStep claims the next wave: as many batches as the provider has free slots, the batches armed by
+// an earlier commit first, then new ones of Pending groups; each after asking for PiTs of our name (a
+// group that has one is Synced, never issued again).
 func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) error {
 	rs := run.rs
 	size := int(r.batchSize(run))
 	rs.Status.BatchSize = int32(size)
+	armed := r.armedBatches(rs)
 	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupPending, run.vp.Status.ProviderRef.Value)
-	want := 0
+	want := len(armed)
 	for _, p := range providers {
 		want += (len(byProvider[p]) + size - 1) / size
 	}
@@ -255,42 +261,24 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		run.waitingForCapacity = true // requeue sleeps capacityWake at most; a freed slot wakes it first
 		return nil
 	}
+	for _, b := range armed[:min(len(armed), granted)] {
+		remaining, stop, err := r.checkBeforeCall(ctx, run, b.provider, b.groups)
+		if stop || err != nil {
+			return err
+		}
+		if len(remaining) > 0 {
+			run.wave = append(run.wave, syncBatch{provider: b.provider, groups: remaining, armed: b.armed})
+		}
+		granted--
+	}
 	for _, provider := range providers {
 		if granted == 0 {
 			break
 		}
 		idx := byProvider[provider]
-		idx = idx[:min(len(idx), granted*size)]
-		found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
-		if err != nil && !pitQueryUnsupported(err) {
-			var f sms.Fault
-			if !errors.As(err, &f) {
-				return err
-			}
-			r.applyFault(ctx, run, nil, err, false)
-			return nil
-		}
-		var remaining, retried []int
-		for _, i := range idx {
-			id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
-			if p, ok := found[id]; ok {
-				rs.Status.Groups[i].Provider = provider
-				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
-				continue
-			}
-			if qerr, ok := unknown[id]; ok {
-				// Whether its PiT exists is unknown: never issued blind. Counted, so a group the provider
-				// can never answer for ends Failed instead of holding the run.
-				if run.groupCountFailure(i, "Looking for its PiT failed: "+qerr.Error()) {
-					retried = append(retried, i)
-				}
-				continue
-			}
-			remaining = append(remaining, i)
-		}
-		if len(retried) > 0 {
-			r.recordFault(run, faultType(unknown[toSMSGroup(rs.Status.Groups[retried[0]].ReplicationGroupID)]), rs.Status.Groups[retried[0]].Message)
-			r.backOffGroups(ctx, run, retried)
+		remaining, stop, err := r.checkBeforeCall(ctx, run, provider, idx[:min(len(idx), granted*size)])
+		if stop || err != nil {
+			return err
 		}
 		for start := 0; start < len(remaining) && granted > 0; start += size {
 			batch := remaining[start:min(start+size, len(remaining))]
@@ -302,6 +290,45 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		}
 	}
 	return nil
+}
+
+// checkBeforeCall asks the provider for PiTs of our name of the groups idx: a group that has one is
+// Synced; one the provider could not answer for is counted and retried later, never issued blind. It
+// returns the groups to call. stop means a fault held the whole wave (applied to the run); err that
+// the provider could not be asked.
+func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *syncRun, provider string, idx []int) (remaining []int, stop bool, err error) {
+	rs := run.rs
+	found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+	if err != nil && !pitQueryUnsupported(err) {
+		var f sms.Fault
+		if !errors.As(err, &f) {
+			return nil, true, err
+		}
+		r.applyFault(ctx, run, nil, err, false)
+		return nil, true, nil
+	}
+	var retried []int
+	for _, i := range idx {
+		id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
+		if p, ok := found[id]; ok {
+			rs.Status.Groups[i].Provider = provider
+			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
+			continue
+		}
+		if qerr, ok := unknown[id]; ok {
+			// Counted, so a group the provider can never answer for ends Failed instead of holding the run.
+			if run.groupCountFailure(i, "Looking for its PiT failed: "+qerr.Error()) {
+				retried = append(retried, i)
+			}
+			continue
+		}
+		remaining = append(remaining, i)
+	}
+	if len(retried) > 0 {
+		r.recordFault(run, faultType(unknown[toSMSGroup(rs.Status.Groups[retried[0]].ReplicationGroupID)]), rs.Status.Groups[retried[0]].Message)
+		r.backOffGroups(ctx, run, retried)
+	}
+	return remaining, false, nil
 }
 
 // applyCallResults applies the answers of a wave's calls to the claimed groups.

@@ -1,0 +1,224 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// Pre-claims keep the claim write off the path from a task's end to the next task's start.
+//
+// The commit that records a wave's task refs also claims the next batch of Pending groups for each task
+// it started: Issuing, with claimTime, like any claim, written before any call. This process remembers
+// them as armed. When a slot frees, an armed batch is checked for its PiT and called at once, without a
+// write in between; its refs are written after the call, with the next pre-claims.
+//
+// Only the process that armed a batch knows it has not called it yet. Any other reader (a second
+// manager, or this one after a restart) sees Issuing groups without a task: in doubt, resolved by their
+// PiT or issued again after the in-doubt window, exactly as a claim whose call got no answer. So a crash
+// costs those batches (at most one per task in flight) the window; it never costs a second call.
+
+// armedRun holds the armed batches of one ReplicationSync (by uid: a re-created object starts afresh).
+type armedRun struct {
+	uid     types.UID
+	batches []syncBatch
+}
+
+// preclaim claims, for each batch the wave started, the next batch of Pending groups of the same
+// provider; the commit writes them. Nothing is pre-claimed while the run backs off.
+func (r *ReplicationSyncReconciler) preclaim(run *syncRun, started []syncBatch) {
+	rs := run.rs
+	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) {
+		return
+	}
+	size := int(r.batchSize(run))
+	byProvider, _ := groupsByProvider(rs, replicationv1alpha1.GroupPending, run.vp.Status.ProviderRef.Value)
+	claim := run.now.Truncate(time.Microsecond) // as status keeps it
+	for _, b := range started {
+		// Only groups never tried: a group retried after a fault goes through an ordinary claim.
+		idx := slices.DeleteFunc(byProvider[b.provider], func(i int) bool {
+			g := rs.Status.Groups[i]
+			return g.Attempts > 0 || g.Reissues > 0 || g.Reroutes > 0
+		})
+		if len(idx) == 0 {
+			continue
+		}
+		next := idx[:min(len(idx), size)]
+		byProvider[b.provider] = idx[len(next):]
+		for _, i := range next {
+			run.groupIssuing(i, b.provider, claim)
+		}
+		run.preclaimed = append(run.preclaimed, syncBatch{provider: b.provider, groups: next, armed: claim})
+	}
+}
+
+// arm remembers the run's pre-claims once the write that made them succeeded.
+func (r *ReplicationSyncReconciler) arm(run *syncRun) {
+	if len(run.preclaimed) == 0 {
+		return
+	}
+	r.armedMu.Lock()
+	defer r.armedMu.Unlock()
+	key := client.ObjectKeyFromObject(run.rs)
+	if r.stopping {
+		r.armedMu.Unlock()
+		r.release(key, &armedRun{uid: run.rs.UID, batches: run.preclaimed})
+		r.armedMu.Lock()
+		run.preclaimed = nil
+		return
+	}
+	cur := r.armed[key]
+	if cur == nil || cur.uid != run.rs.UID {
+		if r.armed == nil {
+			r.armed = map[types.NamespacedName]*armedRun{}
+		}
+		cur = &armedRun{uid: run.rs.UID}
+		r.armed[key] = cur
+	}
+	cur.batches = append(cur.batches, run.preclaimed...)
+	run.preclaimed = nil
+}
+
+// armedBatches returns the run's armed batches that status still shows as this process claimed them
+// (every group Issuing at the same claimTime, without a task), and forgets the others.
+func (r *ReplicationSyncReconciler) armedBatches(rs *replicationv1alpha1.ReplicationSync) []syncBatch {
+	r.armedMu.Lock()
+	defer r.armedMu.Unlock()
+	key := client.ObjectKeyFromObject(rs)
+	cur := r.armed[key]
+	if cur == nil {
+		return nil
+	}
+	if cur.uid != rs.UID {
+		delete(r.armed, key)
+		return nil
+	}
+	cur.batches = slices.DeleteFunc(cur.batches, func(b syncBatch) bool { return !stillClaimed(rs, b) })
+	if len(cur.batches) == 0 {
+		delete(r.armed, key)
+		return nil
+	}
+	return slices.Clone(cur.batches)
+}
+
+// stillClaimed reports whether the armed batch is as this process claimed it: every group Issuing at its
+// claim time without a task, or already final (its PiT was found), and one at least still Issuing.
+func stillClaimed(rs *replicationv1alpha1.ReplicationSync, b syncBatch) bool {
+	issuing := false
+	for _, i := range b.groups {
+		if i >= len(rs.Status.Groups) {
+			return false
+		}
+		g := rs.Status.Groups[i]
+		switch {
+		case isFinalGroup(g):
+		case g.State == replicationv1alpha1.GroupIssuing && g.Task == "" && claimTimeOf(g).Truncate(time.Microsecond).Equal(b.armed):
+			issuing = true
+		default:
+			return false
+		}
+	}
+	return issuing
+}
+
+// takeArmed removes from the armed set the wave's armed batches, right before they are called; a batch
+// no longer armed (taken by someone else) is dropped from the wave.
+func (r *ReplicationSyncReconciler) takeArmed(run *syncRun) {
+	r.armedMu.Lock()
+	defer r.armedMu.Unlock()
+	key := client.ObjectKeyFromObject(run.rs)
+	cur := r.armed[key]
+	run.wave = slices.DeleteFunc(run.wave, func(b syncBatch) bool {
+		if b.armed.IsZero() {
+			return false
+		}
+		if cur == nil || cur.uid != run.rs.UID {
+			return true
+		}
+		// The wave's batch is the armed one less the groups its PiT check settled.
+		at := slices.IndexFunc(cur.batches, func(a syncBatch) bool {
+			return a.armed.Equal(b.armed) && len(b.groups) > 0 && slices.Contains(a.groups, b.groups[0])
+		})
+		if at < 0 {
+			return true
+		}
+		cur.batches = slices.Delete(cur.batches, at, at+1)
+		return false
+	})
+	if cur != nil && len(cur.batches) == 0 {
+		delete(r.armed, key)
+	}
+}
+
+// disarm forgets the armed batches of key (the run ended or is gone).
+func (r *ReplicationSyncReconciler) disarm(key types.NamespacedName) {
+	r.armedMu.Lock()
+	defer r.armedMu.Unlock()
+	delete(r.armed, key)
+}
+
+// armedIndexes returns the groups of rs's armed batches and of extra: claimed, not called.
+func (r *ReplicationSyncReconciler) armedIndexes(rs *replicationv1alpha1.ReplicationSync, extra []syncBatch) map[int]struct{} {
+	out := map[int]struct{}{}
+	for _, b := range append(r.armedBatches(rs), extra...) {
+		for _, i := range b.groups {
+			if rs.Status.Groups[i].State == replicationv1alpha1.GroupIssuing {
+				out[i] = struct{}{}
+			}
+		}
+	}
+	return out
+}
+
+// releaseArmedOnStop runs for the manager's lifetime; when it stops (a rollout's SIGTERM), the batches
+// this process pre-claimed and did not call go back to Pending, so that the next manager issues them at
+// once instead of waiting out the in-doubt window. A reconcile still running takes no armed batch after
+// this (takeArmed finds none) and arms none (arm releases them itself).
+func (r *ReplicationSyncReconciler) releaseArmedOnStop(ctx context.Context) error {
+	<-ctx.Done()
+	r.armedMu.Lock()
+	armed := r.armed
+	r.armed, r.stopping = nil, true
+	r.armedMu.Unlock()
+	for key, run := range armed {
+		r.release(key, run)
+	}
+	return nil
+}
+
+// release writes the still claimed groups of armed batches back to Pending, within commitGrace.
+func (r *ReplicationSyncReconciler) release(key types.NamespacedName, run *armedRun) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitGrace)
+	defer cancel()
+	log := ctrl.LoggerFrom(ctx).WithValues("replicationSync", key)
+	for range 3 {
+		rs := &replicationv1alpha1.ReplicationSync{}
+		if err := r.reader().Get(ctx, key, rs); err != nil || rs.UID != run.uid {
+			return // gone, or another object
+		}
+		before := rs.DeepCopy()
+		for _, b := range run.batches {
+			for _, i := range b.groups {
+				if i < len(rs.Status.Groups) && stillClaimed(rs, syncBatch{groups: []int{i}, armed: b.armed}) {
+					g := &rs.Status.Groups[i]
+					g.State, g.ClaimTime, g.Provider = replicationv1alpha1.GroupPending, nil, ""
+				}
+			}
+		}
+		updateSummary(rs)
+		err := r.patchStatus(ctx, before, rs)
+		if err == nil || !apierrors.IsConflict(err) {
+			if err != nil {
+				log.Error(err, "Releasing pre-claimed groups at shutdown; they wait out the in-doubt window instead")
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+)
+
+func preclaimHarness(t *testing.T) *runHarness {
+	return newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 2, 1
+	})
+}
+
+// TestCommitPreclaimsTheNextBatch: the write that records a task ref also claims the batch that follows
+// it; when the task ends, that batch is called with no write before the call.
+func TestCommitPreclaimsTheNextBatch(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(h.patches).To(Equal(2), "claim, then refs with the pre-claim")
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Issuing", "Issuing", "Pending", "Pending"}))
+
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(time.Second)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	h.g.Expect(h.patches).To(Equal(3), "one write, after the call: results, refs, the next pre-claim")
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Syncing", "Syncing", "Issuing", "Issuing"}))
+
+	for range 3 {
+		h.fake.FinishAll(h.clock.Now())
+		h.runFor(5 * time.Second)
+	}
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(3))
+	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(1))
+}
+
+// TestPreclaimReleasedAtShutdown: a stopping manager gives its pre-claims back (Pending), so the next one
+// issues them at once.
+func TestPreclaimReleasedAtShutdown(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile()
+	ctx, stop := context.WithCancel(h.ctx)
+	stop()
+	h.g.Expect(h.r.releaseArmedOnStop(ctx)).To(Succeed())
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Pending", "Pending", "Pending", "Pending"}))
+}
+
+// TestPreclaimAfterRestartIsInDoubt: a process that did not arm a pre-claim cannot tell it from a call
+// without an answer: it waits out the in-doubt window, then issues it, once.
+func TestPreclaimAfterRestartIsInDoubt(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile()
+	h.g.Expect(stateStrings(h.states())[2:4]).To(Equal([]string{"Issuing", "Issuing"}))
+
+	// A new process: nothing armed.
+	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
+		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero(), "in doubt: not called inside the window")
+	h.g.Expect(h.fake.CallsOf(h.group(4))).To(BeZero(), "the in-doubt groups hold the one slot")
+
+	for range 6 {
+		h.runFor(time.Minute)
+		h.fake.FinishAll(h.clock.Now())
+	}
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(1))
+	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("InDoubtReissued")))
+}
