@@ -35,9 +35,9 @@ func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
 	called := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	run := &syncRun{now: called.Add(30 * time.Millisecond), key: key}
 	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(minPollGap)), "no history: soon")
-	g.Expect(r.repoll(run, called, 0)).To(Equal(run.now.Add(minPollGap)), "no history: at twice the age")
+	g.Expect(r.repoll(run, called, 0)).To(Equal(run.now.Add(90*time.Millisecond)), "no history: at four times the age")
 	later := &syncRun{now: called.Add(400 * time.Millisecond), key: key}
-	g.Expect(r.repoll(later, called, 0)).To(Equal(later.now.Add(400*time.Millisecond)), "no history: at twice the age")
+	g.Expect(r.repoll(later, called, 0)).To(Equal(later.now.Add(1200*time.Millisecond)), "no history: at four times the age")
 	for _, ms := range []int{1500, 1700, 2000, 2300, 2500} {
 		r.Capacity.ObserveTask(key, time.Duration(ms)*time.Millisecond)
 	}

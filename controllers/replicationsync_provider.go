@@ -183,7 +183,7 @@ const minPollGap = 50 * time.Millisecond
 // nextPoll is when to first query a task issued at since: when the first quarter of the provider's
 // recent tasks had ended, so that most tasks still running report progress to extrapolate from (repoll).
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
-// (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the wait from there.
+// (pollSoonEnded) instead of holding their slots until a later one; repoll quadruples the age from there.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
@@ -193,7 +193,7 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 
 // repoll is when to query again a task issued at since that reported progress (percent) now: at the end
 // its progress predicts, so a task is queried about twice whatever it takes; without progress, when a
-// typical task would have ended, at twice its age before any task ended, or at a quarter of its age.
+// typical task would have ended, at four times its age before any task ended, or at a quarter of its age.
 // Within [minPollGap, PollMax] from now.
 //
 // Progress may count from the task's start after a time queued at 0 %: with the provider's learned
@@ -206,7 +206,7 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, since time.Time, progre
 	case since.IsZero():
 		wait = r.pollInitial()
 	case typical == 0 && progress == 0:
-		wait = age // no history yet: learn the provider's pace by doubling
+		wait = 3 * age // no history yet: find the provider's pace in few polls (ages 50 ms, 200 ms, 800 ms...)
 	case progress == 0 && age < typical:
 		wait = typical - age // queued: a typical task is done by then
 	case progress > 0 && progress < 100:
