@@ -10,13 +10,17 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 )
 
+// pollFixture is a provider key, a reconciler with an empty ledger and the time a task was issued.
+func pollFixture() (types.NamespacedName, *ReplicationSyncReconciler, time.Time) {
+	return types.NamespacedName{Namespace: "ns", Name: "vp"}, &ReplicationSyncReconciler{Capacity: capacity.New()},
+		time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+}
+
 // The sim's tasks (and, we assume, some arrays') sit at 0 % while queued: a poll predicted from progress
 // alone lands late by the queued time; with the learned queued share it lands at the end.
 func TestRepollLandsAtTheEndProgressPredicts(t *testing.T) {
 	g := NewWithT(t)
-	key := types.NamespacedName{Namespace: "ns", Name: "vp"}
-	r := &ReplicationSyncReconciler{Capacity: capacity.New()}
-	issued := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	key, r, issued := pollFixture()
 	// A 2.4-s task queued for its first 0.6 s shows (1.5-0.6)/1.8 = 50 % at 1.5 s.
 	run := &syncRun{now: issued.Add(1500 * time.Millisecond), key: key}
 
@@ -30,9 +34,7 @@ func TestRepollLandsAtTheEndProgressPredicts(t *testing.T) {
 
 func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
 	g := NewWithT(t)
-	key := types.NamespacedName{Namespace: "ns", Name: "vp"}
-	r := &ReplicationSyncReconciler{Capacity: capacity.New()}
-	called := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	key, r, called := pollFixture()
 	run := &syncRun{now: called.Add(30 * time.Millisecond), key: key}
 	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(minPollGap)), "no history: soon")
 	g.Expect(r.repoll(run, called, 0)).To(Equal(run.now.Add(90*time.Millisecond)), "no history: at four times the age")

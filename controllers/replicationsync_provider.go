@@ -92,9 +92,16 @@ func (r *ReplicationSyncReconciler) holdSlots(run *syncRun) {
 	metrics.TasksInFlight.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(r.Capacity.InFlight(run.key)))
 }
 
-// runSlotsHeld counts the slots of the run as its status now shows them.
+// runSlotsHeld counts the slots of the run as its status now shows them; an armed batch that is part of
+// this reconcile's wave is about to be called, so it holds its slot.
 func (r *ReplicationSyncReconciler) runSlotsHeld(run *syncRun) int {
-	return slotsHeld(run.rs, r.batchSize(run), r.armedIndexes(run.rs, run.preclaimed))
+	armed := r.armedIndexes(run.rs, run.preclaimed)
+	for _, b := range run.wave {
+		for _, i := range b.groups {
+			delete(armed, i)
+		}
+	}
+	return slotsHeld(run.rs, r.batchSize(run), armed)
 }
 
 // slotsHeld counts our tasks in flight: one per task ref of Syncing groups, and for groups Issuing

@@ -112,10 +112,7 @@ func (l *Ledger) ObserveTask(key types.NamespacedName, d time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.get(key)
-	p.durations = append(p.durations, d)
-	if len(p.durations) > recentTasks {
-		p.durations = p.durations[1:]
-	}
+	p.durations = recent(p.durations, d)
 	longest := p.longest()
 	diff := longest - p.reported
 	if diff < 0 {

@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -24,12 +25,10 @@ func (l *Ledger) TypicalTaskDuration(key types.NamespacedName) time.Duration {
 func (l *Ledger) durationQuantile(key types.NamespacedName, div int) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p, ok := l.providers[key]
-	if !ok || len(p.durations) == 0 {
-		return 0
+	if p, ok := l.providers[key]; ok {
+		return quantile(p.durations, div)
 	}
-	sorted := slices.Sorted(slices.Values(p.durations))
-	return sorted[len(sorted)/div]
+	return 0
 }
 
 // ObserveQueuedShare records which share of a finished task's duration passed before its progress
@@ -46,20 +45,34 @@ func (l *Ledger) ObserveQueuedShare(key types.NamespacedName, age, d time.Durati
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.get(key)
-	p.queued = append(p.queued, share)
-	if len(p.queued) > recentTasks {
-		p.queued = p.queued[1:]
-	}
+	p.queued = recent(p.queued, share)
 }
 
 // QueuedShare returns the median queued share of the provider's recent tasks (0 = none seen).
 func (l *Ledger) QueuedShare(key types.NamespacedName) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p, ok := l.providers[key]
-	if !ok || len(p.queued) == 0 {
-		return 0
+	if p, ok := l.providers[key]; ok {
+		return quantile(p.queued, 2)
 	}
-	sorted := slices.Sorted(slices.Values(p.queued))
-	return sorted[len(sorted)/2]
+	return 0
+}
+
+// recent appends v to the most recent values s, keeping recentTasks of them.
+func recent[T any](s []T, v T) []T {
+	s = append(s, v)
+	if len(s) > recentTasks {
+		s = s[1:]
+	}
+	return s
+}
+
+// quantile returns the value at rank len/div of s in order (zero when s is empty).
+func quantile[T cmp.Ordered](s []T, div int) T {
+	var zero T
+	if len(s) == 0 {
+		return zero
+	}
+	sorted := slices.Sorted(slices.Values(s))
+	return sorted[len(sorted)/div]
 }
