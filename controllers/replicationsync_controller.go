@@ -181,12 +181,13 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 	until := clockNow(r.Clock).Add(foldRefsWithin)
 	inFlight := len(tasksOf(run.rs))
 	defer func() {
-		// Tasks that ended here freed slots: the groups still Pending go out in the next reconcile.
+		// Tasks that ended here freed slots: the groups still Pending, or claimed for the next wave, go
+		// out in the next reconcile.
 		if len(tasksOf(run.rs)) == inFlight {
 			return
 		}
 		for _, g := range run.rs.Status.Groups {
-			if g.State == replicationv1alpha1.GroupPending {
+			if g.State == replicationv1alpha1.GroupPending || g.State == replicationv1alpha1.GroupIssuing {
 				run.wakeAt(run.now)
 				return
 			}

@@ -133,7 +133,7 @@ func notSent(err error) bool {
 		op  *net.OpError
 	)
 	switch {
-	case errors.Is(err, sms.ErrClosed), errors.As(err, &le), errors.As(err, &tls):
+	case errors.Is(err, sms.ErrClosed), errors.Is(err, sms.ErrSessionRejected), errors.As(err, &le), errors.As(err, &tls):
 		return true
 	case errors.As(err, &op) && op.Op == "dial":
 		return true

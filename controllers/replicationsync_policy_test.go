@@ -26,6 +26,7 @@ func TestDecideSyncFault(t *testing.T) {
 		"login rejected":           {&sms.LoginError{Username: "u"}, 4, actionBackOff, faultUnreachable, 0},
 		"tls":                      {&sms.TLSError{Host: "vc"}, 4, actionBackOff, faultUnreachable, 0},
 		"closed client":            {sms.ErrClosed, 4, actionBackOff, faultUnreachable, 0},
+		"session refused again":    {fmt.Errorf("syncing: %w", sms.ErrSessionRejected), 4, actionBackOff, faultUnreachable, 0},
 		"too many":                 {&sms.TooManyError{MaxBatchSize: 2}, 4, actionSplit, "TooMany", 2},
 		"too many, same size":      {&sms.TooManyError{MaxBatchSize: 4}, 4, actionSplit, "TooMany", 3},
 		"too many, no size":        {&sms.TooManyError{}, 4, actionSplit, "TooMany", 1},

@@ -54,6 +54,10 @@ type client struct {
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("sms client is closed")
 
+// ErrSessionRejected is returned when the server refused a call's session (NotAuthenticated) again right
+// after a new login: the call was not carried out; retry it later.
+var ErrSessionRejected = errors.New("session expired again right after logging in")
+
 // Dial logs in to the vCenter described by cfg and opens its SMS service.
 // It returns *LoginError, *TLSError or *UnreachableError when that is the cause.
 func Dial(ctx context.Context, cfg Config) (Client, error) {
@@ -338,7 +342,7 @@ func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimty
 	err = c.classify(decodeCallError(f(rt, sm)))
 	if errors.As(err, &na) {
 		// Not a provider fault: callers must retry later, not count it against the groups.
-		return fmt.Errorf("session expired again right after logging in: %s", na.Error())
+		return fmt.Errorf("%w: %s", ErrSessionRejected, na.Error())
 	}
 	return err
 }
