@@ -109,7 +109,8 @@ func (r *ReplicationSyncReconciler) armedBatches(rs *replicationv1alpha1.Replica
 }
 
 // stillClaimed reports whether the armed batch is as this process claimed it: every group Issuing at its
-// claim time without a task, or already final (its PiT was found), and one at least still Issuing.
+// claim time without a task, or already out of the batch (final, or Pending after its PiT check failed),
+// and one at least still Issuing.
 func stillClaimed(rs *replicationv1alpha1.ReplicationSync, b syncBatch) bool {
 	issuing := false
 	for _, i := range b.groups {
@@ -118,7 +119,7 @@ func stillClaimed(rs *replicationv1alpha1.ReplicationSync, b syncBatch) bool {
 		}
 		g := rs.Status.Groups[i]
 		switch {
-		case isFinalGroup(g):
+		case isFinalGroup(g), g.State == replicationv1alpha1.GroupPending:
 		case g.State == replicationv1alpha1.GroupIssuing && g.Task == "" && claimTimeOf(g).Truncate(time.Microsecond).Equal(b.armed):
 			issuing = true
 		default:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
@@ -76,4 +77,29 @@ func TestPreclaimAfterRestartIsInDoubt(t *testing.T) {
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(1))
 	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("InDoubtReissued")))
+}
+
+func TestStillClaimed(t *testing.T) {
+	claim := time.Date(2026, 12, 1, 2, 0, 0, 123456000, time.UTC)
+	at := metav1.NewMicroTime(claim)
+	other := metav1.NewMicroTime(claim.Add(time.Second))
+	issuing := replicationv1alpha1.GroupStatus{State: replicationv1alpha1.GroupIssuing, ClaimTime: &at}
+	tests := map[string]struct {
+		groups []replicationv1alpha1.GroupStatus
+		want   bool
+	}{
+		"all claimed":                    {[]replicationv1alpha1.GroupStatus{issuing, issuing}, true},
+		"one found synced":               {[]replicationv1alpha1.GroupStatus{issuing, {State: replicationv1alpha1.GroupSynced}}, true},
+		"one back to Pending":            {[]replicationv1alpha1.GroupStatus{{State: replicationv1alpha1.GroupPending}, issuing}, true},
+		"none left":                      {[]replicationv1alpha1.GroupStatus{{State: replicationv1alpha1.GroupSynced}, {State: replicationv1alpha1.GroupPending}}, false},
+		"called (a task)":                {[]replicationv1alpha1.GroupStatus{issuing, {State: replicationv1alpha1.GroupSyncing, Task: "t-1", ClaimTime: &at}}, false},
+		"claimed again by someone else":  {[]replicationv1alpha1.GroupStatus{issuing, {State: replicationv1alpha1.GroupIssuing, ClaimTime: &other}}, false},
+		"an in-doubt call with its task": {[]replicationv1alpha1.GroupStatus{{State: replicationv1alpha1.GroupIssuing, Task: "t-2", ClaimTime: &at}}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rs := &replicationv1alpha1.ReplicationSync{Status: replicationv1alpha1.ReplicationSyncStatus{Groups: tc.groups}}
+			NewWithT(t).Expect(stillClaimed(rs, syncBatch{groups: []int{0, 1}[:len(tc.groups)], armed: claim})).To(Equal(tc.want))
+		})
+	}
 }
