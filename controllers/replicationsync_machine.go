@@ -24,7 +24,7 @@ import (
 //	Running --NotImplemented--> Failed (Stalled)
 //
 // Inside Running every group follows replicationsync_groups.go. No function here calls the provider:
-// the steps in replicationsync_steps.go do, through replicationsync_calls.go.
+// the steps in replicationsync_steps.go and replicationsync_wave.go do, through replicationsync_calls.go.
 
 // syncRun is what one reconcile knows about a ReplicationSync.
 type syncRun struct {

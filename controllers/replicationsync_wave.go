@@ -1,0 +1,157 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// The wave step of a Running run: claim as many batches as the provider has free slots (pre-claimed
+// ones first), check each for PiTs of our name, and apply what the calls answered.
+
+// waveStep claims the next wave: as many batches as the provider has free slots, the batches armed by
+// an earlier commit first, then new ones of Pending groups; each after asking for PiTs of our name (a
+// group that has one is Synced, never issued again).
+func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) error {
+	rs := run.rs
+	size := int(r.batchSize(run))
+	rs.Status.BatchSize = int32(size)
+	armed := r.armedBatches(rs)
+	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupPending, run.vp.Status.ProviderRef.Value)
+	want := len(armed)
+	for _, p := range providers {
+		want += (len(byProvider[p]) + size - 1) / size
+	}
+	if want == 0 {
+		return nil
+	}
+	granted := r.Capacity.Reserve(run.key, run.owner(), rs.CreationTimestamp.Time, want, int(maxConcurrentTasks(run.vp)))
+	if granted == 0 {
+		run.waitingForCapacity = true // requeue sleeps capacityWake at most; a freed slot wakes it first
+		return nil
+	}
+	for _, b := range armed[:min(len(armed), granted)] {
+		remaining, stop, err := r.checkBeforeCall(ctx, run, b.provider, b.groups)
+		if stop || err != nil {
+			return err
+		}
+		if len(remaining) > 0 {
+			run.wave = append(run.wave, syncBatch{provider: b.provider, groups: remaining, armed: b.armed})
+		}
+		granted--
+	}
+	for _, provider := range providers {
+		if granted == 0 {
+			break
+		}
+		idx := byProvider[provider]
+		remaining, stop, err := r.checkBeforeCall(ctx, run, provider, idx[:min(len(idx), granted*size)])
+		if stop || err != nil {
+			return err
+		}
+		for start := 0; start < len(remaining) && granted > 0; start += size {
+			batch := remaining[start:min(start+size, len(remaining))]
+			for _, i := range batch {
+				run.groupIssuing(i, provider, run.now)
+			}
+			run.wave = append(run.wave, syncBatch{provider: provider, groups: batch})
+			granted--
+		}
+	}
+	return nil
+}
+
+// checkBeforeCall asks the provider for PiTs of our name of the groups idx: a group that has one is
+// Synced; one the provider could not answer for is counted and retried later, never issued blind. It
+// returns the groups to call. stop means a fault held the whole wave (applied to the run); err that
+// the provider could not be asked.
+func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *syncRun, provider string, idx []int) (remaining []int, stop bool, err error) {
+	rs := run.rs
+	found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+	if err != nil && !pitQueryUnsupported(err) {
+		var f sms.Fault
+		if !errors.As(err, &f) {
+			return nil, true, err
+		}
+		r.applyFault(ctx, run, nil, err, false)
+		return nil, true, nil
+	}
+	var retried []int
+	for _, i := range idx {
+		id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
+		if p, ok := found[id]; ok {
+			rs.Status.Groups[i].Provider = provider
+			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
+			continue
+		}
+		if qerr, ok := unknown[id]; ok {
+			// Counted, so a group the provider can never answer for ends Failed instead of holding the run.
+			if run.groupCountFailure(i, "Looking for its PiT failed: "+qerr.Error()) {
+				retried = append(retried, i)
+			}
+			continue
+		}
+		remaining = append(remaining, i)
+	}
+	if len(retried) > 0 {
+		r.recordFault(run, faultType(unknown[toSMSGroup(rs.Status.Groups[retried[0]].ReplicationGroupID)]), rs.Status.Groups[retried[0]].Message)
+		r.backOffGroups(ctx, run, retried)
+	}
+	return remaining, false, nil
+}
+
+// applyCallResults applies the answers of a wave's calls to the claimed groups.
+func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *syncRun, results []callResult) {
+	rs := run.rs
+	issued, calls := 0, 0
+	for _, res := range results {
+		switch {
+		case res.err == nil && res.task != "":
+			for _, i := range res.batch.groups {
+				run.groupSyncing(i, res.task)
+			}
+			issued += len(res.batch.groups)
+			calls++
+			// The task started when the call reached the provider, not at the claim (a status write
+			// earlier): counting from the claim would poll before a fast task could have ended.
+			due := r.nextPoll(run, run.calledAt)
+			r.pollDue.Store(res.task, taskTiming{issued: run.calledAt, due: due})
+			run.wakeAt(due)
+		case res.err == nil:
+			// Answered, but without a task: whether a task started is unknown.
+			r.applyFault(ctx, run, res.batch.groups, errEmptyTaskRef, false)
+		default:
+			r.applyFault(ctx, run, res.batch.groups, res.err, false)
+		}
+	}
+	if calls > 0 {
+		resetRetry(rs)
+		if issued < len(rs.Status.Groups) && firstWave(rs, issued) {
+			// Once per run of several waves (a run of one says so when it ends): an event per wave
+			// costs the API server a write each and says little more.
+			r.event(rs, corev1.EventTypeNormal, "BatchSubmitted", "Sync", "Submitted %d of %d groups in %d tasks of up to %d; the rest follow as tasks end",
+				issued, len(rs.Status.Groups), calls, rs.Status.BatchSize)
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Submitted wave", "groups", issued, "tasks", calls)
+	}
+}
+
+// firstWave reports whether the groups just issued are the only ones with a task (a group keeps its
+// task ref once synced or failed).
+func firstWave(rs *replicationv1alpha1.ReplicationSync, issued int) bool {
+	withTask := 0
+	for _, g := range rs.Status.Groups {
+		if g.Task != "" {
+			withTask++
+		}
+	}
+	return withTask <= issued
+}
+
+// errEmptyTaskRef is the answer to a sync call that came back without a task reference.
+var errEmptyTaskRef = errors.New("the provider answered the sync call without a task reference")
