@@ -59,31 +59,37 @@ func (r *ReplicationSyncReconciler) preclaim(run *syncRun, started []syncBatch) 
 	}
 }
 
-// arm remembers the run's pre-claims once the write that made them succeeded.
+// arm remembers the run's pre-claims once the write that made them succeeded; when the manager is
+// stopping it gives them back at once instead.
 func (r *ReplicationSyncReconciler) arm(run *syncRun) {
-	if len(run.preclaimed) == 0 {
+	batches := run.preclaimed
+	run.preclaimed = nil
+	if len(batches) == 0 {
 		return
 	}
+	key := client.ObjectKeyFromObject(run.rs)
+	if !r.storeArmed(key, run.rs.UID, batches) {
+		r.release(key, &armedRun{uid: run.rs.UID, batches: batches})
+	}
+}
+
+// storeArmed adds batches to the armed set of key; false when the manager is stopping.
+func (r *ReplicationSyncReconciler) storeArmed(key types.NamespacedName, uid types.UID, batches []syncBatch) bool {
 	r.armedMu.Lock()
 	defer r.armedMu.Unlock()
-	key := client.ObjectKeyFromObject(run.rs)
 	if r.stopping {
-		r.armedMu.Unlock()
-		r.release(key, &armedRun{uid: run.rs.UID, batches: run.preclaimed})
-		r.armedMu.Lock()
-		run.preclaimed = nil
-		return
+		return false
 	}
 	cur := r.armed[key]
-	if cur == nil || cur.uid != run.rs.UID {
+	if cur == nil || cur.uid != uid {
 		if r.armed == nil {
 			r.armed = map[types.NamespacedName]*armedRun{}
 		}
-		cur = &armedRun{uid: run.rs.UID}
+		cur = &armedRun{uid: uid}
 		r.armed[key] = cur
 	}
-	cur.batches = append(cur.batches, run.preclaimed...)
-	run.preclaimed = nil
+	cur.batches = append(cur.batches, batches...)
+	return true
 }
 
 // armedBatches returns the run's armed batches that status still shows as this process claimed them

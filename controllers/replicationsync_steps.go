@@ -57,10 +57,7 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 		t := r.timingOf(run, ref, idx)
 		switch p.info.State {
 		case sms.TaskSuccess, sms.TaskError:
-			if d, ok := taskDuration(p.info, t.issued, run.now); ok {
-				r.Capacity.ObserveQueuedShare(run.key, t.sampleAge, d, t.sampleProgress)
-			}
-			r.taskEnded(ctx, run, ref, idx, p.info)
+			r.taskEnded(ctx, run, ref, idx, p.info, t)
 			r.pollDue.Delete(ref)
 		default:
 			t.sampleAge, t.sampleProgress = run.now.Sub(t.issued), p.info.Progress
@@ -80,8 +77,9 @@ func (r *ReplicationSyncReconciler) wakeForTasks(run *syncRun) {
 	}
 }
 
-// taskEnded applies a task that ended: ours (Syncing groups) or someone else's (Waiting groups).
-func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun, ref string, idx []int, info sms.TaskInfo) {
+// taskEnded applies a task that ended: ours (Syncing groups) or someone else's (Waiting groups). Only
+// ours teaches the provider's task durations (t is what this process knew of it).
+func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun, ref string, idx []int, info sms.TaskInfo, t taskTiming) {
 	rs := run.rs
 	if rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupWaiting {
 		results := resultsByGroup(info.Results)
@@ -97,8 +95,11 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		run.wakeAt(run.now)
 		return
 	}
-	if d, ok := taskDuration(info, r.timingOf(run, ref, idx).issued, run.now); ok && r.Capacity.ObserveTask(run.key, d) {
-		r.notifyProvider(run)
+	if d, ok := taskDuration(info, t.issued, run.now); ok {
+		r.Capacity.ObserveQueuedShare(run.key, t.sampleAge, d, t.sampleProgress)
+		if r.Capacity.ObserveTask(run.key, d) {
+			r.notifyProvider(run)
+		}
 	}
 	if info.State == sms.TaskError {
 		err := info.Err
