@@ -29,21 +29,25 @@ func (r *ReplicationSyncReconciler) markRunning(run *syncRun) {
 	for _, g := range rs.Status.Groups {
 		counts[g.State]++
 	}
+	// The reason depends on what the run holds, not on the step that wrote it: a wave's commit and the
+	// reconcile after it (which finds the slots full) must say the same, or every wave costs a second
+	// write that only flips the reason.
 	reason := replicationv1alpha1.WaitingForTaskReason
-	inDoubt := counts[replicationv1alpha1.GroupIssuing] - len(r.armedIndexes(rs, run.preclaimed))
+	unanswered := counts[replicationv1alpha1.GroupIssuing] - len(r.armedIndexes(rs, run.preclaimed))
+	inLine := run.waitingForCapacity && counts[replicationv1alpha1.GroupSyncing] == 0
 	switch {
-	case inDoubt > 0 && len(run.wave) == 0:
+	case unanswered > 0 && len(run.wave) == 0:
 		reason = replicationv1alpha1.InDoubtReason
-	case run.waitingForCapacity:
-		reason = replicationv1alpha1.WaitingForProviderCapacityReason
-	case counts[replicationv1alpha1.GroupIssuing] > 0:
+	case unanswered > 0:
 		reason = replicationv1alpha1.SubmittingReason
+	case inLine:
+		reason = replicationv1alpha1.WaitingForProviderCapacityReason
 	}
 	updateSummary(rs)
 	s := rs.Status.Summary
 	msg := fmt.Sprintf("%d/%d groups synced, %d failed, %d syncing, %d waiting for another task, %d in doubt or being issued",
 		s.Synced, s.Total, s.Failed, counts[replicationv1alpha1.GroupSyncing], counts[replicationv1alpha1.GroupWaiting], counts[replicationv1alpha1.GroupIssuing])
-	if run.waitingForCapacity {
+	if inLine {
 		// No running count here: a changing message would rewrite the status of every waiting run.
 		msg += fmt.Sprintf("; waiting in line for a free slot of VasaProvider %q (maxConcurrentTasks %d)", run.vp.Name, maxConcurrentTasks(run.vp))
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -34,6 +35,12 @@ func TestCommitPreclaimsTheNextBatch(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
 	h.g.Expect(h.patches).To(Equal(3), "one write, after the call: results, refs, the next pre-claim")
 	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Syncing", "Syncing", "Issuing", "Issuing"}))
+
+	// Its own task holds the only slot: the run waits for that task, and says so in the commit already,
+	// so a reconcile before the task ends has nothing to write.
+	h.reconcile()
+	h.g.Expect(h.patches).To(Equal(3), "a reconcile that finds the slots full writes nothing")
+	h.g.Expect(meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.ReconcilingCondition).Reason).To(Equal(replicationv1alpha1.WaitingForTaskReason))
 
 	for range 3 {
 		h.fake.FinishAll(h.clock.Now())

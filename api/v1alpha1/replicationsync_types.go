@@ -275,7 +275,8 @@ const (
 	WaitingForTaskReason = "WaitingForTask"
 	// BackingOffReason (Reconciling): the provider is busy, out of resources or unavailable.
 	BackingOffReason = "BackingOff"
-	// WaitingForProviderCapacityReason (Reconciling): the provider's maxConcurrentTasks is reached.
+	// WaitingForProviderCapacityReason (Reconciling): the provider's maxConcurrentTasks is reached and
+	// the run has no task in flight (with tasks in flight it is WaitingForTask).
 	WaitingForProviderCapacityReason = "WaitingForProviderCapacity"
 	// WaitingForProviderReason (Reconciling): the VasaProvider is missing or not Ready.
 	WaitingForProviderReason = "WaitingForProvider"
