@@ -16,20 +16,30 @@ func pollFixture() (types.NamespacedName, *ReplicationSyncReconciler, time.Time)
 		time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 }
 
-// The sim's tasks (and, we assume, some arrays') sit at 0 % while queued: a poll predicted from progress
-// alone lands late by the queued time; with the learned queued share it lands at the end.
+// The sim's tasks (and, we assume, some arrays') sit at 0 % while queued: a poll predicted from one
+// sample of progress lands late by the queued time. With the learned queued share it lands at the end;
+// before any task has ended, a second sample soon gives the pace.
 func TestRepollLandsAtTheEndProgressPredicts(t *testing.T) {
 	g := NewWithT(t)
 	key, r, issued := pollFixture()
-	// A 2.4-s task queued for its first 0.6 s shows (1.5-0.6)/1.8 = 50 % at 1.5 s.
+	// A 2.4-s task queued for its first 0.6 s shows (1.5-0.6)/1.8 = 50 % at 1.5 s, 70 % at 1.875 s.
+	first := taskTiming{issued: issued}
 	run := &syncRun{now: issued.Add(1500 * time.Millisecond), key: key}
+	g.Expect(r.repoll(run, first, 50).Sub(issued)).To(Equal(1875*time.Millisecond), "no share learned: a second sample a quarter of the age later")
 
-	g.Expect(r.repoll(run, issued, 50).Sub(issued)).To(Equal(3*time.Second), "without a learned share: 1.5 s / 50 %")
+	g.Expect(r.repoll(run, first, 96).Sub(issued)).To(BeNumerically("~", 1562*time.Millisecond, time.Millisecond), "no share learned, nearly done: at the latest end, 1.5 s / 96 %")
 
+	second := taskTiming{issued: issued, sampleAge: 1500 * time.Millisecond, sampleProgress: 50}
+	later := &syncRun{now: issued.Add(1875 * time.Millisecond), key: key}
+	g.Expect(r.repoll(later, second, 70).Sub(issued)).To(BeNumerically("~", 2437*time.Millisecond, 2*time.Millisecond), "the pace of two samples: 20 % in 375 ms")
+
+	r.Capacity.ObserveTask(key, 2400*time.Millisecond)
+	g.Expect(r.repoll(run, first, 50).Sub(issued)).To(Equal(1875*time.Millisecond), "a task ended before any poll saw it running: no share learned yet")
 	for range 3 {
 		r.Capacity.ObserveQueuedShare(key, 1500*time.Millisecond, 2400*time.Millisecond, 50)
 	}
-	g.Expect(r.repoll(run, issued, 50).Sub(issued)).To(BeNumerically("~", 2400*time.Millisecond, 10*time.Millisecond))
+	// Never early (a third poll); late by at most the percent that progress is rounded down by.
+	g.Expect(r.repoll(run, first, 50).Sub(issued)).To(And(BeNumerically(">=", 2400*time.Millisecond), BeNumerically("<=", 2424*time.Millisecond)))
 }
 
 func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
@@ -37,9 +47,9 @@ func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
 	key, r, called := pollFixture()
 	run := &syncRun{now: called.Add(30 * time.Millisecond), key: key}
 	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(minPollGap)), "no history: soon")
-	g.Expect(r.repoll(run, called, 0)).To(Equal(run.now.Add(90*time.Millisecond)), "no history: at four times the age")
+	g.Expect(r.repoll(run, taskTiming{issued: called}, 0)).To(Equal(run.now.Add(90*time.Millisecond)), "no history: at four times the age")
 	later := &syncRun{now: called.Add(400 * time.Millisecond), key: key}
-	g.Expect(r.repoll(later, called, 0)).To(Equal(later.now.Add(1200*time.Millisecond)), "no history: at four times the age")
+	g.Expect(r.repoll(later, taskTiming{issued: called}, 0)).To(Equal(later.now.Add(1200*time.Millisecond)), "no history: at four times the age")
 	for _, ms := range []int{1500, 1700, 2000, 2300, 2500} {
 		r.Capacity.ObserveTask(key, time.Duration(ms)*time.Millisecond)
 	}

@@ -198,29 +198,41 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 	return laterOf(since.Add(r.Capacity.EarlyTaskDuration(run.key)), run.now.Add(minPollGap))
 }
 
-// repoll is when to query again a task issued at since that reported progress (percent) now: at the end
-// its progress predicts, so a task is queried about twice whatever it takes; without progress, when a
-// typical task would have ended, at four times its age before any task ended, or at a quarter of its age.
-// Within [minPollGap, PollMax] from now.
+// repoll is when to query again a task (issued at t.issued, last seen at t's sample) that reported
+// progress (percent) now: at the end its progress predicts, so a task is queried about twice whatever it
+// takes; without progress, when a typical task would have ended, at four times its age before any task
+// ended, or at a quarter of its age. Within [minPollGap, PollMax] from now.
 //
-// Progress may count from the task's start after a time queued at 0 %: with the provider's learned
-// queued share q of a task's duration d, progress p at age a means a = d·(q + p·(1-q)).
-func (r *ReplicationSyncReconciler) repoll(run *syncRun, since time.Time, progress int32) time.Time {
-	age := run.now.Sub(since)
+// Progress may count from the task's start after a time queued at 0 %. Two samples with progress give
+// the pace whatever that time was. From one, the provider's learned queued share q of a task's duration
+// d says where it ends (progress p at age a means a = d·(q + p·(1-q))); until one is learned, a second
+// sample is taken a quarter of the age later (or at the end that q = 0 predicts,
+// the latest it can be, if sooner).
+func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress int32) time.Time {
+	age := run.now.Sub(t.issued)
 	wait := max(age/4, r.pollInitial())
 	typical := r.Capacity.TypicalTaskDuration(run.key)
+	running := progress > 0 && progress < 100
 	switch {
-	case since.IsZero():
+	case t.issued.IsZero():
 		wait = r.pollInitial()
 	case typical == 0 && progress == 0:
 		wait = 3 * age // no history yet: find the provider's pace in few polls (ages 50 ms, 200 ms, 800 ms...)
 	case progress == 0 && age < typical:
 		wait = typical - age // queued: a typical task is done by then
-	case progress > 0 && progress < 100:
-		// Progress is whole percents, rounded down: the prediction errs late by at most 1 % of d.
-		q, p := r.Capacity.QueuedShare(run.key), float64(progress)/100
+	case running && t.sampleProgress > 0 && progress > t.sampleProgress && age > t.sampleAge:
+		// Progress is whole percents, rounded down: the pace errs by up to a percent over the interval.
+		perPercent := float64(age-t.sampleAge) / float64(progress-t.sampleProgress)
+		wait = time.Duration(perPercent * float64(100-progress))
+	case running:
+		// Rounded down, p errs the prediction late by at most 1 % of d.
+		q, known := r.Capacity.QueuedShare(run.key)
+		p := float64(progress) / 100
 		d := time.Duration(float64(age) / (q + p*(1-q)))
 		wait = d - age
+		if !known {
+			wait = min(wait, age/4) // taken as 0, the share predicts the latest end
+		}
 	}
 	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
 }

@@ -60,8 +60,8 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 			r.taskEnded(ctx, run, ref, idx, p.info, t)
 			r.pollDue.Delete(ref)
 		default:
+			t.due = r.repoll(run, t, p.info.Progress)
 			t.sampleAge, t.sampleProgress = run.now.Sub(t.issued), p.info.Progress
-			t.due = r.repoll(run, t.issued, p.info.Progress)
 			r.pollDue.Store(ref, t)
 			run.wakeAt(t.due)
 		}

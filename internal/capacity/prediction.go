@@ -39,7 +39,9 @@ func (l *Ledger) ObserveQueuedShare(key types.NamespacedName, age, d time.Durati
 	if d <= 0 || pct <= 0 || pct >= 100 || age <= 0 {
 		return
 	}
-	f := float64(pct) / 100
+	// Progress is whole percents rounded down: the middle of its percent is the unbiased guess (the
+	// bottom would learn too large a share, and polls would come early).
+	f := (float64(pct) + 0.5) / 100
 	share := (age.Seconds() - f*d.Seconds()) / (d.Seconds() * (1 - f))
 	share = min(max(share, 0), 0.9)
 	l.mu.Lock()
@@ -48,14 +50,15 @@ func (l *Ledger) ObserveQueuedShare(key types.NamespacedName, age, d time.Durati
 	p.queued = recent(p.queued, share)
 }
 
-// QueuedShare returns the median queued share of the provider's recent tasks (0 = none seen).
-func (l *Ledger) QueuedShare(key types.NamespacedName) float64 {
+// QueuedShare returns the median queued share of the provider's recent tasks; ok is false while none
+// has been learned (a task that ended before any poll saw it running teaches nothing).
+func (l *Ledger) QueuedShare(key types.NamespacedName) (share float64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p, ok := l.providers[key]; ok {
-		return quantile(p.queued, 2)
+	if p, found := l.providers[key]; found && len(p.queued) > 0 {
+		return quantile(p.queued, 2), true
 	}
-	return 0
+	return 0, false
 }
 
 // recent appends v to the most recent values s, keeping recentTasks of them.
