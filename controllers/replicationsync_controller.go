@@ -132,35 +132,55 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	before := rs.DeepCopy()
 	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
 	res, err := r.advance(ctx, run)
-	if len(run.wave) == 0 {
-		return r.writeStatus(ctx, before, rs, res, err)
-	}
-	// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
-	// writer (a second manager, a user) changed the object: call nothing, re-read, plan again. Batches
-	// pre-claimed by an earlier commit are in status already.
-	claimed := before
-	if slices.ContainsFunc(run.wave, func(b syncBatch) bool { return b.armed.IsZero() }) {
-		if werr := r.patchStatus(ctx, before, rs); werr != nil {
-			r.holdSlotsAfterLostClaim(run, before)
-			return r.lostWrite(werr)
+	for replanned := false; ; replanned = true {
+		if len(run.wave) == 0 {
+			return r.writeStatus(ctx, before, rs, res, err)
 		}
-		claimed = rs.DeepCopy()
+		// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
+		// writer (a second manager, a user) changed the object: call nothing, re-read, plan again. Batches
+		// pre-claimed by an earlier commit are in status already.
+		claimed := before
+		if slices.ContainsFunc(run.wave, func(b syncBatch) bool { return b.armed.IsZero() }) {
+			if werr := r.patchStatus(ctx, before, rs); werr != nil {
+				r.holdSlotsAfterLostClaim(run, before)
+				return r.lostWrite(werr)
+			}
+			claimed = rs.DeepCopy()
+		}
+		r.takeArmed(run)
+		if len(run.wave) == 0 {
+			return r.writeStatus(ctx, claimed, rs, res, err)
+		}
+		run.calledAt = clockNow(r.Clock)
+		results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
+		run.now = clockNow(r.Clock)
+		run.wake = time.Time{}
+		r.wakeForTasks(run) // the tasks already in flight keep their due polls
+		wave := run.wave
+		r.applyCallResults(ctx, run, results)
+		if !replanned && allTooMany(results) {
+			// The provider named its batch size and started nothing (a run's first call): plan the wave
+			// again at that size now. Its claim is the next write, instead of one that only says so.
+			before, run.wave = claimed, nil
+			res, err = r.advance(ctx, run)
+			continue
+		}
+		r.pollSoonEnded(ctx, run, wave)
+		r.preclaim(run, startedBatches(rs, wave))
+		r.settle(ctx, run)
+		return r.commit(ctx, req, claimed, rs, run, wave)
 	}
-	r.takeArmed(run)
-	if len(run.wave) == 0 {
-		return r.writeStatus(ctx, claimed, rs, res, err)
+}
+
+// allTooMany reports whether every call of a wave was refused with TooMany.
+func allTooMany(results []callResult) bool {
+	for _, res := range results {
+		var tooMany *sms.TooManyError
+		if !errors.As(res.err, &tooMany) {
+			return false
+		}
 	}
-	run.calledAt = clockNow(r.Clock)
-	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
-	run.now = clockNow(r.Clock)
-	run.wake = time.Time{}
-	r.wakeForTasks(run) // the tasks already in flight keep their due polls
-	wave := run.wave
-	r.applyCallResults(ctx, run, results)
-	r.pollSoonEnded(ctx, run)
-	r.preclaim(run, startedBatches(rs, wave))
-	r.settle(ctx, run)
-	return r.commit(ctx, req, claimed, rs, run, wave)
+	return len(results) > 0
 }
 
 // startedBatches are the batches of the wave whose call started a task.
@@ -176,9 +196,16 @@ func startedBatches(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) [
 
 // pollSoonEnded waits for the wave's tasks while they are expected to end within foldRefsWithin of
 // their call, and queries them, so that a fast task's ref and result go out in one write. A query that
-// fails leaves the groups Syncing on their task, as if it had not been asked.
-func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *syncRun) {
+// fails leaves the groups Syncing on their task, as if it had not been asked. Tasks of earlier waves are
+// not waited for: their slots are refilled by their own reconcile, which this write would only delay.
+func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *syncRun, wave []syncBatch) {
 	until := clockNow(r.Clock).Add(foldRefsWithin)
+	var refs []string
+	for _, b := range wave {
+		if g := run.rs.Status.Groups[b.groups[0]]; g.State == replicationv1alpha1.GroupSyncing {
+			refs = append(refs, g.Task)
+		}
+	}
 	inFlight := len(tasksOf(run.rs))
 	defer func() {
 		// Tasks that ended here freed slots: the groups still Pending, or claimed for the next wave, go
@@ -194,10 +221,11 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 		}
 	}()
 	for range maxFoldPolls {
-		if run.wake.IsZero() || run.wake.After(until) || isFinished(run.rs) || len(tasksOf(run.rs)) == 0 {
+		due, ok := r.soonestDue(run, refs)
+		if !ok || due.After(until) || isFinished(run.rs) {
 			return
 		}
-		if wait := run.wake.Sub(clockNow(r.Clock)); wait > 0 {
+		if wait := due.Sub(clockNow(r.Clock)); wait > 0 {
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
@@ -208,6 +236,20 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 		run.wake = time.Time{}
 		_ = r.pollStep(ctx, run)
 	}
+}
+
+// soonestDue returns when the first of the tasks refs still in flight is due for a query.
+func (r *ReplicationSyncReconciler) soonestDue(run *syncRun, refs []string) (time.Time, bool) {
+	var soonest time.Time
+	inFlight := tasksOf(run.rs)
+	for _, ref := range refs {
+		if idx, ok := inFlight[ref]; ok {
+			if due := r.timingOf(run, ref, idx).due; soonest.IsZero() || due.Before(soonest) {
+				soonest = due
+			}
+		}
+	}
+	return soonest, !soonest.IsZero()
 }
 
 // commit writes what the wave's calls returned, with a context that outlives a manager shutdown for

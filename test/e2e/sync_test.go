@@ -327,7 +327,8 @@ func TestTTLDeletesFinishedSync(t *testing.T) {
 
 	key := w.createSync("", "cron-1", ids, func(rs *replicationv1alpha1.ReplicationSync) {
 		rs.GenerateName = "cron-"
-		rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](1)
+		// Long enough for the test to see it Succeeded on a loaded machine before it is deleted.
+		rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](3)
 	})
 	g.Expect(key.Name).To(HavePrefix("cron-"))
 	waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
