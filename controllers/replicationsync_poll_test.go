@@ -55,3 +55,22 @@ func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
 	}
 	g.Expect(r.nextPoll(run, called)).To(Equal(called.Add(1700 * time.Millisecond)))
 }
+
+// A whole percent of a 60-s task is 0.45 s: aimed at the bottom of the reported percent, the poll
+// would come up to that late. It comes at most maxRoundingLate after the earliest end the percent
+// allows (and not before it).
+func TestRepollOfALongTaskIsLateByLittle(t *testing.T) {
+	g := NewWithT(t)
+	key, r, issued := pollFixture()
+	for range 3 {
+		r.Capacity.ObserveQueuedShare(key, 30*time.Second, 60*time.Second, 33) // queued for 0.25 of a task
+	}
+	q, _ := r.Capacity.QueuedShare(key)
+	// At 40 s the task reports 55 %: it is between 55 % and 56 % done.
+	run := &syncRun{now: issued.Add(40 * time.Second), key: key}
+	endAt := func(pct float64) time.Duration { return time.Duration(float64(40*time.Second) / (q + pct/100*(1-q))) }
+	got := r.repoll(run, taskTiming{issued: issued}, 55).Sub(issued)
+	g.Expect(got).To(BeNumerically(">=", endAt(56)))
+	g.Expect(got).To(BeNumerically("<=", endAt(56)+maxRoundingLate+5*time.Millisecond), "whatever its true progress")
+	g.Expect(endAt(55) - endAt(56)).To(BeNumerically(">", 400*time.Millisecond), "a percent moves the end that much")
+}

@@ -223,18 +223,30 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 	case running && t.sampleProgress > 0 && progress > t.sampleProgress && age > t.sampleAge:
 		// Progress is whole percents, rounded down: the pace errs by up to a percent over the interval.
 		perPercent := float64(age-t.sampleAge) / float64(progress-t.sampleProgress)
-		wait = time.Duration(perPercent * float64(100-progress))
+		wait = time.Duration(perPercent * (100 - float64(progress) - roundingShift(perPercent)))
 	case running:
-		// Rounded down, p errs the prediction late by at most 1 % of d.
 		q, known := r.Capacity.QueuedShare(run.key)
 		p := float64(progress) / 100
-		d := time.Duration(float64(age) / (q + p*(1-q)))
-		wait = d - age
+		d := float64(age) / (q + p*(1-q))
+		p += roundingShift(d*d*(1-q)/(100*float64(age))) / 100 // how much a percent moves the end: -∂d/∂p
+		wait = time.Duration(float64(age)/(q+p*(1-q))) - age
 		if !known {
 			wait = min(wait, age/4) // taken as 0, the share predicts the latest end
 		}
 	}
 	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
+}
+
+// maxRoundingLate bounds how late a predicted poll may come because progress is rounded down to a
+// whole percent.
+const maxRoundingLate = 150 * time.Millisecond
+
+// roundingShift is how far into its reported percent a prediction aims, given how long one percent
+// takes (ns). Aimed at the percent's bottom, a poll is never early but late by up to one percent: for a
+// 2-s task 15 ms, for a 60-s task 0.45 s. Aiming higher keeps it within maxRoundingLate, at the cost of
+// one more poll (soon after) when the task was slower than aimed.
+func roundingShift(perPercent float64) float64 {
+	return max(0, 1-float64(maxRoundingLate)/perPercent)
 }
 
 func (r *ReplicationSyncReconciler) pollInitial() time.Duration {
