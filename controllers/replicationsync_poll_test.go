@@ -72,5 +72,5 @@ func TestRepollOfALongTaskIsLateByLittle(t *testing.T) {
 	got := r.repoll(run, taskTiming{issued: issued}, 55).Sub(issued)
 	g.Expect(got).To(BeNumerically(">=", endAt(56)))
 	g.Expect(got).To(BeNumerically("<=", endAt(56)+maxRoundingLate+5*time.Millisecond), "whatever its true progress")
-	g.Expect(endAt(55) - endAt(56)).To(BeNumerically(">", 400*time.Millisecond), "a percent moves the end that much")
+	g.Expect(endAt(55)-endAt(56)).To(BeNumerically(">", 400*time.Millisecond), "a percent moves the end that much")
 }
