@@ -47,9 +47,9 @@ func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
 	key, r, called := pollFixture()
 	run := &syncRun{now: called.Add(30 * time.Millisecond), key: key}
 	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(minPollGap)), "no history: soon")
-	g.Expect(r.repoll(run, taskTiming{issued: called}, 0)).To(Equal(run.now.Add(90*time.Millisecond)), "no history: at four times the age")
+	g.Expect(r.repoll(run, taskTiming{issued: called}, 0)).To(Equal(run.now.Add(minPollGap)), "no history: at twice the age, not sooner than minPollGap")
 	later := &syncRun{now: called.Add(400 * time.Millisecond), key: key}
-	g.Expect(r.repoll(later, taskTiming{issued: called}, 0)).To(Equal(later.now.Add(1200*time.Millisecond)), "no history: at four times the age")
+	g.Expect(r.repoll(later, taskTiming{issued: called}, 0)).To(Equal(later.now.Add(400*time.Millisecond)), "no history: at twice the age")
 	for _, ms := range []int{1500, 1700, 2000, 2300, 2500} {
 		r.Capacity.ObserveTask(key, time.Duration(ms)*time.Millisecond)
 	}

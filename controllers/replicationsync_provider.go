@@ -200,7 +200,7 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 
 // repoll is when to query again a task (issued at t.issued, last seen at t's sample) that reported
 // progress (percent) now: at the end its progress predicts, so a task is queried about twice whatever it
-// takes; without progress, when a typical task would have ended, at four times its age before any task
+// takes; without progress, when a typical task would have ended, at twice its age before any task
 // ended, or at a quarter of its age. Within [minPollGap, PollMax] from now.
 //
 // Progress may count from the task's start after a time queued at 0 %. Two samples with progress give
@@ -217,13 +217,18 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 	case t.issued.IsZero():
 		wait = r.pollInitial()
 	case typical == 0 && progress == 0:
-		wait = 3 * age // no history yet: find the provider's pace in few polls (ages 50 ms, 200 ms, 800 ms...)
+		// No history yet: find the provider's pace in few polls (ages 50 ms, 100 ms, 200 ms...). Doubling,
+		// not more: a task queued at 0 % for a long time is otherwise first seen running, or ended, far
+		// past its end (at 51 s for a 60-s task queued 15 s, after 13 s; now at 26 s).
+		wait = age
 	case progress == 0 && age < typical:
 		wait = typical - age // queued: a typical task is done by then
 	case running && t.sampleProgress > 0 && progress > t.sampleProgress && age > t.sampleAge:
 		// Progress is whole percents, rounded down: the pace errs by up to a percent over the interval.
+		// Aimed at the percent's bottom: a second sample usually follows a poll that came early, which
+		// must not come early again.
 		perPercent := float64(age-t.sampleAge) / float64(progress-t.sampleProgress)
-		wait = time.Duration(perPercent * (100 - float64(progress) - roundingShift(perPercent)))
+		wait = time.Duration(perPercent * float64(100-progress))
 	case running:
 		q, known := r.Capacity.QueuedShare(run.key)
 		p := float64(progress) / 100
@@ -244,7 +249,7 @@ const maxRoundingLate = 150 * time.Millisecond
 // roundingShift is how far into its reported percent a prediction aims, given how long one percent
 // takes (ns). Aimed at the percent's bottom, a poll is never early but late by up to one percent: for a
 // 2-s task 15 ms, for a 60-s task 0.45 s. Aiming higher keeps it within maxRoundingLate, at the cost of
-// one more poll (soon after) when the task was slower than aimed.
+// one more poll (aimed at the bottom, from the pace of the two samples) when the task was slower.
 func roundingShift(perPercent float64) float64 {
 	return max(0, 1-float64(maxRoundingLate)/perPercent)
 }

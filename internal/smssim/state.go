@@ -54,6 +54,7 @@ type task struct {
 	fail     string // non-empty: the task ends in error with this message
 	done     bool
 	end      time.Time
+	queries  int // QuerySmsTaskInfo calls that asked for it
 	results  []taskResult
 }
 

@@ -30,6 +30,7 @@ func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsT
 		body.Fault_ = fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
 		return body
 	}
+	t.queries++
 	state, progress := t.status(now)
 	start := t.start
 	info := smstypes.SmsTaskInfo{

@@ -27,6 +27,8 @@ type TaskRecord struct {
 	End time.Time
 	// Failed tells whether it ended in state error.
 	Failed bool
+	// Queries counts the QuerySmsTaskInfo calls that asked for it.
+	Queries int
 }
 
 // Tasks returns every sync task the simulator knows (tasks forgotten by an SMS restart are gone),
@@ -39,7 +41,7 @@ func (s *Sim) Tasks() []TaskRecord {
 	for _, t := range s.tasks {
 		r := TaskRecord{
 			Ref: t.ref, Provider: t.provider.cfg.Name, Groups: slices.Clone(t.groups), PitName: t.pitName,
-			Start: t.start, Duration: t.duration, Done: t.done, Failed: t.fail != "",
+			Start: t.start, Duration: t.duration, Done: t.done, Failed: t.fail != "", Queries: t.queries,
 		}
 		if t.done {
 			r.End = t.end

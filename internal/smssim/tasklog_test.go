@@ -12,7 +12,8 @@ import (
 )
 
 // TestTasksRecordStartAndEnd checks the task log against what the wire shows: one record per task,
-// in start order, ended at start plus its drawn duration once the task is over.
+// in start order, ended at start plus its drawn duration once the task is over, with the queries
+// that asked for it.
 func TestTasksRecordStartAndEnd(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -37,6 +38,13 @@ func TestTasksRecordStartAndEnd(t *testing.T) {
 		g.Expect(r.Provider).To(Equal("p"))
 		g.Expect(r.Duration).To(And(BeNumerically(">=", 50*time.Millisecond), BeNumerically("<=", 110*time.Millisecond)))
 	}
+	for _, r := range running {
+		g.Expect(r.Queries).To(BeZero())
+	}
+	_, err := c.TaskInfo(ctx, refs[0])
+	g.Expect(err).NotTo(HaveOccurred())
+	asked := sim.Tasks()
+	g.Expect([]int{asked[0].Queries, asked[1].Queries, asked[2].Queries}).To(Equal([]int{1, 0, 0}), "counted per task")
 	for _, task := range refs {
 		info := waitDone(t, c, task)
 		g.Expect(info.State).To(Equal(sms.TaskSuccess))

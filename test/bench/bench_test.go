@@ -75,6 +75,7 @@ func runScenario(b *testing.B, sc Scenario) {
 		b.ReportMetric(res.Ratio(), "x-limit")
 		b.ReportMetric(res.NaiveRatio(), "naive/op")
 		b.ReportMetric(res.PollsPerTask(), "polls/task")
+		b.ReportMetric(res.SteadyPollsPerTask(), "steady-polls/task")
 		b.ReportMetric(res.LagP50.Seconds(), "lag-p50-s")
 		b.ReportMetric(res.WritesPerGroup(), "writes/group")
 		b.ReportMetric(res.BytesPerGroup(), "B/group")

@@ -34,10 +34,12 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 	ends := map[string]map[GroupKey]time.Time{}
 	var busy time.Duration
 	var starts, stops []time.Time
+	var tasks []smssim.TaskRecord
 	for _, t := range sim.Tasks() {
 		if !strings.HasPrefix(t.PitName, "bench-") {
 			continue
 		}
+		tasks = append(tasks, t)
 		res.Tasks++
 		starts = append(starts, t.Start)
 		if t.Done {
@@ -55,6 +57,15 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 		for _, g := range t.Groups {
 			if k := keyOf(g); t.End.After(m[k]) {
 				m[k] = t.End
+			}
+		}
+	}
+	if len(stops) > 0 {
+		firstEnd := slices.MinFunc(stops, time.Time.Compare)
+		for _, t := range tasks {
+			if t.Start.After(firstEnd) {
+				res.SteadyTasks++
+				res.SteadyPolls += t.Queries
 			}
 		}
 	}

@@ -86,6 +86,9 @@ type Result struct {
 	Tasks, SyncCalls int
 	// Polls is how many QuerySmsTaskInfo calls the manager made.
 	Polls int
+	// SteadyTasks and SteadyPolls count the tasks that started after the run's first task ended (the
+	// manager knew the provider's task durations by then) and the queries the simulator answered for them.
+	SteadyTasks, SteadyPolls int
 	// LagP50 and LagP95 are the delays from a task's end to its group seen Synced.
 	LagP50, LagP95 time.Duration
 	// IdleP50 and IdleP95 are how long a slot freed by a task stood free before the next task took it.
@@ -123,6 +126,9 @@ func (r Result) NaiveRatio() float64 {
 
 // PollsPerTask is QuerySmsTaskInfo calls per task.
 func (r Result) PollsPerTask() float64 { return perN(float64(r.Polls), r.Tasks) }
+
+// SteadyPollsPerTask is queries per task once the manager had seen a task of the provider end.
+func (r Result) SteadyPollsPerTask() float64 { return perN(float64(r.SteadyPolls), r.SteadyTasks) }
 
 // WritesPerGroup and BytesPerGroup divide the status writes by the synced groups.
 func (r Result) WritesPerGroup() float64 { return perN(float64(r.Writes), r.SyncedGroups) }

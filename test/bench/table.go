@@ -10,7 +10,7 @@ import (
 // header is the table's head; Columns in the package README explain each.
 var header = []string{
 	"run", "groups×syncs", "B", "C", "T", "limit s", "makespan s", "×limit", "slots busy", "naive s", "naive/op",
-	"polls/task", "lag p50", "lag p95", "slot idle p50", "slot idle p95", "writes/grp", "KiB/grp", "sent KiB/grp", "RSS MiB", "mgr CPU s",
+	"polls/task", "steady polls/task", "lag p50", "lag p95", "slot idle p50", "slot idle p95", "writes/grp", "KiB/grp", "sent KiB/grp", "RSS MiB", "mgr CPU s",
 	"apiserver CPU s", "etcd CPU s",
 }
 
@@ -51,7 +51,7 @@ func row(r Result) []string {
 		sc.Name, fmt.Sprintf("%d×%d", sc.Groups, sc.syncs()), batch, fmt.Sprint(sc.Slots),
 		fmt.Sprintf("%v±%v", sc.Task, sc.Jitter), fmt.Sprintf("%.1f", sc.Limit().Seconds()), makespan,
 		fmt.Sprintf("%.2f×", r.Ratio()), fmt.Sprintf("%.0f%%", 100*r.SlotsBusy), naive, naiveRatio,
-		fmt.Sprintf("%.2f", r.PollsPerTask()), fmtLag(r.LagP50), fmtLag(r.LagP95),
+		fmt.Sprintf("%.2f", r.PollsPerTask()), fmt.Sprintf("%.2f", r.SteadyPollsPerTask()), fmtLag(r.LagP50), fmtLag(r.LagP95),
 		fmtLag(r.IdleP50), fmtLag(r.IdleP95),
 		fmt.Sprintf("%.2f", r.WritesPerGroup()), fmt.Sprintf("%.1f", r.BytesPerGroup()/1024),
 		fmt.Sprintf("%.2f", r.SentPerGroup()/1024), fmt.Sprintf("%.0f", float64(r.PeakRSS)/(1<<20)),
