@@ -206,8 +206,7 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 // Progress may count from the task's start after a time queued at 0 %. Two samples with progress give
 // the pace whatever that time was. From one, the provider's learned queued share q of a task's duration
 // d says where it ends (progress p at age a means a = d·(q + p·(1-q))); until one is learned, a second
-// sample is taken a quarter of the age later (or at the end that q = 0 predicts,
-// the latest it can be, if sooner).
+// sample is taken a quarter of the age later, or at the end q = 0 predicts (the latest) if sooner.
 func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress int32) time.Time {
 	age := run.now.Sub(t.issued)
 	wait := max(age/4, r.pollInitial())
@@ -218,8 +217,8 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 		wait = r.pollInitial()
 	case typical == 0 && progress == 0:
 		// No history yet: find the provider's pace in few polls (ages 50 ms, 100 ms, 200 ms...). Doubling,
-		// not more: a task queued at 0 % for a long time is otherwise first seen running, or ended, far
-		// past its end (at 51 s for a 60-s task queued 15 s, after 13 s; now at 26 s).
+		// not more: quadrupling first sees a 60-s task queued for 15 s at 51 s, near its end; doubling
+		// sees it running at 26 s, early enough for two samples of its pace.
 		wait = age
 	case progress == 0 && age < typical:
 		wait = typical - age // queued: a typical task is done by then
