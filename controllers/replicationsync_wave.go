@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -12,7 +13,8 @@ import (
 )
 
 // The wave step of a Running run: claim as many batches as the provider has free slots (pre-claimed
-// ones first), check each for PiTs of our name, and apply what the calls answered.
+// ones first), check each for PiTs of our name, apply what the calls answered, and wait for the
+// wave's fast tasks before its commit.
 
 // waveStep claims the next wave: as many batches as the provider has free slots, the batches armed by
 // an earlier commit first, then new ones of Pending groups; each after asking for PiTs of our name (a
@@ -155,3 +157,83 @@ func firstWave(rs *replicationv1alpha1.ReplicationSync, issued int) bool {
 
 // errEmptyTaskRef is the answer to a sync call that came back without a task reference.
 var errEmptyTaskRef = errors.New("the provider answered the sync call without a task reference")
+
+// allTooMany reports whether every call of a wave was refused with TooMany.
+func allTooMany(results []callResult) bool {
+	for _, res := range results {
+		var tooMany *sms.TooManyError
+		if !errors.As(res.err, &tooMany) {
+			return false
+		}
+	}
+	return len(results) > 0
+}
+
+// startedBatches are the batches of the wave whose call started a task.
+func startedBatches(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) []syncBatch {
+	var out []syncBatch
+	for _, b := range wave {
+		if rs.Status.Groups[b.groups[0]].Task != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// pollSoonEnded waits for the wave's tasks while they are expected to end within foldRefsWithin of
+// their call, and queries them, so that a fast task's ref and result go out in one write. A query that
+// fails leaves the groups Syncing on their task, as if it had not been asked. Tasks of earlier waves are
+// not waited for: their slots are refilled by their own reconcile, which this write would only delay.
+func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *syncRun, wave []syncBatch) {
+	until := clockNow(r.Clock).Add(foldRefsWithin)
+	var refs []string
+	for _, b := range wave {
+		if g := run.rs.Status.Groups[b.groups[0]]; g.State == replicationv1alpha1.GroupSyncing {
+			refs = append(refs, g.Task)
+		}
+	}
+	inFlight := len(tasksOf(run.rs))
+	defer func() {
+		// Tasks that ended here freed slots: the groups still Pending, or claimed for the next wave, go
+		// out in the next reconcile.
+		if len(tasksOf(run.rs)) == inFlight {
+			return
+		}
+		for _, g := range run.rs.Status.Groups {
+			if g.State == replicationv1alpha1.GroupPending || g.State == replicationv1alpha1.GroupIssuing {
+				run.wakeAt(run.now)
+				return
+			}
+		}
+	}()
+	for range maxFoldPolls {
+		due, ok := r.soonestDue(run, refs)
+		if !ok || due.After(until) || isFinished(run.rs) {
+			return
+		}
+		if wait := due.Sub(clockNow(r.Clock)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return
+			}
+		}
+		run.now = clockNow(r.Clock)
+		run.wake = time.Time{}
+		_ = r.pollStep(ctx, run)
+	}
+}
+
+// soonestDue returns when the first of the tasks refs still in flight is due for a query.
+func (r *ReplicationSyncReconciler) soonestDue(run *syncRun, refs []string) (time.Time, bool) {
+	var soonest time.Time
+	inFlight := tasksOf(run.rs)
+	for _, ref := range refs {
+		if idx, ok := inFlight[ref]; ok {
+			if due := r.timingOf(run, ref, idx).due; soonest.IsZero() || due.Before(soonest) {
+				soonest = due
+			}
+		}
+	}
+	return soonest, !soonest.IsZero()
+}
