@@ -102,7 +102,7 @@ func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ct
 }
 
 // requeue asks for the run's next reconcile at its wake time, idleWake at the latest, and never after
-// the deadline.
+// the deadline. The delay counts from now, not from run.now: a commit's write may lie in between.
 func (r *ReplicationSyncReconciler) requeue(run *syncRun) ctrl.Result {
 	wake := run.now.Add(idleWake)
 	if run.waitingForCapacity {
@@ -114,7 +114,7 @@ func (r *ReplicationSyncReconciler) requeue(run *syncRun) ctrl.Result {
 	if dl, ok := deadline(run.rs); ok && dl.Before(wake) {
 		wake = dl
 	}
-	return ctrl.Result{RequeueAfter: max(wake.Sub(run.now), time.Millisecond)}
+	return ctrl.Result{RequeueAfter: max(wake.Sub(clockNow(r.Clock)), time.Millisecond)}
 }
 
 // deadlinePassed reports whether activeDeadlineSeconds has passed.

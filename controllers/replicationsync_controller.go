@@ -232,8 +232,14 @@ func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSy
 // writeStatus writes a reconcile's status if it changed, based on the resourceVersion it was read at.
 func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync, res ctrl.Result, stepErr error) (ctrl.Result, error) {
 	if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
+		start := clockNow(r.Clock)
 		if err := r.patchStatus(ctx, before, rs); err != nil {
 			return r.lostWrite(err)
+		}
+		if res.RequeueAfter > 0 {
+			// The step planned its wake before this write, which took part of the wait (a poll due in
+			// 100 ms would otherwise come a write late).
+			res.RequeueAfter = max(res.RequeueAfter-clockNow(r.Clock).Sub(start), time.Millisecond)
 		}
 	}
 	if stepErr != nil {

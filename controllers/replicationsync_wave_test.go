@@ -2,8 +2,10 @@ package controllers
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -30,4 +32,23 @@ func TestTooManyReplansInTheSameReconcile(t *testing.T) {
 	h.g.Expect(h.patches).To(Equal(3), "claim, claim at the learned size, refs")
 	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Syncing", "Syncing", "Issuing", "Issuing"}))
 	h.g.Expect(h.get().Status.BatchSize).To(BeEquivalentTo(2))
+}
+
+// TestWakeCountsFromAfterTheWrite: a task's poll is planned before the commit's write; the requeue
+// leaves out the time that write took, or every poll after a commit would come a write late.
+func TestWakeCountsFromAfterTheWrite(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	for range 3 {
+		h.r.Capacity.ObserveTask(client.ObjectKeyFromObject(h.vp), time.Second) // first poll a second after the call
+	}
+	h.onPatch = func(int, client.Object) error {
+		h.clock.Step(300 * time.Millisecond) // each write takes 300 ms
+		return nil
+	}
+	start := h.clock.Now()
+	res := h.reconcile()
+	h.g.Expect(h.patches).To(Equal(2), "claim, then the ref")
+	// Called after the claim (300 ms), due a second later; the ref's write took 300 ms more.
+	h.g.Expect(res.RequeueAfter).To(Equal(start.Add(1300 * time.Millisecond).Sub(h.clock.Now())))
+	h.g.Expect(res.RequeueAfter).To(Equal(700 * time.Millisecond))
 }
