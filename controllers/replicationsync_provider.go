@@ -190,7 +190,7 @@ const minPollGap = 50 * time.Millisecond
 // nextPoll is when to first query a task issued at since: when the first quarter of the provider's
 // recent tasks had ended, so that most tasks still running report progress to extrapolate from (repoll).
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
-// (pollSoonEnded) instead of holding their slots until a later one; repoll quadruples the age from there.
+// (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the age from there.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
