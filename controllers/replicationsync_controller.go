@@ -165,8 +165,9 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			res, err = r.advance(ctx, run)
 			continue
 		}
-		r.pollSoonEnded(ctx, run, wave)
-		r.preclaim(run, startedBatches(rs, wave))
+		started := startedBatches(rs, wave)
+		r.pollSoonEnded(ctx, run, started)
+		r.preclaim(run, started)
 		r.settle(ctx, run)
 		return r.commit(ctx, req, claimed, rs, run, wave)
 	}

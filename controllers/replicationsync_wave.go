@@ -169,28 +169,28 @@ func allTooMany(results []callResult) bool {
 	return len(results) > 0
 }
 
-// startedBatches are the batches of the wave whose call started a task.
+// startedBatches are the batches of the wave whose call started a task (a batch answered SyncOngoing
+// waits on another's task: it started none).
 func startedBatches(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) []syncBatch {
 	var out []syncBatch
 	for _, b := range wave {
-		if rs.Status.Groups[b.groups[0]].Task != "" {
+		if rs.Status.Groups[b.groups[0]].State == replicationv1alpha1.GroupSyncing {
 			out = append(out, b)
 		}
 	}
 	return out
 }
 
-// pollSoonEnded waits for the wave's tasks while they are expected to end within foldRefsWithin of
-// their call, and queries them, so that a fast task's ref and result go out in one write. A query that
-// fails leaves the groups Syncing on their task, as if it had not been asked. Tasks of earlier waves are
-// not waited for: their slots are refilled by their own reconcile, which this write would only delay.
-func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *syncRun, wave []syncBatch) {
+// pollSoonEnded waits for the tasks the wave started (its started batches) while they are expected to
+// end within foldRefsWithin of their call, and queries them, so that a fast task's ref and result go out
+// in one write. A query that fails leaves the groups Syncing on their task, as if it had not been asked.
+// Tasks of earlier waves are not waited for: their slots are refilled by their own reconcile, which this
+// write would only delay.
+func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *syncRun, started []syncBatch) {
 	until := clockNow(r.Clock).Add(foldRefsWithin)
-	var refs []string
-	for _, b := range wave {
-		if g := run.rs.Status.Groups[b.groups[0]]; g.State == replicationv1alpha1.GroupSyncing {
-			refs = append(refs, g.Task)
-		}
+	refs := make([]string, 0, len(started))
+	for _, b := range started {
+		refs = append(refs, run.rs.Status.Groups[b.groups[0]].Task)
 	}
 	inFlight := len(tasksOf(run.rs))
 	defer func() {
