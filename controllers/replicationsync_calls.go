@@ -56,6 +56,9 @@ type syncBatch struct {
 	// armed is the claim time of a batch pre-claimed by an earlier commit (replicationsync_preclaim.go);
 	// zero for a batch claimed in this reconcile.
 	armed time.Time
+	// covered is a batch planned again after a wave the provider refused whole (TooMany), whose groups
+	// that wave's claim, already written, still holds.
+	covered bool
 }
 
 // callResult is what one sync call returned.
@@ -103,18 +106,16 @@ func pollTasks(ctx context.Context, cl syncProvider, refs []string) map[string]t
 // the groups the provider could not answer for (a per-group fault in the answer) with their fault.
 func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sms.GroupID, pitName string) (map[sms.GroupID]sms.PointInTime, map[sms.GroupID]error, error) {
 	found, unknown := map[sms.GroupID]sms.PointInTime{}, map[sms.GroupID]error{}
-	for start := 0; start < len(groups); start += groupQueryChunk {
-		chunk := groups[start:min(start+groupQueryChunk, len(groups))]
-		pits, err := cl.PointInTimeReplicas(ctx, provider, chunk, pitName)
+	for _, a := range inChunks(groups, func(chunk []sms.GroupID) ([]sms.PointInTime, error) {
+		return cl.PointInTimeReplicas(ctx, provider, chunk, pitName)
+	}) {
 		var partial *sms.GroupQueryError
-		if errors.As(err, &partial) {
+		if errors.As(a.err, &partial) {
 			maps.Copy(unknown, partial.Groups)
-			err = nil
+		} else if a.err != nil {
+			return nil, nil, a.err
 		}
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, p := range pits {
+		for _, p := range a.items {
 			if p.Name == "" || p.Name == pitName {
 				found[p.Group] = p
 			}
@@ -126,17 +127,37 @@ func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sm
 // queryGroups asks the provider for the replication state of the groups.
 func queryGroups(ctx context.Context, cl syncProvider, provider string, groups []sms.GroupID) (map[sms.GroupID]string, error) {
 	states := make(map[sms.GroupID]string, len(groups))
-	for start := 0; start < len(groups); start += groupQueryChunk {
-		chunk := groups[start:min(start+groupQueryChunk, len(groups))]
-		rgs, err := cl.ReplicationGroups(ctx, provider, chunk)
-		if err != nil {
-			return nil, fmt.Errorf("checking %d replication groups at %s: %w", len(chunk), provider, err)
+	for _, a := range inChunks(groups, func(chunk []sms.GroupID) ([]sms.ReplicationGroup, error) {
+		return cl.ReplicationGroups(ctx, provider, chunk)
+	}) {
+		if a.err != nil {
+			return nil, fmt.Errorf("checking %d replication groups at %s: %w", len(a.chunk), provider, a.err)
 		}
-		for _, rg := range rgs {
+		for _, rg := range a.items {
 			states[rg.Group] = rg.State
 		}
 	}
 	return states, nil
+}
+
+// chunkAnswer is what one query of inChunks returned.
+type chunkAnswer[T any] struct {
+	chunk []sms.GroupID
+	items []T
+	err   error
+}
+
+// inChunks asks query about the groups groupQueryChunk at a time, the chunks at once, and returns the
+// answers in chunk order. (A run's first check of 1,000 groups is ten queries: one after the other they
+// held its first call back by 100 ms.)
+func inChunks[T any](groups []sms.GroupID, query func([]sms.GroupID) ([]T, error)) []chunkAnswer[T] {
+	out := make([]chunkAnswer[T], (len(groups)+groupQueryChunk-1)/groupQueryChunk)
+	parallel(len(out), func(i int) {
+		chunk := groups[i*groupQueryChunk : min((i+1)*groupQueryChunk, len(groups))]
+		items, err := query(chunk)
+		out[i] = chunkAnswer[T]{chunk: chunk, items: items, err: err}
+	})
+	return out
 }
 
 // parallel runs f(0..n-1) with at most maxParallelCalls at once.

@@ -132,15 +132,16 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	before := rs.DeepCopy()
 	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
 	res, err := r.advance(ctx, run)
-	for replanned := false; ; replanned = true {
+	var refused []syncBatch // a first wave the provider refused whole (TooMany), planned again below
+	for {
 		if len(run.wave) == 0 {
 			return r.writeStatus(ctx, before, rs, res, err)
 		}
 		// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
 		// writer (a second manager, a user) changed the object: call nothing, re-read, plan again. Batches
-		// pre-claimed by an earlier commit are in status already.
+		// pre-claimed by an earlier commit, or covered by the claim of a refused wave, are in status already.
 		claimed := before
-		if slices.ContainsFunc(run.wave, func(b syncBatch) bool { return b.armed.IsZero() }) {
+		if slices.ContainsFunc(run.wave, func(b syncBatch) bool { return b.armed.IsZero() && !b.covered }) {
 			if werr := r.patchStatus(ctx, before, rs); werr != nil {
 				r.holdSlotsAfterLostClaim(run, before)
 				return r.lostWrite(werr)
@@ -158,18 +159,21 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		r.wakeForTasks(run) // the tasks already in flight keep their due polls
 		wave := run.wave
 		r.applyCallResults(ctx, run, results)
-		if !replanned && allTooMany(results) {
+		if refused == nil && allTooMany(results) {
 			// The provider named its batch size and started nothing (a run's first call): plan the wave
-			// again at that size now. Its claim is the next write, instead of one that only says so.
-			before, run.wave = claimed, nil
+			// again at that size now, under the claim already written where it covers the new batches.
+			refused, before, run.wave = wave, claimed, nil
 			res, err = r.advance(ctx, run)
+			coverByClaim(rs, claimed, refused, run.wave)
 			continue
 		}
 		started := startedBatches(rs, wave)
 		r.pollSoonEnded(ctx, run, started)
 		r.preclaim(run, started)
 		r.settle(ctx, run)
-		return r.commit(ctx, req, claimed, rs, run, wave)
+		// The refused wave's groups not called again go back to Pending in this write, also when it is
+		// merged into a fresher object.
+		return r.commit(ctx, req, claimed, rs, run, slices.Concat(refused, wave))
 	}
 }
 
@@ -204,23 +208,33 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 			return ctrl.Result{}, errors.Join(err, gerr)
 		}
 		base, want = fresh, fresh.DeepCopy()
-		mergeWaveOutcome(want, claimed, rs, wave)
+		mergeWaveOutcome(want, claimed, rs, wave, run.preclaimed)
 	}
 }
 
 // mergeWaveOutcome copies, into a fresher object, the outcome of the wave's groups that are still in
-// the state this wave claimed them in (Issuing at the same claimTime).
-func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSync, wave []syncBatch) {
+// the state this wave claimed them in (Issuing at the same claimTime). A group of the wave that this
+// commit pre-claimed for the next wave goes back to Pending instead: a merged write arms nothing.
+func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSync, wave, preclaimed []syncBatch) {
 	if len(fresh.Status.Groups) != len(outcome.Status.Groups) {
 		return
 	}
+	again := map[int]bool{}
+	for _, b := range preclaimed {
+		for _, i := range b.groups {
+			again[i] = true
+		}
+	}
 	for _, b := range wave {
 		for _, i := range b.groups {
-			f, c := fresh.Status.Groups[i], claimed.Status.Groups[i]
+			f, c, o := fresh.Status.Groups[i], claimed.Status.Groups[i], outcome.Status.Groups[i]
 			if f.State != replicationv1alpha1.GroupIssuing || !claimTimeOf(f).Equal(claimTimeOf(c)) {
 				continue
 			}
-			fresh.Status.Groups[i] = outcome.Status.Groups[i]
+			if again[i] {
+				o.State, o.ClaimTime, o.Provider = replicationv1alpha1.GroupPending, nil, ""
+			}
+			fresh.Status.Groups[i] = o
 		}
 	}
 	fresh.Status.BatchSize = outcome.Status.BatchSize

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -167,6 +168,37 @@ func allTooMany(results []callResult) bool {
 		}
 	}
 	return len(results) > 0
+}
+
+// coverByClaim marks the batches of wave whose groups all belong to the refused batches and are Issuing
+// without a task in claimed (the status as last written): that claim already covers their call, so
+// they keep its claim time and need no write of their own. No one called them: their call was refused
+// whole and this process took them (an armed one included) before it.
+func coverByClaim(rs, claimed *replicationv1alpha1.ReplicationSync, refused, wave []syncBatch) {
+	inRefused := map[int]bool{}
+	for _, b := range refused {
+		for _, i := range b.groups {
+			inRefused[i] = true
+		}
+	}
+	for w := range wave {
+		b := &wave[w]
+		if !b.armed.IsZero() || !allOf(b.groups, func(i int) bool {
+			c := claimed.Status.Groups[i]
+			return inRefused[i] && c.State == replicationv1alpha1.GroupIssuing && c.Task == "" && c.ClaimTime != nil
+		}) {
+			continue
+		}
+		for _, i := range b.groups {
+			rs.Status.Groups[i].ClaimTime = claimed.Status.Groups[i].ClaimTime.DeepCopy()
+		}
+		b.covered = true
+	}
+}
+
+// allOf reports whether f holds for every index of idx.
+func allOf(idx []int, f func(int) bool) bool {
+	return !slices.ContainsFunc(idx, func(i int) bool { return !f(i) })
 }
 
 // startedBatches are the batches of the wave whose call started a task (a batch answered SyncOngoing

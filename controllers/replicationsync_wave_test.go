@@ -1,10 +1,13 @@
 package controllers
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -25,13 +28,49 @@ func TestTooManyReplansInTheSameReconcile(t *testing.T) {
 		}
 		return h.fake.CreateTask(call.Groups, call.PitName), nil
 	}
+	claimed := h.clock.Now()
 	h.reconcile()
 	calls := h.fake.Calls()
 	h.g.Expect(calls).To(HaveLen(3), "one refused call of all 6 groups, then 2 batches of 2")
 	h.g.Expect(calls[0].Groups).To(HaveLen(6))
-	h.g.Expect(h.patches).To(Equal(3), "claim, claim at the learned size, refs")
+	h.g.Expect(h.patches).To(Equal(2), "the claim of all 6 covers the batches at the learned size; then the refs")
 	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Syncing", "Syncing", "Issuing", "Issuing"}))
 	h.g.Expect(h.get().Status.BatchSize).To(BeEquivalentTo(2))
+	h.g.Expect(claimTimeOf(h.get().Status.Groups[0])).To(BeTemporally("==", claimed.Truncate(time.Microsecond)), "called under the first claim")
+}
+
+// TestRefusedWaveMergedIntoFresherObject: the commit after a refused wave loses to another writer; the
+// merge records the refs of the batches called, and puts back to Pending the refused groups not called
+// again (in the merged write they are neither in doubt nor armed).
+func TestRefusedWaveMergedIntoFresherObject(t *testing.T) {
+	h := newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxConcurrentTasks = 1
+	})
+	h.fake.Sync = func(call smsfake.SyncCall) (string, error) {
+		if len(call.Groups) > 2 {
+			return "", &sms.TooManyError{MaxBatchSize: 2}
+		}
+		return h.fake.CreateTask(call.Groups, call.PitName), nil
+	}
+	h.onPatch = func(n int, _ client.Object) error {
+		if n == 2 {
+			return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+		}
+		return nil
+	}
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2), "the refused call, then one batch of 2")
+	h.g.Expect(h.patches).To(Equal(3), "claim, the lost commit, the merged commit")
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Pending", "Pending", "Pending", "Pending"}))
+	h.onPatch = nil
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	for range 4 {
+		h.fake.FinishAll(h.clock.Now())
+		h.runFor(time.Minute)
+	}
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(2), "each group: the refused call, then its own")
 }
 
 // TestWakeCountsFromAfterTheWrite: a task's poll is planned before the commit's write; the requeue
