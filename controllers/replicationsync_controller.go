@@ -152,13 +152,8 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		if len(run.wave) == 0 {
 			return r.writeStatus(ctx, claimed, rs, res, err)
 		}
-		run.calledAt = clockNow(r.Clock)
-		results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
-		run.now = clockNow(r.Clock)
-		run.wake = time.Time{}
-		r.wakeForTasks(run) // the tasks already in flight keep their due polls
 		wave := run.wave
-		r.applyCallResults(ctx, run, results)
+		results := r.callWave(ctx, run)
 		if refused == nil && allTooMany(results) {
 			// The provider named its batch size and started nothing (a run's first call): plan the wave
 			// again at that size now, under the claim already written where it covers the new batches.
@@ -177,6 +172,18 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 }
 
+// callWave makes the calls of run.wave, whose claims are written, and applies what they answered.
+func (r *ReplicationSyncReconciler) callWave(ctx context.Context, run *syncRun) []callResult {
+	rs := run.rs
+	run.calledAt = clockNow(r.Clock)
+	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
+	run.now = clockNow(r.Clock)
+	run.wake = time.Time{}
+	r.wakeForTasks(run) // the tasks already in flight keep their due polls
+	r.applyCallResults(ctx, run, results)
+	return results
+}
+
 // commit writes what the wave's calls returned, with a context that outlives a manager shutdown for
 // commitGrace. On a conflict it re-reads and applies the answers to the groups still claimed by this
 // wave (same claimTime), so a concurrent write never loses a task ref.
@@ -185,9 +192,20 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	defer cancel()
 	base, want := claimed, rs
 	for {
-		err := r.patchStatus(ctx, base, want)
-		if err == nil && want == rs {
-			r.arm(run) // the pre-claims are written (a merged retry leaves them out)
+		var err error
+		if want == rs {
+			// The relay may take the run further while this is written (the pre-claims written are armed;
+			// a merged retry arms none).
+			written, moved, werr := r.writeAndRelay(ctx, base, run, &wave)
+			if werr == nil && moved {
+				base = written // what the relay did goes out next
+				continue
+			}
+			if err = werr; err == nil {
+				*rs = *written
+			}
+		} else {
+			err = r.patchStatus(ctx, base, want)
 		}
 		if err == nil && isFinished(want) {
 			run.rs = want

@@ -59,11 +59,9 @@ func (r *ReplicationSyncReconciler) preclaim(run *syncRun, started []syncBatch) 
 	}
 }
 
-// arm remembers the run's pre-claims once the write that made them succeeded; when the manager is
+// arm remembers pre-claims of the run once the write that made them succeeded; when the manager is
 // stopping it gives them back at once instead.
-func (r *ReplicationSyncReconciler) arm(run *syncRun) {
-	batches := run.preclaimed
-	run.preclaimed = nil
+func (r *ReplicationSyncReconciler) arm(run *syncRun, batches []syncBatch) {
 	if len(batches) == 0 {
 		return
 	}

@@ -27,6 +27,9 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	armed := r.armedBatches(rs)
 	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupPending, run.vp.Status.ProviderRef.Value)
 	want := len(armed)
+	if run.armedOnly {
+		providers = nil
+	}
 	for _, p := range providers {
 		want += (len(byProvider[p]) + size - 1) / size
 	}

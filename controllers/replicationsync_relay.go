@@ -1,0 +1,87 @@
+package controllers
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// The relay keeps a commit's write off the path from a task's end to the next task's start.
+//
+// All reconciles of one ReplicationSync run one after the other, and the commit of a 1,000-group run
+// is a write of 150-200 ms. A task of the same run that ended during it waited for it: at 2-s tasks a
+// third of the slot transitions, and most of the time the slots stood idle. So while the write is in
+// flight, the run goes on in memory: its tasks are polled as they come due, and a slot one of them freed
+// takes an armed batch (its claim written by an earlier commit) at once. What the relay did is written
+// right after, by the same commit, like any wave: the protocol (claim written before any call, refs
+// after) is the same; only the reconcile that carries it out is.
+
+// maxRelayRounds bounds the polls one write waits through.
+const maxRelayRounds = 3
+
+// writeAndRelay writes run.rs over base and relays while the write is in flight: the write sends a copy
+// and returns it as written; moved reports whether run.rs went further meanwhile. The batches the relay
+// called are added to wave, so that a merge after a lost write records their refs too; the pre-claims
+// the write carried are armed.
+func (r *ReplicationSyncReconciler) writeAndRelay(ctx context.Context, base *replicationv1alpha1.ReplicationSync, run *syncRun, wave *[]syncBatch) (written *replicationv1alpha1.ReplicationSync, moved bool, err error) {
+	written = run.rs.DeepCopy()
+	sent := written.Status.DeepCopy() // the write's answer rounds times: compare with what was sent
+	carried := len(run.preclaimed)    // the relay's own pre-claims follow them; they count as armed already
+	done := make(chan error, 1)
+	go func() { done <- r.patchStatus(ctx, base, written) }()
+	for round := 0; ; round++ {
+		var due <-chan time.Time
+		if at, ok := r.soonestDue(run, slices.Collect(maps.Keys(tasksOf(run.rs)))); ok && round < maxRelayRounds && !isFinished(run.rs) {
+			due = time.After(at.Sub(clockNow(r.Clock)))
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				return nil, false, err
+			}
+			r.arm(run, run.preclaimed[:carried])
+			run.preclaimed = slices.Delete(run.preclaimed, 0, carried)
+			return written, !equality.Semantic.DeepEqual(*sent, run.rs.Status), nil
+		case <-due:
+			*wave = append(*wave, r.relay(ctx, run)...)
+		}
+	}
+}
+
+// relay polls the run's tasks that are due and, when one ended, calls armed batches into the slots
+// the provider's ledger grants. It returns the batches called.
+func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []syncBatch {
+	rs := run.rs
+	inFlight := len(tasksOf(rs))
+	run.now = clockNow(r.Clock)
+	run.wake = time.Time{}
+	if err := r.pollStep(ctx, run); err != nil || len(tasksOf(rs)) == inFlight {
+		return nil
+	}
+	run.wave = nil
+	defer r.settle(ctx, run) // conditions, summary and slots as the tasks that ended left them
+	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) {
+		return nil
+	}
+	r.holdSlots(run) // the slots of the tasks that ended are free
+	run.armedOnly = true
+	err := r.waveStep(ctx, run)
+	run.armedOnly = false
+	if err != nil {
+		run.wave = nil
+		return nil
+	}
+	r.takeArmed(run)
+	wave := run.wave
+	if len(wave) == 0 {
+		return nil
+	}
+	r.callWave(ctx, run)
+	r.preclaim(run, startedBatches(rs, wave))
+	return wave
+}

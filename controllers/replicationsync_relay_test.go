@@ -1,0 +1,78 @@
+package controllers
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// relayHarness runs 4 groups one per call on 2 slots: the first reconcile calls groups 0 and 1 and
+// pre-claims 2 and 3; the second, after task 1 ended, calls group 2 and commits while task 2 ends.
+// slowWrite is what that commit's write does: it ends task 2, moves the clock past its poll, and waits.
+func relayHarness(t *testing.T, slowWrite func(h *runHarness) error) (*runHarness, *atomic.Int32) {
+	h := newRunHarness(t, 4, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 2
+	})
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Issuing", "Issuing"}))
+
+	var calledDuringWrite atomic.Int32
+	h.onPatch = func(n int, _ client.Object) error {
+		if n != 3 {
+			return nil
+		}
+		h.fake.Finish("smstask-2", h.clock.Now())
+		h.clock.Step(time.Second)
+		time.Sleep(500 * time.Millisecond) // a write under load
+		calledDuringWrite.Store(int32(len(h.fake.Calls())))
+		return slowWrite(h)
+	}
+	h.fake.Finish("smstask-1", h.clock.Now())
+	h.clock.Step(time.Second)
+	h.reconcile()
+	return h, &calledDuringWrite
+}
+
+// TestRelayCallsArmedBatchDuringCommit: a task that ends while a commit is written frees its slot at once:
+// the armed batch is called before the write returns, and the same reconcile writes what followed.
+func TestRelayCallsArmedBatchDuringCommit(t *testing.T) {
+	h, calledDuringWrite := relayHarness(t, func(*runHarness) error { return nil })
+	h.g.Expect(calledDuringWrite.Load()).To(BeEquivalentTo(4), "group 3 was called while the commit of group 2 was written")
+	h.g.Expect(h.patches).To(Equal(4), "the commit, then what the relay did")
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Syncing", "Syncing"}))
+	h.g.Expect(h.get().Status.Groups[3].Task).To(Equal("smstask-4"))
+
+	h.onPatch = nil
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(4)).To(Equal(1))
+}
+
+// TestRelayedRefsSurviveALostCommit: the commit the relay ran beside loses to another writer; the merge
+// into the fresher object records the refs of the relayed call too, so no group is left in doubt.
+func TestRelayedRefsSurviveALostCommit(t *testing.T) {
+	h, calledDuringWrite := relayHarness(t, func(*runHarness) error {
+		return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+	})
+	h.g.Expect(calledDuringWrite.Load()).To(BeEquivalentTo(4))
+	h.g.Expect(h.patches).To(Equal(4), "the lost commit, then the merged one")
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[2].Task).To(Equal("smstask-3"))
+	h.g.Expect(rs.Status.Groups[3].Task).To(Equal("smstask-4"), "the relayed call's ref is not lost")
+
+	h.onPatch = nil
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(4)).To(Equal(1))
+}
