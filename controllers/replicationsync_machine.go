@@ -38,6 +38,7 @@ type syncRun struct {
 	providerMissing    bool // connectProvider found no VasaProvider (NotFound)
 	waitingForCapacity bool // the provider had no free slot for this run's Pending groups
 	armedOnly          bool // the wave may take armed batches only: no claim can be written before its calls
+	relayRounds        int  // rounds of polls the relay made during this reconcile's writes
 	// wave holds the batches claimed in this reconcile: written as Issuing, then called at calledAt.
 	wave     []syncBatch
 	calledAt time.Time

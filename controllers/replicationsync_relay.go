@@ -21,7 +21,8 @@ import (
 // right after, by the same commit, like any wave: the protocol (claim written before any call, refs
 // after) is the same; only the reconcile that carries it out is.
 
-// maxRelayRounds bounds the polls one write waits through.
+// maxRelayRounds bounds the relay's rounds of polls in one reconcile: past them, the writes it causes
+// end and the next reconcile goes on (with a fresh session, if a poll failed for want of one).
 const maxRelayRounds = 3
 
 // writeAndRelay writes run.rs over base and relays while the write is in flight: the write sends a copy
@@ -34,9 +35,9 @@ func (r *ReplicationSyncReconciler) writeAndRelay(ctx context.Context, base *rep
 	carried := len(run.preclaimed)    // the relay's own pre-claims follow them; they count as armed already
 	done := make(chan error, 1)
 	go func() { done <- r.patchStatus(ctx, base, written) }()
-	for round := 0; ; round++ {
+	for {
 		var due <-chan time.Time
-		if at, ok := r.soonestDue(run, slices.Collect(maps.Keys(tasksOf(run.rs)))); ok && round < maxRelayRounds && !isFinished(run.rs) {
+		if at, ok := r.soonestDue(run, slices.Collect(maps.Keys(tasksOf(run.rs)))); ok && r.relaying(run) {
 			due = time.After(at.Sub(clockNow(r.Clock)))
 		}
 		select {
@@ -48,9 +49,15 @@ func (r *ReplicationSyncReconciler) writeAndRelay(ctx context.Context, base *rep
 			run.preclaimed = slices.Delete(run.preclaimed, 0, carried)
 			return written, !equality.Semantic.DeepEqual(*sent, run.rs.Status), nil
 		case <-due:
+			run.relayRounds++
 			*wave = append(*wave, r.relay(ctx, run)...)
 		}
 	}
+}
+
+// relaying reports whether the relay may poll the run's tasks now.
+func (r *ReplicationSyncReconciler) relaying(run *syncRun) bool {
+	return run.relayRounds < maxRelayRounds && !isFinished(run.rs) && !backingOff(run.rs, clockNow(r.Clock))
 }
 
 // relay polls the run's tasks that are due and, when one ended, calls armed batches into the slots
@@ -59,18 +66,29 @@ func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []s
 	rs := run.rs
 	inFlight := len(tasksOf(rs))
 	run.now = clockNow(r.Clock)
+	// The wake planned so far stays, less what is due now: the polls below plan those tasks again.
+	if prior := run.wake; prior.After(run.now) {
+		defer run.wakeAt(prior)
+	}
 	run.wake = time.Time{}
-	if err := r.pollStep(ctx, run); err != nil || len(tasksOf(rs)) == inFlight {
+	err := r.pollStep(ctx, run)
+	if err != nil {
+		r.callFailed(ctx, run, err) // as in a reconcile: the run backs off, and the relay stops
+	}
+	if len(tasksOf(rs)) == inFlight {
 		return nil
 	}
 	run.wave = nil
 	defer r.settle(ctx, run) // conditions, summary and slots as the tasks that ended left them
+	// The pre-claims this write carries are armed only once it returns: a slot left free here takes
+	// them in the reconcile right after.
+	defer wakeForFreedSlots(run, inFlight)
 	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) {
 		return nil
 	}
 	r.holdSlots(run) // the slots of the tasks that ended are free
 	run.armedOnly = true
-	err := r.waveStep(ctx, run)
+	err = r.waveStep(ctx, run)
 	run.armedOnly = false
 	if err != nil {
 		run.wave = nil

@@ -227,20 +227,7 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 	for _, b := range started {
 		refs = append(refs, run.rs.Status.Groups[b.groups[0]].Task)
 	}
-	inFlight := len(tasksOf(run.rs))
-	defer func() {
-		// Tasks that ended here freed slots: the groups still Pending, or claimed for the next wave, go
-		// out in the next reconcile.
-		if len(tasksOf(run.rs)) == inFlight {
-			return
-		}
-		for _, g := range run.rs.Status.Groups {
-			if g.State == replicationv1alpha1.GroupPending || g.State == replicationv1alpha1.GroupIssuing {
-				run.wakeAt(run.now)
-				return
-			}
-		}
-	}()
+	defer wakeForFreedSlots(run, len(tasksOf(run.rs)))
 	for range maxFoldPolls {
 		due, ok := r.soonestDue(run, refs)
 		if !ok || due.After(until) || isFinished(run.rs) {
@@ -256,6 +243,20 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 		run.now = clockNow(r.Clock)
 		run.wake = time.Time{}
 		_ = r.pollStep(ctx, run)
+	}
+}
+
+// wakeForFreedSlots asks for a reconcile at once when tasks ended since inFlight were counted: the
+// groups still Pending, or claimed for the next wave, go out in it.
+func wakeForFreedSlots(run *syncRun, inFlight int) {
+	if len(tasksOf(run.rs)) == inFlight {
+		return
+	}
+	for _, g := range run.rs.Status.Groups {
+		if g.State == replicationv1alpha1.GroupPending || g.State == replicationv1alpha1.GroupIssuing {
+			run.wakeAt(run.now)
+			return
+		}
 	}
 }
 
