@@ -15,12 +15,10 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
 
-// TestTooManyReplansInTheSameReconcile: the first call of a provider whose batch size is not known yet
-// is refused with TooMany; the reconcile claims the wave again at that size and calls it, with no write
-// in between that only says so.
-func TestTooManyReplansInTheSameReconcile(t *testing.T) {
+// tooManyHarness runs 6 groups on a provider that takes 2 per call and refuses more with TooMany.
+func tooManyHarness(t *testing.T, slots int32) *runHarness {
 	h := newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
-		vp.Spec.MaxConcurrentTasks = 2
+		vp.Spec.MaxConcurrentTasks = slots
 	})
 	h.fake.Sync = func(call smsfake.SyncCall) (string, error) {
 		if len(call.Groups) > 2 {
@@ -28,6 +26,14 @@ func TestTooManyReplansInTheSameReconcile(t *testing.T) {
 		}
 		return h.fake.CreateTask(call.Groups, call.PitName), nil
 	}
+	return h
+}
+
+// TestTooManyReplansInTheSameReconcile: the first call of a provider whose batch size is not known yet
+// is refused with TooMany; the reconcile claims the wave again at that size and calls it, with no write
+// in between that only says so.
+func TestTooManyReplansInTheSameReconcile(t *testing.T) {
+	h := tooManyHarness(t, 2)
 	claimed := h.clock.Now()
 	h.reconcile()
 	calls := h.fake.Calls()
@@ -43,15 +49,7 @@ func TestTooManyReplansInTheSameReconcile(t *testing.T) {
 // merge records the refs of the batches called, and puts back to Pending the refused groups not called
 // again (in the merged write they are neither in doubt nor armed).
 func TestRefusedWaveMergedIntoFresherObject(t *testing.T) {
-	h := newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
-		vp.Spec.MaxConcurrentTasks = 1
-	})
-	h.fake.Sync = func(call smsfake.SyncCall) (string, error) {
-		if len(call.Groups) > 2 {
-			return "", &sms.TooManyError{MaxBatchSize: 2}
-		}
-		return h.fake.CreateTask(call.Groups, call.PitName), nil
-	}
+	h := tooManyHarness(t, 1)
 	h.onPatch = func(n int, _ client.Object) error {
 		if n == 2 {
 			return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
