@@ -188,17 +188,29 @@ func (r *ReplicationSyncReconciler) callWave(ctx context.Context, run *syncRun) 
 // commitGrace. On a conflict it re-reads and applies the answers to the groups still claimed by this
 // wave (same claimTime), so a concurrent write never loses a task ref.
 func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request, claimed, rs *replicationv1alpha1.ReplicationSync, run *syncRun, wave []syncBatch) (ctrl.Result, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitGrace)
-	defer cancel()
+	stopping := ctx // done when the manager stops: the relay starts no round after that
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, cancel := range cancels {
+			cancel()
+		}
+	}()
+	budget := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(stopping), commitGrace)
+		cancels = append(cancels, cancel)
+		return ctx
+	}
+	ctx = budget()
 	base, want := claimed, rs
 	for {
 		var err error
 		if want == rs {
 			// The relay may take the run further while this is written (the pre-claims written are armed;
 			// a merged retry arms none).
-			written, moved, werr := r.writeAndRelay(ctx, base, run, &wave)
+			written, moved, werr := r.writeAndRelay(ctx, stopping, base, run, &wave)
 			if werr == nil && moved {
-				base = written // what the relay did goes out next
+				// What the relay did goes out next, with a budget of its own: its calls took part of this one.
+				ctx, base = budget(), written
 				continue
 			}
 			if err = werr; err == nil {
@@ -246,7 +258,11 @@ func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSy
 	for _, b := range wave {
 		for _, i := range b.groups {
 			f, c, o := fresh.Status.Groups[i], claimed.Status.Groups[i], outcome.Status.Groups[i]
-			if f.State != replicationv1alpha1.GroupIssuing || !claimTimeOf(f).Equal(claimTimeOf(c)) {
+			claim := claimTimeOf(c)
+			if !b.armed.IsZero() {
+				claim = b.armed // armed by a write after claimed was read (the relay called it)
+			}
+			if f.State != replicationv1alpha1.GroupIssuing || !claimTimeOf(f).Truncate(time.Microsecond).Equal(claim.Truncate(time.Microsecond)) {
 				continue
 			}
 			if again[i] {

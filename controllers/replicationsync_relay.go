@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -29,7 +30,7 @@ const maxRelayRounds = 3
 // and returns it as written; moved reports whether run.rs went further meanwhile. The batches the relay
 // called are added to wave, so that a merge after a lost write records their refs too; the pre-claims
 // the write carried are armed.
-func (r *ReplicationSyncReconciler) writeAndRelay(ctx context.Context, base *replicationv1alpha1.ReplicationSync, run *syncRun, wave *[]syncBatch) (written *replicationv1alpha1.ReplicationSync, moved bool, err error) {
+func (r *ReplicationSyncReconciler) writeAndRelay(ctx, stopping context.Context, base *replicationv1alpha1.ReplicationSync, run *syncRun, wave *[]syncBatch) (written *replicationv1alpha1.ReplicationSync, moved bool, err error) {
 	written = run.rs.DeepCopy()
 	sent := written.Status.DeepCopy() // the write's answer rounds times: compare with what was sent
 	carried := len(run.preclaimed)    // the relay's own pre-claims follow them; they count as armed already
@@ -37,7 +38,7 @@ func (r *ReplicationSyncReconciler) writeAndRelay(ctx context.Context, base *rep
 	go func() { done <- r.patchStatus(ctx, base, written) }()
 	for {
 		var due <-chan time.Time
-		if at, ok := r.soonestDue(run, slices.Collect(maps.Keys(tasksOf(run.rs)))); ok && r.relaying(run) {
+		if at, ok := r.soonestDue(run, slices.Collect(maps.Keys(tasksOf(run.rs)))); ok && r.relaying(run, stopping) {
 			due = time.After(at.Sub(clockNow(r.Clock)))
 		}
 		select {
@@ -55,9 +56,9 @@ func (r *ReplicationSyncReconciler) writeAndRelay(ctx context.Context, base *rep
 	}
 }
 
-// relaying reports whether the relay may poll the run's tasks now.
-func (r *ReplicationSyncReconciler) relaying(run *syncRun) bool {
-	return run.relayRounds < maxRelayRounds && !isFinished(run.rs) && !backingOff(run.rs, clockNow(r.Clock))
+// relaying reports whether the relay may poll the run's tasks now: not once the manager stops.
+func (r *ReplicationSyncReconciler) relaying(run *syncRun, stopping context.Context) bool {
+	return run.relayRounds < maxRelayRounds && stopping.Err() == nil && !isFinished(run.rs) && !backingOff(run.rs, clockNow(r.Clock))
 }
 
 // relay polls the run's tasks that are due and, when one ended, calls armed batches into the slots
@@ -65,12 +66,7 @@ func (r *ReplicationSyncReconciler) relaying(run *syncRun) bool {
 func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []syncBatch {
 	rs := run.rs
 	inFlight := len(tasksOf(rs))
-	run.now = clockNow(r.Clock)
-	// The wake planned so far stays, less what is due now: the polls below plan those tasks again.
-	if prior := run.wake; prior.After(run.now) {
-		defer run.wakeAt(prior)
-	}
-	run.wake = time.Time{}
+	run.now = clockNow(r.Clock) // the wake planned so far stays: at worst a reconcile finds nothing due
 	err := r.pollStep(ctx, run)
 	if err != nil {
 		r.callFailed(ctx, run, err) // as in a reconcile: the run backs off, and the relay stops
@@ -83,7 +79,7 @@ func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []s
 	// The pre-claims this write carries are armed only once it returns: a slot left free here takes
 	// them in the reconcile right after.
 	defer wakeForFreedSlots(run, inFlight)
-	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) {
+	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) || r.deadlinePassed(run) {
 		return nil
 	}
 	r.holdSlots(run) // the slots of the tasks that ended are free
@@ -91,6 +87,7 @@ func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []s
 	err = r.waveStep(ctx, run)
 	run.armedOnly = false
 	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Checking armed batches for their PiT during a commit; the next reconcile retries")
 		run.wave = nil
 		return nil
 	}

@@ -76,3 +76,42 @@ func TestRelayedRefsSurviveALostCommit(t *testing.T) {
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 	h.g.Expect(h.maxCallsPerGroup(4)).To(Equal(1))
 }
+
+// TestRelayedRefsSurviveALostSecondWrite: the relay calls, during the commit's second write, a batch that
+// the first write pre-claimed (armed after the read the commit started from); that write loses to
+// another writer, and the merge still records the call's ref.
+func TestRelayedRefsSurviveALostSecondWrite(t *testing.T) {
+	h := newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 2
+	})
+	h.reconcile() // groups 0 and 1 called, 2 and 3 pre-claimed
+	h.onPatch = func(n int, _ client.Object) error {
+		switch n {
+		case 3: // the commit of group 2, which pre-claims group 4: task 2 ends, the relay calls group 3
+			h.fake.Finish("smstask-2", h.clock.Now())
+			h.clock.Step(10 * time.Second)
+			time.Sleep(500 * time.Millisecond)
+		case 4: // what the relay did: task 3 ends, the relay calls group 4; this write is lost
+			h.fake.Finish("smstask-3", h.clock.Now())
+			h.clock.Step(10 * time.Second)
+			time.Sleep(3 * time.Second)
+			return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+		}
+		return nil
+	}
+	h.fake.Finish("smstask-1", h.clock.Now())
+	h.clock.Step(time.Second)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(5), "groups 0-4")
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[3].Task).To(Equal("smstask-4"))
+	h.g.Expect(rs.Status.Groups[4].Task).To(Equal("smstask-5"), "the ref of the batch armed by the first write is not lost")
+
+	h.onPatch = nil
+	for range 3 {
+		h.fake.FinishAll(h.clock.Now())
+		h.runFor(time.Minute)
+	}
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(1))
+}
