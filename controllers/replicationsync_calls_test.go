@@ -24,11 +24,17 @@ func TestGroupQueriesAskChunksAtOnce(t *testing.T) {
 	for i := range ids {
 		ids[i] = sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: fmt.Sprintf("dg-%03d", i)}
 	}
-	var inFlight, most, oversized atomic.Int32
+	// Each query waits (up to 5 s) until all three have arrived: asked one after the other, none would see
+	// the others.
+	var arrived, sawAll, oversized atomic.Int32
 	atOnce := func() {
-		most.Store(max(most.Load(), inFlight.Add(1)))
-		time.Sleep(50 * time.Millisecond)
-		inFlight.Add(-1)
+		arrived.Add(1)
+		for deadline := time.Now().Add(5 * time.Second); arrived.Load() < 3 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if arrived.Load() == 3 {
+			sawAll.Add(1)
+		}
 	}
 	fake := smsfake.New()
 	fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
@@ -50,7 +56,7 @@ func TestGroupQueriesAskChunksAtOnce(t *testing.T) {
 	g.Expect(found).To(HaveKey(ids[249]))
 	g.Expect(unknown).To(HaveLen(1))
 	g.Expect(unknown).To(HaveKey(ids[120]))
-	g.Expect(most.Load()).To(BeEquivalentTo(3), "the three chunks were asked at once")
+	g.Expect(sawAll.Load()).To(BeEquivalentTo(3), "the three chunks were asked at once")
 	g.Expect(oversized.Load()).To(BeZero())
 
 	fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
