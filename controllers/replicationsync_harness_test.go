@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,9 +10,11 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -192,4 +195,22 @@ func readyProvider(t *testing.T, g *WithT) *replicationv1alpha1.VasaProvider {
 		Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, ObservedGeneration: vp.Generation})
 	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
 	return vp
+}
+
+// expectEndsSyncedOnce ends every task until the run is over and expects it Succeeded, each of its n
+// groups called once.
+func (h *runHarness) expectEndsSyncedOnce(n int) {
+	h.t.Helper()
+	h.onPatch = nil
+	for range 3 {
+		h.fake.FinishAll(h.clock.Now())
+		h.runFor(time.Minute)
+	}
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(n)).To(Equal(1))
+}
+
+// conflict is the error of a write that lost to another writer.
+func conflict() error {
+	return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
 }

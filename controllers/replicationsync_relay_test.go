@@ -1,14 +1,11 @@
 package controllers
 
 import (
-	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -51,18 +48,14 @@ func TestRelayCallsArmedBatchDuringCommit(t *testing.T) {
 	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Syncing", "Syncing"}))
 	h.g.Expect(h.get().Status.Groups[3].Task).To(Equal("smstask-4"))
 
-	h.onPatch = nil
-	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(h.maxCallsPerGroup(4)).To(Equal(1))
+	h.expectEndsSyncedOnce(4)
 }
 
 // TestRelayedRefsSurviveALostCommit: the commit the relay ran beside loses to another writer; the merge
 // into the fresher object records the refs of the relayed call too, so no group is left in doubt.
 func TestRelayedRefsSurviveALostCommit(t *testing.T) {
 	h, calledDuringWrite := relayHarness(t, func(*runHarness) error {
-		return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+		return conflict()
 	})
 	h.g.Expect(calledDuringWrite.Load()).To(BeEquivalentTo(4))
 	h.g.Expect(h.patches).To(Equal(4), "the lost commit, then the merged one")
@@ -70,11 +63,7 @@ func TestRelayedRefsSurviveALostCommit(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[2].Task).To(Equal("smstask-3"))
 	h.g.Expect(rs.Status.Groups[3].Task).To(Equal("smstask-4"), "the relayed call's ref is not lost")
 
-	h.onPatch = nil
-	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(h.maxCallsPerGroup(4)).To(Equal(1))
+	h.expectEndsSyncedOnce(4)
 }
 
 // TestRelayedRefsSurviveALostSecondWrite: the relay calls, during the commit's second write, a batch that
@@ -95,7 +84,7 @@ func TestRelayedRefsSurviveALostSecondWrite(t *testing.T) {
 			h.fake.Finish("smstask-3", h.clock.Now())
 			h.clock.Step(10 * time.Second)
 			time.Sleep(3 * time.Second)
-			return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+			return conflict()
 		}
 		return nil
 	}
@@ -107,11 +96,5 @@ func TestRelayedRefsSurviveALostSecondWrite(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[3].Task).To(Equal("smstask-4"))
 	h.g.Expect(rs.Status.Groups[4].Task).To(Equal("smstask-5"), "the ref of the batch armed by the first write is not lost")
 
-	h.onPatch = nil
-	for range 3 {
-		h.fake.FinishAll(h.clock.Now())
-		h.runFor(time.Minute)
-	}
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(1))
+	h.expectEndsSyncedOnce(6)
 }

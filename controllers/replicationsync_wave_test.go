@@ -1,13 +1,10 @@
 package controllers
 
 import (
-	"errors"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -52,7 +49,7 @@ func TestRefusedWaveMergedIntoFresherObject(t *testing.T) {
 	h := tooManyHarness(t, 1)
 	h.onPatch = func(n int, _ client.Object) error {
 		if n == 2 {
-			return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+			return conflict()
 		}
 		return nil
 	}
