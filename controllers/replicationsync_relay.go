@@ -15,8 +15,8 @@ import (
 // The relay keeps a commit's write off the path from a task's end to the next task's start.
 //
 // All reconciles of one ReplicationSync run one after the other, and the commit of a 1,000-group run
-// is a write of 150-200 ms. A task of the same run that ended during it waited for it: at 2-s tasks a
-// third of the slot transitions, and most of the time the slots stood idle. So while the write is in
+// is a write of 150-200 ms. A task of the same run that ended during it waited for it: at 2-s tasks that
+// was a third of the slot transitions, and most of the slots' idle time. So while the write is in
 // flight, the run goes on in memory: its tasks are polled as they come due, and a slot one of them freed
 // takes an armed batch (its claim written by an earlier commit) at once. What the relay did is written
 // right after, by the same commit, like any wave: the protocol (claim written before any call, refs
