@@ -61,6 +61,17 @@ type syncBatch struct {
 	covered bool
 }
 
+// groupsIn returns the groups of the batches.
+func groupsIn(batches []syncBatch) map[int]bool {
+	out := map[int]bool{}
+	for _, b := range batches {
+		for _, i := range b.groups {
+			out[i] = true
+		}
+	}
+	return out
+}
+
 // callResult is what one sync call returned.
 type callResult struct {
 	batch syncBatch

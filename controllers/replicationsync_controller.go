@@ -249,12 +249,7 @@ func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSy
 	if len(fresh.Status.Groups) != len(outcome.Status.Groups) {
 		return
 	}
-	again := map[int]bool{}
-	for _, b := range preclaimed {
-		for _, i := range b.groups {
-			again[i] = true
-		}
-	}
+	again := groupsIn(preclaimed)
 	for _, b := range wave {
 		for _, i := range b.groups {
 			f, c, o := fresh.Status.Groups[i], claimed.Status.Groups[i], outcome.Status.Groups[i]

@@ -178,12 +178,7 @@ func allTooMany(results []callResult) bool {
 // they keep its claim time and need no write of their own. No one called them: their call was refused
 // whole and this process took them (an armed one included) before it.
 func coverByClaim(rs, claimed *replicationv1alpha1.ReplicationSync, refused, wave []syncBatch) {
-	inRefused := map[int]bool{}
-	for _, b := range refused {
-		for _, i := range b.groups {
-			inRefused[i] = true
-		}
-	}
+	inRefused := groupsIn(refused)
 	for w := range wave {
 		b := &wave[w]
 		if !b.armed.IsZero() || !allOf(b.groups, func(i int) bool {
