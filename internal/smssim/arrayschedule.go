@@ -32,33 +32,32 @@ type PiTConfig struct {
 // defaultRetain is ArrayScheduleConfig.Retain's default.
 const defaultRetain = 24
 
-// arrayState is what the arrays' own schedules keep: when each schedule started, how far it ran, and
-// which configured PiTs were recorded already.
+// arrayState is what the arrays' own schedules keep: when each schedule started and how far it ran.
 type arrayState struct {
 	start  time.Time                    // the simulator's start: schedules count from it
 	anchor map[*providerState]time.Time // start of a schedule set at run time
 	last   map[*providerState]time.Time // time of the last scheduled PiT taken
-	seeded map[*groupState]bool         // groups whose configured PiTs are recorded
 }
 
 // runArraySchedules records the configured PiTs of new groups and takes every scheduled PiT due by now.
 // Callers hold s.mu.
 func (s *Sim) runArraySchedules(now time.Time) {
 	a := &s.arrays
-	if a.seeded == nil {
-		a.seeded, a.last, a.anchor = map[*groupState]bool{}, map[*providerState]time.Time{}, map[*providerState]time.Time{}
+	if a.last == nil {
+		a.last, a.anchor = map[*providerState]time.Time{}, map[*providerState]time.Time{}
 	}
 	for _, p := range s.providers {
-		for _, id := range p.order {
-			g := p.groups[id]
-			if a.seeded[g] {
-				continue
+		// Every call advances the simulator, so this looks at the groups added since the last call
+		// only: a scan of all groups would cost each call as much as the provider has groups.
+		for _, n := range p.unseeded {
+			if p.groups[n.id] != n.group {
+				continue // removed or replaced since; its replacement is queued too
 			}
-			a.seeded[g] = true
-			for _, pc := range g.cfg.PiTs {
-				s.recordPiT(p, id, pc.Name, now.Add(-pc.Age.Duration))
+			for _, pc := range n.group.cfg.PiTs {
+				s.recordPiT(p, n.id, pc.Name, now.Add(-pc.Age.Duration))
 			}
 		}
+		p.unseeded = nil
 		sc := p.cfg.ArraySchedule
 		if sc == nil || sc.Interval.Duration <= 0 {
 			continue

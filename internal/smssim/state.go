@@ -84,6 +84,7 @@ type providerState struct {
 	cfg       ProviderConfig
 	groups    map[GroupID]*groupState
 	order     []GroupID
+	unseeded  []newGroup       // groups added whose configured PiTs are not recorded yet
 	ruleTimes []int            // calls answered so far per cfg.Faults rule
 	responses responseCounters // responses tampered with so far per response rule
 }
@@ -124,7 +125,15 @@ func (p *providerState) addGroup(g GroupConfig) {
 	if _, ok := p.groups[id]; !ok {
 		p.order = append(p.order, id)
 	}
-	p.groups[id] = &groupState{cfg: g, pitQueryTimes: make([]int, len(g.PiTQueryFaults))}
+	gs := &groupState{cfg: g, pitQueryTimes: make([]int, len(g.PiTQueryFaults))}
+	p.groups[id] = gs
+	p.unseeded = append(p.unseeded, newGroup{id: id, group: gs})
+}
+
+// newGroup is a group added to a provider, by id and state.
+type newGroup struct {
+	id    GroupID
+	group *groupState
 }
 
 // syncGroups keeps cfg.Groups in step with the runtime group state (for Config()).

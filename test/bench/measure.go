@@ -25,6 +25,7 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 	res.APIRequests = diffCounts(after.api, before.api)
 	res.SentBytes = after.sent - before.sent
 	res.APIServerCPU, res.EtcdCPU = after.apiserver-before.apiserver, after.etcd-before.etcd
+	res.BenchCPU = after.bench - before.bench
 	res.Writes, res.Bytes = w.Writes()
 	if s, err := mgr.Sample(); err == nil {
 		res.ManagerCPU, res.RSS, res.PeakRSS = s.CPUSeconds, s.RSS, s.PeakRSS

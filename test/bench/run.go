@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -102,12 +103,13 @@ type snapshot struct {
 	sent      int64
 	apiserver float64
 	etcd      float64
+	bench     float64
 }
 
 // snapshot reads every counter.
 func (e *Env) snapshot(proxy *faultproxy.Proxy) snapshot {
 	api, sent := e.API.Counts()
-	return snapshot{provider: proxy.Counts(), api: api, sent: sent, apiserver: cpuOf(e.APIServerPID), etcd: cpuOf(e.EtcdPID)}
+	return snapshot{provider: proxy.Counts(), api: api, sent: sent, apiserver: cpuOf(e.APIServerPID), etcd: cpuOf(e.EtcdPID), bench: cpuOf(os.Getpid())}
 }
 
 // providerCalls returns the provider requests per method between two snapshots.

@@ -108,6 +108,9 @@ type Result struct {
 	PeakRSS, RSS uint64
 	// ManagerCPU, APIServerCPU and EtcdCPU are CPU seconds used during the run.
 	ManagerCPU, APIServerCPU, EtcdCPU float64
+	// BenchCPU is what this process used meanwhile: creating the syncs, the simulator, the proxies
+	// and the watch. On a small machine it competes with the rest for the same cores.
+	BenchCPU float64
 	// IdleCalls and RestartCalls are provider calls by method during Idle after the run and after a
 	// manager restart; RestartSyncCalls counts sync calls after the restart.
 	IdleCalls, RestartCalls map[string]int

@@ -11,7 +11,7 @@ import (
 var header = []string{
 	"run", "groups×syncs", "B", "C", "T", "limit s", "makespan s", "×limit", "slots busy", "naive s", "naive/op",
 	"polls/task", "steady polls/task", "lag p50", "lag p95", "slot idle p50", "slot idle p95", "writes/grp", "KiB/grp", "sent KiB/grp", "RSS MiB", "mgr CPU s",
-	"apiserver CPU s", "etcd CPU s",
+	"apiserver CPU s", "etcd CPU s", "bench CPU s",
 }
 
 // WriteTable writes results as a Markdown table, then per run the counts that do not fit in a cell.
@@ -55,7 +55,7 @@ func row(r Result) []string {
 		fmtLag(r.IdleP50), fmtLag(r.IdleP95),
 		fmt.Sprintf("%.2f", r.WritesPerGroup()), fmt.Sprintf("%.1f", r.BytesPerGroup()/1024),
 		fmt.Sprintf("%.2f", r.SentPerGroup()/1024), fmt.Sprintf("%.0f", float64(r.PeakRSS)/(1<<20)),
-		fmt.Sprintf("%.1f", r.ManagerCPU), fmt.Sprintf("%.1f", r.APIServerCPU), fmt.Sprintf("%.1f", r.EtcdCPU),
+		fmt.Sprintf("%.1f", r.ManagerCPU), fmt.Sprintf("%.1f", r.APIServerCPU), fmt.Sprintf("%.1f", r.EtcdCPU), fmt.Sprintf("%.1f", r.BenchCPU),
 	}
 }
 
