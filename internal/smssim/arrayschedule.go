@@ -2,7 +2,6 @@ package smssim
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -111,23 +110,28 @@ func prefixOrDefault(p string) string {
 // pruneScheduled deletes all but the newest retain scheduled PiTs of each group of p, as the array's
 // retention policy would. PiTs are stored oldest first.
 func (s *Sim) pruneScheduled(p *providerState, prefix string, retain int) {
-	drop := map[int]bool{}
-	count := map[GroupID]int{}
-	for i := len(s.pits) - 1; i >= 0; i-- {
-		pit := s.pits[i]
-		if pit.ProviderName == p.cfg.Name && pit.TaskRef == "" && strings.HasPrefix(pit.PitName, prefix+"-") {
-			count[pit.Group]++
-			drop[i] = count[pit.Group] > retain
+	scheduled := func(pit PiTRecord) bool { return pit.TaskRef == "" && strings.HasPrefix(pit.PitName, prefix+"-") }
+	for _, g := range s.pits.groupsOf(p.cfg.Name) {
+		excess := -retain
+		for _, pit := range s.pits.of(p.cfg.Name, g) {
+			if scheduled(pit) {
+				excess++
+			}
 		}
+		s.pits.deleteOf(p.cfg.Name, g, func(pit PiTRecord) bool {
+			if excess > 0 && scheduled(pit) {
+				excess--
+				return true
+			}
+			return false
+		})
 	}
-	i := 0
-	s.pits = slices.DeleteFunc(s.pits, func(PiTRecord) bool { d := drop[i]; i++; return d })
 }
 
 // recordPiT stores a PiT of group id taken by the array itself at t. Callers hold s.mu.
 func (s *Sim) recordPiT(p *providerState, id GroupID, name string, t time.Time) string {
 	s.pitSeq++
 	pitID := fmt.Sprintf("pit-%d", s.pitSeq)
-	s.pits = append(s.pits, PiTRecord{ProviderName: p.cfg.Name, Group: id, PitName: name, PitID: pitID, TimeStamp: t})
+	s.pits.add(PiTRecord{ProviderName: p.cfg.Name, Group: id, PitName: name, PitID: pitID, TimeStamp: t})
 	return pitID
 }

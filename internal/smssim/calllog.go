@@ -71,13 +71,7 @@ func (s *Sim) PiTsOf(provider string, g GroupID) []PiTRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advance(s.now())
-	var out []PiTRecord
-	for _, p := range s.pits {
-		if p.ProviderName == provider && p.Group == g {
-			out = append(out, p)
-		}
-	}
-	return out
+	return s.pits.of(provider, g)
 }
 
 // PiTCounts returns, per group, how many PiTs named pitName exist (at any provider).
@@ -86,7 +80,7 @@ func (s *Sim) PiTCounts(pitName string) map[GroupID]int {
 	defer s.mu.Unlock()
 	s.advance(s.now())
 	out := map[GroupID]int{}
-	for _, p := range s.pits {
+	for _, p := range s.pits.all() {
 		if p.PitName == pitName {
 			out[p.Group]++
 		}

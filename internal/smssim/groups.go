@@ -14,9 +14,9 @@ func (h *Provider) RemoveGroups(ids ...GroupID) {
 		}
 		p.order = slices.DeleteFunc(p.order, func(id GroupID) bool { return slices.Contains(ids, id) })
 		p.syncGroups()
-		h.sim.pits = slices.DeleteFunc(h.sim.pits, func(r PiTRecord) bool {
-			return r.ProviderName == p.cfg.Name && slices.Contains(ids, r.Group)
-		})
+		for _, id := range ids {
+			h.sim.pits.deleteOf(p.cfg.Name, id, func(PiTRecord) bool { return true })
+		}
 	})
 }
 
@@ -38,13 +38,7 @@ func (h *Provider) AddPiT(id GroupID, name string, t time.Time) string {
 func (h *Provider) RemovePiTs(id GroupID, name string) int {
 	n := 0
 	h.with(func(p *providerState) {
-		h.sim.pits = slices.DeleteFunc(h.sim.pits, func(r PiTRecord) bool {
-			del := r.ProviderName == p.cfg.Name && r.Group == id && (name == "" || r.PitName == name)
-			if del {
-				n++
-			}
-			return del
-		})
+		n = h.sim.pits.deleteOf(p.cfg.Name, id, func(r PiTRecord) bool { return name == "" || r.PitName == name })
 	})
 	return n
 }

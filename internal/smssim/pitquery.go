@@ -62,10 +62,9 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 			continue
 		}
 		var infos []smstypes.PointInTimeReplicaInfo
-		for _, pit := range o.sim.pits {
+		for _, pit := range o.sim.pits.of(p.cfg.Name, id) {
 			// A sync done without PiT support left no PiT (no id) to list.
-			if pit.PitID != "" && pit.ProviderName == p.cfg.Name && pit.Group == id &&
-				(nameRE == nil || nameRE.MatchString(pit.PitName)) {
+			if pit.PitID != "" && (nameRE == nil || nameRE.MatchString(pit.PitName)) {
 				infos = append(infos, smstypes.PointInTimeReplicaInfo{
 					Id: smstypes.PointInTimeReplicaId{Id: pit.PitID}, PitName: pit.PitName, TimeStamp: pit.TimeStamp,
 				})

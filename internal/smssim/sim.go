@@ -55,7 +55,7 @@ type Sim struct {
 	taskOrder    []*task
 	taskSeq      int
 	pitSeq       int
-	pits         []PiTRecord
+	pits         pitStore
 	calls        []SyncCall
 	rnd          *mrand.Rand
 	now          func() time.Time
@@ -349,7 +349,7 @@ func (s *Sim) PiTs() []PiTRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advance(s.now())
-	return slices.Clone(s.pits)
+	return s.pits.all()
 }
 
 // TaskState returns the state ("queued", "running", "success", "error") of a task.

@@ -136,7 +136,8 @@ type newGroup struct {
 	group *groupState
 }
 
-// syncGroups keeps cfg.Groups in step with the runtime group state (for Config()).
+// syncGroups brings cfg.Groups in step with the runtime group state. Config() calls it on read, so
+// the hot paths (a task's end changes a group's knobs) need not copy every group.
 func (p *providerState) syncGroups() {
 	p.cfg.Groups = p.cfg.Groups[:0]
 	for _, id := range p.order {
@@ -209,12 +210,11 @@ func (s *Sim) finalize(t *task, end time.Time) {
 			r.pitID = fmt.Sprintf("pit-%d", s.pitSeq)
 		}
 		// An array without PiT support still synced the group: recorded (without an id) for tests.
-		s.pits = append(s.pits, PiTRecord{
+		s.pits.add(PiTRecord{
 			ProviderName: p.cfg.Name, Group: id, PitName: t.pitName, PitID: r.pitID, TimeStamp: end, TaskRef: t.ref,
 		})
 		t.results = append(t.results, r)
 	}
-	p.syncGroups()
 }
 
 // advance finalizes every task whose time is up and drops it from s.taskOrder, which thus holds
