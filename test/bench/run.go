@@ -19,6 +19,13 @@ func (e *Env) Run(ctx context.Context, sc Scenario) (Result, error) {
 	if err := sc.validate(); err != nil {
 		return Result{}, err
 	}
+	var floor Floor
+	if sc.manySyncs() {
+		var err error
+		if floor, err = e.measureFloor(ctx, sc.syncs()); err != nil {
+			return Result{}, err
+		}
+	}
 	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
 		Name:               providerName,
 		MaxBatchSize:       sc.BatchSize,
@@ -56,7 +63,7 @@ func (e *Env) Run(ctx context.Context, sc Scenario) (Result, error) {
 		return Result{}, fmt.Errorf("%w\nmanager log:\n%s", err, LogTail(logPath, 40))
 	}
 
-	res := Result{Scenario: sc}
+	res := Result{Scenario: sc, Floor: floor}
 	before := e.snapshot(proxy)
 	start := time.Now()
 	if err := e.createSyncs(ctx, ns, sc); err != nil {

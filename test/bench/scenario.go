@@ -35,6 +35,9 @@ type Scenario struct {
 // syncs returns Syncs with its default.
 func (s Scenario) syncs() int { return max(s.Syncs, 1) }
 
+// manySyncs tells a row of many one-group syncs, whose baseline is the API floor (floor.go).
+func (s Scenario) manySyncs() bool { return s.Groups == 1 && s.syncs() > 1 }
+
 // Tasks is the fewest sync tasks the provider allows: each sync's groups in batches of BatchSize.
 func (s Scenario) Tasks() int {
 	b := s.Groups
@@ -82,6 +85,8 @@ type Result struct {
 	SlotsBusy float64
 	// Naive is the naive client's estimated time for every group; 0 when not measured.
 	Naive time.Duration
+	// Floor is the API floor measured before a many-syncs run; zero for the other rows.
+	Floor Floor
 	// Tasks is how many sync tasks the run created; SyncCalls how many sync calls it made.
 	Tasks, SyncCalls int
 	// Polls is how many QuerySmsTaskInfo calls the manager made.
@@ -125,6 +130,14 @@ func (r Result) NaiveRatio() float64 {
 		return 0
 	}
 	return seconds(r.Naive) / seconds(r.Makespan)
+}
+
+// FloorRatio is makespan / API floor; 0 when the floor was not measured.
+func (r Result) FloorRatio() float64 {
+	if r.Floor.Time == 0 {
+		return 0
+	}
+	return seconds(r.Makespan) / seconds(r.Floor.Time)
 }
 
 // PollsPerTask is QuerySmsTaskInfo calls per task.

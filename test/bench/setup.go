@@ -109,14 +109,24 @@ func pitName(i int) string { return fmt.Sprintf("bench-%05d", i) }
 // createSyncs creates the run's ReplicationSyncs with createWorkers in parallel; sync i holds the
 // groups [i·Groups, (i+1)·Groups).
 func (e *Env) createSyncs(ctx context.Context, ns string, sc Scenario) error {
+	return parallel(ctx, sc.syncs(), func(i int) error {
+		if err := e.Admin.Create(ctx, newSync(ns, i, sc.Groups)); err != nil {
+			return fmt.Errorf("creating %s: %w", syncName(i), err)
+		}
+		return nil
+	})
+}
+
+// parallel runs f(0..n-1) on createWorkers goroutines and returns the first error.
+func parallel(ctx context.Context, n int, f func(i int) error) error {
 	jobs := make(chan int)
 	errs := make(chan error, createWorkers)
 	var wg sync.WaitGroup
-	for range min(createWorkers, sc.syncs()) {
+	for range min(createWorkers, n) {
 		wg.Go(func() {
 			for i := range jobs {
-				if err := e.Admin.Create(ctx, newSync(ns, i, sc.Groups)); err != nil {
-					errs <- fmt.Errorf("creating %s: %w", syncName(i), err)
+				if err := f(i); err != nil {
+					errs <- err
 					return
 				}
 			}
@@ -124,10 +134,13 @@ func (e *Env) createSyncs(ctx context.Context, ns string, sc Scenario) error {
 	}
 	var err error
 feed:
-	for i := range sc.syncs() {
+	for i := range n {
 		select {
 		case jobs <- i:
 		case err = <-errs:
+			break feed
+		case <-ctx.Done():
+			err = ctx.Err()
 			break feed
 		}
 	}

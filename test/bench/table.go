@@ -9,7 +9,7 @@ import (
 
 // header is the table's head; Columns in the package README explain each.
 var header = []string{
-	"run", "groups×syncs", "B", "C", "T", "limit s", "makespan s", "×limit", "slots busy", "naive s", "naive/op",
+	"run", "groups×syncs", "B", "C", "T", "limit s", "makespan s", "×limit", "slots busy", "naive s", "naive/op", "API floor s", "×floor",
 	"polls/task", "steady polls/task", "lag p50", "lag p95", "slot idle p50", "slot idle p95", "writes/grp", "KiB/grp", "sent KiB/grp", "RSS MiB", "mgr CPU s",
 	"apiserver CPU s", "etcd CPU s", "bench CPU s",
 }
@@ -43,6 +43,10 @@ func row(r Result) []string {
 	if r.Naive > 0 {
 		naive, naiveRatio = fmt.Sprintf("%.0f", r.Naive.Seconds()), fmt.Sprintf("%.1f×", r.NaiveRatio())
 	}
+	floor, floorRatio := "-", "-"
+	if r.Floor.Time > 0 {
+		floor, floorRatio = fmt.Sprintf("%.1f", r.Floor.Time.Seconds()), fmt.Sprintf("%.2f×", r.FloorRatio())
+	}
 	batch := "∞"
 	if sc.BatchSize > 0 {
 		batch = fmt.Sprint(sc.BatchSize)
@@ -50,7 +54,7 @@ func row(r Result) []string {
 	return []string{
 		sc.Name, fmt.Sprintf("%d×%d", sc.Groups, sc.syncs()), batch, fmt.Sprint(sc.Slots),
 		fmt.Sprintf("%v±%v", sc.Task, sc.Jitter), fmt.Sprintf("%.1f", sc.Limit().Seconds()), makespan,
-		fmt.Sprintf("%.2f×", r.Ratio()), fmt.Sprintf("%.0f%%", 100*r.SlotsBusy), naive, naiveRatio,
+		fmt.Sprintf("%.2f×", r.Ratio()), fmt.Sprintf("%.0f%%", 100*r.SlotsBusy), naive, naiveRatio, floor, floorRatio,
 		fmt.Sprintf("%.2f", r.PollsPerTask()), fmt.Sprintf("%.2f", r.SteadyPollsPerTask()), fmtLag(r.LagP50), fmtLag(r.LagP95),
 		fmtLag(r.IdleP50), fmtLag(r.IdleP95),
 		fmt.Sprintf("%.2f", r.WritesPerGroup()), fmt.Sprintf("%.1f", r.BytesPerGroup()/1024),
@@ -72,6 +76,11 @@ func writeDetails(w io.Writer, r Result) {
 	_, _ = fmt.Fprintf(w, "%s: %d tasks (fewest possible %d), %d sync calls, %d of %d syncs finished (%d failed, %.1f syncs/s), created in %.1fs, RSS at end %.0f MiB\n",
 		sc.Name, r.Tasks, sc.Tasks(), r.SyncCalls, r.Finished, sc.syncs(), r.Failed, throughput,
 		r.Created.Seconds(), float64(r.RSS)/(1<<20))
+	if f := r.Floor; f.Time > 0 {
+		n := float64(sc.syncs())
+		_, _ = fmt.Fprintf(w, "  API floor: %.1fs (%.1f syncs/s); per sync kube-apiserver %.1f ms, etcd %.1f ms CPU; the run: %.1f ms, %.1f ms\n",
+			f.Time.Seconds(), n/f.Time.Seconds(), 1000*f.APIServerCPU/n, 1000*f.EtcdCPU/n, 1000*r.APIServerCPU/n, 1000*r.EtcdCPU/n)
+	}
 	_, _ = fmt.Fprintf(w, "  provider calls: %s\n", formatCounts(r.ProviderCalls, 0))
 	_, _ = fmt.Fprintf(w, "  API requests per sync: %s\n", formatCounts(r.APIRequests, float64(sc.syncs())))
 	if r.IdleCalls != nil {
