@@ -9,6 +9,10 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
 
 // TestInstrument runs one tiny scenario end to end and checks that every figure was measured, so
@@ -78,4 +82,35 @@ func TestLimitAndPercentile(t *testing.T) {
 	g.Expect(percentile(ds, 0.5)).To(Equal(time.Duration(5)))
 	g.Expect(percentile(ds, 0.95)).To(Equal(time.Duration(10)))
 	g.Expect(percentile(nil, 0.5)).To(BeZero())
+}
+
+// TestFloor writes a few syncs' worth of protocol writes and checks that they were measured and
+// cleaned up, so that the run after a floor finds none of its objects.
+func TestFloor(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f, err := env.measureFloor(ctx, 5)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(f.Time).To(BeNumerically(">", 0))
+	g.Expect(f.APIServerCPU).To(BeNumerically(">", 0))
+
+	var syncs replicationv1alpha1.ReplicationSyncList
+	g.Expect(env.Admin.List(ctx, &syncs)).To(Succeed())
+	var events eventsv1.EventList
+	g.Expect(env.Admin.List(ctx, &events)).To(Succeed())
+	for _, o := range append(objectsOf(syncs.Items), objectsOf(events.Items)...) {
+		g.Expect(o.GetNamespace()).NotTo(HavePrefix("bench-floor-"), "the floor left %s behind", o.GetName())
+	}
+}
+
+// objectsOf returns pointers to items as objects.
+func objectsOf[T any, PT interface {
+	*T
+	metav1.Object
+}](items []T) []metav1.Object {
+	out := make([]metav1.Object, len(items))
+	for i := range items {
+		out[i] = PT(&items[i])
+	}
+	return out
 }
