@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 // pollFixture is a provider key, a reconciler with an empty ledger and the time a task was issued.
@@ -42,7 +43,7 @@ func TestRepollLandsAtTheEndProgressPredicts(t *testing.T) {
 	g.Expect(r.repoll(run, first, 50).Sub(issued)).To(And(BeNumerically(">=", 2400*time.Millisecond), BeNumerically("<=", 2424*time.Millisecond)))
 }
 
-func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
+func TestFirstPollFromTheCall(t *testing.T) {
 	g := NewWithT(t)
 	key, r, called := pollFixture()
 	run := &syncRun{now: called.Add(30 * time.Millisecond), key: key}
@@ -53,13 +54,40 @@ func TestFirstPollAtTheEarlyQuartileFromTheCall(t *testing.T) {
 	for _, ms := range []int{1500, 1700, 2000, 2300, 2500} {
 		r.Capacity.ObserveTask(key, time.Duration(ms)*time.Millisecond)
 	}
-	g.Expect(r.nextPoll(run, called)).To(Equal(called.Add(1700 * time.Millisecond)))
+	g.Expect(r.nextPoll(run, called)).To(Equal(called.Add(1500*time.Millisecond)),
+		"a percent of a 2-s task is finer than maxRoundingLate: at the 10th percentile, so few tasks end unseen")
+
+	long, rl, _ := pollFixture()
+	for _, s := range []int{45, 52, 60, 68, 75} {
+		rl.Capacity.ObserveTask(long, time.Duration(s)*time.Second)
+	}
+	g.Expect(rl.nextPoll(&syncRun{now: called, key: long}, called)).To(Equal(called.Add(52*time.Second)),
+		"a percent of a 60-s task costs some tasks a third poll already: at the first quartile")
 }
 
-// A whole percent of a 60-s task is 0.45 s: aimed at the bottom of the reported percent, the poll
-// would come up to that late. It comes at most maxRoundingLate after the earliest end the percent
-// allows (and not before it).
-func TestRepollOfALongTaskIsLateByLittle(t *testing.T) {
+// The queued share is learned from a task's first sample that showed progress: its percent is rounded
+// down by as much as any other, but weighs least there.
+func TestQueuedShareIsLearnedFromTheFirstSample(t *testing.T) {
+	g := NewWithT(t)
+	key, r, issued := pollFixture()
+	// 2-s tasks queued for 0.5 s show (1.5-0.5)/1.5 = 66 % at 1.5 s and 98 % at 1.98 s.
+	info := sms.TaskInfo{State: sms.TaskSuccess, StartTime: issued, CompletionTime: issued.Add(2 * time.Second)}
+	timing := taskTiming{issued: issued, firstAge: 1500 * time.Millisecond, firstProgress: 66,
+		sampleAge: 1980 * time.Millisecond, sampleProgress: 98}
+	run := &syncRun{now: issued.Add(2 * time.Second), key: key}
+	for range 3 {
+		r.learnFromTask(run, info, timing)
+	}
+	q, known := r.Capacity.QueuedShare(key)
+	g.Expect(known).To(BeTrue())
+	g.Expect(q).To(BeNumerically("~", 0.25, 0.01),
+		"from 98 %% it would be (1.98 - 0.985·2) / (0.015·2) = 0.33, and polls would come early")
+}
+
+// A whole percent of a 60-s task is about 0.6 s: aimed at the bottom of the reported percent, the poll
+// would come up to that late. It aims a third into the percent: early (a third poll) for a third of the
+// tasks, late by at most two thirds of a percent for the others.
+func TestRepollOfALongTaskAimsAThirdIntoThePercent(t *testing.T) {
 	g := NewWithT(t)
 	key, r, issued := pollFixture()
 	for range 3 {
@@ -70,7 +98,7 @@ func TestRepollOfALongTaskIsLateByLittle(t *testing.T) {
 	run := &syncRun{now: issued.Add(40 * time.Second), key: key}
 	endAt := func(pct float64) time.Duration { return time.Duration(float64(40*time.Second) / (q + pct/100*(1-q))) }
 	got := r.repoll(run, taskTiming{issued: issued}, 55).Sub(issued)
-	g.Expect(got).To(BeNumerically(">=", endAt(56)))
-	g.Expect(got).To(BeNumerically("<=", endAt(56)+maxRoundingLate+5*time.Millisecond), "whatever its true progress")
+	g.Expect(got).To(BeNumerically("~", endAt(55+maxEarlyShare), 5*time.Millisecond))
+	g.Expect(got-endAt(56)).To(BeNumerically("<=", (endAt(55)-endAt(56))*2/3+5*time.Millisecond), "late by at most two thirds of a percent")
 	g.Expect(endAt(55)-endAt(56)).To(BeNumerically(">", 400*time.Millisecond), "a percent moves the end that much")
 }

@@ -168,11 +168,13 @@ func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 }
 
 // taskTiming is what the process knows about a task in flight: when it was issued, when it is next
-// worth querying, and the last progress it showed (at which age).
+// worth querying, and the last progress it showed (at which age), and the first.
 type taskTiming struct {
 	issued, due    time.Time
 	sampleAge      time.Duration
 	sampleProgress int32
+	firstAge       time.Duration
+	firstProgress  int32
 }
 
 // timingOf returns what is known about the task ref of the groups idx; a task issued by an earlier
@@ -187,15 +189,23 @@ func (r *ReplicationSyncReconciler) timingOf(run *syncRun, ref string, idx []int
 // minPollGap is the least time between two queries of one task.
 const minPollGap = 50 * time.Millisecond
 
-// nextPoll is when to first query a task issued at since: when the first quarter of the provider's
-// recent tasks had ended, so that most tasks still running report progress to extrapolate from (repoll).
+// nextPoll is when to first query a task issued at since. A task seen running is queried again at the
+// end its progress predicts (repoll); one that ended before its first query is noticed late, by up to the
+// time between the two. So the first query comes when few of the provider's recent tasks had ended: the
+// tenth of them when a percent of progress takes at most maxRoundingLate, since the prediction then
+// needs no third query and a task costs two; a quarter of them otherwise, where a coarse percent costs
+// some tasks a third query already, so that polls stay about two per task.
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
 // (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the age from there.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
 	}
-	return laterOf(since.Add(r.Capacity.EarlyTaskDuration(run.key)), run.now.Add(minPollGap))
+	first := r.Capacity.EarlyTaskDuration(run.key)
+	if r.Capacity.TypicalTaskDuration(run.key) <= 100*maxRoundingLate {
+		first = r.Capacity.ShortTaskDuration(run.key)
+	}
+	return laterOf(since.Add(first), run.now.Add(minPollGap))
 }
 
 // repoll is when to query again a task (issued at t.issued, last seen at t's sample) that reported
@@ -241,16 +251,22 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
 }
 
-// maxRoundingLate bounds how late a predicted poll may come because progress is rounded down to a
-// whole percent.
+// maxRoundingLate is how late a predicted poll may come because progress is rounded down to a whole
+// percent, where the poll budget allows.
 const maxRoundingLate = 150 * time.Millisecond
+
+// maxEarlyShare bounds the share of predicted polls that may come early. An early poll costs a third
+// (aimed from the pace of two samples). With the first poll at the first quartile, a quarter of the tasks
+// end before it and cost one poll; so the rest may cost 2 + 1/3 and a task still costs two on average.
+const maxEarlyShare = 1.0 / 3
 
 // roundingShift is how far into its reported percent a prediction aims, given how long one percent
 // takes (ns). Aimed at the percent's bottom, a poll is never early but late by up to one percent: for a
-// 2-s task 15 ms, for a 60-s task 0.45 s. Aiming higher keeps it within maxRoundingLate, at the cost of
-// one more poll (aimed at the bottom, from the pace of the two samples) when the task was slower.
+// 2-s task 15 ms, for a 60-s task 0.45-0.75 s. Aiming higher keeps it within maxRoundingLate, but comes
+// early (one more poll) whenever the task was slower than that: aimed at most a third in, so that polls
+// stay two per task, a 60-s task is late by at most two thirds of a percent, and by a third at the median.
 func roundingShift(perPercent float64) float64 {
-	return max(0, 1-float64(maxRoundingLate)/perPercent)
+	return min(max(0, 1-float64(maxRoundingLate)/perPercent), maxEarlyShare)
 }
 
 func (r *ReplicationSyncReconciler) pollInitial() time.Duration {

@@ -16,6 +16,12 @@ func (l *Ledger) EarlyTaskDuration(key types.NamespacedName) time.Duration {
 	return l.durationQuantile(key, 4)
 }
 
+// ShortTaskDuration returns the 10th percentile of the provider's recent task durations (0 = none
+// seen): by then few of the tasks have ended.
+func (l *Ledger) ShortTaskDuration(key types.NamespacedName) time.Duration {
+	return l.durationQuantile(key, 10)
+}
+
 // TypicalTaskDuration returns the median of the provider's recent task durations (0 = none seen).
 func (l *Ledger) TypicalTaskDuration(key types.NamespacedName) time.Duration {
 	return l.durationQuantile(key, 2)

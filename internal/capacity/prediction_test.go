@@ -15,6 +15,7 @@ func TestEarlyAndTypicalTaskDurations(t *testing.T) {
 		l.ObserveTask(key, time.Duration(ms)*time.Millisecond)
 	}
 	g.Expect(l.EarlyTaskDuration(key)).To(Equal(1800*time.Millisecond), "the first quartile")
+	g.Expect(l.ShortTaskDuration(key)).To(Equal(1500*time.Millisecond), "the 10th percentile")
 	g.Expect(l.TypicalTaskDuration(key)).To(Equal(2000*time.Millisecond), "the median")
 }
 
