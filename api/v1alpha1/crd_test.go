@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -195,11 +196,20 @@ func tableCells(g Gomega, resource, ns string) map[string]map[string]any {
 	httpClient, err := rest.HTTPClientFor(cfg)
 	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	url := fmt.Sprintf("%s/apis/replication.vasa.io/v1alpha1/namespaces/%s/%s", strings.TrimSuffix(cfg.Host, "/"), ns, resource)
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
-	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	resp, err := httpClient.Do(req)
-	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	var resp *http.Response
+	// A loaded API server may answer 429 (Too Many Requests); client-go retries those, so does this.
+	for range 20 {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+		g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+		resp, err = httpClient.Do(req)
+		g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		if resp.StatusCode != http.StatusTooManyRequests {
+			break
+		}
+		_ = resp.Body.Close()
+		time.Sleep(250 * time.Millisecond)
+	}
 	defer resp.Body.Close()
 	g.ExpectWithOffset(1, resp.StatusCode).To(Equal(http.StatusOK))
 	table := &metav1.Table{}
