@@ -18,6 +18,9 @@ import (
 // process as fast as it can, with no manager and no provider. A one-group sync cannot finish faster
 // than its writes, so makespan ÷ floor is what the operator adds to the API server's own cost.
 
+// floorSettle is how long the API server is left alone after the floor's clean-up, before the row.
+const floorSettle = 15 * time.Second
+
 // Floor is one measured API floor.
 type Floor struct {
 	// Time is how long the writes took; APIServerCPU and EtcdCPU what they cost.
@@ -45,7 +48,7 @@ func (e *Env) measureFloor(ctx context.Context, n int) (Floor, error) {
 			return f, fmt.Errorf("API floor: cleaning up: %w", err)
 		}
 	}
-	return f, nil
+	return f, sleep(ctx, floorSettle)
 }
 
 // writeOneSync makes the writes of sync i: create, claim (Running, the group Issuing), result
