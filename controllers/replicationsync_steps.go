@@ -123,7 +123,7 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 
 // learnFromTask teaches the ledger how long a task of ours took and, from the first sample of it that
 // showed progress, which share of it was queued. The first sample, because a rounded-down percent
-// weighs least there: at 98 % it moves the learned share by a quarter. A share learned too large makes
+// weighs least there: at 98 % it moves the learned share by a third. A share learned too large makes
 // predicted polls come early, each costing one more.
 func (r *ReplicationSyncReconciler) learnFromTask(run *syncRun, info sms.TaskInfo, t taskTiming) {
 	d, ok := taskDuration(info, t.issued, run.now)
