@@ -38,12 +38,7 @@ func (s *pitStore) add(r PiTRecord) {
 
 // of returns the PiTs of group g at provider, oldest first.
 func (s *pitStore) of(provider string, g GroupID) []PiTRecord {
-	stored := s.byGroup[pitKey{provider, g}]
-	out := make([]PiTRecord, len(stored))
-	for i, p := range stored {
-		out[i] = p.PiTRecord
-	}
-	return out
+	return records(s.byGroup[pitKey{provider, g}])
 }
 
 // all returns every PiT in creation order.
@@ -53,6 +48,11 @@ func (s *pitStore) all() []PiTRecord {
 		stored = append(stored, ps...)
 	}
 	slices.SortFunc(stored, func(a, b storedPiT) int { return cmp.Compare(a.seq, b.seq) })
+	return records(stored)
+}
+
+// records returns the PiTs of stored, in its order.
+func records(stored []storedPiT) []PiTRecord {
 	out := make([]PiTRecord, len(stored))
 	for i, p := range stored {
 		out[i] = p.PiTRecord
