@@ -25,6 +25,9 @@ func (e *Env) Run(ctx context.Context, sc Scenario) (Result, error) {
 		if floor, err = e.measureFloor(ctx, sc.syncs()); err != nil {
 			return Result{}, err
 		}
+		if err := sleep(ctx, floorSettle); err != nil { // so that the row finds the API server as before
+			return Result{}, err
+		}
 	}
 	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
 		Name:               providerName,
