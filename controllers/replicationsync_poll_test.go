@@ -30,7 +30,7 @@ func TestRepollLandsAtTheEndProgressPredicts(t *testing.T) {
 
 	g.Expect(r.repoll(run, first, 96).Sub(issued)).To(BeNumerically("~", 1562*time.Millisecond, time.Millisecond), "no share learned, nearly done: at the latest end, 1.5 s / 96 %")
 
-	second := taskTiming{issued: issued, sampleAge: 1500 * time.Millisecond, sampleProgress: 50}
+	second := taskTiming{issued: issued}.observed(1500*time.Millisecond, 50)
 	later := &syncRun{now: issued.Add(1875 * time.Millisecond), key: key}
 	g.Expect(r.repoll(later, second, 70).Sub(issued)).To(BeNumerically("~", 2437*time.Millisecond, 2*time.Millisecond), "the pace of two samples: 20 % in 375 ms")
 
@@ -72,8 +72,7 @@ func TestQueuedShareIsLearnedFromTheFirstSample(t *testing.T) {
 	key, r, issued := pollFixture()
 	// 2-s tasks queued for 0.5 s show (1.5-0.5)/1.5 = 66 % at 1.5 s and 98 % at 1.98 s.
 	info := sms.TaskInfo{State: sms.TaskSuccess, StartTime: issued, CompletionTime: issued.Add(2 * time.Second)}
-	timing := taskTiming{issued: issued, firstAge: 1500 * time.Millisecond, firstProgress: 66,
-		sampleAge: 1980 * time.Millisecond, sampleProgress: 98}
+	timing := taskTiming{issued: issued}.observed(1500*time.Millisecond, 66).observed(1980*time.Millisecond, 98)
 	run := &syncRun{now: issued.Add(2 * time.Second), key: key}
 	for range 3 {
 		r.learnFromTask(run, info, timing)
@@ -101,4 +100,30 @@ func TestRepollOfALongTaskAimsAThirdIntoThePercent(t *testing.T) {
 	g.Expect(got).To(BeNumerically("~", endAt(55+maxEarlyShare), 5*time.Millisecond))
 	g.Expect(got-endAt(56)).To(BeNumerically("<=", (endAt(55)-endAt(56))*2/3+5*time.Millisecond), "late by at most two thirds of a percent")
 	g.Expect(endAt(55)-endAt(56)).To(BeNumerically(">", 400*time.Millisecond), "a percent moves the end that much")
+}
+
+// The first wave's tasks are queried outside the poll budget: from the window their samples leave, the
+// poll that sees one ended comes within maxRoundingLate of its end, though a percent of a 60-s task is
+// 0.45-0.75 s. Aimed from the pace of two samples at the bottom of a percent, it came up to a percent late.
+func TestFirstWaveFindsTheEndWithinMaxRoundingLate(t *testing.T) {
+	for _, d := range []time.Duration{45300, 48900, 52200, 57100, 60400, 63700, 68200, 71500, 74800} {
+		g := NewWithT(t)
+		key, r, issued := pollFixture()
+		d *= time.Millisecond
+		// Like the simulator: queued at 0 % for a quarter of the task, then whole percents.
+		progress := func(age time.Duration) int32 {
+			return int32(max(0, (age-d/4).Seconds()/(d*3/4).Seconds()*100))
+		}
+		timing := taskTiming{issued: issued, learning: true}
+		now, polls := issued.Add(minPollGap), 1
+		for ; now.Sub(issued) < d; polls++ {
+			age := now.Sub(issued)
+			timing.due = r.repoll(&syncRun{now: now, key: key}, timing, progress(age))
+			timing = timing.observed(age, progress(age))
+			now = timing.due
+		}
+		late := now.Sub(issued) - d
+		g.Expect(late).To(BeNumerically("<=", maxRoundingLate), "a %v task", d)
+		g.Expect(polls).To(BeNumerically("<=", 10+1+maxSamples), "doubling to a running sample, then the window's")
+	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/batching"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 )
 
@@ -168,13 +170,40 @@ func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 }
 
 // taskTiming is what the process knows about a task in flight: when it was issued, when it is next
-// worth querying, and the last progress it showed (at which age), and the first.
+// worth querying, the progress it showed (the first sample and the latest few), and whether it was
+// issued while the provider's task durations were still unknown (learning).
 type taskTiming struct {
-	issued, due    time.Time
-	sampleAge      time.Duration
-	sampleProgress int32
-	firstAge       time.Duration
-	firstProgress  int32
+	issued, due time.Time
+	samples     []capacity.Sample
+	learning    bool
+}
+
+// maxSamples is how many samples of progress a task keeps: the first (the longest baseline for its
+// pace) and the latest.
+const maxSamples = 8
+
+// observed returns t with a sample of progress taken now, at age; a task at 0 % teaches no pace.
+func (t taskTiming) observed(age time.Duration, progress int32) taskTiming {
+	if progress <= 0 || progress >= 100 {
+		return t
+	}
+	s := capacity.Sample{Age: age, Percent: progress}
+	if len(t.samples) == maxSamples {
+		t.samples = append([]capacity.Sample{t.samples[0]}, t.samples[2:]...)
+	}
+	t.samples = append(slices.Clip(t.samples), s) // a copy: the cached timing keeps its own
+	return t
+}
+
+// first and last return the task's first and latest samples of progress (zero before any).
+func (t taskTiming) first() capacity.Sample { return sampleAt(t.samples, 0) }
+func (t taskTiming) last() capacity.Sample  { return sampleAt(t.samples, len(t.samples)-1) }
+
+func sampleAt(s []capacity.Sample, i int) capacity.Sample {
+	if i < 0 || i >= len(s) {
+		return capacity.Sample{}
+	}
+	return s[i]
 }
 
 // timingOf returns what is known about the task ref of the groups idx; a task issued by an earlier
@@ -222,6 +251,7 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 	wait := max(age/4, r.pollInitial())
 	typical := r.Capacity.TypicalTaskDuration(run.key)
 	running := progress > 0 && progress < 100
+	learnedWait, learnt := t.learningWait(age, progress)
 	switch {
 	case t.issued.IsZero():
 		wait = r.pollInitial()
@@ -232,11 +262,13 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 		wait = age
 	case progress == 0 && age < typical:
 		wait = typical - age // queued: a typical task is done by then
-	case running && t.sampleProgress > 0 && progress > t.sampleProgress && age > t.sampleAge:
+	case learnt:
+		wait = learnedWait
+	case running && t.last().Percent > 0 && progress > t.last().Percent && age > t.last().Age:
 		// Progress is whole percents, rounded down: the pace errs by up to a percent over the interval.
 		// Aimed at the percent's bottom: a second sample usually follows a poll that came early, which
 		// must not come early again.
-		perPercent := float64(age-t.sampleAge) / float64(progress-t.sampleProgress)
+		perPercent := float64(age-t.last().Age) / float64(progress-t.last().Percent)
 		wait = time.Duration(perPercent * float64(100-progress))
 	case running:
 		q, known := r.Capacity.QueuedShare(run.key)
@@ -249,6 +281,36 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 		}
 	}
 	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
+}
+
+// learningWait is when to query again a task issued before any of the provider's tasks had ended,
+// from its samples of progress and the one (progress) taken now, at age: at the latest end they allow once that is within
+// maxRoundingLate of the earliest, else at the middle of the two, which halves the window whatever the
+// answer. These tasks are the run's first wave, outside the poll budget of two: the queries they take
+// here find the end within maxRoundingLate, not within the percent progress is rounded to (0.45-0.75 s
+// for a 60-s task).
+func (t taskTiming) learningWait(age time.Duration, progress int32) (time.Duration, bool) {
+	if !t.learning {
+		return 0, false
+	}
+	samples := t.observed(age, progress).samples
+	earliest, latest, pace, ok := capacity.EndWindow(samples)
+	if !ok || latest <= age {
+		return 0, false
+	}
+	if latest-earliest <= maxRoundingLate || len(samples) == maxSamples || pace <= 0 {
+		return latest - age, true
+	}
+	// A probe halfway to the earliest end, at a moment the window predicts a percent's change: its
+	// percent says on which side of the window's middle the end lies, and it lengthens the baseline of
+	// the pace. It never finds the task ended, so it is never late.
+	middle := (earliest + latest) / 2
+	target := age + (earliest-age)/2
+	probe := middle - pace*((middle-target+pace-1)/pace)
+	if probe-age < minPollGap {
+		return latest - age, true
+	}
+	return probe - age, true
 }
 
 // maxRoundingLate is how late a predicted poll may come because progress is rounded down to a whole

@@ -61,10 +61,7 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 			r.pollDue.Delete(ref)
 		default:
 			t.due = r.repoll(run, t, p.info.Progress)
-			t.sampleAge, t.sampleProgress = run.now.Sub(t.issued), p.info.Progress
-			if t.firstProgress == 0 {
-				t.firstAge, t.firstProgress = t.sampleAge, t.sampleProgress
-			}
+			t = t.observed(run.now.Sub(t.issued), p.info.Progress)
 			r.pollDue.Store(ref, t)
 			run.wakeAt(t.due)
 		}
@@ -130,7 +127,7 @@ func (r *ReplicationSyncReconciler) learnFromTask(run *syncRun, info sms.TaskInf
 	if !ok {
 		return
 	}
-	r.Capacity.ObserveQueuedShare(run.key, t.firstAge, d, t.firstProgress)
+	r.Capacity.ObserveQueuedShare(run.key, t.first().Age, d, t.first().Percent)
 	if r.Capacity.ObserveTask(run.key, d) {
 		r.notifyProvider(run)
 	}
