@@ -31,7 +31,7 @@ func TestEndWindowHoldsTheEnd(t *testing.T) {
 	g.Expect(ok).To(BeTrue())
 	g.Expect(lo2).To(BeNumerically("<=", 60*time.Second))
 	g.Expect(hi2).To(BeNumerically(">=", 60*time.Second))
-	g.Expect(hi2-lo2).To(BeNumerically("<", 150*time.Millisecond))
+	g.Expect(hi2 - lo2).To(BeNumerically("<", 150*time.Millisecond))
 }
 
 func TestEndWindowRejectsSamplesNoPaceFits(t *testing.T) {
