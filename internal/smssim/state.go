@@ -54,7 +54,8 @@ type task struct {
 	fail     string // non-empty: the task ends in error with this message
 	done     bool
 	end      time.Time
-	queries  int // QuerySmsTaskInfo calls that asked for it
+	queries  int       // QuerySmsTaskInfo calls that asked for it
+	seenEnd  time.Time // when a QuerySmsTaskInfo first answered that it had ended
 	results  []taskResult
 }
 

@@ -42,6 +42,9 @@ func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsT
 		Progress:  progress,
 	}
 	if t.done {
+		if t.seenEnd.IsZero() {
+			t.seenEnd = now
+		}
 		end := t.end
 		info.CompletionTime = &end
 		if t.fail != "" {

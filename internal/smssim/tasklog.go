@@ -29,6 +29,8 @@ type TaskRecord struct {
 	Failed bool
 	// Queries counts the QuerySmsTaskInfo calls that asked for it.
 	Queries int
+	// SeenEnd is when a QuerySmsTaskInfo first answered that it had ended (zero until then).
+	SeenEnd time.Time
 }
 
 // Tasks returns every sync task the simulator knows (tasks forgotten by an SMS restart are gone),
@@ -42,6 +44,7 @@ func (s *Sim) Tasks() []TaskRecord {
 		r := TaskRecord{
 			Ref: t.ref, Provider: t.provider.cfg.Name, Groups: slices.Clone(t.groups), PitName: t.pitName,
 			Start: t.start, Duration: t.duration, Done: t.done, Failed: t.fail != "", Queries: t.queries,
+			SeenEnd: t.seenEnd,
 		}
 		if t.done {
 			r.End = t.end

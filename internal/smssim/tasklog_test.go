@@ -13,7 +13,7 @@ import (
 
 // TestTasksRecordStartAndEnd checks the task log against what the wire shows: one record per task,
 // in start order, ended at start plus its drawn duration once the task is over, with the queries
-// that asked for it.
+// that asked for it and when one first answered that it had ended.
 func TestTasksRecordStartAndEnd(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -45,6 +45,7 @@ func TestTasksRecordStartAndEnd(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	asked := sim.Tasks()
 	g.Expect([]int{asked[0].Queries, asked[1].Queries, asked[2].Queries}).To(Equal([]int{1, 0, 0}), "counted per task")
+	g.Expect(asked[0].SeenEnd.IsZero()).To(BeTrue(), "asked while running")
 	for _, task := range refs {
 		info := waitDone(t, c, task)
 		g.Expect(info.State).To(Equal(sms.TaskSuccess))
@@ -53,5 +54,6 @@ func TestTasksRecordStartAndEnd(t *testing.T) {
 		g.Expect(r.Done).To(BeTrue())
 		g.Expect(r.Failed).To(BeFalse())
 		g.Expect(r.End).To(Equal(r.Start.Add(r.Duration)))
+		g.Expect(r.SeenEnd).To(BeTemporally(">=", r.End), "first answered ended by the query that saw it")
 	}
 }

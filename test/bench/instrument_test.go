@@ -40,6 +40,9 @@ func TestInstrument(t *testing.T) {
 	// A group is seen Synced after its task ended, never before.
 	g.Expect(res.LagP50).To(BeNumerically(">=", 0))
 	g.Expect(res.LagP95).To(BeNumerically(">=", res.LagP50))
+	g.Expect(res.NoticedP50).To(BeNumerically(">=", 0), "noticed when a query answered it ended, never before")
+	g.Expect(res.NoticedP95).To(And(BeNumerically(">=", res.NoticedP50), BeNumerically("<=", res.LagP95)),
+		"a group is written Synced after its task was seen ended")
 	g.Expect(res.Writes).To(BeNumerically(">", 0))
 	g.Expect(res.Bytes).To(BeNumerically(">", res.Writes), "each version weighs more than a byte")
 	g.Expect(res.SentBytes).To(BeNumerically(">", 0))

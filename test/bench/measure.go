@@ -35,6 +35,7 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 	ends := map[string]map[GroupKey]time.Time{}
 	var busy time.Duration
 	var starts, stops []time.Time
+	var noticed []time.Duration
 	var tasks []smssim.TaskRecord
 	for _, t := range sim.Tasks() {
 		if !strings.HasPrefix(t.PitName, "bench-") {
@@ -45,6 +46,9 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 		starts = append(starts, t.Start)
 		if t.Done {
 			stops = append(stops, t.End)
+		}
+		if !t.SeenEnd.IsZero() {
+			noticed = append(noticed, t.SeenEnd.Sub(t.End))
 		}
 		busy += min(t.Duration, res.Makespan)
 		if !t.Done || t.Failed {
@@ -84,6 +88,7 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 		}
 	}
 	res.LagP50, res.LagP95 = percentile(lags, 0.50), percentile(lags, 0.95)
+	res.NoticedP50, res.NoticedP95 = percentile(noticed, 0.50), percentile(noticed, 0.95)
 	idle := slotIdle(starts, stops, sc.Slots)
 	res.IdleP50, res.IdleP95 = percentile(idle, 0.50), percentile(idle, 0.95)
 }

@@ -96,6 +96,9 @@ type Result struct {
 	SteadyTasks, SteadyPolls int
 	// LagP50 and LagP95 are the delays from a task's end to its group seen Synced.
 	LagP50, LagP95 time.Duration
+	// NoticedP50 and NoticedP95 are the delays from a task's end to the first query answered that it
+	// ended: the part of the lag that is the polls' (the rest is the status write and the watch).
+	NoticedP50, NoticedP95 time.Duration
 	// IdleP50 and IdleP95 are how long a slot freed by a task stood free before the next task took it.
 	IdleP50, IdleP95 time.Duration
 	// SyncedGroups is how many groups were seen Synced.

@@ -10,7 +10,7 @@ import (
 // header is the table's head; Columns in the package README explain each.
 var header = []string{
 	"run", "groups×syncs", "B", "C", "T", "limit s", "makespan s", "×limit", "slots busy", "naive s", "naive/op", "API floor s", "×floor",
-	"polls/task", "steady polls/task", "lag p50", "lag p95", "slot idle p50", "slot idle p95", "writes/grp", "KiB/grp", "sent KiB/grp", "RSS MiB", "mgr CPU s",
+	"polls/task", "steady polls/task", "lag p50", "lag p95", "noticed p50", "noticed p95", "slot idle p50", "slot idle p95", "writes/grp", "KiB/grp", "sent KiB/grp", "RSS MiB", "mgr CPU s",
 	"apiserver CPU s", "etcd CPU s", "bench CPU s",
 }
 
@@ -56,7 +56,7 @@ func row(r Result) []string {
 		fmt.Sprintf("%v±%v", sc.Task, sc.Jitter), fmt.Sprintf("%.1f", sc.Limit().Seconds()), makespan,
 		fmt.Sprintf("%.2f×", r.Ratio()), fmt.Sprintf("%.0f%%", 100*r.SlotsBusy), naive, naiveRatio, floor, floorRatio,
 		fmt.Sprintf("%.2f", r.PollsPerTask()), fmt.Sprintf("%.2f", r.SteadyPollsPerTask()), fmtLag(r.LagP50), fmtLag(r.LagP95),
-		fmtLag(r.IdleP50), fmtLag(r.IdleP95),
+		fmtLag(r.NoticedP50), fmtLag(r.NoticedP95), fmtLag(r.IdleP50), fmtLag(r.IdleP95),
 		fmt.Sprintf("%.2f", r.WritesPerGroup()), fmt.Sprintf("%.1f", r.BytesPerGroup()/1024),
 		fmt.Sprintf("%.2f", r.SentPerGroup()/1024), fmt.Sprintf("%.0f", float64(r.PeakRSS)/(1<<20)),
 		fmt.Sprintf("%.1f", r.ManagerCPU), fmt.Sprintf("%.1f", r.APIServerCPU), fmt.Sprintf("%.1f", r.EtcdCPU), fmt.Sprintf("%.1f", r.BenchCPU),
