@@ -246,6 +246,7 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 // the pace whatever that time was. From one, the provider's learned queued share q of a task's duration
 // d says where it ends (progress p at age a means a = d·(q + p·(1-q))); until one is learned, a second
 // sample is taken a quarter of the age later, or at the end q = 0 predicts (the latest) if sooner.
+// A task of the first wave (learning) is queried from the window its samples leave (learningWait).
 func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress int32) time.Time {
 	age := run.now.Sub(t.issued)
 	wait := max(age/4, r.pollInitial())
@@ -283,12 +284,12 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
 }
 
-// learningWait is when to query again a task issued before any of the provider's tasks had ended,
-// from its samples of progress and the one (progress) taken now, at age: at the latest end they allow once that is within
-// maxRoundingLate of the earliest, else at the middle of the two, which halves the window whatever the
-// answer. These tasks are the run's first wave, outside the poll budget of two: the queries they take
-// here find the end within maxRoundingLate, not within the percent progress is rounded to (0.45-0.75 s
-// for a 60-s task).
+// learningWait is when to query again a task issued before any of the provider's tasks had ended, from
+// its samples of progress and the one taken now (progress, at age): at the latest end they allow once
+// that is within maxRoundingLate of the earliest, else at a probe that narrows the window. These tasks
+// are the run's first wave, outside the poll budget of two: the queries they take here find the end
+// within maxRoundingLate, not within the percent progress is rounded to (0.45-0.75 s for a 60-s task).
+// ok is false when the task is not learning or its samples leave no window.
 func (t taskTiming) learningWait(age time.Duration, progress int32) (time.Duration, bool) {
 	if !t.learning {
 		return 0, false
