@@ -26,21 +26,21 @@ func TestRepollLandsAtTheEndProgressPredicts(t *testing.T) {
 	// A 2.4-s task queued for its first 0.6 s shows (1.5-0.6)/1.8 = 50 % at 1.5 s, 70 % at 1.875 s.
 	first := taskTiming{issued: issued}
 	run := &syncRun{now: issued.Add(1500 * time.Millisecond), key: key}
-	g.Expect(r.repoll(run, first, 50).Sub(issued)).To(Equal(1875*time.Millisecond), "no share learned: a second sample a quarter of the age later")
+	g.Expect(r.repoll(run, first, 50).due.Sub(issued)).To(Equal(1875*time.Millisecond), "no share learned: a second sample a quarter of the age later")
 
-	g.Expect(r.repoll(run, first, 96).Sub(issued)).To(BeNumerically("~", 1562*time.Millisecond, time.Millisecond), "no share learned, nearly done: at the latest end, 1.5 s / 96 %")
+	g.Expect(r.repoll(run, first, 96).due.Sub(issued)).To(BeNumerically("~", 1562*time.Millisecond, time.Millisecond), "no share learned, nearly done: at the latest end, 1.5 s / 96 %")
 
 	second := taskTiming{issued: issued}.observed(1500*time.Millisecond, 50)
 	later := &syncRun{now: issued.Add(1875 * time.Millisecond), key: key}
-	g.Expect(r.repoll(later, second, 70).Sub(issued)).To(BeNumerically("~", 2437*time.Millisecond, 2*time.Millisecond), "the pace of two samples: 20 % in 375 ms")
+	g.Expect(r.repoll(later, second, 70).due.Sub(issued)).To(BeNumerically("~", 2437*time.Millisecond, 2*time.Millisecond), "the pace of two samples: 20 % in 375 ms")
 
 	r.Capacity.ObserveTask(key, 2400*time.Millisecond)
-	g.Expect(r.repoll(run, first, 50).Sub(issued)).To(Equal(1875*time.Millisecond), "a task ended before any poll saw it running: no share learned yet")
+	g.Expect(r.repoll(run, first, 50).due.Sub(issued)).To(Equal(1875*time.Millisecond), "a task ended before any poll saw it running: no share learned yet")
 	for range 3 {
 		r.Capacity.ObserveQueuedShare(key, 1500*time.Millisecond, 2400*time.Millisecond, 50)
 	}
 	// Never early (a third poll); late by at most the percent that progress is rounded down by.
-	g.Expect(r.repoll(run, first, 50).Sub(issued)).To(And(BeNumerically(">=", 2400*time.Millisecond), BeNumerically("<=", 2424*time.Millisecond)))
+	g.Expect(r.repoll(run, first, 50).due.Sub(issued)).To(And(BeNumerically(">=", 2400*time.Millisecond), BeNumerically("<=", 2424*time.Millisecond)))
 }
 
 func TestFirstPollFromTheCall(t *testing.T) {
@@ -48,9 +48,9 @@ func TestFirstPollFromTheCall(t *testing.T) {
 	key, r, called := pollFixture()
 	run := &syncRun{now: called.Add(30 * time.Millisecond), key: key}
 	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(minPollGap)), "no history: soon")
-	g.Expect(r.repoll(run, taskTiming{issued: called}, 0)).To(Equal(run.now.Add(minPollGap)), "no history: at twice the age, not sooner than minPollGap")
+	g.Expect(r.repoll(run, taskTiming{issued: called}, 0).due).To(Equal(run.now.Add(minPollGap)), "no history: at twice the age, not sooner than minPollGap")
 	later := &syncRun{now: called.Add(400 * time.Millisecond), key: key}
-	g.Expect(r.repoll(later, taskTiming{issued: called}, 0)).To(Equal(later.now.Add(400*time.Millisecond)), "no history: at twice the age")
+	g.Expect(r.repoll(later, taskTiming{issued: called}, 0).due).To(Equal(later.now.Add(400*time.Millisecond)), "no history: at twice the age")
 	for _, ms := range []int{1500, 1700, 2000, 2300, 2500} {
 		r.Capacity.ObserveTask(key, time.Duration(ms)*time.Millisecond)
 	}
@@ -96,7 +96,7 @@ func TestRepollOfALongTaskAimsAThirdIntoThePercent(t *testing.T) {
 	// At 40 s the task reports 55 %: it is between 55 % and 56 % done.
 	run := &syncRun{now: issued.Add(40 * time.Second), key: key}
 	endAt := func(pct float64) time.Duration { return time.Duration(float64(40*time.Second) / (q + pct/100*(1-q))) }
-	got := r.repoll(run, taskTiming{issued: issued}, 55).Sub(issued)
+	got := r.repoll(run, taskTiming{issued: issued}, 55).due.Sub(issued)
 	g.Expect(got).To(BeNumerically("~", endAt(55+maxEarlyShare), 5*time.Millisecond))
 	g.Expect(got-endAt(56)).To(BeNumerically("<=", (endAt(55)-endAt(56))*2/3+5*time.Millisecond), "late by at most two thirds of a percent")
 	g.Expect(endAt(55)-endAt(56)).To(BeNumerically(">", 400*time.Millisecond), "a percent moves the end that much")
@@ -118,8 +118,7 @@ func TestFirstWaveFindsTheEndWithinMaxRoundingLate(t *testing.T) {
 		now, polls := issued.Add(minPollGap), 1
 		for ; now.Sub(issued) < d; polls++ {
 			age := now.Sub(issued)
-			timing.due = r.repoll(&syncRun{now: now, key: key}, timing, progress(age))
-			timing = timing.observed(age, progress(age))
+			timing = r.repoll(&syncRun{now: now, key: key}, timing, progress(age))
 			now = timing.due
 		}
 		late := now.Sub(issued) - d

@@ -237,8 +237,8 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 	return laterOf(since.Add(first), run.now.Add(minPollGap))
 }
 
-// repoll is when to query again a task (issued at t.issued, last seen at t's sample) that reported
-// progress (percent) now: at the end its progress predicts, so a task is queried about twice whatever it
+// repoll returns t with the progress (percent) it reported now as a sample, and due when to query it
+// again (t's latest sample is the one before): at the end its progress predicts, so a task is queried about twice whatever it
 // takes; without progress, when a typical task would have ended, at twice its age before any task
 // ended, or at a quarter of its age. Within [minPollGap, PollMax] from now.
 //
@@ -247,12 +247,13 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 // d says where it ends (progress p at age a means a = d·(q + p·(1-q))); until one is learned, a second
 // sample is taken a quarter of the age later, or at the end q = 0 predicts (the latest) if sooner.
 // A task of the first wave (learning) is queried from the window its samples leave (learningWait).
-func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress int32) time.Time {
+func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress int32) taskTiming {
 	age := run.now.Sub(t.issued)
+	seen := t.observed(age, progress)
 	wait := max(age/4, r.pollInitial())
 	typical := r.Capacity.TypicalTaskDuration(run.key)
 	running := progress > 0 && progress < 100
-	learnedWait, learnt := t.learningWait(age, progress)
+	learnedWait, learnt := seen.learningWait(age)
 	switch {
 	case t.issued.IsZero():
 		wait = r.pollInitial()
@@ -281,20 +282,21 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 			wait = min(wait, age/4) // taken as 0, the share predicts the latest end
 		}
 	}
-	return run.now.Add(min(max(wait, minPollGap), r.pollMax()))
+	seen.due = run.now.Add(min(max(wait, minPollGap), r.pollMax()))
+	return seen
 }
 
 // learningWait is when to query again a task issued before any of the provider's tasks had ended, from
-// its samples of progress and the one taken now (progress, at age): at the latest end they allow once
+// its samples of progress, the latest taken now (at age): at the latest end they allow once
 // that is within maxRoundingLate of the earliest, else at a probe that narrows the window. These tasks
 // are the run's first wave, outside the poll budget of two: the queries they take here find the end
 // within maxRoundingLate, not within the percent progress is rounded to (0.45-0.75 s for a 60-s task).
 // ok is false when the task is not learning or its samples leave no window.
-func (t taskTiming) learningWait(age time.Duration, progress int32) (time.Duration, bool) {
+func (t taskTiming) learningWait(age time.Duration) (time.Duration, bool) {
 	if !t.learning {
 		return 0, false
 	}
-	samples := t.observed(age, progress).samples
+	samples := t.samples
 	earliest, latest, pace, ok := capacity.EndWindow(samples)
 	if !ok || latest <= age {
 		return 0, false

@@ -60,8 +60,7 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 			r.taskEnded(ctx, run, ref, idx, p.info, t)
 			r.pollDue.Delete(ref)
 		default:
-			t.due = r.repoll(run, t, p.info.Progress)
-			t = t.observed(run.now.Sub(t.issued), p.info.Progress)
+			t = r.repoll(run, t, p.info.Progress)
 			r.pollDue.Store(ref, t)
 			run.wakeAt(t.due)
 		}

@@ -115,6 +115,8 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *syncRun, results []callResult) {
 	rs := run.rs
 	issued, calls := 0, 0
+	// The wave's tasks learn the provider's pace (learningWait) when none of its tasks has ended yet.
+	learning := r.Capacity.TypicalTaskDuration(run.key) == 0
 	for _, res := range results {
 		switch {
 		case res.err == nil && res.task != "":
@@ -126,7 +128,6 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 			// The task started when the call reached the provider, not at the claim (a status write
 			// earlier): counting from the claim would poll before a fast task could have ended.
 			due := r.nextPoll(run, run.calledAt)
-			learning := r.Capacity.TypicalTaskDuration(run.key) == 0
 			r.pollDue.Store(res.task, taskTiming{issued: run.calledAt, due: due, learning: learning})
 			run.wakeAt(due)
 		case res.err == nil:
