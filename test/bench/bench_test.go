@@ -75,6 +75,7 @@ func runScenario(b *testing.B, sc Scenario) {
 		record(res)
 		b.ReportMetric(res.Makespan.Seconds(), "makespan-s")
 		b.ReportMetric(res.Ratio(), "x-limit")
+		b.ReportMetric(res.DrawnRatio(), "x-drawn")
 		b.ReportMetric(res.NaiveRatio(), "naive/op")
 		b.ReportMetric(res.PollsPerTask(), "polls/task")
 		b.ReportMetric(res.SteadyPollsPerTask(), "steady-polls/task")

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
 // TestInstrument runs one tiny scenario end to end and checks that every figure was measured, so
@@ -34,6 +35,7 @@ func TestInstrument(t *testing.T) {
 	g.Expect(res.Polls).To(BeNumerically(">", 0))
 	g.Expect(res.Makespan).To(BeNumerically(">", 0))
 	g.Expect(res.Ratio()).To(And(BeNumerically(">", 0), BeNumerically("<", math.Inf(1))))
+	g.Expect(res.DrawnRatio()).To(BeNumerically(">=", 1), "no run beats the limit of its own durations")
 	g.Expect(res.SlotsBusy).To(And(BeNumerically(">", 0), BeNumerically("<=", 1)))
 	g.Expect(res.Naive).To(BeNumerically(">", 0))
 	g.Expect(res.NaiveRatio()).To(BeNumerically(">", 0))
@@ -85,6 +87,20 @@ func TestLimitAndPercentile(t *testing.T) {
 	g.Expect(percentile(ds, 0.5)).To(Equal(time.Duration(5)))
 	g.Expect(percentile(ds, 0.95)).To(Equal(time.Duration(10)))
 	g.Expect(percentile(nil, 0.5)).To(BeZero())
+}
+
+// TestDrawnLimit replays drawn durations: each task on the first slot free, in start order, and only
+// as many tasks as the scenario needs.
+func TestDrawnLimit(t *testing.T) {
+	g := NewWithT(t)
+	at := func(i int, d time.Duration) smssim.TaskRecord {
+		return smssim.TaskRecord{Start: time.Unix(0, 0).Add(time.Duration(i) * time.Millisecond), Duration: d}
+	}
+	// In start order: 3 s and 1 s take the two slots, 2 s the slot the 1 s freed, the last 1 s either.
+	tasks := []smssim.TaskRecord{at(2, 2*time.Second), at(0, 3*time.Second), at(1, time.Second), at(3, time.Second)}
+	g.Expect(drawnLimit(tasks, 4, 2)).To(Equal(4 * time.Second), "slot A: 3 s then 1 s; slot B: 1 s then 2 s")
+	g.Expect(drawnLimit(tasks, 3, 2)).To(Equal(3*time.Second), "the fourth task is beyond the fewest: not replayed")
+	g.Expect(drawnLimit(nil, 3, 2)).To(BeZero())
 }
 
 // TestFloor writes a few syncs' worth of protocol writes and checks that they were measured and

@@ -91,6 +91,22 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 	res.NoticedP50, res.NoticedP95 = percentile(noticed, 0.50), percentile(noticed, 0.95)
 	idle := slotIdle(starts, stops, sc.Slots)
 	res.IdleP50, res.IdleP95 = percentile(idle, 0.50), percentile(idle, 0.95)
+	res.DrawnLimit = drawnLimit(tasks, sc.Tasks(), sc.Slots)
+}
+
+// drawnLimit is the makespan a client without overhead would reach with the durations the simulator
+// drew in this run: the first n tasks (the fewest the scenario allows) in the order they started, each
+// on the first slot free, the first at zero. Tasks beyond n count against the run, not the baseline.
+func drawnLimit(tasks []smssim.TaskRecord, n, slots int) time.Duration {
+	tasks = slices.SortedFunc(slices.Values(tasks), func(a, b smssim.TaskRecord) int { return a.Start.Compare(b.Start) })
+	free := make([]time.Duration, max(slots, 1))
+	var end time.Duration
+	for _, t := range tasks[:min(n, len(tasks))] {
+		i := slices.Index(free, slices.Min(free))
+		free[i] += t.Duration
+		end = max(end, free[i])
+	}
+	return end
 }
 
 // slotIdle is, for each task that started after the first C, how long the slot it took stood free:

@@ -81,6 +81,8 @@ type Result struct {
 	Created time.Duration
 	// Makespan runs from the first create to the last sync seen finished.
 	Makespan time.Duration
+	// DrawnLimit is the provider's limit for the task durations drawn in this run (measure.go).
+	DrawnLimit time.Duration
 	// SlotsBusy is the share of C × makespan the provider spent running this run's tasks.
 	SlotsBusy float64
 	// Naive is the naive client's estimated time for every group; 0 when not measured.
@@ -126,6 +128,14 @@ type Result struct {
 
 // Ratio is makespan / limit.
 func (r Result) Ratio() float64 { return seconds(r.Makespan) / seconds(r.Scenario.Limit()) }
+
+// DrawnRatio is makespan / the limit for the durations drawn in this run; 0 when no task ran.
+func (r Result) DrawnRatio() float64 {
+	if r.DrawnLimit == 0 {
+		return 0
+	}
+	return seconds(r.Makespan) / seconds(r.DrawnLimit)
+}
 
 // NaiveRatio is naive / makespan; 0 when the naive client was not measured.
 func (r Result) NaiveRatio() float64 {

@@ -9,7 +9,7 @@ import (
 
 // header is the table's head; Columns in the package README explain each.
 var header = []string{
-	"run", "groups×syncs", "B", "C", "T", "limit s", "makespan s", "×limit", "slots busy", "naive s", "naive/op", "API floor s", "×floor",
+	"run", "groups×syncs", "B", "C", "T", "limit s", "makespan s", "×limit", "drawn limit s", "×drawn", "slots busy", "naive s", "naive/op", "API floor s", "×floor",
 	"polls/task", "steady polls/task", "lag p50", "lag p95", "noticed p50", "noticed p95", "slot idle p50", "slot idle p95", "writes/grp", "KiB/grp", "sent KiB/grp", "RSS MiB", "mgr CPU s",
 	"apiserver CPU s", "etcd CPU s", "bench CPU s",
 }
@@ -54,7 +54,7 @@ func row(r Result) []string {
 	return []string{
 		sc.Name, fmt.Sprintf("%d×%d", sc.Groups, sc.syncs()), batch, fmt.Sprint(sc.Slots),
 		fmt.Sprintf("%v±%v", sc.Task, sc.Jitter), fmt.Sprintf("%.1f", sc.Limit().Seconds()), makespan,
-		fmt.Sprintf("%.2f×", r.Ratio()), fmt.Sprintf("%.0f%%", 100*r.SlotsBusy), naive, naiveRatio, floor, floorRatio,
+		fmt.Sprintf("%.2f×", r.Ratio()), fmt.Sprintf("%.1f", r.DrawnLimit.Seconds()), fmt.Sprintf("%.2f×", r.DrawnRatio()), fmt.Sprintf("%.0f%%", 100*r.SlotsBusy), naive, naiveRatio, floor, floorRatio,
 		fmt.Sprintf("%.2f", r.PollsPerTask()), fmt.Sprintf("%.2f", r.SteadyPollsPerTask()), fmtLag(r.LagP50), fmtLag(r.LagP95),
 		fmtLag(r.NoticedP50), fmtLag(r.NoticedP95), fmtLag(r.IdleP50), fmtLag(r.IdleP95),
 		fmt.Sprintf("%.2f", r.WritesPerGroup()), fmt.Sprintf("%.1f", r.BytesPerGroup()/1024),
