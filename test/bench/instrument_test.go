@@ -98,7 +98,7 @@ func TestDrawnLimit(t *testing.T) {
 	}
 	// In start order: 3 s and 1 s take the two slots, 2 s the slot the 1 s freed, the last 1 s either.
 	tasks := []smssim.TaskRecord{at(2, 2*time.Second), at(0, 3*time.Second), at(1, time.Second), at(3, time.Second)}
-	g.Expect(drawnLimit(tasks, 4, 2)).To(Equal(4 * time.Second), "slot A: 3 s then 1 s; slot B: 1 s then 2 s")
+	g.Expect(drawnLimit(tasks, 4, 2)).To(Equal(4*time.Second), "slot A: 3 s then 1 s; slot B: 1 s then 2 s")
 	g.Expect(drawnLimit(tasks, 3, 2)).To(Equal(3*time.Second), "the fourth task is beyond the fewest: not replayed")
 	g.Expect(drawnLimit(nil, 3, 2)).To(BeZero())
 }
