@@ -133,6 +133,35 @@ func stillClaimed(rs *replicationv1alpha1.ReplicationSync, b syncBatch) bool {
 	return issuing
 }
 
+// unarmStale puts back to Pending, in run's status, the groups of armed batches claimed more than half
+// the in-doubt window ago, and forgets those batches. Called now, such a batch would leave less than the
+// window between its call and the moment another reader, after a crash before its refs are written, may
+// issue it again: its task could still run then. Claimed again the ordinary way, it gets a fresh
+// claimTime, written before its call. It costs that write, only to runs that waited that long.
+func (r *ReplicationSyncReconciler) unarmStale(run *syncRun, window time.Duration) {
+	r.armedMu.Lock()
+	defer r.armedMu.Unlock()
+	key := client.ObjectKeyFromObject(run.rs)
+	cur := r.armed[key]
+	if cur == nil || cur.uid != run.rs.UID {
+		return
+	}
+	cur.batches = slices.DeleteFunc(cur.batches, func(b syncBatch) bool {
+		if run.now.Sub(b.armed) <= window/2 {
+			return false
+		}
+		for _, i := range b.groups {
+			if i < len(run.rs.Status.Groups) && stillClaimed(run.rs, syncBatch{groups: []int{i}, armed: b.armed}) {
+				run.groupPending(i, "")
+			}
+		}
+		return true
+	})
+	if len(cur.batches) == 0 {
+		delete(r.armed, key)
+	}
+}
+
 // takeArmed removes from the armed set the wave's armed batches, right before they are called; a batch
 // no longer armed (taken by someone else) is dropped from the wave.
 func (r *ReplicationSyncReconciler) takeArmed(run *syncRun) {

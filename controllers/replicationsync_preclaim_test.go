@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
@@ -84,6 +85,36 @@ func TestPreclaimAfterRestartIsInDoubt(t *testing.T) {
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(1))
 	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("InDoubtReissued")))
+}
+
+// TestStaleArmedBatchIsClaimedAgain: an armed batch that waited for a slot more than half the in-doubt
+// window is not called on its old claim (a crash after the call would leave its task less than the
+// window before another reader may issue it again): it is claimed again, its claimTime written afresh
+// before the call.
+func TestStaleArmedBatchIsClaimedAgain(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile()
+	armedAt := claimTimeOf(h.get().Status.Groups[2])
+	h.g.Expect(stateStrings(h.states())[2:4]).To(Equal([]string{"Issuing", "Issuing"}))
+
+	// An older run takes the slot the first task frees and keeps it for 90 s (the window is 2 min).
+	provider := client.ObjectKeyFromObject(h.vp)
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(time.Second)
+	h.r.Capacity.Hold(provider, "other/run", 1, 1)
+	h.runFor(90 * time.Second)
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero(), "no slot")
+	h.g.Expect(claimTimeOf(h.get().Status.Groups[2])).To(Equal(armedAt), "still armed as claimed")
+
+	h.r.Capacity.Hold(provider, "other/run", 0, 1)
+	patches := h.patches
+	h.reconcile()
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(Equal(1))
+	g := h.get().Status.Groups[2]
+	h.g.Expect(g.Task).NotTo(BeEmpty())
+	h.g.Expect(claimTimeOf(g)).To(BeTemporally(">", armedAt.Add(time.Minute)), "claimed again, not called on the old claim")
+	h.g.Expect(h.patches-patches).To(BeNumerically(">=", 2), "the claim is written before the call, the refs after")
+	h.expectEndsSyncedOnce(6)
 }
 
 func TestStillClaimed(t *testing.T) {

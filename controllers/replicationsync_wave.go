@@ -24,6 +24,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	rs := run.rs
 	size := int(r.batchSize(run))
 	rs.Status.BatchSize = int32(size)
+	r.unarmStale(run, r.inDoubtWindow(run))
 	armed := r.armedBatches(rs)
 	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupPending, run.vp.Status.ProviderRef.Value)
 	want := len(armed)
