@@ -85,11 +85,9 @@ func (run *syncRun) groupCountFailure(i int, message string) bool {
 }
 
 // applyGroupResult applies a finished task's result for group i (ours: state Syncing).
-func (run *syncRun) applyGroupResult(i int, res sms.GroupResult, found bool, task string) (retry bool) {
+func (run *syncRun) applyGroupResult(i int, res sms.GroupResult, task string) (retry bool) {
 	pitName := run.rs.Spec.PitName
 	switch {
-	case !found:
-		return run.groupCountFailure(i, "Task "+task+" returned no result for the group")
 	case res.Succeeded && (res.PitName == "" || res.PitName == pitName):
 		run.groupSynced(i, res.PitID, res.PitName, res.TimeStamp, strings.Join(res.Warnings, "; "))
 		return false

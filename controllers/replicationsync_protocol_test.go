@@ -228,6 +228,65 @@ func TestGoneTaskIsCheckedForItsPiT(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
 
+// TestSpentGroupsAreCheckedForTheirPiT: a task whose outcome is unknown (gone, unreadable, or silent
+// about the group) may have made its PiT; a group with no attempt left is Synced by it, not Failed.
+func TestSpentGroupsAreCheckedForTheirPiT(t *testing.T) {
+	tests := map[string]func(string) (sms.TaskInfo, error){
+		"gone": func(string) (sms.TaskInfo, error) {
+			return sms.TaskInfo{}, &sms.OtherFaultError{Type: "ManagedObjectNotFound"}
+		},
+		"unreadable": func(string) (sms.TaskInfo, error) {
+			return sms.TaskInfo{}, &sms.OtherFaultError{Type: "InvalidState", Message: "task store corrupt"}
+		},
+		"no result": func(string) (sms.TaskInfo, error) {
+			return sms.TaskInfo{State: sms.TaskSuccess, Progress: 100}, nil
+		},
+	}
+	for name, answer := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+				rs.Spec.BackoffLimit = ptr.To[int32](0)
+			})
+			h.reconcile()
+			h.fake.Finish("smstask-1", h.clock.Now()) // its PiTs exist
+			h.fake.Task = answer
+			h.runFor(time.Hour)
+			rs := h.get()
+			h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "groups: %+v", rs.Status.Groups)
+			h.g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-smstask-1-dg-0"))
+			h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("its PiT was found"))
+			h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+		})
+	}
+}
+
+// TestTaskQueryFaultsBackOffOnce: a busy provider answering the queries of four tasks backs the run off
+// once, not four times, and each task is next queried after its backoff, not at the run's next wake.
+func TestTaskQueryFaultsBackOffOnce(t *testing.T) {
+	h := newRunHarness(t, 4, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 4
+	})
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(4))
+	queries := 0
+	h.fake.Task = func(string) (sms.TaskInfo, error) {
+		queries++
+		return sms.TaskInfo{}, &sms.ProviderBusyError{}
+	}
+	h.clock.Step(time.Minute)
+	h.reconcile()
+	h.g.Expect(queries).To(Equal(4))
+	rs := h.get()
+	h.g.Expect(rs.Status.Retry.Attempts).To(BeEquivalentTo(1), "one backoff for one busy answer to four queries")
+	for _, ref := range []string{"smstask-1", "smstask-2", "smstask-3", "smstask-4"} {
+		due, ok := h.r.pollDue.Load(ref)
+		h.g.Expect(ok).To(BeTrue())
+		h.g.Expect(due.(taskTiming).due).To(BeTemporally(">", h.clock.Now()), "%s is queried after its backoff", ref)
+	}
+	h.reconcile() // woken before any backoff ended: nothing is queried
+	h.g.Expect(queries).To(Equal(4))
+}
+
 // TestSyncOngoingForeignResultWithoutPitName: a foreign task whose result has no pitName is not ours;
 // ours is issued after it ended.
 func TestSyncOngoingForeignResultWithoutPitName(t *testing.T) {

@@ -104,13 +104,18 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		return
 	}
 	results := resultsByGroup(info.Results)
-	var retried []int
+	var retried, silent []int
 	for _, i := range idx {
 		res, ok := results[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]
-		if run.applyGroupResult(i, res, ok, ref) {
+		if !ok {
+			silent = append(silent, i)
+			continue
+		}
+		if run.applyGroupResult(i, res, ref) {
 			retried = append(retried, i)
 		}
 	}
+	retried = append(retried, r.countUnknownOutcome(ctx, run, silent, "Task "+ref+" returned no result for the group")...)
 	if len(retried) > 0 {
 		r.recordFault(run, faultGroupError, fmt.Sprintf("Task %s: %s", ref, rs.Status.Groups[retried[0]].Message))
 		r.backOffGroups(ctx, run, retried)
@@ -153,28 +158,26 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		r.pollDue.Delete(ref)
 		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
 		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are checked for their PiT and issued again", "task", ref)
-		var retried []int
-		for _, i := range idx {
-			if waiting {
+		if waiting {
+			for _, i := range idx {
 				run.groupPending(i, "The ongoing sync task "+ref+" is gone; issuing ours")
-				continue
 			}
-			// The provider forgot the task (an SMS restart). A PiT it made is found before the
-			// group is issued again; counted, so a provider that keeps forgetting ends the run.
-			if run.groupCountFailure(i, "Task "+ref+" is gone (the SMS service no longer knows it)") {
-				retried = append(retried, i)
-			}
+			return
 		}
-		if len(retried) > 0 {
+		// The provider forgot the task (an SMS restart). A PiT it made is found before the group is
+		// issued again; counted, so a provider that keeps forgetting ends the run.
+		if retried := r.countUnknownOutcome(ctx, run, idx, "Task "+ref+" is gone (the SMS service no longer knows it)"); len(retried) > 0 {
 			r.backOffGroups(ctx, run, retried)
 		}
 	default:
 		r.recordFault(run, faultType(err), fmt.Sprintf("Querying task %s: %v", ref, err))
-		if d == pollBackOff {
+		if d == pollBackOff && !backingOff(rs, run.now) {
+			// Once for the provider, not once per task that saw the fault (nor again while backing off).
 			r.startBackOff(run, 0)
 		}
 		// Busy, restarting, unreachable or any other fault: the task may still run, so its groups stay
 		// on it; but a task that cannot be read forever must not hold the run forever.
+		var spent []int
 		for _, i := range idx {
 			g := &rs.Status.Groups[i]
 			g.PollFaults++
@@ -183,10 +186,24 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 			}
 			g.Attempts++
 			if g.Attempts > backoffLimit(rs) {
-				run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, g.PollFaults, err))
+				spent = append(spent, i)
 			}
 		}
-		run.wakeAt(run.now.Add(r.Backoff.Next(rs.Status.Groups[idx[0]].PollFaults, run.now).Sub(run.now)))
+		found := r.lastLookForPiTs(ctx, run, spent)
+		for _, i := range spent {
+			g := rs.Status.Groups[i]
+			if p, ok := found[toSMSGroup(g.ReplicationGroupID)]; ok {
+				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, fmt.Sprintf("Task %s could not be queried; its PiT was found", ref))
+				continue
+			}
+			run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, g.PollFaults, err))
+		}
+		// Queried again after a backoff, not by every reconcile of the run in between (other tasks wake
+		// it): each of those queries would count a fault, and backoffLimit would be spent in minutes.
+		t := r.timingOf(run, ref, idx)
+		t.due = r.Backoff.Next(rs.Status.Groups[idx[0]].PollFaults, run.now)
+		r.pollDue.Store(ref, t)
+		run.wakeAt(t.due)
 	}
 }
 

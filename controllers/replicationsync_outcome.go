@@ -1,0 +1,61 @@
+package controllers
+
+import (
+	"context"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// Groups whose task's outcome is unknown: the task is gone (an SMS restart forgets finished tasks), could
+// not be read, or ended without a result for them. Such a task may have made the group's PiT, so a group
+// whose attempts are spent is Failed only after the provider showed no PiT of our name for it.
+
+// countUnknownOutcome counts a failure of each group idx whose task's outcome is unknown; a group whose
+// attempts are spent and whose PiT the provider shows is Synced instead. It returns the groups to retry.
+func (r *ReplicationSyncReconciler) countUnknownOutcome(ctx context.Context, run *syncRun, idx []int, message string) []int {
+	var spent []int
+	for _, i := range idx {
+		if run.rs.Status.Groups[i].Attempts+1 > backoffLimit(run.rs) {
+			spent = append(spent, i)
+		}
+	}
+	found := r.lastLookForPiTs(ctx, run, spent)
+	var retried []int
+	for _, i := range idx {
+		if p, ok := found[toSMSGroup(run.rs.Status.Groups[i].ReplicationGroupID)]; ok {
+			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, message+"; its PiT was found")
+			continue
+		}
+		if run.groupCountFailure(i, message) {
+			retried = append(retried, i)
+		}
+	}
+	return retried
+}
+
+// lastLookForPiTs asks the providers of the groups idx for their PiTs of our name, before they are
+// Failed. A provider that cannot answer finds none: the groups then fail as they would have.
+func (r *ReplicationSyncReconciler) lastLookForPiTs(ctx context.Context, run *syncRun, idx []int) map[sms.GroupID]sms.PointInTime {
+	out := map[sms.GroupID]sms.PointInTime{}
+	if len(idx) == 0 {
+		return out
+	}
+	byProvider := map[string][]int{}
+	for _, i := range idx {
+		p := groupProvider(run.rs.Status.Groups[i], run.vp.Status.ProviderRef.Value)
+		byProvider[p] = append(byProvider[p], i)
+	}
+	for provider, groups := range byProvider {
+		found, _, err := findPiTs(ctx, run.cl, provider, groupIDs(run.rs, groups), run.rs.Spec.PitName)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Info("Could not look for the PiTs of groups about to fail", "provider", provider, "error", err.Error())
+			continue
+		}
+		for g, p := range found {
+			out[g] = p
+		}
+	}
+	return out
+}
