@@ -204,9 +204,33 @@ func (r *ReplicationSyncReconciler) finish(ctx context.Context, run *syncRun) (c
 	return r.finished(ctx, run)
 }
 
-// deadlineExceeded fails every unfinished group when activeDeadlineSeconds passed.
+// deadlineExceeded fails every unfinished group when activeDeadlineSeconds passed. A task may have ended
+// since it was last queried, or a call without an answer made its PiT: the provider is asked for the
+// PiTs of the groups called once more, and those found are Synced, not Failed.
 func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *syncRun) (ctrl.Result, error) {
-	msg := fmt.Sprintf("activeDeadlineSeconds (%d) passed", *run.rs.Spec.ActiveDeadlineSeconds)
+	rs := run.rs
+	msg := fmt.Sprintf("activeDeadlineSeconds (%d) passed", *rs.Spec.ActiveDeadlineSeconds)
+	var called []int
+	for i, g := range rs.Status.Groups {
+		if g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupIssuing {
+			called = append(called, i)
+		}
+	}
+	if _, ok := r.connectProvider(ctx, run); ok && len(called) > 0 {
+		found := r.lastLookForPiTs(ctx, run, called)
+		for _, i := range called {
+			g := rs.Status.Groups[i]
+			switch p, ok := found[toSMSGroup(g.ReplicationGroupID)]; {
+			case ok:
+				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT found when activeDeadlineSeconds passed")
+			case g.Task != "":
+				run.groupFailed(i, fmt.Sprintf("%s while task %s ran; it may still make the PiT", msg, g.Task))
+			}
+		}
+		if updateSummary(rs); allGroupsFinal(rs) && rs.Status.Summary.Failed == 0 {
+			return r.finish(ctx, run) // every group made its PiT after all
+		}
+	}
 	r.failRun(ctx, run, replicationv1alpha1.DeadlineExceededReason, msg)
 	return r.finished(ctx, run)
 }

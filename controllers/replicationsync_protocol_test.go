@@ -287,6 +287,40 @@ func TestTaskQueryFaultsBackOffOnce(t *testing.T) {
 	h.g.Expect(queries).To(Equal(4))
 }
 
+// TestDeadlineLooksForPiTsFirst: when activeDeadlineSeconds passes, a task that ended since its last
+// query has made its PiTs: those groups are Synced; the groups of a task still running fail, saying the
+// task may still make the PiT.
+func TestDeadlineLooksForPiTsFirst(t *testing.T) {
+	h := newRunHarness(t, 4, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 2, 2
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
+	})
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	first, second := h.get().Status.Groups[0].Task, h.get().Status.Groups[2].Task
+	h.clock.Step(599 * time.Second) // no reconcile between the task's end and the deadline
+	h.fake.Finish(first, h.clock.Now())
+	h.clock.Step(10 * time.Second)
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Failed", "Failed"}))
+	h.g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-" + first + "-dg-0"))
+	h.g.Expect(rs.Status.Groups[2].Message).To(ContainSubstring(second + " ran; it may still make the PiT"))
+	h.g.Expect(meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.DeadlineExceededReason))
+
+	// Every task ended in time, only its query came late: the run succeeds.
+	h = newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
+	})
+	h.reconcile()
+	h.clock.Step(599 * time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(10 * time.Second)
+	h.reconcile()
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+}
+
 // TestSyncOngoingForeignResultWithoutPitName: a foreign task whose result has no pitName is not ours;
 // ours is issued after it ended.
 func TestSyncOngoingForeignResultWithoutPitName(t *testing.T) {
