@@ -542,16 +542,7 @@ func (r *ReplicationSyncScheduleReconciler) newRun(sched *replicationv1alpha1.Re
 			Labels:      labels,
 			Annotations: annotations,
 		},
-		Spec: replicationv1alpha1.ReplicationSyncSpec{
-			ProviderRef:             spec.ProviderRef,
-			GroupIDs:                spec.GroupIDs,
-			GroupSelector:           spec.GroupSelector,
-			PitName:                 pit,
-			BackoffLimit:            spec.BackoffLimit,
-			ActiveDeadlineSeconds:   spec.ActiveDeadlineSeconds,
-			TTLSecondsAfterFinished: spec.TTLSecondsAfterFinished,
-			MaxBatchSize:            spec.MaxBatchSize,
-		},
+		Spec: spec.SyncSpec(pit),
 	}
 	if err := controllerutil.SetControllerReference(sched, run, r.Scheme); err != nil {
 		return nil, fmt.Errorf("setting owner of ReplicationSync %s: %w", name, err)

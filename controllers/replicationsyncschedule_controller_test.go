@@ -181,6 +181,7 @@ func TestScheduleCreatesRunOnTime(t *testing.T) {
 		s.Spec.Template.Metadata.Annotations = map[string]string{"note": "from git"}
 		s.Spec.Template.Spec.BackoffLimit = ptr.To[int32](2)
 		s.Spec.Template.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
+		s.Spec.Template.Spec.ProgressDeadlineSeconds = ptr.To[int32](1800)
 		s.Spec.Template.PitNameTemplate = `{{ .Namespace }}-{{ .ScheduleName }}-{{ .ScheduledTime.Format "2006-01-02T15:04" }}`
 	})
 	times := h.nextRuns(2)
@@ -209,6 +210,7 @@ func TestScheduleCreatesRunOnTime(t *testing.T) {
 	g.Expect(rs.Spec.GroupIDs).To(HaveLen(1))
 	g.Expect(rs.Spec.BackoffLimit).To(HaveValue(BeEquivalentTo(2)))
 	g.Expect(rs.Spec.ActiveDeadlineSeconds).To(HaveValue(BeEquivalentTo(600)))
+	g.Expect(rs.Spec.ProgressDeadlineSeconds).To(HaveValue(BeEquivalentTo(1800)))
 	g.Expect(rs.Labels).To(HaveKeyWithValue(replicationv1alpha1.ScheduleLabel, "nightly"))
 	g.Expect(rs.Labels).To(HaveKeyWithValue("team", "storage"))
 	g.Expect(rs.Annotations).To(HaveKeyWithValue("note", "from git"))

@@ -133,6 +133,11 @@ type ReplicationSyncTemplateSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
 
+	// progressDeadlineSeconds for each run (see ReplicationSync); unset, each run defaults it to 600.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
+
 	// ttlSecondsAfterFinished for each run; history limits usually suffice.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

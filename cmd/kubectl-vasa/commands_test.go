@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -95,8 +96,9 @@ func TestSyncFromSchedule(t *testing.T) {
 			Template: replicationv1alpha1.ReplicationSyncTemplate{
 				Metadata: replicationv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "dba"}},
 				Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
-					ProviderRef:   replicationv1alpha1.LocalObjectReference{Name: "array-a"},
-					GroupSelector: &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "oracle"}},
+					ProviderRef:             replicationv1alpha1.LocalObjectReference{Name: "array-a"},
+					GroupSelector:           &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "oracle"}},
+					ProgressDeadlineSeconds: ptr.To[int32](1800),
 				},
 			},
 		},
@@ -109,6 +111,7 @@ func TestSyncFromSchedule(t *testing.T) {
 	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nightly-manual-20261123120000"}, rs)).To(Succeed())
 	g.Expect(rs.Spec.PitName).To(Equal("nightly-manual-20261123120000"))
 	g.Expect(rs.Spec.GroupSelector).To(Equal(sched.Spec.Template.Spec.GroupSelector))
+	g.Expect(rs.Spec.ProgressDeadlineSeconds).To(HaveValue(BeEquivalentTo(1800)), "every field of the template")
 	g.Expect(rs.Labels).To(Equal(map[string]string{"team": "dba", replicationv1alpha1.ScheduleLabel: "nightly"}))
 	g.Expect(rs.Annotations).To(HaveKeyWithValue(InstantiateAnnotation, "manual"))
 	g.Expect(rs.OwnerReferences).To(HaveLen(1))

@@ -105,11 +105,7 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 		rs.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSyncSchedule", Name: sched.Name, UID: sched.UID,
 		}}
-		rs.Spec = replicationv1alpha1.ReplicationSyncSpec{
-			ProviderRef: t.Spec.ProviderRef, GroupIDs: t.Spec.GroupIDs, GroupSelector: t.Spec.GroupSelector,
-			BackoffLimit: t.Spec.BackoffLimit, ActiveDeadlineSeconds: t.Spec.ActiveDeadlineSeconds,
-			TTLSecondsAfterFinished: t.Spec.TTLSecondsAfterFinished, MaxBatchSize: t.Spec.MaxBatchSize,
-		}
+		rs.Spec = t.Spec.SyncSpec("") // pitName below
 		if o.name == "" {
 			o.name = sched.Name + "-manual-" + a.clock().UTC().Format("20060102150405")
 		}
