@@ -73,10 +73,11 @@ var (
 		Help: "1 when the VasaProvider does not verify the vCenter certificate (spec.vcenter.tls.insecureSkipVerify), else 0.",
 	}, []string{LabelNamespace, LabelProvider})
 
-	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run.
+	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run, or of its
+	// creation while no run has succeeded (so that the RPO alert also covers a schedule that never worked).
 	ScheduleLastSuccessTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "schedule_last_success_timestamp_seconds",
-		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule.",
+		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule; its creation time while no run has succeeded.",
 	}, []string{LabelNamespace, LabelSchedule})
 
 	// ScheduleIntervalSeconds is the time between a schedule's last two scheduled times, for RPO alerts.
