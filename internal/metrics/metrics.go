@@ -17,11 +17,17 @@ const (
 	LabelName      = "name"
 )
 
+// The results of SyncsTotal.
+const (
+	ResultSucceeded = "succeeded"
+	ResultFailed    = "failed"
+)
+
 var (
 	// SyncsTotal counts finished ReplicationSyncs by result (succeeded, failed).
 	SyncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "syncs_total",
-		Help: "Finished ReplicationSyncs by result (succeeded, failed).",
+		Help: "Finished ReplicationSyncs by result (succeeded, failed); 0 for both from the first reconcile of a provider or run.",
 	}, []string{LabelNamespace, LabelProvider, LabelResult})
 
 	// GroupsTotal counts replication groups that reached a final state, by result (synced, failed).
@@ -104,6 +110,15 @@ var RunWithoutProgress = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Namespace: namespace, Name: "run_without_progress",
 	Help: "1 when a running ReplicationSync made no progress for progressDeadlineSeconds, else 0; removed when it ends.",
 }, []string{LabelNamespace, LabelName})
+
+// InitSyncsTotal creates the SyncsTotal series of a provider for both results at 0, so that
+// increase() in an alert sees the first finished run after a manager start (a series that first
+// appears at 1 has no increase).
+func InitSyncsTotal(namespace, provider string) {
+	for _, result := range []string{ResultSucceeded, ResultFailed} {
+		SyncsTotal.WithLabelValues(namespace, provider, result).Add(0)
+	}
+}
 
 // ForgetRun drops the per-run series of a ReplicationSync that ended or was deleted.
 func ForgetRun(namespace, name string) {
