@@ -62,7 +62,12 @@ type ReplicationGroupReconciler struct {
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/finalizers,verbs=update
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch
+
+// vasaproviders/finalizers: ReplicationGroups carry a controller reference with blockOwnerDeletion to
+// their VasaProvider, which clusters with the OwnerReferencesPermissionEnforcement admission plugin
+// (OpenShift, hardened clusters) allow only with update on the owner's finalizers.
 
 // Reconcile runs one discovery of a VasaProvider and schedules the next.
 func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -233,9 +233,12 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 			sched.Status.LastSuccessfulTime = &metav1.Time{Time: t}
 		}
 	}
+	// A schedule that never succeeded counts from its creation, so that its RPO alert fires too.
+	since := sched.CreationTimestamp.Time
 	if t := sched.Status.LastSuccessfulTime; t != nil {
-		metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(float64(t.Unix()))
+		since = t.Time
 	}
+	metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(float64(since.Unix()))
 	return nil
 }
 

@@ -121,6 +121,8 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	r.recordCapacity(vp)
 	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(float64(vp.Status.LearnedMaxBatchSize))
+	// Before its first run ends, so that an alert on the increase sees that run.
+	metrics.InitSyncsTotal(vp.Namespace, vp.Name)
 
 	r.reportTLSVerification(ctx, vp, before)
 	res := r.connect(ctx, vp)

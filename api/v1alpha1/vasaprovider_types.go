@@ -47,12 +47,24 @@ type VasaProviderSpec struct {
 	// +kubebuilder:validation:Maximum=64
 	MaxConcurrentTasks int32 `json:"maxConcurrentTasks,omitempty"`
 
+	// The duration fields take a subset of Go's duration syntax (time.ParseDuration, behind
+	// metav1.Duration): the API server's "duration" format alone also admits "10 minutes" or "1d", which
+	// the manager could then not decode. At most four parts of five integer digits keep any value far
+	// below the int64 overflow that Go rejects.
+
 	// inDoubtWindow is the least time a group whose sync call got no answer (a timeout, a lost
 	// response, a crash before its task ref was written) waits before it is issued again: the first
 	// call may have started a task that is still running. The window used is the larger of this and
 	// twice the task duration the provider has shown (status.observedTaskDuration). During the window
-	// the operator only looks for the group's PiT. Defaults to 2m.
+	// the operator only looks for the group's PiT. Defaults to 2m; at least 5s, written in Go's duration
+	// syntax (e.g. 90s, 2m, 1h30m). The minimum rules out no window at all (0s or negative would re-issue
+	// at once, before a PiT query could show the first call's PiT); it is kept low for arrays whose syncs
+	// take seconds, since the window widens to twice the observed task duration anyway.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]{1,5}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,4})$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s')",message="inDoubtWindow must be at least 5s, in Go's duration syntax such as 90s or 2m"
 	InDoubtWindow *metav1.Duration `json:"inDoubtWindow,omitempty"`
 
 	// discovery sets how the provider's replication groups are discovered into ReplicationGroup objects.
@@ -65,11 +77,13 @@ type VasaProviderSpec struct {
 // DiscoverySpec sets how often the provider's replication groups and their newest PiTs are read.
 type DiscoverySpec struct {
 	// interval between two discoveries of the provider's replication groups; defaults to 5m. "0s" turns
-	// discovery off (existing ReplicationGroups are then left as they are). At least 30s otherwise.
+	// discovery off (existing ReplicationGroups are then left as they are). At least 30s otherwise, written
+	// in Go's duration syntax (e.g. 30s, 5m, 1h).
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]{1,5}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,4})$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('30s')",message="discovery.interval must be 0s (off) or at least 30s"
 	Interval *metav1.Duration `json:"interval,omitempty"`
 }

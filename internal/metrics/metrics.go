@@ -17,11 +17,17 @@ const (
 	LabelName      = "name"
 )
 
+// The results of SyncsTotal.
+const (
+	ResultSucceeded = "succeeded"
+	ResultFailed    = "failed"
+)
+
 var (
 	// SyncsTotal counts finished ReplicationSyncs by result (succeeded, failed).
 	SyncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "syncs_total",
-		Help: "Finished ReplicationSyncs by result (succeeded, failed).",
+		Help: "Finished ReplicationSyncs by result (succeeded, failed); 0 for both from the first reconcile of a provider or run.",
 	}, []string{LabelNamespace, LabelProvider, LabelResult})
 
 	// GroupsTotal counts replication groups that reached a final state, by result (synced, failed).
@@ -73,10 +79,11 @@ var (
 		Help: "1 when the VasaProvider does not verify the vCenter certificate (spec.vcenter.tls.insecureSkipVerify), else 0.",
 	}, []string{LabelNamespace, LabelProvider})
 
-	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run.
+	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run, or of its
+	// creation while no run has succeeded (so that the RPO alert also covers a schedule that never worked).
 	ScheduleLastSuccessTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "schedule_last_success_timestamp_seconds",
-		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule.",
+		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule; its creation time while no run has succeeded.",
 	}, []string{LabelNamespace, LabelSchedule})
 
 	// ScheduleIntervalSeconds is the time between a schedule's last two scheduled times, for RPO alerts.
@@ -103,6 +110,15 @@ var RunWithoutProgress = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Namespace: namespace, Name: "run_without_progress",
 	Help: "1 when a running ReplicationSync made no progress for progressDeadlineSeconds, else 0; removed when it ends.",
 }, []string{LabelNamespace, LabelName})
+
+// InitSyncsTotal creates the SyncsTotal series of a provider for both results at 0, so that
+// increase() in an alert sees the first finished run after a manager start (a series that first
+// appears at 1 has no increase).
+func InitSyncsTotal(namespace, provider string) {
+	for _, result := range []string{ResultSucceeded, ResultFailed} {
+		SyncsTotal.WithLabelValues(namespace, provider, result).Add(0)
+	}
+}
 
 // ForgetRun drops the per-run series of a ReplicationSync that ended or was deleted.
 func ForgetRun(namespace, name string) {

@@ -105,3 +105,19 @@ func TestHelmValues(t *testing.T) {
 	g.Expect(c.Args).To(ContainElement("--watch-namespace=dr"))
 	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(int32(2))))
 }
+
+// TestHelmKubeVersion: the CRDs' groupIds rules use CEL's transformMapEntry, which an API server accepts
+// in new CRD rules from 1.33 on (k8s.io/apiserver's cel/environment/base.go introduces two-variable
+// comprehensions at 1.32, and new expressions compile against the previous minor). The chart refuses
+// older clusters instead of failing on its CRDs.
+func TestHelmKubeVersion(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	runTool(t, nil, helm, "template", "vso", chartDir, "--kube-version", "1.33.0")
+	cmd := exec.Command(helm, "template", "vso", chartDir, "--kube-version", "1.32.9")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	g.Expect(err).To(HaveOccurred(), "a 1.32 cluster is accepted:\n%s", out)
+	g.Expect(string(out)).To(ContainSubstring("kubeVersion"))
+}

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -75,6 +76,9 @@ func TestNamespacedInstallRBAC(t *testing.T) {
 			}{
 				{tc.watched, "replication.vasa.io", "vasaproviders", "watch", true},
 				{tc.watched, "replication.vasa.io", "replicationsyncs/status", "patch", true},
+				// OwnerReferencesPermissionEnforcement: ReplicationGroups carry a controller reference with
+				// blockOwnerDeletion to their VasaProvider.
+				{tc.watched, "replication.vasa.io", "vasaproviders/finalizers", "update", true},
 				{tc.watched, "", "events", "create", true},
 				{elsewhere, "replication.vasa.io", "vasaproviders", "list", false},
 				{"", "replication.vasa.io", "vasaproviders", "list", false},
@@ -125,10 +129,7 @@ func mustJSON(t *testing.T, o *unstructured.Unstructured) []byte {
 // canI asks the API server whether the impersonated client may do verb on resource in ns.
 func canI(t *testing.T, c client.Client, ns, group, resource, verb string) bool {
 	t.Helper()
-	res, sub := resource, ""
-	if i := len(resource) - len("/status"); i > 0 && resource[i:] == "/status" {
-		res, sub = resource[:i], "status"
-	}
+	res, sub, _ := strings.Cut(resource, "/")
 	r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Group: group, Resource: res, Subresource: sub, Verb: verb},
 	}}

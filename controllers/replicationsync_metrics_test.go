@@ -1,0 +1,66 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// syncsSeries returns the vasa_sync_syncs_total series of one provider that exist, by result, without
+// creating any (WithLabelValues would).
+func syncsSeries(g *WithT, namespace, provider string) map[string]float64 {
+	ch := make(chan prometheus.Metric, 256)
+	go func() { metrics.SyncsTotal.Collect(ch); close(ch) }()
+	got := map[string]float64{}
+	for m := range ch {
+		var out dto.Metric
+		g.Expect(m.Write(&out)).To(Succeed())
+		labels := map[string]string{}
+		for _, l := range out.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels[metrics.LabelNamespace] == namespace && labels[metrics.LabelProvider] == provider {
+			got[labels[metrics.LabelResult]] = out.GetCounter().GetValue()
+		}
+	}
+	return got
+}
+
+var bothResultsAtZero = map[string]float64{"succeeded": 0, "failed": 0}
+
+// TestSyncsTotalExistsBeforeTheFirstRunEnds: the ReplicationSync reconciler creates its provider's
+// series at its first reconcile, at 0, so the alert's increase() counts the first failed run.
+func TestSyncsTotalExistsBeforeTheFirstRunEnds(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProviderRef.Name = "not-there"
+	})
+	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, "not-there")).To(BeEmpty())
+	h.reconcile()
+	h.g.Expect(h.get().Status.Phase).NotTo(BeElementOf(replicationv1alpha1.SyncSucceeded, replicationv1alpha1.SyncFailed))
+	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, "not-there")).To(Equal(bothResultsAtZero))
+}
+
+// TestVasaProviderCreatesSyncsTotal: a VasaProvider's reconcile (at a manager's start, before any run of
+// it ends) creates its series at 0.
+func TestVasaProviderCreatesSyncsTotal(t *testing.T) {
+	g := NewWithT(t)
+	w := newVPWorld(t, smssim.Config{})
+	g.Expect(syncsSeries(g, w.ns, "array")).To(BeEmpty())
+	vp, _ := w.reconcile(t, nil)
+	g.Expect(syncsSeries(g, w.ns, "array")).To(Equal(bothResultsAtZero))
+
+	// Another reconcile leaves counts alone.
+	metrics.SyncsTotal.WithLabelValues(w.ns, "array", "failed").Inc()
+	_, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(syncsSeries(g, w.ns, "array")).To(Equal(map[string]float64{"succeeded": 0, "failed": 1}))
+}
