@@ -126,3 +126,31 @@ func TestFirstWaveFindsTheEndWithinMaxRoundingLate(t *testing.T) {
 		g.Expect(polls).To(BeNumerically("<=", 10+1+maxSamples), "doubling to a running sample, then the window's")
 	}
 }
+
+// Arrays hold a task at the same percent for long while they finalize (99 % for minutes while the PiT
+// is made). Extrapolated from one sample, a percent that does not move predicts the end a fraction of
+// a percent of the age away, every time: polls back off instead, doubling the time spent at that percent.
+func TestRepollBacksOffWhileProgressStands(t *testing.T) {
+	g := NewWithT(t)
+	key, r, issued := pollFixture()
+	for _, s := range []int{52, 56, 60, 64, 68} {
+		r.Capacity.ObserveTask(key, time.Duration(s)*time.Second)
+		r.Capacity.ObserveQueuedShare(key, 30*time.Second, 60*time.Second, 33)
+	}
+	const d, stuck = 60 * time.Second, 10 * time.Minute
+	// Like the simulator: queued at 0 % for a quarter of the task, then whole percents; then 99 % for long.
+	progress := func(age time.Duration) int32 {
+		return min(99, int32(max(0, (age-d/4).Seconds()/(d*3/4).Seconds()*100)))
+	}
+	run := &syncRun{now: issued, key: key}
+	timing := taskTiming{issued: issued}
+	now, polls := r.nextPoll(run, issued), 1
+	for ; now.Sub(issued) < d+stuck; polls++ {
+		timing = r.repoll(&syncRun{now: now, key: key}, timing, progress(now.Sub(issued)))
+		g.Expect(timing.due.Sub(now)).To(And(BeNumerically(">=", minPollGap), BeNumerically("<=", r.pollMax())))
+		now = timing.due
+	}
+	g.Expect(now.Sub(issued) - d - stuck).To(BeNumerically("<=", r.pollMax()), "the end is still seen within pollMax")
+	// From a percent's length (0.45 s) doubling to pollMax takes 7 polls; then one per pollMax.
+	g.Expect(polls).To(BeNumerically("<=", 3+7+int(stuck/r.pollMax())+1), "not every 0.5-0.7 %% of the age")
+}

@@ -199,6 +199,16 @@ func (t taskTiming) observed(age time.Duration, progress int32) taskTiming {
 func (t taskTiming) first() capacity.Sample { return sampleAt(t.samples, 0) }
 func (t taskTiming) last() capacity.Sample  { return sampleAt(t.samples, len(t.samples)-1) }
 
+// reachedAt returns the age of the earliest of the latest samples that all showed percent; ok is false
+// when the latest sample shows another.
+func (t taskTiming) reachedAt(percent int32) (time.Duration, bool) {
+	at, ok := time.Duration(0), false
+	for i := len(t.samples) - 1; i >= 0 && t.samples[i].Percent == percent; i-- {
+		at, ok = t.samples[i].Age, true
+	}
+	return at, ok
+}
+
 func sampleAt(s []capacity.Sample, i int) capacity.Sample {
 	if i < 0 || i >= len(s) {
 		return capacity.Sample{}
@@ -240,7 +250,8 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 // repoll returns t with the progress (percent) it reported now as a sample, and due when to query it
 // again (t's latest sample is the one before): at the end its progress predicts, so a task is queried about twice whatever it
 // takes; without progress, when a typical task would have ended, at twice its age before any task
-// ended, or at a quarter of its age. Within [minPollGap, PollMax] from now.
+// ended, or at a quarter of its age; while its percent stands, at twice the time it has stood. Within
+// [minPollGap, PollMax] from now.
 //
 // Progress may count from the task's start after a time queued at 0 %. Two samples with progress give
 // the pace whatever that time was. From one, the provider's learned queued share q of a task's duration
@@ -280,6 +291,12 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 		wait = time.Duration(float64(age)/(q+p*(1-q))) - age
 		if !known {
 			wait = min(wait, age/4) // taken as 0, the share predicts the latest end
+		}
+		if at, ok := t.reachedAt(progress); ok {
+			// The percent stood since the last query (arrays hold 99 % for minutes while they make the
+			// PiT): from one sample, it would predict the end a fraction of a percent away every time.
+			// Back off instead: at least as long again as it has stood.
+			wait = max(wait, age-at)
 		}
 	}
 	seen.due = run.now.Add(min(max(wait, minPollGap), r.pollMax()))
