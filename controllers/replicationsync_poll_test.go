@@ -150,7 +150,7 @@ func TestRepollBacksOffWhileProgressStands(t *testing.T) {
 		g.Expect(timing.due.Sub(now)).To(And(BeNumerically(">=", minPollGap), BeNumerically("<=", r.pollMax())))
 		now = timing.due
 	}
-	g.Expect(now.Sub(issued) - d - stuck).To(BeNumerically("<=", r.pollMax()), "the end is still seen within pollMax")
+	g.Expect(now.Sub(issued)-d-stuck).To(BeNumerically("<=", r.pollMax()), "the end is still seen within pollMax")
 	// From a percent's length (0.45 s) doubling to pollMax takes 7 polls; then one per pollMax.
 	g.Expect(polls).To(BeNumerically("<=", 3+7+int(stuck/r.pollMax())+1), "not every 0.5-0.7 %% of the age")
 }
