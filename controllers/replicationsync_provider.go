@@ -217,12 +217,18 @@ func sampleAt(s []capacity.Sample, i int) capacity.Sample {
 }
 
 // timingOf returns what is known about the task ref of the groups idx; a task issued by an earlier
-// process counts from its claim and is due at once.
+// process counts from its claim and is due at once. Someone else's task (Waiting groups have no claim)
+// counts from when this process first saw it, so that its queries back off and follow its progress
+// like those of ours.
 func (r *ReplicationSyncReconciler) timingOf(run *syncRun, ref string, idx []int) taskTiming {
 	if t, ok := r.pollDue.Load(ref); ok {
 		return t.(taskTiming)
 	}
-	return taskTiming{issued: claimOf(run.rs, idx)}
+	issued := claimOf(run.rs, idx)
+	if issued.IsZero() {
+		issued = run.now
+	}
+	return taskTiming{issued: issued}
 }
 
 // minPollGap is the least time between two queries of one task.
@@ -266,8 +272,8 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 	running := progress > 0 && progress < 100
 	learnedWait, learnt := seen.learningWait(age)
 	switch {
-	case t.issued.IsZero():
-		wait = r.pollInitial()
+	case age <= 0:
+		// Someone else's task, first seen just now: nothing to extrapolate from yet (pollInitial).
 	case typical == 0 && progress == 0:
 		// No history yet: find the provider's pace in few polls (ages 50 ms, 100 ms, 200 ms...). Doubling,
 		// not more: quadrupling first sees a 60-s task queued for 15 s at 51 s, near its end; doubling
