@@ -242,6 +242,8 @@ const minPollGap = 50 * time.Millisecond
 // some tasks a third query already, so that polls stay about two per task.
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
 // (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the age from there.
+// Within [minPollGap, PollMax] from now like every query: a task that fails at once on a provider whose
+// tasks take half an hour frees its slot within PollMax, not at that quartile.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
@@ -250,7 +252,11 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 	if r.Capacity.TypicalTaskDuration(run.key) <= 100*maxRoundingLate {
 		first = r.Capacity.ShortTaskDuration(run.key)
 	}
-	return laterOf(since.Add(first), run.now.Add(minPollGap))
+	at := laterOf(since.Add(first), run.now.Add(minPollGap))
+	if limit := run.now.Add(r.pollMax()); at.After(limit) {
+		return limit
+	}
+	return at
 }
 
 // repoll returns t with the progress (percent) it reported now as a sample, and due when to query it
