@@ -242,8 +242,7 @@ const minPollGap = 50 * time.Millisecond
 // some tasks a third query already, so that polls stay about two per task.
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
 // (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the age from there.
-// Within [minPollGap, PollMax] from now like every query: a task that fails at once on a provider whose
-// tasks take half an hour frees its slot within PollMax, not at that quartile.
+// Within PollMax like every query: a task that fails at once on a provider of half-hour tasks frees its slot.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
@@ -305,9 +304,8 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 			wait = min(wait, age/4) // taken as 0, the share predicts the latest end
 		}
 		if at, ok := t.reachedAt(progress); ok {
-			// The percent stood since the last query (arrays hold 99 % for minutes while they make the
-			// PiT): from one sample, it would predict the end a fraction of a percent away every time.
-			// Back off instead: at least as long again as it has stood.
+			// The percent stood since the last query (arrays hold 99 % for minutes while they make the PiT),
+			// so it predicts the end a fraction of a percent away every time: wait as long as it has stood.
 			wait = max(wait, age-at)
 		}
 	}
