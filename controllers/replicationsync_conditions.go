@@ -8,6 +8,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
@@ -18,7 +19,8 @@ const (
 	// idleWake is the longest a run with work left sleeps: every unfinished group has a next action.
 	idleWake = time.Minute
 	// capacityWake is the longest a run waiting in line for a slot sleeps; a freed slot wakes it first.
-	capacityWake = 5 * time.Minute
+	// The ledger keeps a waiter's place while it asks again within that.
+	capacityWake = capacity.MaxAskInterval
 )
 
 // markRunning sets the Reconciling reason of a run with work left, and Stalled when it has made no

@@ -356,7 +356,7 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 		select {
 		case wakeups <- event.GenericEvent{Object: obj}:
-		default: // full: the run's own requeue (idleWake) comes soon enough
+		default: // full: the run's own requeue (capacityWake at the latest) comes soon enough
 		}
 	})
 	if err := mgr.Add(manager.RunnableFunc(r.releaseArmedOnStop)); err != nil {

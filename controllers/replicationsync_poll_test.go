@@ -58,6 +58,7 @@ func TestFirstPollFromTheCall(t *testing.T) {
 		"a percent of a 2-s task is finer than maxRoundingLate: at the 10th percentile, so few tasks end unseen")
 
 	long, rl, _ := pollFixture()
+	rl.PollMax = time.Minute // the first query is within pollMax too (TestFirstPollWithinPollMax)
 	for _, s := range []int{45, 52, 60, 68, 75} {
 		rl.Capacity.ObserveTask(long, time.Duration(s)*time.Second)
 	}
@@ -125,4 +126,46 @@ func TestFirstWaveFindsTheEndWithinMaxRoundingLate(t *testing.T) {
 		g.Expect(late).To(BeNumerically("<=", maxRoundingLate), "a %v task", d)
 		g.Expect(polls).To(BeNumerically("<=", 10+1+maxSamples), "doubling to a running sample, then the window's")
 	}
+}
+
+// Arrays hold a task at the same percent for long while they finalize (99 % for minutes while the PiT
+// is made). Extrapolated from one sample, a percent that does not move predicts the end a fraction of
+// a percent of the age away, every time: polls back off instead, doubling the time spent at that percent.
+func TestRepollBacksOffWhileProgressStands(t *testing.T) {
+	g := NewWithT(t)
+	key, r, issued := pollFixture()
+	for _, s := range []int{52, 56, 60, 64, 68} {
+		r.Capacity.ObserveTask(key, time.Duration(s)*time.Second)
+		r.Capacity.ObserveQueuedShare(key, 30*time.Second, 60*time.Second, 33)
+	}
+	const d, stuck = 60 * time.Second, 10 * time.Minute
+	// Like the simulator: queued at 0 % for a quarter of the task, then whole percents; then 99 % for long.
+	progress := func(age time.Duration) int32 {
+		return min(99, int32(max(0, (age-d/4).Seconds()/(d*3/4).Seconds()*100)))
+	}
+	run := &syncRun{now: issued, key: key}
+	timing := taskTiming{issued: issued}
+	now, polls := r.nextPoll(run, issued), 1
+	for ; now.Sub(issued) < d+stuck; polls++ {
+		timing = r.repoll(&syncRun{now: now, key: key}, timing, progress(now.Sub(issued)))
+		g.Expect(timing.due.Sub(now)).To(And(BeNumerically(">=", minPollGap), BeNumerically("<=", r.pollMax())))
+		now = timing.due
+	}
+	g.Expect(now.Sub(issued)-d-stuck).To(BeNumerically("<=", r.pollMax()), "the end is still seen within pollMax")
+	// From a percent's length (0.45 s) doubling to pollMax takes 7 polls; then one per pollMax.
+	g.Expect(polls).To(BeNumerically("<=", 3+7+int(stuck/r.pollMax())+1), "not every 0.5-0.7 %% of the age")
+}
+
+// The first query is within pollMax too: on a provider whose tasks take 30 minutes, a task that fails
+// after 2 s would otherwise hold its slot until the first quartile of those, ~25 minutes later.
+func TestFirstPollWithinPollMax(t *testing.T) {
+	g := NewWithT(t)
+	key, r, called := pollFixture()
+	for _, m := range []int{24, 26, 28, 30, 32, 34} {
+		r.Capacity.ObserveTask(key, time.Duration(m)*time.Minute)
+	}
+	run := &syncRun{now: called.Add(time.Second), key: key}
+	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(DefaultPollMax)))
+	r.PollMax = 10 * time.Second // --task-poll-max
+	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(10 * time.Second)))
 }

@@ -199,6 +199,16 @@ func (t taskTiming) observed(age time.Duration, progress int32) taskTiming {
 func (t taskTiming) first() capacity.Sample { return sampleAt(t.samples, 0) }
 func (t taskTiming) last() capacity.Sample  { return sampleAt(t.samples, len(t.samples)-1) }
 
+// reachedAt returns the age of the earliest of the latest samples that all showed percent; ok is false
+// when the latest sample shows another.
+func (t taskTiming) reachedAt(percent int32) (time.Duration, bool) {
+	at, ok := time.Duration(0), false
+	for i := len(t.samples) - 1; i >= 0 && t.samples[i].Percent == percent; i-- {
+		at, ok = t.samples[i].Age, true
+	}
+	return at, ok
+}
+
 func sampleAt(s []capacity.Sample, i int) capacity.Sample {
 	if i < 0 || i >= len(s) {
 		return capacity.Sample{}
@@ -207,12 +217,18 @@ func sampleAt(s []capacity.Sample, i int) capacity.Sample {
 }
 
 // timingOf returns what is known about the task ref of the groups idx; a task issued by an earlier
-// process counts from its claim and is due at once.
+// process counts from its claim and is due at once. Someone else's task (Waiting groups have no claim)
+// counts from when this process first saw it, so that its queries back off and follow its progress
+// like those of ours.
 func (r *ReplicationSyncReconciler) timingOf(run *syncRun, ref string, idx []int) taskTiming {
 	if t, ok := r.pollDue.Load(ref); ok {
 		return t.(taskTiming)
 	}
-	return taskTiming{issued: claimOf(run.rs, idx)}
+	issued := claimOf(run.rs, idx)
+	if issued.IsZero() {
+		issued = run.now
+	}
+	return taskTiming{issued: issued}
 }
 
 // minPollGap is the least time between two queries of one task.
@@ -226,6 +242,7 @@ const minPollGap = 50 * time.Millisecond
 // some tasks a third query already, so that polls stay about two per task.
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
 // (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the age from there.
+// Within PollMax like every query: a task that fails at once on a provider of half-hour tasks frees its slot.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
@@ -234,13 +251,18 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 	if r.Capacity.TypicalTaskDuration(run.key) <= 100*maxRoundingLate {
 		first = r.Capacity.ShortTaskDuration(run.key)
 	}
-	return laterOf(since.Add(first), run.now.Add(minPollGap))
+	at := laterOf(since.Add(first), run.now.Add(minPollGap))
+	if limit := run.now.Add(r.pollMax()); at.After(limit) {
+		return limit
+	}
+	return at
 }
 
 // repoll returns t with the progress (percent) it reported now as a sample, and due when to query it
 // again (t's latest sample is the one before): at the end its progress predicts, so a task is queried about twice whatever it
 // takes; without progress, when a typical task would have ended, at twice its age before any task
-// ended, or at a quarter of its age. Within [minPollGap, PollMax] from now.
+// ended, or at a quarter of its age; while its percent stands, at twice the time it has stood. Within
+// [minPollGap, PollMax] from now.
 //
 // Progress may count from the task's start after a time queued at 0 %. Two samples with progress give
 // the pace whatever that time was. From one, the provider's learned queued share q of a task's duration
@@ -255,8 +277,8 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 	running := progress > 0 && progress < 100
 	learnedWait, learnt := seen.learningWait(age)
 	switch {
-	case t.issued.IsZero():
-		wait = r.pollInitial()
+	case age <= 0:
+		// Someone else's task, first seen just now: nothing to extrapolate from yet (pollInitial).
 	case typical == 0 && progress == 0:
 		// No history yet: find the provider's pace in few polls (ages 50 ms, 100 ms, 200 ms...). Doubling,
 		// not more: quadrupling first sees a 60-s task queued for 15 s at 51 s, near its end; doubling
@@ -280,6 +302,11 @@ func (r *ReplicationSyncReconciler) repoll(run *syncRun, t taskTiming, progress 
 		wait = time.Duration(float64(age)/(q+p*(1-q))) - age
 		if !known {
 			wait = min(wait, age/4) // taken as 0, the share predicts the latest end
+		}
+		if at, ok := t.reachedAt(progress); ok {
+			// The percent stood since the last query (arrays hold 99 % for minutes while they make the PiT),
+			// so it predicts the end a fraction of a percent away every time: wait as long as it has stood.
+			wait = max(wait, age-at)
 		}
 	}
 	seen.due = run.now.Add(min(max(wait, minPollGap), r.pollMax()))

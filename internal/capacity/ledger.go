@@ -17,11 +17,17 @@ type Ledger struct {
 	mu        sync.Mutex
 	providers map[types.NamespacedName]*provider
 	wake      func(owner string)
+	now       func() time.Time
 }
 
+// MaxAskInterval is the longest an owner waiting for a slot may sleep before it asks again (Reserve):
+// callers wake a waiting owner at least that often to keep its place in line.
+const MaxAskInterval = 5 * time.Minute
+
 // waiterTTL drops a waiter that has not asked again for that long (its run ended elsewhere, e.g. in
-// another manager): a live waiter asks at least every minute.
-const waiterTTL = 3 * time.Minute
+// another manager): twice the longest a live waiter sleeps, so that a reconcile that comes late keeps
+// its place too.
+const waiterTTL = 2 * MaxAskInterval
 
 // waiter is an owner waiting for a free slot, since its creation: the oldest is served first.
 type waiter struct {
@@ -50,7 +56,7 @@ type provider struct {
 
 // New returns an empty ledger.
 func New() *Ledger {
-	return &Ledger{providers: map[types.NamespacedName]*provider{}}
+	return &Ledger{providers: map[types.NamespacedName]*provider{}, now: time.Now}
 }
 
 // get returns the provider entry, creating it; callers hold l.mu.
@@ -199,14 +205,15 @@ func (l *Ledger) Hold(key types.NamespacedName, owner string, n int, limit int) 
 
 // Reserve gives owner (waiting since since) up to want more slots on key while fewer than limit are held
 // in all, and returns how many it gave. Waiting is a queue: owners waiting longer are served first, and
-// an owner given nothing waits until a freed slot wakes it. The owner's next Hold replaces the slots
-// with what its status then shows.
+// an owner given fewer than it wanted waits for the rest until a freed slot wakes it; it keeps its place
+// while it asks again at least every MaxAskInterval. The owner's next Hold replaces the slots with what
+// its status then shows.
 func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time, want, limit int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.get(key)
 	p.limit = limit
-	now := time.Now()
+	now := l.now()
 	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return now.Sub(w.asked) > waiterTTL })
 	me := waiter{owner: owner, since: since, asked: now}
 	older := 0
@@ -219,7 +226,7 @@ func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time
 	p.settle(owner)
 	p.hold(owner, p.held[owner]+n)
 	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
-	if n == 0 && want > 0 {
+	if n < want { // given fewer than it asked for: it waits for the rest, in its place
 		i, _ := slices.BinarySearchFunc(p.waiters, me, func(a, b waiter) int {
 			if a.before(b) {
 				return -1

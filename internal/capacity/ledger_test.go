@@ -58,7 +58,8 @@ func TestReserveAndHold(t *testing.T) {
 	g.Expect(l.Reserve(key, "ns/b", t0, 1, 4)).To(BeZero())
 	l.Hold(key, "ns/a", 1, 4) // a's status shows one task after the wave
 	g.Expect(l.InFlight(key)).To(Equal(2))
-	g.Expect(l.Reserve(key, "ns/b", t0, 5, 4)).To(Equal(2))
+	g.Expect(l.Reserve(key, "ns/b", t0, 5, 4)).To(Equal(1), "of the two free slots, one is kept for a: older, and short of what it asked")
+	g.Expect(l.Reserve(key, "ns/a", t0, 2, 4)).To(Equal(1))
 
 	l.Forget(key)
 	g.Expect(l.InFlight(key)).To(BeZero())
@@ -128,4 +129,50 @@ func TestWaitingIsAFairQueue(t *testing.T) {
 	g.Expect(woken).To(Equal([]string{"ns/young"}))
 	l.ForgetOwner("ns/young")
 	g.Expect(l.Waiting(key)).To(BeZero())
+}
+
+// fakeNow makes l read its time from *now.
+func fakeNow(l *Ledger, now *time.Time) { l.now = func() time.Time { return *now } }
+
+// TestWaiterKeepsItsPlaceWhileItSleeps: a waiting owner asks again at least every MaxAskInterval (its
+// longest sleep); slots that free slower than that still go to it, not to a younger owner.
+func TestWaiterKeepsItsPlaceWhileItSleeps(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	now := t0
+	fakeNow(l, &now)
+	var woken []string
+	l.SetWake(func(o string) { woken = append(woken, o) })
+	l.Hold(key, "ns/x", 1, 1)
+	g.Expect(l.Reserve(key, "ns/old", t0, 1, 1)).To(BeZero())
+
+	now = now.Add(MaxAskInterval) // old sleeps its longest
+	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 1)).To(BeZero())
+	l.Hold(key, "ns/x", 0, 1)
+	g.Expect(woken).To(Equal([]string{"ns/old"}))
+	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 1)).To(BeZero(), "no overtaking a waiter that sleeps")
+	g.Expect(l.Reserve(key, "ns/old", t0, 1, 1)).To(Equal(1))
+
+	now = now.Add(waiterTTL + time.Second) // young's run ended elsewhere: it never asks again
+	g.Expect(l.Reserve(key, "ns/other", t0.Add(2*time.Minute), 1, 2)).To(Equal(1), "a waiter silent beyond the TTL is dropped")
+	g.Expect(l.Waiting(key)).To(BeZero())
+}
+
+// TestPartlyServedOwnerKeepsItsPlace: an owner given fewer slots than it asked for still waits for the
+// rest, ahead of younger owners.
+func TestPartlyServedOwnerKeepsItsPlace(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	var woken []string
+	l.SetWake(func(o string) { woken = append(woken, o) })
+	l.Hold(key, "ns/x", 1, 2)
+	g.Expect(l.Reserve(key, "ns/old", t0, 2, 2)).To(Equal(1))
+	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 2)).To(BeZero())
+	g.Expect(l.Waiting(key)).To(Equal(2))
+
+	l.Hold(key, "ns/x", 0, 2)
+	g.Expect(woken).To(Equal([]string{"ns/old"}))
+	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 2)).To(BeZero(), "no overtaking")
+	g.Expect(l.Reserve(key, "ns/old", t0, 1, 2)).To(Equal(1))
+	g.Expect(l.Waiting(key)).To(Equal(1), "old got what it asked for")
 }
