@@ -58,7 +58,6 @@ func TestFirstPollFromTheCall(t *testing.T) {
 		"a percent of a 2-s task is finer than maxRoundingLate: at the 10th percentile, so few tasks end unseen")
 
 	long, rl, _ := pollFixture()
-	rl.PollMax = time.Minute // the first query is within pollMax too (TestFirstPollWithinPollMax)
 	for _, s := range []int{45, 52, 60, 68, 75} {
 		rl.Capacity.ObserveTask(long, time.Duration(s)*time.Second)
 	}
@@ -154,18 +153,4 @@ func TestRepollBacksOffWhileProgressStands(t *testing.T) {
 	g.Expect(now.Sub(issued)-d-stuck).To(BeNumerically("<=", r.pollMax()), "the end is still seen within pollMax")
 	// From a percent's length (0.45 s) doubling to pollMax takes 7 polls; then one per pollMax.
 	g.Expect(polls).To(BeNumerically("<=", 3+7+int(stuck/r.pollMax())+1), "not every 0.5-0.7 %% of the age")
-}
-
-// The first query is within pollMax too: on a provider whose tasks take 30 minutes, a task that fails
-// after 2 s would otherwise hold its slot until the first quartile of those, ~25 minutes later.
-func TestFirstPollWithinPollMax(t *testing.T) {
-	g := NewWithT(t)
-	key, r, called := pollFixture()
-	for _, m := range []int{24, 26, 28, 30, 32, 34} {
-		r.Capacity.ObserveTask(key, time.Duration(m)*time.Minute)
-	}
-	run := &syncRun{now: called.Add(time.Second), key: key}
-	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(DefaultPollMax)))
-	r.PollMax = 10 * time.Second // --task-poll-max
-	g.Expect(r.nextPoll(run, called)).To(Equal(run.now.Add(10 * time.Second)))
 }

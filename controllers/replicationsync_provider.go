@@ -242,7 +242,8 @@ const minPollGap = 50 * time.Millisecond
 // some tasks a third query already, so that polls stay about two per task.
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
 // (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the age from there.
-// Within PollMax like every query: a task that fails at once on a provider of half-hour tasks frees its slot.
+// Not capped by PollMax: on a provider of long tasks, a query before that quartile would be a third per
+// task; a task that fails at once then holds its slot until that quartile.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
@@ -251,11 +252,7 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 	if r.Capacity.TypicalTaskDuration(run.key) <= 100*maxRoundingLate {
 		first = r.Capacity.ShortTaskDuration(run.key)
 	}
-	at := laterOf(since.Add(first), run.now.Add(minPollGap))
-	if limit := run.now.Add(r.pollMax()); at.After(limit) {
-		return limit
-	}
-	return at
+	return laterOf(since.Add(first), run.now.Add(minPollGap))
 }
 
 // repoll returns t with the progress (percent) it reported now as a sample, and due when to query it
