@@ -189,6 +189,8 @@ func (r *ReplicationSyncScheduleReconciler) patchStatus(ctx context.Context, bef
 
 // observeRuns lists the ReplicationSyncs the schedule controls and derives status.active,
 // status.lastSuccessfulTime, the success metric and (if it lags) status.lastScheduleTime from them.
+// A succeeded run made by hand from the template (owned by the schedule, not controlled) counts for
+// lastSuccessfulTime too: its PiT is a recovery point like any other.
 func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *scheduleScope) error {
 	sched := s.sched
 	list := &replicationv1alpha1.ReplicationSyncList{}
@@ -196,9 +198,13 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 		client.MatchingLabels{replicationv1alpha1.ScheduleLabel: scheduleLabelValue(sched.Name)}); err != nil {
 		return fmt.Errorf("listing ReplicationSyncs of schedule %s: %w", klog.KObj(sched), err)
 	}
+	var manual []*replicationv1alpha1.ReplicationSync
 	for i := range list.Items {
 		run := &list.Items[i]
 		if !metav1.IsControlledBy(run, sched) {
+			if ownedBy(run, sched) && run.Status.Phase == replicationv1alpha1.SyncSucceeded {
+				manual = append(manual, run) // made from the template by hand: its PiT counts for the RPO
+			}
 			continue
 		}
 		s.names[run.Name] = true
@@ -227,7 +233,7 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 	for _, run := range s.active {
 		sched.Status.Active = append(sched.Status.Active, runReference(run))
 	}
-	for _, run := range s.succeeded {
+	for _, run := range append(slices.Clone(s.succeeded), manual...) {
 		t := finishTime(run)
 		if sched.Status.LastSuccessfulTime == nil || t.After(sched.Status.LastSuccessfulTime.Time) {
 			sched.Status.LastSuccessfulTime = &metav1.Time{Time: t}
@@ -240,6 +246,12 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 	}
 	metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(float64(since.Unix()))
 	return nil
+}
+
+// ownedBy reports whether run names the schedule among its owners (a run made by hand from the
+// template, e.g. `kubectl vasa sync --from-schedule` or the Argo CD action, is owned but not controlled).
+func ownedBy(run *replicationv1alpha1.ReplicationSync, sched *replicationv1alpha1.ReplicationSyncSchedule) bool {
+	return slices.ContainsFunc(run.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == sched.UID })
 }
 
 // deleteOldRuns keeps the newest successfulHistoryLimit succeeded and failedHistoryLimit failed

@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -48,4 +49,40 @@ func TestScheduleRPOMissedWithoutAnySuccess(t *testing.T) {
 	g.Expect(testutil.ToFloat64(metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(h.ns, "never-ok"))).
 		To(BeEquivalentTo(completed.Unix()))
 	g.Expect(rpoMissed(g, h.ns, "never-ok", created.Add(2*time.Hour+time.Minute))).To(BeFalse())
+}
+
+// TestManualRunCountsForTheRPO: a run made by hand from the template (owned by the schedule, not
+// controlled, as `kubectl vasa sync --from-schedule` and the Argo CD action make it) that succeeded is a
+// recovery point: lastSuccessfulTime and the RPO metric follow it. A run that only carries the label does
+// not count.
+func TestManualRunCountsForTheRPO(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	sched := h.create("manual-ok", nil)
+	times := h.nextRuns(1)
+	manual := func(name string, owned bool) replicationv1alpha1.ReplicationSync {
+		rs := &replicationv1alpha1.ReplicationSync{
+			ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name,
+				Labels: map[string]string{replicationv1alpha1.ScheduleLabel: sched.Name}},
+			Spec: sched.Spec.Template.Spec.SyncSpec(name),
+		}
+		if owned {
+			rs.OwnerReferences = []metav1.OwnerReference{{APIVersion: replicationv1alpha1.GroupVersion.String(),
+				Kind: "ReplicationSyncSchedule", Name: sched.Name, UID: sched.UID}}
+		}
+		g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
+		return *rs
+	}
+	labelled := manual("labelled-only", false)
+	h.finish(labelled, replicationv1alpha1.SyncSucceeded, times[0].Add(-30*time.Minute))
+	h.reconcileAt(times[0].Add(-29 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(BeNil(), "a label alone does not tie a run to this schedule")
+
+	owned := manual("owned", true)
+	h.finish(owned, replicationv1alpha1.SyncSucceeded, times[0].Add(-20*time.Minute))
+	h.reconcileAt(times[0].Add(-19 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(HaveField("Time", BeTemporally("==", times[0].Add(-20*time.Minute))))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(h.ns, "manual-ok"))).
+		To(BeEquivalentTo(times[0].Add(-20 * time.Minute).Unix()))
+	g.Expect(h.get().Status.Active).To(BeEmpty(), "a manual run is not the schedule's active run")
 }
