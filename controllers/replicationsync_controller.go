@@ -90,8 +90,8 @@ type ReplicationSyncReconciler struct {
 	armedMu  sync.Mutex
 	armed    map[types.NamespacedName]*armedRun
 	stopping bool // the manager stops: nothing more is armed
-	// pollDue caches, per task in flight, when it was issued and is next worth querying (task ref ->
-	// taskTiming); losing it costs an early query, nothing else.
+	// pollDue caches, per task in flight, when it was issued and is next worth querying (taskKey ->
+	// taskTiming, replicationsync_tasktiming.go); losing it costs an early query, nothing else.
 	pollDue sync.Map
 }
 

@@ -283,8 +283,10 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 	rs := run.rs
 	now := metav1.NewTime(run.now)
 	rs.Status.CompletionTime = &now
-	for ref := range tasksOf(rs) {
-		r.pollDue.Delete(ref)
+	for _, g := range rs.Status.Groups { // final by now, but a group keeps the ref of its last task
+		if g.Task != "" {
+			r.forgetTiming(run, g.Task)
+		}
 	}
 	r.Capacity.ForgetOwner(run.owner())
 	metrics.ForgetRun(rs.Namespace, rs.Name)

@@ -6,9 +6,13 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
@@ -58,4 +62,40 @@ func TestWaitingOnALongForeignTaskIsPolledBoundedly(t *testing.T) {
 			h.g.Expect(h.r.Capacity.TaskDuration(client.ObjectKeyFromObject(h.vp))).To(BeZero())
 		})
 	}
+}
+
+// TestTaskTimingIsPerProvider: task refs are per vCenter, so what is known of a task is kept by
+// provider and ref; and a claim from a clock that ran ahead counts from now, not from the future.
+func TestTaskTimingIsPerProvider(t *testing.T) {
+	g := NewWithT(t)
+	r := &ReplicationSyncReconciler{}
+	rs := testSync(1)
+	now := time.Now()
+	a := &syncRun{rs: rs, now: now, key: types.NamespacedName{Namespace: "ns", Name: "vcenter-a"}}
+	b := &syncRun{rs: rs, now: now, key: types.NamespacedName{Namespace: "ns", Name: "vcenter-b"}}
+	r.keepTiming(a, "SmsTask-5", taskTiming{issued: now.Add(-time.Minute), due: now.Add(time.Hour)})
+	g.Expect(r.timingOf(b, "SmsTask-5", []int{0}).due).To(BeZero(), "another vCenter's task of the same name")
+	r.forgetTiming(b, "SmsTask-5")
+	g.Expect(r.timingOf(a, "SmsTask-5", []int{0}).due).To(Equal(now.Add(time.Hour)))
+
+	ahead := metav1.NewMicroTime(now.Add(time.Hour))
+	rs.Status.Groups[0].ClaimTime = &ahead
+	g.Expect(r.timingOf(b, "SmsTask-5", []int{0}).issued).To(Equal(now))
+}
+
+// TestInheritedTaskTeachesNoDurationFromItsClaim: a task issued by an earlier process counts from its
+// claim, which may predate a manager's outage; without the provider's own times it teaches no duration
+// (it would widen the in-doubt window and skew the polls of every later task).
+func TestInheritedTaskTeachesNoDurationFromItsClaim(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
+		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
+	h.clock.Step(10 * time.Minute) // the manager was down
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.r.Capacity.TaskDuration(client.ObjectKeyFromObject(h.vp))).To(BeZero())
+	h.g.Expect(h.r.Capacity.TypicalTaskDuration(client.ObjectKeyFromObject(h.vp))).To(BeZero())
 }

@@ -279,7 +279,7 @@ func TestTaskQueryFaultsBackOffOnce(t *testing.T) {
 	rs := h.get()
 	h.g.Expect(rs.Status.Retry.Attempts).To(BeEquivalentTo(1), "one backoff for one busy answer to four queries")
 	for _, ref := range []string{"smstask-1", "smstask-2", "smstask-3", "smstask-4"} {
-		due, ok := h.r.pollDue.Load(ref)
+		due, ok := h.r.pollDue.Load(taskKey{client.ObjectKeyFromObject(h.vp), ref})
 		h.g.Expect(ok).To(BeTrue())
 		h.g.Expect(due.(taskTiming).due).To(BeTemporally(">", h.clock.Now()), "%s is queried after its backoff", ref)
 	}

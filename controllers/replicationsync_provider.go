@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -167,68 +166,6 @@ func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 		floor = w.Duration
 	}
 	return max(floor, 2*r.Capacity.TaskDuration(run.key))
-}
-
-// taskTiming is what the process knows about a task in flight: when it was issued, when it is next
-// worth querying, the progress it showed (the first sample and the latest few), and whether it was
-// issued while the provider's task durations were still unknown (learning).
-type taskTiming struct {
-	issued, due time.Time
-	samples     []capacity.Sample
-	learning    bool
-}
-
-// maxSamples is how many samples of progress a task keeps: the first (the longest baseline for its
-// pace) and the latest.
-const maxSamples = 8
-
-// observed returns t with a sample of progress taken now, at age; a task at 0 % teaches no pace.
-func (t taskTiming) observed(age time.Duration, progress int32) taskTiming {
-	if progress <= 0 || progress >= 100 {
-		return t
-	}
-	s := capacity.Sample{Age: age, Percent: progress}
-	if len(t.samples) == maxSamples {
-		t.samples = append([]capacity.Sample{t.samples[0]}, t.samples[2:]...)
-	}
-	t.samples = append(slices.Clip(t.samples), s) // a copy: the cached timing keeps its own
-	return t
-}
-
-// first and last return the task's first and latest samples of progress (zero before any).
-func (t taskTiming) first() capacity.Sample { return sampleAt(t.samples, 0) }
-func (t taskTiming) last() capacity.Sample  { return sampleAt(t.samples, len(t.samples)-1) }
-
-// reachedAt returns the age of the earliest of the latest samples that all showed percent; ok is false
-// when the latest sample shows another.
-func (t taskTiming) reachedAt(percent int32) (time.Duration, bool) {
-	at, ok := time.Duration(0), false
-	for i := len(t.samples) - 1; i >= 0 && t.samples[i].Percent == percent; i-- {
-		at, ok = t.samples[i].Age, true
-	}
-	return at, ok
-}
-
-func sampleAt(s []capacity.Sample, i int) capacity.Sample {
-	if i < 0 || i >= len(s) {
-		return capacity.Sample{}
-	}
-	return s[i]
-}
-
-// timingOf returns what is known about the task ref of the groups idx; a task issued by an earlier
-// process counts from its claim and is due at once. Someone else's task (Waiting groups have no claim)
-// counts from when this process first saw it, so that its queries back off and follow its progress
-// like those of ours.
-func (r *ReplicationSyncReconciler) timingOf(run *syncRun, ref string, idx []int) taskTiming {
-	if t, ok := r.pollDue.Load(ref); ok {
-		return t.(taskTiming)
-	}
-	issued := claimOf(run.rs, idx)
-	if issued.IsZero() {
-		issued = run.now
-	}
-	return taskTiming{issued: issued}
 }
 
 // minPollGap is the least time between two queries of one task.

@@ -58,10 +58,10 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 		switch p.info.State {
 		case sms.TaskSuccess, sms.TaskError:
 			r.taskEnded(ctx, run, ref, idx, p.info, t)
-			r.pollDue.Delete(ref)
+			r.forgetTiming(run, ref)
 		default:
 			t = r.repoll(run, t, p.info.Progress)
-			r.pollDue.Store(ref, t)
+			r.keepTiming(run, ref, t)
 			run.wakeAt(t.due)
 		}
 	}
@@ -127,7 +127,11 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 // weighs least there: at 98 % it moves the learned share by a third. A share learned too large makes
 // predicted polls come early, each costing one more.
 func (r *ReplicationSyncReconciler) learnFromTask(run *syncRun, info sms.TaskInfo, t taskTiming) {
-	d, ok := taskDuration(info, t.issued, run.now)
+	issued := t.issued
+	if t.inherited {
+		issued = time.Time{} // its claim may predate its call by a manager's outage: the provider's times only
+	}
+	d, ok := taskDuration(info, issued, run.now)
 	if !ok {
 		return
 	}
@@ -155,7 +159,7 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 	waiting := rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupWaiting
 	switch d := decideTaskQueryFault(err); d {
 	case pollGone:
-		r.pollDue.Delete(ref)
+		r.forgetTiming(run, ref)
 		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
 		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are checked for their PiT and issued again", "task", ref)
 		if waiting {
@@ -202,7 +206,7 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		// it): each of those queries would count a fault, and backoffLimit would be spent in minutes.
 		t := r.timingOf(run, ref, idx)
 		t.due = r.Backoff.Next(rs.Status.Groups[idx[0]].PollFaults, run.now)
-		r.pollDue.Store(ref, t)
+		r.keepTiming(run, ref, t)
 		run.wakeAt(t.due)
 	}
 }

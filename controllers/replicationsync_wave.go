@@ -129,7 +129,7 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 			// The task started when the call reached the provider, not at the claim (a status write
 			// earlier): counting from the claim would poll before a fast task could have ended.
 			due := r.nextPoll(run, run.calledAt)
-			r.pollDue.Store(res.task, taskTiming{issued: run.calledAt, due: due, learning: learning})
+			r.keepTiming(run, res.task, taskTiming{issued: run.calledAt, due: due, learning: learning})
 			run.wakeAt(due)
 		case res.err == nil:
 			// Answered, but without a task: whether a task started is unknown.

@@ -148,11 +148,18 @@ func (l *Ledger) TaskDuration(key types.NamespacedName) time.Duration {
 	return 0
 }
 
+// longest is the longest recent duration. What status kept counts until this process saw a full window
+// of tasks: one quick task after a restart must not shrink the in-doubt window below the tasks that may
+// still run.
 func (p *provider) longest() time.Duration {
-	if len(p.durations) == 0 {
-		return p.loadedDur
+	d := p.loadedDur
+	if len(p.durations) >= recentTasks {
+		d = 0
 	}
-	return slices.Max(p.durations)
+	if len(p.durations) > 0 {
+		d = max(d, slices.Max(p.durations))
+	}
+	return d
 }
 
 // Primed reports whether the slots of key were counted from status since the process started.

@@ -31,8 +31,6 @@ func TestTaskDurationIsTheLongestRecent(t *testing.T) {
 	g := NewWithT(t)
 	l := New()
 	g.Expect(l.TaskDuration(key)).To(BeZero())
-	l.LoadTaskDuration(key, time.Minute)
-	g.Expect(l.TaskDuration(key)).To(Equal(time.Minute), "seeded from status until a task is seen")
 	g.Expect(l.ObserveTask(key, 2*time.Second)).To(BeTrue())
 	g.Expect(l.ObserveTask(key, time.Second)).To(BeFalse())
 	g.Expect(l.TaskDuration(key)).To(Equal(2 * time.Second))
@@ -44,6 +42,25 @@ func TestTaskDurationIsTheLongestRecent(t *testing.T) {
 		l.ObserveTask(key, 500*time.Millisecond)
 	}
 	g.Expect(l.TaskDuration(key)).To(Equal(500*time.Millisecond), "old durations age out")
+}
+
+// TestLoadedTaskDurationHoldsForAWindow: the longest duration status kept after a restart holds until a
+// full window of tasks was seen, so one quick task cannot shrink the in-doubt window under tasks that
+// may still run.
+func TestLoadedTaskDurationHoldsForAWindow(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	l.LoadTaskDuration(key, time.Minute)
+	g.Expect(l.TaskDuration(key)).To(Equal(time.Minute), "seeded from status")
+	l.ObserveTask(key, 2*time.Second)
+	g.Expect(l.TaskDuration(key)).To(Equal(time.Minute), "one quick task does not replace it")
+	g.Expect(l.TypicalTaskDuration(key)).To(Equal(2*time.Second), "the typical duration is what was seen")
+	for range recentTasks - 2 {
+		l.ObserveTask(key, time.Second)
+	}
+	g.Expect(l.TaskDuration(key)).To(Equal(time.Minute))
+	l.ObserveTask(key, time.Second)
+	g.Expect(l.TaskDuration(key)).To(Equal(2*time.Second), "a full window replaces it")
 }
 
 func TestReserveAndHold(t *testing.T) {
