@@ -92,4 +92,3 @@ func (r *ReplicationSyncReconciler) keepTiming(run *syncRun, ref string, t taskT
 func (r *ReplicationSyncReconciler) forgetTiming(run *syncRun, ref string) {
 	r.pollDue.Delete(taskKey{run.key, ref})
 }
-
