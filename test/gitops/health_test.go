@@ -23,6 +23,7 @@ var healthCases = map[string]struct {
 }{
 	"provider-ready.yaml":           {kind: "VasaProvider", argo: "Healthy", argoMsg: "^Connected: ", flux: "Current"},
 	"provider-not-ready.yaml":       {kind: "VasaProvider", argo: "Degraded", argoMsg: "^InvalidCredentials: vCenter refused", flux: "Failed"},
+	"provider-unreachable.yaml":     {kind: "VasaProvider", argo: "Degraded", argoMsg: "^Unreachable: dial tcp", flux: "Failed"},
 	"provider-new.yaml":             {kind: "VasaProvider", argo: "Progressing", flux: fluxUnknown},
 	"provider-stale.yaml":           {kind: "VasaProvider", argo: "Progressing", argoMsg: "generation 3", flux: "InProgress"},
 	"sync-pending.yaml":             {kind: "ReplicationSync", argo: "Progressing", flux: fluxUnknown},
