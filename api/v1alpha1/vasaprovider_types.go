@@ -237,7 +237,7 @@ const (
 	ProviderNotFoundReason = "ProviderNotFound"
 	// UnreachableReason: vCenter could not be reached.
 	UnreachableReason = "Unreachable"
-	// ProviderInactiveReason is reserved for a provider that reports an inactive status.
+	// ProviderInactiveReason: the provider reports status offline or disconnected in vCenter.
 	ProviderInactiveReason = "ProviderInactive"
 	// InvalidCABundleReason: the CA bundle Secret key holds no PEM certificate.
 	InvalidCABundleReason = "InvalidCABundle"
