@@ -54,7 +54,8 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 			run.groupPending(i, "")
 		}
 		next := r.startBackOff(run, 0)
-		r.event(rs, corev1.EventTypeNormal, "ProviderBusy", "BackOff", "Provider answered %s; retrying in %s", d.fault, next.Sub(run.now).Round(time.Millisecond))
+		// Reason BackingOff as the Reconciling condition's: busy, out of resource, unavailable or no answer.
+		r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s; retrying in %s", d.fault, next.Sub(run.now).Round(time.Millisecond))
 	case actionReroute:
 		var inactive *sms.InactiveProviderError
 		errors.As(err, &inactive)

@@ -428,6 +428,7 @@ func TestNoProgressSaysSo(t *testing.T) {
 	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.ProgressDeadlineExceededReason))
 	h.g.Expect(c.Message).To(ContainSubstring("ProviderBusy"))
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning))
+	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("BackingOff: Provider answered ProviderBusy")))
 	// The ReplicationSyncStuck alert (config/prometheus) fires on this gauge.
 	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
 
