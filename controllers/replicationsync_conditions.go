@@ -62,6 +62,7 @@ func (r *ReplicationSyncReconciler) markBackingOff(run *syncRun) {
 	retry := run.rs.Status.Retry
 	msg := fmt.Sprintf("Last fault %s, %d in a row; next call at %s", retry.LastFault.Type, retry.Attempts, retry.NextRetryTime.UTC().Format(time.RFC3339))
 	markInProgress(run.rs, replicationv1alpha1.BackingOffReason, msg)
+	r.Capacity.StopWaiting(run.key, run.owner()) // asks for no slot until then: younger runs go first
 	run.wakeAt(retry.NextRetryTime.Time)
 	r.checkProgress(run)
 }

@@ -287,6 +287,23 @@ func (l *Ledger) InFlight(key types.NamespacedName) int {
 	return 0
 }
 
+// StopWaiting takes owner out of key's queue: it backs off and asks for no slot until then, so it must
+// not hold back younger owners meanwhile. It queues again, by its age, when it next asks. Free slots its
+// place held back wake the next waiters.
+func (l *Ledger) StopWaiting(key types.NamespacedName, owner string) {
+	l.mu.Lock()
+	p := l.get(key)
+	n := len(p.waiters)
+	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
+	var woken []string
+	if len(p.waiters) < n {
+		woken = p.toWake(p.limit-p.inFlight(), p.limit)
+	}
+	wake := l.wake
+	l.mu.Unlock()
+	notify(wake, woken)
+}
+
 // ForgetOwner releases one owner's slots on every provider (its run finished or was deleted) and wakes
 // the oldest waiters.
 func (l *Ledger) ForgetOwner(owner string) {
