@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,14 +269,14 @@ func TestTaskQueryFaultsBackOffOnce(t *testing.T) {
 	})
 	h.reconcile()
 	h.g.Expect(h.fake.Calls()).To(HaveLen(4))
-	queries := 0
+	var queries atomic.Int32 // the tasks are queried at once
 	h.fake.Task = func(string) (sms.TaskInfo, error) {
-		queries++
+		queries.Add(1)
 		return sms.TaskInfo{}, &sms.ProviderBusyError{}
 	}
 	h.clock.Step(time.Minute)
 	h.reconcile()
-	h.g.Expect(queries).To(Equal(4))
+	h.g.Expect(queries.Load()).To(BeEquivalentTo(4))
 	rs := h.get()
 	h.g.Expect(rs.Status.Retry.Attempts).To(BeEquivalentTo(1), "one backoff for one busy answer to four queries")
 	for _, ref := range []string{"smstask-1", "smstask-2", "smstask-3", "smstask-4"} {
@@ -284,7 +285,7 @@ func TestTaskQueryFaultsBackOffOnce(t *testing.T) {
 		h.g.Expect(due.(taskTiming).due).To(BeTemporally(">", h.clock.Now()), "%s is queried after its backoff", ref)
 	}
 	h.reconcile() // woken before any backoff ended: nothing is queried
-	h.g.Expect(queries).To(Equal(4))
+	h.g.Expect(queries.Load()).To(BeEquivalentTo(4))
 }
 
 // TestDeadlineLooksForPiTsFirst: when activeDeadlineSeconds passes, a task that ended since its last
