@@ -179,16 +179,9 @@ func TestWaiterKeepsItsPlaceWhileItSleeps(t *testing.T) {
 // rest, ahead of younger owners.
 func TestPartlyServedOwnerKeepsItsPlace(t *testing.T) {
 	g := NewWithT(t)
-	l := New()
-	var woken []string
-	l.SetWake(func(o string) { woken = append(woken, o) })
-	l.Hold(key, "ns/x", 1, 2)
-	g.Expect(l.Reserve(key, "ns/old", t0, 2, 2)).To(Equal(1))
-	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 2)).To(BeZero())
-	g.Expect(l.Waiting(key)).To(Equal(2))
-
+	l, woken := oldPartlyServedYoungWaiting(g)
 	l.Hold(key, "ns/x", 0, 2)
-	g.Expect(woken).To(Equal([]string{"ns/old"}))
+	g.Expect(*woken).To(Equal([]string{"ns/old"}))
 	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 2)).To(BeZero(), "no overtaking")
 	g.Expect(l.Reserve(key, "ns/old", t0, 1, 2)).To(Equal(1))
 	g.Expect(l.Waiting(key)).To(Equal(1), "old got what it asked for")
@@ -198,20 +191,28 @@ func TestPartlyServedOwnerKeepsItsPlace(t *testing.T) {
 // the queue would keep a free slot from younger owners, so it leaves the queue, and they are woken.
 func TestBackingOffOwnerLeavesTheQueue(t *testing.T) {
 	g := NewWithT(t)
-	l := New()
-	var woken []string
-	l.SetWake(func(o string) { woken = append(woken, o) })
-	l.Hold(key, "ns/x", 1, 2)
-	g.Expect(l.Reserve(key, "ns/old", t0, 2, 2)).To(Equal(1))
-	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 2)).To(BeZero())
+	l, woken := oldPartlyServedYoungWaiting(g)
 	l.Hold(key, "ns/x", 0, 2)
-	g.Expect(woken).To(Equal([]string{"ns/old"}))
+	g.Expect(*woken).To(Equal([]string{"ns/old"}))
 
-	woken = nil
+	*woken = nil
 	l.StopWaiting(key, "ns/old") // its call was refused: it backs off with its one slot's worth of work
-	g.Expect(woken).To(Equal([]string{"ns/young"}))
+	g.Expect(*woken).To(Equal([]string{"ns/young"}))
 	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 2)).To(Equal(1))
 	g.Expect(l.Waiting(key)).To(BeZero())
 	l.StopWaiting(key, "ns/nobody")
-	g.Expect(woken).To(Equal([]string{"ns/young"}), "nothing to wake when the queue did not change")
+	g.Expect(*woken).To(Equal([]string{"ns/young"}), "nothing to wake when the queue did not change")
+}
+
+// oldPartlyServedYoungWaiting returns a ledger of two slots, one held by ns/x, where ns/old got one of
+// the two it asked for and ns/young, younger, got none; and the owners woken so far.
+func oldPartlyServedYoungWaiting(g *WithT) (*Ledger, *[]string) {
+	l := New()
+	woken := &[]string{}
+	l.SetWake(func(o string) { *woken = append(*woken, o) })
+	l.Hold(key, "ns/x", 1, 2)
+	g.Expect(l.Reserve(key, "ns/old", t0, 2, 2)).To(Equal(1))
+	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 2)).To(BeZero())
+	g.Expect(l.Waiting(key)).To(Equal(2))
+	return l, woken
 }
