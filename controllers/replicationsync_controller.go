@@ -161,7 +161,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			// again at that size now, under the claim already written where it covers the new batches.
 			refused, before, run.wave = wave, claimed, nil
 			res, err = r.advance(ctx, run)
-			coverByClaim(rs, claimed, refused, run.wave)
+			coverByClaim(rs, claimed, refused, run.wave, r.freshClaimsSince(run))
 			continue
 		}
 		started := startedBatches(rs, wave)

@@ -205,34 +205,50 @@ func (r *ReplicationSyncReconciler) finish(ctx context.Context, run *syncRun) (c
 }
 
 // deadlineExceeded fails every unfinished group when activeDeadlineSeconds passed. A task may have ended
-// since it was last queried, or a call without an answer made its PiT: the provider is asked for the
-// PiTs of the groups called once more, and those found are Synced, not Failed.
+// since it was last queried, or a group's PiT exist with its task unknown (gone, unanswered): a started
+// run takes a last look first (lastLook), and groups found synced are not failed.
 func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *syncRun) (ctrl.Result, error) {
 	rs := run.rs
 	msg := fmt.Sprintf("activeDeadlineSeconds (%d) passed", *rs.Spec.ActiveDeadlineSeconds)
-	var called []int
-	for i, g := range rs.Status.Groups {
-		if g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupIssuing {
-			called = append(called, i)
-		}
-	}
-	if _, ok := r.connectProvider(ctx, run); ok && len(called) > 0 {
-		found := r.lastLookForPiTs(ctx, run, called)
-		for _, i := range called {
-			g := rs.Status.Groups[i]
-			switch p, ok := found[toSMSGroup(g.ReplicationGroupID)]; {
-			case ok:
-				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT found when activeDeadlineSeconds passed")
-			case g.Task != "":
-				run.groupFailed(i, fmt.Sprintf("%s while task %s ran; it may still make the PiT", msg, g.Task))
+	if rs.Status.Phase == replicationv1alpha1.SyncRunning {
+		if _, ok := r.connectProvider(ctx, run); ok {
+			r.lastLook(ctx, run)
+			if allGroupsFinal(rs) {
+				return r.finish(ctx, run) // every group ended after all
 			}
 		}
-		if updateSummary(rs); allGroupsFinal(rs) && rs.Status.Summary.Failed == 0 {
-			return r.finish(ctx, run) // every group made its PiT after all
+	}
+	for i, g := range rs.Status.Groups {
+		if g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting {
+			run.groupFailed(i, fmt.Sprintf("%s while task %s ran; it may still make the PiT", msg, g.Task))
 		}
 	}
 	r.failRun(ctx, run, replicationv1alpha1.DeadlineExceededReason, msg)
 	return r.finished(ctx, run)
+}
+
+// lastLook queries every task in flight, due or not, then asks for the PiTs of every unfinished group:
+// those whose PiT exists are Synced.
+func (r *ReplicationSyncReconciler) lastLook(ctx context.Context, run *syncRun) {
+	rs := run.rs
+	for ref := range tasksOf(rs) {
+		r.forgetTiming(run, ref) // due now
+	}
+	if err := r.pollStep(ctx, run); err != nil {
+		ctrl.LoggerFrom(ctx).Info("Could not query the run's tasks at its deadline", "error", err.Error())
+	}
+	var open []int
+	for i, g := range rs.Status.Groups {
+		if !isFinalGroup(g) {
+			open = append(open, i)
+		}
+	}
+	found := r.lastLookForPiTs(ctx, run, open)
+	for _, i := range open {
+		if p, ok := found[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]; ok {
+			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT found when activeDeadlineSeconds passed")
+		}
+	}
 }
 
 // failRun ends the run at once: every unfinished group fails with the reason.

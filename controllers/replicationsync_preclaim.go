@@ -138,7 +138,7 @@ func stillClaimed(rs *replicationv1alpha1.ReplicationSync, b syncBatch) bool {
 // window between its call and the moment another reader, after a crash before its refs are written, may
 // issue it again: its task could still run then. Claimed again the ordinary way, it gets a fresh
 // claimTime, written before its call. It costs that write, only to runs that waited that long.
-func (r *ReplicationSyncReconciler) unarmStale(run *syncRun, window time.Duration) {
+func (r *ReplicationSyncReconciler) unarmStale(run *syncRun) {
 	r.armedMu.Lock()
 	defer r.armedMu.Unlock()
 	key := client.ObjectKeyFromObject(run.rs)
@@ -146,8 +146,9 @@ func (r *ReplicationSyncReconciler) unarmStale(run *syncRun, window time.Duratio
 	if cur == nil || cur.uid != run.rs.UID {
 		return
 	}
+	fresh := r.freshClaimsSince(run)
 	cur.batches = slices.DeleteFunc(cur.batches, func(b syncBatch) bool {
-		if run.now.Sub(b.armed) <= window/2 {
+		if b.armed.After(fresh) {
 			return false
 		}
 		for _, i := range b.groups {
@@ -162,9 +163,17 @@ func (r *ReplicationSyncReconciler) unarmStale(run *syncRun, window time.Duratio
 	}
 }
 
+// freshClaimsSince is the oldest claim time an armed batch may be called on now: half the in-doubt
+// window ago (unarmStale), by the clock, not by the reconcile's start (queries may have taken long since).
+func (r *ReplicationSyncReconciler) freshClaimsSince(run *syncRun) time.Time {
+	return clockNow(r.Clock).Add(-r.inDoubtWindow(run) / 2)
+}
+
 // takeArmed removes from the armed set the wave's armed batches, right before they are called; a batch
-// no longer armed (taken by someone else) is dropped from the wave.
+// no longer armed (taken by someone else) is dropped from the wave, and one whose claim is no longer
+// fresh (freshClaimsSince) goes back to Pending, to be claimed again.
 func (r *ReplicationSyncReconciler) takeArmed(run *syncRun) {
+	fresh := r.freshClaimsSince(run)
 	r.armedMu.Lock()
 	defer r.armedMu.Unlock()
 	key := client.ObjectKeyFromObject(run.rs)
@@ -184,6 +193,12 @@ func (r *ReplicationSyncReconciler) takeArmed(run *syncRun) {
 			return true
 		}
 		cur.batches = slices.Delete(cur.batches, at, at+1)
+		if !b.armed.After(fresh) {
+			for _, i := range b.groups {
+				run.groupPending(i, "")
+			}
+			return true
+		}
 		return false
 	})
 	if cur != nil && len(cur.batches) == 0 {

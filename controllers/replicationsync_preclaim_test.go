@@ -13,6 +13,7 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 func preclaimHarness(t *testing.T) *runHarness {
@@ -114,6 +115,33 @@ func TestStaleArmedBatchIsClaimedAgain(t *testing.T) {
 	h.g.Expect(g.Task).NotTo(BeEmpty())
 	h.g.Expect(claimTimeOf(g)).To(BeTemporally(">", armedAt.Add(time.Minute)), "claimed again, not called on the old claim")
 	h.g.Expect(h.patches-patches).To(BeNumerically(">=", 2), "the claim is written before the call, the refs after")
+	h.expectEndsSyncedOnce(6)
+}
+
+// TestArmedBatchGoneStaleBeforeItsCallIsClaimedAgain: the claim's age counts at the call, not at the
+// reconcile's start: queries that take long in between (here the PiT check, 90 s) leave the armed batch
+// to be claimed again, not called on a claim older than half the window.
+func TestArmedBatchGoneStaleBeforeItsCallIsClaimedAgain(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile()
+	armedAt := claimTimeOf(h.get().Status.Groups[2])
+	slow := true
+	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) {
+		if slow {
+			slow = false
+			h.clock.Step(90 * time.Second)
+		}
+		return nil, nil
+	}
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(time.Second)
+	h.reconcile()
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero(), "not called on its old claim")
+	h.g.Expect(stateStrings(h.states())[2:4]).To(Equal([]string{"Pending", "Pending"}))
+
+	h.reconcile()
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(Equal(1))
+	h.g.Expect(claimTimeOf(h.get().Status.Groups[2])).To(BeTemporally(">", armedAt.Add(time.Minute)))
 	h.expectEndsSyncedOnce(6)
 }
 

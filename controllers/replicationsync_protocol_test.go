@@ -320,6 +320,24 @@ func TestDeadlineLooksForPiTsFirst(t *testing.T) {
 	h.clock.Step(10 * time.Second)
 	h.reconcile()
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+
+	// The task made its PiTs, then SMS forgot it: its groups back off, Pending, when the deadline passes.
+	h = newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
+	})
+	h.r.Backoff.Base, h.r.Backoff.Max = time.Hour, time.Hour
+	h.reconcile()
+	h.fake.FinishAll(h.clock.Now())
+	h.fake.Task = func(string) (sms.TaskInfo, error) {
+		return sms.TaskInfo{}, &sms.OtherFaultError{Type: "ManagedObjectNotFound"}
+	}
+	h.clock.Step(5 * time.Minute)
+	h.reconcile()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Pending", "Pending"}), "backing off for an hour")
+	h.clock.Step(6 * time.Minute)
+	h.reconcile()
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
 
 // TestSyncOngoingForeignResultWithoutPitName: a foreign task whose result has no pitName is not ours;

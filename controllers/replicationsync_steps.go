@@ -193,7 +193,10 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 				spent = append(spent, i)
 			}
 		}
-		found := r.lastLookForPiTs(ctx, run, spent)
+		var found map[sms.GroupID]sms.PointInTime
+		if f := sms.Fault(nil); errors.As(err, &f) { // no answer at all: a PiT query would get none either
+			found = r.lastLookForPiTs(ctx, run, spent)
+		}
 		for _, i := range spent {
 			g := rs.Status.Groups[i]
 			if p, ok := found[toSMSGroup(g.ReplicationGroupID)]; ok {
@@ -204,8 +207,12 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		}
 		// Queried again after a backoff, not by every reconcile of the run in between (other tasks wake
 		// it): each of those queries would count a fault, and backoffLimit would be spent in minutes.
+		faults := int32(0)
+		for _, i := range idx {
+			faults = max(faults, rs.Status.Groups[i].PollFaults)
+		}
 		t := r.timingOf(run, ref, idx)
-		t.due = r.Backoff.Next(rs.Status.Groups[idx[0]].PollFaults, run.now)
+		t.due = r.Backoff.Next(faults, run.now)
 		r.keepTiming(run, ref, t)
 		run.wakeAt(t.due)
 	}

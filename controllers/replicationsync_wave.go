@@ -24,7 +24,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	rs := run.rs
 	size := int(r.batchSize(run))
 	rs.Status.BatchSize = int32(size)
-	r.unarmStale(run, r.inDoubtWindow(run))
+	r.unarmStale(run)
 	armed := r.armedBatches(rs)
 	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupPending, run.vp.Status.ProviderRef.Value)
 	want := len(armed)
@@ -177,16 +177,17 @@ func allTooMany(results []callResult) bool {
 }
 
 // coverByClaim marks the batches of wave whose groups all belong to the refused batches and are Issuing
-// without a task in claimed (the status as last written): that claim already covers their call, so
+// without a task in claimed (the status as last written), claimed after fresh (freshClaimsSince): that
+// claim already covers their call, so
 // they keep its claim time and need no write of their own. No one called them: their call was refused
 // whole and this process took them (an armed one included) before it.
-func coverByClaim(rs, claimed *replicationv1alpha1.ReplicationSync, refused, wave []syncBatch) {
+func coverByClaim(rs, claimed *replicationv1alpha1.ReplicationSync, refused, wave []syncBatch, fresh time.Time) {
 	inRefused := groupsIn(refused)
 	for w := range wave {
 		b := &wave[w]
 		if !b.armed.IsZero() || !allOf(b.groups, func(i int) bool {
 			c := claimed.Status.Groups[i]
-			return inRefused[i] && c.State == replicationv1alpha1.GroupIssuing && c.Task == "" && c.ClaimTime != nil
+			return inRefused[i] && c.State == replicationv1alpha1.GroupIssuing && c.Task == "" && c.ClaimTime != nil && c.ClaimTime.After(fresh)
 		}) {
 			continue
 		}
