@@ -127,13 +127,11 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	r.reportTLSVerification(ctx, vp, before)
 	res := r.connect(ctx, vp)
 	setProviderConditions(vp, res)
-	if res.info.Ref != "" { // found: also when it reports itself inactive, so that status shows why
+	if res.reason == replicationv1alpha1.ConnectedReason {
 		vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: res.info.Ref}
 		vp.Status.ProviderInfo = &replicationv1alpha1.ProviderInfo{
 			Name: res.info.Name, UID: res.info.UID, Version: res.info.Version, Status: res.info.Status,
 		}
-	}
-	if res.reason == replicationv1alpha1.ConnectedReason {
 		if res.server.SMSVersion != "" {
 			vp.Status.SMSVersion = res.server.SMSVersion
 			vp.Status.VCenterVersion = vcenterVersion(res.server)
@@ -192,10 +190,6 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		r.Sessions.Invalidate(key)
 		reason, msg := classifyConnectError(vp, err)
 		return connectResult{reason: reason, message: msg}
-	}
-	if providerInactive(info.Status) {
-		return connectResult{reason: replicationv1alpha1.ProviderInactiveReason, info: info, message: fmt.Sprintf(
-			"Provider %s (%s) reports status %s in vCenter; syncs wait until it is online (vCenter > Storage Providers)", info.Name, info.Ref, info.Status)}
 	}
 	res := connectResult{reason: replicationv1alpha1.ConnectedReason, info: info}
 	if sr, ok := cl.(sms.ServerInfoReporter); ok {

@@ -88,18 +88,5 @@ func vcenterVersion(s sms.ServerInfo) string {
 
 // transientReason reports whether a Ready reason passes by itself (retry soon, no human needed).
 func transientReason(reason string) bool {
-	switch reason {
-	case replicationv1alpha1.UnreachableReason, replicationv1alpha1.ServiceInitializingReason, replicationv1alpha1.ProviderInactiveReason:
-		return true
-	}
-	return false
-}
-
-// providerInactive reports whether a VasaProviderInfo.status (online, offline, syncError, unknown,
-// connected, disconnected) says the provider cannot take calls now. Assumed from the enum's names: offline
-// and disconnected cannot; syncError (its last storage sync failed) and unknown may still serve syncs,
-// so they are not held against it. vCenter brings a provider back by itself (a restart, a VASA HA
-// failover), hence transient.
-func providerInactive(status string) bool {
-	return status == "offline" || status == "disconnected"
+	return reason == replicationv1alpha1.UnreachableReason || reason == replicationv1alpha1.ServiceInitializingReason
 }

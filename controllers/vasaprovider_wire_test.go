@@ -34,9 +34,7 @@ func newVPWorld(t *testing.T, cfg smssim.Config) *vpWorld {
 	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
-	if len(cfg.Providers) == 0 {
-		cfg.Providers = []smssim.ProviderConfig{{Name: "array-a"}}
-	}
+	cfg.Providers = []smssim.ProviderConfig{{Name: "array-a"}}
 	sim, err := smssim.Start(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(sim.Close)
@@ -113,10 +111,6 @@ func TestVasaProviderWireFailures(t *testing.T) {
 			mutate: func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.VCenter.SMSVersion = "8.0.1.0" },
 			reason: replicationv1alpha1.SMSVersionUnsupportedReason, stalled: true, inMessage: "spec.vcenter.smsVersion",
 		},
-		"provider offline in vCenter": {
-			cfg:    smssim.Config{Providers: []smssim.ProviderConfig{{Name: "array-a", Status: "offline"}}},
-			reason: replicationv1alpha1.ProviderInactiveReason, stalled: false, inMessage: "reports status offline",
-		},
 		"SMS starting after an upgrade": {
 			cfg:    smssim.Config{ServiceInitializingFor: smssim.Duration{Duration: time.Minute}},
 			reason: replicationv1alpha1.ServiceInitializingReason, stalled: false, inMessage: "starting",
@@ -134,9 +128,6 @@ func TestVasaProviderWireFailures(t *testing.T) {
 			g.Expect(vpCondition(vp, replicationv1alpha1.ReconcilingCondition).Status).To(Equal(conditionStatus(!tc.stalled)))
 			if !tc.stalled {
 				g.Expect(res.RequeueAfter).To(Equal(ProviderUnreachableRetryInterval))
-			}
-			if tc.reason == replicationv1alpha1.ProviderInactiveReason {
-				g.Expect(vp.Status.ProviderInfo).To(HaveField("Status", "offline"), "status shows what vCenter reports")
 			}
 		})
 	}

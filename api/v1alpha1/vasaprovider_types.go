@@ -237,7 +237,7 @@ const (
 	ProviderNotFoundReason = "ProviderNotFound"
 	// UnreachableReason: vCenter could not be reached.
 	UnreachableReason = "Unreachable"
-	// ProviderInactiveReason: the provider reports status offline or disconnected in vCenter.
+	// ProviderInactiveReason is reserved for a provider that reports an inactive status.
 	ProviderInactiveReason = "ProviderInactive"
 	// InvalidCABundleReason: the CA bundle Secret key holds no PEM certificate.
 	InvalidCABundleReason = "InvalidCABundle"
