@@ -237,7 +237,8 @@ const (
 	ProviderNotFoundReason = "ProviderNotFound"
 	// UnreachableReason: vCenter could not be reached.
 	UnreachableReason = "Unreachable"
-	// ProviderInactiveReason is reserved for a provider that reports an inactive status.
+	// ProviderInactiveReason is reserved. A provider that reports itself offline stays Ready: runs go on
+	// and its InactiveProvider faults re-route their groups to the active provider.
 	ProviderInactiveReason = "ProviderInactive"
 	// InvalidCABundleReason: the CA bundle Secret key holds no PEM certificate.
 	InvalidCABundleReason = "InvalidCABundle"
