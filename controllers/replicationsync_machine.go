@@ -243,12 +243,7 @@ func (r *ReplicationSyncReconciler) lastLook(ctx context.Context, run *syncRun) 
 			open = append(open, i)
 		}
 	}
-	found := r.lastLookForPiTs(ctx, run, open)
-	for _, i := range open {
-		if p, ok := found[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]; ok {
-			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT found when activeDeadlineSeconds passed")
-		}
-	}
+	r.syncByPiT(ctx, run, open, "PiT found when activeDeadlineSeconds passed")
 }
 
 // failRun ends the run at once: every unfinished group fails with the reason.
@@ -307,15 +302,15 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 	r.Capacity.ForgetOwner(run.owner())
 	metrics.ForgetRun(rs.Namespace, rs.Name)
 	provider := rs.Spec.ProviderRef.Name
-	result := "succeeded"
+	result := metrics.ResultSucceeded
 	if rs.Status.Phase == replicationv1alpha1.SyncFailed {
-		result = "failed"
+		result = metrics.ResultFailed
 	}
 	metrics.SyncsTotal.WithLabelValues(rs.Namespace, provider, result).Inc()
 	if rs.Status.StartTime != nil {
 		metrics.SyncDurationSeconds.WithLabelValues(rs.Namespace, provider, result).Observe(run.now.Sub(rs.Status.StartTime.Time).Seconds())
 	}
-	if result == "succeeded" {
+	if result == metrics.ResultSucceeded {
 		metrics.LastSuccessTimestampSeconds.WithLabelValues(rs.Namespace, provider).Set(float64(run.now.Unix()))
 	}
 	ctrl.LoggerFrom(ctx).Info("Sync finished", "phase", rs.Status.Phase, "synced", rs.Status.SyncedDisplay)

@@ -5,6 +5,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -21,18 +22,29 @@ func (r *ReplicationSyncReconciler) countUnknownOutcome(ctx context.Context, run
 			spent = append(spent, i)
 		}
 	}
-	found := r.lastLookForPiTs(ctx, run, spent)
+	r.syncByPiT(ctx, run, spent, message+"; its PiT was found")
 	var retried []int
 	for _, i := range idx {
-		if p, ok := found[toSMSGroup(run.rs.Status.Groups[i].ReplicationGroupID)]; ok {
-			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, message+"; its PiT was found")
-			continue
-		}
-		if run.groupCountFailure(i, message) {
+		if run.rs.Status.Groups[i].State != replicationv1alpha1.GroupSynced && run.groupCountFailure(i, message) {
 			retried = append(retried, i)
 		}
 	}
 	return retried
+}
+
+// syncByPiT asks for the PiTs of our name of the groups idx (lastLookForPiTs) and marks those found
+// Synced with message; it returns the others.
+func (r *ReplicationSyncReconciler) syncByPiT(ctx context.Context, run *syncRun, idx []int, message string) []int {
+	found := r.lastLookForPiTs(ctx, run, idx)
+	var left []int
+	for _, i := range idx {
+		if p, ok := found[toSMSGroup(run.rs.Status.Groups[i].ReplicationGroupID)]; ok {
+			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, message)
+			continue
+		}
+		left = append(left, i)
+	}
+	return left
 }
 
 // lastLookForPiTs asks the providers of the groups idx for their PiTs of our name, before they are

@@ -193,17 +193,11 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 				spent = append(spent, i)
 			}
 		}
-		var found map[sms.GroupID]sms.PointInTime
 		if f := sms.Fault(nil); errors.As(err, &f) { // no answer at all: a PiT query would get none either
-			found = r.lastLookForPiTs(ctx, run, spent)
+			spent = r.syncByPiT(ctx, run, spent, fmt.Sprintf("Task %s could not be queried; its PiT was found", ref))
 		}
 		for _, i := range spent {
-			g := rs.Status.Groups[i]
-			if p, ok := found[toSMSGroup(g.ReplicationGroupID)]; ok {
-				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, fmt.Sprintf("Task %s could not be queried; its PiT was found", ref))
-				continue
-			}
-			run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, g.PollFaults, err))
+			run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, rs.Status.Groups[i].PollFaults, err))
 		}
 		// Queried again after a backoff, not by every reconcile of the run in between (other tasks wake
 		// it): each of those queries would count a fault, and backoffLimit would be spent in minutes.
