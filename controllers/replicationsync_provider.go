@@ -193,10 +193,10 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 }
 
 // repoll returns t with the progress (percent) it reported now as a sample, and due when to query it
-// again (t's latest sample is the one before): at the end its progress predicts, so a task is queried about twice whatever it
-// takes; without progress, when a typical task would have ended, at twice its age before any task
-// ended, or at a quarter of its age; while its percent stands, at twice the time it has stood. Within
-// [minPollGap, PollMax] from now.
+// again (t's latest sample is the one before): at the end its progress predicts, so a task is queried
+// about twice whatever it takes; without progress, when a typical task would have ended, at twice its
+// age before any task ended, or at a quarter of its age; while its percent stands, at twice the time it
+// has stood. Within [minPollGap, PollMax] from now.
 //
 // Progress may count from the task's start after a time queued at 0 %. Two samples with progress give
 // the pace whatever that time was. From one, the provider's learned queued share q of a task's duration

@@ -178,9 +178,8 @@ func allTooMany(results []callResult) bool {
 
 // coverByClaim marks the batches of wave whose groups all belong to the refused batches and are Issuing
 // without a task in claimed (the status as last written), claimed after fresh (freshClaimsSince): that
-// claim already covers their call, so
-// they keep its claim time and need no write of their own. No one called them: their call was refused
-// whole and this process took them (an armed one included) before it.
+// claim already covers their call, so they keep its claim time and need no write of their own. No one
+// called them: their call was refused whole and this process took them (an armed one included) before it.
 func coverByClaim(rs, claimed *replicationv1alpha1.ReplicationSync, refused, wave []syncBatch, fresh time.Time) {
 	inRefused := groupsIn(refused)
 	for w := range wave {
