@@ -117,6 +117,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			metrics.ForgetRun(req.Namespace, req.Name)
 			r.replaced.forget(req.NamespacedName)
 			r.disarm(req.NamespacedName)
+			r.forgetTimingsOf(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err

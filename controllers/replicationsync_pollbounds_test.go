@@ -99,3 +99,26 @@ func TestInheritedTaskTeachesNoDurationFromItsClaim(t *testing.T) {
 	h.g.Expect(h.r.Capacity.TaskDuration(client.ObjectKeyFromObject(h.vp))).To(BeZero())
 	h.g.Expect(h.r.Capacity.TypicalTaskDuration(client.ObjectKeyFromObject(h.vp))).To(BeZero())
 }
+
+// TestDeletedRunForgetsItsTaskTimings: a run deleted while its tasks run never sees them end, so what
+// it cached about them goes with it; what another run cached stays.
+func TestDeletedRunForgetsItsTaskTimings(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	other := &syncRun{rs: testSync(1), key: client.ObjectKeyFromObject(h.vp)}
+	other.rs.Name = "other"
+	h.r.keepTiming(other, "SmsTask-other", taskTiming{issued: h.clock.Now()})
+	timings := func() (n int) {
+		h.r.pollDue.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	h.g.Expect(timings()).To(Equal(2))
+
+	h.g.Expect(k8sClient.Delete(h.ctx, h.get())).To(Succeed())
+	h.g.Eventually(func() error { return h.r.Get(h.ctx, h.key, &replicationv1alpha1.ReplicationSync{}) }).Should(MatchError(ContainSubstring("not found")))
+	h.reconcile()
+	h.g.Expect(timings()).To(Equal(1))
+	_, kept := h.r.pollDue.Load(taskKey{other.key, "SmsTask-other"})
+	h.g.Expect(kept).To(BeTrue())
+}

@@ -21,6 +21,9 @@ type taskTiming struct {
 	learning    bool
 	// inherited: issued by an earlier process; issued is its claim, which may be long before its call.
 	inherited bool
+	// keptBy is the ReplicationSync that cached it last: deleting that run drops the entry, since no
+	// one else may ever see the task end.
+	keptBy types.NamespacedName
 }
 
 // maxSamples is how many samples of progress a task keeps: the first (the longest baseline for its
@@ -85,10 +88,22 @@ type taskKey struct {
 
 // keepTiming caches t as what is known about the run's task ref.
 func (r *ReplicationSyncReconciler) keepTiming(run *syncRun, ref string, t taskTiming) {
+	t.keptBy = types.NamespacedName{Namespace: run.rs.Namespace, Name: run.rs.Name}
 	r.pollDue.Store(taskKey{run.key, ref}, t)
 }
 
 // forgetTiming drops what is known about the run's task ref (it ended, or the run did).
 func (r *ReplicationSyncReconciler) forgetTiming(run *syncRun, ref string) {
 	r.pollDue.Delete(taskKey{run.key, ref})
+}
+
+// forgetTimingsOf drops what the deleted ReplicationSync run cached about its tasks: it can no longer
+// see them end. A run still waiting on one of them re-learns it from its claim, or from first sight.
+func (r *ReplicationSyncReconciler) forgetTimingsOf(run types.NamespacedName) {
+	r.pollDue.Range(func(k, v any) bool {
+		if v.(taskTiming).keptBy == run {
+			r.pollDue.Delete(k)
+		}
+		return true
+	})
 }
