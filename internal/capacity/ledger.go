@@ -196,7 +196,8 @@ func (l *Ledger) SetWake(wake func(owner string)) {
 }
 
 // Hold records the slots one owner holds on key as its status shows them; 0 removes the owner. Slots
-// it gives back wake as many waiting owners, oldest first.
+// it gives back wake as many waiting owners, oldest first, but not owner itself: it is reconciling,
+// and asks for what it wants in the same reconcile.
 func (l *Ledger) Hold(key types.NamespacedName, owner string, n int, limit int) {
 	l.mu.Lock()
 	p := l.get(key)
@@ -204,7 +205,7 @@ func (l *Ledger) Hold(key types.NamespacedName, owner string, n int, limit int) 
 	p.limit = limit
 	freed := p.held[owner] - n
 	p.hold(owner, n)
-	woken := p.toWake(freed, limit)
+	woken := slices.DeleteFunc(p.toWake(freed, limit), func(o string) bool { return o == owner })
 	wake := l.wake
 	l.mu.Unlock()
 	notify(wake, woken)

@@ -204,6 +204,21 @@ func TestBackingOffOwnerLeavesTheQueue(t *testing.T) {
 	g.Expect(*woken).To(Equal([]string{"ns/young"}), "nothing to wake when the queue did not change")
 }
 
+// TestOwnSlotsFreedDoNotWakeTheOwner: an owner that frees slots is reconciling and asks for more in the
+// same reconcile; waking it too would only cost a reconcile that finds nothing to do.
+func TestOwnSlotsFreedDoNotWakeTheOwner(t *testing.T) {
+	g := NewWithT(t)
+	l, woken := oldPartlyServedYoungWaiting(g)
+	l.Hold(key, "ns/old", 0, 2) // old's task ended; old is the oldest waiter, so the slot is its own
+	g.Expect(*woken).To(BeEmpty())
+	g.Expect(l.Reserve(key, "ns/old", t0, 2, 2)).To(Equal(1))
+
+	l.Hold(key, "ns/x", 0, 2)
+	*woken = nil
+	l.Hold(key, "ns/old", 0, 2) // two slots free: old takes one, the next waiter is woken for the other
+	g.Expect(*woken).To(Equal([]string{"ns/young"}))
+}
+
 // oldPartlyServedYoungWaiting returns a ledger of two slots, one held by ns/x, where ns/old got one of
 // the two it asked for and ns/young, younger, got none; and the owners woken so far.
 func oldPartlyServedYoungWaiting(g *WithT) (*Ledger, *[]string) {
