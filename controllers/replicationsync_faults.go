@@ -35,8 +35,12 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 	switch d.action {
 	case actionInDoubt:
 		// The groups stay Issuing with their claim: inDoubtStep resolves them.
+		msg := "No answer to the sync call, in doubt: "
+		if d.fault != faultNoAnswer {
+			msg = "The sync call may have started a task, in doubt: "
+		}
 		for _, i := range idx {
-			rs.Status.Groups[i].Message = truncateMessage("No answer to the sync call, in doubt: " + err.Error())
+			rs.Status.Groups[i].Message = truncateMessage(msg + err.Error())
 		}
 		run.wakeAt(run.now.Add(time.Second))
 	case actionRetry:

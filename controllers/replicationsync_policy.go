@@ -77,8 +77,13 @@ func decideSyncFault(err error, batchLen int) faultDecision {
 		ongoing  *sms.SyncOngoingError
 		notImpl  *sms.NotImplementedError
 		invalid  *sms.InvalidArgumentError
+		down     *sms.ServiceUnavailableError
 	)
 	switch {
+	case errors.As(err, &down) && down.MayHaveRun:
+		// A 503 the front proxy may have sent after passing the call on (SMS restarted while in it): a
+		// task may run, so the groups are in doubt like a call with no answer, never re-issued blindly.
+		d.action = actionInDoubt
 	case errors.As(err, &tooMany) && batchLen > 1:
 		// The batch must shrink even when the provider names a size it already had, or the same batch
 		// goes out again and again. One group that gets TooMany cannot shrink: it counts as its failure.

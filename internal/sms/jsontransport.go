@@ -156,7 +156,8 @@ func (t *jsonTransport) post(ctx context.Context, path string, body []byte) (*ht
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, nil, &notAuthenticatedError{Message: "HTTP " + resp.Status}
 	case resp.StatusCode == http.StatusServiceUnavailable:
-		return nil, nil, &ServiceUnavailableError{StatusCode: resp.StatusCode, Message: resp.Status}
+		resp.Body = io.NopCloser(bytes.NewReader(data))
+		return nil, nil, unavailableAnswer(resp)
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, nil, fmt.Errorf("%s %s: %w", http.MethodPost, path, errNotServed)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:

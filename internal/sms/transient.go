@@ -3,7 +3,9 @@ package sms
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 )
 
 // ServiceUnavailableError means the SMS service is not up: it answered the ServiceNotInitialized fault, or
@@ -11,8 +13,35 @@ import (
 type ServiceUnavailableError struct {
 	// StatusCode is the HTTP status (503), or 0 for the ServiceNotInitialized fault.
 	StatusCode int
-	// Message is the fault's message or the HTTP status text.
+	// Message is the fault's message, or the HTTP status and the start of the answer's body.
 	Message string
+	// MayHaveRun: vCenter's front proxy answered 503 without saying that nothing listened behind it,
+	// so it may have passed the request on to SMS, which then died before answering (a restart). The
+	// method may have run. False for the ServiceNotInitialized fault: SMS itself refused the call.
+	MayHaveRun bool
+}
+
+// neverReached are the front proxies' 503 texts for a backend that does not listen: the request never
+// reached SMS. rhttpproxy writes the first; envoy the others (its text for a backend that reset the
+// connection after taking the request ends "reset reason: connection termination" instead).
+var neverReached = []string{"Failed to connect to endpoint", "reset reason: connection failure", "no healthy upstream"}
+
+// unavailableAnswer reads a 503 answer (and closes its body).
+func unavailableAnswer(res *http.Response) *ServiceUnavailableError {
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+	_ = res.Body.Close()
+	text := strings.TrimSpace(string(body))
+	reached := true
+	for _, s := range neverReached {
+		if strings.Contains(text, s) {
+			reached = false
+		}
+	}
+	msg := res.Status
+	if text != "" {
+		msg += ": " + text
+	}
+	return &ServiceUnavailableError{StatusCode: res.StatusCode, Message: msg, MayHaveRun: reached}
 }
 
 // Error implements error.
@@ -59,8 +88,7 @@ func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	switch res.StatusCode {
 	case http.StatusServiceUnavailable:
-		_ = res.Body.Close()
-		return nil, &ServiceUnavailableError{StatusCode: res.StatusCode, Message: res.Status}
+		return nil, unavailableAnswer(res)
 	case http.StatusUnauthorized:
 		_ = res.Body.Close()
 		return nil, &notAuthenticatedError{Message: "HTTP " + res.Status}

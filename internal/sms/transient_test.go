@@ -3,12 +3,15 @@ package sms_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
 // TestServiceInitializing: while SMS initializes after a restart, calls fail with a transient
@@ -23,7 +26,7 @@ func TestServiceInitializing(t *testing.T) {
 			c := dial(t, sim, b)
 			logins := sim.LoginAttempts()
 			sim.SetServiceInitializing(400 * time.Millisecond)
-			seen := map[int]bool{}
+			seen, reached := map[int]bool{}, false
 			for sim.ServiceInitializing() {
 				_, err := c.Providers(ctx)
 				if err == nil {
@@ -33,9 +36,11 @@ func TestServiceInitializing(t *testing.T) {
 				g.Expect(errors.As(err, &su)).To(BeTrue(), "got %T %v", err, err)
 				g.Expect(sms.IsTransient(err)).To(BeTrue())
 				seen[su.StatusCode] = true
+				reached = reached || su.MayHaveRun
 				time.Sleep(20 * time.Millisecond)
 			}
 			g.Expect(seen).To(HaveKey(503), "HTTP 503 first")
+			g.Expect(reached).To(BeFalse(), "the proxy's 503 says nothing listened behind it")
 			g.Expect(seen).To(HaveKey(0), "then the ServiceNotInitialized fault")
 			_, err := c.Providers(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -76,6 +81,32 @@ func TestIsTransient(t *testing.T) {
 	} {
 		if got := sms.IsTransient(tc.err); got != tc.want {
 			t.Errorf("%s: IsTransient = %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+// TestProxy503MayHaveRun: a front proxy's 503 that says nothing listened behind it (rhttpproxy's or
+// envoy's wording) means the request never reached SMS; any other 503 may come after SMS took it.
+func TestProxy503MayHaveRun(t *testing.T) {
+	for text, want := range map[string]bool{
+		"503 Service Unavailable (Failed to connect to endpoint: [N7Vmacore4Http16LocalServiceSpecE:0x0000] _serverNamespace = /sms action = Allow)": false,
+		smssim.NoBackendText:     false,
+		"no healthy upstream":    false,
+		smssim.UpstreamResetText: true,
+		"":                       true,
+	} {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, text, http.StatusServiceUnavailable)
+		}))
+		_, err := sms.Dial(context.Background(), sms.Config{URL: srv.URL, Username: "u", Password: "p", InsecureSkipVerify: true, Timeout: 5 * time.Second})
+		srv.Close()
+		var su *sms.ServiceUnavailableError
+		if !errors.As(err, &su) {
+			t.Errorf("%q: got %T %v, want a ServiceUnavailableError", text, err, err)
+			continue
+		}
+		if su.MayHaveRun != want {
+			t.Errorf("%q: MayHaveRun = %v, want %v", text, su.MayHaveRun, want)
 		}
 	}
 }

@@ -11,6 +11,8 @@ const (
 	ResponseLost = "lost"
 	// ResponseLate means the answer was held back (see LateResponseRule.Delay).
 	ResponseLate = "late"
+	// ResponseReset means the front proxy answered HTTP 503: the backend reset the connection.
+	ResponseReset = "reset"
 	// ResponseEmpty means the VI/JSON answer was HTTP 200 with an empty body: no task ref.
 	ResponseEmpty = "empty"
 )
@@ -30,7 +32,7 @@ type SyncCall struct {
 	Task string
 	// Fault is the fault type answered (e.g. "TooMany", "SyncOngoing"); "" if none.
 	Fault string
-	// Response is "" when the answer was sent as is, else ResponseLost, ResponseLate or ResponseEmpty.
+	// Response is "" when the answer was sent as is, else ResponseLost, ResponseReset, ResponseLate or ResponseEmpty.
 	Response string
 }
 

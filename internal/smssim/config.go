@@ -108,6 +108,10 @@ type ProviderConfig struct {
 	// LostResponses drops the HTTP response of SyncReplicationGroup_Task calls that created a task:
 	// the server closes the connection without answering (both bindings).
 	LostResponses *ResponseRule `json:"lostResponses,omitempty"`
+	// ResetResponses answers SyncReplicationGroup_Task calls that created a task with vCenter's front
+	// proxy's HTTP 503 for a backend that reset the connection before answering, as when the SMS
+	// service restarts while a call is in it (both bindings).
+	ResetResponses *ResponseRule `json:"resetResponses,omitempty"`
 	// LateResponses holds back the HTTP response of SyncReplicationGroup_Task calls that created a
 	// task for Delay, so it arrives after the client's timeout (both bindings).
 	LateResponses *LateResponseRule `json:"lateResponses,omitempty"`

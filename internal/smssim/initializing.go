@@ -14,6 +14,15 @@ const (
 	phaseNotInitialized
 )
 
+// The texts of vCenter's front proxy (envoy's wording) when SMS cannot answer. Which proxy a release
+// runs, and that it answers these for SMS's endpoint, is assumed.
+const (
+	// NoBackendText: nothing listens behind the proxy; the request never reached SMS.
+	NoBackendText = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+	// UpstreamResetText: SMS took the request and its connection dropped before it answered.
+	UpstreamResetText = "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+)
+
 // SetServiceInitializing makes the SMS service initialize for d from now, as vCenter's storage service
 // does after an upgrade or a restart: the first half of d every SMS call (both bindings) gets HTTP 503,
 // the second half the ServiceNotInitialized fault. The split is assumed: field reports show both answers

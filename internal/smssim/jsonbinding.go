@@ -71,7 +71,7 @@ func (h *jsonHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.sim.initPhase() == phaseUnavailable {
-		http.Error(w, "503 Service Unavailable (the storage monitoring service is starting)", http.StatusServiceUnavailable)
+		http.Error(w, NoBackendText, http.StatusServiceUnavailable)
 		return
 	}
 	cookie, ok := h.sim.jsonCookie(session)

@@ -4,7 +4,7 @@ import "time"
 
 // responseCounters counts the responses each ResponseRule of a provider has picked so far.
 type responseCounters struct {
-	lost, late, empty ruleCount
+	lost, reset, late, empty ruleCount
 }
 
 // ruleCount is how many times a rule applied.
@@ -39,6 +39,23 @@ func (h *Provider) LoseResponses(n int) {
 func (h *Provider) SetLostResponses(r *ResponseRule) {
 	h.with(func(p *providerState) {
 		p.cfg.LostResponses, p.responses.lost = cloneRule(r), 0
+	})
+}
+
+// ResetResponses answers the next n SyncReplicationGroup_Task calls that create a task with the front
+// proxy's 503 for a backend that reset the connection; n <= 0 stops it.
+func (h *Provider) ResetResponses(n int) {
+	if n <= 0 {
+		h.SetResetResponses(nil)
+		return
+	}
+	h.SetResetResponses(&ResponseRule{Times: n})
+}
+
+// SetResetResponses replaces the reset-response rule (nil: none) and restarts its count.
+func (h *Provider) SetResetResponses(r *ResponseRule) {
+	h.with(func(p *providerState) {
+		p.cfg.ResetResponses, p.responses.reset = cloneRule(r), 0
 	})
 }
 

@@ -48,7 +48,7 @@ func (g *soapGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch g.sim.initPhase() {
 	case phaseUnavailable:
-		http.Error(w, "503 Service Unavailable (the storage monitoring service is starting)", http.StatusServiceUnavailable)
+		http.Error(w, NoBackendText, http.StatusServiceUnavailable)
 		return
 	case phaseNotInitialized:
 		writeSOAPFault(w, "The Storage Monitoring Service is not initialized yet.", &smstypes.ServiceNotInitialized{})

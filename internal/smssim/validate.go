@@ -47,6 +47,9 @@ func (p ProviderConfig) validate() error {
 	if err := p.LostResponses.validate("lostResponses"); err != nil {
 		errs = append(errs, err)
 	}
+	if err := p.ResetResponses.validate("resetResponses"); err != nil {
+		errs = append(errs, err)
+	}
 	if p.LateResponses != nil {
 		if err := p.LateResponses.ResponseRule.validate("lateResponses"); err != nil {
 			errs = append(errs, err)

@@ -95,6 +95,9 @@ func (s *Sim) wireHandler(next http.Handler) http.Handler {
 				dropConnection(w)
 				return
 			}
+		case ResponseReset:
+			http.Error(w, UpstreamResetText, http.StatusServiceUnavailable)
+			return
 		case ResponseEmpty:
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusOK)
@@ -151,7 +154,7 @@ func dropConnection(w http.ResponseWriter) {
 }
 
 // responseFate decides what happens to the answer of the call that created task ref and notes it
-// in the call log: "" (sent as is), ResponseLost, ResponseLate (with the delay) or ResponseEmpty
+// in the call log: "" (sent as is), ResponseLost, ResponseReset, ResponseLate (with the delay) or ResponseEmpty
 // (VI/JSON only, where an empty 200 body is a plausible answer).
 func (s *Sim) responseFate(ref string, jsonBinding bool) (string, time.Duration) {
 	s.mu.Lock()
@@ -166,6 +169,9 @@ func (s *Sim) responseFate(ref string, jsonBinding bool) (string, time.Duration)
 	case p.responses.lost.pick(p.cfg.LostResponses, roll):
 		call.Response = ResponseLost
 		return ResponseLost, 0
+	case p.responses.reset.pick(p.cfg.ResetResponses, roll):
+		call.Response = ResponseReset
+		return ResponseReset, 0
 	case p.cfg.LateResponses != nil && p.responses.late.pick(&p.cfg.LateResponses.ResponseRule, roll):
 		call.Response = ResponseLate
 		if d := p.cfg.LateResponses.Delay.Duration; d > 0 {

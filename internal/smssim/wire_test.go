@@ -59,6 +59,36 @@ func TestLostResponse(t *testing.T) {
 	}
 }
 
+// TestResetResponse: SMS restarts while in a sync call; the task runs, and the front proxy answers 503.
+// Unlike a 503 for a service that does not listen, the client learns the call may have run.
+func TestResetResponse(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			sim, ids := startOne(t, 2, func(p *smssim.ProviderConfig) { p.TaskDuration = smssim.Duration{Duration: time.Minute} })
+			c := dialSim(t, sim, b, 5*time.Second)
+			sim.Provider("p").ResetResponses(1)
+
+			_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[:1], "reset-1")
+			var su *sms.ServiceUnavailableError
+			g.Expect(errors.As(err, &su)).To(BeTrue(), "%v", err)
+			g.Expect(su.MayHaveRun).To(BeTrue())
+			g.Expect(su.Message).To(ContainSubstring("connection termination"))
+			calls := sim.Calls()
+			g.Expect(calls).To(HaveLen(1))
+			g.Expect(calls[0].Response).To(Equal(smssim.ResponseReset))
+			g.Expect(sim.TaskState(calls[0].Task)).To(Equal("queued"), "the task runs although nobody knows it")
+
+			sim.SetServiceInitializing(time.Minute) // nothing listens behind the proxy: the call never arrives
+			_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[1:], "reset-1")
+			g.Expect(errors.As(err, &su)).To(BeTrue(), "%v", err)
+			g.Expect(su.MayHaveRun).To(BeFalse())
+			g.Expect(sim.Calls()).To(HaveLen(1))
+		})
+	}
+}
+
 // TestLostResponsesByProbability loses some answers and delivers the others.
 func TestLostResponsesByProbability(t *testing.T) {
 	g := NewWithT(t)

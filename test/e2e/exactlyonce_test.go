@@ -49,6 +49,31 @@ func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
 	}
 }
 
+// TestExactlyOnceWhenSMSRestartsInACall: SMS restarts while sync calls are in it; their tasks run, and
+// vCenter's front proxy answers HTTP 503. Unlike a 503 for a service that is not up yet, such a call may
+// have started a task: its groups are in doubt, found synced by their PiT, and never called again.
+func TestExactlyOnceWhenSMSRestartsInACall(t *testing.T) {
+	const syncs, size, resets = 3, 5, 2
+	w := newProcWorld(t, arrayA(syncGroups(syncs, size), slowTask, func(pc *smssim.ProviderConfig) {
+		pc.ResetResponses = &smssim.ResponseRule{Times: resets}
+	}), 1)
+	w.array(2, longInDoubt)
+	w.startManager(procOptions{})
+	runs := w.createSyncs(syncs, size)
+
+	waitAllSucceeded(t, runs, exactlyOnceTO)
+	g := NewWithT(t)
+	reset := 0
+	for _, c := range callLog(w.sim) {
+		if c.Response == smssim.ResponseReset {
+			reset++
+		}
+	}
+	g.Expect(reset).To(Equal(resets))
+	expectExactlyOnce(g, w.sim, runs)
+	expectAllSynced(g, w.sim, runs)
+}
+
 // TestSIGTERMDuringSubmit: a rollout's SIGTERM arrives while a sync call is in flight (its response is
 // late). The manager records the task refs before it exits, and the next manager does not call again.
 func TestSIGTERMDuringSubmit(t *testing.T) {
