@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/sms/methods"
@@ -25,6 +27,9 @@ const (
 	Namespace = "sms"
 	// maxIdleConnsPerHost keeps a connection per concurrent caller of a session (reconcile workers).
 	maxIdleConnsPerHost = 32
+	// idleConnTimeout closes connections idle that long, as Go's default transport does: without it the
+	// connections of a replaced session would stay open for good.
+	idleConnTimeout = 90 * time.Second
 )
 
 // serviceInstance is the SMS service instance reference.
@@ -176,6 +181,13 @@ func (c *client) loginSOAP(ctx context.Context) error {
 	}
 	about := vc.ServiceContent.About
 	tried := candidates(Versions, c.cfg.Version, about.ApiVersion)
+	if c.info.VCenterAPIVersion == about.ApiVersion {
+		// A re-login to the same vCenter release starts at the version the last session agreed on, so
+		// a release whose SMS lags behind its API version is not asked for a newer one at every login.
+		if i := slices.Index(tried, c.info.SMSVersion); i > 0 {
+			tried = tried[i:]
+		}
+	}
 	var last error
 	for _, v := range tried {
 		rt := c.smsSOAP(vc, v)
@@ -218,8 +230,12 @@ func (c *client) loginJSON(ctx context.Context) error {
 		return fmt.Errorf("tls configuration: %w", err)
 	}
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy: http.ProxyFromEnvironment,
+		// Through an HTTP(S) proxy, Go does the TLS handshake with vCenter with TLSClientConfig, not
+		// with DialTLSContext: both must carry the pin and the CA bundle.
+		TLSClientConfig:       tc,
 		DialTLSContext:        tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout}),
+		IdleConnTimeout:       idleConnTimeout,
 		ResponseHeaderTimeout: c.cfg.Timeout,
 		TLSHandshakeTimeout:   c.cfg.Timeout,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
@@ -331,8 +347,12 @@ func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimty
 	}
 	if lerr := c.login(ctx, gen); lerr != nil {
 		var le *LoginError
-		if errors.As(lerr, &le) {
+		switch {
+		case errors.As(lerr, &le):
 			return brokenError(le)
+		case errors.As(lerr, &na):
+			// The new session was refused too: nothing was called, so nothing counts against the groups.
+			return fmt.Errorf("%w: re-establishing expired session: %s", ErrSessionRejected, na.Error())
 		}
 		return fmt.Errorf("re-establishing expired session: %w", lerr)
 	}
@@ -362,8 +382,10 @@ func (c *client) Close(ctx context.Context) error {
 	switch {
 	case vc != nil:
 		err = session.NewManager(vc).Logout(ctx)
+		vc.CloseIdleConnections()
 	case js != nil:
 		err = js.logout(ctx)
+		js.http.CloseIdleConnections()
 	}
 	if err != nil {
 		return fmt.Errorf("logging out: %w", c.classify(decodeCallError(err)))

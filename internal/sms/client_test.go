@@ -2,9 +2,16 @@ package sms_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -465,4 +472,61 @@ func TestClosedClient(t *testing.T) {
 	_, err = c.Providers(context.Background())
 	g.Expect(errors.Is(err, sms.ErrClosed)).To(BeTrue())
 	g.Expect(c.Close(context.Background())).To(Succeed())
+}
+
+// TestCloseLeavesNoConnections: a closed client keeps no connection (and its goroutines) open; a session
+// replaced after a Secret rotation or an outage would otherwise leave them for good.
+func TestCloseLeavesNoConnections(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			sim := startSim(t)
+			dialAndClose := func() {
+				c, err := sms.Dial(context.Background(), clientConfig(sim, b))
+				g.Expect(err).NotTo(HaveOccurred())
+				_, err = c.Providers(context.Background())
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(c.Close(context.Background())).To(Succeed())
+			}
+			dialAndClose() // the simulator's own goroutines start
+			base := runtime.NumGoroutine()
+			for range 5 {
+				dialAndClose()
+			}
+			g.Eventually(runtime.NumGoroutine).WithTimeout(5 * time.Second).Should(BeNumerically("<=", base+2))
+		})
+	}
+}
+
+// TestRefusedReLoginIsNoProviderFault: the session expired and vCenter answers the new login with HTTP
+// 401. Nothing was called, so the caller gets ErrSessionRejected (retry later, count nothing), not a fault
+// it would count against the groups.
+func TestRefusedReLoginIsNoProviderFault(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	target, err := url.Parse(sim.URL())
+	g.Expect(err).NotTo(HaveOccurred())
+	var logins atomic.Int32
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/SessionManager/SessionManager/Login") && logins.Add(1) > 1 {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	cfg := clientConfig(sim, sms.BindingJSON)
+	cfg.URL, cfg.Thumbprint, cfg.InsecureSkipVerify = front.URL, "", true
+	c, err := sms.Dial(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+
+	sim.ExpireSessions()
+	_, err = c.Providers(context.Background())
+	g.Expect(errors.Is(err, sms.ErrSessionRejected)).To(BeTrue(), "got %v", err)
+	var f sms.Fault
+	g.Expect(errors.As(err, &f)).To(BeFalse(), "no provider fault: %v", err)
+	g.Expect(logins.Load()).To(BeEquivalentTo(2))
 }

@@ -152,7 +152,7 @@ func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []Gr
 				GroupId: groupsToWire(batch),
 				QueryParam: &smstypes.QueryPointInTimeReplicaParam{
 					ReplicaTimeQueryParam: &smstypes.ReplicaQueryIntervalParam{Number: 1},
-					PreferDetails:         vimtypes.NewBool(true),
+					PreferDetails:         c.preferDetails(),
 				},
 			})
 			if err != nil {

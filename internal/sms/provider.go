@@ -154,14 +154,19 @@ func QuoteXSDRegex(s string) string {
 	return b.String()
 }
 
+// preferDetails is the queryParam.preferDetails to send: true, but only to a server that knows the field
+// (SMS 7.0.0.1 on); older ones refuse the unknown element.
+func (c *client) preferDetails() *bool {
+	if knowsPreferDetails(c.ServerInfo().SMSVersion) {
+		return vimtypes.NewBool(true)
+	}
+	return nil
+}
+
 // PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
 func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []GroupID, pitName string) ([]PointInTime, error) {
 	var out []PointInTime
-	param := &smstypes.QueryPointInTimeReplicaParam{}
-	if knowsPreferDetails(c.ServerInfo().SMSVersion) {
-		// preferDetails exists from SMS 7.0.0.1; older servers refuse the unknown element.
-		param.PreferDetails = vimtypes.NewBool(true)
-	}
+	param := &smstypes.QueryPointInTimeReplicaParam{PreferDetails: c.preferDetails()}
 	if pitName != "" {
 		// queryParam.pitName is an XSD regular expression, not a name.
 		param.PitName = QuoteXSDRegex(pitName)

@@ -71,6 +71,12 @@ func TestReleaseProfiles(t *testing.T) {
 				pits, err := c.PointInTimeReplicas(ctx, p.Ref, ids, "nightly")
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(pits).To(HaveLen(40))
+				newest, err := c.NewestPointInTimes(ctx, p.Ref, ids)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(newest).To(HaveLen(40))
+				for _, n := range newest {
+					g.Expect(n.PiT).NotTo(BeNil(), "group %v", n.Group)
+				}
 
 				expectAcceptedOnWire(t, sim, b)
 			})
@@ -78,7 +84,9 @@ func TestReleaseProfiles(t *testing.T) {
 	}
 }
 
-// expectAcceptedOnWire checks every SMS request on the wire used a version the release accepts.
+// expectAcceptedOnWire checks every SMS request on the wire used a version the release accepts, but for
+// the versions the first login offered before one was accepted (a release whose SMS lags behind its
+// API version: 7.0 GA reports API 7.0.0.0 and is refused 7.0.0.1).
 func expectAcceptedOnWire(t *testing.T, sim *smssim.Sim, b sms.Binding) {
 	t.Helper()
 	g := NewWithT(t)
@@ -87,6 +95,9 @@ func expectAcceptedOnWire(t *testing.T, sim *smssim.Sim, b sms.Binding) {
 		switch {
 		case r.Binding == "SOAP" && b == sms.BindingSOAP:
 			version := strings.TrimPrefix(strings.Trim(r.SOAPAction, `"`), "urn:sms/")
+			if n == 0 && !slices.Contains(sim.AcceptedSMSVersions(), version) {
+				continue // negotiating
+			}
 			g.Expect(sim.AcceptedSMSVersions()).To(ContainElement(version), "SOAPAction %s", r.SOAPAction)
 			n++
 		case r.Binding == "JSON" && b == sms.BindingJSON && !strings.Contains(r.Path, "/sms/"):

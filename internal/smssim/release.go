@@ -16,6 +16,7 @@ type Release string
 // The simulated vCenter releases.
 const (
 	Release67U3 Release = "6.7U3"
+	Release70GA Release = "7.0GA"
 	Release70U3 Release = "7.0U3"
 	Release80GA Release = "8.0GA"
 	Release80U1 Release = "8.0U1"
@@ -48,13 +49,15 @@ type releaseProfile struct {
 
 // profiles maps each release to its profile. Assumed, since no public source lists it whole:
 //   - the newest SMS version per release follows REFERENCES.md (7.0U3 -> 7.0.3.2, 8.0 GA -> 8.0.0.0,
-//     8.0U1 -> 8.0.1.0); 8.0U2 -> 8.0.2.0 and 8.0U3 -> 8.0.3.0 by the same pattern; 6.7U3 -> 6.7.2, the
+//     8.0U1 -> 8.0.1.0); 8.0U2 -> 8.0.2.0 and 8.0U3 -> 8.0.3.0 and 7.0 GA -> 7.0.0.0 (7.0.0.1, where preferDetails
+//     arrives, assumed to ship with a 7.0 update) by the same pattern; 6.7U3 -> 6.7.2, the
 //     newest version whose parents stop at the 6.7 vim25 versions (6.8.7 belongs to a later line);
 //   - a release accepts every older SMS version, as VMODL version parents suggest;
 //   - VI/JSON arrives with 8.0U1 and a newer release also serves the older release paths;
 //   - build numbers are those of the releases' first (GA) builds.
 var profiles = map[Release]releaseProfile{
 	Release67U3: {newestSMS: "6.7.2", about: about("6.7.0", "14367737", "6.7.3")},
+	Release70GA: {newestSMS: "7.0.0.0", about: about("7.0.0", "15952498", "7.0.0.0")},
 	Release70U3: {newestSMS: "7.0.3.2", about: about("7.0.3", "18700403", "7.0.3.0")},
 	Release80GA: {newestSMS: "8.0.0.0", about: about("8.0.0", "20519528", "8.0.0.0")},
 	Release80U1: {newestSMS: "8.0.1.0", jsonReleases: []string{"8.0.1.0"}, about: about("8.0.1", "21560480", "8.0.1.0")},
@@ -80,7 +83,7 @@ func about(version, build, apiVersion string) vimtypes.AboutInfo {
 
 // Releases returns every release the simulator can play, oldest first.
 func Releases() []Release {
-	return []Release{Release67U3, Release70U3, Release80GA, Release80U1, Release80U2, Release80U3}
+	return []Release{Release67U3, Release70GA, Release70U3, Release80GA, Release80U1, Release80U2, Release80U3}
 }
 
 // profileOf returns the profile of r ("" means DefaultRelease).
