@@ -106,16 +106,23 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 	return eg.Wait()
 }
 
-// recordDiscoveryMetrics publishes the newest PiT time of every group and drops the series of groups that
-// are gone or have no PiT.
+// targetState is the replication state in which a group receives PiTs and so has an RPO.
+const targetState = "TARGET"
+
+// recordDiscoveryMetrics publishes the newest PiT time of every group. A TARGET group without any PiT
+// gets 0, the worst value, so that the RPO alert fires for it instead of resolving; the series of
+// groups that are gone, or are not targets and have no PiT, are dropped.
 func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int, now time.Time) {
 	for _, rg := range p.remove {
 		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 	}
 	for _, rg := range p.desired {
-		if pit := rg.Status.NewestPiT; pit != nil {
+		switch pit := rg.Status.NewestPiT; {
+		case pit != nil:
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
-		} else {
+		case rg.Status.State == targetState:
+			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
+		default:
 			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 		}
 	}
