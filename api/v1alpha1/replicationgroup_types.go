@@ -114,7 +114,9 @@ type ReplicationGroupStatus struct {
 	// +optional
 	NewestPiT *PointInTime `json:"newestPiT,omitempty"`
 
-	// lastSync is the newest ReplicationSync of this operator that finished with this group.
+	// lastSync is the newest ReplicationSync of this operator that finished with this group. It stays
+	// after that ReplicationSync is deleted (ttlSecondsAfterFinished, a schedule's history limit) until
+	// a run that finished later replaces it.
 	// +optional
 	LastSync *LastSync `json:"lastSync,omitempty"`
 
