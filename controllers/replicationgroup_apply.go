@@ -21,13 +21,16 @@ type groupPlan struct {
 	remove []*replicationv1alpha1.ReplicationGroup
 	// desired holds every group the provider reported, written or not (for the metrics).
 	desired []*replicationv1alpha1.ReplicationGroup
+	// absent counts, by object name, the consecutive discoveries that missed a stored group still kept.
+	absent map[string]int
 }
 
 // planWrites compares what the provider reported with the stored objects. Objects of groups the provider
 // failed to describe are left alone; every other stored object of this provider that the provider no
-// longer reports is deleted, whoever created it.
+// longer reports, whoever created it, is deleted once absencesBeforeDelete discoveries in a row missed
+// it (absent holds the earlier misses).
 func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observedGroup, failed map[string]bool,
-	last map[sms.GroupID]*replicationv1alpha1.LastSync, stored []replicationv1alpha1.ReplicationGroup) groupPlan {
+	last map[sms.GroupID]*replicationv1alpha1.LastSync, stored []replicationv1alpha1.ReplicationGroup, absent map[string]int) groupPlan {
 	byName := make(map[string]*replicationv1alpha1.ReplicationGroup, len(stored))
 	for i := range stored {
 		byName[stored[i].Name] = &stored[i]
@@ -54,11 +57,17 @@ func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observ
 			p.update = append(p.update, want)
 		}
 	}
+	p.absent = map[string]int{}
 	for i := range stored {
 		name := stored[i].Name
-		if _, ok := observed[name]; !ok && !failed[name] {
-			p.remove = append(p.remove, &stored[i])
+		if _, ok := observed[name]; ok || failed[name] {
+			continue
 		}
+		if n := absent[name] + 1; n < absencesBeforeDelete {
+			p.absent[name] = n
+			continue
+		}
+		p.remove = append(p.remove, &stored[i])
 	}
 	return p
 }
@@ -97,16 +106,23 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 	return eg.Wait()
 }
 
-// recordDiscoveryMetrics publishes the newest PiT time of every group and drops the series of groups that
-// are gone or have no PiT.
+// targetState is the replication state in which a group receives PiTs and so has an RPO.
+const targetState = "TARGET"
+
+// recordDiscoveryMetrics publishes the newest PiT time of every group. A TARGET group without any PiT
+// gets 0, the worst value, so that the RPO alert fires for it instead of resolving; the series of
+// groups that are gone, or are not targets and have no PiT, are dropped.
 func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int, now time.Time) {
 	for _, rg := range p.remove {
 		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 	}
 	for _, rg := range p.desired {
-		if pit := rg.Status.NewestPiT; pit != nil {
+		switch pit := rg.Status.NewestPiT; {
+		case pit != nil:
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
-		} else {
+		case rg.Status.State == targetState:
+			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
+		default:
 			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -39,6 +40,9 @@ const (
 	DiscoveryFailedReason = "DiscoveryFailed"
 	// PiTQueryFailedReason: the newest PiTs could not be read; the stored ones were kept.
 	PiTQueryFailedReason = "PiTQueryFailed"
+	// NoGroupsReportedReason: the provider listed no group at all while ReplicationGroups of it exist;
+	// they were all kept.
+	NoGroupsReportedReason = "NoGroupsReported"
 )
 
 // errProviderNotReady is returned inside a discovery that has no provider to ask yet.
@@ -58,6 +62,9 @@ type ReplicationGroupReconciler struct {
 	Clock clock.PassiveClock
 	// Recorder records events on the VasaProvider; nil records none.
 	Recorder events.EventRecorder
+
+	// absences counts the discoveries in a row that missed each stored group.
+	absences groupAbsences
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;patch;delete
@@ -75,6 +82,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if err := r.Get(ctx, req.NamespacedName, vp); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			forgetDiscoveryMetrics(req.Namespace, req.Name)
+			r.absences.forget(req.NamespacedName)
 		}
 		// The ReplicationGroups go with the VasaProvider: it owns them.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -103,7 +111,8 @@ func discoveryInterval(vp *replicationv1alpha1.VasaProvider) time.Duration {
 }
 
 // discover asks the provider for its groups and their newest PiTs and brings the ReplicationGroups in
-// line: create the new, update the changed, delete the gone; nothing is written for an unchanged group.
+// line: create the new, update the changed, delete the gone (missed by two discoveries in a row); nothing
+// is written for an unchanged group. An answer without any group deletes nothing (see keepAllGroups).
 func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicationv1alpha1.VasaProvider) error {
 	log := ctrl.LoggerFrom(ctx)
 	cl, err := providerClient(ctx, r.APIReader, r.Sessions, r.Dial, vp)
@@ -151,18 +160,37 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
 		return fmt.Errorf("listing ReplicationGroups: %w", err)
 	}
-	plan := planWrites(vp, observed, failed, last, stored.Items)
+	if len(infos) == 0 && len(stored.Items) > 0 {
+		r.keepAllGroups(ctx, vp, len(stored.Items))
+		return nil
+	}
+	key := client.ObjectKeyFromObject(vp)
+	plan := planWrites(vp, observed, failed, last, stored.Items, r.absences.of(key))
 	if err := r.apply(ctx, plan); err != nil {
 		return err
 	}
+	r.absences.set(key, plan.absent)
 	if n := len(plan.create) + len(plan.remove); n > 0 {
 		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",
 			len(observed), len(plan.create), len(plan.update), len(plan.remove))
 	}
 	log.V(1).Info("Discovered replication groups", "vasaProvider", klog.KObj(vp), "groups", len(observed),
-		"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove))
+		"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove), "missing", len(plan.absent))
 	recordDiscoveryMetrics(vp, plan, len(observed)+len(failed), clockNow(r.Clock))
 	return nil
+}
+
+// keepAllGroups handles an answer that lists no group at all while n ReplicationGroups of the provider
+// exist. A provider that restarts or has just failed over answers so until it has read the array again,
+// so nothing is deleted, and the misses are not counted either: a provider that really has no group
+// left keeps its objects until someone deletes them by hand, which the event says.
+func (r *ReplicationGroupReconciler) keepAllGroups(ctx context.Context, vp *replicationv1alpha1.VasaProvider, n int) {
+	r.event(vp, "Warning", NoGroupsReportedReason,
+		"The provider reported no replication groups; the %d ReplicationGroups of it are kept. If it really has none, delete them: kubectl delete rg -n %s -l %s=%s",
+		n, vp.Namespace, replicationv1alpha1.ProviderLabel, replicationv1alpha1.LabelValue(vp.Name))
+	ctrl.LoggerFrom(ctx).Info("The provider reported no replication groups; its ReplicationGroups are kept",
+		"vasaProvider", klog.KObj(vp), "kept", n)
+	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(0)
 }
 
 func (r *ReplicationGroupReconciler) event(vp *replicationv1alpha1.VasaProvider, kind, reason, format string, args ...any) {

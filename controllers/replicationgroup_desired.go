@@ -67,14 +67,15 @@ type observedGroup struct {
 }
 
 // desiredGroup is the ReplicationGroup the provider's answer describes. stored is the object as it is now
-// (nil when there is none): its newest PiT is kept when the PiT query failed.
+// (nil when there is none): its newest PiT is kept when the PiT query failed, and its last sync unless an
+// existing run (last) finished later.
 func desiredGroup(vp *replicationv1alpha1.VasaProvider, obs observedGroup, last *replicationv1alpha1.LastSync, stored *replicationv1alpha1.ReplicationGroup) *replicationv1alpha1.ReplicationGroup {
 	id := obs.info.Group
 	st := replicationv1alpha1.ReplicationGroupStatus{
 		State:                obs.info.State,
 		Name:                 obs.info.Name,
 		ReplicationAgreement: obs.info.Agreement,
-		LastSync:             last,
+		LastSync:             newestLastSync(last, stored),
 	}
 	if src := obs.info.Source; src != nil {
 		st.SourceGroupID = apiGroupID(*src)
@@ -138,6 +139,21 @@ func groupUpToDate(stored, desired *replicationv1alpha1.ReplicationGroup) bool {
 		equality.Semantic.DeepEqual(stored.OwnerReferences, desired.OwnerReferences) &&
 		equality.Semantic.DeepEqual(stored.Spec, desired.Spec) &&
 		equality.Semantic.DeepEqual(stored.Status, desired.Status)
+}
+
+// newestLastSync is the later of the last sync found among the existing runs and the stored one. The
+// stored one outlives its run, which a TTL or a schedule's history limit deletes, so that the field the
+// runbooks rely on stays, and the object is not rewritten only to clear it.
+func newestLastSync(fromRuns *replicationv1alpha1.LastSync, stored *replicationv1alpha1.ReplicationGroup) *replicationv1alpha1.LastSync {
+	if stored == nil || stored.Status.LastSync == nil {
+		return fromRuns
+	}
+	kept := stored.Status.LastSync
+	if fromRuns == nil || kept.CompletionTime != nil &&
+		(fromRuns.CompletionTime == nil || kept.CompletionTime.After(fromRuns.CompletionTime.Time)) {
+		return kept.DeepCopy()
+	}
+	return fromRuns
 }
 
 // lastSyncs returns, per group, the newest finished ReplicationSync of provider that had the group in its

@@ -8,7 +8,8 @@ import (
 // QueryReplicationGroup answer. Users are kept from changing them usefully by reconcile-back, not by
 // admission: every discovery rewrites each object's labels, spec and status from the provider's answer
 // and deletes every object in the namespace that carries a provider label of this VasaProvider but
-// names a group the provider no longer reports (objects a user created included). An admission policy
+// names a group the provider did not report in two discoveries in a row (objects a user created
+// included). An answer that lists no group at all deletes nothing. An admission policy
 // would have to name the manager's ServiceAccount, which differs per install (kustomize prefix, Helm
 // release name, namespace), and would block the repair a cluster admin may need; the RBAC the project
 // ships grants no write on replicationgroups to anyone but the manager.
@@ -113,7 +114,9 @@ type ReplicationGroupStatus struct {
 	// +optional
 	NewestPiT *PointInTime `json:"newestPiT,omitempty"`
 
-	// lastSync is the newest ReplicationSync of this operator that finished with this group.
+	// lastSync is the newest ReplicationSync of this operator that finished with this group. It stays
+	// after that ReplicationSync is deleted (ttlSecondsAfterFinished, a schedule's history limit) until
+	// a run that finished later replaces it.
 	// +optional
 	LastSync *LastSync `json:"lastSync,omitempty"`
 

@@ -1,6 +1,7 @@
 package smssim_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -56,4 +57,43 @@ providers:
 	sim.Provider("p").RemoveGroups(dg1)
 	g.Expect(count("")()).To(BeZero())
 	g.Expect(sim.Provider("p").Config().Groups).To(HaveLen(1))
+}
+
+// TestRestartProviderAnswersFromAnEmptyInventory: while a restarted provider loads its inventory it lists
+// no group (a success), answers named groups as unknown and refuses syncs of them; afterwards the
+// groups and their PiTs are back as they were.
+func TestRestartProviderAnswersFromAnEmptyInventory(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			sim, ids := startOne(t, 2, nil)
+			c := dialSim(t, sim, b, 5*time.Second)
+			ctx := context.Background()
+			p := sim.Provider("p")
+			at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+			g.Expect(p.AddPiT(ids[0], "before", at)).NotTo(BeEmpty())
+
+			p.RestartProvider(time.Hour)
+			g.Expect(p.ProviderLoading()).To(BeTrue())
+			infos, err := c.AllReplicationGroups(ctx, p.Ref())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(infos).To(BeEmpty())
+			pits, err := c.NewestPointInTimes(ctx, p.Ref(), ids[:1])
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pits).To(HaveLen(1))
+			g.Expect(pits[0].Err).To(ContainSubstring("unknown replication group"))
+			_, err = c.SyncReplicationGroups(ctx, p.Ref(), ids[:1], "during-restart")
+			g.Expect(faultType(err)).To(Equal("InvalidArgument"))
+
+			p.RestartProvider(0)
+			g.Expect(p.ProviderLoading()).To(BeFalse())
+			infos, err = c.AllReplicationGroups(ctx, p.Ref())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(infos).To(HaveLen(2))
+			pits, err = c.NewestPointInTimes(ctx, p.Ref(), ids[:1])
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pits[0].PiT).NotTo(BeNil())
+			g.Expect(pits[0].PiT.TimeStamp).To(BeTemporally("==", at))
+		})
+	}
 }

@@ -248,13 +248,14 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 		return body
 	}
 	defer o.sim.mu.Unlock()
+	now := o.sim.now()
 	ids := groupIDs(req.GroupId)
 	if len(ids) == 0 {
-		ids = p.order
+		ids = p.answerOrder(now)
 	}
 	res := &smstypes.QueryReplicationGroupResponse{}
 	for _, id := range ids {
-		g := p.groups[id]
+		g := p.answerGroup(id, now)
 		if g == nil {
 			res.Returnval = append(res.Returnval, unknownGroup(id))
 			continue

@@ -49,10 +49,11 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 			nameRE = re
 		}
 	}
-	o.sim.advance(o.sim.now())
+	now := o.sim.now()
+	o.sim.advance(now)
 	res := &smstypes.QueryPointInTimeReplicaResponse{}
 	for _, id := range ids {
-		g := p.groups[id]
+		g := p.answerGroup(id, now)
 		if g == nil {
 			res.Returnval = append(res.Returnval, unknownGroup(id))
 			continue

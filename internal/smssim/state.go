@@ -88,6 +88,8 @@ type providerState struct {
 	unseeded  []newGroup       // groups added whose configured PiTs are not recorded yet
 	ruleTimes []int            // calls answered so far per cfg.Faults rule
 	responses responseCounters // responses tampered with so far per response rule
+	// loadingUntil ends the provider's restart (RestartProvider); zero when it is not restarting.
+	loadingUntil time.Time
 }
 
 func newProviderState(ref string, cfg ProviderConfig) *providerState {

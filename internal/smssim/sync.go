@@ -70,7 +70,7 @@ func (s *Sim) syncFault(o *vasaProvider, p *providerState, ids []GroupID, pitNam
 	}
 	seen := map[GroupID]bool{}
 	for _, id := range ids {
-		g := p.groups[id]
+		g := p.answerGroup(id, s.now())
 		switch {
 		case g == nil:
 			return "InvalidArgument", fault(fmt.Sprintf("unknown replication group %s/%s", id.FaultDomainID, id.DeviceGroupID),

@@ -1,0 +1,122 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestDiscoveryKeepsGroupsThroughAProviderRestart: a provider that restarts lists no group for a while;
+// discovery then deletes and rewrites nothing, keeps the newest-PiT series and says so in a Warning
+// event with the count. A group missed by one discovery is kept; missed by two in a row it is deleted.
+func TestDiscoveryKeepsGroupsThroughAProviderRestart(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-3"},
+	}})
+	a := h.sim.Provider("array-a")
+	dg1 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"}
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	a.AddPiT(dg1, "array-hourly", at)
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(3))
+	name1 := groupObjectName("array-a", dg1)
+	before := h.resourceVersions()
+
+	a.RestartProvider(time.Hour)
+	for range 3 {
+		h.discover()
+		g.Expect(h.resourceVersions()).To(Equal(before), "an empty answer deletes and rewrites nothing")
+		g.Expect(newestPiTSeries(h.ns, "array-a", name1)).To(HaveValue(BeEquivalentTo(at.Unix())))
+		g.Eventually(h.recorder.Events).Should(Receive(And(ContainSubstring(NoGroupsReportedReason), ContainSubstring("Warning"),
+			ContainSubstring("the 3 ReplicationGroups of it are kept"))))
+	}
+	g.Expect(testutil.ToFloat64(metrics.DiscoveredGroups.WithLabelValues(h.ns, "array-a"))).To(BeZero())
+
+	// The provider is back: nothing to write, the misses during the restart were not counted.
+	a.RestartProvider(0)
+	dg3 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-3"}
+	a.RemoveGroups(dg3)
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(3), "the first miss of dg-3 waits")
+	g.Expect(h.groups()[name1].ResourceVersion).To(Equal(before[name1]))
+	g.Expect(testutil.ToFloat64(metrics.DiscoveredGroups.WithLabelValues(h.ns, "array-a"))).To(BeEquivalentTo(2))
+
+	// A group that shows again starts counting anew.
+	a.AddGroups(smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: "dg-3"})
+	h.discover()
+	a.RemoveGroups(dg3)
+	h.discover()
+	g.Expect(h.groups()).To(HaveKey(groupObjectName("array-a", dg3)))
+	h.discover()
+	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", dg3)))
+	g.Expect(h.groups()).To(HaveLen(2))
+
+	// After a manager restart (a new reconciler, nothing in memory) a first miss waits one more interval.
+	a.RemoveGroups(sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"})
+	h.discover()
+	h.r = &ReplicationGroupReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Sessions: h.r.Sessions, Recorder: h.recorder}
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(2))
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(1))
+}
+
+// TestPlanKeepsFailedGroups: a group the provider answered with an error is kept and its misses are
+// cleared; only a group absent from consecutive answers is deleted.
+func TestPlanKeepsFailedGroups(t *testing.T) {
+	g := NewWithT(t)
+	vp := newProvider("ns", "array-a", "creds")
+	stored := func(names ...string) []replicationv1alpha1.ReplicationGroup {
+		out := make([]replicationv1alpha1.ReplicationGroup, len(names))
+		for i, n := range names {
+			out[i] = replicationv1alpha1.ReplicationGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: n}}
+		}
+		return out
+	}
+	p := planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"), map[string]int{"failed": 1})
+	g.Expect(p.remove).To(BeEmpty())
+	g.Expect(p.absent).To(Equal(map[string]int{"missing": 1}))
+	p = planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"), p.absent)
+	g.Expect(p.remove).To(HaveLen(1))
+	g.Expect(p.remove[0].Name).To(Equal("missing"))
+	g.Expect(p.absent).To(BeEmpty())
+}
+
+// newestPiTSeries returns the value of the group's newest-PiT series, or nil when there is none. It
+// reads the collector without creating the series, unlike WithLabelValues.
+func newestPiTSeries(namespace, provider, group string) *float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		metrics.GroupNewestPiTTimestampSeconds.Collect(ch)
+		close(ch)
+	}()
+	var found *float64
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			continue
+		}
+		l := map[string]string{}
+		for _, lp := range pb.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		if l[metrics.LabelNamespace] == namespace && l[metrics.LabelProvider] == provider && l[metrics.LabelGroup] == group {
+			v := pb.GetGauge().GetValue()
+			found = &v
+		}
+	}
+	return found
+}

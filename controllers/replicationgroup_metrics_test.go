@@ -1,0 +1,49 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestDiscoveryExportsZeroForTargetsWithoutPiT: a TARGET group without any PiT (never synced, or the array
+// deleted its PiTs) exports 0, so the RPO alert fires; a group that is not a target and has no PiT, or
+// is gone, has no series.
+func TestDiscoveryExportsZeroForTargetsWithoutPiT(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-3", State: "SOURCE"},
+	}})
+	a := h.sim.Provider("array-a")
+	dg1 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"}
+	dg2 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}
+	dg3 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-3"}
+	series := func(id sms.GroupID) *float64 { return newestPiTSeries(h.ns, "array-a", groupObjectName("array-a", id)) }
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	a.AddPiT(dg1, "array-hourly", at)
+
+	h.discover()
+	g.Expect(series(dg1)).To(HaveValue(BeEquivalentTo(at.Unix())))
+	g.Expect(series(dg2)).To(HaveValue(BeZero()), "a target never synced has no recovery point")
+	g.Expect(series(dg3)).To(BeNil(), "a SOURCE group has no RPO")
+
+	// The array deletes the group's PiTs: the worst value, not a resolved alert.
+	a.RemovePiTs(dg1, "")
+	h.discover()
+	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT).To(BeNil())
+	g.Expect(series(dg1)).To(HaveValue(BeZero()))
+
+	// No longer a target, or gone: no series.
+	a.SetGroupState(dg2, "FAILEDOVER")
+	a.RemoveGroups(dg1)
+	h.discover()
+	h.discover()
+	g.Expect(series(dg2)).To(BeNil())
+	g.Expect(series(dg1)).To(BeNil())
+}
