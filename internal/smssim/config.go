@@ -53,7 +53,7 @@ type Config struct {
 	// JSONSessions is how the VI/JSON binding authenticates: "strict" (default) accepts only session ids
 	// issued by the VI/JSON SessionManager login and answers HTTP 401 to others and to expired ones;
 	// "shared" also accepts a SOAP session cookie as the id and answers an expired session with the
-	// NotAuthenticated fault.
+	// InvalidSession fault.
 	JSONSessions JSONSessionMode `json:"jsonSessions,omitempty"`
 	// ServiceInitializingFor makes the SMS service initialize for that long after start (HTTP 503, then
 	// ServiceNotInitialized), as after a vCenter upgrade; 0 means it is up at once.

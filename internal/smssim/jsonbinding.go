@@ -120,7 +120,7 @@ func isNotAuthenticated(err error) bool {
 		return false
 	}
 	switch soap.ToSoapFault(err).VimFault().(type) {
-	case vimtypes.NotAuthenticated, *vimtypes.NotAuthenticated:
+	case vimtypes.NotAuthenticated, *vimtypes.NotAuthenticated, smstypes.InvalidSession, *smstypes.InvalidSession:
 		return true
 	}
 	return false

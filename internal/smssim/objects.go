@@ -53,7 +53,8 @@ func fault(msg string, f vimtypes.BaseMethodFault) *soap.Fault {
 	return simulator.Fault(msg, f)
 }
 
-// begin applies session expiry; it returns a NotAuthenticated fault for an expired session.
+// begin applies session expiry; it returns an InvalidSession fault for an expired session (NotAuthenticated
+// for a call without any).
 func (s *Sim) begin(ctx *simulator.Context) *soap.Fault {
 	s.countSMSCall()
 	if ctx.Session == nil {
@@ -78,8 +79,11 @@ func (s *Sim) begin(ctx *simulator.Context) *soap.Fault {
 	vc := *ctx.For("/sdk")
 	vc.Session = &simulator.Session{UserSession: vimtypes.UserSession{Key: "smssim-expiry"}}
 	vc.Map.SessionManager().TerminateSession(&vc, &vimtypes.TerminateSession{SessionId: []string{key}})
-	return fault("The session is not authenticated.", &vimtypes.NotAuthenticated{
-		NoPermission: vimtypes.NoPermission{PrivilegeId: "System.View"},
+	// SMS answers an expired vCenter session with its own InvalidSession (REFERENCES.md), not vim25's
+	// NotAuthenticated.
+	return fault("The session is not authenticated.", &smstypes.InvalidSession{
+		NoPermission:  vimtypes.NoPermission{PrivilegeId: "System.View"},
+		SessionCookie: key,
 	})
 }
 

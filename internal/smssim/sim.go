@@ -301,7 +301,7 @@ func (s *Sim) FailedLogins() int {
 	return s.failedLogins
 }
 
-// ExpireSessions expires every session that exists now; their next SMS call gets NotAuthenticated.
+// ExpireSessions expires every session that exists now; their next SMS call gets InvalidSession.
 func (s *Sim) ExpireSessions() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
