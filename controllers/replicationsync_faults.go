@@ -19,17 +19,32 @@ import (
 // further one counts as an attempt, so two providers pointing at each other end in Failed.
 const maxConsecutiveReroutes = 3
 
-// applyFault applies the decision for a fault answered for the groups at idx: by a sync call, or by
-// their task when it ended in error (fromTask). With no groups (a PiT query before a wave) only
-// provider-wide decisions apply.
-func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun, idx []int, err error, fromTask bool) {
+// faultSource is what answered a fault about a run's groups.
+type faultSource int
+
+const (
+	// fromCall: their sync call.
+	fromCall faultSource = iota
+	// fromTask: their task, which ended in error.
+	fromTask
+	// fromPiTQuery: the PiT query before their call.
+	fromPiTQuery
+)
+
+// applyFault applies the decision for a fault answered for the groups at idx by source.
+func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun, idx []int, err error, source faultSource) {
 	rs := run.rs
 	d := decideSyncFault(err, len(idx))
 	if errors.Is(err, errEmptyTaskRef) {
 		d.fault = faultEmptyTaskRef
 	}
-	if fromTask && d.action == actionInDoubt {
+	switch {
+	case source == fromTask && d.action == actionInDoubt:
 		d.action = actionCount // a task that ended in error made no PiT
+	case source == fromPiTQuery && d.action == actionInDoubt:
+		d.action = actionBackOff // a query starts no task: nothing is in doubt
+	case source == fromPiTQuery && d.action == actionSplit:
+		d.action = actionCount // the sync's batch size is not the query's
 	}
 	r.recordFault(run, d.fault, err.Error())
 	switch d.action {

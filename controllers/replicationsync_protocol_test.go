@@ -499,6 +499,48 @@ func TestPiTQueryGroupFaultHoldsOnlyThatGroup(t *testing.T) {
 	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
 }
 
+// TestLastingPiTQueryFaultEndsTheRun: a fault to the whole PiT query before the call (an account
+// without the privilege to query PiTs) counts toward backoffLimit, so the run fails naming it instead of
+// retrying for good; nothing is called blind.
+func TestLastingPiTQueryFaultEndsTheRun(t *testing.T) {
+	h := newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.BackoffLimit = ptr.To[int32](1)
+	})
+	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) {
+		return nil, &sms.OtherFaultError{Type: "NoPermission", Message: "Permission to perform this operation was denied."}
+	}
+	h.runFor(2 * time.Hour)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("Permission to perform this operation was denied"))
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+}
+
+// TestPiTQuery503BacksOff: a 503 to the PiT query that may have come after SMS took it is no reason for
+// doubt (a query starts no task): the run backs off without counting, then syncs.
+func TestPiTQuery503BacksOff(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	failing := true
+	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) {
+		if failing {
+			return nil, &sms.ServiceUnavailableError{StatusCode: 503, MayHaveRun: true}
+		}
+		return nil, nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(backingOff(rs, h.clock.Now())).To(BeTrue())
+	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeZero())
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupPending))
+
+	failing = false
+	h.runFor(time.Minute)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
+}
+
 // TestTaskQueryWithoutAnswerEnds: a task query that never gets an answer (connection dropped) backs the
 // run off and, past a bound, counts toward backoffLimit: the run ends instead of hanging.
 func TestTaskQueryWithoutAnswerEnds(t *testing.T) {

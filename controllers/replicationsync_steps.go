@@ -100,7 +100,7 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		if err == nil {
 			err = &sms.ReplicationFaultError{Message: "task " + ref + " failed without a fault"}
 		}
-		r.applyFault(ctx, run, idx, err, true)
+		r.applyFault(ctx, run, idx, err, fromTask)
 		return
 	}
 	results := resultsByGroup(info.Results)

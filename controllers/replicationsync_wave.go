@@ -85,7 +85,9 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 		if !errors.As(err, &f) {
 			return nil, true, err
 		}
-		r.applyFault(ctx, run, nil, err, false)
+		// Applied to the groups asked about: a lasting fault (an account without the privilege to query
+		// PiTs) counts toward their backoffLimit instead of holding the run for good.
+		r.applyFault(ctx, run, idx, err, fromPiTQuery)
 		return nil, true, nil
 	}
 	var retried []int
@@ -133,9 +135,9 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 			run.wakeAt(due)
 		case res.err == nil:
 			// Answered, but without a task: whether a task started is unknown.
-			r.applyFault(ctx, run, res.batch.groups, errEmptyTaskRef, false)
+			r.applyFault(ctx, run, res.batch.groups, errEmptyTaskRef, fromCall)
 		default:
-			r.applyFault(ctx, run, res.batch.groups, res.err, false)
+			r.applyFault(ctx, run, res.batch.groups, res.err, fromCall)
 		}
 	}
 	if calls > 0 {
