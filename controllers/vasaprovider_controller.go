@@ -187,7 +187,11 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		if errors.Is(err, sms.ErrProviderNotFound) {
 			return connectResult{reason: replicationv1alpha1.ProviderNotFoundReason, message: providerNotFoundMessage(vp)}
 		}
-		r.Sessions.Invalidate(key)
+		if !sms.IsTransient(err) {
+			// Drop a session that may be unusable; one whose SMS is starting or busy serves again later,
+			// and the runs on it go on without a new login.
+			r.Sessions.Invalidate(key)
+		}
 		reason, msg := classifyConnectError(vp, err)
 		return connectResult{reason: reason, message: msg}
 	}

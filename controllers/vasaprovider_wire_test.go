@@ -189,3 +189,27 @@ func TestMessagesNeverCarryUserinfo(t *testing.T) {
 		g.Expect(msg).NotTo(Or(ContainSubstring("s3cret"), ContainSubstring("admin")))
 	}
 }
+
+// TestVasaProviderKeepsItsSessionWhileSMSStarts: a provider lookup answered 503 or ServiceNotInitialized
+// keeps the session (the runs on it go on after SMS is up); only an unusable session is dropped.
+func TestVasaProviderKeepsItsSessionWhileSMSStarts(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, nil)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	logins := w.sim.LoginAttempts()
+	again := func() *replicationv1alpha1.VasaProvider {
+		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+		g.Expect(err).NotTo(HaveOccurred())
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
+		return got
+	}
+
+	w.sim.SetServiceInitializing(time.Minute)
+	g.Expect(vpCondition(again(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ServiceInitializingReason))
+	w.sim.SetServiceInitializing(0)
+	g.Expect(vpCondition(again(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	g.Expect(w.sim.LoginAttempts()).To(Equal(logins), "the session outlived the restart of SMS")
+}
