@@ -2,9 +2,16 @@ package sms_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -166,4 +173,36 @@ func TestPinnedVersion(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 		})
 	}
+}
+
+// TestBareFaultAtLoginIsNoVersionRefusal: a fault without detail while the version is negotiated (SMS
+// failing for a moment) is that fault, not a refused version: the client does not go on offering every
+// older version and end with a VersionError.
+func TestBareFaultAtLoginIsNoVersionRefusal(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	target, err := url.Parse(sim.URL())
+	g.Expect(err).NotTo(HaveOccurred())
+	var asked atomic.Int32
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == sms.Path {
+			asked.Add(1)
+			w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>A general system error occurred: internal error</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	cfg := clientConfig(sim, sms.BindingSOAP)
+	cfg.URL, cfg.Thumbprint, cfg.InsecureSkipVerify = front.URL, "", true
+	_, err = sms.Dial(context.Background(), cfg)
+	g.Expect(err).To(HaveOccurred())
+	var ve *sms.VersionError
+	g.Expect(errors.As(err, &ve)).To(BeFalse(), "got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("general system error"))
+	g.Expect(asked.Load()).To(BeEquivalentTo(1))
 }

@@ -117,15 +117,19 @@ func versionPart(p []string, i int) int {
 
 // isVersionFault reports whether err is the server refusing the request's SMS version. vCenter's service
 // endpoints answer "Request version '...' and namespace '...' are not supported"; the fault type of that
-// answer is not documented, so an InvalidRequest (not one of its subtypes such as MethodNotFound) or a
-// fault without detail counts, and nothing else does.
+// answer is not documented, so an InvalidRequest (not one of its subtypes such as MethodNotFound) counts,
+// and a fault without detail that says so; nothing else does (a passing fault must not make the client
+// give up on every version).
 func isVersionFault(err error) bool {
 	if !soap.IsSoapFault(err) {
 		return false
 	}
-	switch soap.ToSoapFault(err).VimFault().(type) {
-	case nil, vimtypes.InvalidRequest, *vimtypes.InvalidRequest:
+	f := soap.ToSoapFault(err)
+	switch f.VimFault().(type) {
+	case vimtypes.InvalidRequest, *vimtypes.InvalidRequest:
 		return true
+	case nil:
+		return strings.Contains(f.String, "not supported")
 	}
 	return false
 }
