@@ -375,9 +375,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	st.NextScheduleTime = nil
 	if !w.Next.IsZero() {
 		st.NextScheduleTime = &metav1.Time{Time: w.Next}
-		if after := schedule.Next(w.Next); !after.IsZero() {
-			metrics.ScheduleIntervalSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(after.Sub(w.Next).Seconds())
-		}
+		setScheduleInterval(sched, schedule, w.Next)
 		if message == "" {
 			message = "Next run at " + w.Next.Format(time.RFC3339)
 		}
@@ -639,11 +637,4 @@ func runReference(run *replicationv1alpha1.ReplicationSync) corev1.ObjectReferen
 		Name:       run.Name,
 		UID:        run.UID,
 	}
-}
-
-// forgetScheduleMetrics drops the series of a deleted schedule.
-func forgetScheduleMetrics(namespace, name string) {
-	metrics.ScheduleLastSuccessTimestampSeconds.DeleteLabelValues(namespace, name)
-	metrics.ScheduleIntervalSeconds.DeleteLabelValues(namespace, name)
-	metrics.ScheduleMissedRunsTotal.DeleteLabelValues(namespace, name)
 }

@@ -86,3 +86,34 @@ func TestManualRunCountsForTheRPO(t *testing.T) {
 		To(BeEquivalentTo(times[0].Add(-20 * time.Minute).Unix()))
 	g.Expect(h.get().Status.Active).To(BeEmpty(), "a manual run is not the schedule's active run")
 }
+
+// TestScheduleRPOIntervalIsTheGapBeingClosed: with runs at 08:00 and 09:00, the night after the 09:00
+// run is a 23-hour gap. The interval says so, so the RPO alert does not fire at 11:00, nor at 08:30
+// while the 08:00 run still runs; it fires once two such gaps pass without a success.
+func TestScheduleRPOIntervalIsTheGapBeingClosed(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("office", func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "0 8,9 * * *" })
+	times := h.nextRuns(4)
+	i := 0
+	for times[i].Hour() != 9 {
+		i++
+	}
+	nine, eight := times[i], times[i+1]
+	g.Expect(eight.Sub(nine)).To(Equal(23 * time.Hour))
+
+	h.reconcileAt(nine.Add(time.Second))
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(1))
+	h.finish(runs[0], replicationv1alpha1.SyncSucceeded, nine.Add(2*time.Minute))
+	h.reconcileAt(nine.Add(3 * time.Minute))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(h.ns, "office"))).To(BeEquivalentTo(23 * 3600))
+	g.Expect(rpoMissed(g, h.ns, "office", nine.Add(3*time.Hour))).To(BeFalse(), "the next run is at 08:00 tomorrow")
+
+	// 08:00: the run starts and is still running half an hour later.
+	h.reconcileAt(eight.Add(time.Second))
+	g.Expect(h.runs()).To(HaveLen(2))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(h.ns, "office"))).To(BeEquivalentTo(23*3600), "the 08:00 run closes the 23-hour gap")
+	g.Expect(rpoMissed(g, h.ns, "office", eight.Add(30*time.Minute))).To(BeFalse())
+	g.Expect(rpoMissed(g, h.ns, "office", nine.Add(47*time.Hour))).To(BeTrue(), "two gaps without a success")
+}

@@ -86,10 +86,10 @@ var (
 		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule; its creation time while no run has succeeded.",
 	}, []string{LabelNamespace, LabelSchedule})
 
-	// ScheduleIntervalSeconds is the time between a schedule's last two scheduled times, for RPO alerts.
+	// ScheduleIntervalSeconds is the gap between recovery points a schedule is closing, for RPO alerts.
 	ScheduleIntervalSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "schedule_interval_seconds",
-		Help: "Seconds between consecutive scheduled times of a ReplicationSyncSchedule.",
+		Help: "Seconds between recovery points that a ReplicationSyncSchedule is closing: the larger of the gap its next scheduled run closes (next run minus the scheduled time before it) and the gap before that one.",
 	}, []string{LabelNamespace, LabelSchedule})
 
 	// ScheduleMissedRunsTotal counts runs not started within startingDeadlineSeconds.
