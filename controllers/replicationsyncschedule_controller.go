@@ -147,6 +147,7 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 			for _, f := range s.afterPatch {
 				f()
 			}
+			setScheduleReadyMetric(sched)
 		case apierrors.IsConflict(err) && reterr == nil:
 			log.V(1).Info("Schedule changed since it was read, retrying", "schedule", klog.KObj(sched))
 			result = ctrl.Result{RequeueAfter: statusConflictRequeue}
@@ -168,6 +169,8 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 	if err != nil {
 		return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidScheduleReason, err)
 	}
+	// Also while stalled or suspended: a broken template or a forgotten suspend must reach the RPO alert.
+	setScheduleInterval(sched, schedule, schedule.Next(s.now))
 	tmpl, err := r.validTemplate(s, schedule)
 	if err != nil {
 		return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, err)
@@ -375,7 +378,6 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	st.NextScheduleTime = nil
 	if !w.Next.IsZero() {
 		st.NextScheduleTime = &metav1.Time{Time: w.Next}
-		setScheduleInterval(sched, schedule, w.Next)
 		if message == "" {
 			message = "Next run at " + w.Next.Format(time.RFC3339)
 		}

@@ -92,6 +92,12 @@ var (
 		Help: "Seconds between recovery points that a ReplicationSyncSchedule is closing: the larger of the gap its next scheduled run closes (next run minus the scheduled time before it) and the gap before that one.",
 	}, []string{LabelNamespace, LabelSchedule})
 
+	// ScheduleReady is 1 when a ReplicationSyncSchedule is Ready (also while suspended), else 0.
+	ScheduleReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "schedule_ready",
+		Help: "1 when the ReplicationSyncSchedule is Ready (valid, also while suspended), else 0 (schedule or template invalid, or runs rejected by the API server).",
+	}, []string{LabelNamespace, LabelSchedule})
+
 	// ScheduleMissedRunsTotal counts runs not started within startingDeadlineSeconds.
 	ScheduleMissedRunsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "schedule_missed_runs_total",
@@ -129,7 +135,7 @@ func init() {
 	ctrlmetrics.Registry.MustRegister(
 		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
 		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady, ProviderInsecureTLS,
-		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal,
+		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal, ScheduleReady,
 		InDoubtReissuesTotal, RunWithoutProgress,
 	)
 }
