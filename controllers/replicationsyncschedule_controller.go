@@ -362,6 +362,9 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 			if errors.As(err, &invalid) {
 				return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, invalid.err)
 			}
+			if rejected, ok := asRunRejected(err); ok {
+				r.recordRunRejected(s, due, rejected)
+			}
 			return ctrl.Result{}, err
 		}
 		if !started {
@@ -451,6 +454,18 @@ func (r *ReplicationSyncScheduleReconciler) recordMissed(ctx context.Context, s 
 	})
 }
 
+// recordRunRejected turns the schedule Ready=False with the API server's message and warns once the
+// status is stored; the returned error retries on the controller's backoff, and the next run created
+// turns it Ready again.
+func (r *ReplicationSyncScheduleReconciler) recordRunRejected(s *scheduleScope, due time.Time, rejected *runRejectedError) {
+	sched := s.sched
+	msg := fmt.Sprintf("The API server rejected the ReplicationSync for the run scheduled for %s: %s", due.Format(time.RFC3339), rejected.err.Error())
+	markScheduleRunRejected(sched, msg, s.now)
+	s.afterPatch = append(s.afterPatch, func() {
+		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.RunRejectedReason, "Create", "%s", msg)
+	})
+}
+
 // pitNameError is a pitNameTemplate that fails for one particular run.
 type pitNameError struct{ err error }
 
@@ -498,7 +513,7 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 	}
 	if err := r.Create(ctx, run); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
-			return false, "", fmt.Errorf("creating ReplicationSync %s: %w", klog.KObj(run), err)
+			return false, "", classifyCreateError(fmt.Errorf("creating ReplicationSync %s: %w", klog.KObj(run), err))
 		}
 		if err := r.checkOwnRun(ctx, sched, run); err != nil {
 			return false, "", err

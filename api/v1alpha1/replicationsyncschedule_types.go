@@ -152,7 +152,8 @@ type ReplicationSyncTemplateSpec struct {
 
 // ReplicationSyncScheduleStatus is the observed state of a schedule.
 type ReplicationSyncScheduleStatus struct {
-	// conditions: Ready is False with a reason when the schedule or template is invalid.
+	// conditions: Ready is False with a reason when the schedule or template is invalid (Stalled) or
+	// the API server rejects the runs (RunRejected).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -198,6 +199,9 @@ const (
 	InvalidScheduleReason = "InvalidSchedule"
 	// InvalidTemplateReason (Stalled): pitNameTemplate does not render to a valid PiT name.
 	InvalidTemplateReason = "InvalidTemplate"
+	// RunRejectedReason (Ready=False, Reconciling=True): the API server refused to create a run
+	// (Invalid or Forbidden: template labels, a ResourceQuota, an admission policy); retried with backoff.
+	RunRejectedReason = "RunRejected"
 	// MissedScheduleReason: a run was not started within startingDeadlineSeconds.
 	MissedScheduleReason = "MissedSchedule"
 )
