@@ -291,33 +291,6 @@ func (r *ReplicationSyncScheduleReconciler) deleteRun(ctx context.Context, run *
 	return nil
 }
 
-// validTemplate parses pitNameTemplate and renders it for the next two runs, so a template that
-// cannot produce distinct valid PiT names stalls the schedule before anything is created.
-func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
-	tmpl, err := pitname.Parse(s.sched.Spec.Template.PitNameTemplate)
-	if err != nil {
-		return nil, err
-	}
-	first := schedule.Next(s.now)
-	if first.IsZero() {
-		first = s.now.In(schedule.Location())
-	}
-	if second := schedule.Next(first); second.IsZero() {
-		_, err = tmpl.RenderRun(s.pitData(first), time.Time{})
-	} else {
-		// Renders both runs and checks they differ.
-		_, err = tmpl.RenderRun(s.pitData(second), first)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return tmpl, nil
-}
-
-func (s *scheduleScope) pitData(at time.Time) pitname.Data {
-	return pitname.Data{ScheduleName: s.sched.Name, Namespace: s.sched.Namespace, ScheduledTime: at}
-}
-
 // reconcileInvalid: the schedule or its template is invalid; nothing runs until the spec changes.
 func (r *ReplicationSyncScheduleReconciler) reconcileInvalid(ctx context.Context, s *scheduleScope, reason string, err error) (ctrl.Result, error) {
 	ctrl.LoggerFrom(ctx).Info("Schedule cannot run", "schedule", klog.KObj(s.sched), "reason", reason, "problem", err.Error())

@@ -77,7 +77,9 @@ type ReplicationSyncTemplate struct {
 
 	// pitNameTemplate is a Go text/template rendered per run into the PiT name, with
 	// .ScheduleName, .Namespace and .ScheduledTime (a time.Time in the schedule's zone).
-	// Defaults to "{{ .ScheduleName }}-{{ .ScheduledTime.Format \"20060102-1504\" }}".
+	// Defaults to "{{ .ScheduleName }}-{{ .ScheduledTime.Format \"20060102-1504\" }}". Names must not
+	// repeat: a template that leaves out part of the date (e.g. "1504", which repeats after a day) stalls
+	// the schedule with reason InvalidTemplate, since a run whose PiT name exists creates no new PiT.
 	// +optional
 	// +kubebuilder:default=`{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-1504" }}`
 	// +kubebuilder:validation:MinLength=1
