@@ -41,9 +41,11 @@ type ReplicationSyncScheduleSpec struct {
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
 
 	// startingDeadlineSeconds: a run that could not start within this many seconds of its
-	// scheduled time is reported as missed and not started. Unset means no deadline.
+	// scheduled time is reported as missed and not started. Unset means no deadline. At least 10:
+	// a reconcile lands a moment after the scheduled time, so a shorter deadline would miss runs (the
+	// same advice as for a CronJob).
 	// +optional
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=10
 	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
 
 	// suspend stops new runs; active ones go on. Defaults to false.
