@@ -142,7 +142,9 @@ type ReplicationSyncTemplateSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 
-	// ttlSecondsAfterFinished for each run; history limits usually suffice.
+	// ttlSecondsAfterFinished for each run; history limits usually suffice. A succeeded run is kept past
+	// its TTL until the schedule has recorded the success in status.lastSuccessfulTime (at most 10
+	// minutes), so even 0 never hides a success from the schedule and its RPO alert.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
