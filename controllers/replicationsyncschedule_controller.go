@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -157,6 +158,9 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 		}
 	}()
 
+	if specChanged(before) {
+		sched.Status.SpecChangeTime = &metav1.Time{Time: s.now}
+	}
 	sched.Status.ObservedGeneration = sched.Generation
 	if err := r.observeRuns(ctx, s); err != nil {
 		return ctrl.Result{}, err
@@ -311,15 +315,23 @@ func (r *ReplicationSyncScheduleReconciler) reconcileSuspended(_ context.Context
 // requeues for the next scheduled time.
 func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Context, s *scheduleScope, schedule *cronschedule.Schedule, tmpl *pitname.Template) (ctrl.Result, error) {
 	sched, st := s.sched, &s.sched.Status
-	w := schedule.Window(s.watermark(), s.now)
+	watermark := s.watermark()
+	w := schedule.Window(watermark, s.now)
 
-	missed := missedRuns{count: w.Skipped, last: w.LastSkipped, superseded: w.Skipped, tooMany: w.TooMany}
+	// Runs scheduled before a spec change was observed are not counted as missed.
+	countFrom, counted := watermark, w
+	if t := st.SpecChangeTime; t != nil && t.After(watermark) {
+		countFrom, counted = t.Time, schedule.Window(t.Time, s.now)
+	}
+	missed := missedRuns{count: counted.Skipped, last: counted.LastSkipped, superseded: counted.Skipped, tooMany: counted.TooMany}
 	due := w.MostRecent
 	if deadline := sched.Spec.StartingDeadlineSeconds; !due.IsZero() && deadline != nil &&
 		s.now.After(due.Add(time.Duration(*deadline)*time.Second)) {
-		missed.count++
-		missed.last = due
-		missed.deadline = deadline
+		if due.After(countFrom) {
+			missed.count++
+			missed.last = due
+			missed.deadline = deadline
+		}
 		due = time.Time{}
 	}
 	if missed.count > 0 {
@@ -366,6 +378,18 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{RequeueAfter: max(requeueAt.Sub(s.now), 0) + scheduleRequeueSlack}, nil
+}
+
+// specChanged reports whether the spec changed since the last reconcile, other than by suspending or
+// resuming (runs due while suspended count as missed on resume, as the schedule was there to run them).
+func specChanged(before *replicationv1alpha1.ReplicationSyncSchedule) bool {
+	observed := before.Status.ObservedGeneration
+	if observed == 0 || observed == before.Generation {
+		return false
+	}
+	ready := meta.FindStatusCondition(before.Status.Conditions, replicationv1alpha1.ReadyCondition)
+	wasSuspended := ready != nil && ready.Reason == replicationv1alpha1.SuspendedReason
+	return wasSuspended == ptr.Deref(before.Spec.Suspend, false)
 }
 
 // watermark is the latest scheduled time already accounted for: started (status or an existing

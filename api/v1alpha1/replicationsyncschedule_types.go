@@ -182,13 +182,22 @@ type ReplicationSyncScheduleStatus struct {
 	// +optional
 	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
 
-	// missedRuns counts runs not started because startingDeadlineSeconds passed.
+	// missedRuns counts scheduled runs that were never started: overtaken by a later scheduled time
+	// (the operator was down, the schedule suspended, or concurrencyPolicy Forbid held them back) or not
+	// started within startingDeadlineSeconds. Runs scheduled before a spec change was observed
+	// (specChangeTime) are not counted.
 	// +optional
 	MissedRuns int32 `json:"missedRuns,omitempty"`
 
 	// lastMissedTime is the scheduled time of the most recent missed run.
 	// +optional
 	LastMissedTime *metav1.Time `json:"lastMissedTime,omitempty"`
+
+	// specChangeTime is when the operator first observed the current spec, after a change other than
+	// suspending or resuming (e.g. a new schedule). Runs of the new spec scheduled before it are not
+	// counted in missedRuns: editing "0 * * * *" to "*/5 * * * *" at :31 misses nothing.
+	// +optional
+	SpecChangeTime *metav1.Time `json:"specChangeTime,omitempty"`
 
 	// observedGeneration is the generation the status describes.
 	// +optional

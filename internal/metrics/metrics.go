@@ -98,10 +98,10 @@ var (
 		Help: "1 when the ReplicationSyncSchedule is Ready (valid, also while suspended), else 0 (schedule or template invalid, or runs rejected by the API server).",
 	}, []string{LabelNamespace, LabelSchedule})
 
-	// ScheduleMissedRunsTotal counts runs not started within startingDeadlineSeconds.
+	// ScheduleMissedRunsTotal counts scheduled runs that were never started (status.missedRuns).
 	ScheduleMissedRunsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "schedule_missed_runs_total",
-		Help: "Runs of a ReplicationSyncSchedule not started within startingDeadlineSeconds.",
+		Help: "Scheduled runs of a ReplicationSyncSchedule that were never started: overtaken by a later scheduled time (operator down, schedule suspended, concurrencyPolicy Forbid) or not started within startingDeadlineSeconds. Runs scheduled before a spec change was observed are not counted.",
 	}, []string{LabelNamespace, LabelSchedule})
 )
 
