@@ -29,6 +29,10 @@ type ReplicationSyncScheduleSpec struct {
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in, e.g. Europe/Berlin. Defaults to UTC.
+	// Daylight saving time works as for a CronJob: on the night clocks go forward a wall-clock time
+	// that does not exist (e.g. 02:30) does not run that night; on the night they go back a time that
+	// occurs twice runs twice (the second run's PiT name gets the zone abbreviation appended). Use UTC,
+	// or a time outside 02:00-03:00, to avoid both.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64

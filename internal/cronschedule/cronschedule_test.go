@@ -278,3 +278,14 @@ func TestRunAtOrAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestRPOIntervalAcrossSpringForward: a daily 02:30 run in Europe/Berlin does not happen on 29 March
+// 2026, so the gap the 30 March run closes is 47 hours, as the runbook says.
+func TestRPOIntervalAcrossSpringForward(t *testing.T) {
+	g := NewWithT(t)
+	s, err := Parse("30 2 * * *", "Europe/Berlin")
+	g.Expect(err).NotTo(HaveOccurred())
+	next := s.Next(time.Date(2026, 3, 29, 12, 0, 0, 0, time.UTC))
+	g.Expect(next).To(BeTemporally("==", time.Date(2026, 3, 30, 0, 30, 0, 0, time.UTC)))
+	g.Expect(s.RPOInterval(next)).To(Equal(47 * time.Hour))
+}
