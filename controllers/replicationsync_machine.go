@@ -281,6 +281,14 @@ func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) 
 		// Finished in this very reconcile: let the final status be written (and seen) first.
 		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
+	hold, err := r.scheduleSuccessHold(ctx, rs, expires, run.now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if hold > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("Keeping finished sync past its TTL until its schedule records the success", "recheckIn", hold)
+		return ctrl.Result{RequeueAfter: hold}, nil
+	}
 	uid := rs.UID
 	if err := r.Delete(ctx, rs, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("deleting finished ReplicationSync after its TTL: %w", err)

@@ -4,14 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -147,6 +141,7 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 			for _, f := range s.afterPatch {
 				f()
 			}
+			setScheduleReadyMetric(sched)
 		case apierrors.IsConflict(err) && reterr == nil:
 			log.V(1).Info("Schedule changed since it was read, retrying", "schedule", klog.KObj(sched))
 			result = ctrl.Result{RequeueAfter: statusConflictRequeue}
@@ -156,6 +151,9 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 		}
 	}()
 
+	if specChanged(before) {
+		sched.Status.SpecChangeTime = &metav1.Time{Time: s.now}
+	}
 	sched.Status.ObservedGeneration = sched.Generation
 	if err := r.observeRuns(ctx, s); err != nil {
 		return ctrl.Result{}, err
@@ -168,6 +166,8 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 	if err != nil {
 		return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidScheduleReason, err)
 	}
+	// Also while stalled or suspended: a broken template or a forgotten suspend must reach the RPO alert.
+	setScheduleInterval(sched, schedule, schedule.Next(s.now))
 	tmpl, err := r.validTemplate(s, schedule)
 	if err != nil {
 		return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, err)
@@ -288,33 +288,6 @@ func (r *ReplicationSyncScheduleReconciler) deleteRun(ctx context.Context, run *
 	return nil
 }
 
-// validTemplate parses pitNameTemplate and renders it for the next two runs, so a template that
-// cannot produce distinct valid PiT names stalls the schedule before anything is created.
-func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
-	tmpl, err := pitname.Parse(s.sched.Spec.Template.PitNameTemplate)
-	if err != nil {
-		return nil, err
-	}
-	first := schedule.Next(s.now)
-	if first.IsZero() {
-		first = s.now.In(schedule.Location())
-	}
-	if second := schedule.Next(first); second.IsZero() {
-		_, err = tmpl.RenderRun(s.pitData(first), time.Time{})
-	} else {
-		// Renders both runs and checks they differ.
-		_, err = tmpl.RenderRun(s.pitData(second), first)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return tmpl, nil
-}
-
-func (s *scheduleScope) pitData(at time.Time) pitname.Data {
-	return pitname.Data{ScheduleName: s.sched.Name, Namespace: s.sched.Namespace, ScheduledTime: at}
-}
-
 // reconcileInvalid: the schedule or its template is invalid; nothing runs until the spec changes.
 func (r *ReplicationSyncScheduleReconciler) reconcileInvalid(ctx context.Context, s *scheduleScope, reason string, err error) (ctrl.Result, error) {
 	ctrl.LoggerFrom(ctx).Info("Schedule cannot run", "schedule", klog.KObj(s.sched), "reason", reason, "problem", err.Error())
@@ -335,15 +308,23 @@ func (r *ReplicationSyncScheduleReconciler) reconcileSuspended(_ context.Context
 // requeues for the next scheduled time.
 func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Context, s *scheduleScope, schedule *cronschedule.Schedule, tmpl *pitname.Template) (ctrl.Result, error) {
 	sched, st := s.sched, &s.sched.Status
-	w := schedule.Window(s.watermark(), s.now)
+	watermark := s.watermark()
+	w := schedule.Window(watermark, s.now)
 
-	missed := missedRuns{count: w.Skipped, last: w.LastSkipped, superseded: w.Skipped, tooMany: w.TooMany}
+	// Runs scheduled before a spec change was observed are not counted as missed.
+	countFrom, counted := watermark, w
+	if t := st.SpecChangeTime; t != nil && t.After(watermark) {
+		countFrom, counted = t.Time, schedule.Window(t.Time, s.now)
+	}
+	missed := missedRuns{count: counted.Skipped, last: counted.LastSkipped, superseded: counted.Skipped, tooMany: counted.TooMany}
 	due := w.MostRecent
 	if deadline := sched.Spec.StartingDeadlineSeconds; !due.IsZero() && deadline != nil &&
 		s.now.After(due.Add(time.Duration(*deadline)*time.Second)) {
-		missed.count++
-		missed.last = due
-		missed.deadline = deadline
+		if due.After(countFrom) {
+			missed.count++
+			missed.last = due
+			missed.deadline = deadline
+		}
 		due = time.Time{}
 	}
 	if missed.count > 0 {
@@ -358,6 +339,9 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 			var invalid *pitNameError
 			if errors.As(err, &invalid) {
 				return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, invalid.err)
+			}
+			if rejected, ok := asRunRejected(err); ok {
+				r.recordRunRejected(s, due, rejected)
 			}
 			return ctrl.Result{}, err
 		}
@@ -375,9 +359,6 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	st.NextScheduleTime = nil
 	if !w.Next.IsZero() {
 		st.NextScheduleTime = &metav1.Time{Time: w.Next}
-		if after := schedule.Next(w.Next); !after.IsZero() {
-			metrics.ScheduleIntervalSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(after.Sub(w.Next).Seconds())
-		}
 		if message == "" {
 			message = "Next run at " + w.Next.Format(time.RFC3339)
 		}
@@ -406,244 +387,4 @@ func (s *scheduleScope) watermark() time.Time {
 		w = s.latestRun
 	}
 	return w
-}
-
-// missedRuns describes the runs a reconcile found were not started.
-type missedRuns struct {
-	// count of missed runs (an estimate when tooMany), the latest at last.
-	count int
-	last  time.Time
-	// superseded of them were overtaken by a later scheduled time.
-	superseded int
-	// tooMany: more than cronschedule.MaxMissed, not enumerated.
-	tooMany bool
-	// deadline is startingDeadlineSeconds when the most recent run missed it, else nil.
-	deadline *int64
-}
-
-func (m missedRuns) message() string {
-	var causes []string
-	if m.superseded > 0 {
-		causes = append(causes, "overtaken by a later scheduled time (the operator was down, the schedule suspended, or concurrencyPolicy Forbid held it back)")
-	}
-	if m.deadline != nil {
-		causes = append(causes, fmt.Sprintf("not started within startingDeadlineSeconds (%ds)", *m.deadline))
-	}
-	last := m.last.Format(time.RFC3339)
-	if m.tooMany {
-		return fmt.Sprintf("More than %d runs were missed (about %d), the latest scheduled for %s: not counting them one by one. Check the operator's downtime and clock, or set startingDeadlineSeconds; %s",
-			cronschedule.MaxMissed, m.count, last, strings.Join(causes, "; "))
-	}
-	return fmt.Sprintf("%d run(s) missed, the latest scheduled for %s: %s", m.count, last, strings.Join(causes, "; "))
-}
-
-// recordMissed adds missed runs to status; the Warning event and the counter follow once the
-// status is stored, so a retried reconcile never reports them twice.
-func (r *ReplicationSyncScheduleReconciler) recordMissed(ctx context.Context, s *scheduleScope, m missedRuns) {
-	sched, st := s.sched, &s.sched.Status
-	st.MissedRuns = int32(min(int64(st.MissedRuns)+int64(m.count), math.MaxInt32))
-	st.LastMissedTime = &metav1.Time{Time: m.last}
-	msg := m.message()
-	ctrl.LoggerFrom(ctx).Info("Runs missed", "schedule", klog.KObj(sched), "missed", m.count, "lastMissed", m.last, "tooMany", m.tooMany)
-	s.afterPatch = append(s.afterPatch, func() {
-		metrics.ScheduleMissedRunsTotal.WithLabelValues(sched.Namespace, sched.Name).Add(float64(m.count))
-		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.MissedScheduleReason, "Schedule", "%s", msg)
-	})
-}
-
-// pitNameError is a pitNameTemplate that fails for one particular run.
-type pitNameError struct{ err error }
-
-func (e *pitNameError) Error() string { return e.err.Error() }
-
-// startRun starts the run scheduled at due unless concurrencyPolicy Forbid holds it back; then it
-// returns started=false and a message saying what it waits for.
-func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *scheduleScope, schedule *cronschedule.Schedule, tmpl *pitname.Template, due time.Time) (started bool, waiting string, err error) {
-	sched, st := s.sched, &s.sched.Status
-	name := runName(sched.Name, due)
-	if s.names[name] {
-		// Created earlier; its status was not stored (a crash or a conflict).
-		st.LastScheduleTime = &metav1.Time{Time: due}
-		return true, "", nil
-	}
-	pit, err := tmpl.RenderRun(s.pitData(due), schedule.Previous(due))
-	if err != nil {
-		return false, "", &pitNameError{err: err}
-	}
-
-	if len(s.active) > 0 {
-		switch sched.Spec.ConcurrencyPolicy {
-		case replicationv1alpha1.AllowConcurrent:
-		case replicationv1alpha1.ReplaceConcurrent:
-			for _, run := range s.active {
-				if err := r.deleteRun(ctx, run); err != nil {
-					return false, "", err
-				}
-				r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
-					"Deleted active ReplicationSync %s to start the run scheduled for %s (concurrencyPolicy Replace)", run.Name, due.Format(time.RFC3339))
-			}
-			s.active = nil
-			st.Active = nil
-		default: // Forbid
-			ctrl.LoggerFrom(ctx).V(1).Info("Run waits for the active one (concurrencyPolicy Forbid)",
-				"schedule", klog.KObj(sched), "scheduledTime", due, "active", s.active[0].Name)
-			return false, fmt.Sprintf("The run scheduled for %s waits: ReplicationSync %s is still active and concurrencyPolicy is Forbid",
-				due.Format(time.RFC3339), s.active[0].Name), nil
-		}
-	}
-
-	run, err := r.newRun(sched, name, pit, due)
-	if err != nil {
-		return false, "", err
-	}
-	if err := r.Create(ctx, run); err != nil {
-		if !apierrors.IsAlreadyExists(err) {
-			return false, "", fmt.Errorf("creating ReplicationSync %s: %w", klog.KObj(run), err)
-		}
-		if err := r.checkOwnRun(ctx, sched, run); err != nil {
-			return false, "", err
-		}
-		ctrl.LoggerFrom(ctx).V(1).Info("ReplicationSync for this run exists already", "replicationSync", klog.KObj(run))
-	} else {
-		ctrl.LoggerFrom(ctx).Info("Created ReplicationSync", "replicationSync", klog.KObj(run), "scheduledTime", due, "pitName", pit)
-		r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunCreated, "Create",
-			"Created ReplicationSync %s for the run scheduled for %s (PiT %s)", run.Name, due.Format(time.RFC3339), pit)
-	}
-	st.LastScheduleTime = &metav1.Time{Time: due}
-	st.Active = append(st.Active, runReference(run))
-	return true, "", nil
-}
-
-// checkOwnRun makes sure an existing ReplicationSync with a run's name is this schedule's run
-// (AlreadyExists is success only then).
-func (r *ReplicationSyncScheduleReconciler) checkOwnRun(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, run *replicationv1alpha1.ReplicationSync) error {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	existing := &replicationv1alpha1.ReplicationSync{}
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("ReplicationSync %s was deleted right after Create found it; retrying", klog.KObj(run))
-		}
-		return fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
-	}
-	if !metav1.IsControlledBy(existing, sched) {
-		return fmt.Errorf("ReplicationSync %s exists but is not controlled by schedule %s: delete or rename it", klog.KObj(run), sched.Name)
-	}
-	run.UID = existing.UID
-	return nil
-}
-
-// newRun builds the ReplicationSync of the run at due from the schedule's template.
-func (r *ReplicationSyncScheduleReconciler) newRun(sched *replicationv1alpha1.ReplicationSyncSchedule, name, pit string, due time.Time) (*replicationv1alpha1.ReplicationSync, error) {
-	tmpl := sched.Spec.Template
-	labels := make(map[string]string, len(tmpl.Metadata.Labels)+1)
-	for k, v := range tmpl.Metadata.Labels {
-		labels[k] = v
-	}
-	labels[replicationv1alpha1.ScheduleLabel] = scheduleLabelValue(sched.Name)
-	annotations := make(map[string]string, len(tmpl.Metadata.Annotations)+1)
-	for k, v := range tmpl.Metadata.Annotations {
-		annotations[k] = v
-	}
-	annotations[replicationv1alpha1.ScheduledTimeAnnotation] = due.Format(time.RFC3339)
-
-	spec := tmpl.Spec.DeepCopy()
-	run := &replicationv1alpha1.ReplicationSync{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   sched.Namespace,
-			Labels:      labels,
-			Annotations: annotations,
-		},
-		Spec: spec.SyncSpec(pit),
-	}
-	if err := controllerutil.SetControllerReference(sched, run, r.Scheme); err != nil {
-		return nil, fmt.Errorf("setting owner of ReplicationSync %s: %w", name, err)
-	}
-	return run, nil
-}
-
-// runName names the run of a schedule at a scheduled time, like CronJob's "<name>-<unix minutes>",
-// so that a retry finds the same name. Names that would exceed 253 characters keep a prefix of
-// the schedule name plus a hash of all of it.
-func runName(scheduleName string, scheduledTime time.Time) string {
-	suffix := strconv.FormatInt(scheduledTime.Unix()/60, 10)
-	if len(scheduleName)+1+len(suffix) <= maxObjectNameLength {
-		return scheduleName + "-" + suffix
-	}
-	hash := shortHash(scheduleName)
-	keep := maxObjectNameLength - len(suffix) - len(hash) - 2
-	return strings.TrimRight(scheduleName[:keep], "-.") + "-" + hash + "-" + suffix
-}
-
-// scheduleLabelValue is the ScheduleLabel value: the schedule's name, or for names longer than a
-// label value may be, a prefix of it plus a hash of all of it.
-func scheduleLabelValue(scheduleName string) string {
-	if len(scheduleName) <= maxLabelValueLength {
-		return scheduleName
-	}
-	hash := shortHash(scheduleName)
-	return strings.TrimRight(scheduleName[:maxLabelValueLength-len(hash)-1], "-.") + "-" + hash
-}
-
-func shortHash(s string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(s))
-	return fmt.Sprintf("%08x", h.Sum32())
-}
-
-// scheduledTimeOf reads a run's ScheduledTimeAnnotation.
-func scheduledTimeOf(run *replicationv1alpha1.ReplicationSync) (time.Time, bool) {
-	v, ok := run.Annotations[replicationv1alpha1.ScheduledTimeAnnotation]
-	if !ok {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	return t, err == nil
-}
-
-// compareRuns orders runs oldest first: by scheduled time, then creation, then name.
-func compareRuns(a, b *replicationv1alpha1.ReplicationSync) int {
-	ta, oka := scheduledTimeOf(a)
-	tb, okb := scheduledTimeOf(b)
-	if !oka {
-		ta = a.CreationTimestamp.Time
-	}
-	if !okb {
-		tb = b.CreationTimestamp.Time
-	}
-	if c := ta.Compare(tb); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Name, b.Name)
-}
-
-// finishTime is when a finished run completed, or its scheduled time when it does not say.
-func finishTime(run *replicationv1alpha1.ReplicationSync) time.Time {
-	if run.Status.CompletionTime != nil {
-		return run.Status.CompletionTime.Time
-	}
-	if t, ok := scheduledTimeOf(run); ok {
-		return t
-	}
-	return run.CreationTimestamp.Time
-}
-
-func runReference(run *replicationv1alpha1.ReplicationSync) corev1.ObjectReference {
-	return corev1.ObjectReference{
-		APIVersion: replicationv1alpha1.GroupVersion.String(),
-		Kind:       "ReplicationSync",
-		Namespace:  run.Namespace,
-		Name:       run.Name,
-		UID:        run.UID,
-	}
-}
-
-// forgetScheduleMetrics drops the series of a deleted schedule.
-func forgetScheduleMetrics(namespace, name string) {
-	metrics.ScheduleLastSuccessTimestampSeconds.DeleteLabelValues(namespace, name)
-	metrics.ScheduleIntervalSeconds.DeleteLabelValues(namespace, name)
-	metrics.ScheduleMissedRunsTotal.DeleteLabelValues(namespace, name)
 }

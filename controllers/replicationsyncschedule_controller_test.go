@@ -631,6 +631,37 @@ func TestScheduleInvalidSpec(t *testing.T) {
 			mutate:     func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Template.PitNameTemplate = "nightly" },
 			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "precisely enough to tell runs apart",
 		},
+		"template repeats after a day": {
+			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "1504" }}`
+			},
+			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a day",
+		},
+		"template repeats after a week": {
+			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "Mon-1504" }}`
+			},
+			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a week",
+		},
+		"template repeats after a month": {
+			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "02-1504" }}`
+			},
+			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a month",
+		},
+		"template repeats after a year": {
+			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "0102-1504" }}`
+			},
+			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a year",
+		},
+		"template repeats after a day, every 8 hours": {
+			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Schedule = "@every 8h"
+				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "1504" }}`
+			},
+			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a day",
+		},
 		"schedule field out of range": {
 			mutate:     func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "61 * * * *" },
 			wantReason: replicationv1alpha1.InvalidScheduleReason, wantMessage: "does not parse",

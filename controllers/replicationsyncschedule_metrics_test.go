@@ -5,8 +5,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -19,6 +22,27 @@ func rpoMissed(g *WithT, ns, name string, now time.Time) bool {
 	interval := testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(ns, name))
 	g.Expect(interval).To(BeNumerically(">", 0), "the schedule reports its interval")
 	return (float64(now.Unix())-last)/interval > 2
+}
+
+// exported reads a schedule's series of a gauge vector without creating it; nil when it is not exported.
+func exported(vec *prometheus.GaugeVec, ns, name string) *float64 {
+	ch := make(chan prometheus.Metric, 1000)
+	vec.Collect(ch)
+	close(ch)
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, l := range pb.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels[metrics.LabelNamespace] == ns && labels[metrics.LabelSchedule] == name {
+			return ptr.To(pb.GetGauge().GetValue())
+		}
+	}
+	return nil
 }
 
 // TestScheduleRPOMissedWithoutAnySuccess: a schedule whose runs never succeed counts from its creation,
@@ -85,4 +109,84 @@ func TestManualRunCountsForTheRPO(t *testing.T) {
 	g.Expect(testutil.ToFloat64(metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(h.ns, "manual-ok"))).
 		To(BeEquivalentTo(times[0].Add(-20 * time.Minute).Unix()))
 	g.Expect(h.get().Status.Active).To(BeEmpty(), "a manual run is not the schedule's active run")
+}
+
+// TestScheduleRPOIntervalIsTheGapBeingClosed: with runs at 08:00 and 09:00, the night after the 09:00
+// run is a 23-hour gap. The interval says so, so the RPO alert does not fire at 11:00, nor at 08:30
+// while the 08:00 run still runs; it fires once two such gaps pass without a success.
+func TestScheduleRPOIntervalIsTheGapBeingClosed(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("office", func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "0 8,9 * * *" })
+	times := h.nextRuns(4)
+	i := 0
+	for times[i].Hour() != 9 {
+		i++
+	}
+	nine, eight := times[i], times[i+1]
+	g.Expect(eight.Sub(nine)).To(Equal(23 * time.Hour))
+
+	h.reconcileAt(nine.Add(time.Second))
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(1))
+	h.finish(runs[0], replicationv1alpha1.SyncSucceeded, nine.Add(2*time.Minute))
+	h.reconcileAt(nine.Add(3 * time.Minute))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(h.ns, "office"))).To(BeEquivalentTo(23 * 3600))
+	g.Expect(rpoMissed(g, h.ns, "office", nine.Add(3*time.Hour))).To(BeFalse(), "the next run is at 08:00 tomorrow")
+
+	// 08:00: the run starts and is still running half an hour later.
+	h.reconcileAt(eight.Add(time.Second))
+	g.Expect(h.runs()).To(HaveLen(2))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(h.ns, "office"))).To(BeEquivalentTo(23*3600), "the 08:00 run closes the 23-hour gap")
+	g.Expect(rpoMissed(g, h.ns, "office", eight.Add(30*time.Minute))).To(BeFalse())
+	g.Expect(rpoMissed(g, h.ns, "office", nine.Add(47*time.Hour))).To(BeTrue(), "two gaps without a success")
+}
+
+// TestScheduleRPOAlertCoversStalledAndSuspended: a schedule whose cron expression parses exports its
+// interval even when its template is invalid or it is suspended, so its RPO alert fires two intervals
+// after the last success. A schedule whose expression does not parse has no interval; its Ready gauge
+// drops to 0 instead, and returns to 1 once the spec is fixed.
+func TestScheduleRPOAlertCoversStalledAndSuspended(t *testing.T) {
+	tests := map[string]struct {
+		mutate       func(*replicationv1alpha1.ReplicationSyncSchedule)
+		wantInterval bool
+		wantReady    float64
+	}{
+		"suspended": {
+			mutate:       func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Suspend = ptr.To(true) },
+			wantInterval: true, wantReady: 1,
+		},
+		"stalled: invalid template": {
+			mutate:       func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Template.PitNameTemplate = "nightly" },
+			wantInterval: true, wantReady: 0,
+		},
+		"stalled: invalid schedule": {
+			mutate:    func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "61 * * * *" },
+			wantReady: 0,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			h := newScheduleHarness(t, g)
+			created := h.create("quiet", tc.mutate).CreationTimestamp.Time
+			h.reconcileAt(created.Add(time.Minute))
+			g.Expect(h.runs()).To(BeEmpty())
+			g.Expect(exported(metrics.ScheduleReady, h.ns, "quiet")).To(HaveValue(Equal(tc.wantReady)))
+			if tc.wantInterval {
+				g.Expect(rpoMissed(g, h.ns, "quiet", created.Add(2*time.Hour+time.Minute))).To(BeTrue())
+			} else {
+				g.Expect(metrics.ScheduleIntervalSeconds.DeleteLabelValues(h.ns, "quiet")).To(BeFalse(), "no interval without a parsable schedule")
+			}
+
+			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Schedule = "0 * * * *"
+				s.Spec.Template.PitNameTemplate = ""
+				s.Spec.Suspend = nil
+			})
+			h.reconcileAt(created.Add(2 * time.Minute))
+			g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "quiet"))).To(Equal(1.0))
+			g.Expect(testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(h.ns, "quiet"))).To(Equal(3600.0))
+		})
+	}
 }

@@ -1,8 +1,10 @@
 package controllers
 
 import (
+	"errors"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -53,4 +55,35 @@ func markScheduleStalled(s *replicationv1alpha1.ReplicationSyncSchedule, reason,
 	setScheduleReconcilingCondition(s, metav1.ConditionFalse, reason, "", now)
 	setScheduleStalledCondition(s, metav1.ConditionTrue, reason, message, now)
 	s.Status.NextScheduleTime = nil
+}
+
+// markScheduleRunRejected records a valid schedule whose run the API server refused to create: Ready=False
+// (GitOps tools show it Degraded) and Reconciling=True (it retries, so kstatus says InProgress, not Failed).
+func markScheduleRunRejected(s *replicationv1alpha1.ReplicationSyncSchedule, message string, now time.Time) {
+	reason := replicationv1alpha1.RunRejectedReason
+	setScheduleReadyCondition(s, metav1.ConditionFalse, reason, message, now)
+	setScheduleReconcilingCondition(s, metav1.ConditionTrue, reason, "Retrying with backoff", now)
+	setScheduleStalledCondition(s, metav1.ConditionFalse, reason, "", now)
+}
+
+// runRejectedError is a run the API server refused to create for a reason retrying alone does not fix
+// (Invalid or Forbidden: template labels, a ResourceQuota, an admission policy).
+type runRejectedError struct{ err error }
+
+func (e *runRejectedError) Error() string { return e.err.Error() }
+func (e *runRejectedError) Unwrap() error { return e.err }
+
+// classifyCreateError wraps a Create error in runRejectedError when the API server rejected the object
+// itself; other errors (conflicts, timeouts, an unavailable server) are retried without a condition.
+func classifyCreateError(err error) error {
+	if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+		return &runRejectedError{err: err}
+	}
+	return err
+}
+
+// asRunRejected reports whether err is a rejected run.
+func asRunRejected(err error) (*runRejectedError, bool) {
+	var rejected *runRejectedError
+	return rejected, errors.As(err, &rejected)
 }

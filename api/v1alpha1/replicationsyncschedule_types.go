@@ -29,6 +29,10 @@ type ReplicationSyncScheduleSpec struct {
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in, e.g. Europe/Berlin. Defaults to UTC.
+	// Daylight saving time works as for a CronJob: on the night clocks go forward a wall-clock time
+	// that does not exist (e.g. 02:30) does not run that night; on the night they go back a time that
+	// occurs twice runs twice (the second run's PiT name gets the zone abbreviation appended). Use UTC,
+	// or a time outside 02:00-03:00, to avoid both.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
@@ -41,9 +45,11 @@ type ReplicationSyncScheduleSpec struct {
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
 
 	// startingDeadlineSeconds: a run that could not start within this many seconds of its
-	// scheduled time is reported as missed and not started. Unset means no deadline.
+	// scheduled time is reported as missed and not started. Unset means no deadline. At least 10:
+	// a reconcile lands a moment after the scheduled time, so a shorter deadline would miss runs (the
+	// same advice as for a CronJob).
 	// +optional
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=10
 	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
 
 	// suspend stops new runs; active ones go on. Defaults to false.
@@ -77,7 +83,9 @@ type ReplicationSyncTemplate struct {
 
 	// pitNameTemplate is a Go text/template rendered per run into the PiT name, with
 	// .ScheduleName, .Namespace and .ScheduledTime (a time.Time in the schedule's zone).
-	// Defaults to "{{ .ScheduleName }}-{{ .ScheduledTime.Format \"20060102-1504\" }}".
+	// Defaults to "{{ .ScheduleName }}-{{ .ScheduledTime.Format \"20060102-1504\" }}". Names must not
+	// repeat: a template that leaves out part of the date (e.g. "1504", which repeats after a day) stalls
+	// the schedule with reason InvalidTemplate, since a run whose PiT name exists creates no new PiT.
 	// +optional
 	// +kubebuilder:default=`{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-1504" }}`
 	// +kubebuilder:validation:MinLength=1
@@ -138,7 +146,9 @@ type ReplicationSyncTemplateSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 
-	// ttlSecondsAfterFinished for each run; history limits usually suffice.
+	// ttlSecondsAfterFinished for each run; history limits usually suffice. A succeeded run is kept past
+	// its TTL until the schedule has recorded the success in status.lastSuccessfulTime (at most 10
+	// minutes), so even 0 never hides a success from the schedule and its RPO alert.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
@@ -152,7 +162,8 @@ type ReplicationSyncTemplateSpec struct {
 
 // ReplicationSyncScheduleStatus is the observed state of a schedule.
 type ReplicationSyncScheduleStatus struct {
-	// conditions: Ready is False with a reason when the schedule or template is invalid.
+	// conditions: Ready is False with a reason when the schedule or template is invalid (Stalled) or
+	// the API server rejects the runs (RunRejected).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -175,13 +186,22 @@ type ReplicationSyncScheduleStatus struct {
 	// +optional
 	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
 
-	// missedRuns counts runs not started because startingDeadlineSeconds passed.
+	// missedRuns counts scheduled runs that were never started: overtaken by a later scheduled time
+	// (the operator was down, the schedule suspended, or concurrencyPolicy Forbid held them back) or not
+	// started within startingDeadlineSeconds. Runs scheduled before a spec change was observed
+	// (specChangeTime) are not counted.
 	// +optional
 	MissedRuns int32 `json:"missedRuns,omitempty"`
 
 	// lastMissedTime is the scheduled time of the most recent missed run.
 	// +optional
 	LastMissedTime *metav1.Time `json:"lastMissedTime,omitempty"`
+
+	// specChangeTime is when the operator first observed the current spec, after a change other than
+	// suspending or resuming (e.g. a new schedule). Runs of the new spec scheduled before it are not
+	// counted in missedRuns: editing "0 * * * *" to "*/5 * * * *" at :31 misses nothing.
+	// +optional
+	SpecChangeTime *metav1.Time `json:"specChangeTime,omitempty"`
 
 	// observedGeneration is the generation the status describes.
 	// +optional
@@ -198,6 +218,9 @@ const (
 	InvalidScheduleReason = "InvalidSchedule"
 	// InvalidTemplateReason (Stalled): pitNameTemplate does not render to a valid PiT name.
 	InvalidTemplateReason = "InvalidTemplate"
+	// RunRejectedReason (Ready=False, Reconciling=True): the API server refused to create a run
+	// (Invalid or Forbidden: template labels, a ResourceQuota, an admission policy); retried with backoff.
+	RunRejectedReason = "RunRejected"
 	// MissedScheduleReason: a run was not started within startingDeadlineSeconds.
 	MissedScheduleReason = "MissedSchedule"
 )

@@ -60,6 +60,7 @@ const (
 	minLength1   = "should be at least 1 chars long"
 	notNegative  = "should be greater than or equal to 0"
 	atLeastOne   = "should be greater than or equal to 1"
+	atLeastTen   = "should be greater than or equal to 10"
 	required     = "Required value"
 	duplicates   = "groupIds must not contain duplicates"
 	blankID      = "id must not be blank"
@@ -426,7 +427,15 @@ func TestReplicationSyncScheduleRejectsBadInput(t *testing.T) {
 		},
 		"startingDeadlineSeconds negative": {
 			mutations: []mutation{set(int64(-1), "spec", "startingDeadlineSeconds")},
-			field:     "spec.startingDeadlineSeconds", message: notNegative,
+			field:     "spec.startingDeadlineSeconds", message: atLeastTen,
+		},
+		"startingDeadlineSeconds 0 would miss every run": {
+			mutations: []mutation{set(int64(0), "spec", "startingDeadlineSeconds")},
+			field:     "spec.startingDeadlineSeconds", message: atLeastTen,
+		},
+		"startingDeadlineSeconds 9": {
+			mutations: []mutation{set(int64(9), "spec", "startingDeadlineSeconds")},
+			field:     "spec.startingDeadlineSeconds", message: atLeastTen,
 		},
 		"template missing": {
 			mutations: []mutation{unset("spec", "template")},
@@ -467,6 +476,7 @@ func TestReplicationSyncScheduleAcceptsGoodInput(t *testing.T) {
 		"timeZone UTC":                     {set("UTC", "spec", "timeZone")},
 		"timeZone America/Argentina/Salta": {set("America/Argentina/Salta", "spec", "timeZone")},
 		"no timeZone":                      {unset("spec", "timeZone")},
+		"startingDeadlineSeconds 10":       {set(int64(10), "spec", "startingDeadlineSeconds")},
 		"history limits at bounds": {
 			set(int64(0), "spec", "successfulHistoryLimit"),
 			set(int64(100), "spec", "failedHistoryLimit"),

@@ -221,3 +221,71 @@ func TestWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestRPOInterval: the interval the RPO alert scales with is the gap the next run closes or the one
+// before it, whichever is larger, never the gap after the next run.
+func TestRPOInterval(t *testing.T) {
+	monday := time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
+	at := func(day, hour int) time.Time { return monday.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour) }
+	tests := map[string]struct {
+		spec, zone string
+		next       time.Time
+		want       time.Duration
+	}{
+		"hourly":                             {spec: "0 * * * *", next: at(0, 10), want: time.Hour},
+		"08:00 and 09:00, next 08:00":        {spec: "0 8,9 * * *", next: at(1, 8), want: 23 * time.Hour},
+		"08:00 and 09:00, next 09:00":        {spec: "0 8,9 * * *", next: at(1, 9), want: 23 * time.Hour},
+		"weekdays, next Monday":              {spec: "0 9 * * 1-5", next: at(7, 9), want: 72 * time.Hour},
+		"weekdays, next Tuesday":             {spec: "0 9 * * 1-5", next: at(8, 9), want: 72 * time.Hour},
+		"weekdays, next Wednesday":           {spec: "0 9 * * 1-5", next: at(2, 9), want: 24 * time.Hour},
+		"every 90m":                          {spec: "@every 90m", next: at(0, 3), want: 90 * time.Minute},
+		"none":                               {spec: "0 * * * *", want: 0},
+		"daily across spring forward Berlin": {spec: "0 4 * * *", zone: "Europe/Berlin", next: time.Date(2026, 3, 29, 2, 0, 0, 0, time.UTC), want: 24 * time.Hour},
+		"monthly: February after January":    {spec: "0 0 1 * *", next: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), want: 31 * 24 * time.Hour},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			s, err := Parse(tc.spec, tc.zone)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.RPOInterval(tc.next)).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestRunAtOrAfter(t *testing.T) {
+	base := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	tests := map[string]struct {
+		spec    string
+		next, t time.Time
+		want    time.Time
+	}{
+		"a match at t counts":         {spec: "0 * * * *", next: base, t: base.Add(24 * time.Hour), want: base.Add(24 * time.Hour)},
+		"else the next match":         {spec: "0 9 * * 1-5", next: base.Add(-time.Hour), t: base.AddDate(0, 0, 5), want: time.Date(2026, 5, 11, 9, 0, 0, 0, time.UTC)},
+		"a fraction past a match":     {spec: "0 * * * *", next: base, t: base.Add(time.Hour + time.Millisecond), want: base.Add(2 * time.Hour)},
+		"t at or before next is next": {spec: "0 * * * *", next: base, t: base.Add(-time.Hour), want: base},
+		"every: whole intervals from next": {
+			spec: "@every 7h", next: base, t: base.Add(24 * time.Hour), want: base.Add(28 * time.Hour),
+		},
+		"every: exactly on an interval": {spec: "@every 6h", next: base, t: base.Add(24 * time.Hour), want: base.Add(24 * time.Hour)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			s, err := Parse(tc.spec, "")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.RunAtOrAfter(tc.next, tc.t)).To(BeTemporally("==", tc.want))
+		})
+	}
+}
+
+// TestRPOIntervalAcrossSpringForward: a daily 02:30 run in Europe/Berlin does not happen on 29 March
+// 2026, so the gap the 30 March run closes is 47 hours, as the runbook says.
+func TestRPOIntervalAcrossSpringForward(t *testing.T) {
+	g := NewWithT(t)
+	s, err := Parse("30 2 * * *", "Europe/Berlin")
+	g.Expect(err).NotTo(HaveOccurred())
+	next := s.Next(time.Date(2026, 3, 29, 12, 0, 0, 0, time.UTC))
+	g.Expect(next).To(BeTemporally("==", time.Date(2026, 3, 30, 0, 30, 0, 0, time.UTC)))
+	g.Expect(s.RPOInterval(next)).To(Equal(47 * time.Hour))
+}

@@ -86,16 +86,22 @@ var (
 		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule; its creation time while no run has succeeded.",
 	}, []string{LabelNamespace, LabelSchedule})
 
-	// ScheduleIntervalSeconds is the time between a schedule's last two scheduled times, for RPO alerts.
+	// ScheduleIntervalSeconds is the gap between recovery points a schedule is closing, for RPO alerts.
 	ScheduleIntervalSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "schedule_interval_seconds",
-		Help: "Seconds between consecutive scheduled times of a ReplicationSyncSchedule.",
+		Help: "Seconds between recovery points that a ReplicationSyncSchedule is closing: the larger of the gap its next scheduled run closes (next run minus the scheduled time before it) and the gap before that one.",
 	}, []string{LabelNamespace, LabelSchedule})
 
-	// ScheduleMissedRunsTotal counts runs not started within startingDeadlineSeconds.
+	// ScheduleReady is 1 when a ReplicationSyncSchedule is Ready (also while suspended), else 0.
+	ScheduleReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "schedule_ready",
+		Help: "1 when the ReplicationSyncSchedule is Ready (valid, also while suspended), else 0 (schedule or template invalid, or runs rejected by the API server).",
+	}, []string{LabelNamespace, LabelSchedule})
+
+	// ScheduleMissedRunsTotal counts scheduled runs that were never started (status.missedRuns).
 	ScheduleMissedRunsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "schedule_missed_runs_total",
-		Help: "Runs of a ReplicationSyncSchedule not started within startingDeadlineSeconds.",
+		Help: "Scheduled runs of a ReplicationSyncSchedule that were never started: overtaken by a later scheduled time (operator down, schedule suspended, concurrencyPolicy Forbid) or not started within startingDeadlineSeconds. Runs scheduled before a spec change was observed are not counted.",
 	}, []string{LabelNamespace, LabelSchedule})
 )
 
@@ -129,7 +135,7 @@ func init() {
 	ctrlmetrics.Registry.MustRegister(
 		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
 		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady, ProviderInsecureTLS,
-		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal,
+		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal, ScheduleReady,
 		InDoubtReissuesTotal, RunWithoutProgress,
 	)
 }

@@ -35,6 +35,7 @@ var healthCases = map[string]struct {
 	"schedule-last-run-failed.yaml": {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "2026-11-23T02:00:00Z did not succeed", flux: "Current"},
 	"schedule-invalid.yaml":         {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^InvalidSchedule: ", flux: "Failed"},
 	"schedule-suspended.yaml":       {kind: "ReplicationSyncSchedule", argo: "Suspended", flux: "Current"},
+	"schedule-run-rejected.yaml":    {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^RunRejected: The API server rejected", flux: "Failed"},
 }
 
 // loadSample reads a testdata object, first checking that it decodes strictly into the API type so the

@@ -21,6 +21,7 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"VasaProviderNotReady":             {`vasa_sync_provider_ready == 0`, "15m"},
 	"ReplicationSyncFailed":            {`increase(vasa_sync_syncs_total{result="failed"}[15m]) > 0`, ""},
 	"ReplicationSyncScheduleRPOMissed": {`(time() - vasa_sync_schedule_last_success_timestamp_seconds) / vasa_sync_schedule_interval_seconds > 2`, ""},
+	"ReplicationSyncScheduleNotReady":  {`vasa_sync_schedule_ready == 0`, "15m"},
 	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"})`, "10m"},
 	"ReplicationGroupRPOExceeded":      {`time() - vasa_sync_group_newest_pit_timestamp_seconds > 3600`, "15m"},
 	"ReplicationSyncStuck":             {`vasa_sync_run_without_progress == 1`, "5m"},
@@ -93,6 +94,7 @@ func exportedMetrics() map[string][]string {
 			metrics.SyncsTotal, metrics.GroupsTotal, metrics.SyncDurationSeconds, metrics.ProviderFaultsTotal,
 			metrics.TasksInFlight, metrics.LearnedBatchSize, metrics.LastSuccessTimestampSeconds, metrics.ProviderReady,
 			metrics.ScheduleLastSuccessTimestampSeconds, metrics.ScheduleIntervalSeconds, metrics.ScheduleMissedRunsTotal,
+			metrics.ScheduleReady,
 			metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
 			metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress,
 		} {

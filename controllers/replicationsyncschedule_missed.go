@@ -1,0 +1,75 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+)
+
+// missedRuns describes the runs a reconcile found were not started.
+type missedRuns struct {
+	// count of missed runs (an estimate when tooMany), the latest at last.
+	count int
+	last  time.Time
+	// superseded of them were overtaken by a later scheduled time.
+	superseded int
+	// tooMany: more than cronschedule.MaxMissed, not enumerated.
+	tooMany bool
+	// deadline is startingDeadlineSeconds when the most recent run missed it, else nil.
+	deadline *int64
+}
+
+func (m missedRuns) message() string {
+	var causes []string
+	if m.superseded > 0 {
+		causes = append(causes, "overtaken by a later scheduled time (the operator was down, the schedule suspended, or concurrencyPolicy Forbid held it back)")
+	}
+	if m.deadline != nil {
+		causes = append(causes, fmt.Sprintf("not started within startingDeadlineSeconds (%ds)", *m.deadline))
+	}
+	last := m.last.Format(time.RFC3339)
+	if m.tooMany {
+		return fmt.Sprintf("More than %d runs were missed (about %d), the latest scheduled for %s: not counting them one by one. Check the operator's downtime and clock, or set startingDeadlineSeconds; %s",
+			cronschedule.MaxMissed, m.count, last, strings.Join(causes, "; "))
+	}
+	return fmt.Sprintf("%d run(s) missed, the latest scheduled for %s: %s", m.count, last, strings.Join(causes, "; "))
+}
+
+// recordMissed adds missed runs to status; the Warning event and the counter follow once the
+// status is stored, so a retried reconcile never reports them twice.
+func (r *ReplicationSyncScheduleReconciler) recordMissed(ctx context.Context, s *scheduleScope, m missedRuns) {
+	sched, st := s.sched, &s.sched.Status
+	st.MissedRuns = int32(min(int64(st.MissedRuns)+int64(m.count), math.MaxInt32))
+	st.LastMissedTime = &metav1.Time{Time: m.last}
+	msg := m.message()
+	ctrl.LoggerFrom(ctx).Info("Runs missed", "schedule", klog.KObj(sched), "missed", m.count, "lastMissed", m.last, "tooMany", m.tooMany)
+	s.afterPatch = append(s.afterPatch, func() {
+		metrics.ScheduleMissedRunsTotal.WithLabelValues(sched.Namespace, sched.Name).Add(float64(m.count))
+		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.MissedScheduleReason, "Schedule", "%s", msg)
+	})
+}
+
+// specChanged reports whether the spec changed since the last reconcile, other than by suspending or
+// resuming (runs due while suspended count as missed on resume, as the schedule was there to run them).
+func specChanged(before *replicationv1alpha1.ReplicationSyncSchedule) bool {
+	observed := before.Status.ObservedGeneration
+	if observed == 0 || observed == before.Generation {
+		return false
+	}
+	ready := meta.FindStatusCondition(before.Status.Conditions, replicationv1alpha1.ReadyCondition)
+	wasSuspended := ready != nil && ready.Reason == replicationv1alpha1.SuspendedReason
+	return wasSuspended == ptr.Deref(before.Spec.Suspend, false)
+}

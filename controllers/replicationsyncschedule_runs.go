@@ -1,0 +1,224 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
+)
+
+// recordRunRejected turns the schedule Ready=False with the API server's message and warns once the
+// status is stored; the returned error retries on the controller's backoff, and the next run created
+// turns it Ready again.
+func (r *ReplicationSyncScheduleReconciler) recordRunRejected(s *scheduleScope, due time.Time, rejected *runRejectedError) {
+	sched := s.sched
+	msg := fmt.Sprintf("The API server rejected the ReplicationSync for the run scheduled for %s: %s", due.Format(time.RFC3339), rejected.err.Error())
+	markScheduleRunRejected(sched, msg, s.now)
+	s.afterPatch = append(s.afterPatch, func() {
+		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.RunRejectedReason, "Create", "%s", msg)
+	})
+}
+
+// pitNameError is a pitNameTemplate that fails for one particular run.
+type pitNameError struct{ err error }
+
+func (e *pitNameError) Error() string { return e.err.Error() }
+
+// startRun starts the run scheduled at due unless concurrencyPolicy Forbid holds it back; then it
+// returns started=false and a message saying what it waits for.
+func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *scheduleScope, schedule *cronschedule.Schedule, tmpl *pitname.Template, due time.Time) (started bool, waiting string, err error) {
+	sched, st := s.sched, &s.sched.Status
+	name := runName(sched.Name, due)
+	if s.names[name] {
+		// Created earlier; its status was not stored (a crash or a conflict).
+		st.LastScheduleTime = &metav1.Time{Time: due}
+		return true, "", nil
+	}
+	pit, err := tmpl.RenderRun(s.pitData(due), schedule.Previous(due))
+	if err != nil {
+		return false, "", &pitNameError{err: err}
+	}
+
+	if len(s.active) > 0 {
+		switch sched.Spec.ConcurrencyPolicy {
+		case replicationv1alpha1.AllowConcurrent:
+		case replicationv1alpha1.ReplaceConcurrent:
+			for _, run := range s.active {
+				if err := r.deleteRun(ctx, run); err != nil {
+					return false, "", err
+				}
+				r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
+					"Deleted active ReplicationSync %s to start the run scheduled for %s (concurrencyPolicy Replace)", run.Name, due.Format(time.RFC3339))
+			}
+			s.active = nil
+			st.Active = nil
+		default: // Forbid
+			ctrl.LoggerFrom(ctx).V(1).Info("Run waits for the active one (concurrencyPolicy Forbid)",
+				"schedule", klog.KObj(sched), "scheduledTime", due, "active", s.active[0].Name)
+			return false, fmt.Sprintf("The run scheduled for %s waits: ReplicationSync %s is still active and concurrencyPolicy is Forbid",
+				due.Format(time.RFC3339), s.active[0].Name), nil
+		}
+	}
+
+	run, err := r.newRun(sched, name, pit, due)
+	if err != nil {
+		return false, "", err
+	}
+	if err := r.Create(ctx, run); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return false, "", classifyCreateError(fmt.Errorf("creating ReplicationSync %s: %w", klog.KObj(run), err))
+		}
+		if err := r.checkOwnRun(ctx, sched, run); err != nil {
+			return false, "", err
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("ReplicationSync for this run exists already", "replicationSync", klog.KObj(run))
+	} else {
+		ctrl.LoggerFrom(ctx).Info("Created ReplicationSync", "replicationSync", klog.KObj(run), "scheduledTime", due, "pitName", pit)
+		r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunCreated, "Create",
+			"Created ReplicationSync %s for the run scheduled for %s (PiT %s)", run.Name, due.Format(time.RFC3339), pit)
+	}
+	st.LastScheduleTime = &metav1.Time{Time: due}
+	st.Active = append(st.Active, runReference(run))
+	return true, "", nil
+}
+
+// checkOwnRun makes sure an existing ReplicationSync with a run's name is this schedule's run
+// (AlreadyExists is success only then).
+func (r *ReplicationSyncScheduleReconciler) checkOwnRun(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, run *replicationv1alpha1.ReplicationSync) error {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	existing := &replicationv1alpha1.ReplicationSync{}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("ReplicationSync %s was deleted right after Create found it; retrying", klog.KObj(run))
+		}
+		return fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
+	}
+	if !metav1.IsControlledBy(existing, sched) {
+		return fmt.Errorf("ReplicationSync %s exists but is not controlled by schedule %s: delete or rename it", klog.KObj(run), sched.Name)
+	}
+	run.UID = existing.UID
+	return nil
+}
+
+// newRun builds the ReplicationSync of the run at due from the schedule's template.
+func (r *ReplicationSyncScheduleReconciler) newRun(sched *replicationv1alpha1.ReplicationSyncSchedule, name, pit string, due time.Time) (*replicationv1alpha1.ReplicationSync, error) {
+	tmpl := sched.Spec.Template
+	labels := make(map[string]string, len(tmpl.Metadata.Labels)+1)
+	for k, v := range tmpl.Metadata.Labels {
+		labels[k] = v
+	}
+	labels[replicationv1alpha1.ScheduleLabel] = scheduleLabelValue(sched.Name)
+	annotations := make(map[string]string, len(tmpl.Metadata.Annotations)+1)
+	for k, v := range tmpl.Metadata.Annotations {
+		annotations[k] = v
+	}
+	annotations[replicationv1alpha1.ScheduledTimeAnnotation] = due.Format(time.RFC3339)
+
+	spec := tmpl.Spec.DeepCopy()
+	run := &replicationv1alpha1.ReplicationSync{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Namespace:   sched.Namespace,
+			Labels:      labels,
+			Annotations: annotations,
+		},
+		Spec: spec.SyncSpec(pit),
+	}
+	if err := controllerutil.SetControllerReference(sched, run, r.Scheme); err != nil {
+		return nil, fmt.Errorf("setting owner of ReplicationSync %s: %w", name, err)
+	}
+	return run, nil
+}
+
+// runName names the run of a schedule at a scheduled time, like CronJob's "<name>-<unix minutes>",
+// so that a retry finds the same name. Names that would exceed 253 characters keep a prefix of
+// the schedule name plus a hash of all of it.
+func runName(scheduleName string, scheduledTime time.Time) string {
+	suffix := strconv.FormatInt(scheduledTime.Unix()/60, 10)
+	if len(scheduleName)+1+len(suffix) <= maxObjectNameLength {
+		return scheduleName + "-" + suffix
+	}
+	hash := shortHash(scheduleName)
+	keep := maxObjectNameLength - len(suffix) - len(hash) - 2
+	return strings.TrimRight(scheduleName[:keep], "-.") + "-" + hash + "-" + suffix
+}
+
+// scheduleLabelValue is the ScheduleLabel value: the schedule's name, or for names longer than a
+// label value may be, a prefix of it plus a hash of all of it.
+func scheduleLabelValue(scheduleName string) string {
+	if len(scheduleName) <= maxLabelValueLength {
+		return scheduleName
+	}
+	hash := shortHash(scheduleName)
+	return strings.TrimRight(scheduleName[:maxLabelValueLength-len(hash)-1], "-.") + "-" + hash
+}
+
+func shortHash(s string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// scheduledTimeOf reads a run's ScheduledTimeAnnotation.
+func scheduledTimeOf(run *replicationv1alpha1.ReplicationSync) (time.Time, bool) {
+	v, ok := run.Annotations[replicationv1alpha1.ScheduledTimeAnnotation]
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return t, err == nil
+}
+
+// compareRuns orders runs oldest first: by scheduled time, then creation, then name.
+func compareRuns(a, b *replicationv1alpha1.ReplicationSync) int {
+	ta, oka := scheduledTimeOf(a)
+	tb, okb := scheduledTimeOf(b)
+	if !oka {
+		ta = a.CreationTimestamp.Time
+	}
+	if !okb {
+		tb = b.CreationTimestamp.Time
+	}
+	if c := ta.Compare(tb); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// finishTime is when a finished run completed, or its scheduled time when it does not say.
+func finishTime(run *replicationv1alpha1.ReplicationSync) time.Time {
+	if run.Status.CompletionTime != nil {
+		return run.Status.CompletionTime.Time
+	}
+	if t, ok := scheduledTimeOf(run); ok {
+		return t
+	}
+	return run.CreationTimestamp.Time
+}
+
+func runReference(run *replicationv1alpha1.ReplicationSync) corev1.ObjectReference {
+	return corev1.ObjectReference{
+		APIVersion: replicationv1alpha1.GroupVersion.String(),
+		Kind:       "ReplicationSync",
+		Namespace:  run.Namespace,
+		Name:       run.Name,
+		UID:        run.UID,
+	}
+}

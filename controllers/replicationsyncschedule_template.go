@@ -1,0 +1,87 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
+)
+
+// repeatPeriods are the spans after which a pitNameTemplate that leaves out part of the date renders a
+// name it rendered before ("1504" after a day, "Mon-1504" after a week, "02-1504" after a month,
+// "0102-1504" after a year). A repeated name finds the old PiT and the run "succeeds" without a new one.
+// Each gives the same wall-clock time that much later in the schedule's zone.
+var repeatPeriods = []struct {
+	name  string
+	later func(time.Time) time.Time
+}{
+	{name: "a day", later: func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
+	{name: "a week", later: func(t time.Time) time.Time { return t.AddDate(0, 0, 7) }},
+	{name: "a month", later: func(t time.Time) time.Time { return sameDayLater(t, 0, 1) }},
+	{name: "a year", later: func(t time.Time) time.Time { return sameDayLater(t, 1, 0) }},
+}
+
+// sameDayLater is t's day of the month and clock a whole number of (years, months) steps later, in the
+// first step that has that day (the 31st of the next month with 31 days, 29 February of the next leap
+// year), so a template that leaves out the month or year is caught whatever day it is checked on.
+func sameDayLater(t time.Time, years, months int) time.Time {
+	for k := 1; k <= 8; k++ {
+		later := time.Date(t.Year()+k*years, t.Month()+time.Month(k*months), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, t.Location())
+		if later.Day() == t.Day() {
+			return later
+		}
+	}
+	return time.Time{}
+}
+
+// validTemplate parses pitNameTemplate and renders it for the next two runs and for the first runs a
+// day, a week, a month and a year after the next one, so a template that cannot produce distinct valid
+// PiT names stalls the schedule before anything is created. It costs a handful of Next calls.
+func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
+	tmpl, err := pitname.Parse(s.sched.Spec.Template.PitNameTemplate)
+	if err != nil {
+		return nil, err
+	}
+	first := schedule.Next(s.now)
+	if first.IsZero() {
+		first = s.now.In(schedule.Location())
+	}
+	second := schedule.Next(first)
+	if second.IsZero() {
+		_, err = tmpl.RenderRun(s.pitData(first), time.Time{})
+	} else {
+		// Renders both runs and checks they differ.
+		_, err = tmpl.RenderRun(s.pitData(second), first)
+	}
+	if err != nil {
+		return nil, err
+	}
+	name, err := tmpl.Render(s.pitData(first))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range repeatPeriods {
+		at := p.later(first)
+		if at.IsZero() {
+			continue
+		}
+		later := schedule.RunAtOrAfter(first, at)
+		if later.IsZero() || later.Equal(second) {
+			continue // none, or the second run, already compared above
+		}
+		laterName, err := tmpl.Render(s.pitData(later))
+		if err != nil {
+			return nil, err
+		}
+		if laterName == name {
+			return nil, fmt.Errorf("pitNameTemplate %q renders the same PiT name %q for the runs at %s and %s: it repeats after %s, and a run whose PiT name exists creates no new PiT; include the full date, e.g. {{ .ScheduledTime.Format \"20060102-1504\" }}",
+				s.sched.Spec.Template.PitNameTemplate, name, first.Format(time.RFC3339), later.Format(time.RFC3339), p.name)
+		}
+	}
+	return tmpl, nil
+}
+
+func (s *scheduleScope) pitData(at time.Time) pitname.Data {
+	return pitname.Data{ScheduleName: s.sched.Name, Namespace: s.sched.Namespace, ScheduledTime: at}
+}
