@@ -2,12 +2,8 @@ package sms_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -504,21 +500,14 @@ func TestCloseLeavesNoConnections(t *testing.T) {
 func TestRefusedReLoginIsNoProviderFault(t *testing.T) {
 	g := NewWithT(t)
 	sim := startSim(t)
-	target, err := url.Parse(sim.URL())
-	g.Expect(err).NotTo(HaveOccurred())
 	var logins atomic.Int32
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
-	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	cfg := behindFront(t, sim, sms.BindingJSON, func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(r.URL.Path, "/SessionManager/SessionManager/Login") && logins.Add(1) > 1 {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
-			return
+			return true
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	cfg := clientConfig(sim, sms.BindingJSON)
-	cfg.URL, cfg.Thumbprint, cfg.InsecureSkipVerify = front.URL, "", true
+		return false
+	})
 	c, err := sms.Dial(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = c.Close(context.Background()) })

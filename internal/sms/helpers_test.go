@@ -2,7 +2,12 @@ package sms_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 	"time"
 
@@ -89,4 +94,26 @@ func syncDone(t testing.TB, g Gomega, c sms.Client, provider string, groups []sm
 	ref, err := c.SyncReplicationGroups(context.Background(), provider, groups, pit)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
+}
+
+// behindFront puts an HTTPS front end before the simulator, as vCenter's proxy sits before its services,
+// and returns the client config that goes through it. answer may answer a request itself (true) instead
+// of passing it on.
+func behindFront(t testing.TB, sim *smssim.Sim, b sms.Binding, answer func(http.ResponseWriter, *http.Request) bool) sms.Config {
+	t.Helper()
+	target, err := url.Parse(sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !answer(w, r) {
+			rp.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(front.Close)
+	cfg := clientConfig(sim, b)
+	cfg.URL, cfg.Thumbprint, cfg.InsecureSkipVerify = front.URL, "", true
+	return cfg
 }

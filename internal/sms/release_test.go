@@ -2,13 +2,9 @@ package sms_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -181,25 +177,18 @@ func TestPinnedVersion(t *testing.T) {
 func TestBareFaultAtLoginIsNoVersionRefusal(t *testing.T) {
 	g := NewWithT(t)
 	sim := startSim(t)
-	target, err := url.Parse(sim.URL())
-	g.Expect(err).NotTo(HaveOccurred())
 	var asked atomic.Int32
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
-	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == sms.Path {
-			asked.Add(1)
-			w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>A general system error occurred: internal error</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
-			return
+	cfg := behindFront(t, sim, sms.BindingSOAP, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != sms.Path {
+			return false
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	cfg := clientConfig(sim, sms.BindingSOAP)
-	cfg.URL, cfg.Thumbprint, cfg.InsecureSkipVerify = front.URL, "", true
-	_, err = sms.Dial(context.Background(), cfg)
+		asked.Add(1)
+		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>A general system error occurred: internal error</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
+		return true
+	})
+	_, err := sms.Dial(context.Background(), cfg)
 	g.Expect(err).To(HaveOccurred())
 	var ve *sms.VersionError
 	g.Expect(errors.As(err, &ve)).To(BeFalse(), "got %v", err)
