@@ -109,21 +109,22 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 // targetState is the replication state in which a group receives PiTs and so has an RPO.
 const targetState = "TARGET"
 
-// recordDiscoveryMetrics publishes the newest PiT time of every group. A TARGET group without any PiT
-// gets 0, the worst value, so that the RPO alert fires for it instead of resolving; the series of
-// groups that are gone, or are not targets and have no PiT, are dropped.
+// recordDiscoveryMetrics publishes the newest PiT time of every TARGET group, the only state with an RPO.
+// A TARGET group without any PiT gets 0, the worst value, so that the RPO alert fires for it instead of
+// resolving. The series of groups that are gone or not targets (failed over, in test, a source) are
+// dropped, so a failover does not page for every group it moved.
 func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int, now time.Time) {
 	for _, rg := range p.remove {
 		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 	}
 	for _, rg := range p.desired {
 		switch pit := rg.Status.NewestPiT; {
+		case rg.Status.State != targetState:
+			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 		case pit != nil:
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
-		case rg.Status.State == targetState:
-			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
 		default:
-			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
+			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
 		}
 	}
 	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(float64(groups))

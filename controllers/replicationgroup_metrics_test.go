@@ -39,7 +39,8 @@ func TestDiscoveryExportsZeroForTargetsWithoutPiT(t *testing.T) {
 	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT).To(BeNil())
 	g.Expect(series(dg1)).To(HaveValue(BeZero()))
 
-	// No longer a target, or gone: no series.
+	// No longer a target, or gone: no series, PiT or not (a failover must not page for every group).
+	a.AddPiT(dg2, "array-hourly", at)
 	a.SetGroupState(dg2, "FAILEDOVER")
 	a.RemoveGroups(dg1)
 	h.discover()

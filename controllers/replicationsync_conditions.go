@@ -71,21 +71,10 @@ func (r *ReplicationSyncReconciler) markBackingOff(run *syncRun) {
 // progressDeadlineSeconds, and exports it for the stuck-run alert.
 func (r *ReplicationSyncReconciler) checkProgress(run *syncRun) {
 	rs := run.rs
-	since := rs.Status.LastProgressTime
-	if since == nil {
-		since = rs.Status.StartTime
-	}
-	if since == nil {
+	idle, stuck := trackProgress(run)
+	if !stuck {
 		return
 	}
-	limit := time.Duration(progressDeadlineSeconds(rs)) * time.Second
-	idle := run.now.Sub(since.Time)
-	if idle < limit {
-		metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(0)
-		run.wakeAt(since.Add(limit))
-		return
-	}
-	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(1)
 	setSyncStalledCondition(rs, true, replicationv1alpha1.ProgressDeadlineExceededReason,
 		fmt.Sprintf("No group synced or failed and no task started for %s (progressDeadlineSeconds %d); still trying. Last fault: %s",
 			idle.Round(time.Second), progressDeadlineSeconds(rs), lastFaultText(rs)))
@@ -93,7 +82,33 @@ func (r *ReplicationSyncReconciler) checkProgress(run *syncRun) {
 
 // waitForProvider keeps looking for a VasaProvider that is missing or not Ready. One that stays NotFound
 // beyond ProviderMissingGrace also sets Stalled=True: a human has to re-create it (or the sync).
+// trackProgress reports how long the run has gone without progress (since its start, or its creation if
+// it never started) and whether that passed progressDeadlineSeconds. It sets run_without_progress, on
+// which the ReplicationSyncStuck alert fires, and plans a wake for the deadline.
+func trackProgress(run *syncRun) (time.Duration, bool) {
+	rs := run.rs
+	since := rs.Status.LastProgressTime
+	if since == nil {
+		since = rs.Status.StartTime
+	}
+	if since == nil {
+		since = &rs.CreationTimestamp
+	}
+	limit := time.Duration(progressDeadlineSeconds(rs)) * time.Second
+	idle := run.now.Sub(since.Time)
+	if idle < limit {
+		metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(0)
+		run.wakeAt(since.Add(limit))
+		return idle, false
+	}
+	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(1)
+	return idle, true
+}
+
+// waitForProvider keeps a run whose VasaProvider is missing or not Ready waiting. Its conditions say why;
+// run_without_progress still counts, so that ReplicationSyncStuck fires for it like for any stuck run.
 func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ctrl.Result {
+	trackProgress(run)
 	wait := ProviderWaitInterval
 	if !run.providerMissing {
 		markInProgress(run.rs, replicationv1alpha1.WaitingForProviderReason, msg)

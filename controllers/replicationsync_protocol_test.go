@@ -464,6 +464,26 @@ func TestNoProgressSaysSo(t *testing.T) {
 	h.g.Expect(metrics.RunWithoutProgress.DeleteLabelValues(rs.Namespace, rs.Name)).To(BeFalse(), "the series of a finished run is removed")
 }
 
+// TestMissingProviderCountsAsStuck: a run whose providerRef names no VasaProvider never starts; past
+// progressDeadlineSeconds it is exported as without progress, so ReplicationSyncStuck fires for it too,
+// while its Stalled condition keeps saying what is wrong.
+func TestMissingProviderCountsAsStuck(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProviderRef.Name = "no-such-provider"
+		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+	})
+	h.clock.SetTime(h.get().CreationTimestamp.Time)
+	h.runFor(30 * time.Second)
+	rs := h.get()
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(BeZero())
+	h.runFor(ProviderMissingGrace)
+	rs = h.get()
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.WaitingForProviderReason))
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+}
+
 func stateStrings(states []replicationv1alpha1.GroupState) []string {
 	out := make([]string, len(states))
 	for i, s := range states {

@@ -22,7 +22,7 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"ReplicationSyncFailed":            {`increase(vasa_sync_syncs_total{result="failed"}[15m]) > 0`, ""},
 	"ReplicationSyncScheduleRPOMissed": {`(time() - vasa_sync_schedule_last_success_timestamp_seconds) / vasa_sync_schedule_interval_seconds > 2`, ""},
 	"ReplicationSyncScheduleNotReady":  {`vasa_sync_schedule_ready == 0`, "15m"},
-	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"})`, "10m"},
+	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"} == 1)`, "10m"},
 	"ReplicationGroupRPOExceeded":      {`time() - vasa_sync_group_newest_pit_timestamp_seconds > 3600`, "15m"},
 	"ReplicationSyncStuck":             {`vasa_sync_run_without_progress == 1`, "5m"},
 	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0`, ""},
