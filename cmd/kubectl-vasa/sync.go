@@ -18,11 +18,9 @@ import (
 
 // InstantiateAnnotation marks a run started by hand from a schedule, as the Argo CD "Sync now" action of
 // config/gitops does: the run carries the schedule's label and an owner reference to it, so it shows in
-// the schedule's history like a CronJob's `kubectl create job --from=cronjob` run.
+// the schedule's history like a CronJob's `kubectl create job --from=cronjob` run, and its success
+// counts as the schedule's.
 const InstantiateAnnotation = "replication.vasa.io/instantiate"
-
-// maxLabelValue is the longest label value Kubernetes accepts.
-const maxLabelValue = 63
 
 type syncOptions struct {
 	provider, selector, pitName, name, fromSchedule string
@@ -98,9 +96,8 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 		for k, v := range t.Metadata.Annotations {
 			rs.Annotations[k] = v
 		}
-		if len(sched.Name) <= maxLabelValue {
-			rs.Labels[replicationv1alpha1.ScheduleLabel] = sched.Name
-		}
+		// The value the schedule controller selects its runs by: shortened with a hash for long names.
+		rs.Labels[replicationv1alpha1.ScheduleLabel] = replicationv1alpha1.ScheduleLabelValue(sched.Name)
 		rs.Annotations[InstantiateAnnotation] = "manual"
 		rs.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSyncSchedule", Name: sched.Name, UID: sched.UID,
