@@ -56,6 +56,9 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 	g.Expect((&controllers.ReplicationSyncReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions, Recorder: mgr.GetEventRecorder("replicationsync-controller"),
 	}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&controllers.ReplicationSyncScheduleReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("replicationsyncschedule-controller"),
+	}).SetupWithManager(mgr)).To(Succeed())
 	go func() { _ = mgr.Start(ctx) }()
 
 	g.Expect(k8sClient.Create(ctx, &corev1.Secret{
@@ -106,4 +109,40 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 		out, _ := live("status", "-n", ns, "-l", "replication.vasa.io/source-group=oracle-prod")
 		return out
 	}).WithTimeout(30 * time.Second).Should(MatchRegexp(`(?m)^\d+s\s+array-a-dg-1-\w+\s+array-a\s+TARGET\s+now\s+now \(Synced, \d+s ago\)$`))
+
+	syncFromLongSchedule(ctx, g, ns, live)
+}
+
+// syncFromLongSchedule: a run made with --from-schedule from a schedule whose name is too long for a
+// label value counts as the schedule's success, as the schedule controller finds it by its label.
+func syncFromLongSchedule(ctx context.Context, g *WithT, ns string, live func(...string) (string, error)) {
+	name := "nightly-oracle-production-database-cluster-east-region-replication-schedule"
+	sched := &replicationv1alpha1.ReplicationSyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{
+			Schedule: "0 2 * * *",
+			Suspend:  ptr.To(true), // only the manual run
+			Template: replicationv1alpha1.ReplicationSyncTemplate{Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
+				ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"},
+				GroupIDs: []replicationv1alpha1.ReplicationGroupID{{
+					FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-2"},
+				}},
+			}},
+		},
+	}
+	g.Expect(k8sClient.Create(ctx, sched)).To(Succeed())
+	out, err := live("sync", "-n", ns, "--from-schedule", name, "--name", "long-manual", "--wait", "--timeout", "60s")
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	g.Expect(out).To(ContainSubstring("Synced 1 groups to PiT long-manual"))
+
+	// The schedule owns the manual run without controlling it, so the run's end does not wake it; any
+	// spec change does, and it then counts every succeeded run it finds.
+	patch := client.MergeFrom(sched.DeepCopy())
+	sched.Spec.SuccessfulHistoryLimit = ptr.To[int32](5)
+	g.Expect(k8sClient.Patch(ctx, sched, patch)).To(Succeed())
+	g.Eventually(func() *metav1.Time {
+		got := &replicationv1alpha1.ReplicationSyncSchedule{}
+		_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(sched), got)
+		return got.Status.LastSuccessfulTime
+	}).WithTimeout(30*time.Second).ShouldNot(BeNil(), "the schedule counts the manual run's success")
 }

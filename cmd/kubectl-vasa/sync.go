@@ -18,17 +18,19 @@ import (
 
 // InstantiateAnnotation marks a run started by hand from a schedule, as the Argo CD "Sync now" action of
 // config/gitops does: the run carries the schedule's label and an owner reference to it, so it shows in
-// the schedule's history like a CronJob's `kubectl create job --from=cronjob` run.
+// the schedule's history like a CronJob's `kubectl create job --from=cronjob` run, and its success
+// counts as the schedule's.
 const InstantiateAnnotation = "replication.vasa.io/instantiate"
-
-// maxLabelValue is the longest label value Kubernetes accepts.
-const maxLabelValue = 63
 
 type syncOptions struct {
 	provider, selector, pitName, name, fromSchedule string
 	groups                                          []string
 	wait                                            bool
 	timeout                                         time.Duration
+
+	// groupIDs and labelSelector are --group and -l parsed by check.
+	groupIDs      []replicationv1alpha1.ReplicationGroupID
+	labelSelector *metav1.LabelSelector
 }
 
 func (a *app) syncCommand() *cobra.Command {
@@ -41,6 +43,10 @@ func (a *app) syncCommand() *cobra.Command {
   kubectl vasa sync -n storage --from-schedule nightly --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Flags first: a mistake in them must not hide behind a kubeconfig or cluster error.
+			if err := o.check(); err != nil {
+				return err
+			}
 			c, ns, err := a.client()
 			if err != nil {
 				return err
@@ -75,14 +81,52 @@ func (a *app) syncCommand() *cobra.Command {
 	return cmd
 }
 
-// buildSync turns the flags into a ReplicationSync, checking what the API server cannot.
+// check validates the flags on their own, without the cluster, and parses --group and -l.
+func (o *syncOptions) check() error {
+	if o.fromSchedule != "" {
+		if o.provider != "" || len(o.groups) > 0 || o.selector != "" {
+			return errors.New("--from-schedule takes provider and groups from the schedule: drop --provider, --group and -l")
+		}
+	} else {
+		if o.provider == "" {
+			return errors.New("--provider is required: name the VasaProvider to sync through (kubectl get vp lists them)")
+		}
+		if (len(o.groups) > 0) == (o.selector != "") {
+			return errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
+		}
+	}
+	o.groupIDs = nil
+	for _, g := range o.groups {
+		fd, dg, ok := strings.Cut(g, "/")
+		if !ok || strings.TrimSpace(fd) == "" || strings.TrimSpace(dg) == "" {
+			return fmt.Errorf("--group %q: write FAULT_DOMAIN/DEVICE_GROUP, e.g. --group fd-1/dg-1", g)
+		}
+		o.groupIDs = append(o.groupIDs, replicationv1alpha1.ReplicationGroupID{
+			FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
+		})
+	}
+	o.labelSelector = nil
+	if o.selector != "" {
+		sel, err := metav1.ParseToLabelSelector(o.selector)
+		if err != nil {
+			return fmt.Errorf("-l %q is not a label selector: %w", o.selector, err)
+		}
+		o.labelSelector = sel
+	}
+	if o.name != "" {
+		if errs := validation.IsDNS1123Subdomain(o.name); len(errs) > 0 {
+			return fmt.Errorf("--name %q: %s", o.name, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// buildSync turns checked flags (syncOptions.check) into a ReplicationSync, checking what the API
+// server cannot.
 func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *syncOptions) (*replicationv1alpha1.ReplicationSync, error) {
 	stamp := a.clock().UTC().Format("20060102-150405")
 	rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns}}
 	if o.fromSchedule != "" {
-		if o.provider != "" || len(o.groups) > 0 || o.selector != "" {
-			return nil, errors.New("--from-schedule takes provider and groups from the schedule: drop --provider, --group and -l")
-		}
 		sched := &replicationv1alpha1.ReplicationSyncSchedule{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.fromSchedule}, sched); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -98,9 +142,8 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 		for k, v := range t.Metadata.Annotations {
 			rs.Annotations[k] = v
 		}
-		if len(sched.Name) <= maxLabelValue {
-			rs.Labels[replicationv1alpha1.ScheduleLabel] = sched.Name
-		}
+		// The value the schedule controller selects its runs by: shortened with a hash for long names.
+		rs.Labels[replicationv1alpha1.ScheduleLabel] = replicationv1alpha1.ScheduleLabelValue(sched.Name)
 		rs.Annotations[InstantiateAnnotation] = "manual"
 		rs.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSyncSchedule", Name: sched.Name, UID: sched.UID,
@@ -113,27 +156,9 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 			o.pitName = o.name
 		}
 	} else {
-		if o.provider == "" {
-			return nil, errors.New("--provider is required: name the VasaProvider to sync through (kubectl get vp -n " + ns + ")")
-		}
-		if (len(o.groups) > 0) == (o.selector != "") {
-			return nil, errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
-		}
 		rs.Spec.ProviderRef.Name = o.provider
-		for _, g := range o.groups {
-			fd, dg, ok := strings.Cut(g, "/")
-			if !ok || strings.TrimSpace(fd) == "" || strings.TrimSpace(dg) == "" {
-				return nil, fmt.Errorf("--group %q: write FAULT_DOMAIN/DEVICE_GROUP, e.g. --group fd-1/dg-1", g)
-			}
-			rs.Spec.GroupIDs = append(rs.Spec.GroupIDs, replicationv1alpha1.ReplicationGroupID{
-				FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
-			})
-		}
-		if o.selector != "" {
-			sel, err := metav1.ParseToLabelSelector(o.selector)
-			if err != nil {
-				return nil, fmt.Errorf("-l %q is not a label selector: %w", o.selector, err)
-			}
+		rs.Spec.GroupIDs = o.groupIDs
+		if o.labelSelector != nil {
 			matched, err := listGroups(ctx, c, ns, o.provider, o.selector)
 			if err != nil {
 				return nil, err
@@ -141,7 +166,7 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 			if len(matched) == 0 {
 				return nil, fmt.Errorf("nothing created: %w", noGroupsError(ns, o.provider, o.selector))
 			}
-			rs.Spec.GroupSelector = sel
+			rs.Spec.GroupSelector = o.labelSelector
 		}
 		if o.pitName == "" {
 			o.pitName = "manual-" + stamp

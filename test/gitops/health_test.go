@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -172,6 +174,45 @@ func TestArgoCDSyncNowWithoutTemplateMetadata(t *testing.T) {
 	md := result[0].Resource["metadata"].(map[string]any)
 	g.Expect(md["labels"]).To(Equal(map[string]any{replicationv1alpha1.ScheduleLabel: "nightly"}))
 	g.Expect(regexp.MustCompile(`^nightly-manual-\d{14}$`).MatchString(md["name"].(string))).To(BeTrue())
+}
+
+// TestArgoCDSyncNowLongScheduleName: a schedule name longer than a label value may be gets no schedule
+// label (the API server would refuse the object), and a run without any label gets no labels key at all
+// (an empty Lua table would be encoded as a JSON array).
+func TestArgoCDSyncNowLongScheduleName(t *testing.T) {
+	long := strings.Repeat("nightly-", 8) + "db" // 66 characters
+	for name, tc := range map[string]struct {
+		file       string
+		wantLabels any
+	}{
+		"template labels":    {"schedule-ok.yaml", map[string]any{"team": "storage"}},
+		"no template labels": {"schedule-running.yaml", nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			schedule := loadSample(t, tc.file, "ReplicationSyncSchedule")
+			schedule["metadata"].(map[string]any)["name"] = long
+			var result []argoImpactedResource
+			asJSON(t, runArgoLua(t, schedule, scheduleActions(t).action(t, "sync-now")), &result)
+			g.Expect(result).To(HaveLen(1))
+			md := result[0].Resource["metadata"].(map[string]any)
+			if tc.wantLabels == nil {
+				g.Expect(md).NotTo(HaveKey("labels"))
+			} else {
+				g.Expect(md["labels"]).To(Equal(tc.wantLabels))
+			}
+			g.Expect(md["name"]).To(MatchRegexp(`^` + long + `-manual-\d{14}$`))
+			g.Expect(md["ownerReferences"]).To(ConsistOf(HaveKeyWithValue("name", long)), "owned by the schedule all the same")
+
+			raw, err := yaml.Marshal(result[0].Resource)
+			g.Expect(err).NotTo(HaveOccurred())
+			sync := &replicationv1alpha1.ReplicationSync{}
+			g.Expect(yaml.UnmarshalStrict(raw, sync)).To(Succeed(), "a valid ReplicationSync:\n%s", raw)
+			for k, v := range sync.Labels {
+				g.Expect(validation.IsValidLabelValue(v)).To(BeEmpty(), "label %s", k)
+			}
+		})
+	}
 }
 
 func TestArgoCDSuspendResume(t *testing.T) {

@@ -93,6 +93,7 @@ func exportedMetrics() map[string][]string {
 		for _, c := range []prometheus.Collector{
 			metrics.SyncsTotal, metrics.GroupsTotal, metrics.SyncDurationSeconds, metrics.ProviderFaultsTotal,
 			metrics.TasksInFlight, metrics.LearnedBatchSize, metrics.LastSuccessTimestampSeconds, metrics.ProviderReady,
+			metrics.ProviderInsecureTLS,
 			metrics.ScheduleLastSuccessTimestampSeconds, metrics.ScheduleIntervalSeconds, metrics.ScheduleMissedRunsTotal,
 			metrics.ScheduleReady,
 			metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,

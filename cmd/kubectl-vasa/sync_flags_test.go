@@ -1,0 +1,36 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+// TestSyncChecksFlagsBeforeKubeconfig: with a kubeconfig that cannot be loaded, a flag mistake is still
+// reported as such; only flags that are right reach the kubeconfig.
+func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-kubeconfig")
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"no provider":         {[]string{"--group", "fd-1/dg-1"}, "--provider is required"},
+		"neither":             {[]string{"--provider", "array-a"}, "give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR"},
+		"both":                {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "-l", "x=y"}, "exactly one of them"},
+		"bad group":           {[]string{"--provider", "array-a", "--group", "dg-1"}, `--group "dg-1": write FAULT_DOMAIN/DEVICE_GROUP`},
+		"bad selector":        {[]string{"--provider", "array-a", "-l", "a in (b"}, `-l "a in (b" is not a label selector`},
+		"bad name":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--name", "Not_A_Name"}, `--name "Not_A_Name"`},
+		"schedule and groups": {[]string{"--from-schedule", "weekly", "-l", "x=y"}, "--from-schedule takes provider and groups from the schedule"},
+		"flags right":         {[]string{"--provider", "array-a", "--group", "fd-1/dg-1"}, "loading the kubeconfig"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			out := &syncBuffer{}
+			a := &app{out: out, errOut: out}
+			cmd := a.rootCommand()
+			cmd.SetArgs(append([]string{"sync", "--kubeconfig", missing, "-n", "storage"}, tc.args...))
+			NewWithT(t).Expect(cmd.Execute()).To(MatchError(ContainSubstring(tc.want)))
+		})
+	}
+}
