@@ -37,9 +37,8 @@ const (
 	defaultSuccessfulHistoryLimit = 3
 	defaultFailedHistoryLimit     = 1
 
-	// maxObjectNameLength is the longest object name (DNS subdomain); maxLabelValueLength the longest label value.
+	// maxObjectNameLength is the longest object name (DNS subdomain).
 	maxObjectNameLength = 253
-	maxLabelValueLength = 63
 )
 
 // Event reasons of ReplicationSyncSchedule (MissedSchedule is replicationv1alpha1.MissedScheduleReason).
@@ -83,7 +82,9 @@ func (r *ReplicationSyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager) e
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("replicationsyncschedule").
 		For(&replicationv1alpha1.ReplicationSyncSchedule{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(runPhaseChanged())).
+		// Every owner: a run made by hand from the schedule is owned, not controlled, by it, and its end
+		// must count for lastSuccessfulTime at once.
+		Owns(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(runPhaseChanged()), builder.MatchEveryOwner).
 		Complete(r)
 }
 
@@ -195,7 +196,7 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 	sched := s.sched
 	list := &replicationv1alpha1.ReplicationSyncList{}
 	if err := r.List(ctx, list, client.InNamespace(sched.Namespace),
-		client.MatchingLabels{replicationv1alpha1.ScheduleLabel: scheduleLabelValue(sched.Name)}); err != nil {
+		client.MatchingLabels{replicationv1alpha1.ScheduleLabel: replicationv1alpha1.ScheduleLabelValue(sched.Name)}); err != nil {
 		return fmt.Errorf("listing ReplicationSyncs of schedule %s: %w", klog.KObj(sched), err)
 	}
 	var manual []*replicationv1alpha1.ReplicationSync

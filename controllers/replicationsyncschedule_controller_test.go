@@ -738,7 +738,7 @@ func TestScheduleRunNames(t *testing.T) {
 			g.Expect(got).NotTo(ContainSubstring(".-"))
 			g.Expect(runName(tc.schedule, at.Add(time.Minute))).NotTo(Equal(got))
 			g.Expect(runName(tc.schedule+"x", at)).NotTo(Equal(got))
-			g.Expect(len(scheduleLabelValue(tc.schedule))).To(BeNumerically("<=", maxLabelValueLength))
+			g.Expect(len(replicationv1alpha1.ScheduleLabelValue(tc.schedule))).To(BeNumerically("<=", 63))
 		})
 	}
 }

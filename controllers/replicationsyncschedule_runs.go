@@ -124,7 +124,7 @@ func (r *ReplicationSyncScheduleReconciler) newRun(sched *replicationv1alpha1.Re
 	for k, v := range tmpl.Metadata.Labels {
 		labels[k] = v
 	}
-	labels[replicationv1alpha1.ScheduleLabel] = scheduleLabelValue(sched.Name)
+	labels[replicationv1alpha1.ScheduleLabel] = replicationv1alpha1.ScheduleLabelValue(sched.Name)
 	annotations := make(map[string]string, len(tmpl.Metadata.Annotations)+1)
 	for k, v := range tmpl.Metadata.Annotations {
 		annotations[k] = v
@@ -158,16 +158,6 @@ func runName(scheduleName string, scheduledTime time.Time) string {
 	hash := shortHash(scheduleName)
 	keep := maxObjectNameLength - len(suffix) - len(hash) - 2
 	return strings.TrimRight(scheduleName[:keep], "-.") + "-" + hash + "-" + suffix
-}
-
-// scheduleLabelValue is the ScheduleLabel value: the schedule's name, or for names longer than a
-// label value may be, a prefix of it plus a hash of all of it.
-func scheduleLabelValue(scheduleName string) string {
-	if len(scheduleName) <= maxLabelValueLength {
-		return scheduleName
-	}
-	hash := shortHash(scheduleName)
-	return strings.TrimRight(scheduleName[:maxLabelValueLength-len(hash)-1], "-.") + "-" + hash
 }
 
 func shortHash(s string) string {
