@@ -74,9 +74,13 @@ func TestHelmTemplate(t *testing.T) {
 	m := manifests{objs: decode(t, out)}
 
 	t.Run("objects", func(t *testing.T) {
-		expectManagerInstall(t, m, helmNamespace, "vasa-sync-operator:latest")
+		g := NewWithT(t)
+		// By default the image tag is the chart's appVersion, a release version.
+		expectManagerInstall(t, m, helmNamespace, defaultImage(t))
+		dep := m.all("Deployment")[0]
+		g.Expect(dep.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/version", chartAppVersion(t)))
 		rules := m.all("PrometheusRule")
-		NewWithT(t).Expect(rules).To(HaveLen(1))
+		g.Expect(rules).To(HaveLen(1))
 		expectAlerts(t, rules[0])
 	})
 
