@@ -63,7 +63,7 @@ func TestHelmLint(t *testing.T) {
 	helm := helmBinary(t)
 	runTool(t, nil, helm, "lint", "--strict", chartDir)
 	runTool(t, nil, helm, "lint", "--strict", chartDir,
-		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr")
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr,metrics.certSecretName=vso-metrics-tls")
 }
 
 func TestHelmTemplate(t *testing.T) {
