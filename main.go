@@ -37,6 +37,7 @@ func main() {
 	var (
 		metrics                              metricsFlags
 		probeAddr, watchNamespace, pprofAddr string
+		leaderElectionID                     string
 		leaderElect                          bool
 		syncBackoff                          backoff.Policy
 		pollInitial, pollMax                 time.Duration
@@ -46,6 +47,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint binds to, for profiling; empty disables it.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "vasa-sync-operator.replication.vasa.io", "Name of the leader-election Lease; installs that share a namespace need their own.")
 	flag.BoolVar(&metrics.secure, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&metrics.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
 	flag.StringVar(&metrics.certPath, "metrics-cert-path", "", "Directory with the metrics server's certificate and key (watched for renewals); empty serves a self-signed certificate.")
@@ -92,7 +94,7 @@ func main() {
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,
 		LeaderElection:         leaderElect,
-		LeaderElectionID:       "vasa-sync-operator.replication.vasa.io",
+		LeaderElectionID:       leaderElectionID,
 		Cache:                  cacheOpts,
 		// Sync calls in flight at SIGTERM finish and their task refs are written before the process
 		// exits (controllers.ShutdownGrace); the Deployment's terminationGracePeriodSeconds is longer.

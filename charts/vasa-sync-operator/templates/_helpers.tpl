@@ -53,3 +53,9 @@ The watched namespaces (watchNamespaces plus watchNamespace), as a list; empty m
 {{- define "vasa-sync-operator.metricsServerName" -}}
 {{- .Values.metrics.serviceMonitor.serverName | default (printf "%s-metrics.%s.svc" (include "vasa-sync-operator.fullname" .) .Release.Namespace) }}
 {{- end }}
+
+{{/* The leader-election Lease's name: one per release (vasa-sync-operator.replication.vasa.io, the
+manager's default, for a release named vasa-sync-operator). */}}
+{{- define "vasa-sync-operator.leaderElectionID" -}}
+{{- .Values.leaderElection.id | default (printf "%s.replication.vasa.io" (include "vasa-sync-operator.fullname" .)) }}
+{{- end }}
