@@ -99,6 +99,11 @@ func main() {
 		// Sync calls in flight at SIGTERM finish and their task refs are written before the process
 		// exits (controllers.ShutdownGrace); the Deployment's terminationGracePeriodSeconds is longer.
 		GracefulShutdownTimeout: ptr.To(controllers.ShutdownGrace),
+		// A stopping leader gives the Lease up, so the next pod leads at once instead of after the
+		// lease duration. controller-runtime (v0.25 engageStopProcedure) releases it after the
+		// reconciles have returned; only when the grace above runs out does it release it with a
+		// reconcile still running, right before the process exits and ends it (as a kill would).
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")
