@@ -37,7 +37,7 @@ func main() {
 	var (
 		metrics                              metricsFlags
 		probeAddr, watchNamespace, pprofAddr string
-		leaderElectionID                     string
+		leaderElectionID, leaderElectionNS   string
 		leaderElect                          bool
 		syncBackoff                          backoff.Policy
 		pollInitial, pollMax                 time.Duration
@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint binds to, for profiling; empty disables it.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; empty means the manager pod's own (set it when running outside a cluster).")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "vasa-sync-operator.replication.vasa.io", "Name of the leader-election Lease; installs that share a namespace need their own.")
 	flag.BoolVar(&metrics.secure, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&metrics.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
@@ -89,13 +90,14 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		PprofBindAddress:       pprofAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       leaderElectionID,
-		Cache:                  cacheOpts,
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: leaderElectionNS,
+		Cache:                   cacheOpts,
 		// Sync calls in flight at SIGTERM finish and their task refs are written before the process
 		// exits (controllers.ShutdownGrace); the Deployment's terminationGracePeriodSeconds is longer.
 		GracefulShutdownTimeout: ptr.To(controllers.ShutdownGrace),
