@@ -2,7 +2,10 @@
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
-IMG ?= vasa-sync-operator:latest
+# VERSION is the release: the chart's appVersion and the image tag config/manager sets (test/install keeps
+# the three equal). IMG is the manager image docker-build and docker-push make and deploy runs.
+VERSION ?= 0.1.0
+IMG ?= vasa-sync-operator:$(VERSION)
 LOCALBIN ?= $(CURDIR)/bin
 export PATH := $(LOCALBIN):$(PATH)
 export GOFLAGS ?= -buildvcs=false
@@ -101,14 +104,24 @@ run: manifests generate ## Run the manager against the current kubeconfig.
 	go run . --leader-elect=false
 
 .PHONY: docker-build
-docker-build: ## Build the manager image (needs a Docker engine).
+docker-build: ## Build the manager image IMG (needs a Docker engine).
 	docker build -t $(IMG) .
 
-.PHONY: deploy
-deploy: manifests ## Apply config/default to the current kubeconfig.
-	$(KUBECTL) apply -k config/default
+.PHONY: docker-push
+docker-push: ## Push the manager image IMG to its registry.
+	docker push $(IMG)
 
 KUBECTL ?= kubectl
+# DEPLOY_CONFIG is the kustomization deploy applies: config/default, or config/namespaced.
+DEPLOY_CONFIG ?= config/default
+
+.PHONY: deploy
+deploy: manifests ## Apply DEPLOY_CONFIG (config/default) with the manager image IMG to the current kubeconfig.
+	KUBECTL=$(KUBECTL) hack/kustomize-image.sh $(DEPLOY_CONFIG) $(IMG) | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Delete what deploy applied (CRDs and their objects included).
+	KUBECTL=$(KUBECTL) hack/kustomize-image.sh $(DEPLOY_CONFIG) $(IMG) | $(KUBECTL) delete --ignore-not-found -f -
 
 ##@ Tools
 

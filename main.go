@@ -2,7 +2,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"flag"
 	"os"
 	"strings"
@@ -19,8 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
@@ -38,18 +35,25 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, probeAddr, watchNamespace, pprofAddr string
-		leaderElect, secureMetrics, enableHTTP2           bool
-		syncBackoff                                       backoff.Policy
-		pollInitial, pollMax                              time.Duration
-		syncConcurrency                                   int
+		metrics                              metricsFlags
+		probeAddr, watchNamespace, pprofAddr string
+		leaderElectionID, leaderElectionNS   string
+		leaderElect                          bool
+		syncBackoff                          backoff.Policy
+		pollInitial, pollMax                 time.Duration
+		syncConcurrency                      int
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
+	flag.StringVar(&metrics.addr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address a Go pprof endpoint binds to, for profiling; empty disables it.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease; empty means the manager pod's own (set it when running outside a cluster).")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "vasa-sync-operator.replication.vasa.io", "Name of the leader-election Lease; installs that share a namespace need their own.")
+	flag.BoolVar(&metrics.secure, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	flag.BoolVar(&metrics.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of CVE-2023-44487).")
+	flag.StringVar(&metrics.certPath, "metrics-cert-path", "", "Directory with the metrics server's certificate and key (watched for renewals); empty serves a self-signed certificate.")
+	flag.StringVar(&metrics.certName, "metrics-cert-name", "tls.crt", "File name of the metrics server's certificate in --metrics-cert-path.")
+	flag.StringVar(&metrics.certKey, "metrics-cert-key", "tls.key", "File name of the metrics server's key in --metrics-cert-path.")
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch these namespaces (comma-separated); empty watches all namespaces.")
 	flag.DurationVar(&syncBackoff.Base, "provider-backoff-base", backoff.DefaultBase, "Delay after a provider's first busy, out-of-resource or unavailable fault.")
 	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
@@ -62,13 +66,10 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
 
-	var tlsOpts []func(*tls.Config)
-	if !enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: tlsOpts}
-	if secureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	metricsOpts, err := metricsOptions(metrics)
+	if err != nil {
+		setupLog.Error(err, "Invalid metrics flags")
+		os.Exit(1)
 	}
 	// Secrets are only watched by metadata (values are read uncached); strip what could carry values.
 	// Nothing reads managedFields (status is written as a JSON patch): keeping them would double what
@@ -89,16 +90,22 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		PprofBindAddress:       pprofAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "vasa-sync-operator.replication.vasa.io",
-		Cache:                  cacheOpts,
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: leaderElectionNS,
+		Cache:                   cacheOpts,
 		// Sync calls in flight at SIGTERM finish and their task refs are written before the process
 		// exits (controllers.ShutdownGrace); the Deployment's terminationGracePeriodSeconds is longer.
 		GracefulShutdownTimeout: ptr.To(controllers.ShutdownGrace),
+		// A stopping leader gives the Lease up, so the next pod leads at once instead of after the
+		// lease duration. controller-runtime (v0.25 engageStopProcedure) releases it after the
+		// reconciles have returned; only when the grace above runs out does it release it with a
+		// reconcile still running, right before the process exits and ends it (as a kill would).
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")

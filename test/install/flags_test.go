@@ -35,6 +35,26 @@ var namedDefaults = map[string]string{
 // the default main.go gives it.
 func TestManagerFlagsDocumented(t *testing.T) {
 	g := NewWithT(t)
+	defined := managerFlagDefaults(t)
+	g.Expect(defined).To(HaveKey("sync-concurrency"), "sanity: main.go's flags were found")
+
+	raw, err := os.ReadFile(filepath.Join(root, flagsDoc))
+	g.Expect(err).NotTo(HaveOccurred())
+	row := regexp.MustCompile("(?m)^\\| `--([a-z0-9-]+)` \\| ([^|]*) \\|")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(raw), -1) {
+		documented[m[1]] = strings.TrimSpace(m[2])
+	}
+	for name, def := range defined {
+		g.Expect(documented).To(HaveKey(name), "--%s has no row in %s", name, flagsDoc)
+		g.Expect(sameDefault(documented[name], def)).To(BeTrue(), "--%s: %s says %q, main.go %q", name, flagsDoc, documented[name], def)
+	}
+}
+
+// managerFlagDefaults returns the flags main.go defines, each with its default as the docs write it.
+func managerFlagDefaults(t *testing.T) map[string]string {
+	t.Helper()
+	g := NewWithT(t)
 	file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(root, "main.go"), nil, 0)
 	g.Expect(err).NotTo(HaveOccurred())
 	defined := map[string]string{} // flag name -> default as written in the docs
@@ -52,19 +72,7 @@ func TestManagerFlagsDocumented(t *testing.T) {
 		defined[name] = defaultText(t, call.Args[2])
 		return true
 	})
-	g.Expect(defined).To(HaveKey("sync-concurrency"), "sanity: main.go's flags were found")
-
-	raw, err := os.ReadFile(filepath.Join(root, flagsDoc))
-	g.Expect(err).NotTo(HaveOccurred())
-	row := regexp.MustCompile("(?m)^\\| `--([a-z0-9-]+)` \\| ([^|]*) \\|")
-	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(raw), -1) {
-		documented[m[1]] = strings.TrimSpace(m[2])
-	}
-	for name, def := range defined {
-		g.Expect(documented).To(HaveKey(name), "--%s has no row in %s", name, flagsDoc)
-		g.Expect(sameDefault(documented[name], def)).To(BeTrue(), "--%s: %s says %q, main.go %q", name, flagsDoc, documented[name], def)
-	}
+	return defined
 }
 
 // defaultText renders a flag's default argument: a literal, or a constant of namedDefaults.

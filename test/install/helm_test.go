@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 const (
@@ -63,7 +64,7 @@ func TestHelmLint(t *testing.T) {
 	helm := helmBinary(t)
 	runTool(t, nil, helm, "lint", "--strict", chartDir)
 	runTool(t, nil, helm, "lint", "--strict", chartDir,
-		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr")
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr,metrics.certSecretName=vso-metrics-tls")
 }
 
 func TestHelmTemplate(t *testing.T) {
@@ -74,9 +75,13 @@ func TestHelmTemplate(t *testing.T) {
 	m := manifests{objs: decode(t, out)}
 
 	t.Run("objects", func(t *testing.T) {
-		expectManagerInstall(t, m, helmNamespace, "vasa-sync-operator:latest")
+		g := NewWithT(t)
+		// By default the image tag is the chart's appVersion, a release version.
+		expectManagerInstall(t, m, helmNamespace, defaultImage(t))
+		dep := m.all("Deployment")[0]
+		g.Expect(dep.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/version", chartAppVersion(t)))
 		rules := m.all("PrometheusRule")
-		NewWithT(t).Expect(rules).To(HaveLen(1))
+		g.Expect(rules).To(HaveLen(1))
 		expectAlerts(t, rules[0])
 	})
 
@@ -120,4 +125,29 @@ func TestHelmKubeVersion(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	g.Expect(err).To(HaveOccurred(), "a 1.32 cluster is accepted:\n%s", out)
 	g.Expect(string(out)).To(ContainSubstring("kubeVersion"))
+}
+
+// TestHelmLeaderElectionID: releases that share a namespace take different leader-election Leases; a
+// release named after the chart keeps the manager's default Lease, and leaderElection.id overrides it.
+func TestHelmLeaderElectionID(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	leaseOf := func(release string, set ...string) string {
+		args := append([]string{"template", release, chartDir, "--namespace", helmNamespace}, set...)
+		dep := into[appsv1.Deployment](t, manifests{objs: decode(t, runTool(t, nil, helm, args...))}.all("Deployment")[0])
+		var id string
+		for _, a := range dep.Spec.Template.Spec.Containers[0].Args {
+			if v, ok := strings.CutPrefix(a, "--leader-election-id="); ok {
+				g.Expect(id).To(BeEmpty(), "--leader-election-id given twice")
+				id = v
+			}
+		}
+		g.Expect(validation.IsDNS1123Subdomain(id)).To(BeEmpty(), "Lease name %q", id)
+		return id
+	}
+	a, b := leaseOf("team-a"), leaseOf("team-b")
+	g.Expect(a).NotTo(Equal(b))
+	g.Expect(leaseOf("vasa-sync-operator")).To(Equal(managerFlagDefaults(t)["leader-election-id"]))
+	g.Expect(leaseOf("team-a", "--set", "leaderElection.id=dr.example.com")).To(Equal("dr.example.com"))
 }

@@ -16,7 +16,7 @@ func TestKustomizeDefault(t *testing.T) {
 
 	t.Run("objects", func(t *testing.T) {
 		g := NewWithT(t)
-		expectManagerInstall(t, m, kustomizeNamespace, "vasa-sync-operator:latest")
+		expectManagerInstall(t, m, kustomizeNamespace, defaultImage(t))
 		ns := m.all("Namespace")
 		g.Expect(ns).To(HaveLen(1))
 		g.Expect(ns[0].GetName()).To(Equal(kustomizeNamespace))
@@ -59,7 +59,7 @@ func TestKustomizePrometheus(t *testing.T) {
 func TestKustomizeMonitoringSelectsManager(t *testing.T) {
 	requireRole(t)
 	m := manifests{objs: append(decode(t, kustomize(t, "config/default")), decode(t, kustomize(t, "config/prometheus"))...)}
-	expectManagerInstall(t, m, kustomizeNamespace, "vasa-sync-operator:latest")
+	expectManagerInstall(t, m, kustomizeNamespace, defaultImage(t))
 }
 
 // TestKustomizeDryRunCatchesBrokenManifests proves the dry run is a real check: an invalid object fails.

@@ -43,3 +43,19 @@ The watched namespaces (watchNamespaces plus watchNamespace), as a list; empty m
 {{- with .Values.watchNamespace }}{{ $all = append $all . }}{{ end -}}
 {{- toJson ($all | uniq) -}}
 {{- end }}
+
+{{/* Where the Secret metrics.certSecretName is mounted, for --metrics-cert-path. */}}
+{{- define "vasa-sync-operator.metricsCertDir" -}}
+/var/run/secrets/vasa-sync-operator/metrics-certs
+{{- end }}
+
+{{/* The name the metrics endpoint's certificate is verified against. */}}
+{{- define "vasa-sync-operator.metricsServerName" -}}
+{{- .Values.metrics.serviceMonitor.serverName | default (printf "%s-metrics.%s.svc" (include "vasa-sync-operator.fullname" .) .Release.Namespace) }}
+{{- end }}
+
+{{/* The leader-election Lease's name: one per release (vasa-sync-operator.replication.vasa.io, the
+manager's default, for a release named vasa-sync-operator). */}}
+{{- define "vasa-sync-operator.leaderElectionID" -}}
+{{- .Values.leaderElection.id | default (printf "%s.replication.vasa.io" (include "vasa-sync-operator.fullname" .)) }}
+{{- end }}

@@ -1,0 +1,75 @@
+package install
+
+import (
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// TestHelmStandbyReplicas: with more than one replica the chart keeps one pod through voluntary
+// disruptions (a PodDisruptionBudget) and spreads the pods over nodes (soft anti-affinity by hostname);
+// a single replica gets neither, since a budget would block every drain.
+func TestHelmStandbyReplicas(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	render := func(set string) (manifests, []byte) {
+		out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace, "--include-crds", "--set", set)
+		return manifests{objs: decode(t, out)}, out
+	}
+
+	t.Run("one replica", func(t *testing.T) {
+		g := NewWithT(t)
+		m, _ := render("replicaCount=1")
+		g.Expect(m.all("PodDisruptionBudget")).To(BeEmpty())
+		g.Expect(into[appsv1.Deployment](t, m.all("Deployment")[0]).Spec.Template.Spec.Affinity).To(BeNil())
+	})
+
+	t.Run("two replicas", func(t *testing.T) {
+		g := NewWithT(t)
+		m, out := render("replicaCount=2")
+		expectManagerInstall(t, m, helmNamespace, defaultImage(t))
+		dep := into[appsv1.Deployment](t, m.all("Deployment")[0])
+		pods := labels.Set(dep.Spec.Template.Labels)
+
+		pdbs := m.all("PodDisruptionBudget")
+		g.Expect(pdbs).To(HaveLen(1))
+		pdb := into[policyv1.PodDisruptionBudget](t, pdbs[0])
+		g.Expect(pdb.Spec.MinAvailable).NotTo(BeNil())
+		g.Expect(pdb.Spec.MinAvailable.IntValue()).To(Equal(1))
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(sel.Matches(pods)).To(BeTrue(), "the budget selects the manager's pods")
+
+		aff := dep.Spec.Template.Spec.Affinity
+		g.Expect(aff).NotTo(BeNil())
+		g.Expect(aff.PodAntiAffinity).NotTo(BeNil())
+		g.Expect(aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution).To(BeEmpty(), "soft only: one node must still run both")
+		terms := aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+		g.Expect(terms).To(HaveLen(1))
+		g.Expect(terms[0].PodAffinityTerm.TopologyKey).To(Equal("kubernetes.io/hostname"))
+		sel, err = metav1.LabelSelectorAsSelector(terms[0].PodAffinityTerm.LabelSelector)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(sel.Matches(pods)).To(BeTrue(), "the anti-affinity selects the manager's pods")
+
+		ensureNamespace(t, helmNamespace)
+		applied := dryRunApply(t, out)
+		g.Expect(strings.Count(applied, "(server dry run)")).To(Equal(len(m.objs)), applied)
+	})
+
+	t.Run("own affinity, no budget", func(t *testing.T) {
+		g := NewWithT(t)
+		m, _ := render("replicaCount=3,podDisruptionBudget.enabled=false," +
+			"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone," +
+			"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists")
+		g.Expect(m.all("PodDisruptionBudget")).To(BeEmpty())
+		aff := into[appsv1.Deployment](t, m.all("Deployment")[0]).Spec.Template.Spec.Affinity
+		g.Expect(aff).NotTo(BeNil())
+		g.Expect(aff.NodeAffinity).NotTo(BeNil())
+		g.Expect(aff.PodAntiAffinity).To(BeNil(), "the values' affinity replaces the chart's")
+	})
+}
