@@ -68,14 +68,9 @@ func TestSyncFromIDsAndSelector(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no provider":           {[]string{"--group", "fd-1/dg-1"}, "--provider is required"},
-		"neither":               {[]string{"--provider", "array-a"}, "give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR"},
-		"both":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "-l", "x=y"}, "exactly one of them"},
-		"bad group":             {[]string{"--provider", "array-a", "--group", "dg-1"}, `--group "dg-1": write FAULT_DOMAIN/DEVICE_GROUP`},
 		"selector matches none": {[]string{"--provider", "array-b", "-l", "replication.vasa.io/source-group=oracle"}, "nothing created: no ReplicationGroups in namespace plugin-sync of provider array-b match"},
 		"name taken":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "oracle-now"}, "ReplicationSync oracle-now already exists in namespace plugin-sync: choose another --name or --pit-name"},
 		"schedule unknown":      {[]string{"--from-schedule", "weekly"}, `no ReplicationSyncSchedule "weekly" in namespace plugin-sync`},
-		"schedule and groups":   {[]string{"--from-schedule", "weekly", "--provider", "array-a"}, "--from-schedule takes provider and groups from the schedule"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
