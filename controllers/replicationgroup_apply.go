@@ -21,6 +21,9 @@ type groupPlan struct {
 	remove []*replicationv1alpha1.ReplicationGroup
 	// desired holds every group the provider reported, written or not (for the metrics).
 	desired []*replicationv1alpha1.ReplicationGroup
+	// noPiT names the groups the provider answered for without any PiT: known to have none, not merely
+	// unknown (a failed or unsupported PiT query).
+	noPiT map[string]bool
 	// absent counts, by object name, the consecutive discoveries that missed a stored group still kept.
 	absent map[string]int
 }
@@ -35,7 +38,7 @@ func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observ
 	for i := range stored {
 		byName[stored[i].Name] = &stored[i]
 	}
-	var p groupPlan
+	p := groupPlan{noPiT: map[string]bool{}}
 	names := make([]string, 0, len(observed))
 	for name := range observed {
 		names = append(names, name)
@@ -46,6 +49,7 @@ func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observ
 		cur := byName[name]
 		want := desiredGroup(vp, obs, last[obs.info.Group], cur)
 		p.desired = append(p.desired, want)
+		p.noPiT[name] = obs.pit != nil && obs.pit.Err == "" && obs.pit.PiT == nil
 		switch {
 		case cur == nil:
 			p.create = append(p.create, want)
@@ -110,9 +114,10 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 const targetState = "TARGET"
 
 // recordDiscoveryMetrics publishes the newest PiT time of every TARGET group, the only state with an RPO.
-// A TARGET group without any PiT gets 0, the worst value, so that the RPO alert fires for it instead of
-// resolving. The series of groups that are gone or not targets (failed over, in test, a source) are
-// dropped, so a failover does not page for every group it moved.
+// A TARGET group the provider says has no PiT gets 0, the worst value, so that the RPO alert fires for it
+// instead of resolving; one whose PiTs cannot be read (an array without PiT support, a failed query) has
+// no series, as nothing is known. The series of groups that are gone or not targets (failed over, in
+// test, a source) are dropped, so a failover does not page for every group it moved.
 func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int, now time.Time) {
 	for _, rg := range p.remove {
 		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
@@ -123,8 +128,10 @@ func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, g
 			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 		case pit != nil:
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
-		default:
+		case p.noPiT[rg.Name]:
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
+		default:
+			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 		}
 	}
 	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(float64(groups))

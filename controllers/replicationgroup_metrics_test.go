@@ -48,3 +48,15 @@ func TestDiscoveryExportsZeroForTargetsWithoutPiT(t *testing.T) {
 	g.Expect(series(dg2)).To(BeNil())
 	g.Expect(series(dg1)).To(BeNil())
 }
+
+// TestDiscoveryExportsNothingForUnreadablePiTs: on an array without PiT support (or whose PiT query
+// fails) nothing is known about a group's PiTs, so it has no series: 0 would page for every group, for good.
+func TestDiscoveryExportsNothingForUnreadablePiTs(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{NoPitSupport: true, Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+	}})
+	h.discover()
+	g.Expect(h.group("fd-1", "dg-1").Status.State).To(Equal("TARGET"))
+	g.Expect(newestPiTSeries(h.ns, "array-a", groupObjectName("array-a", sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"}))).To(BeNil())
+}
