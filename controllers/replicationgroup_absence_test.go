@@ -74,6 +74,28 @@ func TestDiscoveryKeepsGroupsThroughAProviderRestart(t *testing.T) {
 	g.Expect(h.groups()).To(HaveLen(1))
 }
 
+// TestEmptyAnswerBreaksTheRunOfMisses: a miss, then an answer without any group (not trusted), then
+// another miss are not two misses in a row: the group is deleted one discovery later.
+func TestEmptyAnswerBreaksTheRunOfMisses(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+	}})
+	a := h.sim.Provider("array-a")
+	dg2 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}
+	h.discover()
+	a.RemoveGroups(dg2)
+	h.discover()
+	a.RestartProvider(time.Hour)
+	h.discover()
+	a.RestartProvider(0)
+	h.discover()
+	g.Expect(h.groups()).To(HaveKey(groupObjectName("array-a", dg2)), "one miss since the empty answer")
+	h.discover()
+	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", dg2)))
+}
+
 // TestPlanKeepsFailedGroups: a group the provider answered with an error is kept and its misses are
 // cleared; only a group absent from consecutive answers is deleted.
 func TestPlanKeepsFailedGroups(t *testing.T) {

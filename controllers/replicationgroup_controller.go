@@ -160,11 +160,12 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
 		return fmt.Errorf("listing ReplicationGroups: %w", err)
 	}
+	key := client.ObjectKeyFromObject(vp)
 	if len(infos) == 0 && len(stored.Items) > 0 {
 		r.keepAllGroups(ctx, vp, len(stored.Items))
+		r.absences.forget(key) // an answer not trusted breaks the run of misses: they count again from zero
 		return nil
 	}
-	key := client.ObjectKeyFromObject(vp)
 	plan := planWrites(vp, observed, failed, last, stored.Items, r.absences.of(key))
 	if err := r.apply(ctx, plan); err != nil {
 		return err
