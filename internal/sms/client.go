@@ -354,6 +354,10 @@ func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimty
 			// The new session was refused too: nothing was called, so nothing counts against the groups.
 			return fmt.Errorf("%w: re-establishing expired session: %s", ErrSessionRejected, na.Error())
 		}
+		var su *ServiceUnavailableError
+		if errors.As(lerr, &su) {
+			su.MayHaveRun = false // the login met it, not the call, which was refused before it ran
+		}
 		return fmt.Errorf("re-establishing expired session: %w", lerr)
 	}
 	if rt, sm, _, err = c.current(); err != nil {

@@ -519,3 +519,28 @@ func TestRefusedReLoginIsNoProviderFault(t *testing.T) {
 	g.Expect(errors.As(err, &f)).To(BeFalse(), "no provider fault: %v", err)
 	g.Expect(logins.Load()).To(BeEquivalentTo(2))
 }
+
+// TestReLoginMeeting503SentNothing: the session expired and the new login meets a 503 that does not say
+// nothing listened. The call itself was refused before it ran, so the error must not say it may have run.
+func TestReLoginMeeting503SentNothing(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	var logins atomic.Int32
+	cfg := behindFront(t, sim, sms.BindingJSON, func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/SessionManager/SessionManager/Login") && logins.Add(1) > 1 {
+			http.Error(w, "", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	c, err := sms.Dial(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+
+	sim.ExpireSessions()
+	_, err = c.SyncReplicationGroups(context.Background(), "vasaprovider-1", nil, "p")
+	var su *sms.ServiceUnavailableError
+	g.Expect(errors.As(err, &su)).To(BeTrue(), "got %v", err)
+	g.Expect(su.MayHaveRun).To(BeFalse())
+	g.Expect(sms.IsTransient(err)).To(BeTrue())
+}
