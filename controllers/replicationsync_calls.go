@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -162,12 +163,26 @@ type chunkAnswer[T any] struct {
 // answers in chunk order. (A run's first check of 1,000 groups is ten queries: one after the other they
 // held its first call back by 100 ms.)
 func inChunks[T any](groups []sms.GroupID, query func([]sms.GroupID) ([]T, error)) []chunkAnswer[T] {
-	out := make([]chunkAnswer[T], (len(groups)+groupQueryChunk-1)/groupQueryChunk)
+	out := make([][]chunkAnswer[T], (len(groups)+groupQueryChunk-1)/groupQueryChunk)
 	parallel(len(out), func(i int) {
-		chunk := groups[i*groupQueryChunk : min((i+1)*groupQueryChunk, len(groups))]
-		items, err := query(chunk)
-		out[i] = chunkAnswer[T]{chunk: chunk, items: items, err: err}
+		out[i] = askChunk(groups[i*groupQueryChunk:min((i+1)*groupQueryChunk, len(groups))], query)
 	})
+	return slices.Concat(out...)
+}
+
+// askChunk asks query about chunk. A provider that answers TooMany is asked again in parts of the size it
+// names: a query, unlike a sync call, changes nothing and may be asked again at will.
+func askChunk[T any](chunk []sms.GroupID, query func([]sms.GroupID) ([]T, error)) []chunkAnswer[T] {
+	items, err := query(chunk)
+	var tooMany *sms.TooManyError
+	if !errors.As(err, &tooMany) || len(chunk) < 2 {
+		return []chunkAnswer[T]{{chunk: chunk, items: items, err: err}}
+	}
+	size := max(1, min(tooMany.EffectiveBatchSize(), len(chunk)-1))
+	var out []chunkAnswer[T]
+	for start := 0; start < len(chunk); start += size {
+		out = append(out, askChunk(chunk[start:min(start+size, len(chunk))], query)...)
+	}
 	return out
 }
 

@@ -536,6 +536,35 @@ func TestLastingPiTQueryFaultEndsTheRun(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 }
 
+// TestPiTQueryTooManyAsksInParts: a provider that takes at most 4 groups per PiT query (TooMany to a
+// larger one) is asked again in parts of 4; the run syncs, and no group is counted for it.
+func TestPiTQueryTooManyAsksInParts(t *testing.T) {
+	h := newRunHarness(t, 10, nil)
+	var asked []int
+	h.fake.PiTs = func(groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		h.mu.Lock()
+		asked = append(asked, len(groups))
+		h.mu.Unlock()
+		if len(groups) > 4 {
+			return nil, &sms.TooManyError{MaxBatchSize: 4}
+		}
+		return nil, nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(h.fake.Calls()).NotTo(BeEmpty())
+	for _, gs := range rs.Status.Groups {
+		h.g.Expect(gs.Attempts).To(BeZero())
+	}
+	h.mu.Lock()
+	h.g.Expect(slices.Max(asked[1:])).To(BeNumerically("<=", 4), "asked %v", asked)
+	h.mu.Unlock()
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.maxCallsPerGroup(10)).To(Equal(1))
+}
+
 // TestPiTQuery503BacksOff: a 503 to the PiT query that may have come after SMS took it is no reason for
 // doubt (a query starts no task): the run backs off without counting, then syncs.
 func TestPiTQuery503BacksOff(t *testing.T) {
