@@ -152,9 +152,7 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 		}
 	}()
 
-	if specChanged(before) {
-		sched.Status.SpecChangeTime = &metav1.Time{Time: s.now}
-	}
+	observeSchedule(sched, s.now)
 	sched.Status.ObservedGeneration = sched.Generation
 	if err := r.observeRuns(ctx, s); err != nil {
 		return ctrl.Result{}, err
@@ -314,7 +312,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 
 	// Runs scheduled before a spec change was observed are not counted as missed.
 	countFrom, counted := watermark, w
-	if t := st.SpecChangeTime; t != nil && t.After(watermark) {
+	if t := st.ScheduleChangeTime; t != nil && t.After(watermark) {
 		countFrom, counted = t.Time, schedule.Window(t.Time, s.now)
 	}
 	missed := missedRuns{count: counted.Skipped, last: counted.LastSkipped, superseded: counted.Skipped, tooMany: counted.TooMany}

@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -32,7 +33,7 @@ func TestScheduleEditMissesNothing(t *testing.T) {
 	s := h.get()
 	g.Expect(s.Status.MissedRuns).To(BeZero())
 	g.Expect(s.Status.LastMissedTime).To(BeNil())
-	g.Expect(s.Status.SpecChangeTime).To(HaveField("Time", BeTemporally("==", edit)))
+	g.Expect(s.Status.ScheduleChangeTime).To(HaveField("Time", BeTemporally("==", edit)))
 	g.Expect(h.events()).NotTo(ContainElement(ContainSubstring(replicationv1alpha1.MissedScheduleReason)))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleMissedRunsTotal.WithLabelValues(h.ns, "edited")) - missedBefore).To(BeZero())
 	// As for a CronJob, the latest time due still starts.
@@ -49,4 +50,23 @@ func TestScheduleEditMissesNothing(t *testing.T) {
 	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(2))
 	g.Expect(s.Status.LastMissedTime).To(HaveField("Time", BeTemporally("==", hour.Add(40*time.Minute))))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleMissedRunsTotal.WithLabelValues(h.ns, "edited")) - missedBefore).To(BeEquivalentTo(2))
+}
+
+// TestOtherEditsKeepMissedRuns: an edit that leaves the schedule as it was (a history limit), seen after
+// the operator was down for three hours, leaves the runs missed meanwhile counted.
+func TestOtherEditsKeepMissedRuns(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("other", nil)
+	hour := h.nextRuns(1)[0]
+	h.reconcileAt(hour.Add(time.Second))
+	g.Expect(h.runs()).To(HaveLen(1))
+	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, hour.Add(2*time.Minute))
+	h.reconcileAt(hour.Add(3 * time.Minute))
+
+	h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.SuccessfulHistoryLimit = ptr.To[int32](5) })
+	h.reconcileAt(hour.Add(3*time.Hour + time.Minute))
+	s := h.get()
+	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(2), "the runs at +1h and +2h were overtaken")
+	g.Expect(s.Status.ScheduleChangeTime).To(BeNil())
 }

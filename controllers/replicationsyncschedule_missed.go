@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -62,14 +61,13 @@ func (r *ReplicationSyncScheduleReconciler) recordMissed(ctx context.Context, s 
 	})
 }
 
-// specChanged reports whether the spec changed since the last reconcile, other than by suspending or
-// resuming (runs due while suspended count as missed on resume, as the schedule was there to run them).
-func specChanged(before *replicationv1alpha1.ReplicationSyncSchedule) bool {
-	observed := before.Status.ObservedGeneration
-	if observed == 0 || observed == before.Generation {
-		return false
+// observeSchedule records the schedule and timeZone the status describes, and when they changed: only
+// such a change makes runs due before it not missed (other edits, suspending and resuming leave the runs
+// missed while the operator was down counted).
+func observeSchedule(sched *replicationv1alpha1.ReplicationSyncSchedule, now time.Time) {
+	current := sched.Spec.Schedule + " " + ptr.Deref(sched.Spec.TimeZone, "")
+	if was := sched.Status.ObservedSchedule; was != "" && was != current {
+		sched.Status.ScheduleChangeTime = &metav1.Time{Time: now}
 	}
-	ready := meta.FindStatusCondition(before.Status.Conditions, replicationv1alpha1.ReadyCondition)
-	wasSuspended := ready != nil && ready.Reason == replicationv1alpha1.SuspendedReason
-	return wasSuspended == ptr.Deref(before.Spec.Suspend, false)
+	sched.Status.ObservedSchedule = current
 }

@@ -188,8 +188,8 @@ type ReplicationSyncScheduleStatus struct {
 
 	// missedRuns counts scheduled runs that were never started: overtaken by a later scheduled time
 	// (the operator was down, the schedule suspended, or concurrencyPolicy Forbid held them back) or not
-	// started within startingDeadlineSeconds. Runs scheduled before a spec change was observed
-	// (specChangeTime) are not counted.
+	// started within startingDeadlineSeconds. Runs a changed schedule or timeZone would have had before
+	// the change was observed (scheduleChangeTime) are not counted.
 	// +optional
 	MissedRuns int32 `json:"missedRuns,omitempty"`
 
@@ -197,11 +197,16 @@ type ReplicationSyncScheduleStatus struct {
 	// +optional
 	LastMissedTime *metav1.Time `json:"lastMissedTime,omitempty"`
 
-	// specChangeTime is when the operator first observed the current spec, after a change other than
-	// suspending or resuming (e.g. a new schedule). Runs of the new spec scheduled before it are not
-	// counted in missedRuns: editing "0 * * * *" to "*/5 * * * *" at :31 misses nothing.
+	// observedSchedule is the schedule and timeZone the status describes, as "<schedule> <timeZone>".
 	// +optional
-	SpecChangeTime *metav1.Time `json:"specChangeTime,omitempty"`
+	ObservedSchedule string `json:"observedSchedule,omitempty"`
+
+	// scheduleChangeTime is when the operator first observed a change of schedule or timeZone. Runs of the
+	// new schedule due before it are not counted in missedRuns: editing "0 * * * *" to "*/5 * * * *" at
+	// :31 misses nothing. Other edits leave it alone, so runs missed while the operator was down still
+	// count.
+	// +optional
+	ScheduleChangeTime *metav1.Time `json:"scheduleChangeTime,omitempty"`
 
 	// observedGeneration is the generation the status describes.
 	// +optional

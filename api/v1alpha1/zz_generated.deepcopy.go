@@ -527,8 +527,8 @@ func (in *ReplicationSyncScheduleStatus) DeepCopyInto(out *ReplicationSyncSchedu
 		in, out := &in.LastMissedTime, &out.LastMissedTime
 		*out = (*in).DeepCopy()
 	}
-	if in.SpecChangeTime != nil {
-		in, out := &in.SpecChangeTime, &out.SpecChangeTime
+	if in.ScheduleChangeTime != nil {
+		in, out := &in.ScheduleChangeTime, &out.ScheduleChangeTime
 		*out = (*in).DeepCopy()
 	}
 }
