@@ -138,10 +138,7 @@ func TestClaimLostToAnotherWriterCallsNothing(t *testing.T) {
 	h.g.Expect(res.RequeueAfter).To(Equal(conflictRetry))
 	h.onPatch = nil
 	h.runFor(time.Second)
-	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
+	h.expectEndsSyncedOnce(2)
 }
 
 // TestStatusWritesCarryResourceVersion: every status write fails on a stale resourceVersion instead of
@@ -513,10 +510,7 @@ func TestPiTQueryGroupFaultHoldsOnlyThatGroup(t *testing.T) {
 
 	failing = false
 	h.runFor(5 * time.Second)
-	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
+	h.expectEndsSyncedOnce(2)
 }
 
 // TestLastingPiTQueryFaultEndsTheRun: a fault to the whole PiT query before the call (an account
@@ -559,10 +553,7 @@ func TestPiTQueryTooManyAsksInParts(t *testing.T) {
 	h.mu.Lock()
 	h.g.Expect(slices.Max(asked[1:])).To(BeNumerically("<=", 4), "asked %v", asked)
 	h.mu.Unlock()
-	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(h.maxCallsPerGroup(10)).To(Equal(1))
+	h.expectEndsSyncedOnce(10)
 }
 
 // TestPiTQuery503BacksOff: a 503 to the PiT query that may have come after SMS took it is no reason for
@@ -584,10 +575,7 @@ func TestPiTQuery503BacksOff(t *testing.T) {
 
 	failing = false
 	h.runFor(time.Minute)
-	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(1))
+	h.expectEndsSyncedOnce(2)
 }
 
 // TestTaskQueryWithoutAnswerEnds: a task query that never gets an answer (connection dropped) backs the

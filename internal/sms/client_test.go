@@ -512,46 +512,42 @@ func TestCloseLeavesNoConnections(t *testing.T) {
 // it would count against the groups.
 func TestRefusedReLoginIsNoProviderFault(t *testing.T) {
 	g := NewWithT(t)
-	sim := startSim(t)
-	var logins atomic.Int32
-	cfg := behindFront(t, sim, sms.BindingJSON, func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, "/SessionManager/SessionManager/Login") && logins.Add(1) > 1 {
-			http.Error(w, "Unauthorized", http.StatusUnauthorized)
-			return true
-		}
-		return false
-	})
-	c, err := sms.Dial(context.Background(), cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
-
-	sim.ExpireSessions()
-	_, err = c.Providers(context.Background())
+	c, logins := expiredWithReLoginAnswered(t, http.StatusUnauthorized)
+	_, err := c.Providers(context.Background())
 	g.Expect(errors.Is(err, sms.ErrSessionRejected)).To(BeTrue(), "got %v", err)
 	var f sms.Fault
 	g.Expect(errors.As(err, &f)).To(BeFalse(), "no provider fault: %v", err)
 	g.Expect(logins.Load()).To(BeEquivalentTo(2))
 }
 
-// TestReLoginMeeting503SentNothing: the session expired and the new login meets a 503 that does not say
-// nothing listened. The call itself was refused before it ran, so the error must not say it may have run.
-func TestReLoginMeeting503SentNothing(t *testing.T) {
-	g := NewWithT(t)
+// expiredWithReLoginAnswered dials a VI/JSON client whose session has expired and whose next login the
+// front end answers with HTTP status; it returns the client and the count of logins seen.
+func expiredWithReLoginAnswered(t *testing.T, status int) (sms.Client, *atomic.Int32) {
+	t.Helper()
 	sim := startSim(t)
-	var logins atomic.Int32
+	logins := &atomic.Int32{}
 	cfg := behindFront(t, sim, sms.BindingJSON, func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(r.URL.Path, "/SessionManager/SessionManager/Login") && logins.Add(1) > 1 {
-			http.Error(w, "", http.StatusServiceUnavailable)
+			http.Error(w, http.StatusText(status), status)
 			return true
 		}
 		return false
 	})
 	c, err := sms.Dial(context.Background(), cfg)
-	g.Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
-
 	sim.ExpireSessions()
-	_, err = c.SyncReplicationGroups(context.Background(), "vasaprovider-1", nil, "p")
+	return c, logins
+}
+
+// TestReLoginMeeting503SentNothing: the session expired and the new login meets a 503 that does not say
+// nothing listened. The call itself was refused before it ran, so the error must not say it may have run.
+func TestReLoginMeeting503SentNothing(t *testing.T) {
+	g := NewWithT(t)
+	c, _ := expiredWithReLoginAnswered(t, http.StatusServiceUnavailable)
+	_, err := c.SyncReplicationGroups(context.Background(), "vasaprovider-1", nil, "p")
 	var su *sms.ServiceUnavailableError
 	g.Expect(errors.As(err, &su)).To(BeTrue(), "got %v", err)
 	g.Expect(su.MayHaveRun).To(BeFalse())
