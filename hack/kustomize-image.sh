@@ -14,7 +14,7 @@ if [[ $# -ne 2 ]]; then
   echo "usage: $0 <kustomization directory> <image>" >&2
   exit 2
 fi
-DIR="$(cd "$1" && pwd)"
+DIR="$(cd "$1" && pwd -P)"
 IMG="$2"
 
 # The image name config/manager gives the manager container, which the overlay replaces.
@@ -35,10 +35,12 @@ else
   exit 1
 fi
 
-WORK="$(mktemp -d)"
+WORK="$(cd "$(mktemp -d)" && pwd -P)"
 trap 'rm -rf "${WORK}"' EXIT
-# kustomize takes a base by relative path only.
-BASE="$(realpath --relative-to="${WORK}" "${DIR}")"
+# kustomize takes a base by relative path only: up to / from WORK, then down to DIR (both physical
+# paths; no GNU realpath, so that it runs on macOS too).
+up="$(printf '%s' "${WORK}" | tr -cd / | sed 's#/#../#g')"
+BASE="${up}${DIR#/}"
 cat >"${WORK}/kustomization.yaml" <<YAML
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
