@@ -233,7 +233,7 @@ func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time
 	n := max(0, min(want, limit-p.inFlight()-older))
 	p.settle(owner)
 	p.hold(owner, p.held[owner]+n)
-	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
+	p.dropWaiter(owner)
 	if n < want { // given fewer than it asked for: it waits for the rest, in its place
 		i, _ := slices.BinarySearchFunc(p.waiters, me, func(a, b waiter) int {
 			if a.before(b) {
@@ -254,6 +254,13 @@ func (l *Ledger) Waiting(key types.NamespacedName) int {
 		return len(p.waiters)
 	}
 	return 0
+}
+
+// dropWaiter takes owner out of the queue and reports whether it was in it; callers hold l.mu.
+func (p *provider) dropWaiter(owner string) bool {
+	n := len(p.waiters)
+	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
+	return len(p.waiters) < n
 }
 
 // toWake returns the oldest waiters that freed slots can serve; callers hold l.mu.
@@ -294,10 +301,8 @@ func (l *Ledger) InFlight(key types.NamespacedName) int {
 func (l *Ledger) StopWaiting(key types.NamespacedName, owner string) {
 	l.mu.Lock()
 	p := l.get(key)
-	n := len(p.waiters)
-	p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
 	var woken []string
-	if len(p.waiters) < n {
+	if p.dropWaiter(owner) {
 		woken = p.toWake(p.limit-p.inFlight(), p.limit)
 	}
 	wake := l.wake
@@ -317,7 +322,7 @@ func (l *Ledger) ForgetOwner(owner string) {
 		}
 		freed := p.held[owner]
 		delete(p.held, owner)
-		p.waiters = slices.DeleteFunc(p.waiters, func(w waiter) bool { return w.owner == owner })
+		p.dropWaiter(owner)
 		woken = append(woken, p.toWake(freed, p.limit)...)
 	}
 	wake := l.wake
