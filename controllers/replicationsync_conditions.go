@@ -80,8 +80,6 @@ func (r *ReplicationSyncReconciler) checkProgress(run *syncRun) {
 			idle.Round(time.Second), progressDeadlineSeconds(rs), lastFaultText(rs)))
 }
 
-// waitForProvider keeps looking for a VasaProvider that is missing or not Ready. One that stays NotFound
-// beyond ProviderMissingGrace also sets Stalled=True: a human has to re-create it (or the sync).
 // trackProgress reports how long the run has gone without progress (since its start, or its creation if
 // it never started) and whether that passed progressDeadlineSeconds. It sets run_without_progress, on
 // which the ReplicationSyncStuck alert fires, and plans a wake for the deadline.
@@ -105,7 +103,8 @@ func trackProgress(run *syncRun) (time.Duration, bool) {
 	return idle, true
 }
 
-// waitForProvider keeps a run whose VasaProvider is missing or not Ready waiting. Its conditions say why;
+// waitForProvider keeps looking for a VasaProvider that is missing or not Ready. One that stays NotFound
+// beyond ProviderMissingGrace also sets Stalled=True: a human has to re-create it (or the sync).
 // run_without_progress still counts, so that ReplicationSyncStuck fires for it like for any stuck run.
 func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ctrl.Result {
 	trackProgress(run)

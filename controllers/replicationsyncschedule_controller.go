@@ -310,7 +310,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	watermark := s.watermark()
 	w := schedule.Window(watermark, s.now)
 
-	// Runs scheduled before a spec change was observed are not counted as missed.
+	// Runs due before a change of schedule or timeZone was observed are not counted as missed.
 	countFrom, counted := watermark, w
 	if t := st.ScheduleChangeTime; t != nil && t.After(watermark) {
 		countFrom, counted = t.Time, schedule.Window(t.Time, s.now)
