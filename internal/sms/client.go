@@ -46,6 +46,7 @@ type client struct {
 	vc   *vim25.Client     // SOAP binding: the vim25 session
 	js   *jsonTransport    // JSON binding: the VI/JSON session
 	rt   soap.RoundTripper // SMS round tripper (SOAP service client or JSON transport)
+	list soap.RoundTripper // the same session bounded by Config.ListTimeout, for listing every group
 	sm   vimtypes.ManagedObjectReference
 	info ServerInfo
 
@@ -74,6 +75,9 @@ func Dial(ctx context.Context, cfg Config) (Client, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ListTimeout <= 0 {
+		cfg.ListTimeout = DefaultListTimeout
 	}
 	base, err := parseURL(cfg.URL)
 	if err != nil {
@@ -117,7 +121,9 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	t.TLSClientConfig = tc
 	t.DialTLS = nil //nolint:staticcheck // soap.NewClient sets it; our DialTLSContext replaces it
 	t.DialTLSContext = tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout})
-	t.ResponseHeaderTimeout = c.cfg.Timeout
+	// Each http.Client bounds its whole round trip (Config.Timeout or ListTimeout); the transport, shared
+	// by both, must not cut the longer one short.
+	t.ResponseHeaderTimeout = c.roundTripBound()
 	// One session serves every run of the provider at once: with Go's default of 2 idle connections,
 	// most calls would pay a new TLS handshake (on both ends).
 	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
@@ -153,7 +159,7 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	if errors.As(err, &le) && gen != 0 {
 		// A re-login: the credentials no longer work. Mark the client broken; the expired
 		// session needs no logout, so Close does not contact vCenter either.
-		c.broken, c.vc, c.js, c.rt = le, nil, nil, nil
+		c.broken, c.vc, c.js, c.rt, c.list = le, nil, nil, nil, nil
 	}
 	return err
 }
@@ -190,7 +196,7 @@ func (c *client) loginSOAP(ctx context.Context) error {
 	}
 	var last error
 	for _, v := range tried {
-		rt := c.smsSOAP(vc, v)
+		rt := c.smsSOAP(vc, v, c.cfg.Timeout)
 		res, err := methods.QueryStorageManager(ctx, rt, &smstypes.QueryStorageManager{This: serviceInstance})
 		if isVersionFault(err) {
 			last = err
@@ -200,7 +206,7 @@ func (c *client) loginSOAP(ctx context.Context) error {
 			c.logoutQuietly(ctx, vc)
 			return c.classify(decodeCallError(err))
 		}
-		c.vc, c.js, c.rt, c.sm = vc, nil, rt, res.Returnval
+		c.vc, c.js, c.rt, c.list, c.sm = vc, nil, rt, c.smsSOAP(vc, v, c.cfg.ListTimeout), res.Returnval
 		c.info = serverInfo(BindingSOAP, v, about)
 		return nil
 	}
@@ -213,12 +219,12 @@ func (c *client) logoutQuietly(ctx context.Context, vc *vim25.Client) {
 	_ = session.NewManager(vc).Logout(ctx)
 }
 
-// smsSOAP returns the SOAP service client of /sms/sdk sending SMS version v.
-func (c *client) smsSOAP(vc *vim25.Client, version string) *soap.Client {
+// smsSOAP returns the SOAP service client of /sms/sdk sending SMS version v, each round trip bounded by d.
+func (c *client) smsSOAP(vc *vim25.Client, version string, d time.Duration) *soap.Client {
 	sc := vc.NewServiceClient(Path, Namespace)
 	sc.Version = version
 	sc.Cookie = vc.SessionCookie // sent as the vcSessionCookie header
-	sc.Client.Timeout = c.cfg.Timeout
+	sc.Client.Timeout = d
 	sc.Client.Transport = statusTransport{sc.Client.Transport}
 	return sc
 }
@@ -236,7 +242,7 @@ func (c *client) loginJSON(ctx context.Context) error {
 		TLSClientConfig:       tc,
 		DialTLSContext:        tlsDialer(tc, &net.Dialer{Timeout: c.cfg.Timeout}),
 		IdleConnTimeout:       idleConnTimeout,
-		ResponseHeaderTimeout: c.cfg.Timeout,
+		ResponseHeaderTimeout: c.roundTripBound(),
 		TLSHandshakeTimeout:   c.cfg.Timeout,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 	}
@@ -259,7 +265,9 @@ func (c *client) loginJSON(ctx context.Context) error {
 			var res *smstypes.QueryStorageManagerResponse
 			res, err = methods.QueryStorageManager(ctx, js, &smstypes.QueryStorageManager{This: serviceInstance})
 			if err == nil {
-				c.vc, c.js, c.rt, c.sm = nil, js, js, res.Returnval
+				list := *js
+				list.http = &http.Client{Transport: t, Timeout: c.cfg.ListTimeout}
+				c.vc, c.js, c.rt, c.list, c.sm = nil, js, js, &list, res.Returnval
 				c.info = serverInfo(BindingJSON, release, about)
 				return nil
 			}
@@ -321,8 +329,14 @@ func (c *client) classify(err error) error {
 	return err
 }
 
-// current returns the SMS round tripper of the current session and its generation.
-func (c *client) current() (soap.RoundTripper, vimtypes.ManagedObjectReference, uint64, error) {
+// roundTripBound is the longest a round trip may take: the longer of Config.Timeout and ListTimeout.
+func (c *client) roundTripBound() time.Duration {
+	return max(c.cfg.Timeout, c.cfg.ListTimeout)
+}
+
+// current returns the SMS round tripper of the current session (the one bounded by ListTimeout if
+// listing) and its generation.
+func (c *client) current(listing bool) (soap.RoundTripper, vimtypes.ManagedObjectReference, uint64, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
@@ -331,12 +345,20 @@ func (c *client) current() (soap.RoundTripper, vimtypes.ManagedObjectReference, 
 	if c.broken != nil {
 		return nil, vimtypes.ManagedObjectReference{}, 0, brokenError(c.broken)
 	}
+	if listing {
+		return c.list, c.sm, c.gen, nil
+	}
 	return c.rt, c.sm, c.gen, nil
 }
 
 // call runs f with the current session; on NotAuthenticated it logs in again and retries once.
 func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error) error {
-	rt, sm, gen, err := c.current()
+	return c.callOn(ctx, false, f)
+}
+
+// callOn is call on the round tripper bounded by ListTimeout if listing.
+func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error) error {
+	rt, sm, gen, err := c.current(listing)
 	if err != nil {
 		return err
 	}
@@ -360,7 +382,7 @@ func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimty
 		}
 		return fmt.Errorf("re-establishing expired session: %w", lerr)
 	}
-	if rt, sm, _, err = c.current(); err != nil {
+	if rt, sm, _, err = c.current(listing); err != nil {
 		return err
 	}
 	err = c.classify(decodeCallError(f(rt, sm)))

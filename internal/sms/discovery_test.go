@@ -2,6 +2,7 @@ package sms_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -95,4 +96,43 @@ func TestDecodeNewestPointInTimes(t *testing.T) {
 	g.Expect(got[0].PiT.Name).To(Equal("new"))
 	g.Expect(got[1].Err).To(Equal("the provider answered an error without a message"))
 	g.Expect(got[2].Err).To(Equal("the provider did not answer for this group"))
+}
+
+// TestListingAllGroupsHasItsOwnTimeout: listing every group of a provider may take far longer than any
+// other call (the answer is not paged), so it is bounded by ListTimeout, not by the per-call Timeout.
+func TestListingAllGroupsHasItsOwnTimeout(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			sim := startSim(t, func(c *smssim.Config) {
+				c.Providers[0].ListLatencyPerGroup = smssim.Duration{Duration: 25 * time.Millisecond} // 40 groups: 1 s
+			})
+			ref := sim.Provider("array-a").Ref()
+			cfg := clientConfig(sim, b)
+			cfg.Timeout = 300 * time.Millisecond
+			c, err := sms.Dial(ctx, cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = c.Close(ctx) }()
+
+			all, err := c.AllReplicationGroups(ctx, ref)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(all).To(HaveLen(40))
+
+			ids := make([]sms.GroupID, len(all))
+			for i, gi := range all {
+				ids[i] = gi.Group
+			}
+			_, err = c.ReplicationGroups(ctx, ref, ids)
+			var ue *sms.UnreachableError
+			g.Expect(errors.As(err, &ue)).To(BeTrue(), "a query naming its groups keeps the per-call Timeout: %v", err)
+
+			cfg.ListTimeout = 300 * time.Millisecond
+			short, err := sms.Dial(ctx, cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = short.Close(ctx) }()
+			_, err = short.AllReplicationGroups(ctx, ref)
+			g.Expect(errors.As(err, &ue)).To(BeTrue(), "ListTimeout bounds the listing: %v", err)
+		})
+	}
 }

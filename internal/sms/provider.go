@@ -98,10 +98,11 @@ func (c *client) ReplicationGroups(ctx context.Context, ref string, groups []Gro
 	return DecodeReplicationGroups(res), nil
 }
 
-// queryReplicationGroups calls QueryReplicationGroup for groups (none: every group of the provider).
+// queryReplicationGroups calls QueryReplicationGroup for groups (none: every group of the provider,
+// bounded by Config.ListTimeout).
 func (c *client) queryReplicationGroups(ctx context.Context, ref string, groups []GroupID) ([]smstypes.BaseGroupOperationResult, error) {
 	var out []smstypes.BaseGroupOperationResult
-	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+	err := c.callOn(ctx, len(groups) == 0, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
 		req := &smstypes.QueryReplicationGroup{This: providerRef(ref)}
 		if len(groups) > 0 {
 			req.GroupId = groupsToWire(groups)

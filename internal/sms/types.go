@@ -22,6 +22,12 @@ const DefaultVersion = "8.0.3.0"
 // DefaultTimeout is the per round trip timeout used when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
+// DefaultListTimeout bounds the round trip that lists every replication group of a provider when
+// Config.ListTimeout is zero. That answer is not paged and the provider builds it group by group, so it
+// may take far longer than any other call for a provider with thousands of groups; the bound only has to
+// catch a vCenter that never answers.
+const DefaultListTimeout = 5 * time.Minute
+
 // Config says how to reach and authenticate to a vCenter.
 type Config struct {
 	// URL of the vCenter, e.g. https://vc.example.com (path optional; /sdk is implied).
@@ -41,6 +47,9 @@ type Config struct {
 	Version string
 	// Timeout bounds each HTTP round trip; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// ListTimeout bounds the round trip of a QueryReplicationGroup that lists every group of a provider
+	// instead; 0 means DefaultListTimeout.
+	ListTimeout time.Duration
 }
 
 // GroupID identifies a replication group; it is comparable and used as a map key.

@@ -120,6 +120,10 @@ type ProviderConfig struct {
 	EmptyTaskRefs *ResponseRule `json:"emptyTaskRefs,omitempty"`
 	// Latency is added to every call to this provider.
 	Latency Duration `json:"latency,omitempty"`
+	// ListLatencyPerGroup is added to a QueryReplicationGroup answer for each group in it: a provider
+	// builds the answer group by group, so listing thousands takes long. Assumed linear; no figure from a
+	// real array is known.
+	ListLatencyPerGroup Duration `json:"listLatencyPerGroup,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
 	TaskErrors int `json:"taskErrors,omitempty"`
 	// Faults answer calls with faults (busy, out of resource, ...), N times or with a probability.

@@ -251,12 +251,22 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 		body.Fault_ = f
 		return body
 	}
-	defer o.sim.mu.Unlock()
 	now := o.sim.now()
 	ids := groupIDs(req.GroupId)
 	if len(ids) == 0 {
 		ids = p.answerOrder(now)
 	}
+	body.Res = p.replicationGroups(ids, now)
+	perGroup := p.cfg.ListLatencyPerGroup.Duration
+	o.sim.mu.Unlock()
+	if perGroup > 0 {
+		time.Sleep(time.Duration(len(ids)) * perGroup)
+	}
+	return body
+}
+
+// replicationGroups answers QueryReplicationGroup for ids (callers hold sim.mu).
+func (p *providerState) replicationGroups(ids []GroupID, now time.Time) *smstypes.QueryReplicationGroupResponse {
 	res := &smstypes.QueryReplicationGroupResponse{}
 	for _, id := range ids {
 		g := p.answerGroup(id, now)
@@ -280,6 +290,5 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 			RgInfo:               info,
 		})
 	}
-	body.Res = res
-	return body
+	return res
 }

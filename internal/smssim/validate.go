@@ -32,8 +32,8 @@ func (c Config) Validate() error {
 
 func (p ProviderConfig) validate() error {
 	var errs []error
-	if p.TaskDuration.Duration < 0 || p.TaskDurationJitter.Duration < 0 || p.Latency.Duration < 0 {
-		errs = append(errs, errors.New("taskDuration, taskDurationJitter and latency must not be negative"))
+	if p.TaskDuration.Duration < 0 || p.TaskDurationJitter.Duration < 0 || p.Latency.Duration < 0 || p.ListLatencyPerGroup.Duration < 0 {
+		errs = append(errs, errors.New("taskDuration, taskDurationJitter, latency and listLatencyPerGroup must not be negative"))
 	}
 	switch p.TaskDurationDistribution {
 	case "", DistributionUniform, DistributionLognormal:
