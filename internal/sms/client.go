@@ -123,6 +123,7 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	sc.Client.Timeout = c.cfg.Timeout
 	sc.Client.Transport = statusTransport{t}
+	sc.Client.CheckRedirect = refuseRedirect
 	return sc, nil
 }
 
@@ -220,6 +221,7 @@ func (c *client) smsSOAP(vc *vim25.Client, version string) *soap.Client {
 	sc.Cookie = vc.SessionCookie // sent as the vcSessionCookie header
 	sc.Client.Timeout = c.cfg.Timeout
 	sc.Client.Transport = statusTransport{sc.Client.Transport}
+	sc.Client.CheckRedirect = refuseRedirect // a service client has its own http.Client
 	return sc
 }
 
@@ -240,7 +242,7 @@ func (c *client) loginJSON(ctx context.Context) error {
 		TLSHandshakeTimeout:   c.cfg.Timeout,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 	}
-	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout}
+	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout, CheckRedirect: refuseRedirect}
 	tried := candidates(JSONReleases, c.cfg.Version, "")
 	for _, release := range tried {
 		js := &jsonTransport{base: c.baseURL, release: release, http: hc}
@@ -306,6 +308,10 @@ func (c *client) classify(err error) error {
 	var f Fault
 	if errors.As(err, &f) {
 		return err
+	}
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return re // without http.Client's wrapping, which quotes the Location whole
 	}
 	if isTLSError(err) {
 		return &TLSError{Host: c.baseURL.Host, Err: err}
