@@ -56,6 +56,8 @@ func TestChartInSync(t *testing.T) {
 		same(filepath.Join("crds", filepath.Base(b)), filepath.Join("config", "crd", "bases", filepath.Base(b)))
 	}
 	same("files/role.yaml", "config/rbac/role.yaml")
+	same("files/user_viewer_role.yaml", "config/rbac/user_viewer_role.yaml")
+	same("files/user_editor_role.yaml", "config/rbac/user_editor_role.yaml")
 	same("files/prometheus-rules.yaml", "config/prometheus/rules.yaml")
 }
 
