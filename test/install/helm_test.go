@@ -66,7 +66,7 @@ func TestHelmLint(t *testing.T) {
 	helm := helmBinary(t)
 	runTool(t, nil, helm, "lint", "--strict", chartDir)
 	runTool(t, nil, helm, "lint", "--strict", chartDir,
-		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr,metrics.certSecretName=vso-metrics-tls")
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr,metrics.certSecretName=vso-metrics-tls,networkPolicy.enabled=true")
 }
 
 func TestHelmTemplate(t *testing.T) {
