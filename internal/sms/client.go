@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -86,24 +85,6 @@ func Dial(ctx context.Context, cfg Config) (Client, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-func parseURL(raw string) (*url.URL, error) {
-	s := strings.TrimSpace(raw)
-	if !strings.Contains(s, "://") {
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("parsing vcenter url: %w", err)
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("vcenter url scheme %q is not https", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, errors.New("vcenter url has no host")
-	}
-	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 }
 
 // newSOAPClient builds a soap.Client for /sdk with our TLS and timeout settings.
