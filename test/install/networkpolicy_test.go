@@ -13,6 +13,44 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
+// TestKustomizeNetworkPolicy: config/network-policy admits ingress to config/default's manager pods on its
+// metrics and probe ports only, and the API server accepts it.
+func TestKustomizeNetworkPolicy(t *testing.T) {
+	requireRole(t)
+	g := NewWithT(t)
+	out := kustomize(t, "config/network-policy")
+	nps := manifests{objs: decode(t, out)}.all("NetworkPolicy")
+	g.Expect(nps).To(HaveLen(1))
+	np := into[networkingv1.NetworkPolicy](t, nps[0])
+	g.Expect(np.Namespace).To(Equal(kustomizeNamespace))
+	dep := into[appsv1.Deployment](t, manifests{objs: decode(t, kustomize(t, "config/default"))}.all("Deployment")[0])
+	expectIngressOnlyToManagerPorts(t, np, dep)
+	g.Expect(np.Spec.PolicyTypes).To(ConsistOf(networkingv1.PolicyTypeIngress))
+
+	ensureNamespace(t, kustomizeNamespace)
+	g.Expect(strings.Count(dryRunApply(t, out), "(server dry run)")).To(Equal(1))
+}
+
+// expectIngressOnlyToManagerPorts checks that np selects the manager's pods and admits ingress on exactly
+// the container's ports (metrics and probes), one rule each.
+func expectIngressOnlyToManagerPorts(t *testing.T, np *networkingv1.NetworkPolicy, dep *appsv1.Deployment) {
+	t.Helper()
+	g := NewWithT(t)
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sel.Empty()).To(BeFalse())
+	g.Expect(sel.Matches(labels.Set(dep.Spec.Template.Labels))).To(BeTrue(), "the policy selects the manager's pods")
+	var ports, containerPorts []int32
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		containerPorts = append(containerPorts, p.ContainerPort)
+	}
+	for _, r := range np.Spec.Ingress {
+		g.Expect(r.Ports).To(HaveLen(1))
+		ports = append(ports, r.Ports[0].Port.IntVal)
+	}
+	g.Expect(ports).To(ConsistOf(containerPorts))
+}
+
 // TestHelmNetworkPolicy: networkPolicy.enabled admits ingress to the manager's pods on the metrics and
 // probe ports only (the metrics port from metricsFrom), and with networkPolicy.egress restricts egress to
 // DNS and those rules. It is off by default, and what it renders is accepted by the API server.
@@ -42,26 +80,13 @@ func TestHelmNetworkPolicy(t *testing.T) {
 			g.Expect(nps).To(HaveLen(1))
 			np := into[networkingv1.NetworkPolicy](t, nps[0])
 			dep := into[appsv1.Deployment](t, m.all("Deployment")[0])
-			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(sel.Empty()).To(BeFalse())
-			g.Expect(sel.Matches(labels.Set(dep.Spec.Template.Labels))).To(BeTrue(), "the policy selects the manager's pods")
-
-			// Ingress: exactly the container's metrics and probe ports.
-			var ports []int32
-			var containerPorts []int32
-			for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
-				containerPorts = append(containerPorts, p.ContainerPort)
-			}
+			expectIngressOnlyToManagerPorts(t, np, dep)
 			for _, r := range np.Spec.Ingress {
-				g.Expect(r.Ports).To(HaveLen(1))
-				ports = append(ports, r.Ports[0].Port.IntVal)
 				if r.Ports[0].Port.IntVal == 8443 && tc.metricsTag != "" {
 					g.Expect(r.From).To(HaveLen(1))
 					g.Expect(r.From[0].NamespaceSelector.MatchLabels).To(ContainElement(tc.metricsTag))
 				}
 			}
-			g.Expect(ports).To(ConsistOf(containerPorts))
 
 			if !tc.egress {
 				g.Expect(np.Spec.PolicyTypes).To(ConsistOf(networkingv1.PolicyTypeIngress))
