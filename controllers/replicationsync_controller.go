@@ -62,8 +62,8 @@ const (
 // (replicationsync_machine.go) around claim -> call -> commit.
 type ReplicationSyncReconciler struct {
 	client.Client
-	// APIReader reads Secret values and, after a lost commit, the ReplicationSync uncached; nil means the
-	// cached client.
+	// APIReader reads Secret values and, after a lost commit, the ReplicationSync uncached; nil means
+	// mgr.GetAPIReader(), set by SetupWithManager.
 	APIReader client.Reader
 	// Sessions is shared with the VasaProviderReconciler.
 	Sessions Sessions
@@ -349,6 +349,11 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.Capacity == nil {
 		r.Capacity = capacity.New()
+	}
+	if r.APIReader == nil {
+		// Never the cached client: a Secret read through it starts an informer that holds the values of
+		// every Secret in the watched namespaces.
+		r.APIReader = mgr.GetAPIReader()
 	}
 	// A slot freed on a provider wakes the oldest runs waiting for one at once (no polling).
 	wakeups := make(chan event.GenericEvent, wakeupBuffer)

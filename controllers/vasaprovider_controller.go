@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -216,6 +217,7 @@ func (e *secretError) Error() string { return e.msg }
 // c should be an uncached reader (mgr.GetAPIReader()): a Secret read through the cached client starts
 // an informer holding the values of every Secret in the watched namespaces.
 func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha1.VasaProvider) (sms.Config, string, error) {
+	ctx = quietSecretReads(ctx)
 	creds := &corev1.Secret{}
 	name := vp.Spec.VCenter.CredentialsSecretRef.Name
 	if err := c.Get(ctx, types.NamespacedName{Namespace: vp.Namespace, Name: name}, creds); err != nil {
@@ -260,6 +262,14 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 		fp = sessionFingerprint(vp, creds.ResourceVersion, ca.ResourceVersion)
 	}
 	return cfg, fp, nil
+}
+
+// quietSecretReads returns ctx with a logger that drops everything, for the reads of Secret values:
+// client-go logs whole response bodies through the context's logger at verbosity 8 (rest.logBody), and a
+// Secret's body is its values, so --zap-log-level=8 would print every password read. Errors are still
+// returned to the caller, which reports them.
+func quietSecretReads(ctx context.Context) context.Context {
+	return logr.NewContext(ctx, logr.Discard())
 }
 
 // sessionFingerprint names everything a session depends on, never the Secret values: the VasaProvider's

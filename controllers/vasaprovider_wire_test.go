@@ -22,7 +22,8 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
-// vpWorld is one namespace with credentials for a simulator and a reconciler that dials it for real.
+// vpWorld is one namespace with credentials for a simulator and a reconciler that dials it for real. The
+// simulator has provider array-a without groups unless cfg names providers.
 type vpWorld struct {
 	ns       string
 	sim      *smssim.Sim
@@ -34,7 +35,9 @@ func newVPWorld(t *testing.T, cfg smssim.Config) *vpWorld {
 	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
-	cfg.Providers = []smssim.ProviderConfig{{Name: "array-a"}}
+	if len(cfg.Providers) == 0 {
+		cfg.Providers = []smssim.ProviderConfig{{Name: "array-a"}}
+	}
 	sim, err := smssim.Start(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(sim.Close)

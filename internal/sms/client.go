@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -88,24 +87,6 @@ func Dial(ctx context.Context, cfg Config) (Client, error) {
 	return c, nil
 }
 
-func parseURL(raw string) (*url.URL, error) {
-	s := strings.TrimSpace(raw)
-	if !strings.Contains(s, "://") {
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("parsing vcenter url: %w", err)
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("vcenter url scheme %q is not https", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, errors.New("vcenter url has no host")
-	}
-	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
-}
-
 // classify wraps transport errors as *TLSError or *UnreachableError; faults pass through.
 func (c *client) classify(err error) error {
 	if err == nil {
@@ -114,6 +95,10 @@ func (c *client) classify(err error) error {
 	var f Fault
 	if errors.As(err, &f) {
 		return err
+	}
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return re // without http.Client's wrapping, which quotes the Location whole
 	}
 	if isTLSError(err) {
 		return &TLSError{Host: c.baseURL.Host, Err: err}

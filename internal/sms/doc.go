@@ -31,6 +31,12 @@
 // means the session expired, faults come as HTTP 500 with a JSON body whose text
 // is in faultstring, and SmsTaskInfo.error may be a bare fault or wrapped.
 //
+// # Redirects
+//
+// No HTTP client of this package follows a redirect (RedirectError): Go's client
+// would send a VI/JSON Login body, password included, and the session header again
+// to the host and scheme a Location names.
+//
 // # Errors
 //
 // An expired session (NotAuthenticated, InvalidSession, HTTP 401) is re-opened

@@ -39,6 +39,7 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	sc.Client.Timeout = c.cfg.Timeout
 	sc.Client.Transport = statusTransport{t}
+	sc.Client.CheckRedirect = refuseRedirect
 	return sc, nil
 }
 
@@ -136,6 +137,7 @@ func (c *client) smsSOAP(vc *vim25.Client, version string, d time.Duration) *soa
 	sc.Cookie = vc.SessionCookie // sent as the vcSessionCookie header
 	sc.Client.Timeout = d
 	sc.Client.Transport = statusTransport{sc.Client.Transport}
+	sc.Client.CheckRedirect = refuseRedirect // a service client has its own http.Client
 	return sc
 }
 
@@ -156,7 +158,7 @@ func (c *client) loginJSON(ctx context.Context) error {
 		TLSHandshakeTimeout:   c.cfg.Timeout,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 	}
-	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout}
+	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout, CheckRedirect: refuseRedirect}
 	tried := candidates(JSONReleases, c.cfg.Version, "")
 	for _, release := range tried {
 		js := &jsonTransport{base: c.baseURL, release: release, http: hc}
@@ -176,7 +178,7 @@ func (c *client) loginJSON(ctx context.Context) error {
 			res, err = methods.QueryStorageManager(ctx, js, &smstypes.QueryStorageManager{This: serviceInstance})
 			if err == nil {
 				list := *js
-				list.http = &http.Client{Transport: t, Timeout: c.cfg.ListTimeout}
+				list.http = &http.Client{Transport: t, Timeout: c.cfg.ListTimeout, CheckRedirect: refuseRedirect}
 				c.vc, c.js, c.rt, c.list, c.sm = nil, js, js, &list, res.Returnval
 				c.info = serverInfo(BindingJSON, release, about)
 				return nil

@@ -76,7 +76,7 @@ func IsTransient(err error) bool {
 	return errors.As(err, &su) || errors.As(err, &busy) || errors.As(err, &oor) || errors.As(err, &pu)
 }
 
-// statusTransport turns HTTP 503 and 401 answers into typed errors before govmomi's SOAP client turns
+// statusTransport turns HTTP 503, 401 and redirect answers into typed errors before govmomi's SOAP client turns
 // them into an untyped status error.
 type statusTransport struct{ base http.RoundTripper }
 
@@ -92,6 +92,12 @@ func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	case http.StatusUnauthorized:
 		_ = res.Body.Close()
 		return nil, &notAuthenticatedError{Message: "HTTP " + res.Status}
+	}
+	if res.StatusCode >= 300 && res.StatusCode < 400 && res.Header.Get("Location") != "" {
+		// http.Client returns a 307/308 of a SOAP body it cannot replay as an answer and follows the
+		// others (as a GET): refuse them all here, as the JSON binding's CheckRedirect does.
+		_ = res.Body.Close()
+		return nil, redirectAnswer(res)
 	}
 	return res, nil
 }

@@ -26,6 +26,7 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"ReplicationGroupRPOExceeded":      {`time() - vasa_sync_group_newest_pit_timestamp_seconds > 3600`, "15m"},
 	"ReplicationSyncStuck":             {`vasa_sync_run_without_progress == 1`, "5m"},
 	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0`, ""},
+	"VasaProviderInsecureTLS":          {`vasa_sync_provider_insecure_tls == 1`, ""},
 }
 
 type alertRule struct {

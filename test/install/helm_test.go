@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -56,6 +57,8 @@ func TestChartInSync(t *testing.T) {
 		same(filepath.Join("crds", filepath.Base(b)), filepath.Join("config", "crd", "bases", filepath.Base(b)))
 	}
 	same("files/role.yaml", "config/rbac/role.yaml")
+	same("files/user_viewer_role.yaml", "config/rbac/user_viewer_role.yaml")
+	same("files/user_editor_role.yaml", "config/rbac/user_editor_role.yaml")
 	same("files/prometheus-rules.yaml", "config/prometheus/rules.yaml")
 }
 
@@ -64,7 +67,7 @@ func TestHelmLint(t *testing.T) {
 	helm := helmBinary(t)
 	runTool(t, nil, helm, "lint", "--strict", chartDir)
 	runTool(t, nil, helm, "lint", "--strict", chartDir,
-		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr,metrics.certSecretName=vso-metrics-tls")
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,watchNamespace=dr,metrics.certSecretName=vso-metrics-tls,networkPolicy.enabled=true")
 }
 
 func TestHelmTemplate(t *testing.T) {
@@ -98,7 +101,8 @@ func TestHelmValues(t *testing.T) {
 	helm := helmBinary(t)
 	g := NewWithT(t)
 	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace,
-		"--set", "leaderElection.enabled=false,watchNamespace=dr,image.tag=v1.2.3,replicaCount=2")
+		"--set", "leaderElection.enabled=false,watchNamespace=dr,image.tag=v1.2.3,replicaCount=2",
+		"--set-json", `extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy.example.com:3128"}]`)
 	m := manifests{objs: decode(t, out)}
 	g.Expect(m.all("ServiceMonitor")).To(BeEmpty(), "monitoring is off by default")
 	g.Expect(m.all("PrometheusRule")).To(BeEmpty(), "monitoring is off by default")
@@ -109,6 +113,7 @@ func TestHelmValues(t *testing.T) {
 	g.Expect(c.Args).NotTo(ContainElement("--leader-elect"))
 	g.Expect(c.Args).To(ContainElement("--watch-namespace=dr"))
 	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(int32(2))))
+	g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}))
 }
 
 // TestHelmKubeVersion: the CRDs' groupIds rules use CEL's transformMapEntry, which an API server accepts

@@ -1,0 +1,59 @@
+package sms
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// parseURL returns the scheme and host of a vCenter URL; any path, query or user information is dropped.
+func parseURL(raw string) (*url.URL, error) {
+	s := strings.TrimSpace(raw)
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, invalidURLError(s)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("vcenter url scheme %q is not https", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("vcenter url has no host")
+	}
+	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
+}
+
+// invalidURLError says why s does not parse without quoting its user information: url.Parse's error
+// quotes the whole string, and its reason may quote a part of a password (an invalid escape or port).
+func invalidURLError(s string) error {
+	r := withoutUserinfo(s)
+	if _, err := url.Parse(r); err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("vcenter url %q is not a valid URL: %w", r, ue.Err)
+		}
+		return fmt.Errorf("vcenter url %q is not a valid URL", r)
+	}
+	return fmt.Errorf("vcenter url %q (user information left out) is not a valid URL: put the username and password in the credentials Secret, not in the url", r)
+}
+
+// withoutUserinfo cuts everything between "://" and the last "@" before any query or fragment. A
+// password may hold "/" or "@", so the authority's end cannot be trusted; cutting a path's "@" too
+// only shortens a message.
+func withoutUserinfo(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	end := strings.IndexAny(rest, "?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		rest = rest[at+1:]
+	}
+	return scheme + "://" + rest
+}

@@ -1,0 +1,39 @@
+package sms_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// TestUnparsableURLNeverShowsUserinfo: admission refuses a vcenter.url with user information, but an
+// object stored before that rule can still carry one. When such a URL does not parse, the error (which
+// reaches the VasaProvider's Ready condition) names the host and the reason but no part of the password,
+// even where url.Parse's own reason would quote it.
+func TestUnparsableURLNeverShowsUserinfo(t *testing.T) {
+	for name, tc := range map[string]struct {
+		url, host string
+		secrets   []string
+	}{
+		"bad port":                  {url: "https://admin:pw-Tq1@vc.example.com:bad/sdk", host: "vc.example.com:bad", secrets: []string{"pw-Tq1", "admin"}},
+		"space in host":             {url: "https://admin:pw-Tq2@vc example.com/", host: "vc example.com", secrets: []string{"pw-Tq2"}},
+		"bad escape in password":    {url: "https://admin:pw%zTq3@vc.example.com/", host: "vc.example.com", secrets: []string{"%zT", "Tq3"}},
+		"slash in password":         {url: "https://admin:pw/Tq4@vc.example.com/", host: "vc.example.com", secrets: []string{"Tq4", "pw/"}},
+		"at sign in password":       {url: "https://admin:p@w:Tq5@vc.example.com:x", host: "vc.example.com", secrets: []string{"Tq5", "p@w"}},
+		"no scheme, password in it": {url: "admin:pw%Tq6@vc.example.com", host: "vc.example.com", secrets: []string{"Tq6"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			_, err := sms.Dial(context.Background(), sms.Config{URL: tc.url, Username: "u", Password: "p", Timeout: time.Second})
+			g.Expect(err).To(HaveOccurred())
+			g.Expect(err.Error()).To(ContainSubstring(tc.host))
+			for _, s := range tc.secrets {
+				g.Expect(err.Error()).NotTo(ContainSubstring(s))
+			}
+		})
+	}
+}
