@@ -68,6 +68,8 @@ const (
 	zoneMessage  = "timeZone must be an IANA time zone name such as Europe/Berlin"
 	tzInSchedule = "schedule must not contain TZ= or CRON_TZ=: set the zone in spec.timeZone"
 	immutableFmt = " is immutable: create a new ReplicationSync instead"
+	idChars      = "fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
+	pitChars     = "pitName must not start or end with white space or contain control characters such as line breaks or tabs"
 )
 
 func TestReplicationSyncRejectsBadInput(t *testing.T) {
@@ -119,6 +121,36 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 		"deviceGroupId.id longer than 255 characters": {
 			mutations: []mutation{set(groups([2]string{"fd-1", strings.Repeat("d", 256)}), "spec", "groupIds")},
 			field:     "spec.groupIds[0].deviceGroupId.id", message: "may not be more than 255",
+		},
+		// The SOAP binding cannot carry control characters: the provider would sync under another id or
+		// PiT name, and the PiT lookup that makes a run exactly-once would never find it.
+		"deviceGroupId.id with a trailing space": {
+			mutations: []mutation{set(groups([2]string{"fd-1", "dg-1"}, [2]string{"fd-1", "dg-2 "}), "spec", "groupIds")},
+			field:     "spec.groupIds[1]", message: idChars,
+		},
+		"faultDomainId.id with a leading tab": {
+			mutations: []mutation{set(groups([2]string{"\tfd-1", "dg-1"}), "spec", "groupIds")},
+			field:     "spec.groupIds[0]", message: idChars,
+		},
+		"deviceGroupId.id with a NUL": {
+			mutations: []mutation{set(groups([2]string{"fd-1", "dg\x001"}), "spec", "groupIds")},
+			field:     "spec.groupIds[0]", message: idChars,
+		},
+		"faultDomainId.id with a C1 control character": {
+			mutations: []mutation{set(groups([2]string{"fd-1", "dg-1"}, [2]string{"fd-1", "dg-2"}, [2]string{"fd\u00851", "dg-3"}), "spec", "groupIds")},
+			field:     "spec.groupIds[2]", message: idChars,
+		},
+		"pitName with a trailing line break": {
+			mutations: []mutation{set("nightly-2026-11-23\n", "spec", "pitName")},
+			field:     "spec.pitName", message: pitChars,
+		},
+		"pitName with a leading space": {
+			mutations: []mutation{set(" nightly-2026-11-23", "spec", "pitName")},
+			field:     "spec.pitName", message: pitChars,
+		},
+		"pitName with a bell character": {
+			mutations: []mutation{set("nightly\a2026", "spec", "pitName")},
+			field:     "spec.pitName", message: pitChars,
 		},
 		"pitName missing": {
 			mutations: []mutation{unset("spec", "pitName")},
@@ -179,6 +211,8 @@ func TestReplicationSyncAcceptsGoodInput(t *testing.T) {
 		"same device group id in two fault domains": {set(groups([2]string{"fd-1", "dg-1"}, [2]string{"fd-2", "dg-1"}), "spec", "groupIds")},
 		"a single group":                            {set(groups([2]string{"fd-1", "dg-1"}), "spec", "groupIds")},
 		"pitName of 255 characters":                 {set(strings.Repeat("p", 255), "spec", "pitName")},
+		"pitName with inner spaces and non-ASCII":   {set("nächtlich 2026-11-23 02:00", "spec", "pitName")},
+		"ids with inner spaces and non-ASCII":       {set(groups([2]string{"fd 1", "Oracle Prüfung"}), "spec", "groupIds")},
 		"all optional fields at their bounds": {
 			set(int64(0), "spec", "backoffLimit"),
 			set(int64(1), "spec", "activeDeadlineSeconds"),
@@ -456,6 +490,10 @@ func TestReplicationSyncScheduleRejectsBadInput(t *testing.T) {
 		"template groupIds blank id": {
 			mutations: []mutation{set(groups([2]string{" ", "dg-1"}), "spec", "template", "spec", "groupIds")},
 			field:     "spec.template.spec.groupIds[0].faultDomainId.id", message: blankID,
+		},
+		"template groupIds id with a trailing space": {
+			mutations: []mutation{set(groups([2]string{"fd-1", "dg-1"}, [2]string{"fd-1 ", "dg-2"}), "spec", "template", "spec", "groupIds")},
+			field:     "spec.template.spec.groupIds[1]", message: idChars,
 		},
 		"template backoffLimit above 100": {
 			mutations: []mutation{set(int64(101), "spec", "template", "spec", "backoffLimit")},
