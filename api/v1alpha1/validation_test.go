@@ -299,6 +299,11 @@ func TestVasaProviderRejectsBadInput(t *testing.T) {
 	caBundle := map[string]any{"name": "vcenter-ca"}
 	const oneTLS = "vcenter.tls: set at most one of caBundleSecretRef, thumbprint and insecureSkipVerify"
 	const oneProvider = "provider: set exactly one of provider.name and provider.uid"
+	const (
+		urlHost    = "vcenter.url must name the vCenter's host"
+		urlPort    = "vcenter.url: the port must be between 1 and 65535"
+		urlAddress = "vcenter.url must be the vCenter's address, https://host or https://host:port, without a path (other than /sdk), query or fragment"
+	)
 	runRejected(t, validProvider, map[string]rejected{
 		"vcenter.url http": {
 			mutations: []mutation{set("http://vcenter.example.com", "spec", "vcenter", "url")},
@@ -311,6 +316,36 @@ func TestVasaProviderRejectsBadInput(t *testing.T) {
 		"vcenter.url not a URL": {
 			mutations: []mutation{set("https://vcenter example com/sdk", "spec", "vcenter", "url")},
 			field:     "spec.vcenter.url", message: "vcenter.url must be a valid URL",
+		},
+		// The operator keeps only the scheme and host of the URL: a path, query or fragment would be
+		// dropped without a word, and a URL without a host or with port 0 could only ever be Unreachable.
+		"vcenter.url without a host": {
+			mutations: []mutation{set("https://:443", "spec", "vcenter", "url")},
+			field:     "spec.vcenter.url", message: urlHost,
+		},
+		"vcenter.url with an empty authority": {
+			mutations: []mutation{set("https:///sdk", "spec", "vcenter", "url")},
+			field:     "spec.vcenter.url", message: urlHost,
+		},
+		"vcenter.url with port 0": {
+			mutations: []mutation{set("https://vcenter.example.com:0", "spec", "vcenter", "url")},
+			field:     "spec.vcenter.url", message: urlPort,
+		},
+		"vcenter.url with port 99999": {
+			mutations: []mutation{set("https://vcenter.example.com:99999", "spec", "vcenter", "url")},
+			field:     "spec.vcenter.url", message: urlPort,
+		},
+		"vcenter.url with the UI path": {
+			mutations: []mutation{set("https://vcenter.example.com/ui", "spec", "vcenter", "url")},
+			field:     "spec.vcenter.url", message: urlAddress,
+		},
+		"vcenter.url behind a path prefix": {
+			mutations: []mutation{set("https://proxy.example.com/vcenter-1/sdk", "spec", "vcenter", "url")},
+			field:     "spec.vcenter.url", message: urlAddress,
+		},
+		"vcenter.url with a query": {
+			mutations: []mutation{set("https://vcenter.example.com/sdk?verify=0", "spec", "vcenter", "url")},
+			field:     "spec.vcenter.url", message: urlAddress,
 		},
 		"vcenter.url missing": {
 			mutations: []mutation{unset("spec", "vcenter", "url")},
@@ -387,6 +422,10 @@ func TestVasaProviderAcceptsGoodInput(t *testing.T) {
 	runAccepted(t, validProvider, map[string][]mutation{
 		"provider by uid":        {set(map[string]any{"uid": "3e2a5c7e-1111-4a5b-9c0d-000000000001"}, "spec", "provider")},
 		"url with port and path": {set("https://vcenter.example.com:8443/sdk", "spec", "vcenter", "url")},
+		"url with /sdk/":         {set("https://vcenter.example.com/sdk/", "spec", "vcenter", "url")},
+		"url with a slash":       {set("https://vcenter.example.com/", "spec", "vcenter", "url")},
+		"url with an IPv6 host":  {set("https://[fd00::10]:443", "spec", "vcenter", "url")},
+		"url with port 65535":    {set("https://10.0.0.10:65535", "spec", "vcenter", "url")},
 		"caBundleSecretRef only": {set(map[string]any{"caBundleSecretRef": map[string]any{"name": "vcenter-ca", "key": "bundle.pem"}}, "spec", "vcenter", "tls")},
 		"thumbprint with insecureSkipVerify false": {set(map[string]any{
 			"thumbprint":         "SHA256:0f:1e:2d:3c:4b:5a:69:78:87:96:a5:b4:c3:d2:e1:f0:0f:1e:2d:3c:4b:5a:69:78:87:96:a5:b4:c3:d2:e1:f0",
