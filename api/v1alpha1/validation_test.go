@@ -300,9 +300,10 @@ func TestVasaProviderRejectsBadInput(t *testing.T) {
 	const oneTLS = "vcenter.tls: set at most one of caBundleSecretRef, thumbprint and insecureSkipVerify"
 	const oneProvider = "provider: set exactly one of provider.name and provider.uid"
 	const (
-		urlHost    = "vcenter.url must name the vCenter's host"
-		urlPort    = "vcenter.url: the port must be between 1 and 65535"
-		urlAddress = "vcenter.url must be the vCenter's address, https://host or https://host:port, without a path (other than /sdk), query or fragment"
+		thumbprintFormat = "vcenter.tls.thumbprint must be the certificate's SHA-256 fingerprint: SHA256: and 32 colon-separated hex bytes"
+		urlHost          = "vcenter.url must name the vCenter's host"
+		urlPort          = "vcenter.url: the port must be between 1 and 65535"
+		urlAddress       = "vcenter.url must be the vCenter's address, https://host or https://host:port, without a path (other than /sdk), query or fragment"
 	)
 	runRejected(t, validProvider, map[string]rejected{
 		"vcenter.url http": {
@@ -377,11 +378,19 @@ func TestVasaProviderRejectsBadInput(t *testing.T) {
 		},
 		"tls thumbprint SHA-1": {
 			mutations: []mutation{set(map[string]any{"thumbprint": "SHA1:0F:1E:2D:3C:4B:5A:69:78:87:96:A5:B4:C3:D2:E1:F0:0F:1E:2D:3C"}, "spec", "vcenter", "tls")},
-			field:     "spec.vcenter.tls.thumbprint", message: "should match",
+			field:     "spec.vcenter.tls.thumbprint", message: thumbprintFormat,
 		},
 		"tls thumbprint too short": {
 			mutations: []mutation{set(map[string]any{"thumbprint": "SHA256:0F:1E:2D"}, "spec", "vcenter", "tls")},
-			field:     "spec.vcenter.tls.thumbprint", message: "should match",
+			field:     "spec.vcenter.tls.thumbprint", message: thumbprintFormat,
+		},
+		"tls thumbprint pasted from openssl with its label": {
+			mutations: []mutation{set(map[string]any{"thumbprint": "sha256 Fingerprint=" + thumbprint[len("SHA256:"):]}, "spec", "vcenter", "tls")},
+			field:     "spec.vcenter.tls.thumbprint", message: thumbprintFormat,
+		},
+		"tls thumbprint without the SHA256: prefix": {
+			mutations: []mutation{set(map[string]any{"thumbprint": thumbprint[len("SHA256:"):]}, "spec", "vcenter", "tls")},
+			field:     "spec.vcenter.tls.thumbprint", message: thumbprintFormat,
 		},
 		"provider name and uid": {
 			mutations: []mutation{set(map[string]any{"name": "array-a-vp", "uid": "3e2a5c7e-1111-4a5b-9c0d-000000000001"}, "spec", "provider")},

@@ -131,7 +131,8 @@ type TLSSpec struct {
 	// thumbprint pins the server certificate by its SHA-256 fingerprint, written
 	// "SHA256:AA:BB:..." (32 colon-separated hex bytes).
 	// +optional
-	// +kubebuilder:validation:Pattern=`^SHA256:([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$`
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^SHA256:([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$')",message="vcenter.tls.thumbprint must be the certificate's SHA-256 fingerprint: SHA256: and 32 colon-separated hex bytes, as openssl x509 -noout -fingerprint -sha256 prints them after the = (a 20-byte SHA-1 thumbprint is not accepted)"
 	Thumbprint string `json:"thumbprint,omitempty"`
 
 	// insecureSkipVerify turns certificate verification off. Strongly discouraged; defaults to false.
