@@ -3,7 +3,11 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -51,6 +55,16 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
 	}
 	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", safeURL(vp.Spec.VCenter.URL), err)
+}
+
+// secretKeys lists the keys of a Secret, never its values, for a message that shows a misnamed key
+// ("user" for "username", "tls.crt" for "ca.crt").
+func secretKeys(s *corev1.Secret) string {
+	if len(s.Data) == 0 {
+		return "no keys"
+	}
+	keys := slices.Sorted(maps.Keys(s.Data))
+	return fmt.Sprintf("keys %q", keys)
 }
 
 func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider) string {
