@@ -34,26 +34,30 @@ type DeviceGroupID struct {
 
 // LocalObjectReference names an object in the same namespace.
 type LocalObjectReference struct {
-	// name of the referenced object.
+	// name of the referenced object, a DNS subdomain name as every object name is.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
 }
 
 // SecretKeySelector names one key of a Secret in the same namespace.
 type SecretKeySelector struct {
-	// name of the Secret.
+	// name of the Secret, a DNS subdomain name as every object name is.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
 
-	// key in the Secret's data. Defaults to "ca.crt".
+	// key in the Secret's data. Defaults to "ca.crt". A Secret key holds only letters, digits, '-', '_'
+	// and '.'.
 	// +optional
 	// +kubebuilder:default="ca.crt"
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-._a-zA-Z0-9]+$')",message="key must be a Secret key: letters, digits, '-', '_' and '.'"
 	Key string `json:"key,omitempty"`
 }
 

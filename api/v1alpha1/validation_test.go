@@ -56,20 +56,21 @@ func runAccepted(t *testing.T, build func(namespace, name string, mutations ...m
 }
 
 const (
-	minItems1    = "should have at least 1 items"
-	minLength1   = "should be at least 1 chars long"
-	notNegative  = "should be greater than or equal to 0"
-	atLeastOne   = "should be greater than or equal to 1"
-	atLeastTen   = "should be greater than or equal to 10"
-	required     = "Required value"
-	duplicates   = "groupIds must not contain duplicates"
-	blankID      = "id must not be blank"
-	cronMessage  = "schedule must be a 5-field cron expression"
-	zoneMessage  = "timeZone must be an IANA time zone name such as Europe/Berlin"
-	tzInSchedule = "schedule must not contain TZ= or CRON_TZ=: set the zone in spec.timeZone"
-	immutableFmt = " is immutable: create a new ReplicationSync instead"
-	idChars      = "fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
-	pitChars     = "pitName must not start or end with white space or contain control characters such as line breaks or tabs"
+	minItems1      = "should have at least 1 items"
+	minLength1     = "should be at least 1 chars long"
+	notNegative    = "should be greater than or equal to 0"
+	atLeastOne     = "should be greater than or equal to 1"
+	atLeastTen     = "should be greater than or equal to 10"
+	required       = "Required value"
+	duplicates     = "groupIds must not contain duplicates"
+	blankID        = "id must not be blank"
+	cronMessage    = "schedule must be a 5-field cron expression"
+	zoneMessage    = "timeZone must be an IANA time zone name such as Europe/Berlin"
+	tzInSchedule   = "schedule must not contain TZ= or CRON_TZ=: set the zone in spec.timeZone"
+	immutableFmt   = " is immutable: create a new ReplicationSync instead"
+	idChars        = "fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
+	pitChars       = "pitName must not start or end with white space or contain control characters such as line breaks or tabs"
+	objectNameRule = "name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 )
 
 func TestReplicationSyncRejectsBadInput(t *testing.T) {
@@ -175,6 +176,15 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 		"providerRef.name empty": {
 			mutations: []mutation{set("", "spec", "providerRef", "name")},
 			field:     "spec.providerRef.name", message: minLength1,
+		},
+		// No VasaProvider can have such a name: the run would wait for one until it stalled.
+		"providerRef.name with upper case": {
+			mutations: []mutation{set("Array-A", "spec", "providerRef", "name")},
+			field:     "spec.providerRef.name", message: objectNameRule,
+		},
+		"providerRef.name with an underscore": {
+			mutations: []mutation{set("array_a", "spec", "providerRef", "name")},
+			field:     "spec.providerRef.name", message: objectNameRule,
 		},
 		"backoffLimit negative": {
 			mutations: []mutation{set(int64(-1), "spec", "backoffLimit")},
@@ -360,6 +370,18 @@ func TestVasaProviderRejectsBadInput(t *testing.T) {
 			mutations: []mutation{set("", "spec", "vcenter", "credentialsSecretRef", "name")},
 			field:     "spec.vcenter.credentialsSecretRef.name", message: minLength1,
 		},
+		"credentialsSecretRef.name with a space": {
+			mutations: []mutation{set("vcenter credentials", "spec", "vcenter", "credentialsSecretRef", "name")},
+			field:     "spec.vcenter.credentialsSecretRef.name", message: objectNameRule,
+		},
+		"caBundleSecretRef.name ending in a dot": {
+			mutations: []mutation{set(map[string]any{"caBundleSecretRef": map[string]any{"name": "vcenter-ca."}}, "spec", "vcenter", "tls")},
+			field:     "spec.vcenter.tls.caBundleSecretRef.name", message: objectNameRule,
+		},
+		"caBundleSecretRef.key with a slash": {
+			mutations: []mutation{set(map[string]any{"caBundleSecretRef": map[string]any{"name": "vcenter-ca", "key": "certs/ca.crt"}}, "spec", "vcenter", "tls")},
+			field:     "spec.vcenter.tls.caBundleSecretRef.key", message: "key must be a Secret key: letters, digits, '-', '_' and '.'",
+		},
 		"tls caBundleSecretRef and thumbprint": {
 			mutations: []mutation{set(map[string]any{"caBundleSecretRef": caBundle, "thumbprint": thumbprint}, "spec", "vcenter", "tls")},
 			field:     "spec.vcenter.tls", message: oneTLS,
@@ -442,6 +464,7 @@ func TestVasaProviderAcceptsGoodInput(t *testing.T) {
 		}, "spec", "vcenter", "tls")},
 		"insecureSkipVerify alone": {set(map[string]any{"insecureSkipVerify": true}, "spec", "vcenter", "tls")},
 		"JSON binding":             {set("JSON", "spec", "binding")},
+		"Secret names with dots":   {set("vcenter.credentials.v2", "spec", "vcenter", "credentialsSecretRef", "name")},
 	})
 }
 
@@ -546,6 +569,10 @@ func TestReplicationSyncScheduleRejectsBadInput(t *testing.T) {
 		"template backoffLimit above 100": {
 			mutations: []mutation{set(int64(101), "spec", "template", "spec", "backoffLimit")},
 			field:     "spec.template.spec.backoffLimit", message: "should be less than or equal to 100",
+		},
+		"template providerRef.name with upper case": {
+			mutations: []mutation{set("Array-A", "spec", "template", "spec", "providerRef", "name")},
+			field:     "spec.template.spec.providerRef.name", message: objectNameRule,
 		},
 		"template providerRef missing": {
 			mutations: []mutation{unset("spec", "template", "spec", "providerRef")},

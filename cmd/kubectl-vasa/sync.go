@@ -92,6 +92,9 @@ func (o *syncOptions) check() error {
 		if o.provider == "" {
 			return errors.New("--provider is required: name the VasaProvider to sync through (kubectl get vp lists them)")
 		}
+		if errs := validation.IsDNS1123Subdomain(o.provider); len(errs) > 0 {
+			return fmt.Errorf("--provider %q is not a VasaProvider name (kubectl get vp lists them): %s", o.provider, strings.Join(errs, "; "))
+		}
 		if (len(o.groups) > 0) == (o.selector != "") {
 			return errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
 		}
