@@ -12,6 +12,13 @@ type ReplicationGroupID struct {
 	DeviceGroupID DeviceGroupID `json:"deviceGroupId"`
 }
 
+// MaxGroupIDChars bounds the characters of all ids of one run's groups together (fault domain and device
+// group ids): every id is stored twice, in spec.groupIds and status.groups, and with the per-group status
+// a run of 1000 groups must stay well below etcd's 1.5 MiB limit for one object, or its status writes
+// would be refused mid-run. 160000 allows 1000 groups with ids of 80 characters each. The CRD rules on
+// groupIds repeat the number.
+const MaxGroupIDChars = 160000
+
 // FaultDomainID is the SMS FaultDomainId.
 type FaultDomainID struct {
 	// id is the fault domain's identifier as the VASA provider reports it; 1 to 255 characters, not blank.

@@ -20,7 +20,7 @@ type ReplicationSyncSpec struct {
 	// ReplicationGroups share those types, and they hold what a provider reported.
 
 	// groupIds lists the replication groups to sync, 1 to 1000 unique entries, with ids free of white
-	// space around them and of control characters. Immutable. Exactly one of groupIds and groupSelector
+	// space around them and of control characters, at most 160000 characters of ids in all. Immutable. Exactly one of groupIds and groupSelector
 	// must be set.
 	// +optional
 	// +kubebuilder:validation:MinItems=1
@@ -28,6 +28,7 @@ type ReplicationSyncSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates",optionalOldSelf=true
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupIds is immutable: create a new ReplicationSync instead"
+	// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.map(g, g.faultDomainId.id.size() + g.deviceGroupId.id.size()).sum() <= 160000",message="groupIds: the fault domain and device group ids together must not exceed 160000 characters, so that the run's status fits in one object: split the groups over several ReplicationSyncs",optionalOldSelf=true
 	// +kubebuilder:validation:items:XValidation:rule=`[self.faultDomainId.id, self.deviceGroupId.id].all(s, s.trim().size() == 0 || (s == s.trim() && !s.matches('\\p{Cc}')))`,message="fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
 	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
 

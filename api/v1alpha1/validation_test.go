@@ -8,6 +8,8 @@ import (
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
 
 // rejected is one bad input: the mutations that break a valid object, and what the API server
@@ -70,6 +72,7 @@ const (
 	immutableFmt   = " is immutable: create a new ReplicationSync instead"
 	idChars        = "fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
 	pitChars       = "pitName must not start or end with white space or contain control characters such as line breaks or tabs"
+	idBudget       = "groupIds: the fault domain and device group ids together must not exceed 160000 characters"
 	objectNameRule = "name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 )
 
@@ -86,6 +89,11 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 		"groupIds with 1001 entries": {
 			mutations: []mutation{set(distinctGroups(1001), "spec", "groupIds")},
 			field:     "spec.groupIds", message: "must have at most 1000 items",
+		},
+		// Every id is stored twice (spec and status): beyond this the run's status outgrows one object.
+		"groupIds whose ids exceed the character budget": {
+			mutations: []mutation{set(longGroups(1000, replicationv1alpha1.MaxGroupIDChars/2000+1), "spec", "groupIds")},
+			field:     "spec.groupIds", message: idBudget,
 		},
 		"groupIds with a duplicate": {
 			mutations: []mutation{set(groups([2]string{"fd-1", "dg-1"}, [2]string{"fd-2", "dg-1"}, [2]string{"fd-1", "dg-1"}), "spec", "groupIds")},
@@ -215,7 +223,9 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 
 func TestReplicationSyncAcceptsGoodInput(t *testing.T) {
 	runAccepted(t, validSync, map[string][]mutation{
-		"1000 distinct groupIds": {set(distinctGroups(1000), "spec", "groupIds")},
+		"1000 distinct groupIds":                         {set(distinctGroups(1000), "spec", "groupIds")},
+		"1000 groupIds using the whole character budget": {set(longGroups(1000, replicationv1alpha1.MaxGroupIDChars/2000), "spec", "groupIds")},
+		"300 groupIds with ids of 255 characters":        {set(longGroups(300, 255), "spec", "groupIds")},
 		// A rule that joined the ids with a separator would see "a/b"+"c" == "a"+"b/c".
 		"ids that only collide when joined":         {set(groups([2]string{"a/b", "c"}, [2]string{"a", "b/c"}, [2]string{"a-b", "c"}, [2]string{"a", "b-c"}), "spec", "groupIds")},
 		"same device group id in two fault domains": {set(groups([2]string{"fd-1", "dg-1"}, [2]string{"fd-2", "dg-1"}), "spec", "groupIds")},
@@ -565,6 +575,10 @@ func TestReplicationSyncScheduleRejectsBadInput(t *testing.T) {
 		"template groupIds id with a trailing space": {
 			mutations: []mutation{set(groups([2]string{"fd-1", "dg-1"}, [2]string{"fd-1 ", "dg-2"}), "spec", "template", "spec", "groupIds")},
 			field:     "spec.template.spec.groupIds[1]", message: idChars,
+		},
+		"template groupIds whose ids exceed the character budget": {
+			mutations: []mutation{set(longGroups(400, 255), "spec", "template", "spec", "groupIds")},
+			field:     "spec.template.spec.groupIds", message: idBudget,
 		},
 		"template backoffLimit above 100": {
 			mutations: []mutation{set(int64(101), "spec", "template", "spec", "backoffLimit")},
