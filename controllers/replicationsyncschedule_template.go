@@ -4,6 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
 )
@@ -39,6 +44,9 @@ func sameDayLater(t time.Time, years, months int) time.Time {
 // day, a week, a month and a year after the next one, so a template that cannot produce distinct valid
 // PiT names stalls the schedule before anything is created. It costs a handful of Next calls.
 func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
+	if err := validTemplateMetadata(s.sched.Spec.Template.Metadata); err != nil {
+		return nil, err
+	}
 	tmpl, err := pitname.Parse(s.sched.Spec.Template.PitNameTemplate)
 	if err != nil {
 		return nil, err
@@ -80,6 +88,19 @@ func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, sche
 		}
 	}
 	return tmpl, nil
+}
+
+// validTemplateMetadata makes the API server's checks of the labels and annotations every run gets, so a
+// bad one stalls the schedule when it is applied instead of failing its first run, maybe hours later.
+// (CEL rules in the CRD cannot: over maps of unbounded strings their estimated cost is refused.)
+func validTemplateMetadata(m replicationv1alpha1.TemplateMetadata) error {
+	path := field.NewPath("spec", "template", "metadata")
+	errs := metav1validation.ValidateLabels(m.Labels, path.Child("labels"))
+	errs = append(errs, apimachineryvalidation.ValidateAnnotations(m.Annotations, path.Child("annotations"))...)
+	if err := errs.ToAggregate(); err != nil {
+		return fmt.Errorf("the template's metadata would be refused on every run (%w): fix it; no run is created until then", err)
+	}
+	return nil
 }
 
 func (s *scheduleScope) pitData(at time.Time) pitname.Data {
