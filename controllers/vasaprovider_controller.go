@@ -306,7 +306,8 @@ func providerClient(ctx context.Context, c client.Reader, sessions Sessions, dia
 		dial = sms.Dial
 	}
 	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), fp, func(ctx context.Context) (sms.Client, error) {
-		return dial(ctx, cfg)
+		cl, err := dial(ctx, cfg)
+		return cl, withCredentialsHint(err, cfg)
 	})
 }
 

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -11,8 +12,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
+
+// Mistakes in the Secrets a VasaProvider reads: each gets a message that shows it, never a value.
 
 // TestVasaProviderNamesMisnamedSecretKeys: a Secret with the right values under the wrong keys (the
 // commonest Secret mistake) gets a Ready message that lists the keys it has, never a value, and fixing the
@@ -72,4 +76,43 @@ func TestVasaProviderNamesMisnamedSecretKeys(t *testing.T) {
 			g.Expect(got.UID).To(Equal(vp.UID))
 		})
 	}
+}
+
+// TestVasaProviderPointsAtALineBreakInThePassword: a password written with `echo secret | base64` ends
+// with a line break; the refused login says so (without the value), and fixing the Secret connects.
+func TestVasaProviderPointsAtALineBreakInThePassword(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "echoed"},
+		Data:       map[string][]byte{secretUsernameKey: []byte(w.sim.Username()), secretPasswordKey: []byte(w.sim.Password() + "\n")},
+	}
+	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+
+	vp, _ := w.reconcile(t, func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.VCenter.CredentialsSecretRef.Name = "echoed" })
+	ready := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
+	g.Expect(ready.Message).To(ContainSubstring("the password in the Secret starts or ends with white space or a line break"))
+	g.Expect(ready.Message).NotTo(ContainSubstring("username in the Secret"))
+
+	secret.Data[secretPasswordKey] = []byte(w.sim.Password())
+	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
+	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+}
+
+func TestCredentialsHintOnlyOnRefusedLogins(t *testing.T) {
+	g := NewWithT(t)
+	login := &sms.LoginError{Username: "admin", Err: errors.New("cannot complete login")}
+	g.Expect(withCredentialsHint(nil, sms.Config{Password: "x\n"})).To(Succeed())
+	other := errors.New("connection refused")
+	g.Expect(withCredentialsHint(other, sms.Config{Password: "x\n"})).To(BeIdenticalTo(other))
+	g.Expect(withCredentialsHint(login, sms.Config{Username: "admin", Password: "right"})).To(BeIdenticalTo(error(login)))
+	both := withCredentialsHint(login, sms.Config{Username: " admin", Password: "x\r\n"})
+	g.Expect(both).To(MatchError(ContainSubstring("the username and password in the Secret")))
+	g.Expect(errors.Is(both, login)).To(BeTrue())
 }
