@@ -191,7 +191,9 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 	rs.Spec.PitName = o.pitName
 	rs.Name = o.name
 	if rs.Name == "" {
-		rs.Name = dnsName(o.pitName)
+		if rs.Name = dnsName(o.pitName); rs.Name == "" {
+			return nil, fmt.Errorf("--pit-name %q has no letter or digit an object name can take: give the ReplicationSync a --name", o.pitName)
+		}
 	}
 	if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
 		return nil, fmt.Errorf("--name %q: %s", rs.Name, strings.Join(errs, "; "))
