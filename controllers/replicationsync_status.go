@@ -222,7 +222,7 @@ func deadline(rs *replicationv1alpha1.ReplicationSync) (time.Time, bool) {
 	if start.IsZero() && rs.Status.StartTime != nil {
 		start = rs.Status.StartTime.Time
 	}
-	return start.Add(time.Duration(*rs.Spec.ActiveDeadlineSeconds) * time.Second), true
+	return start.Add(seconds(*rs.Spec.ActiveDeadlineSeconds)), true
 }
 
 // backoffLimit returns spec.backoffLimit or the Job default 6.

@@ -62,9 +62,10 @@ type ReplicationSyncSpec struct {
 
 	// activeDeadlineSeconds bounds the whole run, counted from the object's creation, so time spent
 	// waiting for the provider and busy waits are included; when it passes the sync fails with reason
-	// DeadlineExceeded. Unset means no deadline.
+	// DeadlineExceeded. Unset means no deadline. At most 31536000 (a year).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=31536000
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
 
 	// ttlSecondsAfterFinished deletes the object this many seconds after it finished

@@ -47,9 +47,10 @@ type ReplicationSyncScheduleSpec struct {
 	// startingDeadlineSeconds: a run that could not start within this many seconds of its
 	// scheduled time is reported as missed and not started. Unset means no deadline. At least 10:
 	// a reconcile lands a moment after the scheduled time, so a shorter deadline would miss runs (the
-	// same advice as for a CronJob).
+	// same advice as for a CronJob). At most 31536000 (a year).
 	// +optional
 	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=31536000
 	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
 
 	// suspend stops new runs; active ones go on. Defaults to false.
@@ -139,9 +140,10 @@ type ReplicationSyncTemplateSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 
-	// activeDeadlineSeconds bounds each run.
+	// activeDeadlineSeconds bounds each run; at most 31536000 (a year).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=31536000
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
 
 	// progressDeadlineSeconds for each run (see ReplicationSync); unset, each run defaults it to 600.

@@ -206,6 +206,11 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 			mutations: []mutation{set(int64(0), "spec", "activeDeadlineSeconds")},
 			field:     "spec.activeDeadlineSeconds", message: atLeastOne,
 		},
+		// Beyond about 292 years the seconds overflow a duration and the deadline would lie in the past.
+		"activeDeadlineSeconds above a year": {
+			mutations: []mutation{set(int64(31536001), "spec", "activeDeadlineSeconds")},
+			field:     "spec.activeDeadlineSeconds", message: "should be less than or equal to 31536000",
+		},
 		"ttlSecondsAfterFinished negative": {
 			mutations: []mutation{set(int64(-1), "spec", "ttlSecondsAfterFinished")},
 			field:     "spec.ttlSecondsAfterFinished", message: notNegative,
@@ -239,7 +244,8 @@ func TestReplicationSyncAcceptsGoodInput(t *testing.T) {
 			set(int64(0), "spec", "ttlSecondsAfterFinished"),
 			set(int64(1000), "spec", "maxBatchSize"),
 		},
-		"backoffLimit 100": {set(int64(100), "spec", "backoffLimit")},
+		"backoffLimit 100":                {set(int64(100), "spec", "backoffLimit")},
+		"activeDeadlineSeconds of a year": {set(int64(31536000), "spec", "activeDeadlineSeconds")},
 	})
 }
 
@@ -547,6 +553,14 @@ func TestReplicationSyncScheduleRejectsBadInput(t *testing.T) {
 		"startingDeadlineSeconds 0 would miss every run": {
 			mutations: []mutation{set(int64(0), "spec", "startingDeadlineSeconds")},
 			field:     "spec.startingDeadlineSeconds", message: atLeastTen,
+		},
+		"startingDeadlineSeconds above a year": {
+			mutations: []mutation{set(int64(10_000_000_000), "spec", "startingDeadlineSeconds")},
+			field:     "spec.startingDeadlineSeconds", message: "should be less than or equal to 31536000",
+		},
+		"template activeDeadlineSeconds above a year": {
+			mutations: []mutation{set(int64(31536001), "spec", "template", "spec", "activeDeadlineSeconds")},
+			field:     "spec.template.spec.activeDeadlineSeconds", message: "should be less than or equal to 31536000",
 		},
 		"startingDeadlineSeconds 9": {
 			mutations: []mutation{set(int64(9), "spec", "startingDeadlineSeconds")},
