@@ -111,29 +111,44 @@ func requireCostCenter(t *testing.T, g *WithT, ns string) {
 }
 
 // TestScheduleTemplateMetadataInvalid: template labels or annotations the API server would refuse on
-// every run stall the schedule as soon as it is applied, naming the field; fixing them resumes it.
+// every run, or a groupSelector every run would fail to parse, stall the schedule as soon as it is
+// applied, naming the field; fixing them resumes it.
 func TestScheduleTemplateMetadataInvalid(t *testing.T) {
-	for name, meta := range map[string]replicationv1alpha1.TemplateMetadata{
-		"label value with a space": {Labels: map[string]string{"team": "dr ops"}},
-		"label key with a space":   {Labels: map[string]string{"dr team": "ops"}},
-		"annotation key too long":  {Annotations: map[string]string{strings.Repeat("a", 64): "x"}},
+	badSelector := func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"source group": "oracle"}}
+	}
+	for name, mutate := range map[string]func(*replicationv1alpha1.ReplicationSyncSchedule){
+		"label value with a space": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+			s.Spec.Template.Metadata.Labels = map[string]string{"team": "dr ops"}
+		},
+		"label key with a space": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+			s.Spec.Template.Metadata.Labels = map[string]string{"dr team": "ops"}
+		},
+		"annotation key too long": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+			s.Spec.Template.Metadata.Annotations = map[string]string{strings.Repeat("a", 64): "x"}
+		},
+		"groupSelector key with a space": badSelector,
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			h := newScheduleHarness(t, g)
-			h.create("bad-metadata", func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Template.Metadata = meta })
+			h.create("bad-template", mutate)
 
 			h.reconcileAt(h.clock.Now())
 			s := h.get()
 			ready := condition(s, replicationv1alpha1.ReadyCondition)
 			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidTemplateReason))
-			g.Expect(ready.Message).To(And(ContainSubstring("spec.template.metadata."), ContainSubstring("fix it")))
+			g.Expect(ready.Message).To(And(ContainSubstring("spec.template."), ContainSubstring("fix it")))
 			g.Expect(condition(s, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
 			g.Expect(kstatusOf(g, s)).To(Equal(kstatus.FailedStatus), "Argo CD and Flux see it at once")
 
 			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 				s.Spec.Template.Metadata = replicationv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "dr-ops"}}
+				if s.Spec.Template.Spec.GroupSelector != nil {
+					s.Spec.Template.Spec.GroupSelector.MatchLabels = map[string]string{replicationv1alpha1.SourceGroupLabel: "oracle"}
+				}
 			})
 			h.reconcileAt(h.clock.Now())
 			g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ScheduledReason))
