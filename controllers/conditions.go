@@ -1,11 +1,21 @@
 package controllers
 
 import (
+	"math"
+	"time"
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
+
+// seconds turns a count of seconds from the spec into a duration, saturating instead of overflowing:
+// admission bounds the fields, but an object stored before it did may hold any int64, and an overflowed
+// deadline lies in the past (a run failed at once, every scheduled run missed).
+func seconds(n int64) time.Duration {
+	const most = int64(math.MaxInt64 / time.Second)
+	return time.Duration(min(max(n, -most), most)) * time.Second
+}
 
 // MaxConditionMessage bounds every condition message the operator writes, on every kind, in bytes: a
 // provider's fault text or a long list must not bloat objects (or their watchers).

@@ -55,7 +55,7 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 			msg = "The sync call may have started a task, in doubt: "
 		}
 		for _, i := range idx {
-			rs.Status.Groups[i].Message = truncateMessage(msg + err.Error())
+			rs.Status.Groups[i].Message = groupMessage(rs, msg+err.Error())
 		}
 		run.wakeAt(run.now.Add(time.Second))
 	case actionRetry:

@@ -44,7 +44,7 @@ func (run *syncRun) groupWaiting(i int, task string) {
 // groupSynced marks group i Synced with its PiT.
 func (run *syncRun) groupSynced(i int, pitID, pitName string, ts time.Time, message string) {
 	g := &run.rs.Status.Groups[i]
-	g.State, g.PitID, g.Message, g.ClaimTime, g.PollFaults = replicationv1alpha1.GroupSynced, pitID, truncateMessage(message), nil, 0
+	g.State, g.PitID, g.Message, g.ClaimTime, g.PollFaults = replicationv1alpha1.GroupSynced, pitID, groupMessage(run.rs, message), nil, 0
 	g.PitName = pitName
 	if g.PitName == "" {
 		g.PitName = run.rs.Spec.PitName
@@ -60,13 +60,13 @@ func (run *syncRun) groupSynced(i int, pitID, pitName string, ts time.Time, mess
 // groupPending puts group i back to Pending, to be issued again (after the PiT check).
 func (run *syncRun) groupPending(i int, message string) {
 	g := &run.rs.Status.Groups[i]
-	g.State, g.Task, g.ClaimTime, g.Message, g.PollFaults = replicationv1alpha1.GroupPending, "", nil, truncateMessage(message), 0
+	g.State, g.Task, g.ClaimTime, g.Message, g.PollFaults = replicationv1alpha1.GroupPending, "", nil, groupMessage(run.rs, message), 0
 }
 
 // groupFailed marks group i Failed.
 func (run *syncRun) groupFailed(i int, message string) {
 	g := &run.rs.Status.Groups[i]
-	g.State, g.Message, g.ClaimTime = replicationv1alpha1.GroupFailed, truncateMessage(message), nil
+	g.State, g.Message, g.ClaimTime = replicationv1alpha1.GroupFailed, groupMessage(run.rs, message), nil
 	metrics.GroupsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, "failed").Inc()
 	run.progressed()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -22,8 +23,8 @@ var (
 	// errNoGroupsSelected: spec.groupSelector matched no ReplicationGroup of the provider. The run should
 	// stop with reason NoGroupsSelected and a message naming the selector.
 	errNoGroupsSelected = errors.New("spec.groupSelector matched no ReplicationGroup of the provider")
-	// errTooManyGroupsSelected: spec.groupSelector matched more groups than one run may hold.
-	errTooManyGroupsSelected = fmt.Errorf("spec.groupSelector matched more than %d ReplicationGroups", maxSelectedGroups)
+	// errTooManyGroupsSelected: spec.groupSelector matched more groups (or longer ids) than one run may hold.
+	errTooManyGroupsSelected = errors.New("spec.groupSelector matched more than one run may hold")
 	// errInvalidGroupSelector: spec.groupSelector does not parse as a label selector.
 	errInvalidGroupSelector = errors.New("spec.groupSelector is not a valid label selector")
 )
@@ -56,15 +57,28 @@ func selectGroups(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 			out = append(out, rg.Spec.GroupID)
 		}
 	}
-	switch {
+	switch chars := idChars(out); {
 	case len(out) == 0:
 		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, sel.String())
 	case len(out) > maxSelectedGroups:
-		return nil, fmt.Errorf("%w (%d): narrow the selector or split the sync", errTooManyGroupsSelected, len(out))
+		return nil, fmt.Errorf("%w: %d ReplicationGroups, at most %d: narrow the selector or split the sync", errTooManyGroupsSelected, len(out), maxSelectedGroups)
+	case chars > replicationv1alpha1.MaxGroupIDChars:
+		// The bound admission puts on groupIds: beyond it the run's status would not fit in one object.
+		return nil, fmt.Errorf("%w: the ids of the %d groups it matched add up to %d characters, more than %d: narrow the selector or split the sync",
+			errTooManyGroupsSelected, len(out), chars, replicationv1alpha1.MaxGroupIDChars)
 	}
 	slices.SortFunc(out, func(a, b replicationv1alpha1.ReplicationGroupID) int {
 		return cmp.Or(cmp.Compare(a.FaultDomainID.ID, b.FaultDomainID.ID), cmp.Compare(a.DeviceGroupID.ID, b.DeviceGroupID.ID))
 	})
 	out = slices.Compact(out)
 	return out, nil
+}
+
+// idChars counts the characters of the ids of groups, as the CRD's rule on groupIds does.
+func idChars(groups []replicationv1alpha1.ReplicationGroupID) int {
+	n := 0
+	for _, g := range groups {
+		n += utf8.RuneCountInString(g.FaultDomainID.ID) + utf8.RuneCountInString(g.DeviceGroupID.ID)
+	}
+	return n
 }

@@ -22,12 +22,29 @@ const maxMessageBytes = 1024
 // truncatedMarker ends a message cut to maxMessageBytes.
 const truncatedMarker = "... [truncated]"
 
+// groupMessagesBytes bounds the messages of all status.groups together. A message per group of
+// maxMessageBytes would add 1 MB to a 1000-group run, which with its ids (api MaxGroupIDChars) no
+// longer fits etcd's 1.5 MiB for one object: every status write would be refused and the run stuck.
+const groupMessagesBytes = 256 << 10
+
+// minGroupMessageBytes keeps a group message readable however many groups share the budget.
+const minGroupMessageBytes = 200
+
 // truncateMessage cuts s to at most maxMessageBytes (on a UTF-8 boundary), ending with truncatedMarker.
-func truncateMessage(s string) string {
-	if len(s) <= maxMessageBytes {
+func truncateMessage(s string) string { return truncateTo(s, maxMessageBytes) }
+
+// groupMessage cuts s to the share of groupMessagesBytes one of rs's groups may use.
+func groupMessage(rs *replicationv1alpha1.ReplicationSync, s string) string {
+	n := max(len(rs.Status.Groups), 1)
+	return truncateTo(s, min(maxMessageBytes, max(minGroupMessageBytes, groupMessagesBytes/n)))
+}
+
+// truncateTo cuts s to at most limit bytes (on a UTF-8 boundary), ending with truncatedMarker.
+func truncateTo(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	cut := maxMessageBytes - len(truncatedMarker)
+	cut := limit - len(truncatedMarker)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
@@ -205,7 +222,7 @@ func deadline(rs *replicationv1alpha1.ReplicationSync) (time.Time, bool) {
 	if start.IsZero() && rs.Status.StartTime != nil {
 		start = rs.Status.StartTime.Time
 	}
-	return start.Add(time.Duration(*rs.Spec.ActiveDeadlineSeconds) * time.Second), true
+	return start.Add(seconds(*rs.Spec.ActiveDeadlineSeconds)), true
 }
 
 // backoffLimit returns spec.backoffLimit or the Job default 6.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -202,4 +203,21 @@ func TestFinishedConditionsFollowGeneration(t *testing.T) {
 	for _, c := range rs.Status.Conditions {
 		g.Expect(c.ObservedGeneration).To(BeEquivalentTo(2), c.Type)
 	}
+}
+
+// TestHugeDeadlinesDoNotOverflow: a deadline in seconds too large for a time.Duration (stored before
+// admission bounded it) lies far in the future, not in the past: the run is not failed at once.
+func TestHugeDeadlinesDoNotOverflow(t *testing.T) {
+	g := NewWithT(t)
+	created := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	rs := testSync(1)
+	rs.CreationTimestamp = metav1.NewTime(created)
+	rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](math.MaxInt64)
+	dl, ok := deadline(rs)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(dl.After(created.AddDate(200, 0, 0))).To(BeTrue(), "deadline %s", dl)
+
+	g.Expect(seconds(90)).To(Equal(90 * time.Second))
+	g.Expect(seconds(10_000_000_000)).To(BeNumerically(">", 0), "1e10 s overflows a plain conversion")
+	g.Expect(seconds(math.MinInt64)).To(BeNumerically("<", 0))
 }

@@ -318,7 +318,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	missed := missedRuns{count: counted.Skipped, last: counted.LastSkipped, superseded: counted.Skipped, tooMany: counted.TooMany}
 	due := w.MostRecent
 	if deadline := sched.Spec.StartingDeadlineSeconds; !due.IsZero() && deadline != nil &&
-		s.now.After(due.Add(time.Duration(*deadline)*time.Second)) {
+		s.now.After(due.Add(seconds(*deadline))) {
 		if due.After(countFrom) {
 			missed.count++
 			missed.last = due
@@ -348,7 +348,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 			message = waiting
 			if deadline := sched.Spec.StartingDeadlineSeconds; deadline != nil {
 				// Wake up when the waiting run turns into a missed one.
-				if expiry := due.Add(time.Duration(*deadline) * time.Second); requeueAt.IsZero() || expiry.Before(requeueAt) {
+				if expiry := due.Add(seconds(*deadline)); requeueAt.IsZero() || expiry.Before(requeueAt) {
 					requeueAt = expiry
 				}
 			}

@@ -1,53 +1,58 @@
 package controllers
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 )
 
-// TestScheduleRunRejected: a run the API server refuses to create (here a template label value with a
-// space) turns the schedule Ready=False RunRejected with the server's message and a Warning event, and
-// the reconcile fails so it is retried on backoff. The first run created after the fix clears it.
+// TestScheduleRunRejected: a run the API server refuses to create (here an admission policy of the
+// cluster that wants a cost-center label on every ReplicationSync) turns the schedule Ready=False
+// RunRejected with the server's message and a Warning event, and the reconcile fails so it is retried on
+// backoff. The first run created after the fix clears it.
 func TestScheduleRunRejected(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	h.create("rejected", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Metadata.Labels = map[string]string{"team": "dr ops"}
-	})
+	requireCostCenter(t, g, h.ns)
+	h.create("rejected", nil)
 	times := h.nextRuns(2)
 
 	h.clock.SetTime(times[0].Add(time.Second))
 	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
 	g.Expect(err).To(HaveOccurred(), "retried on the controller's backoff")
-	g.Expect(apierrors.IsInvalid(err)).To(BeTrue())
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a denying policy answers Invalid: %v", err)
 	g.Expect(h.runs()).To(BeEmpty())
 	s := h.get()
 	ready := condition(s, replicationv1alpha1.ReadyCondition)
 	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RunRejectedReason))
-	g.Expect(ready.Message).To(And(ContainSubstring("dr ops"), ContainSubstring(times[0].Format(time.RFC3339))))
+	g.Expect(ready.Message).To(And(ContainSubstring(costCenterMessage), ContainSubstring(times[0].Format(time.RFC3339))))
 	g.Expect(condition(s, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(kstatusOf(g, s)).To(Equal(kstatus.InProgressStatus))
 	g.Expect(s.Status.LastScheduleTime).To(BeNil(), "the run did not start")
-	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+replicationv1alpha1.RunRejectedReason), ContainSubstring("dr ops"))))
+	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+replicationv1alpha1.RunRejectedReason), ContainSubstring(costCenterMessage))))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "rejected"))).To(BeZero())
 
 	// Fixed: the run due is created and the schedule is Ready again.
 	h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Metadata.Labels = map[string]string{"team": "dr-ops"}
+		s.Spec.Template.Metadata.Labels = map[string]string{"cost-center": "dr-ops"}
 	})
 	h.reconcileAt(times[0].Add(time.Minute))
 	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("rejected", times[0]))))
@@ -57,6 +62,98 @@ func TestScheduleRunRejected(t *testing.T) {
 	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.ScheduledReason))
 	g.Expect(condition(s, replicationv1alpha1.ReconcilingCondition).Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "rejected"))).To(Equal(1.0))
+}
+
+const costCenterMessage = "every ReplicationSync needs a cost-center label"
+
+// requireCostCenter installs, for namespace ns only, an admission policy that denies a ReplicationSync
+// without a cost-center label, and waits until the API server enforces it.
+func requireCostCenter(t *testing.T, g *WithT, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "cost-center-" + ns},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule: admissionregistrationv1.Rule{
+						APIGroups: []string{replicationv1alpha1.GroupVersion.Group}, APIVersions: []string{"*"}, Resources: []string{"replicationsyncs"},
+					},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: "has(object.metadata.labels) && 'cost-center' in object.metadata.labels",
+				Message:    costCenterMessage,
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{corev1.LabelMetadataName: ns},
+			}},
+		},
+	}
+	g.Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	t.Cleanup(func() {
+		_ = k8sClient.Delete(context.Background(), binding)
+		_ = k8sClient.Delete(context.Background(), policy)
+	})
+	probe := newSelectorSync(ns, "policy-probe", "array-a", &metav1.LabelSelector{})
+	g.Eventually(func() error {
+		return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+	}).Should(MatchError(ContainSubstring(costCenterMessage)), "the policy is enforced")
+}
+
+// TestScheduleTemplateMetadataInvalid: template labels or annotations the API server would refuse on
+// every run, or a groupSelector every run would fail to parse, stall the schedule as soon as it is
+// applied, naming the field; fixing them resumes it.
+func TestScheduleTemplateMetadataInvalid(t *testing.T) {
+	badSelector := func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"source group": "oracle"}}
+	}
+	for name, mutate := range map[string]func(*replicationv1alpha1.ReplicationSyncSchedule){
+		"label value with a space": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+			s.Spec.Template.Metadata.Labels = map[string]string{"team": "dr ops"}
+		},
+		"label key with a space": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+			s.Spec.Template.Metadata.Labels = map[string]string{"dr team": "ops"}
+		},
+		"annotation key too long": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+			s.Spec.Template.Metadata.Annotations = map[string]string{strings.Repeat("a", 64): "x"}
+		},
+		"groupSelector key with a space": badSelector,
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			h := newScheduleHarness(t, g)
+			h.create("bad-template", mutate)
+
+			h.reconcileAt(h.clock.Now())
+			s := h.get()
+			ready := condition(s, replicationv1alpha1.ReadyCondition)
+			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidTemplateReason))
+			g.Expect(ready.Message).To(And(ContainSubstring("spec.template."), ContainSubstring("fix it")))
+			g.Expect(condition(s, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(kstatusOf(g, s)).To(Equal(kstatus.FailedStatus), "Argo CD and Flux see it at once")
+
+			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Template.Metadata = replicationv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "dr-ops"}}
+				if s.Spec.Template.Spec.GroupSelector != nil {
+					s.Spec.Template.Spec.GroupSelector.MatchLabels = map[string]string{replicationv1alpha1.SourceGroupLabel: "oracle"}
+				}
+			})
+			h.reconcileAt(h.clock.Now())
+			g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ScheduledReason))
+		})
+	}
 }
 
 func TestClassifyCreateError(t *testing.T) {

@@ -4,6 +4,12 @@ import (
 	"fmt"
 	"time"
 
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
 )
@@ -39,6 +45,9 @@ func sameDayLater(t time.Time, years, months int) time.Time {
 // day, a week, a month and a year after the next one, so a template that cannot produce distinct valid
 // PiT names stalls the schedule before anything is created. It costs a handful of Next calls.
 func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
+	if err := validTemplateFields(s.sched.Spec.Template); err != nil {
+		return nil, err
+	}
 	tmpl, err := pitname.Parse(s.sched.Spec.Template.PitNameTemplate)
 	if err != nil {
 		return nil, err
@@ -80,6 +89,25 @@ func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, sche
 		}
 	}
 	return tmpl, nil
+}
+
+// validTemplateFields makes the API server's checks of the labels and annotations every run gets, and
+// the run's own parse of its groupSelector, so a bad one stalls the schedule when it is applied instead of
+// failing every run, the first maybe hours later. (CEL rules in the CRD cannot check label keys and values:
+// over maps of unbounded strings their estimated cost is refused.)
+func validTemplateFields(t replicationv1alpha1.ReplicationSyncTemplate) error {
+	path := field.NewPath("spec", "template", "metadata")
+	errs := metav1validation.ValidateLabels(t.Metadata.Labels, path.Child("labels"))
+	errs = append(errs, apimachineryvalidation.ValidateAnnotations(t.Metadata.Annotations, path.Child("annotations"))...)
+	if err := errs.ToAggregate(); err != nil {
+		return fmt.Errorf("the template's metadata would be refused on every run (%w): fix it; no run is created until then", err)
+	}
+	if sel := t.Spec.GroupSelector; sel != nil {
+		if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+			return fmt.Errorf("spec.template.spec.groupSelector is not a valid label selector (%w): fix it; no run is created until then", err)
+		}
+	}
+	return nil
 }
 
 func (s *scheduleScope) pitData(at time.Time) pitname.Data {

@@ -228,7 +228,7 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 	}
 	user, pass := string(creds.Data[secretUsernameKey]), string(creds.Data[secretPasswordKey])
 	if user == "" || pass == "" {
-		return sms.Config{}, "", &secretError{fmt.Sprintf("credentials Secret %q must have non-empty keys %q and %q", name, secretUsernameKey, secretPasswordKey)}
+		return sms.Config{}, "", &secretError{fmt.Sprintf("credentials Secret %q must have non-empty keys %q and %q (it has %s)", name, secretUsernameKey, secretPasswordKey, secretKeys(creds))}
 	}
 	cfg := sms.Config{
 		URL:                vp.Spec.VCenter.URL,
@@ -253,7 +253,7 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 			k = "ca.crt"
 		}
 		if len(ca.Data[k]) == 0 {
-			return sms.Config{}, "", &secretError{fmt.Sprintf("CA Secret %q has no key %q with PEM certificates", ref.Name, k)}
+			return sms.Config{}, "", &secretError{fmt.Sprintf("CA Secret %q has no key %q with PEM certificates (it has %s): set spec.vcenter.tls.caBundleSecretRef.key to the key that holds them", ref.Name, k, secretKeys(ca))}
 		}
 		if !x509.NewCertPool().AppendCertsFromPEM(ca.Data[k]) {
 			return sms.Config{}, "", &caBundleError{fmt.Sprintf("key %q of CA Secret %q holds no PEM certificate: put the vCenter's CA certificates there, PEM encoded (-----BEGIN CERTIFICATE-----)", k, ref.Name)}
@@ -316,7 +316,8 @@ func providerClient(ctx context.Context, c client.Reader, sessions Sessions, dia
 		dial = sms.Dial
 	}
 	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), fp, func(ctx context.Context) (sms.Client, error) {
-		return dial(ctx, cfg)
+		cl, err := dial(ctx, cfg)
+		return cl, withCredentialsHint(err, cfg)
 	})
 }
 

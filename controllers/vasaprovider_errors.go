@@ -3,11 +3,45 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
+
+// credentialsHintError adds to a refused login what looks wrong with the credentials, never their values.
+type credentialsHintError struct {
+	err  error
+	hint string
+}
+
+func (e *credentialsHintError) Error() string { return e.err.Error() + " (" + e.hint + ")" }
+func (e *credentialsHintError) Unwrap() error { return e.err }
+
+// withCredentialsHint notes, on a refused login, white space around the username or password: a Secret
+// written with `echo secret | base64` holds a trailing line break that no one sees in the message.
+func withCredentialsHint(err error, cfg sms.Config) error {
+	var le *sms.LoginError
+	if !errors.As(err, &le) {
+		return err
+	}
+	var which []string
+	for _, kv := range [][2]string{{secretUsernameKey, cfg.Username}, {secretPasswordKey, cfg.Password}} {
+		if strings.TrimSpace(kv[1]) != kv[1] {
+			which = append(which, kv[0])
+		}
+	}
+	if len(which) == 0 {
+		return err
+	}
+	return &credentialsHintError{err: err, hint: fmt.Sprintf("the %s in the Secret starts or ends with white space or a line break; "+
+		"echo without -n adds one: write the Secret with kubectl create secret generic --from-literal", strings.Join(which, " and "))}
+}
 
 // caBundleError says the CA bundle Secret key holds no PEM certificate.
 type caBundleError struct{ msg string }
@@ -42,8 +76,12 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 	case errors.As(err, &su):
 		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying", safeURL(vp.Spec.VCenter.URL), su)
 	case errors.As(err, &le):
-		return replicationv1alpha1.InvalidCredentialsReason, fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q",
+		msg := fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q",
 			safeURL(vp.Spec.VCenter.URL), le.Username, vp.Spec.VCenter.CredentialsSecretRef.Name)
+		if ch := (*credentialsHintError)(nil); errors.As(err, &ch) {
+			msg += " (" + ch.hint + ")"
+		}
+		return replicationv1alpha1.InvalidCredentialsReason, msg
 	case errors.As(err, &te):
 		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint",
 			safeURL(vp.Spec.VCenter.URL), te.Err)
@@ -51,6 +89,16 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
 	}
 	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", safeURL(vp.Spec.VCenter.URL), err)
+}
+
+// secretKeys lists the keys of a Secret, never its values, for a message that shows a misnamed key
+// ("user" for "username", "tls.crt" for "ca.crt").
+func secretKeys(s *corev1.Secret) string {
+	if len(s.Data) == 0 {
+		return "no keys"
+	}
+	keys := slices.Sorted(maps.Keys(s.Data))
+	return fmt.Sprintf("keys %q", keys)
 }
 
 func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider) string {

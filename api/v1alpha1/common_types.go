@@ -12,6 +12,13 @@ type ReplicationGroupID struct {
 	DeviceGroupID DeviceGroupID `json:"deviceGroupId"`
 }
 
+// MaxGroupIDChars bounds the characters of all ids of one run's groups together (fault domain and device
+// group ids): every id is stored twice, in spec.groupIds and status.groups, and with the per-group status
+// a run of 1000 groups must stay well below etcd's 1.5 MiB limit for one object, or its status writes
+// would be refused mid-run. 160000 allows 1000 groups with ids of 80 characters each. The CRD rules on
+// groupIds repeat the number.
+const MaxGroupIDChars = 160000
+
 // FaultDomainID is the SMS FaultDomainId.
 type FaultDomainID struct {
 	// id is the fault domain's identifier as the VASA provider reports it; 1 to 255 characters, not blank.
@@ -34,26 +41,30 @@ type DeviceGroupID struct {
 
 // LocalObjectReference names an object in the same namespace.
 type LocalObjectReference struct {
-	// name of the referenced object.
+	// name of the referenced object, a DNS subdomain name as every object name is.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
 }
 
 // SecretKeySelector names one key of a Secret in the same namespace.
 type SecretKeySelector struct {
-	// name of the Secret.
+	// name of the Secret, a DNS subdomain name as every object name is.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
 
-	// key in the Secret's data. Defaults to "ca.crt".
+	// key in the Secret's data. Defaults to "ca.crt". A Secret key holds only letters, digits, '-', '_'
+	// and '.'.
 	// +optional
 	// +kubebuilder:default="ca.crt"
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-._a-zA-Z0-9]+$')",message="key must be a Secret key: letters, digits, '-', '_' and '.'"
 	Key string `json:"key,omitempty"`
 }
 

@@ -57,6 +57,16 @@ func distinctGroups(n int) []any {
 	return list
 }
 
+// longGroups is a groupIds list of n distinct entries whose ids are each idLen characters long.
+func longGroups(n, idLen int) []any {
+	pad := func(s string) string { return s + strings.Repeat("x", idLen-len(s)) }
+	list := make([]any, 0, n)
+	for i := range n {
+		list = append(list, group(pad(fmt.Sprintf("fd-%d-", i%4)), pad(fmt.Sprintf("dg-%04d-", i))))
+	}
+	return list
+}
+
 // newObject is an unstructured object of kind in the replication API.
 func newObject(kind, namespace, name string, spec map[string]any, mutations ...mutation) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{

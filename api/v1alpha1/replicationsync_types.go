@@ -16,14 +16,20 @@ type ReplicationSyncSpec struct {
 	// The duplicate check of groupIds runs on create only (the list is immutable): evaluated on every
 	// status write of a 1000-group run, it cost the API server about a tenth of the write.
 
-	// groupIds lists the replication groups to sync, 1 to 1000 unique entries. Immutable. Exactly one
-	// of groupIds and groupSelector must be set.
+	// The check of the ids' characters sits on the list's items, not on the id types: status.groups and
+	// ReplicationGroups share those types, and they hold what a provider reported.
+
+	// groupIds lists the replication groups to sync, 1 to 1000 unique entries, with ids free of white
+	// space around them and of control characters, at most 160000 characters of ids in all. Immutable. Exactly one of groupIds and groupSelector
+	// must be set.
 	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates",optionalOldSelf=true
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupIds is immutable: create a new ReplicationSync instead"
+	// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.map(g, g.faultDomainId.id.size() + g.deviceGroupId.id.size()).sum() <= 160000",message="groupIds: the fault domain and device group ids together must not exceed 160000 characters, so that the run's status fits in one object: split the groups over several ReplicationSyncs",optionalOldSelf=true
+	// +kubebuilder:validation:items:XValidation:rule=`[self.faultDomainId.id, self.deviceGroupId.id].all(s, s.trim().size() == 0 || (s == s.trim() && !s.matches('\\p{Cc}')))`,message="fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
 	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
 
 	// groupSelector chooses the groups to sync by the labels of the provider's ReplicationGroups (see
@@ -36,11 +42,13 @@ type ReplicationSyncSpec struct {
 	GroupSelector *metav1.LabelSelector `json:"groupSelector,omitempty"`
 
 	// pitName is the name of the point-in-time replica the sync creates, 1 to 255 characters,
-	// not blank. Immutable.
+	// not blank, without white space around it or control characters (the SOAP binding cannot carry
+	// them, so the PiT would get another name and never be found by it). Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="pitName must not be blank"
+	// +kubebuilder:validation:XValidation:rule=`self.trim().size() == 0 || (self == self.trim() && !self.matches('\\p{Cc}'))`,message="pitName must not start or end with white space or contain control characters such as line breaks or tabs"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="pitName is immutable: create a new ReplicationSync instead"
 	PitName string `json:"pitName"`
 
@@ -54,9 +62,10 @@ type ReplicationSyncSpec struct {
 
 	// activeDeadlineSeconds bounds the whole run, counted from the object's creation, so time spent
 	// waiting for the provider and busy waits are included; when it passes the sync fails with reason
-	// DeadlineExceeded. Unset means no deadline.
+	// DeadlineExceeded. Unset means no deadline. At most 31536000 (a year).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=31536000
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
 
 	// ttlSecondsAfterFinished deletes the object this many seconds after it finished

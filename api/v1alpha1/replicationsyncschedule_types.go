@@ -47,9 +47,10 @@ type ReplicationSyncScheduleSpec struct {
 	// startingDeadlineSeconds: a run that could not start within this many seconds of its
 	// scheduled time is reported as missed and not started. Unset means no deadline. At least 10:
 	// a reconcile lands a moment after the scheduled time, so a shorter deadline would miss runs (the
-	// same advice as for a CronJob).
+	// same advice as for a CronJob). At most 31536000 (a year).
 	// +optional
 	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=31536000
 	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
 
 	// suspend stops new runs; active ones go on. Defaults to false.
@@ -114,13 +115,16 @@ type ReplicationSyncTemplateSpec struct {
 	// +required
 	ProviderRef LocalObjectReference `json:"providerRef"`
 
-	// groupIds lists the replication groups to sync, 1 to 1000 unique entries. Exactly one of groupIds
-	// and groupSelector must be set.
+	// groupIds lists the replication groups to sync, 1 to 1000 unique entries, with ids free of white
+	// space around them and of control characters, at most 160000 characters of ids in all (see
+	// ReplicationSyncSpec). Exactly one of groupIds and groupSelector must be set.
 	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +kubebuilder:validation:XValidation:rule="self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates"
+	// +kubebuilder:validation:XValidation:rule="self.map(g, g.faultDomainId.id.size() + g.deviceGroupId.id.size()).sum() <= 160000",message="groupIds: the fault domain and device group ids together must not exceed 160000 characters, so that the run's status fits in one object: split the groups over several ReplicationSyncs"
+	// +kubebuilder:validation:items:XValidation:rule=`[self.faultDomainId.id, self.deviceGroupId.id].all(s, s.trim().size() == 0 || (s == s.trim() && !s.matches('\\p{Cc}')))`,message="fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
 	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
 
 	// groupSelector chooses each run's groups by the labels of the provider's ReplicationGroups; every
@@ -136,9 +140,10 @@ type ReplicationSyncTemplateSpec struct {
 	// +kubebuilder:validation:Maximum=100
 	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
 
-	// activeDeadlineSeconds bounds each run.
+	// activeDeadlineSeconds bounds each run; at most 31536000 (a year).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=31536000
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
 
 	// progressDeadlineSeconds for each run (see ReplicationSync); unset, each run defaults it to 600.

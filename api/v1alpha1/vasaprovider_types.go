@@ -90,13 +90,18 @@ type DiscoverySpec struct {
 
 // VCenterSpec is the vCenter endpoint and how to authenticate to it.
 type VCenterSpec struct {
-	// url of the vCenter, https only, e.g. https://vc.example.com.
+	// url of the vCenter, https only, e.g. https://vc.example.com or https://vc.example.com:8443; a path
+	// of /sdk is allowed and ignored, any other path, a query or a fragment is refused (the operator
+	// calls /sdk and /sms/sdk on the host itself).
 	// +required
 	// +kubebuilder:validation:MinLength=9
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://')",message="vcenter.url must start with https://"
 	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="vcenter.url must be a valid URL"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",message="vcenter.url must not carry a user or password (user:password@host): put them in the Secret named by vcenter.credentialsSecretRef"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getHostname() != ''",message="vcenter.url must name the vCenter's host, e.g. https://vc.example.com"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getPort() == '' || (int(url(self).getPort()) >= 1 && int(url(self).getPort()) <= 65535)",message="vcenter.url: the port must be between 1 and 65535"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || (url(self).getEscapedPath() in ['', '/', '/sdk', '/sdk/'] && !self.contains('?') && !self.contains('#'))",message="vcenter.url must be the vCenter's address, https://host or https://host:port, without a path (other than /sdk), query or fragment: the operator calls the vCenter's /sdk and /sms/sdk itself"
 	URL string `json:"url"`
 
 	// smsVersion pins the SMS API version: the "urn:sms/<version>" of the SOAP binding or the release path
@@ -126,7 +131,8 @@ type TLSSpec struct {
 	// thumbprint pins the server certificate by its SHA-256 fingerprint, written
 	// "SHA256:AA:BB:..." (32 colon-separated hex bytes).
 	// +optional
-	// +kubebuilder:validation:Pattern=`^SHA256:([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$`
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^SHA256:([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$')",message="vcenter.tls.thumbprint must be the certificate's SHA-256 fingerprint: SHA256: and 32 colon-separated hex bytes, as openssl x509 -noout -fingerprint -sha256 prints them after the = (a 20-byte SHA-1 thumbprint is not accepted)"
 	Thumbprint string `json:"thumbprint,omitempty"`
 
 	// insecureSkipVerify turns certificate verification off. Strongly discouraged; defaults to false.

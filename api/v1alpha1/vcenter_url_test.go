@@ -1,6 +1,11 @@
 package v1alpha1_test
 
-import "testing"
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
 
 const noUserinfo = "vcenter.url must not carry a user or password (user:password@host): put them in the Secret named by vcenter.credentialsSecretRef"
 
@@ -28,8 +33,23 @@ func TestVasaProviderRejectsUserinfoURLs(t *testing.T) {
 
 func TestVasaProviderAcceptsURLsWithoutUserinfo(t *testing.T) {
 	runAccepted(t, validProvider, map[string][]mutation{
-		"@ in the path":  {set("https://vcenter.example.com/sdk/a@b", "spec", "vcenter", "url")},
-		"@ in the query": {set("https://vcenter.example.com/sdk?x=a@b", "spec", "vcenter", "url")},
 		"pinned version": {set("7.0.3.2", "spec", "vcenter", "smsVersion")},
 	})
+}
+
+// TestVasaProviderURLAtSignAfterHost: an @ in a path or query is no userinfo. Such URLs are refused for
+// their path or query, and the message must say that, not blame a password that is not there.
+func TestVasaProviderURLAtSignAfterHost(t *testing.T) {
+	ns := newNamespace(t)
+	for name, url := range map[string]string{
+		"@ in the path":  "https://vcenter.example.com/sdk/a@b",
+		"@ in the query": "https://vcenter.example.com/sdk?x=a@b",
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			err := k8sClient.Create(context.Background(), validProvider(ns, objectName(name), set(url, "spec", "vcenter", "url")))
+			expectRejected(g, err, "spec.vcenter.url", "without a path (other than /sdk), query or fragment")
+			g.Expect(err.Error()).NotTo(ContainSubstring(noUserinfo))
+		})
+	}
 }

@@ -71,6 +71,7 @@ func TestSyncFromIDsAndSelector(t *testing.T) {
 		"selector matches none": {[]string{"--provider", "array-b", "-l", "replication.vasa.io/source-group=oracle"}, "nothing created: no ReplicationGroups in namespace plugin-sync of provider array-b match"},
 		"name taken":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "oracle-now"}, "ReplicationSync oracle-now already exists in namespace plugin-sync: choose another --name or --pit-name"},
 		"schedule unknown":      {[]string{"--from-schedule", "weekly"}, `no ReplicationSyncSchedule "weekly" in namespace plugin-sync`},
+		"pit name without a letter for the object name": {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "夜間バックアップ"}, `--pit-name "夜間バックアップ" has no letter or digit an object name can take: give the ReplicationSync a --name`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,6 +92,9 @@ func (o *syncOptions) check() error {
 		if o.provider == "" {
 			return errors.New("--provider is required: name the VasaProvider to sync through (kubectl get vp lists them)")
 		}
+		if errs := validation.IsDNS1123Subdomain(o.provider); len(errs) > 0 {
+			return fmt.Errorf("--provider %q is not a VasaProvider name (kubectl get vp lists them): %s", o.provider, strings.Join(errs, "; "))
+		}
 		if (len(o.groups) > 0) == (o.selector != "") {
 			return errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
 		}
@@ -101,9 +105,15 @@ func (o *syncOptions) check() error {
 		if !ok || strings.TrimSpace(fd) == "" || strings.TrimSpace(dg) == "" {
 			return fmt.Errorf("--group %q: write FAULT_DOMAIN/DEVICE_GROUP, e.g. --group fd-1/dg-1", g)
 		}
+		if hasBadChars(fd) || hasBadChars(dg) {
+			return fmt.Errorf("--group %q: the ids must not start or end with white space or contain control characters", g)
+		}
 		o.groupIDs = append(o.groupIDs, replicationv1alpha1.ReplicationGroupID{
 			FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
 		})
+	}
+	if hasBadChars(o.pitName) {
+		return fmt.Errorf("--pit-name %q: a PiT name must not start or end with white space or contain control characters", o.pitName)
 	}
 	o.labelSelector = nil
 	if o.selector != "" {
@@ -119,6 +129,12 @@ func (o *syncOptions) check() error {
 		}
 	}
 	return nil
+}
+
+// hasBadChars reports white space around s or a control character in it, which the API server refuses in
+// group ids and PiT names: the SOAP binding cannot carry control characters.
+func hasBadChars(s string) bool {
+	return s != strings.TrimSpace(s) || strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
 // buildSync turns checked flags (syncOptions.check) into a ReplicationSync, checking what the API
@@ -175,7 +191,9 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 	rs.Spec.PitName = o.pitName
 	rs.Name = o.name
 	if rs.Name == "" {
-		rs.Name = dnsName(o.pitName)
+		if rs.Name = dnsName(o.pitName); rs.Name == "" {
+			return nil, fmt.Errorf("--pit-name %q has no letter or digit an object name can take: give the ReplicationSync a --name", o.pitName)
+		}
 	}
 	if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
 		return nil, fmt.Errorf("--name %q: %s", rs.Name, strings.Join(errs, "; "))

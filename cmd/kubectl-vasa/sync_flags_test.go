@@ -15,15 +15,19 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no provider":           {[]string{"--group", "fd-1/dg-1"}, "--provider is required"},
-		"neither":               {[]string{"--provider", "array-a"}, "give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR"},
-		"both":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "-l", "x=y"}, "exactly one of them"},
-		"bad group":             {[]string{"--provider", "array-a", "--group", "dg-1"}, `--group "dg-1": write FAULT_DOMAIN/DEVICE_GROUP`},
-		"bad selector":          {[]string{"--provider", "array-a", "-l", "a in (b"}, `-l "a in (b" is not a label selector`},
-		"bad name":              {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--name", "Not_A_Name"}, `--name "Not_A_Name"`},
-		"schedule and groups":   {[]string{"--from-schedule", "weekly", "-l", "x=y"}, "--from-schedule takes provider and groups from the schedule"},
-		"schedule and provider": {[]string{"--from-schedule", "weekly", "--provider", "array-a"}, "--from-schedule takes provider and groups from the schedule"},
-		"flags right":           {[]string{"--provider", "array-a", "--group", "fd-1/dg-1"}, "loading the kubeconfig"},
+		"no provider":                           {[]string{"--group", "fd-1/dg-1"}, "--provider is required"},
+		"neither":                               {[]string{"--provider", "array-a"}, "give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR"},
+		"both":                                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "-l", "x=y"}, "exactly one of them"},
+		"bad group":                             {[]string{"--provider", "array-a", "--group", "dg-1"}, `--group "dg-1": write FAULT_DOMAIN/DEVICE_GROUP`},
+		"group id with a space after the slash": {[]string{"--provider", "array-a", "--group", "fd-1/ dg-1"}, `--group "fd-1/ dg-1": the ids must not start or end with white space`},
+		"group id with a line break":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1\n"}, `--group "fd-1/dg-1\n": the ids must not start or end with white space`},
+		"pit name with a trailing space":        {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "manual "}, `--pit-name "manual ": a PiT name must not start or end with white space`},
+		"provider not an object name":           {[]string{"--provider", "Array_A", "--group", "fd-1/dg-1"}, `--provider "Array_A" is not a VasaProvider name`},
+		"bad selector":                          {[]string{"--provider", "array-a", "-l", "a in (b"}, `-l "a in (b" is not a label selector`},
+		"bad name":                              {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--name", "Not_A_Name"}, `--name "Not_A_Name"`},
+		"schedule and groups":                   {[]string{"--from-schedule", "weekly", "-l", "x=y"}, "--from-schedule takes provider and groups from the schedule"},
+		"schedule and provider":                 {[]string{"--from-schedule", "weekly", "--provider", "array-a"}, "--from-schedule takes provider and groups from the schedule"},
+		"flags right":                           {[]string{"--provider", "array-a", "--group", "fd-1/dg-1"}, "loading the kubeconfig"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

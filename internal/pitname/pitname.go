@@ -6,6 +6,7 @@ import (
 	"text/template"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 const (
@@ -59,8 +60,8 @@ func (t *Template) Render(d Data) (string, error) {
 	switch {
 	case name == "":
 		return "", fmt.Errorf("pitNameTemplate %q renders an empty PiT name: include at least {{ .ScheduleName }} and the scheduled time", t.text)
-	case len(name) > MaxLength:
-		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %d characters, more than %d: shorten the template", t.text, len(name), MaxLength)
+	case utf8.RuneCountInString(name) > MaxLength: // characters, as the CRD's maxLength counts them
+		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %d characters, more than %d: shorten the template", t.text, utf8.RuneCountInString(name), MaxLength)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name with a control character (%q): remove line breaks and tabs from the template", t.text, name)
 	}
@@ -89,7 +90,7 @@ func (t *Template) RenderRun(d Data, previous time.Time) (string, error) {
 	_, prevOffset := prev.ScheduledTime.Zone()
 	if offset != prevOffset {
 		zoned := name + "-" + d.ScheduledTime.Format("MST")
-		if len(zoned) <= MaxLength {
+		if utf8.RuneCountInString(zoned) <= MaxLength {
 			return zoned, nil
 		}
 	}

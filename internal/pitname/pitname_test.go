@@ -35,6 +35,8 @@ func TestRender(t *testing.T) {
 		"blank result":               {template: "   {{/* nothing */}}  ", wantErr: "empty PiT name"},
 		"too long":                   {template: strings.Repeat("x", 250) + `{{ .ScheduleName }}`, wantErr: "257 characters, more than 255"},
 		"exactly 255":                {template: strings.Repeat("x", 248) + `{{ .ScheduleName }}`, want: strings.Repeat("x", 248) + "nightly"},
+		"255 characters of 2 bytes":  {template: strings.Repeat("ü", 248) + `{{ .ScheduleName }}`, want: strings.Repeat("ü", 248) + "nightly"},
+		"256 characters of 2 bytes":  {template: strings.Repeat("ü", 249) + `{{ .ScheduleName }}`, wantErr: "256 characters, more than 255"},
 		"control character inside":   {template: "{{ .ScheduleName }}\n{{ .Namespace }}", wantErr: "control character"},
 		"error message names fields": {template: `{{ .Nope }}`, wantErr: ".ScheduleName, .Namespace and .ScheduledTime"},
 	}
