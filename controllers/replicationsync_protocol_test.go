@@ -54,20 +54,27 @@ func answerOnce(f *smsfake.Fake, err error) {
 }
 
 // TestNoAnswerIsInDoubtNotReissued: a timeout after the task started leaves the groups Issuing; within
-// the window only PiTs are looked for, and the first task's PiT makes them Synced with one call each.
+// the window only PiTs are looked for, and the first task's PiT makes them Synced with one call each,
+// before the window ends: neither re-issued nor left waiting for the window.
 func TestNoAnswerIsInDoubtNotReissued(t *testing.T) {
 	h := newRunHarness(t, 3, shortWindow)
 	answerOnce(h.fake, timeoutErr)
-	h.runFor(window - time.Second)
+	h.runFor(window / 2)
 	h.g.Expect(h.states()).To(Equal(all(3, replicationv1alpha1.GroupIssuing)))
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 	c := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.ReconcilingCondition)
 	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.InDoubtReason))
 
 	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.runFor(window / 4) // the window has a quarter left
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "the PiT is found inside the window: %v", h.states())
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "the PiT of the unanswered call was found: no second call")
+	for _, gs := range rs.Status.Groups {
+		h.g.Expect(gs.Reissues).To(BeZero())
+		h.g.Expect(gs.PitID).To(Equal("pit-smstask-1-" + gs.DeviceGroupID.ID))
+	}
+	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("InDoubtReissued")))
 }
 
 // TestNoPiTSupportReissuedOnceAfterWindow: without PiT support nothing can be learned in the window;
