@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,4 +29,43 @@ func TestExistingPiTIsNeverSyncedAgain(t *testing.T) {
 	h.runFor(time.Minute)
 	h.g.Expect(h.get().Status.Phase).To(BeEquivalentTo("Succeeded"))
 	h.g.Expect([]int{h.fake.CallsOf(h.group(0)), h.fake.CallsOf(h.group(1)), h.fake.CallsOf(h.group(2))}).To(Equal([]int{0, 0, 1}))
+}
+
+// TestPiTQueryTooManyPerGroupAsksAlone: a provider that answers only the first group of a PiT query and
+// a TooMany of their own for the others (too many replicas to return) is asked for those groups one by
+// one, as the API reference has clients do: their PiTs are found, nothing is counted or called.
+func TestPiTQueryTooManyPerGroupAsksAlone(t *testing.T) {
+	h := newRunHarness(t, 4, nil)
+	earlier := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1), h.group(2), h.group(3)}, h.get().Spec.PitName)
+	h.fake.Finish(earlier, h.clock.Now())
+	var asked []int
+	h.fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+		h.mu.Lock()
+		asked = append(asked, len(groups))
+		h.mu.Unlock()
+		var pits []sms.PointInTime
+		refused := map[sms.GroupID]error{}
+		for i, g := range groups {
+			if i > 0 {
+				refused[g] = &sms.TooManyError{}
+				continue
+			}
+			pits = append(pits, sms.PointInTime{Group: g, ID: "pit-" + g.DeviceGroupID, Name: pitName, TimeStamp: h.clock.Now()})
+		}
+		if len(refused) > 0 {
+			return pits, &sms.GroupQueryError{Groups: refused}
+		}
+		return pits, nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(BeEquivalentTo("Succeeded"), "groups: %+v", rs.Status.Groups)
+	for i, gs := range rs.Status.Groups {
+		h.g.Expect(gs.Attempts).To(BeZero())
+		h.g.Expect(gs.PitID).To(Equal(fmt.Sprintf("pit-dg-%d", i)))
+	}
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.g.Expect(asked).To(Equal([]int{4, 1, 1, 1}))
 }
