@@ -92,6 +92,7 @@ func TestNoPiTSupportReissuedOnceAfterWindow(t *testing.T) {
 	rs := h.get()
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 	h.g.Expect(h.maxCallsPerGroup(2)).To(Equal(2))
+	h.g.Expect(rs.Status.Groups).To(HaveLen(2))
 	for _, gs := range rs.Status.Groups {
 		h.g.Expect(gs.Reissues).To(BeEquivalentTo(1))
 	}
@@ -177,6 +178,7 @@ func TestShutdownDuringSubmitStillCommits(t *testing.T) {
 	_, _ = h.r.Reconcile(ctx, ctrl.Request{NamespacedName: h.key})
 	h.ctx = context.Background()
 	rs := h.get()
+	h.g.Expect(rs.Status.Groups).To(HaveLen(2))
 	for _, gs := range rs.Status.Groups {
 		h.g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupSyncing))
 		h.g.Expect(gs.Task).To(Equal("smstask-1"))

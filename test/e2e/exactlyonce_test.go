@@ -93,6 +93,7 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 	w.mgr.Terminate()
 
 	rs := getSync(g, runs[0].key)
+	g.Expect(rs.Status.Groups).To(HaveLen(5))
 	for _, gs := range rs.Status.Groups {
 		g.Expect(gs.Task).To(Equal(task), "group %s/%s (%s) after SIGTERM", gs.FaultDomainID.ID, gs.DeviceGroupID.ID, gs.State)
 	}

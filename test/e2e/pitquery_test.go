@@ -28,6 +28,7 @@ func TestPiTQueryAnsweringSomeGroupsTooMany(t *testing.T) {
 	expectExactlyOnce(g, w.sim, runs)
 	expectAllSynced(g, w.sim, runs)
 	rs := getSync(g, runs[0].key)
+	g.Expect(rs.Status.Groups).To(HaveLen(size))
 	for _, gs := range rs.Status.Groups {
 		g.Expect(gs.Attempts).To(BeZero(), "group %s: %s", gs.DeviceGroupID.ID, gs.Message)
 		g.Expect(gs.Reissues).To(BeZero(), "group %s: %s", gs.DeviceGroupID.ID, gs.Message)
