@@ -2,12 +2,14 @@ package controllers
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
 
 // TestExistingPiTIsNeverSyncedAgain: a run whose groups already have a PiT of its name (a ReplicationSync
@@ -68,4 +70,34 @@ func TestPiTQueryTooManyPerGroupAsksAlone(t *testing.T) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.g.Expect(asked).To(Equal([]int{4, 1, 1, 1}))
+}
+
+// TestGoneOngoingTaskIsNotCalledInALoop: after an SMS restart the array still runs a sync that SMS
+// forgot; each call meets SyncOngoing naming the forgotten task, whose query answers
+// ManagedObjectNotFound. The calls back off instead of following each other as fast as the provider
+// answers, and the run syncs once the array's sync ended.
+func TestGoneOngoingTaskIsNotCalledInALoop(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	forgotten := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1)}, "someone-else")
+	var arrayDone atomic.Bool
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		if !arrayDone.Load() {
+			return "", &sms.SyncOngoingError{TaskRef: forgotten}
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	h.fake.Task = func(ref string) (sms.TaskInfo, error) { // only the forgotten task is asked for
+		return sms.TaskInfo{}, &sms.OtherFaultError{Type: "ManagedObjectNotFound", Message: "no task " + ref}
+	}
+	h.runFor(2 * time.Minute)
+	// Backoff 1 s doubling to 10 s: about 15 calls in two minutes, not one per reconcile.
+	h.g.Expect(len(h.fake.Calls())).To(BeNumerically("<=", 20), "calls while the forgotten task ran")
+	h.g.Expect(h.get().Status.Groups[0].Attempts).To(BeZero(), "someone else's task is no failure of ours")
+
+	arrayDone.Store(true)
+	h.fake.Task = nil
+	h.runFor(time.Minute)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(BeEquivalentTo("Succeeded"))
 }
