@@ -133,7 +133,46 @@ func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sm
 			}
 		}
 	}
+	if len(groups) > 1 {
+		askAlone(ctx, cl, provider, pitName, found, unknown)
+	}
 	return found, unknown, nil
+}
+
+// askAlone asks again, one group per query, for the groups a query of several answered with a TooMany of
+// their own: a provider that finds too many replicas to return may answer some groups so, and the API
+// reference (QueryPointInTimeReplicaSuccessResult) has the client query those groups separately. A group
+// whose query alone faults again stays in unknown (with the new fault when it is the group's own).
+func askAlone(ctx context.Context, cl syncProvider, provider, pitName string, found map[sms.GroupID]sms.PointInTime, unknown map[sms.GroupID]error) {
+	var again []sms.GroupID
+	for g, err := range unknown {
+		if tooMany := (*sms.TooManyError)(nil); errors.As(err, &tooMany) {
+			again = append(again, g)
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	answers := make([]chunkAnswer[sms.PointInTime], len(again))
+	parallel(len(again), func(i int) {
+		items, err := cl.PointInTimeReplicas(ctx, provider, again[i:i+1], pitName)
+		answers[i] = chunkAnswer[sms.PointInTime]{chunk: again[i : i+1], items: items, err: err}
+	})
+	for _, a := range answers {
+		var partial *sms.GroupQueryError
+		switch {
+		case errors.As(a.err, &partial):
+			maps.Copy(unknown, partial.Groups)
+		case a.err != nil: // no answer about the group: it stays unknown
+		default:
+			delete(unknown, a.chunk[0])
+		}
+		for _, p := range a.items {
+			if p.Name == "" || p.Name == pitName {
+				found[p.Group] = p
+			}
+		}
+	}
 }
 
 // queryGroups asks the provider for the replication state of the groups.

@@ -163,9 +163,13 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
 		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are checked for their PiT and issued again", "task", ref)
 		if waiting {
+			// Gone from SMS is not ended on the array (an SMS restart forgets tasks the array still
+			// runs): ours goes after a backoff, or each call would meet SyncOngoing naming it again at
+			// once, for as long as the array runs it.
 			for _, i := range idx {
-				run.groupPending(i, "The ongoing sync task "+ref+" is gone; issuing ours")
+				run.groupPending(i, "The ongoing sync task "+ref+" is gone from SMS; issuing ours after a backoff")
 			}
+			r.startBackOff(run, 0)
 			return
 		}
 		// The provider forgot the task (an SMS restart). A PiT it made is found before the group is

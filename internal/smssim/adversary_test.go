@@ -68,48 +68,63 @@ func TestMaxConcurrentTasks(t *testing.T) {
 	g.Expect(sim.Calls()[1].Task).To(BeEmpty())
 	g.Expect(sim.Provider("p").UnfinishedTasks()).To(Equal(2))
 
-	// A restart aborts both tasks and frees the slots; raising the limit works while running.
+	// A restart forgets both tasks, but they still run on the array and hold their slots; raising the
+	// limit works while running.
 	g.Expect(sim.RestartSMS()).To(ConsistOf(first, foreign))
+	_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[2:3], "cap")
+	g.Expect(errors.As(err, &busy)).To(BeTrue(), "%v", err)
+	g.Expect(sim.Provider("p").UnfinishedTasks()).To(Equal(2))
+	sim.Provider("p").SetMaxConcurrentTasks(4)
 	_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[2:3], "cap")
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[3:4], "cap")
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sim.Provider("p").UnfinishedTasks()).To(Equal(4))
 	_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[:1], "cap")
-	g.Expect(errors.As(err, &busy)).To(BeTrue(), "%v", err)
-	sim.Provider("p").SetMaxConcurrentTasks(3)
-	_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[:1], "cap")
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(faultType(err)).To(Equal("SyncOngoing"), "the forgotten task of the group still runs: %v", err)
 }
 
-// TestRestartSMS: task objects vanish, PiTs remain, unfinished tasks are aborted without a PiT.
+// TestRestartSMS: task objects vanish and PiTs remain; unfinished syncs finish on the array and leave
+// their PiTs, and until then hold their groups (SyncOngoing naming the vanished task).
 func TestRestartSMS(t *testing.T) {
 	for _, b := range bindings {
 		t.Run(string(b), func(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
-			sim, ids := startOne(t, 2, nil)
+			sim, ids := startOne(t, 3, nil)
 			c := dialSim(t, sim, b, 5*time.Second)
 			done, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[:1], "before")
 			g.Expect(err).NotTo(HaveOccurred())
 			waitDone(t, c, done)
 			sim.Provider("p").SetTaskDuration(time.Minute)
-			running, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[1:], "before")
+			running, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[1:2], "before")
+			g.Expect(err).NotTo(HaveOccurred())
+			sim.Provider("p").SetTaskDuration(2 * time.Second)
+			short, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[2:], "before")
 			g.Expect(err).NotTo(HaveOccurred())
 
-			g.Expect(sim.RestartSMS()).To(Equal([]string{running}))
+			g.Expect(sim.RestartSMS()).To(ConsistOf(running, short))
 			g.Expect(sim.SMSRestarts()).To(Equal(1))
-			for _, ref := range []string{done, running} {
+			for _, ref := range []string{done, running, short} {
 				_, err := c.TaskInfo(ctx, ref)
 				g.Expect(faultType(err)).To(Equal("ManagedObjectNotFound"), "%s: %v", ref, err)
 			}
-			pits, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", ids, "before")
+			pits, err := c.PointInTimeReplicas(ctx, "vasaprovider-1", ids[:2], "before")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(pits).To(HaveLen(1))
 			g.Expect(pits[0].Group).To(Equal(ids[0]))
+			// The forgotten short sync ends on the array and leaves its PiT.
+			g.Eventually(func() []smssim.PiTRecord { return sim.PiTsOf("p", ids[2]) }).WithTimeout(10 * time.Second).
+				Should(ContainElement(HaveField("TaskRef", short)))
 
-			// The aborted task no longer holds its group: a new sync is accepted.
-			_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[1:], "before")
-			g.Expect(err).NotTo(HaveOccurred())
+			// The array still runs the forgotten long sync: a new one meets it.
+			_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids[1:2], "before")
+			var ongoing *sms.SyncOngoingError
+			g.Expect(errors.As(err, &ongoing)).To(BeTrue(), "%v", err)
+			g.Expect(ongoing.TaskRef).To(Equal(running))
+			_, err = c.TaskInfo(ctx, ongoing.TaskRef)
+			g.Expect(faultType(err)).To(Equal("ManagedObjectNotFound"), "%v", err)
+			g.Expect(sim.Provider("p").UnfinishedTasks()).To(Equal(1))
 		})
 	}
 }

@@ -94,6 +94,11 @@ type ProviderConfig struct {
 	// PiTSummaries answers QueryPointInTimeReplica with summaries (counts) even when
 	// queryParam.preferDetails is true, as a provider may (it is only a hint).
 	PiTSummaries bool `json:"pitSummaries,omitempty"`
+	// PiTQueryMaxGroups answers at most that many groups of one QueryPointInTimeReplica; each group after
+	// them gets a GroupErrorResult with TooMany, as the API reference lets a provider that finds too many
+	// to return (QueryPointInTimeReplicaSuccessResult: "vSphere will then query for these groups
+	// separately"). 0 means no limit.
+	PiTQueryMaxGroups int32 `json:"pitQueryMaxGroups,omitempty"`
 	// TaskDuration is how long a sync task takes (queued for the first quarter, then running); 0 means instant.
 	// It is the median when TaskDurationJitter is set.
 	TaskDuration Duration `json:"taskDuration,omitempty"`

@@ -52,12 +52,23 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 	now := o.sim.now()
 	o.sim.advance(now)
 	res := &smstypes.QueryPointInTimeReplicaResponse{}
+	answered := 0
 	for _, id := range ids {
 		g := p.answerGroup(id, now)
 		if g == nil {
 			res.Returnval = append(res.Returnval, unknownGroup(id))
 			continue
 		}
+		// Assumed: the provider answers the groups in request order until its limit, and leaves
+		// maxBatchSize unset (the reference says the client then asks for each group alone).
+		if limit := p.cfg.PiTQueryMaxGroups; limit > 0 && answered >= int(limit) {
+			res.Returnval = append(res.Returnval, &smstypes.GroupErrorResult{
+				GroupOperationResult: smstypes.GroupOperationResult{GroupId: wireGroup(id)},
+				Error:                []vimtypes.LocalizedMethodFault{localized("too many replicas to return; query this group separately", &smstypes.TooMany{})},
+			})
+			continue
+		}
+		answered++
 		if ge := o.sim.pitQueryGroupFault(id, g); ge != nil {
 			res.Returnval = append(res.Returnval, ge)
 			continue

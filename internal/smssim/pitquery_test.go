@@ -86,3 +86,44 @@ func TestQueryPointInTimeReplicaPitNameIsXSDRegex(t *testing.T) {
 		g.Expect(r[0].(*smstypes.QueryPointInTimeReplicaSummaryResult).IntervalResults).To(BeEmpty())
 	}
 }
+
+// TestPiTQueryMaxGroupsAnswersTooManyPerGroup: a provider that answers at most two groups of a PiT query
+// answers the third with a per-group TooMany (no maxBatchSize), and answers it when asked alone.
+func TestPiTQueryMaxGroupsAnswersTooManyPerGroup(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
+		Name: "p", PiTQueryMaxGroups: 2,
+		Groups: []smssim.GroupConfig{{FaultDomain: "fd", DeviceGroup: "a"}, {FaultDomain: "fd", DeviceGroup: "b"}, {FaultDomain: "fd", DeviceGroup: "c"}},
+	}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer sim.Close()
+	c := govmomiSMS(t, sim)
+	query := func(dgs ...string) []smstypes.BaseGroupOperationResult {
+		var ids []vimtypes.ReplicationGroupId
+		for _, dg := range dgs {
+			ids = append(ids, vimtypes.ReplicationGroupId{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: dg}})
+		}
+		res, err := methods.QueryPointInTimeReplica(ctx, c, &smstypes.QueryPointInTimeReplica{
+			This: vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: sim.Provider("p").Ref()}, GroupId: ids,
+			QueryParam: &smstypes.QueryPointInTimeReplicaParam{PreferDetails: vimtypes.NewBool(true)},
+		})
+		g.Expect(err).NotTo(HaveOccurred())
+		return res.Returnval
+	}
+	r := query("a", "b", "c")
+	g.Expect(r).To(HaveLen(3))
+	g.Expect(r[0]).To(BeAssignableToTypeOf(&smstypes.QueryPointInTimeReplicaSuccessResult{}))
+	g.Expect(r[1]).To(BeAssignableToTypeOf(&smstypes.QueryPointInTimeReplicaSuccessResult{}))
+	ge, ok := r[2].(*smstypes.GroupErrorResult)
+	g.Expect(ok).To(BeTrue(), "%T", r[2])
+	g.Expect(ge.GroupId.DeviceGroupId.Id).To(Equal("c"))
+	g.Expect(ge.Error).To(HaveLen(1))
+	g.Expect(ge.Error[0].Fault).To(BeAssignableToTypeOf(&smstypes.TooMany{}))
+	g.Expect(query("c")[0]).To(BeAssignableToTypeOf(&smstypes.QueryPointInTimeReplicaSuccessResult{}))
+
+	sim.Provider("p").SetPiTQueryMaxGroups(0)
+	for _, res := range query("a", "b", "c") {
+		g.Expect(res).To(BeAssignableToTypeOf(&smstypes.QueryPointInTimeReplicaSuccessResult{}))
+	}
+}

@@ -52,6 +52,12 @@ func (h *Provider) SetPiTSummaries(on bool) {
 	h.with(func(p *providerState) { p.cfg.PiTSummaries = on })
 }
 
+// SetPiTQueryMaxGroups answers at most n groups of a PiT query, TooMany for the others (see
+// ProviderConfig.PiTQueryMaxGroups); 0 removes the limit.
+func (h *Provider) SetPiTQueryMaxGroups(n int32) {
+	h.with(func(p *providerState) { p.cfg.PiTQueryMaxGroups = n })
+}
+
 // SetTaskDuration sets how long new sync tasks take.
 func (h *Provider) SetTaskDuration(d time.Duration) {
 	h.with(func(p *providerState) { p.cfg.TaskDuration = Duration{d} })

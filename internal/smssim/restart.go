@@ -14,10 +14,12 @@ type restartState struct {
 // keeps its tasks in memory), while PiTs, which the array holds, remain. Sessions stay valid, as
 // they belong to vCenter's session manager, not to SMS.
 //
-// Assumption: a restart aborts the unfinished tasks without a PiT (SMS drives the sync; the API
-// reference does not say whether an array finishes a sync whose SMS task is gone, and the model
-// that loses the work is the harder one for a client, which must then issue the sync again).
-// It returns the refs of the aborted tasks.
+// Assumption: the array finishes the syncs whose SMS tasks are gone. The VASA provider runs the sync
+// on the array, apart from vCenter, and nothing tells it to stop; its PiT appears when it ends, and
+// until then a sync of its groups answers SyncOngoing naming the task SMS no longer knows. The API
+// reference is silent; this is the harder case for a client, which must not take a forgotten task
+// for a sync that never ran and issue a second one.
+// It returns the refs of the unfinished tasks that vanished.
 func (s *Sim) RestartSMS() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -27,16 +29,16 @@ func (s *Sim) RestartSMS() []string {
 // restartLocked is RestartSMS; callers hold s.mu.
 func (s *Sim) restartLocked() []string {
 	s.advance(s.now())
-	aborted := make([]string, 0, len(s.taskOrder))
+	forgotten := make([]string, 0, len(s.taskOrder))
 	for _, t := range s.taskOrder {
-		aborted = append(aborted, t.ref)
+		forgotten = append(forgotten, t.ref)
 	}
-	slices.Sort(aborted)
+	slices.Sort(forgotten)
+	// s.taskOrder keeps the unfinished tasks: they run on the array, finish and leave their PiTs.
 	clear(s.tasks)
-	s.taskOrder = nil
 	s.restart.calls = 0
 	s.restart.restarts++
-	return aborted
+	return forgotten
 }
 
 // countSMSCall counts one SMS call and restarts SMS first when the configured number of calls

@@ -218,6 +218,9 @@ func (s *Sim) finalize(t *task, end time.Time) {
 		})
 		t.results = append(t.results, r)
 	}
+	// Assumed: the API reference promises no order for a task's per-group results (the array answers
+	// as its groups finish), so a client must match them by groupId; they come back shuffled.
+	s.rnd.Shuffle(len(t.results), func(i, j int) { t.results[i], t.results[j] = t.results[j], t.results[i] })
 }
 
 // advance finalizes every task whose time is up and drops it from s.taskOrder, which thus holds

@@ -91,7 +91,8 @@ func TestTaskProgress(t *testing.T) {
 // TestLatencyDoesNotSerialiseCalls: calls to one provider overlap, as on a real provider.
 func TestLatencyDoesNotSerialiseCalls(t *testing.T) {
 	g := NewWithT(t)
-	const latency, calls = 300 * time.Millisecond, 6
+	// A latency long enough that a loaded machine's own delays stay well inside the margin (3 s).
+	const latency, calls = time.Second, 6
 	sim, ids := startOne(t, calls, func(p *smssim.ProviderConfig) { p.Latency = smssim.Duration{Duration: latency} })
 	c := dialSim(t, sim, sms.BindingSOAP, 10*time.Second)
 	var wg sync.WaitGroup

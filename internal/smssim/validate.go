@@ -41,6 +41,9 @@ func (p ProviderConfig) validate() error {
 		errs = append(errs, fmt.Errorf("taskDurationDistribution %q: want %s or %s",
 			p.TaskDurationDistribution, DistributionUniform, DistributionLognormal))
 	}
+	if p.PiTQueryMaxGroups < 0 {
+		errs = append(errs, errors.New("pitQueryMaxGroups must not be negative"))
+	}
 	if p.MaxConcurrentTasks < 0 {
 		errs = append(errs, errors.New("maxConcurrentTasks must not be negative"))
 	}

@@ -42,7 +42,19 @@ func TestEverySyncEnds(t *testing.T) {
 				}).WithTimeout(syncTimeout).WithPolling(20 * time.Millisecond).Should(Succeed())
 				NewWithT(t).Expect(w.sim.RestartSMS()).NotTo(BeEmpty(), "tasks were running")
 			},
-			check: func(g Gomega, w *procWorld, _ []syncRun) { g.Expect(w.sim.SMSRestarts()).To(Equal(1)) },
+			check: func(g Gomega, w *procWorld, runs []syncRun) {
+				g.Expect(w.sim.SMSRestarts()).To(Equal(1))
+				// The forgotten tasks ran on to their PiTs: found, never synced a second time.
+				expectAllSynced(g, w.sim, runs)
+				// Calls meeting a forgotten task back off: a few per run, not one per answer for 3 s.
+				ongoing := 0
+				for _, c := range callLog(w.sim) {
+					if c.Fault == "SyncOngoing" {
+						ongoing++
+					}
+				}
+				g.Expect(ongoing).To(BeNumerically("<=", 10*len(runs)), "calls answered SyncOngoing")
+			},
 		},
 		"empty task refs": {
 			provider: func(pc *smssim.ProviderConfig) { pc.EmptyTaskRefs = &smssim.ResponseRule{} },

@@ -28,9 +28,15 @@ func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
 			const syncs, size, losses = 6, 5, 3
 			w := newProcWorld(t, arrayA(syncGroups(syncs, size), slowTask), 1)
 			w.rule(faultproxy.Rule{Method: syncMethod, Action: action, Times: losses, OnlySuccess: true})
-			// Two tasks at a time: a manager sends at most two calls before the first answer kills it,
-			// so the six syncs' calls need three managers at least, and every loss happens.
-			w.array(2, longInDoubt)
+			// Killed: two tasks at a time, so a manager sends at most two calls before the first answer
+			// kills it; the six syncs' calls need three managers at least, and every loss happens.
+			// Dropped: slots to spare, so a group re-issued before its window ends would be called while
+			// its first task still runs (not held back until that task's PiT shows).
+			slots := int32(2)
+			if action == faultproxy.Drop {
+				slots = 8
+			}
+			w.array(slots, longInDoubt)
 			w.startManager(procOptions{})
 			runs := w.createSyncs(syncs, size)
 
@@ -93,6 +99,7 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 	w.mgr.Terminate()
 
 	rs := getSync(g, runs[0].key)
+	g.Expect(rs.Status.Groups).To(HaveLen(5))
 	for _, gs := range rs.Status.Groups {
 		g.Expect(gs.Task).To(Equal(task), "group %s/%s (%s) after SIGTERM", gs.FaultDomainID.ID, gs.DeviceGroupID.ID, gs.State)
 	}

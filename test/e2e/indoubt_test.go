@@ -42,6 +42,7 @@ func TestInDoubtReissueWithoutPiTSupport(t *testing.T) {
 
 	rs := getSync(g, runs[0].key)
 	g.Eventually(func(g Gomega) []string { return eventReasons(g, rs) }).WithTimeout(syncTimeout).Should(ContainElement("InDoubtReissued"))
+	g.Expect(rs.Status.Groups).To(HaveLen(5))
 	for _, gs := range rs.Status.Groups {
 		g.Expect(gs.Reissues).To(BeEquivalentTo(1), "group %s/%s", gs.FaultDomainID.ID, gs.DeviceGroupID.ID)
 	}

@@ -1,0 +1,103 @@
+package controllers
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
+)
+
+// TestExistingPiTIsNeverSyncedAgain: a run whose groups already have a PiT of its name (a ReplicationSync
+// deleted and re-created by GitOps, or the PiT of a manager that crashed before it wrote anything) makes
+// those groups Synced to that PiT without a call; only the other groups are called.
+func TestExistingPiTIsNeverSyncedAgain(t *testing.T) {
+	h := newRunHarness(t, 3, nil)
+	earlier := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1)}, h.get().Spec.PitName) // not a call of this run
+	h.fake.Finish(earlier, h.clock.Now())
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Syncing"}))
+	h.g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-" + earlier + "-dg-0"))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("already existed"))
+	calls := h.fake.Calls()
+	h.g.Expect(calls).To(HaveLen(1))
+	h.g.Expect(calls[0].Groups).To(Equal([]sms.GroupID{h.group(2)}))
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(BeEquivalentTo("Succeeded"))
+	h.g.Expect([]int{h.fake.CallsOf(h.group(0)), h.fake.CallsOf(h.group(1)), h.fake.CallsOf(h.group(2))}).To(Equal([]int{0, 0, 1}))
+}
+
+// TestPiTQueryTooManyPerGroupAsksAlone: a provider that answers only the first group of a PiT query and
+// a TooMany of their own for the others (too many replicas to return) is asked for those groups one by
+// one, as the API reference has clients do: their PiTs are found, nothing is counted or called.
+func TestPiTQueryTooManyPerGroupAsksAlone(t *testing.T) {
+	h := newRunHarness(t, 4, nil)
+	earlier := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1), h.group(2), h.group(3)}, h.get().Spec.PitName)
+	h.fake.Finish(earlier, h.clock.Now())
+	var asked []int
+	h.fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+		h.mu.Lock()
+		asked = append(asked, len(groups))
+		h.mu.Unlock()
+		var pits []sms.PointInTime
+		refused := map[sms.GroupID]error{}
+		for i, g := range groups {
+			if i > 0 {
+				refused[g] = &sms.TooManyError{}
+				continue
+			}
+			pits = append(pits, sms.PointInTime{Group: g, ID: "pit-" + g.DeviceGroupID, Name: pitName, TimeStamp: h.clock.Now()})
+		}
+		if len(refused) > 0 {
+			return pits, &sms.GroupQueryError{Groups: refused}
+		}
+		return pits, nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(BeEquivalentTo("Succeeded"), "groups: %+v", rs.Status.Groups)
+	for i, gs := range rs.Status.Groups {
+		h.g.Expect(gs.Attempts).To(BeZero())
+		h.g.Expect(gs.PitID).To(Equal(fmt.Sprintf("pit-dg-%d", i)))
+	}
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.g.Expect(asked).To(Equal([]int{4, 1, 1, 1}))
+}
+
+// TestGoneOngoingTaskIsNotCalledInALoop: after an SMS restart the array still runs a sync that SMS
+// forgot; each call meets SyncOngoing naming the forgotten task, whose query answers
+// ManagedObjectNotFound. The calls back off instead of following each other as fast as the provider
+// answers, and the run syncs once the array's sync ended.
+func TestGoneOngoingTaskIsNotCalledInALoop(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	forgotten := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1)}, "someone-else")
+	var arrayDone atomic.Bool
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		if !arrayDone.Load() {
+			return "", &sms.SyncOngoingError{TaskRef: forgotten}
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	h.fake.Task = func(ref string) (sms.TaskInfo, error) { // only the forgotten task is asked for
+		return sms.TaskInfo{}, &sms.OtherFaultError{Type: "ManagedObjectNotFound", Message: "no task " + ref}
+	}
+	h.runFor(2 * time.Minute)
+	// Backoff 1 s doubling to 10 s: about 15 calls in two minutes, not one per reconcile.
+	h.g.Expect(len(h.fake.Calls())).To(BeNumerically("<=", 20), "calls while the forgotten task ran")
+	h.g.Expect(h.get().Status.Groups[0].Attempts).To(BeZero(), "someone else's task is no failure of ours")
+
+	arrayDone.Store(true)
+	h.fake.Task = nil
+	h.runFor(time.Minute)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(BeEquivalentTo("Succeeded"))
+}
