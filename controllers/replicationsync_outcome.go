@@ -9,9 +9,10 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
-// Groups whose task's outcome is unknown: the task is gone (an SMS restart forgets finished tasks), could
-// not be read, or ended without a result for them. Such a task may have made the group's PiT, so a group
-// whose attempts are spent is Failed only after the provider showed no PiT of our name for it.
+// Groups whose task's outcome is unknown: the task could not be read, or ended without a result for them.
+// Such a task may have made the group's PiT, so a group whose attempts are spent is Failed only after the
+// provider showed no PiT of our name for it. (A task SMS forgot puts its groups in doubt instead: its
+// sync may still run on the array; see inDoubtStep.)
 
 // countUnknownOutcome counts a failure of each group idx whose task's outcome is unknown; a group whose
 // attempts are spent and whose PiT the provider shows is Synced instead. It returns the groups to retry.

@@ -161,7 +161,6 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 	case pollGone:
 		r.forgetTiming(run, ref)
 		r.recordFault(run, faultTaskGone, fmt.Sprintf("Task %s is gone: %v", ref, err))
-		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are checked for their PiT and issued again", "task", ref)
 		if waiting {
 			// Gone from SMS is not ended on the array (an SMS restart forgets tasks the array still
 			// runs): ours goes after a backoff, or each call would meet SyncOngoing naming it again at
@@ -172,11 +171,15 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 			r.startBackOff(run, 0)
 			return
 		}
-		// The provider forgot the task (an SMS restart). A PiT it made is found before the group is
-		// issued again; counted, so a provider that keeps forgetting ends the run.
-		if retried := r.countUnknownOutcome(ctx, run, idx, "Task "+ref+" is gone (the SMS service no longer knows it)"); len(retried) > 0 {
-			r.backOffGroups(ctx, run, retried)
+		// SMS forgot our task (a restart), but the array may still run its sync: a PiT checked for now
+		// and a call made after it could both miss a sync that ends in between, and make a second PiT.
+		// So the groups are in doubt, as after a call without an answer: the PiT is looked for until the
+		// in-doubt window from the claim has passed, and only then is the group issued again.
+		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are in doubt until their PiT appears or the in-doubt window passes", "task", ref)
+		for _, i := range idx {
+			run.groupInDoubt(i, "Task "+ref+" is gone (the SMS service no longer knows it); in doubt until its PiT appears or the in-doubt window passes")
 		}
+		run.wakeAt(run.now)
 	default:
 		r.recordFault(run, faultType(err), fmt.Sprintf("Querying task %s: %v", ref, err))
 		if d == pollBackOff && !backingOff(rs, run.now) {
@@ -216,8 +219,9 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 	}
 }
 
-// inDoubtStep resolves groups left Issuing by a call without an answer (or a crash before its task ref
-// was written): a PiT of our name makes them Synced; after the in-doubt window they are issued again.
+// inDoubtStep resolves groups left Issuing by a call without an answer, a crash before its task ref was
+// written, or a task SMS forgot: a PiT of our name makes them Synced; after the in-doubt window they are
+// issued again.
 func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRun) error {
 	rs := run.rs
 	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupIssuing, run.vp.Status.ProviderRef.Value)
@@ -243,7 +247,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 		for _, i := range idx {
 			g := &rs.Status.Groups[i]
 			if p, ok := found[toSMSGroup(g.ReplicationGroupID)]; ok {
-				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT found after a sync call without an answer")
+				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "The outcome of its sync call was unknown; its PiT was found")
 				continue
 			}
 			until := claimTimeOf(*g).Add(window)
@@ -264,7 +268,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i int, window time.Duration) {
 	g := &run.rs.Status.Groups[i]
 	g.Reissues++
-	msg := fmt.Sprintf("No task recorded for the claim at %s (its call got no answer, or the manager stopped before or during it) and no PiT after the in-doubt window (%s): issuing it again",
+	msg := fmt.Sprintf("The outcome of the sync call claimed at %s is unknown (the call got no answer, the manager stopped before or during it, or SMS forgot its task) and no PiT after the in-doubt window (%s): issuing it again",
 		claimTimeOf(*g).UTC().Format(time.RFC3339), window)
 	if g.Reissues > 1 && !run.groupCountFailure(i, msg) {
 		return // re-issued before: every further time counts toward backoffLimit

@@ -294,7 +294,8 @@ const (
 	DeadlineExceededReason = "DeadlineExceeded"
 	// NotImplementedReason (Stalled): the provider does not implement the sync.
 	NotImplementedReason = "NotImplemented"
-	// InDoubtReason (Reconciling): a sync call got no answer; its groups wait out the in-doubt window.
+	// InDoubtReason (Reconciling): a sync call got no answer, or SMS forgot its task; its groups wait
+	// out the in-doubt window.
 	InDoubtReason = "InDoubt"
 	// ProgressDeadlineExceededReason (Stalled): no progress for progressDeadlineSeconds; still trying.
 	ProgressDeadlineExceededReason = "ProgressDeadlineExceeded"

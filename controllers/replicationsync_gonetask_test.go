@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// taskGone answers every task query as SMS does after a restart that forgot its tasks.
+func taskGone(string) (sms.TaskInfo, error) {
+	return sms.TaskInfo{}, &sms.OtherFaultError{Type: "ManagedObjectNotFound", Message: "task unknown"}
+}
+
+// TestGoneTaskIsInDoubtWhileTheArraySyncs: SMS forgot our task, but the array still runs its sync. A PiT
+// check made now, and a call made after it, could both miss a sync that ends in between: a second PiT.
+// So nothing is called while the in-doubt window lasts; the PiT the array makes later ends the group.
+func TestGoneTaskIsInDoubtWhileTheArraySyncs(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.fake.Task = taskGone
+	h.runFor(time.Minute) // within the in-doubt window (DefaultInDoubtWindow: 2m)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "no call while the array may still run the forgotten sync")
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupIssuing)))
+	h.g.Expect(h.get().Status.Groups[0].Message).To(ContainSubstring("is gone"))
+
+	h.fake.Finish("smstask-1", h.clock.Now()) // the array's sync ends: its PiTs exist
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "groups: %+v", rs.Status.Groups)
+	h.g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-smstask-1-dg-0"))
+	h.g.Expect(rs.Status.Groups[0].Reissues).To(BeZero())
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
+// TestGoneTaskWithoutPiTIsIssuedAgainAfterTheWindow: a forgotten task whose sync never made a PiT (the
+// array aborted it) is issued again once the in-doubt window has passed, as a re-issue that shows.
+func TestGoneTaskWithoutPiTIsIssuedAgainAfterTheWindow(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.reconcile()
+	h.fake.Task = taskGone
+	h.runFor(DefaultInDoubtWindow - time.Second)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.runFor(10 * time.Second)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	h.g.Expect(h.get().Status.Groups[0].Reissues).To(BeEquivalentTo(1))
+	h.g.Expect(h.eventReasons()).To(ContainElement(ContainSubstring("InDoubtReissued")))
+}
