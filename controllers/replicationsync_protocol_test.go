@@ -329,7 +329,8 @@ func TestDeadlineLooksForPiTsFirst(t *testing.T) {
 	h.reconcile()
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 
-	// The task made its PiTs, then SMS forgot it: its groups back off, Pending, when the deadline passes.
+	// The task made its PiTs but ended without a result for its groups: they back off, Pending, when the
+	// deadline passes.
 	h = newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
 	})
@@ -337,7 +338,7 @@ func TestDeadlineLooksForPiTsFirst(t *testing.T) {
 	h.reconcile()
 	h.fake.FinishAll(h.clock.Now())
 	h.fake.Task = func(string) (sms.TaskInfo, error) {
-		return sms.TaskInfo{}, &sms.OtherFaultError{Type: "ManagedObjectNotFound"}
+		return sms.TaskInfo{State: sms.TaskSuccess, Progress: 100}, nil
 	}
 	h.clock.Step(5 * time.Minute)
 	h.reconcile()
