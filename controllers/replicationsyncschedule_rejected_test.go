@@ -107,7 +107,8 @@ func requireCostCenter(t *testing.T, g *WithT, ns string) {
 	probe := newSelectorSync(ns, "policy-probe", "array-a", &metav1.LabelSelector{})
 	g.Eventually(func() error {
 		return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll)
-	}).Should(MatchError(ContainSubstring(costCenterMessage)), "the policy is enforced")
+	}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(MatchError(ContainSubstring(costCenterMessage)),
+		"the policy is enforced (once the API server's policy informer has it: seconds on a loaded machine)")
 }
 
 // TestScheduleTemplateMetadataInvalid: template labels or annotations the API server would refuse on

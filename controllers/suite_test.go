@@ -4,8 +4,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -20,6 +22,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Reconcilers log through the context; a test that reads logs puts its own logger there. Without a
+	// global one, controller-runtime prints a stack trace to say none was set.
+	ctrl.SetLogger(logr.Discard())
 	os.Exit(testenv.Run(m, func(_ *envtest.Environment, c *rest.Config) error {
 		cfg = c
 		var err error
