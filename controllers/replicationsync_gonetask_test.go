@@ -50,3 +50,28 @@ func TestGoneTaskWithoutPiTIsIssuedAgainAfterTheWindow(t *testing.T) {
 	h.g.Expect(h.get().Status.Groups[0].Reissues).To(BeEquivalentTo(1))
 	h.g.Expect(h.eventReasons()).To(ContainElement(ContainSubstring("InDoubtReissued")))
 }
+
+// TestGoneLongTaskWaitsAWindowFromWhenItWasGone: SMS forgets a task that ran longer than the in-doubt
+// window (a long sync, or one polled again only after a manager's outage). Counted from the claim, its
+// window has passed already: the PiT check and the second call would come at once, while the array most
+// likely still runs the sync, and a sync ending between the two makes a second PiT. The window counts from
+// when SMS was found to have forgotten the task.
+func TestGoneLongTaskWaitsAWindowFromWhenItWasGone(t *testing.T) {
+	h := newRunHarness(t, 2, shortWindow)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.runFor(2 * window) // the task runs on, polled
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupSyncing)))
+
+	h.fake.Task = taskGone
+	h.runFor(window - time.Second)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "no call while the array may still run the forgotten sync")
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupIssuing)))
+
+	h.fake.Finish("smstask-1", h.clock.Now()) // the array's sync ends: its PiTs exist
+	h.runFor(window)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "groups: %+v", rs.Status.Groups)
+	h.g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-smstask-1-dg-0"))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
