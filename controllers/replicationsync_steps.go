@@ -168,7 +168,9 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 			for _, i := range idx {
 				run.groupPending(i, "The ongoing sync task "+ref+" is gone from SMS; issuing ours after a backoff")
 			}
-			r.startBackOff(run, 0)
+			if !backingOff(rs, run.now) { // once for a round of queries, not once per task found gone
+				r.startBackOff(run, 0)
+			}
 			return
 		}
 		// SMS forgot our task (a restart), but the array may still run its sync: a PiT checked for now
