@@ -101,7 +101,9 @@ func (r *ReplicationSyncReconciler) waitForOngoing(ctx context.Context, run *syn
 		for _, i := range idx {
 			run.groupPending(i, "A sync of the group is already running (the provider named no task)")
 		}
-		r.startBackOff(run, 0)
+		if !backingOff(run.rs, run.now) { // once for a wave, not once per batch so answered
+			r.startBackOff(run, 0)
+		}
 		return
 	}
 	for _, i := range idx {

@@ -17,7 +17,7 @@ import (
 //	Pending --claim--> Issuing --task ref--> Syncing --result--> Synced | Pending (counted) | Failed
 //	Issuing --no answer--> Issuing (in doubt) --PiT found--> Synced
 //	                                          --window passed--> Pending (re-issued once per claim)
-//	Syncing --task gone--> Issuing (in doubt)
+//	Syncing --task gone--> Issuing (in doubt, claimed anew)
 //	Issuing --SyncOngoing--> Waiting --that task ended--> Pending
 //	any unfinished --deadline, NotImplemented, bad group--> Failed
 
@@ -28,15 +28,14 @@ func (run *syncRun) groupIssuing(i int, provider string, claim time.Time) {
 	g.State, g.Provider, g.Task, g.ClaimTime, g.Message = replicationv1alpha1.GroupIssuing, provider, "", &t, ""
 }
 
-// groupInDoubt puts group i, whose task SMS forgot, back in doubt: Issuing under its claim, which the
-// in-doubt window counts from (now, for a claim not recorded).
+// groupInDoubt puts group i, whose task SMS forgot, back in doubt: Issuing, claimed now. The in-doubt
+// window counts from claimTime, and the task was known to SMS until its last query: counted from the
+// original claim, the window of a task that ran longer than it would have passed already, and the group
+// would be called again at once, while the array most likely still runs its sync.
 func (run *syncRun) groupInDoubt(i int, message string) {
 	g := &run.rs.Status.Groups[i]
-	if g.ClaimTime == nil {
-		t := metav1.NewMicroTime(run.now)
-		g.ClaimTime = &t
-	}
-	g.State, g.Task, g.Message, g.PollFaults = replicationv1alpha1.GroupIssuing, "", groupMessage(run.rs, message), 0
+	t := metav1.NewMicroTime(run.now)
+	g.State, g.Task, g.ClaimTime, g.Message, g.PollFaults = replicationv1alpha1.GroupIssuing, "", &t, groupMessage(run.rs, message), 0
 }
 
 // groupSyncing records our task for group i; claimTime stays, to measure the task's duration.

@@ -168,13 +168,15 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 			for _, i := range idx {
 				run.groupPending(i, "The ongoing sync task "+ref+" is gone from SMS; issuing ours after a backoff")
 			}
-			r.startBackOff(run, 0)
+			if !backingOff(rs, run.now) { // once for a round of queries, not once per task found gone
+				r.startBackOff(run, 0)
+			}
 			return
 		}
 		// SMS forgot our task (a restart), but the array may still run its sync: a PiT checked for now
 		// and a call made after it could both miss a sync that ends in between, and make a second PiT.
 		// So the groups are in doubt, as after a call without an answer: the PiT is looked for until the
-		// in-doubt window from the claim has passed, and only then is the group issued again.
+		// in-doubt window from now (groupInDoubt) has passed, and only then is the group issued again.
 		ctrl.LoggerFrom(ctx).Info("Task is gone, its groups are in doubt until their PiT appears or the in-doubt window passes", "task", ref)
 		for _, i := range idx {
 			run.groupInDoubt(i, "Task "+ref+" is gone (the SMS service no longer knows it); in doubt until its PiT appears or the in-doubt window passes")
@@ -268,7 +270,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i int, window time.Duration) {
 	g := &run.rs.Status.Groups[i]
 	g.Reissues++
-	msg := fmt.Sprintf("The outcome of the sync call claimed at %s is unknown (the call got no answer, the manager stopped before or during it, or SMS forgot its task) and no PiT after the in-doubt window (%s): issuing it again",
+	msg := fmt.Sprintf("The outcome of its sync call is unknown since %s (the call got no answer, the manager stopped before or during it, or SMS forgot its task) and no PiT after the in-doubt window (%s): issuing it again",
 		claimTimeOf(*g).UTC().Format(time.RFC3339), window)
 	if g.Reissues > 1 && !run.groupCountFailure(i, msg) {
 		return // re-issued before: every further time counts toward backoffLimit
