@@ -107,7 +107,7 @@ func requireCostCenter(t *testing.T, g *WithT, ns string) {
 	probe := newSelectorSync(ns, "policy-probe", "array-a", &metav1.LabelSelector{})
 	g.Eventually(func() error {
 		return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll)
-	}).Should(MatchError(ContainSubstring(costCenterMessage)), "the policy is enforced")
+	}).WithTimeout(30*time.Second).Should(MatchError(ContainSubstring(costCenterMessage)), "the policy is enforced") // the API server loads new policies asynchronously
 }
 
 // TestScheduleTemplateMetadataInvalid: template labels or annotations the API server would refuse on
