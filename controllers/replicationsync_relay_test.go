@@ -29,7 +29,7 @@ func relayHarness(t *testing.T, slowWrite func(h *runHarness) error) (*runHarnes
 		}
 		h.fake.Finish("smstask-2", h.clock.Now())
 		h.clock.Step(time.Second)
-		time.Sleep(500 * time.Millisecond) // a write under load
+		awaitCalls(h, 4) // a write under load: it returns only once the relay called, or long after
 		calledDuringWrite.Store(int32(len(h.fake.Calls())))
 		return slowWrite(h)
 	}
@@ -79,11 +79,11 @@ func TestRelayedRefsSurviveALostSecondWrite(t *testing.T) {
 		case 3: // the commit of group 2, which pre-claims group 4: task 2 ends, the relay calls group 3
 			h.fake.Finish("smstask-2", h.clock.Now())
 			h.clock.Step(10 * time.Second)
-			time.Sleep(500 * time.Millisecond)
+			awaitCalls(h, 4)
 		case 4: // what the relay did: task 3 ends, the relay calls group 4; this write is lost
 			h.fake.Finish("smstask-3", h.clock.Now())
 			h.clock.Step(10 * time.Second)
-			time.Sleep(3 * time.Second)
+			awaitCalls(h, 5)
 			return conflict()
 		}
 		return nil
@@ -97,4 +97,14 @@ func TestRelayedRefsSurviveALostSecondWrite(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[4].Task).To(Equal("smstask-5"), "the ref of the batch armed by the first write is not lost")
 
 	h.expectEndsSyncedOnce(6)
+}
+
+// awaitCalls stands for a slow status write: it holds the write until the provider has received n
+// calls, so that the relay calls while the write is in flight however loaded the machine is. It does not
+// assert (it runs in the write's goroutine): if the relay never calls, the write returns after a
+// minute and the test's assertions on the calls fail.
+func awaitCalls(h *runHarness, n int) {
+	for deadline := time.Now().Add(time.Minute); len(h.fake.Calls()) < n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }

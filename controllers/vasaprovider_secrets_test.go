@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -153,12 +154,13 @@ func TestVasaProviderCachesNoSecretValues(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		return c.Reason
 	}
-	g.Eventually(readyReason).Should(Equal(replicationv1alpha1.InvalidCredentialsReason))
+	// The manager starts its caches first: on a loaded machine that takes seconds.
+	g.Eventually(readyReason).WithTimeout(20 * time.Second).Should(Equal(replicationv1alpha1.InvalidCredentialsReason))
 
 	// The recheck interval is minutes: only the Secret watch can bring the provider back this soon.
 	secret.StringData = map[string]string{secretPasswordKey: "right"}
 	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-	g.Eventually(readyReason).Should(Equal(replicationv1alpha1.ConnectedReason))
+	g.Eventually(readyReason).WithTimeout(20 * time.Second).Should(Equal(replicationv1alpha1.ConnectedReason))
 
 	g.Expect(recorder.recorded()).To(ContainElement("metadata GetInformer"), "Secrets are watched by metadata")
 	g.Expect(recorder.recorded()).NotTo(ContainElement(HavePrefix("typed ")), "no Secret values are cached")

@@ -115,6 +115,9 @@ func TestSyncFromSchedule(t *testing.T) {
 	g.Expect(sched.Spec.Template.Metadata.Labels).To(HaveLen(1), "the schedule's template is not changed")
 }
 
+// waitTimeout bounds how long the test waits for what the plugin, running beside it, does next.
+const waitTimeout = 30 * time.Second
+
 // TestSyncWait drives the run's status from the test, as the operator would, and checks each progress
 // line the plugin prints (one per change when stdout is not a terminal).
 func TestSyncWait(t *testing.T) {
@@ -131,8 +134,9 @@ func TestSyncWait(t *testing.T) {
 			}()
 			key := client.ObjectKey{Namespace: ns, Name: "now"}
 			rs := &replicationv1alpha1.ReplicationSync{}
-			g.Eventually(func() error { return k8sClient.Get(ctx, key, rs) }).Should(Succeed())
-			g.Eventually(out.String).Should(ContainSubstring("now: Pending 0/0 synced"))
+			// The plugin runs beside the test: on a loaded machine it may take seconds to create and print.
+			g.Eventually(func() error { return k8sClient.Get(ctx, key, rs) }).WithTimeout(waitTimeout).Should(Succeed())
+			g.Eventually(out.String).WithTimeout(waitTimeout).Should(ContainSubstring("now: Pending 0/0 synced"))
 
 			step := func(phase replicationv1alpha1.SyncPhase, synced, failed, pending int32, reason string, want string) {
 				g.Expect(k8sClient.Get(ctx, key, rs)).To(Succeed())
@@ -150,7 +154,7 @@ func TestSyncWait(t *testing.T) {
 					cond(rs, replicationv1alpha1.StalledCondition, replicationv1alpha1.FailedReason)
 				}
 				g.Expect(k8sClient.Status().Update(ctx, rs)).To(Succeed())
-				g.Eventually(out.String).Should(ContainSubstring(want))
+				g.Eventually(out.String).WithTimeout(waitTimeout).Should(ContainSubstring(want))
 			}
 			step(replicationv1alpha1.SyncRunning, 0, 0, 2, replicationv1alpha1.WaitingForTaskReason, "now: Running 0/2 synced, 0 failed, 2 pending (WaitingForTask)")
 			step(replicationv1alpha1.SyncRunning, 1, 0, 1, replicationv1alpha1.BackingOffReason, "now: Running 1/2 synced, 0 failed, 1 pending (BackingOff)")

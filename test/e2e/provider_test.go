@@ -68,7 +68,12 @@ func TestSessionExpiryMidRun(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			simGroups, ids := groups("fd-1", 12)
-			w := newWorld(t, arrayA(simGroups, 200*time.Millisecond), fast)
+			// A provider check can meet a session that expired again right after its re-login (the runs'
+			// calls used it up): that check fails as transient and is retried after the recheck
+			// interval, 30s by default, while the run waits for Ready. Keep that wait short.
+			tm := fast
+			tm.providerRecheck = time.Second
+			w := newWorld(t, arrayA(simGroups, 200*time.Millisecond), tm)
 			w.array(limits(3, 2))
 			w.waitProviderReady("array")
 			key := w.createSync("expiry", "expiry-1", ids)

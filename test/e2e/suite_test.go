@@ -103,6 +103,9 @@ func setup(env *envtest.Environment, cfg *rest.Config) error {
 type timings struct {
 	backoff              backoff.Policy
 	pollInitial, pollMax time.Duration
+	// providerRecheck, when > 0, replaces the VasaProvider recheck interval, which also caps the
+	// retry of a check that failed transiently (30s otherwise).
+	providerRecheck time.Duration
 }
 
 var fast = timings{
@@ -127,10 +130,11 @@ func startManager(t *testing.T, ns string, tm timings) func() {
 	sessions, ledger := session.New(), capacity.New()
 	capacityEvents := make(chan event.GenericEvent, 64)
 	g.Expect((&controllers.VasaProviderReconciler{
-		Client:         mgr.GetClient(),
-		Sessions:       sessions,
-		Capacity:       ledger,
-		CapacityEvents: capacityEvents,
+		Client:          mgr.GetClient(),
+		Sessions:        sessions,
+		Capacity:        ledger,
+		CapacityEvents:  capacityEvents,
+		RecheckInterval: tm.providerRecheck,
 	}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&controllers.ReplicationSyncReconciler{
 		Client:         mgr.GetClient(),
