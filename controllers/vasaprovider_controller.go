@@ -36,6 +36,9 @@ import (
 const (
 	// ProviderRecheckInterval is how often a VasaProvider's connection is verified again.
 	ProviderRecheckInterval = 5 * time.Minute
+	// sessionRejectedTries is how often one check looks the provider up while each new session it
+	// logs in with is expired again before the lookup runs.
+	sessionRejectedTries = 3
 	// ProviderUnreachableRetryInterval is how soon an unreachable vCenter is tried again.
 	ProviderUnreachableRetryInterval = 30 * time.Second
 
@@ -184,6 +187,12 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		return connectResult{reason: reason, message: msg}
 	}
 	info, err := cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
+	for try := 1; errors.Is(err, sms.ErrSessionRejected) && try < sessionRejectedTries; try++ {
+		// vCenter took the new login, but the runs sharing the session used it up before the lookup
+		// could (a vCenter that ends sessions early): that says nothing of the provider, so look again,
+		// with a login of its own, rather than mark it Unreachable and hold its runs for 30 s.
+		info, err = cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
+	}
 	if err != nil {
 		if errors.Is(err, sms.ErrProviderNotFound) {
 			return connectResult{reason: replicationv1alpha1.ProviderNotFoundReason, message: providerNotFoundMessage(vp)}
