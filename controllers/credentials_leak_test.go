@@ -127,10 +127,8 @@ func TestConnectFailuresNeverShowThePassword(t *testing.T) {
 				w.r.Recorder = trap.recorder()
 				ctx := ctrl.LoggerInto(context.Background(), trap.logger())
 
-				vp := newProvider(w.ns, "array", "creds")
+				vp := w.simProvider()
 				vp.Spec.Binding = b
-				vp.Spec.VCenter.URL = w.sim.URL()
-				vp.Spec.VCenter.TLS.Thumbprint = w.sim.Thumbprint()
 				if tc.mutate != nil {
 					tc.mutate(vp)
 				}
@@ -168,10 +166,8 @@ func TestRunWithRejectedReLoginNeverShowsThePassword(t *testing.T) {
 			w.r.Recorder = trap.recorder()
 			ctx := ctrl.LoggerInto(context.Background(), trap.logger())
 
-			vp := newProvider(w.ns, "array", "creds")
+			vp := w.simProvider()
 			vp.Spec.Binding = b
-			vp.Spec.VCenter.URL = w.sim.URL()
-			vp.Spec.VCenter.TLS.Thumbprint = w.sim.Thumbprint()
 			g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
 			vpKey := client.ObjectKeyFromObject(vp)
 			t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })

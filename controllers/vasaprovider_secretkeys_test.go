@@ -8,8 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -68,10 +66,7 @@ func TestVasaProviderNamesMisnamedSecretKeys(t *testing.T) {
 			// Fixing the Secret brings the same object to Ready: nothing to delete or re-create.
 			tc.fixed(secret, w.sim)
 			g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-			_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
-			g.Expect(err).NotTo(HaveOccurred())
-			got := &replicationv1alpha1.VasaProvider{}
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
+			got := w.recheck(ctx, t, vp)
 			g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
 			g.Expect(got.UID).To(Equal(vp.UID))
 		})
@@ -98,10 +93,7 @@ func TestVasaProviderPointsAtALineBreakInThePassword(t *testing.T) {
 
 	secret.Data[secretPasswordKey] = []byte(w.sim.Password())
 	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
-	g.Expect(err).NotTo(HaveOccurred())
-	got := &replicationv1alpha1.VasaProvider{}
-	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
+	got := w.recheck(ctx, t, vp)
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
 }
 

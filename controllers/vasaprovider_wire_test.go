@@ -55,14 +55,31 @@ func newVPWorld(t *testing.T, cfg smssim.Config) *vpWorld {
 	}}
 }
 
+// simProvider returns VasaProvider "array" of w's namespace, reaching its simulator with Secret "creds".
+func (w *vpWorld) simProvider() *replicationv1alpha1.VasaProvider {
+	vp := newProvider(w.ns, "array", "creds")
+	vp.Spec.VCenter.URL = w.sim.URL()
+	vp.Spec.VCenter.TLS.Thumbprint = w.sim.Thumbprint()
+	return vp
+}
+
+// recheck reconciles the existing vp once more (with ctx) and returns it re-read.
+func (w *vpWorld) recheck(ctx context.Context, t *testing.T, vp *replicationv1alpha1.VasaProvider) *replicationv1alpha1.VasaProvider {
+	t.Helper()
+	g := NewWithT(t)
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
+	return got
+}
+
 // reconcile creates the VasaProvider (mutated), reconciles it once and returns it re-read.
 func (w *vpWorld) reconcile(t *testing.T, mutate func(*replicationv1alpha1.VasaProvider)) (*replicationv1alpha1.VasaProvider, ctrl.Result) {
 	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
-	vp := newProvider(w.ns, "array", "creds")
-	vp.Spec.VCenter.URL = w.sim.URL()
-	vp.Spec.VCenter.TLS.Thumbprint = w.sim.Thumbprint()
+	vp := w.simProvider()
 	if mutate != nil {
 		mutate(vp)
 	}
@@ -202,13 +219,7 @@ func TestVasaProviderKeepsItsSessionWhileSMSStarts(t *testing.T) {
 	vp, _ := w.reconcile(t, nil)
 	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
 	logins := w.sim.LoginAttempts()
-	again := func() *replicationv1alpha1.VasaProvider {
-		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
-		g.Expect(err).NotTo(HaveOccurred())
-		got := &replicationv1alpha1.VasaProvider{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
-		return got
-	}
+	again := func() *replicationv1alpha1.VasaProvider { return w.recheck(ctx, t, vp) }
 
 	w.sim.SetServiceInitializing(time.Minute)
 	g.Expect(vpCondition(again(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ServiceInitializingReason))
