@@ -121,16 +121,8 @@ func findPiTs(ctx context.Context, cl syncProvider, provider string, groups []sm
 	for _, a := range inChunks(groups, func(chunk []sms.GroupID) ([]sms.PointInTime, error) {
 		return cl.PointInTimeReplicas(ctx, provider, chunk, pitName)
 	}) {
-		var partial *sms.GroupQueryError
-		if errors.As(a.err, &partial) {
-			maps.Copy(unknown, partial.Groups)
-		} else if a.err != nil {
-			return nil, nil, a.err
-		}
-		for _, p := range a.items {
-			if p.Name == "" || p.Name == pitName {
-				found[p.Group] = p
-			}
+		if err := addPiTs(a, pitName, found, unknown); err != nil {
+			return nil, nil, err
 		}
 	}
 	if len(groups) > 1 {
@@ -159,20 +151,29 @@ func askAlone(ctx context.Context, cl syncProvider, provider, pitName string, fo
 		answers[i] = chunkAnswer[sms.PointInTime]{chunk: again[i : i+1], items: items, err: err}
 	})
 	for _, a := range answers {
-		var partial *sms.GroupQueryError
-		switch {
-		case errors.As(a.err, &partial):
-			maps.Copy(unknown, partial.Groups)
-		case a.err != nil: // no answer about the group: it stays unknown
-		default:
+		if a.err == nil {
 			delete(unknown, a.chunk[0])
 		}
-		for _, p := range a.items {
-			if p.Name == "" || p.Name == pitName {
-				found[p.Group] = p
-			}
+		_ = addPiTs(a, pitName, found, unknown) // no answer about the group: it stays unknown
+	}
+}
+
+// addPiTs adds one answer of a PiT query to found (the PiTs named pitName, or unnamed) and unknown (the
+// groups the provider answered with a fault of their own). It returns the error of an answer that has no
+// groups' answers at all.
+func addPiTs(a chunkAnswer[sms.PointInTime], pitName string, found map[sms.GroupID]sms.PointInTime, unknown map[sms.GroupID]error) error {
+	var partial *sms.GroupQueryError
+	if errors.As(a.err, &partial) {
+		maps.Copy(unknown, partial.Groups)
+	} else if a.err != nil {
+		return a.err
+	}
+	for _, p := range a.items {
+		if p.Name == "" || p.Name == pitName {
+			found[p.Group] = p
 		}
 	}
+	return nil
 }
 
 // queryGroups asks the provider for the replication state of the groups.
