@@ -42,12 +42,14 @@ func conditionStatus(b bool) metav1.ConditionStatus {
 }
 
 // boundMessage cuts s to at most MaxConditionMessage bytes on a rune boundary, marking the cut with "...".
-func boundMessage(s string) string {
-	if len(s) <= MaxConditionMessage {
+func boundMessage(s string) string { return cutMessage(s, MaxConditionMessage, "...") }
+
+// cutMessage cuts s to at most limit bytes on a rune boundary, ending the cut with mark.
+func cutMessage(s string, limit int, mark string) string {
+	if len(s) <= limit {
 		return s
 	}
-	const mark = "..."
-	cut := MaxConditionMessage - len(mark)
+	cut := limit - len(mark)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

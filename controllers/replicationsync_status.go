@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,24 +30,12 @@ const groupMessagesBytes = 256 << 10
 const minGroupMessageBytes = 200
 
 // truncateMessage cuts s to at most maxMessageBytes (on a UTF-8 boundary), ending with truncatedMarker.
-func truncateMessage(s string) string { return truncateTo(s, maxMessageBytes) }
+func truncateMessage(s string) string { return cutMessage(s, maxMessageBytes, truncatedMarker) }
 
 // groupMessage cuts s to the share of groupMessagesBytes one of rs's groups may use.
 func groupMessage(rs *replicationv1alpha1.ReplicationSync, s string) string {
 	n := max(len(rs.Status.Groups), 1)
-	return truncateTo(s, min(maxMessageBytes, max(minGroupMessageBytes, groupMessagesBytes/n)))
-}
-
-// truncateTo cuts s to at most limit bytes (on a UTF-8 boundary), ending with truncatedMarker.
-func truncateTo(s string, limit int) string {
-	if len(s) <= limit {
-		return s
-	}
-	cut := limit - len(truncatedMarker)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + truncatedMarker
+	return cutMessage(s, min(maxMessageBytes, max(minGroupMessageBytes, groupMessagesBytes/n)), truncatedMarker)
 }
 
 // initSyncStatus fills the per-group status from the spec on the first reconcile.
