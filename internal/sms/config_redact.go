@@ -8,7 +8,7 @@ const redacted = "<redacted>"
 // safe returns a copy of c that carries no password and no CA bundle bytes.
 func (c Config) safe() configView {
 	v := configView{URL: c.URL, Username: c.Username, Thumbprint: c.Thumbprint, InsecureSkipVerify: c.InsecureSkipVerify,
-		Binding: c.Binding, Version: c.Version, Timeout: c.Timeout.String(), CABundleBytes: len(c.CABundle)}
+		Binding: c.Binding, Version: c.Version, Timeout: c.Timeout.String(), ListTimeout: c.ListTimeout.String(), CABundleBytes: len(c.CABundle)}
 	if c.Password != "" {
 		v.Password = redacted
 	}
@@ -20,7 +20,7 @@ type configView struct {
 	URL, Username, Password, Thumbprint string
 	InsecureSkipVerify                  bool
 	Binding                             Binding
-	Version, Timeout                    string
+	Version, Timeout, ListTimeout       string
 	CABundleBytes                       int
 }
 
