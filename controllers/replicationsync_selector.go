@@ -1,12 +1,10 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -15,9 +13,6 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
-
-// maxSelectedGroups is the most groups one run may hold (status.groups has at most 1000 entries).
-const maxSelectedGroups = 1000
 
 var (
 	// errNoGroupsSelected: spec.groupSelector matched no ReplicationGroup of the provider. The run should
@@ -57,28 +52,17 @@ func selectGroups(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 			out = append(out, rg.Spec.GroupID)
 		}
 	}
-	switch chars := idChars(out); {
+	switch chars := replicationv1alpha1.GroupIDChars(out); {
 	case len(out) == 0:
 		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, sel.String())
-	case len(out) > maxSelectedGroups:
-		return nil, fmt.Errorf("%w: %d ReplicationGroups, at most %d: narrow the selector or split the sync", errTooManyGroupsSelected, len(out), maxSelectedGroups)
+	case len(out) > replicationv1alpha1.MaxGroupsPerRun:
+		return nil, fmt.Errorf("%w: %d ReplicationGroups, at most %d: narrow the selector or split the sync", errTooManyGroupsSelected, len(out), replicationv1alpha1.MaxGroupsPerRun)
 	case chars > replicationv1alpha1.MaxGroupIDChars:
 		// The bound admission puts on groupIds: beyond it the run's status would not fit in one object.
 		return nil, fmt.Errorf("%w: the ids of the %d groups it matched add up to %d characters, more than %d: narrow the selector or split the sync",
 			errTooManyGroupsSelected, len(out), chars, replicationv1alpha1.MaxGroupIDChars)
 	}
-	slices.SortFunc(out, func(a, b replicationv1alpha1.ReplicationGroupID) int {
-		return cmp.Or(cmp.Compare(a.FaultDomainID.ID, b.FaultDomainID.ID), cmp.Compare(a.DeviceGroupID.ID, b.DeviceGroupID.ID))
-	})
+	slices.SortFunc(out, replicationv1alpha1.CompareGroupIDs)
 	out = slices.Compact(out)
 	return out, nil
-}
-
-// idChars counts the characters of the ids of groups, as the CRD's rule on groupIds does.
-func idChars(groups []replicationv1alpha1.ReplicationGroupID) int {
-	n := 0
-	for _, g := range groups {
-		n += utf8.RuneCountInString(g.FaultDomainID.ID) + utf8.RuneCountInString(g.DeviceGroupID.ID)
-	}
-	return n
 }

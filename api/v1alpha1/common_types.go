@@ -1,5 +1,10 @@
 package v1alpha1
 
+import (
+	"cmp"
+	"unicode/utf8"
+)
+
 // ReplicationGroupID identifies one replication group on the array, as SMS
 // ReplicationGroupId does: a fault domain and a device group inside it.
 type ReplicationGroupID struct {
@@ -18,6 +23,25 @@ type ReplicationGroupID struct {
 // would be refused mid-run. 160000 allows 1000 groups with ids of 80 characters each. The CRD rules on
 // groupIds repeat the number.
 const MaxGroupIDChars = 160000
+
+// MaxGroupsPerRun is the most groups one ReplicationSync holds (spec.groupIds and status.groups have at
+// most 1000 entries); more groups need several runs.
+const MaxGroupsPerRun = 1000
+
+// CompareGroupIDs orders groups by fault domain id, then device group id: the order of a run's groups
+// when a selector chose them.
+func CompareGroupIDs(a, b ReplicationGroupID) int {
+	return cmp.Or(cmp.Compare(a.FaultDomainID.ID, b.FaultDomainID.ID), cmp.Compare(a.DeviceGroupID.ID, b.DeviceGroupID.ID))
+}
+
+// GroupIDChars counts the characters of the ids of groups, as the CRD's rule on groupIds does.
+func GroupIDChars(groups []ReplicationGroupID) int {
+	n := 0
+	for _, g := range groups {
+		n += utf8.RuneCountInString(g.FaultDomainID.ID) + utf8.RuneCountInString(g.DeviceGroupID.ID)
+	}
+	return n
+}
 
 // FaultDomainID is the SMS FaultDomainId.
 type FaultDomainID struct {

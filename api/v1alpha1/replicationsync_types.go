@@ -304,6 +304,10 @@ const (
 	NoGroupsSelectedReason = "NoGroupsSelected"
 )
 
+// SyncSetLabel is set by `kubectl vasa sync --split` on each of the ReplicationSyncs it creates for more
+// groups than one run holds, with the name they share: `kubectl get rsync -l` finds them all.
+const SyncSetLabel = "replication.vasa.io/sync-set"
+
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=rsync,categories=vasa

@@ -85,6 +85,7 @@ func TestSyncFromSchedule(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := namespace(t, g, "plugin-schedule")
+	fleet(g, ns)
 	sched := &replicationv1alpha1.ReplicationSyncSchedule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nightly"},
 		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{
@@ -113,6 +114,13 @@ func TestSyncFromSchedule(t *testing.T) {
 	g.Expect(rs.OwnerReferences).To(HaveLen(1))
 	g.Expect(rs.OwnerReferences[0].UID).To(Equal(sched.UID))
 	g.Expect(sched.Spec.Template.Metadata.Labels).To(HaveLen(1), "the schedule's template is not changed")
+
+	empty := sched.DeepCopy()
+	empty.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "db2"}
+	empty.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db2"}}
+	g.Expect(k8sClient.Create(ctx, empty)).To(Succeed())
+	_, err = run("sync", "-n", ns, "--from-schedule", "db2")
+	g.Expect(err).To(MatchError(ContainSubstring("nothing created: no ReplicationGroups in namespace plugin-schedule of provider array-a match -l replication.vasa.io/source-group=db2")))
 }
 
 // waitTimeout bounds how long the test waits for what the plugin, running beside it, does next.

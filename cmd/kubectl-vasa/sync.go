@@ -26,7 +26,7 @@ const InstantiateAnnotation = "replication.vasa.io/instantiate"
 type syncOptions struct {
 	provider, selector, pitName, name, fromSchedule string
 	groups                                          []string
-	wait                                            bool
+	wait, split                                     bool
 	timeout                                         time.Duration
 
 	// groupIDs and labelSelector are --group and -l parsed by check.
@@ -41,7 +41,8 @@ func (a *app) syncCommand() *cobra.Command {
 		Short: "Create a ReplicationSync from group ids, a label selector or a schedule's template",
 		Example: `  kubectl vasa sync -n storage --provider array-a --group fd-1/dg-1 --group fd-1/dg-2
   kubectl vasa sync -n storage --provider array-a -l replication.vasa.io/source-group=oracle,replication.vasa.io/state=TARGET --wait
-  kubectl vasa sync -n storage --from-schedule nightly --wait`,
+  kubectl vasa sync -n storage --from-schedule nightly --wait
+  kubectl vasa sync -n storage --provider array-a -l replication.vasa.io/fault-domain=fd-1 --split --pit-name failover-test --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Flags first: a mistake in them must not hide behind a kubeconfig or cluster error.
@@ -52,22 +53,24 @@ func (a *app) syncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rs, err := a.buildSync(cmd.Context(), c, ns, o)
+			rs, ids, err := a.buildSync(cmd.Context(), c, ns, o)
 			if err != nil {
 				return err
 			}
-			if err := c.Create(cmd.Context(), rs); err != nil {
-				if apierrors.IsAlreadyExists(err) {
-					return fmt.Errorf("ReplicationSync %s already exists in namespace %s: choose another --name or --pit-name", rs.Name, ns)
-				}
-				return fmt.Errorf("creating ReplicationSync %s: %w", rs.Name, err)
+			runs := []*replicationv1alpha1.ReplicationSync{rs}
+			if ids != nil {
+				runs = splitSync(rs, ids)
+				_, _ = fmt.Fprintf(a.out, "%d groups match, more than one ReplicationSync holds: creating %d, labelled %s=%s\n",
+					len(ids), len(runs), replicationv1alpha1.SyncSetLabel, runs[0].Labels[replicationv1alpha1.SyncSetLabel])
 			}
-			_, _ = fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s created (provider %s, PiT %s, %s)\n",
-				rs.Name, rs.Spec.ProviderRef.Name, rs.Spec.PitName, describeGroups(rs))
+			keys, err := a.createSyncs(cmd.Context(), c, runs)
+			if err != nil {
+				return err
+			}
 			if !o.wait {
 				return nil
 			}
-			return a.waitFor(cmd.Context(), c, client.ObjectKeyFromObject(rs), o.timeout)
+			return a.waitFor(cmd.Context(), c, keys, o.timeout)
 		},
 	}
 	f := cmd.Flags()
@@ -77,6 +80,7 @@ func (a *app) syncCommand() *cobra.Command {
 	f.StringVar(&o.pitName, "pit-name", "", "name of the PiT to create (default manual-<UTC time>)")
 	f.StringVar(&o.name, "name", "", "name of the ReplicationSync (default derived from the PiT name)")
 	f.StringVar(&o.fromSchedule, "from-schedule", "", "copy the template of this ReplicationSyncSchedule, like kubectl create job --from=cronjob")
+	f.BoolVar(&o.split, "split", false, "with a selector that matches more groups than one ReplicationSync holds (1000), create several of the same PiT name, each with its share of the groups' ids")
 	f.BoolVar(&o.wait, "wait", false, "wait until the sync finished, showing its progress")
 	f.DurationVar(&o.timeout, "timeout", 0, "with --wait, give up waiting after this long (0 = no limit); the sync goes on")
 	return cmd
@@ -98,6 +102,9 @@ func (o *syncOptions) check() error {
 		if (len(o.groups) > 0) == (o.selector != "") {
 			return errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
 		}
+	}
+	if o.split && o.selector == "" && o.fromSchedule == "" {
+		return errors.New("--split shares out the groups a selector matches: use it with -l or --from-schedule")
 	}
 	o.groupIDs = nil
 	for _, g := range o.groups {
@@ -138,17 +145,18 @@ func hasBadChars(s string) bool {
 }
 
 // buildSync turns checked flags (syncOptions.check) into a ReplicationSync, checking what the API
-// server cannot.
-func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *syncOptions) (*replicationv1alpha1.ReplicationSync, error) {
+// server cannot. With --split, a selector matching more groups than one run holds also returns their
+// ids, to be shared out by splitSync; without it, that is an error.
+func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *syncOptions) (*replicationv1alpha1.ReplicationSync, []replicationv1alpha1.ReplicationGroupID, error) {
 	stamp := a.clock().UTC().Format("20060102-150405")
 	rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns}}
 	if o.fromSchedule != "" {
 		sched := &replicationv1alpha1.ReplicationSyncSchedule{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.fromSchedule}, sched); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("no ReplicationSyncSchedule %q in namespace %s: list them with 'kubectl get rsched -n %s'", o.fromSchedule, ns, ns)
+				return nil, nil, fmt.Errorf("no ReplicationSyncSchedule %q in namespace %s: list them with 'kubectl get rsched -n %s'", o.fromSchedule, ns, ns)
 			}
-			return nil, fmt.Errorf("reading ReplicationSyncSchedule %s: %w", o.fromSchedule, err)
+			return nil, nil, fmt.Errorf("reading ReplicationSyncSchedule %s: %w", o.fromSchedule, err)
 		}
 		t := sched.Spec.Template
 		rs.Labels, rs.Annotations = map[string]string{}, map[string]string{}
@@ -174,16 +182,7 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 	} else {
 		rs.Spec.ProviderRef.Name = o.provider
 		rs.Spec.GroupIDs = o.groupIDs
-		if o.labelSelector != nil {
-			matched, err := listGroups(ctx, c, ns, o.provider, o.selector)
-			if err != nil {
-				return nil, err
-			}
-			if len(matched) == 0 {
-				return nil, fmt.Errorf("nothing created: %w", noGroupsError(ns, o.provider, o.selector))
-			}
-			rs.Spec.GroupSelector = o.labelSelector
-		}
+		rs.Spec.GroupSelector = o.labelSelector
 		if o.pitName == "" {
 			o.pitName = "manual-" + stamp
 		}
@@ -192,13 +191,78 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 	rs.Name = o.name
 	if rs.Name == "" {
 		if rs.Name = dnsName(o.pitName); rs.Name == "" {
-			return nil, fmt.Errorf("--pit-name %q has no letter or digit an object name can take: give the ReplicationSync a --name", o.pitName)
+			return nil, nil, fmt.Errorf("--pit-name %q has no letter or digit an object name can take: give the ReplicationSync a --name", o.pitName)
 		}
 	}
 	if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
-		return nil, fmt.Errorf("--name %q: %s", rs.Name, strings.Join(errs, "; "))
+		return nil, nil, fmt.Errorf("--name %q: %s", rs.Name, strings.Join(errs, "; "))
 	}
-	return rs, nil
+	if rs.Spec.GroupSelector == nil {
+		return rs, nil, nil
+	}
+	ids, err := selection(ctx, c, rs)
+	if err != nil || ids == nil {
+		return rs, nil, err
+	}
+	if !o.split {
+		return nil, nil, tooManyError(rs, ids)
+	}
+	return rs, ids, nil
+}
+
+// selection resolves rs's selector as the operator will when the run starts. It is an error when
+// nothing matches; the ids are returned only when one run cannot hold them.
+func selection(ctx context.Context, c client.Reader, rs *replicationv1alpha1.ReplicationSync) ([]replicationv1alpha1.ReplicationGroupID, error) {
+	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector)
+	if err != nil {
+		return nil, fmt.Errorf("the group selector does not parse: %w", err)
+	}
+	provider := rs.Spec.ProviderRef.Name
+	matched, err := listGroups(ctx, c, rs.Namespace, provider, sel.String())
+	if err != nil {
+		return nil, err
+	}
+	ids := selectedIDs(matched, provider)
+	switch {
+	case len(ids) == 0:
+		return nil, fmt.Errorf("nothing created: %w", noGroupsError(rs.Namespace, provider, sel.String()))
+	case fitsOneRun(ids):
+		return nil, nil
+	}
+	return ids, nil
+}
+
+// createSyncs creates runs, all or none when a name is taken, and says what it created.
+func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicationv1alpha1.ReplicationSync) ([]client.ObjectKey, error) {
+	for _, rs := range runs {
+		err := c.Get(ctx, client.ObjectKeyFromObject(rs), &replicationv1alpha1.ReplicationSync{})
+		if err == nil {
+			err = apierrors.NewAlreadyExists(replicationv1alpha1.GroupVersion.WithResource("replicationsyncs").GroupResource(), rs.Name)
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, createError(rs, err)
+		}
+	}
+	keys := make([]client.ObjectKey, 0, len(runs))
+	for _, rs := range runs {
+		if err := c.Create(ctx, rs); err != nil {
+			if len(keys) > 0 {
+				return nil, fmt.Errorf("%w; the %d created before go on, the groups of the rest are not synced: create them with --group", createError(rs, err), len(keys))
+			}
+			return nil, createError(rs, err)
+		}
+		keys = append(keys, client.ObjectKeyFromObject(rs))
+		_, _ = fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s created (provider %s, PiT %s, %s)\n",
+			rs.Name, rs.Spec.ProviderRef.Name, rs.Spec.PitName, describeGroups(rs))
+	}
+	return keys, nil
+}
+
+func createError(rs *replicationv1alpha1.ReplicationSync, err error) error {
+	if apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("ReplicationSync %s already exists in namespace %s: choose another --name or --pit-name", rs.Name, rs.Namespace)
+	}
+	return fmt.Errorf("creating ReplicationSync %s: %w", rs.Name, err)
 }
 
 // dnsName makes a ReplicationSync name from a PiT name.

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +19,9 @@ import (
 // runbookURL is where the runbooks are published.
 const runbookURL = "https://github.com/vasa-sync-operator/vasa-sync-operator/blob/main/docs/runbooks.md#"
 
-// waitFor follows a ReplicationSync until it finished, printing a progress line: redrawn in place on a
-// terminal, one line per change otherwise (logs, CI, tests).
-func (a *app) waitFor(ctx context.Context, c client.Reader, key client.ObjectKey, timeout time.Duration) error {
+// waitFor follows ReplicationSyncs (one, or the share-outs of --split) until all finished, printing a
+// progress line: redrawn in place on a terminal, one line per change otherwise (logs, CI, tests).
+func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.ObjectKey, timeout time.Duration) error {
 	// Reads use the caller's context; only the loop has the timeout, so that a read cut short by it is not
 	// mistaken for an API error.
 	readCtx, loopCtx := ctx, ctx
@@ -33,15 +35,19 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, key client.ObjectKey
 		interval = time.Second
 	}
 	var last string
-	rs := &replicationv1alpha1.ReplicationSync{}
+	runs := make([]*replicationv1alpha1.ReplicationSync, len(keys))
 	err := wait.PollUntilContextCancel(loopCtx, interval, true, func(context.Context) (bool, error) {
-		if err := c.Get(readCtx, key, rs); err != nil {
-			if readCtx.Err() != nil {
-				return false, nil
+		for i, key := range keys {
+			rs := &replicationv1alpha1.ReplicationSync{}
+			if err := c.Get(readCtx, key, rs); err != nil {
+				if readCtx.Err() != nil {
+					return false, nil
+				}
+				return false, fmt.Errorf("reading ReplicationSync %s: %w", key.Name, err)
 			}
-			return false, fmt.Errorf("reading ReplicationSync %s: %w", key.Name, err)
+			runs[i] = rs
 		}
-		line := progressLine(rs)
+		line := progressLine(runs)
 		if line != last {
 			if a.live {
 				_, _ = fmt.Fprintf(a.out, "\r\033[K%s", line)
@@ -50,30 +56,54 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, key client.ObjectKey
 			}
 			last = line
 		}
-		return rs.Status.Phase == replicationv1alpha1.SyncSucceeded || rs.Status.Phase == replicationv1alpha1.SyncFailed, nil
+		return !slices.ContainsFunc(runs, running), nil
 	})
 	if a.live && last != "" {
 		_, _ = fmt.Fprintln(a.out)
 	}
 	switch {
 	case err != nil && loopCtx.Err() != nil:
-		return fmt.Errorf("stopped waiting for ReplicationSync %s (%w); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", key.Name, loopCtx.Err(), key.Name, key.Namespace)
+		if len(keys) > 1 {
+			set := runs[0].Labels[replicationv1alpha1.SyncSetLabel]
+			return fmt.Errorf("stopped waiting for the %d ReplicationSyncs %s (%w); the syncs go on: follow them with 'kubectl get rsync -l %s=%s -n %s -w'",
+				len(keys), set, loopCtx.Err(), replicationv1alpha1.SyncSetLabel, set, keys[0].Namespace)
+		}
+		return fmt.Errorf("stopped waiting for ReplicationSync %s (%w); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", keys[0].Name, loopCtx.Err(), keys[0].Name, keys[0].Namespace)
 	case err != nil:
 		return err
-	case rs.Status.Phase == replicationv1alpha1.SyncFailed:
-		return failedError(rs)
 	}
-	_, _ = fmt.Fprintf(a.out, "Synced %d groups to PiT %s\n", summaryOf(rs).Synced, rs.Spec.PitName)
+	var failed []error
+	for _, rs := range runs {
+		if rs.Status.Phase == replicationv1alpha1.SyncFailed {
+			failed = append(failed, failedError(rs))
+		}
+	}
+	if len(failed) > 0 {
+		return errors.Join(failed...)
+	}
+	s := summaryOf(runs)
+	_, _ = fmt.Fprintf(a.out, "Synced %d groups to PiT %s\n", s.Synced, runs[0].Spec.PitName)
 	return nil
 }
 
-// progressLine is one line about a run: phase, counts and what it does now.
-func progressLine(rs *replicationv1alpha1.ReplicationSync) string {
+// running reports whether rs has not finished.
+func running(rs *replicationv1alpha1.ReplicationSync) bool {
+	return rs.Status.Phase != replicationv1alpha1.SyncSucceeded && rs.Status.Phase != replicationv1alpha1.SyncFailed
+}
+
+// progressLine is one line about the runs: phase, counts and what it does now; for the share-outs of
+// --split, their set's name, the phase of the whole and the counts summed.
+func progressLine(runs []*replicationv1alpha1.ReplicationSync) string {
+	s := summaryOf(runs)
+	if len(runs) > 1 {
+		return fmt.Sprintf("%s (%d ReplicationSyncs): %s %d/%d synced, %d failed, %d pending",
+			runs[0].Labels[replicationv1alpha1.SyncSetLabel], len(runs), setPhase(runs), s.Synced, s.Total, s.Failed, s.Pending)
+	}
+	rs := runs[0]
 	phase := string(rs.Status.Phase)
 	if phase == "" {
 		phase = "Pending"
 	}
-	s := summaryOf(rs)
 	line := fmt.Sprintf("%s: %s %d/%d synced, %d failed, %d pending", rs.Name, phase, s.Synced, s.Total, s.Failed, s.Pending)
 	if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition); c != nil && c.Status == "True" {
 		line += " (" + c.Reason + ")"
@@ -81,11 +111,33 @@ func progressLine(rs *replicationv1alpha1.ReplicationSync) string {
 	return line
 }
 
-func summaryOf(rs *replicationv1alpha1.ReplicationSync) replicationv1alpha1.SyncSummary {
-	if rs.Status.Summary != nil {
-		return *rs.Status.Summary
+// setPhase is the phase of several runs together: Running while one runs and another has started or
+// finished, Failed when all finished and one failed.
+func setPhase(runs []*replicationv1alpha1.ReplicationSync) replicationv1alpha1.SyncPhase {
+	count := map[replicationv1alpha1.SyncPhase]int{}
+	for _, rs := range runs {
+		count[cmp.Or(rs.Status.Phase, replicationv1alpha1.SyncPending)]++
 	}
-	return replicationv1alpha1.SyncSummary{Total: int32(len(rs.Spec.GroupIDs)), Pending: int32(len(rs.Spec.GroupIDs))}
+	switch n := len(runs); {
+	case count[replicationv1alpha1.SyncPending] == n, count[replicationv1alpha1.SyncSucceeded] == n:
+		return cmp.Or(runs[0].Status.Phase, replicationv1alpha1.SyncPending)
+	case count[replicationv1alpha1.SyncSucceeded]+count[replicationv1alpha1.SyncFailed] == n:
+		return replicationv1alpha1.SyncFailed
+	}
+	return replicationv1alpha1.SyncRunning
+}
+
+// summaryOf sums the runs' counts; a run without status counts all its groups pending.
+func summaryOf(runs []*replicationv1alpha1.ReplicationSync) replicationv1alpha1.SyncSummary {
+	var out replicationv1alpha1.SyncSummary
+	for _, rs := range runs {
+		s := replicationv1alpha1.SyncSummary{Total: int32(len(rs.Spec.GroupIDs)), Pending: int32(len(rs.Spec.GroupIDs))}
+		if rs.Status.Summary != nil {
+			s = *rs.Status.Summary
+		}
+		out.Total, out.Synced, out.Failed, out.Pending = out.Total+s.Total, out.Synced+s.Synced, out.Failed+s.Failed, out.Pending+s.Pending
+	}
+	return out
 }
 
 // failedError says why a run failed and which groups did.

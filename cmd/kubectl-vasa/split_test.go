@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+func TestSplitIDs(t *testing.T) {
+	ids := func(n, chars int) []replicationv1alpha1.ReplicationGroupID {
+		out := make([]replicationv1alpha1.ReplicationGroupID, n)
+		for i := range out {
+			dg := fmt.Sprintf("dg-%05d", i)
+			out[i] = id("fd-1", dg+strings.Repeat("x", max(0, chars-len("fd-1")-len(dg))))
+		}
+		return out
+	}
+	tests := map[string]struct {
+		ids   []replicationv1alpha1.ReplicationGroupID
+		sizes []int
+	}{
+		"one run holds them":       {ids(1000, 10), []int{1000}},
+		"one more than a run":      {ids(1001, 10), []int{500, 501}},
+		"5,000 groups":             {ids(5000, 10), []int{1000, 1000, 1000, 1000, 1000}},
+		"the id budget binds":      {ids(1000, 510), []int{250, 250, 250, 250}},                    // 313 groups of 510 characters fit in 160000
+		"long ids, uneven lengths": {append(ids(320, 510), ids(400, 10)...), []int{240, 240, 240}}, // halves would not fit
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			parts := splitIDs(tc.ids)
+			var sizes []int
+			for _, p := range parts {
+				sizes = append(sizes, len(p))
+				g.Expect(fitsOneRun(p)).To(BeTrue())
+			}
+			g.Expect(sizes).To(Equal(tc.sizes))
+			g.Expect(slices.Concat(parts...)).To(Equal(tc.ids), "every group once, in order")
+		})
+	}
+}
+
+// TestSyncSplit selects more groups than one run holds: refused without --split, shared out over two
+// runs the API server admits with it, and followed to the end with --wait.
+func TestSyncSplit(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespace(t, g, "plugin-split")
+	fleet(g, ns)
+	manyGroups(g, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)
+	sel := replicationv1alpha1.FaultDomainLabel + "=fd-big"
+
+	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover")
+	g.Expect(err).To(MatchError(ContainSubstring("nothing created: the selector replication.vasa.io/fault-domain=fd-big matches 1001 groups of provider array-a " +
+		"(13013 characters of ids), more than one ReplicationSync holds (1000 groups, 160000 characters): add --split to create 2 ReplicationSyncs of the same PiT name, or narrow the selector")))
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+	g.Expect(list.Items).To(BeEmpty(), "nothing is created without --split")
+
+	out := &syncBuffer{}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- runTo(ctx, out, "sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover", "--split", "--wait")
+	}()
+	g.Eventually(out.String).WithTimeout(waitTimeout).Should(ContainSubstring("failover (2 ReplicationSyncs): Pending 0/1001 synced"))
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{replicationv1alpha1.SyncSetLabel: "failover"})).To(Succeed())
+	g.Expect(list.Items).To(HaveLen(2))
+	var got []replicationv1alpha1.ReplicationGroupID
+	for _, rs := range list.Items {
+		g.Expect(rs.Spec.PitName).To(Equal("failover"))
+		g.Expect(rs.Spec.GroupSelector).To(BeNil())
+		got = append(got, rs.Spec.GroupIDs...)
+	}
+	g.Expect(got).To(HaveLen(1001))
+	g.Expect(slices.IsSortedFunc(got, replicationv1alpha1.CompareGroupIDs)).To(BeTrue())
+	g.Expect(slices.ContainsFunc(got, func(i replicationv1alpha1.ReplicationGroupID) bool { return i.FaultDomainID.ID != "fd-big" })).To(BeFalse())
+	g.Expect(slices.CompactFunc(got, func(a, b replicationv1alpha1.ReplicationGroupID) bool { return a == b })).To(HaveLen(1001), "each group in one run")
+
+	finish := func(name string, phase replicationv1alpha1.SyncPhase, want string) {
+		rs := &replicationv1alpha1.ReplicationSync{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rs)).To(Succeed())
+		n := int32(len(rs.Spec.GroupIDs))
+		rs.Status.Phase = phase
+		rs.Status.Summary = &replicationv1alpha1.SyncSummary{Total: n, Synced: n}
+		if phase == replicationv1alpha1.SyncFailed {
+			rs.Status.Summary = &replicationv1alpha1.SyncSummary{Total: n, Synced: n - 1, Failed: 1}
+			rs.Status.Groups = []replicationv1alpha1.GroupStatus{{ReplicationGroupID: rs.Spec.GroupIDs[0], State: replicationv1alpha1.GroupFailed, Message: "replication link down"}}
+			cond(rs, replicationv1alpha1.StalledCondition, replicationv1alpha1.FailedReason)
+		}
+		g.Expect(k8sClient.Status().Update(ctx, rs)).To(Succeed())
+		g.Eventually(out.String).WithTimeout(waitTimeout).Should(ContainSubstring(want))
+	}
+	finish("failover-1", replicationv1alpha1.SyncSucceeded, "failover (2 ReplicationSyncs): Running 500/1001 synced, 0 failed, 501 pending")
+	finish("failover-2", replicationv1alpha1.SyncFailed, "failover (2 ReplicationSyncs): Failed 1000/1001 synced, 1 failed, 0 pending")
+	g.Eventually(errc).WithTimeout(waitTimeout).Should(Receive(&err))
+	g.Expect(err).To(MatchError(HavePrefix("ReplicationSync failover-2 failed: Failed: 1 of 2 groups failed\n  fd-big/dg-0500: replication link down")))
+	golden(t, "sync-split", out.String())
+}
+
+// manyGroups creates n ReplicationGroups of provider in fault domain fd, as the discovery would.
+func manyGroups(g *WithT, ns, provider, fd string, n int) {
+	var eg errgroup.Group
+	eg.SetLimit(16)
+	for i := range n {
+		eg.Go(func() error {
+			dg := fmt.Sprintf("dg-%04d", i)
+			return k8sClient.Create(context.Background(), &replicationv1alpha1.ReplicationGroup{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: provider + "-" + fd + "-" + dg, Labels: map[string]string{
+					replicationv1alpha1.ProviderLabel: provider, replicationv1alpha1.FaultDomainLabel: fd, replicationv1alpha1.StateLabel: "TARGET",
+				}},
+				Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: provider}, GroupID: id(fd, dg)},
+			})
+		})
+	}
+	g.ExpectWithOffset(1, eg.Wait()).To(Succeed())
+}
