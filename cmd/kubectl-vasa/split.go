@@ -85,10 +85,16 @@ func splitSync(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha
 	return out
 }
 
-// tooManyError says that the ids rs's selector matched do not fit in one run, and what to do.
-func tooManyError(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha1.ReplicationGroupID) error {
-	return fmt.Errorf("nothing created: the selector %s matches %d groups of provider %s (%d characters of ids), more than one ReplicationSync holds (%d groups, %d characters): "+
-		"add --split to create %d ReplicationSyncs of the same PiT name, or narrow the selector",
-		metav1.FormatLabelSelector(rs.Spec.GroupSelector), len(ids), rs.Spec.ProviderRef.Name, replicationv1alpha1.GroupIDChars(ids),
-		replicationv1alpha1.MaxGroupsPerRun, replicationv1alpha1.MaxGroupIDChars, len(splitIDs(ids)))
+// tooManyError says that the ids rs's selector matched do not fit in one run, and what to do. A
+// schedule's run is not split: each share would count as a run of the schedule, and one share's success
+// as the schedule's.
+func tooManyError(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha1.ReplicationGroupID, schedule string) error {
+	sel := metav1.FormatLabelSelector(rs.Spec.GroupSelector)
+	what := fmt.Sprintf("nothing created: the selector %s matches %d groups of provider %s (%d characters of ids), more than one ReplicationSync holds (%d groups, %d characters)",
+		sel, len(ids), rs.Spec.ProviderRef.Name, replicationv1alpha1.GroupIDChars(ids), replicationv1alpha1.MaxGroupsPerRun, replicationv1alpha1.MaxGroupIDChars)
+	if schedule != "" {
+		return fmt.Errorf("%s: the runs of schedule %s stop with NoGroupsSelected for the same reason; narrow its selector, or sync these groups now with 'kubectl vasa sync --provider %s -l %s --split'",
+			what, schedule, rs.Spec.ProviderRef.Name, sel)
+	}
+	return fmt.Errorf("%s: add --split to create %d ReplicationSyncs of the same PiT name, or narrow the selector", what, len(splitIDs(ids)))
 }

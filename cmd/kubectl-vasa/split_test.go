@@ -62,6 +62,19 @@ func TestSyncSplit(t *testing.T) {
 	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover")
 	g.Expect(err).To(MatchError(ContainSubstring("nothing created: the selector replication.vasa.io/fault-domain=fd-big matches 1001 groups of provider array-a " +
 		"(13013 characters of ids), more than one ReplicationSync holds (1000 groups, 160000 characters): add --split to create 2 ReplicationSyncs of the same PiT name, or narrow the selector")))
+	big := &replicationv1alpha1.ReplicationSyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "big"},
+		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{Schedule: "0 2 * * *", Template: replicationv1alpha1.ReplicationSyncTemplate{
+			Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
+				ProviderRef:   replicationv1alpha1.LocalObjectReference{Name: "array-a"},
+				GroupSelector: &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}},
+			},
+		}},
+	}
+	g.Expect(k8sClient.Create(ctx, big)).To(Succeed())
+	_, err = run("sync", "-n", ns, "--from-schedule", "big")
+	g.Expect(err).To(MatchError(ContainSubstring("more than one ReplicationSync holds (1000 groups, 160000 characters): the runs of schedule big stop with NoGroupsSelected for the same reason; " +
+		"narrow its selector, or sync these groups now with 'kubectl vasa sync --provider array-a -l replication.vasa.io/fault-domain=fd-big --split'")))
 	list := &replicationv1alpha1.ReplicationSyncList{}
 	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 	g.Expect(list.Items).To(BeEmpty(), "nothing is created without --split")
