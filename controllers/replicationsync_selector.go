@@ -33,17 +33,38 @@ func selectGroups(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 	if rs.Spec.GroupSelector == nil {
 		return slices.Clone(rs.Spec.GroupIDs), nil
 	}
-	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector)
+	provider := rs.Spec.ProviderRef.Name
+	out, err := matchGroups(ctx, c, rs.Namespace, provider, rs.Spec.GroupSelector)
+	if err != nil {
+		return nil, err
+	}
+	switch chars := replicationv1alpha1.GroupIDChars(out); {
+	case len(out) == 0:
+		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, metav1.FormatLabelSelector(rs.Spec.GroupSelector))
+	case len(out) > replicationv1alpha1.MaxGroupsPerRun:
+		return nil, fmt.Errorf("%w: %d ReplicationGroups, at most %d: narrow the selector or split the sync", errTooManyGroupsSelected, len(out), replicationv1alpha1.MaxGroupsPerRun)
+	case chars > replicationv1alpha1.MaxGroupIDChars:
+		// The bound admission puts on groupIds: beyond it the run's status would not fit in one object.
+		return nil, fmt.Errorf("%w: the ids of the %d groups it matched add up to %d characters, more than %d: narrow the selector or split the sync",
+			errTooManyGroupsSelected, len(out), chars, replicationv1alpha1.MaxGroupIDChars)
+	}
+	return out, nil
+}
+
+// matchGroups returns the ids of the ReplicationGroups in namespace ns that provider reported and whose
+// labels match selector, sorted by fault domain and device group id, however many. Errors wrap
+// errInvalidGroupSelector or are API errors.
+func matchGroups(ctx context.Context, c client.Reader, ns, provider string, selector *metav1.LabelSelector) ([]replicationv1alpha1.ReplicationGroupID, error) {
+	sel, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidGroupSelector, err)
 	}
-	provider := rs.Spec.ProviderRef.Name
 	req, err := labels.NewRequirement(replicationv1alpha1.ProviderLabel, selection.Equals, []string{replicationv1alpha1.LabelValue(provider)})
 	if err != nil {
 		return nil, fmt.Errorf("selecting the groups of provider %q: %w", provider, err)
 	}
 	list := &replicationv1alpha1.ReplicationGroupList{}
-	if err := c.List(ctx, list, client.InNamespace(rs.Namespace), client.MatchingLabelsSelector{Selector: sel.Add(*req)}); err != nil {
+	if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel.Add(*req)}); err != nil {
 		return nil, fmt.Errorf("listing ReplicationGroups for spec.groupSelector: %w", err)
 	}
 	out := make([]replicationv1alpha1.ReplicationGroupID, 0, len(list.Items))
@@ -52,17 +73,6 @@ func selectGroups(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 			out = append(out, rg.Spec.GroupID)
 		}
 	}
-	switch chars := replicationv1alpha1.GroupIDChars(out); {
-	case len(out) == 0:
-		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, sel.String())
-	case len(out) > replicationv1alpha1.MaxGroupsPerRun:
-		return nil, fmt.Errorf("%w: %d ReplicationGroups, at most %d: narrow the selector or split the sync", errTooManyGroupsSelected, len(out), replicationv1alpha1.MaxGroupsPerRun)
-	case chars > replicationv1alpha1.MaxGroupIDChars:
-		// The bound admission puts on groupIds: beyond it the run's status would not fit in one object.
-		return nil, fmt.Errorf("%w: the ids of the %d groups it matched add up to %d characters, more than %d: narrow the selector or split the sync",
-			errTooManyGroupsSelected, len(out), chars, replicationv1alpha1.MaxGroupIDChars)
-	}
 	slices.SortFunc(out, replicationv1alpha1.CompareGroupIDs)
-	out = slices.Compact(out)
-	return out, nil
+	return slices.Compact(out), nil
 }

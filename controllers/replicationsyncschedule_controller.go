@@ -197,17 +197,20 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 		client.MatchingLabels{replicationv1alpha1.ScheduleLabel: replicationv1alpha1.ScheduleLabelValue(sched.Name)}); err != nil {
 		return fmt.Errorf("listing ReplicationSyncs of schedule %s: %w", klog.KObj(sched), err)
 	}
-	var manual []*replicationv1alpha1.ReplicationSync
+	sets := runSets{}
+	for i := range list.Items {
+		if run := &list.Items[i]; metav1.IsControlledBy(run, sched) || ownedBy(run, sched) {
+			sets.add(run) // a run made from the template by hand (owned, not controlled) counts for the RPO
+		}
+	}
 	for i := range list.Items {
 		run := &list.Items[i]
 		if !metav1.IsControlledBy(run, sched) {
-			if ownedBy(run, sched) && run.Status.Phase == replicationv1alpha1.SyncSucceeded {
-				manual = append(manual, run) // made from the template by hand: its PiT counts for the RPO
-			}
 			continue
 		}
 		s.names[run.Name] = true
-		if t, ok := scheduledTimeOf(run); ok && t.After(s.latestRun) {
+		// A set whose creation was cut short is not started yet: the next reconcile completes it.
+		if t, ok := scheduledTimeOf(run); ok && t.After(s.latestRun) && sets.complete(run) {
 			s.latestRun = t
 		}
 		switch {
@@ -232,8 +235,7 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 	for _, run := range s.active {
 		sched.Status.Active = append(sched.Status.Active, runReference(run))
 	}
-	for _, run := range append(slices.Clone(s.succeeded), manual...) {
-		t := finishTime(run)
+	for _, t := range sets.successes() {
 		if sched.Status.LastSuccessfulTime == nil || t.After(sched.Status.LastSuccessfulTime.Time) {
 			sched.Status.LastSuccessfulTime = &metav1.Time{Time: t}
 		}
@@ -254,7 +256,8 @@ func ownedBy(run *replicationv1alpha1.ReplicationSync, sched *replicationv1alpha
 }
 
 // deleteOldRuns keeps the newest successfulHistoryLimit succeeded and failedHistoryLimit failed
-// ReplicationSyncs and deletes the older ones, oldest first.
+// runs (a run being a set of shares when its selector matched more than one ReplicationSync holds) and
+// deletes the older ones, oldest first.
 func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s *scheduleScope) error {
 	spec := s.sched.Spec
 	for _, h := range []struct {
@@ -264,8 +267,7 @@ func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s
 		{s.succeeded, ptr.Deref(spec.SuccessfulHistoryLimit, defaultSuccessfulHistoryLimit)},
 		{s.failed, ptr.Deref(spec.FailedHistoryLimit, defaultFailedHistoryLimit)},
 	} {
-		excess := len(h.runs) - int(max(h.limit, 0))
-		for _, run := range h.runs[:max(excess, 0)] {
+		for _, run := range beyondLimit(h.runs, int(max(h.limit, 0))) {
 			if !run.DeletionTimestamp.IsZero() {
 				continue
 			}
@@ -274,6 +276,21 @@ func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s
 			}
 			ctrl.LoggerFrom(ctx).V(1).Info("Deleted finished ReplicationSync beyond the history limit",
 				"replicationSync", klog.KObj(run), "phase", run.Status.Phase)
+		}
+	}
+	return nil
+}
+
+// beyondLimit returns the runs (oldest first) of all but the newest limit sets among them: the shares
+// of one run go together.
+func beyondLimit(runs []*replicationv1alpha1.ReplicationSync, limit int) []*replicationv1alpha1.ReplicationSync {
+	kept := map[string]bool{}
+	for i := len(runs) - 1; i >= 0 && len(kept) <= limit; i-- {
+		if key, _ := runSet(runs[i]); !kept[key] {
+			if len(kept) == limit {
+				return runs[:i+1]
+			}
+			kept[key] = true
 		}
 	}
 	return nil

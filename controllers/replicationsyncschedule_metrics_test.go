@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -109,6 +110,22 @@ func TestManualRunCountsForTheRPO(t *testing.T) {
 	g.Expect(testutil.ToFloat64(metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(h.ns, "manual-ok"))).
 		To(BeEquivalentTo(times[0].Add(-20 * time.Minute).Unix()))
 	g.Expect(h.get().Status.Active).To(BeEmpty(), "a manual run is not the schedule's active run")
+
+	// Shares of one manual run (kubectl vasa sync --from-schedule --split) count once all succeeded.
+	var shares []replicationv1alpha1.ReplicationSync
+	for n := 1; n <= 2; n++ {
+		share := manual(fmt.Sprintf("shared-%d", n), true)
+		share.Labels[replicationv1alpha1.SyncSetLabel] = "shared"
+		share.Annotations = map[string]string{replicationv1alpha1.ShareAnnotation: fmt.Sprintf("%d/2", n)}
+		g.Expect(k8sClient.Update(h.ctx, &share)).To(Succeed())
+		shares = append(shares, share)
+	}
+	h.finish(shares[0], replicationv1alpha1.SyncSucceeded, times[0].Add(-10*time.Minute))
+	h.reconcileAt(times[0].Add(-9 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(HaveField("Time", BeTemporally("==", times[0].Add(-20*time.Minute))), "one share is not the run")
+	h.finish(shares[1], replicationv1alpha1.SyncSucceeded, times[0].Add(-5*time.Minute))
+	h.reconcileAt(times[0].Add(-4 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(HaveField("Time", BeTemporally("==", times[0].Add(-5*time.Minute))))
 }
 
 // TestScheduleRPOIntervalIsTheGapBeingClosed: with runs at 08:00 and 09:00, the night after the 09:00

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,25 +54,41 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		return false, "", &pitNameError{err: err}
 	}
 
-	if len(s.active) > 0 {
+	// Shares of this very run, left by a creation cut short, are not another run to wait for.
+	others := slices.DeleteFunc(slices.Clone(s.active), func(run *replicationv1alpha1.ReplicationSync) bool {
+		t, ok := scheduledTimeOf(run)
+		return ok && t.Equal(due)
+	})
+	if len(others) > 0 {
 		switch sched.Spec.ConcurrencyPolicy {
 		case replicationv1alpha1.AllowConcurrent:
 		case replicationv1alpha1.ReplaceConcurrent:
-			for _, run := range s.active {
+			for _, run := range others {
 				if err := r.deleteRun(ctx, run); err != nil {
 					return false, "", err
 				}
 				r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
 					"Deleted active ReplicationSync %s to start the run scheduled for %s (concurrencyPolicy Replace)", run.Name, due.Format(time.RFC3339))
 			}
-			s.active = nil
+			s.active = slices.DeleteFunc(s.active, func(run *replicationv1alpha1.ReplicationSync) bool { return slices.Contains(others, run) })
 			st.Active = nil
+			for _, run := range s.active {
+				st.Active = append(st.Active, runReference(run))
+			}
 		default: // Forbid
 			ctrl.LoggerFrom(ctx).V(1).Info("Run waits for the active one (concurrencyPolicy Forbid)",
-				"schedule", klog.KObj(sched), "scheduledTime", due, "active", s.active[0].Name)
+				"schedule", klog.KObj(sched), "scheduledTime", due, "active", others[0].Name)
 			return false, fmt.Sprintf("The run scheduled for %s waits: ReplicationSync %s is still active and concurrencyPolicy is Forbid",
-				due.Format(time.RFC3339), s.active[0].Name), nil
+				due.Format(time.RFC3339), others[0].Name), nil
 		}
+	}
+
+	shares, err := r.tickShares(ctx, sched)
+	if err != nil {
+		return false, "", err
+	}
+	if shares != nil {
+		return true, "", r.startShares(ctx, s, name, pit, due, shares)
 	}
 
 	run, err := r.newRun(sched, name, pit, due)
@@ -151,7 +168,11 @@ func (r *ReplicationSyncScheduleReconciler) newRun(sched *replicationv1alpha1.Re
 // so that a retry finds the same name. Names that would exceed 253 characters keep a prefix of
 // the schedule name plus a hash of all of it.
 func runName(scheduleName string, scheduledTime time.Time) string {
-	suffix := strconv.FormatInt(scheduledTime.Unix()/60, 10)
+	return runNameWith(scheduleName, strconv.FormatInt(scheduledTime.Unix()/60, 10))
+}
+
+// runNameWith is "<scheduleName>-<suffix>", the schedule name shortened with a hash when too long.
+func runNameWith(scheduleName, suffix string) string {
 	if len(scheduleName)+1+len(suffix) <= maxObjectNameLength {
 		return scheduleName + "-" + suffix
 	}

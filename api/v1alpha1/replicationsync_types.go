@@ -304,9 +304,14 @@ const (
 	NoGroupsSelectedReason = "NoGroupsSelected"
 )
 
-// SyncSetLabel is set by `kubectl vasa sync --split` on each of the ReplicationSyncs it creates for more
-// groups than one run holds, with the name they share: `kubectl get rsync -l` finds them all.
+// SyncSetLabel is set on each of the ReplicationSyncs created together for more groups than one run holds
+// (by a schedule's run, or `kubectl vasa sync --split`), with the name they share: `kubectl get rsync -l`
+// finds them all.
 const SyncSetLabel = "replication.vasa.io/sync-set"
+
+// ShareAnnotation records which share of its set a ReplicationSync holds, as "N/OF" (e.g. "2/5"): the set
+// succeeded when all OF shares did.
+const ShareAnnotation = "replication.vasa.io/share"
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -14,40 +13,6 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
-
-func TestSplitIDs(t *testing.T) {
-	ids := func(n, chars int) []replicationv1alpha1.ReplicationGroupID {
-		out := make([]replicationv1alpha1.ReplicationGroupID, n)
-		for i := range out {
-			dg := fmt.Sprintf("dg-%05d", i)
-			out[i] = id("fd-1", dg+strings.Repeat("x", max(0, chars-len("fd-1")-len(dg))))
-		}
-		return out
-	}
-	tests := map[string]struct {
-		ids   []replicationv1alpha1.ReplicationGroupID
-		sizes []int
-	}{
-		"one run holds them":       {ids(1000, 10), []int{1000}},
-		"one more than a run":      {ids(1001, 10), []int{500, 501}},
-		"5,000 groups":             {ids(5000, 10), []int{1000, 1000, 1000, 1000, 1000}},
-		"the id budget binds":      {ids(1000, 510), []int{250, 250, 250, 250}},                    // 313 groups of 510 characters fit in 160000
-		"long ids, uneven lengths": {append(ids(320, 510), ids(400, 10)...), []int{240, 240, 240}}, // halves would not fit
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			g := NewWithT(t)
-			parts := splitIDs(tc.ids)
-			var sizes []int
-			for _, p := range parts {
-				sizes = append(sizes, len(p))
-				g.Expect(fitsOneRun(p)).To(BeTrue())
-			}
-			g.Expect(sizes).To(Equal(tc.sizes))
-			g.Expect(slices.Concat(parts...)).To(Equal(tc.ids), "every group once, in order")
-		})
-	}
-}
 
 // TestSyncSplit selects more groups than one run holds: refused without --split, shared out over two
 // runs the API server admits with it, and followed to the end with --wait.
@@ -62,19 +27,6 @@ func TestSyncSplit(t *testing.T) {
 	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover")
 	g.Expect(err).To(MatchError(ContainSubstring("nothing created: the selector replication.vasa.io/fault-domain=fd-big matches 1001 groups of provider array-a " +
 		"(13013 characters of ids), more than one ReplicationSync holds (1000 groups, 160000 characters): add --split to create 2 ReplicationSyncs of the same PiT name, or narrow the selector")))
-	big := &replicationv1alpha1.ReplicationSyncSchedule{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "big"},
-		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{Schedule: "0 2 * * *", Template: replicationv1alpha1.ReplicationSyncTemplate{
-			Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
-				ProviderRef:   replicationv1alpha1.LocalObjectReference{Name: "array-a"},
-				GroupSelector: &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}},
-			},
-		}},
-	}
-	g.Expect(k8sClient.Create(ctx, big)).To(Succeed())
-	_, err = run("sync", "-n", ns, "--from-schedule", "big")
-	g.Expect(err).To(MatchError(ContainSubstring("more than one ReplicationSync holds (1000 groups, 160000 characters): the runs of schedule big stop with NoGroupsSelected for the same reason; " +
-		"narrow its selector, or sync these groups now with 'kubectl vasa sync --provider array-a -l replication.vasa.io/fault-domain=fd-big --split'")))
 	list := &replicationv1alpha1.ReplicationSyncList{}
 	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 	g.Expect(list.Items).To(BeEmpty(), "nothing is created without --split")
@@ -117,6 +69,31 @@ func TestSyncSplit(t *testing.T) {
 	g.Eventually(errc).WithTimeout(waitTimeout).Should(Receive(&err))
 	g.Expect(err).To(MatchError(HavePrefix("ReplicationSync failover-2 failed: Failed: 1 of 2 groups failed\n  fd-big/dg-0500: replication link down")))
 	golden(t, "sync-split", out.String())
+
+	// A schedule's template shares its run the same way: the shares are the schedule's (owned, labelled),
+	// and count as its run only when all of them succeeded.
+	big := &replicationv1alpha1.ReplicationSyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "big"},
+		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{Schedule: "0 2 * * *", Template: replicationv1alpha1.ReplicationSyncTemplate{
+			Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
+				ProviderRef:   replicationv1alpha1.LocalObjectReference{Name: "array-a"},
+				GroupSelector: &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}},
+			},
+		}},
+	}
+	g.Expect(k8sClient.Create(ctx, big)).To(Succeed())
+	_, err = run("sync", "-n", ns, "--from-schedule", "big")
+	g.Expect(err).To(MatchError(ContainSubstring("matches 1001 groups of provider array-a (13013 characters of ids), more than one ReplicationSync holds (1000 groups, 160000 characters): add --split")))
+	_, err = run("sync", "-n", ns, "--from-schedule", "big", "--split")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{replicationv1alpha1.SyncSetLabel: "big-manual-20261123120000"})).To(Succeed())
+	g.Expect(list.Items).To(HaveLen(2))
+	for _, rs := range list.Items {
+		g.Expect(rs.Labels).To(HaveKeyWithValue(replicationv1alpha1.ScheduleLabel, "big"))
+		g.Expect(rs.OwnerReferences).To(ConsistOf(HaveField("UID", big.UID)))
+		g.Expect(rs.Annotations).To(HaveKeyWithValue(replicationv1alpha1.ShareAnnotation, MatchRegexp(`^[12]/2$`)))
+		g.Expect(rs.Spec.PitName).To(Equal("big-manual-20261123120000"))
+	}
 }
 
 // manyGroups creates n ReplicationGroups of provider in fault domain fd, as the discovery would.

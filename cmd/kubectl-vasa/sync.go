@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/runsplit"
 )
 
 // InstantiateAnnotation marks a run started by hand from a schedule, as the Argo CD "Sync now" action of
@@ -80,7 +81,7 @@ func (a *app) syncCommand() *cobra.Command {
 	f.StringVar(&o.pitName, "pit-name", "", "name of the PiT to create (default manual-<UTC time>)")
 	f.StringVar(&o.name, "name", "", "name of the ReplicationSync (default derived from the PiT name)")
 	f.StringVar(&o.fromSchedule, "from-schedule", "", "copy the template of this ReplicationSyncSchedule, like kubectl create job --from=cronjob")
-	f.BoolVar(&o.split, "split", false, "with a selector that matches more groups than one ReplicationSync holds (1000), create several of the same PiT name, each with its share of the groups' ids (not with --from-schedule)")
+	f.BoolVar(&o.split, "split", false, "with a selector that matches more groups than one ReplicationSync holds (1000), create several of the same PiT name, each with its share of the groups' ids")
 	f.BoolVar(&o.wait, "wait", false, "wait until the sync finished, showing its progress")
 	f.DurationVar(&o.timeout, "timeout", 0, "with --wait, give up waiting after this long (0 = no limit); the sync goes on")
 	return cmd
@@ -103,8 +104,8 @@ func (o *syncOptions) check() error {
 			return errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
 		}
 	}
-	if o.split && o.selector == "" {
-		return errors.New("--split shares out the groups a selector matches: use it with -l")
+	if o.split && o.selector == "" && o.fromSchedule == "" {
+		return errors.New("--split shares out the groups a selector matches: use it with -l or --from-schedule")
 	}
 	o.groupIDs = nil
 	for _, g := range o.groups {
@@ -205,7 +206,7 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 		return rs, nil, err
 	}
 	if !o.split {
-		return nil, nil, tooManyError(rs, ids, o.fromSchedule)
+		return nil, nil, tooManyError(rs, ids)
 	}
 	return rs, ids, nil
 }
@@ -226,7 +227,7 @@ func selection(ctx context.Context, c client.Reader, rs *replicationv1alpha1.Rep
 	switch {
 	case len(ids) == 0:
 		return nil, fmt.Errorf("nothing created: %w", noGroupsError(rs.Namespace, provider, sel.String()))
-	case fitsOneRun(ids):
+	case runsplit.Fits(ids):
 		return nil, nil
 	}
 	return ids, nil

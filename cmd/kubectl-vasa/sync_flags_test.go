@@ -27,8 +27,7 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 		"bad name":                              {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--name", "Not_A_Name"}, `--name "Not_A_Name"`},
 		"schedule and groups":                   {[]string{"--from-schedule", "weekly", "-l", "x=y"}, "--from-schedule takes provider and groups from the schedule"},
 		"schedule and provider":                 {[]string{"--from-schedule", "weekly", "--provider", "array-a"}, "--from-schedule takes provider and groups from the schedule"},
-		"split without a selector":              {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--split"}, "--split shares out the groups a selector matches: use it with -l"},
-		"split with a schedule":                 {[]string{"--from-schedule", "weekly", "--split"}, "--split shares out the groups a selector matches: use it with -l"},
+		"split without a selector":              {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--split"}, "--split shares out the groups a selector matches: use it with -l or --from-schedule"},
 		"flags right":                           {[]string{"--provider", "array-a", "--group", "fd-1/dg-1"}, "loading the kubeconfig"},
 	}
 	for name, tc := range tests {

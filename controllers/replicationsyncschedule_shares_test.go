@@ -1,0 +1,145 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// refuseShare fails the creation of ReplicationSyncs whose name ends with suffix while refusing is set,
+// as an API server that times out or a manager that crashes between two creates would leave it.
+type refuseShare struct {
+	client.Client
+	suffix   string
+	refusing bool
+}
+
+func (c *refuseShare) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && c.refusing && strings.HasSuffix(obj.GetName(), c.suffix) {
+		return errors.New("the connection to the API server was lost")
+	}
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+// TestScheduleSharesARunTooBigForOne: a template selector matching more groups than one run holds makes
+// each run a set of ReplicationSyncs sharing the groups and the PiT name. A set cut short is completed
+// without creating a share twice; the set counts as one run for Forbid, success and history.
+func TestScheduleSharesARunTooBigForOne(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	createGroups(g, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)
+	h.create("big", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+		s.Spec.SuccessfulHistoryLimit = ptr.To[int32](1)
+	})
+	refuse := &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
+	h.r.Client = refuse
+	ticks := h.nextRuns(2)
+
+	h.clock.SetTime(ticks[0])
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).To(MatchError(ContainSubstring("share 2 of 2")))
+	g.Expect(h.runs()).To(HaveLen(1))
+	first := h.runs()[0]
+	g.Expect(h.get().Status.LastScheduleTime).To(BeNil(), "a set cut short is not started")
+
+	refuse.refusing = false
+	h.reconcileAt(ticks[0].Add(time.Second))
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(2))
+	set := runName("big", ticks[0])
+	var ids []replicationv1alpha1.ReplicationGroupID
+	for i, rs := range runs {
+		g.Expect(rs.Name).To(Equal(fmt.Sprintf("%s-%d", set, i+1)))
+		g.Expect(rs.Labels).To(HaveKeyWithValue(replicationv1alpha1.SyncSetLabel, set))
+		g.Expect(rs.Annotations).To(HaveKeyWithValue(replicationv1alpha1.ShareAnnotation, fmt.Sprintf("%d/2", i+1)))
+		g.Expect(rs.Spec.PitName).To(Equal(runs[0].Spec.PitName))
+		g.Expect(rs.Spec.GroupSelector).To(BeNil())
+		ids = append(ids, rs.Spec.GroupIDs...)
+	}
+	g.Expect(runs[0].UID).To(Equal(first.UID), "the share created before is kept, not created again")
+	g.Expect(ids).To(HaveLen(replicationv1alpha1.MaxGroupsPerRun + 1))
+	g.Expect(slices.CompactFunc(slices.Clone(ids), func(a, b replicationv1alpha1.ReplicationGroupID) bool { return a == b })).To(HaveLen(len(ids)), "each group in one share")
+	st := h.get().Status
+	g.Expect(st.LastScheduleTime.Time).To(BeTemporally("==", ticks[0]))
+	g.Expect(st.Active).To(HaveLen(2))
+	g.Expect(h.events()).To(ContainElement(ContainSubstring("Created 1 of the 2 ReplicationSyncs " + set + "-1 to " + set + "-2")))
+
+	h.reconcileAt(ticks[1])
+	g.Expect(h.runs()).To(HaveLen(2), "Forbid: the next run waits for the whole set")
+	h.finish(runs[0], replicationv1alpha1.SyncSucceeded, ticks[1].Add(time.Minute))
+	h.reconcileAt(ticks[1].Add(2 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(BeNil(), "one share is not the run")
+	h.finish(h.runs()[1], replicationv1alpha1.SyncSucceeded, ticks[1].Add(3*time.Minute))
+	h.reconcileAt(ticks[1].Add(4 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime.Time).To(BeTemporally("==", ticks[1].Add(3*time.Minute)))
+
+	runs = h.runs()
+	g.Expect(runs).To(HaveLen(4), "the run that waited under Forbid starts once the whole set finished")
+	next := runName("big", ticks[1])
+	for _, rs := range runs[2:] {
+		g.Expect(rs.Labels).To(HaveKeyWithValue(replicationv1alpha1.SyncSetLabel, next))
+		h.finish(rs, replicationv1alpha1.SyncSucceeded, ticks[1].Add(5*time.Minute))
+	}
+	h.reconcileAt(ticks[1].Add(6 * time.Minute))
+	var names []string
+	for _, rs := range h.runs() {
+		names = append(names, rs.Name)
+	}
+	g.Expect(names).To(Equal([]string{next + "-1", next + "-2"}), "successfulHistoryLimit 1 keeps one whole set")
+}
+
+// TestScheduleSelectionOneRunHoldsIsNotShared: at the limit, the run is one ReplicationSync that resolves
+// the selector itself when it starts.
+func TestScheduleSelectionOneRunHoldsIsNotShared(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	createGroups(g, h.ns, "array-a", "fd-full", replicationv1alpha1.MaxGroupsPerRun)
+	selector := &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-full"}}
+	h.create("full", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = selector
+	})
+	h.reconcileAt(h.nextRuns(1)[0])
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(1))
+	g.Expect(runs[0].Spec.GroupSelector).To(Equal(selector))
+	g.Expect(runs[0].Labels).NotTo(HaveKey(replicationv1alpha1.SyncSetLabel))
+}
+
+// createGroups creates n ReplicationGroups of provider in fault domain fd, as the discovery would.
+func createGroups(g *WithT, ns, provider, fd string, n int) {
+	var eg errgroup.Group
+	eg.SetLimit(16)
+	for i := range n {
+		eg.Go(func() error {
+			dg := fmt.Sprintf("dg-%04d", i)
+			return k8sClient.Create(context.Background(), &replicationv1alpha1.ReplicationGroup{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: provider + "-" + fd + "-" + dg, Labels: map[string]string{
+					replicationv1alpha1.ProviderLabel: provider, replicationv1alpha1.FaultDomainLabel: fd, replicationv1alpha1.StateLabel: "TARGET",
+				}},
+				Spec: replicationv1alpha1.ReplicationGroupSpec{
+					ProviderRef: replicationv1alpha1.LocalObjectReference{Name: provider},
+					GroupID: replicationv1alpha1.ReplicationGroupID{
+						FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
+					},
+				},
+			})
+		})
+	}
+	g.ExpectWithOffset(1, eg.Wait()).To(Succeed())
+}

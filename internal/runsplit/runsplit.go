@@ -1,0 +1,68 @@
+// Package runsplit shares out more replication groups than one ReplicationSync holds over several runs.
+//
+// One run holds at most v1alpha1.MaxGroupsPerRun groups and v1alpha1.MaxGroupIDChars characters of ids,
+// so that its status fits in one object. A selector may match more, such as every group of a
+// 5,000-group array: a schedule's tick and `kubectl vasa sync --split` then create one run per share,
+// all of the same PiT name.
+package runsplit
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// Fits reports whether one run can hold ids.
+func Fits(ids []replicationv1alpha1.ReplicationGroupID) bool {
+	return len(ids) <= replicationv1alpha1.MaxGroupsPerRun && replicationv1alpha1.GroupIDChars(ids) <= replicationv1alpha1.MaxGroupIDChars
+}
+
+// Split cuts ids into the fewest shares that each fit in a run, as even as their order allows.
+func Split(ids []replicationv1alpha1.ReplicationGroupID) [][]replicationv1alpha1.ReplicationGroupID {
+	for parts := max(1, (len(ids)+replicationv1alpha1.MaxGroupsPerRun-1)/replicationv1alpha1.MaxGroupsPerRun); parts < len(ids); parts++ {
+		if out, ok := cut(ids, parts); ok {
+			return out
+		}
+	}
+	// A share per group: admission bounds each id, so any one group fits.
+	out := make([][]replicationv1alpha1.ReplicationGroupID, len(ids))
+	for i := range ids {
+		out[i] = ids[i : i+1 : i+1]
+	}
+	return out
+}
+
+// cut shares ids evenly over parts; ok is false when one share does not fit (long ids).
+func cut(ids []replicationv1alpha1.ReplicationGroupID, parts int) ([][]replicationv1alpha1.ReplicationGroupID, bool) {
+	out := make([][]replicationv1alpha1.ReplicationGroupID, 0, parts)
+	for i := range parts {
+		lo, hi := i*len(ids)/parts, (i+1)*len(ids)/parts
+		share := ids[lo:hi:hi]
+		if !Fits(share) {
+			return nil, false
+		}
+		out = append(out, share)
+	}
+	return out, true
+}
+
+// Share is the place of one run among the shares of a set: number N of Of.
+type Share struct{ N, Of int }
+
+// String is the value of ShareAnnotation, "N/Of".
+func (s Share) String() string { return strconv.Itoa(s.N) + "/" + strconv.Itoa(s.Of) }
+
+// ParseShare reads a ShareAnnotation value.
+func ParseShare(v string) (Share, error) {
+	n, of, ok := strings.Cut(v, "/")
+	s := Share{}
+	var err1, err2 error
+	s.N, err1 = strconv.Atoi(n)
+	s.Of, err2 = strconv.Atoi(of)
+	if !ok || err1 != nil || err2 != nil || s.N < 1 || s.N > s.Of {
+		return Share{}, fmt.Errorf("share %q: want N/OF with 1 <= N <= OF", v)
+	}
+	return s, nil
+}
