@@ -10,13 +10,13 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
 
 // refuseShare fails the creation of ReplicationSyncs whose name ends with suffix while refusing is set,
@@ -40,7 +40,7 @@ func (c *refuseShare) Create(ctx context.Context, obj client.Object, opts ...cli
 func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	createGroups(g, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
 	h.create("big", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.Template.Spec.GroupIDs = nil
 		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
@@ -108,7 +108,7 @@ func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 func TestScheduleSelectionOneRunHoldsIsNotShared(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	createGroups(g, h.ns, "array-a", "fd-full", replicationv1alpha1.MaxGroupsPerRun)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-full", replicationv1alpha1.MaxGroupsPerRun)).To(Succeed())
 	selector := &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-full"}}
 	h.create("full", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.Template.Spec.GroupIDs = nil
@@ -119,27 +119,4 @@ func TestScheduleSelectionOneRunHoldsIsNotShared(t *testing.T) {
 	g.Expect(runs).To(HaveLen(1))
 	g.Expect(runs[0].Spec.GroupSelector).To(Equal(selector))
 	g.Expect(runs[0].Labels).NotTo(HaveKey(replicationv1alpha1.SyncSetLabel))
-}
-
-// createGroups creates n ReplicationGroups of provider in fault domain fd, as the discovery would.
-func createGroups(g *WithT, ns, provider, fd string, n int) {
-	var eg errgroup.Group
-	eg.SetLimit(16)
-	for i := range n {
-		eg.Go(func() error {
-			dg := fmt.Sprintf("dg-%04d", i)
-			return k8sClient.Create(context.Background(), &replicationv1alpha1.ReplicationGroup{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: provider + "-" + fd + "-" + dg, Labels: map[string]string{
-					replicationv1alpha1.ProviderLabel: provider, replicationv1alpha1.FaultDomainLabel: fd, replicationv1alpha1.StateLabel: "TARGET",
-				}},
-				Spec: replicationv1alpha1.ReplicationGroupSpec{
-					ProviderRef: replicationv1alpha1.LocalObjectReference{Name: provider},
-					GroupID: replicationv1alpha1.ReplicationGroupID{
-						FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
-					},
-				},
-			})
-		})
-	}
-	g.ExpectWithOffset(1, eg.Wait()).To(Succeed())
 }

@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
-	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
 
 // TestSyncSplit selects more groups than one run holds: refused without --split, shared out over two
@@ -21,7 +20,7 @@ func TestSyncSplit(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t, g, "plugin-split")
 	fleet(g, ns)
-	manyGroups(g, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
 	sel := replicationv1alpha1.FaultDomainLabel + "=fd-big"
 
 	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover")
@@ -94,22 +93,4 @@ func TestSyncSplit(t *testing.T) {
 		g.Expect(rs.Annotations).To(HaveKeyWithValue(replicationv1alpha1.ShareAnnotation, MatchRegexp(`^[12]/2$`)))
 		g.Expect(rs.Spec.PitName).To(Equal("big-manual-20261123120000"))
 	}
-}
-
-// manyGroups creates n ReplicationGroups of provider in fault domain fd, as the discovery would.
-func manyGroups(g *WithT, ns, provider, fd string, n int) {
-	var eg errgroup.Group
-	eg.SetLimit(16)
-	for i := range n {
-		eg.Go(func() error {
-			dg := fmt.Sprintf("dg-%04d", i)
-			return k8sClient.Create(context.Background(), &replicationv1alpha1.ReplicationGroup{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: provider + "-" + fd + "-" + dg, Labels: map[string]string{
-					replicationv1alpha1.ProviderLabel: provider, replicationv1alpha1.FaultDomainLabel: fd, replicationv1alpha1.StateLabel: "TARGET",
-				}},
-				Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: provider}, GroupID: id(fd, dg)},
-			})
-		})
-	}
-	g.ExpectWithOffset(1, eg.Wait()).To(Succeed())
 }
