@@ -47,6 +47,9 @@ const (
 	EventRunCreated = "RunCreated"
 	// EventRunReplaced: an active ReplicationSync was deleted because concurrencyPolicy is Replace.
 	EventRunReplaced = "RunReplaced"
+	// EventRunCutShort: the creation of a run shared over several ReplicationSyncs was cut short and could
+	// not be completed.
+	EventRunCutShort = "RunCutShort"
 )
 
 // ReplicationSyncScheduleReconciler stamps out ReplicationSyncs on a cron schedule, as the CronJob
@@ -110,6 +113,8 @@ type scheduleScope struct {
 	active, succeeded, failed []*replicationv1alpha1.ReplicationSync
 	// names holds the names of all of them, deleting ones included.
 	names map[string]bool
+	// sets tallies them (and the runs made by hand from the template) by set of shares.
+	sets runSets
 	// latestRun is the latest scheduled time among them.
 	latestRun time.Time
 	// afterPatch runs once the status is stored, so events and counters match what status says.
@@ -203,6 +208,7 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 			sets.add(run) // a run made from the template by hand (owned, not controlled) counts for the RPO
 		}
 	}
+	s.sets = sets
 	for i := range list.Items {
 		run := &list.Items[i]
 		if !metav1.IsControlledBy(run, sched) {
@@ -255,42 +261,46 @@ func ownedBy(run *replicationv1alpha1.ReplicationSync, sched *replicationv1alpha
 	return slices.ContainsFunc(run.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == sched.UID })
 }
 
-// deleteOldRuns keeps the newest successfulHistoryLimit succeeded and failedHistoryLimit failed
-// runs (a run being a set of shares when its selector matched more than one ReplicationSync holds) and
-// deletes the older ones, oldest first.
+// deleteOldRuns keeps the newest successfulHistoryLimit succeeded and failedHistoryLimit failed runs
+// and deletes the older ones, oldest first. A run shared over several ReplicationSyncs goes as a whole,
+// once all of them finished; it failed if one of them did.
 func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s *scheduleScope) error {
 	spec := s.sched.Spec
-	for _, h := range []struct {
-		runs  []*replicationv1alpha1.ReplicationSync
-		limit int32
-	}{
-		{s.succeeded, ptr.Deref(spec.SuccessfulHistoryLimit, defaultSuccessfulHistoryLimit)},
-		{s.failed, ptr.Deref(spec.FailedHistoryLimit, defaultFailedHistoryLimit)},
-	} {
-		for _, run := range beyondLimit(h.runs, int(max(h.limit, 0))) {
-			if !run.DeletionTimestamp.IsZero() {
-				continue
-			}
-			if err := r.deleteRun(ctx, run); err != nil {
-				return err
-			}
-			ctrl.LoggerFrom(ctx).V(1).Info("Deleted finished ReplicationSync beyond the history limit",
-				"replicationSync", klog.KObj(run), "phase", run.Status.Phase)
+	var succeeded, failed []*setTally
+	seen := map[string]bool{}
+	for _, run := range slices.Concat(s.succeeded, s.failed) {
+		key, _ := runSet(run)
+		set := s.sets[key]
+		if seen[key] || set == nil || set.succeeded+set.failed < len(set.runs) {
+			continue // counted, or not finished
+		}
+		seen[key] = true
+		if set.failed > 0 {
+			failed = append(failed, set)
+		} else {
+			succeeded = append(succeeded, set)
 		}
 	}
-	return nil
-}
-
-// beyondLimit returns the runs (oldest first) of all but the newest limit sets among them: the shares
-// of one run go together.
-func beyondLimit(runs []*replicationv1alpha1.ReplicationSync, limit int) []*replicationv1alpha1.ReplicationSync {
-	kept := map[string]bool{}
-	for i := len(runs) - 1; i >= 0 && len(kept) <= limit; i-- {
-		if key, _ := runSet(runs[i]); !kept[key] {
-			if len(kept) == limit {
-				return runs[:i+1]
+	for _, h := range []struct {
+		sets  []*setTally
+		limit int32
+	}{
+		{succeeded, ptr.Deref(spec.SuccessfulHistoryLimit, defaultSuccessfulHistoryLimit)},
+		{failed, ptr.Deref(spec.FailedHistoryLimit, defaultFailedHistoryLimit)},
+	} {
+		slices.SortFunc(h.sets, func(a, b *setTally) int { return compareRuns(a.runs[0], b.runs[0]) })
+		excess := len(h.sets) - int(max(h.limit, 0))
+		for _, set := range h.sets[:max(excess, 0)] {
+			for _, run := range set.runs {
+				if !run.DeletionTimestamp.IsZero() {
+					continue
+				}
+				if err := r.deleteRun(ctx, run); err != nil {
+					return err
+				}
+				ctrl.LoggerFrom(ctx).V(1).Info("Deleted finished ReplicationSync beyond the history limit",
+					"replicationSync", klog.KObj(run), "phase", run.Status.Phase)
 			}
-			kept[key] = true
 		}
 	}
 	return nil

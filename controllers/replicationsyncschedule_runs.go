@@ -83,6 +83,9 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		}
 	}
 
+	if set := s.sets[setKey(name)]; set != nil {
+		return true, "", r.completeShares(ctx, s, name, pit, due, set)
+	}
 	shares, err := r.tickShares(ctx, sched)
 	if err != nil {
 		return false, "", err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,9 +22,11 @@ import (
 // A template selector may match more groups than one run holds (every group of a 5,000-group array). The
 // run of such a tick is then a set of ReplicationSyncs, one per share of the groups, all of the same PiT
 // name (runsplit). The set counts as one run: it succeeded when every share did, the history limits keep
-// whole sets, and a set whose creation was cut short (a crash, a refused create) is completed, not
-// counted as started. A selector that one run can hold still makes one run that resolves it when it
-// starts, as before.
+// or delete whole finished sets, and shares carry no TTL of their own. A set whose creation was cut short
+// (a crash, a refused create) does not count as started: while its time is still due, the next reconcile
+// creates the missing shares from the groups no existing share holds, never splitting afresh. If the
+// next run falls due first, the cut-short one counts as missed, as a run that did not start would. A
+// selector that one run can hold still makes one run that resolves it when it starts.
 
 // tickShares resolves the template's selector for the run that is due: nil when one run holds what it
 // matches, when there is no selector, or when the selector does not parse (the run reports that).
@@ -43,26 +47,89 @@ func (r *ReplicationSyncScheduleReconciler) tickShares(ctx context.Context, sche
 	return runsplit.Split(ids), nil
 }
 
-// startShares creates the shares of the run at due that do not exist yet, named <name>-<n>.
+// startShares creates the shares of the run at due, named <name>-<n>.
 func (r *ReplicationSyncScheduleReconciler) startShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, shares [][]replicationv1alpha1.ReplicationGroupID) error {
-	sched, st := s.sched, &s.sched.Status
-	created, groups := 0, 0
+	numbered := make(map[int][]replicationv1alpha1.ReplicationGroupID, len(shares))
 	for i, ids := range shares {
+		numbered[i+1] = ids
+	}
+	return r.createShares(ctx, s, name, pit, due, numbered, len(shares))
+}
+
+// completeShares creates the shares missing from set, the run at due whose creation was cut short. It
+// does not split the selection afresh, which could leave a group out or put it in two shares: the
+// missing shares get the groups the selector matches now that no existing share holds, evenly. Should
+// those not fill every missing share, or not fit them, the run stays as it is (never counted a
+// success) and a warning says so; the next run syncs the groups.
+func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, set *setTally) error {
+	sched := s.sched
+	have, taken := map[int]bool{}, map[replicationv1alpha1.ReplicationGroupID]bool{}
+	for _, run := range set.runs {
+		_, share := runSet(run)
+		have[share.N] = true
+		for _, id := range run.Spec.GroupIDs {
+			taken[id] = true
+		}
+	}
+	var missing []int
+	for n := 1; n <= set.of; n++ {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	var rest []replicationv1alpha1.ReplicationGroupID
+	t := sched.Spec.Template.Spec
+	if t.GroupSelector != nil {
+		ids, err := matchGroups(ctx, r.Client, sched.Namespace, t.ProviderRef.Name, t.GroupSelector)
+		if err != nil && !errors.Is(err, errInvalidGroupSelector) {
+			return err
+		}
+		for _, id := range ids {
+			if !taken[id] {
+				rest = append(rest, id)
+			}
+		}
+	}
+	pieces, ok := runsplit.Into(rest, len(missing))
+	if !ok {
+		s.sched.Status.LastScheduleTime = &metav1.Time{Time: due}
+		msg := fmt.Sprintf("The run scheduled for %s was cut short after %d of its %d ReplicationSyncs, and the %d groups its selector matches now besides theirs do not fill the other %d: "+
+			"they are not synced in this run, which will not count as a success; the next run syncs them", due.Format(time.RFC3339), len(set.runs), set.of, len(rest), len(missing))
+		ctrl.LoggerFrom(ctx).Info(msg, "schedule", klog.KObj(sched))
+		s.afterPatch = append(s.afterPatch, func() {
+			r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, EventRunCutShort, "Create", "%s", msg)
+		})
+		return nil
+	}
+	numbered := make(map[int][]replicationv1alpha1.ReplicationGroupID, len(missing))
+	for i, n := range missing {
+		numbered[n] = pieces[i]
+	}
+	return r.createShares(ctx, s, name, pit, due, numbered, set.of)
+}
+
+// createShares creates share n of of for each n in shares, with its ids.
+func (r *ReplicationSyncScheduleReconciler) createShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, shares map[int][]replicationv1alpha1.ReplicationGroupID, of int) error {
+	sched, st := s.sched, &s.sched.Status
+	numbers := slices.Sorted(maps.Keys(shares))
+	created, groups := 0, 0
+	for _, n := range numbers {
+		ids := shares[n]
 		groups += len(ids)
-		run, err := r.newRun(sched, shareRunName(sched.Name, due, i+1), pit, due)
+		run, err := r.newRun(sched, shareRunName(sched.Name, due, n), pit, due)
 		if err != nil {
 			return err
 		}
-		if s.names[run.Name] {
-			continue // created before a crash or a refused create
-		}
 		run.Labels[replicationv1alpha1.SyncSetLabel] = replicationv1alpha1.LabelValue(name)
-		run.Annotations[replicationv1alpha1.ShareAnnotation] = runsplit.Share{N: i + 1, Of: len(shares)}.String()
+		run.Annotations[replicationv1alpha1.ShareAnnotation] = runsplit.Share{N: n, Of: of}.String()
 		run.Spec.GroupSelector = nil
 		run.Spec.GroupIDs = ids
+		// A share deleted after its TTL, before the others finished, would hide the run's outcome: the
+		// history limits delete whole runs instead.
+		run.Spec.TTLSecondsAfterFinished = nil
 		if err := r.Create(ctx, run); err != nil {
 			if !apierrors.IsAlreadyExists(err) {
-				return classifyCreateError(fmt.Errorf("creating ReplicationSync %s (share %d of %d): %w", klog.KObj(run), i+1, len(shares), err))
+				return classifyCreateError(fmt.Errorf("creating ReplicationSync %s (share %d of %d): %w", klog.KObj(run), n, of, err))
 			}
 			if err := r.checkOwnRun(ctx, sched, run); err != nil {
 				return err
@@ -74,10 +141,12 @@ func (r *ReplicationSyncScheduleReconciler) startShares(ctx context.Context, s *
 		st.Active = append(st.Active, runReference(run))
 	}
 	ctrl.LoggerFrom(ctx).Info("Created ReplicationSyncs for one run", "schedule", klog.KObj(sched), "scheduledTime", due, "pitName", pit,
-		"shares", len(shares), "created", created, "groups", groups)
-	r.Recorder.Eventf(sched, nil, corev1.EventTypeNormal, EventRunCreated, "Create",
-		"Created %d of the %d ReplicationSyncs %s to %s for the run scheduled for %s (PiT %s): its selector matched %d groups, more than one ReplicationSync holds",
-		created, len(shares), shareRunName(sched.Name, due, 1), shareRunName(sched.Name, due, len(shares)), due.Format(time.RFC3339), pit, groups)
+		"shares", of, "created", created, "groups", groups)
+	if created > 0 {
+		r.Recorder.Eventf(sched, nil, corev1.EventTypeNormal, EventRunCreated, "Create",
+			"Created %d of the %d ReplicationSyncs %s to %s for the run scheduled for %s (PiT %s): its selector matched more groups than one ReplicationSync holds",
+			created, of, shareRunName(sched.Name, due, 1), shareRunName(sched.Name, due, of), due.Format(time.RFC3339), pit)
+	}
 	st.LastScheduleTime = &metav1.Time{Time: due}
 	return nil
 }
@@ -104,8 +173,10 @@ type runSets map[string]*setTally
 // setTally is what is known of one set: how many shares it has, how many exist and succeeded, and when
 // the last of those finished.
 type setTally struct {
-	of, present, succeeded int
-	finished               time.Time
+	of, present, succeeded, failed int
+	finished                       time.Time
+	// runs are the shares that exist, those being deleted included.
+	runs []*replicationv1alpha1.ReplicationSync
 }
 
 func (t runSets) add(run *replicationv1alpha1.ReplicationSync) {
@@ -115,11 +186,12 @@ func (t runSets) add(run *replicationv1alpha1.ReplicationSync) {
 		tally = &setTally{}
 		t[key] = tally
 	}
-	// Shares created by two attempts that resolved the selector differently name different totals; the
-	// set needs the larger. Their groups overlap rather than go missing, and a group synced twice under one
-	// PiT name is found Synced by the second run without a call.
 	tally.of = max(tally.of, share.Of)
 	tally.present++
+	tally.runs = append(tally.runs, run)
+	if run.Status.Phase == replicationv1alpha1.SyncFailed {
+		tally.failed++
+	}
 	if run.Status.Phase == replicationv1alpha1.SyncSucceeded {
 		tally.succeeded++
 		if f := finishTime(run); f.After(tally.finished) {
@@ -134,6 +206,9 @@ func (t runSets) complete(run *replicationv1alpha1.ReplicationSync) bool {
 	tally := t[key]
 	return tally != nil && tally.present >= tally.of
 }
+
+// setKey is the key of the set of shares a schedule creates for the run named name.
+func setKey(name string) string { return "set/" + replicationv1alpha1.LabelValue(name) }
 
 // successes returns when each set whose shares all succeeded finished.
 func (t runSets) successes() []time.Time {

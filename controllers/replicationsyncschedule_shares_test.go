@@ -57,6 +57,16 @@ func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 	first := h.runs()[0]
 	g.Expect(h.get().Status.LastScheduleTime).To(BeNil(), "a set cut short is not started")
 
+	// A group appears before the set is completed: the missing share takes it with the groups share 1
+	// does not hold, not a fresh split that could leave one out or put one in both.
+	late := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-big"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-0000a"}}
+	g.Expect(k8sClient.Create(h.ctx, &replicationv1alpha1.ReplicationGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "array-a-fd-big-dg-0000a", Labels: map[string]string{
+			replicationv1alpha1.ProviderLabel: "array-a", replicationv1alpha1.FaultDomainLabel: "fd-big",
+		}},
+		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: late},
+	})).To(Succeed())
+
 	refuse.refusing = false
 	h.reconcileAt(ticks[0].Add(time.Second))
 	runs := h.runs()
@@ -72,7 +82,9 @@ func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 		ids = append(ids, rs.Spec.GroupIDs...)
 	}
 	g.Expect(runs[0].UID).To(Equal(first.UID), "the share created before is kept, not created again")
-	g.Expect(ids).To(HaveLen(replicationv1alpha1.MaxGroupsPerRun + 1))
+	g.Expect(runs[0].Spec.GroupIDs).To(Equal(first.Spec.GroupIDs))
+	g.Expect(runs[1].Spec.GroupIDs).To(ContainElement(late))
+	g.Expect(ids).To(HaveLen(replicationv1alpha1.MaxGroupsPerRun + 2))
 	g.Expect(slices.CompactFunc(slices.Clone(ids), func(a, b replicationv1alpha1.ReplicationGroupID) bool { return a == b })).To(HaveLen(len(ids)), "each group in one share")
 	st := h.get().Status
 	g.Expect(st.LastScheduleTime.Time).To(BeTemporally("==", ticks[0]))
@@ -84,6 +96,7 @@ func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 	h.finish(runs[0], replicationv1alpha1.SyncSucceeded, ticks[1].Add(time.Minute))
 	h.reconcileAt(ticks[1].Add(2 * time.Minute))
 	g.Expect(h.get().Status.LastSuccessfulTime).To(BeNil(), "one share is not the run")
+	g.Expect(h.runs()).To(HaveLen(2), "Forbid: the next run waits for the last share too")
 	h.finish(h.runs()[1], replicationv1alpha1.SyncSucceeded, ticks[1].Add(3*time.Minute))
 	h.reconcileAt(ticks[1].Add(4 * time.Minute))
 	g.Expect(h.get().Status.LastSuccessfulTime.Time).To(BeTemporally("==", ticks[1].Add(3*time.Minute)))
@@ -119,4 +132,69 @@ func TestScheduleSelectionOneRunHoldsIsNotShared(t *testing.T) {
 	g.Expect(runs).To(HaveLen(1))
 	g.Expect(runs[0].Spec.GroupSelector).To(Equal(selector))
 	g.Expect(runs[0].Labels).NotTo(HaveKey(replicationv1alpha1.SyncSetLabel))
+}
+
+// TestScheduleKeepsAWholeRunUntilItFinished: with successfulHistoryLimit 0 a finished share stays while
+// another share of its run still runs (deleting it would hide the run's success), and goes with it.
+func TestScheduleKeepsAWholeRunUntilItFinished(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	h.create("none-kept", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+		s.Spec.Template.Spec.TTLSecondsAfterFinished = ptr.To[int32](0)
+		s.Spec.SuccessfulHistoryLimit = ptr.To[int32](0)
+	})
+	tick := h.nextRuns(1)[0]
+	h.reconcileAt(tick)
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(2))
+	for _, rs := range runs {
+		g.Expect(rs.Spec.TTLSecondsAfterFinished).To(BeNil(), "shares go with their run, not one by one")
+	}
+	h.finish(runs[0], replicationv1alpha1.SyncSucceeded, tick.Add(time.Minute))
+	h.reconcileAt(tick.Add(2 * time.Minute))
+	g.Expect(h.runs()).To(HaveLen(2))
+	h.finish(h.runs()[1], replicationv1alpha1.SyncSucceeded, tick.Add(3*time.Minute))
+	h.reconcileAt(tick.Add(4 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime.Time).To(BeTemporally("==", tick.Add(3*time.Minute)))
+	g.Expect(h.runs()).To(BeEmpty())
+}
+
+// TestScheduleRunCutShortWithGroupsGone: a set cut short whose missing share has no group left is not
+// completed with an empty or overlapping share; it is reported and never counts as a success.
+func TestScheduleRunCutShortWithGroupsGone(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	h.create("shrunk", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+	})
+	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
+	tick := h.nextRuns(1)[0]
+	h.clock.SetTime(tick)
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).To(HaveOccurred())
+	first := h.runs()[0]
+	// Every group share 1 does not hold goes away (the provider dropped them).
+	for _, rg := range h.groupsBeyond(first.Spec.GroupIDs) {
+		g.Expect(k8sClient.Delete(h.ctx, &rg)).To(Succeed())
+	}
+	h.r.Client = k8sClient
+	h.reconcileAt(tick.Add(time.Second))
+	g.Expect(h.runs()).To(HaveLen(1))
+	g.Expect(h.get().Status.LastScheduleTime.Time).To(BeTemporally("==", tick), "the run counts as started, not missed again")
+	g.Expect(h.events()).To(ContainElement(ContainSubstring("was cut short after 1 of its 2 ReplicationSyncs")))
+	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, tick.Add(time.Minute))
+	h.reconcileAt(tick.Add(2 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(BeNil(), "half a run is no success")
+}
+
+// groupsBeyond returns the namespace's ReplicationGroups whose ids are not among ids.
+func (h *scheduleHarness) groupsBeyond(ids []replicationv1alpha1.ReplicationGroupID) []replicationv1alpha1.ReplicationGroup {
+	list := &replicationv1alpha1.ReplicationGroupList{}
+	h.g.Expect(k8sClient.List(h.ctx, list, client.InNamespace(h.ns))).To(Succeed())
+	return slices.DeleteFunc(list.Items, func(rg replicationv1alpha1.ReplicationGroup) bool { return slices.Contains(ids, rg.Spec.GroupID) })
 }

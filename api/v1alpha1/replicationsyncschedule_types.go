@@ -128,7 +128,10 @@ type ReplicationSyncTemplateSpec struct {
 	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
 
 	// groupSelector chooses each run's groups by the labels of the provider's ReplicationGroups; every
-	// run resolves it when it starts.
+	// run resolves it when it starts. When it matches more groups than one ReplicationSync holds (1000),
+	// the run is resolved when it is due and shared out over several ReplicationSyncs of the same PiT
+	// name (label replication.vasa.io/sync-set, annotation replication.vasa.io/share), which count as
+	// one run for success, concurrencyPolicy and the history limits.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
 	GroupSelector *metav1.LabelSelector `json:"groupSelector,omitempty"`

@@ -46,6 +46,9 @@ func splitSync(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha
 		p.Annotations[replicationv1alpha1.ShareAnnotation] = runsplit.Share{N: i + 1, Of: len(shares)}.String()
 		p.Spec.GroupSelector = nil
 		p.Spec.GroupIDs = slices.Clone(share)
+		// A share deleted after its TTL before the others finished would hide the run's outcome from a
+		// schedule it belongs to, as the schedule's own shares do not carry one either.
+		p.Spec.TTLSecondsAfterFinished = nil
 		out[i] = p
 	}
 	return out

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -29,6 +30,9 @@ func TestSyncSplit(t *testing.T) {
 	list := &replicationv1alpha1.ReplicationSyncList{}
 	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 	g.Expect(list.Items).To(BeEmpty(), "nothing is created without --split")
+
+	_, err = run("sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover", "--split", "--name", strings.Repeat("n", 252))
+	g.Expect(err).To(MatchError(ContainSubstring("nothing created: ReplicationSync name \"" + strings.Repeat("n", 252) + "-1\": must be no more than 253 characters; choose a shorter --name")))
 
 	out := &syncBuffer{}
 	errc := make(chan error, 1)

@@ -58,11 +58,11 @@ func (a *app) syncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runs := []*replicationv1alpha1.ReplicationSync{rs}
+			runs, set := []*replicationv1alpha1.ReplicationSync{rs}, ""
 			if ids != nil {
-				runs = splitSync(rs, ids)
-				_, _ = fmt.Fprintf(a.out, "%d groups match, more than one ReplicationSync holds: creating %d, labelled %s=%s\n",
-					len(ids), len(runs), replicationv1alpha1.SyncSetLabel, runs[0].Labels[replicationv1alpha1.SyncSetLabel])
+				runs, set = splitSync(rs, ids), replicationv1alpha1.LabelValue(rs.Name)
+				_, _ = fmt.Fprintf(a.out, "%d groups match, more than one ReplicationSync holds: creating %d, labelled %s=%s (delete them together when done)\n",
+					len(ids), len(runs), replicationv1alpha1.SyncSetLabel, set)
 			}
 			keys, err := a.createSyncs(cmd.Context(), c, runs)
 			if err != nil {
@@ -71,7 +71,7 @@ func (a *app) syncCommand() *cobra.Command {
 			if !o.wait {
 				return nil
 			}
-			return a.waitFor(cmd.Context(), c, keys, o.timeout)
+			return a.waitFor(cmd.Context(), c, keys, set, o.timeout)
 		},
 	}
 	f := cmd.Flags()
@@ -236,6 +236,9 @@ func selection(ctx context.Context, c client.Reader, rs *replicationv1alpha1.Rep
 // createSyncs creates runs, all or none when a name is taken, and says what it created.
 func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicationv1alpha1.ReplicationSync) ([]client.ObjectKey, error) {
 	for _, rs := range runs {
+		if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
+			return nil, fmt.Errorf("nothing created: ReplicationSync name %q: %s; choose a shorter --name", rs.Name, strings.Join(errs, "; "))
+		}
 		err := c.Get(ctx, client.ObjectKeyFromObject(rs), &replicationv1alpha1.ReplicationSync{})
 		if err == nil {
 			err = apierrors.NewAlreadyExists(replicationv1alpha1.GroupVersion.WithResource("replicationsyncs").GroupResource(), rs.Name)
@@ -248,7 +251,8 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 	for _, rs := range runs {
 		if err := c.Create(ctx, rs); err != nil {
 			if len(keys) > 0 {
-				return nil, fmt.Errorf("%w; the %d created before go on, the groups of the rest are not synced: create them with --group", createError(rs, err), len(keys))
+				return nil, fmt.Errorf("%w; the %d created before go on and the groups of the rest are not synced: run the command again with another --name "+
+					"(groups that have the PiT already are found Synced without a call)", createError(rs, err), len(keys))
 			}
 			return nil, createError(rs, err)
 		}

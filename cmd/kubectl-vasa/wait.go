@@ -19,9 +19,10 @@ import (
 // runbookURL is where the runbooks are published.
 const runbookURL = "https://github.com/vasa-sync-operator/vasa-sync-operator/blob/main/docs/runbooks.md#"
 
-// waitFor follows ReplicationSyncs (one, or the share-outs of --split) until all finished, printing a
-// progress line: redrawn in place on a terminal, one line per change otherwise (logs, CI, tests).
-func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.ObjectKey, timeout time.Duration) error {
+// waitFor follows ReplicationSyncs (one, or the shares of --split, labelled set) until all finished,
+// printing a progress line: redrawn in place on a terminal, one line per change otherwise (logs, CI,
+// tests).
+func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.ObjectKey, set string, timeout time.Duration) error {
 	// Reads use the caller's context; only the loop has the timeout, so that a read cut short by it is not
 	// mistaken for an API error.
 	readCtx, loopCtx := ctx, ctx
@@ -47,7 +48,7 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 			}
 			runs[i] = rs
 		}
-		line := progressLine(runs)
+		line := progressLine(set, runs)
 		if line != last {
 			if a.live {
 				_, _ = fmt.Fprintf(a.out, "\r\033[K%s", line)
@@ -64,7 +65,6 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 	switch {
 	case err != nil && loopCtx.Err() != nil:
 		if len(keys) > 1 {
-			set := runs[0].Labels[replicationv1alpha1.SyncSetLabel]
 			return fmt.Errorf("stopped waiting for the %d ReplicationSyncs %s (%w); the syncs go on: follow them with 'kubectl get rsync -l %s=%s -n %s -w'",
 				len(keys), set, loopCtx.Err(), replicationv1alpha1.SyncSetLabel, set, keys[0].Namespace)
 		}
@@ -93,11 +93,11 @@ func running(rs *replicationv1alpha1.ReplicationSync) bool {
 
 // progressLine is one line about the runs: phase, counts and what it does now; for the share-outs of
 // --split, their set's name, the phase of the whole and the counts summed.
-func progressLine(runs []*replicationv1alpha1.ReplicationSync) string {
+func progressLine(set string, runs []*replicationv1alpha1.ReplicationSync) string {
 	s := summaryOf(runs)
 	if len(runs) > 1 {
 		return fmt.Sprintf("%s (%d ReplicationSyncs): %s %d/%d synced, %d failed, %d pending",
-			runs[0].Labels[replicationv1alpha1.SyncSetLabel], len(runs), setPhase(runs), s.Synced, s.Total, s.Failed, s.Pending)
+			set, len(runs), setPhase(runs), s.Synced, s.Total, s.Failed, s.Pending)
 	}
 	rs := runs[0]
 	phase := string(rs.Status.Phase)

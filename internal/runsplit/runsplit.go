@@ -19,7 +19,8 @@ func Fits(ids []replicationv1alpha1.ReplicationGroupID) bool {
 	return len(ids) <= replicationv1alpha1.MaxGroupsPerRun && replicationv1alpha1.GroupIDChars(ids) <= replicationv1alpha1.MaxGroupIDChars
 }
 
-// Split cuts ids into the fewest shares that each fit in a run, as even as their order allows.
+// Split cuts ids into the fewest even shares (contiguous, sizes differing by at most one) that each fit
+// in a run.
 func Split(ids []replicationv1alpha1.ReplicationGroupID) [][]replicationv1alpha1.ReplicationGroupID {
 	for parts := max(1, (len(ids)+replicationv1alpha1.MaxGroupsPerRun-1)/replicationv1alpha1.MaxGroupsPerRun); parts < len(ids); parts++ {
 		if out, ok := cut(ids, parts); ok {
@@ -32,6 +33,14 @@ func Split(ids []replicationv1alpha1.ReplicationGroupID) [][]replicationv1alpha1
 		out[i] = ids[i : i+1 : i+1]
 	}
 	return out
+}
+
+// Into cuts ids into exactly parts even shares; ok is false when one would be empty or would not fit.
+func Into(ids []replicationv1alpha1.ReplicationGroupID, parts int) ([][]replicationv1alpha1.ReplicationGroupID, bool) {
+	if parts < 1 || len(ids) < parts {
+		return nil, false
+	}
+	return cut(ids, parts)
 }
 
 // cut shares ids evenly over parts; ok is false when one share does not fit (long ids).

@@ -59,3 +59,21 @@ func TestParseShare(t *testing.T) {
 		g.Expect(err).To(HaveOccurred(), bad)
 	}
 }
+
+func TestInto(t *testing.T) {
+	g := NewWithT(t)
+	ids := []replicationv1alpha1.ReplicationGroupID{id("fd", "a"), id("fd", "b"), id("fd", "c")}
+	parts, ok := Into(ids, 2)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(parts).To(Equal([][]replicationv1alpha1.ReplicationGroupID{ids[:1], ids[1:]}))
+	_, ok = Into(ids, 4)
+	g.Expect(ok).To(BeFalse(), "a share would be empty")
+	_, ok = Into(ids, 0)
+	g.Expect(ok).To(BeFalse())
+	long := make([]replicationv1alpha1.ReplicationGroupID, 400)
+	for i := range long {
+		long[i] = id("fd", fmt.Sprintf("%05d%s", i, strings.Repeat("x", 500)))
+	}
+	_, ok = Into(long, 1)
+	g.Expect(ok).To(BeFalse(), "400 ids of 507 characters do not fit in one run")
+}
