@@ -198,3 +198,26 @@ func (h *scheduleHarness) groupsBeyond(ids []replicationv1alpha1.ReplicationGrou
 	h.g.Expect(k8sClient.List(h.ctx, list, client.InNamespace(h.ns))).To(Succeed())
 	return slices.DeleteFunc(list.Items, func(rg replicationv1alpha1.ReplicationGroup) bool { return slices.Contains(ids, rg.Spec.GroupID) })
 }
+
+// TestScheduleReplacesAWholeRun: concurrencyPolicy Replace deletes every share of the active run.
+func TestScheduleReplacesAWholeRun(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	h.create("replace", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
+	})
+	ticks := h.nextRuns(2)
+	h.reconcileAt(ticks[0])
+	g.Expect(h.runs()).To(HaveLen(2))
+	h.reconcileAt(ticks[1])
+	var names []string
+	for _, rs := range h.runs() {
+		names = append(names, rs.Name)
+	}
+	next := runName("replace", ticks[1])
+	g.Expect(names).To(Equal([]string{next + "-1", next + "-2"}))
+	g.Expect(h.get().Status.Active).To(HaveLen(2))
+}
