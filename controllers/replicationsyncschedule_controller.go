@@ -274,8 +274,11 @@ func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s
 		if seen[key] || set == nil || set.succeeded+set.failed < len(set.runs) {
 			continue // counted, or not finished
 		}
+		if set.present < set.of && !s.started(run) {
+			continue // cut short, and may still be completed
+		}
 		seen[key] = true
-		if set.failed > 0 {
+		if set.failed > 0 || set.present < set.of {
 			failed = append(failed, set)
 		} else {
 			succeeded = append(succeeded, set)
@@ -397,6 +400,13 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{RequeueAfter: max(requeueAt.Sub(s.now), 0) + scheduleRequeueSlack}, nil
+}
+
+// started reports whether the run's start is recorded in status.lastScheduleTime.
+func (s *scheduleScope) started(run *replicationv1alpha1.ReplicationSync) bool {
+	t, ok := scheduledTimeOf(run)
+	last := s.sched.Status.LastScheduleTime
+	return !ok || (last != nil && !t.After(last.Time))
 }
 
 // watermark is the latest scheduled time already accounted for: started (status or an existing

@@ -83,15 +83,23 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		}
 	}
 
-	if set := s.sets[setKey(name)]; set != nil {
-		return true, "", r.completeShares(ctx, s, name, pit, due, set)
-	}
 	shares, err := r.tickShares(ctx, sched)
 	if err != nil {
 		return false, "", err
 	}
-	if shares != nil {
-		return true, "", r.startShares(ctx, s, name, pit, due, shares)
+	if shares != nil || s.sets[setKey(name)] != nil {
+		// Whether some shares exist already is read past the cache: a share the cache has not seen yet
+		// would otherwise be taken for a fresh start and its groups given to another share as well.
+		set, err := r.sharesOf(ctx, sched, name)
+		if err != nil {
+			return false, "", err
+		}
+		if set != nil {
+			return true, "", r.completeShares(ctx, s, name, pit, due, set)
+		}
+		if shares != nil {
+			return true, "", r.startShares(ctx, s, name, pit, due, shares)
+		}
 	}
 
 	run, err := r.newRun(sched, name, pit, due)

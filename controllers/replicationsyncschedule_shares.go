@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/runsplit"
@@ -56,17 +57,41 @@ func (r *ReplicationSyncScheduleReconciler) startShares(ctx context.Context, s *
 	return r.createShares(ctx, s, name, pit, due, numbered, len(shares))
 }
 
+// sharesOf reads, past the cache, the shares the schedule created for the run named name; nil if none.
+func (r *ReplicationSyncScheduleReconciler) sharesOf(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, name string) (*setTally, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	if err := reader.List(ctx, list, client.InNamespace(sched.Namespace),
+		client.MatchingLabels{replicationv1alpha1.SyncSetLabel: replicationv1alpha1.LabelValue(name)}); err != nil {
+		return nil, fmt.Errorf("listing the ReplicationSyncs of run %s: %w", name, err)
+	}
+	sets := runSets{}
+	for i := range list.Items {
+		if run := &list.Items[i]; metav1.IsControlledBy(run, sched) {
+			sets.add(run)
+		}
+	}
+	return sets[setKey(name)], nil
+}
+
 // completeShares creates the shares missing from set, the run at due whose creation was cut short. It
 // does not split the selection afresh, which could leave a group out or put it in two shares: the
 // missing shares get the groups the selector matches now that no existing share holds, evenly. Should
 // those not fill every missing share, or not fit them, the run stays as it is (never counted a
 // success) and a warning says so; the next run syncs the groups.
 func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, set *setTally) error {
-	sched := s.sched
+	sched, st := s.sched, &s.sched.Status
 	have, taken := map[int]bool{}, map[replicationv1alpha1.ReplicationGroupID]bool{}
 	for _, run := range set.runs {
 		_, share := runSet(run)
 		have[share.N] = true
+		s.names[run.Name] = true
+		if !isFinished(run) && run.DeletionTimestamp.IsZero() && !slices.ContainsFunc(st.Active, func(ref corev1.ObjectReference) bool { return ref.UID == run.UID }) {
+			st.Active = append(st.Active, runReference(run)) // the cache may not show it yet
+		}
 		for _, id := range run.Spec.GroupIDs {
 			taken[id] = true
 		}
@@ -76,6 +101,10 @@ func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, 
 		if !have[n] {
 			missing = append(missing, n)
 		}
+	}
+	if len(missing) == 0 { // all created; their start was not recorded
+		st.LastScheduleTime = &metav1.Time{Time: due}
+		return nil
 	}
 	var rest []replicationv1alpha1.ReplicationGroupID
 	t := sched.Spec.Template.Spec
@@ -92,7 +121,7 @@ func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, 
 	}
 	pieces, ok := runsplit.Into(rest, len(missing))
 	if !ok {
-		s.sched.Status.LastScheduleTime = &metav1.Time{Time: due}
+		st.LastScheduleTime = &metav1.Time{Time: due}
 		msg := fmt.Sprintf("The run scheduled for %s was cut short after %d of its %d ReplicationSyncs, and the %d groups its selector matches now besides theirs do not fill the other %d: "+
 			"they are not synced in this run, which will not count as a success; the next run syncs them", due.Format(time.RFC3339), len(set.runs), set.of, len(rest), len(missing))
 		ctrl.LoggerFrom(ctx).Info(msg, "schedule", klog.KObj(sched))

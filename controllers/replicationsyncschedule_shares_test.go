@@ -34,6 +34,22 @@ func (c *refuseShare) Create(ctx context.Context, obj client.Object, opts ...cli
 	return c.Client.Create(ctx, obj, opts...)
 }
 
+// staleCache lists as a cache that has not yet seen the ReplicationSyncs whose name ends with hide.
+type staleCache struct {
+	client.Client
+	hide string
+}
+
+func (c *staleCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := c.Client.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	if l, ok := list.(*replicationv1alpha1.ReplicationSyncList); ok {
+		l.Items = slices.DeleteFunc(l.Items, func(rs replicationv1alpha1.ReplicationSync) bool { return strings.HasSuffix(rs.Name, c.hide) })
+	}
+	return nil
+}
+
 // TestScheduleSharesARunTooBigForOne: a template selector matching more groups than one run holds makes
 // each run a set of ReplicationSyncs sharing the groups and the PiT name. A set cut short is completed
 // without creating a share twice; the set counts as one run for Forbid, success and history.
@@ -67,8 +83,11 @@ func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: late},
 	})).To(Succeed())
 
+	// And the cache has not seen share 1 yet: whether shares exist is read past it.
 	refuse.refusing = false
+	h.r.Client, h.r.APIReader = &staleCache{Client: k8sClient, hide: "-1"}, k8sClient
 	h.reconcileAt(ticks[0].Add(time.Second))
+	h.r.Client = k8sClient
 	runs := h.runs()
 	g.Expect(runs).To(HaveLen(2))
 	set := runName("big", ticks[0])
@@ -220,4 +239,36 @@ func TestScheduleReplacesAWholeRun(t *testing.T) {
 	next := runName("replace", ticks[1])
 	g.Expect(names).To(Equal([]string{next + "-1", next + "-2"}))
 	g.Expect(h.get().Status.Active).To(HaveLen(2))
+}
+
+// TestScheduleKeepsARunCutShortUntilCompleted: a share that finished while its run waits to be completed
+// is not deleted by a history limit of 0; the completed run then counts as a success.
+func TestScheduleKeepsARunCutShortUntilCompleted(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	h.create("cut-short", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+		s.Spec.SuccessfulHistoryLimit, s.Spec.FailedHistoryLimit = ptr.To[int32](0), ptr.To[int32](0)
+	})
+	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
+	tick := h.nextRuns(1)[0]
+	h.clock.SetTime(tick)
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).To(HaveOccurred())
+	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, tick.Add(time.Second))
+	h.clock.SetTime(tick.Add(2 * time.Second))
+	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(h.runs()).To(HaveLen(1), "the finished share of a run still being created is kept")
+
+	h.r.Client = k8sClient
+	h.reconcileAt(tick.Add(3 * time.Second))
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(2))
+	h.finish(runs[1], replicationv1alpha1.SyncSucceeded, tick.Add(time.Minute))
+	h.reconcileAt(tick.Add(2 * time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime.Time).To(BeTemporally("==", tick.Add(time.Minute)))
+	g.Expect(h.runs()).To(BeEmpty())
 }

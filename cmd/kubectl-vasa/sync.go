@@ -251,8 +251,8 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 	for _, rs := range runs {
 		if err := c.Create(ctx, rs); err != nil {
 			if len(keys) > 0 {
-				return nil, fmt.Errorf("%w; the %d created before go on and the groups of the rest are not synced: run the command again with another --name "+
-					"(groups that have the PiT already are found Synced without a call)", createError(rs, err), len(keys))
+				return nil, fmt.Errorf("%w; the %d created before go on and the groups of the rest are not synced: run the command again with --pit-name %s "+
+					"and another --name (groups that have that PiT already are found Synced without a call)", createError(rs, err), len(keys), rs.Spec.PitName)
 			}
 			return nil, createError(rs, err)
 		}
