@@ -56,10 +56,7 @@ func (c *staleCache) List(ctx context.Context, list client.ObjectList, opts ...c
 func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
-	h.create("big", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+	h.createShared("big", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.SuccessfulHistoryLimit = ptr.To[int32](1)
 	})
 	refuse := &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
@@ -158,10 +155,7 @@ func TestScheduleSelectionOneRunHoldsIsNotShared(t *testing.T) {
 func TestScheduleKeepsAWholeRunUntilItFinished(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
-	h.create("none-kept", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+	h.createShared("none-kept", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.Template.Spec.TTLSecondsAfterFinished = ptr.To[int32](0)
 		s.Spec.SuccessfulHistoryLimit = ptr.To[int32](0)
 	})
@@ -186,11 +180,7 @@ func TestScheduleKeepsAWholeRunUntilItFinished(t *testing.T) {
 func TestScheduleRunCutShortWithGroupsGone(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
-	h.create("shrunk", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
-	})
+	h.createShared("shrunk", nil)
 	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
 	tick := h.nextRuns(1)[0]
 	h.clock.SetTime(tick)
@@ -222,10 +212,7 @@ func (h *scheduleHarness) groupsBeyond(ids []replicationv1alpha1.ReplicationGrou
 func TestScheduleReplacesAWholeRun(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
-	h.create("replace", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+	h.createShared("replace", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
 	})
 	ticks := h.nextRuns(2)
@@ -246,10 +233,7 @@ func TestScheduleReplacesAWholeRun(t *testing.T) {
 func TestScheduleKeepsARunCutShortUntilCompleted(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
-	h.create("cut-short", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+	h.createShared("cut-short", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.SuccessfulHistoryLimit, s.Spec.FailedHistoryLimit = ptr.To[int32](0), ptr.To[int32](0)
 	})
 	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
@@ -271,4 +255,18 @@ func TestScheduleKeepsARunCutShortUntilCompleted(t *testing.T) {
 	h.reconcileAt(tick.Add(2 * time.Minute))
 	g.Expect(h.get().Status.LastSuccessfulTime.Time).To(BeTemporally("==", tick.Add(time.Minute)))
 	g.Expect(h.runs()).To(BeEmpty())
+}
+
+// createShared creates 1001 ReplicationGroups in fault domain fd-big and a schedule named name whose
+// template selects them all: more than one run holds.
+func (h *scheduleHarness) createShared(name string, mutate func(*replicationv1alpha1.ReplicationSyncSchedule)) {
+	h.t.Helper()
+	h.g.Expect(testenv.CreateGroups(h.ctx, k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	h.create(name, func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Spec.GroupIDs = nil
+		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+		if mutate != nil {
+			mutate(s)
+		}
+	})
 }
