@@ -67,12 +67,5 @@ func matchGroups(ctx context.Context, c client.Reader, ns, provider string, sele
 	if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel.Add(*req)}); err != nil {
 		return nil, fmt.Errorf("listing ReplicationGroups for spec.groupSelector: %w", err)
 	}
-	out := make([]replicationv1alpha1.ReplicationGroupID, 0, len(list.Items))
-	for i := range list.Items {
-		if rg := &list.Items[i]; rg.Spec.ProviderRef.Name == provider {
-			out = append(out, rg.Spec.GroupID)
-		}
-	}
-	slices.SortFunc(out, replicationv1alpha1.CompareGroupIDs)
-	return slices.Compact(out), nil
+	return replicationv1alpha1.SelectedGroupIDs(list.Items, provider), nil
 }

@@ -274,11 +274,11 @@ func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s
 		if seen[key] || set == nil || set.succeeded+set.failed < len(set.runs) {
 			continue // counted, or not finished
 		}
-		if set.present < set.of && !s.started(run) {
+		if !set.complete() && !s.started(run) {
 			continue // cut short, and may still be completed
 		}
 		seen[key] = true
-		if set.failed > 0 || set.present < set.of {
+		if set.failed > 0 || !set.complete() {
 			failed = append(failed, set)
 		} else {
 			succeeded = append(succeeded, set)

@@ -20,6 +20,7 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/runsplit"
 )
 
 // recordRunRejected turns the schedule Ready=False with the API server's message and warns once the
@@ -83,11 +84,11 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		}
 	}
 
-	shares, err := r.tickShares(ctx, sched)
+	matched, err := r.templateGroups(ctx, sched)
 	if err != nil {
 		return false, "", err
 	}
-	if shares != nil || s.sets[setKey(name)] != nil {
+	if shared := matched != nil && !runsplit.Fits(matched); shared || s.sets[setKey(name)] != nil {
 		// Whether some shares exist already is read past the cache: a share the cache has not seen yet
 		// would otherwise be taken for a fresh start and its groups given to another share as well.
 		set, err := r.sharesOf(ctx, sched, name)
@@ -95,10 +96,10 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 			return false, "", err
 		}
 		if set != nil {
-			return true, "", r.completeShares(ctx, s, name, pit, due, set)
+			return true, "", r.completeShares(ctx, s, name, pit, due, set, matched)
 		}
-		if shares != nil {
-			return true, "", r.startShares(ctx, s, name, pit, due, shares)
+		if shared {
+			return true, "", r.startShares(ctx, s, name, pit, due, runsplit.Split(matched))
 		}
 	}
 

@@ -29,23 +29,18 @@ import (
 // next run falls due first, the cut-short one counts as missed, as a run that did not start would. A
 // selector that one run can hold still makes one run that resolves it when it starts.
 
-// tickShares resolves the template's selector for the run that is due: nil when one run holds what it
-// matches, when there is no selector, or when the selector does not parse (the run reports that).
-func (r *ReplicationSyncScheduleReconciler) tickShares(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule) ([][]replicationv1alpha1.ReplicationGroupID, error) {
+// templateGroups resolves the template's selector for the run that is due: nil when there is none, or
+// when it does not parse (the run reports that).
+func (r *ReplicationSyncScheduleReconciler) templateGroups(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule) ([]replicationv1alpha1.ReplicationGroupID, error) {
 	t := sched.Spec.Template.Spec
 	if t.GroupSelector == nil {
 		return nil, nil
 	}
 	ids, err := matchGroups(ctx, r.Client, sched.Namespace, t.ProviderRef.Name, t.GroupSelector)
-	switch {
-	case errors.Is(err, errInvalidGroupSelector):
-		return nil, nil
-	case err != nil:
-		return nil, err
-	case runsplit.Fits(ids):
+	if errors.Is(err, errInvalidGroupSelector) {
 		return nil, nil
 	}
-	return runsplit.Split(ids), nil
+	return ids, err
 }
 
 // startShares creates the shares of the run at due, named <name>-<n>.
@@ -79,10 +74,10 @@ func (r *ReplicationSyncScheduleReconciler) sharesOf(ctx context.Context, sched 
 
 // completeShares creates the shares missing from set, the run at due whose creation was cut short. It
 // does not split the selection afresh, which could leave a group out or put it in two shares: the
-// missing shares get the groups the selector matches now that no existing share holds, evenly. Should
-// those not fill every missing share, or not fit them, the run stays as it is (never counted a
-// success) and a warning says so; the next run syncs the groups.
-func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, set *setTally) error {
+// missing shares get the groups of matched (what the selector matches now) that no existing share holds,
+// evenly. Should those not fill every missing share, or not fit them, the run stays as it is (never
+// counted a success) and a warning says so; the next run syncs the groups.
+func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, set *setTally, matched []replicationv1alpha1.ReplicationGroupID) error {
 	sched, st := s.sched, &s.sched.Status
 	have, taken := map[int]bool{}, map[replicationv1alpha1.ReplicationGroupID]bool{}
 	for _, run := range set.runs {
@@ -107,16 +102,9 @@ func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, 
 		return nil
 	}
 	var rest []replicationv1alpha1.ReplicationGroupID
-	t := sched.Spec.Template.Spec
-	if t.GroupSelector != nil {
-		ids, err := matchGroups(ctx, r.Client, sched.Namespace, t.ProviderRef.Name, t.GroupSelector)
-		if err != nil && !errors.Is(err, errInvalidGroupSelector) {
-			return err
-		}
-		for _, id := range ids {
-			if !taken[id] {
-				rest = append(rest, id)
-			}
+	for _, id := range matched {
+		if !taken[id] {
+			rest = append(rest, id)
 		}
 	}
 	pieces, ok := runsplit.Into(rest, len(missing))
@@ -149,13 +137,7 @@ func (r *ReplicationSyncScheduleReconciler) createShares(ctx context.Context, s 
 		if err != nil {
 			return err
 		}
-		run.Labels[replicationv1alpha1.SyncSetLabel] = replicationv1alpha1.LabelValue(name)
-		run.Annotations[replicationv1alpha1.ShareAnnotation] = runsplit.Share{N: n, Of: of}.String()
-		run.Spec.GroupSelector = nil
-		run.Spec.GroupIDs = ids
-		// A share deleted after its TTL, before the others finished, would hide the run's outcome: the
-		// history limits delete whole runs instead.
-		run.Spec.TTLSecondsAfterFinished = nil
+		runsplit.MakeShare(run, name, runsplit.Share{N: n, Of: of}, ids)
 		if err := r.Create(ctx, run); err != nil {
 			if !apierrors.IsAlreadyExists(err) {
 				return classifyCreateError(fmt.Errorf("creating ReplicationSync %s (share %d of %d): %w", klog.KObj(run), n, of, err))
@@ -202,8 +184,8 @@ type runSets map[string]*setTally
 // setTally is what is known of one set: how many shares it has, how many exist and succeeded, and when
 // the last of those finished.
 type setTally struct {
-	of, present, succeeded, failed int
-	finished                       time.Time
+	of, succeeded, failed int
+	finished              time.Time
 	// runs are the shares that exist, those being deleted included.
 	runs []*replicationv1alpha1.ReplicationSync
 }
@@ -216,7 +198,6 @@ func (t runSets) add(run *replicationv1alpha1.ReplicationSync) {
 		t[key] = tally
 	}
 	tally.of = max(tally.of, share.Of)
-	tally.present++
 	tally.runs = append(tally.runs, run)
 	if run.Status.Phase == replicationv1alpha1.SyncFailed {
 		tally.failed++
@@ -233,8 +214,11 @@ func (t runSets) add(run *replicationv1alpha1.ReplicationSync) {
 func (t runSets) complete(run *replicationv1alpha1.ReplicationSync) bool {
 	key, _ := runSet(run)
 	tally := t[key]
-	return tally != nil && tally.present >= tally.of
+	return tally != nil && tally.complete()
 }
+
+// complete reports whether every share of the set exists.
+func (t *setTally) complete() bool { return len(t.runs) >= t.of }
 
 // setKey is the key of the set of shares a schedule creates for the run named name.
 func setKey(name string) string { return "set/" + replicationv1alpha1.LabelValue(name) }

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"cmp"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -32,6 +33,19 @@ const MaxGroupsPerRun = 1000
 // when a selector chose them.
 func CompareGroupIDs(a, b ReplicationGroupID) int {
 	return cmp.Or(cmp.Compare(a.FaultDomainID.ID, b.FaultDomainID.ID), cmp.Compare(a.DeviceGroupID.ID, b.DeviceGroupID.ID))
+}
+
+// SelectedGroupIDs returns the ids of the groups of provider among rgs, sorted by CompareGroupIDs and
+// without duplicates: the groups a selector chooses, in the order of the run it makes.
+func SelectedGroupIDs(rgs []ReplicationGroup, provider string) []ReplicationGroupID {
+	out := make([]ReplicationGroupID, 0, len(rgs))
+	for i := range rgs {
+		if rgs[i].Spec.ProviderRef.Name == provider {
+			out = append(out, rgs[i].Spec.GroupID)
+		}
+	}
+	slices.SortFunc(out, CompareGroupIDs)
+	return slices.Compact(out)
 }
 
 // GroupIDChars counts the characters of the ids of groups, as the CRD's rule on groupIds does.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,19 +14,6 @@ import (
 // operator refuses such a run when it starts; with --split the plugin resolves the selector itself and
 // creates one run per share (runsplit), all of the same PiT name.
 
-// selectedIDs returns the ids of the groups of provider among matched, in the order the operator gives
-// a run chosen by a selector.
-func selectedIDs(matched []replicationv1alpha1.ReplicationGroup, provider string) []replicationv1alpha1.ReplicationGroupID {
-	out := make([]replicationv1alpha1.ReplicationGroupID, 0, len(matched))
-	for i := range matched {
-		if matched[i].Spec.ProviderRef.Name == provider {
-			out = append(out, matched[i].Spec.GroupID)
-		}
-	}
-	slices.SortFunc(out, replicationv1alpha1.CompareGroupIDs)
-	return slices.Compact(out)
-}
-
 // splitSync turns rs, whose selector matched ids, into one run per share: named <name>-<n>, labelled
 // with SyncSetLabel and annotated with ShareAnnotation, with the ids in groupIds instead of the selector.
 func splitSync(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha1.ReplicationGroupID) []*replicationv1alpha1.ReplicationSync {
@@ -36,19 +22,7 @@ func splitSync(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha
 	for i, share := range shares {
 		p := rs.DeepCopy()
 		p.Name = rs.Name + "-" + strconv.Itoa(i+1)
-		if p.Labels == nil {
-			p.Labels = map[string]string{}
-		}
-		if p.Annotations == nil {
-			p.Annotations = map[string]string{}
-		}
-		p.Labels[replicationv1alpha1.SyncSetLabel] = replicationv1alpha1.LabelValue(rs.Name)
-		p.Annotations[replicationv1alpha1.ShareAnnotation] = runsplit.Share{N: i + 1, Of: len(shares)}.String()
-		p.Spec.GroupSelector = nil
-		p.Spec.GroupIDs = slices.Clone(share)
-		// A share deleted after its TTL before the others finished would hide the run's outcome from a
-		// schedule it belongs to, as the schedule's own shares do not carry one either.
-		p.Spec.TTLSecondsAfterFinished = nil
+		runsplit.MakeShare(p, rs.Name, runsplit.Share{N: i + 1, Of: len(shares)}, share)
 		out[i] = p
 	}
 	return out

@@ -223,7 +223,7 @@ func selection(ctx context.Context, c client.Reader, rs *replicationv1alpha1.Rep
 	if err != nil {
 		return nil, err
 	}
-	ids := selectedIDs(matched, provider)
+	ids := replicationv1alpha1.SelectedGroupIDs(matched, provider)
 	switch {
 	case len(ids) == 0:
 		return nil, fmt.Errorf("nothing created: %w", noGroupsError(rs.Namespace, provider, sel.String()))

@@ -8,6 +8,7 @@ package runsplit
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,6 +56,24 @@ func cut(ids []replicationv1alpha1.ReplicationGroupID, parts int) ([][]replicati
 		out = append(out, share)
 	}
 	return out, true
+}
+
+// MakeShare turns rs into share of the set named set: labelled with SyncSetLabel, annotated with
+// ShareAnnotation, with ids in groupIds instead of a selector, and no TTL. A share deleted after its TTL
+// while others still run would hide the run's outcome from a schedule it belongs to; the schedule's
+// history limits delete whole sets instead.
+func MakeShare(rs *replicationv1alpha1.ReplicationSync, set string, share Share, ids []replicationv1alpha1.ReplicationGroupID) {
+	if rs.Labels == nil {
+		rs.Labels = map[string]string{}
+	}
+	if rs.Annotations == nil {
+		rs.Annotations = map[string]string{}
+	}
+	rs.Labels[replicationv1alpha1.SyncSetLabel] = replicationv1alpha1.LabelValue(set)
+	rs.Annotations[replicationv1alpha1.ShareAnnotation] = share.String()
+	rs.Spec.GroupSelector = nil
+	rs.Spec.GroupIDs = slices.Clone(ids)
+	rs.Spec.TTLSecondsAfterFinished = nil
 }
 
 // Share is the place of one run among the shares of a set: number N of Of.
