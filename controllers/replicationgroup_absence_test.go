@@ -18,7 +18,8 @@ import (
 
 // TestDiscoveryKeepsGroupsThroughAProviderRestart: a provider that restarts lists no group for a while;
 // discovery then deletes and rewrites nothing, keeps the newest-PiT series and says so in a Warning
-// event with the count. A group missed by one discovery is kept; missed by two in a row it is deleted.
+// event with the count. A group missed by one discovery is kept; missed by the next one, an interval
+// later, it is deleted.
 func TestDiscoveryKeepsGroupsThroughAProviderRestart(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
@@ -67,7 +68,7 @@ func TestDiscoveryKeepsGroupsThroughAProviderRestart(t *testing.T) {
 	// After a manager restart (a new reconciler, nothing in memory) a first miss waits one more interval.
 	a.RemoveGroups(sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"})
 	h.discover()
-	h.r = &ReplicationGroupReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Sessions: h.r.Sessions, Recorder: h.recorder}
+	h.r = &ReplicationGroupReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Sessions: h.r.Sessions, Recorder: h.recorder, Clock: h.clock}
 	h.discover()
 	g.Expect(h.groups()).To(HaveLen(2))
 	h.discover()
@@ -96,8 +97,32 @@ func TestEmptyAnswerBreaksTheRunOfMisses(t *testing.T) {
 	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", dg2)))
 }
 
+// TestDiscoveriesTriggeredBySyncsDoNotHastenADelete: every finished ReplicationSync triggers a discovery.
+// Many of them within one provider restart that lists a group out are not "discoveries in a row": the
+// group is kept until the provider has missed it for a whole interval.
+func TestDiscoveriesTriggeredBySyncsDoNotHastenADelete(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+	}})
+	a := h.sim.Provider("array-a")
+	dg2 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}
+	name2 := groupObjectName("array-a", dg2)
+	h.discover()
+	a.RemoveGroups(dg2)
+	for range 5 {
+		h.discoverAfter(10 * time.Second)
+		g.Expect(h.groups()).To(HaveKey(name2), "missed for less than an interval")
+	}
+	h.discoverAfter(DefaultDiscoveryInterval - 50*time.Second) // the first miss was 40 s ago
+	g.Expect(h.groups()).To(HaveKey(name2), "missed for 10 s less than an interval")
+	h.discoverAfter(10 * time.Second)
+	g.Expect(h.groups()).NotTo(HaveKey(name2), "missed by every discovery for an interval")
+}
+
 // TestPlanKeepsFailedGroups: a group the provider answered with an error is kept and its misses are
-// cleared; only a group absent from consecutive answers is deleted.
+// cleared; only a group absent from every answer for an interval is deleted.
 func TestPlanKeepsFailedGroups(t *testing.T) {
 	g := NewWithT(t)
 	vp := newProvider("ns", "array-a", "creds")
@@ -108,10 +133,13 @@ func TestPlanKeepsFailedGroups(t *testing.T) {
 		}
 		return out
 	}
-	p := planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"), map[string]int{"failed": 1})
+	t0 := time.Now()
+	p := planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"))
+	p.planRemovals(nil, map[string]bool{"failed": true}, stored("failed", "missing"), map[string]time.Time{"failed": t0.Add(-time.Hour)}, t0, time.Minute)
 	g.Expect(p.remove).To(BeEmpty())
-	g.Expect(p.absent).To(Equal(map[string]int{"missing": 1}))
-	p = planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"), p.absent)
+	g.Expect(p.absent).To(Equal(map[string]time.Time{"missing": t0}))
+	p = planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"))
+	p.planRemovals(nil, map[string]bool{"failed": true}, stored("failed", "missing"), map[string]time.Time{"missing": t0}, t0.Add(time.Minute), time.Minute)
 	g.Expect(p.remove).To(HaveLen(1))
 	g.Expect(p.remove[0].Name).To(Equal("missing"))
 	g.Expect(p.absent).To(BeEmpty())

@@ -24,16 +24,14 @@ type groupPlan struct {
 	// noPiT names the groups the provider answered for without any PiT: known to have none, not merely
 	// unknown (a failed or unsupported PiT query).
 	noPiT map[string]bool
-	// absent counts, by object name, the consecutive discoveries that missed a stored group still kept.
-	absent map[string]int
+	// absent holds, by object name, when the current run of misses of a stored group still kept began.
+	absent map[string]time.Time
 }
 
-// planWrites compares what the provider reported with the stored objects. Objects of groups the provider
-// failed to describe are left alone; every other stored object of this provider that the provider no
-// longer reports, whoever created it, is deleted once absencesBeforeDelete discoveries in a row missed
-// it (absent holds the earlier misses).
+// planWrites compares what the provider reported with the stored objects: the new, the changed, and
+// (planRemovals) the gone.
 func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observedGroup, failed map[string]bool,
-	last map[sms.GroupID]*replicationv1alpha1.LastSync, stored []replicationv1alpha1.ReplicationGroup, absent map[string]int) groupPlan {
+	last map[sms.GroupID]*replicationv1alpha1.LastSync, stored []replicationv1alpha1.ReplicationGroup) groupPlan {
 	byName := make(map[string]*replicationv1alpha1.ReplicationGroup, len(stored))
 	for i := range stored {
 		byName[stored[i].Name] = &stored[i]
@@ -61,19 +59,32 @@ func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observ
 			p.update = append(p.update, want)
 		}
 	}
-	p.absent = map[string]int{}
+	return p
+}
+
+// planRemovals decides the stored objects to delete. Objects of groups the provider failed to describe
+// are left alone; every other stored object of this provider that the provider no longer reports,
+// whoever created it, is deleted once every discovery for at least interval has missed it (since holds
+// when each earlier run of misses began; replicationgroup_absence.go says why).
+func (p *groupPlan) planRemovals(observed map[string]observedGroup, failed map[string]bool, stored []replicationv1alpha1.ReplicationGroup,
+	since map[string]time.Time, now time.Time, interval time.Duration) {
+	p.absent = map[string]time.Time{}
 	for i := range stored {
 		name := stored[i].Name
 		if _, ok := observed[name]; ok || failed[name] {
 			continue
 		}
-		if n := absent[name] + 1; n < absencesBeforeDelete {
-			p.absent[name] = n
+		first, missed := since[name]
+		if !missed {
+			p.absent[name] = now
+			continue
+		}
+		if now.Sub(first) < interval {
+			p.absent[name] = first
 			continue
 		}
 		p.remove = append(p.remove, &stored[i])
 	}
-	return p
 }
 
 // apply writes a plan with a few writers at a time. An update that conflicts (someone wrote meanwhile) or a

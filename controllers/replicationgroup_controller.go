@@ -63,7 +63,7 @@ type ReplicationGroupReconciler struct {
 	// Recorder records events on the VasaProvider; nil records none.
 	Recorder events.EventRecorder
 
-	// absences counts the discoveries in a row that missed each stored group.
+	// absences keeps when the current run of misses of each stored group began.
 	absences groupAbsences
 }
 
@@ -111,7 +111,7 @@ func discoveryInterval(vp *replicationv1alpha1.VasaProvider) time.Duration {
 }
 
 // discover asks the provider for its groups and their newest PiTs and brings the ReplicationGroups in
-// line: create the new, update the changed, delete the gone (missed by two discoveries in a row); nothing
+// line: create the new, update the changed, delete the gone (missed for an interval); nothing
 // is written for an unchanged group. An answer without any group deletes nothing (see keepAllGroups).
 func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicationv1alpha1.VasaProvider) error {
 	log := ctrl.LoggerFrom(ctx)
@@ -166,7 +166,8 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		r.absences.forget(key) // an answer not trusted breaks the run of misses: they count again from zero
 		return nil
 	}
-	plan := planWrites(vp, observed, failed, last, stored.Items, r.absences.of(key))
+	plan := planWrites(vp, observed, failed, last, stored.Items)
+	plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp))
 	if err := r.apply(ctx, plan); err != nil {
 		return err
 	}

@@ -3,11 +3,13 @@ package controllers
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -27,6 +29,7 @@ type discoveryHarness struct {
 	sim      *smssim.Sim
 	vp       *replicationv1alpha1.VasaProvider
 	recorder *events.FakeRecorder
+	clock    *clocktesting.FakePassiveClock
 	r        *ReplicationGroupReconciler
 }
 
@@ -55,15 +58,24 @@ func newDiscoveryHarness(t *testing.T, g *WithT, c client.Client, cfg smssim.Pro
 	setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.ReadyCondition, metav1.ConditionTrue, replicationv1alpha1.ConnectedReason, "Connected")
 	g.Expect(c.Status().Update(ctx, vp)).To(Succeed())
 
-	h := &discoveryHarness{t: t, g: g, ctx: ctx, ns: ns.Name, c: c, sim: sim, vp: vp, recorder: events.NewFakeRecorder(100)}
-	sessions := session.New()
-	h.r = &ReplicationGroupReconciler{Client: c, APIReader: c, Sessions: sessions, Recorder: h.recorder}
+	h := &discoveryHarness{t: t, g: g, ctx: ctx, ns: ns.Name, c: c, sim: sim, vp: vp, recorder: events.NewFakeRecorder(100),
+		clock: clocktesting.NewFakePassiveClock(time.Now())}
+	h.r = &ReplicationGroupReconciler{Client: c, APIReader: c, Sessions: session.New(), Recorder: h.recorder, Clock: h.clock}
 	return h
 }
 
-// discover runs one discovery and expects it to succeed and schedule the next after the interval.
+// discover runs the discovery due one interval after the previous one, and expects it to succeed and
+// schedule the next after the interval.
 func (h *discoveryHarness) discover() {
 	h.t.Helper()
+	h.discoverAfter(DefaultDiscoveryInterval)
+}
+
+// discoverAfter runs a discovery d after the previous one (a finished ReplicationSync triggers one at
+// once) and expects it to succeed and schedule the next after the interval.
+func (h *discoveryHarness) discoverAfter(d time.Duration) {
+	h.t.Helper()
+	h.clock.SetTime(h.clock.Now().Add(d))
 	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
 	h.g.Expect(err).NotTo(HaveOccurred())
 	h.g.Expect(res.RequeueAfter).To(Equal(DefaultDiscoveryInterval))

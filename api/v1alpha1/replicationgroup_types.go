@@ -8,7 +8,7 @@ import (
 // QueryReplicationGroup answer. Users are kept from changing them usefully by reconcile-back, not by
 // admission: every discovery rewrites each object's labels, spec and status from the provider's answer
 // and deletes every object in the namespace that carries a provider label of this VasaProvider but
-// names a group the provider did not report in two discoveries in a row (objects a user created
+// names a group the provider did not report for a whole discovery interval (objects a user created
 // included). An answer that lists no group at all deletes nothing. An admission policy
 // would have to name the manager's ServiceAccount, which differs per install (kustomize prefix, Helm
 // release name, namespace), and would block the repair a cluster admin may need; the RBAC the project
