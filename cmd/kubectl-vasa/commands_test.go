@@ -27,7 +27,7 @@ func TestGroups(t *testing.T) {
 	golden(t, "groups-selector", out)
 
 	_, err = run("groups", "-n", ns, "-l", "replication.vasa.io/source-group=db2")
-	g.Expect(err).To(MatchError(ContainSubstring("no ReplicationGroups in namespace plugin-groups match -l replication.vasa.io/source-group=db2: run 'kubectl vasa groups -n plugin-groups' to see the labels")))
+	g.Expect(err).To(MatchError(ContainSubstring("no ReplicationGroups in namespace plugin-groups match -l replication.vasa.io/source-group=db2: run 'kubectl get rg -n plugin-groups --show-labels' to see the labels")))
 	_, err = run("groups", "-n", ns, "-l", "a in (b")
 	g.Expect(err).To(MatchError(ContainSubstring(`-l "a in (b" is not a label selector`)))
 	_, err = run("groups", "-n", "plugin-empty")

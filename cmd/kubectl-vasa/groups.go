@@ -72,7 +72,7 @@ func noGroupsError(ns, provider, selector string) error {
 		what += " of provider " + provider
 	}
 	if selector != "" {
-		what += " match -l " + selector + ": run 'kubectl vasa groups -n " + ns + "' to see the labels"
+		what += " match -l " + selector + ": run 'kubectl get rg -n " + ns + " --show-labels' to see the labels"
 		return fmt.Errorf("%s", what)
 	}
 	return fmt.Errorf("%s: groups appear after the operator's first discovery of a Ready VasaProvider (spec.discovery.interval); run 'kubectl vasa doctor -n %s'", what, ns)
