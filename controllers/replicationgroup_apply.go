@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -87,38 +88,42 @@ func (p *groupPlan) planRemovals(observed map[string]observedGroup, failed map[s
 	}
 }
 
-// apply writes a plan with a few writers at a time. An update that conflicts (someone wrote meanwhile) or a
-// create that finds the object exists fails the discovery, which is retried with backoff and then sees
-// the current objects.
+// apply writes a plan with a few writers at a time. A write that fails does not stop the others: one
+// object the API server refuses, or a create that finds the object exists because the cache lags, must
+// not hold back the rest of a 5,000-group discovery. It returns how many failed, with the first.
 func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) error {
-	eg, ctx := errgroup.WithContext(ctx)
+	var (
+		eg   errgroup.Group
+		mu   sync.Mutex
+		errs []error
+	)
 	eg.SetLimit(discoveryWriters)
-	for _, rg := range p.create {
+	write := func(verb string, rg *replicationv1alpha1.ReplicationGroup, f func() error) {
 		eg.Go(func() error {
-			if err := r.Create(ctx, rg); err != nil {
-				return fmt.Errorf("creating ReplicationGroup %s: %w", rg.Name, err)
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s ReplicationGroup %s: %w", verb, rg.Name, err))
+				mu.Unlock()
 			}
 			return nil
 		})
+	}
+	for _, rg := range p.create {
+		write("creating", rg, func() error { return r.Create(ctx, rg) })
 	}
 	for _, rg := range p.update {
-		eg.Go(func() error {
-			if err := r.Update(ctx, rg); err != nil {
-				return fmt.Errorf("updating ReplicationGroup %s: %w", rg.Name, err)
-			}
-			return nil
-		})
+		write("updating", rg, func() error { return r.Update(ctx, rg) })
 	}
 	for _, rg := range p.remove {
-		eg.Go(func() error {
-			uid := rg.UID
-			if err := r.Delete(ctx, rg, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("deleting ReplicationGroup %s: %w", rg.Name, err)
-			}
-			return nil
-		})
+		uid := rg.UID
+		write("deleting", rg, func() error { return client.IgnoreNotFound(r.Delete(ctx, rg, client.Preconditions{UID: &uid})) })
 	}
-	return eg.Wait()
+	_ = eg.Wait()
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d ReplicationGroup writes failed, the others were made; the first: %w",
+		len(errs), len(p.create)+len(p.update)+len(p.remove), errs[0])
 }
 
 // targetState is the replication state in which a group receives PiTs and so has an RPO.
@@ -129,7 +134,7 @@ const targetState = "TARGET"
 // instead of resolving; one whose PiTs cannot be read (an array without PiT support, a failed query) has
 // no series, as nothing is known. The series of groups that are gone or not targets (failed over, in
 // test, a source) are dropped, so a failover does not page for every group it moved.
-func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int, now time.Time) {
+func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int) {
 	for _, rg := range p.remove {
 		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 	}
@@ -146,7 +151,6 @@ func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, g
 		}
 	}
 	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(float64(groups))
-	metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(now.Unix()))
 }
 
 // forgetDiscoveryMetrics drops every series of a deleted VasaProvider.

@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -43,6 +47,9 @@ const (
 	// NoGroupsReportedReason: the provider listed no group at all while ReplicationGroups of it exist;
 	// they were all kept.
 	NoGroupsReportedReason = "NoGroupsReported"
+	// GroupIDsNotHeldReason: the provider listed groups whose ids no ReplicationGroup (and no
+	// ReplicationSync) can hold.
+	GroupIDsNotHeldReason = "GroupIDsNotHeld"
 )
 
 // errProviderNotReady is returned inside a discovery that has no provider to ask yet.
@@ -88,7 +95,13 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	interval := discoveryInterval(vp)
-	if interval == 0 {
+	switch {
+	case interval == 0, !vp.DeletionTimestamp.IsZero():
+		return ctrl.Result{}, nil
+	case vp.Status.ObservedGeneration != vp.Generation:
+		// The spec changed (another vCenter or provider) and status.providerRef may still name the old
+		// provider: asking it with the new session could list another array's groups as this one's. The
+		// providerResolved watch brings the VasaProvider back when its reconciler caught up.
 		return ctrl.Result{}, nil
 	}
 	if !meta.IsStatusConditionTrue(vp.Status.Conditions, replicationv1alpha1.ReadyCondition) || vp.Status.ProviderRef == nil {
@@ -127,14 +140,23 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	ids := make([]sms.GroupID, 0, len(infos))
 	observed := make(map[string]observedGroup, len(infos))
 	failed := map[string]bool{} // groups the provider failed: keep their objects as they are
+	var unheld []string
 	for _, in := range infos {
 		name := groupObjectName(vp.Name, in.Group)
-		if in.Err != "" {
+		switch {
+		case !apiHolds(in.Group):
+			unheld = append(unheld, fmt.Sprintf("%q/%q", in.Group.FaultDomainID, in.Group.DeviceGroupID))
+			continue
+		case in.Err != "":
 			failed[name] = true
 			continue
 		}
 		ids = append(ids, in.Group)
 		observed[name] = observedGroup{info: in}
+	}
+	if len(unheld) > 0 {
+		r.event(vp, "Warning", GroupIDsNotHeldReason, "%d replication groups have ids the API cannot hold (blank, or longer than %d characters), so they get no ReplicationGroup and cannot be synced: %s",
+			len(unheld), replicationv1alpha1.IDMaxLength, strings.Join(unheld[:min(len(unheld), 5)], ", "))
 	}
 	pits, err := cl.NewestPointInTimes(ctx, ref, ids)
 	if err != nil {
@@ -168,9 +190,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	}
 	plan := planWrites(vp, observed, failed, last, stored.Items)
 	plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp))
-	if err := r.apply(ctx, plan); err != nil {
-		return err
-	}
+	writeErr := r.apply(ctx, plan)
 	r.absences.set(key, plan.absent)
 	if n := len(plan.create) + len(plan.remove); n > 0 {
 		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",
@@ -178,7 +198,13 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	}
 	log.V(1).Info("Discovered replication groups", "vasaProvider", klog.KObj(vp), "groups", len(observed),
 		"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove), "missing", len(plan.absent))
-	recordDiscoveryMetrics(vp, plan, len(observed)+len(failed), clockNow(r.Clock))
+	// The series follow the provider's answer even when some objects could not be written; the last
+	// success does not move then.
+	recordDiscoveryMetrics(vp, plan, len(observed)+len(failed))
+	if writeErr != nil {
+		return writeErr
+	}
+	metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(clockNow(r.Clock).Unix()))
 	return nil
 }
 
@@ -209,9 +235,11 @@ func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged()))).
+		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged(), providerResolved()))).
 		Watches(&replicationv1alpha1.ReplicationSync{}, handler.EnqueueRequestsFromMapFunc(providerOfSync), builder.WithPredicates(syncFinished())).
 		Named("replicationgroup-discovery").
+		// A failed discovery lists every group again: retried after 5 s at first, at most an interval apart.
+		WithOptions(controller.Options{RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, DefaultDiscoveryInterval)}).
 		Complete(r)
 }
 
@@ -247,6 +275,20 @@ func readyChanged() predicate.Funcs {
 			return false
 		}
 		return readyStatus(oldVP.Status.Conditions) != readyStatus(newVP.Status.Conditions)
+	}}
+}
+
+// providerResolved passes updates that change which provider a VasaProvider's status names, or that
+// catch its status up with a spec change.
+func providerResolved() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		oldVP, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
+		newVP, ok2 := e.ObjectNew.(*replicationv1alpha1.VasaProvider)
+		if !ok1 || !ok2 {
+			return false
+		}
+		return oldVP.Status.ObservedGeneration != newVP.Status.ObservedGeneration ||
+			!equality.Semantic.DeepEqual(oldVP.Status.ProviderRef, newVP.Status.ProviderRef)
 	}}
 }
 

@@ -135,8 +135,8 @@ func TestDiscoveryFollowsTheProvider(t *testing.T) {
 	g.Expect(h.groups()).To(HaveLen(3))
 }
 
-// TestDiscoveryOffAndNotReady: interval 0 discovers nothing and schedules nothing; a provider that is not
-// Ready is tried again after the interval.
+// TestDiscoveryOffAndNotReady: interval 0 discovers nothing and schedules nothing; a spec change not yet
+// observed waits for the provider's status; a provider that is not Ready is tried again after the interval.
 func TestDiscoveryOffAndNotReady(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
@@ -151,6 +151,17 @@ func TestDiscoveryOffAndNotReady(t *testing.T) {
 
 	h.vp.Spec.Discovery.Interval = &metav1.Duration{Duration: time.Minute}
 	g.Expect(k8sClient.Update(h.ctx, h.vp)).To(Succeed())
+	res, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res).To(Equal(ctrl.Result{}), "status.providerRef may be the old spec's: wait for the VasaProvider's reconciler")
+	g.Expect(h.groups()).To(BeEmpty())
+	g.Expect(providerResolved().Update(event.UpdateEvent{ObjectOld: h.vp.DeepCopy(), ObjectNew: func() client.Object {
+		vp := h.vp.DeepCopy()
+		vp.Status.ObservedGeneration = vp.Generation
+		return vp
+	}()})).To(BeTrue(), "the status catching up brings the discovery back")
+
+	h.vp.Status.ObservedGeneration = h.vp.Generation
 	setStatusCondition(&h.vp.Status.Conditions, h.vp.Generation, replicationv1alpha1.ReadyCondition, metav1.ConditionFalse, replicationv1alpha1.UnreachableReason, "down")
 	g.Expect(k8sClient.Status().Update(h.ctx, h.vp)).To(Succeed())
 	res, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})

@@ -77,7 +77,7 @@ func desiredGroup(vp *replicationv1alpha1.VasaProvider, obs observedGroup, last 
 		ReplicationAgreement: obs.info.Agreement,
 		LastSync:             newestLastSync(last, stored),
 	}
-	if src := obs.info.Source; src != nil {
+	if src := obs.info.Source; src != nil && apiHolds(*src) {
 		st.SourceGroupID = apiGroupID(*src)
 	}
 	switch {
@@ -91,8 +91,11 @@ func desiredGroup(vp *replicationv1alpha1.VasaProvider, obs observedGroup, last 
 		if stored != nil {
 			st.NewestPiT = stored.Status.NewestPiT.DeepCopy()
 		}
-	case obs.pit.Err != "":
+	case obs.pit.Err != "" || obs.pit.PiT != nil && obs.pit.PiT.TimeStamp.IsZero():
 		st.Message = "The provider failed the point-in-time replica query of this group: " + obs.pit.Err
+		if obs.pit.Err == "" {
+			st.Message = "The provider answered a point-in-time replica of this group without a time"
+		}
 		if stored != nil {
 			st.NewestPiT = stored.Status.NewestPiT.DeepCopy()
 		}
@@ -123,6 +126,11 @@ func desiredGroup(vp *replicationv1alpha1.VasaProvider, obs observedGroup, last 
 // object with the stored one needs the same precision, or every discovery would write every object.
 func wholeSecond(t time.Time) metav1.Time {
 	return metav1.NewTime(t.UTC().Truncate(time.Second))
+}
+
+// apiHolds reports whether both ids of a provider's group fit the API's id fields.
+func apiHolds(id sms.GroupID) bool {
+	return replicationv1alpha1.HoldsID(id.FaultDomainID) && replicationv1alpha1.HoldsID(id.DeviceGroupID)
 }
 
 func apiGroupID(id sms.GroupID) *replicationv1alpha1.ReplicationGroupID {

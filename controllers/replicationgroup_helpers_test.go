@@ -55,6 +55,7 @@ func newDiscoveryHarness(t *testing.T, g *WithT, c client.Client, cfg smssim.Pro
 	vp.Spec.VCenter.TLS.Thumbprint = sim.Thumbprint()
 	g.Expect(c.Create(ctx, vp)).To(Succeed())
 	vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: sim.Provider("array-a").Ref()}
+	vp.Status.ObservedGeneration = vp.Generation
 	setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.ReadyCondition, metav1.ConditionTrue, replicationv1alpha1.ConnectedReason, "Connected")
 	g.Expect(c.Status().Update(ctx, vp)).To(Succeed())
 

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -55,6 +56,15 @@ func GroupIDChars(groups []ReplicationGroupID) int {
 		n += utf8.RuneCountInString(g.FaultDomainID.ID) + utf8.RuneCountInString(g.DeviceGroupID.ID)
 	}
 	return n
+}
+
+// IDMaxLength is the MaxLength of FaultDomainID.ID and DeviceGroupID.ID, in characters.
+const IDMaxLength = 255
+
+// HoldsID reports whether a provider's id fits FaultDomainID.ID or DeviceGroupID.ID: 1 to IDMaxLength
+// characters, not blank.
+func HoldsID(id string) bool {
+	return strings.TrimSpace(id) != "" && utf8.RuneCountInString(id) <= IDMaxLength
 }
 
 // FaultDomainID is the SMS FaultDomainId.

@@ -156,6 +156,32 @@ func TestReplicationGroupCRD(t *testing.T) {
 	expectRejected(g, k8sClient.Update(ctx, rg), "spec", "spec is set by the operator's discovery and is immutable")
 }
 
+// TestHoldsIDAgreesWithTheCRD: discovery skips the groups HoldsID refuses, so it must refuse exactly the
+// ids the API server refuses in a ReplicationGroup.
+func TestHoldsIDAgreesWithTheCRD(t *testing.T) {
+	ns := newNamespace(t)
+	for name, id := range map[string]string{
+		"longest":      strings.Repeat("é", replicationv1alpha1.IDMaxLength),
+		"one too long": strings.Repeat("é", replicationv1alpha1.IDMaxLength+1),
+		"blank":        " \t",
+		"empty":        "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			rg := newObject("ReplicationGroup", ns, objectName(name), map[string]any{
+				"providerRef": map[string]any{"name": "array-a"},
+				"groupId":     group("fd-1", id),
+			})
+			err := k8sClient.Create(context.Background(), rg)
+			if replicationv1alpha1.HoldsID(id) {
+				g.Expect(err).NotTo(HaveOccurred())
+			} else {
+				expectRejected(g, err, "spec.groupId.deviceGroupId.id", "")
+			}
+		})
+	}
+}
+
 func TestLabelValue(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(replicationv1alpha1.LabelValue("fd-1")).To(Equal("fd-1"))
