@@ -168,6 +168,9 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 
 	schedule, err := cronschedule.Parse(sched.Spec.Schedule, ptr.Deref(sched.Spec.TimeZone, ""))
 	if err != nil {
+		// No interval: the interval of the expression before the edit would keep the RPO alert on a
+		// schedule that no longer exists (the NotReady alert covers this one).
+		metrics.ScheduleIntervalSeconds.DeleteLabelValues(sched.Namespace, sched.Name)
 		return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidScheduleReason, err)
 	}
 	// Also while stalled or suspended: a broken template or a forgotten suspend must reach the RPO alert.
@@ -362,6 +365,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 
 	var message string
 	requeueAt := w.Next
+	stillRejected := due.IsZero() && scheduleReadyReason(sched) == replicationv1alpha1.RunRejectedReason
 	if !due.IsZero() {
 		started, waiting, err := r.startRun(ctx, s, schedule, tmpl, due)
 		if err != nil {
@@ -394,6 +398,11 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	}
 	if message == "" {
 		message = "The schedule fires no more runs"
+	}
+	if stillRejected {
+		// The run the API server refused was missed past its startingDeadlineSeconds, and none was created
+		// since: the schedule stays Ready=False (and its alert fires) until a run is created.
+		return ctrl.Result{RequeueAfter: max(requeueAt.Sub(s.now), 0) + scheduleRequeueSlack}, nil
 	}
 	markScheduleReady(sched, replicationv1alpha1.ScheduledReason, message, s.now)
 	if requeueAt.IsZero() {

@@ -204,6 +204,11 @@ func TestScheduleRPOAlertCoversStalledAndSuspended(t *testing.T) {
 			h.reconcileAt(created.Add(2 * time.Minute))
 			g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "quiet"))).To(Equal(1.0))
 			g.Expect(testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(h.ns, "quiet"))).To(Equal(3600.0))
+
+			// Edited to an expression that does not parse: the old interval goes too.
+			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "61 * * * *" })
+			h.reconcileAt(created.Add(3 * time.Minute))
+			g.Expect(exported(metrics.ScheduleIntervalSeconds, h.ns, "quiet")).To(BeNil())
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,6 +63,41 @@ func TestScheduleRunRejected(t *testing.T) {
 	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.ScheduledReason))
 	g.Expect(condition(s, replicationv1alpha1.ReconcilingCondition).Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "rejected"))).To(Equal(1.0))
+}
+
+// TestScheduleRunRejectedPastItsDeadline: a refused run that passes startingDeadlineSeconds is reported
+// missed, and the schedule stays Ready=False RunRejected (so the NotReady alert can fire after 15 minutes)
+// until a run is created; it did turn Ready after the deadline before.
+func TestScheduleRunRejectedPastItsDeadline(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	requireCostCenter(t, g, h.ns)
+	h.create("rejected-late", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.StartingDeadlineSeconds = ptr.To[int64](300)
+	})
+	times := h.nextRuns(2)
+
+	h.clock.SetTime(times[0].Add(time.Second))
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+
+	h.reconcileAt(times[0].Add(20 * time.Minute))
+	s := h.get()
+	g.Expect(s.Status.LastMissedTime).NotTo(BeNil())
+	g.Expect(s.Status.LastMissedTime.Time).To(BeTemporally("==", times[0]))
+	ready := condition(s, replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RunRejectedReason))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "rejected-late"))).To(BeZero())
+	g.Expect(s.Status.NextScheduleTime).NotTo(BeNil())
+	g.Expect(s.Status.NextScheduleTime.Time).To(BeTemporally("==", times[1]))
+
+	h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Template.Metadata.Labels = map[string]string{"cost-center": "dr-ops"}
+	})
+	h.reconcileAt(times[1].Add(time.Second))
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("rejected-late", times[1]))))
+	g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ScheduledReason))
 }
 
 const costCenterMessage = "every ReplicationSync needs a cost-center label"

@@ -57,6 +57,14 @@ func markScheduleStalled(s *replicationv1alpha1.ReplicationSyncSchedule, reason,
 	s.Status.NextScheduleTime = nil
 }
 
+// scheduleReadyReason is the reason of the schedule's Ready condition, "" without one.
+func scheduleReadyReason(s *replicationv1alpha1.ReplicationSyncSchedule) string {
+	if c := meta.FindStatusCondition(s.Status.Conditions, replicationv1alpha1.ReadyCondition); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
 // markScheduleRunRejected records a valid schedule whose run the API server refused to create: Ready=False
 // (GitOps tools show it Degraded) and Reconciling=True (it retries, so kstatus says InProgress, not Failed).
 func markScheduleRunRejected(s *replicationv1alpha1.ReplicationSyncSchedule, message string, now time.Time) {
