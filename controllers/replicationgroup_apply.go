@@ -57,6 +57,7 @@ func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observ
 			want.UID = cur.UID
 			want.Annotations = cur.Annotations
 			want.Finalizers = cur.Finalizers
+			keepOthers(want, cur)
 			p.update = append(p.update, want)
 		}
 	}

@@ -121,6 +121,21 @@ func TestDiscoveryFollowsTheProvider(t *testing.T) {
 	g.Expect(h.group("fd-1", "dg-1").Labels[replicationv1alpha1.StateLabel]).To(Equal("TARGET"))
 	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT.Name).To(Equal("array-hourly-3"))
 
+	// A label and an owner of someone else's (a policy's, a user's) are kept and cause no write; the
+	// labels discovery owns are still put back, beside them.
+	tagged := h.group("fd-1", "dg-1")
+	tagged.Labels["team"] = "dba"
+	tagged.OwnerReferences = append(tagged.OwnerReferences, metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "inventory", UID: "0000-1"})
+	g.Expect(k8sClient.Update(h.ctx, &tagged)).To(Succeed())
+	tagged = h.group("fd-1", "dg-1")
+	h.discover()
+	g.Expect(h.group("fd-1", "dg-1").ResourceVersion).To(Equal(tagged.ResourceVersion), "nothing discovery owns changed")
+	tagged.Labels[replicationv1alpha1.StateLabel] = "FAILEDOVER"
+	g.Expect(k8sClient.Update(h.ctx, &tagged)).To(Succeed())
+	h.discover()
+	g.Expect(h.group("fd-1", "dg-1").Labels).To(And(HaveKeyWithValue(replicationv1alpha1.StateLabel, "TARGET"), HaveKeyWithValue("team", "dba")))
+	g.Expect(h.group("fd-1", "dg-1").OwnerReferences).To(HaveLen(2))
+
 	// The PiT query fails as a whole: the stored newest PiTs are kept, and an event says why.
 	a.FailNext("QueryPointInTimeReplica", smssim.FaultUnavailable, 1)
 	before = h.resourceVersions()

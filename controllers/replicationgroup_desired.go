@@ -3,6 +3,7 @@ package controllers
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,13 +141,41 @@ func apiGroupID(id sms.GroupID) *replicationv1alpha1.ReplicationGroupID {
 	}
 }
 
+// groupLabelKeys are the labels discovery owns; any other (a user's, an admission policy's) is kept.
+var groupLabelKeys = []string{replicationv1alpha1.ProviderLabel, replicationv1alpha1.FaultDomainLabel,
+	replicationv1alpha1.StateLabel, replicationv1alpha1.SourceGroupLabel}
+
 // groupUpToDate reports whether stored already says what desired says, in the parts discovery owns:
-// labels, owner, spec and status. Anything else a user changed there is put back by the next write.
+// its labels, its controller reference, spec and status. Anything else a user changed in those is put
+// back by the next write; labels and owners of others are not compared, or a mutating admission policy
+// that adds a label would have every discovery rewrite every object.
 func groupUpToDate(stored, desired *replicationv1alpha1.ReplicationGroup) bool {
-	return equality.Semantic.DeepEqual(stored.Labels, desired.Labels) &&
-		equality.Semantic.DeepEqual(stored.OwnerReferences, desired.OwnerReferences) &&
+	for _, k := range groupLabelKeys {
+		sv, sok := stored.Labels[k]
+		dv, dok := desired.Labels[k]
+		if sok != dok || sv != dv {
+			return false
+		}
+	}
+	ours := metav1.GetControllerOfNoCopy(desired)
+	return slices.ContainsFunc(stored.OwnerReferences, func(o metav1.OwnerReference) bool { return equality.Semantic.DeepEqual(o, *ours) }) &&
 		equality.Semantic.DeepEqual(stored.Spec, desired.Spec) &&
 		equality.Semantic.DeepEqual(stored.Status, desired.Status)
+}
+
+// keepOthers adds to desired, about to replace stored, the labels discovery does not own and the owner
+// references other than a controller's.
+func keepOthers(desired, stored *replicationv1alpha1.ReplicationGroup) {
+	for k, v := range stored.Labels {
+		if !slices.Contains(groupLabelKeys, k) {
+			desired.Labels[k] = v
+		}
+	}
+	for _, o := range stored.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			desired.OwnerReferences = append(desired.OwnerReferences, o)
+		}
+	}
 }
 
 // newestLastSync is the later of the last sync found among the existing runs and the stored one. The

@@ -6,7 +6,8 @@ import (
 
 // ReplicationGroup objects are written only by the operator's discovery, from the provider's
 // QueryReplicationGroup answer. Users are kept from changing them usefully by reconcile-back, not by
-// admission: every discovery rewrites each object's labels, spec and status from the provider's answer
+// admission: every discovery rewrites each object's own labels (provider, fault domain, state, source
+// group; other labels are kept), spec and status from the provider's answer
 // and deletes every object in the namespace that carries a provider label of this VasaProvider but
 // names a group the provider did not report for a whole discovery interval (objects a user created
 // included). An answer that lists no group at all deletes nothing. An admission policy
