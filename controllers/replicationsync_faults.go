@@ -91,7 +91,21 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 	case actionFailRun:
 		r.failRun(ctx, run, replicationv1alpha1.NotImplementedReason,
 			fmt.Sprintf("The provider does not implement SyncReplicationGroup: %v", err))
+	case actionProviderMoved:
+		for _, i := range idx {
+			rs.Status.Groups[i].Provider = "" // the VasaProvider's provider, whatever it was re-routed to
+			run.groupPending(i, "")
+		}
+		r.providerMoved(ctx, run, err)
 	}
+}
+
+// providerMoved has the VasaProvider look its provider up again (by name or uid, not by the moId vCenter
+// no longer knows) and backs the run off until then.
+func (r *ReplicationSyncReconciler) providerMoved(ctx context.Context, run *syncRun, err error) {
+	r.notifyProvider(run)
+	next := r.startBackOff(run, 0)
+	ctrl.LoggerFrom(ctx).Info("vCenter no longer knows the provider, looking it up again", "error", err.Error(), "nextRetryTime", next)
 }
 
 // waitForOngoing parks the groups on someone else's task; without a task ref there is nothing to wait
@@ -264,6 +278,9 @@ func (r *ReplicationSyncReconciler) startBackOff(run *syncRun, minAttempts int32
 // retry stays within activeDeadlineSeconds (controller-runtime's rate limiter knows no deadline).
 func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun, err error) ctrl.Result {
 	ctrl.LoggerFrom(ctx).Error(err, "Calling the provider failed, backing off")
+	if objectNotFound(err) {
+		r.notifyProvider(run) // look the provider up again: it was re-registered or unregistered
+	}
 	r.recordFault(run, faultUnreachable, err.Error())
 	r.startBackOff(run, 0)
 	r.markBackingOff(run)

@@ -36,6 +36,11 @@ const (
 	actionCheckGroups
 	// actionFailRun: the provider cannot do this at all (NotImplemented); the run fails.
 	actionFailRun
+	// actionProviderMoved: vCenter no longer knows the provider's moId (ManagedObjectNotFound: it was
+	// re-registered, e.g. after its certificate expired, or unregistered). The call started nothing; the
+	// groups go back to Pending on the VasaProvider's provider, which is looked up again, after a backoff
+	// (not counted).
+	actionProviderMoved
 )
 
 // faultDecision is the outcome of deciding one fault.
@@ -90,6 +95,9 @@ func decideSyncFault(err error, batchLen int) faultDecision {
 		d.action, d.batchSize = actionSplit, int32(max(1, min(tooMany.EffectiveBatchSize(), batchLen-1)))
 	case sms.IsTransient(err):
 		d.action = actionBackOff
+	case objectNotFound(err):
+		// The only managed object of a sync call or a PiT query is the VasaProvider it is made on.
+		d.action = actionProviderMoved
 	case errors.As(err, &inactive):
 		d.action = actionReroute
 	case errors.As(err, &ongoing):
@@ -117,11 +125,16 @@ const (
 	pollCount
 )
 
+// objectNotFound reports a ManagedObjectNotFound fault: the object the call was made on is unknown.
+func objectNotFound(err error) bool {
+	var other *sms.OtherFaultError
+	return errors.As(err, &other) && other.Type == "ManagedObjectNotFound"
+}
+
 // decideTaskQueryFault decides what a failed QuerySmsTaskInfo means.
 func decideTaskQueryFault(err error) pollDecision {
-	var other *sms.OtherFaultError
 	switch {
-	case errors.As(err, &other) && other.Type == "ManagedObjectNotFound":
+	case objectNotFound(err):
 		return pollGone
 	case sms.IsTransient(err):
 		return pollBackOff

@@ -244,6 +244,13 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 			// No answer about PiTs: nothing is issued again until the provider can tell.
 			r.recordFault(run, faultType(err), err.Error())
 			run.wakeAt(r.Backoff.Next(1, run.now))
+			if objectNotFound(err) {
+				// The provider's moId is gone; the PiTs, the array's, are asked for at its new one.
+				for _, i := range idx {
+					rs.Status.Groups[i].Provider = ""
+				}
+				r.notifyProvider(run)
+			}
 			continue
 		}
 		for _, i := range idx {

@@ -32,13 +32,20 @@ func (s *Sim) newRegistry() *simulator.Registry {
 	r.Cookie = simulator.SOAPCookie
 	r.Put(&serviceInstance{ManagedObjectReference: serviceInstanceRef, sim: s})
 	r.Put(&storageManager{ManagedObjectReference: storageManagerRef, sim: s})
-	for _, p := range s.providers {
-		r.Put(&vasaProvider{ManagedObjectReference: vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: p.ref}, sim: s})
-	}
-	// Tasks are created at run time: route every SmsTask reference to a handler.
+	// Tasks are created at run time, and a provider's moId changes when it is re-registered
+	// (Provider.Reregister): route both by reference; an unknown provider is ManagedObjectNotFound.
 	r.Handler = func(_ *simulator.Context, m *simulator.Method) (mo.Reference, vimtypes.BaseMethodFault) {
-		if m.This.Type == "SmsTask" {
+		switch m.This.Type {
+		case "SmsTask":
 			return &smsTask{ManagedObjectReference: m.This, sim: s}, nil
+		case "VasaProvider":
+			s.mu.Lock()
+			_, ok := s.byRef[m.This.Value]
+			s.mu.Unlock()
+			if !ok {
+				return nil, &vimtypes.ManagedObjectNotFound{Obj: m.This}
+			}
+			return &vasaProvider{ManagedObjectReference: m.This, sim: s}, nil
 		}
 		return nil, nil
 	}

@@ -1,6 +1,7 @@
 package smssim
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -18,7 +19,24 @@ func (h *Provider) with(f func(p *providerState)) {
 }
 
 // Ref returns the provider's moId value, e.g. "vasaprovider-1".
-func (h *Provider) Ref() string { return h.p.ref }
+func (h *Provider) Ref() string {
+	h.sim.mu.Lock()
+	defer h.sim.mu.Unlock()
+	return h.p.ref
+}
+
+// Reregister registers the provider in vCenter again, as an administrator does when its certificate has
+// expired: it gets a new moId, and calls on the old one answer ManagedObjectNotFound. Its groups, PiTs
+// and running syncs stay: they are the array's. It returns the new moId.
+func (h *Provider) Reregister() string {
+	h.sim.mu.Lock()
+	defer h.sim.mu.Unlock()
+	delete(h.sim.byRef, h.p.ref)
+	h.sim.registrations++
+	h.p.ref = fmt.Sprintf("vasaprovider-%d", len(h.sim.providers)+h.sim.registrations)
+	h.sim.byRef[h.p.ref] = h.p
+	return h.p.ref
+}
 
 // Config returns a snapshot of the provider's current configuration (group knobs included).
 func (h *Provider) Config() ProviderConfig {

@@ -51,16 +51,18 @@ type Sim struct {
 	providers    []*providerState
 	byName       map[string]*providerState
 	byRef        map[string]*providerState
-	tasks        map[string]*task
-	taskOrder    []*task
-	taskSeq      int
-	pitSeq       int
-	pits         pitStore
-	calls        []SyncCall
-	rnd          *mrand.Rand
-	now          func() time.Time
-	restart      restartState // SMS restarts (restart.go)
-	wire         wireState    // tampering with HTTP responses (wire.go)
+	// registrations counts Provider.Reregister calls, for new moIds.
+	registrations int
+	tasks         map[string]*task
+	taskOrder     []*task
+	taskSeq       int
+	pitSeq        int
+	pits          pitStore
+	calls         []SyncCall
+	rnd           *mrand.Rand
+	now           func() time.Time
+	restart       restartState // SMS restarts (restart.go)
+	wire          wireState    // tampering with HTTP responses (wire.go)
 
 	release    Release
 	profile    releaseProfile

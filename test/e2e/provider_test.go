@@ -135,3 +135,44 @@ func syncingTaskCount(rs *replicationv1alpha1.ReplicationSync) int {
 	}
 	return len(tasks)
 }
+
+// TestProviderReregisteredMidRun: the provider is registered again in vCenter while a run is between
+// waves (an expired certificate renewed), so its moId changes and the old one answers
+// ManagedObjectNotFound. The run has the VasaProvider look the provider up again at once, not at its
+// 5-minute recheck, counts no failure, and syncs every group exactly once at the new moId.
+func TestProviderReregisteredMidRun(t *testing.T) {
+	g := NewWithT(t)
+	simGroups, ids := groups("fd-1", 6)
+	w := newWorld(t, arrayA(simGroups, 300*time.Millisecond), fast)
+	w.array(limits(1, 1))
+	w.waitProviderReady("array")
+	array := w.sim.Provider("array-a")
+	oldRef := array.Ref()
+	key := w.createSync("moved", "moved-1", ids)
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(getSync(g, key).Status.Summary).NotTo(BeNil())
+		g.Expect(getSync(g, key).Status.Summary.Synced).To(BeNumerically(">=", 1))
+	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
+	newRef := array.Reregister()
+	g.Expect(newRef).NotTo(Equal(oldRef))
+
+	rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+	expectGroupsSyncedTo(g, rs, expectOnePiTPerGroup(g, w.sim, "moved-1", ids))
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.Attempts).To(BeZero(), "group %s: a moId vCenter forgot is not the group's failure", gs.DeviceGroupID.ID)
+	}
+	g.Expect(getProvider(g, w.ns, "array").Status.ProviderRef.Value).To(Equal(newRef))
+	started := map[string]int{}
+	for _, c := range syncCallsFor(w.sim, "moved-1") {
+		if c.Fault == "" {
+			for _, id := range c.Groups {
+				started[id.DeviceGroupID]++
+			}
+		}
+	}
+	g.Expect(started).To(HaveLen(len(ids)))
+	for id, n := range started {
+		g.Expect(n).To(Equal(1), "group %s", id)
+	}
+}
