@@ -35,7 +35,7 @@ const (
 func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun, idx []int, err error, source faultSource) {
 	rs := run.rs
 	d := decideSyncFault(err, len(idx))
-	if errors.Is(err, errEmptyTaskRef) {
+	if errors.Is(err, sms.ErrEmptyTaskRef) { // the client's (a JSON answer with an empty body) or a SOAP answer without one
 		d.fault = faultEmptyTaskRef
 	}
 	switch {

@@ -21,7 +21,7 @@ func TestDecideSyncFault(t *testing.T) {
 	}{
 		"timeout":                  {&net.OpError{Op: "read", Err: errors.New("i/o timeout")}, 4, actionInDoubt, faultNoAnswer, 0},
 		"reset":                    {fmt.Errorf("wrapped: %w", errors.New("connection reset by peer")), 4, actionInDoubt, faultNoAnswer, 0},
-		"empty task ref":           {errEmptyTaskRef, 4, actionInDoubt, faultNoAnswer, 0},
+		"empty task ref":           {sms.ErrEmptyTaskRef, 4, actionInDoubt, faultNoAnswer, 0},
 		"dial refused":             {&sms.UnreachableError{Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, 4, actionBackOff, faultUnreachable, 0},
 		"login rejected":           {&sms.LoginError{Username: "u"}, 4, actionBackOff, faultUnreachable, 0},
 		"tls":                      {&sms.TLSError{Host: "vc"}, 4, actionBackOff, faultUnreachable, 0},
@@ -38,6 +38,7 @@ func TestDecideSyncFault(t *testing.T) {
 		"503, nothing listens":     {&sms.ServiceUnavailableError{StatusCode: 503}, 4, actionBackOff, "Service Unavailable", 0},
 		"503, may have run":        {&sms.ServiceUnavailableError{StatusCode: 503, MayHaveRun: true}, 4, actionInDoubt, "Service Unavailable", 0},
 		"inactive":                 {&sms.InactiveProviderError{}, 4, actionReroute, "InactiveProvider", 0},
+		"provider moId unknown":    {&sms.OtherFaultError{Type: "ManagedObjectNotFound"}, 4, actionProviderMoved, "ManagedObjectNotFound", 0},
 		"sync ongoing":             {&sms.SyncOngoingError{TaskRef: "t"}, 4, actionWait, "SyncOngoing", 0},
 		"not implemented":          {&sms.NotImplementedError{}, 4, actionFailRun, "NotImplemented", 0},
 		"invalid argument":         {&sms.InvalidArgumentError{}, 4, actionCheckGroups, "InvalidArgument", 0},

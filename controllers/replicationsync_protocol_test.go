@@ -525,6 +525,27 @@ func TestPiTQueryGroupFaultHoldsOnlyThatGroup(t *testing.T) {
 	h.expectEndsSyncedOnce(2)
 }
 
+// TestPiTQueryNotImplementedPerGroup: an array without PiT support that answers the PiT query with
+// NotImplemented per group (not for the whole call) has its groups issued unchecked, as when the call
+// is not implemented, instead of counting each as failed until the run fails.
+func TestPiTQueryNotImplementedPerGroup(t *testing.T) {
+	h := newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.BackoffLimit = ptr.To[int32](0)
+	})
+	h.fake.PiTs = func(groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		refused := map[sms.GroupID]error{}
+		for _, g := range groups {
+			refused[g] = &sms.NotImplementedError{Message: "point-in-time replicas are not supported"}
+		}
+		return nil, &sms.GroupQueryError{Groups: refused}
+	}
+	h.runFor(5 * time.Second)
+	for _, g := range h.get().Status.Groups {
+		h.g.Expect(g.Attempts).To(BeZero())
+	}
+	h.expectEndsSyncedOnce(2)
+}
+
 // TestLastingPiTQueryFaultEndsTheRun: a fault to the whole PiT query before the call (an account
 // without the privilege to query PiTs) counts toward backoffLimit, so the run fails naming it instead of
 // retrying for good; nothing is called blind.

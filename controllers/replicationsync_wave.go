@@ -98,8 +98,10 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
 			continue
 		}
-		if qerr, ok := unknown[id]; ok {
+		if qerr, ok := unknown[id]; ok && !pitQueryUnsupported(qerr) {
 			// Counted, so a group the provider can never answer for ends Failed instead of holding the run.
+			// NotImplemented for the group alone is an array without PiT support that answers per group:
+			// issued unchecked, as when the whole query is not implemented.
 			if run.groupCountFailure(i, "Looking for its PiT failed: "+qerr.Error()) {
 				retried = append(retried, i)
 			}
@@ -135,7 +137,7 @@ func (r *ReplicationSyncReconciler) applyCallResults(ctx context.Context, run *s
 			run.wakeAt(due)
 		case res.err == nil:
 			// Answered, but without a task: whether a task started is unknown.
-			r.applyFault(ctx, run, res.batch.groups, errEmptyTaskRef, fromCall)
+			r.applyFault(ctx, run, res.batch.groups, sms.ErrEmptyTaskRef, fromCall)
 		default:
 			r.applyFault(ctx, run, res.batch.groups, res.err, fromCall)
 		}
@@ -163,9 +165,6 @@ func firstWave(rs *replicationv1alpha1.ReplicationSync, issued int) bool {
 	}
 	return withTask <= issued
 }
-
-// errEmptyTaskRef is the answer to a sync call that came back without a task reference.
-var errEmptyTaskRef = errors.New("the provider answered the sync call without a task reference")
 
 // allTooMany reports whether every call of a wave was refused with TooMany.
 func allTooMany(results []callResult) bool {
