@@ -228,19 +228,40 @@ func (r *ReplicationGroupReconciler) event(vp *replicationv1alpha1.VasaProvider,
 }
 
 // SetupWithManager registers the discovery. It is triggered by a VasaProvider's creation, a change of its
-// spec and a change of its Ready condition, and by a ReplicationSync of the provider that finished (its PiTs
-// and the groups' last sync show at once instead of an interval later); then it runs on its interval.
+// spec, its Ready condition or its provider, and by a ReplicationSync of the provider that finished (its
+// PiTs and the groups' last sync show within discoveryAfterSync instead of an interval later); then it
+// runs on its interval.
 func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged(), providerResolved()))).
-		Watches(&replicationv1alpha1.ReplicationSync{}, handler.EnqueueRequestsFromMapFunc(providerOfSync), builder.WithPredicates(syncFinished())).
+		Watches(&replicationv1alpha1.ReplicationSync{}, discoverAfterSyncs()).
 		Named("replicationgroup-discovery").
 		// A failed discovery lists every group again: retried after 5 s at first, at most an interval apart.
 		WithOptions(controller.Options{RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, DefaultDiscoveryInterval)}).
 		Complete(r)
+}
+
+// discoveryAfterSync is how long after a ReplicationSync finished its provider is discovered; the syncs
+// finishing meanwhile share that discovery. One discovery per finished sync ran them back to back while
+// many finished (the shares of a schedule run, thousands of small syncs), and each lists every group of
+// the provider and reads every ReplicationSync of the namespace.
+const discoveryAfterSync = 30 * time.Second
+
+// discoverAfterSyncs queues the discovery of a ReplicationSync's provider discoveryAfterSync after the sync
+// finished. The queue keeps the earliest time of an item already waiting, so later syncs join it.
+func discoverAfterSyncs() handler.Funcs {
+	finished := syncFinished()
+	return handler.Funcs{UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		if !finished.Update(e) {
+			return
+		}
+		for _, req := range providerOfSync(ctx, e.ObjectNew) {
+			q.AddAfter(req, discoveryAfterSync)
+		}
+	}}
 }
 
 // providerOfSync maps a ReplicationSync to its VasaProvider.

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/workqueue"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -219,8 +221,8 @@ func TestDiscoveryAt5000Groups(t *testing.T) {
 	g.Expect(h.resourceVersions()).To(Equal(before))
 }
 
-// TestDiscoveryTriggers: a ReplicationSync that finishes asks for a discovery of its provider; other
-// changes of a ReplicationSync do not.
+// TestDiscoveryTriggers: a ReplicationSync that finishes asks for a discovery of its provider, shared
+// with the syncs finishing soon after; other changes of a ReplicationSync do not.
 func TestDiscoveryTriggers(t *testing.T) {
 	g := NewWithT(t)
 	running := newSelectorSync("ns", "run", "array-a", nil)
@@ -233,6 +235,21 @@ func TestDiscoveryTriggers(t *testing.T) {
 	g.Expect(p.Update(event.UpdateEvent{ObjectOld: running, ObjectNew: running})).To(BeFalse())
 	g.Expect(p.Create(event.CreateEvent{Object: done})).To(BeFalse())
 	g.Expect(providerOfSync(context.Background(), done)).To(Equal([]reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "array-a"}}}))
+
+	// Syncs finishing within discoveryAfterSync of each other share one discovery, after it.
+	clock := clocktesting.NewFakeClock(time.Now())
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](),
+		workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Clock: clock})
+	defer q.ShutDown()
+	h := discoverAfterSyncs()
+	for range 5 {
+		h.Update(context.Background(), event.UpdateEvent{ObjectOld: running, ObjectNew: done}, q)
+		h.Update(context.Background(), event.UpdateEvent{ObjectOld: done, ObjectNew: done}, q)
+		clock.Step(time.Second)
+	}
+	g.Consistently(q.Len).WithTimeout(100 * time.Millisecond).Should(BeZero())
+	clock.Step(discoveryAfterSync - 5*time.Second)
+	g.Eventually(q.Len).Should(Equal(1))
 
 	notReady := &replicationv1alpha1.VasaProvider{}
 	ready := notReady.DeepCopy()
