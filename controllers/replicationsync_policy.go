@@ -69,10 +69,15 @@ const (
 // decideSyncFault decides what a SyncReplicationGroup_Task call of batchLen groups that failed with err means.
 func decideSyncFault(err error, batchLen int) faultDecision {
 	var f sms.Fault
-	if !errors.As(err, &f) {
-		if notSent(err) {
-			return faultDecision{action: actionBackOff, fault: faultUnreachable}
+	isFault := errors.As(err, &f)
+	switch {
+	case notSent(err):
+		// Also a fault that met the new login of a call refused for its expired session: the call never ran.
+		if isFault {
+			return faultDecision{action: actionBackOff, fault: f.FaultType()}
 		}
+		return faultDecision{action: actionBackOff, fault: faultUnreachable}
+	case !isFault:
 		return faultDecision{action: actionInDoubt, fault: faultNoAnswer}
 	}
 	d := faultDecision{fault: f.FaultType()}
@@ -151,7 +156,7 @@ func notSent(err error) bool {
 		op  *net.OpError
 	)
 	switch {
-	case errors.Is(err, sms.ErrClosed), errors.Is(err, sms.ErrSessionRejected), errors.As(err, &le), errors.As(err, &tls):
+	case errors.Is(err, sms.ErrClosed), errors.Is(err, sms.ErrNotSent), errors.As(err, &le), errors.As(err, &tls):
 		return true
 	case errors.As(err, &op) && op.Op == "dial":
 		return true

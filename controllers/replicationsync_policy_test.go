@@ -27,6 +27,8 @@ func TestDecideSyncFault(t *testing.T) {
 		"tls":                      {&sms.TLSError{Host: "vc"}, 4, actionBackOff, faultUnreachable, 0},
 		"closed client":            {sms.ErrClosed, 4, actionBackOff, faultUnreachable, 0},
 		"session refused again":    {fmt.Errorf("syncing: %w", sms.ErrSessionRejected), 4, actionBackOff, faultUnreachable, 0},
+		"re-login met a fault":     {fmt.Errorf("%w: re-login: %w", sms.ErrNotSent, &sms.OtherFaultError{Type: "SystemError"}), 4, actionBackOff, "SystemError", 0},
+		"re-login met a 503":       {fmt.Errorf("%w: re-login: %w", sms.ErrNotSent, &sms.ServiceUnavailableError{StatusCode: 503, MayHaveRun: true}), 4, actionBackOff, "Service Unavailable", 0},
 		"too many":                 {&sms.TooManyError{MaxBatchSize: 2}, 4, actionSplit, "TooMany", 2},
 		"too many, same size":      {&sms.TooManyError{MaxBatchSize: 4}, 4, actionSplit, "TooMany", 3},
 		"too many, no size":        {&sms.TooManyError{}, 4, actionSplit, "TooMany", 1},

@@ -36,28 +36,41 @@ type client struct {
 	baseURL *url.URL // scheme://host
 	vimURL  *url.URL // scheme://host/sdk
 
-	mu   sync.RWMutex      // guards the fields below
-	gen  uint64            // incremented at each login
-	vc   *vim25.Client     // SOAP binding: the vim25 session
-	js   *jsonTransport    // JSON binding: the VI/JSON session
-	rt   soap.RoundTripper // SMS round tripper (SOAP service client or JSON transport)
-	list soap.RoundTripper // the same session bounded by Config.ListTimeout, for listing every group
-	sm   vimtypes.ManagedObjectReference
-	info ServerInfo
+	mu        sync.RWMutex // guards the fields below
+	gen       uint64       // incremented at each login
+	vcSession              // the current session
 
 	closed bool
 	// broken is the *LoginError of a failed re-login. Once set, every call fails fast with it and
 	// the client never contacts vCenter again: retrying rejected credentials on each call would
 	// lock the SSO account. Callers Dial a new client when the credentials change.
 	broken *LoginError
+	// loggingIn is the login in flight, if any: callers that need a new session meanwhile wait for it.
+	loggingIn *loginCall
+}
+
+// vcSession is what one login opened.
+type vcSession struct {
+	vc   *vim25.Client     // SOAP binding: the vim25 session
+	js   *jsonTransport    // JSON binding: the VI/JSON session
+	rt   soap.RoundTripper // SMS round tripper (SOAP service client or JSON transport)
+	list soap.RoundTripper // the same session bounded by Config.ListTimeout, for listing every group
+	sm   vimtypes.ManagedObjectReference
+	info ServerInfo
 }
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("sms client is closed")
 
-// ErrSessionRejected is returned when the server refused a call's session (NotAuthenticated) again right
-// after a new login: the call was not carried out; retry it later.
-var ErrSessionRejected = errors.New("session expired again right after logging in")
+// ErrNotSent is returned (wrapped) for a call that certainly did not run: the server refused its session
+// (NotAuthenticated) and the new login failed; or the call's context ended before it was sent (as while
+// it waited for a login). Retry it later; nothing counts against its groups. The cause stays reachable
+// with errors.Is and errors.As.
+var ErrNotSent = errors.New("call not sent")
+
+// ErrSessionRejected is returned (wrapped) when the server refused a call's session (NotAuthenticated)
+// again right after a new login. It wraps ErrNotSent.
+var ErrSessionRejected = fmt.Errorf("%w: session expired again right after logging in", ErrNotSent)
 
 // Dial logs in to the vCenter described by cfg and opens its SMS service.
 // It returns *LoginError, *TLSError or *UnreachableError when that is the cause.
@@ -147,27 +160,30 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 	if err != nil {
 		return err
 	}
+	if err := notSentYet(ctx); err != nil {
+		return err
+	}
 	err = c.classify(decodeCallError(f(rt, sm)))
 	var na *notAuthenticatedError
 	if !errors.As(err, &na) {
 		return err
 	}
+	// The call was refused before it ran: whatever stops the new login, nothing was sent.
 	if lerr := c.login(ctx, gen); lerr != nil {
 		var le *LoginError
 		switch {
 		case errors.As(lerr, &le):
 			return brokenError(le)
 		case errors.As(lerr, &na):
-			// The new session was refused too: nothing was called, so nothing counts against the groups.
+			// Not wrapped: a NotAuthenticated fault is no provider fault to count against the groups.
 			return fmt.Errorf("%w: re-establishing expired session: %s", ErrSessionRejected, na.Error())
 		}
-		var su *ServiceUnavailableError
-		if errors.As(lerr, &su) {
-			su.MayHaveRun = false // the login met it, not the call, which was refused before it ran
-		}
-		return fmt.Errorf("re-establishing expired session: %w", lerr)
+		return fmt.Errorf("%w: re-establishing expired session: %w", ErrNotSent, lerr)
 	}
 	if rt, sm, _, err = c.current(listing); err != nil {
+		return err
+	}
+	if err := notSentYet(ctx); err != nil {
 		return err
 	}
 	err = c.classify(decodeCallError(f(rt, sm)))
@@ -178,25 +194,39 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 	return err
 }
 
+// notSentYet returns the error of a call whose context ended before it was sent, or nil. Sent anyway, the
+// call would fail before a byte went out, with an error that cannot tell it never reached vCenter.
+func notSentYet(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	return nil
+}
+
 // brokenError wraps the LoginError of a failed re-login for the caller.
 func brokenError(le *LoginError) error {
 	return fmt.Errorf("re-establishing expired session (the client is unusable until a new one is dialed): %w", le)
 }
 
-// Close logs out of vCenter.
+// Close logs out of vCenter. A login in flight logs out of its new session when it ends.
 func (c *client) Close(ctx context.Context) error {
 	c.mu.Lock()
-	vc, js := c.vc, c.js
+	s := c.vcSession
 	c.vc, c.js, c.closed = nil, nil, true
 	c.mu.Unlock()
+	return c.logout(ctx, s)
+}
+
+// logout ends session s and closes its idle connections.
+func (c *client) logout(ctx context.Context, s vcSession) error {
 	var err error
 	switch {
-	case vc != nil:
-		err = session.NewManager(vc).Logout(ctx)
-		vc.CloseIdleConnections()
-	case js != nil:
-		err = js.logout(ctx)
-		js.http.CloseIdleConnections()
+	case s.vc != nil:
+		err = session.NewManager(s.vc).Logout(ctx)
+		s.vc.CloseIdleConnections()
+	case s.js != nil:
+		err = s.js.logout(ctx)
+		s.js.http.CloseIdleConnections()
 	}
 	if err != nil {
 		return fmt.Errorf("logging out: %w", c.classify(decodeCallError(err)))

@@ -3,6 +3,7 @@ package sms_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -511,28 +512,60 @@ func TestCloseLeavesNoConnections(t *testing.T) {
 	}
 }
 
-// TestRefusedReLoginIsNoProviderFault: the session expired and vCenter answers the new login with HTTP
-// 401. Nothing was called, so the caller gets ErrSessionRejected (retry later, count nothing), not a fault
-// it would count against the groups.
-func TestRefusedReLoginIsNoProviderFault(t *testing.T) {
+// TestReLoginRefusedWith401IsALoginError: the session expired and vCenter answers the new login with HTTP
+// 401. A Login carries no session, so it was its credentials that were refused: a LoginError (nothing was
+// called, no provider fault), and the client does not offer those credentials again.
+func TestReLoginRefusedWith401IsALoginError(t *testing.T) {
 	g := NewWithT(t)
 	c, logins := expiredWithReLoginAnswered(t, http.StatusUnauthorized)
 	_, err := c.Providers(context.Background())
-	g.Expect(errors.Is(err, sms.ErrSessionRejected)).To(BeTrue(), "got %v", err)
+	var le *sms.LoginError
+	g.Expect(errors.As(err, &le)).To(BeTrue(), "got %v", err)
 	var f sms.Fault
 	g.Expect(errors.As(err, &f)).To(BeFalse(), "no provider fault: %v", err)
 	g.Expect(logins.Load()).To(BeEquivalentTo(2))
+	_, err = c.Providers(context.Background())
+	g.Expect(errors.As(err, &le)).To(BeTrue(), "got %v", err)
+	g.Expect(logins.Load()).To(BeEquivalentTo(2), "no further login")
+}
+
+// TestJSONLoginRefusedWith401IsALoginError: a VI/JSON vCenter that answers a Login with bad credentials with
+// HTTP 401 (not an InvalidLogin fault) makes Dial fail with a LoginError, not a transient error that would
+// have the operator try the same credentials again and again (and lock the SSO account).
+func TestJSONLoginRefusedWith401IsALoginError(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	cfg := behindFront(t, sim, sms.BindingJSON, func(w http.ResponseWriter, r *http.Request) bool {
+		if isLogin(r) {
+			http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+			return true
+		}
+		return false
+	})
+	_, err := sms.Dial(context.Background(), cfg)
+	var le *sms.LoginError
+	g.Expect(errors.As(err, &le)).To(BeTrue(), "got %v", err)
+	g.Expect(sms.IsTransient(err)).To(BeFalse())
 }
 
 // expiredWithReLoginAnswered dials a VI/JSON client whose session has expired and whose next login the
 // front end answers with HTTP status; it returns the client and the count of logins seen.
 func expiredWithReLoginAnswered(t *testing.T, status int) (sms.Client, *atomic.Int32) {
 	t.Helper()
+	return expiredWithReLogin(t, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, http.StatusText(status), status)
+	})
+}
+
+// expiredWithReLogin dials a VI/JSON client whose session has expired and whose next logins answer
+// answers; it returns the client and the count of logins seen.
+func expiredWithReLogin(t *testing.T, answer func(http.ResponseWriter, *http.Request)) (sms.Client, *atomic.Int32) {
+	t.Helper()
 	sim := startSim(t)
 	logins := &atomic.Int32{}
 	cfg := behindFront(t, sim, sms.BindingJSON, func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasSuffix(r.URL.Path, "/SessionManager/SessionManager/Login") && logins.Add(1) > 1 {
-			http.Error(w, http.StatusText(status), status)
+		if isLogin(r) && logins.Add(1) > 1 {
+			answer(w, r)
 			return true
 		}
 		return false
@@ -546,6 +579,169 @@ func expiredWithReLoginAnswered(t *testing.T, status int) (sms.Client, *atomic.I
 	return c, logins
 }
 
+// TestFailedReLoginIsNotSent: the call was refused for its expired session, so it never ran; whatever
+// then stops the new login (not only rejected credentials), the error says the call was not sent
+// (sms.ErrNotSent) and still leads to its cause.
+func TestFailedReLoginIsNotSent(t *testing.T) {
+	for name, tc := range map[string]struct {
+		answer func(http.ResponseWriter, *http.Request)
+		cause  func(error) bool
+	}{
+		"connection dropped": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					_ = conn.Close()
+				}
+			},
+			cause: func(err error) bool { var ue *sms.UnreachableError; return errors.As(err, &ue) },
+		},
+		"HTTP 502": {
+			answer: func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, http.StatusText(http.StatusBadGateway), http.StatusBadGateway)
+			},
+			cause: func(err error) bool { return strings.Contains(err.Error(), "502") },
+		},
+		"no VI/JSON release served any more": {
+			answer: func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) },
+			cause:  func(err error) bool { return errors.Is(err, sms.ErrJSONUnsupported) },
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			c, _ := expiredWithReLogin(t, tc.answer)
+			ids, _ := groups("fd-1", 1)
+			_, err := c.SyncReplicationGroups(context.Background(), "vasaprovider-1", ids, "p")
+			g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
+			g.Expect(tc.cause(err)).To(BeTrue(), "the cause is kept: %v", err)
+		})
+	}
+}
+
+// TestCallWithEndedContextIsNotSent: a call whose context ended before it was sent says it was not sent,
+// and nothing reaches the provider.
+func TestCallWithEndedContextIsNotSent(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			sim := startSim(t)
+			c := dial(t, sim, b)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			ids, _ := groups("fd-1", 1)
+			_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids, "p")
+			g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
+			g.Expect(errors.Is(err, context.Canceled)).To(BeTrue())
+			g.Expect(sim.Calls()).To(BeEmpty())
+		})
+	}
+}
+
+// TestCallWaitingForALoginIsNotSent: while one caller logs in again (slowly), a call whose context ends
+// meanwhile returns when it ends, saying it was not sent, rather than going out late and failing in a way
+// that leaves its groups in doubt. The caller that started the login gets the new session.
+func TestCallWaitingForALoginIsNotSent(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			sim := startSim(t)
+			var hold atomic.Bool
+			held, release := make(chan struct{}), make(chan struct{})
+			var heldOnce, releaseOnce sync.Once
+			free := func() { releaseOnce.Do(func() { close(release) }) }
+			cfg := behindFront(t, sim, b, func(_ http.ResponseWriter, r *http.Request) bool {
+				if hold.Load() && isLogin(r) {
+					heldOnce.Do(func() { close(held) })
+					select {
+					case <-release:
+					case <-r.Context().Done():
+					}
+				}
+				return false
+			})
+			t.Cleanup(free)
+			c, err := sms.Dial(context.Background(), cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			t.Cleanup(func() { _ = c.Close(context.Background()) })
+			logins := sim.LoginAttempts()
+
+			sim.ExpireSessions()
+			hold.Store(true)
+			relogged := make(chan error, 1)
+			go func() { _, err := c.Providers(context.Background()); relogged <- err }()
+			g.Eventually(held).WithTimeout(5 * time.Second).Should(BeClosed())
+			// A client that made the call wait for the held login would hang here: end the hold after a
+			// while so that it fails the expectations below instead.
+			timer := time.AfterFunc(3*time.Second, free)
+			defer timer.Stop()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			ids, _ := groups("fd-1", 1)
+			_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids, "p")
+			g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
+			g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "got %v", err)
+			g.Expect(sim.Calls()).To(BeEmpty())
+
+			free()
+			g.Eventually(relogged).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
+			g.Expect(sim.LoginAttempts() - logins).To(Equal(1))
+			syncDone(t, g, c, "vasaprovider-1", ids, "p")
+		})
+	}
+}
+
+// TestProviderWithUnreadableInfo: one provider's QueryProviderInfo faults (an unrelated provider being
+// unregistered): the listing goes on without it, and looking up a provider that is not among those read
+// says that some could not be read and why, instead of "not found".
+func TestProviderWithUnreadableInfo(t *testing.T) {
+	const msg = "The object has already been deleted or has not been completely created"
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			sim := startSim(t)
+			cfg := behindFront(t, sim, b, func(w http.ResponseWriter, r *http.Request) bool {
+				if b == sms.BindingJSON {
+					if !strings.HasSuffix(r.URL.Path, "/sms/VasaProvider/vasaprovider-1/QueryProviderInfo") {
+						return false
+					}
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusInternalServerError)
+					_, _ = io.WriteString(w, `{"_typeName":"ManagedObjectNotFound","faultstring":"`+msg+`","obj":{"_typeName":"ManagedObjectReference","type":"VasaProvider","value":"vasaprovider-1"}}`)
+					return true
+				}
+				body := string(requestBody(r))
+				if r.URL.Path != sms.Path || !strings.Contains(body, "QueryProviderInfo") || !strings.Contains(body, ">vasaprovider-1<") {
+					return false
+				}
+				w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>`+msg+`</faultstring><detail><ManagedObjectNotFoundFault xmlns="urn:vim25" xsi:type="ManagedObjectNotFound"><obj type="VasaProvider">vasaprovider-1</obj></ManagedObjectNotFoundFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`)
+				return true
+			})
+			c, err := sms.Dial(ctx, cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			t.Cleanup(func() { _ = c.Close(ctx) })
+
+			ps, err := c.Providers(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(ps).To(HaveLen(1))
+			g.Expect(ps[0].Name).To(Equal("array-b"))
+			p, err := c.FindProvider(ctx, "array-b", "")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(p.Ref).To(Equal("vasaprovider-2"))
+
+			_, err = c.FindProvider(ctx, "array-a", "")
+			g.Expect(errors.Is(err, sms.ErrProviderNotFound)).To(BeFalse(), "it may be the one that could not be read: %v", err)
+			g.Expect(err.Error()).To(And(ContainSubstring(`"array-a"`), ContainSubstring("vasaprovider-1"), ContainSubstring(msg)))
+			var of *sms.OtherFaultError
+			g.Expect(errors.As(err, &of)).To(BeTrue(), "got %v", err)
+			g.Expect(of.Type).To(Equal("ManagedObjectNotFound"))
+		})
+	}
+}
+
 // TestReLoginMeeting503SentNothing: the session expired and the new login meets a 503 that does not say
 // nothing listened. The call itself was refused before it ran, so the error must not say it may have run.
 func TestReLoginMeeting503SentNothing(t *testing.T) {
@@ -556,4 +752,5 @@ func TestReLoginMeeting503SentNothing(t *testing.T) {
 	g.Expect(errors.As(err, &su)).To(BeTrue(), "got %v", err)
 	g.Expect(su.MayHaveRun).To(BeFalse())
 	g.Expect(sms.IsTransient(err)).To(BeTrue())
+	g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
 }

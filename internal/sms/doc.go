@@ -28,8 +28,10 @@
 // the service client's URL ("/sms/sdk/sms/{version}/..."), which is not the
 // documented path, so this package uses its own small JSON round tripper
 // (jsontransport.go) built on govmomi's VMOMI JSON encoder and decoder. HTTP 401
-// means the session expired, faults come as HTTP 500 with a JSON body whose text
-// is in faultstring, and SmsTaskInfo.error may be a bare fault or wrapped.
+// means the session expired (on Login: the credentials were refused), faults come
+// as HTTP 500 with a JSON body whose text is in faultstring (a JSON fault body is
+// decoded whatever the failed status), and SmsTaskInfo.error may be a bare fault
+// or wrapped.
 //
 // # Redirects
 //
@@ -40,6 +42,9 @@
 // # Errors
 //
 // An expired session (NotAuthenticated, InvalidSession, HTTP 401) is re-opened
-// once per call. IsTransient says which errors pass by themselves
+// once per call, by one login that every caller of the session waits for. A call
+// that certainly did not run (its session refused and not re-opened, or its
+// context ended before it was sent) fails with an error wrapping
+// ErrNotSent. IsTransient says which errors pass by themselves
 // (ServiceNotInitialized, HTTP 503, busy providers).
 package sms

@@ -1,13 +1,16 @@
 package sms_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +119,19 @@ func behindFront(t testing.TB, sim *smssim.Sim, b sms.Binding, answer func(http.
 	cfg := clientConfig(sim, b)
 	cfg.URL, cfg.Thumbprint, cfg.InsecureSkipVerify = front.URL, "", true
 	return cfg
+}
+
+// requestBody returns r's body and leaves it readable for the handler that passes r on.
+func requestBody(r *http.Request) []byte {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body
+}
+
+// isLogin reports whether r is a vCenter login: SessionManager.Login over SOAP or VI/JSON.
+func isLogin(r *http.Request) bool {
+	if strings.HasSuffix(r.URL.Path, "/SessionManager/SessionManager/Login") {
+		return true
+	}
+	return r.URL.Path == "/sdk" && bytes.Contains(requestBody(r), []byte("<Login "))
 }

@@ -126,8 +126,8 @@ func (t *jsonTransport) about(ctx context.Context) (types.AboutInfo, error) {
 	return sc.About, nil
 }
 
-// post sends one VI/JSON request and turns HTTP errors into typed errors: 401 is an expired session,
-// 503 the SMS service starting, 404 a path not served, 500 with a JSON body a fault.
+// post sends one VI/JSON request and turns HTTP errors into typed errors: a JSON fault body a fault, whatever
+// the failed status; else 401 is an expired session, 503 the SMS service starting, 404 a path not served.
 // The response it returns has its body read and closed already: callers use its headers only.
 func (t *jsonTransport) post(ctx context.Context, path string, body []byte) (*http.Response, []byte, error) {
 	u := *t.base
@@ -150,9 +150,14 @@ func (t *jsonTransport) post(ctx context.Context, path string, body []byte) (*ht
 	if err != nil {
 		return nil, nil, err
 	}
+	if resp.StatusCode >= 400 && isJSON(resp) {
+		// The API sends faults with HTTP 500, but a fault body says more than any status it comes with.
+		// A JSON body that is no fault leaves other statuses their own meaning.
+		if err := jsonFault(data); soap.IsSoapFault(err) || resp.StatusCode == http.StatusInternalServerError {
+			return nil, nil, err
+		}
+	}
 	switch {
-	case resp.StatusCode == http.StatusInternalServerError && isJSON(resp):
-		return nil, nil, jsonFault(data)
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, nil, &notAuthenticatedError{Message: "HTTP " + resp.Status}
 	case resp.StatusCode == http.StatusServiceUnavailable:

@@ -43,34 +43,75 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	return sc, nil
 }
 
-// login creates a new session unless another goroutine already replaced generation gen.
+// loginCall is a login in flight.
+type loginCall struct {
+	done chan struct{} // closed when the login has ended
+	err  error         // its result, set before done is closed
+}
+
+// login creates a new session unless another goroutine already replaced generation gen, or waits for the
+// result of the login in flight. c.mu is not held during the login's round trips, so that calls on the
+// current session are not held up meanwhile (and their contexts not ignored); one login serves every
+// caller whose session expired.
 func (c *client) login(ctx context.Context, gen uint64) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	switch {
+	case c.closed:
+		c.mu.Unlock()
 		return ErrClosed
-	}
-	if c.broken != nil {
+	case c.broken != nil:
+		c.mu.Unlock()
 		return c.broken // another goroutine's re-login was rejected: do not try again
-	}
-	if c.gen != gen {
+	case c.gen != gen:
+		c.mu.Unlock()
 		return nil // someone else logged in meanwhile
 	}
+	if lc := c.loggingIn; lc != nil {
+		c.mu.Unlock()
+		select {
+		case <-lc.done:
+			return lc.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	lc := &loginCall{done: make(chan struct{})}
+	c.loggingIn = lc
+	prev := c.info
+	c.mu.Unlock()
+
+	var s vcSession
 	var err error
 	if c.cfg.Binding == BindingJSON {
-		err = c.loginJSON(ctx)
+		s, err = c.loginJSON(ctx)
 	} else {
-		err = c.loginSOAP(ctx)
+		s, err = c.loginSOAP(ctx, prev)
 	}
-	if err == nil {
+
+	c.mu.Lock()
+	var (
+		le *LoginError
+		su *ServiceUnavailableError
+	)
+	closed := err == nil && c.closed
+	switch {
+	case closed:
+		err = ErrClosed
+	case err == nil:
+		c.vcSession = s
 		c.gen++
-		return nil
-	}
-	var le *LoginError
-	if errors.As(err, &le) && gen != 0 {
+	case errors.As(err, &le) && gen != 0:
 		// A re-login: the credentials no longer work. Mark the client broken; the expired
 		// session needs no logout, so Close does not contact vCenter either.
 		c.broken, c.vc, c.js, c.rt, c.list = le, nil, nil, nil, nil
+	case errors.As(err, &su) && gen != 0:
+		su.MayHaveRun = false // the re-login met it, not the call that needed it, which was refused before it ran
+	}
+	c.loggingIn, lc.err = nil, err
+	close(lc.done)
+	c.mu.Unlock()
+	if closed {
+		_ = c.logout(ctx, s) // Close ran meanwhile and logged out of the old session only
 	}
 	return err
 }
@@ -80,28 +121,29 @@ func (c *client) invalidLogin() *LoginError {
 	return &LoginError{Username: c.cfg.Username, Err: errors.New("invalid username or password")}
 }
 
-// loginSOAP logs in on /sdk and negotiates the SMS version on /sms/sdk, newest first.
-func (c *client) loginSOAP(ctx context.Context) error {
+// loginSOAP logs in on /sdk and negotiates the SMS version on /sms/sdk, newest first; prev is what the
+// last session learned.
+func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, error) {
 	sc, err := c.newSOAPClient()
 	if err != nil {
-		return err
+		return vcSession{}, err
 	}
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {
-		return c.classify(err)
+		return vcSession{}, c.classify(err)
 	}
 	if err := session.NewManager(vc).Login(ctx, url.UserPassword(c.cfg.Username, c.cfg.Password)); err != nil {
 		if isInvalidLogin(err) {
-			return c.invalidLogin()
+			return vcSession{}, c.invalidLogin()
 		}
-		return c.classify(err)
+		return vcSession{}, c.classify(err)
 	}
 	about := vc.ServiceContent.About
 	tried := candidates(Versions, c.cfg.Version, about.ApiVersion)
-	if c.info.VCenterAPIVersion == about.ApiVersion {
+	if prev.VCenterAPIVersion == about.ApiVersion {
 		// A re-login to the same vCenter release starts at the version the last session agreed on, so
 		// a release whose SMS lags behind its API version is not asked for a newer one at every login.
-		if i := slices.Index(tried, c.info.SMSVersion); i > 0 {
+		if i := slices.Index(tried, prev.SMSVersion); i > 0 {
 			tried = tried[i:]
 		}
 	}
@@ -115,14 +157,15 @@ func (c *client) loginSOAP(ctx context.Context) error {
 		}
 		if err != nil {
 			c.logoutQuietly(ctx, vc)
-			return c.classify(decodeCallError(err))
+			return vcSession{}, c.classify(decodeCallError(err))
 		}
-		c.vc, c.js, c.rt, c.list, c.sm = vc, nil, rt, c.smsSOAP(vc, v, c.cfg.ListTimeout), res.Returnval
-		c.info = serverInfo(BindingSOAP, v, about)
-		return nil
+		return vcSession{
+			vc: vc, rt: rt, list: c.smsSOAP(vc, v, c.cfg.ListTimeout), sm: res.Returnval,
+			info: serverInfo(BindingSOAP, v, about),
+		}, nil
 	}
 	c.logoutQuietly(ctx, vc)
-	return &VersionError{Tried: tried, Pinned: c.cfg.Version != "", Err: last}
+	return vcSession{}, &VersionError{Tried: tried, Pinned: c.cfg.Version != "", Err: last}
 }
 
 // logoutQuietly ends a session that is of no use (no SMS version agreed), so it does not linger in vCenter.
@@ -142,10 +185,10 @@ func (c *client) smsSOAP(vc *vim25.Client, version string, d time.Duration) *soa
 }
 
 // loginJSON logs in through the VI/JSON SessionManager on the newest release path the server serves.
-func (c *client) loginJSON(ctx context.Context) error {
+func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 	tc, err := tlsConfig(c.cfg, c.baseURL.Hostname())
 	if err != nil {
-		return fmt.Errorf("tls configuration: %w", err)
+		return vcSession{}, fmt.Errorf("tls configuration: %w", err)
 	}
 	t := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -167,10 +210,12 @@ func (c *client) loginJSON(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			if isInvalidLogin(err) {
-				return c.invalidLogin()
+			// A Login carries no session yet: an HTTP 401 answering it refuses its credentials.
+			var na *notAuthenticatedError
+			if isInvalidLogin(err) || errors.As(err, &na) {
+				return vcSession{}, c.invalidLogin()
 			}
-			return c.classify(decodeCallError(err))
+			return vcSession{}, c.classify(decodeCallError(err))
 		}
 		about, err := js.about(ctx)
 		if err == nil {
@@ -179,18 +224,16 @@ func (c *client) loginJSON(ctx context.Context) error {
 			if err == nil {
 				list := *js
 				list.http = &http.Client{Transport: t, Timeout: c.cfg.ListTimeout, CheckRedirect: refuseRedirect}
-				c.vc, c.js, c.rt, c.list, c.sm = nil, js, js, &list, res.Returnval
-				c.info = serverInfo(BindingJSON, release, about)
-				return nil
+				return vcSession{js: js, rt: js, list: &list, sm: res.Returnval, info: serverInfo(BindingJSON, release, about)}, nil
 			}
 		}
 		_ = js.logout(ctx)
-		return c.classify(decodeCallError(err))
+		return vcSession{}, c.classify(decodeCallError(err))
 	}
 	if c.cfg.Version != "" {
-		return &VersionError{Tried: tried, Pinned: true, Err: ErrJSONUnsupported}
+		return vcSession{}, &VersionError{Tried: tried, Pinned: true, Err: ErrJSONUnsupported}
 	}
-	return &UnsupportedBindingError{URL: c.baseURL.String(), Err: ErrJSONUnsupported}
+	return vcSession{}, &UnsupportedBindingError{URL: c.baseURL.String(), Err: ErrJSONUnsupported}
 }
 
 func serverInfo(b Binding, version string, about vimtypes.AboutInfo) ServerInfo {

@@ -20,11 +20,18 @@ func providerRef(ref string) vimtypes.ManagedObjectReference {
 	return vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: ref}
 }
 
-// Providers lists all VASA providers registered in this vCenter.
+// Providers lists the VASA providers registered in this vCenter, but for those whose info could not be read.
 func (c *client) Providers(ctx context.Context) ([]ProviderInfo, error) {
-	var out []ProviderInfo
-	err := c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error {
-		out = nil
+	out, _, err := c.providers(ctx)
+	return out, err
+}
+
+// providers lists the VASA providers registered in this vCenter. A provider whose QueryProviderInfo
+// faults (one being unregistered, say) is left out, its fault in unread, so that it does not hide the
+// others.
+func (c *client) providers(ctx context.Context) (out []ProviderInfo, unread []error, err error) {
+	err = c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error {
+		out, unread = nil, nil
 		res, err := methods.QueryProvider(ctx, rt, &smstypes.QueryProvider{This: sm})
 		if err != nil {
 			return err
@@ -37,6 +44,10 @@ func (c *client) Providers(ctx context.Context) ([]ProviderInfo, error) {
 				continue
 			}
 			info, err := methods.QueryProviderInfo(ctx, rt, &smstypes.QueryProviderInfo{This: ref})
+			if isProviderFault(err) {
+				unread = append(unread, fmt.Errorf("%s: %w", ref.Value, decodeCallError(err)))
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -48,9 +59,23 @@ func (c *client) Providers(ctx context.Context) ([]ProviderInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing vasa providers: %w", err)
+		return nil, nil, fmt.Errorf("listing vasa providers: %w", err)
 	}
-	return out, nil
+	return out, unread, nil
+}
+
+// isProviderFault reports whether err is a fault about one provider: a SOAP fault that is not about the
+// session (which the client logs in again for) or the SMS service as a whole.
+func isProviderFault(err error) bool {
+	if !soap.IsSoapFault(err) && !soap.IsVimFault(err) {
+		return false
+	}
+	var (
+		na *notAuthenticatedError
+		su *ServiceUnavailableError
+	)
+	err = decodeCallError(err)
+	return !errors.As(err, &na) && !errors.As(err, &su)
 }
 
 func decodeProviderInfo(ref vimtypes.ManagedObjectReference, info smstypes.BaseSmsProviderInfo) ProviderInfo {
@@ -74,7 +99,7 @@ func (c *client) FindProvider(ctx context.Context, name, uid string) (ProviderIn
 	if (name == "") == (uid == "") {
 		return ProviderInfo{}, errors.New("exactly one of provider name and uid must be set")
 	}
-	all, err := c.Providers(ctx)
+	all, unread, err := c.providers(ctx)
 	if err != nil {
 		return ProviderInfo{}, err
 	}
@@ -83,10 +108,16 @@ func (c *client) FindProvider(ctx context.Context, name, uid string) (ProviderIn
 			return p, nil
 		}
 	}
-	if name != "" {
-		return ProviderInfo{}, fmt.Errorf("provider with name %q: %w", name, ErrProviderNotFound)
+	what := fmt.Sprintf("provider with name %q", name)
+	if uid != "" {
+		what = fmt.Sprintf("provider with uid %q", uid)
 	}
-	return ProviderInfo{}, fmt.Errorf("provider with uid %q: %w", uid, ErrProviderNotFound)
+	if len(unread) > 0 {
+		// It may be one of those: "not found" would have the user check a name or uid that may be right.
+		return ProviderInfo{}, fmt.Errorf("%s is not among the vasa providers whose info could be read; %d could not be read: %w",
+			what, len(unread), errors.Join(unread...))
+	}
+	return ProviderInfo{}, fmt.Errorf("%s: %w", what, ErrProviderNotFound)
 }
 
 // ReplicationGroups queries the replication state of groups at the provider.

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +23,19 @@ type ServiceUnavailableError struct {
 }
 
 // neverReached are the front proxies' 503 texts for a backend that does not listen: the request never
-// reached SMS. rhttpproxy writes the first; envoy the others (its text for a backend that reset the
-// connection after taking the request ends "reset reason: connection termination" instead).
-var neverReached = []string{"Failed to connect to endpoint", "reset reason: connection failure", "no healthy upstream"}
+// reached SMS. rhttpproxy writes the first; envoy the others: older envoy says "reset reason: connection
+// failure", newer "[retried and the latest ]reset reason: {local|remote} connection failure[, transport
+// failure reason: delayed connect error: 111]", all for a connection to SMS that was never established.
+// Its texts for a connection that failed after taking the request ("reset reason: connection
+// termination", "remote reset") are not here: SMS may have got those requests.
+var neverReached = []string{
+	"Failed to connect to endpoint",
+	"reset reason: connection failure",
+	"reset reason: local connection failure",
+	"reset reason: remote connection failure",
+	"delayed connect error",
+	"no healthy upstream",
+}
 
 // unavailableAnswer reads a 503 answer (and closes its body).
 func unavailableAnswer(res *http.Response) *ServiceUnavailableError {
@@ -82,6 +93,10 @@ type statusTransport struct{ base http.RoundTripper }
 
 // RoundTrip implements http.RoundTripper.
 func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r, err := rewindable(r)
+	if err != nil {
+		return nil, err
+	}
 	res, err := t.base.RoundTrip(r)
 	if err != nil {
 		return nil, err
@@ -101,3 +116,31 @@ func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return res, nil
 }
+
+// rewindable returns r with its body buffered and GetBody set. govmomi's SOAP client sends its body as an
+// io.MultiReader without GetBody, and net/http sends a request again (on a new connection, when the
+// kept-alive one it picked was dead before anything was written on it) only if it can rewind the body.
+// Exactly-once holds: net/http sends a POST again only when it knows none of it was written.
+func rewindable(r *http.Request) (*http.Request, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.GetBody != nil {
+		return r, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	out := *r // a RoundTripper must not change the request it was given
+	out.Body = replayBody{bytes.NewReader(body)}
+	out.GetBody = func() (io.ReadCloser, error) { return replayBody{bytes.NewReader(body)}, nil }
+	return &out, nil
+}
+
+// replayBody is a request body held in memory. It is no *bytes.Reader on purpose: for a body it does not
+// know to be in memory, net/http writes the headers on their own first, so a dead connection fails there
+// with nothing written, the one failure it sends a request again after (a write that fails while it copies
+// a body counts as a failed body read, never sent again).
+type replayBody struct{ *bytes.Reader }
+
+// Close implements io.Closer.
+func (replayBody) Close() error { return nil }

@@ -2,13 +2,22 @@ package sms_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -94,6 +103,13 @@ func TestProxy503MayHaveRun(t *testing.T) {
 		"no healthy upstream":    false,
 		smssim.UpstreamResetText: true,
 		"":                       true,
+		// Newer envoy: the connection to SMS was never established.
+		"upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: 111": false,
+		"upstream connect error or disconnect/reset before headers. reset reason: local connection failure":                                                                               false,
+		"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused":         false,
+		// SMS may have taken the request.
+		"upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection termination": true,
+		"upstream connect error or disconnect/reset before headers. reset reason: remote reset":                                  true,
 	} {
 		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, text, http.StatusServiceUnavailable)
@@ -109,4 +125,72 @@ func TestProxy503MayHaveRun(t *testing.T) {
 			t.Errorf("%q: MayHaveRun = %v, want %v", text, su.MayHaveRun, want)
 		}
 	}
+}
+
+// TestRequestIsSentAgainWhenNothingWasWritten: a kept-alive connection found dead before any byte of a SOAP
+// request was written on it costs the call nothing: net/http sends the request again on a new connection.
+// It can only do that with a body it can rewind, which govmomi's (an io.MultiReader) is not.
+func TestRequestIsSentAgainWhenNothingWasWritten(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim := startSim(t)
+	var dials atomic.Int32
+	var dead atomic.Bool
+	base := &http.Transport{
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &deadOnWrite{Conn: conn, dead: &dead}, nil
+		},
+	}
+	u, err := url.Parse(sim.URL())
+	g.Expect(err).NotTo(HaveOccurred())
+	u.Path = vim25.Path
+	sc := soap.NewClient(u, true)
+	sc.Client.Transport = sms.NewStatusTransport(base)
+	serviceContent := func() error {
+		_, err := methods.RetrieveServiceContent(ctx, sc, &vimtypes.RetrieveServiceContent{This: vim25.ServiceInstance})
+		return err
+	}
+	g.Expect(serviceContent()).To(Succeed())
+	for name, send := range map[string]func() error{
+		"small request": serviceContent,
+		"request larger than net/http's write buffer": func() error {
+			spec := vimtypes.PropertyFilterSpec{PropSet: []vimtypes.PropertySpec{{Type: "Folder", PathSet: []string{"name"}}}}
+			for range 2000 {
+				spec.ObjectSet = append(spec.ObjectSet, vimtypes.ObjectSpec{Obj: vimtypes.ManagedObjectReference{Type: "Folder", Value: "group-d1"}})
+			}
+			pc := vimtypes.ManagedObjectReference{Type: "PropertyCollector", Value: "propertyCollector"}
+			_, err := methods.RetrieveProperties(ctx, sc, &vimtypes.RetrieveProperties{This: pc, SpecSet: []vimtypes.PropertyFilterSpec{spec}})
+			if soap.IsSoapFault(err) {
+				return nil // answered (without a session): the request reached the server
+			}
+			return err
+		},
+	} {
+		before := dials.Load()
+		dead.Store(true) // the kept-alive connection died while idle
+		g.Expect(send()).To(Succeed(), name)
+		g.Expect(dials.Load()-before).To(BeEquivalentTo(1), "%s: sent again on a new connection", name)
+	}
+}
+
+// deadOnWrite is a connection whose next write, once dead is set, fails without writing anything, as on a
+// kept-alive connection that the server has reset.
+type deadOnWrite struct {
+	net.Conn
+	dead *atomic.Bool
+}
+
+// Write implements net.Conn.
+func (c *deadOnWrite) Write(p []byte) (int, error) {
+	if c.dead.CompareAndSwap(true, false) {
+		_ = c.Conn.Close()
+		return 0, &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return c.Conn.Write(p)
 }

@@ -147,9 +147,11 @@ type ReplicationGroup struct {
 type Client interface {
 	Discovery
 	// FindProvider returns the provider whose name (or uid) matches; exactly one of name and uid must be set.
-	// It returns an error wrapping ErrProviderNotFound when none matches.
+	// It returns an error wrapping ErrProviderNotFound when none matches. When none of those Providers
+	// lists matches but some providers' info could not be read, the error wraps their faults instead.
 	FindProvider(ctx context.Context, name, uid string) (ProviderInfo, error)
-	// Providers lists all VASA providers registered in this vCenter.
+	// Providers lists the VASA providers registered in this vCenter; a provider whose info query faults
+	// is left out.
 	Providers(ctx context.Context) ([]ProviderInfo, error)
 	// ReplicationGroups queries the replication state of groups at the provider.
 	ReplicationGroups(ctx context.Context, providerRef string, groups []GroupID) ([]ReplicationGroup, error)
