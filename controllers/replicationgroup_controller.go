@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,8 @@ type ReplicationGroupReconciler struct {
 	Clock clock.PassiveClock
 	// Recorder records events on the VasaProvider; nil records none.
 	Recorder events.EventRecorder
+	// AfterSync overrides discoveryAfterSync when > 0.
+	AfterSync time.Duration
 
 	// absences keeps when the current run of misses of each stored group began.
 	absences groupAbsences
@@ -237,7 +240,7 @@ func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged(), providerResolved()))).
-		Watches(&replicationv1alpha1.ReplicationSync{}, discoverAfterSyncs()).
+		Watches(&replicationv1alpha1.ReplicationSync{}, discoverAfterSyncs(cmp.Or(r.AfterSync, discoveryAfterSync))).
 		Named("replicationgroup-discovery").
 		// A failed discovery lists every group again: retried after 5 s at first, at most an interval apart.
 		WithOptions(controller.Options{RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, DefaultDiscoveryInterval)}).
@@ -250,16 +253,16 @@ func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // the provider and reads every ReplicationSync of the namespace.
 const discoveryAfterSync = 30 * time.Second
 
-// discoverAfterSyncs queues the discovery of a ReplicationSync's provider discoveryAfterSync after the sync
-// finished. The queue keeps the earliest time of an item already waiting, so later syncs join it.
-func discoverAfterSyncs() handler.Funcs {
+// discoverAfterSyncs queues the discovery of a ReplicationSync's provider delay after the sync finished.
+// The queue keeps the earliest time of an item already waiting, so later syncs join it.
+func discoverAfterSyncs(delay time.Duration) handler.Funcs {
 	finished := syncFinished()
 	return handler.Funcs{UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		if !finished.Update(e) {
 			return
 		}
 		for _, req := range providerOfSync(ctx, e.ObjectNew) {
-			q.AddAfter(req, discoveryAfterSync)
+			q.AddAfter(req, delay)
 		}
 	}}
 }

@@ -241,7 +241,7 @@ func TestDiscoveryTriggers(t *testing.T) {
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](),
 		workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Clock: clock})
 	defer q.ShutDown()
-	h := discoverAfterSyncs()
+	h := discoverAfterSyncs(discoveryAfterSync)
 	for range 5 {
 		h.Update(context.Background(), event.UpdateEvent{ObjectOld: running, ObjectNew: done}, q)
 		h.Update(context.Background(), event.UpdateEvent{ObjectOld: done, ObjectNew: done}, q)

@@ -52,7 +52,7 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	sessions := session.New()
 	g.Expect((&controllers.VasaProviderReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions}).SetupWithManager(mgr)).To(Succeed())
-	g.Expect((&controllers.ReplicationGroupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&controllers.ReplicationGroupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions, AfterSync: time.Second}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&controllers.ReplicationSyncReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sessions: sessions, Recorder: mgr.GetEventRecorder("replicationsync-controller"),
 	}).SetupWithManager(mgr)).To(Succeed())

@@ -1,7 +1,9 @@
 package sms
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +12,7 @@ import (
 	smstypes "github.com/vmware/govmomi/sms/types"
 	"github.com/vmware/govmomi/vim25/soap"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // NewestPiTBatchSize is how many groups one QueryPointInTimeReplica call of NewestPointInTimes asks
@@ -26,7 +29,8 @@ type Discovery interface {
 	FaultDomains(ctx context.Context, providerUID string) ([]string, error)
 	// NewestPointInTimes asks for the newest PiT of each group (queryParam number: 1), in batches of
 	// NewestPiTBatchSize; groups the provider failed or has no PiT for are in the answer with Err or
-	// without PiT.
+	// without PiT. The groups of a call that failed as a whole are left out, and the error says how
+	// many; the answer holds the others.
 	NewestPointInTimes(ctx context.Context, providerRef string, groups []GroupID) ([]NewestPiT, error)
 }
 
@@ -57,6 +61,8 @@ type NewestPiT struct {
 	Summary bool
 	// Err is the provider's error for this group.
 	Err string
+	// tooMany: the error is a TooMany of the group's own (too many replicas to return).
+	tooMany bool
 }
 
 // AllReplicationGroups lists every replication group the provider reports.
@@ -140,36 +146,93 @@ func (c *client) FaultDomains(ctx context.Context, providerUID string) ([]string
 	return out, nil
 }
 
-// NewestPointInTimes asks for the newest PiT of each group, NewestPiTBatchSize groups per call.
+// NewestPointInTimes asks for the newest PiT of each group, NewestPiTBatchSize groups per call. A call
+// the provider refuses with TooMany is asked again in parts of the size it names, and a group answered
+// with a TooMany of its own (too many replicas to return) alone, as the API reference has clients do. A
+// call that fails otherwise leaves its groups out of the answer (unknown, which is not "no PiT"), and the
+// error says how many; the other calls' answers are returned with it.
 func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []GroupID) ([]NewestPiT, error) {
 	out := make([]NewestPiT, 0, len(groups))
+	var first error
 	for start := 0; start < len(groups); start += NewestPiTBatchSize {
-		batch := groups[start:min(start+NewestPiTBatchSize, len(groups))]
-		var answer []NewestPiT
-		err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
-			res, err := methods.QueryPointInTimeReplica(ctx, rt, &smstypes.QueryPointInTimeReplica{
-				This:    providerRef(ref),
-				GroupId: groupsToWire(batch),
-				QueryParam: &smstypes.QueryPointInTimeReplicaParam{
-					ReplicaTimeQueryParam: &smstypes.ReplicaQueryIntervalParam{Number: 1},
-					PreferDetails:         c.preferDetails(),
-				},
-			})
-			if err != nil {
-				return err
-			}
-			if res == nil {
-				return errEmptyResponse
-			}
-			answer = DecodeNewestPointInTimes(res.Returnval, batch)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("querying the newest point-in-time replicas of %d groups at %s: %w", len(batch), ref, err)
-		}
+		answer, err := c.newestPiTs(ctx, ref, groups[start:min(start+NewestPiTBatchSize, len(groups))])
 		out = append(out, answer...)
+		first = cmp.Or(first, err)
+	}
+	c.askTooManyAlone(ctx, ref, out)
+	if first != nil {
+		return out, fmt.Errorf("querying the newest point-in-time replicas of %d of %d groups at %s: %w", len(groups)-len(out), len(groups), ref, first)
 	}
 	return out, nil
+}
+
+// newestPiTs asks about one batch. It returns the answers it got and the error of the part it did not.
+func (c *client) newestPiTs(ctx context.Context, ref string, batch []GroupID) ([]NewestPiT, error) {
+	answer, err := c.queryNewestPiTs(ctx, ref, batch)
+	var tooMany *TooManyError
+	if !errors.As(err, &tooMany) || len(batch) < 2 {
+		return answer, err
+	}
+	size := max(1, min(tooMany.EffectiveBatchSize(), len(batch)-1))
+	var (
+		out   []NewestPiT
+		first error
+	)
+	for start := 0; start < len(batch); start += size {
+		part, err := c.newestPiTs(ctx, ref, batch[start:min(start+size, len(batch))])
+		out = append(out, part...)
+		first = cmp.Or(first, err)
+	}
+	return out, first
+}
+
+// askTooManyAlone asks again, one group per call and a few calls at once, for the groups answered with
+// a TooMany of their own; an answer replaces the group's entry.
+func (c *client) askTooManyAlone(ctx context.Context, ref string, pits []NewestPiT) {
+	var eg errgroup.Group
+	eg.SetLimit(askAloneParallel)
+	for i := range pits {
+		if !pits[i].tooMany {
+			continue
+		}
+		eg.Go(func() error {
+			if answer, err := c.queryNewestPiTs(ctx, ref, []GroupID{pits[i].Group}); err == nil && len(answer) == 1 {
+				pits[i] = answer[0]
+			}
+			return nil
+		})
+	}
+	_ = eg.Wait()
+}
+
+// askAloneParallel bounds the one-group PiT queries askTooManyAlone makes at once.
+const askAloneParallel = 8
+
+// queryNewestPiTs makes one QueryPointInTimeReplica call about batch.
+func (c *client) queryNewestPiTs(ctx context.Context, ref string, batch []GroupID) ([]NewestPiT, error) {
+	var answer []NewestPiT
+	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+		res, err := methods.QueryPointInTimeReplica(ctx, rt, &smstypes.QueryPointInTimeReplica{
+			This:    providerRef(ref),
+			GroupId: groupsToWire(batch),
+			QueryParam: &smstypes.QueryPointInTimeReplicaParam{
+				ReplicaTimeQueryParam: &smstypes.ReplicaQueryIntervalParam{Number: 1},
+				PreferDetails:         c.preferDetails(),
+			},
+		})
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return errEmptyResponse
+		}
+		answer = DecodeNewestPointInTimes(res.Returnval, batch)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return answer, nil
 }
 
 // DecodeNewestPointInTimes converts a QueryPointInTimeReplica answer into one NewestPiT per asked group,
@@ -218,6 +281,8 @@ func DecodeNewestPointInTimes(in []smstypes.BaseGroupOperationResult, asked []Gr
 			}
 			n := byGroup[groupFromWire(v.GroupId)]
 			n.PiT, n.Summary = nil, false
+			var tooMany *TooManyError
+			n.tooMany = errors.As(groupError(v), &tooMany)
 			n.Err = strings.Join(localizedTexts(v.Error), "; ")
 			if n.Err == "" {
 				n.Err = "the provider answered an error without a message"

@@ -70,6 +70,54 @@ func TestDiscovery(t *testing.T) {
 	}
 }
 
+// TestNewestPiTsOfAProviderThatAnswersFewGroups: a provider that answers only 20 groups of a query and
+// TooMany for each of the others, refuses a whole query with TooMany, or is busy for one: every group it
+// answers gets its newest PiT, and a call that failed leaves only its own groups out.
+func TestNewestPiTsOfAProviderThatAnswersFewGroups(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ids, cfgs := groups("fd-1", 250)
+	sim := startSim(t, func(c *smssim.Config) { c.Providers[0].Groups = cfgs })
+	c := dial(t, sim, sms.BindingSOAP)
+	a := sim.Provider("array-a")
+	base := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	for _, i := range []int{0, 99, 249} {
+		a.AddPiT(ids[i], "hourly-1", base.Add(time.Duration(i)*time.Minute))
+	}
+	expectAll := func(got []sms.NewestPiT, from, to int) {
+		g.Expect(got).To(HaveLen(to - from))
+		for k, n := range got {
+			i := from + k
+			g.Expect(n.Group).To(Equal(ids[i]))
+			g.Expect(n.Err).To(BeEmpty(), "group %d", i)
+			if i == 0 || i == 99 || i == 249 {
+				g.Expect(n.PiT).NotTo(BeNil(), "group %d", i)
+				g.Expect(n.PiT.TimeStamp).To(BeTemporally("==", base.Add(time.Duration(i)*time.Minute)))
+			} else {
+				g.Expect(n.PiT).To(BeNil(), "group %d", i)
+			}
+		}
+	}
+
+	a.SetPiTQueryMaxGroups(20)
+	got, err := c.NewestPointInTimes(ctx, a.Ref(), ids)
+	g.Expect(err).NotTo(HaveOccurred())
+	expectAll(got, 0, 250)
+	a.SetPiTQueryMaxGroups(0)
+
+	a.FailNext("QueryPointInTimeReplica", smssim.FaultTooMany, 1)
+	got, err = c.NewestPointInTimes(ctx, a.Ref(), ids)
+	g.Expect(err).NotTo(HaveOccurred())
+	expectAll(got, 0, 250)
+
+	a.FailNext("QueryPointInTimeReplica", smssim.FaultBusy, 1)
+	got, err = c.NewestPointInTimes(ctx, a.Ref(), ids)
+	var busy *sms.ProviderBusyError
+	g.Expect(errors.As(err, &busy)).To(BeTrue(), "got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("100 of 250 groups"))
+	expectAll(got, 100, 250)
+}
+
 // TestDecodeNewestPointInTimes covers answers a provider may send that the simulator does not: more PiTs
 // than asked for, results for groups not asked about, missing groups and errors without text.
 func TestDecodeNewestPointInTimes(t *testing.T) {
