@@ -79,12 +79,7 @@ func TestDiscoveryKeepsGroupsThroughAProviderRestart(t *testing.T) {
 // another miss are not two misses in a row: the group is deleted one discovery later.
 func TestEmptyAnswerBreaksTheRunOfMisses(t *testing.T) {
 	g := NewWithT(t)
-	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
-		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
-		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
-	}})
-	a := h.sim.Provider("array-a")
-	dg2 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}
+	h, a, dg2 := twoGroups(t, g)
 	h.discover()
 	a.RemoveGroups(dg2)
 	h.discover()
@@ -102,12 +97,7 @@ func TestEmptyAnswerBreaksTheRunOfMisses(t *testing.T) {
 // group is kept until the provider has missed it for a whole interval.
 func TestDiscoveriesTriggeredBySyncsDoNotHastenADelete(t *testing.T) {
 	g := NewWithT(t)
-	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
-		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
-		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
-	}})
-	a := h.sim.Provider("array-a")
-	dg2 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}
+	h, a, dg2 := twoGroups(t, g)
 	name2 := groupObjectName("array-a", dg2)
 	h.discover()
 	a.RemoveGroups(dg2)
@@ -119,6 +109,15 @@ func TestDiscoveriesTriggeredBySyncsDoNotHastenADelete(t *testing.T) {
 	g.Expect(h.groups()).To(HaveKey(name2), "missed for 10 s less than an interval")
 	h.discoverAfter(10 * time.Second)
 	g.Expect(h.groups()).NotTo(HaveKey(name2), "missed by every discovery for an interval")
+}
+
+// twoGroups is a discovery harness over groups fd-1/dg-1 and fd-1/dg-2; it returns the second's id.
+func twoGroups(t *testing.T, g *WithT) (*discoveryHarness, *smssim.Provider, sms.GroupID) {
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+	}})
+	return h, h.sim.Provider("array-a"), sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}
 }
 
 // TestPlanKeepsFailedGroups: a group the provider answered with an error is kept and its misses are

@@ -292,28 +292,18 @@ func syncFinished() predicate.Funcs {
 
 // readyChanged passes updates that flip a VasaProvider's Ready condition.
 func readyChanged() predicate.Funcs {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		oldVP, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
-		newVP, ok2 := e.ObjectNew.(*replicationv1alpha1.VasaProvider)
-		if !ok1 || !ok2 {
-			return false
-		}
-		return readyStatus(oldVP.Status.Conditions) != readyStatus(newVP.Status.Conditions)
-	}}
+	return vasaProviderUpdate(func(before, after *replicationv1alpha1.VasaProvider) bool {
+		return readyStatus(before.Status.Conditions) != readyStatus(after.Status.Conditions)
+	})
 }
 
 // providerResolved passes updates that change which provider a VasaProvider's status names, or that
 // catch its status up with a spec change.
 func providerResolved() predicate.Funcs {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		oldVP, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
-		newVP, ok2 := e.ObjectNew.(*replicationv1alpha1.VasaProvider)
-		if !ok1 || !ok2 {
-			return false
-		}
-		return oldVP.Status.ObservedGeneration != newVP.Status.ObservedGeneration ||
-			!equality.Semantic.DeepEqual(oldVP.Status.ProviderRef, newVP.Status.ProviderRef)
-	}}
+	return vasaProviderUpdate(func(before, after *replicationv1alpha1.VasaProvider) bool {
+		return before.Status.ObservedGeneration != after.Status.ObservedGeneration ||
+			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef)
+	})
 }
 
 func readyStatus(conds []metav1.Condition) metav1.ConditionStatus {

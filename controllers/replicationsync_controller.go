@@ -386,17 +386,12 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // its spec, its Ready condition (and why) or its provider reference. Status the runs themselves taught
 // it (learned batch size, task durations) or a periodic re-check must not wake every run of the provider.
 func providerUsabilityChanged() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		before, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
-		after, ok2 := e.ObjectNew.(*replicationv1alpha1.VasaProvider)
-		if !ok1 || !ok2 {
-			return true
-		}
+	return vasaProviderUpdate(func(before, after *replicationv1alpha1.VasaProvider) bool {
 		readyBefore, whyBefore := providerReady(before)
 		readyAfter, whyAfter := providerReady(after)
 		return before.Generation != after.Generation || readyBefore != readyAfter || whyBefore != whyAfter ||
 			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef)
-	}}
+	})
 }
 
 // syncsForProvider maps a VasaProvider to the unfinished ReplicationSyncs that use it.

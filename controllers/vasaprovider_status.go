@@ -6,6 +6,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -66,4 +68,13 @@ func providerReady(vp *replicationv1alpha1.VasaProvider) (bool, string) {
 // metaNow is the time of c (nil means the real clock) to the second, as status times are written.
 func metaNow(c clock.PassiveClock) metav1.Time {
 	return metav1.NewTime(clockNow(c).Truncate(time.Second))
+}
+
+// vasaProviderUpdate passes the updates of a VasaProvider for which changed(before, after) holds.
+func vasaProviderUpdate(changed func(before, after *replicationv1alpha1.VasaProvider) bool) predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*replicationv1alpha1.VasaProvider)
+		after, ok2 := e.ObjectNew.(*replicationv1alpha1.VasaProvider)
+		return ok1 && ok2 && changed(before, after)
+	}}
 }
