@@ -242,7 +242,8 @@ func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&replicationv1alpha1.VasaProvider{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged(), providerResolved()))).
 		Watches(&replicationv1alpha1.ReplicationSync{}, discoverAfterSyncs(cmp.Or(r.AfterSync, discoveryAfterSync))).
 		Named("replicationgroup-discovery").
-		// A failed discovery lists every group again: retried after 5 s at first, at most an interval apart.
+		// A failed discovery lists every group again: retried after 5 s at first, then less often, at
+		// most 5 minutes apart (the default interval, whatever the VasaProvider's).
 		WithOptions(controller.Options{RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, DefaultDiscoveryInterval)}).
 		Complete(r)
 }

@@ -45,6 +45,8 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		d.action = actionBackOff // a query starts no task: nothing is in doubt
 	case source == fromPiTQuery && d.action == actionSplit:
 		d.action = actionCount // the sync's batch size is not the query's
+	case source == fromTask && d.action == actionProviderMoved:
+		d.action = actionCount // a task that ran and failed: its fault names some object of the array's
 	}
 	r.recordFault(run, d.fault, err.Error())
 	switch d.action {

@@ -402,6 +402,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	if stillRejected {
 		// The run the API server refused was missed past its startingDeadlineSeconds, and none was created
 		// since: the schedule stays Ready=False (and its alert fires) until a run is created.
+		markScheduleRejectedRunMissed(sched, message, s.now)
 		return ctrl.Result{RequeueAfter: max(requeueAt.Sub(s.now), 0) + scheduleRequeueSlack}, nil
 	}
 	markScheduleReady(sched, replicationv1alpha1.ScheduledReason, message, s.now)

@@ -89,6 +89,10 @@ func TestScheduleRunRejectedPastItsDeadline(t *testing.T) {
 	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RunRejectedReason))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "rejected-late"))).To(BeZero())
+	g.Expect(condition(s, replicationv1alpha1.ReconcilingCondition).Status).To(Equal(metav1.ConditionFalse), "nothing retries before the next run")
+	g.Expect(condition(s, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(condition(s, replicationv1alpha1.StalledCondition).Message).To(ContainSubstring("Next run at " + times[1].Format(time.RFC3339)))
+	g.Expect(kstatusOf(g, s)).To(Equal(kstatus.FailedStatus))
 	g.Expect(s.Status.NextScheduleTime).NotTo(BeNil())
 	g.Expect(s.Status.NextScheduleTime.Time).To(BeTemporally("==", times[1]))
 
@@ -98,6 +102,7 @@ func TestScheduleRunRejectedPastItsDeadline(t *testing.T) {
 	h.reconcileAt(times[1].Add(time.Second))
 	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("rejected-late", times[1]))))
 	g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ScheduledReason))
+	g.Expect(condition(h.get(), replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionFalse))
 }
 
 const costCenterMessage = "every ReplicationSync needs a cost-center label"

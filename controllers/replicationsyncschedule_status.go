@@ -95,3 +95,13 @@ func asRunRejected(err error) (*runRejectedError, bool) {
 	var rejected *runRejectedError
 	return rejected, errors.As(err, &rejected)
 }
+
+// markScheduleRejectedRunMissed records a rejected run that passed its startingDeadlineSeconds with no run
+// created since: Ready stays False RunRejected with the API server's message, and, since nothing retries
+// before the next scheduled time, Stalled=True (kstatus Failed) instead of Reconciling.
+func markScheduleRejectedRunMissed(s *replicationv1alpha1.ReplicationSyncSchedule, next string, now time.Time) {
+	reason := replicationv1alpha1.RunRejectedReason
+	setScheduleReconcilingCondition(s, metav1.ConditionFalse, reason, "", now)
+	setScheduleStalledCondition(s, metav1.ConditionTrue, reason,
+		"The rejected run passed its startingDeadlineSeconds and was missed; "+next+": fix what the Ready condition says before then", now)
+}

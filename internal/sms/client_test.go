@@ -637,6 +637,46 @@ func TestCallWithEndedContextIsNotSent(t *testing.T) {
 	}
 }
 
+// TestLoginOutlivesTheCallerThatStartedIt: the caller whose call started a re-login gives up (its
+// context ends); a caller that waited for that login logs in itself instead of failing with the other's
+// cancellation.
+func TestLoginOutlivesTheCallerThatStartedIt(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	var hold atomic.Bool
+	held, release := make(chan struct{}), make(chan struct{})
+	var heldOnce, releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	cfg := behindFront(t, sim, sms.BindingSOAP, func(_ http.ResponseWriter, r *http.Request) bool {
+		if hold.Load() && isLogin(r) {
+			heldOnce.Do(func() { close(held) })
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		return false
+	})
+	t.Cleanup(free)
+	c, err := sms.Dial(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+
+	sim.ExpireSessions()
+	hold.Store(true)
+	first, cancel := context.WithCancel(context.Background())
+	firstErr, waiterErr := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := c.Providers(first); firstErr <- err }()
+	g.Eventually(held).WithTimeout(5 * time.Second).Should(BeClosed())
+	go func() { _, err := c.Providers(context.Background()); waiterErr <- err }()
+	time.Sleep(100 * time.Millisecond) // the waiter waits for the login in flight
+	cancel()
+	g.Eventually(firstErr).WithTimeout(5 * time.Second).Should(Receive(MatchError(context.Canceled)))
+	g.Consistently(waiterErr).WithTimeout(200 * time.Millisecond).ShouldNot(Receive(), "it logs in again, held too")
+	free()
+	g.Eventually(waiterErr).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
+}
+
 // TestCallWaitingForALoginIsNotSent: while one caller logs in again (slowly), a call whose context ends
 // meanwhile returns when it ends, saying it was not sent, rather than going out late and failing in a way
 // that leaves its groups in doubt. The caller that started the login gets the new session.

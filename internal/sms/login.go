@@ -37,6 +37,9 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	// One session serves every run of the provider at once: with Go's default of 2 idle connections,
 	// most calls would pay a new TLS handshake (on both ends).
 	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	// HTTP/1.1 whatever GOVMOMI_HTTP2 says: there net/http sends a request again (rewindable) only when
+	// none of it was written; over HTTP/2 it may after the server took it.
+	t.ForceAttemptHTTP2 = false
 	sc.Client.Timeout = c.cfg.Timeout
 	sc.Client.Transport = statusTransport{t}
 	sc.Client.CheckRedirect = refuseRedirect
@@ -70,6 +73,9 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 		c.mu.Unlock()
 		select {
 		case <-lc.done:
+			if isContextError(lc.err) && ctx.Err() == nil {
+				return c.login(ctx, gen) // the caller that logged in gave up, not the login: try with ours
+			}
 			return lc.err
 		case <-ctx.Done():
 			return ctx.Err()
@@ -80,14 +86,32 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	prev := c.info
 	c.mu.Unlock()
 
-	var s vcSession
-	var err error
+	finished := false
+	defer func() {
+		if !finished { // a panic, recovered up the stack: later callers must not wait for this login forever
+			c.finishLogin(ctx, gen, lc, vcSession{}, errLoginPanicked)
+		}
+	}()
+	var (
+		s   vcSession
+		err error
+	)
 	if c.cfg.Binding == BindingJSON {
 		s, err = c.loginJSON(ctx)
 	} else {
 		s, err = c.loginSOAP(ctx, prev)
 	}
+	finished = true
+	return c.finishLogin(ctx, gen, lc, s, err)
+}
 
+// errLoginPanicked is the result of a login that panicked, for the callers that waited for it.
+var errLoginPanicked = errors.New("the login ended in a panic")
+
+// finishLogin installs the session of a login that succeeded, records what a failed one means, and
+// hands the result to the callers waiting for it.
+// It returns the login's error.
+func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s vcSession, err error) error {
 	c.mu.Lock()
 	var (
 		le *LoginError
@@ -114,6 +138,11 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 		_ = c.logout(ctx, s) // Close ran meanwhile and logged out of the old session only
 	}
 	return err
+}
+
+// isContextError reports whether err is a context's cancellation or deadline.
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // invalidLogin is the LoginError of rejected credentials.

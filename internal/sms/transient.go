@@ -48,6 +48,10 @@ func unavailableAnswer(res *http.Response) *ServiceUnavailableError {
 			reached = false
 		}
 	}
+	if strings.Contains(text, "retried") {
+		// Envoy retried and names only the last attempt's reason: an earlier one may have reached SMS.
+		reached = true
+	}
 	msg := res.Status
 	if text != "" {
 		msg += ": " + text

@@ -104,7 +104,10 @@ func TestProxy503MayHaveRun(t *testing.T) {
 		smssim.UpstreamResetText: true,
 		"":                       true,
 		// Newer envoy: the connection to SMS was never established.
-		"upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: 111": false,
+		"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: 111": false,
+		// Envoy retried: only the last attempt never reached SMS, an earlier one may have.
+		"upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure, transport failure reason: delayed connect error: 111": true,
+		"upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection failure":                                                              true,
 		"upstream connect error or disconnect/reset before headers. reset reason: local connection failure":                                                                               false,
 		"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused":         false,
 		// SMS may have taken the request.
