@@ -672,7 +672,7 @@ func TestLoginOutlivesTheCallerThatStartedIt(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the waiter waits for the login in flight
 	cancel()
 	g.Eventually(firstErr).WithTimeout(5 * time.Second).Should(Receive(MatchError(context.Canceled)))
-	g.Consistently(waiterErr).WithTimeout(200 * time.Millisecond).ShouldNot(Receive(), "it logs in again, held too")
+	g.Consistently(waiterErr).WithTimeout(200*time.Millisecond).ShouldNot(Receive(), "it logs in again, held too")
 	free()
 	g.Eventually(waiterErr).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
 }

@@ -89,7 +89,7 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	finished := false
 	defer func() {
 		if !finished { // a panic, recovered up the stack: later callers must not wait for this login forever
-			c.finishLogin(ctx, gen, lc, vcSession{}, errLoginPanicked)
+			_ = c.finishLogin(ctx, gen, lc, vcSession{}, errLoginPanicked)
 		}
 	}()
 	var (
