@@ -637,19 +637,23 @@ func TestCallWithEndedContextIsNotSent(t *testing.T) {
 	}
 }
 
-// TestLoginOutlivesTheCallerThatStartedIt: the caller whose call started a re-login gives up (its
-// context ends); a caller that waited for that login logs in itself instead of failing with the other's
-// cancellation.
-func TestLoginOutlivesTheCallerThatStartedIt(t *testing.T) {
-	g := NewWithT(t)
-	sim := startSim(t)
-	var hold atomic.Bool
-	held, release := make(chan struct{}), make(chan struct{})
+// heldLogins holds every login request that reaches the simulator while hold is set, until free.
+type heldLogins struct {
+	hold atomic.Bool
+	held chan struct{} // closed when the first login is held
+	free func()
+}
+
+// dialHoldingLogins dials sim over binding b through a front that holds logins (heldLogins).
+func dialHoldingLogins(t *testing.T, g *WithT, sim *smssim.Sim, b sms.Binding) (sms.Client, *heldLogins) {
+	t.Helper()
+	l := &heldLogins{held: make(chan struct{})}
+	release := make(chan struct{})
 	var heldOnce, releaseOnce sync.Once
-	free := func() { releaseOnce.Do(func() { close(release) }) }
-	cfg := behindFront(t, sim, sms.BindingSOAP, func(_ http.ResponseWriter, r *http.Request) bool {
-		if hold.Load() && isLogin(r) {
-			heldOnce.Do(func() { close(held) })
+	l.free = func() { releaseOnce.Do(func() { close(release) }) }
+	cfg := behindFront(t, sim, b, func(_ http.ResponseWriter, r *http.Request) bool {
+		if l.hold.Load() && isLogin(r) {
+			heldOnce.Do(func() { close(l.held) })
 			select {
 			case <-release:
 			case <-r.Context().Done():
@@ -657,23 +661,33 @@ func TestLoginOutlivesTheCallerThatStartedIt(t *testing.T) {
 		}
 		return false
 	})
-	t.Cleanup(free)
+	t.Cleanup(l.free)
 	c, err := sms.Dial(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c, l
+}
+
+// TestLoginOutlivesTheCallerThatStartedIt: the caller whose call started a re-login gives up (its
+// context ends); a caller that waited for that login logs in itself instead of failing with the other's
+// cancellation.
+func TestLoginOutlivesTheCallerThatStartedIt(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	c, l := dialHoldingLogins(t, g, sim, sms.BindingSOAP)
 
 	sim.ExpireSessions()
-	hold.Store(true)
+	l.hold.Store(true)
 	first, cancel := context.WithCancel(context.Background())
 	firstErr, waiterErr := make(chan error, 1), make(chan error, 1)
 	go func() { _, err := c.Providers(first); firstErr <- err }()
-	g.Eventually(held).WithTimeout(5 * time.Second).Should(BeClosed())
+	g.Eventually(l.held).WithTimeout(5 * time.Second).Should(BeClosed())
 	go func() { _, err := c.Providers(context.Background()); waiterErr <- err }()
 	time.Sleep(100 * time.Millisecond) // the waiter waits for the login in flight
 	cancel()
 	g.Eventually(firstErr).WithTimeout(5 * time.Second).Should(Receive(MatchError(context.Canceled)))
 	g.Consistently(waiterErr).WithTimeout(200*time.Millisecond).ShouldNot(Receive(), "it logs in again, held too")
-	free()
+	l.free()
 	g.Eventually(waiterErr).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
 }
 
@@ -685,28 +699,12 @@ func TestCallWaitingForALoginIsNotSent(t *testing.T) {
 		t.Run(string(b), func(t *testing.T) {
 			g := NewWithT(t)
 			sim := startSim(t)
-			var hold atomic.Bool
-			held, release := make(chan struct{}), make(chan struct{})
-			var heldOnce, releaseOnce sync.Once
-			free := func() { releaseOnce.Do(func() { close(release) }) }
-			cfg := behindFront(t, sim, b, func(_ http.ResponseWriter, r *http.Request) bool {
-				if hold.Load() && isLogin(r) {
-					heldOnce.Do(func() { close(held) })
-					select {
-					case <-release:
-					case <-r.Context().Done():
-					}
-				}
-				return false
-			})
-			t.Cleanup(free)
-			c, err := sms.Dial(context.Background(), cfg)
-			g.Expect(err).NotTo(HaveOccurred())
-			t.Cleanup(func() { _ = c.Close(context.Background()) })
+			c, l := dialHoldingLogins(t, g, sim, b)
+			held, free := l.held, l.free
 			logins := sim.LoginAttempts()
 
 			sim.ExpireSessions()
-			hold.Store(true)
+			l.hold.Store(true)
 			relogged := make(chan error, 1)
 			go func() { _, err := c.Providers(context.Background()); relogged <- err }()
 			g.Eventually(held).WithTimeout(5 * time.Second).Should(BeClosed())
@@ -718,7 +716,7 @@ func TestCallWaitingForALoginIsNotSent(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()
 			ids, _ := groups("fd-1", 1)
-			_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids, "p")
+			_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids, "p")
 			g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
 			g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "got %v", err)
 			g.Expect(sim.Calls()).To(BeEmpty())
