@@ -210,19 +210,12 @@ func inChunks[T any](groups []sms.GroupID, query func([]sms.GroupID) ([]T, error
 	return slices.Concat(out...)
 }
 
-// askChunk asks query about chunk. A provider that answers TooMany is asked again in parts of the size it
-// names: a query, unlike a sync call, changes nothing and may be asked again at will.
+// askChunk asks query about chunk, in the parts a TooMany names (sms.AskInParts).
 func askChunk[T any](chunk []sms.GroupID, query func([]sms.GroupID) ([]T, error)) []chunkAnswer[T] {
-	items, err := query(chunk)
-	var tooMany *sms.TooManyError
-	if !errors.As(err, &tooMany) || len(chunk) < 2 {
-		return []chunkAnswer[T]{{chunk: chunk, items: items, err: err}}
-	}
-	size := max(1, min(tooMany.EffectiveBatchSize(), len(chunk)-1))
 	var out []chunkAnswer[T]
-	for start := 0; start < len(chunk); start += size {
-		out = append(out, askChunk(chunk[start:min(start+size, len(chunk))], query)...)
-	}
+	sms.AskInParts(chunk, query, func(part []sms.GroupID, items []T, err error) {
+		out = append(out, chunkAnswer[T]{chunk: part, items: items, err: err})
+	})
 	return out
 }
 

@@ -173,22 +173,32 @@ func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []Gr
 
 // newestPiTs asks about one batch. It returns the answers it got and the error of the part it did not.
 func (c *client) newestPiTs(ctx context.Context, ref string, batch []GroupID) ([]NewestPiT, error) {
-	answer, err := c.queryNewestPiTs(ctx, ref, batch)
-	var tooMany *TooManyError
-	if !errors.As(err, &tooMany) || len(batch) < 2 {
-		return answer, err
-	}
-	size := max(1, min(tooMany.EffectiveBatchSize(), len(batch)-1))
 	var (
 		out   []NewestPiT
 		first error
 	)
-	for start := 0; start < len(batch); start += size {
-		part, err := c.newestPiTs(ctx, ref, batch[start:min(start+size, len(batch))])
-		out = append(out, part...)
-		first = cmp.Or(first, err)
-	}
+	AskInParts(batch, func(part []GroupID) ([]NewestPiT, error) { return c.queryNewestPiTs(ctx, ref, part) },
+		func(_ []GroupID, items []NewestPiT, err error) {
+			out = append(out, items...)
+			first = cmp.Or(first, err)
+		})
 	return out, first
+}
+
+// AskInParts asks query about groups. A TooMany answer for more than one group is asked again in parts
+// of the size it names (always smaller): a query, unlike a sync call, changes nothing and may be asked
+// again at will. answer gets each part's final answer, in order.
+func AskInParts[T any](groups []GroupID, query func([]GroupID) ([]T, error), answer func(part []GroupID, items []T, err error)) {
+	items, err := query(groups)
+	var tooMany *TooManyError
+	if !errors.As(err, &tooMany) || len(groups) < 2 {
+		answer(groups, items, err)
+		return
+	}
+	size := max(1, min(tooMany.EffectiveBatchSize(), len(groups)-1))
+	for start := 0; start < len(groups); start += size {
+		AskInParts(groups[start:min(start+size, len(groups))], query, answer)
+	}
 }
 
 // askTooManyAlone asks again, one group per call and a few calls at once, for the groups answered with
