@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"os"
 	"strings"
@@ -170,8 +171,18 @@ func main() {
 		os.Exit(1)
 	}
 	setupLog.Info("Starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	err = mgr.Start(ctrl.SetupSignalHandler())
+	// After the reconciles (their calls and commits) ended: vCenter keeps a session left open until its
+	// idle timeout, and counts it against its limit.
+	logoutCtx, cancelLogout := context.WithTimeout(context.Background(), logoutGrace)
+	sessions.CloseAll(logoutCtx)
+	cancelLogout()
+	if err != nil {
 		setupLog.Error(err, "Manager exited with an error")
 		os.Exit(1)
 	}
 }
+
+// logoutGrace bounds the vCenter logouts at exit; the Deployment's terminationGracePeriodSeconds leaves room
+// for it after controllers.ShutdownGrace and the release of the leader-election Lease.
+const logoutGrace = 5 * time.Second

@@ -136,16 +136,28 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
 	res, err := r.advance(ctx, run)
 	var refused []syncBatch // a first wave the provider refused whole (TooMany), planned again below
+	// The writes of claims, and of a refused wave's groups back to Pending, are not cut short by a manager
+	// stopping: one the API server applied, while this process took it for failed, would leave the groups
+	// Issuing without a call, in doubt for the next manager.
+	writeCtx, cancelWrites := context.WithTimeout(context.WithoutCancel(ctx), commitGrace)
+	defer cancelWrites()
 	for {
 		if len(run.wave) == 0 {
+			if refused != nil {
+				return r.writeStatus(writeCtx, before, rs, res, err)
+			}
 			return r.writeStatus(ctx, before, rs, res, err)
 		}
 		// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
 		// writer (a second manager, a user) changed the object: call nothing, re-read, plan again. Batches
 		// pre-claimed by an earlier commit, or covered by the claim of a refused wave, are in status already.
+		// A manager that is stopping claims nothing new; a claim written goes on to its calls and commit.
 		claimed := before
 		if slices.ContainsFunc(run.wave, func(b syncBatch) bool { return b.armed.IsZero() && !b.covered }) {
-			if werr := r.patchStatus(ctx, before, rs); werr != nil {
+			if ctx.Err() != nil && refused == nil {
+				return ctrl.Result{}, nil
+			}
+			if werr := r.patchStatus(writeCtx, before, rs); werr != nil {
 				r.holdSlotsAfterLostClaim(run, before)
 				return r.lostWrite(werr)
 			}
@@ -167,7 +179,9 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		started := startedBatches(rs, wave)
 		r.pollSoonEnded(ctx, run, started)
-		r.preclaim(run, started)
+		if ctx.Err() == nil { // a stopping manager leaves its next batches Pending, to the next one
+			r.preclaim(run, started)
+		}
 		r.settle(ctx, run)
 		// The refused wave's groups not called again go back to Pending in this write, also when it is
 		// merged into a fresher object.

@@ -43,8 +43,11 @@ type runHarness struct {
 	mu sync.Mutex
 	// onPatch, when set, runs before each status patch of a ReplicationSync; an error fails the patch.
 	onPatch func(n int, obj client.Object) error
-	patches int
-	events  []string
+	// afterPatch, when set, runs after each status patch of a ReplicationSync the API server applied, with
+	// the patch's context; an error is what the reconciler sees instead of success.
+	afterPatch func(n int, ctx context.Context) error
+	patches    int
+	events     []string
 }
 
 // newRunHarness creates a Ready VasaProvider and a ReplicationSync of n groups (mutate may change both).
@@ -77,12 +80,18 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
 				h.mu.Lock()
 				h.patches++
-				n, hook := h.patches, h.onPatch
+				n, hook, after := h.patches, h.onPatch, h.afterPatch
 				h.mu.Unlock()
 				if hook != nil {
 					if err := hook(n, obj); err != nil {
 						return err
 					}
+				}
+				if after != nil {
+					if err := cl.SubResource(sub).Patch(ctx, obj, patch, opts...); err != nil {
+						return err
+					}
+					return after(n, ctx)
 				}
 			}
 			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -62,6 +63,39 @@ func TestPreclaimReleasedAtShutdown(t *testing.T) {
 	stop()
 	h.g.Expect(h.r.releaseArmedOnStop(ctx)).To(Succeed())
 	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Pending", "Pending", "Pending", "Pending"}))
+}
+
+// TestClaimWrittenWhileStoppingIsCalled: the manager stops (its reconcile's context ends) while the
+// claim's write is in flight and the API server applies it. The write is not cut short, so the claim goes
+// on to its call and its commit: no group is left Issuing without a task, for the next manager to take
+// as in doubt. A reconcile that finds the manager stopping before its claim claims nothing.
+func TestClaimWrittenWhileStoppingIsCalled(t *testing.T) {
+	h := preclaimHarness(t)
+	ctx, stop := context.WithCancel(h.ctx)
+	defer stop()
+	h.afterPatch = func(n int, patchCtx context.Context) error {
+		if n == 1 {
+			stop()
+		}
+		return patchCtx.Err()
+	}
+	_, _ = h.r.Reconcile(ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Pending", "Pending", "Pending", "Pending"}),
+		"called and committed; nothing pre-claimed while stopping")
+	for i, g := range h.get().Status.Groups[:2] {
+		h.g.Expect(g.Task).NotTo(BeEmpty(), "group %d", i)
+	}
+
+	h.afterPatch = nil
+	h.g.Expect(h.r.releaseArmedOnStop(ctx)).To(Succeed())
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(time.Second)
+	patches := h.patches
+	_, _ = h.r.Reconcile(ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(h.patches).To(Equal(patches), "a stopping manager claims nothing")
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.expectEndsSyncedOnce(6)
 }
 
 // TestPreclaimAfterRestartIsInDoubt: a process that did not arm a pre-claim cannot tell it from a call

@@ -229,8 +229,8 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 	defer wakeForFreedSlots(run, len(tasksOf(run.rs)))
 	for range maxFoldPolls {
 		due, ok := r.soonestDue(run, refs)
-		if !ok || due.After(until) || isFinished(run.rs) {
-			return
+		if !ok || due.After(until) || isFinished(run.rs) || ctx.Err() != nil {
+			return // a stopping manager commits the refs; a query cut short would record a fault
 		}
 		if wait := due.Sub(clockNow(r.Clock)); wait > 0 {
 			select {

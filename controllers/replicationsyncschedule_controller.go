@@ -113,6 +113,10 @@ type scheduleScope struct {
 	active, succeeded, failed []*replicationv1alpha1.ReplicationSync
 	// names holds the names of all of them, deleting ones included.
 	names map[string]bool
+	// old are the finished runs beyond the history limits, deleted once the status is stored.
+	old []*replicationv1alpha1.ReplicationSync
+	// owned holds them and the runs made by hand from the template (owned, not controlled).
+	owned []*replicationv1alpha1.ReplicationSync
 	// sets tallies them (and the runs made by hand from the template) by set of shares.
 	sets runSets
 	// latestRun is the latest scheduled time among them.
@@ -148,6 +152,9 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 				f()
 			}
 			setScheduleReadyMetric(sched)
+			if err := r.deleteOldRuns(ctx, s.old); err != nil {
+				reterr = errors.Join(reterr, err)
+			}
 		case apierrors.IsConflict(err) && reterr == nil:
 			log.V(1).Info("Schedule changed since it was read, retrying", "schedule", klog.KObj(sched))
 			result = ctrl.Result{RequeueAfter: statusConflictRequeue}
@@ -162,9 +169,7 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 	if err := r.observeRuns(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.deleteOldRuns(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
+	s.old = oldRuns(s) // deleted after the status patch
 
 	schedule, err := cronschedule.Parse(sched.Spec.Schedule, ptr.Deref(sched.Spec.TimeZone, ""))
 	if err != nil {
@@ -209,6 +214,7 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 	for i := range list.Items {
 		if run := &list.Items[i]; metav1.IsControlledBy(run, sched) || ownedBy(run, sched) {
 			sets.add(run) // a run made from the template by hand (owned, not controlled) counts for the RPO
+			s.owned = append(s.owned, run)
 		}
 	}
 	s.sets = sets
@@ -264,12 +270,13 @@ func ownedBy(run *replicationv1alpha1.ReplicationSync, sched *replicationv1alpha
 	return slices.ContainsFunc(run.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == sched.UID })
 }
 
-// deleteOldRuns keeps the newest successfulHistoryLimit succeeded and failedHistoryLimit failed runs
-// and deletes the older ones, oldest first. A run shared over several ReplicationSyncs goes as a whole,
-// once all of them finished; it failed if one of them did.
-func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s *scheduleScope) error {
+// oldRuns returns, oldest first, the finished runs beyond the newest successfulHistoryLimit succeeded
+// and failedHistoryLimit failed ones, as observed at the reconcile's start. A run shared over several
+// ReplicationSyncs goes as a whole, once all of them finished; it failed if one of them did.
+func oldRuns(s *scheduleScope) []*replicationv1alpha1.ReplicationSync {
 	spec := s.sched.Spec
 	var succeeded, failed []*setTally
+	var old []*replicationv1alpha1.ReplicationSync
 	seen := map[string]bool{}
 	for _, run := range slices.Concat(s.succeeded, s.failed) {
 		key, _ := runSet(run)
@@ -298,16 +305,24 @@ func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, s
 		excess := len(h.sets) - int(max(h.limit, 0))
 		for _, set := range h.sets[:max(excess, 0)] {
 			for _, run := range set.runs {
-				if !run.DeletionTimestamp.IsZero() {
-					continue
+				if run.DeletionTimestamp.IsZero() {
+					old = append(old, run)
 				}
-				if err := r.deleteRun(ctx, run); err != nil {
-					return err
-				}
-				ctrl.LoggerFrom(ctx).V(1).Info("Deleted finished ReplicationSync beyond the history limit",
-					"replicationSync", klog.KObj(run), "phase", run.Status.Phase)
 			}
 		}
+	}
+	return old
+}
+
+// deleteOldRuns deletes the runs oldRuns found; it runs once the status that counts their outcomes
+// (lastSuccessfulTime) is stored, or a success would be lost with its run.
+func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, old []*replicationv1alpha1.ReplicationSync) error {
+	for _, run := range old {
+		if err := r.deleteRun(ctx, run); err != nil {
+			return err
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Deleted finished ReplicationSync beyond the history limit",
+			"replicationSync", klog.KObj(run), "phase", run.Status.Phase)
 	}
 	return nil
 }
@@ -371,7 +386,12 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		if err != nil {
 			var invalid *pitNameError
 			if errors.As(err, &invalid) {
-				return r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, invalid.err)
+				// This run's name only: the next run's may do, so it is tried when due (this one counts as missed).
+				res, err := r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, invalid.err)
+				if !w.Next.IsZero() {
+					res.RequeueAfter = w.Next.Sub(s.now)
+				}
+				return res, err
 			}
 			if rejected, ok := asRunRejected(err); ok {
 				r.recordRunRejected(s, due, rejected)

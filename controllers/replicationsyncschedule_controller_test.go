@@ -548,6 +548,18 @@ func TestScheduleTimeZoneAndDST(t *testing.T) {
 			wantPits: []string{"tz-20301027-0200", "tz-20301027-0200-CET"},
 			wantNext: time.Date(2030, 10, 28, 2, 0, 0, 0, berlin),
 		},
+		"fall back every 30 minutes: four runs in the repeated hour, four PiT names": {
+			schedule: "*/30 * * * *",
+			lastRun:  time.Date(2030, 10, 27, 1, 30, 0, 0, berlin),
+			at: []time.Time{
+				time.Date(2030, 10, 27, 0, 0, 30, 0, time.UTC),
+				time.Date(2030, 10, 27, 0, 30, 30, 0, time.UTC),
+				time.Date(2030, 10, 27, 1, 0, 30, 0, time.UTC),
+				time.Date(2030, 10, 27, 1, 30, 30, 0, time.UTC),
+			},
+			wantPits: []string{"tz-20301027-0200", "tz-20301027-0230", "tz-20301027-0200-CET", "tz-20301027-0230-CET"},
+			wantNext: time.Date(2030, 10, 27, 2, 0, 0, 0, time.UTC),
+		},
 		// 31 March 2030: 02:00 CET becomes 03:00 CEST; 02:30 does not exist and that day is skipped.
 		"spring forward: the missing 02:30 does not run and is not missed": {
 			schedule: "30 2 * * *",
@@ -661,6 +673,13 @@ func TestScheduleInvalidSpec(t *testing.T) {
 				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "1504" }}`
 			},
 			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a day",
+		},
+		"template with a 12-hour clock repeats within a day": {
+			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Schedule = "0 */6 * * *"
+				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-0304" }}`
+			},
+			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "it repeats after 12h0m0s",
 		},
 		"schedule field out of range": {
 			mutate:     func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "61 * * * *" },

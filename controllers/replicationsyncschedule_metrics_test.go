@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -86,17 +85,7 @@ func TestManualRunCountsForTheRPO(t *testing.T) {
 	sched := h.create("manual-ok", nil)
 	times := h.nextRuns(1)
 	manual := func(name string, owned bool) replicationv1alpha1.ReplicationSync {
-		rs := &replicationv1alpha1.ReplicationSync{
-			ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name,
-				Labels: map[string]string{replicationv1alpha1.ScheduleLabel: sched.Name}},
-			Spec: sched.Spec.Template.Spec.SyncSpec(name),
-		}
-		if owned {
-			rs.OwnerReferences = []metav1.OwnerReference{{APIVersion: replicationv1alpha1.GroupVersion.String(),
-				Kind: "ReplicationSyncSchedule", Name: sched.Name, UID: sched.UID}}
-		}
-		g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
-		return *rs
+		return h.manualRun(sched, name, name, owned)
 	}
 	labelled := manual("labelled-only", false)
 	h.finish(labelled, replicationv1alpha1.SyncSucceeded, times[0].Add(-30*time.Minute))

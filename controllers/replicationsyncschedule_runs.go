@@ -40,6 +40,37 @@ type pitNameError struct{ err error }
 
 func (e *pitNameError) Error() string { return e.err.Error() }
 
+// unusedPitName returns pit, or pit with the zone of due appended when another run of the schedule
+// (one scheduled at another time, or made by hand) has that PiT name: its PiT would make this run
+// succeed without a new one. Names repeat this way after an edit of schedule or timeZone (02:00 in
+// Berlin, then 02:00 UTC the same night) or a run made by hand in the same minute; the template's own
+// repeats stall the schedule before (validTemplate).
+func (s *scheduleScope) unusedPitName(pit string, due time.Time) (string, error) {
+	holder := s.runWithPit(pit, due)
+	if holder == "" {
+		return pit, nil
+	}
+	zoned, err := pitname.WithZone(pit, due)
+	if err != nil {
+		return "", err
+	}
+	if other := s.runWithPit(zoned, due); other != "" {
+		return "", fmt.Errorf("the run scheduled for %s would have PiT name %q, as ReplicationSync %s has, or %q, as ReplicationSync %s has: a run whose PiT name exists creates no new PiT, so this run is skipped",
+			due.Format(time.RFC3339), pit, holder, zoned, other)
+	}
+	return zoned, nil
+}
+
+// runWithPit returns the name of a run of the schedule, not scheduled for due, whose PiT name is pit.
+func (s *scheduleScope) runWithPit(pit string, due time.Time) string {
+	for _, run := range s.owned {
+		if t, ok := scheduledTimeOf(run); run.Spec.PitName == pit && (!ok || !t.Equal(due)) {
+			return run.Name
+		}
+	}
+	return ""
+}
+
 // startRun starts the run scheduled at due unless concurrencyPolicy Forbid holds it back; then it
 // returns started=false and a message saying what it waits for.
 func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *scheduleScope, schedule *cronschedule.Schedule, tmpl *pitname.Template, due time.Time) (started bool, waiting string, err error) {
@@ -51,6 +82,9 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		return true, "", nil
 	}
 	pit, err := tmpl.RenderRun(s.pitData(due), schedule.Previous(due))
+	if err == nil {
+		pit, err = s.unusedPitName(pit, due)
+	}
 	if err != nil {
 		return false, "", &pitNameError{err: err}
 	}

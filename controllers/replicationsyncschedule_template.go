@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -41,9 +42,15 @@ func sameDayLater(t time.Time, years, months int) time.Time {
 	return time.Time{}
 }
 
-// validTemplate parses pitNameTemplate and renders it for the next two runs and for the first runs a
-// day, a week, a month and a year after the next one, so a template that cannot produce distinct valid
-// PiT names stalls the schedule before anything is created. It costs a handful of Next calls.
+// maxRunsChecked bounds the runs of the day after the next one that validTemplate renders: a day of a
+// schedule every minute.
+const maxRunsChecked = 1500
+
+// validTemplate parses pitNameTemplate and renders it for every run in the day after the next one (25
+// hours: a day, and the hour the end of daylight saving time repeats), and for the first runs a week, a
+// month and a year after the next one, so a template that cannot produce distinct valid PiT names
+// stalls the schedule before anything is created. A day holds the repeats of a template that gets the
+// hour wrong ("0304", 12-hour clock, for "1504"), which no pair of neighbouring runs shows.
 func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
 	if err := validTemplateFields(s.sched.Spec.Template); err != nil {
 		return nil, err
@@ -56,39 +63,54 @@ func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, sche
 	if first.IsZero() {
 		first = s.now.In(schedule.Location())
 	}
-	second := schedule.Next(first)
-	if second.IsZero() {
+	if second := schedule.Next(first); second.IsZero() {
 		_, err = tmpl.RenderRun(s.pitData(first), time.Time{})
 	} else {
-		// Renders both runs and checks they differ.
-		_, err = tmpl.RenderRun(s.pitData(second), first)
+		_, err = tmpl.RenderRun(s.pitData(second), first) // the message for a name that never changes
 	}
 	if err != nil {
 		return nil, err
 	}
-	name, err := tmpl.Render(s.pitData(first))
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range repeatPeriods {
-		at := p.later(first)
-		if at.IsZero() {
-			continue
-		}
-		later := schedule.RunAtOrAfter(first, at)
-		if later.IsZero() || later.Equal(second) {
-			continue // none, or the second run, already compared above
-		}
-		laterName, err := tmpl.Render(s.pitData(later))
+	seen := map[string]time.Time{}
+	distinct := func(at time.Time) error {
+		name, err := tmpl.RunName(s.pitData(at))
 		if err != nil {
+			return err
+		}
+		if earlier, ok := seen[name]; ok && !earlier.Equal(at) {
+			return fmt.Errorf("pitNameTemplate %q renders the same PiT name %q for the runs at %s and %s: it repeats after %s, and a run whose PiT name exists creates no new PiT; include the full date and the time, e.g. {{ .ScheduledTime.Format \"20060102-1504\" }}",
+				s.sched.Spec.Template.PitNameTemplate, name, earlier.Format(time.RFC3339), at.Format(time.RFC3339), repeatSpan(earlier, at))
+		}
+		seen[name] = at
+		return nil
+	}
+	dayEnd := first.Add(25 * time.Hour)
+	for at, n := first, 0; !at.IsZero() && !at.After(dayEnd) && n < maxRunsChecked; at, n = schedule.Next(at), n+1 {
+		if err := distinct(at); err != nil {
 			return nil, err
 		}
-		if laterName == name {
-			return nil, fmt.Errorf("pitNameTemplate %q renders the same PiT name %q for the runs at %s and %s: it repeats after %s, and a run whose PiT name exists creates no new PiT; include the full date, e.g. {{ .ScheduledTime.Format \"20060102-1504\" }}",
-				s.sched.Spec.Template.PitNameTemplate, name, first.Format(time.RFC3339), later.Format(time.RFC3339), p.name)
+	}
+	for _, p := range repeatPeriods {
+		if at := p.later(first); !at.IsZero() {
+			if later := schedule.RunAtOrAfter(first, at); !later.IsZero() {
+				if err := distinct(later); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	return tmpl, nil
+}
+
+// repeatSpan names the time between two runs whose PiT names are the same: the period of repeatPeriods
+// it matches, else the duration.
+func repeatSpan(earlier, later time.Time) string {
+	for _, p := range slices.Backward(repeatPeriods) {
+		if at := p.later(earlier); !at.IsZero() && !later.Before(at) {
+			return p.name
+		}
+	}
+	return later.Sub(earlier).String()
 }
 
 // validTemplateFields makes the API server's checks of the labels and annotations every run gets, and

@@ -31,8 +31,8 @@ type ReplicationSyncScheduleSpec struct {
 	// timeZone is the IANA time zone the schedule is read in, e.g. Europe/Berlin. Defaults to UTC.
 	// Daylight saving time works as for a CronJob: on the night clocks go forward a wall-clock time
 	// that does not exist (e.g. 02:30) does not run that night; on the night they go back a time that
-	// occurs twice runs twice (the second run's PiT name gets the zone abbreviation appended). Use UTC,
-	// or a time outside 02:00-03:00, to avoid both.
+	// occurs twice runs twice (a run in the repeated hour whose PiT name the first pass used gets the
+	// zone abbreviation appended, e.g. "-CET"). Use UTC, or a time outside 02:00-03:00, to avoid both.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
@@ -85,8 +85,11 @@ type ReplicationSyncTemplate struct {
 	// pitNameTemplate is a Go text/template rendered per run into the PiT name, with
 	// .ScheduleName, .Namespace and .ScheduledTime (a time.Time in the schedule's zone).
 	// Defaults to "{{ .ScheduleName }}-{{ .ScheduledTime.Format \"20060102-1504\" }}". Names must not
-	// repeat: a template that leaves out part of the date (e.g. "1504", which repeats after a day) stalls
-	// the schedule with reason InvalidTemplate, since a run whose PiT name exists creates no new PiT.
+	// repeat: a template that leaves out part of the date (e.g. "1504", which repeats after a day) or
+	// tells runs of one day apart too coarsely (e.g. "0304", a 12-hour clock) stalls the schedule with
+	// reason InvalidTemplate, since a run whose PiT name exists creates no new PiT. A run whose name
+	// another run of the schedule has (after an edit of schedule or timeZone) gets the zone abbreviation
+	// appended; if that is taken too, the run is skipped and counted as missed.
 	// +optional
 	// +kubebuilder:default=`{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-1504" }}`
 	// +kubebuilder:validation:MinLength=1

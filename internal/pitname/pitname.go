@@ -68,32 +68,76 @@ func (t *Template) Render(d Data) (string, error) {
 	return name, nil
 }
 
-// RenderRun renders the PiT name of the run at d.ScheduledTime and makes sure it differs from
-// the name of the run before it (at previous; zero when there is none), because a PiT name that
-// already exists counts as synced and the run would create nothing.
-//
-// The one collision it repairs is a wall-clock time that occurs twice when daylight saving time
-// ends (e.g. 02:00 CEST and 02:00 CET): the second run gets the zone abbreviation appended
-// ("-CET"). Any other collision means the template is too coarse and is an error.
+// RenderRun renders the PiT name of the run at d.ScheduledTime (RunName) and makes sure the template
+// tells it from the run before it (at previous; zero when there is none), because a PiT name that
+// already exists counts as synced and the run would create nothing. A collision other than a
+// wall-clock time repeated when daylight saving time ends means the template is too coarse.
 func (t *Template) RenderRun(d Data, previous time.Time) (string, error) {
-	name, err := t.Render(d)
+	name, err := t.RunName(d)
 	if err != nil || previous.IsZero() {
 		return name, err
 	}
 	prev := d
 	prev.ScheduledTime = previous.In(d.ScheduledTime.Location())
 	prevName, err := t.Render(prev)
-	if err != nil || prevName != name {
-		return name, err
+	if err != nil {
+		return "", err
 	}
-	_, offset := d.ScheduledTime.Zone()
-	_, prevOffset := prev.ScheduledTime.Zone()
-	if offset != prevOffset {
-		zoned := name + "-" + d.ScheduledTime.Format("MST")
-		if utf8.RuneCountInString(zoned) <= MaxLength {
-			return zoned, nil
-		}
+	if rendered, _ := t.Render(d); rendered != prevName {
+		return name, nil
+	}
+	if first, repeated := firstShowing(d.ScheduledTime); repeated && first.Equal(prev.ScheduledTime) {
+		return name, nil
 	}
 	return "", fmt.Errorf("pitNameTemplate %q renders the same PiT name %q for the runs at %s and %s: include .ScheduledTime precisely enough to tell runs apart, e.g. {{ .ScheduledTime.Format \"20060102-1504\" }}",
-		t.text, name, prev.ScheduledTime.Format(time.RFC3339), d.ScheduledTime.Format(time.RFC3339))
+		t.text, prevName, prev.ScheduledTime.Format(time.RFC3339), d.ScheduledTime.Format(time.RFC3339))
+}
+
+// RunName renders the PiT name of the run at d.ScheduledTime. A wall-clock time that occurs twice when
+// daylight saving time ends (02:00 CEST, then 02:00 CET) renders the same name twice with most
+// templates, so the second gets the zone abbreviation appended ("-CET") whenever the first would render
+// the same name: the repair depends on the time alone, not on which runs the schedule fires around it
+// (a schedule every 30 minutes fires 02:00 CEST, 02:30 CEST, 02:00 CET, 02:30 CET).
+func (t *Template) RunName(d Data) (string, error) {
+	name, err := t.Render(d)
+	if err != nil {
+		return "", err
+	}
+	first, repeated := firstShowing(d.ScheduledTime)
+	if !repeated {
+		return name, nil
+	}
+	earlier := d
+	earlier.ScheduledTime = first
+	if firstName, err := t.Render(earlier); err != nil || firstName != name {
+		return name, err
+	}
+	return WithZone(name, d.ScheduledTime)
+}
+
+// WithZone appends the abbreviation of at's time zone to name, as long as the result is a usable length.
+func WithZone(name string, at time.Time) (string, error) {
+	zoned := name + "-" + at.Format("MST")
+	if n := utf8.RuneCountInString(zoned); n > MaxLength {
+		return "", fmt.Errorf("PiT name %q needs its time zone appended to tell it from an earlier run's, and would then have %d characters, more than %d: shorten the pitNameTemplate",
+			name, n, MaxLength)
+	}
+	return zoned, nil
+}
+
+// firstShowing returns the earlier instant at which the clock of t's zone showed what it shows at t,
+// when t lies in the span a change back from daylight saving time repeats (02:00-03:00 on the last
+// Sunday of October in Europe, 01:00-02:00 on the first Sunday of November in the United States).
+func firstShowing(t time.Time) (time.Time, bool) {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return time.Time{}, false
+	}
+	_, before := start.Add(-time.Nanosecond).Zone()
+	_, offset := t.Zone()
+	back := time.Duration(before-offset) * time.Second
+	if back <= 0 || t.Sub(start) >= back {
+		return time.Time{}, false
+	}
+	return t.Add(-back), true
 }

@@ -69,6 +69,10 @@ func TestRenderRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	newYork, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// 25 October 2026: 02:00 CEST (00:00 UTC) and, an hour later, 02:00 CET (01:00 UTC).
 	firstTwo := time.Date(2026, 10, 25, 0, 0, 0, 0, time.UTC).In(berlin)
 	secondTwo := time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC).In(berlin)
@@ -78,7 +82,27 @@ func TestRenderRun(t *testing.T) {
 		want, wantErr string
 	}{
 		"no previous run": {
-			at: secondTwo, want: "nightly-20261025-0200",
+			at: firstTwo, want: "nightly-20261025-0200",
+		},
+		"repeated wall-clock time gets the zone whatever ran before": {
+			at: secondTwo, want: "nightly-20261025-0200-CET",
+		},
+		"every 30 minutes through the repeated hour: 02:00 CET after 02:30 CEST": {
+			at: secondTwo, previous: firstTwo.Add(30 * time.Minute), want: "nightly-20261025-0200-CET",
+		},
+		"every 30 minutes through the repeated hour: 02:30 CET": {
+			at: secondTwo.Add(30 * time.Minute), previous: secondTwo, want: "nightly-20261025-0230-CET",
+		},
+		"the hour after the repeated one": {
+			at: secondTwo.Add(time.Hour), previous: secondTwo.Add(30 * time.Minute), want: "nightly-20261025-0300",
+		},
+		"United States, 01:30 EST after 01:30 EDT": {
+			at: time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC).In(newYork), previous: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC).In(newYork),
+			want: "nightly-20261101-0130-EST",
+		},
+		"spring forward repeats nothing": {
+			at: time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC).In(berlin), previous: time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC).In(berlin),
+			want: "nightly-20260329-0300",
 		},
 		"distinct from the previous run": {
 			at: firstTwo, previous: firstTwo.AddDate(0, 0, -1), want: "nightly-20261025-0200",

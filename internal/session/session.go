@@ -108,6 +108,28 @@ func (c *Cache) Forget(key types.NamespacedName) {
 	}
 }
 
+// CloseAll logs out of every session, at once, and waits for the logouts until ctx ends. The manager
+// calls it as it exits: a session left open counts against vCenter's session limit until its idle
+// timeout (30 minutes by default), and every restart or rollout would leave one per VasaProvider.
+func (c *Cache) CloseAll(ctx context.Context) {
+	c.mu.Lock()
+	entries := c.entries
+	c.entries = map[types.NamespacedName]*entry{}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		if cl := e.client; cl != nil {
+			wg.Go(func() { _ = cl.Close(ctx) })
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
 func closeAsync(cl sms.Client) {
 	if cl == nil {
 		return

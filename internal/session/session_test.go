@@ -80,3 +80,22 @@ func TestConcurrentCallersShareOneDial(t *testing.T) {
 	wg.Wait()
 	g.Expect(dials.Load()).To(BeEquivalentTo(1))
 }
+
+// TestCloseAllLogsEverySessionOut: at exit every open session is logged out, and the cache is empty.
+func TestCloseAllLogsEverySessionOut(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	var opened []*fakeClient
+	for _, name := range []string{"array-a", "array-b"} {
+		cl, err := c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: name}, "gen1",
+			func(context.Context) (sms.Client, error) { return &fakeClient{}, nil })
+		g.Expect(err).NotTo(HaveOccurred())
+		opened = append(opened, cl.(*fakeClient))
+	}
+	c.CloseAll(context.Background())
+	for _, cl := range opened {
+		g.Expect(cl.closed.Load()).To(BeTrue())
+	}
+	_, ok := c.Cached(key, "gen1")
+	g.Expect(ok).To(BeFalse())
+}

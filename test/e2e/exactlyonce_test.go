@@ -103,6 +103,7 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 	for _, gs := range rs.Status.Groups {
 		g.Expect(gs.Task).To(Equal(task), "group %s/%s (%s) after SIGTERM", gs.FaultDomainID.ID, gs.DeviceGroupID.ID, gs.State)
 	}
+	g.Expect(vcenterSessions(g, w.sim)).To(BeEmpty(), "the stopped manager logs out of vCenter")
 
 	w.mgr.Start()
 	waitAllSucceeded(t, runs, exactlyOnceTO)

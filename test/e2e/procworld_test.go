@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -240,4 +245,21 @@ func groupStates(rs *replicationv1alpha1.ReplicationSync) string {
 		s = append(s, string(gs.State))
 	}
 	return strings.Join(s, ",")
+}
+
+// vcenterSessions lists the simulator's vCenter sessions other than the one it opens to ask, as an
+// administrator sees them (SessionManager.sessionList).
+func vcenterSessions(g Gomega, sim *smssim.Sim) []vimtypes.UserSession {
+	ctx := context.Background()
+	u, err := soap.ParseURL(sim.URL())
+	g.Expect(err).NotTo(HaveOccurred())
+	u.User = url.UserPassword(sim.Username(), sim.Password())
+	c, err := govmomi.NewClient(ctx, u, true)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = c.Logout(ctx) }()
+	own, err := c.SessionManager.UserSession(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	var sm mo.SessionManager
+	g.Expect(c.RetrieveOne(ctx, *c.ServiceContent.SessionManager, []string{"sessionList"}, &sm)).To(Succeed())
+	return slices.DeleteFunc(sm.SessionList, func(s vimtypes.UserSession) bool { return s.Key == own.Key })
 }

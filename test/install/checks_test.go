@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
 )
 
 // manifests indexes rendered objects by kind and name.
@@ -104,6 +107,8 @@ func expectManagerInstall(t *testing.T, m manifests, namespace, image string) {
 	g.Expect(c.Name).To(Equal("manager"))
 	g.Expect(c.Image).To(Equal(image))
 	g.Expect(c.Args).To(ContainElements("--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443"))
+	// The kubelet waits for the manager's shutdown grace, the Lease's release (its renew deadline, 10 s) and the exit.
+	g.Expect(pod.TerminationGracePeriodSeconds).To(HaveValue(BeNumerically(">=", (controllers.ShutdownGrace + 15*time.Second).Seconds())))
 	g.Expect(c.LivenessProbe).NotTo(BeNil())
 	g.Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
 	g.Expect(c.LivenessProbe.HTTPGet.Port.IntValue()).To(Equal(8081))

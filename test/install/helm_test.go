@@ -101,7 +101,7 @@ func TestHelmValues(t *testing.T) {
 	helm := helmBinary(t)
 	g := NewWithT(t)
 	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace,
-		"--set", "leaderElection.enabled=false,watchNamespace=dr,image.tag=v1.2.3,replicaCount=2",
+		"--set", "leaderElection.enabled=false,watchNamespace=dr,image.tag=v1.2.3",
 		"--set-json", `extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy.example.com:3128"}]`)
 	m := manifests{objs: decode(t, out)}
 	g.Expect(m.all("ServiceMonitor")).To(BeEmpty(), "monitoring is off by default")
@@ -112,7 +112,7 @@ func TestHelmValues(t *testing.T) {
 	g.Expect(c.Image).To(Equal("vasa-sync-operator:v1.2.3"))
 	g.Expect(c.Args).NotTo(ContainElement("--leader-elect"))
 	g.Expect(c.Args).To(ContainElement("--watch-namespace=dr"))
-	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(int32(2))))
+	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(int32(1))))
 	g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}))
 }
 

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -72,4 +73,25 @@ func TestHelmStandbyReplicas(t *testing.T) {
 		g.Expect(aff.NodeAffinity).NotTo(BeNil())
 		g.Expect(aff.PodAntiAffinity).To(BeNil(), "the values' affinity replaces the chart's")
 	})
+}
+
+// TestHelmWithoutLeaderElection: without a Lease two managers must never run at once, so the chart
+// refuses more than one replica and replaces the rolling update (old and new pod overlap) with Recreate.
+func TestHelmWithoutLeaderElection(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	strategyOf := func(set string) appsv1.DeploymentStrategyType {
+		out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace, "--set", set)
+		return into[appsv1.Deployment](t, manifests{objs: decode(t, out)}.all("Deployment")[0]).Spec.Strategy.Type
+	}
+	g.Expect(strategyOf("leaderElection.enabled=false")).To(Equal(appsv1.RecreateDeploymentStrategyType))
+	g.Expect(strategyOf("leaderElection.enabled=true")).To(BeEmpty(), "the default rolling update, handed over by the Lease")
+
+	cmd := exec.Command(helm, "template", "vso", chartDir, "--namespace", helmNamespace,
+		"--set", "leaderElection.enabled=false,replicaCount=2")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(string(out)).To(ContainSubstring("replicaCount > 1 needs leaderElection.enabled"))
 }
