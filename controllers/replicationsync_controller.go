@@ -144,9 +144,9 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	for {
 		if len(run.wave) == 0 {
 			if refused != nil {
-				return r.writeStatus(writeCtx, before, rs, res, err)
+				return r.writeStatus(writeCtx, run, before, res, err)
 			}
-			return r.writeStatus(ctx, before, rs, res, err)
+			return r.writeStatus(ctx, run, before, res, err)
 		}
 		// Claim: the wave's groups are Issuing in status before any call. Losing the write means another
 		// writer (a second manager, a user) changed the object: call nothing, re-read, plan again. Batches
@@ -165,7 +165,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		r.takeArmed(run)
 		if len(run.wave) == 0 {
-			return r.writeStatus(ctx, claimed, rs, res, err)
+			return r.writeStatus(ctx, run, claimed, res, err)
 		}
 		wave := run.wave
 		results := r.callWave(ctx, run)
@@ -236,6 +236,9 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 		} else {
 			err = r.patchStatus(ctx, base, want)
 		}
+		if err == nil {
+			run.stored()
+		}
 		if err == nil && isFinished(want) {
 			run.rs = want
 			return r.finished(ctx, run) // the wave's tasks ended in it: ttlSecondsAfterFinished counts now
@@ -291,7 +294,8 @@ func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSy
 }
 
 // writeStatus writes a reconcile's status if it changed, based on the resourceVersion it was read at.
-func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync, res ctrl.Result, stepErr error) (ctrl.Result, error) {
+func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, run *syncRun, before *replicationv1alpha1.ReplicationSync, res ctrl.Result, stepErr error) (ctrl.Result, error) {
+	rs := run.rs
 	if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
 		start := clockNow(r.Clock)
 		if err := r.patchStatus(ctx, before, rs); err != nil {
@@ -303,6 +307,7 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, before, rs 
 			res.RequeueAfter = max(res.RequeueAfter-clockNow(r.Clock).Sub(start), time.Millisecond)
 		}
 	}
+	run.stored()
 	if stepErr != nil {
 		return ctrl.Result{}, stepErr
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -198,13 +199,27 @@ func (r *ReplicationSyncReconciler) checkGroups(ctx context.Context, run *syncRu
 		ctrl.LoggerFrom(ctx).Info("The provider did not answer the group check; issuing every group", "fault", f.FaultType())
 		return nil
 	}
+	var rejected []string
 	for i, g := range rs.Status.Groups {
 		if msg, bad := unsyncable(states, g); bad && g.State == replicationv1alpha1.GroupPending {
 			run.groupFailed(i, msg)
-			r.event(rs, corev1.EventTypeWarning, "GroupRejected", "Sync", "Group %s: %s", groupName(g.ReplicationGroupID), msg)
+			rejected = append(rejected, fmt.Sprintf("%s: %s", groupName(g.ReplicationGroupID), msg))
 		}
 	}
+	if len(rejected) > 0 {
+		// One event for the run: events of one reason on one object are merged, keeping the first note.
+		r.event(rs, corev1.EventTypeWarning, "GroupRejected", "Sync", "%d of %d groups cannot be synced (their status says why): %s",
+			len(rejected), len(rs.Status.Groups), firstOf(rejected, 5))
+	}
 	return nil
+}
+
+// firstOf joins the first n items, saying how many more there are.
+func firstOf(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(items[:n], "; "), len(items)-n)
 }
 
 // reroute moves the groups of the fault domains an InactiveProvider fault names to their active

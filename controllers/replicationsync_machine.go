@@ -46,6 +46,21 @@ type syncRun struct {
 	preclaimed []syncBatch
 	// wake is when this run wants its next reconcile (zero: no wish).
 	wake time.Time
+	// onStored are what the end of the run tells outside its status (metrics, events): done once the
+	// status that says so is stored, so that a write lost to a conflict, and done again by the next
+	// reconcile, counts the run once.
+	onStored []func()
+}
+
+// afterStore defers f until the reconcile's status write succeeded.
+func (run *syncRun) afterStore(f func()) { run.onStored = append(run.onStored, f) }
+
+// stored runs what waited for the status write.
+func (run *syncRun) stored() {
+	for _, f := range run.onStored {
+		f()
+	}
+	run.onStored = nil
 }
 
 func (run *syncRun) owner() string { return client.ObjectKeyFromObject(run.rs).String() }
@@ -193,12 +208,14 @@ func (r *ReplicationSyncReconciler) finish(ctx context.Context, run *syncRun) (c
 	if rs.Status.Summary.Failed == 0 {
 		rs.Status.Phase = replicationv1alpha1.SyncSucceeded
 		markSucceeded(rs)
-		r.event(rs, corev1.EventTypeNormal, "Synced", "Sync", "All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
+		run.afterStore(func() {
+			r.event(rs, corev1.EventTypeNormal, "Synced", "Sync", "All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
+		})
 	} else {
 		rs.Status.Phase = replicationv1alpha1.SyncFailed
 		msg := failedGroupsMessage(rs)
 		markFailed(rs, replicationv1alpha1.FailedReason, msg)
-		r.event(rs, corev1.EventTypeWarning, "Failed", "Sync", "%s", msg)
+		run.afterStore(func() { r.event(rs, corev1.EventTypeWarning, "Failed", "Sync", "%s", msg) })
 	}
 	r.completed(ctx, run)
 	return r.finished(ctx, run)
@@ -256,7 +273,7 @@ func (r *ReplicationSyncReconciler) failRun(ctx context.Context, run *syncRun, r
 	}
 	rs.Status.Phase = replicationv1alpha1.SyncFailed
 	markFailed(rs, reason, message)
-	r.event(rs, corev1.EventTypeWarning, "Failed", "Sync", "%s", message)
+	run.afterStore(func() { r.event(rs, corev1.EventTypeWarning, "Failed", "Sync", "%s", message) })
 	r.completed(ctx, run)
 }
 
@@ -314,12 +331,15 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 	if rs.Status.Phase == replicationv1alpha1.SyncFailed {
 		result = metrics.ResultFailed
 	}
-	metrics.SyncsTotal.WithLabelValues(rs.Namespace, provider, result).Inc()
-	if rs.Status.StartTime != nil {
-		metrics.SyncDurationSeconds.WithLabelValues(rs.Namespace, provider, result).Observe(run.now.Sub(rs.Status.StartTime.Time).Seconds())
-	}
-	if result == metrics.ResultSucceeded {
-		metrics.LastSuccessTimestampSeconds.WithLabelValues(rs.Namespace, provider).Set(float64(run.now.Unix()))
-	}
-	ctrl.LoggerFrom(ctx).Info("Sync finished", "phase", rs.Status.Phase, "synced", rs.Status.SyncedDisplay)
+	at, log := run.now, ctrl.LoggerFrom(ctx)
+	run.afterStore(func() {
+		metrics.SyncsTotal.WithLabelValues(rs.Namespace, provider, result).Inc()
+		if rs.Status.StartTime != nil {
+			metrics.SyncDurationSeconds.WithLabelValues(rs.Namespace, provider, result).Observe(at.Sub(rs.Status.StartTime.Time).Seconds())
+		}
+		if result == metrics.ResultSucceeded {
+			metrics.LastSuccessTimestampSeconds.WithLabelValues(rs.Namespace, provider).Set(float64(at.Unix()))
+		}
+		log.Info("Sync finished", "phase", rs.Status.Phase, "synced", rs.Status.SyncedDisplay)
+	})
 }

@@ -2,11 +2,14 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,4 +66,36 @@ func TestVasaProviderCreatesSyncsTotal(t *testing.T) {
 	_, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(syncsSeries(g, w.ns, "array")).To(Equal(map[string]float64{"succeeded": 0, "failed": 1}))
+}
+
+// TestRunEndCountedOnceWhenItsWriteIsLost: the write that ends a run loses to another writer; the next
+// reconcile ends it again. The run is counted once, and its Failed event recorded once.
+func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
+	})
+	h.reconcile()
+	failedBefore := syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"]
+	lost := 1
+	h.onPatch = func(_ int, obj client.Object) error {
+		if rs, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && rs.Status.Phase == replicationv1alpha1.SyncFailed && lost > 0 {
+			lost--
+			return conflict()
+		}
+		return nil
+	}
+	h.clock.Step(30 * time.Second) // the deadline counts from creationTimestamp, a moment after the clock's start
+	for range 2 {
+		_, _ = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	}
+	h.g.Expect(lost).To(BeZero(), "the first write of the end was lost")
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"] - failedBefore).To(BeEquivalentTo(1))
+	var failedEvents int
+	for _, e := range h.eventReasons() {
+		if strings.HasPrefix(e, "Failed: ") {
+			failedEvents++
+		}
+	}
+	h.g.Expect(failedEvents).To(Equal(1))
 }

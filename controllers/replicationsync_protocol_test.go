@@ -406,6 +406,16 @@ func TestBadGroupsFailAlone(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[2].Message).To(ContainSubstring("FAILEDOVER"))
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(BeZero())
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	// One event names both groups the check rejected: events of one reason on one object are merged into
+	// the first, so one per group would show only the first group.
+	var rejected []string
+	for _, e := range h.eventReasons() {
+		if strings.HasPrefix(e, "GroupRejected: ") {
+			rejected = append(rejected, e)
+		}
+	}
+	h.g.Expect(rejected).To(HaveLen(1))
+	h.g.Expect(rejected[0]).To(And(ContainSubstring("2 of 5 groups"), ContainSubstring("fd/dg-0"), ContainSubstring("fd/dg-1")))
 }
 
 // TestWaveFillsEverySlotInTwoWrites: one reconcile issues a batch per free slot, concurrently, with one

@@ -135,6 +135,9 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 				{"Schedule", ".spec.schedule"},
 				{"TimeZone", ".spec.timeZone"},
 				{"Suspend", ".spec.suspend"},
+				// A schedule that cannot start runs (a template, a rejected run) shows it in kubectl get.
+				{"Ready", `.status.conditions[?(@.type=="Ready")].status`},
+				{"Reason", `.status.conditions[?(@.type=="Ready")].reason`},
 				// JSONPath cannot count; with the default Forbid policy at most one run is active.
 				{"Active", ".status.active[0].name"},
 				{"Last Schedule", ".status.lastScheduleTime"},
@@ -255,6 +258,10 @@ func TestPrinterColumnsRender(t *testing.T) {
 			map[string]any{"kind": "ReplicationSync", "namespace": ns, "name": "nightly-20261124-0200"},
 		},
 		"lastScheduleTime": "2026-11-24T01:00:00Z",
+		"conditions": []any{map[string]any{
+			"type": "Ready", "status": "False", "reason": "InvalidTemplate", "message": "pitNameTemplate repeats",
+			"lastTransitionTime": "2026-11-24T01:00:00Z", "observedGeneration": int64(1),
+		}},
 	})
 	sched := tableCells(g, "replicationsyncschedules", ns)["nightly"]
 	g.Expect(sched).To(HaveKeyWithValue("Schedule", "0 2 * * *"))
@@ -262,4 +269,6 @@ func TestPrinterColumnsRender(t *testing.T) {
 	g.Expect(sched).To(HaveKeyWithValue("Suspend", true))
 	g.Expect(sched).To(HaveKeyWithValue("Active", "nightly-20261123-0200"))
 	g.Expect(sched).To(HaveKeyWithValue("Last Schedule", Not(BeNil())))
+	g.Expect(sched).To(HaveKeyWithValue("Ready", "False"))
+	g.Expect(sched).To(HaveKeyWithValue("Reason", "InvalidTemplate"))
 }

@@ -1,9 +1,11 @@
 package pitname
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -45,15 +47,70 @@ func Parse(text string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pitNameTemplate %q does not parse (%w): it is a Go text/template that may use %s", text, err, fields)
 	}
+	if err := bounded(tmpl); err != nil {
+		return nil, fmt.Errorf("pitNameTemplate %q %w: a PiT name needs text and actions such as {{ .ScheduledTime.Format \"20060102-1504\" }}, with if and with at most", text, err)
+	}
 	return &Template{text: text, tmpl: tmpl}, nil
+}
+
+// bounded refuses what would let one schedule's template run without end in the manager, which renders
+// it many times per reconcile (validTemplate): range (over 1000000000000, say), and templates that
+// define or call templates (recursion).
+func bounded(tmpl *template.Template) error {
+	if len(tmpl.Templates()) > 1 {
+		return errors.New("defines templates (define or block)")
+	}
+	var walk func(parse.Node) error
+	walk = func(n parse.Node) error {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return nil
+			}
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *parse.IfNode:
+			return errors.Join(walk(n.List), walk(n.ElseList))
+		case *parse.WithNode:
+			return errors.Join(walk(n.List), walk(n.ElseList))
+		case *parse.RangeNode:
+			return errors.New("uses range")
+		case *parse.TemplateNode:
+			return errors.New("calls a template")
+		}
+		return nil
+	}
+	return walk(tmpl.Tree.Root)
+}
+
+// maxRendered bounds what rendering may write (bytes), whatever the template computes (printf with a
+// wide field, say): a PiT name is at most MaxLength characters of at most 4 bytes.
+const maxRendered = 4 * MaxLength
+
+// errRenderedTooLong stops a rendering that wrote more than maxRendered bytes.
+var errRenderedTooLong = fmt.Errorf("more than %d bytes", maxRendered)
+
+// cappedBuilder is a strings.Builder that refuses to grow past maxRendered.
+type cappedBuilder struct{ strings.Builder }
+
+func (b *cappedBuilder) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > maxRendered {
+		return 0, errRenderedTooLong
+	}
+	return b.Builder.Write(p)
 }
 
 // Render executes the template for one run and checks the result is a usable PiT name:
 // surrounding white space is trimmed, and the name must be non-empty, at most MaxLength
 // characters and free of control characters.
 func (t *Template) Render(d Data) (string, error) {
-	var b strings.Builder
-	if err := t.tmpl.Execute(&b, d); err != nil {
+	var b cappedBuilder
+	if err := t.tmpl.Execute(&b, d); errors.Is(err, errRenderedTooLong) {
+		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %w, more than %d characters: shorten the template", t.text, err, MaxLength)
+	} else if err != nil {
 		return "", fmt.Errorf("pitNameTemplate %q does not render (%w): it may use only %s", t.text, err, fields)
 	}
 	name := strings.TrimSpace(b.String())
