@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -98,4 +99,18 @@ func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
 		}
 	}
 	h.g.Expect(failedEvents).To(Equal(1))
+}
+
+// TestTasksInFlightDropsWhenARunIsDeleted: a run deleted with its task in flight no longer counts in
+// vasa_sync_tasks_in_flight, even before another run of the provider reconciles.
+func TestTasksInFlightDropsWhenARunIsDeleted(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.reconcile()
+	inFlight := func() float64 {
+		return testutil.ToFloat64(metrics.TasksInFlight.WithLabelValues(h.vp.Namespace, h.vp.Name))
+	}
+	h.g.Expect(inFlight()).To(BeEquivalentTo(1))
+	h.g.Expect(k8sClient.Delete(h.ctx, h.get())).To(Succeed())
+	h.reconcile()
+	h.g.Expect(inFlight()).To(BeZero())
 }

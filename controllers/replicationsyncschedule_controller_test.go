@@ -689,10 +689,6 @@ func TestScheduleInvalidSpec(t *testing.T) {
 			mutate:     func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "0 0 30 2 *" },
 			wantReason: replicationv1alpha1.InvalidScheduleReason, wantMessage: "never fires",
 		},
-		"schedule faster than once a minute": {
-			mutate:     func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "@every 30s" },
-			wantReason: replicationv1alpha1.InvalidScheduleReason, wantMessage: "at least 1m0s",
-		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

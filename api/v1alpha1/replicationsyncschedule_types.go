@@ -26,6 +26,7 @@ type ReplicationSyncScheduleSpec struct {
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every ([0-9]+(ms|s|m|h))+$') || self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$')",message="schedule must be a 5-field cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @hourly or @every 1h; set the zone in timeZone, not in schedule"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('TZ=')",message="schedule must not contain TZ= or CRON_TZ=: set the zone in spec.timeZone"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^@every ([0-9]+(ms|s|m|h))+$') || duration(self.substring(7)) >= duration('1m')",message="schedule @every must be at least 1m: runs start at most once a minute"
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in, e.g. Europe/Berlin. Defaults to UTC.

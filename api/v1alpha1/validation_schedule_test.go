@@ -8,6 +8,10 @@ func TestReplicationSyncScheduleRejectsBadInput(t *testing.T) {
 			mutations: []mutation{set("not a cron", "spec", "schedule")},
 			field:     "spec.schedule", message: cronMessage,
 		},
+		"schedule @every under a minute": {
+			mutations: []mutation{set("@every 59s", "spec", "schedule")},
+			field:     "spec.schedule", message: "schedule @every must be at least 1m",
+		},
 		"schedule with 6 fields": {
 			mutations: []mutation{set("0 0 2 * * *", "spec", "schedule")},
 			field:     "spec.schedule", message: cronMessage,
@@ -131,6 +135,8 @@ func TestReplicationSyncScheduleAcceptsGoodInput(t *testing.T) {
 	runAccepted(t, validSchedule, map[string][]mutation{
 		"@daily":                           {set("@daily", "spec", "schedule")},
 		"@every 1h30m":                     {set("@every 1h30m", "spec", "schedule")},
+		"@every 1m":                        {set("@every 1m", "spec", "schedule")},
+		"@every 59s1000ms, a minute":       {set("@every 59s1000ms", "spec", "schedule")},
 		"steps, ranges and lists":          {set("*/15 1,13 1-7 * MON-FRI", "spec", "schedule")},
 		"timeZone UTC":                     {set("UTC", "spec", "timeZone")},
 		"timeZone America/Argentina/Salta": {set("America/Argentina/Salta", "spec", "timeZone")},

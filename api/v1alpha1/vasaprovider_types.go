@@ -108,7 +108,7 @@ type VCenterSpec struct {
 	// of the JSON binding, e.g. 7.0.3.2. Empty (default) negotiates the newest version the vCenter accepts.
 	// +optional
 	// +kubebuilder:validation:MaxLength=16
-	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+){1,3}$`
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+){1,3})?$`
 	SMSVersion string `json:"smsVersion,omitempty"`
 
 	// credentialsSecretRef names a Secret in the same namespace with keys "username" and "password".

@@ -34,6 +34,8 @@ func TestVasaProviderRejectsUserinfoURLs(t *testing.T) {
 func TestVasaProviderAcceptsURLsWithoutUserinfo(t *testing.T) {
 	runAccepted(t, validProvider, map[string][]mutation{
 		"pinned version": {set("7.0.3.2", "spec", "vcenter", "smsVersion")},
+		// A template (Helm, Kustomize) that renders an unset value as "" means: negotiate.
+		"empty version": {set("", "spec", "vcenter", "smsVersion")},
 	})
 }
 

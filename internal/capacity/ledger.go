@@ -311,8 +311,8 @@ func (l *Ledger) StopWaiting(key types.NamespacedName, owner string) {
 }
 
 // ForgetOwner releases one owner's slots on every provider (its run finished or was deleted) and wakes
-// the oldest waiters.
-func (l *Ledger) ForgetOwner(owner string) {
+// the oldest waiters; it returns the providers on which the owner held slots.
+func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 	l.mu.Lock()
 	ns, _, _ := strings.Cut(owner, "/")
 	var woken []string
@@ -321,6 +321,9 @@ func (l *Ledger) ForgetOwner(owner string) {
 			p.settle(owner) // a sync only uses providers of its namespace
 		}
 		freed := p.held[owner]
+		if freed > 0 {
+			freedOn = append(freedOn, key)
+		}
 		delete(p.held, owner)
 		p.dropWaiter(owner)
 		woken = append(woken, p.toWake(freed, p.limit)...)
@@ -328,6 +331,7 @@ func (l *Ledger) ForgetOwner(owner string) {
 	wake := l.wake
 	l.mu.Unlock()
 	notify(wake, woken)
+	return freedOn
 }
 
 // settle remembers, until the provider is primed, that owner's slots were set in this process.
