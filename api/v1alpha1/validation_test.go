@@ -70,8 +70,8 @@ const (
 	zoneMessage    = "timeZone must be an IANA time zone name such as Europe/Berlin"
 	tzInSchedule   = "schedule must not contain TZ= or CRON_TZ=: set the zone in spec.timeZone"
 	immutableFmt   = " is immutable: create a new ReplicationSync instead"
-	idChars        = "fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs"
-	pitChars       = "pitName must not start or end with white space or contain control characters such as line breaks or tabs"
+	idChars        = "fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs, or U+FFFE or U+FFFF"
+	pitChars       = "pitName must not start or end with white space or contain control characters such as line breaks or tabs, or U+FFFE or U+FFFF"
 	idBudget       = "groupIds: the fault domain and device group ids together must not exceed 160000 characters"
 	objectNameRule = "name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 )
@@ -161,6 +161,15 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 			mutations: []mutation{set("nightly\a2026", "spec", "pitName")},
 			field:     "spec.pitName", message: pitChars,
 		},
+		// Not control characters, but no XML characters either: the SOAP encoder would send U+FFFD.
+		"pitName with U+FFFF": {
+			mutations: []mutation{set("nightly\uffff2026", "spec", "pitName")},
+			field:     "spec.pitName", message: pitChars,
+		},
+		"deviceGroupId.id with U+FFFE": {
+			mutations: []mutation{set(groups([2]string{"fd-1", "dg\ufffe1"}), "spec", "groupIds")},
+			field:     "spec.groupIds[0]", message: idChars,
+		},
 		"pitName missing": {
 			mutations: []mutation{unset("spec", "pitName")},
 			field:     "spec.pitName", message: required,
@@ -238,6 +247,7 @@ func TestReplicationSyncAcceptsGoodInput(t *testing.T) {
 		"pitName of 255 characters":                 {set(strings.Repeat("p", 255), "spec", "pitName")},
 		"pitName with inner spaces and non-ASCII":   {set("nächtlich 2026-11-23 02:00", "spec", "pitName")},
 		"ids with inner spaces and non-ASCII":       {set(groups([2]string{"fd 1", "Oracle Prüfung"}), "spec", "groupIds")},
+		"pitName with U+FFFD and beyond U+FFFF":     {set("nightly\ufffd\U0001F4BE", "spec", "pitName")},
 		"all optional fields at their bounds": {
 			set(int64(0), "spec", "backoffLimit"),
 			set(int64(1), "spec", "activeDeadlineSeconds"),

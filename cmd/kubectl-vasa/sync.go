@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/runsplit"
 )
 
@@ -114,14 +114,14 @@ func (o *syncOptions) check() error {
 			return fmt.Errorf("--group %q: write FAULT_DOMAIN/DEVICE_GROUP, e.g. --group fd-1/dg-1", g)
 		}
 		if hasBadChars(fd) || hasBadChars(dg) {
-			return fmt.Errorf("--group %q: the ids must not start or end with white space or contain control characters", g)
+			return fmt.Errorf("--group %q: the ids must not start or end with white space or contain control characters, U+FFFE or U+FFFF", g)
 		}
 		o.groupIDs = append(o.groupIDs, replicationv1alpha1.ReplicationGroupID{
 			FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
 		})
 	}
 	if hasBadChars(o.pitName) {
-		return fmt.Errorf("--pit-name %q: a PiT name must not start or end with white space or contain control characters", o.pitName)
+		return fmt.Errorf("--pit-name %q: a PiT name must not start or end with white space or contain control characters, U+FFFE or U+FFFF", o.pitName)
 	}
 	o.labelSelector = nil
 	if o.selector != "" {
@@ -139,10 +139,10 @@ func (o *syncOptions) check() error {
 	return nil
 }
 
-// hasBadChars reports white space around s or a control character in it, which the API server refuses in
-// group ids and PiT names: the SOAP binding cannot carry control characters.
+// hasBadChars reports white space around s or a character in it the SOAP binding cannot carry, which the
+// API server refuses in group ids and PiT names.
 func hasBadChars(s string) bool {
-	return s != strings.TrimSpace(s) || strings.IndexFunc(s, unicode.IsControl) >= 0
+	return s != strings.TrimSpace(s) || strings.IndexFunc(s, pitname.Unsendable) >= 0
 }
 
 // buildSync turns checked flags (syncOptions.check) into a ReplicationSync, checking what the API

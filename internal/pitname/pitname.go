@@ -119,10 +119,17 @@ func (t *Template) Render(d Data) (string, error) {
 		return "", fmt.Errorf("pitNameTemplate %q renders an empty PiT name: include at least {{ .ScheduleName }} and the scheduled time", t.text)
 	case utf8.RuneCountInString(name) > MaxLength: // characters, as the CRD's maxLength counts them
 		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %d characters, more than %d: shorten the template", t.text, utf8.RuneCountInString(name), MaxLength)
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name with a control character (%q): remove line breaks and tabs from the template", t.text, name)
+	case strings.IndexFunc(name, Unsendable) >= 0:
+		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name with a control character, U+FFFE or U+FFFF (%q): remove line breaks and tabs from the template", t.text, name)
 	}
 	return name, nil
+}
+
+// Unsendable reports a character the API refuses in PiT names and group ids: a control character, or
+// U+FFFE or U+FFFF, which XML cannot carry (the SOAP encoder sends U+FFFD in their place, so the provider
+// would get another name, and the PiT lookup that keeps a run exactly-once would never find it).
+func Unsendable(r rune) bool {
+	return unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF
 }
 
 // RenderRun renders the PiT name of the run at d.ScheduledTime (RunName) and makes sure the template

@@ -44,6 +44,7 @@ func TestRender(t *testing.T) {
 		"255 characters of 2 bytes":  {template: strings.Repeat("ü", 248) + `{{ .ScheduleName }}`, want: strings.Repeat("ü", 248) + "nightly"},
 		"256 characters of 2 bytes":  {template: strings.Repeat("ü", 249) + `{{ .ScheduleName }}`, wantErr: "256 characters, more than 255"},
 		"control character inside":   {template: "{{ .ScheduleName }}\n{{ .Namespace }}", wantErr: "control character"},
+		"U+FFFF inside":              {template: "{{ .ScheduleName }}\uffff{{ .Namespace }}", wantErr: "U+FFFE or U+FFFF"},
 		"error message names fields": {template: `{{ .Nope }}`, wantErr: ".ScheduleName, .Namespace and .ScheduledTime"},
 	}
 	for name, tc := range tests {
