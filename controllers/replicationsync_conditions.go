@@ -103,16 +103,22 @@ func trackProgress(run *syncRun) (time.Duration, bool) {
 	return idle, true
 }
 
-// waitForProvider keeps looking for a VasaProvider that is missing or not Ready. One that stays NotFound
-// beyond ProviderMissingGrace also sets Stalled=True: a human has to re-create it (or the sync).
-// run_without_progress still counts, so that ReplicationSyncStuck fires for it like for any stuck run.
+// waitForProvider keeps looking for a VasaProvider that is missing, not Ready or reaching another vCenter.
+// One that stays NotFound beyond ProviderMissingGrace, or reaches another vCenter, also sets Stalled=True:
+// a human has to re-create or restore it (or the sync). run_without_progress still counts, so that
+// ReplicationSyncStuck fires for it like for any stuck run.
 func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ctrl.Result {
 	trackProgress(run)
 	wait := ProviderWaitInterval
-	if !run.providerMissing {
+	switch {
+	case run.providerChanged:
+		markProviderChanged(run.rs, msg)
+	case run.providerMissing:
+		if left := markProviderMissing(run.rs, msg, run.now); left > 0 {
+			wait = min(wait, left)
+		}
+	default:
 		markInProgress(run.rs, replicationv1alpha1.WaitingForProviderReason, msg)
-	} else if left := markProviderMissing(run.rs, msg, run.now); left > 0 {
-		wait = min(wait, left)
 	}
 	run.wakeAt(run.now.Add(wait))
 	return r.requeue(run)

@@ -200,6 +200,7 @@ func readyProvider(t *testing.T, g *WithT) *replicationv1alpha1.VasaProvider {
 	vp := newProvider(ns.Name, "vp", secret.Name)
 	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
 	vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: "p1"}
+	vp.Status.VCenterInstanceUUID = vcenterA
 	meta.SetStatusCondition(&vp.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition,
 		Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, ObservedGeneration: vp.Generation})
 	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())

@@ -36,6 +36,7 @@ type syncRun struct {
 	cl  syncProvider
 
 	providerMissing    bool // connectProvider found no VasaProvider (NotFound)
+	providerChanged    bool // connectProvider found the VasaProvider reaching another vCenter (sameVCenter)
 	waitingForCapacity bool // the provider had no free slot for this run's Pending groups
 	armedOnly          bool // the wave may take armed batches only: no claim can be written before its calls
 	relayRounds        int  // rounds of polls the relay made during this reconcile's writes

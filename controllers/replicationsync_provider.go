@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,10 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	if vp.Status.ProviderRef == nil || vp.Status.ProviderRef.Value == "" {
 		return fmt.Sprintf("VasaProvider %q has no providerRef yet", name), false
 	}
+	if msg, ok := sameVCenter(rs, vp); !ok {
+		run.providerChanged = true
+		return msg, false
+	}
 	run.vp, run.key = vp, client.ObjectKeyFromObject(vp)
 	// The counter exists from the start, so an alert on its increase sees the first re-issue.
 	metrics.InDoubtReissuesTotal.WithLabelValues(rs.Namespace, name).Add(0)
@@ -60,6 +65,30 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	}
 	run.cl = cl
 	return "", true
+}
+
+// sameVCenter checks that the VasaProvider still reaches the vCenter the run's groups in flight were
+// issued to: task and provider moIds are only unique within one vCenter, so another vCenter could answer
+// for a task of its own under the same moId, or forget ours, and the group would be issued again there.
+// A run with nothing in flight takes the VasaProvider's vCenter as its own (its next claim writes it).
+func sameVCenter(rs *replicationv1alpha1.ReplicationSync, vp *replicationv1alpha1.VasaProvider) (string, bool) {
+	now, was := vp.Status.VCenterInstanceUUID, rs.Status.VCenterInstanceUUID
+	switch {
+	case now == "" || now == was: // "" when the vCenter reports none
+		return "", true
+	case was == "" || !slices.ContainsFunc(rs.Status.Groups, inFlight):
+		rs.Status.VCenterInstanceUUID = now
+		return "", true
+	}
+	return fmt.Sprintf("VasaProvider %q now reaches vCenter %s, but this run's groups in flight were issued to vCenter %s: "+
+		"their tasks cannot be checked there, and issuing them again could sync a group twice. Point spec.vcenter.url "+
+		"back at that vCenter until the run ends, or delete this ReplicationSync and check the groups' PiTs on the array",
+		vp.Name, now, was), false
+}
+
+// inFlight reports a group claimed or issued and not final: its claim or task belongs to one vCenter.
+func inFlight(g replicationv1alpha1.GroupStatus) bool {
+	return g.State == replicationv1alpha1.GroupIssuing || g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting
 }
 
 // primeSlots counts, once per process and provider, the slots every unfinished ReplicationSync of the

@@ -129,6 +129,15 @@ func markInProgress(rs *replicationv1alpha1.ReplicationSync, reason, message str
 	setSyncStalledCondition(rs, false, reason, "")
 }
 
+// markProviderChanged sets the conditions of a run whose VasaProvider reaches another vCenter than the
+// one its groups in flight were issued to: Stalled at once, as nothing but a human can bring it back.
+func markProviderChanged(rs *replicationv1alpha1.ReplicationSync, message string) {
+	reason := replicationv1alpha1.ProviderChangedReason
+	setSyncReadyCondition(rs, false, reason, message)
+	setSyncReconcilingCondition(rs, false, reason, "")
+	setSyncStalledCondition(rs, true, reason, message)
+}
+
 // markProviderMissing sets the conditions of a run whose VasaProvider is NotFound and returns how much
 // of ProviderMissingGrace is left. The grace starts when Stalled first gets reason WaitingForProvider with
 // a message (the provider merely not Ready leaves the message empty): that reason change is stamped as

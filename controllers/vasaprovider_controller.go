@@ -139,7 +139,9 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		if res.server.SMSVersion != "" {
 			vp.Status.SMSVersion = res.server.SMSVersion
 			vp.Status.VCenterVersion = vcenterVersion(res.server)
+			vp.Status.VCenterInstanceUUID = res.server.VCenterInstanceUUID
 		}
+		r.relearnIfMoved(ctx, before, vp)
 		now := metaNow(r.Clock)
 		vp.Status.LastCheckedTime = &now
 	}
@@ -328,6 +330,22 @@ func providerClient(ctx context.Context, c client.Reader, sessions Sessions, dia
 		cl, err := dial(ctx, cfg)
 		return cl, withCredentialsHint(err, cfg)
 	})
+}
+
+// relearnIfMoved forgets the batch size and task durations learned from another provider or vCenter than
+// the one the VasaProvider now reaches (its spec was edited): they describe another array.
+func (r *VasaProviderReconciler) relearnIfMoved(ctx context.Context, before, vp *replicationv1alpha1.VasaProvider) {
+	was, now := before.Status, vp.Status
+	otherProvider := was.ProviderInfo != nil && was.ProviderInfo.UID != "" && was.ProviderInfo.UID != now.ProviderInfo.UID
+	otherVCenter := was.VCenterInstanceUUID != "" && was.VCenterInstanceUUID != now.VCenterInstanceUUID
+	if !otherProvider && !otherVCenter {
+		return
+	}
+	ctrl.LoggerFrom(ctx).Info("VasaProvider reaches another provider or vCenter: learning its batch size and task durations anew",
+		"providerUid", now.ProviderInfo.UID, "vcenterInstanceUuid", now.VCenterInstanceUUID)
+	r.Capacity.Relearn(client.ObjectKeyFromObject(vp))
+	vp.Status.LearnedMaxBatchSize, vp.Status.ObservedTaskDuration = 0, nil
+	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(0)
 }
 
 // recordCapacity writes what the ledger learned about the provider to its status; after a restart the

@@ -108,9 +108,40 @@ func TestVasaProviderShowsVersions(t *testing.T) {
 			g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
 			g.Expect(vp.Status.SMSVersion).To(Equal("8.0.2.0"))
 			g.Expect(vp.Status.VCenterVersion).To(Equal("8.0.2 build-22385739"))
+			g.Expect(vp.Status.VCenterInstanceUUID).To(And(Not(BeEmpty()), Equal(w.sim.About().InstanceUuid)))
 			g.Expect(vp.Status.TLSVerification).To(Equal(replicationv1alpha1.TLSVerificationThumbprint))
 		})
 	}
+}
+
+// TestVasaProviderMovedToAnotherVCenterLearnsAnew: the batch size and task durations learned from one
+// vCenter's array say nothing of another's; a VasaProvider edited to reach another vCenter forgets them,
+// and shows the vCenter it now reaches (runs compare it with theirs).
+func TestVasaProviderMovedToAnotherVCenterLearnsAnew(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, nil)
+	key := client.ObjectKeyFromObject(vp)
+	w.r.Capacity.LearnBatchSize(key, 16)
+	w.r.Capacity.ObserveTask(key, 2*time.Second)
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(16))
+	g.Expect(vp.Status.ObservedTaskDuration).NotTo(BeNil())
+	g.Expect(vp.Status.VCenterInstanceUUID).To(Equal(w.sim.About().InstanceUuid))
+
+	other, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{Name: "array-a"}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(other.Close)
+	vp.Spec.VCenter.URL, vp.Spec.VCenter.TLS.Thumbprint = other.URL(), other.Thumbprint()
+	g.Expect(k8sClient.Update(ctx, vp)).To(Succeed())
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	g.Expect(vp.Status.VCenterInstanceUUID).To(And(Equal(other.About().InstanceUuid), Not(Equal(w.sim.About().InstanceUuid))))
+	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeZero())
+	g.Expect(vp.Status.ObservedTaskDuration).To(BeNil())
+	g.Expect(w.r.Capacity.LearnedBatchSize(key)).To(BeZero())
+	g.Expect(w.r.Capacity.TaskDuration(key)).To(BeZero())
 }
 
 func TestVasaProviderWireFailures(t *testing.T) {

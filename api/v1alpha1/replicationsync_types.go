@@ -260,6 +260,12 @@ type ReplicationSyncStatus struct {
 	// +listType=atomic
 	Groups []GroupStatus `json:"groups,omitempty"`
 
+	// vcenterInstanceUuid is the vCenter the run's calls went to (its AboutInfo.instanceUuid): the task and
+	// provider moIds in groups are that vCenter's. While a group is in flight, a VasaProvider that now
+	// reaches another vCenter stops the run (Stalled, reason ProviderChanged) rather than ask it.
+	// +optional
+	VCenterInstanceUUID string `json:"vcenterInstanceUuid,omitempty"`
+
 	// lastProgressTime is when a group last synced or failed, or a task was last started.
 	// +optional
 	LastProgressTime *metav1.Time `json:"lastProgressTime,omitempty"`
@@ -302,6 +308,9 @@ const (
 	// NoGroupsSelectedReason (Stalled): spec.groupSelector matched no ReplicationGroup of the provider
 	// when the run started.
 	NoGroupsSelectedReason = "NoGroupsSelected"
+	// ProviderChangedReason (Stalled): the VasaProvider now reaches another vCenter than the one the run's
+	// groups in flight were issued to (status.vcenterInstanceUuid); the run calls nothing until it is back.
+	ProviderChangedReason = "ProviderChanged"
 )
 
 // SyncSetLabel is set on each of the ReplicationSyncs created together for more groups than one run holds

@@ -202,6 +202,11 @@ type VasaProviderStatus struct {
 	// +optional
 	VCenterVersion string `json:"vcenterVersion,omitempty"`
 
+	// vcenterInstanceUuid is the vCenter's AboutInfo.instanceUuid, one per installation. A run compares it
+	// with its own (ReplicationSync status.vcenterInstanceUuid) to tell its tasks are this vCenter's.
+	// +optional
+	VCenterInstanceUUID string `json:"vcenterInstanceUuid,omitempty"`
+
 	// smsVersion is the SMS API version in use: negotiated with the vCenter, or spec.vcenter.smsVersion.
 	// +optional
 	SMSVersion string `json:"smsVersion,omitempty"`

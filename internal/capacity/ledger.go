@@ -76,6 +76,15 @@ func (l *Ledger) Forget(key types.NamespacedName) {
 	delete(l.providers, key)
 }
 
+// Relearn drops what the ledger learned about a provider's batch size and task durations (its VasaProvider
+// now reaches another provider or vCenter); the slots held stay.
+func (l *Ledger) Relearn(key types.NamespacedName) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.get(key)
+	p.learned, p.durations, p.loadedDur, p.reported, p.queued = 0, nil, 0, 0, nil
+}
+
 // LearnedBatchSize returns the batch size the provider taught (0 = none yet).
 func (l *Ledger) LearnedBatchSize(key types.NamespacedName) int32 {
 	l.mu.Lock()

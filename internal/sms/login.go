@@ -268,7 +268,7 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 func serverInfo(b Binding, version string, about vimtypes.AboutInfo) ServerInfo {
 	return ServerInfo{
 		Binding: b, SMSVersion: version, VCenterVersion: about.Version, VCenterBuild: about.Build,
-		VCenterAPIVersion: about.ApiVersion, VCenterFullName: about.FullName,
+		VCenterAPIVersion: about.ApiVersion, VCenterFullName: about.FullName, VCenterInstanceUUID: about.InstanceUuid,
 	}
 }
 

@@ -32,6 +32,9 @@ type ServerInfo struct {
 	VCenterVersion, VCenterBuild, VCenterAPIVersion string
 	// VCenterFullName is AboutInfo.fullName, e.g. "VMware vCenter Server 8.0.3 build-24022515".
 	VCenterFullName string
+	// VCenterInstanceUUID is AboutInfo.instanceUuid: one per vCenter installation, so it tells two vCenters
+	// apart whose task and provider moIds look alike.
+	VCenterInstanceUUID string
 }
 
 // ServerInfoReporter is implemented by the clients Dial returns: callers that want to show the versions

@@ -160,4 +160,8 @@ func (s *Sim) AcceptedSMSVersions() []string { return s.profile.acceptedSMS() }
 func (s *Sim) JSONReleases() []string { return slices.Clone(s.profile.jsonReleases) }
 
 // About returns the AboutInfo the simulated vCenter reports.
-func (s *Sim) About() vimtypes.AboutInfo { return s.profile.about }
+func (s *Sim) About() vimtypes.AboutInfo {
+	about := s.profile.about
+	about.InstanceUuid = s.instance
+	return about
+}

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/vmware/govmomi/simulator"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 )
@@ -66,6 +67,7 @@ type Sim struct {
 
 	release    Release
 	profile    releaseProfile
+	instance   string    // AboutInfo.instanceUuid: one per vCenter installation, kept across SMS restarts
 	initFrom   time.Time // SMS service start-up window (see SetServiceInitializing)
 	initUntil  time.Time
 	wireOn     bool
@@ -94,6 +96,7 @@ func Start(cfg Config) (*Sim, error) {
 		restart:     restartState{after: cfg.RestartSMSAfterCalls},
 		release:     cfg.Release,
 		jsonSess:    map[string]string{},
+		instance:    uuid.NewString(),
 	}
 	if s.release == "" {
 		s.release = DefaultRelease
@@ -165,7 +168,7 @@ func (s *Sim) serve(listen string) error {
 		return err
 	}
 	m := simulator.VPX()
-	m.ServiceContent.About = s.profile.about
+	m.ServiceContent.About = s.About()
 	m.Datacenter, m.Cluster, m.ClusterHost, m.Host, m.Machine = 1, 0, 0, 1, 0
 	if err := m.Create(); err != nil {
 		return fmt.Errorf("creating vcsim model: %w", err)
