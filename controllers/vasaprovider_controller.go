@@ -196,8 +196,12 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		info, err = cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
 	}
 	if err != nil {
-		if errors.Is(err, sms.ErrProviderNotFound) {
-			return connectResult{reason: replicationv1alpha1.ProviderNotFoundReason, message: providerNotFoundMessage(vp)}
+		if nf := (*sms.ProviderNotFoundError)(nil); errors.As(err, &nf) {
+			return connectResult{reason: replicationv1alpha1.ProviderNotFoundReason, message: providerNotFoundMessage(vp, nf.Registered)}
+		}
+		if errors.Is(err, sms.ErrProviderAmbiguous) {
+			return connectResult{reason: replicationv1alpha1.ProviderAmbiguousReason, message: fmt.Sprintf(
+				"%v, in vCenter %s: set spec.provider.uid (instead of the name) to the one to sync", err, safeURL(vp.Spec.VCenter.URL))}
 		}
 		if !sms.IsTransient(err) {
 			// Drop a session that may be unusable; one whose SMS is starting or busy serves again later,

@@ -101,11 +101,15 @@ func secretKeys(s *corev1.Secret) string {
 	return fmt.Sprintf("keys %q", keys)
 }
 
-func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider) string {
+// providerNotFoundMessage says which provider was not found and which are registered: the usual mistakes
+// (case, white space, a look-alike character) show beside the name.
+func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider, registered []sms.ProviderInfo) string {
+	field, what := "spec.provider.name", fmt.Sprintf("named %q", vp.Spec.Provider.Name)
 	if vp.Spec.Provider.UID != "" {
-		return fmt.Sprintf("No VASA provider with uid %q is registered in vCenter %s: check spec.provider.uid", vp.Spec.Provider.UID, safeURL(vp.Spec.VCenter.URL))
+		field, what = "spec.provider.uid", fmt.Sprintf("with uid %q", vp.Spec.Provider.UID)
 	}
-	return fmt.Sprintf("No VASA provider named %q is registered in vCenter %s: check spec.provider.name", vp.Spec.Provider.Name, safeURL(vp.Spec.VCenter.URL))
+	return fmt.Sprintf("No VASA provider %s is registered in vCenter %s: check %s (registered: %s)",
+		what, safeURL(vp.Spec.VCenter.URL), field, sms.ProviderList(registered))
 }
 
 func orUnknown(s string) string {

@@ -162,6 +162,10 @@ func TestVasaProviderWireFailures(t *testing.T) {
 			mutate: func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.VCenter.SMSVersion = "8.0.1.0" },
 			reason: replicationv1alpha1.SMSVersionUnsupportedReason, stalled: true, inMessage: "spec.vcenter.smsVersion",
 		},
+		"provider name in the wrong case": {
+			mutate: func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Provider.Name = "Array-A" },
+			reason: replicationv1alpha1.ProviderNotFoundReason, stalled: true, inMessage: `check spec.provider.name (registered: "array-a" (`,
+		},
 		"SMS starting after an upgrade": {
 			cfg:    smssim.Config{ServiceInitializingFor: smssim.Duration{Duration: time.Minute}},
 			reason: replicationv1alpha1.ServiceInitializingReason, stalled: false, inMessage: "starting",
@@ -235,7 +239,7 @@ func TestMessagesNeverCarryUserinfo(t *testing.T) {
 	g := NewWithT(t)
 	vp := newProvider("ns", "vp", "creds")
 	vp.Spec.VCenter.URL = "https://admin:s3cret@vcenter.example.com/sdk" // stored before admission refused it
-	for _, msg := range []string{providerNotFoundMessage(vp), func() string { _, m := classifyConnectError(vp, context.DeadlineExceeded); return m }()} {
+	for _, msg := range []string{providerNotFoundMessage(vp, nil), func() string { _, m := classifyConnectError(vp, context.DeadlineExceeded); return m }()} {
 		g.Expect(msg).To(ContainSubstring("https://vcenter.example.com/sdk"))
 		g.Expect(msg).NotTo(Or(ContainSubstring("s3cret"), ContainSubstring("admin")))
 	}

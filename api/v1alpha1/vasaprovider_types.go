@@ -246,6 +246,8 @@ const (
 	TLSVerificationFailedReason = "TLSVerificationFailed"
 	// ProviderNotFoundReason: no provider with that name or uid is registered.
 	ProviderNotFoundReason = "ProviderNotFound"
+	// ProviderAmbiguousReason: more than one provider has the name in spec.provider.name; set its uid instead.
+	ProviderAmbiguousReason = "ProviderAmbiguous"
 	// UnreachableReason: vCenter could not be reached.
 	UnreachableReason = "Unreachable"
 	// ProviderInactiveReason is reserved. A provider that reports itself offline stays Ready: runs go on

@@ -11,8 +11,45 @@ import (
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 )
 
-// ErrProviderNotFound is returned (wrapped) when no provider matches a name or uid.
+// ErrProviderNotFound is returned (wrapped, by a *ProviderNotFoundError) when no provider matches a name
+// or uid.
 var ErrProviderNotFound = errors.New("vasa provider not found")
+
+// ErrProviderAmbiguous is returned (wrapped) when more than one provider has the name asked for: the
+// choice between them could change from one session to the next, and with it the array synced.
+var ErrProviderAmbiguous = errors.New("more than one vasa provider has that name")
+
+// ProviderNotFoundError says which provider was asked for and which are registered, so that a message can
+// show a name that differs only by case, white space or a look-alike character.
+type ProviderNotFoundError struct {
+	What       string // e.g. `provider with name "array-a"`
+	Registered []ProviderInfo
+}
+
+func (e *ProviderNotFoundError) Error() string {
+	return fmt.Sprintf("%s: %v; registered: %s", e.What, ErrProviderNotFound, ProviderList(e.Registered))
+}
+
+// Is makes errors.Is(err, ErrProviderNotFound) hold.
+func (e *ProviderNotFoundError) Is(target error) bool { return target == ErrProviderNotFound }
+
+// maxProvidersListed bounds the providers ProviderList names.
+const maxProvidersListed = 10
+
+// ProviderList names providers as `"name" (uid)`, at most maxProvidersListed of them, or "none".
+func ProviderList(ps []ProviderInfo) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, p := range ps[:min(len(ps), maxProvidersListed)] {
+		parts = append(parts, fmt.Sprintf("%q (%s)", p.Name, p.UID))
+	}
+	if more := len(ps) - maxProvidersListed; more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
+	}
+	return strings.Join(parts, ", ")
+}
 
 // Fault is implemented by every typed SMS fault error.
 type Fault interface {

@@ -103,21 +103,34 @@ func (c *client) FindProvider(ctx context.Context, name, uid string) (ProviderIn
 	if err != nil {
 		return ProviderInfo{}, err
 	}
+	return pickProvider(all, unread, name, uid)
+}
+
+// pickProvider returns the one provider of all with the name (or uid). Two providers of one name are
+// refused rather than the first taken: the order SMS lists them in is not promised. (Whether vCenter lets
+// two registrations share a name is assumed, not known: nothing we found says it refuses it.)
+func pickProvider(all []ProviderInfo, unread []error, name, uid string) (ProviderInfo, error) {
+	var found []ProviderInfo
 	for _, p := range all {
 		if (name != "" && p.Name == name) || (uid != "" && p.UID == uid) {
-			return p, nil
+			found = append(found, p)
 		}
 	}
 	what := fmt.Sprintf("provider with name %q", name)
 	if uid != "" {
 		what = fmt.Sprintf("provider with uid %q", uid)
 	}
-	if len(unread) > 0 {
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return ProviderInfo{}, fmt.Errorf("%s: %w: %s", what, ErrProviderAmbiguous, ProviderList(found))
+	case len(unread) > 0:
 		// It may be one of those: "not found" would have the user check a name or uid that may be right.
 		return ProviderInfo{}, fmt.Errorf("%s is not among the vasa providers whose info could be read; %d could not be read: %w",
 			what, len(unread), errors.Join(unread...))
 	}
-	return ProviderInfo{}, fmt.Errorf("%s: %w", what, ErrProviderNotFound)
+	return ProviderInfo{}, &ProviderNotFoundError{What: what, Registered: all}
 }
 
 // ReplicationGroups queries the replication state of groups at the provider.

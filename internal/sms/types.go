@@ -147,8 +147,9 @@ type ReplicationGroup struct {
 type Client interface {
 	Discovery
 	// FindProvider returns the provider whose name (or uid) matches; exactly one of name and uid must be set.
-	// It returns an error wrapping ErrProviderNotFound when none matches. When none of those Providers
-	// lists matches but some providers' info could not be read, the error wraps their faults instead.
+	// It returns a *ProviderNotFoundError (errors.Is ErrProviderNotFound) when none matches, and an error
+	// wrapping ErrProviderAmbiguous when more than one has the name. When none of those Providers lists
+	// matches but some providers' info could not be read, the error wraps their faults instead.
 	FindProvider(ctx context.Context, name, uid string) (ProviderInfo, error)
 	// Providers lists the VASA providers registered in this vCenter; a provider whose info query faults
 	// is left out.
