@@ -132,9 +132,11 @@ const targetState = "TARGET"
 
 // recordDiscoveryMetrics publishes the newest PiT time of every TARGET group, the only state with an RPO.
 // A TARGET group the provider says has no PiT gets 0, the worst value, so that the RPO alert fires for it
-// instead of resolving; one whose PiTs cannot be read (an array without PiT support, a failed query) has
-// no series, as nothing is known. The series of groups that are gone or not targets (failed over, in
-// test, a source) are dropped, so a failover does not page for every group it moved.
+// instead of resolving. One whose PiTs could not be read this time (an array without PiT support, a
+// failed query) keeps the series it had: none if nothing was ever known, else the last known value, whose
+// age keeps growing, so a query that fails does not resolve an RPO alert. The series of groups that are
+// gone or not targets (failed over, in test, a source) are dropped, so a failover does not page for every
+// group it moved.
 func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int) {
 	for _, rg := range p.remove {
 		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
@@ -147,8 +149,6 @@ func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, g
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
 		case p.noPiT[rg.Name]:
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
-		default:
-			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 		}
 	}
 	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(float64(groups))

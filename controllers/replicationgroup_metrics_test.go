@@ -39,6 +39,11 @@ func TestDiscoveryExportsZeroForTargetsWithoutPiT(t *testing.T) {
 	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT).To(BeNil())
 	g.Expect(series(dg1)).To(HaveValue(BeZero()))
 
+	// A PiT query that fails for a while says nothing new: the alerts of groups without any PiT stay.
+	a.FailPiTQuery(dg1, smssim.FaultRule{Fault: smssim.FaultBusy, Times: 1})
+	h.discover()
+	g.Expect(series(dg1)).To(HaveValue(BeZero()), "a failed query is no recovery point")
+
 	// No longer a target, or gone: no series, PiT or not (a failover must not page for every group).
 	a.AddPiT(dg2, "array-hourly", at)
 	a.SetGroupState(dg2, "FAILEDOVER")
