@@ -15,6 +15,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM_VERSION ?= 3.22.0
+PROMTOOL_VERSION ?= 0.316.0
 CRD_REF_DOCS_VERSION ?= v0.3.0
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 
@@ -72,9 +73,13 @@ envtest-assets: ## Build kube-apiserver, etcd and kubectl for tests (cached in b
 helm: ## Build helm from the Go module proxy (cached in bin/helm).
 	@HELM_VERSION=$(HELM_VERSION) hack/helm.sh >/dev/null
 
+.PHONY: promtool
+promtool: ## Build promtool from the Go module proxy (cached in bin/promtool), for the alert rules' tests.
+	@PROMTOOL_VERSION=$(PROMTOOL_VERSION) hack/promtool.sh >/dev/null
+
 .PHONY: test
-test: generate manifests vet lint envtest-assets helm ## Run the whole suite (vet, lint, unit, envtest, e2e) with the race detector.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
+test: generate manifests vet lint envtest-assets helm promtool ## Run the whole suite (vet, lint, unit, envtest, e2e) with the race detector.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PROMTOOL="$$(PROMTOOL_VERSION=$(PROMTOOL_VERSION) hack/promtool.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: demo
 demo: manifests build plugin envtest-assets ## Run a sync end to end: local control plane, simulator over HTTPS, the manager.

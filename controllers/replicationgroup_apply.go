@@ -160,4 +160,5 @@ func forgetDiscoveryMetrics(namespace, name string) {
 	metrics.GroupNewestPiTTimestampSeconds.DeletePartialMatch(l)
 	metrics.DiscoveredGroups.DeletePartialMatch(l)
 	metrics.DiscoveryLastSuccessTimestampSeconds.DeletePartialMatch(l)
+	metrics.DiscoveryIntervalSeconds.DeletePartialMatch(l)
 }

@@ -98,6 +98,11 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	interval := discoveryInterval(vp)
+	if interval == 0 {
+		metrics.DiscoveryIntervalSeconds.DeleteLabelValues(vp.Namespace, vp.Name) // off: nothing to go stale
+	} else {
+		metrics.DiscoveryIntervalSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(interval.Seconds())
+	}
 	switch {
 	case interval == 0, !vp.DeletionTimestamp.IsZero():
 		return ctrl.Result{}, nil

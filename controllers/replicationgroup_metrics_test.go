@@ -1,11 +1,18 @@
 package controllers
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
@@ -64,4 +71,22 @@ func TestDiscoveryExportsNothingForUnreadablePiTs(t *testing.T) {
 	h.discover()
 	g.Expect(h.group("fd-1", "dg-1").Status.State).To(Equal("TARGET"))
 	g.Expect(newestPiTSeries(h.ns, "array-a", groupObjectName("array-a", sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"}))).To(BeNil())
+}
+
+// TestDiscoveryIntervalIsExported: the stale-discovery alert measures the last success against the
+// interval; a provider whose discovery is turned off has no interval series, so it does not alert.
+func TestDiscoveryIntervalIsExported(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	h.discover()
+	g.Expect(testutil.ToFloat64(metrics.DiscoveryIntervalSeconds.WithLabelValues(h.ns, "array-a"))).To(BeEquivalentTo(DefaultDiscoveryInterval.Seconds()))
+
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
+	vp.Spec.Discovery.Interval = &metav1.Duration{}
+	g.Expect(k8sClient.Update(context.Background(), vp)).To(Succeed())
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeZero(), "off: no next discovery")
+	g.Expect(metrics.DiscoveryIntervalSeconds.DeleteLabelValues(h.ns, "array-a")).To(BeFalse(), "no series while discovery is off")
 }

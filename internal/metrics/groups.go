@@ -29,8 +29,15 @@ var (
 		Namespace: namespace, Name: "discovery_last_success_timestamp_seconds",
 		Help: "Unix time of the last complete replication group discovery per VasaProvider.",
 	}, []string{LabelNamespace, LabelProvider})
+
+	// DiscoveryIntervalSeconds is spec.discovery.interval of each VasaProvider whose discovery is on: the
+	// stale-discovery alert measures the last success against it.
+	DiscoveryIntervalSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "discovery_interval_seconds",
+		Help: "The replication group discovery interval of each VasaProvider whose discovery is on.",
+	}, []string{LabelNamespace, LabelProvider})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(GroupNewestPiTTimestampSeconds, DiscoveredGroups, DiscoveryLastSuccessTimestampSeconds)
+	ctrlmetrics.Registry.MustRegister(GroupNewestPiTTimestampSeconds, DiscoveredGroups, DiscoveryLastSuccessTimestampSeconds, DiscoveryIntervalSeconds)
 }

@@ -27,6 +27,7 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"ReplicationSyncStuck":             {`vasa_sync_run_without_progress == 1`, "5m"},
 	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0 or (vasa_sync_in_doubt_reissues_total > 0 unless vasa_sync_in_doubt_reissues_total offset 1h)`, ""},
 	"VasaProviderInsecureTLS":          {`vasa_sync_provider_insecure_tls == 1`, ""},
+	"VasaProviderDiscoveryStale":       {`((time() - max by (namespace, provider) (vasa_sync_discovery_last_success_timestamp_seconds)) > 3 * max by (namespace, provider) (vasa_sync_discovery_interval_seconds) or max by (namespace, provider) (vasa_sync_discovery_interval_seconds) unless on (namespace, provider) vasa_sync_discovery_last_success_timestamp_seconds) unless on (namespace, provider) vasa_sync_provider_ready == 0`, "15m"},
 }
 
 type alertRule struct {
@@ -98,6 +99,7 @@ func exportedMetrics() map[string][]string {
 			metrics.ScheduleLastSuccessTimestampSeconds, metrics.ScheduleIntervalSeconds, metrics.ScheduleMissedRunsTotal,
 			metrics.ScheduleReady,
 			metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
+			metrics.DiscoveryIntervalSeconds,
 			metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress,
 		} {
 			c.Describe(ch)
