@@ -113,6 +113,7 @@ func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ct
 	switch {
 	case run.providerChanged:
 		markProviderChanged(run.rs, msg)
+		r.releaseSlots(run.owner()) // its tasks run on the other vCenter: they leave the VasaProvider's slots to others
 	case run.providerMissing:
 		if left := markProviderMissing(run.rs, msg, run.now); left > 0 {
 			wait = min(wait, left)

@@ -113,9 +113,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		if apierrors.IsNotFound(err) {
 			// Its tasks no longer count against the provider (they may still run, but no one waits for
 			// them; re-creating the sync finds their PiTs).
-			for _, key := range r.Capacity.ForgetOwner(req.String()) {
-				metrics.TasksInFlight.WithLabelValues(key.Namespace, key.Name).Set(float64(r.Capacity.InFlight(key)))
-			}
+			r.releaseSlots(req.String())
 			metrics.ForgetRun(req.Namespace, req.Name)
 			r.replaced.forget(req.NamespacedName)
 			r.disarm(req.NamespacedName)

@@ -17,6 +17,7 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/batching"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 // What a run needs from its VasaProvider: the session, the provider's capacity (slots, learned batch
@@ -43,52 +44,82 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	if vp.Status.ProviderRef == nil || vp.Status.ProviderRef.Value == "" {
 		return fmt.Sprintf("VasaProvider %q has no providerRef yet", name), false
 	}
-	if msg, ok := sameVCenter(rs, vp); !ok {
+	cl, ok := cachedSession(ctx, r.Client, r.Sessions, vp)
+	if !ok {
+		var err error
+		if cl, err = providerClient(ctx, r.reader(), r.Sessions, r.Dial, vp); err != nil {
+			_, msg := classifyConnectError(vp, err)
+			return fmt.Sprintf("VasaProvider %q: %s", name, msg), false
+		}
+	}
+	if msg, ok := sameVCenter(rs, vp.Name, vcenterOf(cl, vp)); !ok {
 		run.providerChanged = true
 		return msg, false
 	}
-	run.vp, run.key = vp, client.ObjectKeyFromObject(vp)
+	run.vp, run.key, run.cl = vp, client.ObjectKeyFromObject(vp), cl
 	// The counter exists from the start, so an alert on its increase sees the first re-issue.
 	metrics.InDoubtReissuesTotal.WithLabelValues(rs.Namespace, name).Add(0)
 	r.Capacity.LoadLearnedBatchSize(run.key, vp.Status.LearnedMaxBatchSize)
 	if d := vp.Status.ObservedTaskDuration; d != nil {
 		r.Capacity.LoadTaskDuration(run.key, d.Duration)
 	}
-	if cl, ok := cachedSession(ctx, r.Client, r.Sessions, vp); ok {
-		run.cl = cl
-		return "", true
-	}
-	cl, err := providerClient(ctx, r.reader(), r.Sessions, r.Dial, vp)
-	if err != nil {
-		_, msg := classifyConnectError(vp, err)
-		return fmt.Sprintf("VasaProvider %q: %s", name, msg), false
-	}
-	run.cl = cl
 	return "", true
 }
 
-// sameVCenter checks that the VasaProvider still reaches the vCenter the run's groups in flight were
-// issued to: task and provider moIds are only unique within one vCenter, so another vCenter could answer
-// for a task of its own under the same moId, or forget ours, and the group would be issued again there.
-// A run with nothing in flight takes the VasaProvider's vCenter as its own (its next claim writes it).
-func sameVCenter(rs *replicationv1alpha1.ReplicationSync, vp *replicationv1alpha1.VasaProvider) (string, bool) {
-	now, was := vp.Status.VCenterInstanceUUID, rs.Status.VCenterInstanceUUID
+// vcenterOf returns the instanceUuid of the vCenter the session reached, which is what the calls go to:
+// the VasaProvider's status may not show yet that its url now reaches another one. A session whose
+// re-login met another vCenter stops itself (sms.ErrVCenterChanged).
+func vcenterOf(cl syncProvider, vp *replicationv1alpha1.VasaProvider) string {
+	if sr, ok := cl.(sms.ServerInfoReporter); ok {
+		if uuid := sr.ServerInfo().VCenterInstanceUUID; uuid != "" {
+			return uuid
+		}
+	}
+	return vp.Status.VCenterInstanceUUID
+}
+
+// sameVCenter checks that the VasaProvider (vpName) still reaches the vCenter the run's groups in flight
+// were issued to: task and provider moIds are only unique within one vCenter, so another vCenter could
+// answer for a task of its own under the same moId, or forget ours, and the group would be issued again
+// there. A run with nothing in flight takes the vCenter reached now as its own (its next claim writes it),
+// and forgets the provider moIds its groups were issued to on the other one.
+func sameVCenter(rs *replicationv1alpha1.ReplicationSync, vpName, now string) (string, bool) {
+	was := rs.Status.VCenterInstanceUUID
 	switch {
 	case now == "" || now == was: // "" when the vCenter reports none
 		return "", true
-	case was == "" || !slices.ContainsFunc(rs.Status.Groups, inFlight):
+	case was == "": // a run from before the field, or new
 		rs.Status.VCenterInstanceUUID = now
+		return "", true
+	case !slices.ContainsFunc(rs.Status.Groups, inFlight):
+		rs.Status.VCenterInstanceUUID = now
+		for i := range rs.Status.Groups {
+			if !isFinalGroup(rs.Status.Groups[i]) {
+				rs.Status.Groups[i].Provider = "" // a moId of the other vCenter: the VasaProvider's own now
+			}
+		}
 		return "", true
 	}
 	return fmt.Sprintf("VasaProvider %q now reaches vCenter %s, but this run's groups in flight were issued to vCenter %s: "+
 		"their tasks cannot be checked there, and issuing them again could sync a group twice. Point spec.vcenter.url "+
 		"back at that vCenter until the run ends, or delete this ReplicationSync and check the groups' PiTs on the array",
-		vp.Name, now, was), false
+		vpName, now, was), false
 }
+
+// otherVCenter reports two known vCenters that differ.
+func otherVCenter(a, b string) bool { return a != "" && b != "" && a != b }
 
 // inFlight reports a group claimed or issued and not final: its claim or task belongs to one vCenter.
 func inFlight(g replicationv1alpha1.GroupStatus) bool {
 	return g.State == replicationv1alpha1.GroupIssuing || g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting
+}
+
+// releaseSlots frees the slots the owner (a ReplicationSync) holds on every provider: its tasks no longer
+// count against them (the run is gone, or its tasks run on another vCenter than its VasaProvider's now).
+func (r *ReplicationSyncReconciler) releaseSlots(owner string) {
+	for _, key := range r.Capacity.ForgetOwner(owner) {
+		metrics.TasksInFlight.WithLabelValues(key.Namespace, key.Name).Set(float64(r.Capacity.InFlight(key)))
+	}
 }
 
 // primeSlots counts, once per process and provider, the slots every unfinished ReplicationSync of the
@@ -103,8 +134,11 @@ func (r *ReplicationSyncReconciler) primeSlots(ctx context.Context, run *syncRun
 		return
 	}
 	held := map[string]int{}
+	now := vcenterOf(run.cl, run.vp)
 	for i := range list.Items {
-		if rs := &list.Items[i]; !isFinished(rs) {
+		// A run whose tasks are on another vCenter than the VasaProvider's now (stopped, ProviderChanged)
+		// holds none of its slots.
+		if rs := &list.Items[i]; !isFinished(rs) && !otherVCenter(rs.Status.VCenterInstanceUUID, now) {
 			held[client.ObjectKeyFromObject(rs).String()] = slotsHeld(rs, r.batchSize(run), r.armedIndexes(rs, nil))
 		}
 	}

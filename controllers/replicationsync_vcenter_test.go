@@ -1,17 +1,21 @@
 package controllers
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
 
 // The vCenter instanceUuids of readyProvider's vCenter and of another one.
@@ -66,39 +70,92 @@ func TestRunStopsWhileItsProviderReachesAnotherVCenter(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
 
-// TestSameVCenter: a run with nothing in flight takes the VasaProvider's vCenter as its own; one with a
-// group claimed or issued keeps to the vCenter it recorded.
+// vcenterReporting is a session that reports the vCenter it reached, as the SMS client does.
+type vcenterReporting struct {
+	*smsfake.Fake
+	uuid atomic.Value // string
+}
+
+func (s *vcenterReporting) ServerInfo() sms.ServerInfo {
+	return sms.ServerInfo{VCenterInstanceUUID: s.uuid.Load().(string)}
+}
+
+// TestRunStopsWhenItsSessionReachesAnotherVCenter: the VasaProvider's status is refreshed every few
+// minutes, the session is what the calls go to. One that reaches another vCenter (a url whose DNS name
+// moved, a vCenter rebuilt) stops the run before the status shows it, and the run's tasks, which run on
+// the first vCenter, leave the VasaProvider's slots to other runs.
+func TestRunStopsWhenItsSessionReachesAnotherVCenter(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	session := &vcenterReporting{Fake: h.fake}
+	session.uuid.Store(vcenterA)
+	h.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { return session, nil }
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	inFlight := func() float64 {
+		return testutil.ToFloat64(metrics.TasksInFlight.WithLabelValues(h.vp.Namespace, h.vp.Name))
+	}
+	h.g.Expect(inFlight()).To(BeEquivalentTo(1))
+
+	var asked atomic.Int32
+	h.fake.Task = func(ref string) (sms.TaskInfo, error) { asked.Add(1); return taskGone(ref) }
+	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
+	session.uuid.Store(vcenterB) // the VasaProvider's status still says vcenterA
+	h.runFor(3 * DefaultInDoubtWindow)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(asked.Load()).To(BeZero(), "nothing asked of the other vCenter")
+	stalled := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(stalled).NotTo(BeNil())
+	h.g.Expect(stalled.Reason).To(Equal(replicationv1alpha1.ProviderChangedReason))
+	h.g.Expect(inFlight()).To(BeZero(), "the first vCenter's tasks hold no slot of the VasaProvider")
+}
+
+// TestSameVCenter: a run with nothing in flight takes the vCenter reached now as its own, and forgets
+// the provider moIds of the other; one with a group claimed or issued keeps to the vCenter it recorded.
 func TestSameVCenter(t *testing.T) {
+	const moId = "vasaprovider-1"
 	run := func(was string, states ...replicationv1alpha1.GroupState) *replicationv1alpha1.ReplicationSync {
 		rs := &replicationv1alpha1.ReplicationSync{Status: replicationv1alpha1.ReplicationSyncStatus{VCenterInstanceUUID: was}}
 		for _, s := range states {
-			rs.Status.Groups = append(rs.Status.Groups, replicationv1alpha1.GroupStatus{State: s})
+			rs.Status.Groups = append(rs.Status.Groups, replicationv1alpha1.GroupStatus{State: s, Provider: moId})
 		}
 		return rs
 	}
+	const (
+		pending = replicationv1alpha1.GroupPending
+		issuing = replicationv1alpha1.GroupIssuing
+		syncing = replicationv1alpha1.GroupSyncing
+		waiting = replicationv1alpha1.GroupWaiting
+		synced  = replicationv1alpha1.GroupSynced
+		failed  = replicationv1alpha1.GroupFailed
+	)
 	tests := map[string]struct {
-		rs       *replicationv1alpha1.ReplicationSync
-		now      string
-		wantOK   bool
-		wantUUID string
+		rs            *replicationv1alpha1.ReplicationSync
+		now           string
+		wantOK        bool
+		wantUUID      string
+		wantProviders []string
 	}{
-		"new run":                            {run("", replicationv1alpha1.GroupPending), vcenterB, true, vcenterB},
-		"run from before the field":          {run("", replicationv1alpha1.GroupSyncing), vcenterB, true, vcenterB},
-		"same vCenter":                       {run(vcenterA, replicationv1alpha1.GroupSyncing), vcenterA, true, vcenterA},
-		"vCenter that reports none":          {run(vcenterA, replicationv1alpha1.GroupSyncing), "", true, vcenterA},
-		"another, nothing in flight":         {run(vcenterA, replicationv1alpha1.GroupSynced, replicationv1alpha1.GroupPending), vcenterB, true, vcenterB},
-		"another, a group claimed":           {run(vcenterA, replicationv1alpha1.GroupSynced, replicationv1alpha1.GroupIssuing), vcenterB, false, vcenterA},
-		"another, a group syncing":           {run(vcenterA, replicationv1alpha1.GroupSyncing), vcenterB, false, vcenterA},
-		"another, a group behind a task":     {run(vcenterA, replicationv1alpha1.GroupWaiting), vcenterB, false, vcenterA},
-		"another, every group failed/synced": {run(vcenterA, replicationv1alpha1.GroupFailed, replicationv1alpha1.GroupSynced), vcenterB, true, vcenterB},
+		"new run":                            {run("", pending), vcenterB, true, vcenterB, []string{moId}},
+		"run from before the field":          {run("", syncing), vcenterB, true, vcenterB, []string{moId}},
+		"same vCenter":                       {run(vcenterA, syncing), vcenterA, true, vcenterA, []string{moId}},
+		"vCenter that reports none":          {run(vcenterA, syncing), "", true, vcenterA, []string{moId}},
+		"another, nothing in flight":         {run(vcenterA, synced, pending), vcenterB, true, vcenterB, []string{moId, ""}},
+		"another, a group claimed":           {run(vcenterA, synced, issuing), vcenterB, false, vcenterA, []string{moId, moId}},
+		"another, a group syncing":           {run(vcenterA, syncing, pending), vcenterB, false, vcenterA, []string{moId, moId}},
+		"another, a group behind a task":     {run(vcenterA, waiting), vcenterB, false, vcenterA, []string{moId}},
+		"another, every group failed/synced": {run(vcenterA, failed, synced), vcenterB, true, vcenterB, []string{moId, moId}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			vp := &replicationv1alpha1.VasaProvider{Status: replicationv1alpha1.VasaProviderStatus{VCenterInstanceUUID: tc.now}}
-			_, ok := sameVCenter(tc.rs, vp)
+			_, ok := sameVCenter(tc.rs, "vp", tc.now)
 			g.Expect(ok).To(Equal(tc.wantOK))
 			g.Expect(tc.rs.Status.VCenterInstanceUUID).To(Equal(tc.wantUUID))
+			var providers []string
+			for _, grp := range tc.rs.Status.Groups {
+				providers = append(providers, grp.Provider)
+			}
+			g.Expect(providers).To(Equal(tc.wantProviders))
 		})
 	}
 }

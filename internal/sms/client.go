@@ -41,10 +41,10 @@ type client struct {
 	vcSession              // the current session
 
 	closed bool
-	// broken is the *LoginError of a failed re-login. Once set, every call fails fast with it and
-	// the client never contacts vCenter again: retrying rejected credentials on each call would
-	// lock the SSO account. Callers Dial a new client when the credentials change.
-	broken *LoginError
+	// broken is why a re-login failed for good: its *LoginError (retrying rejected credentials on each
+	// call would lock the SSO account), or ErrVCenterChanged. Once set, every call fails fast with it and
+	// the client never contacts vCenter again. Callers Dial a new client.
+	broken error
 	// loggingIn is the login in flight, if any: callers that need a new session meanwhile wait for it.
 	loggingIn *loginCall
 }
@@ -58,6 +58,12 @@ type vcSession struct {
 	sm   vimtypes.ManagedObjectReference
 	info ServerInfo
 }
+
+// ErrVCenterChanged is returned (wrapped) when a re-login reaches another vCenter than the client's first
+// login did (another AboutInfo.instanceUuid at the same url: a vCenter rebuilt, a DNS name moved): task and
+// provider moIds handed out by the first may name other objects on it. The client stops as after rejected
+// credentials; a new one (Dial) belongs to the vCenter it reaches.
+var ErrVCenterChanged = errors.New("the url now reaches another vCenter")
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("sms client is closed")
@@ -172,8 +178,8 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 	if lerr := c.login(ctx, gen); lerr != nil {
 		var le *LoginError
 		switch {
-		case errors.As(lerr, &le):
-			return brokenError(le)
+		case errors.As(lerr, &le), errors.Is(lerr, ErrVCenterChanged):
+			return brokenError(lerr)
 		case errors.As(lerr, &na):
 			// Not wrapped: a NotAuthenticated fault is no provider fault to count against the groups.
 			return fmt.Errorf("%w: re-establishing expired session: %s", ErrSessionRejected, na.Error())
@@ -203,9 +209,9 @@ func notSentYet(ctx context.Context) error {
 	return nil
 }
 
-// brokenError wraps the LoginError of a failed re-login for the caller.
-func brokenError(le *LoginError) error {
-	return fmt.Errorf("re-establishing expired session (the client is unusable until a new one is dialed): %w", le)
+// brokenError wraps why a re-login failed for good for the caller.
+func brokenError(err error) error {
+	return fmt.Errorf("re-establishing expired session (the client is unusable until a new one is dialed): %w", err)
 }
 
 // Close logs out of vCenter. A login in flight logs out of its new session when it ends.

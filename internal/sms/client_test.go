@@ -321,6 +321,25 @@ func TestClient(t *testing.T) {
 				g.Expect(sim.ExpiredSessions()).To(BeNumerically(">", 2))
 			},
 		},
+		"a re-login that reaches another vCenter stops the client": {
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:1], "before")
+				g.Expect(err).NotTo(HaveOccurred())
+				before := c.(sms.ServerInfoReporter).ServerInfo().VCenterInstanceUUID
+				g.Expect(before).To(Equal(sim.About().InstanceUuid))
+				// Another vCenter answers at the url; it numbers its tasks anew, so ref may name one of its own.
+				sim.Redeploy()
+				g.Expect(sim.About().InstanceUuid).NotTo(Equal(before))
+				calls, logins := len(sim.Calls()), sim.LoginAttempts()
+				_, err = c.TaskInfo(ctx, ref)
+				g.Expect(errors.Is(err, sms.ErrVCenterChanged)).To(BeTrue(), "%v", err)
+				_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", all[1:2], "after")
+				g.Expect(errors.Is(err, sms.ErrVCenterChanged)).To(BeTrue(), "%v", err)
+				g.Expect(len(sim.Calls())).To(Equal(calls), "nothing called on the other vCenter")
+				g.Expect(sim.LoginAttempts()-logins).To(Equal(1), "no login after the one that met the other vCenter")
+				g.Expect(c.(sms.ServerInfoReporter).ServerInfo().VCenterInstanceUUID).To(Equal(before))
+			},
+		},
 		"failed re-login is not retried (no SSO lockout storm)": {
 			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
 				// The password was rotated in vCenter but not in the Secret, then the session expired.

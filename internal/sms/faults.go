@@ -1,9 +1,11 @@
 package sms
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	smstypes "github.com/vmware/govmomi/sms/types"
@@ -36,11 +38,15 @@ func (e *ProviderNotFoundError) Is(target error) bool { return target == ErrProv
 // maxProvidersListed bounds the providers ProviderList names.
 const maxProvidersListed = 10
 
-// ProviderList names providers as `"name" (uid)`, at most maxProvidersListed of them, or "none".
+// ProviderList names providers as `"name" (uid)`, sorted (SMS lists them in no promised order, and a
+// message that changes with it would rewrite the status), at most maxProvidersListed of them, or "none".
 func ProviderList(ps []ProviderInfo) string {
 	if len(ps) == 0 {
 		return "none"
 	}
+	ps = slices.SortedFunc(slices.Values(ps), func(a, b ProviderInfo) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.UID, b.UID))
+	})
 	var parts []string
 	for _, p := range ps[:min(len(ps), maxProvidersListed)] {
 		parts = append(parts, fmt.Sprintf("%q (%s)", p.Name, p.UID))

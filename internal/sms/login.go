@@ -118,9 +118,13 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 		su *ServiceUnavailableError
 	)
 	closed := err == nil && c.closed
+	moved := err == nil && gen != 0 && otherVCenter(c.info, s.info)
 	switch {
 	case closed:
 		err = ErrClosed
+	case moved:
+		err = fmt.Errorf("%w (instanceUuid %s, was %s)", ErrVCenterChanged, s.info.VCenterInstanceUUID, c.info.VCenterInstanceUUID)
+		c.broken, c.vc, c.js, c.rt, c.list = err, nil, nil, nil, nil
 	case err == nil:
 		c.vcSession = s
 		c.gen++
@@ -134,10 +138,16 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 	c.loggingIn, lc.err = nil, err
 	close(lc.done)
 	c.mu.Unlock()
-	if closed {
-		_ = c.logout(ctx, s) // Close ran meanwhile and logged out of the old session only
+	if closed || moved {
+		_ = c.logout(ctx, s) // Close ran meanwhile and logged out of the old session only; or s is not ours
 	}
 	return err
+}
+
+// otherVCenter reports a session opened on another vCenter than the one before it (both report their
+// instanceUuid).
+func otherVCenter(before, now ServerInfo) bool {
+	return before.VCenterInstanceUUID != "" && now.VCenterInstanceUUID != "" && before.VCenterInstanceUUID != now.VCenterInstanceUUID
 }
 
 // isContextError reports whether err is a context's cancellation or deadline.

@@ -32,10 +32,10 @@ func TestPickProvider(t *testing.T) {
 	}{
 		"by name":                          {all: []sms.ProviderInfo{a, b}, name: "array-b", want: b},
 		"by uid":                           {all: []sms.ProviderInfo{a, a2, b}, uid: "uid-a2", want: a2},
-		"two of one name":                  {all: []sms.ProviderInfo{a, b, a2}, name: "array-a", wantIs: sms.ErrProviderAmbiguous, wantText: `provider with name "array-a": more than one vasa provider has that name: "array-a" (uid-a), "array-a" (uid-a2)`},
+		"two of one name":                  {all: []sms.ProviderInfo{a2, b, a}, name: "array-a", wantIs: sms.ErrProviderAmbiguous, wantText: `provider with name "array-a": more than one vasa provider has that name: "array-a" (uid-a), "array-a" (uid-a2)`},
 		"none, registered listed":          {all: []sms.ProviderInfo{a, b}, name: "array-a ", wantIs: sms.ErrProviderNotFound, wantText: `registered: "array-a" (uid-a), "array-b" (uid-b)`},
 		"none registered at all":           {name: "array-a", wantIs: sms.ErrProviderNotFound, wantText: "registered: none"},
-		"many registered, ten listed":      {all: many, uid: "u99", wantIs: sms.ErrProviderNotFound, wantText: `"p9" (u9), and 2 more`},
+		"many registered, ten listed":      {all: many, uid: "u99", wantIs: sms.ErrProviderNotFound, wantText: `registered: "p0" (u0), "p1" (u1), "p10" (u10), "p11" (u11), "p2" (u2), "p3" (u3), "p4" (u4), "p5" (u5), "p6" (u6), "p7" (u7), and 2 more`},
 		"none, but some could not be read": {all: []sms.ProviderInfo{b}, unread: unread, name: "array-a", wantText: "1 could not be read"},
 	}
 	for name, tc := range tests {

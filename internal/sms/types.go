@@ -143,7 +143,9 @@ type ReplicationGroup struct {
 // is broken for good: it never logs in again, and every later call fails fast with an error wrapping
 // that same *LoginError without contacting vCenter, so that a reconcile loop cannot lock the SSO
 // account. Callers must Dial a new client when the credentials change (Close on a broken client
-// does not contact vCenter either).
+// does not contact vCenter either). A re-login that reaches another vCenter than the first login did
+// (another instanceUuid at the same url) breaks the client the same way, with ErrVCenterChanged: the
+// task and provider moIds it handed out may name other objects there.
 type Client interface {
 	Discovery
 	// FindProvider returns the provider whose name (or uid) matches; exactly one of name and uid must be set.

@@ -1,0 +1,27 @@
+package smssim
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmware/govmomi/simulator"
+)
+
+// Redeploy plays another vCenter answering at the same address: one rebuilt after a disaster, or a DNS
+// name moved to another site's vCenter (with a certificate that still verifies for the name). It has a
+// new instanceUuid, knows no session and no task of the old one, and numbers its tasks from the start
+// again, so a task moId the old vCenter handed out may name a task of its own. The providers and their
+// arrays stay as they are: registered again, they get the same moIds, as in the same order. Assumed: a
+// vCenter numbers its moIds from the start; the API reference promises nothing of their form.
+func (s *Sim) Redeploy() {
+	s.mu.Lock()
+	s.instance = uuid.NewString()
+	s.restartLocked() // the unfinished syncs run on in the arrays and leave their PiTs
+	s.taskSeq = 0
+	s.expireBefore = time.Now().UTC() // as ExpireSessions
+	instance := s.instance
+	s.mu.Unlock()
+	ctx := s.model.Service.Context
+	si := ctx.Map.Get(vimServiceRef).(*simulator.ServiceInstance)
+	ctx.Map.WithLock(ctx, si, func() { si.Content.About.InstanceUuid = instance })
+}
