@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
@@ -31,6 +32,22 @@ func TestExistingPiTIsNeverSyncedAgain(t *testing.T) {
 	h.runFor(time.Minute)
 	h.g.Expect(h.get().Status.Phase).To(BeEquivalentTo("Succeeded"))
 	h.g.Expect([]int{h.fake.CallsOf(h.group(0)), h.fake.CallsOf(h.group(1)), h.fake.CallsOf(h.group(2))}).To(Equal([]int{0, 0, 1}))
+}
+
+// TestSlotsFoundSyncedGoToTheNextGroups: a run created again after its first try (GitOps, the runbook after
+// a vCenter was rebuilt) finds the PiTs of its first groups. The slot it reserved for them goes to the next
+// Pending groups in the same reconcile, not after the run's next wake (a minute later).
+func TestSlotsFoundSyncedGoToTheNextGroups(t *testing.T) {
+	h := newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 2, 1
+	})
+	earlier := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1), h.group(2), h.group(3)}, h.get().Spec.PitName)
+	h.fake.Finish(earlier, h.clock.Now())
+	h.reconcile()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Synced", "Synced", "Syncing", "Syncing"}))
+	calls := h.fake.Calls()
+	h.g.Expect(calls).To(HaveLen(1))
+	h.g.Expect(calls[0].Groups).To(Equal([]sms.GroupID{h.group(4), h.group(5)}))
 }
 
 // TestPiTQueryTooManyPerGroupAsksAlone: a provider that answers only the first group of a PiT query and

@@ -49,20 +49,24 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		}
 		if len(remaining) > 0 {
 			run.wave = append(run.wave, syncBatch{provider: b.provider, groups: remaining, armed: b.armed})
+			granted--
 		}
-		granted--
 	}
 	for _, provider := range providers {
-		if granted == 0 {
-			break
+		// Groups found synced by their PiT (after a restart, or a run created again) leave their slots
+		// to the next Pending groups, asked in turn: else the slots would idle until the run's next wake.
+		idx, ready := byProvider[provider], []int(nil)
+		for len(idx) > 0 && len(ready) < granted*size {
+			ask := idx[:min(len(idx), granted*size-len(ready))]
+			idx = idx[len(ask):]
+			remaining, stop, err := r.checkBeforeCall(ctx, run, provider, ask)
+			if stop || err != nil {
+				return err
+			}
+			ready = append(ready, remaining...)
 		}
-		idx := byProvider[provider]
-		remaining, stop, err := r.checkBeforeCall(ctx, run, provider, idx[:min(len(idx), granted*size)])
-		if stop || err != nil {
-			return err
-		}
-		for start := 0; start < len(remaining) && granted > 0; start += size {
-			batch := remaining[start:min(start+size, len(remaining))]
+		for start := 0; start < len(ready) && granted > 0; start += size {
+			batch := ready[start:min(start+size, len(ready))]
 			for _, i := range batch {
 				run.groupIssuing(i, provider, run.now)
 			}
