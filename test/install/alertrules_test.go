@@ -1,33 +1,14 @@
 package install
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
 )
-
-// promtoolBinary returns $PROMTOOL, or the promtool that hack/promtool.sh builds from the Go module proxy
-// (or has cached).
-func promtoolBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROMTOOL"); p != "" {
-		return p
-	}
-	cmd := exec.Command("bash", filepath.Join(root, "hack", "promtool.sh"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("building promtool with hack/promtool.sh: %v\n%s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // TestAlertRulesFire evaluates the shipped alert rules with Prometheus' own engine (promtool test rules)
 // on the cases in testdata/alerts.test.yaml: series as the manager exports them, across restarts,
@@ -58,7 +39,8 @@ func TestAlertRulesFire(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(os.WriteFile(filepath.Join(dir, "alerts.test.yaml"), cases, 0o600)).To(Succeed())
 
-	cmd := exec.Command(promtoolBinary(t), "test", "rules", "alerts.test.yaml")
+	// $PROMTOOL, or the promtool hack/promtool.sh builds from the Go module proxy (or has cached).
+	cmd := exec.Command(toolBinary(t, "PROMTOOL", "promtool.sh"), "test", "rules", "alerts.test.yaml")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), "promtool test rules:\n%s", out)

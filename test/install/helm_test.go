@@ -22,15 +22,22 @@ const (
 // helmBinary returns $HELM, or the helm that hack/helm.sh builds from the Go module proxy (or has cached).
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	if h := os.Getenv("HELM"); h != "" {
-		return h
+	return toolBinary(t, "HELM", "helm.sh")
+}
+
+// toolBinary returns $env, or the binary the hack script builds from the Go module proxy (or has cached)
+// and prints.
+func toolBinary(t *testing.T, env, script string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
 	}
-	cmd := exec.Command("bash", filepath.Join(root, "hack", "helm.sh"))
+	cmd := exec.Command("bash", filepath.Join(root, "hack", script))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("building helm with hack/helm.sh: %v\n%s", err, stderr.String())
+		t.Fatalf("building with hack/%s: %v\n%s", script, err, stderr.String())
 	}
 	return strings.TrimSpace(string(out))
 }
