@@ -106,9 +106,6 @@ func sameVCenter(rs *replicationv1alpha1.ReplicationSync, vpName, now string) (s
 		vpName, now, was), false
 }
 
-// otherVCenter reports two known vCenters that differ.
-func otherVCenter(a, b string) bool { return a != "" && b != "" && a != b }
-
 // inFlight reports a group claimed or issued and not final: its claim or task belongs to one vCenter.
 func inFlight(g replicationv1alpha1.GroupStatus) bool {
 	return g.State == replicationv1alpha1.GroupIssuing || g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting
@@ -138,7 +135,7 @@ func (r *ReplicationSyncReconciler) primeSlots(ctx context.Context, run *syncRun
 	for i := range list.Items {
 		// A run whose tasks are on another vCenter than the VasaProvider's now (stopped, ProviderChanged)
 		// holds none of its slots.
-		if rs := &list.Items[i]; !isFinished(rs) && !otherVCenter(rs.Status.VCenterInstanceUUID, now) {
+		if rs := &list.Items[i]; !isFinished(rs) && !sms.OtherVCenter(rs.Status.VCenterInstanceUUID, now) {
 			held[client.ObjectKeyFromObject(rs).String()] = slotsHeld(rs, r.batchSize(run), r.armedIndexes(rs, nil))
 		}
 	}

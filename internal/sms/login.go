@@ -118,7 +118,7 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 		su *ServiceUnavailableError
 	)
 	closed := err == nil && c.closed
-	moved := err == nil && gen != 0 && otherVCenter(c.info, s.info)
+	moved := err == nil && gen != 0 && OtherVCenter(c.info.VCenterInstanceUUID, s.info.VCenterInstanceUUID)
 	switch {
 	case closed:
 		err = ErrClosed
@@ -144,11 +144,9 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 	return err
 }
 
-// otherVCenter reports a session opened on another vCenter than the one before it (both report their
-// instanceUuid).
-func otherVCenter(before, now ServerInfo) bool {
-	return before.VCenterInstanceUUID != "" && now.VCenterInstanceUUID != "" && before.VCenterInstanceUUID != now.VCenterInstanceUUID
-}
+// OtherVCenter reports two vCenter instanceUuids that are both known and differ: another vCenter, whose
+// task and provider moIds name other objects ("" is a vCenter that reports none, told apart from none).
+func OtherVCenter(a, b string) bool { return a != "" && b != "" && a != b }
 
 // isContextError reports whether err is a context's cancellation or deadline.
 func isContextError(err error) bool {

@@ -1,8 +1,6 @@
 package smssim
 
 import (
-	"time"
-
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi/simulator"
 )
@@ -18,9 +16,9 @@ func (s *Sim) Redeploy() {
 	s.instance = uuid.NewString()
 	s.restartLocked() // the unfinished syncs run on in the arrays and leave their PiTs
 	s.taskSeq = 0
-	s.expireBefore = time.Now().UTC() // as ExpireSessions
 	instance := s.instance
 	s.mu.Unlock()
+	s.ExpireSessions()
 	ctx := s.model.Service.Context
 	si := ctx.Map.Get(vimServiceRef).(*simulator.ServiceInstance)
 	ctx.Map.WithLock(ctx, si, func() { si.Content.About.InstanceUuid = instance })

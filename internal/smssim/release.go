@@ -161,6 +161,8 @@ func (s *Sim) JSONReleases() []string { return slices.Clone(s.profile.jsonReleas
 
 // About returns the AboutInfo the simulated vCenter reports.
 func (s *Sim) About() vimtypes.AboutInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	about := s.profile.about
 	about.InstanceUuid = s.instance
 	return about
