@@ -19,11 +19,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/controllers"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+	opmetrics "github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 )
 
@@ -162,6 +164,16 @@ func main() {
 		os.Exit(1)
 	}
 
+	// A runnable that needs leader election starts with the controllers: once elected, or at once
+	// without leader election. A standby exports 0, so an install where no manager leads can alert.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		opmetrics.ManagerLeading.Set(1)
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		setupLog.Error(err, "Unable to add the leading gauge")
+		os.Exit(1)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "Unable to set up health check")
 		os.Exit(1)

@@ -117,6 +117,14 @@ var RunWithoutProgress = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "1 when a running ReplicationSync made no progress for progressDeadlineSeconds, else 0; removed when it ends.",
 }, []string{LabelNamespace, LabelName})
 
+// ManagerLeading is 1 while this manager runs the controllers (it holds the leader-election Lease, or leader
+// election is off) and 0 while it stands by. controller-runtime's leader_election_master_status cannot tell a
+// manager that never got the Lease from one that runs without leader election: neither has a series.
+var ManagerLeading = prometheus.NewGauge(prometheus.GaugeOpts{
+	Namespace: namespace, Name: "manager_leading",
+	Help: "1 while this manager runs the controllers (it holds the leader-election Lease, or leader election is off), 0 while it stands by.",
+})
+
 // InitSyncsTotal creates the SyncsTotal series of a provider for both results at 0, so that
 // increase() in an alert sees the first finished run after a manager start (a series that first
 // appears at 1 has no increase).
@@ -136,6 +144,6 @@ func init() {
 		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
 		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady, ProviderInsecureTLS,
 		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal, ScheduleReady,
-		InDoubtReissuesTotal, RunWithoutProgress,
+		InDoubtReissuesTotal, RunWithoutProgress, ManagerLeading,
 	)
 }

@@ -23,6 +23,7 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"ReplicationSyncScheduleRPOMissed": {`(time() - vasa_sync_schedule_last_success_timestamp_seconds) / vasa_sync_schedule_interval_seconds > 2`, ""},
 	"ReplicationSyncScheduleNotReady":  {`vasa_sync_schedule_ready == 0`, "15m"},
 	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"} == 1)`, "10m"},
+	"VasaSyncOperatorNoLeader":         {`max by (namespace, service) (vasa_sync_manager_leading) == 0`, "10m"},
 	"ReplicationGroupRPOExceeded":      {`time() - vasa_sync_group_newest_pit_timestamp_seconds > 3600`, "15m"},
 	"ReplicationSyncStuck":             {`vasa_sync_run_without_progress == 1`, "5m"},
 	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0 or (vasa_sync_in_doubt_reissues_total > 0 unless vasa_sync_in_doubt_reissues_total offset 1h)`, ""},
@@ -70,7 +71,9 @@ func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 		g.Expect(r.For).To(Equal(want.forDuration), name)
 		g.Expect(r.Labels).To(HaveKey("severity"), name)
 		g.Expect(r.Annotations).To(HaveKey("summary"), name)
-		carried := map[string]bool{}
+		// The labels Prometheus adds to every series from its target (the ServiceMonitor); with honorLabels
+		// a metric's own label of the same name wins.
+		carried := map[string]bool{"namespace": true, "service": true}
 		for _, m := range metricName.FindAllString(r.Expr, -1) {
 			g.Expect(exported).To(HaveKey(m), "%s uses %s, which internal/metrics does not export", name, m)
 			for _, l := range exported[m] {
@@ -100,7 +103,7 @@ func exportedMetrics() map[string][]string {
 			metrics.ScheduleReady,
 			metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
 			metrics.DiscoveryIntervalSeconds,
-			metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress,
+			metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress, metrics.ManagerLeading,
 		} {
 			c.Describe(ch)
 		}
