@@ -106,7 +106,7 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 // providerMoved has the VasaProvider look its provider up again (by name or uid, not by the moId vCenter
 // no longer knows) and backs the run off until then.
 func (r *ReplicationSyncReconciler) providerMoved(ctx context.Context, run *syncRun, err error) {
-	r.notifyProvider(run)
+	r.notifyProvider(run.vp)
 	next := r.startBackOff(run, 0)
 	ctrl.LoggerFrom(ctx).Info("vCenter no longer knows the provider, looking it up again", "error", err.Error(), "nextRetryTime", next)
 }
@@ -301,7 +301,7 @@ func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun
 		ctrl.LoggerFrom(ctx).V(1).Info("Calling the provider failed again, backing off", "error", err.Error(), "attempts", retry.Attempts)
 	}
 	if objectNotFound(err) {
-		r.notifyProvider(run) // look the provider up again: it was re-registered or unregistered
+		r.notifyProvider(run.vp) // look the provider up again: it was re-registered or unregistered
 	}
 	r.recordFault(run, faultUnreachable, err.Error())
 	r.startBackOff(run, 0)

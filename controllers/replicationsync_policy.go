@@ -156,7 +156,8 @@ func notSent(err error) bool {
 		op  *net.OpError
 	)
 	switch {
-	case errors.Is(err, sms.ErrClosed), errors.Is(err, sms.ErrNotSent), errors.As(err, &le), errors.As(err, &tls):
+	case errors.Is(err, sms.ErrClosed), errors.Is(err, sms.ErrNotSent), errors.Is(err, sms.ErrVCenterChanged),
+		errors.As(err, &le), errors.As(err, &tls):
 		return true
 	case errors.As(err, &op) && op.Op == "dial":
 		return true

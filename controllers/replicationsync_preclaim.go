@@ -139,6 +139,12 @@ func stillClaimed(rs *replicationv1alpha1.ReplicationSync, b syncBatch) bool {
 // issue it again: its task could still run then. Claimed again the ordinary way, it gets a fresh
 // claimTime, written before its call. It costs that write, only to runs that waited that long.
 func (r *ReplicationSyncReconciler) unarmStale(run *syncRun) {
+	r.unarm(run, r.freshClaimsSince(run))
+}
+
+// unarm puts back to Pending, in run's status, the groups of armed batches claimed before cutoff, and
+// forgets those batches.
+func (r *ReplicationSyncReconciler) unarm(run *syncRun, cutoff time.Time) {
 	r.armedMu.Lock()
 	defer r.armedMu.Unlock()
 	key := client.ObjectKeyFromObject(run.rs)
@@ -146,9 +152,8 @@ func (r *ReplicationSyncReconciler) unarmStale(run *syncRun) {
 	if cur == nil || cur.uid != run.rs.UID {
 		return
 	}
-	fresh := r.freshClaimsSince(run)
 	cur.batches = slices.DeleteFunc(cur.batches, func(b syncBatch) bool {
-		if b.armed.After(fresh) {
+		if b.armed.After(cutoff) {
 			return false
 		}
 		for _, i := range b.groups {

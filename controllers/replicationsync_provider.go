@@ -52,9 +52,22 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 			return fmt.Sprintf("VasaProvider %q: %s", name, msg), false
 		}
 	}
-	if msg, ok := sameVCenter(rs, vp.Name, vcenterOf(cl, vp)); !ok {
+	reached := vcenterOf(cl, vp)
+	if sms.OtherVCenter(reached, rs.Status.VCenterInstanceUUID) {
+		// Batches this process claimed on the run's vCenter and has not called were never sent: Pending
+		// again, so that they neither count as in flight there nor go to a provider moId of that vCenter.
+		r.unarm(run, clockNow(r.Clock).Add(time.Second))
+	}
+	if msg, ok := sameVCenter(rs, vp.Name, reached); !ok {
 		run.providerChanged = true
 		return msg, false
+	}
+	if sms.OtherVCenter(reached, vp.Status.VCenterInstanceUUID) {
+		// The session reaches another vCenter than the VasaProvider's status describes: its provider
+		// moId, and what was learned about the provider, belong to the other one. Wait until the
+		// VasaProvider has looked its provider up on this one (a change of its status wakes the run).
+		r.notifyProvider(vp)
+		return fmt.Sprintf("VasaProvider %q now reaches vCenter %s; waiting for it to look its provider up there", name, reached), false
 	}
 	run.vp, run.key, run.cl = vp, client.ObjectKeyFromObject(vp), cl
 	// The counter exists from the start, so an alert on its increase sees the first re-issue.
@@ -102,7 +115,8 @@ func sameVCenter(rs *replicationv1alpha1.ReplicationSync, vpName, now string) (s
 	}
 	return fmt.Sprintf("VasaProvider %q now reaches vCenter %s, but this run's groups in flight were issued to vCenter %s: "+
 		"their tasks cannot be checked there, and issuing them again could sync a group twice. Point spec.vcenter.url "+
-		"back at that vCenter until the run ends, or delete this ReplicationSync and check the groups' PiTs on the array",
+		"back at that vCenter until the run ends, or delete this ReplicationSync, wait until the syncs it started have ended "+
+		"on the array (their PiTs appear), and create it again",
 		vpName, now, was), false
 }
 
@@ -204,16 +218,16 @@ func (r *ReplicationSyncReconciler) learnBatchSize(ctx context.Context, run *syn
 	metrics.LearnedBatchSize.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(size))
 	r.event(run.rs, corev1.EventTypeNormal, "BatchSizeReduced", "Sync", "Provider %s accepts at most %d groups per call; splitting batches", run.vp.Name, size)
 	ctrl.LoggerFrom(ctx).Info("Learned the provider's batch size", "vasaProvider", run.key.Name, "batchSize", size)
-	r.notifyProvider(run)
+	r.notifyProvider(run.vp)
 }
 
 // notifyProvider asks the VasaProvider reconciler to record what the ledger learned about the provider.
-func (r *ReplicationSyncReconciler) notifyProvider(run *syncRun) {
-	if r.ProviderEvents == nil || run.vp == nil {
+func (r *ReplicationSyncReconciler) notifyProvider(vp *replicationv1alpha1.VasaProvider) {
+	if r.ProviderEvents == nil || vp == nil {
 		return
 	}
 	select {
-	case r.ProviderEvents <- event.GenericEvent{Object: run.vp}:
+	case r.ProviderEvents <- event.GenericEvent{Object: vp}:
 	default: // a notification is pending already; it reads the ledger when it runs
 	}
 }

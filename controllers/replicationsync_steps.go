@@ -137,7 +137,7 @@ func (r *ReplicationSyncReconciler) learnFromTask(run *syncRun, info sms.TaskInf
 	}
 	r.Capacity.ObserveQueuedShare(run.key, t.first().Age, d, t.first().Percent)
 	if r.Capacity.ObserveTask(run.key, d) {
-		r.notifyProvider(run)
+		r.notifyProvider(run.vp)
 	}
 }
 
@@ -249,7 +249,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 				for _, i := range idx {
 					rs.Status.Groups[i].Provider = ""
 				}
-				r.notifyProvider(run)
+				r.notifyProvider(run.vp)
 			}
 			continue
 		}

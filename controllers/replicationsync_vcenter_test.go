@@ -109,6 +109,31 @@ func TestRunStopsWhenItsSessionReachesAnotherVCenter(t *testing.T) {
 	h.g.Expect(inFlight()).To(BeZero(), "the first vCenter's tasks hold no slot of the VasaProvider")
 }
 
+// TestRunWaitsUntilItsProviderIsFoundOnTheNewVCenter: a session that reaches another vCenter than the
+// VasaProvider's status describes, with nothing of the run in flight. The provider moId in that status
+// is the other vCenter's and may name another array's provider here: the run calls nothing with it, and
+// goes on once the VasaProvider has looked its provider up on the vCenter the session reaches.
+func TestRunWaitsUntilItsProviderIsFoundOnTheNewVCenter(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	session := &vcenterReporting{Fake: h.fake}
+	session.uuid.Store(vcenterB) // the VasaProvider's status still says vcenterA
+	h.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { return session, nil }
+	var asked atomic.Int32
+	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
+	h.runFor(time.Minute)
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	h.g.Expect(asked.Load()).To(BeZero(), "nothing asked of the provider moId the VasaProvider found on the other vCenter")
+	reconciling := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.ReconcilingCondition)
+	h.g.Expect(reconciling).NotTo(BeNil())
+	h.g.Expect(reconciling.Message).To(ContainSubstring("waiting for it to look its provider up there"))
+
+	h.moveProvider(vcenterB)
+	h.fake.PiTs = nil
+	h.runFor(time.Minute)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(h.get().Status.VCenterInstanceUUID).To(Equal(vcenterB))
+}
+
 // TestSameVCenter: a run with nothing in flight takes the vCenter reached now as its own, and forgets
 // the provider moIds of the other; one with a group claimed or issued keeps to the vCenter it recorded.
 func TestSameVCenter(t *testing.T) {

@@ -52,26 +52,32 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 			granted--
 		}
 	}
-	for _, provider := range providers {
+	ready := make([][]int, len(providers))
+	for p, provider := range providers {
 		// Groups found synced by their PiT (after a restart, or a run created again) leave their slots
 		// to the next Pending groups, asked in turn: else the slots would idle until the run's next wake.
-		idx, ready := byProvider[provider], []int(nil)
-		for len(idx) > 0 && len(ready) < granted*size {
-			ask := idx[:min(len(idx), granted*size-len(ready))]
+		idx := byProvider[provider]
+		for len(idx) > 0 && len(ready[p]) < granted*size {
+			ask := idx[:min(len(idx), granted*size-len(ready[p]))]
 			idx = idx[len(ask):]
 			remaining, stop, err := r.checkBeforeCall(ctx, run, provider, ask)
 			if stop || err != nil {
 				return err
 			}
-			ready = append(ready, remaining...)
+			ready[p] = append(ready[p], remaining...)
 		}
-		for start := 0; start < len(ready) && granted > 0; start += size {
-			batch := ready[start:min(start+size, len(ready))]
+		granted -= (len(ready[p]) + size - 1) / size
+	}
+	// Claimed by the clock, not at the reconcile's start: the PiT queries above may have taken minutes
+	// (many groups already synced, small batches), and the in-doubt window counts from the claim.
+	claim := clockNow(r.Clock)
+	for p, provider := range providers {
+		for start := 0; start < len(ready[p]); start += size {
+			batch := ready[p][start:min(start+size, len(ready[p]))]
 			for _, i := range batch {
-				run.groupIssuing(i, provider, run.now)
+				run.groupIssuing(i, provider, claim)
 			}
 			run.wave = append(run.wave, syncBatch{provider: provider, groups: batch})
-			granted--
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -85,4 +87,30 @@ func TestWakeCountsFromAfterTheWrite(t *testing.T) {
 	// Called after the claim (300 ms), due a second later; the ref's write took 300 ms more.
 	h.g.Expect(res.RequeueAfter).To(Equal(start.Add(1300 * time.Millisecond).Sub(h.clock.Now())))
 	h.g.Expect(res.RequeueAfter).To(Equal(700 * time.Millisecond))
+}
+
+// TestClaimTimeIsTakenAfterThePiTQueries: a run created again finds most of its groups synced, one
+// PiT query per free slot in turn, which can take minutes. The groups it then claims carry the time of
+// the claim, not of the reconcile's start: the in-doubt window counts from it, and a claim dated minutes
+// early would have a group whose call got no answer issued again while its first task still runs.
+func TestClaimTimeIsTakenAfterThePiTQueries(t *testing.T) {
+	h := newRunHarness(t, 8, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 1
+	})
+	queries := 0
+	h.fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+		h.clock.Step(time.Minute) // a slow provider
+		if queries++; queries > 7 {
+			return nil, nil
+		}
+		return []sms.PointInTime{{Group: groups[0], ID: "pit", Name: pitName, TimeStamp: h.clock.Now()}}, nil
+	}
+	h.fake.Sync = func(smsfake.SyncCall) (string, error) {
+		return "", &net.OpError{Op: "read", Err: errors.New("i/o timeout")} // in doubt
+	}
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	last := h.get().Status.Groups[7]
+	h.g.Expect(last.State).To(Equal(replicationv1alpha1.GroupIssuing), "%+v", last)
+	h.g.Expect(claimTimeOf(last)).To(BeTemporally("==", h.clock.Now().Truncate(time.Microsecond)), "claimed after the 8 queries")
 }

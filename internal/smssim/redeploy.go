@@ -12,14 +12,16 @@ import (
 // arrays stay as they are: registered again, they get the same moIds, as in the same order. Assumed: a
 // vCenter numbers its moIds from the start; the API reference promises nothing of their form.
 func (s *Sim) Redeploy() {
-	s.mu.Lock()
-	s.instance = uuid.NewString()
-	s.restartLocked() // the unfinished syncs run on in the arrays and leave their PiTs
-	s.taskSeq = 0
-	instance := s.instance
-	s.mu.Unlock()
-	s.ExpireSessions()
+	instance := uuid.NewString()
+	// The new instanceUuid first: a login between the steps below must not see the old one beside the
+	// new vCenter's state (its sessions then would never expire, and its task numbering restarted).
 	ctx := s.model.Service.Context
 	si := ctx.Map.Get(vimServiceRef).(*simulator.ServiceInstance)
 	ctx.Map.WithLock(ctx, si, func() { si.Content.About.InstanceUuid = instance })
+	s.mu.Lock()
+	s.instance = instance
+	s.restartLocked() // the unfinished syncs run on in the arrays and leave their PiTs
+	s.taskSeq = 0
+	s.mu.Unlock()
+	s.ExpireSessions()
 }
