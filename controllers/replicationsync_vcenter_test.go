@@ -184,3 +184,34 @@ func TestSameVCenter(t *testing.T) {
 		})
 	}
 }
+
+// TestArmedBatchFollowsTheRunToTheNewVCenter: a batch this process claimed and has not called was never
+// sent. When the VasaProvider comes to reach another vCenter while such a batch waits for a slot, and
+// nothing else of the run is in flight, the run follows to the new vCenter: the batch goes back to
+// Pending and is claimed there afresh, instead of stopping the run as if it were in flight.
+func TestArmedBatchFollowsTheRunToTheNewVCenter(t *testing.T) {
+	h := preclaimHarness(t)
+	session := &vcenterReporting{Fake: h.fake}
+	session.uuid.Store(vcenterA)
+	h.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { return session, nil }
+	h.reconcile()
+	h.g.Expect(stateStrings(h.states())[:4]).To(Equal([]string{"Syncing", "Syncing", "Issuing", "Issuing"}))
+
+	// Another run takes the slot the first task frees: the armed batch waits.
+	provider := client.ObjectKeyFromObject(h.vp)
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(time.Second)
+	h.r.Capacity.Hold(provider, "other/run", 1, 1)
+	h.runFor(10 * time.Second)
+	h.g.Expect(stateStrings(h.states())[:4]).To(Equal([]string{"Synced", "Synced", "Issuing", "Issuing"}))
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero())
+
+	session.uuid.Store(vcenterB)
+	h.moveProvider(vcenterB)
+	h.r.Capacity.Hold(provider, "other/run", 0, 1)
+	h.runFor(10 * time.Second)
+	rs := h.get()
+	h.g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse(), "%+v", rs.Status.Conditions)
+	h.g.Expect(rs.Status.VCenterInstanceUUID).To(Equal(vcenterB))
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(Equal(1), "claimed again on the new vCenter and called")
+}
