@@ -53,11 +53,13 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		}
 	}
 	ready := make([][]int, len(providers))
+	backOffs := retryAttempts(rs)
 	for p, provider := range providers {
 		// Groups found synced by their PiT (after a restart, or a run created again) leave their slots
 		// to the next Pending groups, asked in turn: else the slots would idle until the run's next wake.
+		// Not after a query that made the run back off: one fault, one step of backoff per reconcile.
 		idx := byProvider[provider]
-		for len(idx) > 0 && len(ready[p]) < granted*size {
+		for len(idx) > 0 && len(ready[p]) < granted*size && retryAttempts(rs) == backOffs {
 			ask := idx[:min(len(idx), granted*size-len(ready[p]))]
 			idx = idx[len(ask):]
 			remaining, stop, err := r.checkBeforeCall(ctx, run, provider, ask)
@@ -281,4 +283,12 @@ func (r *ReplicationSyncReconciler) soonestDue(run *syncRun, refs []string) (tim
 		}
 	}
 	return soonest, !soonest.IsZero()
+}
+
+// retryAttempts is status.retry.attempts: the run's faults in a row.
+func retryAttempts(rs *replicationv1alpha1.ReplicationSync) int32 {
+	if rs.Status.Retry == nil {
+		return 0
+	}
+	return rs.Status.Retry.Attempts
 }

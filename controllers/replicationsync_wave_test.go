@@ -114,3 +114,24 @@ func TestClaimTimeIsTakenAfterThePiTQueries(t *testing.T) {
 	h.g.Expect(last.State).To(Equal(replicationv1alpha1.GroupIssuing), "%+v", last)
 	h.g.Expect(claimTimeOf(last)).To(BeTemporally("==", h.clock.Now().Truncate(time.Microsecond)), "claimed after the 8 queries")
 }
+
+// TestOnePiTFaultOneBackOffStep: the PiT queries that hand slots on to the next groups stop at the first
+// that makes the run back off; each further one would have counted another step of backoff in the same
+// reconcile.
+func TestOnePiTFaultOneBackOffStep(t *testing.T) {
+	h := newRunHarness(t, 8, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 1
+	})
+	queries := 0
+	h.fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+		if queries++; queries == 1 {
+			return []sms.PointInTime{{Group: groups[0], ID: "pit", Name: pitName, TimeStamp: h.clock.Now()}}, nil
+		}
+		return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{groups[0]: &sms.OtherFaultError{Type: "SystemError"}}}
+	}
+	h.reconcile()
+	h.g.Expect(queries).To(Equal(2), "the synced group's slot went to the next group, whose query failed")
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	h.g.Expect(h.get().Status.Retry).NotTo(BeNil())
+	h.g.Expect(h.get().Status.Retry.Attempts).To(BeEquivalentTo(1))
+}
