@@ -5,15 +5,9 @@
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-3.22.0}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEST="${ROOT}/bin/helm/${HELM_VERSION}"
-
-if [[ -x "${DEST}/helm" ]]; then
-  echo "${DEST}/helm"
-  exit 0
-fi
-
-mkdir -p "${DEST}"
+# shellcheck source=hack/cached-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cached-tool.sh"
+cached_tool helm "${HELM_VERSION}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "${WORK}"' EXIT
 export GOFLAGS="-mod=mod" CGO_ENABLED=0

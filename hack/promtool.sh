@@ -5,15 +5,9 @@
 set -euo pipefail
 
 PROMTOOL_VERSION="${PROMTOOL_VERSION:-0.316.0}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEST="${ROOT}/bin/promtool/${PROMTOOL_VERSION}"
-
-if [[ -x "${DEST}/promtool" ]]; then
-  echo "${DEST}/promtool"
-  exit 0
-fi
-
-mkdir -p "${DEST}"
+# shellcheck source=hack/cached-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cached-tool.sh"
+cached_tool promtool "${PROMTOOL_VERSION}"
 echo "building promtool v${PROMTOOL_VERSION} (first run only)" >&2
 # go install with a version builds outside this module, so Prometheus' dependencies never enter go.mod.
 GOBIN="${DEST}/tmp" GOFLAGS="-mod=mod" CGO_ENABLED=0 \
