@@ -56,7 +56,7 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	if sms.OtherVCenter(reached, rs.Status.VCenterInstanceUUID) {
 		// Batches this process claimed on the run's vCenter and has not called were never sent: Pending
 		// again, so that they neither count as in flight there nor go to a provider moId of that vCenter.
-		r.unarm(run, clockNow(r.Clock).Add(time.Second))
+		r.unarm(run, clockNow(r.Clock)) // every armed batch: each was claimed before now
 	}
 	if msg, ok := sameVCenter(rs, vp.Name, reached); !ok {
 		run.providerChanged = true
@@ -221,7 +221,8 @@ func (r *ReplicationSyncReconciler) learnBatchSize(ctx context.Context, run *syn
 	r.notifyProvider(run.vp)
 }
 
-// notifyProvider asks the VasaProvider reconciler to record what the ledger learned about the provider.
+// notifyProvider wakes the VasaProvider reconciler: to record what the ledger learned about the provider,
+// or to look the provider up again (its moId unknown, or the vCenter reached is another).
 func (r *ReplicationSyncReconciler) notifyProvider(vp *replicationv1alpha1.VasaProvider) {
 	if r.ProviderEvents == nil || vp == nil {
 		return

@@ -80,15 +80,22 @@ func (s *vcenterReporting) ServerInfo() sms.ServerInfo {
 	return sms.ServerInfo{VCenterInstanceUUID: s.uuid.Load().(string)}
 }
 
+// reachVCenter makes the harness's sessions report the vCenter with instanceUuid uuid; the returned
+// session's uuid can be changed later, as a re-login that meets another vCenter would.
+func (h *runHarness) reachVCenter(uuid string) *vcenterReporting {
+	session := &vcenterReporting{Fake: h.fake}
+	session.uuid.Store(uuid)
+	h.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { return session, nil }
+	return session
+}
+
 // TestRunStopsWhenItsSessionReachesAnotherVCenter: the VasaProvider's status is refreshed every few
 // minutes, the session is what the calls go to. One that reaches another vCenter (a url whose DNS name
 // moved, a vCenter rebuilt) stops the run before the status shows it, and the run's tasks, which run on
 // the first vCenter, leave the VasaProvider's slots to other runs.
 func TestRunStopsWhenItsSessionReachesAnotherVCenter(t *testing.T) {
 	h := newRunHarness(t, 2, nil)
-	session := &vcenterReporting{Fake: h.fake}
-	session.uuid.Store(vcenterA)
-	h.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { return session, nil }
+	session := h.reachVCenter(vcenterA)
 	h.reconcile()
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 	inFlight := func() float64 {
@@ -115,9 +122,7 @@ func TestRunStopsWhenItsSessionReachesAnotherVCenter(t *testing.T) {
 // goes on once the VasaProvider has looked its provider up on the vCenter the session reaches.
 func TestRunWaitsUntilItsProviderIsFoundOnTheNewVCenter(t *testing.T) {
 	h := newRunHarness(t, 2, nil)
-	session := &vcenterReporting{Fake: h.fake}
-	session.uuid.Store(vcenterB) // the VasaProvider's status still says vcenterA
-	h.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { return session, nil }
+	h.reachVCenter(vcenterB) // the VasaProvider's status still says vcenterA
 	var asked atomic.Int32
 	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
 	h.runFor(time.Minute)
@@ -191,9 +196,7 @@ func TestSameVCenter(t *testing.T) {
 // Pending and is claimed there afresh, instead of stopping the run as if it were in flight.
 func TestArmedBatchFollowsTheRunToTheNewVCenter(t *testing.T) {
 	h := preclaimHarness(t)
-	session := &vcenterReporting{Fake: h.fake}
-	session.uuid.Store(vcenterA)
-	h.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { return session, nil }
+	session := h.reachVCenter(vcenterA)
 	h.reconcile()
 	h.g.Expect(stateStrings(h.states())[:4]).To(Equal([]string{"Syncing", "Syncing", "Issuing", "Issuing"}))
 
