@@ -26,10 +26,10 @@ func decodeGroupResultsXML(data []byte) ([]smstypes.BaseGroupOperationResult, er
 	return env.Returnval, nil
 }
 
-// decodeGroupResultsJSON decodes a VI/JSON GroupOperationResult[] answer.
+// decodeGroupResultsJSON decodes a VI/JSON GroupOperationResult[] answer, whose faults may be bare.
 func decodeGroupResultsJSON(data []byte) ([]smstypes.BaseGroupOperationResult, error) {
 	var out []smstypes.BaseGroupOperationResult
-	if err := DecodeJSON(data, &out); err != nil {
+	if err := DecodeJSON(wrapBareFaults(data), &out); err != nil {
 		return nil, fmt.Errorf("decoding group results: %w", err)
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package sms_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	smstypes "github.com/vmware/govmomi/sms/types"
@@ -78,6 +79,43 @@ func TestTaskErrorShapesDecodeAlike(t *testing.T) {
 		var tm *sms.TooManyError
 		if !errors.As(info.Err, &tm) || tm.MaxBatchSize != 4 || tm.Message != "at most 4 groups" {
 			t.Errorf("%s: got %#v", name, info.Err)
+		}
+	}
+}
+
+// TestGroupFaultShapesDecodeAlike: the faults inside a task's per-group results (GroupErrorResult.error,
+// a success's warning) decode the same whether bare, as the 8.0.3 VI/JSON reference shows them, or
+// wrapped in a LocalizedMethodFault.
+func TestGroupFaultShapesDecodeAlike(t *testing.T) {
+	const group = `"groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},` +
+		`"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg"}}`
+	shapes := map[string]struct{ peer, warn string }{
+		"bare": {
+			peer: `{"_typeName":"PeerNotReachable","faultMessage":[{"_typeName":"LocalizableMessage","key":"k","message":"peer down"}]}`,
+			warn: `{"_typeName":"SmsReplicationFault","faultMessage":[{"_typeName":"LocalizableMessage","key":"k","message":"slow link"}]}`,
+		},
+		"wrapped": {
+			peer: `{"_typeName":"LocalizedMethodFault","fault":{"_typeName":"PeerNotReachable"},"localizedMessage":"peer down"}`,
+			warn: `{"_typeName":"LocalizedMethodFault","fault":{"_typeName":"SmsReplicationFault"},"localizedMessage":"slow link"}`,
+		},
+	}
+	for name, s := range shapes {
+		body := `{"_typeName":"SmsTaskInfo","key":"k","task":{"_typeName":"ManagedObjectReference","type":"SmsTask","value":"smstask-3"},"state":"success",` +
+			`"result":{"_typeName":"ArrayOfGroupOperationResult","_value":[` +
+			`{"_typeName":"GroupErrorResult",` + group + `,"error":[` + s.peer + `]},` +
+			`{"_typeName":"SyncReplicationGroupSuccessResult",` + group + `,"warning":[` + s.warn + `],"timeStamp":"2026-12-03T02:00:00Z","pitName":"n"}]}}`
+		info, err := sms.DecodeTaskInfoJSON([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(info.Results) != 2 {
+			t.Fatalf("%s: results %+v", name, info.Results)
+		}
+		if errs := info.Results[0].Errors; len(errs) != 1 || !strings.Contains(errs[0], "PeerNotReachable") || !strings.Contains(errs[0], "peer down") {
+			t.Errorf("%s: group error %q", name, errs)
+		}
+		if w := info.Results[1].Warnings; len(w) != 1 || !strings.Contains(w[0], "slow link") {
+			t.Errorf("%s: warning %q", name, w)
 		}
 	}
 }

@@ -30,8 +30,8 @@
 // (jsontransport.go) built on govmomi's VMOMI JSON encoder and decoder. HTTP 401
 // means the session expired (on Login: the credentials were refused), faults come
 // as HTTP 500 with a JSON body whose text is in faultstring (a JSON fault body is
-// decoded whatever the failed status), and SmsTaskInfo.error may be a bare fault
-// or wrapped.
+// decoded whatever the failed status), and the faults inside an answer (a task's
+// error, a group's errors and warnings) may be bare or wrapped (faultshape.go).
 //
 // # Redirects
 //

@@ -192,10 +192,7 @@ func (t *jsonTransport) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 	if result == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if method == "QuerySmsTaskInfo" {
-		data = wrapBareTaskError(data)
-	}
-	if err := DecodeJSON(data, result); err != nil {
+	if err := DecodeJSON(wrapBareFaults(data), result); err != nil {
 		return fmt.Errorf("decoding %s response: %w", method, err)
 	}
 	return nil

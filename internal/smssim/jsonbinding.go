@@ -108,8 +108,8 @@ func (h *jsonHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := buf.Bytes()
-	if method == "QuerySmsTaskInfo" && bareTaskErrors(release) {
-		out = bareTaskError(out)
+	if bareFaults(release) {
+		out = unwrapFaults(out)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
