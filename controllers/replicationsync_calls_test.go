@@ -37,7 +37,7 @@ func TestGroupQueriesAskChunksAtOnce(t *testing.T) {
 		}
 	}
 	fake := smsfake.New()
-	fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+	fake.PiTs = func(_ string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
 		atOnce()
 		if len(groups) > groupQueryChunk {
 			oversized.Add(1)

@@ -58,7 +58,7 @@ func TestPiTQueryTooManyPerGroupAsksAlone(t *testing.T) {
 	earlier := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1), h.group(2), h.group(3)}, h.get().Spec.PitName)
 	h.fake.Finish(earlier, h.clock.Now())
 	var asked []int
-	h.fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
 		h.mu.Lock()
 		asked = append(asked, len(groups))
 		h.mu.Unlock()

@@ -160,7 +160,7 @@ func TestArmedBatchGoneStaleBeforeItsCallIsClaimedAgain(t *testing.T) {
 	h.reconcile()
 	armedAt := claimTimeOf(h.get().Status.Groups[2])
 	slow := true
-	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) {
 		if slow {
 			slow = false
 			h.clock.Step(90 * time.Second)

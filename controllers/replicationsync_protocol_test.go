@@ -82,7 +82,7 @@ func TestNoAnswerIsInDoubtNotReissued(t *testing.T) {
 func TestNoPiTSupportReissuedOnceAfterWindow(t *testing.T) {
 	h := newRunHarness(t, 2, shortWindow)
 	answerOnce(h.fake, timeoutErr)
-	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
 	h.runFor(window - time.Second)
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "nothing is called again inside the in-doubt window")
 	h.runFor(2 * time.Second)
@@ -516,7 +516,7 @@ func stateStrings(states []replicationv1alpha1.GroupState) []string {
 func TestPiTQueryGroupFaultHoldsOnlyThatGroup(t *testing.T) {
 	h := newRunHarness(t, 2, nil)
 	failing := true
-	h.fake.PiTs = func(groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
 		if failing && slices.Contains(groups, h.group(0)) {
 			return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{h.group(0): &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}}}
 		}
@@ -542,7 +542,7 @@ func TestPiTQueryNotImplementedPerGroup(t *testing.T) {
 	h := newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.BackoffLimit = ptr.To[int32](0)
 	})
-	h.fake.PiTs = func(groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
 		refused := map[sms.GroupID]error{}
 		for _, g := range groups {
 			refused[g] = &sms.NotImplementedError{Message: "point-in-time replicas are not supported"}
@@ -563,7 +563,7 @@ func TestLastingPiTQueryFaultEndsTheRun(t *testing.T) {
 	h := newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.BackoffLimit = ptr.To[int32](1)
 	})
-	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) {
 		return nil, &sms.OtherFaultError{Type: "NoPermission", Message: "Permission to perform this operation was denied."}
 	}
 	h.runFor(2 * time.Hour)
@@ -578,7 +578,7 @@ func TestLastingPiTQueryFaultEndsTheRun(t *testing.T) {
 func TestPiTQueryTooManyAsksInParts(t *testing.T) {
 	h := newRunHarness(t, 10, nil)
 	var asked []int
-	h.fake.PiTs = func(groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
 		h.mu.Lock()
 		asked = append(asked, len(groups))
 		h.mu.Unlock()
@@ -604,7 +604,7 @@ func TestPiTQueryTooManyAsksInParts(t *testing.T) {
 func TestPiTQuery503BacksOff(t *testing.T) {
 	h := newRunHarness(t, 2, nil)
 	failing := true
-	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) {
 		if failing {
 			return nil, &sms.ServiceUnavailableError{StatusCode: 503, MayHaveRun: true}
 		}

@@ -222,10 +222,14 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 }
 
 // inDoubtStep resolves groups left Issuing by a call without an answer, a crash before its task ref was
-// written, or a task SMS forgot: a PiT of our name makes them Synced; after the in-doubt window they are
-// issued again.
+// written, or a task SMS forgot: a PiT of our name makes them Synced; after the in-doubt window, with no
+// PiT, they are issued again. A group the provider cannot answer for is never issued again
+// (inDoubtUnanswered); while the run backs off, the provider is not asked.
 func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRun) error {
 	rs := run.rs
+	if backingOff(rs, run.now) {
+		return nil
+	}
 	byProvider, providers := groupsByProvider(rs, replicationv1alpha1.GroupIssuing, run.vp.Status.ProviderRef.Value)
 	armed := r.armedIndexes(rs, nil) // claimed by this process, not called: not in doubt
 	window := r.inDoubtWindow(run)
@@ -234,29 +238,25 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 		if len(idx) == 0 {
 			continue
 		}
-		// A group the provider could not answer for is treated as without PiT: it waits out the window.
-		found, _, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
+		found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 		if err != nil && !pitQueryUnsupported(err) {
 			var f sms.Fault
 			if !errors.As(err, &f) {
 				return err
 			}
-			// No answer about PiTs: nothing is issued again until the provider can tell.
-			r.recordFault(run, faultType(err), err.Error())
-			run.wakeAt(r.Backoff.Next(1, run.now))
-			if objectNotFound(err) {
-				// The provider's moId is gone; the PiTs, the array's, are asked for at its new one.
-				for _, i := range idx {
-					rs.Status.Groups[i].Provider = ""
-				}
-				r.notifyProvider(run.vp)
-			}
+			r.inDoubtUnanswered(ctx, run, idx, err)
 			continue
 		}
+		var unanswered []int
 		for _, i := range idx {
 			g := &rs.Status.Groups[i]
-			if p, ok := found[toSMSGroup(g.ReplicationGroupID)]; ok {
+			id := toSMSGroup(g.ReplicationGroupID)
+			if p, ok := found[id]; ok {
 				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "The outcome of its sync call was unknown; its PiT was found")
+				continue
+			}
+			if qerr, ok := unknown[id]; ok && !pitQueryUnsupported(qerr) {
+				unanswered = append(unanswered, i)
 				continue
 			}
 			until := claimTimeOf(*g).Add(window)
@@ -267,8 +267,76 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 			}
 			r.reissue(ctx, run, i, window)
 		}
+		if len(unanswered) > 0 {
+			first := toSMSGroup(rs.Status.Groups[unanswered[0]].ReplicationGroupID)
+			r.inDoubtUnanswered(ctx, run, unanswered, unknown[first])
+		}
 	}
 	return nil
+}
+
+// inDoubtUnanswered applies a fault answered instead of the PiTs of the in-doubt groups at idx. Not
+// knowing whether their PiT exists, nothing is issued again, whatever the window, until the provider can
+// say. InactiveProvider moves them to the active provider of their fault domain, which is asked next
+// (the PiT is the array's); ManagedObjectNotFound has the VasaProvider look its provider up again; a
+// busy or restarting provider backs the run off. Any other fault counts toward the groups'
+// backoffLimit, so a provider that can never say ends them Failed, their outcome unknown, instead of
+// holding the run for good.
+func (r *ReplicationSyncReconciler) inDoubtUnanswered(ctx context.Context, run *syncRun, idx []int, err error) {
+	rs := run.rs
+	r.recordFault(run, faultType(err), err.Error())
+	var inactive *sms.InactiveProviderError
+	switch d := decideSyncFault(err, len(idx)); {
+	case d.action == actionProviderMoved:
+		for _, i := range idx {
+			rs.Status.Groups[i].Provider = "" // the PiTs, the array's, are asked for at its new moId
+		}
+		r.notifyProvider(run.vp)
+		r.startBackOff(run, 0)
+		return
+	case d.action == actionBackOff || d.action == actionInDoubt:
+		r.startBackOff(run, 0)
+		return
+	case errors.As(err, &inactive) && r.rerouteInDoubt(ctx, run, idx, inactive):
+		run.wakeAt(run.now)
+		return
+	}
+	var attempts int32
+	for _, i := range idx {
+		g := &rs.Status.Groups[i]
+		g.Attempts++
+		attempts = max(attempts, g.Attempts)
+		msg := "The outcome of its sync call is unknown and the provider could not say whether its PiT exists: " + err.Error()
+		if g.Attempts > backoffLimit(rs) {
+			run.groupFailed(i, msg)
+			continue
+		}
+		g.Message = groupMessage(rs, msg)
+	}
+	r.startBackOff(run, attempts)
+	ctrl.LoggerFrom(ctx).Info("The provider could not say whether in-doubt groups have their PiT; nothing is issued again until it can",
+		"groups", len(idx), "error", err.Error())
+}
+
+// rerouteInDoubt moves the in-doubt groups at idx of the fault domains an InactiveProvider fault names
+// to their active provider, keeping them in doubt with their claim. It reports whether any moved; a
+// group moved more than maxConsecutiveReroutes times in a row stays.
+func (r *ReplicationSyncReconciler) rerouteInDoubt(ctx context.Context, run *syncRun, idx []int, fault *sms.InactiveProviderError) bool {
+	active := activeProviders(fault)
+	moved := 0
+	for _, i := range idx {
+		g := &run.rs.Status.Groups[i]
+		current := groupProvider(*g, run.vp.Status.ProviderRef.Value)
+		to := active[g.FaultDomainID.ID]
+		if to == "" || to == current || g.Reroutes >= maxConsecutiveReroutes {
+			continue
+		}
+		g.Provider, g.Message = to, groupMessage(run.rs, fmt.Sprintf("In doubt; asking active provider %s for its PiT (%s is inactive)", to, current))
+		g.Reroutes++
+		moved++
+	}
+	ctrl.LoggerFrom(ctx).Info("Asking the active provider about in-doubt groups", "groups", moved)
+	return moved > 0
 }
 
 // reissue puts an in-doubt group whose window passed without a PiT back to Pending: the one case in

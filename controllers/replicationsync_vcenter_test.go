@@ -47,7 +47,7 @@ func TestRunStopsWhileItsProviderReachesAnotherVCenter(t *testing.T) {
 
 	var asked atomic.Int32
 	h.fake.Task = func(ref string) (sms.TaskInfo, error) { asked.Add(1); return taskGone(ref) }
-	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
 	h.moveProvider(vcenterB)
 	h.runFor(3 * DefaultInDoubtWindow) // a forgotten task would have been issued again by now
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
@@ -105,7 +105,7 @@ func TestRunStopsWhenItsSessionReachesAnotherVCenter(t *testing.T) {
 
 	var asked atomic.Int32
 	h.fake.Task = func(ref string) (sms.TaskInfo, error) { asked.Add(1); return taskGone(ref) }
-	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
 	session.uuid.Store(vcenterB) // the VasaProvider's status still says vcenterA
 	h.runFor(3 * DefaultInDoubtWindow)
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
@@ -124,7 +124,7 @@ func TestRunWaitsUntilItsProviderIsFoundOnTheNewVCenter(t *testing.T) {
 	h := newRunHarness(t, 2, nil)
 	h.reachVCenter(vcenterB) // the VasaProvider's status still says vcenterA
 	var asked atomic.Int32
-	h.fake.PiTs = func([]sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { asked.Add(1); return nil, nil }
 	h.runFor(time.Minute)
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 	h.g.Expect(asked.Load()).To(BeZero(), "nothing asked of the provider moId the VasaProvider found on the other vCenter")

@@ -98,7 +98,7 @@ func TestClaimTimeIsTakenAfterThePiTQueries(t *testing.T) {
 		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 1
 	})
 	queries := 0
-	h.fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
 		h.clock.Step(time.Minute) // a slow provider
 		if queries++; queries > 7 {
 			return nil, nil
@@ -123,7 +123,7 @@ func TestOnePiTFaultOneBackOffStep(t *testing.T) {
 		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 1
 	})
 	queries := 0
-	h.fake.PiTs = func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
 		if queries++; queries == 1 {
 			return []sms.PointInTime{{Group: groups[0], ID: "pit", Name: pitName, TimeStamp: h.clock.Now()}}, nil
 		}

@@ -27,8 +27,8 @@ type Fake struct {
 	Sync func(call SyncCall) (string, error)
 	// Task, when set, answers TaskInfo instead of the default.
 	Task func(ref string) (sms.TaskInfo, error)
-	// PiTs, when set, answers PointInTimeReplicas instead of the default.
-	PiTs func(groups []sms.GroupID, pitName string) ([]sms.PointInTime, error)
+	// PiTs, when set, answers PointInTimeReplicas (asked of provider) instead of the default.
+	PiTs func(provider string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error)
 	// Groups, when set, answers ReplicationGroups instead of the default.
 	Groups func(groups []sms.GroupID) ([]sms.ReplicationGroup, error)
 
@@ -150,9 +150,9 @@ func (f *Fake) TaskInfo(_ context.Context, ref string) (sms.TaskInfo, error) {
 }
 
 // PointInTimeReplicas implements sms.Client.
-func (f *Fake) PointInTimeReplicas(_ context.Context, _ string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+func (f *Fake) PointInTimeReplicas(_ context.Context, provider string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
 	if f.PiTs != nil {
-		return f.PiTs(groups, pitName)
+		return f.PiTs(provider, groups, pitName)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

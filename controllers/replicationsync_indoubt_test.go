@@ -1,0 +1,96 @@
+package controllers
+
+import (
+	"time"
+
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/utils/ptr"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// Groups in doubt whose PiT the provider cannot report: never issued again blind, never held for good.
+
+// TestInDoubtGroupsAskTheActiveProvider: after a VASA HA fail-over the provider a call went to answers
+// the PiT query of its in-doubt group with InactiveProvider; the group is asked about at the active
+// provider, and its PiT there makes it Synced, with one call.
+func TestInDoubtGroupsAskTheActiveProvider(t *testing.T) {
+	h := newRunHarness(t, 1, shortWindow)
+	answerOnce(h.fake, timeoutErr)
+	synced := false
+	h.fake.PiTs = func(provider string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+		switch {
+		case provider == "p1" && len(h.fake.Calls()) > 0: // failed over after the call
+			return nil, &sms.InactiveProviderError{Mapping: []sms.FaultDomainMapping{{ActiveProviderRef: "p2", FaultDomainIDs: []string{"fd"}}}}
+		case synced:
+			return []sms.PointInTime{{Group: groups[0], ID: "pit-1", Name: pitName, TimeStamp: h.clock.Now()}}, nil
+		}
+		return nil, nil
+	}
+	h.runFor(window / 2)
+	g := h.get().Status.Groups[0]
+	h.g.Expect(h.fake.Calls()[0].Provider).To(Equal("p1"))
+	h.g.Expect(g.State).To(Equal(replicationv1alpha1.GroupIssuing))
+	h.g.Expect(g.Provider).To(Equal("p2"), "asked about at the active provider")
+
+	synced = true
+	h.runFor(window / 4)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "%v", h.states())
+	h.g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-1"))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
+// TestInDoubtGroupUnansweredIsNotReissued: past the in-doubt window, a group the PiT query answered with
+// an error of its own is not issued again (its PiT may exist); once the provider answers, the first
+// call's PiT makes it Synced.
+func TestInDoubtGroupUnansweredIsNotReissued(t *testing.T) {
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		rs.Spec.BackoffLimit = ptr.To[int32](20)
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		if len(h.fake.Calls()) == 0 {
+			return nil, nil // the check before the call
+		}
+		return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{groups[0]: &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}}}
+	}
+	h.runFor(2 * window)
+	g := h.get().Status.Groups[0]
+	h.g.Expect(g.State).To(Equal(replicationv1alpha1.GroupIssuing))
+	h.g.Expect(g.Message).To(ContainSubstring("journal offline"))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "not issued again while its PiT cannot be looked for")
+
+	h.fake.PiTs = nil
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "%v", h.states())
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
+// TestInDoubtGroupLastingQueryFaultEnds: a PiT query that always faults (an account that lost the
+// privilege) ends the in-doubt group Failed past backoffLimit, saying its outcome is unknown, instead of
+// holding the run for good; it is never issued again.
+func TestInDoubtGroupLastingQueryFaultEnds(t *testing.T) {
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		rs.Spec.BackoffLimit = ptr.To[int32](2)
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) {
+		if len(h.fake.Calls()) == 0 {
+			return nil, nil // the check before the call
+		}
+		return nil, &sms.OtherFaultError{Type: "NoPermission", Message: "Permission to perform this operation was denied."}
+	}
+	h.runFor(2 * time.Hour)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed), "%v", h.states())
+	h.g.Expect(rs.Status.Groups[0].Message).To(And(ContainSubstring("outcome of its sync call is unknown"), ContainSubstring("Permission")))
+	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(3))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
