@@ -150,7 +150,7 @@ func (r *ReplicationSyncReconciler) primeSlots(ctx context.Context, run *syncRun
 		// A run whose tasks are on another vCenter than the VasaProvider's now (stopped, ProviderChanged)
 		// holds none of its slots.
 		if rs := &list.Items[i]; !isFinished(rs) && !sms.OtherVCenter(rs.Status.VCenterInstanceUUID, now) {
-			held[client.ObjectKeyFromObject(rs).String()] = slotsHeld(rs, r.batchSize(run), r.armedIndexes(rs, nil))
+			held[client.ObjectKeyFromObject(rs).String()] = slotsHeld(rs, r.batchSizeOf(rs, run.vp), r.armedIndexes(rs, nil))
 		}
 	}
 	held[run.owner()] = r.runSlotsHeld(run) // this reconcile's object is fresher than the list
@@ -180,23 +180,32 @@ func (r *ReplicationSyncReconciler) runSlotsHeld(run *syncRun) int {
 }
 
 // slotsHeld counts our tasks in flight: one per task ref of Syncing groups, and for groups Issuing
-// without a task (claimed, or in doubt) as many as their batches may have started; armed groups
-// (pre-claimed by this process, not called) hold none.
+// without a task (claimed, or in doubt) as many as their batches may have started, counted per provider
+// and claim (a wave's batches to one provider share a claim; different claims never shared a call);
+// armed groups (pre-claimed by this process, not called) hold none.
 func slotsHeld(rs *replicationv1alpha1.ReplicationSync, batchSize int32, armed map[int]struct{}) int {
+	type claim struct {
+		provider string
+		at       time.Time
+	}
 	tasks := map[string]struct{}{}
-	issuing := 0
+	issuing := map[claim]int{}
 	for i, g := range rs.Status.Groups {
 		switch g.State {
 		case replicationv1alpha1.GroupSyncing:
 			tasks[g.Task] = struct{}{}
 		case replicationv1alpha1.GroupIssuing:
 			if _, ok := armed[i]; !ok {
-				issuing++
+				issuing[claim{g.Provider, claimTimeOf(g)}]++
 			}
 		}
 	}
 	size := int(max(batchSize, 1))
-	return len(tasks) + (issuing+size-1)/size
+	held := len(tasks)
+	for _, n := range issuing {
+		held += (n + size - 1) / size
+	}
+	return held
 }
 
 // unlimitedBatch is the batch size when nothing limits it: every group of a run in one call.
@@ -204,7 +213,12 @@ const unlimitedBatch = 1000
 
 // batchSize is min(spec.maxBatchSize, provider spec.maxBatchSize, learned), each only when > 0.
 func (r *ReplicationSyncReconciler) batchSize(run *syncRun) int32 {
-	if size := batching.Size(run.rs.Spec.MaxBatchSize, run.vp.Spec.MaxBatchSize, r.Capacity.LearnedBatchSize(run.key)); size > 0 {
+	return r.batchSizeOf(run.rs, run.vp)
+}
+
+// batchSizeOf is the batch size of rs, a run of vp.
+func (r *ReplicationSyncReconciler) batchSizeOf(rs *replicationv1alpha1.ReplicationSync, vp *replicationv1alpha1.VasaProvider) int32 {
+	if size := batching.Size(rs.Spec.MaxBatchSize, vp.Spec.MaxBatchSize, r.Capacity.LearnedBatchSize(client.ObjectKeyFromObject(vp))); size > 0 {
 		return size
 	}
 	return unlimitedBatch
