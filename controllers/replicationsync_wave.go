@@ -45,6 +45,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 	for _, b := range armed[:min(len(armed), granted)] {
 		remaining, stop, err := r.checkBeforeCall(ctx, run, b.provider, b.groups)
 		if stop || err != nil {
+			run.wave = nil // a fault held the wave: the armed batches checked before stay armed, uncalled
 			return err
 		}
 		if len(remaining) > 0 {
@@ -64,6 +65,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 			idx = idx[len(ask):]
 			remaining, stop, err := r.checkBeforeCall(ctx, run, provider, ask)
 			if stop || err != nil {
+				run.wave = nil
 				return err
 			}
 			ready[p] = append(ready[p], remaining...)

@@ -3,6 +3,7 @@ package controllers
 import (
 	"errors"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -134,4 +135,34 @@ func TestOnePiTFaultOneBackOffStep(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 	h.g.Expect(h.get().Status.Retry).NotTo(BeNil())
 	h.g.Expect(h.get().Status.Retry.Attempts).To(BeEquivalentTo(1))
+}
+
+// TestPiTFaultHoldsTheArmedBatchesCheckedBeforeIt: when the PiT query of one armed batch answers busy,
+// the armed batch checked before it is not called either: the provider is backed off, and no call
+// resets that backoff.
+func TestPiTFaultHoldsTheArmedBatchesCheckedBeforeIt(t *testing.T) {
+	h := newRunHarness(t, 4, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 2
+	})
+	busy := true
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		if busy && len(h.fake.Calls()) == 2 && slices.Contains(groups, h.group(3)) {
+			busy = false
+			return nil, &sms.ProviderBusyError{Message: "busy"}
+		}
+		return nil, nil
+	}
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	h.g.Expect(h.states()[2:]).To(Equal(all(2, replicationv1alpha1.GroupIssuing)), "pre-claimed by the commit")
+
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(10 * time.Second) // past the tasks' poll, within the pre-claims' freshness
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2), "nothing is called in the reconcile whose PiT query answered busy")
+	rs := h.get()
+	h.g.Expect(rs.Status.Retry).NotTo(BeNil())
+	h.g.Expect(rs.Status.Retry.NextRetryTime).NotTo(BeNil())
+	h.g.Expect(rs.Status.Retry.NextRetryTime.After(h.clock.Now())).To(BeTrue())
+	h.expectEndsSyncedOnce(4)
 }
