@@ -258,18 +258,35 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 			return ctrl.Result{}, errors.Join(err, gerr)
 		}
 		base, want = fresh, fresh.DeepCopy()
-		mergeWaveOutcome(want, claimed, rs, wave, run.preclaimed)
+		if !mergeWaveOutcome(want, claimed, rs, wave, run.preclaimed) {
+			// What waited for the write (a finished run's event and count) belongs to the run-level
+			// outcome the merge left out; the reconcile that writes that outcome does it.
+			run.onStored = nil
+		}
 	}
 }
 
-// mergeWaveOutcome copies, into a fresher object, the outcome of the wave's groups that are still in
-// the state this wave claimed them in (Issuing at the same claimTime). A group of the wave that this
-// commit pre-claimed for the next wave goes back to Pending instead: a merged write arms nothing.
-func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSync, wave, preclaimed []syncBatch) {
+// mergeWaveOutcome puts the wave's outcome into a fresher object. When no one wrote status since the
+// claim (the conflict came from a write of metadata or spec, such as a GitOps tool's annotation), the
+// whole outcome goes: phase, conditions, retry and the other groups' results too; it then reports true.
+// Else only the wave's groups still in the state this wave claimed them in (Issuing at the same
+// claimTime) are copied. Either way a group this commit pre-claimed for the next wave goes back to
+// Pending: a merged write arms nothing.
+func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSync, wave, preclaimed []syncBatch) bool {
 	if len(fresh.Status.Groups) != len(outcome.Status.Groups) {
-		return
+		return false
 	}
 	again := groupsIn(preclaimed)
+	if equality.Semantic.DeepEqual(fresh.Status, claimed.Status) {
+		fresh.Status = *outcome.Status.DeepCopy()
+		for i := range again {
+			if g := &fresh.Status.Groups[i]; g.State == replicationv1alpha1.GroupIssuing {
+				g.State, g.ClaimTime, g.Provider = replicationv1alpha1.GroupPending, nil, ""
+			}
+		}
+		updateSummary(fresh)
+		return true
+	}
 	for _, b := range wave {
 		for _, i := range b.groups {
 			f, c, o := fresh.Status.Groups[i], claimed.Status.Groups[i], outcome.Status.Groups[i]
@@ -291,6 +308,7 @@ func mergeWaveOutcome(fresh, claimed, outcome *replicationv1alpha1.ReplicationSy
 		fresh.Status.LastProgressTime = outcome.Status.LastProgressTime
 	}
 	updateSummary(fresh)
+	return false
 }
 
 // writeStatus writes a reconcile's status if it changed, based on the resourceVersion it was read at.

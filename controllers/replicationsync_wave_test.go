@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -165,4 +167,36 @@ func TestPiTFaultHoldsTheArmedBatchesCheckedBeforeIt(t *testing.T) {
 	h.g.Expect(rs.Status.Retry.NextRetryTime).NotTo(BeNil())
 	h.g.Expect(rs.Status.Retry.NextRetryTime.After(h.clock.Now())).To(BeTrue())
 	h.expectEndsSyncedOnce(4)
+}
+
+// TestConflictedCommitKeepsTheRunsOutcome: a write of metadata (a GitOps tool's annotation) between the
+// claim and the commit makes the commit conflict; the merged write still carries how the wave ended the
+// run (NotImplemented), and the run's Failed event is sent once.
+func TestConflictedCommitKeepsTheRunsOutcome(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.fake.Sync = func(smsfake.SyncCall) (string, error) {
+		return "", &sms.NotImplementedError{Message: "SyncReplicationGroup is not implemented"}
+	}
+	h.onPatch = func(n int, _ client.Object) error {
+		if n == 2 { // the commit, after the claim
+			rs := h.get()
+			rs.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "app:replication.vasa.io/ReplicationSync:ns/run"}
+			h.g.Expect(k8sClient.Update(h.ctx, rs)).To(Succeed())
+		}
+		return nil
+	}
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	stalled := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(stalled).NotTo(BeNil())
+	h.g.Expect(stalled.Reason).To(Equal(replicationv1alpha1.NotImplementedReason))
+	failed := 0
+	for _, e := range h.eventReasons() {
+		if strings.HasPrefix(e, "Failed:") {
+			failed++
+		}
+	}
+	h.g.Expect(failed).To(Equal(1), "%v", h.eventReasons())
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
