@@ -118,3 +118,35 @@ func TestGoneOngoingTaskIsNotCalledInALoop(t *testing.T) {
 	h.runFor(time.Minute)
 	h.g.Expect(h.get().Status.Phase).To(BeEquivalentTo("Succeeded"))
 }
+
+// TestScheduledRunMeetingAnEarlierRunsPiT: a run a schedule made for 12:00 finds a PiT of its name from
+// 07:00 (its schedule moved to another time zone and rendered an earlier run's name; that run is gone).
+// The PiT is not taken as this run's and no second PiT of the name is made: the group fails saying
+// why. A PiT stamped a little before the scheduled time (the array's clock behind) is the run's own.
+func TestScheduledRunMeetingAnEarlierRunsPiT(t *testing.T) {
+	for name, c := range map[string]struct {
+		age  time.Duration
+		want replicationv1alpha1.GroupState
+	}{
+		"made five hours before":  {5 * time.Hour, replicationv1alpha1.GroupFailed},
+		"a clock a minute behind": {time.Minute, replicationv1alpha1.GroupSynced},
+	} {
+		t.Run(name, func(t *testing.T) {
+			due := time.Now().Truncate(time.Second)
+			h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+				rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+			})
+			earlier := h.fake.CreateTask([]sms.GroupID{h.group(0)}, h.get().Spec.PitName)
+			h.fake.Finish(earlier, due.Add(-c.age))
+			h.runFor(time.Minute)
+			rs := h.get()
+			h.g.Expect(rs.Status.Groups[0].State).To(Equal(c.want))
+			h.g.Expect(h.fake.Calls()).To(BeEmpty())
+			if c.want == replicationv1alpha1.GroupFailed {
+				h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+				h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("before this run was scheduled"))
+				h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("PiTNameTaken")))
+			}
+		})
+	}
+}
