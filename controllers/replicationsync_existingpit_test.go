@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -149,4 +150,29 @@ func TestScheduledRunMeetingAnEarlierRunsPiT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScheduledRunsLastLookIgnoresAnEarlierRunsPiT: a schedule's run whose group could not be checked
+// before its deadline takes a last look for PiTs when the deadline passes; a PiT of its name from
+// before it was scheduled (an earlier run's) does not make the group Synced there either.
+func TestScheduledRunsLastLookIgnoresAnEarlierRunsPiT(t *testing.T) {
+	due := time.Now().Truncate(time.Second)
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](60)
+		rs.Spec.BackoffLimit = ptr.To[int32](20)
+	})
+	deadline := h.get().CreationTimestamp.Add(time.Minute)
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
+		if h.clock.Now().Before(deadline) { // every check before the deadline
+			return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{groups[0]: &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}}}
+		}
+		return []sms.PointInTime{{Group: groups[0], ID: "pit-old", Name: pitName, TimeStamp: due.Add(-5 * time.Hour)}}, nil
+	}
+	h.runFor(2 * time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupFailed))
+	h.g.Expect(rs.Status.Groups[0].PitID).To(BeEmpty())
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -80,6 +81,40 @@ func (run *syncRun) groupFailed(i int, message string) {
 	g.State, g.Message, g.ClaimTime = replicationv1alpha1.GroupFailed, groupMessage(run.rs, message), nil
 	metrics.GroupsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, "failed").Inc()
 	run.progressed()
+}
+
+// groupSyncedByPiT makes group i Synced by a PiT found by the run's name, unless an earlier run made it
+// (pitOfAnEarlierRun): then the group fails saying so, and it reports false.
+func (run *syncRun) groupSyncedByPiT(i int, p sms.PointInTime, message string) bool {
+	if due, ok := pitOfAnEarlierRun(run.rs, p); ok {
+		run.groupFailed(i, pitNameTakenMessage(p, due))
+		return false
+	}
+	run.groupSynced(i, p.ID, p.Name, p.TimeStamp, message)
+	return true
+}
+
+// pitClockSkew is how much earlier than its run's scheduled time a PiT of the run's name may be stamped
+// and still be the run's own: the array's clock may be behind the cluster's.
+const pitClockSkew = 5 * time.Minute
+
+// pitOfAnEarlierRun reports whether p, a PiT of the run's name, was made before a schedule made the run
+// (it returns the scheduled time): the schedule rendered the name of an earlier run again, one since
+// deleted by its history limit or TTL, as after a change of timeZone (07:00 in New York has the name
+// 07:00 UTC had that morning). A run made otherwise may meet its own PiT from before it was created (an
+// object re-applied from Git), so only a schedule's runs are checked; a summary answer has no time of
+// its own.
+func pitOfAnEarlierRun(rs *replicationv1alpha1.ReplicationSync, p sms.PointInTime) (time.Time, bool) {
+	due, ok := scheduledTimeOf(rs)
+	return due, ok && p.ID != "" && p.TimeStamp.Before(due.Add(-pitClockSkew))
+}
+
+// pitNameTakenMessage says why a group whose PiT name an earlier run used fails: syncing it would make a
+// second PiT of that name, and taking the earlier PiT as this run's would report a recovery point that
+// was not made.
+func pitNameTakenMessage(p sms.PointInTime, due time.Time) string {
+	return fmt.Sprintf("A PiT named %q exists from %s, before this run was scheduled (%s): the schedule gave this run the name of an earlier run (after a change of schedule or timeZone). No PiT was made; the schedule's next run makes one",
+		p.Name, p.TimeStamp.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
 }
 
 // groupCountFailure counts a provider-side failure of group i: Pending for a retry, or Failed beyond

@@ -94,3 +94,33 @@ func TestInDoubtGroupLastingQueryFaultEnds(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(3))
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
+
+// TestInDoubtGroupsEachBearTheirOwnError: one PiT answer fails one in-doubt group with a lasting error
+// and another with ProviderBusy; only the first counts toward backoffLimit and fails, the busy one waits.
+func TestInDoubtGroupsEachBearTheirOwnError(t *testing.T) {
+	h := newRunHarness(t, 2, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		rs.Spec.BackoffLimit = ptr.To[int32](1)
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		if len(h.fake.Calls()) == 0 {
+			return nil, nil // the check before the call
+		}
+		errs := map[sms.GroupID]error{}
+		for _, g := range groups {
+			errs[g] = &sms.ProviderBusyError{Message: "busy"}
+			if g == h.group(0) {
+				errs[g] = &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}
+			}
+		}
+		return nil, &sms.GroupQueryError{Groups: errs}
+	}
+	h.runFor(window)
+	gs := h.get().Status.Groups
+	h.g.Expect(gs[0].State).To(Equal(replicationv1alpha1.GroupFailed))
+	h.g.Expect(gs[0].Message).To(ContainSubstring("journal offline"))
+	h.g.Expect(gs[1].State).To(Equal(replicationv1alpha1.GroupIssuing), "busy is not a failure of the group")
+	h.g.Expect(gs[1].Attempts).To(BeZero())
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}

@@ -34,13 +34,13 @@ func (r *ReplicationSyncReconciler) countUnknownOutcome(ctx context.Context, run
 }
 
 // syncByPiT asks for the PiTs of our name of the groups idx (lastLookForPiTs) and marks those found
-// Synced with message; it returns the others.
+// Synced with message (groupSyncedByPiT); it returns the others.
 func (r *ReplicationSyncReconciler) syncByPiT(ctx context.Context, run *syncRun, idx []int, message string) []int {
 	found := r.lastLookForPiTs(ctx, run, idx)
 	var left []int
 	for _, i := range idx {
 		if p, ok := found[toSMSGroup(run.rs.Status.Groups[i].ReplicationGroupID)]; ok {
-			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, message)
+			run.groupSyncedByPiT(i, p, message)
 			continue
 		}
 		left = append(left, i)

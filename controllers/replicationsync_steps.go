@@ -244,7 +244,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 			if !errors.As(err, &f) {
 				return err
 			}
-			r.inDoubtUnanswered(ctx, run, idx, err)
+			r.inDoubtUnanswered(ctx, run, idx, func(int) error { return err })
 			continue
 		}
 		var unanswered []int
@@ -252,7 +252,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 			g := &rs.Status.Groups[i]
 			id := toSMSGroup(g.ReplicationGroupID)
 			if p, ok := found[id]; ok {
-				run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "The outcome of its sync call was unknown; its PiT was found")
+				run.groupSyncedByPiT(i, p, "The outcome of its sync call was unknown; its PiT was found")
 				continue
 			}
 			if qerr, ok := unknown[id]; ok && !pitQueryUnsupported(qerr) {
@@ -268,75 +268,74 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 			r.reissue(ctx, run, i, window)
 		}
 		if len(unanswered) > 0 {
-			first := toSMSGroup(rs.Status.Groups[unanswered[0]].ReplicationGroupID)
-			r.inDoubtUnanswered(ctx, run, unanswered, unknown[first])
+			r.inDoubtUnanswered(ctx, run, unanswered, func(i int) error {
+				return unknown[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]
+			})
 		}
 	}
 	return nil
 }
 
-// inDoubtUnanswered applies a fault answered instead of the PiTs of the in-doubt groups at idx. Not
-// knowing whether their PiT exists, nothing is issued again, whatever the window, until the provider can
-// say. InactiveProvider moves them to the active provider of their fault domain, which is asked next
-// (the PiT is the array's); ManagedObjectNotFound has the VasaProvider look its provider up again; a
-// busy or restarting provider backs the run off. Any other fault counts toward the groups'
-// backoffLimit, so a provider that can never say ends them Failed, their outcome unknown, instead of
-// holding the run for good.
-func (r *ReplicationSyncReconciler) inDoubtUnanswered(ctx context.Context, run *syncRun, idx []int, err error) {
+// inDoubtUnanswered applies the faults answered instead of the PiTs of the in-doubt groups at idx (errOf
+// gives each group's: the whole query's, or its own). Not knowing whether their PiT exists, nothing is
+// issued again, whatever the window, until the provider can say. InactiveProvider moves a group to the
+// active provider of its fault domain, which is asked next (the PiT is the array's);
+// ManagedObjectNotFound has the VasaProvider look its provider up again; a busy or restarting provider
+// backs the run off. Any other fault counts toward the group's backoffLimit, so a provider that can
+// never say ends it Failed, its outcome unknown, instead of holding the run for good. One step of
+// backoff per reconcile, however many faults.
+func (r *ReplicationSyncReconciler) inDoubtUnanswered(ctx context.Context, run *syncRun, idx []int, errOf func(i int) error) {
 	rs := run.rs
-	r.recordFault(run, faultType(err), err.Error())
-	var inactive *sms.InactiveProviderError
-	switch d := decideSyncFault(err, len(idx)); {
-	case d.action == actionProviderMoved:
-		for _, i := range idx {
-			rs.Status.Groups[i].Provider = "" // the PiTs, the array's, are asked for at its new moId
-		}
-		r.notifyProvider(run.vp)
-		r.startBackOff(run, 0)
-		return
-	case d.action == actionBackOff || d.action == actionInDoubt:
-		r.startBackOff(run, 0)
-		return
-	case errors.As(err, &inactive) && r.rerouteInDoubt(ctx, run, idx, inactive):
-		run.wakeAt(run.now)
-		return
-	}
+	r.recordFault(run, faultType(errOf(idx[0])), errOf(idx[0]).Error())
 	var attempts int32
+	backOff, notified := false, false
 	for _, i := range idx {
+		err := errOf(i)
 		g := &rs.Status.Groups[i]
-		g.Attempts++
-		attempts = max(attempts, g.Attempts)
-		msg := "The outcome of its sync call is unknown and the provider could not say whether its PiT exists: " + err.Error()
-		if g.Attempts > backoffLimit(rs) {
-			run.groupFailed(i, msg)
-			continue
+		var inactive *sms.InactiveProviderError
+		switch d := decideSyncFault(err, 1); {
+		case d.action == actionProviderMoved:
+			g.Provider = "" // the PiTs, the array's, are asked for at its new moId
+			if !notified {
+				r.notifyProvider(run.vp)
+				notified = true
+			}
+			backOff = true
+		case d.action == actionBackOff || d.action == actionInDoubt:
+			backOff = true
+		case errors.As(err, &inactive) && r.rerouteInDoubt(run, i, inactive):
+			run.wakeAt(run.now)
+		default:
+			g.Attempts++
+			attempts = max(attempts, g.Attempts)
+			msg := "The outcome of its sync call is unknown and the provider could not say whether its PiT exists: " + err.Error()
+			if g.Attempts > backoffLimit(rs) {
+				run.groupFailed(i, msg)
+				continue
+			}
+			g.Message = groupMessage(rs, msg)
 		}
-		g.Message = groupMessage(rs, msg)
 	}
-	r.startBackOff(run, attempts)
+	if (backOff || attempts > 0) && !backingOff(rs, run.now) {
+		r.startBackOff(run, attempts)
+	}
 	ctrl.LoggerFrom(ctx).Info("The provider could not say whether in-doubt groups have their PiT; nothing is issued again until it can",
-		"groups", len(idx), "error", err.Error())
+		"groups", len(idx), "error", errOf(idx[0]).Error())
 }
 
-// rerouteInDoubt moves the in-doubt groups at idx of the fault domains an InactiveProvider fault names
-// to their active provider, keeping them in doubt with their claim. It reports whether any moved; a
-// group moved more than maxConsecutiveReroutes times in a row stays.
-func (r *ReplicationSyncReconciler) rerouteInDoubt(ctx context.Context, run *syncRun, idx []int, fault *sms.InactiveProviderError) bool {
-	active := activeProviders(fault)
-	moved := 0
-	for _, i := range idx {
-		g := &run.rs.Status.Groups[i]
-		current := groupProvider(*g, run.vp.Status.ProviderRef.Value)
-		to := active[g.FaultDomainID.ID]
-		if to == "" || to == current || g.Reroutes >= maxConsecutiveReroutes {
-			continue
-		}
-		g.Provider, g.Message = to, groupMessage(run.rs, fmt.Sprintf("In doubt; asking active provider %s for its PiT (%s is inactive)", to, current))
-		g.Reroutes++
-		moved++
+// rerouteInDoubt moves in-doubt group i, when an InactiveProvider fault names another active provider
+// for its fault domain, to that provider, keeping it in doubt with its claim. It reports whether it
+// moved; a group moved maxConsecutiveReroutes times in a row stays.
+func (r *ReplicationSyncReconciler) rerouteInDoubt(run *syncRun, i int, fault *sms.InactiveProviderError) bool {
+	g := &run.rs.Status.Groups[i]
+	current := groupProvider(*g, run.vp.Status.ProviderRef.Value)
+	to := activeProviders(fault)[g.FaultDomainID.ID]
+	if to == "" || to == current || g.Reroutes >= maxConsecutiveReroutes {
+		return false
 	}
-	ctrl.LoggerFrom(ctx).Info("Asking the active provider about in-doubt groups", "groups", moved)
-	return moved > 0
+	g.Provider, g.Message = to, groupMessage(run.rs, fmt.Sprintf("In doubt; asking active provider %s for its PiT (%s is inactive)", to, current))
+	g.Reroutes++
+	return true
 }
 
 // reissue puts an in-doubt group whose window passed without a PiT back to Pending: the one case in

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -89,7 +88,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 }
 
 // checkBeforeCall asks the provider for PiTs of our name of the groups idx: a group that has one is
-// Synced (failed when an earlier run made it: pitOfAnEarlierRun); one the provider could not answer for
+// Synced (failed when an earlier run made it: groupSyncedByPiT); one the provider could not answer for
 // is counted and retried later, never issued blind. It
 // returns the groups to call. stop means a fault held the whole wave (applied to the run); err that
 // the provider could not be asked.
@@ -110,13 +109,10 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 	for _, i := range idx {
 		id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
 		if p, ok := found[id]; ok {
-			if due, ok := pitOfAnEarlierRun(rs, p); ok {
-				run.groupFailed(i, pitNameTakenMessage(p, due))
-				taken = append(taken, i)
-				continue
-			}
 			rs.Status.Groups[i].Provider = provider
-			run.groupSynced(i, p.ID, p.Name, p.TimeStamp, "PiT already existed")
+			if !run.groupSyncedByPiT(i, p, "PiT already existed") {
+				taken = append(taken, i)
+			}
 			continue
 		}
 		if qerr, ok := unknown[id]; ok && !pitQueryUnsupported(qerr) {
@@ -138,29 +134,6 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 		r.backOffGroups(ctx, run, retried)
 	}
 	return remaining, false, nil
-}
-
-// pitClockSkew is how much earlier than its run's scheduled time a PiT of the run's name may be stamped
-// and still be the run's own: the array's clock may be behind the cluster's.
-const pitClockSkew = 5 * time.Minute
-
-// pitOfAnEarlierRun reports whether p, a PiT of the run's name, was made before a schedule made the run
-// (it returns the scheduled time): the schedule rendered the name of an earlier run again, one since
-// deleted by its history limit or TTL, as after a change of timeZone (07:00 in New York has the name
-// 07:00 UTC had that morning). A run made otherwise may meet its own PiT from before it was created (an
-// object re-applied from Git), so only a schedule's runs are checked; a summary answer has no time of
-// its own.
-func pitOfAnEarlierRun(rs *replicationv1alpha1.ReplicationSync, p sms.PointInTime) (time.Time, bool) {
-	due, ok := scheduledTimeOf(rs)
-	return due, ok && p.ID != "" && p.TimeStamp.Before(due.Add(-pitClockSkew))
-}
-
-// pitNameTakenMessage says why a group whose PiT name an earlier run used fails: syncing it would make a
-// second PiT of that name, and taking the earlier PiT as this run's would report a recovery point that
-// was not made.
-func pitNameTakenMessage(p sms.PointInTime, due time.Time) string {
-	return fmt.Sprintf("A PiT named %q exists from %s, before this run was scheduled (%s): the schedule gave this run the name of an earlier run (after a change of schedule or timeZone). No PiT was made; the schedule's next run makes one",
-		p.Name, p.TimeStamp.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
 }
 
 // applyCallResults applies the answers of a wave's calls to the claimed groups.
