@@ -14,6 +14,24 @@ import (
 
 // Groups in doubt whose PiT the provider cannot report: never issued again blind, never held for good.
 
+// inDoubtAfterFault starts a run of n groups whose first call gets no answer (its task runs), with the
+// short in-doubt window and backoffLimit limit; PiT queries find nothing before that call and are
+// answered by after from then on.
+func inDoubtAfterFault(t *testing.T, n int, limit int32, after func(groups []sms.GroupID) ([]sms.PointInTime, error)) *runHarness {
+	h := newRunHarness(t, n, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		rs.Spec.BackoffLimit = ptr.To(limit)
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		if len(h.fake.Calls()) == 0 {
+			return nil, nil // the check before the call
+		}
+		return after(groups)
+	}
+	return h
+}
+
 // TestInDoubtGroupsAskTheActiveProvider: after a VASA HA fail-over the provider a call went to answers
 // the PiT query of its in-doubt group with InactiveProvider; the group is asked about at the active
 // provider, and its PiT there makes it Synced, with one call.
@@ -48,17 +66,9 @@ func TestInDoubtGroupsAskTheActiveProvider(t *testing.T) {
 // an error of its own is not issued again (its PiT may exist); once the provider answers, the first
 // call's PiT makes it Synced.
 func TestInDoubtGroupUnansweredIsNotReissued(t *testing.T) {
-	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		shortWindow(vp, rs)
-		rs.Spec.BackoffLimit = ptr.To[int32](20)
-	})
-	answerOnce(h.fake, timeoutErr)
-	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
-		if len(h.fake.Calls()) == 0 {
-			return nil, nil // the check before the call
-		}
+	h := inDoubtAfterFault(t, 1, 20, func(groups []sms.GroupID) ([]sms.PointInTime, error) {
 		return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{groups[0]: &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}}}
-	}
+	})
 	h.runFor(2 * window)
 	g := h.get().Status.Groups[0]
 	h.g.Expect(g.State).To(Equal(replicationv1alpha1.GroupIssuing))
@@ -76,17 +86,9 @@ func TestInDoubtGroupUnansweredIsNotReissued(t *testing.T) {
 // privilege) ends the in-doubt group Failed past backoffLimit, saying its outcome is unknown, instead of
 // holding the run for good; it is never issued again.
 func TestInDoubtGroupLastingQueryFaultEnds(t *testing.T) {
-	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		shortWindow(vp, rs)
-		rs.Spec.BackoffLimit = ptr.To[int32](2)
-	})
-	answerOnce(h.fake, timeoutErr)
-	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) {
-		if len(h.fake.Calls()) == 0 {
-			return nil, nil // the check before the call
-		}
+	h := inDoubtAfterFault(t, 1, 2, func([]sms.GroupID) ([]sms.PointInTime, error) {
 		return nil, &sms.OtherFaultError{Type: "NoPermission", Message: "Permission to perform this operation was denied."}
-	}
+	})
 	h.runFor(2 * time.Hour)
 	rs := h.get()
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed), "%v", h.states())
@@ -98,24 +100,16 @@ func TestInDoubtGroupLastingQueryFaultEnds(t *testing.T) {
 // TestInDoubtGroupsEachBearTheirOwnError: one PiT answer fails one in-doubt group with a lasting error
 // and another with ProviderBusy; only the first counts toward backoffLimit and fails, the busy one waits.
 func TestInDoubtGroupsEachBearTheirOwnError(t *testing.T) {
-	h := newRunHarness(t, 2, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		shortWindow(vp, rs)
-		rs.Spec.BackoffLimit = ptr.To[int32](1)
-	})
-	answerOnce(h.fake, timeoutErr)
-	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
-		if len(h.fake.Calls()) == 0 {
-			return nil, nil // the check before the call
-		}
+	h := inDoubtAfterFault(t, 2, 1, func(groups []sms.GroupID) ([]sms.PointInTime, error) {
 		errs := map[sms.GroupID]error{}
 		for _, g := range groups {
 			errs[g] = &sms.ProviderBusyError{Message: "busy"}
-			if g == h.group(0) {
+			if g.DeviceGroupID == "dg-0" {
 				errs[g] = &sms.OtherFaultError{Type: "SystemError", Message: "journal offline"}
 			}
 		}
 		return nil, &sms.GroupQueryError{Groups: errs}
-	}
+	})
 	h.runFor(window)
 	gs := h.get().Status.Groups
 	h.g.Expect(gs[0].State).To(Equal(replicationv1alpha1.GroupFailed))
