@@ -89,9 +89,8 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 
 // checkBeforeCall asks the provider for PiTs of our name of the groups idx: a group that has one is
 // Synced (failed when an earlier run made it: groupSyncedByPiT); one the provider could not answer for
-// is counted and retried later, never issued blind. It
-// returns the groups to call. stop means a fault held the whole wave (applied to the run); err that
-// the provider could not be asked.
+// is counted and retried later, never issued blind. It returns the groups to call. stop means a fault
+// held the whole wave (applied to the run); err that the provider could not be asked.
 func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *syncRun, provider string, idx []int) (remaining []int, stop bool, err error) {
 	rs := run.rs
 	found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
