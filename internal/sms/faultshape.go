@@ -12,22 +12,13 @@ import (
 // NotImplemented or TooMany arrives as an empty fault.
 func wrapBareFaults(body []byte) []byte { return faultfields.Rewrite(body, wrapFault) }
 
-// wrapFault wraps one bare fault object, taking its message from faultstring or faultMessage; a
+// wrapFault wraps one bare fault object, taking its message from its text fields (jsonFaultHead); a
 // LocalizedMethodFault or anything without a _typeName is left as it is.
 func wrapFault(v json.RawMessage) (json.RawMessage, bool) {
-	var head struct {
-		TypeName     string `json:"_typeName"`
-		FaultString  string `json:"faultstring"`
-		FaultMessage []struct {
-			Message string `json:"message"`
-		} `json:"faultMessage"`
-	}
+	var head jsonFaultHead
 	if faultfields.FirstByte(v) != '{' || json.Unmarshal(v, &head) != nil || head.TypeName == "" || head.TypeName == "LocalizedMethodFault" {
 		return v, false
 	}
-	msg := head.FaultString
-	for _, m := range head.FaultMessage {
-		msg = firstNonEmpty(msg, m.Message)
-	}
+	msg := head.text()
 	return faultfields.EncodeIf(v, map[string]any{"_typeName": "LocalizedMethodFault", "fault": v, "localizedMessage": msg}, true)
 }

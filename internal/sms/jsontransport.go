@@ -213,19 +213,9 @@ func jsonFault(data []byte) error {
 		return fmt.Errorf("server fault of unknown type: %.200s", string(data))
 	}
 	msg := ""
-	var plain struct {
-		FaultString      string `json:"faultstring"`
-		LocalizedMessage string `json:"localizedMessage"`
-		Message          string `json:"message"`
-		FaultMessage     []struct {
-			Message string `json:"message"`
-		} `json:"faultMessage"`
-	}
-	if json.Unmarshal(data, &plain) == nil {
-		msg = firstNonEmpty(plain.FaultString, plain.LocalizedMessage, plain.Message)
-		for _, m := range plain.FaultMessage {
-			msg = firstNonEmpty(msg, m.Message)
-		}
+	var head jsonFaultHead
+	if json.Unmarshal(data, &head) == nil {
+		msg = head.text()
 	}
 	sf := &soap.Fault{Code: "ServerFaultCode", String: msg}
 	if t := reflect.TypeOf(f); t != nil {
@@ -233,6 +223,27 @@ func jsonFault(data []byte) error {
 	}
 	sf.Detail.Fault = f
 	return soap.WrapSoapFault(sf)
+}
+
+// jsonFaultHead is what a VI/JSON fault object says of itself: its type and its text, which vCenter puts
+// in faultstring or faultMessage (and a wrapper in localizedMessage).
+type jsonFaultHead struct {
+	TypeName         string `json:"_typeName"`
+	FaultString      string `json:"faultstring"`
+	LocalizedMessage string `json:"localizedMessage"`
+	Message          string `json:"message"`
+	FaultMessage     []struct {
+		Message string `json:"message"`
+	} `json:"faultMessage"`
+}
+
+// text is the fault's message: the first of its text fields that is set.
+func (h jsonFaultHead) text() string {
+	msg := firstNonEmpty(h.FaultString, h.LocalizedMessage, h.Message)
+	for _, m := range h.FaultMessage {
+		msg = firstNonEmpty(msg, m.Message)
+	}
+	return msg
 }
 
 // encodeParams encodes the method parameters, without the _this reference.
