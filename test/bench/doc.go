@@ -23,5 +23,7 @@
 // The table is printed when the run ends; its columns are explained in README.md beside this file.
 //
 // Environment: BENCH_MANAGER_ARGS adds flags to the manager; BENCH_SYNCS lists the sizes of the
-// many-syncs run (default 10000); BENCH_MANY_TIMEOUT caps it (default 20m).
+// many-syncs run (default 10000); BENCH_MANY_TIMEOUT caps it (default 20m); BENCH_KEEP_LOGS keeps the
+// run's directory with each row's manager log and its task timeline (<row>.tasks.tsv: per task, its
+// start, end, first answer that it had ended, polls, and when its groups were first seen Synced).
 package bench

@@ -89,6 +89,9 @@ func (e *Env) Run(ctx context.Context, sc Scenario) (Result, error) {
 	}
 	after := e.snapshot(proxy)
 	e.measure(&res, sim, watcher, mgr, before, after)
+	if err := e.writeTimeline(sc, start, sim.Tasks(), watcher); err != nil {
+		return res, err
+	}
 
 	if sc.Idle > 0 && finished == sc.syncs() {
 		if err := e.measureIdle(ctx, &res, sim, proxy, &mgr, ns, logPath); err != nil {
