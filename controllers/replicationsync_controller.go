@@ -343,6 +343,7 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 		return err
 	}
 	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
+	r.countStored(before, rs)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -65,7 +64,6 @@ func (run *syncRun) groupSynced(i int, pitID, pitName string, ts time.Time, mess
 		t := metav1.NewTime(ts)
 		g.TimeStamp = &t
 	}
-	metrics.GroupsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, "synced").Inc()
 	run.progressed()
 }
 
@@ -79,7 +77,6 @@ func (run *syncRun) groupPending(i int, message string) {
 func (run *syncRun) groupFailed(i int, message string) {
 	g := &run.rs.Status.Groups[i]
 	g.State, g.Message, g.ClaimTime = replicationv1alpha1.GroupFailed, groupMessage(run.rs, message), nil
-	metrics.GroupsTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name, "failed").Inc()
 	run.progressed()
 }
 

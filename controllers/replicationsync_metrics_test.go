@@ -16,6 +16,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
@@ -69,14 +70,20 @@ func TestVasaProviderCreatesSyncsTotal(t *testing.T) {
 	g.Expect(syncsSeries(g, w.ns, "array")).To(Equal(map[string]float64{"succeeded": 0, "failed": 1}))
 }
 
+// groupsFailed reads vasa_sync_groups_total{result="failed"} of the harness's provider.
+func groupsFailed(h *runHarness) float64 {
+	return testutil.ToFloat64(metrics.GroupsTotal.WithLabelValues(h.vp.Namespace, h.vp.Name, "failed"))
+}
+
 // TestRunEndCountedOnceWhenItsWriteIsLost: the write that ends a run loses to another writer; the next
-// reconcile ends it again. The run is counted once, and its Failed event recorded once.
+// reconcile ends it again. The run and its group are counted once, and its Failed event recorded once.
 func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
 	})
 	h.reconcile()
 	failedBefore := syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"]
+	groupsFailedBefore := groupsFailed(h)
 	lost := 1
 	h.onPatch = func(_ int, obj client.Object) error {
 		if rs, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && rs.Status.Phase == replicationv1alpha1.SyncFailed && lost > 0 {
@@ -92,6 +99,7 @@ func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
 	h.g.Expect(lost).To(BeZero(), "the first write of the end was lost")
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
 	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"] - failedBefore).To(BeEquivalentTo(1))
+	h.g.Expect(groupsFailed(h) - groupsFailedBefore).To(BeEquivalentTo(1))
 	var failedEvents int
 	for _, e := range h.eventReasons() {
 		if strings.HasPrefix(e, "Failed: ") {
@@ -99,6 +107,40 @@ func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
 		}
 	}
 	h.g.Expect(failedEvents).To(Equal(1))
+}
+
+// TestInDoubtReissueCountedOnceWhenItsClaimIsLost: the write that re-issues an in-doubt group loses to
+// another writer; the next reconcile decides the re-issue again. It is one call, counted once and
+// announced by one event.
+func TestInDoubtReissueCountedOnceWhenItsClaimIsLost(t *testing.T) {
+	h := newRunHarness(t, 1, shortWindow)
+	answerOnce(h.fake, timeoutErr)
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	reissues := func() float64 {
+		return testutil.ToFloat64(metrics.InDoubtReissuesTotal.WithLabelValues(h.vp.Namespace, h.vp.Name))
+	}
+	h.runFor(window - time.Second)
+	before := reissues()
+	lost := 1
+	h.onPatch = func(_ int, obj client.Object) error {
+		if rs, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && len(rs.Status.Groups) == 1 && rs.Status.Groups[0].Reissues > 0 && lost > 0 {
+			lost--
+			return conflict()
+		}
+		return nil
+	}
+	h.runFor(2 * time.Second)
+	h.g.Expect(lost).To(BeZero(), "the first write of the re-issue was lost")
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	h.g.Expect(h.get().Status.Groups[0].Reissues).To(BeEquivalentTo(1))
+	h.g.Expect(reissues() - before).To(BeEquivalentTo(1))
+	var events int
+	for _, e := range h.eventReasons() {
+		if strings.HasPrefix(e, "InDoubtReissued") {
+			events++
+		}
+	}
+	h.g.Expect(events).To(Equal(1))
 }
 
 // TestTasksInFlightDropsWhenARunIsDeleted: a run deleted with its task in flight no longer counts in

@@ -7,11 +7,9 @@ import (
 	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -349,9 +347,7 @@ func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i
 	if g.Reissues > 1 && !run.groupCountFailure(i, msg) {
 		return // re-issued before: every further time counts toward backoffLimit
 	}
-	run.groupPending(i, msg)
-	metrics.InDoubtReissuesTotal.WithLabelValues(run.rs.Namespace, run.rs.Spec.ProviderRef.Name).Inc()
-	r.event(run.rs, corev1.EventTypeWarning, "InDoubtReissued", "Sync", "Group %s: %s", groupName(g.ReplicationGroupID), msg)
+	run.groupPending(i, msg) // counted, and announced, by the write that stores it (countStored)
 	ctrl.LoggerFrom(ctx).Info("Issuing an in-doubt group again", "group", groupName(g.ReplicationGroupID), "reissues", g.Reissues)
 	run.wakeAt(run.now)
 }
