@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -13,6 +14,13 @@ import (
 // closeTimeout bounds the logout of a replaced or forgotten session.
 const closeTimeout = 10 * time.Second
 
+// RefusedLoginHold is how long a login vCenter refused is answered from memory for the same fingerprint,
+// without dialing. vCenter's default lockout policy locks an account after 5 failed logins within 3
+// minutes, and every reconcile that needs the session (each ReplicationSync, discovery, the provider's
+// own check) would otherwise try the same wrong password again. A changed Secret is a new fingerprint
+// and dials at once; a password fixed in vCenter alone is tried again after the hold.
+const RefusedLoginHold = time.Minute
+
 // Dialer opens a new SMS session; the cache calls it when it has none for a key or the fingerprint changed.
 type Dialer func(ctx context.Context) (sms.Client, error)
 
@@ -21,17 +29,26 @@ type Dialer func(ctx context.Context) (sms.Client, error)
 type Cache struct {
 	mu      sync.Mutex
 	entries map[types.NamespacedName]*entry
+	now     func() time.Time
 }
 
 type entry struct {
 	dialMu      sync.Mutex // serializes dialing for one key, so concurrent callers share one login
 	client      sms.Client
 	fingerprint string
+	refused     refusal // the last login vCenter refused, while it is held
+}
+
+// refusal is a login vCenter refused for a fingerprint.
+type refusal struct {
+	fingerprint string
+	err         error
+	at          time.Time
 }
 
 // New returns an empty cache.
 func New() *Cache {
-	return &Cache{entries: map[types.NamespacedName]*entry{}}
+	return &Cache{entries: map[types.NamespacedName]*entry{}, now: time.Now}
 }
 
 func (c *Cache) entry(key types.NamespacedName) *entry {
@@ -47,7 +64,8 @@ func (c *Cache) entry(key types.NamespacedName) *entry {
 
 // Client returns the cached session for key when it was opened with the same fingerprint, otherwise it
 // logs the old one out and dials a new one. The fingerprint covers everything the session depends on
-// (the VasaProvider's generation and the Secrets' resourceVersions), never the secret values.
+// (the VasaProvider's generation and the Secrets' resourceVersions), never the secret values. A login
+// refused for this fingerprint less than RefusedLoginHold ago is answered with the same error.
 func (c *Cache) Client(ctx context.Context, key types.NamespacedName, fingerprint string, dial Dialer) (sms.Client, error) {
 	e := c.entry(key)
 	e.dialMu.Lock()
@@ -61,16 +79,25 @@ func (c *Cache) Client(ctx context.Context, key types.NamespacedName, fingerprin
 	}
 	old := e.client
 	e.client, e.fingerprint = nil, ""
+	refused := e.refused
 	c.mu.Unlock()
 	closeAsync(old)
+	if refused.fingerprint == fingerprint && c.now().Sub(refused.at) < RefusedLoginHold {
+		return nil, refused.err
+	}
 
 	cl, err := dial(ctx)
-	if err != nil {
+	var le *sms.LoginError
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case errors.As(err, &le):
+		e.refused = refusal{fingerprint: fingerprint, err: err, at: c.now()}
+		return nil, err
+	case err != nil:
 		return nil, err
 	}
-	c.mu.Lock()
-	e.client, e.fingerprint = cl, fingerprint
-	c.mu.Unlock()
+	e.client, e.fingerprint, e.refused = cl, fingerprint, refusal{}
 	return cl, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,6 +63,40 @@ func TestClientDialErrorNotCached(t *testing.T) {
 	g.Expect(err).To(MatchError(boom))
 	_, ok := c.Cached(key, "x")
 	g.Expect(ok).To(BeFalse())
+}
+
+// TestRefusedLoginIsHeld: a login vCenter refused is not tried again for the same fingerprint until
+// RefusedLoginHold passed (vCenter locks an account after a few failures); a new fingerprint (the Secret
+// changed) dials at once.
+func TestRefusedLoginIsHeld(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	refused := &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
+	var dials atomic.Int32
+	answer := error(refused)
+	dial := func(context.Context) (sms.Client, error) {
+		dials.Add(1)
+		if answer != nil {
+			return nil, answer
+		}
+		return &fakeClient{}, nil
+	}
+	for range 5 {
+		_, err := c.Client(context.Background(), key, "creds=1", dial)
+		g.Expect(err).To(MatchError(refused))
+	}
+	g.Expect(dials.Load()).To(BeEquivalentTo(1), "one login per hold, whoever asks")
+	now = now.Add(RefusedLoginHold)
+	_, err := c.Client(context.Background(), key, "creds=1", dial)
+	g.Expect(err).To(MatchError(refused))
+	g.Expect(dials.Load()).To(BeEquivalentTo(2), "tried again after the hold")
+
+	answer = nil
+	_, err = c.Client(context.Background(), key, "creds=2", dial)
+	g.Expect(err).NotTo(HaveOccurred(), "a changed Secret dials at once")
+	g.Expect(dials.Load()).To(BeEquivalentTo(3))
 }
 
 func TestConcurrentCallersShareOneDial(t *testing.T) {

@@ -1,0 +1,63 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestWrongPasswordIsTriedOnce: a Secret with a password vCenter refuses costs one failed login, however
+// many reconciles need the session within the hold (vCenter locks the account after a few); the
+// fixed Secret logs in at once.
+func TestWrongPasswordIsTriedOnce(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{Password: "the-right-one", Providers: []smssim.ProviderConfig{{
+		Name: "array-a", Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}},
+	}}})
+	setPassword(t, w.ns, "a-typo")
+	vp := w.simProvider()
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	vpKey := client.ObjectKeyFromObject(vp)
+	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	rr := &ReplicationSyncReconciler{Client: k8sClient, APIReader: k8sClient, Sessions: w.r.Sessions,
+		Capacity: w.r.Capacity, Recorder: recorderFunc(func(string, string) {})}
+
+	for i := range 3 {
+		_, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+		rs := &replicationv1alpha1.ReplicationSync{
+			ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: fmt.Sprintf("run-%d", i)},
+			Spec: replicationv1alpha1.ReplicationSyncSpec{
+				ProviderRef: replicationv1alpha1.LocalObjectReference{Name: vp.Name},
+				PitName:     "typo-check",
+				GroupIDs: []replicationv1alpha1.ReplicationGroupID{{
+					FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"},
+					DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-1"},
+				}},
+			},
+		}
+		g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+		for range 2 {
+			_, _ = rr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)})
+		}
+	}
+	g.Expect(w.sim.FailedLogins()).To(Equal(1))
+	got := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
+	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
+
+	setPassword(t, w.ns, "the-right-one")
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
+	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(w.sim.FailedLogins()).To(Equal(1))
+}
