@@ -99,7 +99,8 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	interval := discoveryInterval(vp)
 	if interval == 0 {
-		metrics.DiscoveryIntervalSeconds.DeleteLabelValues(vp.Namespace, vp.Name) // off: nothing to go stale
+		// Off: nothing refreshes the groups' series, and a frozen newest PiT would page for every group.
+		forgetDiscoveryMetrics(vp.Namespace, vp.Name)
 	} else {
 		metrics.DiscoveryIntervalSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(interval.Seconds())
 	}

@@ -74,12 +74,15 @@ func TestDiscoveryExportsNothingForUnreadablePiTs(t *testing.T) {
 }
 
 // TestDiscoveryIntervalIsExported: the stale-discovery alert measures the last success against the
-// interval; a provider whose discovery is turned off has no interval series, so it does not alert.
+// interval; a provider whose discovery is turned off has no interval series, so it does not alert, and
+// no group series either: nothing refreshes them, and their RPO alerts would fire on a frozen value.
 func TestDiscoveryIntervalIsExported(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
 	h.discover()
 	g.Expect(testutil.ToFloat64(metrics.DiscoveryIntervalSeconds.WithLabelValues(h.ns, "array-a"))).To(BeEquivalentTo(DefaultDiscoveryInterval.Seconds()))
+	group := h.group("fd-1", "dg-1").Name
+	g.Expect(newestPiTSeries(h.ns, "array-a", group)).NotTo(BeNil())
 
 	vp := &replicationv1alpha1.VasaProvider{}
 	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
@@ -89,4 +92,5 @@ func TestDiscoveryIntervalIsExported(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(BeZero(), "off: no next discovery")
 	g.Expect(metrics.DiscoveryIntervalSeconds.DeleteLabelValues(h.ns, "array-a")).To(BeFalse(), "no series while discovery is off")
+	g.Expect(newestPiTSeries(h.ns, "array-a", group)).To(BeNil(), "no group series while discovery is off")
 }
