@@ -307,6 +307,13 @@ func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) 
 		ctrl.LoggerFrom(ctx).V(1).Info("Keeping finished sync past its TTL until its schedule records the success", "recheckIn", hold)
 		return ctrl.Result{RequeueAfter: hold}, nil
 	}
+	if hold, err = lastSyncHold(ctx, r.Client, rs, run.now); err != nil {
+		return ctrl.Result{}, err
+	}
+	if hold > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("Keeping finished sync past its TTL until discovery records it as its groups' lastSync", "recheckIn", hold)
+		return ctrl.Result{RequeueAfter: hold}, nil
+	}
 	uid := rs.UID
 	if err := r.Delete(ctx, rs, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("deleting finished ReplicationSync after its TTL: %w", err)

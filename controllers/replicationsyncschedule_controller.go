@@ -152,8 +152,12 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 				f()
 			}
 			setScheduleReadyMetric(sched)
-			if err := r.deleteOldRuns(ctx, s.old); err != nil {
+			hold, err := r.deleteOldRuns(ctx, s.old, s.now)
+			if err != nil {
 				reterr = errors.Join(reterr, err)
+			}
+			if hold > 0 && (result.RequeueAfter == 0 || hold < result.RequeueAfter) {
+				result.RequeueAfter = hold
 			}
 		case apierrors.IsConflict(err) && reterr == nil:
 			log.V(1).Info("Schedule changed since it was read, retrying", "schedule", klog.KObj(sched))
@@ -315,16 +319,36 @@ func oldRuns(s *scheduleScope) []*replicationv1alpha1.ReplicationSync {
 }
 
 // deleteOldRuns deletes the runs oldRuns found; it runs once the status that counts their outcomes
-// (lastSuccessfulTime) is stored, or a success would be lost with its run.
-func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, old []*replicationv1alpha1.ReplicationSync) error {
+// (lastSuccessfulTime) is stored, or a success would be lost with its run. A run its groups' lastSync
+// does not show yet stays (lastSyncHold), with the other shares of its set, which go as a whole; it
+// returns when to look again.
+func (r *ReplicationSyncScheduleReconciler) deleteOldRuns(ctx context.Context, old []*replicationv1alpha1.ReplicationSync, now time.Time) (time.Duration, error) {
+	var again time.Duration
+	held := map[string]bool{}
 	for _, run := range old {
+		hold, err := lastSyncHold(ctx, r.Client, run, now)
+		if err != nil {
+			return 0, err
+		}
+		if hold > 0 {
+			key, _ := runSet(run)
+			held[key] = true
+			if again == 0 || hold < again {
+				again = hold
+			}
+		}
+	}
+	for _, run := range old {
+		if key, _ := runSet(run); held[key] {
+			continue
+		}
 		if err := r.deleteRun(ctx, run); err != nil {
-			return err
+			return 0, err
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Deleted finished ReplicationSync beyond the history limit",
 			"replicationSync", klog.KObj(run), "phase", run.Status.Phase)
 	}
-	return nil
+	return again, nil
 }
 
 func (r *ReplicationSyncScheduleReconciler) deleteRun(ctx context.Context, run *replicationv1alpha1.ReplicationSync) error {

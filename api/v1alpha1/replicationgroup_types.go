@@ -117,7 +117,8 @@ type ReplicationGroupStatus struct {
 
 	// lastSync is the newest ReplicationSync of this operator that finished with this group. It stays
 	// after that ReplicationSync is deleted (ttlSecondsAfterFinished, a schedule's history limit) until
-	// a run that finished later replaces it.
+	// a run that finished later replaces it: a finished run is not deleted before a discovery has
+	// recorded it here (at most 5 minutes after it finished).
 	// +optional
 	LastSync *LastSync `json:"lastSync,omitempty"`
 

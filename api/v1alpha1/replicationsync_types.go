@@ -71,7 +71,9 @@ type ReplicationSyncSpec struct {
 	// ttlSecondsAfterFinished deletes the object this many seconds after it finished
 	// (0 = at once). Meant for objects stamped out by schedules or cron, not for objects
 	// kept in Git. Unset means keep it. A succeeded run owned by a ReplicationSyncSchedule is kept
-	// until that schedule has recorded its success (at most 10 minutes past the TTL).
+	// until that schedule has recorded its success (at most 10 minutes past the TTL), and any run
+	// until the discovery after it (30 s later) has recorded it as its groups' lastSync (at most 5
+	// minutes after it finished; not when the provider's discovery is off).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
