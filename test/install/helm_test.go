@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -162,4 +163,32 @@ func TestHelmLeaderElectionID(t *testing.T) {
 	g.Expect(a).NotTo(Equal(b))
 	g.Expect(leaseOf("vasa-sync-operator")).To(Equal(managerFlagDefaults(t)["leader-election-id"]))
 	g.Expect(leaseOf("team-a", "--set", "leaderElection.id=dr.example.com")).To(Equal("dr.example.com"))
+}
+
+// TestHelmLongReleaseName: a release name as long as Helm allows (53 characters) renders objects the
+// API server accepts by name: the metrics Service's name, a DNS label, stays within 63 characters, and
+// the ServiceMonitor verifies the certificate against that Service's name.
+func TestHelmLongReleaseName(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	release := "production-storage-replication-east-01-abcdefghijklmn"
+	g.Expect(release).To(HaveLen(53))
+	m := manifests{objs: decode(t, runTool(t, nil, helm, "template", release, chartDir, "--namespace", helmNamespace,
+		"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.certSecretName=metrics-cert"))}
+	for _, o := range m.objs {
+		if o.GetKind() == "Service" {
+			g.Expect(validation.IsDNS1035Label(o.GetName())).To(BeEmpty(), "Service name %q", o.GetName())
+			continue
+		}
+		g.Expect(validation.IsDNS1123Subdomain(o.GetName())).To(BeEmpty(), "%s name %q", o.GetKind(), o.GetName())
+	}
+	services := m.all("Service")
+	g.Expect(services).To(HaveLen(1))
+	monitors := m.all("ServiceMonitor")
+	g.Expect(monitors).To(HaveLen(1))
+	endpoints, _, _ := unstructured.NestedSlice(monitors[0].Object, "spec", "endpoints")
+	g.Expect(endpoints).To(HaveLen(1))
+	serverName, _, _ := unstructured.NestedString(endpoints[0].(map[string]any), "tlsConfig", "serverName")
+	g.Expect(serverName).To(Equal(services[0].GetName() + "." + helmNamespace + ".svc"))
 }

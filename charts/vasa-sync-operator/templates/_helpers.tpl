@@ -49,9 +49,15 @@ The watched namespaces (watchNamespaces plus watchNamespace), as a list; empty m
 /var/run/secrets/vasa-sync-operator/metrics-certs
 {{- end }}
 
+{{/* The metrics Service's name: a Service name is at most 63 characters, so the full name is cut to
+leave room for the suffix (a release name may have 53). */}}
+{{- define "vasa-sync-operator.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "vasa-sync-operator.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
 {{/* The name the metrics endpoint's certificate is verified against. */}}
 {{- define "vasa-sync-operator.metricsServerName" -}}
-{{- .Values.metrics.serviceMonitor.serverName | default (printf "%s-metrics.%s.svc" (include "vasa-sync-operator.fullname" .) .Release.Namespace) }}
+{{- .Values.metrics.serviceMonitor.serverName | default (printf "%s.%s.svc" (include "vasa-sync-operator.metricsServiceName" .) .Release.Namespace) }}
 {{- end }}
 
 {{/* The leader-election Lease's name: one per release (vasa-sync-operator.replication.vasa.io, the
