@@ -50,6 +50,9 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		d.action = actionCount // a task that ran and failed: its fault names some object of the array's
 	}
 	r.recordFault(run, d.fault, err.Error())
+	if sessionUnusable(err) {
+		r.notifyProvider(run.vp)
+	}
 	switch d.action {
 	case actionInDoubt:
 		// The groups stay Issuing with their claim: inDoubtStep resolves them.
@@ -306,8 +309,10 @@ func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun
 	} else {
 		ctrl.LoggerFrom(ctx).V(1).Info("Calling the provider failed again, backing off", "error", err.Error(), "attempts", retry.Attempts)
 	}
-	if objectNotFound(err) {
-		r.notifyProvider(run.vp) // look the provider up again: it was re-registered or unregistered
+	if objectNotFound(err) || sessionUnusable(err) {
+		// Look the provider up again: it was re-registered or unregistered, or its session is unusable
+		// (its Ready condition would say Connected until its next check, minutes away).
+		r.notifyProvider(run.vp)
 	}
 	r.recordFault(run, faultUnreachable, err.Error())
 	r.startBackOff(run, 0)

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -60,4 +61,43 @@ func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(w.sim.FailedLogins()).To(Equal(1))
+}
+
+// TestRefusedReLoginRechecksTheProvider: a run whose session's re-login vCenter refuses (the password
+// was rotated in vCenter only) has the VasaProvider checked at once, rather than shown Connected until
+// its next check, minutes away.
+func TestRefusedReLoginRechecksTheProvider(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{Password: "the-right-one", Providers: []smssim.ProviderConfig{{
+		Name: "array-a", Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}},
+	}}})
+	setPassword(t, w.ns, "the-right-one")
+	vp := w.simProvider()
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	vpKey := client.ObjectKeyFromObject(vp)
+	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	checks := make(chan event.GenericEvent, 1)
+	rr := &ReplicationSyncReconciler{Client: k8sClient, APIReader: k8sClient, Sessions: w.r.Sessions,
+		Capacity: w.r.Capacity, Recorder: recorderFunc(func(string, string) {}), ProviderEvents: checks}
+	rs := &replicationv1alpha1.ReplicationSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "run"},
+		Spec: replicationv1alpha1.ReplicationSyncSpec{
+			ProviderRef: replicationv1alpha1.LocalObjectReference{Name: vp.Name},
+			PitName:     "rotated",
+			GroupIDs: []replicationv1alpha1.ReplicationGroupID{{
+				FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"},
+				DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-1"},
+			}},
+		},
+	}
+	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	w.sim.SetPassword("set-in-vcenter-only")
+	w.sim.ExpireSessions()
+	_, _ = rr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)})
+	g.Expect(w.sim.FailedLogins()).To(Equal(1), "the run's call met the refused re-login")
+	g.Expect(checks).To(HaveLen(1), "the VasaProvider is checked again")
 }
