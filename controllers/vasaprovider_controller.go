@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -287,10 +289,16 @@ func quietSecretReads(ctx context.Context) context.Context {
 	return logr.NewContext(ctx, logr.Discard())
 }
 
-// sessionFingerprint names everything a session depends on, never the Secret values: the VasaProvider's
-// generation and the resourceVersions of its Secrets.
+// sessionFingerprint names everything a session depends on, never the Secret values: the spec's vcenter
+// and binding, and the resourceVersions of its Secrets. Not the rest of the spec: an edit of
+// maxConcurrentTasks or the discovery interval keeps the session the runs are using.
 func sessionFingerprint(vp *replicationv1alpha1.VasaProvider, credsVersion, caVersion string) string {
-	fp := fmt.Sprintf("gen=%d;creds=%s", vp.Generation, credsVersion)
+	conn, _ := json.Marshal(struct {
+		VCenter replicationv1alpha1.VCenterSpec
+		Binding replicationv1alpha1.Binding
+	}{vp.Spec.VCenter, vp.Spec.Binding})
+	sum := sha256.Sum256(conn)
+	fp := fmt.Sprintf("conn=%x;creds=%s", sum[:8], credsVersion)
 	if vp.Spec.VCenter.TLS.CABundleSecretRef != nil {
 		fp += ";ca=" + caVersion
 	}

@@ -101,3 +101,35 @@ func TestRefusedReLoginRechecksTheProvider(t *testing.T) {
 	g.Expect(w.sim.FailedLogins()).To(Equal(1), "the run's call met the refused re-login")
 	g.Expect(checks).To(HaveLen(1), "the VasaProvider is checked again")
 }
+
+// TestSpecEditKeepsTheSession: editing what the session does not depend on (maxConcurrentTasks) keeps
+// the session the runs use; editing the vCenter part (the binding) opens a new one.
+func TestSpecEditKeepsTheSession(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{Password: "the-right-one"})
+	setPassword(t, w.ns, "the-right-one")
+	vp := w.simProvider()
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	vpKey := client.ObjectKeyFromObject(vp)
+	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	edit := func(mutate func(*replicationv1alpha1.VasaProvider)) {
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
+		mutate(got)
+		g.Expect(k8sClient.Update(ctx, got)).To(Succeed())
+		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
+		g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+	}
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	g.Expect(err).NotTo(HaveOccurred())
+	logins := w.sim.LoginAttempts()
+
+	edit(func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.MaxConcurrentTasks = 7 })
+	g.Expect(w.sim.LoginAttempts()).To(Equal(logins), "same session")
+
+	edit(func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = replicationv1alpha1.BindingJSON })
+	g.Expect(w.sim.LoginAttempts()).To(BeNumerically(">", logins), "a new session for another binding")
+}
