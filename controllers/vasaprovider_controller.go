@@ -205,7 +205,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 			return connectResult{reason: replicationv1alpha1.ProviderAmbiguousReason, message: fmt.Sprintf(
 				"%v, in vCenter %s: set spec.provider.uid (instead of the name) to the one to sync", err, safeURL(vp.Spec.VCenter.URL))}
 		}
-		if !sms.IsTransient(err) {
+		if !sms.IsTransient(err) && !pathOnly(ctx, err) {
 			// Drop a session that may be unusable; one whose SMS is starting or busy serves again later,
 			// and the runs on it go on without a new login.
 			r.Sessions.Invalidate(key)
@@ -222,6 +222,15 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		res.message += fmt.Sprintf("; vCenter %s, SMS %s over %s", orUnknown(res.server.VCenterVersion), res.server.SMSVersion, res.server.Binding)
 	}
 	return res
+}
+
+// pathOnly reports whether a failed check says nothing of the session: vCenter did not answer (a
+// timeout, a reset connection), or the manager is stopping. The session stays for the runs sharing it,
+// which keep their calls and commits through a shutdown; a session vCenter really lost is re-opened by
+// the client when a call meets NotAuthenticated.
+func pathOnly(ctx context.Context, err error) bool {
+	var unreachable *sms.UnreachableError
+	return ctx.Err() != nil || errors.As(err, &unreachable)
 }
 
 // secretError says a referenced Secret or one of its keys is missing.

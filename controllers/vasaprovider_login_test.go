@@ -12,7 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
 )
 
 // TestWrongPasswordIsTriedOnce: a Secret with a password vCenter refuses costs one failed login, however
@@ -132,4 +134,35 @@ func TestSpecEditKeepsTheSession(t *testing.T) {
 
 	edit(func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = replicationv1alpha1.BindingJSON })
 	g.Expect(w.sim.LoginAttempts()).To(BeNumerically(">", logins), "a new session for another binding")
+}
+
+// TestUnansweredCheckKeepsTheSession: a provider check vCenter does not answer (the connection dropped)
+// leaves the session the runs share open: the next check goes on with it, without a new login.
+func TestUnansweredCheckKeepsTheSession(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{Password: "the-right-one"})
+	setPassword(t, w.ns, "the-right-one")
+	proxy, err := faultproxy.Start(faultproxy.Options{Target: w.sim.URL(), TargetCA: w.sim.CACertPEM()})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(proxy.Close)
+	vp := w.simProvider()
+	vp.Spec.VCenter.URL = proxy.URL()
+	vp.Spec.VCenter.TLS.Thumbprint = sms.FormatThumbprint(proxy.CertificateDER())
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	vpKey := client.ObjectKeyFromObject(vp)
+	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	check := func() metav1.Condition {
+		_, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
+		return vpCondition(got, replicationv1alpha1.ReadyCondition)
+	}
+	g.Expect(check().Status).To(Equal(metav1.ConditionTrue))
+	logins := w.sim.LoginAttempts()
+
+	g.Expect(proxy.AddRule(faultproxy.Rule{Method: "QueryProvider", Action: faultproxy.Drop, Times: 1})).To(Succeed())
+	g.Expect(check().Reason).To(Equal(replicationv1alpha1.UnreachableReason))
+	g.Expect(check().Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(w.sim.LoginAttempts()).To(Equal(logins), "the session stayed open")
 }
