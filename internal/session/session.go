@@ -97,9 +97,17 @@ func (c *Cache) Client(ctx context.Context, key types.NamespacedName, fingerprin
 	case err != nil:
 		return nil, err
 	}
+	if c.entries[key] != e {
+		// Forgotten while it dialed (its VasaProvider was deleted): no one would ever log it out.
+		closeAsync(cl)
+		return nil, ErrForgotten
+	}
 	e.client, e.fingerprint, e.refused = cl, fingerprint, refusal{}
 	return cl, nil
 }
+
+// ErrForgotten is returned by Client when the session's key was forgotten while it was being opened.
+var ErrForgotten = errors.New("the VasaProvider's session was dropped while it was opened (the VasaProvider is being deleted)")
 
 // Cached returns the session for key if one is open with that fingerprint, without dialing.
 func (c *Cache) Cached(key types.NamespacedName, fingerprint string) (sms.Client, bool) {

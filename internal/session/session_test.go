@@ -134,3 +134,28 @@ func TestCloseAllLogsEverySessionOut(t *testing.T) {
 	_, ok := c.Cached(key, "gen1")
 	g.Expect(ok).To(BeFalse())
 }
+
+// TestForgottenWhileDialing: a session that finishes opening after its key was forgotten (the
+// VasaProvider was deleted meanwhile) is logged out, not kept where nothing would ever close it.
+func TestForgottenWhileDialing(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	opened := &fakeClient{}
+	release := make(chan struct{})
+	dialing := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := c.Client(context.Background(), key, "fp", func(context.Context) (sms.Client, error) {
+			close(dialing)
+			<-release
+			return opened, nil
+		})
+		done <- err
+	}()
+	<-dialing
+	c.Forget(key)
+	close(release)
+	g.Expect(<-done).To(MatchError(ErrForgotten))
+	g.Eventually(opened.closed.Load).Should(BeTrue())
+	c.CloseAll(context.Background())
+}

@@ -139,7 +139,9 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 	close(lc.done)
 	c.mu.Unlock()
 	if closed || moved {
-		_ = c.logout(ctx, s) // Close ran meanwhile and logged out of the old session only; or s is not ours
+		lctx, cancel := logoutContext(ctx)
+		_ = c.logout(lctx, s) // Close ran meanwhile and logged out of the old session only; or s is not ours
+		cancel()
 	}
 	return err
 }
@@ -207,7 +209,19 @@ func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, err
 
 // logoutQuietly ends a session that is of no use (no SMS version agreed), so it does not linger in vCenter.
 func (c *client) logoutQuietly(ctx context.Context, vc *vim25.Client) {
+	ctx, cancel := logoutContext(ctx)
+	defer cancel()
 	_ = session.NewManager(vc).Logout(ctx)
+}
+
+// quietLogoutTimeout bounds the logout of a session a failed login leaves behind.
+const quietLogoutTimeout = 10 * time.Second
+
+// logoutContext is ctx for a logout after a login that failed part-way: not cancelled with ctx (a
+// login cut short by its deadline still logs out what it opened, or the session counts against
+// vCenter's session limit until its idle timeout), but bounded.
+func logoutContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), quietLogoutTimeout)
 }
 
 // smsSOAP returns the SOAP service client of /sms/sdk sending SMS version v, each round trip bounded by d.
@@ -264,7 +278,9 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 				return vcSession{js: js, rt: js, list: &list, sm: res.Returnval, info: serverInfo(BindingJSON, release, about)}, nil
 			}
 		}
-		_ = js.logout(ctx)
+		lctx, cancel := logoutContext(ctx)
+		_ = js.logout(lctx)
+		cancel()
 		return vcSession{}, c.classify(decodeCallError(err))
 	}
 	if c.cfg.Version != "" {
