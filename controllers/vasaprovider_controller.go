@@ -205,10 +205,8 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 			return connectResult{reason: replicationv1alpha1.ProviderAmbiguousReason, message: fmt.Sprintf(
 				"%v, in vCenter %s: set spec.provider.uid (instead of the name) to the one to sync", err, safeURL(vp.Spec.VCenter.URL))}
 		}
-		if !sms.IsTransient(err) && !pathOnly(ctx, err) {
-			// Drop a session that may be unusable; one whose SMS is starting or busy serves again later,
-			// and the runs on it go on without a new login.
-			r.Sessions.Invalidate(key)
+		if !keepSession(ctx, err) {
+			r.Sessions.Invalidate(key) // it may be unusable
 		}
 		reason, msg := classifyConnectError(vp, err)
 		return connectResult{reason: reason, message: msg}
@@ -224,13 +222,20 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 	return res
 }
 
-// pathOnly reports whether a failed check says nothing of the session: vCenter did not answer (a
-// timeout, a reset connection), or the manager is stopping. The session stays for the runs sharing it,
-// which keep their calls and commits through a shutdown; a session vCenter really lost is re-opened by
-// the client when a call meets NotAuthenticated.
-func pathOnly(ctx context.Context, err error) bool {
-	var unreachable *sms.UnreachableError
-	return ctx.Err() != nil || errors.As(err, &unreachable)
+// keepSession reports whether a failed check leaves the session usable: vCenter answered with a fault
+// through it (its SMS starting or busy, a missing privilege), did not answer at all (a timeout, a reset
+// connection), or the manager is stopping. The session stays for the runs sharing it, which keep their
+// calls and commits through a shutdown; a session vCenter really lost is re-opened by the client when a
+// call meets NotAuthenticated. One whose re-login was refused, or whose certificate changed, goes.
+func keepSession(ctx context.Context, err error) bool {
+	if sessionUnusable(err) {
+		return false
+	}
+	var (
+		unreachable *sms.UnreachableError
+		answered    sms.Fault
+	)
+	return ctx.Err() != nil || errors.As(err, &unreachable) || errors.As(err, &answered)
 }
 
 // secretError says a referenced Secret or one of its keys is missing.

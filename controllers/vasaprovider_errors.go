@@ -58,6 +58,7 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		ue *sms.UnreachableError
 		ve *sms.VersionError
 		su *sms.ServiceUnavailableError
+		f  sms.Fault
 	)
 	switch {
 	case errors.As(err, &se):
@@ -85,6 +86,12 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 	case errors.As(err, &te):
 		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint",
 			safeURL(vp.Spec.VCenter.URL), te.Err)
+	case errors.As(err, &f) && !sms.IsTransient(err):
+		msg := fmt.Sprintf("vCenter %s answered %v", safeURL(vp.Spec.VCenter.URL), f)
+		if f.FaultType() == "NoPermission" {
+			msg += fmt.Sprintf(": give the user of Secret %q the StorageViews.ConfigureService privilege (docs/quickstart.md)", vp.Spec.VCenter.CredentialsSecretRef.Name)
+		}
+		return replicationv1alpha1.VCenterFaultReason, msg
 	case errors.As(err, &ue):
 		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
 	}

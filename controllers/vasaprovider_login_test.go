@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,6 +14,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
 )
@@ -165,4 +167,38 @@ func TestUnansweredCheckKeepsTheSession(t *testing.T) {
 	g.Expect(check().Reason).To(Equal(replicationv1alpha1.UnreachableReason))
 	g.Expect(check().Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(w.sim.LoginAttempts()).To(Equal(logins), "the session stayed open")
+}
+
+// noPermissionClient answers the provider lookup with NoPermission, as vCenter does to a user without
+// the privilege.
+type noPermissionClient struct{ *smsfake.Fake }
+
+func (noPermissionClient) FindProvider(context.Context, string, string) (sms.ProviderInfo, error) {
+	return sms.ProviderInfo{}, &sms.OtherFaultError{Type: "NoPermission", Message: "Permission to perform this operation was denied."}
+}
+
+// TestMissingPrivilegeStalls: a user that may log in but lacks the privilege SMS needs is no outage
+// to wait out: the VasaProvider is Stalled with reason VCenterFault, saying which privilege to grant,
+// and keeps its session (the next check logs in no more).
+func TestMissingPrivilegeStalls(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	var dials int
+	w.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { dials++; return noPermissionClient{smsfake.New()}, nil }
+	vp := w.simProvider()
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	vpKey := client.ObjectKeyFromObject(vp)
+	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	for range 2 {
+		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	got := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
+	ready := vpCondition(got, replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.VCenterFaultReason))
+	g.Expect(ready.Message).To(And(ContainSubstring("NoPermission"), ContainSubstring("StorageViews.ConfigureService")))
+	g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeTrue())
+	g.Expect(dials).To(Equal(1), "the session is kept")
 }

@@ -261,6 +261,9 @@ const (
 	JSONBindingUnsupportedReason = "JSONBindingUnsupported"
 	// ServiceInitializingReason: the vCenter's SMS service is starting (HTTP 503 or ServiceNotInitialized).
 	ServiceInitializingReason = "ServiceInitializing"
+	// VCenterFaultReason: vCenter answered the check with a fault that retrying does not clear, such as
+	// NoPermission (the user lacks a privilege SMS needs).
+	VCenterFaultReason = "VCenterFault"
 )
 
 // TLSVerification is how the vCenter certificate is verified.
