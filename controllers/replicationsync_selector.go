@@ -38,15 +38,15 @@ func selectGroups(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 	if err != nil {
 		return nil, err
 	}
-	switch chars := replicationv1alpha1.GroupIDChars(out); {
+	switch chars := replicationv1alpha1.GroupIDBytes(out); {
 	case len(out) == 0:
 		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, metav1.FormatLabelSelector(rs.Spec.GroupSelector))
 	case len(out) > replicationv1alpha1.MaxGroupsPerRun:
 		return nil, fmt.Errorf("%w: %d ReplicationGroups, at most %d: narrow the selector, or share the groups out over several ReplicationSyncs with 'kubectl vasa sync -n %s --provider %s -l <selector> --split' (a schedule does so by itself)", errTooManyGroupsSelected, len(out), replicationv1alpha1.MaxGroupsPerRun, rs.Namespace, provider)
-	case chars > replicationv1alpha1.MaxGroupIDChars:
+	case chars > replicationv1alpha1.MaxGroupIDBytes:
 		// The bound admission puts on groupIds: beyond it the run's status would not fit in one object.
-		return nil, fmt.Errorf("%w: the ids of the %d groups it matched add up to %d characters, more than %d: narrow the selector, or share the groups out over several ReplicationSyncs with 'kubectl vasa sync -n %s --provider %s -l <selector> --split' (a schedule does so by itself)",
-			errTooManyGroupsSelected, len(out), chars, replicationv1alpha1.MaxGroupIDChars, rs.Namespace, provider)
+		return nil, fmt.Errorf("%w: the ids of the %d groups it matched add up to %d bytes, more than %d: narrow the selector, or share the groups out over several ReplicationSyncs with 'kubectl vasa sync -n %s --provider %s -l <selector> --split' (a schedule does so by itself)",
+			errTooManyGroupsSelected, len(out), chars, replicationv1alpha1.MaxGroupIDBytes, rs.Namespace, provider)
 	}
 	return out, nil
 }

@@ -17,10 +17,16 @@ import (
 )
 
 // TestLargestRunStatusFits: the largest run admission lets in (1000 groups whose ids use the whole
-// MaxGroupIDChars, a 255-character pitName), every group synced or failed with long provider messages,
-// can still write its status. The API server's etcd refuses an object over 1.5 MiB; a run whose status outgrew it
-// could never record its outcome.
+// MaxGroupIDBytes, a pitName of 255 bytes), every group synced or failed with long provider messages,
+// can still write its status, in ASCII and in a script of 3-byte characters. The API server's etcd
+// refuses an object over 1.5 MiB; a run whose status outgrew it could never record its outcome.
 func TestLargestRunStatusFits(t *testing.T) {
+	for _, fill := range []string{"x", "日"} {
+		t.Run(fill, func(t *testing.T) { largestRunStatusFits(t, fill) })
+	}
+}
+
+func largestRunStatusFits(t *testing.T, fill string) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "size-"}}
@@ -28,16 +34,16 @@ func TestLargestRunStatusFits(t *testing.T) {
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
 
 	const groups = 1000
-	idLen := replicationv1alpha1.MaxGroupIDChars / groups / 2
+	idLen := replicationv1alpha1.MaxGroupIDBytes / groups / 2 // bytes
 	pad := func(prefix string, i int) string {
 		s := fmt.Sprintf("%s-%04d-", prefix, i)
-		return s + strings.Repeat("x", idLen-len(s))
+		return s + strings.Repeat(fill, (idLen-len(s))/len(fill))
 	}
 	rs := &replicationv1alpha1.ReplicationSync{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "largest"},
 		Spec: replicationv1alpha1.ReplicationSyncSpec{
 			ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"},
-			PitName:     strings.Repeat("p", 255),
+			PitName:     strings.Repeat(fill, 255/len(fill)),
 		},
 	}
 	for i := range groups {
@@ -92,22 +98,22 @@ func TestGroupMessageShare(t *testing.T) {
 	}
 }
 
-// TestSelectGroupsBoundsIDChars: a selector whose groups' ids add up to more than admission allows in
+// TestSelectGroupsBoundsIDBytes: a selector whose groups' ids add up to more than admission allows in
 // groupIds ends the run with a message instead of a status too large to write.
-func TestSelectGroupsBoundsIDChars(t *testing.T) {
+func TestSelectGroupsBoundsIDBytes(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "select-size-"}}
 	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
-	n := replicationv1alpha1.MaxGroupIDChars/510 + 1 // ids of 255 characters each
+	n := replicationv1alpha1.MaxGroupIDBytes/510 + 1 // ids of 255 characters each
 	for i := range n {
 		storeGroup(t, g, ns.Name, "array-a", fmt.Sprintf("fd-%0252d", i%4), fmt.Sprintf("dg-%0252d", i), "TARGET", "oracle")
 	}
 
 	_, err := selectGroups(ctx, k8sClient, newSelectorSync(ns.Name, "wide", "array-a", &metav1.LabelSelector{}))
 	g.Expect(err).To(MatchError(errTooManyGroupsSelected))
-	g.Expect(err.Error()).To(ContainSubstring(fmt.Sprintf("the ids of the %d groups it matched add up to %d characters", n, n*510)))
+	g.Expect(err.Error()).To(ContainSubstring(fmt.Sprintf("the ids of the %d groups it matched add up to %d bytes", n, n*510)))
 
 	got, err := selectGroups(ctx, k8sClient, newSelectorSync(ns.Name, "narrow", "array-a", &metav1.LabelSelector{MatchLabels: map[string]string{
 		replicationv1alpha1.FaultDomainLabel: replicationv1alpha1.LabelValue(fmt.Sprintf("fd-%0252d", 0)),

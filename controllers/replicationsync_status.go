@@ -22,7 +22,7 @@ const maxMessageBytes = 1024
 const truncatedMarker = "... [truncated]"
 
 // groupMessagesBytes bounds the messages of all status.groups together. A message per group of
-// maxMessageBytes would add 1 MB to a 1000-group run, which with its ids (api MaxGroupIDChars) no
+// maxMessageBytes would add 1 MB to a 1000-group run, which with its ids (api MaxGroupIDBytes) no
 // longer fits etcd's 1.5 MiB for one object: every status write would be refused and the run stuck.
 const groupMessagesBytes = 256 << 10
 

@@ -19,12 +19,13 @@ type ReplicationGroupID struct {
 	DeviceGroupID DeviceGroupID `json:"deviceGroupId"`
 }
 
-// MaxGroupIDChars bounds the characters of all ids of one run's groups together (fault domain and device
-// group ids): every id is stored twice, in spec.groupIds and status.groups, and with the per-group status
-// a run of 1000 groups must stay well below etcd's 1.5 MiB limit for one object, or its status writes
-// would be refused mid-run. 160000 allows 1000 groups with ids of 80 characters each. The CRD rules on
-// groupIds repeat the number.
-const MaxGroupIDChars = 160000
+// MaxGroupIDBytes bounds the bytes (UTF-8) of all ids of one run's groups together (fault domain and
+// device group ids): every id is stored twice, in spec.groupIds and status.groups, and with the per-group
+// status a run of 1000 groups must stay well below etcd's 1.5 MiB limit for one object, or its status
+// writes would be refused mid-run. Bytes, not characters: that limit is in bytes, and a character of a
+// non-Latin script takes up to 4. 160000 allows 1000 groups with ids of 80 ASCII characters each. The
+// CRD rules on groupIds repeat the number.
+const MaxGroupIDBytes = 160000
 
 // MaxGroupsPerRun is the most groups one ReplicationSync holds (spec.groupIds and status.groups have at
 // most 1000 entries); more groups need several runs.
@@ -49,11 +50,11 @@ func SelectedGroupIDs(rgs []ReplicationGroup, provider string) []ReplicationGrou
 	return slices.Compact(out)
 }
 
-// GroupIDChars counts the characters of the ids of groups, as the CRD's rule on groupIds does.
-func GroupIDChars(groups []ReplicationGroupID) int {
+// GroupIDBytes counts the bytes (UTF-8) of the ids of groups, as the CRD's rule on groupIds does.
+func GroupIDBytes(groups []ReplicationGroupID) int {
 	n := 0
 	for _, g := range groups {
-		n += utf8.RuneCountInString(g.FaultDomainID.ID) + utf8.RuneCountInString(g.DeviceGroupID.ID)
+		n += len(g.FaultDomainID.ID) + len(g.DeviceGroupID.ID)
 	}
 	return n
 }

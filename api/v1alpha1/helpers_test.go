@@ -58,8 +58,11 @@ func distinctGroups(n int) []any {
 }
 
 // longGroups is a groupIds list of n distinct entries whose ids are each idLen characters long.
-func longGroups(n, idLen int) []any {
-	pad := func(s string) string { return s + strings.Repeat("x", idLen-len(s)) }
+func longGroups(n, idLen int) []any { return longGroupsOf(n, idLen, "x") }
+
+// longGroupsOf is longGroups with ids of idLen characters padded with fill (one character).
+func longGroupsOf(n, idLen int, fill string) []any {
+	pad := func(s string) string { return s + strings.Repeat(fill, idLen-len(s)) }
 	list := make([]any, 0, n)
 	for i := range n {
 		list = append(list, group(pad(fmt.Sprintf("fd-%d-", i%4)), pad(fmt.Sprintf("dg-%04d-", i))))

@@ -21,14 +21,14 @@ type ReplicationSyncSpec struct {
 
 	// groupIds lists the replication groups to sync, 1 to 1000 unique entries, with ids free of white
 	// space around them, of control characters and of U+FFFE and U+FFFF (XML cannot carry them), at most
-	// 160000 characters of ids in all. Immutable. Exactly one of groupIds and groupSelector must be set.
+	// 160000 bytes (UTF-8) of ids in all. Immutable. Exactly one of groupIds and groupSelector must be set.
 	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates",optionalOldSelf=true
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupIds is immutable: create a new ReplicationSync instead"
-	// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.map(g, g.faultDomainId.id.size() + g.deviceGroupId.id.size()).sum() <= 160000",message="groupIds: the fault domain and device group ids together must not exceed 160000 characters, so that the run's status fits in one object: split the groups over several ReplicationSyncs",optionalOldSelf=true
+	// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.map(g, bytes(g.faultDomainId.id).size() + bytes(g.deviceGroupId.id).size()).sum() <= 160000",message="groupIds: the fault domain and device group ids together must not exceed 160000 bytes (UTF-8), so that the run's status fits in one object: split the groups over several ReplicationSyncs",optionalOldSelf=true
 	// +kubebuilder:validation:items:XValidation:rule=`[self.faultDomainId.id, self.deviceGroupId.id].all(s, s.trim().size() == 0 || (s == s.trim() && !s.matches('[\\p{Cc}\\x{FFFE}\\x{FFFF}]')))`,message="fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs, or U+FFFE or U+FFFF"
 	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
 
@@ -41,12 +41,14 @@ type ReplicationSyncSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
 	GroupSelector *metav1.LabelSelector `json:"groupSelector,omitempty"`
 
-	// pitName is the name of the point-in-time replica the sync creates, 1 to 255 characters,
-	// not blank, without white space around it, control characters, U+FFFE or U+FFFF (the SOAP binding
-	// cannot carry them, so the PiT would get another name and never be found by it). Immutable.
+	// pitName is the name of the point-in-time replica the sync creates, 1 to 255 characters and at
+	// most 255 bytes in UTF-8 (status repeats it for every group), not blank, without white space around
+	// it, control characters, U+FFFE or U+FFFF (the SOAP binding cannot carry them, so the PiT would get
+	// another name and never be found by it). Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 255",message="pitName must not exceed 255 bytes in UTF-8 (a character of a non-Latin script takes 2 to 4): status repeats it for every group, and a run must fit in one object"
 	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="pitName must not be blank"
 	// +kubebuilder:validation:XValidation:rule=`self.trim().size() == 0 || (self == self.trim() && !self.matches('[\\p{Cc}\\x{FFFE}\\x{FFFF}]'))`,message="pitName must not start or end with white space or contain control characters such as line breaks or tabs, or U+FFFE or U+FFFF"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="pitName is immutable: create a new ReplicationSync instead"

@@ -120,14 +120,14 @@ type ReplicationSyncTemplateSpec struct {
 	ProviderRef LocalObjectReference `json:"providerRef"`
 
 	// groupIds lists the replication groups to sync, 1 to 1000 unique entries, with ids free of white
-	// space around them, of control characters and of U+FFFE and U+FFFF, at most 160000 characters of
+	// space around them, of control characters and of U+FFFE and U+FFFF, at most 160000 bytes (UTF-8) of
 	// ids in all (see ReplicationSyncSpec). Exactly one of groupIds and groupSelector must be set.
 	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +kubebuilder:validation:XValidation:rule="self.transformMapEntry(i, g, {g.faultDomainId.id.replace('%', '%25').replace('/', '%2F') + '/' + g.deviceGroupId.id.replace('%', '%25').replace('/', '%2F'): true}).size() == self.size()",message="groupIds must not contain duplicates"
-	// +kubebuilder:validation:XValidation:rule="self.map(g, g.faultDomainId.id.size() + g.deviceGroupId.id.size()).sum() <= 160000",message="groupIds: the fault domain and device group ids together must not exceed 160000 characters, so that the run's status fits in one object: split the groups over several ReplicationSyncs"
+	// +kubebuilder:validation:XValidation:rule="self.map(g, bytes(g.faultDomainId.id).size() + bytes(g.deviceGroupId.id).size()).sum() <= 160000",message="groupIds: the fault domain and device group ids together must not exceed 160000 bytes (UTF-8), so that the run's status fits in one object: split the groups over several ReplicationSyncs"
 	// +kubebuilder:validation:items:XValidation:rule=`[self.faultDomainId.id, self.deviceGroupId.id].all(s, s.trim().size() == 0 || (s == s.trim() && !s.matches('[\\p{Cc}\\x{FFFE}\\x{FFFF}]')))`,message="fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs, or U+FFFE or U+FFFF"
 	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
 

@@ -72,7 +72,7 @@ const (
 	immutableFmt   = " is immutable: create a new ReplicationSync instead"
 	idChars        = "fault domain and device group ids must not start or end with white space or contain control characters such as line breaks or tabs, or U+FFFE or U+FFFF"
 	pitChars       = "pitName must not start or end with white space or contain control characters such as line breaks or tabs, or U+FFFE or U+FFFF"
-	idBudget       = "groupIds: the fault domain and device group ids together must not exceed 160000 characters"
+	idBudget       = "groupIds: the fault domain and device group ids together must not exceed 160000 bytes (UTF-8)"
 	objectNameRule = "name must be an object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 )
 
@@ -92,7 +92,7 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 		},
 		// Every id is stored twice (spec and status): beyond this the run's status outgrows one object.
 		"groupIds whose ids exceed the character budget": {
-			mutations: []mutation{set(longGroups(1000, replicationv1alpha1.MaxGroupIDChars/2000+1), "spec", "groupIds")},
+			mutations: []mutation{set(longGroups(1000, replicationv1alpha1.MaxGroupIDBytes/2000+1), "spec", "groupIds")},
 			field:     "spec.groupIds", message: idBudget,
 		},
 		"groupIds with a duplicate": {
@@ -186,6 +186,16 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 			mutations: []mutation{set(strings.Repeat("p", 256), "spec", "pitName")},
 			field:     "spec.pitName", message: "may not be more than 255",
 		},
+		// 85 characters of 3 bytes each: a 1000-group run would repeat them past etcd's object limit.
+		"pitName longer than 255 bytes": {
+			mutations: []mutation{set(strings.Repeat("日", 86), "spec", "pitName")},
+			field:     "spec.pitName", message: "pitName must not exceed 255 bytes in UTF-8",
+		},
+		// 80 characters per id, within the old character budget, but two bytes each.
+		"groupIds whose ids exceed the byte budget in characters of two bytes": {
+			mutations: []mutation{set(longGroupsOf(1000, replicationv1alpha1.MaxGroupIDBytes/2000, "é"), "spec", "groupIds")},
+			field:     "spec.groupIds", message: idBudget,
+		},
 		"providerRef missing": {
 			mutations: []mutation{unset("spec", "providerRef")},
 			field:     "spec.providerRef", message: required,
@@ -238,7 +248,7 @@ func TestReplicationSyncRejectsBadInput(t *testing.T) {
 func TestReplicationSyncAcceptsGoodInput(t *testing.T) {
 	runAccepted(t, validSync, map[string][]mutation{
 		"1000 distinct groupIds":                         {set(distinctGroups(1000), "spec", "groupIds")},
-		"1000 groupIds using the whole character budget": {set(longGroups(1000, replicationv1alpha1.MaxGroupIDChars/2000), "spec", "groupIds")},
+		"1000 groupIds using the whole character budget": {set(longGroups(1000, replicationv1alpha1.MaxGroupIDBytes/2000), "spec", "groupIds")},
 		"300 groupIds with ids of 255 characters":        {set(longGroups(300, 255), "spec", "groupIds")},
 		// A rule that joined the ids with a separator would see "a/b"+"c" == "a"+"b/c".
 		"ids that only collide when joined":         {set(groups([2]string{"a/b", "c"}, [2]string{"a", "b/c"}, [2]string{"a-b", "c"}, [2]string{"a", "b-c"}), "spec", "groupIds")},

@@ -26,7 +26,7 @@ func TestSyncSplit(t *testing.T) {
 
 	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover")
 	g.Expect(err).To(MatchError(ContainSubstring("nothing created: the selector replication.vasa.io/fault-domain=fd-big matches 1001 groups of provider array-a " +
-		"(13013 characters of ids), more than one ReplicationSync holds (1000 groups, 160000 characters): add --split to create 2 ReplicationSyncs of the same PiT name, or narrow the selector")))
+		"(13013 bytes of ids), more than one ReplicationSync holds (1000 groups, 160000 bytes): add --split to create 2 ReplicationSyncs of the same PiT name, or narrow the selector")))
 	list := &replicationv1alpha1.ReplicationSyncList{}
 	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 	g.Expect(list.Items).To(BeEmpty(), "nothing is created without --split")
@@ -86,7 +86,7 @@ func TestSyncSplit(t *testing.T) {
 	}
 	g.Expect(k8sClient.Create(ctx, big)).To(Succeed())
 	_, err = run("sync", "-n", ns, "--from-schedule", "big")
-	g.Expect(err).To(MatchError(ContainSubstring("matches 1001 groups of provider array-a (13013 characters of ids), more than one ReplicationSync holds (1000 groups, 160000 characters): add --split")))
+	g.Expect(err).To(MatchError(ContainSubstring("matches 1001 groups of provider array-a (13013 bytes of ids), more than one ReplicationSync holds (1000 groups, 160000 bytes): add --split")))
 	_, err = run("sync", "-n", ns, "--from-schedule", "big", "--split")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{replicationv1alpha1.SyncSetLabel: "big-manual-20261123120000"})).To(Succeed())

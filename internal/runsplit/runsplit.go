@@ -1,6 +1,6 @@
 // Package runsplit shares out more replication groups than one ReplicationSync holds over several runs.
 //
-// One run holds at most v1alpha1.MaxGroupsPerRun groups and v1alpha1.MaxGroupIDChars characters of ids,
+// One run holds at most v1alpha1.MaxGroupsPerRun groups and v1alpha1.MaxGroupIDBytes bytes of ids,
 // so that its status fits in one object. A selector may match more, such as every group of a
 // 5,000-group array: a schedule's tick and `kubectl vasa sync --split` then create one run per share,
 // all of the same PiT name.
@@ -17,7 +17,7 @@ import (
 
 // Fits reports whether one run can hold ids.
 func Fits(ids []replicationv1alpha1.ReplicationGroupID) bool {
-	return len(ids) <= replicationv1alpha1.MaxGroupsPerRun && replicationv1alpha1.GroupIDChars(ids) <= replicationv1alpha1.MaxGroupIDChars
+	return len(ids) <= replicationv1alpha1.MaxGroupsPerRun && replicationv1alpha1.GroupIDBytes(ids) <= replicationv1alpha1.MaxGroupIDBytes
 }
 
 // Split cuts ids into the fewest even shares (contiguous, sizes differing by at most one) that each fit
