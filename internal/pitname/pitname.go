@@ -8,14 +8,14 @@ import (
 	"text/template/parse"
 	"time"
 	"unicode"
-	"unicode/utf8"
 )
 
 const (
 	// DefaultTemplate is used when pitNameTemplate is empty (the CRD defaults it to the same text).
 	DefaultTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-1504" }}`
 
-	// MaxLength is the longest PiT name a ReplicationSync accepts.
+	// MaxLength is the longest PiT name a ReplicationSync accepts, in bytes (UTF-8): the CRD bounds it in
+	// characters and in bytes, and 255 bytes are never more than 255 characters.
 	MaxLength = 255
 
 	// fields names what a template may use, for error messages.
@@ -105,11 +105,11 @@ func (b *cappedBuilder) Write(p []byte) (int, error) {
 
 // Render executes the template for one run and checks the result is a usable PiT name:
 // surrounding white space is trimmed, and the name must be non-empty, at most MaxLength
-// characters and free of control characters.
+// bytes and free of control characters.
 func (t *Template) Render(d Data) (string, error) {
 	var b cappedBuilder
 	if err := t.tmpl.Execute(&b, d); errors.Is(err, errRenderedTooLong) {
-		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %w, more than %d characters: shorten the template", t.text, err, MaxLength)
+		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %w, more than %d: shorten the template", t.text, err, MaxLength)
 	} else if err != nil {
 		return "", fmt.Errorf("pitNameTemplate %q does not render (%w): it may use only %s", t.text, err, fields)
 	}
@@ -117,8 +117,8 @@ func (t *Template) Render(d Data) (string, error) {
 	switch {
 	case name == "":
 		return "", fmt.Errorf("pitNameTemplate %q renders an empty PiT name: include at least {{ .ScheduleName }} and the scheduled time", t.text)
-	case utf8.RuneCountInString(name) > MaxLength: // characters, as the CRD's maxLength counts them
-		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %d characters, more than %d: shorten the template", t.text, utf8.RuneCountInString(name), MaxLength)
+	case len(name) > MaxLength: // bytes, as the CRD's rule on pitName counts them
+		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name of %d bytes in UTF-8, more than %d: shorten the template", t.text, len(name), MaxLength)
 	case strings.IndexFunc(name, Unsendable) >= 0:
 		return "", fmt.Errorf("pitNameTemplate %q renders a PiT name with a control character, U+FFFE or U+FFFF (%q): remove line breaks and tabs from the template", t.text, name)
 	}
@@ -182,8 +182,8 @@ func (t *Template) RunName(d Data) (string, error) {
 // WithZone appends the abbreviation of at's time zone to name, as long as the result is a usable length.
 func WithZone(name string, at time.Time) (string, error) {
 	zoned := name + "-" + at.Format("MST")
-	if n := utf8.RuneCountInString(zoned); n > MaxLength {
-		return "", fmt.Errorf("PiT name %q needs its time zone appended to tell it from an earlier run's, and would then have %d characters, more than %d: shorten the pitNameTemplate",
+	if n := len(zoned); n > MaxLength {
+		return "", fmt.Errorf("PiT name %q needs its time zone appended to tell it from an earlier run's, and would then have %d bytes in UTF-8, more than %d: shorten the pitNameTemplate",
 			name, n, MaxLength)
 	}
 	return zoned, nil
