@@ -48,6 +48,8 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 .PHONY: api-docs
 api-docs: $(CRD_REF_DOCS) ## Generate docs/api-reference.md from the API types.
 	$(CRD_REF_DOCS) --source-path=./api --config=hack/api-docs/config.yaml --renderer=markdown --output-path=docs/api-reference.md >/dev/null
+	@# The renderer describes every field named metadata as an ObjectMeta; a template's holds labels and annotations only.
+	sed -i 's/^\(| `metadata` _\[TemplateMetadata\](#templatemetadata)_ | \)Refer to Kubernetes API documentation for fields of `metadata`\. |/\1labels and annotations copied to each ReplicationSync (no other metadata field). |/' docs/api-reference.md
 
 .PHONY: fmt
 fmt: ## Run go fmt.
