@@ -185,7 +185,10 @@ func TestMissingPrivilegeStalls(t *testing.T) {
 	ctx := context.Background()
 	w := newVPWorld(t, smssim.Config{})
 	var dials int
-	w.r.Dial = func(context.Context, sms.Config) (sms.Client, error) { dials++; return noPermissionClient{smsfake.New()}, nil }
+	w.r.Dial = func(context.Context, sms.Config) (sms.Client, error) {
+		dials++
+		return noPermissionClient{smsfake.New()}, nil
+	}
 	vp := w.simProvider()
 	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
 	vpKey := client.ObjectKeyFromObject(vp)
