@@ -18,7 +18,6 @@ import (
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -168,23 +167,11 @@ func TestRunWithRejectedReLoginNeverShowsThePassword(t *testing.T) {
 
 			vp := w.simProvider()
 			vp.Spec.Binding = b
-			g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
-			vpKey := client.ObjectKeyFromObject(vp)
-			t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+			vpKey := w.create(t, vp)
 			_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 			g.Expect(err).NotTo(HaveOccurred())
 
-			rs := &replicationv1alpha1.ReplicationSync{
-				ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "run"},
-				Spec: replicationv1alpha1.ReplicationSyncSpec{
-					ProviderRef: replicationv1alpha1.LocalObjectReference{Name: vp.Name},
-					PitName:     "leak-check",
-					GroupIDs: []replicationv1alpha1.ReplicationGroupID{{
-						FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"},
-						DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-1"},
-					}},
-				},
-			}
+			rs := oneGroupSync(w.ns, "run", vp.Name, "leak-check")
 			g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
 			rsKey := client.ObjectKeyFromObject(rs)
 			rr := &ReplicationSyncReconciler{Client: k8sClient, APIReader: k8sClient, Sessions: w.r.Sessions,

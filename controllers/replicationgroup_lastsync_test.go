@@ -16,25 +16,31 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
+// syncedRun stores a ReplicationSync of group fd-1/dg-1 of array-a that succeeded at done, with ttl.
+func (h *discoveryHarness) syncedRun(name string, done time.Time, ttl *int32) *replicationv1alpha1.ReplicationSync {
+	id := *apiGroupID(sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"})
+	rs := newSelectorSync(h.ns, name, "array-a", nil)
+	rs.Spec.GroupSelector = nil
+	rs.Spec.GroupIDs = []replicationv1alpha1.ReplicationGroupID{id}
+	rs.Spec.TTLSecondsAfterFinished = ttl
+	h.g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
+	at := metav1.NewTime(done)
+	rs.Status.CompletionTime = &at
+	rs.Status.Phase = replicationv1alpha1.SyncSucceeded
+	rs.Status.Groups = []replicationv1alpha1.GroupStatus{{ReplicationGroupID: id, State: replicationv1alpha1.GroupSynced}}
+	h.g.Expect(k8sClient.Status().Update(h.ctx, rs)).To(Succeed())
+	return rs
+}
+
 // TestDiscoveryKeepsLastSyncOfDeletedRuns: a run deleted after it synced a group (TTL, history limit)
 // leaves the group's lastSync as it was, also when an older run of the group still exists; a newer
 // run replaces it.
 func TestDiscoveryKeepsLastSyncOfDeletedRuns(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
-	dg1 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"}
 	now := time.Now().UTC().Truncate(time.Second)
 	finished := func(name string, done time.Time) *replicationv1alpha1.ReplicationSync {
-		rs := newSelectorSync(h.ns, name, "array-a", nil)
-		rs.Spec.GroupSelector = nil
-		rs.Spec.GroupIDs = []replicationv1alpha1.ReplicationGroupID{*apiGroupID(dg1)}
-		g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
-		at := metav1.NewTime(done)
-		rs.Status.CompletionTime = &at
-		rs.Status.Phase = replicationv1alpha1.SyncSucceeded
-		rs.Status.Groups = []replicationv1alpha1.GroupStatus{{ReplicationGroupID: *apiGroupID(dg1), State: replicationv1alpha1.GroupSynced}}
-		g.Expect(k8sClient.Status().Update(h.ctx, rs)).To(Succeed())
-		return rs
+		return h.syncedRun(name, done, nil)
 	}
 	older := finished("older", now.Add(-2*time.Hour))
 	newer := finished("newer", now.Add(-time.Hour))
@@ -71,20 +77,9 @@ func TestRunWithShortTTLWaitsForItsLastSync(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
 	h.discover() // the group's ReplicationGroup exists, without lastSync
-	dg1 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"}
 	done := time.Now().UTC().Truncate(time.Second)
 	finished := func(name string) *replicationv1alpha1.ReplicationSync {
-		rs := newSelectorSync(h.ns, name, "array-a", nil)
-		rs.Spec.GroupSelector = nil
-		rs.Spec.GroupIDs = []replicationv1alpha1.ReplicationGroupID{*apiGroupID(dg1)}
-		rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](0)
-		g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
-		at := metav1.NewTime(done)
-		rs.Status.CompletionTime = &at
-		rs.Status.Phase = replicationv1alpha1.SyncSucceeded
-		rs.Status.Groups = []replicationv1alpha1.GroupStatus{{ReplicationGroupID: *apiGroupID(dg1), State: replicationv1alpha1.GroupSynced}}
-		g.Expect(k8sClient.Status().Update(h.ctx, rs)).To(Succeed())
-		return rs
+		return h.syncedRun(name, done, ptr.To[int32](0))
 	}
 	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(), Capacity: capacity.New()}
 	exists := func(rs *replicationv1alpha1.ReplicationSync) bool {

@@ -19,36 +19,63 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
 )
 
+// vcenterPassword is the password the simulators of these tests take.
+const vcenterPassword = "the-right-one"
+
+// loginWorld is a simulator taking vcenterPassword whose provider array-a holds group fd-1/dg-1, with
+// Secret "creds" holding secretPassword.
+func loginWorld(t *testing.T, secretPassword string) *vpWorld {
+	t.Helper()
+	w := newVPWorld(t, smssim.Config{Password: vcenterPassword, Providers: []smssim.ProviderConfig{{
+		Name: "array-a", Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}},
+	}}})
+	setPassword(t, w.ns, secretPassword)
+	return w
+}
+
+// create stores vp, whose session the test's end forgets, and returns its key.
+func (w *vpWorld) create(t *testing.T, vp *replicationv1alpha1.VasaProvider) client.ObjectKey {
+	t.Helper()
+	NewWithT(t).Expect(k8sClient.Create(context.Background(), vp)).To(Succeed())
+	key := client.ObjectKeyFromObject(vp)
+	t.Cleanup(func() { w.r.Sessions.Forget(key) })
+	return key
+}
+
+// syncReconciler is a ReplicationSyncReconciler sharing w's sessions.
+func (w *vpWorld) syncReconciler(checks chan<- event.GenericEvent) *ReplicationSyncReconciler {
+	return &ReplicationSyncReconciler{Client: k8sClient, APIReader: k8sClient, Sessions: w.r.Sessions,
+		Capacity: w.r.Capacity, Recorder: recorderFunc(func(string, string) {}), ProviderEvents: checks}
+}
+
+// oneGroupSync is ReplicationSync name of namespace ns syncing group fd-1/dg-1 of provider to pitName.
+func oneGroupSync(ns, name, provider, pitName string) *replicationv1alpha1.ReplicationSync {
+	return &replicationv1alpha1.ReplicationSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: replicationv1alpha1.ReplicationSyncSpec{
+			ProviderRef: replicationv1alpha1.LocalObjectReference{Name: provider},
+			PitName:     pitName,
+			GroupIDs: []replicationv1alpha1.ReplicationGroupID{{
+				FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"},
+				DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-1"},
+			}},
+		},
+	}
+}
+
 // TestWrongPasswordIsTriedOnce: a Secret with a password vCenter refuses costs one failed login, however
 // many reconciles need the session within the hold (vCenter locks the account after a few); the
 // fixed Secret logs in at once.
 func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{Password: "the-right-one", Providers: []smssim.ProviderConfig{{
-		Name: "array-a", Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}},
-	}}})
-	setPassword(t, w.ns, "a-typo")
-	vp := w.simProvider()
-	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
-	vpKey := client.ObjectKeyFromObject(vp)
-	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
-	rr := &ReplicationSyncReconciler{Client: k8sClient, APIReader: k8sClient, Sessions: w.r.Sessions,
-		Capacity: w.r.Capacity, Recorder: recorderFunc(func(string, string) {})}
+	w := loginWorld(t, "a-typo")
+	vpKey := w.create(t, w.simProvider())
+	rr := w.syncReconciler(nil)
 
 	for i := range 3 {
 		_, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
-		rs := &replicationv1alpha1.ReplicationSync{
-			ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: fmt.Sprintf("run-%d", i)},
-			Spec: replicationv1alpha1.ReplicationSyncSpec{
-				ProviderRef: replicationv1alpha1.LocalObjectReference{Name: vp.Name},
-				PitName:     "typo-check",
-				GroupIDs: []replicationv1alpha1.ReplicationGroupID{{
-					FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"},
-					DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-1"},
-				}},
-			},
-		}
+		rs := oneGroupSync(w.ns, fmt.Sprintf("run-%d", i), vpKey.Name, "typo-check")
 		g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
 		for range 2 {
 			_, _ = rr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)})
@@ -59,7 +86,7 @@ func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
 
-	setPassword(t, w.ns, "the-right-one")
+	setPassword(t, w.ns, vcenterPassword)
 	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
@@ -73,31 +100,14 @@ func TestWrongPasswordIsTriedOnce(t *testing.T) {
 func TestRefusedReLoginRechecksTheProvider(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{Password: "the-right-one", Providers: []smssim.ProviderConfig{{
-		Name: "array-a", Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}},
-	}}})
-	setPassword(t, w.ns, "the-right-one")
-	vp := w.simProvider()
-	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
-	vpKey := client.ObjectKeyFromObject(vp)
-	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	w := loginWorld(t, vcenterPassword)
+	vpKey := w.create(t, w.simProvider())
 	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	checks := make(chan event.GenericEvent, 1)
-	rr := &ReplicationSyncReconciler{Client: k8sClient, APIReader: k8sClient, Sessions: w.r.Sessions,
-		Capacity: w.r.Capacity, Recorder: recorderFunc(func(string, string) {}), ProviderEvents: checks}
-	rs := &replicationv1alpha1.ReplicationSync{
-		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "run"},
-		Spec: replicationv1alpha1.ReplicationSyncSpec{
-			ProviderRef: replicationv1alpha1.LocalObjectReference{Name: vp.Name},
-			PitName:     "rotated",
-			GroupIDs: []replicationv1alpha1.ReplicationGroupID{{
-				FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"},
-				DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-1"},
-			}},
-		},
-	}
+	rr := w.syncReconciler(checks)
+	rs := oneGroupSync(w.ns, "run", vpKey.Name, "rotated")
 	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
 	w.sim.SetPassword("set-in-vcenter-only")
 	w.sim.ExpireSessions()
@@ -111,12 +121,8 @@ func TestRefusedReLoginRechecksTheProvider(t *testing.T) {
 func TestSpecEditKeepsTheSession(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{Password: "the-right-one"})
-	setPassword(t, w.ns, "the-right-one")
-	vp := w.simProvider()
-	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
-	vpKey := client.ObjectKeyFromObject(vp)
-	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	w := loginWorld(t, vcenterPassword)
+	vpKey := w.create(t, w.simProvider())
 	edit := func(mutate func(*replicationv1alpha1.VasaProvider)) {
 		got := &replicationv1alpha1.VasaProvider{}
 		g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
@@ -143,17 +149,14 @@ func TestSpecEditKeepsTheSession(t *testing.T) {
 func TestUnansweredCheckKeepsTheSession(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{Password: "the-right-one"})
-	setPassword(t, w.ns, "the-right-one")
+	w := loginWorld(t, vcenterPassword)
 	proxy, err := faultproxy.Start(faultproxy.Options{Target: w.sim.URL(), TargetCA: w.sim.CACertPEM()})
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(proxy.Close)
 	vp := w.simProvider()
 	vp.Spec.VCenter.URL = proxy.URL()
 	vp.Spec.VCenter.TLS.Thumbprint = sms.FormatThumbprint(proxy.CertificateDER())
-	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
-	vpKey := client.ObjectKeyFromObject(vp)
-	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	vpKey := w.create(t, vp)
 	check := func() metav1.Condition {
 		_, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 		got := &replicationv1alpha1.VasaProvider{}
@@ -189,10 +192,7 @@ func TestMissingPrivilegeStalls(t *testing.T) {
 		dials++
 		return noPermissionClient{smsfake.New()}, nil
 	}
-	vp := w.simProvider()
-	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
-	vpKey := client.ObjectKeyFromObject(vp)
-	t.Cleanup(func() { w.r.Sessions.Forget(vpKey) })
+	vpKey := w.create(t, w.simProvider())
 	for range 2 {
 		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 		g.Expect(err).NotTo(HaveOccurred())
