@@ -10,7 +10,8 @@ import (
 // countStored counts what one status write stored, from before to after: groups that reached a final
 // state (vasa_sync_groups_total) and groups issued again while in doubt (vasa_sync_in_doubt_reissues_total,
 // Event InDoubtReissued). Counted from the write, not where a step decides: a decision whose write is
-// lost is taken again by the next reconcile, and would otherwise count twice.
+// lost is taken again by the next reconcile, and would otherwise count twice. A write the API server
+// applied but whose answer was lost (a timeout) is not counted: the next reconcile reads it as stored.
 func (r *ReplicationSyncReconciler) countStored(before, after *replicationv1alpha1.ReplicationSync) {
 	ns, provider := after.Namespace, after.Spec.ProviderRef.Name
 	for i, g := range after.Status.Groups {

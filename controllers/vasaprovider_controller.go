@@ -223,12 +223,14 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 }
 
 // keepSession reports whether a failed check leaves the session usable: vCenter answered with a fault
-// through it (its SMS starting or busy, a missing privilege), did not answer at all (a timeout, a reset
-// connection), or the manager is stopping. The session stays for the runs sharing it, which keep their
-// calls and commits through a shutdown; a session vCenter really lost is re-opened by the client when a
-// call meets NotAuthenticated. One whose re-login was refused, or whose certificate changed, goes.
+// through it (its SMS starting or busy), did not answer at all (a timeout, a reset connection), or the
+// manager is stopping. The session stays for the runs sharing it, which keep their calls and commits
+// through a shutdown; a session vCenter really lost is re-opened by the client when a call meets
+// NotAuthenticated. One whose re-login was refused, or whose certificate changed, goes, and so does one
+// refused for a missing privilege: vCenter may grant a privilege given since (a group's role) only to a
+// new login.
 func keepSession(ctx context.Context, err error) bool {
-	if sessionUnusable(err) {
+	if sessionUnusable(err) || noPermission(err) {
 		return false
 	}
 	var (

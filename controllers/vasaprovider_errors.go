@@ -58,7 +58,6 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		ue *sms.UnreachableError
 		ve *sms.VersionError
 		su *sms.ServiceUnavailableError
-		f  sms.Fault
 	)
 	switch {
 	case errors.As(err, &se):
@@ -86,16 +85,20 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 	case errors.As(err, &te):
 		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint",
 			safeURL(vp.Spec.VCenter.URL), te.Err)
-	case errors.As(err, &f) && !sms.IsTransient(err):
-		msg := fmt.Sprintf("vCenter %s answered %v", safeURL(vp.Spec.VCenter.URL), f)
-		if f.FaultType() == "NoPermission" {
-			msg += fmt.Sprintf(": give the user of Secret %q the StorageViews.ConfigureService privilege (docs/quickstart.md)", vp.Spec.VCenter.CredentialsSecretRef.Name)
-		}
-		return replicationv1alpha1.VCenterFaultReason, msg
+	case noPermission(err):
+		return replicationv1alpha1.VCenterFaultReason, fmt.Sprintf("vCenter %s refused the check: %v: give the user of Secret %q the StorageViews.ConfigureService privilege (docs/quickstart.md)",
+			safeURL(vp.Spec.VCenter.URL), err, vp.Spec.VCenter.CredentialsSecretRef.Name)
 	case errors.As(err, &ue):
 		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
 	}
 	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", safeURL(vp.Spec.VCenter.URL), err)
+}
+
+// noPermission reports whether vCenter answered our own lookup with NoPermission: the user lacks a
+// privilege, which no retry clears. Not the faults of other providers' info (ErrProviderInfoUnread).
+func noPermission(err error) bool {
+	var f sms.Fault
+	return errors.As(err, &f) && f.FaultType() == "NoPermission" && !errors.Is(err, sms.ErrProviderInfoUnread)
 }
 
 // secretKeys lists the keys of a Secret, never its values, for a message that shows a misnamed key

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -181,8 +182,8 @@ func (noPermissionClient) FindProvider(context.Context, string, string) (sms.Pro
 }
 
 // TestMissingPrivilegeStalls: a user that may log in but lacks the privilege SMS needs is no outage
-// to wait out: the VasaProvider is Stalled with reason VCenterFault, saying which privilege to grant,
-// and keeps its session (the next check logs in no more).
+// to wait out: the VasaProvider is Stalled with reason VCenterFault, saying which privilege to grant.
+// Each check logs in anew, since vCenter may grant a privilege given since only to a new login.
 func TestMissingPrivilegeStalls(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -203,5 +204,23 @@ func TestMissingPrivilegeStalls(t *testing.T) {
 	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.VCenterFaultReason))
 	g.Expect(ready.Message).To(And(ContainSubstring("NoPermission"), ContainSubstring("StorageViews.ConfigureService")))
 	g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeTrue())
-	g.Expect(dials).To(Equal(1), "the session is kept")
+	g.Expect(dials).To(Equal(2), "a new login for each check")
+}
+
+// TestOtherProvidersFaultsAreNoLastingFault: a lookup that did not find the provider among those it
+// could read carries the faults of the others (one being registered again): that passes, and is
+// retried as Unreachable, not Stalled as the user's own missing privilege is.
+func TestOtherProvidersFaultsAreNoLastingFault(t *testing.T) {
+	g := NewWithT(t)
+	vp := newProvider("ns", "array", "creds")
+	own := &sms.OtherFaultError{Type: "NoPermission", Message: "Permission to perform this operation was denied."}
+	unread := fmt.Errorf("provider with name %q is not among the vasa providers whose info could be read; 1 %w: %w",
+		"array-a", sms.ErrProviderInfoUnread, errors.Join(own))
+	reason, _ := classifyConnectError(vp, unread)
+	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason))
+	g.Expect(keepSession(context.Background(), unread)).To(BeTrue())
+	reason, msg := classifyConnectError(vp, own)
+	g.Expect(reason).To(Equal(replicationv1alpha1.VCenterFaultReason))
+	g.Expect(msg).To(ContainSubstring("StorageViews.ConfigureService"))
+	g.Expect(keepSession(context.Background(), own)).To(BeFalse())
 }

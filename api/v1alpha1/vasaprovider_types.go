@@ -261,8 +261,8 @@ const (
 	JSONBindingUnsupportedReason = "JSONBindingUnsupported"
 	// ServiceInitializingReason: the vCenter's SMS service is starting (HTTP 503 or ServiceNotInitialized).
 	ServiceInitializingReason = "ServiceInitializing"
-	// VCenterFaultReason: vCenter answered the check with a fault that retrying does not clear, such as
-	// NoPermission (the user lacks a privilege SMS needs).
+	// VCenterFaultReason: vCenter answered the provider lookup with NoPermission: the user lacks a
+	// privilege SMS needs, which retrying does not clear.
 	VCenterFaultReason = "VCenterFault"
 )
 

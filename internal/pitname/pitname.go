@@ -87,7 +87,8 @@ func bounded(tmpl *template.Template) error {
 }
 
 // maxRendered bounds what rendering may write (bytes), whatever the template computes (printf with a
-// wide field, say): a PiT name is at most MaxLength characters of at most 4 bytes.
+// wide field, say): four times what a PiT name may have, so that trimming white space still leaves a
+// name MaxLength can judge.
 const maxRendered = 4 * MaxLength
 
 // errRenderedTooLong stops a rendering that wrote more than maxRendered bytes.

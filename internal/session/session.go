@@ -64,7 +64,7 @@ func (c *Cache) entry(key types.NamespacedName) *entry {
 
 // Client returns the cached session for key when it was opened with the same fingerprint, otherwise it
 // logs the old one out and dials a new one. The fingerprint covers everything the session depends on
-// (the VasaProvider's generation and the Secrets' resourceVersions), never the secret values. A login
+// (the VasaProvider's connection spec and the Secrets' resourceVersions), never the secret values. A login
 // refused for this fingerprint less than RefusedLoginHold ago is answered with the same error.
 func (c *Cache) Client(ctx context.Context, key types.NamespacedName, fingerprint string, dial Dialer) (sms.Client, error) {
 	e := c.entry(key)

@@ -21,6 +21,10 @@ var ErrProviderNotFound = errors.New("vasa provider not found")
 // choice between them could change from one session to the next, and with it the array synced.
 var ErrProviderAmbiguous = errors.New("more than one vasa provider has that name")
 
+// ErrProviderInfoUnread is returned (wrapped, with their faults) when no provider read matches but some
+// providers' info could not be read: the faults are theirs, and may pass (one being registered again).
+var ErrProviderInfoUnread = errors.New("could not be read")
+
 // ProviderNotFoundError says which provider was asked for and which are registered, so that a message can
 // show a name that differs only by case, white space or a look-alike character.
 type ProviderNotFoundError struct {

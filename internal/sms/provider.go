@@ -127,8 +127,8 @@ func pickProvider(all []ProviderInfo, unread []error, name, uid string) (Provide
 		return ProviderInfo{}, fmt.Errorf("%s: %w: %s", what, ErrProviderAmbiguous, ProviderList(found))
 	case len(unread) > 0:
 		// It may be one of those: "not found" would have the user check a name or uid that may be right.
-		return ProviderInfo{}, fmt.Errorf("%s is not among the vasa providers whose info could be read; %d could not be read: %w",
-			what, len(unread), errors.Join(unread...))
+		return ProviderInfo{}, fmt.Errorf("%s is not among the vasa providers whose info could be read; %d %w: %w",
+			what, len(unread), ErrProviderInfoUnread, errors.Join(unread...))
 	}
 	return ProviderInfo{}, &ProviderNotFoundError{What: what, Registered: all}
 }
