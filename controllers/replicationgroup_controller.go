@@ -33,8 +33,13 @@ import (
 const (
 	// DefaultDiscoveryInterval is spec.discovery.interval's default.
 	DefaultDiscoveryInterval = 5 * time.Minute
-	// discoveryWriters bounds the concurrent writes of one discovery; the client's rate limit paces them.
+	// discoveryWriters bounds the concurrent writes of one discovery. The manager's client has no rate
+	// limit of its own (controller-runtime turns client-go's off); the API server's priority and fairness
+	// queues them.
 	discoveryWriters = 8
+	// discoveryWorkers is how many providers are discovered at once: a provider whose SMS hangs holds one
+	// worker until its listing times out, not every other provider's discovery.
+	discoveryWorkers = 4
 )
 
 // ReplicationGroup discovery event reasons.
@@ -180,8 +185,10 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		}
 	}
 
+	// Read only (lastSyncs copies what it keeps): without a copy of every run's status, which with
+	// thousands of runs of 1000 groups would be hundreds of MiB per discovery.
 	runs := &replicationv1alpha1.ReplicationSyncList{}
-	if err := r.List(ctx, runs, client.InNamespace(vp.Namespace)); err != nil {
+	if err := r.List(ctx, runs, client.InNamespace(vp.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing ReplicationSyncs: %w", err)
 	}
 	last := lastSyncs(vp.Name, runs.Items)
@@ -250,7 +257,10 @@ func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("replicationgroup-discovery").
 		// A failed discovery lists every group again: retried after 5 s at first, then less often, at
 		// most 5 minutes apart (the default interval, whatever the VasaProvider's).
-		WithOptions(controller.Options{RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, DefaultDiscoveryInterval)}).
+		WithOptions(controller.Options{
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Second, DefaultDiscoveryInterval),
+			MaxConcurrentReconciles: discoveryWorkers,
+		}).
 		Complete(r)
 }
 
