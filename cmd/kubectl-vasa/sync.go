@@ -233,18 +233,16 @@ func selection(ctx context.Context, c client.Reader, rs *replicationv1alpha1.Rep
 	return ids, nil
 }
 
-// createSyncs creates runs, all or none when a name is taken, and says what it created.
+// createSyncs creates runs, all or none when the API server refuses one (a name taken, a quota, an
+// admission policy: each is created in a dry run first), and says what it created. Shares created
+// before a failure the dry run could not foresee run on, and the message says so.
 func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicationv1alpha1.ReplicationSync) ([]client.ObjectKey, error) {
 	for _, rs := range runs {
 		if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
 			return nil, fmt.Errorf("nothing created: ReplicationSync name %q: %s; choose a shorter --name", rs.Name, strings.Join(errs, "; "))
 		}
-		err := c.Get(ctx, client.ObjectKeyFromObject(rs), &replicationv1alpha1.ReplicationSync{})
-		if err == nil {
-			err = apierrors.NewAlreadyExists(replicationv1alpha1.GroupVersion.WithResource("replicationsyncs").GroupResource(), rs.Name)
-		}
-		if !apierrors.IsNotFound(err) {
-			return nil, createError(rs, err)
+		if err := c.Create(ctx, rs.DeepCopy(), client.DryRunAll); err != nil {
+			return nil, fmt.Errorf("nothing created: %w", createError(rs, err))
 		}
 	}
 	keys := make([]client.ObjectKey, 0, len(runs))
