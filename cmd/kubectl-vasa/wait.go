@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +19,17 @@ import (
 
 // runbookURL is where the runbooks are published.
 const runbookURL = "https://github.com/vasa-sync-operator/vasa-sync-operator/blob/main/docs/runbooks.md#"
+
+// passingReadError reports whether a failed read is worth repeating: the API server restarting, busy or
+// slow, or the connection to it broken. Not a refusal (not found, forbidden, a bad request).
+func passingReadError(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true // no answer from the API server at all
+	}
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
+}
 
 // waitFor follows ReplicationSyncs (one, or the shares of --split, labelled set) until all finished,
 // printing a progress line: redrawn in place on a terminal, one line per change otherwise (logs, CI,
@@ -41,8 +53,12 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 		for i, key := range keys {
 			rs := &replicationv1alpha1.ReplicationSync{}
 			if err := c.Get(readCtx, key, rs); err != nil {
-				if readCtx.Err() != nil {
-					return false, nil
+				switch {
+				case readCtx.Err() != nil, passingReadError(err):
+					return false, nil // read again at the next tick: the sync goes on meanwhile
+				case apierrors.IsNotFound(err) && runs[i] != nil:
+					return false, fmt.Errorf("ReplicationSync %s was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand): "+
+						"its outcome is in its events, 'kubectl get events -n %s --field-selector involvedObject.name=%s'", key.Name, key.Namespace, key.Name)
 				}
 				return false, fmt.Errorf("reading ReplicationSync %s: %w", key.Name, err)
 			}
