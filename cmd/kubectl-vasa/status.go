@@ -15,17 +15,24 @@ func (a *app) statusCommand() *cobra.Command {
 	var selector, provider string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the replication groups by RPO (age of the newest PiT), worst first",
+		Short: "Show the replication groups by RPO (age of the newest PiT), worst first; groups that are no replication target (no RPO) last",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			groups, err := a.matchingGroups(cmd.Context(), provider, selector)
 			if err != nil {
 				return err
 			}
-			// Worst first: no PiT at all, then the oldest newest PiT; ties by name.
+			// Worst first: targets (only they have an RPO; after a failover, half the groups may be
+			// sources), then no PiT at all, then the oldest newest PiT; ties by name.
 			slices.SortFunc(groups, func(x, y replicationv1alpha1.ReplicationGroup) int {
 				px, py := x.Status.NewestPiT, y.Status.NewestPiT
+				tx, ty := x.Status.State == replicationTarget, y.Status.State == replicationTarget
 				switch {
+				case tx != ty:
+					if tx {
+						return -1
+					}
+					return 1
 				case px == nil && py != nil:
 					return -1
 				case px != nil && py == nil:
@@ -48,6 +55,9 @@ func (a *app) statusCommand() *cobra.Command {
 	cmd.Flags().StringVar(&provider, "provider", "", "only the groups of this VasaProvider")
 	return cmd
 }
+
+// replicationTarget is the ReplicationGroup state of a group that receives replicas, the one with an RPO.
+const replicationTarget = "TARGET"
 
 func (a *app) lastSync(l *replicationv1alpha1.LastSync) string {
 	if l == nil {
