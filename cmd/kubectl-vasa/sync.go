@@ -78,7 +78,7 @@ func (a *app) syncCommand() *cobra.Command {
 	f.StringVar(&o.provider, "provider", "", "the VasaProvider to sync through (required unless --from-schedule)")
 	f.StringArrayVar(&o.groups, "group", nil, "a group as FAULT_DOMAIN/DEVICE_GROUP (split at the first /); repeat for more")
 	f.StringVarP(&o.selector, "selector", "l", "", "choose the groups by ReplicationGroup labels; resolved when the run starts")
-	f.StringVar(&o.pitName, "pit-name", "", "name of the PiT to create (default manual-<UTC time>)")
+	f.StringVar(&o.pitName, "pit-name", "", "name of the PiT to create (default manual-<UTC time>, or <schedule>-manual-<UTC time> with --from-schedule)")
 	f.StringVar(&o.name, "name", "", "name of the ReplicationSync (default derived from the PiT name)")
 	f.StringVar(&o.fromSchedule, "from-schedule", "", "copy the template of this ReplicationSyncSchedule, like kubectl create job --from=cronjob")
 	f.BoolVar(&o.split, "split", false, "with a selector that matches more groups than one ReplicationSync holds (1000), create several of the same PiT name, each with its share of the groups' ids")
@@ -89,6 +89,9 @@ func (a *app) syncCommand() *cobra.Command {
 
 // check validates the flags on their own, without the cluster, and parses --group and -l.
 func (o *syncOptions) check() error {
+	if o.timeout != 0 && !o.wait {
+		return errors.New("--timeout bounds --wait: add --wait, or drop --timeout")
+	}
 	if o.fromSchedule != "" {
 		if o.provider != "" || len(o.groups) > 0 || o.selector != "" {
 			return errors.New("--from-schedule takes provider and groups from the schedule: drop --provider, --group and -l")

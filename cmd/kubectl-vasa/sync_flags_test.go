@@ -22,6 +22,7 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 		"group id with a space after the slash": {[]string{"--provider", "array-a", "--group", "fd-1/ dg-1"}, `--group "fd-1/ dg-1": the ids must not start or end with white space`},
 		"group id with a line break":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1\n"}, `--group "fd-1/dg-1\n": the ids must not start or end with white space`},
 		"pit name with a trailing space":        {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "manual "}, `--pit-name "manual ": a PiT name must not start or end with white space`},
+		"timeout without wait":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--timeout", "1m"}, `--timeout bounds --wait: add --wait, or drop --timeout`},
 		"pit name with U+FFFF":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "manual\uffff"}, `a PiT name must not start or end with white space or contain control characters, U+FFFE or U+FFFF`},
 		"group id with U+FFFE":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg\ufffe1"}, `the ids must not start or end with white space or contain control characters, U+FFFE or U+FFFF`},
 		"provider not an object name":           {[]string{"--provider", "Array_A", "--group", "fd-1/dg-1"}, `--provider "Array_A" is not a VasaProvider name`},
