@@ -169,3 +169,37 @@ func newestPiTSeries(namespace, provider, group string) *float64 {
 	}
 	return found
 }
+
+// TestMostGroupsMissingDeletesNone: a provider that lists fewer than half of its groups (failing over,
+// partly unavailable) gets none deleted, however long it lasts, and says so; the groups it lists are
+// still written. Once it lists them again, a group that is really gone is deleted as before.
+func TestMostGroupsMissingDeletesNone(t *testing.T) {
+	g := NewWithT(t)
+	var cfgs []smssim.GroupConfig
+	var ids []sms.GroupID
+	for _, dg := range []string{"dg-1", "dg-2", "dg-3", "dg-4", "dg-5"} {
+		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: dg})
+		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: dg})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
+	a := h.sim.Provider("array-a")
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(5))
+
+	a.RemoveGroups(ids[2:]...)
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	a.AddPiT(ids[0], "array-hourly", at)
+	for range 4 {
+		h.discover()
+		g.Expect(h.groups()).To(HaveLen(5), "three of five missing: none deleted")
+		g.Eventually(h.recorder.Events).Should(Receive(And(ContainSubstring(MostGroupsMissingReason), ContainSubstring("listed 2 of the 5"))))
+	}
+	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT).To(HaveField("Name", "array-hourly"), "the groups listed are written")
+
+	a.AddGroups(cfgs[2:4]...) // dg-5 stays gone: one of five, deleted after its misses
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(5))
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(4))
+	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", ids[4])))
+}

@@ -53,6 +53,9 @@ const (
 	// NoGroupsReportedReason: the provider listed no group at all while ReplicationGroups of it exist;
 	// they were all kept.
 	NoGroupsReportedReason = "NoGroupsReported"
+	// MostGroupsMissingReason: the provider listed fewer than half of the groups stored for it; none of
+	// the missing ones was deleted.
+	MostGroupsMissingReason = "MostGroupsMissing"
 	// GroupIDsNotHeldReason: the provider listed groups whose ids no ReplicationGroup (and no
 	// ReplicationSync) can hold.
 	GroupIDsNotHeldReason = "GroupIDsNotHeld"
@@ -205,9 +208,19 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		return nil
 	}
 	plan := planWrites(vp, observed, failed, last, stored.Items)
-	plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp))
+	if missing := missingGroups(observed, failed, stored.Items); missing > 1 && 2*missing > len(stored.Items) {
+		// Most of the groups gone at once is a provider failing over or partly unavailable, far more
+		// likely than an array that removed them: deleting them would lose their lastSync and shrink
+		// every selector. The groups listed are written; the misses are not counted.
+		r.event(vp, "Warning", MostGroupsMissingReason,
+			"The provider listed %d of the %d ReplicationGroups stored for it; the %d missing are kept, and their misses not counted. If the array really removed them, delete them: kubectl delete rg -n %s <names>",
+			len(stored.Items)-missing, len(stored.Items), missing, vp.Namespace)
+		r.absences.forget(key)
+	} else {
+		plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp))
+		r.absences.set(key, plan.absent)
+	}
 	writeErr := r.apply(ctx, plan)
-	r.absences.set(key, plan.absent)
 	if n := len(plan.create) + len(plan.remove); n > 0 {
 		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",
 			len(observed), len(plan.create), len(plan.update), len(plan.remove))
@@ -222,6 +235,17 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	}
 	metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(clockNow(r.Clock).Unix()))
 	return nil
+}
+
+// missingGroups counts the stored ReplicationGroups the provider's answer did not list at all.
+func missingGroups(observed map[string]observedGroup, failed map[string]bool, stored []replicationv1alpha1.ReplicationGroup) int {
+	n := 0
+	for i := range stored {
+		if _, ok := observed[stored[i].Name]; !ok && !failed[stored[i].Name] {
+			n++
+		}
+	}
+	return n
 }
 
 // keepAllGroups handles an answer that lists no group at all while n ReplicationGroups of the provider
