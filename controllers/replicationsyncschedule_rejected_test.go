@@ -9,8 +9,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -22,6 +20,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
 
 // TestScheduleRunRejected: a run the API server refuses to create (here an admission policy of the
@@ -112,39 +111,10 @@ const costCenterMessage = "every ReplicationSync needs a cost-center label"
 func requireCostCenter(t *testing.T, g *WithT, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "cost-center-" + ns},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-					Rule: admissionregistrationv1.Rule{
-						APIGroups: []string{replicationv1alpha1.GroupVersion.Group}, APIVersions: []string{"*"}, Resources: []string{"replicationsyncs"},
-					},
-				},
-			}}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: "has(object.metadata.labels) && 'cost-center' in object.metadata.labels",
-				Message:    costCenterMessage,
-			}},
-		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        policy.Name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{corev1.LabelMetadataName: ns},
-			}},
-		},
-	}
-	g.Expect(k8sClient.Create(ctx, policy)).To(Succeed())
-	g.Expect(k8sClient.Create(ctx, binding)).To(Succeed())
-	t.Cleanup(func() {
-		_ = k8sClient.Delete(context.Background(), binding)
-		_ = k8sClient.Delete(context.Background(), policy)
-	})
+	remove, err := testenv.RefuseSyncs(ctx, k8sClient, ns, "cost-center-"+ns,
+		"has(object.metadata.labels) && 'cost-center' in object.metadata.labels", costCenterMessage)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(remove)
 	probe := newSelectorSync(ns, "policy-probe", "array-a", &metav1.LabelSelector{})
 	g.Eventually(func() error {
 		return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll)

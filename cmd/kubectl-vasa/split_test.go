@@ -7,10 +7,7 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -112,33 +109,9 @@ func TestSyncSplitRefusedShareCreatesNothing(t *testing.T) {
 	fleet(g, ns)
 	g.Expect(testenv.CreateGroups(ctx, k8sClient, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
 
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: ns + "-no-second-share"},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-					Rule: admissionregistrationv1.Rule{APIGroups: []string{replicationv1alpha1.GroupVersion.Group},
-						APIVersions: []string{"*"}, Resources: []string{"replicationsyncs"}},
-				},
-			}}},
-			Validations: []admissionregistrationv1.Validation{{Expression: "!object.metadata.name.endsWith('-2')", Message: "no second share here"}},
-		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        policy.Name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}},
-		},
-	}
-	for _, obj := range []client.Object{policy, binding} {
-		g.Expect(k8sClient.Create(ctx, obj)).To(Succeed())
-		t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), obj) })
-	}
+	remove, err := testenv.RefuseSyncs(ctx, k8sClient, ns, ns+"-no-second-share", "!object.metadata.name.endsWith('-2')", "no second share here")
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(remove)
 	// The policy takes effect once the API server has loaded it: until a dry run of a second share fails.
 	probe := &replicationv1alpha1.ReplicationSync{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe-2"},
@@ -147,7 +120,7 @@ func TestSyncSplitRefusedShareCreatesNothing(t *testing.T) {
 	}
 	g.Eventually(func() error { return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll) }).WithTimeout(waitTimeout).Should(HaveOccurred())
 
-	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", replicationv1alpha1.FaultDomainLabel+"=fd-big", "--pit-name", "failover", "--split")
+	_, err = run("sync", "-n", ns, "--provider", "array-a", "-l", replicationv1alpha1.FaultDomainLabel+"=fd-big", "--pit-name", "failover", "--split")
 	g.Expect(err).To(MatchError(And(ContainSubstring("nothing created"), ContainSubstring("no second share here"))))
 	list := &replicationv1alpha1.ReplicationSyncList{}
 	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
