@@ -130,7 +130,6 @@ const (
 	pollCount
 )
 
-// objectNotFound reports a ManagedObjectNotFound fault: the object the call was made on is unknown.
 // sessionUnusable reports whether err says the provider's session cannot serve again: a re-login vCenter
 // refused, a certificate that no longer matches, or the URL reaching another vCenter. Only the
 // VasaProvider's own check replaces the session.
@@ -142,6 +141,7 @@ func sessionUnusable(err error) bool {
 	return errors.As(err, &le) || errors.As(err, &te) || errors.Is(err, sms.ErrVCenterChanged)
 }
 
+// objectNotFound reports a ManagedObjectNotFound fault: the object the call was made on is unknown.
 func objectNotFound(err error) bool {
 	var other *sms.OtherFaultError
 	return errors.As(err, &other) && other.Type == "ManagedObjectNotFound"

@@ -139,9 +139,7 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 	close(lc.done)
 	c.mu.Unlock()
 	if closed || moved {
-		lctx, cancel := logoutContext(ctx)
-		_ = c.logout(lctx, s) // Close ran meanwhile and logged out of the old session only; or s is not ours
-		cancel()
+		c.logoutQuietly(ctx, s) // Close ran meanwhile and logged out of the old session only; or s is not ours
 	}
 	return err
 }
@@ -195,7 +193,7 @@ func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, err
 			continue
 		}
 		if err != nil {
-			c.logoutQuietly(ctx, vc)
+			c.logoutQuietly(ctx, vcSession{vc: vc})
 			return vcSession{}, c.classify(decodeCallError(err))
 		}
 		return vcSession{
@@ -203,25 +201,21 @@ func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, err
 			info: serverInfo(BindingSOAP, v, about),
 		}, nil
 	}
-	c.logoutQuietly(ctx, vc)
+	c.logoutQuietly(ctx, vcSession{vc: vc})
 	return vcSession{}, &VersionError{Tried: tried, Pinned: c.cfg.Version != "", Err: last}
 }
 
-// logoutQuietly ends a session that is of no use (no SMS version agreed), so it does not linger in vCenter.
-func (c *client) logoutQuietly(ctx context.Context, vc *vim25.Client) {
-	ctx, cancel := logoutContext(ctx)
-	defer cancel()
-	_ = session.NewManager(vc).Logout(ctx)
-}
-
-// quietLogoutTimeout bounds the logout of a session a failed login leaves behind.
+// quietLogoutTimeout bounds the logout of a session a login leaves behind.
 const quietLogoutTimeout = 10 * time.Second
 
-// logoutContext is ctx for a logout after a login that failed part-way: not cancelled with ctx (a
+// logoutQuietly ends a session a login opened but cannot use (no SMS version agreed, a failed call after
+// it, Close or another vCenter meanwhile), so it does not linger in vCenter. Not cancelled with ctx: a
 // login cut short by its deadline still logs out what it opened, or the session counts against
-// vCenter's session limit until its idle timeout), but bounded.
-func logoutContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), quietLogoutTimeout)
+// vCenter's session limit until its idle timeout; but bounded.
+func (c *client) logoutQuietly(ctx context.Context, s vcSession) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), quietLogoutTimeout)
+	defer cancel()
+	_ = c.logout(ctx, s)
 }
 
 // smsSOAP returns the SOAP service client of /sms/sdk sending SMS version v, each round trip bounded by d.
@@ -278,9 +272,7 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 				return vcSession{js: js, rt: js, list: &list, sm: res.Returnval, info: serverInfo(BindingJSON, release, about)}, nil
 			}
 		}
-		lctx, cancel := logoutContext(ctx)
-		_ = js.logout(lctx)
-		cancel()
+		c.logoutQuietly(ctx, vcSession{js: js})
 		return vcSession{}, c.classify(decodeCallError(err))
 	}
 	if c.cfg.Version != "" {
