@@ -109,6 +109,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if interval == 0 {
 		// Off: nothing refreshes the groups' series, and a frozen newest PiT would page for every group.
 		forgetDiscoveryMetrics(vp.Namespace, vp.Name)
+		r.forgetDiscoveryStatus(ctx, vp)
 	} else {
 		metrics.DiscoveryIntervalSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(interval.Seconds())
 	}
@@ -125,7 +126,9 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		// The Ready watch brings the provider back here when it connects.
 		return ctrl.Result{RequeueAfter: interval}, nil
 	}
-	if err := r.discover(ctx, vp); err != nil {
+	outcome := r.discover(ctx, vp)
+	r.recordDiscovery(ctx, vp, outcome)
+	if err := outcome.err; err != nil {
 		r.event(vp, "Warning", DiscoveryFailedReason, "Discovering replication groups failed: %v", err)
 		return ctrl.Result{}, err
 	}
@@ -143,16 +146,16 @@ func discoveryInterval(vp *replicationv1alpha1.VasaProvider) time.Duration {
 // discover asks the provider for its groups and their newest PiTs and brings the ReplicationGroups in
 // line: create the new, update the changed, delete the gone (missed for an interval); nothing
 // is written for an unchanged group. An answer without any group deletes nothing (see keepAllGroups).
-func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicationv1alpha1.VasaProvider) error {
+func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicationv1alpha1.VasaProvider) discoveryOutcome {
 	log := ctrl.LoggerFrom(ctx)
 	cl, err := providerClient(ctx, r.APIReader, r.Sessions, r.Dial, vp)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errProviderNotReady, err)
+		return discoveryOutcome{err: fmt.Errorf("%w: %w", errProviderNotReady, err)}
 	}
 	ref := vp.Status.ProviderRef.Value
 	infos, err := cl.AllReplicationGroups(ctx, ref)
 	if err != nil {
-		return err
+		return discoveryOutcome{err: err}
 	}
 	ids := make([]sms.GroupID, 0, len(infos))
 	observed := make(map[string]observedGroup, len(infos))
@@ -192,20 +195,19 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	// thousands of runs of 1000 groups would be hundreds of MiB per discovery.
 	runs := &replicationv1alpha1.ReplicationSyncList{}
 	if err := r.List(ctx, runs, client.InNamespace(vp.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing ReplicationSyncs: %w", err)
+		return discoveryOutcome{err: fmt.Errorf("listing ReplicationSyncs: %w", err)}
 	}
 	last := lastSyncs(vp.Name, runs.Items)
 
 	stored := &replicationv1alpha1.ReplicationGroupList{}
 	if err := r.List(ctx, stored, client.InNamespace(vp.Namespace),
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
-		return fmt.Errorf("listing ReplicationGroups: %w", err)
+		return discoveryOutcome{err: fmt.Errorf("listing ReplicationGroups: %w", err)}
 	}
 	key := client.ObjectKeyFromObject(vp)
 	if len(infos) == 0 && len(stored.Items) > 0 {
-		r.keepAllGroups(ctx, vp, len(stored.Items))
 		r.absences.forget(key) // an answer not trusted breaks the run of misses: they count again from zero
-		return nil
+		return discoveryOutcome{incomplete: r.keepAllGroups(ctx, vp, len(stored.Items))}
 	}
 	plan := planWrites(vp, observed, failed, last, stored.Items)
 	if missing := missingGroups(observed, failed, stored.Items); missing > 1 && 2*missing > len(stored.Items) {
@@ -229,12 +231,9 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove), "missing", len(plan.absent))
 	// The series follow the provider's answer even when some objects could not be written; the last
 	// success does not move then.
-	recordDiscoveryMetrics(vp, plan, len(observed)+len(failed))
-	if writeErr != nil {
-		return writeErr
-	}
-	metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(clockNow(r.Clock).Unix()))
-	return nil
+	listed := len(observed) + len(failed)
+	recordDiscoveryMetrics(vp, plan, listed)
+	return discoveryOutcome{listed: listed, err: writeErr}
 }
 
 // missingGroups counts the stored ReplicationGroups the provider's answer did not list at all.
@@ -251,14 +250,16 @@ func missingGroups(observed map[string]observedGroup, failed map[string]bool, st
 // keepAllGroups handles an answer that lists no group at all while n ReplicationGroups of the provider
 // exist. A provider that restarts or has just failed over answers so until it has read the array again,
 // so nothing is deleted, and the misses are not counted either: a provider that really has no group
-// left keeps its objects until someone deletes them by hand, which the event says.
-func (r *ReplicationGroupReconciler) keepAllGroups(ctx context.Context, vp *replicationv1alpha1.VasaProvider, n int) {
-	r.event(vp, "Warning", NoGroupsReportedReason,
-		"The provider reported no replication groups; the %d ReplicationGroups of it are kept. If it really has none, delete them: kubectl delete rg -n %s -l %s=%s",
+// left keeps its objects until someone deletes them by hand, which the event says. It returns the
+// event's message.
+func (r *ReplicationGroupReconciler) keepAllGroups(ctx context.Context, vp *replicationv1alpha1.VasaProvider, n int) string {
+	msg := fmt.Sprintf("The provider reported no replication groups; the %d ReplicationGroups of it are kept. If it really has none, delete them: kubectl delete rg -n %s -l %s=%s",
 		n, vp.Namespace, replicationv1alpha1.ProviderLabel, replicationv1alpha1.LabelValue(vp.Name))
+	r.event(vp, "Warning", NoGroupsReportedReason, "%s", msg)
 	ctrl.LoggerFrom(ctx).Info("The provider reported no replication groups; its ReplicationGroups are kept",
 		"vasaProvider", klog.KObj(vp), "kept", n)
 	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(0)
+	return msg
 }
 
 func (r *ReplicationGroupReconciler) event(vp *replicationv1alpha1.VasaProvider, kind, reason, format string, args ...any) {

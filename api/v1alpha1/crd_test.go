@@ -116,6 +116,7 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 				{"TLS", ".status.tlsVerification"},
 				{"SMS", ".status.smsVersion"},
 				{"Batch", ".status.learnedMaxBatchSize"},
+				{"Groups", ".status.discovery.groups"},
 				{"Age", ".metadata.creationTimestamp"},
 			},
 		},

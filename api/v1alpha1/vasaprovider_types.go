@@ -88,6 +88,28 @@ type DiscoverySpec struct {
 	Interval *metav1.Duration `json:"interval,omitempty"`
 }
 
+// DiscoveryStatus is how the discoveries of a provider's replication groups went. A discovery that did not
+// complete leaves lastSuccessTime and groups as they were and says why in message.
+type DiscoveryStatus struct {
+	// lastAttemptTime is when the last discovery ran.
+	// +optional
+	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
+
+	// lastSuccessTime is when a discovery last listed the provider's groups and wrote every
+	// ReplicationGroup.
+	// +optional
+	LastSuccessTime *metav1.Time `json:"lastSuccessTime,omitempty"`
+
+	// groups is how many replication groups the provider listed at lastSuccessTime.
+	// +optional
+	Groups int32 `json:"groups,omitempty"`
+
+	// message says why the last discovery did not complete; empty when it did.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32768
+	Message string `json:"message,omitempty"`
+}
+
 // VCenterSpec is the vCenter endpoint and how to authenticate to it.
 type VCenterSpec struct {
 	// url of the vCenter, https only, e.g. https://vc.example.com or https://vc.example.com:8443; a path
@@ -229,6 +251,11 @@ type VasaProviderStatus struct {
 	// +optional
 	LastCheckedTime *metav1.Time `json:"lastCheckedTime,omitempty"`
 
+	// discovery is how the discoveries of the provider's replication groups went. Unset while discovery
+	// is off (spec.discovery.interval: 0s) and until the first one ran.
+	// +optional
+	Discovery *DiscoveryStatus `json:"discovery,omitempty"`
+
 	// observedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -291,6 +318,7 @@ const (
 // +kubebuilder:printcolumn:name="TLS",type=string,JSONPath=`.status.tlsVerification`
 // +kubebuilder:printcolumn:name="SMS",type=string,JSONPath=`.status.smsVersion`,priority=1
 // +kubebuilder:printcolumn:name="Batch",type=integer,JSONPath=`.status.learnedMaxBatchSize`
+// +kubebuilder:printcolumn:name="Groups",type=integer,JSONPath=`.status.discovery.groups`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // VasaProvider says how to reach one VASA provider through a vCenter's SMS.

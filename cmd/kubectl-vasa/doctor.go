@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -119,10 +120,26 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 			fixes = append(fixes, "discovery is off (spec.discovery.interval: 0s), so no ReplicationGroups exist and sync -l matches nothing: set an interval to use selectors")
 		}
 	default:
-		w("Discovery", "every %s; ReplicationGroups: %d", duration.HumanDuration(iv), groups)
-		if groups == 0 && ready != nil && ready.Status == "True" && a.clock().Sub(vp.CreationTimestamp.Time) > iv {
+		d := vp.Status.Discovery
+		var last *metav1.Time
+		if d != nil {
+			last = d.LastSuccessTime
+		}
+		w("Discovery", "every %s; ReplicationGroups: %d; last success: %s", duration.HumanDuration(iv), groups, a.ago(last))
+		switch {
+		case d != nil && d.Message != "":
+			fixes = append(fixes, fmt.Sprintf("the last discovery (%s) did not complete: %s", a.ago(d.LastAttemptTime), d.Message))
+		case groups == 0 && ready != nil && ready.Status == "True" && a.clock().Sub(vp.CreationTimestamp.Time) > iv:
 			fixes = append(fixes, fmt.Sprintf("no replication groups discovered: see the events of the provider (kubectl get events -n %s --field-selector involvedObject.name=%s)", vp.Namespace, vp.Name))
 		}
 	}
 	return fixes
+}
+
+// ago says how long before now t was, or "never" for nil.
+func (a *app) ago(t *metav1.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return duration.HumanDuration(a.clock().Sub(t.Time)) + " ago"
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -43,14 +45,36 @@ func TestDoctor(t *testing.T) {
 		&metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: replicationv1alpha1.InvalidCredentialsReason,
 			Message: `vCenter https://vc-array-b.example.com rejected the login of user "admin": fix the username and password in Secret "vc-creds"`}, nil)
 	provider(g, ns, "array-c", replicationv1alpha1.TLSSpec{}, nil, nil)
+	connected := &metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, Message: "Connected"}
+	provider(g, ns, "array-d", replicationv1alpha1.TLSSpec{}, connected, &replicationv1alpha1.ProviderInfo{Name: "array-d-vp", Version: "3.0", Status: "online"})
 	group(g, ns, "array-a", "fd-1", "dg-1", "TARGET", "oracle", 0, nil)
+	group(g, ns, "array-d", "fd-1", "dg-1", "TARGET", "oracle", 0, nil)
+	discovered(g, ns, "array-a", replicationv1alpha1.DiscoveryStatus{LastAttemptTime: ago(2 * time.Minute), LastSuccessTime: ago(2 * time.Minute), Groups: 1})
+	// A discovery that fails while the provider is Ready (the provider times out listing its groups).
+	discovered(g, ns, "array-d", replicationv1alpha1.DiscoveryStatus{LastAttemptTime: ago(time.Minute), LastSuccessTime: ago(time.Hour), Groups: 1,
+		Message: "Discovering replication groups failed: QueryReplicationGroup: context deadline exceeded"})
 
 	out, err := run("doctor", "-n", ns)
-	g.Expect(err).To(MatchError("2 of 3 VasaProviders need attention (see Fix above)"))
+	g.Expect(err).To(MatchError("3 of 4 VasaProviders need attention (see Fix above)"))
 	golden(t, "doctor", out)
 
 	_, err = run("doctor", "-n", "plugin-nothing")
 	g.Expect(err).To(MatchError(ContainSubstring("no VasaProvider in namespace plugin-nothing: create one")))
+}
+
+// discovered sets a VasaProvider's status.discovery.
+func discovered(g *WithT, ns, name string, st replicationv1alpha1.DiscoveryStatus) {
+	ctx := context.Background()
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.ExpectWithOffset(1, k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, vp)).To(Succeed())
+	vp.Status.Discovery = &st
+	g.ExpectWithOffset(1, k8sClient.Status().Update(ctx, vp)).To(Succeed())
+}
+
+// ago is the time d before the tests' fixed now.
+func ago(d time.Duration) *metav1.Time {
+	t := metav1.NewTime(now.Add(-d))
+	return &t
 }
 
 func repeatHex() string {

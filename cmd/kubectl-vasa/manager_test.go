@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,11 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 		_ = k8sClient.List(ctx, list, client.InNamespace(ns))
 		return len(list.Items)
 	}).WithTimeout(30 * time.Second).Should(Equal(3))
+	g.Eventually(func() *replicationv1alpha1.DiscoveryStatus {
+		vp := &replicationv1alpha1.VasaProvider{}
+		_ = k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "array-a"}, vp)
+		return vp.Status.Discovery
+	}).WithTimeout(30*time.Second).ShouldNot(BeNil(), "the discovery records itself after writing the groups")
 
 	live := func(args ...string) (string, error) {
 		out := &syncBuffer{}
@@ -95,7 +101,9 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 
 	out, err = live("doctor", "-n", ns)
 	g.Expect(err).NotTo(HaveOccurred(), out)
-	golden(t, "live-doctor", strings.ReplaceAll(out, sim.URL(), "https://simulator")) // its port changes per run
+	out = strings.ReplaceAll(out, sim.URL(), "https://simulator")                                  // its port changes per run
+	out = regexp.MustCompile(`last success: \S+ ago`).ReplaceAllString(out, "last success: <age>") // and the time a discovery takes
+	golden(t, "live-doctor", out)
 
 	out, err = live("sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--group", "fd-1/dg-2", "--pit-name", "now", "--wait", "--timeout", "60s")
 	g.Expect(err).NotTo(HaveOccurred(), out)

@@ -1,0 +1,62 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+)
+
+// discoveryOutcome is how one discovery went: how many groups the provider listed, or why it did not
+// complete (err, or incomplete for an answer that was not trusted).
+type discoveryOutcome struct {
+	listed     int
+	incomplete string
+	err        error
+}
+
+// recordDiscovery writes the outcome into the VasaProvider's status.discovery: events expire after an
+// hour and metrics need a Prometheus, but kubectl get vp and kubectl vasa doctor read the status. The
+// patch holds status.discovery alone, so it neither undoes nor waits for the VasaProvider reconciler's
+// writes. A failed write is only logged: the next discovery writes again.
+func (r *ReplicationGroupReconciler) recordDiscovery(ctx context.Context, vp *replicationv1alpha1.VasaProvider, o discoveryOutcome) {
+	now := metav1.NewTime(clockNow(r.Clock))
+	st := replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now}
+	if prev := vp.Status.Discovery; prev != nil {
+		st.LastSuccessTime, st.Groups = prev.LastSuccessTime, prev.Groups
+	}
+	switch {
+	case o.err != nil:
+		st.Message = truncateMessage(fmt.Sprintf("Discovering replication groups failed: %v", o.err))
+	case o.incomplete != "":
+		st.Message = truncateMessage(o.incomplete)
+	default:
+		st.LastSuccessTime, st.Groups = &now, int32(min(o.listed, 1<<31-1))
+		metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(now.Unix()))
+	}
+	r.patchDiscoveryStatus(ctx, vp, &st)
+}
+
+// forgetDiscoveryStatus removes status.discovery from a VasaProvider whose discovery is off: a last
+// success that no longer moves would read as a stalled discovery.
+func (r *ReplicationGroupReconciler) forgetDiscoveryStatus(ctx context.Context, vp *replicationv1alpha1.VasaProvider) {
+	if vp.Status.Discovery != nil {
+		r.patchDiscoveryStatus(ctx, vp, nil)
+	}
+}
+
+func (r *ReplicationGroupReconciler) patchDiscoveryStatus(ctx context.Context, vp *replicationv1alpha1.VasaProvider, st *replicationv1alpha1.DiscoveryStatus) {
+	before := vp.DeepCopy()
+	vp.Status.Discovery = st
+	err := r.Status().Patch(ctx, vp, client.MergeFrom(before))
+	if err != nil && !apierrors.IsNotFound(err) {
+		ctrl.LoggerFrom(ctx).Error(err, "Writing status.discovery", "vasaProvider", klog.KObj(vp))
+	}
+}

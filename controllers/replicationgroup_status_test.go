@@ -1,0 +1,65 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// TestDiscoveryStatusSaysWhyItFailed: status.discovery keeps the last success and its group count, says
+// why a discovery did not complete (a fault, an answer listing no group) until one does, and goes away
+// with discovery turned off. The VasaProvider's Ready condition is left as it was.
+func TestDiscoveryStatusSaysWhyItFailed(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+	}})
+	key := client.ObjectKeyFromObject(h.vp)
+	status := func() *replicationv1alpha1.DiscoveryStatus {
+		vp := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(h.ctx, key, vp)).To(Succeed())
+		g.Expect(vp.Status.Conditions).To(ContainElement(HaveField("Reason", replicationv1alpha1.ConnectedReason)))
+		return vp.Status.Discovery
+	}
+	// as the API server gives it back: whole seconds, local time
+	at := func() *metav1.Time { t := metav1.NewTime(h.clock.Now().Truncate(time.Second).Local()); return &t }
+
+	h.discover()
+	succeeded := at()
+	g.Expect(status()).To(HaveValue(Equal(replicationv1alpha1.DiscoveryStatus{LastAttemptTime: succeeded, LastSuccessTime: succeeded, Groups: 2})))
+
+	a := h.sim.Provider("array-a")
+	a.AddFault(smssim.FaultRule{Method: "QueryReplicationGroup", Fault: smssim.FaultReplication})
+	h.clock.SetTime(h.clock.Now().Add(DefaultDiscoveryInterval))
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(status()).To(HaveValue(And(
+		HaveField("LastAttemptTime", Equal(at())), HaveField("LastSuccessTime", Equal(succeeded)), HaveField("Groups", BeEquivalentTo(2)),
+		HaveField("Message", And(HavePrefix("Discovering replication groups failed: "), ContainSubstring("SmsReplicationFault"))))))
+
+	a.ClearFaults()
+	a.RestartProvider(time.Hour)
+	h.discover()
+	g.Expect(status()).To(HaveValue(And(HaveField("LastSuccessTime", Equal(succeeded)),
+		HaveField("Message", HavePrefix("The provider reported no replication groups; the 2 ReplicationGroups of it are kept.")))))
+
+	a.RestartProvider(0)
+	h.discover()
+	g.Expect(status()).To(HaveValue(Equal(replicationv1alpha1.DiscoveryStatus{LastAttemptTime: at(), LastSuccessTime: at(), Groups: 2})))
+
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(h.ctx, key, vp)).To(Succeed())
+	vp.Spec.Discovery.Interval = &metav1.Duration{}
+	g.Expect(k8sClient.Update(h.ctx, vp)).To(Succeed())
+	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(status()).To(BeNil(), "a last success that no longer moves would read as a stalled discovery")
+}
