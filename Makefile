@@ -65,7 +65,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 
 .PHONY: verify-generated
 verify-generated: generate manifests api-docs ## Fail when generated files are not committed.
-	@git diff --exit-code -- api config/crd config/rbac charts/vasa-sync-operator/crds charts/vasa-sync-operator/files docs/api-reference.md || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
+	@git diff --exit-code -- api config/crd config/rbac charts/vasa-sync-operator/crds charts/vasa-sync-operator/files docs/api-reference.md || { echo "generated files are out of date: run 'make generate manifests api-docs' and commit"; exit 1; }
 
 .PHONY: envtest-assets
 envtest-assets: ## Build kube-apiserver, etcd and kubectl for tests (cached in bin/k8s).

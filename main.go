@@ -60,8 +60,8 @@ func main() {
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch these namespaces (comma-separated); empty watches all namespaces.")
 	flag.DurationVar(&syncBackoff.Base, "provider-backoff-base", backoff.DefaultBase, "Delay after a provider's first busy, out-of-resource or unavailable fault.")
 	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
-	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "Wait between SMS task polls when neither the provider's recent task durations nor the task's progress predict its end.")
-	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between SMS task polls.")
+	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "Least wait before querying again a task past the provider's typical duration without progress, or one first seen already running; other queries are timed by the provider's task durations and the task's progress.")
+	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between two queries of a task (not of its first query).")
 	flag.IntVar(&syncConcurrency, "sync-concurrency", controllers.DefaultMaxConcurrentSyncReconciles, "ReplicationSyncs reconciled at once.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)

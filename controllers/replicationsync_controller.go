@@ -35,9 +35,10 @@ import (
 )
 
 const (
-	// DefaultPollInitial is the shortest interval between two queries of a task.
+	// DefaultPollInitial is the least wait before querying again a task past the provider's typical
+	// duration without progress, or one first seen already running.
 	DefaultPollInitial = 250 * time.Millisecond
-	// DefaultPollMax caps the interval between two queries of a task.
+	// DefaultPollMax caps the interval between two queries of a task (not the wait for its first query).
 	DefaultPollMax = 30 * time.Second
 	// ProviderWaitInterval is how often a sync waiting for its provider looks again (VasaProvider
 	// changes also wake it up).

@@ -79,7 +79,7 @@ func (a *app) syncCommand() *cobra.Command {
 	f.StringArrayVar(&o.groups, "group", nil, "a group as FAULT_DOMAIN/DEVICE_GROUP (split at the first /); repeat for more")
 	f.StringVarP(&o.selector, "selector", "l", "", "choose the groups by ReplicationGroup labels; resolved when the run starts")
 	f.StringVar(&o.pitName, "pit-name", "", "name of the PiT to create (default manual-<UTC time>, or <schedule>-manual-<UTC time> with --from-schedule)")
-	f.StringVar(&o.name, "name", "", "name of the ReplicationSync (default derived from the PiT name)")
+	f.StringVar(&o.name, "name", "", "name of the ReplicationSync (default derived from the PiT name, or <schedule>-manual-<UTC time> with --from-schedule)")
 	f.StringVar(&o.fromSchedule, "from-schedule", "", "copy the template of this ReplicationSyncSchedule, like kubectl create job --from=cronjob")
 	f.BoolVar(&o.split, "split", false, "with a selector that matches more groups than one ReplicationSync holds (1000), create several of the same PiT name, each with its share of the groups' ids")
 	f.BoolVar(&o.wait, "wait", false, "wait until the sync finished, showing its progress")

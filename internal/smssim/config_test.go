@@ -1,6 +1,10 @@
 package smssim_test
 
 import (
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +33,28 @@ func TestSampleConfigShowsEveryKnob(t *testing.T) {
 	}
 	g.Expect(withoutPitName).To(BeTrue())
 	g.Expect(pitQueryFaults).To(BeTrue())
+}
+
+// TestSampleConfigNamesEveryField: the sample, which docs/simulator.md presents as showing every knob,
+// names each field of the configuration, of a provider, of a group and of their rules: set, commented
+// out, or in a comment's example.
+func TestSampleConfigNamesEveryField(t *testing.T) {
+	g := NewWithT(t)
+	sample, err := os.ReadFile("../../hack/vasa-sim/sample.yaml")
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, v := range []any{smssim.Config{}, smssim.ProviderConfig{}, smssim.GroupConfig{}, smssim.FaultRule{},
+		smssim.ResponseRule{}, smssim.LateResponseRule{}, smssim.InactiveConfig{}, smssim.PiTConfig{}, smssim.ArrayScheduleConfig{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				continue // embedded
+			}
+			g.Expect(regexp.MustCompile(`\b`+name+`:`).Match(sample)).To(BeTrue(),
+				"hack/vasa-sim/sample.yaml does not name %s.%s (%s)", typ.Name(), f.Name, name)
+		}
+	}
 }
 
 // TestValidateNamesTheField: bad knobs are rejected by Start with the field's name.
