@@ -226,12 +226,14 @@ const askAloneParallel = 8
 // queryNewestPiTs makes one QueryPointInTimeReplica call about batch.
 func (c *client) queryNewestPiTs(ctx context.Context, ref string, batch []GroupID) ([]NewestPiT, error) {
 	var answer []NewestPiT
+	// number alone is not a combination the API allows; with toDate it is the newest before it.
+	to := time.Now().Add(pitQueryAhead)
 	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
 		res, err := methods.QueryPointInTimeReplica(ctx, rt, &smstypes.QueryPointInTimeReplica{
 			This:    providerRef(ref),
 			GroupId: groupsToWire(batch),
 			QueryParam: &smstypes.QueryPointInTimeReplicaParam{
-				ReplicaTimeQueryParam: &smstypes.ReplicaQueryIntervalParam{Number: 1},
+				ReplicaTimeQueryParam: &smstypes.ReplicaQueryIntervalParam{ToDate: &to, Number: 1},
 				PreferDetails:         c.preferDetails(),
 			},
 		})

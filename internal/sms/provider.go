@@ -208,10 +208,22 @@ func (c *client) preferDetails() *bool {
 	return nil
 }
 
-// PointInTimeReplicas returns the PiTs with exactly pitName for these groups.
+// pitQueryFrom starts the interval of every PiT query: before any array's first PiT.
+var pitQueryFrom = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// pitQueryAhead is how far past our clock a PiT query's interval ends: an array's clock may run ahead.
+const pitQueryAhead = 24 * time.Hour
+
+// PointInTimeReplicas returns the PiTs with exactly pitName for these groups. The query is bounded by
+// fromDate and toDate (wide enough to hold any PiT): the API has a query with no bound answered with
+// counts only, which is all a server before SMS 7.0.0.1 (no preferDetails) would give.
 func (c *client) PointInTimeReplicas(ctx context.Context, ref string, groups []GroupID, pitName string) ([]PointInTime, error) {
 	var out []PointInTime
-	param := &smstypes.QueryPointInTimeReplicaParam{PreferDetails: c.preferDetails()}
+	to := time.Now().Add(pitQueryAhead)
+	param := &smstypes.QueryPointInTimeReplicaParam{
+		ReplicaTimeQueryParam: &smstypes.ReplicaQueryIntervalParam{FromDate: &pitQueryFrom, ToDate: &to},
+		PreferDetails:         c.preferDetails(),
+	}
 	if pitName != "" {
 		// queryParam.pitName is an XSD regular expression, not a name.
 		param.PitName = QuoteXSDRegex(pitName)

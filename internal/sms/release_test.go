@@ -18,7 +18,7 @@ import (
 
 // TestReleaseProfiles runs the operator's whole use of SMS against every simulated vCenter release and
 // both bindings where the release has them, over HTTPS: connect, sync 40 groups that first get TooMany,
-// recover an expired session, and send only SMS versions (SOAPAction or VI/JSON release path) that the
+// recover an expired session, read the PiTs made with their ids and the newest PiTs, and send only SMS versions (SOAPAction or VI/JSON release path) that the
 // release accepts.
 func TestReleaseProfiles(t *testing.T) {
 	for _, rel := range smssim.Releases() {
@@ -74,6 +74,9 @@ func TestReleaseProfiles(t *testing.T) {
 				pits, err := c.PointInTimeReplicas(ctx, p.Ref, ids, "nightly")
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(pits).To(HaveLen(40))
+				for _, pit := range pits {
+					g.Expect(pit.ID).NotTo(BeEmpty(), "details, not counts, also from a release without preferDetails: group %v", pit.Group)
+				}
 				newest, err := c.NewestPointInTimes(ctx, p.Ref, ids)
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(newest).To(HaveLen(40))

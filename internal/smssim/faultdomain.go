@@ -1,9 +1,6 @@
 package smssim
 
 import (
-	"cmp"
-	"slices"
-
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/sms/methods"
 	smstypes "github.com/vmware/govmomi/sms/types"
@@ -41,25 +38,4 @@ func (o *storageManager) QueryFaultDomain(ctx *simulator.Context, req *smstypes.
 	}
 	body.Res = res
 	return body
-}
-
-// limitReplicas applies queryParam.replicaTimeQueryParam: fromDate (inclusive), toDate (exclusive) and
-// number. The API says only "return information for only number entries"; the simulator returns the
-// newest ones, newest first, which is what a caller asking for number: 1 wants (an assumption: no array
-// documents another order).
-func limitReplicas(infos []smstypes.PointInTimeReplicaInfo, q *smstypes.QueryPointInTimeReplicaParam) []smstypes.PointInTimeReplicaInfo {
-	if q == nil || q.ReplicaTimeQueryParam == nil {
-		return infos
-	}
-	tq := q.ReplicaTimeQueryParam
-	infos = slices.DeleteFunc(infos, func(in smstypes.PointInTimeReplicaInfo) bool {
-		return (tq.FromDate != nil && in.TimeStamp.Before(*tq.FromDate)) || (tq.ToDate != nil && !in.TimeStamp.Before(*tq.ToDate))
-	})
-	if tq.Number > 0 {
-		slices.SortStableFunc(infos, func(a, b smstypes.PointInTimeReplicaInfo) int {
-			return cmp.Compare(b.TimeStamp.UnixNano(), a.TimeStamp.UnixNano())
-		})
-		infos = infos[:min(len(infos), int(tq.Number))]
-	}
-	return infos
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -14,7 +15,7 @@ import (
 )
 
 // QueryPointInTimeReplica returns the PiTs of the groups, filtered by the queryParam.pitName regular
-// expression when set, as details when queryParam.preferDetails is true and as summaries otherwise.
+// expression and the time bounds when set, as details or as summaries (see wantsDetails).
 func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smstypes.QueryPointInTimeReplica) soap.HasFault {
 	body := new(methods.QueryPointInTimeReplicaBody)
 	p, f := o.enterQuery(ctx, "QueryPointInTimeReplica")
@@ -33,12 +34,15 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 		body.Fault_ = fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
 		return body
 	}
-	// queryParam.pitName is an XSD regular expression anchored to the whole name; without
-	// preferDetails=true the simulator answers summaries (counts), as a provider may.
+	// queryParam.pitName is an XSD regular expression anchored to the whole name.
 	var nameRE *regexp.Regexp
 	details := false
 	if q := req.QueryParam; q != nil {
-		details = q.PreferDetails != nil && *q.PreferDetails && !p.cfg.PiTSummaries
+		if f := checkReplicaTimeQuery(q.ReplicaTimeQueryParam); f != nil {
+			body.Fault_ = f
+			return body
+		}
+		details = wantsDetails(q) && !p.cfg.PiTSummaries
 		if q.PitName != "" {
 			re, err := compileXSDRegex(q.PitName)
 			if err != nil {
@@ -110,4 +114,62 @@ func summarize(infos []smstypes.PointInTimeReplicaInfo) []smstypes.ReplicaInterv
 		}
 	}
 	return []smstypes.ReplicaIntervalQueryResult{{FromDate: from, ToDate: to.Add(time.Nanosecond), Number: int32(min(len(infos), math.MaxInt32))}}
+}
+
+// checkReplicaTimeQuery refuses a replicaTimeQueryParam outside the combinations the API allows: none of
+// fromDate, toDate and number; fromDate and toDate; fromDate and number; toDate and number. Assumed: a
+// provider answers another combination with InvalidArgument (the API leaves it undefined).
+func checkReplicaTimeQuery(tq *smstypes.ReplicaQueryIntervalParam) *soap.Fault {
+	if tq == nil {
+		return nil
+	}
+	set := 0
+	for _, on := range []bool{tq.FromDate != nil, tq.ToDate != nil, tq.Number > 0} {
+		if on {
+			set++
+		}
+	}
+	if set == 0 || set == 2 {
+		return nil
+	}
+	return fault("queryParam.replicaTimeQueryParam must set none of fromDate, toDate and number, or exactly two of them",
+		&vimtypes.InvalidArgument{InvalidProperty: "queryParam.replicaTimeQueryParam"})
+}
+
+// wantsDetails reports whether a PiT query is answered with replica details (a
+// QueryPointInTimeReplicaSuccessResult) rather than counts: as preferDetails says where it is set, and
+// where it is not (a server before SMS 7.0.0.1 does not know it) when a time bound is set. The API: "when
+// all the fields are omitted, VASA provider should return QueryPointInTimeReplicaSummaryResult", and
+// preferDetails chooses otherwise; that a bounded query gets details without it is assumed.
+func wantsDetails(q *smstypes.QueryPointInTimeReplicaParam) bool {
+	if q.PreferDetails != nil {
+		return *q.PreferDetails
+	}
+	tq := q.ReplicaTimeQueryParam
+	return tq != nil && (tq.FromDate != nil || tq.ToDate != nil || tq.Number > 0)
+}
+
+// limitReplicas applies queryParam.replicaTimeQueryParam: fromDate (inclusive), toDate (exclusive) and
+// number. The API says only "return information for only number entries"; the simulator returns the
+// number newest before toDate, newest first, or the number oldest from fromDate, oldest first
+// (assumed: no array documents the order; a caller that wants the newest sets toDate).
+func limitReplicas(infos []smstypes.PointInTimeReplicaInfo, q *smstypes.QueryPointInTimeReplicaParam) []smstypes.PointInTimeReplicaInfo {
+	if q == nil || q.ReplicaTimeQueryParam == nil {
+		return infos
+	}
+	tq := q.ReplicaTimeQueryParam
+	infos = slices.DeleteFunc(infos, func(in smstypes.PointInTimeReplicaInfo) bool {
+		return (tq.FromDate != nil && in.TimeStamp.Before(*tq.FromDate)) || (tq.ToDate != nil && !in.TimeStamp.Before(*tq.ToDate))
+	})
+	if tq.Number > 0 {
+		newestFirst := tq.ToDate != nil
+		slices.SortStableFunc(infos, func(a, b smstypes.PointInTimeReplicaInfo) int {
+			if newestFirst {
+				a, b = b, a
+			}
+			return a.TimeStamp.Compare(b.TimeStamp)
+		})
+		infos = infos[:min(len(infos), int(tq.Number))]
+	}
+	return infos
 }

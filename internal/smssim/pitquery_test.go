@@ -127,3 +127,65 @@ func TestPiTQueryMaxGroupsAnswersTooManyPerGroup(t *testing.T) {
 		g.Expect(res).To(BeAssignableToTypeOf(&smstypes.QueryPointInTimeReplicaSuccessResult{}))
 	}
 }
+
+// TestPiTQueryTimeBounds: replicaTimeQueryParam takes the combinations the API allows and refuses the
+// others; number counts back from toDate or forward from fromDate; a bounded query gets details even
+// without preferDetails (a client of SMS before 7.0.0.1 cannot send it).
+func TestPiTQueryTimeBounds(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
+		Name: "p", Groups: []smssim.GroupConfig{{FaultDomain: "fd", DeviceGroup: "dg"}},
+	}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer sim.Close()
+	group := smssim.GroupID{FaultDomainID: "fd", DeviceGroupID: "dg"}
+	now := time.Now().UTC().Truncate(time.Second)
+	for i, name := range []string{"oldest", "middle", "newest"} {
+		sim.Provider("p").AddPiT(group, name, now.Add(time.Duration(i-3)*time.Hour))
+	}
+	c := govmomiSMS(t, sim)
+	query := func(tq *smstypes.ReplicaQueryIntervalParam, details *bool) (smstypes.BaseGroupOperationResult, error) {
+		res, err := methods.QueryPointInTimeReplica(ctx, c, &smstypes.QueryPointInTimeReplica{
+			This:       vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: sim.Provider("p").Ref()},
+			GroupId:    []vimtypes.ReplicationGroupId{{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: "dg"}}},
+			QueryParam: &smstypes.QueryPointInTimeReplicaParam{ReplicaTimeQueryParam: tq, PreferDetails: details},
+		})
+		if err != nil {
+			return nil, err
+		}
+		g.Expect(res.Returnval).To(HaveLen(1))
+		return res.Returnval[0], nil
+	}
+	names := func(tq *smstypes.ReplicaQueryIntervalParam, details *bool) []string {
+		r, err := query(tq, details)
+		g.Expect(err).NotTo(HaveOccurred())
+		d, ok := r.(*smstypes.QueryPointInTimeReplicaSuccessResult)
+		g.Expect(ok).To(BeTrue(), "details: %T", r)
+		var out []string
+		for _, ri := range d.ReplicaInfo {
+			out = append(out, ri.PitName)
+		}
+		return out
+	}
+	from, to := now.Add(-150*time.Minute), now.Add(time.Hour)
+
+	g.Expect(names(&smstypes.ReplicaQueryIntervalParam{ToDate: &to, Number: 1}, vimtypes.NewBool(true))).To(Equal([]string{"newest"}))
+	g.Expect(names(&smstypes.ReplicaQueryIntervalParam{FromDate: &from, Number: 1}, vimtypes.NewBool(true))).To(Equal([]string{"middle"}))
+	g.Expect(names(&smstypes.ReplicaQueryIntervalParam{FromDate: &from, ToDate: &to}, nil)).To(ConsistOf("middle", "newest"))
+	g.Expect(names(&smstypes.ReplicaQueryIntervalParam{ToDate: &to, Number: 2}, nil)).To(Equal([]string{"newest", "middle"}))
+	r, err := query(&smstypes.ReplicaQueryIntervalParam{FromDate: &from, ToDate: &to}, vimtypes.NewBool(false))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r).To(BeAssignableToTypeOf(&smstypes.QueryPointInTimeReplicaSummaryResult{}), "preferDetails false chooses counts")
+
+	for name, tq := range map[string]*smstypes.ReplicaQueryIntervalParam{
+		"number alone":   {Number: 1},
+		"fromDate alone": {FromDate: &from},
+		"all three":      {FromDate: &from, ToDate: &to, Number: 1},
+	} {
+		_, err := query(tq, vimtypes.NewBool(true))
+		g.Expect(soap.IsSoapFault(err)).To(BeTrue(), "%s: %v", name, err)
+		g.Expect(soap.ToSoapFault(err).VimFault()).To(And(BeAssignableToTypeOf(vimtypes.InvalidArgument{}),
+			HaveField("InvalidProperty", "queryParam.replicaTimeQueryParam")), name)
+	}
+}
