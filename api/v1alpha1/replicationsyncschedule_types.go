@@ -90,7 +90,9 @@ type ReplicationSyncTemplate struct {
 	// tells runs of one day apart too coarsely (e.g. "0304", a 12-hour clock) stalls the schedule with
 	// reason InvalidTemplate, since a run whose PiT name exists creates no new PiT. A run whose name
 	// another run of the schedule has (after an edit of schedule or timeZone) gets the zone abbreviation
-	// appended; if that is taken too, the run is skipped and counted as missed.
+	// appended; if that is taken too, the run is skipped and counted as missed. range, define, block and
+	// template are refused; print, printf, println, html, js and urlquery refuse a result of more than
+	// 1020 bytes, and printf a width or precision of more than 3 digits.
 	// +optional
 	// +kubebuilder:default=`{{ .ScheduleName }}-{{ .ScheduledTime.Format "20060102-1504" }}`
 	// +kubebuilder:validation:MinLength=1

@@ -3,6 +3,7 @@ package pitname
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -43,7 +44,7 @@ func Parse(text string) (*Template, error) {
 	if text == "" {
 		text = DefaultTemplate
 	}
-	tmpl, err := template.New("pitNameTemplate").Option("missingkey=error").Parse(text)
+	tmpl, err := template.New("pitNameTemplate").Option("missingkey=error").Funcs(cappedFuncs).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("pitNameTemplate %q does not parse (%w): it is a Go text/template that may use %s", text, err, fields)
 	}
@@ -93,6 +94,36 @@ const maxRendered = 4 * MaxLength
 
 // errRenderedTooLong stops a rendering that wrote more than maxRendered bytes.
 var errRenderedTooLong = fmt.Errorf("more than %d bytes", maxRendered)
+
+// cappedFuncs replace the built-in functions that build strings. The cap on what rendering writes does not
+// see a string built in a variable ({{ $a := print $b $b $b }}, each step multiplying the last), so each
+// of them refuses a result of more than maxRendered bytes, and printf a width or precision that would
+// build a large one before it could be refused.
+var cappedFuncs = template.FuncMap{
+	"print":   func(args ...any) (string, error) { return capped(fmt.Sprint(args...)) },
+	"println": func(args ...any) (string, error) { return capped(fmt.Sprintln(args...)) },
+	"printf": func(format string, args ...any) (string, error) {
+		if wideVerb.MatchString(format) {
+			return "", fmt.Errorf("printf %q: a width or precision of more than 3 digits, or given by *, is refused", format)
+		}
+		return capped(fmt.Sprintf(format, args...))
+	},
+	"html":     func(args ...any) (string, error) { return capped(template.HTMLEscaper(args...)) },
+	"js":       func(args ...any) (string, error) { return capped(template.JSEscaper(args...)) },
+	"urlquery": func(args ...any) (string, error) { return capped(template.URLQueryEscaper(args...)) },
+}
+
+// wideVerb matches a printf verb with a width or precision of four digits or more, or one taken from the
+// arguments (*).
+var wideVerb = regexp.MustCompile(`%[-+# 0]*(\*|[1-9][0-9]{3,}|[0-9]*\.(\*|0*[1-9][0-9]{3,}))`)
+
+// capped refuses a string of more than maxRendered bytes.
+func capped(s string) (string, error) {
+	if len(s) > maxRendered {
+		return "", errRenderedTooLong
+	}
+	return s, nil
+}
 
 // cappedBuilder is a strings.Builder that refuses to grow past maxRendered.
 type cappedBuilder struct{ strings.Builder }

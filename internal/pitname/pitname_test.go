@@ -1,6 +1,7 @@
 package pitname
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,13 @@ func TestRender(t *testing.T) {
 		"recursion":                       {template: `{{ define "x" }}{{ template "x" }}{{ end }}{{ template "x" }}`, wantErr: "defines templates"},
 		"block":                           {template: `{{ block "x" . }}y{{ end }}`, wantErr: "defines templates"},
 		"with and else":                   {template: `{{ with .Namespace }}{{ . }}{{ else }}none{{ end }}-{{ .ScheduleName }}`, want: "storage-nightly"},
-		"wide printf":                     {template: `{{ printf "%999999d" 1 }}`, wantErr: "more than 1020 bytes, more than 255"},
+		"wide printf":                     {template: `{{ printf "%999999d" 1 }}`, wantErr: "a width or precision of more than 3 digits"},
+		"printf width from an argument":   {template: `{{ printf "%*d" 999999 1 }}`, wantErr: "or given by *"},
+		"printf wide precision":           {template: `{{ printf "%.99999f" 1.0 }}`, wantErr: "a width or precision of more than 3 digits"},
+		"printf of some width":            {template: `{{ printf "%-12s|%.3s|%05d" .ScheduleName .Namespace 7 }}`, want: "nightly     |sto|00007"},
+		"written wide":                    {template: `{{ printf "%999d" 1 }}{{ printf "%999d" 1 }}`, wantErr: "more than 1020 bytes, more than 255"},
+		"print into a variable, doubling": {template: `{{ $a := printf "%0999d" 0 }}{{ $b := print $a $a }}{{ .ScheduleName }}`, wantErr: "more than 1020 bytes"},
+		"escaping, growing":               {template: `{{ $a := printf "%0999d" 0 }}{{ $b := html $a "<<<<<<" }}{{ .ScheduleName }}`, wantErr: "more than 1020 bytes"},
 		"blank result":                    {template: "   {{/* nothing */}}  ", wantErr: "empty PiT name"},
 		"too long":                        {template: strings.Repeat("x", 250) + `{{ .ScheduleName }}`, wantErr: "257 bytes in UTF-8, more than 255"},
 		"exactly 255":                     {template: strings.Repeat("x", 248) + `{{ .ScheduleName }}`, want: strings.Repeat("x", 248) + "nightly"},
@@ -145,4 +152,23 @@ func TestRenderRun(t *testing.T) {
 			g.Expect(got).To(Equal(tc.want))
 		})
 	}
+}
+
+// TestRenderBuildsNoLargeString: a template that multiplies a string in variables, which the output never
+// shows, is refused before it allocates much: the manager renders every schedule's template many times
+// per reconcile, in a pod with a memory limit.
+func TestRenderBuildsNoLargeString(t *testing.T) {
+	g := NewWithT(t)
+	const bomb = `{{ $a := printf "%0999d" 0 }}{{ $b := printf "%s%s%s%s%s%s%s%s" $a $a $a $a $a $a $a $a }}` +
+		`{{ $c := printf "%s%s%s%s%s%s%s%s" $b $b $b $b $b $b $b $b }}{{ $d := printf "%s%s%s%s%s%s%s%s" $c $c $c $c $c $c $c $c }}` +
+		`{{ $e := printf "%s%s%s%s%s%s%s%s" $d $d $d $d $d $d $d $d }}{{ .ScheduleName }}-{{ len $e }}`
+	g.Expect(len(bomb)).To(BeNumerically("<=", 512), "a template the CRD admits")
+	tmpl, err := Parse(bomb)
+	g.Expect(err).NotTo(HaveOccurred())
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = tmpl.Render(Data{ScheduleName: "nightly", ScheduledTime: time.Now()})
+	runtime.ReadMemStats(&after)
+	g.Expect(err).To(MatchError(ContainSubstring("more than 1020 bytes")))
+	g.Expect(after.TotalAlloc-before.TotalAlloc).To(BeNumerically("<", 1<<20), "bytes allocated by the render (without the caps: 4 MB, and 8 times more per step)")
 }
