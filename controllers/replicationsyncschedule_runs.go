@@ -130,7 +130,7 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 			return false, "", err
 		}
 		if set != nil {
-			return true, "", r.completeShares(ctx, s, name, pit, due, set, matched)
+			return true, "", r.completeShares(ctx, s, name, due, set, matched)
 		}
 		if shared {
 			return true, "", r.startShares(ctx, s, name, pit, due, runsplit.Split(matched))

@@ -75,10 +75,12 @@ func (r *ReplicationSyncScheduleReconciler) sharesOf(ctx context.Context, sched 
 // completeShares creates the shares missing from set, the run at due whose creation was cut short. It
 // does not split the selection afresh, which could leave a group out or put it in two shares: the
 // missing shares get the groups of matched (what the selector matches now) that no existing share holds,
-// evenly. Should those not fill every missing share, or not fit them, the run stays as it is (never
-// counted a success) and a warning says so; the next run syncs the groups.
-func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, set *setTally, matched []replicationv1alpha1.ReplicationGroupID) error {
+// evenly, and the PiT name of those that exist (the template may have been edited since, or the name
+// rendered then may be free now). Should those not fill every missing share, or not fit them, the run
+// stays as it is (never counted a success) and a warning says so; the next run syncs the groups.
+func (r *ReplicationSyncScheduleReconciler) completeShares(ctx context.Context, s *scheduleScope, name string, due time.Time, set *setTally, matched []replicationv1alpha1.ReplicationGroupID) error {
 	sched, st := s.sched, &s.sched.Status
+	pit := set.runs[0].Spec.PitName
 	have, taken := map[int]bool{}, map[replicationv1alpha1.ReplicationGroupID]bool{}
 	for _, run := range set.runs {
 		_, share := runSet(run)

@@ -257,6 +257,33 @@ func TestScheduleKeepsARunCutShortUntilCompleted(t *testing.T) {
 	g.Expect(h.runs()).To(BeEmpty())
 }
 
+// TestCompletedSharesKeepTheSetsPitName: the shares created to complete a run cut short take the PiT name
+// of the shares that exist, not one rendered afresh from a template edited in between: a run is a set of
+// ReplicationSyncs of one PiT name.
+func TestCompletedSharesKeepTheSetsPitName(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.createShared("cut-edited", nil)
+	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
+	tick := h.nextRuns(1)[0]
+	h.clock.SetTime(tick)
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).To(HaveOccurred())
+	first := h.runs()
+	g.Expect(first).To(HaveLen(1))
+
+	sched := h.get()
+	sched.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-edited-{{ .ScheduledTime.Format "20060102-1504" }}`
+	g.Expect(k8sClient.Update(h.ctx, sched)).To(Succeed())
+	h.r.Client = k8sClient
+	h.reconcileAt(tick.Add(time.Second))
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(2))
+	for _, run := range runs {
+		g.Expect(run.Spec.PitName).To(Equal(first[0].Spec.PitName), run.Name)
+	}
+}
+
 // createShared creates 1001 ReplicationGroups in fault domain fd-big and a schedule named name whose
 // template selects them all: more than one run holds.
 func (h *scheduleHarness) createShared(name string, mutate func(*replicationv1alpha1.ReplicationSyncSchedule)) {
