@@ -667,6 +667,14 @@ func TestScheduleInvalidSpec(t *testing.T) {
 			},
 			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a year",
 		},
+		"template repeats after a year, weekly": {
+			// A year after a Monday is no Monday: the check must not depend on a run falling on that day.
+			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+				s.Spec.Schedule = "0 2 * * 1"
+				s.Spec.Template.PitNameTemplate = `{{ .ScheduleName }}-{{ .ScheduledTime.Format "0102-1504" }}`
+			},
+			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "repeats after a year",
+		},
 		"template repeats after a day, every 8 hours": {
 			mutate: func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 				s.Spec.Schedule = "@every 8h"

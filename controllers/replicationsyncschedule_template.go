@@ -47,8 +47,8 @@ func sameDayLater(t time.Time, years, months int) time.Time {
 const maxRunsChecked = 1500
 
 // validTemplate parses pitNameTemplate and renders it for every run in the day after the next one (25
-// hours: a day, and the hour the end of daylight saving time repeats), and for the first runs a week, a
-// month and a year after the next one, so a template that cannot produce distinct valid PiT names
+// hours: a day, and the hour the end of daylight saving time repeats), and for the next run's time a day,
+// a week, a month and a year later, so a template that cannot produce distinct valid PiT names
 // stalls the schedule before anything is created. A day holds the repeats of a template that gets the
 // hour wrong ("0304", 12-hour clock, for "1504"), which no pair of neighbouring runs shows.
 func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, schedule *cronschedule.Schedule) (*pitname.Template, error) {
@@ -78,7 +78,7 @@ func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, sche
 			return err
 		}
 		if earlier, ok := seen[name]; ok && !earlier.Equal(at) {
-			return fmt.Errorf("pitNameTemplate %q renders the same PiT name %q for the runs at %s and %s: it repeats after %s, and a run whose PiT name exists creates no new PiT; include the full date and the time, e.g. {{ .ScheduledTime.Format \"20060102-1504\" }}",
+			return fmt.Errorf("pitNameTemplate %q renders the same PiT name %q for %s and %s: it repeats after %s, and a run whose PiT name exists creates no new PiT; include the full date and the time, e.g. {{ .ScheduledTime.Format \"20060102-1504\" }}",
 				s.sched.Spec.Template.PitNameTemplate, name, earlier.Format(time.RFC3339), at.Format(time.RFC3339), repeatSpan(earlier, at))
 		}
 		seen[name] = at
@@ -90,12 +90,13 @@ func (r *ReplicationSyncScheduleReconciler) validTemplate(s *scheduleScope, sche
 			return nil, err
 		}
 	}
+	// The time a period later, run or not: whether it is one depends on the day checked (a weekday
+	// schedule's run a year later falls on another weekday), while a template that leaves out part of
+	// the date repeats for some pair of runs either way.
 	for _, p := range repeatPeriods {
 		if at := p.later(first); !at.IsZero() {
-			if later := schedule.RunAtOrAfter(first, at); !later.IsZero() {
-				if err := distinct(later); err != nil {
-					return nil, err
-				}
+			if err := distinct(at); err != nil {
+				return nil, err
 			}
 		}
 	}

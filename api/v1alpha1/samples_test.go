@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
 
@@ -127,9 +129,19 @@ func TestSamplesAreAccepted(t *testing.T) {
 
 	schedule := &replicationv1alpha1.ReplicationSyncSchedule{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nightly-array-a"}, schedule)).To(Succeed())
-	g.Expect(schedule.Spec.Schedule).To(Equal("0 2 * * *"))
 	g.Expect(schedule.Spec.TimeZone).To(HaveValue(Equal("Europe/Berlin")))
 	g.Expect(schedule.Spec.Template.Spec.ProviderRef.Name).To(Equal(provider.Name))
+	// The nightly sample runs every night once, the nights daylight saving time begins and ends too
+	// (a run between 02:00 and 03:00 is skipped on one and made twice on the other).
+	cron, err := cronschedule.Parse(schedule.Spec.Schedule, *schedule.Spec.TimeZone)
+	g.Expect(err).NotTo(HaveOccurred())
+	for at, n := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0; n < 366; n++ {
+		next := cron.Next(at)
+		if n > 0 {
+			g.Expect(next.Sub(at)).To(BeNumerically("~", 24*time.Hour, time.Hour), "the run after %s", at)
+		}
+		at = next
+	}
 }
 
 // TestCronJobPathCreatesReplicationSyncs does what the sample CronJob's pod does: render the

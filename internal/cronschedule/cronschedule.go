@@ -105,26 +105,6 @@ func (s *Schedule) Previous(t time.Time) time.Time {
 	return s.latestAtOrBefore(t.Add(-time.Nanosecond))
 }
 
-// RunAtOrAfter is the first of the scheduled times that follow next (itself a scheduled time) at or
-// after t: for @every schedules next plus a whole number of intervals, else the cron's next match.
-// Zero if there is none within five years.
-func (s *Schedule) RunAtOrAfter(next, t time.Time) time.Time {
-	if !t.After(next) {
-		return next.In(s.loc)
-	}
-	if s.every > 0 {
-		k := (t.Sub(next) + s.every - 1) / s.every
-		return next.Add(k * s.every).In(s.loc)
-	}
-	// Next is strictly after its argument and works in whole seconds: start from the second before
-	// the first whole second at or after t.
-	whole := t.Truncate(time.Second)
-	if whole.Before(t) {
-		whole = whole.Add(time.Second)
-	}
-	return s.Next(whole.Add(-time.Second))
-}
-
 // RPOInterval is how long the schedule may go between recovery points while next is its next
 // scheduled time: the larger of the gap next closes (next minus the scheduled time before it) and the
 // gap before that one, which the run started at that earlier time may still be closing. So "0 8,9 * * *"

@@ -253,32 +253,6 @@ func TestRPOInterval(t *testing.T) {
 	}
 }
 
-func TestRunAtOrAfter(t *testing.T) {
-	base := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	tests := map[string]struct {
-		spec    string
-		next, t time.Time
-		want    time.Time
-	}{
-		"a match at t counts":         {spec: "0 * * * *", next: base, t: base.Add(24 * time.Hour), want: base.Add(24 * time.Hour)},
-		"else the next match":         {spec: "0 9 * * 1-5", next: base.Add(-time.Hour), t: base.AddDate(0, 0, 5), want: time.Date(2026, 5, 11, 9, 0, 0, 0, time.UTC)},
-		"a fraction past a match":     {spec: "0 * * * *", next: base, t: base.Add(time.Hour + time.Millisecond), want: base.Add(2 * time.Hour)},
-		"t at or before next is next": {spec: "0 * * * *", next: base, t: base.Add(-time.Hour), want: base},
-		"every: whole intervals from next": {
-			spec: "@every 7h", next: base, t: base.Add(24 * time.Hour), want: base.Add(28 * time.Hour),
-		},
-		"every: exactly on an interval": {spec: "@every 6h", next: base, t: base.Add(24 * time.Hour), want: base.Add(24 * time.Hour)},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			g := NewWithT(t)
-			s, err := Parse(tc.spec, "")
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(s.RunAtOrAfter(tc.next, tc.t)).To(BeTemporally("==", tc.want))
-		})
-	}
-}
-
 // TestRPOIntervalAcrossSpringForward: a daily 02:30 run in Europe/Berlin does not happen on 29 March
 // 2026, so the gap the 30 March run closes is 47 hours, as the runbook says.
 func TestRPOIntervalAcrossSpringForward(t *testing.T) {
