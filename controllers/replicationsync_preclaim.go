@@ -109,7 +109,19 @@ func (r *ReplicationSyncReconciler) armedBatches(rs *replicationv1alpha1.Replica
 		delete(r.armed, key)
 		return nil
 	}
+	// Only the members still Issuing at the claim: one whose PiT check failed since is Pending, claimed
+	// afresh with the other Pending groups. Called with the batch too, it would be called with no claim
+	// in status, and taken from it by that fresh claim, leave its fellows Issuing without a call.
+	for i, b := range cur.batches {
+		b.groups = slices.DeleteFunc(slices.Clone(b.groups), func(g int) bool { return !claimedAt(rs.Status.Groups[g], b.armed) })
+		cur.batches[i] = b
+	}
 	return slices.Clone(cur.batches)
+}
+
+// claimedAt reports whether g is Issuing at claim without a task: as an armed batch left it.
+func claimedAt(g replicationv1alpha1.GroupStatus, claim time.Time) bool {
+	return g.State == replicationv1alpha1.GroupIssuing && g.Task == "" && claimTimeOf(g).Truncate(time.Microsecond).Equal(claim)
 }
 
 // stillClaimed reports whether the armed batch is as this process claimed it: every group Issuing at its
@@ -124,7 +136,7 @@ func stillClaimed(rs *replicationv1alpha1.ReplicationSync, b syncBatch) bool {
 		g := rs.Status.Groups[i]
 		switch {
 		case isFinalGroup(g), g.State == replicationv1alpha1.GroupPending:
-		case g.State == replicationv1alpha1.GroupIssuing && g.Task == "" && claimTimeOf(g).Truncate(time.Microsecond).Equal(b.armed):
+		case claimedAt(g, b.armed):
 			issuing = true
 		default:
 			return false

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -202,4 +203,49 @@ func TestStillClaimed(t *testing.T) {
 			NewWithT(t).Expect(stillClaimed(rs, syncBatch{groups: []int{0, 1}[:len(tc.groups)], armed: claim})).To(Equal(tc.want))
 		})
 	}
+}
+
+// TestArmedBatchCallsOnlyItsClaimedMembers: a member of an armed batch whose PiT check failed is Pending
+// again, claimed afresh with the Pending groups; the armed batch is called without it, so it is called
+// once, after a claim written for it, and the batch's other member is called at once, not left Issuing
+// without a call to wait out the in-doubt window.
+func TestArmedBatchCallsOnlyItsClaimedMembers(t *testing.T) {
+	h := newRunHarness(t, 8, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 2, 2
+		vp.Spec.InDoubtWindow = &metav1.Duration{Duration: 10 * time.Minute} // the armed batch outlasts the backoff
+	})
+	h.reconcile()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Syncing", "Syncing", "Issuing", "Issuing", "Issuing", "Issuing"}))
+
+	// Both tasks end. The armed batch [4 5] is checked first: the provider fails group 4's PiT query,
+	// which puts it back to Pending. The check of the armed batch [6 7] then faults as a whole (busy): the
+	// wave is held, [4 5] stays armed.
+	faulty := true
+	h.fake.PiTs = func(_ string, groups []sms.GroupID, _ string) ([]sms.PointInTime, error) {
+		switch {
+		case !faulty:
+			return nil, nil
+		case slices.Contains(groups, h.group(4)):
+			return nil, &sms.GroupQueryError{Groups: map[sms.GroupID]error{h.group(4): &sms.ProviderUnavailableError{Message: "replica not reachable"}}}
+		case slices.Contains(groups, h.group(6)):
+			return nil, &sms.ProviderBusyError{Message: "busy"}
+		}
+		return nil, nil
+	}
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(time.Second)
+	h.reconcile()
+	h.g.Expect(stateStrings(h.states())[4:6]).To(Equal([]string{"Pending", "Issuing"}))
+	h.g.Expect(h.fake.CallsOf(h.group(4))).To(BeZero())
+
+	faulty = false
+	h.runFor(30 * time.Second)
+	h.g.Expect(h.fake.CallsOf(h.group(4))).To(Equal(1))
+	h.g.Expect(h.fake.CallsOf(h.group(5))).To(Equal(1), "called with its armed batch")
+	for range 4 {
+		h.fake.FinishAll(h.clock.Now())
+		h.runFor(5 * time.Second)
+	}
+	h.expectEndsSyncedOnce(8)
+	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("InDoubtReissued")))
 }
