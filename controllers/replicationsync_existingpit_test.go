@@ -9,6 +9,8 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
@@ -49,6 +51,8 @@ func TestSlotsFoundSyncedGoToTheNextGroups(t *testing.T) {
 	calls := h.fake.Calls()
 	h.g.Expect(calls).To(HaveLen(1))
 	h.g.Expect(calls[0].Groups).To(Equal([]sms.GroupID{h.group(4), h.group(5)}))
+	h.g.Expect(h.r.Capacity.Waiting(client.ObjectKeyFromObject(h.vp))).To(BeZero(),
+		"given one slot of the three it asked for, it found the rest synced: it waits for no slot, nor holds back younger runs")
 }
 
 // TestPiTQueryTooManyPerGroupAsksAlone: a provider that answers only the first group of a PiT query and

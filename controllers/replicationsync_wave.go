@@ -35,6 +35,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		want += (len(byProvider[p]) + size - 1) / size
 	}
 	if want == 0 {
+		r.Capacity.StopWaiting(run.key, run.owner()) // queued by an earlier wave that asked for more
 		return nil
 	}
 	granted := r.Capacity.Reserve(run.key, run.owner(), rs.CreationTimestamp.Time, want, int(maxConcurrentTasks(run.vp)))
@@ -42,6 +43,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		run.waitingForCapacity = true // requeue sleeps capacityWake at most; a freed slot wakes it first
 		return nil
 	}
+	left := len(armed) - min(len(armed), granted) // what the run still waits for after this wave
 	for _, b := range armed[:min(len(armed), granted)] {
 		remaining, stop, err := r.checkBeforeCall(ctx, run, b.provider, b.groups)
 		if stop || err != nil {
@@ -71,6 +73,12 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 			ready[p] = append(ready[p], remaining...)
 		}
 		granted -= (len(ready[p]) + size - 1) / size
+		left += len(idx)
+	}
+	if left == 0 {
+		// The groups the run was given too few slots for were found synced: it waits for none, and
+		// must not hold back younger runs in the queue.
+		r.Capacity.StopWaiting(run.key, run.owner())
 	}
 	// Claimed by the clock, not at the reconcile's start: the PiT queries above may have taken minutes
 	// (many groups already synced, small batches), and the in-doubt window counts from the claim.
