@@ -105,8 +105,10 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 	if msg, ok := r.connectProvider(ctx, run); !ok {
 		return r.waitForProvider(run, msg), nil
 	}
-	if done, err := r.selectMembers(ctx, run); done || err != nil {
+	if done, err := r.selectMembers(ctx, run); err != nil {
 		return ctrl.Result{}, err
+	} else if done {
+		return r.finished(ctx, run) // its TTL
 	}
 	if err := r.checkGroups(ctx, run); err != nil {
 		return r.callFailed(ctx, run, err), nil

@@ -665,17 +665,24 @@ func TestSelectorMembershipFrozenAtStart(t *testing.T) {
 	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero())
 }
 
-// TestSelectorMatchingNothingSaysSo: a selector that matches no group ends the run with a reason.
+// TestSelectorMatchingNothingSaysSo: a selector that matches no group ends the run with a reason, and
+// the run's TTL applies as to any finished run.
 func TestSelectorMatchingNothingSaysSo(t *testing.T) {
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.GroupIDs = nil
 		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "none"}}
+		rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](60)
 	})
-	h.reconcile()
+	res := h.reconcile()
+	h.g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "back when its TTL may delete it")
 	rs := h.get()
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
 	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
 	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.NoGroupsSelectedReason))
 	h.g.Expect(c.Message).To(ContainSubstring("groupSelector"))
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+
+	h.clock.Step(time.Minute + time.Second)
+	h.reconcile()
+	h.g.Expect(apierrors.IsNotFound(k8sClient.Get(h.ctx, h.key, &replicationv1alpha1.ReplicationSync{}))).To(BeTrue(), "deleted by its TTL")
 }
