@@ -196,7 +196,7 @@ func (r *ReplicationSyncReconciler) callWave(ctx context.Context, run *syncRun) 
 	run.calledAt = clockNow(r.Clock)
 	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
 	run.now = clockNow(r.Clock)
-	run.wake = time.Time{}
+	r.resetWake(run)
 	r.wakeForTasks(run) // the tasks already in flight keep their due polls
 	r.applyCallResults(ctx, run, results)
 	return results

@@ -118,3 +118,28 @@ func TestInDoubtGroupsEachBearTheirOwnError(t *testing.T) {
 	h.g.Expect(gs[1].Attempts).To(BeZero())
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
+
+// TestInDoubtRecheckSurvivesAWave: a reconcile that finds a group in doubt and then calls a wave of long
+// tasks comes back to look for the in-doubt group's PiT again within the recheck interval, not at the
+// wave's first poll.
+func TestInDoubtRecheckSurvivesAWave(t *testing.T) {
+	h := newRunHarness(t, 3, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 2
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.reconcile() // two calls: one answer is lost (in doubt), the other starts a task
+	var answered string
+	for _, c := range h.fake.Calls() {
+		if c.Task != "" {
+			answered = c.Task
+		}
+	}
+	h.g.Expect(answered).NotTo(BeEmpty())
+	h.clock.Step(10 * time.Minute)
+	h.fake.Finish(answered, h.clock.Now()) // the provider's tasks take 10 minutes
+	res := h.reconcile()
+	h.g.Expect(stateStrings(h.states())).To(ContainElements("Issuing", "Synced", "Syncing"), "one in doubt, one done, the third called")
+	// The window is twice the tasks' 10 minutes; the PiT of the group in doubt is looked for every
+	// eighth of it, at most 30 s apart.
+	h.g.Expect(res.RequeueAfter).To(BeNumerically("<=", 30*time.Second))
+}

@@ -74,6 +74,28 @@ func (r *ReplicationSyncReconciler) wakeForTasks(run *syncRun) {
 	}
 }
 
+// resetWake forgets the wake-ups asked for so far (a wave's calls or polls have changed what is due),
+// but for the groups in doubt (inDoubtStep), which nothing after it looks at again.
+func (r *ReplicationSyncReconciler) resetWake(run *syncRun) {
+	run.wake = time.Time{}
+	armed := r.armedIndexes(run.rs, nil)
+	window := r.inDoubtWindow(run)
+	for i, g := range run.rs.Status.Groups {
+		if _, ok := armed[i]; !ok && g.State == replicationv1alpha1.GroupIssuing {
+			if until := claimTimeOf(g).Add(window); run.now.Before(until) {
+				wakeForInDoubt(run, until, window)
+			}
+		}
+	}
+}
+
+// wakeForInDoubt wakes the run for a group in doubt until then: to look for its PiT again every eighth
+// of the window (1 s to 30 s apart), and to issue it again when the window ends.
+func wakeForInDoubt(run *syncRun, until time.Time, window time.Duration) {
+	run.wakeAt(until)
+	run.wakeAt(run.now.Add(min(max(window/8, time.Second), 30*time.Second)))
+}
+
 // taskEnded applies a task that ended: ours (Syncing groups) or someone else's (Waiting groups). Only
 // ours teaches the provider's task durations (t is what this process knew of it).
 func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun, ref string, idx []int, info sms.TaskInfo, t taskTiming) {
@@ -257,10 +279,8 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 				unanswered = append(unanswered, i)
 				continue
 			}
-			until := claimTimeOf(*g).Add(window)
-			if run.now.Before(until) {
-				run.wakeAt(until)
-				run.wakeAt(run.now.Add(min(max(window/8, time.Second), 30*time.Second)))
+			if until := claimTimeOf(*g).Add(window); run.now.Before(until) {
+				wakeForInDoubt(run, until, window)
 				continue
 			}
 			r.reissue(ctx, run, i, window)

@@ -267,7 +267,7 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 			}
 		}
 		run.now = clockNow(r.Clock)
-		run.wake = time.Time{}
+		r.resetWake(run)
 		_ = r.pollStep(ctx, run)
 	}
 }
