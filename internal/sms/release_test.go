@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	smstypes "github.com/vmware/govmomi/sms/types"
+	"github.com/vmware/govmomi/vim25/soap"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -135,6 +138,35 @@ func TestVersionFallback(t *testing.T) {
 	}
 	g.Expect(actions[0]).To(Equal(`urn:sms/7.0.3.2`))
 	g.Expect(slices.Compact(actions[1:])).To(Equal([]string{`urn:sms/7.0.0.1`}))
+}
+
+// TestVersionFaults: the refusals of a version that vCenter's endpoints are known to send count as the
+// version fault, whatever their detail; other faults do not (they must not make the client give up on
+// every version).
+func TestVersionFaults(t *testing.T) {
+	fault := func(code, text string, detail vimtypes.AnyType) error {
+		f := &soap.Fault{Code: code, String: text}
+		f.Detail.Fault = detail
+		return soap.WrapSoapFault(f)
+	}
+	tests := map[string]struct {
+		err  error
+		want bool
+	}{
+		"InvalidRequest":               {fault("ServerFaultCode", "Request version 'urn:sms/8.0.3.0' and namespace 'urn:sms' are not supported", &vimtypes.InvalidRequest{}), true},
+		"the text, no detail":          {fault("ServerFaultCode", "Request version 'urn:sms/7.0.0.1' and namespace 'urn:sms' are not supported", nil), true},
+		"the text, another detail":     {fault("ServerFaultCode", "Request version 'urn:sms/7.0.0.1' and namespace 'urn:sms' are not supported", &vimtypes.NotSupported{}), true},
+		"/sdk's VersionMismatch":       {fault("VersionMismatchFaultCode", `Unsupported version URI "urn:sms/7.0.0.1"`, nil), true},
+		"not supported, not a version": {fault("ServerFaultCode", "The operation is not supported on the object.", &vimtypes.NotSupported{}), false},
+		"a provider fault":             {fault("ServerFaultCode", "busy", &smstypes.ProviderBusy{}), false},
+		"a login refused":              {fault("ServerFaultCode", "Cannot complete login due to an incorrect user name or password.", &vimtypes.InvalidLogin{}), false},
+		"not a SOAP fault":             {errors.New("version not supported"), false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			NewWithT(t).Expect(sms.IsVersionFault(tc.err)).To(Equal(tc.want))
+		})
+	}
 }
 
 // TestPinnedVersion: a pinned version is the only one offered; one the server refuses is a VersionError.

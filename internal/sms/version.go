@@ -3,6 +3,7 @@ package sms
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -71,7 +72,8 @@ var ErrJSONUnsupported = errors.New("the vCenter does not serve the VI/JSON bind
 
 // candidates returns the versions to offer, newest first: the pinned one, or the known ones the vCenter's
 // API version can serve (compared on the first three parts, since 7.0U3 reports API 7.0.3.0 and serves
-// SMS 7.0.3.2). Without a usable API version every known one is offered.
+// SMS 7.0.3.2; its first builds may not, as pyvmomi's 7.0U3 bindings stop at 7.0.0.1, and then refuse it,
+// and the next is offered). Without a usable API version every known one is offered.
 func candidates(known []string, pinned, apiVersion string) []string {
 	if pinned != "" {
 		return []string{pinned}
@@ -119,10 +121,11 @@ func versionPart(p []string, i int) int {
 }
 
 // isVersionFault reports whether err is the server refusing the request's SMS version. vCenter's service
-// endpoints answer "Request version '...' and namespace '...' are not supported"; the fault type of that
-// answer is not documented, so an InvalidRequest (not one of its subtypes such as MethodNotFound) counts,
-// and a fault without detail that says so; nothing else does (a passing fault must not make the client
-// give up on every version).
+// endpoints answer "Request version '...' and namespace '...' are not supported"; its /sdk answers a
+// version it does not know with faultcode VersionMismatchFaultCode and "Unsupported version URI ...". The
+// fault type of the SMS answer is not documented, so an InvalidRequest (not one of its subtypes such as
+// MethodNotFound) counts, and any fault whose code or text says so; nothing else does (a passing fault
+// must not make the client give up on every version).
 func isVersionFault(err error) bool {
 	if !soap.IsSoapFault(err) {
 		return false
@@ -131,11 +134,13 @@ func isVersionFault(err error) bool {
 	switch f.VimFault().(type) {
 	case vimtypes.InvalidRequest, *vimtypes.InvalidRequest:
 		return true
-	case nil:
-		return strings.Contains(f.String, "not supported")
 	}
-	return false
+	return strings.Contains(f.Code, "VersionMismatch") || versionRefused.MatchString(f.String)
 }
+
+// versionRefused matches the texts of a refused version: "Request version 'urn:sms/8.0.3.0' and namespace
+// 'urn:sms' are not supported", "Unsupported version URI \"urn:sms/8.0.3.0\"".
+var versionRefused = regexp.MustCompile(`(?i)version\b.*\bnot supported|unsupported version|version mismatch`)
 
 // UnsupportedBindingError means the vCenter does not serve the binding asked for.
 type UnsupportedBindingError struct {
