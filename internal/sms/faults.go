@@ -431,6 +431,16 @@ func DecodeFault(f any, message string) error {
 		return &SyncOngoingError{TaskRef: t.Task.Value, Message: message}
 	case *smstypes.ServiceNotInitialized, *smstypes.ServiceNotInitializedFault:
 		return &ServiceUnavailableError{Message: message}
+	case *smstypes.ProviderConnectionFailed, *smstypes.ProviderConnectionFailedFault:
+		// SMS could not reach the VASA provider: unavailable for now, as ProviderUnavailable says.
+		return &ProviderUnavailableError{Message: "ProviderConnectionFailed: " + message}
+	case *smstypes.AuthConnectionFailed, *smstypes.AuthConnectionFailedFault:
+		// A NoPermission by type, but SMS could not reach vCenter's vpxd to check the session: no
+		// privilege is missing, and the service is back once vpxd is.
+		return &ServiceUnavailableError{Message: "AuthConnectionFailed: " + message}
+	case *smstypes.NotSupportedByProvider, *smstypes.NotSupportedByProviderFault:
+		// The provider does not support the operation: as lasting as NotImplemented.
+		return &NotImplementedError{Message: "NotSupportedByProvider: " + message}
 	}
 	name := reflect.TypeOf(b).Elem().Name()
 	if trimmed := strings.TrimSuffix(name, "Fault"); trimmed != name {

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	smstypes "github.com/vmware/govmomi/sms/types"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -91,6 +93,33 @@ func TestIsTransient(t *testing.T) {
 		if got := sms.IsTransient(tc.err); got != tc.want {
 			t.Errorf("%s: IsTransient = %v, want %v", name, got, tc.want)
 		}
+	}
+}
+
+// TestSMSConnectionFaults: the faults SMS answers when it cannot reach the VASA provider or vCenter's
+// vpxd pass (transient), whether they come bare or in their Fault wrapper; a provider that does not
+// support an operation is as lasting as one that does not implement it.
+func TestSMSConnectionFaults(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fault     any
+		transient bool
+		notImpl   bool
+	}{
+		"ProviderConnectionFailed":      {&smstypes.ProviderConnectionFailed{}, true, false},
+		"ProviderConnectionFailedFault": {&smstypes.ProviderConnectionFailedFault{}, true, false},
+		"AuthConnectionFailed":          {&smstypes.AuthConnectionFailed{}, true, false},
+		"AuthConnectionFailedFault":     {&smstypes.AuthConnectionFailedFault{}, true, false},
+		"NotSupportedByProvider":        {&smstypes.NotSupportedByProvider{}, false, true},
+		"NotSupportedByProviderFault":   {&smstypes.NotSupportedByProviderFault{}, false, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			err := sms.DecodeFault(tc.fault, "vasa-1.example.com: connection refused")
+			g.Expect(sms.IsTransient(err)).To(Equal(tc.transient), "%v", err)
+			var ni *sms.NotImplementedError
+			g.Expect(errors.As(err, &ni)).To(Equal(tc.notImpl), "%v", err)
+			g.Expect(err.Error()).To(ContainSubstring(strings.TrimSuffix(name, "Fault")), "the fault's name is kept")
+		})
 	}
 }
 
