@@ -65,13 +65,43 @@ type NewestPiT struct {
 	tooMany bool
 }
 
-// AllReplicationGroups lists every replication group the provider reports.
+// AllReplicationGroups lists every replication group the provider reports. The API lets a provider answer
+// the listing with the groups' ids alone ("either a list of GroupOperationResult or a list of
+// QueryReplicationGroupSuccessResult"): those groups are then asked about by id, NewestPiTBatchSize at a
+// time, askAloneParallel calls at once.
 func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupInfo, error) {
 	res, err := c.queryReplicationGroups(ctx, ref, nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing replication groups at %s: %w", ref, err)
 	}
-	return DecodeGroupInfos(res), nil
+	infos := DecodeGroupInfos(res)
+	var ids []GroupID
+	for _, r := range res {
+		if bare, ok := r.(*smstypes.GroupOperationResult); ok && bare != nil && groupFromWire(bare.GroupId) != (GroupID{}) {
+			ids = append(ids, groupFromWire(bare.GroupId))
+		}
+	}
+	if len(ids) == 0 {
+		return infos, nil
+	}
+	parts := make([][]GroupInfo, (len(ids)+NewestPiTBatchSize-1)/NewestPiTBatchSize)
+	eg, egCtx := errgroup.WithContext(ctx)
+	eg.SetLimit(askAloneParallel)
+	for i := range parts {
+		batch := ids[i*NewestPiTBatchSize : min((i+1)*NewestPiTBatchSize, len(ids))]
+		eg.Go(func() error {
+			more, err := c.queryReplicationGroups(egCtx, ref, batch)
+			parts[i] = DecodeGroupInfos(more)
+			return err
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, fmt.Errorf("reading the %d replication groups the provider listed by id only at %s: %w", len(ids), ref, err)
+	}
+	for _, p := range parts {
+		infos = append(infos, p...)
+	}
+	return infos, nil
 }
 
 // DecodeGroupInfos converts a QueryReplicationGroup answer. It never panics; results without a group id

@@ -3,6 +3,7 @@ package sms_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,41 @@ func TestDiscovery(t *testing.T) {
 			g.Expect(got[0].Summary).To(BeTrue())
 			g.Expect(got[0].PiT.TimeStamp).To(BeTemporally("==", base.Add(2*time.Hour)), "number: 1 leaves only the newest in the summary")
 			g.Expect(got[0].PiT.ID).To(BeEmpty())
+		})
+	}
+}
+
+// TestListingByIDsOnly: a provider that lists its groups by id only (bare GroupOperationResults, as the
+// API allows) has them asked about by id, in batches: the listing carries every group's state and name.
+func TestListingByIDsOnly(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			ids, cfgs := groups("fd-1", 250)
+			cfgs[0].Name = "oracle-prod"
+			cfgs[249].State = "INTEST"
+			sim := startSim(t, func(c *smssim.Config) {
+				c.Providers[0].Groups = cfgs
+				c.Providers[0].ListIDsOnly = true
+			})
+			sim.SetWireLog(true)
+			c := dial(t, sim, b)
+			all, err := c.AllReplicationGroups(context.Background(), sim.Provider("array-a").Ref())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(all).To(HaveLen(250))
+			byGroup := map[sms.GroupID]sms.GroupInfo{}
+			for _, gi := range all {
+				byGroup[gi.Group] = gi
+			}
+			g.Expect(byGroup[ids[0]]).To(Equal(sms.GroupInfo{Group: ids[0], State: "TARGET", Name: "oracle-prod", Source: &ids[0]}))
+			g.Expect(byGroup[ids[249]].State).To(Equal("INTEST"))
+			queries := 0
+			for _, r := range sim.WireLog() {
+				if strings.HasSuffix(r.Path, "/QueryReplicationGroup") || strings.Contains(r.Body, "<QueryReplicationGroup") {
+					queries++
+				}
+			}
+			g.Expect(queries).To(Equal(4), "the listing, then 3 batches of at most 100")
 		})
 	}
 }

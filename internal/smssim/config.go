@@ -129,6 +129,11 @@ type ProviderConfig struct {
 	// builds the answer group by group, so listing thousands takes long. Assumed linear; no figure from a
 	// real array is known.
 	ListLatencyPerGroup Duration `json:"listLatencyPerGroup,omitempty"`
+	// ListIDsOnly answers a QueryReplicationGroup without groupId (every group) with their ids alone
+	// (bare GroupOperationResults), which the API allows: "VASA Provider can return either a list of
+	// GroupOperationResult or a list of QueryReplicationGroupSuccessResult". A query naming groups is
+	// answered in full.
+	ListIDsOnly bool `json:"listIdsOnly,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
 	TaskErrors int `json:"taskErrors,omitempty"`
 	// Faults answer calls with faults (busy, out of resource, ...), N times or with a probability.

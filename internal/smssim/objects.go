@@ -260,10 +260,16 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	}
 	now := o.sim.now()
 	ids := groupIDs(req.GroupId)
-	if len(ids) == 0 {
+	listing := len(ids) == 0
+	if listing {
 		ids = p.answerOrder(now)
 	}
 	body.Res = p.replicationGroups(ids, now)
+	if listing && p.cfg.ListIDsOnly {
+		for i, r := range body.Res.Returnval {
+			body.Res.Returnval[i] = &smstypes.GroupOperationResult{GroupId: r.GetGroupOperationResult().GroupId}
+		}
+	}
 	perGroup := p.cfg.ListLatencyPerGroup.Duration
 	o.sim.mu.Unlock()
 	if perGroup > 0 {
