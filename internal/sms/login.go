@@ -251,7 +251,8 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 	for _, release := range tried {
 		js := &jsonTransport{base: c.baseURL, release: release, http: hc}
 		err := js.login(ctx, c.cfg.Username, c.cfg.Password)
-		if errors.Is(err, errNotServed) {
+		if errors.Is(err, errNotServed) || isVersionFault(err) {
+			// Not served: HTTP 404, or (some 8.0 builds, for a newer release path) a refused version.
 			continue
 		}
 		if err != nil {

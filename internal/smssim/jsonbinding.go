@@ -52,8 +52,16 @@ func (h *jsonHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	// sdk, vim25, release, [sms,] type, id, method
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if len(parts) >= 6 && parts[0] == "sdk" && parts[1] == "vim25" && h.sim.profile.newerThanServed(parts[2]) {
+		// Assumed from a field report (8.0.x answers a 9.0.0.0 path with HTTP 500, other builds with
+		// 404): a release that serves VI/JSON refuses a newer release path as an invalid request.
+		f := &soap.Fault{Code: "ServerFaultCode", String: fmt.Sprintf("Unsupported version %q", parts[2])}
+		f.Detail.Fault = &vimtypes.InvalidRequest{}
+		writeJSONError(w, soap.WrapSoapFault(f))
+		return
+	}
 	if len(parts) < 6 || parts[0] != "sdk" || parts[1] != "vim25" || !h.sim.profile.servesJSON(parts[2]) {
-		// A release without VI/JSON, or a release path it does not serve: nothing answers there.
+		// A release without VI/JSON, or an older release path it does not serve: nothing answers there.
 		http.NotFound(w, r)
 		return
 	}

@@ -2,6 +2,7 @@ package smssim
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,6 +124,18 @@ func (p releaseProfile) acceptedSMS() []string {
 func (p releaseProfile) servesJSON(release string) bool {
 	return slices.Contains(p.jsonReleases, release)
 }
+
+// newerThanServed reports whether release is a release path newer than any the profile serves, on a
+// profile that serves VI/JSON at all.
+func (p releaseProfile) newerThanServed(release string) bool {
+	if len(p.jsonReleases) == 0 || !releasePath.MatchString(release) {
+		return false
+	}
+	return compareVersions(release, p.jsonReleases[len(p.jsonReleases)-1]) > 0
+}
+
+// releasePath is the form of a VI/JSON release path segment, e.g. 8.0.3.0.
+var releasePath = regexp.MustCompile(`^[0-9]+(\.[0-9]+){3}$`)
 
 // knowsPreferDetails reports whether a request of SMS version v may carry queryParam.preferDetails.
 func knowsPreferDetails(v string) bool {
