@@ -32,6 +32,10 @@ const (
 	scheduleRequeueSlack = 100 * time.Millisecond
 	// statusConflictRequeue is the wait before retrying when the schedule changed between read and status patch.
 	statusConflictRequeue = time.Second
+	// runRejectedRetry is how often a run the API server refused to create is tried again (sooner when its
+	// starting deadline ends first): the controller's own backoff reaches 16 minutes, past many deadlines,
+	// while a quota or a policy may be fixed at any time.
+	runRejectedRetry = time.Minute
 
 	// defaultSuccessfulHistoryLimit and defaultFailedHistoryLimit are CronJob's defaults (the CRD sets them too).
 	defaultSuccessfulHistoryLimit = 3
@@ -382,10 +386,11 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	watermark := s.watermark()
 	w := schedule.Window(watermark, s.now)
 
-	// Runs due before a change of schedule or timeZone was observed are not counted as missed.
+	// Runs due before a change of schedule or timeZone was observed are not counted as missed; those
+	// after it, on the grid of w (an @every grid runs from the watermark, not from the change).
 	countFrom, counted := watermark, w
 	if t := st.ScheduleChangeTime; t != nil && t.After(watermark) {
-		countFrom, counted = t.Time, schedule.Window(t.Time, s.now)
+		countFrom, counted = t.Time, schedule.Window(schedule.GridAtOrBefore(watermark, t.Time), s.now)
 	}
 	missed := missedRuns{count: counted.Skipped, last: counted.LastSkipped, superseded: counted.Skipped, tooMany: counted.TooMany}
 	due := w.MostRecent
@@ -419,6 +424,11 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 			}
 			if rejected, ok := asRunRejected(err); ok {
 				r.recordRunRejected(s, due, rejected)
+				retry := runRejectedRetry
+				if deadline := sched.Spec.StartingDeadlineSeconds; deadline != nil {
+					retry = min(retry, max(due.Add(seconds(*deadline)).Sub(s.now), scheduleRequeueSlack))
+				}
+				return ctrl.Result{RequeueAfter: retry}, nil
 			}
 			return ctrl.Result{}, err
 		}

@@ -52,6 +52,28 @@ func TestScheduleEditMissesNothing(t *testing.T) {
 	g.Expect(testutil.ToFloat64(metrics.ScheduleMissedRunsTotal.WithLabelValues(h.ns, "edited")) - missedBefore).To(BeEquivalentTo(2))
 }
 
+// TestEveryEditCountsMissedRunsOnItsGrid: edited to "@every 10m" 10 s after a run, and reconciled again
+// only 65 minutes later, the schedule counts the runs it missed at their scheduled times (on the grid from
+// the last run), not 10 s after them.
+func TestEveryEditCountsMissedRunsOnItsGrid(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("every", func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "@every 1h" })
+	tick := h.nextRuns(1)[0]
+	h.reconcileAt(tick.Add(time.Second))
+	g.Expect(h.runs()).To(HaveLen(1))
+	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, tick.Add(2*time.Second))
+
+	h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "@every 10m" })
+	h.reconcileAt(tick.Add(10 * time.Second))
+	g.Expect(h.get().Status.ScheduleChangeTime).NotTo(BeNil())
+	h.reconcileAt(tick.Add(65 * time.Minute))
+	s := h.get()
+	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(5), "+10m to +50m, overtaken by +60m")
+	g.Expect(s.Status.LastMissedTime).To(HaveField("Time", BeTemporally("==", tick.Add(50*time.Minute))))
+	g.Expect(h.runs()[len(h.runs())-1].Name).To(Equal(runName("every", tick.Add(time.Hour))))
+}
+
 // TestOtherEditsKeepMissedRuns: an edit that leaves the schedule as it was (a history limit), seen after
 // the operator was down for three hours, leaves the runs missed meanwhile counted.
 func TestOtherEditsKeepMissedRuns(t *testing.T) {

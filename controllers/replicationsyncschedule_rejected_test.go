@@ -25,8 +25,8 @@ import (
 
 // TestScheduleRunRejected: a run the API server refuses to create (here an admission policy of the
 // cluster that wants a cost-center label on every ReplicationSync) turns the schedule Ready=False
-// RunRejected with the server's message and a Warning event, and the reconcile fails so it is retried on
-// backoff. The first run created after the fix clears it.
+// RunRejected with the server's message and a Warning event, and the run is tried again a minute later
+// (the controller's backoff would reach 16 minutes). The first run created after the fix clears it.
 func TestScheduleRunRejected(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
@@ -35,9 +35,9 @@ func TestScheduleRunRejected(t *testing.T) {
 	times := h.nextRuns(2)
 
 	h.clock.SetTime(times[0].Add(time.Second))
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	g.Expect(err).To(HaveOccurred(), "retried on the controller's backoff")
-	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a denying policy answers Invalid: %v", err)
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(runRejectedRetry))
 	g.Expect(h.runs()).To(BeEmpty())
 	s := h.get()
 	ready := condition(s, replicationv1alpha1.ReadyCondition)
@@ -77,8 +77,13 @@ func TestScheduleRunRejectedPastItsDeadline(t *testing.T) {
 	times := h.nextRuns(2)
 
 	h.clock.SetTime(times[0].Add(time.Second))
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(runRejectedRetry), "tried again while its deadline lasts")
+	h.clock.SetTime(times[0].Add(4*time.Minute + 30*time.Second))
+	res, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(30*time.Second), "the last try at its deadline")
 
 	h.reconcileAt(times[0].Add(20 * time.Minute))
 	s := h.get()

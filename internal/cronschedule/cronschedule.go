@@ -166,6 +166,17 @@ type Window struct {
 	Next time.Time
 }
 
+// GridAtOrBefore is the latest time at or before t of the @every grid that starts at anchor (the after of
+// Window), so that a Window from it holds the grid's times after t; for a cron schedule, whose times do
+// not depend on an anchor, it is t.
+func (s *Schedule) GridAtOrBefore(anchor, t time.Time) time.Time {
+	if s.every <= 0 || t.Before(anchor) {
+		return t
+	}
+	base := anchor.Add(-time.Duration(anchor.Nanosecond())) // as everyWindow
+	return base.Add(t.Sub(base) / s.every * s.every).In(s.loc)
+}
+
 // Window computes the runs due in (after, now].
 func (s *Schedule) Window(after, now time.Time) Window {
 	if s.every > 0 {
