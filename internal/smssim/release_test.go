@@ -65,7 +65,9 @@ func TestPreferDetailsNeedsVersion7001(t *testing.T) {
 	g.Expect(query("7.0.0.1")).To(Succeed())
 }
 
-// TestJSONPaths: releases before 8.0U1 have no VI/JSON; strict mode refuses a SOAP cookie as session id.
+// TestJSONPaths: releases before 8.0U1 have no VI/JSON; a release that has it refuses a newer release path
+// with HTTP 500 and a version fault, and answers an older one it does not serve 404; strict mode refuses a
+// SOAP cookie as session id.
 func TestJSONPaths(t *testing.T) {
 	post := func(g Gomega, sim *smssim.Sim, path, session string) int {
 		req, err := http.NewRequest(http.MethodPost, sim.URL()+path, strings.NewReader("{}"))
@@ -93,7 +95,9 @@ func TestJSONPaths(t *testing.T) {
 		sim, err := smssim.Start(smssim.Config{Release: smssim.Release80U2})
 		g.Expect(err).NotTo(HaveOccurred())
 		defer sim.Close()
-		g.Expect(post(g, sim, "/sdk/vim25/8.0.3.0/sms/SmsServiceInstance/ServiceInstance/QueryStorageManager", "x")).To(Equal(http.StatusNotFound))
+		g.Expect(post(g, sim, "/sdk/vim25/8.0.3.0/sms/SmsServiceInstance/ServiceInstance/QueryStorageManager", "x")).To(Equal(http.StatusInternalServerError))
+		g.Expect(post(g, sim, "/sdk/vim25/8.0.3.0/SessionManager/SessionManager/Login", "")).To(Equal(http.StatusInternalServerError))
+		g.Expect(post(g, sim, "/sdk/vim25/8.0.0.0/SessionManager/SessionManager/Login", "")).To(Equal(http.StatusNotFound))
 		g.Expect(post(g, sim, "/sdk/vim25/8.0.2.0/sms/SmsServiceInstance/ServiceInstance/QueryStorageManager", "x")).To(Equal(http.StatusUnauthorized))
 	})
 	t.Run("strict sessions refuse a SOAP cookie", func(t *testing.T) {
