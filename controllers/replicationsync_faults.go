@@ -140,7 +140,9 @@ func (r *ReplicationSyncReconciler) countFailures(ctx context.Context, run *sync
 	rs := run.rs
 	if check && len(idx) > 0 {
 		provider := groupProvider(rs.Status.Groups[idx[0]], run.vp.Status.ProviderRef.Value)
-		if states, qerr := queryGroups(ctx, run.cl, provider, groupIDs(rs, idx)); qerr == nil {
+		// A provider that knows none of the batch is more likely restarting or failing over (it answers
+		// from an empty inventory) than rid of every group: none fails for it; the batch is counted.
+		if states, qerr := queryGroups(ctx, run.cl, provider, groupIDs(rs, idx)); qerr == nil && knowsAny(states) {
 			var left []int
 			for _, i := range idx {
 				if msg, bad := unsyncable(states, rs.Status.Groups[i]); bad {
@@ -172,6 +174,16 @@ func (r *ReplicationSyncReconciler) countFailures(ctx context.Context, run *sync
 		// Retried after a backoff, not now: backoffLimit bounds attempts spread over time.
 		r.backOffGroups(ctx, run, retried)
 	}
+}
+
+// knowsAny reports whether the provider answered a state of its own (not an error) for any group.
+func knowsAny(states map[sms.GroupID]string) bool {
+	for _, state := range states {
+		if state != "ERROR" {
+			return true
+		}
+	}
+	return false
 }
 
 // unsyncable reports why the provider cannot sync a group (unknown to it, or not a replication target).

@@ -32,7 +32,8 @@ const (
 	actionWait
 	// actionCount: a provider-side failure of these groups; counted toward backoffLimit, retried after a backoff.
 	actionCount
-	// actionCheckGroups: InvalidArgument; some group is unknown or not a target: find which, fail them alone.
+	// actionCheckGroups: InvalidArgument or an SmsReplicationFault; some group may be unknown or not a
+	// target: find which, fail them alone; count every group when none is.
 	actionCheckGroups
 	// actionFailRun: the provider cannot do this at all (NotImplemented); the run fails.
 	actionFailRun
@@ -87,6 +88,7 @@ func decideSyncFault(err error, batchLen int) faultDecision {
 		ongoing  *sms.SyncOngoingError
 		notImpl  *sms.NotImplementedError
 		invalid  *sms.InvalidArgumentError
+		repl     *sms.ReplicationFaultError
 		down     *sms.ServiceUnavailableError
 	)
 	switch {
@@ -109,7 +111,9 @@ func decideSyncFault(err error, batchLen int) faultDecision {
 		d.action = actionWait
 	case errors.As(err, &notImpl):
 		d.action = actionFailRun
-	case errors.As(err, &invalid):
+	case errors.As(err, &invalid), errors.As(err, &repl):
+		// Either may be about one group of the batch (unknown, or not a target: InvalidReplicationState)
+		// without saying which: the groups' states tell, so that one bad group does not fail the others.
 		d.action = actionCheckGroups
 	default:
 		d.action = actionCount

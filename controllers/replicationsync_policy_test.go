@@ -45,7 +45,8 @@ func TestDecideSyncFault(t *testing.T) {
 		"sync ongoing":                 {&sms.SyncOngoingError{TaskRef: "t"}, 4, actionWait, "SyncOngoing", 0},
 		"not implemented":              {&sms.NotImplementedError{}, 4, actionFailRun, "NotImplemented", 0},
 		"invalid argument":             {&sms.InvalidArgumentError{}, 4, actionCheckGroups, "InvalidArgument", 0},
-		"replication fault":            {&sms.ReplicationFaultError{Message: "journal full"}, 4, actionCount, "SmsReplicationFault", 0},
+		"replication fault":            {&sms.ReplicationFaultError{Message: "journal full"}, 4, actionCheckGroups, "SmsReplicationFault", 0},
+		"invalid replication state":    {&sms.ReplicationFaultError{Type: "InvalidReplicationState"}, 4, actionCheckGroups, "InvalidReplicationState", 0},
 		"unknown fault":                {&sms.OtherFaultError{Type: "SystemError"}, 4, actionCount, "SystemError", 0},
 		"wrapped fault is a fault":     {fmt.Errorf("syncing: %w", &sms.ProviderBusyError{}), 4, actionBackOff, "ProviderBusy", 0},
 	}

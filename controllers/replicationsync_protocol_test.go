@@ -377,8 +377,55 @@ func TestSyncOngoingForeignResultWithoutPitName(t *testing.T) {
 }
 
 // TestBadGroupsFailAlone: unknown and non-TARGET groups fail with their state named before the first
-// call; an InvalidArgument later fails only the group the provider then refuses.
+// call; a call refused later (InvalidArgument, or the SmsReplicationFault InvalidReplicationState, which
+// the API has for it) fails only the group the provider then refuses, and its batch-mates go on uncounted.
 func TestBadGroupsFailAlone(t *testing.T) {
+	for name, refusal := range map[string]error{
+		"InvalidArgument":         &sms.InvalidArgumentError{Message: "group not in a valid state"},
+		"InvalidReplicationState": &sms.ReplicationFaultError{Type: "InvalidReplicationState", Message: "replication group fd/dg-2 is FAILEDOVER, not TARGET"},
+	} {
+		t.Run(name, func(t *testing.T) { badGroupsFailAlone(t, refusal) })
+	}
+}
+
+// TestProviderThatKnowsNoGroupFailsNone: a provider restarting (or failing over) answers from an empty
+// inventory, so a call is refused and the check finds every group of the batch unknown: none fails for
+// that, the batch is counted and issued again once the provider knows its groups again.
+func TestProviderThatKnowsNoGroupFailsNone(t *testing.T) {
+	h := newRunHarness(t, 3, nil)
+	restarting := false
+	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
+		var out []sms.ReplicationGroup
+		for _, g := range groups {
+			state := "TARGET"
+			if restarting {
+				state = "ERROR" // "unknown replication group"
+			}
+			out = append(out, sms.ReplicationGroup{Group: g, State: state})
+		}
+		return out, nil
+	}
+	first := true
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		if first { // the provider restarts as the first call reaches it
+			first, restarting = false, true
+			return "", &sms.ReplicationFaultError{Message: "unknown replication group fd/dg-0"}
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Pending", "Pending", "Pending"}), "none failed for being unknown")
+	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(1), "counted")
+
+	restarting = false
+	h.runFor(time.Minute)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+}
+
+func badGroupsFailAlone(t *testing.T, refusal error) {
 	h := newRunHarness(t, 5, nil)
 	h.fake.SetGroupState(h.group(0), "SOURCE")
 	h.fake.SetGroupState(h.group(1), "")
@@ -386,7 +433,7 @@ func TestBadGroupsFailAlone(t *testing.T) {
 		for _, g := range c.Groups {
 			if g == h.group(2) {
 				h.fake.SetGroupState(g, "FAILEDOVER")
-				return "", &sms.InvalidArgumentError{Message: "group not in a valid state"}
+				return "", refusal
 			}
 		}
 		return h.fake.CreateTask(c.Groups, c.PitName), nil
@@ -404,6 +451,7 @@ func TestBadGroupsFailAlone(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("SOURCE"))
 	h.g.Expect(rs.Status.Groups[1].Message).To(ContainSubstring("does not know"))
 	h.g.Expect(rs.Status.Groups[2].Message).To(ContainSubstring("FAILEDOVER"))
+	h.g.Expect(rs.Status.Groups[3].Attempts).To(BeZero(), "refused only because it shared the call")
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(BeZero())
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
 	// One event names both groups the check rejected: events of one reason on one object are merged into

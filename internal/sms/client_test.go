@@ -183,14 +183,25 @@ func TestClient(t *testing.T) {
 				}{
 					"empty groups":    {nil, "p", "groupId"},
 					"empty pitName":   {all[:1], "", "pitName"},
-					"unknown group":   {[]sms.GroupID{{FaultDomainID: "fd-1", DeviceGroupID: "nope"}}, "p", "groupId"},
-					"not TARGET":      {all[3:4], "p", "groupId"},
 					"duplicate group": {[]sms.GroupID{all[0], all[0]}, "p", "groupId"},
 				} {
 					_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", tc.groups, tc.pit)
 					var ia *sms.InvalidArgumentError
 					g.Expect(errors.As(err, &ia)).To(BeTrue(), name)
 					g.Expect(ia.Property).To(Equal(tc.prop), name)
+				}
+				// A group the provider cannot sync is an SmsReplicationFault, the fault the API has for it.
+				for name, tc := range map[string]struct {
+					groups []sms.GroupID
+					fault  string
+				}{
+					"unknown group": {[]sms.GroupID{{FaultDomainID: "fd-1", DeviceGroupID: "nope"}}, "SmsReplicationFault"},
+					"not TARGET":    {all[3:4], "InvalidReplicationState"},
+				} {
+					_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", tc.groups, "p")
+					var rf *sms.ReplicationFaultError
+					g.Expect(errors.As(err, &rf)).To(BeTrue(), "%s: %v", name, err)
+					g.Expect(rf.FaultType()).To(Equal(tc.fault), name)
 				}
 			},
 		},

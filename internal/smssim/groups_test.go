@@ -83,7 +83,7 @@ func TestRestartProviderAnswersFromAnEmptyInventory(t *testing.T) {
 			g.Expect(pits).To(HaveLen(1))
 			g.Expect(pits[0].Err).To(ContainSubstring("unknown replication group"))
 			_, err = c.SyncReplicationGroups(ctx, p.Ref(), ids[:1], "during-restart")
-			g.Expect(faultType(err)).To(Equal("InvalidArgument"))
+			g.Expect(faultType(err)).To(Equal("SmsReplicationFault"))
 
 			p.RestartProvider(0)
 			g.Expect(p.ProviderLoading()).To(BeFalse())

@@ -68,16 +68,20 @@ func (s *Sim) syncFault(o *vasaProvider, p *providerState, ids []GroupID, pitNam
 	if p.cfg.TooManyWithoutSize && len(ids) > 1 {
 		return "TooMany", fault("one group per call", &smstypes.TooMany{})
 	}
+	// The API lists InvalidArgument only for an empty groupId or pitName, and SmsReplicationFault "if an
+	// error is encountered while processing the request". Assumed: a group the provider cannot sync
+	// fails the whole call with an SmsReplicationFault (InvalidReplicationState for one not TARGET),
+	// which does not say which group, as InvalidArgument's invalidProperty would not either.
 	seen := map[GroupID]bool{}
 	for _, id := range ids {
 		g := p.answerGroup(id, s.now())
 		switch {
 		case g == nil:
-			return "InvalidArgument", fault(fmt.Sprintf("unknown replication group %s/%s", id.FaultDomainID, id.DeviceGroupID),
-				&vimtypes.InvalidArgument{InvalidProperty: "groupId"})
+			return "SmsReplicationFault", fault(fmt.Sprintf("unknown replication group %s/%s", id.FaultDomainID, id.DeviceGroupID),
+				&smstypes.SmsReplicationFault{})
 		case g.cfg.State != "TARGET":
-			return "InvalidArgument", fault(fmt.Sprintf("replication group %s/%s is %s, not TARGET", id.FaultDomainID, id.DeviceGroupID, g.cfg.State),
-				&vimtypes.InvalidArgument{InvalidProperty: "groupId"})
+			return "InvalidReplicationState", fault(fmt.Sprintf("replication group %s/%s is %s, not TARGET", id.FaultDomainID, id.DeviceGroupID, g.cfg.State),
+				&smstypes.InvalidReplicationState{CurrentState: g.cfg.State, DesiredState: []string{"TARGET"}})
 		case seen[id]:
 			return "InvalidArgument", fault(fmt.Sprintf("replication group %s/%s is listed twice", id.FaultDomainID, id.DeviceGroupID),
 				&vimtypes.InvalidArgument{InvalidProperty: "groupId"})
