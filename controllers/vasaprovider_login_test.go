@@ -65,30 +65,43 @@ func oneGroupSync(ns, name, provider, pitName string) *replicationv1alpha1.Repli
 }
 
 // TestWrongPasswordIsTriedOnce: a Secret with a password vCenter refuses costs one failed login, however
-// many reconciles need the session within the hold (vCenter locks the account after a few); the
-// fixed Secret logs in at once.
+// many reconciles need the session within the hold (vCenter locks the account after a few): runs that
+// still see the VasaProvider Ready and the VasaProvider's own checks alike; the fixed Secret logs in at
+// once.
 func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := loginWorld(t, "a-typo")
+	w := loginWorld(t, vcenterPassword)
 	vpKey := w.create(t, w.simProvider())
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	g.Expect(err).NotTo(HaveOccurred())
 	rr := w.syncReconciler(nil)
 
+	// The password in the Secret is changed to a wrong one: runs, which still see the provider Ready,
+	// need a session for the new Secret.
+	setPassword(t, w.ns, "a-typo")
+	var runs []*replicationv1alpha1.ReplicationSync
 	for i := range 3 {
-		_, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 		rs := oneGroupSync(w.ns, fmt.Sprintf("run-%d", i), vpKey.Name, "typo-check")
 		g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+		runs = append(runs, rs)
 		for range 2 {
 			_, _ = rr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)})
 		}
 	}
+	g.Expect(w.sim.FailedLogins()).To(Equal(1))
+	for _, rs := range runs {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(rs), rs)).To(Succeed())
+		g.Expect(rs.Status.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("rejected the login"))), "run %s met the refused login", rs.Name)
+	}
+	_, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 	g.Expect(w.sim.FailedLogins()).To(Equal(1))
 	got := &replicationv1alpha1.VasaProvider{}
 	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
 
 	setPassword(t, w.ns, vcenterPassword)
-	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	_, err = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))

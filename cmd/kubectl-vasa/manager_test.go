@@ -60,7 +60,14 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 	g.Expect((&controllers.ReplicationSyncScheduleReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("replicationsyncschedule-controller"),
 	}).SetupWithManager(mgr)).To(Succeed())
-	go func() { _ = mgr.Start(ctx) }()
+	stopped := make(chan error, 1)
+	go func() { stopped <- mgr.Start(ctx) }()
+	// Stopped before the simulator closes (deferred earlier, so run later), and waited for: a manager
+	// left running would reconcile against a closed simulator while the next tests run.
+	defer func() {
+		cancel()
+		g.Expect(<-stopped).To(Succeed())
+	}()
 
 	g.Expect(k8sClient.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vc-creds"},

@@ -99,21 +99,36 @@ func TestRefusedLoginIsHeld(t *testing.T) {
 	g.Expect(dials.Load()).To(BeEquivalentTo(3))
 }
 
+// TestConcurrentCallersShareOneDial: callers that arrive while a login is in flight wait for it and get
+// its session; none dials a second one.
 func TestConcurrentCallersShareOneDial(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
-	var dials atomic.Int32
-	dial := func(context.Context) (sms.Client, error) { dials.Add(1); return &fakeClient{}, nil }
+	var dials, started atomic.Int32
+	release := make(chan struct{})
+	dial := func(context.Context) (sms.Client, error) {
+		dials.Add(1)
+		<-release // the login takes its time: every other caller arrives meanwhile
+		return &fakeClient{}, nil
+	}
 	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
+	got := make([]sms.Client, 20)
+	for i := range got {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = c.Client(context.Background(), key, "fp", dial)
+			started.Add(1)
+			got[i], _ = c.Client(context.Background(), key, "fp", dial)
 		}()
 	}
+	g.Eventually(started.Load).Should(BeEquivalentTo(len(got)))
+	g.Consistently(dials.Load).WithTimeout(200 * time.Millisecond).Should(BeEquivalentTo(1))
+	close(release)
 	wg.Wait()
 	g.Expect(dials.Load()).To(BeEquivalentTo(1))
+	for _, cl := range got {
+		g.Expect(cl).To(BeIdenticalTo(got[0]))
+	}
 }
 
 // TestCloseAllLogsEverySessionOut: at exit every open session is logged out, and the cache is empty.

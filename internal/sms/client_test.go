@@ -713,7 +713,7 @@ func TestLoginOutlivesTheCallerThatStartedIt(t *testing.T) {
 	go func() { _, err := c.Providers(first); firstErr <- err }()
 	g.Eventually(l.held).WithTimeout(5 * time.Second).Should(BeClosed())
 	go func() { _, err := c.Providers(context.Background()); waiterErr <- err }()
-	time.Sleep(100 * time.Millisecond) // the waiter waits for the login in flight
+	g.Eventually(func() int { return sms.LoginWaiters(c) }).WithTimeout(5 * time.Second).Should(Equal(1), "the waiter waits for the login in flight")
 	cancel()
 	g.Eventually(firstErr).WithTimeout(5 * time.Second).Should(Receive(MatchError(context.Canceled)))
 	g.Consistently(waiterErr).WithTimeout(200*time.Millisecond).ShouldNot(Receive(), "it logs in again, held too")

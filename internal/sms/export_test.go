@@ -10,3 +10,14 @@ func NewStatusTransport(base http.RoundTripper) http.RoundTripper { return statu
 
 // IsVersionFault exposes isVersionFault to the tests of package sms_test.
 var IsVersionFault = isVersionFault
+
+// LoginWaiters is how many callers came to wait for c's login in flight (0 with none in flight).
+func LoginWaiters(c Client) int {
+	cl := c.(*client)
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.loggingIn == nil {
+		return 0
+	}
+	return cl.loggingIn.waiters
+}

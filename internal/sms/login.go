@@ -48,8 +48,9 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 
 // loginCall is a login in flight.
 type loginCall struct {
-	done chan struct{} // closed when the login has ended
-	err  error         // its result, set before done is closed
+	done    chan struct{} // closed when the login has ended
+	err     error         // its result, set before done is closed
+	waiters int           // callers that came to wait for it (under client.mu; for tests)
 }
 
 // login creates a new session unless another goroutine already replaced generation gen, or waits for the
@@ -70,6 +71,7 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 		return nil // someone else logged in meanwhile
 	}
 	if lc := c.loggingIn; lc != nil {
+		lc.waiters++
 		c.mu.Unlock()
 		select {
 		case <-lc.done:

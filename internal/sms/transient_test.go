@@ -36,7 +36,8 @@ func TestServiceInitializing(t *testing.T) {
 			sim := startSim(t)
 			c := dial(t, sim, b)
 			logins := sim.LoginAttempts()
-			sim.SetServiceInitializing(400 * time.Millisecond)
+			// Each half of the window (503, then the fault) lasts 1.5 s: a call in each, on a loaded machine too.
+			sim.SetServiceInitializing(3 * time.Second)
 			seen, reached := map[int]bool{}, false
 			for sim.ServiceInitializing() {
 				_, err := c.Providers(ctx)

@@ -48,7 +48,12 @@ func TestLeaderReleasesLeaseOnSIGTERM(t *testing.T) {
 		"--leader-election-id=" + id, "--leader-election-namespace=" + ns,
 	}})
 	m.WaitReady()
-	leading := func(g Gomega) float64 { return m.MetricSum(g, "vasa_sync_manager_leading", nil) }
+	leading := func(g Gomega) float64 {
+		families, err := m.Metrics(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(families).To(HaveKey("vasa_sync_manager_leading"), "a standby exports the gauge, at 0: the NoLeader alert reads it")
+		return m.MetricSum(g, "vasa_sync_manager_leading", nil)
+	}
 	g.Consistently(leading).WithTimeout(3*time.Second).WithPolling(500*time.Millisecond).Should(BeZero(), "a standby reports that it leads")
 
 	g.Expect(adminClient.Delete(ctx, held)).To(Succeed())

@@ -30,15 +30,15 @@ func TestSyncBySelector(t *testing.T) {
 		}
 		simGroups = append(simGroups, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: fmt.Sprintf("dg-%02d", i), Name: name})
 	}
-	w := newProcWorld(t, arrayA(simGroups, 200*time.Millisecond), 1)
+	w := newProcWorld(t, arrayA(simGroups, 2*time.Second), 1) // tasks outlast the late group's arrival
 	w.array(4, longInDoubt)
 	w.startManager(procOptions{})
 
 	oracle := client.MatchingLabels{replicationv1alpha1.SourceGroupLabel: "oracle-prod"}
+	discovered := &replicationv1alpha1.ReplicationGroupList{}
 	g.Eventually(func(g Gomega) {
-		list := &replicationv1alpha1.ReplicationGroupList{}
-		g.Expect(adminClient.List(ctx, list, client.InNamespace(w.ns), oracle)).To(Succeed())
-		g.Expect(list.Items).To(HaveLen(3))
+		g.Expect(adminClient.List(ctx, discovered, client.InNamespace(w.ns), oracle)).To(Succeed())
+		g.Expect(discovered.Items).To(HaveLen(3))
 	}).WithTimeout(time.Minute).WithPolling(100 * time.Millisecond).Should(Succeed())
 
 	rs := &replicationv1alpha1.ReplicationSync{}
@@ -50,8 +50,15 @@ func TestSyncBySelector(t *testing.T) {
 		g.Expect(adminClient.Get(ctx, client.ObjectKeyFromObject(rs), rs)).To(Succeed())
 		g.Expect(rs.Status.Groups).To(HaveLen(3))
 	}).WithTimeout(time.Minute).WithPolling(50 * time.Millisecond).Should(Succeed())
-	// A group of the same source appears after the run started: not part of this run.
+	// A group of the same source appears after the run started, at the array and as a ReplicationGroup
+	// (as the next discovery would write it) while the run still runs: not part of this run.
 	w.sim.Provider("array-a").AddGroups(smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: "dg-99", Name: "oracle-prod"})
+	late := &replicationv1alpha1.ReplicationGroup{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "late-dg-99", Labels: discovered.Items[0].Labels}}
+	late.Spec = discovered.Items[0].Spec
+	late.Spec.GroupID.DeviceGroupID.ID = "dg-99"
+	g.Expect(adminClient.Create(ctx, late)).To(Succeed())
+	g.Expect(adminClient.Get(ctx, client.ObjectKeyFromObject(rs), rs)).To(Succeed())
+	g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning), "the late group arrived while the run ran")
 
 	waitAllSucceeded(t, []syncRun{{key: client.ObjectKeyFromObject(rs), pitName: "oracle-1"}}, time.Minute)
 	g.Expect(adminClient.Get(ctx, client.ObjectKeyFromObject(rs), rs)).To(Succeed())

@@ -395,8 +395,10 @@ func TestDeadlineBoundsPendingTime(t *testing.T) {
 	}
 	g.Expect(syncCallsFor(w.sim, "never-1")).To(BeEmpty())
 
-	// Pending for about 3s, then the provider becomes Ready: the deadline still counts from creation.
-	const pending, deadline = 3 * time.Second, 6 * time.Second
+	// Pending for about 4s, then the provider becomes Ready: the deadline still counts from creation. The
+	// run must start before the deadline (6 s to spare) and the deadline must end it before startTime plus
+	// the deadline (about 4 s to spare), on a loaded machine too.
+	const pending, deadline = 4 * time.Second, 10 * time.Second
 	late := w.createSync("late", "late-1", ids, func(rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.ActiveDeadlineSeconds = ptr.To(int64(deadline / time.Second))
 	})

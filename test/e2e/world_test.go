@@ -143,13 +143,17 @@ func expectGroupsSyncedTo(g Gomega, rs *replicationv1alpha1.ReplicationSync, pit
 	}
 }
 
-// expectEachGroupIssuedOnce asserts that each group was in exactly one sync call that created a task.
+// expectEachGroupIssuedOnce asserts that each group was in exactly one sync call that created a task and
+// in none answered SyncOngoing (a second call, made while the first one's task ran).
 func expectEachGroupIssuedOnce(g Gomega, calls []smssim.SyncCall, ids []replicationv1alpha1.ReplicationGroupID) {
-	issued := map[sms.GroupID]int{}
+	issued, ongoing := map[sms.GroupID]int{}, map[sms.GroupID]int{}
 	for _, c := range calls {
-		if c.Fault == "" {
-			for _, id := range c.Groups {
+		for _, id := range c.Groups {
+			switch c.Fault {
+			case "":
 				issued[id]++
+			case "SyncOngoing":
+				ongoing[id]++
 			}
 		}
 	}
@@ -157,6 +161,7 @@ func expectEachGroupIssuedOnce(g Gomega, calls []smssim.SyncCall, ids []replicat
 	for id, n := range issued {
 		g.Expect(n).To(Equal(1), "group %v issued %d times", id, n)
 	}
+	g.Expect(ongoing).To(BeEmpty(), "groups called again while their task ran")
 }
 
 // eventReasons returns the reasons of the Events about obj in its namespace (core/v1 view, which also
