@@ -180,12 +180,7 @@ func TestScheduleKeepsAWholeRunUntilItFinished(t *testing.T) {
 func TestScheduleRunCutShortWithGroupsGone(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	h.createShared("shrunk", nil)
-	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
-	tick := h.nextRuns(1)[0]
-	h.clock.SetTime(tick)
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	g.Expect(err).To(HaveOccurred())
+	tick := h.cutShort("shrunk", nil)
 	first := h.runs()[0]
 	// Every group share 1 does not hold goes away (the provider dropped them).
 	for _, rg := range h.groupsBeyond(first.Spec.GroupIDs) {
@@ -233,17 +228,12 @@ func TestScheduleReplacesAWholeRun(t *testing.T) {
 func TestScheduleKeepsARunCutShortUntilCompleted(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	h.createShared("cut-short", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+	tick := h.cutShort("cut-short", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.SuccessfulHistoryLimit, s.Spec.FailedHistoryLimit = ptr.To[int32](0), ptr.To[int32](0)
 	})
-	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
-	tick := h.nextRuns(1)[0]
-	h.clock.SetTime(tick)
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	g.Expect(err).To(HaveOccurred())
 	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, tick.Add(time.Second))
 	h.clock.SetTime(tick.Add(2 * time.Second))
-	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(h.runs()).To(HaveLen(1), "the finished share of a run still being created is kept")
 
@@ -263,12 +253,7 @@ func TestScheduleKeepsARunCutShortUntilCompleted(t *testing.T) {
 func TestCompletedSharesKeepTheSetsPitName(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	h.createShared("cut-edited", nil)
-	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
-	tick := h.nextRuns(1)[0]
-	h.clock.SetTime(tick)
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	g.Expect(err).To(HaveOccurred())
+	tick := h.cutShort("cut-edited", nil)
 	first := h.runs()
 	g.Expect(first).To(HaveLen(1))
 
@@ -282,6 +267,19 @@ func TestCompletedSharesKeepTheSetsPitName(t *testing.T) {
 	for _, run := range runs {
 		g.Expect(run.Spec.PitName).To(Equal(first[0].Spec.PitName), run.Name)
 	}
+}
+
+// cutShort creates the schedule name with createShared and has the API server refuse its first run's
+// second share, which leaves that run cut short after one share; it returns the run's scheduled time.
+func (h *scheduleHarness) cutShort(name string, mutate func(*replicationv1alpha1.ReplicationSyncSchedule)) time.Time {
+	h.t.Helper()
+	h.createShared(name, mutate)
+	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
+	tick := h.nextRuns(1)[0]
+	h.clock.SetTime(tick)
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(err).To(MatchError(ContainSubstring("share 2 of 2")))
+	return tick
 }
 
 // createShared creates 1001 ReplicationGroups in fault domain fd-big and a schedule named name whose

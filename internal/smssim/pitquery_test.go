@@ -34,15 +34,7 @@ func TestQueryPointInTimeReplicaPitNameIsXSDRegex(t *testing.T) {
 
 	c := govmomiSMS(t, sim)
 	query := func(pitName string, details *bool) ([]smstypes.BaseGroupOperationResult, error) {
-		res, err := methods.QueryPointInTimeReplica(ctx, c, &smstypes.QueryPointInTimeReplica{
-			This:       vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: sim.Provider("p").Ref()},
-			GroupId:    []vimtypes.ReplicationGroupId{{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: "dg"}}},
-			QueryParam: &smstypes.QueryPointInTimeReplicaParam{PitName: pitName, PreferDetails: details},
-		})
-		if err != nil {
-			return nil, err
-		}
-		return res.Returnval, nil
+		return queryFdDg(ctx, c, sim, &smstypes.QueryPointInTimeReplicaParam{PitName: pitName, PreferDetails: details})
 	}
 	names := func(pitName string) []string {
 		r, err := query(pitName, vimtypes.NewBool(true))
@@ -146,16 +138,12 @@ func TestPiTQueryTimeBounds(t *testing.T) {
 	}
 	c := govmomiSMS(t, sim)
 	query := func(tq *smstypes.ReplicaQueryIntervalParam, details *bool) (smstypes.BaseGroupOperationResult, error) {
-		res, err := methods.QueryPointInTimeReplica(ctx, c, &smstypes.QueryPointInTimeReplica{
-			This:       vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: sim.Provider("p").Ref()},
-			GroupId:    []vimtypes.ReplicationGroupId{{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: "dg"}}},
-			QueryParam: &smstypes.QueryPointInTimeReplicaParam{ReplicaTimeQueryParam: tq, PreferDetails: details},
-		})
+		res, err := queryFdDg(ctx, c, sim, &smstypes.QueryPointInTimeReplicaParam{ReplicaTimeQueryParam: tq, PreferDetails: details})
 		if err != nil {
 			return nil, err
 		}
-		g.Expect(res.Returnval).To(HaveLen(1))
-		return res.Returnval[0], nil
+		g.Expect(res).To(HaveLen(1))
+		return res[0], nil
 	}
 	names := func(tq *smstypes.ReplicaQueryIntervalParam, details *bool) []string {
 		r, err := query(tq, details)
@@ -188,4 +176,17 @@ func TestPiTQueryTimeBounds(t *testing.T) {
 		g.Expect(soap.ToSoapFault(err).VimFault()).To(And(BeAssignableToTypeOf(vimtypes.InvalidArgument{}),
 			HaveField("InvalidProperty", "queryParam.replicaTimeQueryParam")), name)
 	}
+}
+
+// queryFdDg asks provider "p" of sim for the PiTs of its group fd/dg.
+func queryFdDg(ctx context.Context, c *soap.Client, sim *smssim.Sim, param *smstypes.QueryPointInTimeReplicaParam) ([]smstypes.BaseGroupOperationResult, error) {
+	res, err := methods.QueryPointInTimeReplica(ctx, c, &smstypes.QueryPointInTimeReplica{
+		This:       vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: sim.Provider("p").Ref()},
+		GroupId:    []vimtypes.ReplicationGroupId{{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: "dg"}}},
+		QueryParam: param,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Returnval, nil
 }
