@@ -734,3 +734,46 @@ func TestSelectorMatchingNothingSaysSo(t *testing.T) {
 	h.reconcile()
 	h.g.Expect(apierrors.IsNotFound(k8sClient.Get(h.ctx, h.key, &replicationv1alpha1.ReplicationSync{}))).To(BeTrue(), "deleted by its TTL")
 }
+
+// TestTaskErrorIsDecidedLikeTheCallsFault: a task that ends in error carries a fault the provider met
+// after SMS took the call, decided as that fault answered to the call: busy backs off and counts
+// nothing; TooMany splits the batch (learning the size) and counts nothing.
+func TestTaskErrorIsDecidedLikeTheCallsFault(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fault    error
+		maxBatch int
+	}{
+		"ProviderBusy": {&sms.ProviderBusyError{Message: "array busy"}, 4},
+		"TooMany":      {&sms.TooManyError{MaxBatchSize: 2}, 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newRunHarness(t, 4, nil)
+			var failed string
+			h.fake.Task = func(ref string) (sms.TaskInfo, error) {
+				if failed == "" || failed == ref {
+					failed = ref
+					now := h.clock.Now()
+					return sms.TaskInfo{State: sms.TaskError, Err: tc.fault, Progress: 100, CompletionTime: now}, nil
+				}
+				h.fake.Task = nil
+				return h.fake.TaskInfo(h.ctx, ref)
+			}
+			h.reconcile()
+			h.runFor(time.Minute)
+			for range 4 {
+				h.fake.FinishAll(h.clock.Now())
+				h.runFor(time.Minute)
+			}
+			rs := h.get()
+			h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "%v", h.states())
+			for _, g := range rs.Status.Groups {
+				h.g.Expect(g.Attempts).To(BeZero(), "group %s: not a failure of the group", g.DeviceGroupID.ID)
+			}
+			calls := h.fake.Calls()
+			h.g.Expect(calls[0].Groups).To(HaveLen(4))
+			for _, c := range calls[1:] {
+				h.g.Expect(len(c.Groups)).To(BeNumerically("<=", tc.maxBatch))
+			}
+		})
+	}
+}

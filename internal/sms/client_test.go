@@ -247,6 +247,17 @@ func TestClient(t *testing.T) {
 				g.Expect(sim.PiTs()).To(BeEmpty())
 			},
 		},
+		"task ends in error with a provider's fault": {
+			setup: func(sim *smssim.Sim) { sim.Provider("array-a").FailTasksWith(1, smssim.FaultBusy) },
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "busy")
+				g.Expect(err).NotTo(HaveOccurred())
+				info := waitTask(t, c, ref)
+				g.Expect(info.State).To(Equal(sms.TaskError))
+				g.Expect(sms.IsTransient(info.Err)).To(BeTrue(), "%v", info.Err)
+				g.Expect(sim.PiTs()).To(BeEmpty())
+			},
+		},
 		"mixed per-group results": {
 			setup: func(sim *smssim.Sim) {
 				sim.Provider("array-a").SetGroupErrors(all[1], 1, "disk on fire")
@@ -713,7 +724,7 @@ func TestLoginOutlivesTheCallerThatStartedIt(t *testing.T) {
 	go func() { _, err := c.Providers(first); firstErr <- err }()
 	g.Eventually(l.held).WithTimeout(5 * time.Second).Should(BeClosed())
 	go func() { _, err := c.Providers(context.Background()); waiterErr <- err }()
-	g.Eventually(func() int { return sms.LoginWaiters(c) }).WithTimeout(5 * time.Second).Should(Equal(1), "the waiter waits for the login in flight")
+	g.Eventually(func() int { return sms.LoginWaiters(c) }).WithTimeout(5*time.Second).Should(Equal(1), "the waiter waits for the login in flight")
 	cancel()
 	g.Eventually(firstErr).WithTimeout(5 * time.Second).Should(Receive(MatchError(context.Canceled)))
 	g.Consistently(waiterErr).WithTimeout(200*time.Millisecond).ShouldNot(Receive(), "it logs in again, held too")

@@ -136,6 +136,10 @@ type ProviderConfig struct {
 	ListIDsOnly bool `json:"listIdsOnly,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
 	TaskErrors int `json:"taskErrors,omitempty"`
+	// TaskErrorFault is the fault those tasks end with; "" means SmsReplicationFault. A provider meets
+	// busy, out of resource or too many groups after SMS took the call as well as before: the task then
+	// ends in error with that fault.
+	TaskErrorFault FaultKind `json:"taskErrorFault,omitempty"`
 	// Faults answer calls with faults (busy, out of resource, ...), N times or with a probability.
 	Faults []FaultRule `json:"faults,omitempty"`
 	// Inactive makes the provider answer InactiveProvider for groups of the listed fault domains.

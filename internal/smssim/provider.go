@@ -89,6 +89,11 @@ func (h *Provider) SetLatency(d time.Duration) {
 // FailTasks makes the next n sync tasks end in state error; -1 means all.
 func (h *Provider) FailTasks(n int) { h.with(func(p *providerState) { p.cfg.TaskErrors = n }) }
 
+// FailTasksWith makes the next n sync tasks (-1: all) end in error with the fault kind.
+func (h *Provider) FailTasksWith(n int, kind FaultKind) {
+	h.with(func(p *providerState) { p.cfg.TaskErrors, p.cfg.TaskErrorFault = n, kind })
+}
+
 // AddFault adds a fault rule (see FaultRule).
 func (h *Provider) AddFault(r FaultRule) {
 	h.with(func(p *providerState) {

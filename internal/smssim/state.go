@@ -51,7 +51,8 @@ type task struct {
 	pitName  string
 	start    time.Time
 	duration time.Duration
-	fail     string // non-empty: the task ends in error with this message
+	fail     string    // non-empty: the task ends in error with this message
+	failKind FaultKind // the fault it ends with (TaskErrorFault)
 	done     bool
 	end      time.Time
 	queries  int       // QuerySmsTaskInfo calls that asked for it
@@ -270,7 +271,7 @@ func (s *Sim) newTaskTaking(p *providerState, groups []GroupID, pitName string, 
 		if p.cfg.TaskErrors > 0 {
 			p.cfg.TaskErrors--
 		}
-		t.fail = "simulated task failure"
+		t.fail, t.failKind = "simulated task failure", p.cfg.TaskErrorFault
 	}
 	s.tasks[t.ref] = t
 	s.taskOrder = append(s.taskOrder, t)

@@ -48,7 +48,7 @@ func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsT
 		end := t.end
 		info.CompletionTime = &end
 		if t.fail != "" {
-			lf := localized(t.fail, &smstypes.SmsReplicationFault{})
+			lf := localized(t.fail, faultOfKindValue(t.failKind))
 			info.Error = &lf
 		} else {
 			info.Result = taskResultValue(t, t.provider.cfg.NoPitSupport)

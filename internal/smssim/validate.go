@@ -69,6 +69,9 @@ func (p ProviderConfig) validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if p.TaskErrorFault != "" && !knownFault(p.TaskErrorFault) {
+		errs = append(errs, fmt.Errorf("taskErrorFault %q is not a fault the simulator knows", p.TaskErrorFault))
+	}
 	for i, g := range p.Groups {
 		for j, r := range g.PiTQueryFaults {
 			field := fmt.Sprintf("groups[%d].pitQueryFaults[%d]", i, j)
@@ -103,11 +106,18 @@ func (r FaultRule) validate(field string) error {
 	if r.Probability < 0 || r.Probability > 1 {
 		return fmt.Errorf("%s.probability %v is not in [0,1]", field, r.Probability)
 	}
-	switch r.Fault {
-	case FaultBusy, FaultOutOfResource, FaultUnavailable, FaultNotImplemented, FaultReplication,
-		FaultInvalidArgument, FaultTooMany:
-	default:
+	if !knownFault(r.Fault) {
 		return fmt.Errorf("%s.fault %q is not a fault the simulator knows", field, r.Fault)
 	}
 	return nil
+}
+
+// knownFault reports whether the simulator can answer with fault kind k.
+func knownFault(k FaultKind) bool {
+	switch k {
+	case FaultBusy, FaultOutOfResource, FaultUnavailable, FaultNotImplemented, FaultReplication,
+		FaultInvalidArgument, FaultTooMany:
+		return true
+	}
+	return false
 }
