@@ -196,9 +196,10 @@ func (r *ReplicationSyncReconciler) callWave(ctx context.Context, run *syncRun) 
 	run.calledAt = clockNow(r.Clock)
 	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
 	run.now = clockNow(r.Clock)
-	r.resetWake(run)
+	run.wake = time.Time{}
 	r.wakeForTasks(run) // the tasks already in flight keep their due polls
 	r.applyCallResults(ctx, run, results)
+	r.wakeForGroupsInDoubt(run)
 	return results
 }
 

@@ -1,12 +1,12 @@
 package controllers
 
 import (
-	"time"
-
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -142,4 +142,19 @@ func TestInDoubtRecheckSurvivesAWave(t *testing.T) {
 	// The window is twice the tasks' 10 minutes; the PiT of the group in doubt is looked for every
 	// eighth of it, at most 30 s apart.
 	h.g.Expect(res.RequeueAfter).To(BeNumerically("<=", 30*time.Second))
+}
+
+// TestWaveWithoutDoubtWakesForItsPolls: a wave whose calls were all answered leaves no group in doubt,
+// so the run sleeps until its tasks' first poll (here the idle wake's minute), not the in-doubt recheck.
+func TestWaveWithoutDoubtWakesForItsPolls(t *testing.T) {
+	h := newRunHarness(t, 2, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 2
+	})
+	key := client.ObjectKeyFromObject(h.vp)
+	for range 4 {
+		h.r.Capacity.ObserveTask(key, 10*time.Minute) // the provider's tasks take 10 minutes
+	}
+	res := h.reconcile()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing"}))
+	h.g.Expect(res.RequeueAfter).To(Equal(time.Minute))
 }

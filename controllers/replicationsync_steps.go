@@ -74,17 +74,27 @@ func (r *ReplicationSyncReconciler) wakeForTasks(run *syncRun) {
 	}
 }
 
-// resetWake forgets the wake-ups asked for so far (a wave's calls or polls have changed what is due),
-// but for the groups in doubt (inDoubtStep), which nothing after it looks at again.
-func (r *ReplicationSyncReconciler) resetWake(run *syncRun) {
-	run.wake = time.Time{}
+// wakeForGroupsInDoubt asks again for the wake-ups of the groups in doubt (inDoubtStep's), for a step
+// that forgot the run's wake-ups (a wave's calls or polls changed what is due): nothing after it looks at
+// them again. Called once the wave's calls were applied: a group of the wave still Issuing is in doubt.
+func (r *ReplicationSyncReconciler) wakeForGroupsInDoubt(run *syncRun) {
+	var issuing []int
+	for i, g := range run.rs.Status.Groups {
+		if g.State == replicationv1alpha1.GroupIssuing {
+			issuing = append(issuing, i)
+		}
+	}
+	if len(issuing) == 0 {
+		return
+	}
 	armed := r.armedIndexes(run.rs, nil)
 	window := r.inDoubtWindow(run)
-	for i, g := range run.rs.Status.Groups {
-		if _, ok := armed[i]; !ok && g.State == replicationv1alpha1.GroupIssuing {
-			if until := claimTimeOf(g).Add(window); run.now.Before(until) {
-				wakeForInDoubt(run, until, window)
-			}
+	for _, i := range issuing {
+		if _, ok := armed[i]; ok {
+			continue
+		}
+		if until := claimTimeOf(run.rs.Status.Groups[i]).Add(window); run.now.Before(until) {
+			wakeForInDoubt(run, until, window)
 		}
 	}
 }

@@ -43,6 +43,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		run.waitingForCapacity = true // requeue sleeps capacityWake at most; a freed slot wakes it first
 		return nil
 	}
+	queued := granted < want                      // Reserve put the run in the queue for the rest
 	left := len(armed) - min(len(armed), granted) // what the run still waits for after this wave
 	for _, b := range armed[:min(len(armed), granted)] {
 		remaining, stop, err := r.checkBeforeCall(ctx, run, b.provider, b.groups)
@@ -75,7 +76,7 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 		granted -= (len(ready[p]) + size - 1) / size
 		left += len(idx)
 	}
-	if left == 0 {
+	if queued && left == 0 {
 		// The groups the run was given too few slots for were found synced: it waits for none, and
 		// must not hold back younger runs in the queue.
 		r.Capacity.StopWaiting(run.key, run.owner())
@@ -267,8 +268,9 @@ func (r *ReplicationSyncReconciler) pollSoonEnded(ctx context.Context, run *sync
 			}
 		}
 		run.now = clockNow(r.Clock)
-		r.resetWake(run)
+		run.wake = time.Time{}
 		_ = r.pollStep(ctx, run)
+		r.wakeForGroupsInDoubt(run)
 	}
 }
 
