@@ -748,17 +748,9 @@ func TestTaskErrorIsDecidedLikeTheCallsFault(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newRunHarness(t, 4, nil)
-			var failed string
-			h.fake.Task = func(ref string) (sms.TaskInfo, error) {
-				if failed == "" || failed == ref {
-					failed = ref
-					now := h.clock.Now()
-					return sms.TaskInfo{State: sms.TaskError, Err: tc.fault, Progress: 100, CompletionTime: now}, nil
-				}
-				h.fake.Task = nil
-				return h.fake.TaskInfo(h.ctx, ref)
-			}
 			h.reconcile()
+			h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+			h.fake.Fail(h.fake.Calls()[0].Task, tc.fault, h.clock.Now())
 			h.runFor(time.Minute)
 			for range 4 {
 				h.fake.FinishAll(h.clock.Now())

@@ -101,6 +101,14 @@ func (f *Fake) Finish(ref string, at time.Time) {
 	}
 }
 
+// Fail ends a task in error with the fault err, making no PiT.
+func (f *Fake) Fail(ref string, err error, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tasks[ref]
+	t.info.State, t.info.Err, t.info.Progress, t.info.CompletionTime = sms.TaskError, err, 100, at
+}
+
 // FinishAll ends every running task successfully.
 func (f *Fake) FinishAll(at time.Time) {
 	f.mu.Lock()
