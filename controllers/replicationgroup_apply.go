@@ -127,9 +127,6 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 		len(errs), len(p.create)+len(p.update)+len(p.remove), errs[0])
 }
 
-// targetState is the replication state in which a group receives PiTs and so has an RPO.
-const targetState = "TARGET"
-
 // recordDiscoveryMetrics publishes the newest PiT time of every TARGET group, the only state with an RPO.
 // A TARGET group the provider says has no PiT gets 0, the worst value, so that the RPO alert fires for it
 // instead of resolving. One whose PiTs could not be read this time (an array without PiT support, a
@@ -143,7 +140,7 @@ func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, g
 	}
 	for _, rg := range p.desired {
 		switch pit := rg.Status.NewestPiT; {
-		case rg.Status.State != targetState:
+		case rg.Status.State != replicationv1alpha1.TargetState:
 			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
 		case pit != nil:
 			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))

@@ -194,7 +194,7 @@ func unsyncable(states map[sms.GroupID]string, g replicationv1alpha1.GroupStatus
 		return "The provider does not know the group", true
 	case state == "ERROR":
 		return "The provider answered an error for the group (is the id right?)", true
-	case state != "TARGET":
+	case state != replicationv1alpha1.TargetState:
 		return fmt.Sprintf("The group is in state %s at this provider; a sync needs a replication target (TARGET)", state), true
 	}
 	return "", false

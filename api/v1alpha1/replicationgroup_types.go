@@ -33,6 +33,10 @@ const (
 	SourceGroupLabel = "replication.vasa.io/source-group"
 )
 
+// TargetState is the replication state (status.state) of a group that receives replicas: the only one a
+// sync is valid in, and the only one with an RPO.
+const TargetState = "TARGET"
+
 // ReplicationGroupSpec identifies the group; the operator sets it at creation and never changes it.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is set by the operator's discovery and is immutable"
 type ReplicationGroupSpec struct {

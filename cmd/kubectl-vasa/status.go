@@ -26,7 +26,7 @@ func (a *app) statusCommand() *cobra.Command {
 			// sources), then no PiT at all, then the oldest newest PiT; ties by name.
 			slices.SortFunc(groups, func(x, y replicationv1alpha1.ReplicationGroup) int {
 				px, py := x.Status.NewestPiT, y.Status.NewestPiT
-				tx, ty := x.Status.State == replicationTarget, y.Status.State == replicationTarget
+				tx, ty := x.Status.State == replicationv1alpha1.TargetState, y.Status.State == replicationv1alpha1.TargetState
 				switch {
 				case tx != ty:
 					if tx {
@@ -55,9 +55,6 @@ func (a *app) statusCommand() *cobra.Command {
 	cmd.Flags().StringVar(&provider, "provider", "", "only the groups of this VasaProvider")
 	return cmd
 }
-
-// replicationTarget is the ReplicationGroup state of a group that receives replicas, the one with an RPO.
-const replicationTarget = "TARGET"
 
 func (a *app) lastSync(l *replicationv1alpha1.LastSync) string {
 	if l == nil {
