@@ -173,8 +173,14 @@ func (s *Schedule) GridAtOrBefore(anchor, t time.Time) time.Time {
 	if s.every <= 0 || t.Before(anchor) {
 		return t
 	}
-	base := anchor.Add(-time.Duration(anchor.Nanosecond())) // as everyWindow
-	return base.Add(t.Sub(base) / s.every * s.every).In(s.loc)
+	base := s.everyBase(anchor)
+	return base.Add(t.Sub(base) / s.every * s.every)
+}
+
+// everyBase is the start of the @every grid anchored at after: robfig/cron's ConstantDelaySchedule
+// drops the sub-second part of its argument.
+func (s *Schedule) everyBase(after time.Time) time.Time {
+	return after.Add(-time.Duration(after.Nanosecond())).In(s.loc)
 }
 
 // Window computes the runs due in (after, now].
@@ -227,8 +233,7 @@ func (s *Schedule) tooManyWindow(first []time.Time, now time.Time) Window {
 
 // everyWindow is Window for @every schedules, whose times are after + k*interval: exact arithmetic.
 func (s *Schedule) everyWindow(after, now time.Time) Window {
-	// robfig/cron's ConstantDelaySchedule drops the sub-second part of its argument.
-	base := after.Add(-time.Duration(after.Nanosecond())).In(s.loc)
+	base := s.everyBase(after)
 	var w Window
 	if !now.Before(base) {
 		k := int64(now.Sub(base) / s.every)
