@@ -34,6 +34,17 @@ func loginWorld(t *testing.T, secretPassword string) *vpWorld {
 	return w
 }
 
+// connectedLoginWorld is loginWorld with the right password and its VasaProvider checked once: Ready,
+// with a session open. It returns the VasaProvider's key.
+func connectedLoginWorld(t *testing.T) (*vpWorld, client.ObjectKey) {
+	t.Helper()
+	w := loginWorld(t, vcenterPassword)
+	vpKey := w.create(t, w.simProvider())
+	_, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: vpKey})
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	return w, vpKey
+}
+
 // create stores vp, whose session the test's end forgets, and returns its key.
 func (w *vpWorld) create(t *testing.T, vp *replicationv1alpha1.VasaProvider) client.ObjectKey {
 	t.Helper()
@@ -71,10 +82,7 @@ func oneGroupSync(ns, name, provider, pitName string) *replicationv1alpha1.Repli
 func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := loginWorld(t, vcenterPassword)
-	vpKey := w.create(t, w.simProvider())
-	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
-	g.Expect(err).NotTo(HaveOccurred())
+	w, vpKey := connectedLoginWorld(t)
 	rr := w.syncReconciler(nil)
 
 	// The password in the Secret is changed to a wrong one: runs, which still see the provider Ready,
@@ -101,7 +109,7 @@ func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
 
 	setPassword(t, w.ns, vcenterPassword)
-	_, err = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
@@ -114,10 +122,7 @@ func TestWrongPasswordIsTriedOnce(t *testing.T) {
 func TestRefusedReLoginRechecksTheProvider(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := loginWorld(t, vcenterPassword)
-	vpKey := w.create(t, w.simProvider())
-	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
-	g.Expect(err).NotTo(HaveOccurred())
+	w, vpKey := connectedLoginWorld(t)
 
 	checks := make(chan event.GenericEvent, 1)
 	rr := w.syncReconciler(checks)
