@@ -40,13 +40,13 @@ func shortWindow(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.Re
 	vp.Spec.InDoubtWindow = &metav1.Duration{Duration: window}
 }
 
-// answerOnce makes the first sync call start a task but fail with err (a lost or late answer).
+// answerOnce makes the first sync call start a task but fail with err (a lost or late answer). The calls
+// of a wave run at once: which one is first is decided atomically.
 func answerOnce(f *smsfake.Fake, err error) {
-	first := true
+	var lostOne atomic.Bool
 	f.Sync = func(c smsfake.SyncCall) (string, error) {
 		ref := f.CreateTask(c.Groups, c.PitName)
-		if first {
-			first = false
+		if lostOne.CompareAndSwap(false, true) {
 			return "", err
 		}
 		return ref, nil
