@@ -3,7 +3,6 @@ package controllers
 import (
 	"maps"
 	"sync"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -16,34 +15,35 @@ import (
 // one, so the five shares of one schedule run finishing within a minute would otherwise make two
 // "discoveries in a row" seconds apart, both inside the same provider restart.
 
-// groupAbsences keeps, per VasaProvider, when the current run of misses of each stored group began. It
-// lives in memory only: after a manager restart a group's first absence waits one interval more, which
-// costs a late delete and nothing else.
-type groupAbsences struct {
+// perProvider keeps, per VasaProvider, a value by ReplicationGroup name: when the current run of misses
+// of each stored group began, or which groups have a newest-PiT series. It lives in memory only: after
+// a manager restart a group's first absence waits one interval more, which costs a late delete and
+// nothing else, and the process starts without series.
+type perProvider[V any] struct {
 	mu         sync.Mutex
-	byProvider map[types.NamespacedName]map[string]time.Time
+	byProvider map[types.NamespacedName]map[string]V
 }
 
-// of returns a copy of the provider's first misses by ReplicationGroup name.
-func (a *groupAbsences) of(provider types.NamespacedName) map[string]time.Time {
+// of returns a copy of the provider's values by ReplicationGroup name.
+func (a *perProvider[V]) of(provider types.NamespacedName) map[string]V {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return maps.Clone(a.byProvider[provider])
 }
 
-// set replaces the provider's first misses with those of a discovery that completed.
-func (a *groupAbsences) set(provider types.NamespacedName, since map[string]time.Time) {
+// set replaces the provider's values with those of a discovery that completed.
+func (a *perProvider[V]) set(provider types.NamespacedName, values map[string]V) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(since) == 0 {
+	if len(values) == 0 {
 		delete(a.byProvider, provider)
 		return
 	}
 	if a.byProvider == nil {
-		a.byProvider = map[types.NamespacedName]map[string]time.Time{}
+		a.byProvider = map[types.NamespacedName]map[string]V{}
 	}
-	a.byProvider[provider] = since
+	a.byProvider[provider] = values
 }
 
-// forget drops the misses of a deleted VasaProvider.
-func (a *groupAbsences) forget(provider types.NamespacedName) { a.set(provider, nil) }
+// forget drops the values of a deleted VasaProvider.
+func (a *perProvider[V]) forget(provider types.NamespacedName) { a.set(provider, nil) }

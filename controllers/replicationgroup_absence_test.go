@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -68,7 +69,7 @@ func TestDiscoveryKeepsGroupsThroughAProviderRestart(t *testing.T) {
 	// After a manager restart (a new reconciler, nothing in memory) a first miss waits one more interval.
 	a.RemoveGroups(sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"})
 	h.discover()
-	h.r = &ReplicationGroupReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Sessions: h.r.Sessions, Recorder: h.recorder, Clock: h.clock}
+	h.restartManager()
 	h.discover()
 	g.Expect(h.groups()).To(HaveLen(2))
 	h.discover()
@@ -109,6 +110,58 @@ func TestDiscoveriesTriggeredBySyncsDoNotHastenADelete(t *testing.T) {
 	g.Expect(h.groups()).To(HaveKey(name2), "missed for 10 s less than an interval")
 	h.discoverAfter(10 * time.Second)
 	g.Expect(h.groups()).NotTo(HaveKey(name2), "missed by every discovery for an interval")
+}
+
+// TestKeptGroupsKeepTheirSeriesAcrossARestart: a group kept without being listed (most groups missing,
+// no group listed, answered with an error) still has its newest-PiT series after a manager restart, from
+// its stored status: a rollout must not resolve its RPO alert.
+func TestKeptGroupsKeepTheirSeriesAcrossARestart(t *testing.T) {
+	g := NewWithT(t)
+	var cfgs []smssim.GroupConfig
+	var ids []sms.GroupID
+	for _, dg := range []string{"dg-1", "dg-2", "dg-3", "dg-4", "dg-5"} {
+		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: dg})
+		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: dg})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
+	a := h.sim.Provider("array-a")
+	at := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+	a.AddPiT(ids[2], "array-hourly", at)
+	h.discover()
+	name := groupObjectName("array-a", ids[2])
+	g.Expect(newestPiTSeries(h.ns, "array-a", name)).To(HaveValue(BeEquivalentTo(at.Unix())))
+
+	a.RemoveGroups(ids[2:]...)
+	h.restartManager()
+	h.discover()
+	g.Eventually(h.recorder.Events).Should(Receive(ContainSubstring(MostGroupsMissingReason)))
+	g.Expect(newestPiTSeries(h.ns, "array-a", name)).To(HaveValue(BeEquivalentTo(at.Unix())), "kept while most groups are missing")
+
+	a.RestartProvider(time.Hour)
+	h.restartManager()
+	h.discover()
+	g.Eventually(h.recorder.Events).Should(Receive(ContainSubstring(NoGroupsReportedReason)))
+	g.Expect(newestPiTSeries(h.ns, "array-a", name)).To(HaveValue(BeEquivalentTo(at.Unix())), "kept while no group is listed")
+}
+
+// TestSeriesOfGroupsDeletedByHandGo: the groups of a retired array are kept until someone deletes them,
+// as the NoGroupsReported event says; once they are deleted by hand their series go with them at the next
+// discovery, or their RPO alerts would fire until the manager restarts.
+func TestSeriesOfGroupsDeletedByHandGo(t *testing.T) {
+	g := NewWithT(t)
+	h, a, dg2 := twoGroups(t, g)
+	a.AddPiT(dg2, "array-hourly", time.Now().Add(-time.Hour))
+	h.discover()
+	name := groupObjectName("array-a", dg2)
+	g.Expect(newestPiTSeries(h.ns, "array-a", name)).NotTo(BeNil())
+
+	a.RestartProvider(24 * time.Hour) // retired: it lists no group any more
+	h.discover()
+	g.Expect(newestPiTSeries(h.ns, "array-a", name)).NotTo(BeNil(), "kept with its object")
+	g.Expect(k8sClient.DeleteAllOf(h.ctx, &replicationv1alpha1.ReplicationGroup{}, client.InNamespace(h.ns),
+		client.MatchingLabels{replicationv1alpha1.ProviderLabel: "array-a"})).To(Succeed())
+	h.discover()
+	g.Expect(newestPiTSeries(h.ns, "array-a", name)).To(BeNil())
 }
 
 // twoGroups is a discovery harness over groups fd-1/dg-1 and fd-1/dg-2; it returns the second's id.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -127,33 +128,65 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 		len(errs), len(p.create)+len(p.update)+len(p.remove), errs[0])
 }
 
-// recordDiscoveryMetrics publishes the newest PiT time of every TARGET group, the only state with an RPO.
-// A TARGET group the provider says has no PiT gets 0, the worst value, so that the RPO alert fires for it
-// instead of resolving. One whose PiTs could not be read this time (an array without PiT support, a
-// failed query) keeps the series it had: none if nothing was ever known, else the last known value, whose
-// age keeps growing, so a query that fails does not resolve an RPO alert. The series of groups that are
-// gone or not targets (failed over, in test, a source) are dropped, so a failover does not page for every
-// group it moved.
-func recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, groups int) {
-	for _, rg := range p.remove {
-		metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
-	}
-	for _, rg := range p.desired {
+// recordDiscoveryMetrics publishes the newest PiT time of every TARGET group, the only state with an RPO:
+// those the provider listed and those whose objects a discovery keeps without their being listed (answered
+// with an error, or kept while most groups are missing or for one interval of misses), from their
+// stored status, so that a manager restart does not resolve their RPO alerts. A TARGET group the provider
+// says has no PiT gets 0, the worst value, so that the RPO alert fires for it instead of resolving. One
+// whose PiTs could not be read this time (an array without PiT support, a failed query) keeps the series
+// it had: none if nothing was ever known, else the last known value, whose age keeps growing, so a query
+// that fails does not resolve an RPO alert. The series of groups that are not targets (failed over, in
+// test, a source) are dropped, so a failover does not page for every group it moved, and so are those of
+// groups whose object is gone, deleted by discovery or by hand.
+func (r *ReplicationGroupReconciler) recordDiscoveryMetrics(vp *replicationv1alpha1.VasaProvider, p groupPlan, kept []replicationv1alpha1.ReplicationGroup, listed int) {
+	gauge := metrics.GroupNewestPiTTimestampSeconds
+	series := map[string]struct{}{}
+	record := func(rg *replicationv1alpha1.ReplicationGroup, noPiT bool) {
 		switch pit := rg.Status.NewestPiT; {
 		case rg.Status.State != replicationv1alpha1.TargetState:
-			metrics.GroupNewestPiTTimestampSeconds.DeleteLabelValues(vp.Namespace, vp.Name, rg.Name)
+			return // its series, if it had one, is dropped below
 		case pit != nil:
-			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
-		case p.noPiT[rg.Name]:
-			metrics.GroupNewestPiTTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
+			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
+		case noPiT:
+			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
+		}
+		series[rg.Name] = struct{}{}
+	}
+	for _, rg := range p.desired {
+		record(rg, p.noPiT[rg.Name])
+	}
+	for i := range kept {
+		record(&kept[i], false)
+	}
+	key := client.ObjectKeyFromObject(vp)
+	for name := range r.pitSeries.of(key) {
+		if _, ok := series[name]; !ok {
+			gauge.DeleteLabelValues(vp.Namespace, vp.Name, name)
 		}
 	}
-	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(float64(groups))
+	r.pitSeries.set(key, series)
+	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(float64(listed))
 }
 
-// forgetDiscoveryMetrics drops every series of a deleted VasaProvider.
-func forgetDiscoveryMetrics(namespace, name string) {
-	l := map[string]string{metrics.LabelNamespace: namespace, metrics.LabelProvider: name}
+// keptGroups are the stored objects the provider did not list that a discovery does not delete.
+func keptGroups(stored []replicationv1alpha1.ReplicationGroup, observed map[string]observedGroup, removed []*replicationv1alpha1.ReplicationGroup) []replicationv1alpha1.ReplicationGroup {
+	gone := make(map[string]bool, len(removed))
+	for _, rg := range removed {
+		gone[rg.Name] = true
+	}
+	var out []replicationv1alpha1.ReplicationGroup
+	for _, rg := range stored {
+		if _, listed := observed[rg.Name]; !listed && !gone[rg.Name] {
+			out = append(out, rg)
+		}
+	}
+	return out
+}
+
+// forgetDiscoveryMetrics drops every series of a VasaProvider deleted or with discovery off.
+func (r *ReplicationGroupReconciler) forgetDiscoveryMetrics(provider types.NamespacedName) {
+	r.pitSeries.forget(provider)
+	l := map[string]string{metrics.LabelNamespace: provider.Namespace, metrics.LabelProvider: provider.Name}
 	metrics.GroupNewestPiTTimestampSeconds.DeletePartialMatch(l)
 	metrics.DiscoveredGroups.DeletePartialMatch(l)
 	metrics.DiscoveryLastSuccessTimestampSeconds.DeletePartialMatch(l)

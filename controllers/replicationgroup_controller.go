@@ -82,7 +82,10 @@ type ReplicationGroupReconciler struct {
 	AfterSync time.Duration
 
 	// absences keeps when the current run of misses of each stored group began.
-	absences groupAbsences
+	absences perProvider[time.Time]
+	// pitSeries names the groups that have a newest-PiT series, to drop those whose object is gone
+	// however it went (a user's delete included).
+	pitSeries perProvider[struct{}]
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;patch;delete
@@ -99,7 +102,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	vp := &replicationv1alpha1.VasaProvider{}
 	if err := r.Get(ctx, req.NamespacedName, vp); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			forgetDiscoveryMetrics(req.Namespace, req.Name)
+			r.forgetDiscoveryMetrics(req.NamespacedName)
 			r.absences.forget(req.NamespacedName)
 		}
 		// The ReplicationGroups go with the VasaProvider: it owns them.
@@ -108,7 +111,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	interval := discoveryInterval(vp)
 	if interval == 0 {
 		// Off: nothing refreshes the groups' series, and a frozen newest PiT would page for every group.
-		forgetDiscoveryMetrics(vp.Namespace, vp.Name)
+		r.forgetDiscoveryMetrics(client.ObjectKeyFromObject(vp))
 		r.forgetDiscoveryStatus(ctx, vp)
 	} else {
 		metrics.DiscoveryIntervalSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(interval.Seconds())
@@ -207,6 +210,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	key := client.ObjectKeyFromObject(vp)
 	if len(infos) == 0 && len(stored.Items) > 0 {
 		r.absences.forget(key) // an answer not trusted breaks the run of misses: they count again from zero
+		r.recordDiscoveryMetrics(vp, groupPlan{}, stored.Items, 0)
 		return discoveryOutcome{incomplete: r.keepAllGroups(ctx, vp, len(stored.Items))}
 	}
 	plan := planWrites(vp, observed, failed, last, stored.Items)
@@ -232,7 +236,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	// The series follow the provider's answer even when some objects could not be written; the last
 	// success does not move then.
 	listed := len(observed) + len(failed)
-	recordDiscoveryMetrics(vp, plan, listed)
+	r.recordDiscoveryMetrics(vp, plan, keptGroups(stored.Items, observed, plan.remove), listed)
 	return discoveryOutcome{listed: listed, err: writeErr}
 }
 
@@ -258,7 +262,6 @@ func (r *ReplicationGroupReconciler) keepAllGroups(ctx context.Context, vp *repl
 	r.event(vp, "Warning", NoGroupsReportedReason, "%s", msg)
 	ctrl.LoggerFrom(ctx).Info("The provider reported no replication groups; its ReplicationGroups are kept",
 		"vasaProvider", klog.KObj(vp), "kept", n)
-	metrics.DiscoveredGroups.WithLabelValues(vp.Namespace, vp.Name).Set(0)
 	return msg
 }
 

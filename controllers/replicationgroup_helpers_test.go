@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
@@ -63,6 +64,12 @@ func newDiscoveryHarness(t *testing.T, g *WithT, c client.Client, cfg smssim.Pro
 		clock: clocktesting.NewFakePassiveClock(time.Now())}
 	h.r = &ReplicationGroupReconciler{Client: c, APIReader: c, Sessions: session.New(), Recorder: h.recorder, Clock: h.clock}
 	return h
+}
+
+// restartManager replaces the reconciler by one of a new process: nothing in memory, no series.
+func (h *discoveryHarness) restartManager() {
+	metrics.GroupNewestPiTTimestampSeconds.DeletePartialMatch(map[string]string{metrics.LabelNamespace: h.ns})
+	h.r = &ReplicationGroupReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Sessions: h.r.Sessions, Recorder: h.recorder, Clock: h.clock}
 }
 
 // discover runs the discovery due one interval after the previous one, and expects it to succeed and
