@@ -115,13 +115,15 @@ func (r *ReplicationSyncReconciler) providerMoved(ctx context.Context, run *sync
 }
 
 // waitForOngoing parks the groups on someone else's task; without a task ref there is nothing to wait
-// on, so they are issued again after a backoff (SyncOngoing means our call started nothing).
+// on, so they are issued again after a backoff (SyncOngoing means our call started nothing). A group
+// issued again after an unanswered call goes back in doubt instead (ownSyncMayRun).
 func (r *ReplicationSyncReconciler) waitForOngoing(ctx context.Context, run *syncRun, idx []int, task string) {
 	if task == "" {
+		idx = ongoingMayBeOurs(run, idx, "A sync of the group is already running (the provider named no task)")
 		for _, i := range idx {
 			run.groupPending(i, "A sync of the group is already running (the provider named no task)")
 		}
-		if !backingOff(run.rs, run.now) { // once for a wave, not once per batch so answered
+		if len(idx) > 0 && !backingOff(run.rs, run.now) { // once for a wave, not once per batch so answered
 			r.startBackOff(run, 0)
 		}
 		return
@@ -132,6 +134,27 @@ func (r *ReplicationSyncReconciler) waitForOngoing(ctx context.Context, run *syn
 	run.wakeAt(r.nextPoll(run, run.now))
 	ctrl.LoggerFrom(ctx).Info("A sync of these groups is already running, waiting for it", "task", task, "groups", len(idx))
 }
+
+// ongoingMayBeOurs puts back in doubt the groups whose running sync may be our own unanswered call's
+// (ownSyncMayRun), and returns the others. A check for its PiT followed by a call could both miss that
+// sync ending in between, and the call would make a second PiT, unannounced; in doubt, the PiT is looked
+// for until the window passes, and only then is the group issued again, as a re-issue that shows.
+func ongoingMayBeOurs(run *syncRun, idx []int, why string) (others []int) {
+	for _, i := range idx {
+		if !ownSyncMayRun(run.rs.Status.Groups[i]) {
+			others = append(others, i)
+			continue
+		}
+		run.groupInDoubt(i, why+", maybe from our earlier call whose outcome is unknown; in doubt until its PiT appears or the in-doubt window passes")
+		run.wakeAt(run.now)
+	}
+	return others
+}
+
+// ownSyncMayRun reports whether a sync of the group from an earlier call of ours may still run: it was
+// issued again because that call's outcome stayed unknown, so a running sync the provider reports is more
+// likely that call's than anyone else's.
+func ownSyncMayRun(g replicationv1alpha1.GroupStatus) bool { return g.Reissues > 0 }
 
 // countFailures counts a provider-side failure of each group. Groups waiting for someone else's task
 // are issued again without counting. After InvalidArgument (check), the provider is asked which

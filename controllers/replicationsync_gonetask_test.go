@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,4 +116,50 @@ func TestOngoingWithoutTaskBacksOffOnce(t *testing.T) {
 	rs := h.get()
 	h.g.Expect(h.states()).To(Equal(all(4, replicationv1alpha1.GroupPending)))
 	h.g.Expect(rs.Status.Retry.Attempts).To(BeEquivalentTo(1), "one backoff for one wave")
+}
+
+// TestReissueMeetingOngoingSyncStaysInDoubt: a group issued again after an unanswered call meets the
+// first call's sync still running (SyncOngoing, with or without its task, which SMS may then forget).
+// That sync is most likely ours: the group goes back in doubt, and its PiT ends it. Issued again after
+// a backoff instead, its PiT check and call could both miss that sync ending in between: a third call,
+// unannounced, and a second PiT.
+func TestReissueMeetingOngoingSyncStaysInDoubt(t *testing.T) {
+	for name, namesTask := range map[string]bool{"no task named": false, "its task named, then gone": true} {
+		t.Run(name, func(t *testing.T) {
+			h := newRunHarness(t, 1, shortWindow)
+			var first string
+			var calls atomic.Int32
+			h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+				switch calls.Add(1) {
+				case 1:
+					first = h.fake.CreateTask(c.Groups, c.PitName)
+					return "", timeoutErr
+				case 2:
+					if namesTask {
+						return "", &sms.SyncOngoingError{TaskRef: first}
+					}
+					return "", &sms.SyncOngoingError{}
+				default:
+					return h.fake.CreateTask(c.Groups, c.PitName), nil
+				}
+			}
+			h.runFor(window + 2*time.Second)
+			h.g.Expect(h.fake.Calls()).To(HaveLen(2), "re-issued once after the window")
+			if namesTask {
+				h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupWaiting)))
+				h.fake.Task = taskGone
+			}
+			h.runFor(window - 5*time.Second)
+			h.g.Expect(h.fake.Calls()).To(HaveLen(2), "no call while our first sync may still run")
+			h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
+
+			h.fake.Task = nil
+			h.fake.Finish(first, h.clock.Now()) // the first call's sync ends: its PiT exists
+			h.runFor(window / 2)
+			rs := h.get()
+			h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded), "groups: %+v", rs.Status.Groups)
+			h.g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-" + first + "-dg-0"))
+			h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+		})
+	}
 }

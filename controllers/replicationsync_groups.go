@@ -19,6 +19,7 @@ import (
 //	                                          --window passed--> Pending (re-issued once per claim)
 //	Syncing --task gone--> Issuing (in doubt, claimed anew)
 //	Issuing --SyncOngoing--> Waiting --that task ended--> Pending
+//	Issuing (re-issued) --SyncOngoing without a task, or Waiting and its task gone--> Issuing (in doubt)
 //	any unfinished --deadline, NotImplemented, bad group--> Failed
 
 // groupIssuing claims group i for a call to provider at claim.

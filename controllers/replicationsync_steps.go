@@ -195,10 +195,11 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 			// Gone from SMS is not ended on the array (an SMS restart forgets tasks the array still
 			// runs): ours goes after a backoff, or each call would meet SyncOngoing naming it again at
 			// once, for as long as the array runs it.
+			idx = ongoingMayBeOurs(run, idx, "The ongoing sync task "+ref+" is gone from SMS")
 			for _, i := range idx {
 				run.groupPending(i, "The ongoing sync task "+ref+" is gone from SMS; issuing ours after a backoff")
 			}
-			if !backingOff(rs, run.now) { // once for a round of queries, not once per task found gone
+			if len(idx) > 0 && !backingOff(rs, run.now) { // once for a round of queries, not once per task found gone
 				r.startBackOff(run, 0)
 			}
 			return
@@ -368,7 +369,8 @@ func (r *ReplicationSyncReconciler) rerouteInDoubt(run *syncRun, i int, fault *s
 
 // reissue puts an in-doubt group whose window passed without a PiT back to Pending: the one case in
 // which a group is called a second time. Harmless: a task of the first call still running answers the
-// second with SyncOngoing, which we then wait for; a first call that reached nothing left no PiT.
+// second with SyncOngoing, which we then wait for, in doubt again if SMS names no task or forgets it
+// (ongoingMayBeOurs); a first call that reached nothing left no PiT.
 func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i int, window time.Duration) {
 	g := &run.rs.Status.Groups[i]
 	g.Reissues++
