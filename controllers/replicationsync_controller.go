@@ -342,6 +342,9 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 		return err
 	}
 	if err := r.Status().Patch(ctx, rs, patch); err != nil {
+		if mayHaveBeenApplied(err) {
+			r.announceReissues(before, rs)
+		}
 		return err
 	}
 	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)

@@ -1,24 +1,24 @@
 package controllers
 
 import (
+	"errors"
+	"net/http"
+
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 )
 
 // countStored counts what one status write stored, from before to after: groups that reached a final
-// state (vasa_sync_groups_total) and groups issued again while in doubt (vasa_sync_in_doubt_reissues_total,
-// Event InDoubtReissued). Counted from the write, not where a step decides: a decision whose write is
-// lost is taken again by the next reconcile, and would otherwise count twice. A write the API server
-// applied but whose answer was lost (a timeout) is not counted: the next reconcile reads it as stored.
+// state (vasa_sync_groups_total) and groups issued again while in doubt (announceReissues). Counted from
+// the write, not where a step decides: a decision whose write is lost is taken again by the next
+// reconcile, and would otherwise count twice.
 func (r *ReplicationSyncReconciler) countStored(before, after *replicationv1alpha1.ReplicationSync) {
 	ns, provider := after.Namespace, after.Spec.ProviderRef.Name
 	for i, g := range after.Status.Groups {
-		var was replicationv1alpha1.GroupStatus
-		if i < len(before.Status.Groups) && before.Status.Groups[i].ReplicationGroupID == g.ReplicationGroupID {
-			was = before.Status.Groups[i]
-		}
+		was := groupBefore(before, i, g)
 		if g.State != was.State {
 			switch g.State {
 			case replicationv1alpha1.GroupSynced:
@@ -27,12 +27,44 @@ func (r *ReplicationSyncReconciler) countStored(before, after *replicationv1alph
 				metrics.GroupsTotal.WithLabelValues(ns, provider, "failed").Inc()
 			}
 		}
+	}
+	r.announceReissues(before, after)
+}
+
+// announceReissues counts and announces the groups a write issues again while in doubt
+// (vasa_sync_in_doubt_reissues_total, Event InDoubtReissued). It also runs for a write that failed but
+// may have been applied (mayHaveBeenApplied): the next reconcile would read such a re-issue as stored and
+// call the group a second time without a word. A write that failed and was not applied is announced
+// again when the next reconcile takes the decision anew: a second call is never silent, at worst told
+// twice.
+func (r *ReplicationSyncReconciler) announceReissues(before, after *replicationv1alpha1.ReplicationSync) {
+	for i, g := range after.Status.Groups {
 		// A re-issue past backoffLimit fails the group instead (reissue): that is no call.
-		if g.Reissues > was.Reissues && g.State != replicationv1alpha1.GroupFailed {
-			metrics.InDoubtReissuesTotal.WithLabelValues(ns, provider).Inc()
+		if g.Reissues > groupBefore(before, i, g).Reissues && g.State != replicationv1alpha1.GroupFailed {
+			metrics.InDoubtReissuesTotal.WithLabelValues(after.Namespace, after.Spec.ProviderRef.Name).Inc()
 			r.event(after, corev1.EventTypeWarning, "InDoubtReissued", "Sync",
 				"Group %s issued again (re-issue %d): its sync call got no answer and no PiT %q appeared within the in-doubt window",
 				groupName(g.ReplicationGroupID), g.Reissues, after.Spec.PitName)
 		}
 	}
+}
+
+// groupBefore is group i of before if it is g's group, else the zero status.
+func groupBefore(before *replicationv1alpha1.ReplicationSync, i int, g replicationv1alpha1.GroupStatus) replicationv1alpha1.GroupStatus {
+	if i < len(before.Status.Groups) && before.Status.Groups[i].ReplicationGroupID == g.ReplicationGroupID {
+		return before.Status.Groups[i]
+	}
+	return replicationv1alpha1.GroupStatus{}
+}
+
+// mayHaveBeenApplied reports whether a write that failed may have been applied all the same: the API
+// server did not answer, or answered a timeout or an internal error (etcd's "request timed out" comes so,
+// after the write may have reached etcd). A refusal (conflict, invalid, forbidden, not found, too many
+// requests) was not applied.
+func mayHaveBeenApplied(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true
+	}
+	return status.Status().Code >= http.StatusInternalServerError
 }

@@ -1,11 +1,17 @@
 package controllers
 
 import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -157,4 +163,43 @@ func TestWaveWithoutDoubtWakesForItsPolls(t *testing.T) {
 	res := h.reconcile()
 	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing"}))
 	h.g.Expect(res.RequeueAfter).To(Equal(time.Minute))
+}
+
+// TestReissueAnnouncedWhenItsWriteLosesItsAnswer: the write that stores a re-issue (here with no slot to
+// claim in the same reconcile) is applied, but its answer is lost (etcd timed out). The next reconcile
+// reads the re-issue as stored and calls the group a second time: that call is still announced.
+func TestReissueAnnouncedWhenItsWriteLosesItsAnswer(t *testing.T) {
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		vp.Spec.MaxConcurrentTasks = 1
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.runFor(window - time.Second)
+	provider := client.ObjectKeyFromObject(h.vp)
+	h.r.Capacity.Hold(provider, "other/run", 1, 1) // another run holds the only slot
+
+	var lost atomic.Bool
+	h.afterPatch = func(int, context.Context) error {
+		if h.get().Status.Groups[0].Reissues == 1 && lost.CompareAndSwap(false, true) {
+			return apierrors.NewInternalError(errors.New("etcdserver: request timed out"))
+		}
+		return nil
+	}
+	h.clock.Step(2 * time.Second)
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(err).To(HaveOccurred())
+	h.g.Expect(lost.Load()).To(BeTrue())
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupPending)), "the re-issue is stored")
+
+	h.r.Capacity.Hold(provider, "other/run", 0, 1)
+	h.runFor(5 * time.Second)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(2))
+	var announced int
+	for _, e := range h.eventReasons() {
+		if strings.HasPrefix(e, "InDoubtReissued") {
+			announced++
+		}
+	}
+	h.g.Expect(announced).To(Equal(1))
 }
