@@ -125,6 +125,15 @@ func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ct
 	return r.requeue(run)
 }
 
+// waitForDiscovery says the run waits for its VasaProvider's first discovery; that discovery's status
+// write wakes it (providerUsabilityChanged), and it looks again every ProviderWaitInterval.
+func (r *ReplicationSyncReconciler) waitForDiscovery(run *syncRun, msg string) ctrl.Result {
+	trackProgress(run)
+	markInProgress(run.rs, replicationv1alpha1.WaitingForDiscoveryReason, msg)
+	run.wakeAt(run.now.Add(ProviderWaitInterval))
+	return r.requeue(run)
+}
+
 // requeue asks for the run's next reconcile at its wake time, idleWake at the latest, and never after
 // the deadline. The delay counts from now, not from run.now: a commit's write may lie in between.
 func (r *ReplicationSyncReconciler) requeue(run *syncRun) ctrl.Result {

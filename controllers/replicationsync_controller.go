@@ -426,14 +426,16 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // providerUsabilityChanged passes VasaProvider events that can change what a waiting run does or says:
-// its spec, its Ready condition (and why) or its provider reference. Status the runs themselves taught
-// it (learned batch size, task durations) or a periodic re-check must not wake every run of the provider.
+// its spec, its Ready condition (and why), its provider reference or its first discovery. Status the runs
+// themselves taught it (learned batch size, task durations), a periodic re-check or a later discovery must
+// not wake every run of the provider.
 func providerUsabilityChanged() predicate.Predicate {
 	return vasaProviderUpdate(func(before, after *replicationv1alpha1.VasaProvider) bool {
 		readyBefore, whyBefore := providerReady(before)
 		readyAfter, whyAfter := providerReady(after)
 		return before.Generation != after.Generation || readyBefore != readyAfter || whyBefore != whyAfter ||
-			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef)
+			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef) ||
+			discoveredOnce(before) != discoveredOnce(after)
 	})
 }
 

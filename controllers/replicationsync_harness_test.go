@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,7 +63,7 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 	if mutate != nil {
 		vp := h.vp.DeepCopy()
 		mutate(vp, rs)
-		if vp.Spec.MaxBatchSize != h.vp.Spec.MaxBatchSize || vp.Spec.MaxConcurrentTasks != h.vp.Spec.MaxConcurrentTasks || vp.Spec.InDoubtWindow != nil {
+		if !equality.Semantic.DeepEqual(vp.Spec, h.vp.Spec) {
 			g.Expect(k8sClient.Update(h.ctx, vp)).To(Succeed())
 			vp.Status = h.vp.Status
 			meta.FindStatusCondition(vp.Status.Conditions, replicationv1alpha1.ReadyCondition).ObservedGeneration = vp.Generation
@@ -205,6 +206,14 @@ func readyProvider(t *testing.T, g *WithT) *replicationv1alpha1.VasaProvider {
 		Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, ObservedGeneration: vp.Generation})
 	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
 	return vp
+}
+
+// discovered records a completed discovery in the VasaProvider's status, as the discovery does.
+func (h *runHarness) discovered() {
+	h.t.Helper()
+	now := metav1.NewTime(h.clock.Now())
+	h.vp.Status.Discovery = &replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now, LastSuccessTime: &now}
+	h.g.Expect(k8sClient.Status().Update(h.ctx, h.vp)).To(Succeed())
 }
 
 // expectEndsSyncedOnce ends every task until the run is over and expects it Succeeded, each of its n

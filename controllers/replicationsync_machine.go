@@ -105,6 +105,9 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 	if msg, ok := r.connectProvider(ctx, run); !ok {
 		return r.waitForProvider(run, msg), nil
 	}
+	if msg, wait := awaitFirstDiscovery(run); wait {
+		return r.waitForDiscovery(run, msg), nil
+	}
 	if done, err := r.selectMembers(ctx, run); err != nil {
 		return ctrl.Result{}, err
 	} else if done {
@@ -129,8 +132,14 @@ func (r *ReplicationSyncReconciler) selectMembers(ctx context.Context, run *sync
 	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 {
 		return false, nil
 	}
-	ids, err := selectGroups(ctx, r.Client, rs)
+	// Uncached: a run that saw the first discovery complete (awaitFirstDiscovery) finds every group it
+	// wrote, even one the cache has not had word of yet.
+	ids, err := selectGroups(ctx, r.reader(), rs)
 	switch {
+	case errors.Is(err, errNoGroupsSelected) && discoveryInterval(run.vp) == 0:
+		r.failRun(ctx, run, replicationv1alpha1.NoGroupsSelectedReason, fmt.Sprintf(
+			"%v: discovery is off for VasaProvider %s (spec.discovery.interval 0s), so only ReplicationGroups someone created exist; turn it on, or fix spec.groupSelector, in a new ReplicationSync", err, run.vp.Name))
+		return true, nil
 	case errors.Is(err, errNoGroupsSelected), errors.Is(err, errTooManyGroupsSelected), errors.Is(err, errInvalidGroupSelector):
 		r.failRun(ctx, run, replicationv1alpha1.NoGroupsSelectedReason, err.Error()+": fix spec.groupSelector in a new ReplicationSync")
 		return true, nil

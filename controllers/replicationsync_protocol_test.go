@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -686,25 +687,19 @@ func TestTaskQueryWithoutAnswerEnds(t *testing.T) {
 // TestSelectorMembershipFrozenAtStart: a run by selector takes the groups that match when it starts; a
 // ReplicationGroup that matches later does not join it.
 func TestSelectorMembershipFrozenAtStart(t *testing.T) {
-	rg := func(ns string, i int) *replicationv1alpha1.ReplicationGroup {
-		id := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: fmt.Sprintf("dg-%d", i)}}
-		obj := &replicationv1alpha1.ReplicationGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("rg-%d", i),
-			Labels: map[string]string{replicationv1alpha1.ProviderLabel: "vp", replicationv1alpha1.SourceGroupLabel: "db"}}}
-		obj.Spec.ProviderRef.Name, obj.Spec.GroupID = "vp", id
-		return obj
-	}
 	var ns string
 	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		ns = vp.Namespace
 		for i := range 2 {
-			NewWithT(t).Expect(k8sClient.Create(context.Background(), rg(ns, i))).To(Succeed())
+			NewWithT(t).Expect(k8sClient.Create(context.Background(), selectableGroup(ns, i))).To(Succeed())
 		}
 		rs.Spec.GroupIDs = nil
 		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
 	})
+	h.discovered()
 	h.reconcile()
 	h.g.Expect(h.get().Status.Groups).To(HaveLen(2))
-	h.g.Expect(k8sClient.Create(h.ctx, rg(ns, 2))).To(Succeed())
+	h.g.Expect(k8sClient.Create(h.ctx, selectableGroup(ns, 2))).To(Succeed())
 	h.fake.FinishAll(h.clock.Now())
 	h.runFor(time.Minute)
 	rs := h.get()
@@ -713,14 +708,49 @@ func TestSelectorMembershipFrozenAtStart(t *testing.T) {
 	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero())
 }
 
+// TestSelectorWaitsForTheFirstDiscovery: a run created together with its VasaProvider (kubectl apply -k,
+// a GitOps bootstrap) selects its groups only once discovery has written them all, not from the few
+// written so far; the first discovery's status wakes it.
+func TestSelectorWaitsForTheFirstDiscovery(t *testing.T) {
+	var ns string
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		ns = vp.Namespace
+		rs.Spec.GroupIDs = nil
+		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+	})
+	h.g.Expect(k8sClient.Create(h.ctx, selectableGroup(ns, 0))).To(Succeed()) // the first discovery is half-way
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups).To(BeEmpty())
+	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition)
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.WaitingForDiscoveryReason))
+
+	h.g.Expect(k8sClient.Create(h.ctx, selectableGroup(ns, 1))).To(Succeed())
+	before := h.vp.DeepCopy()
+	h.discovered()
+	h.g.Expect(providerUsabilityChanged().Update(event.UpdateEvent{ObjectOld: before, ObjectNew: h.vp})).To(BeTrue(), "the first discovery wakes the run")
+	h.reconcile()
+	h.g.Expect(h.get().Status.Groups).To(HaveLen(2))
+}
+
+// selectableGroup is ReplicationGroup fd/dg-i of VasaProvider "vp", labelled source-group db.
+func selectableGroup(ns string, i int) *replicationv1alpha1.ReplicationGroup {
+	id := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: fmt.Sprintf("dg-%d", i)}}
+	obj := &replicationv1alpha1.ReplicationGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("rg-%d", i),
+		Labels: map[string]string{replicationv1alpha1.ProviderLabel: "vp", replicationv1alpha1.SourceGroupLabel: "db"}}}
+	obj.Spec.ProviderRef.Name, obj.Spec.GroupID = "vp", id
+	return obj
+}
+
 // TestSelectorMatchingNothingSaysSo: a selector that matches no group ends the run with a reason, and
-// the run's TTL applies as to any finished run.
+// the run's TTL applies as to any finished run. With discovery off, the reason says so.
 func TestSelectorMatchingNothingSaysSo(t *testing.T) {
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.GroupIDs = nil
 		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "none"}}
 		rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](60)
 	})
+	h.discovered()
 	res := h.reconcile()
 	h.g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "back when its TTL may delete it")
 	rs := h.get()
@@ -733,6 +763,22 @@ func TestSelectorMatchingNothingSaysSo(t *testing.T) {
 	h.clock.Step(time.Minute + time.Second)
 	h.reconcile()
 	h.g.Expect(apierrors.IsNotFound(k8sClient.Get(h.ctx, h.key, &replicationv1alpha1.ReplicationSync{}))).To(BeTrue(), "deleted by its TTL")
+}
+
+// TestSelectorWithDiscoveryOffSaysSo: with discovery off a run selects at once, from the
+// ReplicationGroups someone created; matching none, its reason says discovery is off.
+func TestSelectorWithDiscoveryOffSaysSo(t *testing.T) {
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.Discovery.Interval = &metav1.Duration{}
+		rs.Spec.GroupIDs = nil
+		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+	})
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.NoGroupsSelectedReason))
+	h.g.Expect(c.Message).To(ContainSubstring("discovery is off"))
 }
 
 // TestTaskErrorIsDecidedLikeTheCallsFault: a task that ends in error carries a fault the provider met

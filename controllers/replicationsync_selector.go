@@ -69,3 +69,24 @@ func matchGroups(ctx context.Context, c client.Reader, ns, provider string, sele
 	}
 	return replicationv1alpha1.SelectedGroupIDs(list.Items, provider), nil
 }
+
+// awaitFirstDiscovery reports whether a run that selects its groups must wait for its VasaProvider's
+// first discovery, and why: created together with the VasaProvider (kubectl apply -k, a GitOps
+// bootstrap), it would otherwise select from the ReplicationGroups discovery has written so far (none,
+// or some) and freeze that. With discovery off there is nothing to wait for.
+func awaitFirstDiscovery(run *syncRun) (string, bool) {
+	rs, vp := run.rs, run.vp
+	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 || discoveryInterval(vp) == 0 || discoveredOnce(vp) {
+		return "", false
+	}
+	msg := fmt.Sprintf("Waiting for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting the run's groups", vp.Name)
+	if d := vp.Status.Discovery; d != nil && d.Message != "" {
+		msg += "; the last one did not complete: " + d.Message
+	}
+	return msg, true
+}
+
+// discoveredOnce reports whether a discovery of the VasaProvider has written its ReplicationGroups.
+func discoveredOnce(vp *replicationv1alpha1.VasaProvider) bool {
+	return vp.Status.Discovery != nil && vp.Status.Discovery.LastSuccessTime != nil
+}

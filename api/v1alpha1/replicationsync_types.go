@@ -33,9 +33,10 @@ type ReplicationSyncSpec struct {
 	GroupIDs []ReplicationGroupID `json:"groupIds,omitempty"`
 
 	// groupSelector chooses the groups to sync by the labels of the provider's ReplicationGroups (see
-	// ReplicationGroup's labels), as an alternative to groupIds. It is resolved once, when the run starts,
-	// and the groups it matched then are frozen into status.groups: groups appearing later or a
-	// re-applied object never change a run. Immutable.
+	// ReplicationGroup's labels), as an alternative to groupIds. It is resolved once, when the run starts
+	// (after the VasaProvider's first discovery, when discovery is on), and the groups it matched then are
+	// frozen into status.groups: groups appearing later or a re-applied object never change a run.
+	// Immutable.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupSelector is immutable: create a new ReplicationSync instead"
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
@@ -300,6 +301,9 @@ const (
 	WaitingForProviderCapacityReason = "WaitingForProviderCapacity"
 	// WaitingForProviderReason (Reconciling): the VasaProvider is missing or not Ready.
 	WaitingForProviderReason = "WaitingForProvider"
+	// WaitingForDiscoveryReason (Reconciling): the run selects its groups by spec.groupSelector and the
+	// VasaProvider's discovery has not yet written its ReplicationGroups once.
+	WaitingForDiscoveryReason = "WaitingForDiscovery"
 	// DeadlineExceededReason (Stalled): activeDeadlineSeconds passed.
 	DeadlineExceededReason = "DeadlineExceeded"
 	// NotImplementedReason (Stalled): the provider does not implement the sync.
