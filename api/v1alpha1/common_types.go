@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -62,10 +63,13 @@ func GroupIDBytes(groups []ReplicationGroupID) int {
 // IDMaxLength is the MaxLength of FaultDomainID.ID and DeviceGroupID.ID, in characters.
 const IDMaxLength = 255
 
-// HoldsID reports whether a provider's id fits FaultDomainID.ID or DeviceGroupID.ID: 1 to IDMaxLength
-// characters, not blank.
+// HoldsID reports whether a provider's id fits FaultDomainID.ID or DeviceGroupID.ID (1 to IDMaxLength
+// characters, not blank) and may be named in a ReplicationSync's groupIds (no white space around it, no
+// control character, no U+FFFE or U+FFFF): a selector run of more groups than one run holds is shared
+// out as groupIds, so a group admission refuses there would fail its whole share on every run.
 func HoldsID(id string) bool {
-	return strings.TrimSpace(id) != "" && utf8.RuneCountInString(id) <= IDMaxLength
+	return strings.TrimSpace(id) == id && id != "" && utf8.RuneCountInString(id) <= IDMaxLength &&
+		!strings.ContainsFunc(id, func(r rune) bool { return unicode.Is(unicode.Cc, r) || r == '\uFFFE' || r == '\uFFFF' })
 }
 
 // FaultDomainID is the SMS FaultDomainId.

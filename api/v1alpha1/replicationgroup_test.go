@@ -161,22 +161,30 @@ func TestReplicationGroupCRD(t *testing.T) {
 func TestHoldsIDAgreesWithTheCRD(t *testing.T) {
 	ns := newNamespace(t)
 	for name, id := range map[string]string{
-		"longest":      strings.Repeat("é", replicationv1alpha1.IDMaxLength),
-		"one too long": strings.Repeat("é", replicationv1alpha1.IDMaxLength+1),
-		"blank":        " \t",
-		"empty":        "",
+		"longest":            strings.Repeat("é", replicationv1alpha1.IDMaxLength),
+		"one too long":       strings.Repeat("é", replicationv1alpha1.IDMaxLength+1),
+		"blank":              " \t",
+		"empty":              "",
+		"trailing space":     "dg-1 ",
+		"leading tab":        "\tdg-1",
+		"C1 control":         "dg\u00851",
+		"non-character":      "dg\uFFFE",
+		"inner space, UTF-8": "Oracle Prod é",
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
-			rg := newObject("ReplicationGroup", ns, objectName(name), map[string]any{
+			rg := newObject("ReplicationGroup", ns, objectName("rg-"+name), map[string]any{
 				"providerRef": map[string]any{"name": "array-a"},
 				"groupId":     group("fd-1", id),
 			})
-			err := k8sClient.Create(context.Background(), rg)
+			rgErr := k8sClient.Create(context.Background(), rg)
+			// Discovery makes a ReplicationGroup of a group only if a ReplicationSync can name it in groupIds.
+			rsErr := k8sClient.Create(context.Background(), validSync(ns, objectName("rs-"+name), set(groups([2]string{"fd-1", id}), "spec", "groupIds")))
 			if replicationv1alpha1.HoldsID(id) {
-				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(rgErr).NotTo(HaveOccurred())
+				g.Expect(rsErr).NotTo(HaveOccurred())
 			} else {
-				expectRejected(g, err, "spec.groupId.deviceGroupId.id", "")
+				expectRejected(g, rsErr, "spec.groupIds", "")
 			}
 		})
 	}
