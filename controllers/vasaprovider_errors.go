@@ -73,6 +73,8 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 	case errors.As(err, &ve):
 		return replicationv1alpha1.SMSVersionUnsupportedReason, fmt.Sprintf("vCenter %s accepts none of the SMS versions %v: it is older than vSphere 6.5 or newer than this operator",
 			safeURL(vp.Spec.VCenter.URL), ve.Tried)
+	case errors.As(err, &su) && su.Fault == "AuthConnectionFailed":
+		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s cannot reach vCenter's own vpxd to check the session (%v): vpxd is restarting or down; retrying", safeURL(vp.Spec.VCenter.URL), su)
 	case errors.As(err, &su):
 		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying", safeURL(vp.Spec.VCenter.URL), su)
 	case errors.As(err, &le):

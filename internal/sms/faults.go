@@ -100,34 +100,37 @@ func (e *InvalidArgumentError) FaultType() string { return "InvalidArgument" }
 // FaultMessage implements Fault.
 func (e *InvalidArgumentError) FaultMessage() string { return e.Message }
 
-// NotImplementedError is the NotImplemented fault.
+// NotImplementedError is the NotImplemented fault, or one as lasting (NotSupportedByProvider).
 type NotImplementedError struct {
+	// Fault is the fault's name on the wire when it is not NotImplemented.
+	Fault string
 	// Message is the fault's localized message.
 	Message string
 }
 
 // Error implements error.
-func (e *NotImplementedError) Error() string { return faultText("NotImplemented", "", e.Message) }
+func (e *NotImplementedError) Error() string { return faultText(e.FaultType(), "", e.Message) }
 
 // FaultType implements Fault.
-func (e *NotImplementedError) FaultType() string { return "NotImplemented" }
+func (e *NotImplementedError) FaultType() string { return cmp.Or(e.Fault, "NotImplemented") }
 
 // FaultMessage implements Fault.
 func (e *NotImplementedError) FaultMessage() string { return e.Message }
 
-// ProviderUnavailableError is the ProviderUnavailable fault.
+// ProviderUnavailableError is the ProviderUnavailable fault, or one that passes as it does
+// (ProviderConnectionFailed).
 type ProviderUnavailableError struct {
+	// Fault is the fault's name on the wire when it is not ProviderUnavailable.
+	Fault string
 	// Message is the fault's localized message.
 	Message string
 }
 
 // Error implements error.
-func (e *ProviderUnavailableError) Error() string {
-	return faultText("ProviderUnavailable", "", e.Message)
-}
+func (e *ProviderUnavailableError) Error() string { return faultText(e.FaultType(), "", e.Message) }
 
 // FaultType implements Fault.
-func (e *ProviderUnavailableError) FaultType() string { return "ProviderUnavailable" }
+func (e *ProviderUnavailableError) FaultType() string { return cmp.Or(e.Fault, "ProviderUnavailable") }
 
 // FaultMessage implements Fault.
 func (e *ProviderUnavailableError) FaultMessage() string { return e.Message }
@@ -433,14 +436,14 @@ func DecodeFault(f any, message string) error {
 		return &ServiceUnavailableError{Message: message}
 	case *smstypes.ProviderConnectionFailed, *smstypes.ProviderConnectionFailedFault:
 		// SMS could not reach the VASA provider: unavailable for now, as ProviderUnavailable says.
-		return &ProviderUnavailableError{Message: "ProviderConnectionFailed: " + message}
+		return &ProviderUnavailableError{Fault: "ProviderConnectionFailed", Message: message}
 	case *smstypes.AuthConnectionFailed, *smstypes.AuthConnectionFailedFault:
 		// A NoPermission by type, but SMS could not reach vCenter's vpxd to check the session: no
 		// privilege is missing, and the service is back once vpxd is.
-		return &ServiceUnavailableError{Message: "AuthConnectionFailed: " + message}
+		return &ServiceUnavailableError{Fault: "AuthConnectionFailed", Message: message}
 	case *smstypes.NotSupportedByProvider, *smstypes.NotSupportedByProviderFault:
 		// The provider does not support the operation: as lasting as NotImplemented.
-		return &NotImplementedError{Message: "NotSupportedByProvider: " + message}
+		return &NotImplementedError{Fault: "NotSupportedByProvider", Message: message}
 	}
 	name := reflect.TypeOf(b).Elem().Name()
 	if trimmed := strings.TrimSuffix(name, "Fault"); trimmed != name {

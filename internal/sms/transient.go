@@ -2,6 +2,7 @@ package sms
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +13,11 @@ import (
 // ServiceUnavailableError means the SMS service is not up: it answered the ServiceNotInitialized fault, or
 // vCenter answered HTTP 503 for it, as after an upgrade or a restart of vCenter's storage service.
 type ServiceUnavailableError struct {
-	// StatusCode is the HTTP status (503), or 0 for the ServiceNotInitialized fault.
+	// StatusCode is the HTTP status (503), or 0 for a fault.
 	StatusCode int
+	// Fault is the fault's name on the wire when it is not ServiceNotInitialized (AuthConnectionFailed:
+	// SMS is up but cannot reach vCenter's vpxd).
+	Fault string
 	// Message is the fault's message, or the HTTP status and the start of the answer's body.
 	Message string
 	// MayHaveRun: vCenter's front proxy answered 503 without saying that nothing listened behind it,
@@ -64,7 +68,7 @@ func (e *ServiceUnavailableError) Error() string {
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("sms service unavailable (HTTP %d): %s", e.StatusCode, e.Message)
 	}
-	return faultText("ServiceNotInitialized", "", e.Message)
+	return faultText(e.FaultType(), "", e.Message)
 }
 
 // FaultType implements Fault.
@@ -72,7 +76,7 @@ func (e *ServiceUnavailableError) FaultType() string {
 	if e.StatusCode != 0 {
 		return http.StatusText(e.StatusCode)
 	}
-	return "ServiceNotInitialized"
+	return cmp.Or(e.Fault, "ServiceNotInitialized")
 }
 
 // FaultMessage implements Fault.

@@ -120,6 +120,9 @@ func TestSMSConnectionFaults(t *testing.T) {
 			var ni *sms.NotImplementedError
 			g.Expect(errors.As(err, &ni)).To(Equal(tc.notImpl), "%v", err)
 			g.Expect(err.Error()).To(ContainSubstring(strings.TrimSuffix(name, "Fault")), "the fault's name is kept")
+			var f sms.Fault
+			g.Expect(errors.As(err, &f)).To(BeTrue())
+			g.Expect(f.FaultType()).To(Equal(strings.TrimSuffix(name, "Fault")), "recorded under its own name (lastFault, the faults metric)")
 		})
 	}
 }
