@@ -22,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -66,6 +67,11 @@ type Sessions interface {
 	// Cached returns the session for key if one is open with fingerprint, without dialing.
 	Cached(key types.NamespacedName, fingerprint string) (sms.Client, bool)
 }
+
+// providerCheckWorkers is how many VasaProviders are checked at once: a vCenter that takes connections
+// but never answers holds one check until its timeouts, not every other provider's (a re-lookup after
+// ManagedObjectNotFound, a fixed Secret), as it would with one worker.
+const providerCheckWorkers = 4
 
 // VasaProviderReconciler verifies the connection to a VASA provider and keeps its session.
 type VasaProviderReconciler struct {
@@ -419,7 +425,7 @@ func (r *VasaProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.CapacityEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.CapacityEvents, &handler.EnqueueRequestForObject{}))
 	}
-	return b.Named("vasaprovider").Complete(r)
+	return b.Named("vasaprovider").WithOptions(controller.Options{MaxConcurrentReconciles: providerCheckWorkers}).Complete(r)
 }
 
 // providersForSecret maps a Secret (a *metav1.PartialObjectMetadata) to the VasaProviders that reference it.

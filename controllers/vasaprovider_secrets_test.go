@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,13 +129,7 @@ func TestVasaProviderCachesNoSecretValues(t *testing.T) {
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
 	g.Expect(r.APIReader).NotTo(BeNil(), "SetupWithManager defaults APIReader")
 
-	mgrCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mgrCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		g.Expect(<-done).To(Succeed())
-	})
+	startManager(t, g, mgr)
 
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "array-creds", Annotations: map[string]string{
@@ -170,4 +165,62 @@ func TestVasaProviderCachesNoSecretValues(t *testing.T) {
 	g.Expect(mgr.GetCache().Get(ctx, client.ObjectKeyFromObject(secret), cached)).To(Succeed())
 	g.Expect(cached.Annotations).To(BeEmpty(), "last-applied-configuration carries the values")
 	g.Expect(cached.ManagedFields).To(BeEmpty())
+}
+
+// startManager runs mgr until the test ends, and then waits for it to stop.
+func startManager(t *testing.T, g *WithT, mgr ctrl.Manager) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		g.Expect(<-done).To(Succeed())
+	})
+}
+
+// TestHungVCenterHoldsBackNoOtherProvider: a vCenter that takes connections but never answers holds one
+// check until its timeouts; the other VasaProviders' checks (a re-lookup after ManagedObjectNotFound, a
+// fixed Secret) go on meanwhile.
+func TestHungVCenterHoldsBackNoOtherProvider(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vp-hung-"}}
+	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 testenv.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns.Name: {}}},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	healthy := passwordDialer("right")
+	r := &VasaProviderReconciler{Client: mgr.GetClient(), Sessions: session.New(),
+		Dial: func(ctx context.Context, c sms.Config) (sms.Client, error) {
+			if strings.Contains(c.URL, "hung") {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return healthy(ctx, c)
+		}}
+	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
+	startManager(t, g, mgr)
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "creds"},
+		StringData: map[string]string{secretUsernameKey: "admin", secretPasswordKey: "right"}}
+	g.Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	hung := newProvider(ns.Name, "hung", secret.Name)
+	hung.Spec.VCenter.URL = "https://vc-hung.example.com"
+	g.Expect(k8sClient.Create(ctx, hung)).To(Succeed())
+	time.Sleep(time.Second) // its check has started and hangs
+	vp := newProvider(ns.Name, "healthy", secret.Name)
+	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+	g.Eventually(func(g Gomega) string {
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vp), got)).To(Succeed())
+		c := meta.FindStatusCondition(got.Status.Conditions, replicationv1alpha1.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		return c.Reason
+	}).WithTimeout(20 * time.Second).Should(Equal(replicationv1alpha1.ConnectedReason))
 }
