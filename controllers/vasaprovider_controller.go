@@ -251,6 +251,15 @@ type secretError struct{ msg string }
 
 func (e *secretError) Error() string { return e.msg }
 
+// secretReadError is a failed read of a Secret other than NotFound: one the manager may not read needs
+// RBAC fixed (a secretError, no retry clears it); anything else is the API server's and passes.
+func secretReadError(what, name, namespace string, err error) error {
+	if apierrors.IsForbidden(err) {
+		return &secretError{fmt.Sprintf("the manager may not read %s %q in namespace %s (%v): grant its service account get on secrets there (the chart's RBAC does so for the namespaces it watches)", what, name, namespace, err)}
+	}
+	return fmt.Errorf("reading %s %s: %w", what, name, err)
+}
+
 // providerConfig builds the SMS config of a VasaProvider from its Secrets and returns a fingerprint of
 // everything the session depends on (generation and Secret resourceVersions, never the values).
 // c should be an uncached reader (mgr.GetAPIReader()): a Secret read through the cached client starts
@@ -263,7 +272,7 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 		if apierrors.IsNotFound(err) {
 			return sms.Config{}, "", &secretError{fmt.Sprintf("credentials Secret %q not found in namespace %s: create it with keys %q and %q", name, vp.Namespace, secretUsernameKey, secretPasswordKey)}
 		}
-		return sms.Config{}, "", fmt.Errorf("reading credentials Secret %s: %w", name, err)
+		return sms.Config{}, "", secretReadError("credentials Secret", name, vp.Namespace, err)
 	}
 	user, pass := string(creds.Data[secretUsernameKey]), string(creds.Data[secretPasswordKey])
 	if user == "" || pass == "" {
@@ -285,7 +294,7 @@ func providerConfig(ctx context.Context, c client.Reader, vp *replicationv1alpha
 			if apierrors.IsNotFound(err) {
 				return sms.Config{}, "", &secretError{fmt.Sprintf("CA Secret %q not found in namespace %s", ref.Name, vp.Namespace)}
 			}
-			return sms.Config{}, "", fmt.Errorf("reading CA Secret %s: %w", ref.Name, err)
+			return sms.Config{}, "", secretReadError("CA Secret", ref.Name, vp.Namespace, err)
 		}
 		k := ref.Key
 		if k == "" {

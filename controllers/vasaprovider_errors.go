@@ -58,6 +58,7 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		ue *sms.UnreachableError
 		ve *sms.VersionError
 		su *sms.ServiceUnavailableError
+		re *sms.RedirectError
 	)
 	switch {
 	case errors.As(err, &se):
@@ -90,6 +91,8 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 	case noPermission(err):
 		return replicationv1alpha1.VCenterFaultReason, fmt.Sprintf("vCenter %s refused the check: %v: give the user of Secret %q the StorageViews.ConfigureService privilege (docs/quickstart.md)",
 			safeURL(vp.Spec.VCenter.URL), err, vp.Spec.VCenter.CredentialsSecretRef.Name)
+	case errors.As(err, &re):
+		return replicationv1alpha1.RedirectedReason, fmt.Sprintf("%v (spec.vcenter.url)", re)
 	case errors.As(err, &ue):
 		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
 	}

@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -19,6 +23,7 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
@@ -186,6 +191,46 @@ func TestVasaProviderWireFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVasaProviderMisconfigurationStalls: a vCenter url that answers with a redirect (a proxy or load
+// balancer in front of vCenter) and a credentials Secret the manager may not read are not outages: no
+// retry clears them, so the VasaProvider is Stalled with what to fix, not Reconciling for ever.
+func TestVasaProviderMisconfigurationStalls(t *testing.T) {
+	t.Run("redirect", func(t *testing.T) {
+		g := NewWithT(t)
+		w := newVPWorld(t, smssim.Config{})
+		front := httptest.NewTLSServer(http.RedirectHandler(w.sim.URL(), http.StatusFound))
+		t.Cleanup(front.Close)
+		vp, _ := w.reconcile(t, func(vp *replicationv1alpha1.VasaProvider) {
+			vp.Spec.VCenter.URL = front.URL
+			vp.Spec.VCenter.TLS.Thumbprint = sms.FormatThumbprint(front.Certificate().Raw)
+		})
+		ready := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+		g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RedirectedReason))
+		g.Expect(ready.Message).To(And(ContainSubstring("HTTP 302"), ContainSubstring("spec.vcenter.url")))
+		g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
+	})
+	t.Run("Secret forbidden", func(t *testing.T) {
+		g := NewWithT(t)
+		w := newVPWorld(t, smssim.Config{})
+		w.r.APIReader = secretsForbidden{k8sClient}
+		vp, _ := w.reconcile(t, nil)
+		ready := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+		g.Expect(ready.Reason).To(Equal(replicationv1alpha1.SecretNotFoundReason))
+		g.Expect(ready.Message).To(And(ContainSubstring("may not read"), ContainSubstring(`"creds"`)))
+		g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
+	})
+}
+
+// secretsForbidden reads as the manager does without RBAC on Secrets.
+type secretsForbidden struct{ client.Reader }
+
+func (r secretsForbidden) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		return apierrors.NewForbidden(corev1.Resource("secrets"), key.Name, errors.New("no RBAC policy matched"))
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
 }
 
 func TestVasaProviderCABundleNotPEM(t *testing.T) {

@@ -265,7 +265,8 @@ type VasaProviderStatus struct {
 const (
 	// ConnectedReason: logged in and found the provider.
 	ConnectedReason = "Connected"
-	// SecretNotFoundReason: the credentials or CA Secret (or a key of it) is missing.
+	// SecretNotFoundReason: the credentials or CA Secret (or a key of it) is missing, or the manager may
+	// not read it.
 	SecretNotFoundReason = "SecretNotFound"
 	// InvalidCredentialsReason: vCenter refused the username or password.
 	InvalidCredentialsReason = "InvalidCredentials"
@@ -291,6 +292,9 @@ const (
 	// VCenterFaultReason: vCenter answered the provider lookup with NoPermission: the user lacks a
 	// privilege SMS needs, which retrying does not clear.
 	VCenterFaultReason = "VCenterFault"
+	// RedirectedReason: spec.vcenter.url answered with an HTTP redirect (a proxy or load balancer in
+	// front of vCenter), which is not followed: set the url to the address that serves the API.
+	RedirectedReason = "Redirected"
 )
 
 // TLSVerification is how the vCenter certificate is verified.
