@@ -88,7 +88,7 @@ type ReplicationGroupReconciler struct {
 	pitSeries perProvider[struct{}]
 }
 
-// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/finalizers,verbs=update
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch

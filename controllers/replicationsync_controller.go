@@ -97,9 +97,9 @@ type ReplicationSyncReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
-// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs/status,verbs=patch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
-// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

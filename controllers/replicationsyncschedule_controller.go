@@ -72,7 +72,7 @@ type ReplicationSyncScheduleReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules,verbs=get;list;watch
-// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules/status,verbs=patch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules/finalizers,verbs=update
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -97,7 +97,7 @@ type VasaProviderReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
-// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 // Reconcile checks one VasaProvider: Secrets, login, provider lookup.

@@ -76,6 +76,10 @@ func TestNamespacedInstallRBAC(t *testing.T) {
 			}{
 				{tc.watched, "replication.vasa.io", "vasaproviders", "watch", true},
 				{tc.watched, "replication.vasa.io", "replicationsyncs/status", "patch", true},
+				// Least privilege: statuses are patched, ReplicationGroups created, updated and deleted.
+				{tc.watched, "replication.vasa.io", "replicationsyncs/status", "update", false},
+				{tc.watched, "replication.vasa.io", "vasaproviders/status", "update", false},
+				{tc.watched, "replication.vasa.io", "replicationgroups", "patch", false},
 				// OwnerReferencesPermissionEnforcement: ReplicationGroups carry a controller reference with
 				// blockOwnerDeletion to their VasaProvider.
 				{tc.watched, "replication.vasa.io", "vasaproviders/finalizers", "update", true},
