@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
@@ -163,6 +165,37 @@ func TestArgoCDSyncNowCreatesReplicationSyncFromTemplate(t *testing.T) {
 	g.Expect(sync.Spec.ActiveDeadlineSeconds).To(Equal(ts.ActiveDeadlineSeconds))
 	g.Expect(sync.Spec.TTLSecondsAfterFinished).To(Equal(ts.TTLSecondsAfterFinished))
 	g.Expect(sync.Spec.MaxBatchSize).To(Equal(ts.MaxBatchSize))
+}
+
+// TestArgoCDSyncNowWithEmptySelector: a template that selects every group of its provider (an empty
+// groupSelector, or one with empty matchLabels) makes a run that selects every group too; dropped, the
+// run would have neither groupIds nor groupSelector, and encoded as [] it would not parse.
+func TestArgoCDSyncNowWithEmptySelector(t *testing.T) {
+	for name, selector := range map[string]map[string]any{
+		"empty":             {},
+		"empty matchLabels": {"matchLabels": map[string]any{}},
+		"empty expressions": {"matchExpressions": []any{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			schedule := loadSample(t, "schedule-ok.yaml", "ReplicationSyncSchedule")
+			spec := schedule["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+			delete(spec, "groupIds")
+			spec["groupSelector"] = selector
+			var result []argoImpactedResource
+			asJSON(t, runArgoLua(t, schedule, scheduleActions(t).action(t, "sync-now")), &result)
+			g.Expect(result).To(HaveLen(1))
+			raw, err := yaml.Marshal(result[0].Resource)
+			g.Expect(err).NotTo(HaveOccurred())
+			sync := &replicationv1alpha1.ReplicationSync{}
+			g.Expect(yaml.UnmarshalStrict(raw, sync)).To(Succeed(), "a valid ReplicationSync:\n%s", raw)
+			g.Expect(sync.Spec.GroupIDs).To(BeNil())
+			g.Expect(sync.Spec.GroupSelector).NotTo(BeNil(), "%s", raw)
+			sel, err := metav1.LabelSelectorAsSelector(sync.Spec.GroupSelector)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(sel.Matches(labels.Set{replicationv1alpha1.ProviderLabel: "array-a", "any": "label"})).To(BeTrue(), "it selects every group of the provider")
+		})
+	}
 }
 
 func TestArgoCDSyncNowWithoutTemplateMetadata(t *testing.T) {
