@@ -112,7 +112,7 @@ func TestConnectFailuresNeverShowThePassword(t *testing.T) {
 				mutate: func(vp *replicationv1alpha1.VasaProvider) {
 					vp.Spec.VCenter.TLS.Thumbprint = sms.FormatThumbprint(redirector.Certificate().Raw)
 				}},
-			"redirect": {simPassword: password, reason: replicationv1alpha1.UnreachableReason,
+			"redirect": {simPassword: password, reason: replicationv1alpha1.RedirectedReason,
 				mutate: func(vp *replicationv1alpha1.VasaProvider) {
 					vp.Spec.VCenter.URL = redirector.URL
 					vp.Spec.VCenter.TLS.Thumbprint = sms.FormatThumbprint(redirector.Certificate().Raw)
