@@ -162,6 +162,9 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 				r.holdSlotsAfterLostClaim(run, before)
 				return r.lostWrite(werr)
 			}
+			if lost := claimsNotStored(rs, run.wave); len(lost) > 0 {
+				return r.claimsPruned(writeCtx, run, before, rs, lost)
+			}
 			claimed = rs.DeepCopy()
 		}
 		r.takeArmed(run)

@@ -138,6 +138,15 @@ func markProviderChanged(rs *replicationv1alpha1.ReplicationSync, message string
 	setSyncStalledCondition(rs, true, reason, message)
 }
 
+// markCRDOutdated sets the conditions of a run whose claims the API server does not store: Stalled, as
+// only applying the CRDs brings it back; Reconciling, as it tries again.
+func markCRDOutdated(rs *replicationv1alpha1.ReplicationSync, message string) {
+	reason := replicationv1alpha1.CRDOutdatedReason
+	setSyncReadyCondition(rs, false, reason, message)
+	setSyncReconcilingCondition(rs, true, reason, message)
+	setSyncStalledCondition(rs, true, reason, message)
+}
+
 // markProviderMissing sets the conditions of a run whose VasaProvider is NotFound and returns how much
 // of ProviderMissingGrace is left. The grace starts when Stalled first gets reason WaitingForProvider with
 // a message (the provider merely not Ready leaves the message empty): that reason change is stamped as

@@ -316,6 +316,9 @@ const (
 	// NoGroupsSelectedReason (Stalled): spec.groupSelector matched no ReplicationGroup of the provider
 	// when the run started.
 	NoGroupsSelectedReason = "NoGroupsSelected"
+	// CRDOutdatedReason (Stalled): the API server dropped the claim's claimTime from a write: the
+	// ReplicationSync CRD in the cluster is older than the operator. Nothing is called until it is applied.
+	CRDOutdatedReason = "CRDOutdated"
 	// ProviderChangedReason (Stalled): the VasaProvider now reaches another vCenter than the one the run's
 	// groups in flight were issued to (status.vcenterInstanceUuid); the run calls nothing until it is back.
 	ProviderChangedReason = "ProviderChanged"

@@ -1,0 +1,93 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// TestOutdatedCRDCallsNothing: with a ReplicationSync CRD from before claimTime (a chart upgraded without
+// its CRDs), the API server drops every claim's time without an error. The run calls nothing, says why
+// (Stalled CRDOutdated, an event), and goes on once the CRDs are applied, each group called once.
+func TestOutdatedCRDCallsNothing(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	restore := withoutClaimTime(t, h)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(BeEmpty(), "no call without a stored claim")
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupPending)))
+	stalled := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(stalled).NotTo(BeNil())
+	h.g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
+	h.g.Expect(stalled.Reason).To(Equal(replicationv1alpha1.CRDOutdatedReason))
+	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix(replicationv1alpha1.CRDOutdatedReason)))
+
+	restore()
+	h.clock.Step(ProviderWaitInterval)
+	h.expectEndsSyncedOnce(2)
+	h.g.Expect(meta.IsStatusConditionTrue(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
+}
+
+const replicationSyncCRD = "replicationsyncs.replication.vasa.io"
+
+// groupProperties returns the CRD and the schema properties of status.groups[] in it.
+func groupProperties(t *testing.T, g Gomega) (*unstructured.Unstructured, map[string]any) {
+	t.Helper()
+	crd := &unstructured.Unstructured{}
+	crd.SetAPIVersion("apiextensions.k8s.io/v1")
+	crd.SetKind("CustomResourceDefinition")
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Name: replicationSyncCRD}, crd)).To(Succeed())
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	props, ok, err := unstructured.NestedMap(versions[0].(map[string]any),
+		"schema", "openAPIV3Schema", "properties", "status", "properties", "groups", "items", "properties")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ok).To(BeTrue())
+	return crd, props
+}
+
+// setGroupProperties writes props as the schema of status.groups[] and waits until a status write of the
+// harness's run stores claimTime exactly when props has it.
+func setGroupProperties(t *testing.T, h *runHarness, crd *unstructured.Unstructured, props map[string]any) {
+	t.Helper()
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	h.g.Expect(unstructured.SetNestedMap(versions[0].(map[string]any), props,
+		"schema", "openAPIV3Schema", "properties", "status", "properties", "groups", "items", "properties")).To(Succeed())
+	h.g.Expect(unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions")).To(Succeed())
+	h.g.Expect(k8sClient.Update(context.Background(), crd)).To(Succeed())
+	_, want := props["claimTime"]
+	h.g.Eventually(func(g Gomega) bool {
+		rs := h.get()
+		now := metav1.NewMicroTime(time.Now())
+		rs.Status.Groups = []replicationv1alpha1.GroupStatus{{ReplicationGroupID: rs.Spec.GroupIDs[0], State: replicationv1alpha1.GroupPending, ClaimTime: &now}}
+		g.Expect(k8sClient.Status().Update(context.Background(), rs)).To(Succeed())
+		stored := rs.Status.Groups[0].ClaimTime != nil
+		rs.Status = replicationv1alpha1.ReplicationSyncStatus{}
+		g.Expect(k8sClient.Status().Update(context.Background(), rs)).To(Succeed())
+		return stored
+	}).WithTimeout(30 * time.Second).Should(Equal(want))
+}
+
+// withoutClaimTime makes the cluster's ReplicationSync CRD one from before claimTime; the function it
+// returns, also run when the test ends, applies the current one again.
+func withoutClaimTime(t *testing.T, h *runHarness) (restore func()) {
+	crd, props := groupProperties(t, h.g)
+	saved := props["claimTime"]
+	delete(props, "claimTime")
+	setGroupProperties(t, h, crd, props)
+	restore = func() {
+		crd, props := groupProperties(t, h.g)
+		if _, ok := props["claimTime"]; !ok {
+			props["claimTime"] = saved
+			setGroupProperties(t, h, crd, props)
+		}
+	}
+	t.Cleanup(restore)
+	return restore
+}
