@@ -164,7 +164,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	metrics.ProviderReady.WithLabelValues(vp.Namespace, vp.Name).Set(ready)
 
-	if transientReason(res.reason) {
+	if res.transient() {
 		return ctrl.Result{RequeueAfter: min(ProviderUnreachableRetryInterval, r.recheck())}, nil
 	}
 	return ctrl.Result{RequeueAfter: r.recheck()}, nil
@@ -183,6 +183,27 @@ type connectResult struct {
 	message string
 	info    sms.ProviderInfo
 	server  sms.ServerInfo
+	// retrySoon makes a failure that needs a human by its reason pass by itself for now.
+	retrySoon bool
+}
+
+// transient reports whether the check's failure passes by itself (retry soon, no human needed).
+func (res connectResult) transient() bool { return res.retrySoon || transientReason(res.reason) }
+
+// providerReregisterGrace is how long after its last successful check a provider that is no longer
+// registered is looked for again every ProviderUnreachableRetryInterval, not Stalled: re-registering a
+// provider (after renewing its certificate, say) unregisters it for a moment, and a run's call in that
+// moment has it looked up at once.
+const providerReregisterGrace = 10 * time.Minute
+
+// recentlyConnected reports when the provider of the VasaProvider's current spec was last found, if that
+// was less than providerReregisterGrace before now.
+func recentlyConnected(vp *replicationv1alpha1.VasaProvider, now time.Time) (time.Time, bool) {
+	if vp.Status.ObservedGeneration != vp.Generation || vp.Status.ProviderRef == nil || vp.Status.LastCheckedTime == nil {
+		return time.Time{}, false
+	}
+	seen := vp.Status.LastCheckedTime.Time
+	return seen, now.Sub(seen) < providerReregisterGrace
 }
 
 // connect reads the Secrets, opens (or reuses) the session and looks the provider up.
@@ -205,7 +226,13 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 	}
 	if err != nil {
 		if nf := (*sms.ProviderNotFoundError)(nil); errors.As(err, &nf) {
-			return connectResult{reason: replicationv1alpha1.ProviderNotFoundReason, message: providerNotFoundMessage(vp, nf.Registered)}
+			res := connectResult{reason: replicationv1alpha1.ProviderNotFoundReason, message: providerNotFoundMessage(vp, nf.Registered)}
+			if seen, ok := recentlyConnected(vp, clockNow(r.Clock)); ok {
+				res.retrySoon = true
+				res.message += fmt.Sprintf("; it was found at %s: being registered again (a renewed certificate)? Checking again every %s; Stalled if it is still missing %s after",
+					seen.UTC().Format(time.RFC3339), ProviderUnreachableRetryInterval, providerReregisterGrace)
+			}
+			return res
 		}
 		if errors.Is(err, sms.ErrProviderAmbiguous) {
 			return connectResult{reason: replicationv1alpha1.ProviderAmbiguousReason, message: fmt.Sprintf(

@@ -13,7 +13,8 @@ import (
 )
 
 // setProviderConditions sets Ready, Reconciling and Stalled of a VasaProvider from a connection check.
-// Unreachable and ServiceInitializing are transient (Reconciling); the other failures need a human (Stalled).
+// Unreachable and ServiceInitializing are transient (Reconciling), and so is a provider found recently that
+// is no longer registered (recentlyConnected); the other failures need a human (Stalled).
 func setProviderConditions(vp *replicationv1alpha1.VasaProvider, res connectResult) {
 	setProviderReadyCondition(vp, res)
 	setProviderReconcilingCondition(vp, res)
@@ -26,7 +27,7 @@ func setProviderReadyCondition(vp *replicationv1alpha1.VasaProvider, res connect
 }
 
 func setProviderReconcilingCondition(vp *replicationv1alpha1.VasaProvider, res connectResult) {
-	if transientReason(res.reason) {
+	if res.transient() {
 		setStatusCondition(&vp.Status.Conditions, vp.Generation, replicationv1alpha1.ReconcilingCondition, metav1.ConditionTrue, res.reason, res.message)
 		return
 	}
@@ -34,7 +35,7 @@ func setProviderReconcilingCondition(vp *replicationv1alpha1.VasaProvider, res c
 }
 
 func setProviderStalledCondition(vp *replicationv1alpha1.VasaProvider, res connectResult) {
-	stalled := res.reason != replicationv1alpha1.ConnectedReason && !transientReason(res.reason)
+	stalled := res.reason != replicationv1alpha1.ConnectedReason && !res.transient()
 	msg := ""
 	if stalled {
 		msg = res.message

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -306,4 +307,42 @@ func TestVasaProviderKeepsItsSessionWhileSMSStarts(t *testing.T) {
 	w.sim.SetServiceInitializing(0)
 	g.Expect(vpCondition(again(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
 	g.Expect(w.sim.LoginAttempts()).To(Equal(logins), "the session outlived the restart of SMS")
+}
+
+// TestProviderBeingRegisteredAgainIsNotStalled: a provider registered again (a renewed certificate) is
+// unlisted for a moment. Found minutes before, it is looked for again every 30 s, not Stalled and held
+// for the 5-minute recheck; found again, it is Connected at its new moId. Still missing long after, it
+// needs a human.
+func TestProviderBeingRegisteredAgainIsNotStalled(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	clk := clocktesting.NewFakePassiveClock(time.Now())
+	w.r.Clock = clk
+	vp, _ := w.reconcile(t, nil)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+
+	array := w.sim.Provider("array-a")
+	array.Unregister()
+	clk.SetTime(clk.Now().Add(time.Minute))
+	res, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(ProviderUnreachableRetryInterval))
+	vp = w.recheck(ctx, t, vp)
+	ready := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.ProviderNotFoundReason))
+	g.Expect(ready.Message).To(ContainSubstring("registered again"))
+	g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReconcilingCondition).Status).To(Equal(metav1.ConditionTrue))
+
+	ref := array.Reregister()
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	g.Expect(vp.Status.ProviderRef.Value).To(Equal(ref))
+
+	array.Unregister() // for good
+	clk.SetTime(clk.Now().Add(providerReregisterGrace + time.Second))
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ProviderNotFoundReason))
+	g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
 }

@@ -125,7 +125,9 @@ func (o *storageManager) QueryProvider(ctx *simulator.Context, _ *smstypes.Query
 	res := &smstypes.QueryProviderResponse{}
 	o.sim.mu.Lock()
 	for _, p := range o.sim.providers {
-		res.Returnval = append(res.Returnval, vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: p.ref})
+		if !p.unregistered {
+			res.Returnval = append(res.Returnval, vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: p.ref})
+		}
 	}
 	o.sim.mu.Unlock()
 	body.Res = res

@@ -25,6 +25,16 @@ func (h *Provider) Ref() string {
 	return h.p.ref
 }
 
+// Unregister removes the provider from vCenter, as an administrator does before registering it again
+// (Reregister): until then it is not listed, and calls on its moId answer ManagedObjectNotFound. Its
+// groups, PiTs and running syncs stay: they are the array's.
+func (h *Provider) Unregister() {
+	h.sim.mu.Lock()
+	defer h.sim.mu.Unlock()
+	delete(h.sim.byRef, h.p.ref)
+	h.p.unregistered = true
+}
+
 // Reregister registers the provider in vCenter again, as an administrator does when its certificate has
 // expired: it gets a new moId, and calls on the old one answer ManagedObjectNotFound. Its groups, PiTs
 // and running syncs stay: they are the array's. It returns the new moId.
@@ -32,6 +42,7 @@ func (h *Provider) Reregister() string {
 	h.sim.mu.Lock()
 	defer h.sim.mu.Unlock()
 	delete(h.sim.byRef, h.p.ref)
+	h.p.unregistered = false
 	h.sim.registrations++
 	h.p.ref = fmt.Sprintf("vasaprovider-%d", len(h.sim.providers)+h.sim.registrations)
 	h.sim.byRef[h.p.ref] = h.p

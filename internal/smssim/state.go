@@ -91,6 +91,8 @@ type providerState struct {
 	responses responseCounters // responses tampered with so far per response rule
 	// loadingUntil ends the provider's restart (RestartProvider); zero when it is not restarting.
 	loadingUntil time.Time
+	// unregistered: vCenter does not list the provider (Unregister) until it is registered again.
+	unregistered bool
 }
 
 func newProviderState(ref string, cfg ProviderConfig) *providerState {
