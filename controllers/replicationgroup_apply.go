@@ -2,12 +2,15 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -111,7 +114,7 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 		})
 	}
 	for _, rg := range p.create {
-		write("creating", rg, func() error { return r.Create(ctx, rg) })
+		write("creating", rg, func() error { return r.createOrReclaim(ctx, rg) })
 	}
 	for _, rg := range p.update {
 		write("updating", rg, func() error { return r.Update(ctx, rg) })
@@ -126,6 +129,29 @@ func (r *ReplicationGroupReconciler) apply(ctx context.Context, p groupPlan) err
 	}
 	return fmt.Errorf("%d of %d ReplicationGroup writes failed, the others were made; the first: %w",
 		len(errs), len(p.create)+len(p.update)+len(p.remove), errs[0])
+}
+
+// createOrReclaim creates rg, or updates the object of its name that this VasaProvider controls but the
+// listing by provider label did not find (someone removed the label; or the cache lags): every discovery
+// would otherwise fail on it, and the label would never come back. An object of that name another
+// controls stays as it is, and the write fails.
+func (r *ReplicationGroupReconciler) createOrReclaim(ctx context.Context, rg *replicationv1alpha1.ReplicationGroup) error {
+	err := r.Create(ctx, rg)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	stored := &replicationv1alpha1.ReplicationGroup{}
+	if gerr := r.Get(ctx, client.ObjectKeyFromObject(rg), stored); gerr != nil {
+		return errors.Join(err, gerr)
+	}
+	owner := metav1.GetControllerOfNoCopy(stored)
+	if owner == nil || owner.UID != metav1.GetControllerOfNoCopy(rg).UID {
+		return err
+	}
+	rg.ResourceVersion, rg.UID = stored.ResourceVersion, stored.UID
+	rg.Annotations, rg.Finalizers = stored.Annotations, stored.Finalizers
+	keepOthers(rg, stored)
+	return r.Update(ctx, rg)
 }
 
 // recordDiscoveryMetrics publishes the newest PiT time of every TARGET group, the only state with an RPO:

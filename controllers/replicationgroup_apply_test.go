@@ -62,3 +62,25 @@ func TestDesiredGroupDropsWhatTheAPICannotHold(t *testing.T) {
 	g.Expect(rg.Status.NewestPiT).To(Equal(storedPiT))
 	g.Expect(rg.Status.Message).To(ContainSubstring("without a time"))
 }
+
+// TestDiscoveryReclaimsItsObjectWithoutItsLabel: someone removed the provider label from a
+// ReplicationGroup of the VasaProvider, so that the listing by label misses it. Discovery updates it
+// (the label comes back) instead of failing every time on a create that finds it exists.
+func TestDiscoveryReclaimsItsObjectWithoutItsLabel(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+	}})
+	h.discover()
+	rg := h.group("fd-1", "dg-1")
+	delete(rg.Labels, replicationv1alpha1.ProviderLabel)
+	rg.Labels["team"] = "storage"
+	g.Expect(h.c.Update(h.ctx, &rg)).To(Succeed())
+
+	h.discover()
+	got := h.group("fd-1", "dg-1")
+	g.Expect(got.Labels).To(HaveKeyWithValue(replicationv1alpha1.ProviderLabel, "array-a"))
+	g.Expect(got.Labels).To(HaveKeyWithValue("team", "storage"), "labels of others are kept")
+	g.Expect(got.UID).To(Equal(rg.UID))
+}
