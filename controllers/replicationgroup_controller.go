@@ -151,7 +151,7 @@ func discoveryInterval(vp *replicationv1alpha1.VasaProvider) time.Duration {
 // is written for an unchanged group. An answer without any group deletes nothing (see keepAllGroups).
 func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicationv1alpha1.VasaProvider) discoveryOutcome {
 	log := ctrl.LoggerFrom(ctx)
-	cl, err := providerClient(ctx, r.APIReader, r.Sessions, r.Dial, vp)
+	cl, err := providerClient(ctx, r.Client, r.APIReader, r.Sessions, r.Dial, vp)
 	if err != nil {
 		return discoveryOutcome{err: fmt.Errorf("%w: %w", errProviderNotReady, err)}
 	}

@@ -44,13 +44,10 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	if vp.Status.ProviderRef == nil || vp.Status.ProviderRef.Value == "" {
 		return fmt.Sprintf("VasaProvider %q has no providerRef yet", name), false
 	}
-	cl, ok := cachedSession(ctx, r.Client, r.Sessions, vp)
-	if !ok {
-		var err error
-		if cl, err = providerClient(ctx, r.reader(), r.Sessions, r.Dial, vp); err != nil {
-			_, msg := classifyConnectError(vp, err)
-			return fmt.Sprintf("VasaProvider %q: %s", name, msg), false
-		}
+	cl, err := providerClient(ctx, r.Client, r.reader(), r.Sessions, r.Dial, vp)
+	if err != nil {
+		_, msg := classifyConnectError(vp, err)
+		return fmt.Sprintf("VasaProvider %q: %s", name, msg), false
 	}
 	reached := vcenterOf(cl, vp)
 	if sms.OtherVCenter(reached, rs.Status.VCenterInstanceUUID) {

@@ -209,7 +209,7 @@ func recentlyConnected(vp *replicationv1alpha1.VasaProvider, now time.Time) (tim
 // connect reads the Secrets, opens (or reuses) the session and looks the provider up.
 func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1alpha1.VasaProvider) connectResult {
 	key := client.ObjectKeyFromObject(vp)
-	cl, err := providerClient(ctx, r.APIReader, r.Sessions, r.Dial, vp)
+	cl, err := providerClient(ctx, r.Client, r.APIReader, r.Sessions, r.Dial, vp)
 	if err != nil {
 		reason, msg := classifyConnectError(vp, err)
 		if reason == replicationv1alpha1.InvalidCredentialsReason || reason == replicationv1alpha1.TLSVerificationFailedReason {
@@ -387,9 +387,14 @@ func cachedSession(ctx context.Context, c client.Reader, sessions Sessions, vp *
 	return sessions.Cached(client.ObjectKeyFromObject(vp), sessionFingerprint(vp, creds, ca))
 }
 
-// providerClient returns the cached session of a VasaProvider, dialing when its fingerprint changed.
-func providerClient(ctx context.Context, c client.Reader, sessions Sessions, dial DialFunc, vp *replicationv1alpha1.VasaProvider) (sms.Client, error) {
-	cfg, fp, err := providerConfig(ctx, c, vp)
+// providerClient returns the open session of a VasaProvider when its Secrets did not change, judged by
+// their metadata in cached (cachedSession); else it reads the Secret values with uncached and returns
+// the session of that fingerprint, dialing when it is not open.
+func providerClient(ctx context.Context, cached, uncached client.Reader, sessions Sessions, dial DialFunc, vp *replicationv1alpha1.VasaProvider) (sms.Client, error) {
+	if cl, ok := cachedSession(ctx, cached, sessions, vp); ok {
+		return cl, nil
+	}
+	cfg, fp, err := providerConfig(ctx, uncached, vp)
 	if err != nil {
 		return nil, err
 	}

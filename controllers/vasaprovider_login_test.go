@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -161,6 +163,42 @@ func TestSpecEditKeepsTheSession(t *testing.T) {
 
 	edit(func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = replicationv1alpha1.BindingJSON })
 	g.Expect(w.sim.LoginAttempts()).To(BeNumerically(">", logins), "a new session for another binding")
+}
+
+// TestChecksReadSecretValuesOnlyToBuildASession: a VasaProvider whose session is open and whose Secret
+// did not change is checked without reading the password again; a changed Secret is read once.
+func TestChecksReadSecretValuesOnlyToBuildASession(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w, vpKey := connectedLoginWorld(t)
+	reads := &secretValueReads{Reader: k8sClient}
+	w.r.APIReader = reads
+	for range 2 {
+		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(reads.n.Load()).To(BeZero(), "the open session's Secret did not change")
+
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "creds"}, secret)).To(Succeed())
+	secret.Labels = map[string]string{"rotated": "yes"} // a new resourceVersion
+	g.Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(reads.n.Load()).To(BeEquivalentTo(1))
+}
+
+// secretValueReads counts the reads of Secrets (their values) through it.
+type secretValueReads struct {
+	client.Reader
+	n atomic.Int32
+}
+
+func (r *secretValueReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		r.n.Add(1)
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
 }
 
 // TestUnansweredCheckKeepsTheSession: a provider check vCenter does not answer (the connection dropped)
