@@ -125,11 +125,11 @@ func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ct
 	return r.requeue(run)
 }
 
-// waitForDiscovery says the run waits for its VasaProvider's first discovery; that discovery's status
-// write wakes it (providerUsabilityChanged), and it looks again every ProviderWaitInterval.
+// waitForDiscovery says the run waits for its VasaProvider's first discovery to end; that discovery's
+// status write wakes it (providerUsabilityChanged), and it looks again every ProviderWaitInterval.
 func (r *ReplicationSyncReconciler) waitForDiscovery(run *syncRun, msg string) ctrl.Result {
-	trackProgress(run)
 	markInProgress(run.rs, replicationv1alpha1.WaitingForDiscoveryReason, msg)
+	r.checkProgress(run) // Stalled past progressDeadlineSeconds
 	run.wakeAt(run.now.Add(ProviderWaitInterval))
 	return r.requeue(run)
 }

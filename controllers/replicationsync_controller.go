@@ -429,7 +429,7 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // providerUsabilityChanged passes VasaProvider events that can change what a waiting run does or says:
-// its spec, its Ready condition (and why), its provider reference or its first discovery. Status the runs
+// its spec, its Ready condition (and why), its provider reference or the end of its first discovery. Status the runs
 // themselves taught it (learned batch size, task durations), a periodic re-check or a later discovery must
 // not wake every run of the provider.
 func providerUsabilityChanged() predicate.Predicate {
@@ -438,7 +438,7 @@ func providerUsabilityChanged() predicate.Predicate {
 		readyAfter, whyAfter := providerReady(after)
 		return before.Generation != after.Generation || readyBefore != readyAfter || whyBefore != whyAfter ||
 			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef) ||
-			discoveredOnce(before) != discoveredOnce(after)
+			discoveryAttempted(before) != discoveryAttempted(after)
 	})
 }
 

@@ -141,7 +141,7 @@ func (r *ReplicationSyncReconciler) selectMembers(ctx context.Context, run *sync
 			"%v: discovery is off for VasaProvider %s (spec.discovery.interval 0s), so only ReplicationGroups someone created exist; turn it on, or fix spec.groupSelector, in a new ReplicationSync", err, run.vp.Name))
 		return true, nil
 	case errors.Is(err, errNoGroupsSelected), errors.Is(err, errTooManyGroupsSelected), errors.Is(err, errInvalidGroupSelector):
-		r.failRun(ctx, run, replicationv1alpha1.NoGroupsSelectedReason, err.Error()+": fix spec.groupSelector in a new ReplicationSync")
+		r.failRun(ctx, run, replicationv1alpha1.NoGroupsSelectedReason, err.Error()+discoveryTrouble(run.vp)+": fix spec.groupSelector in a new ReplicationSync")
 		return true, nil
 	case err != nil:
 		return true, fmt.Errorf("selecting the groups of the run: %w", err)
@@ -150,7 +150,7 @@ func (r *ReplicationSyncReconciler) selectMembers(ctx context.Context, run *sync
 	for i, id := range ids {
 		rs.Status.Groups[i] = replicationv1alpha1.GroupStatus{ReplicationGroupID: id, State: replicationv1alpha1.GroupPending}
 	}
-	ctrl.LoggerFrom(ctx).Info("Selected the run's groups", "groups", len(ids))
+	ctrl.LoggerFrom(ctx).Info("Selected the run's groups", "groups", len(ids), "discoveryTrouble", discoveryTrouble(run.vp))
 	return false, nil
 }
 

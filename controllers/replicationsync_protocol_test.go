@@ -733,6 +733,23 @@ func TestSelectorWaitsForTheFirstDiscovery(t *testing.T) {
 	h.g.Expect(h.get().Status.Groups).To(HaveLen(2))
 }
 
+// TestSelectorWaitsForAFirstDiscoveryThatFails only until it ended: one write refused for good (or a
+// listing without groups) must not hold the run for ever; it selects what was written.
+func TestSelectorWaitsForAFirstDiscoveryThatFails(t *testing.T) {
+	var ns string
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		ns = vp.Namespace
+		rs.Spec.GroupIDs = nil
+		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+	})
+	h.g.Expect(k8sClient.Create(h.ctx, selectableGroup(ns, 0))).To(Succeed())
+	now := metav1.NewTime(h.clock.Now())
+	h.vp.Status.Discovery = &replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now, Message: "1 of 2 ReplicationGroup writes failed"}
+	h.g.Expect(k8sClient.Status().Update(h.ctx, h.vp)).To(Succeed())
+	h.reconcile()
+	h.g.Expect(h.get().Status.Groups).To(HaveLen(1))
+}
+
 // selectableGroup is ReplicationGroup fd/dg-i of VasaProvider "vp", labelled source-group db.
 func selectableGroup(ns string, i int) *replicationv1alpha1.ReplicationGroup {
 	id := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: fmt.Sprintf("dg-%d", i)}}

@@ -73,20 +73,26 @@ func matchGroups(ctx context.Context, c client.Reader, ns, provider string, sele
 // awaitFirstDiscovery reports whether a run that selects its groups must wait for its VasaProvider's
 // first discovery, and why: created together with the VasaProvider (kubectl apply -k, a GitOps
 // bootstrap), it would otherwise select from the ReplicationGroups discovery has written so far (none,
-// or some) and freeze that. With discovery off there is nothing to wait for.
+// or some) and freeze that. It waits for the first attempt to end, not for a success: one that keeps
+// failing (a write refused, a listing without groups) must not hold the run for ever; the run then
+// selects from what was written. With discovery off there is nothing to wait for.
 func awaitFirstDiscovery(run *syncRun) (string, bool) {
 	rs, vp := run.rs, run.vp
-	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 || discoveryInterval(vp) == 0 || discoveredOnce(vp) {
+	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 || discoveryInterval(vp) == 0 || discoveryAttempted(vp) {
 		return "", false
 	}
-	msg := fmt.Sprintf("Waiting for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting the run's groups", vp.Name)
-	if d := vp.Status.Discovery; d != nil && d.Message != "" {
-		msg += "; the last one did not complete: " + d.Message
-	}
-	return msg, true
+	return fmt.Sprintf("Waiting for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting the run's groups", vp.Name), true
 }
 
-// discoveredOnce reports whether a discovery of the VasaProvider has written its ReplicationGroups.
-func discoveredOnce(vp *replicationv1alpha1.VasaProvider) bool {
-	return vp.Status.Discovery != nil && vp.Status.Discovery.LastSuccessTime != nil
+// discoveryAttempted reports whether a discovery of the VasaProvider has ended, with success or not.
+func discoveryAttempted(vp *replicationv1alpha1.VasaProvider) bool {
+	return vp.Status.Discovery != nil && vp.Status.Discovery.LastAttemptTime != nil
+}
+
+// discoveryTrouble says why the VasaProvider's last discovery did not complete, or "".
+func discoveryTrouble(vp *replicationv1alpha1.VasaProvider) string {
+	if d := vp.Status.Discovery; d != nil && d.Message != "" {
+		return fmt.Sprintf(" (the last discovery of VasaProvider %s did not complete: %s)", vp.Name, d.Message)
+	}
+	return ""
 }

@@ -301,8 +301,8 @@ const (
 	WaitingForProviderCapacityReason = "WaitingForProviderCapacity"
 	// WaitingForProviderReason (Reconciling): the VasaProvider is missing or not Ready.
 	WaitingForProviderReason = "WaitingForProvider"
-	// WaitingForDiscoveryReason (Reconciling): the run selects its groups by spec.groupSelector and the
-	// VasaProvider's discovery has not yet written its ReplicationGroups once.
+	// WaitingForDiscoveryReason (Reconciling): the run selects its groups by spec.groupSelector and no
+	// discovery of the VasaProvider has ended yet.
 	WaitingForDiscoveryReason = "WaitingForDiscovery"
 	// DeadlineExceededReason (Stalled): activeDeadlineSeconds passed.
 	DeadlineExceededReason = "DeadlineExceeded"
