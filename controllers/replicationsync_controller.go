@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -94,6 +95,8 @@ type ReplicationSyncReconciler struct {
 	// pollDue caches, per task in flight, when it was issued and is next worth querying (taskKey ->
 	// taskTiming, replicationsync_tasktiming.go); losing it costs an early query, nothing else.
 	pollDue sync.Map
+	// claimsVerified: a dry run showed that the API server keeps claim times (replicationsync_crdguard.go).
+	claimsVerified atomic.Bool
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
@@ -158,12 +161,16 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			if ctx.Err() != nil && refused == nil {
 				return ctrl.Result{}, nil
 			}
+			if kept, werr := r.claimsKept(writeCtx, before, rs, run.wave); werr != nil || !kept {
+				if werr != nil {
+					r.holdSlotsAfterLostClaim(run, before)
+					return r.lostWrite(werr)
+				}
+				return r.claimsDropped(writeCtx, run, before)
+			}
 			if werr := r.patchStatus(writeCtx, before, rs); werr != nil {
 				r.holdSlotsAfterLostClaim(run, before)
 				return r.lostWrite(werr)
-			}
-			if lost := claimsNotStored(rs, run.wave); len(lost) > 0 {
-				return r.claimsPruned(writeCtx, run, before, rs, lost)
 			}
 			claimed = rs.DeepCopy()
 		}

@@ -2,10 +2,11 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -13,10 +14,32 @@ import (
 // The claim is what keeps a group to one call across a crash: a ReplicationSync CRD older than the
 // manager (a chart upgraded without its CRDs, docs/upgrade.md) has the API server drop claimTime from
 // every write, without an error, and an unanswered call's group would then be issued again at once
-// instead of after the in-doubt window. So the claim's write is read back before any call.
+// instead of after the in-doubt window. So this process's first claim is tried as a dry run, and written
+// only when the API server keeps its claim times; until then no claim is written and nothing is called.
 
-// claimsNotStored returns the groups the wave claims in this reconcile whose claim time the stored
-// object (rs, as the claim's write answered it) lacks.
+// claimsKept reports whether the API server keeps the claim times of the wave rs claims over before,
+// asking it once per process with a dry run of the claim's write.
+func (r *ReplicationSyncReconciler) claimsKept(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) (bool, error) {
+	if r.claimsVerified.Load() {
+		return true, nil
+	}
+	patch, err := statusPatch(before, rs)
+	if err != nil {
+		return false, err
+	}
+	probe := rs.DeepCopy()
+	if err := r.Status().Patch(ctx, probe, patch, client.DryRunAll); err != nil {
+		return false, err
+	}
+	if len(claimsNotStored(probe, wave)) > 0 {
+		return false, nil
+	}
+	r.claimsVerified.Store(true)
+	return true, nil
+}
+
+// claimsNotStored returns the groups the wave claims in this reconcile whose claim time rs (as the API
+// server answered a write of the claim) lacks.
 func claimsNotStored(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) []int {
 	var out []int
 	for _, b := range wave {
@@ -32,22 +55,20 @@ func claimsNotStored(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) 
 	return out
 }
 
-// claimsPruned calls nothing and puts the groups whose claims were dropped back to Pending (nothing was
-// called), with the run Stalled until the CRDs are applied; it tries again every ProviderWaitInterval.
-func (r *ReplicationSyncReconciler) claimsPruned(ctx context.Context, run *syncRun, before, stored *replicationv1alpha1.ReplicationSync, lost []int) (ctrl.Result, error) {
-	msg := fmt.Sprintf("The API server dropped status.groups[].claimTime from the claim of %d groups: the ReplicationSync CRD in the cluster is older than this operator. Nothing was called; apply the CRDs of this release (docs/upgrade.md)", len(lost))
-	ctrl.LoggerFrom(ctx).Error(nil, msg)
-	r.event(stored, corev1.EventTypeWarning, replicationv1alpha1.CRDOutdatedReason, "Sync", "%s", msg)
+// claimsDropped writes no claim and calls nothing: the run (as it was before the claim) is Stalled until
+// the CRDs are applied, and tries again every ProviderWaitInterval.
+func (r *ReplicationSyncReconciler) claimsDropped(ctx context.Context, run *syncRun, before *replicationv1alpha1.ReplicationSync) (ctrl.Result, error) {
+	msg := "The API server drops status.groups[].claimTime from a claim: the ReplicationSync CRD in the cluster is older than this operator. Nothing is called until the CRDs of this release are applied (docs/upgrade.md)"
 	r.holdSlotsAfterLostClaim(run, before)
-	revert := stored.DeepCopy()
-	for _, i := range lost {
-		g := &revert.Status.Groups[i]
-		g.State, g.Provider = replicationv1alpha1.GroupPending, ""
+	after := before.DeepCopy()
+	markCRDOutdated(after, msg)
+	if equality.Semantic.DeepEqual(after.Status, before.Status) {
+		return ctrl.Result{RequeueAfter: ProviderWaitInterval}, nil // said so already
 	}
-	updateSummary(revert)
-	markCRDOutdated(revert, msg)
-	if err := r.patchStatus(ctx, stored, revert); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Releasing the claim the API server did not store; its groups wait out the in-doubt window instead")
+	ctrl.LoggerFrom(ctx).Error(nil, msg)
+	r.event(after, corev1.EventTypeWarning, replicationv1alpha1.CRDOutdatedReason, "Sync", "%s", msg)
+	if err := r.patchStatus(ctx, before, after); err != nil {
+		return r.lostWrite(err)
 	}
 	return ctrl.Result{RequeueAfter: ProviderWaitInterval}, nil
 }

@@ -15,19 +15,25 @@ import (
 )
 
 // TestOutdatedCRDCallsNothing: with a ReplicationSync CRD from before claimTime (a chart upgraded without
-// its CRDs), the API server drops every claim's time without an error. The run calls nothing, says why
-// (Stalled CRDOutdated, an event), and goes on once the CRDs are applied, each group called once.
+// its CRDs), the API server drops every claim's time without an error. The run writes no claim, calls
+// nothing, says why (Stalled CRDOutdated, one event), and goes on once the CRDs are applied, each group
+// called once.
 func TestOutdatedCRDCallsNothing(t *testing.T) {
 	h := newRunHarness(t, 2, nil)
 	restore := withoutClaimTime(t, h)
 	h.reconcile()
 	h.g.Expect(h.fake.Calls()).To(BeEmpty(), "no call without a stored claim")
-	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupPending)))
+	h.g.Expect(h.states()).NotTo(ContainElement(replicationv1alpha1.GroupIssuing), "no claim written")
 	stalled := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)
 	h.g.Expect(stalled).NotTo(BeNil())
 	h.g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
 	h.g.Expect(stalled.Reason).To(Equal(replicationv1alpha1.CRDOutdatedReason))
 	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix(replicationv1alpha1.CRDOutdatedReason)))
+	h.clock.Step(ProviderWaitInterval)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	h.g.Expect(meta.IsStatusConditionTrue(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeTrue(), "still Stalled")
+	h.g.Expect(h.eventReasons()).To(HaveLen(1), "said once")
 
 	restore()
 	h.clock.Step(ProviderWaitInterval)

@@ -78,7 +78,7 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 	g.Expect(err).NotTo(HaveOccurred())
 	c := interceptor.NewClient(watching, interceptor.Funcs{
 		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && !dryRun(opts) {
 				h.mu.Lock()
 				h.patches++
 				n, hook, after := h.patches, h.onPatch, h.afterPatch
@@ -206,6 +206,13 @@ func readyProvider(t *testing.T, g *WithT) *replicationv1alpha1.VasaProvider {
 		Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, ObservedGeneration: vp.Generation})
 	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
 	return vp
+}
+
+// dryRun reports whether a status patch is a dry run, which writes nothing.
+func dryRun(opts []client.SubResourcePatchOption) bool {
+	o := &client.SubResourcePatchOptions{}
+	o.ApplyOptions(opts)
+	return len(o.DryRun) > 0
 }
 
 // discovered records a completed discovery in the VasaProvider's status, as the discovery does.

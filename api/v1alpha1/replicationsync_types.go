@@ -316,7 +316,7 @@ const (
 	// NoGroupsSelectedReason (Stalled): spec.groupSelector matched no ReplicationGroup of the provider
 	// when the run started.
 	NoGroupsSelectedReason = "NoGroupsSelected"
-	// CRDOutdatedReason (Stalled): the API server dropped the claim's claimTime from a write: the
+	// CRDOutdatedReason (Stalled): the API server drops claimTime from a claim (tried as a dry run): the
 	// ReplicationSync CRD in the cluster is older than the operator. Nothing is called until it is applied.
 	CRDOutdatedReason = "CRDOutdated"
 	// ProviderChangedReason (Stalled): the VasaProvider now reaches another vCenter than the one the run's
