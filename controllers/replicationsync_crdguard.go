@@ -31,7 +31,8 @@ func (r *ReplicationSyncReconciler) claimsKept(ctx context.Context, before, rs *
 	if err := r.Status().Patch(ctx, probe, patch, client.DryRunAll); err != nil {
 		return false, err
 	}
-	if len(claimsNotStored(probe, wave)) > 0 {
+	// vcenterInstanceUuid came later than claimTime: without it a run adopts whatever vCenter it reaches.
+	if len(claimsNotStored(probe, wave)) > 0 || rs.Status.VCenterInstanceUUID != "" && probe.Status.VCenterInstanceUUID == "" {
 		return false, nil
 	}
 	r.claimsVerified.Store(true)
