@@ -59,7 +59,7 @@ func claimsNotStored(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) 
 // claimsDropped writes no claim and calls nothing: the run (as it was before the claim) is Stalled until
 // the CRDs are applied, and tries again every ProviderWaitInterval.
 func (r *ReplicationSyncReconciler) claimsDropped(ctx context.Context, run *syncRun, before *replicationv1alpha1.ReplicationSync) (ctrl.Result, error) {
-	msg := "The API server drops status.groups[].claimTime from a claim: the ReplicationSync CRD in the cluster is older than this operator. Nothing is called until the CRDs of this release are applied (docs/upgrade.md)"
+	msg := "The API server drops status fields of a claim (status.groups[].claimTime, status.vcenterInstanceUuid): the ReplicationSync CRD in the cluster is older than this operator. Nothing is called until the CRDs of this release are applied (docs/upgrade.md)"
 	r.holdSlotsAfterLostClaim(run, before)
 	after := before.DeepCopy()
 	markCRDOutdated(after, msg)
