@@ -178,7 +178,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		observed[name] = observedGroup{info: in}
 	}
 	if len(unheld) > 0 {
-		r.event(vp, "Warning", GroupIDsNotHeldReason, "%d replication groups have ids the API cannot hold (blank, longer than %d characters, with white space around them, or control characters, U+FFFE or U+FFFF), so they get no ReplicationGroup and cannot be synced: %s",
+		r.event(vp, "Warning", GroupIDsNotHeldReason, "%d replication groups have ids the API cannot hold (blank, or longer than %d characters), so they get no ReplicationGroup and cannot be synced: %s",
 			len(unheld), replicationv1alpha1.IDMaxLength, strings.Join(unheld[:min(len(unheld), 5)], ", "))
 	}
 	pits, err := cl.NewestPointInTimes(ctx, ref, ids)

@@ -54,6 +54,8 @@ const (
 	// EventRunCutShort: the creation of a run shared over several ReplicationSyncs was cut short and could
 	// not be completed.
 	EventRunCutShort = "RunCutShort"
+	// EventGroupsLeftOut: groups the selector matched have ids a share's groupIds cannot name.
+	EventGroupsLeftOut = "GroupsLeftOut"
 )
 
 // ReplicationSyncScheduleReconciler stamps out ReplicationSyncs on a cron schedule, as the CronJob

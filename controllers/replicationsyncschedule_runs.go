@@ -130,10 +130,10 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 			return false, "", err
 		}
 		if set != nil {
-			return true, "", r.completeShares(ctx, s, name, due, set, matched)
+			return true, "", r.completeShares(ctx, s, name, due, set, r.nameable(s, matched))
 		}
 		if shared {
-			return true, "", r.startShares(ctx, s, name, pit, due, runsplit.Split(matched))
+			return true, "", r.startShares(ctx, s, name, pit, due, runsplit.Split(r.nameable(s, matched)))
 		}
 	}
 

@@ -43,6 +43,24 @@ func (r *ReplicationSyncScheduleReconciler) templateGroups(ctx context.Context, 
 	return ids, err
 }
 
+// nameable returns the groups of matched a share can name in groupIds, and says which it leaves out
+// (runsplit.Nameable): a share naming one would be refused, and with it every other group it holds.
+func (r *ReplicationSyncScheduleReconciler) nameable(s *scheduleScope, matched []replicationv1alpha1.ReplicationGroupID) []replicationv1alpha1.ReplicationGroupID {
+	named, left := runsplit.Nameable(matched)
+	if len(left) > 0 {
+		names := make([]string, len(left))
+		for i, id := range left {
+			names[i] = fmt.Sprintf("%q", groupName(id))
+		}
+		msg := fmt.Sprintf("%d of the %d groups the selector matches have ids with white space around them or control characters, which a ReplicationSync's groupIds cannot name: the run's shares leave them out (a selector matching at most %d groups syncs them in one run): %s",
+			len(left), len(matched), replicationv1alpha1.MaxGroupsPerRun, firstOf(names, 5))
+		s.afterPatch = append(s.afterPatch, func() {
+			r.Recorder.Eventf(s.sched, nil, corev1.EventTypeWarning, EventGroupsLeftOut, "Create", "%s", msg)
+		})
+	}
+	return named
+}
+
 // startShares creates the shares of the run at due, named <name>-<n>.
 func (r *ReplicationSyncScheduleReconciler) startShares(ctx context.Context, s *scheduleScope, name, pit string, due time.Time, shares [][]replicationv1alpha1.ReplicationGroupID) error {
 	numbered := make(map[int][]replicationv1alpha1.ReplicationGroupID, len(shares))

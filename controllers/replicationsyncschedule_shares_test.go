@@ -295,3 +295,29 @@ func (h *scheduleHarness) createShared(name string, mutate func(*replicationv1al
 		}
 	})
 }
+
+// TestScheduleSharesLeaveOutGroupsGroupIDsCannotName: a provider reported a group id with white space
+// around it, which a ReplicationGroup holds but a ReplicationSync's groupIds refuses. Shared out, the run
+// leaves that group out and says so; its share, and every other group in it, is not refused.
+func TestScheduleSharesLeaveOutGroupsGroupIDsCannotName(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	padded := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-big"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-padded "}}
+	g.Expect(k8sClient.Create(h.ctx, &replicationv1alpha1.ReplicationGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "array-a-fd-big-dg-padded", Labels: map[string]string{
+			replicationv1alpha1.ProviderLabel: "array-a", replicationv1alpha1.FaultDomainLabel: "fd-big",
+		}},
+		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: padded},
+	})).To(Succeed())
+	h.createShared("big", nil)
+	h.reconcileAt(h.nextRuns(1)[0])
+	runs := h.runs()
+	g.Expect(runs).To(HaveLen(2))
+	var held int
+	for _, rs := range runs {
+		g.Expect(rs.Spec.GroupIDs).NotTo(ContainElement(padded))
+		held += len(rs.Spec.GroupIDs)
+	}
+	g.Expect(held).To(Equal(replicationv1alpha1.MaxGroupsPerRun+1), "every other group is in a share")
+	g.Expect(h.events()).To(ContainElement(And(ContainSubstring(EventGroupsLeftOut), ContainSubstring(`"fd-big/dg-padded "`))))
+}

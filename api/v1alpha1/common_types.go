@@ -63,13 +63,22 @@ func GroupIDBytes(groups []ReplicationGroupID) int {
 // IDMaxLength is the MaxLength of FaultDomainID.ID and DeviceGroupID.ID, in characters.
 const IDMaxLength = 255
 
-// HoldsID reports whether a provider's id fits FaultDomainID.ID or DeviceGroupID.ID (1 to IDMaxLength
-// characters, not blank) and may be named in a ReplicationSync's groupIds (no white space around it, no
-// control character, no U+FFFE or U+FFFF): a selector run of more groups than one run holds is shared
-// out as groupIds, so a group admission refuses there would fail its whole share on every run.
+// HoldsID reports whether a provider's id fits FaultDomainID.ID or DeviceGroupID.ID: 1 to IDMaxLength
+// characters, not blank.
 func HoldsID(id string) bool {
-	return strings.TrimSpace(id) == id && id != "" && utf8.RuneCountInString(id) <= IDMaxLength &&
-		!strings.ContainsFunc(id, func(r rune) bool { return unicode.Is(unicode.Cc, r) || r == '\uFFFE' || r == '\uFFFF' })
+	return strings.TrimSpace(id) != "" && utf8.RuneCountInString(id) <= IDMaxLength
+}
+
+// Nameable reports whether a ReplicationSync's groupIds may name the group: its ids have no white space
+// around them, no control character, no U+FFFE or U+FFFF (the CRD's rule on groupIds, which catches
+// typing mistakes). A provider may report such ids: a ReplicationGroup holds them, and a selector run
+// syncs them, but the shares of a selector run too large for one run name their groups in groupIds.
+func Nameable(g ReplicationGroupID) bool {
+	ok := func(id string) bool {
+		return strings.TrimSpace(id) == id &&
+			!strings.ContainsFunc(id, func(r rune) bool { return unicode.Is(unicode.Cc, r) || r == '\uFFFE' || r == '\uFFFF' })
+	}
+	return ok(g.FaultDomainID.ID) && ok(g.DeviceGroupID.ID)
 }
 
 // FaultDomainID is the SMS FaultDomainId.

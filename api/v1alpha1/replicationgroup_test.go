@@ -178,10 +178,15 @@ func TestHoldsIDAgreesWithTheCRD(t *testing.T) {
 				"groupId":     group("fd-1", id),
 			})
 			rgErr := k8sClient.Create(context.Background(), rg)
-			// Discovery makes a ReplicationGroup of a group only if a ReplicationSync can name it in groupIds.
-			rsErr := k8sClient.Create(context.Background(), validSync(ns, objectName("rs-"+name), set(groups([2]string{"fd-1", id}), "spec", "groupIds")))
 			if replicationv1alpha1.HoldsID(id) {
 				g.Expect(rgErr).NotTo(HaveOccurred())
+			} else {
+				expectRejected(g, rgErr, "spec.groupId.deviceGroupId.id", "")
+			}
+			// Shares name their groups in groupIds: Nameable says which the API server takes there.
+			rsErr := k8sClient.Create(context.Background(), validSync(ns, objectName("rs-"+name), set(groups([2]string{"fd-1", id}), "spec", "groupIds")))
+			gid := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: id}}
+			if replicationv1alpha1.HoldsID(id) && replicationv1alpha1.Nameable(gid) {
 				g.Expect(rsErr).NotTo(HaveOccurred())
 			} else {
 				expectRejected(g, rsErr, "spec.groupIds", "")

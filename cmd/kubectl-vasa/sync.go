@@ -60,7 +60,12 @@ func (a *app) syncCommand() *cobra.Command {
 			}
 			runs, set := []*replicationv1alpha1.ReplicationSync{rs}, ""
 			if ids != nil {
-				runs, set = splitSync(rs, ids), replicationv1alpha1.LabelValue(rs.Name)
+				named, left := runsplit.Nameable(ids)
+				if len(left) > 0 {
+					_, _ = fmt.Fprintf(a.errOut, "Warning: %d groups have ids with white space around them or control characters, which groupIds cannot name: left out (a selector matching at most %d groups syncs them in one run): %v\n",
+						len(left), replicationv1alpha1.MaxGroupsPerRun, left[:min(len(left), 5)])
+				}
+				runs, set = splitSync(rs, named), replicationv1alpha1.LabelValue(rs.Name)
 				_, _ = fmt.Fprintf(a.out, "%d groups match, more than one ReplicationSync holds: creating %d, labelled %s=%s (delete them together when done)\n",
 					len(ids), len(runs), replicationv1alpha1.SyncSetLabel, set)
 			}

@@ -15,6 +15,19 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
 
+// Nameable returns the ids a share can name in groupIds, and the others (v1alpha1.Nameable), each in
+// the order given.
+func Nameable(ids []replicationv1alpha1.ReplicationGroupID) (named, left []replicationv1alpha1.ReplicationGroupID) {
+	for _, id := range ids {
+		if replicationv1alpha1.Nameable(id) {
+			named = append(named, id)
+		} else {
+			left = append(left, id)
+		}
+	}
+	return named, left
+}
+
 // Fits reports whether one run can hold ids.
 func Fits(ids []replicationv1alpha1.ReplicationGroupID) bool {
 	return len(ids) <= replicationv1alpha1.MaxGroupsPerRun && replicationv1alpha1.GroupIDBytes(ids) <= replicationv1alpha1.MaxGroupIDBytes
