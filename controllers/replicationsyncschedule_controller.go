@@ -129,6 +129,8 @@ type scheduleScope struct {
 	latestRun time.Time
 	// afterPatch runs once the status is stored, so events and counters match what status says.
 	afterPatch []func()
+	// awaitingDiscovery: the due run waits for its provider's first discovery, which no watch reports.
+	awaitingDiscovery bool
 }
 
 // Reconcile creates the ReplicationSync that is due, reports runs that were missed, enforces the
@@ -436,6 +438,9 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		}
 		if !started {
 			message = waiting
+			if s.awaitingDiscovery {
+				requeueAt = s.now.Add(discoveryWaitRecheck)
+			}
 			if deadline := sched.Spec.StartingDeadlineSeconds; deadline != nil {
 				// Wake up when the waiting run turns into a missed one.
 				if expiry := due.Add(seconds(*deadline)); requeueAt.IsZero() || expiry.Before(requeueAt) {

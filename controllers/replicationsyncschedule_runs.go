@@ -118,6 +118,10 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		}
 	}
 
+	if msg, wait := r.awaitFirstDiscovery(ctx, sched, due); wait {
+		s.awaitingDiscovery = true
+		return false, msg, nil
+	}
 	matched, err := r.templateGroups(ctx, sched)
 	if err != nil {
 		return false, "", err

@@ -29,6 +29,25 @@ import (
 // next run falls due first, the cut-short one counts as missed, as a run that did not start would. A
 // selector that one run can hold still makes one run that resolves it when it starts.
 
+// discoveryWaitRecheck is how often a run due while its provider's first discovery has not ended looks
+// again.
+const discoveryWaitRecheck = 10 * time.Second
+
+// awaitFirstDiscovery reports whether the run due, whose template selects its groups, must wait for the
+// first discovery of its VasaProvider to end, and why: a schedule created with its VasaProvider (a GitOps
+// bootstrap) would otherwise decide one run or shares, and split them, from the groups written so far.
+// A missing VasaProvider is for the run to report.
+func (r *ReplicationSyncScheduleReconciler) awaitFirstDiscovery(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, due time.Time) (string, bool) {
+	t := sched.Spec.Template.Spec
+	vp := &replicationv1alpha1.VasaProvider{}
+	if t.GroupSelector == nil || r.Get(ctx, client.ObjectKey{Namespace: sched.Namespace, Name: t.ProviderRef.Name}, vp) != nil ||
+		discoveryInterval(vp) == 0 || discoveryAttempted(vp) {
+		return "", false
+	}
+	return fmt.Sprintf("The run scheduled for %s waits for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting its groups",
+		due.Format(time.RFC3339), vp.Name), true
+}
+
 // templateGroups resolves the template's selector for the run that is due: nil when there is none, or
 // when it does not parse (the run reports that).
 func (r *ReplicationSyncScheduleReconciler) templateGroups(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule) ([]replicationv1alpha1.ReplicationGroupID, error) {

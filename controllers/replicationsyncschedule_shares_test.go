@@ -321,3 +321,25 @@ func TestScheduleSharesLeaveOutGroupsGroupIDsCannotName(t *testing.T) {
 	g.Expect(held).To(Equal(replicationv1alpha1.MaxGroupsPerRun+1), "every other group is in a share")
 	g.Expect(h.events()).To(ContainElement(And(ContainSubstring(EventGroupsLeftOut), ContainSubstring(`"fd-big/dg-padded "`))))
 }
+
+// TestScheduleRunWaitsForTheFirstDiscovery: created with its VasaProvider (a GitOps bootstrap), a schedule
+// whose run falls due while the first discovery still writes the groups waits for it to end: deciding
+// one run or shares, and splitting them, from the groups written so far would leave the others out.
+func TestScheduleRunWaitsForTheFirstDiscovery(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	vp := newProvider(h.ns, "array-a", "creds")
+	g.Expect(k8sClient.Create(h.ctx, vp)).To(Succeed())
+	h.createShared("big", nil)
+	tick := h.nextRuns(1)[0]
+	res := h.reconcileAt(tick)
+	g.Expect(h.runs()).To(BeEmpty())
+	g.Expect(res.RequeueAfter).To(BeNumerically("<=", discoveryWaitRecheck+scheduleRequeueSlack))
+	g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Message).To(ContainSubstring("first discovery"))
+
+	now := metav1.NewTime(tick)
+	vp.Status.Discovery = &replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now, LastSuccessTime: &now}
+	g.Expect(k8sClient.Status().Update(h.ctx, vp)).To(Succeed())
+	h.reconcileAt(tick.Add(discoveryWaitRecheck))
+	g.Expect(h.runs()).To(HaveLen(2), "shared out once every group is written")
+}
