@@ -209,10 +209,14 @@ func recentlyConnected(vp *replicationv1alpha1.VasaProvider, now time.Time) (tim
 // connect reads the Secrets, opens (or reuses) the session and looks the provider up.
 func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1alpha1.VasaProvider) connectResult {
 	key := client.ObjectKeyFromObject(vp)
-	cl, err := providerClient(ctx, r.Client, r.APIReader, r.Sessions, r.Dial, vp)
+	// The Secrets' metadata is read uncached here (no values): the check is what notices a Secret the
+	// manager may no longer read, or one deleted, which the cache may not show yet.
+	cl, err := providerClient(ctx, r.APIReader, r.APIReader, r.Sessions, r.Dial, vp)
 	if err != nil {
 		reason, msg := classifyConnectError(vp, err)
-		if reason == replicationv1alpha1.InvalidCredentialsReason || reason == replicationv1alpha1.TLSVerificationFailedReason {
+		switch reason {
+		case replicationv1alpha1.InvalidCredentialsReason, replicationv1alpha1.TLSVerificationFailedReason, replicationv1alpha1.SecretNotFoundReason:
+			// Also a session whose credentials were deleted or may no longer be read: it goes with them.
 			r.Sessions.Invalidate(key)
 		}
 		return connectResult{reason: reason, message: msg}

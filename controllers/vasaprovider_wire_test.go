@@ -228,7 +228,8 @@ func TestVasaProviderMisconfigurationStalls(t *testing.T) {
 type secretsForbidden struct{ client.Reader }
 
 func (r secretsForbidden) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if _, ok := obj.(*corev1.Secret); ok {
+	m, metadata := obj.(*metav1.PartialObjectMetadata)
+	if _, ok := obj.(*corev1.Secret); ok || metadata && m.Kind == "Secret" {
 		return apierrors.NewForbidden(corev1.Resource("secrets"), key.Name, errors.New("no RBAC policy matched"))
 	}
 	return r.Reader.Get(ctx, key, obj, opts...)
@@ -345,4 +346,28 @@ func TestProviderBeingRegisteredAgainIsNotStalled(t *testing.T) {
 	vp = w.recheck(ctx, t, vp)
 	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ProviderNotFoundReason))
 	g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
+}
+
+// TestSecretNoLongerReadableEndsTheSession: the manager loses get on the credentials Secret (or it is
+// deleted) while a session is open: the next check says so, Stalled, and the session goes with it.
+func TestSecretNoLongerReadableEndsTheSession(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, nil)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	secret := &corev1.Secret{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "creds"}, secret)).To(Succeed())
+	isOpen := func() bool {
+		_, open := w.r.Sessions.Cached(client.ObjectKeyFromObject(vp), sessionFingerprint(vp, secret.ResourceVersion, ""))
+		return open
+	}
+	g.Expect(isOpen()).To(BeTrue())
+
+	w.r.APIReader = secretsForbidden{k8sClient}
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.SecretNotFoundReason))
+	g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(isOpen()).To(BeFalse(), "the session went")
+	g.Expect(w.sim.LoginAttempts()).To(Equal(1))
 }
