@@ -82,7 +82,12 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 		w("Ready", "Unknown")
 		fixes = append(fixes, "the operator has not checked this provider yet: is the manager running? (kubectl get deploy -A -l app.kubernetes.io/name=vasa-sync-operator)")
 	case ready.Status == "True":
-		w("Ready", "True (%s)", ready.Reason)
+		w("Ready", "True (%s), checked %s", ready.Reason, a.ago(vp.Status.LastCheckedTime))
+		if last := vp.Status.LastCheckedTime; last != nil && a.clock().Sub(last.Time) > heartbeatLimit {
+			// The operator checks a Ready provider every providerRecheck: its status is stale.
+			fixes = append(fixes, fmt.Sprintf("the operator last checked this provider %s (it checks every %s), so what it says may be out of date: is the manager running, and does one replica lead? (kubectl get deploy -A -l app.kubernetes.io/name=vasa-sync-operator; runbook VasaSyncOperatorNoLeader)",
+				a.ago(last), duration.HumanDuration(providerRecheck)))
+		}
 	default:
 		w("Ready", "%s (%s)", ready.Status, ready.Reason)
 		fixes = append(fixes, ready.Message)
@@ -129,12 +134,23 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 		switch {
 		case d != nil && d.Message != "":
 			fixes = append(fixes, fmt.Sprintf("the last discovery (%s) did not complete: %s", a.ago(d.LastAttemptTime), d.Message))
+		case last != nil && a.clock().Sub(last.Time) > 3*iv:
+			// As the VasaProviderDiscoveryStale alert: three intervals without a discovery completing.
+			fixes = append(fixes, fmt.Sprintf("no discovery has completed for %s (one runs every %s): is the manager running, and does one replica lead? (kubectl get deploy -A -l app.kubernetes.io/name=vasa-sync-operator; runbook VasaSyncOperatorNoLeader)",
+				duration.HumanDuration(a.clock().Sub(last.Time)), duration.HumanDuration(iv)))
 		case groups == 0 && ready != nil && ready.Status == "True" && a.clock().Sub(vp.CreationTimestamp.Time) > iv:
 			fixes = append(fixes, fmt.Sprintf("no replication groups discovered: see the events of the provider (kubectl get events -n %s --field-selector involvedObject.name=%s)", vp.Namespace, vp.Name))
 		}
 	}
 	return fixes
 }
+
+// providerRecheck is how often the operator checks a Ready VasaProvider (and stamps
+// status.lastCheckedTime); heartbeatLimit is how old that stamp may grow before doctor calls it stale.
+const (
+	providerRecheck = 5 * time.Minute
+	heartbeatLimit  = 3 * providerRecheck
+)
 
 // ago says how long before now t was, or "never" for nil.
 func (a *app) ago(t *metav1.Time) string {

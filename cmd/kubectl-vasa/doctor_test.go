@@ -30,6 +30,7 @@ func provider(g *WithT, ns, name string, tls replicationv1alpha1.TLSSpec, ready 
 	}
 	ready.LastTransitionTime = metav1.NewTime(now)
 	vp.Status.Conditions = []metav1.Condition{*ready}
+	vp.Status.LastCheckedTime = ago(time.Minute)
 	vp.Status.ProviderInfo = info
 	vp.Status.ObservedGeneration = vp.Generation
 	g.ExpectWithOffset(1, k8sClient.Status().Update(ctx, vp)).To(Succeed())
@@ -54,12 +55,27 @@ func TestDoctor(t *testing.T) {
 	discovered(g, ns, "array-d", replicationv1alpha1.DiscoveryStatus{LastAttemptTime: ago(time.Minute), LastSuccessTime: ago(time.Hour), Groups: 1,
 		Message: "Discovering replication groups failed: QueryReplicationGroup: context deadline exceeded"})
 
+	// Ready and discovered, but hours ago: the manager is down, or no replica leads.
+	provider(g, ns, "array-e", replicationv1alpha1.TLSSpec{}, connected, &replicationv1alpha1.ProviderInfo{Name: "array-e-vp", Version: "3.0", Status: "online"})
+	checked(g, ns, "array-e", ago(2*time.Hour))
+	group(g, ns, "array-e", "fd-1", "dg-1", "TARGET", "oracle", 0, nil)
+	discovered(g, ns, "array-e", replicationv1alpha1.DiscoveryStatus{LastAttemptTime: ago(2 * time.Hour), LastSuccessTime: ago(2 * time.Hour), Groups: 1})
+
 	out, err := run("doctor", "-n", ns)
-	g.Expect(err).To(MatchError("3 of 4 VasaProviders need attention (see Fix above)"))
+	g.Expect(err).To(MatchError("4 of 5 VasaProviders need attention (see Fix above)"))
 	golden(t, "doctor", out)
 
 	_, err = run("doctor", "-n", "plugin-nothing")
 	g.Expect(err).To(MatchError(ContainSubstring("no VasaProvider in namespace plugin-nothing: create one")))
+}
+
+// checked sets a VasaProvider's status.lastCheckedTime.
+func checked(g *WithT, ns, name string, at *metav1.Time) {
+	ctx := context.Background()
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.ExpectWithOffset(1, k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, vp)).To(Succeed())
+	vp.Status.LastCheckedTime = at
+	g.ExpectWithOffset(1, k8sClient.Status().Update(ctx, vp)).To(Succeed())
 }
 
 // discovered sets a VasaProvider's status.discovery.

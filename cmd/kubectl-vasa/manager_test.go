@@ -110,6 +110,7 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred(), out)
 	out = strings.ReplaceAll(out, sim.URL(), "https://simulator")                                  // its port changes per run
 	out = regexp.MustCompile(`last success: \S+ ago`).ReplaceAllString(out, "last success: <age>") // and the time a discovery takes
+	out = regexp.MustCompile(`checked \S+ ago`).ReplaceAllString(out, "checked <age>")
 	golden(t, "live-doctor", out)
 
 	out, err = live("sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--group", "fd-1/dg-2", "--pit-name", "now", "--wait", "--timeout", "60s")
