@@ -250,6 +250,8 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 		}
 		if err == nil {
 			run.stored()
+		} else {
+			endMayBeStored(run, err)
 		}
 		if err == nil && isFinished(want) {
 			run.rs = want
@@ -329,6 +331,7 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, run *syncRu
 	if !equality.Semantic.DeepEqual(before.Status, rs.Status) {
 		start := clockNow(r.Clock)
 		if err := r.patchStatus(ctx, before, rs); err != nil {
+			endMayBeStored(run, err)
 			return r.lostWrite(err)
 		}
 		if res.RequeueAfter > 0 {
@@ -344,6 +347,16 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, run *syncRu
 	return res, nil
 }
 
+// endMayBeStored records the end of a run (its metrics and event) whose write failed but may have been
+// applied (mayHaveBeenApplied): the next reconcile would read the run as finished and record nothing, and
+// its ReplicationSyncFailed alert would never fire. Not applied, the end is recorded again when it is
+// decided again: never missed, at worst twice.
+func endMayBeStored(run *syncRun, err error) {
+	if isFinished(run.rs) && mayHaveBeenApplied(err) {
+		run.stored()
+	}
+}
+
 // patchStatus writes the change from before to rs (replicationsync_patch.go), refused when the object
 // changed since before was read.
 func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync) error {
@@ -353,7 +366,7 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	}
 	if err := r.Status().Patch(ctx, rs, patch); err != nil {
 		if mayHaveBeenApplied(err) {
-			r.announceReissues(before, rs)
+			r.countStored(before, rs)
 		}
 		return err
 	}

@@ -13,8 +13,9 @@ import (
 
 // countStored counts what one status write stored, from before to after: groups that reached a final
 // state (vasa_sync_groups_total) and groups issued again while in doubt (announceReissues). Counted from
-// the write, not where a step decides: a decision whose write is lost is taken again by the next
-// reconcile, and would otherwise count twice.
+// the write, not where a step decides: a decision whose write is refused is taken again by the next
+// reconcile, and would otherwise count twice. A write that failed but may have been applied
+// (mayHaveBeenApplied) counts too: the next reconcile would read it as stored and count nothing.
 func (r *ReplicationSyncReconciler) countStored(before, after *replicationv1alpha1.ReplicationSync) {
 	ns, provider := after.Namespace, after.Spec.ProviderRef.Name
 	for i, g := range after.Status.Groups {
@@ -32,11 +33,9 @@ func (r *ReplicationSyncReconciler) countStored(before, after *replicationv1alph
 }
 
 // announceReissues counts and announces the groups a write issues again while in doubt
-// (vasa_sync_in_doubt_reissues_total, Event InDoubtReissued). It also runs for a write that failed but
-// may have been applied (mayHaveBeenApplied): the next reconcile would read such a re-issue as stored and
-// call the group a second time without a word. A write that failed and was not applied is announced
-// again when the next reconcile takes the decision anew: a second call is never silent, at worst told
-// twice.
+// (vasa_sync_in_doubt_reissues_total, Event InDoubtReissued). For a write that failed but may have been
+// applied, a re-issue not stored is announced again when the next reconcile decides it anew: a second
+// call is never silent, at worst told twice.
 func (r *ReplicationSyncReconciler) announceReissues(before, after *replicationv1alpha1.ReplicationSync) {
 	for i, g := range after.Status.Groups {
 		// A re-issue past backoffLimit fails the group instead (reissue): that is no call.

@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -107,6 +110,33 @@ func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
 		}
 	}
 	h.g.Expect(failedEvents).To(Equal(1))
+}
+
+// TestRunEndCountedWhenItsWriteMayHaveBeenApplied: the write that ends a run is applied, but its answer
+// is lost (etcd timed out). The next reconcile reads the run as finished: its end was counted all the
+// same, so that ReplicationSyncFailed fires.
+func TestRunEndCountedWhenItsWriteMayHaveBeenApplied(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
+	})
+	h.reconcile()
+	failedBefore := syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"]
+	groupsFailedBefore := groupsFailed(h)
+	var lost atomic.Bool
+	h.afterPatch = func(int, context.Context) error {
+		if h.get().Status.Phase == replicationv1alpha1.SyncFailed && lost.CompareAndSwap(false, true) {
+			return apierrors.NewInternalError(errors.New("etcdserver: request timed out"))
+		}
+		return nil
+	}
+	h.clock.Step(30 * time.Second)
+	for range 2 {
+		_, _ = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	}
+	h.g.Expect(lost.Load()).To(BeTrue())
+	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"] - failedBefore).To(BeEquivalentTo(1))
+	h.g.Expect(groupsFailed(h) - groupsFailedBefore).To(BeEquivalentTo(1))
+	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("Failed: ")))
 }
 
 // TestInDoubtReissueCountedOnceWhenItsClaimIsLost: the write that re-issues an in-doubt group loses to
