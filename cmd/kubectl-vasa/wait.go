@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -113,7 +114,7 @@ func progressLine(set string, runs []*replicationv1alpha1.ReplicationSync) strin
 	s := summaryOf(runs)
 	if len(runs) > 1 {
 		return fmt.Sprintf("%s (%d ReplicationSyncs): %s %d/%d synced, %d failed, %d pending",
-			set, len(runs), setPhase(runs), s.Synced, s.Total, s.Failed, s.Pending)
+			set, len(runs), setPhase(runs), s.Synced, s.Total, s.Failed, s.Pending) + stalledNote(runs)
 	}
 	rs := runs[0]
 	phase := string(rs.Status.Phase)
@@ -121,10 +122,34 @@ func progressLine(set string, runs []*replicationv1alpha1.ReplicationSync) strin
 		phase = "Pending"
 	}
 	line := fmt.Sprintf("%s: %s %d/%d synced, %d failed, %d pending", rs.Name, phase, s.Synced, s.Total, s.Failed, s.Pending)
+	if note := stalledNote(runs); note != "" {
+		return line + note
+	}
 	if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition); c != nil && c.Status == "True" {
 		line += " (" + c.Reason + ")"
 	}
 	return line
+}
+
+// stalledNote names why unfinished runs are Stalled (a human is needed: ProviderChanged, CRDOutdated, a
+// progress deadline), with the first one's message; "" when none is.
+func stalledNote(runs []*replicationv1alpha1.ReplicationSync) string {
+	var reasons []string
+	first := ""
+	for _, rs := range runs {
+		c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+		if !running(rs) || c == nil || c.Status != metav1.ConditionTrue || slices.Contains(reasons, c.Reason) {
+			continue
+		}
+		reasons = append(reasons, c.Reason)
+		if first == "" {
+			first = c.Message
+		}
+	}
+	if len(reasons) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (Stalled: %s: %s)", strings.Join(reasons, ", "), first)
 }
 
 // setPhase is the phase of several runs together: Running while one runs and another has started or

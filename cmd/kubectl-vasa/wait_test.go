@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -60,4 +61,26 @@ func TestWaitOutlastsAPIServerHiccups(t *testing.T) {
 	forbidden := &scriptedReader{answers: []any{apierrors.NewForbidden(gr, key.Name, errors.New("no get"))}}
 	err = a.waitFor(context.Background(), forbidden, []client.ObjectKey{key}, "", time.Minute)
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a refusal ends the wait at once")
+}
+
+// TestProgressLineSaysWhyARunIsStalled: a run that needs a human (its VasaProvider reaches another
+// vCenter) stays Running; the line says so, for one run and for a set of shares.
+func TestProgressLineSaysWhyARunIsStalled(t *testing.T) {
+	g := NewWithT(t)
+	run := func(name string, stalled bool) *replicationv1alpha1.ReplicationSync {
+		rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		rs.Status.Phase = replicationv1alpha1.SyncRunning
+		rs.Status.Conditions = []metav1.Condition{{Type: replicationv1alpha1.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: replicationv1alpha1.WaitingForTaskReason}}
+		if stalled {
+			rs.Status.Conditions = []metav1.Condition{
+				{Type: replicationv1alpha1.ReconcilingCondition, Status: metav1.ConditionFalse, Reason: replicationv1alpha1.ProviderChangedReason},
+				{Type: replicationv1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ProviderChangedReason, Message: "vCenter changed"},
+			}
+		}
+		return rs
+	}
+	g.Expect(progressLine("", []*replicationv1alpha1.ReplicationSync{run("a", false)})).To(HaveSuffix("(WaitingForTask)"))
+	g.Expect(progressLine("", []*replicationv1alpha1.ReplicationSync{run("a", true)})).To(HaveSuffix("(Stalled: ProviderChanged: vCenter changed)"))
+	g.Expect(progressLine("set", []*replicationv1alpha1.ReplicationSync{run("set-1", false), run("set-2", true)})).
+		To(HaveSuffix("(Stalled: ProviderChanged: vCenter changed)"))
 }
