@@ -38,7 +38,7 @@ func (a *app) groupsCommand() *cobra.Command {
 			_, _ = fmt.Fprintln(w, "PROVIDER\tFAULT DOMAIN\tDEVICE GROUP\tNAME\tSTATE\tNEWEST PIT\tRPO")
 			for _, rg := range groups {
 				_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rg.Spec.ProviderRef.Name, rg.Spec.GroupID.FaultDomainID.ID,
-					rg.Spec.GroupID.DeviceGroupID.ID, orDash(rg.Status.Name), orDash(rg.Status.State), pitName(rg.Status.NewestPiT), a.rpo(rg.Status.NewestPiT))
+					rg.Spec.GroupID.DeviceGroupID.ID, orDash(rg.Status.Name), orDash(rg.Status.State), pitName(rg.Status.NewestPiT), a.groupRPO(&rg))
 			}
 			return w.Flush()
 		},
@@ -96,6 +96,15 @@ func pitName(p *replicationv1alpha1.PointInTime) string {
 }
 
 // rpo is the age of the newest PiT, as kubectl prints ages.
+// groupRPO is a group's RPO: the age of its newest PiT, for a replication target only (after a
+// failover the sources' old PiTs are no recovery point to watch; the RPO metric and alert leave them out).
+func (a *app) groupRPO(rg *replicationv1alpha1.ReplicationGroup) string {
+	if rg.Status.State != replicationv1alpha1.TargetState {
+		return "-"
+	}
+	return a.rpo(rg.Status.NewestPiT)
+}
+
 func (a *app) rpo(p *replicationv1alpha1.PointInTime) string {
 	if p == nil {
 		return "-"

@@ -45,7 +45,7 @@ func (a *app) statusCommand() *cobra.Command {
 			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			_, _ = fmt.Fprintln(w, "RPO\tGROUP\tPROVIDER\tSTATE\tNEWEST PIT\tLAST SYNC")
 			for _, rg := range groups {
-				_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.rpo(rg.Status.NewestPiT), rg.Name, rg.Spec.ProviderRef.Name,
+				_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.groupRPO(&rg), rg.Name, rg.Spec.ProviderRef.Name,
 					orDash(rg.Status.State), pitName(rg.Status.NewestPiT), a.lastSync(rg.Status.LastSync))
 			}
 			return w.Flush()
