@@ -297,7 +297,7 @@ func (r *ReplicationSyncReconciler) finished(ctx context.Context, run *syncRun) 
 		rs.Status.Conditions[i].ObservedGeneration = rs.Generation
 	}
 	run.wave = nil
-	r.Capacity.ForgetOwner(run.owner()) // also when another manager ended the run
+	r.releaseSlots(run.owner()) // also when another manager ended the run
 	r.disarm(client.ObjectKeyFromObject(rs))
 	if rs.Spec.TTLSecondsAfterFinished == nil || rs.Status.CompletionTime == nil {
 		return ctrl.Result{}, nil
@@ -343,7 +343,7 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 			r.forgetTiming(run, g.Task)
 		}
 	}
-	r.Capacity.ForgetOwner(run.owner())
+	r.releaseSlots(run.owner())
 	metrics.ForgetRun(rs.Namespace, rs.Name)
 	provider := rs.Spec.ProviderRef.Name
 	result := metrics.ResultSucceeded

@@ -175,6 +175,24 @@ func TestInDoubtReissueCountedOnceWhenItsClaimIsLost(t *testing.T) {
 
 // TestTasksInFlightDropsWhenARunIsDeleted: a run deleted with its task in flight no longer counts in
 // vasa_sync_tasks_in_flight, even before another run of the provider reconciles.
+// TestTasksInFlightDropsWhenARunEndsAtItsDeadline: a run ended by activeDeadlineSeconds with a task in
+// flight gives its slot back, and the gauge says so at once, not when another run of the provider
+// reconciles.
+func TestTasksInFlightDropsWhenARunEndsAtItsDeadline(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
+	})
+	h.reconcile()
+	inFlight := func() float64 {
+		return testutil.ToFloat64(metrics.TasksInFlight.WithLabelValues(h.vp.Namespace, h.vp.Name))
+	}
+	h.g.Expect(inFlight()).To(BeEquivalentTo(1))
+	h.clock.Step(30 * time.Second)
+	h.reconcile()
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(inFlight()).To(BeZero())
+}
+
 func TestTasksInFlightDropsWhenARunIsDeleted(t *testing.T) {
 	h := newRunHarness(t, 1, nil)
 	h.reconcile()
