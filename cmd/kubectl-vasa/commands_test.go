@@ -59,6 +59,23 @@ func TestSyncFromIDsAndSelector(t *testing.T) {
 	g.Expect(rs.Spec.GroupIDs).To(HaveLen(2))
 	g.Expect(rs.Spec.GroupIDs[1].FaultDomainID.ID).To(Equal("fd-2"))
 
+	// A fault domain id with a "/" in it (the API allows it) cannot be written with --group; --rg names
+	// the group by its ReplicationGroup, as the RPO runbook does.
+	slashed := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "site-a/fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-7"}}
+	g.Expect(k8sClient.Create(ctx, &replicationv1alpha1.ReplicationGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "array-a-site-a-fd-1-dg-7"},
+		Spec:       replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: slashed},
+	})).To(Succeed())
+	_, err = run("sync", "-n", ns, "--provider", "array-a", "--rg", "array-a-nothing", "--pit-name", "by-rg")
+	g.Expect(err).To(MatchError(ContainSubstring("no ReplicationGroup of that name")))
+	_, err = run("sync", "-n", ns, "--provider", "array-a", "--rg", "array-a-site-a-fd-1-dg-7", "--group", "fd-1/dg-2", "--pit-name", "by-rg")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "by-rg"}, rs)).To(Succeed())
+	g.Expect(rs.Spec.GroupIDs).To(ConsistOf(slashed, replicationv1alpha1.ReplicationGroupID{
+		FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-2"}}))
+	_, err = run("sync", "-n", ns, "--provider", "array-b", "--rg", "array-a-site-a-fd-1-dg-7")
+	g.Expect(err).To(MatchError(ContainSubstring("the group is VasaProvider array-a's, not array-b's")))
+
 	out, err = run("sync", "-n", ns, "--provider", "array-a", "-l", "replication.vasa.io/source-group=oracle,replication.vasa.io/state=TARGET", "--pit-name", "oracle-now")
 	g.Expect(err).NotTo(HaveOccurred())
 	golden(t, "sync-selector", out)

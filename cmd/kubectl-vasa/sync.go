@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,7 @@ const InstantiateAnnotation = "replication.vasa.io/instantiate"
 
 type syncOptions struct {
 	provider, selector, pitName, name, fromSchedule string
-	groups                                          []string
+	groups, rgs                                     []string
 	wait, split                                     bool
 	timeout                                         time.Duration
 
@@ -82,6 +83,7 @@ func (a *app) syncCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.provider, "provider", "", "the VasaProvider to sync through (required unless --from-schedule)")
 	f.StringArrayVar(&o.groups, "group", nil, "a group as FAULT_DOMAIN/DEVICE_GROUP (split at the first /); repeat for more")
+	f.StringArrayVar(&o.rgs, "rg", nil, "a group by the name of its ReplicationGroup (kubectl get rg; the alerts' group label), whatever its ids hold; repeat for more")
 	f.StringVarP(&o.selector, "selector", "l", "", "choose the groups by ReplicationGroup labels; resolved when the run starts")
 	f.StringVar(&o.pitName, "pit-name", "", "name of the PiT to create (default manual-<UTC time>, or <schedule>-manual-<UTC time> with --from-schedule)")
 	f.StringVar(&o.name, "name", "", "name of the ReplicationSync (default derived from the PiT name, or <schedule>-manual-<UTC time> with --from-schedule)")
@@ -98,8 +100,8 @@ func (o *syncOptions) check() error {
 		return errors.New("--timeout bounds --wait: add --wait, or drop --timeout")
 	}
 	if o.fromSchedule != "" {
-		if o.provider != "" || len(o.groups) > 0 || o.selector != "" {
-			return errors.New("--from-schedule takes provider and groups from the schedule: drop --provider, --group and -l")
+		if o.provider != "" || len(o.groups)+len(o.rgs) > 0 || o.selector != "" {
+			return errors.New("--from-schedule takes provider and groups from the schedule: drop --provider, --group, --rg and -l")
 		}
 	} else {
 		if o.provider == "" {
@@ -108,8 +110,8 @@ func (o *syncOptions) check() error {
 		if errs := validation.IsDNS1123Subdomain(o.provider); len(errs) > 0 {
 			return fmt.Errorf("--provider %q is not a VasaProvider name (kubectl get vp lists them): %s", o.provider, strings.Join(errs, "; "))
 		}
-		if (len(o.groups) > 0) == (o.selector != "") {
-			return errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR (exactly one of them); 'kubectl vasa groups' lists them")
+		if (len(o.groups)+len(o.rgs) > 0) == (o.selector != "") {
+			return errors.New("give the groups with --group FAULT_DOMAIN/DEVICE_GROUP, --rg REPLICATION_GROUP or -l SELECTOR (ids or a selector, not both); 'kubectl vasa groups' lists them")
 		}
 	}
 	if o.split && o.selector == "" && o.fromSchedule == "" {
@@ -145,6 +147,22 @@ func (o *syncOptions) check() error {
 		}
 	}
 	return nil
+}
+
+// replicationGroupID reads the ids of the ReplicationGroup named name, a group of provider: ids holding
+// a "/" cannot be written with --group.
+func replicationGroupID(ctx context.Context, c client.Reader, ns, name, provider string) (replicationv1alpha1.ReplicationGroupID, error) {
+	rg := &replicationv1alpha1.ReplicationGroup{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rg); err != nil {
+		if apierrors.IsNotFound(err) {
+			return replicationv1alpha1.ReplicationGroupID{}, fmt.Errorf("--rg %s: no ReplicationGroup of that name in namespace %s ('kubectl vasa groups -n %s' lists them)", name, ns, ns)
+		}
+		return replicationv1alpha1.ReplicationGroupID{}, fmt.Errorf("--rg %s: reading the ReplicationGroup: %w", name, err)
+	}
+	if rg.Spec.ProviderRef.Name != provider {
+		return replicationv1alpha1.ReplicationGroupID{}, fmt.Errorf("--rg %s: the group is VasaProvider %s's, not %s's", name, rg.Spec.ProviderRef.Name, provider)
+	}
+	return rg.Spec.GroupID, nil
 }
 
 // hasBadChars reports white space around s or a character in it the SOAP binding cannot carry, which the
@@ -190,7 +208,14 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 		}
 	} else {
 		rs.Spec.ProviderRef.Name = o.provider
-		rs.Spec.GroupIDs = o.groupIDs
+		rs.Spec.GroupIDs = slices.Clone(o.groupIDs)
+		for _, name := range o.rgs {
+			id, err := replicationGroupID(ctx, c, ns, name, o.provider)
+			if err != nil {
+				return nil, nil, err
+			}
+			rs.Spec.GroupIDs = append(rs.Spec.GroupIDs, id)
+		}
 		rs.Spec.GroupSelector = o.labelSelector
 		if o.pitName == "" {
 			o.pitName = "manual-" + stamp

@@ -16,8 +16,8 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 		want string
 	}{
 		"no provider":                           {[]string{"--group", "fd-1/dg-1"}, "--provider is required"},
-		"neither":                               {[]string{"--provider", "array-a"}, "give the groups with --group FAULT_DOMAIN/DEVICE_GROUP or with -l SELECTOR"},
-		"both":                                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "-l", "x=y"}, "exactly one of them"},
+		"neither":                               {[]string{"--provider", "array-a"}, "give the groups with --group FAULT_DOMAIN/DEVICE_GROUP, --rg REPLICATION_GROUP or -l SELECTOR"},
+		"both":                                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "-l", "x=y"}, "ids or a selector, not both"},
 		"bad group":                             {[]string{"--provider", "array-a", "--group", "dg-1"}, `--group "dg-1": write FAULT_DOMAIN/DEVICE_GROUP`},
 		"group id with a space after the slash": {[]string{"--provider", "array-a", "--group", "fd-1/ dg-1"}, `--group "fd-1/ dg-1": the ids must not start or end with white space`},
 		"group id with a line break":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1\n"}, `--group "fd-1/dg-1\n": the ids must not start or end with white space`},
