@@ -117,14 +117,7 @@ func TestDiscoveriesTriggeredBySyncsDoNotHastenADelete(t *testing.T) {
 // its stored status: a rollout must not resolve its RPO alert.
 func TestKeptGroupsKeepTheirSeriesAcrossARestart(t *testing.T) {
 	g := NewWithT(t)
-	var cfgs []smssim.GroupConfig
-	var ids []sms.GroupID
-	for _, dg := range []string{"dg-1", "dg-2", "dg-3", "dg-4", "dg-5"} {
-		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: dg})
-		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: dg})
-	}
-	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
-	a := h.sim.Provider("array-a")
+	h, a, _, ids := fiveGroups(t, g)
 	at := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
 	a.AddPiT(ids[2], "array-hourly", at)
 	h.discover()
@@ -162,6 +155,18 @@ func TestSeriesOfGroupsDeletedByHandGo(t *testing.T) {
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: "array-a"})).To(Succeed())
 	h.discover()
 	g.Expect(newestPiTSeries(h.ns, "array-a", name)).To(BeNil())
+}
+
+// fiveGroups is a discovery harness over groups fd-1/dg-1 to dg-5; it returns their configurations and ids.
+func fiveGroups(t *testing.T, g *WithT) (*discoveryHarness, *smssim.Provider, []smssim.GroupConfig, []sms.GroupID) {
+	var cfgs []smssim.GroupConfig
+	var ids []sms.GroupID
+	for _, dg := range []string{"dg-1", "dg-2", "dg-3", "dg-4", "dg-5"} {
+		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: dg})
+		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: dg})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
+	return h, h.sim.Provider("array-a"), cfgs, ids
 }
 
 // twoGroups is a discovery harness over groups fd-1/dg-1 and fd-1/dg-2; it returns the second's id.
@@ -228,14 +233,7 @@ func newestPiTSeries(namespace, provider, group string) *float64 {
 // still written. Once it lists them again, a group that is really gone is deleted as before.
 func TestMostGroupsMissingDeletesNone(t *testing.T) {
 	g := NewWithT(t)
-	var cfgs []smssim.GroupConfig
-	var ids []sms.GroupID
-	for _, dg := range []string{"dg-1", "dg-2", "dg-3", "dg-4", "dg-5"} {
-		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: dg})
-		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: dg})
-	}
-	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
-	a := h.sim.Provider("array-a")
+	h, a, cfgs, ids := fiveGroups(t, g)
 	h.discover()
 	g.Expect(h.groups()).To(HaveLen(5))
 

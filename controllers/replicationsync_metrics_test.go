@@ -81,9 +81,7 @@ func groupsFailed(h *runHarness) float64 {
 // TestRunEndCountedOnceWhenItsWriteIsLost: the write that ends a run loses to another writer; the next
 // reconcile ends it again. The run and its group are counted once, and its Failed event recorded once.
 func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
-	})
+	h := deadlineRun(t)
 	h.reconcile()
 	failedBefore := syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"]
 	groupsFailedBefore := groupsFailed(h)
@@ -116,9 +114,7 @@ func TestRunEndCountedOnceWhenItsWriteIsLost(t *testing.T) {
 // is lost (etcd timed out). The next reconcile reads the run as finished: its end was counted all the
 // same, so that ReplicationSyncFailed fires.
 func TestRunEndCountedWhenItsWriteMayHaveBeenApplied(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
-	})
+	h := deadlineRun(t)
 	h.reconcile()
 	failedBefore := syncsSeries(h.g, h.vp.Namespace, h.vp.Name)["failed"]
 	groupsFailedBefore := groupsFailed(h)
@@ -179,9 +175,7 @@ func TestInDoubtReissueCountedOnceWhenItsClaimIsLost(t *testing.T) {
 // flight gives its slot back, and the gauge says so at once, not when another run of the provider
 // reconciles.
 func TestTasksInFlightDropsWhenARunEndsAtItsDeadline(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
-	})
+	h := deadlineRun(t)
 	h.reconcile()
 	inFlight := func() float64 {
 		return testutil.ToFloat64(metrics.TasksInFlight.WithLabelValues(h.vp.Namespace, h.vp.Name))
@@ -203,4 +197,11 @@ func TestTasksInFlightDropsWhenARunIsDeleted(t *testing.T) {
 	h.g.Expect(k8sClient.Delete(h.ctx, h.get())).To(Succeed())
 	h.reconcile()
 	h.g.Expect(inFlight()).To(BeZero())
+}
+
+// deadlineRun is a run harness of one group whose run has activeDeadlineSeconds 10.
+func deadlineRun(t *testing.T) *runHarness {
+	return newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](10)
+	})
 }

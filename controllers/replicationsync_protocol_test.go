@@ -712,12 +712,7 @@ func TestSelectorMembershipFrozenAtStart(t *testing.T) {
 // a GitOps bootstrap) selects its groups only once discovery has written them all, not from the few
 // written so far; the first discovery's status wakes it.
 func TestSelectorWaitsForTheFirstDiscovery(t *testing.T) {
-	var ns string
-	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		ns = vp.Namespace
-		rs.Spec.GroupIDs = nil
-		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
-	})
+	h, ns := selectorRun(t)
 	h.g.Expect(k8sClient.Create(h.ctx, selectableGroup(ns, 0))).To(Succeed()) // the first discovery is half-way
 	h.reconcile()
 	rs := h.get()
@@ -736,18 +731,25 @@ func TestSelectorWaitsForTheFirstDiscovery(t *testing.T) {
 // TestSelectorWaitsForAFirstDiscoveryThatFails only until it ended: one write refused for good (or a
 // listing without groups) must not hold the run for ever; it selects what was written.
 func TestSelectorWaitsForAFirstDiscoveryThatFails(t *testing.T) {
-	var ns string
-	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		ns = vp.Namespace
-		rs.Spec.GroupIDs = nil
-		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
-	})
+	h, ns := selectorRun(t)
 	h.g.Expect(k8sClient.Create(h.ctx, selectableGroup(ns, 0))).To(Succeed())
 	now := metav1.NewTime(h.clock.Now())
 	h.vp.Status.Discovery = &replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now, Message: "1 of 2 ReplicationGroup writes failed"}
 	h.g.Expect(k8sClient.Status().Update(h.ctx, h.vp)).To(Succeed())
 	h.reconcile()
 	h.g.Expect(h.get().Status.Groups).To(HaveLen(1))
+}
+
+// selectorRun is a run harness whose run selects the groups labelled source-group db; it returns the
+// namespace too.
+func selectorRun(t *testing.T) (*runHarness, string) {
+	var ns string
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		ns = vp.Namespace
+		rs.Spec.GroupIDs = nil
+		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+	})
+	return h, ns
 }
 
 // selectableGroup is ReplicationGroup fd/dg-i of VasaProvider "vp", labelled source-group db.

@@ -72,13 +72,7 @@ func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 
 	// A group appears before the set is completed: the missing share takes it with the groups share 1
 	// does not hold, not a fresh split that could leave one out or put one in both.
-	late := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-big"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-0000a"}}
-	g.Expect(k8sClient.Create(h.ctx, &replicationv1alpha1.ReplicationGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "array-a-fd-big-dg-0000a", Labels: map[string]string{
-			replicationv1alpha1.ProviderLabel: "array-a", replicationv1alpha1.FaultDomainLabel: "fd-big",
-		}},
-		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: late},
-	})).To(Succeed())
+	late := h.bigGroup("dg-0000a", "array-a-fd-big-dg-0000a")
 
 	// And the cache has not seen share 1 yet: whether shares exist is read past it.
 	refuse.refusing = false
@@ -284,6 +278,20 @@ func (h *scheduleHarness) cutShort(name string, mutate func(*replicationv1alpha1
 
 // createShared creates 1001 ReplicationGroups in fault domain fd-big and a schedule named name whose
 // template selects them all: more than one run holds.
+// bigGroup creates ReplicationGroup name of array-a for device group dg in fault domain fd-big (the one
+// createShared's selector matches) and returns its id.
+func (h *scheduleHarness) bigGroup(dg, name string) replicationv1alpha1.ReplicationGroupID {
+	h.t.Helper()
+	id := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-big"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg}}
+	h.g.Expect(k8sClient.Create(h.ctx, &replicationv1alpha1.ReplicationGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name, Labels: map[string]string{
+			replicationv1alpha1.ProviderLabel: "array-a", replicationv1alpha1.FaultDomainLabel: "fd-big",
+		}},
+		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: id},
+	})).To(Succeed())
+	return id
+}
+
 func (h *scheduleHarness) createShared(name string, mutate func(*replicationv1alpha1.ReplicationSyncSchedule)) {
 	h.t.Helper()
 	h.g.Expect(testenv.CreateGroups(h.ctx, k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
@@ -302,13 +310,7 @@ func (h *scheduleHarness) createShared(name string, mutate func(*replicationv1al
 func TestScheduleSharesLeaveOutGroupsGroupIDsCannotName(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	padded := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-big"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-padded "}}
-	g.Expect(k8sClient.Create(h.ctx, &replicationv1alpha1.ReplicationGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "array-a-fd-big-dg-padded", Labels: map[string]string{
-			replicationv1alpha1.ProviderLabel: "array-a", replicationv1alpha1.FaultDomainLabel: "fd-big",
-		}},
-		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"}, GroupID: padded},
-	})).To(Succeed())
+	padded := h.bigGroup("dg-padded ", "array-a-fd-big-dg-padded")
 	h.createShared("big", nil)
 	h.reconcileAt(h.nextRuns(1)[0])
 	runs := h.runs()

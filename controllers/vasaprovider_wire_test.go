@@ -69,6 +69,15 @@ func (w *vpWorld) simProvider() *replicationv1alpha1.VasaProvider {
 	return vp
 }
 
+// connectedVPWorld is a world whose VasaProvider on the simulator is checked once, Connected.
+func connectedVPWorld(t *testing.T) (*vpWorld, *replicationv1alpha1.VasaProvider) {
+	t.Helper()
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, nil)
+	NewWithT(t).Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	return w, vp
+}
+
 // recheck reconciles the existing vp once more (with ctx) and returns it re-read.
 func (w *vpWorld) recheck(ctx context.Context, t *testing.T, vp *replicationv1alpha1.VasaProvider) *replicationv1alpha1.VasaProvider {
 	t.Helper()
@@ -297,9 +306,7 @@ func TestMessagesNeverCarryUserinfo(t *testing.T) {
 func TestVasaProviderKeepsItsSessionWhileSMSStarts(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{})
-	vp, _ := w.reconcile(t, nil)
-	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	w, vp := connectedVPWorld(t)
 	logins := w.sim.LoginAttempts()
 	again := func() *replicationv1alpha1.VasaProvider { return w.recheck(ctx, t, vp) }
 
@@ -353,9 +360,7 @@ func TestProviderBeingRegisteredAgainIsNotStalled(t *testing.T) {
 func TestSecretNoLongerReadableEndsTheSession(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{})
-	vp, _ := w.reconcile(t, nil)
-	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	w, vp := connectedVPWorld(t)
 	secret := &corev1.Secret{}
 	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "creds"}, secret)).To(Succeed())
 	isOpen := func() bool {
