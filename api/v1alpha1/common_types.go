@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -67,18 +66,6 @@ const IDMaxLength = 255
 // characters, not blank.
 func HoldsID(id string) bool {
 	return strings.TrimSpace(id) != "" && utf8.RuneCountInString(id) <= IDMaxLength
-}
-
-// Nameable reports whether a ReplicationSync's groupIds may name the group: its ids have no white space
-// around them, no control character, no U+FFFE or U+FFFF (the CRD's rule on groupIds, which catches
-// typing mistakes). A provider may report such ids: a ReplicationGroup holds them, and a selector run
-// syncs them, but the shares of a selector run too large for one run name their groups in groupIds.
-func Nameable(g ReplicationGroupID) bool {
-	ok := func(id string) bool {
-		return strings.TrimSpace(id) == id &&
-			!strings.ContainsFunc(id, func(r rune) bool { return unicode.Is(unicode.Cc, r) || r == '\uFFFE' || r == '\uFFFF' })
-	}
-	return ok(g.FaultDomainID.ID) && ok(g.DeviceGroupID.ID)
 }
 
 // FaultDomainID is the SMS FaultDomainId.

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
 )
 
 const (
@@ -183,10 +184,9 @@ func TestHoldsIDAgreesWithTheCRD(t *testing.T) {
 			} else {
 				expectRejected(g, rgErr, "spec.groupId.deviceGroupId.id", "")
 			}
-			// Shares name their groups in groupIds: Nameable says which the API server takes there.
+			// Shares name their groups in groupIds: pitname.Sendable says which ids the API server takes there.
 			rsErr := k8sClient.Create(context.Background(), validSync(ns, objectName("rs-"+name), set(groups([2]string{"fd-1", id}), "spec", "groupIds")))
-			gid := replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: id}}
-			if replicationv1alpha1.HoldsID(id) && replicationv1alpha1.Nameable(gid) {
+			if replicationv1alpha1.HoldsID(id) && pitname.Sendable(id) {
 				g.Expect(rsErr).NotTo(HaveOccurred())
 			} else {
 				expectRejected(g, rsErr, "spec.groupIds", "")

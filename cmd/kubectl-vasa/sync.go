@@ -123,14 +123,14 @@ func (o *syncOptions) check() error {
 		if !ok || strings.TrimSpace(fd) == "" || strings.TrimSpace(dg) == "" {
 			return fmt.Errorf("--group %q: write FAULT_DOMAIN/DEVICE_GROUP, e.g. --group fd-1/dg-1", g)
 		}
-		if hasBadChars(fd) || hasBadChars(dg) {
+		if !pitname.Sendable(fd) || !pitname.Sendable(dg) {
 			return fmt.Errorf("--group %q: the ids must not start or end with white space or contain control characters, U+FFFE or U+FFFF", g)
 		}
 		o.groupIDs = append(o.groupIDs, replicationv1alpha1.ReplicationGroupID{
 			FaultDomainID: replicationv1alpha1.FaultDomainID{ID: fd}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg},
 		})
 	}
-	if hasBadChars(o.pitName) {
+	if !pitname.Sendable(o.pitName) {
 		return fmt.Errorf("--pit-name %q: a PiT name must not start or end with white space or contain control characters, U+FFFE or U+FFFF", o.pitName)
 	}
 	o.labelSelector = nil
@@ -163,12 +163,6 @@ func replicationGroupID(ctx context.Context, c client.Reader, ns, name, provider
 		return replicationv1alpha1.ReplicationGroupID{}, fmt.Errorf("--rg %s: the group is VasaProvider %s's, not %s's", name, rg.Spec.ProviderRef.Name, provider)
 	}
 	return rg.Spec.GroupID, nil
-}
-
-// hasBadChars reports white space around s or a character in it the SOAP binding cannot carry, which the
-// API server refuses in group ids and PiT names.
-func hasBadChars(s string) bool {
-	return s != strings.TrimSpace(s) || strings.IndexFunc(s, pitname.Unsendable) >= 0
 }
 
 // buildSync turns checked flags (syncOptions.check) into a ReplicationSync, checking what the API

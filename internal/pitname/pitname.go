@@ -157,6 +157,12 @@ func (t *Template) Render(d Data) (string, error) {
 	return name, nil
 }
 
+// Sendable reports whether the API takes s as a PiT name or a groupIds id: no white space around it and
+// no Unsendable character (the CRD's rules, which catch typing mistakes as well).
+func Sendable(s string) bool {
+	return s == strings.TrimSpace(s) && strings.IndexFunc(s, Unsendable) < 0
+}
+
 // Unsendable reports a character the API refuses in PiT names and group ids: a control character, or
 // U+FFFE or U+FFFF, which XML cannot carry (the SOAP encoder sends U+FFFD in their place, so the provider
 // would get another name, and the PiT lookup that keeps a run exactly-once would never find it).

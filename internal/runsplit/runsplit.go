@@ -13,13 +13,16 @@ import (
 	"strings"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/pitname"
 )
 
-// Nameable returns the ids a share can name in groupIds, and the others (v1alpha1.Nameable), each in
-// the order given.
+// Nameable returns the ids a share can name in groupIds, and the others, each in the order given. A
+// provider may report ids with white space around them or control characters: a ReplicationGroup holds
+// them, and a selector run syncs them, but groupIds, where a share names its groups, refuses them
+// (pitname.Sendable).
 func Nameable(ids []replicationv1alpha1.ReplicationGroupID) (named, left []replicationv1alpha1.ReplicationGroupID) {
 	for _, id := range ids {
-		if replicationv1alpha1.Nameable(id) {
+		if pitname.Sendable(id.FaultDomainID.ID) && pitname.Sendable(id.DeviceGroupID.ID) {
 			named = append(named, id)
 		} else {
 			left = append(left, id)
