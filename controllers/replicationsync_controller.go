@@ -458,7 +458,7 @@ func providerUsabilityChanged() predicate.Predicate {
 		readyAfter, whyAfter := providerReady(after)
 		return before.Generation != after.Generation || readyBefore != readyAfter || whyBefore != whyAfter ||
 			!equality.Semantic.DeepEqual(before.Status.ProviderRef, after.Status.ProviderRef) ||
-			discoveryAttempted(before) != discoveryAttempted(after)
+			firstDiscoveryPending(before) != firstDiscoveryPending(after)
 	})
 }
 

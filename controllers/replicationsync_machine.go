@@ -136,10 +136,6 @@ func (r *ReplicationSyncReconciler) selectMembers(ctx context.Context, run *sync
 	// wrote, even one the cache has not had word of yet.
 	ids, err := selectGroups(ctx, r.reader(), rs)
 	switch {
-	case errors.Is(err, errNoGroupsSelected) && discoveryInterval(run.vp) == 0:
-		r.failRun(ctx, run, replicationv1alpha1.NoGroupsSelectedReason, fmt.Sprintf(
-			"%v: discovery is off for VasaProvider %s (spec.discovery.interval 0s), so only ReplicationGroups someone created exist; turn it on, or fix spec.groupSelector, in a new ReplicationSync", err, run.vp.Name))
-		return true, nil
 	case errors.Is(err, errNoGroupsSelected), errors.Is(err, errTooManyGroupsSelected), errors.Is(err, errInvalidGroupSelector):
 		r.failRun(ctx, run, replicationv1alpha1.NoGroupsSelectedReason, err.Error()+discoveryTrouble(run.vp)+": fix spec.groupSelector in a new ReplicationSync")
 		return true, nil

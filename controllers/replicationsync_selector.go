@@ -78,19 +78,24 @@ func matchGroups(ctx context.Context, c client.Reader, ns, provider string, sele
 // selects from what was written. With discovery off there is nothing to wait for.
 func awaitFirstDiscovery(run *syncRun) (string, bool) {
 	rs, vp := run.rs, run.vp
-	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 || discoveryInterval(vp) == 0 || discoveryAttempted(vp) {
+	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 || !firstDiscoveryPending(vp) {
 		return "", false
 	}
 	return fmt.Sprintf("Waiting for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting the run's groups", vp.Name), true
 }
 
-// discoveryAttempted reports whether a discovery of the VasaProvider has ended, with success or not.
-func discoveryAttempted(vp *replicationv1alpha1.VasaProvider) bool {
-	return vp.Status.Discovery != nil && vp.Status.Discovery.LastAttemptTime != nil
+// firstDiscoveryPending reports whether the VasaProvider's discovery is on and none has ended yet, with
+// success or not: what a selection of its groups waits for.
+func firstDiscoveryPending(vp *replicationv1alpha1.VasaProvider) bool {
+	return discoveryInterval(vp) > 0 && (vp.Status.Discovery == nil || vp.Status.Discovery.LastAttemptTime == nil)
 }
 
-// discoveryTrouble says why the VasaProvider's last discovery did not complete, or "".
+// discoveryTrouble says why the ReplicationGroups of the VasaProvider may be fewer than its groups
+// (discovery off, or its last discovery did not complete), or "".
 func discoveryTrouble(vp *replicationv1alpha1.VasaProvider) string {
+	if discoveryInterval(vp) == 0 {
+		return fmt.Sprintf(" (discovery is off for VasaProvider %s (spec.discovery.interval 0s), so only ReplicationGroups someone created exist; turn it on to have them discovered)", vp.Name)
+	}
 	if d := vp.Status.Discovery; d != nil && d.Message != "" {
 		return fmt.Sprintf(" (the last discovery of VasaProvider %s did not complete: %s)", vp.Name, d.Message)
 	}

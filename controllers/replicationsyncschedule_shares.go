@@ -41,7 +41,7 @@ func (r *ReplicationSyncScheduleReconciler) awaitFirstDiscovery(ctx context.Cont
 	t := sched.Spec.Template.Spec
 	vp := &replicationv1alpha1.VasaProvider{}
 	if t.GroupSelector == nil || r.Get(ctx, client.ObjectKey{Namespace: sched.Namespace, Name: t.ProviderRef.Name}, vp) != nil ||
-		discoveryInterval(vp) == 0 || discoveryAttempted(vp) {
+		!firstDiscoveryPending(vp) {
 		return "", false
 	}
 	return fmt.Sprintf("The run scheduled for %s waits for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting its groups",

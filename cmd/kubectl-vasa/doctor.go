@@ -146,7 +146,7 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 }
 
 // providerRecheck is how often the operator checks a Ready VasaProvider (and stamps
-// status.lastCheckedTime); heartbeatLimit is how old that stamp may grow before doctor calls it stale.
+// status.lastCheckedTime): controllers.ProviderRecheckInterval, which the plugin does not link; heartbeatLimit is how old that stamp may grow before doctor calls it stale.
 const (
 	providerRecheck = 5 * time.Minute
 	heartbeatLimit  = 3 * providerRecheck

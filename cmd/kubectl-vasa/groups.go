@@ -95,7 +95,6 @@ func pitName(p *replicationv1alpha1.PointInTime) string {
 	return p.Name
 }
 
-// rpo is the age of the newest PiT, as kubectl prints ages.
 // groupRPO is a group's RPO: the age of its newest PiT, for a replication target only (after a
 // failover the sources' old PiTs are no recovery point to watch; the RPO metric and alert leave them out).
 func (a *app) groupRPO(rg *replicationv1alpha1.ReplicationGroup) string {
@@ -105,6 +104,7 @@ func (a *app) groupRPO(rg *replicationv1alpha1.ReplicationGroup) string {
 	return a.rpo(rg.Status.NewestPiT)
 }
 
+// rpo is the age of the newest PiT, as kubectl prints ages.
 func (a *app) rpo(p *replicationv1alpha1.PointInTime) string {
 	if p == nil {
 		return "-"
