@@ -43,9 +43,7 @@ func newDiscoveryHarness(t *testing.T, g *WithT, c client.Client, cfg smssim.Pro
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(sim.Close)
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rg-"}}
-	g.Expect(c.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = c.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, c, "rg-")
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "vc-creds"},
 		StringData: map[string]string{"username": sim.Username(), "password": sim.Password()},

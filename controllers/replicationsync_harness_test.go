@@ -190,9 +190,7 @@ func all[T any](n int, s T) []T {
 // readyProvider creates a namespace with a VasaProvider whose status is Ready (no reconciler runs here).
 func readyProvider(t *testing.T, g *WithT) *replicationv1alpha1.VasaProvider {
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rsync-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(ctx, ns) })
+	ns := newNamespace(t, g, k8sClient, "rsync-")
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "creds"},
 		StringData: map[string]string{secretUsernameKey: "admin", secretPasswordKey: "secret"},

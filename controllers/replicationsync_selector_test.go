@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -40,9 +39,7 @@ func storeGroup(t *testing.T, g *WithT, namespace, provider, fd, dg, state, name
 func TestSelectGroups(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "select-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, k8sClient, "select-")
 	long := "a-provider-whose-name-is-far-too-long-for-a-label-value-" + "0123456789abcdef"
 	storeGroup(t, g, ns.Name, "array-a", "fd-2", "dg-1", "TARGET", "oracle")
 	storeGroup(t, g, ns.Name, "array-a", "fd-1", "dg-7", "TARGET", "oracle")

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,9 +28,7 @@ func TestLargestRunStatusFits(t *testing.T) {
 func largestRunStatusFits(t *testing.T, fill string) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "size-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, k8sClient, "size-")
 
 	const groups = 1000
 	idLen := replicationv1alpha1.MaxGroupIDBytes / groups / 2 // bytes
@@ -103,9 +100,7 @@ func TestGroupMessageShare(t *testing.T) {
 func TestSelectGroupsBoundsIDBytes(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "select-size-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, k8sClient, "select-size-")
 	n := replicationv1alpha1.MaxGroupIDBytes/510 + 1 // ids of 255 characters each
 	for i := range n {
 		storeGroup(t, g, ns.Name, "array-a", fmt.Sprintf("fd-%0252d", i%4), fmt.Sprintf("dg-%0252d", i), "TARGET", "oracle")

@@ -9,7 +9,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,9 +42,7 @@ type scheduleHarness struct {
 func newScheduleHarness(t *testing.T, g *WithT) *scheduleHarness {
 	t.Helper()
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "rsched-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, k8sClient, "rsched-")
 	h := &scheduleHarness{
 		t: t, g: g, ctx: ctx, ns: ns.Name,
 		clock:    clocktesting.NewFakePassiveClock(time.Now()),

@@ -1,10 +1,13 @@
 package controllers
 
 import (
+	"context"
 	"os"
 	"testing"
 
 	"github.com/go-logr/logr"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -46,4 +49,13 @@ func newProvider(namespace, name, secret string) *replicationv1alpha1.VasaProvid
 			Provider: replicationv1alpha1.ProviderSelector{Name: "array-a"},
 		},
 	}
+}
+
+// newNamespace creates a namespace named after prefix, deleted when the test ends.
+func newNamespace(t *testing.T, g *WithT, c client.Client, prefix string) *corev1.Namespace {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
+	g.Expect(c.Create(context.Background(), ns)).To(Succeed())
+	t.Cleanup(func() { _ = c.Delete(context.Background(), ns) })
+	return ns
 }

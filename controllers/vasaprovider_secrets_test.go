@@ -100,9 +100,7 @@ func passwordDialer(password string) DialFunc {
 func TestVasaProviderCachesNoSecretValues(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vp-secrets-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, k8sClient, "vp-secrets-")
 
 	var recorder *secretRecordingCache
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -184,9 +182,7 @@ func startManager(t *testing.T, g *WithT, mgr ctrl.Manager) {
 func TestHungVCenterHoldsBackNoOtherProvider(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vp-hung-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, k8sClient, "vp-hung-")
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 testenv.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},

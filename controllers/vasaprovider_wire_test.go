@@ -47,9 +47,7 @@ func newVPWorld(t *testing.T, cfg smssim.Config) *vpWorld {
 	sim, err := smssim.Start(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(sim.Close)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "vp-wire-"}}
-	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	ns := newNamespace(t, g, k8sClient, "vp-wire-")
 	g.Expect(k8sClient.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "creds"},
 		StringData: map[string]string{secretUsernameKey: sim.Username(), secretPasswordKey: sim.Password()},
