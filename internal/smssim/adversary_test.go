@@ -219,3 +219,19 @@ func TestPiTQueryGroupFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestProviderUnregisteredDuringACallIsNotFound: a provider unregistered while a call to it waits out the
+// provider's latency answers ManagedObjectNotFound, and no sync reaches its array.
+func TestProviderUnregisteredDuringACallIsNotFound(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			sim, ids := startOne(t, 1, func(p *smssim.ProviderConfig) { p.Latency = smssim.Duration{Duration: 400 * time.Millisecond} })
+			c := dialSim(t, sim, b, 5*time.Second)
+			time.AfterFunc(100*time.Millisecond, sim.Provider("p").Unregister)
+			_, err := c.SyncReplicationGroups(context.Background(), "vasaprovider-1", ids, "gone")
+			g.Expect(faultType(err)).To(Equal("ManagedObjectNotFound"), "%v", err)
+			g.Expect(sim.Calls()).To(BeEmpty())
+		})
+	}
+}

@@ -145,14 +145,25 @@ func (o *vasaProvider) enter(ctx *simulator.Context) (*providerState, *soap.Faul
 	if f := o.sim.begin(ctx); f != nil {
 		return nil, f
 	}
+	// The provider may have been unregistered since the registry routed the call, or during the latency:
+	// a real vCenter then answers ManagedObjectNotFound.
+	gone := fault("the provider is not registered", &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
 	o.sim.mu.Lock()
 	p := o.sim.byRef[o.Value]
+	if p == nil {
+		o.sim.mu.Unlock()
+		return nil, gone
+	}
 	latency := p.cfg.Latency.Duration
 	o.sim.mu.Unlock()
 	if latency > 0 {
 		time.Sleep(latency)
 	}
 	o.sim.mu.Lock()
+	if o.sim.byRef[o.Value] != p {
+		o.sim.mu.Unlock()
+		return nil, gone
+	}
 	return p, nil
 }
 
