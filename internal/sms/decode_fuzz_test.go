@@ -3,6 +3,7 @@ package sms_test
 import (
 	"errors"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
@@ -72,12 +73,16 @@ func TestDecodeInvalidSession(t *testing.T) {
 func TestQuoteXSDRegex(t *testing.T) {
 	for in, want := range map[string]string{
 		"nightly":            "nightly",
-		`db+nightly(1).[x]$`: `db\+nightly\(1\)\.\[x\]$`,
-		`\|.?*+(){}-[]^$`:    `\\\|\.\?\*\+\(\)\{\}\-\[\]\^$`,
+		`db+nightly(1).[x]$`: `db\+nightly\(1\)\.\[x\][$]`,
+		`\|.?*+(){}-[]^$`:    `\\\|\.\?\*\+\(\)\{\}\-\[\]\^[$]`,
 		"ünïcode-ok":         `ünïcode\-ok`,
 	} {
 		if got := sms.QuoteXSDRegex(in); got != want {
 			t.Errorf("QuoteXSDRegex(%q) = %q, want %q", in, got, want)
+		}
+		// A provider may read the expression with a Perl-style engine: it must match the name there too.
+		if perl := regexp.MustCompile(`^(?:` + sms.QuoteXSDRegex(in) + `)$`); !perl.MatchString(in) {
+			t.Errorf("QuoteXSDRegex(%q) = %q does not match the name under a Perl-style engine", in, sms.QuoteXSDRegex(in))
 		}
 	}
 }

@@ -180,18 +180,24 @@ func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []Replicati
 }
 
 // xsdRegexMeta are the characters with a single-character escape in XML Schema regular
-// expressions (https://www.w3.org/TR/xmlschema-2/#regexs). '$' is not one of them: it is an
-// ordinary character there, and "\$" is not a valid XSD escape.
+// expressions (https://www.w3.org/TR/xmlschema-2/#regexs).
 const xsdRegexMeta = `\|.?*+(){}-[]^`
 
 // QuoteXSDRegex returns an XML Schema regular expression that matches exactly the literal s
-// (XSD expressions are implicitly anchored to the whole string). Unlike regexp.QuoteMeta it does
-// not escape '$', which XSD treats literally and for which it has no escape.
+// (XSD expressions are implicitly anchored to the whole string). '$' is an ordinary character in XSD,
+// which has no escape for it; it is written as the class "[$]" because a provider that reads the
+// expression with a Perl- or Java-style engine (an assumption: the API names XSD, but nothing makes a
+// provider use an XSD engine) would take a bare '$' for an end anchor and match none of our PiTs.
+// "[$]" means '$' to all of them.
 func QuoteXSDRegex(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 8)
 	for _, r := range s {
-		if strings.ContainsRune(xsdRegexMeta, r) {
+		switch {
+		case r == '$':
+			b.WriteString("[$]")
+			continue
+		case strings.ContainsRune(xsdRegexMeta, r):
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
