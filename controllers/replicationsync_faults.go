@@ -224,7 +224,7 @@ func unsyncable(states map[sms.GroupID]string, g replicationv1alpha1.GroupStatus
 }
 
 // checkGroups fails, before the first call, the groups the provider cannot sync; the others proceed.
-// A provider that cannot answer the query (NotImplemented) is not checked.
+// A provider that cannot answer the query (NotImplemented), or knows none of the groups, is not checked.
 func (r *ReplicationSyncReconciler) checkGroups(ctx context.Context, run *syncRun) error {
 	rs := run.rs
 	provider := run.vp.Status.ProviderRef.Value
@@ -235,6 +235,12 @@ func (r *ReplicationSyncReconciler) checkGroups(ctx context.Context, run *syncRu
 			return err
 		}
 		ctrl.LoggerFrom(ctx).Info("The provider did not answer the group check; issuing every group", "fault", f.FaultType())
+		return nil
+	}
+	if !knowsAny(states) {
+		// As for a refused batch (countFailures): a provider restarting or failing over answers from an
+		// empty inventory. Its groups are issued; a refusal then counts against backoffLimit.
+		ctrl.LoggerFrom(ctx).Info("The provider knows none of the run's groups (restarting or failing over?); issuing every group")
 		return nil
 	}
 	var rejected []string

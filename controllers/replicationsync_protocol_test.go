@@ -426,6 +426,40 @@ func TestProviderThatKnowsNoGroupFailsNone(t *testing.T) {
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 }
 
+// TestRunStartedWhileTheProviderKnowsNoGroupFailsNone: a run that starts while its provider answers from
+// an empty inventory fails no group at the check; its refused calls count, and it succeeds once the
+// provider knows its groups again.
+func TestRunStartedWhileTheProviderKnowsNoGroupFailsNone(t *testing.T) {
+	h := newRunHarness(t, 3, nil)
+	restarting := true
+	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
+		var out []sms.ReplicationGroup
+		for _, g := range groups {
+			if !restarting {
+				out = append(out, sms.ReplicationGroup{Group: g, State: "TARGET"})
+			}
+		}
+		return out, nil
+	}
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		if restarting {
+			return "", &sms.ReplicationFaultError{Message: "unknown replication group"}
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Pending", "Pending", "Pending"}), "none failed for being unknown")
+	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(1), "counted")
+
+	restarting = false
+	h.runFor(time.Minute)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("GroupRejected")))
+}
+
 func badGroupsFailAlone(t *testing.T, refusal error) {
 	h := newRunHarness(t, 5, nil)
 	h.fake.SetGroupState(h.group(0), "SOURCE")
