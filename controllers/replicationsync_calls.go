@@ -18,8 +18,9 @@ import (
 const (
 	// callTimeout bounds the calls of a wave. They run detached from the reconcile's context, so on a
 	// manager shutdown (SIGTERM) calls already sent get their answers and their task refs are written.
-	// It covers one round trip, a re-login and the retry (sms.DefaultTimeout each, at most).
-	callTimeout = 40 * time.Second
+	// The client sends no call with less than a round trip (sms.DefaultTimeout) left before it: a call
+	// that waited for a free connection or a re-login past that is not sent, and its groups stay Pending.
+	callTimeout = sms.DefaultTimeout + 10*time.Second
 	// commitGrace bounds the status write that records the task refs after the calls returned, also
 	// when the manager is shutting down.
 	commitGrace = 10 * time.Second

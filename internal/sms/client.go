@@ -166,7 +166,7 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 	if err != nil {
 		return err
 	}
-	if err := notSentYet(ctx); err != nil {
+	if err := c.notSentYet(ctx); err != nil {
 		return err
 	}
 	err = c.classify(decodeCallError(f(rt, sm)))
@@ -189,7 +189,7 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 	if rt, sm, _, err = c.current(listing); err != nil {
 		return err
 	}
-	if err := notSentYet(ctx); err != nil {
+	if err := c.notSentYet(ctx); err != nil {
 		return err
 	}
 	err = c.classify(decodeCallError(f(rt, sm)))
@@ -200,11 +200,19 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 	return err
 }
 
-// notSentYet returns the error of a call whose context ended before it was sent, or nil. Sent anyway, the
-// call would fail before a byte went out, with an error that cannot tell it never reached vCenter.
-func notSentYet(ctx context.Context) error {
+// notSentYet returns the error of a call that is not to be sent, or nil: its context ended, or its
+// deadline leaves less than a round trip may take (Config.Timeout). Sent anyway, the first would fail
+// before a byte went out, with an error that cannot tell it never reached vCenter; the second could be
+// cut off after the provider took it, leaving its outcome unknown. Not sending it is certain. This
+// matters for the retry after a re-login and for the last calls of a wave that waited for a free
+// connection: both start late within their caller's bound.
+func (c *client) notSentYet(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < c.cfg.Timeout {
+		return fmt.Errorf("%w: %s left before the caller's deadline, less than a round trip may take (%s)",
+			ErrNotSent, time.Until(deadline).Round(time.Millisecond), c.cfg.Timeout)
 	}
 	return nil
 }

@@ -659,6 +659,37 @@ func TestFailedReLoginIsNotSent(t *testing.T) {
 	}
 }
 
+// TestRetryWithoutARoundTripLeftIsNotSent: a re-login slow enough to leave the call less time before its
+// deadline than a round trip may take ends the call as not sent, and nothing reaches the provider. Sent,
+// the deadline could cut it off after the provider took it, leaving its outcome unknown.
+func TestRetryWithoutARoundTripLeftIsNotSent(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			sim := startSim(t)
+			logins := &atomic.Int32{}
+			cfg := behindFront(t, sim, b, func(_ http.ResponseWriter, r *http.Request) bool {
+				if isLogin(r) && logins.Add(1) > 1 {
+					time.Sleep(700 * time.Millisecond) // then passed on: the login succeeds, late
+				}
+				return false
+			})
+			cfg.Timeout = time.Second
+			c, err := sms.Dial(context.Background(), cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			t.Cleanup(func() { _ = c.Close(context.Background()) })
+			sim.ExpireSessions()
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			ids, _ := groups("fd-1", 1)
+			_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids, "p")
+			g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
+			g.Expect(logins.Load()).To(BeEquivalentTo(2), "logged in again")
+			g.Expect(sim.Calls()).To(BeEmpty())
+		})
+	}
+}
+
 // TestCallWithEndedContextIsNotSent: a call whose context ended before it was sent says it was not sent,
 // and nothing reaches the provider.
 func TestCallWithEndedContextIsNotSent(t *testing.T) {
@@ -754,12 +785,15 @@ func TestCallWaitingForALoginIsNotSent(t *testing.T) {
 			timer := time.AfterFunc(3*time.Second, free)
 			defer timer.Stop()
 
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			// Cancelled, not a deadline: a deadline shorter than a round trip would keep the call from being
+			// sent at all (TestRetryWithoutARoundTripLeftIsNotSent), and it must get to the login.
+			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			time.AfterFunc(200*time.Millisecond, cancel)
 			ids, _ := groups("fd-1", 1)
 			_, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", ids, "p")
 			g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
-			g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "got %v", err)
+			g.Expect(errors.Is(err, context.Canceled)).To(BeTrue(), "got %v", err)
 			g.Expect(sim.Calls()).To(BeEmpty())
 
 			free()
