@@ -74,9 +74,7 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 	g.Expect(k8sClient.Create(h.ctx, rs)).To(Succeed())
 	h.key = client.ObjectKeyFromObject(rs)
 
-	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	c := interceptor.NewClient(watching, interceptor.Funcs{
+	c := intercepted(g, interceptor.Funcs{
 		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && !dryRun(opts) {
 				h.mu.Lock()

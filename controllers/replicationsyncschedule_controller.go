@@ -36,6 +36,9 @@ const (
 	// starting deadline ends first): the controller's own backoff reaches 16 minutes, past many deadlines,
 	// while a quota or a policy may be fixed at any time.
 	runRejectedRetry = time.Minute
+	// runCreateRetry is how often a run whose create failed otherwise (an admission webhook down,
+	// throttling, a timeout) is tried again, sooner when its starting deadline ends first.
+	runCreateRetry = 10 * time.Second
 
 	// defaultSuccessfulHistoryLimit and defaultFailedHistoryLimit are CronJob's defaults (the CRD sets them too).
 	defaultSuccessfulHistoryLimit = 3
@@ -428,9 +431,11 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 			}
 			if rejected, ok := asRunRejected(err); ok {
 				r.recordRunRejected(s, due, rejected)
-				retry := runRejectedRetry
+				retry := rejected.retryIn()
 				if deadline := sched.Spec.StartingDeadlineSeconds; deadline != nil {
-					retry = min(retry, max(due.Add(seconds(*deadline)).Sub(s.now), scheduleRequeueSlack))
+					// Halfway to the deadline, so the retry comes before it, not at it: a wake-up at the deadline
+					// finds the run missed.
+					retry = min(retry, max(due.Add(seconds(*deadline)).Sub(s.now)/2, time.Second))
 				}
 				return ctrl.Result{RequeueAfter: retry}, nil
 			}

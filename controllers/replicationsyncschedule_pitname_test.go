@@ -85,9 +85,7 @@ func TestScheduleHistoryKeepsASuccessUntilStored(t *testing.T) {
 	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, hour.Add(time.Minute))
 
 	conflicts := 1
-	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	h.r.Client = interceptor.NewClient(watching, interceptor.Funcs{
+	h.r.Client = intercepted(g, interceptor.Funcs{
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			if conflicts > 0 {
 				conflicts--

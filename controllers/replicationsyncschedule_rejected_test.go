@@ -17,6 +17,7 @@ import (
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -83,7 +84,7 @@ func TestScheduleRunRejectedPastItsDeadline(t *testing.T) {
 	h.clock.SetTime(times[0].Add(4*time.Minute + 30*time.Second))
 	res, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(res.RequeueAfter).To(Equal(30*time.Second), "the last try at its deadline")
+	g.Expect(res.RequeueAfter).To(Equal(15*time.Second), "tried again halfway to its deadline, not at it")
 
 	h.reconcileAt(times[0].Add(20 * time.Minute))
 	s := h.get()
@@ -189,9 +190,74 @@ func TestClassifyCreateError(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			got := classifyCreateError(tc.err)
-			_, rejected := asRunRejected(got)
-			g.Expect(rejected).To(Equal(tc.wantRejected))
+			classified, ok := asRunRejected(got)
+			g.Expect(ok).To(BeTrue(), "every failed create is handled on the schedule's clock")
+			g.Expect(classified.rejected).To(Equal(tc.wantRejected))
 			g.Expect(errors.Is(got, tc.err)).To(BeTrue(), "the API error stays inspectable")
 		})
 	}
+}
+
+// TestScheduleRunCreateFailureRetriesOnTheScheduleClock: a create that fails without the API server
+// refusing the object (here an admission webhook that does not answer) turns the schedule Ready=False
+// and is tried again 10 s later, not on the controller's backoff, which reaches 16 minutes: the run
+// starts within its starting deadline once the webhook answers.
+func TestScheduleRunCreateFailureRetriesOnTheScheduleClock(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	webhookDown := true
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && webhookDown {
+				return apierrors.NewInternalError(errors.New(`failed calling webhook "policy.example.com": context deadline exceeded`))
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	h.create("webhook", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.StartingDeadlineSeconds = ptr.To[int64](300)
+	})
+	due := h.nextRuns(1)[0]
+
+	h.clock.SetTime(due.Add(time.Second))
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	g.Expect(err).NotTo(HaveOccurred(), "not left to the controller's backoff")
+	g.Expect(res.RequeueAfter).To(Equal(runCreateRetry))
+	ready := condition(h.get(), replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RunRejectedReason))
+	g.Expect(ready.Message).To(And(ContainSubstring("failed to create"), ContainSubstring("failed calling webhook")))
+
+	webhookDown = false
+	h.reconcileAt(due.Add(time.Second + runCreateRetry))
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("webhook", due))))
+	g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+}
+
+// TestRejectedRunRetriedBeforeAShortDeadline: with a starting deadline under the minute between retries,
+// a rejected run is tried again before the deadline, not at it (where it would count as missed at once).
+func TestRejectedRunRetriedBeforeAShortDeadline(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	creates := 0
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
+				if creates++; creates == 1 {
+					return apierrors.NewForbidden(schema.GroupResource{Resource: "replicationsyncs"}, obj.GetName(), errors.New("exceeded quota"))
+				}
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	h.create("short", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.StartingDeadlineSeconds = ptr.To[int64](30)
+	})
+	due := h.nextRuns(1)[0]
+
+	res := h.reconcileAt(due.Add(time.Second))
+	g.Expect(res.RequeueAfter).To(BeNumerically("<", 29*time.Second))
+	h.reconcileAt(due.Add(time.Second + res.RequeueAfter))
+	g.Expect(creates).To(Equal(2))
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("short", due))))
 }

@@ -28,7 +28,11 @@ import (
 // turns it Ready again.
 func (r *ReplicationSyncScheduleReconciler) recordRunRejected(s *scheduleScope, due time.Time, rejected *runRejectedError) {
 	sched := s.sched
-	msg := fmt.Sprintf("The API server rejected the ReplicationSync for the run scheduled for %s: %s", due.Format(time.RFC3339), rejected.err.Error())
+	verb := "rejected"
+	if !rejected.rejected {
+		verb = "failed to create"
+	}
+	msg := fmt.Sprintf("The API server %s the ReplicationSync for the run scheduled for %s: %s", verb, due.Format(time.RFC3339), rejected.err.Error())
 	markScheduleRunRejected(sched, msg, s.now)
 	s.afterPatch = append(s.afterPatch, func() {
 		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.RunRejectedReason, "Create", "%s", msg)

@@ -12,7 +12,6 @@ import (
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -63,9 +62,8 @@ func TestScheduleSharesARunTooBigForOne(t *testing.T) {
 	h.r.Client = refuse
 	ticks := h.nextRuns(2)
 
-	h.clock.SetTime(ticks[0])
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	g.Expect(err).To(MatchError(ContainSubstring("share 2 of 2")))
+	h.reconcileAt(ticks[0])
+	g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Message).To(ContainSubstring("share 2 of 2"))
 	g.Expect(h.runs()).To(HaveLen(1))
 	first := h.runs()[0]
 	g.Expect(h.get().Status.LastScheduleTime).To(BeNil(), "a set cut short is not started")
@@ -226,9 +224,7 @@ func TestScheduleKeepsARunCutShortUntilCompleted(t *testing.T) {
 		s.Spec.SuccessfulHistoryLimit, s.Spec.FailedHistoryLimit = ptr.To[int32](0), ptr.To[int32](0)
 	})
 	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, tick.Add(time.Second))
-	h.clock.SetTime(tick.Add(2 * time.Second))
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	g.Expect(err).To(HaveOccurred())
+	h.reconcileAt(tick.Add(2 * time.Second))
 	g.Expect(h.runs()).To(HaveLen(1), "the finished share of a run still being created is kept")
 
 	h.r.Client = k8sClient
@@ -270,9 +266,8 @@ func (h *scheduleHarness) cutShort(name string, mutate func(*replicationv1alpha1
 	h.createShared(name, mutate)
 	h.r.Client = &refuseShare{Client: k8sClient, suffix: "-2", refusing: true}
 	tick := h.nextRuns(1)[0]
-	h.clock.SetTime(tick)
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	h.g.Expect(err).To(MatchError(ContainSubstring("share 2 of 2")))
+	h.g.Expect(h.reconcileAt(tick).RequeueAfter).To(Equal(runCreateRetry))
+	h.g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Message).To(ContainSubstring("share 2 of 2"))
 	return tick
 }
 

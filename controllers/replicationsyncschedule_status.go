@@ -74,20 +74,32 @@ func markScheduleRunRejected(s *replicationv1alpha1.ReplicationSyncSchedule, mes
 	setScheduleStalledCondition(s, metav1.ConditionFalse, reason, "", now)
 }
 
-// runRejectedError is a run the API server refused to create for a reason retrying alone does not fix
-// (Invalid or Forbidden: template labels, a ResourceQuota, an admission policy).
-type runRejectedError struct{ err error }
+// runRejectedError is a run the API server did not create. rejected: it refused the object for a reason
+// retrying alone does not fix (Invalid or Forbidden: template labels, a ResourceQuota, an admission
+// policy). Otherwise the create failed (an admission webhook down, throttling, a timeout, an unavailable
+// server): it is retried sooner.
+type runRejectedError struct {
+	err      error
+	rejected bool
+}
 
 func (e *runRejectedError) Error() string { return e.err.Error() }
 func (e *runRejectedError) Unwrap() error { return e.err }
 
-// classifyCreateError wraps a Create error in runRejectedError when the API server rejected the object
-// itself; other errors (conflicts, timeouts, an unavailable server) are retried without a condition.
-func classifyCreateError(err error) error {
-	if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
-		return &runRejectedError{err: err}
+// retryIn is how soon the create is tried again.
+func (e *runRejectedError) retryIn() time.Duration {
+	if e.rejected {
+		return runRejectedRetry
 	}
-	return err
+	return runCreateRetry
+}
+
+// classifyCreateError wraps a Create error (other than AlreadyExists) in runRejectedError. Every such
+// error is handled on the schedule's own clock and reported in its conditions: returned to the
+// controller, it would be retried on a backoff that reaches 16 minutes, past the run's starting deadline
+// and the next scheduled time, with Ready still True.
+func classifyCreateError(err error) error {
+	return &runRejectedError{err: err, rejected: apierrors.IsInvalid(err) || apierrors.IsForbidden(err)}
 }
 
 // asRunRejected reports whether err is a rejected run.

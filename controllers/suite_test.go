@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -58,4 +59,11 @@ func newNamespace(t *testing.T, g *WithT, c client.Client, prefix string) *corev
 	g.Expect(c.Create(context.Background(), ns)).To(Succeed())
 	t.Cleanup(func() { _ = c.Delete(context.Background(), ns) })
 	return ns
+}
+
+// intercepted returns a client of the control plane whose calls go through funcs first.
+func intercepted(g *WithT, funcs interceptor.Funcs) client.WithWatch {
+	watching, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	return interceptor.NewClient(watching, funcs)
 }

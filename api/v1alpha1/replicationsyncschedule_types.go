@@ -238,7 +238,8 @@ const (
 	// InvalidTemplateReason (Stalled): pitNameTemplate does not render to a valid PiT name.
 	InvalidTemplateReason = "InvalidTemplate"
 	// RunRejectedReason (Ready=False, Reconciling=True): the API server refused to create a run
-	// (Invalid or Forbidden: template labels, a ResourceQuota, an admission policy); retried with backoff.
+	// (Invalid or Forbidden: template labels, a ResourceQuota, an admission policy; retried every minute)
+	// or failed to (an admission webhook down, throttling, a timeout; retried every 10 s).
 	RunRejectedReason = "RunRejected"
 	// MissedScheduleReason: a run was not started within startingDeadlineSeconds.
 	MissedScheduleReason = "MissedSchedule"
