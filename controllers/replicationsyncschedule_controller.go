@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,6 +60,8 @@ const (
 	EventRunCutShort = "RunCutShort"
 	// EventGroupsLeftOut: groups the selector matched have ids a share's groupIds cannot name.
 	EventGroupsLeftOut = "GroupsLeftOut"
+	// EventFailedDelete: a finished run beyond the history limit could not be deleted (CronJob's reason).
+	EventFailedDelete = "FailedDelete"
 )
 
 // ReplicationSyncScheduleReconciler stamps out ReplicationSyncs on a cron schedule, as the CronJob
@@ -165,7 +168,12 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 			setScheduleReadyMetric(sched)
 			hold, err := r.deleteOldRuns(ctx, s.old, s.now)
 			if err != nil {
-				reterr = errors.Join(reterr, err)
+				// Not returned: the controller's backoff would then run the schedule (up to 16 minutes late)
+				// for as long as the deletes fail. Tried again within a minute; the runs are only kept longer.
+				log.Error(err, "Could not delete a finished run beyond the history limit", "schedule", klog.KObj(sched))
+				r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, EventFailedDelete, "Delete",
+					"Could not delete a finished run beyond the history limit; trying again within a minute: %v", err)
+				hold = runRejectedRetry
 			}
 			if hold > 0 && (result.RequeueAfter == 0 || hold < result.RequeueAfter) {
 				result.RequeueAfter = hold

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -14,12 +15,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
@@ -517,6 +520,38 @@ func TestScheduleHistoryLimits(t *testing.T) {
 			g.Expect(got).To(Equal(want))
 		})
 	}
+}
+
+// TestScheduleHistoryDeleteFailureKeepsTheSchedule: a finished run the history limit would delete but the
+// API server does not let go (a policy on DELETE) is kept, with a Warning event, and tried again within a
+// minute; the schedule still wakes for its next run, not on the controller's backoff.
+func TestScheduleHistoryDeleteFailureKeepsTheSchedule(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("undeletable", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.SuccessfulHistoryLimit = ptr.To[int32](0)
+	})
+	times := h.nextRuns(2)
+	h.reconcileAt(times[0].Add(time.Second))
+	h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, times[0].Add(time.Minute))
+	refusing := true
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && refusing {
+				return apierrors.NewForbidden(schema.GroupResource{Resource: "replicationsyncs"}, obj.GetName(), errors.New("deletes need approval"))
+			}
+			return c.Delete(ctx, obj, opts...)
+		},
+	})
+
+	res := h.reconcileAt(times[0].Add(2 * time.Minute)) // no error: the controller's backoff stays out of it
+	g.Expect(res.RequeueAfter).To(BeNumerically("<=", time.Minute))
+	g.Expect(h.runs()).To(HaveLen(1))
+	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+EventFailedDelete), ContainSubstring("deletes need approval"))))
+
+	refusing = false
+	h.reconcileAt(times[0].Add(3 * time.Minute))
+	g.Expect(h.runs()).To(BeEmpty())
 }
 
 func TestScheduleTimeZoneAndDST(t *testing.T) {
