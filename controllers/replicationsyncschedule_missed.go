@@ -20,12 +20,12 @@ import (
 
 // missedRuns describes the runs a reconcile found were not started.
 type missedRuns struct {
-	// count of missed runs (an estimate when tooMany), the latest at last.
+	// count of missed runs (estimated only past many thousands), the latest at last.
 	count int
 	last  time.Time
 	// superseded of them were overtaken by a later scheduled time.
 	superseded int
-	// tooMany: more than cronschedule.MaxMissed, not enumerated.
+	// tooMany: more than cronschedule.MaxMissed, counted without being listed.
 	tooMany bool
 	// deadline is startingDeadlineSeconds when the most recent run missed it, else nil.
 	deadline *int64

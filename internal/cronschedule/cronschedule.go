@@ -13,8 +13,8 @@ import (
 )
 
 const (
-	// MaxMissed is how many skipped runs Window enumerates one by one. Beyond it the count is an
-	// estimate and Window.TooMany is set, as CronJob does for more than 100 missed start times.
+	// MaxMissed is how many skipped runs Window lists. Beyond it Window.TooMany is set, as CronJob does
+	// for more than 100 missed start times, and they are counted without being listed.
 	MaxMissed = 100
 
 	// MinInterval is the shortest interval of an @every schedule. Runs are named after the
@@ -156,7 +156,7 @@ type Window struct {
 	// MostRecent is the latest scheduled time in (after, now]; zero when none is due.
 	MostRecent time.Time
 	// Skipped counts the scheduled times in (after, MostRecent): runs superseded by MostRecent.
-	// When TooMany is set it is an estimate (at least MaxMissed+1).
+	// Past maxCounted it is an estimate at the average interval of those counted.
 	Skipped int
 	// LastSkipped is the latest of the skipped times; zero when Skipped is 0.
 	LastSkipped time.Time
@@ -215,21 +215,30 @@ func (s *Schedule) Window(after, now time.Time) Window {
 	return w
 }
 
-// tooManyWindow finds the most recent run without enumerating every skipped one, and estimates
-// how many were skipped from the interval between the first two.
+// tooManyWindow finds the most recent run and counts the skipped ones without keeping them: exactly up
+// to maxCounted of them, past that at the average interval of those counted. The interval between the
+// first two alone would count an uneven schedule (08:00 and 09:00 daily, business hours) several times
+// over.
 func (s *Schedule) tooManyWindow(first []time.Time, now time.Time) Window {
 	w := Window{TooMany: true}
 	w.MostRecent = s.latestAtOrBefore(now)
 	w.LastSkipped = s.Previous(w.MostRecent)
 	w.Next = s.Next(w.MostRecent)
-	w.Skipped = MaxMissed + 1
-	if interval := first[1].Sub(first[0]); interval > 0 {
-		if est := int(w.MostRecent.Sub(first[0]) / interval); est > w.Skipped {
-			w.Skipped = est
-		}
+	n, t := len(first), first[len(first)-1] // n: the times in [first[0], t]
+	for t.Before(w.MostRecent) && n < maxCounted {
+		t = s.Next(t)
+		n++
 	}
+	w.Skipped = n - 1
+	if t.Before(w.MostRecent) {
+		w.Skipped += int(w.MostRecent.Sub(t) / (t.Sub(first[0]) / time.Duration(n-1)))
+	}
+	w.Skipped = max(w.Skipped, MaxMissed+1)
 	return w
 }
+
+// maxCounted bounds the skipped runs tooManyWindow counts one by one (a few milliseconds of work).
+const maxCounted = 20000
 
 // everyWindow is Window for @every schedules, whose times are after + k*interval: exact arithmetic.
 func (s *Schedule) everyWindow(after, now time.Time) Window {
