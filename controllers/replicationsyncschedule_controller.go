@@ -430,10 +430,13 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		if err != nil {
 			var invalid *pitNameError
 			if errors.As(err, &invalid) {
-				// This run's name only: the next run's may do, so it is tried when due (this one counts as missed).
+				// This run's name only: the next run's may do, so it is tried when due. This one is missed now,
+				// with its cause; left to the next run, it would be counted then as overtaken.
+				r.recordMissed(ctx, s, missedRuns{count: 1, last: due, unnamed: invalid.err})
 				res, err := r.reconcileInvalid(ctx, s, replicationv1alpha1.InvalidTemplateReason, invalid.err)
 				if !w.Next.IsZero() {
 					res.RequeueAfter = w.Next.Sub(s.now)
+					st.NextScheduleTime = &metav1.Time{Time: w.Next}
 				}
 				return res, err
 			}

@@ -29,12 +29,17 @@ type missedRuns struct {
 	tooMany bool
 	// deadline is startingDeadlineSeconds when the most recent run missed it, else nil.
 	deadline *int64
+	// unnamed is why the most recent run got no usable PiT name, when that is why it was skipped.
+	unnamed error
 }
 
 func (m missedRuns) message() string {
 	var causes []string
 	if m.superseded > 0 {
 		causes = append(causes, "overtaken by a later scheduled time (the operator was down, the schedule suspended, or concurrencyPolicy Forbid held it back)")
+	}
+	if m.unnamed != nil {
+		causes = append(causes, "skipped without a usable PiT name: "+m.unnamed.Error())
 	}
 	if m.deadline != nil {
 		causes = append(causes, fmt.Sprintf("not started within startingDeadlineSeconds (%ds)", *m.deadline))

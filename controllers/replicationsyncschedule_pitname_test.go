@@ -63,6 +63,10 @@ func TestScheduleRunWithoutAUsableNameIsSkipped(t *testing.T) {
 	g.Expect(condition(s, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidTemplateReason))
 	g.Expect(condition(s, replicationv1alpha1.ReadyCondition).Message).To(ContainSubstring("this run is skipped"))
 	g.Expect(res.RequeueAfter).To(BeNumerically("~", time.Hour-time.Second, time.Second), "woken for the next run")
+	g.Expect(s.Status.NextScheduleTime).NotTo(BeNil(), "the next run is still scheduled")
+	g.Expect(s.Status.NextScheduleTime.Time).To(BeTemporally("==", times[1]))
+	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(1))
+	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+replicationv1alpha1.MissedScheduleReason), ContainSubstring("without a usable PiT name"))))
 
 	h.reconcileAt(times[1].Add(time.Second))
 	s = h.get()
