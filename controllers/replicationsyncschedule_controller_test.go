@@ -522,6 +522,38 @@ func TestScheduleHistoryLimits(t *testing.T) {
 	}
 }
 
+// TestReplaceKeepsARunThatSucceededMeanwhile: a run that succeeds between the schedule's read of it and
+// Replace's delete is kept, and its success reaches lastSuccessfulTime; deleted on the stale read, it was
+// lost.
+func TestReplaceKeepsARunThatSucceededMeanwhile(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("replace", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
+	})
+	times := h.nextRuns(2)
+	h.reconcileAt(times[0].Add(time.Second))
+	first := h.runs()[0]
+	h.finish(first, replicationv1alpha1.SyncRunning, times[0])
+	succeeded := times[1].Add(time.Second)
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if obj.GetName() == first.Name {
+				h.finish(h.runs()[0], replicationv1alpha1.SyncSucceeded, succeeded) // it ends as the delete is on its way
+			}
+			return c.Delete(ctx, obj, opts...)
+		},
+	})
+
+	h.clock.SetTime(times[1].Add(time.Second))
+	_, _ = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key}) // the delete meets the changed run
+	h.reconcileAt(times[1].Add(2 * time.Second))
+	g.Expect(h.runs()).To(ContainElement(HaveField("Name", first.Name)), "the run that succeeded is kept")
+	g.Expect(h.runs()).To(ContainElement(HaveField("Name", runName("replace", times[1]))))
+	g.Expect(h.get().Status.LastSuccessfulTime).NotTo(BeNil())
+	g.Expect(h.get().Status.LastSuccessfulTime.Time).To(BeTemporally("==", succeeded))
+}
+
 // TestScheduleHistoryDeleteFailureKeepsTheSchedule: a finished run the history limit would delete but the
 // API server does not let go (a policy on DELETE) is kept, with a Warning event, and tried again within a
 // minute; the schedule still wakes for its next run, not on the controller's backoff.

@@ -103,11 +103,14 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		case replicationv1alpha1.AllowConcurrent:
 		case replicationv1alpha1.ReplaceConcurrent:
 			for _, run := range others {
-				if err := r.deleteRun(ctx, run); err != nil {
+				replaced, err := r.replaceRun(ctx, run)
+				if err != nil {
 					return false, "", err
 				}
-				r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
-					"Deleted active ReplicationSync %s to start the run scheduled for %s (concurrencyPolicy Replace)", run.Name, due.Format(time.RFC3339))
+				if replaced {
+					r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
+						"Deleted active ReplicationSync %s to start the run scheduled for %s (concurrencyPolicy Replace)", run.Name, due.Format(time.RFC3339))
+				}
 			}
 			s.active = slices.DeleteFunc(s.active, func(run *replicationv1alpha1.ReplicationSync) bool { return slices.Contains(others, run) })
 			st.Active = nil
@@ -167,15 +170,47 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 	return true, "", nil
 }
 
+// replaceRun deletes an active run for concurrencyPolicy Replace, unless it finished since the cache saw
+// it: read past the cache, and deleted only as read (a precondition on its resourceVersion). A run that
+// succeeded meanwhile is kept, so its success reaches lastSuccessfulTime and the lastSync hold; deleting
+// it on the cache's word would lose both.
+func (r *ReplicationSyncScheduleReconciler) replaceRun(ctx context.Context, run *replicationv1alpha1.ReplicationSync) (bool, error) {
+	fresh := &replicationv1alpha1.ReplicationSync{}
+	if err := r.apiReader().Get(ctx, client.ObjectKeyFromObject(run), fresh); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
+	}
+	if isFinished(fresh) {
+		return false, nil
+	}
+	err := r.Delete(ctx, fresh, client.PropagationPolicy(metav1.DeletePropagationBackground),
+		client.Preconditions{UID: &fresh.UID, ResourceVersion: &fresh.ResourceVersion})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case apierrors.IsConflict(err):
+		return false, fmt.Errorf("ReplicationSync %s changed while being replaced; retrying: %w", klog.KObj(run), err)
+	case err != nil:
+		return false, fmt.Errorf("deleting ReplicationSync %s: %w", klog.KObj(run), err)
+	}
+	return true, nil
+}
+
+// apiReader reads past the cache.
+func (r *ReplicationSyncScheduleReconciler) apiReader() client.Reader {
+	if r.APIReader == nil {
+		return r.Client
+	}
+	return r.APIReader
+}
+
 // checkOwnRun makes sure an existing ReplicationSync with a run's name is this schedule's run
 // (AlreadyExists is success only then).
 func (r *ReplicationSyncScheduleReconciler) checkOwnRun(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, run *replicationv1alpha1.ReplicationSync) error {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
 	existing := &replicationv1alpha1.ReplicationSync{}
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
+	if err := r.apiReader().Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("ReplicationSync %s was deleted right after Create found it; retrying", klog.KObj(run))
 		}
