@@ -40,7 +40,9 @@ type ReplicationSyncScheduleSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self != 'Local' && !self.contains(':') && timestamp('2000-06-15T12:00:00Z').getFullYear(self) == 2000",message="timeZone must be an IANA time zone name such as Europe/Berlin"
 	TimeZone *string `json:"timeZone,omitempty"`
 
-	// concurrencyPolicy: Forbid (default), Allow or Replace.
+	// concurrencyPolicy: Forbid (default), Allow or Replace. Replace deletes the active run, but SMS has
+	// no call to cancel its tasks: the array may still make its PiT, which no run then records. With runs
+	// that outlast the interval, Replace records no success at all; use Forbid.
 	// +optional
 	// +kubebuilder:default=Forbid
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
