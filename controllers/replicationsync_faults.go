@@ -202,7 +202,7 @@ func (r *ReplicationSyncReconciler) countFailures(ctx context.Context, run *sync
 // knowsAny reports whether the provider answered a state of its own (not an error) for any group.
 func knowsAny(states map[sms.GroupID]string) bool {
 	for _, state := range states {
-		if state != "ERROR" {
+		if state != sms.StateError && state != sms.StateUnanswered {
 			return true
 		}
 	}
@@ -210,12 +210,15 @@ func knowsAny(states map[sms.GroupID]string) bool {
 }
 
 // unsyncable reports why the provider cannot sync a group (unknown to it, or not a replication target).
+// A group the provider could not answer for now is not found bad: its sync call says.
 func unsyncable(states map[sms.GroupID]string, g replicationv1alpha1.GroupStatus) (string, bool) {
 	state, ok := states[toSMSGroup(g.ReplicationGroupID)]
 	switch {
 	case !ok:
 		return "The provider does not know the group", true
-	case state == "ERROR":
+	case state == sms.StateUnanswered:
+		return "", false
+	case state == sms.StateError:
 		return "The provider answered an error for the group (is the id right?)", true
 	case state != replicationv1alpha1.TargetState:
 		return fmt.Sprintf("The group is in state %s at this provider; a sync needs a replication target (TARGET)", state), true

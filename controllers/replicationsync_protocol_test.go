@@ -460,6 +460,28 @@ func TestRunStartedWhileTheProviderKnowsNoGroupFailsNone(t *testing.T) {
 	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("GroupRejected")))
 }
 
+// TestGroupTheProviderCannotAnswerForIsNotRejected: a group the check's answer fails for a reason that
+// says nothing about it (a per-group QueryExecutionFault) is not rejected as unknown: it is synced.
+func TestGroupTheProviderCannotAnswerForIsNotRejected(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
+		var out []sms.ReplicationGroup
+		for _, g := range groups {
+			state := "TARGET"
+			if g == h.group(0) {
+				state = sms.StateUnanswered
+			}
+			out = append(out, sms.ReplicationGroup{Group: g, State: state})
+		}
+		return out, nil
+	}
+	h.reconcile()
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+}
+
 func badGroupsFailAlone(t *testing.T, refusal error) {
 	h := newRunHarness(t, 5, nil)
 	h.fake.SetGroupState(h.group(0), "SOURCE")

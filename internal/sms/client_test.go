@@ -330,6 +330,19 @@ func TestClient(t *testing.T) {
 				}))
 			},
 		},
+		"a group the provider cannot answer for now is not an unknown one": {
+			setup: func(sim *smssim.Sim) {
+				sim.Provider("array-a").FailGroupQuery(all[1], smssim.FaultRule{Fault: smssim.FaultQueryExecution, Message: "inventory lookup failed"})
+			},
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				unknown := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "no-such-group"}
+				rgs, err := c.ReplicationGroups(ctx, "vasaprovider-1", []sms.GroupID{all[0], all[1], unknown})
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(rgs).To(Equal([]sms.ReplicationGroup{
+					{Group: all[0], State: "TARGET"}, {Group: all[1], State: sms.StateUnanswered}, {Group: unknown, State: sms.StateError},
+				}))
+			},
+		},
 		"expired session is re-established transparently": {
 			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
 				sim.ExpireSessions()

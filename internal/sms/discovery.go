@@ -48,6 +48,8 @@ type GroupInfo struct {
 	Agreement string
 	// Err is the provider's error for this group (a GroupErrorResult); the other fields are then empty.
 	Err string
+	// ErrFault is the fault type of Err, e.g. QueryExecutionFault ("MethodFault" when it carried none).
+	ErrFault string
 }
 
 // NewestPiT is the newest point-in-time replica of one group, or why there is none.
@@ -141,7 +143,11 @@ func DecodeGroupInfos(in []smstypes.BaseGroupOperationResult) []GroupInfo {
 			if msg == "" {
 				msg = "the provider answered an error without a message"
 			}
-			out = append(out, GroupInfo{Group: groupFromWire(v.GroupId), Err: msg})
+			gi := GroupInfo{Group: groupFromWire(v.GroupId), Err: msg}
+			if f := Fault(nil); errors.As(groupError(v), &f) {
+				gi.ErrFault = f.FaultType()
+			}
+			out = append(out, gi)
 		}
 	}
 	return out

@@ -165,18 +165,29 @@ func (c *client) queryReplicationGroups(ctx context.Context, ref string, groups 
 }
 
 // DecodeReplicationGroups converts QueryReplicationGroup results to states; a group the provider
-// answered with an error has state "ERROR". It never panics.
+// answered with an error has state StateError, or StateUnanswered when the error's kind says the
+// provider could not answer for it now. It never panics.
 func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []ReplicationGroup {
 	infos := DecodeGroupInfos(in)
 	out := make([]ReplicationGroup, 0, len(infos))
 	for _, gi := range infos {
 		state := gi.State
-		if gi.Err != "" {
-			state = "ERROR"
+		switch {
+		case gi.Err == "":
+		case unansweredFaults[gi.ErrFault]:
+			state = StateUnanswered
+		default:
+			state = StateError
 		}
 		out = append(out, ReplicationGroup{Group: gi.Group, State: state})
 	}
 	return out
+}
+
+// unansweredFaults are the per-group faults of a query that say nothing about the group itself.
+var unansweredFaults = map[string]bool{
+	"QueryExecutionFault": true, "ProviderBusy": true, "ProviderOutOfResource": true, "ProviderUnavailable": true,
+	"ServiceNotInitialized": true, "TooMany": true, "InactiveProvider": true,
 }
 
 // xsdRegexMeta are the characters with a single-character escape in XML Schema regular

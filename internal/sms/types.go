@@ -132,9 +132,19 @@ type PointInTime struct {
 type ReplicationGroup struct {
 	// Group identifies the group.
 	Group GroupID
-	// State is TARGET, SOURCE, INTEST, FAILEDOVER, REMOTE_FAILEDOVER or "ERROR" with the error when the provider failed the query.
+	// State is TARGET, SOURCE, INTEST, FAILEDOVER, REMOTE_FAILEDOVER, StateError or StateUnanswered.
 	State string
 }
+
+const (
+	// StateError is the State of a group the provider answered with an error saying it cannot be
+	// synced: unknown to it (NotFound, InvalidArgument), or an error of no kind named below.
+	StateError = "ERROR"
+	// StateUnanswered is the State of a group the provider could not answer for now (a per-group
+	// QueryExecutionFault, "any other error"; busy, out of resource, unavailable; TooMany; the group
+	// served by another provider): it says nothing about the group.
+	StateUnanswered = "UNANSWERED"
+)
 
 // Client is the SMS client the controllers hold. It is safe for concurrent use.
 //

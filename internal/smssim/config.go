@@ -169,6 +169,8 @@ const (
 	FaultInvalidArgument FaultKind = "InvalidArgument"
 	// FaultTooMany is TooMany without maxBatchSize.
 	FaultTooMany FaultKind = "TooMany"
+	// FaultQueryExecution is QueryExecutionFault, a query's "any other error".
+	FaultQueryExecution FaultKind = "QueryExecutionFault"
 )
 
 // FaultRule answers calls of Method with Fault.
@@ -232,6 +234,10 @@ type GroupConfig struct {
 	// PiTQueryFaults answer this group's entry of QueryPointInTimeReplica with a GroupErrorResult
 	// carrying the rule's fault (the other groups of the query are answered normally). Method must be empty.
 	PiTQueryFaults []FaultRule `json:"pitQueryFaults,omitempty"`
+	// GroupQueryFaults answer this group's entry of QueryReplicationGroup with a GroupErrorResult
+	// carrying the rule's fault, as the API reference lets a provider (e.g. QueryExecutionFault: "any
+	// other error"). Method must be empty.
+	GroupQueryFaults []FaultRule `json:"groupQueryFaults,omitempty"`
 	// Name is the group's name (TargetGroupInfo.name / SourceGroupInfo.name); optional.
 	Name string `json:"name,omitempty"`
 	// Agreement is the replication agreement description (sourceInfo.replicationAgreementDescription).

@@ -211,6 +211,8 @@ func faultOfKindValue(k FaultKind) vimtypes.BaseMethodFault {
 		return &vimtypes.InvalidArgument{}
 	case FaultTooMany:
 		return &smstypes.TooMany{}
+	case FaultQueryExecution:
+		return &smstypes.QueryExecutionFault{}
 	default:
 		return &smstypes.SmsReplicationFault{}
 	}
@@ -277,7 +279,7 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	if listing {
 		ids = p.answerOrder(now)
 	}
-	body.Res = p.replicationGroups(ids, now)
+	body.Res = o.sim.replicationGroups(p, ids, now)
 	if listing && p.cfg.ListIDsOnly {
 		for i, r := range body.Res.Returnval {
 			body.Res.Returnval[i] = &smstypes.GroupOperationResult{GroupId: r.GetGroupOperationResult().GroupId}
@@ -291,13 +293,17 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	return body
 }
 
-// replicationGroups answers QueryReplicationGroup for ids (callers hold sim.mu).
-func (p *providerState) replicationGroups(ids []GroupID, now time.Time) *smstypes.QueryReplicationGroupResponse {
+// replicationGroups answers QueryReplicationGroup for ids of provider p (callers hold s.mu).
+func (s *Sim) replicationGroups(p *providerState, ids []GroupID, now time.Time) *smstypes.QueryReplicationGroupResponse {
 	res := &smstypes.QueryReplicationGroupResponse{}
 	for _, id := range ids {
 		g := p.answerGroup(id, now)
 		if g == nil {
 			res.Returnval = append(res.Returnval, unknownGroup(id))
+			continue
+		}
+		if ge := s.groupQueryFault(id, g.cfg.GroupQueryFaults, g.groupQueryTimes); ge != nil {
+			res.Returnval = append(res.Returnval, ge)
 			continue
 		}
 		var info smstypes.BaseGroupInfo

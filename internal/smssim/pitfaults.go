@@ -5,18 +5,17 @@ import (
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 )
 
-// pitQueryGroupFault returns the GroupErrorResult a PiT query answers for group id when one of
-// its PiTQueryFaults rules applies now (counting it), else nil. Callers hold s.mu.
-func (s *Sim) pitQueryGroupFault(id GroupID, g *groupState) *smstypes.GroupErrorResult {
-	for i := range g.cfg.PiTQueryFaults {
-		r := g.cfg.PiTQueryFaults[i]
-		if r.Times > 0 && g.pitQueryTimes[i] >= r.Times {
+// groupQueryFault returns the GroupErrorResult a query answers for group id when one of rules applies
+// now (counting it in times, one count per rule), else nil. Callers hold s.mu.
+func (s *Sim) groupQueryFault(id GroupID, rules []FaultRule, times []int) *smstypes.GroupErrorResult {
+	for i, r := range rules {
+		if r.Times > 0 && times[i] >= r.Times {
 			continue
 		}
 		if r.Probability > 0 && r.Probability < 1 && s.rnd.Float64() >= r.Probability {
 			continue
 		}
-		g.pitQueryTimes[i]++
+		times[i]++
 		msg := r.Message
 		if msg == "" {
 			msg = "simulated " + string(r.Fault)
@@ -40,6 +39,18 @@ func (h *Provider) FailPiTQuery(id GroupID, r FaultRule) {
 		r.Method = ""
 		g.cfg.PiTQueryFaults = append(g.cfg.PiTQueryFaults, r)
 		g.pitQueryTimes = append(g.pitQueryTimes, 0)
+	})
+}
+
+// FailGroupQuery answers the group's entry of QueryReplicationGroup with a GroupErrorResult carrying
+// r.Fault, as r says (Times, Probability); r.Method is ignored.
+func (h *Provider) FailGroupQuery(id GroupID, r FaultRule) {
+	h.with(func(p *providerState) {
+		if g := p.groups[id]; g != nil {
+			r.Method = ""
+			g.cfg.GroupQueryFaults = append(g.cfg.GroupQueryFaults, r)
+			g.groupQueryTimes = append(g.groupQueryTimes, 0)
+		}
 	})
 }
 

@@ -73,7 +73,7 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 			continue
 		}
 		answered++
-		if ge := o.sim.pitQueryGroupFault(id, g); ge != nil {
+		if ge := o.sim.groupQueryFault(id, g.cfg.PiTQueryFaults, g.pitQueryTimes); ge != nil {
 			res.Returnval = append(res.Returnval, ge)
 			continue
 		}

@@ -30,8 +30,9 @@ type PiTRecord struct {
 
 // groupState is the runtime state of one replication group.
 type groupState struct {
-	cfg           GroupConfig
-	pitQueryTimes []int // answers so far per cfg.PiTQueryFaults rule
+	cfg             GroupConfig
+	pitQueryTimes   []int // answers so far per cfg.PiTQueryFaults rule
+	groupQueryTimes []int // answers so far per cfg.GroupQueryFaults rule
 }
 
 // taskResult is the outcome of one group of a finished task.
@@ -131,7 +132,7 @@ func (p *providerState) addGroup(g GroupConfig) {
 	if _, ok := p.groups[id]; !ok {
 		p.order = append(p.order, id)
 	}
-	gs := &groupState{cfg: g, pitQueryTimes: make([]int, len(g.PiTQueryFaults))}
+	gs := &groupState{cfg: g, pitQueryTimes: make([]int, len(g.PiTQueryFaults)), groupQueryTimes: make([]int, len(g.GroupQueryFaults))}
 	p.groups[id] = gs
 	p.unseeded = append(p.unseeded, newGroup{id: id, group: gs})
 }

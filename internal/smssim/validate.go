@@ -73,13 +73,15 @@ func (p ProviderConfig) validate() error {
 		errs = append(errs, fmt.Errorf("taskErrorFault %q is not a fault the simulator knows", p.TaskErrorFault))
 	}
 	for i, g := range p.Groups {
-		for j, r := range g.PiTQueryFaults {
-			field := fmt.Sprintf("groups[%d].pitQueryFaults[%d]", i, j)
-			if r.Method != "" {
-				errs = append(errs, fmt.Errorf("%s.method must be empty (the rule only answers QueryPointInTimeReplica)", field))
-			}
-			if err := r.validate(field); err != nil {
-				errs = append(errs, err)
+		for name, rules := range map[string][]FaultRule{"pitQueryFaults": g.PiTQueryFaults, "groupQueryFaults": g.GroupQueryFaults} {
+			for j, r := range rules {
+				field := fmt.Sprintf("groups[%d].%s[%d]", i, name, j)
+				if r.Method != "" {
+					errs = append(errs, fmt.Errorf("%s.method must be empty (the rule answers one method only)", field))
+				}
+				if err := r.validate(field); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
@@ -116,7 +118,7 @@ func (r FaultRule) validate(field string) error {
 func knownFault(k FaultKind) bool {
 	switch k {
 	case FaultBusy, FaultOutOfResource, FaultUnavailable, FaultNotImplemented, FaultReplication,
-		FaultInvalidArgument, FaultTooMany:
+		FaultInvalidArgument, FaultTooMany, FaultQueryExecution:
 		return true
 	}
 	return false
