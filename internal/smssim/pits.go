@@ -14,7 +14,10 @@ type pitStore struct {
 	byGroup map[pitKey][]storedPiT // oldest first
 }
 
-// pitKey is a group at one provider.
+// pitKey is a group at one provider. Assumed: each provider is its own array. Providers that front the
+// same array for VASA high availability (InactiveProvider maps fault domains to the active one) would
+// share PiTs and running syncs; here a re-routed group's earlier PiTs stay at the provider that made
+// them, the harder case for a client that looks for them at the active one.
 type pitKey struct {
 	provider string
 	group    GroupID

@@ -49,6 +49,10 @@ func (s *Sim) syncFault(o *vasaProvider, p *providerState, ids []GroupID, pitNam
 	if len(ids) == 0 {
 		return "InvalidArgument", fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
 	}
+	// Assumed: the array keeps pitName byte for byte, any length and characters, and reports it so. The
+	// API calls it a "localized name" and lets a provider report PiT names "in a language as chosen by
+	// the VASA provider"; an array that shortens or rewrites names would break finding a PiT again by
+	// its name, which no client can do without.
 	if pitName == "" {
 		return "InvalidArgument", fault("pitName must be set", &vimtypes.InvalidArgument{InvalidProperty: "pitName"})
 	}
