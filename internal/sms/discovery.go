@@ -70,7 +70,9 @@ type NewestPiT struct {
 // AllReplicationGroups lists every replication group the provider reports. The API lets a provider answer
 // the listing with the groups' ids alone ("either a list of GroupOperationResult or a list of
 // QueryReplicationGroupSuccessResult"): those groups are then asked about by id, NewestPiTBatchSize at a
-// time, askAloneParallel calls at once.
+// time, askAloneParallel calls at once. Unlike a PiT query's, these batches are not split on TooMany:
+// QueryReplicationGroup declares no such fault (InactiveProvider, NotImplemented, ProviderBusy,
+// ProviderUnavailable, QueryExecutionFault).
 func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupInfo, error) {
 	res, err := c.queryReplicationGroups(ctx, ref, nil)
 	if err != nil {
