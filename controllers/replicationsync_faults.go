@@ -68,6 +68,7 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		for _, i := range idx {
 			run.groupPending(i, "")
 		}
+		run.wakeAt(run.now)
 	case actionSplit:
 		for _, i := range idx {
 			run.groupPending(i, "")

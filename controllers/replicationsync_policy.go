@@ -18,8 +18,8 @@ const (
 	// actionInDoubt: the call got no answer; a task may have started. The groups stay Issuing
 	// and wait out the in-doubt window (never re-issued blindly).
 	actionInDoubt faultAction = iota
-	// actionRetry: the call was refused before doing anything; the groups go back to Pending and may be
-	// issued again at once (not counted).
+	// actionRetry: the call was not sent; the groups go back to Pending and are issued again by the next
+	// reconcile (not counted).
 	actionRetry
 	// actionSplit: TooMany; the batch shrinks to batchSize and the groups go back to Pending.
 	actionSplit
@@ -61,6 +61,8 @@ const (
 	faultEmptyTaskRef = "EmptyTaskRef"
 	// faultUnreachable: the call was not sent (vCenter unreachable, TLS, login).
 	faultUnreachable = "Unreachable"
+	// faultNoTimeLeft: the call was not sent, its wave's bound having too little left for a round trip.
+	faultNoTimeLeft = "NoTimeLeft"
 	// faultGroupError: a task reported a per-group error.
 	faultGroupError = "GroupErrorResult"
 	// faultTaskGone: the provider no longer knows a task (an SMS restart).
@@ -72,6 +74,10 @@ func decideSyncFault(err error, batchLen int) faultDecision {
 	var f sms.Fault
 	isFault := errors.As(err, &f)
 	switch {
+	case errors.Is(err, sms.ErrNoTimeLeft):
+		// Not sent because the wave's bound had too little left (a slow re-login, a wait for a connection):
+		// nothing is wrong with the provider, and the next reconcile has a new bound.
+		return faultDecision{action: actionRetry, fault: faultNoTimeLeft}
 	case notSent(err):
 		// Also a fault that met the new login of a call refused for its expired session: the call never ran.
 		if isFault {

@@ -30,6 +30,7 @@ func TestDecideSyncFault(t *testing.T) {
 		"re-login met another vCenter": {fmt.Errorf("re-establishing expired session: %w (instanceUuid b, was a)", sms.ErrVCenterChanged), 4, actionBackOff, faultUnreachable, 0},
 		"re-login met a fault":         {fmt.Errorf("%w: re-login: %w", sms.ErrNotSent, &sms.OtherFaultError{Type: "SystemError"}), 4, actionBackOff, "SystemError", 0},
 		"re-login met a 503":           {fmt.Errorf("%w: re-login: %w", sms.ErrNotSent, &sms.ServiceUnavailableError{StatusCode: 503, MayHaveRun: true}), 4, actionBackOff, "Service Unavailable", 0},
+		"no time left for the call":    {fmt.Errorf("syncing: %w (5s left)", sms.ErrNoTimeLeft), 4, actionRetry, faultNoTimeLeft, 0},
 		"too many":                     {&sms.TooManyError{MaxBatchSize: 2}, 4, actionSplit, "TooMany", 2},
 		"too many, same size":          {&sms.TooManyError{MaxBatchSize: 4}, 4, actionSplit, "TooMany", 3},
 		"too many, no size":            {&sms.TooManyError{}, 4, actionSplit, "TooMany", 1},

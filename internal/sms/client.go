@@ -74,6 +74,10 @@ var ErrClosed = errors.New("sms client is closed")
 // with errors.Is and errors.As.
 var ErrNotSent = errors.New("call not sent")
 
+// ErrNoTimeLeft is returned (wrapped) for a sync call not sent because its context's deadline left less
+// than a round trip may take (Config.Timeout), as after a slow re-login. It wraps ErrNotSent.
+var ErrNoTimeLeft = fmt.Errorf("%w: less than a round trip left before the caller's deadline", ErrNotSent)
+
 // ErrSessionRejected is returned (wrapped) when the server refused a call's session (NotAuthenticated)
 // again right after a new login. It wraps ErrNotSent.
 var ErrSessionRejected = fmt.Errorf("%w: session expired again right after logging in", ErrNotSent)
@@ -155,18 +159,30 @@ func (c *client) current(listing bool) (soap.RoundTripper, vimtypes.ManagedObjec
 	return c.rt, c.sm, c.gen, nil
 }
 
-// call runs f with the current session; on NotAuthenticated it logs in again and retries once.
+// callKind tells calls apart where the client treats them differently.
+type callKind int
+
+const (
+	// query changes nothing at the provider: one cut off by its caller's deadline costs nothing.
+	query callKind = iota
+	// listing is a query of every group, bounded by ListTimeout instead of Timeout.
+	listing
+	// syncCall starts a task: one cut off after the provider took it leaves its outcome unknown.
+	syncCall
+)
+
+// call runs the query f with the current session; on NotAuthenticated it logs in again and retries once.
 func (c *client) call(ctx context.Context, f func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error) error {
-	return c.callOn(ctx, false, f)
+	return c.callOn(ctx, query, f)
 }
 
-// callOn is call on the round tripper bounded by ListTimeout if listing.
-func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error) error {
-	rt, sm, gen, err := c.current(listing)
+// callOn is call for a call of that kind.
+func (c *client) callOn(ctx context.Context, kind callKind, f func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error) error {
+	rt, sm, gen, err := c.current(kind == listing)
 	if err != nil {
 		return err
 	}
-	if err := c.notSentYet(ctx); err != nil {
+	if err := c.notSentYet(ctx, kind); err != nil {
 		return err
 	}
 	err = c.classify(decodeCallError(f(rt, sm)))
@@ -186,10 +202,10 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 		}
 		return fmt.Errorf("%w: re-establishing expired session: %w", ErrNotSent, lerr)
 	}
-	if rt, sm, _, err = c.current(listing); err != nil {
+	if rt, sm, _, err = c.current(kind == listing); err != nil {
 		return err
 	}
-	if err := c.notSentYet(ctx); err != nil {
+	if err := c.notSentYet(ctx, kind); err != nil {
 		return err
 	}
 	err = c.classify(decodeCallError(f(rt, sm)))
@@ -200,19 +216,18 @@ func (c *client) callOn(ctx context.Context, listing bool, f func(rt soap.RoundT
 	return err
 }
 
-// notSentYet returns the error of a call that is not to be sent, or nil: its context ended, or its
-// deadline leaves less than a round trip may take (Config.Timeout). Sent anyway, the first would fail
-// before a byte went out, with an error that cannot tell it never reached vCenter; the second could be
-// cut off after the provider took it, leaving its outcome unknown. Not sending it is certain. This
-// matters for the retry after a re-login and for the last calls of a wave that waited for a free
+// notSentYet returns the error of a call that is not to be sent, or nil: its context ended, or, for a sync
+// call, its deadline leaves less than a round trip may take (Config.Timeout). Sent anyway, the first would
+// fail before a byte went out, with an error that cannot tell it never reached vCenter; the second could
+// be cut off after the provider took it, leaving its outcome unknown, where not sending it is certain.
+// That happens to the retry after a slow re-login and to the last calls of a wave that waited for a free
 // connection: both start late within their caller's bound.
-func (c *client) notSentYet(ctx context.Context) error {
+func (c *client) notSentYet(ctx context.Context, kind callKind) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < c.cfg.Timeout {
-		return fmt.Errorf("%w: %s left before the caller's deadline, less than a round trip may take (%s)",
-			ErrNotSent, time.Until(deadline).Round(time.Millisecond), c.cfg.Timeout)
+	if deadline, ok := ctx.Deadline(); ok && kind == syncCall && time.Until(deadline) < c.cfg.Timeout {
+		return fmt.Errorf("%w (%s left, a round trip may take %s)", ErrNoTimeLeft, time.Until(deadline).Round(time.Millisecond), c.cfg.Timeout)
 	}
 	return nil
 }

@@ -696,9 +696,33 @@ func TestRetryWithoutARoundTripLeftIsNotSent(t *testing.T) {
 			defer cancel()
 			ids, _ := groups("fd-1", 1)
 			_, err = c.SyncReplicationGroups(ctx, "vasaprovider-1", ids, "p")
+			g.Expect(errors.Is(err, sms.ErrNoTimeLeft)).To(BeTrue(), "got %v", err)
 			g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
 			g.Expect(logins.Load()).To(BeEquivalentTo(2), "logged in again")
 			g.Expect(sim.Calls()).To(BeEmpty())
+		})
+	}
+}
+
+// TestQueriesWithLittleTimeLeftAreSent: the round-trip margin is for sync calls only. A query changes
+// nothing, so one cut off costs nothing, and a caller with a short bound (a status write's) still polls.
+func TestQueriesWithLittleTimeLeftAreSent(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			sim := startSim(t)
+			c := dial(t, sim, b) // Timeout 10 s
+			ids, _ := groups("fd-1", 1)
+			ref, err := c.SyncReplicationGroups(context.Background(), "vasaprovider-1", ids, "p")
+			g.Expect(err).NotTo(HaveOccurred())
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err = c.TaskInfo(ctx, ref)
+			g.Expect(err).NotTo(HaveOccurred())
+			_, err = c.ReplicationGroups(ctx, "vasaprovider-1", ids)
+			g.Expect(err).NotTo(HaveOccurred())
+			_, err = c.PointInTimeReplicas(ctx, "vasaprovider-1", ids, "p")
+			g.Expect(err).NotTo(HaveOccurred())
 		})
 	}
 }

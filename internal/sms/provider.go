@@ -146,7 +146,11 @@ func (c *client) ReplicationGroups(ctx context.Context, ref string, groups []Gro
 // bounded by Config.ListTimeout).
 func (c *client) queryReplicationGroups(ctx context.Context, ref string, groups []GroupID) ([]smstypes.BaseGroupOperationResult, error) {
 	var out []smstypes.BaseGroupOperationResult
-	err := c.callOn(ctx, len(groups) == 0, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+	kind := query
+	if len(groups) == 0 {
+		kind = listing
+	}
+	err := c.callOn(ctx, kind, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
 		req := &smstypes.QueryReplicationGroup{This: providerRef(ref)}
 		if len(groups) > 0 {
 			req.GroupId = groupsToWire(groups)
@@ -307,7 +311,7 @@ func DecodePointInTimeReplicas(in []smstypes.BaseGroupOperationResult, pitName s
 // SyncReplicationGroups starts SyncReplicationGroup_Task and returns the SmsTask moId value.
 func (c *client) SyncReplicationGroups(ctx context.Context, ref string, groups []GroupID, pitName string) (string, error) {
 	var task string
-	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+	err := c.callOn(ctx, syncCall, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
 		res, err := methods.SyncReplicationGroup_Task(ctx, rt, &smstypes.SyncReplicationGroup_Task{
 			This: providerRef(ref), GroupId: groupsToWire(groups), PitName: pitName,
 		})
