@@ -87,6 +87,40 @@ func TestQuoteXSDRegex(t *testing.T) {
 	}
 }
 
+// TestDecodeReplicationGroupErrors: a per-group error that only says the provider could not answer now is
+// StateUnanswered; one that says the group is unknown, or of no kind known, is StateError.
+func TestDecodeReplicationGroupErrors(t *testing.T) {
+	failed := func(dg string, f vimtypes.BaseMethodFault) *smstypes.GroupErrorResult {
+		return &smstypes.GroupErrorResult{
+			GroupOperationResult: smstypes.GroupOperationResult{GroupId: vimtypes.ReplicationGroupId{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: dg}}},
+			Error:                []vimtypes.LocalizedMethodFault{{Fault: f, LocalizedMessage: dg}},
+		}
+	}
+	in := []smstypes.BaseGroupOperationResult{
+		failed("query-execution", &smstypes.QueryExecutionFault{}),
+		failed("provider-connection", &smstypes.ProviderConnectionFailed{}),
+		failed("auth-connection", &smstypes.AuthConnectionFailed{}),
+		failed("busy", &smstypes.ProviderBusy{}),
+		failed("too-many", &smstypes.TooMany{}),
+		failed("inactive", &smstypes.InactiveProvider{}),
+		failed("not-found", &vimtypes.NotFound{}),
+		failed("invalid", &vimtypes.InvalidArgument{}),
+		failed("system-error", &vimtypes.SystemError{}),
+	}
+	got := map[string]string{}
+	for _, rg := range sms.DecodeReplicationGroups(in) {
+		got[rg.Group.DeviceGroupID] = rg.State
+	}
+	want := map[string]string{
+		"query-execution": sms.StateUnanswered, "provider-connection": sms.StateUnanswered, "auth-connection": sms.StateUnanswered,
+		"busy": sms.StateUnanswered, "too-many": sms.StateUnanswered, "inactive": sms.StateUnanswered,
+		"not-found": sms.StateError, "invalid": sms.StateError, "system-error": sms.StateError,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
 func TestDecodePointInTimeReplicaSummaries(t *testing.T) {
 	gid := func(dg string) vimtypes.ReplicationGroupId {
 		return vimtypes.ReplicationGroupId{FaultDomainId: vimtypes.FaultDomainId{Id: "fd"}, DeviceGroupId: vimtypes.DeviceGroupId{Id: dg}}

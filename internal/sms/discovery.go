@@ -48,8 +48,9 @@ type GroupInfo struct {
 	Agreement string
 	// Err is the provider's error for this group (a GroupErrorResult); the other fields are then empty.
 	Err string
-	// ErrFault is the fault type of Err, e.g. QueryExecutionFault ("MethodFault" when it carried none).
-	ErrFault string
+	// Unanswered is set with Err when the error says nothing about the group: the provider could not
+	// answer for it now (see saysNothingAboutGroup).
+	Unanswered bool
 }
 
 // NewestPiT is the newest point-in-time replica of one group, or why there is none.
@@ -145,11 +146,7 @@ func DecodeGroupInfos(in []smstypes.BaseGroupOperationResult) []GroupInfo {
 			if msg == "" {
 				msg = "the provider answered an error without a message"
 			}
-			gi := GroupInfo{Group: groupFromWire(v.GroupId), Err: msg}
-			if f := Fault(nil); errors.As(groupError(v), &f) {
-				gi.ErrFault = f.FaultType()
-			}
-			out = append(out, gi)
+			out = append(out, GroupInfo{Group: groupFromWire(v.GroupId), Err: msg, Unanswered: saysNothingAboutGroup(groupError(v))})
 		}
 	}
 	return out

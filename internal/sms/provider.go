@@ -169,18 +169,17 @@ func (c *client) queryReplicationGroups(ctx context.Context, ref string, groups 
 }
 
 // DecodeReplicationGroups converts QueryReplicationGroup results to states; a group the provider
-// answered with an error has state StateError, or StateUnanswered when the error's kind says the
-// provider could not answer for it now. It never panics.
+// answered with an error has state StateError, or StateUnanswered when the error says nothing about the
+// group. It never panics.
 func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []ReplicationGroup {
 	infos := DecodeGroupInfos(in)
 	out := make([]ReplicationGroup, 0, len(infos))
 	for _, gi := range infos {
 		state := gi.State
 		switch {
-		case gi.Err == "":
-		case unansweredFaults[gi.ErrFault]:
+		case gi.Unanswered:
 			state = StateUnanswered
-		default:
+		case gi.Err != "":
 			state = StateError
 		}
 		out = append(out, ReplicationGroup{Group: gi.Group, State: state})
@@ -188,10 +187,18 @@ func DecodeReplicationGroups(in []smstypes.BaseGroupOperationResult) []Replicati
 	return out
 }
 
-// unansweredFaults are the per-group faults of a query that say nothing about the group itself.
-var unansweredFaults = map[string]bool{
-	"QueryExecutionFault": true, "ProviderBusy": true, "ProviderOutOfResource": true, "ProviderUnavailable": true,
-	"ServiceNotInitialized": true, "TooMany": true, "InactiveProvider": true,
+// saysNothingAboutGroup reports whether a query's per-group error only says the provider could not answer
+// for the group now: a transient fault (busy, out of resource, unavailable, SMS or the provider not
+// reachable), TooMany (too large to return), InactiveProvider (another provider serves it), or
+// QueryExecutionFault ("any other error").
+func saysNothingAboutGroup(err error) bool {
+	var (
+		tooMany  *TooManyError
+		inactive *InactiveProviderError
+		f        Fault
+	)
+	return IsTransient(err) || errors.As(err, &tooMany) || errors.As(err, &inactive) ||
+		errors.As(err, &f) && f.FaultType() == "QueryExecutionFault"
 }
 
 // xsdRegexMeta are the characters with a single-character escape in XML Schema regular

@@ -141,8 +141,8 @@ const (
 	// synced: unknown to it (NotFound, InvalidArgument), or an error of no kind named below.
 	StateError = "ERROR"
 	// StateUnanswered is the State of a group the provider could not answer for now (a per-group
-	// QueryExecutionFault, "any other error"; busy, out of resource, unavailable; TooMany; the group
-	// served by another provider): it says nothing about the group.
+	// QueryExecutionFault, "any other error"; a transient fault; TooMany; the group served by another
+	// provider): it says nothing about the group.
 	StateUnanswered = "UNANSWERED"
 )
 

@@ -235,3 +235,29 @@ func TestProviderUnregisteredDuringACallIsNotFound(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupQueryFaultsAnswerQueriesNamingTheGroup: a group's QueryReplicationGroup fault answers a query
+// that names the group; a listing of every group neither shows nor spends it.
+func TestGroupQueryFaultsAnswerQueriesNamingTheGroup(t *testing.T) {
+	for _, b := range bindings {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			sim, ids := startOne(t, 2, nil)
+			sim.Provider("p").FailGroupQuery(ids[1], smssim.FaultRule{Fault: smssim.FaultQueryExecution, Times: 1})
+			c := dialSim(t, sim, b, 5*time.Second)
+			all, err := c.AllReplicationGroups(ctx, "vasaprovider-1")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(all).To(HaveLen(2))
+			for _, gi := range all {
+				g.Expect(gi.Err).To(BeEmpty())
+			}
+			rgs, err := c.ReplicationGroups(ctx, "vasaprovider-1", ids)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(rgs).To(Equal([]sms.ReplicationGroup{{Group: ids[0], State: "TARGET"}, {Group: ids[1], State: sms.StateUnanswered}}))
+			rgs, err = c.ReplicationGroups(ctx, "vasaprovider-1", ids)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(rgs[1].State).To(Equal("TARGET"), "spent after one answer")
+		})
+	}
+}

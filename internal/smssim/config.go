@@ -236,7 +236,8 @@ type GroupConfig struct {
 	PiTQueryFaults []FaultRule `json:"pitQueryFaults,omitempty"`
 	// GroupQueryFaults answer this group's entry of QueryReplicationGroup with a GroupErrorResult
 	// carrying the rule's fault, as the API reference lets a provider (e.g. QueryExecutionFault: "any
-	// other error"). Method must be empty.
+	// other error"). Only queries naming groups are answered so; a listing of every group is not, and
+	// counts no rule. Method must be empty.
 	GroupQueryFaults []FaultRule `json:"groupQueryFaults,omitempty"`
 	// Name is the group's name (TargetGroupInfo.name / SourceGroupInfo.name); optional.
 	Name string `json:"name,omitempty"`

@@ -279,7 +279,7 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	if listing {
 		ids = p.answerOrder(now)
 	}
-	body.Res = o.sim.replicationGroups(p, ids, now)
+	body.Res = o.sim.replicationGroups(p, ids, !listing, now)
 	if listing && p.cfg.ListIDsOnly {
 		for i, r := range body.Res.Returnval {
 			body.Res.Returnval[i] = &smstypes.GroupOperationResult{GroupId: r.GetGroupOperationResult().GroupId}
@@ -293,8 +293,9 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	return body
 }
 
-// replicationGroups answers QueryReplicationGroup for ids of provider p (callers hold s.mu).
-func (s *Sim) replicationGroups(p *providerState, ids []GroupID, now time.Time) *smstypes.QueryReplicationGroupResponse {
+// replicationGroups answers QueryReplicationGroup for ids of provider p; byID when the call named them,
+// which the groups' GroupQueryFaults answer (callers hold s.mu).
+func (s *Sim) replicationGroups(p *providerState, ids []GroupID, byID bool, now time.Time) *smstypes.QueryReplicationGroupResponse {
 	res := &smstypes.QueryReplicationGroupResponse{}
 	for _, id := range ids {
 		g := p.answerGroup(id, now)
@@ -302,9 +303,11 @@ func (s *Sim) replicationGroups(p *providerState, ids []GroupID, now time.Time) 
 			res.Returnval = append(res.Returnval, unknownGroup(id))
 			continue
 		}
-		if ge := s.groupQueryFault(id, g.cfg.GroupQueryFaults, g.groupQueryTimes); ge != nil {
-			res.Returnval = append(res.Returnval, ge)
-			continue
+		if byID {
+			if ge := s.groupQueryFault(id, g.cfg.GroupQueryFaults, g.groupQueryTimes); ge != nil {
+				res.Returnval = append(res.Returnval, ge)
+				continue
+			}
 		}
 		var info smstypes.BaseGroupInfo
 		if g.cfg.State == "SOURCE" {
