@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -425,6 +426,12 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	var message string
 	requeueAt := w.Next
 	stillRejected := due.IsZero() && scheduleReadyReason(sched) == replicationv1alpha1.RunRejectedReason
+	// A run skipped for want of a usable PiT name says so in Ready until the next run, whatever wakes the
+	// schedule meanwhile, unless the spec changed since (a template found invalid as a whole and then
+	// fixed has the same reason).
+	ready := meta.FindStatusCondition(st.Conditions, replicationv1alpha1.ReadyCondition)
+	stillUnnamed := due.IsZero() && ready != nil && ready.Reason == replicationv1alpha1.InvalidTemplateReason &&
+		ready.ObservedGeneration == sched.Generation
 	if !due.IsZero() {
 		started, waiting, err := r.startRun(ctx, s, schedule, tmpl, due)
 		if err != nil {
@@ -475,6 +482,9 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 	}
 	if message == "" {
 		message = "The schedule fires no more runs"
+	}
+	if stillUnnamed {
+		return ctrl.Result{RequeueAfter: max(requeueAt.Sub(s.now), 0) + scheduleRequeueSlack}, nil
 	}
 	if stillRejected {
 		// The run the API server refused was missed past its startingDeadlineSeconds, and none was created

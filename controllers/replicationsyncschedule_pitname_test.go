@@ -68,6 +68,13 @@ func TestScheduleRunWithoutAUsableNameIsSkipped(t *testing.T) {
 	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(1))
 	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+replicationv1alpha1.MissedScheduleReason), ContainSubstring("without a usable PiT name"))))
 
+	// Woken before the next run (a run of the schedule changed): it still says why this run was skipped.
+	h.reconcileAt(times[0].Add(10 * time.Minute))
+	s = h.get()
+	g.Expect(condition(s, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidTemplateReason))
+	g.Expect(s.Status.NextScheduleTime.Time).To(BeTemporally("==", times[1]))
+	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(1))
+
 	h.reconcileAt(times[1].Add(time.Second))
 	s = h.get()
 	g.Expect(condition(s, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
