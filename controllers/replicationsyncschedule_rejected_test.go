@@ -180,11 +180,15 @@ func TestClassifyCreateError(t *testing.T) {
 		err          error
 		wantRejected bool
 	}{
-		"invalid":     {err: apierrors.NewInvalid(schema.GroupKind{Group: gr.Group, Kind: "ReplicationSync"}, "x", field.ErrorList{field.Invalid(field.NewPath("metadata", "labels"), "dr ops", "bad")}), wantRejected: true},
-		"forbidden":   {err: apierrors.NewForbidden(gr, "x", errors.New("exceeded quota")), wantRejected: true},
-		"conflict":    {err: apierrors.NewConflict(gr, "x", errors.New("changed"))},
-		"unavailable": {err: apierrors.NewServiceUnavailable("etcd")},
-		"timeout":     {err: apierrors.NewTimeoutError("slow", 1)},
+		"invalid":                            {err: apierrors.NewInvalid(schema.GroupKind{Group: gr.Group, Kind: "ReplicationSync"}, "x", field.ErrorList{field.Invalid(field.NewPath("metadata", "labels"), "dr ops", "bad")}), wantRejected: true},
+		"forbidden":                          {err: apierrors.NewForbidden(gr, "x", errors.New("exceeded quota")), wantRejected: true},
+		"webhook denial without a code":      {err: apierrors.NewBadRequest(`admission webhook "policy.example.com" denied the request: no owner`), wantRejected: true},
+		"internal (a webhook not answering)": {err: apierrors.NewInternalError(errors.New(`failed calling webhook "policy.example.com"`))},
+		"throttled":                          {err: apierrors.NewTooManyRequests("slow down", 1)},
+		"no API status":                      {err: errors.New("connection refused")},
+		"conflict":                           {err: apierrors.NewConflict(gr, "x", errors.New("changed"))},
+		"unavailable":                        {err: apierrors.NewServiceUnavailable("etcd")},
+		"timeout":                            {err: apierrors.NewTimeoutError("slow", 1)},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -70,14 +70,14 @@ func scheduleReadyReason(s *replicationv1alpha1.ReplicationSyncSchedule) string 
 func markScheduleRunRejected(s *replicationv1alpha1.ReplicationSyncSchedule, message string, now time.Time) {
 	reason := replicationv1alpha1.RunRejectedReason
 	setScheduleReadyCondition(s, metav1.ConditionFalse, reason, message, now)
-	setScheduleReconcilingCondition(s, metav1.ConditionTrue, reason, "Retrying with backoff", now)
+	setScheduleReconcilingCondition(s, metav1.ConditionTrue, reason, "Retrying", now)
 	setScheduleStalledCondition(s, metav1.ConditionFalse, reason, "", now)
 }
 
 // runRejectedError is a run the API server did not create. rejected: it refused the object for a reason
-// retrying alone does not fix (Invalid or Forbidden: template labels, a ResourceQuota, an admission
-// policy). Otherwise the create failed (an admission webhook down, throttling, a timeout, an unavailable
-// server): it is retried sooner.
+// retrying alone does not fix (Invalid, Forbidden, BadRequest: template labels, a ResourceQuota, an
+// admission policy or webhook). Otherwise the create failed (an admission webhook down, throttling, a
+// timeout, an unavailable server): it is retried sooner.
 type runRejectedError struct {
 	err      error
 	rejected bool
@@ -99,7 +99,13 @@ func (e *runRejectedError) retryIn() time.Duration {
 // controller, it would be retried on a backoff that reaches 16 minutes, past the run's starting deadline
 // and the next scheduled time, with Ready still True.
 func classifyCreateError(err error) error {
-	return &runRejectedError{err: err, rejected: apierrors.IsInvalid(err) || apierrors.IsForbidden(err)}
+	var status apierrors.APIStatus
+	failed := !errors.As(err, &status) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
+		apierrors.IsUnexpectedServerError(err) || apierrors.IsConflict(err)
+	// Any other answer refuses the object: Invalid, Forbidden (a quota, a policy), and the BadRequest an
+	// admission webhook's denial without a code of its own becomes.
+	return &runRejectedError{err: err, rejected: !failed}
 }
 
 // asRunRejected reports whether err is a rejected run.
