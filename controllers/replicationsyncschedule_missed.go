@@ -46,7 +46,7 @@ func (m missedRuns) message() string {
 	}
 	last := m.last.Format(time.RFC3339)
 	if m.tooMany {
-		return fmt.Sprintf("More than %d runs were missed (about %d), the latest scheduled for %s: not counting them one by one. Check the operator's downtime and clock, or set startingDeadlineSeconds; %s",
+		return fmt.Sprintf("More than %d runs were missed (%d), the latest scheduled for %s. Check the operator's downtime and clock, or set startingDeadlineSeconds; %s",
 			cronschedule.MaxMissed, m.count, last, strings.Join(causes, "; "))
 	}
 	return fmt.Sprintf("%d run(s) missed, the latest scheduled for %s: %s", m.count, last, strings.Join(causes, "; "))
