@@ -390,17 +390,24 @@ func TestBadGroupsFailAlone(t *testing.T) {
 }
 
 // TestProviderThatKnowsNoGroupFailsNone: a provider restarting (or failing over) answers from an empty
-// inventory, so a call is refused and the check finds every group of the batch unknown: none fails for
-// that, the batch is counted and issued again once the provider knows its groups again.
+// inventory, so a call is refused and the check finds every group unknown: none fails for that, whether
+// the provider restarts as the first call reaches it or is restarting when the run starts (the check
+// before the first call). The refusals are counted and the run succeeds once the provider knows its
+// groups again.
 func TestProviderThatKnowsNoGroupFailsNone(t *testing.T) {
+	for name, restartingAtStart := range map[string]bool{"restarts at the first call": false, "restarting at the start": true} {
+		t.Run(name, func(t *testing.T) { providerKnowsNoGroup(t, restartingAtStart) })
+	}
+}
+
+func providerKnowsNoGroup(t *testing.T, restarting bool) {
 	h := newRunHarness(t, 3, nil)
-	restarting := false
 	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
 		var out []sms.ReplicationGroup
 		for _, g := range groups {
 			state := "TARGET"
 			if restarting {
-				state = "ERROR" // "unknown replication group"
+				state = sms.StateError // "unknown replication group"
 			}
 			out = append(out, sms.ReplicationGroup{Group: g, State: state})
 		}
@@ -408,42 +415,11 @@ func TestProviderThatKnowsNoGroupFailsNone(t *testing.T) {
 	}
 	first := true
 	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
-		if first { // the provider restarts as the first call reaches it
+		if first { // a provider not restarting yet restarts as the first call reaches it
 			first, restarting = false, true
-			return "", &sms.ReplicationFaultError{Message: "unknown replication group fd/dg-0"}
 		}
-		return h.fake.CreateTask(c.Groups, c.PitName), nil
-	}
-	h.reconcile()
-	rs := h.get()
-	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Pending", "Pending", "Pending"}), "none failed for being unknown")
-	h.g.Expect(rs.Status.Groups[0].Attempts).To(BeEquivalentTo(1), "counted")
-
-	restarting = false
-	h.runFor(time.Minute)
-	h.fake.FinishAll(h.clock.Now())
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-}
-
-// TestRunStartedWhileTheProviderKnowsNoGroupFailsNone: a run that starts while its provider answers from
-// an empty inventory fails no group at the check; its refused calls count, and it succeeds once the
-// provider knows its groups again.
-func TestRunStartedWhileTheProviderKnowsNoGroupFailsNone(t *testing.T) {
-	h := newRunHarness(t, 3, nil)
-	restarting := true
-	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
-		var out []sms.ReplicationGroup
-		for _, g := range groups {
-			if !restarting {
-				out = append(out, sms.ReplicationGroup{Group: g, State: "TARGET"})
-			}
-		}
-		return out, nil
-	}
-	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
 		if restarting {
-			return "", &sms.ReplicationFaultError{Message: "unknown replication group"}
+			return "", &sms.ReplicationFaultError{Message: "unknown replication group fd/dg-0"}
 		}
 		return h.fake.CreateTask(c.Groups, c.PitName), nil
 	}
