@@ -120,13 +120,8 @@ func (r *ReplicationSyncReconciler) providerMoved(ctx context.Context, run *sync
 // issued again after an unanswered call goes back in doubt instead (ownSyncMayRun).
 func (r *ReplicationSyncReconciler) waitForOngoing(ctx context.Context, run *syncRun, idx []int, task string) {
 	if task == "" {
-		idx = ongoingMayBeOurs(run, idx, "A sync of the group is already running (the provider named no task)")
-		for _, i := range idx {
-			run.groupPending(i, "A sync of the group is already running (the provider named no task)")
-		}
-		if len(idx) > 0 && !backingOff(run.rs, run.now) { // once for a wave, not once per batch so answered
-			r.startBackOff(run, 0)
-		}
+		why := "A sync of the group is already running (the provider named no task)"
+		r.issueAfterOngoing(run, idx, why, why)
 		return
 	}
 	for _, i := range idx {
@@ -134,6 +129,21 @@ func (r *ReplicationSyncReconciler) waitForOngoing(ctx context.Context, run *syn
 	}
 	run.wakeAt(r.nextPoll(run, run.now))
 	ctrl.LoggerFrom(ctx).Info("A sync of these groups is already running, waiting for it", "task", task, "groups", len(idx))
+}
+
+// issueAfterOngoing handles groups a running sync kept from being issued when there is no task to wait
+// for (SMS named none, or forgot it): a group whose running sync may be its own earlier call's goes back
+// in doubt (ongoingMayBeOurs, told why); the others go back to Pending with message pending and are issued
+// after a backoff, started once: the other batches of a wave, or tasks of a round of polls, so answered
+// find it running.
+func (r *ReplicationSyncReconciler) issueAfterOngoing(run *syncRun, idx []int, why, pending string) {
+	idx = ongoingMayBeOurs(run, idx, why)
+	for _, i := range idx {
+		run.groupPending(i, pending)
+	}
+	if len(idx) > 0 && !backingOff(run.rs, run.now) {
+		r.startBackOff(run, 0)
+	}
 }
 
 // ongoingMayBeOurs puts back in doubt the groups whose running sync may be our own unanswered call's

@@ -195,13 +195,8 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 			// Gone from SMS is not ended on the array (an SMS restart forgets tasks the array still
 			// runs): ours goes after a backoff, or each call would meet SyncOngoing naming it again at
 			// once, for as long as the array runs it.
-			idx = ongoingMayBeOurs(run, idx, "The ongoing sync task "+ref+" is gone from SMS")
-			for _, i := range idx {
-				run.groupPending(i, "The ongoing sync task "+ref+" is gone from SMS; issuing ours after a backoff")
-			}
-			if len(idx) > 0 && !backingOff(rs, run.now) { // once for a round of queries, not once per task found gone
-				r.startBackOff(run, 0)
-			}
+			why := "The ongoing sync task " + ref + " is gone from SMS"
+			r.issueAfterOngoing(run, idx, why, why+"; issuing ours after a backoff")
 			return
 		}
 		// SMS forgot our task (a restart), but the array may still run its sync: a PiT checked for now
