@@ -392,11 +392,17 @@ func (r *ReplicationSyncReconciler) holdSlotsAfterLostClaim(run *syncRun, before
 	r.Capacity.Hold(run.key, run.owner(), slotsHeld(before, r.batchSize(run), r.armedIndexes(before, nil)), int(maxConcurrentTasks(run.vp)))
 }
 
+// reader reads past the cache.
 func (r *ReplicationSyncReconciler) reader() client.Reader {
-	if r.APIReader != nil {
-		return r.APIReader
+	return pastTheCache(r.APIReader, r.Client)
+}
+
+// pastTheCache is apiReader, the manager's uncached reader, or c where a test left it unset.
+func pastTheCache(apiReader client.Reader, c client.Client) client.Reader {
+	if apiReader != nil {
+		return apiReader
 	}
-	return r.Client
+	return c
 }
 
 func (r *ReplicationSyncReconciler) event(obj *replicationv1alpha1.ReplicationSync, eventType, reason, action, format string, args ...any) {

@@ -176,7 +176,7 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 // it on the cache's word would lose both.
 func (r *ReplicationSyncScheduleReconciler) replaceRun(ctx context.Context, run *replicationv1alpha1.ReplicationSync) (bool, error) {
 	fresh := &replicationv1alpha1.ReplicationSync{}
-	if err := r.apiReader().Get(ctx, client.ObjectKeyFromObject(run), fresh); err != nil {
+	if err := r.reader().Get(ctx, client.ObjectKeyFromObject(run), fresh); err != nil {
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
@@ -198,19 +198,16 @@ func (r *ReplicationSyncScheduleReconciler) replaceRun(ctx context.Context, run 
 	return true, nil
 }
 
-// apiReader reads past the cache.
-func (r *ReplicationSyncScheduleReconciler) apiReader() client.Reader {
-	if r.APIReader == nil {
-		return r.Client
-	}
-	return r.APIReader
+// reader reads past the cache.
+func (r *ReplicationSyncScheduleReconciler) reader() client.Reader {
+	return pastTheCache(r.APIReader, r.Client)
 }
 
 // checkOwnRun makes sure an existing ReplicationSync with a run's name is this schedule's run
 // (AlreadyExists is success only then).
 func (r *ReplicationSyncScheduleReconciler) checkOwnRun(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, run *replicationv1alpha1.ReplicationSync) error {
 	existing := &replicationv1alpha1.ReplicationSync{}
-	if err := r.apiReader().Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
+	if err := r.reader().Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("ReplicationSync %s was deleted right after Create found it; retrying", klog.KObj(run))
 		}

@@ -92,7 +92,7 @@ func (r *ReplicationSyncScheduleReconciler) startShares(ctx context.Context, s *
 // sharesOf reads, past the cache, the shares the schedule created for the run named name; nil if none.
 func (r *ReplicationSyncScheduleReconciler) sharesOf(ctx context.Context, sched *replicationv1alpha1.ReplicationSyncSchedule, name string) (*setTally, error) {
 	list := &replicationv1alpha1.ReplicationSyncList{}
-	if err := r.apiReader().List(ctx, list, client.InNamespace(sched.Namespace),
+	if err := r.reader().List(ctx, list, client.InNamespace(sched.Namespace),
 		client.MatchingLabels{replicationv1alpha1.SyncSetLabel: replicationv1alpha1.LabelValue(name)}); err != nil {
 		return nil, fmt.Errorf("listing the ReplicationSyncs of run %s: %w", name, err)
 	}
