@@ -73,9 +73,12 @@ func (p ProviderConfig) validate() error {
 		errs = append(errs, fmt.Errorf("taskErrorFault %q is not a fault the simulator knows", p.TaskErrorFault))
 	}
 	for i, g := range p.Groups {
-		for name, rules := range map[string][]FaultRule{"pitQueryFaults": g.PiTQueryFaults, "groupQueryFaults": g.GroupQueryFaults} {
-			for j, r := range rules {
-				field := fmt.Sprintf("groups[%d].%s[%d]", i, name, j)
+		for _, list := range []struct {
+			name  string
+			rules []FaultRule
+		}{{"pitQueryFaults", g.PiTQueryFaults}, {"groupQueryFaults", g.GroupQueryFaults}} {
+			for j, r := range list.rules {
+				field := fmt.Sprintf("groups[%d].%s[%d]", i, list.name, j)
 				if r.Method != "" {
 					errs = append(errs, fmt.Errorf("%s.method must be empty (the rule answers one method only)", field))
 				}
