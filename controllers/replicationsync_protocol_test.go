@@ -726,7 +726,7 @@ func TestSelectorMembershipFrozenAtStart(t *testing.T) {
 			NewWithT(t).Expect(k8sClient.Create(context.Background(), selectableGroup(ns, i))).To(Succeed())
 		}
 		rs.Spec.GroupIDs = nil
-		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+		rs.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}})
 	})
 	h.discovered()
 	h.reconcile()
@@ -779,7 +779,7 @@ func selectorRun(t *testing.T) (*runHarness, string) {
 	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		ns = vp.Namespace
 		rs.Spec.GroupIDs = nil
-		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+		rs.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}})
 	})
 	return h, ns
 }
@@ -798,7 +798,7 @@ func selectableGroup(ns string, i int) *replicationv1alpha1.ReplicationGroup {
 func TestSelectorMatchingNothingSaysSo(t *testing.T) {
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.GroupIDs = nil
-		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "none"}}
+		rs.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "none"}})
 		rs.Spec.TTLSecondsAfterFinished = ptr.To[int32](60)
 	})
 	h.discovered()
@@ -822,7 +822,7 @@ func TestSelectorWithDiscoveryOffSaysSo(t *testing.T) {
 	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		vp.Spec.Discovery.Interval = &metav1.Duration{}
 		rs.Spec.GroupIDs = nil
-		rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}}
+		rs.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db"}})
 	})
 	h.reconcile()
 	rs := h.get()

@@ -34,13 +34,13 @@ func selectGroups(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 		return slices.Clone(rs.Spec.GroupIDs), nil
 	}
 	provider := rs.Spec.ProviderRef.Name
-	out, err := matchGroups(ctx, c, rs.Namespace, provider, rs.Spec.GroupSelector)
+	out, err := matchGroups(ctx, c, rs.Namespace, provider, rs.Spec.GroupSelector.LabelSelector())
 	if err != nil {
 		return nil, err
 	}
 	switch chars := replicationv1alpha1.GroupIDBytes(out); {
 	case len(out) == 0:
-		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, metav1.FormatLabelSelector(rs.Spec.GroupSelector))
+		return nil, fmt.Errorf("%w %q (selector %s)", errNoGroupsSelected, provider, metav1.FormatLabelSelector(rs.Spec.GroupSelector.LabelSelector()))
 	case len(out) > replicationv1alpha1.MaxGroupsPerRun:
 		return nil, fmt.Errorf("%w: %d ReplicationGroups, at most %d: narrow the selector, or share the groups out over several ReplicationSyncs with 'kubectl vasa sync -n %s --provider %s -l <selector> --split' (a schedule does so by itself)", errTooManyGroupsSelected, len(out), replicationv1alpha1.MaxGroupsPerRun, rs.Namespace, provider)
 	case chars > replicationv1alpha1.MaxGroupIDBytes:

@@ -17,7 +17,7 @@ func newSelectorSync(namespace, name, provider string, selector *metav1.LabelSel
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: replicationv1alpha1.ReplicationSyncSpec{
 			ProviderRef:   replicationv1alpha1.LocalObjectReference{Name: provider},
-			GroupSelector: selector,
+			GroupSelector: replicationv1alpha1.GroupSelectorOf(selector),
 			PitName:       name + "-pit",
 		},
 	}

@@ -134,7 +134,7 @@ func requireCostCenter(t *testing.T, g *WithT, ns string) {
 func TestScheduleTemplateMetadataInvalid(t *testing.T) {
 	badSelector := func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"source group": "oracle"}}
+		s.Spec.Template.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{"source group": "oracle"}})
 	}
 	for name, mutate := range map[string]func(*replicationv1alpha1.ReplicationSyncSchedule){
 		"label value with a space": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
@@ -165,7 +165,7 @@ func TestScheduleTemplateMetadataInvalid(t *testing.T) {
 			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 				s.Spec.Template.Metadata = replicationv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "dr-ops"}}
 				if s.Spec.Template.Spec.GroupSelector != nil {
-					s.Spec.Template.Spec.GroupSelector.MatchLabels = map[string]string{replicationv1alpha1.SourceGroupLabel: "oracle"}
+					s.Spec.Template.Spec.GroupSelector.MatchLabels = map[string]replicationv1alpha1.LabelSelectorValue{replicationv1alpha1.SourceGroupLabel: "oracle"}
 				}
 			})
 			h.reconcileAt(h.clock.Now())

@@ -14,9 +14,9 @@ import (
 func TestScheduleTemplateGroupSelector(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	selector := &metav1.LabelSelector{MatchLabels: map[string]string{
+	selector := replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{
 		replicationv1alpha1.SourceGroupLabel: "oracle", replicationv1alpha1.StateLabel: "TARGET",
-	}}
+	}})
 	h.create("oracle", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.Template.Spec.GroupIDs = nil
 		s.Spec.Template.Spec.GroupSelector = selector

@@ -55,7 +55,7 @@ func (r *ReplicationSyncScheduleReconciler) templateGroups(ctx context.Context, 
 	if t.GroupSelector == nil {
 		return nil, nil
 	}
-	ids, err := matchGroups(ctx, r.Client, sched.Namespace, t.ProviderRef.Name, t.GroupSelector)
+	ids, err := matchGroups(ctx, r.Client, sched.Namespace, t.ProviderRef.Name, t.GroupSelector.LabelSelector())
 	if errors.Is(err, errInvalidGroupSelector) {
 		return nil, nil
 	}

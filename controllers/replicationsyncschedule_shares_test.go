@@ -130,7 +130,7 @@ func TestScheduleSelectionOneRunHoldsIsNotShared(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
 	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, h.ns, "array-a", "fd-full", replicationv1alpha1.MaxGroupsPerRun)).To(Succeed())
-	selector := &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-full"}}
+	selector := replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-full"}})
 	h.create("full", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.Template.Spec.GroupIDs = nil
 		s.Spec.Template.Spec.GroupSelector = selector
@@ -292,7 +292,7 @@ func (h *scheduleHarness) createShared(name string, mutate func(*replicationv1al
 	h.g.Expect(testenv.CreateGroups(h.ctx, k8sClient, h.ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
 	h.create(name, func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}
+		s.Spec.Template.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}})
 		if mutate != nil {
 			mutate(s)
 		}

@@ -126,7 +126,7 @@ func validTemplateFields(t replicationv1alpha1.ReplicationSyncTemplate) error {
 		return fmt.Errorf("the template's metadata would be refused on every run (%w): fix it; no run is created until then", err)
 	}
 	if sel := t.Spec.GroupSelector; sel != nil {
-		if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+		if _, err := metav1.LabelSelectorAsSelector(sel.LabelSelector()); err != nil {
 			return fmt.Errorf("spec.template.spec.groupSelector is not a valid label selector (%w): fix it; no run is created until then", err)
 		}
 	}

@@ -18,6 +18,8 @@ const (
 	exactlyOneSync     = "set exactly one of spec.groupIds and spec.groupSelector"
 	exactlyOneTemplate = "set exactly one of template.spec.groupIds and template.spec.groupSelector"
 	badOperator        = "groupSelector.matchExpressions: operator must be In or NotIn with values"
+	badLabelValue      = "must be a label value: up to 63 letters"
+	badLabelKey        = "must be a label key: [DNS subdomain/]name"
 )
 
 // oracleSelector is a groupSelector as a user writes it.
@@ -49,6 +51,26 @@ func TestGroupSelectorRejectsBadInput(t *testing.T) {
 			}}, "spec", "groupSelector")},
 			field: "spec.groupSelector", message: badOperator,
 		},
+		// A raw fault domain id is not what discovery labels a group with: the run would select nothing.
+		"selector value not a label value": {
+			mutations: []mutation{unset("spec", "groupIds"), set(map[string]any{"matchLabels": map[string]any{
+				replicationv1alpha1.FaultDomainLabel: "fd/1",
+			}}, "spec", "groupSelector")},
+			field: "spec.groupSelector.matchLabels[" + replicationv1alpha1.FaultDomainLabel + "]", message: badLabelValue,
+		},
+		"expression value not a label value": {
+			mutations: []mutation{unset("spec", "groupIds"), set(map[string]any{"matchExpressions": []any{
+				map[string]any{"key": replicationv1alpha1.StateLabel, "operator": "Exists"},
+				map[string]any{"key": replicationv1alpha1.SourceGroupLabel, "operator": "In", "values": []any{"oracle", "-sap"}},
+			}}, "spec", "groupSelector")},
+			field: "spec.groupSelector.matchExpressions[1].values[1]", message: badLabelValue,
+		},
+		"expression key not a label key": {
+			mutations: []mutation{unset("spec", "groupIds"), set(map[string]any{"matchExpressions": []any{
+				map[string]any{"key": "a/b/c", "operator": "Exists"},
+			}}, "spec", "groupSelector")},
+			field: "spec.groupSelector.matchExpressions[0].key", message: badLabelKey,
+		},
 	})
 	runRejected(t, validSchedule, map[string]rejected{
 		"template with groupIds and groupSelector": {
@@ -58,6 +80,12 @@ func TestGroupSelectorRejectsBadInput(t *testing.T) {
 		"template with neither": {
 			mutations: []mutation{unset("spec", "template", "spec", "groupIds")},
 			field:     "spec.template.spec", message: exactlyOneTemplate,
+		},
+		"template selector value not a label value": {
+			mutations: []mutation{unset("spec", "template", "spec", "groupIds"), set(map[string]any{"matchLabels": map[string]any{
+				replicationv1alpha1.StateLabel: strings.Repeat("T", 64),
+			}}, "spec", "template", "spec", "groupSelector")},
+			field: "spec.template.spec.groupSelector.matchLabels." + replicationv1alpha1.StateLabel, message: "may not be more than 63 bytes",
 		},
 	})
 	runRejected(t, validProvider, map[string]rejected{
@@ -79,6 +107,13 @@ func TestGroupSelectorAcceptsGoodInput(t *testing.T) {
 			map[string]any{"key": replicationv1alpha1.FaultDomainLabel, "operator": "In", "values": []any{"fd-1"}},
 			map[string]any{"key": replicationv1alpha1.SourceGroupLabel, "operator": "Exists"},
 		}}, "spec", "groupSelector")},
+		"empty value, key without prefix, every operator": {unset("spec", "groupIds"), set(map[string]any{
+			"matchLabels": map[string]any{"tier": "", replicationv1alpha1.StateLabel: "TARGET"},
+			"matchExpressions": []any{
+				map[string]any{"key": "tier", "operator": "NotIn", "values": []any{"gold", "silver_2", "a.b-c"}},
+				map[string]any{"key": replicationv1alpha1.SourceGroupLabel, "operator": "DoesNotExist"},
+			},
+		}, "spec", "groupSelector")},
 		"empty selector (every group of the provider)": {unset("spec", "groupIds"), set(map[string]any{}, "spec", "groupSelector")},
 	})
 	runAccepted(t, validSchedule, map[string][]mutation{

@@ -39,8 +39,7 @@ type ReplicationSyncSpec struct {
 	// Immutable.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupSelector is immutable: create a new ReplicationSync instead"
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
-	GroupSelector *metav1.LabelSelector `json:"groupSelector,omitempty"`
+	GroupSelector *GroupSelector `json:"groupSelector,omitempty"`
 
 	// pitName is the name of the point-in-time replica the sync creates, 1 to 255 characters and at
 	// most 255 bytes in UTF-8 (status repeats it for every group), not blank, without white space around

@@ -141,8 +141,7 @@ type ReplicationSyncTemplateSpec struct {
 	// name (label replication.vasa.io/sync-set, annotation replication.vasa.io/share), which count as
 	// one run for success, concurrencyPolicy and the history limits.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
-	GroupSelector *metav1.LabelSelector `json:"groupSelector,omitempty"`
+	GroupSelector *GroupSelector `json:"groupSelector,omitempty"`
 
 	// backoffLimit per group; defaults to 6.
 	// +optional

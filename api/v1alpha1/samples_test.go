@@ -117,7 +117,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 	for _, rs := range syncs.Items {
 		g.Expect(rs.Spec.ProviderRef.Name).To(Equal(provider.Name))
 		if rs.Name == "oracle-2026-11-23" {
-			g.Expect(rs.Spec.GroupSelector.MatchLabels).To(HaveKeyWithValue(replicationv1alpha1.StateLabel, "TARGET"))
+			g.Expect(rs.Spec.GroupSelector.MatchLabels).To(HaveKeyWithValue(replicationv1alpha1.StateLabel, replicationv1alpha1.LabelSelectorValue("TARGET")))
 			continue
 		}
 		g.Expect(rs.Spec.GroupIDs).To(HaveLen(3))

@@ -81,7 +81,7 @@ func TestSyncFromIDsAndSelector(t *testing.T) {
 	golden(t, "sync-selector", out)
 	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "oracle-now"}, rs)).To(Succeed())
 	g.Expect(rs.Spec.GroupIDs).To(BeEmpty())
-	g.Expect(rs.Spec.GroupSelector.MatchLabels).To(HaveKeyWithValue(replicationv1alpha1.SourceGroupLabel, "oracle"))
+	g.Expect(rs.Spec.GroupSelector.MatchLabels).To(HaveKeyWithValue(replicationv1alpha1.SourceGroupLabel, replicationv1alpha1.LabelSelectorValue("oracle")))
 
 	tests := map[string]struct {
 		args []string
@@ -113,7 +113,7 @@ func TestSyncFromSchedule(t *testing.T) {
 				Metadata: replicationv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "dba"}},
 				Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
 					ProviderRef:             replicationv1alpha1.LocalObjectReference{Name: "array-a"},
-					GroupSelector:           &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "oracle"}},
+					GroupSelector:           replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "oracle"}}),
 					ProgressDeadlineSeconds: ptr.To[int32](1800),
 				},
 			},
@@ -136,7 +136,7 @@ func TestSyncFromSchedule(t *testing.T) {
 
 	empty := sched.DeepCopy()
 	empty.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "db2"}
-	empty.Spec.Template.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db2"}}
+	empty.Spec.Template.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.SourceGroupLabel: "db2"}})
 	g.Expect(k8sClient.Create(ctx, empty)).To(Succeed())
 	_, err = run("sync", "-n", ns, "--from-schedule", "db2")
 	g.Expect(err).To(MatchError(ContainSubstring("nothing created: no ReplicationGroups in namespace plugin-schedule of provider array-a match -l replication.vasa.io/source-group=db2")))

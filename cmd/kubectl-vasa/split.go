@@ -32,6 +32,6 @@ func splitSync(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha
 func tooManyError(rs *replicationv1alpha1.ReplicationSync, ids []replicationv1alpha1.ReplicationGroupID) error {
 	return fmt.Errorf("nothing created: the selector %s matches %d groups of provider %s (%d bytes of ids), more than one ReplicationSync holds (%d groups, %d bytes): "+
 		"add --split to create %d ReplicationSyncs of the same PiT name, or narrow the selector",
-		metav1.FormatLabelSelector(rs.Spec.GroupSelector), len(ids), rs.Spec.ProviderRef.Name, replicationv1alpha1.GroupIDBytes(ids),
+		metav1.FormatLabelSelector(rs.Spec.GroupSelector.LabelSelector()), len(ids), rs.Spec.ProviderRef.Name, replicationv1alpha1.GroupIDBytes(ids),
 		replicationv1alpha1.MaxGroupsPerRun, replicationv1alpha1.MaxGroupIDBytes, len(runsplit.Split(ids)))
 }

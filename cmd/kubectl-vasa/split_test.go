@@ -80,7 +80,7 @@ func TestSyncSplit(t *testing.T) {
 		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{Schedule: "0 2 * * *", Template: replicationv1alpha1.ReplicationSyncTemplate{
 			Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
 				ProviderRef:   replicationv1alpha1.LocalObjectReference{Name: "array-a"},
-				GroupSelector: &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}},
+				GroupSelector: replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-big"}}),
 			},
 		}},
 	}

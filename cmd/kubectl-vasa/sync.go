@@ -210,7 +210,7 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 			}
 			rs.Spec.GroupIDs = append(rs.Spec.GroupIDs, id)
 		}
-		rs.Spec.GroupSelector = o.labelSelector
+		rs.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(o.labelSelector)
 		if o.pitName == "" {
 			o.pitName = "manual-" + stamp
 		}
@@ -241,7 +241,7 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 // selection resolves rs's selector as the operator will when the run starts. It is an error when
 // nothing matches; the ids are returned only when one run cannot hold them.
 func selection(ctx context.Context, c client.Reader, rs *replicationv1alpha1.ReplicationSync) ([]replicationv1alpha1.ReplicationGroupID, error) {
-	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector)
+	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector.LabelSelector())
 	if err != nil {
 		return nil, fmt.Errorf("the group selector does not parse: %w", err)
 	}
@@ -314,7 +314,7 @@ func dnsName(s string) string {
 
 func describeGroups(rs *replicationv1alpha1.ReplicationSync) string {
 	if rs.Spec.GroupSelector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector)
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.GroupSelector.LabelSelector())
 		if err == nil {
 			return "groups matching " + sel.String() + " when it starts"
 		}

@@ -72,7 +72,7 @@ func showGroupsAndSyncBySelector(ctx context.Context, c client.Client, kubeconfi
 		ObjectMeta: metav1.ObjectMeta{Name: "oracle-demo", Namespace: namespace},
 		Spec: replicationv1alpha1.ReplicationSyncSpec{
 			ProviderRef: replicationv1alpha1.LocalObjectReference{Name: providerName},
-			GroupSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+			GroupSelector: &replicationv1alpha1.GroupSelector{MatchLabels: map[string]replicationv1alpha1.LabelSelectorValue{
 				replicationv1alpha1.SourceGroupLabel: demoSourceGroup, replicationv1alpha1.StateLabel: "TARGET",
 			}},
 			PitName: "oracle-" + time.Now().UTC().Format("20060102-1504"),

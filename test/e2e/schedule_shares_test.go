@@ -38,7 +38,7 @@ func TestScheduleSharesAllGroupsOfALargeArray(t *testing.T) {
 		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{Schedule: "@every 1m", Template: replicationv1alpha1.ReplicationSyncTemplate{
 			Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
 				ProviderRef:   replicationv1alpha1.LocalObjectReference{Name: "array"},
-				GroupSelector: &metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-1"}},
+				GroupSelector: replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{replicationv1alpha1.FaultDomainLabel: "fd-1"}}),
 			},
 		}},
 	}

@@ -44,7 +44,7 @@ func TestSyncBySelector(t *testing.T) {
 	rs := &replicationv1alpha1.ReplicationSync{}
 	rs.Namespace, rs.Name = w.ns, "oracle"
 	rs.Spec.ProviderRef.Name, rs.Spec.PitName = "array", "oracle-1"
-	rs.Spec.GroupSelector = &metav1.LabelSelector{MatchLabels: oracle}
+	rs.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: oracle})
 	g.Expect(adminClient.Create(ctx, rs)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(adminClient.Get(ctx, client.ObjectKeyFromObject(rs), rs)).To(Succeed())

@@ -191,7 +191,7 @@ func TestArgoCDSyncNowWithEmptySelector(t *testing.T) {
 			g.Expect(yaml.UnmarshalStrict(raw, sync)).To(Succeed(), "a valid ReplicationSync:\n%s", raw)
 			g.Expect(sync.Spec.GroupIDs).To(BeNil())
 			g.Expect(sync.Spec.GroupSelector).NotTo(BeNil(), "%s", raw)
-			sel, err := metav1.LabelSelectorAsSelector(sync.Spec.GroupSelector)
+			sel, err := metav1.LabelSelectorAsSelector(sync.Spec.GroupSelector.LabelSelector())
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(sel.Matches(labels.Set{replicationv1alpha1.ProviderLabel: "array-a", "any": "label"})).To(BeTrue(), "it selects every group of the provider")
 		})
