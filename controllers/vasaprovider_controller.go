@@ -58,8 +58,8 @@ type DialFunc func(ctx context.Context, cfg sms.Config) (sms.Client, error)
 // Sessions holds one SMS session per VasaProvider, shared by the reconcilers of one manager.
 // *session.Cache implements it.
 type Sessions interface {
-	// Client returns the cached session for key if it was opened with fingerprint, otherwise dials a new one.
-	Client(ctx context.Context, key types.NamespacedName, fingerprint string, dial session.Dialer) (sms.Client, error)
+	// Client returns the cached session for key if it was opened with login's fingerprint, otherwise dials a new one.
+	Client(ctx context.Context, key types.NamespacedName, login session.Login, dial session.Dialer) (sms.Client, error)
 	// Invalidate logs out and drops the session for key.
 	Invalidate(key types.NamespacedName)
 	// Forget logs out and drops the session for key (the VasaProvider was deleted).
@@ -405,7 +405,8 @@ func providerClient(ctx context.Context, cached, uncached client.Reader, session
 	if dial == nil {
 		dial = sms.Dial
 	}
-	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), fp, func(ctx context.Context) (sms.Client, error) {
+	login := session.Login{Fingerprint: fp, Account: session.AccountOf(sms.HostOf(cfg.URL), cfg.Username, cfg.Password)}
+	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), login, func(ctx context.Context) (sms.Client, error) {
 		cl, err := dial(ctx, cfg)
 		return cl, withCredentialsHint(err, cfg)
 	})

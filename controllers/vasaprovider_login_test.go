@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -116,6 +117,37 @@ func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
 	g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(w.sim.FailedLogins()).To(Equal(1))
+}
+
+// TestVasaProvidersSharingASecretFailOneLogin: five arrays behind one vCenter, their VasaProviders on
+// one Secret, checked at once after a wrong password is put in it (the Secret's watch wakes them all):
+// one failed login, not five (vCenter locks the account after five), and each says the login was refused.
+func TestVasaProvidersSharingASecretFailOneLogin(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	var providers []smssim.ProviderConfig
+	for i := range 5 {
+		providers = append(providers, smssim.ProviderConfig{Name: fmt.Sprintf("array-%d", i)})
+	}
+	w := newVPWorld(t, smssim.Config{Password: vcenterPassword, Providers: providers})
+	setPassword(t, w.ns, "a-typo")
+	var keys []client.ObjectKey
+	for i := range providers {
+		vp := w.simProvider()
+		vp.Name, vp.Spec.Provider.Name = providers[i].Name, providers[i].Name
+		keys = append(keys, w.create(t, vp))
+	}
+	var wg sync.WaitGroup
+	for _, key := range keys {
+		wg.Go(func() { _, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key}) })
+	}
+	wg.Wait()
+	g.Expect(w.sim.FailedLogins()).To(Equal(1))
+	for _, key := range keys {
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
+		g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason), key.Name)
+	}
 }
 
 // TestRefusedReLoginRechecksTheProvider: a run whose session's re-login vCenter refuses (the password

@@ -2,6 +2,10 @@ package session
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"time"
@@ -14,75 +18,152 @@ import (
 // closeTimeout bounds the logout of a replaced or forgotten session.
 const closeTimeout = 10 * time.Second
 
-// RefusedLoginHold is how long a login vCenter refused is answered from memory for the same fingerprint,
+// RefusedLoginHold is how long a login vCenter refused is answered from memory for the same account,
 // without dialing. vCenter's default lockout policy locks an account after 5 failed logins within 3
-// minutes, and every reconcile that needs the session (each ReplicationSync, discovery, the provider's
-// own check) would otherwise try the same wrong password again. A changed Secret is a new fingerprint
-// and dials at once; a password fixed in vCenter alone is tried again after the hold.
+// minutes, and every reconcile that needs a session (each ReplicationSync, discovery, the provider's
+// own check, of every VasaProvider that uses the account) would otherwise try the same wrong password
+// again. A changed password is another account and dials at once; a password fixed in vCenter alone is
+// tried again after the hold.
 const RefusedLoginHold = time.Minute
 
 // Dialer opens a new SMS session; the cache calls it when it has none for a key or the fingerprint changed.
 type Dialer func(ctx context.Context) (sms.Client, error)
 
+// Login is what a session is opened with: Fingerprint covers everything the session depends on (the
+// VasaProvider's connection spec and the Secrets' resourceVersions), Account who logs in (see
+// AccountOf); neither holds a secret value.
+type Login struct {
+	Fingerprint, Account string
+}
+
 // Cache holds one SMS session per VasaProvider, shared by every reconciler of one manager. It is safe for concurrent use.
 // The zero value is not usable; call New.
 type Cache struct {
-	mu      sync.Mutex
-	entries map[types.NamespacedName]*entry
-	now     func() time.Time
+	mu       sync.Mutex
+	entries  map[types.NamespacedName]*entry
+	accounts map[string]*account
+	now      func() time.Time
 }
 
 type entry struct {
-	dialMu      sync.Mutex // serializes dialing for one key, so concurrent callers share one login
 	client      sms.Client
 	fingerprint string
-	refused     refusal // the last login vCenter refused, while it is held
+	dialing     *dialing // the login in flight for this key, nil when none
 }
 
-// refusal is a login vCenter refused for a fingerprint.
-type refusal struct {
+// dialing is a login in flight: callers that need the same fingerprint meanwhile wait for it and share
+// its outcome, a failure too. A vCenter that does not answer then costs one login timeout, not one per
+// caller in turn (every sync worker of the manager could be queued on one vCenter).
+type dialing struct {
 	fingerprint string
+	done        chan struct{}
+	client      sms.Client
 	err         error
-	at          time.Time
+	// abandoned: the dialing caller's own context ended, so its error says nothing about vCenter.
+	abandoned bool
+}
+
+// account is one vCenter account, whichever VasaProviders log in with it: they log in one at a time,
+// and a refusal holds them all. Five VasaProviders on one Secret with a wrong password would otherwise
+// make five failed logins at once, enough to lock the account.
+type account struct {
+	turn    chan struct{} // holds a token while one of its logins is in flight
+	refused refusal
+}
+
+// refusal is a login vCenter refused.
+type refusal struct {
+	err error
+	at  time.Time
 }
 
 // New returns an empty cache.
 func New() *Cache {
-	return &Cache{entries: map[types.NamespacedName]*entry{}, now: time.Now}
+	return &Cache{entries: map[types.NamespacedName]*entry{}, accounts: map[string]*account{}, now: time.Now}
 }
 
-func (c *Cache) entry(key types.NamespacedName) *entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok {
-		e = &entry{}
-		c.entries[key] = e
+// accountKey makes account ids unguessable from memory: a digest of a password with no secret key could
+// be checked against guesses.
+var accountKey = func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}()
+
+// AccountOf names the account of a login: the vCenter's host and the user, and the password, as a keyed
+// digest (never the password itself).
+func AccountOf(host, username, password string) string {
+	m := hmac.New(sha256.New, accountKey)
+	for _, s := range []string{host, username, password} {
+		m.Write([]byte(s))
+		m.Write([]byte{0})
 	}
-	return e
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Client returns the cached session for key when it was opened with the same fingerprint, otherwise it
-// logs the old one out and dials a new one. The fingerprint covers everything the session depends on
-// (the VasaProvider's connection spec and the Secrets' resourceVersions), never the secret values. A login
-// refused for this fingerprint less than RefusedLoginHold ago is answered with the same error.
-func (c *Cache) Client(ctx context.Context, key types.NamespacedName, fingerprint string, dial Dialer) (sms.Client, error) {
-	e := c.entry(key)
-	e.dialMu.Lock()
-	defer e.dialMu.Unlock()
-
-	c.mu.Lock()
-	if e.client != nil && e.fingerprint == fingerprint {
-		cl := e.client
+// logs the old one out and dials a new one. Callers that arrive while a login of the same fingerprint
+// is in flight share its outcome. A login refused for the same account less than RefusedLoginHold ago
+// is answered with the same error.
+func (c *Cache) Client(ctx context.Context, key types.NamespacedName, login Login, dial Dialer) (sms.Client, error) {
+	for {
+		c.mu.Lock()
+		e, ok := c.entries[key]
+		if !ok {
+			e = &entry{}
+			c.entries[key] = e
+		}
+		if e.client != nil && e.fingerprint == login.Fingerprint {
+			cl := e.client
+			c.mu.Unlock()
+			return cl, nil
+		}
+		if d := e.dialing; d != nil {
+			c.mu.Unlock()
+			select {
+			case <-d.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if d.fingerprint == login.Fingerprint && !d.abandoned {
+				return d.client, d.err
+			}
+			continue // a login of another fingerprint, or one its caller gave up: look again
+		}
+		d := &dialing{fingerprint: login.Fingerprint, done: make(chan struct{})}
+		old := e.client
+		e.client, e.fingerprint, e.dialing = nil, "", d
 		c.mu.Unlock()
-		return cl, nil
+		closeAsync(old)
+		d.client, d.err = c.dial(ctx, key, e, login, dial)
+		c.mu.Lock()
+		e.dialing, d.abandoned = nil, d.err != nil && ctx.Err() != nil
+		c.mu.Unlock()
+		close(d.done)
+		return d.client, d.err
 	}
-	old := e.client
-	e.client, e.fingerprint = nil, ""
-	refused := e.refused
+}
+
+// dial logs in for entry e of key in the account's turn, unless the account's last login was refused
+// less than RefusedLoginHold ago.
+func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, login Login, dial Dialer) (sms.Client, error) {
+	c.mu.Lock()
+	a, ok := c.accounts[login.Account]
+	if !ok {
+		a = &account{turn: make(chan struct{}, 1)}
+		c.accounts[login.Account] = a
+	}
 	c.mu.Unlock()
-	closeAsync(old)
-	if refused.fingerprint == fingerprint && c.now().Sub(refused.at) < RefusedLoginHold {
+	select {
+	case a.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-a.turn }()
+	c.mu.Lock()
+	refused := a.refused
+	c.mu.Unlock()
+	if refused.err != nil && c.now().Sub(refused.at) < RefusedLoginHold {
 		return nil, refused.err
 	}
 
@@ -92,17 +173,18 @@ func (c *Cache) Client(ctx context.Context, key types.NamespacedName, fingerprin
 	defer c.mu.Unlock()
 	switch {
 	case errors.As(err, &le):
-		e.refused = refusal{fingerprint: fingerprint, err: err, at: c.now()}
+		a.refused = refusal{err: err, at: c.now()}
 		return nil, err
 	case err != nil:
 		return nil, err
 	}
+	a.refused = refusal{}
 	if c.entries[key] != e {
 		// Forgotten while it dialed (its VasaProvider was deleted): no one would ever log it out.
 		closeAsync(cl)
 		return nil, ErrForgotten
 	}
-	e.client, e.fingerprint, e.refused = cl, fingerprint, refusal{}
+	e.client, e.fingerprint = cl, login.Fingerprint
 	return cl, nil
 }
 

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,15 +24,18 @@ func (f *fakeClient) Close(context.Context) error { f.closed.Store(true); return
 
 var key = types.NamespacedName{Namespace: "ns", Name: "array-a"}
 
+// login is a login of fingerprint by one account.
+func login(fingerprint string) Login { return Login{Fingerprint: fingerprint, Account: "svc@vc-1"} }
+
 func TestClientReusedUntilFingerprintChanges(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
 	var dials atomic.Int32
 	dial := func(context.Context) (sms.Client, error) { dials.Add(1); return &fakeClient{}, nil }
 
-	a, err := c.Client(context.Background(), key, "gen1/rv1", dial)
+	a, err := c.Client(context.Background(), key, login("gen1/rv1"), dial)
 	g.Expect(err).NotTo(HaveOccurred())
-	b, err := c.Client(context.Background(), key, "gen1/rv1", dial)
+	b, err := c.Client(context.Background(), key, login("gen1/rv1"), dial)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(b).To(BeIdenticalTo(a))
 	g.Expect(dials.Load()).To(BeEquivalentTo(1))
@@ -42,7 +46,7 @@ func TestClientReusedUntilFingerprintChanges(t *testing.T) {
 	_, ok = c.Cached(key, "gen2/rv1")
 	g.Expect(ok).To(BeFalse())
 
-	d, err := c.Client(context.Background(), key, "gen1/rv2", dial)
+	d, err := c.Client(context.Background(), key, login("gen1/rv2"), dial)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(d).NotTo(BeIdenticalTo(a))
 	g.Expect(dials.Load()).To(BeEquivalentTo(2))
@@ -50,7 +54,7 @@ func TestClientReusedUntilFingerprintChanges(t *testing.T) {
 
 	c.Invalidate(key)
 	g.Eventually(d.(*fakeClient).closed.Load).Should(BeTrue())
-	_, err = c.Client(context.Background(), key, "gen1/rv2", dial)
+	_, err = c.Client(context.Background(), key, login("gen1/rv2"), dial)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(dials.Load()).To(BeEquivalentTo(3))
 }
@@ -59,15 +63,15 @@ func TestClientDialErrorNotCached(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
 	boom := errors.New("boom")
-	_, err := c.Client(context.Background(), key, "x", func(context.Context) (sms.Client, error) { return nil, boom })
+	_, err := c.Client(context.Background(), key, login("x"), func(context.Context) (sms.Client, error) { return nil, boom })
 	g.Expect(err).To(MatchError(boom))
 	_, ok := c.Cached(key, "x")
 	g.Expect(ok).To(BeFalse())
 }
 
-// TestRefusedLoginIsHeld: a login vCenter refused is not tried again for the same fingerprint until
-// RefusedLoginHold passed (vCenter locks an account after a few failures); a new fingerprint (the Secret
-// changed) dials at once.
+// TestRefusedLoginIsHeld: a login vCenter refused is not tried again for the same account until
+// RefusedLoginHold passed (vCenter locks an account after a few failures); a changed password (another
+// account) dials at once.
 func TestRefusedLoginIsHeld(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
@@ -84,18 +88,22 @@ func TestRefusedLoginIsHeld(t *testing.T) {
 		return &fakeClient{}, nil
 	}
 	for range 5 {
-		_, err := c.Client(context.Background(), key, "creds=1", dial)
+		_, err := c.Client(context.Background(), key, login("creds=1"), dial)
 		g.Expect(err).To(MatchError(refused))
 	}
 	g.Expect(dials.Load()).To(BeEquivalentTo(1), "one login per hold, whoever asks")
 	now = now.Add(RefusedLoginHold)
-	_, err := c.Client(context.Background(), key, "creds=1", dial)
+	_, err := c.Client(context.Background(), key, login("creds=1"), dial)
 	g.Expect(err).To(MatchError(refused))
 	g.Expect(dials.Load()).To(BeEquivalentTo(2), "tried again after the hold")
 
+	_, err = c.Client(context.Background(), key, login("creds=2"), dial)
+	g.Expect(err).To(MatchError(refused), "a Secret changed without changing the password is held")
+	g.Expect(dials.Load()).To(BeEquivalentTo(2))
+
 	answer = nil
-	_, err = c.Client(context.Background(), key, "creds=2", dial)
-	g.Expect(err).NotTo(HaveOccurred(), "a changed Secret dials at once")
+	_, err = c.Client(context.Background(), key, Login{Fingerprint: "creds=3", Account: "svc@vc-1, new password"}, dial)
+	g.Expect(err).NotTo(HaveOccurred(), "a changed password dials at once")
 	g.Expect(dials.Load()).To(BeEquivalentTo(3))
 }
 
@@ -118,7 +126,7 @@ func TestConcurrentCallersShareOneDial(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			started.Add(1)
-			got[i], _ = c.Client(context.Background(), key, "fp", dial)
+			got[i], _ = c.Client(context.Background(), key, login("fp"), dial)
 		}()
 	}
 	g.Eventually(started.Load).Should(BeEquivalentTo(len(got)))
@@ -137,7 +145,7 @@ func TestCloseAllLogsEverySessionOut(t *testing.T) {
 	c := New()
 	var opened []*fakeClient
 	for _, name := range []string{"array-a", "array-b"} {
-		cl, err := c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: name}, "gen1",
+		cl, err := c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: name}, login("gen1"),
 			func(context.Context) (sms.Client, error) { return &fakeClient{}, nil })
 		g.Expect(err).NotTo(HaveOccurred())
 		opened = append(opened, cl.(*fakeClient))
@@ -160,7 +168,7 @@ func TestForgottenWhileDialing(t *testing.T) {
 	dialing := make(chan struct{})
 	done := make(chan error)
 	go func() {
-		_, err := c.Client(context.Background(), key, "fp", func(context.Context) (sms.Client, error) {
+		_, err := c.Client(context.Background(), key, login("fp"), func(context.Context) (sms.Client, error) {
 			close(dialing)
 			<-release
 			return opened, nil
@@ -173,4 +181,122 @@ func TestForgottenWhileDialing(t *testing.T) {
 	g.Expect(<-done).To(MatchError(ErrForgotten))
 	g.Eventually(opened.closed.Load).Should(BeTrue())
 	c.CloseAll(context.Background())
+}
+
+// TestFailedDialIsShared: callers that arrive while a login is in flight share its failure too (a
+// vCenter that does not answer costs one login timeout, not one per queued caller), and a caller whose
+// context ends stops waiting at once.
+func TestFailedDialIsShared(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	unreachable := errors.New("dial tcp: i/o timeout")
+	var dials atomic.Int32
+	release := make(chan struct{})
+	dial := func(context.Context) (sms.Client, error) {
+		dials.Add(1)
+		<-release
+		return nil, unreachable
+	}
+	errs := make(chan error, 10)
+	for range cap(errs) {
+		go func() {
+			_, err := c.Client(context.Background(), key, login("fp"), dial)
+			errs <- err
+		}()
+	}
+	g.Eventually(dials.Load).Should(BeEquivalentTo(1))
+
+	impatient, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error)
+	go func() {
+		_, err := c.Client(impatient, key, login("fp"), dial)
+		gaveUp <- err
+	}()
+	cancel()
+	g.Eventually(gaveUp).Should(Receive(MatchError(context.Canceled)), "a waiter's context ends its wait")
+
+	close(release)
+	for range cap(errs) {
+		g.Eventually(errs).Should(Receive(MatchError(unreachable)))
+	}
+	g.Expect(dials.Load()).To(BeEquivalentTo(1), "one login for all who waited")
+}
+
+// TestAbandonedDialIsRetried: a login whose caller gave up (its context ended) says nothing about
+// vCenter; a caller that waited for it logs in itself.
+func TestAbandonedDialIsRetried(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	var dials atomic.Int32
+	dial := func(ctx context.Context) (sms.Client, error) {
+		if dials.Add(1) == 1 {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return &fakeClient{}, nil
+	}
+	first, cancel := context.WithCancel(context.Background())
+	firstDone := make(chan error)
+	go func() {
+		_, err := c.Client(first, key, login("fp"), dial)
+		firstDone <- err
+	}()
+	g.Eventually(dials.Load).Should(BeEquivalentTo(1))
+	waiter := make(chan error)
+	go func() {
+		_, err := c.Client(context.Background(), key, login("fp"), dial)
+		waiter <- err
+	}()
+	g.Consistently(waiter).WithTimeout(100 * time.Millisecond).ShouldNot(Receive())
+	cancel()
+	g.Eventually(firstDone).Should(Receive(MatchError(context.Canceled)))
+	g.Eventually(waiter).Should(Receive(BeNil()))
+	g.Expect(dials.Load()).To(BeEquivalentTo(2))
+}
+
+// TestRefusalHoldsEveryVasaProviderOfTheAccount: VasaProviders that log in with one account (five arrays
+// behind one vCenter, one Secret) log in one at a time, and a refused login holds them all: a wrong
+// password costs one failed login per hold, not one per VasaProvider (vCenter locks the account after
+// five). Another account is not held.
+func TestRefusalHoldsEveryVasaProviderOfTheAccount(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	refused := &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
+	var dials, inFlight, most atomic.Int32
+	dial := func(context.Context) (sms.Client, error) {
+		dials.Add(1)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		return nil, refused
+	}
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			vp := types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("array-%d", i)}
+			_, err := c.Client(context.Background(), vp, Login{Fingerprint: "creds=1", Account: "svc@vc-1"}, dial)
+			g.Expect(err).To(MatchError(refused))
+		})
+	}
+	wg.Wait()
+	g.Expect(dials.Load()).To(BeEquivalentTo(1), "one failed login for the five")
+	g.Expect(most.Load()).To(BeEquivalentTo(1))
+
+	_, err := c.Client(context.Background(), key, Login{Fingerprint: "creds=2", Account: "svc@vc-2"}, func(context.Context) (sms.Client, error) {
+		return &fakeClient{}, nil
+	})
+	g.Expect(err).NotTo(HaveOccurred(), "another account is not held")
+}
+
+func TestAccountOf(t *testing.T) {
+	g := NewWithT(t)
+	a := AccountOf("vc-1.example.com", "svc", "s3cret")
+	g.Expect(a).To(Equal(AccountOf("vc-1.example.com", "svc", "s3cret")))
+	g.Expect(a).NotTo(ContainSubstring("s3cret"))
+	for _, other := range []string{AccountOf("vc-2.example.com", "svc", "s3cret"), AccountOf("vc-1.example.com", "svc2", "s3cret"),
+		AccountOf("vc-1.example.com", "svc", "s3cret2"), AccountOf("vc-1.example.com", "svcs", "3cret")} {
+		g.Expect(other).NotTo(Equal(a))
+	}
 }

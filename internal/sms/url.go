@@ -26,6 +26,16 @@ func parseURL(raw string) (*url.URL, error) {
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 }
 
+// HostOf returns the host (and port) a vCenter URL reaches, or the URL as given when it does not parse:
+// two spellings of one vCenter's URL name one host.
+func HostOf(raw string) string {
+	u, err := parseURL(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Host)
+}
+
 // invalidURLError says why s does not parse without quoting its user information: url.Parse's error
 // quotes the whole string, and its reason may quote a part of a password (an invalid escape or port).
 func invalidURLError(s string) error {
