@@ -192,3 +192,35 @@ func TestHelmLongReleaseName(t *testing.T) {
 	serverName, _, _ := unstructured.NestedString(endpoints[0].(map[string]any), "tlsConfig", "serverName")
 	g.Expect(serverName).To(Equal(services[0].GetName() + "." + helmNamespace + ".svc"))
 }
+
+// TestHelmGroupRPO: metrics.prometheusRule.groupRPOSeconds sets the age at which ReplicationGroupRPOExceeded
+// fires (a nightly schedule's groups are up to a day old by design), and a value that is no age is refused.
+func TestHelmGroupRPO(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace,
+		"--set", "metrics.prometheusRule.enabled=true,metrics.prometheusRule.groupRPOSeconds=93600")
+	m := manifests{objs: decode(t, out)}
+	var spec struct {
+		Groups []struct {
+			Rules []alertRule `json:"rules"`
+		} `json:"groups"`
+	}
+	convertSpec(t, m.all("PrometheusRule")[0], &spec)
+	var expr string
+	for _, grp := range spec.Groups {
+		for _, r := range grp.Rules {
+			if r.Alert == "ReplicationGroupRPOExceeded" {
+				expr = r.Expr
+			}
+		}
+	}
+	g.Expect(expr).To(Equal(strings.TrimSuffix(wantAlerts["ReplicationGroupRPOExceeded"].expr, "> 3600") + "> 93600"))
+
+	cmd := exec.Command(helm, "template", "vso", chartDir, "--set", "metrics.prometheusRule.enabled=true,metrics.prometheusRule.groupRPOSeconds=0")
+	cmd.Dir = root
+	refused, err := cmd.CombinedOutput()
+	g.Expect(err).To(HaveOccurred(), "%s", refused)
+	g.Expect(string(refused)).To(ContainSubstring("groupRPOSeconds must be a positive number of seconds"))
+}
