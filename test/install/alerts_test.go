@@ -22,7 +22,7 @@ var wantAlerts = map[string]struct{ expr, forDuration string }{
 	"ReplicationSyncFailed":            {`increase(vasa_sync_syncs_total{result="failed"}[15m]) > 0 or (vasa_sync_syncs_total{result="failed"} > 0 unless vasa_sync_syncs_total{result="failed"} offset 15m)`, ""},
 	"ReplicationSyncScheduleRPOMissed": {`(time() - max by (namespace, schedule) (last_over_time(vasa_sync_schedule_last_success_timestamp_seconds[15m]))) / max by (namespace, schedule) (last_over_time(vasa_sync_schedule_interval_seconds[15m])) > 2`, ""},
 	"ReplicationSyncScheduleNotReady":  {`max by (namespace, schedule) (last_over_time(vasa_sync_schedule_ready[10m])) == 0`, "15m"},
-	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"} == 1)`, "10m"},
+	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"} == 1) or max by (namespace, service) (up{job=~".*vasa-sync.*"}) == 0`, "10m"},
 	"VasaSyncOperatorNoLeader":         {`max by (namespace, service) (vasa_sync_manager_leading) == 0`, "10m"},
 	"ReplicationGroupRPOExceeded":      {`time() - max by (namespace, provider, group) (last_over_time(vasa_sync_group_newest_pit_timestamp_seconds[15m])) > 3600`, "15m"},
 	"ReplicationSyncStuck":             {`max by (namespace, name) (last_over_time(vasa_sync_run_without_progress[10m])) == 1`, "5m"},
