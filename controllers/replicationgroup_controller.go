@@ -182,7 +182,14 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 			len(unheld), replicationv1alpha1.IDMaxLength, strings.Join(unheld[:min(len(unheld), 5)], ", "))
 	}
 	pits, err := cl.NewestPointInTimes(ctx, ref, ids)
-	if err != nil {
+	var note string
+	switch {
+	case pitQueryUnsupported(err):
+		// An array without PiT support, as the design expects some: said in status.discovery.message, not
+		// as a warning every discovery that would drown the real failures.
+		note = noPiTSupportNote
+		log.V(1).Info("The provider does not implement QueryPointInTimeReplica", "vasaProvider", klog.KObj(vp), "error", err.Error())
+	case err != nil:
 		r.event(vp, "Warning", PiTQueryFailedReason, "Reading the newest PiTs failed, the stored ones are kept: %v", err)
 		log.Error(err, "Reading the newest PiTs failed", "vasaProvider", klog.KObj(vp))
 	}
@@ -237,7 +244,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	// success does not move then.
 	listed := len(observed) + len(failed)
 	r.recordDiscoveryMetrics(vp, plan, keptGroups(stored.Items, observed, plan.remove), listed)
-	return discoveryOutcome{listed: listed, err: writeErr}
+	return discoveryOutcome{listed: listed, note: note, err: writeErr}
 }
 
 // missingGroups counts the stored ReplicationGroups the provider's answer did not list at all.

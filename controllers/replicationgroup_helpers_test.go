@@ -16,7 +16,9 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
 )
 
 // discoveryHarness is a namespace with a Ready VasaProvider "array-a" on a simulator and a discovery
@@ -62,6 +64,22 @@ func newDiscoveryHarness(t *testing.T, g *WithT, c client.Client, cfg smssim.Pro
 		clock: clocktesting.NewFakePassiveClock(time.Now())}
 	h.r = &ReplicationGroupReconciler{Client: c, APIReader: c, Sessions: session.New(), Recorder: h.recorder, Clock: h.clock}
 	return h
+}
+
+// viaProxy puts a counting proxy between the VasaProvider and the simulator (its spec edited, then marked
+// Ready again at the new generation) and returns it.
+func (h *discoveryHarness) viaProxy() *faultproxy.Proxy {
+	h.t.Helper()
+	proxy, err := faultproxy.Start(faultproxy.Options{Target: h.sim.URL(), TargetCA: h.sim.CACertPEM()})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.t.Cleanup(proxy.Close)
+	h.vp.Spec.VCenter.URL = proxy.URL()
+	h.vp.Spec.VCenter.TLS.Thumbprint = sms.FormatThumbprint(proxy.CertificateDER())
+	h.g.Expect(h.c.Update(h.ctx, h.vp)).To(Succeed())
+	h.vp.Status.ObservedGeneration = h.vp.Generation
+	setStatusCondition(&h.vp.Status.Conditions, h.vp.Generation, replicationv1alpha1.ReadyCondition, metav1.ConditionTrue, replicationv1alpha1.ConnectedReason, "Connected")
+	h.g.Expect(h.c.Status().Update(h.ctx, h.vp)).To(Succeed())
+	return proxy
 }
 
 // restartManager replaces the reconciler by one of a new process: nothing in memory, no series.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -93,4 +94,28 @@ func TestDiscoveryIntervalIsExported(t *testing.T) {
 	g.Expect(res.RequeueAfter).To(BeZero(), "off: no next discovery")
 	g.Expect(metrics.DiscoveryIntervalSeconds.DeleteLabelValues(h.ns, "array-a")).To(BeFalse(), "no series while discovery is off")
 	g.Expect(newestPiTSeries(h.ns, "array-a", group)).To(BeNil(), "no group series while discovery is off")
+}
+
+// TestDiscoveryOfAnArrayWithoutPiTSupportIsQuiet: a provider that does not implement
+// QueryPointInTimeReplica is asked once per discovery, not once per batch of groups, raises no warning
+// (such arrays are expected; a warning every discovery would drown real failures), and its
+// status.discovery says so.
+func TestDiscoveryOfAnArrayWithoutPiTSupportIsQuiet(t *testing.T) {
+	g := NewWithT(t)
+	var groups []smssim.GroupConfig
+	for i := range 3*sms.NewestPiTBatchSize + 1 {
+		groups = append(groups, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: fmt.Sprintf("dg-%04d", i)})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{NoPitSupport: true, Groups: groups})
+	proxy := h.viaProxy()
+	h.discover()
+	g.Expect(proxy.Count("QueryPointInTimeReplica").Requests).To(Equal(1))
+	g.Expect(h.groups()).To(HaveLen(len(groups)))
+	for len(h.recorder.Events) > 0 {
+		g.Expect(<-h.recorder.Events).NotTo(HavePrefix("Warning"))
+	}
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
+	g.Expect(vp.Status.Discovery.LastSuccessTime).NotTo(BeNil())
+	g.Expect(vp.Status.Discovery.Message).To(ContainSubstring("does not implement QueryPointInTimeReplica"))
 }

@@ -19,8 +19,14 @@ import (
 type discoveryOutcome struct {
 	listed     int
 	incomplete string
-	err        error
+	// note is what status.discovery.message says after a complete discovery (noPiTSupportNote).
+	note string
+	err  error
 }
+
+// noPiTSupportNote is status.discovery.message for a provider that does not implement
+// QueryPointInTimeReplica.
+const noPiTSupportNote = "The provider does not implement QueryPointInTimeReplica (an array without PiT support): its groups' newest PiTs are not read, so ReplicationGroupRPOExceeded cannot fire for them; watch their schedules' last success instead"
 
 // recordDiscovery writes the outcome into the VasaProvider's status.discovery: events expire after an
 // hour and metrics need a Prometheus, but kubectl get vp and kubectl vasa doctor read the status. The
@@ -38,7 +44,7 @@ func (r *ReplicationGroupReconciler) recordDiscovery(ctx context.Context, vp *re
 	case o.incomplete != "":
 		st.Message = truncateMessage(o.incomplete)
 	default:
-		st.LastSuccessTime, st.Groups = &now, int32(min(o.listed, 1<<31-1))
+		st.LastSuccessTime, st.Groups, st.Message = &now, int32(min(o.listed, 1<<31-1)), o.note
 		metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(now.Unix()))
 	}
 	r.patchDiscoveryStatus(ctx, vp, &st)
