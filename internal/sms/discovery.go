@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,7 +74,9 @@ type NewestPiT struct {
 // QueryReplicationGroupSuccessResult"): those groups are then asked about by id, NewestPiTBatchSize at a
 // time, askAloneParallel calls at once. Unlike a PiT query's, these batches are not split on TooMany:
 // QueryReplicationGroup declares no such fault (InactiveProvider, NotImplemented, ProviderBusy,
-// ProviderUnavailable, QueryExecutionFault).
+// ProviderUnavailable, QueryExecutionFault). A group listed by id that its batch's answer leaves out, or
+// whose batch the provider refused with a fault, comes back Unanswered: the provider said it exists. Only
+// when no batch is answered, or one gets no answer at all (a timeout), is the listing an error.
 func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupInfo, error) {
 	res, err := c.queryReplicationGroups(ctx, ref, nil)
 	if err != nil {
@@ -90,23 +93,51 @@ func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupI
 		return infos, nil
 	}
 	parts := make([][]GroupInfo, (len(ids)+NewestPiTBatchSize-1)/NewestPiTBatchSize)
+	refused := make([]error, len(parts))
 	eg, egCtx := errgroup.WithContext(ctx)
 	eg.SetLimit(askAloneParallel)
 	for i := range parts {
 		batch := ids[i*NewestPiTBatchSize : min((i+1)*NewestPiTBatchSize, len(ids))]
 		eg.Go(func() error {
 			more, err := c.queryReplicationGroups(egCtx, ref, batch)
-			parts[i] = DecodeGroupInfos(more)
-			return err
+			var f Fault
+			if err != nil && !errors.As(err, &f) {
+				return err // no answer at all: the other calls would wait as long
+			}
+			refused[i] = err
+			parts[i] = answeredByID(batch, DecodeGroupInfos(more), err)
+			return nil
 		})
 	}
 	if err := eg.Wait(); err != nil {
 		return nil, fmt.Errorf("reading the %d replication groups the provider listed by id only at %s: %w", len(ids), ref, err)
 	}
+	if !slices.Contains(refused, nil) {
+		return nil, fmt.Errorf("reading the %d replication groups the provider listed by id only at %s: %w", len(ids), ref, refused[0])
+	}
 	for _, p := range parts {
 		infos = append(infos, p...)
 	}
 	return infos, nil
+}
+
+// answeredByID returns the answer about batch with an Unanswered entry for each group it leaves out: the
+// provider listed them, so they exist, but said nothing about them (refused says why, when it did).
+func answeredByID(batch []GroupID, answer []GroupInfo, refused error) []GroupInfo {
+	seen := make(map[GroupID]bool, len(answer))
+	for _, gi := range answer {
+		seen[gi.Group] = true
+	}
+	why := "the provider listed it by id but left it out of its answer about it"
+	if refused != nil {
+		why = "asking the provider about it failed: " + refused.Error()
+	}
+	for _, g := range batch {
+		if !seen[g] {
+			answer = append(answer, GroupInfo{Group: g, Err: why, Unanswered: true})
+		}
+	}
+	return answer
 }
 
 // DecodeGroupInfos converts a QueryReplicationGroup answer. It never panics; results without a group id

@@ -106,6 +106,48 @@ func TestListingByIDsOnly(t *testing.T) {
 	}
 }
 
+// TestListingByIDsOnlyKeepsWhatABusyBatchLeftOut: a provider that lists its groups by id only and is busy
+// for one of the batches that ask about them has still said that those groups exist: they come back
+// Unanswered (kept as they are, never taken as gone), and the others answered. Busy for every batch, the
+// listing is an error.
+func TestListingByIDsOnlyKeepsWhatABusyBatchLeftOut(t *testing.T) {
+	g := NewWithT(t)
+	ids, cfgs := groups("fd-1", 250)
+	sim := startSim(t, func(c *smssim.Config) {
+		c.Providers[0].Groups = cfgs
+		c.Providers[0].ListIDsOnly = true
+		// The listing's answer takes 500 ms after its fault check: a fault added meanwhile meets the batches.
+		c.Providers[0].ListLatencyPerGroup = smssim.Duration{Duration: 2 * time.Millisecond}
+	})
+	c := dial(t, sim, sms.BindingSOAP)
+	a := sim.Provider("array-a")
+	listAfterBusy := func(batches int) ([]sms.GroupInfo, error) {
+		go func() {
+			time.Sleep(150 * time.Millisecond)
+			a.FailNext("QueryReplicationGroup", smssim.FaultBusy, batches)
+		}()
+		return c.AllReplicationGroups(context.Background(), a.Ref())
+	}
+
+	all, err := listAfterBusy(1)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(all).To(HaveLen(len(ids)))
+	unanswered := 0
+	for _, gi := range all {
+		if gi.Err != "" {
+			g.Expect(gi.Unanswered).To(BeTrue())
+			g.Expect(gi.Err).To(ContainSubstring("ProviderBusy"))
+			unanswered++
+			continue
+		}
+		g.Expect(gi.State).To(Equal("TARGET"))
+	}
+	g.Expect(unanswered).To(BeElementOf(sms.NewestPiTBatchSize, len(ids)%sms.NewestPiTBatchSize), "one batch's groups")
+
+	_, err = listAfterBusy(3)
+	g.Expect(err).To(MatchError(ContainSubstring("ProviderBusy")))
+}
+
 // TestNewestPiTsOfAProviderThatAnswersFewGroups: a provider that answers only 20 groups of a query and
 // TooMany for each of the others, refuses a whole query with TooMany, or is busy for one: every group it
 // answers gets its newest PiT, and a call that failed leaves only its own groups out.
