@@ -72,6 +72,16 @@ func (run *syncRun) progressed() {
 	run.rs.Status.LastProgressTime = &t
 }
 
+// taskAdvanced counts a task whose progress moved as progress of the run, at most once per half
+// progressDeadlineSeconds: a long task on an array that reports its progress is not stuck, and recording
+// every step would cost a status write per poll.
+func (run *syncRun) taskAdvanced() {
+	half := time.Duration(progressDeadlineSeconds(run.rs)) * time.Second / 2
+	if last := run.rs.Status.LastProgressTime; last == nil || run.now.Sub(last.Time) >= half {
+		run.progressed()
+	}
+}
+
 // wakeAt asks for a reconcile at t at the latest.
 func (run *syncRun) wakeAt(t time.Time) {
 	if run.wake.IsZero() || t.Before(run.wake) {

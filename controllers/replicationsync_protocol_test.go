@@ -564,6 +564,32 @@ func TestNoProgressSaysSo(t *testing.T) {
 	h.g.Expect(metrics.RunWithoutProgress.DeleteLabelValues(rs.Namespace, rs.Name)).To(BeFalse(), "the series of a finished run is removed")
 }
 
+// TestLongTaskThatAdvancesIsNotStuck: a task that runs longer than progressDeadlineSeconds on an array that
+// reports its progress is progress of the run (not Stalled, no ReplicationSyncStuck); one whose percent
+// stands still for longer is not.
+func TestLongTaskThatAdvancesIsNotStuck(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+	})
+	h.runFor(time.Second)
+	rs := h.get()
+	ref := rs.Status.Groups[0].Task
+	h.g.Expect(ref).NotTo(BeEmpty())
+	stalled := func() bool {
+		return meta.IsStatusConditionTrue(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)
+	}
+	for percent := int32(5); percent <= 95; percent += 10 {
+		h.fake.SetProgress(ref, percent)
+		h.runFor(20 * time.Second)
+		h.g.Expect(stalled()).To(BeFalse(), "at %d%%", percent)
+	}
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(BeZero())
+
+	h.runFor(3 * time.Minute) // held at 95 %
+	h.g.Expect(stalled()).To(BeTrue())
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+}
+
 // TestMissingProviderCountsAsStuck: a run whose providerRef names no VasaProvider never starts; past
 // progressDeadlineSeconds it is exported as without progress, so ReplicationSyncStuck fires for it too,
 // while its Stalled condition keeps saying what is wrong.

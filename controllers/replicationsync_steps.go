@@ -58,6 +58,9 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 			r.taskEnded(ctx, run, ref, idx, p.info, t)
 			r.forgetTiming(run, ref)
 		default:
+			if p.info.Progress > t.last().Percent && p.info.Progress < 100 {
+				run.taskAdvanced()
+			}
 			t = r.repoll(run, t, p.info.Progress)
 			r.keepTiming(run, ref, t)
 			run.wakeAt(t.due)

@@ -88,7 +88,7 @@ type ReplicationSyncSpec struct {
 	MaxBatchSize int32 `json:"maxBatchSize,omitempty"`
 
 	// progressDeadlineSeconds is how long a run may go without progress (a group synced or failed,
-	// a task started) before it reports Stalled=True with reason ProgressDeadlineExceeded. The run
+	// a task started, a task's reported percent advanced) before it reports Stalled=True with reason ProgressDeadlineExceeded. The run
 	// keeps trying; Stalled clears when progress resumes. Defaults to 600, as for a Deployment.
 	// +optional
 	// +kubebuilder:default=600

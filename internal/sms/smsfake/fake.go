@@ -109,6 +109,13 @@ func (f *Fake) Fail(ref string, err error, at time.Time) {
 	t.info.State, t.info.Err, t.info.Progress, t.info.CompletionTime = sms.TaskError, err, 100, at
 }
 
+// SetProgress makes a running task report percent done, as a provider that reports its tasks' progress.
+func (f *Fake) SetProgress(ref string, percent int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tasks[ref].info.Progress = percent
+}
+
 // FinishAll ends every running task successfully.
 func (f *Fake) FinishAll(at time.Time) {
 	f.mu.Lock()
