@@ -8,7 +8,8 @@ import (
 )
 
 // A stored group that the provider no longer reports is deleted only once every discovery for at least
-// one discovery interval has missed it (so at least two in a row). A provider that restarts or fails over
+// one discovery interval has missed it (so at least two in a row), and not from an answer that lists more
+// groups than the last one (an inventory still loading). A provider that restarts or fails over
 // may answer a partial list for a while; deleting on the first miss would re-create the objects at the
 // next discovery, drop their metric series and fail the ReplicationSyncs whose groupSelector is resolved
 // in between. The rule is in time, not in a count of discoveries: each finished ReplicationSync triggers

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -74,6 +75,39 @@ func TestDiscoveryKeepsGroupsThroughAProviderRestart(t *testing.T) {
 	g.Expect(h.groups()).To(HaveLen(2))
 	h.discover()
 	g.Expect(h.groups()).To(HaveLen(1))
+}
+
+// TestInventoryStillLoadingDeletesNone: a provider that comes back from a restart listing a growing part of
+// its groups (6, then 8, then all 10 of them, a discovery interval apart) has nothing deleted: the groups
+// missed for an interval were still loading, and deleting them would re-create them a discovery later
+// without their lastSync. Once the answer stops growing, a group still missing is deleted as usual.
+func TestInventoryStillLoadingDeletesNone(t *testing.T) {
+	g := NewWithT(t)
+	var cfgs []smssim.GroupConfig
+	var ids []sms.GroupID
+	for i := range 10 {
+		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: fmt.Sprintf("dg-%d", i)})
+		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: fmt.Sprintf("dg-%d", i)})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
+	a := h.sim.Provider("array-a")
+	h.discover()
+	before := h.resourceVersions()
+	g.Expect(before).To(HaveLen(10))
+
+	a.RemoveGroups(ids[6:]...)
+	h.discover()
+	a.AddGroups(cfgs[6:8]...)
+	h.discover()
+	g.Expect(h.resourceVersions()).To(Equal(before), "missed for an interval while the list grew")
+	a.AddGroups(cfgs[8:]...)
+	h.discover()
+	g.Expect(h.resourceVersions()).To(Equal(before))
+
+	a.RemoveGroups(ids[9])
+	h.discover()
+	h.discover()
+	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", ids[9])), "gone for an interval from an answer that did not grow")
 }
 
 // TestEmptyAnswerBreaksTheRunOfMisses: a miss, then an answer without any group (not trusted), then
@@ -192,11 +226,11 @@ func TestPlanKeepsFailedGroups(t *testing.T) {
 	}
 	t0 := time.Now()
 	p := planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"))
-	p.planRemovals(nil, map[string]bool{"failed": true}, stored("failed", "missing"), map[string]time.Time{"failed": t0.Add(-time.Hour)}, t0, time.Minute)
+	p.planRemovals(nil, map[string]bool{"failed": true}, stored("failed", "missing"), map[string]time.Time{"failed": t0.Add(-time.Hour)}, t0, time.Minute, false)
 	g.Expect(p.remove).To(BeEmpty())
 	g.Expect(p.absent).To(Equal(map[string]time.Time{"missing": t0}))
 	p = planWrites(vp, nil, map[string]bool{"failed": true}, nil, stored("failed", "missing"))
-	p.planRemovals(nil, map[string]bool{"failed": true}, stored("failed", "missing"), map[string]time.Time{"missing": t0}, t0.Add(time.Minute), time.Minute)
+	p.planRemovals(nil, map[string]bool{"failed": true}, stored("failed", "missing"), map[string]time.Time{"missing": t0}, t0.Add(time.Minute), time.Minute, false)
 	g.Expect(p.remove).To(HaveLen(1))
 	g.Expect(p.remove[0].Name).To(Equal("missing"))
 	g.Expect(p.absent).To(BeEmpty())

@@ -71,9 +71,9 @@ func planWrites(vp *replicationv1alpha1.VasaProvider, observed map[string]observ
 // planRemovals decides the stored objects to delete. Objects of groups the provider failed to describe
 // are left alone; every other stored object of this provider that the provider no longer reports,
 // whoever created it, is deleted once every discovery for at least interval has missed it (since holds
-// when each earlier run of misses began; replicationgroup_absence.go says why).
+// when each earlier run of misses began; replicationgroup_absence.go says why), unless deleteNone.
 func (p *groupPlan) planRemovals(observed map[string]observedGroup, failed map[string]bool, stored []replicationv1alpha1.ReplicationGroup,
-	since map[string]time.Time, now time.Time, interval time.Duration) {
+	since map[string]time.Time, now time.Time, interval time.Duration, deleteNone bool) {
 	p.absent = map[string]time.Time{}
 	for i := range stored {
 		name := stored[i].Name
@@ -85,7 +85,7 @@ func (p *groupPlan) planRemovals(observed map[string]observedGroup, failed map[s
 			p.absent[name] = now
 			continue
 		}
-		if now.Sub(first) < interval {
+		if now.Sub(first) < interval || deleteNone {
 			p.absent[name] = first
 			continue
 		}

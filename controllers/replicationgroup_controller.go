@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -83,6 +84,9 @@ type ReplicationGroupReconciler struct {
 
 	// absences keeps when the current run of misses of each stored group began.
 	absences perProvider[time.Time]
+	// listed keeps how many groups each provider's last complete answer listed (types.NamespacedName to
+	// int), to tell an inventory still loading from one that lost groups.
+	listed sync.Map
 	// pitSeries names the groups that have a newest-PiT series, to drop those whose object is gone
 	// however it went (a user's delete included).
 	pitSeries perProvider[struct{}]
@@ -104,6 +108,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		if client.IgnoreNotFound(err) == nil {
 			r.forgetDiscoveryMetrics(req.NamespacedName)
 			r.absences.forget(req.NamespacedName)
+			r.listed.Delete(req.NamespacedName)
 		}
 		// The ReplicationGroups go with the VasaProvider: it owns them.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -230,9 +235,16 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 			len(stored.Items)-missing, len(stored.Items), missing, vp.Namespace)
 		r.absences.forget(key)
 	} else {
-		plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp))
+		// A provider that lists more groups than last time while some stored ones are missing is still
+		// loading its inventory (restarted, failed over): its misses count, but nothing is deleted until
+		// an answer that does not grow. Deleting would re-create the groups a discovery later and lose
+		// their lastSync.
+		prev, _ := r.listed.Load(key)
+		loading := prev != nil && len(observed)+len(failed) > prev.(int)
+		plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp), loading)
 		r.absences.set(key, plan.absent)
 	}
+	r.listed.Store(key, len(observed)+len(failed))
 	writeErr := r.apply(ctx, plan)
 	if n := len(plan.create) + len(plan.remove); n > 0 {
 		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",
