@@ -152,6 +152,11 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.relearnIfMoved(ctx, before, vp)
 		now := metaNow(r.Clock)
 		vp.Status.LastCheckedTime = &now
+	} else if before.Status.ObservedGeneration != vp.Generation {
+		// The last verified connection was of another spec: kept, it would read as this spec's provider
+		// found a moment ago (recentlyConnected), and a provider name mistyped in an edit would show as
+		// "being registered again" from its second check on instead of Stalled.
+		vp.Status.LastCheckedTime = nil
 	}
 	if before.Status.ObservedGeneration != vp.Generation || readyReason(before) != res.reason {
 		log.Info("Checked VasaProvider", "vasaProvider", klog.KObj(vp), "reason", res.reason)

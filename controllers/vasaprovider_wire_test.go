@@ -353,6 +353,24 @@ func TestProviderBeingRegisteredAgainIsNotStalled(t *testing.T) {
 	g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
 }
 
+// TestProviderNameEditedToAMissingOneIsStalled: a VasaProvider edited to name a provider that is not
+// registered is Stalled at every check, not "being registered again" from its second check on because
+// the provider of its old spec was found a moment ago.
+func TestProviderNameEditedToAMissingOneIsStalled(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w, vp := connectedVPWorld(t)
+	vp.Spec.Provider.Name = "array-typo"
+	g.Expect(k8sClient.Update(ctx, vp)).To(Succeed())
+	for check := range 3 {
+		vp = w.recheck(ctx, t, vp)
+		ready := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+		g.Expect(ready.Reason).To(Equal(replicationv1alpha1.ProviderNotFoundReason), "check %d", check)
+		g.Expect(ready.Message).NotTo(ContainSubstring("registered again"), "check %d", check)
+		g.Expect(vpCondition(vp, replicationv1alpha1.StalledCondition).Status).To(Equal(metav1.ConditionTrue), "check %d", check)
+	}
+}
+
 // TestSecretNoLongerReadableEndsTheSession: the manager loses get on the credentials Secret (or it is
 // deleted) while a session is open: the next check says so, Stalled, and the session goes with it.
 func TestSecretNoLongerReadableEndsTheSession(t *testing.T) {
