@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -186,7 +187,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		r.event(vp, "Warning", GroupIDsNotHeldReason, "%d replication groups have ids the API cannot hold (blank, or longer than %d characters), so they get no ReplicationGroup and cannot be synced: %s",
 			len(unheld), replicationv1alpha1.IDMaxLength, strings.Join(unheld[:min(len(unheld), 5)], ", "))
 	}
-	pits, err := cl.NewestPointInTimes(ctx, ref, ids)
+	pits, err := cl.NewestPointInTimes(ctx, ref, rotated(ids, clockNow(r.Clock), discoveryInterval(vp)))
 	var note string
 	switch {
 	case pitQueryUnsupported(err):
@@ -195,6 +196,9 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		note = noPiTSupportNote
 		log.V(1).Info("The provider does not implement QueryPointInTimeReplica", "vasaProvider", klog.KObj(vp), "error", err.Error())
 	case err != nil:
+		// Said in status too: events expire within the hour, and a discovery that completes otherwise
+		// would read as having refreshed every group's PiT.
+		note = truncateMessage("The newest PiTs were not all read, the stored ones are kept: " + err.Error())
 		r.event(vp, "Warning", PiTQueryFailedReason, "Reading the newest PiTs failed, the stored ones are kept: %v", err)
 		log.Error(err, "Reading the newest PiTs failed", "vasaProvider", klog.KObj(vp))
 	}
@@ -375,4 +379,16 @@ func readyStatus(conds []metav1.Condition) metav1.ConditionStatus {
 		return c.Status
 	}
 	return metav1.ConditionUnknown
+}
+
+// rotated returns ids starting at another batch of sms.NewestPiTBatchSize every discovery interval: the
+// PiT queries stop at a batch that gets no answer at all (a timeout), and in a fixed order the batches
+// after a slow one would never be read, their groups' PiTs aging into RPO alerts.
+func rotated(ids []sms.GroupID, now time.Time, interval time.Duration) []sms.GroupID {
+	batches := (len(ids) + sms.NewestPiTBatchSize - 1) / sms.NewestPiTBatchSize
+	if batches < 2 || interval <= 0 {
+		return ids
+	}
+	start := int(now.UnixNano()/int64(interval)%int64(batches)) * sms.NewestPiTBatchSize
+	return append(slices.Clone(ids[start:]), ids[:start]...)
 }

@@ -119,3 +119,42 @@ func TestDiscoveryOfAnArrayWithoutPiTSupportIsQuiet(t *testing.T) {
 	g.Expect(vp.Status.Discovery.LastSuccessTime).NotTo(BeNil())
 	g.Expect(vp.Status.Discovery.Message).To(ContainSubstring("does not implement QueryPointInTimeReplica"))
 }
+
+// TestDiscoverySaysWhenPiTsWereNotAllRead: a discovery whose PiT queries partly failed completes, keeps the
+// stored PiTs and says so in status.discovery.message (events expire), which the next complete one clears.
+func TestDiscoverySaysWhenPiTsWereNotAllRead(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	message := func() string {
+		vp := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
+		g.Expect(vp.Status.Discovery.LastSuccessTime).NotTo(BeNil())
+		return vp.Status.Discovery.Message
+	}
+	h.sim.Provider("array-a").FailNext("QueryPointInTimeReplica", smssim.FaultBusy, 1)
+	h.discover()
+	g.Expect(message()).To(And(ContainSubstring("newest PiTs were not all read"), ContainSubstring("ProviderBusy")))
+	h.discover()
+	g.Expect(message()).To(BeEmpty())
+}
+
+// TestPiTQueriesStartAtAnotherBatchEachInterval: the PiT queries of successive discovery intervals start at
+// every batch in turn, so that no batch is always last behind one that times out.
+func TestPiTQueriesStartAtAnotherBatchEachInterval(t *testing.T) {
+	g := NewWithT(t)
+	var ids []sms.GroupID
+	for i := range 2*sms.NewestPiTBatchSize + 50 {
+		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: fmt.Sprintf("dg-%04d", i)})
+	}
+	now := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	starts := map[sms.GroupID]bool{}
+	for k := range 3 {
+		got := rotated(ids, now.Add(time.Duration(k)*DefaultDiscoveryInterval), DefaultDiscoveryInterval)
+		g.Expect(got).To(ConsistOf(ids))
+		starts[got[0]] = true
+	}
+	g.Expect(starts).To(HaveKey(ids[0]))
+	g.Expect(starts).To(HaveKey(ids[sms.NewestPiTBatchSize]))
+	g.Expect(starts).To(HaveKey(ids[2*sms.NewestPiTBatchSize]))
+	g.Expect(rotated(ids[:sms.NewestPiTBatchSize], now, DefaultDiscoveryInterval)).To(Equal(ids[:sms.NewestPiTBatchSize]), "one batch: as listed")
+}
