@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -68,6 +69,9 @@ func generatedRules(t *testing.T) []rbacv1.PolicyRule {
 	return into[rbacv1.ClusterRole](t, docs[0]).Rules
 }
 
+// managerPeakMemory is the manager's peak resident memory in the benchmarks (test/bench: 10,000 runs).
+const managerPeakMemory = "150Mi"
+
 // expectManagerInstall checks what both install paths (kustomize and Helm) must produce: the manager
 // Deployment hardened and probed as the product requires, RBAC wired to its ServiceAccount, and a metrics
 // Service (and ServiceMonitor when present) that really select the manager's HTTPS port.
@@ -119,6 +123,14 @@ func expectManagerInstall(t *testing.T, m manifests, namespace, image string) {
 		g.Expect(c.Resources.Requests).To(HaveKey(res))
 		g.Expect(c.Resources.Limits).To(HaveKey(res))
 	}
+	// A request below what the manager uses makes it the first pod evicted when the node runs short, and
+	// a limit near it an OOMKill: the benchmarks' peak holding 10,000 runs, with room for discovery.
+	g.Expect(c.Resources.Requests.Memory().Cmp(resource.MustParse(managerPeakMemory))).To(BeNumerically(">=", 0))
+	peak := resource.MustParse(managerPeakMemory)
+	g.Expect(c.Resources.Limits.Memory().Value()).To(BeNumerically(">=", 3*peak.Value()))
+	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{
+		ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"},
+	}}))
 	sc := c.SecurityContext
 	g.Expect(sc).NotTo(BeNil())
 	g.Expect(sc.RunAsNonRoot).To(HaveValue(BeTrue()))

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -121,7 +122,8 @@ func TestHelmValues(t *testing.T) {
 	g.Expect(c.Args).NotTo(ContainElement("--leader-elect"))
 	g.Expect(c.Args).To(ContainElement("--watch-namespace=dr"))
 	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(int32(1))))
-	g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}))
+	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}))
+	g.Expect(c.Env).To(HaveLen(2), "GOMEMLIMIT and the extra one")
 }
 
 // TestHelmKubeVersion: the CRDs' groupIds rules use CEL's transformMapEntry, which an API server accepts
@@ -223,4 +225,28 @@ func TestHelmGroupRPO(t *testing.T) {
 	refused, err := cmd.CombinedOutput()
 	g.Expect(err).To(HaveOccurred(), "%s", refused)
 	g.Expect(string(refused)).To(ContainSubstring("groupRPOSeconds must be a positive number of seconds"))
+}
+
+// TestHelmServiceAccountNotCreated: with serviceAccount.create false the chart binds the manager's roles
+// (cluster-wide Secret reads among them) to serviceAccount.name, which must be given: falling back to the
+// namespace's default ServiceAccount would grant them to every pod that uses it.
+func TestHelmServiceAccountNotCreated(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	g := NewWithT(t)
+	cmd := exec.Command(helm, "template", "vso", chartDir, "--set", "serviceAccount.create=false")
+	cmd.Dir = root
+	refused, err := cmd.CombinedOutput()
+	g.Expect(err).To(HaveOccurred(), "%s", refused)
+	g.Expect(string(refused)).To(ContainSubstring("serviceAccount.name must name an existing ServiceAccount"))
+
+	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace, "--set", "serviceAccount.create=false,serviceAccount.name=dr-operator")
+	m := manifests{objs: decode(t, out)}
+	g.Expect(m.all("ServiceAccount")).To(BeEmpty())
+	for _, kind := range []string{"ClusterRoleBinding", "RoleBinding"} {
+		for _, b := range m.all(kind) {
+			binding := into[rbacv1.ClusterRoleBinding](t, b)
+			g.Expect(binding.Subjects).To(ConsistOf(HaveField("Name", "dr-operator")), "%s %s", kind, b.GetName())
+		}
+	}
 }

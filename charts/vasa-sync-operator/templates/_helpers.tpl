@@ -31,7 +31,7 @@ control-plane: controller-manager
 {{- if .Values.serviceAccount.create }}
 {{- default (include "vasa-sync-operator.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{- required "serviceAccount.name must name an existing ServiceAccount when serviceAccount.create is false: the chart binds the manager's roles (cluster-wide Secret reads among them) to it, and the namespace's default ServiceAccount would give them to every pod that uses it" .Values.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
