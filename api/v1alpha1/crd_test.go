@@ -273,3 +273,20 @@ func TestPrinterColumnsRender(t *testing.T) {
 	g.Expect(sched).To(HaveKeyWithValue("Ready", "False"))
 	g.Expect(sched).To(HaveKeyWithValue("Reason", "InvalidTemplate"))
 }
+
+// TestGroupSelectorIsAtomic: a groupSelector is replaced as a whole on apply, as metav1.LabelSelector is, so
+// that matchLabels another field manager set do not stay in a selector applied from Git (and narrow it).
+func TestGroupSelectorIsAtomic(t *testing.T) {
+	g := NewWithT(t)
+	for kind, path := range map[string][]string{
+		"ReplicationSync":         {"spec", "groupSelector"},
+		"ReplicationSyncSchedule": {"spec", "template", "spec", "groupSelector"},
+	} {
+		s := loadCRD(g, kind).Spec.Versions[0].Schema.OpenAPIV3Schema
+		for _, field := range path {
+			prop := s.Properties[field]
+			s = &prop
+		}
+		g.Expect(s.XMapType).To(HaveValue(Equal("atomic")), kind)
+	}
+}
