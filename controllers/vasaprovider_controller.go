@@ -410,7 +410,7 @@ func providerClient(ctx context.Context, cached, uncached client.Reader, session
 	if dial == nil {
 		dial = sms.Dial
 	}
-	login := session.Login{Fingerprint: fp, Account: session.AccountOf(sms.HostOf(cfg.URL), cfg.Username, cfg.Password)}
+	login := session.LoginOf(fp, sms.HostOf(cfg.URL), cfg.Username, cfg.Password)
 	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), login, func(ctx context.Context) (sms.Client, error) {
 		cl, err := dial(ctx, cfg)
 		return cl, withCredentialsHint(err, cfg)

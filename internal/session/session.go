@@ -30,10 +30,10 @@ const RefusedLoginHold = time.Minute
 type Dialer func(ctx context.Context) (sms.Client, error)
 
 // Login is what a session is opened with: Fingerprint covers everything the session depends on (the
-// VasaProvider's connection spec and the Secrets' resourceVersions), Account who logs in (see
-// AccountOf); neither holds a secret value.
+// VasaProvider's connection spec and the Secrets' resourceVersions), Account who logs in (the vCenter and
+// the user) and Credential the password, as a keyed digest (see LoginOf). None holds a secret value.
 type Login struct {
-	Fingerprint, Account string
+	Fingerprint, Account, Credential string
 }
 
 // Cache holds one SMS session per VasaProvider, shared by every reconciler of one manager. It is safe for concurrent use.
@@ -63,18 +63,23 @@ type dialing struct {
 	abandoned bool
 }
 
-// account is one vCenter account, whichever VasaProviders log in with it: they log in one at a time,
-// and a refusal holds them all. Five VasaProviders on one Secret with a wrong password would otherwise
-// make five failed logins at once, enough to lock the account.
+// account is one vCenter account, whichever VasaProviders log in with it: they log in one at a time, a
+// refusal of a password holds them all, and a login that failed while others waited their turn fails
+// theirs too. Five VasaProviders on one Secret with a wrong password would otherwise make five failed
+// logins at once, enough to lock the account; on a vCenter that does not answer, five login timeouts
+// in a row.
 type account struct {
 	turn    chan struct{} // holds a token while one of its logins is in flight
-	refused refusal
+	refused refusal       // the last refused password, while it is held
+	failed  error         // the last login that failed, however
+	fails   uint64        // how many failed so far
 }
 
-// refusal is a login vCenter refused.
+// refusal is a login vCenter refused, for the password of credential.
 type refusal struct {
-	err error
-	at  time.Time
+	credential string
+	err        error
+	at         time.Time
 }
 
 // New returns an empty cache.
@@ -90,15 +95,12 @@ var accountKey = func() []byte {
 	return k
 }()
 
-// AccountOf names the account of a login: the vCenter's host and the user, and the password, as a keyed
-// digest (never the password itself).
-func AccountOf(host, username, password string) string {
+// LoginOf is the login of fingerprint by username at host with password. The accounts the cache keeps
+// are as many as the vCenters and users (not passwords, which may rotate every hour).
+func LoginOf(fingerprint, host, username, password string) Login {
 	m := hmac.New(sha256.New, accountKey)
-	for _, s := range []string{host, username, password} {
-		m.Write([]byte(s))
-		m.Write([]byte{0})
-	}
-	return hex.EncodeToString(m.Sum(nil))
+	m.Write([]byte(password))
+	return Login{Fingerprint: fingerprint, Account: host + "\x00" + username, Credential: hex.EncodeToString(m.Sum(nil))}
 }
 
 // Client returns the cached session for key when it was opened with the same fingerprint, otherwise it
@@ -153,6 +155,7 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 		a = &account{turn: make(chan struct{}, 1)}
 		c.accounts[login.Account] = a
 	}
+	fails := a.fails
 	c.mu.Unlock()
 	select {
 	case a.turn <- struct{}{}:
@@ -161,10 +164,13 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	}
 	defer func() { <-a.turn }()
 	c.mu.Lock()
-	refused := a.refused
+	refused, failed, failedMeanwhile := a.refused, a.failed, a.fails != fails
 	c.mu.Unlock()
-	if refused.err != nil && c.now().Sub(refused.at) < RefusedLoginHold {
+	switch {
+	case refused.err != nil && refused.credential == login.Credential && c.now().Sub(refused.at) < RefusedLoginHold:
 		return nil, refused.err
+	case failedMeanwhile && !refusedOther(failed, login.Credential, refused):
+		return nil, failed // failed while this caller waited its turn: vCenter would answer it alike
 	}
 
 	cl, err := dial(ctx)
@@ -172,13 +178,17 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, err // its caller gave up: that says nothing about vCenter
 	case errors.As(err, &le):
-		a.refused = refusal{err: err, at: c.now()}
+		a.refused = refusal{credential: login.Credential, err: err, at: c.now()}
+		a.failed, a.fails = err, a.fails+1
 		return nil, err
 	case err != nil:
+		a.failed, a.fails = err, a.fails+1
 		return nil, err
 	}
-	a.refused = refusal{}
+	a.refused, a.failed = refusal{}, nil
 	if c.entries[key] != e {
 		// Forgotten while it dialed (its VasaProvider was deleted): no one would ever log it out.
 		closeAsync(cl)
@@ -186,6 +196,13 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	}
 	e.client, e.fingerprint = cl, login.Fingerprint
 	return cl, nil
+}
+
+// refusedOther reports whether failed is the refusal of another password than credential's: a new
+// password waiting behind the old one's refusal is tried, not refused with it.
+func refusedOther(failed error, credential string, refused refusal) bool {
+	var le *sms.LoginError
+	return errors.As(failed, &le) && refused.credential != credential
 }
 
 // ErrForgotten is returned by Client when the session's key was forgotten while it was being opened.

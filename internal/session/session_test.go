@@ -25,7 +25,9 @@ func (f *fakeClient) Close(context.Context) error { f.closed.Store(true); return
 var key = types.NamespacedName{Namespace: "ns", Name: "array-a"}
 
 // login is a login of fingerprint by one account.
-func login(fingerprint string) Login { return Login{Fingerprint: fingerprint, Account: "svc@vc-1"} }
+func login(fingerprint string) Login {
+	return Login{Fingerprint: fingerprint, Account: "svc@vc-1", Credential: "password-1"}
+}
 
 func TestClientReusedUntilFingerprintChanges(t *testing.T) {
 	g := NewWithT(t)
@@ -102,7 +104,7 @@ func TestRefusedLoginIsHeld(t *testing.T) {
 	g.Expect(dials.Load()).To(BeEquivalentTo(2))
 
 	answer = nil
-	_, err = c.Client(context.Background(), key, Login{Fingerprint: "creds=3", Account: "svc@vc-1, new password"}, dial)
+	_, err = c.Client(context.Background(), key, Login{Fingerprint: "creds=3", Account: "svc@vc-1", Credential: "password-2"}, dial)
 	g.Expect(err).NotTo(HaveOccurred(), "a changed password dials at once")
 	g.Expect(dials.Load()).To(BeEquivalentTo(3))
 }
@@ -276,7 +278,7 @@ func TestRefusalHoldsEveryVasaProviderOfTheAccount(t *testing.T) {
 	for i := range 5 {
 		wg.Go(func() {
 			vp := types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("array-%d", i)}
-			_, err := c.Client(context.Background(), vp, Login{Fingerprint: "creds=1", Account: "svc@vc-1"}, dial)
+			_, err := c.Client(context.Background(), vp, Login{Fingerprint: "creds=1", Account: "svc@vc-1", Credential: "password-1"}, dial)
 			g.Expect(err).To(MatchError(refused))
 		})
 	}
@@ -284,19 +286,52 @@ func TestRefusalHoldsEveryVasaProviderOfTheAccount(t *testing.T) {
 	g.Expect(dials.Load()).To(BeEquivalentTo(1), "one failed login for the five")
 	g.Expect(most.Load()).To(BeEquivalentTo(1))
 
-	_, err := c.Client(context.Background(), key, Login{Fingerprint: "creds=2", Account: "svc@vc-2"}, func(context.Context) (sms.Client, error) {
+	_, err := c.Client(context.Background(), key, Login{Fingerprint: "creds=2", Account: "svc@vc-2", Credential: "password-1"}, func(context.Context) (sms.Client, error) {
 		return &fakeClient{}, nil
 	})
 	g.Expect(err).NotTo(HaveOccurred(), "another account is not held")
 }
 
-func TestAccountOf(t *testing.T) {
+func TestLoginOf(t *testing.T) {
 	g := NewWithT(t)
-	a := AccountOf("vc-1.example.com", "svc", "s3cret")
-	g.Expect(a).To(Equal(AccountOf("vc-1.example.com", "svc", "s3cret")))
-	g.Expect(a).NotTo(ContainSubstring("s3cret"))
-	for _, other := range []string{AccountOf("vc-2.example.com", "svc", "s3cret"), AccountOf("vc-1.example.com", "svc2", "s3cret"),
-		AccountOf("vc-1.example.com", "svc", "s3cret2"), AccountOf("vc-1.example.com", "svcs", "3cret")} {
-		g.Expect(other).NotTo(Equal(a))
+	a := LoginOf("fp", "vc-1.example.com", "svc", "s3cret")
+	g.Expect(a).To(Equal(LoginOf("fp", "vc-1.example.com", "svc", "s3cret")))
+	g.Expect(a.Account + a.Credential).NotTo(ContainSubstring("s3cret"))
+	g.Expect(LoginOf("fp", "vc-1.example.com", "svc", "s3cret2").Account).To(Equal(a.Account), "one account, whatever its password")
+	g.Expect(LoginOf("fp", "vc-1.example.com", "svc", "s3cret2").Credential).NotTo(Equal(a.Credential))
+	for _, other := range []Login{LoginOf("fp", "vc-2.example.com", "svc", "s3cret"), LoginOf("fp", "vc-1.example.com", "svc2", "s3cret")} {
+		g.Expect(other.Account).NotTo(Equal(a.Account))
 	}
+}
+
+// TestLoginThatFailsFailsTheQueuedOnes: VasaProviders of one account on a vCenter that does not answer
+// wait for one login timeout, not one each in turn: a login that failed while they waited fails theirs.
+// A caller that comes after it tries again.
+func TestLoginThatFailsFailsTheQueuedOnes(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	unreachable := errors.New("dial tcp: i/o timeout")
+	var dials atomic.Int32
+	release := make(chan struct{})
+	dial := func(context.Context) (sms.Client, error) {
+		dials.Add(1)
+		<-release // the login times out while every other caller queues behind it
+		return nil, unreachable
+	}
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			vp := types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("array-%d", i)}
+			_, err := c.Client(context.Background(), vp, login("fp"), dial)
+			g.Expect(err).To(MatchError(unreachable))
+		})
+	}
+	g.Eventually(dials.Load).Should(BeEquivalentTo(1))
+	g.Consistently(dials.Load).WithTimeout(200 * time.Millisecond).Should(BeEquivalentTo(1))
+	close(release)
+	wg.Wait()
+	g.Expect(dials.Load()).To(BeEquivalentTo(1))
+	_, err := c.Client(context.Background(), key, login("fp"), dial)
+	g.Expect(err).To(MatchError(unreachable))
+	g.Expect(dials.Load()).To(BeEquivalentTo(2), "a later caller logs in again")
 }
