@@ -17,24 +17,25 @@ import (
 const runbookBase = "https://github.com/vasa-sync-operator/vasa-sync-operator/blob/main/docs/runbooks.md#"
 
 // wantAlerts are the alerts the product requires, with their exact expressions and durations.
-var wantAlerts = map[string]struct{ expr, forDuration string }{
-	"VasaProviderNotReady":             {`max by (namespace, provider) (last_over_time(vasa_sync_provider_ready[10m])) == 0`, "15m"},
-	"ReplicationSyncFailed":            {`increase(vasa_sync_syncs_total{result="failed"}[15m]) > 0 or (vasa_sync_syncs_total{result="failed"} > 0 unless vasa_sync_syncs_total{result="failed"} offset 15m)`, ""},
-	"ReplicationSyncScheduleRPOMissed": {`(time() - max by (namespace, schedule) (last_over_time(vasa_sync_schedule_last_success_timestamp_seconds[15m]))) / max by (namespace, schedule) (last_over_time(vasa_sync_schedule_interval_seconds[15m])) > 2`, ""},
-	"ReplicationSyncScheduleNotReady":  {`max by (namespace, schedule) (last_over_time(vasa_sync_schedule_ready[10m])) == 0`, "15m"},
-	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"} == 1) or max by (namespace, service) (up{job=~".*vasa-sync.*"}) == 0`, "10m"},
-	"VasaSyncOperatorNoLeader":         {`max by (namespace, service) (vasa_sync_manager_leading) == 0`, "10m"},
-	"ReplicationGroupRPOExceeded":      {`time() - max by (namespace, provider, group) (last_over_time(vasa_sync_group_newest_pit_timestamp_seconds[15m])) > 3600`, "15m"},
-	"ReplicationSyncStuck":             {`max by (namespace, name) (last_over_time(vasa_sync_run_without_progress[10m])) == 1`, "5m"},
-	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0 or (vasa_sync_in_doubt_reissues_total > 0 unless vasa_sync_in_doubt_reissues_total offset 1h)`, ""},
-	"VasaProviderInsecureTLS":          {`max by (namespace, provider) (vasa_sync_provider_insecure_tls) == 1`, ""},
-	"VasaProviderDiscoveryStale":       {`((time() - max by (namespace, provider) (vasa_sync_discovery_last_success_timestamp_seconds)) > 3 * max by (namespace, provider) (vasa_sync_discovery_interval_seconds) or max by (namespace, provider) (vasa_sync_discovery_interval_seconds) unless on (namespace, provider) vasa_sync_discovery_last_success_timestamp_seconds) unless on (namespace, provider) vasa_sync_provider_ready == 0`, "15m"},
+var wantAlerts = map[string]struct{ expr, forDuration, keepFiringFor string }{
+	"VasaProviderNotReady":             {`max by (namespace, provider) (vasa_sync_provider_ready) == 0`, "15m", "10m"},
+	"ReplicationSyncFailed":            {`increase(vasa_sync_syncs_total{result="failed"}[15m]) > 0 or (vasa_sync_syncs_total{result="failed"} > 0 unless vasa_sync_syncs_total{result="failed"} offset 15m)`, "", ""},
+	"ReplicationSyncScheduleRPOMissed": {`(time() - max by (namespace, schedule) (vasa_sync_schedule_last_success_timestamp_seconds)) / max by (namespace, schedule) (vasa_sync_schedule_interval_seconds) > 2`, "", "15m"},
+	"ReplicationSyncScheduleNotReady":  {`max by (namespace, schedule) (vasa_sync_schedule_ready) == 0`, "15m", "10m"},
+	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"} == 1) or max by (namespace, service) (up{job=~".*vasa-sync.*"}) == 0`, "10m", ""},
+	"VasaSyncOperatorNoLeader":         {`max by (namespace, service) (vasa_sync_manager_leading) == 0`, "10m", ""},
+	"ReplicationGroupRPOExceeded":      {`time() - max by (namespace, provider, group) (vasa_sync_group_newest_pit_timestamp_seconds) > 3600`, "15m", "15m"},
+	"ReplicationSyncStuck":             {`max by (namespace, name) (vasa_sync_run_without_progress) == 1`, "5m", "10m"},
+	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0 or (vasa_sync_in_doubt_reissues_total > 0 unless vasa_sync_in_doubt_reissues_total offset 1h)`, "", ""},
+	"VasaProviderInsecureTLS":          {`max by (namespace, provider) (vasa_sync_provider_insecure_tls) == 1`, "", ""},
+	"VasaProviderDiscoveryStale":       {`((time() - max by (namespace, provider) (vasa_sync_discovery_last_success_timestamp_seconds)) > 3 * max by (namespace, provider) (vasa_sync_discovery_interval_seconds) or max by (namespace, provider) (vasa_sync_discovery_interval_seconds) unless on (namespace, provider) vasa_sync_discovery_last_success_timestamp_seconds) unless on (namespace, provider) vasa_sync_provider_ready == 0`, "15m", ""},
 }
 
 type alertRule struct {
 	Alert       string            `json:"alert"`
 	Expr        string            `json:"expr"`
 	For         string            `json:"for"`
+	KeepFiring  string            `json:"keep_firing_for"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
 }
@@ -69,6 +70,7 @@ func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 		g.Expect(ok).To(BeTrue(), "alert %s", name)
 		g.Expect(r.Expr).To(Equal(want.expr), name)
 		g.Expect(r.For).To(Equal(want.forDuration), name)
+		g.Expect(r.KeepFiring).To(Equal(want.keepFiringFor), name)
 		g.Expect(r.Labels).To(HaveKey("severity"), name)
 		g.Expect(r.Annotations).To(HaveKey("summary"), name)
 		// The labels Prometheus adds to every series from its target (the ServiceMonitor); with honorLabels
