@@ -108,6 +108,15 @@ func TestInventoryStillLoadingDeletesNone(t *testing.T) {
 	h.discover()
 	h.discover()
 	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", ids[9])), "gone for an interval from an answer that did not grow")
+
+	// An array that gains groups at every discovery while it lost one lists as many as are stored, or
+	// more: not loading, and the lost group goes.
+	a.RemoveGroups(ids[8])
+	for i := range 2 {
+		a.AddGroups(smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: fmt.Sprintf("new-%d", i)})
+		h.discover()
+	}
+	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", ids[8])))
 }
 
 // TestEmptyAnswerBreaksTheRunOfMisses: a miss, then an answer without any group (not trusted), then

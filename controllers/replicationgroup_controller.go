@@ -230,6 +230,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		return discoveryOutcome{incomplete: r.keepAllGroups(ctx, vp, len(stored.Items))}
 	}
 	plan := planWrites(vp, observed, failed, last, stored.Items)
+	listedNow := len(observed) + len(failed)
 	if missing := missingGroups(observed, failed, stored.Items); missing > 1 && 2*missing > len(stored.Items) {
 		// Most of the groups gone at once is a provider failing over or partly unavailable, far more
 		// likely than an array that removed them: deleting them would lose their lastSync and shrink
@@ -239,16 +240,16 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 			len(stored.Items)-missing, len(stored.Items), missing, vp.Namespace)
 		r.absences.forget(key)
 	} else {
-		// A provider that lists more groups than last time while some stored ones are missing is still
-		// loading its inventory (restarted, failed over): its misses count, but nothing is deleted until
-		// an answer that does not grow. Deleting would re-create the groups a discovery later and lose
-		// their lastSync.
+		// A provider that lists more groups than last time, and fewer than are stored, is still loading
+		// its inventory (restarted, failed over): its misses count, but nothing is deleted until an
+		// answer that does not grow. Deleting would re-create the groups a discovery later and lose their
+		// lastSync. An array that gains groups as it loses some lists as many as are stored, or more.
 		prev, _ := r.listed.Load(key)
-		loading := prev != nil && len(observed)+len(failed) > prev.(int)
+		loading := prev != nil && listedNow > prev.(int) && listedNow < len(stored.Items)
 		plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp), loading)
 		r.absences.set(key, plan.absent)
 	}
-	r.listed.Store(key, len(observed)+len(failed))
+	r.listed.Store(key, listedNow)
 	writeErr := r.apply(ctx, plan)
 	if n := len(plan.create) + len(plan.remove); n > 0 {
 		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",

@@ -66,7 +66,7 @@ func (run *syncRun) stored() {
 
 func (run *syncRun) owner() string { return client.ObjectKeyFromObject(run.rs).String() }
 
-// progressed stamps lastProgressTime: a group synced or failed, or a task started.
+// progressed stamps lastProgressTime: a group synced or failed, a task started (or taskAdvanced).
 func (run *syncRun) progressed() {
 	t := metav1.NewTime(run.now)
 	run.rs.Status.LastProgressTime = &t

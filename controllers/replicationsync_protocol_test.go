@@ -23,7 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
@@ -588,6 +590,15 @@ func TestLongTaskThatAdvancesIsNotStuck(t *testing.T) {
 	h.runFor(3 * time.Minute) // held at 95 %
 	h.g.Expect(stalled()).To(BeTrue())
 	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+
+	// A manager that restarts more often than the deadline (nothing in memory) does not take the percent
+	// it finds for an advance.
+	for range 4 {
+		h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Sessions: session.New(), Capacity: capacity.New(),
+			Clock: h.clock, Dial: h.r.Dial, Backoff: h.r.Backoff, Recorder: h.r.Recorder}
+		h.runFor(40 * time.Second)
+		h.g.Expect(stalled()).To(BeTrue())
+	}
 }
 
 // TestMissingProviderCountsAsStuck: a run whose providerRef names no VasaProvider never starts; past

@@ -58,7 +58,10 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 			r.taskEnded(ctx, run, ref, idx, p.info, t)
 			r.forgetTiming(run, ref)
 		default:
-			if p.info.Progress > t.last().Percent && p.info.Progress < 100 {
+			if len(t.samples) > 0 && p.info.Progress > t.last().Percent && p.info.Progress < 100 {
+				// Against a percent this process saw: after a restart (nothing in memory) any percent
+				// would count, and a manager restarting more often than the deadline would hide a
+				// task stuck for good.
 				run.taskAdvanced()
 			}
 			t = r.repoll(run, t, p.info.Progress)

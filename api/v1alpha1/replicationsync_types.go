@@ -270,7 +270,8 @@ type ReplicationSyncStatus struct {
 	// +optional
 	VCenterInstanceUUID string `json:"vcenterInstanceUuid,omitempty"`
 
-	// lastProgressTime is when a group last synced or failed, or a task was last started.
+	// lastProgressTime is when a group last synced or failed, a task was last started, or a task's reported
+	// percent was seen to advance (at most every half progressDeadlineSeconds).
 	// +optional
 	LastProgressTime *metav1.Time `json:"lastProgressTime,omitempty"`
 
