@@ -61,6 +61,9 @@ const (
 	// GroupIDsNotHeldReason: the provider listed groups whose ids no ReplicationGroup (and no
 	// ReplicationSync) can hold.
 	GroupIDsNotHeldReason = "GroupIDsNotHeld"
+	// GroupsUnansweredReason: the provider answered groups it listed with an error, or not at all; their
+	// ReplicationGroups were kept as they were.
+	GroupsUnansweredReason = "GroupsUnanswered"
 )
 
 // errProviderNotReady is returned inside a discovery that has no provider to ask yet.
@@ -170,6 +173,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	observed := make(map[string]observedGroup, len(infos))
 	failed := map[string]bool{} // groups the provider failed: keep their objects as they are
 	var unheld []string
+	var failedWith string
 	for _, in := range infos {
 		name := groupObjectName(vp.Name, in.Group)
 		switch {
@@ -178,6 +182,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 			continue
 		case in.Err != "":
 			failed[name] = true
+			failedWith = cmp.Or(failedWith, fmt.Sprintf("%q/%q: %s", in.Group.FaultDomainID, in.Group.DeviceGroupID, in.Err))
 			continue
 		}
 		ids = append(ids, in.Group)
@@ -187,18 +192,24 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		r.event(vp, "Warning", GroupIDsNotHeldReason, "%d replication groups have ids the API cannot hold (blank, or longer than %d characters), so they get no ReplicationGroup and cannot be synced: %s",
 			len(unheld), replicationv1alpha1.IDMaxLength, strings.Join(unheld[:min(len(unheld), 5)], ", "))
 	}
+	var notes []string
+	if len(failed) > 0 {
+		// Said in status and as a warning: a discovery that completes would otherwise read as having
+		// refreshed every group, and a group the provider never answers for is never created.
+		notes = append(notes, fmt.Sprintf("The provider answered %d of the groups it listed with an error or not at all; their ReplicationGroups are kept as they were (first: %s)", len(failed), failedWith))
+		r.event(vp, "Warning", GroupsUnansweredReason, "%s", notes[0])
+	}
 	pits, err := cl.NewestPointInTimes(ctx, ref, rotated(ids, clockNow(r.Clock), discoveryInterval(vp)))
-	var note string
 	switch {
 	case pitQueryUnsupported(err):
 		// An array without PiT support, as the design expects some: said in status.discovery.message, not
 		// as a warning every discovery that would drown the real failures.
-		note = noPiTSupportNote
+		notes = append(notes, noPiTSupportNote)
 		log.V(1).Info("The provider does not implement QueryPointInTimeReplica", "vasaProvider", klog.KObj(vp), "error", err.Error())
 	case err != nil:
 		// Said in status too: events expire within the hour, and a discovery that completes otherwise
 		// would read as having refreshed every group's PiT.
-		note = truncateMessage("The newest PiTs were not all read, the stored ones are kept: " + err.Error())
+		notes = append(notes, "The newest PiTs were not all read, the stored ones are kept: "+err.Error())
 		r.event(vp, "Warning", PiTQueryFailedReason, "Reading the newest PiTs failed, the stored ones are kept: %v", err)
 		log.Error(err, "Reading the newest PiTs failed", "vasaProvider", klog.KObj(vp))
 	}
@@ -261,7 +272,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	// success does not move then.
 	listed := len(observed) + len(failed)
 	r.recordDiscoveryMetrics(vp, plan, keptGroups(stored.Items, observed, plan.remove), listed)
-	return discoveryOutcome{listed: listed, note: note, err: writeErr}
+	return discoveryOutcome{listed: listed, note: truncateMessage(strings.Join(notes, "; ")), err: writeErr}
 }
 
 // missingGroups counts the stored ReplicationGroups the provider's answer did not list at all.

@@ -158,3 +158,27 @@ func TestPiTQueriesStartAtAnotherBatchEachInterval(t *testing.T) {
 	g.Expect(starts).To(HaveKey(ids[2*sms.NewestPiTBatchSize]))
 	g.Expect(rotated(ids[:sms.NewestPiTBatchSize], now, DefaultDiscoveryInterval)).To(Equal(ids[:sms.NewestPiTBatchSize]), "one batch: as listed")
 }
+
+// TestDiscoverySaysWhenGroupsWentUnanswered: a group the provider lists but answers with an error (here
+// asked about by id) keeps its ReplicationGroup as it was, and the discovery says so, as a warning and in
+// status.discovery.message: it would otherwise read as having refreshed every group.
+func TestDiscoverySaysWhenGroupsWentUnanswered(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{ListIDsOnly: true, Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"}, {FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+	}})
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(2))
+	before := h.resourceVersions()
+	for len(h.recorder.Events) > 0 {
+		<-h.recorder.Events
+	}
+
+	h.sim.Provider("array-a").FailGroupQuery(sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-2"}, smssim.FaultRule{Fault: smssim.FaultQueryExecution})
+	h.discover()
+	g.Expect(h.resourceVersions()).To(Equal(before))
+	g.Eventually(h.recorder.Events).Should(Receive(And(ContainSubstring("Warning"), ContainSubstring(GroupsUnansweredReason), ContainSubstring(`"dg-2"`))))
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
+	g.Expect(vp.Status.Discovery.Message).To(ContainSubstring("answered 1 of the groups it listed with an error or not at all"))
+}
