@@ -138,7 +138,9 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		// The Ready watch brings the provider back here when it connects.
 		return ctrl.Result{RequeueAfter: interval}, nil
 	}
+	began := clockNow(r.Clock)
 	outcome := r.discover(ctx, vp)
+	outcome.took = clockNow(r.Clock).Sub(began)
 	r.recordDiscovery(ctx, vp, outcome)
 	if err := outcome.err; err != nil {
 		r.event(vp, "Warning", DiscoveryFailedReason, "Discovering replication groups failed: %v", err)

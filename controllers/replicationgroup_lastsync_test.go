@@ -113,6 +113,35 @@ func TestRunWithShortTTLWaitsForItsLastSync(t *testing.T) {
 	g.Expect(exists(unseen)).To(BeFalse())
 }
 
+// TestSlowDiscoveryHoldsRunsLonger: a provider whose discovery takes longer than lastSyncHoldMax (5,000
+// groups on a slow array) keeps a finished run for twice its last discovery's duration: deleted at
+// lastSyncHoldMax, the run would never show in its groups' lastSync.
+func TestSlowDiscoveryHoldsRunsLonger(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	h.discover()
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
+	g.Expect(vp.Status.Discovery.LastDuration).NotTo(BeNil(), "each discovery records how long it took")
+	vp.Status.Discovery.LastDuration = &metav1.Duration{Duration: 8 * time.Minute}
+	g.Expect(k8sClient.Status().Update(h.ctx, vp)).To(Succeed())
+
+	done := time.Now().UTC().Truncate(time.Second)
+	rs := h.syncedRun("slow", done, ptr.To[int32](0))
+	r := &ReplicationSyncReconciler{Client: k8sClient, Sessions: session.New(), Capacity: capacity.New()}
+	exists := func() bool {
+		err := k8sClient.Get(h.ctx, client.ObjectKeyFromObject(rs), &replicationv1alpha1.ReplicationSync{})
+		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
+		return err == nil
+	}
+	_, err := r.advance(h.ctx, &syncRun{rs: rs.DeepCopy(), now: done.Add(lastSyncHoldMax + time.Minute)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(exists()).To(BeTrue(), "a discovery of 8 minutes may not have seen it yet")
+	_, err = r.advance(h.ctx, &syncRun{rs: rs.DeepCopy(), now: done.Add(discoveryAfterSync + 16*time.Minute)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(exists()).To(BeFalse())
+}
+
 // TestHistoryLimitWaitsForLastSync: a schedule with successfulHistoryLimit 0 deletes a succeeded run only
 // once its group's lastSync shows it (or lastSyncHoldMax passed), and looks again by then.
 func TestHistoryLimitWaitsForLastSync(t *testing.T) {

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,8 @@ type discoveryOutcome struct {
 	// note is what status.discovery.message says after a complete discovery (noPiTSupportNote).
 	note string
 	err  error
+	// took is how long it took.
+	took time.Duration
 }
 
 // noPiTSupportNote is status.discovery.message for a provider that does not implement
@@ -34,7 +37,7 @@ const noPiTSupportNote = "The provider does not implement QueryPointInTimeReplic
 // writes. A failed write is only logged: the next discovery writes again.
 func (r *ReplicationGroupReconciler) recordDiscovery(ctx context.Context, vp *replicationv1alpha1.VasaProvider, o discoveryOutcome) {
 	now := metav1.NewTime(clockNow(r.Clock))
-	st := replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now}
+	st := replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now, LastDuration: &metav1.Duration{Duration: o.took.Round(time.Second)}}
 	if prev := vp.Status.Discovery; prev != nil {
 		st.LastSuccessTime, st.Groups = prev.LastSuccessTime, prev.Groups
 	}

@@ -34,7 +34,7 @@ func TestDiscoveryStatusSaysWhyItFailed(t *testing.T) {
 
 	h.discover()
 	succeeded := at()
-	g.Expect(status()).To(HaveValue(Equal(replicationv1alpha1.DiscoveryStatus{LastAttemptTime: succeeded, LastSuccessTime: succeeded, Groups: 2})))
+	g.Expect(status()).To(HaveValue(Equal(replicationv1alpha1.DiscoveryStatus{LastAttemptTime: succeeded, LastDuration: &metav1.Duration{}, LastSuccessTime: succeeded, Groups: 2})))
 
 	a := h.sim.Provider("array-a")
 	a.AddFault(smssim.FaultRule{Method: "QueryReplicationGroup", Fault: smssim.FaultReplication})
@@ -53,7 +53,7 @@ func TestDiscoveryStatusSaysWhyItFailed(t *testing.T) {
 
 	a.RestartProvider(0)
 	h.discover()
-	g.Expect(status()).To(HaveValue(Equal(replicationv1alpha1.DiscoveryStatus{LastAttemptTime: at(), LastSuccessTime: at(), Groups: 2})))
+	g.Expect(status()).To(HaveValue(Equal(replicationv1alpha1.DiscoveryStatus{LastAttemptTime: at(), LastDuration: &metav1.Duration{}, LastSuccessTime: at(), Groups: 2})))
 
 	vp := &replicationv1alpha1.VasaProvider{}
 	g.Expect(k8sClient.Get(h.ctx, key, vp)).To(Succeed())

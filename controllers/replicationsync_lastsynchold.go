@@ -13,7 +13,10 @@ import (
 
 const (
 	// lastSyncHoldMax bounds, from its completion, how long a finished run waits for a discovery to
-	// record it: a provider that is not Ready, or whose discovery fails, never keeps runs forever.
+	// record it: a provider that is not Ready, or whose discovery fails, never keeps runs forever. A
+	// provider whose discovery takes longer (5,000 groups on a slow array) keeps them for twice its
+	// last discovery's duration after the discovery the run triggers is due: one may have begun just
+	// before the run finished, and the next records it.
 	lastSyncHoldMax = 5 * time.Minute
 	// lastSyncHoldPoll is how often a held run looks again once its discovery is due.
 	lastSyncHoldPoll = 10 * time.Second
@@ -29,16 +32,19 @@ func lastSyncHold(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 	if done == nil {
 		return 0, nil
 	}
-	limit := done.Add(lastSyncHoldMax)
-	if !now.Before(limit) {
-		return 0, nil
-	}
 	vp := &replicationv1alpha1.VasaProvider{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.ProviderRef.Name}, vp); err != nil {
 		if apierrors.IsNotFound(err) {
 			return 0, nil
 		}
 		return 0, fmt.Errorf("getting VasaProvider %s/%s: %w", rs.Namespace, rs.Spec.ProviderRef.Name, err)
+	}
+	limit := done.Add(lastSyncHoldMax)
+	if d := vp.Status.Discovery; d != nil && d.LastDuration != nil {
+		limit = laterOf(limit, done.Add(discoveryAfterSync+2*d.LastDuration.Duration))
+	}
+	if !now.Before(limit) {
+		return 0, nil
 	}
 	if discoveryInterval(vp) == 0 || !vp.DeletionTimestamp.IsZero() {
 		return 0, nil

@@ -95,6 +95,11 @@ type DiscoveryStatus struct {
 	// +optional
 	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
 
+	// lastDuration is how long the last discovery took. A finished ReplicationSync is kept past its TTL
+	// until a discovery records it in its groups' lastSync, for twice this at least.
+	// +optional
+	LastDuration *metav1.Duration `json:"lastDuration,omitempty"`
+
 	// lastSuccessTime is when a discovery last listed the provider's groups and wrote every
 	// ReplicationGroup.
 	// +optional
@@ -104,7 +109,8 @@ type DiscoveryStatus struct {
 	// +optional
 	Groups int32 `json:"groups,omitempty"`
 
-	// message says why the last discovery did not complete; empty when it did.
+	// message says why the last discovery did not complete, or, when it did, what it could not read
+	// (groups the provider did not answer for, PiTs, an array without PiT support); empty otherwise.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message,omitempty"`

@@ -68,6 +68,11 @@ func (in *DiscoveryStatus) DeepCopyInto(out *DiscoveryStatus) {
 		in, out := &in.LastAttemptTime, &out.LastAttemptTime
 		*out = (*in).DeepCopy()
 	}
+	if in.LastDuration != nil {
+		in, out := &in.LastDuration, &out.LastDuration
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.LastSuccessTime != nil {
 		in, out := &in.LastSuccessTime, &out.LastSuccessTime
 		*out = (*in).DeepCopy()
