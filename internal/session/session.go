@@ -169,7 +169,7 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	switch {
 	case refused.err != nil && refused.credential == login.Credential && c.now().Sub(refused.at) < RefusedLoginHold:
 		return nil, refused.err
-	case failedMeanwhile && !refusedOther(failed, login.Credential, refused):
+	case failedMeanwhile && sharesFailure(failed, login.Credential, refused):
 		return nil, failed // failed while this caller waited its turn: vCenter would answer it alike
 	}
 
@@ -198,11 +198,20 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	return cl, nil
 }
 
-// refusedOther reports whether failed is the refusal of another password than credential's: a new
-// password waiting behind the old one's refusal is tried, not refused with it.
-func refusedOther(failed error, credential string, refused refusal) bool {
-	var le *sms.LoginError
-	return errors.As(failed, &le) && refused.credential != credential
+// sharesFailure reports whether failed, a login of the account that failed while another waited its
+// turn, answers the waiting one too: vCenter or its SMS service not answering, or the same password
+// refused. A new password is tried, and so is a VasaProvider whose own settings differ from the one
+// that failed on them (its TLS pin or CA, a pinned SMS version or binding).
+func sharesFailure(failed error, credential string, refused refusal) bool {
+	var (
+		le *sms.LoginError
+		ue *sms.UnreachableError
+		su *sms.ServiceUnavailableError
+	)
+	if errors.As(failed, &le) {
+		return refused.credential == credential
+	}
+	return errors.As(failed, &ue) || errors.As(failed, &su)
 }
 
 // ErrForgotten is returned by Client when the session's key was forgotten while it was being opened.

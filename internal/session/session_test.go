@@ -191,7 +191,7 @@ func TestForgottenWhileDialing(t *testing.T) {
 func TestFailedDialIsShared(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
-	unreachable := errors.New("dial tcp: i/o timeout")
+	unreachable := &sms.UnreachableError{URL: "https://vc-1.example.com/sdk", Err: errors.New("dial tcp: i/o timeout")}
 	var dials atomic.Int32
 	release := make(chan struct{})
 	dial := func(context.Context) (sms.Client, error) {
@@ -310,7 +310,7 @@ func TestLoginOf(t *testing.T) {
 func TestLoginThatFailsFailsTheQueuedOnes(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
-	unreachable := errors.New("dial tcp: i/o timeout")
+	unreachable := &sms.UnreachableError{URL: "https://vc-1.example.com/sdk", Err: errors.New("dial tcp: i/o timeout")}
 	var dials atomic.Int32
 	release := make(chan struct{})
 	dial := func(context.Context) (sms.Client, error) {
@@ -334,4 +334,30 @@ func TestLoginThatFailsFailsTheQueuedOnes(t *testing.T) {
 	_, err := c.Client(context.Background(), key, login("fp"), dial)
 	g.Expect(err).To(MatchError(unreachable))
 	g.Expect(dials.Load()).To(BeEquivalentTo(2), "a later caller logs in again")
+
+	// A failure of one VasaProvider's own settings (its TLS pin) is not the others': they log in.
+	var others atomic.Int32
+	release = make(chan struct{})
+	pinned := func(context.Context) (sms.Client, error) {
+		<-release
+		return nil, &sms.TLSError{Err: errors.New("thumbprint mismatch")}
+	}
+	go func() {
+		_, _ = c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: "pinned"}, login("fp"), pinned)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	for i := range 2 {
+		wg.Go(func() {
+			vp := types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("ok-%d", i)}
+			_, err := c.Client(context.Background(), vp, login("fp"), func(context.Context) (sms.Client, error) {
+				others.Add(1)
+				return &fakeClient{}, nil
+			})
+			g.Expect(err).NotTo(HaveOccurred())
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	g.Expect(others.Load()).To(BeEquivalentTo(2))
 }
