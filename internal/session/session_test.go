@@ -185,20 +185,27 @@ func TestForgottenWhileDialing(t *testing.T) {
 	c.CloseAll(context.Background())
 }
 
+// unreachable is what a login to a vCenter that does not answer ends with.
+var unreachable = &sms.UnreachableError{URL: "https://vc-1.example.com/sdk", Err: errors.New("dial tcp: i/o timeout")}
+
+// unansweredLogin returns a dial that counts its calls in dials and ends with unreachable once release is
+// closed: the login times out while other callers queue behind it.
+func unansweredLogin() (dial Dialer, dials *atomic.Int32, release chan struct{}) {
+	dials, release = &atomic.Int32{}, make(chan struct{})
+	return func(context.Context) (sms.Client, error) {
+		dials.Add(1)
+		<-release
+		return nil, unreachable
+	}, dials, release
+}
+
 // TestFailedDialIsShared: callers that arrive while a login is in flight share its failure too (a
 // vCenter that does not answer costs one login timeout, not one per queued caller), and a caller whose
 // context ends stops waiting at once.
 func TestFailedDialIsShared(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
-	unreachable := &sms.UnreachableError{URL: "https://vc-1.example.com/sdk", Err: errors.New("dial tcp: i/o timeout")}
-	var dials atomic.Int32
-	release := make(chan struct{})
-	dial := func(context.Context) (sms.Client, error) {
-		dials.Add(1)
-		<-release
-		return nil, unreachable
-	}
+	dial, dials, release := unansweredLogin()
 	errs := make(chan error, 10)
 	for range cap(errs) {
 		go func() {
@@ -310,14 +317,7 @@ func TestLoginOf(t *testing.T) {
 func TestLoginThatFailsFailsTheQueuedOnes(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
-	unreachable := &sms.UnreachableError{URL: "https://vc-1.example.com/sdk", Err: errors.New("dial tcp: i/o timeout")}
-	var dials atomic.Int32
-	release := make(chan struct{})
-	dial := func(context.Context) (sms.Client, error) {
-		dials.Add(1)
-		<-release // the login times out while every other caller queues behind it
-		return nil, unreachable
-	}
+	dial, dials, release := unansweredLogin()
 	var wg sync.WaitGroup
 	for i := range 5 {
 		wg.Go(func() {
