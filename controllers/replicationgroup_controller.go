@@ -243,7 +243,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		return discoveryOutcome{incomplete: r.keepAllGroups(ctx, vp, len(stored.Items))}
 	}
 	plan := planWrites(vp, observed, failed, last, stored.Items)
-	listedNow := len(observed) + len(failed)
+	listed := len(observed) + len(failed)
 	if missing := missingGroups(observed, failed, stored.Items); missing > 1 && 2*missing > len(stored.Items) {
 		// Most of the groups gone at once is a provider failing over or partly unavailable, far more
 		// likely than an array that removed them: deleting them would lose their lastSync and shrink
@@ -258,11 +258,11 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		// answer that does not grow. Deleting would re-create the groups a discovery later and lose their
 		// lastSync. An array that gains groups as it loses some lists as many as are stored, or more.
 		prev, _ := r.listed.Load(key)
-		loading := prev != nil && listedNow > prev.(int) && listedNow < len(stored.Items)
+		loading := prev != nil && listed > prev.(int) && listed < len(stored.Items)
 		plan.planRemovals(observed, failed, stored.Items, r.absences.of(key), clockNow(r.Clock), discoveryInterval(vp), loading)
 		r.absences.set(key, plan.absent)
 	}
-	r.listed.Store(key, listedNow)
+	r.listed.Store(key, listed)
 	writeErr := r.apply(ctx, plan)
 	if n := len(plan.create) + len(plan.remove); n > 0 {
 		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",
@@ -272,7 +272,6 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove), "missing", len(plan.absent))
 	// The series follow the provider's answer even when some objects could not be written; the last
 	// success does not move then.
-	listed := len(observed) + len(failed)
 	r.recordDiscoveryMetrics(vp, plan, keptGroups(stored.Items, observed, plan.remove), listed)
 	return discoveryOutcome{listed: listed, note: truncateMessage(strings.Join(notes, "; ")), err: writeErr}
 }
