@@ -40,25 +40,31 @@ type alertRule struct {
 	Annotations map[string]string `json:"annotations"`
 }
 
+// alertsOf returns the alert rules of a rendered PrometheusRule by alert name.
+func alertsOf(t *testing.T, rule unstructured.Unstructured) map[string]alertRule {
+	t.Helper()
+	var spec struct {
+		Groups []struct {
+			Rules []alertRule `json:"rules"`
+		} `json:"groups"`
+	}
+	convertSpec(t, rule, &spec)
+	alerts := map[string]alertRule{}
+	for _, grp := range spec.Groups {
+		for _, r := range grp.Rules {
+			alerts[r.Alert] = r
+		}
+	}
+	return alerts
+}
+
 // expectAlerts checks a rendered PrometheusRule: the required alerts, metric names that the manager
 // really exports, annotations that name only labels those metrics carry, and runbook links that resolve
 // to a section of docs/runbooks.md.
 func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 	t.Helper()
 	g := NewWithT(t)
-	var spec struct {
-		Groups []struct {
-			Name  string      `json:"name"`
-			Rules []alertRule `json:"rules"`
-		} `json:"groups"`
-	}
-	convertSpec(t, rule, &spec)
-	got := map[string]alertRule{}
-	for _, grp := range spec.Groups {
-		for _, r := range grp.Rules {
-			got[r.Alert] = r
-		}
-	}
+	got := alertsOf(t, rule)
 	g.Expect(got).To(HaveLen(len(wantAlerts)))
 
 	exported := exportedMetrics()

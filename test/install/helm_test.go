@@ -133,13 +133,8 @@ func TestHelmValues(t *testing.T) {
 func TestHelmKubeVersion(t *testing.T) {
 	requireRole(t)
 	helm := helmBinary(t)
-	g := NewWithT(t)
 	runTool(t, nil, helm, "template", "vso", chartDir, "--kube-version", "1.33.0")
-	cmd := exec.Command(helm, "template", "vso", chartDir, "--kube-version", "1.32.9")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	g.Expect(err).To(HaveOccurred(), "a 1.32 cluster is accepted:\n%s", out)
-	g.Expect(string(out)).To(ContainSubstring("kubeVersion"))
+	helmRefuses(t, helm, "kubeVersion", "--kube-version", "1.32.9")
 }
 
 // TestHelmLeaderElectionID: releases that share a namespace take different leader-election Leases; a
@@ -203,28 +198,11 @@ func TestHelmGroupRPO(t *testing.T) {
 	g := NewWithT(t)
 	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace,
 		"--set", "metrics.prometheusRule.enabled=true,metrics.prometheusRule.groupRPOSeconds=93600")
-	m := manifests{objs: decode(t, out)}
-	var spec struct {
-		Groups []struct {
-			Rules []alertRule `json:"rules"`
-		} `json:"groups"`
-	}
-	convertSpec(t, m.all("PrometheusRule")[0], &spec)
-	var expr string
-	for _, grp := range spec.Groups {
-		for _, r := range grp.Rules {
-			if r.Alert == "ReplicationGroupRPOExceeded" {
-				expr = r.Expr
-			}
-		}
-	}
+	expr := alertsOf(t, manifests{objs: decode(t, out)}.all("PrometheusRule")[0])["ReplicationGroupRPOExceeded"].Expr
 	g.Expect(expr).To(Equal(strings.TrimSuffix(wantAlerts["ReplicationGroupRPOExceeded"].expr, "> 3600") + "> 93600"))
 
-	cmd := exec.Command(helm, "template", "vso", chartDir, "--set", "metrics.prometheusRule.enabled=true,metrics.prometheusRule.groupRPOSeconds=0")
-	cmd.Dir = root
-	refused, err := cmd.CombinedOutput()
-	g.Expect(err).To(HaveOccurred(), "%s", refused)
-	g.Expect(string(refused)).To(ContainSubstring("groupRPOSeconds must be a positive number of seconds"))
+	helmRefuses(t, helm, "groupRPOSeconds must be a positive number of seconds",
+		"--set", "metrics.prometheusRule.enabled=true,metrics.prometheusRule.groupRPOSeconds=0")
 }
 
 // TestHelmServiceAccountNotCreated: with serviceAccount.create false the chart binds the manager's roles
@@ -234,11 +212,7 @@ func TestHelmServiceAccountNotCreated(t *testing.T) {
 	requireRole(t)
 	helm := helmBinary(t)
 	g := NewWithT(t)
-	cmd := exec.Command(helm, "template", "vso", chartDir, "--set", "serviceAccount.create=false")
-	cmd.Dir = root
-	refused, err := cmd.CombinedOutput()
-	g.Expect(err).To(HaveOccurred(), "%s", refused)
-	g.Expect(string(refused)).To(ContainSubstring("serviceAccount.name must name an existing ServiceAccount"))
+	helmRefuses(t, helm, "serviceAccount.name must name an existing ServiceAccount", "--set", "serviceAccount.create=false")
 
 	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace, "--set", "serviceAccount.create=false,serviceAccount.name=dr-operator")
 	m := manifests{objs: decode(t, out)}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -109,6 +110,18 @@ func runTool(t *testing.T, stdin []byte, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(name), strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.Bytes()
+}
+
+// helmRefuses runs helm template with args (the chart and a release name are given) and expects it to
+// fail, saying want.
+func helmRefuses(t *testing.T, helm, want string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(helm, append([]string{"template", "vso", chartDir}, args...)...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	g := NewWithT(t)
+	g.Expect(err).To(HaveOccurred(), "helm template %s rendered:\n%s", strings.Join(args, " "), out)
+	g.Expect(string(out)).To(ContainSubstring(want))
 }
 
 // kustomize renders a kustomization directory (relative to the repository) with kubectl's built-in kustomize.

@@ -1,7 +1,6 @@
 package install
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -88,10 +87,6 @@ func TestHelmWithoutLeaderElection(t *testing.T) {
 	g.Expect(strategyOf("leaderElection.enabled=false")).To(Equal(appsv1.RecreateDeploymentStrategyType))
 	g.Expect(strategyOf("leaderElection.enabled=true")).To(BeEmpty(), "the default rolling update, handed over by the Lease")
 
-	cmd := exec.Command(helm, "template", "vso", chartDir, "--namespace", helmNamespace,
-		"--set", "leaderElection.enabled=false,replicaCount=2")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	g.Expect(err).To(HaveOccurred())
-	g.Expect(string(out)).To(ContainSubstring("replicaCount > 1 needs leaderElection.enabled"))
+	helmRefuses(t, helm, "replicaCount > 1 needs leaderElection.enabled",
+		"--namespace", helmNamespace, "--set", "leaderElection.enabled=false,replicaCount=2")
 }
