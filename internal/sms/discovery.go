@@ -92,6 +92,9 @@ func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupI
 	if len(ids) == 0 {
 		return infos, nil
 	}
+	unread := func(err error) error {
+		return fmt.Errorf("reading the %d replication groups the provider listed by id only at %s: %w", len(ids), ref, err)
+	}
 	parts := make([][]GroupInfo, (len(ids)+NewestPiTBatchSize-1)/NewestPiTBatchSize)
 	refused := make([]error, len(parts))
 	eg, egCtx := errgroup.WithContext(ctx)
@@ -110,10 +113,10 @@ func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupI
 		})
 	}
 	if err := eg.Wait(); err != nil {
-		return nil, fmt.Errorf("reading the %d replication groups the provider listed by id only at %s: %w", len(ids), ref, err)
+		return nil, unread(err)
 	}
 	if !slices.Contains(refused, nil) {
-		return nil, fmt.Errorf("reading the %d replication groups the provider listed by id only at %s: %w", len(ids), ref, refused[0])
+		return nil, unread(refused[0])
 	}
 	for _, p := range parts {
 		infos = append(infos, p...)
@@ -231,7 +234,7 @@ func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []Gr
 			ni *NotImplementedError
 		)
 		if err != nil && (!errors.As(err, &f) || errors.As(err, &ni)) {
-			break // no answer at all (vCenter unreachable, a timeout): the next calls would wait as long
+			break // no answer at all (a timeout: the next calls would wait as long), or no PiT support
 		}
 	}
 	c.askTooManyAlone(ctx, ref, out)
