@@ -244,11 +244,10 @@ func (r *ReplicationSyncReconciler) checkGroups(ctx context.Context, run *syncRu
 	provider := run.vp.Status.ProviderRef.Value
 	states, err := queryGroups(ctx, run.cl, provider, groupIDs(rs, allIndexes(rs)))
 	if err != nil {
-		var f sms.Fault
-		if !errors.As(err, &f) {
+		if !sms.Answered(err) {
 			return err
 		}
-		ctrl.LoggerFrom(ctx).Info("The provider did not answer the group check; issuing every group", "fault", f.FaultType())
+		ctrl.LoggerFrom(ctx).Info("The provider did not answer the group check; issuing every group", "fault", sms.FaultTypeOf(err))
 		return nil
 	}
 	if !knowsAny(states) {
@@ -388,9 +387,8 @@ func (r *ReplicationSyncReconciler) recordFault(run *syncRun, fault, message str
 
 // faultType names err for status and metrics.
 func faultType(err error) string {
-	var f sms.Fault
-	if errors.As(err, &f) {
-		return f.FaultType()
+	if sms.Answered(err) {
+		return sms.FaultTypeOf(err)
 	}
 	return faultUnreachable
 }

@@ -42,8 +42,7 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 		idx, p := tasks[ref], polls[ref]
 		if p.err != nil {
 			r.taskQueryFault(ctx, run, ref, idx, p.err)
-			var f sms.Fault
-			if !errors.As(p.err, &f) {
+			if !sms.Answered(p.err) {
 				// No answer at all: the run also backs off as a whole (callFailed).
 				unreachable = cmpErr(unreachable, fmt.Errorf("querying task %s: %w", ref, p.err))
 			}
@@ -234,7 +233,7 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 				spent = append(spent, i)
 			}
 		}
-		if f := sms.Fault(nil); errors.As(err, &f) { // no answer at all: a PiT query would get none either
+		if sms.Answered(err) { // with no answer at all, a PiT query would get none either
 			spent = r.syncByPiT(ctx, run, spent, fmt.Sprintf("Task %s could not be queried; its PiT was found", ref))
 		}
 		for _, i := range spent {
@@ -272,8 +271,7 @@ func (r *ReplicationSyncReconciler) inDoubtStep(ctx context.Context, run *syncRu
 		}
 		found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 		if err != nil && !pitQueryUnsupported(err) {
-			var f sms.Fault
-			if !errors.As(err, &f) {
+			if !sms.Answered(err) {
 				return err
 			}
 			r.inDoubtUnanswered(ctx, run, idx, func(int) error { return err })

@@ -104,8 +104,7 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 	rs := run.rs
 	found, unknown, err := findPiTs(ctx, run.cl, provider, groupIDs(rs, idx), rs.Spec.PitName)
 	if err != nil && !pitQueryUnsupported(err) {
-		var f sms.Fault
-		if !errors.As(err, &f) {
+		if !sms.Answered(err) {
 			return nil, true, err
 		}
 		// Applied to the groups asked about: a lasting fault (an account without the privilege to query

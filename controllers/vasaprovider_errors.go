@@ -102,8 +102,7 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 // noPermission reports whether vCenter answered our own lookup with NoPermission: the user lacks a
 // privilege, which no retry clears. Not the faults of other providers' info (ErrProviderInfoUnread).
 func noPermission(err error) bool {
-	var f sms.Fault
-	return errors.As(err, &f) && f.FaultType() == "NoPermission" && !errors.Is(err, sms.ErrProviderInfoUnread)
+	return sms.FaultTypeOf(err) == "NoPermission" && !errors.Is(err, sms.ErrProviderInfoUnread)
 }
 
 // secretKeys lists the keys of a Secret, never its values, for a message that shows a misnamed key

@@ -115,8 +115,7 @@ func (c *client) classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var f Fault
-	if errors.As(err, &f) {
+	if Answered(err) {
 		return err
 	}
 	var re *RedirectError

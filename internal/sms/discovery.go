@@ -103,8 +103,7 @@ func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupI
 		batch := ids[i*NewestPiTBatchSize : min((i+1)*NewestPiTBatchSize, len(ids))]
 		eg.Go(func() error {
 			more, err := c.queryReplicationGroups(egCtx, ref, batch)
-			var f Fault
-			if err != nil && !errors.As(err, &f) {
+			if err != nil && !Answered(err) {
 				return err // no answer at all: the other calls would wait as long
 			}
 			refused[i] = err
@@ -229,11 +228,8 @@ func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []Gr
 		answer, err := c.newestPiTs(ctx, ref, groups[start:min(start+NewestPiTBatchSize, len(groups))])
 		out = append(out, answer...)
 		first = cmp.Or(first, err)
-		var (
-			f  Fault
-			ni *NotImplementedError
-		)
-		if err != nil && (!errors.As(err, &f) || errors.As(err, &ni)) {
+		var ni *NotImplementedError
+		if err != nil && (!Answered(err) || errors.As(err, &ni)) {
 			break // no answer at all (a timeout: the next calls would wait as long), or no PiT support
 		}
 	}

@@ -70,6 +70,22 @@ type Fault interface {
 	FaultMessage() string
 }
 
+// Answered reports whether err carries a fault: the provider or vCenter answered, as opposed to no
+// answer at all (a timeout, a refused connection).
+func Answered(err error) bool {
+	var f Fault
+	return errors.As(err, &f)
+}
+
+// FaultTypeOf returns the type of the fault err carries ("TooMany"), or "" when it carries none.
+func FaultTypeOf(err error) string {
+	var f Fault
+	if errors.As(err, &f) {
+		return f.FaultType()
+	}
+	return ""
+}
+
 func faultText(name, detail, msg string) string {
 	s := "sms fault " + name
 	if detail != "" {

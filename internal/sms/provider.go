@@ -195,10 +195,9 @@ func saysNothingAboutGroup(err error) bool {
 	var (
 		tooMany  *TooManyError
 		inactive *InactiveProviderError
-		f        Fault
 	)
 	return IsTransient(err) || errors.As(err, &tooMany) || errors.As(err, &inactive) ||
-		errors.As(err, &f) && f.FaultType() == "QueryExecutionFault"
+		FaultTypeOf(err) == "QueryExecutionFault"
 }
 
 // xsdRegexMeta are the characters with a single-character escape in XML Schema regular
