@@ -104,7 +104,6 @@ type ReplicationSyncReconciler struct {
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile advances one ReplicationSync by one step of its state machine. A step that claims a wave

@@ -83,7 +83,9 @@ func TestNamespacedInstallRBAC(t *testing.T) {
 				// OwnerReferencesPermissionEnforcement: ReplicationGroups carry a controller reference with
 				// blockOwnerDeletion to their VasaProvider.
 				{tc.watched, "replication.vasa.io", "vasaproviders/finalizers", "update", true},
-				{tc.watched, "", "events", "create", true},
+				// Events are recorded with events.k8s.io; core events only by leader election, in its own namespace.
+				{tc.watched, "events.k8s.io", "events", "create", true},
+				{tc.watched, "", "events", "create", false},
 				{elsewhere, "replication.vasa.io", "vasaproviders", "list", false},
 				{"", "replication.vasa.io", "vasaproviders", "list", false},
 				{tc.watched, "coordination.k8s.io", "leases", "create", false},
