@@ -80,7 +80,7 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 	switch {
 	case ready == nil:
 		w("Ready", "Unknown")
-		fixes = append(fixes, "the operator has not checked this provider yet: is the manager running? (kubectl get deploy -A -l app.kubernetes.io/name=vasa-sync-operator)")
+		fixes = append(fixes, fmt.Sprintf("the operator has not checked this provider yet: is the manager running (kubectl get deploy -A -l app.kubernetes.io/name=vasa-sync-operator), and does it watch namespace %s (Helm watchNamespaces, --watch-namespace)?", vp.Namespace))
 	case ready.Status == "True":
 		w("Ready", "True (%s), checked %s", ready.Reason, a.ago(vp.Status.LastCheckedTime))
 		if last := vp.Status.LastCheckedTime; last != nil && a.clock().Sub(last.Time) > heartbeatLimit {
@@ -131,8 +131,14 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 			last = d.LastSuccessTime
 		}
 		w("Discovery", "every %s; ReplicationGroups: %d; last success: %s", duration.HumanDuration(iv), groups, a.ago(last))
+		// The message of a discovery that completed says what it could not read (an array without PiT
+		// support, groups left unanswered): worth showing, nothing to fix.
+		failed := d != nil && d.LastAttemptTime != nil && (last == nil || d.LastAttemptTime.After(last.Time))
+		if d != nil && d.Message != "" && !failed {
+			w("Note", "%s", d.Message)
+		}
 		switch {
-		case d != nil && d.Message != "":
+		case failed && d.Message != "":
 			fixes = append(fixes, fmt.Sprintf("the last discovery (%s) did not complete: %s", a.ago(d.LastAttemptTime), d.Message))
 		case last != nil && a.clock().Sub(last.Time) > 3*iv:
 			// As the VasaProviderDiscoveryStale alert: three intervals without a discovery completing.

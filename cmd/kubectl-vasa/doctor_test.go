@@ -61,8 +61,14 @@ func TestDoctor(t *testing.T) {
 	group(g, ns, "array-e", "fd-1", "dg-1", "TARGET", "oracle", 0, nil)
 	discovered(g, ns, "array-e", replicationv1alpha1.DiscoveryStatus{LastAttemptTime: ago(2 * time.Hour), LastSuccessTime: ago(2 * time.Hour), Groups: 1})
 
+	// A discovery that completed and says what it could not read: shown, nothing to fix.
+	provider(g, ns, "array-f", replicationv1alpha1.TLSSpec{}, connected, &replicationv1alpha1.ProviderInfo{Name: "array-f-vp", Version: "3.0", Status: "online"})
+	group(g, ns, "array-f", "fd-1", "dg-1", "TARGET", "oracle", 0, nil)
+	discovered(g, ns, "array-f", replicationv1alpha1.DiscoveryStatus{LastAttemptTime: ago(time.Minute), LastSuccessTime: ago(time.Minute), Groups: 1,
+		Message: "The provider does not implement QueryPointInTimeReplica (an array without PiT support)"})
+
 	out, err := run("doctor", "-n", ns)
-	g.Expect(err).To(MatchError("4 of 5 VasaProviders need attention (see Fix above)"))
+	g.Expect(err).To(MatchError("4 of 6 VasaProviders need attention (see Fix above)"))
 	golden(t, "doctor", out)
 
 	_, err = run("doctor", "-n", "plugin-nothing")
