@@ -203,9 +203,20 @@ func TestSyncWait(t *testing.T) {
 	}
 }
 
+func TestSyncRefusesAMissingProvider(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, g, "plugin-no-provider")
+	_, err := run("sync", "-n", ns, "--provider", "arrray-a", "--group", "fd-1/dg-1", "--pit-name", "typo", "--wait")
+	g.Expect(err).To(MatchError("--provider arrray-a: no VasaProvider of that name in namespace plugin-no-provider (kubectl get vp -n plugin-no-provider lists them)"))
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+	g.Expect(list.Items).To(BeEmpty())
+}
+
 func TestSyncWaitTimeout(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t, g, "plugin-timeout")
+	provider(g, ns, "array-a", replicationv1alpha1.TLSSpec{}, nil, nil)
 	_, err := run("sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "slow", "--wait", "--timeout", "50ms")
 	g.Expect(err).To(MatchError(ContainSubstring("stopped waiting for ReplicationSync slow (context deadline exceeded); the sync goes on: follow it with 'kubectl get rsync slow -n plugin-timeout -w'")))
 }

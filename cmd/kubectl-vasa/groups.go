@@ -35,9 +35,10 @@ func (a *app) groupsCommand() *cobra.Command {
 					cmp.Compare(x.Spec.GroupID.DeviceGroupID.ID, y.Spec.GroupID.DeviceGroupID.ID))
 			})
 			w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			_, _ = fmt.Fprintln(w, "PROVIDER\tFAULT DOMAIN\tDEVICE GROUP\tNAME\tSTATE\tNEWEST PIT\tRPO")
+			// NAME is the ReplicationGroup's, which sync --rg takes; GROUP NAME the array's, not unique.
+			_, _ = fmt.Fprintln(w, "NAME\tPROVIDER\tFAULT DOMAIN\tDEVICE GROUP\tGROUP NAME\tSTATE\tNEWEST PIT\tRPO")
 			for _, rg := range groups {
-				_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rg.Spec.ProviderRef.Name, rg.Spec.GroupID.FaultDomainID.ID,
+				_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rg.Name, rg.Spec.ProviderRef.Name, rg.Spec.GroupID.FaultDomainID.ID,
 					rg.Spec.GroupID.DeviceGroupID.ID, orDash(rg.Status.Name), orDash(rg.Status.State), pitName(rg.Status.NewestPiT), a.groupRPO(&rg))
 			}
 			return w.Flush()

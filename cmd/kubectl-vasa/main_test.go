@@ -128,8 +128,10 @@ func group(g *WithT, ns, provider, fd, dg, state, name string, pitAge time.Durat
 	g.ExpectWithOffset(1, k8sClient.Create(context.Background(), rg)).To(Succeed())
 }
 
-// fleet creates the groups the golden files show.
+// fleet creates the VasaProviders and groups the golden files show.
 func fleet(g *WithT, ns string) {
+	provider(g, ns, "array-a", replicationv1alpha1.TLSSpec{}, nil, nil)
+	provider(g, ns, "array-b", replicationv1alpha1.TLSSpec{}, nil, nil)
 	done := metav1.NewTime(now.Add(-26 * time.Hour))
 	group(g, ns, "array-a", "fd-1", "dg-1", "TARGET", "oracle", 40*time.Minute, &replicationv1alpha1.LastSync{Name: "nightly-20261122-0200", State: replicationv1alpha1.GroupSynced, CompletionTime: &done})
 	group(g, ns, "array-a", "fd-1", "dg-2", "TARGET", "oracle", 5*time.Hour, nil)

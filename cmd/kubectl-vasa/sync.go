@@ -155,7 +155,7 @@ func replicationGroupID(ctx context.Context, c client.Reader, ns, name, provider
 	rg := &replicationv1alpha1.ReplicationGroup{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rg); err != nil {
 		if apierrors.IsNotFound(err) {
-			return replicationv1alpha1.ReplicationGroupID{}, fmt.Errorf("--rg %s: no ReplicationGroup of that name in namespace %s ('kubectl vasa groups -n %s' lists them)", name, ns, ns)
+			return replicationv1alpha1.ReplicationGroupID{}, fmt.Errorf("--rg %s: no ReplicationGroup of that name in namespace %s (the NAME column of 'kubectl vasa groups -n %s' lists them)", name, ns, ns)
 		}
 		return replicationv1alpha1.ReplicationGroupID{}, fmt.Errorf("--rg %s: reading the ReplicationGroup: %w", name, err)
 	}
@@ -201,6 +201,11 @@ func (a *app) buildSync(ctx context.Context, c client.Reader, ns string, o *sync
 			o.pitName = o.name
 		}
 	} else {
+		// The operator would hold a run of a missing provider Pending for good (providerRef is immutable).
+		// Only a missing one is refused: a user who may not read VasaProviders may still create runs.
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.provider}, &replicationv1alpha1.VasaProvider{}); apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("--provider %s: no VasaProvider of that name in namespace %s (kubectl get vp -n %s lists them)", o.provider, ns, ns)
+		}
 		rs.Spec.ProviderRef.Name = o.provider
 		rs.Spec.GroupIDs = slices.Clone(o.groupIDs)
 		for _, name := range o.rgs {
