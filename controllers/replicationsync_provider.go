@@ -265,8 +265,9 @@ const minPollGap = 50 * time.Millisecond
 // some tasks a third query already, so that polls stay about two per task.
 // Without history, soon: a fast provider's first tasks then end within the reconcile that issued them
 // (pollSoonEnded) instead of holding their slots until a later one; repoll doubles the age from there.
-// Not capped by PollMax: on a provider of long tasks, a query before that quartile would be a third per
-// task; a task that fails at once then holds its slot until that quartile.
+// Not capped by PollMax (on a provider of long tasks a query before that quartile would be a third per
+// task) but by firstPollMax: SMS keeps an ended task only for a while, and a task that ended at once
+// and was dropped before its first query would read as gone, its outcome unknown.
 func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time.Time {
 	if since.IsZero() {
 		since = run.now
@@ -275,8 +276,13 @@ func (r *ReplicationSyncReconciler) nextPoll(run *syncRun, since time.Time) time
 	if r.Capacity.TypicalTaskDuration(run.key) <= 100*maxRoundingLate {
 		first = r.Capacity.ShortTaskDuration(run.key)
 	}
-	return laterOf(since.Add(first), run.now.Add(minPollGap))
+	return laterOf(since.Add(min(first, firstPollMax)), run.now.Add(minPollGap))
 }
+
+// firstPollMax bounds the wait for a task's first query. How long SMS keeps an ended task is not
+// documented; vCenter keeps its own ended tasks about 10 minutes, and this assumes no less than a few
+// minutes of SMS. It costs a third query only to tasks that take longer than 8 minutes.
+const firstPollMax = 2 * time.Minute
 
 // repoll returns t with the progress (percent) it reported now as a sample, and due when to query it
 // again (t's latest sample is the one before): at the end its progress predicts, so a task is queried
