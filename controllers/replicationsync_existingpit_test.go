@@ -180,3 +180,22 @@ func TestScheduledRunsLastLookIgnoresAnEarlierRunsPiT(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[0].PitID).To(BeEmpty())
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 }
+
+// TestScheduledRunInDoubtFindsItsOwnPiTOnASlowClock: a schedule's run whose call went unanswered finds
+// its PiT stamped 6 minutes before the scheduled time by an array whose clock is behind. The group was
+// checked before its call, so the PiT is the call's: Synced, as the task's answer would have made it.
+func TestScheduledRunInDoubtFindsItsOwnPiTOnASlowClock(t *testing.T) {
+	due := time.Now().Truncate(time.Second)
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.reconcile()
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
+	h.fake.Finish("smstask-1", h.clock.Now().Add(-6*time.Minute))
+	h.runFor(window / 2)
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced), rs.Status.Groups[0].Message)
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,9 +83,12 @@ func (run *syncRun) groupFailed(i int, message string) {
 }
 
 // groupSyncedByPiT makes group i Synced by a PiT found by the run's name, unless an earlier run made it
-// (pitOfAnEarlierRun): then the group fails saying so, and it reports false.
+// (pitOfAnEarlierRun): then the group fails saying so, and it reports false. A group this run claimed
+// (Issuing, Syncing) was checked before its call: a PiT of its name found since is the call's, whatever
+// the array's clock says.
 func (run *syncRun) groupSyncedByPiT(i int, p sms.PointInTime, message string) bool {
-	if due, ok := pitOfAnEarlierRun(run.rs, p); ok {
+	claimed := slices.Contains([]replicationv1alpha1.GroupState{replicationv1alpha1.GroupIssuing, replicationv1alpha1.GroupSyncing}, run.rs.Status.Groups[i].State)
+	if due, ok := pitOfAnEarlierRun(run.rs, p); ok && !claimed {
 		run.groupFailed(i, pitNameTakenMessage(p, due))
 		return false
 	}
