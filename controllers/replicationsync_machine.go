@@ -278,7 +278,7 @@ func (r *ReplicationSyncReconciler) lastLook(ctx context.Context, run *syncRun) 
 			open = append(open, i)
 		}
 	}
-	r.syncByPiT(ctx, run, open, "PiT found when activeDeadlineSeconds passed")
+	_, _ = r.syncByPiT(ctx, run, open, "PiT found when activeDeadlineSeconds passed")
 }
 
 // failRun ends the run at once: every unfinished group fails with the reason.

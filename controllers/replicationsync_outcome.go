@@ -23,7 +23,7 @@ func (r *ReplicationSyncReconciler) countUnknownOutcome(ctx context.Context, run
 			spent = append(spent, i)
 		}
 	}
-	r.syncByPiT(ctx, run, spent, message+"; its PiT was found")
+	_, _ = r.syncByPiT(ctx, run, spent, message+"; its PiT was found")
 	var retried []int
 	for _, i := range idx {
 		if run.rs.Status.Groups[i].State != replicationv1alpha1.GroupSynced && run.groupCountFailure(i, message) {
@@ -34,10 +34,10 @@ func (r *ReplicationSyncReconciler) countUnknownOutcome(ctx context.Context, run
 }
 
 // syncByPiT asks for the PiTs of our name of the groups idx (lastLookForPiTs) and marks those found
-// Synced with message (groupSyncedByPiT); it returns the others.
-func (r *ReplicationSyncReconciler) syncByPiT(ctx context.Context, run *syncRun, idx []int, message string) []int {
-	found := r.lastLookForPiTs(ctx, run, idx)
-	var left []int
+// Synced with message (groupSyncedByPiT); it returns the others, and among them those whose provider
+// gave no answer at all.
+func (r *ReplicationSyncReconciler) syncByPiT(ctx context.Context, run *syncRun, idx []int, message string) (left, unanswered []int) {
+	found, unanswered := r.lastLookForPiTs(ctx, run, idx)
 	for _, i := range idx {
 		if p, ok := found[toSMSGroup(run.rs.Status.Groups[i].ReplicationGroupID)]; ok {
 			run.groupSyncedByPiT(i, p, message)
@@ -45,15 +45,17 @@ func (r *ReplicationSyncReconciler) syncByPiT(ctx context.Context, run *syncRun,
 		}
 		left = append(left, i)
 	}
-	return left
+	return left, unanswered
 }
 
 // lastLookForPiTs asks the providers of the groups idx for their PiTs of our name, before they are
-// Failed. A provider that cannot answer finds none: the groups then fail as they would have.
-func (r *ReplicationSyncReconciler) lastLookForPiTs(ctx context.Context, run *syncRun, idx []int) map[sms.GroupID]sms.PointInTime {
+// Failed. A provider that cannot answer finds none; those of its groups that got no answer at all
+// (vCenter unreachable) are returned too.
+func (r *ReplicationSyncReconciler) lastLookForPiTs(ctx context.Context, run *syncRun, idx []int) (map[sms.GroupID]sms.PointInTime, []int) {
 	out := map[sms.GroupID]sms.PointInTime{}
+	var unanswered []int
 	if len(idx) == 0 {
-		return out
+		return out, nil
 	}
 	byProvider := map[string][]int{}
 	for _, i := range idx {
@@ -64,11 +66,14 @@ func (r *ReplicationSyncReconciler) lastLookForPiTs(ctx context.Context, run *sy
 		found, _, err := findPiTs(ctx, run.cl, provider, groupIDs(run.rs, groups), run.rs.Spec.PitName)
 		if err != nil {
 			ctrl.LoggerFrom(ctx).Info("Could not look for the PiTs of groups about to fail", "provider", provider, "error", err.Error())
+			if !sms.Answered(err) {
+				unanswered = append(unanswered, groups...)
+			}
 			continue
 		}
 		for g, p := range found {
 			out[g] = p
 		}
 	}
-	return out
+	return out, unanswered
 }

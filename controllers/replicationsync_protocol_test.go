@@ -753,6 +753,26 @@ func TestTaskQueryWithoutAnswerEnds(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
 
+// TestOutageDoesNotFailASyncedGroup: vCenter stops answering while a task runs, and the task makes its
+// PiT meanwhile. Neither the task nor the PiT can be read: the group is not Failed ("no PiT was made"
+// would be false), and it is Synced once vCenter answers again, without a second call.
+func TestOutageDoesNotFailASyncedGroup(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.BackoffLimit = ptr.To[int32](1)
+	})
+	h.reconcile()
+	h.fake.Finish(h.fake.Calls()[0].Task, h.clock.Now().Add(time.Second))
+	h.fake.Task = func(string) (sms.TaskInfo, error) { return sms.TaskInfo{}, timeoutErr }
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, timeoutErr }
+	h.runFor(3 * time.Hour)
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupSyncing)))
+
+	h.fake.Task, h.fake.PiTs = nil, nil
+	h.runFor(time.Hour)
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupSynced)))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
 // TestSelectorMembershipFrozenAtStart: a run by selector takes the groups that match when it starts; a
 // ReplicationGroup that matches later does not join it.
 func TestSelectorMembershipFrozenAtStart(t *testing.T) {

@@ -233,9 +233,11 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 				spent = append(spent, i)
 			}
 		}
-		if sms.Answered(err) { // with no answer at all, a PiT query would get none either
-			spent = r.syncByPiT(ctx, run, spent, fmt.Sprintf("Task %s could not be queried; its PiT was found", ref))
-		}
+		spent, unanswered := r.syncByPiT(ctx, run, spent, fmt.Sprintf("Task %s could not be queried; its PiT was found", ref))
+		// A group whose PiT query got no answer either (vCenter unreachable) stays on its task, queried
+		// again after the backoff: Failed would say no PiT was made, which nobody could see. The
+		// run's activeDeadlineSeconds bounds the wait; its progress deadline raises the alert.
+		spent = slices.DeleteFunc(spent, func(i int) bool { return slices.Contains(unanswered, i) })
 		for _, i := range spent {
 			run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, rs.Status.Groups[i].PollFaults, err))
 		}
