@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -202,4 +203,21 @@ func TestReissueAnnouncedWhenItsWriteLosesItsAnswer(t *testing.T) {
 		}
 	}
 	h.g.Expect(announced).To(Equal(1))
+}
+
+// TestInDoubtWindowOutlastsACallOnTheWire: a VasaProvider sets the least window admission takes (5s),
+// but a call may reach vCenter up to callTimeout after its claim (sent by a manager that lost its Lease,
+// or killed with the call on the wire). A group whose call got no answer is not issued again before then.
+func TestInDoubtWindowOutlastsACallOnTheWire(t *testing.T) {
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.InDoubtWindow = &metav1.Duration{Duration: 5 * time.Second}
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.reconcile()
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
+	h.runFor(callTimeout - time.Second)
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
+	h.runFor(5 * time.Second)
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(2), "issued again once no call can still be on its way")
 }

@@ -245,13 +245,15 @@ func (r *ReplicationSyncReconciler) notifyProvider(vp *replicationv1alpha1.VasaP
 }
 
 // inDoubtWindow is how long a group whose call got no answer waits before it is issued again: the
-// VasaProvider's floor, or twice the longest task the provider has shown recently, whichever is longer.
+// VasaProvider's floor, or twice the longest task the provider has shown recently, whichever is longer;
+// never less than callTimeout, within which the first call may still reach vCenter (sent by another
+// process: one that lost its Lease, or a manager killed with the call on the wire).
 func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 	floor := DefaultInDoubtWindow
 	if w := run.vp.Spec.InDoubtWindow; w != nil {
 		floor = w.Duration
 	}
-	return max(floor, 2*r.Capacity.TaskDuration(run.key))
+	return max(floor, callTimeout, 2*r.Capacity.TaskDuration(run.key))
 }
 
 // minPollGap is the least time between two queries of one task.
