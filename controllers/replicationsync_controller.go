@@ -97,6 +97,8 @@ type ReplicationSyncReconciler struct {
 	pollDue sync.Map
 	// claimsVerified: a dry run showed that the API server keeps claim times (replicationsync_crdguard.go).
 	claimsVerified atomic.Bool
+	// peers are the runs of each PiT name (replicationsync_peers.go).
+	peers pitPeers
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
@@ -121,6 +123,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			r.replaced.forget(req.NamespacedName)
 			r.disarm(req.NamespacedName)
 			r.forgetTimingsOf(req.NamespacedName)
+			r.peers.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -131,6 +134,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if !rs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	r.peers.add(rs)
 	// Every ReplicationSync is reconciled at a manager's start: its provider's counters exist from then on.
 	metrics.InitSyncsTotal(rs.Namespace, rs.Spec.ProviderRef.Name)
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("replicationSync", klog.KObj(rs)))

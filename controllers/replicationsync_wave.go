@@ -97,7 +97,8 @@ func (r *ReplicationSyncReconciler) waveStep(ctx context.Context, run *syncRun) 
 }
 
 // checkBeforeCall asks the provider for PiTs of our name of the groups idx: a group that has one is
-// Synced (failed when an earlier run made it: groupSyncedByPiT); one the provider could not answer for
+// Synced (failed when an earlier run made it: groupSyncedByPiT); one another run of the PiT name synced
+// is Synced too, one it has claimed waits for it (replicationsync_peers.go); one the provider could not answer for
 // is counted and retried later, never issued blind. It returns the groups to call. stop means a fault
 // held the whole wave (applied to the run); err that the provider could not be asked.
 func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *syncRun, provider string, idx []int) (remaining []int, stop bool, err error) {
@@ -113,12 +114,23 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 		return nil, true, nil
 	}
 	var retried, taken []int
+	peers := r.peerGroups(ctx, rs)
 	for _, i := range idx {
 		id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
 		if p, ok := found[id]; ok {
 			rs.Status.Groups[i].Provider = provider
 			if !run.groupSyncedByPiT(i, p, "PiT already existed") {
 				taken = append(taken, i)
+			}
+			continue
+		}
+		if p, ok := peers[rs.Status.Groups[i].ReplicationGroupID]; ok {
+			if p.status.State == replicationv1alpha1.GroupSynced {
+				rs.Status.Groups[i].Provider = provider
+				run.syncedByPeer(i, p)
+			} else {
+				rs.Status.Groups[i].Message = groupMessage(rs, "Waiting for ReplicationSync "+p.run+", of the same PiT name, which is syncing the group")
+				run.wakeAt(run.now.Add(r.pollMax()))
 			}
 			continue
 		}

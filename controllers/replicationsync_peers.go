@@ -1,0 +1,115 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// Runs that share a PiT name. Two ReplicationSyncs naming one group with one pitName would each check
+// for the PiT and then call: the first one's sync could end between the second's check and its call
+// (SyncOngoing no longer catches it), and the array would make a second PiT of the name; an array
+// without PiT support would sync the group twice whatever the timing. So a group another run of the
+// same provider and PiT name has claimed waits for it, and one that run synced is Synced by it.
+// The registry holds the runs this process has reconciled: after a restart, a run reconciled before its
+// peer still meets only the PiT check.
+
+// pitKey is what peers share: the namespace, the VasaProvider and the PiT name.
+type pitKey struct{ namespace, provider, pitName string }
+
+func pitKeyOf(rs *replicationv1alpha1.ReplicationSync) pitKey {
+	return pitKey{rs.Namespace, rs.Spec.ProviderRef.Name, rs.Spec.PitName}
+}
+
+// pitPeers maps each pitKey to the runs that have it.
+type pitPeers struct {
+	mu    sync.Mutex
+	byKey map[pitKey]map[types.NamespacedName]struct{}
+}
+
+func (p *pitPeers) add(rs *replicationv1alpha1.ReplicationSync) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byKey == nil {
+		p.byKey = map[pitKey]map[types.NamespacedName]struct{}{}
+	}
+	k := pitKeyOf(rs)
+	if p.byKey[k] == nil {
+		p.byKey[k] = map[types.NamespacedName]struct{}{}
+	}
+	p.byKey[k][types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}] = struct{}{}
+}
+
+// forget drops a deleted run. Its spec is gone with it, so every key is searched: runs are few per key.
+func (p *pitPeers) forget(run types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, runs := range p.byKey {
+		if _, ok := runs[run]; ok {
+			delete(runs, run)
+			if len(runs) == 0 {
+				delete(p.byKey, k)
+			}
+			return
+		}
+	}
+}
+
+// others returns the other runs with rs's pitKey.
+func (p *pitPeers) others(rs *replicationv1alpha1.ReplicationSync) []types.NamespacedName {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []types.NamespacedName
+	for run := range p.byKey[pitKeyOf(rs)] {
+		if run.Name != rs.Name {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+// peerGroup is a group as a peer run has it.
+type peerGroup struct {
+	run    string
+	status replicationv1alpha1.GroupStatus
+}
+
+// peerGroups returns the groups the run's peers have claimed (Issuing, Syncing) or Synced, by id.
+func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicationv1alpha1.ReplicationSync) map[replicationv1alpha1.ReplicationGroupID]peerGroup {
+	var out map[replicationv1alpha1.ReplicationGroupID]peerGroup
+	for _, key := range r.peers.others(rs) {
+		peer := &replicationv1alpha1.ReplicationSync{}
+		if err := r.Get(ctx, key, peer); err != nil {
+			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name", "peer", key.Name, "error", err.Error())
+			continue
+		}
+		if peer.Spec.PitName != rs.Spec.PitName || peer.Spec.ProviderRef.Name != rs.Spec.ProviderRef.Name {
+			continue
+		}
+		for _, g := range peer.Status.Groups {
+			switch g.State {
+			case replicationv1alpha1.GroupIssuing, replicationv1alpha1.GroupSyncing, replicationv1alpha1.GroupSynced:
+				if out == nil {
+					out = map[replicationv1alpha1.ReplicationGroupID]peerGroup{}
+				}
+				out[g.ReplicationGroupID] = peerGroup{run: peer.Name, status: g}
+			}
+		}
+	}
+	return out
+}
+
+// syncedByPeer makes group i Synced by the PiT a peer's sync made.
+func (run *syncRun) syncedByPeer(i int, p peerGroup) {
+	var ts time.Time
+	if p.status.TimeStamp != nil {
+		ts = p.status.TimeStamp.Time
+	}
+	run.groupSynced(i, p.status.PitID, p.status.PitName, ts, fmt.Sprintf("Synced by ReplicationSync %s, of the same PiT name", p.run))
+}

@@ -1,0 +1,53 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+)
+
+// TestRunsOfOnePiTNameSyncAGroupOnce: a second ReplicationSync names the harness run's group and PiT name
+// while the first one's task runs. A PiT check cannot tell it apart from a group never synced (and the
+// first sync may end between the second's check and call): the second run waits for the first, and takes
+// its PiT. One call, on an array with PiT support and on one without.
+func TestRunsOfOnePiTNameSyncAGroupOnce(t *testing.T) {
+	for name, pitSupport := range map[string]bool{"PiT support": true, "no PiT support": false} {
+		t.Run(name, func(t *testing.T) {
+			h := newRunHarness(t, 1, nil)
+			if !pitSupport {
+				h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+			}
+			h.reconcile()
+			h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+
+			first := h.get()
+			second := &replicationv1alpha1.ReplicationSync{}
+			second.Namespace, second.Name = first.Namespace, first.Name+"-again"
+			second.Spec = *first.Spec.DeepCopy()
+			h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+			reconcileSecond := func() {
+				_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
+				h.g.Expect(err).NotTo(HaveOccurred())
+			}
+			reconcileSecond()
+			h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1), "the second run waits for the first one's sync")
+
+			h.fake.FinishAll(h.clock.Now())
+			for range 20 {
+				h.clock.Step(time.Second)
+				h.reconcile()
+				reconcileSecond()
+			}
+			h.g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(second), second)).To(Succeed())
+			h.g.Expect(second.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+			h.g.Expect(second.Status.Groups[0].PitID).To(Equal(h.get().Status.Groups[0].PitID))
+			h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+		})
+	}
+}
