@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,6 +22,24 @@ import (
 
 // runbookURL is where the runbooks are published.
 const runbookURL = "https://github.com/vasa-sync-operator/vasa-sync-operator/blob/main/docs/runbooks.md#"
+
+// unreachableNoteAfter is how long reads may fail before the progress line says so: shorter hiccups
+// (an API server restarting) pass unremarked.
+const unreachableNoteAfter = 30 * time.Second
+
+// lastingReadError reports whether a failed read cannot pass by itself, so waiting longer is pointless:
+// the API server's certificate is not trusted, the kubeconfig's credential plugin (exec, OIDC) failed,
+// or the credentials were refused.
+func lastingReadError(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		apierrors.IsUnauthorized(err) ||
+		// client-go's credential plugins report their failure as text only.
+		strings.Contains(err.Error(), "getting credentials: ")
+}
 
 // passingReadError reports whether a failed read is worth repeating: the API server restarting, busy or
 // slow, or the connection to it broken. Not a refusal (not found, forbidden, a bad request).
@@ -48,15 +68,44 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 	if interval <= 0 {
 		interval = time.Second
 	}
-	var last string
+	var last, lastProgress string
+	// readErr is the error of the reads failing since failingSince; nil after a read that worked.
+	var readErr error
+	var failingSince time.Time
+	show := func(line string) {
+		if line == last {
+			return
+		}
+		if a.live {
+			_, _ = fmt.Fprintf(a.out, "\r\033[K%s", line)
+		} else {
+			_, _ = fmt.Fprintln(a.out, line)
+		}
+		last = line
+	}
 	runs := make([]*replicationv1alpha1.ReplicationSync, len(keys))
 	err := wait.PollUntilContextCancel(loopCtx, interval, true, func(context.Context) (bool, error) {
 		for i, key := range keys {
 			rs := &replicationv1alpha1.ReplicationSync{}
 			if err := c.Get(readCtx, key, rs); err != nil {
 				switch {
-				case readCtx.Err() != nil, passingReadError(err):
-					return false, nil // read again at the next tick: the sync goes on meanwhile
+				case readCtx.Err() != nil:
+					return false, nil
+				case lastingReadError(err):
+					return false, fmt.Errorf("stopped waiting for ReplicationSync %s, which goes on: reading it: %w", key.Name, err)
+				case passingReadError(err):
+					// Read again at the next tick: the sync goes on meanwhile. An error that lasts is shown,
+					// as it may be one that cannot pass after all (a wrong server address).
+					if readErr == nil {
+						failingSince = a.clock()
+					}
+					readErr = err
+					if down := a.clock().Sub(failingSince); down >= unreachableNoteAfter {
+						// Whole multiples of the threshold, so that a log gets a line per 30 s, not per read.
+						down = down.Truncate(unreachableNoteAfter)
+						show(cmp.Or(lastProgress, key.Name) + fmt.Sprintf(" (API unreachable for %s: %v)", down, err))
+					}
+					return false, nil
 				case apierrors.IsNotFound(err) && runs[i] != nil:
 					return false, fmt.Errorf("ReplicationSync %s was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand): "+
 						"its outcome is in its events, 'kubectl get events -n %s --field-selector involvedObject.name=%s'", key.Name, key.Namespace, key.Name)
@@ -65,15 +114,9 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 			}
 			runs[i] = rs
 		}
-		line := progressLine(set, runs)
-		if line != last {
-			if a.live {
-				_, _ = fmt.Fprintf(a.out, "\r\033[K%s", line)
-			} else {
-				_, _ = fmt.Fprintln(a.out, line)
-			}
-			last = line
-		}
+		readErr = nil
+		lastProgress = progressLine(set, runs)
+		show(lastProgress)
 		return !slices.ContainsFunc(runs, running), nil
 	})
 	if a.live && last != "" {
@@ -81,11 +124,15 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 	}
 	switch {
 	case err != nil && loopCtx.Err() != nil:
-		if len(keys) > 1 {
-			return fmt.Errorf("stopped waiting for the %d ReplicationSyncs %s (%w); the syncs go on: follow them with 'kubectl get rsync -l %s=%s -n %s -w'",
-				len(keys), set, loopCtx.Err(), replicationv1alpha1.SyncSetLabel, set, keys[0].Namespace)
+		cause := ""
+		if readErr != nil {
+			cause = fmt.Sprintf("; reads failing for %s, the last with: %v", a.clock().Sub(failingSince).Round(time.Second), readErr)
 		}
-		return fmt.Errorf("stopped waiting for ReplicationSync %s (%w); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", keys[0].Name, loopCtx.Err(), keys[0].Name, keys[0].Namespace)
+		if len(keys) > 1 {
+			return fmt.Errorf("stopped waiting for the %d ReplicationSyncs %s (%w%s); the syncs go on: follow them with 'kubectl get rsync -l %s=%s -n %s -w'",
+				len(keys), set, loopCtx.Err(), cause, replicationv1alpha1.SyncSetLabel, set, keys[0].Namespace)
+		}
+		return fmt.Errorf("stopped waiting for ReplicationSync %s (%w%s); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", keys[0].Name, loopCtx.Err(), cause, keys[0].Name, keys[0].Namespace)
 	case err != nil:
 		return err
 	}

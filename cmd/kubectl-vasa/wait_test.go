@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -83,4 +85,59 @@ func TestProgressLineSaysWhyARunIsStalled(t *testing.T) {
 	g.Expect(progressLine("", []*replicationv1alpha1.ReplicationSync{run("a", true)})).To(HaveSuffix("(Stalled: ProviderChanged: vCenter changed)"))
 	g.Expect(progressLine("set", []*replicationv1alpha1.ReplicationSync{run("set-1", false), run("set-2", true)})).
 		To(HaveSuffix("(Stalled: ProviderChanged: vCenter changed)"))
+}
+
+// TestWaitSaysWhyTheAPIServerIsUnreachable: reads that keep failing show on the progress line and in
+// the error of a wait that timed out, instead of a wait that hangs without a word.
+func TestWaitSaysWhyTheAPIServerIsUnreachable(t *testing.T) {
+	g := NewWithT(t)
+	key := client.ObjectKey{Namespace: "ns", Name: "run"}
+	clock := now
+	tick := func() time.Time { clock = clock.Add(10 * time.Second); return clock }
+	out := &bytes.Buffer{}
+	a := &app{out: out, pollInterval: time.Millisecond, now: tick}
+	refused := errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
+
+	down := &scriptedReader{answers: []any{replicationv1alpha1.SyncRunning, refused, refused, refused, refused, replicationv1alpha1.SyncSucceeded}}
+	g.Expect(a.waitFor(context.Background(), down, []client.ObjectKey{key}, "", time.Minute)).To(Succeed())
+	g.Expect(out.String()).To(ContainSubstring("run: Running 0/0 synced, 0 failed, 0 pending (API unreachable for 30s: dial tcp 10.0.0.1:6443: connect: connection refused)\n"))
+
+	gone := &scriptedReader{answers: []any{replicationv1alpha1.SyncRunning, refused}}
+	err := a.waitFor(context.Background(), gone, []client.ObjectKey{key}, "", 50*time.Millisecond)
+	g.Expect(err).To(MatchError(ContainSubstring("(context deadline exceeded; reads failing for")))
+	g.Expect(err).To(MatchError(ContainSubstring("the last with: dial tcp 10.0.0.1:6443: connect: connection refused)")))
+}
+
+// TestWaitStopsOnReadErrorsThatCannotPass: a server certificate that is not trusted, a credential plugin
+// that fails (an expired login) or refused credentials end the wait at once, saying why.
+func TestWaitStopsOnReadErrorsThatCannotPass(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, g, "plugin-wait-auth")
+	rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "run"}}
+	rs.Spec.ProviderRef.Name = "array-a"
+	rs.Spec.PitName = "pit"
+	rs.Spec.GroupIDs = []replicationv1alpha1.ReplicationGroupID{{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-1"}}}
+	g.Expect(k8sClient.Create(context.Background(), rs)).To(Succeed())
+	key := client.ObjectKeyFromObject(rs)
+
+	withoutCredentials := func() *rest.Config {
+		c := rest.CopyConfig(cfg)
+		c.CertData, c.KeyData, c.CertFile, c.KeyFile, c.BearerToken = nil, nil, "", "", ""
+		return c
+	}
+	untrusted := rest.CopyConfig(cfg)
+	untrusted.CAData, untrusted.CAFile = nil, "" // the system's roots do not know the test server's CA
+	failingLogin := withoutCredentials()
+	failingLogin.ExecProvider = &clientcmdapi.ExecConfig{APIVersion: "client.authentication.k8s.io/v1", Command: "false", InteractiveMode: clientcmdapi.NeverExecInteractiveMode}
+	refused := withoutCredentials()
+	refused.BearerToken = "expired"
+
+	for name, c := range map[string]*rest.Config{"untrusted": untrusted, "failing login": failingLogin, "refused": refused} {
+		reader, err := client.New(c, client.Options{Scheme: scheme})
+		g.Expect(err).NotTo(HaveOccurred())
+		a := &app{out: &bytes.Buffer{}, pollInterval: time.Millisecond}
+		err = a.waitFor(context.Background(), reader, []client.ObjectKey{key}, "", 10*time.Second)
+		g.Expect(err).To(MatchError(ContainSubstring("stopped waiting for ReplicationSync run, which goes on: reading it: ")), name)
+		g.Expect(err).NotTo(MatchError(ContainSubstring("deadline exceeded")), name)
+	}
 }
