@@ -228,7 +228,14 @@ func summaryOf(runs []*replicationv1alpha1.ReplicationSync) replicationv1alpha1.
 	return out
 }
 
-// failedError says why a run failed and which groups did.
+// maxNamedGroups bounds the failed groups an error names, as in the operator's condition messages: a
+// run of 1000 failed groups would otherwise fill a terminal.
+const maxNamedGroups = 10
+
+// failedGroupsJSONPath lists a run's failed groups, one a line, as failedError does.
+const failedGroupsJSONPath = `{range .status.groups[?(@.state=="Failed")]}{.faultDomainId.id}/{.deviceGroupId.id}: {.message}{"\n"}{end}`
+
+// failedError says why a run failed and which groups did (the first maxNamedGroups, and how to list all).
 func failedError(rs *replicationv1alpha1.ReplicationSync) error {
 	var b strings.Builder
 	_, _ = fmt.Fprintf(&b, "ReplicationSync %s failed", rs.Name)
@@ -239,10 +246,17 @@ func failedError(rs *replicationv1alpha1.ReplicationSync) error {
 	if c != nil {
 		_, _ = fmt.Fprintf(&b, ": %s: %s", c.Reason, c.Message)
 	}
+	failed := 0
 	for _, g := range rs.Status.Groups {
-		if g.State == replicationv1alpha1.GroupFailed {
+		if g.State != replicationv1alpha1.GroupFailed {
+			continue
+		}
+		if failed++; failed <= maxNamedGroups {
 			_, _ = fmt.Fprintf(&b, "\n  %s/%s: %s", g.FaultDomainID.ID, g.DeviceGroupID.ID, g.Message)
 		}
+	}
+	if failed > maxNamedGroups {
+		_, _ = fmt.Fprintf(&b, "\n  and %d more: kubectl get rsync %s -n %s -o jsonpath='%s'", failed-maxNamedGroups, rs.Name, rs.Namespace, failedGroupsJSONPath)
 	}
 	_, _ = fmt.Fprintf(&b, "\nsee 'kubectl describe rsync %s -n %s' and "+runbookURL+"replicationsyncfailed", rs.Name, rs.Namespace)
 	return errors.New(b.String())

@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/jsonpath"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -140,4 +144,43 @@ func TestWaitStopsOnReadErrorsThatCannotPass(t *testing.T) {
 		g.Expect(err).To(MatchError(ContainSubstring("stopped waiting for ReplicationSync run, which goes on: reading it: ")), name)
 		g.Expect(err).NotTo(MatchError(ContainSubstring("deadline exceeded")), name)
 	}
+}
+
+// TestFailedErrorNamesAFewGroups: a run of 1000 failed groups names ten, and the command it gives for
+// the rest lists every failed group.
+func TestFailedErrorNamesAFewGroups(t *testing.T) {
+	g := NewWithT(t)
+	rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "big"}}
+	rs.Status.Phase = replicationv1alpha1.SyncFailed
+	for i := range 1001 {
+		state := replicationv1alpha1.GroupFailed
+		if i == 500 {
+			state = replicationv1alpha1.GroupSynced
+		}
+		rs.Status.Groups = append(rs.Status.Groups, replicationv1alpha1.GroupStatus{
+			ReplicationGroupID: replicationv1alpha1.ReplicationGroupID{
+				FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: fmt.Sprintf("dg-%d", i)},
+			},
+			State: state, Message: "replication link down",
+		})
+	}
+	msg := failedError(rs).Error()
+	lines := strings.Split(msg, "\n")
+	g.Expect(lines).To(HaveLen(1+10+2), "the reason, ten groups, how to list the rest, where to read more")
+	g.Expect(lines[1]).To(Equal("  fd-1/dg-0: replication link down"))
+	more := lines[11]
+	g.Expect(more).To(HavePrefix("  and 990 more: kubectl get rsync big -n ns -o jsonpath='"))
+
+	// The jsonpath, as kubectl runs it, lists all 1000 failed groups.
+	expr := strings.TrimSuffix(more[strings.Index(more, "jsonpath='")+len("jsonpath='"):], "'")
+	jp := jsonpath.New("failed")
+	g.Expect(jp.Parse(expr)).To(Succeed())
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(rs)
+	g.Expect(err).NotTo(HaveOccurred())
+	var listed bytes.Buffer
+	g.Expect(jp.Execute(&listed, obj)).To(Succeed())
+	all := strings.Split(strings.TrimSuffix(listed.String(), "\n"), "\n")
+	g.Expect(all).To(HaveLen(1000))
+	g.Expect(all[0]).To(Equal("fd-1/dg-0: replication link down"))
+	g.Expect(all).NotTo(ContainElement(HavePrefix("fd-1/dg-500:")))
 }
