@@ -194,6 +194,7 @@ func TestSyncWait(t *testing.T) {
 			g.Eventually(errc).WithTimeout(10 * time.Second).Should(Receive(&err))
 			if final == replicationv1alpha1.SyncFailed {
 				g.Expect(err).To(HaveOccurred())
+				g.Expect(exitCode(err)).To(Equal(1), "a failed sync is no wait that stopped early")
 				golden(t, "sync-wait-failed", out.String()+"error: "+err.Error()+"\n")
 				return
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 
@@ -16,6 +17,15 @@ func main() {
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		a.printError(err)
 		stop()
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode tells a script how the command ended: 1 for a failed sync or any other error, exitNotFinished
+// for a wait that ended before the sync did.
+func exitCode(err error) int {
+	if errors.As(err, &notFinishedError{}) {
+		return exitNotFinished
+	}
+	return 1
 }

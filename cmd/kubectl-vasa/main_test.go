@@ -29,7 +29,14 @@ var (
 	k8sClient client.Client
 )
 
+// runMainEnv makes the test binary run the plugin's main instead of the tests (see pluginProcess).
+const runMainEnv = "KUBECTL_VASA_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
 	os.Exit(testenv.Run(m, func(_ *envtest.Environment, c *rest.Config) error {
 		cfg = c
 		var err error

@@ -41,6 +41,13 @@ func (a *app) syncCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Create a ReplicationSync from group ids, a label selector or a schedule's template",
+		Long: `Create a ReplicationSync from group ids, a label selector or a schedule's template.
+
+With --wait, the exit code says how the sync ended:
+  0  the sync succeeded
+  1  the sync failed, or another error (a flag, the kubeconfig, the API server refused the sync)
+  3  the wait stopped before the sync finished (--timeout, an interrupt, the API server no longer
+     readable): the sync goes on; follow it with 'kubectl get rsync NAME -w' rather than start another`,
 		Example: `  kubectl vasa sync -n storage --provider array-a --group fd-1/dg-1 --group fd-1/dg-2
   kubectl vasa sync -n storage --provider array-a -l replication.vasa.io/source-group=oracle,replication.vasa.io/state=TARGET --wait
   kubectl vasa sync -n storage --from-schedule nightly --wait
@@ -96,6 +103,9 @@ func (a *app) syncCommand() *cobra.Command {
 
 // check validates the flags on their own, without the cluster, and parses --group and -l.
 func (o *syncOptions) check() error {
+	if o.timeout < 0 {
+		return fmt.Errorf("--timeout %s: give how long to wait, or 0 for no limit", o.timeout)
+	}
 	if o.timeout != 0 && !o.wait {
 		return errors.New("--timeout bounds --wait: add --wait, or drop --timeout")
 	}

@@ -1,10 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
 
 // TestSyncChecksFlagsBeforeKubeconfig: with a kubeconfig that cannot be loaded, a flag mistake is still
@@ -22,6 +32,7 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 		"group id with a space after the slash": {[]string{"--provider", "array-a", "--group", "fd-1/ dg-1"}, `--group "fd-1/ dg-1": the ids must not start or end with white space`},
 		"group id with a line break":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1\n"}, `--group "fd-1/dg-1\n": the ids must not start or end with white space`},
 		"pit name with a trailing space":        {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "manual "}, `--pit-name "manual ": a PiT name must not start or end with white space`},
+		"negative timeout":                      {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--wait", "--timeout", "-5s"}, `--timeout -5s: give how long to wait, or 0 for no limit`},
 		"timeout without wait":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--timeout", "1m"}, `--timeout bounds --wait: add --wait, or drop --timeout`},
 		"pit name with U+FFFF":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "manual\uffff"}, `a PiT name must not start or end with white space or contain control characters, U+FFFE or U+FFFF`},
 		"group id with U+FFFE":                  {[]string{"--provider", "array-a", "--group", "fd-1/dg\ufffe1"}, `the ids must not start or end with white space or contain control characters, U+FFFE or U+FFFF`},
@@ -42,4 +53,58 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 			NewWithT(t).Expect(cmd.Execute()).To(MatchError(ContainSubstring(tc.want)))
 		})
 	}
+}
+
+// pluginProcess runs the plugin as a process against the test API server and returns its output and
+// exit code.
+func pluginProcess(t *testing.T, g *WithT, args ...string) (string, int) {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	g.Expect(clientcmd.WriteToFile(*kc, kubeconfig)).To(Succeed())
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	g.Expect(ctx.Err()).NotTo(HaveOccurred(), "the plugin did not end: %s", out)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode()
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	return string(out), 0
+}
+
+// TestSyncExitCodes: a script tells a wait that stopped before the sync finished (exit code 3: the sync
+// goes on, do not start another) from a failure (1); a negative --timeout is a flag mistake.
+func TestSyncExitCodes(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, g, "plugin-exit-codes")
+	provider(g, ns, "array-a", replicationv1alpha1.TLSSpec{}, nil, nil)
+
+	out, code := pluginProcess(t, g, "sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "slow", "--wait", "--timeout", "100ms")
+	g.Expect(out).To(ContainSubstring("error: stopped waiting for ReplicationSync slow (context deadline exceeded); the sync goes on"))
+	g.Expect(code).To(Equal(3))
+
+	out, code = pluginProcess(t, g, "sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "slow", "--wait")
+	g.Expect(out).To(ContainSubstring("error: nothing created: ReplicationSync slow already exists"))
+	g.Expect(code).To(Equal(1))
+
+	// An interrupt (Ctrl-C) cancels the command's context: the sync goes on as after --timeout.
+	interrupted, cancel := context.WithCancel(context.Background())
+	cancel()
+	a := &app{out: &syncBuffer{}, pollInterval: time.Millisecond}
+	err := a.waitFor(interrupted, k8sClient, []client.ObjectKey{{Namespace: ns, Name: "slow"}}, "", 0)
+	g.Expect(err).To(MatchError(ContainSubstring("stopped waiting for ReplicationSync slow (context canceled); the sync goes on")))
+	g.Expect(exitCode(err)).To(Equal(3))
+
+	out, code = pluginProcess(t, g, "sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "negative", "--wait", "--timeout", "-1m")
+	g.Expect(out).To(Equal("error: --timeout -1m0s: give how long to wait, or 0 for no limit\n"))
+	g.Expect(code).To(Equal(1))
 }

@@ -23,6 +23,16 @@ import (
 // runbookURL is where the runbooks are published.
 const runbookURL = "https://github.com/vasa-sync-operator/vasa-sync-operator/blob/main/docs/runbooks.md#"
 
+// exitNotFinished is the exit code of a wait that ended before the sync did: a script must not take it
+// for a failure (exit code 1) and start the sync again while it goes on.
+const exitNotFinished = 3
+
+// notFinishedError is a wait that ended before the syncs did (--timeout, an interrupt, the API server no
+// longer readable); they go on.
+type notFinishedError struct{ error }
+
+func (e notFinishedError) Unwrap() error { return e.error }
+
 // unreachableNoteAfter is how long reads may fail before the progress line says so: shorter hiccups
 // (an API server restarting) pass unremarked.
 const unreachableNoteAfter = 30 * time.Second
@@ -92,7 +102,7 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 				case readCtx.Err() != nil:
 					return false, nil
 				case lastingReadError(err):
-					return false, fmt.Errorf("stopped waiting for ReplicationSync %s, which goes on: reading it: %w", key.Name, err)
+					return false, notFinishedError{fmt.Errorf("stopped waiting for ReplicationSync %s, which goes on: reading it: %w", key.Name, err)}
 				case passingReadError(err):
 					// Read again at the next tick: the sync goes on meanwhile. An error that lasts is shown,
 					// as it may be one that cannot pass after all (a wrong server address).
@@ -129,10 +139,11 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 			cause = fmt.Sprintf("; reads failing for %s, the last with: %v", a.clock().Sub(failingSince).Round(time.Second), readErr)
 		}
 		if len(keys) > 1 {
-			return fmt.Errorf("stopped waiting for the %d ReplicationSyncs %s (%w%s); the syncs go on: follow them with 'kubectl get rsync -l %s=%s -n %s -w'",
-				len(keys), set, loopCtx.Err(), cause, replicationv1alpha1.SyncSetLabel, set, keys[0].Namespace)
+			return notFinishedError{fmt.Errorf("stopped waiting for the %d ReplicationSyncs %s (%w%s); the syncs go on: follow them with 'kubectl get rsync -l %s=%s -n %s -w'",
+				len(keys), set, loopCtx.Err(), cause, replicationv1alpha1.SyncSetLabel, set, keys[0].Namespace)}
 		}
-		return fmt.Errorf("stopped waiting for ReplicationSync %s (%w%s); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'", keys[0].Name, loopCtx.Err(), cause, keys[0].Name, keys[0].Namespace)
+		return notFinishedError{fmt.Errorf("stopped waiting for ReplicationSync %s (%w%s); the sync goes on: follow it with 'kubectl get rsync %s -n %s -w'",
+			keys[0].Name, loopCtx.Err(), cause, keys[0].Name, keys[0].Namespace)}
 	case err != nil:
 		return err
 	}
