@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -127,6 +130,37 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 	}).WithTimeout(30 * time.Second).Should(MatchRegexp(`(?m)^\d+s\s+array-a-dg-1-\w+\s+array-a\s+TARGET\s+now\s+now \(Synced, \d+s ago\)$`))
 
 	syncFromLongSchedule(ctx, g, ns, live)
+	failedRunEndsTheDocumentedWait(ctx, g, ns)
+}
+
+// failedRunEndsTheDocumentedWait: the condition the quickstart's kubectl wait waits for is reached by a
+// run that failed (a group the array does not have) as by one that succeeded (the sync "now").
+func failedRunEndsTheDocumentedWait(ctx context.Context, g *WithT, ns string) {
+	rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unknown"}}
+	rs.Spec.ProviderRef.Name, rs.Spec.PitName, rs.Spec.BackoffLimit = "array-a", "unknown", ptr.To[int32](0)
+	rs.Spec.GroupIDs = []replicationv1alpha1.ReplicationGroupID{id("fd-9", "dg-9")}
+	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	g.Eventually(func() replicationv1alpha1.SyncPhase {
+		_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(rs), rs)
+		return rs.Status.Phase
+	}).WithTimeout(30*time.Second).Should(Equal(replicationv1alpha1.SyncFailed), "the array has no group fd-9/dg-9")
+
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "quickstart.md"))
+	g.Expect(err).NotTo(HaveOccurred())
+	waits := regexp.MustCompile(`kubectl wait rsync/\S+ .*--for=condition=(\w+)(?:=(\w+))?`).FindAllStringSubmatch(string(doc), -1)
+	g.Expect(waits).NotTo(BeEmpty(), "sanity: the quickstart shows kubectl wait")
+	succeeded := &replicationv1alpha1.ReplicationSync{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "now"}, succeeded)).To(Succeed())
+	for _, w := range waits {
+		want := metav1.ConditionTrue
+		if strings.EqualFold(w[2], "false") {
+			want = metav1.ConditionFalse
+		}
+		for _, run := range []*replicationv1alpha1.ReplicationSync{rs, succeeded} {
+			g.Expect(meta.IsStatusConditionPresentAndEqual(run.Status.Conditions, w[1], want)).To(BeTrue(),
+				"%q waits for a condition the %s run does not reach: %v", w[0], run.Status.Phase, run.Status.Conditions)
+		}
+	}
 }
 
 // syncFromLongSchedule: a run made with --from-schedule from a schedule whose name is too long for a
