@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,8 +95,13 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 		last = line
 	}
 	runs := make([]*replicationv1alpha1.ReplicationSync, len(keys))
+	// deleted marks runs gone after they finished; runs holds their outcome, taken from their event.
+	deleted := make([]bool, len(keys))
 	err := wait.PollUntilContextCancel(loopCtx, interval, true, func(context.Context) (bool, error) {
 		for i, key := range keys {
+			if deleted[i] {
+				continue
+			}
 			rs := &replicationv1alpha1.ReplicationSync{}
 			if err := c.Get(readCtx, key, rs); err != nil {
 				switch {
@@ -117,8 +123,15 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 					}
 					return false, nil
 				case apierrors.IsNotFound(err) && runs[i] != nil:
-					return false, fmt.Errorf("ReplicationSync %s was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand): "+
-						"its outcome is in its events, 'kubectl get events -n %s --field-selector involvedObject.name=%s'", key.Name, key.Namespace, key.Name)
+					// Finished and deleted by its ttlSecondsAfterFinished between two reads: its last event
+					// says how it ended.
+					if final := finishedByEvent(readCtx, c, runs[i]); final != nil {
+						runs[i], deleted[i] = final, true
+						continue
+					}
+					return false, fmt.Errorf("ReplicationSync %s was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen %s: "+
+						"its outcome is in its events, 'kubectl get events -n %s --field-selector involvedObject.name=%s'",
+						key.Name, cmp.Or(runs[i].Status.Phase, replicationv1alpha1.SyncPending), key.Namespace, key.Name)
 				}
 				return false, fmt.Errorf("reading ReplicationSync %s: %w", key.Name, err)
 			}
@@ -159,6 +172,54 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 	s := summaryOf(runs)
 	_, _ = fmt.Fprintf(a.out, "Synced %d groups to PiT %s\n", s.Synced, runs[0].Spec.PitName)
 	return nil
+}
+
+// finishedByEvent is rs as it finished, from the event the operator leaves when a run ends (reason
+// Synced or Failed), once rs itself was deleted; nil when no such event can be read.
+func finishedByEvent(ctx context.Context, c client.Reader, rs *replicationv1alpha1.ReplicationSync) *replicationv1alpha1.ReplicationSync {
+	events := &corev1.EventList{}
+	if err := c.List(ctx, events, client.InNamespace(rs.Namespace), client.MatchingFields{"involvedObject.name": rs.Name}); err != nil {
+		return nil // a user who may not list events gets the message that names the command to read them
+	}
+	var last *corev1.Event
+	for i := range events.Items {
+		e := &events.Items[i]
+		if e.InvolvedObject.Kind != "ReplicationSync" || (rs.UID != "" && e.InvolvedObject.UID != rs.UID) || (e.Reason != "Synced" && e.Reason != "Failed") {
+			continue // another object of that name, an earlier run of it, or no final event
+		}
+		if last == nil || eventTime(e).After(eventTime(last)) {
+			last = e
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	final := rs.DeepCopy()
+	s := summaryOf([]*replicationv1alpha1.ReplicationSync{rs})
+	if last.Reason == "Synced" {
+		final.Status.Phase = replicationv1alpha1.SyncSucceeded
+		final.Status.Summary = &replicationv1alpha1.SyncSummary{Total: s.Total, Synced: s.Total}
+		return final
+	}
+	// The event names the failed groups; the states last seen would be out of date.
+	final.Status.Phase = replicationv1alpha1.SyncFailed
+	final.Status.Groups = nil
+	final.Status.Conditions = []metav1.Condition{{Type: replicationv1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: last.Reason, Message: last.Message}}
+	return final
+}
+
+// eventTime is when e was last seen, whichever API (core or events.k8s.io) recorded it.
+func eventTime(e *corev1.Event) time.Time {
+	t := e.CreationTimestamp.Time
+	for _, u := range []time.Time{e.EventTime.Time, e.LastTimestamp.Time} {
+		if u.After(t) {
+			t = u
+		}
+	}
+	if e.Series != nil && e.Series.LastObservedTime.After(t) {
+		t = e.Series.LastObservedTime.Time
+	}
+	return t
 }
 
 // running reports whether rs has not finished.

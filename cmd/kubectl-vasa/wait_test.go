@@ -10,6 +10,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -42,6 +44,11 @@ func (r *scriptedReader) Get(_ context.Context, key client.ObjectKey, obj client
 	return nil
 }
 
+// List refuses, as for a user who may not list events.
+func (r *scriptedReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, "", errors.New("no list"))
+}
+
 // TestWaitOutlastsAPIServerHiccups: --wait reads again after an API server that is restarting, busy or
 // unreachable, instead of ending a long wait with an error while the sync goes on; a run deleted before
 // it was seen to finish says where its outcome is.
@@ -62,7 +69,7 @@ func TestWaitOutlastsAPIServerHiccups(t *testing.T) {
 
 	gone := &scriptedReader{answers: []any{replicationv1alpha1.SyncRunning, apierrors.NewNotFound(gr, key.Name)}}
 	err := a.waitFor(context.Background(), gone, []client.ObjectKey{key}, "", time.Minute)
-	g.Expect(err).To(MatchError(ContainSubstring("was deleted before it was seen to finish")))
+	g.Expect(err).To(MatchError(ContainSubstring("was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen Running")))
 
 	forbidden := &scriptedReader{answers: []any{apierrors.NewForbidden(gr, key.Name, errors.New("no get"))}}
 	err = a.waitFor(context.Background(), forbidden, []client.ObjectKey{key}, "", time.Minute)
@@ -183,4 +190,54 @@ func TestFailedErrorNamesAFewGroups(t *testing.T) {
 	g.Expect(all).To(HaveLen(1000))
 	g.Expect(all[0]).To(Equal("fd-1/dg-0: replication link down"))
 	g.Expect(all).NotTo(ContainElement(HavePrefix("fd-1/dg-500:")))
+}
+
+// TestWaitTakesTheOutcomeOfADeletedRunFromItsEvent: a run deleted by ttlSecondsAfterFinished: 0 between
+// two reads ended as its last event (reason Synced or Failed) says.
+func TestWaitTakesTheOutcomeOfADeletedRunFromItsEvent(t *testing.T) {
+	ctx := context.Background()
+	for name, reason := range map[string]string{"synced": "Synced", "failed": "Failed", "no event": ""} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			ns := namespace(t, g, "plugin-ttl-"+strings.ReplaceAll(name, " ", "-"))
+			rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "run"}}
+			rs.Spec.ProviderRef.Name, rs.Spec.PitName = "array-a", "pit"
+			rs.Spec.GroupIDs = []replicationv1alpha1.ReplicationGroupID{id("fd-1", "dg-1"), id("fd-1", "dg-2")}
+			g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+			rs.Status.Phase = replicationv1alpha1.SyncRunning
+			g.Expect(k8sClient.Status().Update(ctx, rs)).To(Succeed())
+
+			out := &syncBuffer{}
+			a := &app{out: out, pollInterval: 5 * time.Millisecond}
+			errc := make(chan error, 1)
+			go func() {
+				errc <- a.waitFor(ctx, k8sClient, []client.ObjectKey{client.ObjectKeyFromObject(rs)}, "", waitTimeout)
+			}()
+			g.Eventually(out.String).WithTimeout(waitTimeout).Should(ContainSubstring("run: Running"))
+
+			if reason != "" {
+				message := map[string]string{"Synced": `All 2 groups synced to PiT "pit"`, "Failed": "1 of 2 groups failed: fd-1/dg-2 (replication link down)"}[reason]
+				// As the operator records it (events.k8s.io), regarding the run.
+				g.Expect(k8sClient.Create(ctx, &eventsv1.Event{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "run.final"},
+					Regarding:  corev1.ObjectReference{APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSync", Namespace: ns, Name: rs.Name, UID: rs.UID},
+					Reason:     reason, Note: message, Type: corev1.EventTypeNormal, Action: "Sync",
+					EventTime: metav1.NewMicroTime(now), ReportingController: "replicationsync-controller", ReportingInstance: "manager",
+				})).To(Succeed())
+			}
+			g.Expect(k8sClient.Delete(ctx, rs)).To(Succeed())
+
+			var err error
+			g.Eventually(errc).WithTimeout(waitTimeout).Should(Receive(&err))
+			switch reason {
+			case "Synced":
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(out.String()).To(HaveSuffix("run: Succeeded 2/2 synced, 0 failed, 0 pending\nSynced 2 groups to PiT pit\n"))
+			case "Failed":
+				g.Expect(err).To(MatchError(HavePrefix("ReplicationSync run failed: Failed: 1 of 2 groups failed: fd-1/dg-2 (replication link down)")))
+			default:
+				g.Expect(err).To(MatchError(ContainSubstring("was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen Running")))
+			}
+		})
+	}
 }
