@@ -133,7 +133,8 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 						"its outcome is in its events, 'kubectl get events -n %s --field-selector involvedObject.name=%s'",
 						key.Name, cmp.Or(runs[i].Status.Phase, replicationv1alpha1.SyncPending), key.Namespace, key.Name)
 				}
-				return false, fmt.Errorf("reading ReplicationSync %s: %w", key.Name, err)
+				// A refusal (forbidden) ends the wait, not the sync.
+				return false, notFinishedError{fmt.Errorf("stopped waiting for ReplicationSync %s, which goes on: reading it: %w", key.Name, err)}
 			}
 			runs[i] = rs
 		}

@@ -74,6 +74,7 @@ func TestWaitOutlastsAPIServerHiccups(t *testing.T) {
 	forbidden := &scriptedReader{answers: []any{apierrors.NewForbidden(gr, key.Name, errors.New("no get"))}}
 	err = a.waitFor(context.Background(), forbidden, []client.ObjectKey{key}, "", time.Minute)
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a refusal ends the wait at once")
+	g.Expect(exitCode(err)).To(Equal(3), "the sync goes on: a script must not start another")
 }
 
 // TestProgressLineSaysWhyARunIsStalled: a run that needs a human (its VasaProvider reaches another
