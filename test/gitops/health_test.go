@@ -38,6 +38,7 @@ var healthCases = map[string]struct {
 	"schedule-running.yaml":         {kind: "ReplicationSyncSchedule", argo: "Healthy", argoMsg: "running", flux: "Current"},
 	"schedule-last-run-failed.yaml": {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "2026-11-23T02:00:00Z did not succeed", flux: "Current"},
 	"schedule-invalid.yaml":         {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^InvalidSchedule: ", flux: "Failed"},
+	"schedule-fixed.yaml":           {kind: "ReplicationSyncSchedule", argo: "Progressing", argoMsg: "generation 2", flux: "InProgress"},
 	"schedule-suspended.yaml":       {kind: "ReplicationSyncSchedule", argo: "Suspended", flux: "Current"},
 	"schedule-run-rejected.yaml":    {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^RunRejected: The API server rejected", flux: "Failed"},
 }
