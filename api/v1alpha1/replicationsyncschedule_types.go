@@ -20,13 +20,22 @@ const (
 
 // ReplicationSyncScheduleSpec stamps out ReplicationSyncs on a cron schedule, as a CronJob stamps out Jobs.
 type ReplicationSyncScheduleSpec struct {
-	// schedule in cron format ("0 2 * * *") or a descriptor (@hourly, @daily, @every 1h).
+	// schedule in cron format ("0 2 * * *") or a descriptor (@hourly, @daily, @every 1h), read as a
+	// CronJob reads it: minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, day of week
+	// 0-6 or SUN-SAT (0 is Sunday, 7 is refused), each as *, ?, a value, a range (1-5), a step (*/15,
+	// 0-30/5) or a comma-separated list of these. A schedule that passes admission but never fires (e.g.
+	// "0 2 31 2 *") or has a range that runs backwards (e.g. "5-1") stalls with reason InvalidSchedule.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^@every ([0-9]+(ms|s|m|h))+$') || self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$')",message="schedule must be a 5-field cron expression (minute hour day-of-month month day-of-week) or a descriptor such as @hourly or @every 1h; set the zone in timeZone, not in schedule"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('TZ=')",message="schedule must not contain TZ= or CRON_TZ=: set the zone in spec.timeZone"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^@every ([0-9]+(ms|s|m|h))+$') || duration(self.substring(7)) >= duration('1m')",message="schedule @every must be at least 1m: runs start at most once a minute"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$') || self.split(' ').filter(f, f != '')[0].split(',').all(v, v == '' || v.matches('^([*?](-[^/]*)?|0*[1-5]?[0-9](-0*[1-5]?[0-9])?)(/0*[1-9][0-9]*)?$'))",message="schedule: minute (1st field) must be 0-59 or *, or a list, range or step of them such as 0,30 or */15"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$') || self.split(' ').filter(f, f != '')[1].split(',').all(v, v == '' || v.matches('^([*?](-[^/]*)?|0*(1?[0-9]|2[0-3])(-0*(1?[0-9]|2[0-3]))?)(/0*[1-9][0-9]*)?$'))",message="schedule: hour (2nd field) must be 0-23 or *, or a list, range or step of them such as 1,13 or 8-18/2"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$') || self.split(' ').filter(f, f != '')[2].split(',').all(v, v == '' || v.matches('^([*?](-[^/]*)?|0*([1-9]|[12][0-9]|3[01])(-0*([1-9]|[12][0-9]|3[01]))?)(/0*[1-9][0-9]*)?$'))",message="schedule: day of month (3rd field) must be 1-31, * or ?, or a list, range or step of them such as 1,15 or 1-7"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$') || self.split(' ').filter(f, f != '')[3].split(',').all(v, v == '' || v.matches('^([*?](-[^/]*)?|(0*([1-9]|1[0-2])|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0*([1-9]|1[0-2])|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/0*[1-9][0-9]*)?$'))",message="schedule: month (4th field) must be 1-12, JAN-DEC or *, or a list, range or step of them such as 1,7 or JAN-JUN"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9*,/?A-Za-z-]+( +[0-9*,/?A-Za-z-]+){4}$') || self.split(' ').filter(f, f != '')[4].split(',').all(v, v == '' || v.matches('^([*?](-[^/]*)?|(0*[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0*[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/0*[1-9][0-9]*)?$'))",message="schedule: day of week (5th field) must be 0-6 (0 is Sunday; 7 is not accepted), SUN-SAT, * or ?, or a list, range or step of them such as MON-FRI"
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in, e.g. Europe/Berlin. Defaults to UTC.

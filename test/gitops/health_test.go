@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/cronschedule"
 )
 
 // healthCases maps each sample in testdata to the verdicts Argo CD and Flux must reach on it.
@@ -37,7 +38,7 @@ var healthCases = map[string]struct {
 	"schedule-ok.yaml":              {kind: "ReplicationSyncSchedule", argo: "Healthy", argoMsg: "^Last run succeeded", flux: "Current"},
 	"schedule-running.yaml":         {kind: "ReplicationSyncSchedule", argo: "Healthy", argoMsg: "running", flux: "Current"},
 	"schedule-last-run-failed.yaml": {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "2026-11-23T02:00:00Z did not succeed", flux: "Current"},
-	"schedule-invalid.yaml":         {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^InvalidSchedule: ", flux: "Failed"},
+	"schedule-invalid.yaml":         {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^InvalidSchedule: .*never fires", flux: "Failed"},
 	"schedule-fixed.yaml":           {kind: "ReplicationSyncSchedule", argo: "Progressing", argoMsg: "generation 2", flux: "InProgress"},
 	"schedule-suspended.yaml":       {kind: "ReplicationSyncSchedule", argo: "Suspended", flux: "Current"},
 	"schedule-run-rejected.yaml":    {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^RunRejected: The API server rejected", flux: "Failed"},
@@ -92,6 +93,19 @@ func TestArgoCDHealth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInvalidScheduleSampleIsInvalidAtRunTime keeps schedule-invalid.yaml a schedule that admission lets
+// through (its fields are in range; api/v1alpha1 admits "0 2 31 2 *") and the operator stalls: admission
+// refuses out-of-range fields, so a sample with one could never be stored.
+func TestInvalidScheduleSampleIsInvalidAtRunTime(t *testing.T) {
+	g := NewWithT(t)
+	raw, err := os.ReadFile(filepath.Join("testdata", "schedule-invalid.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	s := &replicationv1alpha1.ReplicationSyncSchedule{}
+	g.Expect(yaml.Unmarshal(raw, s)).To(Succeed())
+	_, err = cronschedule.Parse(s.Spec.Schedule, "")
+	g.Expect(err).To(MatchError(ContainSubstring("never fires")))
 }
 
 func TestArgoCDHealthCoversEveryKind(t *testing.T) {
