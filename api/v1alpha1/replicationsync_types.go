@@ -74,8 +74,10 @@ type ReplicationSyncSpec struct {
 	// (0 = at once). Meant for objects stamped out by schedules or cron, not for objects
 	// kept in Git. Unset means keep it. A succeeded run owned by a ReplicationSyncSchedule is kept
 	// until that schedule has recorded its success (at most 10 minutes past the TTL), and any run
-	// until the discovery after it (30 s later) has recorded it as its groups' lastSync (at most 5
-	// minutes after it finished; not when the provider's discovery is off).
+	// until the discovery after it (30 s later) has recorded it as its groups' lastSync (not when the
+	// provider's discovery is off): at most 5 minutes after it finished or, if longer, 30 s plus twice
+	// the VasaProvider's status.discovery.lastDuration, since a slow discovery may have begun just
+	// before the run finished and only the next one records it.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
