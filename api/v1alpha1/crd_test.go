@@ -119,6 +119,8 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 	tests := map[string]struct {
 		shortName string
 		columns   []column
+		// defaultColumns, when set, are the names of the priority-0 columns, those kubectl get shows.
+		defaultColumns []string
 	}{
 		"VasaProvider": {
 			shortName: "vp",
@@ -141,8 +143,12 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 				{"Provider", ".spec.providerRef.name"},
 				{"PiT", ".spec.pitName"},
 				{"Synced", ".status.syncedDisplay"},
+				// Shown by kubectl get -o wide only: why a run is stalled.
+				{"Reason", `.status.conditions[?(@.type=="Stalled")].reason`},
 				{"Age", ".metadata.creationTimestamp"},
 			},
+			// DESIGN.md fixes what plain kubectl get shows.
+			defaultColumns: []string{"Phase", "Provider", "PiT", "Synced", "Age"},
 		},
 		"ReplicationSyncSchedule": {
 			shortName: "rsched",
@@ -182,6 +188,15 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 				}
 			}
 			g.Expect(got).To(Equal(tt.columns))
+			if tt.defaultColumns != nil {
+				var shown []string
+				for _, c := range version.AdditionalPrinterColumns {
+					if c.Priority == 0 {
+						shown = append(shown, c.Name)
+					}
+				}
+				g.Expect(shown).To(Equal(tt.defaultColumns))
+			}
 		})
 	}
 }
@@ -261,11 +276,22 @@ func TestPrinterColumnsRender(t *testing.T) {
 	g.Expect(vp).To(HaveKeyWithValue("Batch", BeNumerically("==", 16)))
 
 	withStatus(validSync(ns, "nightly"), map[string]any{"phase": "Running", "syncedDisplay": "1/2"})
-	rs := tableCells(g, "replicationsyncs", ns)["nightly"]
+	// A run past its progress deadline keeps trying: Phase alone does not tell it is stuck.
+	withStatus(validSync(ns, "stuck"), map[string]any{
+		"phase": "Running", "syncedDisplay": "0/2",
+		"conditions": []any{map[string]any{
+			"type": "Stalled", "status": "True", "reason": "ProgressDeadlineExceeded", "message": "no group synced for 1h",
+			"lastTransitionTime": "2026-11-23T03:00:00Z", "observedGeneration": int64(1),
+		}},
+	})
+	syncs := tableCells(g, "replicationsyncs", ns)
+	rs := syncs["nightly"]
 	g.Expect(rs).To(HaveKeyWithValue("Phase", "Running"))
 	g.Expect(rs).To(HaveKeyWithValue("Provider", "array-a"))
 	g.Expect(rs).To(HaveKeyWithValue("PiT", "nightly-2026-11-23"))
 	g.Expect(rs).To(HaveKeyWithValue("Synced", "1/2"))
+	g.Expect(rs).To(HaveKeyWithValue("Reason", BeNil()))
+	g.Expect(syncs["stuck"]).To(HaveKeyWithValue("Reason", "ProgressDeadlineExceeded"))
 
 	withStatus(validSchedule(ns, "nightly", set(true, "spec", "suspend")), map[string]any{
 		"active": []any{

@@ -342,6 +342,7 @@ const ShareAnnotation = "replication.vasa.io/share"
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.providerRef.name`
 // +kubebuilder:printcolumn:name="PiT",type=string,JSONPath=`.spec.pitName`
 // +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.syncedDisplay`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Stalled")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ReplicationSync is one sync of a set of replication groups to a named PiT, like a Job.
