@@ -753,8 +753,8 @@ func TestScheduleInvalidSpec(t *testing.T) {
 			},
 			wantReason: replicationv1alpha1.InvalidTemplateReason, wantMessage: "it repeats after 12h0m0s",
 		},
-		"schedule field out of range": {
-			mutate:     func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "61 * * * *" },
+		"schedule range backwards": {
+			mutate:     func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "5-1 * * * *" },
 			wantReason: replicationv1alpha1.InvalidScheduleReason, wantMessage: "does not parse",
 		},
 		"schedule never fires": {

@@ -167,7 +167,7 @@ func TestScheduleRPOAlertCoversStalledAndSuspended(t *testing.T) {
 			wantInterval: true, wantReady: 0,
 		},
 		"stalled: invalid schedule": {
-			mutate:    func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "61 * * * *" },
+			mutate:    func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "5-1 * * * *" },
 			wantReady: 0,
 		},
 	}
@@ -195,7 +195,7 @@ func TestScheduleRPOAlertCoversStalledAndSuspended(t *testing.T) {
 			g.Expect(testutil.ToFloat64(metrics.ScheduleIntervalSeconds.WithLabelValues(h.ns, "quiet"))).To(Equal(3600.0))
 
 			// Edited to an expression that does not parse: the old interval goes too.
-			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "61 * * * *" })
+			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "5-1 * * * *" })
 			h.reconcileAt(created.Add(3 * time.Minute))
 			g.Expect(exported(metrics.ScheduleIntervalSeconds, h.ns, "quiet")).To(BeNil())
 		})

@@ -54,8 +54,9 @@ type VasaProviderSpec struct {
 
 	// inDoubtWindow is the least time a group whose sync call got no answer (a timeout, a lost
 	// response, a crash before its task ref was written) waits before it is issued again: the first
-	// call may have started a task that is still running. The window used is the larger of this and
-	// twice the task duration the provider has shown (status.observedTaskDuration). During the window
+	// call may have started a task that is still running. The window used is the largest of this, 40s
+	// (how long after its claim a call may still reach vCenter) and twice the task duration the provider
+	// has shown (status.observedTaskDuration). During the window
 	// the operator only looks for the group's PiT. Defaults to 2m; at least 5s, written in Go's duration
 	// syntax (e.g. 90s, 2m, 1h30m). The minimum rules out no window at all (0s or negative would re-issue
 	// at once, before a PiT query could show the first call's PiT); it is kept low for arrays whose syncs
