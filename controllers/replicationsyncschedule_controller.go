@@ -473,6 +473,12 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		}
 	}
 
+	if sched.Spec.ConcurrencyPolicy == replicationv1alpha1.ReplaceConcurrent {
+		if err := r.replaceEarlierRuns(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
 	st.NextScheduleTime = nil
 	if !w.Next.IsZero() {
 		st.NextScheduleTime = &metav1.Time{Time: w.Next}

@@ -265,3 +265,36 @@ func TestRejectedRunRetriedBeforeAShortDeadline(t *testing.T) {
 	g.Expect(creates).To(Equal(2))
 	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("short", due))))
 }
+
+// TestReplaceKeepsTheActiveRunWhenTheNewOneIsNotCreated: with concurrencyPolicy Replace, a run whose
+// create the API server refuses leaves the active run going; it was deleted first, and the schedule was
+// left with no run at all until a create worked. The active run goes once the new one is created.
+func TestReplaceKeepsTheActiveRunWhenTheNewOneIsNotCreated(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("replace", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
+	})
+	times := h.nextRuns(2)
+	h.reconcileAt(times[0].Add(time.Second))
+	active := h.runs()[0]
+	h.finish(active, replicationv1alpha1.SyncRunning, times[0])
+
+	refusing := true
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && refusing {
+				return apierrors.NewForbidden(schema.GroupResource{Resource: "replicationsyncs"}, obj.GetName(), errors.New("exceeded quota"))
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	h.reconcileAt(times[1].Add(time.Second))
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", active.Name)), "the active run goes on")
+	g.Expect(h.get().Status.Active).To(ConsistOf(HaveField("Name", active.Name)))
+
+	refusing = false
+	h.reconcileAt(times[1].Add(time.Second + runRejectedRetry))
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("replace", times[1]))), "replaced once the new run exists")
+	g.Expect(h.get().Status.Active).To(ConsistOf(HaveField("Name", runName("replace", times[1]))))
+}

@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -98,31 +100,14 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 		t, ok := scheduledTimeOf(run)
 		return ok && t.Equal(due)
 	})
-	if len(others) > 0 {
-		switch sched.Spec.ConcurrencyPolicy {
-		case replicationv1alpha1.AllowConcurrent:
-		case replicationv1alpha1.ReplaceConcurrent:
-			for _, run := range others {
-				replaced, err := r.replaceRun(ctx, run)
-				if err != nil {
-					return false, "", err
-				}
-				if replaced {
-					r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
-						"Deleted active ReplicationSync %s to start the run scheduled for %s (concurrencyPolicy Replace)", run.Name, due.Format(time.RFC3339))
-				}
-			}
-			s.active = slices.DeleteFunc(s.active, func(run *replicationv1alpha1.ReplicationSync) bool { return slices.Contains(others, run) })
-			st.Active = nil
-			for _, run := range s.active {
-				st.Active = append(st.Active, runReference(run))
-			}
-		default: // Forbid
-			ctrl.LoggerFrom(ctx).V(1).Info("Run waits for the active one (concurrencyPolicy Forbid)",
-				"schedule", klog.KObj(sched), "scheduledTime", due, "active", others[0].Name)
-			return false, fmt.Sprintf("The run scheduled for %s waits: ReplicationSync %s is still active and concurrencyPolicy is Forbid",
-				due.Format(time.RFC3339), others[0].Name), nil
-		}
+	// Replace deletes the others only once this run is created (replaceEarlierRuns): a create that fails
+	// or waits must not leave the schedule with no run at all.
+	if len(others) > 0 && sched.Spec.ConcurrencyPolicy != replicationv1alpha1.AllowConcurrent &&
+		sched.Spec.ConcurrencyPolicy != replicationv1alpha1.ReplaceConcurrent { // Forbid
+		ctrl.LoggerFrom(ctx).V(1).Info("Run waits for the active one (concurrencyPolicy Forbid)",
+			"schedule", klog.KObj(sched), "scheduledTime", due, "active", others[0].Name)
+		return false, fmt.Sprintf("The run scheduled for %s waits: ReplicationSync %s is still active and concurrencyPolicy is Forbid",
+			due.Format(time.RFC3339), others[0].Name), nil
 	}
 
 	if msg, wait := r.awaitFirstDiscovery(ctx, sched, due); wait {
@@ -170,32 +155,67 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 	return true, "", nil
 }
 
-// replaceRun deletes an active run for concurrencyPolicy Replace, unless it finished since the cache saw
-// it: read past the cache, and deleted only as read (a precondition on its resourceVersion). A run that
-// succeeded meanwhile is kept, so its success reaches lastSuccessfulTime and the lastSync hold; deleting
-// it on the cache's word would lose both.
-func (r *ReplicationSyncScheduleReconciler) replaceRun(ctx context.Context, run *replicationv1alpha1.ReplicationSync) (bool, error) {
-	fresh := &replicationv1alpha1.ReplicationSync{}
-	if err := r.reader().Get(ctx, client.ObjectKeyFromObject(run), fresh); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
+// replaceEarlierRuns deletes, for concurrencyPolicy Replace, the active runs scheduled before the latest
+// run started. It comes after that run's create, so a create that fails or waits leaves the earlier run
+// going, and on every reconcile, so a delete that failed, or a restart between the create and the delete,
+// is made up for.
+func (r *ReplicationSyncScheduleReconciler) replaceEarlierRuns(ctx context.Context, s *scheduleScope) error {
+	sched, st := s.sched, &s.sched.Status
+	if st.LastScheduleTime == nil {
+		return nil
+	}
+	latest := st.LastScheduleTime.Time
+	gone := map[types.UID]bool{}
+	defer func() {
+		s.active = slices.DeleteFunc(s.active, func(run *replicationv1alpha1.ReplicationSync) bool { return gone[run.UID] })
+		st.Active = slices.DeleteFunc(st.Active, func(ref corev1.ObjectReference) bool { return gone[ref.UID] })
+	}()
+	for _, run := range s.active {
+		if t, ok := scheduledTimeOf(run); !ok || !t.Before(latest) {
+			continue
 		}
-		return false, fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
+		replaced, err := r.replaceRun(ctx, run)
+		if err != nil {
+			return err
+		}
+		gone[run.UID] = true // deleted, finished or gone: not active
+		if replaced {
+			r.Recorder.Eventf(sched, run, corev1.EventTypeNormal, EventRunReplaced, "Delete",
+				"Deleted active ReplicationSync %s: the run scheduled for %s replaces it (concurrencyPolicy Replace)", run.Name, latest.Format(time.RFC3339))
+		}
 	}
-	if isFinished(fresh) {
-		return false, nil
-	}
-	err := r.Delete(ctx, fresh, client.PropagationPolicy(metav1.DeletePropagationBackground),
-		client.Preconditions{UID: &fresh.UID, ResourceVersion: &fresh.ResourceVersion})
-	switch {
-	case apierrors.IsNotFound(err):
-		return false, nil
-	case apierrors.IsConflict(err):
-		return false, fmt.Errorf("ReplicationSync %s changed while being replaced; retrying: %w", klog.KObj(run), err)
-	case err != nil:
-		return false, fmt.Errorf("deleting ReplicationSync %s: %w", klog.KObj(run), err)
-	}
-	return true, nil
+	return nil
+}
+
+// replaceRun deletes an active run for concurrencyPolicy Replace, unless it finished since the cache saw
+// it: read past the cache, and deleted only as read (a precondition on its resourceVersion; read again
+// when it changed, as an active run's status often does). A run that succeeded meanwhile is kept, so its
+// success reaches lastSuccessfulTime and the lastSync hold; deleting it on the cache's word would lose both.
+func (r *ReplicationSyncScheduleReconciler) replaceRun(ctx context.Context, run *replicationv1alpha1.ReplicationSync) (bool, error) {
+	replaced := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fresh := &replicationv1alpha1.ReplicationSync{}
+		if err := r.reader().Get(ctx, client.ObjectKeyFromObject(run), fresh); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
+		}
+		if isFinished(fresh) {
+			return nil
+		}
+		err := r.Delete(ctx, fresh, client.PropagationPolicy(metav1.DeletePropagationBackground),
+			client.Preconditions{UID: &fresh.UID, ResourceVersion: &fresh.ResourceVersion})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("deleting ReplicationSync %s: %w", klog.KObj(run), err)
+		}
+		replaced = true
+		return nil
+	})
+	return replaced, err
 }
 
 // reader reads past the cache.
