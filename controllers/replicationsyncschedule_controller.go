@@ -447,17 +447,17 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 				}
 				return res, err
 			}
-			if rejected, ok := asRunRejected(err); ok {
-				r.recordRunRejected(s, due, rejected)
-				retry := rejected.retryIn()
-				if deadline := sched.Spec.StartingDeadlineSeconds; deadline != nil {
-					// Halfway to the deadline, so the retry comes before it, not at it: a wake-up at the deadline
-					// finds the run missed.
-					retry = min(retry, max(due.Add(seconds(*deadline)).Sub(s.now)/2, time.Second))
-				}
-				return ctrl.Result{RequeueAfter: retry}, nil
+			// Every other error too: returned, it would leave Ready as it was and retry on the controller's
+			// backoff, which reaches 16 minutes, past the run's starting deadline.
+			rejected := runNotCreated(err)
+			r.recordRunRejected(s, due, rejected)
+			retry := rejected.retryIn()
+			if deadline := sched.Spec.StartingDeadlineSeconds; deadline != nil {
+				// Halfway to the deadline, so the retry comes before it, not at it: a wake-up at the deadline
+				// finds the run missed.
+				retry = min(retry, max(due.Add(seconds(*deadline)).Sub(s.now)/2, time.Second))
 			}
-			return ctrl.Result{}, err
+			return ctrl.Result{RequeueAfter: retry}, nil
 		}
 		if !started {
 			message = waiting
@@ -475,7 +475,14 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 
 	if sched.Spec.ConcurrencyPolicy == replicationv1alpha1.ReplaceConcurrent {
 		if err := r.replaceEarlierRuns(ctx, s); err != nil {
-			return ctrl.Result{}, err
+			r.recordRunNotReplaced(s, err)
+			retry := retryIn(refused(err))
+			st.NextScheduleTime = nil
+			if !w.Next.IsZero() {
+				st.NextScheduleTime = &metav1.Time{Time: w.Next}
+				retry = min(retry, max(w.Next.Sub(s.now), 0)+scheduleRequeueSlack)
+			}
+			return ctrl.Result{RequeueAfter: retry}, nil
 		}
 	}
 

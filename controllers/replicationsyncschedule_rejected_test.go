@@ -298,3 +298,67 @@ func TestReplaceKeepsTheActiveRunWhenTheNewOneIsNotCreated(t *testing.T) {
 	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("replace", times[1]))), "replaced once the new run exists")
 	g.Expect(h.get().Status.Active).To(ConsistOf(HaveField("Name", runName("replace", times[1]))))
 }
+
+// TestReplaceDeleteRefusedTurnsScheduleNotReady: with concurrencyPolicy Replace, an earlier run the API
+// server does not let the schedule delete (a policy on DELETE) turns the schedule Ready=False, so the
+// NotReady alert can fire, and the delete is tried again on the schedule's clock. It left Ready=True with
+// the message of the tick before, and retried on the controller's backoff.
+func TestReplaceDeleteRefusedTurnsScheduleNotReady(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("undeletable", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
+	})
+	times := h.nextRuns(2)
+	h.reconcileAt(times[0].Add(time.Second))
+	active := h.runs()[0]
+	h.finish(active, replicationv1alpha1.SyncRunning, times[0])
+	refusing := true
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok && refusing {
+				return apierrors.NewForbidden(schema.GroupResource{Resource: "replicationsyncs"}, obj.GetName(), errors.New("deletes need approval"))
+			}
+			return c.Delete(ctx, obj, opts...)
+		},
+	})
+	h.events()
+
+	res := h.reconcileAt(times[1].Add(time.Second)) // no error: the controller's backoff stays out of it
+	g.Expect(res.RequeueAfter).To(Equal(runRejectedRetry))
+	g.Expect(h.runs()).To(HaveLen(2), "the new run is created; the earlier one is not deleted")
+	s := h.get()
+	ready := condition(s, replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(ready.Reason).To(Equal(RunNotReplacedReason))
+	g.Expect(ready.Message).To(And(ContainSubstring(active.Name), ContainSubstring("deletes need approval")))
+	g.Expect(ready.ObservedGeneration).To(Equal(s.Generation))
+	g.Expect(kstatusOf(g, s)).To(Equal(kstatus.InProgressStatus))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "undeletable"))).To(BeZero())
+	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+RunNotReplacedReason), ContainSubstring("deletes need approval"))))
+
+	refusing = false
+	h.reconcileAt(times[1].Add(time.Second + runRejectedRetry))
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("undeletable", times[1]))))
+	g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "undeletable"))).To(Equal(1.0))
+}
+
+// TestScheduleRunNameTakenTurnsScheduleNotReady: a ReplicationSync the schedule does not control holding
+// the name of the run due keeps that run from being created; the schedule turns Ready=False saying what to
+// do, and tries again every minute. It left Ready=True and retried on the controller's backoff.
+func TestScheduleRunNameTakenTurnsScheduleNotReady(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("taken", nil)
+	due := h.nextRuns(1)[0]
+	g.Expect(k8sClient.Create(h.ctx, newSelectorSync(h.ns, runName("taken", due), "array-a", &metav1.LabelSelector{}))).To(Succeed())
+
+	res := h.reconcileAt(due.Add(time.Second))
+	g.Expect(res.RequeueAfter).To(Equal(runRejectedRetry))
+	ready := condition(h.get(), replicationv1alpha1.ReadyCondition)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RunRejectedReason))
+	g.Expect(ready.Message).To(And(ContainSubstring("not controlled by schedule taken"), ContainSubstring("delete or rename it")))
+	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "taken"))).To(BeZero())
+}

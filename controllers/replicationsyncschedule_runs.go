@@ -25,16 +25,19 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/runsplit"
 )
 
-// recordRunRejected turns the schedule Ready=False with the API server's message and warns once the
-// status is stored; the returned error retries on the controller's backoff, and the next run created
-// turns it Ready again.
+// recordRunRejected turns the schedule Ready=False with the API server's message (or what kept the create
+// from being sent) and warns once the status is stored; the next run created turns it Ready again.
 func (r *ReplicationSyncScheduleReconciler) recordRunRejected(s *scheduleScope, due time.Time, rejected *runRejectedError) {
 	sched := s.sched
-	verb := "rejected"
-	if !rejected.rejected {
-		verb = "failed to create"
+	var msg string
+	switch {
+	case rejected.notSent:
+		msg = fmt.Sprintf("The ReplicationSync for the run scheduled for %s was not created: %s; trying again", due.Format(time.RFC3339), rejected.err.Error())
+	case rejected.rejected:
+		msg = fmt.Sprintf("The API server rejected the ReplicationSync for the run scheduled for %s: %s", due.Format(time.RFC3339), rejected.err.Error())
+	default:
+		msg = fmt.Sprintf("The API server failed to create the ReplicationSync for the run scheduled for %s: %s", due.Format(time.RFC3339), rejected.err.Error())
 	}
-	msg := fmt.Sprintf("The API server %s the ReplicationSync for the run scheduled for %s: %s", verb, due.Format(time.RFC3339), rejected.err.Error())
 	markScheduleRunRejected(sched, msg, s.now)
 	s.afterPatch = append(s.afterPatch, func() {
 		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.RunRejectedReason, "Create", "%s", msg)
@@ -155,6 +158,18 @@ func (r *ReplicationSyncScheduleReconciler) startRun(ctx context.Context, s *sch
 	return true, "", nil
 }
 
+// recordRunNotReplaced turns the schedule Ready=False with the error of the delete Replace could not make,
+// and warns once the status is stored; the next reconcile tries again.
+func (r *ReplicationSyncScheduleReconciler) recordRunNotReplaced(s *scheduleScope, err error) {
+	sched := s.sched
+	msg := fmt.Sprintf("concurrencyPolicy is Replace, but an earlier run could not be deleted and runs beside the new one: %s; "+
+		"the delete is tried again: let it through (an admission policy or webhook, RBAC) or delete the run", err.Error())
+	markScheduleRunNotReplaced(sched, msg, s.now)
+	s.afterPatch = append(s.afterPatch, func() {
+		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, RunNotReplacedReason, "Delete", "%s", msg)
+	})
+}
+
 // replaceEarlierRuns deletes, for concurrencyPolicy Replace, the active runs scheduled before the latest
 // run started. It comes after that run's create, so a create that fails or waits leaves the earlier run
 // going, and on every reconcile, so a delete that failed, or a restart between the create and the delete,
@@ -234,7 +249,9 @@ func (r *ReplicationSyncScheduleReconciler) checkOwnRun(ctx context.Context, sch
 		return fmt.Errorf("getting ReplicationSync %s: %w", klog.KObj(run), err)
 	}
 	if !metav1.IsControlledBy(existing, sched) {
-		return fmt.Errorf("ReplicationSync %s exists but is not controlled by schedule %s: delete or rename it", klog.KObj(run), sched.Name)
+		// Persists until someone acts: reported in Ready and retried every minute, not on the backoff.
+		return &runRejectedError{err: fmt.Errorf("ReplicationSync %s exists but is not controlled by schedule %s: delete or rename it", klog.KObj(run), sched.Name),
+			rejected: true, notSent: true}
 	}
 	run.UID = existing.UID
 	return nil

@@ -74,38 +74,70 @@ func markScheduleRunRejected(s *replicationv1alpha1.ReplicationSyncSchedule, mes
 	setScheduleStalledCondition(s, metav1.ConditionFalse, reason, "", now)
 }
 
+// RunNotReplacedReason (Ready=False, Reconciling=True): concurrencyPolicy is Replace and an earlier active
+// run could not be deleted (an admission policy or webhook refusing the delete, RBAC), so it runs beside the
+// new one; the delete is retried.
+const RunNotReplacedReason = "RunNotReplaced"
+
+// markScheduleRunNotReplaced records a schedule whose earlier run Replace could not delete: Ready=False
+// (the NotReady alert fires if it lasts) and Reconciling=True (it retries).
+func markScheduleRunNotReplaced(s *replicationv1alpha1.ReplicationSyncSchedule, message string, now time.Time) {
+	setScheduleReadyCondition(s, metav1.ConditionFalse, RunNotReplacedReason, message, now)
+	setScheduleReconcilingCondition(s, metav1.ConditionTrue, RunNotReplacedReason, "Retrying", now)
+	setScheduleStalledCondition(s, metav1.ConditionFalse, RunNotReplacedReason, "", now)
+}
+
 // runRejectedError is a run the API server did not create. rejected: it refused the object for a reason
 // retrying alone does not fix (Invalid, Forbidden, BadRequest: template labels, a ResourceQuota, an
-// admission policy or webhook). Otherwise the create failed (an admission webhook down, throttling, a
-// timeout, an unavailable server): it is retried sooner.
+// admission policy or webhook; or the run's name is another object's). Otherwise the create failed (an
+// admission webhook down, throttling, a timeout, an unavailable server): it is retried sooner. notSent:
+// the create was not sent, as a read it needs failed or the name is taken.
 type runRejectedError struct {
 	err      error
 	rejected bool
+	notSent  bool
 }
 
 func (e *runRejectedError) Error() string { return e.err.Error() }
 func (e *runRejectedError) Unwrap() error { return e.err }
 
 // retryIn is how soon the create is tried again.
-func (e *runRejectedError) retryIn() time.Duration {
-	if e.rejected {
-		return runRejectedRetry
-	}
-	return runCreateRetry
-}
+func (e *runRejectedError) retryIn() time.Duration { return retryIn(e.rejected) }
 
 // classifyCreateError wraps a Create error (other than AlreadyExists) in runRejectedError. Every such
 // error is handled on the schedule's own clock and reported in its conditions: returned to the
 // controller, it would be retried on a backoff that reaches 16 minutes, past the run's starting deadline
 // and the next scheduled time, with Ready still True.
 func classifyCreateError(err error) error {
+	return &runRejectedError{err: err, rejected: refused(err)}
+}
+
+// runNotCreated wraps an error that kept a run from being created before its create was sent (a read of
+// its groups or shares, a run of the same name found), so it is reported and retried like a failed create.
+func runNotCreated(err error) *runRejectedError {
+	if rejected, ok := asRunRejected(err); ok {
+		return rejected
+	}
+	return &runRejectedError{err: err, rejected: refused(err), notSent: true}
+}
+
+// refused reports whether the API server refused a request for a reason retrying alone does not fix.
+func refused(err error) bool {
 	var status apierrors.APIStatus
 	failed := !errors.As(err, &status) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) ||
 		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
 		apierrors.IsUnexpectedServerError(err) || apierrors.IsConflict(err)
-	// Any other answer refuses the object: Invalid, Forbidden (a quota, a policy), and the BadRequest an
-	// admission webhook's denial without a code of its own becomes.
-	return &runRejectedError{err: err, rejected: !failed}
+	// Any other answer refuses the request: Invalid, Forbidden (a quota, a policy, RBAC), and the BadRequest
+	// an admission webhook's denial without a code of its own becomes.
+	return !failed
+}
+
+// retryIn is how soon a request the API server refused (refused) or failed is tried again.
+func retryIn(refused bool) time.Duration {
+	if refused {
+		return runRejectedRetry
+	}
+	return runCreateRetry
 }
 
 // asRunRejected reports whether err is a rejected run.
