@@ -44,7 +44,7 @@ func main() {
 		leaderElect                          bool
 		syncBackoff                          backoff.Policy
 		pollInitial, pollMax                 time.Duration
-		syncConcurrency                      int
+		syncConcurrency, scheduleConcurrency int
 	)
 	flag.StringVar(&metrics.addr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
@@ -63,6 +63,7 @@ func main() {
 	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "Least wait before querying again a task past the provider's typical duration without progress, or one first seen already running; other queries are timed by the provider's task durations and the task's progress.")
 	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between two queries of a task (not of its first query).")
 	flag.IntVar(&syncConcurrency, "sync-concurrency", controllers.DefaultMaxConcurrentSyncReconciles, "ReplicationSyncs reconciled at once.")
+	flag.IntVar(&scheduleConcurrency, "schedule-concurrency", controllers.DefaultMaxConcurrentScheduleReconciles, "ReplicationSyncSchedules reconciled at once.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -156,9 +157,10 @@ func main() {
 	}
 	// Clock defaults to clock.RealClock{} in SetupWithManager.
 	if err := (&controllers.ReplicationSyncScheduleReconciler{
-		Client:   mgr.GetClient(),
-		Scheme:   mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("replicationsyncschedule-controller"),
+		Client:                  mgr.GetClient(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("replicationsyncschedule-controller"),
+		MaxConcurrentReconciles: scheduleConcurrency,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSyncSchedule")
 		os.Exit(1)

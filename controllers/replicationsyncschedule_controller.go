@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -50,6 +51,11 @@ const (
 	maxObjectNameLength = 253
 )
 
+// DefaultMaxConcurrentScheduleReconciles bounds parallel ReplicationSyncSchedule reconciles. Schedules on the
+// same tick (every one at "0 2 * * *") are all due at once; one at a time, those last in line could pass a
+// short startingDeadlineSeconds before their run is created.
+const DefaultMaxConcurrentScheduleReconciles = 8
+
 // Event reasons of ReplicationSyncSchedule (MissedSchedule is replicationv1alpha1.MissedScheduleReason).
 const (
 	// EventRunCreated: a ReplicationSync was created for a scheduled time.
@@ -78,6 +84,8 @@ type ReplicationSyncScheduleReconciler struct {
 	// APIReader reads past the cache where a stale read would adopt someone else's object;
 	// SetupWithManager defaults it to the manager's API reader.
 	APIReader client.Reader
+	// MaxConcurrentReconciles bounds parallel reconciles; 0 means DefaultMaxConcurrentScheduleReconciles.
+	MaxConcurrentReconciles int
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules,verbs=get;list;watch
@@ -95,8 +103,13 @@ func (r *ReplicationSyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager) e
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	concurrency := r.MaxConcurrentReconciles
+	if concurrency <= 0 {
+		concurrency = DefaultMaxConcurrentScheduleReconciles
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("replicationsyncschedule").
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		For(&replicationv1alpha1.ReplicationSyncSchedule{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Every owner: a run made by hand from the schedule is owned, not controlled, by it, and its end
 		// must count for lastSuccessfulTime at once.

@@ -24,11 +24,12 @@ const flagsDoc = "docs/quickstart.md"
 
 // namedDefaults are the defaults main.go takes from constants, as the documentation writes them.
 var namedDefaults = map[string]string{
-	"backoff.DefaultBase":                            backoff.DefaultBase.String(),
-	"backoff.DefaultMax":                             backoff.DefaultMax.String(),
-	"controllers.DefaultPollInitial":                 controllers.DefaultPollInitial.String(),
-	"controllers.DefaultPollMax":                     controllers.DefaultPollMax.String(),
-	"controllers.DefaultMaxConcurrentSyncReconciles": strconv.Itoa(controllers.DefaultMaxConcurrentSyncReconciles),
+	"backoff.DefaultBase":                                backoff.DefaultBase.String(),
+	"backoff.DefaultMax":                                 backoff.DefaultMax.String(),
+	"controllers.DefaultPollInitial":                     controllers.DefaultPollInitial.String(),
+	"controllers.DefaultPollMax":                         controllers.DefaultPollMax.String(),
+	"controllers.DefaultMaxConcurrentSyncReconciles":     strconv.Itoa(controllers.DefaultMaxConcurrentSyncReconciles),
+	"controllers.DefaultMaxConcurrentScheduleReconciles": strconv.Itoa(controllers.DefaultMaxConcurrentScheduleReconciles),
 }
 
 // TestManagerFlagsDocumented: every flag main.go defines has a row in the flags table of the docs, with
