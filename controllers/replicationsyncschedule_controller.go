@@ -86,6 +86,9 @@ type ReplicationSyncScheduleReconciler struct {
 	APIReader client.Reader
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 means DefaultMaxConcurrentScheduleReconciles.
 	MaxConcurrentReconciles int
+
+	// templates remembers validTemplate's outcomes.
+	templates templateChecks
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules,verbs=get;list;watch
@@ -161,6 +164,7 @@ func (r *ReplicationSyncScheduleReconciler) Reconcile(ctx context.Context, req c
 	if err := r.Get(ctx, req.NamespacedName, sched); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetScheduleMetrics(req.Namespace, req.Name)
+			r.templates.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting ReplicationSyncSchedule %s: %w", req.NamespacedName, err)
