@@ -527,14 +527,7 @@ func TestScheduleHistoryLimits(t *testing.T) {
 // lost.
 func TestReplaceKeepsARunThatSucceededMeanwhile(t *testing.T) {
 	g := NewWithT(t)
-	h := newScheduleHarness(t, g)
-	h.create("replace", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
-	})
-	times := h.nextRuns(2)
-	h.reconcileAt(times[0].Add(time.Second))
-	first := h.runs()[0]
-	h.finish(first, replicationv1alpha1.SyncRunning, times[0])
+	h, times, first := replacingWithActiveRun(t, g, "replace")
 	succeeded := times[1].Add(time.Second)
 	h.r.Client = intercepted(g, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {

@@ -271,15 +271,7 @@ func TestRejectedRunRetriedBeforeAShortDeadline(t *testing.T) {
 // left with no run at all until a create worked. The active run goes once the new one is created.
 func TestReplaceKeepsTheActiveRunWhenTheNewOneIsNotCreated(t *testing.T) {
 	g := NewWithT(t)
-	h := newScheduleHarness(t, g)
-	h.create("replace", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
-	})
-	times := h.nextRuns(2)
-	h.reconcileAt(times[0].Add(time.Second))
-	active := h.runs()[0]
-	h.finish(active, replicationv1alpha1.SyncRunning, times[0])
-
+	h, times, active := replacingWithActiveRun(t, g, "replace")
 	refusing := true
 	h.r.Client = intercepted(g, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
@@ -305,14 +297,7 @@ func TestReplaceKeepsTheActiveRunWhenTheNewOneIsNotCreated(t *testing.T) {
 // the message of the tick before, and retried on the controller's backoff.
 func TestReplaceDeleteRefusedTurnsScheduleNotReady(t *testing.T) {
 	g := NewWithT(t)
-	h := newScheduleHarness(t, g)
-	h.create("undeletable", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
-	})
-	times := h.nextRuns(2)
-	h.reconcileAt(times[0].Add(time.Second))
-	active := h.runs()[0]
-	h.finish(active, replicationv1alpha1.SyncRunning, times[0])
+	h, times, active := replacingWithActiveRun(t, g, "undeletable")
 	refusing := true
 	h.r.Client = intercepted(g, interceptor.Funcs{
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
@@ -361,4 +346,18 @@ func TestScheduleRunNameTakenTurnsScheduleNotReady(t *testing.T) {
 	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RunRejectedReason))
 	g.Expect(ready.Message).To(And(ContainSubstring("not controlled by schedule taken"), ContainSubstring("delete or rename it")))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "taken"))).To(BeZero())
+}
+
+// replacingWithActiveRun creates a schedule of concurrencyPolicy Replace whose first run is still
+// running; it returns the schedule's first two run times and that run.
+func replacingWithActiveRun(t *testing.T, g *WithT, name string) (*scheduleHarness, []time.Time, replicationv1alpha1.ReplicationSync) {
+	h := newScheduleHarness(t, g)
+	h.create(name, func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.ConcurrencyPolicy = replicationv1alpha1.ReplaceConcurrent
+	})
+	times := h.nextRuns(2)
+	h.reconcileAt(times[0].Add(time.Second))
+	active := h.runs()[0]
+	h.finish(active, replicationv1alpha1.SyncRunning, times[0])
+	return h, times, active
 }

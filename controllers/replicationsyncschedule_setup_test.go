@@ -7,12 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/testenv"
 )
@@ -30,14 +25,7 @@ func TestScheduleConcurrencyReachesTheController(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
 			ns := newNamespace(t, g, k8sClient, "rsched-workers-")
-			mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-				Scheme:                 testenv.Scheme,
-				Metrics:                metricsserver.Options{BindAddress: "0"},
-				HealthProbeBindAddress: "0",
-				Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-				Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns.Name: {}}},
-			})
-			g.Expect(err).NotTo(HaveOccurred())
+			mgr := namespaceManager(g, ns.Name)
 			r := &ReplicationSyncScheduleReconciler{Client: mgr.GetClient(), Scheme: testenv.Scheme,
 				Recorder: events.NewFakeRecorder(10), MaxConcurrentReconciles: tc.set}
 			g.Expect(r.SetupWithManager(mgr)).To(Succeed())

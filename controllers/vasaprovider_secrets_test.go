@@ -166,6 +166,19 @@ func TestVasaProviderCachesNoSecretValues(t *testing.T) {
 }
 
 // startManager runs mgr until the test ends, and then waits for it to stop.
+// namespaceManager is a manager that caches one namespace, without metrics or probes.
+func namespaceManager(g *WithT, ns string) ctrl.Manager {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 testenv.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+	})
+	g.ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return mgr
+}
+
 func startManager(t *testing.T, g *WithT, mgr ctrl.Manager) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -183,14 +196,7 @@ func TestHungVCenterHoldsBackNoOtherProvider(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t, g, k8sClient, "vp-hung-")
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 testenv.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns.Name: {}}},
-	})
-	g.Expect(err).NotTo(HaveOccurred())
+	mgr := namespaceManager(g, ns.Name)
 	healthy := passwordDialer("right")
 	r := &VasaProviderReconciler{Client: mgr.GetClient(), Sessions: session.New(),
 		Dial: func(ctx context.Context, c sms.Config) (sms.Client, error) {
