@@ -315,12 +315,12 @@ func TestReplaceDeleteRefusedTurnsScheduleNotReady(t *testing.T) {
 	s := h.get()
 	ready := condition(s, replicationv1alpha1.ReadyCondition)
 	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-	g.Expect(ready.Reason).To(Equal(RunNotReplacedReason))
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.RunNotReplacedReason))
 	g.Expect(ready.Message).To(And(ContainSubstring(active.Name), ContainSubstring("deletes need approval")))
 	g.Expect(ready.ObservedGeneration).To(Equal(s.Generation))
 	g.Expect(kstatusOf(g, s)).To(Equal(kstatus.InProgressStatus))
 	g.Expect(testutil.ToFloat64(metrics.ScheduleReady.WithLabelValues(h.ns, "undeletable"))).To(BeZero())
-	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+RunNotReplacedReason), ContainSubstring("deletes need approval"))))
+	g.Expect(h.events()).To(ContainElement(And(HavePrefix("Warning "+replicationv1alpha1.RunNotReplacedReason), ContainSubstring("deletes need approval"))))
 
 	refusing = false
 	h.reconcileAt(times[1].Add(time.Second + runRejectedRetry))

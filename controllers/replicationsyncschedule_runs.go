@@ -166,7 +166,7 @@ func (r *ReplicationSyncScheduleReconciler) recordRunNotReplaced(s *scheduleScop
 		"the delete is tried again: let it through (an admission policy or webhook, RBAC) or delete the run", err.Error())
 	markScheduleRunNotReplaced(sched, msg, s.now)
 	s.afterPatch = append(s.afterPatch, func() {
-		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, RunNotReplacedReason, "Delete", "%s", msg)
+		r.Recorder.Eventf(sched, nil, corev1.EventTypeWarning, replicationv1alpha1.RunNotReplacedReason, "Delete", "%s", msg)
 	})
 }
 

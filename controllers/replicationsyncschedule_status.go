@@ -74,17 +74,12 @@ func markScheduleRunRejected(s *replicationv1alpha1.ReplicationSyncSchedule, mes
 	setScheduleStalledCondition(s, metav1.ConditionFalse, reason, "", now)
 }
 
-// RunNotReplacedReason (Ready=False, Reconciling=True): concurrencyPolicy is Replace and an earlier active
-// run could not be deleted (an admission policy or webhook refusing the delete, RBAC), so it runs beside the
-// new one; the delete is retried.
-const RunNotReplacedReason = "RunNotReplaced"
-
 // markScheduleRunNotReplaced records a schedule whose earlier run Replace could not delete: Ready=False
 // (the NotReady alert fires if it lasts) and Reconciling=True (it retries).
 func markScheduleRunNotReplaced(s *replicationv1alpha1.ReplicationSyncSchedule, message string, now time.Time) {
-	setScheduleReadyCondition(s, metav1.ConditionFalse, RunNotReplacedReason, message, now)
-	setScheduleReconcilingCondition(s, metav1.ConditionTrue, RunNotReplacedReason, "Retrying", now)
-	setScheduleStalledCondition(s, metav1.ConditionFalse, RunNotReplacedReason, "", now)
+	setScheduleReadyCondition(s, metav1.ConditionFalse, replicationv1alpha1.RunNotReplacedReason, message, now)
+	setScheduleReconcilingCondition(s, metav1.ConditionTrue, replicationv1alpha1.RunNotReplacedReason, "Retrying", now)
+	setScheduleStalledCondition(s, metav1.ConditionFalse, replicationv1alpha1.RunNotReplacedReason, "", now)
 }
 
 // runRejectedError is a run the API server did not create. rejected: it refused the object for a reason

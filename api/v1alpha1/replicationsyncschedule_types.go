@@ -186,8 +186,9 @@ type ReplicationSyncTemplateSpec struct {
 
 // ReplicationSyncScheduleStatus is the observed state of a schedule.
 type ReplicationSyncScheduleStatus struct {
-	// conditions: Ready is False with a reason when the schedule or template is invalid (Stalled) or
-	// the API server rejects the runs (RunRejected).
+	// conditions: Ready is False with a reason when the schedule or template is invalid (Stalled),
+	// the API server rejects the runs (RunRejected) or Replace cannot delete an earlier run
+	// (RunNotReplaced).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -251,6 +252,10 @@ const (
 	// (Invalid or Forbidden: template labels, a ResourceQuota, an admission policy; retried every minute)
 	// or failed to (an admission webhook down, throttling, a timeout; retried every 10 s).
 	RunRejectedReason = "RunRejected"
+	// RunNotReplacedReason (Ready=False, Reconciling=True): concurrencyPolicy is Replace and an earlier
+	// active run could not be deleted (an admission policy or webhook refusing the delete, RBAC), so it
+	// runs beside the new one; the delete is retried.
+	RunNotReplacedReason = "RunNotReplaced"
 	// MissedScheduleReason: a run was not started within startingDeadlineSeconds.
 	MissedScheduleReason = "MissedSchedule"
 )
