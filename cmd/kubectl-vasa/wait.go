@@ -122,16 +122,20 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 						show(cmp.Or(lastProgress, key.Name) + fmt.Sprintf(" (API unreachable for %s: %v)", down, err))
 					}
 					return false, nil
-				case apierrors.IsNotFound(err) && runs[i] != nil:
-					// Finished and deleted by its ttlSecondsAfterFinished between two reads: its last event
-					// says how it ended.
-					if final := finishedByEvent(readCtx, c, runs[i]); final != nil {
+				case apierrors.IsNotFound(err):
+					// Finished and deleted by its ttlSecondsAfterFinished between two reads, or before the
+					// first one: its last event says how it ended.
+					seen := runs[i]
+					if seen == nil {
+						seen = &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+					}
+					if final := finishedByEvent(readCtx, c, seen); final != nil {
 						runs[i], deleted[i] = final, true
 						continue
 					}
 					return false, fmt.Errorf("ReplicationSync %s was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen %s: "+
 						"its outcome is in its events, 'kubectl get events -n %s --field-selector involvedObject.name=%s'",
-						key.Name, cmp.Or(runs[i].Status.Phase, replicationv1alpha1.SyncPending), key.Namespace, key.Name)
+						key.Name, cmp.Or(seen.Status.Phase, replicationv1alpha1.SyncPending), key.Namespace, key.Name)
 				}
 				// A refusal (forbidden) ends the wait, not the sync.
 				return false, notFinishedError{fmt.Errorf("stopped waiting for ReplicationSync %s, which goes on: reading it: %w", key.Name, err)}

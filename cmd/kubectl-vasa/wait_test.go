@@ -242,3 +242,21 @@ func TestWaitTakesTheOutcomeOfADeletedRunFromItsEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitForARunGoneBeforeItsFirstRead: a run that failed and was deleted (ttlSecondsAfterFinished: 0)
+// before the wait first read it ends as its event says, exit code 1, not as a wait that stopped early.
+func TestWaitForARunGoneBeforeItsFirstRead(t *testing.T) {
+	ctx := context.Background()
+	g := NewWithT(t)
+	ns := namespace(t, g, "plugin-gone-first")
+	g.Expect(k8sClient.Create(ctx, &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "run.final"},
+		Regarding:  corev1.ObjectReference{APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSync", Namespace: ns, Name: "run"},
+		Reason:     "Failed", Note: "1 of 1 groups failed: fd-1/dg-1 (no groups selected)", Type: corev1.EventTypeWarning, Action: "Sync",
+		EventTime: metav1.NewMicroTime(now), ReportingController: "replicationsync-controller", ReportingInstance: "manager",
+	})).To(Succeed())
+	a := &app{out: &syncBuffer{}, pollInterval: 5 * time.Millisecond}
+	err := a.waitFor(ctx, k8sClient, []client.ObjectKey{{Namespace: ns, Name: "run"}}, "", waitTimeout)
+	g.Expect(err).To(MatchError(HavePrefix("ReplicationSync run failed: Failed: 1 of 1 groups failed")))
+	g.Expect(exitCode(err)).To(Equal(1))
+}
