@@ -181,21 +181,45 @@ func TestScheduledRunsLastLookIgnoresAnEarlierRunsPiT(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 }
 
-// TestScheduledRunInDoubtFindsItsOwnPiTOnASlowClock: a schedule's run whose call went unanswered finds
-// its PiT stamped 6 minutes before the scheduled time by an array whose clock is behind. The group was
+// TestScheduledRunFindsItsOwnPiTOnASlowClock: a schedule's run whose task can never be read finds the
+// group's PiT stamped 6 minutes before the scheduled time by an array whose clock is behind. The group was
 // checked before its call, so the PiT is the call's: Synced, as the task's answer would have made it.
-func TestScheduledRunInDoubtFindsItsOwnPiTOnASlowClock(t *testing.T) {
+func TestScheduledRunFindsItsOwnPiTOnASlowClock(t *testing.T) {
 	due := time.Now().Truncate(time.Second)
-	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		shortWindow(vp, rs)
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+		rs.Spec.BackoffLimit = ptr.To[int32](0)
 	})
-	answerOnce(h.fake, timeoutErr)
 	h.reconcile()
-	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
-	h.fake.Finish("smstask-1", h.clock.Now().Add(-6*time.Minute))
-	h.runFor(window / 2)
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupSyncing)))
+	h.fake.Finish(h.fake.Calls()[0].Task, due.Add(-6*time.Minute)) // stamped by the array's clock
+	h.fake.Task = func(string) (sms.TaskInfo, error) {
+		return sms.TaskInfo{}, &sms.OtherFaultError{Type: "InvalidState", Message: "task store corrupt"}
+	}
+	h.runFor(time.Hour)
 	rs := h.get()
 	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced), rs.Status.Groups[0].Message)
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+}
+
+// TestPreClaimedGroupMeetingAnEarlierRunsPiT: a schedule's run of more batches than slots pre-claims its
+// next batch (Issuing, never checked nor called); an earlier run's PiT of its name for that batch's group
+// fails the group, as for a group checked Pending. Taken as this run's, it would report a recovery point
+// that was not made.
+func TestPreClaimedGroupMeetingAnEarlierRunsPiT(t *testing.T) {
+	due := time.Now().Truncate(time.Second)
+	h := newRunHarness(t, 2, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 1
+		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+	})
+	earlier := h.fake.CreateTask([]sms.GroupID{h.group(1)}, h.get().Spec.PitName)
+	h.fake.Finish(earlier, due.Add(-5*time.Hour))
+	h.reconcile()
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
+	h.g.Expect(rs.Status.Groups[1].State).To(Equal(replicationv1alpha1.GroupFailed), rs.Status.Groups[1].Message)
+	h.g.Expect(rs.Status.Groups[1].Message).To(ContainSubstring("before this run was scheduled"))
+	h.g.Expect(h.fake.CallsOf(h.group(1))).To(BeZero())
 }

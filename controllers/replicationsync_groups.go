@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -83,12 +82,12 @@ func (run *syncRun) groupFailed(i int, message string) {
 }
 
 // groupSyncedByPiT makes group i Synced by a PiT found by the run's name, unless an earlier run made it
-// (pitOfAnEarlierRun): then the group fails saying so, and it reports false. A group this run claimed
-// (Issuing, Syncing) was checked before its call: a PiT of its name found since is the call's, whatever
-// the array's clock says.
+// (pitOfAnEarlierRun): then the group fails saying so, and it reports false. A group on a task of this
+// run (Syncing) was checked before its call: a PiT of its name found since is the call's, whatever the
+// array's clock says. Not so an Issuing one: it may be pre-claimed, never checked nor called.
 func (run *syncRun) groupSyncedByPiT(i int, p sms.PointInTime, message string) bool {
-	claimed := slices.Contains([]replicationv1alpha1.GroupState{replicationv1alpha1.GroupIssuing, replicationv1alpha1.GroupSyncing}, run.rs.Status.Groups[i].State)
-	if due, ok := pitOfAnEarlierRun(run.rs, p); ok && !claimed {
+	called := run.rs.Status.Groups[i].State == replicationv1alpha1.GroupSyncing
+	if due, ok := pitOfAnEarlierRun(run.rs, p); ok && !called {
 		run.groupFailed(i, pitNameTakenMessage(p, due))
 		return false
 	}
