@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -80,7 +81,9 @@ type peerGroup struct {
 	status replicationv1alpha1.GroupStatus
 }
 
-// peerGroups returns the groups the run's peers have claimed (Issuing, Syncing) or Synced, by id.
+// peerGroups returns the groups the run's peers have claimed (Issuing, Syncing), or Synced since the run
+// was created (an older PiT may be gone by the array's retention; the PiT check sees one that is not), by
+// id. A peer being deleted no longer advances: it is not waited for.
 func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicationv1alpha1.ReplicationSync) map[replicationv1alpha1.ReplicationGroupID]peerGroup {
 	var out map[replicationv1alpha1.ReplicationGroupID]peerGroup
 	for _, key := range r.peers.others(rs) {
@@ -89,17 +92,23 @@ func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicat
 			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name", "peer", key.Name, "error", err.Error())
 			continue
 		}
-		if peer.Spec.PitName != rs.Spec.PitName || peer.Spec.ProviderRef.Name != rs.Spec.ProviderRef.Name {
+		if peer.Spec.PitName != rs.Spec.PitName || peer.Spec.ProviderRef.Name != rs.Spec.ProviderRef.Name || !peer.DeletionTimestamp.IsZero() {
 			continue
 		}
 		for _, g := range peer.Status.Groups {
 			switch g.State {
-			case replicationv1alpha1.GroupIssuing, replicationv1alpha1.GroupSyncing, replicationv1alpha1.GroupSynced:
-				if out == nil {
-					out = map[replicationv1alpha1.ReplicationGroupID]peerGroup{}
+			case replicationv1alpha1.GroupIssuing, replicationv1alpha1.GroupSyncing:
+			case replicationv1alpha1.GroupSynced:
+				if g.TimeStamp == nil || g.TimeStamp.Before(&metav1.Time{Time: rs.CreationTimestamp.Add(-pitClockSkew)}) {
+					continue
 				}
-				out[g.ReplicationGroupID] = peerGroup{run: peer.Name, status: g}
+			default:
+				continue
 			}
+			if out == nil {
+				out = map[replicationv1alpha1.ReplicationGroupID]peerGroup{}
+			}
+			out[g.ReplicationGroupID] = peerGroup{run: peer.Name, status: g}
 		}
 	}
 	return out

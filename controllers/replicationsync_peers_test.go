@@ -51,3 +51,23 @@ func TestRunsOfOnePiTNameSyncAGroupOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestOldPeerSyncIsNotTaken: a run of the same PiT name synced the group before this run was created; on
+// an array without PiT support nothing shows that its PiT still exists (retention may have dropped it),
+// so the new run syncs the group itself instead of reporting the old recovery point.
+func TestOldPeerSyncIsNotTaken(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.reconcile()
+	h.fake.FinishAll(h.clock.Now().Add(-time.Hour))
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+
+	later := &replicationv1alpha1.ReplicationSync{}
+	later.Namespace, later.Name = h.key.Namespace, h.key.Name+"-later"
+	later.Spec = *h.get().Spec.DeepCopy()
+	h.g.Expect(k8sClient.Create(h.ctx, later)).To(Succeed())
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(later)})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(2))
+}

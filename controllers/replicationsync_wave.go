@@ -129,7 +129,12 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 				rs.Status.Groups[i].Provider = provider
 				run.syncedByPeer(i, p)
 			} else {
-				rs.Status.Groups[i].Message = groupMessage(rs, "Waiting for ReplicationSync "+p.run+", of the same PiT name, which is syncing the group")
+				// Pending again if pre-claimed: else, left Issuing without a call, it would read as in doubt.
+				why := "Waiting for ReplicationSync " + p.run + ", of the same PiT name, which is syncing the group"
+				if rs.Status.Groups[i].State == replicationv1alpha1.GroupIssuing {
+					run.groupPending(i, why)
+				}
+				rs.Status.Groups[i].Message = groupMessage(rs, why)
 				run.wakeAt(run.now.Add(r.pollMax()))
 			}
 			continue
