@@ -181,9 +181,11 @@ func (r *ReplicationSyncReconciler) unarm(run *syncRun, cutoff time.Time) {
 }
 
 // freshClaimsSince is the oldest claim time an armed batch may be called on now: half the in-doubt
-// window ago (unarmStale), by the clock, not by the reconcile's start (queries may have taken long since).
+// window ago (unarmStale), by the clock, not by the reconcile's start (queries may have taken long since),
+// and never so old that the call could still reach vCenter (callTimeout) after the window has passed.
 func (r *ReplicationSyncReconciler) freshClaimsSince(run *syncRun) time.Time {
-	return clockNow(r.Clock).Add(-r.inDoubtWindow(run) / 2)
+	w := r.inDoubtWindow(run)
+	return clockNow(r.Clock).Add(-min(w/2, w-callTimeout))
 }
 
 // takeArmed removes from the armed set the wave's armed batches, right before they are called; a batch
