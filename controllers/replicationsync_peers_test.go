@@ -71,3 +71,34 @@ func TestOldPeerSyncIsNotTaken(t *testing.T) {
 	h.g.Expect(err).NotTo(HaveOccurred())
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(2))
 }
+
+// TestPreClaimedGroupWaitingForAPeerIsNotInDoubt: a pre-claimed group (Issuing) that another run of the
+// PiT name is syncing goes back to Pending when its batch is called: left Issuing without a call, it would
+// read as in doubt and be issued again after the window, beside the peer's sync.
+func TestPreClaimedGroupWaitingForAPeerIsNotInDoubt(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile()
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Issuing", "Issuing", "Pending", "Pending"}))
+
+	first := h.get()
+	peer := &replicationv1alpha1.ReplicationSync{}
+	peer.Namespace, peer.Name = first.Namespace, first.Name+"-peer"
+	peer.Spec = *first.Spec.DeepCopy()
+	peer.Spec.GroupIDs = peer.Spec.GroupIDs[2:3]
+	h.g.Expect(k8sClient.Create(h.ctx, peer)).To(Succeed())
+	peer.Status.Phase = replicationv1alpha1.SyncRunning
+	peer.Status.Groups = []replicationv1alpha1.GroupStatus{{ReplicationGroupID: first.Status.Groups[2].ReplicationGroupID,
+		State: replicationv1alpha1.GroupSyncing, Task: "smstask-peer", Provider: first.Status.Groups[0].Provider}}
+	h.g.Expect(k8sClient.Status().Update(h.ctx, peer)).To(Succeed())
+	h.r.peers.add(peer)
+
+	for range 30 { // the run's other tasks end; the peer's goes on
+		h.fake.FinishAll(h.clock.Now())
+		h.clock.Step(5 * time.Second)
+		h.reconcile()
+	}
+	g := h.get().Status.Groups[2]
+	h.g.Expect(g.Reissues).To(BeZero(), "%+v", g)
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero())
+	h.g.Expect(stateStrings(h.states())[3:]).To(Equal([]string{"Synced", "Synced", "Synced"}))
+}
