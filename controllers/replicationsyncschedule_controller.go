@@ -490,25 +490,23 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		}
 	}
 
+	st.NextScheduleTime = nil
+	if !w.Next.IsZero() {
+		st.NextScheduleTime = &metav1.Time{Time: w.Next}
+	}
 	if sched.Spec.ConcurrencyPolicy == replicationv1alpha1.ReplaceConcurrent {
 		if err := r.replaceEarlierRuns(ctx, s); err != nil {
 			r.recordRunNotReplaced(s, err)
 			retry := retryIn(refused(err))
-			st.NextScheduleTime = nil
 			if !w.Next.IsZero() {
-				st.NextScheduleTime = &metav1.Time{Time: w.Next}
 				retry = min(retry, max(w.Next.Sub(s.now), 0)+scheduleRequeueSlack)
 			}
 			return ctrl.Result{RequeueAfter: retry}, nil
 		}
 	}
 
-	st.NextScheduleTime = nil
-	if !w.Next.IsZero() {
-		st.NextScheduleTime = &metav1.Time{Time: w.Next}
-		if message == "" {
-			message = "Next run at " + w.Next.Format(time.RFC3339)
-		}
+	if !w.Next.IsZero() && message == "" {
+		message = "Next run at " + w.Next.Format(time.RFC3339)
 	}
 	if message == "" {
 		message = "The schedule fires no more runs"
