@@ -44,6 +44,7 @@ func main() {
 		leaderElect                          bool
 		syncBackoff                          backoff.Policy
 		pollInitial, pollMax                 time.Duration
+		sessionMaxAge                        time.Duration
 		syncConcurrency, scheduleConcurrency int
 	)
 	flag.StringVar(&metrics.addr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
@@ -62,6 +63,7 @@ func main() {
 	flag.DurationVar(&syncBackoff.Max, "provider-backoff-max", backoff.DefaultMax, "Cap of the delay after provider faults.")
 	flag.DurationVar(&pollInitial, "task-poll-initial", controllers.DefaultPollInitial, "Least wait before querying again a task past the provider's typical duration without progress, or one first seen already running; other queries are timed by the provider's task durations and the task's progress.")
 	flag.DurationVar(&pollMax, "task-poll-max", controllers.DefaultPollMax, "Cap of the interval between two queries of a task (not of its first query).")
+	flag.DurationVar(&sessionMaxAge, "session-max-age", controllers.DefaultSessionMaxAge, "How long a VasaProvider's vCenter session serves before its check logs in anew, so that a password expired or changed in vCenter shows as InvalidCredentials; 0 keeps a session until vCenter ends it.")
 	flag.IntVar(&syncConcurrency, "sync-concurrency", controllers.DefaultMaxConcurrentSyncReconciles, "ReplicationSyncs reconciled at once.")
 	flag.IntVar(&scheduleConcurrency, "schedule-concurrency", controllers.DefaultMaxConcurrentScheduleReconciles, "ReplicationSyncSchedules reconciled at once.")
 	opts := zap.Options{}
@@ -126,6 +128,7 @@ func main() {
 		Sessions:       sessions,
 		Capacity:       ledger,
 		CapacityEvents: capacityEvents,
+		SessionMaxAge:  sessionMaxAge,
 		Recorder:       mgr.GetEventRecorder("vasaprovider-controller"),
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "VasaProvider")

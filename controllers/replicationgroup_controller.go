@@ -140,6 +140,9 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	began := clockNow(r.Clock)
 	outcome := r.discover(ctx, vp)
+	if sessionReplaced(outcome.err) {
+		outcome = r.discover(ctx, vp) // its session was renewed meanwhile: nothing went wrong
+	}
 	outcome.took = clockNow(r.Clock).Sub(began)
 	r.recordDiscovery(ctx, vp, outcome)
 	if err := outcome.err; err != nil {

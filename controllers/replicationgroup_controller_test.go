@@ -152,6 +152,21 @@ func TestDiscoveryFollowsTheProvider(t *testing.T) {
 	g.Expect(h.groups()).To(HaveLen(3))
 }
 
+// TestDiscoveryMeetingARenewedSessionCompletes: a discovery whose session is logged out under it (the
+// VasaProvider's check renewed it) lists again with the new session instead of failing.
+func TestDiscoveryMeetingARenewedSessionCompletes(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	h.discover() // opens the session
+	renewing := &renewingSessions{Sessions: h.r.Sessions}
+	h.r.Sessions = renewing
+	renewing.renewNext.Store(true)
+	h.discover()
+	g.Expect(renewing.renewNext.Load()).To(BeFalse(), "the discovery was handed the logged-out session")
+	g.Expect(h.group("fd-1", "dg-1").Status.State).NotTo(BeEmpty())
+	g.Expect(h.recorder.Events).NotTo(Receive(ContainSubstring(DiscoveryFailedReason)))
+}
+
 // TestDiscoveryOffAndNotReady: interval 0 discovers nothing and schedules nothing; a spec change not yet
 // observed waits for the provider's status; a provider that is not Ready is tried again after the interval.
 func TestDiscoveryOffAndNotReady(t *testing.T) {

@@ -357,6 +357,10 @@ func (r *ReplicationSyncReconciler) startBackOff(run *syncRun, minAttempts int32
 // session that cannot be re-established): groups stay as they are, the conditions say why, and the
 // retry stays within activeDeadlineSeconds (controller-runtime's rate limiter knows no deadline).
 func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun, err error) ctrl.Result {
+	if sessionReplaced(err) {
+		run.wakeAt(run.now) // not sent: called again with the new session
+		return r.requeue(run)
+	}
 	// Once per outage at Error: every run retries on its own backoff while vCenter is unreachable.
 	if retry := run.rs.Status.Retry; retry == nil || retry.Attempts == 0 {
 		ctrl.LoggerFrom(ctx).Error(err, "Calling the provider failed, backing off")

@@ -63,6 +63,9 @@ const (
 	faultUnreachable = "Unreachable"
 	// faultNoTimeLeft: the call was not sent, its wave's bound having too little left for a round trip.
 	faultNoTimeLeft = "NoTimeLeft"
+	// faultSessionReplaced: the call was not sent, its session having been replaced meanwhile (the
+	// VasaProvider's check renewed it, or its Secret changed).
+	faultSessionReplaced = "SessionReplaced"
 	// faultGroupError: a task reported a per-group error.
 	faultGroupError = "GroupErrorResult"
 	// faultTaskGone: the provider no longer knows a task (an SMS restart).
@@ -78,6 +81,8 @@ func decideSyncFault(err error, batchLen int) faultDecision {
 		// Not sent because the wave's bound had too little left (a slow re-login, a wait for a connection):
 		// nothing is wrong with the provider, and the next reconcile has a new bound.
 		return faultDecision{action: actionRetry, fault: faultNoTimeLeft}
+	case sessionReplaced(err):
+		return faultDecision{action: actionRetry, fault: faultSessionReplaced}
 	case notSent(err):
 		// Also a fault that met the new login of a call refused for its expired session: the call never ran.
 		if isFault {
@@ -168,6 +173,12 @@ func decideTaskQueryFault(err error) pollDecision {
 		return pollCount
 	}
 }
+
+// sessionReplaced reports whether err says the session was logged out by its cache before the call was
+// sent: replaced by a new one (the VasaProvider's check renews it after --session-max-age; a changed
+// Secret) or closed as the manager stops. Nothing reached vCenter, and the next reconcile takes the new
+// session: not a fault of vCenter's, nothing to back off from.
+func sessionReplaced(err error) bool { return errors.Is(err, sms.ErrClosed) }
 
 // notSent reports whether a call failed before any request reached vCenter, so no task can exist.
 func notSent(err error) bool {

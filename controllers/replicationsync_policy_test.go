@@ -25,7 +25,7 @@ func TestDecideSyncFault(t *testing.T) {
 		"dial refused":                 {&sms.UnreachableError{Err: &net.OpError{Op: "dial", Err: errors.New("refused")}}, 4, actionBackOff, faultUnreachable, 0},
 		"login rejected":               {&sms.LoginError{Username: "u"}, 4, actionBackOff, faultUnreachable, 0},
 		"tls":                          {&sms.TLSError{Host: "vc"}, 4, actionBackOff, faultUnreachable, 0},
-		"closed client":                {sms.ErrClosed, 4, actionBackOff, faultUnreachable, 0},
+		"closed client":                {fmt.Errorf("syncing: %w", sms.ErrClosed), 4, actionRetry, faultSessionReplaced, 0},
 		"session refused again":        {fmt.Errorf("syncing: %w", sms.ErrSessionRejected), 4, actionBackOff, faultUnreachable, 0},
 		"re-login met another vCenter": {fmt.Errorf("re-establishing expired session: %w (instanceUuid b, was a)", sms.ErrVCenterChanged), 4, actionBackOff, faultUnreachable, 0},
 		"re-login met a fault":         {fmt.Errorf("%w: re-login: %w", sms.ErrNotSent, &sms.OtherFaultError{Type: "SystemError"}), 4, actionBackOff, "SystemError", 0},

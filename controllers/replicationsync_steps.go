@@ -40,6 +40,10 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 	var unreachable error
 	for _, ref := range refs {
 		idx, p := tasks[ref], polls[ref]
+		if sessionReplaced(p.err) {
+			run.wakeAt(run.now) // not sent: queried again with the new session
+			continue
+		}
 		if p.err != nil {
 			r.taskQueryFault(ctx, run, ref, idx, p.err)
 			if !sms.Answered(p.err) {

@@ -42,6 +42,11 @@ const (
 	// sessionRejectedTries is how often one check looks the provider up while each new session it
 	// logs in with is expired again before the lookup runs.
 	sessionRejectedTries = 3
+	// DefaultSessionMaxAge is how long a session serves before a check logs in anew (--session-max-age):
+	// a password that expired or was changed in vCenter shows within it, not at a failover. It costs a
+	// login and a logout an hour per VasaProvider.
+	DefaultSessionMaxAge = time.Hour
+
 	// ProviderUnreachableRetryInterval is how soon an unreachable vCenter is tried again.
 	ProviderUnreachableRetryInterval = 30 * time.Second
 
@@ -62,6 +67,8 @@ type Sessions interface {
 	Client(ctx context.Context, key types.NamespacedName, login session.Login, dial session.Dialer) (sms.Client, error)
 	// Invalidate logs out and drops the session for key.
 	Invalidate(key types.NamespacedName)
+	// Expire logs out and drops the session for key if it was opened before openedBefore.
+	Expire(key types.NamespacedName, openedBefore time.Time) bool
 	// Forget logs out and drops the session for key (the VasaProvider was deleted).
 	Forget(key types.NamespacedName)
 	// Cached returns the session for key if one is open with fingerprint, without dialing.
@@ -92,6 +99,8 @@ type VasaProviderReconciler struct {
 	Clock clock.PassiveClock
 	// RecheckInterval overrides ProviderRecheckInterval when > 0.
 	RecheckInterval time.Duration
+	// SessionMaxAge is how long a session serves before a check logs in anew (0: until vCenter ends it).
+	SessionMaxAge time.Duration
 	// Recorder records events (the Warning about disabled TLS verification); nil means none.
 	Recorder events.EventRecorder
 }
@@ -137,6 +146,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	metrics.InitSyncsTotal(vp.Namespace, vp.Name)
 
 	r.reportTLSVerification(ctx, vp, before)
+	r.expireOldSession(ctx, req.NamespacedName)
 	res := r.connect(ctx, vp)
 	setProviderConditions(vp, res)
 	if res.reason == replicationv1alpha1.ConnectedReason {
@@ -173,6 +183,21 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{RequeueAfter: min(ProviderUnreachableRetryInterval, r.recheck())}, nil
 	}
 	return ctrl.Result{RequeueAfter: r.recheck()}, nil
+}
+
+// expireOldSession drops the VasaProvider's session once it is older than SessionMaxAge, so that the check
+// logs in anew. Rechecks and runs keep a session alive for as long as the manager runs, and vCenter keeps a
+// session whose password expired or was changed there: only a new login shows that, as InvalidCredentials.
+// Without this it would show first when vCenter ends the session, in a restart of vCenter during a
+// failover, say. The runs sharing the session take the new one at their next call (a call on the old one
+// after its logout is not sent: ErrClosed).
+func (r *VasaProviderReconciler) expireOldSession(ctx context.Context, key types.NamespacedName) {
+	if r.SessionMaxAge <= 0 {
+		return
+	}
+	if r.Sessions.Expire(key, clockNow(r.Clock).Add(-r.SessionMaxAge)) {
+		ctrl.LoggerFrom(ctx).Info("Logging in to vCenter anew to verify the credentials", "sessionMaxAge", r.SessionMaxAge)
+	}
 }
 
 func (r *VasaProviderReconciler) recheck() time.Duration {

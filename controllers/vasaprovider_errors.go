@@ -79,7 +79,7 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 	case errors.As(err, &su):
 		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying", safeURL(vp.Spec.VCenter.URL), su)
 	case errors.As(err, &le):
-		msg := fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q",
+		msg := fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q, or the account in vCenter (its password expired or was changed there?)",
 			safeURL(vp.Spec.VCenter.URL), le.Username, vp.Spec.VCenter.CredentialsSecretRef.Name)
 		if ch := (*credentialsHintError)(nil); errors.As(err, &ch) {
 			msg += " (" + ch.hint + ")"

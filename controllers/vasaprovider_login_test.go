@@ -7,16 +7,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -167,6 +170,92 @@ func TestRefusedReLoginRechecksTheProvider(t *testing.T) {
 	_, _ = rr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)})
 	g.Expect(w.sim.FailedLogins()).To(Equal(1), "the run's call met the refused re-login")
 	g.Expect(checks).To(HaveLen(1), "the VasaProvider is checked again")
+}
+
+// TestPasswordChangedInVCenterShowsWithinSessionMaxAge: vCenter keeps a session whose password was changed
+// (or expired) there, and rechecks keep it in use; the first check after SessionMaxAge logs in anew, so
+// the change shows as InvalidCredentials then, not when vCenter next ends the session. A session younger
+// than that serves on, and one renewed with a right password stays Connected.
+func TestPasswordChangedInVCenterShowsWithinSessionMaxAge(t *testing.T) {
+	for _, b := range []replicationv1alpha1.Binding{replicationv1alpha1.BindingSOAP, replicationv1alpha1.BindingJSON} {
+		t.Run(string(b), func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			clk := clocktesting.NewFakePassiveClock(time.Now())
+			w := loginWorld(t, vcenterPassword)
+			w.r.Clock, w.r.SessionMaxAge, w.r.Sessions = clk, time.Hour, session.NewWithClock(clk.Now)
+			vp := w.simProvider()
+			vp.Spec.Binding = b
+			vpKey := w.create(t, vp)
+			check := func(after time.Duration) metav1.Condition {
+				clk.SetTime(clk.Now().Add(after))
+				_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+				g.Expect(err).NotTo(HaveOccurred())
+				got := &replicationv1alpha1.VasaProvider{}
+				g.Expect(k8sClient.Get(ctx, vpKey, got)).To(Succeed())
+				return vpCondition(got, replicationv1alpha1.ReadyCondition)
+			}
+			g.Expect(check(0).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+			logins := w.sim.LoginAttempts()
+
+			g.Expect(check(61 * time.Minute).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+			g.Expect(w.sim.LoginAttempts()).To(Equal(logins+1), "the session older than an hour is renewed")
+
+			w.sim.SetPassword("changed-in-vcenter")
+			g.Expect(check(59*time.Minute).Reason).To(Equal(replicationv1alpha1.ConnectedReason), "the session serves on")
+			g.Expect(w.sim.LoginAttempts()).To(Equal(logins + 1))
+			ready := check(2 * time.Minute)
+			g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
+			g.Expect(ready.Message).To(ContainSubstring("the account in vCenter"))
+			g.Expect(w.sim.FailedLogins()).To(Equal(1))
+		})
+	}
+}
+
+// renewingSessions hands a run, once armed, its session just as the VasaProvider's check renewed it:
+// logged out, and no longer the cached one.
+type renewingSessions struct {
+	Sessions
+	renewNext atomic.Bool
+}
+
+func (s *renewingSessions) Cached(key client.ObjectKey, fingerprint string) (sms.Client, bool) {
+	cl, ok := s.Sessions.Cached(key, fingerprint)
+	if ok && s.renewNext.CompareAndSwap(true, false) {
+		s.Expire(key, time.Now().Add(time.Hour))
+		_ = cl.Close(context.Background()) // at once, not as the cache does it, in the background
+	}
+	return cl, ok
+}
+
+// TestSessionRenewedUnderARunIsNoFault: a run whose session is logged out between its lookup and its
+// calls (the VasaProvider's check renewed it) sent nothing: it records no fault, does not back off,
+// and goes on with the new session; its group is synced by one call.
+func TestSessionRenewedUnderARunIsNoFault(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w, vpKey := connectedLoginWorld(t)
+	rr := w.syncReconciler(nil)
+	renewing := &renewingSessions{Sessions: w.r.Sessions}
+	rr.Sessions = renewing
+	rs := oneGroupSync(w.ns, "run", vpKey.Name, "renewed")
+	g.Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+	key := client.ObjectKeyFromObject(rs)
+
+	logins := w.sim.LoginAttempts()
+	for range 20 {
+		renewing.renewNext.Store(true)
+		_, err := rr.Reconcile(ctx, ctrl.Request{NamespacedName: key})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(k8sClient.Get(ctx, key, rs)).To(Succeed())
+		g.Expect(rs.Status.Retry).To(Or(BeNil(), HaveField("LastFault", BeNil())), "no fault, no backoff")
+		if rs.Status.Phase == replicationv1alpha1.SyncSucceeded {
+			break
+		}
+	}
+	g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	g.Expect(w.sim.LoginAttempts()).To(BeNumerically(">", logins), "the run took new sessions")
+	g.Expect(w.sim.CallCounts("renewed")).To(And(HaveLen(1), HaveEach(1)), "one call")
 }
 
 // TestSpecEditKeepsTheSession: editing what the session does not depend on (maxConcurrentTasks) keeps

@@ -48,7 +48,8 @@ type Cache struct {
 type entry struct {
 	client      sms.Client
 	fingerprint string
-	dialing     *dialing // the login in flight for this key, nil when none
+	opened      time.Time // when client logged in
+	dialing     *dialing  // the login in flight for this key, nil when none
 }
 
 // dialing is a login in flight: callers that need the same fingerprint meanwhile wait for it and share
@@ -83,8 +84,12 @@ type refusal struct {
 }
 
 // New returns an empty cache.
-func New() *Cache {
-	return &Cache{entries: map[types.NamespacedName]*entry{}, accounts: map[string]*account{}, now: time.Now}
+func New() *Cache { return NewWithClock(time.Now) }
+
+// NewWithClock returns an empty cache that tells time by now: when its sessions were opened, how long a
+// refused login is held.
+func NewWithClock(now func() time.Time) *Cache {
+	return &Cache{entries: map[types.NamespacedName]*entry{}, accounts: map[string]*account{}, now: now}
 }
 
 // accountKey makes account ids unguessable from memory: a digest of a password with no secret key could
@@ -194,7 +199,7 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 		closeAsync(cl)
 		return nil, ErrForgotten
 	}
-	e.client, e.fingerprint = cl, login.Fingerprint
+	e.client, e.fingerprint, e.opened = cl, login.Fingerprint, c.now()
 	return cl, nil
 }
 
@@ -226,6 +231,21 @@ func (c *Cache) Cached(key types.NamespacedName, fingerprint string) (sms.Client
 		return nil, false
 	}
 	return e.client, true
+}
+
+// Expire logs out and drops the session for key if it was opened before openedBefore, and reports
+// whether it did; the next caller logs in anew. A session kept alive by use outlives any change of its
+// account in vCenter (a password expired or changed there): only a new login shows that.
+func (c *Cache) Expire(key types.NamespacedName, openedBefore time.Time) bool {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	var old sms.Client
+	if ok && e.client != nil && e.opened.Before(openedBefore) {
+		old, e.client, e.fingerprint = e.client, nil, ""
+	}
+	c.mu.Unlock()
+	closeAsync(old)
+	return old != nil
 }
 
 // Invalidate logs out and drops the session for key.

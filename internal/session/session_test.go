@@ -361,3 +361,30 @@ func TestLoginThatFailsFailsTheQueuedOnes(t *testing.T) {
 	wg.Wait()
 	g.Expect(others.Load()).To(BeEquivalentTo(2))
 }
+
+// TestExpireDropsOnlySessionsOpenedBefore: a session opened before the time given is logged out and the
+// next caller logs in anew; a younger one stays.
+func TestExpireDropsOnlySessionsOpenedBefore(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	var dials atomic.Int32
+	dial := func(context.Context) (sms.Client, error) { dials.Add(1); return &fakeClient{}, nil }
+	a, err := c.Client(context.Background(), key, login("x"), dial)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	g.Expect(c.Expire(key, now)).To(BeFalse(), "opened at that time, not before")
+	g.Expect(c.Expire(types.NamespacedName{Name: "none"}, now.Add(time.Hour))).To(BeFalse())
+	_, ok := c.Cached(key, "x")
+	g.Expect(ok).To(BeTrue())
+
+	g.Expect(c.Expire(key, now.Add(time.Second))).To(BeTrue())
+	g.Eventually(a.(*fakeClient).closed.Load).Should(BeTrue(), "the expired session is logged out")
+	now = now.Add(time.Hour)
+	b, err := c.Client(context.Background(), key, login("x"), dial)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(b).NotTo(BeIdenticalTo(a))
+	g.Expect(dials.Load()).To(BeEquivalentTo(2), "a new login")
+	g.Expect(c.Expire(key, now.Add(-time.Minute))).To(BeFalse(), "the new session is younger")
+}
