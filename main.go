@@ -183,7 +183,8 @@ func main() {
 		setupLog.Error(err, "Unable to set up health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache(), &replicationv1alpha1.VasaProvider{}, &replicationv1alpha1.ReplicationSync{},
+		&replicationv1alpha1.ReplicationSyncSchedule{}, &replicationv1alpha1.ReplicationGroup{}, &corev1.Secret{})); err != nil {
 		setupLog.Error(err, "Unable to set up ready check")
 		os.Exit(1)
 	}

@@ -2,6 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // TestLeaderReleasesLeaseOnSIGTERM: the manager binary with leader election stands by (leading gauge 0)
@@ -73,4 +79,55 @@ func TestLeaderReleasesLeaseOnSIGTERM(t *testing.T) {
 	alone.WaitReady()
 	g.Eventually(func(g Gomega) float64 { return alone.MetricSum(g, "vasa_sync_manager_leading", nil) }).
 		WithTimeout(syncTimeout).WithPolling(100*time.Millisecond).Should(Equal(1.0), "a manager without leader election reports that it stands by")
+}
+
+// TestManagerThatCannotListIsNotReady: a manager whose identity may not list every kind it reconciles (its
+// RBAC, or a CRD, missing; here the schedules) is not Ready, whether it leads or stands by: a rollout
+// keeps the old pod rather than take such a one for its replacement. A standby that can list them is
+// Ready (TestLeaderReleasesLeaseOnSIGTERM): it fills its caches before it leads.
+func TestManagerThatCannotListIsNotReady(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	const user = "no-schedules"
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}}
+	for _, rule := range managerRole.Rules {
+		rule.Resources = slices.DeleteFunc(slices.Clone(rule.Resources), func(r string) bool { return strings.HasPrefix(r, "replicationsyncschedules") })
+		if len(rule.Resources) > 0 {
+			role.Rules = append(role.Rules, rule)
+		}
+	}
+	role.Rules = append(role.Rules, rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"*"}})
+	g.Expect(adminClient.Create(ctx, role)).To(Succeed())
+	t.Cleanup(func() { _ = adminClient.Delete(ctx, role) })
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: user},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}
+	g.Expect(adminClient.Create(ctx, binding)).To(Succeed())
+	t.Cleanup(func() { _ = adminClient.Delete(ctx, binding) })
+	identity, err := testEnv.AddUser(envtest.User{Name: user}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	raw, err := identity.KubeConfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	g.Expect(os.WriteFile(kubeconfig, raw, 0o600)).To(Succeed())
+
+	// A Lease someone else holds keeps the second manager a standby.
+	const id = "not-ready.replication.vasa.io"
+	g.Expect(adminClient.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: id},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("another-manager"), LeaseDurationSeconds: ptr.To[int32](3600),
+			AcquireTime: &metav1.MicroTime{Time: time.Now()}, RenewTime: &metav1.MicroTime{Time: time.Now()}},
+	})).To(Succeed())
+	for _, elect := range []bool{false, true} {
+		m := startManagerProcess(t, fmt.Sprintf("no-schedules-elect-%t", elect), ns, procOptions{leaderElect: elect, args: []string{
+			"--kubeconfig=" + kubeconfig, "--leader-election-namespace=" + ns, "--leader-election-id=" + id,
+		}})
+		g.Eventually(func() error { _, err := m.Metrics(ctx); return err }).
+			WithTimeout(syncTimeout).WithPolling(50*time.Millisecond).Should(Succeed(), "the manager serves")
+		g.Consistently(m.Ready).WithTimeout(3*time.Second).WithPolling(200*time.Millisecond).ShouldNot(Succeed(), "leader election %t", elect)
+		m.Kill()
+	}
 }

@@ -231,20 +231,23 @@ func (m *managerProcess) Generation() int {
 // WaitReady waits until the running process answers its readiness probe.
 func (m *managerProcess) WaitReady() {
 	m.t.Helper()
+	NewWithT(m.t).Eventually(m.Ready).WithTimeout(syncTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
+}
+
+// Ready asks the running process's readiness probe once; nil means Ready.
+func (m *managerProcess) Ready() error {
 	m.mu.Lock()
 	url := "http://" + m.probeAddr + "/readyz"
 	m.mu.Unlock()
-	NewWithT(m.t).Eventually(func() error {
-		resp, err := http.Get(url)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	}).WithTimeout(syncTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readyz: %s", resp.Status)
+	}
+	return nil
 }
 
 // Metrics scrapes the running process's metrics endpoint.

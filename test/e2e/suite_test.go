@@ -47,6 +47,10 @@ var (
 	managerConfig *rest.Config
 	// managerKubeconfig is the same identity as a kubeconfig, for the manager binary.
 	managerKubeconfig []byte
+	// testEnv is the control plane, for tests that need identities of their own (AddUser).
+	testEnv *envtest.Environment
+	// managerRole is the manager's generated ClusterRole (config/rbac/role.yaml).
+	managerRole *rbacv1.ClusterRole
 )
 
 func TestMain(m *testing.M) {
@@ -95,6 +99,7 @@ func setup(env *envtest.Environment, cfg *rest.Config) error {
 		return err
 	}
 	managerConfig = user.Config()
+	testEnv, managerRole = env, role.DeepCopy()
 	managerKubeconfig, err = user.KubeConfig()
 	return err
 }
