@@ -129,7 +129,7 @@ func main() {
 		Capacity:       ledger,
 		CapacityEvents: capacityEvents,
 		SessionMaxAge:  sessionMaxAge,
-		Recorder:       mgr.GetEventRecorder("vasaprovider-controller"),
+		Recorder:       controllers.BoundedRecorder(mgr.GetEventRecorder("vasaprovider-controller")),
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "VasaProvider")
 		os.Exit(1)
@@ -140,7 +140,7 @@ func main() {
 		Sessions:                sessions,
 		Capacity:                ledger,
 		ProviderEvents:          capacityEvents,
-		Recorder:                mgr.GetEventRecorder("replicationsync-controller"),
+		Recorder:                controllers.BoundedRecorder(mgr.GetEventRecorder("replicationsync-controller")),
 		MaxConcurrentReconciles: syncConcurrency,
 		Backoff:                 syncBackoff,
 		PollInitial:             pollInitial,
@@ -153,7 +153,7 @@ func main() {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Sessions:  sessions,
-		Recorder:  mgr.GetEventRecorder("replicationgroup-discovery"),
+		Recorder:  controllers.BoundedRecorder(mgr.GetEventRecorder("replicationgroup-discovery")),
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationGroup")
 		os.Exit(1)
@@ -162,7 +162,7 @@ func main() {
 	if err := (&controllers.ReplicationSyncScheduleReconciler{
 		Client:                  mgr.GetClient(),
 		Scheme:                  mgr.GetScheme(),
-		Recorder:                mgr.GetEventRecorder("replicationsyncschedule-controller"),
+		Recorder:                controllers.BoundedRecorder(mgr.GetEventRecorder("replicationsyncschedule-controller")),
 		MaxConcurrentReconciles: scheduleConcurrency,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSyncSchedule")
