@@ -96,8 +96,8 @@ func recordedEvents(t *testing.T) map[string]docEvent {
 				if reasonArg == nil {
 					return true
 				}
-				if fn.Name.Name == "event" {
-					return true // the helper itself passes its parameters on
+				if fn.Name.Name == "event" || fn.Name.Name == "Eventf" {
+					return true // the helper, or a recorder wrapping another, passes its parameters on
 				}
 				pos := srcFset.Position(call.Pos())
 				if object == "" {

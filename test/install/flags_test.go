@@ -30,6 +30,19 @@ var namedDefaults = map[string]string{
 	"controllers.DefaultPollMax":                         controllers.DefaultPollMax.String(),
 	"controllers.DefaultMaxConcurrentSyncReconciles":     strconv.Itoa(controllers.DefaultMaxConcurrentSyncReconciles),
 	"controllers.DefaultMaxConcurrentScheduleReconciles": strconv.Itoa(controllers.DefaultMaxConcurrentScheduleReconciles),
+	"controllers.DefaultSessionMaxAge":                   shortDuration(controllers.DefaultSessionMaxAge),
+}
+
+// shortDuration writes d as the docs do: 1h, not 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // TestManagerFlagsDocumented: every flag main.go defines has a row in the flags table of the docs, with
