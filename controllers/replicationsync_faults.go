@@ -176,7 +176,7 @@ func (r *ReplicationSyncReconciler) countFailures(ctx context.Context, run *sync
 		provider := groupProvider(rs.Status.Groups[idx[0]], run.vp.Status.ProviderRef.Value)
 		// A provider that knows none of the batch is more likely restarting or failing over (it answers
 		// from an empty inventory) than rid of every group: none fails for it; the batch is counted.
-		if states, qerr := queryGroups(ctx, run.cl, provider, groupIDs(rs, idx)); qerr == nil && knowsAny(states) {
+		if states, qerr := queryGroups(ctx, run.cl, provider, groupIDs(rs, idx)); qerr == nil && (knowsAny(states) || r.inventoryLoaded(ctx, run, provider)) {
 			var left []int
 			for _, i := range idx {
 				if msg, bad := unsyncable(states, rs.Status.Groups[i]); bad {
@@ -250,7 +250,7 @@ func (r *ReplicationSyncReconciler) checkGroups(ctx context.Context, run *syncRu
 		ctrl.LoggerFrom(ctx).Info("The provider did not answer the group check; issuing every group", "fault", sms.FaultTypeOf(err))
 		return nil
 	}
-	if !knowsAny(states) {
+	if !knowsAny(states) && !r.inventoryLoaded(ctx, run, provider) {
 		// As for a refused batch (countFailures): a provider restarting or failing over answers from an
 		// empty inventory. Its groups are issued; a refusal then counts against backoffLimit.
 		ctrl.LoggerFrom(ctx).Info("The provider knows none of the run's groups (restarting or failing over?); issuing every group")

@@ -438,6 +438,38 @@ func providerKnowsNoGroup(t *testing.T, restarting bool) {
 	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("GroupRejected")))
 }
 
+// TestGroupsGoneFromAProviderThatKnowsOthersAreRejected: a provider that knows none of a run's groups but
+// knows the other groups discovery found (the run's ids retired by a reverse of replication) is not taken
+// for one restarting: the groups fail at once, with no call, instead of being called until backoffLimit.
+func TestGroupsGoneFromAProviderThatKnowsOthersAreRejected(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	current := sms.GroupID{FaultDomainID: "fd", DeviceGroupID: "dg-reversed"}
+	rg := &replicationv1alpha1.ReplicationGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.vp.Namespace, Name: "reversed",
+			Labels: map[string]string{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(h.vp.Name)}},
+		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: h.vp.Name},
+			GroupID: replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: current.FaultDomainID},
+				DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: current.DeviceGroupID}}},
+	}
+	h.g.Expect(k8sClient.Create(h.ctx, rg)).To(Succeed())
+	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
+		var out []sms.ReplicationGroup
+		for _, g := range groups {
+			state := sms.StateError // "unknown replication group"
+			if g == current {
+				state = replicationv1alpha1.TargetState
+			}
+			out = append(out, sms.ReplicationGroup{Group: g, State: state})
+		}
+		return out, nil
+	}
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Failed", "Failed"}))
+	h.g.Expect(h.fake.Calls()).To(BeEmpty(), "no sync call for groups the provider no longer has")
+	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("GroupRejected")))
+}
+
 // TestGroupTheProviderCannotAnswerForIsNotRejected: a group the check's answer fails for a reason that
 // says nothing about it (a per-group QueryExecutionFault) is not rejected as unknown: it is synced.
 func TestGroupTheProviderCannotAnswerForIsNotRejected(t *testing.T) {
