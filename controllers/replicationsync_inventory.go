@@ -14,23 +14,27 @@ import (
 // from an empty inventory from one that no longer has the run's groups.
 const inventorySample = 10
 
-// inventoryLoaded reports whether the provider knows groups now, judged by up to inventorySample of its
-// other groups that discovery found, newest first. A provider that knows none of a run's groups is
-// taken for one restarting or failing over (an empty inventory), whose refusals pass, unless it knows
-// these: then the run's ids are gone from it (retired by a reverse of replication, say) and it is no
-// use calling them until backoffLimit. Without discovery there is nothing to ask, and nothing is
-// assumed.
+// inventoryLoaded reports whether the provider knows groups of the run's fault domains now, judged by up
+// to inventorySample of its other groups there that discovery found, newest first. A provider that knows
+// none of a run's groups is taken for one restarting or failing over (an empty inventory), whose refusals
+// pass, unless it knows these: then the run's ids are gone from it (retired by a reverse of replication,
+// say) and it is no use calling them until backoffLimit. Only the same fault domains count: a provider
+// of several arrays may read them in again one at a time. Without discovery there is nothing to ask, and
+// nothing is assumed.
 func (r *ReplicationSyncReconciler) inventoryLoaded(ctx context.Context, run *syncRun, provider string) bool {
 	list := &replicationv1alpha1.ReplicationGroupList{}
 	if err := r.List(ctx, list, client.InNamespace(run.rs.Namespace),
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(run.vp.Name)}); err != nil {
 		return false
 	}
-	own := map[sms.GroupID]bool{}
+	own, domains := map[sms.GroupID]bool{}, map[string]bool{}
 	for _, g := range run.rs.Status.Groups {
 		own[toSMSGroup(g.ReplicationGroupID)] = true
+		domains[g.FaultDomainID.ID] = true
 	}
-	groups := slices.DeleteFunc(list.Items, func(rg replicationv1alpha1.ReplicationGroup) bool { return own[toSMSGroup(rg.Spec.GroupID)] })
+	groups := slices.DeleteFunc(list.Items, func(rg replicationv1alpha1.ReplicationGroup) bool {
+		return own[toSMSGroup(rg.Spec.GroupID)] || !domains[rg.Spec.GroupID.FaultDomainID.ID]
+	})
 	slices.SortFunc(groups, func(a, b replicationv1alpha1.ReplicationGroup) int {
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})

@@ -439,35 +439,45 @@ func providerKnowsNoGroup(t *testing.T, restarting bool) {
 }
 
 // TestGroupsGoneFromAProviderThatKnowsOthersAreRejected: a provider that knows none of a run's groups but
-// knows the other groups discovery found (the run's ids retired by a reverse of replication) is not taken
-// for one restarting: the groups fail at once, with no call, instead of being called until backoffLimit.
+// knows other groups of their fault domain that discovery found (the run's ids retired by a reverse of
+// replication) is not taken for one restarting: the groups fail at once, with no call, instead of being
+// called until backoffLimit. Groups it knows in another fault domain only (a provider of several arrays
+// reading them in again one at a time) leave the run's groups issued.
 func TestGroupsGoneFromAProviderThatKnowsOthersAreRejected(t *testing.T) {
-	h := newRunHarness(t, 2, nil)
-	current := sms.GroupID{FaultDomainID: "fd", DeviceGroupID: "dg-reversed"}
-	rg := &replicationv1alpha1.ReplicationGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.vp.Namespace, Name: "reversed",
-			Labels: map[string]string{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(h.vp.Name)}},
-		Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: h.vp.Name},
-			GroupID: replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: current.FaultDomainID},
-				DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: current.DeviceGroupID}}},
-	}
-	h.g.Expect(k8sClient.Create(h.ctx, rg)).To(Succeed())
-	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
-		var out []sms.ReplicationGroup
-		for _, g := range groups {
-			state := sms.StateError // "unknown replication group"
-			if g == current {
-				state = replicationv1alpha1.TargetState
+	for _, domain := range []string{"fd", "fd-other"} {
+		t.Run(domain, func(t *testing.T) {
+			h := newRunHarness(t, 2, nil)
+			known := sms.GroupID{FaultDomainID: domain, DeviceGroupID: "dg-known"}
+			h.g.Expect(k8sClient.Create(h.ctx, &replicationv1alpha1.ReplicationGroup{
+				ObjectMeta: metav1.ObjectMeta{Namespace: h.vp.Namespace, Name: "known",
+					Labels: map[string]string{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(h.vp.Name)}},
+				Spec: replicationv1alpha1.ReplicationGroupSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: h.vp.Name},
+					GroupID: replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: known.FaultDomainID},
+						DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: known.DeviceGroupID}}},
+			})).To(Succeed())
+			h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
+				var out []sms.ReplicationGroup
+				for _, g := range groups {
+					state := sms.StateError // "unknown replication group"
+					if g == known {
+						state = replicationv1alpha1.TargetState
+					}
+					out = append(out, sms.ReplicationGroup{Group: g, State: state})
+				}
+				return out, nil
 			}
-			out = append(out, sms.ReplicationGroup{Group: g, State: state})
-		}
-		return out, nil
+			h.reconcile()
+			if domain == "fd" {
+				h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Failed", "Failed"}))
+				h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+				h.g.Expect(h.fake.Calls()).To(BeEmpty(), "no sync call for groups the provider no longer has")
+				h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("GroupRejected")))
+				return
+			}
+			h.g.Expect(h.fake.Calls()).NotTo(BeEmpty(), "the groups are issued")
+			h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("GroupRejected")))
+		})
 	}
-	h.runFor(time.Minute)
-	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
-	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Failed", "Failed"}))
-	h.g.Expect(h.fake.Calls()).To(BeEmpty(), "no sync call for groups the provider no longer has")
-	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("GroupRejected")))
 }
 
 // TestGroupTheProviderCannotAnswerForIsNotRejected: a group the check's answer fails for a reason that
