@@ -28,37 +28,47 @@ func pitKeyOf(rs *replicationv1alpha1.ReplicationSync) pitKey {
 	return pitKey{rs.Namespace, rs.Spec.ProviderRef.Name, rs.Spec.PitName}
 }
 
-// pitPeers maps each pitKey to the runs that have it.
+// pitPeers maps each pitKey to the runs that have it, and each run to its pitKey: a run deleted and
+// created again under its name with another PiT name, quickly enough that its reconciles never saw it
+// gone, moves to its new key instead of staying under both.
 type pitPeers struct {
 	mu    sync.Mutex
 	byKey map[pitKey]map[types.NamespacedName]struct{}
+	keyOf map[types.NamespacedName]pitKey
 }
 
 func (p *pitPeers) add(rs *replicationv1alpha1.ReplicationSync) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.byKey == nil {
-		p.byKey = map[pitKey]map[types.NamespacedName]struct{}{}
+		p.byKey, p.keyOf = map[pitKey]map[types.NamespacedName]struct{}{}, map[types.NamespacedName]pitKey{}
 	}
-	k := pitKeyOf(rs)
+	run, k := types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}, pitKeyOf(rs)
+	if was, ok := p.keyOf[run]; ok && was != k {
+		p.remove(run, was)
+	}
 	if p.byKey[k] == nil {
 		p.byKey[k] = map[types.NamespacedName]struct{}{}
 	}
-	p.byKey[k][types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}] = struct{}{}
+	p.byKey[k][run] = struct{}{}
+	p.keyOf[run] = k
 }
 
-// forget drops a deleted run. Its spec is gone with it, so every key is searched: runs are few per key.
+// forget drops a deleted run.
 func (p *pitPeers) forget(run types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, runs := range p.byKey {
-		if _, ok := runs[run]; ok {
-			delete(runs, run)
-			if len(runs) == 0 {
-				delete(p.byKey, k)
-			}
-			return
-		}
+	if k, ok := p.keyOf[run]; ok {
+		p.remove(run, k)
+	}
+}
+
+// remove takes run out of key k; callers hold p.mu.
+func (p *pitPeers) remove(run types.NamespacedName, k pitKey) {
+	delete(p.keyOf, run)
+	delete(p.byKey[k], run)
+	if len(p.byKey[k]) == 0 {
+		delete(p.byKey, k)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -101,4 +102,31 @@ func TestPreClaimedGroupWaitingForAPeerIsNotInDoubt(t *testing.T) {
 	h.g.Expect(g.Reissues).To(BeZero(), "%+v", g)
 	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero())
 	h.g.Expect(stateStrings(h.states())[3:]).To(Equal([]string{"Synced", "Synced", "Synced"}))
+}
+
+// TestPitPeersHoldARunUnderOneKey: a ReplicationSync deleted and created again under its name with
+// another PiT name, its events merged so that no reconcile saw it gone, is a peer of its new PiT name
+// only; once deleted it is nobody's peer.
+func TestPitPeersHoldARunUnderOneKey(t *testing.T) {
+	g := NewWithT(t)
+	run := func(pitName string) *replicationv1alpha1.ReplicationSync {
+		rs := &replicationv1alpha1.ReplicationSync{}
+		rs.Namespace, rs.Name = "ns", "nightly"
+		rs.Spec.ProviderRef.Name, rs.Spec.PitName = "array-a", pitName
+		return rs
+	}
+	peerOf := func(pitName string) *replicationv1alpha1.ReplicationSync {
+		rs := run(pitName)
+		rs.Name = "other"
+		return rs
+	}
+	var p pitPeers
+	p.add(run("monday"))
+	p.add(run("tuesday"))
+	g.Expect(p.others(peerOf("monday"))).To(BeEmpty(), "the run moved to its new PiT name")
+	g.Expect(p.others(peerOf("tuesday"))).To(ConsistOf(types.NamespacedName{Namespace: "ns", Name: "nightly"}))
+
+	p.forget(types.NamespacedName{Namespace: "ns", Name: "nightly"})
+	g.Expect(p.others(peerOf("tuesday"))).To(BeEmpty())
+	g.Expect(p.byKey).To(BeEmpty())
 }
