@@ -47,12 +47,20 @@ type provider struct {
 	reported  time.Duration   // the longest duration ObserveTask last reported as changed
 	queued    []float64       // the most recent queued shares (prediction.go), oldest first
 
-	primed  bool
-	held    map[string]int      // owner (ReplicationSync namespace/name) -> slots it holds
-	settled map[string]struct{} // owners set in this process before priming: Prime leaves them alone
-	waiters []waiter            // oldest first
-	limit   int                 // maxConcurrentTasks as last given to Hold or Reserve
+	primed bool
+	held   map[string]int // owner (ReplicationSync namespace/name) -> slots it holds
+	// settled are the owners set in this process before priming, and when: Prime leaves them alone.
+	settled      map[string]time.Time
+	settledSwept time.Time // when settled last lost the owners older than settledMemory
+	waiters      []waiter  // oldest first
+	limit        int       // maxConcurrentTasks as last given to Hold or Reserve
 }
+
+// settledMemory is how long an owner set before priming is remembered. A list that still shows it as it
+// was is one read before the owner's own write reached the manager's cache, or one a reconcile lists and
+// primes from moments later: far less than this. A provider none of whose runs starts in this process is
+// never primed, and every run of its namespace that ends is settled on it.
+const settledMemory = 10 * time.Minute
 
 // New returns an empty ledger.
 func New() *Ledger {
@@ -180,8 +188,8 @@ func (l *Ledger) Primed(key types.NamespacedName) bool {
 }
 
 // Prime counts the slots held on key from status: owner -> slots. Only the first call per key takes
-// effect, and it never overwrites an owner this process already set (Hold, Reserve, ForgetOwner):
-// status read before that is older than what the owner itself recorded.
+// effect, and it never overwrites an owner this process set in the last settledMemory (Hold, Reserve,
+// ForgetOwner): status read before that is older than what the owner itself recorded.
 func (l *Ledger) Prime(key types.NamespacedName, held map[string]int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -210,7 +218,7 @@ func (l *Ledger) SetWake(wake func(owner string)) {
 func (l *Ledger) Hold(key types.NamespacedName, owner string, n int, limit int) {
 	l.mu.Lock()
 	p := l.get(key)
-	p.settle(owner)
+	p.settle(owner, l.now())
 	p.limit = limit
 	freed := p.held[owner] - n
 	p.hold(owner, n)
@@ -240,7 +248,7 @@ func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time
 		}
 	}
 	n := max(0, min(want, limit-p.inFlight()-older))
-	p.settle(owner)
+	p.settle(owner, now)
 	p.hold(owner, p.held[owner]+n)
 	p.dropWaiter(owner)
 	if n < want { // given fewer than it asked for: it waits for the rest, in its place
@@ -324,10 +332,11 @@ func (l *Ledger) StopWaiting(key types.NamespacedName, owner string) {
 func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 	l.mu.Lock()
 	ns, _, _ := strings.Cut(owner, "/")
+	now := l.now()
 	var woken []string
 	for key, p := range l.providers {
 		if key.Namespace == ns {
-			p.settle(owner) // a sync only uses providers of its namespace
+			p.settle(owner, now) // a sync only uses providers of its namespace
 		}
 		freed := p.held[owner]
 		if freed > 0 {
@@ -343,15 +352,25 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 	return freedOn
 }
 
-// settle remembers, until the provider is primed, that owner's slots were set in this process.
-func (p *provider) settle(owner string) {
+// settle remembers, until the provider is primed or for settledMemory, that owner's slots were set in
+// this process at now.
+func (p *provider) settle(owner string, now time.Time) {
 	if p.primed {
 		return
 	}
 	if p.settled == nil {
-		p.settled = map[string]struct{}{}
+		p.settled = map[string]time.Time{}
 	}
-	p.settled[owner] = struct{}{}
+	p.settled[owner] = now
+	if now.Sub(p.settledSwept) < settledMemory {
+		return
+	}
+	for o, at := range p.settled {
+		if now.Sub(at) > settledMemory {
+			delete(p.settled, o)
+		}
+	}
+	p.settledSwept = now
 }
 
 func (p *provider) hold(owner string, n int) {

@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -120,6 +121,27 @@ func TestPrimeNeverResurrectsAnOwner(t *testing.T) {
 			g.Expect(l.InFlight(key)).To(Equal(1))
 		})
 	}
+}
+
+// TestIdleProviderForgetsOldSettledOwners: a provider no run of this process starts is never primed, yet
+// every run of its namespace that ends is settled on it. Those older than settledMemory go; a recent one
+// still wins over a stale list.
+func TestIdleProviderForgetsOldSettledOwners(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	now := t0
+	fakeNow(l, &now)
+	l.LoadLearnedBatchSize(key, 16) // known from its status after a restart, never primed
+	for i := range 1000 {
+		l.ForgetOwner(fmt.Sprintf("ns/run-%d", i))
+		now = now.Add(time.Minute)
+	}
+	l.ForgetOwner("ns/x")
+	g.Expect(len(l.providers[key].settled)).To(BeNumerically("<", 50), "the runs of the last minutes at most, not 1000")
+	g.Expect(l.providers[key].settled).To(HaveKey("ns/x"))
+
+	l.Prime(key, map[string]int{"ns/x": 1, "ns/y": 1})
+	g.Expect(l.InFlight(key)).To(Equal(1), "the run that ended a moment ago holds nothing")
 }
 
 // TestWaitingIsAFairQueue: owners that find no slot wait oldest first; a freed slot wakes the oldest
