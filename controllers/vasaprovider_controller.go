@@ -69,8 +69,11 @@ type Sessions interface {
 	Invalidate(key types.NamespacedName)
 	// Expire logs out and drops the session for key if it was opened before openedBefore.
 	Expire(key types.NamespacedName, openedBefore time.Time) bool
-	// Forget logs out and drops the session for key (the VasaProvider was deleted).
+	// Forget logs out and drops the session for key (the VasaProvider was deleted); Client refuses key
+	// until Reopen.
 	Forget(key types.NamespacedName)
+	// Reopen lets Client open sessions for key again (a VasaProvider of that name exists).
+	Reopen(key types.NamespacedName)
 	// Cached returns the session for key if one is open with fingerprint, without dialing.
 	Cached(key types.NamespacedName, fingerprint string) (sms.Client, bool)
 }
@@ -129,6 +132,8 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.Sessions.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
+	// One of its name may have been deleted before: the runs of this one may log in once it is Ready.
+	r.Sessions.Reopen(req.NamespacedName)
 
 	before := vp.DeepCopy()
 	defer func() {

@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -79,6 +80,30 @@ func oneGroupSync(ns, name, provider, pitName string) *replicationv1alpha1.Repli
 			}},
 		},
 	}
+}
+
+// TestDeletedVasaProviderLogsInNoMore: a run or discovery that read its VasaProvider before it was deleted
+// asks for its session after the deletion was reconciled: it gets none (nothing would ever log it out).
+// A VasaProvider created again under the name connects.
+func TestDeletedVasaProviderLogsInNoMore(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w, vpKey := connectedLoginWorld(t)
+	read := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(ctx, vpKey, read)).To(Succeed())
+	g.Expect(k8sClient.Delete(ctx, read)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(ctx, vpKey, &replicationv1alpha1.VasaProvider{}))
+	}).Should(BeTrue())
+	_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: vpKey})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	_, err = providerClient(ctx, k8sClient, k8sClient, w.r.Sessions, nil, read)
+	g.Expect(err).To(MatchError(session.ErrForgotten))
+
+	w.create(t, w.simProvider())
+	vp := w.recheck(ctx, t, read)
+	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
 }
 
 // TestWrongPasswordIsTriedOnce: a Secret with a password vCenter refuses costs one failed login, however

@@ -26,6 +26,11 @@ const closeTimeout = 10 * time.Second
 // tried again after the hold.
 const RefusedLoginHold = time.Minute
 
+// forgottenHold is how long Client refuses a forgotten key when no VasaProvider check opened it again:
+// longer than a reconcile holds a VasaProvider it read before reaching Client (a discovery's listing is
+// bounded by 5 minutes). It only bounds the memory of deleted VasaProviders.
+const forgottenHold = 10 * time.Minute
+
 // Dialer opens a new SMS session; the cache calls it when it has none for a key or the fingerprint changed.
 type Dialer func(ctx context.Context) (sms.Client, error)
 
@@ -42,7 +47,9 @@ type Cache struct {
 	mu       sync.Mutex
 	entries  map[types.NamespacedName]*entry
 	accounts map[string]*account
-	now      func() time.Time
+	// forgotten are the keys Forget dropped, and when: Client refuses them until Reopen (or forgottenHold).
+	forgotten map[types.NamespacedName]time.Time
+	now       func() time.Time
 }
 
 type entry struct {
@@ -89,7 +96,8 @@ func New() *Cache { return NewWithClock(time.Now) }
 // NewWithClock returns an empty cache that tells time by now: when its sessions were opened, how long a
 // refused login is held.
 func NewWithClock(now func() time.Time) *Cache {
-	return &Cache{entries: map[types.NamespacedName]*entry{}, accounts: map[string]*account{}, now: now}
+	return &Cache{entries: map[types.NamespacedName]*entry{}, accounts: map[string]*account{},
+		forgotten: map[types.NamespacedName]time.Time{}, now: now}
 }
 
 // accountKey makes account ids unguessable from memory: a digest of a password with no secret key could
@@ -111,10 +119,14 @@ func LoginOf(fingerprint, host, username, password string) Login {
 // Client returns the cached session for key when it was opened with the same fingerprint, otherwise it
 // logs the old one out and dials a new one. Callers that arrive while a login of the same fingerprint
 // is in flight share its outcome. A login refused for the same account less than RefusedLoginHold ago
-// is answered with the same error.
+// is answered with the same error. A key Forget dropped is refused (ErrForgotten) until Reopen.
 func (c *Cache) Client(ctx context.Context, key types.NamespacedName, login Login, dial Dialer) (sms.Client, error) {
 	for {
 		c.mu.Lock()
+		if c.refuses(key) {
+			c.mu.Unlock()
+			return nil, ErrForgotten
+		}
 		e, ok := c.entries[key]
 		if !ok {
 			e = &entry{}
@@ -195,7 +207,8 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	}
 	a.refused, a.failed = refusal{}, nil
 	if c.entries[key] != e {
-		// Forgotten while it dialed (its VasaProvider was deleted): no one would ever log it out.
+		// Forgotten while it dialed (its VasaProvider was deleted): no one would ever log it out. A key
+		// opened again meanwhile has an entry of its own.
 		closeAsync(cl)
 		return nil, ErrForgotten
 	}
@@ -219,8 +232,19 @@ func sharesFailure(failed error, credential string, refused refusal) bool {
 	return errors.As(failed, &ue) || errors.As(failed, &su)
 }
 
-// ErrForgotten is returned by Client when the session's key was forgotten while it was being opened.
-var ErrForgotten = errors.New("the VasaProvider's session was dropped while it was opened (the VasaProvider is being deleted)")
+// ErrForgotten is returned by Client for a key that was forgotten before or while its session was opened.
+var ErrForgotten = errors.New("the VasaProvider's session was dropped (the VasaProvider is being deleted)")
+
+// refuses reports whether Client refuses key: Forget dropped it less than forgottenHold ago, and no
+// Reopen came since. Callers hold c.mu.
+func (c *Cache) refuses(key types.NamespacedName) bool {
+	at, ok := c.forgotten[key]
+	if ok && c.now().Sub(at) >= forgottenHold {
+		delete(c.forgotten, key)
+		return false
+	}
+	return ok
+}
 
 // Cached returns the session for key if one is open with that fingerprint, without dialing.
 func (c *Cache) Cached(key types.NamespacedName, fingerprint string) (sms.Client, bool) {
@@ -260,15 +284,33 @@ func (c *Cache) Invalidate(key types.NamespacedName) {
 	closeAsync(old)
 }
 
-// Forget logs out and drops the session for key (the VasaProvider was deleted).
+// Forget logs out and drops the session for key (the VasaProvider was deleted, or is being deleted).
+// Client refuses key from then on, until Reopen: a run or discovery that read the VasaProvider before
+// it went would otherwise log in again under a key that nothing logs out any more.
 func (c *Cache) Forget(key types.NamespacedName) {
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	delete(c.entries, key)
+	now := c.now()
+	for k, at := range c.forgotten {
+		if now.Sub(at) >= forgottenHold {
+			delete(c.forgotten, k)
+		}
+	}
+	c.forgotten[key] = now
 	c.mu.Unlock()
 	if ok {
 		closeAsync(e.client)
 	}
+}
+
+// Reopen lets Client open sessions for key again: a VasaProvider of that name exists, checked by its
+// own reconciler (created again after one was deleted). The runs and discoveries of a VasaProvider
+// reach Client only once its check made it Ready, so after the Reopen.
+func (c *Cache) Reopen(key types.NamespacedName) {
+	c.mu.Lock()
+	delete(c.forgotten, key)
+	c.mu.Unlock()
 }
 
 // CloseAll logs out of every session, at once, and waits for the logouts until ctx ends. The manager

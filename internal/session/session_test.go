@@ -185,6 +185,40 @@ func TestForgottenWhileDialing(t *testing.T) {
 	c.CloseAll(context.Background())
 }
 
+// TestForgottenKeyIsNotOpenedAgain: a run that read its VasaProvider before it was deleted reaches Client
+// after Forget: it gets no session, which nothing would ever log out. A VasaProvider created again under
+// the name logs in once its check reopened the key.
+func TestForgottenKeyIsNotOpenedAgain(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	var dials atomic.Int32
+	dial := func(context.Context) (sms.Client, error) { dials.Add(1); return &fakeClient{}, nil }
+	first, err := c.Client(context.Background(), key, login("fp"), dial)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	c.Forget(key)
+	g.Eventually(first.(*fakeClient).closed.Load).Should(BeTrue())
+	_, err = c.Client(context.Background(), key, login("fp"), dial)
+	g.Expect(err).To(MatchError(ErrForgotten))
+	g.Expect(dials.Load()).To(BeEquivalentTo(1), "no login for a deleted VasaProvider")
+	_, ok := c.Cached(key, "fp")
+	g.Expect(ok).To(BeFalse())
+
+	c.Reopen(key)
+	_, err = c.Client(context.Background(), key, login("fp"), dial)
+	g.Expect(err).NotTo(HaveOccurred(), "a VasaProvider created again under the name")
+	g.Expect(dials.Load()).To(BeEquivalentTo(2))
+
+	// The names of deleted VasaProviders are not kept for ever.
+	c.Forget(key)
+	now = now.Add(forgottenHold)
+	c.Forget(types.NamespacedName{Namespace: "ns", Name: "array-b"})
+	g.Expect(c.forgotten).To(HaveLen(1))
+	c.CloseAll(context.Background())
+}
+
 // unreachable is what a login to a vCenter that does not answer ends with.
 var unreachable = &sms.UnreachableError{URL: "https://vc-1.example.com/sdk", Err: errors.New("dial tcp: i/o timeout")}
 
