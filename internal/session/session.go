@@ -81,6 +81,13 @@ type account struct {
 	refused refusal       // the last refused password, while it is held
 	failed  error         // the last login that failed, however
 	fails   uint64        // how many failed so far
+	users   int           // logins of it in flight or waiting their turn
+}
+
+// idle reports whether the account may be dropped at now: no login of it in flight or waiting its turn,
+// and no refusal held. A later login makes it anew and loses nothing.
+func (a *account) idle(now time.Time) bool {
+	return a.users == 0 && (a.refused.err == nil || now.Sub(a.refused.at) >= RefusedLoginHold)
 }
 
 // refusal is a login vCenter refused, for the password of credential.
@@ -172,8 +179,15 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 		a = &account{turn: make(chan struct{}, 1)}
 		c.accounts[login.Account] = a
 	}
+	a.users++
 	fails := a.fails
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		a.users--
+		c.pruneAccounts()
+		c.mu.Unlock()
+	}()
 	select {
 	case a.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -230,6 +244,17 @@ func sharesFailure(failed error, credential string, refused refusal) bool {
 		return refused.credential == credential
 	}
 	return errors.As(failed, &ue) || errors.As(failed, &su)
+}
+
+// pruneAccounts drops the idle accounts: an account is kept per vCenter and user ever logged in with
+// otherwise, VasaProviders and Secrets long deleted included. Callers hold c.mu.
+func (c *Cache) pruneAccounts() {
+	now := c.now()
+	for name, a := range c.accounts {
+		if a.idle(now) {
+			delete(c.accounts, name)
+		}
+	}
 }
 
 // ErrForgotten is returned by Client for a key that was forgotten before or while its session was opened.
@@ -298,6 +323,7 @@ func (c *Cache) Forget(key types.NamespacedName) {
 		}
 	}
 	c.forgotten[key] = now
+	c.pruneAccounts()
 	c.mu.Unlock()
 	if ok {
 		closeAsync(e.client)

@@ -219,6 +219,31 @@ func TestForgottenKeyIsNotOpenedAgain(t *testing.T) {
 	c.CloseAll(context.Background())
 }
 
+// TestIdleAccountsAreDropped: an account is kept while a login of it is refused and held, not after,
+// nor for one whose login went well: VasaProviders and Secrets come and go, and so do their accounts.
+func TestIdleAccountsAreDropped(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	refused := &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
+	ok := func(context.Context) (sms.Client, error) { return &fakeClient{}, nil }
+	_, err := c.Client(context.Background(), key, login("fp"), func(context.Context) (sms.Client, error) { return nil, refused })
+	g.Expect(err).To(MatchError(refused))
+	_, err = c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: "array-b"},
+		Login{Fingerprint: "fp", Account: "svc@vc-2", Credential: "password-1"}, ok)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.accounts).To(HaveLen(1), "the refusal is held")
+	g.Expect(c.accounts).To(HaveKey("svc@vc-1"))
+
+	now = now.Add(RefusedLoginHold)
+	_, err = c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: "array-c"},
+		Login{Fingerprint: "fp", Account: "svc@vc-3", Credential: "password-1"}, ok)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.accounts).To(BeEmpty())
+	c.CloseAll(context.Background())
+}
+
 // unreachable is what a login to a vCenter that does not answer ends with.
 var unreachable = &sms.UnreachableError{URL: "https://vc-1.example.com/sdk", Err: errors.New("dial tcp: i/o timeout")}
 
