@@ -135,8 +135,6 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, nil
 	}
 	r.peers.add(rs)
-	// Every ReplicationSync is reconciled at a manager's start: its provider's counters exist from then on.
-	metrics.InitSyncsTotal(rs.Namespace, rs.Spec.ProviderRef.Name)
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("replicationSync", klog.KObj(rs)))
 
 	before := rs.DeepCopy()

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,10 +17,12 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
@@ -46,15 +49,86 @@ func syncsSeries(g *WithT, namespace, provider string) map[string]float64 {
 var bothResultsAtZero = map[string]float64{"succeeded": 0, "failed": 0}
 
 // TestSyncsTotalExistsBeforeTheFirstRunEnds: the ReplicationSync reconciler creates its provider's
-// series at its first reconcile, at 0, so the alert's increase() counts the first failed run.
+// series at its first reconcile, at 0, so the alert's increase() counts the first failed run. It creates
+// none for a VasaProvider that does not exist (a typo, one deleted): nothing would ever drop them.
 func TestSyncsTotalExistsBeforeTheFirstRunEnds(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ProviderRef.Name = "not-there"
-	})
-	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, "not-there")).To(BeEmpty())
+	h := newRunHarness(t, 1, nil)
+	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, h.vp.Name)).To(BeEmpty())
 	h.reconcile()
 	h.g.Expect(h.get().Status.Phase).NotTo(BeElementOf(replicationv1alpha1.SyncSucceeded, replicationv1alpha1.SyncFailed))
-	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, "not-there")).To(Equal(bothResultsAtZero))
+	h.g.Expect(syncsSeries(h.g, h.vp.Namespace, h.vp.Name)).To(Equal(bothResultsAtZero))
+
+	typo := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProviderRef.Name = "not-there"
+	})
+	typo.reconcile()
+	typo.g.Expect(syncsSeries(typo.g, typo.vp.Namespace, "not-there")).To(BeEmpty())
+}
+
+// providerSeries names the series of every metric the manager registered that carry the VasaProvider's
+// namespace and name.
+func providerSeries(g *WithT, namespace, provider string) []string {
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels[metrics.LabelNamespace] == namespace && labels[metrics.LabelProvider] == provider {
+				out = append(out, fmt.Sprintf("%s%v", f.GetName(), labels))
+			}
+		}
+	}
+	return out
+}
+
+// TestDeletedVasaProviderLeavesNoSeries: a VasaProvider whose run synced, after a busy answer, is deleted:
+// none of its series stays, not even after its finished run is reconciled again, nor one that a reconcile
+// under way at the deletion writes after it (dropped once more a while later).
+func TestDeletedVasaProviderLeavesNoSeries(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	var busy atomic.Bool
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		if busy.CompareAndSwap(false, true) {
+			return "", &sms.ProviderBusyError{Message: "busy"}
+		}
+		return h.fake.CreateTask(c.Groups, c.PitName), nil
+	}
+	for range 60 {
+		if h.reconcile(); isFinished(h.get()) {
+			break
+		}
+		h.fake.FinishAll(h.clock.Now())
+		h.clock.Step(time.Second)
+	}
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	metrics.ProviderReady.WithLabelValues(h.vp.Namespace, h.vp.Name).Set(1) // as its check would
+	h.g.Expect(providerSeries(h.g, h.vp.Namespace, h.vp.Name)).To(ContainElements(
+		HavePrefix("vasa_sync_syncs_total"), HavePrefix("vasa_sync_sync_duration_seconds"), HavePrefix("vasa_sync_groups_total"),
+		HavePrefix("vasa_sync_last_success_timestamp_seconds"), HavePrefix("vasa_sync_in_doubt_reissues_total"),
+		HavePrefix("vasa_sync_provider_faults_total"), HavePrefix("vasa_sync_tasks_in_flight")))
+
+	vpr := &VasaProviderReconciler{Client: k8sClient, Sessions: h.r.Sessions, Capacity: h.r.Capacity, Clock: h.clock}
+	vpKey := client.ObjectKeyFromObject(h.vp)
+	h.g.Expect(k8sClient.Delete(h.ctx, h.vp)).To(Succeed())
+	res, err := vpr.Reconcile(h.ctx, ctrl.Request{NamespacedName: vpKey})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(providerSeries(h.g, h.vp.Namespace, h.vp.Name)).To(BeEmpty())
+
+	h.reconcile() // its finished run, at a manager's start, say
+	h.g.Expect(providerSeries(h.g, h.vp.Namespace, h.vp.Name)).To(BeEmpty())
+
+	// A run's reconcile that read the VasaProvider before it went records a fault after the drop.
+	metrics.ProviderFaultsTotal.WithLabelValues(h.vp.Namespace, h.vp.Name, "Unreachable").Inc()
+	h.g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+	h.clock.Step(res.RequeueAfter)
+	res, err = vpr.Reconcile(h.ctx, ctrl.Request{NamespacedName: vpKey})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(res.RequeueAfter).To(BeZero(), "dropped twice, then done")
+	h.g.Expect(providerSeries(h.g, h.vp.Namespace, h.vp.Name)).To(BeEmpty())
 }
 
 // TestVasaProviderCreatesSyncsTotal: a VasaProvider's reconcile (at a manager's start, before any run of

@@ -38,6 +38,10 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 		}
 		return fmt.Sprintf("Reading VasaProvider %q: %v", name, err), false
 	}
+	// Its counters exist from a run's first look at it, so that an alert on their increase sees a run that
+	// ends before the VasaProvider's first check. Only of a VasaProvider that exists: its deletion drops
+	// them, and nothing would drop those of a name no VasaProvider has.
+	metrics.InitSyncsTotal(rs.Namespace, name)
 	if ready, msg := providerReady(vp); !ready {
 		return fmt.Sprintf("VasaProvider %q is not Ready: %s", name, msg), false
 	}

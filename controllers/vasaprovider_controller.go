@@ -106,6 +106,9 @@ type VasaProviderReconciler struct {
 	SessionMaxAge time.Duration
 	// Recorder records events (the Warning about disabled TLS verification); nil means none.
 	Recorder events.EventRecorder
+
+	// deleted are the VasaProviders whose deletion is dropped from memory once more (vasaprovider_deleted.go).
+	deleted deletedProviders
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
@@ -118,16 +121,11 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	vp := &replicationv1alpha1.VasaProvider{}
 	if err := r.Get(ctx, req.NamespacedName, vp); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Sessions.Forget(req.NamespacedName)
-			r.Capacity.Forget(req.NamespacedName)
-			metrics.ProviderReady.DeleteLabelValues(req.Namespace, req.Name)
-			metrics.TasksInFlight.DeleteLabelValues(req.Namespace, req.Name)
-			metrics.LearnedBatchSize.DeleteLabelValues(req.Namespace, req.Name)
-			metrics.ProviderInsecureTLS.DeleteLabelValues(req.Namespace, req.Name)
-			return ctrl.Result{}, nil
+			return ctrl.Result{RequeueAfter: r.forgetDeleted(req.NamespacedName)}, nil
 		}
 		return ctrl.Result{}, err
 	}
+	r.deleted.exists(req.NamespacedName)
 	if !vp.DeletionTimestamp.IsZero() {
 		r.Sessions.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil

@@ -27,7 +27,7 @@ var (
 	// SyncsTotal counts finished ReplicationSyncs by result (succeeded, failed).
 	SyncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "syncs_total",
-		Help: "Finished ReplicationSyncs by result (succeeded, failed); 0 for both from the first reconcile of a provider or run.",
+		Help: "Finished ReplicationSyncs by result (succeeded, failed); 0 for both from the first check of the provider, or the first reconcile of a run that finds it.",
 	}, []string{LabelNamespace, LabelProvider, LabelResult})
 
 	// GroupsTotal counts replication groups that reached a final state, by result (synced, failed).
@@ -131,6 +131,25 @@ var ManagerLeading = prometheus.NewGauge(prometheus.GaugeOpts{
 func InitSyncsTotal(namespace, provider string) {
 	for _, result := range []string{ResultSucceeded, ResultFailed} {
 		SyncsTotal.WithLabelValues(namespace, provider, result).Add(0)
+	}
+}
+
+// ForgetProvider drops every series of a deleted VasaProvider: its checks', its runs' and its discovery's.
+func ForgetProvider(namespace, provider string) {
+	labels := prometheus.Labels{LabelNamespace: namespace, LabelProvider: provider}
+	for _, vec := range perProvider() {
+		vec.DeletePartialMatch(labels)
+	}
+}
+
+// perProvider are the vectors with series per VasaProvider (labels namespace and provider).
+func perProvider() []*prometheus.MetricVec {
+	return []*prometheus.MetricVec{
+		SyncsTotal.MetricVec, GroupsTotal.MetricVec, SyncDurationSeconds.MetricVec, ProviderFaultsTotal.MetricVec,
+		TasksInFlight.MetricVec, LearnedBatchSize.MetricVec, LastSuccessTimestampSeconds.MetricVec,
+		ProviderReady.MetricVec, ProviderInsecureTLS.MetricVec, InDoubtReissuesTotal.MetricVec,
+		GroupNewestPiTTimestampSeconds.MetricVec, DiscoveredGroups.MetricVec,
+		DiscoveryLastSuccessTimestampSeconds.MetricVec, DiscoveryIntervalSeconds.MetricVec,
 	}
 }
 

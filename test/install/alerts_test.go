@@ -99,20 +99,25 @@ func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 	}
 }
 
+// managerCollectors are the manager's metrics (TestDocsListEveryMetric checks the list against their source).
+func managerCollectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		metrics.SyncsTotal, metrics.GroupsTotal, metrics.SyncDurationSeconds, metrics.ProviderFaultsTotal,
+		metrics.TasksInFlight, metrics.LearnedBatchSize, metrics.LastSuccessTimestampSeconds, metrics.ProviderReady,
+		metrics.ProviderInsecureTLS,
+		metrics.ScheduleLastSuccessTimestampSeconds, metrics.ScheduleIntervalSeconds, metrics.ScheduleMissedRunsTotal,
+		metrics.ScheduleReady,
+		metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
+		metrics.DiscoveryIntervalSeconds,
+		metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress, metrics.ManagerLeading,
+	}
+}
+
 // exportedMetrics returns the fully qualified names of the manager's metrics with their variable labels.
 func exportedMetrics() map[string][]string {
 	ch := make(chan *prometheus.Desc, 64)
 	go func() {
-		for _, c := range []prometheus.Collector{
-			metrics.SyncsTotal, metrics.GroupsTotal, metrics.SyncDurationSeconds, metrics.ProviderFaultsTotal,
-			metrics.TasksInFlight, metrics.LearnedBatchSize, metrics.LastSuccessTimestampSeconds, metrics.ProviderReady,
-			metrics.ProviderInsecureTLS,
-			metrics.ScheduleLastSuccessTimestampSeconds, metrics.ScheduleIntervalSeconds, metrics.ScheduleMissedRunsTotal,
-			metrics.ScheduleReady,
-			metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
-			metrics.DiscoveryIntervalSeconds,
-			metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress, metrics.ManagerLeading,
-		} {
+		for _, c := range managerCollectors() {
 			c.Describe(ch)
 		}
 		close(ch)
