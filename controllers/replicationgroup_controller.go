@@ -144,7 +144,9 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		outcome = r.discover(ctx, vp) // its session was renewed meanwhile: nothing went wrong
 	}
 	outcome.took = clockNow(r.Clock).Sub(began)
+	was := discoveryMessage(vp)
 	r.recordDiscovery(ctx, vp, outcome)
+	logDiscoveryTrouble(ctx, vp, outcome, was != discoveryMessage(vp))
 	if err := outcome.err; err != nil {
 		r.event(vp, "Warning", DiscoveryFailedReason, "Discovering replication groups failed: %v", err)
 		return ctrl.Result{}, err
@@ -205,6 +207,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		r.event(vp, "Warning", GroupsUnansweredReason, "%s", notes[0])
 	}
 	pits, err := cl.NewestPointInTimes(ctx, ref, rotated(ids, clockNow(r.Clock), discoveryInterval(vp)))
+	var pitErr error // logged once the status says whether it is news (logDiscoveryTrouble)
 	switch {
 	case pitQueryUnsupported(err):
 		// An array without PiT support, as the design expects some: said in status.discovery.message, not
@@ -216,7 +219,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		// would read as having refreshed every group's PiT.
 		notes = append(notes, "The newest PiTs were not all read, the stored ones are kept: "+err.Error())
 		r.event(vp, "Warning", PiTQueryFailedReason, "Reading the newest PiTs failed, the stored ones are kept: %v", err)
-		log.Error(err, "Reading the newest PiTs failed", "vasaProvider", klog.KObj(vp))
+		pitErr = err
 	}
 	for i := range pits {
 		name := groupObjectName(vp.Name, pits[i].Group)
@@ -230,20 +233,20 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	// thousands of runs of 1000 groups would be hundreds of MiB per discovery.
 	runs := &replicationv1alpha1.ReplicationSyncList{}
 	if err := r.List(ctx, runs, client.InNamespace(vp.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return discoveryOutcome{err: fmt.Errorf("listing ReplicationSyncs: %w", err)}
+		return discoveryOutcome{err: fmt.Errorf("listing ReplicationSyncs: %w", err), pitErr: pitErr}
 	}
 	last := lastSyncs(vp.Name, runs.Items)
 
 	stored := &replicationv1alpha1.ReplicationGroupList{}
 	if err := r.List(ctx, stored, client.InNamespace(vp.Namespace),
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
-		return discoveryOutcome{err: fmt.Errorf("listing ReplicationGroups: %w", err)}
+		return discoveryOutcome{err: fmt.Errorf("listing ReplicationGroups: %w", err), pitErr: pitErr}
 	}
 	key := client.ObjectKeyFromObject(vp)
 	if len(infos) == 0 && len(stored.Items) > 0 {
 		r.absences.forget(key) // an answer not trusted breaks the run of misses: they count again from zero
 		r.recordDiscoveryMetrics(vp, groupPlan{}, stored.Items, 0)
-		return discoveryOutcome{incomplete: r.keepAllGroups(ctx, vp, len(stored.Items))}
+		return discoveryOutcome{incomplete: r.keepAllGroups(vp, len(stored.Items)), keptAll: len(stored.Items), pitErr: pitErr}
 	}
 	plan := planWrites(vp, observed, failed, last, stored.Items)
 	listed := len(observed) + len(failed)
@@ -276,7 +279,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	// The series follow the provider's answer even when some objects could not be written; the last
 	// success does not move then.
 	r.recordDiscoveryMetrics(vp, plan, keptGroups(stored.Items, observed, plan.remove), listed)
-	return discoveryOutcome{listed: listed, note: truncateMessage(strings.Join(notes, "; ")), err: writeErr}
+	return discoveryOutcome{listed: listed, note: truncateMessage(strings.Join(notes, "; ")), err: writeErr, pitErr: pitErr}
 }
 
 // missingGroups counts the stored ReplicationGroups the provider's answer did not list at all.
@@ -295,12 +298,10 @@ func missingGroups(observed map[string]observedGroup, failed map[string]bool, st
 // so nothing is deleted, and the misses are not counted either: a provider that really has no group
 // left keeps its objects until someone deletes them by hand, which the event says. It returns the
 // event's message.
-func (r *ReplicationGroupReconciler) keepAllGroups(ctx context.Context, vp *replicationv1alpha1.VasaProvider, n int) string {
+func (r *ReplicationGroupReconciler) keepAllGroups(vp *replicationv1alpha1.VasaProvider, n int) string {
 	msg := fmt.Sprintf("The provider reported no replication groups; the %d ReplicationGroups of it are kept. If it really has none, delete them: kubectl delete rg -n %s -l %s=%s",
 		n, vp.Namespace, replicationv1alpha1.ProviderLabel, replicationv1alpha1.LabelValue(vp.Name))
 	r.event(vp, "Warning", NoGroupsReportedReason, "%s", msg)
-	ctrl.LoggerFrom(ctx).Info("The provider reported no replication groups; its ReplicationGroups are kept",
-		"vasaProvider", klog.KObj(vp), "kept", n)
 	return msg
 }
 

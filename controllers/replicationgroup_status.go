@@ -23,6 +23,10 @@ type discoveryOutcome struct {
 	// note is what status.discovery.message says after a complete discovery (noPiTSupportNote).
 	note string
 	err  error
+	// pitErr is why the newest PiTs were not read, when the query failed.
+	pitErr error
+	// keptAll is how many ReplicationGroups were kept because the provider listed none (keepAllGroups).
+	keptAll int
 	// took is how long it took.
 	took time.Duration
 }
@@ -51,6 +55,36 @@ func (r *ReplicationGroupReconciler) recordDiscovery(ctx context.Context, vp *re
 		metrics.DiscoveryLastSuccessTimestampSeconds.WithLabelValues(vp.Namespace, vp.Name).Set(float64(now.Unix()))
 	}
 	r.patchDiscoveryStatus(ctx, vp, &st)
+}
+
+// discoveryMessage is the VasaProvider's status.discovery.message.
+func discoveryMessage(vp *replicationv1alpha1.VasaProvider) string {
+	if d := vp.Status.Discovery; d != nil {
+		return d.Message
+	}
+	return ""
+}
+
+// logDiscoveryTrouble logs what kept a discovery from reading everything: at its level when it changed
+// status.discovery.message, else at V(1). A provider that lists nothing while it restarts, or whose PiTs
+// cannot be read, does so for many discoveries; the status, an event and the metrics say it each time.
+func logDiscoveryTrouble(ctx context.Context, vp *replicationv1alpha1.VasaProvider, o discoveryOutcome, changed bool) {
+	log := ctrl.LoggerFrom(ctx).WithValues("vasaProvider", klog.KObj(vp))
+	quiet := log.V(1)
+	if o.pitErr != nil {
+		if changed {
+			log.Error(o.pitErr, "Reading the newest PiTs failed")
+		} else {
+			quiet.Info("Reading the newest PiTs failed", "error", o.pitErr.Error())
+		}
+	}
+	if o.keptAll > 0 {
+		l := quiet
+		if changed {
+			l = log
+		}
+		l.Info("The provider reported no replication groups; its ReplicationGroups are kept", "kept", o.keptAll)
+	}
 }
 
 // forgetDiscoveryStatus removes status.discovery from a VasaProvider whose discovery is off: a last

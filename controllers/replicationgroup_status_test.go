@@ -1,9 +1,12 @@
 package controllers
 
 import (
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -62,4 +65,50 @@ func TestDiscoveryStatusSaysWhyItFailed(t *testing.T) {
 	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(status()).To(BeNil(), "a last success that no longer moves would read as a stalled discovery")
+}
+
+// TestDiscoveryTroubleIsLoggedWhenItChanges: PiTs that cannot be read, then a provider listing no group,
+// each for three discoveries, are logged once each at their level (the status, an event and the metrics
+// say it every time), not at every discovery.
+func TestDiscoveryTroubleIsLoggedWhenItChanges(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
+		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
+		{FaultDomain: "fd-1", DeviceGroup: "dg-2"},
+	}})
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	h.ctx = ctrl.LoggerInto(h.ctx, funcr.New(func(_, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, args)
+	}, funcr.Options{}))
+	logged := func(msg string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, msg) {
+				n++
+			}
+		}
+		return n
+	}
+	h.discover()
+
+	a := h.sim.Provider("array-a")
+	a.AddFault(smssim.FaultRule{Method: "QueryPointInTimeReplica", Fault: smssim.FaultBusy})
+	for range 3 {
+		h.discover()
+	}
+	g.Expect(logged("Reading the newest PiTs failed")).To(Equal(1))
+
+	a.ClearFaults()
+	a.RestartProvider(time.Hour)
+	for range 3 {
+		h.discover()
+	}
+	g.Expect(logged("The provider reported no replication groups")).To(Equal(1))
 }
