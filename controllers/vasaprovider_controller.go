@@ -65,10 +65,8 @@ type DialFunc func(ctx context.Context, cfg sms.Config) (sms.Client, error)
 type Sessions interface {
 	// Client returns the cached session for key if it was opened with login's fingerprint, otherwise dials a new one.
 	Client(ctx context.Context, key types.NamespacedName, login session.Login, dial session.Dialer) (sms.Client, error)
-	// Invalidate logs out and drops the session for key.
-	Invalidate(key types.NamespacedName)
-	// Expire logs out and drops the session for key if it was opened before openedBefore.
-	Expire(key types.NamespacedName, openedBefore time.Time) bool
+	// Drop logs out and drops the session for key if it was opened before openedBefore (zero: any).
+	Drop(key types.NamespacedName, openedBefore time.Time) bool
 	// Forget logs out and drops the session for key (the VasaProvider was deleted); Client refuses key
 	// until Reopen.
 	Forget(key types.NamespacedName)
@@ -198,7 +196,7 @@ func (r *VasaProviderReconciler) expireOldSession(ctx context.Context, key types
 	if r.SessionMaxAge <= 0 {
 		return
 	}
-	if r.Sessions.Expire(key, clockNow(r.Clock).Add(-r.SessionMaxAge)) {
+	if r.Sessions.Drop(key, clockNow(r.Clock).Add(-r.SessionMaxAge)) {
 		ctrl.LoggerFrom(ctx).Info("Logging in to vCenter anew to verify the credentials", "sessionMaxAge", r.SessionMaxAge)
 	}
 }
@@ -250,7 +248,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		switch reason {
 		case replicationv1alpha1.InvalidCredentialsReason, replicationv1alpha1.TLSVerificationFailedReason, replicationv1alpha1.SecretNotFoundReason:
 			// Also a session whose credentials were deleted or may no longer be read: it goes with them.
-			r.Sessions.Invalidate(key)
+			r.Sessions.Drop(key, time.Time{})
 		}
 		return connectResult{reason: reason, message: msg}
 	}
@@ -276,7 +274,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 				"%v, in vCenter %s: set spec.provider.uid (instead of the name) to the one to sync", err, safeURL(vp.Spec.VCenter.URL))}
 		}
 		if !keepSession(ctx, err) {
-			r.Sessions.Invalidate(key) // it may be unusable
+			r.Sessions.Drop(key, time.Time{}) // it may be unusable
 		}
 		reason, msg := classifyConnectError(vp, err)
 		return connectResult{reason: reason, message: msg}

@@ -247,7 +247,7 @@ type renewingSessions struct {
 func (s *renewingSessions) Cached(key client.ObjectKey, fingerprint string) (sms.Client, bool) {
 	cl, ok := s.Sessions.Cached(key, fingerprint)
 	if ok && s.renewNext.CompareAndSwap(true, false) {
-		s.Expire(key, time.Now().Add(time.Hour))
+		s.Drop(key, time.Time{})
 		_ = cl.Close(context.Background()) // at once, not as the cache does it, in the background
 	}
 	return cl, ok

@@ -282,31 +282,20 @@ func (c *Cache) Cached(key types.NamespacedName, fingerprint string) (sms.Client
 	return e.client, true
 }
 
-// Expire logs out and drops the session for key if it was opened before openedBefore, and reports
-// whether it did; the next caller logs in anew. A session kept alive by use outlives any change of its
-// account in vCenter (a password expired or changed there): only a new login shows that.
-func (c *Cache) Expire(key types.NamespacedName, openedBefore time.Time) bool {
+// Drop logs out and drops the session for key if it was opened before openedBefore, whatever its age if
+// openedBefore is zero, and reports whether it did; the next caller logs in anew. A session kept alive
+// by use outlives any change of its account in vCenter (a password expired or changed there): only a
+// new login shows that.
+func (c *Cache) Drop(key types.NamespacedName, openedBefore time.Time) bool {
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	var old sms.Client
-	if ok && e.client != nil && e.opened.Before(openedBefore) {
+	if ok && e.client != nil && (openedBefore.IsZero() || e.opened.Before(openedBefore)) {
 		old, e.client, e.fingerprint = e.client, nil, ""
 	}
 	c.mu.Unlock()
 	closeAsync(old)
 	return old != nil
-}
-
-// Invalidate logs out and drops the session for key.
-func (c *Cache) Invalidate(key types.NamespacedName) {
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	var old sms.Client
-	if ok {
-		old, e.client, e.fingerprint = e.client, nil, ""
-	}
-	c.mu.Unlock()
-	closeAsync(old)
 }
 
 // Forget logs out and drops the session for key (the VasaProvider was deleted, or is being deleted).

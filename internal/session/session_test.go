@@ -54,7 +54,7 @@ func TestClientReusedUntilFingerprintChanges(t *testing.T) {
 	g.Expect(dials.Load()).To(BeEquivalentTo(2))
 	g.Eventually(a.(*fakeClient).closed.Load).Should(BeTrue(), "the replaced session is logged out")
 
-	c.Invalidate(key)
+	g.Expect(c.Drop(key, time.Time{})).To(BeTrue(), "any age")
 	g.Eventually(d.(*fakeClient).closed.Load).Should(BeTrue())
 	_, err = c.Client(context.Background(), key, login("gen1/rv2"), dial)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -421,9 +421,9 @@ func TestLoginThatFailsFailsTheQueuedOnes(t *testing.T) {
 	g.Expect(others.Load()).To(BeEquivalentTo(2))
 }
 
-// TestExpireDropsOnlySessionsOpenedBefore: a session opened before the time given is logged out and the
+// TestDropTakesOnlySessionsOpenedBefore: a session opened before the time given is logged out and the
 // next caller logs in anew; a younger one stays.
-func TestExpireDropsOnlySessionsOpenedBefore(t *testing.T) {
+func TestDropTakesOnlySessionsOpenedBefore(t *testing.T) {
 	g := NewWithT(t)
 	c := New()
 	now := time.Now()
@@ -433,17 +433,17 @@ func TestExpireDropsOnlySessionsOpenedBefore(t *testing.T) {
 	a, err := c.Client(context.Background(), key, login("x"), dial)
 	g.Expect(err).NotTo(HaveOccurred())
 
-	g.Expect(c.Expire(key, now)).To(BeFalse(), "opened at that time, not before")
-	g.Expect(c.Expire(types.NamespacedName{Name: "none"}, now.Add(time.Hour))).To(BeFalse())
+	g.Expect(c.Drop(key, now)).To(BeFalse(), "opened at that time, not before")
+	g.Expect(c.Drop(types.NamespacedName{Name: "none"}, now.Add(time.Hour))).To(BeFalse())
 	_, ok := c.Cached(key, "x")
 	g.Expect(ok).To(BeTrue())
 
-	g.Expect(c.Expire(key, now.Add(time.Second))).To(BeTrue())
+	g.Expect(c.Drop(key, now.Add(time.Second))).To(BeTrue())
 	g.Eventually(a.(*fakeClient).closed.Load).Should(BeTrue(), "the expired session is logged out")
 	now = now.Add(time.Hour)
 	b, err := c.Client(context.Background(), key, login("x"), dial)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(b).NotTo(BeIdenticalTo(a))
 	g.Expect(dials.Load()).To(BeEquivalentTo(2), "a new login")
-	g.Expect(c.Expire(key, now.Add(-time.Minute))).To(BeFalse(), "the new session is younger")
+	g.Expect(c.Drop(key, now.Add(-time.Minute))).To(BeFalse(), "the new session is younger")
 }
