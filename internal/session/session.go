@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -161,13 +162,24 @@ func (c *Cache) Client(ctx context.Context, key types.NamespacedName, login Logi
 		e.client, e.fingerprint, e.dialing = nil, "", d
 		c.mu.Unlock()
 		closeAsync(old)
-		d.client, d.err = c.dial(ctx, key, e, login, dial)
+		c.dialShared(ctx, key, e, d, login, dial)
+		return d.client, d.err
+	}
+}
+
+// dialShared dials d for entry e and ends it for everyone waiting on it, also when the dial panics (an
+// answer the decoder chokes on): left in flight, it would hold every later caller for key for good.
+func (c *Cache) dialShared(ctx context.Context, key types.NamespacedName, e *entry, d *dialing, login Login, dial Dialer) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.client, d.err = nil, fmt.Errorf("opening the SMS session failed: %v", p)
+		}
 		c.mu.Lock()
 		e.dialing, d.abandoned = nil, d.err != nil && ctx.Err() != nil
 		c.mu.Unlock()
 		close(d.done)
-		return d.client, d.err
-	}
+	}()
+	d.client, d.err = c.dial(ctx, key, e, login, dial)
 }
 
 // dial logs in for entry e of key in the account's turn, unless the account's last login was refused

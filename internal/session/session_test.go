@@ -447,3 +447,17 @@ func TestDropTakesOnlySessionsOpenedBefore(t *testing.T) {
 	g.Expect(dials.Load()).To(BeEquivalentTo(2), "a new login")
 	g.Expect(c.Drop(key, now.Add(-time.Minute))).To(BeFalse(), "the new session is younger")
 }
+
+// TestPanickingDialFailsItsCallerOnly: a login that panics (an answer the decoder chokes on) is an error
+// for its caller, and the next caller for the key dials again instead of waiting for it forever.
+func TestPanickingDialFailsItsCallerOnly(t *testing.T) {
+	g := NewWithT(t)
+	c := New()
+	_, err := c.Client(context.Background(), key, login("x"), func(context.Context) (sms.Client, error) { panic("nil ServiceContent") })
+	g.Expect(err).To(MatchError(ContainSubstring("nil ServiceContent")))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := c.Client(ctx, key, login("y"), func(context.Context) (sms.Client, error) { return &fakeClient{}, nil })
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cl).NotTo(BeNil())
+}
