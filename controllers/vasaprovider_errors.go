@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -83,6 +85,10 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 			safeURL(vp.Spec.VCenter.URL), le.Username, vp.Spec.VCenter.CredentialsSecretRef.Name)
 		if ch := (*credentialsHintError)(nil); errors.As(err, &ch) {
 			msg += " (" + ch.hint + ")"
+		}
+		if held := (*session.AccountHeldError)(nil); errors.As(err, &held) {
+			msg += fmt.Sprintf("; vCenter refused %d logins of this user within %s, from VasaProviders of any namespace, so none is tried before %s, lest vCenter lock the account",
+				held.Refused, held.Window, held.Until.UTC().Format(time.RFC3339))
 		}
 		return replicationv1alpha1.InvalidCredentialsReason, msg
 	case errors.As(err, &te):

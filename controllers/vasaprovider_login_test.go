@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,6 +177,36 @@ func TestVasaProvidersSharingASecretFailOneLogin(t *testing.T) {
 		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
 		g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason), key.Name)
 	}
+}
+
+// TestManyWrongPasswordsForOneAccountDoNotLockIt: VasaProviders (of any namespaces) naming one vCenter user
+// with five different wrong passwords make three refused logins between them, not five (vCenter locks
+// the account after five within three minutes); the others say why they did not try.
+func TestManyWrongPasswordsForOneAccountDoNotLockIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{Password: vcenterPassword})
+	var held []string
+	for i := range 5 {
+		secret := fmt.Sprintf("creds-%d", i)
+		g.Expect(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: secret},
+			StringData: map[string]string{secretUsernameKey: w.sim.Username(), secretPasswordKey: fmt.Sprintf("wrong-%d", i)},
+		})).To(Succeed())
+		vp := w.simProvider()
+		vp.Name, vp.Spec.VCenter.CredentialsSecretRef.Name = fmt.Sprintf("array-%d", i), secret
+		key := w.create(t, vp)
+		_, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
+		ready := vpCondition(got, replicationv1alpha1.ReadyCondition)
+		g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason), key.Name)
+		if strings.Contains(ready.Message, "lest vCenter lock the account") {
+			held = append(held, key.Name)
+		}
+	}
+	g.Expect(w.sim.FailedLogins()).To(Equal(3))
+	g.Expect(held).To(Equal([]string{"array-3", "array-4"}))
 }
 
 // TestRefusedReLoginRechecksTheProvider: a run whose session's re-login vCenter refuses (the password

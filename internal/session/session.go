@@ -27,6 +27,16 @@ const closeTimeout = 10 * time.Second
 // tried again after the hold.
 const RefusedLoginHold = time.Minute
 
+// Refusals of an account's logins, whatever the passwords: vCenter's default lockout policy counts 5
+// failed logins within 3 minutes. Different wrong passwords for one account (VasaProviders of several
+// namespaces naming it) each go out once per RefusedLoginHold, so more than refusalBudget refused within
+// refusalWindow hold every password of the account until the oldest of them leaves the window. That
+// leaves room for a person's own tries.
+const (
+	refusalWindow = 3 * time.Minute
+	refusalBudget = 3
+)
+
 // forgottenHold is how long Client refuses a forgotten key when no VasaProvider check opened it again:
 // longer than a reconcile holds a VasaProvider it read before reaching Client (a discovery's listing is
 // bounded by 5 minutes). It only bounds the memory of deleted VasaProviders.
@@ -83,12 +93,27 @@ type account struct {
 	failed  error         // the last login that failed, however
 	fails   uint64        // how many failed so far
 	users   int           // logins of it in flight or waiting their turn
+	// refusedAt are the times of its refused logins within refusalWindow, oldest first.
+	refusedAt []time.Time
+}
+
+// refusalsLeft drops the refusals older than refusalWindow and reports when the account may be tried
+// again with any password: now, or once its oldest refusal leaves the window.
+func (a *account) refusalsLeft(now time.Time) (time.Time, bool) {
+	for len(a.refusedAt) > 0 && now.Sub(a.refusedAt[0]) >= refusalWindow {
+		a.refusedAt = a.refusedAt[1:]
+	}
+	if len(a.refusedAt) < refusalBudget {
+		return now, true
+	}
+	return a.refusedAt[0].Add(refusalWindow), false
 }
 
 // idle reports whether the account may be dropped at now: no login of it in flight or waiting its turn,
 // and no refusal held. A later login makes it anew and loses nothing.
 func (a *account) idle(now time.Time) bool {
-	return a.users == 0 && (a.refused.err == nil || now.Sub(a.refused.at) >= RefusedLoginHold)
+	_, tryable := a.refusalsLeft(now)
+	return a.users == 0 && tryable && (a.refused.err == nil || now.Sub(a.refused.at) >= RefusedLoginHold)
 }
 
 // refusal is a login vCenter refused, for the password of credential.
@@ -208,10 +233,13 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	defer func() { <-a.turn }()
 	c.mu.Lock()
 	refused, failed, failedMeanwhile := a.refused, a.failed, a.fails != fails
+	retry, tryable := a.refusalsLeft(c.now())
 	c.mu.Unlock()
 	switch {
 	case refused.err != nil && refused.credential == login.Credential && c.now().Sub(refused.at) < RefusedLoginHold:
 		return nil, refused.err
+	case !tryable:
+		return nil, &AccountHeldError{Refused: refusalBudget, Window: refusalWindow, Until: retry, Last: refused.err}
 	case failedMeanwhile && sharesFailure(failed, login.Credential, refused):
 		return nil, failed // failed while this caller waited its turn: vCenter would answer it alike
 	}
@@ -225,6 +253,7 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 		return nil, err // its caller gave up: that says nothing about vCenter
 	case errors.As(err, &le):
 		a.refused = refusal{credential: login.Credential, err: err, at: c.now()}
+		a.refusedAt = append(a.refusedAt, c.now())
 		a.failed, a.fails = err, a.fails+1
 		return nil, err
 	case err != nil:
@@ -268,6 +297,24 @@ func (c *Cache) pruneAccounts() {
 		}
 	}
 }
+
+// AccountHeldError is returned by Client, without a login, while the account had Refused logins refused
+// within Window: another refusal could lock it in vCenter.
+type AccountHeldError struct {
+	Refused int
+	Window  time.Duration
+	Until   time.Time
+	// Last is the last refusal.
+	Last error
+}
+
+func (e *AccountHeldError) Error() string {
+	return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s (it locks an account after 5 by default): %v",
+		e.Until.UTC().Format(time.RFC3339), e.Refused, e.Window, e.Last)
+}
+
+// Unwrap returns the last refusal, so that the hold reads as the refused login it follows.
+func (e *AccountHeldError) Unwrap() error { return e.Last }
 
 // ErrForgotten is returned by Client for a key that was forgotten before or while its session was opened.
 var ErrForgotten = errors.New("the VasaProvider's session was dropped (the VasaProvider is being deleted)")

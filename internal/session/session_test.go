@@ -461,3 +461,36 @@ func TestPanickingDialFailsItsCallerOnly(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cl).NotTo(BeNil())
 }
+
+// TestAccountIsNotLockedByManyPasswords: VasaProviders of several namespaces naming one vCenter account
+// with different wrong passwords get at most refusalBudget refused logins within refusalWindow between
+// them (vCenter locks an account after 5 within 3 minutes by default); the account is tried again once
+// the oldest refusal has left the window.
+func TestAccountIsNotLockedByManyPasswords(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now()
+	c := NewWithClock(func() time.Time { return now })
+	var dials atomic.Int32
+	refuse := func(context.Context) (sms.Client, error) {
+		dials.Add(1)
+		return nil, &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
+	}
+	try := func(i int) error {
+		k := types.NamespacedName{Namespace: fmt.Sprintf("tenant-%d", i), Name: "array"}
+		_, err := c.Client(context.Background(), k, Login{Fingerprint: "x", Account: "svc@vc-1", Credential: fmt.Sprintf("wrong-%d", i)}, refuse)
+		return err
+	}
+	for i := range 5 {
+		err := try(i)
+		var le *sms.LoginError
+		g.Expect(errors.As(err, &le)).To(BeTrue(), "reads as a refused login: %v", err)
+		now = now.Add(10 * time.Second)
+	}
+	g.Expect(dials.Load()).To(BeEquivalentTo(refusalBudget), "the others are held")
+	var held *AccountHeldError
+	g.Expect(errors.As(try(5), &held)).To(BeTrue())
+
+	now = now.Add(refusalWindow)
+	g.Expect(try(6)).To(HaveOccurred())
+	g.Expect(dials.Load()).To(BeEquivalentTo(refusalBudget+1), "tried again after the window")
+}
