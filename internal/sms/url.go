@@ -3,6 +3,7 @@ package sms
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -27,13 +28,18 @@ func parseURL(raw string) (*url.URL, error) {
 }
 
 // HostOf returns the host (and port) a vCenter URL reaches, or the URL as given when it does not parse:
-// two spellings of one vCenter's URL name one host.
+// two spellings of one vCenter's URL (letter case, the default port written out, a trailing dot) name
+// one host.
 func HostOf(raw string) string {
 	u, err := parseURL(raw)
 	if err != nil {
 		return raw
 	}
-	return strings.ToLower(u.Host)
+	host, port := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), u.Port()
+	if port == "" || port == "443" && u.Scheme == "https" || port == "80" && u.Scheme == "http" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // invalidURLError says why s does not parse without quoting its user information: url.Parse's error

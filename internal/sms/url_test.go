@@ -37,3 +37,15 @@ func TestUnparsableURLNeverShowsUserinfo(t *testing.T) {
 		})
 	}
 }
+
+// TestHostOfNamesOneVCenterOnce: the spellings of one vCenter's URL name one host (the session cache keeps
+// one account per host and user, whose refused logins count together); other ports stay apart.
+func TestHostOfNamesOneVCenterOnce(t *testing.T) {
+	g := NewWithT(t)
+	for _, raw := range []string{"https://vc.example.com", "https://VC.example.com:443/sdk", "https://vc.example.com./sdk", "https://vc.example.com:443"} {
+		g.Expect(sms.HostOf(raw)).To(Equal("vc.example.com"), raw)
+	}
+	g.Expect(sms.HostOf("https://vc.example.com:8443")).To(Equal("vc.example.com:8443"))
+	g.Expect(sms.HostOf("https://[fd00::1]:443/sdk")).To(Equal("fd00::1"))
+	g.Expect(sms.HostOf("https://[fd00::1]:8443")).To(Equal("[fd00::1]:8443"))
+}
