@@ -24,6 +24,9 @@ func (f *fakeClient) Close(context.Context) error { f.closed.Store(true); return
 
 var key = types.NamespacedName{Namespace: "ns", Name: "array-a"}
 
+// cacheAt returns an empty cache whose clock reads *now.
+func cacheAt(now *time.Time) *Cache { return NewWithClock(func() time.Time { return *now }) }
+
 // login is a login of fingerprint by one account.
 func login(fingerprint string) Login {
 	return Login{Fingerprint: fingerprint, Account: "svc@vc-1", Credential: "password-1"}
@@ -76,9 +79,8 @@ func TestClientDialErrorNotCached(t *testing.T) {
 // account) dials at once.
 func TestRefusedLoginIsHeld(t *testing.T) {
 	g := NewWithT(t)
-	c := New()
 	now := time.Now()
-	c.now = func() time.Time { return now }
+	c := cacheAt(&now)
 	refused := &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
 	var dials atomic.Int32
 	answer := error(refused)
@@ -190,9 +192,8 @@ func TestForgottenWhileDialing(t *testing.T) {
 // the name logs in once its check reopened the key.
 func TestForgottenKeyIsNotOpenedAgain(t *testing.T) {
 	g := NewWithT(t)
-	c := New()
 	now := time.Now()
-	c.now = func() time.Time { return now }
+	c := cacheAt(&now)
 	var dials atomic.Int32
 	dial := func(context.Context) (sms.Client, error) { dials.Add(1); return &fakeClient{}, nil }
 	first, err := c.Client(context.Background(), key, login("fp"), dial)
@@ -223,9 +224,8 @@ func TestForgottenKeyIsNotOpenedAgain(t *testing.T) {
 // nor for one whose login went well: VasaProviders and Secrets come and go, and so do their accounts.
 func TestIdleAccountsAreDropped(t *testing.T) {
 	g := NewWithT(t)
-	c := New()
 	now := time.Now()
-	c.now = func() time.Time { return now }
+	c := cacheAt(&now)
 	refused := &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
 	ok := func(context.Context) (sms.Client, error) { return &fakeClient{}, nil }
 	_, err := c.Client(context.Background(), key, login("fp"), func(context.Context) (sms.Client, error) { return nil, refused })
@@ -425,9 +425,8 @@ func TestLoginThatFailsFailsTheQueuedOnes(t *testing.T) {
 // next caller logs in anew; a younger one stays.
 func TestDropTakesOnlySessionsOpenedBefore(t *testing.T) {
 	g := NewWithT(t)
-	c := New()
 	now := time.Now()
-	c.now = func() time.Time { return now }
+	c := cacheAt(&now)
 	var dials atomic.Int32
 	dial := func(context.Context) (sms.Client, error) { dials.Add(1); return &fakeClient{}, nil }
 	a, err := c.Client(context.Background(), key, login("x"), dial)
@@ -469,7 +468,7 @@ func TestPanickingDialFailsItsCallerOnly(t *testing.T) {
 func TestAccountIsNotLockedByManyPasswords(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Now()
-	c := NewWithClock(func() time.Time { return now })
+	c := cacheAt(&now)
 	var dials atomic.Int32
 	refuse := func(context.Context) (sms.Client, error) {
 		dials.Add(1)
