@@ -39,6 +39,12 @@
 // would send a VI/JSON Login body, password included, and the session header again
 // to the host and scheme a Location names.
 //
+// # Answer size
+//
+// Any tenant who may create a VasaProvider chooses the server it reaches, so no
+// answer is read past 8 MiB, nor a listing of every group past 32 MiB
+// (answersize.go): a longer one fails with *AnswerTooLargeError.
+//
 // # Errors
 //
 // An expired session (NotAuthenticated, InvalidSession, HTTP 401) is re-opened

@@ -6,7 +6,9 @@ import "net/http"
 var PickProvider = pickProvider
 
 // NewStatusTransport exposes statusTransport to the tests of package sms_test.
-func NewStatusTransport(base http.RoundTripper) http.RoundTripper { return statusTransport{base} }
+func NewStatusTransport(base http.RoundTripper) http.RoundTripper {
+	return statusTransport{base: base, limit: maxAnswerBytes}
+}
 
 // IsVersionFault exposes isVersionFault to the tests of package sms_test.
 var IsVersionFault = isVersionFault

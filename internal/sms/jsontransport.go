@@ -17,6 +17,8 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/faultfields"
 )
 
 // sessionHeader carries the vCenter session on the VI/JSON binding.
@@ -73,6 +75,7 @@ type jsonTransport struct {
 	release string
 	http    *http.Client
 	session string // vmware-api-session-id issued by the login
+	limit   int64  // the most bytes of an answer read
 }
 
 // errNotServed means the server has nothing at a VI/JSON path (HTTP 404): that release path is not served.
@@ -146,7 +149,7 @@ func (t *jsonTransport) post(ctx context.Context, path string, body []byte) (*ht
 		return nil, nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := io.ReadAll(limitBody(resp.Body, t.limit))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,6 +208,12 @@ func isJSON(resp *http.Response) bool {
 
 // jsonFault decodes a VI/JSON fault body into a soap fault error, so SOAP and JSON share decoding.
 func jsonFault(data []byte) error {
+	// Only a fault object is decoded: decoding anything else into any would build a generic value of it
+	// many times its size (32 MiB of [{},{},...] took 1 GiB).
+	var head jsonFaultHead
+	if faultfields.FirstByte(data) != '{' || json.Unmarshal(data, &head) != nil || !isFaultType(head.TypeName) {
+		return fmt.Errorf("server fault of unknown type: %.200s", string(data))
+	}
 	var f any
 	if err := DecodeJSON(data, &f); err != nil {
 		return fmt.Errorf("decoding fault: %w", err)
@@ -212,17 +221,19 @@ func jsonFault(data []byte) error {
 	if _, ok := asBaseMethodFault(f); !ok {
 		return fmt.Errorf("server fault of unknown type: %.200s", string(data))
 	}
-	msg := ""
-	var head jsonFaultHead
-	if json.Unmarshal(data, &head) == nil {
-		msg = head.text()
-	}
+	msg := head.text()
 	sf := &soap.Fault{Code: "ServerFaultCode", String: msg}
 	if t := reflect.TypeOf(f); t != nil {
 		sf.XMLName = xml.Name{Local: t.Name()}
 	}
 	sf.Detail.Fault = f
 	return soap.WrapSoapFault(sf)
+}
+
+// isFaultType reports whether name is a VMOMI fault type.
+func isFaultType(name string) bool {
+	t, ok := SMSTypeFunc(name)
+	return ok && reflect.PointerTo(t).Implements(reflect.TypeFor[types.BaseMethodFault]())
 }
 
 // jsonFaultHead is what a VI/JSON fault object says of itself: its type and its text, which vCenter puts

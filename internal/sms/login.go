@@ -41,7 +41,7 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	// none of it was written; over HTTP/2 it may after the server took it.
 	t.ForceAttemptHTTP2 = false
 	sc.Client.Timeout = c.cfg.Timeout
-	sc.Client.Transport = statusTransport{t}
+	sc.Client.Transport = statusTransport{base: t, limit: maxAnswerBytes}
 	sc.Client.CheckRedirect = refuseRedirect
 	return sc, nil
 }
@@ -188,7 +188,7 @@ func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, err
 	}
 	var last error
 	for _, v := range tried {
-		rt := c.smsSOAP(vc, v, c.cfg.Timeout)
+		rt := c.smsSOAP(vc, v, c.cfg.Timeout, maxAnswerBytes)
 		res, err := methods.QueryStorageManager(ctx, rt, &smstypes.QueryStorageManager{This: serviceInstance})
 		if isVersionFault(err) {
 			last = err
@@ -199,7 +199,7 @@ func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, err
 			return vcSession{}, c.classify(decodeCallError(err))
 		}
 		return vcSession{
-			vc: vc, rt: rt, list: c.smsSOAP(vc, v, c.cfg.ListTimeout), sm: res.Returnval,
+			vc: vc, rt: rt, list: c.smsSOAP(vc, v, c.cfg.ListTimeout, maxListingBytes), sm: res.Returnval,
 			info: serverInfo(BindingSOAP, v, about),
 		}, nil
 	}
@@ -220,13 +220,14 @@ func (c *client) logoutQuietly(ctx context.Context, s vcSession) {
 	_ = c.logout(ctx, s)
 }
 
-// smsSOAP returns the SOAP service client of /sms/sdk sending SMS version v, each round trip bounded by d.
-func (c *client) smsSOAP(vc *vim25.Client, version string, d time.Duration) *soap.Client {
+// smsSOAP returns the SOAP service client of /sms/sdk sending SMS version v, each round trip bounded by d
+// and each answer by limit bytes.
+func (c *client) smsSOAP(vc *vim25.Client, version string, d time.Duration, limit int64) *soap.Client {
 	sc := vc.NewServiceClient(Path, Namespace)
 	sc.Version = version
 	sc.Cookie = vc.SessionCookie // sent as the vcSessionCookie header
 	sc.Client.Timeout = d
-	sc.Client.Transport = statusTransport{sc.Client.Transport}
+	sc.Client.Transport = statusTransport{base: sc.Client.Transport, limit: limit}
 	sc.Client.CheckRedirect = refuseRedirect // a service client has its own http.Client
 	return sc
 }
@@ -251,7 +252,7 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout, CheckRedirect: refuseRedirect}
 	tried := candidates(JSONReleases, c.cfg.Version, "")
 	for _, release := range tried {
-		js := &jsonTransport{base: c.baseURL, release: release, http: hc}
+		js := &jsonTransport{base: c.baseURL, release: release, http: hc, limit: maxAnswerBytes}
 		err := js.login(ctx, c.cfg.Username, c.cfg.Password)
 		if errors.Is(err, errNotServed) || isVersionFault(err) {
 			// Not served: HTTP 404, or (some 8.0 builds, for a newer release path) a refused version.
@@ -272,6 +273,7 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 			if err == nil {
 				list := *js
 				list.http = &http.Client{Transport: t, Timeout: c.cfg.ListTimeout, CheckRedirect: refuseRedirect}
+				list.limit = maxListingBytes
 				return vcSession{js: js, rt: js, list: &list, sm: res.Returnval, info: serverInfo(BindingJSON, release, about)}, nil
 			}
 		}

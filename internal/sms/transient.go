@@ -96,8 +96,11 @@ func IsTransient(err error) bool {
 }
 
 // statusTransport turns HTTP 503, 401 and redirect answers into typed errors before govmomi's SOAP client turns
-// them into an untyped status error.
-type statusTransport struct{ base http.RoundTripper }
+// them into an untyped status error, and bounds the answers it passes on to limit bytes.
+type statusTransport struct {
+	base  http.RoundTripper
+	limit int64
+}
 
 // RoundTrip implements http.RoundTripper.
 func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -122,6 +125,7 @@ func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		_ = res.Body.Close()
 		return nil, redirectAnswer(res)
 	}
+	res.Body = limitBody(res.Body, t.limit)
 	return res, nil
 }
 
