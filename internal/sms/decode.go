@@ -189,7 +189,7 @@ func DecodeTaskInfoXML(data []byte) (TaskInfo, error) {
 // LocalizedMethodFault, into a TaskInfo. It never panics.
 func DecodeTaskInfoJSON(data []byte) (TaskInfo, error) {
 	var info smstypes.SmsTaskInfo
-	if err := DecodeJSON(wrapBareFaults(data), &info); err != nil {
+	if err := decodeAnswer(wrapBareFaults(data), &info); err != nil {
 		return TaskInfo{}, fmt.Errorf("decoding task info: %w", err)
 	}
 	return DecodeTaskInfo(info), nil

@@ -29,7 +29,7 @@ func decodeGroupResultsXML(data []byte) ([]smstypes.BaseGroupOperationResult, er
 // decodeGroupResultsJSON decodes a VI/JSON GroupOperationResult[] answer, whose faults may be bare.
 func decodeGroupResultsJSON(data []byte) ([]smstypes.BaseGroupOperationResult, error) {
 	var out []smstypes.BaseGroupOperationResult
-	if err := DecodeJSON(wrapBareFaults(data), &out); err != nil {
+	if err := decodeAnswer(wrapBareFaults(data), &out); err != nil {
 		return nil, fmt.Errorf("decoding group results: %w", err)
 	}
 	return out, nil

@@ -123,7 +123,7 @@ func (t *jsonTransport) about(ctx context.Context) (types.AboutInfo, error) {
 		return types.AboutInfo{}, err
 	}
 	var sc types.ServiceContent
-	if err := DecodeJSON(data, &sc); err != nil {
+	if err := decodeAnswer(data, &sc); err != nil {
 		return types.AboutInfo{}, fmt.Errorf("decoding RetrieveServiceContent response: %w", err)
 	}
 	return sc.About, nil
@@ -195,7 +195,7 @@ func (t *jsonTransport) RoundTrip(ctx context.Context, req, res soap.HasFault) e
 	if result == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if err := DecodeJSON(wrapBareFaults(data), result); err != nil {
+	if err := decodeAnswer(wrapBareFaults(data), result); err != nil {
 		return fmt.Errorf("decoding %s response: %w", method, err)
 	}
 	return nil
@@ -215,7 +215,7 @@ func jsonFault(data []byte) error {
 		return fmt.Errorf("server fault of unknown type: %.200s", string(data))
 	}
 	var f any
-	if err := DecodeJSON(data, &f); err != nil {
+	if err := decodeAnswer(data, &f); err != nil {
 		return fmt.Errorf("decoding fault: %w", err)
 	}
 	if _, ok := asBaseMethodFault(f); !ok {
