@@ -184,7 +184,7 @@ func (c *client) callOn(ctx context.Context, kind callKind, f func(rt soap.Round
 	if err := c.notSentYet(ctx, kind); err != nil {
 		return err
 	}
-	err = c.classify(decodeCallError(f(rt, sm)))
+	err = c.classify(decodeCallError(attempt(f, rt, sm)))
 	var na *notAuthenticatedError
 	if !errors.As(err, &na) {
 		return err
@@ -207,12 +207,18 @@ func (c *client) callOn(ctx context.Context, kind callKind, f func(rt soap.Round
 	if err := c.notSentYet(ctx, kind); err != nil {
 		return err
 	}
-	err = c.classify(decodeCallError(f(rt, sm)))
+	err = c.classify(decodeCallError(attempt(f, rt, sm)))
 	if errors.As(err, &na) {
 		// Not a provider fault: callers must retry later, not count it against the groups.
 		return fmt.Errorf("%w: %s", ErrSessionRejected, na.Error())
 	}
 	return err
+}
+
+// attempt runs f on rt and sm; a panic in it (a malformed answer) is its error.
+func attempt(f func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error, rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) (err error) {
+	defer recoverAnswer(&err)
+	return f(rt, sm)
 }
 
 // notSentYet returns the error of a call that is not to be sent, or nil: its context ended, or, for a sync
@@ -246,8 +252,8 @@ func (c *client) Close(ctx context.Context) error {
 }
 
 // logout ends session s and closes its idle connections.
-func (c *client) logout(ctx context.Context, s vcSession) error {
-	var err error
+func (c *client) logout(ctx context.Context, s vcSession) (err error) {
+	defer recoverAnswer(&err)
 	switch {
 	case s.vc != nil:
 		err = session.NewManager(s.vc).Logout(ctx)

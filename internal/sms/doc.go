@@ -52,5 +52,7 @@
 // that certainly did not run (its session refused and not re-opened, or its
 // context ended before it was sent) fails with an error wrapping
 // ErrNotSent. IsTransient says which errors pass by themselves
-// (ServiceNotInitialized, HTTP 503, busy providers).
+// (ServiceNotInitialized, HTTP 503, busy providers). An answer lacking what it
+// must hold, or one govmomi panics on, fails with ErrMalformedAnswer: no call,
+// Dial included, panics.
 package sms

@@ -88,27 +88,19 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	prev := c.info
 	c.mu.Unlock()
 
-	finished := false
-	defer func() {
-		if !finished { // a panic, recovered up the stack: later callers must not wait for this login forever
-			_ = c.finishLogin(ctx, gen, lc, vcSession{}, errLoginPanicked)
-		}
-	}()
-	var (
-		s   vcSession
-		err error
-	)
-	if c.cfg.Binding == BindingJSON {
-		s, err = c.loginJSON(ctx)
-	} else {
-		s, err = c.loginSOAP(ctx, prev)
-	}
-	finished = true
+	s, err := c.loginOnce(ctx, prev)
 	return c.finishLogin(ctx, gen, lc, s, err)
 }
 
-// errLoginPanicked is the result of a login that panicked, for the callers that waited for it.
-var errLoginPanicked = errors.New("the login ended in a panic")
+// loginOnce opens a session with the configured binding; prev is what the last session learned. A panic
+// in it (a malformed answer) is its error: the callers waiting for the login must learn how it ended.
+func (c *client) loginOnce(ctx context.Context, prev ServerInfo) (s vcSession, err error) {
+	defer recoverAnswer(&err)
+	if c.cfg.Binding == BindingJSON {
+		return c.loginJSON(ctx)
+	}
+	return c.loginSOAP(ctx, prev)
+}
 
 // finishLogin installs the session of a login that succeeded, records what a failed one means, and
 // hands the result to the callers waiting for it.
@@ -171,6 +163,9 @@ func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, err
 	if err != nil {
 		return vcSession{}, c.classify(err)
 	}
+	if vc.ServiceContent.SessionManager == nil {
+		return vcSession{}, malformed("RetrieveServiceContent", "sessionManager")
+	}
 	if err := session.NewManager(vc).Login(ctx, url.UserPassword(c.cfg.Username, c.cfg.Password)); err != nil {
 		if isInvalidLogin(err) {
 			return vcSession{}, c.invalidLogin()
@@ -193,6 +188,9 @@ func (c *client) loginSOAP(ctx context.Context, prev ServerInfo) (vcSession, err
 		if isVersionFault(err) {
 			last = err
 			continue
+		}
+		if err == nil && (res == nil || res.Returnval.Value == "") {
+			err = malformed("QueryStorageManager", "storage manager")
 		}
 		if err != nil {
 			c.logoutQuietly(ctx, vcSession{vc: vc})
@@ -270,6 +268,9 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 		if err == nil {
 			var res *smstypes.QueryStorageManagerResponse
 			res, err = methods.QueryStorageManager(ctx, js, &smstypes.QueryStorageManager{This: serviceInstance})
+			if err == nil && res.Returnval.Value == "" {
+				err = malformed("QueryStorageManager", "storage manager")
+			}
 			if err == nil {
 				list := *js
 				list.http = &http.Client{Transport: t, Timeout: c.cfg.ListTimeout, CheckRedirect: refuseRedirect}
