@@ -3,14 +3,12 @@ package sms_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,29 +102,9 @@ func TestJSONFaultBodyIsNotDecodedAsAny(t *testing.T) {
 // their last closing tag or bracket.
 func padListings(t *testing.T, sim *smssim.Sim, b sms.Binding, pad *atomic.Int64) sms.Config {
 	t.Helper()
-	target, err := url.Parse(sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
-	return behindFront(t, sim, b, func(w http.ResponseWriter, r *http.Request) bool {
-		if !bytes.Contains(requestBody(r), []byte("QueryReplicationGroup")) && !strings.HasSuffix(r.URL.Path, "/QueryReplicationGroup") {
-			return false
-		}
-		rec := httptest.NewRecorder()
-		rp.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
+	return rewriteAnswers(t, sim, b, "QueryReplicationGroup", func(body []byte) []byte {
 		cut := bytes.LastIndexAny(body, "<]")
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body[:cut])
-		_, _ = w.Write(bytes.Repeat([]byte(" "), int(pad.Load())))
-		_, _ = w.Write(body[cut:])
-		return true
+		return slices.Concat(body[:cut], bytes.Repeat([]byte(" "), int(pad.Load())), body[cut:])
 	})
 }
 

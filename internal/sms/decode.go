@@ -27,16 +27,16 @@ func groupsToWire(groups []GroupID) []vimtypes.ReplicationGroupId {
 	return out
 }
 
-// localizedText renders a LocalizedMethodFault as a human-readable line.
+// localizedText renders a LocalizedMethodFault as a human-readable line of maxMessageBytes at most.
 func localizedText(f vimtypes.LocalizedMethodFault) string {
 	err := DecodeFault(f.Fault, f.LocalizedMessage)
 	if err == nil {
 		if f.LocalizedMessage != "" {
-			return f.LocalizedMessage
+			return cut(f.LocalizedMessage, maxMessageBytes)
 		}
 		return "unknown fault"
 	}
-	return err.Error()
+	return cut(err.Error(), maxMessageBytes)
 }
 
 func localizedTexts(in []vimtypes.LocalizedMethodFault) []string {
@@ -52,7 +52,7 @@ func localizedTexts(in []vimtypes.LocalizedMethodFault) []string {
 
 // DecodeTaskInfo converts an SmsTaskInfo into a TaskInfo. It never panics.
 func DecodeTaskInfo(in smstypes.SmsTaskInfo) TaskInfo {
-	out := TaskInfo{Ref: in.Task.Value, State: TaskState(in.State), Progress: in.Progress}
+	out := TaskInfo{Ref: keptRef(in.Task.Value), State: TaskState(cut(in.State, maxNameBytes)), Progress: in.Progress}
 	if in.Error != nil {
 		out.Err = DecodeFault(in.Error.Fault, in.Error.LocalizedMessage)
 		if out.Err == nil {
@@ -132,12 +132,12 @@ func decodeGroupResult(it smstypes.BaseGroupOperationResult) (GroupResult, bool)
 		gr := GroupResult{
 			Group:     groupFromWire(r.GroupId),
 			Succeeded: true,
-			PitName:   r.PitName,
+			PitName:   cut(r.PitName, maxPiTNameBytes),
 			TimeStamp: r.TimeStamp,
 			Warnings:  localizedTexts(r.Warning),
 		}
 		if r.PitId != nil {
-			gr.PitID = r.PitId.Id
+			gr.PitID = cut(r.PitId.Id, maxPiTIDBytes)
 		}
 		return gr, true
 	case *smstypes.GroupErrorResult:

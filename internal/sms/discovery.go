@@ -158,14 +158,14 @@ func DecodeGroupInfos(in []smstypes.BaseGroupOperationResult) []GroupInfo {
 				if info == nil {
 					break
 				}
-				gi.State, gi.Name = info.State, info.Name
-				gi.Agreement = info.SourceInfo.ReplicationAgreementDescription
+				gi.State, gi.Name = cut(info.State, maxNameBytes), cut(info.Name, maxNameBytes)
+				gi.Agreement = cut(info.SourceInfo.ReplicationAgreementDescription, maxNameBytes)
 				if src := groupFromWire(info.SourceInfo.SourceGroupId); src != (GroupID{}) {
 					gi.Source = &src
 				}
 			case *smstypes.SourceGroupInfo:
 				if info != nil {
-					gi.State, gi.Name = info.State, info.Name
+					gi.State, gi.Name = cut(info.State, maxNameBytes), cut(info.Name, maxNameBytes)
 				}
 			}
 			if gi.Group != (GroupID{}) {
@@ -175,7 +175,7 @@ func DecodeGroupInfos(in []smstypes.BaseGroupOperationResult) []GroupInfo {
 			if v == nil || groupFromWire(v.GroupId) == (GroupID{}) {
 				continue
 			}
-			msg := strings.Join(localizedTexts(v.Error), "; ")
+			msg := cut(strings.Join(localizedTexts(v.Error), "; "), maxMessageBytes)
 			if msg == "" {
 				msg = "the provider answered an error without a message"
 			}
@@ -342,7 +342,7 @@ func DecodeNewestPointInTimes(in []smstypes.BaseGroupOperationResult, asked []Gr
 			n.Err, n.Summary, n.PiT = "", false, nil
 			for _, ri := range v.ReplicaInfo {
 				if n.PiT == nil || ri.TimeStamp.After(n.PiT.TimeStamp) {
-					n.PiT = &PointInTime{Group: n.Group, ID: ri.Id.Id, Name: ri.PitName, TimeStamp: ri.TimeStamp}
+					n.PiT = &PointInTime{Group: n.Group, ID: cut(ri.Id.Id, maxPiTIDBytes), Name: cut(ri.PitName, maxPiTNameBytes), TimeStamp: ri.TimeStamp}
 				}
 			}
 		case *smstypes.QueryPointInTimeReplicaSummaryResult:
@@ -369,7 +369,7 @@ func DecodeNewestPointInTimes(in []smstypes.BaseGroupOperationResult, asked []Gr
 			n.PiT, n.Summary = nil, false
 			var tooMany *TooManyError
 			n.tooMany = errors.As(groupError(v), &tooMany)
-			n.Err = strings.Join(localizedTexts(v.Error), "; ")
+			n.Err = cut(strings.Join(localizedTexts(v.Error), "; "), maxMessageBytes)
 			if n.Err == "" {
 				n.Err = "the provider answered an error without a message"
 			}

@@ -43,7 +43,11 @@
 //
 // Any tenant who may create a VasaProvider chooses the server it reaches, so no
 // answer is read past 8 MiB, nor a listing of every group past 32 MiB
-// (answersize.go): a longer one fails with *AnswerTooLargeError.
+// (answersize.go): a longer one fails with *AnswerTooLargeError. The strings of an
+// answer that may reach a Kubernetes object are bounded too (bounds.go): a task or
+// provider id longer than 64 bytes, which the client would keep and send back, is
+// taken for none; PiT ids are cut to 64 bytes, PiT names to 255, names, uids,
+// versions, states and messages to 1 KiB, ending in an ellipsis.
 //
 // # Errors
 //

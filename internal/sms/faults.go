@@ -407,11 +407,12 @@ func DecodeFault(f any, message string) error {
 		if f == nil {
 			return nil
 		}
-		return &OtherFaultError{Type: fmt.Sprintf("%T", f), Message: message}
+		return &OtherFaultError{Type: fmt.Sprintf("%T", f), Message: cut(message, maxMessageBytes)}
 	}
 	if message == "" {
 		message = methodFaultMessage(b)
 	}
+	message = cut(message, maxMessageBytes)
 	switch t := b.(type) {
 	case *vimtypes.NotAuthenticated:
 		return &notAuthenticatedError{Message: message}
@@ -421,7 +422,7 @@ func DecodeFault(f any, message string) error {
 	case *smstypes.InvalidSessionFault:
 		return &notAuthenticatedError{Message: message}
 	case *vimtypes.InvalidArgument:
-		return &InvalidArgumentError{Property: t.InvalidProperty, Message: message}
+		return &InvalidArgumentError{Property: cut(t.InvalidProperty, maxNameBytes), Message: message}
 	case *vimtypes.NotImplemented:
 		return &NotImplementedError{Message: message}
 	case *smstypes.ProviderUnavailable:
@@ -445,9 +446,9 @@ func DecodeFault(f any, message string) error {
 	case *smstypes.TooManyFault:
 		return &TooManyError{MaxBatchSize: clampInt32(t.MaxBatchSize), Message: message}
 	case *smstypes.SyncOngoing:
-		return &SyncOngoingError{TaskRef: t.Task.Value, Message: message}
+		return &SyncOngoingError{TaskRef: keptRef(t.Task.Value), Message: message}
 	case *smstypes.SyncOngoingFault:
-		return &SyncOngoingError{TaskRef: t.Task.Value, Message: message}
+		return &SyncOngoingError{TaskRef: keptRef(t.Task.Value), Message: message}
 	case *smstypes.ServiceNotInitialized, *smstypes.ServiceNotInitializedFault:
 		return &ServiceUnavailableError{Message: message}
 	case *smstypes.ProviderConnectionFailed, *smstypes.ProviderConnectionFailedFault:
@@ -491,7 +492,7 @@ func clampInt32(n int64) int32 {
 func decodeMapping(in []smstypes.FaultDomainProviderMapping) []FaultDomainMapping {
 	out := make([]FaultDomainMapping, 0, len(in))
 	for _, m := range in {
-		fm := FaultDomainMapping{ActiveProviderRef: m.ActiveProvider.Value}
+		fm := FaultDomainMapping{ActiveProviderRef: keptRef(m.ActiveProvider.Value)}
 		for _, fd := range m.FaultDomainId {
 			fm.FaultDomainIDs = append(fm.FaultDomainIDs, fd.Id)
 		}
@@ -510,6 +511,7 @@ func decodeCallError(err error) error {
 		if typed := DecodeFault(sf.VimFault(), sf.String); typed != nil {
 			return typed
 		}
+		sf.String = cut(sf.String, maxMessageBytes) // the text of a fault this package does not type
 	}
 	if soap.IsVimFault(err) {
 		if typed := DecodeFault(soap.ToVimFault(err), ""); typed != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -119,6 +120,30 @@ func behindFront(t testing.TB, sim *smssim.Sim, b sms.Binding, answer func(http.
 	cfg := clientConfig(sim, b)
 	cfg.URL, cfg.Thumbprint, cfg.InsecureSkipVerify = front.URL, "", true
 	return cfg
+}
+
+// rewriteAnswers puts a front before the simulator that passes the answers to method (SOAP or VI/JSON)
+// through rewrite.
+func rewriteAnswers(t testing.TB, sim *smssim.Sim, b sms.Binding, method string, rewrite func([]byte) []byte) sms.Config {
+	t.Helper()
+	target, err := url.Parse(sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
+	return behindFront(t, sim, b, func(w http.ResponseWriter, r *http.Request) bool {
+		if !bytes.Contains(requestBody(r), []byte("<"+method+" ")) && !strings.HasSuffix(r.URL.Path, "/"+method) {
+			return false
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		maps.Copy(w.Header(), rec.Header())
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rewrite(rec.Body.Bytes()))
+		return true
+	})
 }
 
 // requestBody returns r's body and leaves it readable for the handler that passes r on.

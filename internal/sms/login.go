@@ -289,8 +289,9 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 
 func serverInfo(b Binding, version string, about vimtypes.AboutInfo) ServerInfo {
 	return ServerInfo{
-		Binding: b, SMSVersion: version, VCenterVersion: about.Version, VCenterBuild: about.Build,
-		VCenterAPIVersion: about.ApiVersion, VCenterFullName: about.FullName, VCenterInstanceUUID: about.InstanceUuid,
+		Binding: b, SMSVersion: version, VCenterVersion: cut(about.Version, maxNameBytes), VCenterBuild: cut(about.Build, maxNameBytes),
+		VCenterAPIVersion: cut(about.ApiVersion, maxNameBytes), VCenterFullName: cut(about.FullName, maxNameBytes),
+		VCenterInstanceUUID: cut(about.InstanceUuid, maxNameBytes),
 	}
 }
 

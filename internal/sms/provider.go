@@ -43,6 +43,11 @@ func (c *client) providers(ctx context.Context) (out []ProviderInfo, unread []er
 			if ref.Type != "VasaProvider" {
 				continue
 			}
+			if len(ref.Value) > maxRefBytes {
+				unread = append(unread, fmt.Errorf("%w: a provider id of %d bytes, more than a managed object id has (%d at most)",
+					ErrMalformedAnswer, len(ref.Value), maxRefBytes))
+				continue
+			}
 			info, err := methods.QueryProviderInfo(ctx, rt, &smstypes.QueryProviderInfo{This: ref})
 			if isProviderFault(err) {
 				unread = append(unread, fmt.Errorf("%s: %w", ref.Value, decodeCallError(err)))
@@ -91,6 +96,7 @@ func decodeProviderInfo(ref vimtypes.ManagedObjectReference, info smstypes.BaseS
 			p.Name, p.UID, p.Version = b.Name, b.Uid, b.Version
 		}
 	}
+	p.Name, p.UID, p.Version, p.Status = cut(p.Name, maxNameBytes), cut(p.UID, maxNameBytes), cut(p.Version, maxNameBytes), cut(p.Status, maxNameBytes)
 	return p
 }
 
@@ -307,7 +313,7 @@ func DecodePointInTimeReplicas(in []smstypes.BaseGroupOperationResult, pitName s
 				continue
 			}
 			out = append(out, PointInTime{
-				Group: groupFromWire(v.GroupId), ID: ri.Id.Id, Name: ri.PitName, TimeStamp: ri.TimeStamp,
+				Group: groupFromWire(v.GroupId), ID: cut(ri.Id.Id, maxPiTIDBytes), Name: cut(ri.PitName, maxPiTNameBytes), TimeStamp: ri.TimeStamp,
 			})
 		}
 	}
@@ -329,6 +335,11 @@ func (c *client) SyncReplicationGroups(ctx context.Context, ref string, groups [
 		}
 		if res.Returnval.Value == "" {
 			return ErrEmptyTaskRef
+		}
+		if len(res.Returnval.Value) > maxRefBytes {
+			// A task started, perhaps, that a run could not record and follow: the groups are in doubt.
+			return fmt.Errorf("%w: %w: its task id has %d bytes, more than a managed object id has (%d at most)",
+				ErrEmptyTaskRef, ErrMalformedAnswer, len(res.Returnval.Value), maxRefBytes)
 		}
 		task = res.Returnval.Value
 		return nil

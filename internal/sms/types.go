@@ -173,7 +173,8 @@ type Client interface {
 	// *GroupQueryError.
 	PointInTimeReplicas(ctx context.Context, providerRef string, groups []GroupID, pitName string) ([]PointInTime, error)
 	// SyncReplicationGroups starts SyncReplicationGroup_Task and returns the SmsTask moId value.
-	// A success without a task reference is an error wrapping ErrEmptyTaskRef.
+	// A success without a task reference (or with one too long to keep) is an error wrapping
+	// ErrEmptyTaskRef.
 	SyncReplicationGroups(ctx context.Context, providerRef string, groups []GroupID, pitName string) (taskRef string, err error)
 	// TaskInfo reads the state, progress and results of an SmsTask.
 	TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error)
