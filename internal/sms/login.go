@@ -88,8 +88,29 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	prev := c.info
 	c.mu.Unlock()
 
-	s, err := c.loginOnce(ctx, prev)
+	s, err := c.loginWithin(ctx, prev, loginRoundTrips*c.cfg.Timeout)
 	return c.finishLogin(ctx, gen, lc, s, err)
+}
+
+// loginRoundTrips bounds a whole login, in round trips of Config.Timeout (2 minutes at the default). A
+// login makes 3 (SOAP: the ServiceContent, Login, QueryStorageManager; VI/JSON: Login, the ServiceContent,
+// QueryStorageManager), and one more per SMS version or release path refused: bounding only each, a
+// server answering each just in time would hold its caller for 14 of them, 7 minutes.
+const loginRoundTrips = 4
+
+// errLoginTooLong is the cause of a login's context that ran out of loginRoundTrips.
+var errLoginTooLong = errors.New("the login ran out of time")
+
+// loginWithin is loginOnce given at most d in all. A login that runs out of it fails as *UnreachableError,
+// not as a context error: its waiters must not log in again for as long.
+func (c *client) loginWithin(ctx context.Context, prev ServerInfo, d time.Duration) (vcSession, error) {
+	lctx, cancel := context.WithTimeoutCause(ctx, d, errLoginTooLong)
+	defer cancel()
+	s, err := c.loginOnce(lctx, prev)
+	if err != nil && errors.Is(context.Cause(lctx), errLoginTooLong) {
+		err = &UnreachableError{URL: c.baseURL.String(), Err: fmt.Errorf("logging in took longer than %s", d)}
+	}
+	return s, err
 }
 
 // loginOnce opens a session with the configured binding; prev is what the last session learned. A panic

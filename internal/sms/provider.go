@@ -26,10 +26,22 @@ func (c *client) Providers(ctx context.Context) ([]ProviderInfo, error) {
 	return out, err
 }
 
+// providersRoundTrips bounds a listing of the providers, in round trips of Config.Timeout (2 minutes at
+// the default). The listing takes one round trip, and one more per provider, as many as the server
+// says: bounding only each, a server answering each just in time would hold the check (a reconcile
+// worker) for as long as it likes.
+const providersRoundTrips = 4
+
+// errProvidersTooLong is the cause of a listing's context that ran out of providersRoundTrips.
+var errProvidersTooLong = errors.New("listing the providers ran out of time")
+
 // providers lists the VASA providers registered in this vCenter. A provider whose QueryProviderInfo
 // faults (one being unregistered, say) is left out, its fault in unread, so that it does not hide the
-// others.
+// others. A listing that takes longer than providersRoundTrips fails as *UnreachableError.
 func (c *client) providers(ctx context.Context) (out []ProviderInfo, unread []error, err error) {
+	d := providersRoundTrips * c.cfg.Timeout
+	ctx, cancel := context.WithTimeoutCause(ctx, d, errProvidersTooLong)
+	defer cancel()
 	err = c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error {
 		out, unread = nil, nil
 		res, err := methods.QueryProvider(ctx, rt, &smstypes.QueryProvider{This: sm})
@@ -63,6 +75,9 @@ func (c *client) providers(ctx context.Context) (out []ProviderInfo, unread []er
 		}
 		return nil
 	})
+	if err != nil && errors.Is(context.Cause(ctx), errProvidersTooLong) {
+		err = &UnreachableError{URL: c.baseURL.String(), Err: fmt.Errorf("it took longer than %s", d)}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing vasa providers: %w", err)
 	}

@@ -45,7 +45,8 @@ type Config struct {
 	// Version pins the SMS API version (SOAP) or VI/JSON release path (JSON); "" negotiates the newest
 	// one the server accepts.
 	Version string
-	// Timeout bounds each HTTP round trip; 0 means DefaultTimeout.
+	// Timeout bounds each HTTP round trip; 0 means DefaultTimeout. A login, and a listing of the
+	// providers (FindProvider, Providers), get 4 Timeouts in all, however many round trips they make.
 	Timeout time.Duration
 	// ListTimeout bounds the round trip of a QueryReplicationGroup that lists every group of a provider
 	// instead; 0 means DefaultListTimeout.
