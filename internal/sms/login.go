@@ -41,7 +41,7 @@ func (c *client) newSOAPClient() (*soap.Client, error) {
 	// none of it was written; over HTTP/2 it may after the server took it.
 	t.ForceAttemptHTTP2 = false
 	sc.Client.Timeout = c.cfg.Timeout
-	sc.Client.Transport = statusTransport{base: t, limit: maxAnswerBytes}
+	sc.Client.Transport = statusTransport{base: connTransport{t}, limit: maxAnswerBytes}
 	sc.Client.CheckRedirect = refuseRedirect
 	return sc, nil
 }
@@ -246,7 +246,7 @@ func (c *client) smsSOAP(vc *vim25.Client, version string, d time.Duration, limi
 	sc.Version = version
 	sc.Cookie = vc.SessionCookie // sent as the vcSessionCookie header
 	sc.Client.Timeout = d
-	sc.Client.Transport = statusTransport{base: sc.Client.Transport, limit: limit}
+	sc.Client.Transport = statusTransport{base: connTransport{sc.Client.Transport}, limit: limit}
 	sc.Client.CheckRedirect = refuseRedirect // a service client has its own http.Client
 	return sc
 }
@@ -268,7 +268,7 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 		TLSHandshakeTimeout:   c.cfg.Timeout,
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 	}
-	hc := &http.Client{Transport: t, Timeout: c.cfg.Timeout, CheckRedirect: refuseRedirect}
+	hc := &http.Client{Transport: connTransport{t}, Timeout: c.cfg.Timeout, CheckRedirect: refuseRedirect}
 	tried := candidates(JSONReleases, c.cfg.Version, "")
 	for _, release := range tried {
 		js := &jsonTransport{base: c.baseURL, release: release, http: hc, limit: maxAnswerBytes}
@@ -294,7 +294,7 @@ func (c *client) loginJSON(ctx context.Context) (vcSession, error) {
 			}
 			if err == nil {
 				list := *js
-				list.http = &http.Client{Transport: t, Timeout: c.cfg.ListTimeout, CheckRedirect: refuseRedirect}
+				list.http = &http.Client{Transport: hc.Transport, Timeout: c.cfg.ListTimeout, CheckRedirect: refuseRedirect}
 				list.limit = maxListingBytes
 				return vcSession{js: js, rt: js, list: &list, sm: res.Returnval, info: serverInfo(BindingJSON, release, about)}, nil
 			}

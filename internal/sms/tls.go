@@ -78,25 +78,11 @@ func tlsConfig(cfg Config, serverName string) (*tls.Config, error) {
 	return tc, nil
 }
 
-// tlsDialer returns a DialTLSContext func that honours ctx and the TLS config. A connection that fails
-// to open, in its TCP dial or its TLS handshake (a vCenter's reverse proxy restarting resets it there),
-// carried no request: its error says so (ErrNotSent), so a sync call it refused is backed off, not in doubt.
+// tlsDialer returns a DialTLSContext func that honours ctx and the TLS config. (A connection that fails
+// to open carried no request: connTransport says so.)
 func tlsDialer(tc *tls.Config, d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		td := &tls.Dialer{NetDialer: d, Config: tc}
-		conn, err := td.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, &connectError{err: err}
-		}
-		return conn, nil
-	}
+	return (&tls.Dialer{NetDialer: d, Config: tc}).DialContext
 }
-
-// connectError is a connection that failed to open: nothing was sent on it. Its text is its cause's.
-type connectError struct{ err error }
-
-func (e *connectError) Error() string   { return e.err.Error() }
-func (e *connectError) Unwrap() []error { return []error{e.err, ErrNotSent} }
 
 // isTLSError reports whether err is a certificate verification failure.
 func isTLSError(err error) bool {
