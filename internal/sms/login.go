@@ -89,7 +89,7 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	c.mu.Unlock()
 
 	s, err := c.loginWithin(ctx, prev, loginRoundTrips*c.cfg.Timeout)
-	return c.finishLogin(ctx, gen, lc, s, err)
+	return c.finishLogin(ctx, gen, lc, s, withoutPassword(err, c.cfg.Password))
 }
 
 // loginRoundTrips bounds a whole login, in round trips of Config.Timeout (2 minutes at the default). A

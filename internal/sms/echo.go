@@ -1,0 +1,56 @@
+package sms
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"strings"
+)
+
+// withoutPassword keeps a password out of a login's error. A proxy or a broken server may echo the Login
+// request in its answer (an HTTP 500 or 503 quoting it), and the client quotes the start of unexpected
+// answers; such an error would reach the VasaProvider's condition, events and logs. The password is
+// replaced wherever it appears, as sent or escaped for XML or JSON; the error keeps its kind where the
+// callers tell kinds apart (service unavailable, a fault), and is otherwise a plain error of the text.
+func withoutPassword(err error, password string) error {
+	if err == nil || password == "" {
+		return err
+	}
+	forms := []string{password, html.EscapeString(password)}
+	if quoted, mErr := json.Marshal(password); mErr == nil {
+		forms = append(forms, strings.Trim(string(quoted), `"`))
+	}
+	leaks := func(s string) bool {
+		for _, f := range forms {
+			if strings.Contains(s, f) {
+				return true
+			}
+		}
+		return false
+	}
+	if !leaks(err.Error()) {
+		return err
+	}
+	scrub := func(s string) string {
+		for _, f := range forms {
+			s = strings.ReplaceAll(s, f, "***")
+		}
+		return s
+	}
+	var (
+		su    *ServiceUnavailableError
+		other *OtherFaultError
+	)
+	switch {
+	case errors.As(err, &su):
+		c := *su
+		c.Message = scrub(c.Message)
+		return &c
+	case errors.As(err, &other):
+		c := *other
+		c.Message = scrub(c.Message)
+		return &c
+	}
+	return fmt.Errorf("%s", scrub(err.Error()))
+}
