@@ -8,13 +8,19 @@ import (
 	"strings"
 )
 
+// minEchoedPassword is the shortest password withoutPassword looks for.
+const minEchoedPassword = 8
+
 // withoutPassword keeps a password out of a login's error. A proxy or a broken server may echo the Login
 // request in its answer (an HTTP 500 or 503 quoting it), and the client quotes the start of unexpected
 // answers; such an error would reach the VasaProvider's condition, events and logs. The password is
 // replaced wherever it appears, as sent or escaped for XML or JSON; the error keeps its kind where the
 // callers tell kinds apart (service unavailable, a fault), and is otherwise a plain error of the text.
+//
+// A password shorter than minEchoedPassword is left alone: replacing so short a string would mangle the
+// error's own words and addresses (a test's "p" in "https"). vCenter's default policy wants 8 characters.
 func withoutPassword(err error, password string) error {
-	if err == nil || password == "" {
+	if err == nil || len(password) < minEchoedPassword {
 		return err
 	}
 	forms := []string{password, html.EscapeString(password)}
