@@ -175,7 +175,7 @@ func TestReissueAnnouncedWhenItsWriteLosesItsAnswer(t *testing.T) {
 		vp.Spec.MaxConcurrentTasks = 1
 	})
 	answerOnce(h.fake, timeoutErr)
-	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.fake.NoPiTSupport = true
 	h.runFor(window - time.Second)
 	provider := client.ObjectKeyFromObject(h.vp)
 	h.r.Capacity.Hold(provider, "other/run", 1, 1) // another run holds the only slot

@@ -215,7 +215,7 @@ func TestRunEndCountedWhenItsWriteMayHaveBeenApplied(t *testing.T) {
 func TestInDoubtReissueCountedOnceWhenItsClaimIsLost(t *testing.T) {
 	h := newRunHarness(t, 1, shortWindow)
 	answerOnce(h.fake, timeoutErr)
-	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.fake.NoPiTSupport = true
 	reissues := func() float64 {
 		return testutil.ToFloat64(metrics.InDoubtReissuesTotal.WithLabelValues(h.vp.Namespace, h.vp.Name))
 	}

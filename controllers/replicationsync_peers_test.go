@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 // TestRunsOfOnePiTNameSyncAGroupOnce: a second ReplicationSync names the harness run's group and PiT name
@@ -21,9 +20,7 @@ func TestRunsOfOnePiTNameSyncAGroupOnce(t *testing.T) {
 	for name, pitSupport := range map[string]bool{"PiT support": true, "no PiT support": false} {
 		t.Run(name, func(t *testing.T) {
 			h := newRunHarness(t, 1, nil)
-			if !pitSupport {
-				h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
-			}
+			h.fake.NoPiTSupport = !pitSupport
 			h.reconcile()
 			h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 
@@ -58,7 +55,7 @@ func TestRunsOfOnePiTNameSyncAGroupOnce(t *testing.T) {
 // so the new run syncs the group itself instead of reporting the old recovery point.
 func TestOldPeerSyncIsNotTaken(t *testing.T) {
 	h := newRunHarness(t, 1, nil)
-	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.fake.NoPiTSupport = true
 	h.reconcile()
 	h.fake.FinishAll(h.clock.Now().Add(-time.Hour))
 	h.runFor(time.Minute)

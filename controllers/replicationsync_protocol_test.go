@@ -85,7 +85,7 @@ func TestNoAnswerIsInDoubtNotReissued(t *testing.T) {
 func TestNoPiTSupportReissuedOnceAfterWindow(t *testing.T) {
 	h := newRunHarness(t, 2, shortWindow)
 	answerOnce(h.fake, timeoutErr)
-	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.fake.NoPiTSupport = true
 	h.runFor(window - time.Second)
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "nothing is called again inside the in-doubt window")
 	h.runFor(2 * time.Second)

@@ -65,7 +65,7 @@ func withLongTasks(h *runHarness) {
 func TestQuickTaskIsReadBeforeSMSDropsIt(t *testing.T) {
 	h := newRunHarness(t, 1, nil)
 	withLongTasks(h)
-	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, &sms.NotImplementedError{} }
+	h.fake.NoPiTSupport = true
 	tasks := dropEndedTasksAfter(h, 5*time.Minute, h.get().Spec.PitName)
 	h.reconcile()
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))

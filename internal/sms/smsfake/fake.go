@@ -23,6 +23,10 @@ type SyncCall struct {
 // task that stays running until Finish, and a finished task leaves one PiT per group. Hooks replace
 // any answer; they run without the fake's lock held.
 type Fake struct {
+	// NoPiTSupport makes the fake an array without PiT support, as the simulator's NoPitSupport: a
+	// finished task's results carry no pitId and leave no PiT to find, and PointInTimeReplicas answers
+	// NotImplemented (unless the PiTs hook answers). Set it before the fake is used.
+	NoPiTSupport bool
 	// Sync, when set, answers SyncReplicationGroups instead of the default; it may call CreateTask.
 	Sync func(call SyncCall) (string, error)
 	// Task, when set, answers TaskInfo instead of the default.
@@ -88,16 +92,20 @@ func (f *Fake) CreateTask(groups []sms.GroupID, pitName string) string {
 	return ref
 }
 
-// Finish ends a task successfully: one PiT per group, named as the task's sync asked.
+// Finish ends a task successfully: one PiT per group, named as the task's sync asked. Without PiT
+// support the groups are synced all the same, but their results name no PiT id and no PiT can be found.
 func (f *Fake) Finish(ref string, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t := f.tasks[ref]
 	t.info.State = sms.TaskSuccess
 	for _, g := range t.groups {
-		pit := sms.PointInTime{Group: g, ID: fmt.Sprintf("pit-%s-%s", ref, g.DeviceGroupID), Name: t.pitName, TimeStamp: at}
-		f.pits[g] = append(f.pits[g], pit)
-		t.info.Results = append(t.info.Results, sms.GroupResult{Group: g, Succeeded: true, PitID: pit.ID, PitName: pit.Name, TimeStamp: at})
+		res := sms.GroupResult{Group: g, Succeeded: true, PitName: t.pitName, TimeStamp: at}
+		if !f.NoPiTSupport {
+			res.PitID = fmt.Sprintf("pit-%s-%s", ref, g.DeviceGroupID)
+			f.pits[g] = append(f.pits[g], sms.PointInTime{Group: g, ID: res.PitID, Name: t.pitName, TimeStamp: at})
+		}
+		t.info.Results = append(t.info.Results, res)
 	}
 }
 
@@ -168,6 +176,9 @@ func (f *Fake) TaskInfo(_ context.Context, ref string) (sms.TaskInfo, error) {
 func (f *Fake) PointInTimeReplicas(_ context.Context, provider string, groups []sms.GroupID, pitName string) ([]sms.PointInTime, error) {
 	if f.PiTs != nil {
 		return f.PiTs(provider, groups, pitName)
+	}
+	if f.NoPiTSupport {
+		return nil, &sms.NotImplementedError{Message: "QueryPointInTimeReplica is not implemented by this provider"}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
