@@ -15,7 +15,8 @@ import (
 // TestRunsOfOnePiTNameSyncAGroupOnce: a second ReplicationSync names the harness run's group and PiT name
 // while the first one's task runs. A PiT check cannot tell it apart from a group never synced (and the
 // first sync may end between the second's check and call): the second run waits for the first, and takes
-// its PiT. One call, on an array with PiT support and on one without.
+// its PiT. One call, on an array with PiT support and on one without (whose results name no PiT id: the
+// second run takes the first one's sync, its time and its empty id).
 func TestRunsOfOnePiTNameSyncAGroupOnce(t *testing.T) {
 	for name, pitSupport := range map[string]bool{"PiT support": true, "no PiT support": false} {
 		t.Run(name, func(t *testing.T) {
@@ -44,7 +45,17 @@ func TestRunsOfOnePiTNameSyncAGroupOnce(t *testing.T) {
 			}
 			h.g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(second), second)).To(Succeed())
 			h.g.Expect(second.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-			h.g.Expect(second.Status.Groups[0].PitID).To(Equal(h.get().Status.Groups[0].PitID))
+			firstGroup, secondGroup := h.get().Status.Groups[0], second.Status.Groups[0]
+			if pitSupport {
+				h.g.Expect(firstGroup.PitID).NotTo(BeEmpty())
+			} else {
+				// Nothing to find by name: only the first run's status shows the group synced.
+				h.g.Expect(firstGroup.PitID).To(BeEmpty(), "an array without PiT support names no PiT")
+				h.g.Expect(secondGroup.Message).To(ContainSubstring("Synced by ReplicationSync " + first.Name))
+			}
+			h.g.Expect(secondGroup.PitID).To(Equal(firstGroup.PitID))
+			h.g.Expect(secondGroup.TimeStamp).NotTo(BeNil())
+			h.g.Expect(secondGroup.TimeStamp.Equal(firstGroup.TimeStamp)).To(BeTrue(), "the first run's sync: %v, %v", secondGroup.TimeStamp, firstGroup.TimeStamp)
 			h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
 		})
 	}
