@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -117,9 +118,16 @@ func (h *runHarness) reconcile() ctrl.Result {
 // the run finished; it returns the last result.
 func (h *runHarness) runFor(d time.Duration) ctrl.Result {
 	h.t.Helper()
+	return h.runForCalls(d, math.MaxInt)
+}
+
+// runForCalls is runFor that also stops once the provider got more than most sync calls: a run that
+// keeps calling where it should have ended then fails its test at once, not after thousands of reconciles.
+func (h *runHarness) runForCalls(d time.Duration, most int) ctrl.Result {
+	h.t.Helper()
 	end := h.clock.Now().Add(d)
 	var res ctrl.Result
-	for i := 0; i < 10000 && h.clock.Now().Before(end); i++ {
+	for i := 0; i < 10000 && h.clock.Now().Before(end) && len(h.fake.Calls()) <= most; i++ {
 		res = h.reconcile()
 		if isFinished(h.get()) {
 			return res
