@@ -17,6 +17,7 @@ import (
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
 
 // Groups in doubt whose PiT the provider cannot report: never issued again blind, never held for good.
@@ -220,4 +221,40 @@ func TestInDoubtWindowOutlastsACallOnTheWire(t *testing.T) {
 	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
 	h.runFor(5 * time.Second)
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(2), "issued again once no call can still be on its way")
+}
+
+// TestFurtherReissuesCountTowardBackoffLimit: on an array without PiT support, every sync answer is lost
+// (each task runs and ends; nothing can show it did). Each in-doubt window ends in a re-issue: the first
+// is free, every further one counts toward backoffLimit, and the group ends Failed after a bounded number
+// of calls instead of being synced again and again. Each call after the first is announced.
+func TestFurtherReissuesCountTowardBackoffLimit(t *testing.T) {
+	const limit = 2
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		rs.Spec.BackoffLimit = ptr.To[int32](limit)
+	})
+	h.fake.NoPiTSupport = true
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		h.fake.Finish(h.fake.CreateTask(c.Groups, c.PitName), h.clock.Now())
+		return "", timeoutErr
+	}
+	// The first call, the free re-issue, then one re-issue per counted attempt up to backoffLimit.
+	const calls = 1 + 1 + limit
+	h.runForCalls(time.Duration(2*calls)*window, 2*calls)
+
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed), "groups: %+v", rs.Status.Groups)
+	g := rs.Status.Groups[0]
+	h.g.Expect(g.State).To(Equal(replicationv1alpha1.GroupFailed))
+	h.g.Expect(g.Message).To(ContainSubstring("no PiT after the in-doubt window"))
+	h.g.Expect(g.Attempts).To(BeEquivalentTo(limit + 1))
+	h.g.Expect(g.Reissues).To(BeEquivalentTo(calls), "the last re-issue failed the group instead of calling it")
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(calls))
+	var announced int
+	for _, e := range h.eventReasons() {
+		if strings.HasPrefix(e, "InDoubtReissued") {
+			announced++
+		}
+	}
+	h.g.Expect(announced).To(Equal(calls - 1))
 }
