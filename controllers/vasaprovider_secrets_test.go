@@ -198,9 +198,12 @@ func TestHungVCenterHoldsBackNoOtherProvider(t *testing.T) {
 	ns := newNamespace(t, g, k8sClient, "vp-hung-")
 	mgr := namespaceManager(g, ns.Name)
 	healthy := passwordDialer("right")
+	hanging := make(chan struct{}) // closed once the hung vCenter took a check's connection
+	var once sync.Once
 	r := &VasaProviderReconciler{Client: mgr.GetClient(), Sessions: session.New(),
 		Dial: func(ctx context.Context, c sms.Config) (sms.Client, error) {
 			if strings.Contains(c.URL, "hung") {
+				once.Do(func() { close(hanging) })
 				<-ctx.Done()
 				return nil, ctx.Err()
 			}
@@ -215,7 +218,7 @@ func TestHungVCenterHoldsBackNoOtherProvider(t *testing.T) {
 	hung := newProvider(ns.Name, "hung", secret.Name)
 	hung.Spec.VCenter.URL = "https://vc-hung.example.com"
 	g.Expect(k8sClient.Create(ctx, hung)).To(Succeed())
-	time.Sleep(time.Second) // its check has started and hangs
+	g.Eventually(hanging).WithTimeout(20*time.Second).Should(BeClosed(), "the hung provider's check has started")
 	vp := newProvider(ns.Name, "healthy", secret.Name)
 	g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
 	g.Eventually(func(g Gomega) string {
