@@ -89,6 +89,7 @@ func (e *Env) measure(res *Result, sim *smssim.Sim, w *Watcher, mgr *Manager, be
 	}
 	res.LagP50, res.LagP95 = percentile(lags, 0.50), percentile(lags, 0.95)
 	res.NoticedP50, res.NoticedP95 = percentile(noticed, 0.50), percentile(noticed, 0.95)
+	res.LagSamples, res.NoticedSamples = len(lags), len(noticed)
 	idle := slotIdle(starts, stops, sc.Slots)
 	res.IdleP50, res.IdleP95 = percentile(idle, 0.50), percentile(idle, 0.95)
 	res.DrawnLimit = drawnLimit(tasks, sc.Tasks(), sc.Slots)

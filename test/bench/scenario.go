@@ -101,6 +101,10 @@ type Result struct {
 	// NoticedP50 and NoticedP95 are the delays from a task's end to the first query answered that it
 	// ended: the part of the lag that is the polls' (the rest is the status write and the watch).
 	NoticedP50, NoticedP95 time.Duration
+	// LagSamples and NoticedSamples are how many delays the lag and noticed percentiles were drawn from
+	// (groups seen Synced after a task of theirs ended, tasks seen ended by a query): with none, the
+	// percentiles read 0, as a run without any delay would.
+	LagSamples, NoticedSamples int
 	// IdleP50 and IdleP95 are how long a slot freed by a task stood free before the next task took it.
 	IdleP50, IdleP95 time.Duration
 	// SyncedGroups is how many groups were seen Synced.
