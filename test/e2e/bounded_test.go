@@ -71,10 +71,19 @@ func TestEverySyncEnds(t *testing.T) {
 		},
 		"task query always faults": {
 			before: func(w *procWorld) { w.rule(faultproxy.Rule{Method: "QuerySmsTaskInfo", Action: faultproxy.Drop}) },
-			check: func(g Gomega, w *procWorld, _ []syncRun) {
+			check: func(g Gomega, w *procWorld, runs []syncRun) {
 				st := w.proxy.Count("QuerySmsTaskInfo")
 				g.Expect(st.Dropped).To(BeNumerically(">", 0))
 				g.Expect(st.Delivered).To(BeZero())
+				// A task that cannot be read may still run (here it does, to its PiT): its groups are
+				// never issued again. One call per (group, pitName), whatever it was answered.
+				for _, r := range runs {
+					once := map[smssim.GroupID]int{}
+					for _, id := range r.ids {
+						once[smssim.GroupID{FaultDomainID: id.FaultDomainID.ID, DeviceGroupID: id.DeviceGroupID.ID}] = 1
+					}
+					g.Expect(w.sim.CallCounts(r.pitName)).To(Equal(once), "sync calls of %s per group", r.key.Name)
+				}
 			},
 		},
 	} {
