@@ -154,10 +154,10 @@ func (o *vasaProvider) enter(ctx *simulator.Context) (*providerState, *soap.Faul
 		o.sim.mu.Unlock()
 		return nil, gone
 	}
-	latency := p.cfg.Latency.Duration
+	latency, sleep := p.cfg.Latency.Duration, o.sim.sleep
 	o.sim.mu.Unlock()
 	if latency > 0 {
-		time.Sleep(latency)
+		sleep(latency)
 	}
 	o.sim.mu.Lock()
 	if o.sim.byRef[o.Value] != p {
@@ -285,10 +285,10 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 			body.Res.Returnval[i] = &smstypes.GroupOperationResult{GroupId: r.GetGroupOperationResult().GroupId}
 		}
 	}
-	perGroup := p.cfg.ListLatencyPerGroup.Duration
+	perGroup, sleep := p.cfg.ListLatencyPerGroup.Duration, o.sim.sleep
 	o.sim.mu.Unlock()
 	if perGroup > 0 {
-		time.Sleep(time.Duration(len(ids)) * perGroup)
+		sleep(time.Duration(len(ids)) * perGroup)
 	}
 	return body
 }

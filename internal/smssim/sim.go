@@ -62,8 +62,9 @@ type Sim struct {
 	calls         []SyncCall
 	rnd           *mrand.Rand
 	now           func() time.Time
-	restart       restartState // SMS restarts (restart.go)
-	wire          wireState    // tampering with HTTP responses (wire.go)
+	sleep         func(time.Duration) // the providers' latencies wait with it
+	restart       restartState        // SMS restarts (restart.go)
+	wire          wireState           // tampering with HTTP responses (wire.go)
 
 	release    Release
 	profile    releaseProfile
@@ -93,6 +94,7 @@ func Start(cfg Config) (*Sim, error) {
 		tasks:       map[string]*task{},
 		rnd:         mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7)),
 		now:         time.Now,
+		sleep:       time.Sleep,
 		restart:     restartState{after: cfg.RestartSMSAfterCalls},
 		release:     cfg.Release,
 		jsonSess:    map[string]string{},
@@ -355,6 +357,25 @@ func (s *Sim) PiTs() []PiTRecord {
 	defer s.mu.Unlock()
 	s.advance(s.now())
 	return s.pits.all()
+}
+
+// EndTask ends a task that is still queued or running now, as its array finishing the sync: with its
+// results and PiTs, or its error, as it would have ended after its full duration. Tests use it to end a
+// task after what they observe instead of racing its duration. A task that has ended is left as it is.
+func (s *Sim) EndTask(ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.advance(now)
+	t := s.tasks[ref]
+	if t == nil {
+		return errors.New("no such task: " + ref)
+	}
+	if !t.done {
+		t.duration = now.Sub(t.start)
+		s.advance(now)
+	}
+	return nil
 }
 
 // TaskState returns the state ("queued", "running", "success", "error") of a task.

@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
@@ -145,6 +146,37 @@ func TestTaskLifecycle(t *testing.T) {
 	g.Expect(sim.PiTs()).To(BeEmpty())
 	g.Eventually(func() (string, error) { return sim.TaskState(ref) }).WithPolling(5 * time.Millisecond).Should(Equal("success"))
 	g.Expect(sim.PiTs()).To(HaveLen(1))
+}
+
+// TestEndTask: a task ended on demand is a success with its PiT, stamped when it ended; a task that
+// ended is left as it is, and an unknown one is an error.
+func TestEndTask(t *testing.T) {
+	g := NewWithT(t)
+	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
+		Name: "p", TaskDuration: smssim.Duration{Duration: time.Hour},
+		Groups: []smssim.GroupConfig{{FaultDomain: "fd", DeviceGroup: "dg"}},
+	}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer sim.Close()
+	clock := clocktesting.NewFakeClock(time.Now())
+	sim.SetClock(clock.Now)
+	ref := sim.Provider("p").StartSync([]smssim.GroupID{{FaultDomainID: "fd", DeviceGroupID: "dg"}}, "n")
+	clock.Step(20 * time.Minute)
+	g.Expect(sim.TaskState(ref)).To(Equal("running"))
+	g.Expect(sim.EndTask(ref)).To(Succeed())
+	g.Expect(sim.TaskState(ref)).To(Equal("success"))
+	pits := sim.PiTs()
+	g.Expect(pits).To(HaveLen(1))
+	g.Expect(pits[0].TimeStamp).To(BeTemporally("==", clock.Now()))
+	tasks := sim.Tasks()
+	g.Expect(tasks).To(HaveLen(1))
+	g.Expect(tasks[0].Duration).To(Equal(20 * time.Minute))
+
+	clock.Step(time.Minute)
+	g.Expect(sim.EndTask(ref)).To(Succeed())
+	g.Expect(sim.PiTs()).To(HaveLen(1), "ended once")
+	g.Expect(sim.Tasks()[0].End).To(BeTemporally("==", pits[0].TimeStamp))
+	g.Expect(sim.EndTask("smstask-none")).NotTo(Succeed())
 }
 
 func TestParseConfig(t *testing.T) {
