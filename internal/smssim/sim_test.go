@@ -132,19 +132,35 @@ func TestSimulatorsAreIndependent(t *testing.T) {
 	g.Expect(b.Calls()).To(BeEmpty())
 }
 
+// TestTaskLifecycle: on the simulator's clock a task is queued for the first quarter of its duration,
+// then running, then a success with its PiT.
 func TestTaskLifecycle(t *testing.T) {
 	g := NewWithT(t)
+	const d = 200 * time.Millisecond
 	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{
-		Name: "p", TaskDuration: smssim.Duration{Duration: 200 * time.Millisecond},
+		Name: "p", TaskDuration: smssim.Duration{Duration: d},
 		Groups: []smssim.GroupConfig{{FaultDomain: "fd", DeviceGroup: "dg"}},
 	}}})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer sim.Close()
+	clock := clocktesting.NewFakeClock(time.Now())
+	sim.SetClock(clock.Now)
+	state := func(ref string) string {
+		st, err := sim.TaskState(ref)
+		g.Expect(err).NotTo(HaveOccurred())
+		return st
+	}
 	ref := sim.Provider("p").StartSync([]smssim.GroupID{{FaultDomainID: "fd", DeviceGroupID: "dg"}}, "n")
-	g.Expect(sim.TaskState(ref)).To(Equal("queued"))
-	g.Eventually(func() (string, error) { return sim.TaskState(ref) }).WithPolling(5 * time.Millisecond).Should(Equal("running"))
+	g.Expect(state(ref)).To(Equal("queued"))
+	clock.Step(d/4 - time.Nanosecond)
+	g.Expect(state(ref)).To(Equal("queued"))
+	clock.Step(time.Nanosecond)
+	g.Expect(state(ref)).To(Equal("running"))
+	clock.Step(d - d/4 - time.Nanosecond)
+	g.Expect(state(ref)).To(Equal("running"))
 	g.Expect(sim.PiTs()).To(BeEmpty())
-	g.Eventually(func() (string, error) { return sim.TaskState(ref) }).WithPolling(5 * time.Millisecond).Should(Equal("success"))
+	clock.Step(time.Nanosecond)
+	g.Expect(state(ref)).To(Equal("success"))
 	g.Expect(sim.PiTs()).To(HaveLen(1))
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -13,7 +14,8 @@ import (
 
 // TestTasksRecordStartAndEnd checks the task log against what the wire shows: one record per task,
 // in start order, ended at start plus its drawn duration once the task is over, with the queries
-// that asked for it and when one first answered that it had ended.
+// that asked for it and when one first answered that it had ended. The simulator's clock stands still
+// until the test moves it past every task's end.
 func TestTasksRecordStartAndEnd(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -21,6 +23,8 @@ func TestTasksRecordStartAndEnd(t *testing.T) {
 		p.TaskDuration = smssim.Duration{Duration: 80 * time.Millisecond}
 		p.TaskDurationJitter = smssim.Duration{Duration: 30 * time.Millisecond}
 	})
+	clock := clocktesting.NewFakeClock(time.Now())
+	sim.SetClock(clock.Now)
 	c := dialSim(t, sim, sms.BindingSOAP, 5*time.Second)
 	ref := sim.Provider("p").Ref()
 	var refs []string
@@ -41,11 +45,13 @@ func TestTasksRecordStartAndEnd(t *testing.T) {
 	for _, r := range running {
 		g.Expect(r.Queries).To(BeZero())
 	}
-	_, err := c.TaskInfo(ctx, refs[0])
+	info, err := c.TaskInfo(ctx, refs[0])
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(info.State).To(BeElementOf(sms.TaskQueued, sms.TaskRunning))
 	asked := sim.Tasks()
 	g.Expect([]int{asked[0].Queries, asked[1].Queries, asked[2].Queries}).To(Equal([]int{1, 0, 0}), "counted per task")
 	g.Expect(asked[0].SeenEnd.IsZero()).To(BeTrue(), "asked while running")
+	clock.Step(time.Second)
 	for _, task := range refs {
 		info := waitDone(t, c, task)
 		g.Expect(info.State).To(Equal(sms.TaskSuccess))
