@@ -14,19 +14,14 @@ import (
 
 func TestSyncOngoingWaitsForForeignTask(t *testing.T) {
 	g := NewWithT(t)
-	// Long enough for a loaded machine to create the run, check it and make its call while the foreign
-	// task runs: Waiting lasts only as long as that task.
-	const foreignDuration = 8 * time.Second
 	simGroups, ids := groups("fd-1", 3)
 	w := newWorld(t, arrayA(simGroups, 30*time.Millisecond), fast)
 	w.array()
 	w.waitProviderReady("array")
 
-	// Another client syncs the first two groups, slowly, under another pitName.
-	array := w.sim.Provider("array-a")
-	array.SetTaskDuration(foreignDuration)
-	foreign := array.StartSync(smsIDs(ids[:2]), "external-1")
-	array.SetTaskDuration(30 * time.Millisecond)
+	// Another client syncs the first two groups under another pitName. Its task runs until the test
+	// ends it, once ours is seen waiting for it, however long the run took to get there.
+	foreign := w.sim.Provider("array-a").StartForeignSync(smsIDs(ids[:2]), "external-1", time.Hour)
 	key := w.createSync("ours", "ours-1", ids)
 
 	// Ours waits for that task, recorded on the groups, without counting a failure.
@@ -37,7 +32,9 @@ func TestSyncOngoingWaitsForForeignTask(t *testing.T) {
 		g.Expect(rs.Status.Groups[0].Task).To(Equal(foreign))
 		g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring(foreign))
 		g.Expect(rs.Status.Groups[0].Attempts).To(BeZero())
-	}).WithTimeout(foreignDuration - time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
+	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
+	g.Expect(w.sim.TaskState(foreign)).To(BeElementOf("queued", "running"), "ours waits while the foreign task runs")
+	g.Expect(w.sim.EndTask(foreign)).To(Succeed())
 
 	rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
 	expectGroupsSyncedTo(g, rs, expectOnePiTPerGroup(g, w.sim, "ours-1", ids))
