@@ -1,0 +1,52 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// TestDeadlineCountsTheTimePending: activeDeadlineSeconds counts from creation. A run that waited for its
+// VasaProvider to become Ready, then started and called, fails when the deadline from its creation passes
+// (its task still running), well before the same deadline from its start would have.
+func TestDeadlineCountsTheTimePending(t *testing.T) {
+	const deadline, pending = time.Minute, 40 * time.Second
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To(int64(deadline / time.Second))
+	})
+	setReady := func(status metav1.ConditionStatus, reason string) {
+		meta.SetStatusCondition(&h.vp.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition,
+			Status: status, Reason: reason, ObservedGeneration: h.vp.Generation})
+		h.g.Expect(k8sClient.Status().Update(h.ctx, h.vp)).To(Succeed())
+	}
+	setReady(metav1.ConditionFalse, replicationv1alpha1.InvalidCredentialsReason)
+	begin := h.clock.Now()
+	h.runFor(pending)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncPending))
+	h.g.Expect(rs.Status.StartTime).To(BeNil())
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+
+	setReady(metav1.ConditionTrue, replicationv1alpha1.ConnectedReason)
+	h.reconcile()
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupSyncing)), "started and called")
+	h.runFor(2 * deadline) // its task never ends
+
+	rs = h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition).Reason).
+		To(Equal(replicationv1alpha1.DeadlineExceededReason))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("while task"))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	created, started, completed := rs.CreationTimestamp.Time, rs.Status.StartTime.Time, rs.Status.CompletionTime.Time
+	h.g.Expect(started).To(BeTemporally(">=", begin.Add(pending)), "pending first")
+	// The times in status are whole seconds; the reconcile that fails the run comes at the deadline.
+	h.g.Expect(completed).To(BeTemporally("~", created.Add(deadline), time.Second))
+	h.g.Expect(completed).To(BeTemporally("<", started.Add(deadline)))
+}
