@@ -395,23 +395,32 @@ func TestDeadlineBoundsPendingTime(t *testing.T) {
 	}
 	g.Expect(syncCallsFor(w.sim, "never-1")).To(BeEmpty())
 
-	// Pending for about 4s, then the provider becomes Ready: the deadline still counts from creation. The
-	// run must start before the deadline (6 s to spare) and the deadline must end it before startTime plus
-	// the deadline (about 4 s to spare), on a loaded machine too.
-	const pending, deadline = 4 * time.Second, 10 * time.Second
+	// Pending while the provider is not Ready (the time spent Pending is this test's input, not a
+	// synchronisation), then the provider becomes Ready: the run starts, calls, and the deadline ends it
+	// while its task runs, never before the deadline from its creation. Checked by the order of what
+	// happened; that the deadline counts from creation rather than from startTime is checked on a fake
+	// clock (TestDeadlineCountsTheTimePending). The run has the deadline less the pending time to start.
+	const pending, deadline = 2 * time.Second, 12 * time.Second
 	late := w.createSync("late", "late-1", ids, func(rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.ActiveDeadlineSeconds = ptr.To(int64(deadline / time.Second))
 	})
-	<-time.After(pending) // time spent Pending is the input of this test, not a synchronisation
+	<-time.After(pending)
 	g.Expect(getSync(g, late).Status.Phase).To(Equal(replicationv1alpha1.SyncPending))
+	g.Expect(syncCallsFor(w.sim, "late-1")).To(BeEmpty())
+	ready := time.Now()
 	vp := getProvider(g, w.ns, "array")
 	vp.Spec.VCenter.CredentialsSecretRef.Name = "array-creds"
 	g.Expect(adminClient.Update(ctx, vp)).To(Succeed())
 	rs = waitPhase(t, late, replicationv1alpha1.SyncFailed, syncTimeout)
 	g.Expect(meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition).Reason).To(Equal(replicationv1alpha1.DeadlineExceededReason))
 	g.Expect(rs.Status.StartTime).NotTo(BeNil(), "the run started before the deadline")
-	// Counted from startTime (pending or more after creation), it could not have ended before
-	// startTime+deadline; counted from creation it ends about pending earlier (the margin for a loaded machine).
-	g.Expect(rs.Status.CompletionTime.Time).To(BeTemporally("<", rs.Status.StartTime.Add(deadline)),
-		"deadline counted from creation, not from startTime (created %s, started %s)", rs.CreationTimestamp.Format(time.RFC3339Nano), rs.Status.StartTime.Format(time.RFC3339Nano))
+	calls := syncCallsFor(w.sim, "late-1")
+	g.Expect(calls).To(HaveLen(1))
+	g.Expect(calls[0].Time).To(BeTemporally(">", ready), "called once the provider was Ready")
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupFailed))
+		g.Expect(gs.Message).To(ContainSubstring("while task " + calls[0].Task + " ran"))
+	}
+	// Whole seconds, both: the deadline from creation had passed when the run was failed.
+	g.Expect(rs.Status.CompletionTime.Time).To(BeTemporally(">=", rs.CreationTimestamp.Add(deadline)))
 }
