@@ -100,10 +100,8 @@ func syncDone(t testing.TB, g Gomega, c sms.Client, provider string, groups []sm
 	g.Expect(waitTask(t, c, ref).State).To(Equal(sms.TaskSuccess))
 }
 
-// behindFront puts an HTTPS front end before the simulator, as vCenter's proxy sits before its services,
-// and returns the client config that goes through it. answer may answer a request itself (true) instead
-// of passing it on.
-func behindFront(t testing.TB, sim *smssim.Sim, b sms.Binding, answer func(http.ResponseWriter, *http.Request) bool) sms.Config {
+// simProxy is a reverse proxy to the simulator.
+func simProxy(t testing.TB, sim *smssim.Sim) *httputil.ReverseProxy {
 	t.Helper()
 	target, err := url.Parse(sim.URL())
 	if err != nil {
@@ -111,6 +109,15 @@ func behindFront(t testing.TB, sim *smssim.Sim, b sms.Binding, answer func(http.
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
+	return rp
+}
+
+// behindFront puts an HTTPS front end before the simulator, as vCenter's proxy sits before its services,
+// and returns the client config that goes through it. answer may answer a request itself (true) instead
+// of passing it on.
+func behindFront(t testing.TB, sim *smssim.Sim, b sms.Binding, answer func(http.ResponseWriter, *http.Request) bool) sms.Config {
+	t.Helper()
+	rp := simProxy(t, sim)
 	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !answer(w, r) {
 			rp.ServeHTTP(w, r)
@@ -126,12 +133,7 @@ func behindFront(t testing.TB, sim *smssim.Sim, b sms.Binding, answer func(http.
 // through rewrite.
 func rewriteAnswers(t testing.TB, sim *smssim.Sim, b sms.Binding, method string, rewrite func([]byte) []byte) sms.Config {
 	t.Helper()
-	target, err := url.Parse(sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own simulator
+	rp := simProxy(t, sim)
 	return behindFront(t, sim, b, func(w http.ResponseWriter, r *http.Request) bool {
 		if !bytes.Contains(requestBody(r), []byte("<"+method+" ")) && !strings.HasSuffix(r.URL.Path, "/"+method) {
 			return false
