@@ -88,29 +88,35 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	prev := c.info
 	c.mu.Unlock()
 
-	s, err := c.loginWithin(ctx, prev, loginRoundTrips*c.cfg.Timeout)
+	// A login makes 3 round trips (SOAP: the ServiceContent, Login, QueryStorageManager; VI/JSON: Login,
+	// the ServiceContent, QueryStorageManager), and one more per SMS version or release path refused.
+	var s vcSession
+	err := c.inAll(ctx, "logging in", func(ctx context.Context) (err error) {
+		s, err = c.loginOnce(ctx, prev)
+		return err
+	})
 	return c.finishLogin(ctx, gen, lc, s, withoutPassword(err, c.cfg.Password))
 }
 
-// loginRoundTrips bounds a whole login, in round trips of Config.Timeout (2 minutes at the default). A
-// login makes 3 (SOAP: the ServiceContent, Login, QueryStorageManager; VI/JSON: Login, the ServiceContent,
-// QueryStorageManager), and one more per SMS version or release path refused: bounding only each, a
-// server answering each just in time would hold its caller for 14 of them, 7 minutes.
-const loginRoundTrips = 4
+// wholeRoundTrips bounds an operation of several round trips (a login, the listing of the providers), in
+// round trips of Config.Timeout (2 minutes at the default): bounding only each, a server answering each
+// just in time, or naming as many providers as it likes, would hold its caller (a reconcile worker) for
+// as long as it likes; a login for 14 round trips, 7 minutes.
+const wholeRoundTrips = 4
 
-// errLoginTooLong is the cause of a login's context that ran out of loginRoundTrips.
-var errLoginTooLong = errors.New("the login ran out of time")
-
-// loginWithin is loginOnce given at most d in all. A login that runs out of it fails as *UnreachableError,
-// not as a context error: its waiters must not log in again for as long.
-func (c *client) loginWithin(ctx context.Context, prev ServerInfo, d time.Duration) (vcSession, error) {
-	lctx, cancel := context.WithTimeoutCause(ctx, d, errLoginTooLong)
+// inAll runs f, named what, given at most wholeRoundTrips of Config.Timeout in all. One that runs out of
+// it fails as *UnreachableError, not as a context error: a login's waiters must not log in again for as
+// long.
+func (c *client) inAll(ctx context.Context, what string, f func(ctx context.Context) error) error {
+	d := wholeRoundTrips * c.cfg.Timeout
+	tooLong := errors.New(what + " ran out of time")
+	ctx, cancel := context.WithTimeoutCause(ctx, d, tooLong)
 	defer cancel()
-	s, err := c.loginOnce(lctx, prev)
-	if err != nil && errors.Is(context.Cause(lctx), errLoginTooLong) {
-		err = &UnreachableError{URL: c.baseURL.String(), Err: fmt.Errorf("logging in took longer than %s", d)}
+	err := f(ctx)
+	if err != nil && errors.Is(context.Cause(ctx), tooLong) {
+		err = &UnreachableError{URL: c.baseURL.String(), Err: fmt.Errorf("%s took longer than %s", what, d)}
 	}
-	return s, err
+	return err
 }
 
 // loginOnce opens a session with the configured binding; prev is what the last session learned. A panic

@@ -26,60 +26,53 @@ func (c *client) Providers(ctx context.Context) ([]ProviderInfo, error) {
 	return out, err
 }
 
-// providersRoundTrips bounds a listing of the providers, in round trips of Config.Timeout (2 minutes at
-// the default). The listing takes one round trip, and one more per provider, as many as the server
-// says: bounding only each, a server answering each just in time would hold the check (a reconcile
-// worker) for as long as it likes.
-const providersRoundTrips = 4
-
-// errProvidersTooLong is the cause of a listing's context that ran out of providersRoundTrips.
-var errProvidersTooLong = errors.New("listing the providers ran out of time")
-
 // providers lists the VASA providers registered in this vCenter. A provider whose QueryProviderInfo
 // faults (one being unregistered, say) is left out, its fault in unread, so that it does not hide the
-// others. A listing that takes longer than providersRoundTrips fails as *UnreachableError.
+// others. The listing takes one round trip, and one more per provider, as many as the server says: one
+// that takes longer than wholeRoundTrips fails as *UnreachableError.
 func (c *client) providers(ctx context.Context) (out []ProviderInfo, unread []error, err error) {
-	d := providersRoundTrips * c.cfg.Timeout
-	ctx, cancel := context.WithTimeoutCause(ctx, d, errProvidersTooLong)
-	defer cancel()
-	err = c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error {
-		out, unread = nil, nil
-		res, err := methods.QueryProvider(ctx, rt, &smstypes.QueryProvider{This: sm})
-		if err != nil {
+	err = c.inAll(ctx, "listing the providers", func(ctx context.Context) error {
+		return c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) (err error) {
+			out, unread, err = queryProviders(ctx, rt, sm)
 			return err
-		}
-		if res == nil {
-			return errEmptyResponse
-		}
-		for _, ref := range res.Returnval {
-			if ref.Type != "VasaProvider" {
-				continue
-			}
-			if len(ref.Value) > maxRefBytes {
-				unread = append(unread, fmt.Errorf("%w: a provider id of %d bytes, more than a managed object id has (%d at most)",
-					ErrMalformedAnswer, len(ref.Value), maxRefBytes))
-				continue
-			}
-			info, err := methods.QueryProviderInfo(ctx, rt, &smstypes.QueryProviderInfo{This: ref})
-			if isProviderFault(err) {
-				unread = append(unread, fmt.Errorf("%s: %w", ref.Value, decodeCallError(err)))
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if info == nil {
-				return errEmptyResponse
-			}
-			out = append(out, decodeProviderInfo(ref, info.Returnval))
-		}
-		return nil
+		})
 	})
-	if err != nil && errors.Is(context.Cause(ctx), errProvidersTooLong) {
-		err = &UnreachableError{URL: c.baseURL.String(), Err: fmt.Errorf("it took longer than %s", d)}
-	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing vasa providers: %w", err)
+	}
+	return out, unread, nil
+}
+
+// queryProviders asks the storage manager sm for its providers, and each for its info.
+func queryProviders(ctx context.Context, rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) (out []ProviderInfo, unread []error, err error) {
+	res, err := methods.QueryProvider(ctx, rt, &smstypes.QueryProvider{This: sm})
+	if err != nil {
+		return nil, nil, err
+	}
+	if res == nil {
+		return nil, nil, errEmptyResponse
+	}
+	for _, ref := range res.Returnval {
+		if ref.Type != "VasaProvider" {
+			continue
+		}
+		if len(ref.Value) > maxRefBytes {
+			unread = append(unread, fmt.Errorf("%w: a provider id of %d bytes, more than a managed object id has (%d at most)",
+				ErrMalformedAnswer, len(ref.Value), maxRefBytes))
+			continue
+		}
+		info, err := methods.QueryProviderInfo(ctx, rt, &smstypes.QueryProviderInfo{This: ref})
+		if isProviderFault(err) {
+			unread = append(unread, fmt.Errorf("%s: %w", ref.Value, decodeCallError(err)))
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if info == nil {
+			return nil, nil, errEmptyResponse
+		}
+		out = append(out, decodeProviderInfo(ref, info.Returnval))
 	}
 	return out, unread, nil
 }
