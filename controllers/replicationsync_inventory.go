@@ -22,8 +22,9 @@ const inventorySample = 10
 // of several arrays may read them in again one at a time. Without discovery there is nothing to ask, and
 // nothing is assumed.
 func (r *ReplicationSyncReconciler) inventoryLoaded(ctx context.Context, run *syncRun, provider string) bool {
+	// Read only, so not copied out of the cache: a provider may have 5,000 groups.
 	list := &replicationv1alpha1.ReplicationGroupList{}
-	if err := r.List(ctx, list, client.InNamespace(run.rs.Namespace),
+	if err := r.List(ctx, list, client.InNamespace(run.rs.Namespace), client.UnsafeDisableDeepCopy,
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(run.vp.Name)}); err != nil {
 		return false
 	}
