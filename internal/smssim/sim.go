@@ -365,11 +365,9 @@ func (s *Sim) PiTs() []PiTRecord {
 func (s *Sim) EndTask(ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	s.advance(now)
-	t := s.tasks[ref]
-	if t == nil {
-		return errors.New("no such task: " + ref)
+	t, now, err := s.taskNow(ref)
+	if err != nil {
+		return err
 	}
 	if !t.done {
 		t.duration = now.Sub(t.start)
@@ -382,12 +380,21 @@ func (s *Sim) EndTask(ref string) error {
 func (s *Sim) TaskState(ref string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	t, now, err := s.taskNow(ref)
+	if err != nil {
+		return "", err
+	}
+	st, _ := t.status(now)
+	return st, nil
+}
+
+// taskNow brings the simulation to now and returns task ref as it is then; callers hold s.mu.
+func (s *Sim) taskNow(ref string) (*task, time.Time, error) {
 	now := s.now()
 	s.advance(now)
 	t := s.tasks[ref]
 	if t == nil {
-		return "", errors.New("no such task: " + ref)
+		return nil, now, errors.New("no such task: " + ref)
 	}
-	st, _ := t.status(now)
-	return st, nil
+	return t, now, nil
 }
