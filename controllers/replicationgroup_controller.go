@@ -176,6 +176,12 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	if err != nil {
 		return discoveryOutcome{err: err}
 	}
+	stored := &replicationv1alpha1.ReplicationGroupList{}
+	if err := r.List(ctx, stored, client.InNamespace(vp.Namespace),
+		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
+		return discoveryOutcome{err: fmt.Errorf("listing ReplicationGroups: %w", err)}
+	}
+	infos = withUnlisted(ctx, cl, vp, infos, stored.Items)
 	ids := make([]sms.GroupID, 0, len(infos))
 	observed := make(map[string]observedGroup, len(infos))
 	failed := map[string]bool{} // groups the provider failed: keep their objects as they are
@@ -237,11 +243,6 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	}
 	last := lastSyncs(vp.Name, runs.Items)
 
-	stored := &replicationv1alpha1.ReplicationGroupList{}
-	if err := r.List(ctx, stored, client.InNamespace(vp.Namespace),
-		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
-		return discoveryOutcome{err: fmt.Errorf("listing ReplicationGroups: %w", err), pitErr: pitErr}
-	}
 	key := client.ObjectKeyFromObject(vp)
 	if len(infos) == 0 && len(stored.Items) > 0 {
 		r.absences.forget(key) // an answer not trusted breaks the run of misses: they count again from zero

@@ -36,12 +36,13 @@ type discoveryHarness struct {
 	r        *ReplicationGroupReconciler
 }
 
-// newDiscoveryHarness starts a simulator with cfg as provider "array-a" and a Ready VasaProvider for it.
-func newDiscoveryHarness(t *testing.T, g *WithT, c client.Client, cfg smssim.ProviderConfig) *discoveryHarness {
+// newDiscoveryHarness starts a simulator with cfg as provider "array-a", and the others, and a Ready
+// VasaProvider for array-a.
+func newDiscoveryHarness(t *testing.T, g *WithT, c client.Client, cfg smssim.ProviderConfig, others ...smssim.ProviderConfig) *discoveryHarness {
 	t.Helper()
 	ctx := context.Background()
 	cfg.Name = "array-a"
-	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{cfg}})
+	sim, err := smssim.Start(smssim.Config{Providers: append([]smssim.ProviderConfig{cfg}, others...)})
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(sim.Close)
 

@@ -285,7 +285,7 @@ func firstOf(items []string, n int) string {
 // whose counted failure leaves them to be issued again.
 func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, idx []int, fault *sms.InactiveProviderError) []int {
 	rs := run.rs
-	active := activeProviders(fault)
+	active := fault.ActiveProviders()
 	var moved, stay, retried []int
 	for _, i := range idx {
 		g := &rs.Status.Groups[i]
@@ -314,17 +314,6 @@ func (r *ReplicationSyncReconciler) reroute(ctx context.Context, run *syncRun, i
 	}
 	ctrl.LoggerFrom(ctx).Info("Re-routed groups to the active provider", "groups", len(moved))
 	return retried
-}
-
-// activeProviders maps each fault domain an InactiveProvider fault names to its active provider.
-func activeProviders(fault *sms.InactiveProviderError) map[string]string {
-	active := map[string]string{}
-	for _, m := range fault.Mapping {
-		for _, fd := range m.FaultDomainIDs {
-			active[fd] = m.ActiveProviderRef
-		}
-	}
-	return active
 }
 
 // backOffGroups delays the next call after a counted failure of the groups at idx; the delay grows

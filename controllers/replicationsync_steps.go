@@ -363,7 +363,7 @@ func (r *ReplicationSyncReconciler) inDoubtUnanswered(ctx context.Context, run *
 func (r *ReplicationSyncReconciler) rerouteInDoubt(run *syncRun, i int, fault *sms.InactiveProviderError) bool {
 	g := &run.rs.Status.Groups[i]
 	current := groupProvider(*g, run.vp.Status.ProviderRef.Value)
-	to := activeProviders(fault)[g.FaultDomainID.ID]
+	to := fault.ActiveProviders()[g.FaultDomainID.ID]
 	if to == "" || to == current || g.Reroutes >= maxConsecutiveReroutes {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -21,18 +22,20 @@ import (
 // 5,000 groups take 50 calls instead of 5,000.
 const NewestPiTBatchSize = 100
 
-// Discovery reads what a provider has: its replication groups, fault domains and newest PiTs.
+// Discovery reads what a provider has: its replication groups and their newest PiTs.
 type Discovery interface {
 	// AllReplicationGroups lists every replication group the provider reports (QueryReplicationGroup
 	// with an empty groupId list), with names and source information.
 	AllReplicationGroups(ctx context.Context, providerRef string) ([]GroupInfo, error)
-	// FaultDomains lists the fault domain ids SMS knows for the provider with this uid (QueryFaultDomain).
-	FaultDomains(ctx context.Context, providerUID string) ([]string, error)
 	// NewestPointInTimes asks for the newest PiT of each group (queryParam number: 1), in batches of
 	// NewestPiTBatchSize; groups the provider failed or has no PiT for are in the answer with Err or
 	// without PiT. The groups of a call that failed as a whole are left out, and the error says how
 	// many; the answer holds the others.
 	NewestPointInTimes(ctx context.Context, providerRef string, groups []GroupID) ([]NewestPiT, error)
+	// ReplicationGroupInfos asks about groups by id (QueryReplicationGroup), NewestPiTBatchSize per call.
+	// The answer holds what the provider said of each group it answered for; the groups of a call that
+	// failed are left out, and the error says how many.
+	ReplicationGroupInfos(ctx context.Context, providerRef string, groups []GroupID) ([]GroupInfo, error)
 }
 
 // GroupInfo is one replication group as QueryReplicationGroup describes it.
@@ -77,7 +80,41 @@ type NewestPiT struct {
 // ProviderUnavailable, QueryExecutionFault). A group listed by id that its batch's answer leaves out, or
 // whose batch the provider refused with a fault, comes back Unanswered: the provider said it exists. Only
 // when no batch is answered, or one gets no answer at all (a timeout), is the listing an error.
+//
+// A provider inactive for every fault domain it fronts (VASA high availability) refuses the listing with
+// InactiveProvider: each active provider its mapping names is listed instead, and the groups of the
+// fault domains mapped to it kept. One hop: a listing refused there too is an error.
 func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupInfo, error) {
+	infos, err := c.listAt(ctx, ref)
+	var inactive *InactiveProviderError
+	if !errors.As(err, &inactive) {
+		return infos, err
+	}
+	domains := map[string][]string{} // active provider → its fault domains
+	for fd, to := range inactive.ActiveProviders() {
+		if to != "" && to != ref {
+			domains[to] = append(domains[to], fd)
+		}
+	}
+	if len(domains) == 0 {
+		return nil, err
+	}
+	for _, to := range slices.Sorted(maps.Keys(domains)) {
+		theirs, err := c.listAt(ctx, to)
+		if err != nil {
+			return nil, fmt.Errorf("%s is inactive; at the active provider of fault domains %s: %w", ref, strings.Join(domains[to], ", "), err)
+		}
+		for _, gi := range theirs {
+			if slices.Contains(domains[to], gi.Group.FaultDomainID) {
+				infos = append(infos, gi)
+			}
+		}
+	}
+	return infos, nil
+}
+
+// listAt lists the groups of one provider (see AllReplicationGroups).
+func (c *client) listAt(ctx context.Context, ref string) ([]GroupInfo, error) {
 	res, err := c.queryReplicationGroups(ctx, ref, nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing replication groups at %s: %w", ref, err)
@@ -121,6 +158,35 @@ func (c *client) AllReplicationGroups(ctx context.Context, ref string) ([]GroupI
 		infos = append(infos, p...)
 	}
 	return infos, nil
+}
+
+// ReplicationGroupInfos asks about groups by id, NewestPiTBatchSize per call, following InactiveProvider
+// faults to the active provider of the groups' fault domains (askRouted). After a call without any
+// answer (a timeout) the rest is not asked.
+func (c *client) ReplicationGroupInfos(ctx context.Context, ref string, groups []GroupID) ([]GroupInfo, error) {
+	var (
+		out   []GroupInfo
+		first error
+	)
+	unanswered := len(groups)
+	rt := &routes{}
+	for start := 0; start < len(groups) && (first == nil || Answered(first)); start += NewestPiTBatchSize {
+		batch := groups[start:min(start+NewestPiTBatchSize, len(groups))]
+		askRouted(rt, ref, batch, func(to string, part []GroupID) ([]smstypes.BaseGroupOperationResult, error) {
+			return c.queryReplicationGroups(ctx, to, part)
+		}, func(_ string, part []GroupID, res []smstypes.BaseGroupOperationResult, err error) {
+			if err != nil {
+				first = cmp.Or(first, err)
+				return
+			}
+			unanswered -= len(part)
+			out = append(out, DecodeGroupInfos(res)...)
+		})
+	}
+	if first != nil {
+		return out, fmt.Errorf("asking about %d of %d replication groups at %s: %w", unanswered, len(groups), ref, first)
+	}
+	return out, nil
 }
 
 // answeredByID returns the answer about batch with an Unanswered entry for each group it leaves out: the
@@ -185,35 +251,6 @@ func DecodeGroupInfos(in []smstypes.BaseGroupOperationResult) []GroupInfo {
 	return out
 }
 
-// FaultDomains lists the fault domain ids SMS knows for the provider with this uid.
-func (c *client) FaultDomains(ctx context.Context, providerUID string) ([]string, error) {
-	var out []string
-	err := c.call(ctx, func(rt soap.RoundTripper, sm vimtypes.ManagedObjectReference) error {
-		req := &smstypes.QueryFaultDomain{This: sm}
-		if providerUID != "" {
-			req.Filter = &smstypes.FaultDomainFilter{ProviderId: providerUID}
-		}
-		res, err := methods.QueryFaultDomain(ctx, rt, req)
-		if err != nil {
-			return err
-		}
-		if res == nil {
-			return errEmptyResponse
-		}
-		out = out[:0]
-		for _, fd := range res.Returnval {
-			if fd.Id != "" {
-				out = append(out, fd.Id)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing fault domains of provider %q: %w", providerUID, err)
-	}
-	return out, nil
-}
-
 // NewestPointInTimes asks for the newest PiT of each group, NewestPiTBatchSize groups per call. A call
 // the provider refuses with TooMany is asked again in parts of the size it names, and a group answered
 // with a TooMany of its own (too many replicas to return) alone, as the API reference has clients do. A
@@ -221,19 +258,28 @@ func (c *client) FaultDomains(ctx context.Context, providerUID string) ([]string
 // error says how many; the other calls' answers are returned with it. After a call without any answer
 // (no fault) the rest is not asked either, nor after NotImplemented: an array without PiT support
 // answers every call so, and 50 calls per discovery of 5,000 groups would tell nothing more.
+//
+// A call refused with InactiveProvider is asked again at the active provider of its groups' fault
+// domains, where the PiTs of syncs re-routed there are, and so are the later batches (askRouted).
 func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []GroupID) ([]NewestPiT, error) {
 	out := make([]NewestPiT, 0, len(groups))
 	var first error
+	rt := &routes{}
 	for start := 0; start < len(groups); start += NewestPiTBatchSize {
-		answer, err := c.newestPiTs(ctx, ref, groups[start:min(start+NewestPiTBatchSize, len(groups))])
-		out = append(out, answer...)
-		first = cmp.Or(first, err)
-		var ni *NotImplementedError
-		if err != nil && (!Answered(err) || errors.As(err, &ni)) {
+		var stop bool
+		askRouted(rt, ref, groups[start:min(start+NewestPiTBatchSize, len(groups))], func(to string, part []GroupID) ([]NewestPiT, error) {
+			return c.newestPiTs(ctx, to, part)
+		}, func(_ string, _ []GroupID, answer []NewestPiT, err error) {
+			out = append(out, answer...)
+			first = cmp.Or(first, err)
+			var ni *NotImplementedError
+			stop = stop || err != nil && (!Answered(err) || errors.As(err, &ni))
+		})
+		if stop {
 			break // no answer at all (a timeout: the next calls would wait as long), or no PiT support
 		}
 	}
-	c.askTooManyAlone(ctx, ref, out)
+	c.askTooManyAlone(ctx, rt, ref, out)
 	if first != nil {
 		return out, fmt.Errorf("querying the newest point-in-time replicas of %d of %d groups at %s: %w", len(groups)-len(out), len(groups), ref, first)
 	}
@@ -272,7 +318,7 @@ func AskInParts[T any](groups []GroupID, query func([]GroupID) ([]T, error), ans
 
 // askTooManyAlone asks again, one group per call and a few calls at once, for the groups answered with
 // a TooMany of their own; an answer replaces the group's entry.
-func (c *client) askTooManyAlone(ctx context.Context, ref string, pits []NewestPiT) {
+func (c *client) askTooManyAlone(ctx context.Context, rt *routes, ref string, pits []NewestPiT) {
 	var eg errgroup.Group
 	eg.SetLimit(askAloneParallel)
 	for i := range pits {
@@ -280,7 +326,7 @@ func (c *client) askTooManyAlone(ctx context.Context, ref string, pits []NewestP
 			continue
 		}
 		eg.Go(func() error {
-			if answer, err := c.queryNewestPiTs(ctx, ref, []GroupID{pits[i].Group}); err == nil && len(answer) == 1 {
+			if answer, err := c.queryNewestPiTs(ctx, rt.to(ref, pits[i].Group), []GroupID{pits[i].Group}); err == nil && len(answer) == 1 {
 				pits[i] = answer[0]
 			}
 			return nil

@@ -35,13 +35,6 @@ func TestDiscovery(t *testing.T) {
 			g.Expect(all[0]).To(Equal(sms.GroupInfo{Group: ids[0], State: "TARGET", Name: "oracle-prod", Source: &ids[0], Agreement: "async, RPO 15m"}))
 			g.Expect(all[1].State).To(Equal("INTEST"))
 
-			fds, err := c.FaultDomains(ctx, "uid-b")
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(fds).To(Equal([]string{"fd-2"}))
-			fds, err = c.FaultDomains(ctx, "")
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(fds).To(ConsistOf("fd-1", "fd-2"))
-
 			base := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
 			a.AddPiT(ids[0], "hourly-1", base)
 			newest := a.AddPiT(ids[0], "hourly-3", base.Add(2*time.Hour))

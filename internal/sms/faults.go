@@ -208,6 +208,17 @@ func (e *InactiveProviderError) Error() string {
 	return faultText("InactiveProvider", strings.Join(parts, "; "), e.Message)
 }
 
+// ActiveProviders maps each fault domain the fault names to its active provider's moId value.
+func (e *InactiveProviderError) ActiveProviders() map[string]string {
+	active := map[string]string{}
+	for _, m := range e.Mapping {
+		for _, fd := range m.FaultDomainIDs {
+			active[fd] = m.ActiveProviderRef
+		}
+	}
+	return active
+}
+
 // FaultType implements Fault.
 func (e *InactiveProviderError) FaultType() string { return "InactiveProvider" }
 

@@ -203,7 +203,7 @@ type LateResponseRule struct {
 	Delay Duration `json:"delay,omitempty"`
 }
 
-// InactiveConfig makes a provider inactive for some fault domains.
+// InactiveConfig makes a provider inactive for some fault domains (see inactive.go for what it answers).
 type InactiveConfig struct {
 	// FaultDomains are the fault domain ids the provider is inactive for; empty means all.
 	FaultDomains []string `json:"faultDomains,omitempty"`

@@ -193,17 +193,6 @@ func (h *jsonHandler) dispatch(ctx context.Context, sc *soap.Client, this vimtyp
 			return nil, err
 		}
 		return res.Returnval, nil
-	case "QueryFaultDomain":
-		req := smstypes.QueryFaultDomain{}
-		if err := decodeInto(data, &req); err != nil {
-			return nil, err
-		}
-		req.This = this
-		res, err := methods.QueryFaultDomain(ctx, sc, &req)
-		if err != nil {
-			return nil, err
-		}
-		return res.Returnval, nil
 	case "QueryReplicationGroup":
 		req := smstypes.QueryReplicationGroup{}
 		if err := decodeInto(data, &req); err != nil {

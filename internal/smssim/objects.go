@@ -276,8 +276,16 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 	now := o.sim.now()
 	ids := groupIDs(req.GroupId)
 	listing := len(ids) == 0
+	var refused *soap.Fault
 	if listing {
-		ids = p.answerOrder(now)
+		ids, refused = o.sim.listing(p, p.answerOrder(now))
+	} else {
+		refused = o.sim.inactiveFault(p, p.inactiveFor(ids))
+	}
+	if refused != nil {
+		o.sim.mu.Unlock()
+		body.Fault_ = refused
+		return body
 	}
 	body.Res = o.sim.replicationGroups(p, ids, !listing, now)
 	if listing && p.cfg.ListIDsOnly {

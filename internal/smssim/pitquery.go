@@ -34,6 +34,10 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 		body.Fault_ = fault("groupId must not be empty", &vimtypes.InvalidArgument{InvalidProperty: "groupId"})
 		return body
 	}
+	if f := o.sim.inactiveFault(p, p.inactiveFor(ids)); f != nil {
+		body.Fault_ = f
+		return body
+	}
 	// queryParam.pitName is an XSD regular expression anchored to the whole name.
 	var nameRE *regexp.Regexp
 	details := false

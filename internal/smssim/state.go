@@ -171,22 +171,6 @@ func (p *providerState) matchRule(method string, roll func() float64) *FaultRule
 	return nil
 }
 
-// inactiveFor returns the fault domains among groups the provider is inactive for.
-func (p *providerState) inactiveFor(groups []GroupID) []string {
-	in := p.cfg.Inactive
-	if in == nil {
-		return nil
-	}
-	var fds []string
-	for _, g := range groups {
-		if (len(in.FaultDomains) == 0 || slices.Contains(in.FaultDomains, g.FaultDomainID)) &&
-			!slices.Contains(fds, g.FaultDomainID) {
-			fds = append(fds, g.FaultDomainID)
-		}
-	}
-	return fds
-}
-
 // finalize decides the per-group results of a task that ended at end and records PiTs.
 func (s *Sim) finalize(t *task, end time.Time) {
 	t.done, t.end = true, end

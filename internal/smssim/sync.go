@@ -56,14 +56,8 @@ func (s *Sim) syncFault(o *vasaProvider, p *providerState, ids []GroupID, pitNam
 	if pitName == "" {
 		return "InvalidArgument", fault("pitName must be set", &vimtypes.InvalidArgument{InvalidProperty: "pitName"})
 	}
-	if fds := p.inactiveFor(ids); len(fds) > 0 {
-		active := s.byName[p.cfg.Inactive.ActiveProvider]
-		m := smstypes.FaultDomainProviderMapping{ActiveProvider: vimtypes.ManagedObjectReference{Type: "VasaProvider", Value: active.ref}}
-		for _, fd := range fds {
-			m.FaultDomainId = append(m.FaultDomainId, vimtypes.FaultDomainId{Id: fd})
-		}
-		return "InactiveProvider", fault("provider is inactive for fault domains "+fmt.Sprint(fds),
-			&smstypes.InactiveProvider{Mapping: []smstypes.FaultDomainProviderMapping{m}})
+	if f := s.inactiveFault(p, p.inactiveFor(ids)); f != nil {
+		return "InactiveProvider", f
 	}
 	if p.cfg.MaxBatchSize > 0 && len(ids) > int(p.cfg.MaxBatchSize) {
 		return "TooMany", fault(fmt.Sprintf("at most %d groups per call", p.cfg.MaxBatchSize),

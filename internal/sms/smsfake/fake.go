@@ -241,8 +241,18 @@ func (f *Fake) AllReplicationGroups(context.Context, string) ([]sms.GroupInfo, e
 	return out, nil
 }
 
-// FaultDomains implements sms.Discovery.
-func (f *Fake) FaultDomains(context.Context, string) ([]string, error) { return nil, nil }
+// ReplicationGroupInfos implements sms.Discovery: the asked groups whose state was set.
+func (f *Fake) ReplicationGroupInfos(_ context.Context, _ string, groups []sms.GroupID) ([]sms.GroupInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sms.GroupInfo
+	for _, g := range groups {
+		if state := f.states[g]; state != "" {
+			out = append(out, sms.GroupInfo{Group: g, State: state})
+		}
+	}
+	return out, nil
+}
 
 // NewestPointInTimes implements sms.Discovery: groups without PiTs are answered without one.
 func (f *Fake) NewestPointInTimes(_ context.Context, _ string, groups []sms.GroupID) ([]sms.NewestPiT, error) {
