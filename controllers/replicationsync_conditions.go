@@ -52,6 +52,8 @@ func (r *ReplicationSyncReconciler) markRunning(run *syncRun) {
 	if inLine {
 		// No running count here: a changing message would rewrite the status of every waiting run.
 		msg += fmt.Sprintf("; waiting in line for a free slot of VasaProvider %q (maxConcurrentTasks %d)", run.vp.Name, maxConcurrentTasks(run.vp))
+		// A line that moves is no lack of progress: the fifth share of a tick waits for the first four.
+		run.lineMoved = r.Capacity.LastFreed(run.key)
 	}
 	markInProgress(rs, reason, msg)
 	r.checkProgress(run)
@@ -81,8 +83,9 @@ func (r *ReplicationSyncReconciler) checkProgress(run *syncRun) {
 }
 
 // trackProgress reports how long the run has gone without progress (since its start, or its creation if
-// it never started) and whether that passed progressDeadlineSeconds. It sets run_without_progress, on
-// which the ReplicationSyncStuck alert fires, and plans a wake for the deadline.
+// it never started; for a run waiting in line for a slot, since the line last moved, if later) and
+// whether that passed progressDeadlineSeconds. It sets run_without_progress, on which the
+// ReplicationSyncStuck alert fires, and plans a wake for the deadline.
 func trackProgress(run *syncRun) (time.Duration, bool) {
 	rs := run.rs
 	since := rs.Status.LastProgressTime
@@ -92,11 +95,15 @@ func trackProgress(run *syncRun) (time.Duration, bool) {
 	if since == nil {
 		since = &rs.CreationTimestamp
 	}
+	from := since.Time
+	if run.lineMoved.After(from) {
+		from = run.lineMoved
+	}
 	limit := time.Duration(progressDeadlineSeconds(rs)) * time.Second
-	idle := run.now.Sub(since.Time)
+	idle := run.now.Sub(from)
 	if idle < limit {
 		metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(0)
-		run.wakeAt(since.Add(limit))
+		run.wakeAt(from.Add(limit))
 		return idle, false
 	}
 	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(1)

@@ -98,7 +98,7 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 		},
 	})
 	h.r = &ReplicationSyncReconciler{
-		Client: c, APIReader: c, Sessions: session.New(), Capacity: capacity.New(), Clock: h.clock,
+		Client: c, APIReader: c, Sessions: session.New(), Capacity: capacity.NewWithClock(h.clock.Now), Clock: h.clock,
 		Dial:     func(context.Context, sms.Config) (sms.Client, error) { return h.fake, nil },
 		Backoff:  backoff.Policy{Base: time.Second, Max: 10 * time.Second, Factor: 2, Rand: func() float64 { return 0 }},
 		Recorder: recorderFunc(func(reason, msg string) { h.mu.Lock(); h.events = append(h.events, reason+": "+msg); h.mu.Unlock() }),

@@ -35,11 +35,12 @@ type syncRun struct {
 	key types.NamespacedName // the VasaProvider
 	cl  syncProvider
 
-	providerMissing    bool // connectProvider found no VasaProvider (NotFound)
-	providerChanged    bool // connectProvider found the VasaProvider reaching another vCenter (sameVCenter)
-	waitingForCapacity bool // the provider had no free slot for this run's Pending groups
-	armedOnly          bool // the wave may take armed batches only: no claim can be written before its calls
-	relayRounds        int  // rounds of polls the relay made during this reconcile's writes
+	providerMissing    bool      // connectProvider found no VasaProvider (NotFound)
+	providerChanged    bool      // connectProvider found the VasaProvider reaching another vCenter (sameVCenter)
+	waitingForCapacity bool      // the provider had no free slot for this run's Pending groups
+	lineMoved          time.Time // when the line this run waits in for a slot last moved (markRunning)
+	armedOnly          bool      // the wave may take armed batches only: no claim can be written before its calls
+	relayRounds        int       // rounds of polls the relay made during this reconcile's writes
 	// wave holds the batches claimed in this reconcile: written as Issuing, then called at calledAt.
 	wave     []syncBatch
 	calledAt time.Time

@@ -663,6 +663,36 @@ func TestMissingProviderCountsAsStuck(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 }
 
+// TestRunWaitingInAMovingLineIsNotStuck: a run that waits for a slot while older runs of its provider take
+// every slot freed (the fifth share of a schedule's tick) is not without progress while the line moves;
+// once no slot is freed for progressDeadlineSeconds, it is.
+func TestRunWaitingInAMovingLineIsNotStuck(t *testing.T) {
+	h := newRunHarness(t, 32, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+	})
+	provider, older := client.ObjectKeyFromObject(h.vp), h.vp.Namespace+"/share-1"
+	limit := int(maxConcurrentTasks(h.vp))
+	h.r.Capacity.Hold(provider, older, limit, limit)
+	h.r.Capacity.Reserve(provider, older, time.Unix(0, 0), 60, limit) // it waits for more, ahead of the run
+	stuck := func() bool {
+		rs := h.get()
+		return meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition) ||
+			testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name)) != 0
+	}
+	for range 8 { // one of the older run's tasks ends every 30 s, and it takes the slot again
+		h.runFor(30 * time.Second)
+		h.g.Expect(stuck()).To(BeFalse())
+		h.r.Capacity.Hold(provider, older, limit-1, limit)
+		h.r.Capacity.Reserve(provider, older, time.Unix(0, 0), 60, limit)
+	}
+	rs := h.get()
+	h.g.Expect(meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition).Reason).To(Equal(replicationv1alpha1.WaitingForProviderCapacityReason))
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+
+	h.runFor(2 * time.Minute) // no slot freed
+	h.g.Expect(stuck()).To(BeTrue())
+}
+
 func stateStrings(states []replicationv1alpha1.GroupState) []string {
 	out := make([]string, len(states))
 	for i, s := range states {

@@ -54,6 +54,9 @@ type provider struct {
 	settledSwept time.Time // when settled last lost the owners older than settledMemory
 	waiters      []waiter  // oldest first
 	limit        int       // maxConcurrentTasks as last given to Hold or Reserve
+	// freed is when an owner last gave slots back (the line moved), or when this process first saw the
+	// provider.
+	freed time.Time
 }
 
 // settledMemory is how long an owner set before priming is remembered. A list that still shows it as it
@@ -63,15 +66,18 @@ type provider struct {
 const settledMemory = 10 * time.Minute
 
 // New returns an empty ledger.
-func New() *Ledger {
-	return &Ledger{providers: map[types.NamespacedName]*provider{}, now: time.Now}
+func New() *Ledger { return NewWithClock(time.Now) }
+
+// NewWithClock returns an empty ledger that tells time by now.
+func NewWithClock(now func() time.Time) *Ledger {
+	return &Ledger{providers: map[types.NamespacedName]*provider{}, now: now}
 }
 
 // get returns the provider entry, creating it; callers hold l.mu.
 func (l *Ledger) get(key types.NamespacedName) *provider {
 	p, ok := l.providers[key]
 	if !ok {
-		p = &provider{held: map[string]int{}}
+		p = &provider{held: map[string]int{}, freed: l.now()}
 		l.providers[key] = p
 	}
 	return p
@@ -221,6 +227,9 @@ func (l *Ledger) Hold(key types.NamespacedName, owner string, n int, limit int) 
 	p.settle(owner, l.now())
 	p.limit = limit
 	freed := p.held[owner] - n
+	if freed > 0 {
+		p.freed = l.now()
+	}
 	p.hold(owner, n)
 	woken := slices.DeleteFunc(p.toWake(freed, limit), func(o string) bool { return o == owner })
 	wake := l.wake
@@ -261,6 +270,14 @@ func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time
 		p.waiters = slices.Insert(p.waiters, i, me)
 	}
 	return n
+}
+
+// LastFreed returns when an owner last gave slots of key back, or when this process first saw key: a
+// line that moved since is not stuck, however long an owner has waited in it.
+func (l *Ledger) LastFreed(key types.NamespacedName) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.get(key).freed
 }
 
 // Waiting returns how many owners wait for a slot on key.
@@ -341,6 +358,7 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 		freed := p.held[owner]
 		if freed > 0 {
 			freedOn = append(freedOn, key)
+			p.freed = now
 		}
 		delete(p.held, owner)
 		p.dropWaiter(owner)
