@@ -243,6 +243,11 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 	// The Secrets' metadata is read uncached here (no values): the check is what notices a Secret the
 	// manager may no longer read, or one deleted, which the cache may not show yet.
 	cl, err := providerClient(ctx, r.APIReader, r.APIReader, r.Sessions, r.Dial, vp)
+	if held := (*session.AccountHeldError)(nil); errors.As(err, &held) {
+		// Nothing was tried: checked again soon, as the hold ends within minutes.
+		reason, msg := classifyConnectError(vp, err)
+		return connectResult{reason: reason, message: msg, retrySoon: true}
+	}
 	if err != nil {
 		reason, msg := classifyConnectError(vp, err)
 		switch reason {

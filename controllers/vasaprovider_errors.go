@@ -53,14 +53,15 @@ func (e *caBundleError) Error() string { return e.msg }
 // classifyConnectError maps a connection error to a Ready reason and a message telling the user what to fix.
 func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (string, string) {
 	var (
-		se *secretError
-		ce *caBundleError
-		le *sms.LoginError
-		te *sms.TLSError
-		ue *sms.UnreachableError
-		ve *sms.VersionError
-		su *sms.ServiceUnavailableError
-		re *sms.RedirectError
+		se   *secretError
+		ce   *caBundleError
+		le   *sms.LoginError
+		te   *sms.TLSError
+		ue   *sms.UnreachableError
+		ve   *sms.VersionError
+		su   *sms.ServiceUnavailableError
+		re   *sms.RedirectError
+		held *session.AccountHeldError
 	)
 	switch {
 	case errors.As(err, &se):
@@ -80,15 +81,17 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s cannot reach vCenter's own vpxd to check the session (%v): vpxd is restarting or down; retrying", safeURL(vp.Spec.VCenter.URL), su)
 	case errors.As(err, &su):
 		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying", safeURL(vp.Spec.VCenter.URL), su)
+	case errors.As(err, &held):
+		// Not this VasaProvider's refusal: its password was not tried, and the hint of whoever was refused
+		// (another namespace, perhaps) is not its own.
+		return replicationv1alpha1.InvalidCredentialsReason, fmt.Sprintf("Not logging in to vCenter %s before %s: it refused %d logins of the user of Secret %q within %s, from VasaProviders of any namespace, and would lock the account after 5. This VasaProvider's password was not tried; if it is wrong, fix Secret %q",
+			safeURL(vp.Spec.VCenter.URL), held.Until.UTC().Format(time.RFC3339), held.Refused, vp.Spec.VCenter.CredentialsSecretRef.Name, held.Window, vp.Spec.VCenter.CredentialsSecretRef.Name)
 	case errors.As(err, &le):
-		msg := fmt.Sprintf("vCenter %s rejected the login of user %q: fix the username and password in Secret %q, or the account in vCenter (its password expired or was changed there?)",
-			safeURL(vp.Spec.VCenter.URL), le.Username, vp.Spec.VCenter.CredentialsSecretRef.Name)
+		// The user name is not repeated here: conditions carry no Secret's values (docs/security.md).
+		msg := fmt.Sprintf("vCenter %s rejected the login of the user in Secret %q: fix the username and password there, or the account in vCenter (its password expired or was changed there?)",
+			safeURL(vp.Spec.VCenter.URL), vp.Spec.VCenter.CredentialsSecretRef.Name)
 		if ch := (*credentialsHintError)(nil); errors.As(err, &ch) {
 			msg += " (" + ch.hint + ")"
-		}
-		if held := (*session.AccountHeldError)(nil); errors.As(err, &held) {
-			msg += fmt.Sprintf("; vCenter refused %d logins of this user within %s, from VasaProviders of any namespace, so none is tried before %s, lest vCenter lock the account",
-				held.Refused, held.Window, held.Until.UTC().Format(time.RFC3339))
 		}
 		return replicationv1alpha1.InvalidCredentialsReason, msg
 	case errors.As(err, &te):

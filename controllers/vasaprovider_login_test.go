@@ -201,12 +201,57 @@ func TestManyWrongPasswordsForOneAccountDoNotLockIt(t *testing.T) {
 		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
 		ready := vpCondition(got, replicationv1alpha1.ReadyCondition)
 		g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason), key.Name)
-		if strings.Contains(ready.Message, "lest vCenter lock the account") {
+		if strings.Contains(ready.Message, "This VasaProvider's password was not tried") {
 			held = append(held, key.Name)
 		}
 	}
 	g.Expect(w.sim.FailedLogins()).To(Equal(3))
 	g.Expect(held).To(Equal([]string{"array-3", "array-4"}))
+}
+
+// TestWrongPasswordsElsewhereDoNotHoldAWorkingOne: VasaProviders of another namespace naming the same
+// vCenter user (spelt otherwise) with wrong passwords spend the account's refusal budget; a VasaProvider
+// whose password vCenter accepted logs in anew all the same (its session renewed after --session-max-age),
+// while a new wrong password waits, says that it was not tried and names no one else's Secret, and is
+// checked again soon.
+func TestWrongPasswordsElsewhereDoNotHoldAWorkingOne(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w, good := connectedLoginWorld(t)
+	other := newNamespace(t, g, k8sClient, "vp-other-")
+	check := func(key client.ObjectKey) (metav1.Condition, ctrl.Result) {
+		res, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
+		g.Expect(err).NotTo(HaveOccurred())
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
+		return vpCondition(got, replicationv1alpha1.ReadyCondition), res
+	}
+	wrong := func(i int, password string) client.ObjectKey {
+		secret := fmt.Sprintf("creds-%d", i)
+		g.Expect(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: other.Name, Name: secret},
+			StringData: map[string]string{secretUsernameKey: strings.ToUpper(w.sim.Username()), secretPasswordKey: password},
+		})).To(Succeed())
+		vp := w.simProvider()
+		vp.Namespace, vp.Name, vp.Spec.VCenter.CredentialsSecretRef.Name = other.Name, fmt.Sprintf("array-%d", i), secret
+		return w.create(t, vp)
+	}
+	for i := range 3 {
+		ready, _ := check(wrong(i, fmt.Sprintf("wrong-%d\n", i)))
+		g.Expect(ready.Message).To(ContainSubstring("rejected the login"))
+	}
+	g.Expect(w.sim.FailedLogins()).To(Equal(3))
+
+	w.r.Sessions.Drop(good, time.Time{}) // as after --session-max-age
+	ready, _ := check(good)
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+
+	ready, res := check(wrong(3, "wrong-3"))
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
+	g.Expect(ready.Message).To(And(ContainSubstring("This VasaProvider's password was not tried"), ContainSubstring(`Secret "creds-3"`)))
+	g.Expect(ready.Message).NotTo(Or(ContainSubstring("white space"), ContainSubstring("creds-0"), ContainSubstring(w.sim.Username())))
+	g.Expect(res.RequeueAfter).To(Equal(ProviderUnreachableRetryInterval))
+	g.Expect(w.sim.FailedLogins()).To(Equal(3), "held: not tried")
 }
 
 // TestRefusedReLoginRechecksTheProvider: a run whose session's re-login vCenter refuses (the password

@@ -44,7 +44,7 @@ func TestDoctor(t *testing.T) {
 		&replicationv1alpha1.ProviderInfo{Name: "array-a-vp", Version: "3.0", Status: "online"})
 	provider(g, ns, "array-b", replicationv1alpha1.TLSSpec{InsecureSkipVerify: true},
 		&metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionFalse, Reason: replicationv1alpha1.InvalidCredentialsReason,
-			Message: `vCenter https://vc-array-b.example.com rejected the login of user "admin": fix the username and password in Secret "vc-creds"`}, nil)
+			Message: `vCenter https://vc-array-b.example.com rejected the login of the user in Secret "vc-creds": fix the username and password there`}, nil)
 	provider(g, ns, "array-c", replicationv1alpha1.TLSSpec{}, nil, nil)
 	connected := &metav1.Condition{Type: replicationv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: replicationv1alpha1.ConnectedReason, Message: "Connected"}
 	provider(g, ns, "array-d", replicationv1alpha1.TLSSpec{}, connected, &replicationv1alpha1.ProviderInfo{Name: "array-d-vp", Version: "3.0", Status: "online"})

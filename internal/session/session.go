@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +69,9 @@ type entry struct {
 	fingerprint string
 	opened      time.Time // when client logged in
 	dialing     *dialing  // the login in flight for this key, nil when none
+	// accepted is the login vCenter last accepted for this key, until it or another password of its
+	// account is refused, or another password of the account is accepted.
+	accepted Login
 }
 
 // dialing is a login in flight: callers that need the same fingerprint meanwhile wait for it and share
@@ -142,11 +146,21 @@ var accountKey = func() []byte {
 }()
 
 // LoginOf is the login of fingerprint by username at host with password. The accounts the cache keeps
-// are as many as the vCenters and users (not passwords, which may rotate every hour).
+// are as many as the vCenters and users (not passwords, which may rotate every hour). vSphere SSO takes
+// a user name in any case, and as DOMAIN\user as well as user@domain: every spelling is one account.
 func LoginOf(fingerprint, host, username, password string) Login {
 	m := hmac.New(sha256.New, accountKey)
 	m.Write([]byte(password))
-	return Login{Fingerprint: fingerprint, Account: host + "\x00" + username, Credential: hex.EncodeToString(m.Sum(nil))}
+	return Login{Fingerprint: fingerprint, Account: host + "\x00" + accountName(username), Credential: hex.EncodeToString(m.Sum(nil))}
+}
+
+// accountName spells a vCenter user name one way: lower case, DOMAIN\user as user@domain.
+func accountName(username string) string {
+	name := strings.ToLower(strings.TrimSpace(username))
+	if domain, user, ok := strings.Cut(name, `\`); ok && !strings.Contains(user, "@") {
+		return user + "@" + domain
+	}
+	return name
 }
 
 // Client returns the cached session for key when it was opened with the same fingerprint, otherwise it
@@ -238,8 +252,8 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	switch {
 	case refused.err != nil && refused.credential == login.Credential && c.now().Sub(refused.at) < RefusedLoginHold:
 		return nil, refused.err
-	case !tryable:
-		return nil, &AccountHeldError{Refused: refusalBudget, Window: refusalWindow, Until: retry, Last: refused.err}
+	case !tryable && !c.wasAccepted(login):
+		return nil, &AccountHeldError{Refused: refusalBudget, Window: refusalWindow, Until: retry}
 	case failedMeanwhile && sharesFailure(failed, login.Credential, refused):
 		return nil, failed // failed while this caller waited its turn: vCenter would answer it alike
 	}
@@ -255,6 +269,7 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 		a.refused = refusal{credential: login.Credential, err: err, at: c.now()}
 		a.refusedAt = append(a.refusedAt, c.now())
 		a.failed, a.fails = err, a.fails+1
+		c.refuse(login)
 		return nil, err
 	case err != nil:
 		a.failed, a.fails = err, a.fails+1
@@ -268,7 +283,43 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 		return nil, ErrForgotten
 	}
 	e.client, e.fingerprint, e.opened = cl, login.Fingerprint, c.now()
+	c.accept(login)
+	e.accepted = login
 	return cl, nil
+}
+
+// accept records that vCenter accepted login's password, the one password of its account that works:
+// the keys that logged in to the account with another password lose theirs. Callers hold c.mu.
+func (c *Cache) accept(login Login) {
+	for _, e := range c.entries {
+		if e.accepted.Account == login.Account && e.accepted.Credential != login.Credential {
+			e.accepted = Login{}
+		}
+	}
+}
+
+// refuse records that vCenter refused login's password (changed or expired there): no key keeps it as
+// accepted. Callers hold c.mu.
+func (c *Cache) refuse(login Login) {
+	for _, e := range c.entries {
+		if e.accepted.Account == login.Account && e.accepted.Credential == login.Credential {
+			e.accepted = Login{}
+		}
+	}
+}
+
+// wasAccepted reports whether vCenter accepted login's password for its account since the account's last
+// refusal. Such a login is tried even while other passwords' refusals hold the account: VasaProviders of
+// another namespace naming the same user with wrong passwords must not lock out one that works. It adds
+// at most one refusal to the budget (the password changed in vCenter meanwhile), since an account has
+// one accepted password at a time. Callers hold c.mu.
+func (c *Cache) wasAccepted(login Login) bool {
+	for _, e := range c.entries {
+		if e.accepted.Account == login.Account && e.accepted.Credential == login.Credential {
+			return true
+		}
+	}
+	return false
 }
 
 // sharesFailure reports whether failed, a login of the account that failed while another waited its
@@ -299,22 +350,18 @@ func (c *Cache) pruneAccounts() {
 }
 
 // AccountHeldError is returned by Client, without a login, while the account had Refused logins refused
-// within Window: another refusal could lock it in vCenter.
+// within Window: another refusal could lock it in vCenter. The password of the caller was not tried; the
+// refusals may be other VasaProviders' (other namespaces'), so it carries none of their errors.
 type AccountHeldError struct {
 	Refused int
 	Window  time.Duration
 	Until   time.Time
-	// Last is the last refusal.
-	Last error
 }
 
 func (e *AccountHeldError) Error() string {
-	return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s (it locks an account after 5 by default): %v",
-		e.Until.UTC().Format(time.RFC3339), e.Refused, e.Window, e.Last)
+	return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s (it locks an account after 5 by default)",
+		e.Until.UTC().Format(time.RFC3339), e.Refused, e.Window)
 }
-
-// Unwrap returns the last refusal, so that the hold reads as the refused login it follows.
-func (e *AccountHeldError) Unwrap() error { return e.Last }
 
 // ErrForgotten is returned by Client for a key that was forgotten before or while its session was opened.
 var ErrForgotten = errors.New("the VasaProvider's session was dropped (the VasaProvider is being deleted)")

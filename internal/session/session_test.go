@@ -482,7 +482,11 @@ func TestAccountIsNotLockedByManyPasswords(t *testing.T) {
 	for i := range 5 {
 		err := try(i)
 		var le *sms.LoginError
-		g.Expect(errors.As(err, &le)).To(BeTrue(), "reads as a refused login: %v", err)
+		if i < refusalBudget {
+			g.Expect(errors.As(err, &le)).To(BeTrue(), "a refused login: %v", err)
+		} else {
+			g.Expect(errors.As(err, &le)).To(BeFalse(), "held, not tried, and not another's refusal: %v", err)
+		}
 		now = now.Add(10 * time.Second)
 	}
 	g.Expect(dials.Load()).To(BeEquivalentTo(refusalBudget), "the others are held")
@@ -492,4 +496,57 @@ func TestAccountIsNotLockedByManyPasswords(t *testing.T) {
 	now = now.Add(refusalWindow)
 	g.Expect(try(6)).To(HaveOccurred())
 	g.Expect(dials.Load()).To(BeEquivalentTo(refusalBudget+1), "tried again after the window")
+}
+
+// TestAcceptedPasswordIsTriedWhileTheAccountIsHeld: a password vCenter accepted for the account logs in
+// while other passwords' refusals hold it, once: refused then (changed in vCenter), it is held like any.
+// Another password accepted meanwhile takes its place, so one at most is tried past the budget.
+func TestAcceptedPasswordIsTriedWhileTheAccountIsHeld(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now()
+	c := cacheAt(&now)
+	var dials atomic.Int32
+	valid := "good"
+	dial := func(password string) Dialer {
+		return func(context.Context) (sms.Client, error) {
+			dials.Add(1)
+			if password != valid {
+				return nil, &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
+			}
+			return &fakeClient{}, nil
+		}
+	}
+	try := func(ns, password string) error {
+		k := types.NamespacedName{Namespace: ns, Name: "array"}
+		_, err := c.Client(context.Background(), k, Login{Fingerprint: password, Account: "svc@vc-1", Credential: password}, dial(password))
+		return err
+	}
+	g.Expect(try("a", "good")).To(Succeed())
+	for i := range refusalBudget {
+		g.Expect(try(fmt.Sprintf("b-%d", i), fmt.Sprintf("wrong-%d", i))).To(HaveOccurred())
+	}
+	var held *AccountHeldError
+	g.Expect(errors.As(try("b-new", "wrong-new"), &held)).To(BeTrue())
+	c.Drop(types.NamespacedName{Namespace: "a", Name: "array"}, time.Time{})
+	g.Expect(try("a", "good")).To(Succeed(), "accepted before: tried")
+	g.Expect(dials.Load()).To(BeEquivalentTo(1 + refusalBudget + 1))
+
+	valid = "rotated" // changed in vCenter
+	c.Drop(types.NamespacedName{Namespace: "a", Name: "array"}, time.Time{})
+	now = now.Add(RefusedLoginHold)
+	g.Expect(try("a", "good")).To(HaveOccurred())
+	g.Expect(dials.Load()).To(BeEquivalentTo(1+refusalBudget+2), "refused once")
+	now = now.Add(RefusedLoginHold)
+	g.Expect(errors.As(try("a", "good"), &held)).To(BeTrue(), "then held like any")
+}
+
+// TestLoginOfNamesAnAccountOnce: vSphere SSO takes a user name in any case and as DOMAIN\user or
+// user@domain; each spelling shares the account's refusal budget.
+func TestLoginOfNamesAnAccountOnce(t *testing.T) {
+	g := NewWithT(t)
+	want := LoginOf("f", "vc-1", "administrator@vsphere.local", "p").Account
+	for _, name := range []string{"Administrator@VSPHERE.LOCAL", `VSPHERE.LOCAL\Administrator`, " administrator@vsphere.local"} {
+		g.Expect(LoginOf("f", "vc-1", name, "p").Account).To(Equal(want), name)
+	}
+	g.Expect(LoginOf("f", "vc-1", "svc@vsphere.local", "p").Account).NotTo(Equal(want))
 }
