@@ -102,11 +102,11 @@ func trackProgress(run *syncRun) (time.Duration, bool) {
 	limit := time.Duration(progressDeadlineSeconds(rs)) * time.Second
 	idle := run.now.Sub(from)
 	if idle < limit {
-		metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(0)
+		metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name).Set(0)
 		run.wakeAt(from.Add(limit))
 		return idle, false
 	}
-	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name).Set(1)
+	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name).Set(1)
 	return idle, true
 }
 

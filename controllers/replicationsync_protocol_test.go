@@ -593,7 +593,7 @@ func TestNoProgressSaysSo(t *testing.T) {
 	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncRunning))
 	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("BackingOff: Provider answered ProviderBusy")))
 	// The ReplicationSyncStuck alert (config/prometheus) fires on this gauge.
-	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(Equal(1.0))
 
 	// Progress resumes: Stalled clears and the gauge drops to 0; a finished run removes its series.
 	h.fake.Sync = nil
@@ -601,11 +601,11 @@ func TestNoProgressSaysSo(t *testing.T) {
 	rs = h.get()
 	h.g.Expect(h.states()).To(Equal([]replicationv1alpha1.GroupState{replicationv1alpha1.GroupSyncing}))
 	h.g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
-	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(BeZero())
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(BeZero())
 	h.fake.FinishAll(h.clock.Now())
 	h.runFor(time.Minute)
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
-	h.g.Expect(metrics.RunWithoutProgress.DeleteLabelValues(rs.Namespace, rs.Name)).To(BeFalse(), "the series of a finished run is removed")
+	h.g.Expect(metrics.RunWithoutProgress.DeleteLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name)).To(BeFalse(), "the series of a finished run is removed")
 }
 
 // TestLongTaskThatAdvancesIsNotStuck: a task that runs longer than progressDeadlineSeconds on an array that
@@ -627,11 +627,11 @@ func TestLongTaskThatAdvancesIsNotStuck(t *testing.T) {
 		h.runFor(20 * time.Second)
 		h.g.Expect(stalled()).To(BeFalse(), "at %d%%", percent)
 	}
-	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(BeZero())
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(BeZero())
 
 	h.runFor(3 * time.Minute) // held at 95 %
 	h.g.Expect(stalled()).To(BeTrue())
-	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(Equal(1.0))
 
 	// A manager that restarts more often than the deadline (nothing in memory) does not take the percent
 	// it finds for an advance.
@@ -654,10 +654,10 @@ func TestMissingProviderCountsAsStuck(t *testing.T) {
 	h.clock.SetTime(h.get().CreationTimestamp.Time)
 	h.runFor(30 * time.Second)
 	rs := h.get()
-	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(BeZero())
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(BeZero())
 	h.runFor(ProviderMissingGrace)
 	rs = h.get()
-	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name))).To(Equal(1.0))
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(Equal(1.0))
 	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
 	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.WaitingForProviderReason))
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
@@ -677,7 +677,7 @@ func TestRunWaitingInAMovingLineIsNotStuck(t *testing.T) {
 	stuck := func() bool {
 		rs := h.get()
 		return meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition) ||
-			testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name)) != 0
+			testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name)) != 0
 	}
 	for range 8 { // one of the older run's tasks ends every 30 s, and it takes the slot again
 		h.runFor(30 * time.Second)

@@ -112,10 +112,11 @@ var InDoubtReissuesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{LabelNamespace, LabelProvider})
 
 // RunWithoutProgress is 1 for a running ReplicationSync without progress for its progressDeadlineSeconds.
+// Its provider (spec.providerRef, immutable) lets an alert leave out the runs of a provider not Ready.
 var RunWithoutProgress = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Namespace: namespace, Name: "run_without_progress",
 	Help: "1 when a running ReplicationSync made no progress for progressDeadlineSeconds, else 0; removed when it ends.",
-}, []string{LabelNamespace, LabelName})
+}, []string{LabelNamespace, LabelName, LabelProvider})
 
 // ManagerLeading is 1 while this manager runs the controllers (it holds the leader-election Lease, or leader
 // election is off) and 0 while it stands by. controller-runtime's leader_election_master_status cannot tell a
@@ -155,7 +156,7 @@ func perProvider() []*prometheus.MetricVec {
 
 // ForgetRun drops the per-run series of a ReplicationSync that ended or was deleted.
 func ForgetRun(namespace, name string) {
-	RunWithoutProgress.DeleteLabelValues(namespace, name)
+	RunWithoutProgress.DeletePartialMatch(prometheus.Labels{LabelNamespace: namespace, LabelName: name})
 }
 
 func init() {
