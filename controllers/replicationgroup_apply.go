@@ -158,7 +158,9 @@ func (r *ReplicationGroupReconciler) createOrReclaim(ctx context.Context, rg *re
 // those the provider listed and those whose objects a discovery keeps without their being listed (answered
 // with an error, or kept while most groups are missing or for one interval of misses), from their
 // stored status, so that a manager restart does not resolve their RPO alerts. A TARGET group the provider
-// says has no PiT gets 0, the worst value, so that the RPO alert fires for it instead of resolving. One
+// says has no PiT gets the time discovery first saw it (its object's creation), so that the RPO alert
+// fires for it once that is older than the RPO, instead of resolving, and a group just added to the array
+// has one RPO to get its first PiT rather than paging at once. One
 // whose PiTs could not be read this time (an array without PiT support, a failed query) keeps the series
 // it had: none if nothing was ever known, else the last known value, whose age keeps growing, so a query
 // that fails does not resolve an RPO alert. The series of groups that are not targets (failed over, in
@@ -174,7 +176,11 @@ func (r *ReplicationGroupReconciler) recordDiscoveryMetrics(vp *replicationv1alp
 		case pit != nil:
 			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
 		case noPiT:
-			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(0)
+			seen := rg.CreationTimestamp.Time
+			if seen.IsZero() {
+				seen = clockNow(r.Clock) // created by this discovery
+			}
+			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(seen.Unix()))
 		}
 		series[rg.Name] = struct{}{}
 	}

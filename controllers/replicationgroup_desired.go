@@ -108,12 +108,17 @@ func desiredGroup(vp *replicationv1alpha1.VasaProvider, obs observedGroup, last 
 			Summary:   obs.pit.Summary,
 		}
 	}
+	var created metav1.Time // when discovery first saw the group (recordDiscoveryMetrics)
+	if stored != nil {
+		created = stored.CreationTimestamp
+	}
 	return &replicationv1alpha1.ReplicationGroup{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:            groupObjectName(vp.Name, id),
-			Namespace:       vp.Namespace,
-			Labels:          groupLabels(vp.Name, &st, id),
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(vp, replicationv1alpha1.GroupVersion.WithKind("VasaProvider"))},
+			CreationTimestamp: created,
+			Name:              groupObjectName(vp.Name, id),
+			Namespace:         vp.Namespace,
+			Labels:            groupLabels(vp.Name, &st, id),
+			OwnerReferences:   []metav1.OwnerReference{*metav1.NewControllerRef(vp, replicationv1alpha1.GroupVersion.WithKind("VasaProvider"))},
 		},
 		Spec: replicationv1alpha1.ReplicationGroupSpec{
 			ProviderRef: replicationv1alpha1.LocalObjectReference{Name: vp.Name},

@@ -18,10 +18,11 @@ import (
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 )
 
-// TestDiscoveryExportsZeroForTargetsWithoutPiT: a TARGET group without any PiT (never synced, or the array
-// deleted its PiTs) exports 0, so the RPO alert fires; a group that is not a target and has no PiT, or
-// is gone, has no series.
-func TestDiscoveryExportsZeroForTargetsWithoutPiT(t *testing.T) {
+// TestDiscoveryExportsFirstSeenForTargetsWithoutPiT: a TARGET group without any PiT (never synced, or the
+// array deleted its PiTs) exports when discovery first saw it, so the RPO alert fires once that is older
+// than the RPO, and a new group is not paged for at once; a group that is not a target and has no PiT,
+// or is gone, has no series.
+func TestDiscoveryExportsFirstSeenForTargetsWithoutPiT(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{
 		{FaultDomain: "fd-1", DeviceGroup: "dg-1"},
@@ -37,20 +38,24 @@ func TestDiscoveryExportsZeroForTargetsWithoutPiT(t *testing.T) {
 	a.AddPiT(dg1, "array-hourly", at)
 
 	h.discover()
+	firstSeen := float64(h.group("fd-1", "dg-2").CreationTimestamp.Unix())
 	g.Expect(series(dg1)).To(HaveValue(BeEquivalentTo(at.Unix())))
-	g.Expect(series(dg2)).To(HaveValue(BeZero()), "a target never synced has no recovery point")
+	g.Expect(series(dg2)).To(HaveValue(Equal(firstSeen)), "a target never synced has no recovery point but the time it was found")
 	g.Expect(series(dg3)).To(BeNil(), "a SOURCE group has no RPO")
+	h.discover()
+	g.Expect(series(dg2)).To(HaveValue(Equal(firstSeen)), "its age grows")
 
-	// The array deletes the group's PiTs: the worst value, not a resolved alert.
+	// The array deletes the group's PiTs: the time it was found, long ago, not a resolved alert.
 	a.RemovePiTs(dg1, "")
 	h.discover()
+	created := float64(h.group("fd-1", "dg-1").CreationTimestamp.Unix())
 	g.Expect(h.group("fd-1", "dg-1").Status.NewestPiT).To(BeNil())
-	g.Expect(series(dg1)).To(HaveValue(BeZero()))
+	g.Expect(series(dg1)).To(HaveValue(Equal(created)))
 
 	// A PiT query that fails for a while says nothing new: the alerts of groups without any PiT stay.
 	a.FailPiTQuery(dg1, smssim.FaultRule{Fault: smssim.FaultBusy, Times: 1})
 	h.discover()
-	g.Expect(series(dg1)).To(HaveValue(BeZero()), "a failed query is no recovery point")
+	g.Expect(series(dg1)).To(HaveValue(Equal(created)), "a failed query is no recovery point")
 
 	// No longer a target, or gone: no series, PiT or not (a failover must not page for every group).
 	a.AddPiT(dg2, "array-hourly", at)
