@@ -85,6 +85,8 @@ type ReplicationGroupReconciler struct {
 	Recorder events.EventRecorder
 	// AfterSync overrides discoveryAfterSync when > 0.
 	AfterSync time.Duration
+	// AnswerBudget overrides discoveryAnswerBudget when > 0.
+	AnswerBudget time.Duration
 
 	// absences keeps when the current run of misses of each stored group began.
 	absences perProvider[time.Time]
@@ -172,7 +174,10 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		return discoveryOutcome{err: fmt.Errorf("%w: %w", errProviderNotReady, err)}
 	}
 	ref := vp.Status.ProviderRef.Value
-	infos, err := cl.AllReplicationGroups(ctx, ref)
+	budget := cmp.Or(r.AnswerBudget, discoveryAnswerBudget)
+	callCtx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	infos, err := cl.AllReplicationGroups(callCtx, ref)
 	if err != nil {
 		return discoveryOutcome{err: err}
 	}
@@ -181,7 +186,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
 		return discoveryOutcome{err: fmt.Errorf("listing ReplicationGroups: %w", err)}
 	}
-	infos = withUnlisted(ctx, cl, vp, infos, stored.Items)
+	infos = withUnlisted(callCtx, cl, vp, infos, stored.Items)
 	ids := make([]sms.GroupID, 0, len(infos))
 	observed := make(map[string]observedGroup, len(infos))
 	failed := map[string]bool{} // groups the provider failed: keep their objects as they are
@@ -212,7 +217,10 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		notes = append(notes, fmt.Sprintf("The provider answered %d of the groups it listed with an error or not at all; their ReplicationGroups are kept as they were (first: %s)", len(failed), failedWith))
 		r.event(vp, "Warning", GroupsUnansweredReason, "%s", notes[0])
 	}
-	pits, err := cl.NewestPointInTimes(ctx, ref, rotated(ids, clockNow(r.Clock), discoveryInterval(vp)))
+	pits, err := cl.NewestPointInTimes(callCtx, ref, rotated(ids, clockNow(r.Clock), discoveryInterval(vp)))
+	if err != nil && callCtx.Err() != nil {
+		err = fmt.Errorf("%w (this discovery's %s for the provider's answers ran out; the next ones start at other groups)", err, budget)
+	}
 	var pitErr error // logged once the status says whether it is news (logDiscoveryTrouble)
 	switch {
 	case pitQueryUnsupported(err):
@@ -332,6 +340,13 @@ func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}).
 		Complete(r)
 }
+
+// discoveryAnswerBudget bounds the time one discovery waits for the provider's answers in all: listing
+// (itself at most 5 minutes), the groups asked about by id, and the newest PiTs, up to 50 calls of up to
+// 30 s each at 5,000 groups. Past it, the PiTs not read yet keep their stored values and the discovery
+// completes with what it read (its status message says so), rather than hold a discovery worker, and
+// every RPO series of the provider, for up to half an hour.
+const discoveryAnswerBudget = 10 * time.Minute
 
 // discoveryAfterSync is how long after a ReplicationSync finished its provider is discovered; the syncs
 // finishing meanwhile share that discovery. One discovery per finished sync ran them back to back while

@@ -187,3 +187,31 @@ func TestDiscoverySaysWhenGroupsWentUnanswered(t *testing.T) {
 	g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
 	g.Expect(vp.Status.Discovery.Message).To(ContainSubstring("answered 1 of the groups it listed with an error or not at all"))
 }
+
+// TestDiscoveryCompletesWithinItsAnswerBudget: a provider that answers slowly gets the discovery's budget
+// for its answers in all; the discovery then completes with what it read, keeps the stored PiTs of the
+// rest and says why.
+func TestDiscoveryCompletesWithinItsAnswerBudget(t *testing.T) {
+	g := NewWithT(t)
+	var cfgs []smssim.GroupConfig
+	for i := range 250 {
+		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: fmt.Sprintf("dg-%d", i)})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
+	h.r.AnswerBudget = 3 * time.Second
+	a := h.sim.Provider("array-a")
+	dg0 := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-0"}
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	a.AddPiT(dg0, "hourly-1", at)
+	h.discover()
+	g.Expect(h.group("fd-1", "dg-0").Status.NewestPiT.Name).To(Equal("hourly-1"))
+
+	a.AddPiT(dg0, "hourly-2", at.Add(time.Minute))
+	a.SetLatency(2 * time.Second) // the listing takes 2 s; the PiT queries would end past the budget
+	h.discover()
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
+	g.Expect(vp.Status.Discovery.Message).To(And(ContainSubstring("newest PiTs were not all read"), ContainSubstring("ran out")))
+	g.Expect(h.group("fd-1", "dg-0").Status.NewestPiT.Name).To(Equal("hourly-1"), "the stored PiT is kept")
+	g.Expect(h.groups()).To(HaveLen(250))
+}
