@@ -186,7 +186,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		client.MatchingLabels{replicationv1alpha1.ProviderLabel: replicationv1alpha1.LabelValue(vp.Name)}); err != nil {
 		return discoveryOutcome{err: fmt.Errorf("listing ReplicationGroups: %w", err)}
 	}
-	infos = withUnlisted(callCtx, cl, vp, infos, stored.Items)
+	infos = withUnlisted(callCtx, cl, vp, infos, stored.Items, clockNow(r.Clock))
 	ids := make([]sms.GroupID, 0, len(infos))
 	observed := make(map[string]observedGroup, len(infos))
 	failed := map[string]bool{} // groups the provider failed: keep their objects as they are

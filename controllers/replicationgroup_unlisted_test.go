@@ -49,6 +49,12 @@ func TestDiscoveryFollowsAnHASwitch(t *testing.T) {
 	g.Expect(vp.Status.Discovery.Message).To(BeEmpty(), "every PiT read")
 	g.Expect(vp.Status.Discovery.Groups).To(BeEquivalentTo(6))
 
+	// The active provider busy for a while: the groups it could not answer for are kept as they are.
+	b.FailNext("QueryReplicationGroup", smssim.FaultBusy, 2)
+	h.discover()
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(6), "unanswered is not gone")
+
 	// A group gone from the array is gone at the active provider too: deleted after its misses.
 	b.RemoveGroups(sms.GroupID{FaultDomainID: "fd-2", DeviceGroupID: "dg-3"})
 	h.discover()

@@ -177,12 +177,31 @@ func addPiTs(a chunkAnswer[sms.PointInTime], pitName string, found map[sms.Group
 	return nil
 }
 
-// queryGroups asks the provider for the replication state of the groups.
+// queryGroups asks the provider for the replication state of the groups. A query refused with
+// InactiveProvider (VASA HA: another provider is active for some of the groups' fault domains) leaves
+// the groups of the domains it names unanswered here, as a per-group InactiveProvider would, and asks
+// about the others without them.
 func queryGroups(ctx context.Context, cl syncProvider, provider string, groups []sms.GroupID) (map[sms.GroupID]string, error) {
 	states := make(map[sms.GroupID]string, len(groups))
 	for _, a := range inChunks(groups, func(chunk []sms.GroupID) ([]sms.ReplicationGroup, error) {
 		return cl.ReplicationGroups(ctx, provider, chunk)
 	}) {
+		var inactive *sms.InactiveProviderError
+		if errors.As(a.err, &inactive) {
+			named := inactive.ActiveProviders()
+			others := slices.DeleteFunc(slices.Clone(a.chunk), func(g sms.GroupID) bool { _, ok := named[g.FaultDomainID]; return ok })
+			if len(others) < len(a.chunk) {
+				for _, g := range a.chunk {
+					states[g] = sms.StateUnanswered
+				}
+				more, err := queryGroups(ctx, cl, provider, others)
+				if err != nil {
+					return nil, err
+				}
+				maps.Copy(states, more)
+				continue
+			}
+		}
 		if a.err != nil {
 			return nil, fmt.Errorf("checking %d replication groups at %s: %w", len(a.chunk), provider, a.err)
 		}

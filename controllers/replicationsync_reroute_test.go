@@ -128,3 +128,33 @@ func TestReroutesResetWhenATaskStarts(t *testing.T) {
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(2 * (freeReroutes + 1)))
 }
+
+// TestGroupCheckSkipsOnlyTheGroupsOfAnInactiveDomain: the check of a run's groups refused with
+// InactiveProvider for one fault domain (VASA HA) still checks the others: a group of another domain that
+// is no replication target fails at once, with no call.
+func TestGroupCheckSkipsOnlyTheGroupsOfAnInactiveDomain(t *testing.T) {
+	h := newRunHarness(t, 4, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.GroupIDs[2].FaultDomainID.ID, rs.Spec.GroupIDs[3].FaultDomainID.ID = "fd-2", "fd-2"
+	})
+	h.fake.Groups = func(groups []sms.GroupID) ([]sms.ReplicationGroup, error) {
+		var out []sms.ReplicationGroup
+		for _, g := range groups {
+			if g.FaultDomainID == "fd-2" {
+				return nil, &sms.InactiveProviderError{Mapping: []sms.FaultDomainMapping{{ActiveProviderRef: "p2", FaultDomainIDs: []string{"fd-2"}}}}
+			}
+			state := "TARGET"
+			if g.DeviceGroupID == "dg-0" {
+				state = "SOURCE"
+			}
+			out = append(out, sms.ReplicationGroup{Group: g, State: state})
+		}
+		return out, nil
+	}
+	h.runFor(time.Second)
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupFailed))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring("state SOURCE"))
+	for _, c := range h.fake.Calls() {
+		h.g.Expect(c.Groups).NotTo(ContainElement(sms.GroupID{FaultDomainID: "fd", DeviceGroupID: "dg-0"}), "no call for it")
+	}
+}

@@ -144,7 +144,7 @@ func (c *client) listAt(ctx context.Context, ref string) ([]GroupInfo, error) {
 				return err // no answer at all: the other calls would wait as long
 			}
 			refused[i] = err
-			parts[i] = answeredByID(batch, DecodeGroupInfos(more), err)
+			parts[i] = answeredByID(batch, DecodeGroupInfos(more), whyUnanswered(err, "the provider listed it by id but left it out of its answer about it"))
 			return nil
 		})
 	}
@@ -160,45 +160,65 @@ func (c *client) listAt(ctx context.Context, ref string) ([]GroupInfo, error) {
 	return infos, nil
 }
 
-// ReplicationGroupInfos asks about groups by id, NewestPiTBatchSize per call, following InactiveProvider
-// faults to the active provider of the groups' fault domains (askRouted). After a call without any
-// answer (a timeout) the rest is not asked.
+// ReplicationGroupInfos asks about groups by id, NewestPiTBatchSize per call (in the parts a TooMany
+// names), following InactiveProvider faults to the active provider of the groups' fault domains
+// (askRouted). Every group asked about has an entry: one a call failed for, or that its answer left out,
+// is Unanswered, and so are the rest after a call without any answer (a timeout).
 func (c *client) ReplicationGroupInfos(ctx context.Context, ref string, groups []GroupID) ([]GroupInfo, error) {
-	var (
-		out   []GroupInfo
-		first error
-	)
-	unanswered := len(groups)
+	out := make([]GroupInfo, 0, len(groups))
+	var first error
 	rt := &routes{}
-	for start := 0; start < len(groups) && (first == nil || Answered(first)); start += NewestPiTBatchSize {
+	for start := 0; start < len(groups); start += NewestPiTBatchSize {
 		batch := groups[start:min(start+NewestPiTBatchSize, len(groups))]
-		askRouted(rt, ref, batch, func(to string, part []GroupID) ([]smstypes.BaseGroupOperationResult, error) {
-			return c.queryReplicationGroups(ctx, to, part)
-		}, func(_ string, part []GroupID, res []smstypes.BaseGroupOperationResult, err error) {
-			if err != nil {
-				first = cmp.Or(first, err)
-				return
-			}
-			unanswered -= len(part)
-			out = append(out, DecodeGroupInfos(res)...)
+		if first != nil && !Answered(first) {
+			out = append(out, answeredByID(batch, nil, "not asked: an earlier query got no answer")...)
+			continue
+		}
+		askRouted(rt, ref, batch, func(to string, part []GroupID) ([]GroupInfo, error) {
+			return c.groupInfosAt(ctx, to, part)
+		}, func(_ string, part []GroupID, infos []GroupInfo, err error) {
+			out = append(out, answeredByID(part, infos, whyUnanswered(err, leftOut))...)
+			first = cmp.Or(first, err)
 		})
 	}
 	if first != nil {
-		return out, fmt.Errorf("asking about %d of %d replication groups at %s: %w", unanswered, len(groups), ref, first)
+		return out, fmt.Errorf("asking about %d replication groups at %s: %w", len(groups), ref, first)
 	}
 	return out, nil
 }
 
-// answeredByID returns the answer about batch with an Unanswered entry for each group it leaves out: the
-// provider listed them, so they exist, but said nothing about them (refused says why, when it did).
-func answeredByID(batch []GroupID, answer []GroupInfo, refused error) []GroupInfo {
+// groupInfosAt asks one provider about groups by id, in the parts a TooMany names.
+func (c *client) groupInfosAt(ctx context.Context, ref string, groups []GroupID) ([]GroupInfo, error) {
+	var (
+		out   []GroupInfo
+		first error
+	)
+	AskInParts(groups, func(part []GroupID) ([]smstypes.BaseGroupOperationResult, error) {
+		return c.queryReplicationGroups(ctx, ref, part)
+	}, func(part []GroupID, res []smstypes.BaseGroupOperationResult, err error) {
+		out = append(out, answeredByID(part, DecodeGroupInfos(res), whyUnanswered(err, leftOut))...)
+		first = cmp.Or(first, err)
+	})
+	return out, first
+}
+
+// leftOut says why a group asked about by id is Unanswered when the answer left it out.
+const leftOut = "the provider left it out of its answer about it"
+
+// whyUnanswered says why a group has no answer: the call's error, or else (it was left out) ifLeftOut.
+func whyUnanswered(err error, ifLeftOut string) string {
+	if err != nil {
+		return "asking the provider about it failed: " + err.Error()
+	}
+	return ifLeftOut
+}
+
+// answeredByID returns the answer about batch with an Unanswered entry, saying why, for each group it
+// leaves out: the provider said nothing about them.
+func answeredByID(batch []GroupID, answer []GroupInfo, why string) []GroupInfo {
 	seen := make(map[GroupID]bool, len(answer))
 	for _, gi := range answer {
 		seen[gi.Group] = true
-	}
-	why := "the provider listed it by id but left it out of its answer about it"
-	if refused != nil {
-		why = "asking the provider about it failed: " + refused.Error()
 	}
 	for _, g := range batch {
 		if !seen[g] {
@@ -265,19 +285,24 @@ func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []Gr
 	out := make([]NewestPiT, 0, len(groups))
 	var first error
 	rt := &routes{}
-	for start := 0; start < len(groups); start += NewestPiTBatchSize {
-		var stop bool
+	// stopped are the providers not asked again, and why: one that gave no answer at all (a timeout: the
+	// next calls would wait as long), or has no PiT support. Each provider's own: an active provider
+	// without PiT support says nothing of the groups the inactive one is still active for.
+	stopped := map[string]error{}
+	for start := 0; start < len(groups) && ctx.Err() == nil; start += NewestPiTBatchSize {
 		askRouted(rt, ref, groups[start:min(start+NewestPiTBatchSize, len(groups))], func(to string, part []GroupID) ([]NewestPiT, error) {
+			if err := stopped[to]; err != nil {
+				return nil, err
+			}
 			return c.newestPiTs(ctx, to, part)
-		}, func(_ string, _ []GroupID, answer []NewestPiT, err error) {
+		}, func(to string, _ []GroupID, answer []NewestPiT, err error) {
 			out = append(out, answer...)
 			first = cmp.Or(first, err)
 			var ni *NotImplementedError
-			stop = stop || err != nil && (!Answered(err) || errors.As(err, &ni))
+			if err != nil && (!Answered(err) || errors.As(err, &ni)) {
+				stopped[to] = err
+			}
 		})
-		if stop {
-			break // no answer at all (a timeout: the next calls would wait as long), or no PiT support
-		}
 	}
 	c.askTooManyAlone(ctx, rt, ref, out)
 	if first != nil {

@@ -104,3 +104,68 @@ func TestListingOfAPassiveProviderIsReadAtTheActiveOne(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring("at the active provider of fault domains")))
 	g.Expect(errors.As(err, &inactive)).To(BeTrue(), "one hop only: %v", err)
 }
+
+// TestRoutedQueriesKeepWhatTheyCan: what cannot be followed leaves out only the groups it is about.
+// Providers naming each other as active (an HA pair mid switch) cost a bounded number of calls and the
+// other domain's groups are still read; an active provider without PiT support does not stop the
+// queries of the groups the first provider is active for; groups of a by-id query that failed, or that
+// TooMany split, have an entry each.
+func TestRoutedQueriesKeepWhatTheyCan(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	fd2Only := smssim.InactiveConfig{FaultDomains: []string{"fd-2"}, ActiveProvider: "array-b"}
+	newest := func(pits []sms.NewestPiT) map[sms.GroupID]sms.NewestPiT {
+		out := map[sms.GroupID]sms.NewestPiT{}
+		for _, p := range pits {
+			out[p.Group] = p
+		}
+		return out
+	}
+	t.Run("providers naming each other", func(t *testing.T) {
+		g := NewWithT(t)
+		sim, c, proxy, ids1, ids2 := haSim(t, sms.BindingSOAP, fd2Only)
+		sim.Provider("array-b").SetInactive("array-a", "fd-2")
+		sim.Provider("array-a").AddPiT(ids1[0], "hourly-1", at)
+		// The second batch holds groups of both domains, which the routes now send both to array-a.
+		pits, err := c.NewestPointInTimes(ctx, sim.Provider("array-a").Ref(), slices.Concat(ids2[:50], ids1[:100], ids2[50:100], ids1[100:]))
+		g.Expect(err).To(MatchError(ContainSubstring("InactiveProvider")))
+		got := newest(pits)
+		g.Expect(got).To(HaveLen(150), "every fd-1 group, no fd-2 one")
+		g.Expect(got[ids1[0]].PiT).NotTo(BeNil())
+		g.Expect(got).NotTo(HaveKey(ids2[0]))
+		g.Expect(proxy.Count("QueryPointInTimeReplica").Requests).To(BeNumerically("<=", 7))
+	})
+	t.Run("active provider without PiT support", func(t *testing.T) {
+		g := NewWithT(t)
+		sim, c, _, ids1, ids2 := haSim(t, sms.BindingSOAP, fd2Only)
+		sim.Provider("array-b").SetNoPitSupport(true)
+		sim.Provider("array-a").AddPiT(ids1[149], "hourly-1", at)
+		pits, err := c.NewestPointInTimes(ctx, sim.Provider("array-a").Ref(), slices.Concat(ids2, ids1))
+		g.Expect(err).To(HaveOccurred())
+		got := newest(pits)
+		g.Expect(got[ids1[149]].PiT).NotTo(BeNil(), "array-a's own groups are read to the end")
+	})
+	t.Run("by id, a failed call and TooMany", func(t *testing.T) {
+		g := NewWithT(t)
+		sim, c, _, ids1, ids2 := haSim(t, sms.BindingSOAP, fd2Only)
+		sim.Provider("array-b").FailNext("QueryReplicationGroup", smssim.FaultBusy, 5)
+		infos, err := c.ReplicationGroupInfos(ctx, sim.Provider("array-a").Ref(), slices.Concat(ids2[:10], ids1[:5]))
+		g.Expect(err).To(MatchError(ContainSubstring("ProviderBusy")))
+		g.Expect(infos).To(HaveLen(15))
+		for _, in := range infos {
+			if in.Group.FaultDomainID == "fd-2" {
+				g.Expect(in.Unanswered).To(BeTrue())
+				g.Expect(in.Err).To(ContainSubstring("ProviderBusy"))
+			} else {
+				g.Expect(in.State).To(Equal("TARGET"))
+			}
+		}
+		sim.Provider("array-a").FailNext("QueryReplicationGroup", smssim.FaultTooMany, 1)
+		infos, err = c.ReplicationGroupInfos(ctx, sim.Provider("array-a").Ref(), ids1[:4])
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(infos).To(HaveLen(4))
+		for _, in := range infos {
+			g.Expect(in.State).To(Equal("TARGET"))
+		}
+	})
+}

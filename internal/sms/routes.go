@@ -68,7 +68,9 @@ func (rt *routes) split(ref string, groups []GroupID) (providers []string, parts
 // askRouted asks query about groups at the provider the routes give their fault domains (ref where they
 // give none). A call refused with InactiveProvider teaches the routes its mapping; when that sends some of
 // its groups elsewhere, the call's groups are asked again where they now go, each group at most
-// maxRouteHops times. answer gets every final part with the provider that answered it.
+// maxRouteHops times. When it sends none elsewhere (a mapping naming no other provider, or providers that
+// name each other), the groups of the fault domains it does not name, refused only for sharing the call,
+// are asked again without them. answer gets every final part with the provider that answered it.
 func askRouted[T any](rt *routes, ref string, groups []GroupID, query func(to string, part []GroupID) ([]T, error), answer func(to string, part []GroupID, items []T, err error)) {
 	askRoutedHops(rt, ref, groups, maxRouteHops, query, answer)
 }
@@ -85,7 +87,26 @@ func askRoutedHops[T any](rt *routes, ref string, groups []GroupID, hops int, qu
 				askRoutedHops(rt, ref, part, hops-1, query, answer)
 				continue
 			}
+			named := inactive.ActiveProviders()
+			refused, others := splitBy(part, func(g GroupID) bool { _, ok := named[g.FaultDomainID]; return ok })
+			if len(refused) > 0 && len(others) > 0 {
+				answer(to, refused, nil, err)
+				askRoutedHops(rt, ref, others, hops-1, query, answer)
+				continue
+			}
 		}
 		answer(to, part, items, err)
 	}
+}
+
+// splitBy returns the groups for which in holds, and the others, in order.
+func splitBy(groups []GroupID, in func(GroupID) bool) (yes, no []GroupID) {
+	for _, g := range groups {
+		if in(g) {
+			yes = append(yes, g)
+		} else {
+			no = append(no, g)
+		}
+	}
+	return yes, no
 }

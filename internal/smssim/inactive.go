@@ -17,9 +17,9 @@ import (
 //
 // A listing (QueryReplicationGroup naming no group) names no entity but the provider. Assumed: a provider
 // inactive for all its fault domains refuses it with InactiveProvider ("the VASA Provider on which the
-// call is made is currently not active"); one inactive for some lists only the groups of the domains it
-// is active for, as a fault domain has one active provider (FaultDomainInfo.provider). A client then
-// learns of the others only by asking about them by id.
+// call is made is currently not active"), however its configuration names them; one inactive for some
+// lists only the groups of the domains it is active for, as a fault domain has one active provider
+// (FaultDomainInfo.provider). A client then learns of the others only by asking about them by id.
 
 // inactiveFor returns the fault domains among groups the provider is inactive for.
 func (p *providerState) inactiveFor(groups []GroupID) []string {
@@ -58,8 +58,9 @@ func (s *Sim) listing(p *providerState, order []GroupID) ([]GroupID, *soap.Fault
 	if in == nil {
 		return order, nil
 	}
-	if len(in.FaultDomains) == 0 {
-		return nil, s.inactiveFault(p, p.inactiveFor(order))
+	active := slices.DeleteFunc(slices.Clone(order), func(g GroupID) bool { return slices.Contains(p.inactiveFor([]GroupID{g}), g.FaultDomainID) })
+	if len(active) == 0 && len(order) > 0 {
+		return nil, s.inactiveFault(p, p.inactiveFor(order)) // inactive for every domain it has groups in
 	}
-	return slices.DeleteFunc(slices.Clone(order), func(g GroupID) bool { return slices.Contains(in.FaultDomains, g.FaultDomainID) }), nil
+	return active, nil
 }

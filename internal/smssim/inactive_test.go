@@ -29,7 +29,8 @@ func TestInactiveProviderRefusesQueriesOfItsDomains(t *testing.T) {
 	sim, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{
 		{Name: "partly", Groups: groupsOf("fd-1", "fd-2"), Inactive: &smssim.InactiveConfig{FaultDomains: []string{"fd-2"}, ActiveProvider: "active"}},
 		{Name: "passive", Groups: groupsOf("fd-3", "fd-4"), Inactive: &smssim.InactiveConfig{ActiveProvider: "active"}},
-		{Name: "active", Groups: groupsOf("fd-2", "fd-3", "fd-4")},
+		{Name: "named", Groups: groupsOf("fd-5"), Inactive: &smssim.InactiveConfig{FaultDomains: []string{"fd-5"}, ActiveProvider: "active"}},
+		{Name: "active", Groups: groupsOf("fd-2", "fd-3", "fd-4", "fd-5")},
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer sim.Close()
@@ -77,7 +78,11 @@ func TestInactiveProviderRefusesQueriesOfItsDomains(t *testing.T) {
 	g.Expect(m[0].ActiveProvider).To(Equal(ref("active")))
 	g.Expect(m[0].FaultDomainId).To(ConsistOf(vimtypes.FaultDomainId{Id: "fd-3"}, vimtypes.FaultDomainId{Id: "fd-4"}))
 
+	// Inactive for every domain it has groups in, however its configuration names them.
+	_, err = methods.QueryReplicationGroup(ctx, c, &smstypes.QueryReplicationGroup{This: ref("named")})
+	g.Expect(mapping(err)[0].FaultDomainId).To(Equal([]vimtypes.FaultDomainId{{Id: "fd-5"}}))
+
 	res, err = methods.QueryReplicationGroup(ctx, c, &smstypes.QueryReplicationGroup{This: ref("active")})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(listed(res)).To(Equal([]string{"fd-2", "fd-3", "fd-4"}))
+	g.Expect(listed(res)).To(Equal([]string{"fd-2", "fd-3", "fd-4", "fd-5"}))
 }
