@@ -248,11 +248,12 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	c.mu.Lock()
 	refused, failed, failedMeanwhile := a.refused, a.failed, a.fails != fails
 	retry, tryable := a.refusalsLeft(c.now())
+	accepted := c.wasAccepted(login)
 	c.mu.Unlock()
 	switch {
 	case refused.err != nil && refused.credential == login.Credential && c.now().Sub(refused.at) < RefusedLoginHold:
 		return nil, refused.err
-	case !tryable && !c.wasAccepted(login):
+	case !tryable && !accepted:
 		return nil, &AccountHeldError{Refused: refusalBudget, Window: refusalWindow, Until: retry}
 	case failedMeanwhile && sharesFailure(failed, login.Credential, refused):
 		return nil, failed // failed while this caller waited its turn: vCenter would answer it alike
