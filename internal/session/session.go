@@ -114,10 +114,11 @@ func (a *account) refusalsLeft(now time.Time) (time.Time, bool) {
 }
 
 // idle reports whether the account may be dropped at now: no login of it in flight or waiting its turn,
-// and no refusal held. A later login makes it anew and loses nothing.
+// and no refusal within refusalWindow (nor held). A later login makes it anew and loses nothing; dropped
+// with refusals in the window, it would start a fresh budget and let vCenter's lockout be reached.
 func (a *account) idle(now time.Time) bool {
-	_, tryable := a.refusalsLeft(now)
-	return a.users == 0 && tryable && (a.refused.err == nil || now.Sub(a.refused.at) >= RefusedLoginHold)
+	a.refusalsLeft(now) // drops the refusals that left the window
+	return a.users == 0 && len(a.refusedAt) == 0 && (a.refused.err == nil || now.Sub(a.refused.at) >= RefusedLoginHold)
 }
 
 // refusal is a login vCenter refused, for the password of credential.

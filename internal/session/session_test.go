@@ -240,7 +240,43 @@ func TestIdleAccountsAreDropped(t *testing.T) {
 	_, err = c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: "array-c"},
 		Login{Fingerprint: "fp", Account: "svc@vc-3", Credential: "password-1"}, ok)
 	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.accounts).To(HaveKey("svc@vc-1"), "its refusal still counts toward the budget")
+
+	now = now.Add(refusalWindow)
+	_, err = c.Client(context.Background(), types.NamespacedName{Namespace: "ns", Name: "array-d"},
+		Login{Fingerprint: "fp", Account: "svc@vc-4", Credential: "password-1"}, ok)
+	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(c.accounts).To(BeEmpty())
+	c.CloseAll(context.Background())
+}
+
+// TestPruningKeepsTheRefusalBudget: an account whose refusals are still within refusalWindow is kept
+// when another account's login prunes idle ones, so that wrong passwords get refusalBudget refusals in
+// the window in all, not a fresh budget after the drop.
+func TestPruningKeepsTheRefusalBudget(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now()
+	c := cacheAt(&now)
+	var refusals atomic.Int32
+	refuse := func(context.Context) (sms.Client, error) {
+		refusals.Add(1)
+		return nil, &sms.LoginError{Username: "svc", Err: errors.New("InvalidLogin")}
+	}
+	try := func(i int) {
+		k := types.NamespacedName{Namespace: fmt.Sprintf("tenant-%d", i), Name: "array"}
+		_, _ = c.Client(context.Background(), k, Login{Fingerprint: "x", Account: "svc@vc-1", Credential: fmt.Sprintf("wrong-%d", i)}, refuse)
+		now = now.Add(time.Second)
+	}
+	try(0)
+	try(1)
+	now = now.Add(RefusedLoginHold) // the holds end; the refusals stay within the window
+	_, err := c.Client(context.Background(), types.NamespacedName{Namespace: "ops", Name: "array"},
+		Login{Fingerprint: "x", Account: "ops@vc-2", Credential: "right"}, func(context.Context) (sms.Client, error) { return &fakeClient{}, nil })
+	g.Expect(err).NotTo(HaveOccurred())
+	for i := 2; i < 5; i++ {
+		try(i)
+	}
+	g.Expect(refusals.Load()).To(BeEquivalentTo(refusalBudget), "five tries within %s", refusalWindow)
 	c.CloseAll(context.Background())
 }
 
