@@ -53,7 +53,7 @@ func (r *ReplicationSyncReconciler) markRunning(run *syncRun) {
 		// No running count here: a changing message would rewrite the status of every waiting run.
 		msg += fmt.Sprintf("; waiting in line for a free slot of VasaProvider %q (maxConcurrentTasks %d)", run.vp.Name, maxConcurrentTasks(run.vp))
 		// A line that moves is no lack of progress: the fifth share of a tick waits for the first four.
-		run.lineMoved = r.Capacity.LastFreed(run.key)
+		run.lineMoved = r.Capacity.LineMoved(run.key)
 	}
 	markInProgress(rs, reason, msg)
 	r.checkProgress(run)
@@ -65,6 +65,9 @@ func (r *ReplicationSyncReconciler) markBackingOff(run *syncRun) {
 	msg := fmt.Sprintf("Last fault %s, %d in a row; next call at %s", retry.LastFault.Type, retry.Attempts, retry.NextRetryTime.UTC().Format(time.RFC3339))
 	markInProgress(run.rs, replicationv1alpha1.BackingOffReason, msg)
 	r.Capacity.StopWaiting(run.key, run.owner()) // asks for no slot until then: younger runs go first
+	// Between waits in line, as a busy provider sends a run back: judged alike, or its Stalled
+	// condition and run_without_progress would flip with each step.
+	run.lineMoved = r.Capacity.LineMoved(run.key)
 	run.wakeAt(retry.NextRetryTime.Time)
 	r.checkProgress(run)
 }

@@ -664,8 +664,9 @@ func TestMissingProviderCountsAsStuck(t *testing.T) {
 }
 
 // TestRunWaitingInAMovingLineIsNotStuck: a run that waits for a slot while older runs of its provider take
-// every slot freed (the fifth share of a schedule's tick) is not without progress while the line moves;
-// once no slot is freed for progressDeadlineSeconds, it is.
+// every slot freed (the fifth share of a schedule's tick) is not without progress while their tasks end;
+// once none ends for progressDeadlineSeconds, it is, also while the older run's calls are refused (busy)
+// and it gives slots back without a task ending.
 func TestRunWaitingInAMovingLineIsNotStuck(t *testing.T) {
 	h := newRunHarness(t, 32, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
@@ -682,6 +683,7 @@ func TestRunWaitingInAMovingLineIsNotStuck(t *testing.T) {
 	for range 8 { // one of the older run's tasks ends every 30 s, and it takes the slot again
 		h.runFor(30 * time.Second)
 		h.g.Expect(stuck()).To(BeFalse())
+		h.r.Capacity.TaskEnded(provider)
 		h.r.Capacity.Hold(provider, older, limit-1, limit)
 		h.r.Capacity.Reserve(provider, older, time.Unix(0, 0), 60, limit)
 	}
@@ -689,7 +691,11 @@ func TestRunWaitingInAMovingLineIsNotStuck(t *testing.T) {
 	h.g.Expect(meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition).Reason).To(Equal(replicationv1alpha1.WaitingForProviderCapacityReason))
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 
-	h.runFor(2 * time.Minute) // no slot freed
+	for range 4 { // the older run's calls are refused: slots given back, no task ended
+		h.runFor(30 * time.Second)
+		h.r.Capacity.Hold(provider, older, limit-1, limit)
+		h.r.Capacity.Reserve(provider, older, time.Unix(0, 0), 60, limit)
+	}
 	h.g.Expect(stuck()).To(BeTrue())
 }
 
@@ -994,4 +1000,23 @@ func TestTaskErrorIsDecidedLikeTheCallsFault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunSentBackByABusyProviderWhileOthersFinishIsNotStuck: a run whose calls the provider refuses as
+// busy while other runs' tasks on it end waits for the array's capacity as a run waits in line: not
+// without progress, and its Stalled condition and series do not flip between the two.
+func TestRunSentBackByABusyProviderWhileOthersFinishIsNotStuck(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+	})
+	h.fake.Sync = func(smsfake.SyncCall) (string, error) { return "", &sms.ProviderBusyError{} }
+	provider := client.ObjectKeyFromObject(h.vp)
+	for range 8 {
+		h.runFor(30 * time.Second)
+		rs := h.get()
+		h.g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
+		h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(BeZero())
+		h.r.Capacity.TaskEnded(provider) // another run's task on the provider
+	}
+	h.g.Expect(h.fake.Calls()).NotTo(BeEmpty())
 }

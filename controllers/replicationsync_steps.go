@@ -133,6 +133,7 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		run.wakeAt(run.now)
 		return
 	}
+	r.Capacity.TaskEnded(run.key)
 	r.learnFromTask(run, info, t)
 	if info.State == sms.TaskError {
 		err := info.Err

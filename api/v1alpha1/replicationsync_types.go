@@ -91,7 +91,9 @@ type ReplicationSyncSpec struct {
 
 	// progressDeadlineSeconds is how long a run may go without progress (a group synced or failed,
 	// a task started, a task's reported percent advanced) before it reports Stalled=True with reason ProgressDeadlineExceeded. The run
-	// keeps trying; Stalled clears when progress resumes. Defaults to 600, as for a Deployment.
+	// keeps trying; Stalled clears when progress resumes. A run waiting for the provider's capacity (in
+	// line for a slot, or sent back as busy) counts only from the last task of that provider that ended.
+	// Defaults to 600, as for a Deployment.
 	// +optional
 	// +kubebuilder:default=600
 	// +kubebuilder:validation:Minimum=1

@@ -54,9 +54,8 @@ type provider struct {
 	settledSwept time.Time // when settled last lost the owners older than settledMemory
 	waiters      []waiter  // oldest first
 	limit        int       // maxConcurrentTasks as last given to Hold or Reserve
-	// freed is when an owner last gave slots back (the line moved), or when this process first saw the
-	// provider.
-	freed time.Time
+	// moved is when a task of the provider last ended, or a run holding slots ended: the line moved.
+	moved time.Time
 }
 
 // settledMemory is how long an owner set before priming is remembered. A list that still shows it as it
@@ -77,7 +76,7 @@ func NewWithClock(now func() time.Time) *Ledger {
 func (l *Ledger) get(key types.NamespacedName) *provider {
 	p, ok := l.providers[key]
 	if !ok {
-		p = &provider{held: map[string]int{}, freed: l.now()}
+		p = &provider{held: map[string]int{}}
 		l.providers[key] = p
 	}
 	return p
@@ -227,9 +226,6 @@ func (l *Ledger) Hold(key types.NamespacedName, owner string, n int, limit int) 
 	p.settle(owner, l.now())
 	p.limit = limit
 	freed := p.held[owner] - n
-	if freed > 0 {
-		p.freed = l.now()
-	}
 	p.hold(owner, n)
 	woken := slices.DeleteFunc(p.toWake(freed, limit), func(o string) bool { return o == owner })
 	wake := l.wake
@@ -272,12 +268,20 @@ func (l *Ledger) Reserve(key types.NamespacedName, owner string, since time.Time
 	return n
 }
 
-// LastFreed returns when an owner last gave slots of key back, or when this process first saw key: a
-// line that moved since is not stuck, however long an owner has waited in it.
-func (l *Ledger) LastFreed(key types.NamespacedName) time.Time {
+// TaskEnded records that a task on key ended (succeeded or failed): the line of owners waiting for its
+// slots moved. A slot given back because a call was refused (busy) is no move: no task ended.
+func (l *Ledger) TaskEnded(key types.NamespacedName) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.get(key).freed
+	l.get(key).moved = l.now()
+}
+
+// LineMoved returns when a task on key last ended or a run holding its slots ended, as this process saw
+// (zero when it saw none): an owner waiting for a slot since then is not stuck, however long it waited.
+func (l *Ledger) LineMoved(key types.NamespacedName) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.get(key).moved
 }
 
 // Waiting returns how many owners wait for a slot on key.
@@ -358,7 +362,7 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 		freed := p.held[owner]
 		if freed > 0 {
 			freedOn = append(freedOn, key)
-			p.freed = now
+			p.moved = now
 		}
 		delete(p.held, owner)
 		p.dropWaiter(owner)
