@@ -218,7 +218,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		r.event(vp, "Warning", GroupsUnansweredReason, "%s", notes[0])
 	}
 	pits, err := cl.NewestPointInTimes(callCtx, ref, rotated(ids, clockNow(r.Clock), discoveryInterval(vp)))
-	if err != nil && callCtx.Err() != nil {
+	if err != nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("%w (this discovery's %s for the provider's answers ran out; the next ones start at other groups)", err, budget)
 	}
 	var pitErr error // logged once the status says whether it is news (logDiscoveryTrouble)
@@ -341,7 +341,8 @@ func (r *ReplicationGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// discoveryAnswerBudget bounds the time one discovery waits for the provider's answers in all: listing
+// discoveryAnswerBudget bounds the time one discovery attempt waits for the provider's answers in all
+// (a discovery that met a renewed session makes a second attempt): listing
 // (itself at most 5 minutes), the groups asked about by id, and the newest PiTs, up to 50 calls of up to
 // 30 s each at 5,000 groups. Past it, the PiTs not read yet keep their stored values and the discovery
 // completes with what it read (its status message says so), rather than hold a discovery worker, and

@@ -12,10 +12,11 @@ var (
 	// GroupNewestPiTTimestampSeconds is the Unix time of each discovered group's newest PiT, whoever made
 	// it. The age (time() minus it) is the group's current RPO; a timestamp rather than an age keeps the
 	// value right between discoveries. Only groups in TARGET state have a series (only a target has an
-	// RPO); one without any PiT has 0, so an RPO alert fires for it.
+	// RPO); one without any PiT has the time discovery first saw it (its object's creation), so an RPO
+	// alert fires for it an RPO later.
 	GroupNewestPiTTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "group_newest_pit_timestamp_seconds",
-		Help: "Unix time of the newest point-in-time replica of each discovered replication group in TARGET state; 0 when it has no replica at all.",
+		Help: "Unix time of the newest point-in-time replica of each discovered replication group in TARGET state; when it has no replica at all, the time discovery first saw it.",
 	}, []string{LabelNamespace, LabelProvider, LabelGroup})
 
 	// DiscoveredGroups is the number of replication groups the last discovery found per provider.

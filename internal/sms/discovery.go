@@ -304,6 +304,9 @@ func (c *client) NewestPointInTimes(ctx context.Context, ref string, groups []Gr
 			}
 		})
 	}
+	if first == nil && len(out) < len(groups) {
+		first = ctx.Err() // ended between two calls
+	}
 	c.askTooManyAlone(ctx, rt, ref, out)
 	if first != nil {
 		return out, fmt.Errorf("querying the newest point-in-time replicas of %d of %d groups at %s: %w", len(groups)-len(out), len(groups), ref, first)

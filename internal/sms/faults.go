@@ -326,7 +326,8 @@ func (e *notAuthenticatedError) FaultMessage() string { return e.Message }
 
 // LoginError means vCenter rejected the credentials.
 type LoginError struct {
-	// Username is the rejected user (never the password).
+	// Username is the rejected user (never the password). Error leaves it out: the text reaches run
+	// status, events and logs, which carry no Secret's values.
 	Username string
 	// Err is the underlying fault.
 	Err error
@@ -334,7 +335,7 @@ type LoginError struct {
 
 // Error implements error.
 func (e *LoginError) Error() string {
-	return fmt.Sprintf("vcenter login as %q failed: %v", e.Username, e.Err)
+	return fmt.Sprintf("vcenter login failed: %v", e.Err)
 }
 
 // Unwrap returns the underlying error.

@@ -60,6 +60,7 @@ func TestVASAHASwitchKeepsGroupsAndTheirPiTs(t *testing.T) {
 			g.Expect(rg.Status.State).To(Equal("TARGET"), rg.Name)
 		}
 	}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	g.Consistently(rgs).WithTimeout(40*time.Second).WithPolling(2*time.Second).Should(HaveLen(6), "through the next discovery")
 	made := w.sim.PiTsOf("array-b", smssim.GroupID{FaultDomainID: "fd-2", DeviceGroupID: ids2[0].DeviceGroupID.ID})
 	g.Expect(made).To(HaveLen(1), "fd-2's PiT was made through array-b")
 }
