@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,6 +92,9 @@ type ReplicationGroupReconciler struct {
 	// listed keeps how many groups each provider's last complete answer listed (types.NamespacedName to
 	// int), to tell an inventory still loading from one that lost groups.
 	listed sync.Map
+	// pitResume keeps, for a provider whose last discovery ran out of time reading PiTs, the index of its
+	// listed groups the next one starts at (types.NamespacedName to int; see pitOrder).
+	pitResume sync.Map
 	// pitSeries names the groups that have a newest-PiT series, to drop those whose object is gone
 	// however it went (a user's delete included).
 	pitSeries perProvider[struct{}]
@@ -115,6 +117,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			r.forgetDiscoveryMetrics(req.NamespacedName)
 			r.absences.forget(req.NamespacedName)
 			r.listed.Delete(req.NamespacedName)
+			r.pitResume.Delete(req.NamespacedName)
 		}
 		// The ReplicationGroups go with the VasaProvider: it owns them.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -217,10 +220,13 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		notes = append(notes, fmt.Sprintf("The provider answered %d of the groups it listed with an error or not at all; their ReplicationGroups are kept as they were (first: %s)", len(failed), failedWith))
 		r.event(vp, "Warning", GroupsUnansweredReason, "%s", notes[0])
 	}
-	pits, err := cl.NewestPointInTimes(callCtx, ref, rotated(ids, clockNow(r.Clock), discoveryInterval(vp)))
-	if err != nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-		err = fmt.Errorf("%w (this discovery's %s for the provider's answers ran out; the next ones start at other groups)", err, budget)
+	order, from := r.pitOrder(client.ObjectKeyFromObject(vp), ids, clockNow(r.Clock), discoveryInterval(vp))
+	pits, err := cl.NewestPointInTimes(callCtx, ref, order)
+	ranOut := err != nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	if ranOut {
+		err = fmt.Errorf("%w (this discovery's %s for the provider's answers ran out; the next one resumes where it stopped)", err, budget)
 	}
+	r.resumePiTs(client.ObjectKeyFromObject(vp), order, from, pits, ranOut)
 	var pitErr error // logged once the status says whether it is news (logDiscoveryTrouble)
 	switch {
 	case pitQueryUnsupported(err):
@@ -413,16 +419,4 @@ func readyStatus(conds []metav1.Condition) metav1.ConditionStatus {
 		return c.Status
 	}
 	return metav1.ConditionUnknown
-}
-
-// rotated returns ids starting at another batch of sms.NewestPiTBatchSize every discovery interval: the
-// PiT queries stop at a batch that gets no answer at all (a timeout), and in a fixed order the batches
-// after a slow one would never be read, their groups' PiTs aging into RPO alerts.
-func rotated(ids []sms.GroupID, now time.Time, interval time.Duration) []sms.GroupID {
-	batches := (len(ids) + sms.NewestPiTBatchSize - 1) / sms.NewestPiTBatchSize
-	if batches < 2 || interval <= 0 {
-		return ids
-	}
-	start := int(now.UnixNano()/int64(interval)%int64(batches)) * sms.NewestPiTBatchSize
-	return append(slices.Clone(ids[start:]), ids[:start]...)
 }

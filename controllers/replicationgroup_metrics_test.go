@@ -215,3 +215,34 @@ func TestDiscoveryCompletesWithinItsAnswerBudget(t *testing.T) {
 	g.Expect(h.group("fd-1", "dg-0").Status.NewestPiT.Name).To(Equal("hourly-1"), "the stored PiT is kept")
 	g.Expect(h.groups()).To(HaveLen(250))
 }
+
+// TestDiscoveriesCutShortResumeWhereTheyStopped: when the answer budget lets a discovery read only some
+// batches of PiTs, the next one reads the batches after them, not the ones after the next batch: every
+// group's PiT is read within as many discoveries as the budget needs.
+func TestDiscoveriesCutShortResumeWhereTheyStopped(t *testing.T) {
+	g := NewWithT(t)
+	var cfgs []smssim.GroupConfig
+	for i := range 5 * sms.NewestPiTBatchSize {
+		cfgs = append(cfgs, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: fmt.Sprintf("dg-%03d", i)})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: cfgs})
+	h.discover()
+	a := h.sim.Provider("array-a")
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	for _, c := range cfgs {
+		a.AddPiT(sms.GroupID{FaultDomainID: c.FaultDomain, DeviceGroupID: c.DeviceGroup}, "hourly-1", at)
+	}
+	// The listing takes 2 s and each PiT query 2 s: two batches of five fit in 7 s.
+	a.SetLatency(2 * time.Second)
+	h.r.AnswerBudget = 7 * time.Second
+	for range 3 {
+		h.discover()
+	}
+	unread := 0
+	for _, rg := range h.groups() {
+		if rg.Status.NewestPiT == nil {
+			unread++
+		}
+	}
+	g.Expect(unread).To(BeZero(), "every batch read within three discoveries")
+}
