@@ -443,6 +443,8 @@ func providerClient(ctx context.Context, cached, uncached client.Reader, session
 	}
 	login := session.LoginOf(fp, sms.HostOf(cfg.URL), cfg.Username, cfg.Password)
 	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), login, func(ctx context.Context) (sms.Client, error) {
+		cfg := cfg
+		cfg.Relogin = session.ReloginFrom(ctx) // its re-logins take the account's turn too
 		cl, err := dial(ctx, cfg)
 		return cl, withCredentialsHint(err, cfg)
 	})

@@ -179,6 +179,41 @@ func TestVasaProvidersSharingASecretFailOneLogin(t *testing.T) {
 	}
 }
 
+// TestSessionsEndedAtOnceReLogInOnceWithAChangedPassword: five VasaProviders on one Secret, connected; the
+// password is changed in vCenter, which then ends every session (a restart in a failover). Their clients'
+// own re-logins take the account's turn: one refused login, not five (vCenter locks the account after
+// five), and each VasaProvider says the login was refused.
+func TestSessionsEndedAtOnceReLogInOnceWithAChangedPassword(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	var providers []smssim.ProviderConfig
+	for i := range 5 {
+		providers = append(providers, smssim.ProviderConfig{Name: fmt.Sprintf("array-%d", i)})
+	}
+	w := newVPWorld(t, smssim.Config{Password: vcenterPassword, Providers: providers})
+	var keys []client.ObjectKey
+	for i := range providers {
+		vp := w.simProvider()
+		vp.Name, vp.Spec.Provider.Name = providers[i].Name, providers[i].Name
+		keys = append(keys, w.create(t, vp))
+		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: keys[i]})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	w.sim.SetPassword("changed-in-vcenter")
+	w.sim.ExpireSessions()
+	var wg sync.WaitGroup
+	for _, key := range keys {
+		wg.Go(func() { _, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key}) })
+	}
+	wg.Wait()
+	g.Expect(w.sim.FailedLogins()).To(Equal(1))
+	for _, key := range keys {
+		got := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
+		g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason), key.Name)
+	}
+}
+
 // TestManyWrongPasswordsForOneAccountDoNotLockIt: VasaProviders (of any namespaces) naming one vCenter user
 // with five different wrong passwords make three refused logins between them, not five (vCenter locks
 // the account after five within three minutes); the others say why they did not try.

@@ -222,9 +222,35 @@ func (c *Cache) dialShared(ctx context.Context, key types.NamespacedName, e *ent
 	d.client, d.err = c.dial(ctx, key, e, login, dial)
 }
 
-// dial logs in for entry e of key in the account's turn, unless the account's last login was refused
-// less than RefusedLoginHold ago.
+// dial logs in for entry e of key in the account's turn (inTurn). The session's own re-logins, after
+// vCenter ended it, go through the same turn (Relogin).
 func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, login Login, dial Dialer) (sms.Client, error) {
+	var cl sms.Client
+	err := c.inTurn(ctx, login, func(ctx context.Context) error {
+		var err error
+		cl, err = dial(context.WithValue(ctx, reloginKey{}, c.relogin(login)))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[key] != e {
+		// Forgotten while it dialed (its VasaProvider was deleted): no one would ever log it out. A key
+		// opened again meanwhile has an entry of its own.
+		closeAsync(cl)
+		return nil, ErrForgotten
+	}
+	e.client, e.fingerprint, e.opened = cl, login.Fingerprint, c.now()
+	e.accepted = login
+	return cl, nil
+}
+
+// inTurn runs a login of login's account in the account's turn, unless vCenter refused the same password
+// less than RefusedLoginHold ago, the account's refusals hold every password not accepted before, or a
+// login that failed while this one waited would fail it alike. It records what vCenter answered.
+func (c *Cache) inTurn(ctx context.Context, login Login, do func(ctx context.Context) error) error {
 	c.mu.Lock()
 	a, ok := c.accounts[login.Account]
 	if !ok {
@@ -243,7 +269,7 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	select {
 	case a.turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	defer func() { <-a.turn }()
 	c.mu.Lock()
@@ -253,41 +279,57 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	c.mu.Unlock()
 	switch {
 	case refused.err != nil && refused.credential == login.Credential && c.now().Sub(refused.at) < RefusedLoginHold:
-		return nil, refused.err
+		return refused.err
 	case !tryable && !accepted:
-		return nil, &AccountHeldError{Refused: refusalBudget, Window: refusalWindow, Until: retry}
+		return &AccountHeldError{Refused: refusalBudget, Window: refusalWindow, Until: retry}
 	case failedMeanwhile && sharesFailure(failed, login.Credential, refused):
-		return nil, failed // failed while this caller waited its turn: vCenter would answer it alike
+		return failed // failed while this caller waited its turn: vCenter would answer it alike
 	}
 
-	cl, err := dial(ctx)
+	err := do(ctx)
 	var le *sms.LoginError
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return nil, err // its caller gave up: that says nothing about vCenter
+		return err // its caller gave up: that says nothing about vCenter
 	case errors.As(err, &le):
 		a.refused = refusal{credential: login.Credential, err: err, at: c.now()}
 		a.refusedAt = append(a.refusedAt, c.now())
 		a.failed, a.fails = err, a.fails+1
 		c.refuse(login)
-		return nil, err
+		return err
 	case err != nil:
 		a.failed, a.fails = err, a.fails+1
-		return nil, err
+		return err
 	}
 	a.refused, a.failed = refusal{}, nil
-	if c.entries[key] != e {
-		// Forgotten while it dialed (its VasaProvider was deleted): no one would ever log it out. A key
-		// opened again meanwhile has an entry of its own.
-		closeAsync(cl)
-		return nil, ErrForgotten
-	}
-	e.client, e.fingerprint, e.opened = cl, login.Fingerprint, c.now()
 	c.accept(login)
-	e.accepted = login
-	return cl, nil
+	return nil
+}
+
+// reloginKey carries, in the context a Dialer gets, the function its client's re-logins go through.
+type reloginKey struct{}
+
+// ReloginFrom returns, from the context a Dialer got, what its client's re-logins after vCenter ended the
+// session must go through (sms.Config.Relogin), or nil. Five clients of one account whose sessions vCenter
+// ended at once (a restart in a failover) would otherwise each try a password changed in vCenter: five
+// refusals, and the account locked.
+func ReloginFrom(ctx context.Context) func(context.Context, func(context.Context) error) error {
+	f, _ := ctx.Value(reloginKey{}).(func(context.Context, func(context.Context) error) error)
+	return f
+}
+
+// relogin is the ReloginFrom of login's sessions: inTurn, a hold told as a refused login, which stops
+// the client as a refused re-login does (the VasaProvider's check then logs in anew, held or not).
+func (c *Cache) relogin(login Login) func(context.Context, func(context.Context) error) error {
+	return func(ctx context.Context, do func(context.Context) error) error {
+		err := c.inTurn(ctx, login, do)
+		if held := (*AccountHeldError)(nil); errors.As(err, &held) {
+			return &sms.LoginError{Err: held}
+		}
+		return err
+	}
 }
 
 // accept records that vCenter accepted login's password, the one password of its account that works:

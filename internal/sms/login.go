@@ -91,11 +91,19 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	// A login makes 3 round trips (SOAP: the ServiceContent, Login, QueryStorageManager; VI/JSON: Login,
 	// the ServiceContent, QueryStorageManager), and one more per SMS version or release path refused.
 	var s vcSession
-	err := c.inAll(ctx, "logging in", func(ctx context.Context) (err error) {
-		s, err = c.loginOnce(ctx, prev)
-		return err
-	})
-	return c.finishLogin(ctx, gen, lc, s, withoutPassword(err, c.cfg.Password))
+	once := func(ctx context.Context) error {
+		return c.inAll(ctx, "logging in", func(ctx context.Context) (err error) {
+			s, err = c.loginOnce(ctx, prev)
+			return withoutPassword(err, c.cfg.Password)
+		})
+	}
+	var err error
+	if gen != 0 && c.cfg.Relogin != nil {
+		err = c.cfg.Relogin(ctx, once)
+	} else {
+		err = once(ctx)
+	}
+	return c.finishLogin(ctx, gen, lc, s, err)
 }
 
 // wholeRoundTrips bounds an operation of several round trips (a login, the listing of the providers), in

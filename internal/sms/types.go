@@ -51,6 +51,11 @@ type Config struct {
 	// ListTimeout bounds the round trip of a QueryReplicationGroup that lists every group of a provider
 	// instead; 0 means DefaultListTimeout.
 	ListTimeout time.Duration
+	// Relogin, when set, runs the client's own logins after vCenter ended its session (login does the
+	// login): the caller may hold them in turn with other clients' logins of the account, or refuse them
+	// (with a *LoginError, which breaks the client as a refused re-login does) lest vCenter lock the
+	// account. The first login, by Dial, is the caller's own.
+	Relogin func(ctx context.Context, login func(context.Context) error) error
 }
 
 // GroupID identifies a replication group; it is comparable and used as a map key.
