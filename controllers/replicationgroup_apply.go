@@ -175,12 +175,10 @@ func (r *ReplicationGroupReconciler) recordDiscoveryMetrics(vp *replicationv1alp
 			return // its series, if it had one, is dropped below
 		case pit != nil:
 			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(pit.TimeStamp.Unix()))
+		case noPiT && rg.CreationTimestamp.IsZero():
+			return // its create failed: no object, no time it was first seen (the failed write alerts)
 		case noPiT:
-			seen := rg.CreationTimestamp.Time
-			if seen.IsZero() {
-				seen = clockNow(r.Clock) // created by this discovery
-			}
-			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(seen.Unix()))
+			gauge.WithLabelValues(vp.Namespace, vp.Name, rg.Name).Set(float64(rg.CreationTimestamp.Unix()))
 		}
 		series[rg.Name] = struct{}{}
 	}

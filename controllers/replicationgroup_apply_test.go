@@ -40,6 +40,7 @@ func TestDiscoveryWritesWhatItCan(t *testing.T) {
 	g.Expect(h.groups()).To(HaveKey(groupObjectName("array-a", sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-1"})))
 	g.Expect(h.groups()).To(HaveKey(groupObjectName("array-a", sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-4"})))
 	g.Expect(h.groups()).To(HaveLen(3), "dg-1, dg-4 and the object in the way")
+	g.Expect(newestPiTSeries(h.ns, "array-a", taken)).To(BeNil(), "no object, no time it was first seen")
 	g.Eventually(h.recorder.Events).Should(Receive(And(ContainSubstring("Warning"), ContainSubstring(GroupIDsNotHeldReason),
 		ContainSubstring("1 replication groups"), ContainSubstring(`"fd-1"/"ddd`))))
 }
