@@ -148,24 +148,29 @@ func TestWrongPasswordIsTriedOnce(t *testing.T) {
 	g.Expect(w.sim.FailedLogins()).To(Equal(1))
 }
 
-// TestVasaProvidersSharingASecretFailOneLogin: five arrays behind one vCenter, their VasaProviders on
-// one Secret, checked at once after a wrong password is put in it (the Secret's watch wakes them all):
-// one failed login, not five (vCenter locks the account after five), and each says the login was refused.
-func TestVasaProvidersSharingASecretFailOneLogin(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
+// arraysOnOneSecret is a world of five arrays behind one vCenter whose VasaProviders share its Secret.
+func arraysOnOneSecret(t *testing.T) (*vpWorld, []client.ObjectKey) {
+	t.Helper()
 	var providers []smssim.ProviderConfig
 	for i := range 5 {
 		providers = append(providers, smssim.ProviderConfig{Name: fmt.Sprintf("array-%d", i)})
 	}
 	w := newVPWorld(t, smssim.Config{Password: vcenterPassword, Providers: providers})
-	setPassword(t, w.ns, "a-typo")
 	var keys []client.ObjectKey
 	for i := range providers {
 		vp := w.simProvider()
 		vp.Name, vp.Spec.Provider.Name = providers[i].Name, providers[i].Name
 		keys = append(keys, w.create(t, vp))
 	}
+	return w, keys
+}
+
+// checkAtOnceRefusedOnce checks the VasaProviders at once (as a Secret's watch wakes them all) and expects
+// one refused login between them, each saying the login was refused.
+func (w *vpWorld) checkAtOnceRefusedOnce(t *testing.T, keys []client.ObjectKey) {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
 	var wg sync.WaitGroup
 	for _, key := range keys {
 		wg.Go(func() { _, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key}) })
@@ -179,39 +184,28 @@ func TestVasaProvidersSharingASecretFailOneLogin(t *testing.T) {
 	}
 }
 
+// TestVasaProvidersSharingASecretFailOneLogin: five arrays behind one vCenter, their VasaProviders on
+// one Secret, checked at once after a wrong password is put in it (the Secret's watch wakes them all):
+// one failed login, not five (vCenter locks the account after five), and each says the login was refused.
+func TestVasaProvidersSharingASecretFailOneLogin(t *testing.T) {
+	w, keys := arraysOnOneSecret(t)
+	setPassword(t, w.ns, "a-typo")
+	w.checkAtOnceRefusedOnce(t, keys)
+}
+
 // TestSessionsEndedAtOnceReLogInOnceWithAChangedPassword: five VasaProviders on one Secret, connected; the
 // password is changed in vCenter, which then ends every session (a restart in a failover). Their clients'
 // own re-logins take the account's turn: one refused login, not five (vCenter locks the account after
 // five), and each VasaProvider says the login was refused.
 func TestSessionsEndedAtOnceReLogInOnceWithAChangedPassword(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
-	var providers []smssim.ProviderConfig
-	for i := range 5 {
-		providers = append(providers, smssim.ProviderConfig{Name: fmt.Sprintf("array-%d", i)})
-	}
-	w := newVPWorld(t, smssim.Config{Password: vcenterPassword, Providers: providers})
-	var keys []client.ObjectKey
-	for i := range providers {
-		vp := w.simProvider()
-		vp.Name, vp.Spec.Provider.Name = providers[i].Name, providers[i].Name
-		keys = append(keys, w.create(t, vp))
-		_, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: keys[i]})
-		g.Expect(err).NotTo(HaveOccurred())
+	w, keys := arraysOnOneSecret(t)
+	for _, key := range keys {
+		_, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+		NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	}
 	w.sim.SetPassword("changed-in-vcenter")
 	w.sim.ExpireSessions()
-	var wg sync.WaitGroup
-	for _, key := range keys {
-		wg.Go(func() { _, _ = w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key}) })
-	}
-	wg.Wait()
-	g.Expect(w.sim.FailedLogins()).To(Equal(1))
-	for _, key := range keys {
-		got := &replicationv1alpha1.VasaProvider{}
-		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
-		g.Expect(vpCondition(got, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason), key.Name)
-	}
+	w.checkAtOnceRefusedOnce(t, keys)
 }
 
 // TestManyWrongPasswordsForOneAccountDoNotLockIt: VasaProviders (of any namespaces) naming one vCenter user
