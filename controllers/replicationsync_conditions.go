@@ -65,9 +65,12 @@ func (r *ReplicationSyncReconciler) markBackingOff(run *syncRun) {
 	msg := fmt.Sprintf("Last fault %s, %d in a row; next call at %s", retry.LastFault.Type, retry.Attempts, retry.NextRetryTime.UTC().Format(time.RFC3339))
 	markInProgress(run.rs, replicationv1alpha1.BackingOffReason, msg)
 	r.Capacity.StopWaiting(run.key, run.owner()) // asks for no slot until then: younger runs go first
-	// Between waits in line, as a busy provider sends a run back: judged alike, or its Stalled
-	// condition and run_without_progress would flip with each step.
-	run.lineMoved = r.Capacity.LineMoved(run.key)
+	// Sent back as busy, between waits in line: judged alike, or its Stalled condition and
+	// run_without_progress would flip with each step. Not after other faults (out of resource for its
+	// own container, unreachable): other runs' tasks ending says nothing of those.
+	if retry.LastFault != nil && retry.LastFault.Type == "ProviderBusy" {
+		run.lineMoved = r.Capacity.LineMoved(run.key)
+	}
 	run.wakeAt(retry.NextRetryTime.Time)
 	r.checkProgress(run)
 }

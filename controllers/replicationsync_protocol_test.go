@@ -1020,3 +1020,19 @@ func TestRunSentBackByABusyProviderWhileOthersFinishIsNotStuck(t *testing.T) {
 	}
 	h.g.Expect(h.fake.Calls()).NotTo(BeEmpty())
 }
+
+// TestRunOutOfResourceWhileOthersFinishIsStuck: a run backing off for a fault of its own (out of
+// resource) is not credited with other runs' tasks ending, as a run sent back as busy is.
+func TestRunOutOfResourceWhileOthersFinishIsStuck(t *testing.T) {
+	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+	})
+	h.fake.Sync = func(smsfake.SyncCall) (string, error) { return "", &sms.ProviderOutOfResourceError{} }
+	provider := client.ObjectKeyFromObject(h.vp)
+	for range 6 {
+		h.runFor(30 * time.Second)
+		h.r.Capacity.TaskEnded(provider)
+	}
+	rs := h.get()
+	h.g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeTrue())
+}

@@ -282,7 +282,9 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 			r.Sessions.Drop(key, time.Time{}) // it may be unusable
 		}
 		reason, msg := classifyConnectError(vp, err)
-		return connectResult{reason: reason, message: msg}
+		held := (*session.AccountHeldError)(nil)
+		// A re-login held (the session's own, after vCenter ended it): checked again soon, as at dial.
+		return connectResult{reason: reason, message: msg, retrySoon: errors.As(err, &held)}
 	}
 	res := connectResult{reason: replicationv1alpha1.ConnectedReason, info: info}
 	if sr, ok := cl.(sms.ServerInfoReporter); ok {
