@@ -580,9 +580,7 @@ func TestOneBatchSubmittedEventPerRun(t *testing.T) {
 
 // TestNoProgressSaysSo: a run whose provider stays busy reports Stalled=ProgressDeadlineExceeded but keeps trying.
 func TestNoProgressSaysSo(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
-	})
+	h := progressDeadlineRun(t, 1)
 	h.fake.Sync = func(smsfake.SyncCall) (string, error) { return "", &sms.ProviderBusyError{} }
 	h.runFor(2 * time.Minute)
 	rs := h.get()
@@ -612,9 +610,7 @@ func TestNoProgressSaysSo(t *testing.T) {
 // reports its progress is progress of the run (not Stalled, no ReplicationSyncStuck); one whose percent
 // stands still for longer is not.
 func TestLongTaskThatAdvancesIsNotStuck(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
-	})
+	h := progressDeadlineRun(t, 1)
 	h.runFor(time.Second)
 	rs := h.get()
 	ref := rs.Status.Groups[0].Task
@@ -668,9 +664,7 @@ func TestMissingProviderCountsAsStuck(t *testing.T) {
 // once none ends for progressDeadlineSeconds, it is, also while the older run's calls are refused (busy)
 // and it gives slots back without a task ending.
 func TestRunWaitingInAMovingLineIsNotStuck(t *testing.T) {
-	h := newRunHarness(t, 32, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
-	})
+	h := progressDeadlineRun(t, 32)
 	provider, older := client.ObjectKeyFromObject(h.vp), h.vp.Namespace+"/share-1"
 	limit := int(maxConcurrentTasks(h.vp))
 	h.r.Capacity.Hold(provider, older, limit, limit)
@@ -1006,9 +1000,7 @@ func TestTaskErrorIsDecidedLikeTheCallsFault(t *testing.T) {
 // busy while other runs' tasks on it end waits for the array's capacity as a run waits in line: not
 // without progress, and its Stalled condition and series do not flip between the two.
 func TestRunSentBackByABusyProviderWhileOthersFinishIsNotStuck(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
-	})
+	h := progressDeadlineRun(t, 1)
 	h.fake.Sync = func(smsfake.SyncCall) (string, error) { return "", &sms.ProviderBusyError{} }
 	provider := client.ObjectKeyFromObject(h.vp)
 	for range 8 {
@@ -1024,9 +1016,7 @@ func TestRunSentBackByABusyProviderWhileOthersFinishIsNotStuck(t *testing.T) {
 // TestRunOutOfResourceWhileOthersFinishIsStuck: a run backing off for a fault of its own (out of
 // resource) is not credited with other runs' tasks ending, as a run sent back as busy is.
 func TestRunOutOfResourceWhileOthersFinishIsStuck(t *testing.T) {
-	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
-	})
+	h := progressDeadlineRun(t, 1)
 	h.fake.Sync = func(smsfake.SyncCall) (string, error) { return "", &sms.ProviderOutOfResourceError{} }
 	provider := client.ObjectKeyFromObject(h.vp)
 	for range 6 {
@@ -1035,4 +1025,11 @@ func TestRunOutOfResourceWhileOthersFinishIsStuck(t *testing.T) {
 	}
 	rs := h.get()
 	h.g.Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeTrue())
+}
+
+// progressDeadlineRun is a run of n groups whose progressDeadlineSeconds is one minute.
+func progressDeadlineRun(t *testing.T, n int) *runHarness {
+	return newRunHarness(t, n, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
+	})
 }
