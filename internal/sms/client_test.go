@@ -904,3 +904,69 @@ func TestReLoginMeeting503SentNothing(t *testing.T) {
 	g.Expect(sms.IsTransient(err)).To(BeTrue())
 	g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
 }
+
+// TestReLoginLeavesASharedFailureAsItWas: the session cache hands one failed login to every client of
+// the account that waited its turn. Each client's re-login says its call was not run, without changing
+// the error the others (and the client whose login it was) hold.
+func TestReLoginLeavesASharedFailureAsItWas(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	shared := &sms.ServiceUnavailableError{StatusCode: http.StatusServiceUnavailable, MayHaveRun: true}
+	clients := make([]sms.Client, 2)
+	for i := range clients {
+		cfg := clientConfig(sim, sms.BindingJSON)
+		cfg.Relogin = func(context.Context, func(context.Context) error) error { return shared }
+		c, err := sms.Dial(context.Background(), cfg)
+		g.Expect(err).NotTo(HaveOccurred())
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
+		clients[i] = c
+	}
+	sim.ExpireSessions()
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() { _, errs[i] = c.SyncReplicationGroups(context.Background(), "vasaprovider-1", nil, "p") })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		var su *sms.ServiceUnavailableError
+		g.Expect(errors.As(err, &su)).To(BeTrue(), "got %v", err)
+		g.Expect(su.MayHaveRun).To(BeFalse())
+		g.Expect(errors.Is(err, sms.ErrNotSent)).To(BeTrue(), "got %v", err)
+	}
+	g.Expect(shared.MayHaveRun).To(BeTrue(), "the shared failure was changed")
+}
+
+// TestClientClosedWhileAwaitingItsTurnDoesNotLogIn: a re-login waits for its account's turn
+// (Config.Relogin); a client closed meanwhile (its VasaProvider deleted, its Secret changed) logs in no
+// more: that session would only be logged out again, one more login of an account that may be failing.
+func TestClientClosedWhileAwaitingItsTurnDoesNotLogIn(t *testing.T) {
+	g := NewWithT(t)
+	sim := startSim(t)
+	var logins atomic.Int32
+	cfg := behindFront(t, sim, sms.BindingJSON, func(_ http.ResponseWriter, r *http.Request) bool {
+		if isLogin(r) {
+			logins.Add(1)
+		}
+		return false
+	})
+	turn, waiting := make(chan struct{}), make(chan struct{})
+	cfg.Relogin = func(ctx context.Context, do func(context.Context) error) error {
+		close(waiting)
+		<-turn
+		return do(ctx)
+	}
+	c, err := sms.Dial(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	sim.ExpireSessions()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.SyncReplicationGroups(context.Background(), "vasaprovider-1", nil, "p")
+		done <- err
+	}()
+	<-waiting
+	_ = c.Close(context.Background()) // the expired session's logout is refused
+	close(turn)
+	g.Expect(<-done).To(MatchError(sms.ErrClosed))
+	g.Expect(logins.Load()).To(BeEquivalentTo(1), "the first login only")
+}

@@ -92,6 +92,9 @@ func (c *client) login(ctx context.Context, gen uint64) error {
 	// the ServiceContent, QueryStorageManager), and one more per SMS version or release path refused.
 	var s vcSession
 	once := func(ctx context.Context) error {
+		if c.isClosed() {
+			return ErrClosed // closed while this login waited its account's turn (Config.Relogin)
+		}
 		return c.inAll(ctx, "logging in", func(ctx context.Context) (err error) {
 			s, err = c.loginOnce(ctx, prev)
 			return withoutPassword(err, c.cfg.Password)
@@ -161,8 +164,8 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 		// A re-login: the credentials no longer work. Mark the client broken; the expired
 		// session needs no logout, so Close does not contact vCenter either.
 		c.broken, c.vc, c.js, c.rt, c.list = le, nil, nil, nil, nil
-	case errors.As(err, &su) && gen != 0:
-		su.MayHaveRun = false // the re-login met it, not the call that needed it, which was refused before it ran
+	case errors.As(err, &su) && gen != 0 && su.MayHaveRun:
+		err = metByRelogin(err, su) // the re-login met it, not the call that needed it, which was refused before it ran
 	}
 	c.loggingIn, lc.err = nil, err
 	close(lc.done)
@@ -171,6 +174,13 @@ func (c *client) finishLogin(ctx context.Context, gen uint64, lc *loginCall, s v
 		c.logoutQuietly(ctx, s) // Close ran meanwhile and logged out of the old session only; or s is not ours
 	}
 	return err
+}
+
+// isClosed reports whether Close was called.
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // OtherVCenter reports two vCenter instanceUuids that are both known and differ: another vCenter, whose

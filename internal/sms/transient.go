@@ -156,3 +156,29 @@ type replayBody struct{ *bytes.Reader }
 
 // Close implements io.Closer.
 func (replayBody) Close() error { return nil }
+
+// reloginUnavailable is a 503 that met a re-login: as a *ServiceUnavailableError it says MayHaveRun false,
+// the call that needed the login having been refused before it ran. It answers with a copy: the error it
+// wraps may be another client's too (session.Cache hands a failed login to the logins that waited for
+// the account's turn), which must still say what it said.
+type reloginUnavailable struct {
+	err error
+	su  ServiceUnavailableError
+}
+
+func metByRelogin(err error, su *ServiceUnavailableError) error {
+	e := &reloginUnavailable{err: err, su: *su}
+	e.su.MayHaveRun = false
+	return e
+}
+
+func (e *reloginUnavailable) Error() string { return e.err.Error() }
+func (e *reloginUnavailable) Unwrap() error { return e.err }
+
+func (e *reloginUnavailable) As(target any) bool {
+	if su, ok := target.(**ServiceUnavailableError); ok {
+		*su = &e.su
+		return true
+	}
+	return false
+}
