@@ -228,7 +228,7 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	var cl sms.Client
 	err := c.inTurn(ctx, login, func(ctx context.Context) error {
 		var err error
-		cl, err = dial(context.WithValue(ctx, reloginKey{}, c.relogin(login)))
+		cl, err = dial(context.WithValue(ctx, reloginKey{}, c.relogin(key, e, login)))
 		return err
 	})
 	if err != nil {
@@ -320,13 +320,22 @@ func ReloginFrom(ctx context.Context) func(context.Context, func(context.Context
 	return f
 }
 
-// relogin is the ReloginFrom of login's sessions: inTurn, a hold told as a refused login, which stops
-// the client as a refused re-login does (the VasaProvider's check then logs in anew, held or not).
-func (c *Cache) relogin(login Login) func(context.Context, func(context.Context) error) error {
+// relogin is the ReloginFrom of login's sessions, for entry e of key: inTurn, a hold told as a refused
+// login, which stops the client as a refused re-login does (the VasaProvider's check then logs in anew,
+// held or not). One that succeeds marks login accepted for e again, as its first login did: a refusal
+// of the same password in between (vCenter's SSO restarting) must not leave it held by others' refusals.
+func (c *Cache) relogin(key types.NamespacedName, e *entry, login Login) func(context.Context, func(context.Context) error) error {
 	return func(ctx context.Context, do func(context.Context) error) error {
 		err := c.inTurn(ctx, login, do)
 		if held := (*AccountHeldError)(nil); errors.As(err, &held) {
 			return &sms.LoginError{Err: held}
+		}
+		if err == nil {
+			c.mu.Lock()
+			if c.entries[key] == e && e.fingerprint == login.Fingerprint {
+				e.accepted = login
+			}
+			c.mu.Unlock()
 		}
 		return err
 	}

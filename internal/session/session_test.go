@@ -586,3 +586,39 @@ func TestLoginOfNamesAnAccountOnce(t *testing.T) {
 	}
 	g.Expect(LoginOf("f", "vc-1", "svc@vsphere.local", "p").Account).NotTo(Equal(want))
 }
+
+// TestReLoginMarksItsPasswordAcceptedAgain: vCenter refused a re-login of a working password once (its
+// SSO restarting), then accepted the next. That password is tried again while other namespaces' wrong
+// passwords hold the account, as it was before the refusal.
+func TestReLoginMarksItsPasswordAcceptedAgain(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Now()
+	c := cacheAt(&now)
+	var relogin func(context.Context, func(context.Context) error) error
+	try := func(ns, password string) error {
+		k := types.NamespacedName{Namespace: ns, Name: "array"}
+		_, err := c.Client(context.Background(), k, Login{Fingerprint: password, Account: "svc@vc-1", Credential: password},
+			func(ctx context.Context) (sms.Client, error) {
+				if password != "good" {
+					return nil, &sms.LoginError{Err: errors.New("InvalidLogin")}
+				}
+				relogin = ReloginFrom(ctx)
+				return &fakeClient{}, nil
+			})
+		return err
+	}
+	g.Expect(try("a", "good")).To(Succeed())
+	g.Expect(relogin).NotTo(BeNil())
+	refused := relogin(context.Background(), func(context.Context) error { return &sms.LoginError{Err: errors.New("InvalidLogin")} })
+	g.Expect(refused).To(HaveOccurred())
+	now = now.Add(RefusedLoginHold)
+	g.Expect(relogin(context.Background(), func(context.Context) error { return nil })).To(Succeed())
+
+	for i := range refusalBudget - 1 {
+		g.Expect(try(fmt.Sprintf("b-%d", i), fmt.Sprintf("wrong-%d", i))).To(HaveOccurred())
+	}
+	var held *AccountHeldError
+	g.Expect(errors.As(try("b-new", "wrong-new"), &held)).To(BeTrue(), "the budget is spent")
+	c.Drop(types.NamespacedName{Namespace: "a", Name: "array"}, time.Time{})
+	g.Expect(try("a", "good")).To(Succeed(), "accepted by the last re-login: tried")
+}
