@@ -92,8 +92,8 @@ type ReplicationGroupReconciler struct {
 	// listed keeps how many groups each provider's last complete answer listed (types.NamespacedName to
 	// int), to tell an inventory still loading from one that lost groups.
 	listed sync.Map
-	// pitResume keeps, for a provider whose last discovery ran out of time reading PiTs, the index of its
-	// listed groups the next one starts at (types.NamespacedName to int; see pitOrder).
+	// pitResume keeps, for a provider whose last discovery ran out of time reading PiTs, the group the
+	// next one starts at (types.NamespacedName to sms.GroupID; see pitOrder).
 	pitResume sync.Map
 	// pitSeries names the groups that have a newest-PiT series, to drop those whose object is gone
 	// however it went (a user's delete included).
@@ -220,13 +220,13 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 		notes = append(notes, fmt.Sprintf("The provider answered %d of the groups it listed with an error or not at all; their ReplicationGroups are kept as they were (first: %s)", len(failed), failedWith))
 		r.event(vp, "Warning", GroupsUnansweredReason, "%s", notes[0])
 	}
-	order, from := r.pitOrder(client.ObjectKeyFromObject(vp), ids, clockNow(r.Clock), discoveryInterval(vp))
+	order := r.pitOrder(client.ObjectKeyFromObject(vp), ids, clockNow(r.Clock), discoveryInterval(vp))
 	pits, err := cl.NewestPointInTimes(callCtx, ref, order)
 	ranOut := err != nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	if ranOut {
 		err = fmt.Errorf("%w (this discovery's %s for the provider's answers ran out; the next one resumes where it stopped)", err, budget)
 	}
-	r.resumePiTs(client.ObjectKeyFromObject(vp), order, from, pits, ranOut)
+	r.resumePiTs(client.ObjectKeyFromObject(vp), order, pits, ranOut)
 	var pitErr error // logged once the status says whether it is news (logDiscoveryTrouble)
 	switch {
 	case pitQueryUnsupported(err):

@@ -143,27 +143,6 @@ func TestDiscoverySaysWhenPiTsWereNotAllRead(t *testing.T) {
 	g.Expect(message()).To(BeEmpty())
 }
 
-// TestPiTQueriesStartAtAnotherBatchEachInterval: the PiT queries of successive discovery intervals start at
-// every batch in turn, so that no batch is always last behind one that times out.
-func TestPiTQueriesStartAtAnotherBatchEachInterval(t *testing.T) {
-	g := NewWithT(t)
-	var ids []sms.GroupID
-	for i := range 2*sms.NewestPiTBatchSize + 50 {
-		ids = append(ids, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: fmt.Sprintf("dg-%04d", i)})
-	}
-	now := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
-	starts := map[sms.GroupID]bool{}
-	for k := range 3 {
-		got := rotated(ids, now.Add(time.Duration(k)*DefaultDiscoveryInterval), DefaultDiscoveryInterval)
-		g.Expect(got).To(ConsistOf(ids))
-		starts[got[0]] = true
-	}
-	g.Expect(starts).To(HaveKey(ids[0]))
-	g.Expect(starts).To(HaveKey(ids[sms.NewestPiTBatchSize]))
-	g.Expect(starts).To(HaveKey(ids[2*sms.NewestPiTBatchSize]))
-	g.Expect(rotated(ids[:sms.NewestPiTBatchSize], now, DefaultDiscoveryInterval)).To(Equal(ids[:sms.NewestPiTBatchSize]), "one batch: as listed")
-}
-
 // TestDiscoverySaysWhenGroupsWentUnanswered: a group the provider lists but answers with an error (here
 // asked about by id) keeps its ReplicationGroup as it was, and the discovery says so, as a warning and in
 // status.discovery.message: it would otherwise read as having refreshed every group.

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"cmp"
 	"context"
 	"time"
 )
@@ -64,6 +65,11 @@ type GroupID struct {
 	FaultDomainID string
 	// DeviceGroupID is the id of the device group within the fault domain.
 	DeviceGroupID string
+}
+
+// CompareGroupIDs orders groups by fault domain id, then device group id.
+func CompareGroupIDs(a, b GroupID) int {
+	return cmp.Or(cmp.Compare(a.FaultDomainID, b.FaultDomainID), cmp.Compare(a.DeviceGroupID, b.DeviceGroupID))
 }
 
 // ProviderInfo describes a VASA provider registered in vCenter.
