@@ -245,26 +245,10 @@ func TestManyWrongPasswordsForOneAccountDoNotLockIt(t *testing.T) {
 // checked again soon.
 func TestWrongPasswordsElsewhereDoNotHoldAWorkingOne(t *testing.T) {
 	g := NewWithT(t)
-	ctx := context.Background()
 	w, good := connectedLoginWorld(t)
 	other := newNamespace(t, g, k8sClient, "vp-other-")
-	check := func(key client.ObjectKey) (metav1.Condition, ctrl.Result) {
-		res, err := w.r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
-		g.Expect(err).NotTo(HaveOccurred())
-		got := &replicationv1alpha1.VasaProvider{}
-		g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
-		return vpCondition(got, replicationv1alpha1.ReadyCondition), res
-	}
-	wrong := func(i int, password string) client.ObjectKey {
-		secret := fmt.Sprintf("creds-%d", i)
-		g.Expect(k8sClient.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: other.Name, Name: secret},
-			StringData: map[string]string{secretUsernameKey: strings.ToUpper(w.sim.Username()), secretPasswordKey: password},
-		})).To(Succeed())
-		vp := w.simProvider()
-		vp.Namespace, vp.Name, vp.Spec.VCenter.CredentialsSecretRef.Name = other.Name, fmt.Sprintf("array-%d", i), secret
-		return w.create(t, vp)
-	}
+	check := func(key client.ObjectKey) (metav1.Condition, ctrl.Result) { return w.check(t, key) }
+	wrong := func(i int, password string) client.ObjectKey { return w.elsewhere(t, other.Name, i, password) }
 	for i := range 3 {
 		ready, _ := check(wrong(i, fmt.Sprintf("wrong-%d\n", i)))
 		g.Expect(ready.Message).To(ContainSubstring("rejected the login"))
@@ -279,6 +263,56 @@ func TestWrongPasswordsElsewhereDoNotHoldAWorkingOne(t *testing.T) {
 	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
 	g.Expect(ready.Message).To(And(ContainSubstring("This VasaProvider's password was not tried"), ContainSubstring(`Secret "creds-3"`)))
 	g.Expect(ready.Message).NotTo(Or(ContainSubstring("white space"), ContainSubstring("creds-0"), ContainSubstring(w.sim.Username())))
+	g.Expect(res.RequeueAfter).To(Equal(ProviderUnreachableRetryInterval))
+	g.Expect(w.sim.FailedLogins()).To(Equal(3), "held: not tried")
+}
+
+// check reconciles the VasaProvider of key once and returns its Ready condition and the result.
+func (w *vpWorld) check(t *testing.T, key client.ObjectKey) (metav1.Condition, ctrl.Result) {
+	t.Helper()
+	g := NewWithT(t)
+	res, err := w.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+	g.Expect(err).NotTo(HaveOccurred())
+	got := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(context.Background(), key, got)).To(Succeed())
+	return vpCondition(got, replicationv1alpha1.ReadyCondition), res
+}
+
+// elsewhere creates VasaProvider array-<i> of namespace ns for w's simulator, logging in as w's user
+// (spelt otherwise) with password from its own Secret creds-<i>, and returns its key.
+func (w *vpWorld) elsewhere(t *testing.T, ns string, i int, password string) client.ObjectKey {
+	t.Helper()
+	secret := fmt.Sprintf("creds-%d", i)
+	NewWithT(t).Expect(k8sClient.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: secret},
+		StringData: map[string]string{secretUsernameKey: strings.ToUpper(w.sim.Username()), secretPasswordKey: password},
+	})).To(Succeed())
+	vp := w.simProvider()
+	vp.Namespace, vp.Name, vp.Spec.VCenter.CredentialsSecretRef.Name = ns, fmt.Sprintf("array-%d", i), secret
+	return w.create(t, vp)
+}
+
+// TestHeldReLoginIsCheckedAgainSoon: the password was rotated in vCenter and another VasaProvider logged
+// in with the new one; others' wrong passwords spent the account's refusal budget. vCenter then ends the
+// old session: its re-login is held, not tried, and the VasaProvider's check says so and looks again
+// within ProviderUnreachableRetryInterval, as the hold ends within minutes.
+func TestHeldReLoginIsCheckedAgainSoon(t *testing.T) {
+	g := NewWithT(t)
+	w, old := connectedLoginWorld(t)
+	other := newNamespace(t, g, k8sClient, "vp-held-")
+	w.sim.SetPassword("rotated")
+	ready, _ := w.check(t, w.elsewhere(t, other.Name, 0, "rotated"))
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	for i := 1; i <= 3; i++ {
+		ready, _ := w.check(t, w.elsewhere(t, other.Name, i, fmt.Sprintf("wrong-%d", i)))
+		g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
+	}
+	g.Expect(w.sim.FailedLogins()).To(Equal(3))
+
+	w.sim.ExpireSessions()
+	ready, res := w.check(t, old)
+	g.Expect(ready.Reason).To(Equal(replicationv1alpha1.InvalidCredentialsReason))
+	g.Expect(ready.Message).To(ContainSubstring("not tried"))
 	g.Expect(res.RequeueAfter).To(Equal(ProviderUnreachableRetryInterval))
 	g.Expect(w.sim.FailedLogins()).To(Equal(3), "held: not tried")
 }

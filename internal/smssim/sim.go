@@ -287,11 +287,20 @@ func (s *Sim) validLogin(req *vimtypes.Login) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.logins++
-	ok := req.UserName == s.username && req.Password == s.password
+	ok := ssoUserName(req.UserName) == ssoUserName(s.username) && req.Password == s.password
 	if !ok {
 		s.failedLogins++
 	}
 	return ok
+}
+
+// ssoUserName is how vSphere SSO reads a user name: in any case, and DOMAIN\user as user@domain.
+func ssoUserName(name string) string {
+	name = strings.ToLower(name)
+	if domain, user, ok := strings.Cut(name, `\`); ok && !strings.Contains(user, "@") {
+		return user + "@" + domain
+	}
+	return name
 }
 
 // LoginAttempts returns how many vCenter logins were attempted so far (successful or not).
