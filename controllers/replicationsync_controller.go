@@ -128,8 +128,13 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		return ctrl.Result{}, err
 	}
-	if r.replaced.stale(req.NamespacedName, rs.ResourceVersion) {
+	switch r.replaced.check(req.NamespacedName, rs.ResourceVersion) {
+	case cacheBehind:
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+	case cacheLate:
+		if err := r.reader().Get(ctx, req.NamespacedName, rs); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err) // gone: its watch event forgets it
+		}
 	}
 	if !rs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -165,13 +170,13 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			if kept, werr := r.claimsKept(writeCtx, before, rs, run.wave); werr != nil || !kept {
 				if werr != nil {
 					r.holdSlotsAfterLostClaim(run, before)
-					return r.lostWrite(werr)
+					return r.lostWrite(before, werr)
 				}
 				return r.claimsDropped(writeCtx, run, before)
 			}
 			if werr := r.patchStatus(writeCtx, before, rs); werr != nil {
 				r.holdSlotsAfterLostClaim(run, before)
-				return r.lostWrite(werr)
+				return r.lostWrite(before, werr)
 			}
 			claimed = rs.DeepCopy()
 		}
@@ -333,7 +338,7 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, run *syncRu
 		start := clockNow(r.Clock)
 		if err := r.patchStatus(ctx, before, rs); err != nil {
 			endMayBeStored(run, err)
-			return r.lostWrite(err)
+			return r.lostWrite(before, err)
 		}
 		if res.RequeueAfter > 0 {
 			// The step planned its wake before this write, which took part of the wait (a poll due in
@@ -376,13 +381,15 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	return nil
 }
 
-// lostWrite handles a status write that failed: a conflict (or a gone object) is retried soon from a
-// fresh read; anything else goes to the rate limiter.
-func (r *ReplicationSyncReconciler) lostWrite(err error) (ctrl.Result, error) {
+// lostWrite handles a status write planned on before that failed: a conflict is retried soon, past the
+// cache while it shows before's version; a gone object is done with; anything else goes to the rate
+// limiter.
+func (r *ReplicationSyncReconciler) lostWrite(before *replicationv1alpha1.ReplicationSync, err error) (ctrl.Result, error) {
 	switch {
 	case apierrors.IsNotFound(err):
 		return ctrl.Result{}, nil
 	case apierrors.IsConflict(err):
+		r.replaced.lost(client.ObjectKeyFromObject(before), before.ResourceVersion)
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return ctrl.Result{}, fmt.Errorf("patching ReplicationSync status: %w", err)

@@ -69,7 +69,7 @@ func (r *ReplicationSyncReconciler) claimsDropped(ctx context.Context, run *sync
 	ctrl.LoggerFrom(ctx).Error(nil, msg)
 	r.event(after, corev1.EventTypeWarning, replicationv1alpha1.CRDOutdatedReason, "Sync", "%s", msg)
 	if err := r.patchStatus(ctx, before, after); err != nil {
-		return r.lostWrite(err)
+		return r.lostWrite(before, err)
 	}
 	return ctrl.Result{RequeueAfter: ProviderWaitInterval}, nil
 }
