@@ -144,6 +144,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 
 	before := rs.DeepCopy()
 	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
+	defer run.releasePeers()
 	res, err := r.advance(ctx, run)
 	var refused []syncBatch // a first wave the provider refused whole (TooMany), planned again below
 	// The writes of claims, and of a refused wave's groups back to Pending, are not cut short by a manager
@@ -180,6 +181,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			}
 			claimed = rs.DeepCopy()
 		}
+		run.releasePeers() // the claims are written: a peer reading this run now sees them
 		r.takeArmed(run)
 		if len(run.wave) == 0 {
 			return r.writeStatus(ctx, run, claimed, res, err)

@@ -41,6 +41,9 @@ type syncRun struct {
 	lineMoved          time.Time // when the line this run waits in for a slot last moved (markRunning)
 	armedOnly          bool      // the wave may take armed batches only: no claim can be written before its calls
 	relayRounds        int       // rounds of polls the relay made during this reconcile's writes
+	// peersUnlocked ends this run's turn among the runs of its PiT name (pitPeers.lock), taken when it
+	// read them before a call; nil when it holds none.
+	peersUnlocked func()
 	// wave holds the batches claimed in this reconcile: written as Issuing, then called at calledAt.
 	wave     []syncBatch
 	calledAt time.Time
@@ -52,6 +55,15 @@ type syncRun struct {
 	// status that says so is stored, so that a write lost to a conflict, and done again by the next
 	// reconcile, counts the run once.
 	onStored []func()
+}
+
+// releasePeers ends the run's turn among the runs of its PiT name, if it holds it: its claims are
+// written, or it claims nothing.
+func (run *syncRun) releasePeers() {
+	if run.peersUnlocked != nil {
+		run.peersUnlocked()
+		run.peersUnlocked = nil
+	}
 }
 
 // afterStore defers f until the reconcile's status write succeeded.

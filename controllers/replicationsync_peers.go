@@ -19,7 +19,9 @@ import (
 // without PiT support would sync the group twice whatever the timing. So a group another run of the
 // same provider and PiT name has claimed waits for it, and one that run synced is Synced by it.
 // The registry holds the runs this process has reconciled: after a restart, a run reconciled before its
-// peer still meets only the PiT check.
+// peer still meets only the PiT check. The peers are read past the cache, and each run reads them and
+// writes its claims in its turn (pitPeers.lock): two runs reconciled at once, each reading the other
+// before either claim is written, would otherwise both call.
 
 // pitKey is what peers share: the namespace, the VasaProvider and the PiT name.
 type pitKey struct{ namespace, provider, pitName string }
@@ -35,6 +37,38 @@ type pitPeers struct {
 	mu    sync.Mutex
 	byKey map[pitKey]map[types.NamespacedName]struct{}
 	keyOf map[types.NamespacedName]pitKey
+	turns map[pitKey]*pitTurn
+}
+
+// pitTurn is the turn of the runs of one pitKey, between reading their peers and writing their claims.
+type pitTurn struct {
+	sync.Mutex
+	users int // holding it or waiting for it
+}
+
+// lock waits for the turn of k's runs and returns what ends it. Runs of a PiT name of their own never
+// wait; the runs of a schedule's tick (shares of one PiT name) take turns for a read and a write.
+func (p *pitPeers) lock(k pitKey) (unlock func()) {
+	p.mu.Lock()
+	if p.turns == nil {
+		p.turns = map[pitKey]*pitTurn{}
+	}
+	t := p.turns[k]
+	if t == nil {
+		t = &pitTurn{}
+		p.turns[k] = t
+	}
+	t.users++
+	p.mu.Unlock()
+	t.Lock()
+	return func() {
+		t.Unlock()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if t.users--; t.users == 0 {
+			delete(p.turns, k)
+		}
+	}
 }
 
 func (p *pitPeers) add(rs *replicationv1alpha1.ReplicationSync) {
@@ -98,7 +132,7 @@ func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicat
 	var out map[replicationv1alpha1.ReplicationGroupID]peerGroup
 	for _, key := range r.peers.others(rs) {
 		peer := &replicationv1alpha1.ReplicationSync{}
-		if err := r.Get(ctx, key, peer); err != nil {
+		if err := r.reader().Get(ctx, key, peer); err != nil { // the cache may not show its claims yet
 			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name", "peer", key.Name, "error", err.Error())
 			continue
 		}

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 // TestRunsOfOnePiTNameSyncAGroupOnce: a second ReplicationSync names the harness run's group and PiT name
@@ -137,4 +140,40 @@ func TestPitPeersHoldARunUnderOneKey(t *testing.T) {
 	p.forget(types.NamespacedName{Namespace: "ns", Name: "nightly"})
 	g.Expect(p.others(peerOf("tuesday"))).To(BeEmpty())
 	g.Expect(p.byKey).To(BeEmpty())
+}
+
+// TestRunsOfOnePiTNameReconciledAtOnceSyncAGroupOnce: two runs of one PiT name and group, reconciled at
+// the same moment by two workers, on an array without PiT support: both ask for the PiT at once, and
+// each would read the other before either claim is written. They take turns between reading their
+// peers and writing their claims: one call.
+func TestRunsOfOnePiTNameReconciledAtOnceSyncAGroupOnce(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.fake.NoPiTSupport = true
+	both, asked := make(chan struct{}), atomic.Int32{}
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) {
+		if asked.Add(1) == 2 {
+			close(both)
+		}
+		select { // both runs have checked the array before either reads its peers
+		case <-both:
+		case <-time.After(5 * time.Second):
+		}
+		return nil, &sms.NotImplementedError{Message: "QueryPointInTimeReplica is not implemented by this provider"}
+	}
+	first := h.get()
+	second := &replicationv1alpha1.ReplicationSync{}
+	second.Namespace, second.Name = first.Namespace, first.Name+"-at-once"
+	second.Spec = *first.Spec.DeepCopy()
+	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+
+	var wg sync.WaitGroup
+	for _, key := range []client.ObjectKey{h.key, client.ObjectKeyFromObject(second)} {
+		wg.Go(func() {
+			_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
+			h.g.Expect(err).NotTo(HaveOccurred())
+		})
+	}
+	wg.Wait()
+	h.g.Expect(asked.Load()).To(BeEquivalentTo(2), "both runs checked the array")
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
 }

@@ -85,6 +85,7 @@ func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []s
 	r.holdSlots(run) // the slots of the tasks that ended are free
 	run.armedOnly = true
 	err = r.waveStep(ctx, run)
+	run.releasePeers() // armed batches only: their claims were written before the peers were read
 	run.armedOnly = false
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Checking armed batches for their PiT during a commit; the next reconcile retries")

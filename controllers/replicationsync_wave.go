@@ -114,6 +114,9 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 		return nil, true, nil
 	}
 	var retried, taken []int
+	if run.peersUnlocked == nil {
+		run.peersUnlocked = r.peers.lock(pitKeyOf(rs)) // until the claims are written (releasePeers)
+	}
 	peers := r.peerGroups(ctx, rs)
 	for _, i := range idx {
 		id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
