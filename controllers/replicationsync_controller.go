@@ -239,12 +239,15 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	}
 	ctx = budget()
 	base, want := claimed, rs
+	retry := commitRetry
 	for {
 		var err error
+		var sent *replicationv1alpha1.ReplicationSync
 		if want == rs {
 			// The relay may take the run further while this is written (the pre-claims written are armed;
 			// a merged retry arms none).
 			written, moved, werr := r.writeAndRelay(ctx, stopping, base, run, &wave)
+			sent = written
 			if werr == nil && moved {
 				// What the relay did goes out next, with a budget of its own: its calls took part of this one.
 				ctx, base = budget(), written
@@ -254,7 +257,7 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 				*rs = *written
 			}
 		} else {
-			err = r.patchStatus(ctx, base, want)
+			sent, err = want, r.patchStatus(ctx, base, want)
 		}
 		if err == nil {
 			run.stored()
@@ -271,13 +274,19 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}
-		if !apierrors.IsConflict(err) || ctx.Err() != nil {
+		// A conflict, or a write the API server failed (a 5xx, a 429, no answer: etcd's leader changing) is
+		// tried again from a fresh read. Given up, the claim would stay in status: the groups in doubt until
+		// their PiT or their window, and on an array without PiT support issued again, a second sync.
+		if !retriableWrite(err) || ctx.Err() != nil || (!apierrors.IsConflict(err) && !pause(ctx, retry.Step(), err)) {
 			// The claim stays in status: the groups are in doubt and resolved by their PiT or window.
 			return ctrl.Result{}, fmt.Errorf("recording the task refs of %d calls: %w", len(wave), err)
 		}
-		fresh := &replicationv1alpha1.ReplicationSync{}
-		if gerr := r.reader().Get(ctx, req.NamespacedName, fresh); gerr != nil {
+		fresh, gerr := r.readFresh(ctx, req.NamespacedName)
+		if gerr != nil {
 			return ctrl.Result{}, errors.Join(err, gerr)
+		}
+		if landed(fresh, sent) {
+			run.stored() // applied after all, its answer lost (or a retry of it conflicting with it)
 		}
 		base, want = fresh, fresh.DeepCopy()
 		if !mergeWaveOutcome(want, claimed, rs, wave, run.preclaimed) {
@@ -340,6 +349,13 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, run *syncRu
 		start := clockNow(r.Clock)
 		if err := r.patchStatus(ctx, before, rs); err != nil {
 			endMayBeStored(run, err)
+			if apierrors.IsConflict(err) && len(run.onStored) > 0 {
+				// The run's end waits on this write: a retry by client-go of a write the API server applied
+				// conflicts with it, and the next reconcile, reading the run ended, would not tell it.
+				if fresh, gerr := r.readFresh(ctx, client.ObjectKeyFromObject(rs)); gerr == nil && landed(fresh, rs) {
+					run.stored()
+				}
+			}
 			return r.lostWrite(before, err)
 		}
 		if res.RequeueAfter > 0 {

@@ -102,18 +102,19 @@ func TestNoPiTSupportReissuedOnceAfterWindow(t *testing.T) {
 	h.g.Expect(h.eventReasons()).To(ContainElement(HavePrefix("InDoubtReissued")))
 }
 
-// TestLostCommitThenProviderNotReady: the write of the task refs fails, the next reconcile returns early
-// because the provider is briefly not Ready; the claim in status keeps the groups in doubt.
+// TestLostCommitThenProviderNotReady: the write of the task refs is refused (not retried: the manager's
+// role lost the right to write status), the next reconcile returns early because the provider is briefly
+// not Ready; the claim in status keeps the groups in doubt.
 func TestLostCommitThenProviderNotReady(t *testing.T) {
 	h := newRunHarness(t, 2, shortWindow)
 	h.onPatch = func(n int, _ client.Object) error {
 		if n == 2 { // 1: claim, 2: commit
-			return errors.New("etcdserver: request timed out")
+			return apierrors.NewForbidden(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs/status"}, "run", errors.New("RBAC: access denied"))
 		}
 		return nil
 	}
 	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	h.g.Expect(err).To(MatchError(ContainSubstring("request timed out")))
+	h.g.Expect(err).To(MatchError(ContainSubstring("access denied")))
 	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupIssuing)))
 	h.onPatch = nil
 
@@ -1032,4 +1033,48 @@ func progressDeadlineRun(t *testing.T, n int) *runHarness {
 	return newRunHarness(t, n, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
 	})
+}
+
+// TestCommitFailedByTheAPIServerIsRetried: the API server fails the write of the task refs (etcd's leader
+// changing: a 500, not applied). The commit is tried again from a fresh read: on an array without PiT
+// support the groups would otherwise be in doubt, and issued again once their window ended, a second sync.
+func TestCommitFailedByTheAPIServerIsRetried(t *testing.T) {
+	h := newRunHarness(t, 2, shortWindow)
+	h.fake.NoPiTSupport = true
+	h.onPatch = func(n int, _ client.Object) error {
+		if n == 2 { // 1: claim, 2: commit
+			return apierrors.NewInternalError(errors.New("etcdserver: leader changed"))
+		}
+		return nil
+	}
+	h.reconcile()
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupSyncing)))
+	h.onPatch = nil
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(2 * window)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	h.g.Expect(h.fake.CallsOf(h.group(1))).To(Equal(1))
+}
+
+// TestWriteAppliedThoughItFailedEndsTheRunOnce: the write that ends the run was applied, but its caller
+// saw it fail (client-go retried a 504 and the retry conflicted with the first try). The run's end is
+// told once (its event), not dropped as the outcome of a lost write.
+func TestWriteAppliedThoughItFailedEndsTheRunOnce(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.reconcile()
+	h.fake.FinishAll(h.clock.Now())
+	h.afterPatch = func(int, context.Context) error {
+		h.afterPatch = nil
+		return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncs"}, "run", errors.New("the object has been modified"))
+	}
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	ended := 0
+	for _, e := range h.events {
+		if strings.HasPrefix(e, "Synced: All") {
+			ended++
+		}
+	}
+	h.g.Expect(ended).To(Equal(1), "%v", h.events)
 }

@@ -1,0 +1,70 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// commitRetry spaces a commit's tries after the API server failed its write, or the read before a retry;
+// commitGrace bounds them all.
+var commitRetry = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 6, Cap: 2 * time.Second}
+
+// apiServerFailed reports whether a request failed at the API server rather than being refused by it: no
+// answer, a 5xx, too many requests. Tried again, it may succeed.
+func apiServerFailed(err error) bool {
+	return apierrors.IsTooManyRequests(err) || mayHaveBeenApplied(err)
+}
+
+// retriableWrite reports whether a failed status write is worth trying again from a fresh read.
+func retriableWrite(err error) bool {
+	return apierrors.IsConflict(err) || apiServerFailed(err)
+}
+
+// pause waits d, or as long as the API server asked (a 429's Retry-After) if longer; false if ctx ended
+// first.
+func pause(ctx context.Context, d time.Duration, err error) bool {
+	if s, ok := apierrors.SuggestsClientDelay(err); ok {
+		d = max(d, time.Duration(s)*time.Second)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// readFresh reads the ReplicationSync key past the cache, again while the API server fails the read and
+// ctx lasts.
+func (r *ReplicationSyncReconciler) readFresh(ctx context.Context, key types.NamespacedName) (*replicationv1alpha1.ReplicationSync, error) {
+	fresh := &replicationv1alpha1.ReplicationSync{}
+	err := retry.OnError(commitRetry, func(err error) bool { return ctx.Err() == nil && apiServerFailed(err) }, func() error {
+		return r.reader().Get(ctx, key, fresh)
+	})
+	return fresh, err
+}
+
+// landed reports whether fresh holds the status of sent as the API server stores it: a write it applied
+// though its caller saw the write fail (the answer lost, or client-go's retry of it conflicting with it).
+func landed(fresh, sent *replicationv1alpha1.ReplicationSync) bool {
+	if sent == nil {
+		return false
+	}
+	raw, err := json.Marshal(sent.Status)
+	var stored replicationv1alpha1.ReplicationSyncStatus
+	if err != nil || json.Unmarshal(raw, &stored) != nil {
+		return false
+	}
+	return equality.Semantic.DeepEqual(fresh.Status, stored)
+}
