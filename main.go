@@ -134,7 +134,7 @@ func main() {
 		setupLog.Error(err, "Unable to create controller", "controller", "VasaProvider")
 		os.Exit(1)
 	}
-	if err := (&controllers.ReplicationSyncReconciler{
+	syncs := &controllers.ReplicationSyncReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Sessions:                sessions,
@@ -145,7 +145,8 @@ func main() {
 		Backoff:                 syncBackoff,
 		PollInitial:             pollInitial,
 		PollMax:                 pollMax,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if err := syncs.SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "ReplicationSync")
 		os.Exit(1)
 	}
@@ -190,6 +191,12 @@ func main() {
 	}
 	setupLog.Info("Starting manager")
 	err = mgr.Start(ctrl.SetupSignalHandler())
+	// A manager that lost its Lease returns with reconciles still in their calls: their commits first.
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), controllers.ShutdownGrace)
+	if !syncs.Drain(drainCtx) {
+		setupLog.Info("Exiting with ReplicationSync reconciles still running: their groups are in doubt for the next manager")
+	}
+	cancelDrain()
 	// After the reconciles (their calls and commits) ended: vCenter keeps a session left open until its
 	// idle timeout, and counts it against its limit.
 	logoutCtx, cancelLogout := context.WithTimeout(context.Background(), logoutGrace)

@@ -88,6 +88,8 @@ type ReplicationSyncReconciler struct {
 
 	// replaced tells a cache read that is behind this process's own writes (replicationsync_stale.go).
 	replaced replacedVersions
+	// inProgress counts the reconciles running (Drain).
+	inProgress atomic.Int64
 	// armed are the batches this process pre-claimed and has not called (replicationsync_preclaim.go).
 	armedMu  sync.Mutex
 	armed    map[types.NamespacedName]*armedRun
@@ -111,6 +113,8 @@ type ReplicationSyncReconciler struct {
 // Reconcile advances one ReplicationSync by one step of its state machine. A step that claims a wave
 // writes twice: the claim (groups Issuing) before any call, the task refs after.
 func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.inProgress.Add(1)
+	defer r.inProgress.Add(-1)
 	// The cache is enough: every write names the resourceVersion it was planned on, so a stale read
 	// costs a conflict and a retry, never a second call.
 	rs := &replicationv1alpha1.ReplicationSync{}

@@ -17,6 +17,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
 )
 
 // TestLeaderReleasesLeaseOnSIGTERM: the manager binary with leader election stands by (leading gauge 0)
@@ -27,20 +30,7 @@ func TestLeaderReleasesLeaseOnSIGTERM(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
-	// The leader-election Role of config/rbac, in the test's namespace.
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "leader-election"},
-		Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
-			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"},
-		}},
-	}
-	g.Expect(adminClient.Create(ctx, role)).To(Succeed())
-	g.Expect(adminClient.Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "leader-election"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: managerUser}},
-	})).To(Succeed())
+	allowLeases(t, ns)
 
 	const id = "lease-test.replication.vasa.io"
 	const other = "another-manager"
@@ -79,6 +69,70 @@ func TestLeaderReleasesLeaseOnSIGTERM(t *testing.T) {
 	alone.WaitReady()
 	g.Eventually(func(g Gomega) float64 { return alone.MetricSum(g, "vasa_sync_manager_leading", nil) }).
 		WithTimeout(syncTimeout).WithPolling(100*time.Millisecond).Should(Equal(1.0), "a manager without leader election reports that it stands by")
+}
+
+// allowLeases binds the manager's identity to the leader-election Role of config/rbac in ns.
+func allowLeases(t *testing.T, ns string) {
+	t.Helper()
+	g, ctx := NewWithT(t), context.Background()
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "leader-election"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+			Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"},
+		}},
+	}
+	g.Expect(adminClient.Create(ctx, role)).To(Succeed())
+	g.Expect(adminClient.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "leader-election"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: managerUser}},
+	})).To(Succeed())
+}
+
+// TestLeaseLostDuringSubmit: the leader loses its Lease while a sync call is in flight (its renewals not
+// answered in time; here another identity took the Lease). controller-runtime then returns at once,
+// without the graceful shutdown of a SIGTERM: the manager still writes the call's task refs before it
+// exits, and the next leader, on an array without PiT support, does not call again.
+func TestLeaseLostDuringSubmit(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newProcWorld(t, arrayA(syncGroups(1, 5), slowTask, func(pc *smssim.ProviderConfig) { pc.NoPitSupport = true }), 1)
+	allowLeases(t, w.ns)
+	// The response outlives the leader's renew deadline (10 s) after the Lease is taken.
+	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Delay, Times: 1, Delay: 15 * time.Second})
+	w.array(8, longInDoubt)
+	const id = "lease-lost.replication.vasa.io"
+	w.startManager(procOptions{leaderElect: true, args: []string{"--leader-election-id=" + id, "--leader-election-namespace=" + w.ns}})
+	runs := w.createSyncs(1, 5)
+	g.Eventually(func(g Gomega) {
+		g.Expect(callLog(w.sim)).To(HaveLen(1))
+		g.Expect(w.proxy.InFlight(syncMethod)).To(Equal(1))
+	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
+	task := callLog(w.sim)[0].Task
+
+	key := client.ObjectKey{Namespace: w.ns, Name: id}
+	g.Eventually(func() error {
+		lease := &coordinationv1.Lease{}
+		if err := adminClient.Get(ctx, key, lease); err != nil {
+			return err
+		}
+		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds = ptr.To("another-manager"), ptr.To[int32](3600)
+		lease.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+		return adminClient.Update(ctx, lease)
+	}).WithTimeout(syncTimeout).Should(Succeed())
+	exited, _ := w.mgr.WaitExit(time.Minute)
+	g.Expect(exited).To(BeTrue(), "the manager that lost its Lease exits")
+	rs := getSync(g, runs[0].key)
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.Task).To(Equal(task), "group %s/%s (%s) after the Lease was lost", gs.FaultDomainID.ID, gs.DeviceGroupID.ID, gs.State)
+	}
+
+	g.Expect(adminClient.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: id}})).To(Succeed())
+	w.mgr.Start()
+	waitAllSucceeded(t, runs, exactlyOnceTO)
+	expectExactlyOnce(g, w.sim, runs)
+	expectAllSynced(g, w.sim, runs)
 }
 
 // TestManagerThatCannotListIsNotReady: a manager whose identity may not list every kind it reconciles (its

@@ -221,6 +221,10 @@ func (m *managerProcess) Terminate() {
 	}
 }
 
+// WaitExit waits up to timeout for the process to exit by itself; it returns whether it did and its exit
+// error.
+func (m *managerProcess) WaitExit(timeout time.Duration) (bool, error) { return m.signal(0, timeout) }
+
 // Generation returns how many times the process was started.
 func (m *managerProcess) Generation() int {
 	m.mu.Lock()
