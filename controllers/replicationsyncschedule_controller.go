@@ -150,6 +150,9 @@ type scheduleScope struct {
 	sets runSets
 	// latestRun is the latest scheduled time among them.
 	latestRun time.Time
+	// unrecordedSince is, when a run exists whose start status does not record (the status write after
+	// its create failed, or the create's answer was lost), the watermark status recorded before it.
+	unrecordedSince time.Time
 	// afterPatch runs once the status is stored, so events and counters match what status says.
 	afterPatch []func()
 	// awaitingDiscovery: the due run waits for its provider's first discovery, which no watch reports.
@@ -283,8 +286,10 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 		slices.SortFunc(runs, compareRuns)
 	}
 
-	// A run exists whose start was not recorded (a crash between creating it and storing status).
+	// A run exists whose start was not recorded (a crash between creating it and storing status, or a
+	// create whose answer was lost).
 	if last := sched.Status.LastScheduleTime; !s.latestRun.IsZero() && (last == nil || s.latestRun.After(last.Time)) {
+		s.unrecordedSince = s.recorded()
 		sched.Status.LastScheduleTime = &metav1.Time{Time: s.latestRun}
 	}
 	sched.Status.Active = nil
@@ -426,6 +431,14 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 		countFrom, counted = t.Time, schedule.Window(schedule.GridAtOrBefore(watermark, t.Time), s.now)
 	}
 	missed := missedRuns{count: counted.Skipped, last: counted.LastSkipped, superseded: counted.Skipped, tooMany: counted.TooMany}
+	if lost := s.unrecordedMissed(schedule); lost.Skipped > 0 {
+		missed.count += lost.Skipped
+		missed.superseded += lost.Skipped
+		missed.tooMany = missed.tooMany || lost.TooMany
+		if missed.last.IsZero() {
+			missed.last = lost.LastSkipped
+		}
+	}
 	due := w.MostRecent
 	if deadline := sched.Spec.StartingDeadlineSeconds; !due.IsZero() && deadline != nil &&
 		s.now.After(due.Add(seconds(*deadline))) {
@@ -442,7 +455,8 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 
 	var message string
 	requeueAt := w.Next
-	stillRejected := due.IsZero() && scheduleReadyReason(sched) == replicationv1alpha1.RunRejectedReason
+	// A run whose create failed, not one whose create answered an error but was done all the same.
+	stillRejected := due.IsZero() && s.unrecordedSince.IsZero() && scheduleReadyReason(sched) == replicationv1alpha1.RunRejectedReason
 	// A run skipped for want of a usable PiT name says so in Ready until the next run, whatever wakes the
 	// schedule meanwhile, unless the spec changed since (a template found invalid as a whole and then
 	// fixed has the same reason).
@@ -538,14 +552,29 @@ func (s *scheduleScope) started(run *replicationv1alpha1.ReplicationSync) bool {
 // run, which covers a crash between creating a run and storing status) or reported missed. A new
 // schedule starts counting at its creation, as a CronJob does.
 func (s *scheduleScope) watermark() time.Time {
+	w := s.recorded()
+	if s.latestRun.After(w) {
+		w = s.latestRun
+	}
+	return w
+}
+
+// recorded is the watermark as status records it.
+func (s *scheduleScope) recorded() time.Time {
 	w := s.sched.CreationTimestamp.Time
 	for _, t := range []*metav1.Time{s.sched.Status.LastScheduleTime, s.sched.Status.LastMissedTime} {
 		if t != nil && t.After(w) {
 			w = t.Time
 		}
 	}
-	if s.latestRun.After(w) {
-		w = s.latestRun
-	}
 	return w
+}
+
+// unrecordedMissed are the runs missed before a run whose start status did not record: the reconcile
+// that created it counted them, but its status write, which would have stored them, failed.
+func (s *scheduleScope) unrecordedMissed(schedule *cronschedule.Schedule) cronschedule.Window {
+	if s.unrecordedSince.IsZero() {
+		return cronschedule.Window{}
+	}
+	return schedule.Window(s.unrecordedSince, s.latestRun)
 }

@@ -361,3 +361,64 @@ func replacingWithActiveRun(t *testing.T, g *WithT, name string) (*scheduleHarne
 	h.finish(active, replicationv1alpha1.SyncRunning, times[0])
 	return h, times, active
 }
+
+// TestRunCreatedThoughItsCreateTimedOutIsNoRejection: the API server created the run but its answer was a
+// timeout (a slow etcd). The next reconcile finds the run: the schedule is Ready and records the run's
+// start, not Stalled on a rejection until the next run a day later.
+func TestRunCreatedThoughItsCreateTimedOutIsNoRejection(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := c.Create(ctx, obj, opts...); err != nil {
+				return err
+			}
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
+				return apierrors.NewTimeoutError("request did not complete within the allotted timeout", 1)
+			}
+			return nil
+		},
+	})
+	h.create("slow-etcd", nil)
+	due := h.nextRuns(1)[0]
+	h.reconcileAt(due.Add(time.Second))
+	g.Expect(scheduleReadyReason(h.get())).To(Equal(replicationv1alpha1.RunRejectedReason))
+
+	h.reconcileAt(due.Add(time.Second + runCreateRetry))
+	s := h.get()
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("slow-etcd", due))))
+	g.Expect(condition(s, replicationv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(condition(s, replicationv1alpha1.StalledCondition)).To(Or(BeNil(), HaveField("Status", metav1.ConditionFalse)))
+	g.Expect(s.Status.LastScheduleTime.Time).To(BeTemporally("==", due))
+	g.Expect(s.Status.MissedRuns).To(BeZero())
+}
+
+// TestMissedRunsCountedWhenTheirStatusWriteFails: the manager was down for three runs; the reconcile that
+// starts the latest one counts the two before it as missed, but its status write conflicts. The next
+// reconcile finds the run started and still records the two missed.
+func TestMissedRunsCountedWhenTheirStatusWriteFails(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	conflicts := 1
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSyncSchedule); ok && conflicts > 0 {
+				conflicts--
+				return apierrors.NewConflict(schema.GroupResource{Group: "replication.vasa.io", Resource: "replicationsyncschedules"}, obj.GetName(), errors.New("the object has been modified"))
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	h.create("down", nil)
+	times := h.nextRuns(3)
+	h.clock.SetTime(times[2].Add(time.Minute))
+	_, _ = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key}) // its status write conflicts
+	g.Expect(h.runs()).To(HaveLen(1))
+
+	h.reconcileAt(times[2].Add(time.Minute + time.Second))
+	s := h.get()
+	g.Expect(h.runs()).To(ConsistOf(HaveField("Name", runName("down", times[2]))))
+	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(2))
+	g.Expect(s.Status.LastMissedTime).NotTo(BeNil())
+	g.Expect(s.Status.LastMissedTime.Time).To(BeTemporally("==", times[1]))
+}
