@@ -246,12 +246,10 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	retry := commitRetry
 	for {
 		var err error
-		var sent *replicationv1alpha1.ReplicationSync
 		if want == rs {
 			// The relay may take the run further while this is written (the pre-claims written are armed;
 			// a merged retry arms none).
 			written, moved, werr := r.writeAndRelay(ctx, stopping, base, run, &wave)
-			sent = written
 			if werr == nil && moved {
 				// What the relay did goes out next, with a budget of its own: its calls took part of this one.
 				ctx, base = budget(), written
@@ -261,7 +259,7 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 				*rs = *written
 			}
 		} else {
-			sent, err = want, r.patchStatus(ctx, base, want)
+			err = r.patchStatus(ctx, base, want)
 		}
 		if err == nil {
 			run.stored()
@@ -288,9 +286,6 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 		fresh, gerr := r.readFresh(ctx, req.NamespacedName)
 		if gerr != nil {
 			return ctrl.Result{}, errors.Join(err, gerr)
-		}
-		if landed(fresh, sent) {
-			run.stored() // applied after all, its answer lost (or a retry of it conflicting with it)
 		}
 		base, want = fresh, fresh.DeepCopy()
 		if !mergeWaveOutcome(want, claimed, rs, wave, run.preclaimed) {
@@ -353,13 +348,6 @@ func (r *ReplicationSyncReconciler) writeStatus(ctx context.Context, run *syncRu
 		start := clockNow(r.Clock)
 		if err := r.patchStatus(ctx, before, rs); err != nil {
 			endMayBeStored(run, err)
-			if apierrors.IsConflict(err) && len(run.onStored) > 0 {
-				// The run's end waits on this write: a retry by client-go of a write the API server applied
-				// conflicts with it, and the next reconcile, reading the run ended, would not tell it.
-				if fresh, gerr := r.readFresh(ctx, client.ObjectKeyFromObject(rs)); gerr == nil && landed(fresh, rs) {
-					run.stored()
-				}
-			}
 			return r.lostWrite(before, err)
 		}
 		if res.RequeueAfter > 0 {
@@ -392,7 +380,7 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	if err != nil {
 		return err
 	}
-	if err := r.Status().Patch(ctx, rs, patch); err != nil {
+	if err := r.Status().Patch(ctx, rs, patch); err != nil && !r.landedAfterAll(ctx, rs, err) {
 		if mayHaveBeenApplied(err) {
 			r.countStored(before, rs)
 		}

@@ -168,8 +168,9 @@ func TestWaveWithoutDoubtWakesForItsPolls(t *testing.T) {
 }
 
 // TestReissueAnnouncedWhenItsWriteLosesItsAnswer: the write that stores a re-issue (here with no slot to
-// claim in the same reconcile) is applied, but its answer is lost (etcd timed out). The next reconcile
-// reads the re-issue as stored and calls the group a second time: that call is still announced.
+// claim in the same reconcile) is applied, but its answer is lost (etcd timed out); read past the cache,
+// it is recognised as stored. The next reconcile calls the group a second time: that call is announced,
+// once.
 func TestReissueAnnouncedWhenItsWriteLosesItsAnswer(t *testing.T) {
 	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		shortWindow(vp, rs)
@@ -190,7 +191,7 @@ func TestReissueAnnouncedWhenItsWriteLosesItsAnswer(t *testing.T) {
 	}
 	h.clock.Step(2 * time.Second)
 	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	h.g.Expect(err).To(HaveOccurred())
+	h.g.Expect(err).NotTo(HaveOccurred())
 	h.g.Expect(lost.Load()).To(BeTrue())
 	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupPending)), "the re-issue is stored")
 

@@ -1078,3 +1078,26 @@ func TestWriteAppliedThoughItFailedEndsTheRunOnce(t *testing.T) {
 	}
 	h.g.Expect(ended).To(Equal(1), "%v", h.events)
 }
+
+// TestClaimAppliedThoughItFailedGoesOnToItsCalls: the API server stored the claim but answered a timeout.
+// Read past the cache, the claim is there: the wave's calls go out as after any claim, instead of its
+// groups waiting out the in-doubt window for calls never made and then counting as reissued.
+func TestClaimAppliedThoughItFailedGoesOnToItsCalls(t *testing.T) {
+	h := newRunHarness(t, 2, shortWindow)
+	h.afterPatch = func(n int, _ context.Context) error {
+		if n == 1 { // the claim
+			return apierrors.NewTimeoutError("request did not complete within the allotted timeout", 1)
+		}
+		return nil
+	}
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(h.states()).To(Equal(all(2, replicationv1alpha1.GroupSyncing)))
+	h.afterPatch = nil
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.expectEndsSyncedOnce(2)
+	for _, g := range h.get().Status.Groups {
+		h.g.Expect(g.Reissues).To(BeZero())
+	}
+}

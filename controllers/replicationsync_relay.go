@@ -27,8 +27,7 @@ import (
 const maxRelayRounds = 3
 
 // writeAndRelay writes run.rs over base and relays while the write is in flight: the write sends a copy
-// and returns it as written (or as sent, when the write failed); moved reports whether run.rs went
-// further meanwhile. The batches the relay
+// and returns it as written; moved reports whether run.rs went further meanwhile. The batches the relay
 // called are added to wave, so that a merge after a lost write records their refs too; the pre-claims
 // the write carried are armed.
 func (r *ReplicationSyncReconciler) writeAndRelay(ctx, stopping context.Context, base *replicationv1alpha1.ReplicationSync, run *syncRun, wave *[]syncBatch) (written *replicationv1alpha1.ReplicationSync, moved bool, err error) {
@@ -45,7 +44,7 @@ func (r *ReplicationSyncReconciler) writeAndRelay(ctx, stopping context.Context,
 		select {
 		case err := <-done:
 			if err != nil {
-				return written, false, err
+				return nil, false, err
 			}
 			r.arm(run, run.preclaimed[:carried])
 			run.preclaimed = slices.Delete(run.preclaimed, 0, carried)

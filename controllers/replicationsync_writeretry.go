@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -53,6 +54,23 @@ func (r *ReplicationSyncReconciler) readFresh(ctx context.Context, key types.Nam
 		return r.reader().Get(ctx, key, fresh)
 	})
 	return fresh, err
+}
+
+// landedAfterAll reports whether the status write of rs that failed with err was applied all the same
+// (its answer lost, a 5xx after etcd took it, or client-go's retry of it conflicting with it): read past
+// the cache, the object holds rs's status. rs then takes the stored resourceVersion. A claim recognised
+// so goes on to its calls instead of leaving its groups in doubt; a commit arms its pre-claims; a run's
+// end is told.
+func (r *ReplicationSyncReconciler) landedAfterAll(ctx context.Context, rs *replicationv1alpha1.ReplicationSync, err error) bool {
+	if !retriableWrite(err) || ctx.Err() != nil {
+		return false
+	}
+	fresh, gerr := r.readFresh(ctx, client.ObjectKeyFromObject(rs))
+	if gerr != nil || !landed(fresh, rs) {
+		return false
+	}
+	rs.ResourceVersion = fresh.ResourceVersion
+	return true
 }
 
 // landed reports whether fresh holds the status of sent as the API server stores it: a write it applied
