@@ -153,13 +153,23 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	var refused []syncBatch // a first wave the provider refused whole (TooMany), planned again below
 	// The writes of claims, and of a refused wave's groups back to Pending, are not cut short by a manager
 	// stopping: one the API server applied, while this process took it for failed, would leave the groups
-	// Issuing without a call, in doubt for the next manager.
-	writeCtx, cancelWrites := context.WithTimeout(context.WithoutCancel(ctx), commitGrace)
-	defer cancelWrites()
+	// Issuing without a call, in doubt for the next manager. Each gets commitGrace of its own: a refused
+	// wave's calls, and the writes before them, must not leave the write after them without time.
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, cancel := range cancels {
+			cancel()
+		}
+	}()
+	writeCtx := func() context.Context {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitGrace)
+		cancels = append(cancels, cancel)
+		return wctx
+	}
 	for {
 		if len(run.wave) == 0 {
 			if refused != nil {
-				return r.writeStatus(writeCtx, run, before, res, err)
+				return r.writeStatus(writeCtx(), run, before, res, err)
 			}
 			return r.writeStatus(ctx, run, before, res, err)
 		}
@@ -172,14 +182,15 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			if ctx.Err() != nil && refused == nil {
 				return ctrl.Result{}, nil
 			}
-			if kept, werr := r.claimsKept(writeCtx, before, rs, run.wave); werr != nil || !kept {
+			wctx := writeCtx()
+			if kept, werr := r.claimsKept(wctx, before, rs, run.wave); werr != nil || !kept {
 				if werr != nil {
 					r.holdSlotsAfterLostClaim(run, before)
 					return r.lostWrite(before, werr)
 				}
-				return r.claimsDropped(writeCtx, run, before)
+				return r.claimsDropped(wctx, run, before)
 			}
-			if werr := r.patchStatus(writeCtx, before, rs); werr != nil {
+			if werr := r.patchStatus(wctx, before, rs); werr != nil {
 				r.holdSlotsAfterLostClaim(run, before)
 				return r.lostWrite(before, werr)
 			}
