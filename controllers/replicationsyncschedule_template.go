@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -111,6 +112,33 @@ func (c *templateChecks) forget(name types.NamespacedName) {
 	delete(c.last, name)
 }
 
+// rendersSomeRun reports why tmpl renders the PiT name of none of the runs from first on (a run after an
+// earlier one: the message for a name that never changes), trying a few: a template that fails for some
+// runs only (the zone a run in a repeated hour gets makes its name too long) leaves those runs to be
+// missed with their cause when due, and the others run.
+func rendersSomeRun(s *scheduleScope, tmpl *pitname.Template, schedule *cronschedule.Schedule, first time.Time) error {
+	var firstErr error
+	at := first
+	for range 3 {
+		next := schedule.Next(at)
+		var err error
+		if next.IsZero() {
+			_, err = tmpl.RenderRun(s.pitData(at), time.Time{})
+		} else {
+			_, err = tmpl.RenderRun(s.pitData(next), at)
+		}
+		if err == nil {
+			return nil
+		}
+		firstErr = cmp.Or(firstErr, err)
+		if next.IsZero() {
+			break
+		}
+		at = next
+	}
+	return firstErr
+}
+
 // checkTemplate is validTemplate without memory, for the first run after s.now (first).
 func checkTemplate(s *scheduleScope, schedule *cronschedule.Schedule, first time.Time) (*pitname.Template, error) {
 	if err := validTemplateFields(s.sched.Spec.Template); err != nil {
@@ -120,19 +148,17 @@ func checkTemplate(s *scheduleScope, schedule *cronschedule.Schedule, first time
 	if err != nil {
 		return nil, err
 	}
-	if second := schedule.Next(first); second.IsZero() {
-		_, err = tmpl.RenderRun(s.pitData(first), time.Time{})
-	} else {
-		_, err = tmpl.RenderRun(s.pitData(second), first) // the message for a name that never changes
-	}
-	if err != nil {
+	if err := rendersSomeRun(s, tmpl, schedule, first); err != nil {
 		return nil, err
 	}
 	seen := map[string]time.Time{}
 	distinct := func(at time.Time) error {
 		name, err := tmpl.RunName(s.pitData(at))
 		if err != nil {
-			return err
+			// This run's name only (the zone it gets in a repeated hour makes it too long): that run is
+			// missed with its cause when due. Failing the template would stall the runs around it too, and
+			// for good, as nothing wakes a stalled schedule once that time has passed.
+			return nil
 		}
 		if earlier, ok := seen[name]; ok && !earlier.Equal(at) {
 			return fmt.Errorf("pitNameTemplate %q renders the same PiT name %q for %s and %s: it repeats after %s, and a run whose PiT name exists creates no new PiT; include the full date and the time, e.g. {{ .ScheduledTime.Format \"20060102-1504\" }}",
