@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,36 +38,55 @@ type pitPeers struct {
 	mu    sync.Mutex
 	byKey map[pitKey]map[types.NamespacedName]struct{}
 	keyOf map[types.NamespacedName]pitKey
-	turns map[pitKey]*pitTurn
+	turns map[groupTurn]*pitTurn
 }
 
-// pitTurn is the turn of the runs of one pitKey, between reading their peers and writing their claims.
+// groupTurn is one group of one pitKey: the runs that name it take turns.
+type groupTurn struct {
+	pitKey
+	group replicationv1alpha1.ReplicationGroupID
+}
+
+// pitTurn is the turn of the runs of one pitKey and group, between reading their peers and writing
+// their claims.
 type pitTurn struct {
 	sync.Mutex
 	users int // holding it or waiting for it
 }
 
-// lock waits for the turn of k's runs and returns what ends it. Runs of a PiT name of their own never
-// wait; the runs of a schedule's tick (shares of one PiT name) take turns for a read and a write.
-func (p *pitPeers) lock(k pitKey) (unlock func()) {
+// lock waits for the turn of k's runs for each of groups and returns what ends it. Taken in one order
+// (CompareGroupIDs) by every run, the turns cannot deadlock; runs with no group in common, such as the
+// shares of a schedule's tick or many one-group runs of one PiT name, never wait for each other.
+func (p *pitPeers) lock(k pitKey, groups []replicationv1alpha1.ReplicationGroupID) (unlock func()) {
+	sorted := slices.Compact(slices.SortedFunc(slices.Values(groups), replicationv1alpha1.CompareGroupIDs))
+	turns := make([]*pitTurn, len(sorted))
 	p.mu.Lock()
 	if p.turns == nil {
-		p.turns = map[pitKey]*pitTurn{}
+		p.turns = map[groupTurn]*pitTurn{}
 	}
-	t := p.turns[k]
-	if t == nil {
-		t = &pitTurn{}
-		p.turns[k] = t
+	for i, g := range sorted {
+		t := p.turns[groupTurn{k, g}]
+		if t == nil {
+			t = &pitTurn{}
+			p.turns[groupTurn{k, g}] = t
+		}
+		t.users++
+		turns[i] = t
 	}
-	t.users++
 	p.mu.Unlock()
-	t.Lock()
+	for _, t := range turns {
+		t.Lock()
+	}
 	return func() {
-		t.Unlock()
+		for _, t := range turns {
+			t.Unlock()
+		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if t.users--; t.users == 0 {
-			delete(p.turns, k)
+		for i, t := range turns {
+			if t.users--; t.users == 0 {
+				delete(p.turns, groupTurn{k, sorted[i]})
+			}
 		}
 	}
 }
@@ -130,9 +150,17 @@ type peerGroup struct {
 // id. A peer being deleted no longer advances: it is not waited for.
 func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicationv1alpha1.ReplicationSync) map[replicationv1alpha1.ReplicationGroupID]peerGroup {
 	var out map[replicationv1alpha1.ReplicationGroupID]peerGroup
+	ours := map[replicationv1alpha1.ReplicationGroupID]bool{}
+	for _, id := range runGroupIDs(rs) {
+		ours[id] = true
+	}
 	for _, key := range r.peers.others(rs) {
 		peer := &replicationv1alpha1.ReplicationSync{}
-		if err := r.reader().Get(ctx, key, peer); err != nil { // the cache may not show its claims yet
+		err := r.Get(ctx, key, peer)
+		if err == nil && mayShare(peer, ours) {
+			err = r.reader().Get(ctx, key, peer) // the cache may not show its claims yet
+		}
+		if err != nil {
 			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name", "peer", key.Name, "error", err.Error())
 			continue
 		}
@@ -156,6 +184,29 @@ func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicat
 		}
 	}
 	return out
+}
+
+// runGroupIDs are the ids of rs's groups.
+func runGroupIDs(rs *replicationv1alpha1.ReplicationSync) []replicationv1alpha1.ReplicationGroupID {
+	ids := make([]replicationv1alpha1.ReplicationGroupID, len(rs.Status.Groups))
+	for i, g := range rs.Status.Groups {
+		ids[i] = g.ReplicationGroupID
+	}
+	return ids
+}
+
+// mayShare reports whether peer, as the cache shows it, may name one of groups: its groups are fixed once
+// it started (status.groups) or named in its spec; one choosing them by selector that has not started in
+// the cache's view may name any. Only such a peer is read past the cache: runs of one PiT name with no
+// group in common (thousands of one-group runs) cost no read each.
+func mayShare(peer *replicationv1alpha1.ReplicationSync, groups map[replicationv1alpha1.ReplicationGroupID]bool) bool {
+	ids := peer.Spec.GroupIDs
+	if len(peer.Status.Groups) > 0 {
+		ids = runGroupIDs(peer)
+	} else if len(ids) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(ids, func(id replicationv1alpha1.ReplicationGroupID) bool { return groups[id] })
 }
 
 // syncedByPeer makes group i Synced by the PiT a peer's sync made.

@@ -177,3 +177,26 @@ func TestRunsOfOnePiTNameReconciledAtOnceSyncAGroupOnce(t *testing.T) {
 	h.g.Expect(asked.Load()).To(BeEquivalentTo(2), "both runs checked the array")
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
 }
+
+// TestPitTurnsAreTakenPerGroup: runs of one PiT name with no group in common (the shares of a schedule's
+// tick) do not wait for each other; a run naming a group another holds waits until it is released; once
+// all are released nothing is kept.
+func TestPitTurnsAreTakenPerGroup(t *testing.T) {
+	g := NewWithT(t)
+	id := func(dg string) replicationv1alpha1.ReplicationGroupID {
+		return replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg}}
+	}
+	var p pitPeers
+	k := pitKey{"ns", "array-a", "nightly"}
+	first := p.lock(k, []replicationv1alpha1.ReplicationGroupID{id("dg-1"), id("dg-2")})
+	p.lock(k, []replicationv1alpha1.ReplicationGroupID{id("dg-3")})() // no group in common: at once
+
+	overlapping := make(chan func())
+	go func() { overlapping <- p.lock(k, []replicationv1alpha1.ReplicationGroupID{id("dg-3"), id("dg-2")}) }()
+	g.Consistently(overlapping).WithTimeout(100 * time.Millisecond).ShouldNot(Receive())
+	first()
+	var unlock func()
+	g.Eventually(overlapping).Should(Receive(&unlock))
+	unlock()
+	g.Expect(p.turns).To(BeEmpty())
+}

@@ -115,7 +115,7 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 	}
 	var retried, taken []int
 	if run.peersUnlocked == nil {
-		run.peersUnlocked = r.peers.lock(pitKeyOf(rs)) // until the claims are written (releasePeers)
+		run.peersUnlocked = r.peers.lock(pitKeyOf(rs), runGroupIDs(rs)) // until the claims are written (releasePeers)
 	}
 	peers := r.peerGroups(ctx, rs)
 	for _, i := range idx {
