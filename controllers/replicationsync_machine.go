@@ -42,8 +42,9 @@ type syncRun struct {
 	armedOnly          bool      // the wave may take armed batches only: no claim can be written before its calls
 	relayRounds        int       // rounds of polls the relay made during this reconcile's writes
 	// peersUnlocked ends this run's turn among the runs of its PiT name (pitPeers.lock), taken when it
-	// read them before a call; nil when it holds none.
+	// read them before a call; nil when it holds none. peerClaims is what it read then.
 	peersUnlocked func()
+	peerClaims    map[replicationv1alpha1.ReplicationGroupID]peerGroup
 	// wave holds the batches claimed in this reconcile: written as Issuing, then called at calledAt.
 	wave     []syncBatch
 	calledAt time.Time
@@ -62,7 +63,7 @@ type syncRun struct {
 func (run *syncRun) releasePeers() {
 	if run.peersUnlocked != nil {
 		run.peersUnlocked()
-		run.peersUnlocked = nil
+		run.peersUnlocked, run.peerClaims = nil, nil
 	}
 }
 

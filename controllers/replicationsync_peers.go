@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -23,6 +23,9 @@ import (
 // peer still meets only the PiT check. The peers are read past the cache, and each run reads them and
 // writes its claims in its turn (pitPeers.lock): two runs reconciled at once, each reading the other
 // before either claim is written, would otherwise both call.
+
+// peerReadRetry is how soon a run that could not read a peer looks again.
+const peerReadRetry = time.Second
 
 // pitKey is what peers share: the namespace, the VasaProvider and the PiT name.
 type pitKey struct{ namespace, provider, pitName string }
@@ -148,7 +151,7 @@ type peerGroup struct {
 // peerGroups returns the groups the run's peers have claimed (Issuing, Syncing), or Synced since the run
 // was created (an older PiT may be gone by the array's retention; the PiT check sees one that is not), by
 // id. A peer being deleted no longer advances: it is not waited for.
-func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicationv1alpha1.ReplicationSync) map[replicationv1alpha1.ReplicationGroupID]peerGroup {
+func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicationv1alpha1.ReplicationSync) (map[replicationv1alpha1.ReplicationGroupID]peerGroup, error) {
 	var out map[replicationv1alpha1.ReplicationGroupID]peerGroup
 	ours := map[replicationv1alpha1.ReplicationGroupID]bool{}
 	for _, id := range runGroupIDs(rs) {
@@ -160,9 +163,11 @@ func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicat
 		if err == nil && mayShare(peer, ours) {
 			err = r.reader().Get(ctx, key, peer) // the cache may not show its claims yet
 		}
+		if apierrors.IsNotFound(err) {
+			continue // deleted: no longer advances
+		}
 		if err != nil {
-			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name", "peer", key.Name, "error", err.Error())
-			continue
+			return nil, fmt.Errorf("reading ReplicationSync %s, of the same PiT name: %w", key.Name, err)
 		}
 		if peer.Spec.PitName != rs.Spec.PitName || peer.Spec.ProviderRef.Name != rs.Spec.ProviderRef.Name || !peer.DeletionTimestamp.IsZero() {
 			continue
@@ -183,7 +188,7 @@ func (r *ReplicationSyncReconciler) peerGroups(ctx context.Context, rs *replicat
 			out[g.ReplicationGroupID] = peerGroup{run: peer.Name, status: g}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // runGroupIDs are the ids of rs's groups.

@@ -1,15 +1,18 @@
 package controllers
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -199,4 +202,32 @@ func TestPitTurnsAreTakenPerGroup(t *testing.T) {
 	g.Eventually(overlapping).Should(Receive(&unlock))
 	unlock()
 	g.Expect(p.turns).To(BeEmpty())
+}
+
+// TestPeerNotReadCallsNothing: the API server cannot answer for a peer of the same PiT name (too many
+// requests) while that peer syncs the group. Taken for a peer without claims, it would be synced twice,
+// on an array without PiT support whatever the timing: the run calls nothing and looks again.
+func TestPeerNotReadCallsNothing(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.fake.NoPiTSupport = true
+	h.reconcile()
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+
+	first := h.get()
+	second := &replicationv1alpha1.ReplicationSync{}
+	second.Namespace, second.Name = first.Namespace, first.Name+"-unread"
+	second.Spec = *first.Spec.DeepCopy()
+	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+	h.r.APIReader = intercepted(h.g, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if key == h.key {
+				return apierrors.NewTooManyRequests("the API server is overloaded", 1)
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(res.RequeueAfter).To(BeNumerically("<=", peerReadRetry))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
 }

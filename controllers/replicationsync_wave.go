@@ -115,9 +115,18 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 	}
 	var retried, taken []int
 	if run.peersUnlocked == nil {
-		run.peersUnlocked = r.peers.lock(pitKeyOf(rs), runGroupIDs(rs)) // until the claims are written (releasePeers)
+		// Until the claims are written (releasePeers). The peers are read once per turn: while this run
+		// holds it, no peer of this manager claims one of its groups.
+		run.peersUnlocked = r.peers.lock(pitKeyOf(rs), runGroupIDs(rs))
+		if run.peerClaims, err = r.peerGroups(ctx, rs); err != nil {
+			// Taken as "no claim", a peer not read could be syncing a group this run would then call too.
+			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name; calling nothing now", "error", err.Error())
+			run.releasePeers()
+			run.wakeAt(run.now.Add(peerReadRetry))
+			return nil, true, nil
+		}
 	}
-	peers := r.peerGroups(ctx, rs)
+	peers := run.peerClaims
 	for _, i := range idx {
 		id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
 		if p, ok := found[id]; ok {
