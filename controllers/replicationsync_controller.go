@@ -136,6 +136,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	case cacheBehind:
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	case cacheLate:
+		*rs = replicationv1alpha1.ReplicationSync{} // decoded over the cached copy, fields the newer version omits would stay
 		if err := r.reader().Get(ctx, req.NamespacedName, rs); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err) // gone: its watch event forgets it
 		}
@@ -391,11 +392,14 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	if err != nil {
 		return err
 	}
-	if err := r.Status().Patch(ctx, rs, patch); err != nil && !r.landedAfterAll(ctx, rs, err) {
-		if mayHaveBeenApplied(err) {
-			r.countStored(before, rs)
+	if err := r.Status().Patch(ctx, rs, patch); err != nil {
+		landed, known := r.landedAfterAll(ctx, rs, err)
+		if !landed {
+			if !known && mayHaveBeenApplied(err) {
+				r.countStored(before, rs)
+			}
+			return err
 		}
-		return err
 	}
 	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
 	r.countStored(before, rs)

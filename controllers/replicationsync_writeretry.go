@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -49,28 +48,35 @@ func pause(ctx context.Context, d time.Duration, err error) bool {
 // readFresh reads the ReplicationSync key past the cache, again while the API server fails the read and
 // ctx lasts.
 func (r *ReplicationSyncReconciler) readFresh(ctx context.Context, key types.NamespacedName) (*replicationv1alpha1.ReplicationSync, error) {
-	fresh := &replicationv1alpha1.ReplicationSync{}
-	err := retry.OnError(commitRetry, func(err error) bool { return ctx.Err() == nil && apiServerFailed(err) }, func() error {
-		return r.reader().Get(ctx, key, fresh)
-	})
-	return fresh, err
+	retry := commitRetry
+	for {
+		fresh := &replicationv1alpha1.ReplicationSync{}
+		err := r.reader().Get(ctx, key, fresh)
+		if err == nil || !apiServerFailed(err) || ctx.Err() != nil || !pause(ctx, retry.Step(), err) {
+			return fresh, err
+		}
+	}
 }
 
 // landedAfterAll reports whether the status write of rs that failed with err was applied all the same
 // (its answer lost, a 5xx after etcd took it, or client-go's retry of it conflicting with it): read past
-// the cache, the object holds rs's status. rs then takes the stored resourceVersion. A claim recognised
-// so goes on to its calls instead of leaving its groups in doubt; a commit arms its pre-claims; a run's
-// end is told.
-func (r *ReplicationSyncReconciler) landedAfterAll(ctx context.Context, rs *replicationv1alpha1.ReplicationSync, err error) bool {
+// the cache, the object holds rs's status. rs then becomes the stored object. A claim recognised so goes
+// on to its calls instead of leaving its groups in doubt; a commit arms its pre-claims; a run's end is
+// told. known reports whether the object could be read: if so and the write did not land, it was not
+// applied.
+func (r *ReplicationSyncReconciler) landedAfterAll(ctx context.Context, rs *replicationv1alpha1.ReplicationSync, err error) (landedAfterAll, known bool) {
 	if !retriableWrite(err) || ctx.Err() != nil {
-		return false
+		return false, false
 	}
 	fresh, gerr := r.readFresh(ctx, client.ObjectKeyFromObject(rs))
-	if gerr != nil || !landed(fresh, rs) {
-		return false
+	if gerr != nil {
+		return false, false
 	}
-	rs.ResourceVersion = fresh.ResourceVersion
-	return true
+	if !landed(fresh, rs) {
+		return false, true
+	}
+	*rs = *fresh
+	return true, true
 }
 
 // landed reports whether fresh holds the status of sent as the API server stores it: a write it applied
