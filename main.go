@@ -190,13 +190,18 @@ func main() {
 		os.Exit(1)
 	}
 	setupLog.Info("Starting manager")
-	err = mgr.Start(ctrl.SetupSignalHandler())
-	// A manager that lost its Lease returns with reconciles still in their calls: their commits first.
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), controllers.ShutdownGrace)
-	if !syncs.Drain(drainCtx) {
-		setupLog.Info("Exiting with ReplicationSync reconciles still running: their groups are in doubt for the next manager")
+	signals := ctrl.SetupSignalHandler()
+	err = mgr.Start(signals)
+	if signals.Err() == nil {
+		// Stopped by no signal: a lost Lease, for which controller-runtime skips the graceful shutdown
+		// and returns with reconciles still in their calls. Their commits first. After a SIGTERM the
+		// manager waited already, and the pod's termination grace has no room for a second wait.
+		drainCtx, cancelDrain := context.WithTimeout(context.Background(), controllers.ShutdownGrace)
+		if !syncs.Drain(drainCtx) {
+			setupLog.Info("Exiting with ReplicationSync reconciles still running: their groups are in doubt for the next manager")
+		}
+		cancelDrain()
 	}
-	cancelDrain()
 	// After the reconciles (their calls and commits) ended: vCenter keeps a session left open until its
 	// idle timeout, and counts it against its limit.
 	logoutCtx, cancelLogout := context.WithTimeout(context.Background(), logoutGrace)
