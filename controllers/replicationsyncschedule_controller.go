@@ -572,9 +572,17 @@ func (s *scheduleScope) recorded() time.Time {
 
 // unrecordedMissed are the runs missed before a run whose start status did not record: the reconcile
 // that created it counted them, but its status write, which would have stored them, failed.
+// Runs due before a change of schedule or timeZone are not counted, as in reconcileScheduled.
 func (s *scheduleScope) unrecordedMissed(schedule *cronschedule.Schedule) cronschedule.Window {
-	if s.unrecordedSince.IsZero() {
+	since := s.unrecordedSince
+	if since.IsZero() {
 		return cronschedule.Window{}
 	}
-	return schedule.Window(s.unrecordedSince, s.latestRun)
+	if t := s.sched.Status.ScheduleChangeTime; t != nil && t.After(since) {
+		if !t.Time.Before(s.latestRun) {
+			return cronschedule.Window{}
+		}
+		since = schedule.GridAtOrBefore(since, t.Time)
+	}
+	return schedule.Window(since, s.latestRun)
 }

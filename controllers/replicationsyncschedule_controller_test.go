@@ -871,3 +871,26 @@ func TestNameTooLongForOneRunStallsOnlyThatRun(t *testing.T) {
 	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(1))
 	g.Expect(s.Status.LastMissedTime.Time).To(BeTemporally("==", time.Date(2030, 10, 27, 1, 30, 0, 0, time.UTC)))
 }
+
+// TestFrequentRunsInTheRepeatedHourStallOnlyThoseRuns: every 10 minutes, names too long with the zone:
+// the six runs of the repeated hour are missed, each with its cause, and the schedule runs again after it.
+func TestFrequentRunsInTheRepeatedHourStallOnlyThoseRuns(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("often", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Schedule = "*/10 * * * *"
+		s.Spec.TimeZone = ptr.To("Europe/Berlin")
+		s.Spec.ConcurrencyPolicy = replicationv1alpha1.AllowConcurrent
+		s.Spec.Template.PitNameTemplate = strings.Repeat("p", 238) + `-{{ .ScheduledTime.Format "20060102-1504" }}`
+	})
+	s := h.get()
+	s.Status.LastScheduleTime = &metav1.Time{Time: time.Date(2030, 10, 27, 0, 50, 0, 0, time.UTC)} // 02:50 CEST
+	g.Expect(k8sClient.Status().Update(h.ctx, s)).To(Succeed())
+
+	res := h.reconcileAt(time.Date(2030, 10, 27, 1, 0, 30, 0, time.UTC)) // 02:00 CET, in the repeated hour
+	g.Expect(scheduleReadyReason(h.get())).To(Equal(replicationv1alpha1.InvalidTemplateReason))
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0), "woken for the next run")
+	h.reconcileAt(time.Date(2030, 10, 27, 2, 0, 30, 0, time.UTC)) // 03:00 CET
+	g.Expect(scheduleReadyReason(h.get())).NotTo(Equal(replicationv1alpha1.InvalidTemplateReason))
+	g.Expect(h.runs()).To(HaveLen(1))
+}

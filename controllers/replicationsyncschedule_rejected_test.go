@@ -422,3 +422,38 @@ func TestMissedRunsCountedWhenTheirStatusWriteFails(t *testing.T) {
 	g.Expect(s.Status.LastMissedTime).NotTo(BeNil())
 	g.Expect(s.Status.LastMissedTime.Time).To(BeTemporally("==", times[1]))
 }
+
+// TestRunCreatedUnrecordedAfterAnEditCountsNoRunOfTheOldSchedule: the schedule went from hourly to every
+// 5 minutes; the first run of the new one was created though its create answered a timeout. The runs of
+// the old schedule before the edit are not counted missed, as with a create answered normally.
+func TestRunCreatedUnrecordedAfterAnEditCountsNoRunOfTheOldSchedule(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.create("edited", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.ConcurrencyPolicy = replicationv1alpha1.AllowConcurrent
+		s.Spec.StartingDeadlineSeconds = ptr.To[int64](60) // the 15-minute run is not started late at the edit
+	})
+	first := h.nextRuns(1)[0]
+	h.reconcileAt(first.Add(time.Second))
+	g.Expect(h.runs()).To(HaveLen(1))
+
+	h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "*/5 * * * *" })
+	edit := first.Add(17*time.Minute + 30*time.Second)
+	h.reconcileAt(edit) // observes the edit
+	h.r.Client = intercepted(g, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if err := c.Create(ctx, obj, opts...); err != nil {
+				return err
+			}
+			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
+				return apierrors.NewTimeoutError("request did not complete within the allotted timeout", 1)
+			}
+			return nil
+		},
+	})
+	due := first.Add(20 * time.Minute)
+	h.reconcileAt(due.Add(time.Second))
+	h.reconcileAt(due.Add(time.Second + runCreateRetry))
+	g.Expect(h.runs()).To(HaveLen(2))
+	g.Expect(h.get().Status.MissedRuns).To(BeZero())
+}

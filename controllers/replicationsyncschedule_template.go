@@ -112,14 +112,14 @@ func (c *templateChecks) forget(name types.NamespacedName) {
 	delete(c.last, name)
 }
 
-// rendersSomeRun reports why tmpl renders the PiT name of none of the runs from first on (a run after an
-// earlier one: the message for a name that never changes), trying a few: a template that fails for some
+// rendersSomeRun reports why tmpl renders the PiT name of none of the runs of the 25 hours from first (a
+// run after an earlier one: the message for a name that never changes): a template that fails for some
 // runs only (the zone a run in a repeated hour gets makes its name too long) leaves those runs to be
 // missed with their cause when due, and the others run.
 func rendersSomeRun(s *scheduleScope, tmpl *pitname.Template, schedule *cronschedule.Schedule, first time.Time) error {
 	var firstErr error
-	at := first
-	for range 3 {
+	at, dayEnd := first, first.Add(25*time.Hour)
+	for n := 0; n < maxRunsChecked && !at.After(dayEnd); n++ {
 		next := schedule.Next(at)
 		var err error
 		if next.IsZero() {
