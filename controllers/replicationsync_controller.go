@@ -156,17 +156,9 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	// stopping: one the API server applied, while this process took it for failed, would leave the groups
 	// Issuing without a call, in doubt for the next manager. Each gets commitGrace of its own: a refused
 	// wave's calls, and the writes before them, must not leave the write after them without time.
-	var cancels []context.CancelFunc
-	defer func() {
-		for _, cancel := range cancels {
-			cancel()
-		}
-	}()
-	writeCtx := func() context.Context {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitGrace)
-		cancels = append(cancels, cancel)
-		return wctx
-	}
+	writes := &writeBudgets{parent: ctx}
+	defer writes.release()
+	writeCtx := writes.next
 	for {
 		if len(run.wave) == 0 {
 			if refused != nil {
@@ -242,17 +234,9 @@ func (r *ReplicationSyncReconciler) callWave(ctx context.Context, run *syncRun) 
 // wave (same claimTime), so a concurrent write never loses a task ref.
 func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request, claimed, rs *replicationv1alpha1.ReplicationSync, run *syncRun, wave []syncBatch) (ctrl.Result, error) {
 	stopping := ctx // done when the manager stops: the relay starts no round after that
-	var cancels []context.CancelFunc
-	defer func() {
-		for _, cancel := range cancels {
-			cancel()
-		}
-	}()
-	budget := func() context.Context {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(stopping), commitGrace)
-		cancels = append(cancels, cancel)
-		return ctx
-	}
+	writes := &writeBudgets{parent: stopping}
+	defer writes.release()
+	budget := writes.next
 	ctx = budget()
 	base, want := claimed, rs
 	retry := commitRetry

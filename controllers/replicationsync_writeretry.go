@@ -18,6 +18,27 @@ import (
 // commitGrace bounds them all.
 var commitRetry = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 6, Cap: 2 * time.Second}
 
+// writeBudgets hands out contexts for status writes, commitGrace each, that a manager stopping does not
+// cut short: one the API server applied while this process took it for failed would leave the groups
+// it claims Issuing without a call, in doubt.
+type writeBudgets struct {
+	parent  context.Context
+	cancels []context.CancelFunc
+}
+
+func (b *writeBudgets) next() context.Context {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.parent), commitGrace)
+	b.cancels = append(b.cancels, cancel)
+	return ctx
+}
+
+// release ends every context handed out.
+func (b *writeBudgets) release() {
+	for _, cancel := range b.cancels {
+		cancel()
+	}
+}
+
 // apiServerFailed reports whether a request failed at the API server rather than being refused by it: no
 // answer, a 5xx, too many requests. Tried again, it may succeed.
 func apiServerFailed(err error) bool {

@@ -838,25 +838,29 @@ func TestScheduleDeletedForgetsMetrics(t *testing.T) {
 	g.Expect(metrics.ScheduleIntervalSeconds.DeleteLabelValues(h.ns, "gone")).To(BeFalse(), "the series was already dropped")
 }
 
-// TestNameTooLongForOneRunStallsOnlyThatRun: a pitNameTemplate whose names fit, but not with the zone a
-// run in the repeated hour of the autumn clock change gets. The run of the day before and the first 02:30
-// start; the repeated 02:30 is missed, with its cause; the next day's run starts again.
-func TestNameTooLongForOneRunStallsOnlyThatRun(t *testing.T) {
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := NewWithT(t)
-	h := newScheduleHarness(t, g)
-	h.create("long", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Schedule = "30 2 * * *"
+// createNamedAtTheLimitInBerlin creates schedule name on spec (Europe/Berlin, Allow) whose PiT names have
+// 252 bytes, too long by one for the zone a run in the repeated hour of the autumn clock change gets, and
+// records lastRun as its last run.
+func (h *scheduleHarness) createNamedAtTheLimitInBerlin(name, spec string, lastRun time.Time) {
+	h.t.Helper()
+	h.create(name, func(s *replicationv1alpha1.ReplicationSyncSchedule) {
+		s.Spec.Schedule = spec
 		s.Spec.TimeZone = ptr.To("Europe/Berlin")
 		s.Spec.ConcurrencyPolicy = replicationv1alpha1.AllowConcurrent
 		s.Spec.Template.PitNameTemplate = strings.Repeat("p", 238) + `-{{ .ScheduledTime.Format "20060102-1504" }}`
 	})
 	s := h.get()
-	s.Status.LastScheduleTime = &metav1.Time{Time: time.Date(2030, 10, 25, 2, 30, 0, 0, berlin)}
-	g.Expect(k8sClient.Status().Update(h.ctx, s)).To(Succeed())
+	s.Status.LastScheduleTime = &metav1.Time{Time: lastRun}
+	h.g.Expect(k8sClient.Status().Update(h.ctx, s)).To(Succeed())
+}
+
+// TestNameTooLongForOneRunStallsOnlyThatRun: a pitNameTemplate whose names fit, but not with the zone a
+// run in the repeated hour of the autumn clock change gets. The run of the day before and the first 02:30
+// start; the repeated 02:30 is missed, with its cause; the next day's run starts again.
+func TestNameTooLongForOneRunStallsOnlyThatRun(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.createNamedAtTheLimitInBerlin("long", "30 2 * * *", time.Date(2030, 10, 25, 0, 30, 0, 0, time.UTC)) // 02:30 CEST
 
 	h.reconcileAt(time.Date(2030, 10, 26, 0, 30, 30, 0, time.UTC)) // 02:30 CEST, the day before
 	g.Expect(scheduleReadyReason(h.get())).NotTo(Equal(replicationv1alpha1.InvalidTemplateReason), "%+v", condition(h.get(), replicationv1alpha1.ReadyCondition))
@@ -867,7 +871,7 @@ func TestNameTooLongForOneRunStallsOnlyThatRun(t *testing.T) {
 	g.Expect(scheduleReadyReason(h.get())).NotTo(Equal(replicationv1alpha1.InvalidTemplateReason))
 
 	g.Expect(h.runs()).To(HaveLen(3))
-	s = h.get()
+	s := h.get()
 	g.Expect(s.Status.MissedRuns).To(BeEquivalentTo(1))
 	g.Expect(s.Status.LastMissedTime.Time).To(BeTemporally("==", time.Date(2030, 10, 27, 1, 30, 0, 0, time.UTC)))
 }
@@ -877,15 +881,7 @@ func TestNameTooLongForOneRunStallsOnlyThatRun(t *testing.T) {
 func TestFrequentRunsInTheRepeatedHourStallOnlyThoseRuns(t *testing.T) {
 	g := NewWithT(t)
 	h := newScheduleHarness(t, g)
-	h.create("often", func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Schedule = "*/10 * * * *"
-		s.Spec.TimeZone = ptr.To("Europe/Berlin")
-		s.Spec.ConcurrencyPolicy = replicationv1alpha1.AllowConcurrent
-		s.Spec.Template.PitNameTemplate = strings.Repeat("p", 238) + `-{{ .ScheduledTime.Format "20060102-1504" }}`
-	})
-	s := h.get()
-	s.Status.LastScheduleTime = &metav1.Time{Time: time.Date(2030, 10, 27, 0, 50, 0, 0, time.UTC)} // 02:50 CEST
-	g.Expect(k8sClient.Status().Update(h.ctx, s)).To(Succeed())
+	h.createNamedAtTheLimitInBerlin("often", "*/10 * * * *", time.Date(2030, 10, 27, 0, 50, 0, 0, time.UTC)) // 02:50 CEST
 
 	res := h.reconcileAt(time.Date(2030, 10, 27, 1, 0, 30, 0, time.UTC)) // 02:00 CET, in the repeated hour
 	g.Expect(scheduleReadyReason(h.get())).To(Equal(replicationv1alpha1.InvalidTemplateReason))

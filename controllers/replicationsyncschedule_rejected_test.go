@@ -362,13 +362,10 @@ func replacingWithActiveRun(t *testing.T, g *WithT, name string) (*scheduleHarne
 	return h, times, active
 }
 
-// TestRunCreatedThoughItsCreateTimedOutIsNoRejection: the API server created the run but its answer was a
-// timeout (a slow etcd). The next reconcile finds the run: the schedule is Ready and records the run's
-// start, not Stalled on a rejection until the next run a day later.
-func TestRunCreatedThoughItsCreateTimedOutIsNoRejection(t *testing.T) {
-	g := NewWithT(t)
-	h := newScheduleHarness(t, g)
-	h.r.Client = intercepted(g, interceptor.Funcs{
+// createsTimingOut is a client whose creates of ReplicationSyncs are done but answered with a timeout
+// (a slow etcd).
+func createsTimingOut(g *WithT) client.Client {
+	return intercepted(g, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if err := c.Create(ctx, obj, opts...); err != nil {
 				return err
@@ -379,6 +376,15 @@ func TestRunCreatedThoughItsCreateTimedOutIsNoRejection(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// TestRunCreatedThoughItsCreateTimedOutIsNoRejection: the API server created the run but its answer was a
+// timeout (a slow etcd). The next reconcile finds the run: the schedule is Ready and records the run's
+// start, not Stalled on a rejection until the next run a day later.
+func TestRunCreatedThoughItsCreateTimedOutIsNoRejection(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	h.r.Client = createsTimingOut(g)
 	h.create("slow-etcd", nil)
 	due := h.nextRuns(1)[0]
 	h.reconcileAt(due.Add(time.Second))
@@ -440,17 +446,7 @@ func TestRunCreatedUnrecordedAfterAnEditCountsNoRunOfTheOldSchedule(t *testing.T
 	h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) { s.Spec.Schedule = "*/5 * * * *" })
 	edit := first.Add(17*time.Minute + 30*time.Second)
 	h.reconcileAt(edit) // observes the edit
-	h.r.Client = intercepted(g, interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if err := c.Create(ctx, obj, opts...); err != nil {
-				return err
-			}
-			if _, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
-				return apierrors.NewTimeoutError("request did not complete within the allotted timeout", 1)
-			}
-			return nil
-		},
-	})
+	h.r.Client = createsTimingOut(g)
 	due := first.Add(20 * time.Minute)
 	h.reconcileAt(due.Add(time.Second))
 	h.reconcileAt(due.Add(time.Second + runCreateRetry))

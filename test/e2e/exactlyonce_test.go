@@ -92,12 +92,7 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 	w.startManager(procOptions{})
 	runs := w.createSyncs(1, 5)
 
-	// The call has reached the simulator (a task runs) and its response is held by the proxy.
-	g.Eventually(func(g Gomega) {
-		g.Expect(callLog(w.sim)).To(HaveLen(1))
-		g.Expect(w.proxy.InFlight(syncMethod)).To(Equal(1))
-	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
-	task := callLog(w.sim)[0].Task
+	task := w.callHeld()
 	w.mgr.Terminate()
 
 	rs := getSync(g, runs[0].key)

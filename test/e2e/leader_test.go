@@ -105,11 +105,7 @@ func TestLeaseLostDuringSubmit(t *testing.T) {
 	const id = "lease-lost.replication.vasa.io"
 	w.startManager(procOptions{leaderElect: true, args: []string{"--leader-election-id=" + id, "--leader-election-namespace=" + w.ns}})
 	runs := w.createSyncs(1, 5)
-	g.Eventually(func(g Gomega) {
-		g.Expect(callLog(w.sim)).To(HaveLen(1))
-		g.Expect(w.proxy.InFlight(syncMethod)).To(Equal(1))
-	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
-	task := callLog(w.sim)[0].Task
+	task := w.callHeld()
 
 	key := client.ObjectKey{Namespace: w.ns, Name: id}
 	g.Eventually(func() error {

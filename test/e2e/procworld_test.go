@@ -62,6 +62,17 @@ func (w *procWorld) startManager(opts procOptions) *managerProcess {
 	return w.mgr
 }
 
+// callHeld waits until the first sync call has reached the simulator (its task runs) and its response is
+// held by the proxy; it returns the task.
+func (w *procWorld) callHeld() string {
+	w.t.Helper()
+	NewWithT(w.t).Eventually(func(g Gomega) {
+		g.Expect(callLog(w.sim)).To(HaveLen(1))
+		g.Expect(w.proxy.InFlight(syncMethod)).To(Equal(1))
+	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
+	return callLog(w.sim)[0].Task
+}
+
 // rule adds a proxy rule.
 func (w *procWorld) rule(r faultproxy.Rule) {
 	w.t.Helper()
