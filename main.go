@@ -192,10 +192,11 @@ func main() {
 	setupLog.Info("Starting manager")
 	signals := ctrl.SetupSignalHandler()
 	err = mgr.Start(signals)
-	if signals.Err() == nil {
-		// Stopped by no signal: a lost Lease, for which controller-runtime skips the graceful shutdown
-		// and returns with reconciles still in their calls. Their commits first. After a SIGTERM the
-		// manager waited already, and the pod's termination grace has no room for a second wait.
+	if signals.Err() == nil || (err != nil && strings.Contains(err.Error(), "leader election lost")) {
+		// Stopped by no signal, or by a lost Lease (controller-runtime's error, which it does not export),
+		// for which controller-runtime skips the graceful shutdown and returns with reconciles still in
+		// their calls. Their commits first. After a SIGTERM the manager waited already, and the pod's
+		// termination grace has no room for a second wait.
 		drainCtx, cancelDrain := context.WithTimeout(context.Background(), controllers.ShutdownGrace)
 		if !syncs.Drain(drainCtx) {
 			setupLog.Info("Exiting with ReplicationSync reconciles still running: their groups are in doubt for the next manager")

@@ -161,6 +161,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	writeCtx := writes.next
 	for {
 		if len(run.wave) == 0 {
+			run.releasePeers() // no claim to write: peers need not wait for this write
 			if refused != nil {
 				return r.writeStatus(writeCtx(), run, before, res, err)
 			}
@@ -376,14 +377,11 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	if err != nil {
 		return err
 	}
-	if err := r.Status().Patch(ctx, rs, patch); err != nil {
-		landed, known := r.landedAfterAll(ctx, rs, err)
-		if !landed {
-			if !known && mayHaveBeenApplied(err) {
-				r.countStored(before, rs)
-			}
-			return err
+	if err := r.Status().Patch(ctx, rs, patch); err != nil && !r.landedAfterAll(ctx, rs, err) {
+		if mayHaveBeenApplied(err) {
+			r.countStored(before, rs) // at worst counted again by the write that stores it: a re-issue is never silent
 		}
+		return err
 	}
 	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
 	r.countStored(before, rs)

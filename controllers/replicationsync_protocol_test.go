@@ -1101,28 +1101,3 @@ func TestClaimAppliedThoughItFailedGoesOnToItsCalls(t *testing.T) {
 		h.g.Expect(g.Reissues).To(BeZero())
 	}
 }
-
-// TestWriteFailedAndNotAppliedCountsOnce: the write that records two groups Synced fails with a 500 and,
-// read past the cache, was not applied. Its groups are counted once, by the write that stores them.
-func TestWriteFailedAndNotAppliedCountsOnce(t *testing.T) {
-	h := newRunHarness(t, 2, nil)
-	synced := metrics.GroupsTotal.WithLabelValues(h.key.Namespace, h.vp.Name, "synced")
-	was := testutil.ToFloat64(synced)
-	h.reconcile()
-	h.fake.FinishAll(h.clock.Now())
-	failed := false
-	h.onPatch = func(int, client.Object) error {
-		if failed {
-			return nil
-		}
-		failed = true
-		return apierrors.NewInternalError(errors.New("etcdserver: leader changed"))
-	}
-	h.clock.Step(time.Second)
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
-	h.g.Expect(err).To(MatchError(ContainSubstring("leader changed")))
-	h.g.Expect(failed).To(BeTrue())
-	h.runFor(time.Minute)
-	h.expectEndsSyncedOnce(2)
-	h.g.Expect(testutil.ToFloat64(synced) - was).To(Equal(2.0))
-}

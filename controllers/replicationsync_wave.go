@@ -122,7 +122,7 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 			// Taken as "no claim", a peer not read could be syncing a group this run would then call too.
 			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name; calling nothing now", "error", err.Error())
 			run.releasePeers()
-			run.wakeAt(run.now.Add(peerReadRetry))
+			run.wakeAt(clockNow(r.Clock).Add(peerReadRetry)) // after the PiT query this reconcile made
 			return nil, true, nil
 		}
 	}

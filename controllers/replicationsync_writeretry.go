@@ -66,14 +66,14 @@ func pause(ctx context.Context, d time.Duration, err error) bool {
 	}
 }
 
-// readFresh reads the ReplicationSync key past the cache, again while the API server fails the read and
-// ctx lasts.
+// readFresh reads the ReplicationSync key past the cache, again while the API server fails the read,
+// ctx lasts and commitRetry has steps left (a reconcile's own context has no deadline).
 func (r *ReplicationSyncReconciler) readFresh(ctx context.Context, key types.NamespacedName) (*replicationv1alpha1.ReplicationSync, error) {
 	retry := commitRetry
 	for {
 		fresh := &replicationv1alpha1.ReplicationSync{}
 		err := r.reader().Get(ctx, key, fresh)
-		if err == nil || !apiServerFailed(err) || ctx.Err() != nil || !pause(ctx, retry.Step(), err) {
+		if err == nil || !apiServerFailed(err) || ctx.Err() != nil || retry.Steps <= 1 || !pause(ctx, retry.Step(), err) {
 			return fresh, err
 		}
 	}
@@ -83,21 +83,17 @@ func (r *ReplicationSyncReconciler) readFresh(ctx context.Context, key types.Nam
 // (its answer lost, a 5xx after etcd took it, or client-go's retry of it conflicting with it): read past
 // the cache, the object holds rs's status. rs then becomes the stored object. A claim recognised so goes
 // on to its calls instead of leaving its groups in doubt; a commit arms its pre-claims; a run's end is
-// told. known reports whether the object could be read: if so and the write did not land, it was not
-// applied.
-func (r *ReplicationSyncReconciler) landedAfterAll(ctx context.Context, rs *replicationv1alpha1.ReplicationSync, err error) (landedAfterAll, known bool) {
+// told. Not found there, the write may still be applied later (its request still in the API server).
+func (r *ReplicationSyncReconciler) landedAfterAll(ctx context.Context, rs *replicationv1alpha1.ReplicationSync, err error) bool {
 	if !retriableWrite(err) || ctx.Err() != nil {
-		return false, false
+		return false
 	}
 	fresh, gerr := r.readFresh(ctx, client.ObjectKeyFromObject(rs))
-	if gerr != nil {
-		return false, false
-	}
-	if !landed(fresh, rs) {
-		return false, true
+	if gerr != nil || !landed(fresh, rs) {
+		return false
 	}
 	*rs = *fresh
-	return true, true
+	return true
 }
 
 // landed reports whether fresh holds the status of sent as the API server stores it: a write it applied
