@@ -158,12 +158,11 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	// wave's calls, and the writes before them, must not leave the write after them without time.
 	writes := &writeBudgets{parent: ctx}
 	defer writes.release()
-	writeCtx := writes.next
 	for {
 		if len(run.wave) == 0 {
 			run.releasePeers() // no claim to write: peers need not wait for this write
 			if refused != nil {
-				return r.writeStatus(writeCtx(), run, before, res, err)
+				return r.writeStatus(writes.next(), run, before, res, err)
 			}
 			return r.writeStatus(ctx, run, before, res, err)
 		}
@@ -176,7 +175,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			if ctx.Err() != nil && refused == nil {
 				return ctrl.Result{}, nil
 			}
-			wctx := writeCtx()
+			wctx := writes.next()
 			if kept, werr := r.claimsKept(wctx, before, rs, run.wave); werr != nil || !kept {
 				if werr != nil {
 					r.holdSlotsAfterLostClaim(run, before)
@@ -237,8 +236,7 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 	stopping := ctx // done when the manager stops: the relay starts no round after that
 	writes := &writeBudgets{parent: stopping}
 	defer writes.release()
-	budget := writes.next
-	ctx = budget()
+	ctx = writes.next()
 	base, want := claimed, rs
 	retry := commitRetry
 	for {
@@ -249,7 +247,7 @@ func (r *ReplicationSyncReconciler) commit(ctx context.Context, req ctrl.Request
 			written, moved, werr := r.writeAndRelay(ctx, stopping, base, run, &wave)
 			if werr == nil && moved {
 				// What the relay did goes out next, with a budget of its own: its calls took part of this one.
-				ctx, base = budget(), written
+				ctx, base = writes.next(), written
 				continue
 			}
 			if err = werr; err == nil {

@@ -20,9 +20,10 @@ import (
 // without PiT support would sync the group twice whatever the timing. So a group another run of the
 // same provider and PiT name has claimed waits for it, and one that run synced is Synced by it.
 // The registry holds the runs this process has reconciled: after a restart, a run reconciled before its
-// peer still meets only the PiT check. The peers are read past the cache, and each run reads them and
-// writes its claims in its turn (pitPeers.lock): two runs reconciled at once, each reading the other
-// before either claim is written, would otherwise both call.
+// peer still meets only the PiT check. Peers that may name one of the run's groups are read past the
+// cache, and runs take turns, per group they share, from reading their peers to writing their claims
+// (pitPeers.lock): two runs reconciled at once, each reading the other before either claim is written,
+// would otherwise both call.
 
 // peerReadRetry is how soon a run that could not read a peer looks again.
 const peerReadRetry = time.Second

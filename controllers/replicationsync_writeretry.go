@@ -99,9 +99,6 @@ func (r *ReplicationSyncReconciler) landedAfterAll(ctx context.Context, rs *repl
 // landed reports whether fresh holds the status of sent as the API server stores it: a write it applied
 // though its caller saw the write fail (the answer lost, or client-go's retry of it conflicting with it).
 func landed(fresh, sent *replicationv1alpha1.ReplicationSync) bool {
-	if sent == nil {
-		return false
-	}
 	raw, err := json.Marshal(sent.Status)
 	var stored replicationv1alpha1.ReplicationSyncStatus
 	if err != nil || json.Unmarshal(raw, &stored) != nil {
