@@ -51,7 +51,10 @@ type ReplicationSyncScheduleSpec struct {
 
 	// concurrencyPolicy: Forbid (default), Allow or Replace. Replace deletes the active run, but SMS has
 	// no call to cancel its tasks: the array may still make its PiT, which no run then records. With runs
-	// that outlast the interval, Replace records no success at all; use Forbid.
+	// that outlast the interval, Replace records no success at all; use Forbid. Runs made by hand from
+	// the schedule (sync-now, kubectl vasa sync --from-schedule) are neither waited for nor replaced, as
+	// a CronJob treats Jobs made with kubectl create job --from; the array answers SyncOngoing for a
+	// group both sync at once.
 	// +optional
 	// +kubebuilder:default=Forbid
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
