@@ -50,3 +50,29 @@ func TestDeadlineCountsTheTimePending(t *testing.T) {
 	h.g.Expect(completed).To(BeTemporally("~", created.Add(deadline), time.Second))
 	h.g.Expect(completed).To(BeTemporally("<", started.Add(deadline)))
 }
+
+// TestDeadlineKeepsWhatTheRunWaitedOn: a run whose VasaProvider stayed not Ready until its deadline fails
+// with the provider's message in its conditions and its Failed event, not only "deadline passed"; its
+// groups say the deadline once, without the cause.
+func TestDeadlineKeepsWhatTheRunWaitedOn(t *testing.T) {
+	const deadline = time.Minute
+	const refused = "vCenter refused the credentials in Secret vc-creds; correct them there"
+	h := newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.ActiveDeadlineSeconds = ptr.To(int64(deadline / time.Second))
+	})
+	meta.SetStatusCondition(&h.vp.Status.Conditions, metav1.Condition{Type: replicationv1alpha1.ReadyCondition,
+		Status: metav1.ConditionFalse, Reason: replicationv1alpha1.InvalidCredentialsReason, Message: refused, ObservedGeneration: h.vp.Generation})
+	h.g.Expect(k8sClient.Status().Update(h.ctx, h.vp)).To(Succeed())
+	h.runFor(2 * deadline)
+
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	ready := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReadyCondition)
+	h.g.Expect(ready.Reason).To(Equal(replicationv1alpha1.DeadlineExceededReason))
+	h.g.Expect(ready.Message).To(And(ContainSubstring("activeDeadlineSeconds (60) passed"), ContainSubstring(refused)))
+	h.g.Expect(h.eventReasons()).To(ContainElement(And(HavePrefix("Failed"), ContainSubstring(refused))))
+	for _, g := range rs.Status.Groups {
+		h.g.Expect(g.Message).NotTo(ContainSubstring(refused))
+	}
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+}

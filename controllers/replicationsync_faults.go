@@ -350,11 +350,13 @@ func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun
 		run.wakeAt(run.now) // not sent: called again with the new session
 		return r.requeue(run)
 	}
-	// Once per outage at Error: every run retries on its own backoff while vCenter is unreachable.
-	if retry := run.rs.Status.Retry; retry == nil || retry.Attempts == 0 {
+	// Once per outage at Error, and as an Event: every run retries on its own backoff while vCenter is
+	// unreachable.
+	first := run.rs.Status.Retry == nil || run.rs.Status.Retry.Attempts == 0
+	if first {
 		ctrl.LoggerFrom(ctx).Error(err, "Calling the provider failed, backing off")
 	} else {
-		ctrl.LoggerFrom(ctx).V(1).Info("Calling the provider failed again, backing off", "error", err.Error(), "attempts", retry.Attempts)
+		ctrl.LoggerFrom(ctx).V(1).Info("Calling the provider failed again, backing off", "error", err.Error(), "attempts", run.rs.Status.Retry.Attempts)
 	}
 	if objectNotFound(err) || sessionUnusable(err) {
 		// Look the provider up again: it was re-registered or unregistered, or its session is unusable
@@ -362,7 +364,11 @@ func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun
 		r.notifyProvider(run.vp)
 	}
 	r.recordFault(run, faultUnreachable, err.Error())
-	r.startBackOff(run, 0)
+	next := r.startBackOff(run, 0)
+	if first {
+		r.event(run.rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Could not reach the provider (%v); retrying in %s",
+			err, next.Sub(run.now).Round(time.Millisecond))
+	}
 	r.markBackingOff(run)
 	return r.requeue(run)
 }

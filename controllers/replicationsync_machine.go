@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -259,6 +260,7 @@ func (r *ReplicationSyncReconciler) finish(ctx context.Context, run *syncRun) (c
 func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *syncRun) (ctrl.Result, error) {
 	rs := run.rs
 	msg := fmt.Sprintf("activeDeadlineSeconds (%d) passed", *rs.Spec.ActiveDeadlineSeconds)
+	cause := lastWait(rs)
 	if rs.Status.Phase == replicationv1alpha1.SyncRunning {
 		if _, ok := r.connectProvider(ctx, run); ok {
 			r.lastLook(ctx, run)
@@ -268,12 +270,27 @@ func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *s
 		}
 	}
 	for i, g := range rs.Status.Groups {
-		if g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting {
+		switch {
+		case g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting:
 			run.groupFailed(i, fmt.Sprintf("%s while task %s ran; it may still make the PiT", msg, g.Task))
+		case !isFinalGroup(g):
+			run.groupFailed(i, msg) // the cause once, in the run's conditions, not in every group
 		}
 	}
-	r.failRun(ctx, run, replicationv1alpha1.DeadlineExceededReason, msg)
+	r.failRun(ctx, run, replicationv1alpha1.DeadlineExceededReason, msg+cause)
 	return r.finished(ctx, run)
+}
+
+// lastWait is what the run last waited on, from its conditions: a VasaProvider not Ready or missing, a
+// backoff and its fault, the line for the provider's slots, tasks. A run failed by its deadline keeps
+// its cause, which its failure would otherwise overwrite.
+func lastWait(rs *replicationv1alpha1.ReplicationSync) string {
+	for _, t := range []string{replicationv1alpha1.ReconcilingCondition, replicationv1alpha1.StalledCondition} {
+		if c := meta.FindStatusCondition(rs.Status.Conditions, t); c != nil && c.Status == metav1.ConditionTrue && c.Message != "" {
+			return fmt.Sprintf("; the run was %s: %s", c.Reason, c.Message)
+		}
+	}
+	return ""
 }
 
 // lastLook queries every task in flight, due or not, then asks for the PiTs of every unfinished group:

@@ -1101,3 +1101,30 @@ func TestClaimAppliedThoughItFailedGoesOnToItsCalls(t *testing.T) {
 		h.g.Expect(g.Reissues).To(BeZero())
 	}
 }
+
+// TestUnreachableVCenterIsOneBackingOffEvent: vCenter stops answering a run's PiT queries for an hour. The
+// run backs off with one BackingOff event for the outage, not one per retry, and calls once it is back.
+func TestUnreachableVCenterIsOneBackingOffEvent(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) {
+		return nil, &sms.UnreachableError{URL: "https://vc", Err: errors.New("connection refused")}
+	}
+	h.runFor(time.Hour)
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	backingOff := func() (n int) {
+		for _, e := range h.eventReasons() {
+			if strings.HasPrefix(e, replicationv1alpha1.BackingOffReason) {
+				h.g.Expect(e).To(ContainSubstring("connection refused"))
+				n++
+			}
+		}
+		return n
+	}
+	h.g.Expect(h.get().Status.Retry.Attempts).To(BeNumerically(">", 3))
+	h.g.Expect(backingOff()).To(Equal(1))
+
+	h.fake.PiTs = nil
+	h.runFor(time.Hour)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(backingOff()).To(Equal(1))
+}

@@ -27,8 +27,8 @@ var wantAlerts = map[string]struct{ expr, forDuration, keepFiringFor string }{
 	"ReplicationGroupRPOExceeded":      {`time() - max by (namespace, provider, group) (vasa_sync_group_newest_pit_timestamp_seconds) > 3600`, "15m", "15m"},
 	"ReplicationSyncStuck":             {`max by (namespace, name, provider) (vasa_sync_run_without_progress) == 1 unless on (namespace, provider) max by (namespace, provider) (max_over_time(vasa_sync_provider_ready[15m])) == 0`, "5m", "10m"},
 	"ReplicationSyncInDoubtReissued":   {`increase(vasa_sync_in_doubt_reissues_total[1h]) > 0 or (vasa_sync_in_doubt_reissues_total > 0 unless vasa_sync_in_doubt_reissues_total offset 1h) or (vasa_sync_in_doubt_reissues_total > 0 and on (instance) time() - process_start_time_seconds{job=~".*vasa-sync.*"} < 3600)`, "", ""},
-	"VasaProviderInsecureTLS":          {`max by (namespace, provider) (vasa_sync_provider_insecure_tls) == 1`, "", ""},
-	"VasaProviderDiscoveryStale":       {`((time() - max by (namespace, provider) (vasa_sync_discovery_last_success_timestamp_seconds)) > 3 * max by (namespace, provider) (vasa_sync_discovery_interval_seconds) or max by (namespace, provider) (vasa_sync_discovery_interval_seconds) unless on (namespace, provider) vasa_sync_discovery_last_success_timestamp_seconds) unless on (namespace, provider) vasa_sync_provider_ready == 0`, "15m", ""},
+	"VasaProviderInsecureTLS":          {`max by (namespace, provider) (vasa_sync_provider_insecure_tls) == 1`, "", "10m"},
+	"VasaProviderDiscoveryStale":       {`((time() - max by (namespace, provider) (vasa_sync_discovery_last_success_timestamp_seconds)) > 3 * max by (namespace, provider) (vasa_sync_discovery_interval_seconds) or max by (namespace, provider) (vasa_sync_discovery_interval_seconds) unless on (namespace, provider) vasa_sync_discovery_last_success_timestamp_seconds) unless on (namespace, provider) vasa_sync_provider_ready == 0`, "15m", "10m"},
 }
 
 type alertRule struct {
