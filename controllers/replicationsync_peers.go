@@ -25,8 +25,14 @@ import (
 // (pitPeers.lock): two runs reconciled at once, each reading the other before either claim is written,
 // would otherwise both call.
 
-// peerReadRetry is how soon a run that could not read a peer looks again.
+// peerReadRetry is how soon a run that could not read a peer, or take its turn, looks again.
 const peerReadRetry = time.Second
+
+// peerTurnWait is how long a run waits for its turn among the runs of its PiT name. A turn is held from
+// the first PiT query of a wave to its claim write, which is short unless a run walks many rounds of PiT
+// queries (many groups found synced, small batches); a run that does not get its turn calls nothing,
+// frees its worker and its slots, and looks again after peerReadRetry.
+const peerTurnWait = 5 * time.Second
 
 // pitKey is what peers share: the namespace, the VasaProvider and the PiT name.
 type pitKey struct{ namespace, provider, pitName string }
@@ -52,16 +58,17 @@ type groupTurn struct {
 }
 
 // pitTurn is the turn of the runs of one pitKey and group, between reading their peers and writing
-// their claims.
+// their claims: held while its channel holds a value.
 type pitTurn struct {
-	sync.Mutex
+	held  chan struct{}
 	users int // holding it or waiting for it
 }
 
-// lock waits for the turn of k's runs for each of groups and returns what ends it. Taken in one order
-// (CompareGroupIDs) by every run, the turns cannot deadlock; runs with no group in common, such as the
-// shares of a schedule's tick or many one-group runs of one PiT name, never wait for each other.
-func (p *pitPeers) lock(k pitKey, groups []replicationv1alpha1.ReplicationGroupID) (unlock func()) {
+// lock waits for the turn of k's runs for each of groups and returns what ends it, or an error when ctx
+// ends or peerTurnWait passes first. Taken in one order (CompareGroupIDs) by every run, the turns cannot
+// deadlock; runs with no group in common, such as the shares of a schedule's tick or many one-group runs
+// of one PiT name, never wait for each other.
+func (p *pitPeers) lock(ctx context.Context, k pitKey, groups []replicationv1alpha1.ReplicationGroupID) (unlock func(), err error) {
 	sorted := slices.Compact(slices.SortedFunc(slices.Values(groups), replicationv1alpha1.CompareGroupIDs))
 	turns := make([]*pitTurn, len(sorted))
 	p.mu.Lock()
@@ -71,19 +78,17 @@ func (p *pitPeers) lock(k pitKey, groups []replicationv1alpha1.ReplicationGroupI
 	for i, g := range sorted {
 		t := p.turns[groupTurn{k, g}]
 		if t == nil {
-			t = &pitTurn{}
+			t = &pitTurn{held: make(chan struct{}, 1)}
 			p.turns[groupTurn{k, g}] = t
 		}
 		t.users++
 		turns[i] = t
 	}
 	p.mu.Unlock()
-	for _, t := range turns {
-		t.Lock()
-	}
-	return func() {
-		for _, t := range turns {
-			t.Unlock()
+	taken := 0
+	unlock = func() {
+		for _, t := range turns[:taken] {
+			<-t.held
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -93,6 +98,18 @@ func (p *pitPeers) lock(k pitKey, groups []replicationv1alpha1.ReplicationGroupI
 			}
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, peerTurnWait)
+	defer cancel()
+	for _, t := range turns {
+		select {
+		case t.held <- struct{}{}:
+			taken++
+		case <-ctx.Done():
+			unlock()
+			return nil, fmt.Errorf("waiting for the turn of the runs of PiT name %q: %w", k.pitName, context.Cause(ctx))
+		}
+	}
+	return unlock, nil
 }
 
 func (p *pitPeers) add(rs *replicationv1alpha1.ReplicationSync) {

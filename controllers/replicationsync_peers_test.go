@@ -186,22 +186,56 @@ func TestRunsOfOnePiTNameReconciledAtOnceSyncAGroupOnce(t *testing.T) {
 // all are released nothing is kept.
 func TestPitTurnsAreTakenPerGroup(t *testing.T) {
 	g := NewWithT(t)
-	id := func(dg string) replicationv1alpha1.ReplicationGroupID {
-		return replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg}}
-	}
 	var p pitPeers
 	k := pitKey{"ns", "array-a", "nightly"}
-	first := p.lock(k, []replicationv1alpha1.ReplicationGroupID{id("dg-1"), id("dg-2")})
-	p.lock(k, []replicationv1alpha1.ReplicationGroupID{id("dg-3")})() // no group in common: at once
+	first := mustLock(g, &p, context.Background(), k, "dg-1", "dg-2")
+	mustLock(g, &p, context.Background(), k, "dg-3")() // no group in common: at once
 
 	overlapping := make(chan func())
-	go func() { overlapping <- p.lock(k, []replicationv1alpha1.ReplicationGroupID{id("dg-3"), id("dg-2")}) }()
+	go func() { overlapping <- mustLock(g, &p, context.Background(), k, "dg-3", "dg-2") }()
 	g.Consistently(overlapping).WithTimeout(100 * time.Millisecond).ShouldNot(Receive())
 	first()
 	var unlock func()
 	g.Eventually(overlapping).Should(Receive(&unlock))
 	unlock()
 	g.Expect(p.turns).To(BeEmpty())
+}
+
+// TestPitTurnWaitEnds: a run waiting for a turn another run holds gives up when its context ends (the
+// manager stopping) or after peerTurnWait, instead of pinning its worker for as long as the holder
+// walks PiT queries; the turns it had taken meanwhile are free again.
+func TestPitTurnWaitEnds(t *testing.T) {
+	g := NewWithT(t)
+	var p pitPeers
+	k := pitKey{"ns", "array-a", "nightly"}
+	holder := mustLock(g, &p, context.Background(), k, "dg-2")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err := p.lock(ctx, k, turnGroups("dg-1", "dg-2"))
+	g.Expect(err).To(MatchError(context.Canceled))
+	mustLock(g, &p, context.Background(), k, "dg-1")() // taken before the wait, given back
+
+	begin := time.Now()
+	_, err = p.lock(context.Background(), k, turnGroups("dg-2"))
+	g.Expect(err).To(MatchError(context.DeadlineExceeded))
+	g.Expect(time.Since(begin)).To(BeNumerically("~", peerTurnWait, time.Second))
+	holder()
+	g.Expect(p.turns).To(BeEmpty())
+}
+
+func turnGroups(dgs ...string) []replicationv1alpha1.ReplicationGroupID {
+	out := make([]replicationv1alpha1.ReplicationGroupID, len(dgs))
+	for i, dg := range dgs {
+		out[i] = replicationv1alpha1.ReplicationGroupID{FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: dg}}
+	}
+	return out
+}
+
+func mustLock(g Gomega, p *pitPeers, ctx context.Context, k pitKey, dgs ...string) func() {
+	unlock, err := p.lock(ctx, k, turnGroups(dgs...))
+	g.Expect(err).NotTo(HaveOccurred())
+	return unlock
 }
 
 // TestPeerNotReadCallsNothing: the API server cannot answer for a peer of the same PiT name (too many
@@ -230,4 +264,56 @@ func TestPeerNotReadCallsNothing(t *testing.T) {
 	h.g.Expect(err).NotTo(HaveOccurred())
 	h.g.Expect(res.RequeueAfter).To(BeNumerically("<=", peerReadRetry))
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+}
+
+// TestRunWaitingForAPeersTurnFreesItsWorker: a run holds its turn among the runs of its PiT name through
+// a claim write the API server is slow to answer. A second run naming its group does not wait for it past
+// peerTurnWait: it calls nothing, gives back the slot it reserved and looks again soon, so its worker and
+// the provider's slot serve other runs meanwhile. Once the first run's claim is written, the second waits
+// for that run's sync: one call.
+func TestRunWaitingForAPeersTurnFreesItsWorker(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.fake.NoPiTSupport = true
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.onPatch = func(_ int, obj client.Object) error {
+		if rs := obj.(*replicationv1alpha1.ReplicationSync); rs.Name == h.key.Name && rs.Status.Groups[0].State == replicationv1alpha1.GroupIssuing {
+			once.Do(func() { close(blocked); <-release }) // the first run's claim, turn held
+		}
+		return nil
+	}
+	first := h.get()
+	second := &replicationv1alpha1.ReplicationSync{}
+	second.Namespace, second.Name = first.Namespace, first.Name+"-second"
+	second.Spec = *first.Spec.DeepCopy()
+	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+
+	firstDone := make(chan struct{})
+	go func() {
+		defer close(firstDone)
+		_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+		h.g.Expect(err).NotTo(HaveOccurred())
+	}()
+	<-blocked
+	secondDone := make(chan ctrl.Result)
+	go func() {
+		res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
+		h.g.Expect(err).NotTo(HaveOccurred())
+		secondDone <- res
+	}()
+	var res ctrl.Result
+	h.g.Eventually(secondDone).WithTimeout(3*peerTurnWait).Should(Receive(&res), "the second run waited for the turn for good")
+	h.g.Expect(res.RequeueAfter).To(BeNumerically("<=", peerReadRetry))
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	h.g.Expect(h.r.Capacity.InFlight(client.ObjectKeyFromObject(h.vp))).To(Equal(1), "only the first run's slot is held")
+
+	close(release)
+	<-firstDone
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	got := &replicationv1alpha1.ReplicationSync{}
+	h.g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(second), got)).To(Succeed())
+	h.g.Expect(got.Status.Groups[0].Message).To(ContainSubstring("Waiting for ReplicationSync " + first.Name))
 }

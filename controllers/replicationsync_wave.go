@@ -117,10 +117,13 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 	if run.peersUnlocked == nil {
 		// Until the claims are written (releasePeers). The peers are read once per turn: while this run
 		// holds it, no peer of this manager claims one of its groups.
-		run.peersUnlocked = r.peers.lock(pitKeyOf(rs), runGroupIDs(rs))
-		if run.peerClaims, err = r.peerGroups(ctx, rs); err != nil {
+		if run.peersUnlocked, err = r.peers.lock(ctx, pitKeyOf(rs), runGroupIDs(rs)); err == nil {
+			run.peerClaims, err = r.peerGroups(ctx, rs)
+		}
+		if err != nil {
 			// Taken as "no claim", a peer not read could be syncing a group this run would then call too.
-			ctrl.LoggerFrom(ctx).Info("Could not read a ReplicationSync of the same PiT name; calling nothing now", "error", err.Error())
+			// A turn not taken in time is held by a peer walking PiT queries or writing its claims.
+			ctrl.LoggerFrom(ctx).Info("Could not take the turn of, or read, the ReplicationSyncs of the same PiT name; calling nothing now", "error", err.Error())
 			run.releasePeers()
 			run.wakeAt(clockNow(r.Clock).Add(peerReadRetry)) // after the PiT query this reconcile made
 			return nil, true, nil
