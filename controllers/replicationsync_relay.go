@@ -51,7 +51,7 @@ func (r *ReplicationSyncReconciler) writeAndRelay(ctx, stopping context.Context,
 			return written, !equality.Semantic.DeepEqual(*sent, run.rs.Status), nil
 		case <-due:
 			run.relayRounds++
-			*wave = append(*wave, r.relay(ctx, run)...)
+			*wave = append(*wave, r.relay(ctx, stopping, run)...)
 		}
 	}
 }
@@ -62,8 +62,9 @@ func (r *ReplicationSyncReconciler) relaying(run *syncRun, stopping context.Cont
 }
 
 // relay polls the run's tasks that are due and, when one ended, calls armed batches into the slots
-// the provider's ledger grants. It returns the batches called.
-func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []syncBatch {
+// the provider's ledger grants. It returns the batches called. Once stopping is done it pre-claims no
+// more, as a reconcile does not.
+func (r *ReplicationSyncReconciler) relay(ctx, stopping context.Context, run *syncRun) []syncBatch {
 	rs := run.rs
 	inFlight := len(tasksOf(rs))
 	run.now = clockNow(r.Clock) // the wake planned so far stays: at worst a reconcile finds nothing due
@@ -98,6 +99,8 @@ func (r *ReplicationSyncReconciler) relay(ctx context.Context, run *syncRun) []s
 		return nil
 	}
 	r.callWave(ctx, run)
-	r.preclaim(run, startedBatches(rs, wave))
+	if stopping.Err() == nil { // the manager may have been told to stop since the round began
+		r.preclaim(run, startedBatches(rs, wave))
+	}
 	return wave
 }

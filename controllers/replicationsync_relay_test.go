@@ -1,14 +1,18 @@
 package controllers
 
 import (
+	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
 
 // relayHarness runs 4 groups one per call on 2 slots: the first reconcile calls groups 0 and 1 and
@@ -107,4 +111,40 @@ func awaitCalls(h *runHarness, n int) {
 	for deadline := time.Now().Add(time.Minute); len(h.fake.Calls()) < n && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestRelayPreclaimsNothingOnceTheManagerStops: the manager is told to stop while a relay round calls an
+// armed batch during a commit. The call's ref is committed, but the round pre-claims no further group: a
+// stopping manager leaves its next batches Pending, to the next one, instead of claiming groups it would
+// have to give back with one more write before it exits.
+func TestRelayPreclaimsNothingOnceTheManagerStops(t *testing.T) {
+	h := newRunHarness(t, 6, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 2
+	})
+	h.reconcile() // groups 0 and 1 called, 2 and 3 pre-claimed
+	stopping, stop := context.WithCancel(h.ctx)
+	defer stop()
+	h.fake.Sync = func(call smsfake.SyncCall) (string, error) {
+		if slices.Contains(call.Groups, h.group(3)) {
+			stop() // SIGTERM while the relay calls group 3
+		}
+		return h.fake.CreateTask(call.Groups, call.PitName), nil
+	}
+	h.onPatch = func(n int, _ client.Object) error {
+		if n == 3 { // the commit of group 2, which pre-claims group 4: task 2 ends, the relay calls group 3
+			h.fake.Finish("smstask-2", h.clock.Now())
+			h.clock.Step(10 * time.Second)
+			awaitCalls(h, 4)
+		}
+		return nil
+	}
+	h.fake.Finish("smstask-1", h.clock.Now())
+	h.clock.Step(time.Second)
+	_, err := h.r.Reconcile(stopping, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(h.fake.Calls()).To(HaveLen(4), "groups 0-3")
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[3].Task).To(Equal("smstask-4"))
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Synced", "Synced", "Syncing", "Syncing", "Issuing", "Pending"}),
+		"group 4 was pre-claimed before the stop, group 5 not after it")
 }
