@@ -31,12 +31,12 @@ const (
 	foldRefsWithin = 200 * time.Millisecond
 	// maxFoldPolls bounds the queries of one wave's tasks within foldRefsWithin.
 	maxFoldPolls = 3
-	// callOnTheWire is how long after its claim a call may still reach vCenter: the claim's write, then
+	// CallOnTheWire is how long after its claim a call may still reach vCenter: the claim's write, then
 	// the call, sent by a process that lost its Lease or was killed with the call on the wire.
-	callOnTheWire = commitGrace + callTimeout
+	CallOnTheWire = commitGrace + callTimeout
 	// ShutdownGrace is how long a stopping manager waits for its reconciles: a wave's claim (a write the
 	// stop may overtake, after which the wave goes on), its calls and its commit.
-	ShutdownGrace = callOnTheWire + commitGrace
+	ShutdownGrace = CallOnTheWire + commitGrace
 	// maxParallelCalls bounds the calls (polls or syncs) one reconcile makes at once.
 	maxParallelCalls = 16
 	// groupQueryChunk is how many groups one QueryReplicationGroup or QueryPointInTimeReplica asks about.

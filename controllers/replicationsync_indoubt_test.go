@@ -208,7 +208,7 @@ func TestReissueAnnouncedWhenItsWriteLosesItsAnswer(t *testing.T) {
 }
 
 // TestInDoubtWindowOutlastsACallOnTheWire: a VasaProvider sets the least window admission takes (5s),
-// but a call may reach vCenter up to callOnTheWire after its claim (sent by a manager that lost its Lease,
+// but a call may reach vCenter up to CallOnTheWire after its claim (sent by a manager that lost its Lease,
 // or killed with the call on the wire). A group whose call got no answer is not issued again before then.
 func TestInDoubtWindowOutlastsACallOnTheWire(t *testing.T) {
 	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
@@ -217,7 +217,7 @@ func TestInDoubtWindowOutlastsACallOnTheWire(t *testing.T) {
 	answerOnce(h.fake, timeoutErr)
 	h.reconcile()
 	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
-	h.runFor(callOnTheWire - time.Second)
+	h.runFor(CallOnTheWire - time.Second)
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
 	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
 	h.runFor(5 * time.Second)

@@ -250,14 +250,14 @@ func (r *ReplicationSyncReconciler) notifyProvider(vp *replicationv1alpha1.VasaP
 
 // inDoubtWindow is how long a group whose call got no answer waits before it is issued again: the
 // VasaProvider's floor, or twice the longest task the provider has shown recently, whichever is longer;
-// never less than callOnTheWire, within which the first call may still reach vCenter. An armed batch is
+// never less than CallOnTheWire, within which the first call may still reach vCenter. An armed batch is
 // called only while as long is left (freshClaimsSince).
 func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 	floor := DefaultInDoubtWindow
 	if w := run.vp.Spec.InDoubtWindow; w != nil {
 		floor = w.Duration
 	}
-	return max(floor, callOnTheWire, 2*r.Capacity.TaskDuration(run.key))
+	return max(floor, CallOnTheWire, 2*r.Capacity.TaskDuration(run.key))
 }
 
 // minPollGap is the least time between two queries of one task.
