@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -80,7 +81,7 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 	case errors.As(err, &su) && su.Fault == "AuthConnectionFailed":
 		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s cannot reach vCenter's own vpxd to check the session (%v): vpxd is restarting or down; retrying", safeURL(vp.Spec.VCenter.URL), su)
 	case errors.As(err, &su):
-		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying", safeURL(vp.Spec.VCenter.URL), su)
+		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying. If this lasts over 15 minutes, check the vmware-sps service on vCenter (service-control --status vmware-sps)", safeURL(vp.Spec.VCenter.URL), su)
 	case errors.As(err, &held):
 		// Not this VasaProvider's refusal: its password was not tried, and the hint of whoever was refused
 		// (another namespace, perhaps) is not its own.
@@ -95,8 +96,8 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		}
 		return replicationv1alpha1.InvalidCredentialsReason, msg
 	case errors.As(err, &te):
-		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint",
-			safeURL(vp.Spec.VCenter.URL), te.Err)
+		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): %s",
+			safeURL(vp.Spec.VCenter.URL), te.Err, tlsAdvice(te.Err))
 	case noPermission(err):
 		return replicationv1alpha1.VCenterFaultReason, fmt.Sprintf("vCenter %s refused the check: %v: give the user of Secret %q the StorageViews.ConfigureService privilege (docs/quickstart.md)",
 			safeURL(vp.Spec.VCenter.URL), err, vp.Spec.VCenter.CredentialsSecretRef.Name)
@@ -106,6 +107,22 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
 	}
 	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", safeURL(vp.Spec.VCenter.URL), err)
+}
+
+// tlsAdvice says what fixes a certificate that did not verify. A CA or a pinned thumbprint cannot fix a
+// URL the certificate does not name, and a pin would only hide an expired certificate.
+func tlsAdvice(err error) string {
+	var (
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &host):
+		return "spec.vcenter.url must use a name the certificate holds (vCenter's certificate names its FQDN, often not its IP address)"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "renew vCenter's certificate, or correct the clock of vCenter or of this cluster's nodes if it is wrong"
+	}
+	return "set spec.vcenter.tls.caBundleSecretRef to the vCenter CA or spec.vcenter.tls.thumbprint"
 }
 
 // noPermission reports whether vCenter answered our own lookup with NoPermission: the user lacks a

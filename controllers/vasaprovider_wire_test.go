@@ -181,7 +181,7 @@ func TestVasaProviderWireFailures(t *testing.T) {
 		},
 		"SMS starting after an upgrade": {
 			cfg:    smssim.Config{ServiceInitializingFor: smssim.Duration{Duration: time.Minute}},
-			reason: replicationv1alpha1.ServiceInitializingReason, stalled: false, inMessage: "starting",
+			reason: replicationv1alpha1.ServiceInitializingReason, stalled: false, inMessage: "retrying. If this lasts over 15 minutes, check the vmware-sps service",
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
