@@ -2,8 +2,12 @@ package controllers
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -84,8 +88,36 @@ func (r *ReplicationSyncReconciler) checkProgress(run *syncRun) {
 		return
 	}
 	setSyncStalledCondition(rs, true, replicationv1alpha1.ProgressDeadlineExceededReason,
-		fmt.Sprintf("No group synced or failed and no task started for %s (progressDeadlineSeconds %d); still trying. Last fault: %s",
-			idle.Round(time.Second), progressDeadlineSeconds(rs), lastFaultText(rs)))
+		fmt.Sprintf("No group synced or failed and no task started for %s (progressDeadlineSeconds %d); still trying. %s%sLast fault: %s",
+			idle.Round(time.Second), progressDeadlineSeconds(rs), sentence(reconcilingMessage(rs)), sentence(tasksRunning(rs)), lastFaultText(rs)))
+}
+
+// reconcilingMessage is what the run's Reconciling condition says it works on, while it is True.
+func reconcilingMessage(rs *replicationv1alpha1.ReplicationSync) string {
+	if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Message
+	}
+	return ""
+}
+
+// tasksRunning names the tasks a stuck run waits for, for a look at them in vCenter.
+func tasksRunning(rs *replicationv1alpha1.ReplicationSync) string {
+	tasks := slices.Sorted(maps.Keys(tasksOf(rs)))
+	switch len(tasks) {
+	case 0:
+		return ""
+	case 1:
+		return "Waiting for SMS task " + tasks[0]
+	}
+	return fmt.Sprintf("Waiting for %d SMS tasks, %s and others", len(tasks), tasks[0])
+}
+
+// sentence ends a non-empty s with ". ".
+func sentence(s string) string {
+	if s == "" {
+		return ""
+	}
+	return s + ". "
 }
 
 // trackProgress reports how long the run has gone without progress (since its start, or its creation if
@@ -175,11 +207,16 @@ func backingOff(rs *replicationv1alpha1.ReplicationSync, now time.Time) bool {
 	return retry != nil && retry.NextRetryTime != nil && backoff.Remaining(retry.NextRetryTime.Time, now) > 0
 }
 
+// lastFaultText is the run's last fault with its time: it stays after calls succeed again, and may be old.
 func lastFaultText(rs *replicationv1alpha1.ReplicationSync) string {
 	if rs.Status.Retry == nil || rs.Status.Retry.LastFault == nil {
 		return "none"
 	}
-	return rs.Status.Retry.LastFault.Type + ": " + rs.Status.Retry.LastFault.Message
+	f := rs.Status.Retry.LastFault
+	if f.Time == nil {
+		return f.Type + ": " + f.Message
+	}
+	return fmt.Sprintf("%s at %s: %s", f.Type, f.Time.UTC().Format(time.RFC3339), f.Message)
 }
 
 // progressDeadlineSeconds returns spec.progressDeadlineSeconds or its default 600.

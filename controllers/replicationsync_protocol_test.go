@@ -1029,6 +1029,17 @@ func TestRunOutOfResourceWhileOthersFinishIsStuck(t *testing.T) {
 }
 
 // progressDeadlineRun is a run of n groups whose progressDeadlineSeconds is one minute.
+// TestStuckTaskIsNamed: a run whose task never ends, nor advances, past its progress deadline says in its
+// Stalled condition which task it waits for and what its groups are doing, not only "Last fault: none".
+func TestStuckTaskIsNamed(t *testing.T) {
+	h := progressDeadlineRun(t, 2)
+	h.runFor(2 * time.Minute)
+	c := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.ProgressDeadlineExceededReason))
+	h.g.Expect(c.Message).To(And(ContainSubstring("Waiting for SMS task "+h.fake.Calls()[0].Task+"."),
+		ContainSubstring("0/2 groups synced, 0 failed, 2 syncing"), HaveSuffix("Last fault: none")))
+}
+
 func progressDeadlineRun(t *testing.T, n int) *runHarness {
 	return newRunHarness(t, n, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
