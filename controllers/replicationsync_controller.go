@@ -88,7 +88,7 @@ type ReplicationSyncReconciler struct {
 
 	// replaced tells a cache read that is behind this process's own writes (replicationsync_stale.go).
 	replaced replacedVersions
-	// inProgress counts the reconciles running (Drain).
+	// inProgress counts the reconciles running, and the release of pre-claims at a stop (Drain).
 	inProgress atomic.Int64
 	// armed are the batches this process pre-claimed and has not called (replicationsync_preclaim.go).
 	armedMu  sync.Mutex

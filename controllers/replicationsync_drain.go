@@ -8,7 +8,8 @@ import (
 // drainPoll is how often Drain looks whether the reconciles ended.
 const drainPoll = 20 * time.Millisecond
 
-// Drain waits until no reconcile is in progress, or ctx ends, and reports whether none is. The manager
+// Drain waits until no reconcile, nor the release of pre-claims (releaseArmedOnStop), is in progress, or
+// ctx ends, and reports whether none is. The manager
 // calls it once it stopped: controller-runtime waits for the reconciles on a SIGTERM (GracefulShutdown
 // Timeout), but not when the manager lost its leader-election Lease (a renewal the API server was too
 // slow to answer); it then returns at once, with reconciles between their calls and their commit.

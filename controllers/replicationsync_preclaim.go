@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -248,16 +249,18 @@ func (r *ReplicationSyncReconciler) armedIndexes(rs *replicationv1alpha1.Replica
 // releaseArmedOnStop runs for the manager's lifetime; when it stops (a rollout's SIGTERM), the batches
 // this process pre-claimed and did not call go back to Pending, so that the next manager issues them at
 // once instead of waiting out the in-doubt window. A reconcile still running takes no armed batch after
-// this (takeArmed finds none) and arms none (arm releases them itself).
+// this (takeArmed finds none) and arms none (arm releases them itself). The runs are released together
+// (maxParallelCalls at a time), each within commitGrace: one after another, a slow API server would make them outlast ShutdownGrace.
 func (r *ReplicationSyncReconciler) releaseArmedOnStop(ctx context.Context) error {
+	r.inProgress.Add(1) // Drain waits for the release too: a manager that lost its Lease does not
+	defer r.inProgress.Add(-1)
 	<-ctx.Done()
 	r.armedMu.Lock()
 	armed := r.armed
 	r.armed, r.stopping = nil, true
 	r.armedMu.Unlock()
-	for key, run := range armed {
-		r.release(key, run)
-	}
+	keys := slices.Collect(maps.Keys(armed))
+	parallel(len(keys), func(i int) { r.release(keys[i], armed[keys[i]]) })
 	return nil
 }
 

@@ -2,15 +2,19 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
@@ -64,6 +68,39 @@ func TestPreclaimReleasedAtShutdown(t *testing.T) {
 	stop()
 	h.g.Expect(h.r.releaseArmedOnStop(ctx)).To(Succeed())
 	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Pending", "Pending", "Pending", "Pending"}))
+}
+
+// TestPreclaimsOfManyRunsReleasedTogether: a stopping manager whose API server answers slowly gives back
+// the pre-claims of its runs together, not one run after another (ten runs would take ten writes' time,
+// past the shutdown grace); Drain, on which a manager that lost its Lease waits, waits for them.
+func TestPreclaimsOfManyRunsReleasedTogether(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile() // groups 2 and 3 pre-claimed
+	var reading, most atomic.Int32
+	h.r.APIReader = intercepted(h.g, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			n := reading.Add(1)
+			defer reading.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(300 * time.Millisecond)
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	for i := range 7 { // runs deleted meanwhile: each costs a read
+		h.r.storeArmed(types.NamespacedName{Namespace: h.key.Namespace, Name: fmt.Sprintf("gone-%d", i)}, "gone", []syncBatch{{groups: []int{0}}})
+	}
+	ctx, stop := context.WithCancel(h.ctx)
+	released := make(chan error, 1)
+	go func() { released <- h.r.releaseArmedOnStop(ctx) }()
+	h.g.Eventually(h.r.inProgress.Load).Should(BeEquivalentTo(1))
+	stop()
+	drained, cancel := context.WithTimeout(h.ctx, time.Minute)
+	defer cancel()
+	h.g.Expect(h.r.Drain(drained)).To(BeTrue())
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Pending", "Pending", "Pending", "Pending"}), "released before Drain returned")
+	h.g.Expect(<-released).To(Succeed())
+	h.g.Expect(most.Load()).To(BeNumerically(">", 1), "the runs were read one after another")
 }
 
 // TestClaimWrittenWhileStoppingIsCalled: the manager stops (its reconcile's context ends) while the
