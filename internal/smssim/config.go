@@ -175,7 +175,9 @@ const (
 
 // FaultRule answers calls of Method with Fault.
 type FaultRule struct {
-	// Method is the SMS method, e.g. "SyncReplicationGroup_Task"; "" means every method of the provider.
+	// Method is a method the array answers: SyncReplicationGroup_Task, QueryReplicationGroup or
+	// QueryPointInTimeReplica; "" means each of them. SMS answers task queries and provider lookups on its
+	// own, without the array's faults (Start refuses a rule for them).
 	Method string `json:"method,omitempty"`
 	// Fault is the fault to answer.
 	Fault FaultKind `json:"fault"`

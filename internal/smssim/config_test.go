@@ -69,6 +69,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		"empty probability":  {"providers: [{name: p, emptyTaskRefs: {probability: -0.5}}]", "emptyTaskRefs.probability"},
 		"pit fault method":   {"providers: [{name: p, groups: [{faultDomain: f, deviceGroup: d, pitQueryFaults: [{method: X, fault: ProviderBusy}]}]}]", "groups[0].pitQueryFaults[0].method"},
 		"unknown fault kind": {"providers: [{name: p, faults: [{fault: Boom}]}]", "faults[0].fault"},
+		"method not ruled":   {"providers: [{name: p, faults: [{method: QuerySmsTaskInfo, fault: ProviderBusy}]}]", "faults[0].method"},
 		"restart":            {"restartSMSAfterCalls: -2\nproviders: [{name: p}]", "restartSMSAfterCalls"},
 	}
 	for name, tc := range cases {

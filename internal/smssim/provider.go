@@ -105,8 +105,12 @@ func (h *Provider) FailTasksWith(n int, kind FaultKind) {
 	h.with(func(p *providerState) { p.cfg.TaskErrors, p.cfg.TaskErrorFault = n, kind })
 }
 
-// AddFault adds a fault rule (see FaultRule).
+// AddFault adds a fault rule (see FaultRule). A rule for a method SMS answers itself would never match:
+// it panics, as Start refuses it.
 func (h *Provider) AddFault(r FaultRule) {
+	if r.Method != "" && !slices.Contains(ruledMethods, r.Method) {
+		panic(fmt.Sprintf("smssim: no fault rule answers %s; rules answer only %v", r.Method, ruledMethods))
+	}
 	h.with(func(p *providerState) {
 		p.cfg.Faults = append(p.cfg.Faults, r)
 		p.ruleTimes = append(p.ruleTimes, 0)

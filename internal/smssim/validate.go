@@ -3,6 +3,7 @@ package smssim
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Task duration distributions (ProviderConfig.TaskDurationDistribution).
@@ -65,8 +66,13 @@ func (p ProviderConfig) validate() error {
 		errs = append(errs, err)
 	}
 	for i, r := range p.Faults {
-		if err := r.validate(fmt.Sprintf("faults[%d]", i)); err != nil {
+		field := fmt.Sprintf("faults[%d]", i)
+		if err := r.validate(field); err != nil {
 			errs = append(errs, err)
+		}
+		if r.Method != "" && !slices.Contains(ruledMethods, r.Method) {
+			errs = append(errs, fmt.Errorf("%s.method %q: rules answer only %v, the calls the array itself answers (SMS answers task queries and provider lookups on its own)",
+				field, r.Method, ruledMethods))
 		}
 	}
 	if p.TaskErrorFault != "" && !knownFault(p.TaskErrorFault) {
@@ -116,6 +122,10 @@ func (r FaultRule) validate(field string) error {
 	}
 	return nil
 }
+
+// ruledMethods are the methods whose answer comes from the array, and so may carry an array's fault
+// (FaultRule.Method); the others SMS answers from what it holds.
+var ruledMethods = []string{"SyncReplicationGroup_Task", "QueryReplicationGroup", "QueryPointInTimeReplica"}
 
 // knownFault reports whether the simulator can answer with fault kind k.
 func knownFault(k FaultKind) bool {
