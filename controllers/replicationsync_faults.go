@@ -336,7 +336,7 @@ func (r *ReplicationSyncReconciler) startBackOff(run *syncRun, minAttempts int32
 	}
 	retry := rs.Status.Retry
 	retry.Attempts++
-	next := metav1.NewMicroTime(r.Backoff.Next(max(retry.Attempts, minAttempts), run.now))
+	next := replicationv1alpha1.NewRetryTime(r.Backoff.Next(max(retry.Attempts, minAttempts), run.now))
 	retry.NextRetryTime = &next
 	run.wakeAt(next.Time)
 	return next.Time

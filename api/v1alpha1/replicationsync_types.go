@@ -224,7 +224,7 @@ type RetryStatus struct {
 	Attempts int32 `json:"attempts,omitempty"`
 	// nextRetryTime is when the next call will be made.
 	// +optional
-	NextRetryTime *metav1.MicroTime `json:"nextRetryTime,omitempty"`
+	NextRetryTime *RetryTime `json:"nextRetryTime,omitempty"`
 	// lastFault is the most recent provider fault.
 	// +optional
 	LastFault *FaultRecord `json:"lastFault,omitempty"`
