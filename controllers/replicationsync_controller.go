@@ -458,7 +458,7 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		concurrency = DefaultMaxConcurrentSyncReconciles
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(registerPeers(&r.peers), predicate.GenerationChangedPredicate{})).
 		Watches(&replicationv1alpha1.VasaProvider{}, handler.EnqueueRequestsFromMapFunc(r.syncsForProvider),
 			builder.WithPredicates(providerUsabilityChanged())).
 		WatchesRawSource(source.Channel(wakeups, &handler.EnqueueRequestForObject{})).

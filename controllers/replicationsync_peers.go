@@ -10,6 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 )
@@ -19,8 +22,9 @@ import (
 // (SyncOngoing no longer catches it), and the array would make a second PiT of the name; an array
 // without PiT support would sync the group twice whatever the timing. So a group another run of the
 // same provider and PiT name has claimed waits for it, and one that run synced is Synced by it.
-// The registry holds the runs this process has reconciled: after a restart, a run reconciled before its
-// peer still meets only the PiT check. Peers that may name one of the run's groups are read past the
+// The registry holds the runs the manager's informer has shown (registerPeers): controller-runtime starts
+// the workers only once the informer's first list has passed its event handlers, so after a restart a run
+// reconciled before its peer finds that peer too. Peers that may name one of the run's groups are read past the
 // cache, and runs take turns, per group they share, from reading their peers to writing their claims
 // (pitPeers.lock): two runs reconciled at once, each reading the other before either claim is written,
 // would otherwise both call.
@@ -110,6 +114,27 @@ func (p *pitPeers) lock(ctx context.Context, k pitKey, groups []replicationv1alp
 		}
 	}
 	return unlock, nil
+}
+
+// registerPeers keeps p as the informer sees ReplicationSyncs. It is the first predicate of the
+// controller's watch, so that every event passes it, also those a later predicate drops.
+func registerPeers(p *pitPeers) predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return p.seen(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool { return p.seen(e.ObjectNew) },
+		DeleteFunc: func(e event.DeleteEvent) bool {
+			p.forget(types.NamespacedName{Namespace: e.Object.GetNamespace(), Name: e.Object.GetName()})
+			return true
+		},
+	}
+}
+
+// seen registers obj if it is a ReplicationSync, and passes its event on.
+func (p *pitPeers) seen(obj client.Object) bool {
+	if rs, ok := obj.(*replicationv1alpha1.ReplicationSync); ok {
+		p.add(rs)
+	}
+	return true
 }
 
 func (p *pitPeers) add(rs *replicationv1alpha1.ReplicationSync) {

@@ -13,8 +13,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -316,4 +319,37 @@ func TestRunWaitingForAPeersTurnFreesItsWorker(t *testing.T) {
 	got := &replicationv1alpha1.ReplicationSync{}
 	h.g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(second), got)).To(Succeed())
 	h.g.Expect(got.Status.Groups[0].Message).To(ContainSubstring("Waiting for ReplicationSync " + first.Name))
+}
+
+// TestPeersKnownAfterARestart: a run of one PiT name syncs a group when the manager restarts; the new
+// process reconciles a second run of the name and group first. The informer's first list registered the
+// first run (registerPeers), so the second waits for its sync, on an array without PiT support too,
+// instead of meeting only the PiT check (no PiT there: a second sync).
+func TestPeersKnownAfterARestart(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.fake.NoPiTSupport = true
+	h.reconcile()
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	first := h.get()
+	second := &replicationv1alpha1.ReplicationSync{}
+	second.Namespace, second.Name = first.Namespace, first.Name+"-after-restart"
+	second.Spec = *first.Spec.DeepCopy()
+	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+
+	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
+		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	h.g.Expect(k8sClient.List(h.ctx, list, client.InNamespace(first.Namespace))).To(Succeed())
+	for i := range list.Items { // the informer's first list, before any worker starts
+		h.g.Expect(registerPeers(&h.r.peers).Create(event.CreateEvent{Object: &list.Items[i]})).To(BeTrue())
+	}
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	got := &replicationv1alpha1.ReplicationSync{}
+	h.g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(second), got)).To(Succeed())
+	h.g.Expect(got.Status.Groups[0].Message).To(ContainSubstring("Waiting for ReplicationSync " + first.Name))
+
+	registerPeers(&h.r.peers).Delete(event.DeleteEvent{Object: first})
+	h.g.Expect(h.r.peers.others(second)).To(BeEmpty(), "a deleted run is no one's peer")
 }
