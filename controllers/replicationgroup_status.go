@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
@@ -99,7 +100,17 @@ func (r *ReplicationGroupReconciler) patchDiscoveryStatus(ctx context.Context, v
 	before := vp.DeepCopy()
 	vp.Status.Discovery = st
 	err := r.Status().Patch(ctx, vp, client.MergeFrom(before))
-	if err != nil && !apierrors.IsNotFound(err) {
+	switch {
+	case err != nil && !apierrors.IsNotFound(err):
 		ctrl.LoggerFrom(ctx).Error(err, "Writing status.discovery", "vasaProvider", klog.KObj(vp))
+	case err == nil && st != nil && vp.Status.Discovery == nil:
+		// Taken, and dropped: runs that select groups wait for a first discovery they would never see.
+		ctrl.LoggerFrom(ctx).Error(nil, discoveryDroppedMessage, "vasaProvider", klog.KObj(vp))
+		r.event(vp, corev1.EventTypeWarning, replicationv1alpha1.CRDOutdatedReason, "%s", discoveryDroppedMessage)
 	}
 }
+
+// discoveryDroppedMessage says why runs by groupSelector wait for good when the API server drops
+// status.discovery from every write.
+const discoveryDroppedMessage = "The API server drops status.discovery: the VasaProvider CRD in the cluster is older than this operator, " +
+	"and ReplicationSyncs with a groupSelector wait for a first discovery they cannot see. Apply the CRDs of this release (docs/upgrade.md)"

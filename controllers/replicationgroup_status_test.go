@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -9,8 +11,10 @@ import (
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
@@ -111,4 +115,35 @@ func TestDiscoveryTroubleIsLoggedWhenItChanges(t *testing.T) {
 		h.discover()
 	}
 	g.Expect(logged("The provider reported no replication groups")).To(Equal(1))
+}
+
+// TestDiscoveryDroppedByAnOldCRDIsReported: a VasaProvider CRD older than the manager (a chart upgraded
+// without its CRDs) has the API server take every status.discovery write and drop the field, as it prunes
+// fields its schema lacks. Runs by groupSelector would wait for good for a first discovery they cannot
+// see; the VasaProvider gets a CRDOutdated warning that says what to apply.
+func TestDiscoveryDroppedByAnOldCRDIsReported(t *testing.T) {
+	g := NewWithT(t)
+	pruning := intercepted(g, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			data, err := patch.Data(obj)
+			g.Expect(err).NotTo(HaveOccurred())
+			var body map[string]any
+			g.Expect(json.Unmarshal(data, &body)).To(Succeed())
+			if st, ok := body["status"].(map[string]any); ok {
+				delete(st, "discovery")
+			}
+			data, err = json.Marshal(body)
+			g.Expect(err).NotTo(HaveOccurred())
+			return cl.SubResource(sub).Patch(ctx, obj, client.RawPatch(types.MergePatchType, data), opts...)
+		},
+	})
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	h.r.Client = pruning
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(1), "discovery itself works")
+	var events []string
+	for len(h.recorder.Events) > 0 {
+		events = append(events, <-h.recorder.Events)
+	}
+	g.Expect(events).To(ContainElement(And(HavePrefix("Warning "+replicationv1alpha1.CRDOutdatedReason), ContainSubstring("Apply the CRDs of this release"))))
 }
