@@ -2,9 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -13,8 +17,8 @@ import (
 
 // The claim is what keeps a group to one call across a crash: a ReplicationSync CRD older than the
 // manager (a chart upgraded without its CRDs, docs/upgrade.md) has the API server drop claimTime from
-// every write, without an error, and an unanswered call's group would then be issued again at once
-// instead of after the in-doubt window. So this process's first claim is tried as a dry run, and written
+// every write, without an error (or, older still, refuse the state Issuing), and an unanswered call's
+// group would then be issued again at once instead of after the in-doubt window. So this process's first claim is tried as a dry run, and written
 // only when the API server keeps its claim times; until then no claim is written and nothing is called.
 
 // claimsKept reports whether the API server keeps the claim times of the wave rs claims over before,
@@ -29,6 +33,9 @@ func (r *ReplicationSyncReconciler) claimsKept(ctx context.Context, before, rs *
 	}
 	probe := rs.DeepCopy()
 	if err := r.Status().Patch(ctx, probe, patch, client.DryRunAll); err != nil {
+		if stateRefused(err) {
+			return false, nil // the CRDs from before claims lack the state Issuing as well as claimTime
+		}
 		return false, err
 	}
 	// vcenterInstanceUuid came later than claimTime: without it a run adopts whatever vCenter it reaches.
@@ -59,7 +66,7 @@ func claimsNotStored(rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) 
 // claimsDropped writes no claim and calls nothing: the run (as it was before the claim) is Stalled until
 // the CRDs are applied, and tries again every ProviderWaitInterval.
 func (r *ReplicationSyncReconciler) claimsDropped(ctx context.Context, run *syncRun, before *replicationv1alpha1.ReplicationSync) (ctrl.Result, error) {
-	msg := "The API server drops status fields of a claim (status.groups[].claimTime, status.vcenterInstanceUuid): the ReplicationSync CRD in the cluster is older than this operator. Nothing is called until the CRDs of this release are applied (docs/upgrade.md)"
+	msg := "The API server drops status fields of a claim (status.groups[].claimTime, status.vcenterInstanceUuid) or refuses its state Issuing: the ReplicationSync CRD in the cluster is older than this operator. Nothing is called until the CRDs of this release are applied (docs/upgrade.md)"
 	r.holdSlotsAfterLostClaim(run, before)
 	after := before.DeepCopy()
 	markCRDOutdated(after, msg)
@@ -72,4 +79,18 @@ func (r *ReplicationSyncReconciler) claimsDropped(ctx context.Context, run *sync
 		return r.lostWrite(before, err)
 	}
 	return ctrl.Result{RequeueAfter: ProviderWaitInterval}, nil
+}
+
+// stateRefused reports whether the API server refused a write for a group state its CRD does not list.
+func stateRefused(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, c := range status.Status().Details.Causes {
+		if c.Type == metav1.CauseTypeFieldValueNotSupported && strings.HasPrefix(c.Field, "status.groups[") && strings.HasSuffix(c.Field, "].state") {
+			return true
+		}
+	}
+	return false
 }

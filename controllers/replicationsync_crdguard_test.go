@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -39,6 +41,23 @@ func TestOutdatedCRDCallsNothing(t *testing.T) {
 	h.clock.Step(ProviderWaitInterval)
 	h.expectEndsSyncedOnce(2)
 	h.g.Expect(meta.IsStatusConditionTrue(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
+}
+
+// TestCRDWithoutTheIssuingStateCallsNothing: the CRDs from before claims also lack the state Issuing, so
+// the API server refuses a claim (422) instead of dropping its time. The run is Stalled CRDOutdated, as
+// when the times are dropped, instead of backing off on an error no condition explains.
+func TestCRDWithoutTheIssuingStateCallsNothing(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	restore := asOlderCRD(t, h, true)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	stalled := meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(stalled).NotTo(BeNil())
+	h.g.Expect(stalled.Reason).To(Equal(replicationv1alpha1.CRDOutdatedReason))
+
+	restore()
+	h.clock.Step(ProviderWaitInterval)
+	h.expectEndsSyncedOnce(2)
 }
 
 const replicationSyncCRD = "replicationsyncs.replication.vasa.io"
@@ -83,15 +102,24 @@ func setGroupProperties(t *testing.T, h *runHarness, crd *unstructured.Unstructu
 // withoutClaimTime makes the cluster's ReplicationSync CRD one from before claimTime; the function it
 // returns, also run when the test ends, applies the current one again.
 func withoutClaimTime(t *testing.T, h *runHarness) (restore func()) {
+	return asOlderCRD(t, h, false)
+}
+
+// asOlderCRD makes the cluster's ReplicationSync CRD one without claimTime and, withoutIssuing, without
+// the state Issuing too, as the CRDs from before claims were; restore applies the current one again.
+func asOlderCRD(t *testing.T, h *runHarness, withoutIssuing bool) (restore func()) {
 	crd, props := groupProperties(t, h.g)
-	saved := props["claimTime"]
+	saved := runtime.DeepCopyJSON(props)
 	delete(props, "claimTime")
+	if withoutIssuing {
+		state := props["state"].(map[string]any)
+		state["enum"] = slices.DeleteFunc(state["enum"].([]any), func(v any) bool { return v == string(replicationv1alpha1.GroupIssuing) })
+	}
 	setGroupProperties(t, h, crd, props)
 	restore = func() {
 		crd, props := groupProperties(t, h.g)
 		if _, ok := props["claimTime"]; !ok {
-			props["claimTime"] = saved
-			setGroupProperties(t, h, crd, props)
+			setGroupProperties(t, h, crd, runtime.DeepCopyJSON(saved))
 		}
 	}
 	t.Cleanup(restore)
