@@ -136,6 +136,10 @@ type ProviderConfig struct {
 	ListIDsOnly bool `json:"listIdsOnly,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
 	TaskErrors int `json:"taskErrors,omitempty"`
+	// TaskErrorAfterGroups makes a task that ends in error (TaskErrors) first sync that many of its
+	// groups, in the order of the call, and keep their PiTs: the array failed midway through the sync.
+	// The task still reports only its error, no per-group result.
+	TaskErrorAfterGroups int `json:"taskErrorAfterGroups,omitempty"`
 	// TaskErrorFault is the fault those tasks end with; "" means SmsReplicationFault. A provider meets
 	// busy, out of resource or too many groups after SMS took the call as well as before: the task then
 	// ends in error with that fault.

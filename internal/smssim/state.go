@@ -174,10 +174,17 @@ func (p *providerState) matchRule(method string, roll func() float64) *FaultRule
 // finalize decides the per-group results of a task that ended at end and records PiTs.
 func (s *Sim) finalize(t *task, end time.Time) {
 	t.done, t.end = true, end
+	p := t.provider
 	if t.fail != "" {
+		// Assumed: an array that fails a sync midway keeps what it synced before the failure, and SMS
+		// reports the task's error alone (SmsTaskInfo carries an error or a result, not both).
+		for _, id := range t.groups[:min(p.cfg.TaskErrorAfterGroups, len(t.groups))] {
+			if g := p.groups[id]; g != nil && g.cfg.State == "TARGET" {
+				s.pits.add(PiTRecord{ProviderName: p.cfg.Name, Group: id, PitName: t.pitName, PitID: s.newPiTID(p), TimeStamp: end, TaskRef: t.ref})
+			}
+		}
 		return
 	}
-	p := t.provider
 	for _, id := range t.groups {
 		g := p.groups[id]
 		if g == nil {
@@ -195,11 +202,7 @@ func (s *Sim) finalize(t *task, end time.Time) {
 			t.results = append(t.results, taskResult{group: id, errMsg: msg})
 			continue
 		}
-		r := taskResult{group: id, ok: true, warning: g.cfg.Warning}
-		if !p.cfg.NoPitSupport {
-			s.pitSeq++
-			r.pitID = fmt.Sprintf("pit-%d", s.pitSeq)
-		}
+		r := taskResult{group: id, ok: true, warning: g.cfg.Warning, pitID: s.newPiTID(p)}
 		// An array without PiT support still synced the group: recorded (without an id) for tests.
 		s.pits.add(PiTRecord{
 			ProviderName: p.cfg.Name, Group: id, PitName: t.pitName, PitID: r.pitID, TimeStamp: end, TaskRef: t.ref,
@@ -209,6 +212,15 @@ func (s *Sim) finalize(t *task, end time.Time) {
 	// Assumed: the API reference promises no order for a task's per-group results (the array answers
 	// as its groups finish), so a client must match them by groupId; they come back shuffled.
 	s.rnd.Shuffle(len(t.results), func(i, j int) { t.results[i], t.results[j] = t.results[j], t.results[i] })
+}
+
+// newPiTID numbers a PiT a sync of p made; "" on an array without PiT support, whose syncs report none.
+func (s *Sim) newPiTID(p *providerState) string {
+	if p.cfg.NoPitSupport {
+		return ""
+	}
+	s.pitSeq++
+	return fmt.Sprintf("pit-%d", s.pitSeq)
 }
 
 // advance finalizes every task whose time is up and drops it from s.taskOrder, which thus holds

@@ -45,6 +45,9 @@ func (p ProviderConfig) validate() error {
 	if p.PiTQueryMaxGroups < 0 {
 		errs = append(errs, errors.New("pitQueryMaxGroups must not be negative"))
 	}
+	if p.TaskErrorAfterGroups < 0 {
+		errs = append(errs, errors.New("taskErrorAfterGroups must not be negative"))
+	}
 	if p.MaxConcurrentTasks < 0 {
 		errs = append(errs, errors.New("maxConcurrentTasks must not be negative"))
 	}

@@ -194,6 +194,31 @@ func TestMixedGroupResults(t *testing.T) {
 	g.Expect(count[sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-04"}]).To(Equal(3))
 }
 
+// TestTaskFailedMidwaySyncsTheRestOnce: the array fails a sync task after it synced the first two of its
+// four groups and kept their PiTs; the task reports its error alone. The run backs off and asks for its
+// PiTs before it calls again: the two synced groups are Synced by their PiT, only the other two are sent
+// again, and every group ends with one PiT of the name.
+func TestTaskFailedMidwaySyncsTheRestOnce(t *testing.T) {
+	g := NewWithT(t)
+	simGroups, ids := groups("fd-1", 4)
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond, func(pc *smssim.ProviderConfig) {
+		pc.TaskErrors, pc.TaskErrorAfterGroups = 1, 2
+	}), fast)
+	w.array()
+
+	key := w.createSync("midway", "midway-1", ids)
+	rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+	pits := expectOnePiTPerGroup(g, w.sim, "midway-1", ids)
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.PitID).To(Equal(pits[sms.GroupID{FaultDomainID: gs.FaultDomainID.ID, DeviceGroupID: gs.DeviceGroupID.ID}].PitID))
+		g.Expect(gs.Attempts).To(BeEquivalentTo(1), "the failed task counts once for each group")
+	}
+	calls := syncCallsFor(w.sim, "midway-1")
+	g.Expect(calls).To(HaveLen(2))
+	g.Expect(calls[0].Groups).To(HaveLen(4))
+	g.Expect(calls[1].Groups).To(ConsistOf(smsIDs(ids[2:])), "the groups the failed task synced are not sent again")
+}
+
 func TestRestartResumesWithoutSecondPiT(t *testing.T) {
 	g := NewWithT(t)
 	simGroups, ids := groups("fd-1", 20)
