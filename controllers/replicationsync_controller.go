@@ -127,8 +127,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			r.replaced.forget(req.NamespacedName)
 			r.disarm(req.NamespacedName)
 			r.forgetTimingsOf(req.NamespacedName)
-			r.peers.forget(req.NamespacedName)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, nil // its watch event took it out of r.peers
 		}
 		return ctrl.Result{}, err
 	}
@@ -144,7 +143,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if !rs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	r.peers.add(rs)
+	r.peers.know(rs)
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("replicationSync", klog.KObj(rs)))
 
 	before := rs.DeepCopy()

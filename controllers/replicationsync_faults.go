@@ -365,9 +365,11 @@ func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun
 	}
 	r.recordFault(run, faultUnreachable, err.Error())
 	next := r.startBackOff(run, 0)
-	if first {
-		r.event(run.rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Could not reach the provider (%v); retrying in %s",
-			err, next.Sub(run.now).Round(time.Millisecond))
+	if first { // once the status holds the first attempt: a write lost to a conflict would tell it twice
+		rs, wait := run.rs, next.Sub(run.now).Round(time.Millisecond)
+		run.afterStore(func() {
+			r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Could not reach the provider (%v); retrying in %s", err, wait)
+		})
 	}
 	r.markBackingOff(run)
 	return r.requeue(run)

@@ -137,9 +137,26 @@ func (p *pitPeers) seen(obj client.Object) bool {
 	return true
 }
 
+// know registers rs unless its run is registered already: for a reconciler driven without its watch
+// (tests). Under the watch, registerPeers has registered it, and from a newer version than a reconcile
+// may hold (the run deleted and created again under its name with another PiT name meanwhile).
+func (p *pitPeers) know(rs *replicationv1alpha1.ReplicationSync) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.keyOf[types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}]; !ok {
+		p.put(rs)
+	}
+}
+
+// add registers rs under its pitKey, moving its run from the key it had.
 func (p *pitPeers) add(rs *replicationv1alpha1.ReplicationSync) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.put(rs)
+}
+
+// put is add; callers hold p.mu.
+func (p *pitPeers) put(rs *replicationv1alpha1.ReplicationSync) {
 	if p.byKey == nil {
 		p.byKey, p.keyOf = map[pitKey]map[types.NamespacedName]struct{}{}, map[types.NamespacedName]pitKey{}
 	}

@@ -123,7 +123,8 @@ func TestPreClaimedGroupWaitingForAPeerIsNotInDoubt(t *testing.T) {
 
 // TestPitPeersHoldARunUnderOneKey: a ReplicationSync deleted and created again under its name with
 // another PiT name, its events merged so that no reconcile saw it gone, is a peer of its new PiT name
-// only; once deleted it is nobody's peer.
+// only, also when a reconcile of its old version comes after the watch's event; once deleted it is
+// nobody's peer.
 func TestPitPeersHoldARunUnderOneKey(t *testing.T) {
 	g := NewWithT(t)
 	run := func(pitName string) *replicationv1alpha1.ReplicationSync {
@@ -142,6 +143,9 @@ func TestPitPeersHoldARunUnderOneKey(t *testing.T) {
 	p.add(run("tuesday"))
 	g.Expect(p.others(peerOf("monday"))).To(BeEmpty(), "the run moved to its new PiT name")
 	g.Expect(p.others(peerOf("tuesday"))).To(ConsistOf(types.NamespacedName{Namespace: "ns", Name: "nightly"}))
+	p.know(run("monday")) // a reconcile holding the old version, after the watch registered the new one
+	g.Expect(p.others(peerOf("monday"))).To(BeEmpty(), "the watch's newer version stands")
+	g.Expect(p.others(peerOf("tuesday"))).To(HaveLen(1))
 
 	p.forget(types.NamespacedName{Namespace: "ns", Name: "nightly"})
 	g.Expect(p.others(peerOf("tuesday"))).To(BeEmpty())

@@ -68,7 +68,7 @@ func (r *ReplicationSyncReconciler) arm(run *syncRun, batches []syncBatch) {
 	}
 	key := client.ObjectKeyFromObject(run.rs)
 	if !r.storeArmed(key, run.rs.UID, batches) {
-		r.release(key, &armedRun{uid: run.rs.UID, batches: batches})
+		r.release(context.Background(), key, &armedRun{uid: run.rs.UID, batches: batches})
 	}
 }
 
@@ -250,7 +250,8 @@ func (r *ReplicationSyncReconciler) armedIndexes(rs *replicationv1alpha1.Replica
 // this process pre-claimed and did not call go back to Pending, so that the next manager issues them at
 // once instead of waiting out the in-doubt window. A reconcile still running takes no armed batch after
 // this (takeArmed finds none) and arms none (arm releases them itself). The runs are released together
-// (maxParallelCalls at a time), each within commitGrace: one after another, a slow API server would make them outlast ShutdownGrace.
+// (maxParallelCalls at a time), all within commitGrace: one after another, a slow API server would make
+// them outlast ShutdownGrace.
 func (r *ReplicationSyncReconciler) releaseArmedOnStop(ctx context.Context) error {
 	r.inProgress.Add(1) // Drain waits for the release too: a manager that lost its Lease does not
 	defer r.inProgress.Add(-1)
@@ -259,14 +260,17 @@ func (r *ReplicationSyncReconciler) releaseArmedOnStop(ctx context.Context) erro
 	armed := r.armed
 	r.armed, r.stopping = nil, true
 	r.armedMu.Unlock()
+	// All within commitGrace: runs not given back by then wait out their in-doubt window.
+	all, cancel := context.WithTimeout(context.Background(), commitGrace)
+	defer cancel()
 	keys := slices.Collect(maps.Keys(armed))
-	parallel(len(keys), func(i int) { r.release(keys[i], armed[keys[i]]) })
+	parallel(len(keys), func(i int) { r.release(all, keys[i], armed[keys[i]]) })
 	return nil
 }
 
-// release writes the still claimed groups of armed batches back to Pending, within commitGrace.
-func (r *ReplicationSyncReconciler) release(key types.NamespacedName, run *armedRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitGrace)
+// release writes the still claimed groups of armed batches back to Pending, within commitGrace of parent.
+func (r *ReplicationSyncReconciler) release(parent context.Context, key types.NamespacedName, run *armedRun) {
+	ctx, cancel := context.WithTimeout(parent, commitGrace)
 	defer cancel()
 	log := ctrl.LoggerFrom(ctx).WithValues("replicationSync", key)
 	for range 3 {

@@ -80,8 +80,8 @@ func (r *ReplicationSyncReconciler) relay(ctx, stopping context.Context, run *sy
 	// The pre-claims this write carries are armed only once it returns: a slot left free here takes
 	// them in the reconcile right after.
 	defer wakeForFreedSlots(run, inFlight)
-	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) || r.deadlinePassed(run) {
-		return nil
+	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) || r.deadlinePassed(run) || stopping.Err() != nil {
+		return nil // a stopping manager calls no further batch: they are given back (releaseArmedOnStop)
 	}
 	r.holdSlots(run) // the slots of the tasks that ended are free
 	run.armedOnly = true
@@ -99,7 +99,7 @@ func (r *ReplicationSyncReconciler) relay(ctx, stopping context.Context, run *sy
 		return nil
 	}
 	r.callWave(ctx, run)
-	if stopping.Err() == nil { // the manager may have been told to stop since the round began
+	if stopping.Err() == nil { // the manager may have been told to stop during the calls
 		r.preclaim(run, startedBatches(rs, wave))
 	}
 	return wave

@@ -6,7 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// RetryTime is a time written to the microsecond that also reads the whole-second times (RFC 3339) the
+// RetryTime is a time, an RFC 3339 string on the wire, written to the microsecond, that also reads the whole-second times (RFC 3339) the
 // versions of this operator before group claims wrote to status.retry.nextRetryTime: metav1.MicroTime
 // alone refuses them, and one such status would make every read of ReplicationSyncs, the manager's cache
 // included, fail after an upgrade.
