@@ -57,6 +57,9 @@ const (
 	// MostGroupsMissingReason: the provider listed fewer than half of the groups stored for it; none of
 	// the missing ones was deleted.
 	MostGroupsMissingReason = "MostGroupsMissing"
+	// DiscoveryNotRecordedReason: the API server drops status.discovery (a VasaProvider CRD older than
+	// the manager).
+	DiscoveryNotRecordedReason = "DiscoveryNotRecorded"
 	// GroupIDsNotHeldReason: the provider listed groups whose ids no ReplicationGroup (and no
 	// ReplicationSync) can hold.
 	GroupIDsNotHeldReason = "GroupIDsNotHeld"

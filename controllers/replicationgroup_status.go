@@ -106,7 +106,7 @@ func (r *ReplicationGroupReconciler) patchDiscoveryStatus(ctx context.Context, v
 	case err == nil && st != nil && vp.Status.Discovery == nil:
 		// Taken, and dropped: runs that select groups wait for a first discovery they would never see.
 		ctrl.LoggerFrom(ctx).Error(nil, discoveryDroppedMessage, "vasaProvider", klog.KObj(vp))
-		r.event(vp, corev1.EventTypeWarning, replicationv1alpha1.CRDOutdatedReason, "%s", discoveryDroppedMessage)
+		r.event(vp, corev1.EventTypeWarning, DiscoveryNotRecordedReason, "%s", discoveryDroppedMessage)
 	}
 }
 

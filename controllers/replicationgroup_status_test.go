@@ -120,7 +120,7 @@ func TestDiscoveryTroubleIsLoggedWhenItChanges(t *testing.T) {
 // TestDiscoveryDroppedByAnOldCRDIsReported: a VasaProvider CRD older than the manager (a chart upgraded
 // without its CRDs) has the API server take every status.discovery write and drop the field, as it prunes
 // fields its schema lacks. Runs by groupSelector would wait for good for a first discovery they cannot
-// see; the VasaProvider gets a CRDOutdated warning that says what to apply.
+// see; the VasaProvider gets a DiscoveryNotRecorded warning that says what to apply.
 func TestDiscoveryDroppedByAnOldCRDIsReported(t *testing.T) {
 	g := NewWithT(t)
 	pruning := intercepted(g, interceptor.Funcs{
@@ -145,5 +145,5 @@ func TestDiscoveryDroppedByAnOldCRDIsReported(t *testing.T) {
 	for len(h.recorder.Events) > 0 {
 		events = append(events, <-h.recorder.Events)
 	}
-	g.Expect(events).To(ContainElement(And(HavePrefix("Warning "+replicationv1alpha1.CRDOutdatedReason), ContainSubstring("Apply the CRDs of this release"))))
+	g.Expect(events).To(ContainElement(And(HavePrefix("Warning "+DiscoveryNotRecordedReason), ContainSubstring("Apply the CRDs of this release"))))
 }
