@@ -107,6 +107,23 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 }
 
 // reconcile runs one reconcile and returns its result.
+// newProcess replaces the reconciler by one of a new manager process: nothing in memory.
+func (h *runHarness) newProcess() {
+	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
+		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
+}
+
+// peerRun creates a ReplicationSync with the spec of the harness's run (its provider, PiT name and groups),
+// named after it with suffix, and returns the harness's run and it.
+func (h *runHarness) peerRun(suffix string) (first, second *replicationv1alpha1.ReplicationSync) {
+	first = h.get()
+	second = &replicationv1alpha1.ReplicationSync{}
+	second.Namespace, second.Name = first.Namespace, first.Name+suffix
+	second.Spec = *first.Spec.DeepCopy()
+	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+	return first, second
+}
+
 func (h *runHarness) reconcile() ctrl.Result {
 	h.t.Helper()
 	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})

@@ -16,8 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -34,11 +32,7 @@ func TestRunsOfOnePiTNameSyncAGroupOnce(t *testing.T) {
 			h.reconcile()
 			h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 
-			first := h.get()
-			second := &replicationv1alpha1.ReplicationSync{}
-			second.Namespace, second.Name = first.Namespace, first.Name+"-again"
-			second.Spec = *first.Spec.DeepCopy()
-			h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+			first, second := h.peerRun("-again")
 			reconcileSecond := func() {
 				_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
 				h.g.Expect(err).NotTo(HaveOccurred())
@@ -170,11 +164,7 @@ func TestRunsOfOnePiTNameReconciledAtOnceSyncAGroupOnce(t *testing.T) {
 		}
 		return nil, &sms.NotImplementedError{Message: "QueryPointInTimeReplica is not implemented by this provider"}
 	}
-	first := h.get()
-	second := &replicationv1alpha1.ReplicationSync{}
-	second.Namespace, second.Name = first.Namespace, first.Name+"-at-once"
-	second.Spec = *first.Spec.DeepCopy()
-	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+	_, second := h.peerRun("-at-once")
 
 	var wg sync.WaitGroup
 	for _, key := range []client.ObjectKey{h.key, client.ObjectKeyFromObject(second)} {
@@ -249,16 +239,9 @@ func mustLock(g Gomega, p *pitPeers, ctx context.Context, k pitKey, dgs ...strin
 // requests) while that peer syncs the group. Taken for a peer without claims, it would be synced twice,
 // on an array without PiT support whatever the timing: the run calls nothing and looks again.
 func TestPeerNotReadCallsNothing(t *testing.T) {
-	h := newRunHarness(t, 1, nil)
-	h.fake.NoPiTSupport = true
-	h.reconcile()
-	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	h := calledWithoutPiTSupport(t)
 
-	first := h.get()
-	second := &replicationv1alpha1.ReplicationSync{}
-	second.Namespace, second.Name = first.Namespace, first.Name+"-unread"
-	second.Spec = *first.Spec.DeepCopy()
-	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+	_, second := h.peerRun("-unread")
 	h.r.APIReader = intercepted(h.g, interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			if key == h.key {
@@ -289,11 +272,7 @@ func TestRunWaitingForAPeersTurnFreesItsWorker(t *testing.T) {
 		}
 		return nil
 	}
-	first := h.get()
-	second := &replicationv1alpha1.ReplicationSync{}
-	second.Namespace, second.Name = first.Namespace, first.Name+"-second"
-	second.Spec = *first.Spec.DeepCopy()
-	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+	first, second := h.peerRun("-second")
 
 	firstDone := make(chan struct{})
 	go func() {
@@ -317,6 +296,33 @@ func TestRunWaitingForAPeersTurnFreesItsWorker(t *testing.T) {
 	close(release)
 	<-firstDone
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	h.expectWaitsForPeer(first, second)
+}
+
+// TestPeersKnownAfterARestart: a run of one PiT name syncs a group when the manager restarts; the new
+// process reconciles a second run of the name and group first. The informer's first list registered the
+// first run (registerPeers), so the second waits for its sync, on an array without PiT support too,
+// instead of meeting only the PiT check (no PiT there: a second sync).
+func TestPeersKnownAfterARestart(t *testing.T) {
+	h := calledWithoutPiTSupport(t)
+	first, second := h.peerRun("-after-restart")
+
+	h.newProcess()
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	h.g.Expect(k8sClient.List(h.ctx, list, client.InNamespace(first.Namespace))).To(Succeed())
+	for i := range list.Items { // the informer's first list, before any worker starts
+		h.g.Expect(registerPeers(&h.r.peers).Create(event.CreateEvent{Object: &list.Items[i]})).To(BeTrue())
+	}
+	h.expectWaitsForPeer(first, second)
+
+	registerPeers(&h.r.peers).Delete(event.DeleteEvent{Object: first})
+	h.g.Expect(h.r.peers.others(second)).To(BeEmpty(), "a deleted run is no one's peer")
+}
+
+// expectWaitsForPeer reconciles second and expects it to call nothing and to wait for first, which syncs
+// the harness's group 0.
+func (h *runHarness) expectWaitsForPeer(first, second *replicationv1alpha1.ReplicationSync) {
+	h.t.Helper()
 	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
 	h.g.Expect(err).NotTo(HaveOccurred())
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
@@ -325,35 +331,12 @@ func TestRunWaitingForAPeersTurnFreesItsWorker(t *testing.T) {
 	h.g.Expect(got.Status.Groups[0].Message).To(ContainSubstring("Waiting for ReplicationSync " + first.Name))
 }
 
-// TestPeersKnownAfterARestart: a run of one PiT name syncs a group when the manager restarts; the new
-// process reconciles a second run of the name and group first. The informer's first list registered the
-// first run (registerPeers), so the second waits for its sync, on an array without PiT support too,
-// instead of meeting only the PiT check (no PiT there: a second sync).
-func TestPeersKnownAfterARestart(t *testing.T) {
+// calledWithoutPiTSupport is a harness whose run has called its one group, on an array without PiT
+// support: only the runs of its PiT name keep a second run from syncing the group again.
+func calledWithoutPiTSupport(t *testing.T) *runHarness {
 	h := newRunHarness(t, 1, nil)
 	h.fake.NoPiTSupport = true
 	h.reconcile()
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
-	first := h.get()
-	second := &replicationv1alpha1.ReplicationSync{}
-	second.Namespace, second.Name = first.Namespace, first.Name+"-after-restart"
-	second.Spec = *first.Spec.DeepCopy()
-	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
-
-	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
-		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
-	list := &replicationv1alpha1.ReplicationSyncList{}
-	h.g.Expect(k8sClient.List(h.ctx, list, client.InNamespace(first.Namespace))).To(Succeed())
-	for i := range list.Items { // the informer's first list, before any worker starts
-		h.g.Expect(registerPeers(&h.r.peers).Create(event.CreateEvent{Object: &list.Items[i]})).To(BeTrue())
-	}
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(second)})
-	h.g.Expect(err).NotTo(HaveOccurred())
-	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
-	got := &replicationv1alpha1.ReplicationSync{}
-	h.g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(second), got)).To(Succeed())
-	h.g.Expect(got.Status.Groups[0].Message).To(ContainSubstring("Waiting for ReplicationSync " + first.Name))
-
-	registerPeers(&h.r.peers).Delete(event.DeleteEvent{Object: first})
-	h.g.Expect(h.r.peers.others(second)).To(BeEmpty(), "a deleted run is no one's peer")
+	return h
 }

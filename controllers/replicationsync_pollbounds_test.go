@@ -11,8 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
@@ -90,8 +88,7 @@ func TestInheritedTaskTeachesNoDurationFromItsClaim(t *testing.T) {
 	h := newRunHarness(t, 2, nil)
 	h.reconcile()
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
-	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
-		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
+	h.newProcess()
 	h.clock.Step(10 * time.Minute) // the manager was down
 	h.fake.FinishAll(h.clock.Now())
 	h.runFor(time.Minute)

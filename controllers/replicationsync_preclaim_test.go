@@ -17,8 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/capacity"
-	"github.com/vasa-sync-operator/vasa-sync-operator/internal/session"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
@@ -144,8 +142,7 @@ func TestPreclaimAfterRestartIsInDoubt(t *testing.T) {
 	h.g.Expect(stateStrings(h.states())[2:4]).To(Equal([]string{"Issuing", "Issuing"}))
 
 	// A new process: nothing armed.
-	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
-		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
+	h.newProcess()
 	h.fake.FinishAll(h.clock.Now())
 	h.runFor(time.Minute)
 	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero(), "in doubt: not called inside the window")
