@@ -44,6 +44,10 @@ type Config struct {
 	// RestartSMSAfterCalls restarts the SMS service after every that many SMS calls (see
 	// Sim.RestartSMS); 0 means never.
 	RestartSMSAfterCalls int `json:"restartSMSAfterCalls,omitempty"`
+	// TaskRetention makes SMS forget an ended task that long after it ended (QuerySmsTaskInfo answers
+	// ManagedObjectNotFound), as vCenter drops finished tasks after a while; 0 means never. Assumed: how
+	// long SMS keeps them is not documented; vCenter's own TaskManager keeps recent tasks for minutes.
+	TaskRetention Duration `json:"taskRetention,omitempty"`
 	// Release is the vCenter release played (6.7U3, 7.0U3, 8.0GA, 8.0U1, 8.0U2, 8.0U3); "" means 8.0U3.
 	// It decides the SMS versions accepted, the VI/JSON release paths served and AboutInfo.
 	Release Release `json:"release,omitempty"`

@@ -45,6 +45,7 @@ type Sim struct {
 	password     string
 	expireAfter  int
 	expireBefore time.Time
+	retention    time.Duration // Config.TaskRetention
 	sessCalls    map[string]int
 	expiredCount int
 	logins       int // login attempts checked against the credentials
@@ -96,6 +97,7 @@ func Start(cfg Config) (*Sim, error) {
 		now:         time.Now,
 		sleep:       time.Sleep,
 		restart:     restartState{after: cfg.RestartSMSAfterCalls},
+		retention:   cfg.TaskRetention.Duration,
 		release:     cfg.Release,
 		jsonSess:    map[string]string{},
 		instance:    uuid.NewString(),
@@ -401,9 +403,20 @@ func (s *Sim) TaskState(ref string) (string, error) {
 func (s *Sim) taskNow(ref string) (*task, time.Time, error) {
 	now := s.now()
 	s.advance(now)
-	t := s.tasks[ref]
+	t := s.knownTask(ref, now)
 	if t == nil {
 		return nil, now, errors.New("no such task: " + ref)
 	}
 	return t, now, nil
+}
+
+// knownTask returns task ref if SMS still knows it at now: it forgets an ended task TaskRetention after
+// it ended. Callers hold s.mu.
+func (s *Sim) knownTask(ref string, now time.Time) *task {
+	t := s.tasks[ref]
+	if t != nil && t.done && s.retention > 0 && now.Sub(t.end) > s.retention {
+		delete(s.tasks, ref)
+		return nil
+	}
+	return t
 }

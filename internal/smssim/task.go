@@ -25,7 +25,7 @@ func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsT
 	defer s.mu.Unlock()
 	now := s.now()
 	s.advance(now)
-	t := s.tasks[o.Value]
+	t := s.knownTask(o.Value, now)
 	if t == nil {
 		body.Fault_ = fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
 		return body

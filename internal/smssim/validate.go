@@ -23,6 +23,9 @@ func (c Config) Validate() error {
 	if c.RestartSMSAfterCalls < 0 {
 		errs = append(errs, errors.New("restartSMSAfterCalls must not be negative"))
 	}
+	if c.TaskRetention.Duration < 0 {
+		errs = append(errs, errors.New("taskRetention must not be negative"))
+	}
 	for i, p := range c.Providers {
 		if err := p.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("providers[%d] (%s): %w", i, p.Name, err))
