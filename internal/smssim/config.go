@@ -140,6 +140,10 @@ type ProviderConfig struct {
 	ListIDsOnly bool `json:"listIdsOnly,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
 	TaskErrors int `json:"taskErrors,omitempty"`
+	// ClockOffset is how far the array's clock is ahead of true time (negative: behind), as an array
+	// whose NTP drifted or failed: the PiT timestamps it reports, and the dates a PiT query is bounded
+	// by, are on its clock. SMS and vCenter keep true time.
+	ClockOffset Duration `json:"clockOffset,omitempty"`
 	// TaskErrorAfterGroups makes a task that ends in error (TaskErrors) first sync that many of its
 	// groups, in the order of the call, and keep their PiTs: the array failed midway through the sync.
 	// The task still reports only its error, no per-group result.

@@ -86,7 +86,7 @@ func (o *vasaProvider) QueryPointInTimeReplica(ctx *simulator.Context, req *smst
 			// A sync done without PiT support left no PiT (no id) to list.
 			if pit.PitID != "" && (nameRE == nil || nameRE.MatchString(pit.PitName)) {
 				infos = append(infos, smstypes.PointInTimeReplicaInfo{
-					Id: smstypes.PointInTimeReplicaId{Id: pit.PitID}, PitName: pit.PitName, TimeStamp: pit.TimeStamp,
+					Id: smstypes.PointInTimeReplicaId{Id: pit.PitID}, PitName: pit.PitName, TimeStamp: pit.TimeStamp.Add(p.cfg.ClockOffset.Duration),
 				})
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Task duration distributions (ProviderConfig.TaskDurationDistribution).
@@ -47,6 +48,9 @@ func (p ProviderConfig) validate() error {
 	}
 	if p.PiTQueryMaxGroups < 0 {
 		errs = append(errs, errors.New("pitQueryMaxGroups must not be negative"))
+	}
+	if d := p.ClockOffset.Duration; d <= -24*time.Hour || d >= 24*time.Hour {
+		errs = append(errs, errors.New("clockOffset must be less than a day either way"))
 	}
 	if p.TaskErrorAfterGroups < 0 {
 		errs = append(errs, errors.New("taskErrorAfterGroups must not be negative"))

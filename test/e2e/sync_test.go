@@ -253,29 +253,36 @@ func TestRestartResumesWithoutSecondPiT(t *testing.T) {
 
 // TestTasksForgottenWhileTheManagerWasDown: the manager stops with two tasks recorded in status; they end
 // while it is down, and SMS forgets them a second later. The next manager finds them gone: their groups'
-// PiTs show they synced, so no group is issued again.
+// PiTs show they synced, so no group is issued again; also when the array's clock runs minutes behind
+// or ahead, stamping those PiTs before the run was created or in the cluster's future.
 func TestTasksForgottenWhileTheManagerWasDown(t *testing.T) {
-	g := NewWithT(t)
-	simGroups, ids := groups("fd-1", 10)
-	cfg := arrayA(simGroups, 3*time.Second) // the manager stops well before the first tasks end
-	cfg.TaskRetention = smssim.Duration{Duration: time.Second}
-	w := newWorld(t, cfg, fast)
-	w.array(limits(5, 2))
-	key := w.createSync("forgotten", "forgotten-1", ids)
-	g.Eventually(func(g Gomega) {
-		g.Expect(tasksOf(getSync(g, key))).To(HaveLen(2))
-	}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
-	w.stopManager()
-	g.Expect(tasksOf(getSync(g, key))).To(HaveLen(2))
-	for _, ref := range tasksOf(getSync(g, key)) {
-		g.Eventually(func() error { _, err := w.sim.TaskState(ref); return err }).WithTimeout(syncTimeout).Should(HaveOccurred(), "task %s forgotten", ref)
-	}
+	for name, offset := range map[string]time.Duration{"array on time": 0, "array 2m behind": -2 * time.Minute, "array 2m ahead": 2 * time.Minute} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			simGroups, ids := groups("fd-1", 10)
+			cfg := arrayA(simGroups, 3*time.Second, func(pc *smssim.ProviderConfig) { // the manager stops well before the first tasks end
+				pc.ClockOffset = smssim.Duration{Duration: offset}
+			})
+			cfg.TaskRetention = smssim.Duration{Duration: time.Second}
+			w := newWorld(t, cfg, fast)
+			w.array(limits(5, 2))
+			key := w.createSync("forgotten", "forgotten-1", ids)
+			g.Eventually(func(g Gomega) {
+				g.Expect(tasksOf(getSync(g, key))).To(HaveLen(2))
+			}).WithTimeout(syncTimeout).WithPolling(10 * time.Millisecond).Should(Succeed())
+			w.stopManager()
+			g.Expect(tasksOf(getSync(g, key))).To(HaveLen(2))
+			for _, ref := range tasksOf(getSync(g, key)) {
+				g.Eventually(func() error { _, err := w.sim.TaskState(ref); return err }).WithTimeout(syncTimeout).Should(HaveOccurred(), "task %s forgotten", ref)
+			}
 
-	startManager(t, w.ns, fast)
-	rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
-	g.Expect(rs.Status.Retry.LastFault.Message).To(ContainSubstring("is gone"), "the tasks were found gone, not ended")
-	expectOnePiTPerGroup(g, w.sim, "forgotten-1", ids)
-	expectEachGroupIssuedOnce(g, syncCallsFor(w.sim, "forgotten-1"), ids)
+			startManager(t, w.ns, fast)
+			rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+			g.Expect(rs.Status.Retry.LastFault.Message).To(ContainSubstring("is gone"), "the tasks were found gone, not ended")
+			expectOnePiTPerGroup(g, w.sim, "forgotten-1", ids)
+			expectEachGroupIssuedOnce(g, syncCallsFor(w.sim, "forgotten-1"), ids)
+		})
+	}
 }
 
 // tasksOf returns the tasks rs records for its Syncing groups.
