@@ -94,10 +94,20 @@ func (r *ReplicationSyncReconciler) checkProgress(run *syncRun) {
 
 // reconcilingMessage is what the run's Reconciling condition says it works on, while it is True.
 func reconcilingMessage(rs *replicationv1alpha1.ReplicationSync) string {
-	if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReconcilingCondition); c != nil && c.Status == metav1.ConditionTrue {
+	if c := trueCondition(rs, replicationv1alpha1.ReconcilingCondition); c != nil {
 		return c.Message
 	}
 	return ""
+}
+
+// trueCondition is the first of the run's conditions of types that is True and says something, or nil.
+func trueCondition(rs *replicationv1alpha1.ReplicationSync, types ...string) *metav1.Condition {
+	for _, t := range types {
+		if c := meta.FindStatusCondition(rs.Status.Conditions, t); c != nil && c.Status == metav1.ConditionTrue && c.Message != "" {
+			return c
+		}
+	}
+	return nil
 }
 
 // tasksRunning names the tasks a stuck run waits for, for a look at them in vCenter.

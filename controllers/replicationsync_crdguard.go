@@ -18,8 +18,9 @@ import (
 // The claim is what keeps a group to one call across a crash: a ReplicationSync CRD older than the
 // manager (a chart upgraded without its CRDs, docs/upgrade.md) has the API server drop claimTime from
 // every write, without an error (or, older still, refuse the state Issuing), and an unanswered call's
-// group would then be issued again at once instead of after the in-doubt window. So this process's first claim is tried as a dry run, and written
-// only when the API server keeps its claim times; until then no claim is written and nothing is called.
+// group would then be issued again at once instead of after the in-doubt window. So this process's first
+// claim is tried as a dry run, and written only when the API server keeps its claim times; until then no
+// claim is written and nothing is called.
 
 // claimsKept reports whether the API server keeps the claim times of the wave rs claims over before,
 // asking it once per process with a dry run of the claim's write.

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -285,10 +284,8 @@ func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *s
 // backoff and its fault, the line for the provider's slots, tasks. A run failed by its deadline keeps
 // its cause, which its failure would otherwise overwrite.
 func lastWait(rs *replicationv1alpha1.ReplicationSync) string {
-	for _, t := range []string{replicationv1alpha1.ReconcilingCondition, replicationv1alpha1.StalledCondition} {
-		if c := meta.FindStatusCondition(rs.Status.Conditions, t); c != nil && c.Status == metav1.ConditionTrue && c.Message != "" {
-			return fmt.Sprintf("; the run was %s: %s", c.Reason, c.Message)
-		}
+	if c := trueCondition(rs, replicationv1alpha1.ReconcilingCondition, replicationv1alpha1.StalledCondition); c != nil {
+		return fmt.Sprintf("; the run was %s: %s", c.Reason, c.Message)
 	}
 	return ""
 }
