@@ -8,14 +8,11 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -77,23 +74,7 @@ func main() {
 		setupLog.Error(err, "Invalid metrics flags")
 		os.Exit(1)
 	}
-	// Secrets are only watched by metadata (values are read uncached); strip what could carry values.
-	// Nothing reads managedFields (status is written as a JSON patch): keeping them would double what
-	// 10,000 cached ReplicationSyncs weigh.
-	cacheOpts := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Transform: controllers.StripSecretMetadata},
-		},
-	}
-	for _, ns := range strings.Split(watchNamespace, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			if cacheOpts.DefaultNamespaces == nil {
-				cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-			}
-			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
-		}
-	}
+	cacheOpts := cacheOptions(watchNamespace)
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
@@ -184,8 +165,7 @@ func main() {
 		setupLog.Error(err, "Unable to set up health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache(), &replicationv1alpha1.VasaProvider{}, &replicationv1alpha1.ReplicationSync{},
-		&replicationv1alpha1.ReplicationSyncSchedule{}, &replicationv1alpha1.ReplicationGroup{}, &corev1.Secret{})); err != nil {
+	if err := mgr.AddReadyzCheck("informers", cachesSynced(mgr.GetCache(), watchedKinds()...)); err != nil {
 		setupLog.Error(err, "Unable to set up ready check")
 		os.Exit(1)
 	}

@@ -531,8 +531,13 @@ func (r *VasaProviderReconciler) providersForSecret(ctx context.Context, o clien
 // StripSecretMetadata is the cache transform for Secrets (cache.ByObject): it drops the annotations and
 // managed fields of a Secret before it is cached. The metadata watch would otherwise still keep values in
 // memory: kubectl apply copies the whole Secret, data included, into the
-// kubectl.kubernetes.io/last-applied-configuration annotation.
+// kubectl.kubernetes.io/last-applied-configuration annotation. Should a typed Secret informer be started
+// (a Get of a *corev1.Secret through the cache starts one), its values are dropped too: they are read
+// uncached, when a session is built.
 func StripSecretMetadata(in any) (any, error) {
+	if secret, ok := in.(*corev1.Secret); ok {
+		secret.Data, secret.StringData = nil, nil
+	}
 	if obj, err := meta.Accessor(in); err == nil {
 		if obj.GetAnnotations() != nil {
 			obj.SetAnnotations(nil)
