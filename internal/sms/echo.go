@@ -11,6 +11,10 @@ import (
 // minEchoedPassword is the shortest password withoutPassword looks for.
 const minEchoedPassword = 8
 
+// minEchoedPrefix is the shortest start of a password that withoutPassword takes out of a quote cut inside
+// the password: two characters tell little, and would match the ends of ordinary words.
+const minEchoedPrefix = 3
+
 // withoutPassword keeps a password out of a login's error. A proxy or a broken server may echo the Login
 // request in its answer (an HTTP 500 or 503 quoting it), and the client quotes the start of unexpected
 // answers; such an error would reach the VasaProvider's condition, events and logs. The password is
@@ -27,22 +31,24 @@ func withoutPassword(err error, password string) error {
 	if quoted, mErr := json.Marshal(password); mErr == nil {
 		forms = append(forms, strings.Trim(string(quoted), `"`))
 	}
-	leaks := func(s string) bool {
-		for _, f := range forms {
-			if strings.Contains(s, f) {
-				return true
-			}
-		}
-		return false
-	}
-	if !leaks(err.Error()) {
-		return err
-	}
 	scrub := func(s string) string {
 		for _, f := range forms {
 			s = strings.ReplaceAll(s, f, "***")
 		}
+		// The client quotes only the start of an answer: a quote cut inside the password ends with the
+		// password's start (and maybe an ellipsis), which no longer matches it whole.
+		end := strings.TrimSuffix(s, ellipsis)
+		for _, f := range forms {
+			for n := len(f) - 1; n >= minEchoedPrefix; n-- {
+				if strings.HasSuffix(end, f[:n]) {
+					return end[:len(end)-n] + "***" + s[len(end):]
+				}
+			}
+		}
 		return s
+	}
+	if scrub(err.Error()) == err.Error() {
+		return err
 	}
 	var (
 		su    *ServiceUnavailableError

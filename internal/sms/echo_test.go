@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,43 @@ func TestLoginAnswerEchoingThePasswordIsNotQuoted(t *testing.T) {
 			g.Expect(err.Error()).To(ContainSubstring(`"password":"***"`), "the rest of the answer is still quoted")
 			var su *sms.ServiceUnavailableError
 			g.Expect(errors.As(err, &su)).To(Equal(code == http.StatusServiceUnavailable))
+		})
+	}
+}
+
+// TestLoginAnswerCutInsideThePasswordQuotesNoPartOfIt: the client quotes only the start of an unexpected
+// answer (200 bytes of a VI/JSON one, 1 KiB of a 503). When that cut falls inside an echoed password,
+// the part before the cut is no password any more, yet must not be quoted either.
+func TestLoginAnswerCutInsideThePasswordQuotesNoPartOfIt(t *testing.T) {
+	const password = "Corr3ctHorseBatteryStaple"
+	for name, tc := range map[string]struct {
+		code   int
+		quoted int // how much of the answer the client quotes
+	}{
+		"VI/JSON 500": {http.StatusInternalServerError, 200},
+		"VI/JSON 503": {http.StatusServiceUnavailable, 1 << 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			vc := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				at := strings.Index(string(body), password)
+				if at < 0 {
+					w.WriteHeader(http.StatusNotFound) // not the Login
+					return
+				}
+				pad := tc.quoted - 6 - at // the quote ends 6 characters into the password
+				g.Expect(pad).To(BeNumerically(">", 0))
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.code)
+				_, _ = w.Write([]byte(strings.Repeat("x", pad) + string(body)))
+			}))
+			defer vc.Close()
+			_, err := sms.Dial(context.Background(), sms.Config{URL: vc.URL, Username: "svc", Password: password, Binding: sms.BindingJSON,
+				Thumbprint: sms.FormatThumbprint(vc.Certificate().Raw), Timeout: 5 * time.Second})
+			g.Expect(err).To(HaveOccurred())
+			g.Expect(err.Error()).To(ContainSubstring("xxx"), "the answer is quoted")
+			g.Expect(err.Error()).NotTo(ContainSubstring(password[:3]))
 		})
 	}
 }
