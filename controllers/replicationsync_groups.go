@@ -139,7 +139,11 @@ func (run *syncRun) applyGroupResult(i int, res sms.GroupResult, task string) (r
 		run.groupSynced(i, res.PitID, res.PitName, res.TimeStamp, strings.Join(res.Warnings, "; "))
 		return false
 	case res.Succeeded:
-		return run.groupCountFailure(i, "Task "+task+" created PiT \""+res.PitName+"\", not \""+pitName+"\"")
+		// Our task made it, under a name of the array's (the API has the result's pitName localized by the
+		// provider): counting it failed would sync again and make a PiT more per attempt.
+		renamed := fmt.Sprintf("The array named the PiT %q, not %q: a PiT check by name (after a lost answer, or for a re-created run) cannot find such PiTs", res.PitName, pitName)
+		run.groupSynced(i, res.PitID, res.PitName, res.TimeStamp, strings.Join(append([]string{renamed}, res.Warnings...), "; "))
+		return false
 	default:
 		msg := strings.Join(res.Errors, "; ")
 		if msg == "" {

@@ -353,6 +353,24 @@ func TestDeadlineLooksForPiTsFirst(t *testing.T) {
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
 }
 
+// TestPiTNamedByTheArrayIsSynced: an array that names the PiT its own way (the API has the result's
+// pitName localized by the provider) made it in our task: the group is Synced under that name, with a
+// warning, and not synced again (each attempt would make another PiT).
+func TestPiTNamedByTheArrayIsSynced(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	h.fake.Sync = func(c smsfake.SyncCall) (string, error) {
+		return h.fake.CreateTask(c.Groups, c.PitName+" (array 7)"), nil
+	}
+	h.runFor(time.Second)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(rs.Status.Groups[0].PitName).To(Equal("pit (array 7)"))
+	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring(`The array named the PiT "pit (array 7)", not "pit"`))
+}
+
 // TestSyncOngoingForeignResultWithoutPitName: a foreign task whose result has no pitName is not ours;
 // ours is issued after it ended.
 func TestSyncOngoingForeignResultWithoutPitName(t *testing.T) {
