@@ -220,7 +220,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	if len(failed) > 0 {
 		// Said in status and as a warning: a discovery that completes would otherwise read as having
 		// refreshed every group, and a group the provider never answers for is never created.
-		notes = append(notes, fmt.Sprintf("The provider answered %d of the groups it listed with an error or not at all; their ReplicationGroups are kept as they were (first: %s)", len(failed), failedWith))
+		notes = append(notes, fmt.Sprintf("The provider answered for %d groups with an error or not at all; their ReplicationGroups are kept as they were (first: %s)", len(failed), failedWith))
 		r.event(vp, "Warning", GroupsUnansweredReason, "%s", notes[0])
 	}
 	order := r.pitOrder(client.ObjectKeyFromObject(vp), ids, clockNow(r.Clock), discoveryInterval(vp))

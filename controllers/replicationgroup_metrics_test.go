@@ -164,7 +164,7 @@ func TestDiscoverySaysWhenGroupsWentUnanswered(t *testing.T) {
 	g.Eventually(h.recorder.Events).Should(Receive(And(ContainSubstring("Warning"), ContainSubstring(GroupsUnansweredReason), ContainSubstring(`"dg-2"`))))
 	vp := &replicationv1alpha1.VasaProvider{}
 	g.Expect(k8sClient.Get(h.ctx, client.ObjectKeyFromObject(h.vp), vp)).To(Succeed())
-	g.Expect(vp.Status.Discovery.Message).To(ContainSubstring("answered 1 of the groups it listed with an error or not at all"))
+	g.Expect(vp.Status.Discovery.Message).To(ContainSubstring("answered for 1 groups with an error or not at all"))
 }
 
 // TestDiscoveryCompletesWithinItsAnswerBudget: a provider that answers slowly gets the discovery's budget

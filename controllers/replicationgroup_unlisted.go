@@ -20,8 +20,10 @@ const maxUnlistedAsked = 50 * sms.NewestPiTBatchSize
 // left out. A provider inactive for some of the fault domains it fronts (VASA high availability) lists
 // only the other domains' groups, and refuses a query naming theirs with InactiveProvider, which the
 // client follows to the active provider: unasked, those groups would count as gone and be deleted an
-// interval later, their lastSync lost. A group no provider knows stays out (its misses count). One the
-// provider could not answer for now is kept as it is (Unanswered), and so is one past maxUnlistedAsked;
+// interval later, their lastSync lost. A group no provider knows stays out (its misses count), whether
+// the answer says so or leaves it out (LeftOut: unlisted and unanswered, it would otherwise be kept, and
+// its RPO alert fire, for good). One the provider could not answer for now (its call failed) is kept as
+// it is (Unanswered), and so is one past maxUnlistedAsked;
 // those asked start at another batch every interval (rotated). A provider that lists nothing is asked
 // too: one that has not read its array yet (restarting) knows none of them either, and keepAllGroups
 // takes over.
@@ -48,7 +50,7 @@ func withUnlisted(ctx context.Context, cl sms.Discovery, vp *replicationv1alpha1
 	}
 	kept := 0
 	for _, in := range answered {
-		if wanted[in.Group] && (in.Err == "" || in.Unanswered) {
+		if wanted[in.Group] && (in.Err == "" || in.Unanswered && !in.LeftOut) {
 			infos = append(infos, in)
 			wanted[in.Group] = false
 			kept++

@@ -62,3 +62,23 @@ func TestDiscoveryFollowsAnHASwitch(t *testing.T) {
 	g.Expect(h.groups()).To(HaveLen(5))
 	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", sms.GroupID{FaultDomainID: "fd-2", DeviceGroupID: "dg-3"})))
 }
+
+// TestGroupRemovedAtAProviderThatAnswersOnlyForItsGroups: a provider that leaves an id it does not know
+// out of its answer, rather than failing it, neither lists a removed group nor answers for it: its
+// ReplicationGroup is deleted after its misses, as at a provider that fails it, not kept for good.
+func TestGroupRemovedAtAProviderThatAnswersOnlyForItsGroups(t *testing.T) {
+	g := NewWithT(t)
+	var groups []smssim.GroupConfig
+	for _, dg := range []string{"dg-1", "dg-2", "dg-3"} {
+		groups = append(groups, smssim.GroupConfig{FaultDomain: "fd-1", DeviceGroup: dg})
+	}
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: groups, UnknownGroupsLeftOut: true})
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(3))
+	removed := sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: "dg-3"}
+	h.sim.Provider("array-a").RemoveGroups(removed)
+	h.discover()
+	h.discover()
+	g.Expect(h.groups()).To(HaveLen(2))
+	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", removed)))
+}

@@ -55,6 +55,9 @@ type GroupInfo struct {
 	// Unanswered is set with Err when the error says nothing about the group: the provider could not
 	// answer for it now (see saysNothingAboutGroup).
 	Unanswered bool
+	// LeftOut is set with Unanswered when the provider answered a query by id but said nothing of the
+	// group, as a provider that answers only for the groups it has does for one it does not.
+	LeftOut bool
 }
 
 // NewestPiT is the newest point-in-time replica of one group, or why there is none.
@@ -222,7 +225,7 @@ func answeredByID(batch []GroupID, answer []GroupInfo, why string) []GroupInfo {
 	}
 	for _, g := range batch {
 		if !seen[g] {
-			answer = append(answer, GroupInfo{Group: g, Err: why, Unanswered: true})
+			answer = append(answer, GroupInfo{Group: g, Err: why, Unanswered: true, LeftOut: why == leftOut})
 		}
 	}
 	return answer

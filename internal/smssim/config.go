@@ -138,6 +138,11 @@ type ProviderConfig struct {
 	// GroupOperationResult or a list of QueryReplicationGroupSuccessResult". A query naming groups is
 	// answered in full.
 	ListIDsOnly bool `json:"listIdsOnly,omitempty"`
+	// UnknownGroupsLeftOut answers a QueryReplicationGroup naming groups only for the groups the provider
+	// has: an unknown id gets no entry, not a GroupErrorResult. The API does not say which a provider does
+	// (it returns a list of results, not one per id asked); assumed of providers that filter their
+	// listing by the ids asked.
+	UnknownGroupsLeftOut bool `json:"unknownGroupsLeftOut,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
 	TaskErrors int `json:"taskErrors,omitempty"`
 	// ClockOffset is how far the array's clock is ahead of true time (negative: behind), as an array

@@ -308,7 +308,9 @@ func (s *Sim) replicationGroups(p *providerState, ids []GroupID, byID bool, now 
 	for _, id := range ids {
 		g := p.answerGroup(id, now)
 		if g == nil {
-			res.Returnval = append(res.Returnval, unknownGroup(id))
+			if !byID || !p.cfg.UnknownGroupsLeftOut {
+				res.Returnval = append(res.Returnval, unknownGroup(id))
+			}
 			continue
 		}
 		if byID {
