@@ -7,8 +7,7 @@ import (
 // GroupSelector chooses ReplicationGroups by their labels. It is a Kubernetes label selector, with the
 // fields and meaning of metav1.LabelSelector, bounded so that admission checks every value and every
 // expression's key: a value no label can hold (a raw provider id, say) would match no group, and the
-// run would only fail when it started. The keys of matchLabels are checked when the run starts: a
-// schema cannot bound a map's keys, and CEL may not read unbounded strings. It is replaced as a whole on
+// run would only fail when it started. It is replaced as a whole on
 // apply, as metav1.LabelSelector is: matchLabels another writer set must not stay in a selector applied
 // from Git.
 // +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? has(e.values) && size(e.values) > 0 : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="groupSelector.matchExpressions: operator must be In or NotIn with values, or Exists or DoesNotExist without values"
@@ -17,6 +16,7 @@ type GroupSelector struct {
 	// matchLabels selects the groups that have every one of these labels.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="keys must be label keys: [DNS subdomain/]name, the name up to 63 letters, digits, '-', '_' or '.', beginning and ending with a letter or digit"
 	MatchLabels map[string]LabelSelectorValue `json:"matchLabels,omitempty"`
 
 	// matchExpressions selects the groups that meet every one of these requirements.

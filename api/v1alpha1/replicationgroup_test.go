@@ -65,6 +65,12 @@ func TestGroupSelectorRejectsBadInput(t *testing.T) {
 			}}, "spec", "groupSelector")},
 			field: "spec.groupSelector.matchExpressions[1].values[1]", message: badLabelValue,
 		},
+		"selector key not a label key": {
+			mutations: []mutation{unset("spec", "groupIds"), set(map[string]any{"matchLabels": map[string]any{
+				"bad key!": "x",
+			}}, "spec", "groupSelector")},
+			field: "spec.groupSelector.matchLabels", message: "keys must be label keys",
+		},
 		"expression key not a label key": {
 			mutations: []mutation{unset("spec", "groupIds"), set(map[string]any{"matchExpressions": []any{
 				map[string]any{"key": "a/b/c", "operator": "Exists"},
