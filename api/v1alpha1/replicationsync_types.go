@@ -285,6 +285,7 @@ type ReplicationSyncStatus struct {
 
 	// observedGeneration is the generation the status describes.
 	// +optional
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
@@ -356,7 +357,10 @@ type ReplicationSync struct {
 	// +required
 	Spec ReplicationSyncSpec `json:"spec"`
 	// status is how the run went.
+	// Until the operator has written it, it reads observedGeneration -1, so that kstatus (Flux, Helm,
+	// kubectl wait) holds a new object InProgress, not Current.
 	// +optional
+	// +kubebuilder:default={}
 	Status ReplicationSyncStatus `json:"status,omitempty"`
 }
 

@@ -238,6 +238,7 @@ type ReplicationSyncScheduleStatus struct {
 
 	// observedGeneration is the generation the status describes.
 	// +optional
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
@@ -291,7 +292,10 @@ type ReplicationSyncSchedule struct {
 	// +required
 	Spec ReplicationSyncScheduleSpec `json:"spec"`
 	// status is the schedule's observed state.
+	// Until the operator has written it, it reads observedGeneration -1, so that kstatus (Flux, Helm,
+	// kubectl wait) holds a new object InProgress, not Current.
 	// +optional
+	// +kubebuilder:default={}
 	Status ReplicationSyncScheduleStatus `json:"status,omitempty"`
 }
 

@@ -265,6 +265,7 @@ type VasaProviderStatus struct {
 
 	// observedGeneration is the generation the status describes.
 	// +optional
+	// +kubebuilder:default=-1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
@@ -341,7 +342,10 @@ type VasaProvider struct {
 	// +required
 	Spec VasaProviderSpec `json:"spec"`
 	// status is the observed connection state.
+	// Until the operator has written it, it reads observedGeneration -1, so that kstatus (Flux, Helm,
+	// kubectl wait) holds a new object InProgress, not Current.
 	// +optional
+	// +kubebuilder:default={}
 	Status VasaProviderStatus `json:"status,omitempty"`
 }
 

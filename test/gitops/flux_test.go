@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// fluxUnknown is the verdict when an expression cannot be evaluated (e.g. no status yet).
+// fluxUnknown is the verdict when an expression cannot be evaluated (a field it reads is missing).
 const fluxUnknown = "Unknown"
 
 var fluxSnippet = filepath.Join("..", "..", "config", "gitops", "flux", "kustomization-healthchecks.yaml")

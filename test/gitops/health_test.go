@@ -18,8 +18,7 @@ import (
 )
 
 // healthCases maps each sample in testdata to the verdicts Argo CD and Flux must reach on it.
-// fluxUnknown marks samples the operator has not written status for yet: Flux cannot evaluate the
-// expressions on them and keeps waiting.
+// Samples the operator has not written status for yet hold the CRDs' default, observedGeneration -1.
 var healthCases = map[string]struct {
 	kind    string
 	argo    string
@@ -29,9 +28,9 @@ var healthCases = map[string]struct {
 	"provider-ready.yaml":           {kind: "VasaProvider", argo: "Healthy", argoMsg: "^Connected: ", flux: "Current"},
 	"provider-not-ready.yaml":       {kind: "VasaProvider", argo: "Degraded", argoMsg: "^InvalidCredentials: vCenter refused", flux: "Failed"},
 	"provider-unreachable.yaml":     {kind: "VasaProvider", argo: "Degraded", argoMsg: "^Unreachable: dial tcp", flux: "Failed"},
-	"provider-new.yaml":             {kind: "VasaProvider", argo: "Progressing", flux: fluxUnknown},
+	"provider-new.yaml":             {kind: "VasaProvider", argo: "Progressing", flux: "InProgress"},
 	"provider-stale.yaml":           {kind: "VasaProvider", argo: "Progressing", argoMsg: "generation 3", flux: "InProgress"},
-	"sync-pending.yaml":             {kind: "ReplicationSync", argo: "Progressing", flux: fluxUnknown},
+	"sync-pending.yaml":             {kind: "ReplicationSync", argo: "Progressing", flux: "InProgress"},
 	"sync-running.yaml":             {kind: "ReplicationSync", argo: "Progressing", argoMsg: `^WaitingForTask: .*\(1/2 groups synced\)$`, flux: "InProgress"},
 	"sync-succeeded.yaml":           {kind: "ReplicationSync", argo: "Healthy", argoMsg: "2/2 groups synced", flux: "Current"},
 	"sync-failed.yaml":              {kind: "ReplicationSync", argo: "Degraded", argoMsg: "^Failed: group fd-1/dg-2", flux: "Failed"},
