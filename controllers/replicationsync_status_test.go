@@ -114,7 +114,7 @@ func TestApplyGroupResult(t *testing.T) {
 	id := func(i int) sms.GroupID { return toSMSGroup(rs.Status.Groups[i].ReplicationGroupID) }
 	g.Expect(run.applyGroupResult(0, sms.GroupResult{Group: id(0), Succeeded: true, PitID: "pit-1", PitName: "pit", TimeStamp: ts, Warnings: []string{"slow"}}, "t1")).To(BeFalse())
 	g.Expect(run.applyGroupResult(1, sms.GroupResult{Group: id(1), Errors: []string{"journal full"}}, "t1")).To(BeTrue())
-	g.Expect(run.applyGroupResult(2, sms.GroupResult{Group: id(2), Succeeded: true, PitName: "other"}, "t1")).To(BeTrue())
+	g.Expect(run.applyGroupResult(2, sms.GroupResult{Group: id(2), Succeeded: true, PitName: "other"}, "t1")).To(BeFalse())
 	g.Expect(run.applyGroupResult(3, sms.GroupResult{Group: id(3), Errors: []string{"link down"}}, "t1")).To(BeFalse())
 	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
 	g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-1"))
@@ -123,7 +123,8 @@ func TestApplyGroupResult(t *testing.T) {
 	g.Expect(rs.Status.Groups[1].State).To(Equal(replicationv1alpha1.GroupPending), "retried while attempts <= backoffLimit")
 	g.Expect(rs.Status.Groups[1].Attempts).To(BeEquivalentTo(1))
 	g.Expect(rs.Status.Groups[1].Task).To(BeEmpty())
-	g.Expect(rs.Status.Groups[2].State).To(Equal(replicationv1alpha1.GroupPending), "a PiT of another name counts as a failure")
+	g.Expect(rs.Status.Groups[2].State).To(Equal(replicationv1alpha1.GroupSynced), "our task made it, under the array's name")
+	g.Expect(rs.Status.Groups[2].PitName).To(Equal("other"))
 	g.Expect(rs.Status.Groups[3].State).To(Equal(replicationv1alpha1.GroupFailed))
 	g.Expect(rs.Status.Groups[3].Message).To(Equal("link down"))
 }

@@ -129,13 +129,8 @@ func requireCostCenter(t *testing.T, g *WithT, ns string) {
 }
 
 // TestScheduleTemplateMetadataInvalid: template labels or annotations the API server would refuse on
-// every run, or a groupSelector every run would fail to parse, stall the schedule as soon as it is
-// applied, naming the field; fixing them resumes it.
+// every run stall the schedule as soon as it is applied, naming the field; fixing them resumes it.
 func TestScheduleTemplateMetadataInvalid(t *testing.T) {
-	badSelector := func(s *replicationv1alpha1.ReplicationSyncSchedule) {
-		s.Spec.Template.Spec.GroupIDs = nil
-		s.Spec.Template.Spec.GroupSelector = replicationv1alpha1.GroupSelectorOf(&metav1.LabelSelector{MatchLabels: map[string]string{"source group": "oracle"}})
-	}
 	for name, mutate := range map[string]func(*replicationv1alpha1.ReplicationSyncSchedule){
 		"label value with a space": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 			s.Spec.Template.Metadata.Labels = map[string]string{"team": "dr ops"}
@@ -146,7 +141,6 @@ func TestScheduleTemplateMetadataInvalid(t *testing.T) {
 		"annotation key too long": func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 			s.Spec.Template.Metadata.Annotations = map[string]string{strings.Repeat("a", 64): "x"}
 		},
-		"groupSelector key with a space": badSelector,
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -164,9 +158,6 @@ func TestScheduleTemplateMetadataInvalid(t *testing.T) {
 
 			h.update(func(s *replicationv1alpha1.ReplicationSyncSchedule) {
 				s.Spec.Template.Metadata = replicationv1alpha1.TemplateMetadata{Labels: map[string]string{"team": "dr-ops"}}
-				if s.Spec.Template.Spec.GroupSelector != nil {
-					s.Spec.Template.Spec.GroupSelector.MatchLabels = map[string]replicationv1alpha1.LabelSelectorValue{replicationv1alpha1.SourceGroupLabel: "oracle"}
-				}
 			})
 			h.reconcileAt(h.clock.Now())
 			g.Expect(condition(h.get(), replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ScheduledReason))

@@ -199,8 +199,9 @@ func repeatSpan(earlier, later time.Time) string {
 
 // validTemplateFields makes the API server's checks of the labels and annotations every run gets, and
 // the run's own parse of its groupSelector, so a bad one stalls the schedule when it is applied instead of
-// failing every run, the first maybe hours later. (CEL rules in the CRD cannot check label keys and values:
-// over maps of unbounded strings their estimated cost is refused.)
+// failing every run, the first maybe hours later. (CEL rules in the CRD cannot check the labels and
+// annotations: over maps of unbounded strings their estimated cost is refused. Admission checks the
+// selector now, but a schedule stored before may hold one it refuses.)
 func validTemplateFields(t replicationv1alpha1.ReplicationSyncTemplate) error {
 	path := field.NewPath("spec", "template", "metadata")
 	errs := metav1validation.ValidateLabels(t.Metadata.Labels, path.Child("labels"))

@@ -87,6 +87,12 @@ func TestGroupSelectorRejectsBadInput(t *testing.T) {
 			mutations: []mutation{unset("spec", "template", "spec", "groupIds")},
 			field:     "spec.template.spec", message: exactlyOneTemplate,
 		},
+		"template selector key not a label key": {
+			mutations: []mutation{unset("spec", "template", "spec", "groupIds"), set(map[string]any{"matchLabels": map[string]any{
+				"source group": "oracle",
+			}}, "spec", "template", "spec", "groupSelector")},
+			field: "spec.template.spec.groupSelector.matchLabels", message: "keys must be label keys",
+		},
 		"template selector value not a label value": {
 			mutations: []mutation{unset("spec", "template", "spec", "groupIds"), set(map[string]any{"matchLabels": map[string]any{
 				replicationv1alpha1.StateLabel: strings.Repeat("T", 64),
