@@ -327,6 +327,17 @@ func (r *ReplicationSyncReconciler) backOffGroups(ctx context.Context, run *sync
 	ctrl.LoggerFrom(ctx).Info("Groups failed, backing off before issuing them again", "groups", len(idx), "attempts", attempts, "nextRetryTime", next)
 }
 
+// groupsBusy records that a task's results answered the groups at idx (Pending again, uncounted) with
+// the transient fault f, and backs off unless another backoff of this task's groups does.
+func (r *ReplicationSyncReconciler) groupsBusy(run *syncRun, idx []int, f sms.Fault, task string, backOff bool) {
+	r.recordFault(run, f.FaultType(), fmt.Sprintf("Task %s: %s", task, run.rs.Status.Groups[idx[0]].Message))
+	if backOff {
+		next := r.startBackOff(run, 0)
+		r.event(run.rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s for %d groups of task %s; retrying in %s",
+			f.FaultType(), len(idx), task, next.Sub(run.now).Round(time.Millisecond))
+	}
+}
+
 // startBackOff counts one more consecutive fault in status.retry and sets nextRetryTime from the
 // backoff policy (with jitter), with at least minAttempts as the exponent.
 func (r *ReplicationSyncReconciler) startBackOff(run *syncRun, minAttempts int32) time.Time {

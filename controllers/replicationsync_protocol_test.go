@@ -371,6 +371,32 @@ func TestPiTNamedByTheArrayIsSynced(t *testing.T) {
 	h.g.Expect(rs.Status.Groups[0].Message).To(ContainSubstring(`The array named the PiT "pit (array 7)", not "pit"`))
 }
 
+// TestGroupAnsweredBusyInItsTaskBacksOffUncounted: a task's result that answers one group busy (a
+// GroupErrorResult carrying ProviderBusy) backs that group off as a busy call would, counting no attempt:
+// with backoffLimit 0 the run still succeeds, its other group synced once.
+func TestGroupAnsweredBusyInItsTaskBacksOffUncounted(t *testing.T) {
+	h := newRunHarness(t, 2, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		rs.Spec.BackoffLimit = ptr.To[int32](0)
+	})
+	h.runFor(time.Second)
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.fake.FinishFailing(h.fake.Calls()[0].Task, h.clock.Now(), map[sms.GroupID]error{h.group(1): &sms.ProviderBusyError{Message: "dg-1 busy"}})
+	h.runFor(5 * time.Second)
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
+	h.g.Expect(rs.Status.Groups[1].State).NotTo(Equal(replicationv1alpha1.GroupFailed), "backoffLimit 0: one counted attempt would fail it")
+	h.g.Expect(rs.Status.Groups[1].Attempts).To(BeZero())
+	h.g.Expect(rs.Status.Retry.LastFault.Type).To(Equal("ProviderBusy"))
+	h.g.Expect(h.eventReasons()).To(ContainElement(ContainSubstring("Provider answered ProviderBusy for 1 groups")))
+
+	h.runFor(2 * time.Minute)
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	h.g.Expect(h.fake.CallsOf(h.group(1))).To(Equal(2))
+}
+
 // TestSyncOngoingForeignResultWithoutPitName: a foreign task whose result has no pitName is not ours;
 // ours is issued after it ended.
 func TestSyncOngoingForeignResultWithoutPitName(t *testing.T) {

@@ -144,18 +144,26 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		return
 	}
 	results := resultsByGroup(info.Results)
-	var retried, silent []int
+	var retried, silent, busy []int
+	var busyWith sms.Fault
 	for _, i := range idx {
 		res, ok := results[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]
-		if !ok {
+		switch {
+		case !ok:
 			silent = append(silent, i)
-			continue
-		}
-		if run.applyGroupResult(i, res, ref) {
+		case !res.Succeeded && sms.IsTransient(res.Err) && errors.As(res.Err, &busyWith):
+			// The provider answered this group busy (out of resource, unavailable): as to a call, a
+			// backoff that counts no attempt.
+			run.groupPending(i, fmt.Sprint(res.Err))
+			busy = append(busy, i)
+		case run.applyGroupResult(i, res, ref):
 			retried = append(retried, i)
 		}
 	}
 	retried = append(retried, r.countUnknownOutcome(ctx, run, silent, "Task "+ref+" returned no result for the group")...)
+	if len(busy) > 0 {
+		r.groupsBusy(run, busy, busyWith, ref, len(retried) == 0)
+	}
 	if len(retried) > 0 {
 		r.recordFault(run, faultGroupError, fmt.Sprintf("Task %s: %s", ref, rs.Status.Groups[retried[0]].Message))
 		r.backOffGroups(ctx, run, retried)

@@ -284,6 +284,18 @@ func TestClient(t *testing.T) {
 				g.Expect(waitTask(t, c, ref).Results[0].Succeeded).To(BeTrue())
 			},
 		},
+		"a group's result with a provider's fault": {
+			setup: func(sim *smssim.Sim) {
+				sim.Provider("array-a").SetGroupErrorsWith(all[1], 1, smssim.FaultBusy, "volumes of dg-1 busy")
+			},
+			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "busy-group")
+				g.Expect(err).NotTo(HaveOccurred())
+				for _, r := range waitTask(t, c, ref).Results {
+					g.Expect(sms.IsTransient(r.Err)).To(Equal(r.Group == all[1]), "%v: %v", r.Group, r.Err)
+				}
+			},
+		},
 		"finds a PiT whose name has XSD regex metacharacters": {
 			run: func(g *WithT, _ *smssim.Sim, c sms.Client) {
 				const name = `db+nightly(1).[x]$`

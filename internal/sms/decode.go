@@ -148,6 +148,7 @@ func decodeGroupResult(it smstypes.BaseGroupOperationResult) (GroupResult, bool)
 			Group:    groupFromWire(r.GroupId),
 			Warnings: localizedTexts(r.Warning),
 			Errors:   localizedTexts(r.Error),
+			Err:      groupError(r),
 		}
 		if len(gr.Errors) == 0 {
 			gr.Errors = []string{"provider reported an error without details"}

@@ -108,6 +108,8 @@ type GroupResult struct {
 	Warnings []string
 	// Errors are human-readable errors of a GroupErrorResult.
 	Errors []string
+	// Err is the first of those errors as a typed fault (a provider may answer one group busy).
+	Err error
 }
 
 // TaskInfo is the decoded SmsTaskInfo of a task.

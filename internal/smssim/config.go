@@ -242,6 +242,10 @@ type GroupConfig struct {
 	Errors int `json:"errors,omitempty"`
 	// ErrorMessage is the message of those errors.
 	ErrorMessage string `json:"errorMessage,omitempty"`
+	// ErrorFault is the fault of those errors; "" means SmsReplicationFault. A group's entry may carry
+	// any fault (GroupErrorResult.error is a list of MethodFault): an array busy with one group's volumes
+	// may answer ProviderBusy for that group alone.
+	ErrorFault FaultKind `json:"errorFault,omitempty"`
 	// Warning adds this warning to every successful sync result of the group.
 	Warning string `json:"warning,omitempty"`
 	// SyncOngoing starts a sync of this group (pitName "external-sync") when the simulator starts,

@@ -160,9 +160,14 @@ func (h *Provider) SetGroupState(id GroupID, state string) {
 
 // SetGroupErrors makes the next n syncs of the group end with a GroupErrorResult (-1 = always, 0 = never).
 func (h *Provider) SetGroupErrors(id GroupID, n int, message string) {
+	h.SetGroupErrorsWith(id, n, "", message)
+}
+
+// SetGroupErrorsWith is SetGroupErrors with the fault of the GroupErrorResult ("": SmsReplicationFault).
+func (h *Provider) SetGroupErrorsWith(id GroupID, n int, kind FaultKind, message string) {
 	h.with(func(p *providerState) {
 		if g := p.groups[id]; g != nil {
-			g.cfg.Errors, g.cfg.ErrorMessage = n, message
+			g.cfg.Errors, g.cfg.ErrorFault, g.cfg.ErrorMessage = n, kind, message
 		}
 	})
 }

@@ -42,6 +42,7 @@ type taskResult struct {
 	pitID   string
 	warning string
 	errMsg  string
+	fault   FaultKind // of errMsg; "" is SmsReplicationFault
 }
 
 // task is a sync task.
@@ -199,7 +200,7 @@ func (s *Sim) finalize(t *task, end time.Time) {
 			if msg == "" {
 				msg = "simulated replication error"
 			}
-			t.results = append(t.results, taskResult{group: id, errMsg: msg})
+			t.results = append(t.results, taskResult{group: id, errMsg: msg, fault: g.cfg.ErrorFault})
 			continue
 		}
 		r := taskResult{group: id, ok: true, warning: g.cfg.Warning, pitID: s.newPiTID(p)}

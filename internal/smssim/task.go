@@ -65,7 +65,7 @@ func taskResultValue(t *task, noPit bool) smstypes.ArrayOfGroupOperationResult {
 		if !r.ok {
 			arr.GroupOperationResult = append(arr.GroupOperationResult, &smstypes.GroupErrorResult{
 				GroupOperationResult: base,
-				Error:                []vimtypes.LocalizedMethodFault{localized(r.errMsg, &smstypes.SmsReplicationFault{})},
+				Error:                []vimtypes.LocalizedMethodFault{localized(r.errMsg, faultOfKindValue(r.fault))},
 			})
 			continue
 		}

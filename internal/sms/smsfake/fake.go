@@ -94,12 +94,19 @@ func (f *Fake) CreateTask(groups []sms.GroupID, pitName string) string {
 
 // Finish ends a task successfully: one PiT per group, named as the task's sync asked. Without PiT
 // support the groups are synced all the same, but their results name no PiT id and no PiT can be found.
-func (f *Fake) Finish(ref string, at time.Time) {
+func (f *Fake) Finish(ref string, at time.Time) { f.FinishFailing(ref, at, nil) }
+
+// FinishFailing is Finish, but the groups of failed get a GroupErrorResult with their fault, and no PiT.
+func (f *Fake) FinishFailing(ref string, at time.Time, failed map[sms.GroupID]error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t := f.tasks[ref]
 	t.info.State = sms.TaskSuccess
 	for _, g := range t.groups {
+		if err := failed[g]; err != nil {
+			t.info.Results = append(t.info.Results, sms.GroupResult{Group: g, Errors: []string{err.Error()}, Err: err})
+			continue
+		}
 		res := sms.GroupResult{Group: g, Succeeded: true, PitName: t.pitName, TimeStamp: at}
 		if !f.NoPiTSupport {
 			res.PitID = fmt.Sprintf("pit-%s-%s", ref, g.DeviceGroupID)
