@@ -46,7 +46,7 @@ type ReplicationSyncScheduleSpec struct {
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self != 'Local' && !self.contains(':') && timestamp('2000-06-15T12:00:00Z').getFullYear(self) == 2000",message="timeZone must be an IANA time zone name such as Europe/Berlin"
+	// +kubebuilder:validation:XValidation:rule="!(self in ['Local', 'localtime', 'posixrules']) && !self.startsWith('posix/') && !self.startsWith('right/') && !self.contains(':') && timestamp('2000-06-15T12:00:00Z').getFullYear(self) == 2000",message="timeZone must be an IANA time zone name such as Europe/Berlin"
 	TimeZone *string `json:"timeZone,omitempty"`
 
 	// concurrencyPolicy: Forbid (default), Allow or Replace. Replace deletes the active run, but SMS has

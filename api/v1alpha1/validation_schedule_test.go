@@ -109,6 +109,14 @@ func TestReplicationSyncScheduleRejectsBadInput(t *testing.T) {
 			mutations: []mutation{set("Local", "spec", "timeZone")},
 			field:     "spec.timeZone", message: zoneMessage,
 		},
+		"timeZone localtime (the machine's zone)": {
+			mutations: []mutation{set("localtime", "spec", "timeZone")},
+			field:     "spec.timeZone", message: zoneMessage,
+		},
+		"timeZone of the posix tree": {
+			mutations: []mutation{set("posix/Europe/Berlin", "spec", "timeZone")},
+			field:     "spec.timeZone", message: zoneMessage,
+		},
 		"timeZone as an offset": {
 			mutations: []mutation{set("+01:00", "spec", "timeZone")},
 			field:     "spec.timeZone", message: zoneMessage,

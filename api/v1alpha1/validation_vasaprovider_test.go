@@ -14,6 +14,14 @@ func TestVasaProviderRejectsBadInput(t *testing.T) {
 		urlAddress       = "vcenter.url must be the vCenter's address, https://host or https://host:port, without a path (other than /sdk), query or fragment"
 	)
 	runRejected(t, validProvider, map[string]rejected{
+		"provider.name blank": {
+			mutations: []mutation{set("   ", "spec", "provider", "name")},
+			field:     "spec.provider.name", message: "name must not be blank",
+		},
+		"provider.uid blank": {
+			mutations: []mutation{set(" ", "spec", "provider", "uid")},
+			field:     "spec.provider.uid", message: "uid must not be blank",
+		},
 		"vcenter.url http": {
 			mutations: []mutation{set("http://vcenter.example.com", "spec", "vcenter", "url")},
 			field:     "spec.vcenter.url", message: "vcenter.url must start with https://",

@@ -171,16 +171,18 @@ type TLSSpec struct {
 
 // ProviderSelector picks one provider registered in the vCenter.
 type ProviderSelector struct {
-	// name is the provider's VasaProviderInfo.name.
+	// name is the provider's VasaProviderInfo.name, not blank.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="name must not be blank"
 	Name string `json:"name,omitempty"`
 
-	// uid is the provider's VasaProviderInfo.uid.
+	// uid is the provider's VasaProviderInfo.uid, not blank.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="uid must not be blank"
 	UID string `json:"uid,omitempty"`
 }
 

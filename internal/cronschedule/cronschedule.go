@@ -1,7 +1,6 @@
 package cronschedule
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -67,14 +66,15 @@ func Parse(spec, timeZone string) (*Schedule, error) {
 	return s, nil
 }
 
-// LoadLocation resolves an IANA time zone name; "" means UTC and "Local" is refused because it
-// would depend on the machine the operator runs on.
+// LoadLocation resolves an IANA time zone name; "" means UTC. Names whose meaning depends on the
+// machine are refused: "Local" and "localtime" (its zone), "posixrules", and the "posix/" and "right/"
+// trees some systems' zoneinfo has and the operator's embedded one lacks.
 func LoadLocation(name string) (*time.Location, error) {
-	switch name {
-	case "":
+	switch {
+	case name == "":
 		return time.UTC, nil
-	case "Local":
-		return nil, errors.New(`timeZone "Local" depends on the operator's machine: name an IANA time zone such as Europe/Berlin`)
+	case name == "Local" || name == "localtime" || name == "posixrules" || strings.HasPrefix(name, "posix/") || strings.HasPrefix(name, "right/"):
+		return nil, fmt.Errorf("timeZone %q depends on the operator's machine: name an IANA time zone such as Europe/Berlin", name)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
