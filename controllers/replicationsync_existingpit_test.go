@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/ptr"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,6 +36,23 @@ func TestExistingPiTIsNeverSyncedAgain(t *testing.T) {
 	h.runFor(time.Minute)
 	h.g.Expect(h.get().Status.Phase).To(BeEquivalentTo("Succeeded"))
 	h.g.Expect([]int{h.fake.CallsOf(h.group(0)), h.fake.CallsOf(h.group(1)), h.fake.CallsOf(h.group(2))}).To(Equal([]int{0, 0, 1}))
+}
+
+// TestRunThatFoundOnlyOldPiTsSaysNoneWasMade: a run re-created from Git after its TTL deleted it (or a
+// hook with a fixed pitName) finds the PiTs the first one made and makes none: its Ready message and its
+// Synced event say so, not only that every group is synced.
+func TestRunThatFoundOnlyOldPiTsSaysNoneWasMade(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	made := h.get().CreationTimestamp.Add(-6 * time.Hour).UTC()
+	first := h.fake.CreateTask([]sms.GroupID{h.group(0), h.group(1)}, h.get().Spec.PitName)
+	h.fake.Finish(first, made)
+	h.runFor(time.Minute)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.Calls()).To(BeEmpty())
+	want := "2 of them had it before this run was created (the oldest from " + made.Format(time.RFC3339) + "), so no new PiT was made"
+	h.g.Expect(meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReadyCondition).Message).To(ContainSubstring(want))
+	h.g.Expect(h.eventReasons()).To(ContainElement(ContainSubstring(want)))
 }
 
 // TestSlotsFoundSyncedGoToTheNextGroups: a run created again after its first try (GitOps, the runbook after

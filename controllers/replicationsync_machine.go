@@ -241,7 +241,7 @@ func (r *ReplicationSyncReconciler) finish(ctx context.Context, run *syncRun) (c
 		rs.Status.Phase = replicationv1alpha1.SyncSucceeded
 		markSucceeded(rs)
 		run.afterStore(func() {
-			r.event(rs, corev1.EventTypeNormal, "Synced", "Sync", "All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
+			r.event(rs, corev1.EventTypeNormal, "Synced", "Sync", "%s", succeededMessage(rs))
 		})
 	} else {
 		rs.Status.Phase = replicationv1alpha1.SyncFailed

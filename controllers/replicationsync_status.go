@@ -182,10 +182,32 @@ func markProviderMissing(rs *replicationv1alpha1.ReplicationSync, message string
 
 // markSucceeded sets the conditions of a run in which every group synced.
 func markSucceeded(rs *replicationv1alpha1.ReplicationSync) {
-	msg := fmt.Sprintf("All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
-	setSyncReadyCondition(rs, true, replicationv1alpha1.SucceededReason, msg)
+	setSyncReadyCondition(rs, true, replicationv1alpha1.SucceededReason, succeededMessage(rs))
 	setSyncReconcilingCondition(rs, false, replicationv1alpha1.SucceededReason, "")
 	setSyncStalledCondition(rs, false, replicationv1alpha1.SucceededReason, "")
+}
+
+// succeededMessage says that every group synced, and how many had their PiT before the run was created:
+// a run re-created from Git (after its TTL deleted it), or a hook with a fixed pitName, finds the PiTs of
+// the first and makes none, which a plain "synced" would hide.
+func succeededMessage(rs *replicationv1alpha1.ReplicationSync) string {
+	msg := fmt.Sprintf("All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
+	created := rs.CreationTimestamp.Add(-pitClockSkew)
+	var before int
+	var oldest time.Time
+	for _, g := range rs.Status.Groups {
+		if g.TimeStamp != nil && g.TimeStamp.Time.Before(created) {
+			before++
+			if oldest.IsZero() || g.TimeStamp.Time.Before(oldest) {
+				oldest = g.TimeStamp.Time
+			}
+		}
+	}
+	if before == 0 {
+		return msg
+	}
+	return fmt.Sprintf("%s; %d of them had it before this run was created (the oldest from %s), so no new PiT was made for them: give a run a new pitName for a new recovery point",
+		msg, before, oldest.UTC().Format(time.RFC3339))
 }
 
 // markFailed sets the conditions of a run that ended without every group synced.
