@@ -198,8 +198,10 @@ func TestHelmGroupRPO(t *testing.T) {
 	g := NewWithT(t)
 	out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace,
 		"--set", "metrics.prometheusRule.enabled=true,metrics.prometheusRule.groupRPOSeconds=93600")
-	expr := alertsOf(t, manifests{objs: decode(t, out)}.all("PrometheusRule")[0])["ReplicationGroupRPOExceeded"].Expr
-	g.Expect(expr).To(Equal(strings.TrimSuffix(wantAlerts["ReplicationGroupRPOExceeded"].expr, "> 3600") + "> 93600"))
+	alerts := alertsOf(t, manifests{objs: decode(t, out)}.all("PrometheusRule")[0])
+	for _, name := range []string{"ReplicationGroupRPOExceeded", "VasaProviderRPOExceeded"} {
+		g.Expect(alerts[name].Expr).To(Equal(strings.ReplaceAll(wantAlerts[name].expr, "> 3600", "> 93600")), name)
+	}
 
 	helmRefuses(t, helm, "groupRPOSeconds must be a positive number of seconds",
 		"--set", "metrics.prometheusRule.enabled=true,metrics.prometheusRule.groupRPOSeconds=0")
