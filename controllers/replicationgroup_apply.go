@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,4 +222,16 @@ func (r *ReplicationGroupReconciler) forgetDiscoveryMetrics(provider types.Names
 	metrics.DiscoveredGroups.DeletePartialMatch(l)
 	metrics.DiscoveryLastSuccessTimestampSeconds.DeletePartialMatch(l)
 	metrics.DiscoveryIntervalSeconds.DeletePartialMatch(l)
+}
+
+// removedNames names the first five of the groups a discovery deletes, and how many more.
+func removedNames(removed []*replicationv1alpha1.ReplicationGroup) string {
+	names := make([]string, 0, min(len(removed), 5))
+	for _, rg := range removed[:min(len(removed), 5)] {
+		names = append(names, rg.Name)
+	}
+	if more := len(removed) - len(names); more > 0 {
+		return fmt.Sprintf("%s and %d more", strings.Join(names, ", "), more)
+	}
+	return strings.Join(names, ", ")
 }

@@ -66,6 +66,9 @@ const (
 	// GroupsUnansweredReason: the provider answered groups it listed with an error, or not at all; their
 	// ReplicationGroups were kept as they were.
 	GroupsUnansweredReason = "GroupsUnanswered"
+	// GroupsRemovedReason: a discovery deleted ReplicationGroups the provider no longer reports, and with
+	// them their RPO series (their alerts resolve).
+	GroupsRemovedReason = "GroupsRemoved"
 )
 
 // errProviderNotReady is returned inside a discovery that has no provider to ask yet.
@@ -291,6 +294,12 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	if n := len(plan.create) + len(plan.remove); n > 0 {
 		r.event(vp, "Normal", GroupsDiscoveredReason, "Discovered %d replication groups: %d new, %d updated, %d gone",
 			len(observed), len(plan.create), len(plan.update), len(plan.remove))
+	}
+	if len(plan.remove) > 0 {
+		// A Warning: the groups' RPO alerts resolve with their series, which must not pass unnoticed
+		// when the array still replicates them (a fault domain dropped from the provider, say).
+		r.event(vp, "Warning", GroupsRemovedReason, "Deleted %d ReplicationGroups the provider has not reported for at least %s (%s); their RPO alerts resolve with them. If the array still replicates them, check what the provider reports",
+			len(plan.remove), discoveryInterval(vp), removedNames(plan.remove))
 	}
 	log.V(1).Info("Discovered replication groups", "vasaProvider", klog.KObj(vp), "groups", len(observed),
 		"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove), "missing", len(plan.absent))

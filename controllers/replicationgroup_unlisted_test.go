@@ -81,4 +81,6 @@ func TestGroupRemovedAtAProviderThatAnswersOnlyForItsGroups(t *testing.T) {
 	h.discover()
 	g.Expect(h.groups()).To(HaveLen(2))
 	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", removed)))
+	g.Eventually(h.recorder.Events).Should(Receive(And(ContainSubstring("Warning "+GroupsRemovedReason),
+		ContainSubstring("Deleted 1 ReplicationGroups"), ContainSubstring(groupObjectName("array-a", removed)))))
 }
