@@ -145,13 +145,12 @@ func TestDiscoveriesTriggeredBySyncsDoNotHastenADelete(t *testing.T) {
 	name2 := groupObjectName("array-a", dg2)
 	h.discover()
 	a.RemoveGroups(dg2)
-	for range 5 {
-		h.discoverAfter(10 * time.Second)
+	spacing := discoverySpacing(DefaultDiscoveryInterval, 0)
+	for range 5 { // the first miss, then four more, the last an interval less a spacing after it
+		h.discoverAfter(spacing)
 		g.Expect(h.groups()).To(HaveKey(name2), "missed for less than an interval")
 	}
-	h.discoverAfter(DefaultDiscoveryInterval - 50*time.Second) // the first miss was 40 s ago
-	g.Expect(h.groups()).To(HaveKey(name2), "missed for 10 s less than an interval")
-	h.discoverAfter(10 * time.Second)
+	h.discoverAfter(spacing)
 	g.Expect(h.groups()).NotTo(HaveKey(name2), "missed by every discovery for an interval")
 }
 

@@ -104,6 +104,35 @@ type ReplicationGroupReconciler struct {
 	// pitSeries names the groups that have a newest-PiT series, to drop those whose object is gone
 	// however it went (a user's delete included).
 	pitSeries perProvider[struct{}]
+	// lastDiscovery keeps when each provider's last discovery began and how long it took
+	// (types.NamespacedName to discoveryRun), to space the next (discoverySpacing).
+	lastDiscovery sync.Map
+}
+
+// discoveryRun is when a discovery began, how long it took, and of which generation of the VasaProvider.
+type discoveryRun struct {
+	began      time.Time
+	took       time.Duration
+	generation int64
+}
+
+// discoverySpacing is the least time from one discovery's start to the next one's: a fifth of the
+// interval (1 minute by default), and twice what the last took, at most the interval. Syncs that finish
+// a minute apart each queue a discovery after them (discoveryAfterSync); unspaced, a provider of 5,000
+// groups would be listed and its PiTs read back to back, beside the sync tasks it runs.
+func discoverySpacing(interval, took time.Duration) time.Duration {
+	return min(interval, max(discoveryAfterSync, interval/5, 2*took))
+}
+
+// untilDiscoveryDue is how long the next discovery of vp must wait for its spacing (0: due now). One of
+// a changed spec (another vCenter or provider) is due at once.
+func (r *ReplicationGroupReconciler) untilDiscoveryDue(vp *replicationv1alpha1.VasaProvider, interval time.Duration, now time.Time) time.Duration {
+	last, ok := r.lastDiscovery.Load(client.ObjectKeyFromObject(vp))
+	if !ok || last.(discoveryRun).generation != vp.Generation {
+		return 0
+	}
+	run := last.(discoveryRun)
+	return max(0, run.began.Add(discoverySpacing(interval, run.took)).Sub(now))
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;delete
@@ -124,6 +153,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			r.absences.forget(req.NamespacedName)
 			r.listed.Delete(req.NamespacedName)
 			r.pitResume.Delete(req.NamespacedName)
+			r.lastDiscovery.Delete(req.NamespacedName)
 		}
 		// The ReplicationGroups go with the VasaProvider: it owns them.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -150,11 +180,15 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{RequeueAfter: interval}, nil
 	}
 	began := clockNow(r.Clock)
+	if wait := r.untilDiscoveryDue(vp, interval, began); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	outcome := r.discover(ctx, vp)
 	if sessionReplaced(outcome.err) {
 		outcome = r.discover(ctx, vp) // its session was renewed meanwhile: nothing went wrong
 	}
 	outcome.took = clockNow(r.Clock).Sub(began)
+	r.lastDiscovery.Store(client.ObjectKeyFromObject(vp), discoveryRun{began: began, took: outcome.took, generation: vp.Generation})
 	was := discoveryMessage(vp)
 	r.recordDiscovery(ctx, vp, outcome)
 	logDiscoveryTrouble(ctx, vp, outcome, was != discoveryMessage(vp))

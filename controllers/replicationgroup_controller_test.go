@@ -147,6 +147,7 @@ func TestDiscoveryFollowsTheProvider(t *testing.T) {
 
 	// The whole provider query fails: the discovery fails, nothing is deleted.
 	a.FailNext("QueryReplicationGroup", smssim.FaultBusy, 1)
+	h.clock.SetTime(h.clock.Now().Add(discoverySpacing(DefaultDiscoveryInterval, 0)))
 	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(h.groups()).To(HaveLen(3))
@@ -271,4 +272,37 @@ func TestDiscoveryTriggers(t *testing.T) {
 	setStatusCondition(&ready.Status.Conditions, 1, replicationv1alpha1.ReadyCondition, metav1.ConditionTrue, "Connected", "")
 	g.Expect(readyChanged().Update(event.UpdateEvent{ObjectOld: notReady, ObjectNew: ready})).To(BeTrue())
 	g.Expect(readyChanged().Update(event.UpdateEvent{ObjectOld: ready, ObjectNew: ready})).To(BeFalse())
+}
+
+// TestDiscoveriesAreSpaced: the discoveries queued after syncs finish, however many, start no sooner
+// than discoverySpacing after the last one began; one of a changed spec starts at once.
+func TestDiscoveriesAreSpaced(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	proxy := h.viaProxy()
+	h.discover()
+	listings := func() int { return proxy.Count("QueryReplicationGroup").Requests }
+	before := listings()
+	spacing := discoverySpacing(DefaultDiscoveryInterval, 0)
+	for _, after := range []time.Duration{20 * time.Second, 20 * time.Second} { // two syncs' discoveries
+		h.clock.SetTime(h.clock.Now().Add(after))
+		res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(res.RequeueAfter).To(BeNumerically("~", spacing-after, spacing))
+		spacing -= after
+	}
+	g.Expect(listings()).To(Equal(before), "no listing before the spacing")
+	h.discoverAfter(spacing)
+	g.Expect(listings()).To(BeNumerically(">", before))
+
+	// Another provider named: discovered at once.
+	before = listings()
+	g.Expect(h.c.Get(h.ctx, client.ObjectKeyFromObject(h.vp), h.vp)).To(Succeed())
+	h.vp.Spec.Provider.Name, h.vp.Spec.Provider.UID = "", "uid-of-another"
+	g.Expect(h.c.Update(h.ctx, h.vp)).To(Succeed())
+	h.vp.Status.ObservedGeneration = h.vp.Generation
+	g.Expect(h.c.Status().Update(h.ctx, h.vp)).To(Succeed())
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(listings()).To(BeNumerically(">", before))
 }

@@ -15,8 +15,8 @@ const (
 	// lastSyncHoldMax bounds, from its completion, how long a finished run waits for a discovery to
 	// record it: a provider that is not Ready, or whose discovery fails, never keeps runs forever. A
 	// provider whose discovery takes longer (5,000 groups on a slow array) keeps them for twice its
-	// last discovery's duration after the discovery the run triggers is due: one may have begun just
-	// before the run finished, and the next records it.
+	// last discovery's duration after the discovery the run triggers may start (discoverySpacing after
+	// one that began just before the run finished, and did not see it).
 	lastSyncHoldMax = 5 * time.Minute
 	// lastSyncHoldPoll is how often a held run looks again once its discovery is due.
 	lastSyncHoldPoll = 10 * time.Second
@@ -41,7 +41,8 @@ func lastSyncHold(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 	}
 	limit := done.Add(lastSyncHoldMax)
 	if d := vp.Status.Discovery; d != nil && d.LastDuration != nil {
-		limit = laterOf(limit, done.Add(discoveryAfterSync+2*d.LastDuration.Duration))
+		took := d.LastDuration.Duration
+		limit = laterOf(limit, done.Add(max(discoveryAfterSync, discoverySpacing(discoveryInterval(vp), took))+2*took))
 	}
 	if !now.Before(limit) {
 		return 0, nil
