@@ -255,3 +255,30 @@ func TestListingAllGroupsHasItsOwnTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetGroupNameFromSMS802: TargetGroupInfo.name exists from SMS 8.0.2.0 (pyVmomi's type table), and
+// a vCenter leaves it out of answers to an older version: 8.0U1 (either binding) answers no name, 8.0U2 does.
+func TestTargetGroupNameFromSMS802(t *testing.T) {
+	for _, tc := range []struct {
+		release smssim.Release
+		binding sms.Binding
+		name    string
+	}{
+		{smssim.Release80U1, sms.BindingSOAP, ""},
+		{smssim.Release80U1, sms.BindingJSON, ""},
+		{smssim.Release80U2, sms.BindingSOAP, "oracle-prod"},
+		{smssim.Release80U2, sms.BindingJSON, "oracle-prod"},
+	} {
+		t.Run(string(tc.release)+"/"+string(tc.binding), func(t *testing.T) {
+			g := NewWithT(t)
+			_, cfgs := groups("fd-1", 1)
+			cfgs[0].Name = "oracle-prod"
+			sim := startSim(t, func(c *smssim.Config) { c.Providers[0].Groups = cfgs; c.Release = tc.release })
+			c := dial(t, sim, tc.binding)
+			all, err := c.AllReplicationGroups(context.Background(), sim.Provider("array-a").Ref())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(all).To(HaveLen(1))
+			g.Expect(all[0].Name).To(Equal(tc.name))
+		})
+	}
+}

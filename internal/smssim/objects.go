@@ -268,6 +268,7 @@ func localized(msg string, f vimtypes.BaseMethodFault) vimtypes.LocalizedMethodF
 // QueryReplicationGroup returns the state of the requested groups (all groups when none is given).
 func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstypes.QueryReplicationGroup) soap.HasFault {
 	body := new(methods.QueryReplicationGroupBody)
+	targetNames := compareVersions(o.sim.versionOf(ctx), targetNameSince) >= 0
 	p, f := o.enterQuery(ctx, "QueryReplicationGroup")
 	if f != nil {
 		body.Fault_ = f
@@ -287,7 +288,7 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 		body.Fault_ = refused
 		return body
 	}
-	body.Res = o.sim.replicationGroups(p, ids, !listing, now)
+	body.Res = o.sim.replicationGroups(p, ids, !listing, now, targetNames)
 	if listing && p.cfg.ListIDsOnly {
 		for i, r := range body.Res.Returnval {
 			body.Res.Returnval[i] = &smstypes.GroupOperationResult{GroupId: r.GetGroupOperationResult().GroupId}
@@ -302,8 +303,9 @@ func (o *vasaProvider) QueryReplicationGroup(ctx *simulator.Context, req *smstyp
 }
 
 // replicationGroups answers QueryReplicationGroup for ids of provider p; byID when the call named them,
-// which the groups' GroupQueryFaults answer (callers hold s.mu).
-func (s *Sim) replicationGroups(p *providerState, ids []GroupID, byID bool, now time.Time) *smstypes.QueryReplicationGroupResponse {
+// which the groups' GroupQueryFaults answer; targetNames when the request's version has TargetGroupInfo.name
+// (callers hold s.mu).
+func (s *Sim) replicationGroups(p *providerState, ids []GroupID, byID bool, now time.Time, targetNames bool) *smstypes.QueryReplicationGroupResponse {
 	res := &smstypes.QueryReplicationGroupResponse{}
 	for _, id := range ids {
 		g := p.answerGroup(id, now)
@@ -327,7 +329,9 @@ func (s *Sim) replicationGroups(p *providerState, ids []GroupID, byID bool, now 
 				GroupInfo:  smstypes.GroupInfo{GroupId: wireGroup(id)},
 				SourceInfo: smstypes.TargetToSourceInfo{SourceGroupId: wireGroup(id), ReplicationAgreementDescription: g.cfg.Agreement},
 				State:      g.cfg.State,
-				Name:       g.cfg.Name,
+			}
+			if targetNames {
+				info.(*smstypes.TargetGroupInfo).Name = g.cfg.Name
 			}
 		}
 		res.Returnval = append(res.Returnval, &smstypes.QueryReplicationGroupSuccessResult{

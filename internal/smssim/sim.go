@@ -47,6 +47,7 @@ type Sim struct {
 	expireBefore time.Time
 	retention    time.Duration // Config.TaskRetention
 	sessCalls    map[string]int
+	versions     map[string]string // SMS version of each session's requests (sessionversion.go)
 	expiredCount int
 	logins       int // login attempts checked against the credentials
 	failedLogins int // login attempts rejected
@@ -90,6 +91,7 @@ func Start(cfg Config) (*Sim, error) {
 		password:    cfg.Password,
 		expireAfter: cfg.SessionExpiresAfterCalls,
 		sessCalls:   map[string]int{},
+		versions:    map[string]string{},
 		byName:      map[string]*providerState{},
 		byRef:       map[string]*providerState{},
 		tasks:       map[string]*task{},

@@ -67,6 +67,7 @@ func (g *soapGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			&vimtypes.InvalidRequest{})
 		return
 	}
+	g.sim.noteVersion(sessionCookieOf(r, body), version)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	g.next.ServeHTTP(w, r)
 }
