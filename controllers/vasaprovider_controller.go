@@ -443,7 +443,7 @@ func providerClient(ctx context.Context, cached, uncached client.Reader, session
 	if dial == nil {
 		dial = sms.Dial
 	}
-	login := session.LoginOf(fp, sms.HostOf(cfg.URL), cfg.Username, cfg.Password)
+	login := session.LoginOf(fp, sms.AccountHostOf(ctx, cfg.URL), cfg.Username, cfg.Password)
 	return sessions.Client(ctx, client.ObjectKeyFromObject(vp), login, func(ctx context.Context) (sms.Client, error) {
 		cfg := cfg
 		cfg.Relogin = session.ReloginFrom(ctx) // its re-logins take the account's turn too

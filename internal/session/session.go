@@ -32,7 +32,10 @@ const RefusedLoginHold = time.Minute
 // failed logins within 3 minutes. Different wrong passwords for one account (VasaProviders of several
 // namespaces naming it) each go out once per RefusedLoginHold, so more than refusalBudget refused within
 // refusalWindow hold every password of the account until the oldest of them leaves the window. That
-// leaves room for a person's own tries.
+// leaves room for a person's own tries. While VasaProviders of several namespaces try the account, one
+// namespace's logins take at most refusalBudget-1 of them: the last is kept for another namespace's, so
+// that one trying wrong passwords whenever a refusal leaves the window cannot keep another's right one
+// from being tried (after a restart no password is known as accepted).
 const (
 	refusalWindow = 3 * time.Minute
 	refusalBudget = 3
@@ -97,27 +100,54 @@ type account struct {
 	failed  error         // the last login that failed, however
 	fails   uint64        // how many failed so far
 	users   int           // logins of it in flight or waiting their turn
-	// refusedAt are the times of its refused logins within refusalWindow, oldest first.
-	refusedAt []time.Time
+	// refusedAt are its refused logins within refusalWindow, oldest first.
+	refusedAt []refusedLogin
+	// tried is when a login of each namespace's VasaProviders last asked for the account's turn.
+	tried map[string]time.Time
 }
 
-// refusalsLeft drops the refusals older than refusalWindow and reports when the account may be tried
-// again with any password: now, or once its oldest refusal leaves the window.
-func (a *account) refusalsLeft(now time.Time) (time.Time, bool) {
-	for len(a.refusedAt) > 0 && now.Sub(a.refusedAt[0]) >= refusalWindow {
+// refusedLogin is when a login of the account was refused, and for which namespace's VasaProvider.
+type refusedLogin struct {
+	at        time.Time
+	namespace string
+}
+
+// refusalsLeft drops the refusals older than refusalWindow and reports when a login of namespace may
+// try the account again with any password: now (nil), or once the refusal that holds it leaves the
+// window (the AccountHeldError to answer until then).
+func (a *account) refusalsLeft(now time.Time, namespace string) *AccountHeldError {
+	for len(a.refusedAt) > 0 && now.Sub(a.refusedAt[0].at) >= refusalWindow {
 		a.refusedAt = a.refusedAt[1:]
 	}
-	if len(a.refusedAt) < refusalBudget {
-		return now, true
+	shared := false
+	for ns, at := range a.tried {
+		switch {
+		case now.Sub(at) >= refusalWindow:
+			delete(a.tried, ns)
+		case ns != namespace:
+			shared = true
+		}
 	}
-	return a.refusedAt[0].Add(refusalWindow), false
+	var own []time.Time
+	for _, r := range a.refusedAt {
+		if r.namespace == namespace {
+			own = append(own, r.at)
+		}
+	}
+	switch {
+	case len(a.refusedAt) >= refusalBudget:
+		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].at.Add(refusalWindow)}
+	case shared && len(own) >= refusalBudget-1:
+		return &AccountHeldError{Refused: len(own), Window: refusalWindow, Until: own[0].Add(refusalWindow), Shared: true}
+	}
+	return nil
 }
 
 // idle reports whether the account may be dropped at now: no login of it in flight or waiting its turn,
 // and no refusal within refusalWindow (nor held). A later login makes it anew and loses nothing; dropped
 // with refusals in the window, it would start a fresh budget and let vCenter's lockout be reached.
 func (a *account) idle(now time.Time) bool {
-	a.refusalsLeft(now) // drops the refusals that left the window
+	_ = a.refusalsLeft(now, "") // drops the refusals (and tries) that left the window
 	return a.users == 0 && len(a.refusedAt) == 0 && (a.refused.err == nil || now.Sub(a.refused.at) >= RefusedLoginHold)
 }
 
@@ -148,20 +178,24 @@ var accountKey = func() []byte {
 
 // LoginOf is the login of fingerprint by username at host with password. The accounts the cache keeps
 // are as many as the vCenters and users (not passwords, which may rotate every hour). vSphere SSO takes
-// a user name in any case, and as DOMAIN\user as well as user@domain: every spelling is one account.
+// a user name in any case, as DOMAIN\user as well as user@domain, and without its domain for SSO's
+// default one: every spelling is one account. Users of one name in two domains share a budget too,
+// which holds their logins sooner, never later.
 func LoginOf(fingerprint, host, username, password string) Login {
 	m := hmac.New(sha256.New, accountKey)
 	m.Write([]byte(password))
 	return Login{Fingerprint: fingerprint, Account: host + "\x00" + accountName(username), Credential: hex.EncodeToString(m.Sum(nil))}
 }
 
-// accountName spells a vCenter user name one way: lower case, DOMAIN\user as user@domain.
+// accountName spells a vCenter user name one way: lower case, without its domain (DOMAIN\user or
+// user@domain).
 func accountName(username string) string {
 	name := strings.ToLower(strings.TrimSpace(username))
-	if domain, user, ok := strings.Cut(name, `\`); ok && !strings.Contains(user, "@") {
-		return user + "@" + domain
+	if _, user, ok := strings.Cut(name, `\`); ok {
+		name = user
 	}
-	return name
+	user, _, _ := strings.Cut(name, "@")
+	return user
 }
 
 // Client returns the cached session for key when it was opened with the same fingerprint, otherwise it
@@ -226,7 +260,7 @@ func (c *Cache) dialShared(ctx context.Context, key types.NamespacedName, e *ent
 // vCenter ended it, go through the same turn (Relogin).
 func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, login Login, dial Dialer) (sms.Client, error) {
 	var cl sms.Client
-	err := c.inTurn(ctx, login, func(ctx context.Context) error {
+	err := c.inTurn(ctx, key.Namespace, login, func(ctx context.Context) error {
 		var err error
 		cl, err = dial(context.WithValue(ctx, reloginKey{}, c.relogin(key, e, login)))
 		return err
@@ -247,10 +281,11 @@ func (c *Cache) dial(ctx context.Context, key types.NamespacedName, e *entry, lo
 	return cl, nil
 }
 
-// inTurn runs a login of login's account in the account's turn, unless vCenter refused the same password
-// less than RefusedLoginHold ago, the account's refusals hold every password not accepted before, or a
-// login that failed while this one waited would fail it alike. It records what vCenter answered.
-func (c *Cache) inTurn(ctx context.Context, login Login, do func(ctx context.Context) error) error {
+// inTurn runs a login of login's account, for a VasaProvider of namespace, in the account's turn, unless
+// vCenter refused the same password less than RefusedLoginHold ago, the account's refusals hold every
+// password not accepted before, or a login that failed while this one waited would fail it alike. It
+// records what vCenter answered.
+func (c *Cache) inTurn(ctx context.Context, namespace string, login Login, do func(ctx context.Context) error) error {
 	c.mu.Lock()
 	a, ok := c.accounts[login.Account]
 	if !ok {
@@ -258,6 +293,10 @@ func (c *Cache) inTurn(ctx context.Context, login Login, do func(ctx context.Con
 		c.accounts[login.Account] = a
 	}
 	a.users++
+	if a.tried == nil {
+		a.tried = map[string]time.Time{}
+	}
+	a.tried[namespace] = c.now()
 	fails := a.fails
 	c.mu.Unlock()
 	defer func() {
@@ -274,14 +313,14 @@ func (c *Cache) inTurn(ctx context.Context, login Login, do func(ctx context.Con
 	defer func() { <-a.turn }()
 	c.mu.Lock()
 	refused, failed, failedMeanwhile := a.refused, a.failed, a.fails != fails
-	retry, tryable := a.refusalsLeft(c.now())
+	held := a.refusalsLeft(c.now(), namespace)
 	accepted := c.wasAccepted(login)
 	c.mu.Unlock()
 	switch {
 	case refused.err != nil && refused.credential == login.Credential && c.now().Sub(refused.at) < RefusedLoginHold:
 		return refused.err
-	case !tryable && !accepted:
-		return &AccountHeldError{Refused: refusalBudget, Window: refusalWindow, Until: retry}
+	case held != nil && !accepted:
+		return held
 	case failedMeanwhile && sharesFailure(failed, login.Credential, refused):
 		return failed // failed while this caller waited its turn: vCenter would answer it alike
 	}
@@ -295,7 +334,7 @@ func (c *Cache) inTurn(ctx context.Context, login Login, do func(ctx context.Con
 		return err // its caller gave up: that says nothing about vCenter
 	case errors.As(err, &le):
 		a.refused = refusal{credential: login.Credential, err: err, at: c.now()}
-		a.refusedAt = append(a.refusedAt, c.now())
+		a.refusedAt = append(a.refusedAt, refusedLogin{at: c.now(), namespace: namespace})
 		a.failed, a.fails = err, a.fails+1
 		c.refuse(login)
 		return err
@@ -326,7 +365,7 @@ func ReloginFrom(ctx context.Context) func(context.Context, func(context.Context
 // of the same password in between (vCenter's SSO restarting) must not leave it held by others' refusals.
 func (c *Cache) relogin(key types.NamespacedName, e *entry, login Login) func(context.Context, func(context.Context) error) error {
 	return func(ctx context.Context, do func(context.Context) error) error {
-		err := c.inTurn(ctx, login, do)
+		err := c.inTurn(ctx, key.Namespace, login, do)
 		if held := (*AccountHeldError)(nil); errors.As(err, &held) {
 			return &sms.LoginError{Err: held}
 		}
@@ -409,9 +448,16 @@ type AccountHeldError struct {
 	Refused int
 	Window  time.Duration
 	Until   time.Time
+	// Shared: the refusals were of this namespace's VasaProviders, and the account's last login of the
+	// window is kept for another namespace's.
+	Shared bool
 }
 
 func (e *AccountHeldError) Error() string {
+	if e.Shared {
+		return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account by VasaProviders of this namespace within %s, and the last login it may refuse before it locks the account (after 5 by default) is kept for the other namespaces that use it",
+			e.Until.UTC().Format(time.RFC3339), e.Refused, e.Window)
+	}
 	return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s (it locks an account after 5 by default)",
 		e.Until.UTC().Format(time.RFC3339), e.Refused, e.Window)
 }

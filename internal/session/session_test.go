@@ -576,12 +576,12 @@ func TestAcceptedPasswordIsTriedWhileTheAccountIsHeld(t *testing.T) {
 	g.Expect(errors.As(try("a", "good"), &held)).To(BeTrue(), "then held like any")
 }
 
-// TestLoginOfNamesAnAccountOnce: vSphere SSO takes a user name in any case and as DOMAIN\user or
-// user@domain; each spelling shares the account's refusal budget.
+// TestLoginOfNamesAnAccountOnce: vSphere SSO takes a user name in any case, as DOMAIN\user or
+// user@domain, and without the default domain; each spelling shares the account's refusal budget.
 func TestLoginOfNamesAnAccountOnce(t *testing.T) {
 	g := NewWithT(t)
 	want := LoginOf("f", "vc-1", "administrator@vsphere.local", "p").Account
-	for _, name := range []string{"Administrator@VSPHERE.LOCAL", `VSPHERE.LOCAL\Administrator`, " administrator@vsphere.local"} {
+	for _, name := range []string{"Administrator@VSPHERE.LOCAL", `VSPHERE.LOCAL\Administrator`, " administrator@vsphere.local", "administrator"} {
 		g.Expect(LoginOf("f", "vc-1", name, "p").Account).To(Equal(want), name)
 	}
 	g.Expect(LoginOf("f", "vc-1", "svc@vsphere.local", "p").Account).NotTo(Equal(want))
@@ -621,4 +621,44 @@ func TestReLoginMarksItsPasswordAcceptedAgain(t *testing.T) {
 	g.Expect(errors.As(try("b-new", "wrong-new"), &held)).To(BeTrue(), "the budget is spent")
 	c.Drop(types.NamespacedName{Namespace: "a", Name: "array"}, time.Time{})
 	g.Expect(try("a", "good")).To(Succeed(), "accepted by the last re-login: tried")
+}
+
+// TestAnotherNamespaceCannotStarveTheRightPassword: after a restart no password is known as accepted. A
+// VasaProvider of another namespace naming the same vCenter user tries a new wrong password whenever the
+// account's budget allows; the right password of the first namespace is still tried, within a window of
+// the two meeting, and the account never sees more refusals than its budget in a window.
+func TestAnotherNamespaceCannotStarveTheRightPassword(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Unix(0, 0)
+	c := cacheAt(&now)
+	dr := types.NamespacedName{Namespace: "dr", Name: "array"}
+	other := types.NamespacedName{Namespace: "tenant", Name: "array"}
+	const account = "vc\x00svc-dr@vsphere.local"
+	var refusals []time.Time
+	refuse := func(context.Context) (sms.Client, error) {
+		refusals = append(refusals, now)
+		return nil, &sms.LoginError{Err: errors.New("invalid username or password")}
+	}
+	accept := func(context.Context) (sms.Client, error) { return &fakeClient{}, nil }
+	wrong := 0
+	for s := 0; s < 3600; s += 10 {
+		now = time.Unix(int64(s), 0)
+		for {
+			wrong++
+			_, err := c.Client(context.Background(), other, Login{Fingerprint: fmt.Sprint(wrong), Account: account, Credential: fmt.Sprint("wrong-", wrong)}, refuse)
+			if errors.As(err, new(*AccountHeldError)) {
+				break
+			}
+		}
+		if s%30 == 0 {
+			if _, err := c.Client(context.Background(), dr, Login{Fingerprint: "dr", Account: account, Credential: "right"}, accept); err == nil {
+				g.Expect(now).To(BeTemporally("<=", time.Unix(0, 0).Add(2*refusalWindow)))
+				for i := refusalBudget; i < len(refusals); i++ {
+					g.Expect(refusals[i].Sub(refusals[i-refusalBudget])).To(BeNumerically(">=", refusalWindow), "more refusals than the budget in a window")
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("the right password was not tried in an hour")
 }

@@ -1,11 +1,14 @@
 package sms
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 )
 
 // parseURL returns the scheme and host of a vCenter URL; any path, query or user information is dropped.
@@ -37,6 +40,34 @@ func HostOf(raw string) string {
 	}
 	host, port := strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), u.Port()
 	if port == "" || port == "443" && u.Scheme == "https" || port == "80" && u.Scheme == "http" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// accountLookupTimeout bounds the name lookup of AccountHostOf.
+const accountLookupTimeout = 2 * time.Second
+
+// AccountHostOf is HostOf with the host name resolved to the lowest of its addresses, when it resolves:
+// the FQDN, the short name and the address of one vCenter name one host, whose accounts vCenter locks
+// alike. A name that does not resolve here (a proxy resolves it) stays as HostOf has it.
+func AccountHostOf(ctx context.Context, raw string) string {
+	hostPort := HostOf(raw)
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		host, port = hostPort, ""
+	}
+	if net.ParseIP(host) == nil {
+		ctx, cancel := context.WithTimeout(ctx, accountLookupTimeout)
+		defer cancel()
+		if addrs, err := net.DefaultResolver.LookupHost(ctx, host); err == nil && len(addrs) > 0 {
+			host = slices.Min(addrs)
+		}
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	if port == "" {
 		return host
 	}
 	return net.JoinHostPort(host, port)

@@ -49,3 +49,14 @@ func TestHostOfNamesOneVCenterOnce(t *testing.T) {
 	g.Expect(sms.HostOf("https://[fd00::1]:443/sdk")).To(Equal("fd00::1"))
 	g.Expect(sms.HostOf("https://[fd00::1]:8443")).To(Equal("[fd00::1]:8443"))
 }
+
+// TestAccountHostOfNamesOneVCenterOnceBySpelling: the name and the address of one vCenter are one host
+// for its accounts' refusal budget; a name that does not resolve here stays as written.
+func TestAccountHostOfNamesOneVCenterOnceBySpelling(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	g.Expect(sms.AccountHostOf(ctx, "https://localhost:8443/sdk")).To(Equal(sms.AccountHostOf(ctx, "https://127.0.0.1:8443")))
+	g.Expect(sms.AccountHostOf(ctx, "https://LOCALHOST")).To(Equal("127.0.0.1"))
+	g.Expect(sms.AccountHostOf(ctx, "https://[0:0::1]:443")).To(Equal("::1"))
+	g.Expect(sms.AccountHostOf(ctx, "https://vc.example.invalid:443")).To(Equal("vc.example.invalid"))
+}
