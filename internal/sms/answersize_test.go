@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -137,4 +138,31 @@ func TestListingMayBeLarger(t *testing.T) {
 			g.Expect(tooLarge.Limit).To(BeEquivalentTo(32 << 20))
 		})
 	}
+}
+
+// TestAnswerTooLargeIsAskedInHalves: a query whose answer is too large to read is asked again in halves,
+// down to one group, whose own too-large answer is its answer.
+func TestAnswerTooLargeIsAskedInHalves(t *testing.T) {
+	g := NewWithT(t)
+	var groups []sms.GroupID
+	for i := range 10 {
+		groups = append(groups, sms.GroupID{FaultDomainID: "fd-1", DeviceGroupID: fmt.Sprintf("dg-%d", i)})
+	}
+	huge := groups[7] // its answer alone is too large
+	query := func(part []sms.GroupID) ([]sms.GroupID, error) {
+		if len(part) > 3 || slices.Contains(part, huge) {
+			return nil, fmt.Errorf("reading the answer: %w", &sms.AnswerTooLargeError{Limit: 8 << 20})
+		}
+		return part, nil
+	}
+	var answered []sms.GroupID
+	var failed [][]sms.GroupID
+	sms.AskInParts(groups, query, func(part []sms.GroupID, items []sms.GroupID, err error) {
+		if err != nil {
+			failed = append(failed, part)
+		}
+		answered = append(answered, items...)
+	})
+	g.Expect(failed).To(Equal([][]sms.GroupID{{huge}}))
+	g.Expect(answered).To(Equal(slices.DeleteFunc(slices.Clone(groups), func(id sms.GroupID) bool { return id == huge })))
 }

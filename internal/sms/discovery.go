@@ -332,16 +332,27 @@ func (c *client) newestPiTs(ctx context.Context, ref string, batch []GroupID) ([
 }
 
 // AskInParts asks query about groups. A TooMany answer for more than one group is asked again in parts
-// of the size it names (always smaller): a query, unlike a sync call, changes nothing and may be asked
-// again at will. answer gets each part's final answer, in order.
+// of the size it names (always smaller), and an answer too large to read in halves (a provider that
+// returns every PiT of its groups, whatever the query's number): a query, unlike a sync call, changes
+// nothing and may be asked again at will. answer gets each part's final answer, in order.
 func AskInParts[T any](groups []GroupID, query func([]GroupID) ([]T, error), answer func(part []GroupID, items []T, err error)) {
 	items, err := query(groups)
-	var tooMany *TooManyError
-	if !errors.As(err, &tooMany) || len(groups) < 2 {
+	var (
+		tooMany  *TooManyError
+		tooLarge *AnswerTooLargeError
+		size     int
+	)
+	switch {
+	case len(groups) < 2:
+	case errors.As(err, &tooMany):
+		size = max(1, min(tooMany.EffectiveBatchSize(), len(groups)-1))
+	case errors.As(err, &tooLarge):
+		size = (len(groups) + 1) / 2
+	}
+	if size == 0 {
 		answer(groups, items, err)
 		return
 	}
-	size := max(1, min(tooMany.EffectiveBatchSize(), len(groups)-1))
 	for start := 0; start < len(groups); start += size {
 		AskInParts(groups[start:min(start+size, len(groups))], query, answer)
 	}
