@@ -146,11 +146,12 @@ func TestDiscoveriesTriggeredBySyncsDoNotHastenADelete(t *testing.T) {
 	h.discover()
 	a.RemoveGroups(dg2)
 	spacing := discoverySpacing(DefaultDiscoveryInterval, 0)
-	for range 5 { // the first miss, then four more, the last an interval less a spacing after it
+	h.discoverAfter(spacing) // the first miss
+	for range DefaultDiscoveryInterval/spacing - 1 {
 		h.discoverAfter(spacing)
 		g.Expect(h.groups()).To(HaveKey(name2), "missed for less than an interval")
 	}
-	h.discoverAfter(spacing)
+	h.discoverAfter(spacing) // an interval after the first miss
 	g.Expect(h.groups()).NotTo(HaveKey(name2), "missed by every discovery for an interval")
 }
 

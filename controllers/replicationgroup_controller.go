@@ -116,12 +116,13 @@ type discoveryRun struct {
 	generation int64
 }
 
-// discoverySpacing is the least time from one discovery's start to the next one's: a fifth of the
-// interval (1 minute by default), and twice what the last took, at most the interval. Syncs that finish
-// a minute apart each queue a discovery after them (discoveryAfterSync); unspaced, a provider of 5,000
-// groups would be listed and its PiTs read back to back, beside the sync tasks it runs.
+// discoverySpacing is the least time from one discovery's start to the next one's: discoveryAfterSync,
+// and twice what the last took, at most the interval. Syncs that finish a minute apart each queue a
+// discovery after them; unspaced, a provider of 5,000 groups, whose discovery takes a minute, would be
+// listed and its PiTs read back to back, beside the sync tasks it runs. A small one is discovered again
+// within discoveryAfterSync, so that a sync's PiTs show at once.
 func discoverySpacing(interval, took time.Duration) time.Duration {
-	return min(interval, max(discoveryAfterSync, interval/5, 2*took))
+	return min(interval, max(discoveryAfterSync, 2*took))
 }
 
 // untilDiscoveryDue is how long the next discovery of vp must wait for its spacing (0: due now). One of

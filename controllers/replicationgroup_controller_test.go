@@ -284,7 +284,7 @@ func TestDiscoveriesAreSpaced(t *testing.T) {
 	listings := func() int { return proxy.Count("QueryReplicationGroup").Requests }
 	before := listings()
 	spacing := discoverySpacing(DefaultDiscoveryInterval, 0)
-	for _, after := range []time.Duration{20 * time.Second, 20 * time.Second} { // two syncs' discoveries
+	for _, after := range []time.Duration{10 * time.Second, 10 * time.Second} { // two syncs' discoveries
 		h.clock.SetTime(h.clock.Now().Add(after))
 		res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
 		g.Expect(err).NotTo(HaveOccurred())

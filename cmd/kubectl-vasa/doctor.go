@@ -92,7 +92,7 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 		w("Ready", "%s (%s)", ready.Status, ready.Reason)
 		fixes = append(fixes, ready.Message)
 	}
-	if vp.Status.ObservedGeneration != 0 && vp.Status.ObservedGeneration < vp.Generation {
+	if vp.Status.ObservedGeneration > 0 && vp.Status.ObservedGeneration < vp.Generation { // -1: never checked
 		fixes = append(fixes, "the operator has not seen the latest spec yet: is the manager running?")
 	}
 	w("vCenter", "%s", vp.Spec.VCenter.URL)
