@@ -31,12 +31,18 @@ func withoutPassword(err error, password string) error {
 	if quoted, mErr := json.Marshal(password); mErr == nil {
 		forms = append(forms, strings.Trim(string(quoted), `"`))
 	}
-	scrub := func(s string) string {
+	whole := func(s string) string {
 		for _, f := range forms {
 			s = strings.ReplaceAll(s, f, "***")
 		}
-		// The client quotes only the start of an answer: a quote cut inside the password ends with the
-		// password's start (and maybe an ellipsis), which no longer matches it whole.
+		return s
+	}
+	// The client quotes only the start of an answer (a 503's body, a fault's text, an unknown fault): a
+	// quote cut inside the password ends with the password's start (and maybe an ellipsis), which no
+	// longer matches it whole. Only such quotes are looked at so: any other error's last word may begin
+	// as the password does.
+	quoted := func(s string) string {
+		s = whole(s)
 		end := strings.TrimSuffix(s, ellipsis)
 		for _, f := range forms {
 			for n := len(f) - 1; n >= minEchoedPrefix; n-- {
@@ -47,22 +53,31 @@ func withoutPassword(err error, password string) error {
 		}
 		return s
 	}
-	if scrub(err.Error()) == err.Error() {
-		return err
-	}
+	text := whole(err.Error())
 	var (
 		su    *ServiceUnavailableError
 		other *OtherFaultError
 	)
 	switch {
 	case errors.As(err, &su):
+		if text == err.Error() && quoted(su.Message) == su.Message {
+			return err
+		}
 		c := *su
-		c.Message = scrub(c.Message)
+		c.Message = quoted(c.Message)
 		return &c
 	case errors.As(err, &other):
+		if text == err.Error() && quoted(other.Message) == other.Message {
+			return err
+		}
 		c := *other
-		c.Message = scrub(c.Message)
+		c.Message = quoted(c.Message)
 		return &c
+	case strings.Contains(text, unknownFaultText):
+		text = quoted(text)
 	}
-	return fmt.Errorf("%s", scrub(err.Error()))
+	if text == err.Error() {
+		return err
+	}
+	return fmt.Errorf("%s", text)
 }

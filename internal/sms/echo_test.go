@@ -3,6 +3,7 @@ package sms_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,4 +77,16 @@ func TestLoginAnswerCutInsideThePasswordQuotesNoPartOfIt(t *testing.T) {
 			g.Expect(err.Error()).NotTo(ContainSubstring(password[:3]))
 		})
 	}
+}
+
+// TestLoginErrorEndingAsThePasswordBeginsKeepsItsKind: an error that quotes no answer is left as it is,
+// though its last word begins as the password does: a refused login stays a LoginError, which the
+// session cache counts against the account's refusal budget.
+func TestLoginErrorEndingAsThePasswordBeginsKeepsItsKind(t *testing.T) {
+	g := NewWithT(t)
+	refused := &sms.LoginError{Username: "svc", Err: errors.New("invalid username or password")}
+	got := sms.WithoutPassword(refused, "passwordfish2024")
+	g.Expect(got).To(BeIdenticalTo(refused))
+	unreachable := fmt.Errorf("dial tcp 10.0.0.1:443: connect: connection refused")
+	g.Expect(sms.WithoutPassword(unreachable, "refusedNot!")).To(BeIdenticalTo(unreachable))
 }

@@ -10,6 +10,9 @@ func NewStatusTransport(base http.RoundTripper) http.RoundTripper {
 	return statusTransport{base: base, limit: maxAnswerBytes}
 }
 
+// WithoutPassword exposes withoutPassword to the tests of package sms_test.
+var WithoutPassword = withoutPassword
+
 // IsVersionFault exposes isVersionFault to the tests of package sms_test.
 var IsVersionFault = isVersionFault
 

@@ -206,20 +206,23 @@ func isJSON(resp *http.Response) bool {
 	return err == nil && mt == "application/json"
 }
 
+// unknownFaultText begins the error of a fault body that does not decode, which quotes its start.
+const unknownFaultText = "server fault of unknown type"
+
 // jsonFault decodes a VI/JSON fault body into a soap fault error, so SOAP and JSON share decoding.
 func jsonFault(data []byte) error {
 	// Only a fault object is decoded: decoding anything else into any would build a generic value of it
 	// many times its size (32 MiB of [{},{},...] took 1 GiB).
 	var head jsonFaultHead
 	if faultfields.FirstByte(data) != '{' || json.Unmarshal(data, &head) != nil || !isFaultType(head.TypeName) {
-		return fmt.Errorf("server fault of unknown type: %.200s", string(data))
+		return fmt.Errorf("%s: %.200s", unknownFaultText, string(data))
 	}
 	var f any
 	if err := decodeAnswer(data, &f); err != nil {
 		return fmt.Errorf("decoding fault: %w", err)
 	}
 	if _, ok := asBaseMethodFault(f); !ok {
-		return fmt.Errorf("server fault of unknown type: %.200s", string(data))
+		return fmt.Errorf("%s: %.200s", unknownFaultText, string(data))
 	}
 	msg := head.text()
 	sf := &soap.Fault{Code: "ServerFaultCode", String: msg}
