@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,10 +33,10 @@ const RefusedLoginHold = time.Minute
 // failed logins within 3 minutes. Different wrong passwords for one account (VasaProviders of several
 // namespaces naming it) each go out once per RefusedLoginHold, so more than refusalBudget refused within
 // refusalWindow hold every password of the account until the oldest of them leaves the window. That
-// leaves room for a person's own tries. While VasaProviders of several namespaces try the account, one
-// namespace's logins take at most refusalBudget-1 of them: the last is kept for another namespace's, so
-// that one trying wrong passwords whenever a refusal leaves the window cannot keep another's right one
-// from being tried (after a restart no password is known as accepted).
+// leaves room for a person's own tries. While VasaProviders of several namespaces try the account, the
+// last refusal of the budget is kept for a namespace without a refusal in the window, so that namespaces
+// trying wrong passwords whenever a refusal leaves the window cannot keep another's right one from being
+// tried (after a restart no password is known as accepted).
 const (
 	refusalWindow = 3 * time.Minute
 	refusalBudget = 3
@@ -128,17 +129,13 @@ func (a *account) refusalsLeft(now time.Time, namespace string) *AccountHeldErro
 			shared = true
 		}
 	}
-	var own []time.Time
-	for _, r := range a.refusedAt {
-		if r.namespace == namespace {
-			own = append(own, r.at)
-		}
-	}
+	own := slices.IndexFunc(a.refusedAt, func(r refusedLogin) bool { return r.namespace == namespace })
 	switch {
 	case len(a.refusedAt) >= refusalBudget:
 		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].at.Add(refusalWindow)}
-	case shared && len(own) >= refusalBudget-1:
-		return &AccountHeldError{Refused: len(own), Window: refusalWindow, Until: own[0].Add(refusalWindow), Shared: true}
+	case shared && own >= 0 && len(a.refusedAt) >= refusalBudget-1:
+		// The last refusal is another namespace's: this one's leaves the window first.
+		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[own].at.Add(refusalWindow), Shared: true}
 	}
 	return nil
 }
@@ -448,14 +445,14 @@ type AccountHeldError struct {
 	Refused int
 	Window  time.Duration
 	Until   time.Time
-	// Shared: the refusals were of this namespace's VasaProviders, and the account's last login of the
-	// window is kept for another namespace's.
+	// Shared: this namespace's VasaProviders had a refusal among them, and the account's last login of
+	// the window is kept for another namespace's.
 	Shared bool
 }
 
 func (e *AccountHeldError) Error() string {
 	if e.Shared {
-		return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account by VasaProviders of this namespace within %s, and the last login it may refuse before it locks the account (after 5 by default) is kept for the other namespaces that use it",
+		return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s, this namespace's among them, and the last login it may refuse before it locks the account (after 5 by default) is kept for a namespace whose login it has not refused",
 			e.Until.UTC().Format(time.RFC3339), e.Refused, e.Window)
 	}
 	return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s (it locks an account after 5 by default)",

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -48,6 +49,10 @@ func HostOf(raw string) string {
 // accountLookupTimeout bounds the name lookup of AccountHostOf.
 const accountLookupTimeout = 2 * time.Second
 
+// accountAddresses keeps the address AccountHostOf first resolved each name to, so that a name keeps one
+// account key however its lookups later answer (round robin, a timeout), and is looked up once.
+var accountAddresses sync.Map
+
 // AccountHostOf is HostOf with the host name resolved to the lowest of its addresses, when it resolves:
 // the FQDN, the short name and the address of one vCenter name one host, whose accounts vCenter locks
 // alike. A name that does not resolve here (a proxy resolves it) stays as HostOf has it.
@@ -58,10 +63,15 @@ func AccountHostOf(ctx context.Context, raw string) string {
 		host, port = hostPort, ""
 	}
 	if net.ParseIP(host) == nil {
-		ctx, cancel := context.WithTimeout(ctx, accountLookupTimeout)
-		defer cancel()
-		if addrs, err := net.DefaultResolver.LookupHost(ctx, host); err == nil && len(addrs) > 0 {
-			host = slices.Min(addrs)
+		if addr, ok := accountAddresses.Load(host); ok {
+			host = addr.(string)
+		} else {
+			ctx, cancel := context.WithTimeout(ctx, accountLookupTimeout)
+			defer cancel()
+			if addrs, err := net.DefaultResolver.LookupHost(ctx, host); err == nil && len(addrs) > 0 {
+				addr, _ := accountAddresses.LoadOrStore(host, slices.Min(addrs))
+				host = addr.(string)
+			}
 		}
 	}
 	if ip := net.ParseIP(host); ip != nil {
