@@ -189,7 +189,11 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		outcome = r.discover(ctx, vp) // its session was renewed meanwhile: nothing went wrong
 	}
 	outcome.took = clockNow(r.Clock).Sub(began)
-	r.lastDiscovery.Store(client.ObjectKeyFromObject(vp), discoveryRun{began: began, took: outcome.took, generation: vp.Generation})
+	if outcome.err == nil {
+		// Only a discovery that completed spaces the next: a failed one is retried with the controller's
+		// backoff (5 s, then less often).
+		r.lastDiscovery.Store(client.ObjectKeyFromObject(vp), discoveryRun{began: began, took: outcome.took, generation: vp.Generation})
+	}
 	was := discoveryMessage(vp)
 	r.recordDiscovery(ctx, vp, outcome)
 	logDiscoveryTrouble(ctx, vp, outcome, was != discoveryMessage(vp))
@@ -333,7 +337,7 @@ func (r *ReplicationGroupReconciler) discover(ctx context.Context, vp *replicati
 	if len(plan.remove) > 0 {
 		// A Warning: the groups' RPO alerts resolve with their series, which must not pass unnoticed
 		// when the array still replicates them (a fault domain dropped from the provider, say).
-		r.event(vp, "Warning", GroupsRemovedReason, "Deleted %d ReplicationGroups the provider has not reported for at least %s (%s); their RPO alerts resolve with them. If the array still replicates them, check what the provider reports",
+		r.event(vp, "Warning", GroupsRemovedReason, "Deleting %d ReplicationGroups the provider has not reported for at least %s (%s); their RPO alerts resolve with them. If the array still replicates them, check what the provider reports",
 			len(plan.remove), discoveryInterval(vp), removedNames(plan.remove))
 	}
 	log.V(1).Info("Discovered replication groups", "vasaProvider", klog.KObj(vp), "groups", len(observed),

@@ -275,7 +275,8 @@ func TestDiscoveryTriggers(t *testing.T) {
 }
 
 // TestDiscoveriesAreSpaced: the discoveries queued after syncs finish, however many, start no sooner
-// than discoverySpacing after the last one began; one of a changed spec starts at once.
+// than discoverySpacing after the last complete one began; one after a failure, or of a changed spec,
+// starts at once.
 func TestDiscoveriesAreSpaced(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
@@ -288,12 +289,23 @@ func TestDiscoveriesAreSpaced(t *testing.T) {
 		h.clock.SetTime(h.clock.Now().Add(after))
 		res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(res.RequeueAfter).To(BeNumerically("~", spacing-after, spacing))
 		spacing -= after
+		g.Expect(res.RequeueAfter).To(Equal(spacing))
 	}
 	g.Expect(listings()).To(Equal(before), "no listing before the spacing")
 	h.discoverAfter(spacing)
 	g.Expect(listings()).To(BeNumerically(">", before))
+
+	// A discovery that fails does not space the next: it is retried with the controller's backoff.
+	h.sim.Provider("array-a").FailNext("QueryReplicationGroup", smssim.FaultBusy, 1)
+	h.clock.SetTime(h.clock.Now().Add(discoverySpacing(DefaultDiscoveryInterval, 0)))
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+	g.Expect(err).To(HaveOccurred())
+	before = listings()
+	h.clock.SetTime(h.clock.Now().Add(5 * time.Second))
+	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(listings()).To(BeNumerically(">", before), "retried before a spacing passed")
 
 	// Another provider named: discovered at once.
 	before = listings()
@@ -302,7 +314,7 @@ func TestDiscoveriesAreSpaced(t *testing.T) {
 	g.Expect(h.c.Update(h.ctx, h.vp)).To(Succeed())
 	h.vp.Status.ObservedGeneration = h.vp.Generation
 	g.Expect(h.c.Status().Update(h.ctx, h.vp)).To(Succeed())
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(listings()).To(BeNumerically(">", before))
 }

@@ -114,8 +114,8 @@ func TestRunWithShortTTLWaitsForItsLastSync(t *testing.T) {
 }
 
 // TestSlowDiscoveryHoldsRunsLonger: a provider whose discovery takes longer than lastSyncHoldMax (5,000
-// groups on a slow array) keeps a finished run for twice its last discovery's duration after the next may
-// start: deleted at lastSyncHoldMax, the run would never show in its groups' lastSync.
+// groups on a slow array) keeps a finished run for four times its last discovery's duration: deleted at
+// lastSyncHoldMax, the run would never show in its groups' lastSync.
 func TestSlowDiscoveryHoldsRunsLonger(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
@@ -137,7 +137,7 @@ func TestSlowDiscoveryHoldsRunsLonger(t *testing.T) {
 	_, err := r.advance(h.ctx, &syncRun{rs: rs.DeepCopy(), now: done.Add(lastSyncHoldMax + time.Minute)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(exists()).To(BeTrue(), "a discovery of 8 minutes may not have seen it yet")
-	_, err = r.advance(h.ctx, &syncRun{rs: rs.DeepCopy(), now: done.Add(discoverySpacing(DefaultDiscoveryInterval, 8*time.Minute) + 16*time.Minute)})
+	_, err = r.advance(h.ctx, &syncRun{rs: rs.DeepCopy(), now: done.Add(4 * 8 * time.Minute)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(exists()).To(BeFalse())
 }

@@ -14,9 +14,9 @@ import (
 const (
 	// lastSyncHoldMax bounds, from its completion, how long a finished run waits for a discovery to
 	// record it: a provider that is not Ready, or whose discovery fails, never keeps runs forever. A
-	// provider whose discovery takes longer (5,000 groups on a slow array) keeps them for twice its
-	// last discovery's duration after the discovery the run triggers may start (discoverySpacing after
-	// one that began just before the run finished, and did not see it).
+	// provider whose discovery takes longer (5,000 groups on a slow array) keeps them for four times its
+	// last discovery's duration: one may have begun just before the run finished and not seen it, and
+	// the next starts up to twice that after it (discoverySpacing) and takes as long again.
 	lastSyncHoldMax = 5 * time.Minute
 	// lastSyncHoldPoll is how often a held run looks again once its discovery is due.
 	lastSyncHoldPoll = 10 * time.Second
@@ -41,8 +41,7 @@ func lastSyncHold(ctx context.Context, c client.Reader, rs *replicationv1alpha1.
 	}
 	limit := done.Add(lastSyncHoldMax)
 	if d := vp.Status.Discovery; d != nil && d.LastDuration != nil {
-		took := d.LastDuration.Duration
-		limit = laterOf(limit, done.Add(max(discoveryAfterSync, discoverySpacing(discoveryInterval(vp), took))+2*took))
+		limit = laterOf(limit, done.Add(4*d.LastDuration.Duration))
 	}
 	if !now.Before(limit) {
 		return 0, nil

@@ -97,14 +97,14 @@ func TestUndocumentedFindsMissingDescriptions(t *testing.T) {
 }
 
 // TestLastSyncHoldIsDocumented: the hold before a finished run is deleted lasts 5 minutes or, when the
-// provider's discovery is slow, 30 s plus twice its last duration; the field docs must say both.
+// provider's discovery is slow, four times its last duration; the field docs must say both.
 func TestLastSyncHoldIsDocumented(t *testing.T) {
 	g := NewWithT(t)
 	sync := loadCRD(g, "ReplicationSync").Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["ttlSecondsAfterFinished"]
 	group := loadCRD(g, "ReplicationGroup").Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties["lastSync"]
 	for _, doc := range []string{sync.Description, group.Description} {
 		g.Expect(strings.Join(strings.Fields(doc), " ")).To(And(
-			ContainSubstring("at most 5 minutes after it finished or, if longer, 30 s plus twice the"),
+			ContainSubstring("at most 5 minutes after it finished or, if longer, four times the"),
 			ContainSubstring("status.discovery.lastDuration"),
 		))
 	}

@@ -122,7 +122,7 @@ type ReplicationGroupStatus struct {
 	// lastSync is the newest ReplicationSync of this operator that finished with this group. It stays
 	// after that ReplicationSync is deleted (ttlSecondsAfterFinished, a schedule's history limit) until
 	// a run that finished later replaces it: a finished run is not deleted before a discovery has
-	// recorded it here (at most 5 minutes after it finished or, if longer, 30 s plus twice the
+	// recorded it here (at most 5 minutes after it finished or, if longer, four times the
 	// VasaProvider's last discovery duration, status.discovery.lastDuration).
 	// +optional
 	LastSync *LastSync `json:"lastSync,omitempty"`

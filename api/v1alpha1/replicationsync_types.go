@@ -75,9 +75,9 @@ type ReplicationSyncSpec struct {
 	// kept in Git. Unset means keep it. A succeeded run owned by a ReplicationSyncSchedule is kept
 	// until that schedule has recorded its success (at most 10 minutes past the TTL), and any run
 	// until the discovery after it (30 s later) has recorded it as its groups' lastSync (not when the
-	// provider's discovery is off): at most 5 minutes after it finished or, if longer, 30 s plus twice
+	// provider's discovery is off): at most 5 minutes after it finished or, if longer, four times
 	// the VasaProvider's status.discovery.lastDuration, since a slow discovery may have begun just
-	// before the run finished and only the next one records it.
+	// before the run finished and only the next one, spaced twice that from it, records it.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`

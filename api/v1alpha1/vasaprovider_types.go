@@ -97,7 +97,7 @@ type DiscoveryStatus struct {
 	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
 
 	// lastDuration is how long the last discovery took. A finished ReplicationSync is kept past its TTL
-	// until a discovery records it in its groups' lastSync, for twice this at least.
+	// until a discovery records it in its groups' lastSync: up to 5 minutes, or four times this if longer.
 	// +optional
 	LastDuration *metav1.Duration `json:"lastDuration,omitempty"`
 
