@@ -82,5 +82,5 @@ func TestGroupRemovedAtAProviderThatAnswersOnlyForItsGroups(t *testing.T) {
 	g.Expect(h.groups()).To(HaveLen(2))
 	g.Expect(h.groups()).NotTo(HaveKey(groupObjectName("array-a", removed)))
 	g.Eventually(h.recorder.Events).Should(Receive(And(ContainSubstring("Warning "+GroupsRemovedReason),
-		ContainSubstring("Deleted 1 ReplicationGroups"), ContainSubstring(groupObjectName("array-a", removed)))))
+		ContainSubstring("Deleting 1 ReplicationGroups"), ContainSubstring(groupObjectName("array-a", removed)))))
 }

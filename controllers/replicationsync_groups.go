@@ -132,7 +132,7 @@ func (run *syncRun) groupCountFailure(i int, message string) bool {
 }
 
 // applyGroupResult applies a finished task's result for group i (ours: state Syncing).
-func (run *syncRun) applyGroupResult(i int, res sms.GroupResult, task string) (retry bool) {
+func (run *syncRun) applyGroupResult(i int, res sms.GroupResult) (retry bool) {
 	pitName := run.rs.Spec.PitName
 	switch {
 	case res.Succeeded && (res.PitName == "" || res.PitName == pitName):

@@ -112,10 +112,10 @@ func TestApplyGroupResult(t *testing.T) {
 	run := &syncRun{rs: rs, now: time.Now()}
 	ts := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
 	id := func(i int) sms.GroupID { return toSMSGroup(rs.Status.Groups[i].ReplicationGroupID) }
-	g.Expect(run.applyGroupResult(0, sms.GroupResult{Group: id(0), Succeeded: true, PitID: "pit-1", PitName: "pit", TimeStamp: ts, Warnings: []string{"slow"}}, "t1")).To(BeFalse())
-	g.Expect(run.applyGroupResult(1, sms.GroupResult{Group: id(1), Errors: []string{"journal full"}}, "t1")).To(BeTrue())
-	g.Expect(run.applyGroupResult(2, sms.GroupResult{Group: id(2), Succeeded: true, PitName: "other"}, "t1")).To(BeFalse())
-	g.Expect(run.applyGroupResult(3, sms.GroupResult{Group: id(3), Errors: []string{"link down"}}, "t1")).To(BeFalse())
+	g.Expect(run.applyGroupResult(0, sms.GroupResult{Group: id(0), Succeeded: true, PitID: "pit-1", PitName: "pit", TimeStamp: ts, Warnings: []string{"slow"}})).To(BeFalse())
+	g.Expect(run.applyGroupResult(1, sms.GroupResult{Group: id(1), Errors: []string{"journal full"}})).To(BeTrue())
+	g.Expect(run.applyGroupResult(2, sms.GroupResult{Group: id(2), Succeeded: true, PitName: "other"})).To(BeFalse())
+	g.Expect(run.applyGroupResult(3, sms.GroupResult{Group: id(3), Errors: []string{"link down"}})).To(BeFalse())
 	g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSynced))
 	g.Expect(rs.Status.Groups[0].PitID).To(Equal("pit-1"))
 	g.Expect(rs.Status.Groups[0].TimeStamp.Time).To(Equal(ts))

@@ -151,12 +151,12 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		switch {
 		case !ok:
 			silent = append(silent, i)
-		case !res.Succeeded && sms.IsTransient(res.Err) && errors.As(res.Err, &busyWith):
+		case !res.Succeeded && sms.IsTransient(res.Err) && (busyWith != nil || errors.As(res.Err, &busyWith)):
 			// The provider answered this group busy (out of resource, unavailable): as to a call, a
 			// backoff that counts no attempt.
 			run.groupPending(i, fmt.Sprint(res.Err))
 			busy = append(busy, i)
-		case run.applyGroupResult(i, res, ref):
+		case run.applyGroupResult(i, res):
 			retried = append(retried, i)
 		}
 	}

@@ -21,8 +21,14 @@ func (s *Sim) noteVersion(cookie, version string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.versions[cookie]; !ok && len(s.versions) >= maxNotedVersions {
+		clear(s.versions) // sessions of long ago; a session's next request notes its version again
+	}
 	s.versions[cookie] = version
 }
+
+// maxNotedVersions bounds the sessions whose version the simulator keeps.
+const maxNotedVersions = 4096
 
 // versionOf returns the SMS version of the request ctx answers ("" if unknown: the oldest).
 func (s *Sim) versionOf(ctx *simulator.Context) string {

@@ -40,6 +40,8 @@ var healthCases = map[string]struct {
 	"schedule-invalid.yaml":         {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^InvalidSchedule: .*never fires", flux: "Failed"},
 	"schedule-fixed.yaml":           {kind: "ReplicationSyncSchedule", argo: "Progressing", argoMsg: "generation 2", flux: "InProgress"},
 	"schedule-suspended.yaml":       {kind: "ReplicationSyncSchedule", argo: "Suspended", flux: "Current"},
+	"schedule-new.yaml":             {kind: "ReplicationSyncSchedule", argo: "Progressing", argoMsg: "^Waiting for the operator to accept", flux: "InProgress"},
+	"schedule-new-suspended.yaml":   {kind: "ReplicationSyncSchedule", argo: "Suspended", flux: "InProgress"},
 	"schedule-run-rejected.yaml":    {kind: "ReplicationSyncSchedule", argo: "Degraded", argoMsg: "^RunRejected: The API server rejected", flux: "Failed"},
 }
 
