@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,9 +33,9 @@ const RefusedLoginHold = time.Minute
 // namespaces naming it) each go out once per RefusedLoginHold, so more than refusalBudget refused within
 // refusalWindow hold every password of the account until the oldest of them leaves the window. That
 // leaves room for a person's own tries. While VasaProviders of several namespaces try the account, the
-// last refusal of the budget is kept for a namespace without a refusal in the window, so that namespaces
-// trying wrong passwords whenever a refusal leaves the window cannot keep another's right one from being
-// tried (after a restart no password is known as accepted).
+// last refusal of the budget goes to the namespace refused longest ago (never, first), so that namespaces
+// trying wrong passwords whenever a refusal leaves the window take turns with, and cannot keep from being
+// tried, another's right one (after a restart no password is known as accepted).
 const (
 	refusalWindow = 3 * time.Minute
 	refusalBudget = 3
@@ -103,8 +102,14 @@ type account struct {
 	users   int           // logins of it in flight or waiting their turn
 	// refusedAt are its refused logins within refusalWindow, oldest first.
 	refusedAt []refusedLogin
-	// tried is when a login of each namespace's VasaProviders last asked for the account's turn.
-	tried map[string]time.Time
+	// namespaces are the namespaces whose VasaProviders asked for the account's turn within refusalWindow.
+	namespaces map[string]*namespaceLogins
+}
+
+// namespaceLogins is when a namespace's VasaProviders last asked for an account's turn, and when vCenter
+// last refused one of their logins (zero: not since they began asking).
+type namespaceLogins struct {
+	tried, refused time.Time
 }
 
 // refusedLogin is when a login of the account was refused, and for which namespace's VasaProvider.
@@ -120,22 +125,24 @@ func (a *account) refusalsLeft(now time.Time, namespace string) *AccountHeldErro
 	for len(a.refusedAt) > 0 && now.Sub(a.refusedAt[0].at) >= refusalWindow {
 		a.refusedAt = a.refusedAt[1:]
 	}
-	shared := false
-	for ns, at := range a.tried {
+	// The last refusal of the budget goes to the namespace refused longest ago (or never) of those trying.
+	shared, first := false, true
+	for ns, l := range a.namespaces {
 		switch {
-		case now.Sub(at) >= refusalWindow:
-			delete(a.tried, ns)
+		case now.Sub(l.tried) >= refusalWindow:
+			delete(a.namespaces, ns)
 		case ns != namespace:
 			shared = true
+			if mine := a.namespaces[namespace]; mine != nil && l.refused.Before(mine.refused) {
+				first = false
+			}
 		}
 	}
-	own := slices.IndexFunc(a.refusedAt, func(r refusedLogin) bool { return r.namespace == namespace })
 	switch {
 	case len(a.refusedAt) >= refusalBudget:
 		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].at.Add(refusalWindow)}
-	case shared && own >= 0 && len(a.refusedAt) >= refusalBudget-1:
-		// The last refusal is another namespace's: this one's leaves the window first.
-		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[own].at.Add(refusalWindow), Shared: true}
+	case shared && !first && len(a.refusedAt) >= refusalBudget-1:
+		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].at.Add(refusalWindow), Shared: true}
 	}
 	return nil
 }
@@ -290,10 +297,13 @@ func (c *Cache) inTurn(ctx context.Context, namespace string, login Login, do fu
 		c.accounts[login.Account] = a
 	}
 	a.users++
-	if a.tried == nil {
-		a.tried = map[string]time.Time{}
+	if a.namespaces == nil {
+		a.namespaces = map[string]*namespaceLogins{}
 	}
-	a.tried[namespace] = c.now()
+	if a.namespaces[namespace] == nil {
+		a.namespaces[namespace] = &namespaceLogins{}
+	}
+	a.namespaces[namespace].tried = c.now()
 	fails := a.fails
 	c.mu.Unlock()
 	defer func() {
@@ -332,6 +342,9 @@ func (c *Cache) inTurn(ctx context.Context, namespace string, login Login, do fu
 	case errors.As(err, &le):
 		a.refused = refusal{credential: login.Credential, err: err, at: c.now()}
 		a.refusedAt = append(a.refusedAt, refusedLogin{at: c.now(), namespace: namespace})
+		if l := a.namespaces[namespace]; l != nil {
+			l.refused = c.now()
+		}
 		a.failed, a.fails = err, a.fails+1
 		c.refuse(login)
 		return err
@@ -445,14 +458,14 @@ type AccountHeldError struct {
 	Refused int
 	Window  time.Duration
 	Until   time.Time
-	// Shared: this namespace's VasaProviders had a refusal among them, and the account's last login of
-	// the window is kept for another namespace's.
+	// Shared: the account's last login of the window is kept for another namespace's VasaProviders,
+	// refused longer ago than this one's.
 	Shared bool
 }
 
 func (e *AccountHeldError) Error() string {
 	if e.Shared {
-		return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s, this namespace's among them, and the last login it may refuse before it locks the account (after 5 by default) is kept for a namespace whose login it has not refused",
+		return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s, and the last login it may refuse before it locks the account (after 5 by default) goes to another namespace's VasaProviders, refused longer ago than this one's",
 			e.Until.UTC().Format(time.RFC3339), e.Refused, e.Window)
 	}
 	return fmt.Sprintf("not logging in before %s: vCenter refused %d logins of this account within %s (it locks an account after 5 by default)",
