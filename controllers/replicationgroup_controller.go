@@ -109,11 +109,23 @@ type ReplicationGroupReconciler struct {
 	lastDiscovery sync.Map
 }
 
-// discoveryRun is when a discovery began, how long it took, and of which generation of the VasaProvider.
+// discoveryRun is when a discovery began, how long it took, of which generation of the VasaProvider,
+// and whether it failed.
 type discoveryRun struct {
 	began      time.Time
 	took       time.Duration
 	generation int64
+	failed     bool
+}
+
+// spacing is the least time from the start of run to the next discovery's. A failed one spaces the next
+// by twice its duration alone: a quick failure is retried with the controller's backoff (5 s, then less
+// often), a slow one (a listing of 5,000 groups timing out) does not run again back to back.
+func (run discoveryRun) spacing(interval time.Duration) time.Duration {
+	if run.failed {
+		return min(interval, 2*run.took)
+	}
+	return discoverySpacing(interval, run.took)
 }
 
 // discoverySpacing is the least time from one discovery's start to the next one's: discoveryAfterSync,
@@ -133,7 +145,7 @@ func (r *ReplicationGroupReconciler) untilDiscoveryDue(vp *replicationv1alpha1.V
 		return 0
 	}
 	run := last.(discoveryRun)
-	return max(0, run.began.Add(discoverySpacing(interval, run.took)).Sub(now))
+	return max(0, run.began.Add(run.spacing(interval)).Sub(now))
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationgroups,verbs=get;list;watch;create;update;delete
@@ -189,11 +201,7 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		outcome = r.discover(ctx, vp) // its session was renewed meanwhile: nothing went wrong
 	}
 	outcome.took = clockNow(r.Clock).Sub(began)
-	if outcome.err == nil {
-		// Only a discovery that completed spaces the next: a failed one is retried with the controller's
-		// backoff (5 s, then less often).
-		r.lastDiscovery.Store(client.ObjectKeyFromObject(vp), discoveryRun{began: began, took: outcome.took, generation: vp.Generation})
-	}
+	r.lastDiscovery.Store(client.ObjectKeyFromObject(vp), discoveryRun{began: began, took: outcome.took, generation: vp.Generation, failed: outcome.err != nil})
 	was := discoveryMessage(vp)
 	r.recordDiscovery(ctx, vp, outcome)
 	logDiscoveryTrouble(ctx, vp, outcome, was != discoveryMessage(vp))

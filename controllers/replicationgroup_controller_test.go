@@ -275,8 +275,8 @@ func TestDiscoveryTriggers(t *testing.T) {
 }
 
 // TestDiscoveriesAreSpaced: the discoveries queued after syncs finish, however many, start no sooner
-// than discoverySpacing after the last complete one began; one after a failure, or of a changed spec,
-// starts at once.
+// than discoverySpacing after the last complete one began; one after a quick failure, or of a changed
+// spec, starts at once.
 func TestDiscoveriesAreSpaced(t *testing.T) {
 	g := NewWithT(t)
 	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
@@ -317,4 +317,19 @@ func TestDiscoveriesAreSpaced(t *testing.T) {
 	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(listings()).To(BeNumerically(">", before))
+}
+
+// TestFailedDiscoveriesAreSpacedByTheirDuration: a failed discovery spaces the next by twice its own
+// duration, without the floor: a quick one is retried with the controller's backoff, a slow one (a
+// listing timing out after minutes) is not run again back to back. Never more than the interval.
+func TestFailedDiscoveriesAreSpacedByTheirDuration(t *testing.T) {
+	g := NewWithT(t)
+	for _, tc := range []struct{ took, want time.Duration }{
+		{time.Second, 2 * time.Second},
+		{2 * time.Minute, 4 * time.Minute},
+		{10 * time.Minute, DefaultDiscoveryInterval},
+	} {
+		g.Expect(discoveryRun{took: tc.took, failed: true}.spacing(DefaultDiscoveryInterval)).To(Equal(tc.want), tc.took.String())
+	}
+	g.Expect(discoveryRun{took: time.Second}.spacing(DefaultDiscoveryInterval)).To(Equal(discoveryAfterSync), "a completed one keeps the floor")
 }
