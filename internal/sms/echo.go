@@ -57,6 +57,8 @@ func withoutPassword(err error, password string) error {
 	var (
 		su    *ServiceUnavailableError
 		other *OtherFaultError
+		fault Fault
+		login *LoginError
 	)
 	switch {
 	case errors.As(err, &su):
@@ -73,8 +75,10 @@ func withoutPassword(err error, password string) error {
 		c := *other
 		c.Message = quoted(c.Message)
 		return &c
-	case strings.Contains(text, unknownFaultText):
-		text = quoted(text)
+	case errors.As(err, &login):
+		// A refusal quotes no answer, and must stay a LoginError, counted against the account.
+	case errors.As(err, &fault), strings.Contains(text, unknownFaultText):
+		text = quoted(text) // any other fault's text quotes the server's answer
 	}
 	if text == err.Error() {
 		return err

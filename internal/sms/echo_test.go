@@ -90,3 +90,14 @@ func TestLoginErrorEndingAsThePasswordBeginsKeepsItsKind(t *testing.T) {
 	unreachable := fmt.Errorf("dial tcp 10.0.0.1:443: connect: connection refused")
 	g.Expect(sms.WithoutPassword(unreachable, "refusedNot!")).To(BeIdenticalTo(unreachable))
 }
+
+// TestFaultQuotingACutPasswordQuotesNoPartOfIt: a fault whose text quotes the Login request, cut inside
+// the password, gets no part of it into the error; a refused login wrapping a fault stays a LoginError.
+func TestFaultQuotingACutPasswordQuotesNoPartOfIt(t *testing.T) {
+	g := NewWithT(t)
+	const password = "Corr3ctHorseBatteryStaple"
+	got := sms.WithoutPassword(&sms.InvalidArgumentError{Message: "bad request: <password>Corr3ctHor…"}, password)
+	g.Expect(got.Error()).NotTo(ContainSubstring("Cor"))
+	refused := &sms.LoginError{Username: "svc", Err: &sms.InvalidArgumentError{Message: "user or password"}}
+	g.Expect(sms.WithoutPassword(refused, "passwordfish2024")).To(BeIdenticalTo(refused))
+}
