@@ -140,11 +140,11 @@ func discoverySpacing(interval, took time.Duration) time.Duration {
 // untilDiscoveryDue is how long the next discovery of vp must wait for its spacing (0: due now). One of
 // a changed spec (another vCenter or provider) is due at once.
 func (r *ReplicationGroupReconciler) untilDiscoveryDue(vp *replicationv1alpha1.VasaProvider, interval time.Duration, now time.Time) time.Duration {
-	last, ok := r.lastDiscovery.Load(client.ObjectKeyFromObject(vp))
-	if !ok || last.(discoveryRun).generation != vp.Generation {
+	last, _ := r.lastDiscovery.Load(client.ObjectKeyFromObject(vp))
+	run, ok := last.(discoveryRun)
+	if !ok || run.generation != vp.Generation {
 		return 0
 	}
-	run := last.(discoveryRun)
 	return max(0, run.began.Add(run.spacing(interval)).Sub(now))
 }
 

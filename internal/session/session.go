@@ -100,8 +100,8 @@ type account struct {
 	failed  error         // the last login that failed, however
 	fails   uint64        // how many failed so far
 	users   int           // logins of it in flight or waiting their turn
-	// refusedAt are its refused logins within refusalWindow, oldest first.
-	refusedAt []refusedLogin
+	// refusedAt are the times of its refused logins within refusalWindow, oldest first.
+	refusedAt []time.Time
 	// namespaces are the namespaces whose VasaProviders asked for the account's turn within refusalWindow.
 	namespaces map[string]*namespaceLogins
 }
@@ -112,20 +112,18 @@ type namespaceLogins struct {
 	tried, refused time.Time
 }
 
-// refusedLogin is when a login of the account was refused, and for which namespace's VasaProvider.
-type refusedLogin struct {
-	at        time.Time
-	namespace string
-}
-
 // refusalsLeft drops the refusals older than refusalWindow and reports when a login of namespace may
 // try the account again with any password: now (nil), or once the refusal that holds it leaves the
 // window (the AccountHeldError to answer until then).
 func (a *account) refusalsLeft(now time.Time, namespace string) *AccountHeldError {
-	for len(a.refusedAt) > 0 && now.Sub(a.refusedAt[0].at) >= refusalWindow {
+	for len(a.refusedAt) > 0 && now.Sub(a.refusedAt[0]) >= refusalWindow {
 		a.refusedAt = a.refusedAt[1:]
 	}
 	// The last refusal of the budget goes to the namespace refused longest ago (or never) of those trying.
+	var mine time.Time // zero: never refused, or not asking (idle's sweep)
+	if l := a.namespaces[namespace]; l != nil {
+		mine = l.refused
+	}
 	shared, first := false, true
 	for ns, l := range a.namespaces {
 		switch {
@@ -133,16 +131,14 @@ func (a *account) refusalsLeft(now time.Time, namespace string) *AccountHeldErro
 			delete(a.namespaces, ns)
 		case ns != namespace:
 			shared = true
-			if mine := a.namespaces[namespace]; mine != nil && l.refused.Before(mine.refused) {
-				first = false
-			}
+			first = first && !l.refused.Before(mine)
 		}
 	}
 	switch {
 	case len(a.refusedAt) >= refusalBudget:
-		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].at.Add(refusalWindow)}
+		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].Add(refusalWindow)}
 	case shared && !first && len(a.refusedAt) >= refusalBudget-1:
-		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].at.Add(refusalWindow), Shared: true}
+		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].Add(refusalWindow), Shared: true}
 	}
 	return nil
 }
@@ -341,7 +337,7 @@ func (c *Cache) inTurn(ctx context.Context, namespace string, login Login, do fu
 		return err // its caller gave up: that says nothing about vCenter
 	case errors.As(err, &le):
 		a.refused = refusal{credential: login.Credential, err: err, at: c.now()}
-		a.refusedAt = append(a.refusedAt, refusedLogin{at: c.now(), namespace: namespace})
+		a.refusedAt = append(a.refusedAt, c.now())
 		if l := a.namespaces[namespace]; l != nil {
 			l.refused = c.now()
 		}
