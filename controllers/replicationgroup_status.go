@@ -45,6 +45,11 @@ func (r *ReplicationGroupReconciler) recordDiscovery(ctx context.Context, vp *re
 	st := replicationv1alpha1.DiscoveryStatus{LastAttemptTime: &now, LastDuration: &metav1.Duration{Duration: o.took.Round(time.Second)}}
 	if prev := vp.Status.Discovery; prev != nil {
 		st.LastSuccessTime, st.Groups = prev.LastSuccessTime, prev.Groups
+		// A discovery that did not complete (a refused login, a fault at once) says nothing of how long
+		// a whole one takes: finished runs wait for a whole one (lastSyncHold), so it keeps the longer.
+		if (o.err != nil || o.incomplete != "") && prev.LastDuration != nil && prev.LastDuration.Duration > st.LastDuration.Duration {
+			st.LastDuration = prev.LastDuration
+		}
 	}
 	switch {
 	case o.err != nil:

@@ -71,6 +71,35 @@ func TestDiscoveryStatusSaysWhyItFailed(t *testing.T) {
 	g.Expect(status()).To(BeNil(), "a last success that no longer moves would read as a stalled discovery")
 }
 
+// TestFailedDiscoveryKeepsTheLongerDuration: a discovery that fails at once leaves a slow provider's
+// lastDuration as it was (finished runs are held for four times it); a complete one replaces it.
+func TestFailedDiscoveryKeepsTheLongerDuration(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	key := client.ObjectKeyFromObject(h.vp)
+	lastDuration := func() *metav1.Duration {
+		vp := &replicationv1alpha1.VasaProvider{}
+		g.Expect(k8sClient.Get(h.ctx, key, vp)).To(Succeed())
+		return vp.Status.Discovery.LastDuration
+	}
+	h.discover()
+	vp := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(h.ctx, key, vp)).To(Succeed())
+	vp.Status.Discovery.LastDuration = &metav1.Duration{Duration: 8 * time.Minute}
+	g.Expect(k8sClient.Status().Update(h.ctx, vp)).To(Succeed())
+
+	a := h.sim.Provider("array-a")
+	a.AddFault(smssim.FaultRule{Method: "QueryReplicationGroup", Fault: smssim.FaultReplication})
+	h.clock.SetTime(h.clock.Now().Add(DefaultDiscoveryInterval))
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: key})
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(lastDuration()).To(HaveValue(HaveField("Duration", 8*time.Minute)))
+
+	a.ClearFaults()
+	h.discover()
+	g.Expect(lastDuration()).To(HaveValue(HaveField("Duration", time.Duration(0))))
+}
+
 // TestDiscoveryTroubleIsLoggedWhenItChanges: PiTs that cannot be read, then a provider listing no group,
 // each for three discoveries, are logged once each at their level (the status, an event and the metrics
 // say it every time), not at every discovery.

@@ -96,8 +96,9 @@ type DiscoveryStatus struct {
 	// +optional
 	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
 
-	// lastDuration is how long the last discovery took. A finished ReplicationSync is kept past its TTL
-	// until a discovery records it in its groups' lastSync: up to 5 minutes, or four times this if longer.
+	// lastDuration is how long the last discovery took; one that did not complete only replaces a
+	// shorter one. A finished ReplicationSync is kept past its TTL until a discovery records it in its
+	// groups' lastSync: up to 5 minutes, or four times this if longer.
 	// +optional
 	LastDuration *metav1.Duration `json:"lastDuration,omitempty"`
 
