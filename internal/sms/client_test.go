@@ -284,6 +284,29 @@ func TestClient(t *testing.T) {
 				g.Expect(waitTask(t, c, ref).Results[0].Succeeded).To(BeTrue())
 			},
 		},
+		"a result only QuerySmsTaskResult answers": {
+			setup: func(sim *smssim.Sim) {
+				sim.Provider("array-a").SetResultOnlyByQuery(true)
+				sim.Provider("array-a").SetGroupErrors(all[1], 1, "disk on fire")
+				sim.SetWireLog(true)
+			},
+			run: func(g *WithT, sim *smssim.Sim, c sms.Client) {
+				ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", all[:2], "by-query")
+				g.Expect(err).NotTo(HaveOccurred())
+				info := waitTask(t, c, ref)
+				g.Expect(info.State).To(Equal(sms.TaskSuccess))
+				g.Expect(info.Results).To(ConsistOf(
+					And(HaveField("Group", all[0]), HaveField("Succeeded", true), HaveField("PitName", "by-query"), HaveField("PitID", Not(BeEmpty()))),
+					And(HaveField("Group", all[1]), HaveField("Succeeded", false), HaveField("Errors", ConsistOf(ContainSubstring("disk on fire"))))))
+				asked := 0
+				for _, r := range sim.WireLog() {
+					if strings.Contains(r.Path+r.Body, "QuerySmsTaskResult") {
+						asked++
+					}
+				}
+				g.Expect(asked).To(Equal(1), "asked once, when the task's info ended without it")
+			},
+		},
 		"a group's result with a provider's fault": {
 			setup: func(sim *smssim.Sim) {
 				sim.Provider("array-a").SetGroupErrorsWith(all[1], 1, smssim.FaultBusy, "volumes of dg-1 busy")

@@ -13,6 +13,7 @@ import (
 	"reflect"
 
 	smstypes "github.com/vmware/govmomi/sms/types"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/faultfields"
 )
@@ -36,7 +37,7 @@ func decodeCost(data []byte) int64 {
 }
 
 // decodeAnswer decodes the VI/JSON answer data into v: an array an element at a time, the result of a
-// task (an SmsTaskInfo) apart from the rest of it, and each piece with DecodeJSON.
+// task (in an SmsTaskInfo or alone) apart from the rest of it, and each piece with DecodeJSON.
 func decodeAnswer(data []byte, v any) error {
 	budget := int64(maxDecodeCopy)
 	return decodePieces(data, v, &budget)
@@ -53,6 +54,17 @@ func decodePieces(data []byte, v any, budget *int64) error {
 				return err
 			}
 			info.Result = smstypes.ArrayOfGroupOperationResult{GroupOperationResult: results}
+			return nil
+		}
+	}
+	if result, ok := v.(*vimtypes.AnyType); ok {
+		// QuerySmsTaskResult's answer: a sync's result, decoded an element at a time as in SmsTaskInfo.
+		if items, ok := groupResultItems(data); ok {
+			var results []smstypes.BaseGroupOperationResult
+			if err := decodePieces(items, &results, budget); err != nil {
+				return err
+			}
+			*result = smstypes.ArrayOfGroupOperationResult{GroupOperationResult: results}
 			return nil
 		}
 	}
@@ -84,11 +96,8 @@ func splitTaskResult(data []byte) (rest, items json.RawMessage, ok bool) {
 	if json.Unmarshal(data, &fields) != nil {
 		return nil, nil, false
 	}
-	var result struct {
-		TypeName string          `json:"_typeName"`
-		Value    json.RawMessage `json:"_value"`
-	}
-	if json.Unmarshal(fields["result"], &result) != nil || result.TypeName != "ArrayOfGroupOperationResult" {
+	items, ok = groupResultItems(fields["result"])
+	if !ok {
 		return nil, nil, false
 	}
 	delete(fields, "result")
@@ -96,8 +105,20 @@ func splitTaskResult(data []byte) (rest, items json.RawMessage, ok bool) {
 	if err != nil {
 		return nil, nil, false
 	}
+	return rest, items, true
+}
+
+// groupResultItems returns the elements of data when it is an ArrayOfGroupOperationResult.
+func groupResultItems(data []byte) (json.RawMessage, bool) {
+	var result struct {
+		TypeName string          `json:"_typeName"`
+		Value    json.RawMessage `json:"_value"`
+	}
+	if json.Unmarshal(data, &result) != nil || result.TypeName != "ArrayOfGroupOperationResult" {
+		return nil, false
+	}
 	if len(result.Value) == 0 {
 		result.Value = json.RawMessage("[]")
 	}
-	return rest, result.Value, true
+	return result.Value, true
 }

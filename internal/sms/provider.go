@@ -377,6 +377,40 @@ func (c *client) TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error)
 	if err != nil {
 		return TaskInfo{}, fmt.Errorf("querying task %s: %w", taskRef, err)
 	}
+	if out.State == TaskSuccess && len(out.Results) == 0 {
+		results, err := c.taskResult(ctx, taskRef)
+		switch {
+		case err == nil:
+			out.Results = results
+		case !Answered(err):
+			return TaskInfo{}, err // read again at the next poll
+		}
+		// Refused (a vCenter without the method): the groups' outcome stays unknown, and a run looks
+		// for their PiTs before it syncs them again.
+	}
+	return out, nil
+}
+
+// taskResult reads the result of an SmsTask with QuerySmsTaskResult. SmsTaskInfo.result is optional,
+// and this method is the API's own way to read a task's result; it costs a call only when the result
+// was missing from the task's info.
+func (c *client) taskResult(ctx context.Context, taskRef string) ([]GroupResult, error) {
+	var out []GroupResult
+	err := c.call(ctx, func(rt soap.RoundTripper, _ vimtypes.ManagedObjectReference) error {
+		res, err := methods.QuerySmsTaskResult(ctx, rt, &smstypes.QuerySmsTaskResult{
+			This: vimtypes.ManagedObjectReference{Type: "SmsTask", Value: taskRef},
+		})
+		if err != nil {
+			return err
+		}
+		if res != nil {
+			out = DecodeGroupResults(res.Returnval)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querying the result of task %s: %w", taskRef, err)
+	}
 	return out, nil
 }
 

@@ -143,6 +143,11 @@ type ProviderConfig struct {
 	// (it returns a list of results, not one per id asked); assumed of providers that filter their
 	// listing by the ids asked.
 	UnknownGroupsLeftOut bool `json:"unknownGroupsLeftOut,omitempty"`
+	// ResultOnlyByQuery leaves SmsTaskInfo.result unset for this provider's sync tasks: their result is
+	// answered by QuerySmsTaskResult alone. The API makes result optional ("the result of the task, if
+	// any") and offers QuerySmsTaskResult to read it; VMware's SMS samples read results that way. Assumed
+	// of a vCenter build or provider that does not copy the result into the task's info.
+	ResultOnlyByQuery bool `json:"resultOnlyByQuery,omitempty"`
 	// TaskErrors makes that many next sync tasks end in state error (whole task); -1 means always.
 	TaskErrors int `json:"taskErrors,omitempty"`
 	// ClockOffset is how far the array's clock is ahead of true time (negative: behind), as an array

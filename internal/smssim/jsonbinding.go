@@ -237,6 +237,17 @@ func (h *jsonHandler) dispatch(ctx context.Context, sc *soap.Client, this vimtyp
 			return nil, err
 		}
 		return res.Returnval, nil
+	case "QuerySmsTaskResult":
+		req := smstypes.QuerySmsTaskResult{}
+		if err := decodeInto(data, &req); err != nil {
+			return nil, err
+		}
+		req.This = this
+		res, err := methods.QuerySmsTaskResult(ctx, sc, &req)
+		if err != nil {
+			return nil, err
+		}
+		return res.Returnval, nil
 	}
 	return nil, soap.WrapVimFault(&vimtypes.MethodNotFound{Receiver: this, Method: method})
 }

@@ -87,6 +87,11 @@ func (h *Provider) SetPiTQueryMaxGroups(n int32) {
 	h.with(func(p *providerState) { p.cfg.PiTQueryMaxGroups = n })
 }
 
+// SetResultOnlyByQuery leaves sync tasks' results out of their info: QuerySmsTaskResult answers them.
+func (h *Provider) SetResultOnlyByQuery(on bool) {
+	h.with(func(p *providerState) { p.cfg.ResultOnlyByQuery = on })
+}
+
 // SetTaskDuration sets how long new sync tasks take.
 func (h *Provider) SetTaskDuration(d time.Duration) {
 	h.with(func(p *providerState) { p.cfg.TaskDuration = Duration{d} })

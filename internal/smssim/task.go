@@ -50,11 +50,36 @@ func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsT
 		if t.fail != "" {
 			lf := localized(t.fail, faultOfKindValue(t.failKind))
 			info.Error = &lf
-		} else {
+		} else if !t.provider.cfg.ResultOnlyByQuery {
 			info.Result = taskResultValue(t, t.provider.cfg.NoPitSupport)
 		}
 	}
 	body.Res = &smstypes.QuerySmsTaskInfoResponse{Returnval: info}
+	return body
+}
+
+// QuerySmsTaskResult returns the result of a task that succeeded, and nothing for one that runs or
+// failed (its error is in its info). Assumed: the reference says only "the result of the task".
+func (o *smsTask) QuerySmsTaskResult(ctx *simulator.Context, _ *smstypes.QuerySmsTaskResult) soap.HasFault {
+	body := new(methods.QuerySmsTaskResultBody)
+	if f := o.sim.begin(ctx); f != nil {
+		body.Fault_ = f
+		return body
+	}
+	s := o.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.advance(now)
+	t := s.knownTask(o.Value, now)
+	if t == nil {
+		body.Fault_ = fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
+		return body
+	}
+	body.Res = &smstypes.QuerySmsTaskResultResponse{}
+	if t.done && t.fail == "" {
+		body.Res.Returnval = taskResultValue(t, t.provider.cfg.NoPitSupport)
+	}
 	return body
 }
 

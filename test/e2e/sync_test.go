@@ -219,6 +219,27 @@ func TestTaskFailedMidwaySyncsTheRestOnce(t *testing.T) {
 	g.Expect(calls[1].Groups).To(ConsistOf(smsIDs(ids[2:])), "the groups the failed task synced are not sent again")
 }
 
+// TestResultOnlyByQueryIsReadOnce: a provider whose tasks' info carries no result (QuerySmsTaskResult
+// answers it), on an array without PiT support, where nothing else could tell a synced group from one
+// never synced: every group is Synced by its task's result, and sent once.
+func TestResultOnlyByQueryIsReadOnce(t *testing.T) {
+	g := NewWithT(t)
+	simGroups, ids := groups("fd-1", 4)
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond, func(pc *smssim.ProviderConfig) {
+		pc.NoPitSupport, pc.ResultOnlyByQuery = true, true
+	}), fast)
+	w.array()
+
+	key := w.createSync("by-query", "by-query-1", ids)
+	rs := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+	for _, gs := range rs.Status.Groups {
+		g.Expect(gs.Attempts).To(BeZero(), "no attempt counted as failed")
+	}
+	calls := syncCallsFor(w.sim, "by-query-1")
+	g.Expect(calls).To(HaveLen(1))
+	g.Expect(calls[0].Groups).To(ConsistOf(smsIDs(ids)))
+}
+
 func TestRestartResumesWithoutSecondPiT(t *testing.T) {
 	g := NewWithT(t)
 	simGroups, ids := groups("fd-1", 20)
