@@ -684,6 +684,34 @@ func TestLongTaskThatAdvancesIsNotStuck(t *testing.T) {
 	}
 }
 
+// TestTaskWithoutPercentIsNotStuckWhileItsProvidersTasksRun: an array that reports no percent of progress
+// (the API makes it optional). Its first long task is Stalled: nothing shows yet how long its tasks take.
+// Once one took 3 minutes, a task of the next run counts as progress for as long, and as stuck once it
+// runs longer by progressDeadlineSeconds.
+func TestTaskWithoutPercentIsNotStuckWhileItsProvidersTasksRun(t *testing.T) {
+	h := progressDeadlineRun(t, 1)
+	stalled := func() bool {
+		return meta.IsStatusConditionTrue(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)
+	}
+	h.runFor(3 * time.Minute)
+	h.g.Expect(stalled()).To(BeTrue(), "no task of the provider has ended yet")
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+
+	next := h.get()
+	next.ObjectMeta = metav1.ObjectMeta{Namespace: next.Namespace, Name: "next"}
+	next.Spec.PitName = "next"
+	next.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	h.g.Expect(k8sClient.Create(h.ctx, next)).To(Succeed())
+	h.key = client.ObjectKeyFromObject(next)
+	h.runFor(150 * time.Second)
+	h.g.Expect(h.get().Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSyncing))
+	h.g.Expect(stalled()).To(BeFalse(), "its provider's last task ran 3 minutes")
+	h.runFor(2 * time.Minute)
+	h.g.Expect(stalled()).To(BeTrue(), "longer than that, and the deadline")
+}
+
 // TestMissingProviderCountsAsStuck: a run whose providerRef names no VasaProvider never starts; past
 // progressDeadlineSeconds it is exported as without progress, so ReplicationSyncStuck fires for it too,
 // while its Stalled condition keeps saying what is wrong.

@@ -61,10 +61,16 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 			r.taskEnded(ctx, run, ref, idx, p.info, t)
 			r.forgetTiming(run, ref)
 		default:
-			if len(t.samples) > 0 && p.info.Progress > t.last().Percent && p.info.Progress < 100 {
+			switch {
+			case len(t.samples) > 0 && p.info.Progress > t.last().Percent && p.info.Progress < 100:
 				// Against a percent this process saw: after a restart (nothing in memory) any percent
 				// would count, and a manager restarting more often than the deadline would hide a
 				// task stuck for good.
+				run.taskAdvanced()
+			case run.rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupSyncing && run.now.Sub(t.issued) < r.Capacity.TaskDuration(run.key):
+				// Ours, and younger than the provider's longest recent task: running as its tasks run,
+				// with or without a percent (the API makes progress optional). Counted from our claim,
+				// which a restart keeps; stuck once it runs longer, by progressDeadlineSeconds.
 				run.taskAdvanced()
 			}
 			t = r.repoll(run, t, p.info.Progress)
