@@ -85,17 +85,36 @@ type callResult struct {
 	err   error
 }
 
-// issueWave makes the calls of a wave at once and returns their results in the order of batches.
-func issueWave(ctx context.Context, cl syncProvider, ids func([]int) []sms.GroupID, pitName string, batches []syncBatch) []callResult {
+// issueWave makes the calls of a wave at once and returns their results in the order of batches. The call
+// of batch i is answered by deadlines[i] (sendDeadlines), or not sent.
+func issueWave(ctx context.Context, cl syncProvider, ids func([]int) []sms.GroupID, pitName string, batches []syncBatch, deadlines []time.Time) []callResult {
 	// Detached: a call already sent must get its answer recorded even when the manager stops now.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 	defer cancel()
 	out := make([]callResult, len(batches))
 	parallel(len(batches), func(i int) {
 		b := batches[i]
+		if !time.Now().Before(deadlines[i]) {
+			out[i] = callResult{batch: b, err: fmt.Errorf("%w: the in-doubt window of its claim has passed", sms.ErrNoTimeLeft)}
+			return
+		}
+		ctx, cancel := context.WithDeadline(ctx, deadlines[i])
+		defer cancel()
 		task, err := cl.SyncReplicationGroups(ctx, b.provider, ids(b.groups), pitName)
 		out[i] = callResult{batch: b, task: task, err: err}
 	})
+	return out
+}
+
+// sendDeadlines is when each call of the wave must have been answered: its claim's least in-doubt window
+// later (inDoubtFloor), on the process's clock. On the wall clock: a process that stood still since its
+// claim finds it passed.
+func sendDeadlines(run *syncRun) []time.Time {
+	now, floor := time.Now().Round(0), inDoubtFloor(run.vp)
+	out := make([]time.Time, len(run.wave))
+	for i, b := range run.wave {
+		out[i] = now.Add(claimOf(run.rs, b.groups).Add(floor).Sub(run.calledAt))
+	}
 	return out
 }
 

@@ -219,7 +219,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 func (r *ReplicationSyncReconciler) callWave(ctx context.Context, run *syncRun) []callResult {
 	rs := run.rs
 	run.calledAt = clockNow(r.Clock)
-	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave)
+	results := issueWave(ctx, run.cl, func(idx []int) []sms.GroupID { return groupIDs(rs, idx) }, rs.Spec.PitName, run.wave, sendDeadlines(run))
 	run.now = clockNow(r.Clock)
 	run.wake = time.Time{}
 	r.wakeForTasks(run) // the tasks already in flight keep their due polls

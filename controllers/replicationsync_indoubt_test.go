@@ -207,6 +207,36 @@ func TestReissueAnnouncedWhenItsWriteLosesItsAnswer(t *testing.T) {
 	h.g.Expect(announced).To(Equal(1))
 }
 
+// TestProcessThatStoodStillAfterItsClaimDoesNotCall: a manager stands still between its claim's write and
+// its call (a VM stunned, a node swapping) for longer than the in-doubt window, while another takes its
+// Lease, issues the group again and sees its task end. The first then goes on and sends nothing: on an
+// array without PiT support a second call would sync the group twice.
+func TestProcessThatStoodStillAfterItsClaimDoesNotCall(t *testing.T) {
+	h := newRunHarness(t, 1, shortWindow)
+	h.fake.NoPiTSupport = true
+	first := h.r
+	var stood atomic.Bool
+	h.afterPatch = func(n int, _ context.Context) error {
+		if n != 1 || !stood.CompareAndSwap(false, true) {
+			return nil
+		}
+		// The claim is written; the first manager stands still and another takes over.
+		h.clock.Step(window + time.Second)
+		h.newProcess()
+		h.runFor(5 * time.Second)
+		h.g.Expect(h.fake.Calls()).To(HaveLen(1), "the other manager issues the group")
+		h.fake.FinishAll(h.clock.Now())
+		h.runFor(time.Minute)
+		h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+		return nil
+	}
+	_, err := first.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.g.Expect(stood.Load()).To(BeTrue())
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "the manager that stood still sent nothing")
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+}
+
 // TestInDoubtWindowOutlastsACallOnTheWire: a VasaProvider sets the least window admission takes (5s),
 // but a call may reach vCenter up to CallOnTheWire after its claim (sent by a manager that lost its Lease,
 // or killed with the call on the wire). A group whose call got no answer is not issued again before then.

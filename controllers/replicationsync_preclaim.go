@@ -183,10 +183,9 @@ func (r *ReplicationSyncReconciler) unarm(run *syncRun, cutoff time.Time) {
 
 // freshClaimsSince is the oldest claim time an armed batch may be called on now: half the in-doubt
 // window ago (unarmStale), by the clock, not by the reconcile's start (queries may have taken long since),
-// and never so old that the call could still reach vCenter (callTimeout) after the window has passed.
+// and never so old that its call (callTimeout) could not end within the least window (sendDeadlines).
 func (r *ReplicationSyncReconciler) freshClaimsSince(run *syncRun) time.Time {
-	w := r.inDoubtWindow(run)
-	return clockNow(r.Clock).Add(-min(w/2, w-callTimeout))
+	return clockNow(r.Clock).Add(-min(r.inDoubtWindow(run)/2, inDoubtFloor(run.vp)-callTimeout))
 }
 
 // takeArmed removes from the armed set the wave's armed batches, right before they are called; a batch

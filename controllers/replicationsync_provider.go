@@ -249,15 +249,23 @@ func (r *ReplicationSyncReconciler) notifyProvider(vp *replicationv1alpha1.VasaP
 }
 
 // inDoubtWindow is how long a group whose call got no answer waits before it is issued again: the
-// VasaProvider's floor, or twice the longest task the provider has shown recently, whichever is longer;
-// never less than CallOnTheWire, within which the first call may still reach vCenter. An armed batch is
-// called only while as long is left (freshClaimsSince).
+// VasaProvider's floor (inDoubtFloor), or twice the longest task the provider has shown recently,
+// whichever is longer.
 func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
+	return max(inDoubtFloor(run.vp), 2*r.Capacity.TaskDuration(run.key))
+}
+
+// inDoubtFloor is the least in-doubt window of the VasaProvider's groups, whatever tasks a process has
+// seen: its spec.inDoubtWindow, never less than CallOnTheWire, within which the first call may still
+// reach vCenter. A call is sent and answered within as long from its claim (sendDeadlines), so a process
+// that stood still after its claim (a VM stunned, a node swapping) while another took its Lease and
+// issued the groups again never sends it after: another process waits at least as long.
+func inDoubtFloor(vp *replicationv1alpha1.VasaProvider) time.Duration {
 	floor := DefaultInDoubtWindow
-	if w := run.vp.Spec.InDoubtWindow; w != nil {
+	if w := vp.Spec.InDoubtWindow; w != nil {
 		floor = w.Duration
 	}
-	return max(floor, CallOnTheWire, 2*r.Capacity.TaskDuration(run.key))
+	return max(floor, CallOnTheWire)
 }
 
 // minPollGap is the least time between two queries of one task.
