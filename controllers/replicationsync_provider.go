@@ -422,6 +422,13 @@ func laterOf(a, b time.Time) time.Time {
 	return b
 }
 
+func earlierOf(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 func maxConcurrentTasks(vp *replicationv1alpha1.VasaProvider) int32 {
 	if vp.Spec.MaxConcurrentTasks <= 0 {
 		return 4

@@ -296,14 +296,15 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 	for _, run := range s.active {
 		sched.Status.Active = append(sched.Status.Active, runReference(run))
 	}
-	for _, t := range sets.successes() {
-		if sched.Status.LastSuccessfulTime == nil || t.After(sched.Status.LastSuccessfulTime.Time) {
-			sched.Status.LastSuccessfulTime = &metav1.Time{Time: t}
-		}
-	}
-	// A schedule that never succeeded counts from its creation, so that its RPO alert fires too.
+	finished, recoveryPoints := sets.successes()
+	sched.Status.LastSuccessfulTime = newestOf(sched.Status.LastSuccessfulTime, finished)
+	sched.Status.LastRecoveryPointTime = newestOf(sched.Status.LastRecoveryPointTime, recoveryPoints)
+	// A schedule that never succeeded counts from its creation, so that its RPO alert fires too. One whose
+	// successes predate lastRecoveryPointTime (an older operator) counts from its last success.
 	since := sched.CreationTimestamp.Time
-	if t := sched.Status.LastSuccessfulTime; t != nil {
+	if t := sched.Status.LastRecoveryPointTime; t != nil {
+		since = t.Time
+	} else if t := sched.Status.LastSuccessfulTime; t != nil {
 		since = t.Time
 	}
 	metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(sched.Namespace, sched.Name).Set(float64(since.Unix()))

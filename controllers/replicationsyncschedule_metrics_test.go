@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -115,6 +116,47 @@ func TestManualRunCountsForTheRPO(t *testing.T) {
 	h.finish(shares[1], replicationv1alpha1.SyncSucceeded, times[0].Add(-5*time.Minute))
 	h.reconcileAt(times[0].Add(-4 * time.Minute))
 	g.Expect(h.get().Status.LastSuccessfulTime).To(HaveField("Time", BeTemporally("==", times[0].Add(-5*time.Minute))))
+}
+
+// TestRPOCountsFromTheRecoveryPoint: the RPO metric counts from a succeeded run's oldest PiT, not from its
+// end: a run that took hours recovers to its first group's PiT; a later run by hand that found only old
+// PiTs makes no newer recovery point; a PiT stamped after its run ended (an array's clock ahead) counts
+// as the run's end; a run whose provider reported no times recovers to its start.
+func TestRPOCountsFromTheRecoveryPoint(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	sched := h.create("recovery", nil)
+	t0 := h.nextRuns(1)[0].Add(-12 * time.Hour)
+	metric := func() float64 {
+		return testutil.ToFloat64(metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(h.ns, "recovery"))
+	}
+	succeed := func(name string, started, done time.Time, pits ...time.Time) {
+		run := h.manualRun(sched, name, name, true)
+		run.Status.StartTime = &metav1.Time{Time: started}
+		for i, p := range pits {
+			run.Status.Groups = append(run.Status.Groups, replicationv1alpha1.GroupStatus{
+				ReplicationGroupID: replicationv1alpha1.ReplicationGroupID{
+					FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-1"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: fmt.Sprintf("dg-%d", i)}},
+				State: replicationv1alpha1.GroupSynced, PitName: name, TimeStamp: &metav1.Time{Time: p}})
+		}
+		h.finish(run, replicationv1alpha1.SyncSucceeded, done)
+		h.reconcileAt(done.Add(time.Minute))
+	}
+
+	succeed("long", t0, t0.Add(3*time.Hour), t0.Add(time.Minute), t0.Add(170*time.Minute))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(HaveField("Time", BeTemporally("==", t0.Add(3*time.Hour))))
+	g.Expect(h.get().Status.LastRecoveryPointTime).To(HaveField("Time", BeTemporally("==", t0.Add(time.Minute))))
+	g.Expect(metric()).To(BeEquivalentTo(t0.Add(time.Minute).Unix()))
+
+	succeed("old-pits", t0.Add(4*time.Hour), t0.Add(4*time.Hour+time.Minute), t0.Add(-24*time.Hour))
+	g.Expect(h.get().Status.LastSuccessfulTime).To(HaveField("Time", BeTemporally("==", t0.Add(4*time.Hour+time.Minute))))
+	g.Expect(metric()).To(BeEquivalentTo(t0.Add(time.Minute).Unix()), "old PiTs are no newer recovery point")
+
+	succeed("clock-ahead", t0.Add(5*time.Hour), t0.Add(5*time.Hour+time.Minute), t0.Add(7*time.Hour))
+	g.Expect(metric()).To(BeEquivalentTo(t0.Add(5*time.Hour + time.Minute).Unix()))
+
+	succeed("no-times", t0.Add(6*time.Hour), t0.Add(7*time.Hour))
+	g.Expect(metric()).To(BeEquivalentTo(t0.Add(6 * time.Hour).Unix()))
 }
 
 // TestScheduleRPOIntervalIsTheGapBeingClosed: with runs at 08:00 and 09:00, the night after the 09:00

@@ -221,6 +221,8 @@ type runSets map[string]*setTally
 type setTally struct {
 	of, succeeded, failed int
 	finished              time.Time
+	// recoveryPoint is the oldest recovery point of the shares that succeeded (recoveryPointOf).
+	recoveryPoint time.Time
 	// runs are the shares that exist, those being deleted included.
 	runs []*replicationv1alpha1.ReplicationSync
 }
@@ -242,7 +244,39 @@ func (t runSets) add(run *replicationv1alpha1.ReplicationSync) {
 		if f := finishTime(run); f.After(tally.finished) {
 			tally.finished = f
 		}
+		if p := recoveryPointOf(run); tally.recoveryPoint.IsZero() || p.Before(tally.recoveryPoint) {
+			tally.recoveryPoint = p
+		}
 	}
+}
+
+// newestOf returns the newest of stored and times, stored itself when none is newer.
+func newestOf(stored *metav1.Time, times []time.Time) *metav1.Time {
+	for _, t := range times {
+		if stored == nil || t.After(stored.Time) {
+			stored = &metav1.Time{Time: t}
+		}
+	}
+	return stored
+}
+
+// recoveryPointOf is the point in time a succeeded run recovers to: its oldest group's PiT, at most its
+// completion (an array's clock may be ahead), or its start when the provider reported no times.
+func recoveryPointOf(run *replicationv1alpha1.ReplicationSync) time.Time {
+	done := finishTime(run)
+	var oldest time.Time
+	for _, g := range run.Status.Groups {
+		if g.TimeStamp != nil && (oldest.IsZero() || g.TimeStamp.Before(&metav1.Time{Time: oldest})) {
+			oldest = g.TimeStamp.Time
+		}
+	}
+	switch {
+	case !oldest.IsZero():
+		return earlierOf(oldest, done)
+	case run.Status.StartTime != nil:
+		return earlierOf(run.Status.StartTime.Time, done)
+	}
+	return done
 }
 
 // complete reports whether every share of run's set exists.
@@ -258,13 +292,12 @@ func (t *setTally) complete() bool { return len(t.runs) >= t.of }
 // setKey is the key of the set of shares a schedule creates for the run named name.
 func setKey(name string) string { return "set/" + replicationv1alpha1.LabelValue(name) }
 
-// successes returns when each set whose shares all succeeded finished.
-func (t runSets) successes() []time.Time {
-	var out []time.Time
+// successes returns when each set whose shares all succeeded finished, and its recovery point.
+func (t runSets) successes() (finished, recoveryPoints []time.Time) {
 	for _, tally := range t {
 		if tally.succeeded >= tally.of {
-			out = append(out, tally.finished)
+			finished, recoveryPoints = append(finished, tally.finished), append(recoveryPoints, tally.recoveryPoint)
 		}
 	}
-	return out
+	return finished, recoveryPoints
 }

@@ -210,6 +210,14 @@ type ReplicationSyncScheduleStatus struct {
 	// +optional
 	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
 
+	// lastRecoveryPointTime is the newest point in time the schedule's succeeded runs can recover to: of
+	// each run (the shares of one, together), its oldest group's PiT (the provider's timeStamp, at most
+	// the run's completionTime; its startTime when the provider reports no times). A run that ran for
+	// hours, or found PiTs made before it, recovers to earlier than its success. The RPO alert
+	// (ReplicationSyncScheduleRPOMissed) counts from it.
+	// +optional
+	LastRecoveryPointTime *metav1.Time `json:"lastRecoveryPointTime,omitempty"`
+
 	// nextScheduleTime is the next time a run is due.
 	// +optional
 	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`

@@ -596,6 +596,10 @@ func (in *ReplicationSyncScheduleStatus) DeepCopyInto(out *ReplicationSyncSchedu
 		in, out := &in.LastSuccessfulTime, &out.LastSuccessfulTime
 		*out = (*in).DeepCopy()
 	}
+	if in.LastRecoveryPointTime != nil {
+		in, out := &in.LastRecoveryPointTime, &out.LastRecoveryPointTime
+		*out = (*in).DeepCopy()
+	}
 	if in.NextScheduleTime != nil {
 		in, out := &in.NextScheduleTime, &out.NextScheduleTime
 		*out = (*in).DeepCopy()

@@ -79,11 +79,13 @@ var (
 		Help: "1 when the VasaProvider does not verify the vCenter certificate (spec.vcenter.tls.insecureSkipVerify), else 0.",
 	}, []string{LabelNamespace, LabelProvider})
 
-	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's last succeeded run, or of its
-	// creation while no run has succeeded (so that the RPO alert also covers a schedule that never worked).
+	// ScheduleLastSuccessTimestampSeconds is the Unix time of a schedule's newest recovery point: the
+	// oldest PiT of its last succeeded run (status.lastRecoveryPointTime), not when that run ended, so that
+	// the RPO alert counts from the data, not from a long run's end. Its creation while no run has
+	// succeeded (so that the RPO alert also covers a schedule that never worked).
 	ScheduleLastSuccessTimestampSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "schedule_last_success_timestamp_seconds",
-		Help: "Unix time of the last succeeded run of a ReplicationSyncSchedule; its creation time while no run has succeeded.",
+		Help: "Unix time of the recovery point of the last succeeded run of a ReplicationSyncSchedule (its oldest PiT, status.lastRecoveryPointTime); its creation time while no run has succeeded.",
 	}, []string{LabelNamespace, LabelSchedule})
 
 	// ScheduleIntervalSeconds is the gap between recovery points a schedule is closing, for RPO alerts.
