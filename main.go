@@ -84,6 +84,8 @@ func main() {
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: leaderElectionNS,
+		LeaseDuration:           ptr.To(controllers.LeaseDuration),
+		RenewDeadline:           ptr.To(controllers.RenewDeadline),
 		Cache:                   cacheOpts,
 		// Sync calls in flight at SIGTERM finish and their task refs are written before the process
 		// exits (controllers.ShutdownGrace); the Deployment's terminationGracePeriodSeconds is longer.

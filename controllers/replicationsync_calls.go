@@ -34,6 +34,18 @@ const (
 	// CallOnTheWire is how long after its claim a call may still reach vCenter: the claim's write, then
 	// the call, sent by a process that lost its Lease or was killed with the call on the wire.
 	CallOnTheWire = commitGrace + callTimeout
+	// ClaimClockSkew is how far ahead of the clock that stamped a claim another manager's may be: the
+	// in-doubt window counts from the claim on the clock of whoever looks at it.
+	ClaimClockSkew = 10 * time.Second
+	// LeastInDoubtWindow is the shortest in-doubt window: a call on the wire, seen from a clock ahead.
+	LeastInDoubtWindow = CallOnTheWire + ClaimClockSkew
+	// RenewDeadline and LeaseDuration are the leader election's. A leader whose renewals fail stops
+	// RenewDeadline after its last renewal, and a claim it began just before lands up to commitGrace
+	// after that. The next leader takes the Lease LeaseDuration after that renewal, once such a write has
+	// landed, so it sees the claim before it claims beside it (a run of another name syncing the same
+	// group and PiT name, which only this process's lock keeps apart otherwise).
+	RenewDeadline = 10 * time.Second
+	LeaseDuration = RenewDeadline + commitGrace + 10*time.Second
 	// ShutdownGrace is how long a stopping manager waits for its reconciles: a wave's claim (a write the
 	// stop may overtake, after which the wave goes on), its calls and its commit.
 	ShutdownGrace = CallOnTheWire + commitGrace
@@ -107,10 +119,10 @@ func issueWave(ctx context.Context, cl syncProvider, ids func([]int) []sms.Group
 }
 
 // sendDeadlines is when each call of the wave must have been answered: its claim's least in-doubt window
-// later (inDoubtFloor), on the process's clock. On the wall clock: a process that stood still since its
-// claim finds it passed.
+// later (inDoubtFloor), less ClaimClockSkew, on the process's clock. On the wall clock: a process that
+// stood still since its claim finds it passed.
 func sendDeadlines(run *syncRun) []time.Time {
-	now, floor := time.Now().Round(0), inDoubtFloor(run.vp)
+	now, floor := time.Now().Round(0), inDoubtFloor(run.vp)-ClaimClockSkew
 	out := make([]time.Time, len(run.wave))
 	for i, b := range run.wave {
 		out[i] = now.Add(claimOf(run.rs, b.groups).Add(floor).Sub(run.calledAt))

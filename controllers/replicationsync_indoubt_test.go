@@ -239,7 +239,8 @@ func TestProcessThatStoodStillAfterItsClaimDoesNotCall(t *testing.T) {
 
 // TestInDoubtWindowOutlastsACallOnTheWire: a VasaProvider sets the least window admission takes (5s),
 // but a call may reach vCenter up to CallOnTheWire after its claim (sent by a manager that lost its Lease,
-// or killed with the call on the wire). A group whose call got no answer is not issued again before then.
+// or killed with the call on the wire), and the claim was stamped by a clock that may be ClaimClockSkew
+// behind. A group whose call got no answer is not issued again before then.
 func TestInDoubtWindowOutlastsACallOnTheWire(t *testing.T) {
 	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
 		vp.Spec.InDoubtWindow = &metav1.Duration{Duration: 5 * time.Second}
@@ -247,7 +248,7 @@ func TestInDoubtWindowOutlastsACallOnTheWire(t *testing.T) {
 	answerOnce(h.fake, timeoutErr)
 	h.reconcile()
 	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
-	h.runFor(CallOnTheWire - time.Second)
+	h.runFor(LeastInDoubtWindow - time.Second)
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
 	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
 	h.runFor(5 * time.Second)

@@ -185,7 +185,7 @@ func (r *ReplicationSyncReconciler) unarm(run *syncRun, cutoff time.Time) {
 // window ago (unarmStale), by the clock, not by the reconcile's start (queries may have taken long since),
 // and never so old that its call (callTimeout) could not end within the least window (sendDeadlines).
 func (r *ReplicationSyncReconciler) freshClaimsSince(run *syncRun) time.Time {
-	return clockNow(r.Clock).Add(-min(r.inDoubtWindow(run)/2, inDoubtFloor(run.vp)-callTimeout))
+	return clockNow(r.Clock).Add(-min(r.inDoubtWindow(run)/2, inDoubtFloor(run.vp)-ClaimClockSkew-callTimeout))
 }
 
 // takeArmed removes from the armed set the wave's armed batches, right before they are called; a batch

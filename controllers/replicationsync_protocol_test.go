@@ -35,7 +35,7 @@ import (
 
 var (
 	timeoutErr = &net.OpError{Op: "read", Net: "tcp", Err: errors.New("i/o timeout")}
-	window     = CallOnTheWire + 10*time.Second
+	window     = LeastInDoubtWindow + 10*time.Second
 )
 
 // shortWindow sets the provider's in-doubt window.

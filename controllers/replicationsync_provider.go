@@ -256,16 +256,16 @@ func (r *ReplicationSyncReconciler) inDoubtWindow(run *syncRun) time.Duration {
 }
 
 // inDoubtFloor is the least in-doubt window of the VasaProvider's groups, whatever tasks a process has
-// seen: its spec.inDoubtWindow, never less than CallOnTheWire, within which the first call may still
-// reach vCenter. A call is sent and answered within as long from its claim (sendDeadlines), so a process
-// that stood still after its claim (a VM stunned, a node swapping) while another took its Lease and
-// issued the groups again never sends it after: another process waits at least as long.
+// seen: its spec.inDoubtWindow, never less than LeastInDoubtWindow. A call is sent and answered within
+// as long from its claim, less ClaimClockSkew (sendDeadlines), so a process that stood still after its
+// claim (a VM stunned, a node swapping) while another took its Lease and issued the groups again never
+// sends it after: another process waits at least as long, on a clock ahead by up to ClaimClockSkew.
 func inDoubtFloor(vp *replicationv1alpha1.VasaProvider) time.Duration {
 	floor := DefaultInDoubtWindow
 	if w := vp.Spec.InDoubtWindow; w != nil {
 		floor = w.Duration
 	}
-	return max(floor, CallOnTheWire)
+	return max(floor, LeastInDoubtWindow)
 }
 
 // minPollGap is the least time between two queries of one task.

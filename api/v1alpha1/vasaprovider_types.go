@@ -54,7 +54,7 @@ type VasaProviderSpec struct {
 
 	// inDoubtWindow is the least time a group whose sync call got no answer (a timeout, a lost
 	// response, a crash before its task ref was written) waits before it is issued again: the first
-	// call may have started a task that is still running. The window used is the largest of this, 50s
+	// call may have started a task that is still running. The window used is the largest of this, 60s
 	// (how long after its claim a call may still reach vCenter) and twice the task duration the provider
 	// has shown (status.observedTaskDuration). During the window
 	// the operator only looks for the group's PiT. Defaults to 2m; at least 5s, written in Go's duration

@@ -12,10 +12,11 @@ import (
 
 // Timings of the exactly-once tests. A task outlasts a manager restart, so a resumed manager finds its
 // groups' tasks still running (no PiT yet). The VasaProviders ask for an in-doubt window longer than a
-// task (longInDoubt); the manager waits at least controllers.CallOnTheWire (50 s) anyway, since a call
-// may reach vCenter that long after its claim. Either way the PiT shows up inside the window. Groups
-// claimed by a killed manager whose call never left it wait out that longer window and are issued then
-// (one call): CallOnTheWire, not longInDoubt, bounds these tests' duration, well inside exactlyOnceTO.
+// task (longInDoubt); the manager waits at least controllers.LeastInDoubtWindow (60 s) anyway, since a
+// call may reach vCenter 50 s after its claim, stamped by a clock up to 10 s behind. Either way the PiT
+// shows up inside the window. Groups claimed by a killed manager whose call never left it wait out that
+// longer window and are issued then (one call): LeastInDoubtWindow, not longInDoubt, bounds these tests'
+// duration, well inside exactlyOnceTO.
 const (
 	slowTask      = 4 * time.Second
 	longInDoubt   = 10 * time.Second

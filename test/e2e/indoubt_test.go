@@ -19,10 +19,10 @@ import (
 func TestInDoubtReissueWithoutPiTSupport(t *testing.T) {
 	g := NewWithT(t)
 	// The VasaProvider asks for the least window admission takes; the manager waits at least
-	// CallOnTheWire, within which a killed manager's call may still reach vCenter (twice the 1-s tasks
-	// is less). The window the manager uses is that one.
+	// LeastInDoubtWindow, within which a killed manager's call may still reach vCenter, seen from a clock
+	// ahead (twice the 1-s tasks is less). The window the manager uses is that one.
 	const specWindow = 5 * time.Second
-	window := max(specWindow, controllers.CallOnTheWire)
+	window := max(specWindow, controllers.LeastInDoubtWindow)
 	w := newProcWorld(t, arrayA(syncGroups(1, 5), time.Second, func(pc *smssim.ProviderConfig) { pc.NoPitSupport = true }), 1)
 	w.rule(faultproxy.Rule{Method: syncMethod, Action: faultproxy.Kill, Times: 1, OnlySuccess: true})
 	w.array(8, specWindow)
