@@ -110,7 +110,7 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 // newProcess replaces the reconciler by one of a new manager process: nothing in memory.
 func (h *runHarness) newProcess() {
 	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
-		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.New()}
+		Backoff: h.r.Backoff, Recorder: h.r.Recorder, Sessions: session.New(), Capacity: capacity.NewWithClock(h.clock.Now)}
 }
 
 // peerRun creates a ReplicationSync with the spec of the harness's run (its provider, PiT name and groups),

@@ -8,7 +8,9 @@ import (
 	goruntime "runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -75,6 +77,9 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 // Run is a TestMain body: it starts a control plane, hands it to setup, runs the tests when setup
 // succeeds and stops the control plane. It returns the exit code for os.Exit.
 func Run(m *testing.M, setup func(env *envtest.Environment, cfg *rest.Config) error) int {
+	// Gomega's 1-s default is shorter than an event's or a cached object's way through a control plane on
+	// a loaded 2-core machine; a test that waits for something that never comes still fails.
+	gomega.SetDefaultEventuallyTimeout(10 * time.Second)
 	env, cfg, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
 	"github.com/vasa-sync-operator/vasa-sync-operator/test/faultproxy"
 )
@@ -24,10 +25,18 @@ const (
 )
 
 // TestExactlyOnceWhenSyncResponsesAreLost: the manager is killed the moment a sync response passes (before
-// it is delivered), or the response is dropped. After restarts, every group was called exactly once.
+// it is delivered), or the response is dropped, over either binding (their answers and faults differ).
+// After restarts, every group was called exactly once.
 func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
-	for _, action := range []faultproxy.Action{faultproxy.Kill, faultproxy.Drop} {
-		t.Run(string(action), func(t *testing.T) {
+	for _, tc := range []struct {
+		action  faultproxy.Action
+		binding replicationv1alpha1.Binding
+	}{
+		{faultproxy.Kill, replicationv1alpha1.BindingSOAP}, {faultproxy.Drop, replicationv1alpha1.BindingSOAP},
+		{faultproxy.Kill, replicationv1alpha1.BindingJSON}, {faultproxy.Drop, replicationv1alpha1.BindingJSON},
+	} {
+		action := tc.action
+		t.Run(string(tc.binding)+"/"+string(action), func(t *testing.T) {
 			const syncs, size, losses = 6, 5, 3
 			w := newProcWorld(t, arrayA(syncGroups(syncs, size), slowTask), 1)
 			w.rule(faultproxy.Rule{Method: syncMethod, Action: action, Times: losses, OnlySuccess: true})
@@ -39,7 +48,7 @@ func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
 			if action == faultproxy.Drop {
 				slots = 8
 			}
-			w.array(slots, longInDoubt)
+			w.array(slots, longInDoubt, func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = tc.binding })
 			w.startManager(procOptions{})
 			runs := w.createSyncs(syncs, size)
 
@@ -59,28 +68,33 @@ func TestExactlyOnceWhenSyncResponsesAreLost(t *testing.T) {
 }
 
 // TestExactlyOnceWhenSMSRestartsInACall: SMS restarts while sync calls are in it; their tasks run, and
-// vCenter's front proxy answers HTTP 503. Unlike a 503 for a service that is not up yet, such a call may
-// have started a task: its groups are in doubt, found synced by their PiT, and never called again.
+// vCenter's front proxy answers HTTP 503, over either binding. Unlike a 503 for a service that is not up
+// yet, such a call may have started a task: its groups are in doubt, found synced by their PiT, and never
+// called again.
 func TestExactlyOnceWhenSMSRestartsInACall(t *testing.T) {
-	const syncs, size, resets = 3, 5, 2
-	w := newProcWorld(t, arrayA(syncGroups(syncs, size), slowTask, func(pc *smssim.ProviderConfig) {
-		pc.ResetResponses = &smssim.ResponseRule{Times: resets}
-	}), 1)
-	w.array(2, longInDoubt)
-	w.startManager(procOptions{})
-	runs := w.createSyncs(syncs, size)
+	for _, binding := range []replicationv1alpha1.Binding{replicationv1alpha1.BindingSOAP, replicationv1alpha1.BindingJSON} {
+		t.Run(string(binding), func(t *testing.T) {
+			const syncs, size, resets = 3, 5, 2
+			w := newProcWorld(t, arrayA(syncGroups(syncs, size), slowTask, func(pc *smssim.ProviderConfig) {
+				pc.ResetResponses = &smssim.ResponseRule{Times: resets}
+			}), 1)
+			w.array(2, longInDoubt, func(vp *replicationv1alpha1.VasaProvider) { vp.Spec.Binding = binding })
+			w.startManager(procOptions{})
+			runs := w.createSyncs(syncs, size)
 
-	waitAllSucceeded(t, runs, exactlyOnceTO)
-	g := NewWithT(t)
-	reset := 0
-	for _, c := range callLog(w.sim) {
-		if c.Response == smssim.ResponseReset {
-			reset++
-		}
+			waitAllSucceeded(t, runs, exactlyOnceTO)
+			g := NewWithT(t)
+			reset := 0
+			for _, c := range callLog(w.sim) {
+				if c.Response == smssim.ResponseReset {
+					reset++
+				}
+			}
+			g.Expect(reset).To(Equal(resets))
+			expectExactlyOnce(g, w.sim, runs)
+			expectAllSynced(g, w.sim, runs)
+		})
 	}
-	g.Expect(reset).To(Equal(resets))
-	expectExactlyOnce(g, w.sim, runs)
-	expectAllSynced(g, w.sim, runs)
 }
 
 // TestSIGTERMDuringSubmit: a rollout's SIGTERM arrives while a sync call is in flight (its response is
@@ -111,7 +125,9 @@ func TestSIGTERMDuringSubmit(t *testing.T) {
 
 // TestTwoManagersAtOnce: two managers without leader election (a slow leader hand-over) run the same
 // ReplicationSyncs: no group is called twice, every run Succeeds. The provider answers with a vCenter's
-// usual latency, so the managers' reconciles of one object overlap.
+// usual latency, so the managers' reconciles of one object overlap. Both took groups to their end, and
+// counted them. A group may be counted by both: a write refused for the other's, which stored the same
+// status within the same second, reads as landed after all (landedAfterAll).
 func TestTwoManagersAtOnce(t *testing.T) {
 	const syncs, size = 30, 5
 	w := newProcWorld(t, arrayA(syncGroups(syncs, size), time.Second, func(pc *smssim.ProviderConfig) {
@@ -128,4 +144,9 @@ func TestTwoManagersAtOnce(t *testing.T) {
 	g := NewWithT(t)
 	expectExactlyOnce(g, w.sim, runs)
 	expectAllSynced(g, w.sim, runs)
+	synced := map[string]string{"namespace": w.ns, "result": "synced"}
+	mine, others := w.mgr.MetricSum(g, "vasa_sync_groups_total", synced), other.MetricSum(g, "vasa_sync_groups_total", synced)
+	g.Expect(mine).To(BeNumerically(">", 0), "the first manager synced no group")
+	g.Expect(others).To(BeNumerically(">", 0), "the second manager synced no group")
+	g.Expect(mine+others).To(BeNumerically(">=", syncs*size), "each group counted")
 }
