@@ -220,6 +220,27 @@ func TestScheduledRunFindsItsOwnPiTOnASlowClock(t *testing.T) {
 	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
 }
 
+// TestInDoubtGroupMeetingAPiTFromBeforeItsRunSaysItMayBeItsOwn: a schedule's run whose call got no
+// answer finds the group's PiT stamped 6 minutes before the scheduled time: an earlier run's, or its own
+// on an array whose clock is behind; nothing tells which. The group fails without a second call, and its
+// message does not claim that no PiT was made.
+func TestInDoubtGroupMeetingAPiTFromBeforeItsRunSaysItMayBeItsOwn(t *testing.T) {
+	due := time.Now().Truncate(time.Second)
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		shortWindow(vp, rs)
+		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.reconcile()
+	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupIssuing)))
+	h.fake.FinishAll(due.Add(-6 * time.Minute)) // stamped by the array's clock
+	h.runFor(2 * window)
+	rs := h.get()
+	h.g.Expect(rs.Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupFailed))
+	h.g.Expect(rs.Status.Groups[0].Message).To(And(ContainSubstring("or this run's own"), Not(ContainSubstring("No PiT was made"))))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+}
+
 // TestPreClaimedGroupMeetingAnEarlierRunsPiT: a schedule's run of more batches than slots pre-claims its
 // next batch (Issuing, never checked nor called); an earlier run's PiT of its name for that batch's group
 // fails the group, as for a group checked Pending. Taken as this run's, it would report a recovery point

@@ -88,7 +88,12 @@ func (run *syncRun) groupFailed(i int, message string) {
 func (run *syncRun) groupSyncedByPiT(i int, p sms.PointInTime, message string) bool {
 	called := run.rs.Status.Groups[i].State == replicationv1alpha1.GroupSyncing
 	if due, ok := pitOfAnEarlierRun(run.rs, p); ok && !called {
-		run.groupFailed(i, pitNameTakenMessage(p, due))
+		msg := pitNameTakenMessage(p, due)
+		if run.rs.Status.Groups[i].State == replicationv1alpha1.GroupIssuing {
+			// In doubt: its call may have made the PiT on an array whose clock is behind.
+			msg = inDoubtPiTNameTakenMessage(p, due)
+		}
+		run.groupFailed(i, msg)
 		return false
 	}
 	run.groupSynced(i, p.ID, p.Name, p.TimeStamp, message)
@@ -116,6 +121,14 @@ func pitOfAnEarlierRun(rs *replicationv1alpha1.ReplicationSync, p sms.PointInTim
 func pitNameTakenMessage(p sms.PointInTime, due time.Time) string {
 	return fmt.Sprintf("A PiT named %q exists from %s, before this run was scheduled (%s): the schedule gave this run the name of an earlier run (after a change of schedule or timeZone). No PiT was made; the schedule's next run makes one",
 		p.Name, p.TimeStamp.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
+}
+
+// inDoubtPiTNameTakenMessage is pitNameTakenMessage for a group whose call may have reached the array
+// (in doubt) or not (pre-claimed): the PiT is an earlier run's, or this run's own stamped by a clock that
+// is behind. Synced, an earlier run's PiT would report a recovery point that was not made.
+func inDoubtPiTNameTakenMessage(p sms.PointInTime, due time.Time) string {
+	return fmt.Sprintf("A PiT named %q exists from %s, before this run was scheduled (%s): an earlier run's (the schedule gave this run its name again, after a change of schedule or timeZone), or this run's own, whose call got no answer, if the array's clock is more than %s behind. Compare the array's clock; the group is not synced again either way, and the schedule's next run makes a PiT of another name",
+		p.Name, p.TimeStamp.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339), pitClockSkew)
 }
 
 // groupCountFailure counts a provider-side failure of group i: Pending for a retry, or Failed beyond
