@@ -138,13 +138,22 @@ func (h *runHarness) runFor(d time.Duration) ctrl.Result {
 	return h.runForCalls(d, math.MaxInt)
 }
 
+// runForLimit bounds one runFor in real time; the longest take a few seconds.
+const runForLimit = time.Minute
+
 // runForCalls is runFor that also stops once the provider got more than most sync calls: a run that
 // keeps calling where it should have ended then fails its test at once, not after thousands of reconciles.
+// A run that keeps reconciling without end fails its test after runForLimit of real time, before the
+// package's timeout ends every other test with it.
 func (h *runHarness) runForCalls(d time.Duration, most int) ctrl.Result {
 	h.t.Helper()
-	end := h.clock.Now().Add(d)
+	end, started := h.clock.Now().Add(d), time.Now()
 	var res ctrl.Result
 	for i := 0; i < 10000 && h.clock.Now().Before(end) && len(h.fake.Calls()) <= most; i++ {
+		if time.Since(started) > runForLimit {
+			h.t.Fatalf("still reconciling after %s of real time, %s before the end on the test clock: %d reconciles, %d calls, groups %v",
+				runForLimit, end.Sub(h.clock.Now()), i, len(h.fake.Calls()), h.states())
+		}
 		res = h.reconcile()
 		if isFinished(h.get()) {
 			return res
