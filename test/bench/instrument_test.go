@@ -108,6 +108,20 @@ func TestDrawnLimit(t *testing.T) {
 	g.Expect(drawnLimit(nil, 3, 2)).To(BeZero())
 }
 
+// TestSyncedTwice: a group synced by two tasks of one PiT name is reported; one retried after a task that
+// ended in error, the same group under another name, and tasks of names not the benchmark's are not.
+func TestSyncedTwice(t *testing.T) {
+	g := NewWithT(t)
+	a, b := smssim.GroupID{FaultDomainID: "fd", DeviceGroupID: "a"}, smssim.GroupID{FaultDomainID: "fd", DeviceGroupID: "b"}
+	task := func(pit string, failed bool, groups ...smssim.GroupID) smssim.TaskRecord {
+		return smssim.TaskRecord{PitName: pit, Failed: failed, Groups: groups}
+	}
+	g.Expect(syncedTwice([]smssim.TaskRecord{
+		task("bench-1", true, a), task("bench-1", false, a, b), task("bench-2", false, a), task("naive-1", false, b), task("naive-1", false, b),
+	})).To(BeEmpty())
+	g.Expect(syncedTwice([]smssim.TaskRecord{task("bench-1", false, a, b), task("bench-1", false, b)})).To(Equal([]string{"bench-1 fd/b (2 tasks)"}))
+}
+
 // TestFloor writes a few syncs' worth of protocol writes and checks that they were measured and
 // cleaned up, so that the run after a floor finds none of its objects.
 func TestFloor(t *testing.T) {

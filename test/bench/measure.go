@@ -125,6 +125,29 @@ func slotIdle(starts, ends []time.Time, slots int) []time.Duration {
 // keyOf is the GroupKey of an SMS group id.
 func keyOf(g sms.GroupID) GroupKey { return GroupKey(g.FaultDomainID + "/" + g.DeviceGroupID) }
 
+// syncedTwice lists the (pitName, group) of the operator's runs that more than one task synced, by the
+// simulator's task log: a run at scale (waves, pre-claims, relays) must sync each group once. A task
+// that ended in error made no PiT and does not count.
+func syncedTwice(tasks []smssim.TaskRecord) []string {
+	n := map[string]int{}
+	for _, t := range tasks {
+		if !strings.HasPrefix(t.PitName, "bench-") || t.Failed {
+			continue
+		}
+		for _, g := range t.Groups {
+			n[t.PitName+" "+string(keyOf(g))]++
+		}
+	}
+	var out []string
+	for k, c := range n {
+		if c > 1 {
+			out = append(out, fmt.Sprintf("%s (%d tasks)", k, c))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // percentile returns the p-quantile (nearest rank) of ds, 0 when empty.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
