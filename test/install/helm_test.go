@@ -126,6 +126,25 @@ func TestHelmValues(t *testing.T) {
 	g.Expect(c.Env).To(HaveLen(2), "GOMEMLIMIT and the extra one")
 }
 
+// TestHelmImageByDigest: image.digest pins the image; a tag that carries a digest, or any other character
+// a label may not hold, still renders valid version labels, which the API server takes.
+func TestHelmImageByDigest(t *testing.T) {
+	requireRole(t)
+	g := NewWithT(t)
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	out := runTool(t, nil, helmBinary(t), "template", "vso", chartDir, "--namespace", helmNamespace,
+		"--set", "image.repository=registry.example.com/vso,image.digest="+digest+",image.tag=0.1.0@"+digest)
+	m := manifests{objs: decode(t, out)}
+	dep := into[appsv1.Deployment](t, m.all("Deployment")[0])
+	g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal("registry.example.com/vso@" + digest))
+	for _, o := range m.objs {
+		g.Expect(o.GetLabels()).To(HaveKeyWithValue("app.kubernetes.io/version", HavePrefix("0.1.0_sha256_")), "%s/%s", o.GetKind(), o.GetName())
+	}
+	ensureNamespace(t, helmNamespace)
+	applied := dryRunApply(t, out)
+	g.Expect(strings.Count(applied, "(server dry run)")).To(Equal(len(m.objs)), applied)
+}
+
 // TestHelmKubeVersion: the CRDs' groupIds rules use CEL's transformMapEntry, which an API server accepts
 // in new CRD rules from 1.33 on (k8s.io/apiserver's cel/environment/base.go introduces two-variable
 // comprehensions at 1.32, and new expressions compile against the previous minor). The chart refuses

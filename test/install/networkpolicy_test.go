@@ -69,7 +69,8 @@ func TestHelmNetworkPolicy(t *testing.T) {
 		"ingress only": {set: []string{"--set", "networkPolicy.enabled=true"}},
 		"with egress and scrapers": {set: []string{"--set", "networkPolicy.enabled=true",
 			"--set-json", `networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`,
-			"--set-json", `networkPolicy.egress=[{"to":[{"ipBlock":{"cidr":"192.0.2.0/24"}}],"ports":[{"port":443,"protocol":"TCP"}]}]`},
+			"--set-json", `networkPolicy.egress=[{"to":[{"ipBlock":{"cidr":"192.0.2.0/24"}}],"ports":[{"port":443,"protocol":"TCP"}]}]`,
+			"--set-json", `networkPolicy.dnsTo=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"openshift-dns"}}}]`},
 			egress: true, metricsTag: "monitoring"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -95,9 +96,13 @@ func TestHelmNetworkPolicy(t *testing.T) {
 				g.Expect(np.Spec.PolicyTypes).To(ConsistOf(networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress))
 				g.Expect(np.Spec.Egress).To(HaveLen(2))
 				udp, tcp := corev1.ProtocolUDP, corev1.ProtocolTCP
-				dns := intstr.FromInt32(53)
+				// 5353: OpenShift's DNS pods listen there behind its Service's 53, and a policy sees the pod's port.
+				dns, dnsPod := intstr.FromInt32(53), intstr.FromInt32(5353)
 				g.Expect(np.Spec.Egress[0].Ports).To(ConsistOf(
-					networkingv1.NetworkPolicyPort{Protocol: &udp, Port: &dns}, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &dns}))
+					networkingv1.NetworkPolicyPort{Protocol: &udp, Port: &dns}, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &dns},
+					networkingv1.NetworkPolicyPort{Protocol: &udp, Port: &dnsPod}, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &dnsPod}))
+				g.Expect(np.Spec.Egress[0].To).To(HaveLen(1))
+				g.Expect(np.Spec.Egress[0].To[0].NamespaceSelector.MatchLabels).To(ContainElement("openshift-dns"))
 				g.Expect(np.Spec.Egress[1].To[0].IPBlock.CIDR).To(Equal("192.0.2.0/24"))
 			}
 

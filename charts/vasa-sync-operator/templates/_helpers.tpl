@@ -16,8 +16,22 @@
 {{- define "vasa-sync-operator.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "vasa-sync-operator.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ include "vasa-sync-operator.version" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The version label: the image tag (or appVersion), made a valid label value. */}}
+{{- define "vasa-sync-operator.version" -}}
+{{- regexReplaceAll "[^-A-Za-z0-9_.]" (.Values.image.tag | default .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." }}
+{{- end }}
+
+{{/* The manager's image: by digest when image.digest is set, else by tag. */}}
+{{- define "vasa-sync-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
 {{- end }}
 
 {{/* Labels that select the manager's pods. app.kubernetes.io/name is the scrape job's name. */}}
