@@ -40,8 +40,8 @@ const (
 	// LeastInDoubtWindow is the shortest in-doubt window: a call on the wire, seen from a clock ahead.
 	LeastInDoubtWindow = CallOnTheWire + ClaimClockSkew
 	// RenewDeadline and LeaseDuration are the leader election's. A leader whose renewals fail stops
-	// RenewDeadline after its last renewal, and a claim it began just before lands up to commitGrace
-	// after that. The next leader takes the Lease LeaseDuration after that renewal, once such a write has
+	// RenewDeadline (and a retry period, 2 s) after its last renewal, and a claim it began just before
+	// lands up to commitGrace after that. The next leader takes the Lease LeaseDuration after that renewal, once such a write has
 	// landed, so it sees the claim before it claims beside it (a run of another name syncing the same
 	// group and PiT name, which only this process's lock keeps apart otherwise).
 	RenewDeadline = 10 * time.Second
@@ -125,7 +125,12 @@ func sendDeadlines(run *syncRun) []time.Time {
 	now, floor := time.Now().Round(0), inDoubtFloor(run.vp)-ClaimClockSkew
 	out := make([]time.Time, len(run.wave))
 	for i, b := range run.wave {
-		out[i] = now.Add(claimOf(run.rs, b.groups).Add(floor).Sub(run.calledAt))
+		// The oldest claim: a batch planned again after a TooMany may join groups of two claims.
+		claim := claimOf(run.rs, b.groups)
+		for _, g := range b.groups {
+			claim = earlierOf(claim, claimTimeOf(run.rs.Status.Groups[g]))
+		}
+		out[i] = now.Add(claim.Add(floor).Sub(run.calledAt))
 	}
 	return out
 }

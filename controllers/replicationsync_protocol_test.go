@@ -712,6 +712,21 @@ func TestTaskWithoutPercentIsNotStuckWhileItsProvidersTasksRun(t *testing.T) {
 	h.g.Expect(stalled()).To(BeFalse(), "its provider's last task ran 3 minutes")
 	h.runFor(2 * time.Minute)
 	h.g.Expect(stalled()).To(BeTrue(), "longer than that, and the deadline")
+
+	// A task that shows a percent is judged by it alone: one standing still at 40 % is stuck after the
+	// deadline, however long the provider's tasks took.
+	h.fake.FinishAll(h.clock.Now())
+	h.runFor(time.Minute)
+	frozen := h.get()
+	frozen.ObjectMeta = metav1.ObjectMeta{Namespace: frozen.Namespace, Name: "frozen"}
+	frozen.Spec.PitName = "frozen"
+	frozen.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	h.g.Expect(k8sClient.Create(h.ctx, frozen)).To(Succeed())
+	h.key = client.ObjectKeyFromObject(frozen)
+	h.runFor(time.Second)
+	h.fake.SetProgress(h.get().Status.Groups[0].Task, 40)
+	h.runFor(3 * time.Minute) // less than the provider's longest task
+	h.g.Expect(stalled()).To(BeTrue(), "a percent standing still")
 }
 
 // TestMissingProviderCountsAsStuck: a run whose providerRef names no VasaProvider never starts; past

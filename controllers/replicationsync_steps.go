@@ -67,10 +67,12 @@ func (r *ReplicationSyncReconciler) pollStep(ctx context.Context, run *syncRun) 
 				// would count, and a manager restarting more often than the deadline would hide a
 				// task stuck for good.
 				run.taskAdvanced()
-			case run.rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupSyncing && run.now.Sub(t.issued) < r.Capacity.TaskDuration(run.key):
-				// Ours, and younger than the provider's longest recent task: running as its tasks run,
-				// with or without a percent (the API makes progress optional). Counted from our claim,
-				// which a restart keeps; stuck once it runs longer, by progressDeadlineSeconds.
+			case len(t.samples) == 0 && p.info.Progress <= 0 && run.rs.Status.Groups[idx[0]].State == replicationv1alpha1.GroupSyncing &&
+				run.now.Sub(t.issued) < r.Capacity.TaskDuration(run.key):
+				// Ours, showing no percent (the API makes progress optional), and younger than the
+				// provider's longest recent task: running as its tasks run. Counted from our claim, which
+				// a restart keeps; stuck once it runs longer, by progressDeadlineSeconds. A task that
+				// shows a percent is judged by it alone: one standing still is not hidden.
 				run.taskAdvanced()
 			}
 			t = r.repoll(run, t, p.info.Progress)

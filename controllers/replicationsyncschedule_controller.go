@@ -296,7 +296,14 @@ func (r *ReplicationSyncScheduleReconciler) observeRuns(ctx context.Context, s *
 	for _, run := range s.active {
 		sched.Status.Active = append(sched.Status.Active, runReference(run))
 	}
-	finished, recoveryPoints := sets.successes()
+	// A schedule that records no recovery point yet but a success (upgraded from a release without the
+	// field) takes recovery points only of that success or later: a run it kept from before (a months-old
+	// run by hand) would set one older than the success it counted from.
+	var recordedSuccess time.Time
+	if last := sched.Status.LastSuccessfulTime; sched.Status.LastRecoveryPointTime == nil && last != nil {
+		recordedSuccess = last.Time
+	}
+	finished, recoveryPoints := sets.successes(recordedSuccess)
 	sched.Status.LastSuccessfulTime = newestOf(sched.Status.LastSuccessfulTime, finished)
 	sched.Status.LastRecoveryPointTime = newestOf(sched.Status.LastRecoveryPointTime, recoveryPoints)
 	// A schedule that never succeeded counts from its creation, so that its RPO alert fires too. One whose

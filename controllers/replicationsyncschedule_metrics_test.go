@@ -157,6 +157,40 @@ func TestRPOCountsFromTheRecoveryPoint(t *testing.T) {
 
 	succeed("no-times", t0.Add(6*time.Hour), t0.Add(7*time.Hour))
 	g.Expect(metric()).To(BeEquivalentTo(t0.Add(6 * time.Hour).Unix()))
+
+	// An array's clock two minutes behind stamps the run's PiT before the run started: its start.
+	succeed("clock-behind", t0.Add(8*time.Hour), t0.Add(8*time.Hour+time.Minute), t0.Add(8*time.Hour-2*time.Minute))
+	g.Expect(metric()).To(BeEquivalentTo(t0.Add(8 * time.Hour).Unix()))
+}
+
+// TestRecoveryPointAfterAnUpgrade: a schedule that recorded a success but no recovery point (an older
+// operator) keeps counting from that success while the only succeeded run it still has is months older
+// (a run by hand that no history limit deletes); its next success sets the recovery point.
+func TestRecoveryPointAfterAnUpgrade(t *testing.T) {
+	g := NewWithT(t)
+	h := newScheduleHarness(t, g)
+	sched := h.create("upgraded", nil)
+	now := h.nextRuns(1)[0].Add(-time.Hour)
+	metric := func() float64 {
+		return testutil.ToFloat64(metrics.ScheduleLastSuccessTimestampSeconds.WithLabelValues(h.ns, "upgraded"))
+	}
+	old := h.manualRun(sched, "months-old", "months-old", true)
+	old.Status.StartTime = &metav1.Time{Time: now.Add(-90 * 24 * time.Hour)}
+	h.finish(old, replicationv1alpha1.SyncSucceeded, now.Add(-90*24*time.Hour+time.Minute))
+	s := h.get()
+	s.Status.LastSuccessfulTime = &metav1.Time{Time: now.Add(-30 * time.Minute)}
+	g.Expect(k8sClient.Status().Update(h.ctx, s)).To(Succeed())
+
+	h.reconcileAt(now)
+	g.Expect(h.get().Status.LastRecoveryPointTime).To(BeNil())
+	g.Expect(metric()).To(BeEquivalentTo(now.Add(-30 * time.Minute).Unix()))
+
+	next := h.manualRun(sched, "after", "after", true)
+	next.Status.StartTime = &metav1.Time{Time: now.Add(time.Minute)}
+	h.finish(next, replicationv1alpha1.SyncSucceeded, now.Add(2*time.Minute))
+	h.reconcileAt(now.Add(3 * time.Minute))
+	g.Expect(h.get().Status.LastRecoveryPointTime).To(HaveField("Time", BeTemporally("==", now.Add(time.Minute))))
+	g.Expect(metric()).To(BeEquivalentTo(now.Add(time.Minute).Unix()))
 }
 
 // TestScheduleRPOIntervalIsTheGapBeingClosed: with runs at 08:00 and 09:00, the night after the 09:00

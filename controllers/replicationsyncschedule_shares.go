@@ -261,20 +261,33 @@ func newestOf(stored *metav1.Time, times []time.Time) *metav1.Time {
 }
 
 // recoveryPointOf is the point in time a succeeded run recovers to: its oldest group's PiT, at most its
-// completion (an array's clock may be ahead), or its start when the provider reported no times.
+// completion (an array's clock may be ahead), or its start when the provider reported no times. A PiT
+// stamped up to pitClockSkew before the run started counts as made at its start: the array's clock may
+// be behind.
 func recoveryPointOf(run *replicationv1alpha1.ReplicationSync) time.Time {
 	done := finishTime(run)
+	var started time.Time
+	if run.Status.StartTime != nil {
+		started = run.Status.StartTime.Time
+	}
 	var oldest time.Time
 	for _, g := range run.Status.Groups {
-		if g.TimeStamp != nil && (oldest.IsZero() || g.TimeStamp.Before(&metav1.Time{Time: oldest})) {
-			oldest = g.TimeStamp.Time
+		if g.TimeStamp == nil {
+			continue
+		}
+		t := g.TimeStamp.Time
+		if t.Before(started) && !t.Before(started.Add(-pitClockSkew)) {
+			t = started
+		}
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
 		}
 	}
 	switch {
 	case !oldest.IsZero():
 		return earlierOf(oldest, done)
-	case run.Status.StartTime != nil:
-		return earlierOf(run.Status.StartTime.Time, done)
+	case !started.IsZero():
+		return earlierOf(started, done)
 	}
 	return done
 }
@@ -292,11 +305,15 @@ func (t *setTally) complete() bool { return len(t.runs) >= t.of }
 // setKey is the key of the set of shares a schedule creates for the run named name.
 func setKey(name string) string { return "set/" + replicationv1alpha1.LabelValue(name) }
 
-// successes returns when each set whose shares all succeeded finished, and its recovery point.
-func (t runSets) successes() (finished, recoveryPoints []time.Time) {
+// successes returns when each set whose shares all succeeded finished, and the recovery points of those
+// that finished at since or later.
+func (t runSets) successes(since time.Time) (finished, recoveryPoints []time.Time) {
 	for _, tally := range t {
 		if tally.succeeded >= tally.of {
-			finished, recoveryPoints = append(finished, tally.finished), append(recoveryPoints, tally.recoveryPoint)
+			finished = append(finished, tally.finished)
+			if !tally.finished.Before(since) {
+				recoveryPoints = append(recoveryPoints, tally.recoveryPoint)
+			}
 		}
 	}
 	return finished, recoveryPoints

@@ -90,8 +90,8 @@ type ReplicationSyncSpec struct {
 	MaxBatchSize int32 `json:"maxBatchSize,omitempty"`
 
 	// progressDeadlineSeconds is how long a run may go without progress (a group synced or failed,
-	// a task started, a task's reported percent advanced, a task of ours running no longer than the
-	// provider's longest recent task) before it reports Stalled=True with reason ProgressDeadlineExceeded. The run
+	// a task started, a task's reported percent advanced, a task of ours that shows no percent running
+	// no longer than the provider's longest recent task) before it reports Stalled=True with reason ProgressDeadlineExceeded. The run
 	// keeps trying; Stalled clears when progress resumes. A run waiting for the provider's capacity (in
 	// line for a slot, or sent back as busy) counts only from the last task of that provider that ended.
 	// Defaults to 600, as for a Deployment.

@@ -1005,3 +1005,54 @@ func TestClientClosedWhileAwaitingItsTurnDoesNotLogIn(t *testing.T) {
 	g.Expect(<-done).To(MatchError(sms.ErrClosed))
 	g.Expect(logins.Load()).To(BeEquivalentTo(1), "the first login only")
 }
+
+// TestTaskResultThatCannotBeRead: a task that succeeded without a result in its info, whose result
+// QuerySmsTaskResult does not give: a vCenter that does not serve the method (HTTP 404) leaves the
+// task's groups without a result (the run then looks for their PiTs), while no answer at all (the
+// connection dropped) reads the task again at the next poll.
+func TestTaskResultThatCannotBeRead(t *testing.T) {
+	ids, _ := groups("fd-1", 2)
+	for _, b := range bindings {
+		for name, tc := range map[string]struct {
+			answer    func(w http.ResponseWriter)
+			wantError bool
+		}{
+			"not served": {answer: func(w http.ResponseWriter) { http.Error(w, "404 page not found", http.StatusNotFound) }},
+			"dropped": {answer: func(w http.ResponseWriter) {
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					_ = conn.Close()
+				}
+			}, wantError: true},
+		} {
+			t.Run(string(b)+"/"+name, func(t *testing.T) {
+				g := NewWithT(t)
+				sim := startSim(t)
+				sim.Provider("array-a").SetResultOnlyByQuery(true)
+				c, err := sms.Dial(context.Background(), behindFront(t, sim, b, func(w http.ResponseWriter, r *http.Request) bool {
+					if !strings.Contains(r.URL.Path+string(requestBody(r)), "QuerySmsTaskResult") {
+						return false
+					}
+					tc.answer(w)
+					return true
+				}))
+				g.Expect(err).NotTo(HaveOccurred())
+				t.Cleanup(func() { _ = c.Close(context.Background()) })
+				ref, err := c.SyncReplicationGroups(context.Background(), "vasaprovider-1", ids, "unread")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Eventually(func(g Gomega) {
+					g.Expect(sim.TaskState(ref)).To(Equal("success"))
+				}).Should(Succeed())
+				info, err := c.TaskInfo(context.Background(), ref)
+				if tc.wantError {
+					var unreachable *sms.UnreachableError
+					g.Expect(errors.As(err, &unreachable)).To(BeTrue(), "got %v", err)
+					return
+				}
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(info.State).To(Equal(sms.TaskSuccess))
+				g.Expect(info.Results).To(BeEmpty())
+			})
+		}
+	}
+}

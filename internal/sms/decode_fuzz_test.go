@@ -22,6 +22,8 @@ func FuzzDecodeTaskInfo(f *testing.F) {
 	f.Add([]byte(`{"_typeName":"InactiveProvider","mapping":[{"_typeName":"FaultDomainProviderMapping","activeProvider":{"_typeName":"ManagedObjectReference","type":"VasaProvider","value":"vp-2"},"faultDomainId":[{"_typeName":"FaultDomainId","id":"fd-1"}]}]}`))
 	f.Add([]byte(`{"_typeName":"TooMany","maxBatchSize":99999999999}`))
 	f.Add([]byte(`null`))
+	// QuerySmsTaskResult's answer alone.
+	f.Add([]byte(`{"_typeName":"ArrayOfGroupOperationResult","_value":[{"_typeName":"SyncReplicationGroupSuccessResult","groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg"}},"timeStamp":"2026-01-01T00:00:00Z","pitName":"p"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if info, err := sms.DecodeTaskInfoXML(data); err == nil {
 			_ = info.Err
@@ -29,6 +31,7 @@ func FuzzDecodeTaskInfo(f *testing.F) {
 		if info, err := sms.DecodeTaskInfoJSON(data); err == nil {
 			_ = info.Err
 		}
+		_, _ = sms.DecodeTaskResultJSON(data)
 		_ = sms.DecodeFaultJSON(data)
 	})
 }
@@ -147,5 +150,16 @@ func TestDecodePointInTimeReplicaSummaries(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestDecodeTaskResultSeed: QuerySmsTaskResult's VI/JSON answer decodes to its groups' results.
+func TestDecodeTaskResultSeed(t *testing.T) {
+	res, err := sms.DecodeTaskResultJSON([]byte(`{"_typeName":"ArrayOfGroupOperationResult","_value":[{"_typeName":"SyncReplicationGroupSuccessResult","groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg"}},"timeStamp":"2026-01-01T00:00:00Z","pitName":"p"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || !res[0].Succeeded || res[0].PitName != "p" || res[0].Group != (sms.GroupID{FaultDomainID: "fd", DeviceGroupID: "dg"}) {
+		t.Fatalf("got %+v", res)
 	}
 }

@@ -1,6 +1,10 @@
 package sms
 
-import "net/http"
+import (
+	"net/http"
+
+	vimtypes "github.com/vmware/govmomi/vim25/types"
+)
 
 // PickProvider exposes pickProvider to the tests of package sms_test.
 var PickProvider = pickProvider
@@ -25,4 +29,11 @@ func LoginWaiters(c Client) int {
 		return 0
 	}
 	return cl.loggingIn.waiters
+}
+
+// DecodeTaskResultJSON decodes a VI/JSON answer of QuerySmsTaskResult as the client does.
+func DecodeTaskResultJSON(data []byte) ([]GroupResult, error) {
+	var v vimtypes.AnyType
+	err := decodeAnswer(data, &v)
+	return DecodeGroupResults(v), err
 }

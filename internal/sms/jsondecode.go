@@ -46,25 +46,25 @@ func decodeAnswer(data []byte, v any) error {
 func decodePieces(data []byte, v any, budget *int64) error {
 	if info, ok := v.(*smstypes.SmsTaskInfo); ok {
 		if rest, items, ok := splitTaskResult(data); ok {
-			var results []smstypes.BaseGroupOperationResult
-			if err := decodePieces(items, &results, budget); err != nil {
+			results, err := decodeGroupResultItems(items, budget)
+			if err != nil {
 				return err
 			}
 			if err := decodePieces(rest, info, budget); err != nil {
 				return err
 			}
-			info.Result = smstypes.ArrayOfGroupOperationResult{GroupOperationResult: results}
+			info.Result = results
 			return nil
 		}
 	}
 	if result, ok := v.(*vimtypes.AnyType); ok {
 		// QuerySmsTaskResult's answer: a sync's result, decoded an element at a time as in SmsTaskInfo.
 		if items, ok := groupResultItems(data); ok {
-			var results []smstypes.BaseGroupOperationResult
-			if err := decodePieces(items, &results, budget); err != nil {
+			results, err := decodeGroupResultItems(items, budget)
+			if err != nil {
 				return err
 			}
-			*result = smstypes.ArrayOfGroupOperationResult{GroupOperationResult: results}
+			*result = results
 			return nil
 		}
 	}
@@ -106,6 +106,13 @@ func splitTaskResult(data []byte) (rest, items json.RawMessage, ok bool) {
 		return nil, nil, false
 	}
 	return rest, items, true
+}
+
+// decodeGroupResultItems decodes the elements of a sync's result an element at a time.
+func decodeGroupResultItems(items json.RawMessage, budget *int64) (smstypes.ArrayOfGroupOperationResult, error) {
+	var results []smstypes.BaseGroupOperationResult
+	err := decodePieces(items, &results, budget)
+	return smstypes.ArrayOfGroupOperationResult{GroupOperationResult: results}, err
 }
 
 // groupResultItems returns the elements of data when it is an ArrayOfGroupOperationResult.

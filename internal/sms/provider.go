@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -382,13 +384,22 @@ func (c *client) TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error)
 		switch {
 		case err == nil:
 			out.Results = results
-		case !Answered(err):
-			return TaskInfo{}, err // read again at the next poll
+		case noAnswer(err), IsTransient(err):
+			return TaskInfo{}, err // no answer yet: read again at the next poll
 		}
-		// Refused (a vCenter without the method): the groups' outcome stays unknown, and a run looks
-		// for their PiTs before it syncs them again.
+		// Any other answer (a fault, a vCenter that does not serve the method, one that does not decode):
+		// the task succeeded, its groups' outcome stays unknown, and a run looks for their PiTs before it
+		// syncs them again.
 	}
 	return out, nil
+}
+
+// noAnswer reports whether a call got no answer at all: not sent, or its connection failed or timed out
+// before any response (an HTTP status, a fault) came back.
+func noAnswer(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, ErrNotSent) || errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // taskResult reads the result of an SmsTask with QuerySmsTaskResult. SmsTaskInfo.result is optional,
