@@ -125,10 +125,13 @@ func sendDeadlines(run *syncRun) []time.Time {
 	now, floor := time.Now().Round(0), inDoubtFloor(run.vp)-ClaimClockSkew
 	out := make([]time.Time, len(run.wave))
 	for i, b := range run.wave {
-		// The oldest claim: a batch planned again after a TooMany may join groups of two claims.
-		claim := claimOf(run.rs, b.groups)
+		// The oldest claim: a batch planned again after a TooMany may join groups of two claims. None
+		// (never so: every call is claimed first) leaves the zero time, and the call is not sent.
+		var claim time.Time
 		for _, g := range b.groups {
-			claim = earlierOf(claim, claimTimeOf(run.rs.Status.Groups[g]))
+			if c := claimTimeOf(run.rs.Status.Groups[g]); !c.IsZero() && (claim.IsZero() || c.Before(claim)) {
+				claim = c
+			}
 		}
 		out[i] = now.Add(claim.Add(floor).Sub(run.calledAt))
 	}

@@ -34,6 +34,6 @@ func LoginWaiters(c Client) int {
 // DecodeTaskResultJSON decodes a VI/JSON answer of QuerySmsTaskResult as the client does.
 func DecodeTaskResultJSON(data []byte) ([]GroupResult, error) {
 	var v vimtypes.AnyType
-	err := decodeAnswer(data, &v)
+	err := decodeAnswer(wrapBareFaults(data), &v)
 	return DecodeGroupResults(v), err
 }

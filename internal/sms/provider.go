@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -384,22 +382,23 @@ func (c *client) TaskInfo(ctx context.Context, taskRef string) (TaskInfo, error)
 		switch {
 		case err == nil:
 			out.Results = results
-		case noAnswer(err), IsTransient(err):
-			return TaskInfo{}, err // no answer yet: read again at the next poll
+		case !refusedForGood(err):
+			// No answer, or none yet (a dropped connection, a proxy's 502, a busy provider): read again at
+			// the next poll; failed polls are bounded as any others.
+			return TaskInfo{}, err
 		}
-		// Any other answer (a fault, a vCenter that does not serve the method, one that does not decode):
-		// the task succeeded, its groups' outcome stays unknown, and a run looks for their PiTs before it
-		// syncs them again.
+		// Refused for good (a fault, a vCenter that does not serve the method, an answer that does not
+		// decode): the task succeeded, its groups' outcome stays unknown, and a run looks for their PiTs
+		// before it syncs them again.
 	}
 	return out, nil
 }
 
-// noAnswer reports whether a call got no answer at all: not sent, or its connection failed or timed out
-// before any response (an HTTP status, a fault) came back.
-func noAnswer(err error) bool {
-	var op *net.OpError
-	return errors.Is(err, ErrNotSent) || errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.DeadlineExceeded)
+// refusedForGood reports whether vCenter answered a call in a way that asking again would not change: a
+// fault that is not transient, a method it does not serve, an answer that does not decode.
+func refusedForGood(err error) bool {
+	return Answered(err) && !IsTransient(err) || errors.Is(err, errNotServed) || errors.Is(err, ErrMalformedAnswer) ||
+		errors.Is(err, errTooComplex)
 }
 
 // taskResult reads the result of an SmsTask with QuerySmsTaskResult. SmsTaskInfo.result is optional,

@@ -89,11 +89,11 @@ func (e *Env) Run(ctx context.Context, sc Scenario) (Result, error) {
 	}
 	after := e.snapshot(proxy)
 	e.measure(&res, sim, watcher, mgr, before, after)
-	if twice := syncedTwice(sim.Tasks()); len(twice) > 0 {
-		return res, fmt.Errorf("%d groups were synced more than once for one PiT name, first %s", len(twice), twice[0])
-	}
 	if err := e.writeTimeline(sc, start, sim.Tasks(), watcher); err != nil {
 		return res, err
+	}
+	if twice := syncedTwice(sim.Tasks()); len(twice) > 0 {
+		return res, fmt.Errorf("%d groups were synced more than once for one PiT name, first %s", len(twice), twice[0])
 	}
 
 	if sc.Idle > 0 && finished == sc.syncs() {

@@ -143,6 +143,13 @@ func TestHelmImageByDigest(t *testing.T) {
 	ensureNamespace(t, helmNamespace)
 	applied := dryRunApply(t, out)
 	g.Expect(strings.Count(applied, "(server dry run)")).To(Equal(len(m.objs)), applied)
+
+	// A tag YAML reads as a number, and a digest that is none.
+	out = runTool(t, nil, helmBinary(t), "template", "vso", chartDir, "--namespace", helmNamespace, "--set", "image.tag=20261204")
+	dep = into[appsv1.Deployment](t, manifests{objs: decode(t, out)}.all("Deployment")[0])
+	g.Expect(dep.Spec.Template.Spec.Containers[0].Image).To(Equal("vasa-sync-operator:20261204"))
+	g.Expect(dep.Labels).To(HaveKeyWithValue("app.kubernetes.io/version", "20261204"))
+	helmRefuses(t, helmBinary(t), "is no image digest", "--set", "image.digest=abc123")
 }
 
 // TestHelmKubeVersion: the CRDs' groupIds rules use CEL's transformMapEntry, which an API server accepts

@@ -22,15 +22,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* The version label: the image tag (or appVersion), made a valid label value. */}}
 {{- define "vasa-sync-operator.version" -}}
-{{- regexReplaceAll "[^-A-Za-z0-9_.]" (.Values.image.tag | default .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." }}
+{{- regexReplaceAll "[^-A-Za-z0-9_.]" (.Values.image.tag | default .Chart.AppVersion | toString) "_" | trunc 63 | trimAll "-_." }}
 {{- end }}
 
 {{/* The manager's image: by digest when image.digest is set, else by tag. */}}
 {{- define "vasa-sync-operator.image" -}}
 {{- if .Values.image.digest }}
+{{- if not (regexMatch "^sha256:[0-9a-f]{64}$" .Values.image.digest) }}
+{{- fail (printf "image.digest %q is no image digest: sha256: and 64 hex digits" .Values.image.digest) }}
+{{- end }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
 {{- end }}
 {{- end }}
 
