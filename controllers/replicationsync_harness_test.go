@@ -106,7 +106,18 @@ func newRunHarness(t *testing.T, n int, mutate func(vp *replicationv1alpha1.Vasa
 	return h
 }
 
-// reconcile runs one reconcile and returns its result.
+// nextRun creates a run named name with the spec of the harness's run and a PiT name of its own, and makes
+// it the harness's run: the provider's next run, after what its earlier ones taught the process.
+func (h *runHarness) nextRun(name string) {
+	h.t.Helper()
+	next := h.get()
+	next.ObjectMeta = metav1.ObjectMeta{Namespace: next.Namespace, Name: name}
+	next.Spec.PitName = name
+	next.Status = replicationv1alpha1.ReplicationSyncStatus{}
+	h.g.Expect(k8sClient.Create(h.ctx, next)).To(Succeed())
+	h.key = client.ObjectKeyFromObject(next)
+}
+
 // newProcess replaces the reconciler by one of a new manager process: nothing in memory.
 func (h *runHarness) newProcess() {
 	h.r = &ReplicationSyncReconciler{Client: h.r.Client, APIReader: h.r.APIReader, Dial: h.r.Dial, Clock: h.r.Clock,
@@ -124,6 +135,7 @@ func (h *runHarness) peerRun(suffix string) (first, second *replicationv1alpha1.
 	return first, second
 }
 
+// reconcile runs one reconcile and returns its result.
 func (h *runHarness) reconcile() ctrl.Result {
 	h.t.Helper()
 	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})

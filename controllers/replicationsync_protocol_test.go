@@ -701,12 +701,7 @@ func TestTaskWithoutPercentIsNotStuckWhileItsProvidersTasksRun(t *testing.T) {
 	h.runFor(time.Minute)
 	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
 
-	next := h.get()
-	next.ObjectMeta = metav1.ObjectMeta{Namespace: next.Namespace, Name: "next"}
-	next.Spec.PitName = "next"
-	next.Status = replicationv1alpha1.ReplicationSyncStatus{}
-	h.g.Expect(k8sClient.Create(h.ctx, next)).To(Succeed())
-	h.key = client.ObjectKeyFromObject(next)
+	h.nextRun("next")
 	h.runFor(150 * time.Second)
 	h.g.Expect(h.get().Status.Groups[0].State).To(Equal(replicationv1alpha1.GroupSyncing))
 	h.g.Expect(stalled()).To(BeFalse(), "its provider's last task ran 3 minutes")
@@ -717,12 +712,7 @@ func TestTaskWithoutPercentIsNotStuckWhileItsProvidersTasksRun(t *testing.T) {
 	// deadline, however long the provider's tasks took.
 	h.fake.FinishAll(h.clock.Now())
 	h.runFor(time.Minute)
-	frozen := h.get()
-	frozen.ObjectMeta = metav1.ObjectMeta{Namespace: frozen.Namespace, Name: "frozen"}
-	frozen.Spec.PitName = "frozen"
-	frozen.Status = replicationv1alpha1.ReplicationSyncStatus{}
-	h.g.Expect(k8sClient.Create(h.ctx, frozen)).To(Succeed())
-	h.key = client.ObjectKeyFromObject(frozen)
+	h.nextRun("frozen")
 	h.runFor(time.Second)
 	h.fake.SetProgress(h.get().Status.Groups[0].Task, 40)
 	h.runFor(3 * time.Minute) // less than the provider's longest task

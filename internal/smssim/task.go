@@ -1,6 +1,8 @@
 package smssim
 
 import (
+	"time"
+
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/sms/methods"
 	smstypes "github.com/vmware/govmomi/sms/types"
@@ -13,23 +15,34 @@ type smsTask struct {
 	sim *Sim
 }
 
-// QuerySmsTaskInfo returns the task's state, progress, error and results.
-func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsTaskInfo) soap.HasFault {
-	body := new(methods.QuerySmsTaskInfoBody)
+// lookUp finds the task as SMS knows it now, with the simulator locked; a fault (the call refused, a task
+// SMS forgot) leaves it unlocked.
+func (o *smsTask) lookUp(ctx *simulator.Context) (*task, time.Time, *soap.Fault) {
 	if f := o.sim.begin(ctx); f != nil {
-		body.Fault_ = f
-		return body
+		return nil, time.Time{}, f
 	}
 	s := o.sim
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
 	s.advance(now)
 	t := s.knownTask(o.Value, now)
 	if t == nil {
-		body.Fault_ = fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
+		s.mu.Unlock()
+		return nil, now, fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
+	}
+	return t, now, nil
+}
+
+// QuerySmsTaskInfo returns the task's state, progress, error and results.
+func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsTaskInfo) soap.HasFault {
+	body := new(methods.QuerySmsTaskInfoBody)
+	s := o.sim
+	t, now, f := o.lookUp(ctx)
+	if f != nil {
+		body.Fault_ = f
 		return body
 	}
+	defer s.mu.Unlock()
 	t.queries++
 	state, progress := t.status(now)
 	start := t.start
@@ -62,20 +75,12 @@ func (o *smsTask) QuerySmsTaskInfo(ctx *simulator.Context, _ *smstypes.QuerySmsT
 // failed (its error is in its info). Assumed: the reference says only "the result of the task".
 func (o *smsTask) QuerySmsTaskResult(ctx *simulator.Context, _ *smstypes.QuerySmsTaskResult) soap.HasFault {
 	body := new(methods.QuerySmsTaskResultBody)
-	if f := o.sim.begin(ctx); f != nil {
+	t, _, f := o.lookUp(ctx)
+	if f != nil {
 		body.Fault_ = f
 		return body
 	}
-	s := o.sim
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	s.advance(now)
-	t := s.knownTask(o.Value, now)
-	if t == nil {
-		body.Fault_ = fault("no such task "+o.Value, &vimtypes.ManagedObjectNotFound{Obj: o.ManagedObjectReference})
-		return body
-	}
+	defer o.sim.mu.Unlock()
 	body.Res = &smstypes.QuerySmsTaskResultResponse{}
 	if t.done && t.fail == "" {
 		body.Res.Returnval = taskResultValue(t, t.provider.cfg.NoPitSupport)
