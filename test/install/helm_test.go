@@ -152,6 +152,30 @@ func TestHelmImageByDigest(t *testing.T) {
 	helmRefuses(t, helmBinary(t), "is no image digest", "--set", "image.digest=abc123")
 }
 
+// TestHelmScrapeTokenAndExtraVolumes: a ServiceMonitor that sends a token from a Secret names no token
+// file (OpenShift's user-workload monitoring refuses one that does), and extra volumes (a cluster's CA
+// bundle) are mounted beside the metrics certificate. The API server takes every object.
+func TestHelmScrapeTokenAndExtraVolumes(t *testing.T) {
+	requireRole(t)
+	g := NewWithT(t)
+	out := runTool(t, nil, helmBinary(t), "template", "vso", chartDir, "--namespace", helmNamespace,
+		"--set", "metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.authorization.name=prom-token,metrics.certSecretName=vso-metrics-tls",
+		"--set-json", `extraVolumes=[{"name":"trusted-ca","configMap":{"name":"trusted-ca"}}]`,
+		"--set-json", `extraVolumeMounts=[{"name":"trusted-ca","mountPath":"/etc/pki/trusted","readOnly":true}]`)
+	m := manifests{objs: decode(t, out)}
+	sm := m.all("ServiceMonitor")
+	g.Expect(sm).To(HaveLen(1))
+	endpoint := sm[0].Object["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
+	g.Expect(endpoint).NotTo(HaveKey("bearerTokenFile"))
+	g.Expect(endpoint).To(HaveKeyWithValue("authorization", map[string]any{"type": "Bearer", "credentials": map[string]any{"name": "prom-token", "key": "token"}}))
+	pod := into[appsv1.Deployment](t, m.all("Deployment")[0]).Spec.Template.Spec
+	g.Expect(pod.Volumes).To(ConsistOf(HaveField("Name", "metrics-certs"), HaveField("Name", "trusted-ca")))
+	g.Expect(pod.Containers[0].VolumeMounts).To(ConsistOf(HaveField("Name", "metrics-certs"), HaveField("MountPath", "/etc/pki/trusted")))
+	ensureNamespace(t, helmNamespace)
+	applied := dryRunApply(t, out)
+	g.Expect(strings.Count(applied, "(server dry run)")).To(Equal(len(m.objs)), applied)
+}
+
 // TestHelmKubeVersion: the CRDs' groupIds rules use CEL's transformMapEntry, which an API server accepts
 // in new CRD rules from 1.33 on (k8s.io/apiserver's cel/environment/base.go introduces two-variable
 // comprehensions at 1.32, and new expressions compile against the previous minor). The chart refuses
