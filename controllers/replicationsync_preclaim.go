@@ -33,10 +33,12 @@ type armedRun struct {
 }
 
 // preclaim claims, for each batch the wave started, the next batch of Pending groups of the same
-// provider; the commit writes them. Nothing is pre-claimed while the run backs off.
+// provider; the commit writes them. Nothing is pre-claimed while the run backs off, nor where the
+// provider's tasks, even its short ones, outlast the time an armed batch stays fresh: its slot would
+// free after the pre-claim went stale, a write for nothing.
 func (r *ReplicationSyncReconciler) preclaim(run *syncRun, started []syncBatch) {
 	rs := run.rs
-	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) {
+	if isFinished(rs) || allGroupsFinal(rs) || backingOff(rs, run.now) || r.Capacity.ShortTaskDuration(run.key) >= r.armedFreshFor(run) {
 		return
 	}
 	size := int(r.batchSize(run))
@@ -181,11 +183,17 @@ func (r *ReplicationSyncReconciler) unarm(run *syncRun, cutoff time.Time) {
 	}
 }
 
-// freshClaimsSince is the oldest claim time an armed batch may be called on now: half the in-doubt
-// window ago (unarmStale), by the clock, not by the reconcile's start (queries may have taken long since),
-// and never so old that its call (callTimeout) could not end within the least window (sendDeadlines).
+// freshClaimsSince is the oldest claim time an armed batch may be called on now (armedFreshFor ago), by
+// the clock, not by the reconcile's start (queries may have taken long since).
 func (r *ReplicationSyncReconciler) freshClaimsSince(run *syncRun) time.Time {
-	return clockNow(r.Clock).Add(-min(r.inDoubtWindow(run)/2, inDoubtFloor(run.vp)-ClaimClockSkew-callTimeout))
+	return clockNow(r.Clock).Add(-r.armedFreshFor(run))
+}
+
+// armedFreshFor is how long an armed batch may be called after its claim: half the in-doubt window
+// (unarmStale), and never so long that its call (callTimeout) could not end within the least window
+// (sendDeadlines).
+func (r *ReplicationSyncReconciler) armedFreshFor(run *syncRun) time.Duration {
+	return min(r.inDoubtWindow(run)/2, inDoubtFloor(run.vp)-ClaimClockSkew-callTimeout)
 }
 
 // takeArmed removes from the armed set the wave's armed batches, right before they are called; a batch

@@ -57,6 +57,17 @@ func TestCommitPreclaimsTheNextBatch(t *testing.T) {
 	h.g.Expect(h.maxCallsPerGroup(6)).To(Equal(1))
 }
 
+// TestNoPreclaimForTasksThatOutlastIt: a provider whose tasks take longer than an armed batch stays fresh
+// (70 s at most with the default window) gets no pre-claim: its slot would free after the batch went
+// stale, and the claim be written twice.
+func TestNoPreclaimForTasksThatOutlastIt(t *testing.T) {
+	h := preclaimHarness(t)
+	h.r.Capacity.ObserveTask(client.ObjectKeyFromObject(h.vp), 5*time.Minute)
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+	h.g.Expect(stateStrings(h.states())).To(Equal([]string{"Syncing", "Syncing", "Pending", "Pending", "Pending", "Pending"}))
+}
+
 // TestPreclaimReleasedAtShutdown: a stopping manager gives its pre-claims back (Pending), so the next one
 // issues them at once.
 func TestPreclaimReleasedAtShutdown(t *testing.T) {
