@@ -163,6 +163,8 @@ func TestCRDNamesAndPrinterColumns(t *testing.T) {
 				{"Active", ".status.active[0].name"},
 				{"Last Schedule", ".status.lastScheduleTime"},
 				{"Last Success", ".status.lastSuccessfulTime"},
+				// What the RPO alert counts from (-o wide).
+				{"Recovery Point", ".status.lastRecoveryPointTime"},
 				{"Age", ".metadata.creationTimestamp"},
 			},
 		},
@@ -298,7 +300,8 @@ func TestPrinterColumnsRender(t *testing.T) {
 			map[string]any{"kind": "ReplicationSync", "namespace": ns, "name": "nightly-20261123-0200"},
 			map[string]any{"kind": "ReplicationSync", "namespace": ns, "name": "nightly-20261124-0200"},
 		},
-		"lastScheduleTime": "2026-11-24T01:00:00Z",
+		"lastScheduleTime":      "2026-11-24T01:00:00Z",
+		"lastRecoveryPointTime": "2026-11-23T01:04:00Z",
 		"conditions": []any{map[string]any{
 			"type": "Ready", "status": "False", "reason": "InvalidTemplate", "message": "pitNameTemplate repeats",
 			"lastTransitionTime": "2026-11-24T01:00:00Z", "observedGeneration": int64(1),
@@ -310,6 +313,7 @@ func TestPrinterColumnsRender(t *testing.T) {
 	g.Expect(sched).To(HaveKeyWithValue("Suspend", true))
 	g.Expect(sched).To(HaveKeyWithValue("Active", "nightly-20261123-0200"))
 	g.Expect(sched).To(HaveKeyWithValue("Last Schedule", Not(BeNil())))
+	g.Expect(sched).To(HaveKeyWithValue("Recovery Point", Not(BeNil())))
 	g.Expect(sched).To(HaveKeyWithValue("Ready", "False"))
 	g.Expect(sched).To(HaveKeyWithValue("Reason", "InvalidTemplate"))
 }

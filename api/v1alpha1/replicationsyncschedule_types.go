@@ -289,6 +289,7 @@ const ScheduledTimeAnnotation = "replication.vasa.io/scheduled-time"
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.active[0].name`,priority=1
 // +kubebuilder:printcolumn:name="Last Schedule",type=date,JSONPath=`.status.lastScheduleTime`
 // +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulTime`
+// +kubebuilder:printcolumn:name="Recovery Point",type=date,JSONPath=`.status.lastRecoveryPointTime`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ReplicationSyncSchedule creates ReplicationSyncs on a cron schedule.
