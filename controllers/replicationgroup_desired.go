@@ -218,6 +218,10 @@ func lastSyncs(provider string, runs []replicationv1alpha1.ReplicationSync) map[
 			}
 			t := wholeSecond(done.Time)
 			out[id] = &replicationv1alpha1.LastSync{Name: rs.Name, PitName: rs.Spec.PitName, State: g.State, CompletionTime: &t}
+			if g.State == replicationv1alpha1.GroupSynced && g.TimeStamp != nil {
+				pit := wholeSecond(g.TimeStamp.Time)
+				out[id].PitTime = &pit
+			}
 		}
 	}
 	return out

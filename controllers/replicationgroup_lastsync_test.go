@@ -70,6 +70,22 @@ func TestDiscoveryKeepsLastSyncOfDeletedRuns(t *testing.T) {
 	g.Expect(h.group("fd-1", "dg-1").Status.LastSync.Name).To(Equal("latest"))
 }
 
+// TestLastSyncSaysWhenItsPiTWasTaken: a group's lastSync carries its PiT's time from the run, which a long
+// run made long before it finished.
+func TestLastSyncSaysWhenItsPiTWasTaken(t *testing.T) {
+	g := NewWithT(t)
+	h := newDiscoveryHarness(t, g, k8sClient, smssim.ProviderConfig{Groups: []smssim.GroupConfig{{FaultDomain: "fd-1", DeviceGroup: "dg-1"}}})
+	done := time.Now().UTC().Truncate(time.Second)
+	rs := h.syncedRun("long", done, nil)
+	pit := metav1.NewTime(done.Add(-3 * time.Hour))
+	rs.Status.Groups[0].TimeStamp = &pit
+	g.Expect(k8sClient.Status().Update(h.ctx, rs)).To(Succeed())
+	h.discover()
+	last := h.group("fd-1", "dg-1").Status.LastSync
+	g.Expect(last).To(HaveField("CompletionTime.Time", BeTemporally("==", done)))
+	g.Expect(last).To(HaveField("PitTime", HaveValue(HaveField("Time", BeTemporally("==", pit.Time)))))
+}
+
 // TestRunWithShortTTLWaitsForItsLastSync: a run with ttlSecondsAfterFinished 0 is kept until a discovery
 // has recorded it as its group's lastSync (lastSync is built from the runs that exist at a discovery),
 // then deleted, and lastSync stays; a discovery that never comes keeps it at most lastSyncHoldMax.

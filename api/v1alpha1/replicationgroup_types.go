@@ -87,6 +87,11 @@ type LastSync struct {
 	// completionTime is when that run finished.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// pitTime is the time of the group's PiT in that run (the provider's timeStamp), when it synced: the
+	// group's data is as of then, which may be long before completionTime.
+	// +optional
+	PitTime *metav1.Time `json:"pitTime,omitempty"`
 }
 
 // ReplicationGroupStatus is the group as the provider last reported it.

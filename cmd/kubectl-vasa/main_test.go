@@ -139,8 +139,8 @@ func group(g *WithT, ns, provider, fd, dg, state, name string, pitAge time.Durat
 func fleet(g *WithT, ns string) {
 	provider(g, ns, "array-a", replicationv1alpha1.TLSSpec{}, nil, nil)
 	provider(g, ns, "array-b", replicationv1alpha1.TLSSpec{}, nil, nil)
-	done := metav1.NewTime(now.Add(-26 * time.Hour))
-	group(g, ns, "array-a", "fd-1", "dg-1", "TARGET", "oracle", 40*time.Minute, &replicationv1alpha1.LastSync{Name: "nightly-20261122-0200", State: replicationv1alpha1.GroupSynced, CompletionTime: &done})
+	done, pit := metav1.NewTime(now.Add(-26*time.Hour)), metav1.NewTime(now.Add(-28*time.Hour))
+	group(g, ns, "array-a", "fd-1", "dg-1", "TARGET", "oracle", 40*time.Minute, &replicationv1alpha1.LastSync{Name: "nightly-20261122-0200", State: replicationv1alpha1.GroupSynced, CompletionTime: &done, PitTime: &pit})
 	group(g, ns, "array-a", "fd-1", "dg-2", "TARGET", "oracle", 5*time.Hour, nil)
 	group(g, ns, "array-a", "fd-1", "dg-3", "INTEST", "sap", 0, nil)
 	group(g, ns, "array-a", "fd-2", "dg-1", "TARGET", "sap", 3*time.Minute, nil)

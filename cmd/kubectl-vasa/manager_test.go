@@ -127,7 +127,7 @@ func TestAgainstManagerAndSimulator(t *testing.T) {
 	g.Eventually(func() string {
 		out, _ := live("status", "-n", ns, "-l", "replication.vasa.io/source-group=oracle-prod")
 		return out
-	}).WithTimeout(30 * time.Second).Should(MatchRegexp(`(?m)^\d+s\s+array-a-dg-1-\w+\s+array-a\s+TARGET\s+now\s+now \(Synced, \d+s ago\)$`))
+	}).WithTimeout(30 * time.Second).Should(MatchRegexp(`(?m)^\d+s\s+array-a-dg-1-\w+\s+array-a\s+TARGET\s+now\s+now \(Synced, PiT \d+s ago\)$`))
 
 	syncFromLongSchedule(ctx, g, ns, live)
 	failedRunEndsTheDocumentedWait(ctx, g, ns)

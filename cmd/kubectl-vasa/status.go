@@ -61,7 +61,11 @@ func (a *app) lastSync(l *replicationv1alpha1.LastSync) string {
 		return "-"
 	}
 	s := fmt.Sprintf("%s (%s", l.Name, orDash(string(l.State)))
-	if l.CompletionTime != nil {
+	switch {
+	case l.PitTime != nil:
+		// The group's data is as of its PiT, which a long run made long before it ended.
+		s += ", PiT " + a.rpo(&replicationv1alpha1.PointInTime{TimeStamp: *l.PitTime}) + " ago"
+	case l.CompletionTime != nil:
 		s += ", " + a.rpo(&replicationv1alpha1.PointInTime{TimeStamp: *l.CompletionTime}) + " ago"
 	}
 	return s + ")"
