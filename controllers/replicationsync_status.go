@@ -194,20 +194,27 @@ func succeededMessage(rs *replicationv1alpha1.ReplicationSync) string {
 	msg := fmt.Sprintf("All %d groups synced to PiT %q", len(rs.Status.Groups), rs.Spec.PitName)
 	created := rs.CreationTimestamp.Add(-pitClockSkew)
 	var before int
-	var oldest time.Time
 	for _, g := range rs.Status.Groups {
 		if g.TimeStamp != nil && g.TimeStamp.Time.Before(created) {
 			before++
-			if oldest.IsZero() || g.TimeStamp.Time.Before(oldest) {
-				oldest = g.TimeStamp.Time
-			}
 		}
 	}
 	if before == 0 {
 		return msg
 	}
 	return fmt.Sprintf("%s; %d of them had it before this run was created (the oldest from %s), so no new PiT was made for them: give a run a new pitName for a new recovery point",
-		msg, before, oldest.UTC().Format(time.RFC3339))
+		msg, before, oldestPiTTime(rs).UTC().Format(time.RFC3339))
+}
+
+// oldestPiTTime is the oldest PiT time among the run's groups (zero when none has one).
+func oldestPiTTime(rs *replicationv1alpha1.ReplicationSync) time.Time {
+	var oldest time.Time
+	for _, g := range rs.Status.Groups {
+		if g.TimeStamp != nil && (oldest.IsZero() || g.TimeStamp.Time.Before(oldest)) {
+			oldest = g.TimeStamp.Time
+		}
+	}
+	return oldest
 }
 
 // markFailed sets the conditions of a run that ended without every group synced.

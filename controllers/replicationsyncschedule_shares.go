@@ -270,18 +270,9 @@ func recoveryPointOf(run *replicationv1alpha1.ReplicationSync) time.Time {
 	if run.Status.StartTime != nil {
 		started = run.Status.StartTime.Time
 	}
-	var oldest time.Time
-	for _, g := range run.Status.Groups {
-		if g.TimeStamp == nil {
-			continue
-		}
-		t := g.TimeStamp.Time
-		if t.Before(started) && !t.Before(started.Add(-pitClockSkew)) {
-			t = started
-		}
-		if oldest.IsZero() || t.Before(oldest) {
-			oldest = t
-		}
+	oldest := oldestPiTTime(run)
+	if oldest.Before(started) && !oldest.Before(started.Add(-pitClockSkew)) {
+		oldest = started
 	}
 	switch {
 	case !oldest.IsZero():

@@ -134,13 +134,12 @@ func (a *account) refusalsLeft(now time.Time, namespace string) *AccountHeldErro
 			first = first && !l.refused.Before(mine)
 		}
 	}
-	switch {
-	case len(a.refusedAt) >= refusalBudget:
-		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].Add(refusalWindow)}
-	case shared && !first && len(a.refusedAt) >= refusalBudget-1:
-		return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].Add(refusalWindow), Shared: true}
+	held := len(a.refusedAt) >= refusalBudget
+	kept := !held && shared && !first && len(a.refusedAt) >= refusalBudget-1
+	if !held && !kept {
+		return nil
 	}
-	return nil
+	return &AccountHeldError{Refused: len(a.refusedAt), Window: refusalWindow, Until: a.refusedAt[0].Add(refusalWindow), Shared: kept}
 }
 
 // idle reports whether the account may be dropped at now: no login of it in flight or waiting its turn,
