@@ -24,30 +24,3 @@ func TestSize(t *testing.T) {
 		})
 	}
 }
-
-func TestChunks(t *testing.T) {
-	g := NewWithT(t)
-	items := make([]int, 40)
-	for i := range items {
-		items[i] = i
-	}
-	chunks := Chunks(items, 7)
-	var sizes []int
-	var flat []int
-	for _, c := range chunks {
-		sizes = append(sizes, len(c))
-		flat = append(flat, c...)
-	}
-	g.Expect(sizes).To(Equal([]int{7, 7, 7, 7, 7, 5}))
-	g.Expect(flat).To(Equal(items), "order is kept and nothing is lost")
-
-	g.Expect(Chunks(items, 0)).To(HaveLen(1))
-	g.Expect(Chunks(items, 100)).To(HaveLen(1))
-	g.Expect(Chunks([]int{}, 3)).To(BeEmpty())
-	g.Expect(Chunks(items, 1)).To(HaveLen(40))
-
-	// Appending to a chunk must not overwrite the next one.
-	c := Chunks([]int{1, 2, 3, 4}, 2)
-	_ = append(c[0], 99)
-	g.Expect(c[1]).To(Equal([]int{3, 4}))
-}

@@ -1,2 +1,2 @@
-// Package batching splits replication groups into SMS call batches under the provider's limits.
+// Package batching picks the size of SMS call batches under the limits that apply.
 package batching

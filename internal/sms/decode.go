@@ -1,13 +1,11 @@
 package sms
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 
 	smstypes "github.com/vmware/govmomi/sms/types"
 	vimtypes "github.com/vmware/govmomi/vim25/types"
-	"github.com/vmware/govmomi/vim25/xml"
 )
 
 // groupFromWire converts a wire ReplicationGroupId.
@@ -167,39 +165,6 @@ func decodeGroupResult(it smstypes.BaseGroupOperationResult) (GroupResult, bool)
 		Warnings: localizedTexts(base.Warning),
 		Errors:   []string{fmt.Sprintf("unexpected result type %T", it)},
 	}, true
-}
-
-// taskInfoEnvelope matches the SOAP body of a QuerySmsTaskInfoResponse.
-type taskInfoEnvelope struct {
-	Returnval smstypes.SmsTaskInfo `xml:"returnval"`
-}
-
-// DecodeTaskInfoXML decodes the XML of a QuerySmsTaskInfoResponse element (or a
-// bare SmsTaskInfo under <returnval>) into a TaskInfo. It never panics.
-func DecodeTaskInfoXML(data []byte) (TaskInfo, error) {
-	var env taskInfoEnvelope
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	dec.TypeFunc = SMSTypeFunc
-	if err := dec.Decode(&env); err != nil {
-		return TaskInfo{}, fmt.Errorf("decoding task info: %w", err)
-	}
-	return DecodeTaskInfo(env.Returnval), nil
-}
-
-// DecodeTaskInfoJSON decodes a VI/JSON SmsTaskInfo, whose error may be a bare fault or a
-// LocalizedMethodFault, into a TaskInfo. It never panics.
-func DecodeTaskInfoJSON(data []byte) (TaskInfo, error) {
-	var info smstypes.SmsTaskInfo
-	if err := decodeAnswer(wrapBareFaults(data), &info); err != nil {
-		return TaskInfo{}, fmt.Errorf("decoding task info: %w", err)
-	}
-	return DecodeTaskInfo(info), nil
-}
-
-// DecodeFaultJSON decodes a VI/JSON fault body into a typed error. It never panics.
-func DecodeFaultJSON(data []byte) error {
-	err := jsonFault(data)
-	return decodeCallError(err)
 }
 
 // isNilPointer reports whether v is nil or a typed nil pointer in an interface (calling a method on one

@@ -119,13 +119,6 @@ func (p *Proxy) AddRule(r Rule) error {
 	return nil
 }
 
-// ClearRules removes every rule; responses pass through unchanged from then on.
-func (p *Proxy) ClearRules() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.rules = nil
-}
-
 // Counts returns the stats of every method seen so far.
 func (p *Proxy) Counts() map[string]Stats {
 	p.mu.Lock()

@@ -1,5 +1,8 @@
 package sms
 
+// Decoders from raw wire bytes, for the fuzz and decoding tests: the client itself decodes through
+// govmomi's SOAP client and decodeAnswer.
+
 import (
 	"bytes"
 	"fmt"
@@ -83,4 +86,37 @@ func DecodeFaultXML(data []byte) error {
 		return nil
 	}
 	return decodeCallError(soap.WrapSoapFault(env.Body.Fault))
+}
+
+// taskInfoEnvelope matches the SOAP body of a QuerySmsTaskInfoResponse.
+type taskInfoEnvelope struct {
+	Returnval smstypes.SmsTaskInfo `xml:"returnval"`
+}
+
+// DecodeTaskInfoXML decodes the XML of a QuerySmsTaskInfoResponse element (or a
+// bare SmsTaskInfo under <returnval>) into a TaskInfo. It never panics.
+func DecodeTaskInfoXML(data []byte) (TaskInfo, error) {
+	var env taskInfoEnvelope
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.TypeFunc = SMSTypeFunc
+	if err := dec.Decode(&env); err != nil {
+		return TaskInfo{}, fmt.Errorf("decoding task info: %w", err)
+	}
+	return DecodeTaskInfo(env.Returnval), nil
+}
+
+// DecodeTaskInfoJSON decodes a VI/JSON SmsTaskInfo, whose error may be a bare fault or a
+// LocalizedMethodFault, into a TaskInfo. It never panics.
+func DecodeTaskInfoJSON(data []byte) (TaskInfo, error) {
+	var info smstypes.SmsTaskInfo
+	if err := decodeAnswer(wrapBareFaults(data), &info); err != nil {
+		return TaskInfo{}, fmt.Errorf("decoding task info: %w", err)
+	}
+	return DecodeTaskInfo(info), nil
+}
+
+// DecodeFaultJSON decodes a VI/JSON fault body into a typed error. It never panics.
+func DecodeFaultJSON(data []byte) error {
+	err := jsonFault(data)
+	return decodeCallError(err)
 }
