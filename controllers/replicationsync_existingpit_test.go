@@ -157,7 +157,7 @@ func TestScheduledRunMeetingAnEarlierRunsPiT(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			due := time.Now().Truncate(time.Second)
 			h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-				rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+				madeBySchedule(NewWithT(t), rs, due)
 			})
 			earlier := h.fake.CreateTask([]sms.GroupID{h.group(0)}, h.get().Spec.PitName)
 			h.fake.Finish(earlier, due.Add(-c.age))
@@ -180,7 +180,7 @@ func TestScheduledRunMeetingAnEarlierRunsPiT(t *testing.T) {
 func TestScheduledRunsLastLookIgnoresAnEarlierRunsPiT(t *testing.T) {
 	due := time.Now().Truncate(time.Second)
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+		madeBySchedule(NewWithT(t), rs, due)
 		rs.Spec.ActiveDeadlineSeconds = ptr.To[int64](60)
 		rs.Spec.BackoffLimit = ptr.To[int32](20)
 	})
@@ -205,7 +205,7 @@ func TestScheduledRunsLastLookIgnoresAnEarlierRunsPiT(t *testing.T) {
 func TestScheduledRunFindsItsOwnPiTOnASlowClock(t *testing.T) {
 	due := time.Now().Truncate(time.Second)
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
-		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+		madeBySchedule(NewWithT(t), rs, due)
 		rs.Spec.BackoffLimit = ptr.To[int32](0)
 	})
 	h.reconcile()
@@ -228,7 +228,7 @@ func TestInDoubtGroupMeetingAPiTFromBeforeItsRunSaysItMayBeItsOwn(t *testing.T) 
 	due := time.Now().Truncate(time.Second)
 	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		shortWindow(vp, rs)
-		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+		madeBySchedule(NewWithT(t), rs, due)
 	})
 	answerOnce(h.fake, timeoutErr)
 	h.reconcile()
@@ -249,7 +249,7 @@ func TestPreClaimedGroupMeetingAnEarlierRunsPiT(t *testing.T) {
 	due := time.Now().Truncate(time.Second)
 	h := newRunHarness(t, 2, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 1
-		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: due.Format(time.RFC3339)}
+		madeBySchedule(NewWithT(t), rs, due)
 	})
 	earlier := h.fake.CreateTask([]sms.GroupID{h.group(1)}, h.get().Spec.PitName)
 	h.fake.Finish(earlier, due.Add(-5*time.Hour))

@@ -121,8 +121,13 @@ func (r *ReplicationSyncReconciler) advance(ctx context.Context, run *syncRun) (
 }
 
 // pending waits for the provider, fails the groups it cannot sync (unknown, not a replication target)
-// and starts the run.
+// and starts the run; a schedule's run whose schedule is gone is held, never started.
 func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (ctrl.Result, error) {
+	if why, err := r.scheduleGone(ctx, run.rs); err != nil {
+		return ctrl.Result{}, err
+	} else if why != "" {
+		return r.holdRunOfGoneSchedule(ctx, run, why), nil
+	}
 	if r.deadlinePassed(run) {
 		return r.deadlineExceeded(ctx, run)
 	}

@@ -328,6 +328,10 @@ const (
 	// ProviderChangedReason (Stalled): the VasaProvider now reaches another vCenter than the one the run's
 	// groups in flight were issued to (status.vcenterInstanceUuid); the run calls nothing until it is back.
 	ProviderChangedReason = "ProviderChanged"
+	// ScheduleGoneReason (Stalled): the run carries a schedule's scheduled time, but that schedule (its
+	// controller reference, by UID) does not exist: a copy restored or applied without its status. It is
+	// not started, so that its groups are not synced again under an old PiT name.
+	ScheduleGoneReason = "ScheduleGone"
 )
 
 // SyncSetLabel is set on each of the ReplicationSyncs created together for more groups than one run holds

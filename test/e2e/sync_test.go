@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -339,6 +340,56 @@ func TestRecreatedSyncCreatesNoNewPiT(t *testing.T) {
 		g.Expect(gs.State).To(Equal(replicationv1alpha1.GroupSynced))
 		g.Expect(gs.PitID).NotTo(BeEmpty())
 	}
+}
+
+// TestScheduleRunRestoredWithoutStatusSyncsNothingAgain: a schedule's run that succeeded on an array
+// without PiT support is restored as Velero restores it by default (no status, no owner references, a
+// new UID). Started again it would sync every group a second time under its old PiT name, which the
+// array cannot show; it calls nothing and says why (counted in the simulator's call log).
+func TestScheduleRunRestoredWithoutStatusSyncsNothingAgain(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	simGroups, ids := groups("fd-1", 3)
+	w := newWorld(t, arrayA(simGroups, 20*time.Millisecond, func(pc *smssim.ProviderConfig) { pc.NoPitSupport = true }), fast)
+	w.array()
+
+	sched := &replicationv1alpha1.ReplicationSyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "nightly"},
+		Spec: replicationv1alpha1.ReplicationSyncScheduleSpec{Schedule: "0 2 * * *", Suspend: ptr.To(true),
+			Template: replicationv1alpha1.ReplicationSyncTemplate{Spec: replicationv1alpha1.ReplicationSyncTemplateSpec{
+				ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array"}, GroupIDs: ids,
+			}}},
+	}
+	g.Expect(adminClient.Create(ctx, sched)).To(Succeed())
+	// The run as the schedule makes it (suspended, it makes none of its own).
+	key := w.createSync("nightly-29000000", "nightly-20261204-0200", ids, func(rs *replicationv1alpha1.ReplicationSync) {
+		rs.Labels = map[string]string{replicationv1alpha1.ScheduleLabel: replicationv1alpha1.ScheduleLabelValue(sched.Name)}
+		rs.Annotations = map[string]string{replicationv1alpha1.ScheduledTimeAnnotation: "2026-12-04T02:00:00Z"}
+		rs.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(sched, replicationv1alpha1.GroupVersion.WithKind("ReplicationSyncSchedule"))}
+	})
+	done := waitPhase(t, key, replicationv1alpha1.SyncSucceeded, syncTimeout)
+	expectEachGroupIssuedOnce(g, syncCallsFor(w.sim, done.Spec.PitName), ids)
+
+	// The restore: the object's metadata and spec, without status, owners or identity.
+	restored := &replicationv1alpha1.ReplicationSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: done.Namespace, Name: done.Name, Labels: done.Labels, Annotations: done.Annotations},
+		Spec:       done.Spec,
+	}
+	g.Expect(adminClient.Delete(ctx, done)).To(Succeed())
+	waitGone(t, key)
+	g.Expect(adminClient.Create(ctx, restored)).To(Succeed())
+
+	g.Consistently(func(g Gomega) {
+		expectEachGroupIssuedOnce(g, syncCallsFor(w.sim, done.Spec.PitName), ids)
+	}).WithTimeout(3 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		rs := getSync(g, key)
+		stalled := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+		g.Expect(stalled).NotTo(BeNil())
+		g.Expect(stalled.Reason).To(Equal(replicationv1alpha1.ScheduleGoneReason))
+		g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncPending))
+		g.Expect(eventReasons(g, rs)).To(ContainElement(replicationv1alpha1.ScheduleGoneReason))
+	}).WithTimeout(syncTimeout).Should(Succeed())
 }
 
 func TestInactiveProviderReroutes(t *testing.T) {
