@@ -52,6 +52,9 @@ type syncRun struct {
 	preclaimed []syncBatch
 	// wake is when this run wants its next reconcile (zero: no wish).
 	wake time.Time
+	// madeElsewhere are the groups found with a PiT of the run's name that another writer made
+	// (replicationsync_elsewhere.go), told in an event.
+	madeElsewhere []pitMadeElsewhere
 	// onStored are what the end of the run tells outside its status (metrics, events): done once the
 	// status that says so is stored, so that a write lost to a conflict, and done again by the next
 	// reconcile, counts the run once.
@@ -109,6 +112,7 @@ func (r *ReplicationSyncReconciler) advance(ctx context.Context, run *syncRun) (
 	initSyncStatus(rs)
 	rs.Status.ObservedGeneration = rs.Generation
 	defer updateSummary(rs)
+	defer r.reportMadeElsewhere(run)
 
 	switch rs.Status.Phase {
 	case replicationv1alpha1.SyncSucceeded, replicationv1alpha1.SyncFailed:

@@ -134,6 +134,9 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 		id := toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)
 		if p, ok := found[id]; ok {
 			rs.Status.Groups[i].Provider = provider
+			if _, byPeer := peers[rs.Status.Groups[i].ReplicationGroupID]; !byPeer && p.ID != "" {
+				run.noteMadeElsewhere(i, p.TimeStamp)
+			}
 			if !run.groupSyncedByPiT(i, p, "PiT already existed") {
 				taken = append(taken, i)
 			}

@@ -332,6 +332,9 @@ const (
 	// controller reference, by UID) does not exist: a copy restored or applied without its status. It is
 	// not started, so that its groups are not synced again under an old PiT name.
 	ScheduleGoneReason = "ScheduleGone"
+	// PiTMadeElsewhereReason (event): groups had a PiT of the run's name that another writer made while
+	// the run existed, for groups the run never called for.
+	PiTMadeElsewhereReason = "PiTMadeElsewhere"
 )
 
 // SyncSetLabel is set on each of the ReplicationSyncs created together for more groups than one run holds

@@ -1,0 +1,57 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+)
+
+// PiTs made elsewhere: a PiT of the run's name for a group the run never called, made while the run
+// existed, was made by another writer of the same PiT names: the same schedules applied to two clusters,
+// two VasaProviders for one provider, or a ReplicationSync of this name deleted while its sync ran. The
+// claims keep the runs of one API server from calling twice; between two writers only the PiT check and
+// SyncOngoing stand, and a call between the other's task ending and this run's check makes a second
+// PiT (on an array without PiT support, a second sync each time). The run takes the PiT, as before,
+// and says so, so that the setup can be fixed before it costs a double sync.
+
+// pitMadeElsewhere is a group of the run and the time of a PiT of its name that another writer made.
+type pitMadeElsewhere struct {
+	group replicationv1alpha1.ReplicationGroupID
+	at    time.Time
+}
+
+// neverCalled reports whether the run never called for g: no attempt counted, no re-issue, no reroute.
+func neverCalled(g replicationv1alpha1.GroupStatus) bool {
+	return g.Attempts == 0 && g.Reissues == 0 && g.Reroutes == 0
+}
+
+// noteMadeElsewhere records that group i, which the run never called, has a PiT of its name stamped at,
+// if that was after the run was created (less the clock skew allowed an array): one from before is an
+// earlier run's (an object re-applied from Git), not a second writer's.
+func (run *syncRun) noteMadeElsewhere(i int, at time.Time) {
+	g := run.rs.Status.Groups[i]
+	if !neverCalled(g) || at.IsZero() || at.Before(run.rs.CreationTimestamp.Add(-pitClockSkew)) {
+		return
+	}
+	run.madeElsewhere = append(run.madeElsewhere, pitMadeElsewhere{group: g.ReplicationGroupID, at: at})
+}
+
+// reportMadeElsewhere says, once the status is stored, which groups had a PiT of the run's name that
+// another writer made (a Warning event).
+func (r *ReplicationSyncReconciler) reportMadeElsewhere(run *syncRun) {
+	found := run.madeElsewhere
+	run.madeElsewhere = nil
+	if len(found) == 0 {
+		return
+	}
+	rs := run.rs
+	first := found[0]
+	msg := fmt.Sprintf("%d groups have a PiT named %q that this run did not call for, made while it ran (first %s/%s at %s): another writer syncs them under the same PiT names, such as the same schedules in a second cluster, a second VasaProvider for this provider, or a ReplicationSync of this name deleted while its sync ran. Two writers can sync a group twice; run the syncs of a provider's groups from one cluster and one VasaProvider (docs/runbooks.md, \"After restoring the cluster, or with more than one cluster\")",
+		len(found), rs.Spec.PitName, first.group.FaultDomainID.ID, first.group.DeviceGroupID.ID, first.at.UTC().Format(time.RFC3339))
+	run.afterStore(func() {
+		r.event(rs, corev1.EventTypeWarning, replicationv1alpha1.PiTMadeElsewhereReason, "Sync", "%s", msg)
+	})
+}
