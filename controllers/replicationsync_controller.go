@@ -107,7 +107,6 @@ type ReplicationSyncReconciler struct {
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs/status,verbs=patch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders/status,verbs=patch
-// +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncschedules,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

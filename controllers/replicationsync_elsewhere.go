@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,24 +22,30 @@ type pitMadeElsewhere struct {
 	at    time.Time
 }
 
-// neverCalled reports whether the run never called for g: no attempt counted, no re-issue, no reroute.
-func neverCalled(g replicationv1alpha1.GroupStatus) bool {
+// noCallCounted reports whether no call of the run for g is on record: no failure counted, no re-issue,
+// no reroute. A task that ended in error with a fault counted as nothing (the provider busy) leaves none
+// either; such a task is taken to have made no PiT.
+func noCallCounted(g replicationv1alpha1.GroupStatus) bool {
 	return g.Attempts == 0 && g.Reissues == 0 && g.Reroutes == 0
 }
 
-// noteMadeElsewhere records that group i, which the run never called, has a PiT of its name stamped at,
-// if that was after the run was created (less the clock skew allowed an array): one from before is an
-// earlier run's (an object re-applied from Git), not a second writer's.
-func (run *syncRun) noteMadeElsewhere(i int, at time.Time) {
+// noteMadeElsewhere records that group i has a PiT of the run's name stamped at, if the run has no call
+// for it on record and the PiT is younger than the run: one from before is an earlier object's of the
+// same name (re-applied from Git). It is told once the status that takes the PiT is stored, whichever
+// write stores it (a relay's too).
+func (r *ReplicationSyncReconciler) noteMadeElsewhere(run *syncRun, i int, at time.Time) {
 	g := run.rs.Status.Groups[i]
-	if !neverCalled(g) || at.IsZero() || at.Before(run.rs.CreationTimestamp.Add(-pitClockSkew)) {
+	if !noCallCounted(g) || at.IsZero() || at.Before(run.rs.CreationTimestamp.Time) {
 		return
+	}
+	if len(run.madeElsewhere) == 0 {
+		run.afterStore(func() { r.reportMadeElsewhere(run) })
 	}
 	run.madeElsewhere = append(run.madeElsewhere, pitMadeElsewhere{group: g.ReplicationGroupID, at: at})
 }
 
-// reportMadeElsewhere says, once the status is stored, which groups had a PiT of the run's name that
-// another writer made (a Warning event).
+// reportMadeElsewhere says which groups had a PiT of the run's name that another writer made (a Warning
+// event).
 func (r *ReplicationSyncReconciler) reportMadeElsewhere(run *syncRun) {
 	found := run.madeElsewhere
 	run.madeElsewhere = nil
@@ -49,9 +54,7 @@ func (r *ReplicationSyncReconciler) reportMadeElsewhere(run *syncRun) {
 	}
 	rs := run.rs
 	first := found[0]
-	msg := fmt.Sprintf("%d groups have a PiT named %q that this run did not call for, made while it ran (first %s/%s at %s): another writer syncs them under the same PiT names, such as the same schedules in a second cluster, a second VasaProvider for this provider, or a ReplicationSync of this name deleted while its sync ran. Two writers can sync a group twice; run the syncs of a provider's groups from one cluster and one VasaProvider (docs/runbooks.md, \"After restoring the cluster, or with more than one cluster\")",
+	r.event(rs, corev1.EventTypeWarning, replicationv1alpha1.PiTMadeElsewhereReason, "Sync",
+		"%d groups have a PiT named %q that this run did not call for, made while it existed (first %s/%s at %s): another writer syncs them under the same PiT names, such as the same schedules in a second cluster, a second VasaProvider for this provider, or an earlier ReplicationSync of this name. Two writers can sync a group twice; run the syncs of a provider's groups from one cluster and one VasaProvider (docs/runbooks.md, \"After restoring the cluster, or with more than one cluster\")",
 		len(found), rs.Spec.PitName, first.group.FaultDomainID.ID, first.group.DeviceGroupID.ID, first.at.UTC().Format(time.RFC3339))
-	run.afterStore(func() {
-		r.event(rs, corev1.EventTypeWarning, replicationv1alpha1.PiTMadeElsewhereReason, "Sync", "%s", msg)
-	})
 }

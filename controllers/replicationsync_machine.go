@@ -112,7 +112,6 @@ func (r *ReplicationSyncReconciler) advance(ctx context.Context, run *syncRun) (
 	initSyncStatus(rs)
 	rs.Status.ObservedGeneration = rs.Generation
 	defer updateSummary(rs)
-	defer r.reportMadeElsewhere(run)
 
 	switch rs.Status.Phase {
 	case replicationv1alpha1.SyncSucceeded, replicationv1alpha1.SyncFailed:

@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
 )
 
 // A schedule's run that was never started is started only while the schedule that made it exists. A
@@ -32,14 +33,14 @@ func (r *ReplicationSyncReconciler) scheduleGone(ctx context.Context, rs *replic
 	made := fmt.Sprintf("This run was made by a ReplicationSyncSchedule for %s", due.UTC().Format(time.RFC3339))
 	owner := metav1.GetControllerOf(rs)
 	if owner == nil || owner.Kind != "ReplicationSyncSchedule" || owner.APIVersion != replicationv1alpha1.GroupVersion.String() {
-		return made + ", but it has no controller reference to that schedule (restored or copied without it)", nil
+		return made + ", but it has no controller reference to that schedule (restored or copied without it, or orphaned when the schedule was deleted)", nil
 	}
 	made = fmt.Sprintf("This run was made by ReplicationSyncSchedule %s for %s", owner.Name, due.UTC().Format(time.RFC3339))
 	key := types.NamespacedName{Namespace: rs.Namespace, Name: owner.Name}
 	sched := &replicationv1alpha1.ReplicationSyncSchedule{}
 	err := r.Get(ctx, key, sched)
-	if apierrors.IsNotFound(err) {
-		err = r.reader().Get(ctx, key, sched)
+	if apierrors.IsNotFound(err) || err == nil && sched.UID != owner.UID {
+		err = r.reader().Get(ctx, key, sched) // the cache may not have seen the schedule, or its re-creation, yet
 	}
 	switch {
 	case apierrors.IsNotFound(err):
@@ -48,26 +49,27 @@ func (r *ReplicationSyncReconciler) scheduleGone(ctx context.Context, rs *replic
 		return "", fmt.Errorf("reading ReplicationSyncSchedule %s, which made the run: %w", owner.Name, err)
 	case sched.UID != owner.UID:
 		return made + ", which was deleted; the schedule of that name now is another object (re-created or restored)", nil
+	case !sched.DeletionTimestamp.IsZero():
+		return made + ", which is being deleted with its runs", nil
 	}
 	return "", nil
 }
 
 // holdRunOfGoneSchedule keeps a run whose schedule is gone Pending, calling nothing, and says so once
-// (Stalled, a Warning event): not Failed, as a restore is no failure to page about, and not started. Only
-// a human can say whether to run it: an edit of the object reconciles it again.
+// (Stalled, a Warning event). Not Failed, as a restore is no failure to page about, and out of the
+// deadline and the stuck-run alert for the same reason: the schedules' and groups' RPO alerts still
+// count the syncs it does not make. Only a human can say whether to run it, and an edit of the object
+// reconciles it again: no requeue.
 func (r *ReplicationSyncReconciler) holdRunOfGoneSchedule(ctx context.Context, run *syncRun, why string) ctrl.Result {
 	rs := run.rs
-	msg := why + ": restored or copied without its status, it would sync its groups again under an old PiT name, so it is not started. Delete it; to run it all the same, remove its annotation " +
-		replicationv1alpha1.ScheduledTimeAnnotation
+	msg := why + ": restored or copied without its status, it would sync its groups again under an old PiT name, so it is not started. Delete it; to sync its groups now, make a new run (kubectl vasa sync --from-schedule <schedule>)"
 	if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition); c == nil || c.Reason != replicationv1alpha1.ScheduleGoneReason {
 		ctrl.LoggerFrom(ctx).Info("Not starting a run whose schedule is gone", "reason", why)
 		run.afterStore(func() {
 			r.event(rs, corev1.EventTypeWarning, replicationv1alpha1.ScheduleGoneReason, "Sync", "%s", msg)
 		})
 	}
-	reason := replicationv1alpha1.ScheduleGoneReason
-	setSyncReadyCondition(rs, false, reason, msg)
-	setSyncReconcilingCondition(rs, false, reason, "")
-	setSyncStalledCondition(rs, true, reason, msg)
+	markScheduleGone(rs, msg)
+	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name).Set(0) // set while it waited, if it did
 	return ctrl.Result{}
 }

@@ -138,6 +138,15 @@ func markProviderChanged(rs *replicationv1alpha1.ReplicationSync, message string
 	setSyncStalledCondition(rs, true, reason, message)
 }
 
+// markScheduleGone sets the conditions of a schedule's run that is not started because its schedule is
+// gone (replicationsync_schedulegone.go): Stalled, as only a human can say what to do with it.
+func markScheduleGone(rs *replicationv1alpha1.ReplicationSync, message string) {
+	reason := replicationv1alpha1.ScheduleGoneReason
+	setSyncReadyCondition(rs, false, reason, message)
+	setSyncReconcilingCondition(rs, false, reason, "")
+	setSyncStalledCondition(rs, true, reason, message)
+}
+
 // markCRDOutdated sets the conditions of a run whose claims the API server does not store: Stalled, as
 // only applying the CRDs brings it back; Reconciling, as it tries again.
 func markCRDOutdated(rs *replicationv1alpha1.ReplicationSync, message string) {

@@ -132,7 +132,7 @@ func (r *ReplicationSyncReconciler) taskEnded(ctx context.Context, run *syncRun,
 		for _, i := range idx {
 			res, ok := results[toSMSGroup(rs.Status.Groups[i].ReplicationGroupID)]
 			if info.State == sms.TaskSuccess && ok && res.Succeeded && res.PitName == rs.Spec.PitName {
-				run.noteMadeElsewhere(i, res.TimeStamp)
+				r.noteMadeElsewhere(run, i, res.TimeStamp)
 				run.groupSynced(i, res.PitID, res.PitName, res.TimeStamp, "Synced by the ongoing task "+ref)
 				continue
 			}

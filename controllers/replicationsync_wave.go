@@ -135,7 +135,7 @@ func (r *ReplicationSyncReconciler) checkBeforeCall(ctx context.Context, run *sy
 		if p, ok := found[id]; ok {
 			rs.Status.Groups[i].Provider = provider
 			if _, byPeer := peers[rs.Status.Groups[i].ReplicationGroupID]; !byPeer && p.ID != "" {
-				run.noteMadeElsewhere(i, p.TimeStamp)
+				r.noteMadeElsewhere(run, i, p.TimeStamp)
 			}
 			if !run.groupSyncedByPiT(i, p, "PiT already existed") {
 				taken = append(taken, i)
