@@ -67,6 +67,7 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	setGoMemoryLimit()
 	setupLog := ctrl.Log.WithName("setup")
 
 	metricsOpts, err := metricsOptions(metrics)

@@ -24,6 +24,7 @@ var wantAlerts = map[string]struct{ expr, forDuration, keepFiringFor string }{
 	"ReplicationSyncScheduleNotReady":  {`max by (namespace, schedule) (vasa_sync_schedule_ready) == 0`, "15m", "10m"},
 	"VasaSyncOperatorAbsent":           {`absent(up{job=~".*vasa-sync.*"} == 1) or max by (namespace, service) (up{job=~".*vasa-sync.*"}) == 0`, "10m", ""},
 	"VasaSyncOperatorNoLeader":         {`max by (namespace, service) (vasa_sync_manager_leading) == 0`, "10m", ""},
+	"VasaSyncOperatorRestarting":       {`changes(process_start_time_seconds{job=~".*vasa-sync.*"}[1h]) >= 3`, "", "10m"},
 	"ReplicationGroupRPOExceeded":      {`(time() - max by (namespace, provider, group) (vasa_sync_group_newest_pit_timestamp_seconds) > 3600) unless on (namespace, provider) (count by (namespace, provider) (time() - max by (namespace, provider, group) (vasa_sync_group_newest_pit_timestamp_seconds) > 3600) > 10)`, "15m", "15m"},
 	"VasaProviderRPOExceeded":          {`count by (namespace, provider) (time() - max by (namespace, provider, group) (vasa_sync_group_newest_pit_timestamp_seconds) > 3600) > 10`, "15m", "15m"},
 	"ReplicationSyncStuck":             {`max by (namespace, name, provider) (vasa_sync_run_without_progress) == 1 unless on (namespace, provider) max by (namespace, provider) (max_over_time(vasa_sync_provider_ready[15m])) == 0`, "5m", "10m"},
@@ -81,9 +82,9 @@ func expectAlerts(t *testing.T, rule unstructured.Unstructured) {
 		g.Expect(r.KeepFiring).To(Equal(want.keepFiringFor), name)
 		g.Expect(r.Labels).To(HaveKey("severity"), name)
 		g.Expect(r.Annotations).To(HaveKey("summary"), name)
-		// The labels Prometheus adds to every series from its target (the ServiceMonitor); with honorLabels
-		// a metric's own label of the same name wins.
-		carried := map[string]bool{"namespace": true, "service": true}
+		// The labels Prometheus adds to every series from its target (the ServiceMonitor's endpoints: the
+		// Prometheus operator adds the pod's); with honorLabels a metric's own label of the same name wins.
+		carried := map[string]bool{"namespace": true, "service": true, "pod": true}
 		for _, m := range metricName.FindAllString(r.Expr, -1) {
 			g.Expect(exported).To(HaveKey(m), "%s uses %s, which internal/metrics does not export", name, m)
 			for _, l := range exported[m] {

@@ -116,6 +116,8 @@ func expectManagerInstall(t *testing.T, m manifests, namespace, image string) {
 	g.Expect(c.LivenessProbe).NotTo(BeNil())
 	g.Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
 	g.Expect(c.LivenessProbe.HTTPGet.Port.IntValue()).To(Equal(8081))
+	// The default 1 s would have a CPU-starved node kill a busy manager mid-wave.
+	g.Expect(c.LivenessProbe.TimeoutSeconds).To(BeNumerically(">=", 5))
 	g.Expect(c.ReadinessProbe).NotTo(BeNil())
 	g.Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
 	g.Expect(c.ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(8081))
@@ -128,7 +130,7 @@ func expectManagerInstall(t *testing.T, m manifests, namespace, image string) {
 	g.Expect(c.Resources.Requests.Memory().Cmp(resource.MustParse(managerPeakMemory))).To(BeNumerically(">=", 0))
 	peak := resource.MustParse(managerPeakMemory)
 	g.Expect(c.Resources.Limits.Memory().Value()).To(BeNumerically(">=", 3*peak.Value()))
-	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{
+	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: "CONTAINER_MEMORY_LIMIT", ValueFrom: &corev1.EnvVarSource{
 		ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"},
 	}}))
 	sc := c.SecurityContext

@@ -123,7 +123,7 @@ func TestHelmValues(t *testing.T) {
 	g.Expect(c.Args).To(ContainElement("--watch-namespace=dr"))
 	g.Expect(dep.Spec.Replicas).To(HaveValue(Equal(int32(1))))
 	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}))
-	g.Expect(c.Env).To(HaveLen(2), "GOMEMLIMIT and the extra one")
+	g.Expect(c.Env).To(HaveLen(2), "CONTAINER_MEMORY_LIMIT and the extra one")
 }
 
 // TestHelmImageByDigest: image.digest pins the image; a tag that carries a digest, or any other character
