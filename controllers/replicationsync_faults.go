@@ -79,6 +79,9 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		for _, i := range idx {
 			run.groupPending(i, "")
 		}
+		if backingOff(rs, run.now) {
+			break // once for the provider, not once per batch of a wave that saw the fault
+		}
 		next := r.startBackOff(run, 0)
 		// Reason BackingOff as the Reconciling condition's: busy, out of resource, unavailable or no answer.
 		r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s; retrying in %s", d.fault, next.Sub(run.now).Round(time.Millisecond))

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/backoff"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms/smsfake"
 )
@@ -199,4 +200,23 @@ func TestConflictedCommitKeepsTheRunsOutcome(t *testing.T) {
 	}
 	h.g.Expect(failed).To(Equal(1), "%v", h.eventReasons())
 	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}
+
+// TestBusyWaveBacksOffOnce: every batch of a wave answered ProviderBusy is one busy provider, not four
+// faults in a row: the run backs off by the first step (5 s here), not by the fourth (40 s), and says so
+// once.
+func TestBusyWaveBacksOffOnce(t *testing.T) {
+	h := newRunHarness(t, 4, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 1, 4
+	})
+	h.r.Backoff = backoff.Policy{Base: 5 * time.Second, Max: 5 * time.Minute, Factor: 2, Rand: func() float64 { return 0 }}
+	h.fake.Sync = func(smsfake.SyncCall) (string, error) { return "", &sms.ProviderBusyError{Message: "busy"} }
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(4))
+	rs := h.get()
+	h.g.Expect(rs.Status.Retry).NotTo(BeNil())
+	h.g.Expect(rs.Status.Retry.Attempts).To(BeEquivalentTo(1))
+	h.g.Expect(rs.Status.Retry.NextRetryTime.Sub(h.clock.Now())).To(Equal(5 * time.Second))
+	backingOff := slices.DeleteFunc(h.eventReasons(), func(e string) bool { return !strings.HasPrefix(e, replicationv1alpha1.BackingOffReason+":") })
+	h.g.Expect(backingOff).To(HaveLen(1))
 }
