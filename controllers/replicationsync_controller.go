@@ -144,7 +144,9 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, nil
 	}
 	r.peers.know(rs)
-	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("replicationSync", klog.KObj(rs)))
+	// The provider and PiT name on every line: what on-call greps for.
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("replicationSync", klog.KObj(rs),
+		"vasaProvider", klog.KRef(rs.Namespace, rs.Spec.ProviderRef.Name), "pitName", rs.Spec.PitName))
 
 	before := rs.DeepCopy()
 	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
@@ -376,12 +378,12 @@ func (r *ReplicationSyncReconciler) patchStatus(ctx context.Context, before, rs 
 	}
 	if err := r.Status().Patch(ctx, rs, patch); err != nil && !r.landedAfterAll(ctx, rs, err) {
 		if mayHaveBeenApplied(err) {
-			r.countStored(before, rs) // at worst counted again by the write that stores it: a re-issue is never silent
+			r.countStored(ctx, before, rs) // at worst counted again by the write that stores it: a re-issue is never silent
 		}
 		return err
 	}
 	r.replaced.replaced(client.ObjectKeyFromObject(rs), before.ResourceVersion)
-	r.countStored(before, rs)
+	r.countStored(ctx, before, rs)
 	return nil
 }
 

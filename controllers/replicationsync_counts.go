@@ -1,11 +1,13 @@
 package controllers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/metrics"
@@ -16,7 +18,7 @@ import (
 // the write, not where a step decides: a decision whose write is refused is taken again by the next
 // reconcile, and would otherwise count twice. A write that failed but may have been applied
 // (mayHaveBeenApplied) counts too: the next reconcile would read it as stored and count nothing.
-func (r *ReplicationSyncReconciler) countStored(before, after *replicationv1alpha1.ReplicationSync) {
+func (r *ReplicationSyncReconciler) countStored(ctx context.Context, before, after *replicationv1alpha1.ReplicationSync) {
 	ns, provider := after.Namespace, after.Spec.ProviderRef.Name
 	for i, g := range after.Status.Groups {
 		was := groupBefore(before, i, g)
@@ -29,14 +31,15 @@ func (r *ReplicationSyncReconciler) countStored(before, after *replicationv1alph
 			}
 		}
 	}
-	r.announceReissues(before, after)
+	r.announceReissues(ctx, before, after)
 }
 
 // announceReissues counts and announces the groups a write issues again while in doubt
 // (vasa_sync_in_doubt_reissues_total, Event InDoubtReissued). For a write that failed but may have been
 // applied, a re-issue not stored is announced again when the next reconcile decides it anew: a second
 // call is never silent, at worst told twice.
-func (r *ReplicationSyncReconciler) announceReissues(before, after *replicationv1alpha1.ReplicationSync) {
+func (r *ReplicationSyncReconciler) announceReissues(ctx context.Context, before, after *replicationv1alpha1.ReplicationSync) {
+	var reissued []string
 	for i, g := range after.Status.Groups {
 		// A re-issue past backoffLimit fails the group instead (reissue): that is no call.
 		if g.Reissues > groupBefore(before, i, g).Reissues && g.State != replicationv1alpha1.GroupFailed {
@@ -44,7 +47,12 @@ func (r *ReplicationSyncReconciler) announceReissues(before, after *replicationv
 			r.event(after, corev1.EventTypeWarning, "InDoubtReissued", "Sync",
 				"Group %s issued again (re-issue %d): its sync call got no answer and no PiT %q appeared within the in-doubt window",
 				groupName(g.ReplicationGroupID), g.Reissues, after.Spec.PitName)
+			reissued = append(reissued, groupName(g.ReplicationGroupID))
 		}
+	}
+	if len(reissued) > 0 { // one line per write, however many groups
+		ctrl.LoggerFrom(ctx).Info("Issuing in-doubt groups again: no PiT appeared within the in-doubt window",
+			"groups", len(reissued), "first", reissued[:min(len(reissued), 5)])
 	}
 }
 

@@ -63,10 +63,14 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		for _, i := range idx {
 			rs.Status.Groups[i].Message = groupMessage(rs, msg+err.Error())
 		}
+		ctrl.LoggerFrom(ctx).Info("A sync call's outcome is unknown: its groups are in doubt", "groups", len(idx), "fault", d.fault, "error", err.Error())
 		run.wakeAt(run.now.Add(time.Second))
 	case actionRetry:
 		for _, i := range idx {
 			run.groupPending(i, "")
+		}
+		if errors.Is(err, sms.ErrNoTimeLeft) {
+			ctrl.LoggerFrom(ctx).Info("A sync call was not sent: it could no longer be answered within its claim's in-doubt window; issuing its groups again", "groups", len(idx))
 		}
 		run.wakeAt(run.now)
 	case actionSplit:
@@ -83,6 +87,7 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 			break // once for the provider, not once per batch of a wave that saw the fault
 		}
 		next := r.startBackOff(run, 0)
+		ctrl.LoggerFrom(ctx).Info("The provider refused sync calls for now, backing off", "fault", d.fault, "nextRetryTime", next)
 		// Reason BackingOff as the Reconciling condition's: busy, out of resource, unavailable or no answer.
 		r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s; retrying in %s", d.fault, next.Sub(run.now).Round(time.Millisecond))
 	case actionReroute:

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -152,7 +153,7 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 	run.rs.Status.StartTime = &start
 	run.rs.Status.Phase = replicationv1alpha1.SyncRunning
 	run.progressed()
-	ctrl.LoggerFrom(ctx).Info("Starting sync", "groups", len(run.rs.Status.Groups), "pitName", run.rs.Spec.PitName)
+	ctrl.LoggerFrom(ctx).Info("Starting sync", "groups", len(run.rs.Status.Groups))
 	return r.running(ctx, run)
 }
 
@@ -401,6 +402,14 @@ func (r *ReplicationSyncReconciler) completed(ctx context.Context, run *syncRun)
 		if result == metrics.ResultSucceeded {
 			metrics.LastSuccessTimestampSeconds.WithLabelValues(rs.Namespace, provider).Set(float64(at.Unix()))
 		}
-		log.Info("Sync finished", "phase", rs.Status.Phase, "synced", rs.Status.SyncedDisplay)
+		kv := []any{"phase", rs.Status.Phase, "synced", rs.Status.SyncedDisplay}
+		if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.ReadyCondition); c != nil {
+			// The run's lasting record once its TTL deletes it: why it ended, and what failed.
+			kv = append(kv, "reason", c.Reason)
+			if c.Status != metav1.ConditionTrue {
+				kv = append(kv, "failed", rs.Status.Summary.Failed, "message", c.Message) // at most maxMessageBytes
+			}
+		}
+		log.Info("Sync finished", kv...)
 	})
 }

@@ -232,7 +232,7 @@ func (r *ReplicationSyncReconciler) learnBatchSize(ctx context.Context, run *syn
 	}
 	metrics.LearnedBatchSize.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(size))
 	r.event(run.rs, corev1.EventTypeNormal, "BatchSizeReduced", "Sync", "Provider %s accepts at most %d groups per call; splitting batches", run.vp.Name, size)
-	ctrl.LoggerFrom(ctx).Info("Learned the provider's batch size", "vasaProvider", run.key.Name, "batchSize", size)
+	ctrl.LoggerFrom(ctx).Info("Learned the provider's batch size", "batchSize", size)
 	r.notifyProvider(run.vp)
 }
 

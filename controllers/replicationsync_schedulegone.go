@@ -64,7 +64,7 @@ func (r *ReplicationSyncReconciler) holdRunOfGoneSchedule(ctx context.Context, r
 	rs := run.rs
 	msg := why + ": restored or copied without its status, it would sync its groups again under an old PiT name, so it is not started. Delete it; to sync its groups now, make a new run (kubectl vasa sync --from-schedule <schedule>)"
 	if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition); c == nil || c.Reason != replicationv1alpha1.ScheduleGoneReason {
-		ctrl.LoggerFrom(ctx).Info("Not starting a run whose schedule is gone", "reason", why)
+		ctrl.LoggerFrom(ctx).Info("Not starting a run whose schedule is gone", "why", why)
 		run.afterStore(func() {
 			r.event(rs, corev1.EventTypeWarning, replicationv1alpha1.ScheduleGoneReason, "Sync", "%s", msg)
 		})

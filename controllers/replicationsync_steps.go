@@ -403,7 +403,7 @@ func (r *ReplicationSyncReconciler) reissue(ctx context.Context, run *syncRun, i
 		return // re-issued before: every further time counts toward backoffLimit
 	}
 	run.groupPending(i, msg) // counted, and announced, by the write that stores it (countStored)
-	ctrl.LoggerFrom(ctx).Info("Issuing an in-doubt group again", "group", groupName(g.ReplicationGroupID), "reissues", g.Reissues)
+	ctrl.LoggerFrom(ctx).V(1).Info("Issuing an in-doubt group again", "group", groupName(g.ReplicationGroupID), "reissues", g.Reissues)
 	run.wakeAt(run.now)
 }
 

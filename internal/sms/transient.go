@@ -58,9 +58,29 @@ func unavailableAnswer(res *http.Response) *ServiceUnavailableError {
 	}
 	msg := res.Status
 	if text != "" {
-		msg += ": " + text
+		msg += ": " + hideSessionTokens(text, res.Request)
 	}
 	return &ServiceUnavailableError{StatusCode: res.StatusCode, Message: msg, MayHaveRun: reached}
+}
+
+// hideSessionTokens removes from text the session tokens req carried (its cookies, the VI/JSON session
+// header): a proxy's error page may echo the request's headers, and the text goes to logs, status and
+// events.
+func hideSessionTokens(text string, req *http.Request) string {
+	if req == nil {
+		return text
+	}
+	var tokens []string
+	for _, c := range req.Cookies() {
+		tokens = append(tokens, c.Value)
+	}
+	tokens = append(tokens, req.Header.Get(sessionHeader), req.Header.Get("Authorization"))
+	for _, t := range tokens {
+		if t != "" {
+			text = strings.ReplaceAll(text, t, "[redacted]")
+		}
+	}
+	return text
 }
 
 // Error implements error.
