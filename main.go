@@ -67,8 +67,8 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
-	setGoMemoryLimit()
 	setupLog := ctrl.Log.WithName("setup")
+	setGoMemoryLimit(setupLog)
 
 	metricsOpts, err := metricsOptions(metrics)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+
+	"github.com/go-logr/logr"
 )
 
 // containerMemoryLimitEnv names the container's memory limit in bytes (the manifests set it from
@@ -15,22 +17,28 @@ const containerMemoryLimitEnv = "CONTAINER_MEMORY_LIMIT"
 // connections, thread stacks). An OOMKill between a sync call and its commit leaves the call in doubt.
 const goMemoryLimitShare = 0.9
 
+// leastContainerMemoryLimit is the least container limit taken as one: a value in another unit than
+// bytes (a resourceFieldRef with a divisor) would have the runtime collect without end.
+const leastContainerMemoryLimit = 64 << 20
+
 // goMemoryLimit is the Go memory limit for the environment: none when GOMEMLIMIT is set (the runtime
-// reads it) or no container limit is given.
+// reads it) or the container limit is not given in bytes. (Without a limit on the container, Kubernetes
+// gives the node's allocatable memory.)
 func goMemoryLimit(getenv func(string) string) (int64, bool) {
 	if getenv("GOMEMLIMIT") != "" {
 		return 0, false
 	}
 	limit, err := strconv.ParseInt(getenv(containerMemoryLimitEnv), 10, 64)
-	if err != nil || limit <= 0 {
+	if err != nil || limit < leastContainerMemoryLimit {
 		return 0, false
 	}
 	return int64(float64(limit) * goMemoryLimitShare), true
 }
 
 // setGoMemoryLimit applies goMemoryLimit to the runtime.
-func setGoMemoryLimit() {
+func setGoMemoryLimit(log logr.Logger) {
 	if limit, ok := goMemoryLimit(os.Getenv); ok {
 		debug.SetMemoryLimit(limit)
+		log.Info("Set the Go memory limit", "bytes", limit)
 	}
 }

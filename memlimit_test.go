@@ -16,7 +16,7 @@ func TestGoMemoryLimit(t *testing.T) {
 
 	_, ok = goMemoryLimit(env(map[string]string{containerMemoryLimitEnv: "536870912", "GOMEMLIMIT": "300MiB"}))
 	g.Expect(ok).To(BeFalse(), "GOMEMLIMIT set by hand wins")
-	for _, v := range []string{"", "0", "512Mi", "-1"} {
+	for _, v := range []string{"", "0", "512Mi", "-1", "512"} { // 512: a limit in MiB, not bytes
 		_, ok = goMemoryLimit(env(map[string]string{containerMemoryLimitEnv: v}))
 		g.Expect(ok).To(BeFalse(), "%q", v)
 	}

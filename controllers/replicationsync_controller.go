@@ -188,6 +188,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 				r.holdSlotsAfterLostClaim(run, before)
 				return r.lostWrite(before, werr)
 			}
+			r.reportMadeElsewhere(run) // the groups the PiT check settled are stored: a lost commit must not lose it
 			claimed = rs.DeepCopy()
 		}
 		run.releasePeers() // the claims are written: a peer reading this run now sees them

@@ -55,6 +55,6 @@ func (r *ReplicationSyncReconciler) reportMadeElsewhere(run *syncRun) {
 	rs := run.rs
 	first := found[0]
 	r.event(rs, corev1.EventTypeWarning, replicationv1alpha1.PiTMadeElsewhereReason, "Sync",
-		"%d groups have a PiT named %q that this run did not call for, made while it existed (first %s/%s at %s): another writer syncs them under the same PiT names, such as the same schedules in a second cluster, a second VasaProvider for this provider, or an earlier ReplicationSync of this name. Two writers can sync a group twice; run the syncs of a provider's groups from one cluster and one VasaProvider (docs/runbooks.md, \"After restoring the cluster, or with more than one cluster\")",
-		len(found), rs.Spec.PitName, first.group.FaultDomainID.ID, first.group.DeviceGroupID.ID, first.at.UTC().Format(time.RFC3339))
+		"%d groups have a PiT named %q that this run did not call for, made while it existed (first %s at %s): another writer syncs them under the same PiT names, such as the same schedules in a second cluster, a second VasaProvider for this provider, or an earlier ReplicationSync of this name. Two writers can sync a group twice; run the syncs of a provider's groups from one cluster and one VasaProvider (docs/runbooks.md, \"After restoring the cluster, or with more than one cluster\")",
+		len(found), rs.Spec.PitName, groupName(first.group), first.at.UTC().Format(time.RFC3339))
 }

@@ -339,7 +339,7 @@ func (r *ReplicationSyncReconciler) backOffGroups(ctx context.Context, run *sync
 // the transient fault f, and backs off unless another backoff of this task's groups does.
 func (r *ReplicationSyncReconciler) groupsBusy(run *syncRun, idx []int, f sms.Fault, task string, backOff bool) {
 	r.recordFault(run, f.FaultType(), fmt.Sprintf("Task %s: %s", task, run.rs.Status.Groups[idx[0]].Message))
-	if backOff {
+	if backOff && !backingOff(run.rs, run.now) { // once for the provider, however many tasks answered so
 		next := r.startBackOff(run, 0)
 		r.event(run.rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s for %d groups of task %s; retrying in %s",
 			f.FaultType(), len(idx), task, next.Sub(run.now).Round(time.Millisecond))

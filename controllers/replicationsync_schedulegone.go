@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -32,7 +33,7 @@ func (r *ReplicationSyncReconciler) scheduleGone(ctx context.Context, rs *replic
 	}
 	made := fmt.Sprintf("This run was made by a ReplicationSyncSchedule for %s", due.UTC().Format(time.RFC3339))
 	owner := metav1.GetControllerOf(rs)
-	if owner == nil || owner.Kind != "ReplicationSyncSchedule" || owner.APIVersion != replicationv1alpha1.GroupVersion.String() {
+	if owner == nil || owner.Kind != "ReplicationSyncSchedule" || !sameGroup(owner.APIVersion) {
 		return made + ", but it has no controller reference to that schedule (restored or copied without it, or orphaned when the schedule was deleted)", nil
 	}
 	made = fmt.Sprintf("This run was made by ReplicationSyncSchedule %s for %s", owner.Name, due.UTC().Format(time.RFC3339))
@@ -55,6 +56,13 @@ func (r *ReplicationSyncReconciler) scheduleGone(ctx context.Context, rs *replic
 	return "", nil
 }
 
+// sameGroup reports whether apiVersion is of the operator's API group, in any version: an owner reference
+// keeps the version it was written with, and the UID identifies the schedule.
+func sameGroup(apiVersion string) bool {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	return err == nil && gv.Group == replicationv1alpha1.GroupVersion.Group
+}
+
 // holdRunOfGoneSchedule keeps a run whose schedule is gone Pending, calling nothing, and says so once
 // (Stalled, a Warning event). Not Failed, as a restore is no failure to page about, and out of the
 // deadline and the stuck-run alert for the same reason: the schedules' and groups' RPO alerts still
@@ -70,6 +78,6 @@ func (r *ReplicationSyncReconciler) holdRunOfGoneSchedule(ctx context.Context, r
 		})
 	}
 	markScheduleGone(rs, msg)
-	metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name).Set(0) // set while it waited, if it did
+	metrics.RunWithoutProgress.DeleteLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name) // set while it waited, if it did
 	return ctrl.Result{}
 }

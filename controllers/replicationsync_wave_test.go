@@ -220,3 +220,24 @@ func TestBusyWaveBacksOffOnce(t *testing.T) {
 	backingOff := slices.DeleteFunc(h.eventReasons(), func(e string) bool { return !strings.HasPrefix(e, replicationv1alpha1.BackingOffReason+":") })
 	h.g.Expect(backingOff).To(HaveLen(1))
 }
+
+// TestBusyGroupsOfTwoTasksBackOffOnce: two tasks ending in one poll, each answering a group busy, are one
+// busy provider: the run backs off by the first step, once.
+func TestBusyGroupsOfTwoTasksBackOffOnce(t *testing.T) {
+	h := newRunHarness(t, 4, func(vp *replicationv1alpha1.VasaProvider, _ *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.MaxBatchSize, vp.Spec.MaxConcurrentTasks = 2, 2
+	})
+	h.r.Backoff = backoff.Policy{Base: 5 * time.Second, Max: 5 * time.Minute, Factor: 2, Rand: func() float64 { return 0 }}
+	h.reconcile()
+	calls := h.fake.Calls()
+	h.g.Expect(calls).To(HaveLen(2))
+	for _, c := range calls {
+		h.fake.FinishFailing(c.Task, h.clock.Now(), map[sms.GroupID]error{c.Groups[1]: &sms.ProviderBusyError{Message: "busy"}})
+	}
+	h.clock.Step(10 * time.Second)
+	h.reconcile()
+	rs := h.get()
+	h.g.Expect(rs.Status.Retry).NotTo(BeNil())
+	h.g.Expect(rs.Status.Retry.Attempts).To(BeEquivalentTo(1))
+	h.g.Expect(rs.Status.Retry.NextRetryTime.Sub(h.clock.Now())).To(Equal(5 * time.Second))
+}

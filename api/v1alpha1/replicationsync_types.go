@@ -332,10 +332,11 @@ const (
 	// controller reference, by UID) does not exist: a copy restored or applied without its status. It is
 	// not started, so that its groups are not synced again under an old PiT name.
 	ScheduleGoneReason = "ScheduleGone"
-	// PiTMadeElsewhereReason (event): groups had a PiT of the run's name that another writer made while
-	// the run existed, for groups the run never called for.
-	PiTMadeElsewhereReason = "PiTMadeElsewhere"
 )
+
+// PiTMadeElsewhereReason is the reason of the Warning event of a run whose groups had a PiT of its name
+// that another writer made while the run existed, for groups the run never called for.
+const PiTMadeElsewhereReason = "PiTMadeElsewhere"
 
 // SyncSetLabel is set on each of the ReplicationSyncs created together for more groups than one run holds
 // (by a schedule's run, or `kubectl vasa sync --split`), with the name they share: `kubectl get rsync -l`

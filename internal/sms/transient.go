@@ -43,9 +43,10 @@ var neverReached = []string{
 
 // unavailableAnswer reads a 503 answer (and closes its body).
 func unavailableAnswer(res *http.Response) *ServiceUnavailableError {
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
 	_ = res.Body.Close()
-	text := strings.TrimSpace(string(body))
+	// Tokens hidden before the cut, so that none straddling it leaves a part.
+	text := cut(strings.TrimSpace(hideSessionTokens(string(body), res.Request)), 1<<10)
 	reached := true
 	for _, s := range neverReached {
 		if strings.Contains(text, s) {
@@ -58,10 +59,13 @@ func unavailableAnswer(res *http.Response) *ServiceUnavailableError {
 	}
 	msg := res.Status
 	if text != "" {
-		msg += ": " + hideSessionTokens(text, res.Request)
+		msg += ": " + text
 	}
 	return &ServiceUnavailableError{StatusCode: res.StatusCode, Message: msg, MayHaveRun: reached}
 }
+
+// minSessionTokenBytes is the shortest session token hideSessionTokens looks for; vCenter's are far longer.
+const minSessionTokenBytes = 8
 
 // hideSessionTokens removes from text the session tokens req carried (its cookies, the VI/JSON session
 // header): a proxy's error page may echo the request's headers, and the text goes to logs, status and
@@ -76,7 +80,7 @@ func hideSessionTokens(text string, req *http.Request) string {
 	}
 	tokens = append(tokens, req.Header.Get(sessionHeader), req.Header.Get("Authorization"))
 	for _, t := range tokens {
-		if t != "" {
+		if len(t) >= minSessionTokenBytes { // a short one would match ordinary text
 			text = strings.ReplaceAll(text, t, "[redacted]")
 		}
 	}

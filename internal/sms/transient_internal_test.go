@@ -26,4 +26,8 @@ func TestUnavailableAnswerHidesSessionTokens(t *testing.T) {
 	text := unavailableAnswer(res).Error()
 	g.Expect(text).NotTo(Or(ContainSubstring("52a1c0ffee"), ContainSubstring("9f3e-json-session")))
 	g.Expect(text).To(ContainSubstring("Request headers"), "the rest of the page is kept")
+
+	// A token where the quoted text is cut leaves no part of it.
+	res.Body = io.NopCloser(strings.NewReader(strings.Repeat("x", 1<<10-10) + " 9f3e-json-session"))
+	g.Expect(unavailableAnswer(res).Error()).NotTo(ContainSubstring("9f3e"))
 }
