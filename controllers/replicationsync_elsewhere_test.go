@@ -6,6 +6,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -61,4 +63,26 @@ func TestPiTMadeElsewhereIsReported(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPiTOfAPeerRunIsNotMadeElsewhere: a second run of the same PiT name in this cluster takes the PiTs
+// the first one made without reporting another writer: its peers' claims are this API server's.
+func TestPiTOfAPeerRunIsNotMadeElsewhere(t *testing.T) {
+	h := newRunHarness(t, 2, nil)
+	first := h.get()
+	second := &replicationv1alpha1.ReplicationSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: first.Namespace, Name: "second"},
+		Spec:       *first.Spec.DeepCopy(),
+	}
+	h.g.Expect(k8sClient.Create(h.ctx, second)).To(Succeed())
+	h.reconcile()
+	h.fake.FinishAll(second.CreationTimestamp.Add(time.Second)) // younger than either run
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+
+	h.key = client.ObjectKeyFromObject(second)
+	h.runFor(time.Minute)
+	h.g.Expect(h.get().Status.Phase).To(Equal(replicationv1alpha1.SyncSucceeded))
+	h.g.Expect(h.fake.CallsOf(h.group(0))).To(Equal(1))
+	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix(replicationv1alpha1.PiTMadeElsewhereReason)))
 }
