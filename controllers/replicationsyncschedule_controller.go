@@ -496,6 +496,7 @@ func (r *ReplicationSyncScheduleReconciler) reconcileScheduled(ctx context.Conte
 				// finds the run missed.
 				retry = min(retry, max(due.Add(seconds(*deadline)).Sub(s.now)/2, time.Second))
 			}
+			ctrl.LoggerFrom(ctx).Info("The run's ReplicationSync was not created", "scheduledTime", due, "error", err.Error(), "retryIn", retry)
 			return ctrl.Result{RequeueAfter: retry}, nil
 		}
 		if !started {
