@@ -127,13 +127,7 @@ func sendDeadlines(run *syncRun) []time.Time {
 	for i, b := range run.wave {
 		// The oldest claim: a batch planned again after a TooMany may join groups of two claims. None
 		// (never so: every call is claimed first) leaves the zero time, and the call is not sent.
-		var claim time.Time
-		for _, g := range b.groups {
-			if c := claimTimeOf(run.rs.Status.Groups[g]); !c.IsZero() && (claim.IsZero() || c.Before(claim)) {
-				claim = c
-			}
-		}
-		out[i] = now.Add(claim.Add(floor).Sub(run.calledAt))
+		out[i] = now.Add(oldestClaimOf(run.rs, b.groups).Add(floor).Sub(run.calledAt))
 	}
 	return out
 }

@@ -83,10 +83,10 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		for _, i := range idx {
 			run.groupPending(i, "")
 		}
-		if backingOff(rs, run.now) {
-			break // once for the provider, not once per batch of a wave that saw the fault
+		next, started := r.backOffOnce(run, 0) // not once per batch of a wave that saw the fault
+		if !started {
+			break
 		}
-		next := r.startBackOff(run, 0)
 		ctrl.LoggerFrom(ctx).Info("The provider refused sync calls for now, backing off", "fault", d.fault, "nextRetryTime", next)
 		// Reason BackingOff as the Reconciling condition's: busy, out of resource, unavailable or no answer.
 		r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s; retrying in %s", d.fault, next.Sub(run.now).Round(time.Millisecond))
@@ -149,8 +149,8 @@ func (r *ReplicationSyncReconciler) issueAfterOngoing(run *syncRun, idx []int, w
 	for _, i := range idx {
 		run.groupPending(i, pending)
 	}
-	if len(idx) > 0 && !backingOff(run.rs, run.now) {
-		r.startBackOff(run, 0)
+	if len(idx) > 0 {
+		r.backOffOnce(run, 0)
 	}
 }
 
@@ -339,11 +339,23 @@ func (r *ReplicationSyncReconciler) backOffGroups(ctx context.Context, run *sync
 // the transient fault f, and backs off unless another backoff of this task's groups does.
 func (r *ReplicationSyncReconciler) groupsBusy(run *syncRun, idx []int, f sms.Fault, task string, backOff bool) {
 	r.recordFault(run, f.FaultType(), fmt.Sprintf("Task %s: %s", task, run.rs.Status.Groups[idx[0]].Message))
-	if backOff && !backingOff(run.rs, run.now) { // once for the provider, however many tasks answered so
-		next := r.startBackOff(run, 0)
+	if !backOff {
+		return
+	}
+	if next, started := r.backOffOnce(run, 0); started { // not once per task that answered so
 		r.event(run.rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s for %d groups of task %s; retrying in %s",
 			f.FaultType(), len(idx), task, next.Sub(run.now).Round(time.Millisecond))
 	}
+}
+
+// backOffOnce starts the run's backoff (startBackOff) unless it backs off already: one step for the
+// provider per reconcile, however many batches, tasks or groups met the fault. It reports whether it
+// started one, and until when.
+func (r *ReplicationSyncReconciler) backOffOnce(run *syncRun, minAttempts int32) (time.Time, bool) {
+	if backingOff(run.rs, run.now) {
+		return time.Time{}, false
+	}
+	return r.startBackOff(run, minAttempts), true
 }
 
 // startBackOff counts one more consecutive fault in status.retry and sets nextRetryTime from the

@@ -237,9 +237,8 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		run.wakeAt(run.now)
 	default:
 		r.recordFault(run, faultType(err), fmt.Sprintf("Querying task %s: %v", ref, err))
-		if d == pollBackOff && !backingOff(rs, run.now) {
-			// Once for the provider, not once per task that saw the fault (nor again while backing off).
-			r.startBackOff(run, 0)
+		if d == pollBackOff {
+			r.backOffOnce(run, 0) // not once per task that saw the fault, nor again while backing off
 		}
 		// Busy, restarting, unreachable or any other fault: the task may still run, so its groups stay
 		// on it; but a task that cannot be read forever must not hold the run forever.
@@ -368,8 +367,8 @@ func (r *ReplicationSyncReconciler) inDoubtUnanswered(ctx context.Context, run *
 			g.Message = groupMessage(rs, msg)
 		}
 	}
-	if (backOff || attempts > 0) && !backingOff(rs, run.now) {
-		r.startBackOff(run, attempts)
+	if backOff || attempts > 0 {
+		r.backOffOnce(run, attempts)
 	}
 	ctrl.LoggerFrom(ctx).Info("The provider could not say whether in-doubt groups have their PiT; nothing is issued again until it can",
 		"groups", len(idx), "error", errOf(idx[0]).Error())
@@ -449,6 +448,17 @@ func claimOf(rs *replicationv1alpha1.ReplicationSync, idx []int) time.Time {
 		return time.Time{}
 	}
 	return claimTimeOf(rs.Status.Groups[idx[0]])
+}
+
+// oldestClaimOf returns the oldest claim time of the groups (zero if none has one).
+func oldestClaimOf(rs *replicationv1alpha1.ReplicationSync, idx []int) time.Time {
+	var oldest time.Time
+	for _, i := range idx {
+		if c := claimTimeOf(rs.Status.Groups[i]); !c.IsZero() && (oldest.IsZero() || c.Before(oldest)) {
+			oldest = c
+		}
+	}
+	return oldest
 }
 
 func claimTimeOf(g replicationv1alpha1.GroupStatus) time.Time {
