@@ -130,6 +130,8 @@ func expectManagerInstall(t *testing.T, m manifests, namespace, image string) {
 	g.Expect(c.Resources.Requests.Memory().Cmp(resource.MustParse(managerPeakMemory))).To(BeNumerically(">=", 0))
 	peak := resource.MustParse(managerPeakMemory)
 	g.Expect(c.Resources.Limits.Memory().Value()).To(BeNumerically(">=", 3*peak.Value()))
+	// A lost node's pod is started elsewhere within a minute, not after Kubernetes' default five.
+	g.Expect(pod.Tolerations).To(ContainElements(nodeLossTolerations(30)))
 	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: "CONTAINER_MEMORY_LIMIT", ValueFrom: &corev1.EnvVarSource{
 		ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory"},
 	}}))

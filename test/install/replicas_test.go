@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -89,4 +90,32 @@ func TestHelmWithoutLeaderElection(t *testing.T) {
 
 	helmRefuses(t, helm, "replicaCount > 1 needs leaderElection.enabled",
 		"--namespace", helmNamespace, "--set", "leaderElection.enabled=false,replicaCount=2")
+}
+
+// TestHelmNodeLossTolerations: the manager leaves a lost node after nodeLossTolerationSeconds, beside the
+// values' own tolerations; not without leader election, where only the default 300 s keeps a pod still
+// running on a partitioned node from overlapping its replacement that long.
+func TestHelmNodeLossTolerations(t *testing.T) {
+	requireRole(t)
+	helm := helmBinary(t)
+	tolerationsOf := func(set string) []corev1.Toleration {
+		out := runTool(t, nil, helm, "template", "vso", chartDir, "--namespace", helmNamespace, "--set", set)
+		return into[appsv1.Deployment](t, manifests{objs: decode(t, out)}.all("Deployment")[0]).Spec.Template.Spec.Tolerations
+	}
+	own := corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "storage", Effect: corev1.TaintEffectNoSchedule}
+	withOwn := "tolerations[0].key=dedicated,tolerations[0].operator=Equal,tolerations[0].value=storage,tolerations[0].effect=NoSchedule"
+
+	g := NewWithT(t)
+	g.Expect(tolerationsOf("nodeLossTolerationSeconds=45," + withOwn)).To(ConsistOf(append(nodeLossTolerations(45), own)))
+	g.Expect(tolerationsOf("nodeLossTolerationSeconds=0," + withOwn)).To(ConsistOf(own))
+	g.Expect(tolerationsOf("leaderElection.enabled=false")).To(BeEmpty())
+}
+
+// nodeLossTolerations are the tolerations of a node unreachable or not ready, for seconds.
+func nodeLossTolerations(seconds int64) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, key := range []string{"node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"} {
+		out = append(out, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &seconds})
+	}
+	return out
 }
