@@ -115,18 +115,34 @@ type discoveryRun struct {
 	began      time.Time
 	took       time.Duration
 	generation int64
-	failed     bool
+	// failures is how many discoveries in a row failed, this one included (0: it completed).
+	failures int
 }
 
 // spacing is the least time from the start of run to the next discovery's. A failed one spaces the next
-// by twice its duration alone: a quick failure is retried with the controller's backoff (5 s, then less
-// often), a slow one (a listing of 5,000 groups timing out) does not run again back to back.
+// by twice its duration alone: a quick failure is retried with its backoff (discoveryRetry), a slow one
+// (a listing of 5,000 groups timing out) does not run again back to back.
 func (run discoveryRun) spacing(interval time.Duration) time.Duration {
-	if run.failed {
+	if run.failures > 0 {
 		return min(interval, 2*run.took)
 	}
 	return discoverySpacing(interval, run.took)
 }
+
+// discoveryRetry is how long after the last of failures discoveries in a row failed the next is tried:
+// 5 s, doubling with each failure, at most the interval. The retry is asked for, not left to the
+// controller's backoff for a returned error: that logged every failure of an outage at Error with a stack
+// trace, when status, an event and the discovery's own log line already say it.
+func discoveryRetry(failures int, interval time.Duration) time.Duration {
+	retry := discoveryFirstRetry
+	for range min(failures, 20) - 1 {
+		retry *= 2
+	}
+	return min(retry, interval)
+}
+
+// discoveryFirstRetry is how long after a first failure a discovery is tried again.
+const discoveryFirstRetry = 5 * time.Second
 
 // discoverySpacing is the least time from one discovery's start to the next one's: discoveryAfterSync,
 // and twice what the last took, at most the interval. Syncs that finish a minute apart each queue a
@@ -201,13 +217,20 @@ func (r *ReplicationGroupReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		outcome = r.discover(ctx, vp) // its session was renewed meanwhile: nothing went wrong
 	}
 	outcome.took = clockNow(r.Clock).Sub(began)
-	r.lastDiscovery.Store(client.ObjectKeyFromObject(vp), discoveryRun{began: began, took: outcome.took, generation: vp.Generation, failed: outcome.err != nil})
+	failures := 0
+	if outcome.err != nil {
+		last, _ := r.lastDiscovery.Load(client.ObjectKeyFromObject(vp))
+		prev, _ := last.(discoveryRun)
+		failures = prev.failures + 1
+	}
+	r.lastDiscovery.Store(client.ObjectKeyFromObject(vp), discoveryRun{began: began, took: outcome.took, generation: vp.Generation, failures: failures})
 	was := discoveryMessage(vp)
 	r.recordDiscovery(ctx, vp, outcome)
-	logDiscoveryTrouble(ctx, vp, outcome, was != discoveryMessage(vp))
+	// News when the message changed, and a first failure of this process (its message may be stored).
+	logDiscoveryTrouble(ctx, vp, outcome, was != discoveryMessage(vp) || failures == 1)
 	if err := outcome.err; err != nil {
 		r.event(vp, "Warning", DiscoveryFailedReason, "Discovering replication groups failed: %v", err)
-		return ctrl.Result{}, err
+		return ctrl.Result{RequeueAfter: discoveryRetry(failures, interval)}, nil
 	}
 	return ctrl.Result{RequeueAfter: interval}, nil
 }

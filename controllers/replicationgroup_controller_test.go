@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,8 +150,10 @@ func TestDiscoveryFollowsTheProvider(t *testing.T) {
 	// The whole provider query fails: the discovery fails, nothing is deleted.
 	a.FailNext("QueryReplicationGroup", smssim.FaultBusy, 1)
 	h.clock.SetTime(h.clock.Now().Add(discoverySpacing(DefaultDiscoveryInterval, 0)))
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
-	g.Expect(err).To(HaveOccurred())
+	res, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+	g.Expect(err).NotTo(HaveOccurred(), "said by status, an event and its own log line")
+	g.Expect(res.RequeueAfter).To(Equal(discoveryFirstRetry))
+	g.Eventually(h.recorder.Events).Should(Receive(ContainSubstring(DiscoveryFailedReason)))
 	g.Expect(h.groups()).To(HaveLen(3))
 }
 
@@ -296,16 +300,35 @@ func TestDiscoveriesAreSpaced(t *testing.T) {
 	h.discoverAfter(spacing)
 	g.Expect(listings()).To(BeNumerically(">", before))
 
-	// A discovery that fails does not space the next: it is retried with the controller's backoff.
-	h.sim.Provider("array-a").FailNext("QueryReplicationGroup", smssim.FaultBusy, 1)
+	// A discovery that fails does not space the next: it is retried after 5 s, then less often. It is
+	// logged once at Error, not each time (the reconciler returns no error for the controller to log).
+	h.sim.Provider("array-a").FailNext("QueryReplicationGroup", smssim.FaultBusy, 3)
 	h.clock.SetTime(h.clock.Now().Add(discoverySpacing(DefaultDiscoveryInterval, 0)))
-	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
-	g.Expect(err).To(HaveOccurred())
-	before = listings()
-	h.clock.SetTime(h.clock.Now().Add(5 * time.Second))
-	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(listings()).To(BeNumerically(">", before), "retried before a spacing passed")
+	trap := &leakTrap{}
+	logged := ctrl.LoggerInto(h.ctx, trap.logger())
+	for _, retry := range []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, DefaultDiscoveryInterval} {
+		before = listings()
+		res, err := h.r.Reconcile(logged, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(listings()).To(BeNumerically(">", before), "retried before a spacing passed")
+		g.Expect(res.RequeueAfter).To(Equal(retry))
+		h.clock.SetTime(h.clock.Now().Add(retry))
+	}
+	trap.mu.Lock()
+	seen := slices.Clone(trap.seen)
+	trap.mu.Unlock()
+	var errorLines, quietLines int
+	for _, l := range seen {
+		switch {
+		case !strings.Contains(l, `"msg"="Discovering replication groups failed"`):
+		case strings.Contains(l, `"level"=1`):
+			quietLines++
+		default:
+			errorLines++
+			g.Expect(l).To(ContainSubstring("ProviderBusy"))
+		}
+	}
+	g.Expect([]int{errorLines, quietLines}).To(Equal([]int{1, 2}), "one Error line for three failures alike, the others at V(1)")
 
 	// Another provider named: discovered at once.
 	before = listings()
@@ -314,7 +337,7 @@ func TestDiscoveriesAreSpaced(t *testing.T) {
 	g.Expect(h.c.Update(h.ctx, h.vp)).To(Succeed())
 	h.vp.Status.ObservedGeneration = h.vp.Generation
 	g.Expect(h.c.Status().Update(h.ctx, h.vp)).To(Succeed())
-	_, err = h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(h.vp)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(listings()).To(BeNumerically(">", before))
 }
@@ -329,7 +352,7 @@ func TestFailedDiscoveriesAreSpacedByTheirDuration(t *testing.T) {
 		{2 * time.Minute, 4 * time.Minute},
 		{10 * time.Minute, DefaultDiscoveryInterval},
 	} {
-		g.Expect(discoveryRun{took: tc.took, failed: true}.spacing(DefaultDiscoveryInterval)).To(Equal(tc.want), tc.took.String())
+		g.Expect(discoveryRun{took: tc.took, failures: 1}.spacing(DefaultDiscoveryInterval)).To(Equal(tc.want), tc.took.String())
 	}
 	g.Expect(discoveryRun{took: time.Second}.spacing(DefaultDiscoveryInterval)).To(Equal(discoveryAfterSync), "a completed one keeps the floor")
 }

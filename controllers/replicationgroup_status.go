@@ -71,12 +71,20 @@ func discoveryMessage(vp *replicationv1alpha1.VasaProvider) string {
 	return ""
 }
 
-// logDiscoveryTrouble logs what kept a discovery from reading everything: at its level when it changed
-// status.discovery.message, else at V(1). A provider that lists nothing while it restarts, or whose PiTs
-// cannot be read, does so for many discoveries; the status, an event and the metrics say it each time.
+// logDiscoveryTrouble logs what kept a discovery from reading everything: at its level when it is news
+// (changed), else at V(1). A provider that is unreachable or busy, lists nothing while it restarts, or
+// whose PiTs cannot be read, does so for many discoveries; the status, an event and the metrics say it
+// each time.
 func logDiscoveryTrouble(ctx context.Context, vp *replicationv1alpha1.VasaProvider, o discoveryOutcome, changed bool) {
 	log := ctrl.LoggerFrom(ctx).WithValues("vasaProvider", klog.KObj(vp))
 	quiet := log.V(1)
+	if o.err != nil {
+		if changed {
+			log.Error(o.err, "Discovering replication groups failed")
+		} else {
+			quiet.Info("Discovering replication groups failed", "error", o.err.Error())
+		}
+	}
 	if o.pitErr != nil {
 		if changed {
 			log.Error(o.pitErr, "Reading the newest PiTs failed")
