@@ -276,7 +276,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		}
 		if errors.Is(err, sms.ErrProviderAmbiguous) {
 			return connectResult{reason: replicationv1alpha1.ProviderAmbiguousReason, message: fmt.Sprintf(
-				"%v, in vCenter %s: set spec.provider.uid (instead of the name) to the one to sync", err, safeURL(vp.Spec.VCenter.URL))}
+				"%v, in vCenter %s: set spec.provider.uid (instead of the name) to the one to sync", err, vp.Spec.VCenter.SafeURL())}
 		}
 		if !keepSession(ctx, err) {
 			r.Sessions.Drop(key, time.Time{}) // it may be unusable
@@ -290,7 +290,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 	if sr, ok := cl.(sms.ServerInfoReporter); ok {
 		res.server = sr.ServerInfo()
 	}
-	res.message = fmt.Sprintf("Connected to %s, provider %s (%s) is %s", safeURL(vp.Spec.VCenter.URL), info.Name, info.Ref, orUnknown(info.Status))
+	res.message = fmt.Sprintf("Connected to %s, provider %s (%s) is %s", vp.Spec.VCenter.SafeURL(), info.Name, info.Ref, orUnknown(info.Status))
 	if res.server.SMSVersion != "" {
 		res.message += fmt.Sprintf("; vCenter %s, SMS %s over %s", orUnknown(res.server.VCenterVersion), res.server.SMSVersion, res.server.Binding)
 	}

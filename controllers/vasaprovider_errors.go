@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -71,42 +70,42 @@ func classifyConnectError(vp *replicationv1alpha1.VasaProvider, err error) (stri
 		return replicationv1alpha1.InvalidCABundleReason, ce.msg
 	case errors.Is(err, sms.ErrJSONUnsupported) && !errors.As(err, &ve):
 		return replicationv1alpha1.JSONBindingUnsupportedReason, fmt.Sprintf("vCenter %s does not serve the VI/JSON binding for SMS (it needs vCenter 8.0U1 or later): set spec.binding to SOAP",
-			safeURL(vp.Spec.VCenter.URL))
+			vp.Spec.VCenter.SafeURL())
 	case errors.As(err, &ve) && ve.Pinned:
 		return replicationv1alpha1.SMSVersionUnsupportedReason, fmt.Sprintf("vCenter %s does not accept the SMS version %s pinned in spec.vcenter.smsVersion: clear it to negotiate, or pin a version this vCenter has",
-			safeURL(vp.Spec.VCenter.URL), vp.Spec.VCenter.SMSVersion)
+			vp.Spec.VCenter.SafeURL(), vp.Spec.VCenter.SMSVersion)
 	case errors.As(err, &ve):
 		return replicationv1alpha1.SMSVersionUnsupportedReason, fmt.Sprintf("vCenter %s accepts none of the SMS versions %v: it is older than vSphere 6.5 or newer than this operator",
-			safeURL(vp.Spec.VCenter.URL), ve.Tried)
+			vp.Spec.VCenter.SafeURL(), ve.Tried)
 	case errors.As(err, &su) && su.Fault == "AuthConnectionFailed":
-		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s cannot reach vCenter's own vpxd to check the session (%v): vpxd is restarting or down; retrying", safeURL(vp.Spec.VCenter.URL), su)
+		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s cannot reach vCenter's own vpxd to check the session (%v): vpxd is restarting or down; retrying", vp.Spec.VCenter.SafeURL(), su)
 	case errors.As(err, &su):
-		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying. If this lasts over 15 minutes, check the vmware-sps service on vCenter (service-control --status vmware-sps)", safeURL(vp.Spec.VCenter.URL), su)
+		return replicationv1alpha1.ServiceInitializingReason, fmt.Sprintf("The SMS service of vCenter %s is starting (%v); retrying. If this lasts over 15 minutes, check the vmware-sps service on vCenter (service-control --status vmware-sps)", vp.Spec.VCenter.SafeURL(), su)
 	case errors.As(err, &held):
 		// Not this VasaProvider's refusal: its password was not tried, and the hint of whoever was refused
 		// (another namespace, perhaps) is not its own.
 		return replicationv1alpha1.InvalidCredentialsReason, fmt.Sprintf("Not logging in to vCenter %s before %s: it refused %d logins of the user of Secret %q within %s, from VasaProviders of any namespace, and would lock the account after 5. This VasaProvider's password was not tried; if it is wrong, fix Secret %q",
-			safeURL(vp.Spec.VCenter.URL), held.Until.UTC().Format(time.RFC3339), held.Refused, vp.Spec.VCenter.CredentialsSecretRef.Name, held.Window, vp.Spec.VCenter.CredentialsSecretRef.Name)
+			vp.Spec.VCenter.SafeURL(), held.Until.UTC().Format(time.RFC3339), held.Refused, vp.Spec.VCenter.CredentialsSecretRef.Name, held.Window, vp.Spec.VCenter.CredentialsSecretRef.Name)
 	case errors.As(err, &le):
 		// The user name is not repeated here: conditions carry no Secret's values (docs/security.md).
 		msg := fmt.Sprintf("vCenter %s rejected the login of the user in Secret %q: fix the username and password there, or the account in vCenter (its password expired or was changed there?)",
-			safeURL(vp.Spec.VCenter.URL), vp.Spec.VCenter.CredentialsSecretRef.Name)
+			vp.Spec.VCenter.SafeURL(), vp.Spec.VCenter.CredentialsSecretRef.Name)
 		if ch := (*credentialsHintError)(nil); errors.As(err, &ch) {
 			msg += " (" + ch.hint + ")"
 		}
 		return replicationv1alpha1.InvalidCredentialsReason, msg
 	case errors.As(err, &te):
 		return replicationv1alpha1.TLSVerificationFailedReason, fmt.Sprintf("The certificate of %s did not verify (%v): %s",
-			safeURL(vp.Spec.VCenter.URL), te.Err, tlsAdvice(te.Err))
+			vp.Spec.VCenter.SafeURL(), te.Err, tlsAdvice(te.Err))
 	case noPermission(err):
 		return replicationv1alpha1.VCenterFaultReason, fmt.Sprintf("vCenter %s refused the check: %v: give the user of Secret %q the StorageViews.ConfigureService privilege (docs/quickstart.md)",
-			safeURL(vp.Spec.VCenter.URL), err, vp.Spec.VCenter.CredentialsSecretRef.Name)
+			vp.Spec.VCenter.SafeURL(), err, vp.Spec.VCenter.CredentialsSecretRef.Name)
 	case errors.As(err, &re):
 		return replicationv1alpha1.RedirectedReason, fmt.Sprintf("%v (spec.vcenter.url)", re)
 	case errors.As(err, &ue):
-		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", safeURL(vp.Spec.VCenter.URL), ue.Err)
+		return replicationv1alpha1.UnreachableReason, fmt.Sprintf("vCenter %s is unreachable (%v): check spec.vcenter.url and the network path", vp.Spec.VCenter.SafeURL(), ue.Err)
 	}
-	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", safeURL(vp.Spec.VCenter.URL), err)
+	return replicationv1alpha1.UnreachableReason, fmt.Sprintf("Connecting to vCenter %s failed: %v", vp.Spec.VCenter.SafeURL(), err)
 }
 
 // tlsAdvice says what fixes a certificate that did not verify. A CA or a pinned thumbprint cannot fix a
@@ -149,7 +148,7 @@ func providerNotFoundMessage(vp *replicationv1alpha1.VasaProvider, registered []
 		field, what = "spec.provider.uid", fmt.Sprintf("with uid %q", vp.Spec.Provider.UID)
 	}
 	return fmt.Sprintf("No VASA provider %s is registered in vCenter %s: check %s (registered: %s)",
-		what, safeURL(vp.Spec.VCenter.URL), field, sms.ProviderList(registered))
+		what, vp.Spec.VCenter.SafeURL(), field, sms.ProviderList(registered))
 }
 
 func orUnknown(s string) string {
@@ -157,17 +156,6 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-// safeURL returns the vCenter URL without any user or password, for messages, events and logs. Admission
-// refuses a URL with userinfo, but objects stored before that rule may still carry one.
-func safeURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable vcenter.url)"
-	}
-	u.User = nil
-	return u.String()
 }
 
 // vcenterVersion renders the vCenter's version and build, e.g. "8.0.3 build-24022515".

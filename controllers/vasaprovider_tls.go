@@ -39,7 +39,7 @@ func (r *VasaProviderReconciler) reportTLSVerification(ctx context.Context, vp, 
 		return
 	}
 	msg := "spec.vcenter.tls.insecureSkipVerify is set: the vCenter certificate is not verified, so the connection and the vCenter credentials can be intercepted; use caBundleSecretRef or thumbprint"
-	ctrl.LoggerFrom(ctx).Info("TLS verification is disabled", "vasaProvider", klog.KObj(vp), "vcenter", safeURL(vp.Spec.VCenter.URL))
+	ctrl.LoggerFrom(ctx).Info("TLS verification is disabled", "vasaProvider", klog.KObj(vp), "vcenter", vp.Spec.VCenter.SafeURL())
 	if r.Recorder != nil {
 		r.Recorder.Eventf(vp, nil, corev1.EventTypeWarning, InsecureTLSEventReason, "Connect", msg)
 	}

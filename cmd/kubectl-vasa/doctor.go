@@ -95,7 +95,7 @@ func (a *app) checkProvider(vp *replicationv1alpha1.VasaProvider, groups int) []
 	if vp.Status.ObservedGeneration > 0 && vp.Status.ObservedGeneration < vp.Generation { // -1: never checked
 		fixes = append(fixes, "the operator has not seen the latest spec yet: is the manager running?")
 	}
-	w("vCenter", "%s", vp.Spec.VCenter.URL)
+	w("vCenter", "%s", vp.Spec.VCenter.SafeURL())
 	tls := vp.Spec.VCenter.TLS
 	switch {
 	case tls.InsecureSkipVerify:

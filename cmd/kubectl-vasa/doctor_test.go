@@ -106,3 +106,16 @@ func repeatHex() string {
 	}
 	return s
 }
+
+// TestDoctorHidesCredentialsInTheURL: a VasaProvider stored before admission refused userinfo in
+// vcenter.url may still carry a password there; doctor's output is pasted into incident channels.
+func TestDoctorHidesCredentialsInTheURL(t *testing.T) {
+	g := NewWithT(t)
+	out := &syncBuffer{}
+	a := &app{out: out, now: func() time.Time { return now }}
+	vp := &replicationv1alpha1.VasaProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "storage", Name: "array-a"}}
+	vp.Spec.VCenter.URL = "https://administrator%40vsphere.local:s3cret@vc.example.com/sdk"
+	a.checkProvider(vp, 0)
+	g.Expect(out.String()).To(ContainSubstring("https://vc.example.com/sdk"))
+	g.Expect(out.String()).NotTo(Or(ContainSubstring("s3cret"), ContainSubstring("administrator")))
+}
