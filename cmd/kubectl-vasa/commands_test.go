@@ -88,7 +88,7 @@ func TestSyncFromIDsAndSelector(t *testing.T) {
 		want string
 	}{
 		"selector matches none": {[]string{"--provider", "array-b", "-l", "replication.vasa.io/source-group=oracle"}, "nothing created: no ReplicationGroups in namespace plugin-sync of provider array-b match"},
-		"name taken":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "oracle-now"}, "ReplicationSync oracle-now already exists in namespace plugin-sync: choose another --name or --pit-name"},
+		"name taken":            {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "oracle-now"}, "ReplicationSync oracle-now already exists in namespace plugin-sync with another provider, PiT name or groups: choose another --name."},
 		"schedule unknown":      {[]string{"--from-schedule", "weekly"}, `no ReplicationSyncSchedule "weekly" in namespace plugin-sync`},
 		"pit name without a letter for the object name": {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "夜間バックアップ"}, `--pit-name "夜間バックアップ" has no letter or digit an object name can take: give the ReplicationSync a --name`},
 	}

@@ -46,8 +46,9 @@ func (a *app) syncCommand() *cobra.Command {
 With --wait, the exit code says how the sync ended:
   0  the sync succeeded
   1  the sync failed, or another error (a flag, the kubeconfig, the API server refused the sync)
-  3  the wait stopped before the sync finished (--timeout, an interrupt, the API server no longer
-     readable): the sync goes on; follow it with 'kubectl get rsync NAME -w' rather than start another`,
+  3  the wait stopped before the sync was seen to finish (--timeout, an interrupt, the API server no
+     longer readable, the run deleted before it was seen to finish): the sync may go on; follow it with
+     'kubectl get rsync NAME -w', or its events, rather than start another`,
 		Example: `  kubectl vasa sync -n storage --provider array-a --group fd-1/dg-1 --group fd-1/dg-2
   kubectl vasa sync -n storage --provider array-a -l replication.vasa.io/source-group=oracle,replication.vasa.io/state=TARGET --wait
   kubectl vasa sync -n storage --from-schedule nightly --wait
@@ -273,41 +274,6 @@ func selection(ctx context.Context, c client.Reader, rs *replicationv1alpha1.Rep
 		return nil, nil
 	}
 	return ids, nil
-}
-
-// createSyncs creates runs, all or none when the API server refuses one (a name taken, a quota, an
-// admission policy: each is created in a dry run first), and says what it created. Shares created
-// before a failure the dry run could not foresee run on, and the message says so.
-func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicationv1alpha1.ReplicationSync) ([]client.ObjectKey, error) {
-	for _, rs := range runs {
-		if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
-			return nil, fmt.Errorf("nothing created: ReplicationSync name %q: %s; choose a shorter --name", rs.Name, strings.Join(errs, "; "))
-		}
-		if err := c.Create(ctx, rs.DeepCopy(), client.DryRunAll); err != nil {
-			return nil, fmt.Errorf("nothing created: %w", createError(rs, err))
-		}
-	}
-	keys := make([]client.ObjectKey, 0, len(runs))
-	for _, rs := range runs {
-		if err := c.Create(ctx, rs); err != nil {
-			if len(keys) > 0 {
-				return nil, fmt.Errorf("%w; the %d created before go on and the groups of the rest are not synced: run the command again with --pit-name %s "+
-					"and another --name (groups that have that PiT already are found Synced without a call)", createError(rs, err), len(keys), rs.Spec.PitName)
-			}
-			return nil, createError(rs, err)
-		}
-		keys = append(keys, client.ObjectKeyFromObject(rs))
-		_, _ = fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s created (provider %s, PiT %s, %s)\n",
-			rs.Name, rs.Spec.ProviderRef.Name, rs.Spec.PitName, describeGroups(rs))
-	}
-	return keys, nil
-}
-
-func createError(rs *replicationv1alpha1.ReplicationSync, err error) error {
-	if apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("ReplicationSync %s already exists in namespace %s: choose another --name or --pit-name", rs.Name, rs.Namespace)
-	}
-	return fmt.Errorf("creating ReplicationSync %s: %w", rs.Name, err)
 }
 
 // dnsName makes a ReplicationSync name from a PiT name.

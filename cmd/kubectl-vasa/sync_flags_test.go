@@ -92,8 +92,14 @@ func TestSyncExitCodes(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("error: stopped waiting for ReplicationSync slow (context deadline exceeded); the sync goes on"))
 	g.Expect(code).To(Equal(3))
 
-	out, code = pluginProcess(t, g, "sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "slow", "--wait")
-	g.Expect(out).To(ContainSubstring("error: nothing created: ReplicationSync slow already exists"))
+	// The same command again (a retry after an unclear answer) follows the run: nothing synced twice.
+	out, code = pluginProcess(t, g, "sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "slow", "--wait", "--timeout", "100ms")
+	g.Expect(out).To(ContainSubstring("replicationsync.replication.vasa.io/slow unchanged: it exists with the same provider, PiT and groups (phase Pending); following it"))
+	g.Expect(code).To(Equal(3))
+	// Another run of that name is not followed, and the advice keeps the PiT name.
+	out, code = pluginProcess(t, g, "sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-2", "--pit-name", "slow", "--wait")
+	g.Expect(out).To(ContainSubstring("error: nothing created: ReplicationSync slow already exists in namespace " + ns + " with another provider, PiT name or groups: choose another --name."))
+	g.Expect(out).To(ContainSubstring("keep that --pit-name"))
 	g.Expect(code).To(Equal(1))
 
 	// An interrupt (Ctrl-C) cancels the command's context: the sync goes on as after --timeout.

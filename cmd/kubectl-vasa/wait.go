@@ -133,9 +133,10 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 						runs[i], deleted[i] = final, true
 						continue
 					}
-					return false, fmt.Errorf("ReplicationSync %s was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen %s: "+
+					// Not a failure: its outcome is unknown, and tasks it started may still run at the array.
+					return false, notFinishedError{fmt.Errorf("ReplicationSync %s was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen %s: "+
 						"its outcome is in its events, 'kubectl get events -n %s --field-selector involvedObject.name=%s'",
-						key.Name, cmp.Or(seen.Status.Phase, replicationv1alpha1.SyncPending), key.Namespace, key.Name)
+						key.Name, cmp.Or(seen.Status.Phase, replicationv1alpha1.SyncPending), key.Namespace, key.Name)}
 				}
 				// A refusal (forbidden) ends the wait, not the sync.
 				return false, notFinishedError{fmt.Errorf("stopped waiting for ReplicationSync %s, which goes on: reading it: %w", key.Name, err)}

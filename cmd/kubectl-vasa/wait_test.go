@@ -70,6 +70,7 @@ func TestWaitOutlastsAPIServerHiccups(t *testing.T) {
 	gone := &scriptedReader{answers: []any{replicationv1alpha1.SyncRunning, apierrors.NewNotFound(gr, key.Name)}}
 	err := a.waitFor(context.Background(), gone, []client.ObjectKey{key}, "", time.Minute)
 	g.Expect(err).To(MatchError(ContainSubstring("was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen Running")))
+	g.Expect(exitCode(err)).To(Equal(3), "its outcome is unknown, not failed: a script must not start another")
 
 	forbidden := &scriptedReader{answers: []any{apierrors.NewForbidden(gr, key.Name, errors.New("no get"))}}
 	err = a.waitFor(context.Background(), forbidden, []client.ObjectKey{key}, "", time.Minute)
@@ -238,6 +239,7 @@ func TestWaitTakesTheOutcomeOfADeletedRunFromItsEvent(t *testing.T) {
 				g.Expect(err).To(MatchError(HavePrefix("ReplicationSync run failed: Failed: 1 of 2 groups failed: fd-1/dg-2 (replication link down)")))
 			default:
 				g.Expect(err).To(MatchError(ContainSubstring("was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen Running")))
+				g.Expect(exitCode(err)).To(Equal(3), "its outcome is unknown, not failed: a script must not start another")
 			}
 		})
 	}
