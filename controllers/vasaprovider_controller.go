@@ -141,6 +141,9 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}()
 
+	if r.Capacity.BindObject(req.NamespacedName, vp.UID) {
+		log.Info("VasaProvider was created again under its name: learning its batch size and task durations anew")
+	}
 	r.recordCapacity(vp)
 	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(float64(vp.Status.LearnedMaxBatchSize))
 	// Before its first run ends, so that an alert on the increase sees that run.

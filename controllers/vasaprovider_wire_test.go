@@ -157,6 +157,39 @@ func TestVasaProviderMovedToAnotherVCenterLearnsAnew(t *testing.T) {
 	g.Expect(w.r.Capacity.TaskDuration(key)).To(BeZero())
 }
 
+// TestVasaProviderCreatedAgainLearnsAnew: a VasaProvider deleted and created again under its name before
+// the deletion was reconciled (kubectl replace --force, a GitOps replace) does not inherit the batch size
+// and task durations the old object learned, which may describe another array.
+func TestVasaProviderCreatedAgainLearnsAnew(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, nil)
+	key := client.ObjectKeyFromObject(vp)
+	w.r.Capacity.LearnBatchSize(key, 1)
+	w.r.Capacity.ObserveTask(key, time.Hour)
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(1))
+
+	g.Expect(k8sClient.Delete(ctx, vp)).To(Succeed())
+	g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, key, &replicationv1alpha1.VasaProvider{})) }).Should(BeTrue())
+	again := w.simProvider()
+	g.Expect(k8sClient.Create(ctx, again)).To(Succeed())
+	again = w.recheck(ctx, t, again)
+	g.Expect(vpCondition(again, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	g.Expect(again.Status.LearnedMaxBatchSize).To(BeZero())
+	g.Expect(again.Status.ObservedTaskDuration).To(BeNil())
+	g.Expect(w.r.Capacity.LearnedBatchSize(key)).To(BeZero())
+
+	// What the new object learns is kept, across checks and a restart alike.
+	w.r.Capacity.LearnBatchSize(key, 8)
+	again = w.recheck(ctx, t, again)
+	g.Expect(again.Status.LearnedMaxBatchSize).To(BeEquivalentTo(8))
+	w.r.Capacity = capacity.New()
+	again = w.recheck(ctx, t, again)
+	g.Expect(again.Status.LearnedMaxBatchSize).To(BeEquivalentTo(8))
+}
+
 func TestVasaProviderWireFailures(t *testing.T) {
 	for name, tc := range map[string]struct {
 		cfg       smssim.Config

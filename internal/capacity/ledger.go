@@ -41,6 +41,8 @@ func (w waiter) before(o waiter) bool {
 }
 
 type provider struct {
+	// uid is the VasaProvider object's whose learning this is (BindObject); "" until it is known.
+	uid       types.UID
 	learned   int32
 	durations []time.Duration // the most recent task durations, oldest first
 	loadedDur time.Duration   // seeded from status after a restart
@@ -94,7 +96,27 @@ func (l *Ledger) Forget(key types.NamespacedName) {
 func (l *Ledger) Relearn(key types.NamespacedName) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.get(key).relearn()
+}
+
+// BindObject records the UID of the VasaProvider behind key. When another object of the name held it
+// before (deleted and created again before its deletion was reconciled: kubectl replace --force, a GitOps
+// tool replacing it), what that one learned is forgotten, as Relearn, and BindObject reports true.
+func (l *Ledger) BindObject(key types.NamespacedName, uid types.UID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	p := l.get(key)
+	was := p.uid
+	p.uid = uid
+	if was == "" || was == uid {
+		return false
+	}
+	p.relearn()
+	return true
+}
+
+// relearn forgets what the provider taught: its batch size and task durations.
+func (p *provider) relearn() {
 	p.learned, p.durations, p.loadedDur, p.reported, p.queued = 0, nil, 0, 0, nil
 }
 
