@@ -456,16 +456,18 @@ func providerClient(ctx context.Context, cached, uncached client.Reader, session
 }
 
 // relearnIfMoved forgets the batch size and task durations learned from another provider or vCenter than
-// the one the VasaProvider now reaches (its spec was edited): they describe another array.
+// the one the VasaProvider now reaches (its spec was edited): they describe another array. Also from
+// another version of the provider: an upgrade may accept larger batches, and a learned size only shrinks.
 func (r *VasaProviderReconciler) relearnIfMoved(ctx context.Context, before, vp *replicationv1alpha1.VasaProvider) {
 	was, now := before.Status, vp.Status
 	otherProvider := was.ProviderInfo != nil && was.ProviderInfo.UID != "" && was.ProviderInfo.UID != now.ProviderInfo.UID
+	otherVersion := was.ProviderInfo != nil && was.ProviderInfo.Version != "" && was.ProviderInfo.Version != now.ProviderInfo.Version
 	otherVCenter := was.VCenterInstanceUUID != "" && was.VCenterInstanceUUID != now.VCenterInstanceUUID
-	if !otherProvider && !otherVCenter {
+	if !otherProvider && !otherVersion && !otherVCenter {
 		return
 	}
-	ctrl.LoggerFrom(ctx).Info("VasaProvider reaches another provider or vCenter: learning its batch size and task durations anew",
-		"providerUid", now.ProviderInfo.UID, "vcenterInstanceUuid", now.VCenterInstanceUUID)
+	ctrl.LoggerFrom(ctx).Info("VasaProvider reaches another provider, provider version or vCenter: learning its batch size and task durations anew",
+		"providerUid", now.ProviderInfo.UID, "providerVersion", now.ProviderInfo.Version, "vcenterInstanceUuid", now.VCenterInstanceUUID)
 	r.Capacity.Relearn(client.ObjectKeyFromObject(vp))
 	vp.Status.LearnedMaxBatchSize, vp.Status.ObservedTaskDuration = 0, nil
 	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(0)

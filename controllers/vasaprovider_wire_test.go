@@ -190,6 +190,30 @@ func TestVasaProviderCreatedAgainLearnsAnew(t *testing.T) {
 	g.Expect(again.Status.LearnedMaxBatchSize).To(BeEquivalentTo(8))
 }
 
+// TestUpgradedProviderLearnsAnew: a batch size learned from one version of the provider (a TooMany
+// without a size teaches 1) is not kept once the provider shows another version: a learned size only ever
+// shrinks, and an upgrade may accept more.
+func TestUpgradedProviderLearnsAnew(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, nil)
+	key := client.ObjectKeyFromObject(vp)
+	w.r.Capacity.LearnBatchSize(key, 1)
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(1))
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(1), "kept while the version stays")
+
+	// As the last check before the provider's upgrade recorded it.
+	vp.Status.ProviderInfo.Version = "2.0"
+	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
+	vp = w.recheck(ctx, t, vp)
+	g.Expect(vp.Status.ProviderInfo.Version).To(Equal("3.0"))
+	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeZero())
+	g.Expect(w.r.Capacity.LearnedBatchSize(key)).To(BeZero())
+}
+
 func TestVasaProviderWireFailures(t *testing.T) {
 	for name, tc := range map[string]struct {
 		cfg       smssim.Config
