@@ -127,7 +127,9 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			r.replaced.forget(req.NamespacedName)
 			r.disarm(req.NamespacedName)
 			r.forgetTimingsOf(req.NamespacedName)
-			return ctrl.Result{}, nil // its watch event took it out of r.peers
+			// Its watch event took it out of r.peers, but a reconcile that read it before may have put it back.
+			r.peers.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}

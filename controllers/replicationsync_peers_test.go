@@ -146,6 +146,22 @@ func TestPitPeersHoldARunUnderOneKey(t *testing.T) {
 	g.Expect(p.byKey).To(BeEmpty())
 }
 
+// TestDeletedRunLeavesItsPeers: a reconcile that read a run just before it was deleted registers it
+// after the watch's delete took it out; the reconcile that then finds it gone takes it out again, or it
+// would stay registered for good (PiT names are not used again).
+func TestDeletedRunLeavesItsPeers(t *testing.T) {
+	h := newRunHarness(t, 1, shortWindow)
+	stale := h.get()
+	h.g.Expect(k8sClient.Delete(h.ctx, stale)).To(Succeed())
+	h.g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(h.ctx, h.key, stale)) }).Should(BeTrue())
+	h.r.peers.forget(h.key) // the watch's delete
+	h.r.peers.know(stale)   // the reconcile that read it before
+	h.reconcile()
+	h.r.peers.mu.Lock()
+	defer h.r.peers.mu.Unlock()
+	h.g.Expect(h.r.peers.keyOf).To(BeEmpty())
+}
+
 // TestRunsOfOnePiTNameReconciledAtOnceSyncAGroupOnce: two runs of one PiT name and group, reconciled at
 // the same moment by two workers, on an array without PiT support: both ask for the PiT at once, and
 // each would read the other before either claim is written. They take turns between reading their
