@@ -97,8 +97,9 @@ type ReplicationSyncReconciler struct {
 	// pollDue caches, per task in flight, when it was issued and is next worth querying (taskKey ->
 	// taskTiming, replicationsync_tasktiming.go); losing it costs an early query, nothing else.
 	pollDue sync.Map
-	// claimsVerified: a dry run showed that the API server keeps claim times (replicationsync_crdguard.go).
-	claimsVerified atomic.Bool
+	// claimsVerified is when a dry run last showed that the API server keeps claim times
+	// (replicationsync_crdguard.go); nil before the first.
+	claimsVerified atomic.Pointer[time.Time]
 	// peers are the runs of each PiT name (replicationsync_peers.go).
 	peers pitPeers
 }

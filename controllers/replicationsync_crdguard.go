@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -20,12 +21,17 @@ import (
 // every write, without an error (or, older still, refuse the state Issuing), and an unanswered call's
 // group would then be issued again at once instead of after the in-doubt window. So this process's first
 // claim is tried as a dry run, and written only when the API server keeps its claim times; until then no
-// claim is written and nothing is called.
+// claim is written and nothing is called. The answer holds for crdRecheck: the CRDs may be applied from
+// an older release while the manager runs (a GitOps application of the CRDs synced to an older tag).
+
+// crdRecheck is how long a dry run's answer that the API server keeps claim times holds.
+const crdRecheck = 10 * time.Minute
 
 // claimsKept reports whether the API server keeps the claim times of the wave rs claims over before,
-// asking it once per process with a dry run of the claim's write.
+// asking it with a dry run of the claim's write once per crdRecheck.
 func (r *ReplicationSyncReconciler) claimsKept(ctx context.Context, before, rs *replicationv1alpha1.ReplicationSync, wave []syncBatch) (bool, error) {
-	if r.claimsVerified.Load() {
+	now := clockNow(r.Clock)
+	if at := r.claimsVerified.Load(); at != nil && now.Sub(*at) < crdRecheck {
 		return true, nil
 	}
 	patch, err := statusPatch(before, rs)
@@ -43,7 +49,7 @@ func (r *ReplicationSyncReconciler) claimsKept(ctx context.Context, before, rs *
 	if len(claimsNotStored(probe, wave)) > 0 || rs.Status.VCenterInstanceUUID != "" && probe.Status.VCenterInstanceUUID == "" {
 		return false, nil
 	}
-	r.claimsVerified.Store(true)
+	r.claimsVerified.Store(&now)
 	return true, nil
 }
 

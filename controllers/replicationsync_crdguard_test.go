@@ -43,6 +43,20 @@ func TestOutdatedCRDCallsNothing(t *testing.T) {
 	h.g.Expect(meta.IsStatusConditionTrue(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)).To(BeFalse())
 }
 
+// TestCRDRolledBackWhileRunningCallsNothing: the CRDs applied from an older release while the manager
+// runs (it checked them at its first claim) are found out within crdRecheck: the run after calls nothing.
+func TestCRDRolledBackWhileRunningCallsNothing(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.expectEndsSyncedOnce(1)
+	restore := withoutClaimTime(t, h)
+	defer restore()
+	h.clock.Step(crdRecheck)
+	h.nextRun("after-rollback")
+	h.reconcile()
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1), "the first run's call only")
+	h.g.Expect(meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.StalledCondition)).To(HaveField("Reason", replicationv1alpha1.CRDOutdatedReason))
+}
+
 // TestCRDWithoutTheIssuingStateCallsNothing: the CRDs from before claims also lack the state Issuing, so
 // the API server refuses a claim (422) instead of dropping its time. The run is Stalled CRDOutdated, as
 // when the times are dropped, instead of backing off on an error no condition explains.
