@@ -23,7 +23,7 @@ import (
 // already with the same provider, PiT name and groups is followed instead: the command run again after
 // an unclear answer, or after a split set was created in part, neither fails nor syncs anything twice.
 // Shares created before a failure the dry run could not foresee run on, and the message says so.
-func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicationv1alpha1.ReplicationSync) ([]client.ObjectKey, error) {
+func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicationv1alpha1.ReplicationSync) ([]*replicationv1alpha1.ReplicationSync, error) {
 	existing := make([]*replicationv1alpha1.ReplicationSync, len(runs))
 	for i, rs := range runs {
 		if errs := validation.IsDNS1123Subdomain(rs.Name); len(errs) > 0 {
@@ -43,24 +43,30 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 			return nil, fmt.Errorf("nothing created: %w", createError(rs, err))
 		}
 	}
-	keys := make([]client.ObjectKey, 0, len(runs))
+	created := make([]*replicationv1alpha1.ReplicationSync, 0, len(runs))
 	for i, rs := range runs {
-		if existing[i] == nil {
-			// A run found after an unclear answer, or made by a racing twin of this command, is as created.
-			if err := c.Create(ctx, rs); err != nil && ((!apierrors.IsAlreadyExists(err) && !unclearCreate(err)) || a.createdAfterAll(ctx, c, rs, err) == nil) {
-				return nil, a.createFailed(rs, err, len(keys))
-			}
-		}
-		keys = append(keys, client.ObjectKeyFromObject(rs))
 		if e := existing[i]; e != nil {
+			created = append(created, e)
 			_, _ = fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s unchanged: it exists with the same provider, PiT and groups (phase %s); following it\n",
 				rs.Name, cmp.Or(e.Status.Phase, replicationv1alpha1.SyncPending))
 			continue
 		}
+		if err := c.Create(ctx, rs); err != nil {
+			// A run found after an unclear answer, or made by a racing twin of this command, is as created.
+			stored := (*replicationv1alpha1.ReplicationSync)(nil)
+			if apierrors.IsAlreadyExists(err) || unclearCreate(err) {
+				stored = a.createdAfterAll(ctx, c, rs, err)
+			}
+			if stored == nil {
+				return nil, a.createFailed(rs, err, len(created))
+			}
+			rs = stored
+		}
+		created = append(created, rs)
 		_, _ = fmt.Fprintf(a.out, "replicationsync.replication.vasa.io/%s created (provider %s, PiT %s, %s)\n",
 			rs.Name, rs.Spec.ProviderRef.Name, rs.Spec.PitName, describeGroups(rs))
 	}
-	return keys, nil
+	return created, nil
 }
 
 // createdAfterAll reads back a run whose create was not answered clearly (a timeout, a dropped

@@ -78,14 +78,14 @@ With --wait, the exit code says how the sync ended:
 				_, _ = fmt.Fprintf(a.out, "%d groups match, more than one ReplicationSync holds: creating %d, labelled %s=%s (delete them together when done)\n",
 					len(ids), len(runs), replicationv1alpha1.SyncSetLabel, set)
 			}
-			keys, err := a.createSyncs(cmd.Context(), c, runs)
+			created, err := a.createSyncs(cmd.Context(), c, runs)
 			if err != nil {
 				return err
 			}
 			if !o.wait {
 				return nil
 			}
-			return a.waitFor(cmd.Context(), c, keys, set, o.timeout)
+			return a.waitFor(cmd.Context(), c, created, set, o.timeout)
 		},
 	}
 	f := cmd.Flags()

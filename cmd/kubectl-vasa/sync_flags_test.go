@@ -106,7 +106,7 @@ func TestSyncExitCodes(t *testing.T) {
 	interrupted, cancel := context.WithCancel(context.Background())
 	cancel()
 	a := &app{out: &syncBuffer{}, pollInterval: time.Millisecond}
-	err := a.waitFor(interrupted, k8sClient, []client.ObjectKey{{Namespace: ns, Name: "slow"}}, "", 0)
+	err := a.waitFor(interrupted, k8sClient, followKeys(client.ObjectKey{Namespace: ns, Name: "slow"}), "", 0)
 	g.Expect(err).To(MatchError(ContainSubstring("stopped waiting for ReplicationSync slow (context canceled); the sync goes on")))
 	g.Expect(exitCode(err)).To(Equal(3))
 

@@ -66,7 +66,12 @@ func passingReadError(err error) bool {
 // waitFor follows ReplicationSyncs (one, or the shares of --split, labelled set) until all finished,
 // printing a progress line: redrawn in place on a terminal, one line per change otherwise (logs, CI,
 // tests).
-func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.ObjectKey, set string, timeout time.Duration) error {
+// followed are the runs as created (their UID tells them from earlier objects of their names).
+func (a *app) waitFor(ctx context.Context, c client.Reader, followed []*replicationv1alpha1.ReplicationSync, set string, timeout time.Duration) error {
+	keys := make([]client.ObjectKey, len(followed))
+	for i, rs := range followed {
+		keys[i] = client.ObjectKeyFromObject(rs)
+	}
 	// Reads use the caller's context; only the loop has the timeout, so that a read cut short by it is not
 	// mistaken for an API error.
 	readCtx, loopCtx := ctx, ctx
@@ -125,10 +130,7 @@ func (a *app) waitFor(ctx context.Context, c client.Reader, keys []client.Object
 				case apierrors.IsNotFound(err):
 					// Finished and deleted by its ttlSecondsAfterFinished between two reads, or before the
 					// first one: its last event says how it ended.
-					seen := runs[i]
-					if seen == nil {
-						seen = &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-					}
+					seen := cmp.Or(runs[i], followed[i]) // its UID: the events of an earlier run of its name are not its
 					if final := finishedByEvent(readCtx, c, seen); final != nil {
 						runs[i], deleted[i] = final, true
 						continue

@@ -14,6 +14,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -65,15 +66,15 @@ func TestWaitOutlastsAPIServerHiccups(t *testing.T) {
 		errors.New("dial tcp 10.0.0.1:6443: connect: connection refused"),
 		replicationv1alpha1.SyncSucceeded,
 	}}
-	g.Expect(a.waitFor(context.Background(), hiccups, []client.ObjectKey{key}, "", time.Minute)).To(Succeed())
+	g.Expect(a.waitFor(context.Background(), hiccups, followKeys(key), "", time.Minute)).To(Succeed())
 
 	gone := &scriptedReader{answers: []any{replicationv1alpha1.SyncRunning, apierrors.NewNotFound(gr, key.Name)}}
-	err := a.waitFor(context.Background(), gone, []client.ObjectKey{key}, "", time.Minute)
+	err := a.waitFor(context.Background(), gone, followKeys(key), "", time.Minute)
 	g.Expect(err).To(MatchError(ContainSubstring("was deleted before it was seen to finish (by its ttlSecondsAfterFinished, or by hand), last seen Running")))
 	g.Expect(exitCode(err)).To(Equal(3), "its outcome is unknown, not failed: a script must not start another")
 
 	forbidden := &scriptedReader{answers: []any{apierrors.NewForbidden(gr, key.Name, errors.New("no get"))}}
-	err = a.waitFor(context.Background(), forbidden, []client.ObjectKey{key}, "", time.Minute)
+	err = a.waitFor(context.Background(), forbidden, followKeys(key), "", time.Minute)
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a refusal ends the wait at once")
 	g.Expect(exitCode(err)).To(Equal(3), "the sync goes on: a script must not start another")
 }
@@ -112,11 +113,11 @@ func TestWaitSaysWhyTheAPIServerIsUnreachable(t *testing.T) {
 	refused := errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
 
 	down := &scriptedReader{answers: []any{replicationv1alpha1.SyncRunning, refused, refused, refused, refused, replicationv1alpha1.SyncSucceeded}}
-	g.Expect(a.waitFor(context.Background(), down, []client.ObjectKey{key}, "", time.Minute)).To(Succeed())
+	g.Expect(a.waitFor(context.Background(), down, followKeys(key), "", time.Minute)).To(Succeed())
 	g.Expect(out.String()).To(ContainSubstring("run: Running 0/0 synced, 0 failed, 0 pending (API unreachable for 30s: dial tcp 10.0.0.1:6443: connect: connection refused)\n"))
 
 	gone := &scriptedReader{answers: []any{replicationv1alpha1.SyncRunning, refused}}
-	err := a.waitFor(context.Background(), gone, []client.ObjectKey{key}, "", 50*time.Millisecond)
+	err := a.waitFor(context.Background(), gone, followKeys(key), "", 50*time.Millisecond)
 	g.Expect(err).To(MatchError(ContainSubstring("(context deadline exceeded; reads failing for")))
 	g.Expect(err).To(MatchError(ContainSubstring("the last with: dial tcp 10.0.0.1:6443: connect: connection refused)")))
 }
@@ -149,7 +150,7 @@ func TestWaitStopsOnReadErrorsThatCannotPass(t *testing.T) {
 		reader, err := client.New(c, client.Options{Scheme: scheme})
 		g.Expect(err).NotTo(HaveOccurred())
 		a := &app{out: &bytes.Buffer{}, pollInterval: time.Millisecond}
-		err = a.waitFor(context.Background(), reader, []client.ObjectKey{key}, "", 10*time.Second)
+		err = a.waitFor(context.Background(), reader, followKeys(key), "", 10*time.Second)
 		g.Expect(err).To(MatchError(ContainSubstring("stopped waiting for ReplicationSync run, which goes on: reading it: ")), name)
 		g.Expect(err).NotTo(MatchError(ContainSubstring("deadline exceeded")), name)
 	}
@@ -213,7 +214,7 @@ func TestWaitTakesTheOutcomeOfADeletedRunFromItsEvent(t *testing.T) {
 			a := &app{out: out, pollInterval: 5 * time.Millisecond}
 			errc := make(chan error, 1)
 			go func() {
-				errc <- a.waitFor(ctx, k8sClient, []client.ObjectKey{client.ObjectKeyFromObject(rs)}, "", waitTimeout)
+				errc <- a.waitFor(ctx, k8sClient, followKeys(client.ObjectKeyFromObject(rs)), "", waitTimeout)
 			}()
 			g.Eventually(out.String).WithTimeout(waitTimeout).Should(ContainSubstring("run: Running"))
 
@@ -247,18 +248,37 @@ func TestWaitTakesTheOutcomeOfADeletedRunFromItsEvent(t *testing.T) {
 
 // TestWaitForARunGoneBeforeItsFirstRead: a run that failed and was deleted (ttlSecondsAfterFinished: 0)
 // before the wait first read it ends as its event says, exit code 1, not as a wait that stopped early.
+// The event of an earlier run of its name (another UID) says nothing of it.
 func TestWaitForARunGoneBeforeItsFirstRead(t *testing.T) {
 	ctx := context.Background()
 	g := NewWithT(t)
 	ns := namespace(t, g, "plugin-gone-first")
-	g.Expect(k8sClient.Create(ctx, &eventsv1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "run.final"},
-		Regarding:  corev1.ObjectReference{APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSync", Namespace: ns, Name: "run"},
-		Reason:     "Failed", Note: "1 of 1 groups failed: fd-1/dg-1 (no groups selected)", Type: corev1.EventTypeWarning, Action: "Sync",
-		EventTime: metav1.NewMicroTime(now), ReportingController: "replicationsync-controller", ReportingInstance: "manager",
-	})).To(Succeed())
+	final := func(name string, uid types.UID, reason string) {
+		g.Expect(k8sClient.Create(ctx, &eventsv1.Event{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Regarding:  corev1.ObjectReference{APIVersion: replicationv1alpha1.GroupVersion.String(), Kind: "ReplicationSync", Namespace: ns, Name: "run", UID: uid},
+			Reason:     reason, Note: "1 of 1 groups failed: fd-1/dg-1 (no groups selected)", Type: corev1.EventTypeWarning, Action: "Sync",
+			EventTime: metav1.NewMicroTime(now), ReportingController: "replicationsync-controller", ReportingInstance: "manager",
+		})).To(Succeed())
+	}
+	final("run.earlier", "uid-of-an-earlier-run", "Synced")
 	a := &app{out: &syncBuffer{}, pollInterval: 5 * time.Millisecond}
-	err := a.waitFor(ctx, k8sClient, []client.ObjectKey{{Namespace: ns, Name: "run"}}, "", waitTimeout)
+	run := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "run", UID: "uid-of-this-run"}}
+	err := a.waitFor(ctx, k8sClient, []*replicationv1alpha1.ReplicationSync{run}, "", waitTimeout)
+	g.Expect(err).To(MatchError(ContainSubstring("was deleted before it was seen to finish")), "not the earlier run's success")
+	g.Expect(exitCode(err)).To(Equal(3))
+
+	final("run.final", "uid-of-this-run", "Failed")
+	err = a.waitFor(ctx, k8sClient, []*replicationv1alpha1.ReplicationSync{run}, "", waitTimeout)
 	g.Expect(err).To(MatchError(HavePrefix("ReplicationSync run failed: Failed: 1 of 1 groups failed")))
 	g.Expect(exitCode(err)).To(Equal(1))
+}
+
+// followKeys are runs to follow known by key only, as before their first read.
+func followKeys(keys ...client.ObjectKey) []*replicationv1alpha1.ReplicationSync {
+	out := make([]*replicationv1alpha1.ReplicationSync, len(keys))
+	for i, k := range keys {
+		out[i] = &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Name}}
+	}
+	return out
 }
