@@ -11,9 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
@@ -39,8 +39,13 @@ type app struct {
 	// pollInterval is how often --wait reads the ReplicationSync; 0 means a second.
 	pollInterval time.Duration
 
-	kubeconfig, context, namespace string
+	// flags are kubectl's own: --kubeconfig, --context, -n, --request-timeout, --as, --server, ...
+	flags *genericclioptions.ConfigFlags
 }
+
+// defaultRequestTimeout bounds each request to the API server unless --request-timeout says otherwise:
+// on a slow or half-reachable API server during an outage, a command says so instead of hanging.
+const defaultRequestTimeout = "30s"
 
 func (a *app) clock() time.Time {
 	if a.now != nil {
@@ -59,34 +64,23 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)
-	f := root.PersistentFlags()
-	f.StringVar(&a.kubeconfig, "kubeconfig", "", "path to the kubeconfig file")
-	f.StringVar(&a.context, "context", "", "kubeconfig context to use")
-	f.StringVarP(&a.namespace, "namespace", "n", "", "namespace (default: the context's namespace)")
+	a.flags = genericclioptions.NewConfigFlags(true)
+	*a.flags.Timeout = defaultRequestTimeout
+	a.flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(a.groupsCommand(), a.statusCommand(), a.syncCommand(), a.doctorCommand())
 	return root
 }
 
 // client returns a client of the cluster and the namespace to work in.
 func (a *app) client() (client.Client, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = a.kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: a.context})
-	ns := a.namespace
+	ns, _, err := a.flags.ToRawKubeConfigLoader().Namespace()
+	if err != nil || a.restConfig != nil && *a.flags.Namespace == "" {
+		ns = "default"
+	}
 	cfg := a.restConfig
 	if cfg == nil {
-		var err error
-		if cfg, err = cc.ClientConfig(); err != nil {
+		if cfg, err = a.flags.ToRESTConfig(); err != nil {
 			return nil, "", fmt.Errorf("loading the kubeconfig: %w (set --kubeconfig or KUBECONFIG, or pick one with --context)", err)
-		}
-	}
-	if ns == "" {
-		if a.restConfig != nil {
-			ns = "default"
-		} else if n, _, err := cc.Namespace(); err == nil {
-			ns = n
-		} else {
-			ns = "default"
 		}
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +55,33 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 			NewWithT(t).Expect(cmd.Execute()).To(MatchError(ContainSubstring(tc.want)))
 		})
 	}
+}
+
+// TestHangingAPIServerEndsTheCommand: an API server that takes connections and never answers (half
+// reachable in an outage) ends a command after --request-timeout, 30 s unless set, instead of hanging.
+func TestHangingAPIServerEndsTheCommand(t *testing.T) {
+	g := NewWithT(t)
+	hang := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	defer srv.Close()
+	defer close(hang)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["hanging"] = &clientcmdapi.Cluster{Server: srv.URL, InsecureSkipTLSVerify: true}
+	kc.AuthInfos["hanging"] = &clientcmdapi.AuthInfo{Token: "t"}
+	kc.Contexts["hanging"] = &clientcmdapi.Context{Cluster: "hanging", AuthInfo: "hanging"}
+	kc.CurrentContext = "hanging"
+	g.Expect(clientcmd.WriteToFile(*kc, kubeconfig)).To(Succeed())
+
+	out := &syncBuffer{}
+	a := &app{out: out, errOut: out}
+	cmd := a.rootCommand()
+	g.Expect(cmd.PersistentFlags().Lookup("request-timeout").DefValue).To(Equal("30s"))
+	cmd.SetArgs([]string{"doctor", "--kubeconfig", kubeconfig, "-n", "storage", "--request-timeout", "1s"})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	g.Expect(cmd.ExecuteContext(ctx)).To(MatchError(ContainSubstring("Client.Timeout exceeded")))
+	g.Expect(ctx.Err()).NotTo(HaveOccurred(), "ended by --request-timeout, not by the test")
 }
 
 // pluginProcess runs the plugin as a process against the test API server and returns its output and
