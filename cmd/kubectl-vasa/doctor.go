@@ -19,7 +19,7 @@ import (
 func (a *app) doctorCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "doctor",
-		Short: "Check every VasaProvider of the namespace and say what to fix",
+		Short: "Check every VasaProvider of the namespace and its unfinished ReplicationSyncs, and say what to fix",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, ns, err := a.client()
@@ -43,6 +43,10 @@ func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
 	if err := c.List(ctx, groups, client.InNamespace(ns)); err != nil {
 		return fmt.Errorf("listing ReplicationGroups in namespace %s: %w", ns, err)
 	}
+	runs := &replicationv1alpha1.ReplicationSyncList{}
+	if err := c.List(ctx, runs, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("listing ReplicationSyncs in namespace %s: %w", ns, err)
+	}
 	slices.SortFunc(list.Items, func(x, y replicationv1alpha1.VasaProvider) int { return strings.Compare(x.Name, y.Name) })
 	bad := 0
 	for i := range list.Items {
@@ -54,6 +58,7 @@ func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
 			}
 		}
 		fixes := a.checkProvider(vp, count)
+		fixes = append(fixes, a.checkRuns(vp.Name, runs.Items)...)
 		if len(fixes) > 0 {
 			bad++
 		}
@@ -62,8 +67,19 @@ func (a *app) doctor(ctx context.Context, c client.Reader, ns string) error {
 		}
 		_, _ = fmt.Fprintln(a.out)
 	}
-	if bad > 0 {
+	orphans := runsOfNoProvider(list.Items, runs.Items)
+	if len(orphans) > 0 {
+		_, _ = fmt.Fprintf(a.out, "ReplicationSyncs naming no VasaProvider of namespace %s: %s\n"+
+			"  Fix:        create the VasaProvider they name, or delete them and create them with the right providerRef (it cannot be changed)\n\n",
+			ns, strings.Join(orphans, ", "))
+	}
+	switch {
+	case bad > 0 && len(orphans) > 0:
+		return fmt.Errorf("%d of %d VasaProviders need attention, and %d ReplicationSyncs name no VasaProvider (see Fix above)", bad, len(list.Items), len(orphans))
+	case bad > 0:
 		return fmt.Errorf("%d of %d VasaProviders need attention (see Fix above)", bad, len(list.Items))
+	case len(orphans) > 0:
+		return fmt.Errorf("%d ReplicationSyncs name no VasaProvider (see Fix above)", len(orphans))
 	}
 	_, _ = fmt.Fprintf(a.out, "All %d VasaProviders are fine.\n", len(list.Items))
 	return nil
@@ -164,4 +180,48 @@ func (a *app) ago(t *metav1.Time) string {
 		return "never"
 	}
 	return duration.HumanDuration(a.clock().Sub(t.Time)) + " ago"
+}
+
+// stalledRunsShown is how many stalled runs of a provider doctor names; the rest it counts.
+const stalledRunsShown = 3
+
+// checkRuns prints how many runs of provider have not finished and returns what to fix: each stalled one
+// (it needs a human), by its Stalled condition.
+func (a *app) checkRuns(provider string, runs []replicationv1alpha1.ReplicationSync) []string {
+	var running int
+	var fixes []string
+	stalled := 0
+	for i := range runs {
+		rs := &runs[i]
+		if rs.Spec.ProviderRef.Name != provider || rs.Status.Phase == replicationv1alpha1.SyncSucceeded || rs.Status.Phase == replicationv1alpha1.SyncFailed {
+			continue
+		}
+		running++
+		if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue {
+			if stalled++; stalled <= stalledRunsShown {
+				fixes = append(fixes, fmt.Sprintf("ReplicationSync %s is stalled (%s): %s", rs.Name, c.Reason, c.Message))
+			}
+		}
+	}
+	if running > 0 {
+		_, _ = fmt.Fprintf(a.out, "  %-11s %d not finished, %d stalled\n", "Runs:", running, stalled)
+	}
+	if stalled > stalledRunsShown {
+		fixes = append(fixes, fmt.Sprintf("%d more ReplicationSyncs of this provider are stalled: kubectl get rsync -n %s shows them", stalled-stalledRunsShown, runs[0].Namespace))
+	}
+	return fixes
+}
+
+// runsOfNoProvider are the unfinished runs whose providerRef names none of the VasaProviders (a typo, or
+// one deleted): they wait for it for good.
+func runsOfNoProvider(providers []replicationv1alpha1.VasaProvider, runs []replicationv1alpha1.ReplicationSync) []string {
+	var out []string
+	for _, rs := range runs {
+		if rs.Status.Phase == replicationv1alpha1.SyncSucceeded || rs.Status.Phase == replicationv1alpha1.SyncFailed ||
+			slices.ContainsFunc(providers, func(vp replicationv1alpha1.VasaProvider) bool { return vp.Name == rs.Spec.ProviderRef.Name }) {
+			continue
+		}
+		out = append(out, rs.Name+" ("+rs.Spec.ProviderRef.Name+")")
+	}
+	return out
 }

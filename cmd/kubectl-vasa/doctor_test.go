@@ -67,12 +67,35 @@ func TestDoctor(t *testing.T) {
 	discovered(g, ns, "array-f", replicationv1alpha1.DiscoveryStatus{LastAttemptTime: ago(time.Minute), LastSuccessTime: ago(time.Minute), Groups: 1,
 		Message: "The provider does not implement QueryPointInTimeReplica (an array without PiT support)"})
 
+	// Runs: one of array-a stalled (a human must act), one of array-f on its way, one of a provider
+	// that does not exist (a typo), and finished ones, which say nothing.
+	runOf(g, ns, "stuck", "array-a", replicationv1alpha1.SyncRunning, &metav1.Condition{Type: replicationv1alpha1.StalledCondition,
+		Status: metav1.ConditionTrue, Reason: "ProviderChanged", Message: "the VasaProvider reaches another vCenter: delete the run and create it again"})
+	runOf(g, ns, "going", "array-f", replicationv1alpha1.SyncRunning, nil)
+	runOf(g, ns, "typo", "arrray-a", replicationv1alpha1.SyncPending, nil)
+	runOf(g, ns, "done", "arrray-a", replicationv1alpha1.SyncFailed, nil)
+
 	out, err := run("doctor", "-n", ns)
-	g.Expect(err).To(MatchError("4 of 6 VasaProviders need attention (see Fix above)"))
+	g.Expect(err).To(MatchError("5 of 6 VasaProviders need attention, and 1 ReplicationSyncs name no VasaProvider (see Fix above)"))
 	golden(t, "doctor", out)
 
 	_, err = run("doctor", "-n", "plugin-nothing")
 	g.Expect(err).To(MatchError(ContainSubstring("no VasaProvider in namespace plugin-nothing: create one")))
+}
+
+// runOf creates run name of provider in phase, with a Stalled condition if given.
+func runOf(g *WithT, ns, name, provider string, phase replicationv1alpha1.SyncPhase, stalled *metav1.Condition) {
+	ctx := context.Background()
+	rs := &replicationv1alpha1.ReplicationSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: replicationv1alpha1.ReplicationSyncSpec{ProviderRef: replicationv1alpha1.LocalObjectReference{Name: provider}, PitName: name,
+			GroupIDs: []replicationv1alpha1.ReplicationGroupID{id("fd-1", "dg-1")}}}
+	g.ExpectWithOffset(1, k8sClient.Create(ctx, rs)).To(Succeed())
+	rs.Status.Phase = phase
+	if stalled != nil {
+		stalled.LastTransitionTime = metav1.NewTime(now)
+		rs.Status.Conditions = []metav1.Condition{*stalled}
+	}
+	g.ExpectWithOffset(1, k8sClient.Status().Update(ctx, rs)).To(Succeed())
 }
 
 // checked sets a VasaProvider's status.lastCheckedTime.
