@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ const InstantiateAnnotation = "replication.vasa.io/instantiate"
 
 type syncOptions struct {
 	provider, selector, pitName, name, fromSchedule string
+	output                                          string
 	groups, rgs                                     []string
 	wait, split                                     bool
 	timeout                                         time.Duration
@@ -52,12 +54,17 @@ With --wait, the exit code says how the sync ended:
 		Example: `  kubectl vasa sync -n storage --provider array-a --group fd-1/dg-1 --group fd-1/dg-2
   kubectl vasa sync -n storage --provider array-a -l replication.vasa.io/source-group=oracle,replication.vasa.io/state=TARGET --wait
   kubectl vasa sync -n storage --from-schedule nightly --wait
+  run=$(kubectl vasa sync -n storage --provider array-a --group fd-1/dg-1 --pit-name before-upgrade -o name)
   kubectl vasa sync -n storage --provider array-a -l replication.vasa.io/fault-domain=fd-1 --split --pit-name failover-test --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Flags first: a mistake in them must not hide behind a kubeconfig or cluster error.
 			if err := o.check(); err != nil {
 				return err
+			}
+			var names io.Writer // -o name: the names alone on stdout, all else on stderr
+			if o.output == "name" {
+				names, a.out = a.out, a.errOut
 			}
 			c, ns, err := a.client()
 			if err != nil {
@@ -82,6 +89,11 @@ With --wait, the exit code says how the sync ended:
 			if err != nil {
 				return err
 			}
+			if names != nil {
+				for _, rs := range created {
+					_, _ = fmt.Fprintf(names, "replicationsync.replication.vasa.io/%s\n", rs.Name)
+				}
+			}
 			if !o.wait {
 				return nil
 			}
@@ -98,6 +110,7 @@ With --wait, the exit code says how the sync ended:
 	f.StringVar(&o.fromSchedule, "from-schedule", "", "copy the template of this ReplicationSyncSchedule, like kubectl create job --from=cronjob")
 	f.BoolVar(&o.split, "split", false, "with a selector that matches more groups than one ReplicationSync holds (1000), create several of the same PiT name, each with its share of the groups' ids")
 	f.BoolVar(&o.wait, "wait", false, "wait until the sync finished, showing its progress")
+	f.StringVarP(&o.output, "output", "o", "", "name: print only resource/name of each ReplicationSync created or followed, one per line (what else it says goes to stderr)")
 	f.DurationVar(&o.timeout, "timeout", 0, "with --wait, give up waiting after this long (0 = no limit); the sync goes on")
 	return cmd
 }
@@ -106,6 +119,13 @@ With --wait, the exit code says how the sync ended:
 func (o *syncOptions) check() error {
 	if o.timeout < 0 {
 		return fmt.Errorf("--timeout %s: give how long to wait, or 0 for no limit", o.timeout)
+	}
+	if o.output != "" && o.output != "name" {
+		return fmt.Errorf("--output %q: the one output is name (resource/name of each ReplicationSync, one per line)", o.output)
+	}
+	if n := len(o.groups) + len(o.rgs); n > replicationv1alpha1.MaxGroupsPerRun {
+		return fmt.Errorf("%d groups given, more than one ReplicationSync holds (%d): choose them with -l and --split, which shares them out over several runs of one PiT name, "+
+			"or run the command once per %d groups with the same --pit-name and another --name", n, replicationv1alpha1.MaxGroupsPerRun, replicationv1alpha1.MaxGroupsPerRun)
 	}
 	if o.timeout != 0 && !o.wait {
 		return errors.New("--timeout bounds --wait: add --wait, or drop --timeout")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,6 +45,8 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 		"schedule and groups":                   {[]string{"--from-schedule", "weekly", "-l", "x=y"}, "--from-schedule takes provider and groups from the schedule"},
 		"schedule and provider":                 {[]string{"--from-schedule", "weekly", "--provider", "array-a"}, "--from-schedule takes provider and groups from the schedule"},
 		"split without a selector":              {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "--split"}, "--split shares out the groups a selector matches: use it with -l or --from-schedule"},
+		"output not name":                       {[]string{"--provider", "array-a", "--group", "fd-1/dg-1", "-o", "json"}, `--output "json": the one output is name`},
+		"more groups than a run holds":          {append([]string{"--provider", "array-a"}, manyGroups(1001)...), "1001 groups given, more than one ReplicationSync holds (1000): choose them with -l and --split"},
 		"flags right":                           {[]string{"--provider", "array-a", "--group", "fd-1/dg-1"}, "loading the kubeconfig"},
 	}
 	for name, tc := range tests {
@@ -54,6 +57,32 @@ func TestSyncChecksFlagsBeforeKubeconfig(t *testing.T) {
 			cmd.SetArgs(append([]string{"sync", "--kubeconfig", missing, "-n", "storage"}, tc.args...))
 			NewWithT(t).Expect(cmd.Execute()).To(MatchError(ContainSubstring(tc.want)))
 		})
+	}
+}
+
+// manyGroups are n --group flags.
+func manyGroups(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, "--group", fmt.Sprintf("fd-1/dg-%d", i))
+	}
+	return out
+}
+
+// TestSyncOutputName: -o name puts the names of the runs created or followed, and nothing else, on
+// stdout, for a script to capture; what the command says otherwise goes to stderr.
+func TestSyncOutputName(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t, g, "plugin-output-name")
+	provider(g, ns, "array-a", replicationv1alpha1.TLSSpec{}, nil, nil)
+	for range 2 { // created, then followed
+		stdout, stderr := &syncBuffer{}, &syncBuffer{}
+		a := &app{out: stdout, errOut: stderr, now: func() time.Time { return now }, restConfig: cfg}
+		cmd := a.rootCommand()
+		cmd.SetArgs([]string{"sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-1", "--pit-name", "scripted", "-o", "name"})
+		g.Expect(cmd.Execute()).To(Succeed())
+		g.Expect(stdout.String()).To(Equal("replicationsync.replication.vasa.io/scripted\n"))
+		g.Expect(stderr.String()).To(ContainSubstring("replicationsync.replication.vasa.io/scripted "))
 	}
 }
 
