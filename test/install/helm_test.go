@@ -276,3 +276,32 @@ func TestHelmServiceAccountNotCreated(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmRefusesBadValues: a misspelt key, a wrong type, or a value the manager would not start with is
+// refused by the chart's schema or templates, naming the value, instead of being ignored or rendering a
+// manager that crash-loops.
+func TestHelmRefusesBadValues(t *testing.T) {
+	helm := helmBinary(t)
+	for set, want := range map[string]string{
+		"leaderElecton.enabled=false":        "additional properties 'leaderElecton' not allowed",
+		"replicaCout=2":                      "additional properties 'replicaCout' not allowed",
+		"replicaCount=two":                   "at '/replicaCount': got string, want integer",
+		"replicaCount=-1":                    "at '/replicaCount': minimum",
+		"logging.level=verbose":              "at '/logging/level'",
+		"logging.encoder=xml":                "at '/logging/encoder': value must be one of 'json', 'console'",
+		"nodeLossTolerationSeconds=-1":       "at '/nodeLossTolerationSeconds': minimum",
+		"metrics.port=0":                     "at '/metrics/port': minimum",
+		"watchNamespaces={team-a,}":          "at '/watchNamespaces/1'",
+		"resources=5":                        "at '/resources': got number, want object",
+		"metrics.serviceMonitor.interval=1x": "at '/metrics/serviceMonitor/interval'",
+		"podLabels.control-plane=x":          "podLabels may not set control-plane: the Deployment selects its pods by it",
+	} {
+		t.Run(set, func(t *testing.T) { helmRefuses(t, helm, want, "--set", set) })
+	}
+	t.Run("values that are fine", func(t *testing.T) {
+		g := NewWithT(t)
+		out := runTool(t, nil, helm, "template", "vso", chartDir, "--set",
+			"logging.level=2,metrics.serviceMonitor.interval=1m30s,podLabels.team=storage,image.tag=1.4")
+		g.Expect(string(out)).To(And(ContainSubstring("--zap-log-level=2"), ContainSubstring("team: storage")))
+	})
+}
