@@ -1,6 +1,7 @@
 package install
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // TestHelmStandbyReplicas: with more than one replica the chart keeps one pod through voluntary
@@ -90,6 +92,22 @@ func TestHelmWithoutLeaderElection(t *testing.T) {
 
 	helmRefuses(t, helm, "replicaCount > 1 needs leaderElection.enabled",
 		"--namespace", helmNamespace, "--set", "leaderElection.enabled=false,replicaCount=2")
+}
+
+// TestHelmUpgradeToNoLeaderElection: an installed release upgraded to run without leader election (strategy
+// Recreate) is taken by the API server: the Deployment's strategy patch drops the rollingUpdate the API
+// server defaulted (retainKeys), which Recreate would refuse.
+func TestHelmUpgradeToNoLeaderElection(t *testing.T) {
+	requireRole(t)
+	g := NewWithT(t)
+	helm := helmBinary(t)
+	const ns, release = "no-leader-upgrade", "vso-no-leader"
+	runTool(t, nil, helm, "install", release, chartDir, "--kubeconfig", kubeconfig, "--namespace", ns, "--create-namespace", "--skip-crds")
+	t.Cleanup(func() { _ = tryTool(nil, helm, "uninstall", release, "--kubeconfig", kubeconfig, "--namespace", ns) })
+	runTool(t, nil, helm, "upgrade", release, chartDir, "--kubeconfig", kubeconfig, "--namespace", ns, "--set", "leaderElection.enabled=false")
+	dep := &appsv1.Deployment{}
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: release + "-vasa-sync-operator"}, dep)).To(Succeed())
+	g.Expect(dep.Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType))
 }
 
 // TestHelmNodeLossTolerations: the manager leaves a lost node after nodeLossTolerationSeconds, beside the
