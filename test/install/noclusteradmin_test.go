@@ -91,3 +91,31 @@ func TestHelmInstallWithoutClusterAdmin(t *testing.T) {
 	helmRefuses(t, helm, "bound in the watched namespaces", "--set", "rbac.managerClusterRole="+managerRole)
 	runTool(t, nil, helm, "template", "nca", chartDir, "--set", "rbac=null")
 }
+
+// TestHelmUpgradeToTheAdminsClusterRole: a release that made its own Role in the watched namespace,
+// upgraded to bind a cluster admin's ClusterRole there instead (rbac.managerClusterRole), is taken: a
+// RoleBinding's roleRef cannot change, so the binding of each is another object.
+func TestHelmUpgradeToTheAdminsClusterRole(t *testing.T) {
+	requireRole(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	const ns, watched, release, managerRole = "to-admin-role", "to-admin-role-team", "vso-to-admin", "vasa-sync-manager-to-admin"
+	ensureNamespace(t, watched)
+	role := decode(t, runTool(t, nil, "cat", "config/rbac/role.yaml"))[0]
+	role.SetName(managerRole)
+	g.Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, &role))).To(Succeed())
+	helm := helmBinary(t)
+	args := []string{release, chartDir, "--kubeconfig", kubeconfig, "--namespace", ns, "--skip-crds",
+		"--set", "watchNamespaces={" + watched + "}", "--set", "rbac.clusterScoped=false"}
+	runTool(t, nil, helm, append([]string{"install", "--create-namespace"}, args...)...)
+	t.Cleanup(func() { _ = tryTool(nil, helm, "uninstall", release, "--kubeconfig", kubeconfig, "--namespace", ns) })
+	runTool(t, nil, helm, append(append([]string{"upgrade"}, args...), "--set", "rbac.managerClusterRole="+managerRole)...)
+
+	bindings := &rbacv1.RoleBindingList{}
+	g.Expect(k8sClient.List(ctx, bindings, client.InNamespace(watched))).To(Succeed())
+	var refs []rbacv1.RoleRef
+	for _, b := range bindings.Items {
+		refs = append(refs, b.RoleRef)
+	}
+	g.Expect(refs).To(ConsistOf(rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: managerRole}))
+}
