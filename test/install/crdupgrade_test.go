@@ -55,7 +55,7 @@ func TestCRDUpgradeAfterHelmInstall(t *testing.T) {
 	g.Expect(into[apiextensionsv1.CustomResourceDefinition](t, *got).Spec.Versions[0].Schema.OpenAPIV3Schema.Description).
 		To(Equal(schema.Description))
 
-	applyCRDs := regexp.MustCompile(`kubectl apply --server-side[^\n]*crd[^\n]*`)
+	applyCRDs := regexp.MustCompile(`[^\n]*crd[^\n]*kubectl apply --server-side[^\n]*|kubectl apply --server-side[^\n]*crd[^\n]*`)
 	for _, doc := range []string{"docs/upgrade.md", chartDir + "/templates/NOTES.txt"} {
 		text, err := os.ReadFile(filepath.Join(root, doc))
 		g.Expect(err).NotTo(HaveOccurred())
