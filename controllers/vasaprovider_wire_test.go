@@ -133,14 +133,7 @@ func TestVasaProviderShowsVersions(t *testing.T) {
 func TestVasaProviderMovedToAnotherVCenterLearnsAnew(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{})
-	vp, _ := w.reconcile(t, nil)
-	key := client.ObjectKeyFromObject(vp)
-	w.r.Capacity.LearnBatchSize(key, 16)
-	w.r.Capacity.ObserveTask(key, 2*time.Second)
-	vp = w.recheck(ctx, t, vp)
-	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(16))
-	g.Expect(vp.Status.ObservedTaskDuration).NotTo(BeNil())
+	w, vp := learnedProvider(t, 16, 2*time.Second)
 	g.Expect(vp.Status.VCenterInstanceUUID).To(Equal(w.sim.About().InstanceUuid))
 
 	other, err := smssim.Start(smssim.Config{Providers: []smssim.ProviderConfig{{Name: "array-a"}}})
@@ -149,12 +142,33 @@ func TestVasaProviderMovedToAnotherVCenterLearnsAnew(t *testing.T) {
 	vp.Spec.VCenter.URL, vp.Spec.VCenter.TLS.Thumbprint = other.URL(), other.Thumbprint()
 	g.Expect(k8sClient.Update(ctx, vp)).To(Succeed())
 	vp = w.recheck(ctx, t, vp)
-	g.Expect(vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
 	g.Expect(vp.Status.VCenterInstanceUUID).To(And(Equal(other.About().InstanceUuid), Not(Equal(w.sim.About().InstanceUuid))))
-	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeZero())
-	g.Expect(vp.Status.ObservedTaskDuration).To(BeNil())
-	g.Expect(w.r.Capacity.LearnedBatchSize(key)).To(BeZero())
-	g.Expect(w.r.Capacity.TaskDuration(key)).To(BeZero())
+	expectLearnedAnew(g, w, vp)
+}
+
+// learnedProvider is a connected VasaProvider of a new world whose batch size and task duration were
+// learned (size, d) and recorded in its status.
+func learnedProvider(t *testing.T, size int32, d time.Duration) (*vpWorld, *replicationv1alpha1.VasaProvider) {
+	t.Helper()
+	g := NewWithT(t)
+	w := newVPWorld(t, smssim.Config{})
+	vp, _ := w.reconcile(t, nil)
+	key := client.ObjectKeyFromObject(vp)
+	w.r.Capacity.LearnBatchSize(key, size)
+	w.r.Capacity.ObserveTask(key, d)
+	vp = w.recheck(context.Background(), t, vp)
+	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(size))
+	g.Expect(vp.Status.ObservedTaskDuration).NotTo(BeNil())
+	return w, vp
+}
+
+// expectLearnedAnew expects vp, connected, to keep nothing learned, in its status or in memory.
+func expectLearnedAnew(g Gomega, w *vpWorld, vp *replicationv1alpha1.VasaProvider) {
+	g.ExpectWithOffset(1, vpCondition(vp, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
+	g.ExpectWithOffset(1, vp.Status.LearnedMaxBatchSize).To(BeZero())
+	g.ExpectWithOffset(1, vp.Status.ObservedTaskDuration).To(BeNil())
+	g.ExpectWithOffset(1, w.r.Capacity.LearnedBatchSize(client.ObjectKeyFromObject(vp))).To(BeZero())
+	g.ExpectWithOffset(1, w.r.Capacity.TaskDuration(client.ObjectKeyFromObject(vp))).To(BeZero())
 }
 
 // TestVasaProviderCreatedAgainLearnsAnew: a VasaProvider deleted and created again under its name before
@@ -163,23 +177,15 @@ func TestVasaProviderMovedToAnotherVCenterLearnsAnew(t *testing.T) {
 func TestVasaProviderCreatedAgainLearnsAnew(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{})
-	vp, _ := w.reconcile(t, nil)
+	w, vp := learnedProvider(t, 1, time.Hour)
 	key := client.ObjectKeyFromObject(vp)
-	w.r.Capacity.LearnBatchSize(key, 1)
-	w.r.Capacity.ObserveTask(key, time.Hour)
-	vp = w.recheck(ctx, t, vp)
-	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(1))
 
 	g.Expect(k8sClient.Delete(ctx, vp)).To(Succeed())
 	g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, key, &replicationv1alpha1.VasaProvider{})) }).Should(BeTrue())
 	again := w.simProvider()
 	g.Expect(k8sClient.Create(ctx, again)).To(Succeed())
 	again = w.recheck(ctx, t, again)
-	g.Expect(vpCondition(again, replicationv1alpha1.ReadyCondition).Reason).To(Equal(replicationv1alpha1.ConnectedReason))
-	g.Expect(again.Status.LearnedMaxBatchSize).To(BeZero())
-	g.Expect(again.Status.ObservedTaskDuration).To(BeNil())
-	g.Expect(w.r.Capacity.LearnedBatchSize(key)).To(BeZero())
+	expectLearnedAnew(g, w, again)
 
 	// What the new object learns is kept, across checks and a restart alike.
 	w.r.Capacity.LearnBatchSize(key, 8)
@@ -196,12 +202,7 @@ func TestVasaProviderCreatedAgainLearnsAnew(t *testing.T) {
 func TestUpgradedProviderLearnsAnew(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	w := newVPWorld(t, smssim.Config{})
-	vp, _ := w.reconcile(t, nil)
-	key := client.ObjectKeyFromObject(vp)
-	w.r.Capacity.LearnBatchSize(key, 1)
-	vp = w.recheck(ctx, t, vp)
-	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(1))
+	w, vp := learnedProvider(t, 1, time.Minute)
 	vp = w.recheck(ctx, t, vp)
 	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeEquivalentTo(1), "kept while the version stays")
 
@@ -210,8 +211,7 @@ func TestUpgradedProviderLearnsAnew(t *testing.T) {
 	g.Expect(k8sClient.Status().Update(ctx, vp)).To(Succeed())
 	vp = w.recheck(ctx, t, vp)
 	g.Expect(vp.Status.ProviderInfo.Version).To(Equal("3.0"))
-	g.Expect(vp.Status.LearnedMaxBatchSize).To(BeZero())
-	g.Expect(w.r.Capacity.LearnedBatchSize(key)).To(BeZero())
+	expectLearnedAnew(g, w, vp)
 }
 
 func TestVasaProviderWireFailures(t *testing.T) {
