@@ -76,3 +76,21 @@ func TestDeadlineKeepsWhatTheRunWaitedOn(t *testing.T) {
 	}
 	h.g.Expect(h.fake.Calls()).To(BeEmpty())
 }
+
+// TestDeadlineOfAGroupInDoubtSaysItMayMakeThePiT: a group whose call got no answer (in doubt) when
+// activeDeadlineSeconds passes may still get its PiT: its message says so, as a running task's does, so
+// that on-call looks for the PiT before using the name again; a group never called says only the deadline.
+func TestDeadlineOfAGroupInDoubtSaysItMayMakeThePiT(t *testing.T) {
+	const deadline = time.Minute
+	h := newRunHarness(t, 1, func(vp *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
+		vp.Spec.InDoubtWindow = &metav1.Duration{Duration: 10 * deadline}
+		rs.Spec.ActiveDeadlineSeconds = ptr.To(int64(deadline / time.Second))
+	})
+	answerOnce(h.fake, timeoutErr)
+	h.runFor(2 * deadline)
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).To(Equal(replicationv1alpha1.SyncFailed))
+	h.g.Expect(rs.Status.Groups[0].Message).To(And(ContainSubstring("activeDeadlineSeconds (60) passed while the outcome of its sync call was unknown"),
+		ContainSubstring("it may still make the PiT")))
+	h.g.Expect(h.fake.Calls()).To(HaveLen(1))
+}

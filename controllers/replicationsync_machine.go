@@ -277,10 +277,14 @@ func (r *ReplicationSyncReconciler) deadlineExceeded(ctx context.Context, run *s
 			}
 		}
 	}
+	armed := r.armedIndexes(rs, nil) // claimed by this process and never called
 	for i, g := range rs.Status.Groups {
+		_, uncalled := armed[i]
 		switch {
 		case g.State == replicationv1alpha1.GroupSyncing || g.State == replicationv1alpha1.GroupWaiting:
 			run.groupFailed(i, fmt.Sprintf("%s while task %s ran; it may still make the PiT", msg, g.Task))
+		case g.State == replicationv1alpha1.GroupIssuing && !uncalled:
+			run.groupFailed(i, msg+" while the outcome of its sync call was unknown; it may still make the PiT")
 		case !isFinalGroup(g):
 			run.groupFailed(i, msg) // the cause once, in the run's conditions, not in every group
 		}
