@@ -89,7 +89,7 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		}
 		ctrl.LoggerFrom(ctx).Info("The provider refused sync calls for now, backing off", "fault", d.fault, "nextRetryTime", next)
 		// Reason BackingOff as the Reconciling condition's: busy, out of resource, unavailable or no answer.
-		r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s; retrying in %s", d.fault, next.Sub(run.now).Round(time.Millisecond))
+		r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "%s", backOffNote(d.fault, err))
 	case actionReroute:
 		var inactive *sms.InactiveProviderError
 		errors.As(err, &inactive)
@@ -342,9 +342,9 @@ func (r *ReplicationSyncReconciler) groupsBusy(run *syncRun, idx []int, f sms.Fa
 	if !backOff {
 		return
 	}
-	if next, started := r.backOffOnce(run, 0); started { // not once per task that answered so
-		r.event(run.rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s for %d groups of task %s; retrying in %s",
-			f.FaultType(), len(idx), task, next.Sub(run.now).Round(time.Millisecond))
+	if _, started := r.backOffOnce(run, 0); started { // not once per task that answered so
+		r.event(run.rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Provider answered %s for %d groups of task %s; %s",
+			f.FaultType(), len(idx), task, backingOffUntilStatusSays)
 	}
 }
 
@@ -395,11 +395,11 @@ func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun
 		r.notifyProvider(run.vp)
 	}
 	r.recordFault(run, faultUnreachable, err.Error())
-	next := r.startBackOff(run, 0)
+	r.startBackOff(run, 0)
 	if first { // once the status holds the first attempt: a write lost to a conflict would tell it twice
-		rs, wait := run.rs, next.Sub(run.now).Round(time.Millisecond)
+		rs := run.rs
 		run.afterStore(func() {
-			r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Could not reach the provider (%v); retrying in %s", err, wait)
+			r.event(rs, corev1.EventTypeNormal, replicationv1alpha1.BackingOffReason, "BackOff", "Could not reach the provider (%v); %s", err, backingOffUntilStatusSays)
 		})
 	}
 	r.markBackingOff(run)
@@ -423,4 +423,19 @@ func faultType(err error) string {
 		return sms.FaultTypeOf(err)
 	}
 	return faultUnreachable
+}
+
+// backingOffUntilStatusSays ends a BackingOff event. The event names no delay: repeated events of one
+// reason are folded into the first, whose note kubectl describe keeps showing as the backoff grows.
+const backingOffUntilStatusSays = "backing off (status.retry.nextRetryTime says when it calls again)"
+
+// backOffNote is the BackingOff event of a call refused for now: the provider's fault, or, for a call not
+// sent or not answered (no fault of the provider's), what went wrong, so that on-call does not look for
+// the cause at the array.
+func backOffNote(fault string, err error) string {
+	switch fault {
+	case faultUnreachable, faultNoAnswer, faultNoTimeLeft, faultSessionReplaced, faultEmptyTaskRef:
+		return fmt.Sprintf("Calling the provider failed (%s: %s); %s", fault, truncateMessage(err.Error()), backingOffUntilStatusSays)
+	}
+	return fmt.Sprintf("Provider answered %s; %s", fault, backingOffUntilStatusSays)
 }

@@ -625,6 +625,21 @@ func TestOneBatchSubmittedEventPerRun(t *testing.T) {
 	h.g.Expect(submitted).To(Equal(1), "events: %v", h.eventReasons())
 }
 
+// TestBackingOffSaysWhoFailed: a backoff because a sync call was not sent (its session's re-login was
+// refused) says so, with the error, not "Provider answered": that sends on-call to the array. No event
+// names a delay: repeats of one reason are folded into the first event's text.
+func TestBackingOffSaysWhoFailed(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	h.fake.Sync = func(smsfake.SyncCall) (string, error) {
+		return "", fmt.Errorf("%w: re-establishing expired session: %w", sms.ErrNotSent, &sms.LoginError{Err: errors.New("the password was refused")})
+	}
+	h.runFor(time.Minute)
+	events := h.eventReasons()
+	h.g.Expect(events).To(ContainElement(And(HavePrefix("BackingOff: Calling the provider failed (Unreachable: "),
+		ContainSubstring("the password was refused"), ContainSubstring("status.retry.nextRetryTime"))))
+	h.g.Expect(events).NotTo(ContainElement(Or(ContainSubstring("Provider answered"), ContainSubstring("retrying in"))))
+}
+
 // TestNoProgressSaysSo: a run whose provider stays busy reports Stalled=ProgressDeadlineExceeded but keeps trying.
 func TestNoProgressSaysSo(t *testing.T) {
 	h := progressDeadlineRun(t, 1)
