@@ -81,7 +81,8 @@ func awaitFirstDiscovery(run *syncRun) (string, bool) {
 	if rs.Spec.GroupSelector == nil || len(rs.Status.Groups) > 0 || !firstDiscoveryPending(vp) {
 		return "", false
 	}
-	return fmt.Sprintf("Waiting for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting the run's groups", vp.Name), true
+	return fmt.Sprintf("Waiting for the first discovery of VasaProvider %s to write its ReplicationGroups before selecting the run's groups; "+
+		"if this lasts, its status.discovery.message says why discovery does not complete", vp.Name), true
 }
 
 // firstDiscoveryPending reports whether the VasaProvider's discovery is on and none has ended yet, with
