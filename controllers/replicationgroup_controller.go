@@ -72,7 +72,7 @@ const (
 )
 
 // errProviderNotReady is returned inside a discovery that has no provider to ask yet.
-var errProviderNotReady = errors.New("the VasaProvider is not Ready")
+var errProviderNotReady = errors.New("no session to vCenter (the VasaProvider's next check says why in its Ready condition)")
 
 // ReplicationGroupReconciler discovers a VasaProvider's replication groups on spec.discovery.interval and
 // keeps one ReplicationGroup per group. It reconciles VasaProviders: one discovery per provider at a time.

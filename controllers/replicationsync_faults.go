@@ -105,7 +105,7 @@ func (r *ReplicationSyncReconciler) applyFault(ctx context.Context, run *syncRun
 		r.countFailures(ctx, run, idx, err, d.action == actionCheckGroups)
 	case actionFailRun:
 		r.failRun(ctx, run, replicationv1alpha1.NotImplementedReason,
-			fmt.Sprintf("The provider does not implement SyncReplicationGroup: %v", err))
+			fmt.Sprintf("The provider does not implement SyncReplicationGroup (%v): this array's VASA provider cannot sync replication groups, and nothing is retried; sync them with the array's own tools", err))
 	case actionProviderMoved:
 		for _, i := range idx {
 			rs.Status.Groups[i].Provider = "" // the VasaProvider's provider, whatever it was re-routed to

@@ -119,7 +119,7 @@ func pitOfAnEarlierRun(rs *replicationv1alpha1.ReplicationSync, p sms.PointInTim
 // second PiT of that name, and taking the earlier PiT as this run's would report a recovery point that
 // was not made.
 func pitNameTakenMessage(p sms.PointInTime, due time.Time) string {
-	return fmt.Sprintf("A PiT named %q exists from %s, before this run was scheduled (%s): the schedule gave this run the name of an earlier run (after a change of schedule or timeZone), or the same schedule runs in another cluster whose clock is ahead. No PiT was made; the schedule's next run makes one",
+	return fmt.Sprintf("A PiT named %q exists from %s, before this run was scheduled (%s): the schedule gave this run the name of an earlier run (after a change of schedule or timeZone), or the same schedule runs in another cluster whose clock is ahead. No PiT was made. Put the zone offset in the schedule's pitNameTemplate (e.g. -0700) so that names do not repeat, and run each schedule in one cluster only",
 		p.Name, p.TimeStamp.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))
 }
 

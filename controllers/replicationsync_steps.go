@@ -260,7 +260,7 @@ func (r *ReplicationSyncReconciler) taskQueryFault(ctx context.Context, run *syn
 		// run's activeDeadlineSeconds bounds the wait; its progress deadline raises the alert.
 		spent = slices.DeleteFunc(spent, func(i int) bool { return slices.Contains(unanswered, i) })
 		for _, i := range spent {
-			run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row: %v", ref, rs.Status.Groups[i].PollFaults, err))
+			run.groupFailed(i, fmt.Sprintf("Task %s could not be queried %d times in a row (%v); it may still run and make the PiT", ref, rs.Status.Groups[i].PollFaults, err))
 		}
 		// Queried again after a backoff, not by every reconcile of the run in between (other tasks wake
 		// it): each of those queries would count a fault, and backoffLimit would be spent in minutes.
