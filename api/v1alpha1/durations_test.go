@@ -15,45 +15,45 @@ import (
 // time.ParseDuration (behind metav1.Duration) rejects: such a value, once stored, fails to decode in the
 // manager. So the duration fields are held to Go's syntax at admission.
 
+// Each message says the form a value takes, not a regular expression.
 const (
-	goDuration = "should match"
-	inDoubtMin = "inDoubtWindow must be at least 5s"
-	discMin    = "discovery.interval must be 0s (off) or at least 30s"
+	inDoubtMsg = "inDoubtWindow must be a duration in Go's syntax (a number and a unit: ns, us, ms, s, m, h), such as 90s, 2m or 1h30m, of at least 5s"
+	discMsg    = "discovery.interval must be 0s (off), or a duration in Go's syntax (a number and a unit: ns, us, ms, s, m, h) of at least 30s"
 )
 
 func TestDurationFieldsRejectBadInput(t *testing.T) {
 	runRejected(t, validProvider, map[string]rejected{
 		"inDoubtWindow in words": {
 			mutations: []mutation{set("10 minutes", "spec", "inDoubtWindow")},
-			field:     "spec.inDoubtWindow", message: goDuration,
+			field:     "spec.inDoubtWindow", message: inDoubtMsg,
 		},
 		"inDoubtWindow in days": {
 			mutations: []mutation{set("1d", "spec", "inDoubtWindow")},
-			field:     "spec.inDoubtWindow", message: goDuration,
+			field:     "spec.inDoubtWindow", message: inDoubtMsg,
 		},
 		"inDoubtWindow zero": {
 			mutations: []mutation{set("0s", "spec", "inDoubtWindow")},
-			field:     "spec.inDoubtWindow", message: inDoubtMin,
+			field:     "spec.inDoubtWindow", message: inDoubtMsg,
 		},
 		"inDoubtWindow negative": {
 			mutations: []mutation{set("-2m", "spec", "inDoubtWindow")},
-			field:     "spec.inDoubtWindow", message: goDuration,
+			field:     "spec.inDoubtWindow", message: inDoubtMsg,
 		},
 		"inDoubtWindow under the minimum": {
 			mutations: []mutation{set("4s", "spec", "inDoubtWindow")},
-			field:     "spec.inDoubtWindow", message: inDoubtMin,
+			field:     "spec.inDoubtWindow", message: inDoubtMsg,
 		},
 		"inDoubtWindow not a duration": {
 			mutations: []mutation{set("soon", "spec", "inDoubtWindow")},
-			field:     "spec.inDoubtWindow", message: goDuration,
+			field:     "spec.inDoubtWindow", message: inDoubtMsg,
 		},
 		"discovery interval in words": {
 			mutations: []mutation{set("10 minutes", "spec", "discovery", "interval")},
-			field:     "spec.discovery.interval", message: goDuration,
+			field:     "spec.discovery.interval", message: discMsg,
 		},
 		"discovery interval under 30s": {
 			mutations: []mutation{set("10s", "spec", "discovery", "interval")},
-			field:     "spec.discovery.interval", message: discMin,
+			field:     "spec.discovery.interval", message: discMsg,
 		},
 	})
 }

@@ -103,11 +103,11 @@ func TestGroupSelectorRejectsBadInput(t *testing.T) {
 	runRejected(t, validProvider, map[string]rejected{
 		"discovery interval under 30s": {
 			mutations: []mutation{set("10s", "spec", "discovery", "interval")},
-			field:     "spec.discovery.interval", message: "discovery.interval must be 0s (off) or at least 30s",
+			field:     "spec.discovery.interval", message: discMsg,
 		},
 		"discovery interval negative": {
 			mutations: []mutation{set("-5m", "spec", "discovery", "interval")},
-			field:     "spec.discovery.interval", message: "discovery.interval must be 0s (off) or at least 30s",
+			field:     "spec.discovery.interval", message: discMsg,
 		},
 	})
 }

@@ -63,9 +63,8 @@ type VasaProviderSpec struct {
 	// take seconds, since the window widens to twice the observed task duration anyway.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
-	// +kubebuilder:validation:Pattern=`^(0|([0-9]{1,5}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,4})$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s')",message="inDoubtWindow must be at least 5s, in Go's duration syntax such as 90s or 2m"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}(\\\\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,4})$') && duration(self) >= duration('5s')",message="inDoubtWindow must be a duration in Go's syntax (a number and a unit: ns, us, ms, s, m, h), such as 90s, 2m or 1h30m, of at least 5s"
 	InDoubtWindow *metav1.Duration `json:"inDoubtWindow,omitempty"`
 
 	// discovery sets how the provider's replication groups are discovered into ReplicationGroup objects.
@@ -83,9 +82,8 @@ type DiscoverySpec struct {
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
-	// +kubebuilder:validation:Pattern=`^(0|([0-9]{1,5}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,4})$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('30s')",message="discovery.interval must be 0s (off) or at least 30s"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,5}(\\\\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,4})$') && (duration(self) == duration('0s') || duration(self) >= duration('30s'))",message="discovery.interval must be 0s (off), or a duration in Go's syntax (a number and a unit: ns, us, ms, s, m, h) of at least 30s, such as 30s, 5m or 1h"
 	Interval *metav1.Duration `json:"interval,omitempty"`
 }
 
