@@ -53,12 +53,12 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 		}
 		if err := c.Create(ctx, rs); err != nil {
 			// A run found after an unclear answer, or made by a racing twin of this command, is as created.
-			stored := (*replicationv1alpha1.ReplicationSync)(nil)
+			stored, unread := (*replicationv1alpha1.ReplicationSync)(nil), error(nil)
 			if apierrors.IsAlreadyExists(err) || unclearCreate(err) {
-				stored = a.createdAfterAll(ctx, c, rs, err)
+				stored, unread = a.createdAfterAll(ctx, c, rs, err)
 			}
 			if stored == nil {
-				return nil, a.createFailed(rs, err, len(created))
+				return nil, a.createFailed(rs, err, unread != nil, len(created))
 			}
 			rs = stored
 		}
@@ -70,22 +70,27 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 }
 
 // createdAfterAll reads back a run whose create was not answered clearly (a timeout, a dropped
-// connection, an interrupt) or raced another of the same name: the run it finds, if it is the same, or nil.
-func (a *app) createdAfterAll(ctx context.Context, c client.Client, rs *replicationv1alpha1.ReplicationSync, createErr error) *replicationv1alpha1.ReplicationSync {
+// connection, an interrupt) or raced another of the same name: the run it finds, if it is the same, or
+// nil; and the error of a read that could not tell (not NotFound).
+func (a *app) createdAfterAll(ctx context.Context, c client.Client, rs *replicationv1alpha1.ReplicationSync, createErr error) (*replicationv1alpha1.ReplicationSync, error) {
 	// Also after an interrupt, which cancelled ctx: the answer decides what the user does next.
 	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
 	defer cancel()
 	stored, err := sameRunStored(readCtx, c, rs)
-	if err != nil && !apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
 		_, _ = fmt.Fprintf(a.errOut, "Warning: creating ReplicationSync %s: %v; reading it back: %v\n", rs.Name, createErr, err)
 	}
-	return stored
+	return stored, err
 }
 
-// createFailed is the error of a create the API server refused, or did not answer clearly and the run
-// could not be read back: then it may exist and sync, and the command must not be run with another PiT.
-func (a *app) createFailed(rs *replicationv1alpha1.ReplicationSync, err error, created int) error {
-	if unclearCreate(err) {
+// createFailed is the error of a create the API server refused or that did not land, or, unread, of one
+// not answered clearly whose run could not be read back: then it may exist and sync, and the command
+// must not be run with another PiT name.
+func (a *app) createFailed(rs *replicationv1alpha1.ReplicationSync, err error, unread bool, created int) error {
+	if unread && unclearCreate(err) {
 		return notFinishedError{fmt.Errorf("creating ReplicationSync %s: %w; it may have been created: 'kubectl get rsync -n %s %s' shows it. "+
 			"Run the command again with --name %s --pit-name %s: it follows the run if it exists, and creates it if not", rs.Name, err, rs.Namespace, rs.Name, rs.Name, rs.Spec.PitName)}
 	}

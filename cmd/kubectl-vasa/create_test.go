@@ -23,11 +23,16 @@ import (
 type lostAnswers struct {
 	next      http.RoundTripper
 	readsFail atomic.Bool
+	// neverSent drops the creates before they reach the API server.
+	neverSent atomic.Bool
 }
 
 func (l *lostAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
 	ours := strings.Contains(req.URL.Path, "/replicationsyncs")
 	if ours && req.Method == http.MethodGet && l.readsFail.Load() {
+		return nil, errors.New("connection reset by peer")
+	}
+	if ours && req.Method == http.MethodPost && !req.URL.Query().Has("dryRun") && l.neverSent.Load() {
 		return nil, errors.New("connection reset by peer")
 	}
 	resp, err := l.next.RoundTrip(req)
@@ -42,7 +47,8 @@ func (l *lostAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestSyncWhoseAnswerWasLost: a create the API server applied but whose answer was lost is read back and
 // followed, not reported failed (a script would run the command again, under a new PiT name by default);
 // when it cannot be read back either, the command says it may exist, with exit code 3, and running it
-// again with the same names follows the run instead of creating another.
+// again with the same names follows the run instead of creating another. One read back as missing was
+// not created.
 func TestSyncWhoseAnswerWasLost(t *testing.T) {
 	g := NewWithT(t)
 	ns := namespace(t, g, "plugin-lost-answer")
@@ -84,4 +90,11 @@ func TestSyncWhoseAnswerWasLost(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred(), out)
 	g.Expect(out).To(ContainSubstring("replicationsync.replication.vasa.io/retry-me unchanged: it exists with the same provider, PiT and groups"))
 	g.Expect(runs()).To(ConsistOf("manual-20261123-120000/manual-20261123-120000", "retry-me/retry-me"))
+
+	// A create that never reached the API server is read back as missing: not created, exit 1.
+	lossy.neverSent.Store(true)
+	out, err = runLossy("sync", "-n", ns, "--provider", "array-a", "--group", "fd-1/dg-3", "--pit-name", "lost-on-the-way")
+	g.Expect(err).To(MatchError(And(HavePrefix("creating ReplicationSync lost-on-the-way: "), Not(ContainSubstring("may have been created")))), out)
+	g.Expect(exitCode(err)).To(Equal(1))
+	g.Expect(runs()).To(HaveLen(2))
 }
