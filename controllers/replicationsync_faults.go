@@ -433,8 +433,8 @@ const backingOffUntilStatusSays = "backing off (status.retry.nextRetryTime says 
 // sent or not answered (no fault of the provider's), what went wrong, so that on-call does not look for
 // the cause at the array.
 func backOffNote(fault string, err error) string {
-	switch fault {
-	case faultUnreachable, faultNoAnswer, faultNoTimeLeft, faultSessionReplaced, faultEmptyTaskRef:
+	var f sms.Fault
+	if !errors.As(err, &f) {
 		return fmt.Sprintf("Calling the provider failed (%s: %s); %s", fault, truncateMessage(err.Error()), backingOffUntilStatusSays)
 	}
 	return fmt.Sprintf("Provider answered %s; %s", fault, backingOffUntilStatusSays)

@@ -31,12 +31,8 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 		}
 		err := c.Create(ctx, rs.DeepCopy(), client.DryRunAll)
 		if apierrors.IsAlreadyExists(err) {
-			var readErr error
-			if existing[i], readErr = sameRunStored(ctx, c, rs); readErr == nil {
-				if existing[i] == nil {
-					return nil, fmt.Errorf("nothing created: %w", alreadyExistsError(rs))
-				}
-				err = nil
+			if stored, readErr := sameRunStored(ctx, c, rs); readErr == nil && stored != nil {
+				existing[i], err = stored, nil
 			}
 		}
 		if err != nil {
@@ -53,10 +49,7 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 		}
 		if err := c.Create(ctx, rs); err != nil {
 			// A run found after an unclear answer, or made by a racing twin of this command, is as created.
-			stored, unread := (*replicationv1alpha1.ReplicationSync)(nil), error(nil)
-			if apierrors.IsAlreadyExists(err) || unclearCreate(err) {
-				stored, unread = a.createdAfterAll(ctx, c, rs, err)
-			}
+			stored, unread := a.createdAfterAll(ctx, c, rs, err)
 			if stored == nil {
 				return nil, a.createFailed(rs, err, unread != nil, len(created))
 			}
@@ -71,8 +64,11 @@ func (a *app) createSyncs(ctx context.Context, c client.Client, runs []*replicat
 
 // createdAfterAll reads back a run whose create was not answered clearly (a timeout, a dropped
 // connection, an interrupt) or raced another of the same name: the run it finds, if it is the same, or
-// nil; and the error of a read that could not tell (not NotFound).
+// nil; and the error of a read that could not tell (not NotFound). A create refused otherwise is not read.
 func (a *app) createdAfterAll(ctx context.Context, c client.Client, rs *replicationv1alpha1.ReplicationSync, createErr error) (*replicationv1alpha1.ReplicationSync, error) {
+	if !apierrors.IsAlreadyExists(createErr) && !unclearCreate(createErr) {
+		return nil, nil
+	}
 	// Also after an interrupt, which cancelled ctx: the answer decides what the user does next.
 	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
 	defer cancel()

@@ -188,23 +188,22 @@ const stalledRunsShown = 3
 // checkRuns prints how many runs of provider have not finished and returns what to fix: each stalled one
 // (it needs a human), by its Stalled condition.
 func (a *app) checkRuns(provider string, runs []replicationv1alpha1.ReplicationSync) []string {
-	var running int
 	var fixes []string
-	stalled := 0
+	unfinished, stalled := 0, 0
 	for i := range runs {
 		rs := &runs[i]
-		if rs.Spec.ProviderRef.Name != provider || rs.Status.Phase == replicationv1alpha1.SyncSucceeded || rs.Status.Phase == replicationv1alpha1.SyncFailed {
+		if rs.Spec.ProviderRef.Name != provider || !running(rs) {
 			continue
 		}
-		running++
+		unfinished++
 		if c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition); c != nil && c.Status == metav1.ConditionTrue {
 			if stalled++; stalled <= stalledRunsShown {
 				fixes = append(fixes, fmt.Sprintf("ReplicationSync %s is stalled (%s): %s", rs.Name, c.Reason, c.Message))
 			}
 		}
 	}
-	if running > 0 {
-		_, _ = fmt.Fprintf(a.out, "  %-11s %d not finished, %d stalled\n", "Runs:", running, stalled)
+	if unfinished > 0 {
+		_, _ = fmt.Fprintf(a.out, "  %-11s %d not finished, %d stalled\n", "Runs:", unfinished, stalled)
 	}
 	if stalled > stalledRunsShown {
 		fixes = append(fixes, fmt.Sprintf("%d more ReplicationSyncs of this provider are stalled: kubectl get rsync -n %s shows them", stalled-stalledRunsShown, runs[0].Namespace))
@@ -217,8 +216,7 @@ func (a *app) checkRuns(provider string, runs []replicationv1alpha1.ReplicationS
 func runsOfNoProvider(providers []replicationv1alpha1.VasaProvider, runs []replicationv1alpha1.ReplicationSync) []string {
 	var out []string
 	for _, rs := range runs {
-		if rs.Status.Phase == replicationv1alpha1.SyncSucceeded || rs.Status.Phase == replicationv1alpha1.SyncFailed ||
-			slices.ContainsFunc(providers, func(vp replicationv1alpha1.VasaProvider) bool { return vp.Name == rs.Spec.ProviderRef.Name }) {
+		if !running(&rs) || slices.ContainsFunc(providers, func(vp replicationv1alpha1.VasaProvider) bool { return vp.Name == rs.Spec.ProviderRef.Name }) {
 			continue
 		}
 		out = append(out, rs.Name+" ("+rs.Spec.ProviderRef.Name+")")
