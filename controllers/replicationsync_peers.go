@@ -45,12 +45,14 @@ func pitKeyOf(rs *replicationv1alpha1.ReplicationSync) pitKey {
 	return pitKey{rs.Namespace, rs.Spec.ProviderRef.Name, rs.Spec.PitName}
 }
 
-// pitPeers maps each pitKey to the runs that have it, and each run to its pitKey: a run deleted and
-// created again under its name with another PiT name, quickly enough that its reconciles never saw it
-// gone, moves to its new key instead of staying under both.
+// pitPeers maps each pitKey to the names of the runs that have it (in the key's namespace), and each run
+// to its pitKey: a run deleted and created again under its name with another PiT name, quickly enough
+// that its reconciles never saw it gone, moves to its new key instead of staying under both. A key's runs
+// are a slice, not a set: nearly every key has one run, and a map per key weighed about 1 KiB per run
+// (10 MiB of the manager's heap with 10,000 runs).
 type pitPeers struct {
 	mu    sync.Mutex
-	byKey map[pitKey]map[types.NamespacedName]struct{}
+	byKey map[pitKey][]string
 	keyOf map[types.NamespacedName]pitKey
 	turns map[groupTurn]*pitTurn
 }
@@ -158,16 +160,16 @@ func (p *pitPeers) add(rs *replicationv1alpha1.ReplicationSync) {
 // put is add; callers hold p.mu.
 func (p *pitPeers) put(rs *replicationv1alpha1.ReplicationSync) {
 	if p.byKey == nil {
-		p.byKey, p.keyOf = map[pitKey]map[types.NamespacedName]struct{}{}, map[types.NamespacedName]pitKey{}
+		p.byKey, p.keyOf = map[pitKey][]string{}, map[types.NamespacedName]pitKey{}
 	}
 	run, k := types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}, pitKeyOf(rs)
-	if was, ok := p.keyOf[run]; ok && was != k {
+	if was, ok := p.keyOf[run]; ok {
+		if was == k {
+			return
+		}
 		p.remove(run, was)
 	}
-	if p.byKey[k] == nil {
-		p.byKey[k] = map[types.NamespacedName]struct{}{}
-	}
-	p.byKey[k][run] = struct{}{}
+	p.byKey[k] = append(p.byKey[k], run.Name)
 	p.keyOf[run] = k
 }
 
@@ -183,8 +185,9 @@ func (p *pitPeers) forget(run types.NamespacedName) {
 // remove takes run out of key k; callers hold p.mu.
 func (p *pitPeers) remove(run types.NamespacedName, k pitKey) {
 	delete(p.keyOf, run)
-	delete(p.byKey[k], run)
-	if len(p.byKey[k]) == 0 {
+	if names := slices.DeleteFunc(p.byKey[k], func(n string) bool { return n == run.Name }); len(names) > 0 {
+		p.byKey[k] = names
+	} else {
 		delete(p.byKey, k)
 	}
 }
@@ -194,9 +197,9 @@ func (p *pitPeers) others(rs *replicationv1alpha1.ReplicationSync) []types.Names
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []types.NamespacedName
-	for run := range p.byKey[pitKeyOf(rs)] {
-		if run.Name != rs.Name {
-			out = append(out, run)
+	for _, name := range p.byKey[pitKeyOf(rs)] {
+		if name != rs.Name {
+			out = append(out, types.NamespacedName{Namespace: rs.Namespace, Name: name})
 		}
 	}
 	return out
