@@ -99,6 +99,40 @@ func TestSyncSplit(t *testing.T) {
 	}
 }
 
+// TestSyncSplitNamesGroupsLeftOut: a group whose ids groupIds cannot name is left out of a --split set.
+// The runs are created for the others, and the command exits 1 naming it: exit 0 would tell a script
+// that every group it matched was synced.
+func TestSyncSplitNamesGroupsLeftOut(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := namespace(t, g, "plugin-split-left")
+	fleet(g, ns)
+	g.Expect(testenv.CreateGroups(ctx, k8sClient, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	g.Expect(k8sClient.Create(ctx, &replicationv1alpha1.ReplicationGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "array-a-fd-big-padded", Labels: map[string]string{
+			replicationv1alpha1.ProviderLabel: "array-a", replicationv1alpha1.FaultDomainLabel: "fd-big", replicationv1alpha1.StateLabel: "TARGET",
+		}},
+		Spec: replicationv1alpha1.ReplicationGroupSpec{
+			ProviderRef: replicationv1alpha1.LocalObjectReference{Name: "array-a"},
+			GroupID: replicationv1alpha1.ReplicationGroupID{
+				FaultDomainID: replicationv1alpha1.FaultDomainID{ID: "fd-big"}, DeviceGroupID: replicationv1alpha1.DeviceGroupID{ID: "dg-padded "},
+			},
+		},
+	})).To(Succeed())
+
+	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", replicationv1alpha1.FaultDomainLabel+"=fd-big", "--pit-name", "failover", "--split")
+	g.Expect(err).To(MatchError(HavePrefix("not every group matched is synced: 1 groups have ids with white space around them or control characters")))
+	g.Expect(err.Error()).To(ContainSubstring("dg-padded "))
+	g.Expect(exitCode(err)).To(Equal(1))
+	list := &replicationv1alpha1.ReplicationSyncList{}
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{replicationv1alpha1.SyncSetLabel: "failover"})).To(Succeed())
+	held := 0
+	for _, rs := range list.Items {
+		held += len(rs.Spec.GroupIDs)
+	}
+	g.Expect(held).To(Equal(replicationv1alpha1.MaxGroupsPerRun+1), "the runs hold every other group")
+}
+
 // TestSyncSplitRefusedShareCreatesNothing: when the API server would refuse one share (here an admission
 // policy; a quota does the same), no share is created: the others would run while the groups of the
 // refused one are not synced, and running the command again would sync theirs a second time.

@@ -47,7 +47,8 @@ func (a *app) syncCommand() *cobra.Command {
 
 With --wait, the exit code says how the sync ended:
   0  the sync succeeded
-  1  the sync failed, or another error (a flag, the kubeconfig, the API server refused the sync)
+  1  the sync failed, or another error (a flag, the kubeconfig, the API server refused the sync,
+     groups --split had to leave out)
   3  the wait stopped before the sync was seen to finish (--timeout, an interrupt, the API server no
      longer readable, the run deleted before it was seen to finish): the sync may go on; follow it with
      'kubectl get rsync NAME -w', or its events, rather than start another`,
@@ -75,11 +76,11 @@ With --wait, the exit code says how the sync ended:
 				return err
 			}
 			runs, set := []*replicationv1alpha1.ReplicationSync{rs}, ""
+			var left []replicationv1alpha1.ReplicationGroupID
 			if ids != nil {
-				named, left := runsplit.Nameable(ids)
-				if len(left) > 0 {
-					_, _ = fmt.Fprintf(a.errOut, "Warning: %d groups have ids with white space around them or control characters, which groupIds cannot name: left out (a selector matching at most %d groups syncs them in one run): %v\n",
-						len(left), replicationv1alpha1.MaxGroupsPerRun, left[:min(len(left), 5)])
+				var named []replicationv1alpha1.ReplicationGroupID
+				if named, left = runsplit.Nameable(ids); len(left) > 0 {
+					_, _ = fmt.Fprintf(a.errOut, "Warning: %s\n", leftOutMessage(left))
 				}
 				runs, set = splitSync(rs, named), replicationv1alpha1.LabelValue(rs.Name)
 				_, _ = fmt.Fprintf(a.out, "%d groups match, more than one ReplicationSync holds: creating %d, labelled %s=%s (delete them together when done)\n",
@@ -94,10 +95,16 @@ With --wait, the exit code says how the sync ended:
 					_, _ = fmt.Fprintf(names, "replicationsync.replication.vasa.io/%s\n", rs.Name)
 				}
 			}
-			if !o.wait {
-				return nil
+			if o.wait {
+				if err := a.waitFor(cmd.Context(), c, created, set, o.timeout); err != nil {
+					return err
+				}
 			}
-			return a.waitFor(cmd.Context(), c, created, set, o.timeout)
+			if len(left) > 0 {
+				// A script must not take the groups left out for synced: the runs hold the others.
+				return fmt.Errorf("not every group matched is synced: %s", leftOutMessage(left))
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -321,4 +328,10 @@ func describeGroups(rs *replicationv1alpha1.ReplicationSync) string {
 		}
 	}
 	return fmt.Sprintf("%d groups", len(rs.Spec.GroupIDs))
+}
+
+// leftOutMessage says which groups --split left out, and how to sync them.
+func leftOutMessage(left []replicationv1alpha1.ReplicationGroupID) string {
+	return fmt.Sprintf("%d groups have ids with white space around them or control characters, which groupIds cannot name: left out of the ReplicationSyncs created (a selector matching them and at most %d groups in all syncs them in one run): %v",
+		len(left), replicationv1alpha1.MaxGroupsPerRun, left[:min(len(left), 5)])
 }
