@@ -922,7 +922,9 @@ func TestTaskQueryWithoutAnswerEnds(t *testing.T) {
 
 // TestOutageDoesNotFailASyncedGroup: vCenter stops answering while a task runs, and the task makes its
 // PiT meanwhile. Neither the task nor the PiT can be read: the group is not Failed ("no PiT was made"
-// would be false), and it is Synced once vCenter answers again, without a second call.
+// would be false), and it is Synced once vCenter answers again, without a second call. Meanwhile, without
+// activeDeadlineSeconds, nothing ends the run: it must say it is stuck (Stalled, and the gauge the
+// ReplicationSyncStuck alert fires on).
 func TestOutageDoesNotFailASyncedGroup(t *testing.T) {
 	h := newRunHarness(t, 1, func(_ *replicationv1alpha1.VasaProvider, rs *replicationv1alpha1.ReplicationSync) {
 		rs.Spec.BackoffLimit = ptr.To[int32](1)
@@ -933,6 +935,12 @@ func TestOutageDoesNotFailASyncedGroup(t *testing.T) {
 	h.fake.PiTs = func(string, []sms.GroupID, string) ([]sms.PointInTime, error) { return nil, timeoutErr }
 	h.runFor(3 * time.Hour)
 	h.g.Expect(h.states()).To(Equal(all(1, replicationv1alpha1.GroupSyncing)))
+	rs := h.get()
+	h.g.Expect(rs.Spec.ActiveDeadlineSeconds).To(BeNil())
+	c := meta.FindStatusCondition(rs.Status.Conditions, replicationv1alpha1.StalledCondition)
+	h.g.Expect(c).NotTo(BeNil())
+	h.g.Expect(c.Reason).To(Equal(replicationv1alpha1.ProgressDeadlineExceededReason))
+	h.g.Expect(testutil.ToFloat64(metrics.RunWithoutProgress.WithLabelValues(rs.Namespace, rs.Name, rs.Spec.ProviderRef.Name))).To(Equal(1.0))
 
 	h.fake.Task, h.fake.PiTs = nil, nil
 	h.runFor(time.Hour)
