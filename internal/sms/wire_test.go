@@ -30,14 +30,16 @@ var (
 )
 
 // TestWireTranscripts records, against the simulator, the first request of every method the operator
-// makes on each binding (path, SOAPAction or JSON headers, body) and compares it with the committed
+// makes on each binding (path, SOAPAction or JSON headers, body), and of each shape a method takes (the
+// discovery's listing of every group, its newest-PiT query), and compares it with the committed
 // transcript. Session ids, the password and a PiT query's end (toDate) are replaced by placeholders.
 func TestWireTranscripts(t *testing.T) {
 	for _, b := range bindings {
 		t.Run(string(b), func(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
-			sim := startSim(t)
+			// A task's result left out of its info is read by QuerySmsTaskResult.
+			sim := startSim(t, func(cfg *smssim.Config) { cfg.Providers[0].ResultOnlyByQuery = true })
 			sim.SetWireLog(true)
 			c, err := sms.Dial(ctx, clientConfig(sim, b))
 			g.Expect(err).NotTo(HaveOccurred())
@@ -50,7 +52,14 @@ func TestWireTranscripts(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			task, err := c.SyncReplicationGroups(ctx, p.Ref, ids, "nightly-1")
 			g.Expect(err).NotTo(HaveOccurred())
-			_, err = c.TaskInfo(ctx, task)
+			g.Eventually(func(g Gomega) {
+				info, err := c.TaskInfo(ctx, task)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(info.Results).NotTo(BeEmpty())
+			}).Should(Succeed())
+			_, err = c.AllReplicationGroups(ctx, p.Ref)
+			g.Expect(err).NotTo(HaveOccurred())
+			_, err = c.NewestPointInTimes(ctx, p.Ref, ids)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(c.Close(ctx)).To(Succeed())
 
@@ -65,7 +74,8 @@ func TestWireTranscripts(t *testing.T) {
 				compareGolden(t, filepath.Join(dir, name+".txt"), text)
 			}
 			want := []string{"QueryStorageManager", "QueryProvider", "QueryProviderInfo", "QueryReplicationGroup",
-				"QueryPointInTimeReplica", "SyncReplicationGroup_Task", "QuerySmsTaskInfo"}
+				"QueryPointInTimeReplica", "SyncReplicationGroup_Task", "QuerySmsTaskInfo", "QuerySmsTaskResult",
+				"QueryReplicationGroup-all", "QueryPointInTimeReplica-newest"}
 			if b == sms.BindingJSON {
 				want = append(want, "Login", "RetrieveServiceContent", "Logout")
 			}
@@ -103,7 +113,19 @@ func transcript(r smssim.WireRequest) (string, string) {
 	}
 	body = toDate.ReplaceAllString(body, "${1}NOW+24h")
 	fmt.Fprintf(&b, "\n%s\n", body)
-	return name, b.String()
+	return name + shapeOf(name, body), b.String()
+}
+
+// shapeOf tells the discovery's requests from the runs' requests of the same method: a listing of every
+// group names none, and a newest-PiT query asks for a number of PiTs instead of a PiT name.
+func shapeOf(method, body string) string {
+	switch {
+	case method == "QueryReplicationGroup" && !strings.Contains(body, "groupId"):
+		return "-all"
+	case method == "QueryPointInTimeReplica" && !strings.Contains(body, "pitName"):
+		return "-newest"
+	}
+	return ""
 }
 
 func compareGolden(t *testing.T, path, got string) {
