@@ -29,6 +29,19 @@ const (
 		`<detail><TooManyFault xsi:type="TooMany" xmlns="urn:sms"><maxBatchSize>4</maxBatchSize></TooManyFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`
 	bareTaskJSON = `{"_typeName":"SmsTaskInfo","key":"k","task":{"_typeName":"ManagedObjectReference","type":"SmsTask","value":"smstask-3"},"state":"error",` +
 		`"error":{"_typeName":"TooMany","maxBatchSize":4,"faultstring":"at most 4 groups"}}`
+	groupsXML = `<QueryReplicationGroupResponse xmlns="urn:sms" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+		`<returnval xsi:type="QueryReplicationGroupSuccessResult"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg</id></deviceGroupId></groupId>` +
+		`<rgInfo xsi:type="TargetGroupInfo"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg</id></deviceGroupId></groupId><state>TARGET</state><name>oracle</name>` +
+		`<sourceInfo><sourceGroupId><faultDomainId><id>fd-s</id></faultDomainId><deviceGroupId><id>dg-s</id></deviceGroupId></sourceGroupId>` +
+		`<replicationAgreementDescription>async 15m</replicationAgreementDescription></sourceInfo></rgInfo></returnval>` +
+		`<returnval xsi:type="QueryReplicationGroupSuccessResult"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg2</id></deviceGroupId></groupId>` +
+		`<rgInfo xsi:type="SourceGroupInfo"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg2</id></deviceGroupId></groupId><state>SOURCE</state></rgInfo></returnval>` +
+		`<returnval xsi:type="GroupOperationResult"><groupId><faultDomainId><id>fd</id></faultDomainId><deviceGroupId><id>dg3</id></deviceGroupId></groupId></returnval>` +
+		`</QueryReplicationGroupResponse>`
+	groupsJSON = `[{"_typeName":"QueryReplicationGroupSuccessResult","groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg"}},` +
+		`"rgInfo":{"_typeName":"TargetGroupInfo","groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg"}},"state":"TARGET","name":"oracle",` +
+		`"sourceInfo":{"_typeName":"TargetToSourceInfo","sourceGroupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd-s"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg-s"}},"replicationAgreementDescription":"async 15m"}}},` +
+		`{"_typeName":"GroupOperationResult","groupId":{"_typeName":"ReplicationGroupId","faultDomainId":{"_typeName":"FaultDomainId","id":"fd"},"deviceGroupId":{"_typeName":"DeviceGroupId","id":"dg3"}}}]`
 	wrappedTaskJSON = `{"_typeName":"SmsTaskInfo","key":"k","task":{"_typeName":"ManagedObjectReference","type":"SmsTask","value":"smstask-3"},"state":"error",` +
 		`"error":{"_typeName":"LocalizedMethodFault","fault":{"_typeName":"TooMany","maxBatchSize":4},"localizedMessage":"at most 4 groups"}}`
 )
@@ -42,6 +55,26 @@ func FuzzDecodePointInTimeReplicas(f *testing.F) {
 		_, _ = sms.DecodePointInTimeReplicasXML(data, "nightly")
 		_, _ = sms.DecodePointInTimeReplicasJSON(data, "")
 		_, _ = sms.DecodeReplicationGroupsJSON(data)
+	})
+}
+
+// FuzzDecodeDiscovery: the discovery's decoders read group names, sources, agreements and the newest
+// PiTs into ReplicationGroups and the RPO metric, from any provider.
+func FuzzDecodeDiscovery(f *testing.F) {
+	f.Add([]byte(pitXML))
+	f.Add([]byte(pitJSON))
+	f.Add([]byte(groupsXML))
+	f.Add([]byte(groupsJSON))
+	f.Add([]byte(`[{"_typeName":"GroupOperationResult","groupId":null},{"_typeName":"QueryReplicationGroupSuccessResult","rgInfo":null},` +
+		`{"_typeName":"QueryReplicationGroupSuccessResult","rgInfo":{"_typeName":"TargetGroupInfo","sourceInfo":{"_typeName":"TargetToSourceInfo"}}}]`))
+	asked := []sms.GroupID{{FaultDomainID: "fd", DeviceGroupID: "dg"}, {FaultDomainID: "fd", DeviceGroupID: "dg2"}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, newest, err := sms.DecodeDiscoveryXML(data, asked); err == nil && len(newest) != len(asked) {
+			t.Fatalf("%d newest PiTs for %d groups asked: %s", len(newest), len(asked), data)
+		}
+		if _, newest, err := sms.DecodeDiscoveryJSON(data, asked); err == nil && len(newest) != len(asked) {
+			t.Fatalf("%d newest PiTs for %d groups asked: %s", len(newest), len(asked), data)
+		}
 	})
 }
 
@@ -153,6 +186,8 @@ func TestTypedNilResults(t *testing.T) {
 		&smstypes.QueryReplicationGroupSuccessResult{RgInfo: (*smstypes.SourceGroupInfo)(nil)},
 	}
 	_ = sms.DecodeReplicationGroups(results)
+	_ = sms.DecodeGroupInfos(results)
+	_ = sms.DecodeNewestPointInTimes(results, []sms.GroupID{{FaultDomainID: "fd", DeviceGroupID: "dg"}})
 	_ = sms.DecodePointInTimeReplicas(results, "")
 	_ = sms.DecodeGroupResults(results)
 	_ = sms.DecodeGroupResults(smstypes.ArrayOfGroupOperationResult{GroupOperationResult: results})

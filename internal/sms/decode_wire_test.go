@@ -19,7 +19,8 @@ type groupResultsEnvelope struct {
 
 // decodeGroupResultsXML decodes the returnval list of a QueryPointInTimeReplica or QueryReplicationGroup
 // response element.
-func decodeGroupResultsXML(data []byte) ([]smstypes.BaseGroupOperationResult, error) {
+func decodeGroupResultsXML(data []byte) (_ []smstypes.BaseGroupOperationResult, err error) {
+	defer recoverAnswer(&err) // as the client's calls do: govmomi's XML decoder panics on some xsi:types
 	var env groupResultsEnvelope
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.TypeFunc = SMSTypeFunc
@@ -64,6 +65,25 @@ func DecodeReplicationGroupsJSON(data []byte) ([]ReplicationGroup, error) {
 		return nil, err
 	}
 	return DecodeReplicationGroups(in), nil
+}
+
+// DecodeDiscoveryXML decodes a QueryReplicationGroup or QueryPointInTimeReplica answer element as the
+// discovery reads it: the groups' descriptions, and the newest PiT of each of asked. It never panics.
+func DecodeDiscoveryXML(data []byte, asked []GroupID) ([]GroupInfo, []NewestPiT, error) {
+	in, err := decodeGroupResultsXML(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return DecodeGroupInfos(in), DecodeNewestPointInTimes(in, asked), nil
+}
+
+// DecodeDiscoveryJSON is DecodeDiscoveryXML for a VI/JSON answer.
+func DecodeDiscoveryJSON(data []byte, asked []GroupID) ([]GroupInfo, []NewestPiT, error) {
+	in, err := decodeGroupResultsJSON(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return DecodeGroupInfos(in), DecodeNewestPointInTimes(in, asked), nil
 }
 
 // soapFaultEnvelope matches a SOAP envelope whose body is a fault.
