@@ -389,9 +389,10 @@ func (r *ReplicationSyncReconciler) callFailed(ctx context.Context, run *syncRun
 	} else {
 		ctrl.LoggerFrom(ctx).V(1).Info("Calling the provider failed again, backing off", "error", err.Error(), "attempts", run.rs.Status.Retry.Attempts)
 	}
-	if objectNotFound(err) || sessionUnusable(err) {
-		// Look the provider up again: it was re-registered or unregistered, or its session is unusable
-		// (its Ready condition would say Connected until its next check, minutes away).
+	if objectNotFound(err) || sessionUnusable(err) || (first && !sms.Answered(err)) {
+		// Look the provider up again: it was re-registered or unregistered, its session is unusable, or
+		// vCenter stopped answering. Its Ready condition would say Connected until its next check, minutes
+		// away, and meanwhile each of its runs would wait out a call's timeout of its own.
 		r.notifyProvider(run.vp)
 	}
 	r.recordFault(run, faultUnreachable, err.Error())

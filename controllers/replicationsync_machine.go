@@ -146,6 +146,12 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 	} else if done {
 		return r.finished(ctx, run) // its TTL
 	}
+	if backingOff(run.rs, run.now) {
+		// Woken early (its VasaProvider Ready again, flapping): calling now would send every run of a
+		// sick provider at it at once, each holding a worker until its call times out.
+		r.markBackingOff(run)
+		return r.requeue(run), nil
+	}
 	if err := r.checkGroups(ctx, run); err != nil {
 		return r.callFailed(ctx, run, err), nil
 	}

@@ -906,6 +906,49 @@ func TestPiTQuery503BacksOff(t *testing.T) {
 	h.expectEndsSyncedOnce(2)
 }
 
+// TestPendingRunKeepsItsBackoff: a run whose group check got no answer is woken before its retry time
+// (its VasaProvider turned Ready again, as a flapping one does): it calls nothing until then. Every run
+// of a sick provider calling at each flip would hold a worker each until its call timed out.
+func TestPendingRunKeepsItsBackoff(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	checks := 0
+	h.fake.Groups = func([]sms.GroupID) ([]sms.ReplicationGroup, error) {
+		checks++
+		return nil, timeoutErr
+	}
+	h.reconcile()
+	h.g.Expect(checks).To(Equal(1))
+	rs := h.get()
+	h.g.Expect(rs.Status.Phase).NotTo(Equal(replicationv1alpha1.SyncRunning))
+	h.g.Expect(rs.Status.Retry.NextRetryTime.Time).To(BeTemporally(">", h.clock.Now()))
+
+	res := h.reconcile() // woken early
+	h.g.Expect(checks).To(Equal(1), "no call before the retry time")
+	h.g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+	h.g.Expect(meta.FindStatusCondition(h.get().Status.Conditions, replicationv1alpha1.ReconcilingCondition).Reason).To(Equal(replicationv1alpha1.BackingOffReason))
+
+	h.fake.Groups = nil
+	h.runFor(time.Minute)
+	h.g.Expect(checks).To(Equal(1))
+	h.expectEndsSyncedOnce(1)
+}
+
+// TestCallWithoutAnswerRechecksTheProvider: a run whose call got no answer asks for its VasaProvider's
+// check now, once per outage. vCenter found unreachable, the VasaProvider turns NotReady and its other
+// runs wait instead of each waiting out a call's timeout; the periodic check may be 5 minutes away.
+func TestCallWithoutAnswerRechecksTheProvider(t *testing.T) {
+	h := newRunHarness(t, 1, nil)
+	checks := make(chan event.GenericEvent, 1)
+	h.r.ProviderEvents = checks
+	h.fake.Groups = func([]sms.GroupID) ([]sms.ReplicationGroup, error) { return nil, timeoutErr }
+	h.reconcile()
+	h.g.Expect(checks).To(Receive())
+	h.clock.Step(6 * time.Minute)
+	h.reconcile()
+	h.g.Expect(h.get().Status.Retry.Attempts).To(BeEquivalentTo(2))
+	h.g.Expect(checks).NotTo(Receive(), "the same outage: asked once")
+}
+
 // TestTaskQueryWithoutAnswerEnds: a task query that never gets an answer (connection dropped) backs the
 // run off and, past a bound, counts toward backoffLimit: the run ends instead of hanging.
 func TestTaskQueryWithoutAnswerEnds(t *testing.T) {
