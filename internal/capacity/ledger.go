@@ -387,7 +387,11 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 			p.moved = now
 		}
 		delete(p.held, owner)
-		p.dropWaiter(owner)
+		if p.dropWaiter(owner) {
+			// A waiter woken for a free slot that left before taking it (deleted, past its deadline):
+			// the slot its place held back goes to the next, as in StopWaiting.
+			freed = p.limit - p.inFlight()
+		}
 		woken = append(woken, p.toWake(freed, p.limit)...)
 	}
 	wake := l.wake

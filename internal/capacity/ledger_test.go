@@ -170,6 +170,26 @@ func TestWaitingIsAFairQueue(t *testing.T) {
 	g.Expect(l.Waiting(key)).To(BeZero())
 }
 
+// TestWokenWaiterThatLeavesWakesTheNext: the waiter woken for a freed slot is deleted (or passes its
+// deadline) before it takes the slot: the next waiter is woken, not left asleep until it asks again
+// (up to MaxAskInterval) while the slot stays free.
+func TestWokenWaiterThatLeavesWakesTheNext(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	var woken []string
+	l.SetWake(func(o string) { woken = append(woken, o) })
+	l.Hold(key, "ns/x", 1, 1)
+	g.Expect(l.Reserve(key, "ns/old", t0, 1, 1)).To(BeZero())
+	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 1)).To(BeZero())
+	l.Hold(key, "ns/x", 0, 1)
+	g.Expect(woken).To(Equal([]string{"ns/old"}))
+
+	woken = nil
+	l.ForgetOwner("ns/old")
+	g.Expect(woken).To(Equal([]string{"ns/young"}))
+	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 1)).To(Equal(1))
+}
+
 // fakeNow makes l read its time from *now.
 func fakeNow(l *Ledger, now *time.Time) { l.now = func() time.Time { return *now } }
 
