@@ -73,9 +73,9 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	run.vp, run.key, run.cl = vp, client.ObjectKeyFromObject(vp), cl
 	// The counter exists from the start, so an alert on its increase sees the first re-issue.
 	metrics.InDoubtReissuesTotal.WithLabelValues(rs.Namespace, name).Add(0)
-	r.Capacity.LoadLearnedBatchSize(run.key, vp.Status.LearnedMaxBatchSize)
+	r.Capacity.LoadLearnedBatchSize(run.key, learnedOf(vp.Status), vp.Status.LearnedMaxBatchSize)
 	if d := vp.Status.ObservedTaskDuration; d != nil {
-		r.Capacity.LoadTaskDuration(run.key, d.Duration)
+		r.Capacity.LoadTaskDuration(run.key, learnedOf(vp.Status), d.Duration)
 	}
 	return "", true
 }

@@ -468,21 +468,30 @@ func (r *VasaProviderReconciler) relearnIfMoved(ctx context.Context, before, vp 
 	}
 	ctrl.LoggerFrom(ctx).Info("VasaProvider reaches another provider, provider version or vCenter: learning its batch size and task durations anew",
 		"providerUid", now.ProviderInfo.UID, "providerVersion", now.ProviderInfo.Version, "vcenterInstanceUuid", now.VCenterInstanceUUID)
-	r.Capacity.Relearn(client.ObjectKeyFromObject(vp))
+	r.Capacity.Relearn(client.ObjectKeyFromObject(vp), learnedOf(vp.Status))
 	vp.Status.LearnedMaxBatchSize, vp.Status.ObservedTaskDuration = 0, nil
 	metrics.LearnedBatchSize.WithLabelValues(vp.Namespace, vp.Name).Set(0)
+}
+
+// learnedOf names what a VasaProvider's learned batch size and task duration are of, as its status says:
+// the provider, its version and the vCenter; "" before its first check.
+func learnedOf(st replicationv1alpha1.VasaProviderStatus) string {
+	if st.ProviderInfo == nil {
+		return ""
+	}
+	return st.ProviderInfo.UID + "/" + st.ProviderInfo.Version + "@" + st.VCenterInstanceUUID
 }
 
 // recordCapacity writes what the ledger learned about the provider to its status; after a restart the
 // ledger is seeded from that status first.
 func (r *VasaProviderReconciler) recordCapacity(vp *replicationv1alpha1.VasaProvider) {
 	key := client.ObjectKeyFromObject(vp)
-	r.Capacity.LoadLearnedBatchSize(key, vp.Status.LearnedMaxBatchSize)
+	r.Capacity.LoadLearnedBatchSize(key, learnedOf(vp.Status), vp.Status.LearnedMaxBatchSize)
 	if learned := r.Capacity.LearnedBatchSize(key); learned > 0 {
 		vp.Status.LearnedMaxBatchSize = learned
 	}
 	if d := vp.Status.ObservedTaskDuration; d != nil && r.Capacity.TaskDuration(key) == 0 {
-		r.Capacity.LoadTaskDuration(key, d.Duration)
+		r.Capacity.LoadTaskDuration(key, learnedOf(vp.Status), d.Duration)
 	}
 	if d := r.Capacity.TaskDuration(key); d > 0 {
 		vp.Status.ObservedTaskDuration = &metav1.Duration{Duration: d.Round(time.Millisecond)}

@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -42,7 +43,10 @@ func (w waiter) before(o waiter) bool {
 
 type provider struct {
 	// uid is the VasaProvider object's whose learning this is (BindObject); "" until it is known.
-	uid       types.UID
+	uid types.UID
+	// learnedOf names the provider, provider version and vCenter the learning is of (Relearn, or the
+	// first status seeded from); "" until it is known. A status of another is not seeded from.
+	learnedOf string
 	learned   int32
 	durations []time.Duration // the most recent task durations, oldest first
 	loadedDur time.Duration   // seeded from status after a restart
@@ -92,11 +96,27 @@ func (l *Ledger) Forget(key types.NamespacedName) {
 }
 
 // Relearn drops what the ledger learned about a provider's batch size and task durations (its VasaProvider
-// now reaches another provider or vCenter); the slots held stay.
-func (l *Ledger) Relearn(key types.NamespacedName) {
+// now reaches another provider, provider version or vCenter, which of names); the slots held stay.
+func (l *Ledger) Relearn(key types.NamespacedName, of string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.get(key).relearn()
+	p := l.get(key)
+	if of != "" && p.learnedOf == of {
+		return // learned anew for it already: a check that read an older status of the VasaProvider
+	}
+	p.relearn()
+	p.learnedOf = of
+}
+
+// seedable reports whether a status of what of names may seed p, and takes of as p's when p has none.
+// A run or check reading a VasaProvider from the cache may hold its status from before a Relearn: seeded
+// from it, the old provider's batch size would be written back for good.
+func (p *provider) seedable(of string) bool {
+	if of == "" || p.learnedOf == "" {
+		p.learnedOf = cmp.Or(p.learnedOf, of)
+		return true
+	}
+	return p.learnedOf == of
 }
 
 // BindObject records the UID of the VasaProvider behind key. When another object of the name held it
@@ -112,6 +132,7 @@ func (l *Ledger) BindObject(key types.NamespacedName, uid types.UID) bool {
 		return false
 	}
 	p.relearn()
+	p.learnedOf = ""
 	return true
 }
 
@@ -130,14 +151,15 @@ func (l *Ledger) LearnedBatchSize(key types.NamespacedName) int32 {
 	return 0
 }
 
-// LoadLearnedBatchSize seeds the learned size from status after a restart; a size learned in memory wins.
-func (l *Ledger) LoadLearnedBatchSize(key types.NamespacedName, size int32) {
+// LoadLearnedBatchSize seeds the learned size from status after a restart, when the status is of what of
+// names (seedable); a size learned in memory wins.
+func (l *Ledger) LoadLearnedBatchSize(key types.NamespacedName, of string, size int32) {
 	if size <= 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p := l.get(key); p.learned == 0 {
+	if p := l.get(key); p.learned == 0 && p.seedable(of) {
 		p.learned = size
 	}
 }
@@ -175,11 +197,14 @@ func (l *Ledger) ObserveTask(key types.NamespacedName, d time.Duration) bool {
 	return true
 }
 
-// LoadTaskDuration seeds the longest task duration from status after a restart.
-func (l *Ledger) LoadTaskDuration(key types.NamespacedName, d time.Duration) {
+// LoadTaskDuration seeds the longest task duration from status after a restart, when the status is of
+// what of names (seedable).
+func (l *Ledger) LoadTaskDuration(key types.NamespacedName, of string, d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.get(key).loadedDur = d
+	if p := l.get(key); p.seedable(of) {
+		p.loadedDur = d
+	}
 }
 
 // TaskDuration returns the longest recent task duration of the provider (0 = none seen).

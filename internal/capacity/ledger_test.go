@@ -18,11 +18,11 @@ func TestLearnedBatchSize(t *testing.T) {
 	g := NewWithT(t)
 	l := New()
 	g.Expect(l.LearnedBatchSize(key)).To(BeZero())
-	l.LoadLearnedBatchSize(key, 16)
+	l.LoadLearnedBatchSize(key, "", 16)
 	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(16))
 	g.Expect(l.LearnBatchSize(key, 7)).To(BeTrue())
 	g.Expect(l.LearnBatchSize(key, 7)).To(BeFalse())
-	l.LoadLearnedBatchSize(key, 16)
+	l.LoadLearnedBatchSize(key, "", 16)
 	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(7), "memory wins over a stale status")
 	g.Expect(l.LearnBatchSize(key, 0)).To(BeTrue())
 	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(1), "TooMany without a size means 1")
@@ -51,7 +51,7 @@ func TestTaskDurationIsTheLongestRecent(t *testing.T) {
 func TestLoadedTaskDurationHoldsForAWindow(t *testing.T) {
 	g := NewWithT(t)
 	l := New()
-	l.LoadTaskDuration(key, time.Minute)
+	l.LoadTaskDuration(key, "", time.Minute)
 	g.Expect(l.TaskDuration(key)).To(Equal(time.Minute), "seeded from status")
 	l.ObserveTask(key, 2*time.Second)
 	g.Expect(l.TaskDuration(key)).To(Equal(time.Minute), "one quick task does not replace it")
@@ -131,7 +131,7 @@ func TestIdleProviderForgetsOldSettledOwners(t *testing.T) {
 	l := New()
 	now := t0
 	fakeNow(l, &now)
-	l.LoadLearnedBatchSize(key, 16) // known from its status after a restart, never primed
+	l.LoadLearnedBatchSize(key, "", 16) // known from its status after a restart, never primed
 	for i := range 1000 {
 		l.ForgetOwner(fmt.Sprintf("ns/run-%d", i))
 		now = now.Add(time.Minute)
@@ -188,6 +188,30 @@ func TestWokenWaiterThatLeavesWakesTheNext(t *testing.T) {
 	l.ForgetOwner("ns/old")
 	g.Expect(woken).To(Equal([]string{"ns/young"}))
 	g.Expect(l.Reserve(key, "ns/young", t0.Add(time.Minute), 1, 1)).To(Equal(1))
+}
+
+// TestRelearnIsNotUndoneByAnOlderStatus: after a Relearn for a new provider version, a status of the old
+// one (a run or check that read the VasaProvider from the cache before the relearn's write reached it)
+// seeds nothing, or the old batch size would be written back for good. A Relearn for what was learned
+// anew already (a check reading that older status too) forgets nothing.
+func TestRelearnIsNotUndoneByAnOlderStatus(t *testing.T) {
+	g := NewWithT(t)
+	l := New()
+	l.LoadLearnedBatchSize(key, "uid/1.0@vc", 1)
+	l.LoadTaskDuration(key, "uid/1.0@vc", 45*time.Second)
+	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(1))
+
+	l.Relearn(key, "uid/2.0@vc")
+	l.LoadLearnedBatchSize(key, "uid/1.0@vc", 1)
+	l.LoadTaskDuration(key, "uid/1.0@vc", 45*time.Second)
+	g.Expect(l.LearnedBatchSize(key)).To(BeZero())
+	g.Expect(l.TaskDuration(key)).To(BeZero())
+
+	g.Expect(l.LearnBatchSize(key, 8)).To(BeTrue())
+	l.Relearn(key, "uid/2.0@vc")
+	g.Expect(l.LearnedBatchSize(key)).To(BeEquivalentTo(8))
+	l.LoadTaskDuration(key, "uid/2.0@vc", 10*time.Second)
+	g.Expect(l.TaskDuration(key)).To(Equal(10 * time.Second))
 }
 
 // fakeNow makes l read its time from *now.
