@@ -19,9 +19,7 @@ import (
 func TestSyncSplit(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := namespace(t, g, "plugin-split")
-	fleet(g, ns)
-	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	ns := splitWorld(t, g, "plugin-split")
 	sel := replicationv1alpha1.FaultDomainLabel + "=fd-big"
 
 	_, err := run("sync", "-n", ns, "--provider", "array-a", "-l", sel, "--pit-name", "failover")
@@ -99,15 +97,22 @@ func TestSyncSplit(t *testing.T) {
 	}
 }
 
+// splitWorld returns a namespace with the fleet and, in fault domain fd-big, one group more than one
+// ReplicationSync holds.
+func splitWorld(t *testing.T, g *WithT, name string) string {
+	ns := namespace(t, g, name)
+	fleet(g, ns)
+	g.Expect(testenv.CreateGroups(context.Background(), k8sClient, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	return ns
+}
+
 // TestSyncSplitNamesGroupsLeftOut: a group whose ids groupIds cannot name is left out of a --split set.
 // The runs are created for the others, and the command exits 1 naming it: exit 0 would tell a script
 // that every group it matched was synced.
 func TestSyncSplitNamesGroupsLeftOut(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := namespace(t, g, "plugin-split-left")
-	fleet(g, ns)
-	g.Expect(testenv.CreateGroups(ctx, k8sClient, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	ns := splitWorld(t, g, "plugin-split-left")
 	g.Expect(k8sClient.Create(ctx, &replicationv1alpha1.ReplicationGroup{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "array-a-fd-big-padded", Labels: map[string]string{
 			replicationv1alpha1.ProviderLabel: "array-a", replicationv1alpha1.FaultDomainLabel: "fd-big", replicationv1alpha1.StateLabel: "TARGET",
@@ -139,9 +144,7 @@ func TestSyncSplitNamesGroupsLeftOut(t *testing.T) {
 func TestSyncSplitRefusedShareCreatesNothing(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := namespace(t, g, "plugin-split-refused")
-	fleet(g, ns)
-	g.Expect(testenv.CreateGroups(ctx, k8sClient, ns, "array-a", "fd-big", replicationv1alpha1.MaxGroupsPerRun+1)).To(Succeed())
+	ns := splitWorld(t, g, "plugin-split-refused")
 
 	remove, err := testenv.RefuseSyncs(ctx, k8sClient, ns, ns+"-no-second-share", "!object.metadata.name.endsWith('-2')", "no second share here")
 	g.Expect(err).NotTo(HaveOccurred())
