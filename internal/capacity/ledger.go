@@ -19,6 +19,10 @@ type Ledger struct {
 	providers map[types.NamespacedName]*provider
 	wake      func(owner string)
 	now       func() time.Time
+	// forgotten are the owners ForgetOwner released in the last settledMemory, on any provider, also one
+	// the ledger did not know yet: a Prime of it from a list read before must not bring their slots back.
+	forgotten      map[string]time.Time
+	forgottenSwept time.Time
 }
 
 // MaxAskInterval is the longest an owner waiting for a slot may sleep before it asks again (Reserve):
@@ -249,8 +253,11 @@ func (l *Ledger) Prime(key types.NamespacedName, held map[string]int) {
 	if p.primed {
 		return
 	}
+	now := l.now()
 	for owner, n := range held {
-		if _, ok := p.settled[owner]; !ok && n > 0 {
+		_, settled := p.settled[owner]
+		forgotten, ok := l.forgotten[owner]
+		if !settled && (!ok || now.Sub(forgotten) > settledMemory) && n > 0 {
 			p.held[owner] = n
 		}
 	}
@@ -401,6 +408,7 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 	l.mu.Lock()
 	ns, _, _ := strings.Cut(owner, "/")
 	now := l.now()
+	l.forget(owner, now)
 	var woken []string
 	for key, p := range l.providers {
 		if key.Namespace == ns {
@@ -423,6 +431,23 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 	l.mu.Unlock()
 	notify(wake, woken)
 	return freedOn
+}
+
+// forget remembers for settledMemory that owner was released at now; callers hold l.mu.
+func (l *Ledger) forget(owner string, now time.Time) {
+	if l.forgotten == nil {
+		l.forgotten = map[string]time.Time{}
+	}
+	l.forgotten[owner] = now
+	if now.Sub(l.forgottenSwept) < settledMemory {
+		return
+	}
+	for o, at := range l.forgotten {
+		if now.Sub(at) > settledMemory {
+			delete(l.forgotten, o)
+		}
+	}
+	l.forgottenSwept = now
 }
 
 // settle remembers, until the provider is primed or for settledMemory, that owner's slots were set in

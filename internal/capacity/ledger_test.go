@@ -107,8 +107,9 @@ func TestPrimeNeverResurrectsAnOwner(t *testing.T) {
 			l.Hold(key, "ns/x", 1, 4)
 			l.ForgetOwner("ns/x")
 		}},
-		"owner holds nothing":       {func(l *Ledger) { l.Hold(key, "ns/x", 0, 4) }},
-		"another primer came first": {func(l *Ledger) { l.Prime(key, map[string]int{"ns/y": 1}) }},
+		"owner holds nothing":                               {func(l *Ledger) { l.Hold(key, "ns/x", 0, 4) }},
+		"owner forgot itself before the provider was known": {func(l *Ledger) { l.ForgetOwner("ns/x") }},
+		"another primer came first":                         {func(l *Ledger) { l.Prime(key, map[string]int{"ns/y": 1}) }},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
