@@ -260,12 +260,13 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		}
 		return connectResult{reason: reason, message: msg}
 	}
-	info, err := cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
-	for try := 1; errors.Is(err, sms.ErrSessionRejected) && try < sessionRejectedTries; try++ {
-		// vCenter took the new login, but the runs sharing the session used it up before the lookup
-		// could (a vCenter that ends sessions early): that says nothing of the provider, so look again,
-		// with a login of its own, rather than mark it Unreachable and hold its runs for 30 s.
-		info, err = cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
+	info, err := findProvider(ctx, cl, vp)
+	if sessionReplaced(err) {
+		// A run replaced the session during the lookup (a rotated Secret): look again on the new one.
+		// Dropping the session now would close that one, and say Unreachable of a vCenter that answers.
+		if cl, err = providerClient(ctx, r.APIReader, r.APIReader, r.Sessions, r.Dial, vp); err == nil {
+			info, err = findProvider(ctx, cl, vp)
+		}
 	}
 	if err != nil {
 		if nf := (*sms.ProviderNotFoundError)(nil); errors.As(err, &nf) {
@@ -298,6 +299,18 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		res.message += fmt.Sprintf("; vCenter %s, SMS %s over %s", orUnknown(res.server.VCenterVersion), res.server.SMSVersion, res.server.Binding)
 	}
 	return res
+}
+
+// findProvider looks the VasaProvider's provider up on cl.
+func findProvider(ctx context.Context, cl sms.Client, vp *replicationv1alpha1.VasaProvider) (sms.ProviderInfo, error) {
+	info, err := cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
+	for try := 1; errors.Is(err, sms.ErrSessionRejected) && try < sessionRejectedTries; try++ {
+		// vCenter took the new login, but the runs sharing the session used it up before the lookup
+		// could (a vCenter that ends sessions early): that says nothing of the provider, so look again,
+		// with a login of its own, rather than mark it Unreachable and hold its runs for 30 s.
+		info, err = cl.FindProvider(ctx, vp.Spec.Provider.Name, vp.Spec.Provider.UID)
+	}
+	return info, err
 }
 
 // keepSession reports whether a failed check leaves the session usable: vCenter answered with a fault
