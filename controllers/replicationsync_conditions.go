@@ -173,6 +173,9 @@ func (r *ReplicationSyncReconciler) waitForProvider(run *syncRun, msg string) ct
 		if left := markProviderMissing(run.rs, msg, run.now); left > 0 {
 			wait = min(wait, left)
 		}
+	case run.providerSlow:
+		markInProgress(run.rs, replicationv1alpha1.WaitingForProviderReason, msg)
+		wait = slowProviderRetry
 	default:
 		markInProgress(run.rs, replicationv1alpha1.WaitingForProviderReason, msg)
 	}

@@ -102,6 +102,18 @@ type ReplicationSyncReconciler struct {
 	claimsVerified atomic.Pointer[time.Time]
 	// peers are the runs of each PiT name (replicationsync_peers.go).
 	peers pitPeers
+	// calls times the runs' calls per provider (replicationsync_callwatch.go).
+	calls callWatch
+	// inFlightMu orders the exports of vasa_sync_tasks_in_flight (exportInFlight).
+	inFlightMu sync.Mutex
+}
+
+// maxConcurrentReconciles is MaxConcurrentReconciles, or its default.
+func (r *ReplicationSyncReconciler) maxConcurrentReconciles() int {
+	if r.MaxConcurrentReconciles <= 0 {
+		return DefaultMaxConcurrentSyncReconciles
+	}
+	return r.MaxConcurrentReconciles
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=replicationsyncs,verbs=get;list;watch;delete
@@ -458,16 +470,12 @@ func (r *ReplicationSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(manager.RunnableFunc(r.releaseArmedOnStop)); err != nil {
 		return fmt.Errorf("adding the release of pre-claims at shutdown: %w", err)
 	}
-	concurrency := r.MaxConcurrentReconciles
-	if concurrency <= 0 {
-		concurrency = DefaultMaxConcurrentSyncReconciles
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&replicationv1alpha1.ReplicationSync{}, builder.WithPredicates(registerPeers(&r.peers), predicate.GenerationChangedPredicate{})).
 		Watches(&replicationv1alpha1.VasaProvider{}, handler.EnqueueRequestsFromMapFunc(r.syncsForProvider),
 			builder.WithPredicates(providerUsabilityChanged())).
 		WatchesRawSource(source.Channel(wakeups, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.maxConcurrentReconciles()}).
 		Named("replicationsync").
 		Complete(r)
 }

@@ -38,6 +38,7 @@ type syncRun struct {
 
 	providerMissing    bool      // connectProvider found no VasaProvider (NotFound)
 	providerChanged    bool      // connectProvider found the VasaProvider reaching another vCenter (sameVCenter)
+	providerSlow       bool      // connectProvider found the provider's calls slow (callWatch)
 	waitingForCapacity bool      // the provider had no free slot for this run's Pending groups
 	lineMoved          time.Time // when the line this run waits in for a slot last moved (markRunning)
 	armedOnly          bool      // the wave may take armed batches only: no claim can be written before its calls

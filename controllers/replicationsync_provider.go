@@ -70,7 +70,13 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 		r.notifyProvider(vp)
 		return fmt.Sprintf("VasaProvider %q now reaches vCenter %s; waiting for it to look its provider up there", name, reached), false
 	}
-	run.vp, run.key, run.cl = vp, client.ObjectKeyFromObject(vp), cl
+	key := client.ObjectKeyFromObject(vp)
+	if n := r.calls.slow(key, run.now); n >= r.slowCallsAllowed() {
+		run.providerSlow = true
+		return fmt.Sprintf("VasaProvider %q is slow to answer: %d calls of its runs have been waiting for more than %s; "+
+			"this run calls once fewer are, leaving the workers to other providers' runs", name, n, slowCallAfter), false
+	}
+	run.vp, run.key, run.cl = vp, key, r.calls.watched(r.Clock, key, cl)
 	// The counter exists from the start, so an alert on its increase sees the first re-issue.
 	metrics.InDoubtReissuesTotal.WithLabelValues(rs.Namespace, name).Add(0)
 	r.Capacity.LoadLearnedBatchSize(run.key, learnedOf(vp.Status), vp.Status.LearnedMaxBatchSize)
@@ -78,6 +84,12 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 		r.Capacity.LoadTaskDuration(run.key, learnedOf(vp.Status), d.Duration)
 	}
 	return "", true
+}
+
+// slowCallsAllowed is how many calls of one provider may be slow (callWatch) before its runs wait: a
+// quarter of the workers, so that one provider cannot hold them all.
+func (r *ReplicationSyncReconciler) slowCallsAllowed() int {
+	return max(2, r.maxConcurrentReconciles()/4)
 }
 
 // vcenterOf returns the instanceUuid of the vCenter the session reached, which is what the calls go to:
@@ -130,8 +142,17 @@ func inFlight(g replicationv1alpha1.GroupStatus) bool {
 // count against them (the run is gone, or its tasks run on another vCenter than its VasaProvider's now).
 func (r *ReplicationSyncReconciler) releaseSlots(owner string) {
 	for _, key := range r.Capacity.ForgetOwner(owner) {
-		metrics.TasksInFlight.WithLabelValues(key.Namespace, key.Name).Set(float64(r.Capacity.InFlight(key)))
+		r.exportInFlight(key)
 	}
+}
+
+// exportInFlight sets vasa_sync_tasks_in_flight from the ledger. Read and set under one lock: two runs
+// releasing slots at once could otherwise set their reads in the other order, leaving a count of tasks
+// on an idle provider.
+func (r *ReplicationSyncReconciler) exportInFlight(key types.NamespacedName) {
+	r.inFlightMu.Lock()
+	defer r.inFlightMu.Unlock()
+	metrics.TasksInFlight.WithLabelValues(key.Namespace, key.Name).Set(float64(r.Capacity.InFlight(key)))
 }
 
 // primeSlots counts, once per process and provider, the slots every unfinished ReplicationSync of the
@@ -165,7 +186,7 @@ func (r *ReplicationSyncReconciler) holdSlots(run *syncRun) {
 	} else {
 		r.Capacity.Hold(run.key, run.owner(), r.runSlotsHeld(run), int(maxConcurrentTasks(run.vp)))
 	}
-	metrics.TasksInFlight.WithLabelValues(run.key.Namespace, run.key.Name).Set(float64(r.Capacity.InFlight(run.key)))
+	r.exportInFlight(run.key)
 }
 
 // runSlotsHeld counts the slots of the run as its status now shows them; an armed batch that is part of

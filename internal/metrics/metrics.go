@@ -113,6 +113,17 @@ var InDoubtReissuesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Replication groups issued a second time after a sync call without an answer and no PiT within the in-doubt window.",
 }, []string{LabelNamespace, LabelProvider})
 
+// LabelMethod names the SMS method of ProviderCallDurationSeconds.
+const LabelMethod = "method"
+
+// ProviderCallDurationSeconds observes how long the SMS calls of runs take, per VasaProvider and method,
+// answered or not: a provider slow to answer shows here before its runs' deadlines pass.
+var ProviderCallDurationSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Namespace: namespace, Name: "provider_call_duration_seconds",
+	Help:    "Duration of the SMS calls ReplicationSyncs make, per VasaProvider and method, answered or not.",
+	Buckets: prometheus.ExponentialBuckets(0.05, 2, 12), // 50ms .. ~100s (a call gives up after 30s)
+}, []string{LabelNamespace, LabelProvider, LabelMethod})
+
 // RunWithoutProgress is 1 for a running ReplicationSync without progress for its progressDeadlineSeconds.
 // Its provider (spec.providerRef, immutable) lets an alert leave out the runs of a provider not Ready.
 var RunWithoutProgress = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -153,6 +164,7 @@ func perProvider() []*prometheus.MetricVec {
 		ProviderReady.MetricVec, ProviderInsecureTLS.MetricVec, InDoubtReissuesTotal.MetricVec,
 		GroupNewestPiTTimestampSeconds.MetricVec, DiscoveredGroups.MetricVec,
 		DiscoveryLastSuccessTimestampSeconds.MetricVec, DiscoveryIntervalSeconds.MetricVec,
+		ProviderCallDurationSeconds.MetricVec,
 	}
 }
 
@@ -166,6 +178,6 @@ func init() {
 		SyncsTotal, GroupsTotal, SyncDurationSeconds, ProviderFaultsTotal, TasksInFlight,
 		LearnedBatchSize, LastSuccessTimestampSeconds, ProviderReady, ProviderInsecureTLS,
 		ScheduleLastSuccessTimestampSeconds, ScheduleIntervalSeconds, ScheduleMissedRunsTotal, ScheduleReady,
-		InDoubtReissuesTotal, RunWithoutProgress, ManagerLeading,
+		InDoubtReissuesTotal, RunWithoutProgress, ManagerLeading, ProviderCallDurationSeconds,
 	)
 }

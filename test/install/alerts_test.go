@@ -112,7 +112,7 @@ func managerCollectors() []prometheus.Collector {
 		metrics.ScheduleReady,
 		metrics.GroupNewestPiTTimestampSeconds, metrics.DiscoveredGroups, metrics.DiscoveryLastSuccessTimestampSeconds,
 		metrics.DiscoveryIntervalSeconds,
-		metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress, metrics.ManagerLeading,
+		metrics.InDoubtReissuesTotal, metrics.RunWithoutProgress, metrics.ManagerLeading, metrics.ProviderCallDurationSeconds,
 	}
 }
 
