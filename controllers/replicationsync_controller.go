@@ -166,6 +166,7 @@ func (r *ReplicationSyncReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	before := rs.DeepCopy()
 	run := &syncRun{rs: rs, now: clockNow(r.Clock)}
 	defer run.releasePeers()
+	defer r.rearm(run)
 	res, err := r.advance(ctx, run)
 	var refused []syncBatch // a first wave the provider refused whole (TooMany), planned again below
 	// The writes of claims, and of a refused wave's groups back to Pending, are not cut short by a manager

@@ -52,6 +52,9 @@ type syncRun struct {
 	calledAt time.Time
 	// preclaimed are the batches the commit claims for the next waves (replicationsync_preclaim.go).
 	preclaimed []syncBatch
+	// unarmed are the armed batches this reconcile put back to Pending, to be claimed afresh: armed
+	// again at its end (rearm), as long as no write stored them Pending.
+	unarmed []syncBatch
 	// wake is when this run wants its next reconcile (zero: no wish).
 	wake time.Time
 	// madeElsewhere are the groups found with a PiT of the run's name that another writer made

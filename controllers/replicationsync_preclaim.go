@@ -176,6 +176,7 @@ func (r *ReplicationSyncReconciler) unarm(run *syncRun, cutoff time.Time) {
 				run.groupPending(i, "")
 			}
 		}
+		run.unarmed = append(run.unarmed, b)
 		return true
 	})
 	if len(cur.batches) == 0 {
@@ -224,6 +225,7 @@ func (r *ReplicationSyncReconciler) takeArmed(run *syncRun) {
 			for _, i := range b.groups {
 				run.groupPending(i, "")
 			}
+			run.unarmed = append(run.unarmed, b)
 			return true
 		}
 		return false
@@ -231,6 +233,15 @@ func (r *ReplicationSyncReconciler) takeArmed(run *syncRun) {
 	if cur != nil && len(cur.batches) == 0 {
 		delete(r.armed, key)
 	}
+}
+
+// rearm arms again, at the end of the reconcile, the batches it unarmed: until a write stores them
+// Pending, status shows them claimed and uncalled, which only this process knows. Forgotten at once,
+// a lost write would leave them in doubt: waiting out the window, then issued as InDoubtReissued though
+// never called. Once status shows them Pending or claimed afresh, armedBatches forgets them.
+func (r *ReplicationSyncReconciler) rearm(run *syncRun) {
+	r.arm(run, run.unarmed)
+	run.unarmed = nil
 }
 
 // disarm forgets the armed batches of key (the run ended or is gone).

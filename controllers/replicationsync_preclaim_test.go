@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -292,5 +294,34 @@ func TestArmedBatchCallsOnlyItsClaimedMembers(t *testing.T) {
 		h.runFor(5 * time.Second)
 	}
 	h.expectEndsSyncedOnce(8)
+	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("InDoubtReissued")))
+}
+
+// TestStaleArmedBatchStaysArmedWhenItsClaimIsLost: the write that claims a stale armed batch afresh fails
+// (the API server answers 500 and applies nothing). Status still shows the batch claimed at its old time
+// and never called: it stays armed, claimed again and called by the next reconcile, not held in doubt for
+// the rest of its window and then issued as InDoubtReissued.
+func TestStaleArmedBatchStaysArmedWhenItsClaimIsLost(t *testing.T) {
+	h := preclaimHarness(t)
+	h.reconcile()
+	armedAt := claimTimeOf(h.get().Status.Groups[2])
+	provider := client.ObjectKeyFromObject(h.vp)
+	h.fake.FinishAll(h.clock.Now())
+	h.clock.Step(time.Second)
+	h.r.Capacity.Hold(provider, "other/run", 1, 1)
+	h.runFor(90 * time.Second)
+	h.r.Capacity.Hold(provider, "other/run", 0, 1)
+
+	h.onPatch = func(int, client.Object) error { return apierrors.NewInternalError(errors.New("etcd leader changed")) }
+	_, err := h.r.Reconcile(h.ctx, ctrl.Request{NamespacedName: h.key})
+	h.g.Expect(err).To(HaveOccurred())
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(BeZero(), "nothing is called on a claim not written")
+	h.g.Expect(claimTimeOf(h.get().Status.Groups[2])).To(Equal(armedAt))
+
+	h.onPatch = nil
+	h.reconcile()
+	h.g.Expect(h.fake.CallsOf(h.group(2))).To(Equal(1), "claimed afresh and called at once, not held in doubt")
+	h.g.Expect(claimTimeOf(h.get().Status.Groups[2])).To(BeTemporally(">", armedAt.Add(time.Minute)))
+	h.expectEndsSyncedOnce(6)
 	h.g.Expect(h.eventReasons()).NotTo(ContainElement(HavePrefix("InDoubtReissued")))
 }
