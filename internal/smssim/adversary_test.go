@@ -3,6 +3,7 @@ package smssim_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,4 +261,44 @@ func TestGroupQueryFaultsAnswerQueriesNamingTheGroup(t *testing.T) {
 			g.Expect(rgs[1].State).To(Equal("TARGET"), "spent after one answer")
 		})
 	}
+}
+
+// TestRestartedSMSInitializes: with serviceInitializingFor, SMS takes that long to come back after a
+// restart, as at start: HTTP 503 first, then ServiceNotInitialized, then the restarted service.
+func TestRestartedSMSInitializes(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	cfg, err := smssim.ParseConfig([]byte(`
+serviceInitializingFor: 1m
+providers:
+- name: p
+  taskDuration: 1h
+  groups: [{faultDomain: fd, deviceGroup: dg-1}]
+`))
+	g.Expect(err).NotTo(HaveOccurred())
+	sim, err := smssim.Start(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer sim.Close()
+	var now atomic.Int64
+	now.Store(time.Now().Add(2 * time.Minute).UnixNano()) // past the start-up window
+	sim.SetClock(func() time.Time { return time.Unix(0, now.Load()) })
+	c := dialSim(t, sim, sms.BindingSOAP, 5*time.Second)
+	ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", []smssim.GroupID{{FaultDomainID: "fd", DeviceGroupID: "dg-1"}}, "r")
+	g.Expect(err).NotTo(HaveOccurred())
+
+	g.Expect(sim.RestartSMS()).To(ConsistOf(ref))
+	g.Expect(sim.ServiceInitializing()).To(BeTrue())
+	_, err = c.TaskInfo(ctx, ref)
+	var su *sms.ServiceUnavailableError
+	g.Expect(errors.As(err, &su)).To(BeTrue(), "%v", err)
+	g.Expect(su.MayHaveRun).To(BeFalse(), "nothing listens behind the proxy")
+
+	now.Add(int64(45 * time.Second))
+	_, err = c.TaskInfo(ctx, ref)
+	g.Expect(faultType(err)).To(Equal("ServiceNotInitialized"), "%v", err)
+
+	now.Add(int64(30 * time.Second))
+	g.Expect(sim.ServiceInitializing()).To(BeFalse())
+	_, err = c.TaskInfo(ctx, ref)
+	g.Expect(faultType(err)).To(Equal("ManagedObjectNotFound"), "%v", err)
 }

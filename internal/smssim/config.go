@@ -59,8 +59,9 @@ type Config struct {
 	// "shared" also accepts a SOAP session cookie as the id and answers an expired session with the
 	// InvalidSession fault.
 	JSONSessions JSONSessionMode `json:"jsonSessions,omitempty"`
-	// ServiceInitializingFor makes the SMS service initialize for that long after start (HTTP 503, then
-	// ServiceNotInitialized), as after a vCenter upgrade; 0 means it is up at once.
+	// ServiceInitializingFor makes the SMS service initialize for that long after start and after each
+	// restart (HTTP 503, then ServiceNotInitialized), as after a vCenter upgrade or a restart of its
+	// storage service; 0 means it is up at once.
 	ServiceInitializingFor Duration `json:"serviceInitializingFor,omitempty"`
 	// Providers are the VASA providers registered in this vCenter.
 	Providers []ProviderConfig `json:"providers"`

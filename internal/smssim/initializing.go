@@ -30,6 +30,11 @@ const (
 func (s *Sim) SetServiceInitializing(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.initializeFor(d)
+}
+
+// initializeFor is SetServiceInitializing; callers hold s.mu.
+func (s *Sim) initializeFor(d time.Duration) {
 	if d <= 0 {
 		s.initFrom, s.initUntil = time.Time{}, time.Time{}
 		return

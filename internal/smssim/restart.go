@@ -12,7 +12,9 @@ type restartState struct {
 // RestartSMS restarts the SMS service as vCenter does on an upgrade or a crash of its storage
 // service: every task object vanishes (QuerySmsTaskInfo answers ManagedObjectNotFound, since SMS
 // keeps its tasks in memory), while PiTs, which the array holds, remain. Sessions stay valid, as
-// they belong to vCenter's session manager, not to SMS.
+// they belong to vCenter's session manager, not to SMS. With Config.ServiceInitializingFor, SMS then
+// initializes for that long, as at start (SetServiceInitializing); a call already past vCenter's proxy
+// when it restarts is answered by the restarted service.
 //
 // Assumption: the array finishes the syncs whose SMS tasks are gone. The VASA provider runs the sync
 // on the array, apart from vCenter, and nothing tells it to stop; its PiT appears when it ends, and
@@ -36,6 +38,9 @@ func (s *Sim) restartLocked() []string {
 	slices.Sort(forgotten)
 	// s.taskOrder keeps the unfinished tasks: they run on the array, finish and leave their PiTs.
 	clear(s.tasks)
+	if s.startup > 0 {
+		s.initializeFor(s.startup)
+	}
 	s.restart.calls = 0
 	s.restart.restarts++
 	return forgotten

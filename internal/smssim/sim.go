@@ -70,8 +70,9 @@ type Sim struct {
 
 	release    Release
 	profile    releaseProfile
-	instance   string    // AboutInfo.instanceUuid: one per vCenter installation, kept across SMS restarts
-	initFrom   time.Time // SMS service start-up window (see SetServiceInitializing)
+	instance   string        // AboutInfo.instanceUuid: one per vCenter installation, kept across SMS restarts
+	startup    time.Duration // how long SMS initializes after each restart (Config.ServiceInitializingFor)
+	initFrom   time.Time     // SMS service start-up window (see SetServiceInitializing)
 	initUntil  time.Time
 	wireOn     bool
 	wireLog    []WireRequest
@@ -99,6 +100,7 @@ func Start(cfg Config) (*Sim, error) {
 		now:         time.Now,
 		sleep:       time.Sleep,
 		restart:     restartState{after: cfg.RestartSMSAfterCalls},
+		startup:     cfg.ServiceInitializingFor.Duration,
 		retention:   cfg.TaskRetention.Duration,
 		release:     cfg.Release,
 		jsonSess:    map[string]string{},

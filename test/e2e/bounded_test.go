@@ -34,13 +34,16 @@ func TestEverySyncEnds(t *testing.T) {
 	}{
 		"SMS restart forgets tasks": {
 			during: func(t *testing.T, w *procWorld, runs []syncRun) {
-				// Restart SMS once every run has a task in status: all of them vanish.
+				// Restart SMS once every run has a task in status: all of them vanish. The restarted
+				// service takes a while to come back (HTTP 503, then ServiceNotInitialized), as
+				// vmware-sps does; minutes in the field, seconds here.
 				NewWithT(t).Eventually(func(g Gomega) {
 					for _, r := range runs {
 						g.Expect(syncingTaskCount(getSync(g, r.key))).To(BeNumerically(">", 0), r.key.Name)
 					}
 				}).WithTimeout(syncTimeout).WithPolling(20 * time.Millisecond).Should(Succeed())
 				NewWithT(t).Expect(w.sim.RestartSMS()).NotTo(BeEmpty(), "tasks were running")
+				w.sim.SetServiceInitializing(6 * time.Second)
 			},
 			check: func(g Gomega, w *procWorld, runs []syncRun) {
 				g.Expect(w.sim.SMSRestarts()).To(Equal(1))
