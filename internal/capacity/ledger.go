@@ -21,8 +21,7 @@ type Ledger struct {
 	now       func() time.Time
 	// forgotten are the owners ForgetOwner released in the last settledMemory, on any provider, also one
 	// the ledger did not know yet: a Prime of it from a list read before must not bring their slots back.
-	forgotten      map[string]time.Time
-	forgottenSwept time.Time
+	forgotten recentOwners
 }
 
 // MaxAskInterval is the longest an owner waiting for a slot may sleep before it asks again (Reserve):
@@ -60,10 +59,9 @@ type provider struct {
 	primed bool
 	held   map[string]int // owner (ReplicationSync namespace/name) -> slots it holds
 	// settled are the owners set in this process before priming, and when: Prime leaves them alone.
-	settled      map[string]time.Time
-	settledSwept time.Time // when settled last lost the owners older than settledMemory
-	waiters      []waiter  // oldest first
-	limit        int       // maxConcurrentTasks as last given to Hold or Reserve
+	settled recentOwners
+	waiters []waiter // oldest first
+	limit   int      // maxConcurrentTasks as last given to Hold or Reserve
 	// moved is when a task of the provider last ended, or a run holding slots ended: the line moved.
 	moved time.Time
 }
@@ -255,13 +253,11 @@ func (l *Ledger) Prime(key types.NamespacedName, held map[string]int) {
 	}
 	now := l.now()
 	for owner, n := range held {
-		_, settled := p.settled[owner]
-		forgotten, ok := l.forgotten[owner]
-		if !settled && (!ok || now.Sub(forgotten) > settledMemory) && n > 0 {
+		if !p.settled.has(owner, now) && !l.forgotten.has(owner, now) && n > 0 {
 			p.held[owner] = n
 		}
 	}
-	p.primed, p.settled = true, nil
+	p.primed, p.settled = true, recentOwners{}
 }
 
 // SetWake sets the function told, outside the ledger's lock, which waiting owners a freed slot may serve.
@@ -408,7 +404,7 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 	l.mu.Lock()
 	ns, _, _ := strings.Cut(owner, "/")
 	now := l.now()
-	l.forget(owner, now)
+	l.forgotten.remember(owner, now)
 	var woken []string
 	for key, p := range l.providers {
 		if key.Namespace == ns {
@@ -433,42 +429,43 @@ func (l *Ledger) ForgetOwner(owner string) (freedOn []types.NamespacedName) {
 	return freedOn
 }
 
-// forget remembers for settledMemory that owner was released at now; callers hold l.mu.
-func (l *Ledger) forget(owner string, now time.Time) {
-	if l.forgotten == nil {
-		l.forgotten = map[string]time.Time{}
-	}
-	l.forgotten[owner] = now
-	if now.Sub(l.forgottenSwept) < settledMemory {
-		return
-	}
-	for o, at := range l.forgotten {
-		if now.Sub(at) > settledMemory {
-			delete(l.forgotten, o)
-		}
-	}
-	l.forgottenSwept = now
-}
-
 // settle remembers, until the provider is primed or for settledMemory, that owner's slots were set in
 // this process at now.
 func (p *provider) settle(owner string, now time.Time) {
 	if p.primed {
 		return
 	}
-	if p.settled == nil {
-		p.settled = map[string]time.Time{}
+	p.settled.remember(owner, now)
+}
+
+// recentOwners are owners remembered for settledMemory; the older ones are swept at most once per
+// settledMemory, so that remembering costs no walk over them all each time.
+type recentOwners struct {
+	at    map[string]time.Time
+	swept time.Time
+}
+
+// remember remembers owner at now.
+func (r *recentOwners) remember(owner string, now time.Time) {
+	if r.at == nil {
+		r.at = map[string]time.Time{}
 	}
-	p.settled[owner] = now
-	if now.Sub(p.settledSwept) < settledMemory {
+	r.at[owner] = now
+	if now.Sub(r.swept) < settledMemory {
 		return
 	}
-	for o, at := range p.settled {
+	for o, at := range r.at {
 		if now.Sub(at) > settledMemory {
-			delete(p.settled, o)
+			delete(r.at, o)
 		}
 	}
-	p.settledSwept = now
+	r.swept = now
+}
+
+// has reports whether owner was remembered in the settledMemory before now.
+func (r *recentOwners) has(owner string, now time.Time) bool {
+	at, ok := r.at[owner]
+	return ok && now.Sub(at) <= settledMemory
 }
 
 func (p *provider) hold(owner string, n int) {

@@ -138,8 +138,8 @@ func TestIdleProviderForgetsOldSettledOwners(t *testing.T) {
 		now = now.Add(time.Minute)
 	}
 	l.ForgetOwner("ns/x")
-	g.Expect(len(l.providers[key].settled)).To(BeNumerically("<", 50), "the runs of the last minutes at most, not 1000")
-	g.Expect(l.providers[key].settled).To(HaveKey("ns/x"))
+	g.Expect(len(l.providers[key].settled.at)).To(BeNumerically("<", 50), "the runs of the last minutes at most, not 1000")
+	g.Expect(l.providers[key].settled.at).To(HaveKey("ns/x"))
 
 	l.Prime(key, map[string]int{"ns/x": 1, "ns/y": 1})
 	g.Expect(l.InFlight(key)).To(Equal(1), "the run that ended a moment ago holds nothing")

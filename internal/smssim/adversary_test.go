@@ -134,17 +134,13 @@ func TestRestartSMS(t *testing.T) {
 func TestRestartSMSAfterCalls(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	cfg, err := smssim.ParseConfig([]byte(`
+	sim := startYAML(t, `
 restartSMSAfterCalls: 4
 providers:
 - name: p
   taskDuration: 1m
   groups: [{faultDomain: fd, deviceGroup: dg-1}]
-`))
-	g.Expect(err).NotTo(HaveOccurred())
-	sim, err := smssim.Start(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	defer sim.Close()
+`)
 	c := dialSim(t, sim, sms.BindingSOAP, 5*time.Second) // one SMS call: QueryStorageManager
 	id := []smssim.GroupID{{FaultDomainID: "fd", DeviceGroupID: "dg-1"}}
 	ref, err := c.SyncReplicationGroups(ctx, "vasaprovider-1", id, "r") // call 2
@@ -268,17 +264,13 @@ func TestGroupQueryFaultsAnswerQueriesNamingTheGroup(t *testing.T) {
 func TestRestartedSMSInitializes(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	cfg, err := smssim.ParseConfig([]byte(`
+	sim := startYAML(t, `
 serviceInitializingFor: 1m
 providers:
 - name: p
   taskDuration: 1h
   groups: [{faultDomain: fd, deviceGroup: dg-1}]
-`))
-	g.Expect(err).NotTo(HaveOccurred())
-	sim, err := smssim.Start(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	defer sim.Close()
+`)
 	var now atomic.Int64
 	now.Store(time.Now().Add(2 * time.Minute).UnixNano()) // past the start-up window
 	sim.SetClock(func() time.Time { return time.Unix(0, now.Load()) })

@@ -42,6 +42,21 @@ func startOne(t *testing.T, n int, mutate func(*smssim.ProviderConfig)) (*smssim
 	return sim, ids
 }
 
+// startYAML starts a simulator from a YAML config.
+func startYAML(t *testing.T, yaml string) *smssim.Sim {
+	t.Helper()
+	cfg, err := smssim.ParseConfig([]byte(yaml))
+	if err != nil {
+		t.Fatalf("parsing simulator config: %v", err)
+	}
+	sim, err := smssim.Start(cfg)
+	if err != nil {
+		t.Fatalf("starting simulator: %v", err)
+	}
+	t.Cleanup(sim.Close)
+	return sim
+}
+
 // dialSim connects the project's client to sim over HTTPS with the binding and round-trip timeout.
 func dialSim(t *testing.T, sim *smssim.Sim, b sms.Binding, timeout time.Duration) sms.Client {
 	t.Helper()
