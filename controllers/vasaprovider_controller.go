@@ -107,6 +107,8 @@ type VasaProviderReconciler struct {
 
 	// deleted are the VasaProviders whose deletion is dropped from memory once more (vasaprovider_deleted.go).
 	deleted deletedProviders
+	// silent are the vCenters that did not answer a check (vasaprovider_silent.go).
+	silent silentVCenters
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
@@ -151,7 +153,7 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	r.reportTLSVerification(ctx, vp, before)
 	r.expireOldSession(ctx, req.NamespacedName)
-	res := r.connect(ctx, vp)
+	res := r.check(ctx, vp)
 	setProviderConditions(vp, res)
 	if res.reason == replicationv1alpha1.ConnectedReason {
 		vp.Status.ProviderRef = &replicationv1alpha1.ManagedObjectReference{Type: "VasaProvider", Value: res.info.Ref}
@@ -183,6 +185,9 @@ func (r *VasaProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	metrics.ProviderReady.WithLabelValues(vp.Namespace, vp.Name).Set(ready)
 
+	if res.skipped {
+		return ctrl.Result{RequeueAfter: min(silentCheckRetry, r.recheck())}, nil
+	}
 	if res.transient() {
 		return ctrl.Result{RequeueAfter: min(ProviderUnreachableRetryInterval, r.recheck())}, nil
 	}
@@ -219,6 +224,33 @@ type connectResult struct {
 	server  sms.ServerInfo
 	// retrySoon makes a failure that needs a human by its reason pass by itself for now.
 	retrySoon bool
+	// err is why the dial or the lookup failed, if it did.
+	err error
+	// skipped says the check called nothing: another check tries its silent vCenter (silentVCenters).
+	skipped bool
+}
+
+// answered reports whether vCenter answered the check (whatever it said), and silent whether the check
+// got no answer; neither, when the check did not reach the point of calling (a Secret missing, say).
+func (res connectResult) answered() (answered, silent bool) {
+	var (
+		ue *sms.UnreachableError
+		le *sms.LoginError
+		te *sms.TLSError
+		ve *sms.VersionError
+		re *sms.RedirectError
+	)
+	switch {
+	case res.skipped:
+		return false, false
+	case res.err == nil:
+		return res.reason == replicationv1alpha1.ConnectedReason || res.reason == replicationv1alpha1.ProviderNotFoundReason ||
+			res.reason == replicationv1alpha1.ProviderAmbiguousReason, false
+	case errors.As(res.err, &ue):
+		return false, true
+	}
+	return sms.Answered(res.err) || errors.As(res.err, &le) || errors.As(res.err, &te) || errors.As(res.err, &ve) ||
+		errors.As(res.err, &re) || errors.Is(res.err, sms.ErrJSONUnsupported), false
 }
 
 // transient reports whether the check's failure passes by itself (retry soon, no human needed).
@@ -240,6 +272,20 @@ func recentlyConnected(vp *replicationv1alpha1.VasaProvider, now time.Time) (tim
 	return seen, now.Sub(seen) < providerReregisterGrace
 }
 
+// check connects, unless another check tries the VasaProvider's vCenter, which has not answered
+// (silentVCenters): then it calls nothing and says what that check found.
+func (r *VasaProviderReconciler) check(ctx context.Context, vp *replicationv1alpha1.VasaProvider) connectResult {
+	host, key := sms.HostOf(vp.Spec.VCenter.URL), client.ObjectKeyFromObject(vp)
+	if msg, skip := r.silent.skip(host, key, clockNow(r.Clock)); skip {
+		return connectResult{reason: replicationv1alpha1.UnreachableReason, message: msg, skipped: true}
+	}
+	res := r.connect(ctx, vp)
+	if answered, silent := res.answered(); answered || silent {
+		r.silent.checked(host, key, answered, res.message, clockNow(r.Clock))
+	}
+	return res
+}
+
 // connect reads the Secrets, opens (or reuses) the session and looks the provider up.
 func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1alpha1.VasaProvider) connectResult {
 	key := client.ObjectKeyFromObject(vp)
@@ -258,7 +304,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 			// Also a session whose credentials were deleted or may no longer be read: it goes with them.
 			r.Sessions.Drop(key, time.Time{})
 		}
-		return connectResult{reason: reason, message: msg}
+		return connectResult{reason: reason, message: msg, err: err}
 	}
 	info, err := findProvider(ctx, cl, vp)
 	if sessionReplaced(err) {
@@ -288,7 +334,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 		reason, msg := classifyConnectError(vp, err)
 		held := (*session.AccountHeldError)(nil)
 		// A re-login held (the session's own, after vCenter ended it): checked again soon, as at dial.
-		return connectResult{reason: reason, message: msg, retrySoon: errors.As(err, &held)}
+		return connectResult{reason: reason, message: msg, retrySoon: errors.As(err, &held), err: err}
 	}
 	res := connectResult{reason: replicationv1alpha1.ConnectedReason, info: info}
 	if sr, ok := cl.(sms.ServerInfoReporter); ok {

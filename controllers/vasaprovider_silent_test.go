@@ -1,0 +1,158 @@
+package controllers
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+)
+
+// silentRelay passes TCP connections on to target while answering; while silent it takes them and sends
+// nothing, as the address of a vCenter whose site is half down (a load balancer up, vpxd not).
+type silentRelay struct {
+	ln        net.Listener
+	target    string
+	answering atomic.Bool
+	accepted  atomic.Int32
+	mu        sync.Mutex
+	conns     []net.Conn
+}
+
+func startSilentRelay(t *testing.T, target string) *silentRelay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	r := &silentRelay{ln: ln, target: target}
+	t.Cleanup(func() { _ = ln.Close(); r.silence() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.accepted.Add(1)
+			r.mu.Lock()
+			r.conns = append(r.conns, c)
+			r.mu.Unlock()
+			if r.answering.Load() {
+				go r.pipe(c)
+			}
+		}
+	}()
+	return r
+}
+
+func (r *silentRelay) pipe(c net.Conn) {
+	up, err := net.Dial("tcp", r.target)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	r.mu.Lock()
+	r.conns = append(r.conns, up)
+	r.mu.Unlock()
+	go func() { _, _ = io.Copy(up, c) }()
+	_, _ = io.Copy(c, up)
+}
+
+// silence closes every connection and answers none from now on.
+func (r *silentRelay) silence() {
+	r.answering.Store(false)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		_ = c.Close()
+	}
+	r.conns = nil
+}
+
+// TestSilentVCenterIsTriedByOneCheck: the VasaProviders of a vCenter that takes connections and answers
+// nothing do not each hold a check worker for a connection's timeout. The first check that got no answer
+// tries that vCenter for all; the checks of the others call nothing and say so, until its check finds
+// vCenter answering again. A trier that stays away is taken over.
+func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	w := newVPWorld(t, smssim.Config{})
+	simURL, err := url.Parse(w.sim.URL())
+	g.Expect(err).NotTo(HaveOccurred())
+	relay := startSilentRelay(t, simURL.Host)
+	const timeout = time.Second
+	w.r.Dial = func(ctx context.Context, cfg sms.Config) (sms.Client, error) {
+		cfg.Timeout = timeout
+		return sms.Dial(ctx, cfg)
+	}
+	clk := clocktesting.NewFakeClock(time.Now())
+	w.r.Clock = clk
+	var vps []*replicationv1alpha1.VasaProvider
+	for _, name := range []string{"a", "b", "c"} {
+		vp := w.simProvider()
+		vp.Name = name
+		vp.Spec.VCenter.URL = "https://" + relay.ln.Addr().String() + simURL.Path
+		g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
+		t.Cleanup(func() { w.r.Sessions.Forget(client.ObjectKeyFromObject(vp)) })
+		vps = append(vps, vp)
+	}
+	ready := func(vp *replicationv1alpha1.VasaProvider) (reason, message string) {
+		c := vpCondition(vp, replicationv1alpha1.ReadyCondition)
+		return c.Reason, c.Message
+	}
+
+	reason, msg := ready(w.recheck(ctx, t, vps[0]))
+	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
+	tried := relay.accepted.Load()
+	g.Expect(tried).To(BeNumerically(">", 0))
+	for _, vp := range vps[1:] {
+		began := time.Now()
+		reason, msg = ready(w.recheck(ctx, t, vp))
+		g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
+		g.Expect(msg).To(ContainSubstring(`the check of VasaProvider "a" tries it for every VasaProvider of this vCenter`))
+		g.Expect(time.Since(began)).To(BeNumerically("<", timeout), "no call, no wait for a timeout")
+	}
+	g.Expect(relay.accepted.Load()).To(Equal(tried), "one check tried the silent vCenter")
+
+	clk.Step(ProviderUnreachableRetryInterval)
+	_, _ = ready(w.recheck(ctx, t, vps[0]))
+	g.Expect(relay.accepted.Load()).To(BeNumerically(">", tried), "the trier tries again")
+
+	relay.answering.Store(true)
+	reason, _ = ready(w.recheck(ctx, t, vps[1]))
+	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), "not tried before the trier finds vCenter answering")
+	reason, msg = ready(w.recheck(ctx, t, vps[0]))
+	g.Expect(reason).To(Equal(replicationv1alpha1.ConnectedReason), msg)
+	for _, vp := range vps[1:] {
+		reason, msg = ready(w.recheck(ctx, t, vp))
+		g.Expect(reason).To(Equal(replicationv1alpha1.ConnectedReason), msg)
+	}
+
+	// Silent again; the trier is deleted before its next check: another takes over once it stays away.
+	relay.silence()
+	for _, vp := range vps[1:] {
+		w.r.Sessions.Forget(client.ObjectKeyFromObject(vp))
+	}
+	reason, msg = ready(w.recheck(ctx, t, vps[1]))
+	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
+	g.Expect(msg).NotTo(ContainSubstring("tries it for every"), "b tried it itself")
+	reason, msg = ready(w.recheck(ctx, t, vps[2]))
+	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
+	g.Expect(msg).To(ContainSubstring(`the check of VasaProvider "b"`))
+	g.Expect(k8sClient.Delete(ctx, vps[1])).To(Succeed())
+	clk.Step(takeOver + time.Second)
+	tried = relay.accepted.Load()
+	reason, msg = ready(w.recheck(ctx, t, vps[2]))
+	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
+	g.Expect(msg).NotTo(ContainSubstring("tries it for every"), "c took over")
+	g.Expect(relay.accepted.Load()).To(BeNumerically(">", tried))
+}
