@@ -20,41 +20,48 @@ const slowCallAfter = 10 * time.Second
 const slowProviderRetry = 5 * time.Second
 
 // callWatch times the calls runs make to their providers: it exports their durations, and counts per
-// VasaProvider the calls running for longer than slowCallAfter. The sync workers serve every provider:
-// without a bound, the runs of one provider that stopped answering promptly would hold them all, each
-// for a call's timeout, and the runs of healthy providers would wait for a worker.
+// VasaProvider the runs with a call running for longer than slowCallAfter. The sync workers serve every
+// provider: without a bound, the runs of one provider that stopped answering promptly would hold them
+// all, each for a call's timeout, and the runs of healthy providers would wait for a worker. It counts
+// runs, not calls: one run makes up to maxParallelCalls calls at once, on one worker.
 type callWatch struct {
 	mu       sync.Mutex
 	next     uint64
-	inFlight map[types.NamespacedName]map[uint64]time.Time
+	inFlight map[types.NamespacedName]map[uint64]watchedCall
 }
 
-// slow returns how many of the provider's calls have run longer than slowCallAfter at now.
+// watchedCall is a call in flight: which run made it, and when.
+type watchedCall struct {
+	owner string
+	began time.Time
+}
+
+// slow returns how many runs of the provider have a call that has run longer than slowCallAfter at now.
 func (w *callWatch) slow(key types.NamespacedName, now time.Time) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := 0
-	for _, began := range w.inFlight[key] {
-		if now.Sub(began) > slowCallAfter {
-			n++
+	runs := map[string]struct{}{}
+	for _, c := range w.inFlight[key] {
+		if now.Sub(c.began) > slowCallAfter {
+			runs[c.owner] = struct{}{}
 		}
 	}
-	return n
+	return len(runs)
 }
 
-// observe runs call as one call of method to the provider behind key.
-func (w *callWatch) observe(clk clock.PassiveClock, key types.NamespacedName, method string, call func()) {
+// observe runs call as one call of method by owner to the provider behind key.
+func (w *callWatch) observe(clk clock.PassiveClock, key types.NamespacedName, owner, method string, call func()) {
 	began := clockNow(clk)
 	w.mu.Lock()
 	if w.inFlight == nil {
-		w.inFlight = map[types.NamespacedName]map[uint64]time.Time{}
+		w.inFlight = map[types.NamespacedName]map[uint64]watchedCall{}
 	}
 	if w.inFlight[key] == nil {
-		w.inFlight[key] = map[uint64]time.Time{}
+		w.inFlight[key] = map[uint64]watchedCall{}
 	}
 	w.next++
 	id := w.next
-	w.inFlight[key][id] = began
+	w.inFlight[key][id] = watchedCall{owner: owner, began: began}
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
@@ -68,36 +75,37 @@ func (w *callWatch) observe(clk clock.PassiveClock, key types.NamespacedName, me
 	call()
 }
 
-// watched returns cl with its calls timed, on clk, as the provider behind key's.
-func (w *callWatch) watched(clk clock.PassiveClock, key types.NamespacedName, cl syncProvider) syncProvider {
-	return &watchedProvider{cl: cl, clk: clk, key: key, w: w}
+// watched returns cl with its calls timed, on clk, as owner's calls to the provider behind key.
+func (w *callWatch) watched(clk clock.PassiveClock, key types.NamespacedName, owner string, cl syncProvider) syncProvider {
+	return &watchedProvider{cl: cl, clk: clk, key: key, owner: owner, w: w}
 }
 
 // watchedProvider is a syncProvider whose calls a callWatch times.
 type watchedProvider struct {
-	cl  syncProvider
-	clk clock.PassiveClock
-	key types.NamespacedName
-	w   *callWatch
+	cl    syncProvider
+	clk   clock.PassiveClock
+	key   types.NamespacedName
+	owner string
+	w     *callWatch
 }
 
 func (p *watchedProvider) ReplicationGroups(ctx context.Context, providerRef string, groups []sms.GroupID) (out []sms.ReplicationGroup, err error) {
-	p.w.observe(p.clk, p.key, "QueryReplicationGroup", func() { out, err = p.cl.ReplicationGroups(ctx, providerRef, groups) })
+	p.w.observe(p.clk, p.key, p.owner, "QueryReplicationGroup", func() { out, err = p.cl.ReplicationGroups(ctx, providerRef, groups) })
 	return out, err
 }
 
 func (p *watchedProvider) PointInTimeReplicas(ctx context.Context, providerRef string, groups []sms.GroupID, pitName string) (out []sms.PointInTime, err error) {
-	p.w.observe(p.clk, p.key, "QueryPointInTimeReplica", func() { out, err = p.cl.PointInTimeReplicas(ctx, providerRef, groups, pitName) })
+	p.w.observe(p.clk, p.key, p.owner, "QueryPointInTimeReplica", func() { out, err = p.cl.PointInTimeReplicas(ctx, providerRef, groups, pitName) })
 	return out, err
 }
 
 func (p *watchedProvider) SyncReplicationGroups(ctx context.Context, providerRef string, groups []sms.GroupID, pitName string) (ref string, err error) {
-	p.w.observe(p.clk, p.key, "SyncReplicationGroup_Task", func() { ref, err = p.cl.SyncReplicationGroups(ctx, providerRef, groups, pitName) })
+	p.w.observe(p.clk, p.key, p.owner, "SyncReplicationGroup_Task", func() { ref, err = p.cl.SyncReplicationGroups(ctx, providerRef, groups, pitName) })
 	return ref, err
 }
 
 func (p *watchedProvider) TaskInfo(ctx context.Context, taskRef string) (info sms.TaskInfo, err error) {
-	p.w.observe(p.clk, p.key, "QuerySmsTaskInfo", func() { info, err = p.cl.TaskInfo(ctx, taskRef) })
+	p.w.observe(p.clk, p.key, p.owner, "QuerySmsTaskInfo", func() { info, err = p.cl.TaskInfo(ctx, taskRef) })
 	return info, err
 }
 

@@ -71,12 +71,7 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 		return fmt.Sprintf("VasaProvider %q now reaches vCenter %s; waiting for it to look its provider up there", name, reached), false
 	}
 	key := client.ObjectKeyFromObject(vp)
-	if n := r.calls.slow(key, run.now); n >= r.slowCallsAllowed() {
-		run.providerSlow = true
-		return fmt.Sprintf("VasaProvider %q is slow to answer: %d calls of its runs have been waiting for more than %s; "+
-			"this run calls once fewer are, leaving the workers to other providers' runs", name, n, slowCallAfter), false
-	}
-	run.vp, run.key, run.cl = vp, key, r.calls.watched(r.Clock, key, cl)
+	run.vp, run.key, run.cl = vp, key, r.calls.watched(r.Clock, key, run.owner(), cl)
 	// The counter exists from the start, so an alert on its increase sees the first re-issue.
 	metrics.InDoubtReissuesTotal.WithLabelValues(rs.Namespace, name).Add(0)
 	r.Capacity.LoadLearnedBatchSize(run.key, learnedOf(vp.Status), vp.Status.LearnedMaxBatchSize)
@@ -86,9 +81,22 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	return "", true
 }
 
-// slowCallsAllowed is how many calls of one provider may be slow (callWatch) before its runs wait: a
-// quarter of the workers, so that one provider cannot hold them all.
-func (r *ReplicationSyncReconciler) slowCallsAllowed() int {
+// slowProvider reports whether the run's provider is slow to answer (callWatch): as many of its runs
+// as slowRunsAllowed have a call waiting for more than slowCallAfter. The run then calls nothing and
+// leaves its worker to other providers' runs; it says why.
+func (r *ReplicationSyncReconciler) slowProvider(run *syncRun) (string, bool) {
+	n := r.calls.slow(run.key, run.now)
+	if n < r.slowRunsAllowed() {
+		return "", false
+	}
+	run.providerSlow = true
+	return fmt.Sprintf("VasaProvider %q is slow to answer: %d of its runs have had a call waiting for more than %s; "+
+		"this run calls once fewer have, leaving the workers to other providers' runs", run.vp.Name, n, slowCallAfter), true
+}
+
+// slowRunsAllowed is how many runs of one provider may have a slow call (callWatch) before its other
+// runs wait: a quarter of the workers, so that one provider cannot hold them all.
+func (r *ReplicationSyncReconciler) slowRunsAllowed() int {
 	return max(2, r.maxConcurrentReconciles()/4)
 }
 
