@@ -240,7 +240,9 @@ func (r *ReplicationSyncReconciler) takeArmed(run *syncRun) {
 // a lost write would leave them in doubt: waiting out the window, then issued as InDoubtReissued though
 // never called. Once status shows them Pending or claimed afresh, armedBatches forgets them.
 func (r *ReplicationSyncReconciler) rearm(run *syncRun) {
-	r.arm(run, run.unarmed)
+	if !isFinished(run.rs) { // a finished run was disarmed, and nothing reconciles it to forget them again
+		r.arm(run, run.unarmed)
+	}
 	run.unarmed = nil
 }
 
