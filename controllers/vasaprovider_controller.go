@@ -230,27 +230,27 @@ type connectResult struct {
 	skipped bool
 }
 
-// answered reports whether vCenter answered the check (whatever it said), and silent whether the check
-// got no answer; neither, when the check did not reach the point of calling (a Secret missing, say).
+// answered reports whether vCenter answered the check (whatever it said, a malformed answer too), and
+// silent whether the check got no answer; neither, when the check sent nothing: a Secret missing or not
+// read, a login held back, the manager stopping.
 func (res connectResult) answered() (answered, silent bool) {
 	var (
-		ue *sms.UnreachableError
-		le *sms.LoginError
-		te *sms.TLSError
-		ve *sms.VersionError
-		re *sms.RedirectError
+		ue   *sms.UnreachableError
+		se   *secretError
+		ce   *caBundleError
+		held *session.AccountHeldError
+		api  apierrors.APIStatus
 	)
 	switch {
 	case res.skipped:
 		return false, false
-	case res.err == nil:
-		return res.reason == replicationv1alpha1.ConnectedReason || res.reason == replicationv1alpha1.ProviderNotFoundReason ||
-			res.reason == replicationv1alpha1.ProviderAmbiguousReason, false
 	case errors.As(res.err, &ue):
 		return false, true
+	case errors.As(res.err, &se), errors.As(res.err, &ce), errors.As(res.err, &held), errors.As(res.err, &api),
+		errors.Is(res.err, context.Canceled), errors.Is(res.err, context.DeadlineExceeded):
+		return false, false
 	}
-	return sms.Answered(res.err) || errors.As(res.err, &le) || errors.As(res.err, &te) || errors.As(res.err, &ve) ||
-		errors.As(res.err, &re) || errors.Is(res.err, sms.ErrJSONUnsupported), false
+	return true, false
 }
 
 // transient reports whether the check's failure passes by itself (retry soon, no human needed).
@@ -280,9 +280,8 @@ func (r *VasaProviderReconciler) check(ctx context.Context, vp *replicationv1alp
 		return connectResult{reason: replicationv1alpha1.UnreachableReason, message: msg, skipped: true}
 	}
 	res := r.connect(ctx, vp)
-	if answered, silent := res.answered(); answered || silent {
-		r.silent.checked(host, key, answered, res.message, clockNow(r.Clock))
-	}
+	answered, silent := res.answered()
+	r.silent.checked(host, key, answered, silent, res.message, clockNow(r.Clock))
 	return res
 }
 
@@ -295,7 +294,7 @@ func (r *VasaProviderReconciler) connect(ctx context.Context, vp *replicationv1a
 	if held := (*session.AccountHeldError)(nil); errors.As(err, &held) {
 		// Nothing was tried: checked again soon, as the hold ends within minutes.
 		reason, msg := classifyConnectError(vp, err)
-		return connectResult{reason: reason, message: msg, retrySoon: true}
+		return connectResult{reason: reason, message: msg, retrySoon: true, err: err}
 	}
 	if err != nil {
 		reason, msg := classifyConnectError(vp, err)

@@ -59,14 +59,19 @@ func (s *silentVCenters) skip(host string, key types.NamespacedName, now time.Ti
 }
 
 // checked records what the check of key, at host, found: an answer (any) ends the vCenter's silence; no
-// answer starts it, or goes on with it when key is the one trying.
-func (s *silentVCenters) checked(host string, key types.NamespacedName, answered bool, found string, now time.Time) {
+// answer starts it, or goes on with it when key is the one trying. A trier whose check sent nothing (its
+// Secret gone, say) leaves the trying to the next check of another VasaProvider of that vCenter.
+func (s *silentVCenters) checked(host string, key types.NamespacedName, answered, silent bool, found string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	si := s.m[host]
 	switch {
 	case answered:
 		delete(s.m, host)
+	case !silent:
+		if si != nil && si.by == key {
+			si.trying, si.ended = time.Time{}, time.Time{}
+		}
 	case si == nil:
 		if s.m == nil {
 			s.m = map[string]*silence{}

@@ -81,7 +81,7 @@ func (r *silentRelay) silence() {
 // TestSilentVCenterIsTriedByOneCheck: the VasaProviders of a vCenter that takes connections and answers
 // nothing do not each hold a check worker for a connection's timeout. The first check that got no answer
 // tries that vCenter for all; the checks of the others call nothing and say so, until its check finds
-// vCenter answering again. A trier that stays away is taken over.
+// vCenter answering again. A trier that stays away, or whose check sends nothing, is taken over.
 func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -154,5 +154,18 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	reason, msg = ready(w.recheck(ctx, t, vps[2]))
 	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
 	g.Expect(msg).NotTo(ContainSubstring("tries it for every"), "c took over")
+	g.Expect(relay.accepted.Load()).To(BeNumerically(">", tried))
+
+	// The trier's check sends nothing (its Secret is gone): the next check of another tries at once.
+	c := &replicationv1alpha1.VasaProvider{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(vps[2]), c)).To(Succeed())
+	c.Spec.VCenter.CredentialsSecretRef.Name = "gone"
+	g.Expect(k8sClient.Update(ctx, c)).To(Succeed())
+	reason, msg = ready(w.recheck(ctx, t, c))
+	g.Expect(reason).To(Equal(replicationv1alpha1.SecretNotFoundReason), msg)
+	tried = relay.accepted.Load()
+	reason, msg = ready(w.recheck(ctx, t, vps[0]))
+	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
+	g.Expect(msg).NotTo(ContainSubstring("tries it for every"), "a tried it itself")
 	g.Expect(relay.accepted.Load()).To(BeNumerically(">", tried))
 }
