@@ -40,9 +40,12 @@ type watchedCall struct {
 func (w *callWatch) slow(key types.NamespacedName, now time.Time) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	runs := map[string]struct{}{}
+	var runs map[string]struct{} // made only when a call is slow: this runs in every reconcile
 	for _, c := range w.inFlight[key] {
 		if now.Sub(c.began) > slowCallAfter {
+			if runs == nil {
+				runs = map[string]struct{}{}
+			}
 			runs[c.owner] = struct{}{}
 		}
 	}
