@@ -81,6 +81,10 @@ type Sessions interface {
 // ManagedObjectNotFound, a fixed Secret), as it would with one worker.
 const providerCheckWorkers = 4
 
+// siblingWakeups is how many checks of VasaProviders of a silent vCenter may wait to be queued
+// (wakeSiblings); more learn the silence at their next check.
+const siblingWakeups = 256
+
 // VasaProviderReconciler verifies the connection to a VASA provider and keeps its session.
 type VasaProviderReconciler struct {
 	client.Client
@@ -109,6 +113,8 @@ type VasaProviderReconciler struct {
 	deleted deletedProviders
 	// silent are the vCenters that did not answer a check (vasaprovider_silent.go).
 	silent silentVCenters
+	// siblings wakes the checks of the other VasaProviders of a vCenter found silent; nil means none.
+	siblings chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=replication.vasa.io,resources=vasaproviders,verbs=get;list;watch
@@ -281,7 +287,9 @@ func (r *VasaProviderReconciler) check(ctx context.Context, vp *replicationv1alp
 	}
 	res := r.connect(ctx, vp)
 	answered, silent := res.answered()
-	r.silent.checked(host, key, answered, silent, res.message, clockNow(r.Clock))
+	if r.silent.checked(host, key, answered, silent, res.message, clockNow(r.Clock)) {
+		r.wakeSiblings(ctx, host, key)
+	}
 	return res
 }
 
@@ -583,6 +591,8 @@ func (r *VasaProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.CapacityEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.CapacityEvents, &handler.EnqueueRequestForObject{}))
 	}
+	r.siblings = make(chan event.GenericEvent, siblingWakeups)
+	b = b.WatchesRawSource(source.Channel(r.siblings, &handler.EnqueueRequestForObject{}))
 	return b.Named("vasaprovider").WithOptions(controller.Options{MaxConcurrentReconciles: providerCheckWorkers}).Complete(r)
 }
 

@@ -1,11 +1,17 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
+	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 )
 
 // silentCheckRetry is how soon the check of a VasaProvider whose vCenter another check is trying looks
@@ -59,9 +65,10 @@ func (s *silentVCenters) skip(host string, key types.NamespacedName, now time.Ti
 }
 
 // checked records what the check of key, at host, found: an answer (any) ends the vCenter's silence; no
-// answer starts it, or goes on with it when key is the one trying. A trier whose check sent nothing (its
-// Secret gone, say) leaves the trying to the next check of another VasaProvider of that vCenter.
-func (s *silentVCenters) checked(host string, key types.NamespacedName, answered, silent bool, found string, now time.Time) {
+// answer starts it (started), or goes on with it when key is the one trying. A trier whose check sent
+// nothing (its Secret gone, say) leaves the trying to the next check of another VasaProvider of that
+// vCenter.
+func (s *silentVCenters) checked(host string, key types.NamespacedName, answered, silent bool, found string, now time.Time) (started bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	si := s.m[host]
@@ -77,7 +84,31 @@ func (s *silentVCenters) checked(host string, key types.NamespacedName, answered
 			s.m = map[string]*silence{}
 		}
 		s.m[host] = &silence{by: key, since: now, ended: now, found: found}
+		return true
 	case si.by == key:
 		si.trying, si.ended, si.found = time.Time{}, now, found
+	}
+	return false
+}
+
+// wakeSiblings has the other VasaProviders of host checked now: they report the silence at once (not
+// Ready, which holds their runs and discoveries) rather than at their next check, minutes away.
+func (r *VasaProviderReconciler) wakeSiblings(ctx context.Context, host string, key types.NamespacedName) {
+	if r.siblings == nil {
+		return
+	}
+	list := &replicationv1alpha1.VasaProviderList{}
+	if err := r.List(ctx, list); err != nil {
+		return // they learn it at their next check
+	}
+	for i := range list.Items {
+		vp := &list.Items[i]
+		if client.ObjectKeyFromObject(vp) == key || sms.HostOf(vp.Spec.VCenter.URL) != host {
+			continue
+		}
+		select {
+		case r.siblings <- event.GenericEvent{Object: vp}:
+		default: // the queue is full: that one learns it at its next check
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
@@ -81,7 +82,8 @@ func (r *silentRelay) silence() {
 // TestSilentVCenterIsTriedByOneCheck: the VasaProviders of a vCenter that takes connections and answers
 // nothing do not each hold a check worker for a connection's timeout. The first check that got no answer
 // tries that vCenter for all; the checks of the others call nothing and say so, until its check finds
-// vCenter answering again. A trier that stays away, or whose check sends nothing, is taken over.
+// vCenter answering again; they are woken when the silence starts. A trier that stays away, or whose
+// check sends nothing, is taken over.
 func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -110,8 +112,12 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 		return c.Reason, c.Message
 	}
 
+	w.r.siblings = make(chan event.GenericEvent, 8)
 	reason, msg := ready(w.recheck(ctx, t, vps[0]))
 	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
+	woken := []string{(<-w.r.siblings).Object.GetName(), (<-w.r.siblings).Object.GetName()}
+	g.Expect(woken).To(ConsistOf("b", "c"), "the others are checked at once, not at their next check")
+	g.Expect(w.r.siblings).To(BeEmpty())
 	tried := relay.accepted.Load()
 	g.Expect(tried).To(BeNumerically(">", 0))
 	for _, vp := range vps[1:] {
