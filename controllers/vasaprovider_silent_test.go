@@ -2,11 +2,7 @@ package controllers
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,66 +14,8 @@ import (
 	replicationv1alpha1 "github.com/vasa-sync-operator/vasa-sync-operator/api/v1alpha1"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/sms"
 	"github.com/vasa-sync-operator/vasa-sync-operator/internal/smssim"
+	"github.com/vasa-sync-operator/vasa-sync-operator/test/tcprelay"
 )
-
-// silentRelay passes TCP connections on to target while answering; while silent it takes them and sends
-// nothing, as the address of a vCenter whose site is half down (a load balancer up, vpxd not).
-type silentRelay struct {
-	ln        net.Listener
-	target    string
-	answering atomic.Bool
-	accepted  atomic.Int32
-	mu        sync.Mutex
-	conns     []net.Conn
-}
-
-func startSilentRelay(t *testing.T, target string) *silentRelay {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	NewWithT(t).Expect(err).NotTo(HaveOccurred())
-	r := &silentRelay{ln: ln, target: target}
-	t.Cleanup(func() { _ = ln.Close(); r.silence() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.accepted.Add(1)
-			r.mu.Lock()
-			r.conns = append(r.conns, c)
-			r.mu.Unlock()
-			if r.answering.Load() {
-				go r.pipe(c)
-			}
-		}
-	}()
-	return r
-}
-
-func (r *silentRelay) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", r.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	r.mu.Lock()
-	r.conns = append(r.conns, up)
-	r.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c) }()
-	_, _ = io.Copy(c, up)
-}
-
-// silence closes every connection and answers none from now on.
-func (r *silentRelay) silence() {
-	r.answering.Store(false)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.conns {
-		_ = c.Close()
-	}
-	r.conns = nil
-}
 
 // TestSilentVCenterIsTriedByOneCheck: the VasaProviders of a vCenter that takes connections and answers
 // nothing do not each hold a check worker for a connection's timeout. The first check that got no answer
@@ -90,7 +28,8 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	w := newVPWorld(t, smssim.Config{})
 	simURL, err := url.Parse(w.sim.URL())
 	g.Expect(err).NotTo(HaveOccurred())
-	relay := startSilentRelay(t, simURL.Host)
+	relay := tcprelay.Start(t, simURL.Host)
+	relay.Set(tcprelay.Hold)
 	const timeout = time.Second
 	w.r.Dial = func(ctx context.Context, cfg sms.Config) (sms.Client, error) {
 		cfg.Timeout = timeout
@@ -102,7 +41,7 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	for _, name := range []string{"a", "b", "c"} {
 		vp := w.simProvider()
 		vp.Name = name
-		vp.Spec.VCenter.URL = "https://" + relay.ln.Addr().String() + simURL.Path
+		vp.Spec.VCenter.URL = "https://" + relay.Addr() + simURL.Path
 		g.Expect(k8sClient.Create(ctx, vp)).To(Succeed())
 		t.Cleanup(func() { w.r.Sessions.Forget(client.ObjectKeyFromObject(vp)) })
 		vps = append(vps, vp)
@@ -118,7 +57,7 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	woken := []string{(<-w.r.siblings).Object.GetName(), (<-w.r.siblings).Object.GetName()}
 	g.Expect(woken).To(ConsistOf("b", "c"), "the others are checked at once, not at their next check")
 	g.Expect(w.r.siblings).To(BeEmpty())
-	tried := relay.accepted.Load()
+	tried := relay.Accepted()
 	g.Expect(tried).To(BeNumerically(">", 0))
 	for _, vp := range vps[1:] {
 		began := time.Now()
@@ -127,13 +66,13 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 		g.Expect(msg).To(ContainSubstring(`the check of VasaProvider "a" tries it for every VasaProvider of this vCenter`))
 		g.Expect(time.Since(began)).To(BeNumerically("<", timeout), "no call, no wait for a timeout")
 	}
-	g.Expect(relay.accepted.Load()).To(Equal(tried), "one check tried the silent vCenter")
+	g.Expect(relay.Accepted()).To(Equal(tried), "one check tried the silent vCenter")
 
 	clk.Step(ProviderUnreachableRetryInterval)
 	_, _ = ready(w.recheck(ctx, t, vps[0]))
-	g.Expect(relay.accepted.Load()).To(BeNumerically(">", tried), "the trier tries again")
+	g.Expect(relay.Accepted()).To(BeNumerically(">", tried), "the trier tries again")
 
-	relay.answering.Store(true)
+	relay.Set(tcprelay.Forward)
 	reason, _ = ready(w.recheck(ctx, t, vps[1]))
 	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), "not tried before the trier finds vCenter answering")
 	reason, msg = ready(w.recheck(ctx, t, vps[0]))
@@ -144,7 +83,7 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	}
 
 	// Silent again; the trier is deleted before its next check: another takes over once it stays away.
-	relay.silence()
+	relay.Set(tcprelay.Hold)
 	for _, vp := range vps[1:] {
 		w.r.Sessions.Forget(client.ObjectKeyFromObject(vp))
 	}
@@ -156,11 +95,11 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	g.Expect(msg).To(ContainSubstring(`the check of VasaProvider "b"`))
 	g.Expect(k8sClient.Delete(ctx, vps[1])).To(Succeed())
 	clk.Step(takeOver + time.Second)
-	tried = relay.accepted.Load()
+	tried = relay.Accepted()
 	reason, msg = ready(w.recheck(ctx, t, vps[2]))
 	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
 	g.Expect(msg).NotTo(ContainSubstring("tries it for every"), "c took over")
-	g.Expect(relay.accepted.Load()).To(BeNumerically(">", tried))
+	g.Expect(relay.Accepted()).To(BeNumerically(">", tried))
 
 	// The trier's check sends nothing (its Secret is gone): the next check of another tries at once.
 	c := &replicationv1alpha1.VasaProvider{}
@@ -169,9 +108,9 @@ func TestSilentVCenterIsTriedByOneCheck(t *testing.T) {
 	g.Expect(k8sClient.Update(ctx, c)).To(Succeed())
 	reason, msg = ready(w.recheck(ctx, t, c))
 	g.Expect(reason).To(Equal(replicationv1alpha1.SecretNotFoundReason), msg)
-	tried = relay.accepted.Load()
+	tried = relay.Accepted()
 	reason, msg = ready(w.recheck(ctx, t, vps[0]))
 	g.Expect(reason).To(Equal(replicationv1alpha1.UnreachableReason), msg)
 	g.Expect(msg).NotTo(ContainSubstring("tries it for every"), "a tried it itself")
-	g.Expect(relay.accepted.Load()).To(BeNumerically(">", tried))
+	g.Expect(relay.Accepted()).To(BeNumerically(">", tried))
 }
