@@ -38,7 +38,7 @@ type syncRun struct {
 
 	providerMissing    bool      // connectProvider found no VasaProvider (NotFound)
 	providerChanged    bool      // connectProvider found the VasaProvider reaching another vCenter (sameVCenter)
-	providerSlow       bool      // slowProvider found its runs' calls slow (callWatch)
+	providerSlow       bool      // providerToCall found its runs' calls slow (callWatch)
 	waitingForCapacity bool      // the provider had no free slot for this run's Pending groups
 	lineMoved          time.Time // when the line this run waits in for a slot last moved (markRunning)
 	armedOnly          bool      // the wave may take armed batches only: no claim can be written before its calls
@@ -139,10 +139,7 @@ func (r *ReplicationSyncReconciler) pending(ctx context.Context, run *syncRun) (
 	if r.deadlinePassed(run) {
 		return r.deadlineExceeded(ctx, run)
 	}
-	if msg, ok := r.connectProvider(ctx, run); !ok {
-		return r.waitForProvider(run, msg), nil
-	}
-	if msg, slow := r.slowProvider(run); slow {
+	if msg, ok := r.providerToCall(ctx, run); !ok {
 		return r.waitForProvider(run, msg), nil
 	}
 	if msg, wait := awaitFirstDiscovery(run); wait {
@@ -202,10 +199,7 @@ func (r *ReplicationSyncReconciler) running(ctx context.Context, run *syncRun) (
 	if r.deadlinePassed(run) {
 		return r.deadlineExceeded(ctx, run)
 	}
-	if msg, ok := r.connectProvider(ctx, run); !ok {
-		return r.waitForProvider(run, msg), nil
-	}
-	if msg, slow := r.slowProvider(run); slow {
+	if msg, ok := r.providerToCall(ctx, run); !ok {
 		return r.waitForProvider(run, msg), nil
 	}
 	r.primeSlots(ctx, run)

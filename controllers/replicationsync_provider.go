@@ -81,17 +81,21 @@ func (r *ReplicationSyncReconciler) connectProvider(ctx context.Context, run *sy
 	return "", true
 }
 
-// slowProvider reports whether the run's provider is slow to answer (callWatch): as many of its runs
-// as slowRunsAllowed have a call waiting for more than slowCallAfter. The run then calls nothing and
-// leaves its worker to other providers' runs; it says why.
-func (r *ReplicationSyncReconciler) slowProvider(run *syncRun) (string, bool) {
+// providerToCall is connectProvider, then holds the run back while its provider is slow to answer
+// (callWatch): as many of its runs as slowRunsAllowed have a call waiting for more than slowCallAfter.
+// The run then calls nothing and leaves its worker to other providers' runs; it says why. (A run past
+// its deadline connects without this: its last look is its last chance to find its groups synced.)
+func (r *ReplicationSyncReconciler) providerToCall(ctx context.Context, run *syncRun) (string, bool) {
+	if msg, ok := r.connectProvider(ctx, run); !ok {
+		return msg, false
+	}
 	n := r.calls.slow(run.key, run.now)
 	if n < r.slowRunsAllowed() {
-		return "", false
+		return "", true
 	}
 	run.providerSlow = true
 	return fmt.Sprintf("VasaProvider %q is slow to answer: %d of its runs have had a call waiting for more than %s; "+
-		"this run calls once fewer have, leaving the workers to other providers' runs", run.vp.Name, n, slowCallAfter), true
+		"this run calls once fewer have, leaving the workers to other providers' runs", run.vp.Name, n, slowCallAfter), false
 }
 
 // slowRunsAllowed is how many runs of one provider may have a slow call (callWatch) before its other
