@@ -30,11 +30,10 @@ type silentVCenters struct {
 
 // silence is what the checks of one vCenter found.
 type silence struct {
-	by     types.NamespacedName // the VasaProvider whose check tries the vCenter
-	since  time.Time            // when a check first got no answer
-	trying time.Time            // when by's check in flight began; zero between its checks
-	ended  time.Time            // when by's last check ended
-	found  string               // what by's last check said
+	by    types.NamespacedName // the VasaProvider whose check tries the vCenter
+	since time.Time            // when a check first got no answer
+	seen  time.Time            // when by's check last began or ended; zero when by gave up trying
+	found string               // what by's last check said
 }
 
 // takeOver is how long a silent vCenter's trier may be away (deleted, its url changed) or stuck in one
@@ -50,8 +49,7 @@ func (s *silentVCenters) skip(host string, key types.NamespacedName, now time.Ti
 	if si == nil {
 		return "", false
 	}
-	away := si.trying.IsZero() && now.Sub(si.ended) > takeOver || !si.trying.IsZero() && now.Sub(si.trying) > takeOver
-	if si.by != key && !away {
+	if si.by != key && now.Sub(si.seen) <= takeOver {
 		// Another namespace's VasaProvider is not named: its namespace may belong to another team.
 		who := "a VasaProvider of another namespace"
 		if si.by.Namespace == key.Namespace {
@@ -60,7 +58,7 @@ func (s *silentVCenters) skip(host string, key types.NamespacedName, now time.Ti
 		return fmt.Sprintf("vCenter %s has been unreachable since %s; the check of %s tries it for every VasaProvider of this vCenter, and its last found: %s. This one is checked again once vCenter answers",
 			host, si.since.UTC().Format(time.RFC3339), who, si.found), true
 	}
-	si.by, si.trying = key, now
+	si.by, si.seen = key, now
 	return "", false
 }
 
@@ -77,16 +75,16 @@ func (s *silentVCenters) checked(host string, key types.NamespacedName, answered
 		delete(s.m, host)
 	case !silent:
 		if si != nil && si.by == key {
-			si.trying, si.ended = time.Time{}, time.Time{}
+			si.seen = time.Time{}
 		}
 	case si == nil:
 		if s.m == nil {
 			s.m = map[string]*silence{}
 		}
-		s.m[host] = &silence{by: key, since: now, ended: now, found: found}
+		s.m[host] = &silence{by: key, since: now, seen: now, found: found}
 		return true
 	case si.by == key:
-		si.trying, si.ended, si.found = time.Time{}, now, found
+		si.seen, si.found = now, found
 	}
 	return false
 }
