@@ -106,8 +106,7 @@ func (l *Ledger) Relearn(key types.NamespacedName, of string) {
 	if of != "" && p.learnedOf == of {
 		return // learned anew for it already: a check that read an older status of the VasaProvider
 	}
-	p.relearn()
-	p.learnedOf = of
+	p.relearn(of)
 }
 
 // seedable reports whether a status of what of names may seed p, and takes of as p's when p has none.
@@ -133,14 +132,15 @@ func (l *Ledger) BindObject(key types.NamespacedName, uid types.UID) bool {
 	if was == "" || was == uid {
 		return false
 	}
-	p.relearn()
-	p.learnedOf = ""
+	p.relearn("")
 	return true
 }
 
-// relearn forgets what the provider taught: its batch size and task durations.
-func (p *provider) relearn() {
+// relearn forgets what the provider taught, its batch size and task durations, and learns anew of what
+// of names ("": of the first status seeded from).
+func (p *provider) relearn(of string) {
 	p.learned, p.durations, p.loadedDur, p.reported, p.queued = 0, nil, 0, 0, nil
+	p.learnedOf = of
 }
 
 // LearnedBatchSize returns the batch size the provider taught (0 = none yet).
